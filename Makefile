@@ -1,0 +1,53 @@
+# ltv-stream: the usual targets. `make demo` and `make test` are the two
+# commands the README starts with; both work with only Go installed
+# (`make test` installs redis-server with apt-get when it is missing).
+
+GO        ?= go
+PKGS      ?= ./...
+FUZZTIME  ?= 30s
+
+.PHONY: all build demo test test-race test-short deps-test fuzz bench lint fmt vet clean
+
+all: build
+
+build:
+	$(GO) build -o bin/ ./cmd/...
+
+demo:
+	$(GO) run ./cmd/demo
+
+# Installs what the tests need (redis-server), then runs every test,
+# including the fuzz seed corpora and the end-to-end integration tests
+# against a real redis-server and a Kafka-protocol broker.
+test: deps-test
+	$(GO) vet $(PKGS)
+	$(GO) test -count=1 -timeout 15m $(PKGS)
+
+test-race: deps-test
+	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+
+test-short:
+	$(GO) test -short -count=1 $(PKGS)
+
+deps-test:
+	@./scripts/ensure-redis.sh
+
+fuzz:
+	$(GO) test -run='^$$' -fuzz=FuzzDecode -fuzztime=$(FUZZTIME) ./internal/decode
+
+bench:
+	$(GO) test -run='^$$' -bench=. -benchmem ./internal/...
+
+lint: vet
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
+	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
+	@if command -v golangci-lint >/dev/null; then golangci-lint run; else echo "golangci-lint not installed; ran gofmt and go vet"; fi
+
+vet:
+	$(GO) vet $(PKGS)
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+clean:
+	rm -rf bin

@@ -1,0 +1,118 @@
+package aggregate
+
+import "github.com/shopspring/decimal"
+
+// Outcome says what Apply did with an event.
+type Outcome uint8
+
+const (
+	// Applied: the event changed the state.
+	Applied Outcome = iota + 1
+	// DuplicateEvent: the event id is in the customer's dedupe window (a
+	// producer retry or a replayed file); only the offset guard moved.
+	DuplicateEvent
+	// Redelivered: Kafka handed out a record already applied (offset at or
+	// below the guard); nothing changed at all.
+	Redelivered
+)
+
+// String names the outcome for logs and metrics.
+func (o Outcome) String() string {
+	switch o {
+	case Applied:
+		return "applied"
+	case DuplicateEvent:
+		return "duplicate"
+	case Redelivered:
+		return "redelivered"
+	}
+	return "unknown"
+}
+
+// Result is what Apply returns: the outcome and, when the stored tier
+// changed, the change to publish.
+type Result struct {
+	Outcome Outcome
+	Changed bool
+	Change  Change
+}
+
+// Dirty reports whether the state must be written back.
+func (r Result) Dirty() bool { return r.Outcome != Redelivered }
+
+// Apply folds one validated event, read at src, into s (in place) and
+// returns what happened. It is deterministic: the same events applied in
+// the same order give the same state and the same changes, which is what
+// makes replays and crash recovery reproduce the live run.
+//
+// Sums, earliest/latest timestamps and the churn decision are order
+// independent, so out-of-order (late) events and arrival order across the
+// two input topics do not change the figures. Only the tier path depends on
+// order, through hysteresis.
+func (m *Model) Apply(s *State, ev *Event, src SourceOffset) Result {
+	if s.Redelivered(src) {
+		return Result{Outcome: Redelivered}
+	}
+	s.advance(src)
+	digest := EventDigest(ev.EventID)
+	if s.seen(digest) {
+		return Result{Outcome: DuplicateEvent}
+	}
+	s.remember(digest, m.DedupeWindow)
+
+	switch ev.Kind {
+	case OrderPlaced:
+		s.Orders++
+		s.Revenue = s.Revenue.Add(ev.Amount)
+		s.GrossProfit = s.GrossProfit.Add(ev.Amount.Mul(m.margin(ev)))
+		if s.FirstOrderAt.IsZero() || ev.OccurredAt.Before(s.FirstOrderAt) {
+			s.FirstOrderAt = ev.OccurredAt
+		}
+		if s.LastOrderAt.IsZero() || ev.OccurredAt.After(s.LastOrderAt) {
+			s.LastOrderAt = ev.OccurredAt
+		}
+	case OrderRefunded:
+		s.Revenue = s.Revenue.Sub(ev.Amount)
+		s.Refunds = s.Refunds.Add(ev.Amount)
+		s.GrossProfit = s.GrossProfit.Sub(ev.Amount.Mul(m.margin(ev)))
+	case CustomerChurned:
+		if ev.OccurredAt.After(s.LastChurnAt) {
+			s.LastChurnAt = ev.OccurredAt
+		}
+	case CustomerReactivated:
+		if ev.OccurredAt.After(s.LastReactivatedAt) {
+			s.LastReactivatedAt = ev.OccurredAt
+		}
+	}
+
+	fig := m.Figures(s)
+	res := Result{Outcome: Applied}
+	next := m.NextTier(s.Tier, fig.LTV)
+	if next != s.Tier {
+		res.Changed = true
+		res.Change = Change{
+			CustomerID:   ev.CustomerID,
+			PreviousTier: s.Tier,
+			Tier:         next,
+			Up:           m.tierIndex(next) > m.tierIndex(s.Tier),
+			LTV:          fig.LTV,
+			PreviousLTV:  s.LTV,
+			AOV:          fig.AOV,
+			Frequency:    fig.Frequency,
+			Orders:       s.Orders,
+			Churned:      fig.Churned,
+			CausedBy:     ev.EventID,
+			OccurredAt:   ev.OccurredAt,
+		}
+		s.Tier = next
+	}
+	s.LTV = fig.LTV
+	return res
+}
+
+func (m *Model) margin(ev *Event) decimal.Decimal {
+	if ev.HasMargin {
+		return ev.Margin
+	}
+	return m.DefaultMargin
+}

@@ -1,0 +1,140 @@
+package aggregate
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"strconv"
+	"time"
+
+	"github.com/shopspring/decimal"
+)
+
+// Change is a change of a customer's stored tier, the payload of an
+// `ltv.change.v1` event (SPEC §5).
+type Change struct {
+	CustomerID   string
+	PreviousTier string // "" on the first assignment
+	Tier         string
+	Up           bool
+	LTV          decimal.Decimal
+	PreviousLTV  decimal.Decimal
+	AOV          decimal.Decimal
+	Frequency    decimal.Decimal
+	Orders       int64
+	Churned      bool
+	CausedBy     string    // event_id of the input event that caused it
+	OccurredAt   time.Time // occurred_at of that input event
+}
+
+// Direction is "up" for a promotion (and the first assignment), "down" for
+// a demotion.
+func (c *Change) Direction() string {
+	if c.Up {
+		return "up"
+	}
+	return "down"
+}
+
+// EventID derives the change's id from its cause: one input event changes
+// a customer's tier at most once, so (customer, cause) names the change.
+// A re-emission after a crash therefore carries the same id and
+// subscribers can drop the copy. The id is UUID-shaped (version 8, the
+// RFC 9562 "custom" version) for the convenience of subscribers that
+// store ids in UUID columns.
+func (c *Change) EventID() string {
+	h := sha256.New()
+	h.Write([]byte(SchemaChange))
+	h.Write([]byte{0})
+	h.Write([]byte(c.CustomerID))
+	h.Write([]byte{0})
+	h.Write([]byte(c.CausedBy))
+	var sum [sha256.Size]byte
+	h.Sum(sum[:0])
+	sum[6] = (sum[6] & 0x0f) | 0x80 // version 8
+	sum[8] = (sum[8] & 0x3f) | 0x80 // RFC 9562 variant
+	var out [36]byte
+	hex.Encode(out[0:8], sum[0:4])
+	out[8] = '-'
+	hex.Encode(out[9:13], sum[4:6])
+	out[13] = '-'
+	hex.Encode(out[14:18], sum[6:8])
+	out[18] = '-'
+	hex.Encode(out[19:23], sum[8:10])
+	out[23] = '-'
+	hex.Encode(out[24:36], sum[10:16])
+	return string(out[:])
+}
+
+// TimeText renders a timestamp the way every public field does: RFC 3339
+// in UTC, with fractional seconds only when the source had them.
+func TimeText(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+
+// AppendJSON appends the `ltv.change.v1` JSON document to dst. emittedAt is
+// passed in (the domain has no clock); the caller stores the encoded bytes
+// so that a re-emission is byte-identical.
+func (c *Change) AppendJSON(dst []byte, emittedAt time.Time) []byte {
+	dst = append(dst, `{"schema":"`...)
+	dst = append(dst, SchemaChange...)
+	dst = append(dst, `","event_id":`...)
+	dst = strconv.AppendQuote(dst, c.EventID())
+	dst = append(dst, `,"customer_id":`...)
+	dst = appendJSONString(dst, c.CustomerID)
+	dst = append(dst, `,"previous_tier":`...)
+	dst = appendJSONString(dst, c.PreviousTier)
+	dst = append(dst, `,"tier":`...)
+	dst = appendJSONString(dst, c.Tier)
+	dst = append(dst, `,"direction":"`...)
+	dst = append(dst, c.Direction()...)
+	dst = append(dst, `","ltv":"`...)
+	dst = append(dst, c.LTV.StringFixed(2)...)
+	dst = append(dst, `","previous_ltv":"`...)
+	dst = append(dst, c.PreviousLTV.StringFixed(2)...)
+	dst = append(dst, `","aov":"`...)
+	dst = append(dst, c.AOV.StringFixed(2)...)
+	dst = append(dst, `","frequency":"`...)
+	dst = append(dst, c.Frequency.StringFixed(4)...)
+	dst = append(dst, `","orders":`...)
+	dst = strconv.AppendInt(dst, c.Orders, 10)
+	dst = append(dst, `,"churned":`...)
+	dst = strconv.AppendBool(dst, c.Churned)
+	dst = append(dst, `,"caused_by":`...)
+	dst = appendJSONString(dst, c.CausedBy)
+	dst = append(dst, `,"occurred_at":"`...)
+	dst = append(dst, TimeText(c.OccurredAt)...)
+	dst = append(dst, `","emitted_at":"`...)
+	dst = append(dst, TimeText(emittedAt)...)
+	dst = append(dst, `"}`...)
+	return dst
+}
+
+// appendJSONString appends s as a JSON string. Input ids are valid UTF-8
+// (the decoder guarantees it), so only the JSON-mandated escapes are
+// needed; <, > and & are escaped too so the output is safe to embed in
+// HTML-based dashboards.
+func appendJSONString(dst []byte, s string) []byte {
+	const hexDigits = "0123456789abcdef"
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); i++ {
+		b := s[i]
+		if b >= 0x20 && b != '"' && b != '\\' && b != '<' && b != '>' && b != '&' {
+			continue
+		}
+		dst = append(dst, s[start:i]...)
+		switch b {
+		case '"', '\\':
+			dst = append(dst, '\\', b)
+		case '\n':
+			dst = append(dst, '\\', 'n')
+		case '\r':
+			dst = append(dst, '\\', 'r')
+		case '\t':
+			dst = append(dst, '\\', 't')
+		default:
+			dst = append(dst, '\\', 'u', '0', '0', hexDigits[b>>4], hexDigits[b&0xf])
+		}
+		start = i + 1
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}

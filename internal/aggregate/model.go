@@ -1,0 +1,176 @@
+package aggregate
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/shopspring/decimal"
+)
+
+// Tier is one rung of the tier ladder: a customer whose LTV reaches Min
+// (in base currency) is promoted into it.
+type Tier struct {
+	Name string
+	Min  decimal.Decimal
+}
+
+// DefaultDedupeWindow is how many distinct event ids per customer are
+// remembered to catch producer-side duplicates (SPEC §6 asks for at least
+// 32). Kafka redelivery is caught by the offset guard without any window.
+const DefaultDedupeWindow = 32
+
+// Model holds the settings of the default LTV model (SPEC §4) and the tier
+// ladder (SPEC §5). Start from DefaultModel, change fields, then call Validate;
+// a Model is read-only after construction and safe to share.
+type Model struct {
+	// LifespanYears is the expected customer lifespan. Default 3.
+	LifespanYears decimal.Decimal
+	// MinWindowYears is the smallest observation window used for the
+	// purchase frequency, so a customer with one order is not extrapolated
+	// to an infinite rate. Default 1; must be > 0.
+	MinWindowYears decimal.Decimal
+	// DefaultMargin applies to order events without gross_margin. Default 1.0
+	// (revenue-based LTV, the plain formula).
+	DefaultMargin decimal.Decimal
+	// Tiers in ascending order of Min. Default bronze 0, silver 1000,
+	// gold 5000, platinum 20000.
+	Tiers []Tier
+	// Hysteresis is the fraction below a tier's threshold an LTV must fall
+	// before the customer is demoted out of it. Default 0.05.
+	Hysteresis decimal.Decimal
+	// DedupeWindow is the number of distinct event ids remembered per
+	// customer. Default DefaultDedupeWindow.
+	DedupeWindow int
+
+	// precomputed by Validate
+	leaveBelow   []decimal.Decimal // Tiers[i].Min × (1 − Hysteresis)
+	lifespanYear decimal.Decimal   // LifespanYears × nanoseconds per year
+	minWindowNs  decimal.Decimal   // MinWindowYears × nanoseconds per year
+}
+
+// DefaultTiers returns the SPEC §5 default ladder.
+func DefaultTiers() []Tier {
+	return []Tier{
+		{Name: "bronze", Min: decimal.Zero},
+		{Name: "silver", Min: decimal.NewFromInt(1000)},
+		{Name: "gold", Min: decimal.NewFromInt(5000)},
+		{Name: "platinum", Min: decimal.NewFromInt(20000)},
+	}
+}
+
+// DefaultModel returns the SPEC default model, validated and ready to use.
+// Configuration loaders start from it and override what the user set, so a
+// setting whose legitimate value is zero (hysteresis: 0) stays expressible.
+func DefaultModel() *Model {
+	m := &Model{
+		LifespanYears:  decimal.NewFromInt(3),
+		MinWindowYears: decimal.NewFromInt(1),
+		DefaultMargin:  decimal.NewFromInt(1),
+		Tiers:          DefaultTiers(),
+		Hysteresis:     decimal.RequireFromString("0.05"),
+		DedupeWindow:   DefaultDedupeWindow,
+	}
+	if err := m.Validate(); err != nil {
+		// The defaults are constants; this is a programming error that the
+		// package tests catch, never a reaction to input.
+		panic(err)
+	}
+	return m
+}
+
+// Validate rejects settings that would make the formulas meaningless and
+// precomputes the constants Apply needs. Call it after changing any field.
+func (m *Model) Validate() error {
+	if m.LifespanYears.Sign() <= 0 {
+		return fmt.Errorf("lifespan_years must be > 0, got %s", m.LifespanYears)
+	}
+	if m.MinWindowYears.Sign() <= 0 {
+		return fmt.Errorf("min_window_years must be > 0, got %s", m.MinWindowYears)
+	}
+	if m.DefaultMargin.Sign() < 0 || m.DefaultMargin.GreaterThan(decimal.NewFromInt(1)) {
+		return fmt.Errorf("default_gross_margin must be in [0,1], got %s", m.DefaultMargin)
+	}
+	if m.Hysteresis.Sign() < 0 || !m.Hysteresis.LessThan(decimal.NewFromInt(1)) {
+		return fmt.Errorf("hysteresis must be in [0,1), got %s", m.Hysteresis)
+	}
+	if m.DedupeWindow < 1 || m.DedupeWindow > 1024 {
+		return fmt.Errorf("dedupe window must be in [1,1024], got %d", m.DedupeWindow)
+	}
+	seen := map[string]bool{}
+	for i, t := range m.Tiers {
+		if t.Name == "" {
+			return errors.New("tier with an empty name")
+		}
+		if seen[t.Name] {
+			return fmt.Errorf("tier %q is listed twice", t.Name)
+		}
+		seen[t.Name] = true
+		if t.Min.Sign() < 0 {
+			return fmt.Errorf("tier %q has a negative threshold %s", t.Name, t.Min)
+		}
+		if i > 0 && !t.Min.GreaterThan(m.Tiers[i-1].Min) {
+			return fmt.Errorf("tiers must be in strictly ascending order of threshold: %q (%s) after %q (%s)",
+				t.Name, t.Min, m.Tiers[i-1].Name, m.Tiers[i-1].Min)
+		}
+	}
+	keep := decimal.NewFromInt(1).Sub(m.Hysteresis)
+	m.leaveBelow = make([]decimal.Decimal, len(m.Tiers))
+	for i, t := range m.Tiers {
+		m.leaveBelow[i] = t.Min.Mul(keep)
+	}
+	m.lifespanYear = m.LifespanYears.Mul(nsPerYear)
+	m.minWindowNs = m.MinWindowYears.Mul(nsPerYear)
+	return nil
+}
+
+// tierIndex returns the position of name in the ladder, or -1.
+func (m *Model) tierIndex(name string) int {
+	for i := range m.Tiers {
+		if m.Tiers[i].Name == name {
+			return i
+		}
+	}
+	return -1
+}
+
+// NaturalTier is the tier an LTV falls into without hysteresis: the highest
+// tier whose threshold it reaches ("" if it reaches none).
+func (m *Model) NaturalTier(ltv decimal.Decimal) string {
+	if i := m.naturalIndex(ltv); i >= 0 {
+		return m.Tiers[i].Name
+	}
+	return ""
+}
+
+func (m *Model) naturalIndex(ltv decimal.Decimal) int {
+	for i := len(m.Tiers) - 1; i >= 0; i-- {
+		if ltv.GreaterThanOrEqual(m.Tiers[i].Min) {
+			return i
+		}
+	}
+	return -1
+}
+
+// NextTier applies SPEC §5 to a customer currently in tier current whose
+// LTV is now ltv. Promotion is immediate. Demotion leaves a tier only when
+// ltv is below its threshold × (1 − hysteresis), and the rule is applied
+// rung by rung, so a customer falling from gold lands in the highest lower
+// tier whose hysteresis band still holds them, in one change. A current
+// tier that is no longer configured is treated like no tier at all.
+func (m *Model) NextTier(current string, ltv decimal.Decimal) string {
+	natural := m.naturalIndex(ltv)
+	cur := m.tierIndex(current)
+	if cur < 0 || natural >= cur {
+		if natural < 0 {
+			return ""
+		}
+		return m.Tiers[natural].Name
+	}
+	for cur >= 0 && ltv.LessThan(m.leaveBelow[cur]) {
+		cur--
+	}
+	if cur < 0 {
+		return ""
+	}
+	return m.Tiers[cur].Name
+}

@@ -1,0 +1,122 @@
+package aggregate
+
+import (
+	"time"
+
+	"github.com/cespare/xxhash/v2"
+	"github.com/shopspring/decimal"
+)
+
+// MaxGuardEntries bounds the offset guard of one customer. A customer keyed
+// consistently lives on one partition of each input topic, so two entries
+// are used in normal operation; the extra room covers a repartitioning.
+const MaxGuardEntries = 4
+
+// SourceOffset identifies where an event was read: the offset guard keeps
+// the highest applied offset per topic partition.
+type SourceOffset struct {
+	Topic     string
+	Partition int32
+	Offset    int64
+}
+
+// State is everything the updater knows about one customer. The exact sums
+// are kept unrounded; the public Redis fields are rendered from them by
+// Figures. The zero value is a customer never seen before.
+type State struct {
+	Orders      int64           // distinct order_placed events
+	Revenue     decimal.Decimal // Σ placed − Σ refunded, exact
+	GrossProfit decimal.Decimal // Σ amount×margin placed − refunded, exact
+	Refunds     decimal.Decimal // Σ refunded, exact
+
+	FirstOrderAt      time.Time // earliest order_placed; zero when none
+	LastOrderAt       time.Time // latest order_placed; zero when none
+	LastChurnAt       time.Time // latest customer_churned; zero when none
+	LastReactivatedAt time.Time // latest customer_reactivated; zero when none
+
+	// LTV and Tier are the last published values; tier changes are decided
+	// against them (hysteresis needs the current tier).
+	LTV  decimal.Decimal
+	Tier string
+
+	// Seen holds xxhash64 digests of the most recent distinct event ids,
+	// oldest first, at most Model.DedupeWindow of them.
+	Seen []uint64
+	// Applied is the offset guard: the highest applied offset per input
+	// partition, oldest entry first, at most MaxGuardEntries.
+	Applied []SourceOffset
+}
+
+// EventDigest is the dedupe digest of an event id. 64 bits keep a false
+// match within a 32-id window below 2⁻⁵⁸ per event.
+func EventDigest(eventID string) uint64 { return xxhash.Sum64String(eventID) }
+
+// seen reports whether digest is in the dedupe window.
+func (s *State) seen(digest uint64) bool {
+	for _, d := range s.Seen {
+		if d == digest {
+			return true
+		}
+	}
+	return false
+}
+
+// remember appends digest to the window, dropping the oldest beyond max.
+// It reuses the backing array, so a steady-state customer costs no
+// allocation here.
+func (s *State) remember(digest uint64, max int) {
+	if len(s.Seen) < max {
+		s.Seen = append(s.Seen, digest)
+		return
+	}
+	copy(s.Seen, s.Seen[len(s.Seen)-max+1:])
+	s.Seen = s.Seen[:max]
+	s.Seen[max-1] = digest
+}
+
+// Redelivered reports whether src is at or below the guard's offset for its
+// partition, i.e. Kafka handed out a record whose effect is already in the
+// state (a restart, a rebalance, a zombie consumer).
+func (s *State) Redelivered(src SourceOffset) bool {
+	for _, a := range s.Applied {
+		if a.Topic == src.Topic && a.Partition == src.Partition {
+			return src.Offset <= a.Offset
+		}
+	}
+	return false
+}
+
+// advance records src as applied.
+func (s *State) advance(src SourceOffset) {
+	for i := range s.Applied {
+		a := &s.Applied[i]
+		if a.Topic == src.Topic && a.Partition == src.Partition {
+			if src.Offset > a.Offset {
+				a.Offset = src.Offset
+			}
+			return
+		}
+	}
+	if len(s.Applied) >= MaxGuardEntries {
+		copy(s.Applied, s.Applied[1:])
+		s.Applied = s.Applied[:MaxGuardEntries-1]
+	}
+	s.Applied = append(s.Applied, src)
+}
+
+// Churned applies SPEC §4: the latest lifecycle fact by event time is a
+// churn that is later than every order placed and every reactivation.
+func (s *State) Churned() bool {
+	if s.LastChurnAt.IsZero() {
+		return false
+	}
+	return s.LastChurnAt.After(s.LastOrderAt) && s.LastChurnAt.After(s.LastReactivatedAt)
+}
+
+// Clone returns a deep copy, for callers that must keep the pre-image.
+func (s *State) Clone() State {
+	c := *s
+	c.Seen = append([]uint64(nil), s.Seen...)
+	c.Applied = append([]SourceOffset(nil), s.Applied...)
+	return c
+}

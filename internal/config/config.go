@@ -1,0 +1,356 @@
+// Package config loads the consumer's settings (SPEC §7): every setting has
+// an environment variable and a flag, the flag wins, and a YAML file named
+// by LTV_CONFIG holds the model and tier settings.
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ltv-stream/ltv-stream/internal/aggregate"
+	"github.com/shopspring/decimal"
+	"gopkg.in/yaml.v3"
+)
+
+// Config is the consumer's complete configuration.
+type Config struct {
+	Brokers        []string
+	RedisURL       string
+	GroupID        string
+	OrdersTopic    string
+	LifecycleTopic string
+	ChangesTopic   string
+	DLQTopic       string
+	HTTPAddr       string
+	ConfigFile     string
+
+	// From the YAML file.
+	Model        *aggregate.Model
+	BaseCurrency string
+	FXRates      map[string]decimal.Decimal
+
+	// Tuning (beyond SPEC §7, same env/flag rules).
+	Workers         int
+	MaxBatch        int
+	Linger          time.Duration
+	MaxMessageBytes int
+	DrainTimeout    time.Duration
+	LogLevel        string
+	LogFormat       string
+}
+
+// setting is one env/flag pair.
+type setting struct {
+	env, flag, def, usage string
+	dst                   *string
+}
+
+// Load parses args (without the program name) with environment lookups
+// through getenv. Usage errors and invalid values are returned, never
+// printed-and-exited, so callers decide how to report them.
+func Load(args []string, getenv func(string) string, usageOut io.Writer) (*Config, error) {
+	var raw struct {
+		brokers, redisURL, group, orders, lifecycle, changes, dlq, httpAddr, file string
+		workers, maxBatch, linger, maxMsg, drain, logLevel, logFormat             string
+	}
+	settings := []setting{
+		{"LTV_KAFKA_BROKERS", "kafka-brokers", "localhost:9092", "comma-separated bootstrap brokers", &raw.brokers},
+		{"LTV_REDIS_URL", "redis-url", "redis://localhost:6379/0", "redis:// or rediss:// URL; several comma-separated URLs mean Redis Cluster seed nodes", &raw.redisURL},
+		{"LTV_GROUP_ID", "group-id", "ltv-updater", "Kafka consumer group", &raw.group},
+		{"LTV_ORDERS_TOPIC", "orders-topic", "orders", "input topic of order events", &raw.orders},
+		{"LTV_LIFECYCLE_TOPIC", "lifecycle-topic", "customer-lifecycle", "input topic of churn/reactivation events", &raw.lifecycle},
+		{"LTV_CHANGES_TOPIC", "changes-topic", "ltv-changes", "output topic of LTV-change events", &raw.changes},
+		{"LTV_DLQ_TOPIC", "dlq-topic", "ltv-dlq", "dead-letter topic for rejected input", &raw.dlq},
+		{"LTV_HTTP_ADDR", "http-addr", ":8080", "address of /healthz, /readyz and /metrics", &raw.httpAddr},
+		{"LTV_CONFIG", "config", "", "YAML file with model and tier settings", &raw.file},
+		{"LTV_WORKERS", "workers", "4", "parallel batch workers (partitions are spread over them)", &raw.workers},
+		{"LTV_MAX_BATCH", "max-batch", "2000", "maximum records per batch", &raw.maxBatch},
+		{"LTV_LINGER", "linger", "2ms", "how long a partial batch waits for more records", &raw.linger},
+		{"LTV_MAX_MESSAGE_BYTES", "max-message-bytes", "1048576", "input values larger than this go to the DLQ", &raw.maxMsg},
+		{"LTV_DRAIN_TIMEOUT", "drain-timeout", "20s", "on SIGTERM, how long in-flight work may take to finish and commit", &raw.drain},
+		{"LTV_LOG_LEVEL", "log-level", "info", "debug, info, warn or error", &raw.logLevel},
+		{"LTV_LOG_FORMAT", "log-format", "json", "json or console", &raw.logFormat},
+	}
+	fs := flag.NewFlagSet("consumer", flag.ContinueOnError)
+	fs.SetOutput(usageOut)
+	for _, s := range settings {
+		def := s.def
+		if v := getenv(s.env); v != "" {
+			def = v
+		}
+		fs.StringVar(s.dst, s.flag, def, s.usage+" (env "+s.env+")")
+	}
+	fs.Usage = func() {
+		fmt.Fprintf(usageOut, "Usage: consumer [flags]\n\nEvery flag has an environment variable; the flag wins.\n\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+
+	c := &Config{
+		Brokers:        splitList(raw.brokers),
+		RedisURL:       strings.TrimSpace(raw.redisURL),
+		GroupID:        raw.group,
+		OrdersTopic:    raw.orders,
+		LifecycleTopic: raw.lifecycle,
+		ChangesTopic:   raw.changes,
+		DLQTopic:       raw.dlq,
+		HTTPAddr:       raw.httpAddr,
+		ConfigFile:     raw.file,
+		LogLevel:       raw.logLevel,
+		LogFormat:      raw.logFormat,
+	}
+	var err error
+	if c.Workers, err = positiveInt("workers", raw.workers); err != nil {
+		return nil, err
+	}
+	if c.MaxBatch, err = positiveInt("max-batch", raw.maxBatch); err != nil {
+		return nil, err
+	}
+	if c.MaxMessageBytes, err = positiveInt("max-message-bytes", raw.maxMsg); err != nil {
+		return nil, err
+	}
+	if c.Linger, err = positiveDuration("linger", raw.linger); err != nil {
+		return nil, err
+	}
+	if c.DrainTimeout, err = positiveDuration("drain-timeout", raw.drain); err != nil {
+		return nil, err
+	}
+	model, file, err := LoadModelFile(c.ConfigFile)
+	if err != nil {
+		return nil, err
+	}
+	c.Model, c.BaseCurrency, c.FXRates = model, file.BaseCurrency, file.fx
+	return c, c.Validate()
+}
+
+// Validate checks the settings that are not checked while parsing.
+func (c *Config) Validate() error {
+	if len(c.Brokers) == 0 {
+		return errors.New("no Kafka brokers (LTV_KAFKA_BROKERS)")
+	}
+	if c.RedisURL == "" {
+		return errors.New("no Redis URL (LTV_REDIS_URL)")
+	}
+	for name, v := range map[string]string{
+		"group id": c.GroupID, "orders topic": c.OrdersTopic, "lifecycle topic": c.LifecycleTopic,
+		"changes topic": c.ChangesTopic, "dlq topic": c.DLQTopic,
+	} {
+		if strings.TrimSpace(v) == "" {
+			return fmt.Errorf("empty %s", name)
+		}
+	}
+	topics := []string{c.OrdersTopic, c.LifecycleTopic, c.ChangesTopic, c.DLQTopic}
+	for i, a := range topics {
+		if !validTopic(a) {
+			return fmt.Errorf("invalid topic name %q (Kafka allows [a-zA-Z0-9._-], at most 249 characters)", a)
+		}
+		for _, b := range topics[i+1:] {
+			if a == b {
+				return fmt.Errorf("topic %q is configured for two purposes", a)
+			}
+		}
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("log level %q is not one of debug, info, warn, error", c.LogLevel)
+	}
+	switch c.LogFormat {
+	case "json", "console":
+	default:
+		return fmt.Errorf("log format %q is not json or console", c.LogFormat)
+	}
+	return nil
+}
+
+func validTopic(t string) bool {
+	if t == "" || len(t) > 249 || t == "." || t == ".." {
+		return false
+	}
+	for _, r := range t {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func positiveInt(name, v string) (int, error) {
+	n, err := strconv.Atoi(strings.TrimSpace(v))
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("%s: %q is not a positive integer", name, v)
+	}
+	return n, nil
+}
+
+func positiveDuration(name, v string) (time.Duration, error) {
+	d, err := time.ParseDuration(strings.TrimSpace(v))
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("%s: %q is not a positive duration (e.g. 2ms, 20s)", name, v)
+	}
+	return d, nil
+}
+
+// File is the YAML file's content (LTV_CONFIG).
+type File struct {
+	BaseCurrency       string         `yaml:"base_currency"`
+	DefaultGrossMargin *Dec           `yaml:"default_gross_margin"`
+	LifespanYears      *Dec           `yaml:"lifespan_years"`
+	MinWindowYears     *Dec           `yaml:"min_window_years"`
+	Hysteresis         *Dec           `yaml:"hysteresis"`
+	Tiers              TierList       `yaml:"tiers"`
+	FXRates            map[string]Dec `yaml:"fx_rates"`
+	DedupeWindow       int            `yaml:"dedupe_window"`
+
+	fx map[string]decimal.Decimal
+}
+
+// Dec is a decimal read from YAML by its text, so 0.1 stays exactly 0.1.
+type Dec struct{ decimal.Decimal }
+
+// UnmarshalYAML parses the scalar's text exactly.
+func (d *Dec) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode {
+		return fmt.Errorf("line %d: expected a number", n.Line)
+	}
+	v, err := decimal.NewFromString(strings.TrimSpace(n.Value))
+	if err != nil {
+		return fmt.Errorf("line %d: %q is not a decimal number", n.Line, n.Value)
+	}
+	d.Decimal = v
+	return nil
+}
+
+// TierList accepts tiers either as a list of {name, min} objects or as a
+// mapping from name to threshold; either way they are sorted by threshold.
+type TierList []aggregate.Tier
+
+// UnmarshalYAML implements both accepted shapes.
+func (t *TierList) UnmarshalYAML(n *yaml.Node) error {
+	var out []aggregate.Tier
+	switch n.Kind {
+	case yaml.SequenceNode:
+		var items []struct {
+			Name string `yaml:"name"`
+			Min  *Dec   `yaml:"min"`
+		}
+		if err := n.Decode(&items); err != nil {
+			return err
+		}
+		for _, it := range items {
+			if it.Min == nil {
+				return fmt.Errorf("line %d: tier %q has no min", n.Line, it.Name)
+			}
+			out = append(out, aggregate.Tier{Name: it.Name, Min: it.Min.Decimal})
+		}
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			var d Dec
+			if err := d.UnmarshalYAML(n.Content[i+1]); err != nil {
+				return err
+			}
+			out = append(out, aggregate.Tier{Name: n.Content[i].Value, Min: d.Decimal})
+		}
+	default:
+		return fmt.Errorf("line %d: tiers must be a list of {name, min} or a mapping name: threshold", n.Line)
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Min.LessThan(out[j].Min) })
+	*t = out
+	return nil
+}
+
+// LoadModelFile reads the YAML file (none: the SPEC defaults) and returns
+// the validated model. Unknown keys are errors, so a typo never silently
+// falls back to a default.
+func LoadModelFile(path string) (*aggregate.Model, *File, error) {
+	f := &File{}
+	if path != "" {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return nil, nil, fmt.Errorf("config file: %w", err)
+		}
+		if err := ParseFile(data, f); err != nil {
+			return nil, nil, fmt.Errorf("config file %s: %w", path, err)
+		}
+	}
+	m, err := f.Model()
+	if err != nil {
+		if path != "" {
+			return nil, nil, fmt.Errorf("config file %s: %w", path, err)
+		}
+		return nil, nil, err
+	}
+	return m, f, nil
+}
+
+// ParseFile decodes YAML into f strictly.
+func ParseFile(data []byte, f *File) error {
+	dec := yaml.NewDecoder(strings.NewReader(string(data)))
+	dec.KnownFields(true)
+	if err := dec.Decode(f); err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	return nil
+}
+
+// Model builds the validated model and fills BaseCurrency's default.
+func (f *File) Model() (*aggregate.Model, error) {
+	m := aggregate.DefaultModel()
+	if f.BaseCurrency == "" {
+		f.BaseCurrency = "SEK"
+	}
+	if f.DefaultGrossMargin != nil {
+		m.DefaultMargin = f.DefaultGrossMargin.Decimal
+	}
+	if f.LifespanYears != nil {
+		m.LifespanYears = f.LifespanYears.Decimal
+	}
+	if f.MinWindowYears != nil {
+		m.MinWindowYears = f.MinWindowYears.Decimal
+	}
+	if f.Hysteresis != nil {
+		m.Hysteresis = f.Hysteresis.Decimal
+	}
+	if f.Tiers != nil {
+		if len(f.Tiers) == 0 {
+			return nil, errors.New("tiers: at least one tier is required")
+		}
+		m.Tiers = f.Tiers
+	}
+	if f.DedupeWindow != 0 {
+		m.DedupeWindow = f.DedupeWindow
+	}
+	if err := m.Validate(); err != nil {
+		return nil, err
+	}
+	f.fx = map[string]decimal.Decimal{}
+	for cur, rate := range f.FXRates {
+		if rate.Sign() <= 0 {
+			return nil, fmt.Errorf("fx_rates: rate of %s must be > 0", cur)
+		}
+		f.fx[cur] = rate.Decimal
+	}
+	return m, nil
+}

@@ -1,0 +1,230 @@
+// Package metrics exposes the consumer's Prometheus metrics and its
+// health/readiness endpoints.
+package metrics
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/ltv-stream/ltv-stream/internal/pipeline"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Metrics holds the consumer's collectors on a private registry (so tests
+// can create several without clashing). It implements pipeline.Observer.
+type Metrics struct {
+	Registry *prometheus.Registry
+
+	consumed    prometheus.Counter
+	applied     prometheus.Counter
+	duplicates  *prometheus.CounterVec
+	deadLetters prometheus.Counter
+	changes     *prometheus.CounterVec
+	reemitted   prometheus.Counter
+	conflicts   prometheus.Counter
+	batchDur    prometheus.Histogram
+	eventLat    prometheus.Histogram
+	lag         *prometheus.GaugeVec
+	ready       prometheus.Gauge
+}
+
+// New registers every collector.
+func New() *Metrics {
+	r := prometheus.NewRegistry()
+	m := &Metrics{
+		Registry: r,
+		consumed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ltv_events_consumed_total", Help: "Input records handled (valid or not), counted once per successful batch.",
+		}),
+		applied: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ltv_events_applied_total", Help: "Input events that changed customer state.",
+		}),
+		duplicates: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ltv_events_duplicate_total", Help: "Input events not applied because they were already counted (kind: event_id = duplicate event id, redelivery = offset guard).",
+		}, []string{"kind"}),
+		deadLetters: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ltv_events_dead_lettered_total", Help: "Input records sent to the DLQ.",
+		}),
+		changes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ltv_tier_changes_total", Help: "Tier changes published, by new tier and direction.",
+		}, []string{"tier", "direction"}),
+		reemitted: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ltv_changes_reemitted_total", Help: "Change events published again because an earlier publication was not known to be acknowledged.",
+		}),
+		conflicts: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ltv_state_conflicts_total", Help: "Compare-and-set conflicts on customer state (another writer got there first).",
+		}),
+		batchDur: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "ltv_batch_duration_seconds", Help: "Time to make one batch durable (decode, load, apply, save, publish).",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
+		}),
+		eventLat: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "ltv_event_latency_seconds", Help: "Time from an input record's Kafka timestamp to its outputs being acknowledged.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 16),
+		}),
+		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "ltv_consumer_lag", Help: "Records behind the partition's high watermark at the last commit.",
+		}, []string{"topic", "partition"}),
+		ready: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "ltv_ready", Help: "1 when the consumer is ready (Redis and Kafka reachable, batches succeeding).",
+		}),
+	}
+	r.MustRegister(m.consumed, m.applied, m.duplicates, m.deadLetters, m.changes, m.reemitted,
+		m.conflicts, m.batchDur, m.eventLat, m.lag, m.ready,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// BatchProcessed implements pipeline.Observer.
+func (m *Metrics) BatchProcessed(s pipeline.BatchStats) {
+	m.consumed.Add(float64(s.Records))
+	m.applied.Add(float64(s.Applied))
+	m.duplicates.WithLabelValues("event_id").Add(float64(s.Duplicates))
+	m.duplicates.WithLabelValues("redelivery").Add(float64(s.Redelivered))
+	m.deadLetters.Add(float64(s.DeadLetters))
+	m.reemitted.Add(float64(s.Reemitted))
+	m.conflicts.Add(float64(s.Conflicts))
+	m.batchDur.Observe(s.Duration.Seconds())
+	for _, l := range s.Latencies {
+		m.eventLat.Observe(l.Seconds())
+	}
+}
+
+// TierChanged implements pipeline.Observer.
+func (m *Metrics) TierChanged(_, to string, up bool) {
+	dir := "down"
+	if up {
+		dir = "up"
+	}
+	m.changes.WithLabelValues(to, dir).Inc()
+}
+
+// Lag records a partition's lag.
+func (m *Metrics) Lag(topic string, partition int, lag int64) {
+	m.lag.WithLabelValues(topic, strconv.Itoa(partition)).Set(float64(lag))
+}
+
+// Handler serves /metrics.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{})
+}
+
+// Check is one readiness dependency.
+type Check struct {
+	Name string
+	Fn   func(ctx context.Context) error
+}
+
+// Health tracks readiness: each dependency is probed periodically, and the
+// consumer reports whether its batches succeed. Ready only when all pass.
+type Health struct {
+	mu       sync.Mutex
+	results  map[string]string // name -> "" ok, else the error
+	metrics  *Metrics
+	checks   []Check
+	interval time.Duration
+}
+
+// NewHealth returns a Health that starts not ready until the first probes
+// pass.
+func NewHealth(m *Metrics, interval time.Duration, checks ...Check) *Health {
+	h := &Health{results: map[string]string{}, metrics: m, checks: checks, interval: interval}
+	for _, c := range checks {
+		h.results[c.Name] = "not checked yet"
+	}
+	return h
+}
+
+// Set records the state of a named component (for example "processing").
+func (h *Health) Set(name string, err error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if err == nil {
+		h.results[name] = ""
+	} else {
+		h.results[name] = err.Error()
+	}
+	if h.metrics != nil {
+		h.metrics.ready.Set(boolGauge(h.readyLocked()))
+	}
+}
+
+func boolGauge(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func (h *Health) readyLocked() bool {
+	for _, v := range h.results {
+		if v != "" {
+			return false
+		}
+	}
+	return true
+}
+
+// Ready reports readiness and the failing components.
+func (h *Health) Ready() (bool, map[string]string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := make(map[string]string, len(h.results))
+	for k, v := range h.results {
+		if v == "" {
+			out[k] = "ok"
+		} else {
+			out[k] = v
+		}
+	}
+	return h.readyLocked(), out
+}
+
+// Run probes the checks until ctx ends.
+func (h *Health) Run(ctx context.Context) {
+	t := time.NewTicker(h.interval)
+	defer t.Stop()
+	for {
+		for _, c := range h.checks {
+			pctx, cancel := context.WithTimeout(ctx, h.interval)
+			err := c.Fn(pctx)
+			cancel()
+			if ctx.Err() != nil {
+				return
+			}
+			h.Set(c.Name, err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Mux serves /healthz (the process is alive), /readyz (dependencies
+// reachable and work succeeding; 503 otherwise, with the reasons as JSON)
+// and /metrics.
+func (h *Health) Mux(m *Metrics) *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		ok, detail := h.Ready()
+		w.Header().Set("Content-Type", "application/json")
+		if !ok {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+		_ = json.NewEncoder(w).Encode(map[string]any{"ready": ok, "checks": detail})
+	})
+	mux.Handle("/metrics", m.Handler())
+	return mux
+}

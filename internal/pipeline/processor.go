@@ -1,0 +1,365 @@
+// Package pipeline turns a batch of input records into durable state and
+// published outputs. It is the seam between the pure domain
+// (internal/aggregate) and the I/O edges: it decodes, loads the touched
+// customers, applies events in order, writes every customer with one
+// compare-and-set, publishes tier changes and dead letters, and only then
+// reports the batch done so the caller may commit its offsets.
+//
+// Processing a batch is idempotent: after any failure the caller simply
+// processes the same batch again (or a restarted consumer re-reads it from
+// Kafka). The offset guard inside each customer's state turns replays into
+// no-ops, and change events that were written but perhaps not published
+// are kept in the state ("pending") and published again with the same
+// event_id until their publication is acknowledged.
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/ltv-stream/ltv-stream/internal/aggregate"
+	"github.com/ltv-stream/ltv-stream/internal/store"
+)
+
+// Record is one input message as read from Kafka.
+type Record struct {
+	Topic     string
+	Partition int32
+	Offset    int64
+	Key       []byte
+	Value     []byte
+	// Time is the broker/producer timestamp, used for end-to-end latency.
+	Time time.Time
+}
+
+// Header is a Kafka record header.
+type Header struct {
+	Key   string
+	Value []byte
+}
+
+// Message is one output message.
+type Message struct {
+	Topic   string
+	Key     []byte
+	Value   []byte
+	Headers []Header
+}
+
+// Store is the state store the processor needs (implemented by
+// store.Redis).
+type Store interface {
+	Load(ctx context.Context, customerIDs []string) ([]store.Snapshot, []error, error)
+	Save(ctx context.Context, writes []store.Write) (conflicts []int, err error)
+	ClearPending(ctx context.Context, acked []store.Acked) error
+}
+
+// Publisher writes output messages and returns only when all of them are
+// acknowledged by the broker (or failed).
+type Publisher interface {
+	Publish(ctx context.Context, msgs []Message) error
+}
+
+// Decoder turns a record value into a validated event; its errors become
+// the DLQ `error` header.
+type Decoder interface {
+	Decode(value []byte) (aggregate.Event, error)
+}
+
+// Observer receives what the processor did, for metrics. All methods must
+// be cheap and safe for concurrent use.
+type Observer interface {
+	BatchProcessed(s BatchStats)
+	TierChanged(from, to string, up bool)
+}
+
+// BatchStats summarises one processed batch.
+type BatchStats struct {
+	Records     int // input records in the batch
+	Applied     int // events that changed state
+	Duplicates  int // events dropped by the event_id window
+	Redelivered int // records dropped by the offset guard
+	DeadLetters int // records sent to the DLQ
+	Changes     int // change events published (new ones)
+	Reemitted   int // pending change events published again
+	Conflicts   int // compare-and-set conflicts resolved by reloading
+	Duration    time.Duration
+	// Latencies are, per applied record, the time from its Kafka
+	// timestamp to the moment its outputs were acknowledged.
+	Latencies []time.Duration
+}
+
+// Config configures a Processor.
+type Config struct {
+	Model   *aggregate.Model // required
+	Decoder Decoder          // required
+	Store   Store            // required
+	Out     Publisher        // required
+	// ChangesTopic and DLQTopic name the output topics. Defaults
+	// "ltv-changes" and "ltv-dlq".
+	ChangesTopic, DLQTopic string
+	// Observer gets batch statistics; nil means none.
+	Observer Observer
+	// Now is the wall clock (updated_at, emitted_at); default time.Now.
+	Now func() time.Time
+	// MaxConflictRounds bounds how often a batch reloads customers whose
+	// compare-and-set failed before giving up with an error (the caller
+	// retries the whole batch). Default 8.
+	MaxConflictRounds int
+}
+
+func (c *Config) setDefaults() {
+	if c.ChangesTopic == "" {
+		c.ChangesTopic = "ltv-changes"
+	}
+	if c.DLQTopic == "" {
+		c.DLQTopic = "ltv-dlq"
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.MaxConflictRounds <= 0 {
+		c.MaxConflictRounds = 8
+	}
+}
+
+// Validate reports a missing dependency.
+func (c *Config) Validate() error {
+	switch {
+	case c.Model == nil:
+		return errors.New("pipeline: no model")
+	case c.Decoder == nil:
+		return errors.New("pipeline: no decoder")
+	case c.Store == nil:
+		return errors.New("pipeline: no store")
+	case c.Out == nil:
+		return errors.New("pipeline: no publisher")
+	}
+	return nil
+}
+
+// Processor processes batches. It holds no per-batch state and is safe for
+// concurrent use by several workers, provided no two workers ever process
+// records of the same customer at the same time (partition ownership
+// guarantees that when producers key by customer_id; the compare-and-set
+// keeps state correct even when they do not).
+type Processor struct {
+	cfg Config
+}
+
+// New returns a Processor.
+func New(cfg Config) (*Processor, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &Processor{cfg: cfg}, nil
+}
+
+// pendingEvent is a decoded record waiting to be applied.
+type pendingEvent struct {
+	rec *Record
+	ev  aggregate.Event
+}
+
+// customerWork is everything a batch does to one customer.
+type customerWork struct {
+	id     string
+	events []pendingEvent
+	// results of the last apply round
+	write      *store.Write
+	outs       [][]byte // change events to publish (re-emitted first)
+	newChanges []aggregate.Change
+	reemitted  int
+	token      string // token that identifies the pending events to clear
+	applied    int
+	dups       int
+	redeliv    int
+	deadErr    error // stored state unreadable: all events go to the DLQ
+}
+
+// Process makes the batch's effects durable: state written, changes and
+// dead letters acknowledged. When it returns nil the caller may commit
+// the batch's offsets. On error nothing may be committed; processing the
+// same batch again is safe.
+func (p *Processor) Process(ctx context.Context, batch []Record) (BatchStats, error) {
+	start := p.cfg.Now()
+	stats := BatchStats{Records: len(batch)}
+	var dlq []Message
+	byCustomer := map[string]*customerWork{}
+	var order []*customerWork
+	for i := range batch {
+		rec := &batch[i]
+		ev, err := p.cfg.Decoder.Decode(rec.Value)
+		if err != nil {
+			dlq = append(dlq, p.deadLetter(rec, err.Error()))
+			continue
+		}
+		w := byCustomer[ev.CustomerID]
+		if w == nil {
+			w = &customerWork{id: ev.CustomerID}
+			byCustomer[ev.CustomerID] = w
+			order = append(order, w)
+		}
+		w.events = append(w.events, pendingEvent{rec: rec, ev: ev})
+	}
+
+	if err := p.applyAndSave(ctx, order, &stats); err != nil {
+		return stats, err
+	}
+
+	var outs []Message
+	var acked []store.Acked
+	for _, w := range order {
+		if w.deadErr != nil {
+			for _, pe := range w.events {
+				dlq = append(dlq, p.deadLetter(pe.rec, w.deadErr.Error()))
+			}
+			continue
+		}
+		for _, doc := range w.outs {
+			outs = append(outs, Message{Topic: p.cfg.ChangesTopic, Key: []byte(w.id), Value: doc})
+		}
+		if len(w.outs) > 0 {
+			acked = append(acked, store.Acked{CustomerID: w.id, Token: w.token})
+		}
+		stats.Applied += w.applied
+		stats.Duplicates += w.dups
+		stats.Redelivered += w.redeliv
+		stats.Changes += len(w.newChanges)
+		stats.Reemitted += w.reemitted
+	}
+	stats.DeadLetters = len(dlq)
+	outs = append(outs, dlq...)
+	if err := p.cfg.Out.Publish(ctx, outs); err != nil {
+		return stats, fmt.Errorf("publish %d messages: %w", len(outs), err)
+	}
+	// The outputs are durable: the pending copies are no longer needed. A
+	// failure here only means they are published once more later.
+	_ = p.cfg.Store.ClearPending(ctx, acked)
+
+	done := p.cfg.Now()
+	stats.Duration = done.Sub(start)
+	for _, w := range order {
+		for _, pe := range w.events {
+			if !pe.rec.Time.IsZero() {
+				stats.Latencies = append(stats.Latencies, done.Sub(pe.rec.Time))
+			}
+		}
+	}
+	if obs := p.cfg.Observer; obs != nil {
+		for _, w := range order {
+			for i := range w.newChanges {
+				c := &w.newChanges[i]
+				obs.TierChanged(c.PreviousTier, c.Tier, c.Up)
+			}
+		}
+		obs.BatchProcessed(stats)
+	}
+	return stats, nil
+}
+
+// applyAndSave loads, applies and writes every customer, reloading those
+// whose compare-and-set lost to another writer.
+func (p *Processor) applyAndSave(ctx context.Context, todo []*customerWork, stats *BatchStats) error {
+	for round := 0; len(todo) > 0; round++ {
+		if round >= p.cfg.MaxConflictRounds {
+			return fmt.Errorf("%d customers still conflicting after %d rounds", len(todo), round)
+		}
+		ids := make([]string, len(todo))
+		for i, w := range todo {
+			ids[i] = w.id
+		}
+		snaps, errs, err := p.cfg.Store.Load(ctx, ids)
+		if err != nil {
+			return err
+		}
+		var writes []store.Write
+		var writers []*customerWork
+		now := p.cfg.Now()
+		for i, w := range todo {
+			if errs[i] != nil {
+				w.deadErr = errs[i]
+				continue
+			}
+			p.applyCustomer(w, &snaps[i], now)
+			if w.write != nil {
+				writes = append(writes, *w.write)
+				writers = append(writers, w)
+			}
+		}
+		conflicts, err := p.cfg.Store.Save(ctx, writes)
+		if err != nil {
+			return err
+		}
+		stats.Conflicts += len(conflicts)
+		next := make([]*customerWork, 0, len(conflicts))
+		for _, c := range conflicts {
+			next = append(next, writers[c])
+		}
+		todo = next
+	}
+	return nil
+}
+
+// applyCustomer applies a customer's events to its snapshot and prepares
+// the write (nil when nothing changed) and the messages to publish.
+func (p *Processor) applyCustomer(w *customerWork, snap *store.Snapshot, now time.Time) {
+	w.write, w.outs, w.newChanges = nil, nil, nil
+	w.applied, w.dups, w.redeliv = 0, 0, 0
+	st := snap.State
+	dirty, figures := false, false
+	for i := range w.events {
+		pe := &w.events[i]
+		res := p.cfg.Model.Apply(&st, &pe.ev, aggregate.SourceOffset{
+			Topic: pe.rec.Topic, Partition: pe.rec.Partition, Offset: pe.rec.Offset,
+		})
+		switch res.Outcome {
+		case aggregate.Applied:
+			w.applied++
+			figures = true
+		case aggregate.DuplicateEvent:
+			w.dups++
+		case aggregate.Redelivered:
+			w.redeliv++
+		}
+		dirty = dirty || res.Dirty()
+		if res.Changed {
+			w.newChanges = append(w.newChanges, res.Change)
+		}
+	}
+	// Change events found pending in the state were written by a run whose
+	// publication is not known to have succeeded: publish them again,
+	// before anything newer, so each customer's chain stays in order.
+	w.reemitted = len(snap.Pending)
+	w.outs = append(w.outs, snap.Pending...)
+	for i := range w.newChanges {
+		w.outs = append(w.outs, w.newChanges[i].AppendJSON(nil, now))
+	}
+	w.token = snap.Token
+	if !dirty {
+		return
+	}
+	write := store.Encode(p.cfg.Model, snap, &st, w.outs, store.EncodeOptions{Figures: figures, Now: now})
+	w.write = &write
+	w.token = write.Token
+}
+
+// deadLetter builds the DLQ copy of a rejected record: original key and
+// bytes, and headers saying why and where it came from (SPEC §2).
+func (p *Processor) deadLetter(rec *Record, reason string) Message {
+	return Message{
+		Topic: p.cfg.DLQTopic,
+		Key:   rec.Key,
+		Value: rec.Value,
+		Headers: []Header{
+			{Key: "error", Value: []byte(reason)},
+			{Key: "topic", Value: []byte(rec.Topic)},
+			{Key: "partition", Value: strconv.AppendInt(nil, int64(rec.Partition), 10)},
+			{Key: "offset", Value: strconv.AppendInt(nil, rec.Offset, 10)},
+		},
+	}
+}

@@ -1,0 +1,192 @@
+// Package service assembles the updater from its parts (Kafka consumer,
+// decoder, domain model, Redis store, publishers, metrics) and runs it. The
+// consumer binary, the demo and the end-to-end tests all run this same
+// code, so what is tested is what ships.
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/ltv-stream/ltv-stream/internal/config"
+	"github.com/ltv-stream/ltv-stream/internal/decode"
+	"github.com/ltv-stream/ltv-stream/internal/metrics"
+	"github.com/ltv-stream/ltv-stream/internal/pipeline"
+	"github.com/ltv-stream/ltv-stream/internal/store"
+	"github.com/ltv-stream/ltv-stream/internal/stream"
+	"github.com/segmentio/kafka-go"
+	"go.uber.org/zap"
+)
+
+// Options are the programmatic extras beyond config.Config.
+type Options struct {
+	// Logger; default zap.NewNop().
+	Logger *zap.Logger
+	// Observer additionally receives batch statistics (the demo prints
+	// from it); optional.
+	Observer pipeline.Observer
+	// Listening, when set, receives the HTTP server's bound address (useful
+	// with HTTPAddr ":0").
+	Listening func(addr string)
+}
+
+// Run runs the updater until ctx is cancelled, then drains and returns nil
+// on a clean shutdown. It returns an error only for a configuration or
+// start-up problem it cannot retry (for example an HTTP port in use);
+// unreachable Redis or Kafka are retried with backoff while /readyz
+// reports not ready.
+func Run(ctx context.Context, cfg *config.Config, opt Options) error {
+	log := opt.Logger
+	if log == nil {
+		log = zap.NewNop()
+	}
+	rclient, err := store.NewClient(store.Config{URL: cfg.RedisURL})
+	if err != nil {
+		return err
+	}
+	defer rclient.Close()
+	st := store.NewRedis(rclient, store.Config{})
+
+	dec, err := decode.New(decode.Config{
+		BaseCurrency: cfg.BaseCurrency, FXRates: cfg.FXRates, MaxBytes: cfg.MaxMessageBytes,
+	})
+	if err != nil {
+		return fmt.Errorf("decoder: %w", err)
+	}
+	w, err := stream.NewWriter(stream.WriterConfig{Brokers: cfg.Brokers, BatchSize: 5000})
+	if err != nil {
+		return err
+	}
+	pub := stream.NewPublisher(w)
+	defer func() {
+		if err := pub.Close(); err != nil {
+			log.Warn("close writer", zap.Error(err))
+		}
+	}()
+
+	m := metrics.New()
+	var obs pipeline.Observer = m
+	if opt.Observer != nil {
+		obs = teeObserver{m, opt.Observer}
+	}
+	proc, err := pipeline.New(pipeline.Config{
+		Model: cfg.Model, Decoder: dec, Store: st, Out: pub,
+		ChangesTopic: cfg.ChangesTopic, DLQTopic: cfg.DLQTopic, Observer: obs,
+	})
+	if err != nil {
+		return err
+	}
+
+	health := metrics.NewHealth(m, 2*time.Second,
+		metrics.Check{Name: "redis", Fn: func(ctx context.Context) error {
+			if err := st.Ping(ctx); err != nil {
+				return fmt.Errorf("redis unreachable: %w", err)
+			}
+			return nil
+		}},
+		metrics.Check{Name: "kafka", Fn: func(ctx context.Context) error { return pingKafka(ctx, cfg.Brokers) }},
+	)
+	health.Set("processing", nil)
+
+	cons, err := stream.NewConsumer(stream.ConsumerConfig{
+		Brokers: cfg.Brokers, GroupID: cfg.GroupID,
+		Topics:  []string{cfg.OrdersTopic, cfg.LifecycleTopic},
+		Workers: cfg.Workers, MaxBatch: cfg.MaxBatch, Linger: cfg.Linger,
+		MaxFetchBytes: max(16<<20, 2*cfg.MaxMessageBytes),
+		DrainTimeout:  cfg.DrainTimeout,
+		Logger:        log,
+		OnCommit:      m.Lag,
+		OnHealth: func(ok bool, err error) {
+			if ok {
+				log.Info("processing recovered")
+				health.Set("processing", nil)
+				return
+			}
+			health.Set("processing", fmt.Errorf("batches failing: %w", err))
+		},
+	})
+	if err != nil {
+		return err
+	}
+
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("http listen %s: %w", cfg.HTTPAddr, err)
+	}
+	if opt.Listening != nil {
+		opt.Listening(ln.Addr().String())
+	}
+	srv := &http.Server{Handler: health.Mux(m), ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("http server", zap.Error(err))
+		}
+	}()
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}()
+
+	hctx, stopHealth := context.WithCancel(ctx)
+	defer stopHealth()
+	go health.Run(hctx)
+
+	// Scripts are loaded eagerly when Redis is up; if it is not, Save loads
+	// them on the first NOSCRIPT reply once Redis is back.
+	if err := st.LoadScripts(ctx); err != nil {
+		log.Warn("redis not ready at start; will retry", zap.Error(err))
+	}
+
+	log.Info("consumer started",
+		zap.Strings("brokers", cfg.Brokers), zap.String("redis", store.RedactURL(cfg.RedisURL)),
+		zap.String("group", cfg.GroupID), zap.Strings("topics", []string{cfg.OrdersTopic, cfg.LifecycleTopic}),
+		zap.String("changes_topic", cfg.ChangesTopic), zap.String("dlq_topic", cfg.DLQTopic),
+		zap.String("http", ln.Addr().String()), zap.Int("workers", cfg.Workers), zap.Int("max_batch", cfg.MaxBatch))
+
+	err = cons.Run(ctx, func(ctx context.Context, batch []pipeline.Record) error {
+		_, err := proc.Process(ctx, batch)
+		return err
+	})
+	log.Info("consumer stopped", zap.Error(err))
+	return err
+}
+
+// pingKafka checks that at least one bootstrap broker answers a metadata
+// request.
+func pingKafka(ctx context.Context, brokers []string) error {
+	var last error
+	for _, b := range brokers {
+		conn, err := (&kafka.Dialer{Timeout: 2 * time.Second}).DialContext(ctx, "tcp", b)
+		if err != nil {
+			last = err
+			continue
+		}
+		_ = conn.SetDeadline(time.Now().Add(2 * time.Second))
+		_, err = conn.Brokers()
+		_ = conn.Close()
+		if err == nil {
+			return nil
+		}
+		last = err
+	}
+	return fmt.Errorf("kafka unreachable: %w", last)
+}
+
+type teeObserver []pipeline.Observer
+
+func (t teeObserver) BatchProcessed(s pipeline.BatchStats) {
+	for _, o := range t {
+		o.BatchProcessed(s)
+	}
+}
+
+func (t teeObserver) TierChanged(from, to string, up bool) {
+	for _, o := range t {
+		o.TierChanged(from, to, up)
+	}
+}

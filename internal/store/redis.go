@@ -1,0 +1,405 @@
+package store
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// saveScript writes several customers' hashes, each only if its stored
+// token (the offset guard) still equals the one the writer loaded: a
+// compare-and-set per customer. A consumer that lost its partitions (a
+// zombie) therefore cannot overwrite the new owner's writes; it gets a
+// conflict, reloads, and finds its events already applied.
+//
+// KEYS: the customers' hashes. ARGV per key, in order: expected token,
+// number of field/value pairs, number of fields to delete, the pairs, the
+// fields; the first pair must be the new token. Returns the 1-based positions of the keys whose token did not
+// match (nothing was written for those). Every check of a key precedes its
+// writes, so a failed check never leaves a half-written hash.
+var saveScript = redis.NewScript(`
+local conflicts = {}
+local a = 1
+for i = 1, #KEYS do
+  local key = KEYS[i]
+  local expect = ARGV[a]
+  local nset = tonumber(ARGV[a + 1])
+  local ndel = tonumber(ARGV[a + 2])
+  a = a + 3
+  local cur = redis.call('HGET', key, '_g')
+  if cur == false then cur = '' end
+  if cur ~= expect then
+    -- A write whose new token is already stored was applied by an earlier
+    -- attempt whose reply was lost: done, not a conflict.
+    if nset == 0 or ARGV[a + 1] ~= cur then
+      conflicts[#conflicts + 1] = i
+    end
+  else
+    if nset > 0 then
+      redis.call('HSET', key, unpack(ARGV, a, a + 2 * nset - 1))
+    end
+    if ndel > 0 then
+      redis.call('HDEL', key, unpack(ARGV, a + 2 * nset, a + 2 * nset + ndel - 1))
+    end
+  end
+  a = a + 2 * nset + ndel
+end
+return conflicts
+`)
+
+// clearPendingScript removes the pending change events of customers whose
+// token is still the one written with them: their publication has been
+// acknowledged. If another writer has written since, it took over the
+// pending events and clears them itself.
+//
+// KEYS: hashes; ARGV: the matching tokens.
+var clearPendingScript = redis.NewScript(`
+for i = 1, #KEYS do
+  if redis.call('HGET', KEYS[i], '_g') == ARGV[i] then
+    redis.call('HDEL', KEYS[i], '_p')
+  end
+end
+return 0
+`)
+
+// Config configures the Redis store.
+type Config struct {
+	// URL is a redis:// or rediss:// URL, or a comma-separated list of them
+	// for Redis Cluster seed nodes (SPEC §7). Default redis://localhost:6379/0.
+	URL string
+	// KeysPerScript caps how many customers one script call updates, so no
+	// single call blocks Redis for long. Default 64.
+	KeysPerScript int
+	// Username and Password override the URL's credentials when set (so
+	// secrets can come from a separate environment variable).
+	Username, Password string
+	// TLS overrides the TLS configuration implied by rediss://.
+	TLS *tls.Config
+	// PoolSize is the connection pool size per node. Default 32.
+	PoolSize int
+	// DialTimeout, ReadTimeout and WriteTimeout bound each operation so a
+	// hung Redis turns into an error the pipeline retries. Defaults 5 s,
+	// 5 s, 5 s.
+	DialTimeout, ReadTimeout, WriteTimeout time.Duration
+}
+
+func (c *Config) setDefaults() {
+	if c.URL == "" {
+		c.URL = "redis://localhost:6379/0"
+	}
+	if c.KeysPerScript <= 0 {
+		c.KeysPerScript = 64
+	}
+	if c.PoolSize <= 0 {
+		c.PoolSize = 32
+	}
+	if c.DialTimeout <= 0 {
+		c.DialTimeout = 5 * time.Second
+	}
+	if c.ReadTimeout <= 0 {
+		c.ReadTimeout = 5 * time.Second
+	}
+	if c.WriteTimeout <= 0 {
+		c.WriteTimeout = 5 * time.Second
+	}
+}
+
+// NewClient builds a standalone client for one URL, or a cluster client
+// when the URL lists several nodes.
+func NewClient(cfg Config) (redis.UniversalClient, error) {
+	cfg.setDefaults()
+	urls := splitURLs(cfg.URL)
+	if len(urls) == 0 {
+		return nil, errors.New("redis: empty URL")
+	}
+	if len(urls) == 1 {
+		opt, err := redis.ParseURL(urls[0])
+		if err != nil {
+			return nil, fmt.Errorf("redis url: %w", redactErr(err, urls[0]))
+		}
+		applyOverrides(cfg, &opt.Username, &opt.Password, &opt.TLSConfig)
+		opt.PoolSize = cfg.PoolSize
+		opt.DialTimeout, opt.ReadTimeout, opt.WriteTimeout = cfg.DialTimeout, cfg.ReadTimeout, cfg.WriteTimeout
+		opt.MaxRetries = 3
+		return redis.NewClient(opt), nil
+	}
+	copt := &redis.ClusterOptions{}
+	for i, u := range urls {
+		opt, err := redis.ParseURL(u)
+		if err != nil {
+			return nil, fmt.Errorf("redis cluster url %d: %w", i+1, redactErr(err, u))
+		}
+		if opt.DB != 0 {
+			return nil, fmt.Errorf("redis cluster url %d: Redis Cluster has only database 0", i+1)
+		}
+		copt.Addrs = append(copt.Addrs, opt.Addr)
+		if i == 0 {
+			copt.Username, copt.Password, copt.TLSConfig = opt.Username, opt.Password, opt.TLSConfig
+		}
+	}
+	applyOverrides(cfg, &copt.Username, &copt.Password, &copt.TLSConfig)
+	copt.PoolSize = cfg.PoolSize
+	copt.DialTimeout, copt.ReadTimeout, copt.WriteTimeout = cfg.DialTimeout, cfg.ReadTimeout, cfg.WriteTimeout
+	copt.MaxRetries = 3
+	return redis.NewClusterClient(copt), nil
+}
+
+func applyOverrides(cfg Config, user, pass *string, tlsCfg **tls.Config) {
+	if cfg.Username != "" {
+		*user = cfg.Username
+	}
+	if cfg.Password != "" {
+		*pass = cfg.Password
+	}
+	if cfg.TLS != nil {
+		*tlsCfg = cfg.TLS
+	}
+}
+
+func splitURLs(s string) []string {
+	var out []string
+	for _, u := range strings.Split(s, ",") {
+		if u = strings.TrimSpace(u); u != "" {
+			out = append(out, u)
+		}
+	}
+	return out
+}
+
+// RedactURL removes the password from a Redis URL so it can be logged.
+func RedactURL(raw string) string {
+	var parts []string
+	for _, u := range splitURLs(raw) {
+		p, err := url.Parse(u)
+		if err != nil {
+			parts = append(parts, "<unparseable url>")
+			continue
+		}
+		parts = append(parts, p.Redacted())
+	}
+	return strings.Join(parts, ",")
+}
+
+// redactErr keeps a URL parse error from echoing a password.
+func redactErr(err error, raw string) error {
+	msg := err.Error()
+	if p, perr := url.Parse(raw); perr == nil {
+		if pw, ok := p.User.Password(); ok && pw != "" {
+			msg = strings.ReplaceAll(msg, pw, "xxxxx")
+		}
+	}
+	return errors.New(msg)
+}
+
+// Redis is the Redis-backed store. It is safe for concurrent use.
+type Redis struct {
+	client        redis.UniversalClient
+	keysPerScript int
+	cluster       bool
+}
+
+// NewRedis wraps a client (from NewClient, or any go-redis client).
+func NewRedis(client redis.UniversalClient, cfg Config) *Redis {
+	cfg.setDefaults()
+	_, cluster := client.(*redis.ClusterClient)
+	return &Redis{client: client, keysPerScript: cfg.KeysPerScript, cluster: cluster}
+}
+
+// Client exposes the underlying client (for health checks and tests).
+func (r *Redis) Client() redis.UniversalClient { return r.client }
+
+// Ping checks that Redis answers (every master, for a cluster).
+func (r *Redis) Ping(ctx context.Context) error {
+	if c, ok := r.client.(*redis.ClusterClient); ok {
+		return c.ForEachMaster(ctx, func(ctx context.Context, n *redis.Client) error {
+			return n.Ping(ctx).Err()
+		})
+	}
+	return r.client.Ping(ctx).Err()
+}
+
+// LoadScripts loads the Lua scripts on every master, so the pipelined
+// EVALSHA calls find them (go-redis's NOSCRIPT fallback does not work in a
+// pipeline). Save calls it again by itself after a NOSCRIPT reply (a Redis
+// restart or failover flushes the script cache).
+func (r *Redis) LoadScripts(ctx context.Context) error {
+	load := func(ctx context.Context, c redis.Scripter) error {
+		for _, s := range []*redis.Script{saveScript, clearPendingScript} {
+			if err := s.Load(ctx, c).Err(); err != nil {
+				return fmt.Errorf("load script: %w", err)
+			}
+		}
+		return nil
+	}
+	if c, ok := r.client.(*redis.ClusterClient); ok {
+		return c.ForEachMaster(ctx, func(ctx context.Context, n *redis.Client) error { return load(ctx, n) })
+	}
+	return load(ctx, r.client)
+}
+
+// Load reads the snapshots of the given customers in one pipelined round
+// trip. A hash that cannot be parsed yields a non-nil error in its slot of
+// errs, not a failure of the whole call; err is for Redis being
+// unreachable.
+func (r *Redis) Load(ctx context.Context, customerIDs []string) (snaps []Snapshot, errs []error, err error) {
+	cmds := make([]*redis.MapStringStringCmd, len(customerIDs))
+	_, err = r.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, id := range customerIDs {
+			cmds[i] = p.HGetAll(ctx, Key(id))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("load %d customers: %w", len(customerIDs), err)
+	}
+	snaps = make([]Snapshot, len(customerIDs))
+	errs = make([]error, len(customerIDs))
+	for i, id := range customerIDs {
+		snaps[i], errs[i] = DecodeSnapshot(id, cmds[i].Val())
+	}
+	return snaps, errs, nil
+}
+
+// Save applies the writes, each as a compare-and-set on its customer's
+// token. It returns the indexes (into writes) whose token no longer
+// matched; those customers were not written and must be reloaded. Writes
+// are grouped per cluster slot (a script may only touch one slot) and
+// pipelined.
+func (r *Redis) Save(ctx context.Context, writes []Write) (conflicts []int, err error) {
+	if len(writes) == 0 {
+		return nil, nil
+	}
+	groups := r.group(len(writes), func(i int) string { return writes[i].CustomerID })
+	for attempt := 0; ; attempt++ {
+		conflicts, err = r.saveGroups(ctx, writes, groups)
+		if err != nil && isNoScript(err) && attempt == 0 {
+			if lerr := r.LoadScripts(ctx); lerr != nil {
+				return nil, lerr
+			}
+			continue
+		}
+		return conflicts, err
+	}
+}
+
+func (r *Redis) saveGroups(ctx context.Context, writes []Write, groups [][]int) ([]int, error) {
+	cmds := make([]*redis.Cmd, len(groups))
+	_, err := r.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for g, idx := range groups {
+			keys := make([]string, len(idx))
+			args := make([]any, 0, len(idx)*24)
+			for k, i := range idx {
+				w := &writes[i]
+				keys[k] = Key(w.CustomerID)
+				args = append(args, w.Expect, len(w.Set)/2, len(w.Del))
+				for _, s := range w.Set {
+					args = append(args, s)
+				}
+				for _, d := range w.Del {
+					args = append(args, d)
+				}
+			}
+			cmds[g] = saveScript.EvalSha(ctx, p, keys, args...)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("save %d customers: %w", len(writes), err)
+	}
+	var conflicts []int
+	for g, cmd := range cmds {
+		positions, err := cmd.Int64Slice()
+		if err != nil {
+			return nil, fmt.Errorf("save script result: %w", err)
+		}
+		for _, pos := range positions {
+			if pos < 1 || int(pos) > len(groups[g]) {
+				return nil, fmt.Errorf("save script returned position %d of %d", pos, len(groups[g]))
+			}
+			conflicts = append(conflicts, groups[g][pos-1])
+		}
+	}
+	return conflicts, nil
+}
+
+// Acked names a customer whose pending change events were published, and
+// the token written with them.
+type Acked struct {
+	CustomerID string
+	Token      string
+}
+
+// ClearPending drops the pending change events of customers whose
+// publication was acknowledged. A failure here is harmless (the events are
+// re-published later with the same ids), so callers may log and go on.
+func (r *Redis) ClearPending(ctx context.Context, acked []Acked) error {
+	if len(acked) == 0 {
+		return nil
+	}
+	groups := r.group(len(acked), func(i int) string { return acked[i].CustomerID })
+	run := func() error {
+		_, err := r.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for _, idx := range groups {
+				keys := make([]string, len(idx))
+				args := make([]any, len(idx))
+				for k, i := range idx {
+					keys[k], args[k] = Key(acked[i].CustomerID), acked[i].Token
+				}
+				clearPendingScript.EvalSha(ctx, p, keys, args...)
+			}
+			return nil
+		})
+		return err
+	}
+	err := run()
+	if err != nil && isNoScript(err) {
+		if lerr := r.LoadScripts(ctx); lerr != nil {
+			return lerr
+		}
+		err = run()
+	}
+	if err != nil {
+		return fmt.Errorf("clear pending of %d customers: %w", len(acked), err)
+	}
+	return nil
+}
+
+// group splits n items into script calls: per cluster slot on a cluster
+// (CROSSSLOT otherwise), arbitrary on a standalone server; at most
+// keysPerScript keys each.
+func (r *Redis) group(n int, customer func(int) string) [][]int {
+	var groups [][]int
+	if !r.cluster {
+		for lo := 0; lo < n; lo += r.keysPerScript {
+			hi := min(lo+r.keysPerScript, n)
+			g := make([]int, 0, hi-lo)
+			for i := lo; i < hi; i++ {
+				g = append(g, i)
+			}
+			groups = append(groups, g)
+		}
+		return groups
+	}
+	bySlot := map[uint16]int{}
+	for i := 0; i < n; i++ {
+		slot := Slot(Key(customer(i)))
+		gi, ok := bySlot[slot]
+		if !ok || len(groups[gi]) >= r.keysPerScript {
+			gi = len(groups)
+			bySlot[slot] = gi
+			groups = append(groups, nil)
+		}
+		groups[gi] = append(groups[gi], i)
+	}
+	return groups
+}
+
+func isNoScript(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "NOSCRIPT")
+}

@@ -1,0 +1,447 @@
+package stream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ltv-stream/ltv-stream/internal/pipeline"
+	"github.com/segmentio/kafka-go"
+	"go.uber.org/zap"
+)
+
+// Handler makes a batch's effects durable. It returns nil only when the
+// batch's offsets may be committed. It must be safe to call again with the
+// same batch after an error (the consumer retries it).
+type Handler func(ctx context.Context, batch []pipeline.Record) error
+
+// ConsumerConfig configures the group consumer. Zero values take the
+// defaults documented per field.
+type ConsumerConfig struct {
+	Brokers []string // required
+	GroupID string   // required
+	Topics  []string // required: the input topics, consumed as one group
+	// Workers is the number of batch workers. Partitions are spread over
+	// them by hash, and one partition is only ever handled by one worker,
+	// so per-partition order is kept while partitions proceed in parallel.
+	// Default 4.
+	Workers int
+	// MaxBatch caps the records handed to one Handler call. Default 2000.
+	MaxBatch int
+	// Linger is how long a worker waits for more records after the first
+	// one before it processes a partial batch: it bounds the latency added
+	// by batching at low load. Default 2 ms.
+	Linger time.Duration
+	// QueueSize is the number of fetched records buffered per worker.
+	// Default 4 × MaxBatch.
+	QueueSize int
+	// MaxFetchBytes is the largest fetch response; it must exceed the
+	// largest record so oversized records reach the DLQ instead of
+	// stalling. Default 16 MiB.
+	MaxFetchBytes int
+	// MaxWait bounds how long a fetch waits for data (and so how long Close
+	// can hang). Default 500 ms.
+	MaxWait time.Duration
+	// SessionTimeout and HeartbeatInterval control how fast a dead member's
+	// partitions move. Defaults 10 s and 1 s.
+	SessionTimeout, HeartbeatInterval time.Duration
+	// RebalanceTimeout bounds a rebalance. Default 10 s.
+	RebalanceTimeout time.Duration
+	// RetryMin and RetryMax bound the capped exponential backoff (with full
+	// jitter) applied while the handler or a commit fails. Defaults 100 ms
+	// and 10 s.
+	RetryMin, RetryMax time.Duration
+	// DrainTimeout bounds how long Run keeps finishing fetched work after
+	// its context is cancelled. Default 20 s.
+	DrainTimeout time.Duration
+	// Dialer carries TLS/SASL settings; nil means plain TCP.
+	Dialer *kafka.Dialer
+	// Logger receives operational logs. Default zap.NewNop().
+	Logger *zap.Logger
+	// OnCommit is called after each successful commit with the committed
+	// records' partition lag (high watermark − next offset); optional.
+	OnCommit func(topic string, partition int, lag int64)
+	// OnHealth is called with false when the handler or a commit starts
+	// failing and with true when work succeeds again; optional.
+	OnHealth func(ok bool, err error)
+}
+
+func (c *ConsumerConfig) setDefaults() {
+	if c.Workers <= 0 {
+		c.Workers = 4
+	}
+	if c.MaxBatch <= 0 {
+		c.MaxBatch = 2000
+	}
+	if c.Linger <= 0 {
+		c.Linger = 2 * time.Millisecond
+	}
+	if c.QueueSize <= 0 {
+		c.QueueSize = 4 * c.MaxBatch
+	}
+	if c.MaxFetchBytes <= 0 {
+		c.MaxFetchBytes = 16 << 20
+	}
+	if c.MaxWait <= 0 {
+		c.MaxWait = 500 * time.Millisecond
+	}
+	if c.SessionTimeout <= 0 {
+		c.SessionTimeout = 10 * time.Second
+	}
+	if c.HeartbeatInterval <= 0 {
+		c.HeartbeatInterval = time.Second
+	}
+	if c.RebalanceTimeout <= 0 {
+		c.RebalanceTimeout = 10 * time.Second
+	}
+	if c.RetryMin <= 0 {
+		c.RetryMin = 100 * time.Millisecond
+	}
+	if c.RetryMax <= 0 {
+		c.RetryMax = 10 * time.Second
+	}
+	if c.DrainTimeout <= 0 {
+		c.DrainTimeout = 20 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = zap.NewNop()
+	}
+}
+
+// Validate reports a configuration that cannot work.
+func (c *ConsumerConfig) Validate() error {
+	switch {
+	case len(c.Brokers) == 0:
+		return errors.New("consumer: no brokers configured")
+	case c.GroupID == "":
+		return errors.New("consumer: no group id")
+	case len(c.Topics) == 0:
+		return errors.New("consumer: no topics")
+	}
+	return nil
+}
+
+// Consumer reads the input topics as one consumer group, hands batches to
+// a Handler and commits offsets only after the Handler made them durable.
+type Consumer struct {
+	cfg    ConsumerConfig
+	reader *kafka.Reader
+	// committed is the next offset committed per partition by this process;
+	// commits never move backwards (kafka-go commits whatever it is given).
+	mu        sync.Mutex
+	committed map[partitionKey]int64
+	healthy   atomic.Bool
+}
+
+type partitionKey struct {
+	topic     string
+	partition int
+}
+
+// NewConsumer builds the consumer; it connects when Run starts.
+func NewConsumer(cfg ConsumerConfig) (*Consumer, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	rc := kafka.ReaderConfig{
+		Brokers:                cfg.Brokers,
+		GroupID:                cfg.GroupID,
+		GroupTopics:            cfg.Topics,
+		MinBytes:               1,
+		MaxBytes:               cfg.MaxFetchBytes,
+		MaxWait:                cfg.MaxWait,
+		ReadBatchTimeout:       cfg.MaxWait + 2*time.Second,
+		QueueCapacity:          cfg.QueueSize,
+		CommitInterval:         0, // synchronous: a commit returns only when the broker stored it
+		StartOffset:            kafka.FirstOffset,
+		WatchPartitionChanges:  true,
+		PartitionWatchInterval: 5 * time.Second,
+		SessionTimeout:         cfg.SessionTimeout,
+		HeartbeatInterval:      cfg.HeartbeatInterval,
+		RebalanceTimeout:       cfg.RebalanceTimeout,
+		JoinGroupBackoff:       time.Second,
+		ReadBackoffMin:         50 * time.Millisecond,
+		ReadBackoffMax:         time.Second,
+		MaxAttempts:            3,
+		Dialer:                 cfg.Dialer,
+		ErrorLogger: kafka.LoggerFunc(func(msg string, args ...any) {
+			cfg.Logger.Warn("kafka reader", zap.String("detail", fmt.Sprintf(msg, args...)))
+		}),
+	}
+	c := &Consumer{cfg: cfg, reader: kafka.NewReader(rc), committed: map[partitionKey]int64{}}
+	c.healthy.Store(true)
+	return c, nil
+}
+
+// Healthy reports whether the last batch and commit succeeded.
+func (c *Consumer) Healthy() bool { return c.healthy.Load() }
+
+// Run consumes until ctx is cancelled, then stops fetching, finishes and
+// commits what was already fetched (bounded by DrainTimeout), and closes
+// the reader. It returns nil after a clean shutdown.
+func (c *Consumer) Run(ctx context.Context, handle Handler) error {
+	// work is not cancelled with ctx: in-flight batches must be able to
+	// finish and commit during the drain.
+	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelWork()
+
+	queues := make([]chan kafka.Message, c.cfg.Workers)
+	var wg sync.WaitGroup
+	for i := range queues {
+		queues[i] = make(chan kafka.Message, c.cfg.QueueSize)
+		wg.Add(1)
+		go func(q <-chan kafka.Message) {
+			defer wg.Done()
+			c.worker(work, q, handle)
+		}(queues[i])
+	}
+
+	fetchErr := c.fetchLoop(ctx, queues)
+	for _, q := range queues {
+		close(q)
+	}
+	drained := make(chan struct{})
+	go func() { wg.Wait(); close(drained) }()
+	timer := time.NewTimer(c.cfg.DrainTimeout)
+	defer timer.Stop()
+	select {
+	case <-drained:
+	case <-timer.C:
+		c.cfg.Logger.Warn("drain deadline passed; uncommitted work will be redelivered")
+		cancelWork()
+		<-drained
+	}
+	closeErr := c.closeReader()
+	if fetchErr != nil {
+		return fetchErr
+	}
+	return closeErr
+}
+
+func (c *Consumer) closeReader() error {
+	done := make(chan error, 1)
+	go func() { done <- c.reader.Close() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			return fmt.Errorf("close reader: %w", err)
+		}
+		return nil
+	case <-time.After(5 * time.Second):
+		c.cfg.Logger.Warn("reader close timed out")
+		return nil
+	}
+}
+
+// fetchLoop reads records and routes each partition to its worker. It
+// returns nil when ctx is cancelled.
+func (c *Consumer) fetchLoop(ctx context.Context, queues []chan kafka.Message) error {
+	for {
+		msg, err := c.reader.FetchMessage(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			if errors.Is(err, io.EOF) {
+				return fmt.Errorf("fetch: reader closed: %w", err)
+			}
+			c.cfg.Logger.Warn("fetch failed", zap.Error(err))
+			if !sleepCtx(ctx, c.cfg.RetryMin) {
+				return nil
+			}
+			continue
+		}
+		q := queues[workerFor(msg.Topic, msg.Partition, len(queues))]
+		select {
+		case q <- msg:
+		case <-ctx.Done():
+			return nil
+		}
+	}
+}
+
+func workerFor(topic string, partition, workers int) int {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(topic))
+	return int((h.Sum32() + uint32(partition)*2654435761) % uint32(workers))
+}
+
+// worker batches its queue and handles each batch until it succeeds.
+func (c *Consumer) worker(ctx context.Context, q <-chan kafka.Message, handle Handler) {
+	batch := make([]kafka.Message, 0, c.cfg.MaxBatch)
+	records := make([]pipeline.Record, 0, c.cfg.MaxBatch)
+	linger := time.NewTimer(time.Hour)
+	linger.Stop()
+	for {
+		batch = batch[:0]
+		first, ok := <-q
+		if !ok {
+			return
+		}
+		batch = append(batch, first)
+		open := c.fill(q, &batch, linger)
+		records = records[:0]
+		for i := range batch {
+			m := &batch[i]
+			records = append(records, pipeline.Record{
+				Topic: m.Topic, Partition: int32(m.Partition), Offset: m.Offset,
+				Key: m.Key, Value: m.Value, Time: m.Time,
+			})
+		}
+		if !c.handleWithRetry(ctx, records, handle) {
+			return
+		}
+		if !c.commitWithRetry(ctx, batch) {
+			return
+		}
+		_ = open // a closed queue is noticed by the next receive
+	}
+}
+
+// fill adds records to batch until MaxBatch, or until the queue stays empty
+// for Linger. It reports whether the queue is still open.
+func (c *Consumer) fill(q <-chan kafka.Message, batch *[]kafka.Message, linger *time.Timer) bool {
+	for len(*batch) < c.cfg.MaxBatch {
+		select {
+		case m, ok := <-q:
+			if !ok {
+				return false
+			}
+			*batch = append(*batch, m)
+			continue
+		default:
+		}
+		linger.Reset(c.cfg.Linger)
+		select {
+		case m, ok := <-q:
+			if !linger.Stop() {
+				<-linger.C
+			}
+			if !ok {
+				return false
+			}
+			*batch = append(*batch, m)
+		case <-linger.C:
+			return true
+		}
+	}
+	return true
+}
+
+// handleWithRetry calls handle until it succeeds; false when ctx ended
+// first (the batch is then left uncommitted and will be redelivered).
+func (c *Consumer) handleWithRetry(ctx context.Context, records []pipeline.Record, handle Handler) bool {
+	for attempt := 0; ; attempt++ {
+		err := handle(ctx, records)
+		if err == nil {
+			c.setHealth(true, nil)
+			return true
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+		c.setHealth(false, err)
+		first := records[0]
+		c.cfg.Logger.Warn("batch failed; retrying",
+			zap.Error(err), zap.Int("records", len(records)), zap.Int("attempt", attempt+1),
+			zap.String("topic", first.Topic), zap.Int32("partition", first.Partition), zap.Int64("offset", first.Offset))
+		if !sleepCtx(ctx, c.backoff(attempt)) {
+			return false
+		}
+	}
+}
+
+// commitWithRetry commits the highest offset per partition of the batch,
+// never moving a partition's committed offset backwards.
+func (c *Consumer) commitWithRetry(ctx context.Context, batch []kafka.Message) bool {
+	last := map[partitionKey]kafka.Message{}
+	for _, m := range batch {
+		k := partitionKey{m.Topic, m.Partition}
+		if prev, ok := last[k]; !ok || m.Offset > prev.Offset {
+			last[k] = m
+		}
+	}
+	var msgs []kafka.Message
+	c.mu.Lock()
+	for k, m := range last {
+		if m.Offset+1 > c.committed[k] {
+			msgs = append(msgs, m)
+		}
+	}
+	c.mu.Unlock()
+	if len(msgs) == 0 {
+		return true
+	}
+	for attempt := 0; ; attempt++ {
+		err := c.reader.CommitMessages(ctx, msgs...)
+		if err == nil {
+			c.mu.Lock()
+			for _, m := range msgs {
+				k := partitionKey{m.Topic, m.Partition}
+				if m.Offset+1 > c.committed[k] {
+					c.committed[k] = m.Offset + 1
+				}
+			}
+			c.mu.Unlock()
+			if c.cfg.OnCommit != nil {
+				for _, m := range msgs {
+					lag := m.HighWaterMark - m.Offset - 1
+					if lag < 0 {
+						lag = 0
+					}
+					c.cfg.OnCommit(m.Topic, m.Partition, lag)
+				}
+			}
+			c.setHealth(true, nil)
+			return true
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+		c.setHealth(false, err)
+		c.cfg.Logger.Warn("commit failed; retrying", zap.Error(err), zap.Int("attempt", attempt+1))
+		if attempt >= 5 {
+			// After a rebalance the partition may belong to another member;
+			// the records are then redelivered there, and the state's offset
+			// guard makes that harmless. Do not block this worker forever.
+			c.cfg.Logger.Warn("giving up on commit; records will be redelivered", zap.Error(err))
+			return true
+		}
+		if !sleepCtx(ctx, c.backoff(attempt)) {
+			return false
+		}
+	}
+}
+
+func (c *Consumer) setHealth(ok bool, err error) {
+	if c.healthy.Swap(ok) != ok && c.cfg.OnHealth != nil {
+		c.cfg.OnHealth(ok, err)
+	}
+}
+
+// backoff is capped exponential backoff with full jitter.
+func (c *Consumer) backoff(attempt int) time.Duration {
+	d := c.cfg.RetryMin << min(attempt, 20)
+	if d <= 0 || d > c.cfg.RetryMax {
+		d = c.cfg.RetryMax
+	}
+	return d/2 + rand.N(d/2+1)
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}

@@ -1,0 +1,5 @@
+// Package stream is the Kafka edge of the updater: a consumer-group reader
+// over the input topics with explicit, monotonic offset commits, and the
+// writers for ltv-changes and ltv-dlq. It knows nothing about LTV; it moves
+// bytes and offsets, and the pipeline package decides what they mean.
+package stream
