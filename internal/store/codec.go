@@ -42,9 +42,6 @@ const (
 	// fieldGuard is the offset guard ("topic:partition:offset,…"). It changes
 	// on every write, so it doubles as the compare-and-set token.
 	fieldGuard = "_g"
-	// fieldPending holds encoded change events whose publication is not yet
-	// acknowledged, newline separated.
-	fieldPending = "_p"
 	// Exact sums, present only when they carry more than 2 decimals and the
 	// public field is therefore a rounding.
 	fieldRevenueExact = "_rev"
@@ -64,6 +61,14 @@ const (
 // Key returns the Redis key of a customer's hash. The braces are a Redis
 // Cluster hash tag: every key of one customer hashes to the same slot.
 func Key(customerID string) string { return "ltv:{" + customerID + "}" }
+
+// PendingKey is the key holding a customer's change events whose
+// publication is not yet acknowledged (newline-separated JSON documents).
+// It is a separate key in the customer's slot, not a hash field: values
+// longer than 64 bytes would switch the hash to Redis's memory-hungry
+// hashtable encoding for good, while this key exists only between a write
+// and the acknowledgement of its outputs.
+func PendingKey(customerID string) string { return "ltv:{" + customerID + "}:pending" }
 
 // Snapshot is a customer's state as loaded from Redis.
 type Snapshot struct {
@@ -88,15 +93,45 @@ type Write struct {
 	// Set holds field/value pairs to store; Del the fields to remove.
 	Set []string
 	Del []string
-	// Pending is what the write stores in the pending field (nil: none).
+	// Pending is what the write stores in the pending key (nil: none).
 	Pending [][]byte
+	// hadPending says the loaded snapshot had pending events (so an empty
+	// Pending must delete the key).
+	hadPending bool
 }
 
-// DecodeSnapshot parses a hash as returned by HGETALL. A hash that cannot be
-// parsed is reported, never silently reset: overwriting it would lose
-// history.
-func DecodeSnapshot(customerID string, h map[string]string) (Snapshot, error) {
+// pendingAction encodes the pending key update for the save script.
+func (w *Write) pendingAction() string {
+	if len(w.Pending) == 0 {
+		if w.hadPending {
+			return "-"
+		}
+		return ""
+	}
+	size := 0
+	for _, p := range w.Pending {
+		size += len(p) + 1
+	}
+	buf := make([]byte, 0, size)
+	for i, p := range w.Pending {
+		if i > 0 {
+			buf = append(buf, '\n')
+		}
+		buf = append(buf, p...)
+	}
+	return string(buf)
+}
+
+// DecodeSnapshot parses a hash as returned by HGETALL, and the pending key's
+// value ("" when absent). A hash that cannot be parsed is reported, never
+// silently reset: overwriting it would lose history.
+func DecodeSnapshot(customerID string, h map[string]string, pending string) (Snapshot, error) {
 	snap := Snapshot{CustomerID: customerID, Exists: len(h) > 0}
+	for _, doc := range strings.Split(pending, "\n") {
+		if doc != "" {
+			snap.Pending = append(snap.Pending, []byte(doc))
+		}
+	}
 	if len(h) == 0 {
 		return snap, nil
 	}
@@ -166,13 +201,6 @@ func DecodeSnapshot(customerID string, h map[string]string) (Snapshot, error) {
 			st.Seen = append(st.Seen, binary.LittleEndian.Uint64([]byte(v[i:i+8])))
 		}
 	}
-	if v := h[fieldPending]; v != "" {
-		for _, doc := range strings.Split(v, "\n") {
-			if doc != "" {
-				snap.Pending = append(snap.Pending, []byte(doc))
-			}
-		}
-	}
 	return snap, nil
 }
 
@@ -225,24 +253,9 @@ type EncodeOptions struct {
 // Encode renders the write that stores st for a customer loaded as snap,
 // with pending as the new content of the pending field.
 func Encode(m *aggregate.Model, snap *Snapshot, st *aggregate.State, pending [][]byte, opt EncodeOptions) Write {
-	w := Write{CustomerID: snap.CustomerID, Expect: snap.Token, Token: FormatGuard(st.Applied), Pending: pending}
+	w := Write{CustomerID: snap.CustomerID, Expect: snap.Token, Token: FormatGuard(st.Applied),
+		Pending: pending, hadPending: len(snap.Pending) > 0}
 	w.Set = append(w.Set, fieldGuard, w.Token)
-	if len(pending) > 0 {
-		size := 0
-		for _, p := range pending {
-			size += len(p) + 1
-		}
-		buf := make([]byte, 0, size)
-		for i, p := range pending {
-			if i > 0 {
-				buf = append(buf, '\n')
-			}
-			buf = append(buf, p...)
-		}
-		w.Set = append(w.Set, fieldPending, string(buf))
-	} else if len(snap.Pending) > 0 {
-		w.Del = append(w.Del, fieldPending)
-	}
 	w.Set, w.Del = encodeSeen(w.Set, w.Del, st.Seen, len(snap.State.Seen))
 	if !opt.Figures {
 		return w

@@ -12,40 +12,47 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// saveScript writes several customers' hashes, each only if its stored
-// token (the offset guard) still equals the one the writer loaded: a
-// compare-and-set per customer. A consumer that lost its partitions (a
-// zombie) therefore cannot overwrite the new owner's writes; it gets a
-// conflict, reloads, and finds its events already applied.
+// saveScript writes several customers, each only if its stored token (the
+// offset guard) still equals the one the writer loaded: a compare-and-set
+// per customer. A consumer that lost its partitions (a zombie) therefore
+// cannot overwrite the new owner's writes; it gets a conflict, reloads, and
+// finds its events already applied.
 //
-// KEYS: the customers' hashes. ARGV per key, in order: expected token,
+// KEYS: per customer two keys of one slot, the state hash and the pending
+// key. ARGV per customer, in order: expected token, new token, pending
+// action ("" keep, "-" delete, anything else: the new pending value),
 // number of field/value pairs, number of fields to delete, the pairs, the
-// fields; the first pair must be the new token. Returns the 1-based positions of the keys whose token did not
-// match (nothing was written for those). Every check of a key precedes its
-// writes, so a failed check never leaves a half-written hash.
+// fields. Returns the 1-based customer positions whose token did not match
+// (nothing was written for those). Every check of a customer precedes its
+// writes, so a failed check never leaves a half-written customer.
 var saveScript = redis.NewScript(`
 local conflicts = {}
 local a = 1
-for i = 1, #KEYS do
-  local key = KEYS[i]
-  local expect = ARGV[a]
-  local nset = tonumber(ARGV[a + 1])
-  local ndel = tonumber(ARGV[a + 2])
-  a = a + 3
-  local cur = redis.call('HGET', key, '_g')
+for i = 1, #KEYS, 2 do
+  local hash, pend = KEYS[i], KEYS[i + 1]
+  local expect, token, pending = ARGV[a], ARGV[a + 1], ARGV[a + 2]
+  local nset = tonumber(ARGV[a + 3])
+  local ndel = tonumber(ARGV[a + 4])
+  a = a + 5
+  local cur = redis.call('HGET', hash, '_g')
   if cur == false then cur = '' end
   if cur ~= expect then
     -- A write whose new token is already stored was applied by an earlier
     -- attempt whose reply was lost: done, not a conflict.
-    if nset == 0 or ARGV[a + 1] ~= cur then
-      conflicts[#conflicts + 1] = i
+    if token ~= cur then
+      conflicts[#conflicts + 1] = (i + 1) / 2
     end
   else
     if nset > 0 then
-      redis.call('HSET', key, unpack(ARGV, a, a + 2 * nset - 1))
+      redis.call('HSET', hash, unpack(ARGV, a, a + 2 * nset - 1))
     end
     if ndel > 0 then
-      redis.call('HDEL', key, unpack(ARGV, a + 2 * nset, a + 2 * nset + ndel - 1))
+      redis.call('HDEL', hash, unpack(ARGV, a + 2 * nset, a + 2 * nset + ndel - 1))
+    end
+    if pending == '-' then
+      redis.call('DEL', pend)
+    elseif pending ~= '' then
+      redis.call('SET', pend, pending)
     end
   end
   a = a + 2 * nset + ndel
@@ -58,11 +65,11 @@ return conflicts
 // acknowledged. If another writer has written since, it took over the
 // pending events and clears them itself.
 //
-// KEYS: hashes; ARGV: the matching tokens.
+// KEYS: per customer the state hash and the pending key; ARGV: the tokens.
 var clearPendingScript = redis.NewScript(`
-for i = 1, #KEYS do
-  if redis.call('HGET', KEYS[i], '_g') == ARGV[i] then
-    redis.call('HDEL', KEYS[i], '_p')
+for i = 1, #KEYS, 2 do
+  if redis.call('HGET', KEYS[i], '_g') == ARGV[(i + 1) / 2] then
+    redis.call('DEL', KEYS[i + 1])
   end
 end
 return 0
@@ -249,19 +256,27 @@ func (r *Redis) LoadScripts(ctx context.Context) error {
 // unreachable.
 func (r *Redis) Load(ctx context.Context, customerIDs []string) (snaps []Snapshot, errs []error, err error) {
 	cmds := make([]*redis.MapStringStringCmd, len(customerIDs))
+	pend := make([]*redis.StringCmd, len(customerIDs))
 	_, err = r.client.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, id := range customerIDs {
 			cmds[i] = p.HGetAll(ctx, Key(id))
+			pend[i] = p.Get(ctx, PendingKey(id))
 		}
 		return nil
 	})
-	if err != nil {
+	if err != nil && !errors.Is(err, redis.Nil) {
 		return nil, nil, fmt.Errorf("load %d customers: %w", len(customerIDs), err)
 	}
 	snaps = make([]Snapshot, len(customerIDs))
 	errs = make([]error, len(customerIDs))
 	for i, id := range customerIDs {
-		snaps[i], errs[i] = DecodeSnapshot(id, cmds[i].Val())
+		if err := cmds[i].Err(); err != nil {
+			return nil, nil, fmt.Errorf("load customer %q: %w", id, err)
+		}
+		if err := pend[i].Err(); err != nil && !errors.Is(err, redis.Nil) {
+			return nil, nil, fmt.Errorf("load pending of customer %q: %w", id, err)
+		}
+		snaps[i], errs[i] = DecodeSnapshot(id, cmds[i].Val(), pend[i].Val())
 	}
 	return snaps, errs, nil
 }
@@ -292,12 +307,12 @@ func (r *Redis) saveGroups(ctx context.Context, writes []Write, groups [][]int) 
 	cmds := make([]*redis.Cmd, len(groups))
 	_, err := r.client.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for g, idx := range groups {
-			keys := make([]string, len(idx))
-			args := make([]any, 0, len(idx)*24)
-			for k, i := range idx {
+			keys := make([]string, 0, 2*len(idx))
+			args := make([]any, 0, len(idx)*40)
+			for _, i := range idx {
 				w := &writes[i]
-				keys[k] = Key(w.CustomerID)
-				args = append(args, w.Expect, len(w.Set)/2, len(w.Del))
+				keys = append(keys, Key(w.CustomerID), PendingKey(w.CustomerID))
+				args = append(args, w.Expect, w.Token, w.pendingAction(), len(w.Set)/2, len(w.Del))
 				for _, s := range w.Set {
 					args = append(args, s)
 				}
@@ -346,10 +361,11 @@ func (r *Redis) ClearPending(ctx context.Context, acked []Acked) error {
 	run := func() error {
 		_, err := r.client.Pipelined(ctx, func(p redis.Pipeliner) error {
 			for _, idx := range groups {
-				keys := make([]string, len(idx))
-				args := make([]any, len(idx))
-				for k, i := range idx {
-					keys[k], args[k] = Key(acked[i].CustomerID), acked[i].Token
+				keys := make([]string, 0, 2*len(idx))
+				args := make([]any, 0, len(idx))
+				for _, i := range idx {
+					keys = append(keys, Key(acked[i].CustomerID), PendingKey(acked[i].CustomerID))
+					args = append(args, acked[i].Token)
 				}
 				clearPendingScript.EvalSha(ctx, p, keys, args...)
 			}

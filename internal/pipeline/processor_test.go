@@ -1,0 +1,215 @@
+package pipeline_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ltv-stream/ltv-stream/internal/aggregate"
+	"github.com/ltv-stream/ltv-stream/internal/pipeline"
+	"github.com/ltv-stream/ltv-stream/internal/store"
+	"github.com/ltv-stream/ltv-stream/internal/testutil"
+	"github.com/redis/go-redis/v9"
+	"github.com/shopspring/decimal"
+)
+
+// jsonDecoder is a deliberately simple decoder for these tests; the real
+// one (internal/decode) has its own tests.
+type jsonDecoder struct{}
+
+func (jsonDecoder) Decode(b []byte) (aggregate.Event, error) {
+	var m map[string]string
+	if err := json.Unmarshal(b, &m); err != nil {
+		return aggregate.Event{}, fmt.Errorf("invalid JSON: %w", err)
+	}
+	kind, ok := aggregate.ParseKind(m["type"])
+	if !ok {
+		return aggregate.Event{}, fmt.Errorf("unknown type %q", m["type"])
+	}
+	at, err := time.Parse(time.RFC3339, m["occurred_at"])
+	if err != nil {
+		return aggregate.Event{}, err
+	}
+	ev := aggregate.Event{Kind: kind, EventID: m["event_id"], CustomerID: m["customer_id"], OccurredAt: at.UTC()}
+	if kind.IsOrder() {
+		if ev.Amount, err = decimal.NewFromString(m["amount"]); err != nil {
+			return aggregate.Event{}, err
+		}
+	}
+	return ev, nil
+}
+
+// recordingPublisher keeps what was published and can be told to fail.
+type recordingPublisher struct {
+	mu   sync.Mutex
+	msgs []pipeline.Message
+	fail error
+}
+
+func (p *recordingPublisher) Publish(_ context.Context, msgs []pipeline.Message) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.fail != nil {
+		return p.fail
+	}
+	p.msgs = append(p.msgs, msgs...)
+	return nil
+}
+
+func (p *recordingPublisher) topic(name string) []pipeline.Message {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []pipeline.Message
+	for _, m := range p.msgs {
+		if m.Topic == name {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+func setup(t *testing.T) (*pipeline.Processor, *recordingPublisher, *redis.Client) {
+	t.Helper()
+	srv := testutil.StartRedis(t)
+	client, err := store.NewClient(store.Config{URL: srv.URL()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = client.Close() })
+	st := store.NewRedis(client, store.Config{})
+	pub := &recordingPublisher{}
+	p, err := pipeline.New(pipeline.Config{Model: aggregate.DefaultModel(), Decoder: jsonDecoder{}, Store: st, Out: pub})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p, pub, srv.Client()
+}
+
+func orderRec(offset int64, id, customer, amount, at string) pipeline.Record {
+	v := fmt.Sprintf(`{"event_id":%q,"type":"order_placed","customer_id":%q,"amount":%q,"occurred_at":%q}`, id, customer, amount, at)
+	return pipeline.Record{Topic: "orders", Partition: 0, Offset: offset, Key: []byte(customer), Value: []byte(v)}
+}
+
+func ctxT(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func TestProcessAppliesPublishesAndDeadLetters(t *testing.T) {
+	p, pub, rc := setup(t)
+	batch := []pipeline.Record{
+		orderRec(0, "e1", "c-1", "300.00", "2026-01-01T00:00:00Z"),
+		{Topic: "orders", Partition: 0, Offset: 1, Key: []byte("c-x"), Value: []byte(`{not json`)},
+		orderRec(2, "e1", "c-1", "300.00", "2026-01-01T00:00:00Z"), // producer duplicate
+		orderRec(3, "e2", "c-1", "100.00", "2026-02-01T00:00:00Z"),
+	}
+	stats, err := p.Process(ctxT(t), batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stats.Applied != 2 || stats.Duplicates != 1 || stats.DeadLetters != 1 || stats.Changes != 2 {
+		t.Fatalf("stats = %+v", stats)
+	}
+	// margin 1, one-year window => ltv = 3 × revenue: 900 (bronze), then
+	// 1200 (silver).
+	changes := pub.topic("ltv-changes")
+	if len(changes) != 2 || !strings.Contains(string(changes[0].Value), `"previous_tier":"","tier":"bronze"`) ||
+		!strings.Contains(string(changes[1].Value), `"previous_tier":"bronze","tier":"silver"`) {
+		t.Fatalf("changes = %q", changes)
+	}
+	dlq := pub.topic("ltv-dlq")
+	if len(dlq) != 1 || string(dlq[0].Value) != "{not json" || string(dlq[0].Key) != "c-x" {
+		t.Fatalf("dlq = %+v", dlq)
+	}
+	hdr := map[string]string{}
+	for _, h := range dlq[0].Headers {
+		hdr[h.Key] = string(h.Value)
+	}
+	if hdr["topic"] != "orders" || hdr["partition"] != "0" || hdr["offset"] != "1" || !strings.Contains(hdr["error"], "invalid JSON") {
+		t.Fatalf("dlq headers = %v", hdr)
+	}
+	if got := rc.HGet(ctxT(t), "ltv:{c-1}", "ltv").Val(); got != "1200.00" {
+		t.Fatalf("ltv = %s", got)
+	}
+	if rc.Exists(ctxT(t), "ltv:{c-1}:pending").Val() != 0 {
+		t.Fatal("pending not cleared after a successful publish")
+	}
+	// Replaying the same batch (a redelivery) changes nothing and publishes
+	// only the dead letter again (DLQ is at-least-once too).
+	stats, err = p.Process(ctxT(t), batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stats.Applied != 0 || stats.Redelivered != 3 || stats.Changes != 0 {
+		t.Fatalf("replay stats = %+v", stats)
+	}
+}
+
+func TestPublishFailureKeepsChangesPendingAndReemitsSameBytes(t *testing.T) {
+	p, pub, rc := setup(t)
+	batch := []pipeline.Record{orderRec(0, "e1", "c-2", "6000.00", "2026-01-01T00:00:00Z")}
+	pub.fail = errors.New("broker down")
+	if _, err := p.Process(ctxT(t), batch); err == nil {
+		t.Fatal("publish failure not reported")
+	}
+	// The state was written (with the change pending), as after a crash
+	// between the Redis write and the Kafka produce.
+	if rc.Exists(ctxT(t), "ltv:{c-2}:pending").Val() != 1 {
+		t.Fatal("no pending change stored")
+	}
+	pending := rc.Get(ctxT(t), "ltv:{c-2}:pending").Val()
+	pub.fail = nil
+	time.Sleep(5 * time.Millisecond) // a later wall clock must not change the re-emitted bytes
+	stats, err := p.Process(ctxT(t), batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stats.Redelivered != 1 || stats.Reemitted != 1 || stats.Changes != 0 {
+		t.Fatalf("stats = %+v", stats)
+	}
+	changes := pub.topic("ltv-changes")
+	if len(changes) != 1 || string(changes[0].Value) != pending {
+		t.Fatalf("re-emitted %q, want the stored bytes %q", changes, pending)
+	}
+	if rc.Exists(ctxT(t), "ltv:{c-2}:pending").Val() != 0 {
+		t.Fatal("pending not cleared after re-emission")
+	}
+}
+
+func TestPendingCarriedIntoNextWrite(t *testing.T) {
+	p, pub, _ := setup(t)
+	pub.fail = errors.New("broker down")
+	_, _ = p.Process(ctxT(t), []pipeline.Record{orderRec(0, "e1", "c-3", "200.00", "2026-01-01T00:00:00Z")})
+	pub.fail = nil
+	// A different, later record of the same customer: the old pending
+	// change must be published before the new one, in chain order.
+	if _, err := p.Process(ctxT(t), []pipeline.Record{orderRec(1, "e2", "c-3", "200.00", "2026-01-02T00:00:00Z")}); err != nil {
+		t.Fatal(err)
+	}
+	changes := pub.topic("ltv-changes")
+	if len(changes) != 2 || !strings.Contains(string(changes[0].Value), `"tier":"bronze"`) ||
+		!strings.Contains(string(changes[1].Value), `"previous_tier":"bronze","tier":"silver"`) {
+		t.Fatalf("changes = %q", changes)
+	}
+}
+
+func TestUnreadableStateGoesToDLQ(t *testing.T) {
+	p, pub, rc := setup(t)
+	rc.HSet(ctxT(t), "ltv:{c-4}", "orders", "NaN")
+	if _, err := p.Process(ctxT(t), []pipeline.Record{orderRec(7, "e1", "c-4", "1.00", "2026-01-01T00:00:00Z")}); err != nil {
+		t.Fatal(err)
+	}
+	dlq := pub.topic("ltv-dlq")
+	if len(dlq) != 1 {
+		t.Fatalf("dlq = %v", dlq)
+	}
+	if got := rc.HGet(ctxT(t), "ltv:{c-4}", "orders").Val(); got != "NaN" {
+		t.Fatalf("corrupt state was overwritten: %q", got)
+	}
+}

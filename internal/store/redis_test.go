@@ -1,0 +1,279 @@
+package store_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ltv-stream/ltv-stream/internal/aggregate"
+	"github.com/ltv-stream/ltv-stream/internal/store"
+	"github.com/ltv-stream/ltv-stream/internal/testutil"
+	"github.com/shopspring/decimal"
+)
+
+func newStore(t *testing.T) (*store.Redis, *testutil.RedisServer) {
+	t.Helper()
+	srv := testutil.StartRedis(t)
+	client, err := store.NewClient(store.Config{URL: srv.URL()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = client.Close() })
+	st := store.NewRedis(client, store.Config{KeysPerScript: 3})
+	if err := st.LoadScripts(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return st, srv
+}
+
+func ctxT(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func order(id, customer, amount, margin string, at string) aggregate.Event {
+	ev := aggregate.Event{Kind: aggregate.OrderPlaced, EventID: id, CustomerID: customer, OrderID: "o-" + id,
+		Amount: decimal.RequireFromString(amount), Currency: "SEK", OccurredAt: mustTime(at)}
+	if margin != "" {
+		ev.Margin, ev.HasMargin = decimal.RequireFromString(margin), true
+	}
+	return ev
+}
+
+func mustTime(s string) time.Time {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		panic(err)
+	}
+	return t.UTC()
+}
+
+// applyAndWrite loads a customer, applies events and writes the result.
+func applyAndWrite(t *testing.T, st *store.Redis, m *aggregate.Model, id string, evs []aggregate.Event, offset0 int64) (store.Write, []int) {
+	t.Helper()
+	ctx := ctxT(t)
+	snaps, errs, err := st.Load(ctx, []string{id})
+	if err != nil || errs[0] != nil {
+		t.Fatalf("load: %v %v", err, errs[0])
+	}
+	s := snaps[0].State
+	var pending [][]byte
+	for i := range evs {
+		r := m.Apply(&s, &evs[i], aggregate.SourceOffset{Topic: "orders", Partition: 0, Offset: offset0 + int64(i)})
+		if r.Changed {
+			pending = append(pending, r.Change.AppendJSON(nil, time.Unix(0, 0)))
+		}
+	}
+	w := store.Encode(m, &snaps[0], &s, pending, store.EncodeOptions{Figures: true, Now: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)})
+	conflicts, err := st.Save(ctx, []store.Write{w})
+	if err != nil {
+		t.Fatalf("save: %v", err)
+	}
+	return w, conflicts
+}
+
+func TestSaveWritesPublicFieldsAndRoundTrips(t *testing.T) {
+	st, srv := newStore(t)
+	m := aggregate.DefaultModel()
+	evs := []aggregate.Event{
+		order("e1", "c-1", "499.00", "0.40", "2026-03-01T12:00:00Z"),
+		order("e2", "c-1", "100.05", "0.333", "2026-09-01T12:00:00Z"),
+	}
+	if _, conflicts := applyAndWrite(t, st, m, "c-1", evs, 10); len(conflicts) != 0 {
+		t.Fatalf("unexpected conflicts %v", conflicts)
+	}
+	h := srv.Client().HGetAll(ctxT(t), "ltv:{c-1}").Val()
+	want := map[string]string{
+		"orders": "2", "revenue": "599.05", "gross_profit": "232.92", "refunds": "0.00",
+		"first_order_at": "2026-03-01T12:00:00Z", "last_order_at": "2026-09-01T12:00:00Z",
+		"aov": "299.53", "frequency": "2.0000", "tenure_days": "184.00", "churned": "0",
+		"tier": "bronze", "updated_at": "2026-11-01T00:00:00Z",
+		// gross profit exact = 199.6 + 33.31665 = 232.91665; ltv = gp × 3 / 1
+		"ltv": "698.75", "_gp": "232.91665",
+	}
+	for k, v := range want {
+		if h[k] != v {
+			t.Errorf("field %s = %q, want %q", k, h[k], v)
+		}
+	}
+	if _, ok := h["_rev"]; ok {
+		t.Errorf("_rev stored although revenue is exact at 2 places")
+	}
+	// Round trip: the loaded state equals the applied one.
+	snaps, errs, err := st.Load(ctxT(t), []string{"c-1"})
+	if err != nil || errs[0] != nil {
+		t.Fatal(err, errs[0])
+	}
+	s := snaps[0].State
+	if s.Orders != 2 || !s.GrossProfit.Equal(decimal.RequireFromString("232.91665")) || len(s.Seen) != 2 || s.Tier != "bronze" {
+		t.Errorf("round trip state wrong: %+v", s)
+	}
+	if len(snaps[0].Pending) != 1 || !strings.Contains(string(snaps[0].Pending[0]), `"tier":"bronze"`) {
+		t.Errorf("pending change not stored: %q", snaps[0].Pending)
+	}
+	if !s.Redelivered(aggregate.SourceOffset{Topic: "orders", Partition: 0, Offset: 11}) {
+		t.Errorf("guard lost: %+v", s.Applied)
+	}
+}
+
+func TestCompareAndSetFencesStaleWriter(t *testing.T) {
+	st, srv := newStore(t)
+	m := aggregate.DefaultModel()
+	ctx := ctxT(t)
+	// Both "instances" load the same snapshot.
+	snaps, _, err := st.Load(ctx, []string{"c-2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	owner, zombie := snaps[0].State.Clone(), snaps[0].State.Clone()
+	e1 := order("e1", "c-2", "10.00", "", "2026-01-01T00:00:00Z")
+	e2 := order("e2", "c-2", "20.00", "", "2026-01-02T00:00:00Z")
+	m.Apply(&owner, &e1, aggregate.SourceOffset{Topic: "orders", Partition: 1, Offset: 5})
+	m.Apply(&owner, &e2, aggregate.SourceOffset{Topic: "orders", Partition: 1, Offset: 6})
+	m.Apply(&zombie, &e1, aggregate.SourceOffset{Topic: "orders", Partition: 1, Offset: 5})
+	opt := store.EncodeOptions{Figures: true, Now: time.Now()}
+	wOwner := store.Encode(m, &snaps[0], &owner, nil, opt)
+	wZombie := store.Encode(m, &snaps[0], &zombie, nil, opt)
+	if c, err := st.Save(ctx, []store.Write{wOwner}); err != nil || len(c) != 0 {
+		t.Fatalf("owner save: %v %v", c, err)
+	}
+	c, err := st.Save(ctx, []store.Write{wZombie})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c) != 1 || c[0] != 0 {
+		t.Fatalf("zombie write not fenced: conflicts %v", c)
+	}
+	if got := srv.Client().HGet(ctx, "ltv:{c-2}", "revenue").Val(); got != "30.00" {
+		t.Fatalf("zombie overwrote state: revenue %s", got)
+	}
+	// A retry of the owner's own write (reply lost) is not a conflict.
+	if c, err := st.Save(ctx, []store.Write{wOwner}); err != nil || len(c) != 0 {
+		t.Fatalf("idempotent retry reported conflict %v %v", c, err)
+	}
+}
+
+func TestSaveManyCustomersGroupsAndReportsConflictIndexes(t *testing.T) {
+	st, _ := newStore(t)
+	m := aggregate.DefaultModel()
+	ctx := ctxT(t)
+	var ids []string
+	for i := 0; i < 10; i++ {
+		ids = append(ids, fmt.Sprintf("c-%02d", i))
+	}
+	snaps, _, err := st.Load(ctx, ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var writes []store.Write
+	for i := range ids {
+		s := snaps[i].State
+		ev := order("e-"+ids[i], ids[i], "5.00", "", "2026-01-01T00:00:00Z")
+		m.Apply(&s, &ev, aggregate.SourceOffset{Topic: "orders", Partition: 0, Offset: int64(i)})
+		writes = append(writes, store.Encode(m, &snaps[i], &s, nil, store.EncodeOptions{Figures: true, Now: time.Now()}))
+	}
+	// Pre-write customers 3 and 7 so their expected token is stale.
+	for _, i := range []int{3, 7} {
+		w := writes[i]
+		w.Set = append([]string(nil), w.Set...)
+		w.Set[1] = "orders:0:999"
+		if c, err := st.Save(ctx, []store.Write{w}); err != nil || len(c) != 0 {
+			t.Fatal(c, err)
+		}
+	}
+	c, err := st.Save(ctx, writes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(c) != "[3 7]" {
+		t.Fatalf("conflicts = %v, want [3 7]", c)
+	}
+}
+
+func TestClearPendingOnlyWhenTokenUnchanged(t *testing.T) {
+	st, srv := newStore(t)
+	m := aggregate.DefaultModel()
+	ctx := ctxT(t)
+	w1, _ := applyAndWrite(t, st, m, "c-3", []aggregate.Event{order("e1", "c-3", "10.00", "", "2026-01-01T00:00:00Z")}, 0)
+	if !(srv.Client().Exists(ctx, "ltv:{c-3}:pending").Val() == 1) {
+		t.Fatal("no pending stored")
+	}
+	// Someone writes after us: our clear must not drop their pending.
+	applyAndWrite(t, st, m, "c-3", []aggregate.Event{order("e2", "c-3", "5000.00", "", "2026-01-02T00:00:00Z")}, 1)
+	if err := st.ClearPending(ctx, []store.Acked{{CustomerID: "c-3", Token: w1.Token}}); err != nil {
+		t.Fatal(err)
+	}
+	if !(srv.Client().Exists(ctx, "ltv:{c-3}:pending").Val() == 1) {
+		t.Fatal("pending of a newer write was cleared")
+	}
+	tok := srv.Client().HGet(ctx, "ltv:{c-3}", "_g").Val()
+	if err := st.ClearPending(ctx, []store.Acked{{CustomerID: "c-3", Token: tok}}); err != nil {
+		t.Fatal(err)
+	}
+	if (srv.Client().Exists(ctx, "ltv:{c-3}:pending").Val() == 1) {
+		t.Fatal("pending not cleared")
+	}
+}
+
+func TestScriptsReloadAfterRedisRestart(t *testing.T) {
+	st, srv := newStore(t)
+	m := aggregate.DefaultModel()
+	srv.Stop()
+	srv.Start() // a fresh server: the script cache is empty
+	if _, c := applyAndWrite(t, st, m, "c-4", []aggregate.Event{order("e1", "c-4", "1.00", "", "2026-01-01T00:00:00Z")}, 0); len(c) != 0 {
+		t.Fatalf("conflicts %v", c)
+	}
+	if got := srv.Client().HGet(ctxT(t), "ltv:{c-4}", "orders").Val(); got != "1" {
+		t.Fatalf("write after restart missing: orders=%q", got)
+	}
+}
+
+func TestCorruptStateIsReportedNotReset(t *testing.T) {
+	st, srv := newStore(t)
+	ctx := ctxT(t)
+	srv.Client().HSet(ctx, "ltv:{c-5}", "orders", "many", "revenue", "1.00")
+	_, errs, err := st.Load(ctx, []string{"c-5", "c-6"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if errs[0] == nil || !strings.Contains(errs[0].Error(), "orders") {
+		t.Fatalf("corrupt hash not reported: %v", errs[0])
+	}
+	if errs[1] != nil {
+		t.Fatalf("absent customer reported as error: %v", errs[1])
+	}
+}
+
+func TestSlotMatchesRedis(t *testing.T) {
+	srv := testutil.StartRedis(t, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf")
+	c := srv.Client()
+	for _, key := range []string{"ltv:{c-000042}", "ltv:{}", "foo", "ltv:{a}b}", "{user1000}.following", "ltv:{ö-é}"} {
+		want, err := c.ClusterKeySlot(ctxT(t), key).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := store.Slot(key); int64(got) != want {
+			t.Errorf("Slot(%q) = %d, redis says %d", key, got, want)
+		}
+	}
+}
+
+func TestMemoryPerCustomerStaysCompact(t *testing.T) {
+	st, srv := newStore(t)
+	m := aggregate.DefaultModel()
+	var evs []aggregate.Event
+	for i := 0; i < 40; i++ { // more than the dedupe window
+		evs = append(evs, order(fmt.Sprintf("8f1c0000-0000-4000-8000-%012d", i), "c-000042", "123.45", "0.40",
+			time.Date(2026, 1, 1+i, 0, 0, 0, 0, time.UTC).Format(time.RFC3339)))
+	}
+	applyAndWrite(t, st, m, "c-000042", evs, 0)
+	enc := srv.Client().ObjectEncoding(ctxT(t), "ltv:{c-000042}").Val()
+	if enc != "listpack" {
+		t.Errorf("hash encoding = %s, want listpack (compact)", enc)
+	}
+	n, _ := srv.Client().MemoryUsage(ctxT(t), "ltv:{c-000042}").Result()
+	t.Logf("memory usage of a customer with a full dedupe window: %d bytes", n)
+}
