@@ -283,30 +283,44 @@ func TestTierChangesThroughApply(t *testing.T) {
 // state after the event (default model).
 func TestChangeCarriesFigures(t *testing.T) {
 	c := newCustomer(t, nil)
-	// 4 orders of 400 at margin 0.5 over 731 days:
-	// revenue 1600, gp 800, aov 400, freq 4×365.25/731 = 1.99863..,
-	// ltv 800×3×365.25/731 = 1199.179..
+	// o1: gp 50, ltv 150 (bronze).
+	// o2 after 366 days (> Y): gp 100, ltv 100×3×365.25/366 = 299.385..
 	c.applyAll(
-		placedM("o1", "400", "0.5", "2024-01-01T00:00:00Z"),
-		placedM("o2", "400", "0.5", "2024-06-01T00:00:00Z"),
-		placedM("o3", "400", "0.5", "2025-06-01T00:00:00Z"),
+		placedM("o1", "100", "0.5", "2024-01-01T00:00:00Z"),
+		placedM("o2", "100", "0.5", "2025-01-01T00:00:00Z"),
 	)
-	res := c.apply(placedM("o4", "400", "0.5", "2026-01-01T00:00:00Z"))
+	if c.s.Tier != "bronze" || c.s.LTV.StringFixed(2) != "299.39" {
+		t.Fatalf("before: tier %q ltv %s", c.s.Tier, c.s.LTV)
+	}
+	if f := c.m.Figures(&c.s); f.Frequency.StringFixed(4) != "1.9959" {
+		t.Fatalf("before: frequency %s, want 2×365.25/366 = 1.9959", f.Frequency)
+	}
+	// o3 after 731 days: revenue 3200, gp 1600, aov 1066.67,
+	// freq 3×365.25/731 = 1.49897.., ltv 1600×3×365.25/731 = 2398.358..
+	ev := placedM("o3", "3000", "0.5", "2026-01-01T00:00:00Z")
+	res := c.apply(ev)
 	if !res.Changed {
 		t.Fatalf("no change; tier %q ltv %s", c.s.Tier, c.s.LTV)
 	}
 	got := res.Change
-	if got.PreviousTier != "bronze" || got.Tier != "silver" || !got.Up {
+	if got.PreviousTier != "bronze" || got.Tier != "silver" || !got.Up || got.Direction() != "up" {
 		t.Fatalf("change %q -> %q up=%v", got.PreviousTier, got.Tier, got.Up)
 	}
-	if got.AOV.StringFixed(2) != "400.00" || got.Frequency.StringFixed(4) != "1.9986" ||
-		got.LTV.StringFixed(2) != "1199.18" || got.Orders != 4 || got.Churned {
-		t.Fatalf("change figures aov %s freq %s ltv %s orders %d churned %v",
-			got.AOV, got.Frequency, got.LTV, got.Orders, got.Churned)
+	for _, f := range []struct{ name, got, want string }{
+		{"aov", got.AOV.StringFixed(2), "1066.67"},
+		{"frequency", got.Frequency.StringFixed(4), "1.4990"},
+		{"ltv", got.LTV.StringFixed(2), "2398.36"},
+		{"previous_ltv", got.PreviousLTV.StringFixed(2), "299.39"},
+		{"orders", fmt.Sprint(got.Orders), "3"},
+		{"churned", fmt.Sprint(got.Churned), "false"},
+		{"customer_id", got.CustomerID, testCustomer},
+		{"caused_by", got.CausedBy, "o3"},
+		{"occurred_at", aggregate.TimeText(got.OccurredAt), "2026-01-01T00:00:00Z"},
+	} {
+		if f.got != f.want {
+			t.Errorf("change %s = %s, want %s", f.name, f.got, f.want)
+		}
 	}
-	// before o4: 3 orders over 517 days (2024-01-01..2025-06-01), gp 600,
-	// ltv 600×3×365.25/517 = 1271.66.. -> silver already? No: check below.
-	_ = got.PreviousLTV
 }
 
 // TestChurnDemotes: a churn drops ltv from the future-looking figure to
@@ -336,7 +350,7 @@ func TestStaleStoredTier(t *testing.T) {
 		name, stored, amount, want, dir string
 	}{
 		{"stale tier, low ltv", "diamond", "10", "bronze", "up"},
-		{"stale tier, high ltv", "diamond", "10000", "gold", "up"},
+		{"stale tier, high ltv", "diamond", "2000", "gold", "up"},
 	}
 	for _, r := range rows {
 		t.Run(r.name, func(t *testing.T) {

@@ -213,7 +213,7 @@ func TestClearPendingOnlyWhenTokenUnchanged(t *testing.T) {
 	if err := st.ClearPending(ctx, []store.Acked{{CustomerID: "c-3", Token: tok}}); err != nil {
 		t.Fatal(err)
 	}
-	if (srv.Client().Exists(ctx, "ltv:{c-3}:pending").Val() == 1) {
+	if srv.Client().Exists(ctx, "ltv:{c-3}:pending").Val() == 1 {
 		t.Fatal("pending not cleared")
 	}
 }

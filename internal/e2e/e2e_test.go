@@ -1,0 +1,403 @@
+// Package e2e runs the real service (internal/service, the code the
+// consumer binary runs) against a real redis-server and a Kafka-protocol
+// broker over TCP, feeds it a simulated stream with duplicates, late events
+// and bad records, and checks the outcome against an independent
+// recomputation (internal/oracle).
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/big"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/ltv-stream/ltv-stream/internal/config"
+	"github.com/ltv-stream/ltv-stream/internal/oracle"
+	"github.com/ltv-stream/ltv-stream/internal/service"
+	"github.com/ltv-stream/ltv-stream/internal/sim"
+	"github.com/ltv-stream/ltv-stream/internal/testutil"
+	"github.com/segmentio/kafka-go"
+	"go.uber.org/zap"
+)
+
+const (
+	ordersTopic    = "orders"
+	lifecycleTopic = "customer-lifecycle"
+	changesTopic   = "ltv-changes"
+	dlqTopic       = "ltv-dlq"
+	group          = "ltv-updater"
+)
+
+// env is one test's servers.
+type env struct {
+	brokers []string
+	redis   *testutil.RedisServer
+}
+
+func newEnv(t *testing.T, partitions int) *env {
+	t.Helper()
+	_, brokers := testutil.StartKafka(t, testutil.KafkaConfig{
+		Partitions: partitions, Topics: []string{ordersTopic, lifecycleTopic, changesTopic, dlqTopic},
+	})
+	return &env{brokers: brokers, redis: testutil.StartRedis(t)}
+}
+
+func (e *env) config(t *testing.T) *config.Config {
+	t.Helper()
+	cfg, err := config.Load([]string{"--http-addr", "127.0.0.1:0"}, func(k string) string {
+		switch k {
+		case "LTV_KAFKA_BROKERS":
+			return joinComma(e.brokers)
+		case "LTV_REDIS_URL":
+			return e.redis.URL()
+		}
+		return ""
+	}, os.Stderr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+func joinComma(s []string) string {
+	out := ""
+	for i, v := range s {
+		if i > 0 {
+			out += ","
+		}
+		out += v
+	}
+	return out
+}
+
+// running is a service started in the background.
+type running struct {
+	cancel context.CancelFunc
+	done   chan error
+}
+
+func startService(t *testing.T, cfg *config.Config) *running {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &running{cancel: cancel, done: make(chan error, 1)}
+	log := zap.NewNop()
+	if testing.Verbose() && os.Getenv("LTV_TEST_LOGS") != "" {
+		log, _ = zap.NewDevelopment()
+	}
+	go func() { r.done <- service.Run(ctx, cfg, service.Options{Logger: log}) }()
+	t.Cleanup(func() { r.stop(t) })
+	return r
+}
+
+// stop cancels the service (as SIGTERM does) and waits for a clean exit.
+func (r *running) stop(t *testing.T) {
+	t.Helper()
+	if r.cancel == nil {
+		return
+	}
+	r.cancel()
+	r.cancel = nil
+	select {
+	case err := <-r.done:
+		if err != nil {
+			t.Errorf("service exited with error: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Errorf("service did not stop within 30 s")
+	}
+}
+
+// produced is what the simulator sent, kept for the checks.
+type produced struct {
+	valid []sim.Record // valid, late and duplicate records
+	bad   []sim.Record
+}
+
+func produce(t *testing.T, ctx context.Context, brokers []string, cfg sim.Config) produced {
+	t.Helper()
+	gen, err := sim.NewGenerator(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &kafka.Writer{
+		Addr: kafka.TCP(brokers...), Balancer: &kafka.Murmur2Balancer{}, RequiredAcks: kafka.RequireAll,
+		BatchTimeout: time.Millisecond, BatchSize: 2000,
+	}
+	defer w.Close()
+	var out produced
+	var batch []kafka.Message
+	flush := func() {
+		if err := w.WriteMessages(ctx, batch...); err != nil {
+			t.Fatalf("produce: %v", err)
+		}
+		batch = batch[:0]
+	}
+	for {
+		rec, ok := gen.Next()
+		if !ok {
+			break
+		}
+		topic := ordersTopic
+		if rec.Topic == sim.TopicLifecycle {
+			topic = lifecycleTopic
+		}
+		batch = append(batch, kafka.Message{Topic: topic, Key: rec.Key, Value: rec.Value})
+		if rec.Label == sim.LabelBad {
+			out.bad = append(out.bad, rec)
+		} else {
+			out.valid = append(out.valid, rec)
+		}
+		if len(batch) >= 10000 {
+			flush()
+		}
+	}
+	if len(batch) > 0 {
+		flush()
+	}
+	return out
+}
+
+// check compares Redis, the change topic and the DLQ with the oracle.
+//
+// dlqExactlyOnce demands each bad record in the DLQ exactly once; it holds
+// for graceful stops and restarts. Rebalances while work is in flight may
+// legitimately dead-letter a record twice (the DLQ is at-least-once).
+func check(t *testing.T, ctx context.Context, e *env, p produced, tiers []tierDef, hysteresis *big.Rat, dlqExactlyOnce bool) {
+	t.Helper()
+	o := oracle.New(oracle.Params{})
+	for _, r := range p.valid {
+		if err := o.Add(r.Value); err != nil {
+			t.Fatalf("oracle rejects a record the simulator calls valid: %v: %s", err, r.Value)
+		}
+	}
+	rc := e.redis.Client()
+	customers := o.Customers()
+	mismatches := 0
+	storedTier := map[string]string{}
+	for _, id := range customers {
+		exp, _ := o.Expect(id)
+		h, err := rc.HGetAll(ctx, "ltv:{"+id+"}").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for field, want := range exp.Fields {
+			if got := h[field]; got != want {
+				mismatches++
+				if mismatches <= 20 {
+					t.Errorf("customer %s field %s = %q, want %q", id, field, got, want)
+				}
+			}
+		}
+		for _, f := range []string{"first_order_at", "last_order_at"} {
+			if _, ok := exp.Fields[f]; !ok && h[f] != "" {
+				t.Errorf("customer %s has %s %q without orders", id, f, h[f])
+			}
+		}
+		if _, err := time.Parse(time.RFC3339Nano, h["updated_at"]); err != nil {
+			t.Errorf("customer %s updated_at %q: %v", id, h["updated_at"], err)
+		}
+		storedTier[id] = h["tier"]
+		if !tierConsistent(tiers, hysteresis, exp.LTV, h["tier"]) {
+			t.Errorf("customer %s tier %q is inconsistent with ltv %s", id, h["tier"], h["ltv"])
+		}
+	}
+	if mismatches > 0 {
+		t.Fatalf("%d field mismatches over %d customers", mismatches, len(customers))
+	}
+
+	// Change chains: start at "", unbroken, end at the stored tier; copies
+	// only as exact re-emissions.
+	changes, err := testutil.ReadAll(ctx, e.brokers, changesTopic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byID := map[string]string{}
+	chain := map[string][]changeEvent{}
+	for _, m := range changes {
+		var c changeEvent
+		if err := json.Unmarshal(m.Value, &c); err != nil {
+			t.Fatalf("change event is not JSON: %v: %s", err, m.Value)
+		}
+		if string(m.Key) != c.CustomerID {
+			t.Errorf("change keyed %q for customer %q", m.Key, c.CustomerID)
+		}
+		if prev, ok := byID[c.EventID]; ok {
+			if prev != string(m.Value) {
+				t.Errorf("event_id %s published with different content:\n%s\n%s", c.EventID, prev, m.Value)
+			}
+			continue
+		}
+		byID[c.EventID] = string(m.Value)
+		chain[c.CustomerID] = append(chain[c.CustomerID], c)
+	}
+	for _, id := range customers {
+		cs := chain[id]
+		if storedTier[id] == "" && len(cs) == 0 {
+			continue
+		}
+		if len(cs) == 0 {
+			t.Errorf("customer %s has tier %q but no change events", id, storedTier[id])
+			continue
+		}
+		prev := ""
+		for _, c := range cs {
+			if c.PreviousTier != prev {
+				t.Errorf("customer %s chain broken: %q then %q→%q", id, prev, c.PreviousTier, c.Tier)
+			}
+			prev = c.Tier
+		}
+		if prev != storedTier[id] {
+			t.Errorf("customer %s chain ends at %q, stored tier %q", id, prev, storedTier[id])
+		}
+	}
+
+	// DLQ: every bad record once, unchanged, with a reason and its source.
+	dlq, err := testutil.ReadAll(ctx, e.brokers, dlqTopic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]int{}
+	for _, m := range dlq {
+		h := map[string]string{}
+		for _, hd := range m.Headers {
+			h[hd.Key] = string(hd.Value)
+		}
+		if h["error"] == "" || h["topic"] == "" || h["partition"] == "" || h["offset"] == "" {
+			t.Errorf("DLQ record without full headers: %v", h)
+		}
+		if _, err := strconv.Atoi(h["partition"]); err != nil {
+			t.Errorf("DLQ partition header %q", h["partition"])
+		}
+		seen[h["topic"]+"/"+h["partition"]+"/"+h["offset"]]++
+		seen["value:"+string(m.Value)]++
+	}
+	for _, b := range p.bad {
+		if seen["value:"+string(b.Value)] == 0 {
+			t.Errorf("bad record missing from the DLQ (%s): %q", b.BadReason, b.Value)
+		}
+	}
+	for k, n := range seen {
+		if dlqExactlyOnce && n > 1 && k[:6] != "value:" {
+			t.Errorf("DLQ holds source %s %d times", k, n)
+		}
+	}
+	if dlqExactlyOnce && len(dlq) != len(p.bad) {
+		t.Errorf("DLQ has %d records, %d bad records were produced", len(dlq), len(p.bad))
+	}
+	t.Logf("checked %d customers, %d change events (%d distinct), %d dead letters", len(customers), len(changes), len(byID), len(dlq))
+}
+
+type changeEvent struct {
+	Schema       string `json:"schema"`
+	EventID      string `json:"event_id"`
+	CustomerID   string `json:"customer_id"`
+	PreviousTier string `json:"previous_tier"`
+	Tier         string `json:"tier"`
+	Direction    string `json:"direction"`
+	LTV          string `json:"ltv"`
+}
+
+type tierDef struct {
+	name string
+	min  *big.Rat
+}
+
+var defaultTiers = []tierDef{
+	{"bronze", big.NewRat(0, 1)}, {"silver", big.NewRat(1000, 1)},
+	{"gold", big.NewRat(5000, 1)}, {"platinum", big.NewRat(20000, 1)},
+}
+
+// tierConsistent: the stored tier is the natural tier of the LTV, or a
+// higher tier whose hysteresis band (threshold × (1 − h)) still holds it.
+func tierConsistent(tiers []tierDef, h *big.Rat, ltv *big.Rat, tier string) bool {
+	keep := new(big.Rat).Sub(big.NewRat(1, 1), h)
+	natural := -1
+	for i, td := range tiers {
+		if ltv.Cmp(td.min) >= 0 {
+			natural = i
+		}
+	}
+	for i, td := range tiers {
+		if td.name != tier {
+			continue
+		}
+		if i == natural {
+			return true
+		}
+		return i > natural && ltv.Cmp(new(big.Rat).Mul(td.min, keep)) >= 0
+	}
+	return tier == "" && natural < 0
+}
+
+func simConfig(events, customers int) sim.Config {
+	return sim.Config{
+		Seed: 42, Customers: customers, Events: events,
+		DuplicateRate: 0.02, LateRate: 0.02, BadRate: 0.005,
+	}
+}
+
+// TestEndToEnd: a simulated stream with duplicates, late events and bad
+// records through the real service; the service is stopped half-way (as by
+// SIGTERM) and a new instance resumes from the committed offsets. The
+// figures printed are the throughput the README quotes.
+func TestEndToEnd(t *testing.T) {
+	events, customers := 100_000, 10_000
+	if testing.Short() {
+		events, customers = 10_000, 1_000
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	e := newEnv(t, 6)
+	p := produce(t, ctx, e.brokers, simConfig(events, customers))
+	total := len(p.valid) + len(p.bad)
+
+	cfg := e.config(t)
+	start := time.Now()
+	first := startService(t, cfg)
+	// Stop the first instance once part of the stream is committed.
+	for {
+		lag, err := testutil.Lag(ctx, e.brokers, group, ordersTopic, lifecycleTopic)
+		if err == nil && lag < int64(total)/2 {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatal("no progress")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	first.stop(t)
+	lagAtRestart, _ := testutil.Lag(ctx, e.brokers, group, ordersTopic, lifecycleTopic)
+	startService(t, cfg)
+	if err := testutil.WaitCaughtUp(ctx, e.brokers, group, ordersTopic, lifecycleTopic); err != nil {
+		t.Fatal(err)
+	}
+	elapsed := time.Since(start)
+	fmt.Printf("e2e: %d events (%d customers, %d bad) in %s: %.0f events/s end to end, restart at lag %d\n",
+		total, customers, len(p.bad), elapsed.Round(time.Millisecond), float64(total)/elapsed.Seconds(), lagAtRestart)
+	check(t, ctx, e, p, defaultTiers, big.NewRat(5, 100), true)
+}
+
+// TestConcurrentInstancesShareTheWork runs two instances in one group at
+// the same time (a rebalance when the second joins) and checks the same
+// invariants.
+func TestConcurrentInstancesShareTheWork(t *testing.T) {
+	if testing.Short() {
+		t.Skip("short mode")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	e := newEnv(t, 6)
+	p := produce(t, ctx, e.brokers, simConfig(30_000, 3_000))
+	cfg := e.config(t)
+	startService(t, cfg)
+	time.Sleep(200 * time.Millisecond)
+	startService(t, cfg)
+	if err := testutil.WaitCaughtUp(ctx, e.brokers, group, ordersTopic, lifecycleTopic); err != nil {
+		t.Fatal(err)
+	}
+	check(t, ctx, e, p, defaultTiers, big.NewRat(5, 100), false)
+}
