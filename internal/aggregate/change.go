@@ -2,6 +2,7 @@ package aggregate
 
 import (
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"strconv"
 	"time"
@@ -42,12 +43,14 @@ func (c *Change) Direction() string {
 // RFC 9562 "custom" version) for the convenience of subscribers that
 // store ids in UUID columns.
 func (c *Change) EventID() string {
+	// Each part is length-prefixed so no choice of ids can make two
+	// different (customer, cause) pairs hash the same input.
 	h := sha256.New()
-	h.Write([]byte(SchemaChange))
-	h.Write([]byte{0})
-	h.Write([]byte(c.CustomerID))
-	h.Write([]byte{0})
-	h.Write([]byte(c.CausedBy))
+	var n [binary.MaxVarintLen64]byte
+	for _, part := range [...]string{SchemaChange, c.CustomerID, c.CausedBy} {
+		h.Write(n[:binary.PutUvarint(n[:], uint64(len(part)))])
+		h.Write([]byte(part))
+	}
 	var sum [sha256.Size]byte
 	h.Sum(sum[:0])
 	sum[6] = (sum[6] & 0x0f) | 0x80 // version 8

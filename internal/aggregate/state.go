@@ -43,7 +43,7 @@ type State struct {
 	// oldest first, at most Model.DedupeWindow of them.
 	Seen []uint64
 	// Applied is the offset guard: the highest applied offset per input
-	// partition, oldest entry first, at most MaxGuardEntries.
+	// partition, least recently used first, at most MaxGuardEntries.
 	Applied []SourceOffset
 }
 
@@ -86,14 +86,17 @@ func (s *State) Redelivered(src SourceOffset) bool {
 	return false
 }
 
-// advance records src as applied.
+// advance records src as applied. The entry moves to the end, so when the
+// guard is full the partition dropped is the one least recently used.
 func (s *State) advance(src SourceOffset) {
 	for i := range s.Applied {
-		a := &s.Applied[i]
+		a := s.Applied[i]
 		if a.Topic == src.Topic && a.Partition == src.Partition {
 			if src.Offset > a.Offset {
 				a.Offset = src.Offset
 			}
+			copy(s.Applied[i:], s.Applied[i+1:])
+			s.Applied[len(s.Applied)-1] = a
 			return
 		}
 	}

@@ -75,14 +75,13 @@ func TestNextTier(t *testing.T) {
 }
 
 // TestNextTierOtherLadders covers hysteresis 0, a wide hysteresis, a ladder
-// starting above 0 and an empty ladder.
+// starting above 0. (An empty ladder is rejected by Validate.)
 func TestNextTierOtherLadders(t *testing.T) {
 	noHyst := mustModel(t, func(m *aggregate.Model) { m.Hysteresis = d("0") })
 	half := mustModel(t, func(m *aggregate.Model) { m.Hysteresis = d("0.5") })
 	highFloor := mustModel(t, func(m *aggregate.Model) {
 		m.Tiers = []aggregate.Tier{{Name: "silver", Min: d("1000")}, {Name: "gold", Min: d("5000")}}
 	})
-	empty := mustModel(t, func(m *aggregate.Model) { m.Tiers = nil })
 	rows := []struct {
 		name               string
 		m                  *aggregate.Model
@@ -106,8 +105,6 @@ func TestNextTierOtherLadders(t *testing.T) {
 		{"floor 1000: gold to 900", highFloor, "gold", "900", ""},
 		{"floor 1000: gold to 980", highFloor, "gold", "980", "silver"},
 		{"floor 1000: unknown stored tier below the floor", highFloor, "bronze", "500", ""},
-		{"empty ladder", empty, "", "123456", ""},
-		{"empty ladder, stale stored tier", empty, "gold", "123456", ""},
 	}
 	for _, r := range rows {
 		t.Run(r.name, func(t *testing.T) {

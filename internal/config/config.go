@@ -340,6 +340,9 @@ func (f *File) Model() (*aggregate.Model, error) {
 		m.Tiers = f.Tiers
 	}
 	if f.DedupeWindow != 0 {
+		if f.DedupeWindow < aggregate.DefaultDedupeWindow {
+			return nil, fmt.Errorf("dedupe_window must be at least %d (SPEC §6), got %d", aggregate.DefaultDedupeWindow, f.DedupeWindow)
+		}
 		m.DedupeWindow = f.DedupeWindow
 	}
 	if err := m.Validate(); err != nil {

@@ -1,0 +1,167 @@
+package config
+
+import (
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shopspring/decimal"
+)
+
+func envOf(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+func TestDefaultsMatchSpec(t *testing.T) {
+	c, err := Load(nil, envOf(nil), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checks := map[string][2]string{
+		"brokers":   {strings.Join(c.Brokers, ","), "localhost:9092"},
+		"redis":     {c.RedisURL, "redis://localhost:6379/0"},
+		"group":     {c.GroupID, "ltv-updater"},
+		"orders":    {c.OrdersTopic, "orders"},
+		"lifecycle": {c.LifecycleTopic, "customer-lifecycle"},
+		"changes":   {c.ChangesTopic, "ltv-changes"},
+		"dlq":       {c.DLQTopic, "ltv-dlq"},
+		"http":      {c.HTTPAddr, ":8080"},
+		"currency":  {c.BaseCurrency, "SEK"},
+		"margin":    {c.Model.DefaultMargin.String(), "1"},
+		"lifespan":  {c.Model.LifespanYears.String(), "3"},
+		"window":    {c.Model.MinWindowYears.String(), "1"},
+		"hyst":      {c.Model.Hysteresis.String(), "0.05"},
+	}
+	for name, v := range checks {
+		if v[0] != v[1] {
+			t.Errorf("%s = %q, want %q", name, v[0], v[1])
+		}
+	}
+	if len(c.Model.Tiers) != 4 || c.Model.Tiers[3].Name != "platinum" || !c.Model.Tiers[3].Min.Equal(decimal.NewFromInt(20000)) {
+		t.Errorf("tiers = %+v", c.Model.Tiers)
+	}
+	if c.MaxMessageBytes != 1<<20 || c.Linger != 2*time.Millisecond {
+		t.Errorf("tuning defaults: %d %s", c.MaxMessageBytes, c.Linger)
+	}
+}
+
+func TestEnvAndFlagPrecedence(t *testing.T) {
+	env := envOf(map[string]string{
+		"LTV_KAFKA_BROKERS":   "k1:9092, k2:9092",
+		"LTV_REDIS_URL":       "redis://r1:7000,redis://r2:7001",
+		"LTV_GROUP_ID":        "g-env",
+		"LTV_ORDERS_TOPIC":    "o-env",
+		"LTV_LIFECYCLE_TOPIC": "l-env",
+		"LTV_CHANGES_TOPIC":   "c-env",
+		"LTV_DLQ_TOPIC":       "d-env",
+		"LTV_HTTP_ADDR":       ":9999",
+	})
+	c, err := Load([]string{"--group-id", "g-flag", "--dlq-topic=d-flag"}, env, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(c.Brokers, "|") != "k1:9092|k2:9092" || c.RedisURL != "redis://r1:7000,redis://r2:7001" {
+		t.Errorf("env not used: %v %s", c.Brokers, c.RedisURL)
+	}
+	if c.GroupID != "g-flag" || c.DLQTopic != "d-flag" {
+		t.Errorf("flag did not win: %s %s", c.GroupID, c.DLQTopic)
+	}
+	if c.OrdersTopic != "o-env" || c.LifecycleTopic != "l-env" || c.ChangesTopic != "c-env" || c.HTTPAddr != ":9999" {
+		t.Errorf("env ignored: %+v", c)
+	}
+}
+
+func TestYAMLFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "ltv.yaml")
+	yaml := `
+base_currency: EUR
+default_gross_margin: 0.35
+lifespan_years: 5
+min_window_years: 0.5
+hysteresis: 0
+tiers:
+  - {name: standard, min: 0}
+  - {name: vip, min: 2500.50}
+fx_rates:
+  SEK: 0.087
+`
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(nil, envOf(map[string]string{"LTV_CONFIG": path}), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := c.Model
+	if c.BaseCurrency != "EUR" || m.DefaultMargin.String() != "0.35" || m.LifespanYears.String() != "5" ||
+		m.MinWindowYears.String() != "0.5" || !m.Hysteresis.IsZero() {
+		t.Errorf("model = %+v base %s", m, c.BaseCurrency)
+	}
+	if len(m.Tiers) != 2 || m.Tiers[1].Name != "vip" || m.Tiers[1].Min.String() != "2500.5" {
+		t.Errorf("tiers = %+v", m.Tiers)
+	}
+	if c.FXRates["SEK"].String() != "0.087" {
+		t.Errorf("fx = %v", c.FXRates)
+	}
+}
+
+func TestYAMLMappingTiersAreSorted(t *testing.T) {
+	var f File
+	if err := ParseFile([]byte("tiers: {gold: 5000, bronze: 0, silver: 1000}\n"), &f); err != nil {
+		t.Fatal(err)
+	}
+	m, err := f.Model()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Tiers[0].Name != "bronze" || m.Tiers[2].Name != "gold" {
+		t.Errorf("tiers = %+v", m.Tiers)
+	}
+}
+
+func TestInvalidSettingsAreErrors(t *testing.T) {
+	cases := []struct {
+		name string
+		args []string
+		env  map[string]string
+		yaml string
+		want string
+	}{
+		{"unknown flag", []string{"--nope"}, nil, "", "flag provided but not defined"},
+		{"bad workers", []string{"--workers", "0"}, nil, "", "workers"},
+		{"bad linger", nil, map[string]string{"LTV_LINGER": "soon"}, "", "linger"},
+		{"bad topic", []string{"--orders-topic", "a b"}, nil, "", "invalid topic"},
+		{"same topic twice", []string{"--dlq-topic", "orders"}, nil, "", "two purposes"},
+		{"no brokers", nil, map[string]string{"LTV_KAFKA_BROKERS": " , "}, "", "no Kafka brokers"},
+		{"yaml typo", nil, nil, "lifespan_yaers: 3\n", "lifespan_yaers"},
+		{"yaml margin", nil, nil, "default_gross_margin: 1.5\n", "default_gross_margin"},
+		{"yaml tiers order", nil, nil, "tiers:\n  - {name: a, min: 10}\n  - {name: b, min: 10}\n", "ascending"},
+		{"yaml not a number", nil, nil, "lifespan_years: three\n", "not a decimal"},
+		{"yaml small dedupe window", nil, nil, "dedupe_window: 8\n", "dedupe_window"},
+		{"yaml bad fx", nil, nil, "fx_rates: {EUR: 0}\n", "fx_rates"},
+		{"log level", []string{"--log-level", "loud"}, nil, "", "log level"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			env := map[string]string{}
+			for k, v := range tc.env {
+				env[k] = v
+			}
+			if tc.yaml != "" {
+				path := filepath.Join(t.TempDir(), "c.yaml")
+				if err := os.WriteFile(path, []byte(tc.yaml), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				env["LTV_CONFIG"] = path
+			}
+			_, err := Load(tc.args, envOf(env), io.Discard)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want it to mention %q", err, tc.want)
+			}
+		})
+	}
+}
