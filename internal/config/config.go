@@ -42,6 +42,7 @@ type Config struct {
 	Linger          time.Duration
 	MaxMessageBytes int
 	DrainTimeout    time.Duration
+	SessionTimeout  time.Duration
 	LogLevel        string
 	LogFormat       string
 }
@@ -58,7 +59,7 @@ type setting struct {
 func Load(args []string, getenv func(string) string, usageOut io.Writer) (*Config, error) {
 	var raw struct {
 		brokers, redisURL, group, orders, lifecycle, changes, dlq, httpAddr, file string
-		workers, maxBatch, linger, maxMsg, drain, logLevel, logFormat             string
+		workers, maxBatch, linger, maxMsg, drain, logLevel, logFormat, session    string
 	}
 	settings := []setting{
 		{"LTV_KAFKA_BROKERS", "kafka-brokers", "localhost:9092", "comma-separated bootstrap brokers", &raw.brokers},
@@ -75,6 +76,7 @@ func Load(args []string, getenv func(string) string, usageOut io.Writer) (*Confi
 		{"LTV_LINGER", "linger", "2ms", "how long a partial batch waits for more records", &raw.linger},
 		{"LTV_MAX_MESSAGE_BYTES", "max-message-bytes", "1048576", "input values larger than this go to the DLQ", &raw.maxMsg},
 		{"LTV_DRAIN_TIMEOUT", "drain-timeout", "20s", "on SIGTERM, how long in-flight work may take to finish and commit", &raw.drain},
+		{"LTV_KAFKA_SESSION_TIMEOUT", "kafka-session-timeout", "10s", "consumer-group session timeout: how soon a dead instance's partitions move", &raw.session},
 		{"LTV_LOG_LEVEL", "log-level", "info", "debug, info, warn or error", &raw.logLevel},
 		{"LTV_LOG_FORMAT", "log-format", "json", "json or console", &raw.logFormat},
 	}
@@ -125,6 +127,9 @@ func Load(args []string, getenv func(string) string, usageOut io.Writer) (*Confi
 		return nil, err
 	}
 	if c.DrainTimeout, err = positiveDuration("drain-timeout", raw.drain); err != nil {
+		return nil, err
+	}
+	if c.SessionTimeout, err = positiveDuration("kafka-session-timeout", raw.session); err != nil {
 		return nil, err
 	}
 	model, file, err := LoadModelFile(c.ConfigFile)

@@ -401,3 +401,39 @@ func TestConcurrentInstancesShareTheWork(t *testing.T) {
 	}
 	check(t, ctx, e, p, defaultTiers, big.NewRat(5, 100), false)
 }
+
+// envFor is the consumer binary's environment for this test's servers.
+func (e *env) envFor(extra map[string]string) map[string]string {
+	m := map[string]string{
+		"LTV_KAFKA_BROKERS":         joinComma(e.brokers),
+		"LTV_REDIS_URL":             e.redis.URL(),
+		"LTV_KAFKA_SESSION_TIMEOUT": "3s",
+		"LTV_LOG_LEVEL":             "info",
+	}
+	for k, v := range extra {
+		m[k] = v
+	}
+	return m
+}
+
+// TestBinaryStartsFromEnvAndExitsZeroOnSIGTERM runs the real binary with
+// no flags, only SPEC §7 environment variables, and checks the SIGTERM
+// contract: stop fetching, finish and commit in-flight work, exit 0.
+func TestBinaryStartsFromEnvAndExitsZeroOnSIGTERM(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	e := newEnv(t, 4)
+	p := produce(t, ctx, e.brokers, simConfig(5_000, 500))
+	proc := startProc(t, "consumer", e.envFor(nil))
+	if err := waitFor(ctx, "readiness", proc.ready); err != nil {
+		t.Fatalf("%v\n%s", err, proc.logTail())
+	}
+	if err := testutil.WaitCaughtUp(ctx, e.brokers, group, ordersTopic, lifecycleTopic); err != nil {
+		t.Fatalf("%v\n%s", err, proc.logTail())
+	}
+	code, err := proc.terminate(25 * time.Second)
+	if err != nil || code != 0 {
+		t.Fatalf("exit code %d, err %v\n%s", code, err, proc.logTail())
+	}
+	check(t, ctx, e, p, defaultTiers, big.NewRat(5, 100), true)
+}

@@ -193,7 +193,7 @@ func (p *Processor) Process(ctx context.Context, batch []Record) (BatchStats, er
 	var order []*customerWork
 	for i := range batch {
 		rec := &batch[i]
-		ev, err := p.cfg.Decoder.Decode(rec.Value)
+		ev, err := p.safeDecode(rec.Value)
 		if err != nil {
 			dlq = append(dlq, p.deadLetter(rec, err.Error()))
 			continue
@@ -346,6 +346,17 @@ func (p *Processor) applyCustomer(w *customerWork, snap *store.Snapshot, now tim
 	write := store.Encode(p.cfg.Model, snap, &st, w.outs, store.EncodeOptions{Figures: figures, Now: now})
 	w.write = &write
 	w.token = write.Token
+}
+
+// safeDecode turns a decoder panic (a bug, never expected) into a dead
+// letter instead of a crash loop on the same record.
+func (p *Processor) safeDecode(value []byte) (ev aggregate.Event, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("internal error while decoding: %v", r)
+		}
+	}()
+	return p.cfg.Decoder.Decode(value)
 }
 
 // deadLetter builds the DLQ copy of a rejected record: original key and

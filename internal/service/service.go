@@ -96,10 +96,11 @@ func Run(ctx context.Context, cfg *config.Config, opt Options) error {
 		Brokers: cfg.Brokers, GroupID: cfg.GroupID,
 		Topics:  []string{cfg.OrdersTopic, cfg.LifecycleTopic},
 		Workers: cfg.Workers, MaxBatch: cfg.MaxBatch, Linger: cfg.Linger,
-		MaxFetchBytes: max(16<<20, 2*cfg.MaxMessageBytes),
-		DrainTimeout:  cfg.DrainTimeout,
-		Logger:        log,
-		OnCommit:      m.Lag,
+		MaxFetchBytes:  max(16<<20, 2*cfg.MaxMessageBytes),
+		DrainTimeout:   cfg.DrainTimeout,
+		SessionTimeout: cfg.SessionTimeout,
+		Logger:         log,
+		OnCommit:       m.Lag,
 		OnHealth: func(ok bool, err error) {
 			if ok {
 				log.Info("processing recovered")

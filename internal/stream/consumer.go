@@ -49,7 +49,7 @@ type ConsumerConfig struct {
 	// can hang). Default 500 ms.
 	MaxWait time.Duration
 	// SessionTimeout and HeartbeatInterval control how fast a dead member's
-	// partitions move. Defaults 10 s and 1 s.
+	// partitions move. Defaults 10 s and min(1 s, SessionTimeout/3).
 	SessionTimeout, HeartbeatInterval time.Duration
 	// RebalanceTimeout bounds a rebalance. Default 10 s.
 	RebalanceTimeout time.Duration
@@ -95,7 +95,7 @@ func (c *ConsumerConfig) setDefaults() {
 		c.SessionTimeout = 10 * time.Second
 	}
 	if c.HeartbeatInterval <= 0 {
-		c.HeartbeatInterval = time.Second
+		c.HeartbeatInterval = min(time.Second, c.SessionTimeout/3)
 	}
 	if c.RebalanceTimeout <= 0 {
 		c.RebalanceTimeout = 10 * time.Second

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"syscall"
 	"testing"
 	"time"
 
@@ -101,11 +102,45 @@ func (r *RedisServer) Start() {
 	}
 }
 
+// StartPersistentRedis starts a redis-server that keeps its data across
+// Restart (append-only file, fsync on every write), for tests that stop
+// and start Redis mid-stream.
+func StartPersistentRedis(t testing.TB) *RedisServer {
+	return StartRedis(t, "--appendonly", "yes", "--appendfsync", "always")
+}
+
+// Restart stops the server gracefully (it flushes its data) and starts it
+// again after down.
+func (r *RedisServer) Restart(down time.Duration) {
+	r.t.Helper()
+	r.Shutdown()
+	time.Sleep(down)
+	r.Start()
+}
+
+// Shutdown stops the server with SIGTERM, as an operator would, and waits.
+func (r *RedisServer) Shutdown() {
+	if r.cmd == nil || r.cmd.Process == nil {
+		return
+	}
+	_ = r.cmd.Process.Signal(syscall.SIGTERM)
+	_ = r.cmd.Wait()
+	r.cmd = nil
+}
+
+// Pause freezes the server (SIGSTOP): connections stay open but nothing
+// answers, like a Redis that is hung or far too slow. Resume undoes it.
+func (r *RedisServer) Pause() { _ = r.cmd.Process.Signal(syscall.SIGSTOP) }
+
+// Resume continues a paused server.
+func (r *RedisServer) Resume() { _ = r.cmd.Process.Signal(syscall.SIGCONT) }
+
 // Stop kills the server (like a crash: no save) and waits for it.
 func (r *RedisServer) Stop() {
 	if r.cmd == nil || r.cmd.Process == nil {
 		return
 	}
+	_ = r.cmd.Process.Signal(syscall.SIGCONT) // a paused server cannot die otherwise
 	_ = r.cmd.Process.Kill()
 	_ = r.cmd.Wait()
 	r.cmd = nil

@@ -1,0 +1,351 @@
+// Command demo runs the whole LTV pipeline in one process with nothing
+// installed: an embedded Kafka-protocol broker (franz-go's kfake) and an
+// embedded Redis (miniredis), both on loopback TCP, the real updater
+// service (the same code as cmd/consumer), the simulator producing into
+// the input topics, and a subscriber printing tier changes as they arrive.
+// It ends with a summary: events/s, customers per tier, DLQ count.
+//
+// It is a demo: the embedded Redis runs Lua far slower than redis-server,
+// so the figures are not the service's real throughput (see README,
+// "Benchmarks").
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/ltv-stream/ltv-stream/internal/config"
+	"github.com/ltv-stream/ltv-stream/internal/service"
+	"github.com/ltv-stream/ltv-stream/internal/sim"
+	"github.com/ltv-stream/ltv-stream/internal/stream"
+	"github.com/redis/go-redis/v9"
+	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+)
+
+const (
+	ordersTopic    = "orders"
+	lifecycleTopic = "customer-lifecycle"
+	changesTopic   = "ltv-changes"
+	dlqTopic       = "ltv-dlq"
+	groupID        = "ltv-updater"
+)
+
+type options struct {
+	events, customers int
+	seed              int64
+	dupRate, lateRate float64
+	badRate           float64
+	linesPerSecond    int
+	verbose           bool
+}
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	var o options
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.IntVar(&o.events, "events", 20000, "records to simulate")
+	fs.IntVar(&o.customers, "customers", 2000, "customers to simulate")
+	fs.Int64Var(&o.seed, "seed", 7, "simulator seed (same seed, same stream)")
+	fs.Float64Var(&o.dupRate, "duplicate-rate", 0.01, "fraction of records re-sent as producer duplicates")
+	fs.Float64Var(&o.lateRate, "late-rate", 0.01, "fraction of events delivered late (out of order)")
+	fs.Float64Var(&o.badRate, "bad-rate", 0.005, "fraction of bad records (they go to the DLQ)")
+	fs.IntVar(&o.linesPerSecond, "lines-per-second", 25, "at most this many tier-change lines per second (the rest are counted)")
+	fs.BoolVar(&o.verbose, "v", false, "show the service's logs")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: demo [flags]\n\nRuns broker, Redis, updater, simulator and a change subscriber in one process.\n\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := demo(ctx, o, stdout); err != nil {
+		fmt.Fprintf(stderr, "demo: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+func demo(ctx context.Context, o options, out io.Writer) error {
+	// 1. Embedded Kafka-protocol broker and Redis, both on loopback TCP.
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1),
+		kfake.SeedTopics(6, ordersTopic, lifecycleTopic, changesTopic, dlqTopic),
+		kfake.GroupMinSessionTimeout(time.Second))
+	if err != nil {
+		return fmt.Errorf("start embedded broker: %w", err)
+	}
+	defer cluster.Close()
+	brokers := cluster.ListenAddrs()
+	mr := miniredis.NewMiniRedis()
+	if err := mr.Start(); err != nil {
+		return fmt.Errorf("start embedded redis: %w", err)
+	}
+	defer mr.Close()
+	fmt.Fprintf(out, "embedded Kafka-protocol broker on %s, embedded Redis on %s\n", strings.Join(brokers, ","), mr.Addr())
+
+	// 2. The real updater service.
+	cfg, err := config.Load([]string{"--http-addr", "127.0.0.1:0", "--kafka-brokers", strings.Join(brokers, ","),
+		"--redis-url", "redis://" + mr.Addr() + "/0"}, func(string) string { return "" }, io.Discard)
+	if err != nil {
+		return err
+	}
+	logger := zap.NewNop()
+	if o.verbose {
+		zc := zap.NewDevelopmentConfig()
+		zc.Level = zap.NewAtomicLevelAt(zapcore.InfoLevel)
+		logger, _ = zc.Build()
+	}
+	svcCtx, stopSvc := context.WithCancel(ctx)
+	defer stopSvc()
+	svcDone := make(chan error, 1)
+	var httpAddr atomic.Value
+	go func() {
+		svcDone <- service.Run(svcCtx, cfg, service.Options{Logger: logger, Listening: func(a string) { httpAddr.Store(a) }})
+	}()
+
+	// 3. A subscriber, as a loyalty engine would be: prints tier changes.
+	printer := newChangePrinter(out, o.linesPerSecond)
+	subCtx, stopSub := context.WithCancel(ctx)
+	var subWG sync.WaitGroup
+	subWG.Add(1)
+	go func() { defer subWG.Done(); printer.run(subCtx, brokers) }()
+
+	// 4. The simulator produces into the input topics.
+	start := time.Now()
+	stats, err := produce(ctx, brokers, o)
+	if err != nil {
+		stopSub()
+		return err
+	}
+	fmt.Fprintf(out, "simulator: %d records produced (%d duplicates, %d late, %d bad) for %d customers\n",
+		stats.total, stats.dups, stats.late, stats.bad, o.customers)
+
+	// 5. Wait until every input offset is committed.
+	if err := stream.WaitCaughtUp(ctx, brokers, groupID, ordersTopic, lifecycleTopic); err != nil {
+		stopSub()
+		return err
+	}
+	elapsed := time.Since(start)
+	time.Sleep(300 * time.Millisecond) // let the subscriber print the last changes
+	stopSub()
+	subWG.Wait()
+	stopSvc()
+	if err := <-svcDone; err != nil {
+		return fmt.Errorf("service: %w", err)
+	}
+
+	// 6. Summary.
+	return summary(ctx, out, brokers, mr.Addr(), stats, elapsed, printer)
+}
+
+type produceStats struct{ total, dups, late, bad int }
+
+func produce(ctx context.Context, brokers []string, o options) (produceStats, error) {
+	var st produceStats
+	gen, err := sim.NewGenerator(sim.Config{
+		Seed: o.seed, Customers: o.customers, Events: o.events,
+		DuplicateRate: o.dupRate, LateRate: o.lateRate, BadRate: o.badRate,
+	})
+	if err != nil {
+		return st, err
+	}
+	w, err := stream.NewWriter(stream.WriterConfig{Brokers: brokers, BatchSize: 2000})
+	if err != nil {
+		return st, err
+	}
+	defer w.Close()
+	batch := make([]kafka.Message, 0, 2000)
+	flush := func() error {
+		err := stream.WriteAll(ctx, w, batch)
+		batch = batch[:0]
+		return err
+	}
+	for {
+		rec, ok := gen.Next()
+		if !ok {
+			break
+		}
+		topic := ordersTopic
+		if rec.Topic == sim.TopicLifecycle {
+			topic = lifecycleTopic
+		}
+		batch = append(batch, kafka.Message{Topic: topic, Key: rec.Key, Value: rec.Value})
+		st.total++
+		switch rec.Label {
+		case sim.LabelDuplicate:
+			st.dups++
+		case sim.LabelLate:
+			st.late++
+		case sim.LabelBad:
+			st.bad++
+		}
+		if len(batch) == cap(batch) {
+			if err := flush(); err != nil {
+				return st, err
+			}
+		}
+	}
+	return st, flush()
+}
+
+// changePrinter prints tier changes, rate-limited so a fast run stays
+// readable; it counts everything it reads.
+type changePrinter struct {
+	out      io.Writer
+	perSec   int
+	mu       sync.Mutex
+	read     int
+	promoted int
+	demoted  int
+	skipped  int
+	ids      map[string]bool
+}
+
+func newChangePrinter(out io.Writer, perSec int) *changePrinter {
+	return &changePrinter{out: out, perSec: perSec, ids: map[string]bool{}}
+}
+
+func (p *changePrinter) run(ctx context.Context, brokers []string) {
+	r := kafka.NewReader(kafka.ReaderConfig{
+		Brokers: brokers, GroupID: "ltv-demo-printer", Topic: changesTopic,
+		MaxWait: 200 * time.Millisecond, StartOffset: kafka.FirstOffset,
+		HeartbeatInterval: time.Second, SessionTimeout: 6 * time.Second,
+	})
+	defer func() { _ = r.Close() }()
+	windowStart, printed := time.Now(), 0
+	for {
+		m, err := r.ReadMessage(ctx)
+		if err != nil {
+			return
+		}
+		var c struct {
+			EventID      string `json:"event_id"`
+			CustomerID   string `json:"customer_id"`
+			PreviousTier string `json:"previous_tier"`
+			Tier         string `json:"tier"`
+			Direction    string `json:"direction"`
+			LTV          string `json:"ltv"`
+			Orders       int    `json:"orders"`
+			Churned      bool   `json:"churned"`
+		}
+		if json.Unmarshal(m.Value, &c) != nil {
+			continue
+		}
+		p.mu.Lock()
+		if p.ids[c.EventID] { // a re-emission: subscribers dedupe by event_id
+			p.mu.Unlock()
+			continue
+		}
+		p.ids[c.EventID] = true
+		p.read++
+		if c.Direction == "up" {
+			p.promoted++
+		} else {
+			p.demoted++
+		}
+		if time.Since(windowStart) > time.Second {
+			if p.skipped > 0 {
+				fmt.Fprintf(p.out, "  … %d more changes\n", p.skipped)
+				p.skipped = 0
+			}
+			windowStart, printed = time.Now(), 0
+		}
+		interesting := c.PreviousTier != "" || c.Tier == "gold" || c.Tier == "platinum"
+		if printed < p.perSec && interesting {
+			arrow := "▲"
+			if c.Direction == "down" {
+				arrow = "▼"
+			}
+			from := c.PreviousTier
+			if from == "" {
+				from = "(new)"
+			}
+			churn := ""
+			if c.Churned {
+				churn = " churned"
+			}
+			fmt.Fprintf(p.out, "%s %-9s %-8s → %-8s ltv %10s  orders %d%s\n", arrow, c.CustomerID, from, c.Tier, c.LTV, c.Orders, churn)
+			printed++
+		} else {
+			p.skipped++
+		}
+		p.mu.Unlock()
+	}
+}
+
+func summary(ctx context.Context, out io.Writer, brokers []string, redisAddr string, st produceStats, elapsed time.Duration, p *changePrinter) error {
+	rc := redis.NewClient(&redis.Options{Addr: redisAddr})
+	defer rc.Close()
+	tiers := map[string]int{}
+	customers := 0
+	iter := rc.Scan(ctx, 0, "ltv:{*}", 1000).Iterator()
+	for iter.Next(ctx) {
+		key := iter.Val()
+		if strings.HasSuffix(key, ":pending") {
+			continue
+		}
+		tier, err := rc.HGet(ctx, key, "tier").Result()
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return err
+		}
+		customers++
+		tiers[tier]++
+	}
+	if err := iter.Err(); err != nil {
+		return err
+	}
+	ends, err := stream.EndOffsets(ctx, brokers, dlqTopic)
+	if err != nil {
+		return err
+	}
+	var dlq int64
+	for _, n := range ends {
+		dlq += n
+	}
+	fmt.Fprintf(out, "\n── summary ──────────────────────────────────────────\n")
+	fmt.Fprintf(out, "events          %d in %s = %.0f events/s (embedded broker and Redis)\n",
+		st.total, elapsed.Round(time.Millisecond), float64(st.total)/elapsed.Seconds())
+	fmt.Fprintf(out, "customers       %d\n", customers)
+	names := make([]string, 0, len(tiers))
+	for n := range tiers {
+		names = append(names, n)
+	}
+	order := map[string]int{"bronze": 0, "silver": 1, "gold": 2, "platinum": 3}
+	sort.Slice(names, func(i, j int) bool { return order[names[i]] < order[names[j]] })
+	for _, n := range names {
+		label := n
+		if label == "" {
+			label = "(no tier)"
+		}
+		fmt.Fprintf(out, "  %-12s  %d\n", label, tiers[n])
+	}
+	p.mu.Lock()
+	fmt.Fprintf(out, "tier changes    %d (%d up, %d down)\n", p.read, p.promoted, p.demoted)
+	p.mu.Unlock()
+	fmt.Fprintf(out, "dead letters    %d (bad records produced: %d)\n", dlq, st.bad)
+	return nil
+}

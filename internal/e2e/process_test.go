@@ -1,0 +1,165 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ltv-stream/ltv-stream/internal/testutil"
+)
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// consumerBinary builds cmd/consumer once per test run.
+func consumerBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "ltv-consumer-bin")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "consumer")
+		cmd := exec.Command("go", "build", "-o", binPath, "github.com/ltv-stream/ltv-stream/cmd/consumer")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+// proc is a consumer binary running as a child process.
+type proc struct {
+	name    string
+	cmd     *exec.Cmd
+	logPath string
+	httpURL string
+	exited  chan struct{}
+	exitErr error
+}
+
+// startProc starts the consumer binary with the given environment (on top
+// of a clean one) and waits until its HTTP server listens.
+func startProc(t *testing.T, name string, env map[string]string) *proc {
+	t.Helper()
+	bin := consumerBinary(t)
+	port := testutil.FreePort(t)
+	p := &proc{name: name, logPath: filepath.Join(t.TempDir(), name+".log"), httpURL: fmt.Sprintf("http://127.0.0.1:%d", port), exited: make(chan struct{})}
+	logFile, err := os.Create(p.logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.cmd = exec.Command(bin)
+	p.cmd.Env = []string{"PATH=" + os.Getenv("PATH"), fmt.Sprintf("LTV_HTTP_ADDR=127.0.0.1:%d", port)}
+	for k, v := range env {
+		p.cmd.Env = append(p.cmd.Env, k+"="+v)
+	}
+	p.cmd.Stdout, p.cmd.Stderr = logFile, logFile
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		p.exitErr = p.cmd.Wait()
+		_ = logFile.Close()
+		close(p.exited)
+	}()
+	t.Cleanup(func() { p.kill() })
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := http.Get(p.httpURL + "/healthz")
+		if err == nil {
+			_ = resp.Body.Close()
+			return p
+		}
+		select {
+		case <-p.exited:
+			t.Fatalf("%s exited at start: %v\n%s", name, p.exitErr, p.logTail())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s did not listen: %v", name, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// kill sends SIGKILL (a crash at an arbitrary point) and waits.
+func (p *proc) kill() {
+	if p.cmd.Process == nil {
+		return
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGKILL)
+	<-p.exited
+}
+
+// terminate sends SIGTERM and returns the exit error after at most d.
+func (p *proc) terminate(d time.Duration) (exitCode int, err error) {
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.exited:
+		if p.cmd.ProcessState == nil {
+			return -1, p.exitErr
+		}
+		return p.cmd.ProcessState.ExitCode(), nil
+	case <-time.After(d):
+		return -1, fmt.Errorf("%s did not exit within %s", p.name, d)
+	}
+}
+
+func (p *proc) signal(s syscall.Signal) { _ = p.cmd.Process.Signal(s) }
+
+// ready queries /readyz.
+func (p *proc) ready() bool {
+	resp, err := http.Get(p.httpURL + "/readyz")
+	if err != nil {
+		return false
+	}
+	_ = resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
+
+func (p *proc) logTail() string {
+	f, err := os.Open(p.logPath)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	var lines []string
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		lines = append(lines, sc.Text())
+		if len(lines) > 30 {
+			lines = lines[1:]
+		}
+	}
+	return strings.Join(lines, "\n")
+}
+
+func waitFor(ctx context.Context, what string, cond func() bool) error {
+	for !cond() {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("timed out waiting for %s", what)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	return nil
+}

@@ -1,0 +1,116 @@
+package stream
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+)
+
+// Partitions lists the partition numbers of a topic.
+func Partitions(ctx context.Context, brokers []string, topic string) ([]int, error) {
+	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second}
+	md, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
+	if err != nil {
+		return nil, fmt.Errorf("metadata %s: %w", topic, err)
+	}
+	for _, t := range md.Topics {
+		if t.Name == topic {
+			if t.Error != nil {
+				return nil, fmt.Errorf("metadata %s: %w", topic, t.Error)
+			}
+			var out []int
+			for _, p := range t.Partitions {
+				out = append(out, p.ID)
+			}
+			sort.Ints(out)
+			return out, nil
+		}
+	}
+	return nil, fmt.Errorf("topic %s not found", topic)
+}
+
+// EndOffsets returns the next offset to be written per partition.
+func EndOffsets(ctx context.Context, brokers []string, topic string) (map[int]int64, error) {
+	parts, err := Partitions(ctx, brokers, topic)
+	if err != nil {
+		return nil, err
+	}
+	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second}
+	req := &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{}}
+	for _, p := range parts {
+		req.Topics[topic] = append(req.Topics[topic], kafka.LastOffsetOf(p))
+	}
+	res, err := client.ListOffsets(ctx, req)
+	if err != nil {
+		return nil, fmt.Errorf("list offsets %s: %w", topic, err)
+	}
+	out := map[int]int64{}
+	for _, po := range res.Topics[topic] {
+		if po.Error != nil {
+			return nil, fmt.Errorf("list offsets %s/%d: %w", topic, po.Partition, po.Error)
+		}
+		out[po.Partition] = po.LastOffset
+	}
+	return out, nil
+}
+
+// GroupLag returns, summed over the topics, how many records the group has not
+// committed yet (end offset − committed offset per partition).
+func GroupLag(ctx context.Context, brokers []string, group string, topics ...string) (int64, error) {
+	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second}
+	var lag int64
+	for _, topic := range topics {
+		ends, err := EndOffsets(ctx, brokers, topic)
+		if err != nil {
+			return 0, err
+		}
+		var parts []int
+		for p := range ends {
+			parts = append(parts, p)
+		}
+		res, err := client.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: group, Topics: map[string][]int{topic: parts}})
+		if err != nil {
+			return 0, fmt.Errorf("offset fetch: %w", err)
+		}
+		if res.Error != nil {
+			return 0, fmt.Errorf("offset fetch: %w", res.Error)
+		}
+		committed := map[int]int64{}
+		for _, p := range res.Topics[topic] {
+			committed[p.Partition] = p.CommittedOffset
+		}
+		for p, end := range ends {
+			c := committed[p]
+			if c < 0 {
+				c = 0
+			}
+			lag += end - c
+		}
+	}
+	return lag, nil
+}
+
+// WaitCaughtUp polls until the group has committed every record of the
+// topics, or ctx ends.
+func WaitCaughtUp(ctx context.Context, brokers []string, group string, topics ...string) error {
+	var last error
+	for {
+		lag, err := GroupLag(ctx, brokers, group, topics...)
+		if err == nil && lag == 0 {
+			return nil
+		}
+		if err != nil {
+			last = err
+		} else {
+			last = fmt.Errorf("lag %d", lag)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("not caught up: %w", last)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
