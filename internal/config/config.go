@@ -43,8 +43,12 @@ type Config struct {
 	MaxMessageBytes int
 	DrainTimeout    time.Duration
 	SessionTimeout  time.Duration
-	LogLevel        string
-	LogFormat       string
+	// FaultInject maps a pipeline stage ("save", "publish") to the
+	// probability per batch of killing the process right after it. For
+	// crash tests only.
+	FaultInject map[string]float64
+	LogLevel    string
+	LogFormat   string
 }
 
 // setting is one env/flag pair.
@@ -60,6 +64,7 @@ func Load(args []string, getenv func(string) string, usageOut io.Writer) (*Confi
 	var raw struct {
 		brokers, redisURL, group, orders, lifecycle, changes, dlq, httpAddr, file string
 		workers, maxBatch, linger, maxMsg, drain, logLevel, logFormat, session    string
+		faults                                                                    string
 	}
 	settings := []setting{
 		{"LTV_KAFKA_BROKERS", "kafka-brokers", "localhost:9092", "comma-separated bootstrap brokers", &raw.brokers},
@@ -77,6 +82,7 @@ func Load(args []string, getenv func(string) string, usageOut io.Writer) (*Confi
 		{"LTV_MAX_MESSAGE_BYTES", "max-message-bytes", "1048576", "input values larger than this go to the DLQ", &raw.maxMsg},
 		{"LTV_DRAIN_TIMEOUT", "drain-timeout", "20s", "on SIGTERM, how long in-flight work may take to finish and commit", &raw.drain},
 		{"LTV_KAFKA_SESSION_TIMEOUT", "kafka-session-timeout", "10s", "consumer-group session timeout: how soon a dead instance's partitions move", &raw.session},
+		{"LTV_FAULT_INJECT", "fault-inject", "", "TESTING ONLY: crash on purpose, e.g. after-save:0.01,after-publish:0.01 (stage:probability per batch)", &raw.faults},
 		{"LTV_LOG_LEVEL", "log-level", "info", "debug, info, warn or error", &raw.logLevel},
 		{"LTV_LOG_FORMAT", "log-format", "json", "json or console", &raw.logFormat},
 	}
@@ -132,6 +138,9 @@ func Load(args []string, getenv func(string) string, usageOut io.Writer) (*Confi
 	if c.SessionTimeout, err = positiveDuration("kafka-session-timeout", raw.session); err != nil {
 		return nil, err
 	}
+	if c.FaultInject, err = parseFaults(raw.faults); err != nil {
+		return nil, err
+	}
 	model, file, err := LoadModelFile(c.ConfigFile)
 	if err != nil {
 		return nil, err
@@ -178,6 +187,21 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("log format %q is not json or console", c.LogFormat)
 	}
 	return nil
+}
+
+// parseFaults reads "after-save:0.01,after-publish:0.02".
+func parseFaults(s string) (map[string]float64, error) {
+	out := map[string]float64{}
+	for _, part := range splitList(s) {
+		name, prob, ok := strings.Cut(part, ":")
+		stage := strings.TrimPrefix(name, "after-")
+		p, err := strconv.ParseFloat(prob, 64)
+		if !ok || err != nil || p < 0 || p > 1 || (stage != "save" && stage != "publish") {
+			return nil, fmt.Errorf("fault-inject: %q is not after-save:P or after-publish:P with P in [0,1]", part)
+		}
+		out[stage] = p
+	}
+	return out, nil
 }
 
 func validTopic(t string) bool {

@@ -105,6 +105,11 @@ type Config struct {
 	Observer Observer
 	// Now is the wall clock (updated_at, emitted_at); default time.Now.
 	Now func() time.Time
+	// AfterStage, when set, is called after each durable step of a batch
+	// ("save": state written; "publish": outputs acknowledged, offsets
+	// not yet committed). Fault-injection tests use it to crash at exactly
+	// those points; production leaves it nil.
+	AfterStage func(stage string)
 	// MaxConflictRounds bounds how often a batch reloads customers whose
 	// compare-and-set failed before giving up with an error (the caller
 	// retries the whole batch). Default 8.
@@ -210,6 +215,7 @@ func (p *Processor) Process(ctx context.Context, batch []Record) (BatchStats, er
 	if err := p.applyAndSave(ctx, order, &stats); err != nil {
 		return stats, err
 	}
+	p.stage("save")
 
 	var outs []Message
 	var acked []store.Acked
@@ -237,6 +243,7 @@ func (p *Processor) Process(ctx context.Context, batch []Record) (BatchStats, er
 	if err := p.cfg.Out.Publish(ctx, outs); err != nil {
 		return stats, fmt.Errorf("publish %d messages: %w", len(outs), err)
 	}
+	p.stage("publish")
 	// The outputs are durable: the pending copies are no longer needed. A
 	// failure here only means they are published once more later.
 	_ = p.cfg.Store.ClearPending(ctx, acked)
@@ -346,6 +353,12 @@ func (p *Processor) applyCustomer(w *customerWork, snap *store.Snapshot, now tim
 	write := store.Encode(p.cfg.Model, snap, &st, w.outs, store.EncodeOptions{Figures: figures, Now: now})
 	w.write = &write
 	w.token = write.Token
+}
+
+func (p *Processor) stage(name string) {
+	if p.cfg.AfterStage != nil {
+		p.cfg.AfterStage(name)
+	}
 }
 
 // safeDecode turns a decoder panic (a bug, never expected) into a dead

@@ -8,8 +8,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/http"
+	"os"
+	"syscall"
 	"time"
 
 	"github.com/ltv-stream/ltv-stream/internal/config"
@@ -73,10 +76,20 @@ func Run(ctx context.Context, cfg *config.Config, opt Options) error {
 	if opt.Observer != nil {
 		obs = teeObserver{m, opt.Observer}
 	}
-	proc, err := pipeline.New(pipeline.Config{
+	pcfg := pipeline.Config{
 		Model: cfg.Model, Decoder: dec, Store: st, Out: pub,
 		ChangesTopic: cfg.ChangesTopic, DLQTopic: cfg.DLQTopic, Observer: obs,
-	})
+	}
+	if len(cfg.FaultInject) > 0 {
+		log.Warn("fault injection enabled: this process will kill itself on purpose", zap.Any("faults", cfg.FaultInject))
+		pcfg.AfterStage = func(stage string) {
+			if p := cfg.FaultInject[stage]; p > 0 && rand.Float64() < p {
+				_ = log.Sync()
+				_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+			}
+		}
+	}
+	proc, err := pipeline.New(pcfg)
 	if err != nil {
 		return err
 	}

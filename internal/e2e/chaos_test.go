@@ -1,0 +1,179 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"math/big"
+	"math/rand/v2"
+	"os"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ltv-stream/ltv-stream/internal/sim"
+	"github.com/ltv-stream/ltv-stream/internal/testutil"
+	"github.com/segmentio/kafka-go"
+)
+
+// TestChaos runs three consumer binaries as child processes while a
+// stream of 50k+ events with duplicates, late events and bad records is
+// produced, and meanwhile: SIGKILLs a random instance at random moments (at
+// least 10 times; each restarts at once), freezes one instance past its
+// session timeout so its partitions move and it wakes as a zombie, and
+// stops and restarts Redis. Crash points inside a batch are also hit on
+// purpose through LTV_FAULT_INJECT (exit right after the Redis write, or
+// right after the publish, before the commit). Afterwards the Redis state
+// must equal the recomputation and every customer's change chain must be
+// unbroken and end at the stored tier.
+//
+// Run it alone with: go test ./internal/e2e -run TestChaos -v
+// LTV_CHAOS_EVENTS and LTV_CHAOS_KILLS scale it up.
+func TestChaos(t *testing.T) {
+	if testing.Short() {
+		t.Skip("short mode")
+	}
+	events := envInt("LTV_CHAOS_EVENTS", 50_000)
+	kills := envInt("LTV_CHAOS_KILLS", 12)
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	defer cancel()
+	_, brokers := testutil.StartKafka(t, testutil.KafkaConfig{
+		Partitions: 6, Topics: []string{ordersTopic, lifecycleTopic, changesTopic, dlqTopic},
+	})
+	e := &env{brokers: brokers, redis: testutil.StartPersistentRedis(t)}
+
+	// The stream, produced at a steady pace while the chaos runs.
+	gen, err := sim.NewGenerator(sim.Config{Seed: 99, Customers: events / 10, Events: events,
+		DuplicateRate: 0.02, LateRate: 0.02, BadRate: 0.005})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p produced
+	var msgs []kafka.Message
+	for {
+		rec, ok := gen.Next()
+		if !ok {
+			break
+		}
+		topic := ordersTopic
+		if rec.Topic == sim.TopicLifecycle {
+			topic = lifecycleTopic
+		}
+		msgs = append(msgs, kafka.Message{Topic: topic, Key: rec.Key, Value: rec.Value})
+		if rec.Label == sim.LabelBad {
+			p.bad = append(p.bad, rec)
+		} else {
+			p.valid = append(p.valid, rec)
+		}
+	}
+	producerDone := make(chan error, 1)
+	go func() {
+		w := &kafka.Writer{Addr: kafka.TCP(brokers...), Balancer: &kafka.Murmur2Balancer{},
+			RequiredAcks: kafka.RequireAll, BatchTimeout: time.Millisecond, BatchSize: 1000}
+		defer w.Close()
+		const chunk = 1000
+		for i := 0; i < len(msgs); i += chunk {
+			if err := w.WriteMessages(ctx, msgs[i:min(i+chunk, len(msgs))]...); err != nil {
+				producerDone <- err
+				return
+			}
+			time.Sleep(100 * time.Millisecond) // ~10k events/s offered
+		}
+		producerDone <- nil
+	}()
+
+	faults := "after-save:0.01,after-publish:0.01"
+	envs := e.envFor(map[string]string{"LTV_KAFKA_SESSION_TIMEOUT": "3s", "LTV_DRAIN_TIMEOUT": "5s"})
+	var mu sync.Mutex
+	procs := make([]*proc, 3)
+	injected := 0
+	start := func(i int, withFaults bool) {
+		env := map[string]string{}
+		for k, v := range envs {
+			env[k] = v
+		}
+		if withFaults {
+			env["LTV_FAULT_INJECT"] = faults
+		}
+		procs[i] = startProc(t, fmt.Sprintf("consumer-%d-%d", i, time.Now().UnixNano()), env)
+	}
+	for i := range procs {
+		start(i, i == 0)
+	}
+
+	rng := rand.New(rand.NewPCG(7, 7))
+	killed := 0
+	redisRestarted, zombie := false, false
+	deadline := time.Now().Add(90 * time.Second)
+	for killed < kills && time.Now().Before(deadline) {
+		time.Sleep(time.Duration(400+rng.IntN(800)) * time.Millisecond)
+		mu.Lock()
+		// Instances that exited through fault injection come back too.
+		for i, pr := range procs {
+			select {
+			case <-pr.exited:
+				injected++
+				start(i, true)
+			default:
+			}
+		}
+		i := rng.IntN(len(procs))
+		procs[i].kill()
+		killed++
+		start(i, false)
+		mu.Unlock()
+		switch {
+		case killed == kills/3 && !redisRestarted:
+			e.redis.Restart(2 * time.Second)
+			redisRestarted = true
+		case killed == 2*kills/3 && !zombie:
+			z := procs[rng.IntN(len(procs))]
+			z.signal(syscall.SIGSTOP)
+			time.Sleep(5 * time.Second) // > session timeout: its partitions move
+			z.signal(syscall.SIGCONT)
+			zombie = true
+		}
+	}
+	if killed < 10 {
+		t.Fatalf("only %d kills happened", killed)
+	}
+	if err := <-producerDone; err != nil {
+		t.Fatal(err)
+	}
+	// Let the surviving instances finish; restart any that fault-injected.
+	if err := waitFor(ctx, "the group to catch up", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		for i, pr := range procs {
+			select {
+			case <-pr.exited:
+				injected++
+				start(i, false)
+			default:
+			}
+		}
+		lag, err := testutil.Lag(ctx, brokers, group, ordersTopic, lifecycleTopic)
+		return err == nil && lag == 0
+	}); err != nil {
+		for _, pr := range procs {
+			t.Logf("%s log tail:\n%s", pr.name, pr.logTail())
+		}
+		t.Fatal(err)
+	}
+	for _, pr := range procs {
+		if code, err := pr.terminate(20 * time.Second); err != nil || code != 0 {
+			t.Errorf("%s: exit %d, %v\n%s", pr.name, code, err, pr.logTail())
+		}
+	}
+	t.Logf("chaos: %d records, %d SIGKILLs, %d injected crashes, redis restarted %v, zombie %v",
+		len(msgs), killed, injected, redisRestarted, zombie)
+	check(t, ctx, e, p, defaultTiers, big.NewRat(5, 100), false)
+}
+
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
+		return v
+	}
+	return def
+}
