@@ -44,29 +44,8 @@ func TestChaos(t *testing.T) {
 	e := &env{brokers: brokers, redis: testutil.StartPersistentRedis(t)}
 
 	// The stream, produced at a steady pace while the chaos runs.
-	gen, err := sim.NewGenerator(sim.Config{Seed: 99, Customers: events / 10, Events: events,
+	msgs, p := generate(t, sim.Config{Seed: 99, Customers: events / 10, Events: events,
 		DuplicateRate: 0.02, LateRate: 0.02, BadRate: 0.005})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var p produced
-	var msgs []kafka.Message
-	for {
-		rec, ok := gen.Next()
-		if !ok {
-			break
-		}
-		topic := ordersTopic
-		if rec.Topic == sim.TopicLifecycle {
-			topic = lifecycleTopic
-		}
-		msgs = append(msgs, kafka.Message{Topic: topic, Key: rec.Key, Value: rec.Value})
-		if rec.Label == sim.LabelBad {
-			p.bad = append(p.bad, rec)
-		} else {
-			p.valid = append(p.valid, rec)
-		}
-	}
 	producerDone := make(chan error, 1)
 	go func() {
 		w := &kafka.Writer{Addr: kafka.TCP(brokers...), Balancer: &kafka.Murmur2Balancer{},
