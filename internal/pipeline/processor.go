@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/ltv-stream/ltv-stream/internal/aggregate"
@@ -153,7 +154,18 @@ func (c *Config) Validate() error {
 // keeps state correct even when they do not).
 type Processor struct {
 	cfg Config
+
+	// unclearedMu guards uncleared: acknowledged pending events whose
+	// clearing failed (Redis down right after the publish). They are
+	// retried with the next batch so they do not linger in Redis.
+	unclearedMu sync.Mutex
+	uncleared   []store.Acked
 }
+
+// maxUncleared bounds the retry list; beyond it the oldest entries are
+// dropped (their events are then published once more when the customer is
+// next updated, which subscribers dedupe by event_id).
+const maxUncleared = 100_000
 
 // New returns a Processor.
 func New(cfg Config) (*Processor, error) {
@@ -245,8 +257,20 @@ func (p *Processor) Process(ctx context.Context, batch []Record) (BatchStats, er
 	}
 	p.stage("publish")
 	// The outputs are durable: the pending copies are no longer needed. A
-	// failure here only means they are published once more later.
-	_ = p.cfg.Store.ClearPending(ctx, acked)
+	// failure here only means they are published once more later; the
+	// clearing is retried with the next batch.
+	p.unclearedMu.Lock()
+	acked = append(acked, p.uncleared...)
+	p.uncleared = nil
+	p.unclearedMu.Unlock()
+	if err := p.cfg.Store.ClearPending(ctx, acked); err != nil {
+		p.unclearedMu.Lock()
+		p.uncleared = append(p.uncleared, acked...)
+		if over := len(p.uncleared) - maxUncleared; over > 0 {
+			p.uncleared = append([]store.Acked(nil), p.uncleared[over:]...)
+		}
+		p.unclearedMu.Unlock()
+	}
 
 	done := p.cfg.Now()
 	stats.Duration = done.Sub(start)
