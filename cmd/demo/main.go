@@ -52,6 +52,7 @@ type options struct {
 	dupRate, lateRate float64
 	badRate           float64
 	linesPerSecond    int
+	rate              int
 	verbose           bool
 }
 
@@ -70,6 +71,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.Float64Var(&o.lateRate, "late-rate", 0.01, "fraction of events delivered late (out of order)")
 	fs.Float64Var(&o.badRate, "bad-rate", 0.005, "fraction of bad records (they go to the DLQ)")
 	fs.IntVar(&o.linesPerSecond, "lines-per-second", 25, "at most this many tier-change lines per second (the rest are counted)")
+	fs.IntVar(&o.rate, "rate", 5000, "records produced per second, so changes appear live (0 = as fast as possible)")
 	fs.BoolVar(&o.verbose, "v", false, "show the service's logs")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: demo [flags]\n\nRuns broker, Redis, updater, simulator and a change subscriber in one process.\n\n")
@@ -159,7 +161,7 @@ func demo(ctx context.Context, o options, out io.Writer) error {
 	}
 
 	// 6. Summary.
-	return summary(ctx, out, brokers, mr.Addr(), stats, elapsed, printer)
+	return summary(ctx, out, brokers, mr.Addr(), stats, elapsed, o.rate, printer)
 }
 
 type produceStats struct{ total, dups, late, bad int }
@@ -178,7 +180,12 @@ func produce(ctx context.Context, brokers []string, o options) (produceStats, er
 		return st, err
 	}
 	defer w.Close()
-	batch := make([]kafka.Message, 0, 2000)
+	chunk := 2000
+	if o.rate > 0 {
+		chunk = max(1, o.rate/20) // 20 produce calls a second
+	}
+	batch := make([]kafka.Message, 0, chunk)
+	started := time.Now()
 	flush := func() error {
 		err := stream.WriteAll(ctx, w, batch)
 		batch = batch[:0]
@@ -206,6 +213,14 @@ func produce(ctx context.Context, brokers []string, o options) (produceStats, er
 		if len(batch) == cap(batch) {
 			if err := flush(); err != nil {
 				return st, err
+			}
+			if o.rate > 0 {
+				due := started.Add(time.Duration(float64(st.total) / float64(o.rate) * float64(time.Second)))
+				select {
+				case <-ctx.Done():
+					return st, ctx.Err()
+				case <-time.After(time.Until(due)):
+				}
 			}
 		}
 	}
@@ -297,7 +312,7 @@ func (p *changePrinter) run(ctx context.Context, brokers []string) {
 	}
 }
 
-func summary(ctx context.Context, out io.Writer, brokers []string, redisAddr string, st produceStats, elapsed time.Duration, p *changePrinter) error {
+func summary(ctx context.Context, out io.Writer, brokers []string, redisAddr string, st produceStats, elapsed time.Duration, rate int, p *changePrinter) error {
 	rc := redis.NewClient(&redis.Options{Addr: redisAddr})
 	defer rc.Close()
 	tiers := map[string]int{}
@@ -327,8 +342,12 @@ func summary(ctx context.Context, out io.Writer, brokers []string, redisAddr str
 		dlq += n
 	}
 	fmt.Fprintf(out, "\n── summary ──────────────────────────────────────────\n")
-	fmt.Fprintf(out, "events          %d in %s = %.0f events/s (embedded broker and Redis)\n",
-		st.total, elapsed.Round(time.Millisecond), float64(st.total)/elapsed.Seconds())
+	paced := "as fast as possible"
+	if rate > 0 {
+		paced = fmt.Sprintf("offered at %d/s", rate)
+	}
+	fmt.Fprintf(out, "events          %d in %s = %.0f events/s (%s; embedded broker and Redis)\n",
+		st.total, elapsed.Round(time.Millisecond), float64(st.total)/elapsed.Seconds(), paced)
 	fmt.Fprintf(out, "customers       %d\n", customers)
 	names := make([]string, 0, len(tiers))
 	for n := range tiers {
