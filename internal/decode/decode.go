@@ -7,86 +7,143 @@
 // the contract needs things encoding/json does not do: duplicate keys are
 // errors, numbers are parsed exactly from their text (never through
 // float64), nesting and sizes are bounded before any work is done, and the
-// hot path allocates little.
+// hot path allocates only what the returned Event keeps.
 package decode
 
 import (
-	"errors"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/ltv-stream/ltv-stream/internal/aggregate"
 	"github.com/shopspring/decimal"
 )
 
-// Error is the only error type Decode returns.
+// Error is the only error type Decode returns, so the pipeline can tell a
+// bad record (dead-letter it) from anything else, and so the DLQ header can
+// carry a reason meant for people.
 type Error struct {
-	// Field names the offending field ("" when the problem is not
-	// field-specific, e.g. malformed JSON).
-	Field string
-	// Reason is a short, lower-case description for the DLQ header.
+	// Reason is a short, lower-case sentence fragment saying what is wrong;
+	// it goes verbatim into the DLQ `error` header. Input echoed in it is
+	// clipped and quoted.
 	Reason string
+	// Field names the offending top-level field, or "" when the problem is
+	// not field-specific (malformed JSON, size, nesting).
+	Field string
 }
 
+// Error returns the reason, so the error reads well in logs and headers.
 func (e *Error) Error() string { return e.Reason }
 
+// errorf builds an *Error for a field.
 func errorf(field, format string, args ...any) *Error {
 	return &Error{Field: field, Reason: fmt.Sprintf(format, args...)}
 }
 
-// Limits on identifiers and numbers. They reject garbage cheaply and keep
-// Redis keys and state bounded; real ids and amounts are far inside them.
+// MaxIDBytes bounds event_id, customer_id and order_id (and the optional
+// channel and reason): ids become Redis keys and dedupe entries, so a
+// producer bug must not be able to make them arbitrarily large.
+const MaxIDBytes = 256
+
+// Defaults of Config, exported so the service and the docs can state them.
 const (
-	MaxIDBytes          = 256
-	maxAmountIntDigits  = 15 // amounts < 1e15
-	maxAmountFracDigits = 8
-	maxMarginFracDigits = 12
+	DefaultBaseCurrency = "SEK"
+	DefaultMaxBytes     = 1 << 20
+	DefaultMaxDepth     = 16
 )
 
-// Config configures a Decoder.
+// Config configures a Decoder. The zero value is valid and means the SPEC
+// defaults.
 type Config struct {
-	// BaseCurrency is the only accepted currency unless FXRates has a rate
-	// for another. Default "SEK".
+	// BaseCurrency is the currency money is kept in; order events in any
+	// other currency are rejected unless FXRates has a rate for it.
+	// Default "SEK".
 	BaseCurrency string
-	// FXRates maps a currency to its rate into the base currency; order
-	// amounts in that currency are multiplied by it (exactly).
+	// FXRates optionally maps a currency code to its rate into the base
+	// currency. An order amount in that currency is multiplied by the rate
+	// (exactly); Event.Currency keeps the code that was sent.
 	FXRates map[string]decimal.Decimal
-	// MaxBytes is the largest accepted value. Default 1 MiB.
+	// MaxBytes is the largest accepted value, checked before any parsing.
+	// Default 1 MiB.
 	MaxBytes int
-	// MaxDepth bounds the nesting of unknown fields' values. Default 16.
+	// MaxDepth bounds the nesting of values (unknown fields may carry
+	// objects and arrays): a value nested more than MaxDepth containers
+	// deep is rejected. Default 16, at most 1024.
 	MaxDepth int
 }
 
-// Decoder validates and decodes input events. It is immutable after New
-// and safe for concurrent use.
+// fxRate is one configured conversion; code is kept so that Event.Currency
+// can share the configured string instead of allocating a copy.
+type fxRate struct {
+	code string
+	rate decimal.Decimal
+}
+
+// Decoder validates and decodes input events. It is immutable after New,
+// so one Decoder serves all partitions concurrently.
 type Decoder struct {
-	cfg Config
+	base     string
+	fx       map[string]fxRate
+	maxBytes int
+	maxDepth int
 }
 
-// New returns a Decoder with defaults applied.
+// New applies the defaults and checks the configuration, so that a bad
+// currency table fails at start-up rather than on the first event.
 func New(cfg Config) (*Decoder, error) {
-	if cfg.BaseCurrency == "" {
-		cfg.BaseCurrency = "SEK"
+	d := &Decoder{base: cfg.BaseCurrency, maxBytes: cfg.MaxBytes, maxDepth: cfg.MaxDepth}
+	if d.base == "" {
+		d.base = DefaultBaseCurrency
 	}
-	if cfg.MaxBytes <= 0 {
-		cfg.MaxBytes = 1 << 20
+	if err := checkCurrencyCode(d.base); err != nil {
+		return nil, fmt.Errorf("base currency: %w", err)
 	}
-	if cfg.MaxDepth <= 0 {
-		cfg.MaxDepth = 16
+	switch {
+	case d.maxBytes == 0:
+		d.maxBytes = DefaultMaxBytes
+	case d.maxBytes < 0:
+		return nil, fmt.Errorf("max bytes must be positive, got %d", cfg.MaxBytes)
 	}
-	for cur, rate := range cfg.FXRates {
+	switch {
+	case d.maxDepth == 0:
+		d.maxDepth = DefaultMaxDepth
+	case d.maxDepth < 0 || d.maxDepth > maxDepthLimit:
+		return nil, fmt.Errorf("max depth must be between 1 and %d, got %d", maxDepthLimit, cfg.MaxDepth)
+	}
+	d.fx = make(map[string]fxRate, len(cfg.FXRates))
+	for code, rate := range cfg.FXRates {
+		if err := checkCurrencyCode(code); err != nil {
+			return nil, fmt.Errorf("fx rate: %w", err)
+		}
 		if rate.Sign() <= 0 {
-			return nil, fmt.Errorf("fx rate of %s must be > 0", cur)
+			return nil, fmt.Errorf("fx rate of %q must be positive, got %s", code, rate)
 		}
-		if cur == cfg.BaseCurrency {
-			return nil, fmt.Errorf("fx rate given for the base currency %s", cur)
+		if code == d.base {
+			if !rate.Equal(decimal.NewFromInt(1)) {
+				return nil, fmt.Errorf("fx rate of the base currency %q must be 1, got %s", code, rate)
+			}
+			continue // the base currency needs no conversion
 		}
+		d.fx[code] = fxRate{code: code, rate: rate}
 	}
-	return &Decoder{cfg: cfg}, nil
+	return d, nil
 }
 
-// field indexes of the known keys.
+// checkCurrencyCode accepts 1 to 16 printable ASCII characters without
+// blanks: ISO 4217 codes and the usual non-ISO ones fit, typos with spaces
+// do not.
+func checkCurrencyCode(code string) error {
+	if code == "" || len(code) > 16 {
+		return fmt.Errorf("currency code %q must be 1 to 16 characters", code)
+	}
+	for i := 0; i < len(code); i++ {
+		if c := code[i]; c <= ' ' || c >= 0x7f {
+			return fmt.Errorf("currency code %q may only contain printable ASCII without blanks", code)
+		}
+	}
+	return nil
+}
+
+// Indexes of the known top-level fields.
 const (
 	fSchema = iota
 	fEventID
@@ -108,6 +165,7 @@ var fieldNames = [numFields]string{
 	fOccurredAt: "occurred_at", fChannel: "channel", fReason: "reason",
 }
 
+// fieldIndex maps a (decoded) key to its field index, -1 when unknown.
 func fieldIndex(key []byte) int {
 	switch string(key) {
 	case "schema":
@@ -136,26 +194,32 @@ func fieldIndex(key []byte) int {
 	return -1
 }
 
-type rawField struct {
-	present bool
-	kind    valueKind
-	val     []byte
+// fields holds the scanned values of the known fields.
+type fields [numFields]rawValue
+
+// Decode validates one record value and returns the event. Every returned
+// error is an *Error. Strings in the event never alias value, because Kafka
+// clients reuse their fetch buffers.
+func (d *Decoder) Decode(value []byte) (aggregate.Event, error) {
+	ev, err := d.decode(value)
+	if err != nil {
+		return aggregate.Event{}, err
+	}
+	return ev, nil
 }
 
-// Decode validates value and returns the event. Returned strings never
-// alias value (Kafka reuses fetch buffers).
-func (d *Decoder) Decode(value []byte) (aggregate.Event, error) {
+func (d *Decoder) decode(value []byte) (aggregate.Event, *Error) {
 	var ev aggregate.Event
-	if len(value) > d.cfg.MaxBytes {
-		return ev, errorf("", "value of %d bytes exceeds the %d-byte limit", len(value), d.cfg.MaxBytes)
+	if len(value) > d.maxBytes {
+		return ev, errorf("", "value of %d bytes exceeds the %d-byte limit", len(value), d.maxBytes)
 	}
-	var fields [numFields]rawField
-	if err := d.scanTop(value, &fields); err != nil {
+	var f fields
+	if err := d.scanObject(value, &f); err != nil {
 		return ev, err
 	}
 
 	// type and schema first: they decide which fields are required.
-	typ, err := requiredString(&fields, fType)
+	typ, err := required(&f, fType)
 	if err != nil {
 		return ev, err
 	}
@@ -164,377 +228,278 @@ func (d *Decoder) Decode(value []byte) (aggregate.Event, error) {
 		return ev, errorf("type", "unknown type %q", clip(typ))
 	}
 	ev.Kind = kind
-	schema, err := requiredString(&fields, fSchema)
+	schema, err := required(&f, fSchema)
 	if err != nil {
 		return ev, err
 	}
 	if string(schema) != kind.Schema() {
 		return ev, errorf("schema", "schema %q does not match type %q (expected %q)", clip(schema), kind, kind.Schema())
 	}
-	if ev.EventID, err = d.id(&fields, fEventID); err != nil {
-		return ev, err
-	}
-	if ev.CustomerID, err = d.id(&fields, fCustomerID); err != nil {
-		return ev, err
-	}
-	at, err := requiredString(&fields, fOccurredAt)
+	eventID, err := identifier(&f, fEventID)
 	if err != nil {
 		return ev, err
 	}
-	if ev.OccurredAt, err = parseTime(at); err != nil {
+	customerID, err := identifier(&f, fCustomerID)
+	if err != nil {
+		return ev, err
+	}
+	if customerID[0] == '}' {
+		// ltv:{}…} would have an empty Redis Cluster hash tag: the
+		// customer's keys would hash to different slots.
+		return ev, errorf("customer_id", "customer_id must not start with '}' (it would break the Redis Cluster hash tag of ltv:{<customer_id>})")
+	}
+	at, err := required(&f, fOccurredAt)
+	if err != nil {
+		return ev, err
+	}
+	var problem timeProblem
+	if ev.OccurredAt, problem = parseTime(at); problem != timeOK {
+		return ev, errorf("occurred_at", "occurred_at: %q %s", clip(at), problem)
+	}
+
+	var orderID, channel, reason []byte
+	if kind.IsOrder() {
+		if orderID, err = identifier(&f, fOrderID); err != nil {
+			return ev, err
+		}
+		cur, err := required(&f, fCurrency)
+		if err != nil {
+			return ev, err
+		}
+		if ev.Amount, err = amount(&f[fAmount]); err != nil {
+			return ev, err
+		}
+		if string(cur) == d.base {
+			ev.Currency = d.base
+		} else if fx, ok := d.fx[string(cur)]; ok {
+			ev.Currency = fx.code
+			ev.Amount = ev.Amount.Mul(fx.rate)
+		} else {
+			return ev, errorf("currency", "currency %q is not the base currency %q", clip(cur), d.base)
+		}
+		if m := &f[fMargin]; m.kind != kindAbsent && m.kind != kindNull {
+			if ev.Margin, err = margin(m); err != nil {
+				return ev, err
+			}
+			ev.HasMargin = true
+		}
+		// channel is checked on every order, as the schema does, but only
+		// an order_placed keeps it (it describes how the order was won).
+		if channel, err = optional(&f, fChannel); err != nil {
+			return ev, err
+		}
+		if kind != aggregate.OrderPlaced {
+			channel = nil
+		}
+	} else if reason, err = optional(&f, fReason); err != nil {
 		return ev, err
 	}
 
-	if kind.IsOrder() {
-		if ev.OrderID, err = d.id(&fields, fOrderID); err != nil {
-			return ev, err
-		}
-		cur, err := requiredString(&fields, fCurrency)
-		if err != nil {
-			return ev, err
-		}
-		amount, err := parseDecimal(&fields[fAmount], "amount", maxAmountIntDigits, maxAmountFracDigits, true)
-		if err != nil {
-			return ev, err
-		}
-		if string(cur) == d.cfg.BaseCurrency {
-			ev.Currency = d.cfg.BaseCurrency
-		} else if rate, ok := d.cfg.FXRates[string(cur)]; ok {
-			ev.Currency = string(cur)
-			amount = amount.Mul(rate)
-		} else {
-			return ev, errorf("currency", "currency %q is not the base currency %q", clip(cur), d.cfg.BaseCurrency)
-		}
-		ev.Amount = amount
-		if f := &fields[fMargin]; f.present && f.kind != kindNull {
-			m, err := parseDecimal(f, "gross_margin", 1, maxMarginFracDigits, false)
-			if err != nil {
-				return ev, err
-			}
-			if m.Sign() < 0 || m.GreaterThan(decimal.NewFromInt(1)) {
-				return ev, errorf("gross_margin", "gross_margin: %s is outside [0,1]", clip(f.val))
-			}
-			ev.Margin, ev.HasMargin = m, true
-		}
-		if ev.Channel, err = optionalString(&fields, fChannel); err != nil {
-			return ev, err
-		}
-	} else if ev.Reason, err = optionalString(&fields, fReason); err != nil {
-		return ev, err
+	// One allocation for all strings the event keeps; each is a slice of it.
+	var b strings.Builder
+	b.Grow(len(eventID) + len(customerID) + len(orderID) + len(channel) + len(reason))
+	b.Write(eventID)
+	b.Write(customerID)
+	b.Write(orderID)
+	b.Write(channel)
+	b.Write(reason)
+	all := b.String()
+	cut := func(n int) string {
+		s := all[:n]
+		all = all[n:]
+		return s
 	}
+	ev.EventID = cut(len(eventID))
+	ev.CustomerID = cut(len(customerID))
+	ev.OrderID = cut(len(orderID))
+	ev.Channel = cut(len(channel))
+	ev.Reason = cut(len(reason))
 	return ev, nil
 }
 
-// scanTop reads the top-level object into fields.
-func (d *Decoder) scanTop(value []byte, fields *[numFields]rawField) error {
-	s := scanner{data: value, maxDepth: d.cfg.MaxDepth}
-	if c := s.peek(); c != '{' {
-		if c == 0 {
-			return errorf("", "empty value")
+// scanObject reads the top-level object, storing the values of known fields
+// in f and validating (then dropping) unknown ones, which keeps old
+// consumers working when producers add fields.
+func (d *Decoder) scanObject(value []byte, f *fields) *Error {
+	s := scanner{data: value, maxDepth: d.maxDepth}
+	switch c := s.next(); {
+	case c == '{':
+		s.pos++
+	case s.pos >= len(value):
+		return errorf("", "empty value")
+	default:
+		// Not an object: say what it is, but only if it is JSON at all.
+		what := "a scalar"
+		if c == '[' {
+			what = "an array"
+			if err := s.skipContainer(); err != nil {
+				return err
+			}
+		} else if _, _, err := s.scalar(false); err != nil {
+			return err
 		}
-		return errorf("", "invalid JSON at byte %d: the value must be a JSON object", s.pos)
+		if s.next() != 0 || s.pos < len(value) {
+			return s.syntaxErr("unexpected data after the JSON value")
+		}
+		return errorf("", "the value must be a JSON object, not %s", what)
 	}
-	s.pos++
-	var unknown map[string]struct{}
-	if s.peek() == '}' {
+	var seen uint32
+	if s.next() == '}' {
 		s.pos++
 	} else {
 		for {
-			if s.peek() != '"' {
-				return s.fail("object key expected")
-			}
-			key, err := s.readString()
+			k, err := s.key()
 			if err != nil {
 				return err
 			}
-			if err := s.expect(':'); err != nil {
-				return err
-			}
-			idx := fieldIndex(key)
-			if idx >= 0 {
-				if fields[idx].present {
-					return errorf(fieldNames[idx], "duplicate key %q", fieldNames[idx])
+			if i := fieldIndex(k); i >= 0 {
+				if seen&(1<<i) != 0 {
+					return duplicateKey(k, fieldNames[i])
+				}
+				seen |= 1 << i
+				if f[i], err = s.value(); err != nil {
+					return err
 				}
 			} else {
-				if unknown == nil {
-					unknown = map[string]struct{}{}
+				s.addKey(k)
+				if _, err := s.value(); err != nil {
+					return err
 				}
-				if _, dup := unknown[string(key)]; dup {
-					return errorf("", "duplicate key %q", clip(key))
-				}
-				unknown[string(key)] = struct{}{}
 			}
-			kind, val, err := s.readValue(1)
-			if err != nil {
-				return err
-			}
-			if idx >= 0 {
-				fields[idx] = rawField{present: true, kind: kind, val: val}
-			}
-			switch s.peek() {
-			case ',':
+			if c := s.next(); c == ',' {
 				s.pos++
 				continue
-			case '}':
+			} else if c == '}' {
 				s.pos++
-			default:
-				return s.fail("expected ',' or '}' in object")
+				break
 			}
-			break
+			return s.unexpected("',' or '}' after an object member")
 		}
 	}
-	if s.peek() != 0 {
-		return s.fail("unexpected data after the JSON object")
+	if s.next() != 0 || s.pos < len(value) {
+		return s.syntaxErr("unexpected data after the JSON object")
 	}
-	return nil
+	// Known keys were checked with the bitmask; unknown keys here.
+	return s.checkDuplicates(0)
 }
 
-func requiredString(fields *[numFields]rawField, idx int) ([]byte, error) {
-	f := &fields[idx]
-	name := fieldNames[idx]
+// required returns the content of a required string field.
+func required(f *fields, i int) ([]byte, *Error) {
+	v := &f[i]
+	name := fieldNames[i]
 	switch {
-	case !f.present || f.kind == kindNull:
+	case v.kind == kindAbsent || v.kind == kindNull:
 		return nil, errorf(name, "missing required field %q", name)
-	case f.kind != kindString:
-		return nil, errorf(name, "field %q must be a string, got %s", name, f.kind)
-	case len(f.val) == 0:
+	case v.kind != kindString:
+		return nil, errorf(name, "field %q must be a string, not %s", name, v.kind)
+	case len(v.val) == 0:
 		return nil, errorf(name, "empty required field %q", name)
 	}
-	return f.val, nil
+	return v.val, nil
 }
 
-func optionalString(fields *[numFields]rawField, idx int) (string, error) {
-	f := &fields[idx]
-	if !f.present || f.kind == kindNull {
-		return "", nil
-	}
-	if f.kind != kindString {
-		return "", errorf(fieldNames[idx], "field %q must be a string, got %s", fieldNames[idx], f.kind)
-	}
-	if len(f.val) > MaxIDBytes {
-		return "", errorf(fieldNames[idx], "field %q is longer than %d bytes", fieldNames[idx], MaxIDBytes)
-	}
-	return string(f.val), nil
-}
-
-// id reads an identifier: required, bounded, printable.
-func (d *Decoder) id(fields *[numFields]rawField, idx int) (string, error) {
-	v, err := requiredString(fields, idx)
+// identifier returns a required id: bounded, and free of control
+// characters, which would corrupt keys, logs and headers.
+func identifier(f *fields, i int) ([]byte, *Error) {
+	v, err := required(f, i)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	name := fieldNames[idx]
+	name := fieldNames[i]
 	if len(v) > MaxIDBytes {
-		return "", errorf(name, "field %q is longer than %d bytes", name, MaxIDBytes)
+		return nil, errorf(name, "field %q is longer than %d bytes", name, MaxIDBytes)
 	}
 	for _, c := range v {
 		if c < 0x20 || c == 0x7f {
-			return "", errorf(name, "field %q contains a control character", name)
+			return nil, errorf(name, "field %q contains a control character", name)
 		}
-	}
-	return string(v), nil
-}
-
-// parseDecimal parses a decimal string or JSON number exactly, bounding its
-// size from the text before any arithmetic.
-func parseDecimal(f *rawField, name string, maxInt, maxFrac int, forbidNegative bool) (decimal.Decimal, error) {
-	if !f.present || f.kind == kindNull {
-		return decimal.Decimal{}, errorf(name, "missing required field %q", name)
-	}
-	text := f.val
-	switch f.kind {
-	case kindString:
-		if len(text) == 0 {
-			return decimal.Decimal{}, errorf(name, "empty required field %q", name)
-		}
-		if err := plainDecimal(text); err != nil {
-			return decimal.Decimal{}, errorf(name, "%s: %q is not a decimal number", name, clip(text))
-		}
-	case kindNumber:
-	default:
-		return decimal.Decimal{}, errorf(name, "%s must be a decimal string or a number, got %s", name, f.kind)
-	}
-	neg := text[0] == '-'
-	if neg && forbidNegative {
-		return decimal.Decimal{}, errorf(name, "%s: negative value %q", name, clip(text))
-	}
-	intDigits, fracDigits, ok := magnitude(text)
-	if !ok || intDigits > maxInt || fracDigits > maxFrac {
-		return decimal.Decimal{}, errorf(name, "%s: %s is out of range (at most %d integer and %d decimal digits)", name, clip(text), maxInt, maxFrac)
-	}
-	v, err := decimal.NewFromString(string(text))
-	if err != nil {
-		return decimal.Decimal{}, errorf(name, "%s: %q is not a decimal number", name, clip(text))
-	}
-	if neg && v.Sign() < 0 && forbidNegative {
-		return decimal.Decimal{}, errorf(name, "%s: negative value %q", name, clip(text))
 	}
 	return v, nil
 }
 
-// plainDecimal accepts -?[0-9]+(\.[0-9]+)? (the sign is judged later).
-func plainDecimal(t []byte) error {
-	i := 0
-	if i < len(t) && t[i] == '-' {
-		i++
-	}
-	start := i
-	for i < len(t) && t[i] >= '0' && t[i] <= '9' {
-		i++
-	}
-	if i == start {
-		return errors.New("digits expected")
-	}
-	if i < len(t) && t[i] == '.' {
-		i++
-		fs := i
-		for i < len(t) && t[i] >= '0' && t[i] <= '9' {
-			i++
-		}
-		if i == fs {
-			return errors.New("digits expected after '.'")
-		}
-	}
-	if i != len(t) {
-		return errors.New("trailing characters")
-	}
-	return nil
-}
-
-// magnitude returns the number of significant integer digits and of
-// significant fractional digits of a number given as JSON number text
-// (mantissa with optional fraction and exponent), without building it.
-func magnitude(t []byte) (intDigits, fracDigits int, ok bool) {
-	if len(t) > 0 && t[0] == '-' {
-		t = t[1:]
-	}
-	var digits []byte
-	point := -1
-	exp := 0
-	i := 0
-	for ; i < len(t); i++ {
-		c := t[i]
-		switch {
-		case c >= '0' && c <= '9':
-			digits = append(digits, c)
-		case c == '.':
-			point = len(digits)
-		case c == 'e' || c == 'E':
-			e, good := smallExponent(t[i+1:])
-			if !good {
-				return 0, 0, false
-			}
-			exp = e
-			i = len(t)
-		default:
-			return 0, 0, false
-		}
-	}
-	if point < 0 {
-		point = len(digits)
-	}
-	point += exp // decimal point position within digits
-	// Trim leading and trailing zeros: they do not count.
-	lead := 0
-	for lead < len(digits) && digits[lead] == '0' {
-		lead++
-	}
-	trail := len(digits)
-	for trail > lead && digits[trail-1] == '0' {
-		trail--
-	}
-	if lead == trail {
-		return 0, 0, true // zero
-	}
-	intDigits = point - lead
-	if intDigits < 0 {
-		intDigits = 0
-	}
-	fracDigits = trail - point
-	if fracDigits < 0 {
-		fracDigits = 0
-	}
-	return intDigits, fracDigits, true
-}
-
-// smallExponent parses an exponent, refusing absurd ones early.
-func smallExponent(t []byte) (int, bool) {
-	neg := false
-	if len(t) > 0 && (t[0] == '+' || t[0] == '-') {
-		neg = t[0] == '-'
-		t = t[1:]
-	}
-	if len(t) == 0 || len(t) > 4 {
-		return 0, false
-	}
-	n := 0
-	for _, c := range t {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		n = n*10 + int(c-'0')
-	}
-	if neg {
-		n = -n
-	}
-	return n, true
-}
-
-// parseTime accepts RFC 3339 (with optional fractional seconds) only: Go's
-// parser alone would also take a few non-RFC forms.
-func parseTime(v []byte) (time.Time, error) {
-	s := string(v)
-	bad := func() (time.Time, error) {
-		return time.Time{}, errorf("occurred_at", "occurred_at: %q is not RFC 3339", clip(v))
-	}
-	// yyyy-mm-ddThh:mm:ss then optional fraction, then Z or ±hh:mm
-	if len(s) < 20 || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != 't') || s[13] != ':' || s[16] != ':' {
-		return bad()
-	}
-	for _, i := range []int{0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18} {
-		if s[i] < '0' || s[i] > '9' {
-			return bad()
-		}
-	}
-	rest := s[19:]
-	if rest[0] == '.' {
-		j := 1
-		for j < len(rest) && rest[j] >= '0' && rest[j] <= '9' {
-			j++
-		}
-		if j == 1 || j > 10 {
-			return bad()
-		}
-		rest = rest[j:]
-	}
-	switch {
-	case rest == "Z" || rest == "z":
-	case len(rest) == 6 && (rest[0] == '+' || rest[0] == '-') && rest[3] == ':' &&
-		isDigits(rest[1:3]) && isDigits(rest[4:6]):
+// optional returns an optional string field ("" when absent or null).
+func optional(f *fields, i int) ([]byte, *Error) {
+	v := &f[i]
+	name := fieldNames[i]
+	switch v.kind {
+	case kindAbsent, kindNull:
+		return nil, nil
+	case kindString:
 	default:
-		return bad()
+		return nil, errorf(name, "field %q must be a string, not %s", name, v.kind)
 	}
-	t, err := time.Parse(time.RFC3339Nano, strings.ToUpper(s[:10])+"T"+strings.ToUpper(s[11:]))
-	if err != nil {
-		return bad()
+	if len(v.val) > MaxIDBytes {
+		return nil, errorf(name, "field %q is longer than %d bytes", name, MaxIDBytes)
 	}
-	return t.UTC(), nil
+	return v.val, nil
 }
 
-func isDigits(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
+// numberText returns the text of a money field given as a decimal string or
+// a JSON number, checking the string form.
+func numberText(v *rawValue, name string) ([]byte, *Error) {
+	switch v.kind {
+	case kindAbsent, kindNull:
+		return nil, errorf(name, "missing required field %q", name)
+	case kindNumber:
+		return v.val, nil
+	case kindString:
+		if len(v.val) == 0 {
+			return nil, errorf(name, "empty required field %q", name)
 		}
+		if !plainDecimal(v.val) {
+			return nil, errorf(name, "%s: %q is not a decimal number", name, clip(v.val))
+		}
+		return v.val, nil
 	}
-	return len(s) > 0
+	return nil, errorf(name, "%s: must be a decimal string or a number, not %s", name, v.kind)
 }
 
-// clip keeps echoed input short in error reasons.
+// amount parses the order amount: exact, not negative, below 1e15, at most
+// 8 significant decimal places.
+func amount(v *rawValue) (decimal.Decimal, *Error) {
+	const name = "amount"
+	t, err := numberText(v, name)
+	if err != nil {
+		return decimal.Decimal{}, err
+	}
+	p := splitNumber(t)
+	switch {
+	case p.neg:
+		return decimal.Decimal{}, errorf(name, "amount: negative value %q", clip(t))
+	case p.tooBig(maxAmountIntDigits):
+		return decimal.Decimal{}, errorf(name, "amount: %s is out of range (must be below 1e15)", clip(t))
+	case p.tooPrecise(maxAmountFracDigits):
+		return decimal.Decimal{}, errorf(name, "amount: %s has more than %d decimal places", clip(t), maxAmountFracDigits)
+	}
+	return toDecimal(t, &p), nil
+}
+
+// margin parses gross_margin: exact, in [0,1], at most 12 significant
+// decimal places.
+func margin(v *rawValue) (decimal.Decimal, *Error) {
+	const name = "gross_margin"
+	t, err := numberText(v, name)
+	if err != nil {
+		return decimal.Decimal{}, err
+	}
+	p := splitNumber(t)
+	switch {
+	case p.neg && p.zero:
+		return decimal.Decimal{}, errorf(name, "gross_margin: negative value %q", clip(t))
+	case p.neg || p.aboveOne():
+		return decimal.Decimal{}, errorf(name, "gross_margin: %s is outside [0,1]", clip(t))
+	case p.tooPrecise(maxMarginFracDigits):
+		return decimal.Decimal{}, errorf(name, "gross_margin: %s has more than %d decimal places", clip(t), maxMarginFracDigits)
+	}
+	return toDecimal(t, &p), nil
+}
+
+// clip keeps input echoed in a reason short; callers quote it (%q) unless
+// it is known to be plain ASCII number text.
 func clip(b []byte) string {
-	const max = 64
-	if len(b) <= max {
+	const limit = 64
+	if len(b) <= limit {
 		return string(b)
 	}
-	return string(b[:max]) + "…"
+	return string(b[:limit]) + "…"
 }

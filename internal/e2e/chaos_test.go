@@ -93,14 +93,14 @@ func TestChaos(t *testing.T) {
 			select {
 			case <-pr.exited:
 				injected++
-				start(i, true)
+				start(i, i == 0)
 			default:
 			}
 		}
 		i := rng.IntN(len(procs))
 		procs[i].kill()
 		killed++
-		start(i, false)
+		start(i, i == 0) // instance 0 always runs with fault injection
 		mu.Unlock()
 		switch {
 		case killed == kills/3 && !redisRestarted:

@@ -1,57 +1,67 @@
-// Package sim simulates customers and produces a realistic, deterministic
-// stream of order and lifecycle events (SPEC §2), with producer-side
-// faults on request: duplicates, late (out-of-order) events and bad
-// records. Developers use it through cmd/producer-sim to test their own
-// subscribers; the project's tests use it as their input.
-//
-// The customer model is Pareto/NBD for purchasing and drop-out and
-// Gamma-Gamma for spend: each customer buys at their own Poisson rate
-// λ ~ Gamma(r, α) until they drop out at rate μ ~ Gamma(s, β); each
-// customer has a mean spend drawn from a Gamma, and each order's amount is
-// Gamma-distributed around it. Some orders are refunded; some customers
-// who drop out send a churn event, and some of those come back.
 package sim
 
 import (
 	"container/heap"
-	"errors"
 	"fmt"
-	"math"
 	"math/rand/v2"
-	"strconv"
 	"time"
 )
 
-// Topic is the logical input topic of a record; writers map it to the
-// configured topic name.
+// Topic is the logical topic of a record. Sinks map it to a real topic
+// name (SPEC §1 defaults: "orders" and "customer-lifecycle").
 type Topic uint8
 
-// Logical topics.
+// The logical topics.
 const (
-	TopicOrders Topic = iota + 1
-	TopicLifecycle
+	TopicOrders    Topic = iota + 1 // order_placed and order_refunded events
+	TopicLifecycle                  // customer_churned and customer_reactivated events
 )
 
-// String is the default topic name (SPEC §1).
+// String returns the topic's default name, which is also its name in JSON
+// Lines files.
 func (t Topic) String() string {
-	if t == TopicLifecycle {
+	switch t {
+	case TopicOrders:
+		return "orders"
+	case TopicLifecycle:
 		return "customer-lifecycle"
 	}
-	return "orders"
+	return fmt.Sprintf("Topic(%d)", uint8(t))
 }
 
-// Label says what a record is, for test oracles and statistics.
+// ParseTopic parses a topic name as String writes it.
+func ParseTopic(s string) (Topic, error) {
+	switch s {
+	case "orders":
+		return TopicOrders, nil
+	case "customer-lifecycle":
+		return TopicLifecycle, nil
+	}
+	return 0, fmt.Errorf("unknown topic %q (want \"orders\" or \"customer-lifecycle\")", s)
+}
+
+// Label says what a record is, for test oracles and statistics. It is not
+// part of what is sent to Kafka unless a sink is asked to add it as a
+// header.
 type Label uint8
 
-// Record labels.
+// The labels.
 const (
-	LabelValid     Label = iota + 1
-	LabelDuplicate       // the exact bytes of an earlier record again (a producer retry)
-	LabelLate            // a valid event emitted after later ones
-	LabelBad             // must be rejected by the consumer (DLQ)
+	// LabelValid is a valid event, emitted in event-time order.
+	LabelValid Label = iota + 1
+	// LabelDuplicate is an exact copy (key and value bytes) of a valid
+	// or late record emitted shortly before: a producer retry. It must
+	// count once.
+	LabelDuplicate
+	// LabelLate is a valid event emitted after events that happened
+	// later: it is out of event-time order and must count normally.
+	LabelLate
+	// LabelBad violates SPEC §2 and must be rejected (dead-lettered);
+	// BadReason says how.
+	LabelBad
 )
 
-// String names the label as in the JSON Lines format.
+// String returns the label's name in JSON Lines files.
 func (l Label) String() string {
 	switch l {
 	case LabelValid:
@@ -63,467 +73,187 @@ func (l Label) String() string {
 	case LabelBad:
 		return "bad"
 	}
-	return "unknown"
+	return fmt.Sprintf("Label(%d)", uint8(l))
 }
 
-// ParseLabel is the inverse of Label.String.
-func ParseLabel(s string) (Label, bool) {
-	for _, l := range []Label{LabelValid, LabelDuplicate, LabelLate, LabelBad} {
-		if l.String() == s {
-			return l, true
-		}
+// ParseLabel parses a label name as String writes it.
+func ParseLabel(s string) (Label, error) {
+	switch s {
+	case "valid":
+		return LabelValid, nil
+	case "duplicate":
+		return LabelDuplicate, nil
+	case "late":
+		return LabelLate, nil
+	case "bad":
+		return LabelBad, nil
 	}
-	return 0, false
+	return 0, fmt.Errorf("unknown label %q (want valid, duplicate, late or bad)", s)
 }
 
-// Record is one simulated Kafka record.
+// Record is one message of the simulated stream. Records are immutable:
+// Key and Value must not be modified.
 type Record struct {
-	Topic      Topic
-	Key        []byte // customer_id
-	Value      []byte // event JSON, or the bad bytes
+	// Topic is the logical topic.
+	Topic Topic
+	// Key is the customer id (the Kafka message key).
+	Key []byte
+	// Value is the event JSON, or the bad bytes of a LabelBad record.
+	Value []byte
+	// OccurredAt is the event time, used to pace replays. For a bad
+	// record it is the stream time of the slot it was emitted in.
 	OccurredAt time.Time
-	Label      Label
-	BadReason  string // what is wrong, for LabelBad
+	// Label classifies the record.
+	Label Label
+	// BadReason is a short description of what is wrong with a LabelBad
+	// record; empty otherwise.
+	BadReason string
 }
 
-// Config configures the generator. Zero values take the documented
-// defaults; rates are probabilities in [0,1].
-type Config struct {
-	Seed      int64
-	Customers int       // default 1000
-	Events    int       // records to emit in total, default 10000
-	Start     time.Time // default 2025-01-01T00:00:00Z: customers are acquired over the following year
-	Currency  string    // default "SEK"
+// Generator produces a deterministic simulated stream: the same Config
+// gives byte-identical records in the same order. Valid events come in
+// event-time order; faults are mixed in at their configured rates. The
+// valid events depend only on the model settings and the Seed, not on the
+// fault rates (a separate random stream drives the faults).
+//
+// The stream is generated lazily with memory bounded by the number of
+// customers, the pending refunds and the held-back late events, never by
+// Events. A Generator is not safe for concurrent use.
+type Generator struct {
+	cfg   Config
+	m     *model
+	fr    *rand.Rand // fault stream
+	total int
+	pos   int // records emitted
 
-	DuplicateRate float64 // per record: re-send it shortly after (default 0)
-	LateRate      float64 // per valid event: hold it back 100–500 records (default 0)
-	BadRate       float64 // per record: emit a bad record (default 0)
-	OversizeRate  float64 // per record: emit a value larger than OversizeBytes (default 0)
-	OversizeBytes int     // default 1 MiB + 1 KiB
+	// Conditional probabilities for a slot not taken by a late release,
+	// so that the label fractions match the configured rates.
+	pOversize, pBad, pDup, pHold float64
 
-	RefundRate       float64 // per order: refunded later (default 0.08)
-	ChurnRate        float64 // per drop-out: a customer_churned event (default 0.3)
-	ReactivationRate float64 // per churn: a customer_reactivated later (default 0.2)
-	MarginAbsentRate float64 // per order: no gross_margin field (default 0.1)
-	NumberAmountRate float64 // per order: amount as a JSON number (default 0.1)
-
-	// Model parameters (yearly rates). Defaults: purchase rate Gamma(0.9,
-	// mean 4/year), drop-out Gamma(0.8, mean 0.5/year), mean spend
-	// Gamma(2, mean 400).
-	PurchaseShape, PurchaseMean float64
-	DropoutShape, DropoutMean   float64
-	SpendShape, SpendMean       float64
+	held    heldHeap // late records waiting for their slot
+	maxHeld int
+	recent  []Record // ring of recent valid/late records, for duplicates
+	rnext   int
+	clock   int64 // latest event time emitted (unix seconds)
+	holdSeq int64
+	badSeq  int64
 }
 
-func (c *Config) setDefaults() {
-	def := func(v *float64, d float64) {
-		if *v == 0 {
-			*v = d
-		}
-	}
-	if c.Customers == 0 {
-		c.Customers = 1000
-	}
-	if c.Events == 0 {
-		c.Events = 10000
-	}
-	if c.Start.IsZero() {
-		c.Start = time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
-	}
-	if c.Currency == "" {
-		c.Currency = "SEK"
-	}
-	if c.OversizeBytes == 0 {
-		c.OversizeBytes = 1<<20 + 1024
-	}
-	def(&c.RefundRate, 0.08)
-	def(&c.ChurnRate, 0.3)
-	def(&c.ReactivationRate, 0.2)
-	def(&c.MarginAbsentRate, 0.1)
-	def(&c.NumberAmountRate, 0.1)
-	def(&c.PurchaseShape, 0.9)
-	def(&c.PurchaseMean, 4)
-	def(&c.DropoutShape, 0.8)
-	def(&c.DropoutMean, 0.5)
-	def(&c.SpendShape, 2)
-	def(&c.SpendMean, 400)
-}
-
-// Validate reports settings that cannot be simulated.
-func (c *Config) Validate() error {
-	if c.Customers < 1 || c.Customers > 99_999_999 {
-		return fmt.Errorf("customers must be in [1, 99999999], got %d", c.Customers)
-	}
-	if c.Events < 0 {
-		return fmt.Errorf("events must be >= 0, got %d", c.Events)
-	}
-	for name, r := range map[string]float64{
-		"duplicate rate": c.DuplicateRate, "late rate": c.LateRate, "bad rate": c.BadRate,
-		"oversize rate": c.OversizeRate, "refund rate": c.RefundRate, "churn rate": c.ChurnRate,
-		"reactivation rate": c.ReactivationRate, "margin-absent rate": c.MarginAbsentRate,
-		"number-amount rate": c.NumberAmountRate,
-	} {
-		if r < 0 || r > 1 || math.IsNaN(r) {
-			return fmt.Errorf("%s must be in [0,1], got %v", name, r)
-		}
-	}
-	if c.DuplicateRate+c.BadRate+c.OversizeRate >= 1 {
-		return errors.New("duplicate + bad + oversize rates must stay below 1")
-	}
-	for name, v := range map[string]float64{
-		"purchase shape": c.PurchaseShape, "purchase mean": c.PurchaseMean, "dropout shape": c.DropoutShape,
-		"dropout mean": c.DropoutMean, "spend shape": c.SpendShape, "spend mean": c.SpendMean,
-	} {
-		if !(v > 0) || math.IsInf(v, 0) {
-			return fmt.Errorf("%s must be > 0, got %v", name, v)
-		}
-	}
-	return nil
-}
-
-// customer is one simulated customer's hidden parameters and progress.
-type customer struct {
-	id        string
-	rate      float64 // purchases per year
-	dropoutAt time.Time
-	spendMean float64
-	orders    int
-	churned   bool
-}
-
-// scheduled is an event waiting in the time-ordered queue.
-type scheduled struct {
-	at       time.Time
-	seq      uint64 // tie-breaker: keeps the order deterministic
-	cust     int
-	kind     uint8 // 0 next purchase/drop-out step, 1 refund, 2 reactivation
-	orderID  string
-	amount   float64
-	refunded float64
-	margin   string
-}
-
-type queue []*scheduled
-
-func (q queue) Len() int { return len(q) }
-func (q queue) Less(i, j int) bool {
-	if !q[i].at.Equal(q[j].at) {
-		return q[i].at.Before(q[j].at)
-	}
-	return q[i].seq < q[j].seq
-}
-func (q queue) Swap(i, j int) { q[i], q[j] = q[j], q[i] }
-func (q *queue) Push(x any)   { *q = append(*q, x.(*scheduled)) }
-func (q *queue) Pop() any {
-	old := *q
-	it := old[len(old)-1]
-	*q = old[:len(old)-1]
-	return it
-}
-
-type delayed struct {
-	due int // emit when this many records have been emitted
+type heldRecord struct {
+	due int // emit at or after this position
+	seq int64
 	rec Record
 }
 
-// Generator produces the stream. It is not safe for concurrent use.
-type Generator struct {
-	cfg       Config
-	rng       *rand.Rand
-	customers []customer
-	q         queue
-	seq       uint64
-	emitted   int
-	orderSeq  int
-	held      []delayed // late events and duplicates waiting for their slot
-	lastTime  time.Time
-	revive    int
+type heldHeap []heldRecord
+
+func (h heldHeap) Len() int { return len(h) }
+func (h heldHeap) Less(i, j int) bool {
+	return h[i].due < h[j].due || (h[i].due == h[j].due && h[i].seq < h[j].seq)
+}
+func (h heldHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *heldHeap) Push(x any)   { *h = append(*h, x.(heldRecord)) }
+func (h *heldHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	old[len(old)-1] = heldRecord{}
+	*h = old[:len(old)-1]
+	return x
 }
 
-// NewGenerator returns a generator for cfg.
+// NewGenerator applies the defaults to cfg, validates it and returns a
+// generator positioned at the first record.
 func NewGenerator(cfg Config) (*Generator, error) {
 	cfg.setDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	g := &Generator{cfg: cfg, rng: rand.New(rand.NewPCG(uint64(cfg.Seed), 0x6c74762d73696d))}
-	g.customers = make([]customer, cfg.Customers)
-	year := 365.25 * 24 * float64(time.Hour)
-	for i := range g.customers {
-		c := &g.customers[i]
-		c.id = fmt.Sprintf("c-%06d", i)
-		c.rate = g.gamma(cfg.PurchaseShape, cfg.PurchaseMean/cfg.PurchaseShape)
-		c.spendMean = g.gamma(cfg.SpendShape, cfg.SpendMean/cfg.SpendShape)
-		born := cfg.Start.Add(time.Duration(g.rng.Float64() * year))
-		c.dropoutAt = born.Add(g.lifetime())
-		g.push(&scheduled{at: born, cust: i})
+	g := &Generator{
+		cfg:    cfg,
+		fr:     newRand(cfg.Seed, streamFaults),
+		total:  cfg.Events,
+		recent: make([]Record, 0, cfg.DuplicateWindow),
+	}
+	g.m = newModel(&g.cfg)
+	g.clock = g.m.now
+	// A slot is first offered to a due late record (a share LateRate of
+	// all slots); the others are split with these conditional rates.
+	rest := 1 - cfg.LateRate
+	g.pOversize = cfg.OversizeRate / rest
+	g.pBad = cfg.BadRate / rest
+	g.pDup = cfg.DuplicateRate / rest
+	// Fresh events are held back so that releases fill LateRate of the
+	// slots: holds / fresh draws = L / (1 − B − D − O).
+	if cfg.LateRate > 0 {
+		g.pHold = cfg.LateRate / (1 - cfg.BadRate - cfg.DuplicateRate - cfg.OversizeRate)
 	}
 	return g, nil
 }
 
-// lifetime draws a time to drop-out from the customer's drop-out rate.
-func (g *Generator) lifetime() time.Duration {
-	mu := g.gamma(g.cfg.DropoutShape, g.cfg.DropoutMean/g.cfg.DropoutShape)
-	years := g.rng.ExpFloat64() / mu
-	if years > 50 {
-		years = 50
+// Config returns the effective configuration, defaults applied.
+func (g *Generator) Config() Config { return g.cfg }
+
+// Next returns the next record, or false once Config.Events records have
+// been emitted.
+func (g *Generator) Next() (Record, bool) {
+	if g.pos >= g.total {
+		return Record{}, false
 	}
-	return time.Duration(years * 365.25 * 24 * float64(time.Hour))
+	rec := g.slot()
+	g.pos++
+	return rec, true
 }
 
-func (g *Generator) push(s *scheduled) {
-	g.seq++
-	s.seq = g.seq
-	heap.Push(&g.q, s)
-}
-
-// gamma samples Gamma(shape k, scale θ) with Marsaglia and Tsang's method.
-func (g *Generator) gamma(k, theta float64) float64 {
-	if k < 1 {
-		// Boost: Gamma(k) = Gamma(k+1) · U^(1/k)
-		return g.gamma(k+1, theta) * math.Pow(g.rng.Float64(), 1/k)
+func (g *Generator) slot() Record {
+	remaining := g.total - g.pos
+	if n := len(g.held); n > 0 && (g.held[0].due <= g.pos || remaining <= n) {
+		h := heap.Pop(&g.held).(heldRecord)
+		rec := h.rec
+		// Late only if something later really went out before it.
+		if rec.OccurredAt.Unix() < g.clock {
+			rec.Label = LabelLate
+		}
+		g.emitted(rec)
+		return rec
 	}
-	d := k - 1.0/3
-	c := 1 / math.Sqrt(9*d)
+	u := g.fr.Float64()
+	switch {
+	case u < g.pOversize:
+		return g.oversize()
+	case u < g.pOversize+g.pBad:
+		return g.bad()
+	case u < g.pOversize+g.pBad+g.pDup && len(g.recent) > 0:
+		src := g.recent[g.fr.IntN(len(g.recent))]
+		rec := src
+		rec.Key = append([]byte(nil), src.Key...)
+		rec.Value = append([]byte(nil), src.Value...)
+		rec.Label = LabelDuplicate
+		return rec
+	}
 	for {
-		x := g.rng.NormFloat64()
-		v := 1 + c*x
-		if v <= 0 {
+		rec := g.m.render(g.m.next())
+		// Hold it back only if there is room to release it before the end.
+		if g.pHold > 0 && g.fr.Float64() < g.pHold && remaining-1 > len(g.held) {
+			delay := g.cfg.LateMinDelay + g.fr.IntN(g.cfg.LateMaxDelay-g.cfg.LateMinDelay+1)
+			g.holdSeq++
+			heap.Push(&g.held, heldRecord{due: g.pos + delay, seq: g.holdSeq, rec: rec})
+			g.maxHeld = max(g.maxHeld, len(g.held))
 			continue
 		}
-		v = v * v * v
-		u := g.rng.Float64()
-		if u < 1-0.0331*x*x*x*x || math.Log(u) < 0.5*x*x+d*(1-v+math.Log(v)) {
-			return d * v * theta
-		}
+		g.emitted(rec)
+		return rec
 	}
 }
 
-// Next returns the next record; false when Events records were emitted.
-func (g *Generator) Next() (Record, bool) {
-	if g.emitted >= g.cfg.Events {
-		return Record{}, false
+// emitted records a valid or late record going out.
+func (g *Generator) emitted(rec Record) {
+	if t := rec.OccurredAt.Unix(); t > g.clock {
+		g.clock = t
 	}
-	g.emitted++
-	// Held records (late events, duplicates) whose slot has come.
-	for i, h := range g.held {
-		if h.due <= g.emitted {
-			g.held = append(g.held[:i], g.held[i+1:]...)
-			return h.rec, true
-		}
+	if len(g.recent) < cap(g.recent) {
+		g.recent = append(g.recent, rec)
+	} else {
+		g.recent[g.rnext] = rec
+		g.rnext = (g.rnext + 1) % len(g.recent)
 	}
-	switch r := g.rng.Float64(); {
-	case r < g.cfg.BadRate:
-		return g.badRecord(), true
-	case r < g.cfg.BadRate+g.cfg.OversizeRate:
-		return g.oversized(), true
-	}
-	rec := g.nextValid()
-	slot := g.emitted // where the event itself is emitted
-	late := g.cfg.LateRate > 0 && g.rng.Float64() < g.cfg.LateRate
-	if late {
-		slot = g.emitted + 100 + g.rng.IntN(400)
-		held := rec
-		held.Label = LabelLate
-		g.held = append(g.held, delayed{due: slot, rec: held})
-	}
-	if g.cfg.DuplicateRate > 0 && g.rng.Float64() < g.cfg.DuplicateRate {
-		dup := rec
-		dup.Label = LabelDuplicate
-		g.held = append(g.held, delayed{due: slot + 1 + g.rng.IntN(50), rec: dup})
-	}
-	if late {
-		// Emit something else in this slot.
-		return g.fill(), true
-	}
-	return rec, true
-}
-
-// fill returns a record for a slot whose event was held back.
-func (g *Generator) fill() Record { return g.nextValid() }
-
-// nextValid advances the simulation to its next event.
-func (g *Generator) nextValid() Record {
-	for {
-		if g.q.Len() == 0 {
-			g.reviveOne()
-		}
-		s := heap.Pop(&g.q).(*scheduled)
-		if rec, ok := g.step(s); ok {
-			return rec
-		}
-	}
-}
-
-// reviveOne brings a customer back so an exhausted population keeps the
-// stream going (small populations, long streams).
-func (g *Generator) reviveOne() {
-	i := g.revive % len(g.customers)
-	g.revive++
-	at := g.lastTime.Add(time.Duration(1+g.rng.IntN(72)) * time.Hour)
-	g.push(&scheduled{at: at, cust: i, kind: 2})
-}
-
-// step turns a scheduled item into a record (ok=false: nothing to emit).
-func (g *Generator) step(s *scheduled) (Record, bool) {
-	c := &g.customers[s.cust]
-	g.lastTime = s.at
-	switch s.kind {
-	case 1: // refund
-		return g.refund(c, s), true
-	case 2: // reactivation
-		c.churned = false
-		c.dropoutAt = s.at.Add(g.lifetime())
-		g.push(&scheduled{at: s.at.Add(g.interPurchase(c)), cust: s.cust})
-		return g.lifecycle(c, "customer_reactivated", s.at, ""), true
-	}
-	if c.churned {
-		return Record{}, false
-	}
-	if !s.at.Before(c.dropoutAt) {
-		// Dropped out: maybe a churn event, maybe a comeback later.
-		c.churned = true
-		if g.rng.Float64() < g.cfg.ChurnRate {
-			if g.rng.Float64() < g.cfg.ReactivationRate {
-				back := time.Duration(g.rng.ExpFloat64() * 180 * 24 * float64(time.Hour))
-				g.push(&scheduled{at: s.at.Add(time.Hour + back), cust: s.cust, kind: 2})
-			}
-			return g.lifecycle(c, "customer_churned", s.at, churnReasons[g.rng.IntN(len(churnReasons))]), true
-		}
-		return Record{}, false
-	}
-	rec := g.order(c, s)
-	g.push(&scheduled{at: s.at.Add(g.interPurchase(c)), cust: s.cust})
-	return rec, true
-}
-
-func (g *Generator) interPurchase(c *customer) time.Duration {
-	years := g.rng.ExpFloat64() / c.rate
-	if years > 20 {
-		years = 20
-	}
-	return time.Duration(years*365.25*24*float64(time.Hour)) + time.Minute
-}
-
-var (
-	margins      = []string{"0.25", "0.40", "0.55", "0.62"}
-	channels     = []string{"paid_search", "organic", "email", "direct", "social"}
-	churnReasons = []string{"subscription_cancelled", "inactive_365d", "account_closed", "support_request"}
-)
-
-func (g *Generator) order(c *customer, s *scheduled) Record {
-	g.orderSeq++
-	orderID := "o-" + strconv.Itoa(g.orderSeq)
-	amount := math.Max(1, math.Round(g.gamma(4, c.spendMean/4)*100)/100)
-	margin := ""
-	if g.rng.Float64() >= g.cfg.MarginAbsentRate {
-		margin = margins[g.rng.IntN(len(margins))]
-	}
-	c.orders++
-	if g.rng.Float64() < g.cfg.RefundRate {
-		refund := amount
-		if g.rng.Float64() < 0.5 {
-			refund = math.Max(0.01, math.Round(amount*(0.2+0.8*g.rng.Float64())*100)/100)
-		}
-		wait := time.Duration((1 + g.rng.ExpFloat64()*10) * 24 * float64(time.Hour))
-		g.push(&scheduled{at: s.at.Add(wait), cust: s.cust, kind: 1, orderID: orderID, amount: amount, refunded: refund, margin: margin})
-	}
-	b := make([]byte, 0, 280)
-	b = append(b, `{"schema":"ltv.order.v1","event_id":"`...)
-	b = g.appendUUID(b)
-	b = append(b, `","type":"order_placed","customer_id":"`...)
-	b = append(b, c.id...)
-	b = append(b, `","order_id":"`...)
-	b = append(b, orderID...)
-	b = append(b, `","amount":`...)
-	b = g.appendAmount(b, amount)
-	b = append(b, `,"currency":"`...)
-	b = append(b, g.cfg.Currency...)
-	b = append(b, '"')
-	if margin != "" {
-		b = append(b, `,"gross_margin":"`...)
-		b = append(b, margin...)
-		b = append(b, '"')
-	}
-	b = append(b, `,"occurred_at":"`...)
-	b = s.at.UTC().AppendFormat(b, time.RFC3339)
-	b = append(b, `","channel":"`...)
-	b = append(b, channels[g.rng.IntN(len(channels))]...)
-	b = append(b, `"}`...)
-	return Record{Topic: TopicOrders, Key: []byte(c.id), Value: b, OccurredAt: s.at, Label: LabelValid}
-}
-
-func (g *Generator) refund(c *customer, s *scheduled) Record {
-	b := make([]byte, 0, 260)
-	b = append(b, `{"schema":"ltv.order.v1","event_id":"`...)
-	b = g.appendUUID(b)
-	b = append(b, `","type":"order_refunded","customer_id":"`...)
-	b = append(b, c.id...)
-	b = append(b, `","order_id":"`...)
-	b = append(b, s.orderID...)
-	b = append(b, `","amount":`...)
-	b = g.appendAmount(b, s.refunded)
-	b = append(b, `,"currency":"`...)
-	b = append(b, g.cfg.Currency...)
-	b = append(b, '"')
-	if s.margin != "" {
-		b = append(b, `,"gross_margin":"`...)
-		b = append(b, s.margin...)
-		b = append(b, '"')
-	}
-	b = append(b, `,"occurred_at":"`...)
-	b = s.at.UTC().AppendFormat(b, time.RFC3339)
-	b = append(b, `"}`...)
-	return Record{Topic: TopicOrders, Key: []byte(c.id), Value: b, OccurredAt: s.at, Label: LabelValid}
-}
-
-func (g *Generator) lifecycle(c *customer, typ string, at time.Time, reason string) Record {
-	b := make([]byte, 0, 200)
-	b = append(b, `{"schema":"ltv.lifecycle.v1","event_id":"`...)
-	b = g.appendUUID(b)
-	b = append(b, `","type":"`...)
-	b = append(b, typ...)
-	b = append(b, `","customer_id":"`...)
-	b = append(b, c.id...)
-	b = append(b, `","occurred_at":"`...)
-	b = at.UTC().AppendFormat(b, time.RFC3339)
-	b = append(b, '"')
-	if reason != "" {
-		b = append(b, `,"reason":"`...)
-		b = append(b, reason...)
-		b = append(b, '"')
-	}
-	b = append(b, '}')
-	return Record{Topic: TopicLifecycle, Key: []byte(c.id), Value: b, OccurredAt: at, Label: LabelValid}
-}
-
-// appendAmount writes a 2-decimal amount, mostly as a string, sometimes as
-// a JSON number (to exercise exact number parsing).
-func (g *Generator) appendAmount(b []byte, v float64) []byte {
-	text := strconv.FormatFloat(v, 'f', 2, 64)
-	if g.rng.Float64() < g.cfg.NumberAmountRate {
-		return append(b, text...)
-	}
-	b = append(b, '"')
-	b = append(b, text...)
-	return append(b, '"')
-}
-
-func (g *Generator) appendUUID(b []byte) []byte {
-	const hexd = "0123456789abcdef"
-	hi, lo := g.rng.Uint64(), g.rng.Uint64()
-	hi = hi&^0xf000 | 0x4000         // version 4
-	lo = lo&^(0xc<<60) | (0x8 << 60) // RFC 4122 variant
-	var raw [16]byte
-	for i := 0; i < 8; i++ {
-		raw[i] = byte(hi >> (56 - 8*i))
-		raw[8+i] = byte(lo >> (56 - 8*i))
-	}
-	for i, x := range raw {
-		if i == 4 || i == 6 || i == 8 || i == 10 {
-			b = append(b, '-')
-		}
-		b = append(b, hexd[x>>4], hexd[x&0xf])
-	}
-	return b
 }

@@ -18,8 +18,14 @@ import (
 // cannot overwrite the new owner's writes; it gets a conflict, reloads, and
 // finds its events already applied.
 //
+// A retried write whose first attempt did succeed (reply lost) is also
+// reported as a conflict, deliberately: two writers that applied the same
+// records compute the same new token but different pending events
+// (emitted_at differs), so "token already there" must not count as "my
+// write is there". The caller reloads and publishes what is stored.
+//
 // KEYS: per customer two keys of one slot, the state hash and the pending
-// key. ARGV per customer, in order: expected token, new token, pending
+// key. ARGV per customer, in order: expected token, pending
 // action ("" keep, "-" delete, anything else: the new pending value),
 // number of field/value pairs, number of fields to delete, the pairs, the
 // fields. Returns the 1-based customer positions whose token did not match
@@ -30,18 +36,14 @@ local conflicts = {}
 local a = 1
 for i = 1, #KEYS, 2 do
   local hash, pend = KEYS[i], KEYS[i + 1]
-  local expect, token, pending = ARGV[a], ARGV[a + 1], ARGV[a + 2]
-  local nset = tonumber(ARGV[a + 3])
-  local ndel = tonumber(ARGV[a + 4])
-  a = a + 5
+  local expect, pending = ARGV[a], ARGV[a + 1]
+  local nset = tonumber(ARGV[a + 2])
+  local ndel = tonumber(ARGV[a + 3])
+  a = a + 4
   local cur = redis.call('HGET', hash, '_g')
   if cur == false then cur = '' end
   if cur ~= expect then
-    -- A write whose new token is already stored was applied by an earlier
-    -- attempt whose reply was lost: done, not a conflict.
-    if token ~= cur then
-      conflicts[#conflicts + 1] = (i + 1) / 2
-    end
+    conflicts[#conflicts + 1] = (i + 1) / 2
   else
     if nset > 0 then
       redis.call('HSET', hash, unpack(ARGV, a, a + 2 * nset - 1))
@@ -312,7 +314,7 @@ func (r *Redis) saveGroups(ctx context.Context, writes []Write, groups [][]int) 
 			for _, i := range idx {
 				w := &writes[i]
 				keys = append(keys, Key(w.CustomerID), PendingKey(w.CustomerID))
-				args = append(args, w.Expect, w.Token, w.pendingAction(), len(w.Set)/2, len(w.Del))
+				args = append(args, w.Expect, w.pendingAction(), len(w.Set)/2, len(w.Del))
 				for _, s := range w.Set {
 					args = append(args, s)
 				}

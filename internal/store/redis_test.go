@@ -150,9 +150,13 @@ func TestCompareAndSetFencesStaleWriter(t *testing.T) {
 	if got := srv.Client().HGet(ctx, "ltv:{c-2}", "revenue").Val(); got != "30.00" {
 		t.Fatalf("zombie overwrote state: revenue %s", got)
 	}
-	// A retry of the owner's own write (reply lost) is not a conflict.
-	if c, err := st.Save(ctx, []store.Write{wOwner}); err != nil || len(c) != 0 {
-		t.Fatalf("idempotent retry reported conflict %v %v", c, err)
+	// Another writer that applied the very same records computes the same
+	// token but its own pending events: it must get a conflict too, never
+	// "already written", or it would publish its copy with another
+	// emitted_at under the same event_id.
+	same := store.Encode(m, &snaps[0], &owner, [][]byte{[]byte(`{"other":"copy"}`)}, opt)
+	if c, err := st.Save(ctx, []store.Write{same}); err != nil || len(c) != 1 {
+		t.Fatalf("same-token write by another writer: conflicts %v, err %v", c, err)
 	}
 }
 

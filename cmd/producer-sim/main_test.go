@@ -1,0 +1,262 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ltv-stream/ltv-stream/internal/sim"
+	"github.com/ltv-stream/ltv-stream/internal/stream"
+	"github.com/twmb/franz-go/pkg/kfake"
+)
+
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+func runWith(t *testing.T, ctx context.Context, env map[string]string, stdin string, args ...string) result {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	getenv := func(k string) string { return env[k] }
+	code := run(ctx, args, getenv, strings.NewReader(stdin), &out, &errOut)
+	return result{code, out.String(), errOut.String()}
+}
+
+func TestHelp(t *testing.T) {
+	tests := []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"-h"}, []string{"Usage:", "Examples:", "producer-sim replay --in", "Exit codes"}},
+		{[]string{"help"}, []string{"Usage:"}},
+		{[]string{"generate", "-h"}, []string{"Examples:", "-duplicate-rate", "-bad-rate", "LTV_KAFKA_BROKERS", "-out", "-speed"}},
+		{[]string{"replay", "--help"}, []string{"--in FILE.jsonl", "-in", "LTV_ORDERS_TOPIC"}},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			r := runWith(t, t.Context(), nil, "", tt.args...)
+			if r.code != exitOK {
+				t.Fatalf("exit %d, stderr %s", r.code, r.stderr)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(r.stdout, w) {
+					t.Errorf("help lacks %q:\n%s", w, r.stdout)
+				}
+			}
+		})
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"frobnicate"}, `unknown command "frobnicate"`},
+		{[]string{"generate", "--no-such-flag"}, "flag provided but not defined"},
+		{[]string{"--events", "ten"}, "invalid value"},
+		{[]string{"generate", "--bad-rate", "1.5", "--out", "-"}, "bad rate 1.5 is outside [0, 1]"},
+		{[]string{"generate", "--bad-rate", "0.5", "--late-rate", "0.5", "--out", "-"}, "add up"},
+		{[]string{"generate", "--events", "0", "--out", "-"}, "--events must be at least 1"},
+		{[]string{"generate", "--customers", "-3", "--out", "-"}, "--customers must be at least 1"},
+		{[]string{"generate", "--start", "last tuesday", "--out", "-"}, "--start"},
+		{[]string{"generate", "--currency", "kronor", "--out", "-"}, "currency"},
+		{[]string{"generate", "--speed", "-1", "--out", "-"}, "--speed"},
+		{[]string{"generate", "extra"}, `unexpected argument "extra"`},
+		{[]string{"generate", "--brokers", " , "}, "--brokers is empty"},
+		{[]string{"replay"}, "--in is required"},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			r := runWith(t, t.Context(), nil, "", tt.args...)
+			if r.code != exitUsage {
+				t.Fatalf("exit %d, want %d; stderr %s", r.code, exitUsage, r.stderr)
+			}
+			if !strings.Contains(r.stderr, tt.want) || !strings.Contains(r.stderr, "-h' for usage") {
+				t.Fatalf("stderr %q lacks %q", r.stderr, tt.want)
+			}
+			if r.stdout != "" {
+				t.Fatalf("stdout not empty: %q", r.stdout)
+			}
+		})
+	}
+}
+
+func TestGenerateToFile(t *testing.T) {
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a.jsonl"), filepath.Join(dir, "b.jsonl")
+	args := []string{"generate", "--events", "3000", "--customers", "300", "--seed", "5",
+		"--duplicate-rate", "0.02", "--late-rate", "0.02", "--bad-rate", "0.02", "--refund-rate", "0"}
+	r := runWith(t, t.Context(), nil, "", append(args, "--out", a)...)
+	if r.code != exitOK {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	if !strings.Contains(r.stderr, "producer-sim: generating 3,000 records of 300 customers (seed 5) → "+a) ||
+		!strings.Contains(r.stderr, "producer-sim: done: 3,000 records") {
+		t.Fatalf("stderr: %s", r.stderr)
+	}
+	if r := runWith(t, t.Context(), nil, "", append(args, "--out", b, "--quiet")...); r.code != exitOK || r.stderr != "" {
+		t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
+	}
+	da, db := readFile(t, a), readFile(t, b)
+	if !bytes.Equal(da, db) {
+		t.Fatal("same flags gave different files")
+	}
+	if n := bytes.Count(da, []byte("\n")); n != 3000 {
+		t.Fatalf("%d lines", n)
+	}
+	if bytes.Contains(da, []byte(`order_refunded`)) {
+		t.Fatal("--refund-rate 0 must switch refunds off")
+	}
+	// stdout gives the same bytes.
+	r = runWith(t, t.Context(), nil, "", append(args, "--out", "-", "--quiet")...)
+	if r.code != exitOK || r.stdout != string(da) {
+		t.Fatalf("exit %d; stdout differs from the file", r.code)
+	}
+	// Replaying the file into another file copies it byte for byte.
+	c := filepath.Join(dir, "c.jsonl")
+	r = runWith(t, t.Context(), nil, "", "replay", "--in", a, "--out", c)
+	if r.code != exitOK || !bytes.Equal(readFile(t, c), da) {
+		t.Fatalf("replay copy: exit %d, %s", r.code, r.stderr)
+	}
+	if !strings.Contains(r.stderr, "(3,000 lines)") {
+		t.Fatalf("stderr: %s", r.stderr)
+	}
+	// And from stdin.
+	r = runWith(t, t.Context(), nil, string(da), "replay", "--in", "-", "--out", "-", "--quiet")
+	if r.code != exitOK || r.stdout != string(da) {
+		t.Fatalf("replay from stdin: exit %d, %s", r.code, r.stderr)
+	}
+}
+
+func readFile(t *testing.T, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestReplayRuntimeErrors(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.jsonl")
+	good := `{"topic":"orders","key":"c-1","value":"{}"}`
+	if err := os.WriteFile(bad, []byte(good+"\n"+`{"topic":"nope","key":"c-1","value":"{}"}`+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"missing file", []string{"replay", "--in", filepath.Join(dir, "nope.jsonl"), "--out", "-"}, "no such file"},
+		{"bad line", []string{"replay", "--in", bad, "--out", "-"}, `line 2: unknown topic "nope"`},
+		{"unwritable output", []string{"generate", "--events", "10", "--out", filepath.Join(dir, "no", "such", "dir.jsonl")}, "create output"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := runWith(t, t.Context(), nil, "", tt.args...)
+			if r.code != exitError || !strings.Contains(r.stderr, tt.want) {
+				t.Fatalf("exit %d, stderr %q; want exit 1 and %q", r.code, r.stderr, tt.want)
+			}
+		})
+	}
+}
+
+func endOffsets(t *testing.T, ctx context.Context, brokers []string, topic string) int64 {
+	t.Helper()
+	ends, err := stream.EndOffsets(ctx, brokers, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int64
+	for _, e := range ends {
+		n += e
+	}
+	return n
+}
+
+// Kafka settings come from the environment, flags win, and the topics
+// receive exactly the records generated.
+func TestKafkaEnvAndFlags(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(4, "orders", "customer-lifecycle", "o2", "l2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	addr := strings.Join(c.ListenAddrs(), ",")
+
+	// Environment only.
+	env := map[string]string{"LTV_KAFKA_BROKERS": addr}
+	r := runWith(t, ctx, env, "", "generate", "--events", "2000", "--customers", "200", "--churn-rate", "0.9", "--quiet")
+	if r.code != exitOK {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	brokers := c.ListenAddrs()
+	orders, lifecycle := endOffsets(t, ctx, brokers, "orders"), endOffsets(t, ctx, brokers, "customer-lifecycle")
+	if orders+lifecycle != 2000 || lifecycle == 0 {
+		t.Fatalf("orders %d + lifecycle %d != 2000", orders, lifecycle)
+	}
+
+	// Flags win over the environment; topics from the environment.
+	file := filepath.Join(t.TempDir(), "s.jsonl")
+	if r := runWith(t, ctx, nil, "", "generate", "--events", "500", "--out", file, "--quiet"); r.code != exitOK {
+		t.Fatal(r.stderr)
+	}
+	env = map[string]string{"LTV_KAFKA_BROKERS": "127.0.0.1:1", "LTV_ORDERS_TOPIC": "o2", "LTV_LIFECYCLE_TOPIC": "l2"}
+	r = runWith(t, ctx, env, "", "replay", "--in", file, "--brokers", addr, "--label-headers")
+	if r.code != exitOK {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	if !strings.Contains(r.stderr, "topics o2, l2") || !strings.Contains(r.stderr, "done: 500 records") {
+		t.Fatalf("stderr: %s", r.stderr)
+	}
+	if n := endOffsets(t, ctx, brokers, "o2") + endOffsets(t, ctx, brokers, "l2"); n != 500 {
+		t.Fatalf("o2 + l2 hold %d records, want 500", n)
+	}
+
+	// A missing topic fails early with a hint.
+	r = runWith(t, ctx, map[string]string{"LTV_KAFKA_BROKERS": addr}, "", "generate", "--events", "10", "--orders-topic", "nope")
+	if r.code != exitError || !strings.Contains(r.stderr, `topic "nope"`) || !strings.Contains(r.stderr, "--auto-create-topics") {
+		t.Fatalf("exit %d, stderr %s", r.code, r.stderr)
+	}
+}
+
+// An interrupt stops cleanly: exit 0, and everything written is flushed
+// as whole lines.
+func TestInterrupt(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "s.jsonl")
+	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	// One simulated hour per second: a few records a second.
+	r := runWith(t, ctx, nil, "", "generate", "--events", "100000", "--speed", "3600", "--max-gap", "20ms", "--out", file)
+	if r.code != exitOK {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	if time.Since(start) > 3*time.Second {
+		t.Fatal("did not stop promptly")
+	}
+	if !strings.Contains(r.stderr, "interrupted: stopped cleanly after") {
+		t.Fatalf("stderr: %s", r.stderr)
+	}
+	data := readFile(t, file)
+	lines := bytes.Count(data, []byte("\n"))
+	if lines == 0 || lines >= 100000 || !bytes.HasSuffix(data, []byte("\n")) {
+		t.Fatalf("%d lines", lines)
+	}
+	rd := sim.NewJSONLReader(bytes.NewReader(data))
+	for range lines {
+		if _, err := rd.Next(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,120 @@
+package decode
+
+import "time"
+
+// timeProblem says why a timestamp was refused; "" means it was accepted.
+type timeProblem string
+
+const (
+	timeOK        timeProblem = ""
+	timeSyntax    timeProblem = "is not RFC 3339"
+	timeRange     timeProblem = "is not a valid date and time"
+	timeLeap      timeProblem = "is a leap second, which is not supported"
+	timePrecision timeProblem = "has more than 9 fractional-second digits"
+)
+
+// parseTime parses an RFC 3339 date-time (section 5.6):
+//
+//	YYYY-MM-DD ("T" / "t") hh:mm:ss [.fraction] ("Z" / "z" / ±hh:mm)
+//
+// and returns it in UTC. It is written out by hand, without allocating,
+// because time.Parse is lenient about forms RFC 3339 does not allow and
+// slower than needed on the hot path. The day must exist in its month;
+// leap seconds (:60) cannot be represented by time.Time and are refused;
+// the UTC result must stay within years 0000-9999 so that it can be
+// written back as RFC 3339.
+func parseTime(b []byte) (time.Time, timeProblem) {
+	if len(b) < 20 || b[4] != '-' || b[7] != '-' || (b[10] != 'T' && b[10] != 't') || b[13] != ':' || b[16] != ':' {
+		return time.Time{}, timeSyntax
+	}
+	year, ok1 := digits(b[0:4])
+	month, ok2 := digits(b[5:7])
+	day, ok3 := digits(b[8:10])
+	hour, ok4 := digits(b[11:13])
+	minute, ok5 := digits(b[14:16])
+	sec, ok6 := digits(b[17:19])
+	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6) {
+		return time.Time{}, timeSyntax
+	}
+	rest := b[19:]
+	nsec := 0
+	if rest[0] == '.' {
+		n := 1
+		for n < len(rest) && isDigit(rest[n]) {
+			n++
+		}
+		if n == 1 {
+			return time.Time{}, timeSyntax
+		}
+		if n-1 > 9 {
+			return time.Time{}, timePrecision
+		}
+		for i := 1; i < 10; i++ {
+			nsec *= 10
+			if i < n {
+				nsec += int(rest[i] - '0')
+			}
+		}
+		rest = rest[n:]
+	}
+	offset := 0
+	switch {
+	case len(rest) == 1 && (rest[0] == 'Z' || rest[0] == 'z'):
+	case len(rest) == 6 && (rest[0] == '+' || rest[0] == '-') && rest[3] == ':':
+		oh, ok1 := digits(rest[1:3])
+		om, ok2 := digits(rest[4:6])
+		if !ok1 || !ok2 {
+			return time.Time{}, timeSyntax
+		}
+		if oh > 23 || om > 59 {
+			return time.Time{}, timeRange
+		}
+		offset = oh*3600 + om*60
+		if rest[0] == '-' {
+			offset = -offset
+		}
+	default:
+		return time.Time{}, timeSyntax
+	}
+	if month < 1 || month > 12 || day < 1 || day > daysIn(month, year) || hour > 23 || minute > 59 || sec > 60 {
+		return time.Time{}, timeRange
+	}
+	if sec == 60 {
+		return time.Time{}, timeLeap
+	}
+	t := time.Date(year, time.Month(month), day, hour, minute, sec, nsec, time.UTC)
+	if offset != 0 {
+		t = t.Add(-time.Duration(offset) * time.Second)
+	}
+	if y := t.Year(); y < 0 || y > 9999 {
+		return time.Time{}, timeRange
+	}
+	return t, timeOK
+}
+
+// digits parses a fixed-width run of ASCII digits.
+func digits(b []byte) (int, bool) {
+	n := 0
+	for _, c := range b {
+		if !isDigit(c) {
+			return 0, false
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n, true
+}
+
+// daysIn returns the number of days of a month in the proleptic Gregorian
+// calendar that RFC 3339 uses.
+func daysIn(month, year int) int {
+	switch month {
+	case 2:
+		if year%4 == 0 && (year%100 != 0 || year%400 == 0) {
+			return 29
+		}
+		return 28
+	case 4, 6, 9, 11:
+		return 30
+	}
+	return 31
+}

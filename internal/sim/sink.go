@@ -1,0 +1,218 @@
+package sim
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/ltv-stream/ltv-stream/internal/stream"
+	"github.com/segmentio/kafka-go"
+)
+
+// Sink is where records go. Write may buffer; Flush returns once every
+// record written so far is delivered (for Kafka: acknowledged by all
+// in-sync replicas). Close releases resources and does not flush: call
+// Flush first. Sinks are not safe for concurrent use.
+type Sink interface {
+	Write(ctx context.Context, r Record) error
+	Flush(ctx context.Context) error
+	Close() error
+}
+
+// JSONLSink writes records as JSON Lines (see AppendJSONL) through a
+// buffer. Close does not close the underlying writer.
+type JSONLSink struct {
+	bw *bufio.Writer
+	jw *JSONLWriter
+}
+
+// NewJSONLSink returns a sink writing JSON Lines to w.
+func NewJSONLSink(w io.Writer) *JSONLSink {
+	bw := bufio.NewWriterSize(w, 1<<20)
+	return &JSONLSink{bw: bw, jw: NewJSONLWriter(bw)}
+}
+
+// Write buffers one line; it does not block on ctx.
+func (s *JSONLSink) Write(_ context.Context, r Record) error { return s.jw.Write(r) }
+
+// Flush writes the buffered lines to the underlying writer.
+func (s *JSONLSink) Flush(context.Context) error {
+	if err := s.bw.Flush(); err != nil {
+		return fmt.Errorf("flush jsonl: %w", err)
+	}
+	return nil
+}
+
+// Close does nothing; the underlying writer belongs to the caller.
+func (s *JSONLSink) Close() error { return nil }
+
+// KafkaConfig configures a KafkaSink. Zero values take the documented
+// defaults.
+type KafkaConfig struct {
+	// Brokers are the bootstrap brokers. Required.
+	Brokers []string
+	// OrdersTopic and LifecycleTopic are the real names of the logical
+	// topics. Defaults "orders" and "customer-lifecycle" (SPEC §1).
+	OrdersTopic, LifecycleTopic string
+	// ChunkSize is how many records one WriteMessages call carries.
+	// Default 5000: kafka-go's synchronous writer needs large calls to be
+	// fast (NOTES.md).
+	ChunkSize int
+	// BatchTimeout is the writer's linger. Default 1 ms.
+	BatchTimeout time.Duration
+	// WriteTimeout bounds one produce request. Default 10 s.
+	WriteTimeout time.Duration
+	// AllowAutoTopicCreation lets the broker create missing topics (if
+	// the broker allows it). Default off.
+	AllowAutoTopicCreation bool
+	// LabelHeaders adds the headers sim-label (valid, duplicate, late,
+	// bad) and, for bad records, sim-bad-reason to every message, for
+	// subscribers' test oracles. Default off: messages carry no headers.
+	LabelHeaders bool
+}
+
+func (c *KafkaConfig) setDefaults() {
+	if c.OrdersTopic == "" {
+		c.OrdersTopic = TopicOrders.String()
+	}
+	if c.LifecycleTopic == "" {
+		c.LifecycleTopic = TopicLifecycle.String()
+	}
+	if c.ChunkSize <= 0 {
+		c.ChunkSize = 5000
+	}
+	if c.BatchTimeout <= 0 {
+		c.BatchTimeout = time.Millisecond
+	}
+	if c.WriteTimeout <= 0 {
+		c.WriteTimeout = 10 * time.Second
+	}
+}
+
+// Validate reports a configuration that cannot work.
+func (c *KafkaConfig) Validate() error {
+	if len(c.Brokers) == 0 {
+		return errors.New("kafka sink: no brokers configured")
+	}
+	if strings.TrimSpace(c.OrdersTopic) == "" || strings.TrimSpace(c.LifecycleTopic) == "" {
+		return errors.New("kafka sink: empty topic name")
+	}
+	return nil
+}
+
+// KafkaSink writes records to Kafka through stream.NewWriter (acks from
+// all in-sync replicas, murmur2 key hashing, so every record of a customer
+// lands on one partition per topic, in order). It collects records into
+// chunks of ChunkSize and writes a chunk synchronously when it is full or
+// on Flush.
+//
+// Message timestamps are the produce time, not the event time: event
+// times of a simulated past would make the broker's time-based retention
+// delete the records at once. The event time is inside the value.
+type KafkaSink struct {
+	cfg   KafkaConfig
+	w     *kafka.Writer
+	chunk []kafka.Message
+}
+
+// NewKafkaSink returns a sink; it does not connect until the first write
+// (see Check).
+func NewKafkaSink(cfg KafkaConfig) (*KafkaSink, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	w, err := stream.NewWriter(stream.WriterConfig{
+		Brokers:                cfg.Brokers,
+		BatchTimeout:           cfg.BatchTimeout,
+		WriteTimeout:           cfg.WriteTimeout,
+		AllowAutoTopicCreation: cfg.AllowAutoTopicCreation,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("kafka sink: %w", err)
+	}
+	return &KafkaSink{cfg: cfg, w: w, chunk: make([]kafka.Message, 0, cfg.ChunkSize)}, nil
+}
+
+// TopicName returns the real topic name of a logical topic.
+func (s *KafkaSink) TopicName(t Topic) string {
+	if t == TopicLifecycle {
+		return s.cfg.LifecycleTopic
+	}
+	return s.cfg.OrdersTopic
+}
+
+// Check asks the cluster for both topics' metadata and fails with a
+// readable error when a broker cannot be reached or a topic does not
+// exist. It never creates topics.
+func (s *KafkaSink) Check(ctx context.Context) error {
+	client := &kafka.Client{Addr: kafka.TCP(s.cfg.Brokers...), Timeout: s.cfg.WriteTimeout}
+	topics := []string{s.cfg.OrdersTopic, s.cfg.LifecycleTopic}
+	md, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: topics})
+	if err != nil {
+		return fmt.Errorf("kafka at %s: %w", strings.Join(s.cfg.Brokers, ","), err)
+	}
+	for _, name := range topics {
+		found := false
+		for _, t := range md.Topics {
+			if t.Name != name {
+				continue
+			}
+			found = true
+			if t.Error != nil {
+				return fmt.Errorf("topic %q: %w", name, t.Error)
+			}
+		}
+		if !found {
+			return fmt.Errorf("topic %q: %w", name, kafka.UnknownTopicOrPartition)
+		}
+	}
+	return nil
+}
+
+// Write adds r to the current chunk and writes the chunk when it is full.
+// If that write fails the chunk stays buffered and a later Flush retries
+// it (consumers dedupe by event_id, so a partly written chunk sent again
+// is harmless).
+func (s *KafkaSink) Write(ctx context.Context, r Record) error {
+	msg := kafka.Message{Topic: s.TopicName(r.Topic), Key: r.Key, Value: r.Value}
+	if s.cfg.LabelHeaders {
+		msg.Headers = []kafka.Header{{Key: "sim-label", Value: []byte(r.Label.String())}}
+		if r.BadReason != "" {
+			msg.Headers = append(msg.Headers, kafka.Header{Key: "sim-bad-reason", Value: []byte(r.BadReason)})
+		}
+	}
+	s.chunk = append(s.chunk, msg)
+	if len(s.chunk) >= s.cfg.ChunkSize {
+		return s.Flush(ctx)
+	}
+	return nil
+}
+
+// Flush writes the buffered chunk and waits for its acknowledgement.
+func (s *KafkaSink) Flush(ctx context.Context) error {
+	if len(s.chunk) == 0 {
+		return nil
+	}
+	if err := stream.WriteAll(ctx, s.w, s.chunk); err != nil {
+		return fmt.Errorf("kafka sink: %w", err)
+	}
+	clear(s.chunk)
+	s.chunk = s.chunk[:0]
+	return nil
+}
+
+// Buffered returns how many records wait for the next Flush.
+func (s *KafkaSink) Buffered() int { return len(s.chunk) }
+
+// Close closes the writer; unflushed records are dropped.
+func (s *KafkaSink) Close() error {
+	if err := s.w.Close(); err != nil {
+		return fmt.Errorf("kafka sink: close: %w", err)
+	}
+	return nil
+}
