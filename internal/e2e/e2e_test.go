@@ -21,6 +21,7 @@ import (
 	"github.com/ltv-stream/ltv-stream/internal/sim"
 	"github.com/ltv-stream/ltv-stream/internal/testutil"
 	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kfake"
 	"go.uber.org/zap"
 )
 
@@ -34,16 +35,17 @@ const (
 
 // env is one test's servers.
 type env struct {
+	kafka   *kfake.Cluster
 	brokers []string
 	redis   *testutil.RedisServer
 }
 
 func newEnv(t *testing.T, partitions int) *env {
 	t.Helper()
-	_, brokers := testutil.StartKafka(t, testutil.KafkaConfig{
+	cluster, brokers := testutil.StartKafka(t, testutil.KafkaConfig{
 		Partitions: partitions, Topics: []string{ordersTopic, lifecycleTopic, changesTopic, dlqTopic},
 	})
-	return &env{brokers: brokers, redis: testutil.StartRedis(t)}
+	return &env{kafka: cluster, brokers: brokers, redis: testutil.StartRedis(t)}
 }
 
 func (e *env) config(t *testing.T) *config.Config {

@@ -120,7 +120,7 @@ func Run(ctx context.Context, cfg *config.Config, opt Options) error {
 				health.Set("processing", nil)
 				return
 			}
-			health.Set("processing", fmt.Errorf("batches failing: %w", err))
+			health.Set("processing", fmt.Errorf("consuming failing: %w", err))
 		},
 	})
 	if err != nil {

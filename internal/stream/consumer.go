@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"io"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
@@ -243,20 +242,27 @@ func (c *Consumer) closeReader() error {
 // fetchLoop reads records and routes each partition to its worker. It
 // returns nil when ctx is cancelled.
 func (c *Consumer) fetchLoop(ctx context.Context, queues []chan kafka.Message) error {
+	fetchFailures := 0
 	for {
 		msg, err := c.reader.FetchMessage(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
-			if errors.Is(err, io.EOF) {
-				return fmt.Errorf("fetch: reader closed: %w", err)
-			}
-			c.cfg.Logger.Warn("fetch failed", zap.Error(err))
-			if !sleepCtx(ctx, c.cfg.RetryMin) {
+			// The reader is never closed while this loop runs, so every
+			// error here (kafka-go also reports a lost coordinator
+			// connection as io.EOF) is an outage to wait out.
+			fetchFailures++
+			c.setHealth(false, fmt.Errorf("fetch: %w", err))
+			c.cfg.Logger.Warn("fetch failed; retrying", zap.Error(err), zap.Int("attempt", fetchFailures))
+			if !sleepCtx(ctx, c.backoff(fetchFailures-1)) {
 				return nil
 			}
 			continue
+		}
+		if fetchFailures > 0 {
+			fetchFailures = 0
+			c.setHealth(true, nil)
 		}
 		q := queues[workerFor(msg.Topic, msg.Partition, len(queues))]
 		select {

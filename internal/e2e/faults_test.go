@@ -1,0 +1,194 @@
+package e2e
+
+import (
+	"context"
+	"errors"
+	"math/big"
+	"net/http"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ltv-stream/ltv-stream/internal/testutil"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kmsg"
+	"go.uber.org/zap"
+
+	"github.com/ltv-stream/ltv-stream/internal/service"
+)
+
+// brokerFault makes the Kafka-protocol broker misbehave while it is on:
+// requests it matches are answered by closing the client's connection, as
+// a broker that crashed or a network cut would.
+type brokerFault struct {
+	on atomic.Bool
+}
+
+// install intercepts requests of the given key (-1: all) for which match
+// returns true.
+func (f *brokerFault) install(c *kfake.Cluster, key int16, match func(kmsg.Request) bool) {
+	c.ControlKey(key, func(req kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		if f.on.Load() && match(req) {
+			return nil, errors.New("injected broker fault"), true
+		}
+		return nil, nil, false
+	})
+}
+
+func producesTo(topic string) func(kmsg.Request) bool {
+	return func(req kmsg.Request) bool {
+		p, ok := req.(*kmsg.ProduceRequest)
+		if !ok {
+			return false
+		}
+		for _, t := range p.Topics {
+			if t.Topic == topic {
+				return true
+			}
+		}
+		return false
+	}
+}
+
+// inProcess runs the service in this process and returns its HTTP address.
+func inProcess(t *testing.T, e *env) (stop func(), httpAddr func() string) {
+	t.Helper()
+	cfg := e.config(t)
+	cfg.SessionTimeout = 3 * time.Second
+	var addr atomic.Value
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- service.Run(ctx, cfg, service.Options{Logger: zap.NewNop(), Listening: func(a string) { addr.Store(a) }})
+	}()
+	stopped := false
+	stop = func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("service: %v", err)
+			}
+		case <-time.After(40 * time.Second):
+			t.Errorf("service did not stop")
+		}
+	}
+	t.Cleanup(stop)
+	return stop, func() string { a, _ := addr.Load().(string); return a }
+}
+
+func readyz(addr string) bool {
+	if addr == "" {
+		return false
+	}
+	resp, err := http.Get("http://" + addr + "/readyz")
+	if err != nil {
+		return false
+	}
+	_ = resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
+
+// faultRun is the common shape of the outage tests: a stream is consumed;
+// once a quarter is committed the fault starts; while it lasts the
+// consumer must report not-ready and commit nothing new; after it ends the
+// consumer resumes by itself and the outcome is exactly the recomputation.
+//
+// probe false: the fault also blocks the test's own lag queries, so the
+// "nothing committed" check is left to the broker, which refuses commits.
+func faultRun(t *testing.T, e *env, faultOn, faultOff func(), outage time.Duration, probe bool) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	msgs, p := generate(t, simConfig(30_000, 3_000))
+	write(t, ctx, e.brokers, msgs)
+	total := int64(len(msgs))
+	_, addr := inProcess(t, e)
+	if err := waitFor(ctx, "a quarter committed", func() bool {
+		lag, err := testutil.Lag(ctx, e.brokers, group, ordersTopic, lifecycleTopic)
+		return err == nil && lag < total*3/4
+	}); err != nil {
+		t.Fatal(err)
+	}
+	faultOn()
+	if err := waitFor(ctx, "/readyz to fail", func() bool { return !readyz(addr()) }); err != nil {
+		t.Fatal(err)
+	}
+	var lag2 int64 = -1
+	if probe {
+		time.Sleep(outage / 2) // in-flight batches finish or fail
+		lag1, err1 := lagOK(ctx, e)
+		time.Sleep(outage / 2)
+		var err2 error
+		lag2, err2 = lagOK(ctx, e)
+		if err1 != nil || err2 != nil {
+			t.Fatalf("lag probes failed: %v %v", err1, err2)
+		}
+		if lag1 != lag2 {
+			t.Errorf("offsets were committed during the fault: lag %d then %d", lag1, lag2)
+		}
+		if lag1 == 0 {
+			t.Errorf("the stream was drained before the fault took effect; the test proves nothing")
+		}
+	} else {
+		time.Sleep(outage)
+	}
+	faultOff()
+	if err := testutil.WaitCaughtUp(ctx, e.brokers, group, ordersTopic, lifecycleTopic); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitFor(ctx, "/readyz to recover", func() bool { return readyz(addr()) }); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("fault held the group at lag %d of %d records for %s", lag2, total, outage)
+	check(t, ctx, e, p, defaultTiers, big.NewRat(5, 100), false)
+}
+
+// lagOK reads the group lag through a connection the fault does not
+// affect (offset fetches are not intercepted by these tests).
+func lagOK(ctx context.Context, e *env) (int64, error) {
+	return testutil.Lag(ctx, e.brokers, group, ordersTopic, lifecycleTopic)
+}
+
+// TestChangesProduceFailing: produce requests to ltv-changes fail. No
+// offset may be committed past an event whose change is not acknowledged.
+func TestChangesProduceFailing(t *testing.T) {
+	if testing.Short() {
+		t.Skip("short mode")
+	}
+	e := newEnv(t, 4)
+	var f brokerFault
+	f.install(e.kafka, int16(kmsg.Produce), producesTo(changesTopic))
+	faultRun(t, e, func() { f.on.Store(true) }, func() { f.on.Store(false) }, 6*time.Second, true)
+}
+
+// TestDLQUnreachable: the DLQ cannot be written. The consumer must stop
+// making progress rather than drop a bad record, and deliver every one
+// once the DLQ is back.
+func TestDLQUnreachable(t *testing.T) {
+	if testing.Short() {
+		t.Skip("short mode")
+	}
+	e := newEnv(t, 4)
+	var f brokerFault
+	f.install(e.kafka, int16(kmsg.Produce), producesTo(dlqTopic))
+	faultRun(t, e, func() { f.on.Store(true) }, func() { f.on.Store(false) }, 6*time.Second, true)
+}
+
+// TestKafkaUnreachable: every request of the consumer's connections fails
+// (fetch, produce, commit, heartbeat, metadata), as when the broker is
+// down; the broker itself refuses any commit meanwhile.
+func TestKafkaUnreachable(t *testing.T) {
+	if testing.Short() {
+		t.Skip("short mode")
+	}
+	e := newEnv(t, 4)
+	var f brokerFault
+	f.install(e.kafka, -1, func(kmsg.Request) bool { return true })
+	faultRun(t, e, func() { f.on.Store(true) }, func() { f.on.Store(false) }, 8*time.Second, false)
+}
