@@ -6,7 +6,7 @@ GO        ?= go
 PKGS      ?= ./...
 FUZZTIME  ?= 30s
 
-.PHONY: all build demo test test-race test-short deps-test fuzz bench lint fmt vet clean
+.PHONY: all build demo test test-race test-short chaos deps-test fuzz bench lint fmt vet clean
 
 all: build
 
@@ -28,6 +28,11 @@ test-race: deps-test
 
 test-short:
 	$(GO) test -short -count=1 $(PKGS)
+
+# The crash test alone (also part of `make test`); CHAOS_RUNS=5 repeats it.
+CHAOS_RUNS ?= 1
+chaos: deps-test
+	$(GO) test -count=$(CHAOS_RUNS) -timeout 30m -run 'TestChaos' -v ./internal/e2e
 
 deps-test:
 	@./scripts/ensure-redis.sh

@@ -62,7 +62,7 @@ func TestChaos(t *testing.T) {
 		producerDone <- nil
 	}()
 
-	faults := "after-save:0.01,after-publish:0.01"
+	faults := "after-save:0.03,after-publish:0.03"
 	envs := e.envFor(map[string]string{"LTV_KAFKA_SESSION_TIMEOUT": "3s", "LTV_DRAIN_TIMEOUT": "5s"})
 	var mu sync.Mutex
 	procs := make([]*proc, 3)

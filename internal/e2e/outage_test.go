@@ -37,11 +37,11 @@ func TestRedisOutageMidStream(t *testing.T) {
 	if err := waitFor(ctx, "/readyz to fail", func() bool { return !proc.ready() }); err != nil {
 		t.Fatalf("%v\n%s", err, proc.logTail())
 	}
-	time.Sleep(3 * time.Second)
+	time.Sleep(5 * time.Second)
 	lagWhileDown, _ := testutil.Lag(ctx, e.brokers, group, ordersTopic, lifecycleTopic)
 	// In-flight batches may still commit right after the stop; once Redis
-	// has been down a while, nothing moves.
-	time.Sleep(2 * time.Second)
+	// has been down a while, nothing moves. Redis stays down 10 s in all.
+	time.Sleep(5 * time.Second)
 	lagLater, _ := testutil.Lag(ctx, e.brokers, group, ordersTopic, lifecycleTopic)
 	if lagLater != lagWhileDown {
 		t.Errorf("offsets committed while Redis was down: lag %d then %d", lagWhileDown, lagLater)
