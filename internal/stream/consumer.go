@@ -50,7 +50,11 @@ type ConsumerConfig struct {
 	// SessionTimeout and HeartbeatInterval control how fast a dead member's
 	// partitions move. Defaults 10 s and min(1 s, SessionTimeout/3).
 	SessionTimeout, HeartbeatInterval time.Duration
-	// RebalanceTimeout bounds a rebalance. Default 10 s.
+	// RebalanceTimeout is how long the coordinator waits for members to
+	// rejoin during a rebalance. Default 4 s: it must stay below kafka-go's
+	// fixed 5 s coordinator request timeout, or a slow member makes every
+	// join time out client-side and the group rejoins forever (seen in the
+	// chaos test with a frozen member).
 	RebalanceTimeout time.Duration
 	// RetryMin and RetryMax bound the capped exponential backoff (with full
 	// jitter) applied while the handler or a commit fails. Defaults 100 ms
@@ -96,8 +100,8 @@ func (c *ConsumerConfig) setDefaults() {
 	if c.HeartbeatInterval <= 0 {
 		c.HeartbeatInterval = min(time.Second, c.SessionTimeout/3)
 	}
-	if c.RebalanceTimeout <= 0 {
-		c.RebalanceTimeout = 10 * time.Second
+	if c.RebalanceTimeout <= 0 || c.RebalanceTimeout >= 5*time.Second {
+		c.RebalanceTimeout = 4 * time.Second
 	}
 	if c.RetryMin <= 0 {
 		c.RetryMin = 100 * time.Millisecond
