@@ -2,6 +2,7 @@ package aggregate_test
 
 import (
 	"fmt"
+	"github.com/ltv-stream/ltv-stream/internal/oracle"
 	"math/big"
 	"math/rand"
 	"testing"
@@ -24,32 +25,9 @@ func ratOf(s string) *big.Rat {
 	return r
 }
 
-// roundText renders r rounded half away from zero to places decimals.
-func roundText(r *big.Rat, places int) string {
-	scale := new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(places)), nil)
-	num := new(big.Int).Mul(r.Num(), scale)
-	den := r.Denom() // > 0
-	q, rem := new(big.Int).QuoRem(num, den, new(big.Int))
-	twice := new(big.Int).Abs(rem)
-	twice.Lsh(twice, 1)
-	if twice.Cmp(den) >= 0 {
-		if num.Sign() < 0 {
-			q.Sub(q, big.NewInt(1))
-		} else {
-			q.Add(q, big.NewInt(1))
-		}
-	}
-	neg := q.Sign() < 0
-	digits := new(big.Int).Abs(q).String()
-	for len(digits) <= places {
-		digits = "0" + digits
-	}
-	out := digits[:len(digits)-places] + "." + digits[len(digits)-places:]
-	if neg {
-		out = "-" + out
-	}
-	return out
-}
+// roundText renders r rounded half away from zero to places decimals; it
+// is the oracle's rounding, which shares no code with the package.
+func roundText(r *big.Rat, places int) string { return oracle.Round(r, places) }
 
 func TestRoundText(t *testing.T) {
 	for _, r := range []struct {
