@@ -49,6 +49,9 @@ type Config struct {
 	FaultInject map[string]float64
 	LogLevel    string
 	LogFormat   string
+	// PProf exposes Go's /debug/pprof/ profiles on the HTTP address, for
+	// diagnosing a live instance. Off by default: profiles reveal internals.
+	PProf bool
 }
 
 // setting is one env/flag pair.
@@ -64,7 +67,7 @@ func Load(args []string, getenv func(string) string, usageOut io.Writer) (*Confi
 	var raw struct {
 		brokers, redisURL, group, orders, lifecycle, changes, dlq, httpAddr, file string
 		workers, maxBatch, linger, maxMsg, drain, logLevel, logFormat, session    string
-		faults                                                                    string
+		faults, pprof                                                             string
 	}
 	settings := []setting{
 		{"LTV_KAFKA_BROKERS", "kafka-brokers", "localhost:9092", "comma-separated bootstrap brokers", &raw.brokers},
@@ -85,6 +88,7 @@ func Load(args []string, getenv func(string) string, usageOut io.Writer) (*Confi
 		{"LTV_FAULT_INJECT", "fault-inject", "", "TESTING ONLY: crash on purpose, e.g. after-save:0.01,after-publish:0.01 (stage:probability per batch)", &raw.faults},
 		{"LTV_LOG_LEVEL", "log-level", "info", "debug, info, warn or error", &raw.logLevel},
 		{"LTV_LOG_FORMAT", "log-format", "json", "json or console", &raw.logFormat},
+		{"LTV_PPROF", "pprof", "false", "serve Go profiles under /debug/pprof/ on the HTTP address", &raw.pprof},
 	}
 	fs := flag.NewFlagSet("consumer", flag.ContinueOnError)
 	fs.SetOutput(usageOut)
@@ -120,6 +124,9 @@ func Load(args []string, getenv func(string) string, usageOut io.Writer) (*Confi
 		LogFormat:      raw.logFormat,
 	}
 	var err error
+	if c.PProf, err = strconv.ParseBool(strings.TrimSpace(raw.pprof)); err != nil {
+		return nil, fmt.Errorf("pprof %q is not true or false", raw.pprof)
+	}
 	if c.Workers, err = positiveInt("workers", raw.workers); err != nil {
 		return nil, err
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
@@ -268,7 +267,7 @@ func (c *Consumer) fetchLoop(ctx context.Context, queues []chan kafka.Message) e
 			fetchFailures = 0
 			c.setHealth(true, nil)
 		}
-		q := queues[workerFor(msg.Topic, msg.Partition, len(queues))]
+		q := queues[workerFor(msg.Partition, len(queues))]
 		select {
 		case q <- msg:
 		case <-ctx.Done():
@@ -277,10 +276,13 @@ func (c *Consumer) fetchLoop(ctx context.Context, queues []chan kafka.Message) e
 	}
 }
 
-func workerFor(topic string, partition, workers int) int {
-	h := fnv.New32a()
-	_, _ = h.Write([]byte(topic))
-	return int((h.Sum32() + uint32(partition)*2654435761) % uint32(workers))
+// workerFor routes by partition number only, not by topic: producers key
+// both input topics by customer_id with the same partitioner, so partition
+// p of orders and partition p of customer-lifecycle hold the same
+// customers. Sending both to one worker keeps a customer's updates in one
+// goroutine, where they never race each other's compare-and-set.
+func workerFor(partition, workers int) int {
+	return partition % workers
 }
 
 // worker batches its queue and handles each batch until it succeeds.

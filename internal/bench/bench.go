@@ -1,0 +1,343 @@
+// Package bench is the end-to-end benchmark behind `make bench`: it runs
+// the real consumer binary against a real redis-server and a
+// Kafka-protocol broker on loopback, and measures throughput, latency,
+// Redis memory, consumer RSS and CPU, next to the ceilings of the parts
+// (kafka-go's raw consume rate, Redis's rate for the consumer's own
+// traffic) so every figure is shown against its limit.
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ltv-stream/ltv-stream/internal/aggregate"
+	"github.com/ltv-stream/ltv-stream/internal/benchreport"
+	"github.com/ltv-stream/ltv-stream/internal/config"
+	"github.com/ltv-stream/ltv-stream/internal/localredis"
+	"github.com/redis/go-redis/v9"
+	"github.com/twmb/franz-go/pkg/kfake"
+)
+
+// Config sizes one benchmark run.
+type Config struct {
+	// Events and Customers size the throughput workload. Defaults
+	// 1,000,000 and 200,000 (the issue's sizing).
+	Events, Customers int
+	// Partitions per topic on the test broker. Default 12.
+	Partitions int
+	// OfferedRate is the steady load of the latency phase. Default 10,000/s.
+	OfferedRate int
+	// LatencyWarmup is not sampled (the group settles); LatencyDuration is.
+	// Defaults 3 s and 20 s.
+	LatencyWarmup, LatencyDuration time.Duration
+	// Seed of the simulator. Default 1.
+	Seed int64
+	// ConsumerBinary is the built cmd/consumer. Required.
+	ConsumerBinary string
+	// ConsumerEnv adds environment settings for the consumer (tuning).
+	ConsumerEnv []string
+	// Workers and MaxBatch mirror the consumer's LTV_WORKERS and
+	// LTV_MAX_BATCH for the Redis ceiling's replay. Defaults: the
+	// consumer's defaults.
+	Workers, MaxBatch int
+	// WorkDir holds Redis's directory and the consumer logs. Required.
+	WorkDir string
+	// Topic names (SPEC §1 defaults).
+	OrdersTopic, LifecycleTopic, ChangesTopic, DLQTopic string
+	// Log receives progress lines; default discards them.
+	Log func(format string, args ...any)
+	// SkipVerify skips comparing the final state with the oracle.
+	SkipVerify bool
+}
+
+func (c *Config) setDefaults() {
+	def := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def(&c.Events, 1_000_000)
+	def(&c.Customers, 200_000)
+	def(&c.Partitions, 12)
+	def(&c.OfferedRate, 10_000)
+	if c.LatencyWarmup <= 0 {
+		c.LatencyWarmup = 3 * time.Second
+	}
+	if c.LatencyDuration <= 0 {
+		c.LatencyDuration = 20 * time.Second
+	}
+	if c.Seed == 0 {
+		c.Seed = 1
+	}
+	defaults := consumerDefaults()
+	def(&c.Workers, envInt(c.ConsumerEnv, "LTV_WORKERS", defaults.Workers))
+	def(&c.MaxBatch, envInt(c.ConsumerEnv, "LTV_MAX_BATCH", defaults.MaxBatch))
+	str := func(v *string, d string) {
+		if *v == "" {
+			*v = d
+		}
+	}
+	str(&c.OrdersTopic, defaults.OrdersTopic)
+	str(&c.LifecycleTopic, defaults.LifecycleTopic)
+	str(&c.ChangesTopic, defaults.ChangesTopic)
+	str(&c.DLQTopic, defaults.DLQTopic)
+	if c.Log == nil {
+		c.Log = func(string, ...any) {}
+	}
+}
+
+// consumerDefaults is the consumer's configuration with nothing set.
+func consumerDefaults() *config.Config {
+	cfg, err := config.Load(nil, func(string) string { return "" }, io.Discard)
+	if err != nil {
+		panic(fmt.Sprintf("default configuration does not load: %v", err)) // a bug, not input
+	}
+	return cfg
+}
+
+func defaultModel() *aggregate.Model { return consumerDefaults().Model }
+
+func envInt(env []string, key string, def int) int {
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, key+"="); ok {
+			if n, err := strconv.Atoi(v); err == nil && n > 0 {
+				return n
+			}
+		}
+	}
+	return def
+}
+
+// Run performs one complete benchmark run with fresh servers.
+func Run(ctx context.Context, cfg Config) (benchreport.Run, error) {
+	cfg.setDefaults()
+	if cfg.ConsumerBinary == "" || cfg.WorkDir == "" {
+		return benchreport.Run{}, errors.New("bench: ConsumerBinary and WorkDir are required")
+	}
+	var out benchreport.Run
+
+	redisDir, err := os.MkdirTemp(cfg.WorkDir, "redis-")
+	if err != nil {
+		return out, err
+	}
+	rs, err := localredis.New(redisDir)
+	if err != nil {
+		return out, err
+	}
+	if err := rs.Start(ctx); err != nil {
+		return out, err
+	}
+	defer rs.Stop()
+	rc := redis.NewClient(&redis.Options{Addr: rs.Addr()})
+	defer rc.Close()
+
+	cfg.Log("generating %d events over %d customers", cfg.Events, cfg.Customers)
+	w, err := generate(cfg, cfg.Seed, cfg.Events, cfg.Customers, !cfg.SkipVerify)
+	if err != nil {
+		return out, err
+	}
+	out.Events = len(w.msgs)
+	out.Customers = cfg.Customers
+	if w.oracle != nil {
+		out.Customers = w.customers
+	}
+
+	if err := throughputPhase(ctx, cfg, rs, rc, w, &out); err != nil {
+		return out, err
+	}
+
+	cfg.Log("redis ceiling: recording and replaying the consumer's Redis traffic")
+	if err := rc.FlushAll(ctx).Err(); err != nil {
+		return out, err
+	}
+	if out.RedisUpdateCeiling, err = redisUpdateCeiling(ctx, cfg, rc, w); err != nil {
+		return out, fmt.Errorf("redis ceiling: %w", err)
+	}
+	cfg.Log("redis ceiling: %.0f events/s", out.RedisUpdateCeiling)
+	w = nil // let the workload go before the latency phase
+
+	cfg.Log("latency: %d events/s for %s (+%s warm-up)", cfg.OfferedRate, cfg.LatencyDuration, cfg.LatencyWarmup)
+	if err := rc.FlushAll(ctx).Err(); err != nil {
+		return out, err
+	}
+	cluster, brokers, err := startBroker(cfg)
+	if err != nil {
+		return out, err
+	}
+	lat, err := measureLatency(ctx, cfg, brokers, rs.URL())
+	cluster.Close()
+	if err != nil {
+		return out, fmt.Errorf("latency: %w", err)
+	}
+	out.OfferedRate, out.AchievedRate = lat.offered, lat.achieved
+	out.LatencySamples = len(lat.samples)
+	out.P50, out.P99, out.Max = lat.percentile(0.50), lat.percentile(0.99), lat.samples[len(lat.samples)-1]
+	cfg.Log("latency: %d samples, p50 %s, p99 %s, max %s", out.LatencySamples, out.P50, out.P99, out.Max)
+	return out, nil
+}
+
+// throughputPhase loads the whole stream into a fresh broker, measures
+// kafka-go's raw consume rate on it, then runs the consumer binary from
+// start until every input offset is committed.
+func throughputPhase(ctx context.Context, cfg Config, rs *localredis.Server, rc *redis.Client, w *workload, out *benchreport.Run) error {
+	cluster, brokers, err := startBroker(cfg)
+	if err != nil {
+		return err
+	}
+	defer cluster.Close()
+	cfg.Log("producing %d records", len(w.msgs))
+	if err := produceAll(ctx, brokers, w.msgs); err != nil {
+		return err
+	}
+	cfg.Log("kafka ceiling: raw kafka-go group consume")
+	if out.KafkaConsumeCeiling, err = kafkaConsumeCeiling(ctx, cfg, brokers, len(w.msgs)); err != nil {
+		return err
+	}
+	cfg.Log("kafka ceiling: %.0f msg/s", out.KafkaConsumeCeiling)
+
+	if err := rc.FlushAll(ctx).Err(); err != nil {
+		return err
+	}
+	before, err := usedMemory(ctx, rc)
+	if err != nil {
+		return err
+	}
+	group := fmt.Sprintf("bench-throughput-%d", time.Now().UnixNano())
+	cfg.Log("throughput: consumer binary from start until every offset is committed")
+	proc, err := startConsumer(cfg, consumerSettings{brokers: brokers, redisURL: rs.URL(), group: group}, "consumer-throughput.log")
+	if err != nil {
+		return err
+	}
+	defer proc.kill()
+	meter := startCPUMeter(map[string]int{"consumer": proc.cmd.Process.Pid, "redis": rs.Pid(), "broker+harness": os.Getpid()})
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
+	defer cancel()
+	done, err := waitCommitted(wctx, brokers, group, []string{cfg.OrdersTopic, cfg.LifecycleTopic}, 20*time.Millisecond, proc.samplePeak)
+	if err != nil {
+		return err
+	}
+	cpu := meter.used()
+	cfg.Log("cpu while consuming: consumer %s, redis %s, broker+harness %s (wall %s)",
+		cpu["consumer"], cpu["redis"], cpu["broker+harness"], time.Since(proc.started).Round(10*time.Millisecond))
+	out.Elapsed = done.Sub(proc.started)
+	out.Throughput = float64(len(w.msgs)) / out.Elapsed.Seconds()
+	use, err := proc.stop()
+	if err != nil {
+		return err
+	}
+	out.PeakRSSBytes = use.peakRSS
+	out.CPUSecondsPerMillion = use.cpu.Seconds() / (float64(len(w.msgs)) / 1e6)
+	cfg.Log("throughput: %.0f events/s (%s), peak RSS %d MB, %.1f CPU s per million",
+		out.Throughput, out.Elapsed.Round(time.Millisecond), out.PeakRSSBytes>>20, out.CPUSecondsPerMillion)
+
+	if stats, err := rc.Info(ctx, "commandstats").Result(); err == nil {
+		cfg.Log("redis commandstats:%s", commandStats(stats))
+	}
+	after, err := usedMemory(ctx, rc)
+	if err != nil {
+		return err
+	}
+	out.RedisBytesPerCustomer = float64(after-before) / float64(out.Customers)
+	cfg.Log("redis: %.0f bytes per customer", out.RedisBytesPerCustomer)
+	if w.oracle != nil {
+		if err := verify(ctx, rc, w); err != nil {
+			return err
+		}
+		out.Verified = true
+		cfg.Log("verified: Redis equals the independent recomputation for %d customers", w.customers)
+	}
+	return nil
+}
+
+func startBroker(cfg Config) (*kfake.Cluster, []string, error) {
+	c, err := kfake.NewCluster(
+		kfake.NumBrokers(1),
+		kfake.SeedTopics(int32(cfg.Partitions), cfg.OrdersTopic, cfg.LifecycleTopic, cfg.ChangesTopic, cfg.DLQTopic),
+		kfake.GroupMinSessionTimeout(time.Second),
+	)
+	if err != nil {
+		return nil, nil, fmt.Errorf("start broker: %w", err)
+	}
+	return c, c.ListenAddrs(), nil
+}
+
+// commandStats condenses INFO commandstats to "cmd calls usec_per_call"
+// entries: where Redis spent its time.
+func commandStats(info string) string {
+	var b strings.Builder
+	for _, line := range strings.Split(info, "\n") {
+		name, rest, ok := strings.Cut(strings.TrimSpace(line), ":")
+		if !ok || !strings.HasPrefix(name, "cmdstat_") {
+			continue
+		}
+		var calls, usec, per string
+		for _, kv := range strings.Split(rest, ",") {
+			k, v, _ := strings.Cut(kv, "=")
+			switch k {
+			case "calls":
+				calls = v
+			case "usec":
+				usec = v
+			case "usec_per_call":
+				per = v
+			}
+		}
+		fmt.Fprintf(&b, " %s calls=%s usec=%s per_call=%s;", strings.TrimPrefix(name, "cmdstat_"), calls, usec, per)
+	}
+	return b.String()
+}
+
+func usedMemory(ctx context.Context, rc *redis.Client) (int64, error) {
+	info, err := rc.Info(ctx, "memory").Result()
+	if err != nil {
+		return 0, fmt.Errorf("redis info: %w", err)
+	}
+	for _, line := range strings.Split(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "used_memory:"); ok {
+			return strconv.ParseInt(v, 10, 64)
+		}
+	}
+	return 0, errors.New("redis info: no used_memory")
+}
+
+// verify compares every customer's public fields with the oracle.
+func verify(ctx context.Context, rc *redis.Client, w *workload) error {
+	ids := w.oracle.Customers()
+	const chunk = 2000
+	mismatches := 0
+	var first string
+	for lo := 0; lo < len(ids); lo += chunk {
+		part := ids[lo:min(lo+chunk, len(ids))]
+		cmds := make([]*redis.MapStringStringCmd, len(part))
+		if _, err := rc.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i, id := range part {
+				cmds[i] = p.HGetAll(ctx, "ltv:{"+id+"}")
+			}
+			return nil
+		}); err != nil {
+			return fmt.Errorf("verify: %w", err)
+		}
+		for i, id := range part {
+			exp, _ := w.oracle.Expect(id)
+			h := cmds[i].Val()
+			for field, want := range exp.Fields {
+				if got := h[field]; got != want {
+					mismatches++
+					if first == "" {
+						first = fmt.Sprintf("customer %s field %s = %q, want %q", id, field, got, want)
+					}
+				}
+			}
+		}
+	}
+	if mismatches > 0 {
+		return fmt.Errorf("verify: %d field mismatches, first: %s", mismatches, first)
+	}
+	return nil
+}

@@ -1,0 +1,57 @@
+package bench
+
+import (
+	"context"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// TestRunSmall runs the whole benchmark on a small workload: every phase
+// must produce a plausible figure and the final state must verify.
+func TestRunSmall(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the consumer binary")
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "consumer")
+	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/consumer").CombinedOutput(); err != nil {
+		t.Fatalf("build consumer: %v\n%s", err, out)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	r, err := Run(ctx, Config{
+		Events: 20_000, Customers: 4_000, OfferedRate: 2_000,
+		LatencyWarmup: time.Second, LatencyDuration: 2 * time.Second,
+		ConsumerBinary: bin, WorkDir: dir, Log: t.Logf,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%+v", r)
+	if !r.Verified {
+		t.Error("final state not verified")
+	}
+	if r.Events != 20_000 || r.Customers <= 0 || r.Customers > 4_000 {
+		t.Errorf("events %d customers %d", r.Events, r.Customers)
+	}
+	for name, v := range map[string]float64{
+		"throughput": r.Throughput, "kafka ceiling": r.KafkaConsumeCeiling, "redis ceiling": r.RedisUpdateCeiling,
+		"bytes per customer": r.RedisBytesPerCustomer, "cpu per million": r.CPUSecondsPerMillion,
+		"achieved rate": r.AchievedRate,
+	} {
+		if v <= 0 {
+			t.Errorf("%s = %v, want > 0", name, v)
+		}
+	}
+	if r.PeakRSSBytes < 1<<20 {
+		t.Errorf("peak RSS %d bytes is implausible", r.PeakRSSBytes)
+	}
+	if r.LatencySamples == 0 || r.P50 <= 0 || r.P50 > r.P99 || r.P99 > r.Max {
+		t.Errorf("latency samples %d p50 %s p99 %s max %s", r.LatencySamples, r.P50, r.P99, r.Max)
+	}
+	if r.AchievedRate < 0.8*r.OfferedRate {
+		t.Errorf("offered %v/s but achieved only %v/s", r.OfferedRate, r.AchievedRate)
+	}
+}

@@ -1,0 +1,167 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/ltv-stream/ltv-stream/internal/decode"
+	"github.com/ltv-stream/ltv-stream/internal/pipeline"
+	"github.com/ltv-stream/ltv-stream/internal/store"
+	"github.com/redis/go-redis/v9"
+	"github.com/segmentio/kafka-go"
+)
+
+// kafkaConsumeCeiling consumes every input record with a plain kafka-go
+// group reader configured like the consumer's, doing nothing with them:
+// the most the consumer could ever read from this broker.
+func kafkaConsumeCeiling(ctx context.Context, cfg Config, brokers []string, total int) (float64, error) {
+	start := time.Now()
+	r := kafka.NewReader(kafka.ReaderConfig{
+		Brokers: brokers, GroupID: fmt.Sprintf("bench-raw-%d", start.UnixNano()),
+		GroupTopics: []string{cfg.OrdersTopic, cfg.LifecycleTopic},
+		MinBytes:    1, MaxBytes: 16 << 20, MaxWait: 500 * time.Millisecond,
+		QueueCapacity: 8000, StartOffset: kafka.FirstOffset,
+		HeartbeatInterval: time.Second, RebalanceTimeout: 4 * time.Second,
+	})
+	defer r.Close()
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	for n := 0; n < total; n++ {
+		if _, err := r.FetchMessage(ctx); err != nil {
+			return 0, fmt.Errorf("raw consume after %d of %d: %w", n, total, err)
+		}
+	}
+	return float64(total) / time.Since(start).Seconds(), nil
+}
+
+// storeOp is one call the pipeline made to the store.
+type storeOp struct {
+	load  []string
+	save  []store.Write
+	clear []store.Acked
+}
+
+// recordingStore runs the real store and remembers every call, so the same
+// Redis traffic can be replayed later without any Kafka or domain work.
+type recordingStore struct {
+	inner *store.Redis
+	ops   []storeOp
+}
+
+func (s *recordingStore) Load(ctx context.Context, ids []string) ([]store.Snapshot, []error, error) {
+	s.ops = append(s.ops, storeOp{load: append([]string(nil), ids...)})
+	return s.inner.Load(ctx, ids)
+}
+
+func (s *recordingStore) Save(ctx context.Context, writes []store.Write) ([]int, error) {
+	s.ops = append(s.ops, storeOp{save: append([]store.Write(nil), writes...)})
+	return s.inner.Save(ctx, writes)
+}
+
+func (s *recordingStore) ClearPending(ctx context.Context, acked []store.Acked) error {
+	s.ops = append(s.ops, storeOp{clear: append([]store.Acked(nil), acked...)})
+	return s.inner.ClearPending(ctx, acked)
+}
+
+type discardPublisher struct{}
+
+func (discardPublisher) Publish(context.Context, []pipeline.Message) error { return nil }
+
+// redisUpdateCeiling measures how fast Redis absorbs exactly the traffic
+// the consumer sends for this workload (pipelined loads, compare-and-set
+// save scripts, pending clears), issued from Go with the consumer's
+// concurrency but with no Kafka and no domain work in between. The result
+// is in input events per second, so it compares directly with the
+// end-to-end throughput.
+//
+// First the stream is processed once in-process (batches of maxBatch per
+// worker, partitions sharded over workers as the consumer does) while the
+// store calls are recorded; then Redis is flushed and the recorded calls
+// are replayed, one goroutine per worker, and only the replay is timed.
+func redisUpdateCeiling(ctx context.Context, cfg Config, rc redis.UniversalClient, w *workload) (float64, error) {
+	st := store.NewRedis(rc, store.Config{})
+	if err := st.LoadScripts(ctx); err != nil {
+		return 0, err
+	}
+	dec, err := decode.New(decode.Config{BaseCurrency: "SEK"})
+	if err != nil {
+		return 0, err
+	}
+	model := defaultModel()
+	workers := cfg.Workers
+	shards := make([][]pipeline.Record, workers)
+	// Place records as the producer's Murmur2 balancer did; the global
+	// index is a valid offset (it increases within every partition).
+	var balancer kafka.Murmur2Balancer
+	partitionIDs := make([]int, cfg.Partitions)
+	for i := range partitionIDs {
+		partitionIDs[i] = i
+	}
+	for i, m := range w.msgs {
+		p := balancer.Balance(m, partitionIDs...)
+		shard := p % workers // both topics' partition p: one customer, one worker
+		shards[shard] = append(shards[shard], pipeline.Record{
+			Topic: m.Topic, Partition: int32(p), Offset: int64(i), Key: m.Key, Value: m.Value,
+		})
+	}
+	recs := make([]*recordingStore, workers)
+	for i := range recs {
+		recs[i] = &recordingStore{inner: st}
+		proc, err := pipeline.New(pipeline.Config{Model: model, Decoder: dec, Store: recs[i], Out: discardPublisher{}})
+		if err != nil {
+			return 0, err
+		}
+		for lo := 0; lo < len(shards[i]); lo += cfg.MaxBatch {
+			if _, err := proc.Process(ctx, shards[i][lo:min(lo+cfg.MaxBatch, len(shards[i]))]); err != nil {
+				return 0, fmt.Errorf("recording pass: %w", err)
+			}
+		}
+	}
+	if err := rc.FlushAll(ctx).Err(); err != nil {
+		return 0, err
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, workers)
+	start := time.Now()
+	for i := range recs {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			errs[i] = replay(ctx, st, recs[i].ops)
+		}(i)
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	for _, err := range errs {
+		if err != nil {
+			return 0, err
+		}
+	}
+	return float64(len(w.msgs)) / elapsed.Seconds(), nil
+}
+
+func replay(ctx context.Context, st *store.Redis, ops []storeOp) error {
+	for _, op := range ops {
+		switch {
+		case op.load != nil:
+			if _, _, err := st.Load(ctx, op.load); err != nil {
+				return fmt.Errorf("replay load: %w", err)
+			}
+		case op.save != nil:
+			conflicts, err := st.Save(ctx, op.save)
+			if err != nil {
+				return fmt.Errorf("replay save: %w", err)
+			}
+			if len(conflicts) > 0 {
+				return fmt.Errorf("replay save: %d unexpected conflicts (the replay is not the recorded traffic)", len(conflicts))
+			}
+		case op.clear != nil:
+			if err := st.ClearPending(ctx, op.clear); err != nil {
+				return fmt.Errorf("replay clear: %w", err)
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,143 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/ltv-stream/ltv-stream/internal/localredis"
+)
+
+// consumerProcess is the real consumer binary, run as its own process so
+// its memory and CPU are measured apart from the broker and the harness.
+type consumerProcess struct {
+	cmd      *exec.Cmd
+	httpAddr string
+	started  time.Time
+	logPath  string
+	waited   bool
+	// peak is the last VmHWM read while the process ran (it only grows).
+	peak int64
+}
+
+// samplePeak records the consumer's resident-set high-water mark; call it
+// periodically while the process runs (the value is gone after exit).
+func (p *consumerProcess) samplePeak() {
+	if v, err := peakRSS(p.cmd.Process.Pid); err == nil && v > p.peak {
+		p.peak = v
+	}
+}
+
+// consumerSettings are the environment the binary gets (SPEC §7 names).
+type consumerSettings struct {
+	brokers  []string
+	redisURL string
+	group    string
+	extraEnv []string
+}
+
+func startConsumer(cfg Config, s consumerSettings, logName string) (*consumerProcess, error) {
+	port, err := localredis.FreePort()
+	if err != nil {
+		return nil, err
+	}
+	p := &consumerProcess{httpAddr: "127.0.0.1:" + strconv.Itoa(port), logPath: filepath.Join(cfg.WorkDir, logName)}
+	logf, err := os.Create(p.logPath)
+	if err != nil {
+		return nil, fmt.Errorf("consumer log: %w", err)
+	}
+	defer logf.Close()
+	p.cmd = exec.Command(cfg.ConsumerBinary)
+	p.cmd.Env = append(os.Environ(),
+		"LTV_KAFKA_BROKERS="+strings.Join(s.brokers, ","),
+		"LTV_REDIS_URL="+s.redisURL,
+		"LTV_GROUP_ID="+s.group,
+		"LTV_ORDERS_TOPIC="+cfg.OrdersTopic,
+		"LTV_LIFECYCLE_TOPIC="+cfg.LifecycleTopic,
+		"LTV_CHANGES_TOPIC="+cfg.ChangesTopic,
+		"LTV_DLQ_TOPIC="+cfg.DLQTopic,
+		"LTV_HTTP_ADDR="+p.httpAddr,
+		"LTV_LOG_LEVEL=warn",
+	)
+	p.cmd.Env = append(p.cmd.Env, cfg.ConsumerEnv...)
+	p.cmd.Env = append(p.cmd.Env, s.extraEnv...)
+	p.cmd.Stdout, p.cmd.Stderr = logf, logf
+	p.started = time.Now()
+	if err := p.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start consumer %s: %w", cfg.ConsumerBinary, err)
+	}
+	return p, nil
+}
+
+// waitReady polls /readyz until the consumer reports ready.
+func (p *consumerProcess) waitReady(ctx context.Context) error {
+	client := &http.Client{Timeout: time.Second}
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+p.httpAddr+"/readyz", nil)
+		if res, err := client.Do(req); err == nil {
+			res.Body.Close()
+			if res.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("consumer not ready: %w (log: %s)", ctx.Err(), p.logPath)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// usage is what the kernel accounted to the finished process.
+type usage struct {
+	peakRSS int64 // bytes
+	cpu     time.Duration
+}
+
+// stop sends SIGTERM (the consumer drains, commits and exits 0) and returns
+// its resource usage.
+func (p *consumerProcess) stop() (usage, error) {
+	if p.waited {
+		return usage{}, errors.New("consumer already stopped")
+	}
+	p.samplePeak()
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- p.cmd.Wait() }()
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(60 * time.Second):
+		_ = p.cmd.Process.Kill()
+		err = <-done
+		err = fmt.Errorf("consumer ignored SIGTERM for 60 s: %w", err)
+	}
+	p.waited = true
+	u := usage{peakRSS: p.peak}
+	if ru, ok := p.cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		u.cpu = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	}
+	if err != nil {
+		return u, fmt.Errorf("consumer exit: %w (log: %s)", err, p.logPath)
+	}
+	return u, nil
+}
+
+// kill ends the process without waiting for a drain (cleanup after an
+// error).
+func (p *consumerProcess) kill() {
+	if p == nil || p.waited {
+		return
+	}
+	_ = p.cmd.Process.Kill()
+	_ = p.cmd.Wait()
+	p.waited = true
+}

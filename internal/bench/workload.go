@@ -1,0 +1,97 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/ltv-stream/ltv-stream/internal/oracle"
+	"github.com/ltv-stream/ltv-stream/internal/sim"
+	"github.com/ltv-stream/ltv-stream/internal/stream"
+	"github.com/segmentio/kafka-go"
+)
+
+// workload is one simulated input stream and what it must produce.
+type workload struct {
+	msgs      []kafka.Message
+	oracle    *oracle.Oracle
+	customers int // distinct customers with at least one valid event
+	bad       int
+}
+
+// generate runs the simulator (with its default duplicate, late and bad
+// record rates, so the consumer does all of its work) and feeds every
+// valid record to the independent oracle.
+func generate(cfg Config, seed int64, events, customers int, withOracle bool) (*workload, error) {
+	gen, err := sim.NewGenerator(sim.Config{Seed: seed, Customers: customers, Events: events})
+	if err != nil {
+		return nil, fmt.Errorf("simulator: %w", err)
+	}
+	w := &workload{msgs: make([]kafka.Message, 0, events)}
+	if withOracle {
+		w.oracle = oracle.New(oracle.Params{})
+	}
+	for {
+		rec, ok := gen.Next()
+		if !ok {
+			break
+		}
+		topic := cfg.OrdersTopic
+		if rec.Topic == sim.TopicLifecycle {
+			topic = cfg.LifecycleTopic
+		}
+		w.msgs = append(w.msgs, kafka.Message{Topic: topic, Key: rec.Key, Value: rec.Value})
+		if rec.Label == sim.LabelBad {
+			w.bad++
+			continue
+		}
+		if w.oracle != nil {
+			if err := w.oracle.Add(rec.Value); err != nil {
+				return nil, fmt.Errorf("oracle rejects a record the simulator calls valid: %w", err)
+			}
+		}
+	}
+	if w.oracle != nil {
+		w.customers = len(w.oracle.Customers())
+	}
+	return w, nil
+}
+
+// produceAll writes msgs with a keyed, fully acknowledged writer in large
+// calls (the fast way to load a topic).
+func produceAll(ctx context.Context, brokers []string, msgs []kafka.Message) error {
+	w, err := stream.NewWriter(stream.WriterConfig{Brokers: brokers, BatchSize: 2000})
+	if err != nil {
+		return err
+	}
+	defer w.Close()
+	const chunk = 20000
+	for i := 0; i < len(msgs); i += chunk {
+		if err := stream.WriteAll(ctx, w, msgs[i:min(i+chunk, len(msgs))]); err != nil {
+			return fmt.Errorf("produce: %w", err)
+		}
+	}
+	return nil
+}
+
+// waitCommitted polls until the group has committed every input offset and
+// returns when it saw that (the poll interval bounds the error).
+func waitCommitted(ctx context.Context, brokers []string, group string, topics []string, poll time.Duration, tick func()) (time.Time, error) {
+	for {
+		if tick != nil {
+			tick()
+		}
+		lag, err := stream.GroupLag(ctx, brokers, group, topics...)
+		if err == nil && lag == 0 {
+			return time.Now(), nil
+		}
+		select {
+		case <-ctx.Done():
+			if err == nil {
+				err = fmt.Errorf("lag %d", lag)
+			}
+			return time.Time{}, fmt.Errorf("waiting for commits: %w (last: %v)", ctx.Err(), err)
+		case <-time.After(poll):
+		}
+	}
+}

@@ -1,0 +1,134 @@
+// Package benchreport turns benchmark measurements into the content of
+// docs/benchmarks.md and a PNG chart drawn from the same numbers.
+//
+// The package is pure: it measures nothing and touches no Kafka, Redis or
+// file system. The benchmark harness fills a Report, then calls
+// WriteMarkdown and WriteChart with writers of its choosing. Rendering is
+// deterministic — the same Report always yields the same bytes — so the
+// committed documents only change when the numbers do.
+//
+// Zero values mean "not measured": a Run field left at zero (or negative,
+// NaN or infinite) is shown as "n/a" and never counts as meeting a target,
+// and a zero Targets field means "no target" for that figure.
+package benchreport
+
+import (
+	"cmp"
+	"slices"
+	"time"
+)
+
+// Machine describes where the benchmark ran, so a reader can tell whether
+// the figures are comparable with their own hardware.
+type Machine struct {
+	CPU          string // model name from /proc/cpuinfo
+	Cores        int
+	MemoryBytes  uint64
+	OS           string // e.g. "Debian GNU/Linux 12 (bookworm)"
+	Kernel       string
+	GoVersion    string
+	RedisVersion string
+	Broker       string // e.g. "kfake (franz-go), in-process, loopback TCP"
+}
+
+// Run is one complete benchmark run. Several runs are summarised by their
+// field-wise Median so one noisy run cannot decide the published figure.
+// A zero field means the figure was not measured in that run.
+type Run struct {
+	Events, Customers     int           // input events and distinct customers
+	Elapsed               time.Duration // consumer start → every input offset committed
+	Throughput            float64       // input events/s end to end (Events / Elapsed)
+	KafkaConsumeCeiling   float64       // msg/s: raw kafka-go group reader over the same records, no processing
+	RedisUpdateCeiling    float64       // customer updates/s: the consumer's own per-customer load+compare-and-set save, pipelined from Go
+	OfferedRate           float64       // events/s offered in the latency phase (e.g. 10000)
+	AchievedRate          float64       // events/s actually produced in the latency phase
+	LatencySamples        int           // change events whose latency was measured
+	P50, P99, Max         time.Duration // produce → LTV-change event appended
+	RedisBytesPerCustomer float64       // used_memory delta / customers, all bookkeeping included
+	PeakRSSBytes          int64         // consumer process peak RSS (throughput phase)
+	CPUSecondsPerMillion  float64       // consumer user+sys CPU seconds per 1M events
+	Verified              bool          // final Redis state equalled an independent recomputation
+}
+
+// Targets are the goals the figures are judged against; they live in the
+// Report so a document always states the bar it was measured against.
+// A zero field means the figure has no target.
+type Targets struct {
+	Throughput       float64       // events/s end to end, higher is better
+	P99              time.Duration // produce → change-event latency, lower is better
+	BytesPerCustomer float64       // Redis bytes per customer, lower is better
+	PeakRSSBytes     int64         // consumer peak RSS, lower is better
+}
+
+// DefaultTargets returns the project's published targets (150,000 events/s,
+// p99 ≤ 50 ms, ≤ 400 Redis bytes per customer, peak RSS ≤ 200 MB where
+// MB = 2^20 bytes), so the harness and the tests agree on one definition.
+func DefaultTargets() Targets {
+	return Targets{
+		Throughput:       150_000,
+		P99:              50 * time.Millisecond,
+		BytesPerCustomer: 400,
+		PeakRSSBytes:     200 << 20,
+	}
+}
+
+// Report is everything docs/benchmarks.md shows; the chart is drawn from the
+// same value, so document and picture cannot disagree.
+type Report struct {
+	Date    time.Time
+	Command string // the command that produced it, e.g. "make bench"
+	Machine Machine
+	Targets Targets
+	Runs    []Run
+	HotPath []GoBench
+	Notes   []string // free-form paragraphs appended at the end
+}
+
+// Median returns the field-wise median of runs, the robust summary the
+// report publishes.
+//
+// Each numeric field is taken independently (so Throughput is the median
+// throughput, not Events/Elapsed of the median run). For an even number of
+// runs the lower-middle value is used — the value at index (n-1)/2 after
+// sorting ascending — so every published figure is one that was actually
+// measured, never an interpolation; for throughput this errs on the
+// pessimistic side, for latencies and memory on the optimistic side.
+// Verified is true only if every run verified. Median of no runs is the
+// zero Run.
+func Median(runs []Run) Run {
+	if len(runs) == 0 {
+		return Run{}
+	}
+	verified := true
+	for _, r := range runs {
+		verified = verified && r.Verified
+	}
+	return Run{
+		Events:                medianOf(runs, func(r Run) int { return r.Events }),
+		Customers:             medianOf(runs, func(r Run) int { return r.Customers }),
+		Elapsed:               medianOf(runs, func(r Run) time.Duration { return r.Elapsed }),
+		Throughput:            medianOf(runs, func(r Run) float64 { return r.Throughput }),
+		KafkaConsumeCeiling:   medianOf(runs, func(r Run) float64 { return r.KafkaConsumeCeiling }),
+		RedisUpdateCeiling:    medianOf(runs, func(r Run) float64 { return r.RedisUpdateCeiling }),
+		OfferedRate:           medianOf(runs, func(r Run) float64 { return r.OfferedRate }),
+		AchievedRate:          medianOf(runs, func(r Run) float64 { return r.AchievedRate }),
+		LatencySamples:        medianOf(runs, func(r Run) int { return r.LatencySamples }),
+		P50:                   medianOf(runs, func(r Run) time.Duration { return r.P50 }),
+		P99:                   medianOf(runs, func(r Run) time.Duration { return r.P99 }),
+		Max:                   medianOf(runs, func(r Run) time.Duration { return r.Max }),
+		RedisBytesPerCustomer: medianOf(runs, func(r Run) float64 { return r.RedisBytesPerCustomer }),
+		PeakRSSBytes:          medianOf(runs, func(r Run) int64 { return r.PeakRSSBytes }),
+		CPUSecondsPerMillion:  medianOf(runs, func(r Run) float64 { return r.CPUSecondsPerMillion }),
+		Verified:              verified,
+	}
+}
+
+// medianOf is the lower-middle of field over runs; runs must not be empty.
+func medianOf[T cmp.Ordered](runs []Run, field func(Run) T) T {
+	vals := make([]T, len(runs))
+	for i, r := range runs {
+		vals[i] = field(r)
+	}
+	slices.Sort(vals)
+	return vals[(len(vals)-1)/2]
+}

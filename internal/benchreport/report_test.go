@@ -1,0 +1,99 @@
+package benchreport
+
+import (
+	"reflect"
+	"testing"
+	"time"
+)
+
+func TestDefaultTargets(t *testing.T) {
+	got := DefaultTargets()
+	want := Targets{Throughput: 150000, P99: 50 * time.Millisecond, BytesPerCustomer: 400, PeakRSSBytes: 200 << 20}
+	if got != want {
+		t.Errorf("DefaultTargets() = %+v, want %+v", got, want)
+	}
+}
+
+func TestMedian(t *testing.T) {
+	// run builds a Run whose every numeric field derives from v, so a field
+	// taken from the wrong run shows up immediately.
+	run := func(v int, verified bool) Run {
+		return Run{
+			Events: v, Customers: v * 10, Elapsed: time.Duration(v) * time.Second,
+			Throughput: float64(v) * 1000, KafkaConsumeCeiling: float64(v) * 2000,
+			RedisUpdateCeiling: float64(v) * 3000, OfferedRate: float64(v), AchievedRate: float64(v) / 2,
+			LatencySamples: v * 7, P50: time.Duration(v) * time.Millisecond,
+			P99: time.Duration(v) * 2 * time.Millisecond, Max: time.Duration(v) * 3 * time.Millisecond,
+			RedisBytesPerCustomer: float64(v) + 0.5, PeakRSSBytes: int64(v) << 20,
+			CPUSecondsPerMillion: float64(v) / 10, Verified: verified,
+		}
+	}
+	tests := []struct {
+		name string
+		runs []Run
+		want Run
+	}{
+		{name: "no runs", runs: nil, want: Run{}},
+		{name: "one run", runs: []Run{run(5, true)}, want: run(5, true)},
+		{name: "odd count, unsorted", runs: []Run{run(9, true), run(1, true), run(4, true)}, want: run(4, true)},
+		{name: "even count takes the lower middle", runs: []Run{run(8, true), run(2, true), run(6, true), run(4, true)}, want: run(4, true)},
+		{name: "two runs", runs: []Run{run(3, true), run(7, true)}, want: run(3, true)},
+		{name: "one unverified run fails verification", runs: []Run{run(1, true), run(2, false), run(3, true)}, want: run(2, false)},
+		{name: "single unverified run", runs: []Run{run(1, false)}, want: run(1, false)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := Median(tt.runs); !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("Median:\n got %+v\nwant %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestMedianFieldsAreIndependent(t *testing.T) {
+	runs := []Run{
+		{Throughput: 100, P99: 30 * time.Millisecond, PeakRSSBytes: 5, Verified: true},
+		{Throughput: 300, P99: 10 * time.Millisecond, PeakRSSBytes: 1, Verified: true},
+		{Throughput: 200, P99: 20 * time.Millisecond, PeakRSSBytes: 9, Verified: true},
+	}
+	got := Median(runs)
+	want := Run{Throughput: 200, P99: 20 * time.Millisecond, PeakRSSBytes: 5, Verified: true}
+	if got != want {
+		t.Errorf("Median = %+v, want %+v", got, want)
+	}
+	if runs[0].Throughput != 100 || runs[1].Throughput != 300 {
+		t.Error("Median reordered its input")
+	}
+}
+
+func TestFormatters(t *testing.T) {
+	tests := []struct {
+		name, got, want string
+	}{
+		{"small int", fmtInt(7), "7"},
+		{"thousands", fmtInt(1234), "1,234"},
+		{"millions", fmtInt(1234567), "1,234,567"},
+		{"negative", fmtInt(-1234567), "-1,234,567"},
+		{"exact group", fmtInt(100000), "100,000"},
+		{"rate rounds", fmtRate(172339.6), "172,340"},
+		{"rate zero", fmtRate(0), "n/a"},
+		{"ms small", fmtMs(3210 * time.Microsecond), "3.21 ms"},
+		{"ms large", fmtMs(12345 * time.Microsecond), "12.3 ms"},
+		{"ms huge", fmtMs(2 * time.Second), "2,000.0 ms"},
+		{"ms zero", fmtMs(0), "n/a"},
+		{"MB", fmtMB(123 << 20), "123.0 MB"},
+		{"MB target", fmtMBTarget(200 << 20), "200 MB"},
+		{"compact k", fmtCompact(150000), "150k"},
+		{"compact M", fmtCompact(1500000), "1.5M"},
+		{"compact noise", fmtCompact(3 * 0.2), "0.6"},
+		{"ns/op large", fmtNsPerOp(1052.4), "1,052"},
+		{"ns/op small", fmtNsPerOp(3.14159), "3.14"},
+		{"metric", fmtMetric(123456), "123,456"},
+		{"metric small", fmtMetric(4.5), "4.5"},
+	}
+	for _, tt := range tests {
+		if tt.got != tt.want {
+			t.Errorf("%s: got %q, want %q", tt.name, tt.got, tt.want)
+		}
+	}
+}

@@ -1,0 +1,154 @@
+// Package localredis runs redis-server child processes on loopback ports.
+// Tests (through internal/testutil) and the benchmark command both need a
+// real Redis they own: started on a free port, in a private directory,
+// stopped when they are done.
+package localredis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// ErrNoBinary means redis-server is not installed; the message says how to
+// get it, because the suites must not silently skip.
+var ErrNoBinary = errors.New("redis-server not found on PATH: run `make test` or `make bench` (they install it) or `apt-get install -y redis-server`")
+
+// FreePort returns a loopback TCP port that was free a moment ago.
+func FreePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("free port: %w", err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// Binary finds redis-server.
+func Binary() (string, error) {
+	path, err := exec.LookPath("redis-server")
+	if err != nil {
+		return "", ErrNoBinary
+	}
+	return path, nil
+}
+
+// Server is a redis-server child process. It is not safe for concurrent
+// use: one owner starts and stops it.
+type Server struct {
+	// Port and Dir are fixed for the server's life, so a restart finds its
+	// data (when persistence is on) at the same address.
+	Port int
+	Dir  string
+	// Args are extra redis-server arguments (e.g. "--cluster-enabled", "yes").
+	Args []string
+	cmd  *exec.Cmd
+}
+
+// New describes a server on a free port in dir; Start runs it.
+func New(dir string, args ...string) (*Server, error) {
+	port, err := FreePort()
+	if err != nil {
+		return nil, err
+	}
+	return &Server{Port: port, Dir: dir, Args: args}, nil
+}
+
+// Addr is host:port.
+func (s *Server) Addr() string { return "127.0.0.1:" + strconv.Itoa(s.Port) }
+
+// URL is the redis:// URL of database 0.
+func (s *Server) URL() string { return "redis://" + s.Addr() + "/0" }
+
+// Pid is the running process id (0 when stopped).
+func (s *Server) Pid() int {
+	if s.cmd == nil || s.cmd.Process == nil {
+		return 0
+	}
+	return s.cmd.Process.Pid
+}
+
+// Start (re)starts the server and waits until it answers PING. The server
+// is non-persistent unless Args turn persistence on.
+func (s *Server) Start(ctx context.Context) error {
+	bin, err := Binary()
+	if err != nil {
+		return err
+	}
+	logfile := filepath.Join(s.Dir, "redis.log")
+	args := append([]string{
+		"--port", strconv.Itoa(s.Port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+		"--dir", s.Dir, "--protected-mode", "no", "--logfile", logfile,
+	}, s.Args...)
+	s.cmd = exec.Command(bin, args...)
+	s.cmd.Stdout, s.cmd.Stderr = os.Stderr, os.Stderr
+	if err := s.cmd.Start(); err != nil {
+		return fmt.Errorf("start redis-server: %w", err)
+	}
+	c := redis.NewClient(&redis.Options{Addr: s.Addr(), MaxRetries: -1})
+	defer c.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		pctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+		err := c.Ping(pctx).Err()
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			log, _ := os.ReadFile(logfile)
+			s.Stop()
+			return fmt.Errorf("redis-server on %s did not answer: %w\n%s", s.Addr(), err, log)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Shutdown stops the server with SIGTERM, as an operator would (a
+// persistent server saves its data), and waits.
+func (s *Server) Shutdown() {
+	if s.cmd == nil || s.cmd.Process == nil {
+		return
+	}
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	_ = s.cmd.Wait()
+	s.cmd = nil
+}
+
+// Pause freezes the server (SIGSTOP): connections stay open but nothing
+// answers, like a Redis that is hung. Resume undoes it.
+func (s *Server) Pause() {
+	if s.cmd != nil && s.cmd.Process != nil {
+		_ = s.cmd.Process.Signal(syscall.SIGSTOP)
+	}
+}
+
+// Resume continues a paused server.
+func (s *Server) Resume() {
+	if s.cmd != nil && s.cmd.Process != nil {
+		_ = s.cmd.Process.Signal(syscall.SIGCONT)
+	}
+}
+
+// Stop kills the server (like a crash: no save) and waits for it.
+func (s *Server) Stop() {
+	if s.cmd == nil || s.cmd.Process == nil {
+		return
+	}
+	_ = s.cmd.Process.Signal(syscall.SIGCONT) // a paused server cannot die otherwise
+	_ = s.cmd.Process.Kill()
+	_ = s.cmd.Wait()
+	s.cmd = nil
+}
+
+// String describes the server for logs.
+func (s *Server) String() string { return fmt.Sprintf("redis-server %s", s.Addr()) }
