@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/ltv-stream/ltv-stream/internal/config"
@@ -21,7 +22,21 @@ import (
 )
 
 func main() {
+	tuneGC()
 	os.Exit(run())
+}
+
+// tuneGC trades memory the service has for CPU it lacks: the pipeline
+// allocates per event but keeps little alive (tens of MB), so Go's default
+// (collect whenever the heap doubles) runs the collector several times a
+// second under load. Unless the operator set GOGC or GOMEMLIMIT, collect
+// when the heap grows 4x, but never let it pass 128 MiB (the soft limit
+// makes the collector work harder near it instead of growing further).
+func tuneGC() {
+	if os.Getenv("GOGC") == "" && os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetGCPercent(400)
+		debug.SetMemoryLimit(128 << 20)
+	}
 }
 
 func run() int {

@@ -137,7 +137,7 @@ func notes(events, customers, rate int, warmup, dur time.Duration, env []string)
 			strconv.Itoa(events), strconv.Itoa(customers)),
 		"Kafka ceiling: a plain kafka-go group reader, configured like the consumer's, reading the same records and doing nothing with them. Redis ceiling: the consumer's exact Redis traffic for the same stream (pipelined loads, compare-and-set save scripts, pending clears, same batches and concurrency), recorded once and replayed from Go as fast as Redis takes it, in input events per second.",
 		fmt.Sprintf("Latency: %d events/s offered for %s after a %s warm-up that is not sampled; each sample is the time from handing an event to the producer until the harness receives the LTV-change event it caused (an upper bound of the append time, as a subscriber sees it).", rate, dur, warmup),
-		"Memory: Redis used_memory after the throughput run minus before, divided by the customers; it includes every private bookkeeping field and key. RSS and CPU: the consumer process's peak resident set and user+system CPU time as reported by the kernel at exit.",
+		"Memory: Redis used_memory after the throughput run minus before, divided by the customers; it includes every private bookkeeping field and key. RSS and CPU: the consumer process's peak resident set (VmHWM in /proc) and its user+system CPU time (/proc/<pid>/stat) over the throughput phase, divided by the input events.",
 		"The broker (kfake, in the harness process), redis-server and the consumer share the machine's cores, as the targets require.",
 	}
 	if len(env) > 0 {

@@ -35,6 +35,10 @@ type Result struct {
 	Outcome Outcome
 	Changed bool
 	Change  Change
+	// Figures are the state's figures after an Applied event (zero
+	// otherwise), so the caller can store them without computing them
+	// again.
+	Figures Figures
 }
 
 // Dirty reports whether the state must be written back.
@@ -86,7 +90,7 @@ func (m *Model) Apply(s *State, ev *Event, src SourceOffset) Result {
 	}
 
 	fig := m.Figures(s)
-	res := Result{Outcome: Applied}
+	res := Result{Outcome: Applied, Figures: fig}
 	next := m.NextTier(s.Tier, fig.LTV)
 	if next != s.Tier {
 		res.Changed = true

@@ -74,6 +74,7 @@ func startConsumer(cfg Config, s consumerSettings, logName string) (*consumerPro
 	if err := p.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start consumer %s: %w", cfg.ConsumerBinary, err)
 	}
+	cfg.Log("consumer pid %d, http %s, log %s", p.cmd.Process.Pid, p.httpAddr, p.logPath)
 	return p, nil
 }
 

@@ -124,7 +124,7 @@ func measureLatency(ctx context.Context, cfg Config, brokers []string, redisURL 
 	defer writer.Close()
 	start := time.Now()
 	warmEnd.Store(start.Add(cfg.LatencyWarmup).UnixNano())
-	tick := time.NewTicker(2 * time.Millisecond)
+	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
 	next := 0
 	for next < len(w.msgs) {

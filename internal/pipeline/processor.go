@@ -343,6 +343,7 @@ func (p *Processor) applyCustomer(w *customerWork, snap *store.Snapshot, now tim
 	w.applied, w.dups, w.redeliv = 0, 0, 0
 	st := snap.State
 	dirty, figures := false, false
+	var last aggregate.Figures
 	for i := range w.events {
 		pe := &w.events[i]
 		res := p.cfg.Model.Apply(&st, &pe.ev, aggregate.SourceOffset{
@@ -352,6 +353,7 @@ func (p *Processor) applyCustomer(w *customerWork, snap *store.Snapshot, now tim
 		case aggregate.Applied:
 			w.applied++
 			figures = true
+			last = res.Figures
 		case aggregate.DuplicateEvent:
 			w.dups++
 		case aggregate.Redelivered:
@@ -374,7 +376,7 @@ func (p *Processor) applyCustomer(w *customerWork, snap *store.Snapshot, now tim
 	if !dirty {
 		return
 	}
-	write := store.Encode(p.cfg.Model, snap, &st, w.outs, store.EncodeOptions{Figures: figures, Now: now})
+	write := store.Encode(p.cfg.Model, snap, &st, w.outs, store.EncodeOptions{Figures: figures, Computed: &last, Now: now})
 	w.write = &write
 	w.token = write.Token
 }

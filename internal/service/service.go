@@ -61,7 +61,7 @@ func Run(ctx context.Context, cfg *config.Config, opt Options) error {
 	if err != nil {
 		return fmt.Errorf("decoder: %w", err)
 	}
-	w, err := stream.NewWriter(stream.WriterConfig{Brokers: cfg.Brokers, BatchSize: 5000})
+	w, err := stream.NewWriter(stream.WriterConfig{Brokers: cfg.Brokers})
 	if err != nil {
 		return err
 	}

@@ -81,23 +81,107 @@ type Snapshot struct {
 	Pending [][]byte
 	// Exists is false when the hash did not exist.
 	Exists bool
+	// stored is the hash as loaded, so Encode writes only what changes.
+	stored map[string]string
 }
 
-// Write is one customer's update, produced by Encode.
+// Write is one customer's update, produced by Encode. It carries only the
+// fields whose stored value changes: every argument costs Redis time
+// (the save script turns each into a Lua string and back), so an order
+// for a known customer writes about half of the hash.
 type Write struct {
 	CustomerID string
 	// Expect is the token the stored hash must still carry (Snapshot.Token).
 	Expect string
 	// Token is the token after this write (the new guard).
 	Token string
-	// Set holds field/value pairs to store; Del the fields to remove.
-	Set []string
-	Del []string
+	// mask has one byte per field slot (see slotNames; dedupe chunks
+	// follow): '.' keep, 's' set to values[slot], 'd' delete.
+	mask   []byte
+	values []string
 	// Pending is what the write stores in the pending key (nil: none).
 	Pending [][]byte
 	// hadPending says the loaded snapshot had pending events (so an empty
 	// Pending must delete the key).
 	hadPending bool
+}
+
+// Field slots: the save script receives, per customer, a mask over this
+// list instead of field names, so names never travel (the script holds
+// them as constants). Dedupe chunk k is slot len(slotNames)+k, named
+// fieldSeenPrefix+k. The order is part of the script; append only.
+var slotNames = []string{
+	fieldGuard, FieldOrders, FieldRevenue, FieldGrossProfit, FieldRefunds,
+	FieldFirstOrderAt, FieldLastOrderAt, FieldAOV, FieldFrequency, FieldTenureDays,
+	FieldChurned, FieldLTV, FieldTier, FieldUpdatedAt,
+	fieldRevenueExact, fieldGrossExact, fieldRefundsExact, fieldChurnAt, fieldReactivateAt,
+}
+
+const (
+	slotGuard = iota
+	slotOrders
+	slotRevenue
+	slotGrossProfit
+	slotRefunds
+	slotFirstOrderAt
+	slotLastOrderAt
+	slotAOV
+	slotFrequency
+	slotTenureDays
+	slotChurned
+	slotLTV
+	slotTier
+	slotUpdatedAt
+	slotRevenueExact
+	slotGrossExact
+	slotRefundsExact
+	slotChurnAt
+	slotReactivateAt
+	slotSeen0
+)
+
+// slotName is the hash field of a slot.
+func slotName(slot int) string {
+	if slot < slotSeen0 {
+		return slotNames[slot]
+	}
+	return fieldSeenPrefix + strconv.Itoa(slot-slotSeen0)
+}
+
+func (w *Write) op(slot int, op byte, value string) {
+	for len(w.mask) <= slot {
+		w.mask = append(w.mask, '.')
+		w.values = append(w.values, "")
+	}
+	w.mask[slot] = op
+	w.values[slot] = value
+}
+
+// appendArgs appends the script arguments of the write's fields: the mask,
+// then the values of the set slots in slot order.
+func (w *Write) appendArgs(args []any) []any {
+	args = append(args, string(w.mask))
+	for slot, op := range w.mask {
+		if op == 's' {
+			args = append(args, w.values[slot])
+		}
+	}
+	return args
+}
+
+// Changes lists the fields the write sets (name → value) and deletes, for
+// tests and debugging.
+func (w *Write) Changes() (set map[string]string, del []string) {
+	set = map[string]string{}
+	for slot, op := range w.mask {
+		switch op {
+		case 's':
+			set[slotName(slot)] = w.values[slot]
+		case 'd':
+			del = append(del, slotName(slot))
+		}
+	}
+	return set, del
 }
 
 // pendingAction encodes the pending key update for the save script.
@@ -126,7 +210,7 @@ func (w *Write) pendingAction() string {
 // value ("" when absent). A hash that cannot be parsed is reported, never
 // silently reset: overwriting it would lose history.
 func DecodeSnapshot(customerID string, h map[string]string, pending string) (Snapshot, error) {
-	snap := Snapshot{CustomerID: customerID, Exists: len(h) > 0}
+	snap := Snapshot{CustomerID: customerID, Exists: len(h) > 0, stored: h}
 	for _, doc := range strings.Split(pending, "\n") {
 		if doc != "" {
 			snap.Pending = append(snap.Pending, []byte(doc))
@@ -243,41 +327,70 @@ func parseGuard(s string) ([]aggregate.SourceOffset, error) {
 
 // EncodeOptions says how much of the state a write carries.
 type EncodeOptions struct {
-	// Figures true: public figures changed (an event was applied), so every
-	// public field and updated_at are written. False: only bookkeeping
+	// Figures true: public figures changed (an event was applied), so the
+	// public fields and updated_at are written. False: only bookkeeping
 	// moved (a duplicate event id at a new offset).
 	Figures bool
-	Now     time.Time
+	// Computed, when set, are the figures of st as Apply already computed
+	// them (saves computing them again); nil means compute here.
+	Computed *aggregate.Figures
+	Now      time.Time
+}
+
+// encoder builds a Write, skipping fields whose stored value is already
+// the new one and deleting only fields that exist.
+type encoder struct {
+	w      *Write
+	stored map[string]string
+}
+
+func (e *encoder) set(slot int, value string) {
+	if old, ok := e.stored[slotName(slot)]; ok && old == value {
+		return
+	}
+	e.w.op(slot, 's', value)
+}
+
+func (e *encoder) del(slot int) {
+	if _, ok := e.stored[slotName(slot)]; ok {
+		e.w.op(slot, 'd', "")
+	}
 }
 
 // Encode renders the write that stores st for a customer loaded as snap,
-// with pending as the new content of the pending field.
+// with pending as the new content of the pending key.
 func Encode(m *aggregate.Model, snap *Snapshot, st *aggregate.State, pending [][]byte, opt EncodeOptions) Write {
 	w := Write{CustomerID: snap.CustomerID, Expect: snap.Token, Token: FormatGuard(st.Applied),
-		Pending: pending, hadPending: len(snap.Pending) > 0}
-	w.Set = append(w.Set, fieldGuard, w.Token)
-	w.Set, w.Del = encodeSeen(w.Set, w.Del, st.Seen, len(snap.State.Seen))
+		Pending: pending, hadPending: len(snap.Pending) > 0,
+		mask: make([]byte, 0, slotSeen0+4), values: make([]string, 0, slotSeen0+4)}
+	e := encoder{w: &w, stored: snap.stored}
+	e.set(slotGuard, w.Token)
+	e.seen(st.Seen, len(snap.State.Seen))
 	if !opt.Figures {
 		return w
 	}
-	fig := m.Figures(st)
-	w.Set = append(w.Set,
-		FieldOrders, strconv.FormatInt(st.Orders, 10),
-		FieldAOV, fig.AOV.StringFixed(2),
-		FieldFrequency, fig.Frequency.StringFixed(4),
-		FieldTenureDays, fig.TenureDays.StringFixed(2),
-		FieldChurned, boolText(fig.Churned),
-		FieldLTV, st.LTV.StringFixed(2),
-		FieldTier, st.Tier,
-		FieldUpdatedAt, aggregate.TimeText(opt.Now),
-	)
-	w.Set, w.Del = encodeMoney(w.Set, w.Del, FieldRevenue, fieldRevenueExact, st.Revenue)
-	w.Set, w.Del = encodeMoney(w.Set, w.Del, FieldGrossProfit, fieldGrossExact, st.GrossProfit)
-	w.Set, w.Del = encodeMoney(w.Set, w.Del, FieldRefunds, fieldRefundsExact, st.Refunds)
-	w.Set, w.Del = encodeTime(w.Set, w.Del, FieldFirstOrderAt, st.FirstOrderAt)
-	w.Set, w.Del = encodeTime(w.Set, w.Del, FieldLastOrderAt, st.LastOrderAt)
-	w.Set, w.Del = encodeTime(w.Set, w.Del, fieldChurnAt, st.LastChurnAt)
-	w.Set, w.Del = encodeTime(w.Set, w.Del, fieldReactivateAt, st.LastReactivatedAt)
+	fig := opt.Computed
+	if fig == nil {
+		f := m.Figures(st)
+		fig = &f
+	}
+	e.set(slotOrders, strconv.FormatInt(st.Orders, 10))
+	e.set(slotAOV, fig.AOV.StringFixed(2))
+	e.set(slotFrequency, fig.Frequency.StringFixed(4))
+	e.set(slotTenureDays, fig.TenureDays.StringFixed(2))
+	e.set(slotChurned, boolText(fig.Churned))
+	e.set(slotLTV, st.LTV.StringFixed(2))
+	e.set(slotTier, st.Tier)
+	// Whole seconds: readers need freshness, not nanoseconds, and the ten
+	// bytes saved keep a typical customer's hash in a smaller allocation.
+	e.set(slotUpdatedAt, aggregate.TimeText(opt.Now.Truncate(time.Second)))
+	e.money(slotRevenue, slotRevenueExact, st.Revenue)
+	e.money(slotGrossProfit, slotGrossExact, st.GrossProfit)
+	e.money(slotRefunds, slotRefundsExact, st.Refunds)
+	e.time(slotFirstOrderAt, st.FirstOrderAt)
+	e.time(slotLastOrderAt, st.LastOrderAt)
+	e.time(slotChurnAt, st.LastChurnAt)
+	e.time(slotReactivateAt, st.LastReactivatedAt)
 	return w
 }
 
@@ -288,40 +401,41 @@ func boolText(b bool) string {
 	return "0"
 }
 
-// encodeMoney writes the 2-place public value and, only when rounding lost
+// money writes the 2-place public value and, only when rounding lost
 // digits, the exact value in its private field.
-func encodeMoney(set, del []string, public, exact string, v decimal.Decimal) ([]string, []string) {
+func (e *encoder) money(public, exact int, v decimal.Decimal) {
 	rounded := v.Round(2)
-	set = append(set, public, rounded.StringFixed(2))
+	e.set(public, rounded.StringFixed(2))
 	if rounded.Equal(v) {
-		return set, append(del, exact)
+		e.del(exact)
+		return
 	}
-	return append(set, exact, v.String()), del
+	e.set(exact, v.String())
 }
 
-// encodeTime writes a timestamp field, or removes it when unset. The
-// public timestamp fields are absent until the customer's first order.
-func encodeTime(set, del []string, field string, t time.Time) ([]string, []string) {
+// time writes a timestamp field, or removes it when unset. The public
+// timestamp fields are absent until the customer's first order.
+func (e *encoder) time(slot int, t time.Time) {
 	if t.IsZero() {
-		return set, append(del, field)
+		e.del(slot)
+		return
 	}
-	return append(set, field, aggregate.TimeText(t)), del
+	e.set(slot, aggregate.TimeText(t))
 }
 
-// encodeSeen writes the dedupe digests in chunks and deletes chunks the
-// window no longer needs.
-func encodeSeen(set, del []string, seen []uint64, before int) ([]string, []string) {
+// seen writes the dedupe digests in chunks (only chunks that changed) and
+// deletes chunks the window no longer needs.
+func (e *encoder) seen(seen []uint64, before int) {
 	chunks := (len(seen) + seenPerChunk - 1) / seenPerChunk
+	var buf [8 * seenPerChunk]byte
 	for c := 0; c < chunks; c++ {
 		lo, hi := c*seenPerChunk, min((c+1)*seenPerChunk, len(seen))
-		buf := make([]byte, 8*(hi-lo))
 		for i, d := range seen[lo:hi] {
 			binary.LittleEndian.PutUint64(buf[8*i:], d)
 		}
-		set = append(set, fieldSeenPrefix+strconv.Itoa(c), string(buf))
+		e.set(slotSeen0+c, string(buf[:8*(hi-lo)]))
 	}
 	for c := chunks; c < (before+seenPerChunk-1)/seenPerChunk; c++ {
-		del = append(del, fieldSeenPrefix+strconv.Itoa(c))
+		e.del(slotSeen0 + c)
 	}
-	return set, del
 }

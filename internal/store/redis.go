@@ -25,31 +25,54 @@ import (
 // write is there". The caller reloads and publishes what is stored.
 //
 // KEYS: per customer two keys of one slot, the state hash and the pending
-// key. ARGV per customer, in order: expected token, pending
-// action ("" keep, "-" delete, anything else: the new pending value),
-// number of field/value pairs, number of fields to delete, the pairs, the
-// fields. Returns the 1-based customer positions whose token did not match
+// key. ARGV per customer, in order: expected token, pending action (""
+// keep, "-" delete, anything else: the new pending value), the field mask
+// (one byte per field slot: '.' keep, 's' set, 'd' delete; see slotNames),
+// then one value per 's'. Field names are constants of the script, not
+// arguments: every argument costs a Lua string allocation per call.
+// Returns the 1-based customer positions whose token did not match
 // (nothing was written for those). Every check of a customer precedes its
 // writes, so a failed check never leaves a half-written customer.
-var saveScript = redis.NewScript(`
+var saveScript = redis.NewScript(saveScriptSource())
+
+func saveScriptSource() string {
+	quoted := make([]string, len(slotNames))
+	for i, n := range slotNames {
+		quoted[i] = "'" + n + "'"
+	}
+	return `
+local F = {` + strings.Join(quoted, ",") + `}
+local NF = #F
 local conflicts = {}
 local a = 1
 for i = 1, #KEYS, 2 do
   local hash, pend = KEYS[i], KEYS[i + 1]
-  local expect, pending = ARGV[a], ARGV[a + 1]
-  local nset = tonumber(ARGV[a + 2])
-  local ndel = tonumber(ARGV[a + 3])
-  a = a + 4
+  local expect, pending, mask = ARGV[a], ARGV[a + 1], ARGV[a + 2]
+  a = a + 3
+  local set, del = {}, {}
+  for j = 1, #mask do
+    local op = string.byte(mask, j)
+    if op ~= 46 then
+      local name = F[j] or ('` + fieldSeenPrefix + `' .. (j - NF - 1))
+      if op == 115 then
+        set[#set + 1] = name
+        set[#set + 1] = ARGV[a]
+        a = a + 1
+      else
+        del[#del + 1] = name
+      end
+    end
+  end
   local cur = redis.call('HGET', hash, '_g')
   if cur == false then cur = '' end
   if cur ~= expect then
     conflicts[#conflicts + 1] = (i + 1) / 2
   else
-    if nset > 0 then
-      redis.call('HSET', hash, unpack(ARGV, a, a + 2 * nset - 1))
+    if #set > 0 then
+      redis.call('HSET', hash, unpack(set))
     end
-    if ndel > 0 then
-      redis.call('HDEL', hash, unpack(ARGV, a + 2 * nset, a + 2 * nset + ndel - 1))
+    if #del > 0 then
+      redis.call('HDEL', hash, unpack(del))
     end
     if pending == '-' then
       redis.call('DEL', pend)
@@ -57,10 +80,10 @@ for i = 1, #KEYS, 2 do
       redis.call('SET', pend, pending)
     end
   end
-  a = a + 2 * nset + ndel
 end
 return conflicts
-`)
+`
+}
 
 // clearPendingScript removes the pending change events of customers whose
 // token is still the one written with them: their publication has been
@@ -310,17 +333,12 @@ func (r *Redis) saveGroups(ctx context.Context, writes []Write, groups [][]int) 
 	_, err := r.client.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for g, idx := range groups {
 			keys := make([]string, 0, 2*len(idx))
-			args := make([]any, 0, len(idx)*40)
+			args := make([]any, 0, len(idx)*16)
 			for _, i := range idx {
 				w := &writes[i]
 				keys = append(keys, Key(w.CustomerID), PendingKey(w.CustomerID))
-				args = append(args, w.Expect, w.pendingAction(), len(w.Set)/2, len(w.Del))
-				for _, s := range w.Set {
-					args = append(args, s)
-				}
-				for _, d := range w.Del {
-					args = append(args, d)
-				}
+				args = append(args, w.Expect, w.pendingAction())
+				args = w.appendArgs(args)
 			}
 			cmds[g] = saveScript.EvalSha(ctx, p, keys, args...)
 		}

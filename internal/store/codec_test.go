@@ -1,0 +1,153 @@
+package store_test
+
+import (
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ltv-stream/ltv-stream/internal/aggregate"
+	"github.com/ltv-stream/ltv-stream/internal/store"
+)
+
+// encodeAfter applies evs to the snapshot decoded from stored and returns
+// what Encode would send to Redis.
+func encodeAfter(t *testing.T, stored map[string]string, evs []aggregate.Event, offset0 int64, figures bool) (map[string]string, []string) {
+	t.Helper()
+	m := aggregate.DefaultModel()
+	snap, err := store.DecodeSnapshot("c-1", stored, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := snap.State
+	for i := range evs {
+		m.Apply(&s, &evs[i], aggregate.SourceOffset{Topic: "orders", Partition: 0, Offset: offset0 + int64(i)})
+	}
+	if len(evs) == 0 {
+		// A duplicate at a new offset: only the guard moves.
+		s.Applied = []aggregate.SourceOffset{{Topic: "orders", Partition: 0, Offset: offset0}}
+	}
+	w := store.Encode(m, &snap, &s, nil, store.EncodeOptions{Figures: figures, Now: time.Date(2026, 11, 1, 10, 0, 0, 999, time.UTC)})
+	set, del := w.Changes()
+	sort.Strings(del)
+	return set, del
+}
+
+// hashAfter is the stored hash after applying set and del, as Redis would
+// hold it.
+func hashAfter(stored, set map[string]string, del []string) map[string]string {
+	h := map[string]string{}
+	for k, v := range stored {
+		h[k] = v
+	}
+	for k, v := range set {
+		h[k] = v
+	}
+	for _, k := range del {
+		delete(h, k)
+	}
+	return h
+}
+
+func TestEncodeWritesOnlyWhatChanges(t *testing.T) {
+	first := []aggregate.Event{order("e1", "c-1", "100.00", "0.5", "2025-01-01T00:00:00Z")}
+	newCustomer, newDel := encodeAfter(t, nil, first, 10, true)
+	if len(newDel) != 0 {
+		t.Fatalf("a new customer deletes nothing, got %v", newDel)
+	}
+	for _, f := range []string{"orders", "revenue", "gross_profit", "refunds", "first_order_at", "last_order_at",
+		"aov", "frequency", "tenure_days", "churned", "ltv", "tier", "updated_at", "_g", "_d0"} {
+		if _, ok := newCustomer[f]; !ok {
+			t.Errorf("new customer: field %s not written (got %v)", f, newCustomer)
+		}
+	}
+	if got := newCustomer["updated_at"]; got != "2026-11-01T10:00:00Z" {
+		t.Errorf("updated_at %q, want whole seconds", got)
+	}
+	stored := hashAfter(nil, newCustomer, nil)
+
+	tests := []struct {
+		name     string
+		evs      []aggregate.Event
+		figures  bool
+		wantSet  []string // exactly these fields are written
+		wantDel  []string
+		wantSame []string // and these keep their stored value
+	}{
+		{
+			name:    "duplicate at a new offset moves only the guard",
+			figures: false,
+			wantSet: []string{"_g"},
+		},
+		{
+			// Same amount, same day: aov, first_order_at, refunds and
+			// churned stay; updated_at too (the clock is in the same
+			// second).
+			name:     "second order the same day",
+			evs:      []aggregate.Event{order("e2", "c-1", "100.00", "0.5", "2025-01-01T06:00:00Z")},
+			figures:  true,
+			wantSet:  []string{"_d0", "_g", "frequency", "gross_profit", "last_order_at", "ltv", "orders", "revenue", "tenure_days"},
+			wantSame: []string{"first_order_at", "refunds", "churned", "aov", "updated_at"},
+		},
+		{
+			name:    "odd margin keeps the exact sum privately",
+			evs:     []aggregate.Event{order("e3", "c-1", "0.10", "0.333", "2025-01-01T00:00:00Z")},
+			figures: true,
+			wantSet: []string{"_d0", "_g", "_gp", "aov", "frequency", "gross_profit", "ltv", "orders", "revenue"},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			set, del := encodeAfter(t, stored, tc.evs, 11, tc.figures)
+			var got []string
+			for k := range set {
+				got = append(got, k)
+			}
+			sort.Strings(got)
+			want := append([]string(nil), tc.wantSet...)
+			sort.Strings(want)
+			if strings.Join(got, ",") != strings.Join(want, ",") {
+				t.Errorf("written fields %v, want %v", got, want)
+			}
+			if strings.Join(del, ",") != strings.Join(tc.wantDel, ",") {
+				t.Errorf("deleted fields %v, want %v", del, tc.wantDel)
+			}
+			for _, f := range tc.wantSame {
+				if _, ok := set[f]; ok {
+					t.Errorf("field %s rewritten with an unchanged value", f)
+				}
+			}
+		})
+	}
+}
+
+func TestEncodeDeletesOnlyStoredFields(t *testing.T) {
+	// A stored exact sum becomes redundant once the total is whole cents
+	// again: it is deleted. Absent private fields are never deleted.
+	odd := []aggregate.Event{order("e1", "c-1", "0.10", "0.333", "2025-01-01T00:00:00Z")}
+	set, del := encodeAfter(t, nil, odd, 0, true)
+	if len(del) != 0 {
+		t.Fatalf("new customer deletes %v", del)
+	}
+	if set["_gp"] != "0.0333" {
+		t.Fatalf("_gp = %q, want the exact sum 0.0333", set["_gp"])
+	}
+	stored := hashAfter(nil, set, nil)
+	evenOut := []aggregate.Event{order("e2", "c-1", "0.10", "0.367", "2025-01-01T00:00:00Z")}
+	set, del = encodeAfter(t, stored, evenOut, 1, true)
+	if strings.Join(del, ",") != "_gp" {
+		t.Fatalf("deleted %v, want only _gp (0.0333+0.0367 = 0.07 exactly)", del)
+	}
+	if set["gross_profit"] != "0.07" {
+		t.Fatalf("gross_profit %q", set["gross_profit"])
+	}
+	// Round trip: what Redis would now hold decodes to the same state.
+	after := hashAfter(stored, set, del)
+	snap, err := store.DecodeSnapshot("c-1", after, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if snap.State.Orders != 2 || snap.State.GrossProfit.String() != "0.07" || len(snap.State.Seen) != 2 {
+		t.Fatalf("round trip: orders %d gp %s seen %d", snap.State.Orders, snap.State.GrossProfit, len(snap.State.Seen))
+	}
+}
