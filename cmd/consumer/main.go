@@ -10,10 +10,15 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strings"
 	"syscall"
+	"time"
 
 	"github.com/ltv-stream/ltv-stream/internal/config"
 	"github.com/ltv-stream/ltv-stream/internal/service"
@@ -40,6 +45,9 @@ func tuneGC() {
 }
 
 func run() int {
+	if len(os.Args) > 1 && os.Args[1] == "healthcheck" {
+		return healthcheck(os.Args[2:], os.Getenv, os.Stderr)
+	}
 	cfg, err := config.Load(os.Args[1:], os.Getenv, os.Stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
@@ -77,4 +85,41 @@ func newLogger(level, format string) (*zap.Logger, error) {
 	zc.EncoderConfig.TimeKey = "ts"
 	zc.EncoderConfig.EncodeTime = zapcore.ISO8601TimeEncoder
 	return zc.Build()
+}
+
+// healthcheck is `consumer healthcheck [--url URL]`: it probes a running
+// instance's /readyz and exits 0 when ready, 1 otherwise. The container
+// image has no shell or curl (distroless), so Docker's HEALTHCHECK and
+// docker-compose call the binary itself.
+func healthcheck(args []string, getenv func(string) string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("healthcheck", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	def := "http://127.0.0.1" + portOf(getenv("LTV_HTTP_ADDR")) + "/readyz"
+	url := fs.String("url", def, "readiness URL to probe (default from LTV_HTTP_ADDR)")
+	timeout := fs.Duration("timeout", 2*time.Second, "give up after this long")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	client := &http.Client{Timeout: *timeout}
+	resp, err := client.Get(*url)
+	if err != nil {
+		fmt.Fprintf(stderr, "healthcheck: %v\n", err)
+		return 1
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	if resp.StatusCode != http.StatusOK {
+		fmt.Fprintf(stderr, "healthcheck: %s: %s %s\n", *url, resp.Status, strings.TrimSpace(string(body)))
+		return 1
+	}
+	return 0
+}
+
+// portOf returns ":port" of a listen address such as ":8080" or
+// "0.0.0.0:9000" (":8080" when unset or unparsable).
+func portOf(addr string) string {
+	if _, port, err := net.SplitHostPort(strings.TrimSpace(addr)); err == nil && port != "" && port != "0" {
+		return ":" + port
+	}
+	return ":8080"
 }

@@ -7,6 +7,8 @@
 package bench
 
 import (
+	"runtime"
+	"runtime/debug"
 	"context"
 	"errors"
 	"fmt"
@@ -160,7 +162,14 @@ func Run(ctx context.Context, cfg Config) (benchreport.Run, error) {
 		return out, fmt.Errorf("redis ceiling: %w", err)
 	}
 	cfg.Log("redis ceiling: %.0f events/s", out.RedisUpdateCeiling)
-	w = nil // let the workload go before the latency phase
+	// Let the workload (a million records, the oracle, the recorded
+	// traffic) go before the latency phase, and return the memory now:
+	// otherwise this process (which also runs the broker) spends the
+	// latency phase collecting and scavenging a heap of a gigabyte, and
+	// its pauses show up as the consumer's tail latency.
+	w = nil
+	runtime.GC()
+	debug.FreeOSMemory()
 
 	cfg.Log("latency: %d events/s for %s (+%s warm-up)", cfg.OfferedRate, cfg.LatencyDuration, cfg.LatencyWarmup)
 	if err := rc.FlushAll(ctx).Err(); err != nil {

@@ -52,12 +52,27 @@ type Config struct {
 	// PProf exposes Go's /debug/pprof/ profiles on the HTTP address, for
 	// diagnosing a live instance. Off by default: profiles reveal internals.
 	PProf bool
+
+	// Kafka authentication and encryption.
+	KafkaSASLMechanism string // "", PLAIN, SCRAM-SHA-256, SCRAM-SHA-512
+	KafkaSASLUsername  string
+	KafkaSASLPassword  string // secret: never logged or shown in usage
+	KafkaTLS           TLSFiles
+	// Redis credentials and TLS beyond the URL: an ACL user and a password
+	// kept out of the URL (so it can come from a Secret), and TLS files
+	// for rediss:// URLs.
+	RedisUsername string
+	RedisPassword string // secret: never logged or shown in usage
+	RedisTLS      TLSFiles
 }
 
 // setting is one env/flag pair.
 type setting struct {
 	env, flag, def, usage string
 	dst                   *string
+	// secret settings never show the environment's value as the flag's
+	// default in usage output.
+	secret bool
 }
 
 // Load parses args (without the program name) with environment lookups
@@ -68,33 +83,51 @@ func Load(args []string, getenv func(string) string, usageOut io.Writer) (*Confi
 		brokers, redisURL, group, orders, lifecycle, changes, dlq, httpAddr, file string
 		workers, maxBatch, linger, maxMsg, drain, logLevel, logFormat, session    string
 		faults, pprof                                                             string
+
+		kafkaMech, kafkaUser, kafkaPass, kafkaTLS, kafkaCA, kafkaCert, kafkaKey, kafkaInsecure string
+		redisUser, redisPass, redisCA, redisCert, redisKey, redisInsecure                      string
 	}
 	settings := []setting{
-		{"LTV_KAFKA_BROKERS", "kafka-brokers", "localhost:9092", "comma-separated bootstrap brokers", &raw.brokers},
-		{"LTV_REDIS_URL", "redis-url", "redis://localhost:6379/0", "redis:// or rediss:// URL; several comma-separated URLs mean Redis Cluster seed nodes", &raw.redisURL},
-		{"LTV_GROUP_ID", "group-id", "ltv-updater", "Kafka consumer group", &raw.group},
-		{"LTV_ORDERS_TOPIC", "orders-topic", "orders", "input topic of order events", &raw.orders},
-		{"LTV_LIFECYCLE_TOPIC", "lifecycle-topic", "customer-lifecycle", "input topic of churn/reactivation events", &raw.lifecycle},
-		{"LTV_CHANGES_TOPIC", "changes-topic", "ltv-changes", "output topic of LTV-change events", &raw.changes},
-		{"LTV_DLQ_TOPIC", "dlq-topic", "ltv-dlq", "dead-letter topic for rejected input", &raw.dlq},
-		{"LTV_HTTP_ADDR", "http-addr", ":8080", "address of /healthz, /readyz and /metrics", &raw.httpAddr},
-		{"LTV_CONFIG", "config", "", "YAML file with model and tier settings", &raw.file},
-		{"LTV_WORKERS", "workers", "4", "parallel batch workers (partitions are spread over them)", &raw.workers},
-		{"LTV_MAX_BATCH", "max-batch", "2000", "maximum records per batch", &raw.maxBatch},
-		{"LTV_LINGER", "linger", "2ms", "how long a partial batch waits for more records", &raw.linger},
-		{"LTV_MAX_MESSAGE_BYTES", "max-message-bytes", "1048576", "input values larger than this go to the DLQ", &raw.maxMsg},
-		{"LTV_DRAIN_TIMEOUT", "drain-timeout", "20s", "on SIGTERM, how long in-flight work may take to finish and commit", &raw.drain},
-		{"LTV_KAFKA_SESSION_TIMEOUT", "kafka-session-timeout", "10s", "consumer-group session timeout: how soon a dead instance's partitions move", &raw.session},
-		{"LTV_FAULT_INJECT", "fault-inject", "", "TESTING ONLY: crash on purpose, e.g. after-save:0.01,after-publish:0.01 (stage:probability per batch)", &raw.faults},
-		{"LTV_LOG_LEVEL", "log-level", "info", "debug, info, warn or error", &raw.logLevel},
-		{"LTV_LOG_FORMAT", "log-format", "json", "json or console", &raw.logFormat},
-		{"LTV_PPROF", "pprof", "false", "serve Go profiles under /debug/pprof/ on the HTTP address", &raw.pprof},
+		{"LTV_KAFKA_BROKERS", "kafka-brokers", "localhost:9092", "comma-separated bootstrap brokers", &raw.brokers, false},
+		{"LTV_REDIS_URL", "redis-url", "redis://localhost:6379/0", "redis:// or rediss:// URL; several comma-separated URLs mean Redis Cluster seed nodes", &raw.redisURL, false},
+		{"LTV_GROUP_ID", "group-id", "ltv-updater", "Kafka consumer group", &raw.group, false},
+		{"LTV_ORDERS_TOPIC", "orders-topic", "orders", "input topic of order events", &raw.orders, false},
+		{"LTV_LIFECYCLE_TOPIC", "lifecycle-topic", "customer-lifecycle", "input topic of churn/reactivation events", &raw.lifecycle, false},
+		{"LTV_CHANGES_TOPIC", "changes-topic", "ltv-changes", "output topic of LTV-change events", &raw.changes, false},
+		{"LTV_DLQ_TOPIC", "dlq-topic", "ltv-dlq", "dead-letter topic for rejected input", &raw.dlq, false},
+		{"LTV_HTTP_ADDR", "http-addr", ":8080", "address of /healthz, /readyz and /metrics", &raw.httpAddr, false},
+		{"LTV_CONFIG", "config", "", "YAML file with model and tier settings", &raw.file, false},
+		{"LTV_WORKERS", "workers", "4", "parallel batch workers (partitions are spread over them)", &raw.workers, false},
+		{"LTV_MAX_BATCH", "max-batch", "2000", "maximum records per batch", &raw.maxBatch, false},
+		{"LTV_LINGER", "linger", "2ms", "how long a partial batch waits for more records", &raw.linger, false},
+		{"LTV_MAX_MESSAGE_BYTES", "max-message-bytes", "1048576", "input values larger than this go to the DLQ", &raw.maxMsg, false},
+		{"LTV_DRAIN_TIMEOUT", "drain-timeout", "20s", "on SIGTERM, how long in-flight work may take to finish and commit", &raw.drain, false},
+		{"LTV_KAFKA_SESSION_TIMEOUT", "kafka-session-timeout", "10s", "consumer-group session timeout: how soon a dead instance's partitions move", &raw.session, false},
+		{"LTV_FAULT_INJECT", "fault-inject", "", "TESTING ONLY: crash on purpose, e.g. after-save:0.01,after-publish:0.01 (stage:probability per batch)", &raw.faults, false},
+		{"LTV_LOG_LEVEL", "log-level", "info", "debug, info, warn or error", &raw.logLevel, false},
+		{"LTV_LOG_FORMAT", "log-format", "json", "json or console", &raw.logFormat, false},
+		{"LTV_PPROF", "pprof", "false", "serve Go profiles under /debug/pprof/ on the HTTP address", &raw.pprof, false},
+
+		{"LTV_KAFKA_SASL_MECHANISM", "kafka-sasl-mechanism", "", "Kafka SASL mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (empty: none)", &raw.kafkaMech, false},
+		{"LTV_KAFKA_SASL_USERNAME", "kafka-sasl-username", "", "Kafka SASL user name", &raw.kafkaUser, false},
+		{"LTV_KAFKA_SASL_PASSWORD", "kafka-sasl-password", "", "Kafka SASL password (prefer the environment variable: flags are visible in ps)", &raw.kafkaPass, true},
+		{"LTV_KAFKA_TLS", "kafka-tls", "false", "connect to Kafka over TLS (implied by any LTV_KAFKA_TLS_* file)", &raw.kafkaTLS, false},
+		{"LTV_KAFKA_TLS_CA_FILE", "kafka-tls-ca-file", "", "PEM CA bundle to verify the brokers (default: system roots)", &raw.kafkaCA, false},
+		{"LTV_KAFKA_TLS_CERT_FILE", "kafka-tls-cert-file", "", "PEM client certificate for mutual TLS", &raw.kafkaCert, false},
+		{"LTV_KAFKA_TLS_KEY_FILE", "kafka-tls-key-file", "", "PEM client key for mutual TLS", &raw.kafkaKey, false},
+		{"LTV_KAFKA_TLS_INSECURE_SKIP_VERIFY", "kafka-tls-insecure-skip-verify", "false", "do not verify the brokers' certificates (testing only)", &raw.kafkaInsecure, false},
+		{"LTV_REDIS_USERNAME", "redis-username", "", "Redis ACL user (overrides the URL's)", &raw.redisUser, false},
+		{"LTV_REDIS_PASSWORD", "redis-password", "", "Redis password (overrides the URL's; prefer the environment variable)", &raw.redisPass, true},
+		{"LTV_REDIS_TLS_CA_FILE", "redis-tls-ca-file", "", "PEM CA bundle to verify Redis (rediss:// URLs; default: system roots)", &raw.redisCA, false},
+		{"LTV_REDIS_TLS_CERT_FILE", "redis-tls-cert-file", "", "PEM client certificate for Redis mutual TLS", &raw.redisCert, false},
+		{"LTV_REDIS_TLS_KEY_FILE", "redis-tls-key-file", "", "PEM client key for Redis mutual TLS", &raw.redisKey, false},
+		{"LTV_REDIS_TLS_INSECURE_SKIP_VERIFY", "redis-tls-insecure-skip-verify", "false", "do not verify Redis's certificate (testing only)", &raw.redisInsecure, false},
 	}
 	fs := flag.NewFlagSet("consumer", flag.ContinueOnError)
 	fs.SetOutput(usageOut)
 	for _, s := range settings {
 		def := s.def
-		if v := getenv(s.env); v != "" {
+		if v := getenv(s.env); v != "" && !s.secret {
 			def = v
 		}
 		fs.StringVar(s.dst, s.flag, def, s.usage+" (env "+s.env+")")
@@ -109,6 +142,14 @@ func Load(args []string, getenv func(string) string, usageOut io.Writer) (*Confi
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
+	// Secrets: the environment applies unless the flag was given.
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	for _, s := range settings {
+		if s.secret && !given[s.flag] {
+			*s.dst = getenv(s.env)
+		}
+	}
 
 	c := &Config{
 		Brokers:        splitList(raw.brokers),
@@ -122,8 +163,25 @@ func Load(args []string, getenv func(string) string, usageOut io.Writer) (*Confi
 		ConfigFile:     raw.file,
 		LogLevel:       raw.logLevel,
 		LogFormat:      raw.logFormat,
+
+		KafkaSASLMechanism: strings.ToUpper(strings.TrimSpace(raw.kafkaMech)),
+		KafkaSASLUsername:  raw.kafkaUser,
+		KafkaSASLPassword:  raw.kafkaPass,
+		KafkaTLS:           TLSFiles{CAFile: raw.kafkaCA, CertFile: raw.kafkaCert, KeyFile: raw.kafkaKey},
+		RedisUsername:      raw.redisUser,
+		RedisPassword:      raw.redisPass,
+		RedisTLS:           TLSFiles{CAFile: raw.redisCA, CertFile: raw.redisCert, KeyFile: raw.redisKey},
 	}
 	var err error
+	if c.KafkaTLS.Enabled, err = parseBool("kafka-tls", raw.kafkaTLS); err != nil {
+		return nil, err
+	}
+	if c.KafkaTLS.InsecureSkipVerify, err = parseBool("kafka-tls-insecure-skip-verify", raw.kafkaInsecure); err != nil {
+		return nil, err
+	}
+	if c.RedisTLS.InsecureSkipVerify, err = parseBool("redis-tls-insecure-skip-verify", raw.redisInsecure); err != nil {
+		return nil, err
+	}
 	if c.PProf, err = strconv.ParseBool(strings.TrimSpace(raw.pprof)); err != nil {
 		return nil, fmt.Errorf("pprof %q is not true or false", raw.pprof)
 	}
@@ -183,6 +241,20 @@ func (c *Config) Validate() error {
 			}
 		}
 	}
+	switch c.KafkaSASLMechanism {
+	case "":
+	case "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512":
+		if c.KafkaSASLUsername == "" || c.KafkaSASLPassword == "" {
+			return fmt.Errorf("kafka sasl %s needs LTV_KAFKA_SASL_USERNAME and LTV_KAFKA_SASL_PASSWORD", c.KafkaSASLMechanism)
+		}
+	default:
+		return fmt.Errorf("kafka sasl mechanism %q is not one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512", c.KafkaSASLMechanism)
+	}
+	for name, t := range map[string]TLSFiles{"kafka": c.KafkaTLS, "redis": c.RedisTLS} {
+		if (t.CertFile == "") != (t.KeyFile == "") {
+			return fmt.Errorf("%s tls: a client certificate needs both the cert and the key file", name)
+		}
+	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
 	default:
@@ -231,6 +303,14 @@ func splitList(s string) []string {
 		}
 	}
 	return out
+}
+
+func parseBool(name, v string) (bool, error) {
+	b, err := strconv.ParseBool(strings.TrimSpace(v))
+	if err != nil {
+		return false, fmt.Errorf("%s: %q is not true or false", name, v)
+	}
+	return b, nil
 }
 
 func positiveInt(name, v string) (int, error) {

@@ -165,3 +165,80 @@ func TestInvalidSettingsAreErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestSecuritySettings(t *testing.T) {
+	env := map[string]string{
+		"LTV_KAFKA_SASL_MECHANISM": "scram-sha-512",
+		"LTV_KAFKA_SASL_USERNAME":  "svc",
+		"LTV_KAFKA_SASL_PASSWORD":  "kafka-pw-from-env",
+		"LTV_KAFKA_TLS":            "true",
+		"LTV_REDIS_URL":            "rediss://h1:7000,rediss://h2:7001",
+		"LTV_REDIS_USERNAME":       "ltv",
+		"LTV_REDIS_PASSWORD":       "redis-pw-from-env",
+	}
+	c, err := Load(nil, envOf(env), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.KafkaSASLMechanism != "SCRAM-SHA-512" || c.KafkaSASLUsername != "svc" || c.KafkaSASLPassword != "kafka-pw-from-env" {
+		t.Errorf("kafka sasl: %q %q %q", c.KafkaSASLMechanism, c.KafkaSASLUsername, c.KafkaSASLPassword)
+	}
+	if !c.KafkaTLS.Enabled || c.RedisUsername != "ltv" || c.RedisPassword != "redis-pw-from-env" {
+		t.Errorf("tls %v redis user %q password %q", c.KafkaTLS.Enabled, c.RedisUsername, c.RedisPassword)
+	}
+	// The flag wins over the environment, for secrets too.
+	c, err = Load([]string{"--kafka-sasl-password", "from-flag"}, envOf(env), io.Discard)
+	if err != nil || c.KafkaSASLPassword != "from-flag" {
+		t.Fatalf("flag override: %v %q", err, c.KafkaSASLPassword)
+	}
+
+	// Usage output never shows a secret from the environment.
+	var usage strings.Builder
+	if _, err := Load([]string{"-h"}, envOf(env), &usage); err == nil {
+		t.Fatal("-h returned no error")
+	}
+	for _, secret := range []string{"kafka-pw-from-env", "redis-pw-from-env"} {
+		if strings.Contains(usage.String(), secret) {
+			t.Errorf("usage shows the secret %q", secret)
+		}
+	}
+	if !strings.Contains(usage.String(), "svc") {
+		t.Error("usage should still show non-secret values from the environment")
+	}
+
+	bad := []struct {
+		env  map[string]string
+		want string
+	}{
+		{map[string]string{"LTV_KAFKA_SASL_MECHANISM": "GSSAPI", "LTV_KAFKA_SASL_USERNAME": "u", "LTV_KAFKA_SASL_PASSWORD": "p"}, "not one of"},
+		{map[string]string{"LTV_KAFKA_SASL_MECHANISM": "PLAIN", "LTV_KAFKA_SASL_USERNAME": "u"}, "needs LTV_KAFKA_SASL_USERNAME and LTV_KAFKA_SASL_PASSWORD"},
+		{map[string]string{"LTV_KAFKA_TLS": "maybe"}, "kafka-tls"},
+		{map[string]string{"LTV_REDIS_TLS_CERT_FILE": "/x.crt"}, "needs both the cert and the key"},
+	}
+	for _, b := range bad {
+		_, err := Load(nil, envOf(b.env), io.Discard)
+		if err == nil || !strings.Contains(err.Error(), b.want) {
+			t.Errorf("env %v: error %v, want %q", b.env, err, b.want)
+		}
+	}
+}
+
+func TestTLSFilesConfig(t *testing.T) {
+	if c, err := (TLSFiles{}).Config(); c != nil || err != nil {
+		t.Fatalf("no TLS settings: %v %v", c, err)
+	}
+	if c, err := (TLSFiles{Enabled: true}).Config(); c == nil || err != nil || c.RootCAs != nil {
+		t.Fatalf("enabled with system roots: %v %v", c, err)
+	}
+	dir := t.TempDir()
+	notPEM := filepath.Join(dir, "ca.crt")
+	if err := os.WriteFile(notPEM, []byte("not a certificate"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := (TLSFiles{CAFile: notPEM}).Config(); err == nil || !strings.Contains(err.Error(), "no PEM certificate") {
+		t.Fatalf("bad CA file: %v", err)
+	}
+	if _, err := (TLSFiles{CAFile: filepath.Join(dir, "missing.crt")}).Config(); err == nil {
+		t.Fatal("missing CA file accepted")
+	}
+}

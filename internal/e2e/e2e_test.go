@@ -20,6 +20,7 @@ import (
 	"github.com/ltv-stream/ltv-stream/internal/service"
 	"github.com/ltv-stream/ltv-stream/internal/sim"
 	"github.com/ltv-stream/ltv-stream/internal/testutil"
+	"github.com/redis/go-redis/v9"
 	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"go.uber.org/zap"
@@ -37,7 +38,12 @@ const (
 type env struct {
 	kafka   *kfake.Cluster
 	brokers []string
-	redis   *testutil.RedisServer
+	// redis is the standalone server (nil on a Redis Cluster env), for
+	// tests that stop and restart it.
+	redis *testutil.RedisServer
+	// redisURL is LTV_REDIS_URL; rc reads the state for the checks.
+	redisURL string
+	rc       redis.UniversalClient
 }
 
 func newEnv(t *testing.T, partitions int) *env {
@@ -45,7 +51,20 @@ func newEnv(t *testing.T, partitions int) *env {
 	cluster, brokers := testutil.StartKafka(t, testutil.KafkaConfig{
 		Partitions: partitions, Topics: []string{ordersTopic, lifecycleTopic, changesTopic, dlqTopic},
 	})
-	return &env{kafka: cluster, brokers: brokers, redis: testutil.StartRedis(t)}
+	rs := testutil.StartRedis(t)
+	return &env{kafka: cluster, brokers: brokers, redis: rs, redisURL: rs.URL(), rc: rs.Client()}
+}
+
+// newClusterEnv is a Kafka-protocol cluster of kafkaBrokers brokers and a
+// real Redis Cluster of redisMasters masters.
+func newClusterEnv(t *testing.T, partitions, kafkaBrokers, redisMasters int) *env {
+	t.Helper()
+	cluster, brokers := testutil.StartKafka(t, testutil.KafkaConfig{
+		Brokers: kafkaBrokers, Partitions: partitions,
+		Topics: []string{ordersTopic, lifecycleTopic, changesTopic, dlqTopic},
+	})
+	rc := testutil.StartRedisCluster(t, redisMasters)
+	return &env{kafka: cluster, brokers: brokers, redisURL: rc.URL(), rc: rc.Client()}
 }
 
 func (e *env) config(t *testing.T) *config.Config {
@@ -55,7 +74,7 @@ func (e *env) config(t *testing.T) *config.Config {
 		case "LTV_KAFKA_BROKERS":
 			return joinComma(e.brokers)
 		case "LTV_REDIS_URL":
-			return e.redis.URL()
+			return e.redisURL
 		}
 		return ""
 	}, os.Stderr)
@@ -149,6 +168,14 @@ func generate(t *testing.T, cfg sim.Config) ([]kafka.Message, produced) {
 // write produces msgs with a keyed, fully acknowledged writer.
 func write(t *testing.T, ctx context.Context, brokers []string, msgs []kafka.Message) {
 	t.Helper()
+	if err := writeE(ctx, brokers, msgs); err != nil {
+		t.Fatalf("produce: %v", err)
+	}
+}
+
+// writeE is write for goroutines other than the test's (which must not
+// call t.Fatal).
+func writeE(ctx context.Context, brokers []string, msgs []kafka.Message) error {
 	w := &kafka.Writer{
 		Addr: kafka.TCP(brokers...), Balancer: &kafka.Murmur2Balancer{}, RequiredAcks: kafka.RequireAll,
 		BatchTimeout: time.Millisecond, BatchSize: 2000,
@@ -156,9 +183,10 @@ func write(t *testing.T, ctx context.Context, brokers []string, msgs []kafka.Mes
 	defer w.Close()
 	for i := 0; i < len(msgs); i += 10000 {
 		if err := w.WriteMessages(ctx, msgs[i:min(i+10000, len(msgs))]...); err != nil {
-			t.Fatalf("produce: %v", err)
+			return err
 		}
 	}
+	return nil
 }
 
 // produce generates and writes a whole stream.
@@ -182,7 +210,7 @@ func check(t *testing.T, ctx context.Context, e *env, p produced, tiers []tierDe
 			t.Fatalf("oracle rejects a record the simulator calls valid: %v: %s", err, r.Value)
 		}
 	}
-	rc := e.redis.Client()
+	rc := e.rc
 	customers := o.Customers()
 	mismatches := 0
 	storedTier := map[string]string{}
@@ -413,7 +441,7 @@ func TestConcurrentInstancesShareTheWork(t *testing.T) {
 func (e *env) envFor(extra map[string]string) map[string]string {
 	m := map[string]string{
 		"LTV_KAFKA_BROKERS":         joinComma(e.brokers),
-		"LTV_REDIS_URL":             e.redis.URL(),
+		"LTV_REDIS_URL":             e.redisURL,
 		"LTV_KAFKA_SESSION_TIMEOUT": "3s",
 		"LTV_LOG_LEVEL":             "info",
 	}

@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -101,7 +102,8 @@ func (s *Server) Start(ctx context.Context) error {
 		pctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
 		err := c.Ping(pctx).Err()
 		cancel()
-		if err == nil {
+		// A server started with a password answers NOAUTH: it is up.
+		if err == nil || strings.HasPrefix(err.Error(), "NOAUTH") {
 			return nil
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {

@@ -6,6 +6,7 @@ package service
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -13,6 +14,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"os"
+	"strings"
 	"syscall"
 	"time"
 
@@ -22,7 +24,6 @@ import (
 	"github.com/ltv-stream/ltv-stream/internal/pipeline"
 	"github.com/ltv-stream/ltv-stream/internal/store"
 	"github.com/ltv-stream/ltv-stream/internal/stream"
-	"github.com/segmentio/kafka-go"
 	"go.uber.org/zap"
 )
 
@@ -48,7 +49,12 @@ func Run(ctx context.Context, cfg *config.Config, opt Options) error {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	rclient, err := store.NewClient(store.Config{URL: cfg.RedisURL})
+	kafkaSec, redisTLS, err := security(cfg)
+	if err != nil {
+		return err
+	}
+	rclient, err := store.NewClient(store.Config{URL: cfg.RedisURL,
+		Username: cfg.RedisUsername, Password: cfg.RedisPassword, TLS: redisTLS})
 	if err != nil {
 		return err
 	}
@@ -61,7 +67,15 @@ func Run(ctx context.Context, cfg *config.Config, opt Options) error {
 	if err != nil {
 		return fmt.Errorf("decoder: %w", err)
 	}
-	w, err := stream.NewWriter(stream.WriterConfig{Brokers: cfg.Brokers})
+	transport, err := kafkaSec.Transport()
+	if err != nil {
+		return err
+	}
+	dialer, err := kafkaSec.Dialer()
+	if err != nil {
+		return err
+	}
+	w, err := stream.NewWriter(stream.WriterConfig{Brokers: cfg.Brokers, Transport: transport})
 	if err != nil {
 		return err
 	}
@@ -102,7 +116,7 @@ func Run(ctx context.Context, cfg *config.Config, opt Options) error {
 			}
 			return nil
 		}},
-		metrics.Check{Name: "kafka", Fn: func(ctx context.Context) error { return pingKafka(ctx, cfg.Brokers) }},
+		metrics.Check{Name: "kafka", Fn: func(ctx context.Context) error { return kafkaSec.Ping(ctx, cfg.Brokers) }},
 	)
 	health.Set("processing", nil)
 
@@ -113,6 +127,7 @@ func Run(ctx context.Context, cfg *config.Config, opt Options) error {
 		MaxFetchBytes:  max(16<<20, 2*cfg.MaxMessageBytes),
 		DrainTimeout:   cfg.DrainTimeout,
 		SessionTimeout: cfg.SessionTimeout,
+		Dialer:         dialer,
 		Logger:         log,
 		OnCommit:       m.Lag,
 		OnHealth: func(ok bool, err error) {
@@ -168,6 +183,7 @@ func Run(ctx context.Context, cfg *config.Config, opt Options) error {
 		zap.Strings("brokers", cfg.Brokers), zap.String("redis", store.RedactURL(cfg.RedisURL)),
 		zap.String("group", cfg.GroupID), zap.Strings("topics", []string{cfg.OrdersTopic, cfg.LifecycleTopic}),
 		zap.String("changes_topic", cfg.ChangesTopic), zap.String("dlq_topic", cfg.DLQTopic),
+		zap.Stringer("kafka_security", kafkaSec), zap.Bool("redis_tls", redisTLS != nil || isTLSURL(cfg.RedisURL)),
 		zap.String("http", ln.Addr().String()), zap.Int("workers", cfg.Workers), zap.Int("max_batch", cfg.MaxBatch))
 
 	err = cons.Run(ctx, func(ctx context.Context, batch []pipeline.Record) error {
@@ -178,35 +194,42 @@ func Run(ctx context.Context, cfg *config.Config, opt Options) error {
 	return err
 }
 
-// pingKafka checks that at least one bootstrap broker answers a metadata
-// request.
-func pingKafka(ctx context.Context, brokers []string) error {
-	var last error
-	for _, b := range brokers {
-		conn, err := (&kafka.Dialer{Timeout: 2 * time.Second}).DialContext(ctx, "tcp", b)
-		if err != nil {
-			last = err
-			continue
-		}
-		_ = conn.SetDeadline(time.Now().Add(2 * time.Second))
-		_, err = conn.Brokers()
-		_ = conn.Close()
-		if err == nil {
-			return nil
-		}
-		last = err
+// security builds the Kafka and Redis security settings from the
+// configuration. Secrets stay inside the returned values; only
+// Security.String (which leaves the password out) is ever logged.
+func security(cfg *config.Config) (stream.Security, *tls.Config, error) {
+	ktls, err := cfg.KafkaTLS.Config()
+	if err != nil {
+		return stream.Security{}, nil, fmt.Errorf("kafka %w", err)
 	}
-	return fmt.Errorf("kafka unreachable: %w", last)
+	sec := stream.Security{SASLMechanism: cfg.KafkaSASLMechanism,
+		Username: cfg.KafkaSASLUsername, Password: cfg.KafkaSASLPassword, TLS: ktls}
+	if err := sec.Validate(); err != nil {
+		return stream.Security{}, nil, err
+	}
+	rtls, err := cfg.RedisTLS.Config()
+	if err != nil {
+		return stream.Security{}, nil, fmt.Errorf("redis %w", err)
+	}
+	if rtls != nil && !isTLSURL(cfg.RedisURL) {
+		return stream.Security{}, nil, errors.New("redis tls files are set but LTV_REDIS_URL is not rediss://")
+	}
+	return sec, rtls, nil
 }
 
+func isTLSURL(u string) bool { return strings.HasPrefix(strings.TrimSpace(u), "rediss://") }
+
+// teeObserver hands what the processor did to several observers.
 type teeObserver []pipeline.Observer
 
+// BatchProcessed implements pipeline.Observer.
 func (t teeObserver) BatchProcessed(s pipeline.BatchStats) {
 	for _, o := range t {
 		o.BatchProcessed(s)
 	}
 }
 
+// TierChanged implements pipeline.Observer.
 func (t teeObserver) TierChanged(from, to string, up bool) {
 	for _, o := range t {
 		o.TierChanged(from, to, up)

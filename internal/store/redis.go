@@ -190,7 +190,14 @@ func applyOverrides(cfg Config, user, pass *string, tlsCfg **tls.Config) {
 		*pass = cfg.Password
 	}
 	if cfg.TLS != nil {
-		*tlsCfg = cfg.TLS
+		// Keep the server name rediss:// derived from the URL's host (Go
+		// verifies the certificate against it); go-redis uses the first
+		// seed's for every node of a cluster.
+		t := cfg.TLS.Clone()
+		if t.ServerName == "" && *tlsCfg != nil {
+			t.ServerName = (*tlsCfg).ServerName
+		}
+		*tlsCfg = t
 	}
 }
 

@@ -12,6 +12,8 @@ type KafkaConfig struct {
 	Brokers    int      // default 1
 	Partitions int      // default 6
 	Topics     []string // created at start
+	// Extra are further kfake options (SASL users, TLS).
+	Extra []kfake.Opt
 }
 
 // StartKafka starts a kfake cluster reachable over real TCP on loopback, so
@@ -32,6 +34,7 @@ func StartKafka(t testing.TB, cfg KafkaConfig) (*kfake.Cluster, []string) {
 	if len(cfg.Topics) > 0 {
 		opts = append(opts, kfake.SeedTopics(int32(cfg.Partitions), cfg.Topics...))
 	}
+	opts = append(opts, cfg.Extra...)
 	c, err := kfake.NewCluster(opts...)
 	if err != nil {
 		t.Fatalf("start kfake: %v", err)

@@ -1,0 +1,157 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"math/big"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ltv-stream/ltv-stream/internal/testutil"
+	"github.com/redis/go-redis/v9"
+)
+
+// TestRedisClusterEndToEnd runs the standalone end-to-end check against a
+// real 3-master Redis Cluster: LTV_REDIS_URL lists the nodes, the consumer
+// uses a cluster client, and every script touches only its customer's
+// slot (a CROSSSLOT error would fail the batches and the check).
+func TestRedisClusterEndToEnd(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	e := newClusterEnv(t, 6, 1, 3)
+	events, customers := 40_000, 4_000
+	if testing.Short() {
+		events, customers = 5_000, 500
+	}
+	p := produce(t, ctx, e.brokers, simConfig(events, customers))
+	startService(t, e.config(t))
+	if err := testutil.WaitCaughtUp(ctx, e.brokers, group, ordersTopic, lifecycleTopic); err != nil {
+		t.Fatal(err)
+	}
+	check(t, ctx, e, p, defaultTiers, big.NewRat(5, 100), true)
+	assertSpreadOverMasters(t, ctx, e.rc)
+}
+
+// assertSpreadOverMasters checks that every master holds customer keys:
+// the data is really sharded, not all in one slot.
+func assertSpreadOverMasters(t *testing.T, ctx context.Context, rc redis.UniversalClient) {
+	t.Helper()
+	cc, ok := rc.(*redis.ClusterClient)
+	if !ok {
+		t.Fatalf("expected a cluster client, got %T", rc)
+	}
+	var mu sync.Mutex
+	sizes := map[string]int64{}
+	err := cc.ForEachMaster(ctx, func(ctx context.Context, n *redis.Client) error {
+		size, err := n.DBSize(ctx).Result()
+		mu.Lock()
+		sizes[n.Options().Addr] = size
+		mu.Unlock()
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sizes) != 3 {
+		t.Fatalf("masters: %v", sizes)
+	}
+	for addr, n := range sizes {
+		if n == 0 {
+			t.Errorf("master %s holds no keys: %v", addr, sizes)
+		}
+	}
+	t.Logf("keys per master: %v", sizes)
+}
+
+// TestScaleOutThreeInstances: three consumer processes share a 12-partition
+// stream on a 3-broker Kafka-protocol cluster, writing to a 3-master Redis
+// Cluster. While the stream is still being produced, one instance is
+// stopped (SIGTERM) and a new one joins; the final state must equal the
+// independent recomputation, change chains must be unbroken, and every
+// instance that ran must have done part of the work.
+func TestScaleOutThreeInstances(t *testing.T) {
+	if testing.Short() {
+		t.Skip("short mode")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	e := newClusterEnv(t, 12, 3, 3)
+	msgs, p := generate(t, simConfig(60_000, 6_000))
+
+	// Produce in chunks over a few seconds so membership changes happen
+	// mid-stream.
+	produced := make(chan struct{})
+	go func() {
+		defer close(produced)
+		const chunks = 12
+		for i := 0; i < chunks; i++ {
+			lo, hi := i*len(msgs)/chunks, (i+1)*len(msgs)/chunks
+			if err := writeE(ctx, e.brokers, msgs[lo:hi]); err != nil {
+				t.Errorf("produce chunk %d: %v", i, err)
+				return
+			}
+			time.Sleep(400 * time.Millisecond)
+		}
+	}()
+
+	env := e.envFor(map[string]string{"LTV_KAFKA_SESSION_TIMEOUT": "6s"})
+	a := startProc(t, "instance-a", env)
+	b := startProc(t, "instance-b", env)
+	c := startProc(t, "instance-c", env)
+	for _, pr := range []*proc{a, b, c} {
+		if err := waitFor(ctx, pr.name+" ready", pr.ready); err != nil {
+			t.Fatalf("%v\n%s", err, pr.logTail())
+		}
+	}
+	if err := waitFor(ctx, "instance-b consuming", func() bool { return consumed(b) > 0 }); err != nil {
+		t.Fatalf("%v\n%s", err, b.logTail())
+	}
+	time.Sleep(time.Second)
+	bDone := consumed(b)
+	if code, err := b.terminate(30 * time.Second); err != nil || code != 0 {
+		t.Fatalf("instance-b: exit %d, %v\n%s", code, err, b.logTail())
+	}
+	d := startProc(t, "instance-d", env)
+	if err := waitFor(ctx, "instance-d ready", d.ready); err != nil {
+		t.Fatalf("%v\n%s", err, d.logTail())
+	}
+
+	<-produced
+	if err := testutil.WaitCaughtUp(ctx, e.brokers, group, ordersTopic, lifecycleTopic); err != nil {
+		t.Fatalf("%v\n%s", err, a.logTail())
+	}
+	work := map[string]float64{"instance-b (stopped)": bDone}
+	for _, pr := range []*proc{a, c, d} {
+		n := consumed(pr)
+		work[pr.name] = n
+		if n == 0 {
+			t.Errorf("%s consumed nothing: the group did not share the work\n%s", pr.name, pr.logTail())
+		}
+	}
+	t.Logf("records consumed per instance: %v", work)
+	check(t, ctx, e, p, defaultTiers, big.NewRat(5, 100), false)
+	assertSpreadOverMasters(t, ctx, e.rc)
+}
+
+// consumed reads ltv_events_consumed_total from an instance's /metrics
+// (0 when unreachable).
+func consumed(p *proc) float64 {
+	resp, err := http.Get(p.httpURL + "/metrics")
+	if err != nil {
+		return 0
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "ltv_events_consumed_total "); ok {
+			n, _ := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			return n
+		}
+	}
+	return 0
+}
