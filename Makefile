@@ -6,7 +6,8 @@ GO        ?= go
 PKGS      ?= ./...
 FUZZTIME  ?= 30s
 
-.PHONY: all build demo test test-race test-short chaos deps-test fuzz bench bench-go lint fmt vet clean
+# docker-build needs a Docker engine (not available on CI machines).
+.PHONY: all build demo test validate-deploy docker-build test-race test-short chaos deps-test fuzz bench bench-go lint fmt vet clean
 
 all: build
 
@@ -19,9 +20,14 @@ demo:
 # Installs what the tests need (redis-server), then runs every test,
 # including the fuzz seed corpora and the end-to-end integration tests
 # against a real redis-server and a Kafka-protocol broker.
-test: deps-test
+test: deps-test validate-deploy
 	$(GO) vet $(PKGS)
 	$(GO) test -count=1 -timeout 15m $(PKGS)
+
+# Offline validation of docker-compose.yml and deploy/ (kustomize +
+# kubectl-validate); installs the tools into bin/tools on first use.
+validate-deploy:
+	@./scripts/validate-deploy.sh
 
 test-race: deps-test
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
@@ -65,6 +71,9 @@ vet:
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')
+
+docker-build:
+	docker build -t ltv-stream:local .
 
 clean:
 	rm -rf bin

@@ -7,13 +7,13 @@
 package bench
 
 import (
-	"runtime"
-	"runtime/debug"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
