@@ -18,11 +18,14 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/ltv-stream/ltv-stream/internal/config"
 	"github.com/ltv-stream/ltv-stream/internal/sim"
+	"github.com/ltv-stream/ltv-stream/internal/stream"
 )
 
 const prog = "producer-sim"
@@ -123,6 +126,9 @@ Examples:
   jq -c 'select(.label == "bad")' stream.jsonl | producer-sim replay --in -
 
 Environment (flags win): LTV_KAFKA_BROKERS, LTV_ORDERS_TOPIC, LTV_LIFECYCLE_TOPIC.
+Kafka security, as for the consumer (environment only): LTV_KAFKA_SASL_MECHANISM,
+LTV_KAFKA_SASL_USERNAME, LTV_KAFKA_SASL_PASSWORD, LTV_KAFKA_TLS, LTV_KAFKA_TLS_CA_FILE,
+LTV_KAFKA_TLS_CERT_FILE, LTV_KAFKA_TLS_KEY_FILE, LTV_KAFKA_TLS_INSECURE_SKIP_VERIFY.
 Exit codes: 0 success (also after a clean stop on SIGINT/SIGTERM), 1 runtime error, 2 usage error.
 `
 
@@ -138,6 +144,35 @@ type common struct {
 	autoCreate     bool
 	labelHeaders   bool
 	chunk          int
+	// kafkaSec is read from the consumer's LTV_KAFKA_SASL_* and
+	// LTV_KAFKA_TLS* variables (environment only: no secrets on the
+	// command line); secErr reports a bad setting at validation.
+	kafkaSec stream.Security
+	secErr   error
+}
+
+// kafkaSecurity reads the Kafka security settings the consumer uses from
+// the environment.
+func kafkaSecurity(getenv func(string) string) (stream.Security, error) {
+	files := config.TLSFiles{
+		CAFile: getenv("LTV_KAFKA_TLS_CA_FILE"), CertFile: getenv("LTV_KAFKA_TLS_CERT_FILE"), KeyFile: getenv("LTV_KAFKA_TLS_KEY_FILE"),
+	}
+	for name, dst := range map[string]*bool{"LTV_KAFKA_TLS": &files.Enabled, "LTV_KAFKA_TLS_INSECURE_SKIP_VERIFY": &files.InsecureSkipVerify} {
+		if v := strings.TrimSpace(getenv(name)); v != "" {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return stream.Security{}, fmt.Errorf("%s=%q is not true or false", name, v)
+			}
+			*dst = b
+		}
+	}
+	tlsCfg, err := files.Config()
+	if err != nil {
+		return stream.Security{}, fmt.Errorf("kafka %w", err)
+	}
+	sec := stream.Security{SASLMechanism: getenv("LTV_KAFKA_SASL_MECHANISM"),
+		Username: getenv("LTV_KAFKA_SASL_USERNAME"), Password: getenv("LTV_KAFKA_SASL_PASSWORD"), TLS: tlsCfg}
+	return sec, sec.Validate()
 }
 
 func envOr(getenv func(string) string, key, def string) string {
@@ -148,6 +183,7 @@ func envOr(getenv func(string) string, key, def string) string {
 }
 
 func (c *common) register(fs *flag.FlagSet, getenv func(string) string, outHelp string) {
+	c.kafkaSec, c.secErr = kafkaSecurity(getenv)
 	fs.StringVar(&c.brokers, "brokers", envOr(getenv, "LTV_KAFKA_BROKERS", "localhost:9092"),
 		"Kafka bootstrap brokers, comma-separated (env LTV_KAFKA_BROKERS)")
 	fs.StringVar(&c.ordersTopic, "orders-topic", envOr(getenv, "LTV_ORDERS_TOPIC", "orders"),
@@ -167,6 +203,9 @@ func (c *common) register(fs *flag.FlagSet, getenv func(string) string, outHelp 
 }
 
 func (c *common) validate() error {
+	if c.secErr != nil {
+		return usagef("%v", c.secErr)
+	}
 	if c.speed < 0 {
 		return usagef("--speed must not be negative, got %v", c.speed)
 	}
@@ -408,9 +447,14 @@ func deliver(ctx context.Context, c *common, src sim.RecordSource, total int, de
 	var closeOut func() error
 	switch c.out {
 	case "":
+		transport, err := c.kafkaSec.Transport()
+		if err != nil {
+			return usagef("%v", err)
+		}
 		ks, err := sim.NewKafkaSink(sim.KafkaConfig{
 			Brokers: splitBrokers(c.brokers), OrdersTopic: c.ordersTopic, LifecycleTopic: c.lifecycleTopic,
 			ChunkSize: c.chunk, AllowAutoTopicCreation: c.autoCreate, LabelHeaders: c.labelHeaders,
+			Transport: transport,
 		})
 		if err != nil {
 			return usagef("%v", err)

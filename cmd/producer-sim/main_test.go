@@ -11,6 +11,7 @@ import (
 
 	"github.com/ltv-stream/ltv-stream/internal/sim"
 	"github.com/ltv-stream/ltv-stream/internal/stream"
+	"github.com/ltv-stream/ltv-stream/internal/testutil"
 	"github.com/twmb/franz-go/pkg/kfake"
 )
 
@@ -258,5 +259,38 @@ func TestInterrupt(t *testing.T) {
 		if _, err := rd.Next(); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// The simulator reaches a broker that requires SASL/SCRAM over TLS with the
+// consumer's LTV_KAFKA_* security variables; bad settings are usage errors.
+func TestKafkaSecurityFromEnv(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	certs := testutil.NewTestTLS(t)
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(2, "orders", "customer-lifecycle"),
+		kfake.EnableSASL(), kfake.Superuser("SCRAM-SHA-256", "sim", "sim-pw"), kfake.TLS(certs.Server))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	env := map[string]string{
+		"LTV_KAFKA_BROKERS":        strings.Join(c.ListenAddrs(), ","),
+		"LTV_KAFKA_SASL_MECHANISM": "SCRAM-SHA-256",
+		"LTV_KAFKA_SASL_USERNAME":  "sim",
+		"LTV_KAFKA_SASL_PASSWORD":  "sim-pw",
+		"LTV_KAFKA_TLS_CA_FILE":    certs.CAFile,
+	}
+	if r := runWith(t, ctx, env, "", "generate", "--events", "300", "--customers", "30", "--quiet"); r.code != exitOK {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	env["LTV_KAFKA_SASL_PASSWORD"] = "wrong-pw"
+	r := runWith(t, ctx, env, "", "generate", "--events", "10", "--quiet")
+	if r.code == exitOK || strings.Contains(r.stderr, "wrong-pw") {
+		t.Fatalf("wrong password: exit %d, stderr %s", r.code, r.stderr)
+	}
+	env["LTV_KAFKA_SASL_MECHANISM"] = "KERBEROS"
+	if r := runWith(t, ctx, env, "", "generate", "--events", "10"); r.code != exitUsage || !strings.Contains(r.stderr, "KERBEROS") {
+		t.Fatalf("bad mechanism: exit %d, stderr %s", r.code, r.stderr)
 	}
 }

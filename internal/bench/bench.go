@@ -234,6 +234,10 @@ func throughputPhase(ctx context.Context, cfg Config, rs *localredis.Server, rc 
 	cpu := meter.used()
 	cfg.Log("cpu while consuming: consumer %s, redis %s, broker+harness %s (wall %s)",
 		cpu["consumer"], cpu["redis"], cpu["broker+harness"], time.Since(proc.started).Round(10*time.Millisecond))
+	perMillion := func(d time.Duration) float64 { return d.Seconds() / (float64(len(w.msgs)) / 1e6) }
+	out.RedisCPUSecondsPerMillion = perMillion(cpu["redis"])
+	out.BrokerCPUSecondsPerMillion = perMillion(cpu["broker+harness"])
+	out.Cores = runtime.NumCPU()
 	out.Elapsed = done.Sub(proc.started)
 	out.Throughput = float64(len(w.msgs)) / out.Elapsed.Seconds()
 	use, err := proc.stop()

@@ -211,7 +211,7 @@ func mainRows(r Report) []row {
 			return pctOr(x.Throughput, x.KafkaConsumeCeiling)
 		})})
 	add(row{figure: "↳ share of Redis update ceiling", median: m,
-		ceiling: withUnit(fmtRate(med.RedisUpdateCeiling), "updates/s"),
+		ceiling: withUnit(fmtRate(med.RedisUpdateCeiling), "events/s"),
 		ratio:   ofWhat(med.Throughput, med.RedisUpdateCeiling, "ceiling"),
 		perRun: perRun(runs, func(x Run) string {
 			return pctOr(x.Throughput, x.RedisUpdateCeiling)
@@ -264,8 +264,20 @@ func mainRows(r Report) []row {
 
 	m, p = rate(func(x Run) float64 { return x.KafkaConsumeCeiling }, "msg/s")
 	add(row{figure: "Kafka consume ceiling", median: m, perRun: p})
-	m, p = rate(func(x Run) float64 { return x.RedisUpdateCeiling }, "updates/s")
+	m, p = rate(func(x Run) float64 { return x.RedisUpdateCeiling }, "events/s")
 	add(row{figure: "Redis update ceiling", median: m, perRun: p})
+	if med.RedisCPUSecondsPerMillion > 0 {
+		add(row{figure: "redis-server CPU seconds per million events",
+			median: secondsOr(med.RedisCPUSecondsPerMillion),
+			perRun: perRun(runs, func(x Run) string { return secondsOr(x.RedisCPUSecondsPerMillion) })})
+		add(row{figure: "Broker + harness CPU seconds per million events",
+			median: secondsOr(med.BrokerCPUSecondsPerMillion),
+			perRun: perRun(runs, func(x Run) string { return secondsOr(x.BrokerCPUSecondsPerMillion) })})
+		limit := func(x Run) float64 { return x.CPUBoundLimit() }
+		m, p = rate(limit, "events/s")
+		add(row{figure: "CPU-bound limit (cores ÷ CPU per event of all processes)", median: m,
+			ratio: ofWhat(med.Throughput, med.CPUBoundLimit(), "limit"), perRun: p})
+	}
 
 	verified := 0
 	for _, x := range runs {
@@ -336,8 +348,10 @@ func writeResults(b *strings.Builder, r Report, chartFile string) {
 	fmt.Fprintf(b, "Each figure is the median of %d %s, taken field by field "+
 		"(the lower of the two middle values for an even count, so every figure was actually measured). "+
 		"The Kafka consume ceiling is a raw kafka-go group reader over the same records with no processing; "+
-		"the Redis update ceiling is the consumer's own per-customer load and compare-and-set save, "+
-		"pipelined from Go, in customer updates/s. RSS is in MB of 2^20 bytes.\n\n", n, runsWord)
+		"the Redis update ceiling is the consumer's own Redis traffic for the same stream (loads, "+
+		"compare-and-set saves, pending clears), recorded and replayed pipelined from Go, in input events/s. "+
+		"The CPU-bound limit is what the machine's cores allow at the CPU cost per event measured for the "+
+		"consumer, redis-server and the broker together. RSS is in MB of 2^20 bytes.\n\n", n, runsWord)
 	if chartFile != "" {
 		fmt.Fprintf(b, "![Throughput against target and ceilings; p99 latency, Redis bytes per customer "+
 			"and peak RSS as a share of their targets](%s)\n\n", chartFile)

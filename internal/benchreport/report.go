@@ -39,7 +39,7 @@ type Run struct {
 	Elapsed               time.Duration // consumer start → every input offset committed
 	Throughput            float64       // input events/s end to end (Events / Elapsed)
 	KafkaConsumeCeiling   float64       // msg/s: raw kafka-go group reader over the same records, no processing
-	RedisUpdateCeiling    float64       // customer updates/s: the consumer's own per-customer load+compare-and-set save, pipelined from Go
+	RedisUpdateCeiling    float64       // input events/s: the consumer's own Redis traffic for the stream (loads, compare-and-set saves, clears), replayed pipelined from Go
 	OfferedRate           float64       // events/s offered in the latency phase (e.g. 10000)
 	AchievedRate          float64       // events/s actually produced in the latency phase
 	LatencySamples        int           // change events whose latency was measured
@@ -47,7 +47,15 @@ type Run struct {
 	RedisBytesPerCustomer float64       // used_memory delta / customers, all bookkeeping included
 	PeakRSSBytes          int64         // consumer process peak RSS (throughput phase)
 	CPUSecondsPerMillion  float64       // consumer user+sys CPU seconds per 1M events
-	Verified              bool          // final Redis state equalled an independent recomputation
+	// RedisCPUSecondsPerMillion and BrokerCPUSecondsPerMillion are the
+	// CPU seconds per 1M events of redis-server and of the process running
+	// the broker (and the harness) during the throughput phase: with the
+	// consumer's, they show where the machine's cores went.
+	RedisCPUSecondsPerMillion  float64
+	BrokerCPUSecondsPerMillion float64
+	// Cores is the machine's core count, for the CPU-bound limit.
+	Cores    int
+	Verified bool // final Redis state equalled an independent recomputation
 }
 
 // Targets are the goals the figures are judged against; they live in the
@@ -104,22 +112,25 @@ func Median(runs []Run) Run {
 		verified = verified && r.Verified
 	}
 	return Run{
-		Events:                medianOf(runs, func(r Run) int { return r.Events }),
-		Customers:             medianOf(runs, func(r Run) int { return r.Customers }),
-		Elapsed:               medianOf(runs, func(r Run) time.Duration { return r.Elapsed }),
-		Throughput:            medianOf(runs, func(r Run) float64 { return r.Throughput }),
-		KafkaConsumeCeiling:   medianOf(runs, func(r Run) float64 { return r.KafkaConsumeCeiling }),
-		RedisUpdateCeiling:    medianOf(runs, func(r Run) float64 { return r.RedisUpdateCeiling }),
-		OfferedRate:           medianOf(runs, func(r Run) float64 { return r.OfferedRate }),
-		AchievedRate:          medianOf(runs, func(r Run) float64 { return r.AchievedRate }),
-		LatencySamples:        medianOf(runs, func(r Run) int { return r.LatencySamples }),
-		P50:                   medianOf(runs, func(r Run) time.Duration { return r.P50 }),
-		P99:                   medianOf(runs, func(r Run) time.Duration { return r.P99 }),
-		Max:                   medianOf(runs, func(r Run) time.Duration { return r.Max }),
-		RedisBytesPerCustomer: medianOf(runs, func(r Run) float64 { return r.RedisBytesPerCustomer }),
-		PeakRSSBytes:          medianOf(runs, func(r Run) int64 { return r.PeakRSSBytes }),
-		CPUSecondsPerMillion:  medianOf(runs, func(r Run) float64 { return r.CPUSecondsPerMillion }),
-		Verified:              verified,
+		Events:                     medianOf(runs, func(r Run) int { return r.Events }),
+		Customers:                  medianOf(runs, func(r Run) int { return r.Customers }),
+		Elapsed:                    medianOf(runs, func(r Run) time.Duration { return r.Elapsed }),
+		Throughput:                 medianOf(runs, func(r Run) float64 { return r.Throughput }),
+		KafkaConsumeCeiling:        medianOf(runs, func(r Run) float64 { return r.KafkaConsumeCeiling }),
+		RedisUpdateCeiling:         medianOf(runs, func(r Run) float64 { return r.RedisUpdateCeiling }),
+		OfferedRate:                medianOf(runs, func(r Run) float64 { return r.OfferedRate }),
+		AchievedRate:               medianOf(runs, func(r Run) float64 { return r.AchievedRate }),
+		LatencySamples:             medianOf(runs, func(r Run) int { return r.LatencySamples }),
+		P50:                        medianOf(runs, func(r Run) time.Duration { return r.P50 }),
+		P99:                        medianOf(runs, func(r Run) time.Duration { return r.P99 }),
+		Max:                        medianOf(runs, func(r Run) time.Duration { return r.Max }),
+		RedisBytesPerCustomer:      medianOf(runs, func(r Run) float64 { return r.RedisBytesPerCustomer }),
+		PeakRSSBytes:               medianOf(runs, func(r Run) int64 { return r.PeakRSSBytes }),
+		CPUSecondsPerMillion:       medianOf(runs, func(r Run) float64 { return r.CPUSecondsPerMillion }),
+		RedisCPUSecondsPerMillion:  medianOf(runs, func(r Run) float64 { return r.RedisCPUSecondsPerMillion }),
+		BrokerCPUSecondsPerMillion: medianOf(runs, func(r Run) float64 { return r.BrokerCPUSecondsPerMillion }),
+		Cores:                      medianOf(runs, func(r Run) int { return r.Cores }),
+		Verified:                   verified,
 	}
 }
 
@@ -131,4 +142,15 @@ func medianOf[T cmp.Ordered](runs []Run, field func(Run) T) T {
 	}
 	slices.Sort(vals)
 	return vals[(len(vals)-1)/2]
+}
+
+// CPUBoundLimit is the throughput the machine's cores allow at the
+// measured CPU cost per event of all processes together (consumer, Redis,
+// broker): cores ÷ CPU seconds per event. 0 when not measured.
+func (r Run) CPUBoundLimit() float64 {
+	total := r.CPUSecondsPerMillion + r.RedisCPUSecondsPerMillion + r.BrokerCPUSecondsPerMillion
+	if r.Cores <= 0 || total <= 0 || r.RedisCPUSecondsPerMillion <= 0 {
+		return 0
+	}
+	return float64(r.Cores) / (total / 1e6)
 }

@@ -1,6 +1,7 @@
 package benchreport
 
 import (
+	"math"
 	"reflect"
 	"testing"
 	"time"
@@ -94,6 +95,23 @@ func TestFormatters(t *testing.T) {
 	for _, tt := range tests {
 		if tt.got != tt.want {
 			t.Errorf("%s: got %q, want %q", tt.name, tt.got, tt.want)
+		}
+	}
+}
+
+func TestCPUBoundLimit(t *testing.T) {
+	tests := []struct {
+		run  Run
+		want float64
+	}{
+		// 2 cores, 20 + 16 + 4 = 40 CPU-s per million → 50,000 events/s.
+		{Run{Cores: 2, CPUSecondsPerMillion: 20, RedisCPUSecondsPerMillion: 16, BrokerCPUSecondsPerMillion: 4}, 50_000},
+		{Run{Cores: 2, CPUSecondsPerMillion: 20}, 0}, // Redis not measured
+		{Run{CPUSecondsPerMillion: 20, RedisCPUSecondsPerMillion: 16}, 0},
+	}
+	for _, tc := range tests {
+		if got := tc.run.CPUBoundLimit(); math.Abs(got-tc.want) > 1e-6 {
+			t.Errorf("%+v: CPUBoundLimit = %v, want %v", tc.run, got, tc.want)
 		}
 	}
 }

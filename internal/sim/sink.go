@@ -73,6 +73,9 @@ type KafkaConfig struct {
 	// bad) and, for bad records, sim-bad-reason to every message, for
 	// subscribers' test oracles. Default off: messages carry no headers.
 	LabelHeaders bool
+	// Transport carries SASL/TLS settings (stream.Security.Transport);
+	// nil means plaintext.
+	Transport *kafka.Transport
 }
 
 func (c *KafkaConfig) setDefaults() {
@@ -131,6 +134,7 @@ func NewKafkaSink(cfg KafkaConfig) (*KafkaSink, error) {
 		BatchTimeout:           cfg.BatchTimeout,
 		WriteTimeout:           cfg.WriteTimeout,
 		AllowAutoTopicCreation: cfg.AllowAutoTopicCreation,
+		Transport:              cfg.Transport,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("kafka sink: %w", err)
@@ -151,6 +155,9 @@ func (s *KafkaSink) TopicName(t Topic) string {
 // exist. It never creates topics.
 func (s *KafkaSink) Check(ctx context.Context) error {
 	client := &kafka.Client{Addr: kafka.TCP(s.cfg.Brokers...), Timeout: s.cfg.WriteTimeout}
+	if s.cfg.Transport != nil {
+		client.Transport = s.cfg.Transport
+	}
 	topics := []string{s.cfg.OrdersTopic, s.cfg.LifecycleTopic}
 	md, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: topics})
 	if err != nil {
