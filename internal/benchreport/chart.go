@@ -39,6 +39,7 @@ var (
 	colE2E        = color.RGBA{59, 104, 160, 255}
 	colRedis      = color.RGBA{134, 176, 222, 255}
 	colKafka      = color.RGBA{190, 212, 236, 255}
+	colCPU        = color.RGBA{176, 176, 176, 255}
 	colGood       = color.RGBA{84, 160, 75, 255}
 	colBad        = color.RGBA{214, 69, 65, 255}
 	colMarker     = color.RGBA{20, 24, 28, 255}
@@ -169,6 +170,12 @@ func throughputPanel(r Report, med Run) panel {
 			valueLabel: rateLabel(med.RedisUpdateCeiling), fill: colRedis},
 		{label: "Kafka consume ceiling", value: clean(med.KafkaConsumeCeiling),
 			valueLabel: rateLabel(med.KafkaConsumeCeiling), fill: colKafka},
+	}
+	if limit := clean(med.CPUBoundLimit()); limit > 0 {
+		// What the cores allow at the measured CPU cost per event of the
+		// consumer, Redis and the broker together.
+		p.bars = append(p.bars[:2], append([]bar{{label: "CPU-bound limit", value: limit,
+			valueLabel: rateLabel(limit), fill: colCPU}}, p.bars[2:]...)...)
 	}
 	if t := clean(r.Targets.Throughput); t > 0 {
 		p.refs = []refLine{{value: t, label: "target " + fmtCompact(t), dashed: true}}

@@ -41,7 +41,7 @@ func TestChaos(t *testing.T) {
 	_, brokers := testutil.StartKafka(t, testutil.KafkaConfig{
 		Partitions: 6, Topics: []string{ordersTopic, lifecycleTopic, changesTopic, dlqTopic},
 	})
-	e := &env{brokers: brokers, redis: testutil.StartPersistentRedis(t)}
+	e := withRedis(&env{brokers: brokers}, testutil.StartPersistentRedis(t))
 
 	// The stream, produced at a steady pace while the chaos runs.
 	msgs, p := generate(t, sim.Config{Seed: 99, Customers: events / 10, Events: events,

@@ -51,8 +51,13 @@ func newEnv(t *testing.T, partitions int) *env {
 	cluster, brokers := testutil.StartKafka(t, testutil.KafkaConfig{
 		Partitions: partitions, Topics: []string{ordersTopic, lifecycleTopic, changesTopic, dlqTopic},
 	})
-	rs := testutil.StartRedis(t)
-	return &env{kafka: cluster, brokers: brokers, redis: rs, redisURL: rs.URL(), rc: rs.Client()}
+	return withRedis(&env{kafka: cluster, brokers: brokers}, testutil.StartRedis(t))
+}
+
+// withRedis points e at a standalone redis-server.
+func withRedis(e *env, rs *testutil.RedisServer) *env {
+	e.redis, e.redisURL, e.rc = rs, rs.URL(), rs.Client()
+	return e
 }
 
 // newClusterEnv is a Kafka-protocol cluster of kafkaBrokers brokers and a

@@ -22,7 +22,7 @@ func TestRedisOutageMidStream(t *testing.T) {
 	_, brokers := testutil.StartKafka(t, testutil.KafkaConfig{
 		Partitions: 4, Topics: []string{ordersTopic, lifecycleTopic, changesTopic, dlqTopic},
 	})
-	e := &env{brokers: brokers, redis: testutil.StartPersistentRedis(t)}
+	e := withRedis(&env{brokers: brokers}, testutil.StartPersistentRedis(t))
 	p := produce(t, ctx, e.brokers, simConfig(30_000, 3_000))
 	proc := startProc(t, "consumer", e.envFor(nil))
 	total := int64(len(p.valid) + len(p.bad))
