@@ -20,9 +20,10 @@ demo:
 # Installs what the tests need (redis-server), then runs every test,
 # including the fuzz seed corpora and the end-to-end integration tests
 # against a real redis-server and a Kafka-protocol broker.
-test: deps-test validate-deploy
-	$(GO) vet $(PKGS)
-	$(GO) test -count=1 -timeout 15m $(PKGS)
+# The validation of docker-compose.yml and deploy/ is part of it (see
+# scripts/test.sh: its tools build at low priority while the tests run).
+test: deps-test
+	@GO="$(GO)" PKGS="$(PKGS)" ./scripts/test.sh
 
 # Offline validation of docker-compose.yml and deploy/ (kustomize +
 # kubectl-validate); installs the tools into bin/tools on first use.

@@ -7,7 +7,8 @@
 #     (subset schemas written for this check).
 # Tools are installed on first use: docker-compose with apt-get, kustomize
 # and kubectl-validate with `go install` into bin/tools (a few minutes the
-# first time, then cached).
+# first time, then cached). `--tools-only` installs them and stops (make
+# test runs that at low priority while the Go tests run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,11 +27,14 @@ if ! command -v docker-compose >/dev/null 2>&1; then
 fi
 if [ ! -x "$TOOLS/kustomize" ]; then
   echo "installing kustomize $KUSTOMIZE_VERSION into bin/tools" >&2
-  GOBIN="$TOOLS" go install "sigs.k8s.io/kustomize/kustomize/v5@$KUSTOMIZE_VERSION"
+  GOBIN="$TOOLS" go install -ldflags="-s -w" "sigs.k8s.io/kustomize/kustomize/v5@$KUSTOMIZE_VERSION"
 fi
 if [ ! -x "$TOOLS/kubectl-validate" ]; then
   echo "installing kubectl-validate $KUBECTL_VALIDATE_VERSION into bin/tools" >&2
-  GOBIN="$TOOLS" go install "sigs.k8s.io/kubectl-validate@$KUBECTL_VALIDATE_VERSION"
+  GOBIN="$TOOLS" go install -ldflags="-s -w" "sigs.k8s.io/kubectl-validate@$KUBECTL_VALIDATE_VERSION"
+fi
+if [ "${1:-}" = "--tools-only" ]; then
+  exit 0
 fi
 
 echo "== docker-compose config"

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# `make test`: go vet, every Go test, and the offline validation of the
+# deployment files. The validation tools take minutes to build the first
+# time, so they build at the lowest CPU priority while the tests run (the
+# tests keep the CPU when both want it), and the validation itself runs
+# after the tests.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+GO="${GO:-go}"
+PKGS="${PKGS:-./...}"
+
+mkdir -p bin
+tools_log="bin/validate-tools.log"
+nice -n 19 ./scripts/validate-deploy.sh --tools-only > "$tools_log" 2>&1 &
+tools_pid=$!
+
+rc=0
+$GO vet $PKGS || rc=1
+if [ $rc -eq 0 ]; then
+  $GO test -count=1 -timeout 15m $PKGS || rc=1
+fi
+
+if ! wait "$tools_pid"; then
+  echo "installing the validation tools failed:" >&2
+  cat "$tools_log" >&2
+  exit 1
+fi
+./scripts/validate-deploy.sh || rc=1
+exit $rc
