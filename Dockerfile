@@ -13,7 +13,6 @@ WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
-ARG VERSION=dev
 RUN CGO_ENABLED=0 GOOS=linux go build -trimpath -buildvcs=false \
       -ldflags "-s -w" -o /out/consumer ./cmd/consumer && \
     CGO_ENABLED=0 GOOS=linux go build -trimpath -buildvcs=false \

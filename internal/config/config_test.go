@@ -242,3 +242,27 @@ func TestTLSFilesConfig(t *testing.T) {
 		t.Fatal("missing CA file accepted")
 	}
 }
+
+// The model config shipped for Docker Compose and Kubernetes
+// (deploy/base/config.yaml) loads and spells out exactly the SPEC defaults.
+func TestShippedDeployConfigIsTheDefaults(t *testing.T) {
+	shipped, err := Load(nil, envOf(map[string]string{"LTV_CONFIG": "../../deploy/base/config.yaml"}), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defaults, err := Load(nil, envOf(nil), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := shipped.Model, defaults.Model
+	if shipped.BaseCurrency != defaults.BaseCurrency || !a.DefaultMargin.Equal(b.DefaultMargin) ||
+		!a.LifespanYears.Equal(b.LifespanYears) || !a.MinWindowYears.Equal(b.MinWindowYears) ||
+		!a.Hysteresis.Equal(b.Hysteresis) || len(a.Tiers) != len(b.Tiers) {
+		t.Fatalf("shipped config differs from the defaults: %+v vs %+v", a, b)
+	}
+	for i := range a.Tiers {
+		if a.Tiers[i].Name != b.Tiers[i].Name || !a.Tiers[i].Min.Equal(b.Tiers[i].Min) {
+			t.Errorf("tier %d: %v vs %v", i, a.Tiers[i], b.Tiers[i])
+		}
+	}
+}
