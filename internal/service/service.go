@@ -75,11 +75,12 @@ func Run(ctx context.Context, cfg *config.Config, opt Options) error {
 	if err != nil {
 		return err
 	}
-	w, err := stream.NewWriter(stream.WriterConfig{Brokers: cfg.Brokers, Transport: transport})
+	// One writer per worker: see stream.Publisher for why writers are not
+	// shared between concurrent batches.
+	pub, err := stream.NewPublisher(stream.WriterConfig{Brokers: cfg.Brokers, Transport: transport}, cfg.Workers)
 	if err != nil {
 		return err
 	}
-	pub := stream.NewPublisher(w)
 	defer func() {
 		if err := pub.Close(); err != nil {
 			log.Warn("close writer", zap.Error(err))

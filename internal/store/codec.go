@@ -106,10 +106,9 @@ type Write struct {
 	hadPending bool
 }
 
-// Field slots: the save script receives, per customer, a mask over this
-// list instead of field names, so names never travel (the script holds
-// them as constants). Dedupe chunk k is slot len(slotNames)+k, named
-// fieldSeenPrefix+k. The order is part of the script; append only.
+// Field slots: a Write records per slot whether the field is kept, set or
+// deleted, so Encode compares with the stored hash without building maps.
+// Dedupe chunk k is slot len(slotNames)+k, named fieldSeenPrefix+k.
 var slotNames = []string{
 	fieldGuard, FieldOrders, FieldRevenue, FieldGrossProfit, FieldRefunds,
 	FieldFirstOrderAt, FieldLastOrderAt, FieldAOV, FieldFrequency, FieldTenureDays,
@@ -157,13 +156,28 @@ func (w *Write) op(slot int, op byte, value string) {
 	w.values[slot] = value
 }
 
-// appendArgs appends the script arguments of the write's fields: the mask,
-// then the values of the set slots in slot order.
+// appendArgs appends the script arguments of the write's fields: how
+// many fields are set and deleted, the name, value pairs to set, then the
+// names to delete.
 func (w *Write) appendArgs(args []any) []any {
-	args = append(args, string(w.mask))
+	nset, ndel := 0, 0
+	for _, op := range w.mask {
+		switch op {
+		case 's':
+			nset++
+		case 'd':
+			ndel++
+		}
+	}
+	args = append(args, strconv.Itoa(nset), strconv.Itoa(ndel))
 	for slot, op := range w.mask {
 		if op == 's' {
-			args = append(args, w.values[slot])
+			args = append(args, slotName(slot), w.values[slot])
+		}
+	}
+	for slot, op := range w.mask {
+		if op == 'd' {
+			args = append(args, slotName(slot))
 		}
 	}
 	return args

@@ -26,58 +26,43 @@ import (
 //
 // KEYS: per customer two keys of one slot, the state hash and the pending
 // key. ARGV per customer, in order: expected token, pending action (""
-// keep, "-" delete, anything else: the new pending value), the field mask
-// (one byte per field slot: '.' keep, 's' set, 'd' delete; see slotNames),
-// then one value per 's'. Field names are constants of the script, not
-// arguments: every argument costs a Lua string allocation per call.
+// keep, "-" delete, anything else: the new pending value), the number of
+// fields to set and to delete, then name, value pairs to set and names to
+// delete. The script hands those ranges of ARGV straight to HSET and HDEL
+// (unpack): measured with BenchmarkCustomerUpdate, that costs Redis about
+// 13 % less CPU than a per-field mask decoded by a Lua loop, although it
+// passes the names.
 // Returns the 1-based customer positions whose token did not match
 // (nothing was written for those). Every check of a customer precedes its
 // writes, so a failed check never leaves a half-written customer.
 var saveScript = redis.NewScript(saveScriptSource())
 
 func saveScriptSource() string {
-	quoted := make([]string, len(slotNames))
-	for i, n := range slotNames {
-		quoted[i] = "'" + n + "'"
-	}
 	return `
-local F = {` + strings.Join(quoted, ",") + `}
-local NF = #F
 local conflicts = {}
 local a = 1
 for i = 1, #KEYS, 2 do
-  local hash, pend = KEYS[i], KEYS[i + 1]
-  local expect, pending, mask = ARGV[a], ARGV[a + 1], ARGV[a + 2]
-  a = a + 3
-  local set, del = {}, {}
-  for j = 1, #mask do
-    local op = string.byte(mask, j)
-    if op ~= 46 then
-      local name = F[j] or ('` + fieldSeenPrefix + `' .. (j - NF - 1))
-      if op == 115 then
-        set[#set + 1] = name
-        set[#set + 1] = ARGV[a]
-        a = a + 1
-      else
-        del[#del + 1] = name
-      end
-    end
-  end
+  local hash = KEYS[i]
+  local expect, pending = ARGV[a], ARGV[a + 1]
+  local nset, ndel = tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
+  local s = a + 4
+  local d = s + 2 * nset
+  a = d + ndel
   local cur = redis.call('HGET', hash, '_g')
   if cur == false then cur = '' end
   if cur ~= expect then
     conflicts[#conflicts + 1] = (i + 1) / 2
   else
-    if #set > 0 then
-      redis.call('HSET', hash, unpack(set))
+    if nset > 0 then
+      redis.call('HSET', hash, unpack(ARGV, s, d - 1))
     end
-    if #del > 0 then
-      redis.call('HDEL', hash, unpack(del))
+    if ndel > 0 then
+      redis.call('HDEL', hash, unpack(ARGV, d, a - 1))
     end
     if pending == '-' then
-      redis.call('DEL', pend)
+      redis.call('DEL', KEYS[i + 1])
     elseif pending ~= '' then
-      redis.call('SET', pend, pending)
+      redis.call('SET', KEYS[i + 1], pending)
     end
   end
 end

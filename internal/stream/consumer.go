@@ -194,13 +194,6 @@ func (c *Consumer) Run(ctx context.Context, handle Handler) error {
 	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWork()
 
-	commits := newCommitter(c)
-	stopCommits, commitsDone := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(commitsDone)
-		commits.run(work, stopCommits)
-	}()
-
 	queues := make([]chan kafka.Message, c.cfg.Workers)
 	var wg sync.WaitGroup
 	for i := range queues {
@@ -208,7 +201,7 @@ func (c *Consumer) Run(ctx context.Context, handle Handler) error {
 		wg.Add(1)
 		go func(q <-chan kafka.Message) {
 			defer wg.Done()
-			c.worker(work, q, handle, commits)
+			c.worker(work, q, handle)
 		}(queues[i])
 	}
 
@@ -216,15 +209,8 @@ func (c *Consumer) Run(ctx context.Context, handle Handler) error {
 	for _, q := range queues {
 		close(q)
 	}
-	// Workers finish their batches, then the committer commits the last of
-	// them; both within the drain deadline.
 	drained := make(chan struct{})
-	go func() {
-		wg.Wait()
-		close(stopCommits)
-		<-commitsDone
-		close(drained)
-	}()
+	go func() { wg.Wait(); close(drained) }()
 	timer := time.NewTimer(c.cfg.DrainTimeout)
 	defer timer.Stop()
 	select {
@@ -299,10 +285,8 @@ func workerFor(partition, workers int) int {
 	return partition % workers
 }
 
-// worker batches its queue, handles each batch until it succeeds, and
-// hands the durable batch to the committer without waiting for the
-// commit.
-func (c *Consumer) worker(ctx context.Context, q <-chan kafka.Message, handle Handler, commits *committer) {
+// worker batches its queue and handles each batch until it succeeds.
+func (c *Consumer) worker(ctx context.Context, q <-chan kafka.Message, handle Handler) {
 	batch := make([]kafka.Message, 0, c.cfg.MaxBatch)
 	records := make([]pipeline.Record, 0, c.cfg.MaxBatch)
 	linger := time.NewTimer(time.Hour)
@@ -326,7 +310,9 @@ func (c *Consumer) worker(ctx context.Context, q <-chan kafka.Message, handle Ha
 		if !c.handleWithRetry(ctx, records, handle) {
 			return
 		}
-		commits.offer(batch)
+		if !c.commitWithRetry(ctx, batch) {
+			return
+		}
 		_ = open // a closed queue is noticed by the next receive
 	}
 }
@@ -378,6 +364,68 @@ func (c *Consumer) handleWithRetry(ctx context.Context, records []pipeline.Recor
 		c.cfg.Logger.Warn("batch failed; retrying",
 			zap.Error(err), zap.Int("records", len(records)), zap.Int("attempt", attempt+1),
 			zap.String("topic", first.Topic), zap.Int32("partition", first.Partition), zap.Int64("offset", first.Offset))
+		if !sleepCtx(ctx, c.backoff(attempt)) {
+			return false
+		}
+	}
+}
+
+// commitWithRetry commits the highest offset per partition of the batch,
+// never moving a partition's committed offset backwards.
+func (c *Consumer) commitWithRetry(ctx context.Context, batch []kafka.Message) bool {
+	last := map[partitionKey]kafka.Message{}
+	for _, m := range batch {
+		k := partitionKey{m.Topic, m.Partition}
+		if prev, ok := last[k]; !ok || m.Offset > prev.Offset {
+			last[k] = m
+		}
+	}
+	var msgs []kafka.Message
+	c.mu.Lock()
+	for k, m := range last {
+		if m.Offset+1 > c.committed[k] {
+			msgs = append(msgs, m)
+		}
+	}
+	c.mu.Unlock()
+	if len(msgs) == 0 {
+		return true
+	}
+	for attempt := 0; ; attempt++ {
+		err := c.reader.CommitMessages(ctx, msgs...)
+		if err == nil {
+			c.mu.Lock()
+			for _, m := range msgs {
+				k := partitionKey{m.Topic, m.Partition}
+				if m.Offset+1 > c.committed[k] {
+					c.committed[k] = m.Offset + 1
+				}
+			}
+			c.mu.Unlock()
+			if c.cfg.OnCommit != nil {
+				for _, m := range msgs {
+					lag := m.HighWaterMark - m.Offset - 1
+					if lag < 0 {
+						lag = 0
+					}
+					c.cfg.OnCommit(m.Topic, m.Partition, lag)
+				}
+			}
+			c.setHealth(true, nil)
+			return true
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+		c.setHealth(false, err)
+		c.cfg.Logger.Warn("commit failed; retrying", zap.Error(err), zap.Int("attempt", attempt+1))
+		if attempt >= 5 {
+			// After a rebalance the partition may belong to another member;
+			// the records are then redelivered there, and the state's offset
+			// guard makes that harmless. Do not block this worker forever.
+			c.cfg.Logger.Warn("giving up on commit; records will be redelivered", zap.Error(err))
+			return true
+		}
 		if !sleepCtx(ctx, c.backoff(attempt)) {
 			return false
 		}

@@ -81,14 +81,18 @@ func NewWriter(cfg WriterConfig) (*kafka.Writer, error) {
 		return nil, err
 	}
 	w := &kafka.Writer{
-		Addr:                   kafka.TCP(cfg.Brokers...),
-		Topic:                  cfg.Topic,
-		Balancer:               &kafka.Murmur2Balancer{},
-		RequiredAcks:           kafka.RequireAll,
-		Async:                  false,
-		BatchTimeout:           cfg.BatchTimeout,
-		BatchSize:              cfg.BatchSize,
-		BatchBytes:             16 << 20,
+		Addr:         kafka.TCP(cfg.Brokers...),
+		Topic:        cfg.Topic,
+		Balancer:     &kafka.Murmur2Balancer{},
+		RequiredAcks: kafka.RequireAll,
+		Async:        false,
+		BatchTimeout: cfg.BatchTimeout,
+		BatchSize:    cfg.BatchSize,
+		// Below the brokers' default message.max.bytes (1 MiB + 12 B, which
+		// limits one partition's record batch): a larger batch would be
+		// rejected by a real broker. A single larger message still goes
+		// alone (the DLQ topic must accept the largest input record).
+		BatchBytes:             1_000_000,
 		WriteTimeout:           cfg.WriteTimeout,
 		ReadTimeout:            cfg.WriteTimeout,
 		MaxAttempts:            cfg.MaxAttempts,

@@ -1,0 +1,74 @@
+package stream_test
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ltv-stream/ltv-stream/internal/pipeline"
+	"github.com/ltv-stream/ltv-stream/internal/stream"
+	"github.com/ltv-stream/ltv-stream/internal/testutil"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// TestPublishKeepsOrderWhenAWriteFailsPartWay: the first produce request
+// fails. Nothing published after the failed messages may reach the topic
+// before them: a subscriber must see one customer's changes in order.
+// (With one WriteMessages call, kafka-go would write the partition's
+// second batch after the first failed.)
+func TestPublishKeepsOrderWhenAWriteFailsPartWay(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cluster, brokers := testutil.StartKafka(t, testutil.KafkaConfig{Partitions: 1, Topics: []string{"changes"}})
+	var produces atomic.Int32
+	cluster.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
+		cluster.KeepControl()
+		if produces.Add(1) == 1 {
+			return nil, errors.New("injected: first produce fails"), true
+		}
+		return nil, nil, false
+	})
+	pub, err := stream.NewPublisher(stream.WriterConfig{Brokers: brokers, BatchSize: 2, MaxAttempts: 1}, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close()
+	var msgs []pipeline.Message
+	for i := 1; i <= 6; i++ {
+		msgs = append(msgs, pipeline.Message{Topic: "changes", Key: []byte("c-1"), Value: []byte(strconv.Itoa(i))})
+	}
+	if err := pub.Publish(ctx, msgs); err == nil {
+		t.Fatal("publish succeeded although the first produce failed")
+	}
+	written, err := testutil.ReadAll(ctx, brokers, "changes")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(written) != 0 {
+		t.Fatalf("after the failed first chunk, %d later messages were written anyway (first %q)", len(written), written[0].Value)
+	}
+	// The retry (as the pipeline does it) writes everything, in order.
+	if err := pub.Publish(ctx, msgs); err != nil {
+		t.Fatal(err)
+	}
+	written, err = testutil.ReadAll(ctx, brokers, "changes")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got string
+	for _, m := range written {
+		got += string(m.Value)
+	}
+	if got != "123456" {
+		t.Fatalf("topic holds %q, want 123456", got)
+	}
+}
+
+func TestPublisherRejectsAFixedTopic(t *testing.T) {
+	if _, err := stream.NewPublisher(stream.WriterConfig{Brokers: []string{"127.0.0.1:1"}, Topic: "x"}, 1); err == nil {
+		t.Fatal("fixed topic accepted")
+	}
+}
