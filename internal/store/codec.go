@@ -95,10 +95,9 @@ type Write struct {
 	Expect string
 	// Token is the token after this write (the new guard).
 	Token string
-	// mask has one byte per field slot (see slotNames; dedupe chunks
-	// follow): '.' keep, 's' set to values[slot], 'd' delete.
-	mask   []byte
-	values []string
+	// set holds field, value pairs to store; del the fields to remove.
+	set []string
+	del []string
 	// Pending is what the write stores in the pending key (nil: none).
 	Pending [][]byte
 	// hadPending says the loaded snapshot had pending events (so an empty
@@ -106,79 +105,16 @@ type Write struct {
 	hadPending bool
 }
 
-// Field slots: a Write records per slot whether the field is kept, set or
-// deleted, so Encode compares with the stored hash without building maps.
-// Dedupe chunk k is slot len(slotNames)+k, named fieldSeenPrefix+k.
-var slotNames = []string{
-	fieldGuard, FieldOrders, FieldRevenue, FieldGrossProfit, FieldRefunds,
-	FieldFirstOrderAt, FieldLastOrderAt, FieldAOV, FieldFrequency, FieldTenureDays,
-	FieldChurned, FieldLTV, FieldTier, FieldUpdatedAt,
-	fieldRevenueExact, fieldGrossExact, fieldRefundsExact, fieldChurnAt, fieldReactivateAt,
-}
-
-const (
-	slotGuard = iota
-	slotOrders
-	slotRevenue
-	slotGrossProfit
-	slotRefunds
-	slotFirstOrderAt
-	slotLastOrderAt
-	slotAOV
-	slotFrequency
-	slotTenureDays
-	slotChurned
-	slotLTV
-	slotTier
-	slotUpdatedAt
-	slotRevenueExact
-	slotGrossExact
-	slotRefundsExact
-	slotChurnAt
-	slotReactivateAt
-	slotSeen0
-)
-
-// slotName is the hash field of a slot.
-func slotName(slot int) string {
-	if slot < slotSeen0 {
-		return slotNames[slot]
-	}
-	return fieldSeenPrefix + strconv.Itoa(slot-slotSeen0)
-}
-
-func (w *Write) op(slot int, op byte, value string) {
-	for len(w.mask) <= slot {
-		w.mask = append(w.mask, '.')
-		w.values = append(w.values, "")
-	}
-	w.mask[slot] = op
-	w.values[slot] = value
-}
-
 // appendArgs appends the script arguments of the write's fields: how
 // many fields are set and deleted, the name, value pairs to set, then the
 // names to delete.
 func (w *Write) appendArgs(args []any) []any {
-	nset, ndel := 0, 0
-	for _, op := range w.mask {
-		switch op {
-		case 's':
-			nset++
-		case 'd':
-			ndel++
-		}
+	args = append(args, strconv.Itoa(len(w.set)/2), strconv.Itoa(len(w.del)))
+	for _, v := range w.set {
+		args = append(args, v)
 	}
-	args = append(args, strconv.Itoa(nset), strconv.Itoa(ndel))
-	for slot, op := range w.mask {
-		if op == 's' {
-			args = append(args, slotName(slot), w.values[slot])
-		}
-	}
-	for slot, op := range w.mask {
-		if op == 'd' {
-			args = append(args, slotName(slot))
-		}
+	for _, f := range w.del {
+		args = append(args, f)
 	}
 	return args
 }
@@ -187,15 +123,10 @@ func (w *Write) appendArgs(args []any) []any {
 // tests and debugging.
 func (w *Write) Changes() (set map[string]string, del []string) {
 	set = map[string]string{}
-	for slot, op := range w.mask {
-		switch op {
-		case 's':
-			set[slotName(slot)] = w.values[slot]
-		case 'd':
-			del = append(del, slotName(slot))
-		}
+	for i := 0; i+1 < len(w.set); i += 2 {
+		set[w.set[i]] = w.set[i+1]
 	}
-	return set, del
+	return set, append([]string(nil), w.del...)
 }
 
 // pendingAction encodes the pending key update for the save script.
@@ -358,16 +289,16 @@ type encoder struct {
 	stored map[string]string
 }
 
-func (e *encoder) set(slot int, value string) {
-	if old, ok := e.stored[slotName(slot)]; ok && old == value {
+func (e *encoder) set(field, value string) {
+	if old, ok := e.stored[field]; ok && old == value {
 		return
 	}
-	e.w.op(slot, 's', value)
+	e.w.set = append(e.w.set, field, value)
 }
 
-func (e *encoder) del(slot int) {
-	if _, ok := e.stored[slotName(slot)]; ok {
-		e.w.op(slot, 'd', "")
+func (e *encoder) del(field string) {
+	if _, ok := e.stored[field]; ok {
+		e.w.del = append(e.w.del, field)
 	}
 }
 
@@ -376,9 +307,9 @@ func (e *encoder) del(slot int) {
 func Encode(m *aggregate.Model, snap *Snapshot, st *aggregate.State, pending [][]byte, opt EncodeOptions) Write {
 	w := Write{CustomerID: snap.CustomerID, Expect: snap.Token, Token: FormatGuard(st.Applied),
 		Pending: pending, hadPending: len(snap.Pending) > 0,
-		mask: make([]byte, 0, slotSeen0+4), values: make([]string, 0, slotSeen0+4)}
+		set: make([]string, 0, 2*20)}
 	e := encoder{w: &w, stored: snap.stored}
-	e.set(slotGuard, w.Token)
+	e.set(fieldGuard, w.Token)
 	e.seen(st.Seen, len(snap.State.Seen))
 	if !opt.Figures {
 		return w
@@ -388,23 +319,23 @@ func Encode(m *aggregate.Model, snap *Snapshot, st *aggregate.State, pending [][
 		f := m.Figures(st)
 		fig = &f
 	}
-	e.set(slotOrders, strconv.FormatInt(st.Orders, 10))
-	e.set(slotAOV, fig.AOV.StringFixed(2))
-	e.set(slotFrequency, fig.Frequency.StringFixed(4))
-	e.set(slotTenureDays, fig.TenureDays.StringFixed(2))
-	e.set(slotChurned, boolText(fig.Churned))
-	e.set(slotLTV, st.LTV.StringFixed(2))
-	e.set(slotTier, st.Tier)
+	e.set(FieldOrders, strconv.FormatInt(st.Orders, 10))
+	e.set(FieldAOV, fig.AOV.StringFixed(2))
+	e.set(FieldFrequency, fig.Frequency.StringFixed(4))
+	e.set(FieldTenureDays, fig.TenureDays.StringFixed(2))
+	e.set(FieldChurned, boolText(fig.Churned))
+	e.set(FieldLTV, st.LTV.StringFixed(2))
+	e.set(FieldTier, st.Tier)
 	// Whole seconds: readers need freshness, not nanoseconds, and the ten
 	// bytes saved keep a typical customer's hash in a smaller allocation.
-	e.set(slotUpdatedAt, aggregate.TimeText(opt.Now.Truncate(time.Second)))
-	e.money(slotRevenue, slotRevenueExact, st.Revenue)
-	e.money(slotGrossProfit, slotGrossExact, st.GrossProfit)
-	e.money(slotRefunds, slotRefundsExact, st.Refunds)
-	e.time(slotFirstOrderAt, st.FirstOrderAt)
-	e.time(slotLastOrderAt, st.LastOrderAt)
-	e.time(slotChurnAt, st.LastChurnAt)
-	e.time(slotReactivateAt, st.LastReactivatedAt)
+	e.set(FieldUpdatedAt, aggregate.TimeText(opt.Now.Truncate(time.Second)))
+	e.money(FieldRevenue, fieldRevenueExact, st.Revenue)
+	e.money(FieldGrossProfit, fieldGrossExact, st.GrossProfit)
+	e.money(FieldRefunds, fieldRefundsExact, st.Refunds)
+	e.time(FieldFirstOrderAt, st.FirstOrderAt)
+	e.time(FieldLastOrderAt, st.LastOrderAt)
+	e.time(fieldChurnAt, st.LastChurnAt)
+	e.time(fieldReactivateAt, st.LastReactivatedAt)
 	return w
 }
 
@@ -417,7 +348,7 @@ func boolText(b bool) string {
 
 // money writes the 2-place public value and, only when rounding lost
 // digits, the exact value in its private field.
-func (e *encoder) money(public, exact int, v decimal.Decimal) {
+func (e *encoder) money(public, exact string, v decimal.Decimal) {
 	rounded := v.Round(2)
 	e.set(public, rounded.StringFixed(2))
 	if rounded.Equal(v) {
@@ -429,12 +360,12 @@ func (e *encoder) money(public, exact int, v decimal.Decimal) {
 
 // time writes a timestamp field, or removes it when unset. The public
 // timestamp fields are absent until the customer's first order.
-func (e *encoder) time(slot int, t time.Time) {
+func (e *encoder) time(field string, t time.Time) {
 	if t.IsZero() {
-		e.del(slot)
+		e.del(field)
 		return
 	}
-	e.set(slot, aggregate.TimeText(t))
+	e.set(field, aggregate.TimeText(t))
 }
 
 // seen writes the dedupe digests in chunks (only chunks that changed) and
@@ -447,9 +378,9 @@ func (e *encoder) seen(seen []uint64, before int) {
 		for i, d := range seen[lo:hi] {
 			binary.LittleEndian.PutUint64(buf[8*i:], d)
 		}
-		e.set(slotSeen0+c, string(buf[:8*(hi-lo)]))
+		e.set(fieldSeenPrefix+strconv.Itoa(c), string(buf[:8*(hi-lo)]))
 	}
 	for c := chunks; c < (before+seenPerChunk-1)/seenPerChunk; c++ {
-		e.del(slotSeen0 + c)
+		e.del(fieldSeenPrefix + strconv.Itoa(c))
 	}
 }
