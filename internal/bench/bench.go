@@ -224,8 +224,10 @@ func throughputPhase(ctx context.Context, cfg Config, rs *localredis.Server, rc 
 		return err
 	}
 	defer proc.kill()
+	guarded, stopGuard := proc.guard(ctx)
+	defer stopGuard()
 	meter := startCPUMeter(map[string]int{"consumer": proc.cmd.Process.Pid, "redis": rs.Pid(), "broker+harness": os.Getpid()})
-	wctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
+	wctx, cancel := context.WithTimeout(guarded, 10*time.Minute)
 	defer cancel()
 	done, err := waitCommitted(wctx, brokers, group, []string{cfg.OrdersTopic, cfg.LifecycleTopic}, 20*time.Millisecond, proc.samplePeak)
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -24,6 +25,11 @@ type consumerProcess struct {
 	started  time.Time
 	logPath  string
 	waited   bool
+	// exited is closed when the process has ended; exitErr is then its
+	// exit status. stopping marks an exit the harness asked for.
+	exited   chan struct{}
+	exitErr  error
+	stopping atomic.Bool
 	// peak is the last VmHWM read while the process ran (it only grows).
 	peak int64
 }
@@ -74,8 +80,30 @@ func startConsumer(cfg Config, s consumerSettings, logName string) (*consumerPro
 	if err := p.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start consumer %s: %w", cfg.ConsumerBinary, err)
 	}
+	p.exited = make(chan struct{})
+	go func() {
+		p.exitErr = p.cmd.Wait()
+		close(p.exited)
+	}()
 	cfg.Log("consumer pid %d, http %s, log %s", p.cmd.Process.Pid, p.httpAddr, p.logPath)
 	return p, nil
+}
+
+// guard returns a context that ends when the consumer exits without being
+// asked to (a crash, a bad setting, a port in use), so no phase waits
+// minutes for commits that can no longer come; context.Cause says why.
+func (p *consumerProcess) guard(ctx context.Context) (context.Context, context.CancelFunc) {
+	gctx, cancel := context.WithCancelCause(ctx)
+	go func() {
+		select {
+		case <-p.exited:
+			if !p.stopping.Load() {
+				cancel(fmt.Errorf("consumer exited early: %v (log: %s)", p.exitErr, p.logPath))
+			}
+		case <-gctx.Done():
+		}
+	}()
+	return gctx, func() { cancel(nil) }
 }
 
 // waitReady polls /readyz until the consumer reports ready.
@@ -91,7 +119,7 @@ func (p *consumerProcess) waitReady(ctx context.Context) error {
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("consumer not ready: %w (log: %s)", ctx.Err(), p.logPath)
+			return fmt.Errorf("consumer not ready: %w (log: %s)", context.Cause(ctx), p.logPath)
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
@@ -110,16 +138,16 @@ func (p *consumerProcess) stop() (usage, error) {
 		return usage{}, errors.New("consumer already stopped")
 	}
 	p.samplePeak()
+	p.stopping.Store(true)
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan error, 1)
-	go func() { done <- p.cmd.Wait() }()
 	var err error
 	select {
-	case err = <-done:
+	case <-p.exited:
+		err = p.exitErr
 	case <-time.After(60 * time.Second):
 		_ = p.cmd.Process.Kill()
-		err = <-done
-		err = fmt.Errorf("consumer ignored SIGTERM for 60 s: %w", err)
+		<-p.exited
+		err = fmt.Errorf("consumer ignored SIGTERM for 60 s: %v", p.exitErr)
 	}
 	p.waited = true
 	u := usage{peakRSS: p.peak}
@@ -138,7 +166,8 @@ func (p *consumerProcess) kill() {
 	if p == nil || p.waited {
 		return
 	}
+	p.stopping.Store(true)
 	_ = p.cmd.Process.Kill()
-	_ = p.cmd.Wait()
+	<-p.exited
 	p.waited = true
 }

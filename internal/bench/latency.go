@@ -61,6 +61,8 @@ func measureLatency(ctx context.Context, cfg Config, brokers []string, redisURL 
 		return latencyResult{}, err
 	}
 	defer proc.kill()
+	ctx, stopGuard := proc.guard(ctx)
+	defer stopGuard()
 	if err := proc.waitReady(ctx); err != nil {
 		return latencyResult{}, err
 	}
@@ -130,7 +132,7 @@ func measureLatency(ctx context.Context, cfg Config, brokers []string, redisURL 
 	for next < len(w.msgs) {
 		select {
 		case <-ctx.Done():
-			return latencyResult{}, ctx.Err()
+			return latencyResult{}, context.Cause(ctx)
 		case <-tick.C:
 		}
 		due := min(int(time.Since(start).Seconds()*float64(cfg.OfferedRate)), len(w.msgs))

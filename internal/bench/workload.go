@@ -90,7 +90,7 @@ func waitCommitted(ctx context.Context, brokers []string, group string, topics [
 			if err == nil {
 				err = fmt.Errorf("lag %d", lag)
 			}
-			return time.Time{}, fmt.Errorf("waiting for commits: %w (last: %v)", ctx.Err(), err)
+			return time.Time{}, fmt.Errorf("waiting for commits: %w (last: %v)", context.Cause(ctx), err)
 		case <-time.After(poll):
 		}
 	}
