@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/ltv-stream/ltv-stream/internal/money"
 	"github.com/shopspring/decimal"
 )
 
@@ -89,13 +90,13 @@ func (c *Change) AppendJSON(dst []byte, emittedAt time.Time) []byte {
 	dst = append(dst, `,"direction":"`...)
 	dst = append(dst, c.Direction()...)
 	dst = append(dst, `","ltv":"`...)
-	dst = append(dst, c.LTV.StringFixed(2)...)
+	dst = money.AppendFixed(dst, c.LTV, 2)
 	dst = append(dst, `","previous_ltv":"`...)
-	dst = append(dst, c.PreviousLTV.StringFixed(2)...)
+	dst = money.AppendFixed(dst, c.PreviousLTV, 2)
 	dst = append(dst, `","aov":"`...)
-	dst = append(dst, c.AOV.StringFixed(2)...)
+	dst = money.AppendFixed(dst, c.AOV, 2)
 	dst = append(dst, `","frequency":"`...)
-	dst = append(dst, c.Frequency.StringFixed(4)...)
+	dst = money.AppendFixed(dst, c.Frequency, 4)
 	dst = append(dst, `","orders":`...)
 	dst = strconv.AppendInt(dst, c.Orders, 10)
 	dst = append(dst, `,"churned":`...)

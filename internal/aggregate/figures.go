@@ -3,6 +3,7 @@ package aggregate
 import (
 	"time"
 
+	"github.com/ltv-stream/ltv-stream/internal/money"
 	"github.com/shopspring/decimal"
 )
 
@@ -49,26 +50,26 @@ func (m *Model) Figures(s *State) Figures {
 	var f Figures
 	tenure := tenureNs(s.FirstOrderAt, s.LastOrderAt)
 	window := tenure
-	if window.LessThan(m.minWindowNs) {
+	if money.Cmp(window, m.minWindowNs) < 0 {
 		window = m.minWindowNs
 	}
 	if s.Orders > 0 {
 		orders := decimal.NewFromInt(s.Orders)
-		f.AOV = s.Revenue.DivRound(orders, 2)
-		f.Frequency = orders.Mul(nsPerYear).DivRound(window, 4)
+		f.AOV = money.DivRound(s.Revenue, orders, 2)
+		f.Frequency = money.MulDivRound(orders, nsPerYear, window, 4)
 	} else {
 		f.AOV = decimal.Zero
 		f.Frequency = decimal.Zero
 	}
-	f.TenureDays = tenure.DivRound(nsPerDay, 2)
+	f.TenureDays = money.DivRound(tenure, nsPerDay, 2)
 	f.Churned = s.Churned()
 	switch {
 	case f.Churned:
-		f.LTV = s.GrossProfit.Round(2)
+		f.LTV = money.Round(s.GrossProfit, 2)
 	case s.Orders == 0 || s.Revenue.Sign() <= 0:
 		f.LTV = decimal.Zero
 	default:
-		f.LTV = s.GrossProfit.Mul(m.lifespanYear).DivRound(window, 2)
+		f.LTV = money.MulDivRound(s.GrossProfit, m.lifespanYear, window, 2)
 	}
 	if f.LTV.Sign() < 0 {
 		f.LTV = decimal.Zero

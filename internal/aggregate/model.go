@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/ltv-stream/ltv-stream/internal/money"
 	"github.com/shopspring/decimal"
 )
 
@@ -147,7 +148,7 @@ func (m *Model) NaturalTier(ltv decimal.Decimal) string {
 
 func (m *Model) naturalIndex(ltv decimal.Decimal) int {
 	for i := len(m.Tiers) - 1; i >= 0; i-- {
-		if ltv.GreaterThanOrEqual(m.Tiers[i].Min) {
+		if money.Cmp(ltv, m.Tiers[i].Min) >= 0 {
 			return i
 		}
 	}
@@ -169,7 +170,7 @@ func (m *Model) NextTier(current string, ltv decimal.Decimal) string {
 		}
 		return m.Tiers[natural].Name
 	}
-	for cur >= 0 && ltv.LessThan(m.leaveBelow[cur]) {
+	for cur >= 0 && money.Cmp(ltv, m.leaveBelow[cur]) < 0 {
 		cur--
 	}
 	if cur < 0 {

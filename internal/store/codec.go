@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/ltv-stream/ltv-stream/internal/aggregate"
+	"github.com/ltv-stream/ltv-stream/internal/money"
 	"github.com/shopspring/decimal"
 )
 
@@ -320,11 +321,11 @@ func Encode(m *aggregate.Model, snap *Snapshot, st *aggregate.State, pending [][
 		fig = &f
 	}
 	e.set(FieldOrders, strconv.FormatInt(st.Orders, 10))
-	e.set(FieldAOV, fig.AOV.StringFixed(2))
-	e.set(FieldFrequency, fig.Frequency.StringFixed(4))
-	e.set(FieldTenureDays, fig.TenureDays.StringFixed(2))
+	e.set(FieldAOV, money.StringFixed(fig.AOV, 2))
+	e.set(FieldFrequency, money.StringFixed(fig.Frequency, 4))
+	e.set(FieldTenureDays, money.StringFixed(fig.TenureDays, 2))
 	e.set(FieldChurned, boolText(fig.Churned))
-	e.set(FieldLTV, st.LTV.StringFixed(2))
+	e.set(FieldLTV, money.StringFixed(st.LTV, 2))
 	e.set(FieldTier, st.Tier)
 	// Whole seconds: readers need freshness, not nanoseconds, and the ten
 	// bytes saved keep a typical customer's hash in a smaller allocation.
@@ -349,9 +350,8 @@ func boolText(b bool) string {
 // money writes the 2-place public value and, only when rounding lost
 // digits, the exact value in its private field.
 func (e *encoder) money(public, exact string, v decimal.Decimal) {
-	rounded := v.Round(2)
-	e.set(public, rounded.StringFixed(2))
-	if rounded.Equal(v) {
+	e.set(public, money.StringFixed(v, 2))
+	if money.HasAtMostPlaces(v, 2) {
 		e.del(exact)
 		return
 	}
