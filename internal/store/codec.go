@@ -51,6 +51,9 @@ const (
 	// Latest lifecycle facts by event time.
 	fieldChurnAt      = "_ch"
 	fieldReactivateAt = "_re"
+	// fieldPendingFlag ("1") is present while the customer's pending key
+	// exists; only the scripts set and remove it (see saveScript).
+	fieldPendingFlag = "_p"
 	// fieldSeenPrefix + chunk number hold the dedupe window: 8-byte digests,
 	// at most seenPerChunk per field so every value stays within Redis's
 	// default hash-max-listpack-value (64 bytes) and the hash keeps its

@@ -24,6 +24,11 @@ import (
 // (emitted_at differs), so "token already there" must not count as "my
 // write is there". The caller reloads and publishes what is stored.
 //
+// The pending key's existence is mirrored in the hash's "_p" field, set
+// and removed here and by the clear script in the same atomic step, so a
+// load needs the pending key only for the rare customer whose last
+// publication was not acknowledged (a crash, or Redis down at the clear).
+//
 // KEYS: per customer two keys of one slot, the state hash and the pending
 // key. ARGV per customer, in order: expected token, pending action (""
 // keep, "-" delete, anything else: the new pending value), the number of
@@ -58,8 +63,10 @@ for i = 1, #KEYS, 2 do
     end
     if pending == '-' then
       redis.call('DEL', KEYS[i + 1])
+      redis.call('HDEL', hash, '_p')
     elseif pending ~= '' then
       redis.call('SET', KEYS[i + 1], pending)
+      redis.call('HSET', hash, '_p', '1')
     end
   end
 end
@@ -76,6 +83,7 @@ var clearPendingScript = redis.NewScript(`
 for i = 1, #KEYS, 2 do
   if redis.call('HGET', KEYS[i], '_g') == ARGV[(i + 1) / 2] then
     redis.call('DEL', KEYS[i + 1])
+    redis.call('HDEL', KEYS[i], '_p')
   end
 end
 return 0
@@ -263,33 +271,52 @@ func (r *Redis) LoadScripts(ctx context.Context) error {
 	return load(ctx, r.client)
 }
 
-// Load reads the snapshots of the given customers in one pipelined round
-// trip. A hash that cannot be parsed yields a non-nil error in its slot of
-// errs, not a failure of the whole call; err is for Redis being
-// unreachable.
+// Load reads the snapshots of the given customers: one pipelined round
+// trip of HGETALLs, and a second one reading the pending key of the
+// customers whose hash says they have one (normally none: pending events
+// are cleared as soon as their publication is acknowledged). A hash that
+// cannot be parsed yields a non-nil error in its slot of errs, not a
+// failure of the whole call; err is for Redis being unreachable.
 func (r *Redis) Load(ctx context.Context, customerIDs []string) (snaps []Snapshot, errs []error, err error) {
 	cmds := make([]*redis.MapStringStringCmd, len(customerIDs))
-	pend := make([]*redis.StringCmd, len(customerIDs))
 	_, err = r.client.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, id := range customerIDs {
 			cmds[i] = p.HGetAll(ctx, Key(id))
-			pend[i] = p.Get(ctx, PendingKey(id))
 		}
 		return nil
 	})
-	if err != nil && !errors.Is(err, redis.Nil) {
+	if err != nil {
 		return nil, nil, fmt.Errorf("load %d customers: %w", len(customerIDs), err)
+	}
+	var flagged []int
+	for i, cmd := range cmds {
+		if _, ok := cmd.Val()[fieldPendingFlag]; ok {
+			flagged = append(flagged, i)
+		}
+	}
+	pending := make([]string, len(customerIDs))
+	if len(flagged) > 0 {
+		gets := make([]*redis.StringCmd, len(flagged))
+		_, err = r.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for j, i := range flagged {
+				gets[j] = p.Get(ctx, PendingKey(customerIDs[i]))
+			}
+			return nil
+		})
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return nil, nil, fmt.Errorf("load pending of %d customers: %w", len(flagged), err)
+		}
+		for j, i := range flagged {
+			if err := gets[j].Err(); err != nil && !errors.Is(err, redis.Nil) {
+				return nil, nil, fmt.Errorf("load pending of customer %q: %w", customerIDs[i], err)
+			}
+			pending[i] = gets[j].Val()
+		}
 	}
 	snaps = make([]Snapshot, len(customerIDs))
 	errs = make([]error, len(customerIDs))
 	for i, id := range customerIDs {
-		if err := cmds[i].Err(); err != nil {
-			return nil, nil, fmt.Errorf("load customer %q: %w", id, err)
-		}
-		if err := pend[i].Err(); err != nil && !errors.Is(err, redis.Nil) {
-			return nil, nil, fmt.Errorf("load pending of customer %q: %w", id, err)
-		}
-		snaps[i], errs[i] = DecodeSnapshot(id, cmds[i].Val(), pend[i].Val())
+		snaps[i], errs[i] = DecodeSnapshot(id, cmds[i].Val(), pending[i])
 	}
 	return snaps, errs, nil
 }

@@ -220,6 +220,83 @@ func TestClearPendingOnlyWhenTokenUnchanged(t *testing.T) {
 	}
 }
 
+// The hash's _p flag mirrors the pending key through every step that
+// creates or removes it, because Load reads the pending key only when the
+// flag says it exists.
+func TestPendingFlagMirrorsThePendingKey(t *testing.T) {
+	st, srv := newStore(t)
+	m := aggregate.DefaultModel()
+	ctx := ctxT(t)
+	rc := srv.Client()
+	state := func() (flag bool, key bool) {
+		return rc.HExists(ctx, "ltv:{c-7}", "_p").Val(), rc.Exists(ctx, "ltv:{c-7}:pending").Val() == 1
+	}
+	// A write with a change: key and flag.
+	w1, _ := applyAndWrite(t, st, m, "c-7", []aggregate.Event{order("e1", "c-7", "10.00", "", "2026-01-01T00:00:00Z")}, 0)
+	if flag, key := state(); !flag || !key {
+		t.Fatalf("after a write with a change: flag %v, key %v; want both", flag, key)
+	}
+	snaps, _, err := st.Load(ctx, []string{"c-7"})
+	if err != nil || len(snaps[0].Pending) != 1 {
+		t.Fatalf("load did not return the pending change: %v %q", err, snaps[0].Pending)
+	}
+	// Acknowledged: both gone.
+	if err := st.ClearPending(ctx, []store.Acked{{CustomerID: "c-7", Token: w1.Token}}); err != nil {
+		t.Fatal(err)
+	}
+	if flag, key := state(); flag || key {
+		t.Fatalf("after the clear: flag %v, key %v; want neither", flag, key)
+	}
+	// Another change, then a write that carries no pending events (the
+	// caller published the old ones itself): the save removes both.
+	applyAndWrite(t, st, m, "c-7", []aggregate.Event{order("e2", "c-7", "5000.00", "", "2026-01-02T00:00:00Z")}, 1)
+	snaps, _, err = st.Load(ctx, []string{"c-7"})
+	if err != nil || len(snaps[0].Pending) != 1 {
+		t.Fatalf("second change not pending: %v %q", err, snaps[0].Pending)
+	}
+	s := snaps[0].State
+	ev := order("e3", "c-7", "1.00", "", "2026-01-03T00:00:00Z")
+	res := m.Apply(&s, &ev, aggregate.SourceOffset{Topic: "orders", Partition: 0, Offset: 2})
+	if res.Changed {
+		t.Fatal("test needs an event without a tier change")
+	}
+	w := store.Encode(m, &snaps[0], &s, nil, store.EncodeOptions{Figures: true, Computed: &res.Figures, Now: time.Now()})
+	if c, err := st.Save(ctx, []store.Write{w}); err != nil || len(c) != 0 {
+		t.Fatal(c, err)
+	}
+	if flag, key := state(); flag || key {
+		t.Fatalf("after a save without pending events: flag %v, key %v; want neither", flag, key)
+	}
+}
+
+// Without the flag, Load does not touch the pending keys at all: one
+// HGETALL per customer and nothing else.
+func TestLoadReadsPendingKeysOnlyWhenFlagged(t *testing.T) {
+	st, srv := newStore(t)
+	m := aggregate.DefaultModel()
+	ctx := ctxT(t)
+	rc := srv.Client()
+	w, _ := applyAndWrite(t, st, m, "c-8", []aggregate.Event{order("e1", "c-8", "10.00", "", "2026-01-01T00:00:00Z")}, 0)
+	if err := st.ClearPending(ctx, []store.Acked{{CustomerID: "c-8", Token: w.Token}}); err != nil {
+		t.Fatal(err)
+	}
+	applyAndWrite(t, st, m, "c-9", []aggregate.Event{order("e2", "c-9", "10.00", "", "2026-01-01T00:00:00Z")}, 0)
+	if err := rc.ConfigResetStat(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	snaps, _, err := st.Load(ctx, []string{"c-8", "c-9", "c-new"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(snaps[0].Pending) != 0 || len(snaps[1].Pending) != 1 || len(snaps[2].Pending) != 0 {
+		t.Fatalf("pending per customer: %d %d %d, want 0 1 0", len(snaps[0].Pending), len(snaps[1].Pending), len(snaps[2].Pending))
+	}
+	stats := rc.Info(ctx, "commandstats").Val()
+	if !strings.Contains(stats, "cmdstat_get:calls=1,") || !strings.Contains(stats, "cmdstat_hgetall:calls=3,") {
+		t.Fatalf("want 3 HGETALL and 1 GET (only the flagged customer), commandstats:\n%s", stats)
+	}
+}
+
 func TestScriptsReloadAfterRedisRestart(t *testing.T) {
 	st, srv := newStore(t)
 	m := aggregate.DefaultModel()
