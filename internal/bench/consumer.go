@@ -70,11 +70,13 @@ func startConsumer(cfg Config, s consumerSettings, logName string) (*consumerPro
 		"LTV_LIFECYCLE_TOPIC="+cfg.LifecycleTopic,
 		"LTV_CHANGES_TOPIC="+cfg.ChangesTopic,
 		"LTV_DLQ_TOPIC="+cfg.DLQTopic,
-		"LTV_HTTP_ADDR="+p.httpAddr,
 		"LTV_LOG_LEVEL=warn",
 	)
 	p.cmd.Env = append(p.cmd.Env, cfg.ConsumerEnv...)
 	p.cmd.Env = append(p.cmd.Env, s.extraEnv...)
+	// Last, so it wins over -consumer-env: the harness polls this address
+	// (pprof, when enabled, is served on it too).
+	p.cmd.Env = append(p.cmd.Env, "LTV_HTTP_ADDR="+p.httpAddr)
 	p.cmd.Stdout, p.cmd.Stderr = logf, logf
 	p.started = time.Now()
 	if err := p.cmd.Start(); err != nil {
@@ -106,8 +108,11 @@ func (p *consumerProcess) guard(ctx context.Context) (context.Context, context.C
 	return gctx, func() { cancel(nil) }
 }
 
-// waitReady polls /readyz until the consumer reports ready.
+// waitReady polls /readyz until the consumer reports ready, for at most
+// two minutes.
 func (p *consumerProcess) waitReady(ctx context.Context) error {
+	ctx, cancel := context.WithTimeoutCause(ctx, 2*time.Minute, errors.New("not ready after 2 minutes"))
+	defer cancel()
 	client := &http.Client{Timeout: time.Second}
 	for {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+p.httpAddr+"/readyz", nil)
