@@ -43,6 +43,7 @@ func run() error {
 		hotPath   = flag.Bool("hotpath", true, "also run the hot-path `go test -bench -benchmem` benchmarks")
 		noVerify  = flag.Bool("no-verify", false, "skip checking the final Redis state against the independent recomputation")
 		keep      = flag.Bool("keep", false, "keep the work directory (consumer logs)")
+		prebuilt  = flag.String("consumer-binary", "", "run this consumer binary instead of building ./cmd/consumer (to compare two builds)")
 	)
 	var consumerEnv multiFlag
 	flag.Var(&consumerEnv, "consumer-env", "KEY=VALUE added to the consumer's environment (repeatable), e.g. LTV_WORKERS=6")
@@ -63,10 +64,13 @@ func run() error {
 	} else {
 		defer os.RemoveAll(work)
 	}
-	binary := filepath.Join(work, "consumer")
-	logf("building the consumer")
-	if outp, err := exec.CommandContext(ctx, "go", "build", "-o", binary, "./cmd/consumer").CombinedOutput(); err != nil {
-		return fmt.Errorf("go build ./cmd/consumer: %w\n%s", err, outp)
+	binary := *prebuilt
+	if binary == "" {
+		binary = filepath.Join(work, "consumer")
+		logf("building the consumer")
+		if outp, err := exec.CommandContext(ctx, "go", "build", "-o", binary, "./cmd/consumer").CombinedOutput(); err != nil {
+			return fmt.Errorf("go build ./cmd/consumer: %w\n%s", err, outp)
+		}
 	}
 
 	report := benchreport.Report{
