@@ -36,8 +36,9 @@ type ConsumerConfig struct {
 	// one before it processes a partial batch: it bounds the latency added
 	// by batching at low load. Default 2 ms.
 	Linger time.Duration
-	// QueueSize is the number of fetched records buffered per worker.
-	// Default 4 × MaxBatch.
+	// QueueSize × Workers is how many fetched records may wait for the
+	// workers in total; one worker may hold all of them when the others
+	// are idle (see inbox). Default 4 × MaxBatch.
 	QueueSize int
 	// MaxFetchBytes is the largest fetch response; it must exceed the
 	// largest record so oversized records reach the DLQ instead of
@@ -194,20 +195,21 @@ func (c *Consumer) Run(ctx context.Context, handle Handler) error {
 	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWork()
 
-	queues := make([]chan kafka.Message, c.cfg.Workers)
+	buffered := newBudget(c.cfg.Workers * c.cfg.QueueSize)
+	queues := make([]*inbox, c.cfg.Workers)
 	var wg sync.WaitGroup
 	for i := range queues {
-		queues[i] = make(chan kafka.Message, c.cfg.QueueSize)
+		queues[i] = newInbox(buffered)
 		wg.Add(1)
-		go func(q <-chan kafka.Message) {
+		go func(q *inbox) {
 			defer wg.Done()
 			c.worker(work, q, handle)
 		}(queues[i])
 	}
 
-	fetchErr := c.fetchLoop(ctx, queues)
+	fetchErr := c.fetchLoop(ctx, buffered, queues)
 	for _, q := range queues {
-		close(q)
+		q.close()
 	}
 	drained := make(chan struct{})
 	go func() { wg.Wait(); close(drained) }()
@@ -244,11 +246,15 @@ func (c *Consumer) closeReader() error {
 
 // fetchLoop reads records and routes each partition to its worker. It
 // returns nil when ctx is cancelled.
-func (c *Consumer) fetchLoop(ctx context.Context, queues []chan kafka.Message) error {
+func (c *Consumer) fetchLoop(ctx context.Context, buffered *budget, queues []*inbox) error {
 	fetchFailures := 0
 	for {
+		if !buffered.acquire(ctx) {
+			return nil
+		}
 		msg, err := c.reader.FetchMessage(ctx)
 		if err != nil {
+			buffered.release(1)
 			if ctx.Err() != nil {
 				return nil
 			}
@@ -267,12 +273,7 @@ func (c *Consumer) fetchLoop(ctx context.Context, queues []chan kafka.Message) e
 			fetchFailures = 0
 			c.setHealth(true, nil)
 		}
-		q := queues[workerFor(msg.Partition, len(queues))]
-		select {
-		case q <- msg:
-		case <-ctx.Done():
-			return nil
-		}
+		queues[workerFor(msg.Partition, len(queues))].push(msg)
 	}
 }
 
@@ -285,20 +286,25 @@ func workerFor(partition, workers int) int {
 	return partition % workers
 }
 
-// worker batches its queue and handles each batch until it succeeds.
-func (c *Consumer) worker(ctx context.Context, q <-chan kafka.Message, handle Handler) {
+// worker batches its inbox and handles each batch until it succeeds.
+func (c *Consumer) worker(ctx context.Context, q *inbox, handle Handler) {
 	batch := make([]kafka.Message, 0, c.cfg.MaxBatch)
 	records := make([]pipeline.Record, 0, c.cfg.MaxBatch)
 	linger := time.NewTimer(time.Hour)
 	linger.Stop()
 	for {
 		batch = batch[:0]
-		first, ok := <-q
-		if !ok {
-			return
+		for len(batch) == 0 {
+			n, done := q.take(&batch, c.cfg.MaxBatch)
+			if n > 0 {
+				break
+			}
+			if done {
+				return
+			}
+			<-q.signal
 		}
-		batch = append(batch, first)
-		open := c.fill(q, &batch, linger)
+		c.fill(q, &batch, linger)
 		records = records[:0]
 		for i := range batch {
 			m := &batch[i]
@@ -313,38 +319,28 @@ func (c *Consumer) worker(ctx context.Context, q <-chan kafka.Message, handle Ha
 		if !c.commitWithRetry(ctx, batch) {
 			return
 		}
-		_ = open // a closed queue is noticed by the next receive
 	}
 }
 
-// fill adds records to batch until MaxBatch, or until the queue stays empty
-// for Linger. It reports whether the queue is still open.
-func (c *Consumer) fill(q <-chan kafka.Message, batch *[]kafka.Message, linger *time.Timer) bool {
+// fill adds records to batch until MaxBatch, or until no record arrives
+// for Linger, or until the inbox is closed and empty.
+func (c *Consumer) fill(q *inbox, batch *[]kafka.Message, linger *time.Timer) {
 	for len(*batch) < c.cfg.MaxBatch {
-		select {
-		case m, ok := <-q:
-			if !ok {
-				return false
-			}
-			*batch = append(*batch, m)
+		n, done := q.take(batch, c.cfg.MaxBatch-len(*batch))
+		if n > 0 {
 			continue
-		default:
+		}
+		if done {
+			return
 		}
 		linger.Reset(c.cfg.Linger)
 		select {
-		case m, ok := <-q:
-			if !linger.Stop() {
-				<-linger.C
-			}
-			if !ok {
-				return false
-			}
-			*batch = append(*batch, m)
+		case <-q.signal:
+			linger.Stop() // Go ≥ 1.23: no stale tick can be received later
 		case <-linger.C:
-			return true
+			return
 		}
 	}
-	return true
 }
 
 // handleWithRetry calls handle until it succeeds; false when ctx ended
