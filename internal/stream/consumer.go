@@ -36,9 +36,8 @@ type ConsumerConfig struct {
 	// one before it processes a partial batch: it bounds the latency added
 	// by batching at low load. Default 2 ms.
 	Linger time.Duration
-	// QueueSize × Workers is how many fetched records may wait for the
-	// workers in total; one worker may hold all of them when the others
-	// are idle (see inbox). Default 4 × MaxBatch.
+	// QueueSize is the number of fetched records buffered per worker.
+	// Default 4 × MaxBatch.
 	QueueSize int
 	// MaxFetchBytes is the largest fetch response; it must exceed the
 	// largest record so oversized records reach the DLQ instead of
@@ -195,21 +194,20 @@ func (c *Consumer) Run(ctx context.Context, handle Handler) error {
 	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWork()
 
-	buffered := newBudget(c.cfg.Workers * c.cfg.QueueSize)
-	queues := make([]*inbox, c.cfg.Workers)
+	queues := make([]chan kafka.Message, c.cfg.Workers)
 	var wg sync.WaitGroup
 	for i := range queues {
-		queues[i] = newInbox(buffered)
+		queues[i] = make(chan kafka.Message, c.cfg.QueueSize)
 		wg.Add(1)
-		go func(q *inbox) {
+		go func(q <-chan kafka.Message) {
 			defer wg.Done()
 			c.worker(work, q, handle)
 		}(queues[i])
 	}
 
-	fetchErr := c.fetchLoop(ctx, buffered, queues)
+	fetchErr := c.fetchLoop(ctx, queues)
 	for _, q := range queues {
-		q.close()
+		close(q)
 	}
 	drained := make(chan struct{})
 	go func() { wg.Wait(); close(drained) }()
@@ -246,15 +244,11 @@ func (c *Consumer) closeReader() error {
 
 // fetchLoop reads records and routes each partition to its worker. It
 // returns nil when ctx is cancelled.
-func (c *Consumer) fetchLoop(ctx context.Context, buffered *budget, queues []*inbox) error {
+func (c *Consumer) fetchLoop(ctx context.Context, queues []chan kafka.Message) error {
 	fetchFailures := 0
 	for {
-		if !buffered.acquire(ctx) {
-			return nil
-		}
 		msg, err := c.reader.FetchMessage(ctx)
 		if err != nil {
-			buffered.release(1)
 			if ctx.Err() != nil {
 				return nil
 			}
@@ -273,7 +267,12 @@ func (c *Consumer) fetchLoop(ctx context.Context, buffered *budget, queues []*in
 			fetchFailures = 0
 			c.setHealth(true, nil)
 		}
-		queues[workerFor(msg.Partition, len(queues))].push(msg)
+		q := queues[workerFor(msg.Partition, len(queues))]
+		select {
+		case q <- msg:
+		case <-ctx.Done():
+			return nil
+		}
 	}
 }
 
@@ -286,25 +285,20 @@ func workerFor(partition, workers int) int {
 	return partition % workers
 }
 
-// worker batches its inbox and handles each batch until it succeeds.
-func (c *Consumer) worker(ctx context.Context, q *inbox, handle Handler) {
+// worker batches its queue and handles each batch until it succeeds.
+func (c *Consumer) worker(ctx context.Context, q <-chan kafka.Message, handle Handler) {
 	batch := make([]kafka.Message, 0, c.cfg.MaxBatch)
 	records := make([]pipeline.Record, 0, c.cfg.MaxBatch)
 	linger := time.NewTimer(time.Hour)
 	linger.Stop()
 	for {
 		batch = batch[:0]
-		for len(batch) == 0 {
-			n, done := q.take(&batch, c.cfg.MaxBatch)
-			if n > 0 {
-				break
-			}
-			if done {
-				return
-			}
-			<-q.signal
+		first, ok := <-q
+		if !ok {
+			return
 		}
-		c.fill(q, &batch, linger)
+		batch = append(batch, first)
+		open := c.fill(q, &batch, linger)
 		records = records[:0]
 		for i := range batch {
 			m := &batch[i]
@@ -319,28 +313,38 @@ func (c *Consumer) worker(ctx context.Context, q *inbox, handle Handler) {
 		if !c.commitWithRetry(ctx, batch) {
 			return
 		}
+		_ = open // a closed queue is noticed by the next receive
 	}
 }
 
-// fill adds records to batch until MaxBatch, or until no record arrives
-// for Linger, or until the inbox is closed and empty.
-func (c *Consumer) fill(q *inbox, batch *[]kafka.Message, linger *time.Timer) {
+// fill adds records to batch until MaxBatch, or until the queue stays empty
+// for Linger. It reports whether the queue is still open.
+func (c *Consumer) fill(q <-chan kafka.Message, batch *[]kafka.Message, linger *time.Timer) bool {
 	for len(*batch) < c.cfg.MaxBatch {
-		n, done := q.take(batch, c.cfg.MaxBatch-len(*batch))
-		if n > 0 {
+		select {
+		case m, ok := <-q:
+			if !ok {
+				return false
+			}
+			*batch = append(*batch, m)
 			continue
-		}
-		if done {
-			return
+		default:
 		}
 		linger.Reset(c.cfg.Linger)
 		select {
-		case <-q.signal:
-			linger.Stop() // Go ≥ 1.23: no stale tick can be received later
+		case m, ok := <-q:
+			if !linger.Stop() {
+				<-linger.C
+			}
+			if !ok {
+				return false
+			}
+			*batch = append(*batch, m)
 		case <-linger.C:
-			return
+			return true
 		}
 	}
+	return true
 }
 
 // handleWithRetry calls handle until it succeeds; false when ctx ended
