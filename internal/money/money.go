@@ -30,53 +30,61 @@ var pow10 = func() [20]uint64 {
 	return p
 }()
 
-// parts splits d into sign, coefficient magnitude and exponent when the
-// coefficient has at most 18 digits (so it fits an int64 without any
-// allocation); ok is false otherwise.
-func parts(d decimal.Decimal) (neg bool, mag uint64, exp int32, ok bool) {
+// fixed is a decimal split into sign, coefficient magnitude and exponent.
+type fixed struct {
+	neg bool
+	mag uint64
+	exp int32
+}
+
+// unit is 1, the neutral factor and divisor.
+var unit = fixed{mag: 1}
+
+// parts splits d when its coefficient has at most 18 digits (so it fits an
+// int64 without any allocation); ok is false otherwise.
+func parts(d decimal.Decimal) (f fixed, ok bool) {
 	if d.NumDigits() > 18 {
-		return false, 0, 0, false
+		return fixed{}, false
 	}
 	c := d.CoefficientInt64()
 	if c < 0 {
-		return true, uint64(-c), d.Exponent(), true
+		return fixed{neg: true, mag: uint64(-c), exp: d.Exponent()}, true
 	}
-	return false, uint64(c), d.Exponent(), true
+	return fixed{mag: uint64(c), exp: d.Exponent()}, true
+}
+
+// scaled returns mag × 10^k as 128 bits; ok is false on overflow.
+func scaled(hi, lo uint64, k int64) (uint64, uint64, bool) {
+	if k >= int64(len(pow10)) {
+		return 0, 0, false
+	}
+	h, l, carry := mul128(hi, lo, pow10[k])
+	return h, l, !carry
 }
 
 // mulDivRound computes round(a × m / b) to places decimals, half away
 // from zero, as a signed count of 10^-places units, when every
 // intermediate fits 128 bits and the result fits an int64.
-func mulDivRound(a, m, b decimal.Decimal, places int32) (units int64, ok bool) {
-	an, am, ae, ok1 := parts(a)
-	mn, mm, me, ok2 := parts(m)
-	bn, bm, be, ok3 := parts(b)
-	if !ok1 || !ok2 || !ok3 || bm == 0 {
+func mulDivRound(a, m, b fixed, places int32) (units int64, ok bool) {
+	if b.mag == 0 {
 		return 0, false
 	}
 	// a×m/b = am×mm×10^(ae+me) / (bm×10^be); in units of 10^-places that
 	// is am×mm×10^k / bm with k = ae + me − be + places.
-	k := int64(ae) + int64(me) - int64(be) + int64(places)
-	hi, lo := bits.Mul64(am, mm)
-	den := bm
+	k := int64(a.exp) + int64(m.exp) - int64(b.exp) + int64(places)
+	hi, lo := bits.Mul64(a.mag, m.mag)
+	den := b.mag
 	switch {
 	case k > 0:
-		if k >= int64(len(pow10)) {
-			return 0, false
-		}
-		var carry bool
-		if hi, lo, carry = mul128(hi, lo, pow10[k]); carry {
+		if hi, lo, ok = scaled(hi, lo, k); !ok {
 			return 0, false
 		}
 	case k < 0:
 		if -k >= int64(len(pow10)) {
-			if hi == 0 && lo == 0 {
-				return 0, true
-			}
-			return 0, false
+			return 0, hi == 0 && lo == 0
 		}
 		var over uint64
-		if over, den = bits.Mul64(bm, pow10[-k]); over != 0 {
+		if over, den = bits.Mul64(den, pow10[-k]); over != 0 {
 			return 0, false
 		}
 	}
@@ -90,7 +98,7 @@ func mulDivRound(a, m, b decimal.Decimal, places int32) (units int64, ok bool) {
 	if q > math.MaxInt64 {
 		return 0, false
 	}
-	if an != mn != bn {
+	if a.neg != m.neg != b.neg {
 		return -int64(q), true
 	}
 	return int64(q), true
@@ -104,12 +112,14 @@ func mul128(hi, lo, f uint64) (uint64, uint64, bool) {
 	return sum, l1, h2 != 0 || c != 0
 }
 
-var one = decimal.NewFromInt(1)
-
 // DivRound returns a.DivRound(b, places).
 func DivRound(a, b decimal.Decimal, places int32) decimal.Decimal {
-	if u, ok := mulDivRound(a, one, b, places); ok {
-		return decimal.New(u, -places)
+	if fa, ok := parts(a); ok {
+		if fb, ok := parts(b); ok {
+			if u, ok := mulDivRound(fa, unit, fb, places); ok {
+				return decimal.New(u, -places)
+			}
+		}
 	}
 	return a.DivRound(b, places)
 }
@@ -117,18 +127,33 @@ func DivRound(a, b decimal.Decimal, places int32) decimal.Decimal {
 // MulDivRound returns a.Mul(m).DivRound(b, places) without the rounding
 // or the allocations of the intermediate product.
 func MulDivRound(a, m, b decimal.Decimal, places int32) decimal.Decimal {
-	if u, ok := mulDivRound(a, m, b, places); ok {
-		return decimal.New(u, -places)
+	if fa, ok := parts(a); ok {
+		if fm, ok := parts(m); ok {
+			if fb, ok := parts(b); ok {
+				if u, ok := mulDivRound(fa, fm, fb, places); ok {
+					return decimal.New(u, -places)
+				}
+			}
+		}
 	}
 	return a.Mul(m).DivRound(b, places)
 }
 
+// rounded is d rounded to places ≥ 0 decimals, in 10^-places units.
+func rounded(d decimal.Decimal, places int32) (int64, bool) {
+	f, ok := parts(d)
+	if !ok || places < 0 {
+		return 0, false
+	}
+	return mulDivRound(f, unit, unit, places)
+}
+
 // Round returns d.Round(places) for places ≥ 0.
 func Round(d decimal.Decimal, places int32) decimal.Decimal {
-	if _, _, exp, ok := parts(d); ok && exp == -places {
+	if d.Exponent() == -places {
 		return d
 	}
-	if u, ok := mulDivRound(d, one, one, places); ok && places >= 0 {
+	if u, ok := rounded(d, places); ok {
 		return decimal.New(u, -places)
 	}
 	return d.Round(places)
@@ -137,15 +162,15 @@ func Round(d decimal.Decimal, places int32) decimal.Decimal {
 // HasAtMostPlaces reports whether d has no non-zero digit beyond places
 // decimals, i.e. d.Round(places).Equal(d).
 func HasAtMostPlaces(d decimal.Decimal, places int32) bool {
-	if _, mag, exp, ok := parts(d); ok {
-		drop := -int64(places) - int64(exp) // digits below 10^-places
+	if f, ok := parts(d); ok {
+		drop := -int64(places) - int64(f.exp) // digits below 10^-places
 		if drop <= 0 {
 			return true
 		}
 		if drop < int64(len(pow10)) {
-			return mag%pow10[drop] == 0
+			return f.mag%pow10[drop] == 0
 		}
-		return mag == 0
+		return f.mag == 0
 	}
 	return d.Round(places).Equal(d)
 }
@@ -158,11 +183,8 @@ func StringFixed(d decimal.Decimal, places int32) string {
 
 // AppendFixed appends d.StringFixed(places) to dst, for places ≥ 0.
 func AppendFixed(dst []byte, d decimal.Decimal, places int32) []byte {
-	if places < 0 || places >= int32(len(pow10)) {
-		return append(dst, d.StringFixed(places)...)
-	}
-	u, ok := mulDivRound(d, one, one, places)
-	if !ok {
+	u, ok := rounded(d, places)
+	if !ok || places >= int32(len(pow10)) {
 		return append(dst, d.StringFixed(places)...)
 	}
 	mag := uint64(u)
@@ -186,43 +208,28 @@ func AppendFixed(dst []byte, d decimal.Decimal, places int32) []byte {
 
 // Cmp returns a.Cmp(b): -1, 0 or +1.
 func Cmp(a, b decimal.Decimal) int {
-	an, am, ae, ok1 := parts(a)
-	bn, bm, be, ok2 := parts(b)
+	fa, ok1 := parts(a)
+	fb, ok2 := parts(b)
 	if !ok1 || !ok2 {
 		return a.Cmp(b)
 	}
-	if am == 0 {
-		an = false
-	}
-	if bm == 0 {
-		bn = false
-	}
-	switch {
-	case an != bn && (am != 0 || bm != 0):
-		if an {
+	// parts never reports a negative zero, so different signs decide.
+	if fa.neg != fb.neg {
+		if fa.neg {
 			return -1
 		}
 		return 1
-	case am == 0 && bm == 0:
-		return 0
 	}
 	// Same sign: compare magnitudes scaled to the smaller exponent.
-	ah, al, bh, bl := uint64(0), am, uint64(0), bm
-	var carry bool
-	if ae > be {
-		if int64(ae)-int64(be) >= int64(len(pow10)) {
-			return a.Cmp(b)
-		}
-		if ah, al, carry = mul128(0, am, pow10[ae-be]); carry {
-			return a.Cmp(b)
-		}
-	} else if be > ae {
-		if int64(be)-int64(ae) >= int64(len(pow10)) {
-			return a.Cmp(b)
-		}
-		if bh, bl, carry = mul128(0, bm, pow10[be-ae]); carry {
-			return a.Cmp(b)
-		}
+	ah, al, bh, bl := uint64(0), fa.mag, uint64(0), fb.mag
+	ok := true
+	if fa.exp > fb.exp {
+		ah, al, ok = scaled(0, fa.mag, int64(fa.exp)-int64(fb.exp))
+	} else if fb.exp > fa.exp {
+		bh, bl, ok = scaled(0, fb.mag, int64(fb.exp)-int64(fa.exp))
+	}
+	if !ok {
+		return a.Cmp(b)
 	}
 	c := 0
 	switch {
@@ -231,7 +238,7 @@ func Cmp(a, b decimal.Decimal) int {
 	case ah > bh || (ah == bh && al > bl):
 		c = 1
 	}
-	if an {
+	if fa.neg {
 		return -c
 	}
 	return c
