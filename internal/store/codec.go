@@ -104,21 +104,28 @@ type Write struct {
 	del []string
 	// Pending is what the write stores in the pending key (nil: none).
 	Pending [][]byte
-	// hadPending says the loaded snapshot had pending events (so an empty
-	// Pending must delete the key).
+	// hadPending says the loaded snapshot had pending events, or a pending
+	// flag (so an empty Pending must delete the key).
 	hadPending bool
 }
 
+// The save script's pending actions besides "store this value".
+const (
+	pendingKeep   = ""
+	pendingDelete = "-"
+)
+
 // appendArgs appends the script arguments of the write's fields: how
 // many fields are set and deleted, the name, value pairs to set, then the
-// names to delete.
+// names to delete. The strings go in as pointers into the write (see
+// appendKeyArgs), so w must stay put until the call has been sent.
 func (w *Write) appendArgs(args []any) []any {
-	args = append(args, strconv.Itoa(len(w.set)/2), strconv.Itoa(len(w.del)))
-	for _, v := range w.set {
-		args = append(args, v)
+	args = append(args, len(w.set)/2, len(w.del))
+	for i := range w.set {
+		args = append(args, &w.set[i])
 	}
-	for _, f := range w.del {
-		args = append(args, f)
+	for i := range w.del {
+		args = append(args, &w.del[i])
 	}
 	return args
 }
@@ -137,9 +144,9 @@ func (w *Write) Changes() (set map[string]string, del []string) {
 func (w *Write) pendingAction() string {
 	if len(w.Pending) == 0 {
 		if w.hadPending {
-			return "-"
+			return pendingDelete
 		}
-		return ""
+		return pendingKeep
 	}
 	size := 0
 	for _, p := range w.Pending {
@@ -315,6 +322,17 @@ func Encode(m *aggregate.Model, snap *Snapshot, st *aggregate.State, pending [][
 	e := encoder{w: &w, stored: snap.stored}
 	e.set(fieldGuard, w.Token)
 	e.seen(st.Seen, len(snap.State.Seen))
+	// The pending flag travels in the write's own HSET/HDEL, so the script
+	// spends no extra call on it. A flag without its key (never written by
+	// this code) is dropped too, instead of costing every later load a GET.
+	if _, flagged := snap.stored[fieldPendingFlag]; flagged && len(pending) == 0 {
+		w.hadPending = true
+	}
+	if len(pending) > 0 {
+		e.set(fieldPendingFlag, "1")
+	} else {
+		e.del(fieldPendingFlag)
+	}
 	if !opt.Figures {
 		return w
 	}

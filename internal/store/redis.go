@@ -25,9 +25,11 @@ import (
 // write is there". The caller reloads and publishes what is stored.
 //
 // The pending key's existence is mirrored in the hash's "_p" field, set
-// and removed here and by the clear script in the same atomic step, so a
-// load needs the pending key only for the rare customer whose last
-// publication was not acknowledged (a crash, or Redis down at the clear).
+// and removed in the same atomic step as the key (here: the writer puts
+// the flag among the fields it sets or deletes, saving a call per changed
+// customer; the clear script removes both), so a load needs the pending
+// key only for the rare customer whose last publication was not
+// acknowledged (a crash, or Redis down at the clear).
 //
 // KEYS: per customer two keys of one slot, the state hash and the pending
 // key. ARGV per customer, in order: expected token, pending action (""
@@ -63,10 +65,8 @@ for i = 1, #KEYS, 2 do
     end
     if pending == '-' then
       redis.call('DEL', KEYS[i + 1])
-      redis.call('HDEL', hash, '_p')
     elseif pending ~= '' then
       redis.call('SET', KEYS[i + 1], pending)
-      redis.call('HSET', hash, '_p', '1')
     end
   end
 end
@@ -345,17 +345,26 @@ func (r *Redis) Save(ctx context.Context, writes []Write) (conflicts []int, err 
 
 func (r *Redis) saveGroups(ctx context.Context, writes []Write, groups [][]int) ([]int, error) {
 	cmds := make([]*redis.Cmd, len(groups))
+	keys := make([]string, 0, 2*len(writes))
+	actions := make([]string, len(writes))
 	_, err := r.client.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for g, idx := range groups {
-			keys := make([]string, 0, 2*len(idx))
-			args := make([]any, 0, len(idx)*16)
+			first := len(keys)
+			nargs := 0
 			for _, i := range idx {
 				w := &writes[i]
 				keys = append(keys, Key(w.CustomerID), PendingKey(w.CustomerID))
-				args = append(args, w.Expect, w.pendingAction())
+				actions[i] = w.pendingAction()
+				nargs += 4 + len(w.set) + len(w.del)
+			}
+			args := evalShaArgs(saveScript, keys[first:], nargs)
+			for _, i := range idx {
+				w := &writes[i]
+				args = append(args, &w.Expect, &actions[i])
 				args = w.appendArgs(args)
 			}
-			cmds[g] = saveScript.EvalSha(ctx, p, keys, args...)
+			cmds[g] = redis.NewCmd(ctx, args...)
+			_ = p.Process(ctx, cmds[g])
 		}
 		return nil
 	})
@@ -394,15 +403,18 @@ func (r *Redis) ClearPending(ctx context.Context, acked []Acked) error {
 	}
 	groups := r.group(len(acked), func(i int) string { return acked[i].CustomerID })
 	run := func() error {
+		keys := make([]string, 0, 2*len(acked))
 		_, err := r.client.Pipelined(ctx, func(p redis.Pipeliner) error {
 			for _, idx := range groups {
-				keys := make([]string, 0, 2*len(idx))
-				args := make([]any, 0, len(idx))
+				first := len(keys)
 				for _, i := range idx {
 					keys = append(keys, Key(acked[i].CustomerID), PendingKey(acked[i].CustomerID))
-					args = append(args, acked[i].Token)
 				}
-				clearPendingScript.EvalSha(ctx, p, keys, args...)
+				args := evalShaArgs(clearPendingScript, keys[first:], len(idx))
+				for _, i := range idx {
+					args = append(args, &acked[i].Token)
+				}
+				_ = p.Process(ctx, redis.NewCmd(ctx, args...))
 			}
 			return nil
 		})
@@ -449,6 +461,22 @@ func (r *Redis) group(n int, customer func(int) string) [][]int {
 		groups[gi] = append(groups[gi], i)
 	}
 	return groups
+}
+
+// evalShaArgs starts an EVALSHA command line for script with the given
+// keys, leaving room for extra arguments. Keys and arguments go in as
+// *string, which go-redis sends like a string (and reads for cluster
+// routing): a pointer fits in an interface value, while every string would
+// cost a heap object of its own, tens per customer. The pointed-to strings
+// must stay unchanged until the pipeline has run. Counts below 256 are
+// boxed without allocating too.
+func evalShaArgs(script *redis.Script, keys []string, extra int) []any {
+	args := make([]any, 0, 3+len(keys)+extra)
+	args = append(args, "evalsha", script.Hash(), len(keys))
+	for i := range keys {
+		args = append(args, &keys[i])
+	}
+	return args
 }
 
 func isNoScript(err error) bool {

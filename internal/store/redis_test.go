@@ -267,6 +267,48 @@ func TestPendingFlagMirrorsThePendingKey(t *testing.T) {
 	if flag, key := state(); flag || key {
 		t.Fatalf("after a save without pending events: flag %v, key %v; want neither", flag, key)
 	}
+	// A flag whose key is gone (say, deleted by hand) would cost every
+	// later load a GET: the next write drops it.
+	if err := rc.HSet(ctx, "ltv:{c-7}", "_p", "1").Err(); err != nil {
+		t.Fatal(err)
+	}
+	snaps, _, err = st.Load(ctx, []string{"c-7"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s = snaps[0].State
+	ev = order("e4", "c-7", "1.00", "", "2026-01-04T00:00:00Z")
+	res = m.Apply(&s, &ev, aggregate.SourceOffset{Topic: "orders", Partition: 0, Offset: 3})
+	w = store.Encode(m, &snaps[0], &s, nil, store.EncodeOptions{Figures: true, Computed: &res.Figures, Now: time.Now()})
+	if c, err := st.Save(ctx, []store.Write{w}); err != nil || len(c) != 0 {
+		t.Fatal(c, err)
+	}
+	if flag, key := state(); flag || key {
+		t.Fatalf("after a save over a stray flag: flag %v, key %v; want neither", flag, key)
+	}
+}
+
+// A write with a change costs the save script one HGET, one HSET (the flag
+// rides along with the fields) and one SET: the flag needs no call of its
+// own.
+func TestSaveSetsTheFlagWithoutAnExtraCall(t *testing.T) {
+	st, srv := newStore(t)
+	m := aggregate.DefaultModel()
+	ctx := ctxT(t)
+	rc := srv.Client()
+	if err := rc.ConfigResetStat(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	applyAndWrite(t, st, m, "c-5", []aggregate.Event{order("e1", "c-5", "10.00", "", "2026-01-01T00:00:00Z")}, 0)
+	if !rc.HExists(ctx, "ltv:{c-5}", "_p").Val() {
+		t.Fatal("flag not set")
+	}
+	stats := rc.Info(ctx, "commandstats").Val()
+	for _, want := range []string{"cmdstat_hset:calls=1,", "cmdstat_set:calls=1,", "cmdstat_hget:calls=1,"} {
+		if !strings.Contains(stats, want) {
+			t.Fatalf("want %s, commandstats:\n%s", want, stats)
+		}
+	}
 }
 
 // Without the flag, Load does not touch the pending keys at all: one
