@@ -323,13 +323,18 @@ func Encode(m *aggregate.Model, snap *Snapshot, st *aggregate.State, pending [][
 	e.set(fieldGuard, w.Token)
 	e.seen(st.Seen, len(snap.State.Seen))
 	// The pending flag travels in the write's own HSET/HDEL, so the script
-	// spends no extra call on it. A flag without its key (never written by
-	// this code) is dropped too, instead of costing every later load a GET.
+	// spends no extra call on it. It is written whenever pending events
+	// are, never skipped because the snapshot already had it: another
+	// writer's clear may have removed it since the load without changing
+	// the token, and a pending key without its flag would never be read
+	// (its events lost if this writer then dies before its own clear). A
+	// flag without its key (never written by this code) is dropped too,
+	// instead of costing every later load a GET.
 	if _, flagged := snap.stored[fieldPendingFlag]; flagged && len(pending) == 0 {
 		w.hadPending = true
 	}
 	if len(pending) > 0 {
-		e.set(fieldPendingFlag, "1")
+		w.set = append(w.set, fieldPendingFlag, "1")
 	} else {
 		e.del(fieldPendingFlag)
 	}

@@ -288,6 +288,40 @@ func TestPendingFlagMirrorsThePendingKey(t *testing.T) {
 	}
 }
 
+// Writer A's clear can land between writer B's load (which saw A's
+// pending events and flag) and B's save (same token: a clear does not
+// change it). B's save must still set the flag next to the pending key,
+// or a crash of B before its own clear would hide those events forever.
+func TestSaveSetsTheFlagEvenWhenTheSnapshotHadIt(t *testing.T) {
+	st, srv := newStore(t)
+	m := aggregate.DefaultModel()
+	ctx := ctxT(t)
+	rc := srv.Client()
+	wa, _ := applyAndWrite(t, st, m, "c-6", []aggregate.Event{order("e1", "c-6", "10.00", "", "2026-01-01T00:00:00Z")}, 0)
+	snaps, _, err := st.Load(ctx, []string{"c-6"}) // B loads: flag and pending seen
+	if err != nil || len(snaps[0].Pending) != 1 {
+		t.Fatalf("load: %v, pending %d", err, len(snaps[0].Pending))
+	}
+	if err := st.ClearPending(ctx, []store.Acked{{CustomerID: "c-6", Token: wa.Token}}); err != nil { // A's clear
+		t.Fatal(err)
+	}
+	s := snaps[0].State
+	ev := order("e2", "c-6", "6000.00", "", "2026-01-02T00:00:00Z")
+	res := m.Apply(&s, &ev, aggregate.SourceOffset{Topic: "orders", Partition: 0, Offset: 1})
+	pending := append(append([][]byte(nil), snaps[0].Pending...), res.Change.AppendJSON(nil, time.Unix(0, 0)))
+	w := store.Encode(m, &snaps[0], &s, pending, store.EncodeOptions{Figures: true, Computed: &res.Figures, Now: time.Now()})
+	if c, err := st.Save(ctx, []store.Write{w}); err != nil || len(c) != 0 {
+		t.Fatal(c, err)
+	}
+	if !rc.HExists(ctx, "ltv:{c-6}", "_p").Val() || rc.Exists(ctx, "ltv:{c-6}:pending").Val() != 1 {
+		t.Fatal("pending key written without its flag: a later load would never see these events")
+	}
+	again, _, err := st.Load(ctx, []string{"c-6"})
+	if err != nil || len(again[0].Pending) != 2 {
+		t.Fatalf("reload: %v, pending %d, want 2", err, len(again[0].Pending))
+	}
+}
+
 // A write with a change costs the save script one HGET, one HSET (the flag
 // rides along with the fields) and one SET: the flag needs no call of its
 // own.
