@@ -52,3 +52,27 @@ func TestGuardIgnoresARequestedStop(t *testing.T) {
 		t.Fatalf("guard cancelled after a requested stop: %v", context.Cause(ctx))
 	}
 }
+
+func TestNextPollApproachesTheEndInShorterSteps(t *testing.T) {
+	ms := time.Millisecond
+	tests := []struct {
+		name             string
+		prevLag, lag     int64
+		since, min, want time.Duration
+	}{
+		{"first poll", -1, 1000, 0, 10 * ms, noProgressPoll},
+		{"no progress", 500, 500, 100 * ms, 10 * ms, noProgressPoll},
+		{"lag grew", 500, 600, 100 * ms, 10 * ms, noProgressPoll},
+		{"far from the end: capped", 1_000_000, 960_000, 1000 * ms, 10 * ms, maxPoll},
+		{"half the eta", 10_000, 6_000, 100 * ms, 10 * ms, 75 * ms}, // 6000 left at 40/ms: 150 ms
+		{"near the end: the minimum", 1_000, 100, 100 * ms, 10 * ms, 10 * ms},
+		{"a minimum above the cap wins", -1, 5, 0, 300 * ms, 300 * ms},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := nextPoll(tt.prevLag, tt.lag, tt.since, tt.min); got != tt.want {
+				t.Fatalf("nextPoll(%d, %d, %v, %v) = %v, want %v", tt.prevLag, tt.lag, tt.since, tt.min, got, tt.want)
+			}
+		})
+	}
+}
