@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -12,7 +13,7 @@ import (
 
 // encodeAfter applies evs to the snapshot decoded from stored and returns
 // what Encode would send to Redis.
-func encodeAfter(t *testing.T, stored map[string]string, evs []aggregate.Event, offset0 int64, figures bool) (map[string]string, []string) {
+func encodeAfter(t testing.TB, stored map[string]string, evs []aggregate.Event, offset0 int64, figures bool) (map[string]string, []string) {
 	t.Helper()
 	m := aggregate.DefaultModel()
 	snap, err := store.DecodeSnapshot("c-1", stored, "")
@@ -149,5 +150,95 @@ func TestEncodeDeletesOnlyStoredFields(t *testing.T) {
 	}
 	if snap.State.Orders != 2 || snap.State.GrossProfit.String() != "0.07" || len(snap.State.Seen) != 2 {
 		t.Fatalf("round trip: orders %d gp %s seen %d", snap.State.Orders, snap.State.GrossProfit, len(snap.State.Seen))
+	}
+}
+
+// BenchmarkDecodeApplyEncode is the consumer's per-customer CPU between
+// Redis round trips: decode a loaded hash of a customer with a few orders,
+// apply one order, encode the write.
+func BenchmarkDecodeApplyEncode(b *testing.B) {
+	m := aggregate.DefaultModel()
+	var stored map[string]string
+	for i, amount := range []string{"120.00", "80.50", "310.25"} {
+		ev := order("e"+strconv.Itoa(i), "c-1", amount, "0.35", "2025-0"+strconv.Itoa(i+1)+"-01T00:00:00Z")
+		set, del := encodeAfter(b, stored, []aggregate.Event{ev}, int64(i), true)
+		stored = hashAfter(stored, set, del)
+	}
+	ev := order("e-next", "c-1", "99.95", "0.35", "2025-06-01T00:00:00Z")
+	now := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
+	b.ReportAllocs()
+	for b.Loop() {
+		snap, err := store.DecodeSnapshot("c-1", stored, "")
+		if err != nil {
+			b.Fatal(err)
+		}
+		s := snap.State
+		res := m.Apply(&s, &ev, aggregate.SourceOffset{Topic: "orders", Partition: 0, Offset: 10})
+		w := store.Encode(m, &snap, &s, nil, store.EncodeOptions{Figures: true, Computed: &res.Figures, Now: now})
+		if w.Token == "" {
+			b.Fatal("no token")
+		}
+	}
+}
+
+func TestDecodeSnapshotReadsEveryFieldAndRejectsCorruptOnes(t *testing.T) {
+	digest := func(b byte) string { return strings.Repeat(string(rune(b)), 8) }
+	base := map[string]string{
+		"orders": "3", "revenue": "10.50", "_rev": "10.5049", "gross_profit": "4.00", "refunds": "1.00",
+		"first_order_at": "2025-01-01T00:00:00Z", "last_order_at": "2025-03-01T00:00:00Z", "ltv": "42.00",
+		"tier": "bronze", "_ch": "2025-04-01T00:00:00Z", "_re": "2025-02-01T00:00:00Z",
+		"_g": "orders:3:17,customer-lifecycle:3:5", "_d0": digest('a') + digest('b'), "_d1": digest('c'),
+		"_d3":        digest('z'), // after a gap: not part of the window
+		"_dx":        "ignored", // unknown private field: left alone
+		"future_pub": "x",
+	}
+	with := func(k, v string) map[string]string {
+		h := map[string]string{}
+		for kk, vv := range base {
+			h[kk] = vv
+		}
+		if v == "" {
+			delete(h, k)
+		} else {
+			h[k] = v
+		}
+		return h
+	}
+	snap, err := store.DecodeSnapshot("c-1", base, "{\"a\":1}\n\n{\"b\":2}\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := snap.State
+	if st.Orders != 3 || st.Revenue.String() != "10.5049" || st.GrossProfit.String() != "4" || st.Refunds.String() != "1" ||
+		st.LTV.String() != "42" || st.Tier != "bronze" || st.LastChurnAt.Month() != 4 || st.LastReactivatedAt.Month() != 2 ||
+		st.FirstOrderAt.Month() != 1 || st.LastOrderAt.Month() != 3 {
+		t.Fatalf("state %+v", st)
+	}
+	if len(st.Applied) != 2 || st.Applied[0] != (aggregate.SourceOffset{Topic: "orders", Partition: 3, Offset: 17}) ||
+		st.Applied[1] != (aggregate.SourceOffset{Topic: "customer-lifecycle", Partition: 3, Offset: 5}) {
+		t.Fatalf("applied %+v", st.Applied)
+	}
+	if len(st.Seen) != 3 || snap.Token != base["_g"] || len(snap.Pending) != 2 || string(snap.Pending[1]) != "{\"b\":2}" {
+		t.Fatalf("seen %d, token %q, pending %q", len(st.Seen), snap.Token, snap.Pending)
+	}
+	for _, tt := range []struct{ field, value, wantErr string }{
+		{"orders", "-1", "field orders"},
+		{"orders", "x", "field orders"},
+		{"_rev", "1.2.3", "field _rev"},
+		{"_rev", "", ""}, // falls back to the public revenue
+		{"refunds", "abc", "field refunds"},
+		{"last_order_at", "yesterday", "field last_order_at"},
+		{"_ch", "2025-13-01T00:00:00Z", "field _ch"},
+		{"_g", "orders:3", "field _g"},
+		{"_g", "orders:x:1", "field _g"},
+		{"_g", "orders:1:2:3", "field _g"},
+		{"_g", ":1:2", "field _g"},
+		{"_g", "orders:1:2,", "field _g"},
+		{"_d1", "short", "field _d1"},
+	} {
+		_, err := store.DecodeSnapshot("c-1", with(tt.field, tt.value), "")
+		if tt.wantErr == "" && err != nil || tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
+			t.Errorf("%s=%q: error %v, want %q", tt.field, tt.value, err, tt.wantErr)
+		}
 	}
 }
