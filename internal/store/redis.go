@@ -279,9 +279,13 @@ func (r *Redis) LoadScripts(ctx context.Context) error {
 // failure of the whole call; err is for Redis being unreachable.
 func (r *Redis) Load(ctx context.Context, customerIDs []string) (snaps []Snapshot, errs []error, err error) {
 	cmds := make([]*redis.MapStringStringCmd, len(customerIDs))
+	keys := make([]string, len(customerIDs))
 	_, err = r.client.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, id := range customerIDs {
-			cmds[i] = p.HGetAll(ctx, Key(id))
+			keys[i] = Key(id)
+			// The key as *string: no allocation to box it (see evalShaArgs).
+			cmds[i] = redis.NewMapStringStringCmd(ctx, "hgetall", &keys[i])
+			_ = p.Process(ctx, cmds[i])
 		}
 		return nil
 	})
