@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/ltv-stream/ltv-stream/internal/pipeline"
 	"github.com/segmentio/kafka-go"
@@ -37,16 +38,30 @@ type Publisher struct {
 	maxBytes int64
 }
 
+// publisherLinger is the publisher's default BatchTimeout. A writer used
+// by one caller at a time needs no linger to fill its batches: kafka-go
+// adds all of a call's messages for one partition to that partition's
+// batch in one step, under the partition writer's lock, which the batch's
+// timer must take before it can send the batch. So a timer that fires at
+// once still sends complete batches, one per partition per call, and the
+// call is acknowledged about a millisecond sooner than with the general
+// 1 ms default, which every change event's latency paid.
+const publisherLinger = 100 * time.Microsecond
+
 // NewPublisher builds size writers with NewWriter(cfg) (cfg.Topic must be
 // empty: each message names its topic). size should be the number of
 // goroutines that publish concurrently (the consumer's workers); a caller
-// beyond that waits for a free writer.
+// beyond that waits for a free writer. A zero cfg.BatchTimeout means
+// publisherLinger.
 func NewPublisher(cfg WriterConfig, size int) (*Publisher, error) {
 	if size < 1 {
 		size = 1
 	}
 	if cfg.Topic != "" {
 		return nil, errors.New("publisher: the writer must not have a fixed topic")
+	}
+	if cfg.BatchTimeout <= 0 {
+		cfg.BatchTimeout = publisherLinger
 	}
 	cfg.setDefaults()
 	p := &Publisher{writers: make(chan *kafka.Writer, size), maxCount: cfg.BatchSize}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -64,6 +65,66 @@ func TestPublishKeepsOrderWhenAWriteFailsPartWay(t *testing.T) {
 	}
 	if got != "123456" {
 		t.Fatalf("topic holds %q, want 123456", got)
+	}
+}
+
+// With its near-zero linger the publisher still sends each partition's
+// messages of one call as a single record batch: the timer cannot cut a
+// partition's messages apart (kafka-go adds them under the lock the timer
+// needs), so the ordering argument above keeps holding.
+func TestPublishSendsOneBatchPerPartitionPerCall(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	const partitions = 4
+	cluster, brokers := testutil.StartKafka(t, testutil.KafkaConfig{Partitions: partitions, Topics: []string{"changes"}})
+	var mu sync.Mutex
+	batches := map[int32]int{} // partition → record batches received
+	records := 0
+	cluster.ControlKey(int16(kmsg.Produce), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		cluster.KeepControl()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, tp := range req.(*kmsg.ProduceRequest).Topics {
+			for _, pp := range tp.Partitions {
+				var rb kmsg.RecordBatch
+				for raw := pp.Records; len(raw) > 0; {
+					if err := rb.ReadFrom(raw); err != nil {
+						break
+					}
+					batches[pp.Partition]++
+					records += int(rb.NumRecords)
+					raw = raw[12+rb.Length:]
+				}
+			}
+		}
+		return nil, nil, false
+	})
+	pub, err := stream.NewPublisher(stream.WriterConfig{Brokers: brokers}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close()
+	var msgs []pipeline.Message
+	for i := 0; i < 100; i++ {
+		msgs = append(msgs, pipeline.Message{Topic: "changes", Key: []byte("c-" + strconv.Itoa(i)), Value: []byte(strconv.Itoa(i))})
+	}
+	for call := 1; call <= 3; call++ {
+		if err := pub.Publish(ctx, msgs); err != nil {
+			t.Fatal(err)
+		}
+		mu.Lock()
+		if records != 100*call {
+			t.Fatalf("call %d: %d records produced, want %d", call, records, 100*call)
+		}
+		for p, n := range batches {
+			if n != call {
+				t.Fatalf("call %d: partition %d got %d record batches, want one per call", call, p, n)
+			}
+		}
+		if len(batches) != partitions {
+			t.Fatalf("call %d: batches went to %d partitions, want %d", call, len(batches), partitions)
+		}
+		mu.Unlock()
 	}
 }
 
