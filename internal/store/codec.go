@@ -444,6 +444,24 @@ func (e *encoder) set(s slot, value string) {
 	e.w.set = append(e.w.set, slotNames[s], value)
 }
 
+// setFormatted is set for a value rendered into a scratch buffer: it
+// becomes a string (an allocation) only when it differs from the stored
+// one, as refunds, first order and lifecycle times usually do not. The
+// scratch buffer is passed along rather than kept in the encoder, which
+// would move the whole Write to the heap.
+func (e *encoder) setFormatted(s slot, value []byte) {
+	if old, ok := e.stored.get(s); ok && old == string(value) {
+		return
+	}
+	e.w.set = append(e.w.set, slotNames[s], string(value))
+}
+
+func (e *encoder) fixed(buf []byte, s slot, v decimal.Decimal, places int32) []byte {
+	buf = money.AppendFixed(buf[:0], v, places)
+	e.setFormatted(s, buf)
+	return buf
+}
+
 func (e *encoder) del(s slot) {
 	if _, ok := e.stored.get(s); ok {
 		e.w.del = append(e.w.del, slotNames[s])
@@ -483,23 +501,25 @@ func Encode(m *aggregate.Model, snap *Snapshot, st *aggregate.State, pending [][
 		f := m.Figures(st)
 		fig = &f
 	}
-	e.set(slotOrders, strconv.FormatInt(st.Orders, 10))
-	e.set(slotAOV, money.StringFixed(fig.AOV, 2))
-	e.set(slotFrequency, money.StringFixed(fig.Frequency, 4))
-	e.set(slotTenureDays, money.StringFixed(fig.TenureDays, 2))
+	buf := strconv.AppendInt(make([]byte, 0, 40), st.Orders, 10)
+	e.setFormatted(slotOrders, buf)
+	buf = e.fixed(buf, slotAOV, fig.AOV, 2)
+	buf = e.fixed(buf, slotFrequency, fig.Frequency, 4)
+	buf = e.fixed(buf, slotTenureDays, fig.TenureDays, 2)
 	e.set(slotChurned, boolText(fig.Churned))
-	e.set(slotLTV, money.StringFixed(st.LTV, 2))
+	buf = e.fixed(buf, slotLTV, st.LTV, 2)
 	e.set(slotTier, st.Tier)
 	// Whole seconds: readers need freshness, not nanoseconds, and the ten
 	// bytes saved keep a typical customer's hash in a smaller allocation.
-	e.set(slotUpdatedAt, aggregate.TimeText(opt.Now.Truncate(time.Second)))
-	e.money(slotRevenue, slotRevenueExact, st.Revenue)
-	e.money(slotGrossProfit, slotGrossExact, st.GrossProfit)
-	e.money(slotRefunds, slotRefundsExact, st.Refunds)
-	e.time(slotFirstOrderAt, st.FirstOrderAt)
-	e.time(slotLastOrderAt, st.LastOrderAt)
-	e.time(slotChurnAt, st.LastChurnAt)
-	e.time(slotReactivateAt, st.LastReactivatedAt)
+	buf = aggregate.AppendTimeText(buf[:0], opt.Now.Truncate(time.Second))
+	e.setFormatted(slotUpdatedAt, buf)
+	buf = e.money(buf, slotRevenue, slotRevenueExact, st.Revenue)
+	buf = e.money(buf, slotGrossProfit, slotGrossExact, st.GrossProfit)
+	buf = e.money(buf, slotRefunds, slotRefundsExact, st.Refunds)
+	buf = e.time(buf, slotFirstOrderAt, st.FirstOrderAt)
+	buf = e.time(buf, slotLastOrderAt, st.LastOrderAt)
+	buf = e.time(buf, slotChurnAt, st.LastChurnAt)
+	e.time(buf, slotReactivateAt, st.LastReactivatedAt)
 	return w
 }
 
@@ -512,23 +532,26 @@ func boolText(b bool) string {
 
 // money writes the 2-place public value and, only when rounding lost
 // digits, the exact value in its private field.
-func (e *encoder) money(public, exact slot, v decimal.Decimal) {
-	e.set(public, money.StringFixed(v, 2))
+func (e *encoder) money(buf []byte, public, exact slot, v decimal.Decimal) []byte {
+	buf = e.fixed(buf, public, v, 2)
 	if money.HasAtMostPlaces(v, 2) {
 		e.del(exact)
-		return
+		return buf
 	}
 	e.set(exact, v.String())
+	return buf
 }
 
 // time writes a timestamp field, or removes it when unset. The public
 // timestamp fields are absent until the customer's first order.
-func (e *encoder) time(field slot, t time.Time) {
+func (e *encoder) time(buf []byte, field slot, t time.Time) []byte {
 	if t.IsZero() {
 		e.del(field)
-		return
+		return buf
 	}
-	e.set(field, aggregate.TimeText(t))
+	buf = aggregate.AppendTimeText(buf[:0], t)
+	e.setFormatted(field, buf)
+	return buf
 }
 
 // seen writes the dedupe digests in chunks (only chunks that changed) and

@@ -189,7 +189,7 @@ func TestDecodeSnapshotReadsEveryFieldAndRejectsCorruptOnes(t *testing.T) {
 		"tier": "bronze", "_ch": "2025-04-01T00:00:00Z", "_re": "2025-02-01T00:00:00Z",
 		"_g": "orders:3:17,customer-lifecycle:3:5", "_d0": digest('a') + digest('b'), "_d1": digest('c'),
 		"_d3":        digest('z'), // after a gap: not part of the window
-		"_dx":        "ignored", // unknown private field: left alone
+		"_dx":        "ignored",   // unknown private field: left alone
 		"future_pub": "x",
 	}
 	with := func(k, v string) map[string]string {
