@@ -140,19 +140,34 @@ func Run(ctx context.Context, cfg Config) (benchreport.Run, error) {
 	defer rc.Close()
 
 	cfg.Log("generating %d events over %d customers", cfg.Events, cfg.Customers)
-	w, err := generate(cfg, cfg.Seed, cfg.Events, cfg.Customers, !cfg.SkipVerify)
+	w, err := generate(cfg, cfg.Seed, cfg.Events, cfg.Customers)
 	if err != nil {
 		return out, err
 	}
 	out.Events = len(w.msgs)
 	out.Customers = cfg.Customers
-	if w.oracle != nil {
-		out.Customers = w.customers
-	}
 
-	if err := throughputPhase(ctx, cfg, rs, rc, w, &out); err != nil {
+	memDelta, err := throughputPhase(ctx, cfg, rs, rc, w, &out)
+	if err != nil {
 		return out, err
 	}
+	if !cfg.SkipVerify {
+		// After the run, so neither the recomputation nor its heap competes
+		// with the system under test (see generate).
+		if err := w.buildOracle(); err != nil {
+			return out, err
+		}
+		out.Customers = w.customers
+		if err := verify(ctx, rc, w); err != nil {
+			return out, err
+		}
+		out.Verified = true
+		cfg.Log("verified: Redis equals the independent recomputation for %d customers", w.customers)
+		w.oracle = nil
+		runtime.GC()
+	}
+	out.RedisBytesPerCustomer = float64(memDelta) / float64(out.Customers)
+	cfg.Log("redis: %.0f bytes per customer", out.RedisBytesPerCustomer)
 
 	cfg.Log("redis ceiling: recording and replaying the consumer's Redis traffic")
 	if err := rc.FlushAll(ctx).Err(); err != nil {
@@ -194,34 +209,34 @@ func Run(ctx context.Context, cfg Config) (benchreport.Run, error) {
 // throughputPhase loads the whole stream into a fresh broker, measures
 // kafka-go's raw consume rate on it, then runs the consumer binary from
 // start until every input offset is committed.
-func throughputPhase(ctx context.Context, cfg Config, rs *localredis.Server, rc *redis.Client, w *workload, out *benchreport.Run) error {
+func throughputPhase(ctx context.Context, cfg Config, rs *localredis.Server, rc *redis.Client, w *workload, out *benchreport.Run) (memDelta int64, err error) {
 	cluster, brokers, err := startBroker(cfg)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer cluster.Close()
 	cfg.Log("producing %d records", len(w.msgs))
 	if err := produceAll(ctx, brokers, w.msgs); err != nil {
-		return err
+		return 0, err
 	}
 	cfg.Log("kafka ceiling: raw kafka-go group consume")
 	if out.KafkaConsumeCeiling, err = kafkaConsumeCeiling(ctx, cfg, brokers, len(w.msgs)); err != nil {
-		return err
+		return 0, err
 	}
 	cfg.Log("kafka ceiling: %.0f msg/s", out.KafkaConsumeCeiling)
 
 	if err := rc.FlushAll(ctx).Err(); err != nil {
-		return err
+		return 0, err
 	}
 	before, err := usedMemory(ctx, rc)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	group := fmt.Sprintf("bench-throughput-%d", time.Now().UnixNano())
 	cfg.Log("throughput: consumer binary from start until every offset is committed")
 	proc, err := startConsumer(cfg, consumerSettings{brokers: brokers, redisURL: rs.URL(), group: group}, "consumer-throughput.log")
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer proc.kill()
 	guarded, stopGuard := proc.guard(ctx)
@@ -231,7 +246,7 @@ func throughputPhase(ctx context.Context, cfg Config, rs *localredis.Server, rc 
 	defer cancel()
 	done, err := waitCommitted(wctx, brokers, group, []string{cfg.OrdersTopic, cfg.LifecycleTopic}, 20*time.Millisecond, proc.samplePeak)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	cpu := meter.used()
 	cfg.Log("cpu while consuming: consumer %s, redis %s, broker+harness %s (wall %s)",
@@ -244,7 +259,7 @@ func throughputPhase(ctx context.Context, cfg Config, rs *localredis.Server, rc 
 	out.Throughput = float64(len(w.msgs)) / out.Elapsed.Seconds()
 	use, err := proc.stop()
 	if err != nil {
-		return err
+		return 0, err
 	}
 	out.PeakRSSBytes = use.peakRSS
 	out.CPUSecondsPerMillion = use.cpu.Seconds() / (float64(len(w.msgs)) / 1e6)
@@ -256,18 +271,9 @@ func throughputPhase(ctx context.Context, cfg Config, rs *localredis.Server, rc 
 	}
 	after, err := usedMemory(ctx, rc)
 	if err != nil {
-		return err
+		return 0, err
 	}
-	out.RedisBytesPerCustomer = float64(after-before) / float64(out.Customers)
-	cfg.Log("redis: %.0f bytes per customer", out.RedisBytesPerCustomer)
-	if w.oracle != nil {
-		if err := verify(ctx, rc, w); err != nil {
-			return err
-		}
-		out.Verified = true
-		cfg.Log("verified: Redis equals the independent recomputation for %d customers", w.customers)
-	}
-	return nil
+	return after - before, nil
 }
 
 func startBroker(cfg Config) (*kfake.Cluster, []string, error) {

@@ -36,7 +36,7 @@ func (r latencyResult) percentile(p float64) time.Duration {
 // settles) are not sampled.
 func measureLatency(ctx context.Context, cfg Config, brokers []string, redisURL string) (latencyResult, error) {
 	total := int(float64(cfg.OfferedRate) * (cfg.LatencyWarmup + cfg.LatencyDuration).Seconds())
-	w, err := generate(cfg, cfg.Seed+1000, total, cfg.Customers, false)
+	w, err := generate(cfg, cfg.Seed+1000, total, cfg.Customers)
 	if err != nil {
 		return latencyResult{}, err
 	}

@@ -14,23 +14,23 @@ import (
 // workload is one simulated input stream and what it must produce.
 type workload struct {
 	msgs      []kafka.Message
+	bad       map[int]bool // indexes of records the simulator made invalid
 	oracle    *oracle.Oracle
-	customers int // distinct customers with at least one valid event
-	bad       int
+	customers int // distinct customers with at least one valid event (known once the oracle ran)
 }
 
-// generate runs the simulator (with its default duplicate, late and bad
-// record rates, so the consumer does all of its work) and feeds every
-// valid record to the independent oracle.
-func generate(cfg Config, seed int64, events, customers int, withOracle bool) (*workload, error) {
+// generate runs the simulator with its default duplicate, late and bad
+// record rates, so the consumer does all of its work. The oracle is not
+// fed here but by buildOracle, after the throughput run: this process also
+// runs the broker, and a large live heap here (the oracle's per-customer
+// state) made its garbage collector take CPU from the machine under test
+// during the run.
+func generate(cfg Config, seed int64, events, customers int) (*workload, error) {
 	gen, err := sim.NewGenerator(sim.Config{Seed: seed, Customers: customers, Events: events})
 	if err != nil {
 		return nil, fmt.Errorf("simulator: %w", err)
 	}
-	w := &workload{msgs: make([]kafka.Message, 0, events)}
-	if withOracle {
-		w.oracle = oracle.New(oracle.Params{})
-	}
+	w := &workload{msgs: make([]kafka.Message, 0, events), bad: map[int]bool{}}
 	for {
 		rec, ok := gen.Next()
 		if !ok {
@@ -40,21 +40,27 @@ func generate(cfg Config, seed int64, events, customers int, withOracle bool) (*
 		if rec.Topic == sim.TopicLifecycle {
 			topic = cfg.LifecycleTopic
 		}
-		w.msgs = append(w.msgs, kafka.Message{Topic: topic, Key: rec.Key, Value: rec.Value})
 		if rec.Label == sim.LabelBad {
-			w.bad++
-			continue
+			w.bad[len(w.msgs)] = true
 		}
-		if w.oracle != nil {
-			if err := w.oracle.Add(rec.Value); err != nil {
-				return nil, fmt.Errorf("oracle rejects a record the simulator calls valid: %w", err)
-			}
-		}
-	}
-	if w.oracle != nil {
-		w.customers = len(w.oracle.Customers())
+		w.msgs = append(w.msgs, kafka.Message{Topic: topic, Key: rec.Key, Value: rec.Value})
 	}
 	return w, nil
+}
+
+// buildOracle feeds every valid record to the independent oracle.
+func (w *workload) buildOracle() error {
+	w.oracle = oracle.New(oracle.Params{})
+	for i := range w.msgs {
+		if w.bad[i] {
+			continue
+		}
+		if err := w.oracle.Add(w.msgs[i].Value); err != nil {
+			return fmt.Errorf("oracle rejects a record the simulator calls valid: %w", err)
+		}
+	}
+	w.customers = len(w.oracle.Customers())
+	return nil
 }
 
 // produceAll writes msgs with a keyed, fully acknowledged writer in large
