@@ -83,12 +83,22 @@ func TestScaleOutThreeInstances(t *testing.T) {
 	msgs, p := generate(t, simConfig(60_000, 6_000))
 
 	// Produce in chunks over a few seconds so membership changes happen
-	// mid-stream.
+	// mid-stream. The last chunks wait until instance-d is up: otherwise a
+	// fast run can finish the stream before d's first assignment, and d
+	// would have nothing left to share.
 	produced := make(chan struct{})
+	dJoined := make(chan struct{})
 	go func() {
 		defer close(produced)
 		const chunks = 12
 		for i := 0; i < chunks; i++ {
+			if i == chunks-4 {
+				select {
+				case <-dJoined:
+				case <-ctx.Done():
+					return
+				}
+			}
 			lo, hi := i*len(msgs)/chunks, (i+1)*len(msgs)/chunks
 			if err := writeE(ctx, e.brokers, msgs[lo:hi]); err != nil {
 				t.Errorf("produce chunk %d: %v", i, err)
@@ -119,6 +129,7 @@ func TestScaleOutThreeInstances(t *testing.T) {
 	if err := waitFor(ctx, "instance-d ready", d.ready); err != nil {
 		t.Fatalf("%v\n%s", err, d.logTail())
 	}
+	close(dJoined)
 
 	<-produced
 	if err := testutil.WaitCaughtUp(ctx, e.brokers, group, ordersTopic, lifecycleTopic); err != nil {
