@@ -52,7 +52,8 @@ const (
 	fieldChurnAt      = "_ch"
 	fieldReactivateAt = "_re"
 	// fieldPendingFlag ("1") is present while the customer's pending key
-	// exists; only the scripts set and remove it (see saveScript).
+	// exists. Encode writes it with the pending events and the scripts act
+	// on both in one atomic step (see saveScript).
 	fieldPendingFlag = "_p"
 	// fieldSeenPrefix + chunk number hold the dedupe window: 8-byte digests,
 	// at most seenPerChunk per field so every value stays within Redis's
@@ -89,101 +90,101 @@ type Snapshot struct {
 	stored loaded
 }
 
-// slot numbers the hash fields this code reads and writes. A loaded hash
-// keeps them in an array by slot: decoding and diffing then cost an index
+// fieldIndex numbers the hash fields this code reads and writes. A loaded
+// hash keeps them in an array by index: decoding and diffing then cost an index
 // each instead of hashing every name twice (the map lookups were about
 // 8 % of the consumer's CPU).
-type slot uint8
+type fieldIndex uint8
 
 const (
-	slotOrders slot = iota
-	slotRevenue
-	slotGrossProfit
-	slotRefunds
-	slotFirstOrderAt
-	slotLastOrderAt
-	slotAOV
-	slotFrequency
-	slotTenureDays
-	slotChurned
-	slotLTV
-	slotTier
-	slotUpdatedAt
-	slotGuard
-	slotRevenueExact
-	slotGrossExact
-	slotRefundsExact
-	slotChurnAt
-	slotReactivateAt
-	slotPendingFlag
-	numSlots
+	ixOrders fieldIndex = iota
+	ixRevenue
+	ixGrossProfit
+	ixRefunds
+	ixFirstOrderAt
+	ixLastOrderAt
+	ixAOV
+	ixFrequency
+	ixTenureDays
+	ixChurned
+	ixLTV
+	ixTier
+	ixUpdatedAt
+	ixGuard
+	ixRevenueExact
+	ixGrossExact
+	ixRefundsExact
+	ixChurnAt
+	ixReactivateAt
+	ixPendingFlag
+	numFields
 )
 
-var slotNames = [numSlots]string{
+var fieldNames = [numFields]string{
 	FieldOrders, FieldRevenue, FieldGrossProfit, FieldRefunds, FieldFirstOrderAt, FieldLastOrderAt,
 	FieldAOV, FieldFrequency, FieldTenureDays, FieldChurned, FieldLTV, FieldTier, FieldUpdatedAt,
 	fieldGuard, fieldRevenueExact, fieldGrossExact, fieldRefundsExact, fieldChurnAt, fieldReactivateAt,
 	fieldPendingFlag,
 }
 
-// slotOf maps a field name to its slot; false for names this code does not
+// indexOf maps a field name to its index; false for names this code does not
 // know (left alone: a newer version may have written them).
-func slotOf(name string) (slot, bool) {
+func indexOf(name string) (fieldIndex, bool) {
 	switch name {
 	case FieldOrders:
-		return slotOrders, true
+		return ixOrders, true
 	case FieldRevenue:
-		return slotRevenue, true
+		return ixRevenue, true
 	case FieldGrossProfit:
-		return slotGrossProfit, true
+		return ixGrossProfit, true
 	case FieldRefunds:
-		return slotRefunds, true
+		return ixRefunds, true
 	case FieldFirstOrderAt:
-		return slotFirstOrderAt, true
+		return ixFirstOrderAt, true
 	case FieldLastOrderAt:
-		return slotLastOrderAt, true
+		return ixLastOrderAt, true
 	case FieldAOV:
-		return slotAOV, true
+		return ixAOV, true
 	case FieldFrequency:
-		return slotFrequency, true
+		return ixFrequency, true
 	case FieldTenureDays:
-		return slotTenureDays, true
+		return ixTenureDays, true
 	case FieldChurned:
-		return slotChurned, true
+		return ixChurned, true
 	case FieldLTV:
-		return slotLTV, true
+		return ixLTV, true
 	case FieldTier:
-		return slotTier, true
+		return ixTier, true
 	case FieldUpdatedAt:
-		return slotUpdatedAt, true
+		return ixUpdatedAt, true
 	case fieldGuard:
-		return slotGuard, true
+		return ixGuard, true
 	case fieldRevenueExact:
-		return slotRevenueExact, true
+		return ixRevenueExact, true
 	case fieldGrossExact:
-		return slotGrossExact, true
+		return ixGrossExact, true
 	case fieldRefundsExact:
-		return slotRefundsExact, true
+		return ixRefundsExact, true
 	case fieldChurnAt:
-		return slotChurnAt, true
+		return ixChurnAt, true
 	case fieldReactivateAt:
-		return slotReactivateAt, true
+		return ixReactivateAt, true
 	case fieldPendingFlag:
-		return slotPendingFlag, true
+		return ixPendingFlag, true
 	}
 	return 0, false
 }
 
-// loaded is a stored hash by slot, plus its dedupe chunks by number.
+// loaded is a stored hash by field index, plus its dedupe chunks by number.
 type loaded struct {
-	vals [numSlots]string
-	has  uint32 // bit per slot
+	vals [numFields]string
+	has  uint32 // bit per field index
 	// chunks[n] is field _d<n>; chunkHas[n] whether it exists.
 	chunks   []string
 	chunkHas []bool
 }
 
-func (l *loaded) get(s slot) (string, bool) { return l.vals[s], l.has&(1<<s) != 0 }
+func (l *loaded) get(s fieldIndex) (string, bool) { return l.vals[s], l.has&(1<<s) != 0 }
 
 func (l *loaded) chunk(n int) (string, bool) {
 	if n < len(l.chunks) && l.chunkHas[n] {
@@ -192,11 +193,11 @@ func (l *loaded) chunk(n int) (string, bool) {
 	return "", false
 }
 
-// load sorts a hash's fields into slots and chunks in one pass.
+// load sorts a hash's fields into indexes and chunks in one pass.
 func load(h map[string]string) loaded {
 	var l loaded
 	for k, v := range h {
-		if s, ok := slotOf(k); ok {
+		if s, ok := indexOf(k); ok {
 			l.vals[s] = v
 			l.has |= 1 << s
 			continue
@@ -247,7 +248,7 @@ const (
 // appendArgs appends the script arguments of the write's fields: how
 // many fields are set and deleted, the name, value pairs to set, then the
 // names to delete. The strings go in as pointers into the write (see
-// appendKeyArgs), so w must stay put until the call has been sent.
+// evalShaArgs), so w must stay put until the call has been sent.
 func (w *Write) appendArgs(args []any) []any {
 	args = append(args, len(w.set)/2, len(w.del))
 	for i := range w.set {
@@ -312,19 +313,19 @@ func DecodeSnapshot(customerID string, h map[string]string, pending string) (Sna
 	fail := func(field string, e error) (Snapshot, error) {
 		return Snapshot{}, fmt.Errorf("stored state of customer %q: field %s: %w", customerID, field, e)
 	}
-	if v, ok := l.get(slotOrders); ok {
+	if v, ok := l.get(ixOrders); ok {
 		if st.Orders, err = strconv.ParseInt(v, 10, 64); err != nil || st.Orders < 0 {
 			return fail(FieldOrders, fmt.Errorf("not a count: %q", v))
 		}
 	}
 	for _, d := range []struct {
-		public, exact slot
+		public, exact fieldIndex
 		dst           *decimal.Decimal
 	}{
-		{slotRevenue, slotRevenueExact, &st.Revenue},
-		{slotGrossProfit, slotGrossExact, &st.GrossProfit},
-		{slotRefunds, slotRefundsExact, &st.Refunds},
-		{slotLTV, slotLTV, &st.LTV},
+		{ixRevenue, ixRevenueExact, &st.Revenue},
+		{ixGrossProfit, ixGrossExact, &st.GrossProfit},
+		{ixRefunds, ixRefundsExact, &st.Refunds},
+		{ixLTV, ixLTV, &st.LTV},
 	} {
 		name := d.exact
 		src, ok := l.get(d.exact)
@@ -336,27 +337,27 @@ func DecodeSnapshot(customerID string, h map[string]string, pending string) (Sna
 			continue
 		}
 		if *d.dst, err = decimal.NewFromString(src); err != nil {
-			return fail(slotNames[name], err)
+			return fail(fieldNames[name], err)
 		}
 	}
 	for _, t := range []struct {
-		field slot
+		field fieldIndex
 		dst   *time.Time
 	}{
-		{slotFirstOrderAt, &st.FirstOrderAt},
-		{slotLastOrderAt, &st.LastOrderAt},
-		{slotChurnAt, &st.LastChurnAt},
-		{slotReactivateAt, &st.LastReactivatedAt},
+		{ixFirstOrderAt, &st.FirstOrderAt},
+		{ixLastOrderAt, &st.LastOrderAt},
+		{ixChurnAt, &st.LastChurnAt},
+		{ixReactivateAt, &st.LastReactivatedAt},
 	} {
 		if v, ok := l.get(t.field); ok && v != "" {
 			if *t.dst, err = time.Parse(time.RFC3339Nano, v); err != nil {
-				return fail(slotNames[t.field], err)
+				return fail(fieldNames[t.field], err)
 			}
 			*t.dst = t.dst.UTC()
 		}
 	}
-	st.Tier = l.vals[slotTier]
-	if snap.Token = l.vals[slotGuard]; snap.Token != "" {
+	st.Tier = l.vals[ixTier]
+	if snap.Token = l.vals[ixGuard]; snap.Token != "" {
 		if st.Applied, err = parseGuard(snap.Token); err != nil {
 			return fail(fieldGuard, err)
 		}
@@ -437,11 +438,11 @@ type encoder struct {
 	stored *loaded
 }
 
-func (e *encoder) set(s slot, value string) {
+func (e *encoder) set(s fieldIndex, value string) {
 	if old, ok := e.stored.get(s); ok && old == value {
 		return
 	}
-	e.w.set = append(e.w.set, slotNames[s], value)
+	e.w.set = append(e.w.set, fieldNames[s], value)
 }
 
 // setFormatted is set for a value rendered into a scratch buffer: it
@@ -449,33 +450,34 @@ func (e *encoder) set(s slot, value string) {
 // one, as refunds, first order and lifecycle times usually do not. The
 // scratch buffer is passed along rather than kept in the encoder, which
 // would move the whole Write to the heap.
-func (e *encoder) setFormatted(s slot, value []byte) {
+func (e *encoder) setFormatted(s fieldIndex, value []byte) {
 	if old, ok := e.stored.get(s); ok && old == string(value) {
 		return
 	}
-	e.w.set = append(e.w.set, slotNames[s], string(value))
+	e.w.set = append(e.w.set, fieldNames[s], string(value))
 }
 
-func (e *encoder) fixed(buf []byte, s slot, v decimal.Decimal, places int32) []byte {
+func (e *encoder) fixed(buf []byte, s fieldIndex, v decimal.Decimal, places int32) []byte {
 	buf = money.AppendFixed(buf[:0], v, places)
 	e.setFormatted(s, buf)
 	return buf
 }
 
-func (e *encoder) del(s slot) {
+func (e *encoder) del(s fieldIndex) {
 	if _, ok := e.stored.get(s); ok {
-		e.w.del = append(e.w.del, slotNames[s])
+		e.w.del = append(e.w.del, fieldNames[s])
 	}
 }
 
 // Encode renders the write that stores st for a customer loaded as snap,
 // with pending as the new content of the pending key.
 func Encode(m *aggregate.Model, snap *Snapshot, st *aggregate.State, pending [][]byte, opt EncodeOptions) Write {
+	_, flagged := snap.stored.get(ixPendingFlag)
 	w := Write{CustomerID: snap.CustomerID, Expect: snap.Token, Token: FormatGuard(st.Applied),
-		Pending: pending, hadPending: len(snap.Pending) > 0,
+		Pending: pending, hadPending: len(snap.Pending) > 0 || flagged,
 		set: make([]string, 0, 2*20)}
 	e := encoder{w: &w, stored: &snap.stored}
-	e.set(slotGuard, w.Token)
+	e.set(ixGuard, w.Token)
 	e.seen(st.Seen, len(snap.State.Seen))
 	// The pending flag travels in the write's own HSET/HDEL, so the script
 	// spends no extra call on it. It is written whenever pending events
@@ -484,14 +486,11 @@ func Encode(m *aggregate.Model, snap *Snapshot, st *aggregate.State, pending [][
 	// the token, and a pending key without its flag would never be read
 	// (its events lost if this writer then dies before its own clear). A
 	// flag without its key (never written by this code) is dropped too,
-	// instead of costing every later load a GET.
-	if _, flagged := snap.stored.get(slotPendingFlag); flagged && len(pending) == 0 {
-		w.hadPending = true
-	}
+	// instead of costing every later load a GET (hadPending above).
 	if len(pending) > 0 {
 		w.set = append(w.set, fieldPendingFlag, "1")
 	} else {
-		e.del(slotPendingFlag)
+		e.del(ixPendingFlag)
 	}
 	if !opt.Figures {
 		return w
@@ -502,24 +501,24 @@ func Encode(m *aggregate.Model, snap *Snapshot, st *aggregate.State, pending [][
 		fig = &f
 	}
 	buf := strconv.AppendInt(make([]byte, 0, 40), st.Orders, 10)
-	e.setFormatted(slotOrders, buf)
-	buf = e.fixed(buf, slotAOV, fig.AOV, 2)
-	buf = e.fixed(buf, slotFrequency, fig.Frequency, 4)
-	buf = e.fixed(buf, slotTenureDays, fig.TenureDays, 2)
-	e.set(slotChurned, boolText(fig.Churned))
-	buf = e.fixed(buf, slotLTV, st.LTV, 2)
-	e.set(slotTier, st.Tier)
+	e.setFormatted(ixOrders, buf)
+	buf = e.fixed(buf, ixAOV, fig.AOV, 2)
+	buf = e.fixed(buf, ixFrequency, fig.Frequency, 4)
+	buf = e.fixed(buf, ixTenureDays, fig.TenureDays, 2)
+	e.set(ixChurned, boolText(fig.Churned))
+	buf = e.fixed(buf, ixLTV, st.LTV, 2)
+	e.set(ixTier, st.Tier)
 	// Whole seconds: readers need freshness, not nanoseconds, and the ten
 	// bytes saved keep a typical customer's hash in a smaller allocation.
 	buf = aggregate.AppendTimeText(buf[:0], opt.Now.Truncate(time.Second))
-	e.setFormatted(slotUpdatedAt, buf)
-	buf = e.money(buf, slotRevenue, slotRevenueExact, st.Revenue)
-	buf = e.money(buf, slotGrossProfit, slotGrossExact, st.GrossProfit)
-	buf = e.money(buf, slotRefunds, slotRefundsExact, st.Refunds)
-	buf = e.time(buf, slotFirstOrderAt, st.FirstOrderAt)
-	buf = e.time(buf, slotLastOrderAt, st.LastOrderAt)
-	buf = e.time(buf, slotChurnAt, st.LastChurnAt)
-	e.time(buf, slotReactivateAt, st.LastReactivatedAt)
+	e.setFormatted(ixUpdatedAt, buf)
+	buf = e.money(buf, ixRevenue, ixRevenueExact, st.Revenue)
+	buf = e.money(buf, ixGrossProfit, ixGrossExact, st.GrossProfit)
+	buf = e.money(buf, ixRefunds, ixRefundsExact, st.Refunds)
+	buf = e.time(buf, ixFirstOrderAt, st.FirstOrderAt)
+	buf = e.time(buf, ixLastOrderAt, st.LastOrderAt)
+	buf = e.time(buf, ixChurnAt, st.LastChurnAt)
+	e.time(buf, ixReactivateAt, st.LastReactivatedAt)
 	return w
 }
 
@@ -532,7 +531,7 @@ func boolText(b bool) string {
 
 // money writes the 2-place public value and, only when rounding lost
 // digits, the exact value in its private field.
-func (e *encoder) money(buf []byte, public, exact slot, v decimal.Decimal) []byte {
+func (e *encoder) money(buf []byte, public, exact fieldIndex, v decimal.Decimal) []byte {
 	buf = e.fixed(buf, public, v, 2)
 	if money.HasAtMostPlaces(v, 2) {
 		e.del(exact)
@@ -544,7 +543,7 @@ func (e *encoder) money(buf []byte, public, exact slot, v decimal.Decimal) []byt
 
 // time writes a timestamp field, or removes it when unset. The public
 // timestamp fields are absent until the customer's first order.
-func (e *encoder) time(buf []byte, field slot, t time.Time) []byte {
+func (e *encoder) time(buf []byte, field fieldIndex, t time.Time) []byte {
 	if t.IsZero() {
 		e.del(field)
 		return buf

@@ -75,6 +75,28 @@ func applyAndWrite(t *testing.T, st *store.Redis, m *aggregate.Model, id string,
 	return w, conflicts
 }
 
+// saveOnto applies one event to a loaded snapshot and saves the result,
+// which must not conflict. withPending: the write carries the snapshot's
+// pending events and the event's change, as the pipeline's would; without
+// it the write carries none (the caller published them itself).
+func saveOnto(t *testing.T, st *store.Redis, m *aggregate.Model, snap *store.Snapshot, ev aggregate.Event, offset int64, withPending bool) aggregate.Result {
+	t.Helper()
+	s := snap.State
+	res := m.Apply(&s, &ev, aggregate.SourceOffset{Topic: "orders", Partition: 0, Offset: offset})
+	var pending [][]byte
+	if withPending {
+		pending = append(pending, snap.Pending...)
+		if res.Changed {
+			pending = append(pending, res.Change.AppendJSON(nil, time.Unix(0, 0)))
+		}
+	}
+	w := store.Encode(m, snap, &s, pending, store.EncodeOptions{Figures: true, Computed: &res.Figures, Now: time.Now()})
+	if c, err := st.Save(ctxT(t), []store.Write{w}); err != nil || len(c) != 0 {
+		t.Fatal(c, err)
+	}
+	return res
+}
+
 func TestSaveWritesPublicFieldsAndRoundTrips(t *testing.T) {
 	st, srv := newStore(t)
 	m := aggregate.DefaultModel()
@@ -254,15 +276,8 @@ func TestPendingFlagMirrorsThePendingKey(t *testing.T) {
 	if err != nil || len(snaps[0].Pending) != 1 {
 		t.Fatalf("second change not pending: %v %q", err, snaps[0].Pending)
 	}
-	s := snaps[0].State
-	ev := order("e3", "c-7", "1.00", "", "2026-01-03T00:00:00Z")
-	res := m.Apply(&s, &ev, aggregate.SourceOffset{Topic: "orders", Partition: 0, Offset: 2})
-	if res.Changed {
+	if res := saveOnto(t, st, m, &snaps[0], order("e3", "c-7", "1.00", "", "2026-01-03T00:00:00Z"), 2, false); res.Changed {
 		t.Fatal("test needs an event without a tier change")
-	}
-	w := store.Encode(m, &snaps[0], &s, nil, store.EncodeOptions{Figures: true, Computed: &res.Figures, Now: time.Now()})
-	if c, err := st.Save(ctx, []store.Write{w}); err != nil || len(c) != 0 {
-		t.Fatal(c, err)
 	}
 	if flag, key := state(); flag || key {
 		t.Fatalf("after a save without pending events: flag %v, key %v; want neither", flag, key)
@@ -276,13 +291,7 @@ func TestPendingFlagMirrorsThePendingKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s = snaps[0].State
-	ev = order("e4", "c-7", "1.00", "", "2026-01-04T00:00:00Z")
-	res = m.Apply(&s, &ev, aggregate.SourceOffset{Topic: "orders", Partition: 0, Offset: 3})
-	w = store.Encode(m, &snaps[0], &s, nil, store.EncodeOptions{Figures: true, Computed: &res.Figures, Now: time.Now()})
-	if c, err := st.Save(ctx, []store.Write{w}); err != nil || len(c) != 0 {
-		t.Fatal(c, err)
-	}
+	saveOnto(t, st, m, &snaps[0], order("e4", "c-7", "1.00", "", "2026-01-04T00:00:00Z"), 3, false)
 	if flag, key := state(); flag || key {
 		t.Fatalf("after a save over a stray flag: flag %v, key %v; want neither", flag, key)
 	}
@@ -305,14 +314,7 @@ func TestSaveSetsTheFlagEvenWhenTheSnapshotHadIt(t *testing.T) {
 	if err := st.ClearPending(ctx, []store.Acked{{CustomerID: "c-6", Token: wa.Token}}); err != nil { // A's clear
 		t.Fatal(err)
 	}
-	s := snaps[0].State
-	ev := order("e2", "c-6", "6000.00", "", "2026-01-02T00:00:00Z")
-	res := m.Apply(&s, &ev, aggregate.SourceOffset{Topic: "orders", Partition: 0, Offset: 1})
-	pending := append(append([][]byte(nil), snaps[0].Pending...), res.Change.AppendJSON(nil, time.Unix(0, 0)))
-	w := store.Encode(m, &snaps[0], &s, pending, store.EncodeOptions{Figures: true, Computed: &res.Figures, Now: time.Now()})
-	if c, err := st.Save(ctx, []store.Write{w}); err != nil || len(c) != 0 {
-		t.Fatal(c, err)
-	}
+	saveOnto(t, st, m, &snaps[0], order("e2", "c-6", "6000.00", "", "2026-01-02T00:00:00Z"), 1, true)
 	if !rc.HExists(ctx, "ltv:{c-6}", "_p").Val() || rc.Exists(ctx, "ltv:{c-6}:pending").Val() != 1 {
 		t.Fatal("pending key written without its flag: a later load would never see these events")
 	}
