@@ -119,10 +119,10 @@ func measureLatency(ctx context.Context, cfg Config, brokers []string, redisURL 
 	}
 
 	// Offer the load: every tick, send what the schedule says is due. The
-	// writer is this loop's alone, so it needs no linger (see the
-	// publisher's): the measured time is the service's, not a producer's
+	// writer is this loop's alone, so it lingers only as long as the
+	// publisher's: the measured time is the service's, not a producer's
 	// batching delay.
-	writer, err := stream.NewWriter(stream.WriterConfig{Brokers: brokers, BatchTimeout: 100 * time.Microsecond})
+	writer, err := stream.NewWriter(stream.WriterConfig{Brokers: brokers, BatchTimeout: stream.ExclusiveWriterLinger})
 	if err != nil {
 		return latencyResult{}, err
 	}

@@ -128,7 +128,7 @@ const (
 // prevLag < 0 means there is no previous poll.
 func nextPoll(prevLag, lag int64, since, minPoll time.Duration) time.Duration {
 	if prevLag < 0 || lag >= prevLag || since <= 0 {
-		return max(minPoll, min(noProgressPoll, maxPoll))
+		return max(minPoll, noProgressPoll)
 	}
 	perRecord := float64(since) / float64(prevLag-lag)
 	eta := time.Duration(perRecord * float64(lag))
