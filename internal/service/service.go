@@ -129,6 +129,7 @@ func Run(ctx context.Context, cfg *config.Config, opt Options) error {
 		DrainTimeout:   cfg.DrainTimeout,
 		SessionTimeout: cfg.SessionTimeout,
 		Dialer:         dialer,
+		Transport:      transport,
 		Logger:         log,
 		OnCommit:       m.Lag,
 		OnHealth: func(ok bool, err error) {

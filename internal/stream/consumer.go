@@ -62,8 +62,20 @@ type ConsumerConfig struct {
 	// DrainTimeout bounds how long Run keeps finishing fetched work after
 	// its context is cancelled. Default 20 s.
 	DrainTimeout time.Duration
+	// RepairInterval is how often the consumer checks that the group's
+	// committed offsets of the partitions it committed recently are not
+	// below what it committed, and commits its offset again where they are
+	// (see repairCommits). Default 3 s; negative disables the check.
+	RepairInterval time.Duration
+	// RepairWindow limits that check to partitions this process committed
+	// within the window, so a process does not push offsets it committed
+	// long ago. Default 2 minutes.
+	RepairWindow time.Duration
 	// Dialer carries TLS/SASL settings; nil means plain TCP.
 	Dialer *kafka.Dialer
+	// Transport carries the same settings for the group-offset requests of
+	// the commit repair; nil means plain TCP.
+	Transport *kafka.Transport
 	// Logger receives operational logs. Default zap.NewNop().
 	Logger *zap.Logger
 	// OnCommit is called after each successful commit with the committed
@@ -111,6 +123,12 @@ func (c *ConsumerConfig) setDefaults() {
 	if c.DrainTimeout <= 0 {
 		c.DrainTimeout = 20 * time.Second
 	}
+	if c.RepairInterval == 0 {
+		c.RepairInterval = 3 * time.Second
+	}
+	if c.RepairWindow <= 0 {
+		c.RepairWindow = 2 * time.Minute
+	}
 	if c.Logger == nil {
 		c.Logger = zap.NewNop()
 	}
@@ -137,8 +155,15 @@ type Consumer struct {
 	// committed is the next offset committed per partition by this process;
 	// commits never move backwards (kafka-go commits whatever it is given).
 	mu        sync.Mutex
-	committed map[partitionKey]int64
+	committed map[partitionKey]committedOffset
 	healthy   atomic.Bool
+}
+
+// committedOffset is the next offset this process committed for a
+// partition, and when.
+type committedOffset struct {
+	next int64
+	at   time.Time
 }
 
 type partitionKey struct {
@@ -177,7 +202,7 @@ func NewConsumer(cfg ConsumerConfig) (*Consumer, error) {
 			cfg.Logger.Warn("kafka reader", zap.String("detail", fmt.Sprintf(msg, args...)))
 		}),
 	}
-	c := &Consumer{cfg: cfg, reader: kafka.NewReader(rc), committed: map[partitionKey]int64{}}
+	c := &Consumer{cfg: cfg, reader: kafka.NewReader(rc), committed: map[partitionKey]committedOffset{}}
 	c.healthy.Store(true)
 	return c, nil
 }
@@ -205,7 +230,13 @@ func (c *Consumer) Run(ctx context.Context, handle Handler) error {
 		}(queues[i])
 	}
 
+	repairDone := make(chan struct{})
+	go func() {
+		defer close(repairDone)
+		c.repairLoop(ctx)
+	}()
 	fetchErr := c.fetchLoop(ctx, queues)
+	<-repairDone
 	for _, q := range queues {
 		close(q)
 	}
@@ -383,7 +414,7 @@ func (c *Consumer) commitWithRetry(ctx context.Context, batch []kafka.Message) b
 	var msgs []kafka.Message
 	c.mu.Lock()
 	for k, m := range last {
-		if m.Offset+1 > c.committed[k] {
+		if m.Offset+1 > c.committed[k].next {
 			msgs = append(msgs, m)
 		}
 	}
@@ -394,11 +425,12 @@ func (c *Consumer) commitWithRetry(ctx context.Context, batch []kafka.Message) b
 	for attempt := 0; ; attempt++ {
 		err := c.reader.CommitMessages(ctx, msgs...)
 		if err == nil {
+			now := time.Now()
 			c.mu.Lock()
 			for _, m := range msgs {
 				k := partitionKey{m.Topic, m.Partition}
-				if m.Offset+1 > c.committed[k] {
-					c.committed[k] = m.Offset + 1
+				if m.Offset+1 > c.committed[k].next {
+					c.committed[k] = committedOffset{next: m.Offset + 1, at: now}
 				}
 			}
 			c.mu.Unlock()
@@ -430,6 +462,89 @@ func (c *Consumer) commitWithRetry(ctx context.Context, batch []kafka.Message) b
 			return false
 		}
 	}
+}
+
+// repairLoop runs repairCommits every RepairInterval until ctx ends.
+func (c *Consumer) repairLoop(ctx context.Context) {
+	if c.cfg.RepairInterval < 0 {
+		return
+	}
+	client := &kafka.Client{Addr: kafka.TCP(c.cfg.Brokers...), Timeout: 10 * time.Second}
+	if c.cfg.Transport != nil {
+		client.Transport = c.cfg.Transport
+	}
+	t := time.NewTicker(c.cfg.RepairInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := c.repairCommits(ctx, client); err != nil && ctx.Err() == nil {
+			c.cfg.Logger.Debug("commit check failed; trying again later", zap.Error(err))
+		}
+	}
+}
+
+// repairCommits puts back committed offsets that went backwards. kafka-go's
+// group reader can send a commit that was queued before a rebalance with
+// the next generation (segmentio/kafka-go#1308, #1398), and the broker does
+// not check that the member owns the partition: a member that just lost a
+// partition can move its committed offset below what the new owner already
+// committed. State is safe (the offset guard skips redelivered records),
+// but the new owner never commits that offset again unless new records
+// arrive, so the group's lag would stay above zero for good.
+//
+// Every offset in c.committed was committed only after its records were
+// durable, so committing it again can only move the group forward over
+// records whose effects are already stored, whichever member owns the
+// partition now: that is always safe. If this commit itself races with a
+// newer one and lands late, the member holding the newer offset restores
+// it in its own next check, so the group converges on the highest durable
+// offset.
+func (c *Consumer) repairCommits(ctx context.Context, client *kafka.Client) error {
+	since := time.Now().Add(-c.cfg.RepairWindow)
+	mine := map[partitionKey]int64{}
+	topics := map[string][]int{}
+	c.mu.Lock()
+	for k, co := range c.committed {
+		if co.at.After(since) {
+			mine[k] = co.next
+			topics[k.topic] = append(topics[k.topic], k.partition)
+		}
+	}
+	c.mu.Unlock()
+	if len(mine) == 0 {
+		return nil
+	}
+	res, err := client.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: c.cfg.GroupID, Topics: topics})
+	if err != nil {
+		return fmt.Errorf("offset fetch: %w", err)
+	}
+	if res.Error != nil {
+		return fmt.Errorf("offset fetch: %w", res.Error)
+	}
+	var behind []kafka.Message
+	for topic, parts := range res.Topics {
+		for _, p := range parts {
+			next, ok := mine[partitionKey{topic, p.Partition}]
+			if !ok || p.Error != nil || p.CommittedOffset >= next {
+				continue
+			}
+			c.cfg.Logger.Info("committed offset went backwards (a stale commit of another member); committing it again",
+				zap.String("topic", topic), zap.Int("partition", p.Partition),
+				zap.Int64("group_committed", p.CommittedOffset), zap.Int64("durable", next))
+			behind = append(behind, kafka.Message{Topic: topic, Partition: p.Partition, Offset: next - 1})
+		}
+	}
+	if len(behind) == 0 {
+		return nil
+	}
+	if err := c.reader.CommitMessages(ctx, behind...); err != nil {
+		return fmt.Errorf("commit again: %w", err)
+	}
+	return nil
 }
 
 func (c *Consumer) setHealth(ok bool, err error) {
