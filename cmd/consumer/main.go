@@ -27,7 +27,6 @@ import (
 )
 
 func main() {
-	tuneGC()
 	os.Exit(run())
 }
 
@@ -35,12 +34,13 @@ func main() {
 // allocates per event but keeps little alive (tens of MB), so Go's default
 // (collect whenever the heap doubles) runs the collector several times a
 // second under load. Unless the operator set GOGC or GOMEMLIMIT, collect
-// when the heap grows 4x, but never let it pass 128 MiB (the soft limit
-// makes the collector work harder near it instead of growing further).
-func tuneGC() {
+// when the heap grows 4x, but never let it pass 128 MiB plus what the
+// state cache may hold (the soft limit makes the collector work harder
+// near it instead of growing further).
+func tuneGC(stateCacheBytes int) {
 	if os.Getenv("GOGC") == "" && os.Getenv("GOMEMLIMIT") == "" {
 		debug.SetGCPercent(400)
-		debug.SetMemoryLimit(128 << 20)
+		debug.SetMemoryLimit(128<<20 + int64(stateCacheBytes))
 	}
 }
 
@@ -56,6 +56,7 @@ func run() int {
 		fmt.Fprintf(os.Stderr, "consumer: %v\n", err)
 		return 2
 	}
+	tuneGC(cfg.StateCacheBytes)
 	log, err := newLogger(cfg.LogLevel, cfg.LogFormat)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "consumer: logger: %v\n", err)

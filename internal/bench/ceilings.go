@@ -70,8 +70,9 @@ type discardPublisher struct{}
 func (discardPublisher) Publish(context.Context, []pipeline.Message) error { return nil }
 
 // redisUpdateCeiling measures how fast Redis absorbs exactly the traffic
-// the consumer sends for this workload (pipelined loads, compare-and-set
-// save scripts, pending clears), issued from Go with the consumer's
+// the consumer sends for this workload (pipelined loads of the customers
+// its state cache does not hold, compare-and-set save scripts, pending
+// clears), issued from Go with the consumer's
 // concurrency but with no Kafka and no domain work in between. The result
 // is in input events per second, so it compares directly with the
 // end-to-end throughput.
@@ -109,7 +110,11 @@ func redisUpdateCeiling(ctx context.Context, cfg Config, rc redis.UniversalClien
 	recs := make([]*recordingStore, workers)
 	for i := range recs {
 		recs[i] = &recordingStore{inner: st}
-		proc, err := pipeline.New(pipeline.Config{Model: model, Decoder: dec, Store: recs[i], Out: discardPublisher{}})
+		// The consumer's state cache sits in front of Redis, so only what
+		// passes it is recorded. Workers own disjoint customers: a cache
+		// each, with a share of the consumer's one budget, is the same.
+		cached := store.NewCached(recs[i], store.CacheConfig{MaxBytes: store.DefaultCacheBytes / workers})
+		proc, err := pipeline.New(pipeline.Config{Model: model, Decoder: dec, Store: cached, Out: discardPublisher{}})
 		if err != nil {
 			return 0, err
 		}

@@ -41,6 +41,9 @@ type Config struct {
 	MaxBatch        int
 	Linger          time.Duration
 	MaxMessageBytes int
+	// StateCacheBytes bounds the in-process copies of customer hashes
+	// (store.Cached); 0 turns the cache off.
+	StateCacheBytes int
 	DrainTimeout    time.Duration
 	SessionTimeout  time.Duration
 	// FaultInject maps a pipeline stage ("save", "publish") to the
@@ -54,6 +57,9 @@ type Config struct {
 	PProf bool
 
 	// Kafka authentication and encryption.
+	// KafkaClientID is the client.id sent to the brokers ("" keeps
+	// kafka-go's default, "<program>@<host> (github.com/segmentio/kafka-go)").
+	KafkaClientID      string
 	KafkaSASLMechanism string // "", PLAIN, SCRAM-SHA-256, SCRAM-SHA-512
 	KafkaSASLUsername  string
 	KafkaSASLPassword  string // secret: never logged or shown in usage
@@ -82,10 +88,10 @@ func Load(args []string, getenv func(string) string, usageOut io.Writer) (*Confi
 	var raw struct {
 		brokers, redisURL, group, orders, lifecycle, changes, dlq, httpAddr, file string
 		workers, maxBatch, linger, maxMsg, drain, logLevel, logFormat, session    string
-		faults, pprof                                                             string
+		faults, pprof, stateCache                                                 string
 
-		kafkaMech, kafkaUser, kafkaPass, kafkaTLS, kafkaCA, kafkaCert, kafkaKey, kafkaInsecure string
-		redisUser, redisPass, redisCA, redisCert, redisKey, redisInsecure                      string
+		kafkaClientID, kafkaMech, kafkaUser, kafkaPass, kafkaTLS, kafkaCA, kafkaCert, kafkaKey, kafkaInsecure string
+		redisUser, redisPass, redisCA, redisCert, redisKey, redisInsecure                                     string
 	}
 	settings := []setting{
 		{"LTV_KAFKA_BROKERS", "kafka-brokers", "localhost:9092", "comma-separated bootstrap brokers", &raw.brokers, false},
@@ -101,6 +107,7 @@ func Load(args []string, getenv func(string) string, usageOut io.Writer) (*Confi
 		{"LTV_MAX_BATCH", "max-batch", "2000", "maximum records per batch", &raw.maxBatch, false},
 		{"LTV_LINGER", "linger", "2ms", "how long a partial batch waits for more records", &raw.linger, false},
 		{"LTV_MAX_MESSAGE_BYTES", "max-message-bytes", "1048576", "input values larger than this go to the DLQ", &raw.maxMsg, false},
+		{"LTV_STATE_CACHE_BYTES", "state-cache-bytes", "50331648", "memory for copies of recently written customers, which then need no Redis read (0: off)", &raw.stateCache, false},
 		{"LTV_DRAIN_TIMEOUT", "drain-timeout", "20s", "on SIGTERM, how long in-flight work may take to finish and commit", &raw.drain, false},
 		{"LTV_KAFKA_SESSION_TIMEOUT", "kafka-session-timeout", "10s", "consumer-group session timeout: how soon a dead instance's partitions move", &raw.session, false},
 		{"LTV_FAULT_INJECT", "fault-inject", "", "TESTING ONLY: crash on purpose, e.g. after-save:0.01,after-publish:0.01 (stage:probability per batch)", &raw.faults, false},
@@ -108,6 +115,7 @@ func Load(args []string, getenv func(string) string, usageOut io.Writer) (*Confi
 		{"LTV_LOG_FORMAT", "log-format", "json", "json or console", &raw.logFormat, false},
 		{"LTV_PPROF", "pprof", "false", "serve Go profiles under /debug/pprof/ on the HTTP address", &raw.pprof, false},
 
+		{"LTV_KAFKA_CLIENT_ID", "kafka-client-id", "", "client.id sent to the brokers: shows in broker logs and quotas, and prefixes this instance's group member id (empty: kafka-go's default)", &raw.kafkaClientID, false},
 		{"LTV_KAFKA_SASL_MECHANISM", "kafka-sasl-mechanism", "", "Kafka SASL mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (empty: none)", &raw.kafkaMech, false},
 		{"LTV_KAFKA_SASL_USERNAME", "kafka-sasl-username", "", "Kafka SASL user name", &raw.kafkaUser, false},
 		{"LTV_KAFKA_SASL_PASSWORD", "kafka-sasl-password", "", "Kafka SASL password (prefer the environment variable: flags are visible in ps)", &raw.kafkaPass, true},
@@ -164,6 +172,7 @@ func Load(args []string, getenv func(string) string, usageOut io.Writer) (*Confi
 		LogLevel:       raw.logLevel,
 		LogFormat:      raw.logFormat,
 
+		KafkaClientID:      strings.TrimSpace(raw.kafkaClientID),
 		KafkaSASLMechanism: strings.ToUpper(strings.TrimSpace(raw.kafkaMech)),
 		KafkaSASLUsername:  raw.kafkaUser,
 		KafkaSASLPassword:  raw.kafkaPass,
@@ -193,6 +202,9 @@ func Load(args []string, getenv func(string) string, usageOut io.Writer) (*Confi
 	}
 	if c.MaxMessageBytes, err = positiveInt("max-message-bytes", raw.maxMsg); err != nil {
 		return nil, err
+	}
+	if c.StateCacheBytes, err = strconv.Atoi(strings.TrimSpace(raw.stateCache)); err != nil || c.StateCacheBytes < 0 {
+		return nil, fmt.Errorf("state-cache-bytes: %q is not a byte count (0 or more)", raw.stateCache)
 	}
 	if c.Linger, err = positiveDuration("linger", raw.linger); err != nil {
 		return nil, err

@@ -75,7 +75,23 @@ func TestChaos(t *testing.T) {
 		if withFaults {
 			env["LTV_FAULT_INJECT"] = faults
 		}
-		procs[i] = startProc(t, fmt.Sprintf("consumer-%d-%d", i, time.Now().UnixNano()), env)
+		name := fmt.Sprintf("consumer-%d-%d", i, time.Now().UnixNano())
+		env["LTV_KAFKA_CLIENT_ID"] = name // names its group member (see deadMember)
+		procs[i] = startProc(t, name, env)
+	}
+	// deadMember reports whether a group member's client id belongs to
+	// none of the running instances (mu held).
+	deadMember := func(clientID string) bool {
+		for _, pr := range procs {
+			select {
+			case <-pr.exited:
+			default:
+				if pr.name == clientID {
+					return false
+				}
+			}
+		}
+		return true
 	}
 	for i := range procs {
 		start(i, i == 0)
@@ -121,6 +137,11 @@ func TestChaos(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Let the surviving instances finish; restart any that fault-injected.
+	// Every few seconds, members of killed instances that are still in
+	// the group are removed, as a real broker's session timeout would
+	// have done (kfake misses some: see testutil.EvictDeadMembers).
+	nextEvict := time.Now().Add(10 * time.Second)
+	evicted := 0
 	if err := waitFor(ctx, "the group to catch up", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
@@ -131,6 +152,17 @@ func TestChaos(t *testing.T) {
 				start(i, false)
 			default:
 			}
+		}
+		if time.Now().After(nextEvict) {
+			nextEvict = time.Now().Add(10 * time.Second)
+			gone, err := testutil.EvictDeadMembers(ctx, brokers, group, deadMember)
+			if err != nil {
+				t.Logf("evicting dead group members: %v", err)
+			}
+			if len(gone) > 0 {
+				t.Logf("removed group members of dead instances: %v", gone)
+			}
+			evicted += len(gone)
 		}
 		lag, err := testutil.Lag(ctx, brokers, group, ordersTopic, lifecycleTopic)
 		return err == nil && lag == 0
@@ -145,8 +177,8 @@ func TestChaos(t *testing.T) {
 			t.Errorf("%s: exit %d, %v\n%s", pr.name, code, err, pr.logTail())
 		}
 	}
-	t.Logf("chaos: %d records, %d SIGKILLs, %d injected crashes, redis restarted %v, zombie %v",
-		len(msgs), killed, injected, redisRestarted, zombie)
+	t.Logf("chaos: %d records, %d SIGKILLs, %d injected crashes, redis restarted %v, zombie %v, dead members evicted %d",
+		len(msgs), killed, injected, redisRestarted, zombie, evicted)
 	check(t, ctx, e, p, defaultTiers, big.NewRat(5, 100), false)
 }
 

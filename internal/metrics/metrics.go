@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ltv-stream/ltv-stream/internal/pipeline"
+	"github.com/ltv-stream/ltv-stream/internal/store"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -103,6 +104,26 @@ func (m *Metrics) TierChanged(_, to string, up bool) {
 		dir = "up"
 	}
 	m.changes.WithLabelValues(to, dir).Inc()
+}
+
+// StateCache exposes the counters of the in-process state cache
+// (store.Cached.Stats): how many customer loads it answered without Redis,
+// how many went to Redis, and what it holds.
+func (m *Metrics) StateCache(stats func() store.CacheStats) {
+	m.Registry.MustRegister(
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "ltv_state_cache_hits_total", Help: "Customer loads answered from the in-process copy, without a Redis read.",
+		}, func() float64 { return float64(stats().Hits) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "ltv_state_cache_misses_total", Help: "Customer loads that read Redis (not cached, evicted, or with pending change events).",
+		}, func() float64 { return float64(stats().Misses) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "ltv_state_cache_entries", Help: "Customers with an in-process copy.",
+		}, func() float64 { return float64(stats().Entries) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "ltv_state_cache_bytes", Help: "Estimated memory of the in-process copies (bounded by LTV_STATE_CACHE_BYTES).",
+		}, func() float64 { return float64(stats().Bytes) }),
+	)
 }
 
 // Lag records a partition's lag.

@@ -60,6 +60,14 @@ func Run(ctx context.Context, cfg *config.Config, opt Options) error {
 	}
 	defer rclient.Close()
 	st := store.NewRedis(rclient, store.Config{})
+	// The pipeline reads and writes through the cache unless it is off; the
+	// health check and script loading talk to Redis itself.
+	var state pipeline.Store = st
+	var cache *store.Cached
+	if cfg.StateCacheBytes > 0 {
+		cache = store.NewCached(st, store.CacheConfig{MaxBytes: cfg.StateCacheBytes})
+		state = cache
+	}
 
 	dec, err := decode.New(decode.Config{
 		BaseCurrency: cfg.BaseCurrency, FXRates: cfg.FXRates, MaxBytes: cfg.MaxMessageBytes,
@@ -88,12 +96,15 @@ func Run(ctx context.Context, cfg *config.Config, opt Options) error {
 	}()
 
 	m := metrics.New()
+	if cache != nil {
+		m.StateCache(cache.Stats)
+	}
 	var obs pipeline.Observer = m
 	if opt.Observer != nil {
 		obs = teeObserver{m, opt.Observer}
 	}
 	pcfg := pipeline.Config{
-		Model: cfg.Model, Decoder: dec, Store: st, Out: pub,
+		Model: cfg.Model, Decoder: dec, Store: state, Out: pub,
 		ChangesTopic: cfg.ChangesTopic, DLQTopic: cfg.DLQTopic, Observer: obs,
 	}
 	if len(cfg.FaultInject) > 0 {
@@ -205,7 +216,7 @@ func security(cfg *config.Config) (stream.Security, *tls.Config, error) {
 		return stream.Security{}, nil, fmt.Errorf("kafka %w", err)
 	}
 	sec := stream.Security{SASLMechanism: cfg.KafkaSASLMechanism,
-		Username: cfg.KafkaSASLUsername, Password: cfg.KafkaSASLPassword, TLS: ktls}
+		Username: cfg.KafkaSASLUsername, Password: cfg.KafkaSASLPassword, TLS: ktls, ClientID: cfg.KafkaClientID}
 	if err := sec.Validate(); err != nil {
 		return stream.Security{}, nil, err
 	}

@@ -202,19 +202,9 @@ func load(h map[string]string) loaded {
 			l.has |= 1 << s
 			continue
 		}
-		digits, ok := strings.CutPrefix(k, fieldSeenPrefix)
-		if !ok {
-			continue
+		if n, ok := chunkNumber(k); ok {
+			l.setChunk(n, v)
 		}
-		n, err := strconv.Atoi(digits)
-		if err != nil || n < 0 || n > 1<<16 || strconv.Itoa(n) != digits {
-			continue
-		}
-		for len(l.chunks) <= n {
-			l.chunks = append(l.chunks, "")
-			l.chunkHas = append(l.chunkHas, false)
-		}
-		l.chunks[n], l.chunkHas[n] = v, true
 	}
 	return l
 }
@@ -237,6 +227,9 @@ type Write struct {
 	// hadPending says the loaded snapshot had pending events, or a pending
 	// flag (so an empty Pending must delete the key).
 	hadPending bool
+	// base is the stored hash the write was diffed against; with set and
+	// del it gives the hash after the write (Cached keeps that copy).
+	base *loaded
 }
 
 // The save script's pending actions besides "store this value".
@@ -296,7 +289,13 @@ func (w *Write) pendingAction() string {
 // value ("" when absent). A hash that cannot be parsed is reported, never
 // silently reset: overwriting it would lose history.
 func DecodeSnapshot(customerID string, h map[string]string, pending string) (Snapshot, error) {
-	snap := Snapshot{CustomerID: customerID, Exists: len(h) > 0, stored: load(h)}
+	return decodeLoaded(customerID, load(h), len(h) > 0, pending)
+}
+
+// decodeLoaded is DecodeSnapshot for a hash already sorted by field index
+// (from HGETALL, or from the copy Cached keeps).
+func decodeLoaded(customerID string, l loaded, exists bool, pending string) (Snapshot, error) {
+	snap := Snapshot{CustomerID: customerID, Exists: exists, stored: l}
 	for rest := pending; rest != ""; {
 		var doc string
 		doc, rest, _ = strings.Cut(rest, "\n")
@@ -304,10 +303,9 @@ func DecodeSnapshot(customerID string, h map[string]string, pending string) (Sna
 			snap.Pending = append(snap.Pending, []byte(doc))
 		}
 	}
-	if len(h) == 0 {
+	if !exists {
 		return snap, nil
 	}
-	l := &snap.stored
 	st := &snap.State
 	var err error
 	fail := func(field string, e error) (Snapshot, error) {
@@ -475,7 +473,7 @@ func Encode(m *aggregate.Model, snap *Snapshot, st *aggregate.State, pending [][
 	_, flagged := snap.stored.get(ixPendingFlag)
 	w := Write{CustomerID: snap.CustomerID, Expect: snap.Token, Token: FormatGuard(st.Applied),
 		Pending: pending, hadPending: len(snap.Pending) > 0 || flagged,
-		set: make([]string, 0, 2*20)}
+		set: make([]string, 0, 2*20), base: &snap.stored}
 	e := encoder{w: &w, stored: &snap.stored}
 	e.set(ixGuard, w.Token)
 	e.seen(st.Seen, len(snap.State.Seen))

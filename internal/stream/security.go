@@ -32,6 +32,10 @@ type Security struct {
 	Username, Password string
 	// TLS enables TLS when non-nil.
 	TLS *tls.Config
+	// ClientID is the Kafka client.id the broker sees (logs, quotas, and
+	// the prefix of this process's group member id); "" keeps kafka-go's
+	// default.
+	ClientID string
 }
 
 // String describes the settings without the password, for logs.
@@ -93,10 +97,10 @@ func (s Security) Dialer() (*kafka.Dialer, error) {
 	if err != nil {
 		return nil, err
 	}
-	if mech == nil && s.TLS == nil {
+	if mech == nil && s.TLS == nil && s.ClientID == "" {
 		return nil, nil
 	}
-	return &kafka.Dialer{Timeout: defaultDialLimit, DualStack: true, SASLMechanism: mech, TLS: s.TLS}, nil
+	return &kafka.Dialer{Timeout: defaultDialLimit, DualStack: true, SASLMechanism: mech, TLS: s.TLS, ClientID: s.ClientID}, nil
 }
 
 // Transport returns a kafka-go transport (for writers and the admin
@@ -106,10 +110,10 @@ func (s Security) Transport() (*kafka.Transport, error) {
 	if err != nil {
 		return nil, err
 	}
-	if mech == nil && s.TLS == nil {
+	if mech == nil && s.TLS == nil && s.ClientID == "" {
 		return nil, nil
 	}
-	return &kafka.Transport{DialTimeout: defaultDialLimit, SASL: mech, TLS: s.TLS}, nil
+	return &kafka.Transport{DialTimeout: defaultDialLimit, SASL: mech, TLS: s.TLS, ClientID: s.ClientID}, nil
 }
 
 // dial opens one connection to a broker with these settings.

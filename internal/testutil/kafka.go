@@ -1,9 +1,12 @@
 package testutil
 
 import (
+	"context"
+	"fmt"
 	"testing"
 	"time"
 
+	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kfake"
 )
 
@@ -41,4 +44,44 @@ func StartKafka(t testing.TB, cfg KafkaConfig) (*kfake.Cluster, []string) {
 	}
 	t.Cleanup(c.Close)
 	return c, c.ListenAddrs()
+}
+
+// EvictDeadMembers removes from a consumer group the members whose client
+// id dead reports as belonging to a process that no longer runs, which a
+// real broker's session timeout does by itself. kfake misses that for a
+// member killed after its JoinGroup response and before its SyncGroup: the
+// leader's sync stops the only timer that would have removed it, so the
+// dead member keeps its partitions and the group never catches up (seen in
+// TestChaos, with SIGKILLs during rebalances). It returns the client ids of
+// the members it removed.
+func EvictDeadMembers(ctx context.Context, brokers []string, group string, dead func(clientID string) bool) ([]string, error) {
+	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second}
+	res, err := client.DescribeGroups(ctx, &kafka.DescribeGroupsRequest{GroupIDs: []string{group}})
+	if err != nil {
+		return nil, fmt.Errorf("describe group: %w", err)
+	}
+	var gone []kafka.LeaveGroupRequestMember
+	var names []string
+	for _, g := range res.Groups {
+		if g.Error != nil {
+			return nil, fmt.Errorf("describe group: %w", g.Error)
+		}
+		for _, m := range g.Members {
+			if dead(m.ClientID) {
+				gone = append(gone, kafka.LeaveGroupRequestMember{ID: m.MemberID})
+				names = append(names, m.ClientID)
+			}
+		}
+	}
+	if len(gone) == 0 {
+		return nil, nil
+	}
+	lres, err := client.LeaveGroup(ctx, &kafka.LeaveGroupRequest{GroupID: group, Members: gone})
+	if err != nil {
+		return nil, fmt.Errorf("leave group: %w", err)
+	}
+	if lres.Error != nil {
+		return nil, fmt.Errorf("leave group: %w", lres.Error)
+	}
+	return names, nil
 }

@@ -1,0 +1,400 @@
+package store
+
+import (
+	"context"
+	"encoding/binary"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+)
+
+// Backing is the store a Cached sits in front of (Redis, or a recorder of
+// Redis traffic in the benchmark).
+type Backing interface {
+	Load(ctx context.Context, customerIDs []string) ([]Snapshot, []error, error)
+	Save(ctx context.Context, writes []Write) (conflicts []int, err error)
+	ClearPending(ctx context.Context, acked []Acked) error
+}
+
+// CacheConfig configures a Cached store.
+type CacheConfig struct {
+	// MaxBytes bounds the memory the copies take (their encoded size plus
+	// a per-entry overhead estimate). Beyond it, random entries are
+	// dropped. Default DefaultCacheBytes.
+	MaxBytes int
+}
+
+// DefaultCacheBytes is the default CacheConfig.MaxBytes: about 200,000
+// customers of the benchmark's shape (~260 bytes each), a few seconds to
+// minutes of a busy partition set's customers.
+const DefaultCacheBytes = 48 << 20
+
+// Cached is a write-through cache of customer hashes in front of a Backing
+// store. It keeps, per customer, a copy of the hash as this process last
+// loaded or wrote it, so loading a customer this process has seen needs
+// no HGETALL: in a stream where a customer has several events, most loads
+// are answered from memory.
+//
+// The copy is never trusted for correctness, only for speed: every write
+// is still a compare-and-set on the token (offset guard) the copy carries.
+// If anyone else has written the customer since (the partition moved to
+// another consumer and back, a zombie, an operator), the token no longer
+// matches, the write reports a conflict, the copy is dropped and the
+// caller reloads from Redis. So a stale copy costs one round of conflict,
+// never a lost update. Copies of customers with pending change events are
+// not used (the events live in Redis only); such customers are loaded.
+//
+// It is safe for concurrent use.
+type Cached struct {
+	inner    Backing
+	maxBytes int
+
+	mu      sync.Mutex
+	entries map[string]string // customer id → encoded copy (encodeCopy)
+	bytes   int
+
+	hits, misses atomic.Uint64
+}
+
+// entryOverhead estimates the bytes one entry costs beyond its encoded
+// copy and customer id (map slot, string headers, allocation rounding).
+const entryOverhead = 64
+
+// NewCached puts a cache in front of inner.
+func NewCached(inner Backing, cfg CacheConfig) *Cached {
+	if cfg.MaxBytes <= 0 {
+		cfg.MaxBytes = DefaultCacheBytes
+	}
+	return &Cached{inner: inner, maxBytes: cfg.MaxBytes, entries: map[string]string{}}
+}
+
+// CacheStats are counters for metrics.
+type CacheStats struct {
+	Hits, Misses uint64
+	Entries      int
+	Bytes        int
+}
+
+// Stats returns the cache's counters.
+func (c *Cached) Stats() CacheStats {
+	c.mu.Lock()
+	n, b := len(c.entries), c.bytes
+	c.mu.Unlock()
+	return CacheStats{Hits: c.hits.Load(), Misses: c.misses.Load(), Entries: n, Bytes: b}
+}
+
+// Copy returns the cached copy of a customer's hash by field name (without
+// updated_at, which the copy leaves out), for tests and debugging.
+func (c *Cached) Copy(customerID string) (map[string]string, bool) {
+	c.mu.Lock()
+	e, ok := c.entries[customerID]
+	c.mu.Unlock()
+	if !ok {
+		return nil, false
+	}
+	l, ok := decodeCopy(e)
+	if !ok {
+		return nil, false
+	}
+	out := map[string]string{}
+	for i := fieldIndex(0); i < numFields; i++ {
+		if v, ok := l.get(i); ok {
+			out[fieldNames[i]] = v
+		}
+	}
+	for n, ok := range l.chunkHas {
+		if ok {
+			out[seenField(n)] = l.chunks[n]
+		}
+	}
+	return out, true
+}
+
+// Load answers from the copies where it can and loads the rest.
+func (c *Cached) Load(ctx context.Context, customerIDs []string) ([]Snapshot, []error, error) {
+	snaps := make([]Snapshot, len(customerIDs))
+	errs := make([]error, len(customerIDs))
+	var missIDs []string
+	var missAt []int
+	c.mu.Lock()
+	copies := make([]string, len(customerIDs))
+	found := make([]bool, len(customerIDs))
+	for i, id := range customerIDs {
+		copies[i], found[i] = c.entries[id]
+	}
+	c.mu.Unlock()
+	for i, id := range customerIDs {
+		if found[i] {
+			if l, ok := decodeCopy(copies[i]); ok {
+				if _, pending := l.get(ixPendingFlag); !pending {
+					snap, err := decodeLoaded(id, l, copies[i] != "", "")
+					if err == nil {
+						snaps[i] = snap
+						continue
+					}
+				}
+			}
+		}
+		missIDs = append(missIDs, id)
+		missAt = append(missAt, i)
+	}
+	c.hits.Add(uint64(len(customerIDs) - len(missIDs)))
+	c.misses.Add(uint64(len(missIDs)))
+	if len(missIDs) == 0 {
+		return snaps, errs, nil
+	}
+	loadedSnaps, loadErrs, err := c.inner.Load(ctx, missIDs)
+	if err != nil {
+		return nil, nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for j, i := range missAt {
+		snaps[i], errs[i] = loadedSnaps[j], loadErrs[j]
+		s := &snaps[i]
+		if errs[i] != nil {
+			c.dropLocked(s.CustomerID)
+			continue
+		}
+		// A copy with the pending flag is kept but not used until a clear
+		// removes the flag (see Load above).
+		c.putLocked(s.CustomerID, &s.stored)
+	}
+	return snaps, errs, nil
+}
+
+// Save writes through and keeps, for every write that went in, the hash
+// as it now is; conflicting or failed writes drop their copies.
+func (c *Cached) Save(ctx context.Context, writes []Write) ([]int, error) {
+	conflicts, err := c.inner.Save(ctx, writes)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err != nil {
+		// Which writes went in is unknown.
+		for i := range writes {
+			c.dropLocked(writes[i].CustomerID)
+		}
+		return conflicts, err
+	}
+	lost := make(map[int]bool, len(conflicts))
+	for _, i := range conflicts {
+		lost[i] = true
+	}
+	for i := range writes {
+		w := &writes[i]
+		if lost[i] || w.base == nil {
+			c.dropLocked(w.CustomerID)
+			continue
+		}
+		after, ok := w.base.after(w)
+		if !ok {
+			c.dropLocked(w.CustomerID)
+			continue
+		}
+		c.putLocked(w.CustomerID, &after)
+	}
+	return conflicts, nil
+}
+
+// ClearPending clears through; a copy whose token is the one cleared loses
+// its pending flag, as the hash did.
+func (c *Cached) ClearPending(ctx context.Context, acked []Acked) error {
+	if err := c.inner.ClearPending(ctx, acked); err != nil {
+		// The copies keep their flags, so those customers are loaded
+		// (with their pending events) until a clear succeeds.
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, a := range acked {
+		e, ok := c.entries[a.CustomerID]
+		if !ok {
+			continue
+		}
+		l, ok := decodeCopy(e)
+		if !ok {
+			c.dropLocked(a.CustomerID)
+			continue
+		}
+		if l.vals[ixGuard] != a.Token {
+			continue
+		}
+		l.unset(ixPendingFlag)
+		c.putLocked(a.CustomerID, &l)
+	}
+	return nil
+}
+
+func (c *Cached) putLocked(id string, l *loaded) {
+	enc, ok := encodeCopy(l)
+	if !ok {
+		c.dropLocked(id)
+		return
+	}
+	if old, had := c.entries[id]; had {
+		c.bytes -= len(old)
+	} else {
+		c.bytes += len(id) + entryOverhead
+	}
+	c.entries[id] = enc
+	c.bytes += len(enc)
+	for c.bytes > c.maxBytes && len(c.entries) > 1 {
+		// Go starts every map iteration at a random place: this drops a
+		// random entry (not the one just written).
+		for victim := range c.entries {
+			if victim != id {
+				c.dropLocked(victim)
+				break
+			}
+		}
+	}
+}
+
+func (c *Cached) dropLocked(id string) {
+	if old, ok := c.entries[id]; ok {
+		c.bytes -= len(old) + len(id) + entryOverhead
+		delete(c.entries, id)
+	}
+}
+
+// The copy of a hash is a string of fields, each a tag byte, the value's
+// length as a uvarint and the value. Tags below numFields are field
+// indexes; chunkTag+n is dedupe chunk n. updated_at is left out: it is
+// rewritten whenever figures are, so comparing against it saves nothing.
+const chunkTag = 0x80
+
+func encodeCopy(l *loaded) (string, bool) {
+	size := 0
+	for i := fieldIndex(0); i < numFields; i++ {
+		if l.has&(1<<i) != 0 {
+			size += 2 + len(l.vals[i])
+		}
+	}
+	for n, ok := range l.chunkHas {
+		if ok {
+			size += 2 + len(l.chunks[n])
+		}
+	}
+	var b strings.Builder
+	b.Grow(size + 8)
+	var lenBuf [binary.MaxVarintLen64]byte
+	put := func(tag byte, v string) {
+		b.WriteByte(tag)
+		b.Write(lenBuf[:binary.PutUvarint(lenBuf[:], uint64(len(v)))])
+		b.WriteString(v)
+	}
+	for i := fieldIndex(0); i < numFields; i++ {
+		if i != ixUpdatedAt && l.has&(1<<i) != 0 {
+			put(byte(i), l.vals[i])
+		}
+	}
+	for n, ok := range l.chunkHas {
+		if !ok {
+			continue
+		}
+		if n >= 0x100-chunkTag {
+			return "", false
+		}
+		put(byte(chunkTag+n), l.chunks[n])
+	}
+	return b.String(), true
+}
+
+// decodeCopy parses encodeCopy's output; the values are substrings of e.
+func decodeCopy(e string) (loaded, bool) {
+	var l loaded
+	for len(e) > 0 {
+		tag := e[0]
+		n, w := uvarint(e[1:])
+		if w <= 0 || uint64(len(e)-1-w) < n {
+			return loaded{}, false
+		}
+		v := e[1+w : 1+w+int(n)]
+		e = e[1+w+int(n):]
+		switch {
+		case tag < byte(numFields):
+			l.vals[tag] = v
+			l.has |= 1 << tag
+		case tag >= chunkTag:
+			l.setChunk(int(tag-chunkTag), v)
+		default:
+			return loaded{}, false
+		}
+	}
+	return l, true
+}
+
+// uvarint is binary.Uvarint for a string (no conversion to []byte).
+func uvarint(s string) (uint64, int) {
+	var x uint64
+	for i := 0; i < len(s) && i < binary.MaxVarintLen64; i++ {
+		b := s[i]
+		if b < 0x80 {
+			return x | uint64(b)<<(7*i), i + 1
+		}
+		x |= uint64(b&0x7f) << (7 * i)
+	}
+	return 0, 0
+}
+
+func (l *loaded) unset(i fieldIndex) {
+	l.vals[i] = ""
+	l.has &^= 1 << i
+}
+
+func (l *loaded) setChunk(n int, v string) {
+	for len(l.chunks) <= n {
+		l.chunks = append(l.chunks, "")
+		l.chunkHas = append(l.chunkHas, false)
+	}
+	l.chunks[n], l.chunkHas[n] = v, true
+}
+
+// after returns the hash l becomes when w is applied to it; false when w
+// names a field this code does not know (never, for writes from Encode).
+func (l *loaded) after(w *Write) (loaded, bool) {
+	out := *l
+	out.chunks = append([]string(nil), l.chunks...)
+	out.chunkHas = append([]bool(nil), l.chunkHas...)
+	for i := 0; i+1 < len(w.set); i += 2 {
+		name, value := w.set[i], w.set[i+1]
+		if ix, ok := indexOf(name); ok {
+			out.vals[ix] = value
+			out.has |= 1 << ix
+			continue
+		}
+		n, ok := chunkNumber(name)
+		if !ok {
+			return loaded{}, false
+		}
+		out.setChunk(n, value)
+	}
+	for _, name := range w.del {
+		if ix, ok := indexOf(name); ok {
+			out.unset(ix)
+			continue
+		}
+		n, ok := chunkNumber(name)
+		if !ok {
+			return loaded{}, false
+		}
+		if n < len(out.chunkHas) {
+			out.chunks[n], out.chunkHas[n] = "", false
+		}
+	}
+	return out, true
+}
+
+// chunkNumber parses a dedupe chunk's field name ("_d3" → 3).
+func chunkNumber(name string) (int, bool) {
+	digits, ok := strings.CutPrefix(name, fieldSeenPrefix)
+	if !ok {
+		return 0, false
+	}
+	n, err := strconv.Atoi(digits)
+	if err != nil || n < 0 || n > 1<<16 || strconv.Itoa(n) != digits {
+		return 0, false
+	}
+	return n, true
+}

@@ -1,0 +1,229 @@
+package store_test
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/ltv-stream/ltv-stream/internal/aggregate"
+	"github.com/ltv-stream/ltv-stream/internal/store"
+	"github.com/shopspring/decimal"
+)
+
+// countingBacking counts the customers that reach Redis's Load.
+type countingBacking struct {
+	*store.Redis
+	loaded int
+}
+
+func (b *countingBacking) Load(ctx context.Context, ids []string) ([]store.Snapshot, []error, error) {
+	b.loaded += len(ids)
+	return b.Redis.Load(ctx, ids)
+}
+
+// step loads one customer through s, applies ev at offset and saves the
+// result, optionally with the change as a pending event.
+func step(t *testing.T, s store.Backing, m *aggregate.Model, ev aggregate.Event, offset int64, withPending bool) (store.Write, []int) {
+	t.Helper()
+	ctx := ctxT(t)
+	snaps, errs, err := s.Load(ctx, []string{ev.CustomerID})
+	if err != nil || errs[0] != nil {
+		t.Fatalf("load: %v %v", err, errs[0])
+	}
+	st := snaps[0].State
+	res := m.Apply(&st, &ev, aggregate.SourceOffset{Topic: "orders", Partition: 0, Offset: offset})
+	var pending [][]byte
+	if withPending {
+		pending = append(pending, snaps[0].Pending...)
+		if res.Changed {
+			pending = append(pending, res.Change.AppendJSON(nil, ev.OccurredAt))
+		}
+	}
+	w := store.Encode(m, &snaps[0], &st, pending, store.EncodeOptions{Figures: res.Outcome == aggregate.Applied, Now: ev.OccurredAt})
+	conflicts, err := s.Save(ctx, []store.Write{w})
+	if err != nil {
+		t.Fatalf("save: %v", err)
+	}
+	return w, conflicts
+}
+
+// The copy must be the hash as Redis holds it after every kind of write:
+// new customers, orders, refunds with exact sums, lifecycle facts,
+// duplicates (bookkeeping only), pending events set and cleared, and a
+// dedupe window that grows past several chunks and then slides.
+func TestCachedCopyMirrorsTheStoredHash(t *testing.T) {
+	r, srv := newStore(t)
+	c := store.NewCached(r, store.CacheConfig{})
+	m := aggregate.DefaultModel()
+	rng := rand.New(rand.NewPCG(1, 2))
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var ids []string
+	for i := 0; i < 300; i++ {
+		id := fmt.Sprintf("c-%d", rng.IntN(3))
+		var ev aggregate.Event
+		switch k := rng.IntN(10); {
+		case k < 6:
+			ev = aggregate.Event{Kind: aggregate.OrderPlaced, Amount: decimal.New(int64(rng.IntN(900_000)), -2),
+				Margin: decimal.New(int64(rng.IntN(1000)), -3), HasMargin: true}
+		case k < 7:
+			ev = aggregate.Event{Kind: aggregate.OrderRefunded, Amount: decimal.New(int64(rng.IntN(5000)), -2)}
+		case k < 8:
+			ev = aggregate.Event{Kind: aggregate.CustomerChurned}
+		default:
+			ev = aggregate.Event{Kind: aggregate.CustomerReactivated}
+		}
+		ev.CustomerID, ev.Currency = id, "SEK"
+		ev.OccurredAt = base.Add(time.Duration(rng.IntN(400*24)) * time.Hour)
+		ev.EventID = fmt.Sprintf("e-%d", i)
+		if len(ids) > 0 && rng.IntN(8) == 0 {
+			ev.EventID = ids[rng.IntN(len(ids))] // a duplicate
+		}
+		ids = append(ids, ev.EventID)
+		w, conflicts := step(t, c, m, ev, int64(i), rng.IntN(2) == 0)
+		if len(conflicts) != 0 {
+			t.Fatalf("step %d: conflict %v", i, conflicts)
+		}
+		checkMirror(t, c, srv.Client().HGetAll(ctxT(t), store.Key(id)).Val(), id, fmt.Sprintf("step %d after save", i))
+		if len(w.Pending) > 0 && rng.IntN(3) > 0 {
+			if err := c.ClearPending(ctxT(t), []store.Acked{{CustomerID: id, Token: w.Token}}); err != nil {
+				t.Fatal(err)
+			}
+			checkMirror(t, c, srv.Client().HGetAll(ctxT(t), store.Key(id)).Val(), id, fmt.Sprintf("step %d after clear", i))
+		}
+	}
+	if s := c.Stats(); s.Hits < 100 {
+		t.Fatalf("too few loads answered from the cache: %+v", s)
+	}
+}
+
+func checkMirror(t *testing.T, c *store.Cached, h map[string]string, id, when string) {
+	t.Helper()
+	got, ok := c.Copy(id)
+	if !ok {
+		t.Fatalf("%s: no copy of %s", when, id)
+	}
+	want := maps.Clone(h)
+	delete(want, store.FieldUpdatedAt)
+	if !maps.Equal(got, want) {
+		t.Fatalf("%s: copy differs from Redis\ncopy:  %q\nredis: %q", when, got, want)
+	}
+}
+
+// A customer updated again is loaded from the copy, and what the copy
+// yields is what Redis would have: same state, same token.
+func TestCachedAnswersRepeatLoadsFromMemory(t *testing.T) {
+	r, _ := newStore(t)
+	b := &countingBacking{Redis: r}
+	c := store.NewCached(b, store.CacheConfig{})
+	m := aggregate.DefaultModel()
+	for i := 0; i < 5; i++ {
+		ev := order(fmt.Sprintf("e%d", i), "c-7", "250.00", "0.4", fmt.Sprintf("2026-0%d-01T00:00:00Z", i+1))
+		if _, conflicts := step(t, c, m, ev, int64(i), false); len(conflicts) != 0 {
+			t.Fatal(conflicts)
+		}
+	}
+	if b.loaded != 1 {
+		t.Fatalf("Redis loaded the customer %d times, want once (the first time)", b.loaded)
+	}
+	fromCache, _, err := c.Load(ctxT(t), []string{"c-7"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fromRedis, _, err := r.Load(ctxT(t), []string{"c-7"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, z := fromCache[0], fromRedis[0]
+	if a.Token != z.Token || !a.Exists || a.State.Orders != 5 || !a.State.Revenue.Equal(z.State.Revenue) ||
+		!a.State.GrossProfit.Equal(z.State.GrossProfit) || a.State.Tier != z.State.Tier ||
+		!a.State.LastOrderAt.Equal(z.State.LastOrderAt) || len(a.State.Seen) != len(z.State.Seen) {
+		t.Fatalf("cached snapshot differs from Redis's:\ncache %+v\nredis %+v", a, z)
+	}
+}
+
+// A copy made stale by another writer (the partition moved to another
+// consumer and back, a zombie) is caught by the compare-and-set: the write
+// conflicts, the copy is dropped and the next load reads what the other
+// writer stored.
+func TestCachedStaleCopyIsFencedAndReloaded(t *testing.T) {
+	r, srv := newStore(t)
+	c := store.NewCached(r, store.CacheConfig{})
+	m := aggregate.DefaultModel()
+	step(t, c, m, order("e1", "c-9", "100.00", "", "2026-01-01T00:00:00Z"), 1, false)
+	// Another consumer writes the customer directly.
+	if _, conflicts := step(t, r, m, order("e2", "c-9", "50.00", "", "2026-01-02T00:00:00Z"), 2, false); len(conflicts) != 0 {
+		t.Fatal(conflicts)
+	}
+	// This one still has its copy from before: its write must not land.
+	_, conflicts := step(t, c, m, order("e3", "c-9", "1.00", "", "2026-01-03T00:00:00Z"), 3, false)
+	if len(conflicts) != 1 {
+		t.Fatalf("write from a stale copy was not fenced: conflicts %v", conflicts)
+	}
+	if got := srv.Client().HGet(ctxT(t), "ltv:{c-9}", "revenue").Val(); got != "150.00" {
+		t.Fatalf("revenue %s after the fenced write, want 150.00", got)
+	}
+	if _, ok := c.Copy("c-9"); ok {
+		t.Fatal("the stale copy was kept after the conflict")
+	}
+	if _, conflicts := step(t, c, m, order("e3", "c-9", "1.00", "", "2026-01-03T00:00:00Z"), 3, false); len(conflicts) != 0 {
+		t.Fatalf("retry after reload conflicted: %v", conflicts)
+	}
+	if got := srv.Client().HGet(ctxT(t), "ltv:{c-9}", "revenue").Val(); got != "151.00" {
+		t.Fatalf("revenue %s after the retry, want 151.00", got)
+	}
+}
+
+// Pending change events live in Redis only: while a customer has them,
+// loads go to Redis and return them; once cleared, the copy serves again.
+func TestCachedLoadsCustomersWithPendingEvents(t *testing.T) {
+	r, _ := newStore(t)
+	b := &countingBacking{Redis: r}
+	c := store.NewCached(b, store.CacheConfig{})
+	m := aggregate.DefaultModel()
+	w, _ := step(t, c, m, order("e1", "c-5", "100.00", "", "2026-01-01T00:00:00Z"), 1, true)
+	if len(w.Pending) != 1 {
+		t.Fatalf("expected the first tier assignment as a pending event, got %d", len(w.Pending))
+	}
+	b.loaded = 0
+	snaps, _, err := c.Load(ctxT(t), []string{"c-5"})
+	if err != nil || len(snaps[0].Pending) != 1 || b.loaded != 1 {
+		t.Fatalf("pending events not loaded from Redis: %d pending, %d Redis loads, %v", len(snaps[0].Pending), b.loaded, err)
+	}
+	if err := c.ClearPending(ctxT(t), []store.Acked{{CustomerID: "c-5", Token: w.Token}}); err != nil {
+		t.Fatal(err)
+	}
+	b.loaded = 0
+	snaps, _, err = c.Load(ctxT(t), []string{"c-5"})
+	if err != nil || len(snaps[0].Pending) != 0 || b.loaded != 0 {
+		t.Fatalf("after the clear: %d pending, %d Redis loads, %v", len(snaps[0].Pending), b.loaded, err)
+	}
+}
+
+// The copies stay within MaxBytes; evicted customers are simply loaded.
+func TestCachedStaysWithinItsBudget(t *testing.T) {
+	r, _ := newStore(t)
+	const budget = 4096
+	c := store.NewCached(r, store.CacheConfig{MaxBytes: budget})
+	m := aggregate.DefaultModel()
+	for i := 0; i < 200; i++ {
+		id := fmt.Sprintf("c-%d", i)
+		step(t, c, m, order("e-"+id, id, "10.00", "", "2026-01-01T00:00:00Z"), int64(i), false)
+		if s := c.Stats(); s.Bytes > budget {
+			t.Fatalf("after %d customers the cache holds %d bytes, budget %d", i+1, s.Bytes, budget)
+		}
+	}
+	s := c.Stats()
+	if s.Entries == 0 || s.Entries >= 200 {
+		t.Fatalf("%d entries cached of 200 with a %d-byte budget", s.Entries, budget)
+	}
+	for i := 0; i < 200; i++ {
+		id := fmt.Sprintf("c-%d", i)
+		snaps, _, err := c.Load(ctxT(t), []string{id})
+		if err != nil || snaps[0].State.Orders != 1 {
+			t.Fatalf("%s: orders %d, %v", id, snaps[0].State.Orders, err)
+		}
+	}
+}
