@@ -19,15 +19,15 @@ type Backing interface {
 
 // CacheConfig configures a Cached store.
 type CacheConfig struct {
-	// MaxBytes bounds the memory the copies take (their encoded size plus
-	// a per-entry overhead estimate). Beyond it, random entries are
-	// dropped. Default DefaultCacheBytes.
+	// MaxBytes is the memory the copies take, allocated once. When it is
+	// full, the copies written longest ago are dropped. Default
+	// DefaultCacheBytes.
 	MaxBytes int
 }
 
-// DefaultCacheBytes is the default CacheConfig.MaxBytes: about 200,000
-// customers of the benchmark's shape (~260 bytes each), a few seconds to
-// minutes of a busy partition set's customers.
+// DefaultCacheBytes is the default CacheConfig.MaxBytes: the last ~200,000
+// writes of customers of the benchmark's shape (~210 bytes each), seconds
+// to minutes of a busy instance's traffic.
 const DefaultCacheBytes = 48 << 20
 
 // Cached is a write-through cache of customer hashes in front of a Backing
@@ -45,28 +45,29 @@ const DefaultCacheBytes = 48 << 20
 // never a lost update. Copies of customers with pending change events are
 // not used (the events live in Redis only); such customers are loaded.
 //
+// The copies live in a fixed-size ring (see ring): when it is full, the
+// copies written longest ago go first.
+//
 // It is safe for concurrent use.
 type Cached struct {
-	inner    Backing
-	maxBytes int
+	inner Backing
 
-	mu      sync.Mutex
-	entries map[string]string // customer id → encoded copy (encodeCopy)
-	bytes   int
+	mu     sync.Mutex
+	copies *ring // customer id → encoded copy (encodeCopy)
+	// pending holds the customers written with pending change events,
+	// and the token of that write, until their clear: their copies are not
+	// used, since the events are only in Redis.
+	pending map[string]string
 
 	hits, misses atomic.Uint64
 }
-
-// entryOverhead estimates the bytes one entry costs beyond its encoded
-// copy and customer id (map slot, string headers, allocation rounding).
-const entryOverhead = 64
 
 // NewCached puts a cache in front of inner.
 func NewCached(inner Backing, cfg CacheConfig) *Cached {
 	if cfg.MaxBytes <= 0 {
 		cfg.MaxBytes = DefaultCacheBytes
 	}
-	return &Cached{inner: inner, maxBytes: cfg.MaxBytes, entries: map[string]string{}}
+	return &Cached{inner: inner, copies: newRing(cfg.MaxBytes), pending: map[string]string{}}
 }
 
 // CacheStats are counters for metrics.
@@ -79,16 +80,19 @@ type CacheStats struct {
 // Stats returns the cache's counters.
 func (c *Cached) Stats() CacheStats {
 	c.mu.Lock()
-	n, b := len(c.entries), c.bytes
+	n, b := c.copies.len(), c.copies.used()
 	c.mu.Unlock()
 	return CacheStats{Hits: c.hits.Load(), Misses: c.misses.Load(), Entries: n, Bytes: b}
 }
 
-// Copy returns the cached copy of a customer's hash by field name (without
-// updated_at, which the copy leaves out), for tests and debugging.
+// Copy returns the cached copy of a customer's hash by field name, for
+// tests and debugging: without updated_at (the copy leaves it out), and
+// with the pending flag while the customer is marked as having pending
+// events (the copy keeps that apart).
 func (c *Cached) Copy(customerID string) (map[string]string, bool) {
 	c.mu.Lock()
-	e, ok := c.entries[customerID]
+	e, ok := c.copies.get(customerID)
+	_, pending := c.pending[customerID]
 	c.mu.Unlock()
 	if !ok {
 		return nil, false
@@ -108,6 +112,9 @@ func (c *Cached) Copy(customerID string) (map[string]string, bool) {
 			out[seenField(n)] = l.chunks[n]
 		}
 	}
+	if pending {
+		out[fieldNames[ixPendingFlag]] = "1"
+	}
 	return out, true
 }
 
@@ -117,22 +124,22 @@ func (c *Cached) Load(ctx context.Context, customerIDs []string) ([]Snapshot, []
 	errs := make([]error, len(customerIDs))
 	var missIDs []string
 	var missAt []int
-	c.mu.Lock()
 	copies := make([]string, len(customerIDs))
 	found := make([]bool, len(customerIDs))
+	c.mu.Lock()
 	for i, id := range customerIDs {
-		copies[i], found[i] = c.entries[id]
+		if _, pending := c.pending[id]; !pending {
+			copies[i], found[i] = c.copies.get(id)
+		}
 	}
 	c.mu.Unlock()
 	for i, id := range customerIDs {
 		if found[i] {
 			if l, ok := decodeCopy(copies[i]); ok {
-				if _, pending := l.get(ixPendingFlag); !pending {
-					snap, err := decodeLoaded(id, l, copies[i] != "", "")
-					if err == nil {
-						snaps[i] = snap
-						continue
-					}
+				snap, err := decodeLoaded(id, l, copies[i] != "", "")
+				if err == nil {
+					snaps[i] = snap
+					continue
 				}
 			}
 		}
@@ -144,22 +151,12 @@ func (c *Cached) Load(ctx context.Context, customerIDs []string) ([]Snapshot, []
 	if len(missIDs) == 0 {
 		return snaps, errs, nil
 	}
-	loadedSnaps, loadErrs, err := c.inner.Load(ctx, missIDs)
+	loaded, loadErrs, err := c.inner.Load(ctx, missIDs)
 	if err != nil {
 		return nil, nil, err
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	for j, i := range missAt {
-		snaps[i], errs[i] = loadedSnaps[j], loadErrs[j]
-		s := &snaps[i]
-		if errs[i] != nil {
-			c.dropLocked(s.CustomerID)
-			continue
-		}
-		// A copy with the pending flag is kept but not used until a clear
-		// removes the flag (see Load above).
-		c.putLocked(s.CustomerID, &s.stored)
+		snaps[i], errs[i] = loaded[j], loadErrs[j]
 	}
 	return snaps, errs, nil
 }
@@ -192,76 +189,63 @@ func (c *Cached) Save(ctx context.Context, writes []Write) ([]int, error) {
 			c.dropLocked(w.CustomerID)
 			continue
 		}
-		c.putLocked(w.CustomerID, &after)
+		enc, ok := encodeCopy(&after)
+		if !ok {
+			c.dropLocked(w.CustomerID)
+			continue
+		}
+		c.copies.put(w.CustomerID, enc)
+		if len(w.Pending) > 0 {
+			c.markPendingLocked(w.CustomerID, w.Token)
+		} else {
+			delete(c.pending, w.CustomerID)
+		}
 	}
 	return conflicts, nil
 }
 
-// ClearPending clears through; a copy whose token is the one cleared loses
-// its pending flag, as the hash did.
+// ClearPending clears through; a customer whose token is the one cleared
+// may be served from its copy again, as its hash lost its pending events.
 func (c *Cached) ClearPending(ctx context.Context, acked []Acked) error {
 	if err := c.inner.ClearPending(ctx, acked); err != nil {
-		// The copies keep their flags, so those customers are loaded
-		// (with their pending events) until a clear succeeds.
+		// Those customers stay marked, so they are loaded (with their
+		// pending events) until a write or a clear succeeds.
 		return err
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, a := range acked {
-		e, ok := c.entries[a.CustomerID]
-		if !ok {
-			continue
+		if token, ok := c.pending[a.CustomerID]; ok && token == a.Token {
+			delete(c.pending, a.CustomerID)
 		}
-		l, ok := decodeCopy(e)
-		if !ok {
-			c.dropLocked(a.CustomerID)
-			continue
-		}
-		if l.vals[ixGuard] != a.Token {
-			continue
-		}
-		l.unset(ixPendingFlag)
-		c.putLocked(a.CustomerID, &l)
 	}
 	return nil
 }
 
-func (c *Cached) putLocked(id string, l *loaded) {
-	enc, ok := encodeCopy(l)
-	if !ok {
-		c.dropLocked(id)
-		return
+// maxPending bounds the customers marked as having pending events (normally
+// a batch's worth, until its clear); beyond it every copy is forgotten,
+// which is always safe.
+const maxPending = 1 << 20
+
+func (c *Cached) markPendingLocked(id, token string) {
+	if len(c.pending) >= maxPending {
+		c.copies.reset()
+		clear(c.pending)
 	}
-	if old, had := c.entries[id]; had {
-		c.bytes -= len(old)
-	} else {
-		c.bytes += len(id) + entryOverhead
-	}
-	c.entries[id] = enc
-	c.bytes += len(enc)
-	for c.bytes > c.maxBytes && len(c.entries) > 1 {
-		// Go starts every map iteration at a random place: this drops a
-		// random entry (not the one just written).
-		for victim := range c.entries {
-			if victim != id {
-				c.dropLocked(victim)
-				break
-			}
-		}
-	}
+	c.pending[id] = token
 }
 
 func (c *Cached) dropLocked(id string) {
-	if old, ok := c.entries[id]; ok {
-		c.bytes -= len(old) + len(id) + entryOverhead
-		delete(c.entries, id)
-	}
+	c.copies.drop(id)
+	delete(c.pending, id)
 }
 
 // The copy of a hash is a string of fields, each a tag byte, the value's
 // length as a uvarint and the value. Tags below numFields are field
 // indexes; chunkTag+n is dedupe chunk n. updated_at is left out: it is
 // rewritten whenever figures are, so comparing against it saves nothing.
+// So is the pending flag: a copy is used only while its customer has no
+// pending events (Cached.pending), that is, no flag.
 const chunkTag = 0x80
 
 func encodeCopy(l *loaded) (string, bool) {
@@ -285,7 +269,7 @@ func encodeCopy(l *loaded) (string, bool) {
 		b.WriteString(v)
 	}
 	for i := fieldIndex(0); i < numFields; i++ {
-		if i != ixUpdatedAt && l.has&(1<<i) != 0 {
+		if i != ixUpdatedAt && i != ixPendingFlag && l.has&(1<<i) != 0 {
 			put(byte(i), l.vals[i])
 		}
 	}

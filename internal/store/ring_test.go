@@ -1,0 +1,79 @@
+package store
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"testing"
+)
+
+// Against a plain map of the newest values: whatever the ring returns is
+// the newest value of that key (never an older version or another key's),
+// the last writes always fit, and it never holds more than its size.
+func TestRingReturnsOnlyNewestValues(t *testing.T) {
+	for _, size := range []int{1024, 4096, 1 << 16} {
+		t.Run(fmt.Sprint(size), func(t *testing.T) {
+			r := newRing(size)
+			rng := rand.New(rand.NewPCG(3, uint64(size)))
+			newest := map[string]string{}
+			var recent []string // keys in write order
+			for i := 0; i < 20000; i++ {
+				key := fmt.Sprintf("c-%d", rng.IntN(300))
+				switch rng.IntN(10) {
+				case 0:
+					r.drop(key)
+					delete(newest, key)
+					continue
+				default:
+					v := strings.Repeat(string(rune('a'+i%26)), rng.IntN(200)) + fmt.Sprint(i)
+					r.put(key, v)
+					newest[key] = v
+					recent = append(recent, key)
+				}
+				if got, ok := r.get(key); !ok || got != newest[key] {
+					t.Fatalf("op %d: %s just written: %q, %v", i, key, got, ok)
+				}
+				if r.used() > len(r.buf) {
+					t.Fatalf("op %d: %d bytes used of %d", i, r.used(), len(r.buf))
+				}
+				probe := fmt.Sprintf("c-%d", rng.IntN(300))
+				if got, ok := r.get(probe); ok && got != newest[probe] {
+					t.Fatalf("op %d: %s: got %q, newest %q", i, probe, got, newest[probe])
+				}
+			}
+			if r.len() == 0 || r.len() > len(newest) {
+				t.Fatalf("%d keys indexed, %d live", r.len(), len(newest))
+			}
+		})
+	}
+}
+
+func TestRingKeepsTheMostRecentWrites(t *testing.T) {
+	r := newRing(1 << 16)
+	for i := 0; i < 5000; i++ {
+		r.put(fmt.Sprintf("k%d", i), strings.Repeat("x", 100))
+	}
+	// ~120-byte records: the last 500 certainly fit, the first 500 are gone.
+	for i := 4500; i < 5000; i++ {
+		if _, ok := r.get(fmt.Sprintf("k%d", i)); !ok {
+			t.Fatalf("recent key k%d evicted", i)
+		}
+	}
+	for i := 0; i < 500; i++ {
+		if _, ok := r.get(fmt.Sprintf("k%d", i)); ok {
+			t.Fatalf("old key k%d still there", i)
+		}
+	}
+	if r.len() > 1<<16/100 {
+		t.Fatalf("index holds %d keys: evicted records' keys were not removed", r.len())
+	}
+}
+
+func TestRingRefusesHugeValues(t *testing.T) {
+	r := newRing(4096)
+	r.put("a", "small")
+	r.put("a", strings.Repeat("x", 2000))
+	if _, ok := r.get("a"); ok {
+		t.Fatal("a value over a quarter of the ring was stored (or the old one kept)")
+	}
+}
