@@ -24,7 +24,7 @@ func BenchmarkApply(b *testing.B) {
 		reactivated("prior-react", "2025-11-01T00:00:00Z"))
 	template := c.s.Clone()
 	ev := placedM("new-order", "523.01", "0.40", "2026-03-01T12:00:00Z")
-	src := aggregate.SourceOffset{Topic: topicOrders, Partition: 0, Offset: 1 << 40}
+	src := aggregate.SourceOffset{Topic: aggregate.TopicOf(topicOrders), Partition: 0, Offset: 1 << 40}
 
 	work := template.Clone()
 	seenBuf := make([]uint64, len(template.Seen), aggregate.DefaultDedupeWindow)

@@ -47,7 +47,7 @@ func TestDuplicateEventID(t *testing.T) {
 			// The guard did move: a redelivery of the duplicate's record is
 			// now caught without looking at the id.
 			topic := topicOf(r.dup.Kind)
-			src := aggregate.SourceOffset{Topic: topic, Offset: c.offsets[topic]}
+			src := aggregate.SourceOffset{Topic: aggregate.TopicOf(topic), Offset: c.offsets[topic]}
 			if !c.s.Redelivered(src) {
 				t.Errorf("guard not advanced to %+v: %+v", src, c.s.Applied)
 			}
@@ -193,7 +193,7 @@ func TestEventDigest(t *testing.T) {
 // TestOffsetGuard covers the Kafka-redelivery guard.
 func TestOffsetGuard(t *testing.T) {
 	src := func(topic string, p int32, off int64) aggregate.SourceOffset {
-		return aggregate.SourceOffset{Topic: topic, Partition: p, Offset: off}
+		return aggregate.SourceOffset{Topic: aggregate.TopicOf(topic), Partition: p, Offset: off}
 	}
 	type step struct {
 		ev   aggregate.Event
@@ -273,22 +273,22 @@ func TestOffsetGuard(t *testing.T) {
 // TestRedeliveredDirect exercises State.Redelivered on a literal guard.
 func TestRedeliveredDirect(t *testing.T) {
 	s := aggregate.State{Applied: []aggregate.SourceOffset{
-		{Topic: "orders", Partition: 3, Offset: 100},
-		{Topic: "customer-lifecycle", Partition: 3, Offset: 7},
+		{Topic: aggregate.TopicOf("orders"), Partition: 3, Offset: 100},
+		{Topic: aggregate.TopicOf("customer-lifecycle"), Partition: 3, Offset: 7},
 	}}
 	rows := []struct {
 		src  aggregate.SourceOffset
 		want bool
 	}{
-		{aggregate.SourceOffset{Topic: "orders", Partition: 3, Offset: 100}, true},
-		{aggregate.SourceOffset{Topic: "orders", Partition: 3, Offset: 99}, true},
-		{aggregate.SourceOffset{Topic: "orders", Partition: 3, Offset: -1}, true},
-		{aggregate.SourceOffset{Topic: "orders", Partition: 3, Offset: 101}, false},
-		{aggregate.SourceOffset{Topic: "orders", Partition: 2, Offset: 50}, false},
-		{aggregate.SourceOffset{Topic: "customer-lifecycle", Partition: 3, Offset: 7}, true},
-		{aggregate.SourceOffset{Topic: "customer-lifecycle", Partition: 3, Offset: 8}, false},
-		{aggregate.SourceOffset{Topic: "ORDERS", Partition: 3, Offset: 1}, false},
-		{aggregate.SourceOffset{Topic: "other", Partition: 3, Offset: 1}, false},
+		{aggregate.SourceOffset{Topic: aggregate.TopicOf("orders"), Partition: 3, Offset: 100}, true},
+		{aggregate.SourceOffset{Topic: aggregate.TopicOf("orders"), Partition: 3, Offset: 99}, true},
+		{aggregate.SourceOffset{Topic: aggregate.TopicOf("orders"), Partition: 3, Offset: -1}, true},
+		{aggregate.SourceOffset{Topic: aggregate.TopicOf("orders"), Partition: 3, Offset: 101}, false},
+		{aggregate.SourceOffset{Topic: aggregate.TopicOf("orders"), Partition: 2, Offset: 50}, false},
+		{aggregate.SourceOffset{Topic: aggregate.TopicOf("customer-lifecycle"), Partition: 3, Offset: 7}, true},
+		{aggregate.SourceOffset{Topic: aggregate.TopicOf("customer-lifecycle"), Partition: 3, Offset: 8}, false},
+		{aggregate.SourceOffset{Topic: aggregate.TopicOf("ORDERS"), Partition: 3, Offset: 1}, false},
+		{aggregate.SourceOffset{Topic: aggregate.TopicOf("other"), Partition: 3, Offset: 1}, false},
 	}
 	for _, r := range rows {
 		if got := s.Redelivered(r.src); got != r.want {
@@ -296,7 +296,7 @@ func TestRedeliveredDirect(t *testing.T) {
 		}
 	}
 	var empty aggregate.State
-	if empty.Redelivered(aggregate.SourceOffset{Topic: "orders"}) {
+	if empty.Redelivered(aggregate.SourceOffset{Topic: aggregate.TopicOf("orders")}) {
 		t.Errorf("an empty guard reports a redelivery")
 	}
 }
@@ -309,7 +309,7 @@ func TestOffsetGuardBounded(t *testing.T) {
 	c := newCustomer(t, nil)
 	for p := int32(0); p < parts; p++ {
 		res := c.applyAt(placed(fmt.Sprintf("e-%d", p), "1", "2026-01-01T00:00:00Z"),
-			aggregate.SourceOffset{Topic: "orders", Partition: p, Offset: 10})
+			aggregate.SourceOffset{Topic: aggregate.TopicOf("orders"), Partition: p, Offset: 10})
 		if res.Outcome != aggregate.Applied {
 			t.Fatalf("partition %d: %v", p, res.Outcome)
 		}
@@ -323,17 +323,17 @@ func TestOffsetGuardBounded(t *testing.T) {
 	// the newest MaxGuardEntries partitions are kept, oldest first
 	for i, a := range c.s.Applied {
 		wantP := int32(parts - aggregate.MaxGuardEntries + i)
-		if a.Topic != "orders" || a.Partition != wantP || a.Offset != 10 {
+		if a.Topic != aggregate.TopicOf("orders") || a.Partition != wantP || a.Offset != 10 {
 			t.Errorf("Applied[%d] = %+v, want orders/%d@10", i, a, wantP)
 		}
 	}
 	// kept partition: guard catches it
-	kept := aggregate.SourceOffset{Topic: "orders", Partition: parts - 1, Offset: 10}
+	kept := aggregate.SourceOffset{Topic: aggregate.TopicOf("orders"), Partition: parts - 1, Offset: 10}
 	if got := c.applyAt(placed(fmt.Sprintf("e-%d", parts-1), "1", "2026-01-01T00:00:00Z"), kept).Outcome; got != aggregate.Redelivered {
 		t.Errorf("kept partition: %v, want redelivered", got)
 	}
 	// dropped partition: the guard forgot it, the dedupe window catches it
-	dropped := aggregate.SourceOffset{Topic: "orders", Partition: 0, Offset: 10}
+	dropped := aggregate.SourceOffset{Topic: aggregate.TopicOf("orders"), Partition: 0, Offset: 10}
 	if c.s.Redelivered(dropped) {
 		t.Errorf("dropped partition still in the guard")
 	}
@@ -354,7 +354,7 @@ func TestOffsetGuardKeepsMax(t *testing.T) {
 	c := newCustomer(t, nil)
 	for i, off := range []int64{3, 9, 12} {
 		c.applyAt(placed(fmt.Sprintf("e-%d", i), "1", "2026-01-01T00:00:00Z"),
-			aggregate.SourceOffset{Topic: "orders", Partition: 2, Offset: off})
+			aggregate.SourceOffset{Topic: aggregate.TopicOf("orders"), Partition: 2, Offset: off})
 	}
 	if len(c.s.Applied) != 1 || c.s.Applied[0].Offset != 12 {
 		t.Fatalf("guard = %+v, want one entry at 12", c.s.Applied)

@@ -99,7 +99,7 @@ func (c *customer) apply(ev aggregate.Event) aggregate.Result {
 	c.t.Helper()
 	topic := topicOf(ev.Kind)
 	c.offsets[topic]++
-	return c.applyAt(ev, aggregate.SourceOffset{Topic: topic, Partition: 0, Offset: c.offsets[topic]})
+	return c.applyAt(ev, aggregate.SourceOffset{Topic: aggregate.TopicOf(topic), Partition: 0, Offset: c.offsets[topic]})
 }
 
 func (c *customer) applyAt(ev aggregate.Event, src aggregate.SourceOffset) aggregate.Result {

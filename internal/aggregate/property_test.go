@@ -234,7 +234,7 @@ func deliver(rng *rand.Rand, events []refEvent) []record {
 	next := func(k aggregate.Kind) aggregate.SourceOffset {
 		topic := topicOf(k)
 		offsets[topic]++
-		return aggregate.SourceOffset{Topic: topic, Partition: 7, Offset: offsets[topic]}
+		return aggregate.SourceOffset{Topic: aggregate.TopicOf(topic), Partition: 7, Offset: offsets[topic]}
 	}
 	var out []record
 	for i, e := range events {

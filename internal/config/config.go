@@ -253,6 +253,11 @@ func (c *Config) Validate() error {
 			}
 		}
 	}
+	if aggregate.TopicsCollide(c.OrdersTopic, c.LifecycleTopic) {
+		// About one pair of names in four billion: the offset guard could
+		// not tell the two topics' offsets apart.
+		return fmt.Errorf("input topics %q and %q have the same 32-bit id in the offset guard; rename one of them", c.OrdersTopic, c.LifecycleTopic)
+	}
 	switch c.KafkaSASLMechanism {
 	case "":
 	case "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512":

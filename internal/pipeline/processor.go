@@ -347,7 +347,7 @@ func (p *Processor) applyCustomer(w *customerWork, snap *store.Snapshot, now tim
 	for i := range w.events {
 		pe := &w.events[i]
 		res := p.cfg.Model.Apply(&st, &pe.ev, aggregate.SourceOffset{
-			Topic: pe.rec.Topic, Partition: pe.rec.Partition, Offset: pe.rec.Offset,
+			Topic: aggregate.TopicOf(pe.rec.Topic), Partition: pe.rec.Partition, Offset: pe.rec.Offset,
 		})
 		switch res.Outcome {
 		case aggregate.Applied:

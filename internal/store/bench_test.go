@@ -54,7 +54,7 @@ func BenchmarkCustomerUpdate(b *testing.B) {
 				EventID: "e-" + strconv.Itoa(done+i), Kind: aggregate.OrderPlaced, CustomerID: ids[i],
 				Amount: decimal.RequireFromString("123.45"), OccurredAt: at.Add(time.Duration(done+i) * time.Minute),
 			}
-			res := m.Apply(&s, &ev, aggregate.SourceOffset{Topic: "orders", Partition: 0, Offset: int64(done + i)})
+			res := m.Apply(&s, &ev, aggregate.SourceOffset{Topic: aggregate.TopicOf("orders"), Partition: 0, Offset: int64(done + i)})
 			var pending [][]byte
 			if res.Changed {
 				pending = [][]byte{res.Change.AppendJSON(nil, at)}

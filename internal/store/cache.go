@@ -107,9 +107,14 @@ func (c *Cached) Copy(customerID string) (map[string]string, bool) {
 			out[fieldNames[i]] = v
 		}
 	}
-	for n, ok := range l.chunkHas {
+	for n, ok := range l.more.has {
 		if ok {
-			out[seenField(n)] = l.chunks[n]
+			out[pieceField(n)] = l.more.vals[n]
+		}
+	}
+	for n, ok := range l.seen.has {
+		if ok {
+			out[fieldSeenPrefix+strconv.Itoa(n)] = l.seen.vals[n]
 		}
 	}
 	if pending {
@@ -242,11 +247,15 @@ func (c *Cached) dropLocked(id string) {
 
 // The copy of a hash is a string of fields, each a tag byte, the value's
 // length as a uvarint and the value. Tags below numFields are field
-// indexes; chunkTag+n is dedupe chunk n. updated_at is left out: it is
-// rewritten whenever figures are, so comparing against it saves nothing.
-// So is the pending flag: a copy is used only while its customer has no
-// pending events (Cached.pending), that is, no flag.
-const chunkTag = 0x80
+// indexes; moreTag+n is the blob's piece _g<n>, seenTag+n the old layout's
+// _d<n>. updated_at is left out: it is rewritten whenever figures are, so
+// comparing against it saves nothing. So is the pending flag: a copy is
+// used only while its customer has no pending events (Cached.pending),
+// that is, no flag.
+const (
+	moreTag = 0x80
+	seenTag = 0xc0
+)
 
 func encodeCopy(l *loaded) (string, bool) {
 	size := 0
@@ -255,9 +264,11 @@ func encodeCopy(l *loaded) (string, bool) {
 			size += 2 + len(l.vals[i])
 		}
 	}
-	for n, ok := range l.chunkHas {
-		if ok {
-			size += 2 + len(l.chunks[n])
+	for _, set := range []*chunkSet{&l.more, &l.seen} {
+		for n, ok := range set.has {
+			if ok {
+				size += 2 + len(set.vals[n])
+			}
 		}
 	}
 	var b strings.Builder
@@ -273,14 +284,19 @@ func encodeCopy(l *loaded) (string, bool) {
 			put(byte(i), l.vals[i])
 		}
 	}
-	for n, ok := range l.chunkHas {
-		if !ok {
-			continue
+	for _, f := range []struct {
+		set *chunkSet
+		tag byte
+	}{{&l.more, moreTag}, {&l.seen, seenTag}} {
+		for n, ok := range f.set.has {
+			if !ok {
+				continue
+			}
+			if n >= 0x40 {
+				return "", false
+			}
+			put(f.tag+byte(n), f.set.vals[n])
 		}
-		if n >= 0x100-chunkTag {
-			return "", false
-		}
-		put(byte(chunkTag+n), l.chunks[n])
 	}
 	return b.String(), true
 }
@@ -300,8 +316,10 @@ func decodeCopy(e string) (loaded, bool) {
 		case tag < byte(numFields):
 			l.vals[tag] = v
 			l.has |= 1 << tag
-		case tag >= chunkTag:
-			l.setChunk(int(tag-chunkTag), v)
+		case tag >= seenTag:
+			l.seen.set(int(tag-seenTag), v)
+		case tag >= moreTag:
+			l.more.set(int(tag-moreTag), v)
 		default:
 			return loaded{}, false
 		}
@@ -327,20 +345,11 @@ func (l *loaded) unset(i fieldIndex) {
 	l.has &^= 1 << i
 }
 
-func (l *loaded) setChunk(n int, v string) {
-	for len(l.chunks) <= n {
-		l.chunks = append(l.chunks, "")
-		l.chunkHas = append(l.chunkHas, false)
-	}
-	l.chunks[n], l.chunkHas[n] = v, true
-}
-
 // after returns the hash l becomes when w is applied to it; false when w
 // names a field this code does not know (never, for writes from Encode).
 func (l *loaded) after(w *Write) (loaded, bool) {
 	out := *l
-	out.chunks = append([]string(nil), l.chunks...)
-	out.chunkHas = append([]bool(nil), l.chunkHas...)
+	out.more, out.seen = l.more.clone(), l.seen.clone()
 	for i := 0; i+1 < len(w.set); i += 2 {
 		name, value := w.set[i], w.set[i+1]
 		if ix, ok := indexOf(name); ok {
@@ -348,31 +357,29 @@ func (l *loaded) after(w *Write) (loaded, bool) {
 			out.has |= 1 << ix
 			continue
 		}
-		n, ok := chunkNumber(name)
+		set, n, ok := out.numbered(name)
 		if !ok {
 			return loaded{}, false
 		}
-		out.setChunk(n, value)
+		set.set(n, value)
 	}
 	for _, name := range w.del {
 		if ix, ok := indexOf(name); ok {
 			out.unset(ix)
 			continue
 		}
-		n, ok := chunkNumber(name)
+		set, n, ok := out.numbered(name)
 		if !ok {
 			return loaded{}, false
 		}
-		if n < len(out.chunkHas) {
-			out.chunks[n], out.chunkHas[n] = "", false
-		}
+		set.unset(n)
 	}
 	return out, true
 }
 
-// chunkNumber parses a dedupe chunk's field name ("_d3" → 3).
-func chunkNumber(name string) (int, bool) {
-	digits, ok := strings.CutPrefix(name, fieldSeenPrefix)
+// chunkNumber parses a numbered field's name ("_d3" with prefix "_d" → 3).
+func chunkNumber(name, prefix string) (int, bool) {
+	digits, ok := strings.CutPrefix(name, prefix)
 	if !ok {
 		return 0, false
 	}

@@ -34,7 +34,7 @@ func step(t *testing.T, s store.Backing, m *aggregate.Model, ev aggregate.Event,
 		t.Fatalf("load: %v %v", err, errs[0])
 	}
 	st := snaps[0].State
-	res := m.Apply(&st, &ev, aggregate.SourceOffset{Topic: "orders", Partition: 0, Offset: offset})
+	res := m.Apply(&st, &ev, aggregate.SourceOffset{Topic: aggregate.TopicOf("orders"), Partition: 0, Offset: offset})
 	var pending [][]byte
 	if withPending {
 		pending = append(pending, snaps[0].Pending...)

@@ -40,27 +40,28 @@ const (
 // Private bookkeeping fields. Their names start with "_" (SPEC §3) and are
 // kept short because every byte is paid per customer.
 const (
-	// fieldGuard is the offset guard ("topic:partition:offset,…"). It changes
-	// on every write, so it doubles as the compare-and-set token.
+	// fieldGuard holds the first piece of the bookkeeping blob (blob.go),
+	// fieldGuard + n (n ≥ 1) the further pieces. The first piece starts
+	// with the offset guard, which changes on every write, so it doubles
+	// as the compare-and-set token.
 	fieldGuard = "_g"
-	// Exact sums, present only when they carry more than 2 decimals and the
-	// public field is therefore a rounding.
-	fieldRevenueExact = "_rev"
-	fieldGrossExact   = "_gp"
-	fieldRefundsExact = "_ref"
-	// Latest lifecycle facts by event time.
-	fieldChurnAt      = "_ch"
-	fieldReactivateAt = "_re"
 	// fieldPendingFlag ("1") is present while the customer's pending key
 	// exists. Encode writes it with the pending events and the scripts act
 	// on both in one atomic step (see saveScript).
 	fieldPendingFlag = "_p"
-	// fieldSeenPrefix + chunk number hold the dedupe window: 8-byte digests,
-	// at most seenPerChunk per field so every value stays within Redis's
-	// default hash-max-listpack-value (64 bytes) and the hash keeps its
-	// compact encoding.
-	fieldSeenPrefix = "_d"
-	seenPerChunk    = 8
+)
+
+// The private fields of the layout before the blob: a text guard in _g,
+// exact sums, lifecycle times and dedupe digests (8 per _d<n> field) in
+// fields of their own. They are read, and replaced by the blob on the
+// customer's next write.
+const (
+	fieldRevenueExact = "_rev"
+	fieldGrossExact   = "_gp"
+	fieldRefundsExact = "_ref"
+	fieldChurnAt      = "_ch"
+	fieldReactivateAt = "_re"
+	fieldSeenPrefix   = "_d"
 )
 
 // Key returns the Redis key of a customer's hash. The braces are a Redis
@@ -175,25 +176,61 @@ func indexOf(name string) (fieldIndex, bool) {
 	return 0, false
 }
 
-// loaded is a stored hash by field index, plus its dedupe chunks by number.
+// loaded is a stored hash by field index, plus its numbered fields.
 type loaded struct {
 	vals [numFields]string
 	has  uint32 // bit per field index
-	// chunks[n] is field _d<n>; chunkHas[n] whether it exists.
-	chunks   []string
-	chunkHas []bool
+	// more holds the blob's further pieces (_g<n>, n ≥ 1; index 0 unused);
+	// seen the dedupe fields of the old layout (_d<n>).
+	more, seen chunkSet
 }
 
-func (l *loaded) get(s fieldIndex) (string, bool) { return l.vals[s], l.has&(1<<s) != 0 }
+// chunkSet is a family of numbered fields: vals[n] is field n, present
+// when has[n].
+type chunkSet struct {
+	vals []string
+	has  []bool
+}
 
-func (l *loaded) chunk(n int) (string, bool) {
-	if n < len(l.chunks) && l.chunkHas[n] {
-		return l.chunks[n], true
+func (c *chunkSet) get(n int) (string, bool) {
+	if n < len(c.vals) && c.has[n] {
+		return c.vals[n], true
 	}
 	return "", false
 }
 
-// load sorts a hash's fields into indexes and chunks in one pass.
+func (c *chunkSet) set(n int, v string) {
+	for len(c.vals) <= n {
+		c.vals = append(c.vals, "")
+		c.has = append(c.has, false)
+	}
+	c.vals[n], c.has[n] = v, true
+}
+
+func (c *chunkSet) unset(n int) {
+	if n < len(c.vals) {
+		c.vals[n], c.has[n] = "", false
+	}
+}
+
+func (c chunkSet) clone() chunkSet {
+	return chunkSet{vals: append([]string(nil), c.vals...), has: append([]bool(nil), c.has...)}
+}
+
+func (l *loaded) get(s fieldIndex) (string, bool) { return l.vals[s], l.has&(1<<s) != 0 }
+
+// numbered finds the family and number of a numbered field's name.
+func (l *loaded) numbered(name string) (*chunkSet, int, bool) {
+	if n, ok := chunkNumber(name, fieldGuard); ok && n >= 1 {
+		return &l.more, n, true
+	}
+	if n, ok := chunkNumber(name, fieldSeenPrefix); ok {
+		return &l.seen, n, true
+	}
+	return nil, 0, false
+}
+
+// load sorts a hash's fields into indexes and numbered fields in one pass.
 func load(h map[string]string) loaded {
 	var l loaded
 	for k, v := range h {
@@ -202,8 +239,8 @@ func load(h map[string]string) loaded {
 			l.has |= 1 << s
 			continue
 		}
-		if n, ok := chunkNumber(k); ok {
-			l.setChunk(n, v)
+		if set, n, ok := l.numbered(k); ok {
+			set.set(n, v)
 		}
 	}
 	return l
@@ -355,13 +392,25 @@ func decodeLoaded(customerID string, l loaded, exists bool, pending string) (Sna
 		}
 	}
 	st.Tier = l.vals[ixTier]
-	if snap.Token = l.vals[ixGuard]; snap.Token != "" {
+	snap.Token = l.vals[ixGuard]
+	if isBlob(snap.Token) {
+		blob, err := l.blob()
+		if err == nil {
+			err = parseBlob(blob, st)
+		}
+		if err != nil {
+			return fail(fieldGuard, err)
+		}
+		return snap, nil
+	}
+	// The layout before the blob.
+	if snap.Token != "" {
 		if st.Applied, err = parseGuard(snap.Token); err != nil {
 			return fail(fieldGuard, err)
 		}
 	}
 	for chunk := 0; ; chunk++ {
-		v, ok := l.chunk(chunk)
+		v, ok := l.seen.get(chunk)
 		if !ok {
 			break
 		}
@@ -375,23 +424,34 @@ func decodeLoaded(customerID string, l loaded, exists bool, pending string) (Sna
 	return snap, nil
 }
 
-// FormatGuard renders the offset guard. Kafka topic names are limited to
-// [a-zA-Z0-9._-], so ':' and ',' cannot be ambiguous.
-func FormatGuard(applied []aggregate.SourceOffset) string {
-	var b []byte
-	for i, a := range applied {
-		if i > 0 {
-			b = append(b, ',')
+// isBlob tells a bookkeeping blob's first piece from the text guard of the
+// old layout (which starts with a topic name).
+func isBlob(guard string) bool { return guard != "" && guard[0] == blobVersion }
+
+// blob joins the pieces of the bookkeeping blob.
+func (l *loaded) blob() (string, error) {
+	first := l.vals[ixGuard]
+	n := 1
+	for ; ; n++ {
+		if _, ok := l.more.get(n); !ok {
+			break
 		}
-		b = append(b, a.Topic...)
-		b = append(b, ':')
-		b = strconv.AppendInt(b, int64(a.Partition), 10)
-		b = append(b, ':')
-		b = strconv.AppendInt(b, a.Offset, 10)
 	}
-	return string(b)
+	if n == 1 {
+		return first, nil
+	}
+	var b strings.Builder
+	b.Grow(n * blobPiece)
+	b.WriteString(first)
+	for i := 1; i < n; i++ {
+		piece, _ := l.more.get(i)
+		b.WriteString(piece)
+	}
+	return b.String(), nil
 }
 
+// parseGuard reads the text guard of the old layout
+// ("topic:partition:offset,…").
 func parseGuard(s string) ([]aggregate.SourceOffset, error) {
 	out := make([]aggregate.SourceOffset, 0, strings.Count(s, ",")+1)
 	for rest := s; ; {
@@ -409,7 +469,7 @@ func parseGuard(s string) ([]aggregate.SourceOffset, error) {
 		if err != nil {
 			return nil, fmt.Errorf("malformed guard offset %q", part)
 		}
-		out = append(out, aggregate.SourceOffset{Topic: topic, Partition: int32(p), Offset: o})
+		out = append(out, aggregate.SourceOffset{Topic: aggregate.TopicOf(topic), Partition: int32(p), Offset: o})
 		if !found {
 			return out, nil
 		}
@@ -471,12 +531,12 @@ func (e *encoder) del(s fieldIndex) {
 // with pending as the new content of the pending key.
 func Encode(m *aggregate.Model, snap *Snapshot, st *aggregate.State, pending [][]byte, opt EncodeOptions) Write {
 	_, flagged := snap.stored.get(ixPendingFlag)
-	w := Write{CustomerID: snap.CustomerID, Expect: snap.Token, Token: FormatGuard(st.Applied),
+	w := Write{CustomerID: snap.CustomerID, Expect: snap.Token,
 		Pending: pending, hadPending: len(snap.Pending) > 0 || flagged,
 		set: make([]string, 0, 2*20), base: &snap.stored}
 	e := encoder{w: &w, stored: &snap.stored}
-	e.set(ixGuard, w.Token)
-	e.seen(st.Seen, len(snap.State.Seen))
+	w.Token = e.blob(appendBlob(make([]byte, 0, 128), st))
+	e.dropOldLayout()
 	// The pending flag travels in the write's own HSET/HDEL, so the script
 	// spends no extra call on it. It is written whenever pending events
 	// are, never skipped because the snapshot already had it: another
@@ -510,14 +570,46 @@ func Encode(m *aggregate.Model, snap *Snapshot, st *aggregate.State, pending [][
 	// bytes saved keep a typical customer's hash in a smaller allocation.
 	buf = aggregate.AppendTimeText(buf[:0], opt.Now.Truncate(time.Second))
 	e.setFormatted(ixUpdatedAt, buf)
-	buf = e.money(buf, ixRevenue, ixRevenueExact, st.Revenue)
-	buf = e.money(buf, ixGrossProfit, ixGrossExact, st.GrossProfit)
-	buf = e.money(buf, ixRefunds, ixRefundsExact, st.Refunds)
+	buf = e.fixed(buf, ixRevenue, st.Revenue, 2)
+	buf = e.fixed(buf, ixGrossProfit, st.GrossProfit, 2)
+	buf = e.fixed(buf, ixRefunds, st.Refunds, 2)
 	buf = e.time(buf, ixFirstOrderAt, st.FirstOrderAt)
-	buf = e.time(buf, ixLastOrderAt, st.LastOrderAt)
-	buf = e.time(buf, ixChurnAt, st.LastChurnAt)
-	e.time(buf, ixReactivateAt, st.LastReactivatedAt)
+	e.time(buf, ixLastOrderAt, st.LastOrderAt)
 	return w
+}
+
+// blob writes the pieces of the bookkeeping blob that changed, deletes
+// pieces it no longer needs, and returns the first piece (the token).
+func (e *encoder) blob(b []byte) string {
+	pieces := (len(b) + blobPiece - 1) / blobPiece
+	token := string(b[:min(blobPiece, len(b))])
+	e.set(ixGuard, token)
+	for n := 1; n < pieces; n++ {
+		piece := b[n*blobPiece : min((n+1)*blobPiece, len(b))]
+		if old, ok := e.stored.more.get(n); ok && old == string(piece) {
+			continue
+		}
+		e.w.set = append(e.w.set, pieceField(n), string(piece))
+	}
+	for n := max(pieces, 1); n < len(e.stored.more.has); n++ {
+		if e.stored.more.has[n] {
+			e.w.del = append(e.w.del, pieceField(n))
+		}
+	}
+	return token
+}
+
+// dropOldLayout deletes the private fields of the layout before the blob;
+// their content is in the blob now.
+func (e *encoder) dropOldLayout() {
+	for _, f := range []fieldIndex{ixRevenueExact, ixGrossExact, ixRefundsExact, ixChurnAt, ixReactivateAt} {
+		e.del(f)
+	}
+	for n, ok := range e.stored.seen.has {
+		if ok {
+			e.w.del = append(e.w.del, fieldSeenPrefix+strconv.Itoa(n))
+		}
+	}
 }
 
 func boolText(b bool) string {
@@ -525,18 +617,6 @@ func boolText(b bool) string {
 		return "1"
 	}
 	return "0"
-}
-
-// money writes the 2-place public value and, only when rounding lost
-// digits, the exact value in its private field.
-func (e *encoder) money(buf []byte, public, exact fieldIndex, v decimal.Decimal) []byte {
-	buf = e.fixed(buf, public, v, 2)
-	if money.HasAtMostPlaces(v, 2) {
-		e.del(exact)
-		return buf
-	}
-	e.set(exact, v.String())
-	return buf
 }
 
 // time writes a timestamp field, or removes it when unset. The public
@@ -551,40 +631,18 @@ func (e *encoder) time(buf []byte, field fieldIndex, t time.Time) []byte {
 	return buf
 }
 
-// seen writes the dedupe digests in chunks (only chunks that changed) and
-// deletes chunks the window no longer needs.
-func (e *encoder) seen(seen []uint64, before int) {
-	chunks := (len(seen) + seenPerChunk - 1) / seenPerChunk
-	var buf [8 * seenPerChunk]byte
-	for c := 0; c < chunks; c++ {
-		lo, hi := c*seenPerChunk, min((c+1)*seenPerChunk, len(seen))
-		for i, d := range seen[lo:hi] {
-			binary.LittleEndian.PutUint64(buf[8*i:], d)
-		}
-		if old, ok := e.stored.chunk(c); ok && old == string(buf[:8*(hi-lo)]) {
-			continue
-		}
-		e.w.set = append(e.w.set, seenField(c), string(buf[:8*(hi-lo)]))
-	}
-	for c := chunks; c < (before+seenPerChunk-1)/seenPerChunk; c++ {
-		if _, ok := e.stored.chunk(c); ok {
-			e.w.del = append(e.w.del, seenField(c))
-		}
-	}
-}
-
-// seenFields are the names of the first dedupe chunks (a 32-id window
-// needs 4), built once.
-var seenFields = func() (names [8]string) {
+// pieceFields are the names of the blob's further pieces (a full 32-id
+// window needs 4), built once.
+var pieceFields = func() (names [8]string) {
 	for i := range names {
-		names[i] = fieldSeenPrefix + strconv.Itoa(i)
+		names[i] = fieldGuard + strconv.Itoa(i)
 	}
 	return names
 }()
 
-func seenField(c int) string {
-	if c < len(seenFields) {
-		return seenFields[c]
+func pieceField(n int) string {
+	if n < len(pieceFields) {
+		return pieceFields[n]
 	}
-	return fieldSeenPrefix + strconv.Itoa(c)
+	return fieldGuard + strconv.Itoa(n)
 }
