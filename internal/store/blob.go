@@ -24,80 +24,106 @@ import (
 // The first piece starts with the guard, which changes on every write, so
 // it is also the compare-and-set token the save script checks (field _g,
 // as before this layout: hashes written by older versions carry a text
-// guard there, which never starts with blobVersion).
+// guard there, which starts with a topic name, an ASCII character, while a
+// blob's first byte has its top bit set).
 //
-// Layout: version byte, flags byte, uvarint guard entry count, per entry
-// (topic id uint32 little endian, uvarint partition, uvarint offset), then
-// by flag the exact revenue, gross profit and refunds (uvarint length and
-// decimal text each) and the churn and reactivation times (zigzag varint
-// Unix seconds, uvarint nanoseconds each), then the digests, 8 bytes each,
-// to the end.
-const (
-	blobVersion = 1
-	blobPiece   = 64
-)
+// Layout, every byte counted because it is paid per customer:
+//   - header byte: 0x80 | guard entries << 4 | lifecycle flag (0x08) | exact
+//     sum flags (revenue 0x01, gross profit 0x02, refunds 0x04);
+//   - with the lifecycle flag, a byte saying which times follow (churn 1,
+//     reactivation 2);
+//   - per guard entry: topic id (uint32 little endian), uvarint partition,
+//     uvarint offset;
+//   - per flagged exact sum: a uvarint h, then for even h the zigzag varint
+//     coefficient of coefficient × 10^exponent with exponent = zigzag
+//     decode of h/2, for odd h (h−1)/2 bytes of decimal text (a
+//     coefficient beyond 64 bits);
+//   - per flagged time: zigzag varint Unix seconds, uvarint nanoseconds;
+//   - the digests, 8 bytes each, to the end.
+const blobPiece = 64
 
 const (
-	flagRevenueExact = 1 << iota
-	flagGrossExact
-	flagRefundsExact
-	flagChurnAt
-	flagReactivateAt
+	blobMarker       = 0x80
+	blobGuardShift   = 4
+	blobMaxGuard     = 7
+	flagLifecycle    = 0x08
+	flagRevenueExact = 0x01
+	flagGrossExact   = 0x02
+	flagRefundsExact = 0x04
+	lifeChurn        = 0x01
+	lifeReactivate   = 0x02
 )
 
-// appendBlob renders st's bookkeeping.
+// appendBlob renders st's bookkeeping. The guard has at most
+// aggregate.MaxGuardEntries (< blobMaxGuard) entries.
 func appendBlob(b []byte, st *aggregate.State) []byte {
-	flagsAt := len(b) + 1
-	b = append(b, blobVersion, 0)
-	b = binary.AppendUvarint(b, uint64(len(st.Applied)))
-	for _, a := range st.Applied {
+	at := len(b)
+	header := byte(blobMarker | min(len(st.Applied), blobMaxGuard)<<blobGuardShift)
+	b = append(b, 0)
+	var life byte
+	if !st.LastChurnAt.IsZero() {
+		life |= lifeChurn
+	}
+	if !st.LastReactivatedAt.IsZero() {
+		life |= lifeReactivate
+	}
+	if life != 0 {
+		header |= flagLifecycle
+		b = append(b, life)
+	}
+	for _, a := range st.Applied[:min(len(st.Applied), blobMaxGuard)] {
 		b = binary.LittleEndian.AppendUint32(b, uint32(a.Topic))
 		b = binary.AppendUvarint(b, uint64(uint32(a.Partition)))
 		b = binary.AppendUvarint(b, uint64(a.Offset))
 	}
-	var flags byte
 	for i, v := range []decimal.Decimal{st.Revenue, st.GrossProfit, st.Refunds} {
 		if money.HasAtMostPlaces(v, 2) {
 			continue
 		}
-		flags |= flagRevenueExact << i
-		text := v.String()
-		b = binary.AppendUvarint(b, uint64(len(text)))
-		b = append(b, text...)
-	}
-	for i, t := range []time.Time{st.LastChurnAt, st.LastReactivatedAt} {
-		if t.IsZero() {
+		header |= flagRevenueExact << i
+		if c := v.Coefficient(); c.IsInt64() {
+			b = binary.AppendUvarint(b, zigzag(int64(v.Exponent()))<<1)
+			b = binary.AppendVarint(b, c.Int64())
 			continue
 		}
-		flags |= flagChurnAt << i
-		b = binary.AppendVarint(b, t.Unix())
-		b = binary.AppendUvarint(b, uint64(t.Nanosecond()))
+		text := v.String()
+		b = binary.AppendUvarint(b, uint64(len(text))<<1|1)
+		b = append(b, text...)
 	}
-	b[flagsAt] = flags
+	for _, t := range []time.Time{st.LastChurnAt, st.LastReactivatedAt} {
+		if !t.IsZero() {
+			b = binary.AppendVarint(b, t.Unix())
+			b = binary.AppendUvarint(b, uint64(t.Nanosecond()))
+		}
+	}
+	b[at] = header
 	for _, d := range st.Seen {
 		b = binary.LittleEndian.AppendUint64(b, d)
 	}
 	return b
 }
 
+func zigzag(v int64) uint64 { return uint64(v<<1) ^ uint64(v>>63) }
+
 // parseBlob reads a blob into st: the guard, the digests, the lifecycle
 // times, and the exact sums (which replace the rounded public values
 // already decoded into st).
 func parseBlob(b string, st *aggregate.State) error {
-	if len(b) < 2 || b[0] != blobVersion {
+	if len(b) < 1 || b[0]&blobMarker == 0 {
 		return errors.New("not a bookkeeping value of this version")
 	}
-	flags := b[1]
-	if flags >= flagReactivateAt<<1 {
-		return fmt.Errorf("unknown flags %#x", flags)
+	header := b[0]
+	r := blobReader{s: b[1:]}
+	var life byte
+	if header&flagLifecycle != 0 {
+		life = r.byte()
+		if life == 0 || life&^(lifeChurn|lifeReactivate) != 0 {
+			r.fail("bad lifecycle flags")
+		}
 	}
-	r := blobReader{s: b[2:]}
-	n := r.uvarint()
-	if n > aggregate.MaxGuardEntries*4 {
-		return fmt.Errorf("%d guard entries", n)
-	}
+	n := int(header>>blobGuardShift) & blobMaxGuard
 	st.Applied = make([]aggregate.SourceOffset, 0, n)
-	for i := uint64(0); i < n && r.err == nil; i++ {
+	for i := 0; i < n && r.err == nil; i++ {
 		topic := aggregate.TopicID(r.uint32())
 		partition := r.uvarint()
 		offset := r.uvarint()
@@ -107,11 +133,21 @@ func parseBlob(b string, st *aggregate.State) error {
 		st.Applied = append(st.Applied, aggregate.SourceOffset{Topic: topic, Partition: int32(partition), Offset: int64(offset)})
 	}
 	for i, dst := range []*decimal.Decimal{&st.Revenue, &st.GrossProfit, &st.Refunds} {
-		if flags&(flagRevenueExact<<i) == 0 || r.err != nil {
+		if header&(flagRevenueExact<<i) == 0 || r.err != nil {
 			continue
 		}
-		text := r.bytes(r.uvarint())
-		v, err := decimal.NewFromString(text)
+		h := r.uvarint()
+		if h&1 == 0 {
+			u := h >> 1
+			exp := int64(u>>1) ^ -int64(u&1)
+			if exp < -1000 || exp > 1000 {
+				r.fail("exact sum exponent out of range")
+				break
+			}
+			*dst = decimal.New(r.varint(), int32(exp))
+			continue
+		}
+		v, err := decimal.NewFromString(r.bytes(h >> 1))
 		if err != nil {
 			r.fail("exact sum " + err.Error())
 			break
@@ -119,7 +155,7 @@ func parseBlob(b string, st *aggregate.State) error {
 		*dst = v
 	}
 	for i, dst := range []*time.Time{&st.LastChurnAt, &st.LastReactivatedAt} {
-		if flags&(flagChurnAt<<i) == 0 || r.err != nil {
+		if life&(lifeChurn<<i) == 0 || r.err != nil {
 			continue
 		}
 		sec := r.varint()
@@ -155,6 +191,16 @@ func (r *blobReader) fail(why string) {
 		r.err = errors.New(why)
 	}
 	r.s = ""
+}
+
+func (r *blobReader) byte() byte {
+	if len(r.s) < 1 {
+		r.fail("truncated")
+		return 0
+	}
+	v := r.s[0]
+	r.s = r.s[1:]
+	return v
 }
 
 func (r *blobReader) uvarint() uint64 {

@@ -40,8 +40,8 @@ func FuzzParseBlob(f *testing.F) {
 	st.GrossProfit = decimal.RequireFromString("1.2345")
 	st.LastChurnAt = time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)
 	f.Add(appendBlob(nil, &st))
-	f.Add([]byte{blobVersion, 0, 0})
-	f.Add([]byte{blobVersion, 0xff})
+	f.Add([]byte{blobMarker})
+	f.Add([]byte{0xff, 0xff})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var got aggregate.State
 		if err := parseBlob(string(b), &got); err != nil {

@@ -426,7 +426,7 @@ func decodeLoaded(customerID string, l loaded, exists bool, pending string) (Sna
 
 // isBlob tells a bookkeeping blob's first piece from the text guard of the
 // old layout (which starts with a topic name).
-func isBlob(guard string) bool { return guard != "" && guard[0] == blobVersion }
+func isBlob(guard string) bool { return guard != "" && guard[0]&blobMarker != 0 }
 
 // blob joins the pieces of the bookkeeping blob.
 func (l *loaded) blob() (string, error) {
