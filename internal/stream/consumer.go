@@ -34,7 +34,7 @@ type ConsumerConfig struct {
 	MaxBatch int
 	// Linger is how long a worker waits for more records after the first
 	// one before it processes a partial batch: it bounds the latency added
-	// by batching at low load. Default 2 ms.
+	// by batching at low load (see fill). Default 2 ms.
 	Linger time.Duration
 	// QueueSize is the number of fetched records buffered per worker.
 	// Default 4 × MaxBatch.
@@ -219,6 +219,16 @@ func (c *Consumer) Run(ctx context.Context, handle Handler) error {
 	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWork()
 
+	// Workers hand the offsets of finished batches to one committer and go
+	// on with the next batch: a commit round trip is not on any batch's
+	// path. The channel is small, so a committer that cannot commit (Kafka
+	// down) soon holds the workers back too.
+	commits := make(chan map[partitionKey]kafka.Message, 4*c.cfg.Workers)
+	committerDone := make(chan struct{})
+	go func() {
+		defer close(committerDone)
+		c.committer(work, commits)
+	}()
 	queues := make([]chan kafka.Message, c.cfg.Workers)
 	var wg sync.WaitGroup
 	for i := range queues {
@@ -226,7 +236,7 @@ func (c *Consumer) Run(ctx context.Context, handle Handler) error {
 		wg.Add(1)
 		go func(q <-chan kafka.Message) {
 			defer wg.Done()
-			c.worker(work, q, handle)
+			c.worker(work, q, handle, commits)
 		}(queues[i])
 	}
 
@@ -241,7 +251,12 @@ func (c *Consumer) Run(ctx context.Context, handle Handler) error {
 		close(q)
 	}
 	drained := make(chan struct{})
-	go func() { wg.Wait(); close(drained) }()
+	go func() {
+		wg.Wait()
+		close(commits) // the committer commits what is left, then returns
+		<-committerDone
+		close(drained)
+	}()
 	timer := time.NewTimer(c.cfg.DrainTimeout)
 	defer timer.Stop()
 	select {
@@ -316,8 +331,9 @@ func workerFor(partition, workers int) int {
 	return partition % workers
 }
 
-// worker batches its queue and handles each batch until it succeeds.
-func (c *Consumer) worker(ctx context.Context, q <-chan kafka.Message, handle Handler) {
+// worker batches its queue, handles each batch until it succeeds and hands
+// its offsets to the committer.
+func (c *Consumer) worker(ctx context.Context, q <-chan kafka.Message, handle Handler, commits chan<- map[partitionKey]kafka.Message) {
 	batch := make([]kafka.Message, 0, c.cfg.MaxBatch)
 	records := make([]pipeline.Record, 0, c.cfg.MaxBatch)
 	linger := time.NewTimer(time.Hour)
@@ -341,16 +357,29 @@ func (c *Consumer) worker(ctx context.Context, q <-chan kafka.Message, handle Ha
 		if !c.handleWithRetry(ctx, records, handle) {
 			return
 		}
-		if !c.commitWithRetry(ctx, batch) {
+		select {
+		case commits <- lastPerPartition(batch):
+		case <-ctx.Done():
 			return
 		}
 		_ = open // a closed queue is noticed by the next receive
 	}
 }
 
-// fill adds records to batch until MaxBatch, or until the queue stays empty
-// for Linger. It reports whether the queue is still open.
+// fill adds records to batch until it holds MaxBatch, or until Linger has
+// passed since its first record and the queue is empty. Counting from the
+// first record, not the last, bounds what batching adds to any record's
+// latency by Linger, however steadily records trickle in (waiting for a
+// quiet gap let a batch grow for as long as records kept coming less than
+// Linger apart). Under load the queue is never empty and batches fill at
+// once. It reports whether the queue is still open.
 func (c *Consumer) fill(q <-chan kafka.Message, batch *[]kafka.Message, linger *time.Timer) bool {
+	armed := false
+	defer func() {
+		if armed {
+			linger.Stop() // Go ≥ 1.23: no stale tick can be received later
+		}
+	}()
 	for len(*batch) < c.cfg.MaxBatch {
 		select {
 		case m, ok := <-q:
@@ -361,17 +390,18 @@ func (c *Consumer) fill(q <-chan kafka.Message, batch *[]kafka.Message, linger *
 			continue
 		default:
 		}
-		linger.Reset(c.cfg.Linger)
+		if !armed {
+			linger.Reset(c.cfg.Linger)
+			armed = true
+		}
 		select {
 		case m, ok := <-q:
-			if !linger.Stop() {
-				<-linger.C
-			}
 			if !ok {
 				return false
 			}
 			*batch = append(*batch, m)
 		case <-linger.C:
+			armed = false
 			return true
 		}
 	}
@@ -401,9 +431,9 @@ func (c *Consumer) handleWithRetry(ctx context.Context, records []pipeline.Recor
 	}
 }
 
-// commitWithRetry commits the highest offset per partition of the batch,
-// never moving a partition's committed offset backwards.
-func (c *Consumer) commitWithRetry(ctx context.Context, batch []kafka.Message) bool {
+// lastPerPartition is the record with the highest offset of each
+// partition in a batch.
+func lastPerPartition(batch []kafka.Message) map[partitionKey]kafka.Message {
 	last := map[partitionKey]kafka.Message{}
 	for _, m := range batch {
 		k := partitionKey{m.Topic, m.Partition}
@@ -411,6 +441,48 @@ func (c *Consumer) commitWithRetry(ctx context.Context, batch []kafka.Message) b
 			last[k] = m
 		}
 	}
+	return last
+}
+
+// committer commits the offsets the workers hand it, merging everything
+// that queued up meanwhile into one commit (the highest offset per
+// partition), until in is closed and drained or ctx ends. Every offset it
+// gets belongs to a batch whose effects are durable, and a worker hands
+// over a partition's batches in order, so the highest offset of a
+// partition covers all before it.
+func (c *Consumer) committer(ctx context.Context, in <-chan map[partitionKey]kafka.Message) {
+	for {
+		next, ok := <-in
+		if !ok {
+			return
+		}
+		open := true
+	merge:
+		for open {
+			select {
+			case more, ok := <-in:
+				if !ok {
+					open = false
+					break merge
+				}
+				for k, m := range more {
+					if prev, had := next[k]; !had || m.Offset > prev.Offset {
+						next[k] = m
+					}
+				}
+			default:
+				break merge
+			}
+		}
+		if !c.commitWithRetry(ctx, next) || !open {
+			return
+		}
+	}
+}
+
+// commitWithRetry commits the given records' offsets (one per partition),
+// never moving a partition's committed offset backwards.
+func (c *Consumer) commitWithRetry(ctx context.Context, last map[partitionKey]kafka.Message) bool {
 	var msgs []kafka.Message
 	c.mu.Lock()
 	for k, m := range last {
@@ -454,7 +526,7 @@ func (c *Consumer) commitWithRetry(ctx context.Context, batch []kafka.Message) b
 		if attempt >= 5 {
 			// After a rebalance the partition may belong to another member;
 			// the records are then redelivered there, and the state's offset
-			// guard makes that harmless. Do not block this worker forever.
+			// guard makes that harmless. Do not hold the workers forever.
 			c.cfg.Logger.Warn("giving up on commit; records will be redelivered", zap.Error(err))
 			return true
 		}
