@@ -32,8 +32,8 @@ const DefaultCacheBytes = 48 << 20
 
 // Cached is a write-through cache of customer hashes in front of a Backing
 // store. It keeps, per customer, a copy of the hash as this process last
-// loaded or wrote it, so loading a customer this process has seen needs
-// no HGETALL: in a stream where a customer has several events, most loads
+// wrote it, so loading a customer this process wrote recently needs no
+// HGETALL: in a stream where a customer has several events, most loads
 // are answered from memory.
 //
 // The copy is never trusted for correctness, only for speed: every write

@@ -394,11 +394,7 @@ func decodeLoaded(customerID string, l loaded, exists bool, pending string) (Sna
 	st.Tier = l.vals[ixTier]
 	snap.Token = l.vals[ixGuard]
 	if isBlob(snap.Token) {
-		blob, err := l.blob()
-		if err == nil {
-			err = parseBlob(blob, st)
-		}
-		if err != nil {
+		if err := parseBlob(l.blob(), st); err != nil {
 			return fail(fieldGuard, err)
 		}
 		return snap, nil
@@ -428,8 +424,9 @@ func decodeLoaded(customerID string, l loaded, exists bool, pending string) (Sna
 // old layout (which starts with a topic name).
 func isBlob(guard string) bool { return guard != "" && guard[0]&blobMarker != 0 }
 
-// blob joins the pieces of the bookkeeping blob.
-func (l *loaded) blob() (string, error) {
+// blob joins the pieces of the bookkeeping blob (a missing piece ends it,
+// and the parse then fails on the length).
+func (l *loaded) blob() string {
 	first := l.vals[ixGuard]
 	n := 1
 	for ; ; n++ {
@@ -438,7 +435,7 @@ func (l *loaded) blob() (string, error) {
 		}
 	}
 	if n == 1 {
-		return first, nil
+		return first
 	}
 	var b strings.Builder
 	b.Grow(n * blobPiece)
@@ -447,7 +444,7 @@ func (l *loaded) blob() (string, error) {
 		piece, _ := l.more.get(i)
 		b.WriteString(piece)
 	}
-	return b.String(), nil
+	return b.String()
 }
 
 // parseGuard reads the text guard of the old layout

@@ -309,6 +309,8 @@ func TestDecodeSnapshotReadsEveryFieldAndRejectsCorruptOnes(t *testing.T) {
 		{"_g", "orders:1:2:3", "field _g"},
 		{"_g", ":1:2", "field _g"},
 		{"_g", "orders:1:2,", "field _g"},
+		{"_g", "\x90\x01", "field _g"},     // a blob cut short in its guard
+		{"_g", "\x80\x01\x02", "field _g"}, // digests not a multiple of 8 bytes
 		{"_d1", "short", "field _d1"},
 	} {
 		_, err := store.DecodeSnapshot("c-1", with(tt.field, tt.value), "")
