@@ -459,7 +459,8 @@ func deliver(ctx context.Context, c *common, src sim.RecordSource, total int, de
 		if err != nil {
 			return usagef("%v", err)
 		}
-		defer ks.Close()
+		// Replay flushes the sink before it returns; closing then loses nothing.
+		defer func() { _ = ks.Close() }()
 		if !c.autoCreate {
 			cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 			err := ks.Check(cctx)

@@ -46,7 +46,7 @@ func TestChangeEventID(t *testing.T) {
 	if got := base.EventID(); got != golden {
 		t.Errorf("EventID() = %s, want %s", got, golden)
 	}
-	if base.EventID() != base.EventID() {
+	if first, again := base.EventID(), base.EventID(); first != again {
 		t.Fatal("EventID not deterministic")
 	}
 

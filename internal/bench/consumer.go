@@ -100,7 +100,7 @@ func (p *consumerProcess) guard(ctx context.Context) (context.Context, context.C
 		select {
 		case <-p.exited:
 			if !p.stopping.Load() {
-				cancel(fmt.Errorf("consumer exited early: %v (log: %s)", p.exitErr, p.logPath))
+				cancel(fmt.Errorf("consumer exited early: %w (log: %s)", p.exitErr, p.logPath))
 			}
 		case <-gctx.Done():
 		}
@@ -117,7 +117,7 @@ func (p *consumerProcess) waitReady(ctx context.Context) error {
 	for {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+p.httpAddr+"/readyz", nil)
 		if res, err := client.Do(req); err == nil {
-			res.Body.Close()
+			_ = res.Body.Close()
 			if res.StatusCode == http.StatusOK {
 				return nil
 			}
@@ -152,7 +152,7 @@ func (p *consumerProcess) stop() (usage, error) {
 	case <-time.After(60 * time.Second):
 		_ = p.cmd.Process.Kill()
 		<-p.exited
-		err = fmt.Errorf("consumer ignored SIGTERM for 60 s: %v", p.exitErr)
+		err = fmt.Errorf("consumer ignored SIGTERM for 60 s: %w", p.exitErr)
 	}
 	p.waited = true
 	u := usage{peakRSS: p.peak}

@@ -109,7 +109,7 @@ func waitCommitted(ctx context.Context, brokers []string, group string, topics [
 			if err == nil {
 				err = fmt.Errorf("lag %d", lag)
 			}
-			return time.Time{}, fmt.Errorf("waiting for commits: %w (last: %v)", context.Cause(ctx), err)
+			return time.Time{}, fmt.Errorf("waiting for commits: %w (last: %w)", context.Cause(ctx), err)
 		case <-time.After(wait):
 		}
 	}

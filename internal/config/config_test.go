@@ -137,7 +137,8 @@ func TestInvalidSettingsAreErrors(t *testing.T) {
 		{"bad topic", []string{"--orders-topic", "a b"}, nil, "", "invalid topic"},
 		{"same topic twice", []string{"--dlq-topic", "orders"}, nil, "", "two purposes"},
 		{"no brokers", nil, map[string]string{"LTV_KAFKA_BROKERS": " , "}, "", "no Kafka brokers"},
-		{"yaml typo", nil, nil, "lifespan_yaers: 3\n", "lifespan_yaers"},
+		{"yaml typo", nil, nil, "lifespan_yaers: 3\n", "lifespan_yaers"}, //nolint:misspell // the misspelt key is the test
+
 		{"yaml margin", nil, nil, "default_gross_margin: 1.5\n", "default_gross_margin"},
 		{"yaml tiers order", nil, nil, "tiers:\n  - {name: a, min: 10}\n  - {name: b, min: 10}\n", "ascending"},
 		{"yaml not a number", nil, nil, "lifespan_years: three\n", "not a decimal"},

@@ -36,7 +36,7 @@ func consumerBinary(t *testing.T) string {
 		cmd := exec.Command("go", "build", "-o", binPath, "github.com/ltv-stream/ltv-stream/cmd/consumer")
 		out, err := cmd.CombinedOutput()
 		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+			buildErr = fmt.Errorf("go build: %w\n%s", err, out)
 		}
 	})
 	if buildErr != nil {

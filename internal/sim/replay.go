@@ -227,7 +227,7 @@ func Replay(ctx context.Context, src RecordSource, sink Sink, opts ReplayOptions
 	case runErr != nil && flushErr != nil:
 		// The flush failure is what matters: records handed to the sink
 		// were lost. It is not reported as a plain cancellation.
-		return st, fmt.Errorf("replay: stopped (%v) and the final flush failed: %w", runErr, flushErr)
+		return st, fmt.Errorf("replay: stopped (%v) and the final flush failed: %w", runErr, flushErr) //nolint:errorlint // only the flush error is the cause
 	case runErr != nil:
 		return st, runErr
 	case flushErr != nil:

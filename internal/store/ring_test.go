@@ -16,7 +16,6 @@ func TestRingReturnsOnlyNewestValues(t *testing.T) {
 			r := newRing(size)
 			rng := rand.New(rand.NewPCG(3, uint64(size)))
 			newest := map[string]string{}
-			var recent []string // keys in write order
 			for i := 0; i < 20000; i++ {
 				key := fmt.Sprintf("c-%d", rng.IntN(300))
 				switch rng.IntN(10) {
@@ -28,7 +27,6 @@ func TestRingReturnsOnlyNewestValues(t *testing.T) {
 					v := strings.Repeat(string(rune('a'+i%26)), rng.IntN(200)) + fmt.Sprint(i)
 					r.put(key, v)
 					newest[key] = v
-					recent = append(recent, key)
 				}
 				if got, ok := r.get(key); !ok || got != newest[key] {
 					t.Fatalf("op %d: %s just written: %q, %v", i, key, got, ok)
