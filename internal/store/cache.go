@@ -53,7 +53,7 @@ type Cached struct {
 	inner Backing
 
 	mu     sync.Mutex
-	copies *ring // customer id → encoded copy (encodeCopy)
+	copies *ring // customer id → encoded copy (appendCopy)
 	// pending holds the customers written with pending change events,
 	// and the token of that write, until their clear: their copies are not
 	// used, since the events are only in Redis.
@@ -183,6 +183,7 @@ func (c *Cached) Save(ctx context.Context, writes []Write) ([]int, error) {
 	for _, i := range conflicts {
 		lost[i] = true
 	}
+	var scratch []byte
 	for i := range writes {
 		w := &writes[i]
 		if lost[i] || w.base == nil {
@@ -194,12 +195,13 @@ func (c *Cached) Save(ctx context.Context, writes []Write) ([]int, error) {
 			c.dropLocked(w.CustomerID)
 			continue
 		}
-		enc, ok := encodeCopy(&after)
-		if !ok {
+		var fits bool
+		scratch, fits = appendCopy(scratch[:0], &after)
+		if !fits {
 			c.dropLocked(w.CustomerID)
 			continue
 		}
-		c.copies.put(w.CustomerID, enc)
+		c.copies.put(w.CustomerID, scratch)
 		if len(w.Pending) > 0 {
 			c.markPendingLocked(w.CustomerID, w.Token)
 		} else {
@@ -257,34 +259,15 @@ const (
 	seenTag = 0xc0
 )
 
-func encodeCopy(l *loaded) (string, bool) {
-	size := 0
-	for i := fieldIndex(0); i < numFields; i++ {
-		if l.has&(1<<i) != 0 {
-			size += 2 + len(l.vals[i])
-		}
-	}
-	for _, set := range []*chunkSet{&l.more, &l.seen} {
-		for n, ok := range set.has {
-			if ok {
-				size += 2 + len(set.vals[n])
-			}
-		}
-	}
-	var b strings.Builder
-	b.Grow(size + 8)
-	var lenBuf [binary.MaxVarintLen64]byte
-	put := func(tag byte, v string) {
-		b.WriteByte(tag)
-		b.Write(lenBuf[:binary.PutUvarint(lenBuf[:], uint64(len(v)))])
-		b.WriteString(v)
-	}
+// appendCopy appends the copy of l to dst; false when l has a numbered
+// field beyond what a tag can name (never, for hashes this code writes).
+func appendCopy(dst []byte, l *loaded) ([]byte, bool) {
 	for i := fieldIndex(0); i < numFields; i++ {
 		if i != ixUpdatedAt && i != ixPendingFlag && l.has&(1<<i) != 0 {
-			put(byte(i), l.vals[i])
+			dst = appendCopyField(dst, byte(i), l.vals[i])
 		}
 	}
-	for _, f := range []struct {
+	for _, f := range [...]struct {
 		set *chunkSet
 		tag byte
 	}{{&l.more, moreTag}, {&l.seen, seenTag}} {
@@ -293,15 +276,21 @@ func encodeCopy(l *loaded) (string, bool) {
 				continue
 			}
 			if n >= 0x40 {
-				return "", false
+				return dst, false
 			}
-			put(f.tag+byte(n), f.set.vals[n])
+			dst = appendCopyField(dst, f.tag+byte(n), f.set.vals[n])
 		}
 	}
-	return b.String(), true
+	return dst, true
 }
 
-// decodeCopy parses encodeCopy's output; the values are substrings of e.
+func appendCopyField(dst []byte, tag byte, v string) []byte {
+	dst = append(dst, tag)
+	dst = binary.AppendUvarint(dst, uint64(len(v)))
+	return append(dst, v...)
+}
+
+// decodeCopy parses appendCopy's output; the values are substrings of e.
 func decodeCopy(e string) (loaded, bool) {
 	var l loaded
 	for len(e) > 0 {

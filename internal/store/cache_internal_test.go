@@ -16,11 +16,11 @@ func TestCopyEncodingRoundTrips(t *testing.T) {
 	l.vals[ixTier], l.has = "", l.has|1<<ixTier // present but empty
 	l.more.set(1, string(make([]byte, 64)))
 	l.seen.set(2, "12345678")
-	e, ok := encodeCopy(&l)
+	b, ok := appendCopy(nil, &l)
 	if !ok {
 		t.Fatal("encode failed")
 	}
-	got, ok := decodeCopy(e)
+	got, ok := decodeCopy(string(b))
 	if !ok || !reflect.DeepEqual(got, l) {
 		t.Fatalf("round trip: %+v, %v; want %+v", got, ok, l)
 	}

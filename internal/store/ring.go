@@ -67,7 +67,7 @@ func (r *ring) get(key string) (string, bool) {
 
 // put stores value under key, evicting the oldest records as needed. A
 // value too large for a quarter of the ring is not stored.
-func (r *ring) put(key, value string) {
+func (r *ring) put(key string, value []byte) {
 	h := xxhash.Sum64String(key)
 	raw := recordHeader + len(key) + len(value) + 1 // +1: the padding count
 	n := (raw + 3) &^ 3

@@ -25,7 +25,7 @@ func TestRingReturnsOnlyNewestValues(t *testing.T) {
 					continue
 				default:
 					v := strings.Repeat(string(rune('a'+i%26)), rng.IntN(200)) + fmt.Sprint(i)
-					r.put(key, v)
+					r.put(key, []byte(v))
 					newest[key] = v
 				}
 				if got, ok := r.get(key); !ok || got != newest[key] {
@@ -49,7 +49,7 @@ func TestRingReturnsOnlyNewestValues(t *testing.T) {
 func TestRingKeepsTheMostRecentWrites(t *testing.T) {
 	r := newRing(1 << 16)
 	for i := 0; i < 5000; i++ {
-		r.put(fmt.Sprintf("k%d", i), strings.Repeat("x", 100))
+		r.put(fmt.Sprintf("k%d", i), []byte(strings.Repeat("x", 100)))
 	}
 	// ~120-byte records: the last 500 certainly fit, the first 500 are gone.
 	for i := 4500; i < 5000; i++ {
@@ -69,8 +69,8 @@ func TestRingKeepsTheMostRecentWrites(t *testing.T) {
 
 func TestRingRefusesHugeValues(t *testing.T) {
 	r := newRing(4096)
-	r.put("a", "small")
-	r.put("a", strings.Repeat("x", 2000))
+	r.put("a", []byte("small"))
+	r.put("a", []byte(strings.Repeat("x", 2000)))
 	if _, ok := r.get("a"); ok {
 		t.Fatal("a value over a quarter of the ring was stored (or the old one kept)")
 	}
