@@ -237,3 +237,16 @@ func (r *blobReader) bytes(n uint64) string {
 	r.s = r.s[n:]
 	return v
 }
+
+// uvarint is binary.Uvarint for a string (no conversion to []byte).
+func uvarint(s string) (uint64, int) {
+	var x uint64
+	for i := 0; i < len(s) && i < binary.MaxVarintLen64; i++ {
+		b := s[i]
+		if b < 0x80 {
+			return x | uint64(b)<<(7*i), i + 1
+		}
+		x |= uint64(b&0x7f) << (7 * i)
+	}
+	return 0, 0
+}

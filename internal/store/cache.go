@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/binary"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 )
@@ -316,24 +315,6 @@ func decodeCopy(e string) (loaded, bool) {
 	return l, true
 }
 
-// uvarint is binary.Uvarint for a string (no conversion to []byte).
-func uvarint(s string) (uint64, int) {
-	var x uint64
-	for i := 0; i < len(s) && i < binary.MaxVarintLen64; i++ {
-		b := s[i]
-		if b < 0x80 {
-			return x | uint64(b)<<(7*i), i + 1
-		}
-		x |= uint64(b&0x7f) << (7 * i)
-	}
-	return 0, 0
-}
-
-func (l *loaded) unset(i fieldIndex) {
-	l.vals[i] = ""
-	l.has &^= 1 << i
-}
-
 // after returns the hash l becomes when w is applied to it; false when w
 // names a field this code does not know (never, for writes from Encode).
 func (l *loaded) after(w *Write) (loaded, bool) {
@@ -364,17 +345,4 @@ func (l *loaded) after(w *Write) (loaded, bool) {
 		set.unset(n)
 	}
 	return out, true
-}
-
-// chunkNumber parses a numbered field's name ("_d3" with prefix "_d" → 3).
-func chunkNumber(name, prefix string) (int, bool) {
-	digits, ok := strings.CutPrefix(name, prefix)
-	if !ok {
-		return 0, false
-	}
-	n, err := strconv.Atoi(digits)
-	if err != nil || n < 0 || n > 1<<16 || strconv.Itoa(n) != digits {
-		return 0, false
-	}
-	return n, true
 }

@@ -219,6 +219,24 @@ func (c chunkSet) clone() chunkSet {
 
 func (l *loaded) get(s fieldIndex) (string, bool) { return l.vals[s], l.has&(1<<s) != 0 }
 
+func (l *loaded) unset(i fieldIndex) {
+	l.vals[i] = ""
+	l.has &^= 1 << i
+}
+
+// chunkNumber parses a numbered field's name ("_d3" with prefix "_d" → 3).
+func chunkNumber(name, prefix string) (int, bool) {
+	digits, ok := strings.CutPrefix(name, prefix)
+	if !ok {
+		return 0, false
+	}
+	n, err := strconv.Atoi(digits)
+	if err != nil || n < 0 || n > 1<<16 || strconv.Itoa(n) != digits {
+		return 0, false
+	}
+	return n, true
+}
+
 // numbered finds the family and number of a numbered field's name.
 func (l *loaded) numbered(name string) (*chunkSet, int, bool) {
 	if n, ok := chunkNumber(name, fieldGuard); ok && n >= 1 {
