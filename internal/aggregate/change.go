@@ -44,16 +44,23 @@ func (c *Change) Direction() string {
 // RFC 9562 "custom" version) for the convenience of subscribers that
 // store ids in UUID columns.
 func (c *Change) EventID() string {
+	var out [36]byte
+	return string(c.appendEventID(out[:0]))
+}
+
+// appendEventID appends the 36-character id to dst. The hash input is
+// built in a stack buffer and hashed with sha256.Sum256, so the id costs
+// no allocation on the hot path (sha256.New puts its state on the heap).
+func (c *Change) appendEventID(dst []byte) []byte {
 	// Each part is length-prefixed so no choice of ids can make two
 	// different (customer, cause) pairs hash the same input.
-	h := sha256.New()
-	var n [binary.MaxVarintLen64]byte
+	var stack [256]byte
+	in := stack[:0]
 	for _, part := range [...]string{SchemaChange, c.CustomerID, c.CausedBy} {
-		h.Write(n[:binary.PutUvarint(n[:], uint64(len(part)))])
-		h.Write([]byte(part))
+		in = binary.AppendUvarint(in, uint64(len(part)))
+		in = append(in, part...)
 	}
-	var sum [sha256.Size]byte
-	h.Sum(sum[:0])
+	sum := sha256.Sum256(in)
 	sum[6] = (sum[6] & 0x0f) | 0x80 // version 8
 	sum[8] = (sum[8] & 0x3f) | 0x80 // RFC 9562 variant
 	var out [36]byte
@@ -66,7 +73,7 @@ func (c *Change) EventID() string {
 	hex.Encode(out[19:23], sum[8:10])
 	out[23] = '-'
 	hex.Encode(out[24:36], sum[10:16])
-	return string(out[:])
+	return append(dst, out[:]...)
 }
 
 // TimeText renders a timestamp the way every public field does: RFC 3339
@@ -85,7 +92,9 @@ func (c *Change) AppendJSON(dst []byte, emittedAt time.Time) []byte {
 	dst = append(dst, `{"schema":"`...)
 	dst = append(dst, SchemaChange...)
 	dst = append(dst, `","event_id":`...)
-	dst = strconv.AppendQuote(dst, c.EventID())
+	dst = append(dst, '"')
+	dst = c.appendEventID(dst)
+	dst = append(dst, '"')
 	dst = append(dst, `,"customer_id":`...)
 	dst = appendJSONString(dst, c.CustomerID)
 	dst = append(dst, `,"previous_tier":`...)
@@ -109,9 +118,9 @@ func (c *Change) AppendJSON(dst []byte, emittedAt time.Time) []byte {
 	dst = append(dst, `,"caused_by":`...)
 	dst = appendJSONString(dst, c.CausedBy)
 	dst = append(dst, `,"occurred_at":"`...)
-	dst = append(dst, TimeText(c.OccurredAt)...)
+	dst = AppendTimeText(dst, c.OccurredAt)
 	dst = append(dst, `","emitted_at":"`...)
-	dst = append(dst, TimeText(emittedAt)...)
+	dst = AppendTimeText(dst, emittedAt)
 	dst = append(dst, `"}`...)
 	return dst
 }

@@ -32,7 +32,8 @@ import (
 // acknowledged (a crash, or Redis down at the clear).
 //
 // KEYS: per customer two keys of one slot, the state hash and the pending
-// key. ARGV per customer, in order: expected token, pending action (""
+// key (when the action is "keep" the script never touches the second key,
+// so the caller may pass the hash again and skip building the name). ARGV per customer, in order: expected token, pending action (""
 // keep, "-" delete, anything else: the new pending value), the number of
 // fields to set and to delete, then name, value pairs to set and names to
 // delete. The script hands those ranges of ARGV straight to HSET and HDEL
@@ -357,8 +358,13 @@ func (r *Redis) saveGroups(ctx context.Context, writes []Write, groups [][]int) 
 			nargs := 0
 			for _, i := range idx {
 				w := &writes[i]
-				keys = append(keys, Key(w.CustomerID), PendingKey(w.CustomerID))
 				actions[i] = w.pendingAction()
+				hash := Key(w.CustomerID)
+				pending := hash // unused by the script when the action is keep
+				if actions[i] != pendingKeep {
+					pending = PendingKey(w.CustomerID)
+				}
+				keys = append(keys, hash, pending)
 				nargs += 4 + len(w.set) + len(w.del)
 			}
 			args := evalShaArgs(saveScript, keys[first:], nargs)
