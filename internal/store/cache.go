@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Backing is the store a Cached sits in front of (Redis, or a recorder of
@@ -57,6 +58,17 @@ type Cached struct {
 	// and the token of that write, until their clear: their copies are not
 	// used, since the events are only in Redis.
 	pending map[string]string
+	// acked holds, while clearing runs in the background (RunClearer),
+	// the customers whose pending events were acknowledged but whose clear
+	// has not reached Redis yet, with the token it clears. Such a customer
+	// is served from its copy again at once, flagged so that its next
+	// write removes the pending key itself: the batch after a tier change
+	// neither waits for the clear's round trip nor publishes the
+	// acknowledged events once more.
+	acked      map[string]string
+	clearQueue []Acked
+	clearWake  chan struct{}
+	async      atomic.Bool
 
 	hits, misses atomic.Uint64
 }
@@ -66,7 +78,8 @@ func NewCached(inner Backing, cfg CacheConfig) *Cached {
 	if cfg.MaxBytes <= 0 {
 		cfg.MaxBytes = DefaultCacheBytes
 	}
-	return &Cached{inner: inner, copies: newRing(cfg.MaxBytes), pending: map[string]string{}}
+	return &Cached{inner: inner, copies: newRing(cfg.MaxBytes), pending: map[string]string{},
+		acked: map[string]string{}, clearWake: make(chan struct{}, 1)}
 }
 
 // CacheStats are counters for metrics.
@@ -130,16 +143,32 @@ func (c *Cached) Load(ctx context.Context, customerIDs []string) ([]Snapshot, []
 	var missAt []int
 	copies := make([]string, len(customerIDs))
 	found := make([]bool, len(customerIDs))
+	var flagged []bool // copy served while the hash still has its pending flag
 	c.mu.Lock()
 	for i, id := range customerIDs {
-		if _, pending := c.pending[id]; !pending {
+		token, pending := c.pending[id]
+		switch {
+		case !pending:
 			copies[i], found[i] = c.copies.get(id)
+		case c.isAckedLocked(id, token):
+			// Acknowledged, clear queued: the Redis hash is the copy plus
+			// the flag, and the pending key holds only acknowledged events.
+			if copies[i], found[i] = c.copies.get(id); found[i] {
+				if flagged == nil {
+					flagged = make([]bool, len(customerIDs))
+				}
+				flagged[i] = true
+			}
 		}
 	}
 	c.mu.Unlock()
 	for i, id := range customerIDs {
 		if found[i] {
 			if l, ok := decodeCopy(copies[i]); ok {
+				if flagged != nil && flagged[i] {
+					l.vals[ixPendingFlag] = "1"
+					l.has |= 1 << ixPendingFlag
+				}
 				snap, err := decodeLoaded(id, l, copies[i] != "", "")
 				if err == nil {
 					snaps[i] = snap
@@ -201,6 +230,10 @@ func (c *Cached) Save(ctx context.Context, writes []Write) ([]int, error) {
 			continue
 		}
 		c.copies.put(w.CustomerID, scratch)
+		// A write replaces whatever was pending before it (it stored new
+		// events or deleted the key), so an acknowledgement still queued
+		// for the old token no longer applies (its clear is a no-op).
+		delete(c.acked, w.CustomerID)
 		if len(w.Pending) > 0 {
 			c.markPendingLocked(w.CustomerID, w.Token)
 		} else {
@@ -210,9 +243,42 @@ func (c *Cached) Save(ctx context.Context, writes []Write) ([]int, error) {
 	return conflicts, nil
 }
 
-// ClearPending clears through; a customer whose token is the one cleared
-// may be served from its copy again, as its hash lost its pending events.
+// ClearPending clears the pending events of acknowledged customers. While
+// RunClearer runs, it only records the acknowledgements and queues the
+// clear for the background (see acked); otherwise, or when the queue is
+// full, it clears through at once. A customer whose token is the one
+// cleared may be served from its copy again.
 func (c *Cached) ClearPending(ctx context.Context, acked []Acked) error {
+	if len(acked) == 0 {
+		return nil
+	}
+	if c.async.Load() {
+		c.mu.Lock()
+		if len(c.clearQueue)+len(acked) <= maxQueuedClears {
+			for _, a := range acked {
+				if token, ok := c.pending[a.CustomerID]; ok && token == a.Token {
+					c.acked[a.CustomerID] = a.Token
+				}
+			}
+			c.clearQueue = append(c.clearQueue, acked...)
+			c.mu.Unlock()
+			select {
+			case c.clearWake <- struct{}{}:
+			default:
+			}
+			return nil
+		}
+		c.mu.Unlock()
+	}
+	return c.clearNow(ctx, acked)
+}
+
+// maxQueuedClears bounds the acknowledgements waiting for the background
+// clear; beyond it callers clear synchronously (Redis slow or down).
+const maxQueuedClears = 200_000
+
+// clearNow clears through and unmarks the cleared customers.
+func (c *Cached) clearNow(ctx context.Context, acked []Acked) error {
 	if err := c.inner.ClearPending(ctx, acked); err != nil {
 		// Those customers stay marked, so they are loaded (with their
 		// pending events) until a write or a clear succeeds.
@@ -224,6 +290,63 @@ func (c *Cached) ClearPending(ctx context.Context, acked []Acked) error {
 		if token, ok := c.pending[a.CustomerID]; ok && token == a.Token {
 			delete(c.pending, a.CustomerID)
 		}
+		if token, ok := c.acked[a.CustomerID]; ok && token == a.Token {
+			delete(c.acked, a.CustomerID)
+		}
+	}
+	return nil
+}
+
+// RunClearer clears queued acknowledgements in the background until ctx
+// ends, so no batch waits for the clear's round trip. Failed clears are
+// kept and retried after retry; their customers stay served from their
+// copies (flagged), so nothing waits for Redis to come back either. Call
+// Flush after it returns to clear what is still queued.
+func (c *Cached) RunClearer(ctx context.Context, retry time.Duration) {
+	c.async.Store(true)
+	defer c.async.Store(false)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-c.clearWake:
+		}
+		if err := c.Flush(ctx); err != nil {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(retry):
+			}
+			select {
+			case c.clearWake <- struct{}{}:
+			default:
+			}
+		}
+	}
+}
+
+// Flush clears every queued acknowledgement now (used by RunClearer, and
+// at shutdown so a stopping instance leaves no pending keys behind). On
+// failure the acknowledgements stay queued.
+func (c *Cached) Flush(ctx context.Context) error {
+	c.mu.Lock()
+	batch := c.clearQueue
+	c.clearQueue = nil
+	c.mu.Unlock()
+	if len(batch) == 0 {
+		return nil
+	}
+	if err := c.clearNow(ctx, batch); err != nil {
+		c.mu.Lock()
+		c.clearQueue = append(batch, c.clearQueue...)
+		if over := len(c.clearQueue) - maxQueuedClears; over > 0 {
+			// The oldest are given up: their customers stay marked (and
+			// acked), so their next write removes the pending key, or a
+			// later load re-publishes the events with their ids.
+			c.clearQueue = append([]Acked(nil), c.clearQueue[over:]...)
+		}
+		c.mu.Unlock()
+		return err
 	}
 	return nil
 }
@@ -237,13 +360,20 @@ func (c *Cached) markPendingLocked(id, token string) {
 	if len(c.pending) >= maxPending {
 		c.copies.reset()
 		clear(c.pending)
+		clear(c.acked)
 	}
 	c.pending[id] = token
+}
+
+func (c *Cached) isAckedLocked(id, token string) bool {
+	t, ok := c.acked[id]
+	return ok && t == token
 }
 
 func (c *Cached) dropLocked(id string) {
 	c.copies.drop(id)
 	delete(c.pending, id)
+	delete(c.acked, id)
 }
 
 // The copy of a hash is a string of fields, each a tag byte, the value's

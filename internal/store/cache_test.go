@@ -227,3 +227,147 @@ func TestCachedStaysWithinItsBudget(t *testing.T) {
 		}
 	}
 }
+
+// gatedBacking holds every ClearPending until the test opens the gate,
+// so the state between an acknowledgement and its clear can be observed.
+type gatedBacking struct {
+	countingBacking
+	gate    chan struct{}
+	cleared chan []store.Acked
+}
+
+func (b *gatedBacking) ClearPending(ctx context.Context, acked []store.Acked) error {
+	select {
+	case <-b.gate:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	err := b.Redis.ClearPending(ctx, acked)
+	b.cleared <- acked
+	return err
+}
+
+// With the background clearer, an acknowledged customer is served from
+// its copy before its clear reaches Redis, its acknowledged events are not
+// handed out again, and its next write removes the pending key itself; a
+// clear that arrives later is a harmless no-op. A customer not written
+// again is cleared by the background, and what is still queued when the
+// clearer stops is cleared by Flush.
+func TestCachedClearsPendingEventsInTheBackground(t *testing.T) {
+	r, srv := newStore(t)
+	b := &gatedBacking{countingBacking: countingBacking{Redis: r}, gate: make(chan struct{}), cleared: make(chan []store.Acked, 8)}
+	c := store.NewCached(b, store.CacheConfig{})
+	m := aggregate.DefaultModel()
+	ctx, stop := context.WithCancel(ctxT(t))
+	done := make(chan struct{})
+	go func() { defer close(done); c.RunClearer(ctx, 10*time.Millisecond) }()
+	t.Cleanup(func() { stop(); <-done })
+	waitAsync := func() {
+		// RunClearer makes ClearPending asynchronous as it starts: probe
+		// until an acknowledgement returns with the gate still closed.
+		for attempt := 0; ; attempt++ {
+			returned := make(chan error, 1)
+			go func() { returned <- c.ClearPending(ctxT(t), []store.Acked{{CustomerID: "c-probe", Token: "x"}}) }()
+			select {
+			case err := <-returned:
+				if err != nil {
+					t.Fatal(err)
+				}
+				b.gate <- struct{}{} // let the queued probe through
+				<-b.cleared
+				return
+			case <-time.After(50 * time.Millisecond):
+				b.gate <- struct{}{} // synchronous: the clearer had not started
+				<-b.cleared
+				<-returned
+			}
+			if attempt > 100 {
+				t.Fatal("clearer never started")
+			}
+		}
+	}
+	waitAsync()
+	rc := srv.Client()
+	hash := func(id string) map[string]string {
+		t.Helper()
+		h, err := rc.HGetAll(ctxT(t), store.Key(id)).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return h
+	}
+	pendingInRedis := func(id string) (key bool, flag bool) {
+		t.Helper()
+		n, err := rc.Exists(ctxT(t), store.PendingKey(id)).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n == 1, hash(id)["_p"] == "1"
+	}
+
+	for _, tc := range []struct {
+		name       string
+		writeAgain bool
+	}{{"written again before the clear", true}, {"not written again", false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			id := "c-" + tc.name[:3]
+			w, _ := step(t, c, m, order(id+"-e1", id, "100.00", "", "2026-01-01T00:00:00Z"), 1, true)
+			if len(w.Pending) != 1 {
+				t.Fatalf("expected the first tier assignment as a pending event, got %d", len(w.Pending))
+			}
+			if err := c.ClearPending(ctxT(t), []store.Acked{{CustomerID: id, Token: w.Token}}); err != nil {
+				t.Fatal(err)
+			}
+			if key, flag := pendingInRedis(id); !key || !flag {
+				t.Fatalf("the clear must still be queued (gate closed): key %v flag %v", key, flag)
+			}
+			b.loaded = 0
+			snaps, _, err := c.Load(ctxT(t), []string{id})
+			if err != nil || len(snaps[0].Pending) != 0 || b.loaded != 0 {
+				t.Fatalf("acknowledged customer: %d pending handed out, %d Redis loads, %v", len(snaps[0].Pending), b.loaded, err)
+			}
+			if tc.writeAgain {
+				w2, conflicts := step(t, c, m, order(id+"-e2", id, "20.00", "", "2026-01-02T00:00:00Z"), 2, true)
+				if len(conflicts) != 0 || len(w2.Pending) != 0 {
+					t.Fatalf("second write: conflicts %v, pending %d", conflicts, len(w2.Pending))
+				}
+				if key, flag := pendingInRedis(id); key || flag {
+					t.Fatalf("the write must remove the acknowledged pending key and flag: key %v flag %v", key, flag)
+				}
+				checkMirror(t, c, hash(id), id, "after the write")
+			}
+			b.gate <- struct{}{}
+			<-b.cleared
+			if key, flag := pendingInRedis(id); key || flag {
+				t.Fatalf("after the background clear: key %v flag %v", key, flag)
+			}
+			b.loaded = 0
+			if _, _, err := c.Load(ctxT(t), []string{id}); err != nil || b.loaded != 0 {
+				t.Fatalf("after the clear the copy serves: %d Redis loads, %v", b.loaded, err)
+			}
+		})
+	}
+
+	t.Run("flushed at shutdown", func(t *testing.T) {
+		id := "c-shutdown"
+		w, _ := step(t, c, m, order(id+"-e1", id, "100.00", "", "2026-01-01T00:00:00Z"), 1, true)
+		if err := c.ClearPending(ctxT(t), []store.Acked{{CustomerID: id, Token: w.Token}}); err != nil {
+			t.Fatal(err)
+		}
+		// The clearer has taken the acknowledgement and waits at the gate;
+		// stopping it gives that clear up (context ended) and re-queues it.
+		stop()
+		<-done
+		if key, _ := pendingInRedis(id); !key {
+			t.Fatal("cleared before the flush")
+		}
+		go func() { b.gate <- struct{}{} }()
+		if err := c.Flush(ctxT(t)); err != nil {
+			t.Fatal(err)
+		}
+		<-b.cleared
+		if key, flag := pendingInRedis(id); key || flag {
+			t.Fatalf("after Flush: key %v flag %v", key, flag)
+		}
+	})
+}
