@@ -54,18 +54,10 @@ type Cached struct {
 
 	mu     sync.Mutex
 	copies *ring // customer id → encoded copy (appendCopy)
-	// pending holds the customers written with pending change events,
-	// and the token of that write, until their clear: their copies are not
-	// used, since the events are only in Redis.
-	pending map[string]string
-	// acked holds, while clearing runs in the background (RunClearer),
-	// the customers whose pending events were acknowledged but whose clear
-	// has not reached Redis yet, with the token it clears. Such a customer
-	// is served from its copy again at once, flagged so that its next
-	// write removes the pending key itself: the batch after a tier change
-	// neither waits for the clear's round trip nor publishes the
-	// acknowledged events once more.
-	acked      map[string]string
+	// pending holds the customers written with pending change events
+	// until their clear. Their copies are not used while the events are
+	// unacknowledged (the events are only in Redis).
+	pending    map[string]pendingMark
 	clearQueue []Acked
 	clearWake  chan struct{}
 	async      atomic.Bool
@@ -73,13 +65,24 @@ type Cached struct {
 	hits, misses atomic.Uint64
 }
 
+// pendingMark is what Cached knows of a customer's pending events.
+type pendingMark struct {
+	token string // the token of the write that stored them
+	// acked: they are acknowledged and their clear is queued for the
+	// background (RunClearer). Such a customer is served from its copy
+	// again at once, flagged so that its next write removes the pending
+	// key itself: the batch after a tier change neither waits for the
+	// clear's round trip nor publishes the acknowledged events once more.
+	acked bool
+}
+
 // NewCached puts a cache in front of inner.
 func NewCached(inner Backing, cfg CacheConfig) *Cached {
 	if cfg.MaxBytes <= 0 {
 		cfg.MaxBytes = DefaultCacheBytes
 	}
-	return &Cached{inner: inner, copies: newRing(cfg.MaxBytes), pending: map[string]string{},
-		acked: map[string]string{}, clearWake: make(chan struct{}, 1)}
+	return &Cached{inner: inner, copies: newRing(cfg.MaxBytes), pending: map[string]pendingMark{},
+		clearWake: make(chan struct{}, 1)}
 }
 
 // CacheStats are counters for metrics.
@@ -146,11 +149,11 @@ func (c *Cached) Load(ctx context.Context, customerIDs []string) ([]Snapshot, []
 	var flagged []bool // copy served while the hash still has its pending flag
 	c.mu.Lock()
 	for i, id := range customerIDs {
-		token, pending := c.pending[id]
+		mark, pending := c.pending[id]
 		switch {
 		case !pending:
 			copies[i], found[i] = c.copies.get(id)
-		case c.isAckedLocked(id, token):
+		case mark.acked:
 			// Acknowledged, clear queued: the Redis hash is the copy plus
 			// the flag, and the pending key holds only acknowledged events.
 			if copies[i], found[i] = c.copies.get(id); found[i] {
@@ -231,9 +234,8 @@ func (c *Cached) Save(ctx context.Context, writes []Write) ([]int, error) {
 		}
 		c.copies.put(w.CustomerID, scratch)
 		// A write replaces whatever was pending before it (it stored new
-		// events or deleted the key), so an acknowledgement still queued
-		// for the old token no longer applies (its clear is a no-op).
-		delete(c.acked, w.CustomerID)
+		// events or deleted the key), and with it any acknowledgement still
+		// queued for the old token (whose clear is then a no-op).
 		if len(w.Pending) > 0 {
 			c.markPendingLocked(w.CustomerID, w.Token)
 		} else {
@@ -245,7 +247,7 @@ func (c *Cached) Save(ctx context.Context, writes []Write) ([]int, error) {
 
 // ClearPending clears the pending events of acknowledged customers. While
 // RunClearer runs, it only records the acknowledgements and queues the
-// clear for the background (see acked); otherwise, or when the queue is
+// clear for the background (see pendingMark); otherwise, or when the queue is
 // full, it clears through at once. A customer whose token is the one
 // cleared may be served from its copy again.
 func (c *Cached) ClearPending(ctx context.Context, acked []Acked) error {
@@ -256,8 +258,8 @@ func (c *Cached) ClearPending(ctx context.Context, acked []Acked) error {
 		c.mu.Lock()
 		if len(c.clearQueue)+len(acked) <= maxQueuedClears {
 			for _, a := range acked {
-				if token, ok := c.pending[a.CustomerID]; ok && token == a.Token {
-					c.acked[a.CustomerID] = a.Token
+				if mark, ok := c.pending[a.CustomerID]; ok && mark.token == a.Token {
+					c.pending[a.CustomerID] = pendingMark{token: a.Token, acked: true}
 				}
 			}
 			c.clearQueue = append(c.clearQueue, acked...)
@@ -287,11 +289,8 @@ func (c *Cached) clearNow(ctx context.Context, acked []Acked) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, a := range acked {
-		if token, ok := c.pending[a.CustomerID]; ok && token == a.Token {
+		if mark, ok := c.pending[a.CustomerID]; ok && mark.token == a.Token {
 			delete(c.pending, a.CustomerID)
-		}
-		if token, ok := c.acked[a.CustomerID]; ok && token == a.Token {
-			delete(c.acked, a.CustomerID)
 		}
 	}
 	return nil
@@ -360,20 +359,13 @@ func (c *Cached) markPendingLocked(id, token string) {
 	if len(c.pending) >= maxPending {
 		c.copies.reset()
 		clear(c.pending)
-		clear(c.acked)
 	}
-	c.pending[id] = token
-}
-
-func (c *Cached) isAckedLocked(id, token string) bool {
-	t, ok := c.acked[id]
-	return ok && t == token
+	c.pending[id] = pendingMark{token: token}
 }
 
 func (c *Cached) dropLocked(id string) {
 	c.copies.drop(id)
 	delete(c.pending, id)
-	delete(c.acked, id)
 }
 
 // The copy of a hash is a string of fields, each a tag byte, the value's
