@@ -282,8 +282,9 @@ const maxQueuedClears = 200_000
 // clearNow clears through and unmarks the cleared customers.
 func (c *Cached) clearNow(ctx context.Context, acked []Acked) error {
 	if err := c.inner.ClearPending(ctx, acked); err != nil {
-		// Those customers stay marked, so they are loaded (with their
-		// pending events) until a write or a clear succeeds.
+		// Those customers stay marked until a write or a clear succeeds:
+		// unacknowledged ones are loaded with their pending events,
+		// acknowledged ones served from their copies, flagged.
 		return err
 	}
 	c.mu.Lock()
@@ -339,8 +340,8 @@ func (c *Cached) Flush(ctx context.Context) error {
 		c.mu.Lock()
 		c.clearQueue = append(batch, c.clearQueue...)
 		if over := len(c.clearQueue) - maxQueuedClears; over > 0 {
-			// The oldest are given up: their customers stay marked (and
-			// acked), so their next write removes the pending key, or a
+			// The oldest are given up: their customers stay marked as
+			// acknowledged, so their next write removes the pending key, or a
 			// later load re-publishes the events with their ids.
 			c.clearQueue = append([]Acked(nil), c.clearQueue[over:]...)
 		}

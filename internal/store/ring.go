@@ -45,18 +45,29 @@ func newRing(size int) *ring {
 
 func (r *ring) at(pos uint64) []byte { return r.buf[pos%uint64(len(r.buf)):] }
 
+// find returns the record holding key's newest value and key's hash.
+func (r *ring) find(key string) (rec []byte, h uint64, ok bool) {
+	h = xxhash.Sum64String(key)
+	pos, ok := r.index[h]
+	if !ok {
+		return nil, h, false
+	}
+	rec = r.at(pos)
+	klen := int(binary.LittleEndian.Uint16(rec[12:]))
+	if string(rec[recordHeader:recordHeader+klen]) != key {
+		return nil, h, false // another key with the same hash
+	}
+	return rec, h, true
+}
+
 // get returns a copy of key's value.
 func (r *ring) get(key string) (string, bool) {
-	pos, ok := r.index[xxhash.Sum64String(key)]
+	rec, _, ok := r.find(key)
 	if !ok {
 		return "", false
 	}
-	rec := r.at(pos)
 	n := binary.LittleEndian.Uint32(rec)
 	klen := int(binary.LittleEndian.Uint16(rec[12:]))
-	if string(rec[recordHeader:recordHeader+klen]) != key {
-		return "", false // another key with the same hash
-	}
 	vlen := int(n) - recordHeader - klen
 	// The stored length includes padding: the value's own length is the
 	// record's, less the padding written after it (kept in the last byte
@@ -95,13 +106,8 @@ func (r *ring) put(key string, value []byte) {
 
 // drop forgets key (its record becomes dead space).
 func (r *ring) drop(key string) {
-	h := xxhash.Sum64String(key)
-	if pos, ok := r.index[h]; ok {
-		rec := r.at(pos)
-		klen := int(binary.LittleEndian.Uint16(rec[12:]))
-		if string(rec[recordHeader:recordHeader+klen]) == key {
-			delete(r.index, h)
-		}
+	if _, h, ok := r.find(key); ok {
+		delete(r.index, h)
 	}
 }
 
