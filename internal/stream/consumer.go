@@ -436,12 +436,18 @@ func (c *Consumer) handleWithRetry(ctx context.Context, records []pipeline.Recor
 func lastPerPartition(batch []kafka.Message) map[partitionKey]kafka.Message {
 	last := map[partitionKey]kafka.Message{}
 	for _, m := range batch {
-		k := partitionKey{m.Topic, m.Partition}
-		if prev, ok := last[k]; !ok || m.Offset > prev.Offset {
-			last[k] = m
-		}
+		keepHighest(last, m)
 	}
 	return last
+}
+
+// keepHighest records m in last unless last has a higher offset of its
+// partition.
+func keepHighest(last map[partitionKey]kafka.Message, m kafka.Message) {
+	k := partitionKey{m.Topic, m.Partition}
+	if prev, had := last[k]; !had || m.Offset > prev.Offset {
+		last[k] = m
+	}
 }
 
 // committer commits the offsets the workers hand it, merging everything
@@ -451,31 +457,28 @@ func lastPerPartition(batch []kafka.Message) map[partitionKey]kafka.Message {
 // over a partition's batches in order, so the highest offset of a
 // partition covers all before it.
 func (c *Consumer) committer(ctx context.Context, in <-chan map[partitionKey]kafka.Message) {
-	for {
-		next, ok := <-in
-		if !ok {
-			return
-		}
-		open := true
-	merge:
-		for open {
-			select {
-			case more, ok := <-in:
-				if !ok {
-					open = false
-					break merge
-				}
-				for k, m := range more {
-					if prev, had := next[k]; !had || m.Offset > prev.Offset {
-						next[k] = m
-					}
-				}
-			default:
-				break merge
-			}
-		}
+	for next := range in {
+		open := mergeQueued(next, in)
 		if !c.commitWithRetry(ctx, next) || !open {
 			return
+		}
+	}
+}
+
+// mergeQueued merges into next the offsets of every batch already waiting
+// in in; false when in is closed.
+func mergeQueued(next map[partitionKey]kafka.Message, in <-chan map[partitionKey]kafka.Message) bool {
+	for {
+		select {
+		case more, ok := <-in:
+			if !ok {
+				return false
+			}
+			for _, m := range more {
+				keepHighest(next, m)
+			}
+		default:
+			return true
 		}
 	}
 }
