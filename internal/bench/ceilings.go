@@ -2,7 +2,12 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"maps"
+	"os"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -15,8 +20,14 @@ import (
 
 // kafkaConsumeCeiling consumes every input record with a plain kafka-go
 // group reader configured like the consumer's, doing nothing with them:
-// the most the consumer could ever read from this broker.
-func kafkaConsumeCeiling(ctx context.Context, cfg Config, brokers []string, total int) (float64, error) {
+// the most the consumer could ever read from this broker. Its CPU cost is
+// that of the harness process, which runs the broker and the reader and
+// nothing else meanwhile.
+func kafkaConsumeCeiling(ctx context.Context, cfg Config, brokers []string, total int) (ceiling, error) {
+	cpu0, err := cpuTime(os.Getpid())
+	if err != nil {
+		return ceiling{}, err
+	}
 	start := time.Now()
 	r := kafka.NewReader(kafka.ReaderConfig{
 		Brokers: brokers, GroupID: fmt.Sprintf("bench-raw-%d", start.UnixNano()),
@@ -30,11 +41,30 @@ func kafkaConsumeCeiling(ctx context.Context, cfg Config, brokers []string, tota
 	defer cancel()
 	for n := 0; n < total; n++ {
 		if _, err := r.FetchMessage(ctx); err != nil {
-			return 0, fmt.Errorf("raw consume after %d of %d: %w", n, total, err)
+			return ceiling{}, fmt.Errorf("raw consume after %d of %d: %w", n, total, err)
 		}
 	}
-	return float64(total) / time.Since(start).Seconds(), nil
+	elapsed := time.Since(start)
+	cpu1, err := cpuTime(os.Getpid())
+	if err != nil {
+		return ceiling{}, err
+	}
+	return ceiling{rate: float64(total) / elapsed.Seconds(), cpuPerMillion: perMillion(cpu1-cpu0, total)}, nil
 }
+
+// ceiling is a part's rate alone, and the CPU that rate cost: at the
+// ceiling the part is the only thing running, so its CPU per event is the
+// least it takes of the machine's cores at any rate.
+type ceiling struct {
+	rate          float64 // events (or messages) per second
+	cpuPerMillion float64 // CPU seconds per million events of the measured process
+	// floorCPUPerMillion (Redis only) is the CPU of the least Redis
+	// traffic the same stream needs (publicWriteFloor).
+	floorCPUPerMillion float64
+}
+
+// perMillion is CPU seconds per million of n events.
+func perMillion(d time.Duration, n int) float64 { return d.Seconds() / (float64(n) / 1e6) }
 
 // storeOp is one call the pipeline made to the store.
 type storeOp struct {
@@ -81,14 +111,14 @@ func (discardPublisher) Publish(context.Context, []pipeline.Message) error { ret
 // worker, partitions sharded over workers as the consumer does) while the
 // store calls are recorded; then Redis is flushed and the recorded calls
 // are replayed, one goroutine per worker, and only the replay is timed.
-func redisUpdateCeiling(ctx context.Context, cfg Config, rc redis.UniversalClient, w *workload) (float64, error) {
+func redisUpdateCeiling(ctx context.Context, cfg Config, rc redis.UniversalClient, redisPid int, w *workload) (ceiling, error) {
 	st := store.NewRedis(rc, store.Config{})
 	if err := st.LoadScripts(ctx); err != nil {
-		return 0, err
+		return ceiling{}, err
 	}
 	dec, err := decode.New(decode.Config{BaseCurrency: "SEK"})
 	if err != nil {
-		return 0, err
+		return ceiling{}, err
 	}
 	model := defaultModel()
 	workers := cfg.Workers
@@ -116,19 +146,23 @@ func redisUpdateCeiling(ctx context.Context, cfg Config, rc redis.UniversalClien
 		cached := store.NewCached(recs[i], store.CacheConfig{MaxBytes: store.DefaultCacheBytes / workers})
 		proc, err := pipeline.New(pipeline.Config{Model: model, Decoder: dec, Store: cached, Out: discardPublisher{}})
 		if err != nil {
-			return 0, err
+			return ceiling{}, err
 		}
 		for lo := 0; lo < len(shards[i]); lo += cfg.MaxBatch {
 			if _, err := proc.Process(ctx, shards[i][lo:min(lo+cfg.MaxBatch, len(shards[i]))]); err != nil {
-				return 0, fmt.Errorf("recording pass: %w", err)
+				return ceiling{}, fmt.Errorf("recording pass: %w", err)
 			}
 		}
 	}
 	if err := rc.FlushAll(ctx).Err(); err != nil {
-		return 0, err
+		return ceiling{}, err
 	}
 	var wg sync.WaitGroup
 	errs := make([]error, workers)
+	cpu0, err := cpuTime(redisPid)
+	if err != nil {
+		return ceiling{}, err
+	}
 	start := time.Now()
 	for i := range recs {
 		wg.Add(1)
@@ -139,12 +173,82 @@ func redisUpdateCeiling(ctx context.Context, cfg Config, rc redis.UniversalClien
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
+	cpu1, err := cpuTime(redisPid)
+	if err != nil {
+		return ceiling{}, err
+	}
 	for _, err := range errs {
 		if err != nil {
-			return 0, err
+			return ceiling{}, err
 		}
 	}
-	return float64(len(w.msgs)) / elapsed.Seconds(), nil
+	out := ceiling{rate: float64(len(w.msgs)) / elapsed.Seconds(), cpuPerMillion: perMillion(cpu1-cpu0, len(w.msgs))}
+	if err := rc.FlushAll(ctx).Err(); err != nil {
+		return ceiling{}, err
+	}
+	floor, err := publicWriteFloor(ctx, rc, redisPid, recs)
+	if err != nil {
+		return ceiling{}, fmt.Errorf("public write floor: %w", err)
+	}
+	out.floorCPUPerMillion = perMillion(floor, len(w.msgs))
+	return out, nil
+}
+
+// publicWriteFloor replays only the public-field part of the recorded
+// saves, as plain pipelined HSETs (no script, no compare-and-set, no
+// bookkeeping, no loads or clears), and returns redis-server's CPU for it:
+// what writing SPEC §3's fields for this stream costs Redis at the least.
+func publicWriteFloor(ctx context.Context, rc redis.UniversalClient, redisPid int, recs []*recordingStore) (time.Duration, error) {
+	batches := make([][][]any, len(recs))
+	for i, rec := range recs {
+		for _, op := range rec.ops {
+			var batch []any
+			for _, w := range op.save {
+				set, _ := w.Changes()
+				args := []any{"hset", store.Key(w.CustomerID)}
+				for _, name := range slices.Sorted(maps.Keys(set)) {
+					if !strings.HasPrefix(name, "_") {
+						args = append(args, name, set[name])
+					}
+				}
+				if len(args) > 2 {
+					batch = append(batch, args)
+				}
+			}
+			if len(batch) > 0 {
+				batches[i] = append(batches[i], batch)
+			}
+		}
+	}
+	cpu0, err := cpuTime(redisPid)
+	if err != nil {
+		return 0, err
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, len(batches))
+	for i := range batches {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			for _, batch := range batches[i] {
+				if _, err := rc.Pipelined(ctx, func(p redis.Pipeliner) error {
+					for _, args := range batch {
+						p.Do(ctx, args.([]any)...)
+					}
+					return nil
+				}); err != nil {
+					errs[i] = err
+					return
+				}
+			}
+		}(i)
+	}
+	wg.Wait()
+	cpu1, err := cpuTime(redisPid)
+	if err != nil {
+		return 0, err
+	}
+	return cpu1 - cpu0, errors.Join(errs...)
 }
 
 func replay(ctx context.Context, st *store.Redis, ops []storeOp) error {

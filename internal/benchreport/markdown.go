@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -168,6 +169,29 @@ func bytesOr(v float64) string {
 	return fmtFloat(v, 1) + " B"
 }
 
+// signedBytes and signedSeconds format a difference, which may be
+// negative (a budget already overspent).
+func signedBytes(v float64) string {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return notMeasured
+	}
+	return fmtSigned(v, 1) + " B"
+}
+
+func signedSeconds(v float64) string {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return notMeasured
+	}
+	return fmtSigned(v, 2) + " s"
+}
+
+func fmtSigned(v float64, dec int) string {
+	if v < 0 {
+		return "−" + fmtFloat(-v, dec)
+	}
+	return fmtFloat(v, dec)
+}
+
 func yesNo(v bool) string {
 	if v {
 		return "yes"
@@ -247,6 +271,16 @@ func mainRows(r Report) []row {
 		ratio:  ofWhat(med.RedisBytesPerCustomer, t.BytesPerCustomer, "target"),
 		mark:   markLower(med.RedisBytesPerCustomer, t.BytesPerCustomer),
 		perRun: perRun(runs, func(x Run) string { return bytesOr(x.RedisBytesPerCustomer) })})
+	if med.PublicFieldsBytesPerCustomer > 0 {
+		add(row{figure: "↳ floor: SPEC §3 public fields alone, no bookkeeping", median: bytesOr(med.PublicFieldsBytesPerCustomer),
+			target: tgt, ratio: ofWhat(med.PublicFieldsBytesPerCustomer, t.BytesPerCustomer, "target"),
+			perRun: perRun(runs, func(x Run) string { return bytesOr(x.PublicFieldsBytesPerCustomer) })})
+		if t.BytesPerCustomer > 0 {
+			room := func(x Run) string { return signedBytes(t.BytesPerCustomer - x.PublicFieldsBytesPerCustomer) }
+			add(row{figure: "↳ room under the target for all bookkeeping (offset guard, dedupe window)",
+				median: room(med), perRun: perRun(runs, room)})
+		}
+	}
 
 	tgt = dash
 	if t.PeakRSSBytes > 0 {
@@ -277,6 +311,32 @@ func mainRows(r Report) []row {
 		m, p = rate(limit, "events/s")
 		add(row{figure: "CPU-bound limit (cores ÷ CPU per event of all processes)", median: m,
 			ratio: ofWhat(med.Throughput, med.CPUBoundLimit(), "limit"), perRun: p})
+	}
+	if budget := CPUBudgetPerMillion(med.Cores, t.Throughput); budget > 0 && med.KafkaCeilingCPUSecondsPerMillion > 0 {
+		add(row{figure: "CPU budget per million events at the throughput target (cores ÷ target)",
+			median: secondsOr(budget), target: dash})
+		add(row{figure: "↳ Kafka alone: broker + kafka-go reader at the consume ceiling",
+			median: secondsOr(med.KafkaCeilingCPUSecondsPerMillion),
+			ratio:  ofWhat(med.KafkaCeilingCPUSecondsPerMillion, budget, "budget"),
+			perRun: perRun(runs, func(x Run) string { return secondsOr(x.KafkaCeilingCPUSecondsPerMillion) })})
+		if med.RedisCeilingCPUSecondsPerMillion > 0 {
+			add(row{figure: "↳ Redis alone: redis-server at the update ceiling",
+				median: secondsOr(med.RedisCeilingCPUSecondsPerMillion),
+				ratio:  ofWhat(med.RedisCeilingCPUSecondsPerMillion, budget, "budget"),
+				perRun: perRun(runs, func(x Run) string { return secondsOr(x.RedisCeilingCPUSecondsPerMillion) })})
+		}
+		if med.RedisFloorCPUSecondsPerMillion > 0 {
+			add(row{figure: "↳ Redis floor: the public fields alone, as plain pipelined HSETs (no compare-and-set, no bookkeeping)",
+				median: secondsOr(med.RedisFloorCPUSecondsPerMillion),
+				ratio:  ofWhat(med.RedisFloorCPUSecondsPerMillion, budget, "budget"),
+				perRun: perRun(runs, func(x Run) string { return secondsOr(x.RedisFloorCPUSecondsPerMillion) })})
+			left := func(x Run) float64 {
+				return CPUBudgetPerMillion(x.Cores, t.Throughput) - x.KafkaCeilingCPUSecondsPerMillion - x.RedisFloorCPUSecondsPerMillion
+			}
+			add(row{figure: "↳ left for everything else at best (budget − Kafka alone − Redis floor): decode, aggregate, encode, fencing, produce, commit",
+				median: signedSeconds(left(med)),
+				perRun: perRun(runs, func(x Run) string { return signedSeconds(left(x)) })})
+		}
 	}
 
 	verified := 0

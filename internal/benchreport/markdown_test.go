@@ -109,6 +109,44 @@ func TestWriteMarkdown(t *testing.T) {
 			notWant: []string{"NaN", "Inf", " -0", "| -"},
 		},
 		{
+			name: "floors and CPU budget",
+			report: func() Report {
+				r := sampleReport()
+				for i := range r.Runs {
+					r.Runs[i].Cores = 2
+					r.Runs[i].RedisBytesPerCustomer = 436.6
+					r.Runs[i].PublicFieldsBytesPerCustomer = 394.8 + float64(i)
+					r.Runs[i].KafkaCeilingCPUSecondsPerMillion = 5.25
+					r.Runs[i].RedisCeilingCPUSecondsPerMillion = 9.5
+					r.Runs[i].RedisFloorCPUSecondsPerMillion = 3.0 + float64(i)
+				}
+				return r
+			},
+			want: []string{
+				"| **Redis bytes per customer** | 436.6 B | ≤ 400 B | — | 109.2 % of target | ❌ missed |",
+				"| ↳ floor: SPEC §3 public fields alone, no bookkeeping | 395.8 B | ≤ 400 B | — | 99.0 % of target |  | 394.8 B, 395.8 B, 396.8 B |",
+				"| ↳ room under the target for all bookkeeping (offset guard, dedupe window) | 4.2 B | — | — | — |  | 5.2 B, 4.2 B, 3.2 B |",
+				"| CPU budget per million events at the throughput target (cores ÷ target) | 13.33 s | — | — | — |  |",
+				"| ↳ Kafka alone: broker + kafka-go reader at the consume ceiling | 5.25 s | — | — | 39.4 % of budget |  | 5.25 s, 5.25 s, 5.25 s |",
+				"| ↳ Redis alone: redis-server at the update ceiling | 9.50 s | — | — | 71.2 % of budget |",
+				"| ↳ Redis floor: the public fields alone, as plain pipelined HSETs (no compare-and-set, no bookkeeping) | 4.00 s | — | — | 30.0 % of budget |  | 3.00 s, 4.00 s, 5.00 s |",
+				"| ↳ left for everything else at best (budget − Kafka alone − Redis floor): decode, aggregate, encode, fencing, produce, commit | 4.08 s | — | — | — |  | 5.08 s, 4.08 s, 3.08 s |",
+				// The floor is no target of its own.
+				"**4 of 5 targets met; missed: Redis bytes per customer.**",
+			},
+		},
+		{
+			name: "floors not measured",
+			report: func() Report {
+				r := sampleReport()
+				for i := range r.Runs {
+					r.Runs[i].Cores = 2
+				}
+				return r
+			},
+			notWant: []string{"floor:", "room under", "CPU budget", "Kafka alone"},
+		},
+		{
 			name:   "no runs",
 			report: func() Report { return Report{Targets: DefaultTargets()} },
 			chart:  "chart.png",
@@ -206,5 +244,23 @@ func TestWriteMarkdownWriteError(t *testing.T) {
 	boom := errors.New("disk full")
 	if err := WriteMarkdown(failingWriter{boom}, sampleReport(), "x.png"); !errors.Is(err, boom) {
 		t.Fatalf("err = %v, want wrapping %v", err, boom)
+	}
+}
+
+func TestSignedDifferences(t *testing.T) {
+	tests := []struct {
+		got, want string
+	}{
+		{signedSeconds(-1.4166), "−1.42 s"},
+		{signedSeconds(4.08), "4.08 s"},
+		{signedSeconds(math.NaN()), notMeasured},
+		{signedBytes(-36.64), "−36.6 B"},
+		{signedBytes(5.2), "5.2 B"},
+		{signedBytes(math.Inf(1)), notMeasured},
+	}
+	for _, tc := range tests {
+		if tc.got != tc.want {
+			t.Errorf("got %q, want %q", tc.got, tc.want)
+		}
 	}
 }

@@ -45,14 +45,32 @@ type Run struct {
 	LatencySamples        int           // change events whose latency was measured
 	P50, P99, Max         time.Duration // produce → LTV-change event appended
 	RedisBytesPerCustomer float64       // used_memory delta / customers, all bookkeeping included
-	PeakRSSBytes          int64         // consumer process peak RSS (throughput phase)
-	CPUSecondsPerMillion  float64       // consumer user+sys CPU seconds per 1M events
+	// PublicFieldsBytesPerCustomer is the same for the customers' hashes
+	// holding SPEC §3's public fields only: the data model's floor, under
+	// which no bookkeeping can go.
+	PublicFieldsBytesPerCustomer float64
+	PeakRSSBytes                 int64   // consumer process peak RSS (throughput phase)
+	CPUSecondsPerMillion         float64 // consumer user+sys CPU seconds per 1M events
 	// RedisCPUSecondsPerMillion and BrokerCPUSecondsPerMillion are the
 	// CPU seconds per 1M events of redis-server and of the process running
 	// the broker (and the harness) during the throughput phase: with the
 	// consumer's, they show where the machine's cores went.
 	RedisCPUSecondsPerMillion  float64
 	BrokerCPUSecondsPerMillion float64
+	// KafkaCeilingCPUSecondsPerMillion is the CPU of the broker and the raw
+	// reader per million messages at the Kafka consume ceiling, and
+	// RedisCeilingCPUSecondsPerMillion redis-server's per million input
+	// events at the Redis update ceiling: what reading the stream and
+	// storing its state cost the machine at the least, with nothing else
+	// running.
+	KafkaCeilingCPUSecondsPerMillion float64
+	RedisCeilingCPUSecondsPerMillion float64
+	// RedisFloorCPUSecondsPerMillion is redis-server's CPU per million
+	// input events for the least traffic the stream needs: the public
+	// fields the consumer wrote, as plain pipelined HSETs without
+	// compare-and-set, bookkeeping, loads or clears. No design that keeps
+	// SPEC §3's hash costs Redis less.
+	RedisFloorCPUSecondsPerMillion float64
 	// Cores is the machine's core count, for the CPU-bound limit.
 	Cores    int
 	Verified bool // final Redis state equalled an independent recomputation
@@ -112,25 +130,29 @@ func Median(runs []Run) Run {
 		verified = verified && r.Verified
 	}
 	return Run{
-		Events:                     medianOf(runs, func(r Run) int { return r.Events }),
-		Customers:                  medianOf(runs, func(r Run) int { return r.Customers }),
-		Elapsed:                    medianOf(runs, func(r Run) time.Duration { return r.Elapsed }),
-		Throughput:                 medianOf(runs, func(r Run) float64 { return r.Throughput }),
-		KafkaConsumeCeiling:        medianOf(runs, func(r Run) float64 { return r.KafkaConsumeCeiling }),
-		RedisUpdateCeiling:         medianOf(runs, func(r Run) float64 { return r.RedisUpdateCeiling }),
-		OfferedRate:                medianOf(runs, func(r Run) float64 { return r.OfferedRate }),
-		AchievedRate:               medianOf(runs, func(r Run) float64 { return r.AchievedRate }),
-		LatencySamples:             medianOf(runs, func(r Run) int { return r.LatencySamples }),
-		P50:                        medianOf(runs, func(r Run) time.Duration { return r.P50 }),
-		P99:                        medianOf(runs, func(r Run) time.Duration { return r.P99 }),
-		Max:                        medianOf(runs, func(r Run) time.Duration { return r.Max }),
-		RedisBytesPerCustomer:      medianOf(runs, func(r Run) float64 { return r.RedisBytesPerCustomer }),
-		PeakRSSBytes:               medianOf(runs, func(r Run) int64 { return r.PeakRSSBytes }),
-		CPUSecondsPerMillion:       medianOf(runs, func(r Run) float64 { return r.CPUSecondsPerMillion }),
-		RedisCPUSecondsPerMillion:  medianOf(runs, func(r Run) float64 { return r.RedisCPUSecondsPerMillion }),
-		BrokerCPUSecondsPerMillion: medianOf(runs, func(r Run) float64 { return r.BrokerCPUSecondsPerMillion }),
-		Cores:                      medianOf(runs, func(r Run) int { return r.Cores }),
-		Verified:                   verified,
+		Events:                           medianOf(runs, func(r Run) int { return r.Events }),
+		Customers:                        medianOf(runs, func(r Run) int { return r.Customers }),
+		Elapsed:                          medianOf(runs, func(r Run) time.Duration { return r.Elapsed }),
+		Throughput:                       medianOf(runs, func(r Run) float64 { return r.Throughput }),
+		KafkaConsumeCeiling:              medianOf(runs, func(r Run) float64 { return r.KafkaConsumeCeiling }),
+		RedisUpdateCeiling:               medianOf(runs, func(r Run) float64 { return r.RedisUpdateCeiling }),
+		OfferedRate:                      medianOf(runs, func(r Run) float64 { return r.OfferedRate }),
+		AchievedRate:                     medianOf(runs, func(r Run) float64 { return r.AchievedRate }),
+		LatencySamples:                   medianOf(runs, func(r Run) int { return r.LatencySamples }),
+		P50:                              medianOf(runs, func(r Run) time.Duration { return r.P50 }),
+		P99:                              medianOf(runs, func(r Run) time.Duration { return r.P99 }),
+		Max:                              medianOf(runs, func(r Run) time.Duration { return r.Max }),
+		RedisBytesPerCustomer:            medianOf(runs, func(r Run) float64 { return r.RedisBytesPerCustomer }),
+		PeakRSSBytes:                     medianOf(runs, func(r Run) int64 { return r.PeakRSSBytes }),
+		CPUSecondsPerMillion:             medianOf(runs, func(r Run) float64 { return r.CPUSecondsPerMillion }),
+		RedisCPUSecondsPerMillion:        medianOf(runs, func(r Run) float64 { return r.RedisCPUSecondsPerMillion }),
+		BrokerCPUSecondsPerMillion:       medianOf(runs, func(r Run) float64 { return r.BrokerCPUSecondsPerMillion }),
+		KafkaCeilingCPUSecondsPerMillion: medianOf(runs, func(r Run) float64 { return r.KafkaCeilingCPUSecondsPerMillion }),
+		RedisCeilingCPUSecondsPerMillion: medianOf(runs, func(r Run) float64 { return r.RedisCeilingCPUSecondsPerMillion }),
+		PublicFieldsBytesPerCustomer:     medianOf(runs, func(r Run) float64 { return r.PublicFieldsBytesPerCustomer }),
+		RedisFloorCPUSecondsPerMillion:   medianOf(runs, func(r Run) float64 { return r.RedisFloorCPUSecondsPerMillion }),
+		Cores:                            medianOf(runs, func(r Run) int { return r.Cores }),
+		Verified:                         verified,
 	}
 }
 
@@ -153,4 +175,15 @@ func (r Run) CPUBoundLimit() float64 {
 		return 0
 	}
 	return float64(r.Cores) / (total / 1e6)
+}
+
+// CPUBudgetPerMillion is the CPU seconds per million events the machine's
+// cores can spend at the throughput target (cores ÷ target): whatever
+// reads, processes and stores an event must fit in it. 0 when either is
+// unknown.
+func CPUBudgetPerMillion(cores int, target float64) float64 {
+	if cores <= 0 || target <= 0 {
+		return 0
+	}
+	return float64(cores) / target * 1e6
 }

@@ -115,3 +115,21 @@ func TestCPUBoundLimit(t *testing.T) {
 		}
 	}
 }
+
+func TestCPUBudgetPerMillion(t *testing.T) {
+	tests := []struct {
+		cores  int
+		target float64
+		want   float64
+	}{
+		{2, 150_000, 13.333333333},
+		{4, 100_000, 40},
+		{0, 150_000, 0},
+		{2, 0, 0},
+	}
+	for _, tc := range tests {
+		if got := CPUBudgetPerMillion(tc.cores, tc.target); math.Abs(got-tc.want) > 1e-6 {
+			t.Errorf("CPUBudgetPerMillion(%d, %v) = %v, want %v", tc.cores, tc.target, got, tc.want)
+		}
+	}
+}
