@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"os"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -24,32 +22,31 @@ import (
 // that of the harness process, which runs the broker and the reader and
 // nothing else meanwhile.
 func kafkaConsumeCeiling(ctx context.Context, cfg Config, brokers []string, total int) (ceiling, error) {
-	cpu0, err := cpuTime(os.Getpid())
-	if err != nil {
-		return ceiling{}, err
-	}
-	start := time.Now()
-	r := kafka.NewReader(kafka.ReaderConfig{
-		Brokers: brokers, GroupID: fmt.Sprintf("bench-raw-%d", start.UnixNano()),
-		GroupTopics: []string{cfg.OrdersTopic, cfg.LifecycleTopic},
-		MinBytes:    1, MaxBytes: 16 << 20, MaxWait: 500 * time.Millisecond,
-		QueueCapacity: 8000, StartOffset: kafka.FirstOffset,
-		HeartbeatInterval: time.Second, RebalanceTimeout: 4 * time.Second,
-	})
-	defer r.Close()
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
-	defer cancel()
-	for n := 0; n < total; n++ {
-		if _, err := r.FetchMessage(ctx); err != nil {
-			return ceiling{}, fmt.Errorf("raw consume after %d of %d: %w", n, total, err)
+	var elapsed time.Duration
+	cpu, err := cpuDuring(os.Getpid(), func() error {
+		start := time.Now()
+		r := kafka.NewReader(kafka.ReaderConfig{
+			Brokers: brokers, GroupID: fmt.Sprintf("bench-raw-%d", start.UnixNano()),
+			GroupTopics: []string{cfg.OrdersTopic, cfg.LifecycleTopic},
+			MinBytes:    1, MaxBytes: 16 << 20, MaxWait: 500 * time.Millisecond,
+			QueueCapacity: 8000, StartOffset: kafka.FirstOffset,
+			HeartbeatInterval: time.Second, RebalanceTimeout: 4 * time.Second,
+		})
+		defer r.Close()
+		ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+		defer cancel()
+		for n := 0; n < total; n++ {
+			if _, err := r.FetchMessage(ctx); err != nil {
+				return fmt.Errorf("raw consume after %d of %d: %w", n, total, err)
+			}
 		}
-	}
-	elapsed := time.Since(start)
-	cpu1, err := cpuTime(os.Getpid())
+		elapsed = time.Since(start)
+		return nil
+	})
 	if err != nil {
 		return ceiling{}, err
 	}
-	return ceiling{rate: float64(total) / elapsed.Seconds(), cpuPerMillion: perMillion(cpu1-cpu0, total)}, nil
+	return ceiling{rate: float64(total) / elapsed.Seconds(), cpuPerMillion: perMillion(cpu, total)}, nil
 }
 
 // ceiling is a part's rate alone, and the CPU that rate cost: at the
@@ -157,32 +154,26 @@ func redisUpdateCeiling(ctx context.Context, cfg Config, rc redis.UniversalClien
 	if err := rc.FlushAll(ctx).Err(); err != nil {
 		return ceiling{}, err
 	}
-	var wg sync.WaitGroup
-	errs := make([]error, workers)
-	cpu0, err := cpuTime(redisPid)
-	if err != nil {
-		return ceiling{}, err
-	}
-	start := time.Now()
-	for i := range recs {
-		wg.Add(1)
-		go func(i int) {
-			defer wg.Done()
-			errs[i] = replay(ctx, st, recs[i].ops)
-		}(i)
-	}
-	wg.Wait()
-	elapsed := time.Since(start)
-	cpu1, err := cpuTime(redisPid)
-	if err != nil {
-		return ceiling{}, err
-	}
-	for _, err := range errs {
-		if err != nil {
-			return ceiling{}, err
+	var elapsed time.Duration
+	cpu, err := cpuDuring(redisPid, func() error {
+		var wg sync.WaitGroup
+		errs := make([]error, workers)
+		start := time.Now()
+		for i := range recs {
+			wg.Add(1)
+			go func(i int) {
+				defer wg.Done()
+				errs[i] = replay(ctx, st, recs[i].ops)
+			}(i)
 		}
+		wg.Wait()
+		elapsed = time.Since(start)
+		return errors.Join(errs...)
+	})
+	if err != nil {
+		return ceiling{}, err
 	}
-	out := ceiling{rate: float64(len(w.msgs)) / elapsed.Seconds(), cpuPerMillion: perMillion(cpu1-cpu0, len(w.msgs))}
+	out := ceiling{rate: float64(len(w.msgs)) / elapsed.Seconds(), cpuPerMillion: perMillion(cpu, len(w.msgs))}
 	if err := rc.FlushAll(ctx).Err(); err != nil {
 		return ceiling{}, err
 	}
@@ -199,56 +190,51 @@ func redisUpdateCeiling(ctx context.Context, cfg Config, rc redis.UniversalClien
 // bookkeeping, no loads or clears), and returns redis-server's CPU for it:
 // what writing SPEC §3's fields for this stream costs Redis at the least.
 func publicWriteFloor(ctx context.Context, rc redis.UniversalClient, redisPid int, recs []*recordingStore) (time.Duration, error) {
-	batches := make([][][]any, len(recs))
+	// Per worker, per recorded save: one HSET per written customer.
+	pipelines := make([][][][]any, len(recs))
 	for i, rec := range recs {
 		for _, op := range rec.ops {
-			var batch []any
+			var cmds [][]any
 			for _, w := range op.save {
 				set, _ := w.Changes()
 				args := []any{"hset", store.Key(w.CustomerID)}
-				for _, name := range slices.Sorted(maps.Keys(set)) {
+				for name, v := range set {
 					if !strings.HasPrefix(name, "_") {
-						args = append(args, name, set[name])
+						args = append(args, name, v)
 					}
 				}
 				if len(args) > 2 {
-					batch = append(batch, args)
+					cmds = append(cmds, args)
 				}
 			}
-			if len(batch) > 0 {
-				batches[i] = append(batches[i], batch)
+			if len(cmds) > 0 {
+				pipelines[i] = append(pipelines[i], cmds)
 			}
 		}
 	}
-	cpu0, err := cpuTime(redisPid)
-	if err != nil {
-		return 0, err
-	}
-	var wg sync.WaitGroup
-	errs := make([]error, len(batches))
-	for i := range batches {
-		wg.Add(1)
-		go func(i int) {
-			defer wg.Done()
-			for _, batch := range batches[i] {
-				if _, err := rc.Pipelined(ctx, func(p redis.Pipeliner) error {
-					for _, args := range batch {
-						p.Do(ctx, args.([]any)...)
+	return cpuDuring(redisPid, func() error {
+		var wg sync.WaitGroup
+		errs := make([]error, len(pipelines))
+		for i := range pipelines {
+			wg.Add(1)
+			go func(i int) {
+				defer wg.Done()
+				for _, cmds := range pipelines[i] {
+					if _, err := rc.Pipelined(ctx, func(p redis.Pipeliner) error {
+						for _, args := range cmds {
+							p.Do(ctx, args...)
+						}
+						return nil
+					}); err != nil {
+						errs[i] = err
+						return
 					}
-					return nil
-				}); err != nil {
-					errs[i] = err
-					return
 				}
-			}
-		}(i)
-	}
-	wg.Wait()
-	cpu1, err := cpuTime(redisPid)
-	if err != nil {
-		return 0, err
-	}
-	return cpu1 - cpu0, errors.Join(errs...)
+			}(i)
+		}
+		wg.Wait()
+		return errors.Join(errs...)
+	})
 }
 
 func replay(ctx context.Context, st *store.Redis, ops []storeOp) error {

@@ -80,3 +80,19 @@ func (m *cpuMeter) used() map[string]time.Duration {
 	}
 	return out
 }
+
+// cpuDuring runs f and returns the CPU time process pid used meanwhile.
+func cpuDuring(pid int, f func() error) (time.Duration, error) {
+	before, err := cpuTime(pid)
+	if err != nil {
+		return 0, err
+	}
+	if err := f(); err != nil {
+		return 0, err
+	}
+	after, err := cpuTime(pid)
+	if err != nil {
+		return 0, err
+	}
+	return after - before, nil
+}

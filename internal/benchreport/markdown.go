@@ -169,28 +169,20 @@ func bytesOr(v float64) string {
 	return fmtFloat(v, 1) + " B"
 }
 
-// signedBytes and signedSeconds format a difference, which may be
-// negative (a budget already overspent).
-func signedBytes(v float64) string {
-	if math.IsNaN(v) || math.IsInf(v, 0) {
+// signed formats a difference, which may be negative (a budget already
+// overspent), with dec decimals and unit.
+func signed(v float64, dec int, unit string) string {
+	switch {
+	case math.IsNaN(v) || math.IsInf(v, 0):
 		return notMeasured
+	case v < 0:
+		return "−" + fmtFloat(-v, dec) + " " + unit
 	}
-	return fmtSigned(v, 1) + " B"
+	return fmtFloat(v, dec) + " " + unit
 }
 
-func signedSeconds(v float64) string {
-	if math.IsNaN(v) || math.IsInf(v, 0) {
-		return notMeasured
-	}
-	return fmtSigned(v, 2) + " s"
-}
-
-func fmtSigned(v float64, dec int) string {
-	if v < 0 {
-		return "−" + fmtFloat(-v, dec)
-	}
-	return fmtFloat(v, dec)
-}
+func signedBytes(v float64) string   { return signed(v, 1, "B") }
+func signedSeconds(v float64) string { return signed(v, 2, "s") }
 
 func yesNo(v bool) string {
 	if v {
