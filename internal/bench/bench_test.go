@@ -45,6 +45,23 @@ func TestRunSmall(t *testing.T) {
 			t.Errorf("%s = %v, want > 0", name, v)
 		}
 	}
+	for name, v := range map[string]float64{
+		"public fields floor": r.PublicFieldsBytesPerCustomer, "kafka ceiling cpu": r.KafkaCeilingCPUSecondsPerMillion,
+		"redis ceiling cpu": r.RedisCeilingCPUSecondsPerMillion,
+	} {
+		if v <= 0 {
+			t.Errorf("%s = %v, want > 0", name, v)
+		}
+	}
+	// The floors are what the stored state and traffic cost without the
+	// bookkeeping, so they must not exceed the figures with it (the CPU
+	// ones are counted in 10 ms ticks, a few ticks in so small a run).
+	if r.PublicFieldsBytesPerCustomer >= r.RedisBytesPerCustomer {
+		t.Errorf("public fields floor %.1f B is not below the stored %.1f B per customer", r.PublicFieldsBytesPerCustomer, r.RedisBytesPerCustomer)
+	}
+	if r.RedisFloorCPUSecondsPerMillion < 0 || r.RedisFloorCPUSecondsPerMillion > r.RedisCeilingCPUSecondsPerMillion {
+		t.Errorf("redis floor %.2f CPU-s per million is not within 0 and the replayed traffic's %.2f", r.RedisFloorCPUSecondsPerMillion, r.RedisCeilingCPUSecondsPerMillion)
+	}
 	if r.PeakRSSBytes < 1<<20 {
 		t.Errorf("peak RSS %d bytes is implausible", r.PeakRSSBytes)
 	}
