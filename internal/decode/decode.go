@@ -13,6 +13,9 @@ package decode
 import (
 	"fmt"
 	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/ltv-stream/ltv-stream/internal/aggregate"
 	"github.com/shopspring/decimal"
@@ -26,8 +29,9 @@ type Error struct {
 	// it goes verbatim into the DLQ `error` header. Input echoed in it is
 	// clipped and quoted.
 	Reason string
-	// Field names the offending top-level field, or "" when the problem is
-	// not field-specific (malformed JSON, size, nesting).
+	// Field names the offending top-level field, "key" for the record key,
+	// or "" when the problem is not field-specific (malformed JSON, size,
+	// nesting).
 	Field string
 }
 
@@ -46,9 +50,10 @@ const MaxIDBytes = 256
 
 // Defaults of Config, exported so the service and the docs can state them.
 const (
-	DefaultBaseCurrency = "SEK"
-	DefaultMaxBytes     = 1 << 20
-	DefaultMaxDepth     = 16
+	DefaultBaseCurrency  = "SEK"
+	DefaultMaxBytes      = 1 << 20
+	DefaultMaxDepth      = 16
+	DefaultMaxFutureSkew = 24 * time.Hour
 )
 
 // Config configures a Decoder. The zero value is valid and means the SPEC
@@ -69,6 +74,11 @@ type Config struct {
 	// objects and arrays): a value nested more than MaxDepth containers
 	// deep is rejected. Default 16, at most 1024.
 	MaxDepth int
+	// MaxFutureSkew is how far occurred_at may lie after the wall-clock time
+	// a record is read (DecodeRecord) before the record is refused, so one
+	// mistyped year cannot move stream time (SPEC §8) years ahead. Default
+	// 24h; negative turns the check off.
+	MaxFutureSkew time.Duration
 }
 
 // fxRate is one configured conversion; code is kept so that Event.Currency
@@ -81,16 +91,20 @@ type fxRate struct {
 // Decoder validates and decodes input events. It is immutable after New,
 // so one Decoder serves all partitions concurrently.
 type Decoder struct {
-	base     string
-	fx       map[string]fxRate
-	maxBytes int
-	maxDepth int
+	base          string
+	fx            map[string]fxRate
+	maxBytes      int
+	maxDepth      int
+	maxFutureSkew time.Duration // < 0: off
 }
 
 // New applies the defaults and checks the configuration, so that a bad
 // currency table fails at start-up rather than on the first event.
 func New(cfg Config) (*Decoder, error) {
-	d := &Decoder{base: cfg.BaseCurrency, maxBytes: cfg.MaxBytes, maxDepth: cfg.MaxDepth}
+	d := &Decoder{base: cfg.BaseCurrency, maxBytes: cfg.MaxBytes, maxDepth: cfg.MaxDepth, maxFutureSkew: cfg.MaxFutureSkew}
+	if d.maxFutureSkew == 0 {
+		d.maxFutureSkew = DefaultMaxFutureSkew
+	}
 	if d.base == "" {
 		d.base = DefaultBaseCurrency
 	}
@@ -206,6 +220,38 @@ func (d *Decoder) Decode(value []byte) (aggregate.Event, error) {
 		return aggregate.Event{}, err
 	}
 	return ev, nil
+}
+
+// DecodeRecord validates a whole input record: first its value, as Decode
+// does, then the rules of SPEC §2 that need the record around it. The key
+// must be the event's customer_id (a missing key included), because stream
+// time and timers (SPEC §8) rely on a customer living on one partition; and
+// occurred_at may lie at most MaxFutureSkew after readAt, the wall-clock
+// time the record was read. Every returned error is an *Error.
+func (d *Decoder) DecodeRecord(key, value []byte, readAt time.Time) (aggregate.Event, error) {
+	ev, err := d.decode(value)
+	if err != nil {
+		return aggregate.Event{}, err
+	}
+	if err := d.checkRecord(key, &ev, readAt); err != nil {
+		return aggregate.Event{}, err
+	}
+	return ev, nil
+}
+
+// checkRecord applies the record-level rules to a decoded event.
+func (d *Decoder) checkRecord(key []byte, ev *aggregate.Event, readAt time.Time) *Error {
+	switch {
+	case len(key) == 0:
+		return errorf("key", "record has no key; the key must be the event's customer_id %q", clip([]byte(ev.CustomerID)))
+	case string(key) != ev.CustomerID:
+		return errorf("key", "record key %q is not the event's customer_id %q", clip(key), clip([]byte(ev.CustomerID)))
+	}
+	if d.maxFutureSkew >= 0 && ev.OccurredAt.Sub(readAt) > d.maxFutureSkew {
+		return errorf("occurred_at", "occurred_at %s is more than %s (max_future_skew) after the time the record was read, %s",
+			ev.OccurredAt.Format(time.RFC3339Nano), d.maxFutureSkew, readAt.UTC().Format(time.RFC3339))
+	}
+	return nil
 }
 
 func (d *Decoder) decode(value []byte) (aggregate.Event, *Error) {
@@ -394,8 +440,25 @@ func required(f *fields, i int) ([]byte, *Error) {
 		return nil, errorf(name, "field %q must be a string, not %s", name, v.kind)
 	case len(v.val) == 0:
 		return nil, errorf(name, "empty required field %q", name)
+	case onlySpace(v.val):
+		return nil, errorf(name, "empty required field %q (only white space)", name)
 	}
 	return v.val, nil
+}
+
+// onlySpace reports whether b (valid UTF-8) is made of white space alone
+// (unicode.IsSpace: ASCII blanks, NEL, NBSP and the Unicode space
+// separators). Such an id looks empty in every log and dashboard, so SPEC
+// §2 counts it as empty.
+func onlySpace(b []byte) bool {
+	for len(b) > 0 {
+		r, n := utf8.DecodeRune(b)
+		if !unicode.IsSpace(r) {
+			return false
+		}
+		b = b[n:]
+	}
+	return true
 }
 
 // identifier returns a required id: bounded, and free of control
@@ -464,7 +527,8 @@ func amount(v *rawValue) (decimal.Decimal, *Error) {
 	}
 	p := splitNumber(t)
 	switch {
-	case p.neg:
+	case p.neg && !p.zero:
+		// "-0" is zero, not a refund in disguise: it is accepted as 0.
 		return decimal.Decimal{}, errorf(name, "amount: negative value %q", clip(t))
 	case p.tooBig(maxAmountIntDigits):
 		return decimal.Decimal{}, errorf(name, "amount: %s is out of range (must be below 1e15)", clip(t))
@@ -484,9 +548,7 @@ func margin(v *rawValue) (decimal.Decimal, *Error) {
 	}
 	p := splitNumber(t)
 	switch {
-	case p.neg && p.zero:
-		return decimal.Decimal{}, errorf(name, "gross_margin: negative value %q", clip(t))
-	case p.neg || p.aboveOne():
+	case (p.neg && !p.zero) || p.aboveOne():
 		return decimal.Decimal{}, errorf(name, "gross_margin: %s is outside [0,1]", clip(t))
 	case p.tooPrecise(maxMarginFracDigits):
 		return decimal.Decimal{}, errorf(name, "gross_margin: %s has more than %d decimal places", clip(t), maxMarginFracDigits)

@@ -9,7 +9,7 @@ const (
 	timeOK        timeProblem = ""
 	timeSyntax    timeProblem = "is not RFC 3339"
 	timeRange     timeProblem = "is not a valid date and time"
-	timeLeap      timeProblem = "is a leap second, which is not supported"
+	timeLeap      timeProblem = "has second 60 outside 23:59 UTC, where leap seconds are inserted"
 	timePrecision timeProblem = "has more than 9 fractional-second digits"
 )
 
@@ -20,9 +20,15 @@ const (
 // and returns it in UTC. It is written out by hand, without allocating,
 // because time.Parse is lenient about forms RFC 3339 does not allow and
 // slower than needed on the hot path. The day must exist in its month;
-// leap seconds (:60) cannot be represented by time.Time and are refused;
 // the UTC result must stay within years 0000-9999 so that it can be
 // written back as RFC 3339.
+//
+// A leap second (ss = 60, which RFC 3339 allows) is accepted where leap
+// seconds are inserted, at 23:59:60 UTC, and read as 23:59:59.999999999:
+// time.Time cannot represent it, and the last instant of that minute keeps
+// the event on its UTC day and month (cohorts, tenure) and ordered after
+// every other event of that minute. Second 60 in any other UTC minute
+// cannot be a leap second and is refused.
 func parseTime(b []byte) (time.Time, timeProblem) {
 	if len(b) < 20 || b[4] != '-' || b[7] != '-' || (b[10] != 'T' && b[10] != 't') || b[13] != ':' || b[16] != ':' {
 		return time.Time{}, timeSyntax
@@ -79,12 +85,16 @@ func parseTime(b []byte) (time.Time, timeProblem) {
 	if month < 1 || month > 12 || day < 1 || day > daysIn(month, year) || hour > 23 || minute > 59 || sec > 60 {
 		return time.Time{}, timeRange
 	}
-	if sec == 60 {
-		return time.Time{}, timeLeap
+	leap := sec == 60
+	if leap {
+		sec, nsec = 59, 999_999_999
 	}
 	t := time.Date(year, time.Month(month), day, hour, minute, sec, nsec, time.UTC)
 	if offset != 0 {
 		t = t.Add(-time.Duration(offset) * time.Second)
+	}
+	if leap && (t.Hour() != 23 || t.Minute() != 59) {
+		return time.Time{}, timeLeap
 	}
 	if y := t.Year(); y < 0 || y > 9999 {
 		return time.Time{}, timeRange

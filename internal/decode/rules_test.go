@@ -1,0 +1,105 @@
+package decode
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+// readAt is the wall-clock time the records of these tests are read at: a
+// day after the SPEC example's occurred_at.
+var readAt = time.Date(2026, 3, 2, 12, 0, 0, 0, time.UTC)
+
+// TestSpecSection2Rules feeds DecodeRecord one record per rule of SPEC §2
+// that makes input rejected, and checks the reason names that rule, so an
+// operator reading the DLQ `error` header knows which rule a record broke.
+func TestSpecSection2Rules(t *testing.T) {
+	d := mustDecoder(t, Config{MaxBytes: 4096})
+	key := []byte("c-000042")
+	cases := []struct {
+		rule   string
+		key    []byte
+		value  string
+		field  string
+		reason string
+	}{
+		{"malformed JSON", key, `{"schema":"ltv.order.v1",`, "", "invalid JSON at byte 25: unexpected end of input"},
+		{"missing required field", key, order(`"order_id":"o-991",`, ``), "order_id", `missing required field "order_id"`},
+		{"required field null", key, order(`"o-991"`, `null`), "order_id", `missing required field "order_id"`},
+		{"empty required field", key, order(`"o-991"`, `""`), "order_id", `empty required field "order_id"`},
+		{"id of only white space", key, order(`"8f1c-1"`, `" \t\u00a0"`), "event_id", `empty required field "event_id" (only white space)`},
+		{"unknown type", key, order(`"order_placed"`, `"order_cancelled"`), "type", `unknown type "order_cancelled"`},
+		{"negative amount", key, order(`"499.00"`, `"-1.00"`), "amount", `amount: negative value "-1.00"`},
+		{"non-numeric amount", key, order(`"499.00"`, `"ten"`), "amount", `amount: "ten" is not a decimal number`},
+		{"margin outside [0,1]", key, order(`"0.40"`, `"1.01"`), "gross_margin", "gross_margin: 1.01 is outside [0,1]"},
+		{"wrong currency", key, order(`"SEK"`, `"USD"`), "currency", `currency "USD" is not the base currency "SEK"`},
+		{"oversized message", key, order(`"channel"`, `"pad":"`+strings.Repeat("x", 5000)+`","channel"`), "", "value of 5238 bytes exceeds the 4096-byte limit"},
+		{"invalid UTF-8", key, order(`c-000042`, "c-\xff"), "", "invalid UTF-8 at byte"},
+		{"timestamp not RFC 3339", key, order(`2026-03-01T12:00:00Z`, `01/03/2026 12:00`), "occurred_at", `occurred_at: "01/03/2026 12:00" is not RFC 3339`},
+		{"key is not customer_id", []byte("c-000043"), specPlaced, "key", `record key "c-000043" is not the event's customer_id "c-000042"`},
+		{"missing key", nil, specPlaced, "key", `record has no key; the key must be the event's customer_id "c-000042"`},
+		{"empty key", []byte{}, specPlaced, "key", "record has no key"},
+		{"key differs only in case", []byte("C-000042"), specPlaced, "key", "is not the event's customer_id"},
+		{"occurred_at too far in the future", key, order(`2026-03-01T12:00:00Z`, `2027-03-01T12:00:00Z`), "occurred_at",
+			"occurred_at 2027-03-01T12:00:00Z is more than 24h0m0s (max_future_skew) after the time the record was read, 2026-03-02T12:00:00Z"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.rule, func(t *testing.T) {
+			ev, err := d.DecodeRecord(tc.key, []byte(tc.value), readAt)
+			var de *Error
+			if !errors.As(err, &de) {
+				t.Fatalf("got event %+v, error %v; want an *Error", ev, err)
+			}
+			if de.Field != tc.field || !strings.Contains(de.Reason, tc.reason) {
+				t.Fatalf("got field %q reason %q\nwant field %q, reason containing %q", de.Field, de.Reason, tc.field, tc.reason)
+			}
+		})
+	}
+}
+
+func TestDecodeRecordFutureSkew(t *testing.T) {
+	occurred := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC) // specPlaced
+	key := []byte("c-000042")
+	cases := []struct {
+		name   string
+		skew   time.Duration
+		readAt time.Time
+		ok     bool
+	}{
+		{"read after the event", 0, occurred.Add(time.Hour), true},
+		{"exactly the default skew ahead", 0, occurred.Add(-24 * time.Hour), true},
+		{"a nanosecond beyond the default skew", 0, occurred.Add(-24*time.Hour - time.Nanosecond), false},
+		{"configured one minute: inside", time.Minute, occurred.Add(-time.Minute), true},
+		{"configured one minute: beyond", time.Minute, occurred.Add(-time.Minute - time.Second), false},
+		{"check off", -1, occurred.AddDate(-100, 0, 0), true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			d := mustDecoder(t, Config{MaxFutureSkew: tc.skew})
+			ev, err := d.DecodeRecord(key, []byte(specPlaced), tc.readAt)
+			if tc.ok {
+				if err != nil {
+					t.Fatalf("rejected: %v", err)
+				}
+				assertEvent(t, ev, placed())
+				return
+			}
+			var de *Error
+			if !errors.As(err, &de) || de.Field != "occurred_at" || !strings.Contains(de.Reason, "max_future_skew") {
+				t.Fatalf("got %v, want an occurred_at max_future_skew error", err)
+			}
+		})
+	}
+}
+
+// TestDecodeRecordChecksTheValueFirst: a record with a bad value and a bad
+// key is refused for its value, the more specific reason.
+func TestDecodeRecordChecksTheValueFirst(t *testing.T) {
+	d := mustDecoder(t, Config{})
+	_, err := d.DecodeRecord(nil, []byte(order(`"SEK"`, `"EUR"`)), readAt)
+	var de *Error
+	if !errors.As(err, &de) || de.Field != "currency" {
+		t.Fatalf("got %v, want the currency error", err)
+	}
+}
