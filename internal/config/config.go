@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/ltv-stream/ltv-stream/internal/aggregate"
+	"github.com/ltv-stream/ltv-stream/internal/decode"
 	"github.com/shopspring/decimal"
 	"gopkg.in/yaml.v3"
 )
@@ -35,6 +36,12 @@ type Config struct {
 	Model        *aggregate.Model
 	BaseCurrency string
 	FXRates      map[string]decimal.Decimal
+	// MaxFutureSkew bounds how far occurred_at may lie after the wall
+	// clock (SPEC §2); negative means the check is off (max_future_skew: 0).
+	MaxFutureSkew time.Duration
+	// DLQMaxMessageBytes overrides the DLQ topic's max.message.bytes as
+	// read from the broker; 0 reads it from the broker.
+	DLQMaxMessageBytes int
 
 	// Tuning (beyond SPEC §7, same env/flag rules).
 	Workers         int
@@ -88,6 +95,7 @@ func Load(args []string, getenv func(string) string, usageOut io.Writer) (*Confi
 	var raw struct {
 		brokers, redisURL, group, orders, lifecycle, changes, dlq, httpAddr, file string
 		workers, maxBatch, linger, maxMsg, drain, logLevel, logFormat, session    string
+		dlqMaxMsg                                                                 string
 		faults, pprof, stateCache                                                 string
 
 		kafkaClientID, kafkaMech, kafkaUser, kafkaPass, kafkaTLS, kafkaCA, kafkaCert, kafkaKey, kafkaInsecure string
@@ -107,6 +115,7 @@ func Load(args []string, getenv func(string) string, usageOut io.Writer) (*Confi
 		{"LTV_MAX_BATCH", "max-batch", "2000", "maximum records per batch", &raw.maxBatch, false},
 		{"LTV_LINGER", "linger", "2ms", "how long a partial batch waits for more records", &raw.linger, false},
 		{"LTV_MAX_MESSAGE_BYTES", "max-message-bytes", "1048576", "input values larger than this go to the DLQ", &raw.maxMsg, false},
+		{"LTV_DLQ_MAX_MESSAGE_BYTES", "dlq-max-message-bytes", "0", "largest record batch the DLQ topic accepts; dead letters above it are written cut to fit (0: read the topic's max.message.bytes from the broker, at start and every minute)", &raw.dlqMaxMsg, false},
 		{"LTV_STATE_CACHE_BYTES", "state-cache-bytes", "50331648", "memory for copies of recently written customers, which then need no Redis read (0: off)", &raw.stateCache, false},
 		{"LTV_DRAIN_TIMEOUT", "drain-timeout", "20s", "on SIGTERM, how long in-flight work may take to finish and commit", &raw.drain, false},
 		{"LTV_KAFKA_SESSION_TIMEOUT", "kafka-session-timeout", "10s", "consumer-group session timeout: how soon a dead instance's partitions move", &raw.session, false},
@@ -203,6 +212,9 @@ func Load(args []string, getenv func(string) string, usageOut io.Writer) (*Confi
 	if c.MaxMessageBytes, err = positiveInt("max-message-bytes", raw.maxMsg); err != nil {
 		return nil, err
 	}
+	if c.DLQMaxMessageBytes, err = strconv.Atoi(strings.TrimSpace(raw.dlqMaxMsg)); err != nil || (c.DLQMaxMessageBytes != 0 && c.DLQMaxMessageBytes < 1024) {
+		return nil, fmt.Errorf("dlq-max-message-bytes: %q is not 0 (read from the broker) or a byte count of at least 1024", raw.dlqMaxMsg)
+	}
 	if c.StateCacheBytes, err = strconv.Atoi(strings.TrimSpace(raw.stateCache)); err != nil || c.StateCacheBytes < 0 {
 		return nil, fmt.Errorf("state-cache-bytes: %q is not a byte count (0 or more)", raw.stateCache)
 	}
@@ -223,6 +235,13 @@ func Load(args []string, getenv func(string) string, usageOut io.Writer) (*Confi
 		return nil, err
 	}
 	c.Model, c.BaseCurrency, c.FXRates = model, file.BaseCurrency, file.fx
+	c.MaxFutureSkew = decode.DefaultMaxFutureSkew
+	if file.MaxFutureSkew != nil {
+		c.MaxFutureSkew = file.MaxFutureSkew.Duration
+		if c.MaxFutureSkew == 0 {
+			c.MaxFutureSkew = -1
+		}
+	}
 	return c, c.Validate()
 }
 
@@ -356,8 +375,29 @@ type File struct {
 	Tiers              TierList       `yaml:"tiers"`
 	FXRates            map[string]Dec `yaml:"fx_rates"`
 	DedupeWindow       int            `yaml:"dedupe_window"`
+	// MaxFutureSkew is how far occurred_at may lie after the wall clock
+	// before a record is refused (SPEC §2); absent means the default 24h,
+	// 0 turns the check off.
+	MaxFutureSkew *Duration `yaml:"max_future_skew"`
 
 	fx map[string]decimal.Decimal
+}
+
+// Duration is a duration read from YAML as Go writes it ("24h", "90m");
+// a bare 0 is zero.
+type Duration struct{ time.Duration }
+
+// UnmarshalYAML parses the scalar with time.ParseDuration.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode {
+		return fmt.Errorf("line %d: expected a duration such as 24h", n.Line)
+	}
+	v, err := time.ParseDuration(strings.TrimSpace(n.Value))
+	if err != nil || v < 0 {
+		return fmt.Errorf("line %d: %q is not a duration of 0 or more (e.g. 24h, 90m)", n.Line, n.Value)
+	}
+	d.Duration = v
+	return nil
 }
 
 // Dec is a decimal read from YAML by its text, so 0.1 stays exactly 0.1.

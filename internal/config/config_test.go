@@ -4,6 +4,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -34,6 +35,8 @@ func TestDefaultsMatchSpec(t *testing.T) {
 		"lifespan":  {c.Model.LifespanYears.String(), "3"},
 		"window":    {c.Model.MinWindowYears.String(), "1"},
 		"hyst":      {c.Model.Hysteresis.String(), "0.05"},
+		"skew":      {c.MaxFutureSkew.String(), "24h0m0s"},
+		"dlq limit": {strconv.Itoa(c.DLQMaxMessageBytes), "0"},
 	}
 	for name, v := range checks {
 		if v[0] != v[1] {
@@ -264,6 +267,55 @@ func TestShippedDeployConfigIsTheDefaults(t *testing.T) {
 	for i := range a.Tiers {
 		if a.Tiers[i].Name != b.Tiers[i].Name || !a.Tiers[i].Min.Equal(b.Tiers[i].Min) {
 			t.Errorf("tier %d: %v vs %v", i, a.Tiers[i], b.Tiers[i])
+		}
+	}
+}
+
+func TestMaxFutureSkew(t *testing.T) {
+	cases := []struct {
+		yaml string
+		want time.Duration
+		err  string
+	}{
+		{"", 24 * time.Hour, ""},
+		{"max_future_skew: 1h30m\n", 90 * time.Minute, ""},
+		{"max_future_skew: 0\n", -1, ""},
+		{"max_future_skew: -1h\n", 0, "is not a duration of 0 or more"},
+		{"max_future_skew: soon\n", 0, "is not a duration of 0 or more"},
+		{"max_future_skew: [1h]\n", 0, "expected a duration"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.yaml, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "ltv.yaml")
+			if err := os.WriteFile(path, []byte(tc.yaml), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			c, err := Load(nil, envOf(map[string]string{"LTV_CONFIG": path}), io.Discard)
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("got %v, want an error containing %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.MaxFutureSkew != tc.want {
+				t.Fatalf("MaxFutureSkew = %v, want %v", c.MaxFutureSkew, tc.want)
+			}
+		})
+	}
+}
+
+func TestDLQMaxMessageBytes(t *testing.T) {
+	c, err := Load([]string{"-dlq-max-message-bytes", "65536"}, envOf(nil), io.Discard)
+	if err != nil || c.DLQMaxMessageBytes != 65536 {
+		t.Fatalf("got %v, %v", c, err)
+	}
+	for _, bad := range []string{"100", "-1", "lots"} {
+		if _, err := Load(nil, envOf(map[string]string{"LTV_DLQ_MAX_MESSAGE_BYTES": bad}), io.Discard); err == nil ||
+			!strings.Contains(err.Error(), "dlq-max-message-bytes") {
+			t.Errorf("%s: got %v", bad, err)
 		}
 	}
 }

@@ -26,6 +26,7 @@ type Metrics struct {
 	applied     prometheus.Counter
 	duplicates  *prometheus.CounterVec
 	deadLetters prometheus.Counter
+	cut         *prometheus.CounterVec
 	changes     *prometheus.CounterVec
 	reemitted   prometheus.Counter
 	conflicts   prometheus.Counter
@@ -52,6 +53,9 @@ func New() *Metrics {
 		deadLetters: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "ltv_events_dead_lettered_total", Help: "Input records sent to the DLQ.",
 		}),
+		cut: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ltv_output_truncated_total", Help: "Output messages (dead letters, change events) written cut to fit their topic's max.message.bytes, by topic.",
+		}, []string{"topic"}),
 		changes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ltv_tier_changes_total", Help: "Tier changes published, by new tier and direction.",
 		}, []string{"tier", "direction"}),
@@ -76,7 +80,7 @@ func New() *Metrics {
 			Name: "ltv_ready", Help: "1 when the consumer is ready (Redis and Kafka reachable, batches succeeding).",
 		}),
 	}
-	r.MustRegister(m.consumed, m.applied, m.duplicates, m.deadLetters, m.changes, m.reemitted,
+	r.MustRegister(m.consumed, m.applied, m.duplicates, m.deadLetters, m.cut, m.changes, m.reemitted,
 		m.conflicts, m.batchDur, m.eventLat, m.lag, m.ready,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -96,6 +100,10 @@ func (m *Metrics) BatchProcessed(s pipeline.BatchStats) {
 		m.eventLat.Observe(l.Seconds())
 	}
 }
+
+// OutputCut counts a message written cut to fit its topic (stream.Publisher
+// OnCut).
+func (m *Metrics) OutputCut(topic string, _ int) { m.cut.WithLabelValues(topic).Inc() }
 
 // TierChanged implements pipeline.Observer.
 func (m *Metrics) TierChanged(_, to string, up bool) {

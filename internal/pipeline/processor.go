@@ -25,7 +25,10 @@ import (
 	"github.com/ltv-stream/ltv-stream/internal/store"
 )
 
-// Record is one input message as read from Kafka.
+// Record is one input message as read from Kafka. Key and Value are nil
+// when the record's key or value is null, and non-nil (possibly empty)
+// otherwise, so a dead letter keeps a null value null and an empty one
+// empty (SPEC §2).
 type Record struct {
 	Topic     string
 	Partition int32
@@ -64,10 +67,11 @@ type Publisher interface {
 	Publish(ctx context.Context, msgs []Message) error
 }
 
-// Decoder turns a record value into a validated event; its errors become
-// the DLQ `error` header.
+// Decoder turns a record into a validated event, applying every input
+// rule of SPEC §2 (readAt is the wall-clock time the record is processed,
+// for the max_future_skew rule); its errors become the DLQ `error` header.
 type Decoder interface {
-	Decode(value []byte) (aggregate.Event, error)
+	DecodeRecord(key, value []byte, readAt time.Time) (aggregate.Event, error)
 }
 
 // Observer receives what the processor did, for metrics. All methods must
@@ -210,7 +214,7 @@ func (p *Processor) Process(ctx context.Context, batch []Record) (BatchStats, er
 	var order []*customerWork
 	for i := range batch {
 		rec := &batch[i]
-		ev, err := p.safeDecode(rec.Value)
+		ev, err := p.safeDecode(rec, start)
 		if err != nil {
 			dlq = append(dlq, p.deadLetter(rec, err.Error()))
 			continue
@@ -395,13 +399,13 @@ func (p *Processor) stage(name string) {
 
 // safeDecode turns a decoder panic (a bug, never expected) into a dead
 // letter instead of a crash loop on the same record.
-func (p *Processor) safeDecode(value []byte) (ev aggregate.Event, err error) {
+func (p *Processor) safeDecode(rec *Record, readAt time.Time) (ev aggregate.Event, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("internal error while decoding: %v", r)
 		}
 	}()
-	return p.cfg.Decoder.Decode(value)
+	return p.cfg.Decoder.DecodeRecord(rec.Key, rec.Value, readAt)
 }
 
 // deadLetter builds the DLQ copy of a rejected record: original key and

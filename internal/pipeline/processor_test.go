@@ -22,7 +22,7 @@ import (
 // one (internal/decode) has its own tests.
 type jsonDecoder struct{}
 
-func (jsonDecoder) Decode(b []byte) (aggregate.Event, error) {
+func (jsonDecoder) DecodeRecord(_, b []byte, _ time.Time) (aggregate.Event, error) {
 	var m map[string]string
 	if err := json.Unmarshal(b, &m); err != nil {
 		return aggregate.Event{}, fmt.Errorf("invalid JSON: %w", err)

@@ -71,6 +71,7 @@ func Run(ctx context.Context, cfg *config.Config, opt Options) error {
 
 	dec, err := decode.New(decode.Config{
 		BaseCurrency: cfg.BaseCurrency, FXRates: cfg.FXRates, MaxBytes: cfg.MaxMessageBytes,
+		MaxFutureSkew: cfg.MaxFutureSkew,
 	})
 	if err != nil {
 		return fmt.Errorf("decoder: %w", err)
@@ -83,9 +84,35 @@ func Run(ctx context.Context, cfg *config.Config, opt Options) error {
 	if err != nil {
 		return err
 	}
+	m := metrics.New()
+	// The output topics' max.message.bytes, read now and every minute, so
+	// that no output message (a 2 MiB rejected record, say) can be one the
+	// broker always refuses: the publisher cuts it to fit instead.
+	fixed := map[string]int{}
+	if cfg.DLQMaxMessageBytes > 0 {
+		fixed[cfg.DLQTopic] = cfg.DLQMaxMessageBytes
+	}
+	limits, err := stream.NewTopicLimits(stream.LimitsConfig{Brokers: cfg.Brokers, Transport: transport,
+		Topics: []string{cfg.ChangesTopic, cfg.DLQTopic}, Fixed: fixed, Logger: log})
+	if err != nil {
+		return err
+	}
+	limitsCtx, stopLimits := context.WithCancel(ctx)
+	limitsDone := make(chan struct{})
+	go func() {
+		defer close(limitsDone)
+		limits.Run(limitsCtx)
+	}()
+	defer func() {
+		stopLimits()
+		<-limitsDone
+	}()
 	// One writer per worker: see stream.Publisher for why writers are not
 	// shared between concurrent batches.
-	pub, err := stream.NewPublisher(stream.WriterConfig{Brokers: cfg.Brokers, Transport: transport}, cfg.Workers)
+	pub, err := stream.NewPublisher(stream.PublisherConfig{
+		Writer:  stream.WriterConfig{Brokers: cfg.Brokers, Transport: transport},
+		Writers: cfg.Workers, Limits: limits, OnCut: m.OutputCut,
+	})
 	if err != nil {
 		return err
 	}
@@ -95,7 +122,6 @@ func Run(ctx context.Context, cfg *config.Config, opt Options) error {
 		}
 	}()
 
-	m := metrics.New()
 	if cache != nil {
 		m.StateCache(cache.Stats)
 	}

@@ -32,8 +32,12 @@ type Config struct {
 	// Events is the total number of records to emit, faults included.
 	// Default 10000.
 	Events int
-	// Start is the earliest event time. Default 2025-01-01T00:00:00Z.
-	// Event times have one-second resolution.
+	// Start is the earliest event time. Default 2020-01-01T00:00:00Z:
+	// a stream of ten events per customer then ends about two and a half
+	// years later, still in the past, as history is. The consumer refuses
+	// events dated more than max_future_skew after its wall clock, so a
+	// stream that runs past today needs an earlier Start. Event times have
+	// one-second resolution.
 	Start time.Time
 	// AcquisitionDays spreads the customers' first orders uniformly over
 	// this many days after Start. Default 365.
@@ -132,7 +136,7 @@ const (
 )
 
 // DefaultStart is the default Config.Start.
-var DefaultStart = time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+var DefaultStart = time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // setDefaults fills zero fields with their defaults and turns Off into 0.
 // It must run exactly once per Config (NewGenerator does it on a copy).

@@ -1,35 +1,52 @@
 package stream
 
 import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-func TestChunksBoundCountAndBytes(t *testing.T) {
-	msg := func(n int) kafka.Message {
-		return kafka.Message{Key: []byte("k"), Value: []byte(strings.Repeat("v", n))}
+func TestChunksBoundCountAndTopicBytes(t *testing.T) {
+	msg := func(topic string, n int) kafka.Message {
+		return kafka.Message{Topic: topic, Key: []byte("k"), Value: []byte(strings.Repeat("v", n))}
 	}
 	var small []kafka.Message
 	for i := 0; i < 10; i++ {
-		small = append(small, msg(10))
+		small = append(small, msg("a", 10))
 	}
+	one := recordSize(1, 10, nil)
+	same := func(msgs []kafka.Message, limit int) []int {
+		out := make([]int, len(msgs))
+		for i := range out {
+			out[i] = limit
+		}
+		return out
+	}
+	mixed := []kafka.Message{msg("a", 10), msg("b", 10), msg("a", 10), msg("b", 10), msg("a", 10)}
 	tests := []struct {
 		name     string
 		msgs     []kafka.Message
+		limits   []int
 		maxCount int
-		maxBytes int64
 		want     [][2]int
 	}{
-		{"count", small, 4, 1 << 20, [][2]int{{0, 4}, {4, 8}, {8, 10}}},
-		{"bytes", small, 100, 3 * estimatedSize(&small[0]), [][2]int{{0, 3}, {3, 6}, {6, 9}, {9, 10}}},
-		{"one oversized message goes alone", []kafka.Message{msg(10), msg(5000), msg(10)}, 100, 1000, [][2]int{{0, 1}, {1, 2}, {2, 3}}},
-		{"one message", small[:1], 1, 1, [][2]int{{0, 1}}},
+		{"count", small, same(small, 1<<20), 4, [][2]int{{0, 4}, {4, 8}, {8, 10}}},
+		{"topic bytes", small, same(small, recordBatchOverhead+3*one), 100, [][2]int{{0, 3}, {3, 6}, {6, 9}, {9, 10}}},
+		{"topics count apart", mixed, []int{recordBatchOverhead + 2*one, 1 << 20, recordBatchOverhead + 2*one, 1 << 20, recordBatchOverhead + 2*one},
+			100, [][2]int{{0, 4}, {4, 5}}},
+		{"one message larger than the limit goes alone", []kafka.Message{msg("a", 10), msg("a", 5000), msg("a", 10)}, same(small[:3], 1000), 100,
+			[][2]int{{0, 1}, {1, 2}, {2, 3}}},
+		{"one message", small[:1], same(small[:1], 1), 1, [][2]int{{0, 1}}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got := chunks(tc.msgs, tc.maxCount, tc.maxBytes)
+			got := chunks(tc.msgs, tc.limits, tc.maxCount)
 			if len(got) != len(tc.want) {
 				t.Fatalf("chunks = %v, want %v", got, tc.want)
 			}
@@ -42,16 +59,120 @@ func TestChunksBoundCountAndBytes(t *testing.T) {
 	}
 }
 
-func TestEstimatedSizeBoundsKafkaGo(t *testing.T) {
-	// kafka-go counts 4+1+1 + (4+len key) + (4+len value) + 8 bytes, plus
-	// varint-framed headers.
-	m := kafka.Message{Key: []byte("c-000042"), Value: []byte(`{"x":1}`),
-		Headers: []kafka.Header{{Key: "error", Value: []byte("bad json")}, {Key: "topic", Value: []byte("orders")}}}
-	kafkaGo := int64(4+1+1+4+len(m.Key)+4+len(m.Value)+8) + 1
-	for _, h := range m.Headers {
-		kafkaGo += int64(1 + len(h.Key) + 1 + len(h.Value))
+// batchBytes encodes msgs as one Kafka v2 record batch the way a producer
+// sends it (franz-go's wire types, not this package's arithmetic) and
+// returns its size as a broker measures it against max.message.bytes.
+func batchBytes(t *testing.T, msgs ...kafka.Message) int {
+	t.Helper()
+	var recs []byte
+	for i, m := range msgs {
+		r := kmsg.Record{
+			TimestampDelta64: 1 << 40, // larger than any real delta: the bound must hold anyway
+			OffsetDelta:      int32(i),
+			Key:              m.Key,
+			Value:            m.Value,
+		}
+		for _, h := range m.Headers {
+			r.Headers = append(r.Headers, kmsg.Header{Key: h.Key, Value: h.Value})
+		}
+		r.Length = int32(len(r.AppendTo(nil)) - 1) // the body after a one-byte zero length
+		recs = r.AppendTo(recs)
 	}
-	if est := estimatedSize(&m); est < kafkaGo {
-		t.Fatalf("estimate %d below kafka-go's %d", est, kafkaGo)
+	b := kmsg.RecordBatch{Magic: 2, NumRecords: int32(len(msgs)), Records: recs}
+	out := b.AppendTo(nil)
+	return len(out)
+}
+
+func TestRecordSizeBoundsTheWireSize(t *testing.T) {
+	cases := []kafka.Message{
+		{Key: []byte("c-000042"), Value: []byte(`{"x":1}`)},
+		{Key: nil, Value: nil},
+		{Key: []byte(strings.Repeat("k", 200)), Value: []byte(strings.Repeat("v", 70000)),
+			Headers: []kafka.Header{{Key: "error", Value: []byte("bad json")}, {Key: "topic", Value: []byte("orders")}}},
+		{Key: []byte("k"), Value: bytes.Repeat([]byte("v"), 3<<20)},
+	}
+	for i, m := range cases {
+		wire := batchBytes(t, m)
+		est := recordBatchOverhead + recordSize(len(m.Key), len(m.Value), m.Headers)
+		if est < wire || est > wire+16 {
+			t.Errorf("case %d: estimate %d, wire %d: must bound it from above, tightly", i, est, wire)
+		}
+	}
+}
+
+func TestFitCutsToTheLimit(t *testing.T) {
+	value := bytes.Repeat([]byte("x"), 2<<20)
+	sum := sha256.Sum256(value)
+	source := []kafka.Header{{Key: "error", Value: []byte("value of 2097152 bytes exceeds the 1048576-byte limit")},
+		{Key: "topic", Value: []byte("orders")}, {Key: "partition", Value: []byte("3")}, {Key: "offset", Value: []byte("17")}}
+	header := func(m kafka.Message, k string) string {
+		for _, h := range m.Headers {
+			if h.Key == k {
+				return string(h.Value)
+			}
+		}
+		return "<absent>"
+	}
+	for _, limit := range []int{1 << 10, 64 << 10, 1048588, 2<<20 + 200} {
+		t.Run(strconv.Itoa(limit), func(t *testing.T) {
+			m := kafka.Message{Topic: "ltv-dlq", Key: []byte("c-1"), Value: value, Headers: append([]kafka.Header(nil), source...)}
+			cut, err := fit(&m, limit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if wire := batchBytes(t, m); wire > limit {
+				t.Fatalf("batch of %d bytes exceeds the limit %d", wire, limit)
+			}
+			if !cut {
+				if !bytes.Equal(m.Value, value) || len(m.Headers) != len(source) {
+					t.Fatal("a message that fits was changed")
+				}
+				return
+			}
+			if !bytes.HasPrefix(value, m.Value) || len(m.Value) == 0 {
+				t.Fatalf("cut value of %d bytes is not a non-empty prefix of the original", len(m.Value))
+			}
+			if limit-batchBytes(t, m) > 32 {
+				t.Fatalf("cut too much: %d bytes left unused", limit-batchBytes(t, m))
+			}
+			if header(m, "truncated") != "true" || header(m, "original_size") != "2097152" ||
+				header(m, "original_sha256") != hex.EncodeToString(sum[:]) || header(m, "offset") != "17" || string(m.Key) != "c-1" {
+				t.Fatalf("headers/key of the cut copy: %v %q", m.Headers, m.Key)
+			}
+		})
+	}
+}
+
+func TestFitCutsTheKeyWhenAnEmptyValueIsTooLarge(t *testing.T) {
+	m := kafka.Message{Topic: "ltv-dlq", Key: bytes.Repeat([]byte("k"), 4000), Value: []byte("v")}
+	if _, err := fit(&m, 1024); err != nil {
+		t.Fatal(err)
+	}
+	if wire := batchBytes(t, m); wire > 1024 || len(m.Value) != 0 || len(m.Key) == 0 || m.Value == nil {
+		t.Fatalf("wire %d, value %q, key of %d bytes", wire, m.Value, len(m.Key))
+	}
+	var keySize string
+	for _, h := range m.Headers {
+		if h.Key == HeaderOriginalKeySize {
+			keySize = string(h.Value)
+		}
+	}
+	if keySize != "4000" {
+		t.Fatalf("original_key_size = %q", keySize)
+	}
+}
+
+func TestFitRefusesWhenNothingFits(t *testing.T) {
+	m := kafka.Message{Topic: "ltv-dlq", Key: []byte("k"), Value: []byte("v"),
+		Headers: []kafka.Header{{Key: "error", Value: bytes.Repeat([]byte("e"), 300)}}}
+	if _, err := fit(&m, 200); err == nil || !strings.Contains(err.Error(), "accepts at most 200 bytes") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestFitKeepsNullValuesNull(t *testing.T) {
+	m := kafka.Message{Topic: "ltv-dlq", Key: []byte("k"), Value: nil}
+	if cut, err := fit(&m, 1<<20); cut || err != nil || m.Value != nil {
+		t.Fatalf("cut %v err %v value %v", cut, err, m.Value)
 	}
 }

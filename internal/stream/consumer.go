@@ -74,7 +74,8 @@ type ConsumerConfig struct {
 	// Dialer carries TLS/SASL settings; nil means plain TCP.
 	Dialer *kafka.Dialer
 	// Transport carries the same settings for the group-offset requests of
-	// the commit repair; nil means plain TCP.
+	// the commit repair and the look-ups that tell a null key or value from
+	// an empty one; nil means plain TCP.
 	Transport *kafka.Transport
 	// Logger receives operational logs. Default zap.NewNop().
 	Logger *zap.Logger
@@ -157,6 +158,7 @@ type Consumer struct {
 	mu        sync.Mutex
 	committed map[partitionKey]committedOffset
 	healthy   atomic.Bool
+	nulls     *nullResolver
 }
 
 // committedOffset is the next offset this process committed for a
@@ -202,7 +204,8 @@ func NewConsumer(cfg ConsumerConfig) (*Consumer, error) {
 			cfg.Logger.Warn("kafka reader", zap.String("detail", fmt.Sprintf(msg, args...)))
 		}),
 	}
-	c := &Consumer{cfg: cfg, reader: kafka.NewReader(rc), committed: map[partitionKey]committedOffset{}}
+	c := &Consumer{cfg: cfg, reader: kafka.NewReader(rc), committed: map[partitionKey]committedOffset{},
+		nulls: newNullResolver(cfg.Brokers, cfg.Transport)}
 	c.healthy.Store(true)
 	return c, nil
 }
@@ -338,6 +341,14 @@ func (c *Consumer) worker(ctx context.Context, q <-chan kafka.Message, handle Ha
 	records := make([]pipeline.Record, 0, c.cfg.MaxBatch)
 	linger := time.NewTimer(time.Hour)
 	linger.Stop()
+	// The reader gives nil for a null and for an empty key or value alike;
+	// the few records that have one are looked up again before handling.
+	resolveThenHandle := func(ctx context.Context, records []pipeline.Record) error {
+		if err := c.nulls.resolve(ctx, records); err != nil {
+			return err
+		}
+		return handle(ctx, records)
+	}
 	for {
 		batch = batch[:0]
 		first, ok := <-q
@@ -354,7 +365,7 @@ func (c *Consumer) worker(ctx context.Context, q <-chan kafka.Message, handle Ha
 				Key: m.Key, Value: m.Value, Time: m.Time,
 			})
 		}
-		if !c.handleWithRetry(ctx, records, handle) {
+		if !c.handleWithRetry(ctx, records, resolveThenHandle) {
 			return
 		}
 		select {

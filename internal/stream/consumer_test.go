@@ -46,17 +46,12 @@ func TestConsumerRestoresARewoundCommit(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			runCtx, stop := context.WithCancel(ctx)
-			done := make(chan error, 1)
-			go func() {
-				done <- cons.Run(runCtx, func(_ context.Context, batch []pipeline.Record) error {
-					handled.Add(int64(len(batch)))
-					return nil
-				})
-			}()
+			stop := runConsumer(ctx, cons, func(_ context.Context, batch []pipeline.Record) error {
+				handled.Add(int64(len(batch)))
+				return nil
+			})
 			defer func() {
-				stop()
-				if err := <-done; err != nil {
+				if err := stop(); err != nil {
 					t.Errorf("run: %v", err)
 				}
 			}()
@@ -111,5 +106,17 @@ func produce(t *testing.T, ctx context.Context, brokers []string, topic string, 
 	}
 	if err := stream.WriteAll(ctx, w, msgs); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// runConsumer runs cons in the background until the returned stop is
+// called, which returns Run's result.
+func runConsumer(ctx context.Context, cons *stream.Consumer, handle stream.Handler) (stop func() error) {
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- cons.Run(runCtx, handle) }()
+	return func() error {
+		cancel()
+		return <-done
 	}
 }

@@ -2,8 +2,11 @@ package stream
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/ltv-stream/ltv-stream/internal/pipeline"
@@ -26,8 +29,12 @@ import (
 //     writers, one per concurrent caller), so no partition batch mixes two
 //     callers' messages, and
 //   - cuts the messages into consecutive chunks small enough that each
-//     partition gets at most one batch per WriteMessages call, written in
-//     order, stopping at the first chunk that fails.
+//     partition gets at most one batch per WriteMessages call, within its
+//     topic's max.message.bytes, written in order, stopping at the first
+//     chunk that fails.
+//
+// No message can stall its partition by size: one larger than its topic
+// accepts is written cut to fit, with headers saying so (SPEC §2).
 //
 // Every partition batch of a call then succeeds or fails as a whole, and
 // nothing after a failed message is written before the retry rewrites it.
@@ -35,7 +42,8 @@ type Publisher struct {
 	writers  chan *kafka.Writer
 	all      []*kafka.Writer
 	maxCount int
-	maxBytes int64
+	limits   *TopicLimits
+	onCut    func(topic string, originalSize int)
 }
 
 // ExclusiveWriterLinger is the BatchTimeout for a writer used by one
@@ -50,41 +58,73 @@ type Publisher struct {
 // (timer goroutines waking to contend for the lock).
 const ExclusiveWriterLinger = 100 * time.Microsecond
 
-// NewPublisher builds size writers with NewWriter(cfg) (cfg.Topic must be
-// empty: each message names its topic). size should be the number of
-// goroutines that publish concurrently (the consumer's workers); a caller
-// beyond that waits for a free writer. A zero cfg.BatchTimeout means
-// ExclusiveWriterLinger.
-func NewPublisher(cfg WriterConfig, size int) (*Publisher, error) {
-	if size < 1 {
-		size = 1
+// PublisherConfig configures a Publisher.
+type PublisherConfig struct {
+	// Writer configures each writer (Writer.Topic must be empty: each
+	// message names its topic). A zero BatchTimeout means
+	// ExclusiveWriterLinger; BatchBytes is ignored (the publisher sizes
+	// batches from Limits itself).
+	Writer WriterConfig
+	// Writers is the number of writers: the number of goroutines that
+	// publish concurrently (the consumer's workers); a caller beyond that
+	// waits for a free writer. Default 1.
+	Writers int
+	// Limits gives each topic's largest record batch. Nil means every
+	// topic accepts DefaultAssumedMaxMessageBytes.
+	Limits *TopicLimits
+	// OnCut, when set, is called for every message written cut to fit its
+	// topic (for metrics).
+	OnCut func(topic string, originalSize int)
+}
+
+// NewPublisher builds the publisher's writers.
+func NewPublisher(cfg PublisherConfig) (*Publisher, error) {
+	if cfg.Writers < 1 {
+		cfg.Writers = 1
 	}
-	if cfg.Topic != "" {
+	wc := cfg.Writer
+	if wc.Topic != "" {
 		return nil, errors.New("publisher: the writer must not have a fixed topic")
 	}
-	if cfg.BatchTimeout <= 0 {
-		cfg.BatchTimeout = ExclusiveWriterLinger
+	if wc.BatchTimeout <= 0 {
+		wc.BatchTimeout = ExclusiveWriterLinger
 	}
-	cfg.setDefaults()
-	p := &Publisher{writers: make(chan *kafka.Writer, size), maxCount: cfg.BatchSize}
-	for i := 0; i < size; i++ {
-		w, err := NewWriter(cfg)
+	// kafka-go refuses, without sending, any message above BatchBytes, and
+	// splits a partition's messages into batches of at most BatchBytes by
+	// its own count. The publisher already keeps every partition batch
+	// within its topic's real limit (see chunks), so kafka-go's check must
+	// never be the one that decides.
+	wc.BatchBytes = 1 << 30
+	wc.setDefaults()
+	limits := cfg.Limits
+	if limits == nil {
+		var err error
+		if limits, err = NewTopicLimits(LimitsConfig{}); err != nil {
+			return nil, err
+		}
+	}
+	p := &Publisher{writers: make(chan *kafka.Writer, cfg.Writers), maxCount: wc.BatchSize, limits: limits, onCut: cfg.OnCut}
+	for i := 0; i < cfg.Writers; i++ {
+		w, err := NewWriter(wc)
 		if err != nil {
 			return nil, err
 		}
-		p.maxBytes = w.BatchBytes
 		p.all = append(p.all, w)
 		p.writers <- w
 	}
 	return p, nil
 }
 
-// Publish implements pipeline.Publisher.
+// Publish implements pipeline.Publisher. A message larger than its topic
+// accepts is written cut to fit (see fit); when the broker still refuses a
+// write as too large, the topic's limit is read again before the error is
+// returned, so the caller's retry cuts to the new limit.
 func (p *Publisher) Publish(ctx context.Context, msgs []pipeline.Message) error {
 	if len(msgs) == 0 {
 		return nil
 	}
 	out := make([]kafka.Message, len(msgs))
+	limits := make([]int, len(msgs))
 	for i, m := range msgs {
 		out[i] = kafka.Message{Topic: m.Topic, Key: m.Key, Value: m.Value}
 		if len(m.Headers) > 0 {
@@ -94,6 +134,15 @@ func (p *Publisher) Publish(ctx context.Context, msgs []pipeline.Message) error 
 			}
 			out[i].Headers = hs
 		}
+		limits[i] = p.limits.Limit(m.Topic)
+		size := len(m.Value)
+		cut, err := fit(&out[i], limits[i])
+		if err != nil {
+			return err
+		}
+		if cut && p.onCut != nil {
+			p.onCut(m.Topic, size)
+		}
 	}
 	var w *kafka.Writer
 	select {
@@ -102,8 +151,11 @@ func (p *Publisher) Publish(ctx context.Context, msgs []pipeline.Message) error 
 		return ctx.Err()
 	}
 	defer func() { p.writers <- w }()
-	for _, c := range chunks(out, p.maxCount, p.maxBytes) {
+	for _, c := range chunks(out, limits, p.maxCount) {
 		if err := WriteAll(ctx, w, out[c[0]:c[1]]); err != nil {
+			if errors.Is(err, kafka.MessageSizeTooLarge) {
+				p.refused(ctx, out[c[0]:c[1]])
+			}
 			if c[0] > 0 {
 				return fmt.Errorf("after %d of %d messages: %w", c[0], len(out), err)
 			}
@@ -113,33 +165,123 @@ func (p *Publisher) Publish(ctx context.Context, msgs []pipeline.Message) error 
 	return nil
 }
 
-// chunks cuts msgs into consecutive [lo, hi) ranges of at most maxCount
-// messages and, unless a single message is larger, at most maxBytes bytes
-// as kafka-go counts them (estimated from above), so that no partition can
-// need two batches for one range.
-func chunks(msgs []kafka.Message, maxCount int, maxBytes int64) [][2]int {
-	var out [][2]int
-	lo := 0
-	var bytes int64
+// refused lets the limits of the chunk's topics be read again after the
+// broker refused it as too large.
+func (p *Publisher) refused(ctx context.Context, msgs []kafka.Message) {
+	seen := map[string]bool{}
 	for i := range msgs {
-		size := estimatedSize(&msgs[i])
-		if i > lo && (i-lo >= maxCount || bytes+size > maxBytes) {
-			out = append(out, [2]int{lo, i})
-			lo, bytes = i, 0
+		if t := msgs[i].Topic; !seen[t] {
+			seen[t] = true
+			p.limits.Refused(ctx, t)
 		}
-		bytes += size
 	}
-	return append(out, [2]int{lo, len(msgs)})
 }
 
-// estimatedSize bounds kafka-go's own accounting of a message (its framing
-// is about 30 bytes plus a few per header) from above.
-func estimatedSize(m *kafka.Message) int64 {
-	n := int64(len(m.Key) + len(m.Value) + 48)
-	for _, h := range m.Headers {
-		n += int64(len(h.Key) + len(h.Value) + 16)
+// Headers added to a message that was cut to fit its topic (SPEC §2).
+const (
+	HeaderTruncated      = "truncated"
+	HeaderOriginalSize   = "original_size"
+	HeaderOriginalSHA256 = "original_sha256"
+	// HeaderOriginalKeySize is added when even an empty value would not
+	// fit and the key had to be cut as well.
+	HeaderOriginalKeySize = "original_key_size"
+)
+
+// recordBatchOverhead is the fixed part of a Kafka v2 record batch (offset,
+// length, leader epoch, magic, CRC, attributes, offsets, timestamps,
+// producer id and epoch, sequence, count): max.message.bytes counts it.
+const recordBatchOverhead = 61
+
+// fit cuts m so that a record batch holding only m stays within limit
+// bytes, and reports whether it did. The value is cut first and the
+// headers truncated, original_size and original_sha256 describe the whole
+// value; only if an empty value is still too large is the key cut too.
+// The source headers of a dead letter already say where the whole record
+// is. It fails only when even an empty key and value cannot fit.
+func fit(m *kafka.Message, limit int) (bool, error) {
+	if recordBatchOverhead+recordSize(len(m.Key), len(m.Value), m.Headers) <= limit {
+		return false, nil
 	}
-	return n
+	sum := sha256.Sum256(m.Value)
+	m.Headers = append(m.Headers[:len(m.Headers):len(m.Headers)],
+		kafka.Header{Key: HeaderTruncated, Value: []byte("true")},
+		kafka.Header{Key: HeaderOriginalSize, Value: strconv.AppendInt(nil, int64(len(m.Value)), 10)},
+		kafka.Header{Key: HeaderOriginalSHA256, Value: hex.AppendEncode(nil, sum[:])},
+	)
+	room := limit - recordBatchOverhead - recordSize(len(m.Key), 0, m.Headers)
+	if room >= 0 {
+		// The value's own length prefix grows with it: leave room for it.
+		n := min(len(m.Value), room)
+		for n > 0 && recordSize(len(m.Key), n, m.Headers)+recordBatchOverhead > limit {
+			n--
+		}
+		m.Value = m.Value[:n:n]
+		return true, nil
+	}
+	m.Headers = append(m.Headers, kafka.Header{Key: HeaderOriginalKeySize, Value: strconv.AppendInt(nil, int64(len(m.Key)), 10)})
+	if m.Value != nil {
+		m.Value = m.Value[:0:0]
+	}
+	n := len(m.Key)
+	for n > 0 && recordSize(n, 0, m.Headers)+recordBatchOverhead > limit {
+		n--
+	}
+	if recordSize(n, 0, m.Headers)+recordBatchOverhead > limit {
+		return true, fmt.Errorf("topic %s accepts at most %d bytes: not even the headers of a cut copy fit", m.Topic, limit)
+	}
+	m.Key = m.Key[:n:n]
+	return true, nil
+}
+
+// recordSize bounds from above the bytes one record takes in a v2 record
+// batch: its length, attributes, timestamp and offset deltas (at their
+// largest), key, value and headers, each with its varint length.
+func recordSize(keyLen, valueLen int, headers []kafka.Header) int {
+	body := 1 + 10 + 5 + varintLen(keyLen) + keyLen + varintLen(valueLen) + valueLen + varintLen(len(headers))
+	for _, h := range headers {
+		body += varintLen(len(h.Key)) + len(h.Key) + varintLen(len(h.Value)) + len(h.Value)
+	}
+	return varintLen(body) + body
+}
+
+// varintLen is the length of n as a zig-zag varint.
+func varintLen(n int) int {
+	u := uint64(n)<<1 ^ uint64(n>>63)
+	l := 1
+	for u >= 0x80 {
+		u >>= 7
+		l++
+	}
+	return l
+}
+
+// maxChunkBytes bounds one produce request (brokers refuse requests above
+// socket.request.max.bytes, 100 MiB by default) unless a single message is
+// larger.
+const maxChunkBytes = 32 << 20
+
+// chunks cuts msgs into consecutive [lo, hi) ranges of at most maxCount
+// messages in which the messages of each topic fit that topic's limit
+// together (limits[i] is the limit of msgs[i]'s topic), so that no
+// partition batch of a range can exceed its topic's limit and no partition
+// needs two batches for one range.
+func chunks(msgs []kafka.Message, limits []int, maxCount int) [][2]int {
+	var out [][2]int
+	lo := 0
+	perTopic := map[string]int{}
+	total := 0
+	for i := range msgs {
+		m := &msgs[i]
+		size := recordSize(len(m.Key), len(m.Value), m.Headers)
+		if i > lo && (i-lo >= maxCount || recordBatchOverhead+perTopic[m.Topic]+size > limits[i] || total+size > maxChunkBytes) {
+			out = append(out, [2]int{lo, i})
+			lo, total = i, 0
+			clear(perTopic)
+		}
+		perTopic[m.Topic] += size
+		total += size
+	}
+	return append(out, [2]int{lo, len(msgs)})
 }
 
 // Close flushes and closes every writer.

@@ -32,7 +32,7 @@ func TestPublishKeepsOrderWhenAWriteFailsPartWay(t *testing.T) {
 		}
 		return nil, nil, false
 	})
-	pub, err := stream.NewPublisher(stream.WriterConfig{Brokers: brokers, BatchSize: 2, MaxAttempts: 1}, 2)
+	pub, err := stream.NewPublisher(stream.PublisherConfig{Writer: stream.WriterConfig{Brokers: brokers, BatchSize: 2, MaxAttempts: 1}, Writers: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +99,7 @@ func TestPublishSendsOneBatchPerPartitionPerCall(t *testing.T) {
 		}
 		return nil, nil, false
 	})
-	pub, err := stream.NewPublisher(stream.WriterConfig{Brokers: brokers}, 1)
+	pub, err := stream.NewPublisher(stream.PublisherConfig{Writer: stream.WriterConfig{Brokers: brokers}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,7 +129,80 @@ func TestPublishSendsOneBatchPerPartitionPerCall(t *testing.T) {
 }
 
 func TestPublisherRejectsAFixedTopic(t *testing.T) {
-	if _, err := stream.NewPublisher(stream.WriterConfig{Brokers: []string{"127.0.0.1:1"}, Topic: "x"}, 1); err == nil {
+	if _, err := stream.NewPublisher(stream.PublisherConfig{Writer: stream.WriterConfig{Brokers: []string{"127.0.0.1:1"}, Topic: "x"}}); err == nil {
 		t.Fatal("fixed topic accepted")
+	}
+}
+
+// TestPublisherFollowsTheTopicLimit: the DLQ topic accepts 64 KiB; a
+// 2 MiB dead letter is written cut to fit with the truncation headers.
+// Then the operator lowers the limit: the first write is refused by the
+// broker, the limit is read again, and the retry fits.
+func TestPublisherFollowsTheTopicLimit(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, brokers := testutil.StartKafka(t, testutil.KafkaConfig{Partitions: 1, Topics: []string{"dlq"}})
+	if err := testutil.SetTopicConfig(ctx, brokers, "dlq", "max.message.bytes", "65536"); err != nil {
+		t.Fatal(err)
+	}
+	limits, err := stream.NewTopicLimits(stream.LimitsConfig{Brokers: brokers, Topics: []string{"dlq"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := limits.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := limits.Limit("dlq"); got != 65536 {
+		t.Fatalf("limit read from the broker = %d", got)
+	}
+	var cuts atomic.Int32
+	pub, err := stream.NewPublisher(stream.PublisherConfig{Writer: stream.WriterConfig{Brokers: brokers, MaxAttempts: 1}, Limits: limits,
+		OnCut: func(string, int) { cuts.Add(1) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close()
+	big := make([]byte, 2<<20)
+	for i := range big {
+		big[i] = byte('a' + i%26)
+	}
+	msg := pipeline.Message{Topic: "dlq", Key: []byte("c-1"), Value: big, Headers: []pipeline.Header{{Key: "error", Value: []byte("too big")}}}
+	if err := pub.Publish(ctx, []pipeline.Message{msg, {Topic: "dlq", Key: []byte("c-2"), Value: []byte("small")}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := testutil.SetTopicConfig(ctx, brokers, "dlq", "max.message.bytes", "16384"); err != nil {
+		t.Fatal(err)
+	}
+	if err := pub.Publish(ctx, []pipeline.Message{msg}); err == nil {
+		t.Fatal("the broker accepted a batch above the lowered limit")
+	}
+	if got := limits.Limit("dlq"); got != 16384 {
+		t.Fatalf("after the refusal the limit is %d, want the new 16384", got)
+	}
+	if err := pub.Publish(ctx, []pipeline.Message{msg}); err != nil {
+		t.Fatalf("retry after the limit was read again: %v", err)
+	}
+	recs, err := testutil.ReadExact(ctx, brokers, "dlq", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 3 || cuts.Load() != 3 {
+		t.Fatalf("%d records written, %d cut; want 3 and 3 (two cut copies, the small one whole, the refused attempt counted)", len(recs), cuts.Load())
+	}
+	for i, want := range []int{65536, 0, 16384} {
+		r := recs[i]
+		if want == 0 {
+			if string(r.Value) != "small" || r.Headers["truncated"] != "" {
+				t.Fatalf("record %d: %q %v", i, r.Value, r.Headers)
+			}
+			continue
+		}
+		if len(r.Value) > want || len(r.Value) < want-512 || string(big[:len(r.Value)]) != string(r.Value) {
+			t.Fatalf("record %d: value of %d bytes for a %d-byte limit", i, len(r.Value), want)
+		}
+		if r.Headers["truncated"] != "true" || r.Headers["original_size"] != strconv.Itoa(len(big)) ||
+			len(r.Headers["original_sha256"]) != 64 || r.Headers["error"] != "too big" || string(r.Key) != "c-1" {
+			t.Fatalf("record %d headers %v key %q", i, r.Headers, r.Key)
+		}
 	}
 }

@@ -30,6 +30,11 @@ type WriterConfig struct {
 	// bytes each, even when a batch carries one message; at 5000 that cost
 	// a fifth of the consumer's CPU under light load.
 	BatchSize int
+	// BatchBytes is kafka-go's cap on one partition batch, by its own
+	// count; it also refuses any single larger message without sending it.
+	// Default 1,000,000: below the brokers' default max.message.bytes
+	// (1 MiB + 12 B), which limits one partition's record batch.
+	BatchBytes int64
 	// WriteTimeout bounds one produce request. Default 10 s.
 	WriteTimeout time.Duration
 	// MaxAttempts is how many times kafka-go tries a produce before it
@@ -48,6 +53,9 @@ func (c *WriterConfig) setDefaults() {
 	}
 	if c.BatchSize <= 0 {
 		c.BatchSize = 128
+	}
+	if c.BatchBytes <= 0 {
+		c.BatchBytes = 1_000_000
 	}
 	if c.WriteTimeout <= 0 {
 		c.WriteTimeout = 10 * time.Second
@@ -81,18 +89,14 @@ func NewWriter(cfg WriterConfig) (*kafka.Writer, error) {
 		return nil, err
 	}
 	w := &kafka.Writer{
-		Addr:         kafka.TCP(cfg.Brokers...),
-		Topic:        cfg.Topic,
-		Balancer:     &kafka.Murmur2Balancer{},
-		RequiredAcks: kafka.RequireAll,
-		Async:        false,
-		BatchTimeout: cfg.BatchTimeout,
-		BatchSize:    cfg.BatchSize,
-		// Below the brokers' default message.max.bytes (1 MiB + 12 B, which
-		// limits one partition's record batch): a larger batch would be
-		// rejected by a real broker. A single larger message still goes
-		// alone (the DLQ topic must accept the largest input record).
-		BatchBytes:             1_000_000,
+		Addr:                   kafka.TCP(cfg.Brokers...),
+		Topic:                  cfg.Topic,
+		Balancer:               &kafka.Murmur2Balancer{},
+		RequiredAcks:           kafka.RequireAll,
+		Async:                  false,
+		BatchTimeout:           cfg.BatchTimeout,
+		BatchSize:              cfg.BatchSize,
+		BatchBytes:             cfg.BatchBytes,
 		WriteTimeout:           cfg.WriteTimeout,
 		ReadTimeout:            cfg.WriteTimeout,
 		MaxAttempts:            cfg.MaxAttempts,

@@ -1,0 +1,218 @@
+package stream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"go.uber.org/zap"
+)
+
+// Defaults of LimitsConfig.
+const (
+	// DefaultAssumedMaxMessageBytes is assumed for a topic whose
+	// max.message.bytes cannot be read (no DescribeConfigs permission, the
+	// broker unreachable at start): just below the brokers' default of
+	// 1,048,588 bytes.
+	DefaultAssumedMaxMessageBytes = 1_000_000
+	// DefaultLimitsRefresh is how often the output topics' limits are read
+	// again, so a changed max.message.bytes is followed without a restart.
+	DefaultLimitsRefresh = time.Minute
+	// minMessageBytes is the floor below which a refused write no longer
+	// halves an assumed limit: a real broker accepts at least this much.
+	minMessageBytes = 1024
+)
+
+// LimitsConfig configures TopicLimits.
+type LimitsConfig struct {
+	// Brokers are the bootstrap brokers. Required unless every topic is in
+	// Fixed.
+	Brokers []string
+	// Transport carries TLS/SASL settings; nil means plain TCP.
+	Transport *kafka.Transport
+	// Topics are the topics whose limits are tracked (the output topics).
+	Topics []string
+	// Fixed holds configured limits (bytes of one record batch, as
+	// max.message.bytes counts them) that override the broker's.
+	Fixed map[string]int
+	// Assumed is used for a topic whose limit cannot be read. Default
+	// DefaultAssumedMaxMessageBytes.
+	Assumed int
+	// Refresh is how often Run reads the limits again. Default
+	// DefaultLimitsRefresh.
+	Refresh time.Duration
+	// Logger; default zap.NewNop().
+	Logger *zap.Logger
+}
+
+func (c *LimitsConfig) setDefaults() {
+	if c.Assumed <= 0 {
+		c.Assumed = DefaultAssumedMaxMessageBytes
+	}
+	if c.Refresh <= 0 {
+		c.Refresh = DefaultLimitsRefresh
+	}
+	if c.Logger == nil {
+		c.Logger = zap.NewNop()
+	}
+}
+
+// TopicLimits knows the largest record batch each output topic accepts:
+// the topic's max.message.bytes, read from the broker at start and again
+// every Refresh and whenever the broker refuses a write as too large, or a
+// configured value. The publisher cuts what would not fit, instead of
+// retrying a write the broker will always refuse (which would stall the
+// partition whose record caused it). Safe for concurrent use.
+type TopicLimits struct {
+	cfg    LimitsConfig
+	client *kafka.Client
+
+	mu     sync.RWMutex
+	limits map[string]topicLimit
+}
+
+// topicLimit is one topic's limit and where it came from.
+type topicLimit struct {
+	bytes int
+	// read is true when the value came from the broker or the
+	// configuration, false when it is assumed.
+	read bool
+}
+
+// NewTopicLimits starts with every topic at its configured or assumed
+// limit; call Refresh (or Run) to read the brokers'.
+func NewTopicLimits(cfg LimitsConfig) (*TopicLimits, error) {
+	cfg.setDefaults()
+	for topic, n := range cfg.Fixed {
+		if n < minMessageBytes {
+			return nil, fmt.Errorf("configured max message bytes of topic %s: %d is below %d", topic, n, minMessageBytes)
+		}
+	}
+	l := &TopicLimits{cfg: cfg, limits: map[string]topicLimit{}}
+	for _, t := range cfg.Topics {
+		l.limits[t] = topicLimit{bytes: cfg.Assumed}
+		if n, ok := cfg.Fixed[t]; ok {
+			l.limits[t] = topicLimit{bytes: n, read: true}
+		}
+	}
+	if len(cfg.Brokers) > 0 {
+		l.client = &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Timeout: 10 * time.Second}
+		if cfg.Transport != nil {
+			l.client.Transport = cfg.Transport
+		}
+	}
+	return l, nil
+}
+
+// Limit returns the largest record batch, in bytes, that topic accepts.
+// A topic that is not tracked gets the assumed limit.
+func (l *TopicLimits) Limit(topic string) int {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if t, ok := l.limits[topic]; ok {
+		return t.bytes
+	}
+	return l.cfg.Assumed
+}
+
+// Refresh reads max.message.bytes of every tracked topic that has no
+// configured limit. Topics whose configuration cannot be read keep their
+// current limit; the error names them.
+func (l *TopicLimits) Refresh(ctx context.Context) error {
+	var topics []string
+	for _, t := range l.cfg.Topics {
+		if _, fixed := l.cfg.Fixed[t]; !fixed {
+			topics = append(topics, t)
+		}
+	}
+	if len(topics) == 0 {
+		return nil
+	}
+	if l.client == nil {
+		return errors.New("topic limits: no brokers to read them from")
+	}
+	req := &kafka.DescribeConfigsRequest{}
+	for _, t := range topics {
+		req.Resources = append(req.Resources, kafka.DescribeConfigRequestResource{
+			ResourceType: kafka.ResourceTypeTopic, ResourceName: t, ConfigNames: []string{"max.message.bytes"},
+		})
+	}
+	res, err := l.client.DescribeConfigs(ctx, req)
+	if err != nil {
+		return fmt.Errorf("describe configs of %v: %w", topics, err)
+	}
+	var errs []error
+	for _, r := range res.Resources {
+		if r.Error != nil {
+			errs = append(errs, fmt.Errorf("describe configs of %s: %w", r.ResourceName, r.Error))
+			continue
+		}
+		for _, e := range r.ConfigEntries {
+			if e.ConfigName != "max.message.bytes" {
+				continue
+			}
+			n, err := strconv.Atoi(e.ConfigValue)
+			if err != nil || n < minMessageBytes {
+				errs = append(errs, fmt.Errorf("topic %s: max.message.bytes %q is not a usable size", r.ResourceName, e.ConfigValue))
+				continue
+			}
+			l.set(r.ResourceName, topicLimit{bytes: n, read: true})
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// set records a topic's limit and logs a change.
+func (l *TopicLimits) set(topic string, t topicLimit) {
+	l.mu.Lock()
+	old, had := l.limits[topic]
+	l.limits[topic] = t
+	l.mu.Unlock()
+	if had && old.bytes != t.bytes {
+		l.cfg.Logger.Info("topic message size limit changed", zap.String("topic", topic),
+			zap.Int("from_bytes", old.bytes), zap.Int("to_bytes", t.bytes), zap.Bool("read_from_broker", t.read))
+	}
+}
+
+// Refused is called when the broker refused a write to topic as too large
+// although it fitted the known limit: the topic's limit was lowered since
+// it was read. The limit is read again at once; if it cannot be read, or
+// reads the same, an assumed limit is halved (down to a floor), so the
+// next attempt cuts more and the partition moves on.
+func (l *TopicLimits) Refused(ctx context.Context, topic string) {
+	before := l.Limit(topic)
+	if _, fixed := l.cfg.Fixed[topic]; !fixed {
+		if err := l.Refresh(ctx); err != nil {
+			l.cfg.Logger.Warn("cannot read topic limits after a refused write", zap.String("topic", topic), zap.Error(err))
+		}
+	}
+	if l.Limit(topic) < before {
+		return
+	}
+	half := max(before/2, minMessageBytes)
+	l.cfg.Logger.Warn("broker refused a write as too large although it fitted the topic's known limit; assuming a smaller limit",
+		zap.String("topic", topic), zap.Int("known_bytes", before), zap.Int("assumed_bytes", half))
+	l.set(topic, topicLimit{bytes: half})
+}
+
+// Run reads the limits every Refresh until ctx ends. The first read
+// happens at once.
+func (l *TopicLimits) Run(ctx context.Context) {
+	t := time.NewTicker(l.cfg.Refresh)
+	defer t.Stop()
+	for {
+		if err := l.Refresh(ctx); err != nil && ctx.Err() == nil {
+			l.cfg.Logger.Warn("cannot read the output topics' max.message.bytes; keeping the known or assumed limits",
+				zap.Error(err), zap.Int("assumed_bytes", l.cfg.Assumed))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
