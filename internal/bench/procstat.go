@@ -2,36 +2,23 @@ package bench
 
 import (
 	"fmt"
-	"os"
-	"strconv"
-	"strings"
 	"time"
+
+	"github.com/prometheus/procfs"
 )
 
-// clockTicks is USER_HZ, the unit of utime/stime in /proc/<pid>/stat; it
-// is 100 on every Linux architecture Go supports.
-const clockTicks = 100
-
-// cpuTime returns a process's user+system CPU time so far.
+// cpuTime returns a process's user+system CPU time so far (utime+stime
+// of /proc/<pid>/stat).
 func cpuTime(pid int) (time.Duration, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	p, err := procfs.NewProc(pid)
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("cpu time of process %d: %w", pid, err)
 	}
-	// The command name (field 2) may contain spaces; fields after the
-	// closing parenthesis are space-separated. utime and stime are fields
-	// 14 and 15 overall, so 12 and 13 after it.
-	s := string(b)
-	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-	if len(fields) < 13 {
-		return 0, fmt.Errorf("/proc/%d/stat: too few fields", pid)
+	st, err := p.Stat()
+	if err != nil {
+		return 0, fmt.Errorf("cpu time of process %d: %w", pid, err)
 	}
-	ut, err1 := strconv.ParseInt(fields[11], 10, 64)
-	st, err2 := strconv.ParseInt(fields[12], 10, 64)
-	if err1 != nil || err2 != nil {
-		return 0, fmt.Errorf("/proc/%d/stat: bad times", pid)
-	}
-	return time.Duration(ut+st) * time.Second / clockTicks, nil
+	return time.Duration(st.CPUTime() * float64(time.Second)), nil
 }
 
 // peakRSS returns VmHWM, the high-water mark of the process's resident
@@ -40,20 +27,18 @@ func cpuTime(pid int) (time.Duration, error) {
 // resident set the child shared before exec, which here would report the
 // harness's (broker's) memory as the consumer's.
 func peakRSS(pid int) (int64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	p, err := procfs.NewProc(pid)
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("peak rss of process %d: %w", pid, err)
 	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			if err != nil {
-				return 0, fmt.Errorf("/proc/%d/status: VmHWM %q", pid, v)
-			}
-			return kb * 1024, nil
-		}
+	st, err := p.NewStatus()
+	if err != nil {
+		return 0, fmt.Errorf("peak rss of process %d: %w", pid, err)
 	}
-	return 0, fmt.Errorf("/proc/%d/status: no VmHWM", pid)
+	if st.VmHWM == 0 { // a kernel thread or a zombie has no memory lines
+		return 0, fmt.Errorf("peak rss of process %d: no VmHWM in /proc/%d/status", pid, pid)
+	}
+	return int64(st.VmHWM), nil
 }
 
 // cpuMeter measures CPU used by several processes over an interval.

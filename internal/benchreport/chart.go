@@ -3,7 +3,6 @@ package benchreport
 import (
 	"errors"
 	"fmt"
-	"image"
 	"image/color"
 	"image/png"
 	"io"
@@ -12,17 +11,12 @@ import (
 	"strconv"
 )
 
-// Chart geometry, in pixels.
+// ChartWidth and ChartHeight are the size in pixels of the PNG WriteChart
+// draws, exported so the harness can set width/height attributes if it
+// embeds the image in HTML.
 const (
-	// ChartWidth and ChartHeight are the size of the PNG WriteChart draws,
-	// exported so the harness can set width/height attributes if it embeds
-	// the image in HTML.
 	ChartWidth  = 1000
 	ChartHeight = 560
-
-	plotLeft    = 180 // x of the value axis' zero
-	plotRight   = 940 // x of the axis maximum
-	labelMargin = 8   // nothing is drawn closer than this to the right edge
 )
 
 // ErrNoRuns is returned by WriteChart for a Report without runs: a chart of
@@ -53,38 +47,21 @@ var (
 //
 // Zero ("not measured") figures and zero targets are labelled as such
 // instead of drawn; an axis dominated by one much larger value is cut so the
-// others stay readable. The output is deterministic. WriteChart returns
-// ErrNoRuns when r has no runs, and otherwise only errors from writing to w.
+// others stay readable. The output is deterministic; it is drawn with
+// gonum.org/v1/plot. WriteChart returns ErrNoRuns when r has no runs, and
+// otherwise errors from building the plot or from writing to w.
 func WriteChart(w io.Writer, r Report) error {
 	if len(r.Runs) == 0 {
 		return ErrNoRuns
 	}
-	img := renderChart(r)
+	img, err := renderChart(r)
+	if err != nil {
+		return fmt.Errorf("draw benchmark chart: %w", err)
+	}
 	if err := png.Encode(w, img); err != nil {
 		return fmt.Errorf("encode benchmark chart png: %w", err)
 	}
 	return nil
-}
-
-// renderChart draws the whole chart; r must have at least one run.
-func renderChart(r Report) *image.RGBA {
-	img := image.NewRGBA(image.Rect(0, 0, ChartWidth, ChartHeight))
-	fillRect(img, img.Bounds(), colBackground)
-
-	med := Median(r.Runs)
-	runsWord := "runs"
-	if len(r.Runs) == 1 {
-		runsWord = "run"
-	}
-	drawTextBold(img, 12, 20, fmt.Sprintf("ltv-stream benchmark - median of %d %s", len(r.Runs), runsWord), colText)
-	drawTextRight(img, ChartWidth-labelMargin-4, 20,
-		fitText(machineLine(r), ChartWidth/2), colMuted)
-	hLine(img, 0, ChartWidth, 30, 1, colGrid)
-
-	drawPanel(img, throughputPanel(r, med), 34, 288)
-	hLine(img, 0, ChartWidth, 292, 1, colGrid)
-	drawPanel(img, budgetPanel(r.Targets, med), 296, ChartHeight-4)
-	return img
 }
 
 // machineLine is the chart's one-line provenance.
@@ -265,129 +242,5 @@ func niceStep(raw float64) float64 {
 		return 5 * exp
 	default:
 		return 10 * exp
-	}
-}
-
-// drawPanel draws p between y = top and y = bottom.
-func drawPanel(img *image.RGBA, p panel, top, bottom int) {
-	plotTop, plotBottom := top+42, bottom-28
-	drawTextBold(img, 12, top+14, p.title, colText)
-	if p.legend != "" {
-		lx := ChartWidth - labelMargin - 4 - textWidth(p.legend)
-		drawText(img, lx, top+14, p.legend, colMuted)
-		vLine(img, lx-12, top+2, top+14, 2, colMarker)
-	}
-
-	var values []float64
-	for _, b := range p.bars {
-		values = append(values, b.value)
-		values = append(values, b.markers...)
-	}
-	for _, r := range p.refs {
-		values = append(values, r.value)
-	}
-	maxV, step := axisScale(values)
-	x := func(v float64) int {
-		v = math.Min(clean(v), maxV)
-		return plotLeft + int(math.Round(v/maxV*float64(plotRight-plotLeft)))
-	}
-
-	// Grid and ticks.
-	for i := 0; i <= 50; i++ { // axisScale yields about five ticks; the cap is a safeguard
-		v := float64(i) * step
-		if v > maxV*(1+1e-9) {
-			break
-		}
-		tx := x(v)
-		if i > 0 {
-			vLine(img, tx, plotTop, plotBottom, 1, colGrid)
-		}
-		vLine(img, tx, plotBottom, plotBottom+4, 1, colAxis)
-		drawTextCenter(img, tx, plotBottom+17, p.tick(v), colMuted)
-	}
-	hLine(img, plotLeft, plotRight, plotBottom, 1, colAxis)
-
-	// Bars, category labels, run markers and cut marks.
-	slot := float64(plotBottom-plotTop) / float64(max(len(p.bars), 1))
-	barH := min(int(slot*0.55), 34)
-	type pending struct {
-		x, y   int
-		s      string
-		fg, bg color.RGBA // bg is filled behind the text
-	}
-	var labels []pending
-	for i, b := range p.bars {
-		cy := plotTop + int(slot*(float64(i)+0.5))
-		y0, y1 := cy-barH/2, cy-barH/2+barH
-		drawTextRight(img, plotLeft-10, cy+4, b.label, colText)
-
-		end := plotLeft
-		if b.value > 0 {
-			end = x(b.value)
-			fillRect(img, image.Rect(plotLeft, y0, max(end, plotLeft+1), y1), b.fill)
-		}
-		cut := b.value > maxV
-		if cut {
-			drawCut(img, plotRight-18, y0, y1)
-		}
-		labelStart := end
-		for _, m := range b.markers {
-			mx := x(m)
-			vLine(img, mx-1, y0-5, y1+4, 2, colMarker)
-			labelStart = max(labelStart, mx+1)
-		}
-
-		s := b.valueLabel
-		if cut {
-			s += " (bar cut)"
-		}
-		tw := textWidth(s)
-		switch {
-		case labelStart+8+tw <= ChartWidth-labelMargin:
-			labels = append(labels, pending{labelStart + 8, cy + 4, s, colText, colBackground})
-		case end-plotLeft >= tw+16:
-			c := color.RGBA{255, 255, 255, 255}
-			if isLight(b.fill) {
-				c = colText
-			}
-			if cut {
-				end = plotRight - 24 // keep clear of the cut mark
-			}
-			labels = append(labels, pending{end - 8 - tw, cy + 4, s, c, b.fill})
-		default:
-			s = fitText(s, ChartWidth-labelMargin-labelStart-8)
-			labels = append(labels, pending{labelStart + 8, cy + 4, s, colText, colBackground})
-		}
-	}
-	vLine(img, plotLeft, plotTop, plotBottom, 1, colAxis)
-
-	// Reference lines over the bars, their labels above the plot area.
-	for _, r := range p.refs {
-		rx := x(r.value)
-		if r.dashed {
-			dashedVLine(img, rx-1, plotTop-4, plotBottom, 2, 6, 4, colText)
-		} else {
-			vLine(img, rx-1, plotTop-4, plotBottom, 2, colText)
-		}
-		lx := rx - textWidth(r.label)/2
-		lx = max(plotLeft, min(lx, ChartWidth-labelMargin-textWidth(r.label)))
-		drawText(img, lx, plotTop-9, r.label, colText)
-	}
-
-	// Value labels last, each on a box of the colour beneath it, so no grid
-	// or reference line runs through the text.
-	for _, l := range labels {
-		fillRect(img, textBox(l.x, l.y, l.s, 2), l.bg)
-		drawText(img, l.x, l.y, l.s, l.fg)
-	}
-}
-
-// drawCut draws a slanted white gap across a bar at x, the usual sign that
-// the bar is longer than the axis.
-func drawCut(img *image.RGBA, x, y0, y1 int) {
-	h := y1 - y0
-	for y := y0 - 2; y < y1+2; y++ {
-		off := (y1 + 2 - y) * 8 / max(h+4, 1)
-		hLine(img, x+off, x+off+4, y, 1, colBackground)
 	}
 }

@@ -125,6 +125,37 @@ func colours(img image.Image) map[color.RGBA]int {
 	return seen
 }
 
+// The bars are drawn to scale and the labels are there: in the sample the
+// Kafka ceiling (910,000/s) is 2.26 times the Redis one (402,000/s), bars
+// are equally thick, and the text is dark on white.
+func TestWriteChartContent(t *testing.T) {
+	var buf bytes.Buffer
+	if err := WriteChart(&buf, sampleReport()); err != nil {
+		t.Fatal(err)
+	}
+	img, err := png.Decode(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := colours(img)
+	if ratio := float64(seen[colKafka]) / float64(seen[colRedis]); ratio < 2.1 || ratio > 2.4 {
+		t.Errorf("Kafka/Redis bar area = %.2f, want about 910/402 = 2.26", ratio)
+	}
+	total := ChartWidth * ChartHeight
+	if white := seen[colBackground]; white > total*95/100 || white < total/2 {
+		t.Errorf("%d of %d pixels white: blank or overdrawn", white, total)
+	}
+	dark := 0
+	for c, n := range seen {
+		if int(c.R)+int(c.G)+int(c.B) < 3*100 {
+			dark += n
+		}
+	}
+	if dark < 3000 { // the titles, labels and tick values
+		t.Errorf("only %d dark pixels: no text?", dark)
+	}
+}
+
 func TestWriteChartNoRuns(t *testing.T) {
 	var buf bytes.Buffer
 	if err := WriteChart(&buf, Report{Targets: DefaultTargets()}); !errors.Is(err, ErrNoRuns) {

@@ -1,4 +1,5 @@
-// Package money holds fast paths for the few exact decimal operations on
+// Package money exists because shopspring/decimal alone measured 6-20x slower here (go test -bench: Mul+DivRound 400-560 ns/9 allocs vs 70 ns/2, StringFixed 450 ns/7 allocs vs 20-45 ns/0).
+// It holds fast paths for the few exact decimal operations on
 // the per-event hot path (dividing and rounding the figures, rounding and
 // formatting money for Redis and the change events).
 //

@@ -4,121 +4,88 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"time"
-	"unicode/utf16"
 	"unicode/utf8"
 )
 
 // MaxJSONLLineBytes is the longest line a JSONLReader accepts.
 const MaxJSONLLineBytes = 256 << 20
 
+// jsonlLine is one line of a JSON Lines file, its members in the order
+// written. Key and Value are pointers so that an empty string is still
+// written; the _b64 members are []byte, which encoding/json writes as
+// standard base64.
+type jsonlLine struct {
+	Topic     string  `json:"topic"`
+	Key       *string `json:"key,omitempty"`
+	KeyB64    []byte  `json:"key_b64,omitempty"`
+	Value     *string `json:"value,omitempty"`
+	ValueB64  []byte  `json:"value_b64,omitempty"`
+	TS        string  `json:"ts,omitempty"`
+	Label     string  `json:"label,omitempty"`
+	BadReason string  `json:"bad_reason,omitempty"`
+}
+
+func newJSONLLine(r Record) jsonlLine {
+	l := jsonlLine{Topic: r.Topic.String(), BadReason: r.BadReason}
+	l.Key, l.KeyB64 = textOrBinary(r.Key)
+	l.Value, l.ValueB64 = textOrBinary(r.Value)
+	if !r.OccurredAt.IsZero() {
+		l.TS = r.OccurredAt.UTC().Format(time.RFC3339Nano)
+	}
+	if r.Label != 0 {
+		l.Label = r.Label.String()
+	}
+	return l
+}
+
+// textOrBinary returns b as a string when it is valid UTF-8, else as
+// bytes to be written in base64.
+func textOrBinary(b []byte) (*string, []byte) {
+	if utf8.Valid(b) {
+		s := string(b)
+		return &s, nil
+	}
+	return nil, b
+}
+
 // AppendJSONL appends r as one JSON Lines line, newline included (format:
 // see the package documentation).
 func AppendJSONL(b []byte, r Record) []byte {
-	b = append(b, `{"topic":`...)
-	b = appendJSONString(b, []byte(r.Topic.String()))
-	if utf8.Valid(r.Key) {
-		b = append(b, `,"key":`...)
-		b = appendJSONString(b, r.Key)
-	} else {
-		b = append(b, `,"key_b64":"`...)
-		b = base64.StdEncoding.AppendEncode(b, r.Key)
-		b = append(b, '"')
-	}
-	if utf8.Valid(r.Value) {
-		b = append(b, `,"value":`...)
-		b = appendJSONString(b, r.Value)
-	} else {
-		b = append(b, `,"value_b64":"`...)
-		b = base64.StdEncoding.AppendEncode(b, r.Value)
-		b = append(b, '"')
-	}
-	if !r.OccurredAt.IsZero() {
-		b = append(b, `,"ts":"`...)
-		b = r.OccurredAt.UTC().AppendFormat(b, time.RFC3339Nano)
-		b = append(b, '"')
-	}
-	if r.Label != 0 {
-		b = append(b, `,"label":`...)
-		b = appendJSONString(b, []byte(r.Label.String()))
-	}
-	if r.BadReason != "" {
-		b = append(b, `,"bad_reason":`...)
-		b = appendJSONString(b, []byte(toValidUTF8(r.BadReason)))
-	}
-	return append(b, '}', '\n')
-}
-
-func toValidUTF8(s string) string {
-	if utf8.ValidString(s) {
-		return s
-	}
-	return string(bytes.ToValidUTF8([]byte(s), []byte("\uFFFD")))
-}
-
-// appendJSONString appends s (valid UTF-8) as a JSON string. Only what
-// JSON requires is escaped ('"', '\\' and control characters), so the
-// output stays readable and round-trips byte for byte.
-func appendJSONString(b, s []byte) []byte {
-	const hex = "0123456789abcdef"
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= 0x20 && c != '"' && c != '\\' {
-			continue
-		}
-		b = append(b, s[start:i]...)
-		switch c {
-		case '"', '\\':
-			b = append(b, '\\', c)
-		case '\n':
-			b = append(b, '\\', 'n')
-		case '\r':
-			b = append(b, '\\', 'r')
-		case '\t':
-			b = append(b, '\\', 't')
-		default:
-			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-		}
-		start = i + 1
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
+	buf := bytes.NewBuffer(b)
+	// A line has only string and []byte members, which always encode, and
+	// a bytes.Buffer never fails a write: this Write cannot fail.
+	_ = NewJSONLWriter(buf).Write(r)
+	return buf.Bytes()
 }
 
 // WriteJSONL writes r to w as one JSON Lines line.
 func WriteJSONL(w io.Writer, r Record) error {
-	if _, err := w.Write(AppendJSONL(nil, r)); err != nil {
-		return fmt.Errorf("write jsonl: %w", err)
-	}
-	return nil
+	return NewJSONLWriter(w).Write(r)
 }
 
-// JSONLWriter writes records as JSON Lines, reusing one buffer. It does
-// not buffer across records: wrap w in a bufio.Writer for speed. Not safe
-// for concurrent use.
+// JSONLWriter writes records as JSON Lines, one w.Write per record. It
+// does not buffer across records: wrap w in a bufio.Writer for speed. Not
+// safe for concurrent use.
 type JSONLWriter struct {
-	w   io.Writer
-	buf []byte
+	enc *json.Encoder
 }
 
 // NewJSONLWriter returns a writer that writes to w.
 func NewJSONLWriter(w io.Writer) *JSONLWriter {
-	return &JSONLWriter{w: w, buf: make([]byte, 0, 1024)}
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false) // keep <, > and & readable in values
+	return &JSONLWriter{enc: enc}
 }
 
 // Write writes one record as one line.
 func (jw *JSONLWriter) Write(r Record) error {
-	jw.buf = AppendJSONL(jw.buf[:0], r)
-	if _, err := jw.w.Write(jw.buf); err != nil {
+	if err := jw.enc.Encode(newJSONLLine(r)); err != nil {
 		return fmt.Errorf("write jsonl: %w", err)
-	}
-	if cap(jw.buf) > 1<<20 {
-		jw.buf = make([]byte, 0, 1024) // do not keep an oversized record's buffer
 	}
 	return nil
 }
@@ -202,237 +169,120 @@ func (jr *JSONLReader) readLine() ([]byte, error) {
 	}
 }
 
-// jsonlMembers are the members of a line, in the order written.
-var jsonlMembers = [...]string{"topic", "key", "key_b64", "value", "value_b64", "ts", "label", "bad_reason"}
-
-const (
-	mTopic = iota
-	mKey
-	mKeyB64
-	mValue
-	mValueB64
-	mTS
-	mLabel
-	mBadReason
-	numMembers
-)
+// jsonlMembers are the member names a line may have.
+var jsonlMembers = map[string]bool{
+	"topic": true, "key": true, "key_b64": true, "value": true, "value_b64": true,
+	"ts": true, "label": true, "bad_reason": true,
+}
 
 func parseJSONL(line []byte) (Record, error) {
 	var rec Record
 	if !utf8.Valid(line) {
 		return rec, errors.New("invalid UTF-8 (binary values go in value_b64)")
 	}
-	var m [numMembers][]byte
-	var have [numMembers]bool
-	if err := scanFlatObject(line, func(key, val []byte) error {
-		i := -1
-		for k, name := range jsonlMembers {
-			if string(key) == name {
-				i = k
-				break
-			}
-		}
-		if i < 0 {
-			return fmt.Errorf("unknown member %q", key)
-		}
-		if have[i] {
-			return fmt.Errorf("duplicate member %q", key)
-		}
-		have[i], m[i] = true, val
-		return nil
-	}); err != nil {
-		return rec, err
-	}
-	if !have[mTopic] {
-		return rec, errors.New(`missing "topic"`)
-	}
-	t, err := ParseTopic(string(m[mTopic]))
+	m, err := stringMembers(line)
 	if err != nil {
 		return rec, err
 	}
-	rec.Topic = t
-	if rec.Key, err = stringOrB64("key", m[mKey], have[mKey], m[mKeyB64], have[mKeyB64]); err != nil {
+	topic, ok := m["topic"]
+	if !ok {
+		return rec, errors.New(`missing "topic"`)
+	}
+	if rec.Topic, err = ParseTopic(topic); err != nil {
 		return rec, err
 	}
-	if rec.Value, err = stringOrB64("value", m[mValue], have[mValue], m[mValueB64], have[mValueB64]); err != nil {
+	if rec.Key, err = stringOrB64(m, "key"); err != nil {
 		return rec, err
 	}
-	if have[mTS] {
-		ts, err := time.Parse(time.RFC3339Nano, string(m[mTS]))
+	if rec.Value, err = stringOrB64(m, "value"); err != nil {
+		return rec, err
+	}
+	if s, ok := m["ts"]; ok {
+		ts, err := time.Parse(time.RFC3339Nano, s)
 		if err != nil {
-			return rec, fmt.Errorf(`"ts" %q is not RFC 3339`, m[mTS])
+			return rec, fmt.Errorf(`"ts" %q is not RFC 3339`, s)
 		}
 		rec.OccurredAt = ts.UTC()
 	}
 	rec.Label = LabelValid
-	if have[mLabel] {
-		if rec.Label, err = ParseLabel(string(m[mLabel])); err != nil {
+	if s, ok := m["label"]; ok {
+		if rec.Label, err = ParseLabel(s); err != nil {
 			return rec, err
 		}
 	}
-	if have[mBadReason] {
-		rec.BadReason = string(m[mBadReason])
-	}
+	rec.BadReason = m["bad_reason"]
 	return rec, nil
 }
 
-// scanFlatObject parses a JSON object whose member values are all strings
-// and calls fn with each decoded key and value (fresh slices).
-func scanFlatObject(b []byte, fn func(key, val []byte) error) error {
-	i := skipWS(b, 0)
-	if i >= len(b) || b[i] != '{' {
-		return errors.New("invalid JSON: a line must be one JSON object")
+// stringMembers decodes line, which must hold exactly one JSON object
+// whose members are known, unrepeated and all strings, into a map.
+func stringMembers(line []byte) (map[string]string, error) {
+	dec := json.NewDecoder(bytes.NewReader(line))
+	tok, err := dec.Token()
+	if err != nil {
+		return nil, invalidJSON(err)
 	}
-	i = skipWS(b, i+1)
-	if i < len(b) && b[i] == '}' {
-		i++
-	} else {
-		for {
-			key, j, err := scanString(b, i)
-			if err != nil {
-				return err
-			}
-			j = skipWS(b, j)
-			if j >= len(b) || b[j] != ':' {
-				return fmt.Errorf("invalid JSON at byte %d: expected ':'", j+1)
-			}
-			j = skipWS(b, j+1)
-			if j < len(b) && b[j] != '"' {
-				return fmt.Errorf("invalid JSON at byte %d: member %q must be a string", j+1, key)
-			}
-			val, j, err := scanString(b, j)
-			if err != nil {
-				return err
-			}
-			if err := fn(key, val); err != nil {
-				return err
-			}
-			j = skipWS(b, j)
-			if j >= len(b) {
-				return errors.New("invalid JSON: unexpected end of line")
-			}
-			if b[j] == '}' {
-				i = j + 1
-				break
-			}
-			if b[j] != ',' {
-				return fmt.Errorf("invalid JSON at byte %d: expected ',' or '}'", j+1)
-			}
-			i = skipWS(b, j+1)
+	if tok != json.Delim('{') {
+		return nil, errors.New("invalid JSON: a line must be one JSON object")
+	}
+	m := make(map[string]string, len(jsonlMembers))
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, invalidJSON(err)
 		}
+		name, _ := tok.(string) // Token only gives strings as object keys
+		if !jsonlMembers[name] {
+			return nil, fmt.Errorf("unknown member %q", name)
+		}
+		if _, dup := m[name]; dup {
+			return nil, fmt.Errorf("duplicate member %q", name)
+		}
+		at := dec.InputOffset()
+		if tok, err = dec.Token(); err != nil {
+			return nil, invalidJSON(err)
+		}
+		val, ok := tok.(string)
+		if !ok {
+			return nil, fmt.Errorf("invalid JSON at byte %d: member %q must be a string", at+1, name)
+		}
+		m[name] = val
 	}
-	if i = skipWS(b, i); i != len(b) {
-		return fmt.Errorf("invalid JSON at byte %d: data after the object", i+1)
+	if _, err := dec.Token(); err != nil { // the closing '}'
+		return nil, invalidJSON(err)
 	}
-	return nil
+	if rest := dec.InputOffset(); rest != int64(len(line)) {
+		return nil, fmt.Errorf("invalid JSON at byte %d: data after the object", rest+1)
+	}
+	return m, nil
 }
 
-func skipWS(b []byte, i int) int {
-	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\r' || b[i] == '\n') {
-		i++
+// invalidJSON describes an error of json.Decoder.Token on one line.
+func invalidJSON(err error) error {
+	var se *json.SyntaxError
+	switch {
+	case errors.Is(err, io.EOF):
+		return errors.New("invalid JSON: unexpected end of line")
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return errors.New("invalid JSON: unterminated value at the end of the line")
+	case errors.As(err, &se):
+		return fmt.Errorf("invalid JSON at byte %d: %w", se.Offset, err)
 	}
-	return i
+	return fmt.Errorf("invalid JSON: %w", err)
 }
 
-// scanString decodes the JSON string starting at b[i] ('"') and returns
-// it and the index after its closing quote.
-func scanString(b []byte, i int) ([]byte, int, error) {
-	if i >= len(b) || b[i] != '"' {
-		return nil, i, fmt.Errorf("invalid JSON at byte %d: expected a string", i+1)
-	}
-	i++
-	start := i
-	for i < len(b) && b[i] != '"' && b[i] != '\\' && b[i] >= 0x20 {
-		i++
-	}
-	if i < len(b) && b[i] == '"' { // no escapes: the common case
-		return append([]byte(nil), b[start:i]...), i + 1, nil
-	}
-	out := append(make([]byte, 0, i-start+16), b[start:i]...)
-	for i < len(b) {
-		c := b[i]
-		switch {
-		case c == '"':
-			return out, i + 1, nil
-		case c < 0x20:
-			return nil, i, fmt.Errorf("invalid JSON at byte %d: control character in a string", i+1)
-		case c != '\\':
-			out = append(out, c)
-			i++
-			continue
-		}
-		if i+1 >= len(b) {
-			break
-		}
-		e := b[i+1]
-		i += 2
-		switch e {
-		case '"', '\\', '/':
-			out = append(out, e)
-		case 'b':
-			out = append(out, '\b')
-		case 'f':
-			out = append(out, '\f')
-		case 'n':
-			out = append(out, '\n')
-		case 'r':
-			out = append(out, '\r')
-		case 't':
-			out = append(out, '\t')
-		case 'u':
-			r, ok := hex4(b, i)
-			if !ok {
-				return nil, i, fmt.Errorf("invalid JSON at byte %d: bad \\u escape", i-1)
-			}
-			i += 4
-			if utf16.IsSurrogate(r) {
-				if r2, ok := hex4(b, i+2); ok && i+1 < len(b) && b[i] == '\\' && b[i+1] == 'u' {
-					if dec := utf16.DecodeRune(r, r2); dec != utf8.RuneError {
-						r = dec
-						i += 6
-					} else {
-						r = utf8.RuneError
-					}
-				} else {
-					r = utf8.RuneError
-				}
-			}
-			out = utf8.AppendRune(out, r)
-		default:
-			return nil, i, fmt.Errorf("invalid JSON at byte %d: bad escape", i-1)
-		}
-	}
-	return nil, i, errors.New("invalid JSON: unterminated string")
-}
-
-func hex4(b []byte, i int) (rune, bool) {
-	if i+4 > len(b) {
-		return 0, false
-	}
-	var r rune
-	for _, c := range b[i : i+4] {
-		switch {
-		case c >= '0' && c <= '9':
-			r = r<<4 | rune(c-'0')
-		case c >= 'a' && c <= 'f':
-			r = r<<4 | rune(c-'a'+10)
-		case c >= 'A' && c <= 'F':
-			r = r<<4 | rune(c-'A'+10)
-		default:
-			return 0, false
-		}
-	}
-	return r, true
-}
-
-func stringOrB64(name string, s []byte, hasS bool, b64 []byte, hasB64 bool) ([]byte, error) {
+// stringOrB64 returns member name of m, or name_b64 decoded from base64;
+// exactly one of them must be present.
+func stringOrB64(m map[string]string, name string) ([]byte, error) {
+	s, hasS := m[name]
+	b64, hasB64 := m[name+"_b64"]
 	switch {
 	case hasS && hasB64:
 		return nil, fmt.Errorf("both %q and %q", name, name+"_b64")
 	case hasS:
-		return s, nil
+		return []byte(s), nil
 	case hasB64:
-		v, err := base64.StdEncoding.AppendDecode(nil, b64)
+		v, err := base64.StdEncoding.DecodeString(b64)
 		if err != nil {
 			return nil, fmt.Errorf("%q: %w", name+"_b64", err)
 		}

@@ -138,8 +138,8 @@ func TestJSONLReaderErrors(t *testing.T) {
 		{"duplicate member", `{"topic":"orders","topic":"orders","key":"c-1","value":"{}"}`, `duplicate member "topic"`},
 		{"number member", `{"topic":"orders","key":1,"value":"{}"}`, `member "key" must be a string`},
 		{"invalid UTF-8", "{\"topic\":\"orders\",\"key\":\"c-1\",\"value\":\"\xff\"}", "invalid UTF-8"},
-		{"raw control char", "{\"topic\":\"orders\",\"key\":\"c\x01\",\"value\":\"{}\"}", "control character"},
-		{"bad escape", `{"topic":"orders","key":"c\q","value":"{}"}`, "bad escape"},
+		{"raw control char", "{\"topic\":\"orders\",\"key\":\"c\x01\",\"value\":\"{}\"}", "invalid character '\\x01' in string literal"},
+		{"bad escape", `{"topic":"orders","key":"c\q","value":"{}"}`, "invalid character 'q' in string escape code"},
 		{"unterminated", `{"topic":"orders","key":"c-1","value":"{}`, "unterminated"},
 	}
 	for _, tt := range tests {
