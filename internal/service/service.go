@@ -160,8 +160,11 @@ func Run(ctx context.Context, cfg *config.Config, opt Options) error {
 
 	cons, err := stream.NewConsumer(stream.ConsumerConfig{
 		Brokers: cfg.Brokers, GroupID: cfg.GroupID,
-		Topics:  []string{cfg.OrdersTopic, cfg.LifecycleTopic},
-		Workers: cfg.Workers, MaxBatch: cfg.MaxBatch, Linger: cfg.Linger,
+		Topics: []string{cfg.OrdersTopic, cfg.LifecycleTopic},
+		// Stream time and timers (SPEC §8) and the worker routing rely on
+		// partition p of both inputs holding the same customers.
+		CoPartitioned: true,
+		Workers:       cfg.Workers, MaxBatch: cfg.MaxBatch, Linger: cfg.Linger,
 		MaxFetchBytes:  max(16<<20, 2*cfg.MaxMessageBytes),
 		DrainTimeout:   cfg.DrainTimeout,
 		SessionTimeout: cfg.SessionTimeout,

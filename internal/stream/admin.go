@@ -9,9 +9,23 @@ import (
 	"github.com/segmentio/kafka-go"
 )
 
+// newClient is a kafka-go Client for admin requests, with the TLS/SASL
+// transport when one is configured.
+func newClient(brokers []string, transport *kafka.Transport) *kafka.Client {
+	c := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second}
+	if transport != nil {
+		c.Transport = transport
+	}
+	return c
+}
+
 // Partitions lists the partition numbers of a topic.
 func Partitions(ctx context.Context, brokers []string, topic string) ([]int, error) {
-	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second}
+	return PartitionsVia(ctx, newClient(brokers, nil), topic)
+}
+
+// PartitionsVia lists the partition numbers of a topic through client.
+func PartitionsVia(ctx context.Context, client *kafka.Client, topic string) ([]int, error) {
 	md, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
 	if err != nil {
 		return nil, fmt.Errorf("metadata %s: %w", topic, err)

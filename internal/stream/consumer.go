@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -71,6 +72,16 @@ type ConsumerConfig struct {
 	// within the window, so a process does not push offsets it committed
 	// long ago. Default 2 minutes.
 	RepairWindow time.Duration
+	// CoPartitioned makes the consumer refuse to run while its topics do
+	// not all have the same number of partitions: partition p of every
+	// topic must hold the same keys (SPEC §1, §8). Checked at start and
+	// every PartitionCheckInterval; a mismatch ends Run with an error
+	// naming the topics and their counts, after the in-flight work is
+	// finished and committed.
+	CoPartitioned bool
+	// PartitionCheckInterval is how often the partition counts are checked
+	// again (kafka-go looks for new partitions as often). Default 5 s.
+	PartitionCheckInterval time.Duration
 	// Dialer carries TLS/SASL settings; nil means plain TCP.
 	Dialer *kafka.Dialer
 	// Transport carries the same settings for the group-offset requests of
@@ -127,6 +138,9 @@ func (c *ConsumerConfig) setDefaults() {
 	if c.RepairInterval == 0 {
 		c.RepairInterval = 3 * time.Second
 	}
+	if c.PartitionCheckInterval <= 0 {
+		c.PartitionCheckInterval = 5 * time.Second
+	}
 	if c.RepairWindow <= 0 {
 		c.RepairWindow = 2 * time.Minute
 	}
@@ -159,6 +173,8 @@ type Consumer struct {
 	committed map[partitionKey]committedOffset
 	healthy   atomic.Bool
 	nulls     *nullResolver
+	// admin reads topic metadata (the partition-count check).
+	admin *kafka.Client
 }
 
 // committedOffset is the next offset this process committed for a
@@ -191,7 +207,7 @@ func NewConsumer(cfg ConsumerConfig) (*Consumer, error) {
 		CommitInterval:         0, // synchronous: a commit returns only when the broker stored it
 		StartOffset:            kafka.FirstOffset,
 		WatchPartitionChanges:  true,
-		PartitionWatchInterval: 5 * time.Second,
+		PartitionWatchInterval: cfg.PartitionCheckInterval,
 		SessionTimeout:         cfg.SessionTimeout,
 		HeartbeatInterval:      cfg.HeartbeatInterval,
 		RebalanceTimeout:       cfg.RebalanceTimeout,
@@ -205,7 +221,7 @@ func NewConsumer(cfg ConsumerConfig) (*Consumer, error) {
 		}),
 	}
 	c := &Consumer{cfg: cfg, reader: kafka.NewReader(rc), committed: map[partitionKey]committedOffset{},
-		nulls: newNullResolver(cfg.Brokers, cfg.Transport)}
+		nulls: newNullResolver(cfg.Brokers, cfg.Transport), admin: newClient(cfg.Brokers, cfg.Transport)}
 	c.healthy.Store(true)
 	return c, nil
 }
@@ -217,6 +233,21 @@ func (c *Consumer) Healthy() bool { return c.healthy.Load() }
 // commits what was already fetched (bounded by DrainTimeout), and closes
 // the reader. It returns nil after a clean shutdown.
 func (c *Consumer) Run(ctx context.Context, handle Handler) error {
+	if c.cfg.CoPartitioned {
+		// At start the counts must be known to differ to refuse; an
+		// unreachable broker is waited out by the fetch loop, and the
+		// watch below checks again.
+		if err := c.checkCoPartitioned(ctx); errors.As(err, new(*PartitionMismatchError)) {
+			return err
+		}
+	}
+	// fetchCtx ends with ctx, or when the partition watch finds the input
+	// topics no longer co-partitioned (the cause says so).
+	fetchCtx, stopFetch := context.WithCancelCause(ctx)
+	defer stopFetch(nil)
+	if c.cfg.CoPartitioned {
+		go c.watchPartitions(fetchCtx, stopFetch)
+	}
 	// work is not cancelled with ctx: in-flight batches must be able to
 	// finish and commit during the drain.
 	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
@@ -246,9 +277,12 @@ func (c *Consumer) Run(ctx context.Context, handle Handler) error {
 	repairDone := make(chan struct{})
 	go func() {
 		defer close(repairDone)
-		c.repairLoop(ctx)
+		c.repairLoop(fetchCtx)
 	}()
-	fetchErr := c.fetchLoop(ctx, queues)
+	fetchErr := c.fetchLoop(fetchCtx, queues)
+	if cause := context.Cause(fetchCtx); ctx.Err() == nil && errors.As(cause, new(*PartitionMismatchError)) {
+		fetchErr = cause
+	}
 	<-repairDone
 	for _, q := range queues {
 		close(q)
@@ -288,6 +322,70 @@ func (c *Consumer) closeReader() error {
 	case <-time.After(5 * time.Second):
 		c.cfg.Logger.Warn("reader close timed out")
 		return nil
+	}
+}
+
+// PartitionMismatchError says that topics that must be co-partitioned have
+// different partition counts.
+type PartitionMismatchError struct {
+	Topics []string
+	Counts []int
+}
+
+func (e *PartitionMismatchError) Error() string {
+	var b strings.Builder
+	b.WriteString("input topics must have the same number of partitions (co-partitioned: partition p of each holds the same customers, SPEC §1), but ")
+	for i, t := range e.Topics {
+		if i > 0 {
+			b.WriteString(" and ")
+		}
+		fmt.Fprintf(&b, "%s has %d", t, e.Counts[i])
+	}
+	return b.String()
+}
+
+// checkCoPartitioned compares the topics' partition counts. It returns a
+// *PartitionMismatchError when they differ, another error when a count
+// cannot be read, and nil when they agree.
+func (c *Consumer) checkCoPartitioned(ctx context.Context) error {
+	mismatch := &PartitionMismatchError{Topics: c.cfg.Topics}
+	for _, t := range c.cfg.Topics {
+		parts, err := PartitionsVia(ctx, c.admin, t)
+		if err != nil {
+			return err
+		}
+		mismatch.Counts = append(mismatch.Counts, len(parts))
+	}
+	for _, n := range mismatch.Counts {
+		if n != mismatch.Counts[0] {
+			return mismatch
+		}
+	}
+	return nil
+}
+
+// watchPartitions checks the partition counts every
+// PartitionCheckInterval and stops the fetching with the mismatch as the
+// cause when they differ.
+func (c *Consumer) watchPartitions(ctx context.Context, stop context.CancelCauseFunc) {
+	t := time.NewTicker(c.cfg.PartitionCheckInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		err := c.checkCoPartitioned(ctx)
+		var mismatch *PartitionMismatchError
+		switch {
+		case errors.As(err, &mismatch):
+			c.cfg.Logger.Error("input topics are no longer co-partitioned; stopping", zap.Error(err))
+			stop(err)
+			return
+		case err != nil && ctx.Err() == nil:
+			c.cfg.Logger.Debug("partition count check failed; trying again later", zap.Error(err))
+		}
 	}
 }
 
@@ -555,10 +653,7 @@ func (c *Consumer) repairLoop(ctx context.Context) {
 	if c.cfg.RepairInterval < 0 {
 		return
 	}
-	client := &kafka.Client{Addr: kafka.TCP(c.cfg.Brokers...), Timeout: 10 * time.Second}
-	if c.cfg.Transport != nil {
-		client.Transport = c.cfg.Transport
-	}
+	client := c.admin
 	t := time.NewTicker(c.cfg.RepairInterval)
 	defer t.Stop()
 	for {

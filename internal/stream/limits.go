@@ -100,10 +100,7 @@ func NewTopicLimits(cfg LimitsConfig) (*TopicLimits, error) {
 		}
 	}
 	if len(cfg.Brokers) > 0 {
-		l.client = &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Timeout: 10 * time.Second}
-		if cfg.Transport != nil {
-			l.client.Transport = cfg.Transport
-		}
+		l.client = newClient(cfg.Brokers, cfg.Transport)
 	}
 	return l, nil
 }

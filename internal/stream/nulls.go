@@ -23,11 +23,7 @@ type nullResolver struct {
 }
 
 func newNullResolver(brokers []string, transport *kafka.Transport) *nullResolver {
-	c := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second}
-	if transport != nil {
-		c.Transport = transport
-	}
-	return &nullResolver{client: c}
+	return &nullResolver{client: newClient(brokers, transport)}
 }
 
 // emptyNotNull is the non-nil empty slice that marks an empty key or value.

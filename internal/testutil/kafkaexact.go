@@ -106,3 +106,34 @@ func readBytes(b kafka.Bytes) ([]byte, error) {
 		}
 	}
 }
+
+// CreateTopic creates a topic with the given number of partitions.
+func CreateTopic(ctx context.Context, brokers []string, topic string, partitions int) error {
+	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second}
+	res, err := client.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{
+		{Topic: topic, NumPartitions: partitions, ReplicationFactor: 1},
+	}})
+	if err != nil {
+		return fmt.Errorf("create topic %s: %w", topic, err)
+	}
+	if err := res.Errors[topic]; err != nil {
+		return fmt.Errorf("create topic %s: %w", topic, err)
+	}
+	return nil
+}
+
+// GrowTopic raises a topic's partition count to total, as an operator's
+// kafka-topics --alter --partitions would.
+func GrowTopic(ctx context.Context, brokers []string, topic string, total int) error {
+	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second}
+	res, err := client.CreatePartitions(ctx, &kafka.CreatePartitionsRequest{Topics: []kafka.TopicPartitionsConfig{
+		{Name: topic, Count: int32(total)},
+	}})
+	if err != nil {
+		return fmt.Errorf("grow topic %s: %w", topic, err)
+	}
+	if err := res.Errors[topic]; err != nil {
+		return fmt.Errorf("grow topic %s: %w", topic, err)
+	}
+	return nil
+}
