@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
@@ -18,14 +19,7 @@ func TestGuardEndsWhenTheConsumerExitsEarly(t *testing.T) {
 	if err != nil {
 		t.Skip("no false binary")
 	}
-	cfg := Config{ConsumerBinary: bin, WorkDir: t.TempDir(), Log: func(string, ...any) {}}
-	proc, err := startConsumer(cfg, consumerSettings{}, "consumer.log")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer proc.kill()
-	ctx, stop := proc.guard(context.Background())
-	defer stop()
+	_, ctx := guardedConsumer(t, bin, t.TempDir())
 	_, err = waitCommitted(ctx, []string{"127.0.0.1:1"}, "g", []string{"t"}, 10*time.Millisecond, nil)
 	if err == nil || !strings.Contains(err.Error(), "consumer exited early") || !strings.Contains(err.Error(), "consumer.log") {
 		t.Fatalf("want an early-exit error naming the log, got %v", err)
@@ -33,24 +27,39 @@ func TestGuardEndsWhenTheConsumerExitsEarly(t *testing.T) {
 }
 
 // An exit the harness asked for (stop) does not cancel the guarded context.
+//
+// In a synctest bubble, synctest.Wait returns only once the guard's
+// goroutine has seen the exit and finished (or blocks for good), so the
+// check below runs after the guard has decided, not after a guessed delay.
 func TestGuardIgnoresARequestedStop(t *testing.T) {
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "consumer")
 	if err := os.WriteFile(bin, []byte("#!/bin/sh\nexec sleep 30\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
+	synctest.Test(t, func(t *testing.T) {
+		proc, ctx := guardedConsumer(t, bin, dir)
+		_, _ = proc.stop() // sleep dies of the SIGTERM: an exit status, but a requested one
+		synctest.Wait()
+		if ctx.Err() != nil {
+			t.Fatalf("guard cancelled after a requested stop: %v", context.Cause(ctx))
+		}
+	})
+}
+
+// guardedConsumer starts bin as the consumer and guards it; the guard and
+// the process end with the test.
+func guardedConsumer(t *testing.T, bin, dir string) (*consumerProcess, context.Context) {
+	t.Helper()
 	cfg := Config{ConsumerBinary: bin, WorkDir: dir, Log: func(string, ...any) {}}
 	proc, err := startConsumer(cfg, consumerSettings{}, "consumer.log")
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(proc.kill)
 	ctx, stop := proc.guard(context.Background())
-	defer stop()
-	_, _ = proc.stop() // sleep dies of the SIGTERM: an exit status, but a requested one
-	time.Sleep(50 * time.Millisecond)
-	if ctx.Err() != nil {
-		t.Fatalf("guard cancelled after a requested stop: %v", context.Cause(ctx))
-	}
+	t.Cleanup(stop)
+	return proc, ctx
 }
 
 func TestNextPollApproachesTheEndInShorterSteps(t *testing.T) {

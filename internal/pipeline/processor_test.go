@@ -73,7 +73,32 @@ func (p *recordingPublisher) topic(name string) []pipeline.Message {
 	return out
 }
 
+// manualClock is a wall clock that moves only when the test says so.
+type manualClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *manualClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *manualClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
 func setup(t *testing.T) (*pipeline.Processor, *recordingPublisher, *redis.Client) {
+	t.Helper()
+	return setupClock(t, nil)
+}
+
+// setupClock is setup with the processor's wall clock injected (nil:
+// time.Now).
+func setupClock(t *testing.T, now func() time.Time) (*pipeline.Processor, *recordingPublisher, *redis.Client) {
 	t.Helper()
 	srv := testutil.StartRedis(t)
 	client, err := store.NewClient(store.Config{URL: srv.URL()})
@@ -83,7 +108,7 @@ func setup(t *testing.T) (*pipeline.Processor, *recordingPublisher, *redis.Clien
 	t.Cleanup(func() { _ = client.Close() })
 	st := store.NewRedis(client, store.Config{})
 	pub := &recordingPublisher{}
-	p, err := pipeline.New(pipeline.Config{Model: aggregate.DefaultModel(), Decoder: jsonDecoder{}, Store: st, Out: pub})
+	p, err := pipeline.New(pipeline.Config{Model: aggregate.DefaultModel(), Decoder: jsonDecoder{}, Store: st, Out: pub, Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,7 +177,8 @@ func TestProcessAppliesPublishesAndDeadLetters(t *testing.T) {
 }
 
 func TestPublishFailureKeepsChangesPendingAndReemitsSameBytes(t *testing.T) {
-	p, pub, rc := setup(t)
+	clock := &manualClock{now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+	p, pub, rc := setupClock(t, clock.Now)
 	batch := []pipeline.Record{orderRec(0, "e1", "c-2", "6000.00", "2026-01-01T00:00:00Z")}
 	pub.fail = errors.New("broker down")
 	if _, err := p.Process(ctxT(t), batch); err == nil {
@@ -165,7 +191,9 @@ func TestPublishFailureKeepsChangesPendingAndReemitsSameBytes(t *testing.T) {
 	}
 	pending := rc.Get(ctxT(t), "ltv:{c-2}:pending").Val()
 	pub.fail = nil
-	time.Sleep(5 * time.Millisecond) // a later wall clock must not change the re-emitted bytes
+	// A later wall clock (whole seconds, whatever precision the documents
+	// use) must not change the re-emitted bytes.
+	clock.Advance(time.Hour + time.Second + time.Millisecond)
 	stats, err := p.Process(ctxT(t), batch)
 	if err != nil {
 		t.Fatal(err)
