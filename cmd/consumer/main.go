@@ -30,6 +30,12 @@ func main() {
 	os.Exit(run())
 }
 
+// faultHook, set only by faultinject.go in a build with the faultinject
+// tag, reads the crash-test settings and returns the hook that makes the
+// process kill itself after a batch's durable steps. A production build
+// has no such switch.
+var faultHook func(getenv func(string) string, log *zap.Logger) (func(stage string), error)
+
 // tuneGC trades memory the service has for CPU it lacks: the pipeline
 // allocates per event but keeps little alive (tens of MB), so Go's default
 // (collect whenever the heap doubles) runs the collector several times a
@@ -66,7 +72,14 @@ func run() int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	if err := service.Run(ctx, cfg, service.Options{Logger: log}); err != nil {
+	opts := service.Options{Logger: log}
+	if faultHook != nil { // only in a build with the faultinject tag
+		if opts.AfterStage, err = faultHook(os.Getenv, log); err != nil {
+			fmt.Fprintf(os.Stderr, "consumer: %v\n", err)
+			return 2
+		}
+	}
+	if err := service.Run(ctx, cfg, opts); err != nil {
 		log.Error("consumer failed", zap.Error(err))
 		return 1
 	}

@@ -53,12 +53,8 @@ type Config struct {
 	StateCacheBytes int
 	DrainTimeout    time.Duration
 	SessionTimeout  time.Duration
-	// FaultInject maps a pipeline stage ("save", "publish") to the
-	// probability per batch of killing the process right after it. For
-	// crash tests only.
-	FaultInject map[string]float64
-	LogLevel    string
-	LogFormat   string
+	LogLevel        string
+	LogFormat       string
 	// PProf exposes Go's /debug/pprof/ profiles on the HTTP address, for
 	// diagnosing a live instance. Off by default: profiles reveal internals.
 	PProf bool
@@ -96,7 +92,7 @@ func Load(args []string, getenv func(string) string, usageOut io.Writer) (*Confi
 		brokers, redisURL, group, orders, lifecycle, changes, dlq, httpAddr, file string
 		workers, maxBatch, linger, maxMsg, drain, logLevel, logFormat, session    string
 		dlqMaxMsg                                                                 string
-		faults, pprof, stateCache                                                 string
+		pprof, stateCache                                                         string
 
 		kafkaClientID, kafkaMech, kafkaUser, kafkaPass, kafkaTLS, kafkaCA, kafkaCert, kafkaKey, kafkaInsecure string
 		redisUser, redisPass, redisCA, redisCert, redisKey, redisInsecure                                     string
@@ -119,7 +115,6 @@ func Load(args []string, getenv func(string) string, usageOut io.Writer) (*Confi
 		{"LTV_STATE_CACHE_BYTES", "state-cache-bytes", "50331648", "memory for copies of recently written customers, which then need no Redis read (0: off)", &raw.stateCache, false},
 		{"LTV_DRAIN_TIMEOUT", "drain-timeout", "20s", "on SIGTERM, how long in-flight work may take to finish and commit", &raw.drain, false},
 		{"LTV_KAFKA_SESSION_TIMEOUT", "kafka-session-timeout", "10s", "consumer-group session timeout: how soon a dead instance's partitions move", &raw.session, false},
-		{"LTV_FAULT_INJECT", "fault-inject", "", "TESTING ONLY: crash on purpose, e.g. after-save:0.01,after-publish:0.01 (stage:probability per batch)", &raw.faults, false},
 		{"LTV_LOG_LEVEL", "log-level", "info", "debug, info, warn or error", &raw.logLevel, false},
 		{"LTV_LOG_FORMAT", "log-format", "json", "json or console", &raw.logFormat, false},
 		{"LTV_PPROF", "pprof", "false", "serve Go profiles under /debug/pprof/ on the HTTP address", &raw.pprof, false},
@@ -227,9 +222,6 @@ func Load(args []string, getenv func(string) string, usageOut io.Writer) (*Confi
 	if c.SessionTimeout, err = positiveDuration("kafka-session-timeout", raw.session); err != nil {
 		return nil, err
 	}
-	if c.FaultInject, err = parseFaults(raw.faults); err != nil {
-		return nil, err
-	}
 	model, file, err := LoadModelFile(c.ConfigFile)
 	if err != nil {
 		return nil, err
@@ -302,21 +294,6 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("log format %q is not json or console", c.LogFormat)
 	}
 	return nil
-}
-
-// parseFaults reads "after-save:0.01,after-publish:0.02".
-func parseFaults(s string) (map[string]float64, error) {
-	out := map[string]float64{}
-	for _, part := range splitList(s) {
-		name, prob, ok := strings.Cut(part, ":")
-		stage := strings.TrimPrefix(name, "after-")
-		p, err := strconv.ParseFloat(prob, 64)
-		if !ok || err != nil || p < 0 || p > 1 || (stage != "save" && stage != "publish") {
-			return nil, fmt.Errorf("fault-inject: %q is not after-save:P or after-publish:P with P in [0,1]", part)
-		}
-		out[stage] = p
-	}
-	return out, nil
 }
 
 func validTopic(t string) bool {

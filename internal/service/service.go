@@ -9,13 +9,10 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/pprof"
-	"os"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/ltv-stream/ltv-stream/internal/config"
@@ -37,6 +34,10 @@ type Options struct {
 	// Listening, when set, receives the HTTP server's bound address (useful
 	// with HTTPAddr ":0").
 	Listening func(addr string)
+	// AfterStage is pipeline.Config.AfterStage: a hook after each durable
+	// step of a batch, for crash tests only (the consumer binary sets it
+	// only when built with the faultinject tag).
+	AfterStage func(stage string)
 }
 
 // Run runs the updater until ctx is cancelled, then drains and returns nil
@@ -129,20 +130,11 @@ func Run(ctx context.Context, cfg *config.Config, opt Options) error {
 	if opt.Observer != nil {
 		obs = teeObserver{m, opt.Observer}
 	}
-	pcfg := pipeline.Config{
+	proc, err := pipeline.New(pipeline.Config{
 		Model: cfg.Model, Decoder: dec, Store: state, Out: pub,
 		ChangesTopic: cfg.ChangesTopic, DLQTopic: cfg.DLQTopic, Observer: obs,
-	}
-	if len(cfg.FaultInject) > 0 {
-		log.Warn("fault injection enabled: this process will kill itself on purpose", zap.Any("faults", cfg.FaultInject))
-		pcfg.AfterStage = func(stage string) {
-			if p := cfg.FaultInject[stage]; p > 0 && rand.Float64() < p {
-				_ = log.Sync()
-				_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
-			}
-		}
-	}
-	proc, err := pipeline.New(pcfg)
+		AfterStage: opt.AfterStage,
+	})
 	if err != nil {
 		return err
 	}
