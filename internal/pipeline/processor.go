@@ -18,7 +18,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/ltv-stream/ltv-stream/internal/aggregate"
@@ -53,13 +52,11 @@ type Message struct {
 	Headers []Header
 }
 
-// Store is the state store the processor needs (implemented by
-// store.Redis).
-type Store interface {
-	Load(ctx context.Context, customerIDs []string) ([]store.Snapshot, []error, error)
-	Save(ctx context.Context, writes []store.Write) (conflicts []int, err error)
-	ClearPending(ctx context.Context, acked []store.Acked) error
-}
+// Store is the state store the processor needs: store.Redis, or the
+// state cache (store.Cached) in front of it. It is an alias of
+// store.Store, the one declaration, which lives in the store package
+// because the cache both implements it and holds one (see there).
+type Store = store.Store
 
 // Publisher writes output messages and returns only when all of them are
 // acknowledged by the broker (or failed).
@@ -158,18 +155,7 @@ func (c *Config) Validate() error {
 // keeps state correct even when they do not).
 type Processor struct {
 	cfg Config
-
-	// unclearedMu guards uncleared: acknowledged pending events whose
-	// clearing failed (Redis down right after the publish). They are
-	// retried with the next batch so they do not linger in Redis.
-	unclearedMu sync.Mutex
-	uncleared   []store.Acked
 }
-
-// maxUncleared bounds the retry list; beyond it the oldest entries are
-// dropped (their events are then published once more when the customer is
-// next updated, which subscribers dedupe by event_id).
-const maxUncleared = 100_000
 
 // New returns a Processor.
 func New(cfg Config) (*Processor, error) {
@@ -260,21 +246,12 @@ func (p *Processor) Process(ctx context.Context, batch []Record) (BatchStats, er
 		return stats, fmt.Errorf("publish %d messages: %w", len(outs), err)
 	}
 	p.stage("publish")
-	// The outputs are durable: the pending copies are no longer needed. A
-	// failure here only means they are published once more later; the
-	// clearing is retried with the next batch.
-	p.unclearedMu.Lock()
-	acked = append(acked, p.uncleared...)
-	p.uncleared = nil
-	p.unclearedMu.Unlock()
-	if err := p.cfg.Store.ClearPending(ctx, acked); err != nil {
-		p.unclearedMu.Lock()
-		p.uncleared = append(p.uncleared, acked...)
-		if over := len(p.uncleared) - maxUncleared; over > 0 {
-			p.uncleared = append([]store.Acked(nil), p.uncleared[over:]...)
-		}
-		p.unclearedMu.Unlock()
-	}
+	// The outputs are durable: the pending copies are no longer needed.
+	// The store's clearer owns the clear and retries it until it lands
+	// (store.Clearer), so nothing is kept here; a failure only means the
+	// events are published once more later with the same event ids, and
+	// never fails the batch, whose offsets may be committed.
+	_ = p.cfg.Store.ClearPending(ctx, acked)
 
 	done := p.cfg.Now()
 	stats.Duration = done.Sub(start)

@@ -1,3 +1,5 @@
+// The Redis store's benchmark: one customer update as the pipeline makes it.
+
 package store_test
 
 import (

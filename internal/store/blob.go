@@ -1,3 +1,6 @@
+// The bookkeeping blob: the binary layout of a customer's private fields
+// (_g, _g1, …), rendered and parsed.
+
 package store
 
 import (
@@ -22,10 +25,9 @@ import (
 // and two arguments per write.
 //
 // The first piece starts with the guard, which changes on every write, so
-// it is also the compare-and-set token the save script checks (field _g,
-// as before this layout: hashes written by older versions carry a text
-// guard there, which starts with a topic name, an ASCII character, while a
-// blob's first byte has its top bit set).
+// it is also the compare-and-set token the save script checks (field _g).
+// A blob's first byte has its top bit set (blobMarker), so a value in _g
+// that is not a blob is reported by parseBlob instead of misread.
 //
 // Layout, every byte counted because it is paid per customer:
 //   - header byte: 0x80 | guard entries << 4 | lifecycle flag (0x08) | exact

@@ -1,3 +1,6 @@
+// Tests of the state cache against a real server: its copies mirror Redis,
+// answer repeat loads, are fenced when stale, and follow pending clears.
+
 package store_test
 
 import (
@@ -26,7 +29,7 @@ func (b *countingBacking) Load(ctx context.Context, ids []string) ([]store.Snaps
 
 // step loads one customer through s, applies ev at offset and saves the
 // result, optionally with the change as a pending event.
-func step(t *testing.T, s store.Backing, m *aggregate.Model, ev aggregate.Event, offset int64, withPending bool) (store.Write, []int) {
+func step(t *testing.T, s store.Store, m *aggregate.Model, ev aggregate.Event, offset int64, withPending bool) (store.Write, []int) {
 	t.Helper()
 	ctx := ctxT(t)
 	snaps, errs, err := s.Load(ctx, []string{ev.CustomerID})
@@ -228,65 +231,22 @@ func TestCachedStaysWithinItsBudget(t *testing.T) {
 	}
 }
 
-// gatedBacking holds every ClearPending until the test opens the gate,
-// so the state between an acknowledgement and its clear can be observed.
-type gatedBacking struct {
-	countingBacking
-	gate    chan struct{}
-	cleared chan []store.Acked
-}
-
-func (b *gatedBacking) ClearPending(ctx context.Context, acked []store.Acked) error {
-	select {
-	case <-b.gate:
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	err := b.Redis.ClearPending(ctx, acked)
-	b.cleared <- acked
-	return err
-}
-
-// With the background clearer, an acknowledged customer is served from
-// its copy before its clear reaches Redis, its acknowledged events are not
-// handed out again, and its next write removes the pending key itself; a
-// clear that arrives later is a harmless no-op. A customer not written
-// again is cleared by the background, and what is still queued when the
-// clearer stops is cleared by Flush.
+// With the store's clearer started, an acknowledged customer is served
+// from its copy before its clear reaches Redis, its acknowledged events
+// are not handed out again, and its next write removes the pending key
+// itself; a clear that arrives later is a harmless no-op. A customer not
+// written again is cleared by the background, and what is still queued
+// when the clearer stops is cleared by Flush.
 func TestCachedClearsPendingEventsInTheBackground(t *testing.T) {
 	r, srv := newStore(t)
-	b := &gatedBacking{countingBacking: countingBacking{Redis: r}, gate: make(chan struct{}), cleared: make(chan []store.Acked, 8)}
+	gate, cleared := holdClears(r)
+	b := &countingBacking{Redis: r}
 	c := store.NewCached(b, store.CacheConfig{})
 	m := aggregate.DefaultModel()
-	ctx, stop := context.WithCancel(ctxT(t))
-	done := make(chan struct{})
-	go func() { defer close(done); c.RunClearer(ctx, 10*time.Millisecond) }()
-	t.Cleanup(func() { stop(); <-done })
-	waitAsync := func() {
-		// RunClearer makes ClearPending asynchronous as it starts: probe
-		// until an acknowledgement returns with the gate still closed.
-		for attempt := 0; ; attempt++ {
-			returned := make(chan error, 1)
-			go func() { returned <- c.ClearPending(ctxT(t), []store.Acked{{CustomerID: "c-probe", Token: "x"}}) }()
-			select {
-			case err := <-returned:
-				if err != nil {
-					t.Fatal(err)
-				}
-				b.gate <- struct{}{} // let the queued probe through
-				<-b.cleared
-				return
-			case <-time.After(50 * time.Millisecond):
-				b.gate <- struct{}{} // synchronous: the clearer had not started
-				<-b.cleared
-				<-returned
-			}
-			if attempt > 100 {
-				t.Fatal("clearer never started")
-			}
-		}
-	}
-	waitAsync()
+	// Start has turned queueing on when it returns: no need to wait for
+	// the loop.
+	stop := r.Clearer().Start(10 * time.Millisecond)
+	t.Cleanup(stop)
 	rc := srv.Client()
 	hash := func(id string) map[string]string {
 		t.Helper()
@@ -336,8 +296,8 @@ func TestCachedClearsPendingEventsInTheBackground(t *testing.T) {
 				}
 				checkMirror(t, c, hash(id), id, "after the write")
 			}
-			b.gate <- struct{}{}
-			<-b.cleared
+			gate <- nil
+			<-cleared
 			if key, flag := pendingInRedis(id); key || flag {
 				t.Fatalf("after the background clear: key %v flag %v", key, flag)
 			}
@@ -354,18 +314,18 @@ func TestCachedClearsPendingEventsInTheBackground(t *testing.T) {
 		if err := c.ClearPending(ctxT(t), []store.Acked{{CustomerID: id, Token: w.Token}}); err != nil {
 			t.Fatal(err)
 		}
-		// The clearer has taken the acknowledgement and waits at the gate;
-		// stopping it gives that clear up (context ended) and re-queues it.
+		// The clearer has taken the acknowledgement and waits at the gate
+		// (or is about to): stopping it gives that clear up and keeps it
+		// queued.
 		stop()
-		<-done
 		if key, _ := pendingInRedis(id); !key {
 			t.Fatal("cleared before the flush")
 		}
-		go func() { b.gate <- struct{}{} }()
-		if err := c.Flush(ctxT(t)); err != nil {
+		go func() { gate <- nil }()
+		if err := r.Clearer().Flush(ctxT(t)); err != nil {
 			t.Fatal(err)
 		}
-		<-b.cleared
+		<-cleared
 		if key, flag := pendingInRedis(id); key || flag {
 			t.Fatalf("after Flush: key %v flag %v", key, flag)
 		}

@@ -1,15 +1,10 @@
-// Package store keeps per-customer state in Redis (SPEC §3): one hash per
-// customer under the key ltv:{<customer_id>}, written by an atomic,
-// compare-and-set Lua script so a fenced-off (zombie) consumer can never
-// overwrite what the partition's new owner wrote.
-//
-// The mapping between aggregate.State and the hash fields lives in this
-// file as pure functions, so the public field formats are tested without a
-// server.
+// The hash codec: between aggregate.State and a customer's Redis hash
+// (SPEC §3), as pure functions, so the public field formats are tested
+// without a server.
+
 package store
 
 import (
-	"encoding/binary"
 	"fmt"
 	"strconv"
 	"strings"
@@ -49,19 +44,6 @@ const (
 	// exists. Encode writes it with the pending events and the scripts act
 	// on both in one atomic step (see saveScript).
 	fieldPendingFlag = "_p"
-)
-
-// The private fields of the layout before the blob: a text guard in _g,
-// exact sums, lifecycle times and dedupe digests (8 per _d<n> field) in
-// fields of their own. They are read, and replaced by the blob on the
-// customer's next write.
-const (
-	fieldRevenueExact = "_rev"
-	fieldGrossExact   = "_gp"
-	fieldRefundsExact = "_ref"
-	fieldChurnAt      = "_ch"
-	fieldReactivateAt = "_re"
-	fieldSeenPrefix   = "_d"
 )
 
 // Key returns the Redis key of a customer's hash. The braces are a Redis
@@ -112,11 +94,6 @@ const (
 	ixTier
 	ixUpdatedAt
 	ixGuard
-	ixRevenueExact
-	ixGrossExact
-	ixRefundsExact
-	ixChurnAt
-	ixReactivateAt
 	ixPendingFlag
 	numFields
 )
@@ -124,8 +101,7 @@ const (
 var fieldNames = [numFields]string{
 	FieldOrders, FieldRevenue, FieldGrossProfit, FieldRefunds, FieldFirstOrderAt, FieldLastOrderAt,
 	FieldAOV, FieldFrequency, FieldTenureDays, FieldChurned, FieldLTV, FieldTier, FieldUpdatedAt,
-	fieldGuard, fieldRevenueExact, fieldGrossExact, fieldRefundsExact, fieldChurnAt, fieldReactivateAt,
-	fieldPendingFlag,
+	fieldGuard, fieldPendingFlag,
 }
 
 // indexOf maps a field name to its index; false for names this code does not
@@ -160,29 +136,18 @@ func indexOf(name string) (fieldIndex, bool) {
 		return ixUpdatedAt, true
 	case fieldGuard:
 		return ixGuard, true
-	case fieldRevenueExact:
-		return ixRevenueExact, true
-	case fieldGrossExact:
-		return ixGrossExact, true
-	case fieldRefundsExact:
-		return ixRefundsExact, true
-	case fieldChurnAt:
-		return ixChurnAt, true
-	case fieldReactivateAt:
-		return ixReactivateAt, true
 	case fieldPendingFlag:
 		return ixPendingFlag, true
 	}
 	return 0, false
 }
 
-// loaded is a stored hash by field index, plus its numbered fields.
+// loaded is a stored hash by field index, plus the blob's further pieces.
 type loaded struct {
 	vals [numFields]string
 	has  uint32 // bit per field index
-	// more holds the blob's further pieces (_g<n>, n ≥ 1; index 0 unused);
-	// seen the dedupe fields of the old layout (_d<n>).
-	more, seen chunkSet
+	// more holds the blob's further pieces (_g<n>, n ≥ 1; index 0 unused).
+	more chunkSet
 }
 
 // chunkSet is a family of numbered fields: vals[n] is field n, present
@@ -224,31 +189,21 @@ func (l *loaded) unset(i fieldIndex) {
 	l.has &^= 1 << i
 }
 
-// chunkNumber parses a numbered field's name ("_d3" with prefix "_d" → 3).
-func chunkNumber(name, prefix string) (int, bool) {
-	digits, ok := strings.CutPrefix(name, prefix)
+// pieceNumber parses the name of one of the blob's further pieces
+// ("_g3" → 3); false for any other name.
+func pieceNumber(name string) (int, bool) {
+	digits, ok := strings.CutPrefix(name, fieldGuard)
 	if !ok {
 		return 0, false
 	}
 	n, err := strconv.Atoi(digits)
-	if err != nil || n < 0 || n > 1<<16 || strconv.Itoa(n) != digits {
+	if err != nil || n < 1 || n > 1<<16 || strconv.Itoa(n) != digits {
 		return 0, false
 	}
 	return n, true
 }
 
-// numbered finds the family and number of a numbered field's name.
-func (l *loaded) numbered(name string) (*chunkSet, int, bool) {
-	if n, ok := chunkNumber(name, fieldGuard); ok && n >= 1 {
-		return &l.more, n, true
-	}
-	if n, ok := chunkNumber(name, fieldSeenPrefix); ok {
-		return &l.seen, n, true
-	}
-	return nil, 0, false
-}
-
-// load sorts a hash's fields into indexes and numbered fields in one pass.
+// load sorts a hash's fields into indexes and blob pieces in one pass.
 func load(h map[string]string) loaded {
 	var l loaded
 	for k, v := range h {
@@ -257,8 +212,8 @@ func load(h map[string]string) loaded {
 			l.has |= 1 << s
 			continue
 		}
-		if set, n, ok := l.numbered(k); ok {
-			set.set(n, v)
+		if n, ok := pieceNumber(k); ok {
+			l.more.set(n, v)
 		}
 	}
 	return l
@@ -287,27 +242,6 @@ type Write struct {
 	base *loaded
 }
 
-// The save script's pending actions besides "store this value".
-const (
-	pendingKeep   = ""
-	pendingDelete = "-"
-)
-
-// appendArgs appends the script arguments of the write's fields: how
-// many fields are set and deleted, the name, value pairs to set, then the
-// names to delete. The strings go in as pointers into the write (see
-// evalShaArgs), so w must stay put until the call has been sent.
-func (w *Write) appendArgs(args []any) []any {
-	args = append(args, len(w.set)/2, len(w.del))
-	for i := range w.set {
-		args = append(args, &w.set[i])
-	}
-	for i := range w.del {
-		args = append(args, &w.del[i])
-	}
-	return args
-}
-
 // Changes lists the fields the write sets (name → value) and deletes, for
 // tests and debugging.
 func (w *Write) Changes() (set map[string]string, del []string) {
@@ -316,28 +250,6 @@ func (w *Write) Changes() (set map[string]string, del []string) {
 		set[w.set[i]] = w.set[i+1]
 	}
 	return set, append([]string(nil), w.del...)
-}
-
-// pendingAction encodes the pending key update for the save script.
-func (w *Write) pendingAction() string {
-	if len(w.Pending) == 0 {
-		if w.hadPending {
-			return pendingDelete
-		}
-		return pendingKeep
-	}
-	size := 0
-	for _, p := range w.Pending {
-		size += len(p) + 1
-	}
-	buf := make([]byte, 0, size)
-	for i, p := range w.Pending {
-		if i > 0 {
-			buf = append(buf, '\n')
-		}
-		buf = append(buf, p...)
-	}
-	return string(buf)
 }
 
 // DecodeSnapshot parses a hash as returned by HGETALL, and the pending key's
@@ -372,25 +284,20 @@ func decodeLoaded(customerID string, l loaded, exists bool, pending string) (Sna
 		}
 	}
 	for _, d := range []struct {
-		public, exact fieldIndex
-		dst           *decimal.Decimal
+		field fieldIndex
+		dst   *decimal.Decimal
 	}{
-		{ixRevenue, ixRevenueExact, &st.Revenue},
-		{ixGrossProfit, ixGrossExact, &st.GrossProfit},
-		{ixRefunds, ixRefundsExact, &st.Refunds},
-		{ixLTV, ixLTV, &st.LTV},
+		{ixRevenue, &st.Revenue},
+		{ixGrossProfit, &st.GrossProfit},
+		{ixRefunds, &st.Refunds},
+		{ixLTV, &st.LTV},
 	} {
-		name := d.exact
-		src, ok := l.get(d.exact)
-		if !ok {
-			name = d.public
-			src, ok = l.get(d.public)
-		}
+		v, ok := l.get(d.field)
 		if !ok {
 			continue
 		}
-		if *d.dst, err = decimal.NewFromString(src); err != nil {
-			return fail(fieldNames[name], err)
+		if *d.dst, err = decimal.NewFromString(v); err != nil {
+			return fail(fieldNames[d.field], err)
 		}
 	}
 	for _, t := range []struct {
@@ -399,8 +306,6 @@ func decodeLoaded(customerID string, l loaded, exists bool, pending string) (Sna
 	}{
 		{ixFirstOrderAt, &st.FirstOrderAt},
 		{ixLastOrderAt, &st.LastOrderAt},
-		{ixChurnAt, &st.LastChurnAt},
-		{ixReactivateAt, &st.LastReactivatedAt},
 	} {
 		if v, ok := l.get(t.field); ok && v != "" {
 			if *t.dst, err = time.Parse(time.RFC3339Nano, v); err != nil {
@@ -410,37 +315,18 @@ func decodeLoaded(customerID string, l loaded, exists bool, pending string) (Sna
 		}
 	}
 	st.Tier = l.vals[ixTier]
+	// The bookkeeping (guard, dedupe digests, lifecycle times, exact sums
+	// replacing the rounded public ones) is the blob. A hash without one
+	// (never written by this code) has none; one whose _g is not a blob is
+	// reported, like any other field that cannot be parsed.
 	snap.Token = l.vals[ixGuard]
-	if isBlob(snap.Token) {
+	if snap.Token != "" {
 		if err := parseBlob(l.blob(), st); err != nil {
 			return fail(fieldGuard, err)
-		}
-		return snap, nil
-	}
-	// The layout before the blob.
-	if snap.Token != "" {
-		if st.Applied, err = parseGuard(snap.Token); err != nil {
-			return fail(fieldGuard, err)
-		}
-	}
-	for chunk := 0; ; chunk++ {
-		v, ok := l.seen.get(chunk)
-		if !ok {
-			break
-		}
-		if len(v)%8 != 0 {
-			return fail(fieldSeenPrefix+strconv.Itoa(chunk), fmt.Errorf("length %d is not a multiple of 8", len(v)))
-		}
-		for i := 0; i < len(v); i += 8 {
-			st.Seen = append(st.Seen, binary.LittleEndian.Uint64([]byte(v[i:i+8])))
 		}
 	}
 	return snap, nil
 }
-
-// isBlob tells a bookkeeping blob's first piece from the text guard of the
-// old layout (which starts with a topic name).
-func isBlob(guard string) bool { return guard != "" && guard[0]&blobMarker != 0 }
 
 // blob joins the pieces of the bookkeeping blob (a missing piece ends it,
 // and the parse then fails on the length).
@@ -463,33 +349,6 @@ func (l *loaded) blob() string {
 		b.WriteString(piece)
 	}
 	return b.String()
-}
-
-// parseGuard reads the text guard of the old layout
-// ("topic:partition:offset,…").
-func parseGuard(s string) ([]aggregate.SourceOffset, error) {
-	out := make([]aggregate.SourceOffset, 0, strings.Count(s, ",")+1)
-	for rest := s; ; {
-		part, more, found := strings.Cut(rest, ",")
-		topic, nums, ok1 := strings.Cut(part, ":")
-		ps, os, ok2 := strings.Cut(nums, ":")
-		if !ok1 || !ok2 || topic == "" || strings.Contains(os, ":") {
-			return nil, fmt.Errorf("malformed guard entry %q", part)
-		}
-		p, err := strconv.ParseInt(ps, 10, 32)
-		if err != nil {
-			return nil, fmt.Errorf("malformed guard partition %q", part)
-		}
-		o, err := strconv.ParseInt(os, 10, 64)
-		if err != nil {
-			return nil, fmt.Errorf("malformed guard offset %q", part)
-		}
-		out = append(out, aggregate.SourceOffset{Topic: aggregate.TopicOf(topic), Partition: int32(p), Offset: o})
-		if !found {
-			return out, nil
-		}
-		rest = more
-	}
 }
 
 // EncodeOptions says how much of the state a write carries.
@@ -551,7 +410,6 @@ func Encode(m *aggregate.Model, snap *Snapshot, st *aggregate.State, pending [][
 		set: make([]string, 0, 2*20), base: &snap.stored}
 	e := encoder{w: &w, stored: &snap.stored}
 	w.Token = e.blob(appendBlob(make([]byte, 0, 128), st))
-	e.dropOldLayout()
 	// The pending flag travels in the write's own HSET/HDEL, so the script
 	// spends no extra call on it. It is written whenever pending events
 	// are, never skipped because the snapshot already had it: another
@@ -612,19 +470,6 @@ func (e *encoder) blob(b []byte) string {
 		}
 	}
 	return token
-}
-
-// dropOldLayout deletes the private fields of the layout before the blob;
-// their content is in the blob now.
-func (e *encoder) dropOldLayout() {
-	for _, f := range []fieldIndex{ixRevenueExact, ixGrossExact, ixRefundsExact, ixChurnAt, ixReactivateAt} {
-		e.del(f)
-	}
-	for n, ok := range e.stored.seen.has {
-		if ok {
-			e.w.del = append(e.w.del, fieldSeenPrefix+strconv.Itoa(n))
-		}
-	}
 }
 
 func boolText(b bool) string {

@@ -1,3 +1,5 @@
+// The ring buffer the state cache keeps its copies in.
+
 package store
 
 import (

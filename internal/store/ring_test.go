@@ -1,3 +1,5 @@
+// Tests of the ring buffer against a plain map.
+
 package store
 
 import (

@@ -1,3 +1,6 @@
+// Tests of the client's security settings against real servers: ACL users,
+// passwords kept out of errors and logs, TLS.
+
 package store_test
 
 import (

@@ -1,3 +1,6 @@
+// Redis Cluster hash slots: the slot of a key, and grouping script calls
+// so that each touches keys of one slot only.
+
 package store
 
 import "strings"
@@ -23,4 +26,34 @@ func Slot(key string) uint16 {
 		}
 	}
 	return crc & 16383
+}
+
+// group splits n items into script calls: per cluster slot on a cluster
+// (CROSSSLOT otherwise), arbitrary on a standalone server; at most
+// keysPerScript keys each.
+func (r *Redis) group(n int, customer func(int) string) [][]int {
+	var groups [][]int
+	if !r.cluster {
+		for lo := 0; lo < n; lo += r.keysPerScript {
+			hi := min(lo+r.keysPerScript, n)
+			g := make([]int, 0, hi-lo)
+			for i := lo; i < hi; i++ {
+				g = append(g, i)
+			}
+			groups = append(groups, g)
+		}
+		return groups
+	}
+	bySlot := map[uint16]int{}
+	for i := 0; i < n; i++ {
+		slot := Slot(Key(customer(i)))
+		gi, ok := bySlot[slot]
+		if !ok || len(groups[gi]) >= r.keysPerScript {
+			gi = len(groups)
+			bySlot[slot] = gi
+			groups = append(groups, nil)
+		}
+		groups[gi] = append(groups[gi], i)
+	}
+	return groups
 }

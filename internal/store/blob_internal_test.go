@@ -1,3 +1,5 @@
+// Tests of the bookkeeping blob's parser against arbitrary bytes.
+
 package store
 
 import (
@@ -8,28 +10,6 @@ import (
 	"github.com/ltv-stream/ltv-stream/internal/aggregate"
 	"github.com/shopspring/decimal"
 )
-
-func TestCopyEncodingRoundTrips(t *testing.T) {
-	var l loaded
-	l.vals[ixOrders], l.has = "3", 1<<ixOrders
-	l.vals[ixGuard], l.has = "orders:1:2", l.has|1<<ixGuard
-	l.vals[ixTier], l.has = "", l.has|1<<ixTier // present but empty
-	l.more.set(1, string(make([]byte, 64)))
-	l.seen.set(2, "12345678")
-	b, ok := appendCopy(nil, &l)
-	if !ok {
-		t.Fatal("encode failed")
-	}
-	got, ok := decodeCopy(string(b))
-	if !ok || !reflect.DeepEqual(got, l) {
-		t.Fatalf("round trip: %+v, %v; want %+v", got, ok, l)
-	}
-	for _, bad := range []string{"\x00", "\x00\x05ab", "\x40\x01a", "\x00\xff"} {
-		if _, ok := decodeCopy(bad); ok {
-			t.Errorf("decodeCopy(%q) accepted a malformed copy", bad)
-		}
-	}
-}
 
 // FuzzParseBlob: any bytes in the bookkeeping fields either decode or give
 // an error, never a panic; what decodes renders back to the same state.
