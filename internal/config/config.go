@@ -16,6 +16,8 @@ import (
 
 	"github.com/ltv-stream/ltv-stream/internal/aggregate"
 	"github.com/ltv-stream/ltv-stream/internal/decode"
+	"github.com/ltv-stream/ltv-stream/internal/store"
+	"github.com/ltv-stream/ltv-stream/internal/stream"
 	"github.com/shopspring/decimal"
 	"gopkg.in/yaml.v3"
 )
@@ -107,14 +109,14 @@ func Load(args []string, getenv func(string) string, usageOut io.Writer) (*Confi
 		{"LTV_DLQ_TOPIC", "dlq-topic", "ltv-dlq", "dead-letter topic for rejected input", &raw.dlq, false},
 		{"LTV_HTTP_ADDR", "http-addr", ":8080", "address of /healthz, /readyz and /metrics", &raw.httpAddr, false},
 		{"LTV_CONFIG", "config", "", "YAML file with model and tier settings", &raw.file, false},
-		{"LTV_WORKERS", "workers", "4", "parallel batch workers (partitions are spread over them)", &raw.workers, false},
-		{"LTV_MAX_BATCH", "max-batch", "2000", "maximum records per batch", &raw.maxBatch, false},
-		{"LTV_LINGER", "linger", "2ms", "how long a partial batch waits for more records", &raw.linger, false},
-		{"LTV_MAX_MESSAGE_BYTES", "max-message-bytes", "1048576", "input values larger than this go to the DLQ", &raw.maxMsg, false},
+		{"LTV_WORKERS", "workers", strconv.Itoa(stream.DefaultWorkers), "parallel batch workers (partitions are spread over them)", &raw.workers, false},
+		{"LTV_MAX_BATCH", "max-batch", strconv.Itoa(stream.DefaultMaxBatch), "maximum records per batch", &raw.maxBatch, false},
+		{"LTV_LINGER", "linger", stream.DefaultLinger.String(), "how long a partial batch waits for more records", &raw.linger, false},
+		{"LTV_MAX_MESSAGE_BYTES", "max-message-bytes", strconv.Itoa(decode.DefaultMaxBytes), "input values larger than this go to the DLQ", &raw.maxMsg, false},
 		{"LTV_DLQ_MAX_MESSAGE_BYTES", "dlq-max-message-bytes", "0", "largest record batch the DLQ topic accepts; dead letters above it are written cut to fit (0: read the topic's max.message.bytes from the broker, at start and every minute)", &raw.dlqMaxMsg, false},
-		{"LTV_STATE_CACHE_BYTES", "state-cache-bytes", "50331648", "memory for copies of recently written customers, which then need no Redis read (0: off)", &raw.stateCache, false},
-		{"LTV_DRAIN_TIMEOUT", "drain-timeout", "20s", "on SIGTERM, how long in-flight work may take to finish and commit", &raw.drain, false},
-		{"LTV_KAFKA_SESSION_TIMEOUT", "kafka-session-timeout", "10s", "consumer-group session timeout: how soon a dead instance's partitions move", &raw.session, false},
+		{"LTV_STATE_CACHE_BYTES", "state-cache-bytes", strconv.Itoa(store.DefaultCacheBytes), "memory for copies of recently written customers, which then need no Redis read (0: off)", &raw.stateCache, false},
+		{"LTV_DRAIN_TIMEOUT", "drain-timeout", stream.DefaultDrainTimeout.String(), "on SIGTERM, how long in-flight work may take to finish and commit", &raw.drain, false},
+		{"LTV_KAFKA_SESSION_TIMEOUT", "kafka-session-timeout", stream.DefaultSessionTimeout.String(), "consumer-group session timeout: how soon a dead instance's partitions move", &raw.session, false},
 		{"LTV_LOG_LEVEL", "log-level", "info", "debug, info, warn or error", &raw.logLevel, false},
 		{"LTV_LOG_FORMAT", "log-format", "json", "json or console", &raw.logFormat, false},
 		{"LTV_PPROF", "pprof", "false", "serve Go profiles under /debug/pprof/ on the HTTP address", &raw.pprof, false},
@@ -469,7 +471,7 @@ func ParseFile(data []byte, f *File) error {
 func (f *File) Model() (*aggregate.Model, error) {
 	m := aggregate.DefaultModel()
 	if f.BaseCurrency == "" {
-		f.BaseCurrency = "SEK"
+		f.BaseCurrency = decode.DefaultBaseCurrency
 	}
 	if f.DefaultGrossMargin != nil {
 		m.DefaultMargin = f.DefaultGrossMargin.Decimal

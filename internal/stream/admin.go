@@ -52,7 +52,7 @@ func EndOffsets(ctx context.Context, brokers []string, topic string) (map[int]in
 	if err != nil {
 		return nil, err
 	}
-	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second}
+	client := newClient(brokers, nil)
 	req := &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{}}
 	for _, p := range parts {
 		req.Topics[topic] = append(req.Topics[topic], kafka.LastOffsetOf(p))
@@ -74,7 +74,7 @@ func EndOffsets(ctx context.Context, brokers []string, topic string) (map[int]in
 // GroupLag returns, summed over the topics, how many records the group has not
 // committed yet (end offset − committed offset per partition).
 func GroupLag(ctx context.Context, brokers []string, group string, topics ...string) (int64, error) {
-	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second}
+	client := newClient(brokers, nil)
 	var lag int64
 	for _, topic := range topics {
 		ends, err := EndOffsets(ctx, brokers, topic)

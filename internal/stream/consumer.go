@@ -20,6 +20,18 @@ import (
 // same batch after an error (the consumer retries it).
 type Handler func(ctx context.Context, batch []pipeline.Record) error
 
+// Defaults of ConsumerConfig that are also the service's settings'
+// defaults (internal/config takes them from here, so each is written
+// once).
+const (
+	DefaultWorkers        = 4
+	DefaultMaxBatch       = 2000
+	DefaultLinger         = 2 * time.Millisecond
+	DefaultSessionTimeout = 10 * time.Second
+	DefaultDrainTimeout   = 20 * time.Second
+	DefaultMaxFetchBytes  = 16 << 20
+)
+
 // ConsumerConfig configures the group consumer. Zero values take the
 // defaults documented per field.
 type ConsumerConfig struct {
@@ -100,25 +112,25 @@ type ConsumerConfig struct {
 
 func (c *ConsumerConfig) setDefaults() {
 	if c.Workers <= 0 {
-		c.Workers = 4
+		c.Workers = DefaultWorkers
 	}
 	if c.MaxBatch <= 0 {
-		c.MaxBatch = 2000
+		c.MaxBatch = DefaultMaxBatch
 	}
 	if c.Linger <= 0 {
-		c.Linger = 2 * time.Millisecond
+		c.Linger = DefaultLinger
 	}
 	if c.QueueSize <= 0 {
 		c.QueueSize = 4 * c.MaxBatch
 	}
 	if c.MaxFetchBytes <= 0 {
-		c.MaxFetchBytes = 16 << 20
+		c.MaxFetchBytes = DefaultMaxFetchBytes
 	}
 	if c.MaxWait <= 0 {
 		c.MaxWait = 500 * time.Millisecond
 	}
 	if c.SessionTimeout <= 0 {
-		c.SessionTimeout = 10 * time.Second
+		c.SessionTimeout = DefaultSessionTimeout
 	}
 	if c.HeartbeatInterval <= 0 {
 		c.HeartbeatInterval = min(time.Second, c.SessionTimeout/3)
@@ -133,7 +145,7 @@ func (c *ConsumerConfig) setDefaults() {
 		c.RetryMax = 10 * time.Second
 	}
 	if c.DrainTimeout <= 0 {
-		c.DrainTimeout = 20 * time.Second
+		c.DrainTimeout = DefaultDrainTimeout
 	}
 	if c.RepairInterval == 0 {
 		c.RepairInterval = 3 * time.Second
