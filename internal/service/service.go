@@ -220,26 +220,21 @@ func Run(ctx context.Context, cfg *config.Config, opt Options) error {
 		zap.Stringer("kafka_security", kafkaSec), zap.Bool("redis_tls", redisTLS != nil || isTLSURL(cfg.RedisURL)),
 		zap.String("http", ln.Addr().String()), zap.Int("workers", cfg.Workers), zap.Int("max_batch", cfg.MaxBatch))
 
-	if cache != nil {
-		// Pending change events are cleared in the background, so batches
-		// do not wait for that round trip; what is still queued when the
-		// consumer has drained is cleared before exit.
-		clearCtx, stopClearer := context.WithCancel(context.Background())
-		clearerDone := make(chan struct{})
-		go func() {
-			defer close(clearerDone)
-			cache.RunClearer(clearCtx, 250*time.Millisecond)
-		}()
-		defer func() {
-			stopClearer()
-			<-clearerDone
-			fctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			if err := cache.Flush(fctx); err != nil {
-				log.Warn("pending change events not cleared at exit; they are published again when their customers are next loaded", zap.Error(err))
-			}
-		}()
-	}
+	// Pending change events are cleared in the background by the store's
+	// clearer, with the state cache on or off: batches do not wait for
+	// that round trip, and a failed clear is retried there. It runs until
+	// the consumer has drained (not only until ctx ends, so the last
+	// batches' clears are queued too); what is still queued then is
+	// cleared before exit.
+	stopClearer := st.Clearer().Start(250 * time.Millisecond)
+	defer func() {
+		stopClearer()
+		fctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := st.Clearer().Flush(fctx); err != nil {
+			log.Warn("pending change events not cleared at exit; they are published again when their customers are next loaded", zap.Error(err))
+		}
+	}()
 	err = cons.Run(ctx, func(ctx context.Context, batch []pipeline.Record) error {
 		_, err := proc.Process(ctx, batch)
 		return err
