@@ -39,13 +39,17 @@ var faultHook func(getenv func(string) string, log *zap.Logger) (func(stage stri
 // tuneGC trades memory the service has for CPU it lacks: the pipeline
 // allocates per event but keeps little alive (tens of MB), so Go's default
 // (collect whenever the heap doubles) runs the collector several times a
-// second under load. Unless the operator set GOGC or GOMEMLIMIT, collect
-// when the heap grows 4x, but never let it pass 128 MiB plus what the
-// state cache may hold (the soft limit makes the collector work harder
-// near it instead of growing further).
+// second under load. Unless the operator set GOGC, collect when the heap
+// grows 4x; unless the operator set GOMEMLIMIT (a container limit usually
+// does), never let it pass 128 MiB plus what the state cache may hold
+// (the soft limit makes the collector work harder near it instead of
+// growing further). Each is decided on its own: a GOMEMLIMIT alone keeps
+// the measured GOGC.
 func tuneGC(stateCacheBytes int) {
-	if os.Getenv("GOGC") == "" && os.Getenv("GOMEMLIMIT") == "" {
+	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(400)
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(128<<20 + int64(stateCacheBytes))
 	}
 }

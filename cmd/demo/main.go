@@ -6,8 +6,8 @@
 // It ends with a summary: events/s, customers per tier, DLQ count.
 //
 // It is a demo: the embedded Redis runs Lua far slower than redis-server,
-// so the figures are not the service's real throughput (see README,
-// "Benchmarks").
+// so the figures are not the service's real throughput (see
+// docs/performance.md).
 package main
 
 import (

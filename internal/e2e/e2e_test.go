@@ -384,8 +384,7 @@ func simConfig(events, customers int) sim.Config {
 // TestEndToEnd: a simulated stream with duplicates, late events and bad
 // records through the real service. The first instance consumes the first
 // half of the stream and is stopped (as by SIGTERM); the second half is
-// produced and a new instance resumes from the committed offsets. The
-// throughput printed is the figure the README quotes.
+// produced and a new instance resumes from the committed offsets.
 func TestEndToEnd(t *testing.T) {
 	events, customers := 100_000, 10_000
 	if testing.Short() {

@@ -60,7 +60,7 @@ type KafkaConfig struct {
 	OrdersTopic, LifecycleTopic string
 	// ChunkSize is how many records one WriteMessages call carries.
 	// Default 5000: kafka-go's synchronous writer needs large calls to be
-	// fast (NOTES.md).
+	// fast.
 	ChunkSize int
 	// BatchTimeout is the writer's linger. Default 1 ms.
 	BatchTimeout time.Duration

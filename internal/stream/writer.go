@@ -22,7 +22,7 @@ type WriterConfig struct {
 	Topic string
 	// BatchTimeout is how long a partially filled batch may linger before it
 	// is sent. Default 1 ms: kafka-go's 1 s default caps a blocking writer
-	// at about 100 msg/s (NOTES.md).
+	// at about 100 msg/s.
 	BatchTimeout time.Duration
 	// BatchSize is the maximum number of messages per partition batch.
 	// Default 128. Keep it modest: kafka-go allocates (and zeroes) room for
