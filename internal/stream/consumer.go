@@ -380,25 +380,19 @@ func (c *Consumer) checkCoPartitioned(ctx context.Context) error {
 // PartitionCheckInterval and stops the fetching with the mismatch as the
 // cause when they differ.
 func (c *Consumer) watchPartitions(ctx context.Context, stop context.CancelCauseFunc) {
-	t := time.NewTicker(c.cfg.PartitionCheckInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	every(ctx, c.cfg.PartitionCheckInterval, func() bool {
 		err := c.checkCoPartitioned(ctx)
 		var mismatch *PartitionMismatchError
 		switch {
 		case errors.As(err, &mismatch):
 			c.cfg.Logger.Error("input topics are no longer co-partitioned; stopping", zap.Error(err))
 			stop(err)
-			return
+			return false
 		case err != nil && ctx.Err() == nil:
 			c.cfg.Logger.Debug("partition count check failed; trying again later", zap.Error(err))
 		}
-	}
+		return true
+	})
 }
 
 // fetchLoop reads records and routes each partition to its worker. It
@@ -666,18 +660,12 @@ func (c *Consumer) repairLoop(ctx context.Context) {
 		return
 	}
 	client := c.admin
-	t := time.NewTicker(c.cfg.RepairInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	every(ctx, c.cfg.RepairInterval, func() bool {
 		if err := c.repairCommits(ctx, client); err != nil && ctx.Err() == nil {
 			c.cfg.Logger.Debug("commit check failed; trying again later", zap.Error(err))
 		}
-	}
+		return true
+	})
 }
 
 // repairCommits puts back committed offsets that went backwards. kafka-go's
@@ -753,6 +741,23 @@ func (c *Consumer) backoff(attempt int) time.Duration {
 		d = c.cfg.RetryMax
 	}
 	return d/2 + rand.N(d/2+1)
+}
+
+// every calls f each interval, the first time one interval from now,
+// until ctx ends or f returns false.
+func every(ctx context.Context, interval time.Duration, f func() bool) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if !f() {
+			return
+		}
+	}
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) bool {
