@@ -1,8 +1,14 @@
+// Tests of the Consumer against an in-process broker (kfake): commits,
+// null and empty keys and values, co-partitioned inputs.
+
 package stream_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -93,6 +99,124 @@ func TestConsumerRestoresARewoundCommit(t *testing.T) {
 	}
 }
 
+// TestConsumerTellsNullFromEmpty: kafka-go's reader gives nil for a null
+// and an empty key or value alike; the handler must see them apart, so a
+// dead letter keeps a null value null and an empty one empty (SPEC §2).
+func TestConsumerTellsNullFromEmpty(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	const topic, group = "orders", "nulls-test"
+	_, brokers := testutil.StartKafka(t, testutil.KafkaConfig{Partitions: 1, Topics: []string{topic}})
+	w, err := stream.NewWriter(stream.WriterConfig{Brokers: brokers, Topic: topic})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sent := []kafka.Message{
+		{Key: []byte("k"), Value: nil},
+		{Key: []byte("k"), Value: []byte{}},
+		{Key: nil, Value: []byte("v")},
+		{Key: []byte{}, Value: []byte("v")},
+		{Key: nil, Value: nil},
+		{Key: []byte("k"), Value: []byte("v")},
+	}
+	for i := range sent {
+		// One message per write: they must keep their order on the partition.
+		if err := w.WriteMessages(ctx, sent[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_ = w.Close()
+
+	var mu sync.Mutex
+	got := map[int64]pipeline.Record{}
+	cons, err := stream.NewConsumer(stream.ConsumerConfig{Brokers: brokers, GroupID: group, Topics: []string{topic},
+		Workers: 1, Linger: time.Millisecond, MaxWait: 200 * time.Millisecond, RepairInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := runConsumer(ctx, cons, func(_ context.Context, batch []pipeline.Record) error {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, r := range batch {
+			got[r.Offset] = r
+		}
+		return nil
+	})
+	if err := testutil.WaitCaughtUp(ctx, brokers, group, topic); err != nil {
+		t.Fatal(err)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	kind := func(b []byte) string {
+		switch {
+		case b == nil:
+			return "null"
+		case len(b) == 0:
+			return "empty"
+		}
+		return string(b)
+	}
+	for i, m := range sent {
+		r, ok := got[int64(i)]
+		if !ok {
+			t.Fatalf("offset %d not handled", i)
+		}
+		if kind(r.Key) != kind(m.Key) || kind(r.Value) != kind(m.Value) {
+			t.Errorf("offset %d: handler saw key %s value %s, want key %s value %s", i, kind(r.Key), kind(r.Value), kind(m.Key), kind(m.Value))
+		}
+	}
+}
+
+// TestConsumerRefusesInputsOfDifferentPartitionCounts: at start, topics of
+// 3 and 2 partitions make Run fail at once with an error that names both
+// topics and their counts.
+func TestConsumerRefusesInputsOfDifferentPartitionCounts(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, brokers := testutil.StartKafka(t, testutil.KafkaConfig{Partitions: 3, Topics: []string{"orders"}})
+	if err := testutil.CreateTopic(ctx, brokers, "customer-lifecycle", 2); err != nil {
+		t.Fatal(err)
+	}
+	err := coPartitionedConsumer(t, brokers, "orders", "customer-lifecycle").Run(ctx, nothing)
+	var mismatch *stream.PartitionMismatchError
+	if !errors.As(err, &mismatch) {
+		t.Fatalf("Run returned %v, want a partition mismatch", err)
+	}
+	if want := "orders has 3 and customer-lifecycle has 2"; !strings.Contains(err.Error(), want) {
+		t.Fatalf("error %q does not say %q", err, want)
+	}
+}
+
+// TestConsumerStopsWhenAnInputGrows: both inputs start with 2 partitions;
+// when the operator grows one to 4, Run ends with the mismatch.
+func TestConsumerStopsWhenAnInputGrows(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	_, brokers := testutil.StartKafka(t, testutil.KafkaConfig{Partitions: 2, Topics: []string{"orders", "customer-lifecycle"}})
+	cons := coPartitionedConsumer(t, brokers, "orders", "customer-lifecycle")
+	done := make(chan error, 1)
+	go func() { done <- cons.Run(ctx, nothing) }()
+	select {
+	case err := <-done:
+		t.Fatalf("Run ended before any change: %v", err)
+	case <-time.After(500 * time.Millisecond): // a few checks pass with equal counts
+	}
+	if err := testutil.GrowTopic(ctx, brokers, "orders", 4); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if !strings.Contains(err.Error(), "orders has 4 and customer-lifecycle has 2") {
+			t.Fatalf("Run returned %v, want the mismatch", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("Run went on with inputs of 4 and 2 partitions")
+	}
+}
+
 func produce(t *testing.T, ctx context.Context, brokers []string, topic string, n int) {
 	t.Helper()
 	w, err := stream.NewWriter(stream.WriterConfig{Brokers: brokers})
@@ -120,3 +244,16 @@ func runConsumer(ctx context.Context, cons *stream.Consumer, handle stream.Handl
 		return <-done
 	}
 }
+
+func coPartitionedConsumer(t *testing.T, brokers []string, topics ...string) *stream.Consumer {
+	t.Helper()
+	cons, err := stream.NewConsumer(stream.ConsumerConfig{Brokers: brokers, GroupID: "copart", Topics: topics,
+		CoPartitioned: true, PartitionCheckInterval: 100 * time.Millisecond, MaxWait: 200 * time.Millisecond,
+		Linger: time.Millisecond, RepairInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cons
+}
+
+func nothing(context.Context, []pipeline.Record) error { return nil }
