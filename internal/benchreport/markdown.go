@@ -97,28 +97,24 @@ func perRun(runs []Run, f func(Run) string) string {
 
 // markHigher is the pass mark of a higher-is-better figure.
 func markHigher(v, target float64) string {
-	v, target = clean(v), clean(target)
-	switch {
-	case target <= 0:
-		return ""
-	case v <= 0:
-		return markNone
-	case v >= target:
-		return markMet
-	default:
-		return markMissed
-	}
+	return passMark(v, target, func(v, target float64) bool { return v >= target })
 }
 
 // markLower is the pass mark of a lower-is-better figure.
 func markLower(v, target float64) string {
+	return passMark(v, target, func(v, target float64) bool { return v <= target })
+}
+
+// passMark is the pass mark of v against target: none without a target,
+// not measured without a value, else met when met(v, target) holds.
+func passMark(v, target float64, met func(v, target float64) bool) string {
 	v, target = clean(v), clean(target)
 	switch {
 	case target <= 0:
 		return ""
 	case v <= 0:
 		return markNone
-	case v <= target:
+	case met(v, target):
 		return markMet
 	default:
 		return markMissed
