@@ -12,16 +12,12 @@ import (
 
 	"github.com/ltv-stream/ltv-stream/internal/aggregate"
 	"github.com/ltv-stream/ltv-stream/internal/decode"
+	"github.com/ltv-stream/ltv-stream/internal/spectest"
 	"github.com/shopspring/decimal"
 )
 
-// The SPEC examples with concrete ids in place of "…".
-const (
-	specPlaced   = `{"schema":"ltv.order.v1","event_id":"8f1c-1","type":"order_placed","customer_id":"c-000042","order_id":"o-991","amount":"499.00","currency":"SEK","gross_margin":"0.40","occurred_at":"2026-03-01T12:00:00Z","channel":"paid_search"}`
-	specRefunded = `{"schema":"ltv.order.v1","event_id":"8f1c-2","type":"order_refunded","customer_id":"c-000042","order_id":"o-991","amount":"120.00","currency":"SEK","gross_margin":"0.40","occurred_at":"2026-03-09T08:00:00Z"}`
-	specChurned  = `{"schema":"ltv.lifecycle.v1","event_id":"8f1c-3","type":"customer_churned","customer_id":"c-000042","occurred_at":"2026-09-01T00:00:00Z","reason":"subscription_cancelled"}`
-	specChange   = `{"schema":"ltv.change.v1","event_id":"3b0f6c1e-5a2d-8c4e-9f10-2a7b3c4d5e6f","customer_id":"c-000042","previous_tier":"silver","tier":"gold","direction":"up","ltv":"5230.10","previous_ltv":"4990.00","aov":"523.01","frequency":"4.0000","orders":10,"churned":false,"caused_by":"8f1c-1","occurred_at":"2026-03-01T12:00:00Z","emitted_at":"2026-03-01T12:00:00.512Z"}`
-)
+// The SPEC §5 change event example, with a concrete event id.
+const specChange = `{"schema":"ltv.change.v1","event_id":"3b0f6c1e-5a2d-8c4e-9f10-2a7b3c4d5e6f","customer_id":"c-000042","previous_tier":"silver","tier":"gold","direction":"up","ltv":"5230.10","previous_ltv":"4990.00","aov":"523.01","frequency":"4.0000","orders":10,"churned":false,"caused_by":"8f1c-1","occurred_at":"2026-03-01T12:00:00Z","emitted_at":"2026-03-01T12:00:00.512Z"}`
 
 // schemaFile is the part of a schema file the tests look at.
 type schemaFile struct {
@@ -69,7 +65,7 @@ func TestExamplesValidate(t *testing.T) {
 }
 
 func TestSpecExamplesValidate(t *testing.T) {
-	for _, doc := range []string{specPlaced, specRefunded, specChurned, specChange} {
+	for _, doc := range []string{spectest.Placed, spectest.Refunded, spectest.Churned, specChange} {
 		if err := Validate([]byte(doc)); err != nil {
 			t.Errorf("%s: %v", doc, err)
 		}
@@ -98,30 +94,30 @@ func TestBrokenDocumentsFail(t *testing.T) {
 		name, doc, want string
 	}{
 		{"not JSON", `{"schema":`, "invalid JSON"},
-		{"trailing data", specPlaced + `{}`, "invalid JSON"},
+		{"trailing data", spectest.Placed + `{}`, "invalid JSON"},
 		{"not an object", `["ltv.order.v1"]`, "not a JSON object"},
 		{"no schema field", `{"type":"order_placed"}`, `no string "schema" field`},
-		{"unknown schema", strings.Replace(specPlaced, `ltv.order.v1`, `ltv.order.v2`, 1), `unknown schema "ltv.order.v2"`},
-		{"missing amount", strings.Replace(specPlaced, `"amount":"499.00",`, ``, 1), "amount"},
-		{"missing customer_id", strings.Replace(specChurned, `"customer_id":"c-000042",`, ``, 1), "customer_id"},
+		{"unknown schema", strings.Replace(spectest.Placed, `ltv.order.v1`, `ltv.order.v2`, 1), `unknown schema "ltv.order.v2"`},
+		{"missing amount", strings.Replace(spectest.Placed, `"amount":"499.00",`, ``, 1), "amount"},
+		{"missing customer_id", strings.Replace(spectest.Churned, `"customer_id":"c-000042",`, ``, 1), "customer_id"},
 		{"missing emitted_at", strings.Replace(specChange, `,"emitted_at":"2026-03-01T12:00:00.512Z"`, ``, 1), "emitted_at"},
-		{"numeric event_id", strings.Replace(specPlaced, `"8f1c-1"`, `17`, 1), "event_id"},
-		{"empty customer_id", strings.Replace(specPlaced, `"c-000042"`, `""`, 1), "customer_id"},
-		{"null order_id", strings.Replace(specPlaced, `"o-991"`, `null`, 1), "order_id"},
-		{"unknown type", strings.Replace(specPlaced, `order_placed`, `order_cancelled`, 1), "type"},
-		{"lifecycle type in an order", strings.Replace(specPlaced, `order_placed`, `customer_churned`, 1), "type"},
-		{"margin 1.5", strings.Replace(specPlaced, `"0.40"`, `"1.5"`, 1), "gross_margin"},
-		{"margin number 1.5", strings.Replace(specPlaced, `"0.40"`, `1.5`, 1), "gross_margin"},
-		{"margin negative", strings.Replace(specPlaced, `"0.40"`, `"-0.1"`, 1), "gross_margin"},
-		{"margin 13 places", strings.Replace(specPlaced, `"0.40"`, `"0.1234567890123"`, 1), "gross_margin"},
-		{"negative amount string", strings.Replace(specPlaced, `"499.00"`, `"-5.00"`, 1), "amount"},
-		{"negative amount number", strings.Replace(specPlaced, `"499.00"`, `-5`, 1), "amount"},
-		{"amount exponent string", strings.Replace(specPlaced, `"499.00"`, `"4.99e2"`, 1), "amount"},
-		{"amount 9 places", strings.Replace(specPlaced, `"499.00"`, `0.123456789`, 1), "amount"},
-		{"amount 1e15", strings.Replace(specPlaced, `"499.00"`, `"1000000000000000"`, 1), "amount"},
-		{"amount boolean", strings.Replace(specPlaced, `"499.00"`, `true`, 1), "amount"},
-		{"timestamp with space", strings.Replace(specPlaced, `2026-03-01T12:00:00Z`, `2026-03-01 12:00:00Z`, 1), "occurred_at"},
-		{"timestamp February 30", strings.Replace(specChurned, `2026-09-01T00:00:00Z`, `2026-02-30T00:00:00Z`, 1), "occurred_at"},
+		{"numeric event_id", strings.Replace(spectest.Placed, `"8f1c-1"`, `17`, 1), "event_id"},
+		{"empty customer_id", strings.Replace(spectest.Placed, `"c-000042"`, `""`, 1), "customer_id"},
+		{"null order_id", strings.Replace(spectest.Placed, `"o-991"`, `null`, 1), "order_id"},
+		{"unknown type", strings.Replace(spectest.Placed, `order_placed`, `order_cancelled`, 1), "type"},
+		{"lifecycle type in an order", strings.Replace(spectest.Placed, `order_placed`, `customer_churned`, 1), "type"},
+		{"margin 1.5", strings.Replace(spectest.Placed, `"0.40"`, `"1.5"`, 1), "gross_margin"},
+		{"margin number 1.5", strings.Replace(spectest.Placed, `"0.40"`, `1.5`, 1), "gross_margin"},
+		{"margin negative", strings.Replace(spectest.Placed, `"0.40"`, `"-0.1"`, 1), "gross_margin"},
+		{"margin 13 places", strings.Replace(spectest.Placed, `"0.40"`, `"0.1234567890123"`, 1), "gross_margin"},
+		{"negative amount string", strings.Replace(spectest.Placed, `"499.00"`, `"-5.00"`, 1), "amount"},
+		{"negative amount number", strings.Replace(spectest.Placed, `"499.00"`, `-5`, 1), "amount"},
+		{"amount exponent string", strings.Replace(spectest.Placed, `"499.00"`, `"4.99e2"`, 1), "amount"},
+		{"amount 9 places", strings.Replace(spectest.Placed, `"499.00"`, `0.123456789`, 1), "amount"},
+		{"amount 1e15", strings.Replace(spectest.Placed, `"499.00"`, `"1000000000000000"`, 1), "amount"},
+		{"amount boolean", strings.Replace(spectest.Placed, `"499.00"`, `true`, 1), "amount"},
+		{"timestamp with space", strings.Replace(spectest.Placed, `2026-03-01T12:00:00Z`, `2026-03-01 12:00:00Z`, 1), "occurred_at"},
+		{"timestamp February 30", strings.Replace(spectest.Churned, `2026-09-01T00:00:00Z`, `2026-02-30T00:00:00Z`, 1), "occurred_at"},
 		{"timestamp without zone", strings.Replace(specChange, `"2026-03-01T12:00:00Z"`, `"2026-03-01T12:00:00"`, 1), "occurred_at"},
 		{"bad direction", strings.Replace(specChange, `"up"`, `"sideways"`, 1), "direction"},
 		{"negative ltv", strings.Replace(specChange, `"5230.10"`, `"-5230.10"`, 1), "ltv"},
@@ -133,10 +129,10 @@ func TestBrokenDocumentsFail(t *testing.T) {
 		{"churned as string", strings.Replace(specChange, `false`, `"false"`, 1), "churned"},
 		{"empty tier", strings.Replace(specChange, `"tier":"gold"`, `"tier":""`, 1), "tier"},
 		{"null previous_tier", strings.Replace(specChange, `"silver"`, `null`, 1), "previous_tier"},
-		{"amount beyond math/big", strings.Replace(specPlaced, `"499.00"`, `1e999999999`, 1), "amount"},
-		{"tiny amount beyond math/big", strings.Replace(specPlaced, `"499.00"`, `1e-999999999`, 1), "amount"},
-		{"negative tiny amount beyond math/big", strings.Replace(specPlaced, `"499.00"`, `-1e-999999999`, 1), "amount"},
-		{"margin beyond math/big", strings.Replace(specPlaced, `"0.40"`, `2e99999999999999999999999`, 1), "gross_margin"},
+		{"amount beyond math/big", strings.Replace(spectest.Placed, `"499.00"`, `1e999999999`, 1), "amount"},
+		{"tiny amount beyond math/big", strings.Replace(spectest.Placed, `"499.00"`, `1e-999999999`, 1), "amount"},
+		{"negative tiny amount beyond math/big", strings.Replace(spectest.Placed, `"499.00"`, `-1e-999999999`, 1), "amount"},
+		{"margin beyond math/big", strings.Replace(spectest.Placed, `"0.40"`, `2e99999999999999999999999`, 1), "gross_margin"},
 		{"orders beyond math/big", strings.Replace(specChange, `"orders":10`, `"orders":1e-999999999`, 1), "orders"},
 	}
 	for _, tc := range cases {
@@ -250,7 +246,7 @@ func TestDecoderAndSchemasAgree(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bases := map[string]string{"order_placed": specPlaced, "order_refunded": specRefunded, "customer_churned": specChurned}
+	bases := map[string]string{"order_placed": spectest.Placed, "order_refunded": spectest.Refunded, "customer_churned": spectest.Churned}
 	fields := []string{"schema", "event_id", "type", "customer_id", "order_id", "amount", "currency", "gross_margin",
 		"occurred_at", "channel", "reason", "extra"}
 	checked := 0
@@ -304,12 +300,12 @@ func TestKnownDifferences(t *testing.T) {
 		t.Fatal(err)
 	}
 	cases := []struct{ name, doc string }{
-		{"duplicate keys", strings.Replace(specPlaced, `"amount":"499.00"`, `"amount":"1.00","amount":"499.00"`, 1)},
-		{"nesting deeper than 16", strings.Replace(specPlaced, `"channel"`, `"x":`+strings.Repeat("[", 17)+strings.Repeat("]", 17)+`,"channel"`, 1)},
-		{"unpaired surrogate", strings.Replace(specPlaced, `"paid_search"`, `"\ud800"`, 1)},
-		{"invalid UTF-8", strings.Replace(specPlaced, `paid_search`, "paid\xffsearch", 1)},
-		{"id of 256 characters but 512 bytes", strings.Replace(specPlaced, `"c-000042"`, `"`+strings.Repeat("å", 256)+`"`, 1)},
-		{"currency without an FX rate", strings.Replace(specPlaced, `"SEK"`, `"EUR"`, 1)},
+		{"duplicate keys", strings.Replace(spectest.Placed, `"amount":"499.00"`, `"amount":"1.00","amount":"499.00"`, 1)},
+		{"nesting deeper than 16", strings.Replace(spectest.Placed, `"channel"`, `"x":`+strings.Repeat("[", 17)+strings.Repeat("]", 17)+`,"channel"`, 1)},
+		{"unpaired surrogate", strings.Replace(spectest.Placed, `"paid_search"`, `"\ud800"`, 1)},
+		{"invalid UTF-8", strings.Replace(spectest.Placed, `paid_search`, "paid\xffsearch", 1)},
+		{"id of 256 characters but 512 bytes", strings.Replace(spectest.Placed, `"c-000042"`, `"`+strings.Repeat("å", 256)+`"`, 1)},
+		{"currency without an FX rate", strings.Replace(spectest.Placed, `"SEK"`, `"EUR"`, 1)},
 	}
 	for _, tc := range cases {
 		_, decErr := d.Decode([]byte(tc.doc))
@@ -345,9 +341,9 @@ func allowedDifference(reason string) bool {
 // accepts the schemas accept too, and that whatever it refuses the schemas
 // refuse as well, except for the documented stricter rules.
 func FuzzAgreement(f *testing.F) {
-	for _, s := range []string{specPlaced, specRefunded, specChurned,
-		strings.Replace(specPlaced, `"499.00"`, `4.991e2`, 1), strings.Replace(specPlaced, `"0.40"`, `1`, 1),
-		strings.Replace(specChurned, `"reason":"subscription_cancelled"`, `"amount":-1,"x":[{}]`, 1),
+	for _, s := range []string{spectest.Placed, spectest.Refunded, spectest.Churned,
+		strings.Replace(spectest.Placed, `"499.00"`, `4.991e2`, 1), strings.Replace(spectest.Placed, `"0.40"`, `1`, 1),
+		strings.Replace(spectest.Churned, `"reason":"subscription_cancelled"`, `"amount":-1,"x":[{}]`, 1),
 	} {
 		f.Add([]byte(s))
 	}
@@ -371,7 +367,7 @@ func TestValidateConcurrent(t *testing.T) {
 	errs := make(chan error, 16)
 	for i := range 16 {
 		go func() {
-			docs := []string{specPlaced, specChurned, specChange}
+			docs := []string{spectest.Placed, spectest.Churned, specChange}
 			errs <- Validate([]byte(docs[i%len(docs)]))
 		}()
 	}

@@ -12,14 +12,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/ltv-stream/ltv-stream/internal/aggregate"
+	"github.com/ltv-stream/ltv-stream/internal/spectest"
 	"github.com/shopspring/decimal"
-)
-
-// The SPEC §2 examples, with concrete ids in place of "…".
-const (
-	specPlaced   = `{"schema":"ltv.order.v1","event_id":"8f1c-1","type":"order_placed","customer_id":"c-000042","order_id":"o-991","amount":"499.00","currency":"SEK","gross_margin":"0.40","occurred_at":"2026-03-01T12:00:00Z","channel":"paid_search"}`
-	specRefunded = `{"schema":"ltv.order.v1","event_id":"8f1c-2","type":"order_refunded","customer_id":"c-000042","order_id":"o-991","amount":"120.00","currency":"SEK","gross_margin":"0.40","occurred_at":"2026-03-09T08:00:00Z"}`
-	specChurned  = `{"schema":"ltv.lifecycle.v1","event_id":"8f1c-3","type":"customer_churned","customer_id":"c-000042","occurred_at":"2026-09-01T00:00:00Z","reason":"subscription_cancelled"}`
 )
 
 func mustDecoder(t testing.TB, cfg Config) *Decoder {
@@ -39,9 +33,9 @@ func utc(y int, mo time.Month, d, h, mi, s, ns int) time.Time {
 
 // order builds an order_placed document from the SPEC example with the
 // given "old", "new" replacements applied.
-func order(replace ...string) string { return strings.NewReplacer(replace...).Replace(specPlaced) }
+func order(replace ...string) string { return strings.NewReplacer(replace...).Replace(spectest.Placed) }
 
-// placed is the event specPlaced decodes to.
+// placed is the event spectest.Placed decodes to.
 func placed() aggregate.Event {
 	return aggregate.Event{Kind: aggregate.OrderPlaced, EventID: "8f1c-1", CustomerID: "c-000042",
 		OrderID: "o-991", Amount: dec("499.00"), Margin: dec("0.40"), HasMargin: true, Currency: "SEK",
@@ -60,11 +54,11 @@ func TestDecodeAccepts(t *testing.T) {
 		in   string
 		want aggregate.Event
 	}{
-		{"spec order_placed", specPlaced, placed()},
-		{"spec order_refunded", specRefunded, aggregate.Event{Kind: aggregate.OrderRefunded, EventID: "8f1c-2",
+		{"spec order_placed", spectest.Placed, placed()},
+		{"spec order_refunded", spectest.Refunded, aggregate.Event{Kind: aggregate.OrderRefunded, EventID: "8f1c-2",
 			CustomerID: "c-000042", OrderID: "o-991", Amount: dec("120"), Margin: dec("0.4"), HasMargin: true,
 			Currency: "SEK", OccurredAt: utc(2026, 3, 9, 8, 0, 0, 0)}},
-		{"spec customer_churned", specChurned, aggregate.Event{Kind: aggregate.CustomerChurned, EventID: "8f1c-3",
+		{"spec customer_churned", spectest.Churned, aggregate.Event{Kind: aggregate.CustomerChurned, EventID: "8f1c-3",
 			CustomerID: "c-000042", OccurredAt: utc(2026, 9, 1, 0, 0, 0, 0), Reason: "subscription_cancelled"}},
 		{"customer_reactivated with offset", `{"schema":"ltv.lifecycle.v1","event_id":"e","type":"customer_reactivated","customer_id":"c","occurred_at":"2026-09-01T02:30:00+02:30"}`,
 			aggregate.Event{Kind: aggregate.CustomerReactivated, EventID: "e", CustomerID: "c", OccurredAt: utc(2026, 9, 1, 0, 0, 0, 0)}},
@@ -90,7 +84,7 @@ func TestDecodeAccepts(t *testing.T) {
 		{"escaped strings", order(`"c-000042"`, `"c-\u00e5\ud83d\ude00\"\\\/"`), with(func(e *aggregate.Event) { e.CustomerID = `c-å😀"\/` })},
 		{"raw UTF-8", order(`"c-000042"`, `"c-åäö😀"`), with(func(e *aggregate.Event) { e.CustomerID = "c-åäö😀" })},
 		{"escaped key", order(`"amount"`, `"am\u006fu\u006et"`), placed()},
-		{"white space everywhere", " \t\r\n" + strings.ReplaceAll(strings.ReplaceAll(specPlaced, `",`, `" ,`+"\n "), `":`, `"`+"\t:\r ") + "\n ", placed()},
+		{"white space everywhere", " \t\r\n" + strings.ReplaceAll(strings.ReplaceAll(spectest.Placed, `",`, `" ,`+"\n "), `":`, `"`+"\t:\r ") + "\n ", placed()},
 		{"lower-case t and z, fraction", order(`2026-03-01T12:00:00Z`, `2026-03-01t12:00:00.123456789z`), with(func(e *aggregate.Event) { e.OccurredAt = utc(2026, 3, 1, 12, 0, 0, 123456789) })},
 		{"negative offset", order(`2026-03-01T12:00:00Z`, `2026-02-28T23:00:00.5-13:00`), with(func(e *aggregate.Event) { e.OccurredAt = utc(2026, 3, 1, 12, 0, 0, 5e8) })},
 		{"unknown offset -00:00", order(`2026-03-01T12:00:00Z`, `2026-03-01T12:00:00-00:00`), placed()},
@@ -151,7 +145,7 @@ func assertEvent(t *testing.T, got, want aggregate.Event) {
 
 func TestDecodeRejects(t *testing.T) {
 	d := mustDecoder(t, Config{MaxBytes: 1 << 16})
-	lifecycle := func(replace ...string) string { return strings.NewReplacer(replace...).Replace(specChurned) }
+	lifecycle := func(replace ...string) string { return strings.NewReplacer(replace...).Replace(spectest.Churned) }
 	cases := []struct {
 		name, in, field, reason string
 	}{
@@ -164,7 +158,7 @@ func TestDecodeRejects(t *testing.T) {
 		{"garbage", `hello`, "", "invalid JSON at byte 0"},
 		{"scalar with trailing data", `000`, "", "invalid JSON at byte 1: unexpected data after the JSON value"},
 		{"invalid array", `[1,]`, "", "invalid JSON at byte 3"},
-		{"byte order mark", "\ufeff" + specPlaced, "", "invalid JSON at byte 0"},
+		{"byte order mark", "\ufeff" + spectest.Placed, "", "invalid JSON at byte 0"},
 		{"truncated", `{"schema":`, "", "invalid JSON at byte 10: unexpected end of input"},
 		{"unterminated string", `{"schema":"ltv`, "", "unterminated string"},
 		{"missing colon", `{"schema" "x"}`, "", "expected ':'"},
@@ -175,8 +169,8 @@ func TestDecodeRejects(t *testing.T) {
 		{"unquoted key", `{a:1}`, "", "invalid JSON"},
 		{"bad literal", order(`"paid_search"`, `nul`), "", "invalid literal"},
 		{"capital literal", order(`"paid_search"`, `True`), "", "invalid JSON"},
-		{"trailing garbage", specPlaced + `x`, "", "unexpected data after the JSON object"},
-		{"two objects", specPlaced + specPlaced, "", "unexpected data after the JSON object"},
+		{"trailing garbage", spectest.Placed + `x`, "", "unexpected data after the JSON object"},
+		{"two objects", spectest.Placed + spectest.Placed, "", "unexpected data after the JSON object"},
 		{"leading zero", order(`"499.00"`, `0499`), "", "invalid JSON"},
 		{"plus sign number", order(`"499.00"`, `+499`), "", "invalid JSON"},
 		{"dot without digits", order(`"499.00"`, `1.`), "", "digit after the decimal point"},
@@ -417,10 +411,10 @@ func TestHostileInputs(t *testing.T) {
 		{"1 MiB of [", big("", "[", ""), "value nested deeper than 16 levels at byte 16"},
 		{"1 MiB of [ in a field", big(`{"x":`, "[", ""), "nested deeper than 16 levels"},
 		{"1 MiB of {\"a\": in a field", big(`{"x":`, `{"a":`, ""), "nested deeper than 16 levels"},
-		{"1 MiB number amount", big(order(`"499.00"`, `1`)[:strings.Index(specPlaced, `"499.00"`)+1], "9", ""), "invalid JSON"},
-		{"1 MiB string amount", []byte(order(`"499.00"`, `"`+strings.Repeat("9", DefaultMaxBytes-len(specPlaced)-8)+`"`)), "is out of range"},
-		{"1 MiB fraction amount", []byte(order(`"499.00"`, `0.`+strings.Repeat("0", DefaultMaxBytes-len(specPlaced)-8)+`1`)), "more than 8 decimal places"},
-		{"1 MiB exponent", []byte(order(`"499.00"`, `1e`+strings.Repeat("9", DefaultMaxBytes-len(specPlaced)-8))), "is out of range"},
+		{"1 MiB number amount", big(order(`"499.00"`, `1`)[:strings.Index(spectest.Placed, `"499.00"`)+1], "9", ""), "invalid JSON"},
+		{"1 MiB string amount", []byte(order(`"499.00"`, `"`+strings.Repeat("9", DefaultMaxBytes-len(spectest.Placed)-8)+`"`)), "is out of range"},
+		{"1 MiB fraction amount", []byte(order(`"499.00"`, `0.`+strings.Repeat("0", DefaultMaxBytes-len(spectest.Placed)-8)+`1`)), "more than 8 decimal places"},
+		{"1 MiB exponent", []byte(order(`"499.00"`, `1e`+strings.Repeat("9", DefaultMaxBytes-len(spectest.Placed)-8))), "is out of range"},
 		{"1 MiB of unknown keys with one duplicate", []byte(order(`"channel"`, manyKeys(60000)+`,"k1":1,"channel"`)), `duplicate key "k1"`},
 		{"1 MiB of escapes", big(`{"x":"`, `\u00e5`, `"}`), "missing required field"},
 		{"over the limit", append(big("", " ", ""), ' '), "exceeds the 1048576-byte limit"},
@@ -549,7 +543,7 @@ func TestMaxDepthConfig(t *testing.T) {
 
 func TestDecodedStringsDoNotAliasInput(t *testing.T) {
 	d := mustDecoder(t, Config{})
-	for _, in := range []string{specPlaced, specChurned, order(`"c-000042"`, `"c-\u00e5"`)} {
+	for _, in := range []string{spectest.Placed, spectest.Churned, order(`"c-000042"`, `"c-\u00e5"`)} {
 		buf := []byte(in)
 		ev, err := d.Decode(buf)
 		if err != nil {
@@ -567,7 +561,7 @@ func TestDecodedStringsDoNotAliasInput(t *testing.T) {
 
 func TestConcurrentUse(t *testing.T) {
 	d := mustDecoder(t, Config{FXRates: map[string]decimal.Decimal{"EUR": dec("11")}})
-	inputs := []string{specPlaced, specRefunded, specChurned, order(`"SEK"`, `"EUR"`), `{"bad"`}
+	inputs := []string{spectest.Placed, spectest.Refunded, spectest.Churned, order(`"SEK"`, `"EUR"`), `{"bad"`}
 	done := make(chan struct{})
 	for g := range 8 {
 		go func() {
@@ -666,7 +660,7 @@ func canonical(ev aggregate.Event) []byte {
 
 func TestCanonicalRoundTrip(t *testing.T) {
 	d := mustDecoder(t, Config{})
-	for _, in := range []string{specPlaced, specRefunded, specChurned, order(`"499.00"`, `4.991e2`, `"0.40"`, `1`)} {
+	for _, in := range []string{spectest.Placed, spectest.Refunded, spectest.Churned, order(`"499.00"`, `4.991e2`, `"0.40"`, `1`)} {
 		ev, err := d.Decode([]byte(in))
 		if err != nil {
 			t.Fatal(err)
@@ -681,7 +675,7 @@ func TestCanonicalRoundTrip(t *testing.T) {
 
 // fuzzSeeds are valid and invalid values for FuzzDecode's corpus.
 var fuzzSeeds = []string{
-	specPlaced, specRefunded, specChurned,
+	spectest.Placed, spectest.Refunded, spectest.Churned,
 	`{"schema":"ltv.lifecycle.v1","event_id":"e","type":"customer_reactivated","customer_id":"c","occurred_at":"2026-09-01T00:00:00.5+01:00","reason":null}`,
 	`{"schema":"ltv.order.v1","event_id":"e","type":"order_placed","customer_id":"c","order_id":"o","amount":4.991e2,"currency":"SEK","gross_margin":1,"occurred_at":"2026-03-01t12:00:00z"}`,
 	`{"schema":"ltv.order.v1","event_id":"e\u00e5","type":"order_refunded","customer_id":"c\ud83d\ude00","order_id":"o","amount":"0.00000001","currency":"SEK","occurred_at":"2024-02-29T00:00:00-00:00","x":{"a":[1,{"b":[]}]}}`,
@@ -788,9 +782,9 @@ func crossCheck(t *testing.T, in []byte, ev aggregate.Event) {
 func BenchmarkDecode(b *testing.B) {
 	d := mustDecoder(b, Config{})
 	for _, bc := range []struct{ name, in string }{
-		{"order_placed", specPlaced},
+		{"order_placed", spectest.Placed},
 		{"order_refunded_numbers", order(`"499.00"`, `499.10`, `"0.40"`, `0.4`, `"order_placed"`, `"order_refunded"`)},
-		{"customer_churned", specChurned},
+		{"customer_churned", spectest.Churned},
 		{"unknown_fields", order(`"channel"`, `"meta":{"source":"web","tags":["a","b"]},"v":2,"channel"`)},
 	} {
 		in := []byte(bc.in)

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ltv-stream/ltv-stream/internal/spectest"
 )
 
 // readAt is the wall-clock time the records of these tests are read at: a
@@ -37,10 +39,10 @@ func TestSpecSection2Rules(t *testing.T) {
 		{"oversized message", key, order(`"channel"`, `"pad":"`+strings.Repeat("x", 5000)+`","channel"`), "", "value of 5238 bytes exceeds the 4096-byte limit"},
 		{"invalid UTF-8", key, order(`c-000042`, "c-\xff"), "", "invalid UTF-8 at byte"},
 		{"timestamp not RFC 3339", key, order(`2026-03-01T12:00:00Z`, `01/03/2026 12:00`), "occurred_at", `occurred_at: "01/03/2026 12:00" is not RFC 3339`},
-		{"key is not customer_id", []byte("c-000043"), specPlaced, "key", `record key "c-000043" is not the event's customer_id "c-000042"`},
-		{"missing key", nil, specPlaced, "key", `record has no key; the key must be the event's customer_id "c-000042"`},
-		{"empty key", []byte{}, specPlaced, "key", "record has no key"},
-		{"key differs only in case", []byte("C-000042"), specPlaced, "key", "is not the event's customer_id"},
+		{"key is not customer_id", []byte("c-000043"), spectest.Placed, "key", `record key "c-000043" is not the event's customer_id "c-000042"`},
+		{"missing key", nil, spectest.Placed, "key", `record has no key; the key must be the event's customer_id "c-000042"`},
+		{"empty key", []byte{}, spectest.Placed, "key", "record has no key"},
+		{"key differs only in case", []byte("C-000042"), spectest.Placed, "key", "is not the event's customer_id"},
 		{"occurred_at too far in the future", key, order(`2026-03-01T12:00:00Z`, `2027-03-01T12:00:00Z`), "occurred_at",
 			"occurred_at 2027-03-01T12:00:00Z is more than 24h0m0s (max_future_skew) after the time the record was read, 2026-03-02T12:00:00Z"},
 	}
@@ -59,7 +61,7 @@ func TestSpecSection2Rules(t *testing.T) {
 }
 
 func TestDecodeRecordFutureSkew(t *testing.T) {
-	occurred := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC) // specPlaced
+	occurred := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC) // spectest.Placed
 	key := []byte("c-000042")
 	cases := []struct {
 		name   string
@@ -77,7 +79,7 @@ func TestDecodeRecordFutureSkew(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			d := mustDecoder(t, Config{MaxFutureSkew: tc.skew})
-			ev, err := d.DecodeRecord(key, []byte(specPlaced), tc.readAt)
+			ev, err := d.DecodeRecord(key, []byte(spectest.Placed), tc.readAt)
 			if tc.ok {
 				if err != nil {
 					t.Fatalf("rejected: %v", err)
