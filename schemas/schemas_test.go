@@ -27,6 +27,19 @@ type schemaFile struct {
 	Examples   []json.RawMessage          `json:"examples"`
 }
 
+// inputSchemas are the schemas of the documents the service decodes.
+var inputSchemas = []string{aggregate.SchemaOrder, aggregate.SchemaLifecycle}
+
+// newDecoder is the service's decoder with its default settings.
+func newDecoder(t testing.TB) *decode.Decoder {
+	t.Helper()
+	d, err := decode.New(decode.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
 func readSchemaFiles(t *testing.T) map[string]schemaFile {
 	t.Helper()
 	out := map[string]schemaFile{}
@@ -75,12 +88,9 @@ func TestSpecExamplesValidate(t *testing.T) {
 // TestExamplesDecode checks that the input examples are what the service
 // accepts, not only what the schema allows.
 func TestExamplesDecode(t *testing.T) {
-	d, err := decode.New(decode.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := newDecoder(t)
 	files := readSchemaFiles(t)
-	for _, name := range []string{aggregate.SchemaOrder, aggregate.SchemaLifecycle} {
+	for _, name := range inputSchemas {
 		for i, ex := range files[name].Examples {
 			if _, err := d.Decode(ex); err != nil {
 				t.Errorf("%s example %d: decoder says %v", name, i, err)
@@ -185,12 +195,9 @@ func TestEmittedChangesValidate(t *testing.T) {
 // exactly the fields the decoder requires, by dropping each property in
 // turn from a valid example.
 func TestRequiredListsMatchDecoder(t *testing.T) {
-	d, err := decode.New(decode.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := newDecoder(t)
 	files := readSchemaFiles(t)
-	for _, name := range []string{aggregate.SchemaOrder, aggregate.SchemaLifecycle} {
+	for _, name := range inputSchemas {
 		sf := files[name]
 		var full map[string]json.RawMessage
 		if err := json.Unmarshal(sf.Examples[0], &full); err != nil {
@@ -242,10 +249,7 @@ func knownDifference(field, value string) string {
 // field of valid documents and checks that the decoder and the schema
 // reach the same verdict.
 func TestDecoderAndSchemasAgree(t *testing.T) {
-	d, err := decode.New(decode.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := newDecoder(t)
 	bases := map[string]string{"order_placed": spectest.Placed, "order_refunded": spectest.Refunded, "customer_churned": spectest.Churned}
 	fields := []string{"schema", "event_id", "type", "customer_id", "order_id", "amount", "currency", "gross_margin",
 		"occurred_at", "channel", "reason", "extra"}
@@ -295,10 +299,7 @@ func withField(t *testing.T, doc, field, value string) []byte {
 // TestKnownDifferences pins down where the service is stricter than a
 // JSON Schema can be, so the docs stay true.
 func TestKnownDifferences(t *testing.T) {
-	d, err := decode.New(decode.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := newDecoder(t)
 	cases := []struct{ name, doc string }{
 		{"duplicate keys", strings.Replace(spectest.Placed, `"amount":"499.00"`, `"amount":"1.00","amount":"499.00"`, 1)},
 		{"nesting deeper than 16", strings.Replace(spectest.Placed, `"channel"`, `"x":`+strings.Repeat("[", 17)+strings.Repeat("]", 17)+`,"channel"`, 1)},
@@ -347,10 +348,7 @@ func FuzzAgreement(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
-	d, err := decode.New(decode.Config{})
-	if err != nil {
-		f.Fatal(err)
-	}
+	d := newDecoder(f)
 	f.Fuzz(func(t *testing.T, doc []byte) {
 		_, decErr := d.Decode(doc)
 		schemaErr := Validate(doc)
