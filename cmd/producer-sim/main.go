@@ -216,7 +216,7 @@ func (c *common) validate() error {
 		return usagef("--chunk must be at least 1, got %d", c.chunk)
 	}
 	if c.out == "" {
-		if len(splitBrokers(c.brokers)) == 0 {
+		if len(config.SplitList(c.brokers)) == 0 {
 			return usagef("--brokers is empty")
 		}
 		if strings.TrimSpace(c.ordersTopic) == "" || strings.TrimSpace(c.lifecycleTopic) == "" {
@@ -224,16 +224,6 @@ func (c *common) validate() error {
 		}
 	}
 	return nil
-}
-
-func splitBrokers(s string) []string {
-	var out []string
-	for _, b := range strings.Split(s, ",") {
-		if b = strings.TrimSpace(b); b != "" {
-			out = append(out, b)
-		}
-	}
-	return out
 }
 
 // parse parses args into fs, printing help to stdout on -h.
@@ -452,7 +442,7 @@ func deliver(ctx context.Context, c *common, src sim.RecordSource, total int, de
 			return usagef("%v", err)
 		}
 		ks, err := sim.NewKafkaSink(sim.KafkaConfig{
-			Brokers: splitBrokers(c.brokers), OrdersTopic: c.ordersTopic, LifecycleTopic: c.lifecycleTopic,
+			Brokers: config.SplitList(c.brokers), OrdersTopic: c.ordersTopic, LifecycleTopic: c.lifecycleTopic,
 			ChunkSize: c.chunk, AllowAutoTopicCreation: c.autoCreate, LabelHeaders: c.labelHeaders,
 			Transport: transport,
 		})

@@ -166,7 +166,7 @@ func Load(args []string, getenv func(string) string, usageOut io.Writer) (*Confi
 	}
 
 	c := &Config{
-		Brokers:        splitList(raw.brokers),
+		Brokers:        SplitList(raw.brokers),
 		RedisURL:       strings.TrimSpace(raw.redisURL),
 		GroupID:        raw.group,
 		OrdersTopic:    raw.orders,
@@ -310,7 +310,9 @@ func validTopic(t string) bool {
 	return true
 }
 
-func splitList(s string) []string {
+// SplitList splits a comma-separated list such as LTV_KAFKA_BROKERS:
+// items are trimmed of white space, empty ones dropped.
+func SplitList(s string) []string {
 	var out []string
 	for _, p := range strings.Split(s, ",") {
 		if p = strings.TrimSpace(p); p != "" {
