@@ -101,12 +101,7 @@ func setup(t *testing.T) (*pipeline.Processor, *recordingPublisher, *redis.Clien
 func setupClock(t *testing.T, now func() time.Time) (*pipeline.Processor, *recordingPublisher, *redis.Client) {
 	t.Helper()
 	srv := testutil.StartRedis(t)
-	client, err := store.NewClient(store.Config{URL: srv.URL()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = client.Close() })
-	st := store.NewRedis(client, store.Config{})
+	st := store.NewRedis(srv.StoreClient(), store.Config{})
 	pub := &recordingPublisher{}
 	p, err := pipeline.New(pipeline.Config{Model: aggregate.DefaultModel(), Decoder: jsonDecoder{}, Store: st, Out: pub, Now: now})
 	if err != nil {

@@ -17,12 +17,7 @@ import (
 func newStore(t *testing.T) (*store.Redis, *testutil.RedisServer) {
 	t.Helper()
 	srv := testutil.StartRedis(t)
-	client, err := store.NewClient(store.Config{URL: srv.URL()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = client.Close() })
-	st := store.NewRedis(client, store.Config{KeysPerScript: 3})
+	st := store.NewRedis(srv.StoreClient(), store.Config{KeysPerScript: 3})
 	if err := st.LoadScripts(context.Background()); err != nil {
 		t.Fatal(err)
 	}

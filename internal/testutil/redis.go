@@ -5,23 +5,23 @@ package testutil
 
 import (
 	"context"
-	"net"
 	"testing"
 	"time"
 
 	"github.com/ltv-stream/ltv-stream/internal/localredis"
+	"github.com/ltv-stream/ltv-stream/internal/store"
 	"github.com/redis/go-redis/v9"
 )
 
-// FreePort returns a loopback TCP port that was free a moment ago.
+// FreePort returns a loopback TCP port that was free a moment ago
+// (localredis.FreePort, failing the test on error).
 func FreePort(t testing.TB) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := localredis.FreePort()
 	if err != nil {
-		t.Fatalf("free port: %v", err)
+		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	return port
 }
 
 // RedisServer is a redis-server child process owned by a test: a
@@ -34,6 +34,18 @@ type RedisServer struct {
 // Client returns a client closed at cleanup.
 func (r *RedisServer) Client() *redis.Client {
 	c := redis.NewClient(&redis.Options{Addr: r.Addr()})
+	r.t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// StoreClient returns a client for the server made by store.NewClient, as
+// the service makes it; it is closed at cleanup.
+func (r *RedisServer) StoreClient() redis.UniversalClient {
+	r.t.Helper()
+	c, err := store.NewClient(store.Config{URL: r.URL()})
+	if err != nil {
+		r.t.Fatal(err)
+	}
 	r.t.Cleanup(func() { _ = c.Close() })
 	return c
 }
