@@ -63,6 +63,15 @@ func (s Security) Validate() error {
 	return err
 }
 
+// settings returns the SASL mechanism, and whether anything is set that
+// kafka-go's default (plaintext, no SASL, no client id) lacks.
+func (s Security) settings() (mech sasl.Mechanism, set bool, err error) {
+	if mech, err = s.mechanism(); err != nil {
+		return nil, false, err
+	}
+	return mech, mech != nil || s.TLS != nil || s.ClientID != "", nil
+}
+
 func (s Security) mechanism() (sasl.Mechanism, error) {
 	mech := strings.ToUpper(strings.TrimSpace(s.SASLMechanism))
 	if mech == "" {
@@ -93,12 +102,9 @@ func (s Security) mechanism() (sasl.Mechanism, error) {
 // Dialer returns a kafka-go dialer with these settings (nil, nil for
 // plaintext without SASL, which kafka-go treats as its default dialer).
 func (s Security) Dialer() (*kafka.Dialer, error) {
-	mech, err := s.mechanism()
-	if err != nil {
+	mech, set, err := s.settings()
+	if err != nil || !set {
 		return nil, err
-	}
-	if mech == nil && s.TLS == nil && s.ClientID == "" {
-		return nil, nil
 	}
 	return &kafka.Dialer{Timeout: defaultDialLimit, DualStack: true, SASLMechanism: mech, TLS: s.TLS, ClientID: s.ClientID}, nil
 }
@@ -106,12 +112,9 @@ func (s Security) Dialer() (*kafka.Dialer, error) {
 // Transport returns a kafka-go transport (for writers and the admin
 // client) with these settings; nil for the plain default.
 func (s Security) Transport() (*kafka.Transport, error) {
-	mech, err := s.mechanism()
-	if err != nil {
+	mech, set, err := s.settings()
+	if err != nil || !set {
 		return nil, err
-	}
-	if mech == nil && s.TLS == nil && s.ClientID == "" {
-		return nil, nil
 	}
 	return &kafka.Transport{DialTimeout: defaultDialLimit, SASL: mech, TLS: s.TLS, ClientID: s.ClientID}, nil
 }
