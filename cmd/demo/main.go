@@ -42,6 +42,7 @@ const (
 	ordersTopic    = "orders"
 	lifecycleTopic = "customer-lifecycle"
 	changesTopic   = "ltv-changes"
+	segmentsTopic  = "ltv-segments"
 	dlqTopic       = "ltv-dlq"
 	groupID        = "ltv-updater"
 )
@@ -95,7 +96,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 func demo(ctx context.Context, o options, out io.Writer) error {
 	// 1. Embedded Kafka-protocol broker and Redis, both on loopback TCP.
 	cluster, err := kfake.NewCluster(kfake.NumBrokers(1),
-		kfake.SeedTopics(6, ordersTopic, lifecycleTopic, changesTopic, dlqTopic),
+		kfake.SeedTopics(6, ordersTopic, lifecycleTopic, changesTopic, segmentsTopic, dlqTopic),
 		kfake.GroupMinSessionTimeout(time.Second))
 	if err != nil {
 		return fmt.Errorf("start embedded broker: %w", err)

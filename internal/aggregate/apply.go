@@ -35,6 +35,10 @@ type Result struct {
 	Outcome Outcome
 	Changed bool
 	Change  Change
+	// Segments are the segment changes the event made: those of timers
+	// that fell due before the event's time (fired first, as of their due
+	// times), then the event's own.
+	Segments []SegmentChange
 	// Figures are the state's figures after an Applied event (zero
 	// otherwise), so the caller can store them without computing them
 	// again.
@@ -64,8 +68,18 @@ func (m *Model) Apply(s *State, ev *Event, src SourceOffset) Result {
 	}
 	s.remember(digest, m.DedupeWindow)
 
+	// Time passed before this event: timers due by its time fire first, so
+	// the result does not depend on whether the partition's stream time
+	// reached them before this event was read.
+	segs := m.Advance(s, ev.CustomerID, ev.OccurredAt, nil)
+
 	switch ev.Kind {
 	case OrderPlaced:
+		if s.Orders == 0 || ev.OccurredAt.Before(s.FirstOrderAt) {
+			// The earliest order names the acquisition channel; on a tie in
+			// time the one read first (earlier in its partition) keeps it.
+			s.Channel = ev.Channel
+		}
 		s.Orders++
 		s.Revenue = s.Revenue.Add(ev.Amount)
 		s.GrossProfit = s.GrossProfit.Add(ev.Amount.Mul(m.margin(ev)))
@@ -111,6 +125,10 @@ func (m *Model) Apply(s *State, ev *Event, src SourceOffset) Result {
 		s.Tier = next
 	}
 	s.LTV = fig.LTV
+	if c, changed := m.evaluate(s, ev.CustomerID, ev.OccurredAt, ev.EventID, ev.OccurredAt); changed {
+		segs = append(segs, c)
+	}
+	res.Segments = segs
 	return res
 }
 

@@ -2,7 +2,6 @@ package aggregate
 
 import (
 	"crypto/sha256"
-	"encoding/binary"
 	"encoding/hex"
 	"strconv"
 	"time"
@@ -48,19 +47,16 @@ func (c *Change) EventID() string {
 	return string(c.appendEventID(out[:0]))
 }
 
-// appendEventID appends the 36-character id to dst. The hash input is
-// built in a stack buffer and hashed with sha256.Sum256, so the id costs
-// no allocation on the hot path (sha256.New puts its state on the heap).
+// appendEventID appends the 36-character id to dst without allocating
+// (see appendCauseID).
 func (c *Change) appendEventID(dst []byte) []byte {
-	// Each part is length-prefixed so no choice of ids can make two
-	// different (customer, cause) pairs hash the same input.
-	var stack [256]byte
-	in := stack[:0]
-	for _, part := range [...]string{SchemaChange, c.CustomerID, c.CausedBy} {
-		in = binary.AppendUvarint(in, uint64(len(part)))
-		in = append(in, part...)
-	}
-	sum := sha256.Sum256(in)
+	return appendCauseID(dst, SchemaChange, c.CustomerID, c.CausedBy)
+}
+
+// appendUUID appends the first 16 bytes of sum as a UUID of version 8 (the
+// RFC 9562 "custom" version), for subscribers that keep ids in UUID
+// columns.
+func appendUUID(dst []byte, sum *[sha256.Size]byte) []byte {
 	sum[6] = (sum[6] & 0x0f) | 0x80 // version 8
 	sum[8] = (sum[8] & 0x3f) | 0x80 // RFC 9562 variant
 	var out [36]byte

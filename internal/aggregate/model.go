@@ -3,6 +3,8 @@ package aggregate
 import (
 	"errors"
 	"fmt"
+	"strconv"
+	"time"
 
 	"github.com/ltv-stream/ltv-stream/internal/money"
 	"github.com/shopspring/decimal"
@@ -42,6 +44,10 @@ type Model struct {
 	// DedupeWindow is the number of distinct event ids remembered per
 	// customer. Default DefaultDedupeWindow.
 	DedupeWindow int
+	// AtRiskAfter and LapsedAfter are the idle times (since the last order)
+	// after which a customer is at risk and lapsed (SPEC §8). Defaults 90
+	// and 180 days; 0 < AtRiskAfter < LapsedAfter.
+	AtRiskAfter, LapsedAfter time.Duration
 
 	// precomputed by Validate
 	leaveBelow   []decimal.Decimal // Tiers[i].Min × (1 − Hysteresis)
@@ -70,6 +76,8 @@ func DefaultModel() *Model {
 		Tiers:          DefaultTiers(),
 		Hysteresis:     decimal.RequireFromString("0.05"),
 		DedupeWindow:   DefaultDedupeWindow,
+		AtRiskAfter:    DefaultAtRiskAfterDays * Day,
+		LapsedAfter:    DefaultLapsedAfterDays * Day,
 	}
 	if err := m.Validate(); err != nil {
 		// The defaults are constants; this is a programming error that the
@@ -96,6 +104,10 @@ func (m *Model) Validate() error {
 	}
 	if m.DedupeWindow < DefaultDedupeWindow || m.DedupeWindow > 1024 {
 		return fmt.Errorf("dedupe window must be in [%d,1024] (SPEC §6), got %d", DefaultDedupeWindow, m.DedupeWindow)
+	}
+	if m.AtRiskAfter <= 0 || m.LapsedAfter <= m.AtRiskAfter {
+		return fmt.Errorf("segments need 0 < at_risk_after_days < lapsed_after_days, got %s and %s",
+			days(m.AtRiskAfter), days(m.LapsedAfter))
 	}
 	if len(m.Tiers) == 0 {
 		return errors.New("at least one tier is required")
@@ -125,6 +137,14 @@ func (m *Model) Validate() error {
 	m.lifespanYear = m.LifespanYears.Mul(nsPerYear)
 	m.minWindowNs = m.MinWindowYears.Mul(nsPerYear)
 	return nil
+}
+
+// Day is the day of the segment thresholds: 24 hours of event time.
+const Day = 24 * time.Hour
+
+// days renders a duration in days for messages.
+func days(d time.Duration) string {
+	return strconv.FormatFloat(d.Hours()/24, 'f', -1, 64)
 }
 
 // tierIndex returns the position of name in the ladder, or -1.

@@ -52,6 +52,19 @@ type State struct {
 	LTV  decimal.Decimal
 	Tier string
 
+	// Channel is the acquisition channel: the channel of the earliest
+	// order_placed (the one at FirstOrderAt; "" when it had none).
+	Channel string
+	// Segment is the stored lifecycle segment (SPEC §8), SegmentSince the
+	// event time of the change that set it.
+	Segment      string
+	SegmentSince time.Time
+	// Clock is the event time the customer was last evaluated at: the
+	// latest of its applied events' times and its fired timers' due times.
+	// It never moves back, so a timer fires once and a late event is
+	// judged at the customer's present, not its own past.
+	Clock time.Time
+
 	// Seen holds xxhash64 digests of the most recent distinct event ids,
 	// oldest first, at most Model.DedupeWindow of them.
 	Seen []uint64

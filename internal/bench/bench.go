@@ -51,7 +51,7 @@ type Config struct {
 	// WorkDir holds Redis's directory and the consumer logs. Required.
 	WorkDir string
 	// Topic names (SPEC §1 defaults).
-	OrdersTopic, LifecycleTopic, ChangesTopic, DLQTopic string
+	OrdersTopic, LifecycleTopic, ChangesTopic, SegmentsTopic, DLQTopic string
 	// Log receives progress lines; default discards them.
 	Log func(format string, args ...any)
 	// SkipVerify skips comparing the final state with the oracle.
@@ -88,6 +88,7 @@ func (c *Config) setDefaults() {
 	str(&c.OrdersTopic, defaults.OrdersTopic)
 	str(&c.LifecycleTopic, defaults.LifecycleTopic)
 	str(&c.ChangesTopic, defaults.ChangesTopic)
+	str(&c.SegmentsTopic, defaults.SegmentsTopic)
 	str(&c.DLQTopic, defaults.DLQTopic)
 	if c.Log == nil {
 		c.Log = func(string, ...any) {}
@@ -288,7 +289,7 @@ func throughputPhase(ctx context.Context, cfg Config, rs *localredis.Server, rc 
 func startBroker(cfg Config) (*kfake.Cluster, []string, error) {
 	c, err := kfake.NewCluster(
 		kfake.NumBrokers(1),
-		kfake.SeedTopics(int32(cfg.Partitions), cfg.OrdersTopic, cfg.LifecycleTopic, cfg.ChangesTopic, cfg.DLQTopic),
+		kfake.SeedTopics(int32(cfg.Partitions), cfg.OrdersTopic, cfg.LifecycleTopic, cfg.ChangesTopic, cfg.SegmentsTopic, cfg.DLQTopic),
 		kfake.GroupMinSessionTimeout(time.Second),
 	)
 	if err != nil {

@@ -69,6 +69,7 @@ func startConsumer(cfg Config, s consumerSettings, logName string) (*consumerPro
 		"LTV_ORDERS_TOPIC="+cfg.OrdersTopic,
 		"LTV_LIFECYCLE_TOPIC="+cfg.LifecycleTopic,
 		"LTV_CHANGES_TOPIC="+cfg.ChangesTopic,
+		"LTV_SEGMENTS_TOPIC="+cfg.SegmentsTopic,
 		"LTV_DLQ_TOPIC="+cfg.DLQTopic,
 		"LTV_LOG_LEVEL=warn",
 	)

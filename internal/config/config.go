@@ -30,6 +30,7 @@ type Config struct {
 	OrdersTopic    string
 	LifecycleTopic string
 	ChangesTopic   string
+	SegmentsTopic  string
 	DLQTopic       string
 	HTTPAddr       string
 	ConfigFile     string
@@ -92,6 +93,7 @@ type setting struct {
 func Load(args []string, getenv func(string) string, usageOut io.Writer) (*Config, error) {
 	var raw struct {
 		brokers, redisURL, group, orders, lifecycle, changes, dlq, httpAddr, file string
+		segments                                                                  string
 		workers, maxBatch, linger, maxMsg, drain, logLevel, logFormat, session    string
 		dlqMaxMsg                                                                 string
 		pprof, stateCache                                                         string
@@ -106,6 +108,7 @@ func Load(args []string, getenv func(string) string, usageOut io.Writer) (*Confi
 		{"LTV_ORDERS_TOPIC", "orders-topic", "orders", "input topic of order events", &raw.orders, false},
 		{"LTV_LIFECYCLE_TOPIC", "lifecycle-topic", "customer-lifecycle", "input topic of churn/reactivation events", &raw.lifecycle, false},
 		{"LTV_CHANGES_TOPIC", "changes-topic", "ltv-changes", "output topic of LTV-change events", &raw.changes, false},
+		{"LTV_SEGMENTS_TOPIC", "segments-topic", "ltv-segments", "output topic of segment-change events", &raw.segments, false},
 		{"LTV_DLQ_TOPIC", "dlq-topic", "ltv-dlq", "dead-letter topic for rejected input", &raw.dlq, false},
 		{"LTV_HTTP_ADDR", "http-addr", ":8080", "address of /healthz, /readyz and /metrics", &raw.httpAddr, false},
 		{"LTV_CONFIG", "config", "", "YAML file with model and tier settings", &raw.file, false},
@@ -172,6 +175,7 @@ func Load(args []string, getenv func(string) string, usageOut io.Writer) (*Confi
 		OrdersTopic:    raw.orders,
 		LifecycleTopic: raw.lifecycle,
 		ChangesTopic:   raw.changes,
+		SegmentsTopic:  raw.segments,
 		DLQTopic:       raw.dlq,
 		HTTPAddr:       raw.httpAddr,
 		ConfigFile:     raw.file,
@@ -249,13 +253,13 @@ func (c *Config) Validate() error {
 	}
 	for name, v := range map[string]string{
 		"group id": c.GroupID, "orders topic": c.OrdersTopic, "lifecycle topic": c.LifecycleTopic,
-		"changes topic": c.ChangesTopic, "dlq topic": c.DLQTopic,
+		"changes topic": c.ChangesTopic, "segments topic": c.SegmentsTopic, "dlq topic": c.DLQTopic,
 	} {
 		if strings.TrimSpace(v) == "" {
 			return fmt.Errorf("empty %s", name)
 		}
 	}
-	topics := []string{c.OrdersTopic, c.LifecycleTopic, c.ChangesTopic, c.DLQTopic}
+	topics := []string{c.OrdersTopic, c.LifecycleTopic, c.ChangesTopic, c.SegmentsTopic, c.DLQTopic}
 	for i, a := range topics {
 		if !validTopic(a) {
 			return fmt.Errorf("invalid topic name %q (Kafka allows [a-zA-Z0-9._-], at most 249 characters)", a)
@@ -360,6 +364,10 @@ type File struct {
 	// before a record is refused (SPEC §2); absent means the default 24h,
 	// 0 turns the check off.
 	MaxFutureSkew *Duration `yaml:"max_future_skew"`
+	// AtRiskAfterDays and LapsedAfterDays are the segment thresholds of
+	// SPEC §8 (defaults 90 and 180; 0 < at risk < lapsed).
+	AtRiskAfterDays *Dec `yaml:"at_risk_after_days"`
+	LapsedAfterDays *Dec `yaml:"lapsed_after_days"`
 
 	fx map[string]decimal.Decimal
 }
@@ -492,6 +500,23 @@ func (f *File) Model() (*aggregate.Model, error) {
 			return nil, errors.New("tiers: at least one tier is required")
 		}
 		m.Tiers = f.Tiers
+	}
+	for _, d := range []struct {
+		name string
+		v    *Dec
+		dst  *time.Duration
+	}{
+		{"at_risk_after_days", f.AtRiskAfterDays, &m.AtRiskAfter},
+		{"lapsed_after_days", f.LapsedAfterDays, &m.LapsedAfter},
+	} {
+		if d.v == nil {
+			continue
+		}
+		ns := d.v.Mul(decimal.NewFromInt(int64(aggregate.Day)))
+		if d.v.Sign() <= 0 || !ns.IsInteger() || ns.GreaterThan(decimal.NewFromInt(100*365*int64(aggregate.Day))) {
+			return nil, fmt.Errorf("%s must be a positive number of days (at most 100 years, to the nanosecond), got %s", d.name, d.v)
+		}
+		*d.dst = time.Duration(ns.IntPart())
 	}
 	if f.DedupeWindow != 0 {
 		if f.DedupeWindow < aggregate.DefaultDedupeWindow {

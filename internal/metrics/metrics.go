@@ -34,6 +34,13 @@ type Metrics struct {
 	eventLat    prometheus.Histogram
 	lag         *prometheus.GaugeVec
 	ready       prometheus.Gauge
+
+	segments    *prometheus.CounterVec
+	timersDue   prometheus.Counter
+	timersFired prometheus.Counter
+	streamLag   *prometheus.GaugeVec
+	// now is the wall clock the stream-time lag is measured against.
+	now func() time.Time
 }
 
 // New registers every collector.
@@ -79,9 +86,22 @@ func New() *Metrics {
 		ready: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "ltv_ready", Help: "1 when the consumer is ready (Redis and Kafka reachable, batches succeeding).",
 		}),
+		segments: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ltv_segment_changes_total", Help: "Segment changes published, by new segment (\"none\" when a customer leaves every segment).",
+		}, []string{"segment"}),
+		timersDue: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ltv_timers_due_total", Help: "Customers loaded because their partition's stream time reached their indexed due time.",
+		}),
+		timersFired: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ltv_timers_fired_total", Help: "Segment changes caused by a timer (caused_by timer:<due time>).",
+		}),
+		streamLag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "ltv_stream_time_lag_seconds", Help: "Wall clock minus the input partition's stream time, at its last batch: how far its timers lag behind real time.",
+		}, []string{"partition"}),
+		now: time.Now,
 	}
 	r.MustRegister(m.consumed, m.applied, m.duplicates, m.deadLetters, m.cut, m.changes, m.reemitted,
-		m.conflicts, m.batchDur, m.eventLat, m.lag, m.ready,
+		m.conflicts, m.batchDur, m.eventLat, m.lag, m.ready, m.segments, m.timersDue, m.timersFired, m.streamLag,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -96,6 +116,14 @@ func (m *Metrics) BatchProcessed(s pipeline.BatchStats) {
 	m.reemitted.Add(float64(s.Reemitted))
 	m.conflicts.Add(float64(s.Conflicts))
 	m.batchDur.Observe(s.Duration.Seconds())
+	m.timersDue.Add(float64(s.TimersDue))
+	m.timersFired.Add(float64(s.TimersFired))
+	now := m.now()
+	for part, t := range s.StreamTimes {
+		if !t.IsZero() {
+			m.streamLag.WithLabelValues(strconv.Itoa(int(part))).Set(now.Sub(t).Seconds())
+		}
+	}
 	for _, l := range s.Latencies {
 		m.eventLat.Observe(l.Seconds())
 	}
@@ -104,6 +132,14 @@ func (m *Metrics) BatchProcessed(s pipeline.BatchStats) {
 // OutputCut counts a message written cut to fit its topic (stream.Publisher
 // OnCut).
 func (m *Metrics) OutputCut(topic string, _ int) { m.cut.WithLabelValues(topic).Inc() }
+
+// SegmentChanged implements pipeline.Observer.
+func (m *Metrics) SegmentChanged(_, to string) {
+	if to == "" {
+		to = "none"
+	}
+	m.segments.WithLabelValues(to).Inc()
+}
 
 // TierChanged implements pipeline.Observer.
 func (m *Metrics) TierChanged(_, to string, up bool) {

@@ -14,10 +14,12 @@
 package pipeline
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/ltv-stream/ltv-stream/internal/aggregate"
@@ -76,6 +78,7 @@ type Decoder interface {
 type Observer interface {
 	BatchProcessed(s BatchStats)
 	TierChanged(from, to string, up bool)
+	SegmentChanged(from, to string)
 }
 
 // BatchStats summarises one processed batch.
@@ -86,6 +89,12 @@ type BatchStats struct {
 	Redelivered int // records dropped by the offset guard
 	DeadLetters int // records sent to the DLQ
 	Changes     int // change events published (new ones)
+	// SegmentChanges are the segment-change events published (new ones),
+	// TimersFired those of them a timer caused, and TimersDue the
+	// customers loaded because their indexed due time was reached.
+	SegmentChanges, TimersFired, TimersDue int
+	// StreamTimes are the batch's partitions' stream times after it.
+	StreamTimes map[int32]time.Time
 	Reemitted   int // pending change events published again
 	Conflicts   int // compare-and-set conflicts resolved by reloading
 	Duration    time.Duration
@@ -100,9 +109,19 @@ type Config struct {
 	Decoder Decoder          // required
 	Store   Store            // required
 	Out     Publisher        // required
-	// ChangesTopic and DLQTopic name the output topics. Defaults
-	// "ltv-changes" and "ltv-dlq".
-	ChangesTopic, DLQTopic string
+	// ChangesTopic, SegmentsTopic and DLQTopic name the output topics.
+	// Defaults "ltv-changes", "ltv-segments" and "ltv-dlq".
+	ChangesTopic, SegmentsTopic, DLQTopic string
+	// Timers keeps each input partition's stream time and its index of due
+	// times (SPEC §8). The service always sets it; nil (tools that replay
+	// recorded batches) keeps stream time for the batch alone and indexes
+	// nothing, so customers change segment only when their own events or
+	// a batch's stream time reach them.
+	Timers Timers
+	// MaxTimersPerRound bounds how many due customers of one partition are
+	// loaded at a time; a batch fires all that are due, round after round.
+	// Default 1000.
+	MaxTimersPerRound int
 	// Observer gets batch statistics; nil means none.
 	Observer Observer
 	// Now is the wall clock (updated_at, emitted_at); default time.Now.
@@ -122,8 +141,14 @@ func (c *Config) setDefaults() {
 	if c.ChangesTopic == "" {
 		c.ChangesTopic = "ltv-changes"
 	}
+	if c.SegmentsTopic == "" {
+		c.SegmentsTopic = "ltv-segments"
+	}
 	if c.DLQTopic == "" {
 		c.DLQTopic = "ltv-dlq"
+	}
+	if c.MaxTimersPerRound <= 0 {
+		c.MaxTimersPerRound = 1000
 	}
 	if c.Now == nil {
 		c.Now = time.Now
@@ -176,11 +201,22 @@ type pendingEvent struct {
 type customerWork struct {
 	id     string
 	events []pendingEvent
+	// partition is the input partition the customer lives on (its
+	// records', or its timer index entry's), whose stream time reaches it.
+	partition int32
+	// due says the customer was loaded because its indexed due time was
+	// reached, not (only) for events.
+	due bool
 	// results of the last apply round
 	write      *store.Write
-	outs       [][]byte // change events to publish (re-emitted first)
+	outs       [][]byte // change and segment events to publish (re-emitted first)
 	newChanges []aggregate.Change
+	newSegs    []aggregate.SegmentChange
 	reemitted  int
+	// timer is the customer's index entry as derived from its state after
+	// the batch; timerMoved says it differs from the loaded state's.
+	timer      store.TimerUpdate
+	timerMoved bool
 	token      string // token that identifies the pending events to clear
 	applied    int
 	dups       int
@@ -198,6 +234,7 @@ func (p *Processor) Process(ctx context.Context, batch []Record) (BatchStats, er
 	var dlq []Message
 	byCustomer := map[string]*customerWork{}
 	var order []*customerWork
+	clock := newBatchClock()
 	for i := range batch {
 		rec := &batch[i]
 		ev, err := p.safeDecode(rec, start)
@@ -205,18 +242,35 @@ func (p *Processor) Process(ctx context.Context, batch []Record) (BatchStats, er
 			dlq = append(dlq, p.deadLetter(rec, err.Error()))
 			continue
 		}
+		// Only valid events move stream time (SPEC §8).
+		clock.saw(rec.Partition, ev.OccurredAt)
 		w := byCustomer[ev.CustomerID]
 		if w == nil {
 			w = &customerWork{id: ev.CustomerID}
 			byCustomer[ev.CustomerID] = w
 			order = append(order, w)
 		}
+		w.partition = rec.Partition
 		w.events = append(w.events, pendingEvent{rec: rec, ev: ev})
 	}
-
-	if err := p.applyAndSave(ctx, order, &stats); err != nil {
+	for _, rec := range batch {
+		clock.touch(rec.Partition)
+	}
+	if err := p.loadStreamTimes(ctx, clock); err != nil {
 		return stats, err
 	}
+
+	if err := p.applyAndSave(ctx, order, clock, &stats); err != nil {
+		return stats, err
+	}
+	if err := p.writeTimers(ctx, order); err != nil {
+		return stats, err
+	}
+	fired, err := p.fireDueTimers(ctx, clock, byCustomer, &stats)
+	if err != nil {
+		return stats, err
+	}
+	order = append(order, fired...)
 	p.stage("save")
 
 	var outs []Message
@@ -229,7 +283,7 @@ func (p *Processor) Process(ctx context.Context, batch []Record) (BatchStats, er
 			continue
 		}
 		for _, doc := range w.outs {
-			outs = append(outs, Message{Topic: p.cfg.ChangesTopic, Key: []byte(w.id), Value: doc})
+			outs = append(outs, Message{Topic: p.topicOf(doc), Key: []byte(w.id), Value: doc})
 		}
 		if len(w.outs) > 0 {
 			acked = append(acked, store.Acked{CustomerID: w.id, Token: w.token})
@@ -238,6 +292,12 @@ func (p *Processor) Process(ctx context.Context, batch []Record) (BatchStats, er
 		stats.Duplicates += w.dups
 		stats.Redelivered += w.redeliv
 		stats.Changes += len(w.newChanges)
+		stats.SegmentChanges += len(w.newSegs)
+		for i := range w.newSegs {
+			if strings.HasPrefix(w.newSegs[i].CausedBy, aggregate.TimerCausePrefix) {
+				stats.TimersFired++
+			}
+		}
 		stats.Reemitted += w.reemitted
 	}
 	stats.DeadLetters = len(dlq)
@@ -252,6 +312,12 @@ func (p *Processor) Process(ctx context.Context, batch []Record) (BatchStats, er
 	// events are published once more later with the same event ids, and
 	// never fails the batch, whose offsets may be committed.
 	_ = p.cfg.Store.ClearPending(ctx, acked)
+	// Stream time is stored last: a crash before this point redelivers the
+	// batch, which computes the same stream time again.
+	if err := p.saveStreamTimes(ctx, clock); err != nil {
+		return stats, err
+	}
+	stats.StreamTimes = clock.now
 
 	done := p.cfg.Now()
 	stats.Duration = done.Sub(start)
@@ -268,15 +334,30 @@ func (p *Processor) Process(ctx context.Context, batch []Record) (BatchStats, er
 				c := &w.newChanges[i]
 				obs.TierChanged(c.PreviousTier, c.Tier, c.Up)
 			}
+			for i := range w.newSegs {
+				obs.SegmentChanged(w.newSegs[i].Previous, w.newSegs[i].Segment)
+			}
 		}
 		obs.BatchProcessed(stats)
 	}
 	return stats, nil
 }
 
+// topicOf routes an output document by its schema: segment changes to the
+// segments topic, tier changes to the changes topic. Pending documents
+// are stored together, so the route is read from the document itself.
+func (p *Processor) topicOf(doc []byte) string {
+	if bytes.HasPrefix(doc, segmentDocPrefix) {
+		return p.cfg.SegmentsTopic
+	}
+	return p.cfg.ChangesTopic
+}
+
+var segmentDocPrefix = []byte(`{"schema":"` + aggregate.SchemaSegment + `"`)
+
 // applyAndSave loads, applies and writes every customer, reloading those
 // whose compare-and-set lost to another writer.
-func (p *Processor) applyAndSave(ctx context.Context, todo []*customerWork, stats *BatchStats) error {
+func (p *Processor) applyAndSave(ctx context.Context, todo []*customerWork, clock *batchClock, stats *BatchStats) error {
 	for round := 0; len(todo) > 0; round++ {
 		if round >= p.cfg.MaxConflictRounds {
 			return fmt.Errorf("%d customers still conflicting after %d rounds", len(todo), round)
@@ -297,7 +378,7 @@ func (p *Processor) applyAndSave(ctx context.Context, todo []*customerWork, stat
 				w.deadErr = errs[i]
 				continue
 			}
-			p.applyCustomer(w, &snaps[i], now)
+			p.applyCustomer(w, &snaps[i], clock.now[w.partition], now)
 			if w.write != nil {
 				writes = append(writes, *w.write)
 				writers = append(writers, w)
@@ -321,10 +402,12 @@ func (p *Processor) applyAndSave(ctx context.Context, todo []*customerWork, stat
 // usual size (ids of a few dozen bytes), so it is allocated once.
 const changeDocCap = 512
 
-// applyCustomer applies a customer's events to its snapshot and prepares
-// the write (nil when nothing changed) and the messages to publish.
-func (p *Processor) applyCustomer(w *customerWork, snap *store.Snapshot, now time.Time) {
-	w.write, w.outs, w.newChanges = nil, nil, nil
+// applyCustomer applies a customer's events to its snapshot, then lets
+// its partition's stream time reach it (timers due by then fire), and
+// prepares the write (nil when nothing changed), the messages to publish
+// and its timer index entry.
+func (p *Processor) applyCustomer(w *customerWork, snap *store.Snapshot, streamTime, now time.Time) {
+	w.write, w.outs, w.newChanges, w.newSegs = nil, nil, nil, nil
 	w.applied, w.dups, w.redeliv = 0, 0, 0
 	st := snap.State
 	dirty, figures := false, false
@@ -348,7 +431,11 @@ func (p *Processor) applyCustomer(w *customerWork, snap *store.Snapshot, now tim
 		if res.Changed {
 			w.newChanges = append(w.newChanges, res.Change)
 		}
+		w.newSegs = append(w.newSegs, res.Segments...)
 	}
+	w.newSegs = p.cfg.Model.Advance(&st, w.id, streamTime, w.newSegs)
+	dirty = dirty || !st.Clock.Equal(snap.State.Clock)
+	w.timer, w.timerMoved = p.timerEntry(w, &snap.State, &st)
 	// Change events found pending in the state were written by a run whose
 	// publication is not known to have succeeded: publish them again,
 	// before anything newer, so each customer's chain stays in order.
@@ -358,6 +445,9 @@ func (p *Processor) applyCustomer(w *customerWork, snap *store.Snapshot, now tim
 		// A document is ~360 bytes; one right-sized buffer instead of the
 		// chain of doublings an empty slice grows through.
 		w.outs = append(w.outs, w.newChanges[i].AppendJSON(make([]byte, 0, changeDocCap), now))
+	}
+	for i := range w.newSegs {
+		w.outs = append(w.outs, w.newSegs[i].AppendJSON(make([]byte, 0, changeDocCap), now))
 	}
 	w.token = snap.Token
 	if !dirty {

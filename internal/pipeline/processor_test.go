@@ -103,7 +103,7 @@ func setupClock(t *testing.T, now func() time.Time) (*pipeline.Processor, *recor
 	srv := testutil.StartRedis(t)
 	st := store.NewRedis(srv.StoreClient(), store.Config{})
 	pub := &recordingPublisher{}
-	p, err := pipeline.New(pipeline.Config{Model: aggregate.DefaultModel(), Decoder: jsonDecoder{}, Store: st, Out: pub, Now: now})
+	p, err := pipeline.New(pipeline.Config{Model: aggregate.DefaultModel(), Decoder: jsonDecoder{}, Store: st, Out: pub, Now: now, Timers: st})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,12 +193,17 @@ func TestPublishFailureKeepsChangesPendingAndReemitsSameBytes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if stats.Redelivered != 1 || stats.Reemitted != 1 || stats.Changes != 0 {
+	// Pending: the tier change (→ platinum) and the segment change (→ new).
+	if stats.Redelivered != 1 || stats.Reemitted != 2 || stats.Changes != 0 || stats.SegmentChanges != 0 {
 		t.Fatalf("stats = %+v", stats)
 	}
-	changes := pub.topic("ltv-changes")
-	if len(changes) != 1 || string(changes[0].Value) != pending {
-		t.Fatalf("re-emitted %q, want the stored bytes %q", changes, pending)
+	tierDoc, segmentDoc, _ := strings.Cut(pending, "\n")
+	changes, segments := pub.topic("ltv-changes"), pub.topic("ltv-segments")
+	if len(changes) != 1 || string(changes[0].Value) != tierDoc {
+		t.Fatalf("re-emitted %q, want the stored bytes %q", changes, tierDoc)
+	}
+	if len(segments) != 1 || string(segments[0].Value) != segmentDoc || !strings.Contains(segmentDoc, `"segment":"new"`) {
+		t.Fatalf("re-emitted segment changes %q, want the stored bytes %q", segments, segmentDoc)
 	}
 	if rc.Exists(ctxT(t), "ltv:{c-2}:pending").Val() != 0 {
 		t.Fatal("pending not cleared after re-emission")

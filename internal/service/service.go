@@ -94,7 +94,7 @@ func Run(ctx context.Context, cfg *config.Config, opt Options) error {
 		fixed[cfg.DLQTopic] = cfg.DLQMaxMessageBytes
 	}
 	limits, err := stream.NewTopicLimits(stream.LimitsConfig{Brokers: cfg.Brokers, Transport: transport,
-		Topics: []string{cfg.ChangesTopic, cfg.DLQTopic}, Fixed: fixed, Logger: log})
+		Topics: []string{cfg.ChangesTopic, cfg.SegmentsTopic, cfg.DLQTopic}, Fixed: fixed, Logger: log})
 	if err != nil {
 		return err
 	}
@@ -132,7 +132,8 @@ func Run(ctx context.Context, cfg *config.Config, opt Options) error {
 	}
 	proc, err := pipeline.New(pipeline.Config{
 		Model: cfg.Model, Decoder: dec, Store: state, Out: pub,
-		ChangesTopic: cfg.ChangesTopic, DLQTopic: cfg.DLQTopic, Observer: obs,
+		ChangesTopic: cfg.ChangesTopic, SegmentsTopic: cfg.SegmentsTopic, DLQTopic: cfg.DLQTopic, Observer: obs,
+		Timers:     st,
 		AfterStage: opt.AfterStage,
 	})
 	if err != nil {
@@ -216,7 +217,7 @@ func Run(ctx context.Context, cfg *config.Config, opt Options) error {
 	log.Info("consumer started",
 		zap.Strings("brokers", cfg.Brokers), zap.String("redis", store.RedactURL(cfg.RedisURL)),
 		zap.String("group", cfg.GroupID), zap.Strings("topics", []string{cfg.OrdersTopic, cfg.LifecycleTopic}),
-		zap.String("changes_topic", cfg.ChangesTopic), zap.String("dlq_topic", cfg.DLQTopic),
+		zap.String("changes_topic", cfg.ChangesTopic), zap.String("segments_topic", cfg.SegmentsTopic), zap.String("dlq_topic", cfg.DLQTopic),
 		zap.Stringer("kafka_security", kafkaSec), zap.Bool("redis_tls", redisTLS != nil || isTLSURL(cfg.RedisURL)),
 		zap.String("http", ln.Addr().String()), zap.Int("workers", cfg.Workers), zap.Int("max_batch", cfg.MaxBatch))
 
@@ -282,5 +283,12 @@ func (t teeObserver) BatchProcessed(s pipeline.BatchStats) {
 func (t teeObserver) TierChanged(from, to string, up bool) {
 	for _, o := range t {
 		o.TierChanged(from, to, up)
+	}
+}
+
+// SegmentChanged implements pipeline.Observer.
+func (t teeObserver) SegmentChanged(from, to string) {
+	for _, o := range t {
+		o.SegmentChanged(from, to)
 	}
 }

@@ -33,7 +33,7 @@ import (
 //   - header byte: 0x80 | guard entries << 4 | lifecycle flag (0x08) | exact
 //     sum flags (revenue 0x01, gross profit 0x02, refunds 0x04);
 //   - with the lifecycle flag, a byte saying which times follow (churn 1,
-//     reactivation 2);
+//     reactivation 2, the customer's segment clock 4);
 //   - per guard entry: topic id (uint32 little endian), uvarint partition,
 //     uvarint offset;
 //   - per flagged exact sum: a uvarint h, then for even h the zigzag varint
@@ -54,6 +54,7 @@ const (
 	flagRefundsExact = 0x04
 	lifeChurn        = 0x01
 	lifeReactivate   = 0x02
+	lifeClock        = 0x04
 )
 
 // appendBlob renders st's bookkeeping. The guard has at most
@@ -68,6 +69,9 @@ func appendBlob(b []byte, st *aggregate.State) []byte {
 	}
 	if !st.LastReactivatedAt.IsZero() {
 		life |= lifeReactivate
+	}
+	if !st.Clock.IsZero() {
+		life |= lifeClock
 	}
 	if life != 0 {
 		header |= flagLifecycle
@@ -92,7 +96,7 @@ func appendBlob(b []byte, st *aggregate.State) []byte {
 		b = binary.AppendUvarint(b, uint64(len(text))<<1|1)
 		b = append(b, text...)
 	}
-	for _, t := range []time.Time{st.LastChurnAt, st.LastReactivatedAt} {
+	for _, t := range []time.Time{st.LastChurnAt, st.LastReactivatedAt, st.Clock} {
 		if !t.IsZero() {
 			b = binary.AppendVarint(b, t.Unix())
 			b = binary.AppendUvarint(b, uint64(t.Nanosecond()))
@@ -119,7 +123,7 @@ func parseBlob(b string, st *aggregate.State) error {
 	var life byte
 	if header&flagLifecycle != 0 {
 		life = r.byte()
-		if life == 0 || life&^(lifeChurn|lifeReactivate) != 0 {
+		if life == 0 || life&^(lifeChurn|lifeReactivate|lifeClock) != 0 {
 			r.fail("bad lifecycle flags")
 		}
 	}
@@ -156,7 +160,7 @@ func parseBlob(b string, st *aggregate.State) error {
 		}
 		*dst = v
 	}
-	for i, dst := range []*time.Time{&st.LastChurnAt, &st.LastReactivatedAt} {
+	for i, dst := range []*time.Time{&st.LastChurnAt, &st.LastReactivatedAt, &st.Clock} {
 		if life&(lifeChurn<<i) == 0 || r.err != nil {
 			continue
 		}

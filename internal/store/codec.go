@@ -30,6 +30,9 @@ const (
 	FieldLTV          = "ltv"
 	FieldTier         = "tier"
 	FieldUpdatedAt    = "updated_at"
+	FieldChannel      = "channel"
+	FieldSegment      = "segment"
+	FieldSegmentSince = "segment_since"
 )
 
 // Private bookkeeping fields. Their names start with "_" (SPEC §3) and are
@@ -93,6 +96,9 @@ const (
 	ixLTV
 	ixTier
 	ixUpdatedAt
+	ixChannel
+	ixSegment
+	ixSegmentSince
 	ixGuard
 	ixPendingFlag
 	numFields
@@ -101,7 +107,7 @@ const (
 var fieldNames = [numFields]string{
 	FieldOrders, FieldRevenue, FieldGrossProfit, FieldRefunds, FieldFirstOrderAt, FieldLastOrderAt,
 	FieldAOV, FieldFrequency, FieldTenureDays, FieldChurned, FieldLTV, FieldTier, FieldUpdatedAt,
-	fieldGuard, fieldPendingFlag,
+	FieldChannel, FieldSegment, FieldSegmentSince, fieldGuard, fieldPendingFlag,
 }
 
 // indexOf maps a field name to its index; false for names this code does not
@@ -134,6 +140,12 @@ func indexOf(name string) (fieldIndex, bool) {
 		return ixTier, true
 	case FieldUpdatedAt:
 		return ixUpdatedAt, true
+	case FieldChannel:
+		return ixChannel, true
+	case FieldSegment:
+		return ixSegment, true
+	case FieldSegmentSince:
+		return ixSegmentSince, true
 	case fieldGuard:
 		return ixGuard, true
 	case fieldPendingFlag:
@@ -306,6 +318,7 @@ func decodeLoaded(customerID string, l loaded, exists bool, pending string) (Sna
 	}{
 		{ixFirstOrderAt, &st.FirstOrderAt},
 		{ixLastOrderAt, &st.LastOrderAt},
+		{ixSegmentSince, &st.SegmentSince},
 	} {
 		if v, ok := l.get(t.field); ok && v != "" {
 			if *t.dst, err = time.Parse(time.RFC3339Nano, v); err != nil {
@@ -315,6 +328,8 @@ func decodeLoaded(customerID string, l loaded, exists bool, pending string) (Sna
 		}
 	}
 	st.Tier = l.vals[ixTier]
+	st.Channel = l.vals[ixChannel]
+	st.Segment = l.vals[ixSegment]
 	// The bookkeeping (guard, dedupe digests, lifecycle times, exact sums
 	// replacing the rounded public ones) is the blob. A hash without one
 	// (never written by this code) has none; one whose _g is not a blob is
@@ -423,9 +438,23 @@ func Encode(m *aggregate.Model, snap *Snapshot, st *aggregate.State, pending [][
 	} else {
 		e.del(ixPendingFlag)
 	}
+	// The segment changes with time as well as with events (a timer's
+	// write has no new figures), and a change of it is a change of the
+	// customer: updated_at moves with it.
+	segmentMoved := snap.stored.vals[ixSegment] != st.Segment
+	e.optional(ixSegment, st.Segment)
+	if st.Segment == "" {
+		e.del(ixSegmentSince)
+	} else {
+		e.time(make([]byte, 0, 40), ixSegmentSince, st.SegmentSince)
+	}
 	if !opt.Figures {
+		if segmentMoved {
+			e.setFormatted(ixUpdatedAt, aggregate.AppendTimeText(make([]byte, 0, 40), opt.Now.Truncate(time.Second)))
+		}
 		return w
 	}
+	e.optional(ixChannel, st.Channel)
 	fig := opt.Computed
 	if fig == nil {
 		f := m.Figures(st)
@@ -470,6 +499,16 @@ func (e *encoder) blob(b []byte) string {
 		}
 	}
 	return token
+}
+
+// optional writes a string field, or removes it when empty: channel and
+// segment are absent, not empty, while a customer has none.
+func (e *encoder) optional(field fieldIndex, v string) {
+	if v == "" {
+		e.del(field)
+		return
+	}
+	e.set(field, v)
 }
 
 func boolText(b bool) string {

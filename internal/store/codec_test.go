@@ -62,7 +62,7 @@ func TestEncodeWritesOnlyWhatChanges(t *testing.T) {
 		t.Fatalf("a new customer deletes nothing, got %v", newDel)
 	}
 	for _, f := range []string{"orders", "revenue", "gross_profit", "refunds", "first_order_at", "last_order_at",
-		"aov", "frequency", "tenure_days", "churned", "ltv", "tier", "updated_at", "_g"} {
+		"aov", "frequency", "tenure_days", "churned", "ltv", "tier", "updated_at", "segment", "segment_since", "_g"} {
 		if _, ok := newCustomer[f]; !ok {
 			t.Errorf("new customer: field %s not written (got %v)", f, newCustomer)
 		}
@@ -89,10 +89,11 @@ func TestEncodeWritesOnlyWhatChanges(t *testing.T) {
 			// Same amount, same day: aov, first_order_at, refunds and
 			// churned stay; updated_at too (the clock is in the same
 			// second).
-			name:     "second order the same day",
-			evs:      []aggregate.Event{order("e2", "c-1", "100.00", "0.5", "2025-01-01T06:00:00Z")},
-			figures:  true,
-			wantSet:  []string{"_g", "frequency", "gross_profit", "last_order_at", "ltv", "orders", "revenue", "tenure_days"},
+			name:    "second order the same day",
+			evs:     []aggregate.Event{order("e2", "c-1", "100.00", "0.5", "2025-01-01T06:00:00Z")},
+			figures: true,
+			// The second order also makes the customer active.
+			wantSet:  []string{"_g", "frequency", "gross_profit", "last_order_at", "ltv", "orders", "revenue", "tenure_days", "segment", "segment_since"},
 			wantSame: []string{"first_order_at", "refunds", "churned", "aov", "updated_at"},
 		},
 		{
@@ -100,7 +101,8 @@ func TestEncodeWritesOnlyWhatChanges(t *testing.T) {
 			name:    "odd margin keeps the exact sum privately",
 			evs:     []aggregate.Event{order("e3", "c-1", "0.10", "0.333", "2025-01-01T00:00:00Z")},
 			figures: true,
-			wantSet: []string{"_g", "aov", "frequency", "gross_profit", "ltv", "orders", "revenue"},
+			// (and makes it active, since the first order's instant)
+			wantSet: []string{"_g", "aov", "frequency", "gross_profit", "ltv", "orders", "revenue", "segment"},
 		},
 	}
 	for _, tc := range tests {

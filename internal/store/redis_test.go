@@ -30,6 +30,7 @@ func TestSaveWritesPublicFieldsAndRoundTrips(t *testing.T) {
 		"first_order_at": "2026-03-01T12:00:00Z", "last_order_at": "2026-09-01T12:00:00Z",
 		"aov": "299.53", "frequency": "2.0000", "tenure_days": "184.00", "churned": "0",
 		"tier": "bronze", "updated_at": "2026-11-01T00:00:00Z",
+		"segment": "active", "segment_since": "2026-09-01T12:00:00Z",
 		// gross profit exact = 199.6 + 33.31665 = 232.91665 (kept in the
 		// bookkeeping blob); ltv = gp × 3 / 1
 		"ltv": "698.75",

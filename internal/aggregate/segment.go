@@ -1,0 +1,191 @@
+package aggregate
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"strconv"
+	"time"
+
+	"github.com/ltv-stream/ltv-stream/internal/money"
+	"github.com/shopspring/decimal"
+)
+
+// Lifecycle segments of SPEC §8.
+const (
+	SegmentNew     = "new"
+	SegmentActive  = "active"
+	SegmentAtRisk  = "at_risk"
+	SegmentLapsed  = "lapsed"
+	SegmentChurned = "churned"
+)
+
+// Defaults of the segment thresholds (SPEC §7/§8).
+const (
+	DefaultAtRiskAfterDays = 90
+	DefaultLapsedAfterDays = 180
+)
+
+// SchemaSegment names the segment-change event (SPEC §8).
+const SchemaSegment = "ltv.segment.v1"
+
+// TimerCausePrefix starts the caused_by of a change a timer made: the
+// cause is "timer:<due time RFC 3339>".
+const TimerCausePrefix = "timer:"
+
+// SegmentAt applies the segment rule of SPEC §8 to s at time now: churned
+// when churned; else lapsed or at risk by the time since the last order;
+// else new with one order and active with more; "" for a customer with no
+// orders who is not churned.
+func (m *Model) SegmentAt(s *State, now time.Time) string {
+	if s.Churned() {
+		return SegmentChurned
+	}
+	if s.Orders == 0 || s.LastOrderAt.IsZero() {
+		return ""
+	}
+	idle := now.Sub(s.LastOrderAt)
+	switch {
+	case idle >= m.LapsedAfter:
+		return SegmentLapsed
+	case idle >= m.AtRiskAfter:
+		return SegmentAtRisk
+	case s.Orders == 1:
+		return SegmentNew
+	}
+	return SegmentActive
+}
+
+// NextDue is the customer's next due time (SPEC §8): the earliest moment
+// after its clock at which, with no new event, its segment would change;
+// false when none would (no orders, churned, or already lapsed). Only the
+// segment thresholds make due times in the default model.
+func (m *Model) NextDue(s *State) (time.Time, bool) {
+	if s.Churned() || s.Orders == 0 || s.LastOrderAt.IsZero() {
+		return time.Time{}, false
+	}
+	for _, after := range [...]time.Duration{m.AtRiskAfter, m.LapsedAfter} {
+		if due := s.LastOrderAt.Add(after); due.After(s.Clock) {
+			return due, true
+		}
+	}
+	return time.Time{}, false
+}
+
+// SegmentChange is a change of a customer's stored segment, the payload of
+// an `ltv.segment.v1` event (SPEC §8).
+type SegmentChange struct {
+	CustomerID string
+	Previous   string // "" on the first assignment
+	Segment    string
+	// LastOrderAt and Orders describe the customer when the change was
+	// made; LastOrderAt is zero for a customer without orders.
+	LastOrderAt time.Time
+	Orders      int64
+	LTV         decimal.Decimal
+	Tier        string
+	// CausedBy is the event_id of the input event, or
+	// "timer:<due time>" for a change a timer made.
+	CausedBy string
+	// OccurredAt is the cause's event time: the input event's occurred_at,
+	// or the due time.
+	OccurredAt time.Time
+}
+
+// evaluate re-derives s's segment as of asOf and, when it changed, records
+// the change (caused by cause at event time at) and returns it. The
+// customer's clock moves to asOf; it never moves back.
+func (m *Model) evaluate(s *State, customerID string, asOf time.Time, cause string, at time.Time) (SegmentChange, bool) {
+	if asOf.After(s.Clock) {
+		s.Clock = asOf
+	}
+	next := m.SegmentAt(s, s.Clock)
+	if next == s.Segment {
+		return SegmentChange{}, false
+	}
+	c := SegmentChange{
+		CustomerID: customerID, Previous: s.Segment, Segment: next,
+		LastOrderAt: s.LastOrderAt, Orders: s.Orders, LTV: s.LTV, Tier: s.Tier,
+		CausedBy: cause, OccurredAt: at,
+	}
+	s.Segment, s.SegmentSince = next, at
+	return c, true
+}
+
+// Advance fires the customer's timers that are due at or before until, in
+// order, each as of its due time, and appends the segment changes they
+// make to out. It is how time that passes without events reaches a
+// customer: the pipeline calls it with its partition's stream time, and
+// Apply calls it with an event's time before applying the event. A timer
+// fires at most once: the customer's clock moves past it.
+func (m *Model) Advance(s *State, customerID string, until time.Time, out []SegmentChange) []SegmentChange {
+	for {
+		due, ok := m.NextDue(s)
+		if !ok || due.After(until) {
+			return out
+		}
+		if c, changed := m.evaluate(s, customerID, due, TimerCause(due), due); changed {
+			out = append(out, c)
+		}
+	}
+}
+
+// TimerCause is the caused_by of a change made by the timer due at due.
+func TimerCause(due time.Time) string { return TimerCausePrefix + TimeText(due) }
+
+// EventID derives the change's id from its cause, as Change.EventID does:
+// one cause changes a customer's segment at most once (an input event is
+// applied once, and a timer fires once because the customer's clock moves
+// past it), so (customer, cause) names the change and a re-emission
+// carries the same id.
+func (c *SegmentChange) EventID() string {
+	var out [36]byte
+	return string(appendCauseID(out[:0], SchemaSegment, c.CustomerID, c.CausedBy))
+}
+
+// AppendJSON appends the `ltv.segment.v1` JSON document to dst.
+func (c *SegmentChange) AppendJSON(dst []byte, emittedAt time.Time) []byte {
+	dst = append(dst, `{"schema":"`...)
+	dst = append(dst, SchemaSegment...)
+	dst = append(dst, `","event_id":"`...)
+	dst = appendCauseID(dst, SchemaSegment, c.CustomerID, c.CausedBy)
+	dst = append(dst, `","customer_id":`...)
+	dst = appendJSONString(dst, c.CustomerID)
+	dst = append(dst, `,"previous_segment":`...)
+	dst = appendJSONString(dst, c.Previous)
+	dst = append(dst, `,"segment":`...)
+	dst = appendJSONString(dst, c.Segment)
+	if !c.LastOrderAt.IsZero() {
+		dst = append(dst, `,"last_order_at":"`...)
+		dst = AppendTimeText(dst, c.LastOrderAt)
+		dst = append(dst, '"')
+	}
+	dst = append(dst, `,"orders":`...)
+	dst = strconv.AppendInt(dst, c.Orders, 10)
+	dst = append(dst, `,"ltv":"`...)
+	dst = money.AppendFixed(dst, c.LTV, 2)
+	dst = append(dst, `","tier":`...)
+	dst = appendJSONString(dst, c.Tier)
+	dst = append(dst, `,"caused_by":`...)
+	dst = appendJSONString(dst, c.CausedBy)
+	dst = append(dst, `,"occurred_at":"`...)
+	dst = AppendTimeText(dst, c.OccurredAt)
+	dst = append(dst, `","emitted_at":"`...)
+	dst = AppendTimeText(dst, emittedAt)
+	dst = append(dst, `"}`...)
+	return dst
+}
+
+// appendCauseID appends the UUID-shaped id of the (schema, customer,
+// cause) triple: SHA-256 of the length-prefixed parts, as version 8 (RFC
+// 9562 "custom"). The input is built in a stack buffer when it fits, so
+// the hot path allocates nothing.
+func appendCauseID(dst []byte, schema, customerID, cause string) []byte {
+	var stack [256]byte
+	in := stack[:0]
+	for _, part := range [...]string{schema, customerID, cause} {
+		in = binary.AppendUvarint(in, uint64(len(part)))
+		in = append(in, part...)
+	}
+	sum := sha256.Sum256(in)
+	return appendUUID(dst, &sum)
+}

@@ -1,0 +1,179 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/ltv-stream/ltv-stream/internal/aggregate"
+	"github.com/ltv-stream/ltv-stream/internal/store"
+)
+
+// Timers is where the updater's clock lives (SPEC §8): each input
+// partition's stream time, and its index of customers' next due times.
+// Implemented by store.Redis.
+type Timers interface {
+	// StreamTimes reads the stored stream time of each partition (zero
+	// for one that has none).
+	StreamTimes(ctx context.Context, partitions []int32) (map[int32]time.Time, error)
+	// SaveStreamTimes stores stream times, never moving one back.
+	SaveStreamTimes(ctx context.Context, times map[int32]time.Time) error
+	// DueTimers returns up to limit customers of a partition whose indexed
+	// due time is at or before until.
+	DueTimers(ctx context.Context, partition int32, until time.Time, limit int) ([]string, error)
+	// SetTimers writes index entries.
+	SetTimers(ctx context.Context, updates []store.TimerUpdate) error
+}
+
+// batchClock is the stream time of each partition a batch touches: the
+// stored one, moved forward by the batch's valid events.
+type batchClock struct {
+	now   map[int32]time.Time // the partition's stream time after the batch
+	seen  map[int32]time.Time // the latest valid event of the batch, per partition
+	parts []int32             // partitions of the batch's records, in first-seen order
+}
+
+func newBatchClock() *batchClock {
+	return &batchClock{now: map[int32]time.Time{}, seen: map[int32]time.Time{}}
+}
+
+// saw records a valid event of partition p.
+func (c *batchClock) saw(p int32, at time.Time) {
+	if cur, ok := c.seen[p]; !ok || at.After(cur) {
+		c.seen[p] = at
+	}
+}
+
+// touch records that the batch holds a record of partition p (valid or
+// not): its stored stream time is loaded, even if nothing moves it.
+func (c *batchClock) touch(p int32) {
+	if _, ok := c.now[p]; !ok {
+		c.now[p] = time.Time{}
+		c.parts = append(c.parts, p)
+	}
+}
+
+// loadStreamTimes sets each touched partition's stream time: the stored
+// one, or the batch's latest valid event when that is later.
+func (p *Processor) loadStreamTimes(ctx context.Context, c *batchClock) error {
+	if p.cfg.Timers != nil && len(c.parts) > 0 {
+		stored, err := p.cfg.Timers.StreamTimes(ctx, c.parts)
+		if err != nil {
+			return err
+		}
+		for part, t := range stored {
+			c.now[part] = t
+		}
+	}
+	for part, t := range c.seen {
+		if t.After(c.now[part]) {
+			c.now[part] = t
+		}
+	}
+	return nil
+}
+
+// saveStreamTimes stores the stream times the batch moved.
+func (p *Processor) saveStreamTimes(ctx context.Context, c *batchClock) error {
+	if p.cfg.Timers == nil || len(c.seen) == 0 {
+		return nil
+	}
+	moved := make(map[int32]time.Time, len(c.seen))
+	for part := range c.seen {
+		moved[part] = c.now[part]
+	}
+	return p.cfg.Timers.SaveStreamTimes(ctx, moved)
+}
+
+// timerEntry derives a customer's index entry from its state after the
+// batch (after), and says whether it must be written: when it differs
+// from the entry the loaded state (before) implies, when the customer was
+// loaded from the index (whose entry may be stale), and when any of its
+// records was a redelivery (a crash may have come between a hash write and
+// its index write; the redelivery re-derives the entry).
+func (p *Processor) timerEntry(w *customerWork, before, after *aggregate.State) (store.TimerUpdate, bool) {
+	u := store.TimerUpdate{Partition: w.partition, CustomerID: w.id}
+	due, ok := p.cfg.Model.NextDue(after)
+	u.Due, u.None = due, !ok
+	prev, had := p.cfg.Model.NextDue(before)
+	moved := had != ok || !prev.Equal(due) || w.due || w.redeliv > 0
+	return u, moved && (ok || had || w.due)
+}
+
+// writeTimers writes the index entries of the customers that need one.
+func (p *Processor) writeTimers(ctx context.Context, work []*customerWork) error {
+	if p.cfg.Timers == nil {
+		return nil
+	}
+	var updates []store.TimerUpdate
+	for _, w := range work {
+		if w.deadErr == nil && w.timerMoved {
+			updates = append(updates, w.timer)
+		}
+	}
+	return p.cfg.Timers.SetTimers(ctx, updates)
+}
+
+// fireDueTimers loads, re-evaluates and writes, round after round, the
+// customers of the batch's partitions whose indexed due time the
+// partition's stream time has reached, through the same compare-and-set
+// write and pending outputs as events (SPEC §8: within the batch in which
+// stream time passed it). It returns their work, to be published with the
+// batch's.
+func (p *Processor) fireDueTimers(ctx context.Context, clock *batchClock, done map[string]*customerWork, stats *BatchStats) ([]*customerWork, error) {
+	if p.cfg.Timers == nil {
+		return nil, nil
+	}
+	var fired []*customerWork
+	parts := slices.Clone(clock.parts)
+	for len(parts) > 0 {
+		var round []*customerWork
+		var fixes []store.TimerUpdate
+		var more []int32
+		for _, part := range parts {
+			ids, err := p.cfg.Timers.DueTimers(ctx, part, clock.now[part], p.cfg.MaxTimersPerRound)
+			if err != nil {
+				return nil, err
+			}
+			if len(ids) == p.cfg.MaxTimersPerRound {
+				more = append(more, part)
+			}
+			for _, id := range ids {
+				if w, ok := done[id]; ok {
+					// Already loaded by this batch: its entry is stale (the
+					// state it was derived from has moved on). Nothing is
+					// due for it; correct the entry from the state it has
+					// now, or drop it for a customer whose hash cannot be
+					// read, so no round finds it again.
+					fix := w.timer
+					if w.deadErr != nil || fix.CustomerID == "" || w.partition != part {
+						fix = store.TimerUpdate{Partition: part, CustomerID: id, None: true}
+					}
+					fix.Partition = part
+					fixes = append(fixes, fix)
+					continue
+				}
+				w := &customerWork{id: id, partition: part, due: true}
+				done[id] = w
+				round = append(round, w)
+			}
+		}
+		if err := p.cfg.Timers.SetTimers(ctx, fixes); err != nil {
+			return nil, err
+		}
+		stats.TimersDue += len(round)
+		if len(round) == 0 && len(fixes) == 0 {
+			break
+		}
+		if err := p.applyAndSave(ctx, round, clock, stats); err != nil {
+			return nil, fmt.Errorf("fire %d due timers: %w", len(round), err)
+		}
+		if err := p.writeTimers(ctx, round); err != nil {
+			return nil, err
+		}
+		fired = append(fired, round...)
+		parts = more
+	}
+	return fired, nil
+}

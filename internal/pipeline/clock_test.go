@@ -1,0 +1,200 @@
+package pipeline_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/ltv-stream/ltv-stream/internal/aggregate"
+	"github.com/ltv-stream/ltv-stream/internal/pipeline"
+	"github.com/ltv-stream/ltv-stream/internal/store"
+	"github.com/ltv-stream/ltv-stream/internal/testutil"
+	"github.com/redis/go-redis/v9"
+)
+
+// flakyTimers fails the next SetTimers calls, as a crash between a
+// customer's hash write and its index write would leave things.
+type flakyTimers struct {
+	*store.Redis
+	failSets int
+}
+
+func (f *flakyTimers) SetTimers(ctx context.Context, u []store.TimerUpdate) error {
+	if f.failSets > 0 && len(u) > 0 {
+		f.failSets--
+		return errors.New("injected: index write lost")
+	}
+	return f.Redis.SetTimers(ctx, u)
+}
+
+func setupTimers(t *testing.T) (*pipeline.Processor, *recordingPublisher, *redis.Client, *flakyTimers) {
+	t.Helper()
+	srv := testutil.StartRedis(t)
+	st := store.NewRedis(srv.StoreClient(), store.Config{})
+	timers := &flakyTimers{Redis: st}
+	pub := &recordingPublisher{}
+	p, err := pipeline.New(pipeline.Config{Model: aggregate.DefaultModel(), Decoder: jsonDecoder{}, Store: st, Out: pub,
+		Timers: timers, MaxTimersPerRound: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p, pub, srv.Client(), timers
+}
+
+// segmentLog renders the published segment changes as
+// "customer previous→segment@caused_by".
+func segmentLog(t *testing.T, pub *recordingPublisher) []string {
+	t.Helper()
+	var out []string
+	for _, m := range pub.topic("ltv-segments") {
+		var doc map[string]any
+		if err := json.Unmarshal(m.Value, &doc); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, doc["customer_id"].(string)+" "+doc["previous_segment"].(string)+"→"+doc["segment"].(string)+"@"+doc["caused_by"].(string))
+	}
+	sort.Strings(out)
+	return out
+}
+
+func TestStreamTimeFiresOtherCustomersTimers(t *testing.T) {
+	p, pub, rc, _ := setupTimers(t)
+	ctx := ctxT(t)
+	// Five customers order in January on partition 0; one on partition 1.
+	var jan []pipeline.Record
+	for i, c := range []string{"a", "b", "c", "d", "e"} {
+		jan = append(jan, orderRec(int64(i), "e-"+c, c, "10.00", "2026-01-01T00:00:00Z"))
+	}
+	other := orderRec(0, "e-z", "z", "10.00", "2026-01-01T00:00:00Z")
+	other.Partition = 1
+	jan = append(jan, other)
+	if _, err := p.Process(ctx, jan); err != nil {
+		t.Fatal(err)
+	}
+	// In May (120 days later) customer f orders on partition 0: stream
+	// time passes the others' at-risk due time (April 1st), in rounds of
+	// two (MaxTimersPerRound); partition 1 has had no event and waits.
+	stats, err := p.Process(ctx, []pipeline.Record{orderRec(5, "e-f", "f", "10.00", "2026-05-01T00:00:00Z")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stats.TimersDue != 5 || stats.TimersFired != 5 {
+		t.Fatalf("stats %+v: want 5 due customers, 5 timer-caused changes", stats)
+	}
+	for _, c := range []string{"a", "e"} {
+		if got := rc.HGet(ctx, "ltv:{"+c+"}", "segment").Val(); got != aggregate.SegmentAtRisk {
+			t.Errorf("customer %s segment %q", c, got)
+		}
+		if got := rc.HGet(ctx, "ltv:{"+c+"}", "segment_since").Val(); got != "2026-04-01T00:00:00Z" {
+			t.Errorf("customer %s segment_since %q", c, got)
+		}
+	}
+	if got := rc.HGet(ctx, "ltv:{z}", "segment").Val(); got != aggregate.SegmentNew {
+		t.Errorf("customer z (idle partition) segment %q, want new: its partition's stream time has not moved", got)
+	}
+	// The index holds each customer's next due time; the stream times are
+	// stored.
+	if got := rc.ZScore(ctx, "ltv:{p0}:timers", "a").Val(); got != float64(time.Date(2026, 6, 30, 0, 0, 0, 0, time.UTC).Unix()) {
+		t.Errorf("a's next due %v, want June 30th (lapsed)", got)
+	}
+	if got := rc.Get(ctx, "ltv:{p0}:stream_time").Val(); got != "2026-05-01T00:00:00.000000000Z" {
+		t.Errorf("stream time of partition 0 %q", got)
+	}
+	if got := rc.Get(ctx, "ltv:{p1}:stream_time").Val(); got != "2026-01-01T00:00:00.000000000Z" {
+		t.Errorf("stream time of partition 1 %q", got)
+	}
+	log := segmentLog(t, pub)
+	want := []string{
+		"a new→at_risk@timer:2026-04-01T00:00:00Z", "a →new@e-a",
+		"b new→at_risk@timer:2026-04-01T00:00:00Z", "b →new@e-b",
+		"c new→at_risk@timer:2026-04-01T00:00:00Z", "c →new@e-c",
+		"d new→at_risk@timer:2026-04-01T00:00:00Z", "d →new@e-d",
+		"e new→at_risk@timer:2026-04-01T00:00:00Z", "e →new@e-e",
+		"f →new@e-f", "z →new@e-z",
+	}
+	if len(log) != len(want) {
+		t.Fatalf("segment changes\n got %q\nwant %q", log, want)
+	}
+	for i := range want {
+		if log[i] != want[i] {
+			t.Fatalf("segment changes\n got %q\nwant %q", log, want)
+		}
+	}
+}
+
+// TestLostIndexWriteIsRederivedOnRedelivery: the hash is written but the
+// index write fails (the batch fails, nothing is committed). The
+// redelivered batch finds the customer's records already applied and
+// writes its index entry from the stored state, so the due time is not
+// lost, and nothing is published with a different result.
+func TestLostIndexWriteIsRederivedOnRedelivery(t *testing.T) {
+	p, pub, rc, timers := setupTimers(t)
+	ctx := ctxT(t)
+	batch := []pipeline.Record{orderRec(0, "e-a", "a", "10.00", "2026-01-01T00:00:00Z")}
+	timers.failSets = 1
+	if _, err := p.Process(ctx, batch); err == nil {
+		t.Fatal("the failed index write was not reported")
+	}
+	if rc.Exists(ctx, "ltv:{p0}:timers").Val() != 0 {
+		t.Fatal("the index was written although the write failed")
+	}
+	stats, err := p.Process(ctx, batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stats.Redelivered != 1 {
+		t.Fatalf("stats %+v", stats)
+	}
+	if got := rc.ZScore(ctx, "ltv:{p0}:timers", "a").Val(); got != float64(time.Date(2026, 4, 1, 0, 0, 0, 0, time.UTC).Unix()) {
+		t.Fatalf("index entry after the redelivery %v, want April 1st", got)
+	}
+	// The segment change written with the state is published (once the
+	// publish happens), with the same id whenever it is published.
+	if log := segmentLog(t, pub); len(log) != 1 || log[0] != "a →new@e-a" {
+		t.Fatalf("segment changes %q", log)
+	}
+	// Stream time later reaches the due time: it fires once.
+	if _, err := p.Process(ctx, []pipeline.Record{orderRec(1, "e-b", "b", "10.00", "2026-04-02T00:00:00Z")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Process(ctx, []pipeline.Record{orderRec(2, "e-c", "c", "10.00", "2026-04-03T00:00:00Z")}); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, l := range segmentLog(t, pub) {
+		if l == "a new→at_risk@timer:2026-04-01T00:00:00Z" {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Fatalf("a's at-risk timer fired %d times", n)
+	}
+}
+
+// TestStaleIndexEntryFiresNothing: an index entry earlier than the
+// customer's real due time (left by a write whose state moved on) loads
+// the customer, fires nothing and is corrected.
+func TestStaleIndexEntryFiresNothing(t *testing.T) {
+	p, pub, rc, _ := setupTimers(t)
+	ctx := ctxT(t)
+	if _, err := p.Process(ctx, []pipeline.Record{orderRec(0, "e-a", "a", "10.00", "2026-03-01T00:00:00Z")}); err != nil {
+		t.Fatal(err)
+	}
+	rc.ZAdd(ctx, "ltv:{p0}:timers", redis.Z{Score: float64(time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC).Unix()), Member: "a"})
+	stats, err := p.Process(ctx, []pipeline.Record{orderRec(1, "e-b", "b", "10.00", "2026-03-10T00:00:00Z")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stats.TimersDue != 1 || stats.TimersFired != 0 {
+		t.Fatalf("stats %+v: want the stale entry loaded and nothing fired", stats)
+	}
+	if got := rc.ZScore(ctx, "ltv:{p0}:timers", "a").Val(); got != float64(time.Date(2026, 5, 30, 0, 0, 0, 0, time.UTC).Unix()) {
+		t.Fatalf("corrected entry %v, want May 30th", got)
+	}
+	if n := len(pub.topic("ltv-segments")); n != 2 {
+		t.Fatalf("%d segment changes, want the two customers' first", n)
+	}
+}
