@@ -21,7 +21,7 @@ import (
 // Files holds the schema files themselves, for tools that publish them (a
 // schema registry, docs).
 //
-//go:embed order.v1.json lifecycle.v1.json change.v1.json
+//go:embed order.v1.json lifecycle.v1.json change.v1.json segment.v1.json
 var Files embed.FS
 
 // fileOf maps a `schema` value to its file.
@@ -29,6 +29,7 @@ var fileOf = map[string]string{
 	"ltv.order.v1":     "order.v1.json",
 	"ltv.lifecycle.v1": "lifecycle.v1.json",
 	"ltv.change.v1":    "change.v1.json",
+	"ltv.segment.v1":   "segment.v1.json",
 }
 
 // base is the URL prefix of the schemas' $id values.

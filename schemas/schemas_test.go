@@ -382,3 +382,34 @@ func ExampleValidate() {
 	fmt.Println(err)
 	// Output: <nil>
 }
+
+// TestEmittedSegmentChangesValidate renders real segment changes with the
+// aggregate package's encoder, the one the service publishes with.
+func TestEmittedSegmentChangesValidate(t *testing.T) {
+	props := readSchemaFiles(t)[aggregate.SchemaSegment].Properties
+	at := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+	changes := []aggregate.SegmentChange{
+		{CustomerID: "c-000042", Previous: "active", Segment: "at_risk", LastOrderAt: at.AddDate(0, -3, 0), Orders: 7,
+			LTV: decimal.RequireFromString("5230.1"), Tier: "gold", CausedBy: aggregate.TimerCause(at), OccurredAt: at},
+		{CustomerID: `c-"<q>"&å`, Segment: "new", LastOrderAt: at, Orders: 1, LTV: decimal.Zero, CausedBy: "e-1",
+			OccurredAt: time.Date(2026, 3, 1, 12, 0, 0, 123456789, time.FixedZone("CET", 3600))},
+		{CustomerID: "c", Previous: "churned", Segment: "", CausedBy: "r-1", OccurredAt: at},
+	}
+	for i := range changes {
+		doc := changes[i].AppendJSON(nil, at.Add(time.Second))
+		if err := Validate(doc); err != nil {
+			t.Errorf("%s: %v", doc, err)
+		}
+		var m map[string]json.RawMessage
+		if err := json.Unmarshal(doc, &m); err != nil {
+			t.Fatal(err)
+		}
+		want := slices.Sorted(maps.Keys(props))
+		if changes[i].LastOrderAt.IsZero() {
+			want = slices.DeleteFunc(want, func(k string) bool { return k == "last_order_at" })
+		}
+		if got := slices.Sorted(maps.Keys(m)); !slices.Equal(got, want) {
+			t.Errorf("emitted fields %v, schema documents %v", got, want)
+		}
+	}
+}
