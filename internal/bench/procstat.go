@@ -10,13 +10,9 @@ import (
 // cpuTime returns a process's user+system CPU time so far (utime+stime
 // of /proc/<pid>/stat).
 func cpuTime(pid int) (time.Duration, error) {
-	p, err := procfs.NewProc(pid)
+	st, err := readProc(pid, "cpu time", procfs.Proc.Stat)
 	if err != nil {
-		return 0, fmt.Errorf("cpu time of process %d: %w", pid, err)
-	}
-	st, err := p.Stat()
-	if err != nil {
-		return 0, fmt.Errorf("cpu time of process %d: %w", pid, err)
+		return 0, err
 	}
 	return time.Duration(st.CPUTime() * float64(time.Second)), nil
 }
@@ -27,18 +23,28 @@ func cpuTime(pid int) (time.Duration, error) {
 // resident set the child shared before exec, which here would report the
 // harness's (broker's) memory as the consumer's.
 func peakRSS(pid int) (int64, error) {
-	p, err := procfs.NewProc(pid)
+	st, err := readProc(pid, "peak rss", procfs.Proc.NewStatus)
 	if err != nil {
-		return 0, fmt.Errorf("peak rss of process %d: %w", pid, err)
-	}
-	st, err := p.NewStatus()
-	if err != nil {
-		return 0, fmt.Errorf("peak rss of process %d: %w", pid, err)
+		return 0, err
 	}
 	if st.VmHWM == 0 { // a kernel thread or a zombie has no memory lines
 		return 0, fmt.Errorf("peak rss of process %d: no VmHWM in /proc/%d/status", pid, pid)
 	}
 	return int64(st.VmHWM), nil
+}
+
+// readProc reads one of the /proc files of process pid; an error names
+// what was wanted and the process.
+func readProc[T any](pid int, what string, read func(procfs.Proc) (T, error)) (T, error) {
+	p, err := procfs.NewProc(pid)
+	if err == nil {
+		var v T
+		if v, err = read(p); err == nil {
+			return v, nil
+		}
+	}
+	var zero T
+	return zero, fmt.Errorf("%s of process %d: %w", what, pid, err)
 }
 
 // cpuMeter measures CPU used by several processes over an interval.
