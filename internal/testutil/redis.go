@@ -50,18 +50,9 @@ func (r *RedisServer) StoreClient() redis.UniversalClient {
 	return c
 }
 
-// RedisBinary finds redis-server or fails the test with how to get it:
-// the test suite needs a real server and must not silently skip.
-func RedisBinary(t testing.TB) string {
-	t.Helper()
-	path, err := localredis.Binary()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
-
 // StartRedis starts a fresh, non-persistent redis-server on a free port.
+// Without redis-server on PATH it fails the test with how to get it: the
+// suites need a real server and must not silently skip.
 // Extra arguments are passed through (for example "--cluster-enabled", "yes").
 func StartRedis(t testing.TB, extra ...string) *RedisServer {
 	t.Helper()
