@@ -130,7 +130,7 @@ type Generator struct {
 	// so that the label fractions match the configured rates.
 	pOversize, pBad, pDup, pHold float64
 
-	held    heldHeap // late records waiting for their slot
+	held    queue[heldRecord] // late records waiting for their slot
 	maxHeld int
 	recent  []Record // ring of recent valid/late records, for duplicates
 	rnext   int
@@ -145,18 +145,24 @@ type heldRecord struct {
 	rec Record
 }
 
-type heldHeap []heldRecord
-
-func (h heldHeap) Len() int { return len(h) }
-func (h heldHeap) Less(i, j int) bool {
-	return h[i].due < h[j].due || (h[i].due == h[j].due && h[i].seq < h[j].seq)
+// before orders held records by (due position, hold order).
+func (r heldRecord) before(o heldRecord) bool {
+	return r.due < o.due || (r.due == o.due && r.seq < o.seq)
 }
-func (h heldHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
-func (h *heldHeap) Push(x any)   { *h = append(*h, x.(heldRecord)) }
-func (h *heldHeap) Pop() any {
+
+// queue is a container/heap priority queue of items ordered by their
+// before method: the held late records, the pending refunds.
+type queue[T interface{ before(T) bool }] []T
+
+func (h queue[T]) Len() int           { return len(h) }
+func (h queue[T]) Less(i, j int) bool { return h[i].before(h[j]) }
+func (h queue[T]) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *queue[T]) Push(x any)        { *h = append(*h, x.(T)) }
+func (h *queue[T]) Pop() any {
 	old := *h
 	x := old[len(old)-1]
-	old[len(old)-1] = heldRecord{}
+	var zero T
+	old[len(old)-1] = zero // keep no reference to what left the queue
 	*h = old[:len(old)-1]
 	return x
 }

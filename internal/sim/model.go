@@ -105,20 +105,9 @@ type pendingRefund struct {
 	margin int8
 }
 
-// refundHeap orders pending refunds by (time, order number).
-type refundHeap []pendingRefund
-
-func (h refundHeap) Len() int { return len(h) }
-func (h refundHeap) Less(i, j int) bool {
-	return h[i].at < h[j].at || (h[i].at == h[j].at && h[i].order < h[j].order)
-}
-func (h refundHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
-func (h *refundHeap) Push(x any)   { *h = append(*h, x.(pendingRefund)) }
-func (h *refundHeap) Pop() any {
-	old := *h
-	x := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return x
+// before orders pending refunds by (time, order number).
+func (r pendingRefund) before(o pendingRefund) bool {
+	return r.at < o.at || (r.at == o.at && r.order < o.order)
 }
 
 // modelStats counts what the model did, for tests and diagnostics.
@@ -133,7 +122,7 @@ type model struct {
 	r       *rand.Rand
 	cust    []customer
 	heap    []int32 // customer indices with a future event, min-heap on (next, index)
-	refunds refundHeap
+	refunds queue[pendingRefund]
 	orders  int64
 	now     int64
 	stats   modelStats
