@@ -376,12 +376,7 @@ func (m *model) render(ev modelEvent) Record {
 		if numeric {
 			m.stats.numeric++
 		}
-		b = append(b, `{"schema":"ltv.order.v1","event_id":"`...)
-		b = appendUUID(b, m.r)
-		b = append(b, `","type":"`...)
-		b = append(b, ev.kind.String()...)
-		b = append(b, `","customer_id":"`...)
-		b = append(b, key...)
+		b = m.appendHead(b, "ltv.order.v1", ev.kind, key)
 		b = append(b, `","order_id":"`...)
 		b = appendOrderID(b, ev.order)
 		b = append(b, `","amount":`...)
@@ -410,12 +405,7 @@ func (m *model) render(ev modelEvent) Record {
 		b = append(b, '}')
 	default:
 		rec.Topic = TopicLifecycle
-		b = append(b, `{"schema":"ltv.lifecycle.v1","event_id":"`...)
-		b = appendUUID(b, m.r)
-		b = append(b, `","type":"`...)
-		b = append(b, ev.kind.String()...)
-		b = append(b, `","customer_id":"`...)
-		b = append(b, key...)
+		b = m.appendHead(b, "ltv.lifecycle.v1", ev.kind, key)
 		b = append(b, `","occurred_at":"`...)
 		b = appendTime(b, ev.at)
 		b = append(b, `","reason":"`...)
@@ -428,6 +418,19 @@ func (m *model) render(ev modelEvent) Record {
 	}
 	rec.Value = b[start:]
 	return rec
+}
+
+// appendHead appends what every input document starts with: the schema,
+// a random event_id, the type and the customer_id (its string left open).
+func (m *model) appendHead(b []byte, schema string, kind evKind, key []byte) []byte {
+	b = append(b, `{"schema":"`...)
+	b = append(b, schema...)
+	b = append(b, `","event_id":"`...)
+	b = appendUUID(b, m.r)
+	b = append(b, `","type":"`...)
+	b = append(b, kind.String()...)
+	b = append(b, `","customer_id":"`...)
+	return append(b, key...)
 }
 
 // appendCustomerID appends c-%06d of index+1.
