@@ -158,6 +158,19 @@ func faultRun(t *testing.T, e *env, faultOn, faultOff func(), outage time.Durati
 	check(t, ctx, e, p, defaultTiers, big.NewRat(5, 100), false)
 }
 
+// brokerFaultRun is faultRun (skipped in short mode) on a fresh 4-partition
+// environment whose broker fails the requests of key (-1: all) that match.
+func brokerFaultRun(t *testing.T, key int16, match func(kmsg.Request) bool, outage time.Duration, probe bool) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("short mode")
+	}
+	e := newEnv(t, 4)
+	var f brokerFault
+	f.install(e.kafka, key, match)
+	faultRun(t, e, func() { f.on.Store(true) }, func() { f.on.Store(false) }, outage, probe)
+}
+
 // lagOK reads the group lag through a connection the fault does not
 // affect (offset fetches are not intercepted by these tests).
 func lagOK(ctx context.Context, e *env) (int64, error) {
@@ -167,37 +180,19 @@ func lagOK(ctx context.Context, e *env) (int64, error) {
 // TestChangesProduceFailing: produce requests to ltv-changes fail. No
 // offset may be committed past an event whose change is not acknowledged.
 func TestChangesProduceFailing(t *testing.T) {
-	if testing.Short() {
-		t.Skip("short mode")
-	}
-	e := newEnv(t, 4)
-	var f brokerFault
-	f.install(e.kafka, int16(kmsg.Produce), producesTo(changesTopic))
-	faultRun(t, e, func() { f.on.Store(true) }, func() { f.on.Store(false) }, 6*time.Second, true)
+	brokerFaultRun(t, int16(kmsg.Produce), producesTo(changesTopic), 6*time.Second, true)
 }
 
 // TestDLQUnreachable: the DLQ cannot be written. The consumer must stop
 // making progress rather than drop a bad record, and deliver every one
 // once the DLQ is back.
 func TestDLQUnreachable(t *testing.T) {
-	if testing.Short() {
-		t.Skip("short mode")
-	}
-	e := newEnv(t, 4)
-	var f brokerFault
-	f.install(e.kafka, int16(kmsg.Produce), producesTo(dlqTopic))
-	faultRun(t, e, func() { f.on.Store(true) }, func() { f.on.Store(false) }, 6*time.Second, true)
+	brokerFaultRun(t, int16(kmsg.Produce), producesTo(dlqTopic), 6*time.Second, true)
 }
 
 // TestKafkaUnreachable: every request of the consumer's connections fails
 // (fetch, produce, commit, heartbeat, metadata), as when the broker is
 // down; the broker itself refuses any commit meanwhile.
 func TestKafkaUnreachable(t *testing.T) {
-	if testing.Short() {
-		t.Skip("short mode")
-	}
-	e := newEnv(t, 4)
-	var f brokerFault
-	f.install(e.kafka, -1, func(kmsg.Request) bool { return true })
-	faultRun(t, e, func() { f.on.Store(true) }, func() { f.on.Store(false) }, 8*time.Second, false)
+	brokerFaultRun(t, -1, func(kmsg.Request) bool { return true }, 8*time.Second, false)
 }
