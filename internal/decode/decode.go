@@ -11,6 +11,7 @@
 package decode
 
 import (
+	"bytes"
 	"fmt"
 	"strings"
 	"time"
@@ -564,4 +565,35 @@ func clip(b []byte) string {
 		return string(b)
 	}
 	return string(b[:limit]) + "…"
+}
+
+// occurredAtKey is what EventTime looks for.
+var occurredAtKey = []byte(`"occurred_at"`)
+
+// EventTime reads a record's occurred_at without decoding the rest: the
+// first "occurred_at" member's string value, if it is an RFC 3339 time. It
+// is a hint for ordering records (the consumer merges its input topics by
+// it), never for state: a malformed or hostile value can only move its
+// own record in that order, and the same bytes always give the same
+// answer. Decode is what validates.
+func EventTime(value []byte) (time.Time, bool) {
+	i := bytes.Index(value, occurredAtKey)
+	if i < 0 {
+		return time.Time{}, false
+	}
+	rest := value[i+len(occurredAtKey):]
+	j := 0
+	for j < len(rest) && (rest[j] == ' ' || rest[j] == '\t' || rest[j] == '\n' || rest[j] == '\r' || rest[j] == ':') {
+		j++
+	}
+	if j >= len(rest) || rest[j] != '"' {
+		return time.Time{}, false
+	}
+	rest = rest[j+1:]
+	end := bytes.IndexByte(rest, '"')
+	if end < 0 {
+		return time.Time{}, false
+	}
+	t, problem := parseTime(rest[:end])
+	return t, problem == timeOK
 }

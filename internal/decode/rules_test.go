@@ -105,3 +105,22 @@ func TestDecodeRecordChecksTheValueFirst(t *testing.T) {
 		t.Fatalf("got %v, want the currency error", err)
 	}
 }
+
+func TestEventTimeAgreesWithDecode(t *testing.T) {
+	d := mustDecoder(t, Config{})
+	for _, in := range []string{spectest.Placed, spectest.Refunded, spectest.Churned,
+		order(`2026-03-01T12:00:00Z`, `2026-02-28T23:00:00.5-13:00`),
+		" {\n \"occurred_at\" :\t\"2016-12-31T23:59:60Z\", " + spectest.Churned[1:],
+	} {
+		want, err := d.Decode([]byte(in))
+		got, ok := EventTime([]byte(in))
+		if err == nil && (!ok || !got.Equal(want.OccurredAt)) {
+			t.Errorf("%s: EventTime %v %v, Decode %v", in, got, ok, want.OccurredAt)
+		}
+	}
+	for _, in := range []string{``, `{}`, `{"occurred_at":5}`, `{"occurred_at":"yesterday"}`, `{"occurred_at":"2026`} {
+		if _, ok := EventTime([]byte(in)); ok {
+			t.Errorf("%q: a time was found", in)
+		}
+	}
+}

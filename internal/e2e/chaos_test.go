@@ -39,7 +39,7 @@ func TestChaos(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
 	_, brokers := testutil.StartKafka(t, testutil.KafkaConfig{
-		Partitions: 6, Topics: []string{ordersTopic, lifecycleTopic, changesTopic, dlqTopic},
+		Partitions: 6, Topics: allTopics,
 	})
 	e := withRedis(&env{brokers: brokers}, testutil.StartPersistentRedis(t))
 

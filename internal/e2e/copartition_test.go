@@ -17,7 +17,7 @@ import (
 func TestBinaryRefusesInputsOfDifferentPartitionCounts(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	_, brokers := testutil.StartKafka(t, testutil.KafkaConfig{Partitions: 6, Topics: []string{ordersTopic, changesTopic, dlqTopic}})
+	_, brokers := testutil.StartKafka(t, testutil.KafkaConfig{Partitions: 6, Topics: []string{ordersTopic, changesTopic, segmentsTopic, dlqTopic}})
 	if err := testutil.CreateTopic(ctx, brokers, lifecycleTopic, 3); err != nil {
 		t.Fatal(err)
 	}

@@ -30,9 +30,13 @@ const (
 	ordersTopic    = "orders"
 	lifecycleTopic = "customer-lifecycle"
 	changesTopic   = "ltv-changes"
+	segmentsTopic  = "ltv-segments"
 	dlqTopic       = "ltv-dlq"
 	group          = "ltv-updater"
 )
+
+// allTopics are the topics every test broker starts with.
+var allTopics = []string{ordersTopic, lifecycleTopic, changesTopic, segmentsTopic, dlqTopic}
 
 // env is one test's servers.
 type env struct {
@@ -49,7 +53,7 @@ type env struct {
 func newEnv(t *testing.T, partitions int) *env {
 	t.Helper()
 	cluster, brokers := testutil.StartKafka(t, testutil.KafkaConfig{
-		Partitions: partitions, Topics: []string{ordersTopic, lifecycleTopic, changesTopic, dlqTopic},
+		Partitions: partitions, Topics: allTopics,
 	})
 	return withRedis(&env{kafka: cluster, brokers: brokers}, testutil.StartRedis(t))
 }
@@ -66,7 +70,7 @@ func newClusterEnv(t *testing.T, partitions, kafkaBrokers, redisMasters int) *en
 	t.Helper()
 	cluster, brokers := testutil.StartKafka(t, testutil.KafkaConfig{
 		Brokers: kafkaBrokers, Partitions: partitions,
-		Topics: []string{ordersTopic, lifecycleTopic, changesTopic, dlqTopic},
+		Topics: allTopics,
 	})
 	rc := testutil.StartRedisCluster(t, redisMasters)
 	return &env{kafka: cluster, brokers: brokers, redisURL: rc.URL(), rc: rc.Client()}
@@ -207,14 +211,9 @@ func produce(t *testing.T, ctx context.Context, brokers []string, cfg sim.Config
 // dlqExactlyOnce demands each bad record in the DLQ exactly once; it holds
 // for graceful stops and restarts. Rebalances while work is in flight may
 // legitimately dead-letter a record twice (the DLQ is at-least-once).
-func check(t *testing.T, ctx context.Context, e *env, p produced, tiers []tierDef, hysteresis *big.Rat, dlqExactlyOnce bool) {
+func check(t *testing.T, ctx context.Context, e *env, p produced, tiers []tierDef, hysteresis *big.Rat, dlqExactlyOnce bool) segmentOutcome {
 	t.Helper()
-	o := oracle.New(oracle.Params{})
-	for _, r := range p.valid {
-		if err := o.Add(r.Value); err != nil {
-			t.Fatalf("oracle rejects a record the simulator calls valid: %v: %s", err, r.Value)
-		}
-	}
+	o := oracleOf(t, p)
 	rc := e.rc
 	customers := o.Customers()
 	mismatches := 0
@@ -330,6 +329,20 @@ func check(t *testing.T, ctx context.Context, e *env, p produced, tiers []tierDe
 		t.Errorf("DLQ has %d records, %d bad records were produced", len(dlq), len(p.bad))
 	}
 	t.Logf("checked %d customers, %d change events (%d distinct), %d dead letters", len(customers), len(changes), len(byID), len(dlq))
+	return checkSegments(t, ctx, e, p, o, segmentsTopic)
+}
+
+// oracleOf is the oracle of the valid records, added in the order they
+// were produced.
+func oracleOf(t *testing.T, p produced) *oracle.Oracle {
+	t.Helper()
+	o := oracle.New(oracle.Params{})
+	for _, r := range p.valid {
+		if err := o.Add(r.Value); err != nil {
+			t.Fatalf("oracle rejects a record the simulator calls valid: %v: %s", err, r.Value)
+		}
+	}
+	return o
 }
 
 type changeEvent struct {

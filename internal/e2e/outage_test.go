@@ -26,7 +26,7 @@ func TestRedisOutageMidStream(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	_, brokers := testutil.StartKafka(t, testutil.KafkaConfig{
-		Partitions: 4, Topics: []string{ordersTopic, lifecycleTopic, changesTopic, dlqTopic},
+		Partitions: 4, Topics: allTopics,
 	})
 	e := withRedis(&env{brokers: brokers}, testutil.StartPersistentRedis(t))
 	msgs, p := generate(t, simConfig(30_000, 3_000))

@@ -45,7 +45,7 @@ func (l *lockedBuffer) String() string {
 func TestSecretsStayOutOfLogs(t *testing.T) {
 	const kafkaPW, redisPW = "kafka-Secret-4711", "redis-Secret-0815"
 	_, brokers := testutil.StartKafka(t, testutil.KafkaConfig{
-		Partitions: 2, Topics: []string{ordersTopic, lifecycleTopic, changesTopic, dlqTopic},
+		Partitions: 2, Topics: allTopics,
 		Extra: []kfake.Opt{kfake.EnableSASL(), kfake.Superuser("SCRAM-SHA-512", "ltv", kafkaPW)},
 	})
 	rs := testutil.StartRedis(t, "--requirepass", redisPW)

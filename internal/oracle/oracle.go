@@ -39,6 +39,7 @@ type customer struct {
 	gpPlaced, gpRefunded big.Rat
 	first, last          time.Time
 	lastChurn, lastReact time.Time
+	channel              string
 	seenEvents           map[string]bool
 }
 
@@ -62,6 +63,7 @@ type rawEvent struct {
 	Amount      json.RawMessage `json:"amount"`
 	GrossMargin json.RawMessage `json:"gross_margin"`
 	OccurredAt  string          `json:"occurred_at"`
+	Channel     string          `json:"channel"`
 }
 
 func parseNumber(raw json.RawMessage) (*big.Rat, error) {
@@ -114,6 +116,11 @@ func (o *Oracle) Add(value []byte) error {
 	}
 	switch ev.Type {
 	case "order_placed":
+		// The acquisition channel is the earliest order's; on a tie, the
+		// one added first keeps it (Add in the order the partition holds).
+		if c.orders == 0 || at.Before(c.first) {
+			c.channel = ev.Channel
+		}
 		c.orders++
 		c.placed.Add(&c.placed, amount)
 		c.gpPlaced.Add(&c.gpPlaced, new(big.Rat).Mul(amount, margin))
@@ -214,8 +221,33 @@ func (o *Oracle) Expect(customerID string) (Expected, bool) {
 		f["first_order_at"] = c.first.Format(time.RFC3339Nano)
 		f["last_order_at"] = c.last.Format(time.RFC3339Nano)
 	}
+	if c.channel != "" {
+		f["channel"] = c.channel
+	}
 	rounded, _ := new(big.Rat).SetString(f["ltv"])
 	return Expected{Fields: f, LTV: rounded}, true
+}
+
+// Segment is the customer's lifecycle segment at time now by the rule of
+// SPEC §8, with the given thresholds ("" for a customer without orders who
+// is not churned, or one never seen).
+func (o *Oracle) Segment(customerID string, now time.Time, atRisk, lapsed time.Duration) string {
+	c := o.customers[customerID]
+	switch {
+	case c == nil:
+		return ""
+	case !c.lastChurn.IsZero() && c.lastChurn.After(c.last) && c.lastChurn.After(c.lastReact):
+		return "churned"
+	case c.orders == 0:
+		return ""
+	case now.Sub(c.last) >= lapsed:
+		return "lapsed"
+	case now.Sub(c.last) >= atRisk:
+		return "at_risk"
+	case c.orders == 1:
+		return "new"
+	}
+	return "active"
 }
 
 // Round formats r with the given number of decimals, rounding half away

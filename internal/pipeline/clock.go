@@ -3,7 +3,6 @@ package pipeline
 import (
 	"context"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/ltv-stream/ltv-stream/internal/aggregate"
@@ -20,8 +19,9 @@ type Timers interface {
 	// SaveStreamTimes stores stream times, never moving one back.
 	SaveStreamTimes(ctx context.Context, times map[int32]time.Time) error
 	// DueTimers returns up to limit customers of a partition whose indexed
-	// due time is at or before until.
-	DueTimers(ctx context.Context, partition int32, until time.Time, limit int) ([]string, error)
+	// due time is at or before until, earliest first, skipping the first
+	// offset of them.
+	DueTimers(ctx context.Context, partition int32, until time.Time, offset, limit int) ([]string, error)
 	// SetTimers writes index entries.
 	SetTimers(ctx context.Context, updates []store.TimerUpdate) error
 }
@@ -29,13 +29,14 @@ type Timers interface {
 // batchClock is the stream time of each partition a batch touches: the
 // stored one, moved forward by the batch's valid events.
 type batchClock struct {
-	now   map[int32]time.Time // the partition's stream time after the batch
-	seen  map[int32]time.Time // the latest valid event of the batch, per partition
-	parts []int32             // partitions of the batch's records, in first-seen order
+	now    map[int32]time.Time // the partition's stream time after the batch
+	stored map[int32]time.Time // the partition's stream time before the batch
+	seen   map[int32]time.Time // the latest valid event of the batch, per partition
+	parts  []int32             // partitions of the batch's records, in first-seen order
 }
 
 func newBatchClock() *batchClock {
-	return &batchClock{now: map[int32]time.Time{}, seen: map[int32]time.Time{}}
+	return &batchClock{now: map[int32]time.Time{}, stored: map[int32]time.Time{}, seen: map[int32]time.Time{}}
 }
 
 // saw records a valid event of partition p.
@@ -54,6 +55,17 @@ func (c *batchClock) touch(p int32) {
 	}
 }
 
+// before is partition p's stream time just before a record whose batch
+// predecessors of p reached local: the stored stream time, or local when
+// later.
+func (c *batchClock) before(p int32, local time.Time) time.Time {
+	stored := c.stored[p]
+	if local.After(stored) {
+		return local
+	}
+	return stored
+}
+
 // loadStreamTimes sets each touched partition's stream time: the stored
 // one, or the batch's latest valid event when that is later.
 func (p *Processor) loadStreamTimes(ctx context.Context, c *batchClock) error {
@@ -63,7 +75,7 @@ func (p *Processor) loadStreamTimes(ctx context.Context, c *batchClock) error {
 			return err
 		}
 		for part, t := range stored {
-			c.now[part] = t
+			c.now[part], c.stored[part] = t, t
 		}
 	}
 	for part, t := range c.seen {
@@ -93,7 +105,7 @@ func (p *Processor) saveStreamTimes(ctx context.Context, c *batchClock) error {
 // records was a redelivery (a crash may have come between a hash write and
 // its index write; the redelivery re-derives the entry).
 func (p *Processor) timerEntry(w *customerWork, before, after *aggregate.State) (store.TimerUpdate, bool) {
-	u := store.TimerUpdate{Partition: w.partition, CustomerID: w.id}
+	u := store.TimerUpdate{Partition: w.partition, CustomerID: w.id, Version: store.StateVersion(after)}
 	due, ok := p.cfg.Model.NextDue(after)
 	u.Due, u.None = due, !ok
 	prev, had := p.cfg.Model.NextDue(before)
@@ -120,60 +132,50 @@ func (p *Processor) writeTimers(ctx context.Context, work []*customerWork) error
 // partition's stream time has reached, through the same compare-and-set
 // write and pending outputs as events (SPEC §8: within the batch in which
 // stream time passed it). It returns their work, to be published with the
-// batch's.
+// batch's; their index entries are written after that (writeTimers), so
+// the index does not change while the rounds page through it.
 func (p *Processor) fireDueTimers(ctx context.Context, clock *batchClock, done map[string]*customerWork, stats *BatchStats) ([]*customerWork, error) {
 	if p.cfg.Timers == nil {
 		return nil, nil
 	}
 	var fired []*customerWork
-	parts := slices.Clone(clock.parts)
-	for len(parts) > 0 {
-		var round []*customerWork
-		var fixes []store.TimerUpdate
-		var more []int32
-		for _, part := range parts {
-			ids, err := p.cfg.Timers.DueTimers(ctx, part, clock.now[part], p.cfg.MaxTimersPerRound)
+	for _, part := range clock.parts {
+		for offset := 0; ; {
+			ids, err := p.cfg.Timers.DueTimers(ctx, part, clock.now[part], offset, p.cfg.MaxTimersPerRound)
 			if err != nil {
 				return nil, err
 			}
-			if len(ids) == p.cfg.MaxTimersPerRound {
-				more = append(more, part)
-			}
+			offset += len(ids)
+			var round []*customerWork
 			for _, id := range ids {
 				if w, ok := done[id]; ok {
-					// Already loaded by this batch: its entry is stale (the
-					// state it was derived from has moved on). Nothing is
-					// due for it; correct the entry from the state it has
-					// now, or drop it for a customer whose hash cannot be
-					// read, so no round finds it again.
-					fix := w.timer
-					if w.deadErr != nil || fix.CustomerID == "" || w.partition != part {
-						fix = store.TimerUpdate{Partition: part, CustomerID: id, None: true}
+					// Already loaded by this batch (for its events): its
+					// entry is rewritten with the others, from its state.
+					if w.partition != part {
+						// Indexed under another partition than its records
+						// came from: that entry is dropped.
+						fired = append(fired, &customerWork{id: id, partition: part, due: true,
+							timer: store.TimerUpdate{Partition: part, CustomerID: id, None: true, Version: w.timer.Version}, timerMoved: true})
+					} else {
+						w.timerMoved = true
 					}
-					fix.Partition = part
-					fixes = append(fixes, fix)
 					continue
 				}
 				w := &customerWork{id: id, partition: part, due: true}
 				done[id] = w
 				round = append(round, w)
 			}
+			stats.TimersDue += len(round)
+			if len(round) > 0 {
+				if err := p.applyAndSave(ctx, round, clock, stats); err != nil {
+					return nil, fmt.Errorf("fire %d due timers: %w", len(round), err)
+				}
+				fired = append(fired, round...)
+			}
+			if len(ids) < p.cfg.MaxTimersPerRound {
+				break
+			}
 		}
-		if err := p.cfg.Timers.SetTimers(ctx, fixes); err != nil {
-			return nil, err
-		}
-		stats.TimersDue += len(round)
-		if len(round) == 0 && len(fixes) == 0 {
-			break
-		}
-		if err := p.applyAndSave(ctx, round, clock, stats); err != nil {
-			return nil, fmt.Errorf("fire %d due timers: %w", len(round), err)
-		}
-		if err := p.writeTimers(ctx, round); err != nil {
-			return nil, err
-		}
-		fired = append(fired, round...)
-		parts = more
 	}
 	return fired, nil
 }

@@ -195,6 +195,10 @@ func New(cfg Config) (*Processor, error) {
 type pendingEvent struct {
 	rec *Record
 	ev  aggregate.Event
+	// before is the latest valid event time of its partition among the
+	// batch's earlier records (zero when none): with the stored stream
+	// time, the partition's stream time just before this record.
+	before time.Time
 }
 
 // customerWork is everything a batch does to one customer.
@@ -243,6 +247,7 @@ func (p *Processor) Process(ctx context.Context, batch []Record) (BatchStats, er
 			continue
 		}
 		// Only valid events move stream time (SPEC §8).
+		before := clock.seen[rec.Partition]
 		clock.saw(rec.Partition, ev.OccurredAt)
 		w := byCustomer[ev.CustomerID]
 		if w == nil {
@@ -251,7 +256,7 @@ func (p *Processor) Process(ctx context.Context, batch []Record) (BatchStats, er
 			order = append(order, w)
 		}
 		w.partition = rec.Partition
-		w.events = append(w.events, pendingEvent{rec: rec, ev: ev})
+		w.events = append(w.events, pendingEvent{rec: rec, ev: ev, before: before})
 	}
 	for _, rec := range batch {
 		clock.touch(rec.Partition)
@@ -261,9 +266,6 @@ func (p *Processor) Process(ctx context.Context, batch []Record) (BatchStats, er
 	}
 
 	if err := p.applyAndSave(ctx, order, clock, &stats); err != nil {
-		return stats, err
-	}
-	if err := p.writeTimers(ctx, order); err != nil {
 		return stats, err
 	}
 	fired, err := p.fireDueTimers(ctx, clock, byCustomer, &stats)
@@ -306,6 +308,14 @@ func (p *Processor) Process(ctx context.Context, batch []Record) (BatchStats, er
 		return stats, fmt.Errorf("publish %d messages: %w", len(outs), err)
 	}
 	p.stage("publish")
+	// Only now are the index entries written: a due customer whose timer
+	// fired keeps its old entry until its outputs are acknowledged, so if
+	// this batch fails or the process dies, the next attempt finds it due
+	// again, loads it and publishes its pending events (the timer itself
+	// does not fire twice: the customer's clock has moved past it).
+	if err := p.writeTimers(ctx, order); err != nil {
+		return stats, err
+	}
 	// The outputs are durable: the pending copies are no longer needed.
 	// The store's clearer owns the clear and retries it until it lands
 	// (store.Clearer), so nothing is kept here; a failure only means the
@@ -378,7 +388,7 @@ func (p *Processor) applyAndSave(ctx context.Context, todo []*customerWork, cloc
 				w.deadErr = errs[i]
 				continue
 			}
-			p.applyCustomer(w, &snaps[i], clock.now[w.partition], now)
+			p.applyCustomer(w, &snaps[i], clock, now)
 			if w.write != nil {
 				writes = append(writes, *w.write)
 				writers = append(writers, w)
@@ -406,7 +416,7 @@ const changeDocCap = 512
 // its partition's stream time reach it (timers due by then fire), and
 // prepares the write (nil when nothing changed), the messages to publish
 // and its timer index entry.
-func (p *Processor) applyCustomer(w *customerWork, snap *store.Snapshot, streamTime, now time.Time) {
+func (p *Processor) applyCustomer(w *customerWork, snap *store.Snapshot, clock *batchClock, now time.Time) {
 	w.write, w.outs, w.newChanges, w.newSegs = nil, nil, nil, nil
 	w.applied, w.dups, w.redeliv = 0, 0, 0
 	st := snap.State
@@ -414,6 +424,10 @@ func (p *Processor) applyCustomer(w *customerWork, snap *store.Snapshot, streamT
 	var last aggregate.Figures
 	for i := range w.events {
 		pe := &w.events[i]
+		// Time the partition's stream time had reached before this record
+		// fires first: a customer's changes then follow the order of the
+		// partition's records alone, not where the batches happen to end.
+		w.newSegs = p.cfg.Model.Advance(&st, w.id, clock.before(pe.rec.Partition, pe.before), w.newSegs)
 		res := p.cfg.Model.Apply(&st, &pe.ev, aggregate.SourceOffset{
 			Topic: aggregate.TopicOf(pe.rec.Topic), Partition: pe.rec.Partition, Offset: pe.rec.Offset,
 		})
@@ -433,7 +447,7 @@ func (p *Processor) applyCustomer(w *customerWork, snap *store.Snapshot, streamT
 		}
 		w.newSegs = append(w.newSegs, res.Segments...)
 	}
-	w.newSegs = p.cfg.Model.Advance(&st, w.id, streamTime, w.newSegs)
+	w.newSegs = p.cfg.Model.Advance(&st, w.id, clock.now[w.partition], w.newSegs)
 	dirty = dirty || !st.Clock.Equal(snap.State.Clock)
 	w.timer, w.timerMoved = p.timerEntry(w, &snap.State, &st)
 	// Change events found pending in the state were written by a run whose

@@ -157,7 +157,10 @@ func Run(ctx context.Context, cfg *config.Config, opt Options) error {
 		// Stream time and timers (SPEC §8) and the worker routing rely on
 		// partition p of both inputs holding the same customers.
 		CoPartitioned: true,
-		Workers:       cfg.Workers, MaxBatch: cfg.MaxBatch, Linger: cfg.Linger,
+		// Each partition's records of both inputs reach the pipeline in
+		// event-time order, so a replay gives what the live run gave.
+		EventTime: mergeTime(cfg.MaxFutureSkew),
+		Workers:   cfg.Workers, MaxBatch: cfg.MaxBatch, Linger: cfg.Linger,
 		MaxFetchBytes:  max(stream.DefaultMaxFetchBytes, 2*cfg.MaxMessageBytes),
 		DrainTimeout:   cfg.DrainTimeout,
 		SessionTimeout: cfg.SessionTimeout,
@@ -242,6 +245,20 @@ func Run(ctx context.Context, cfg *config.Config, opt Options) error {
 	})
 	log.Info("consumer stopped", zap.Error(err))
 	return err
+}
+
+// mergeTime is the event time the consumer merges its input topics by: the
+// record's occurred_at, except that a record the decoder will refuse for
+// lying beyond max_future_skew has none (it goes at once, instead of
+// waiting for the other topic to reach its far-off time).
+func mergeTime(skew time.Duration) func([]byte) (time.Time, bool) {
+	return func(value []byte) (time.Time, bool) {
+		t, ok := decode.EventTime(value)
+		if ok && skew >= 0 && t.Sub(time.Now()) > skew {
+			return time.Time{}, false
+		}
+		return t, ok
+	}
 }
 
 // security builds the Kafka and Redis security settings from the

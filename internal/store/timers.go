@@ -7,10 +7,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"strconv"
 	"time"
 
+	"github.com/ltv-stream/ltv-stream/internal/aggregate"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -32,6 +32,38 @@ import (
 // customer load once more when stream time reaches it, which fires nothing
 // (a timer fires once: the customer's clock moves past it) and corrects
 // the entry.
+//
+// An entry derived from an older state must never replace one derived from
+// a newer state: a fenced-off consumer (paused, then resumed after its
+// partition moved), or one answering from a stale state cache, would
+// otherwise put back a later due time, or none, and the timer would be
+// lost. So each entry carries the version of the state it came from, kept
+// in ltv:{p<p>}:timer_versions, and the write script applies an update
+// only when its version is at least the stored one. A state's version only
+// grows: every applied or duplicate record raises its offset guard, every
+// fired timer its clock (StateVersion).
+
+// TimerVersionsKey is the key of partition p's index entry versions.
+func TimerVersionsKey(partition int32) string {
+	return "ltv:{p" + strconv.Itoa(int(partition)) + "}:timer_versions"
+}
+
+// StateVersion orders a customer's states: the sum of its offset guard's
+// offsets, then its clock, as fixed-width text so versions compare as
+// strings. Each state change raises it (a record moves the guard, a timer
+// the clock); the same state always gives the same version.
+func StateVersion(st *aggregate.State) string {
+	var sum int64
+	for _, a := range st.Applied {
+		sum += a.Offset
+	}
+	var sec, nsec int64
+	if !st.Clock.IsZero() {
+		// Years 0000–9999 (what the decoder lets in), shifted to be positive.
+		sec, nsec = st.Clock.Unix()+1e12, int64(st.Clock.Nanosecond())
+	}
+	return fmt.Sprintf("%020d:%013d.%09d", sum, sec, nsec)
+}
 
 // TimersKey is the key of partition p's due-time index.
 func TimersKey(partition int32) string { return "ltv:{p" + strconv.Itoa(int(partition)) + "}:timers" }
@@ -47,12 +79,14 @@ func StreamTimeKey(partition int32) string {
 const streamTimeLayout = "2006-01-02T15:04:05.000000000Z"
 
 // TimerUpdate sets a customer's entry in its partition's index: its next
-// due time, or none (the entry is removed).
+// due time, or none (the entry is removed), derived from the state of
+// StateVersion Version.
 type TimerUpdate struct {
 	Partition  int32
 	CustomerID string
 	Due        time.Time
 	None       bool
+	Version    string
 }
 
 // dueScore is the index score of a due time: Unix seconds rounded up, so
@@ -127,12 +161,13 @@ func (r *Redis) SaveStreamTimes(ctx context.Context, times map[int32]time.Time) 
 }
 
 // DueTimers returns up to limit customers of partition p whose indexed due
-// time is at or before until, earliest first.
-func (r *Redis) DueTimers(ctx context.Context, partition int32, until time.Time, limit int) ([]string, error) {
+// time is at or before until, earliest first (ties by id), skipping the
+// first offset of them.
+func (r *Redis) DueTimers(ctx context.Context, partition int32, until time.Time, offset, limit int) ([]string, error) {
 	ids, err := r.client.ZRangeArgs(ctx, redis.ZRangeArgs{
 		Key: TimersKey(partition), ByScore: true,
-		Start: "-inf", Stop: strconv.FormatInt(int64(math.Floor(float64(until.Unix()))), 10),
-		Count: int64(limit),
+		Start: "-inf", Stop: strconv.FormatInt(until.Unix(), 10),
+		Offset: int64(offset), Count: int64(limit),
 	}).Result()
 	if err != nil {
 		return nil, fmt.Errorf("due timers of partition %d: %w", partition, err)
@@ -150,23 +185,48 @@ func (r *Redis) CountDue(ctx context.Context, partition int32, until time.Time) 
 	return n, nil
 }
 
-// SetTimers writes the index entries, in one pipelined round trip.
+// setTimersScript applies index updates of one partition. KEYS: the
+// index, the versions. ARGV: triples of customer id, score ("" to remove),
+// version. An update older than the stored version of its entry is
+// skipped.
+var setTimersScript = redis.NewScript(`
+for i = 1, #ARGV, 3 do
+  local id, score, version = ARGV[i], ARGV[i+1], ARGV[i+2]
+  local cur = redis.call('HGET', KEYS[2], id)
+  if (not cur) or cur <= version then
+    if score == '' then
+      redis.call('ZREM', KEYS[1], id)
+    else
+      redis.call('ZADD', KEYS[1], score, id)
+    end
+    redis.call('HSET', KEYS[2], id, version)
+  end
+end
+return 0`)
+
+// SetTimers writes the index entries, one script call per partition; an
+// entry is replaced only by one derived from a state at least as new.
 func (r *Redis) SetTimers(ctx context.Context, updates []TimerUpdate) error {
 	if len(updates) == 0 {
 		return nil
 	}
-	_, err := r.client.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for _, u := range updates {
-			if u.None {
-				p.ZRem(ctx, TimersKey(u.Partition), u.CustomerID)
-				continue
-			}
-			p.ZAdd(ctx, TimersKey(u.Partition), redis.Z{Score: dueScore(u.Due), Member: u.CustomerID})
+	byPartition := map[int32][]any{}
+	var order []int32
+	for _, u := range updates {
+		score := ""
+		if !u.None {
+			score = strconv.FormatFloat(dueScore(u.Due), 'f', -1, 64)
 		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("write %d timer entries: %w", len(updates), err)
+		if _, ok := byPartition[u.Partition]; !ok {
+			order = append(order, u.Partition)
+		}
+		byPartition[u.Partition] = append(byPartition[u.Partition], u.CustomerID, score, u.Version)
+	}
+	for _, part := range order {
+		keys := []string{TimersKey(part), TimerVersionsKey(part)}
+		if err := setTimersScript.Run(ctx, r.client, keys, byPartition[part]...).Err(); err != nil && !errors.Is(err, redis.Nil) {
+			return fmt.Errorf("write %d timer entries of partition %d: %w", len(byPartition[part])/3, part, err)
+		}
 	}
 	return nil
 }

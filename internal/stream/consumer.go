@@ -84,6 +84,16 @@ type ConsumerConfig struct {
 	// within the window, so a process does not push offsets it committed
 	// long ago. Default 2 minutes.
 	RepairWindow time.Duration
+	// EventTime, when set, gives a record's event time from its value, and
+	// each worker then hands the handler every partition's records of all
+	// the topics merged in event-time order (merge.go), so the order in
+	// which the fetches happened to serve the topics does not show in the
+	// results. Nil: records go in the order they were fetched.
+	EventTime func(value []byte) (time.Time, bool)
+	// MergeMaxWait bounds how long a record may wait in the merge for
+	// another topic's partition to show it holds nothing earlier. Default
+	// 2 s.
+	MergeMaxWait time.Duration
 	// CoPartitioned makes the consumer refuse to run while its topics do
 	// not all have the same number of partitions: partition p of every
 	// topic must hold the same keys (SPEC §1, §8). Checked at start and
@@ -150,6 +160,9 @@ func (c *ConsumerConfig) setDefaults() {
 	if c.RepairInterval == 0 {
 		c.RepairInterval = 3 * time.Second
 	}
+	if c.MergeMaxWait <= 0 {
+		c.MergeMaxWait = 2 * time.Second
+	}
 	if c.PartitionCheckInterval <= 0 {
 		c.PartitionCheckInterval = 5 * time.Second
 	}
@@ -208,16 +221,20 @@ func NewConsumer(cfg ConsumerConfig) (*Consumer, error) {
 		return nil, err
 	}
 	rc := kafka.ReaderConfig{
-		Brokers:                cfg.Brokers,
-		GroupID:                cfg.GroupID,
-		GroupTopics:            cfg.Topics,
-		MinBytes:               1,
-		MaxBytes:               cfg.MaxFetchBytes,
-		MaxWait:                cfg.MaxWait,
-		ReadBatchTimeout:       cfg.MaxWait + 2*time.Second,
-		QueueCapacity:          cfg.QueueSize,
-		CommitInterval:         0, // synchronous: a commit returns only when the broker stored it
-		StartOffset:            kafka.FirstOffset,
+		Brokers:          cfg.Brokers,
+		GroupID:          cfg.GroupID,
+		GroupTopics:      cfg.Topics,
+		MinBytes:         1,
+		MaxBytes:         cfg.MaxFetchBytes,
+		MaxWait:          cfg.MaxWait,
+		ReadBatchTimeout: cfg.MaxWait + 2*time.Second,
+		QueueCapacity:    cfg.QueueSize,
+		CommitInterval:   0, // synchronous: a commit returns only when the broker stored it
+		StartOffset:      kafka.FirstOffset,
+		// Range assignment gives every member the same partition numbers
+		// of each topic: partition p of both (co-partitioned) inputs goes
+		// to one member, which the merge and stream time rely on.
+		GroupBalancers:         []kafka.GroupBalancer{kafka.RangeGroupBalancer{}},
 		WatchPartitionChanges:  true,
 		PartitionWatchInterval: cfg.PartitionCheckInterval,
 		SessionTimeout:         cfg.SessionTimeout,
@@ -453,14 +470,24 @@ func (c *Consumer) worker(ctx context.Context, q <-chan kafka.Message, handle Ha
 		}
 		return handle(ctx, records)
 	}
+	var merge *merger
+	if c.cfg.EventTime != nil {
+		merge = newMerger(c.cfg.Topics, c.cfg.EventTime, c.cfg.MergeMaxWait, c.caughtUp)
+	}
 	for {
 		batch = batch[:0]
-		first, ok := <-q
-		if !ok {
-			return
+		if merge != nil {
+			if !c.collect(ctx, q, merge, &batch, linger) {
+				return
+			}
+		} else {
+			first, ok := <-q
+			if !ok {
+				return
+			}
+			batch = append(batch, first)
+			c.fill(q, &batch, linger)
 		}
-		batch = append(batch, first)
-		open := c.fill(q, &batch, linger)
 		records = records[:0]
 		for i := range batch {
 			m := &batch[i]
@@ -477,8 +504,112 @@ func (c *Consumer) worker(ctx context.Context, q <-chan kafka.Message, handle Ha
 		case <-ctx.Done():
 			return
 		}
-		_ = open // a closed queue is noticed by the next receive
 	}
+}
+
+// collect fills batch from the merge (see merge.go): the records that may
+// go, in merged order, receiving more from q while none may, until the
+// batch holds MaxBatch or Linger has passed since its first record. It
+// returns false when q is closed and the batch is empty; records still
+// waiting in the merge then are not handled, and so not committed: the
+// partition's next owner reads them again.
+func (c *Consumer) collect(ctx context.Context, q <-chan kafka.Message, m *merger, batch *[]kafka.Message, linger *time.Timer) bool {
+	armed := false
+	defer func() {
+		if armed {
+			linger.Stop()
+		}
+	}()
+	wake := time.NewTimer(time.Hour)
+	defer wake.Stop()
+	for {
+		for len(*batch) < c.cfg.MaxBatch {
+			msg, ok := m.next(ctx)
+			if !ok {
+				break
+			}
+			*batch = append(*batch, msg)
+		}
+		if len(*batch) >= c.cfg.MaxBatch {
+			return true
+		}
+		if len(*batch) > 0 && !armed {
+			linger.Reset(c.cfg.Linger)
+			armed = true
+		}
+		// Nothing more may go now: take what q has, or wait for it, for the
+		// linger, or for the merge's next recheck of a waiting record.
+		held, after := m.waiting()
+		var wakeC <-chan time.Time
+		if held > 0 {
+			wake.Reset(after)
+			wakeC = wake.C
+		}
+		var lingerC <-chan time.Time
+		if armed {
+			lingerC = linger.C
+		}
+		select {
+		case msg, ok := <-q:
+			if !ok {
+				return len(*batch) > 0
+			}
+			m.add(msg)
+			for more := true; more; {
+				select {
+				case msg, ok := <-q:
+					if !ok {
+						more = false
+						break
+					}
+					m.add(msg)
+				default:
+					more = false
+				}
+			}
+		case <-lingerC:
+			armed = false
+			return true
+		case <-wakeC:
+		case <-ctx.Done():
+			return len(*batch) > 0
+		}
+		wake.Stop()
+	}
+}
+
+// caughtUp asks the broker whether the group has committed every record
+// of a topic partition (then a fresh merge lane knows it has nothing to
+// wait for).
+func (c *Consumer) caughtUp(ctx context.Context, topic string, partition int) (bool, error) {
+	qctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	ends, err := c.admin.ListOffsets(qctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{topic: {kafka.LastOffsetOf(partition)}}})
+	if err != nil {
+		return false, fmt.Errorf("list offsets %s/%d: %w", topic, partition, err)
+	}
+	var end int64 = -1
+	for _, po := range ends.Topics[topic] {
+		if po.Partition == partition && po.Error == nil {
+			end = po.LastOffset
+		}
+	}
+	if end < 0 {
+		return false, fmt.Errorf("list offsets %s/%d: no answer", topic, partition)
+	}
+	if end == 0 {
+		return true, nil
+	}
+	res, err := c.admin.OffsetFetch(qctx, &kafka.OffsetFetchRequest{GroupID: c.cfg.GroupID, Topics: map[string][]int{topic: {partition}}})
+	if err != nil {
+		return false, fmt.Errorf("offset fetch %s/%d: %w", topic, partition, err)
+	}
+	for _, p := range res.Topics[topic] {
+		if p.Partition == partition && p.Error == nil {
+			return p.CommittedOffset >= end, nil
+		}
+	}
+	return false, nil
 }
 
 // fill adds records to batch until it holds MaxBatch, or until Linger has

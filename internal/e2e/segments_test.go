@@ -1,0 +1,217 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/big"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ltv-stream/ltv-stream/internal/aggregate"
+	"github.com/ltv-stream/ltv-stream/internal/oracle"
+	"github.com/ltv-stream/ltv-stream/internal/stream"
+	"github.com/ltv-stream/ltv-stream/internal/testutil"
+	"github.com/segmentio/kafka-go"
+)
+
+// segmentEvent is the part of an ltv.segment.v1 event the checks read.
+type segmentEvent struct {
+	Schema          string `json:"schema"`
+	EventID         string `json:"event_id"`
+	CustomerID      string `json:"customer_id"`
+	PreviousSegment string `json:"previous_segment"`
+	Segment         string `json:"segment"`
+	CausedBy        string `json:"caused_by"`
+	OccurredAt      string `json:"occurred_at"`
+}
+
+// segmentOutcome is what a run left: each customer's stored segment and
+// the distinct segment events published.
+type segmentOutcome struct {
+	stored      map[string]string
+	ids         map[string]bool
+	timerCaused int
+}
+
+// streamTimes computes each input partition's expected final stream time
+// from the valid records, placing each key as the test's producer does
+// (murmur2, the Java clients' partitioner).
+func streamTimes(t *testing.T, ctx context.Context, e *env, p produced) (map[int]time.Time, func(key []byte) int) {
+	t.Helper()
+	parts, err := stream.Partitions(ctx, e.brokers, ordersTopic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	balancer := &kafka.Murmur2Balancer{}
+	partitionOf := func(key []byte) int { return balancer.Balance(kafka.Message{Key: key}, parts...) }
+	out := map[int]time.Time{}
+	for _, r := range p.valid {
+		var ev struct {
+			OccurredAt string `json:"occurred_at"`
+		}
+		if err := json.Unmarshal(r.Value, &ev); err != nil {
+			t.Fatal(err)
+		}
+		at, err := time.Parse(time.RFC3339Nano, ev.OccurredAt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if part := partitionOf(r.Key); at.After(out[part]) {
+			out[part] = at
+		}
+	}
+	return out, partitionOf
+}
+
+// checkSegments checks SPEC §8 after a drained run: every partition's
+// stored stream time is the latest valid event's time of that partition;
+// every customer's stored segment is the rule applied to its state at that
+// time; segment_since and the channel are set; the segment chains read
+// from topic are unbroken, start at "", end at the stored segment, and
+// hold copies only as exact re-emissions.
+func checkSegments(t *testing.T, ctx context.Context, e *env, p produced, o *oracle.Oracle, topic string) segmentOutcome {
+	t.Helper()
+	times, partitionOf := streamTimes(t, ctx, e, p)
+	for part, want := range times {
+		got, err := e.rc.Get(ctx, fmt.Sprintf("ltv:{p%d}:stream_time", part)).Result()
+		if err != nil {
+			t.Fatalf("stream time of partition %d: %v", part, err)
+		}
+		if gotT, err := time.Parse(time.RFC3339Nano, got); err != nil || !gotT.Equal(want) {
+			t.Errorf("partition %d stream time %q, want %s", part, got, want.Format(time.RFC3339Nano))
+		}
+	}
+	out := segmentOutcome{stored: map[string]string{}, ids: map[string]bool{}}
+	bad := 0
+	for _, id := range o.Customers() {
+		h, err := e.rc.HMGet(ctx, "ltv:{"+id+"}", "segment", "segment_since").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		seg, _ := h[0].(string)
+		since, _ := h[1].(string)
+		out.stored[id] = seg
+		now := times[partitionOf([]byte(id))]
+		want := o.Segment(id, now, aggregate.DefaultAtRiskAfterDays*aggregate.Day, aggregate.DefaultLapsedAfterDays*aggregate.Day)
+		if seg != want {
+			if bad++; bad <= 20 {
+				t.Errorf("customer %s segment %q, want %q at its partition's stream time %s", id, seg, want, now.Format(time.RFC3339))
+			}
+		}
+		if (seg != "") != (since != "") {
+			t.Errorf("customer %s segment %q with segment_since %q", id, seg, since)
+		}
+	}
+	if bad > 0 {
+		t.Fatalf("%d customers in the wrong segment", bad)
+	}
+
+	msgs, err := testutil.ReadAll(ctx, e.brokers, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byID := map[string]string{}
+	chains := map[string][]segmentEvent{}
+	for _, m := range msgs {
+		var s segmentEvent
+		if err := json.Unmarshal(m.Value, &s); err != nil || s.Schema != aggregate.SchemaSegment {
+			t.Fatalf("segment event %s: %v", m.Value, err)
+		}
+		if string(m.Key) != s.CustomerID {
+			t.Errorf("segment event keyed %q for customer %q", m.Key, s.CustomerID)
+		}
+		if prev, ok := byID[s.EventID]; ok {
+			if prev != string(m.Value) {
+				t.Errorf("event_id %s published with different content:\n%s\n%s", s.EventID, prev, m.Value)
+			}
+			continue
+		}
+		byID[s.EventID] = string(m.Value)
+		out.ids[s.EventID] = true
+		if strings.HasPrefix(s.CausedBy, aggregate.TimerCausePrefix) {
+			out.timerCaused++
+			if s.OccurredAt != strings.TrimPrefix(s.CausedBy, aggregate.TimerCausePrefix) {
+				t.Errorf("timer change %s occurred at %s", s.CausedBy, s.OccurredAt)
+			}
+		}
+		chains[s.CustomerID] = append(chains[s.CustomerID], s)
+	}
+	for id, seg := range out.stored {
+		prev := ""
+		for _, s := range chains[id] {
+			if s.PreviousSegment != prev {
+				t.Errorf("customer %s segment chain broken: %q then %q→%q", id, prev, s.PreviousSegment, s.Segment)
+			}
+			prev = s.Segment
+		}
+		if prev != seg {
+			t.Errorf("customer %s segment chain ends at %q, stored %q", id, prev, seg)
+		}
+	}
+	t.Logf("segments: %d customers, %d segment events (%d distinct, %d caused by timers)", len(out.stored), len(msgs), len(byID), out.timerCaused)
+	return out
+}
+
+// TestReplayGivesTheSameSegments drains a simulated stream with late and
+// duplicate events, then replays the same topics with a new group into a
+// fresh Redis and fresh output topics: the final segments and the set of
+// segment event ids are the same, whatever the interleaving of the two
+// input topics in each run.
+func TestReplayGivesTheSameSegments(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	e := newEnv(t, 4)
+	p := produce(t, ctx, e.brokers, simConfig(20_000, 2_000))
+	first := startService(t, e.config(t))
+	if err := testutil.WaitCaughtUp(ctx, e.brokers, group, ordersTopic, lifecycleTopic); err != nil {
+		t.Fatal(err)
+	}
+	first.stop(t)
+	live := check(t, ctx, e, p, defaultTiers, big.NewRat(5, 100), true)
+	if live.timerCaused == 0 {
+		t.Fatal("no segment change was caused by a timer: the stream does not exercise the clock")
+	}
+
+	replay := withRedis(&env{kafka: e.kafka, brokers: e.brokers}, testutil.StartRedis(t))
+	for _, topic := range []string{"replay-changes", "replay-segments", "replay-dlq"} {
+		if err := testutil.CreateTopic(ctx, e.brokers, topic, 4); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg := replay.config(t)
+	cfg.GroupID, cfg.ChangesTopic, cfg.SegmentsTopic, cfg.DLQTopic = "replay", "replay-changes", "replay-segments", "replay-dlq"
+	second := startService(t, cfg)
+	if err := testutil.WaitCaughtUp(ctx, e.brokers, "replay", ordersTopic, lifecycleTopic); err != nil {
+		t.Fatal(err)
+	}
+	second.stop(t)
+	o := oracleOf(t, p)
+	again := checkSegments(t, ctx, replay, p, o, "replay-segments")
+	for id, seg := range live.stored {
+		if again.stored[id] != seg {
+			t.Errorf("customer %s: segment %q live, %q in the replay", id, seg, again.stored[id])
+		}
+	}
+	var onlyLive, onlyReplay []string
+	for id := range live.ids {
+		if !again.ids[id] {
+			onlyLive = append(onlyLive, id)
+		}
+	}
+	for id := range again.ids {
+		if !live.ids[id] {
+			onlyReplay = append(onlyReplay, id)
+		}
+	}
+	sort.Strings(onlyLive)
+	sort.Strings(onlyReplay)
+	if len(onlyLive)+len(onlyReplay) > 0 {
+		t.Fatalf("segment event ids differ: %d only live %v, %d only in the replay %v",
+			len(onlyLive), head(onlyLive), len(onlyReplay), head(onlyReplay))
+	}
+}
+
+func head(s []string) []string { return s[:min(len(s), 5)] }

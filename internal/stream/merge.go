@@ -1,0 +1,210 @@
+package stream
+
+import (
+	"context"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+)
+
+// The merge: a worker hands the handler each partition's records of all
+// the input topics in event-time order, not in the order the fetches
+// happened to deliver them. The two input topics are co-partitioned
+// (partition p of both holds the same customers), and event time drives
+// stream time, timers and segments (SPEC §8): with the records of
+// partition p of both topics in one order that depends only on what the
+// topics hold, a replay of the same topics gives the same results, event
+// for event, whichever topic the fetches served first.
+//
+// Within a topic partition the offset order is kept (so commits stay
+// correct). Between the topics, the record with the earlier event time
+// goes first (ties: the topic listed first). A head record can therefore
+// go only when every other topic's partition has a buffered record at or
+// after its time, or has nothing more to give: it is known caught up (its
+// last record reached its high watermark, or the group has committed
+// everything in it). While neither is known the record waits, at most
+// MergeMaxWait (then it goes anyway, trading determinism for progress).
+
+// mergeKey names one partition number across the topics.
+type mergeKey = int
+
+// mergeLane is one topic partition's buffered records and what is known
+// of its end.
+type mergeLane struct {
+	queue []timedMessage
+	// caughtUp: its last record reached the high watermark, or the group
+	// committed every record it had when last asked (until a new record
+	// arrives).
+	caughtUp bool
+	// checkedAt is when caughtUp was last asked of the broker (zero:
+	// never); asked again after mergeRecheck while the lane is empty.
+	checkedAt time.Time
+}
+
+type timedMessage struct {
+	msg kafka.Message
+	at  time.Time
+	// held is when the record started waiting at the head of its lane
+	// (zero while it is not at the head or not waiting).
+	held time.Time
+}
+
+// merger orders one worker's records. Not safe for concurrent use: it
+// belongs to its worker goroutine.
+type merger struct {
+	topics    []string
+	eventTime func([]byte) (time.Time, bool)
+	maxWait   time.Duration
+	// caughtUp asks the broker whether a topic partition has nothing the
+	// group has not committed (nil: never caught up until its records say
+	// so).
+	caughtUp func(ctx context.Context, topic string, partition int) (bool, error)
+	now      func() time.Time
+	lanes    map[mergeKey][]*mergeLane // per partition, one lane per topic (topics order)
+	held     int
+	waits    int // records released by MergeMaxWait, for the log
+}
+
+// mergeRecheck is how often an empty lane that is not known caught up is
+// asked about again.
+const mergeRecheck = 200 * time.Millisecond
+
+func newMerger(topics []string, eventTime func([]byte) (time.Time, bool), maxWait time.Duration,
+	caughtUp func(ctx context.Context, topic string, partition int) (bool, error)) *merger {
+	return &merger{topics: topics, eventTime: eventTime, maxWait: maxWait, caughtUp: caughtUp,
+		now: time.Now, lanes: map[mergeKey][]*mergeLane{}}
+}
+
+func (m *merger) topicIndex(topic string) int {
+	for i, t := range m.topics {
+		if t == topic {
+			return i
+		}
+	}
+	return -1
+}
+
+func (m *merger) lanesOf(p int) []*mergeLane {
+	ls := m.lanes[p]
+	if ls == nil {
+		ls = make([]*mergeLane, len(m.topics))
+		for i := range ls {
+			ls[i] = &mergeLane{}
+		}
+		m.lanes[p] = ls
+	}
+	return ls
+}
+
+// add buffers a fetched record.
+func (m *merger) add(msg kafka.Message) {
+	ti := m.topicIndex(msg.Topic)
+	if ti < 0 {
+		ti = 0 // not an input topic of this consumer: never happens
+	}
+	lane := m.lanesOf(msg.Partition)[ti]
+	at, ok := m.eventTime(msg.Value)
+	if !ok {
+		// No usable time (a record for the DLQ): it goes as soon as it is
+		// at the head, without waiting for the other topics.
+		at = time.Time{}
+	}
+	lane.queue = append(lane.queue, timedMessage{msg: msg, at: at})
+	lane.caughtUp = msg.HighWaterMark > 0 && msg.Offset+1 >= msg.HighWaterMark
+	m.held++
+}
+
+// next returns the next record that may go, in merged order, and false
+// when none may go yet.
+func (m *merger) next(ctx context.Context) (kafka.Message, bool) {
+	for p, ls := range m.lanes {
+		if msg, ok := m.nextOf(ctx, p, ls); ok {
+			m.held--
+			return msg, true
+		}
+	}
+	return kafka.Message{}, false
+}
+
+func (m *merger) nextOf(ctx context.Context, p int, ls []*mergeLane) (kafka.Message, bool) {
+	best := -1
+	for i, l := range ls {
+		if len(l.queue) == 0 {
+			continue
+		}
+		if best < 0 || l.queue[0].at.Before(ls[best].queue[0].at) {
+			best = i
+		}
+	}
+	if best < 0 {
+		return kafka.Message{}, false
+	}
+	head := &ls[best].queue[0]
+	if !head.at.IsZero() {
+		for i, l := range ls {
+			if i == best || len(l.queue) > 0 || m.isCaughtUp(ctx, p, i, l) {
+				continue
+			}
+			// Another topic may still hold an earlier record of this
+			// partition: wait for it, within bounds.
+			now := m.now()
+			if head.held.IsZero() {
+				head.held = now
+			}
+			if now.Sub(head.held) < m.maxWait {
+				return kafka.Message{}, false
+			}
+			// Waited long enough: this lane counts as caught up until a
+			// record of it arrives, so the next heads do not wait again.
+			m.waits++
+			l.caughtUp = true
+		}
+	}
+	msg := head.msg
+	ls[best].queue[0] = timedMessage{}
+	ls[best].queue = ls[best].queue[1:]
+	if len(ls[best].queue) == 0 {
+		ls[best].queue = nil
+	}
+	return msg, true
+}
+
+// isCaughtUp says whether an empty lane is known to have nothing more:
+// from its last record's high watermark, or by asking the broker (at most
+// every mergeRecheck while it stays unknown).
+func (m *merger) isCaughtUp(ctx context.Context, p, ti int, l *mergeLane) bool {
+	if l.caughtUp || m.caughtUp == nil {
+		return l.caughtUp
+	}
+	now := m.now()
+	if !l.checkedAt.IsZero() && now.Sub(l.checkedAt) < mergeRecheck {
+		return false
+	}
+	l.checkedAt = now
+	ok, err := m.caughtUp(ctx, m.topics[ti], p)
+	if err == nil && ok {
+		l.caughtUp = true
+	}
+	return l.caughtUp
+}
+
+// waiting reports whether records are buffered, and when the earliest
+// waiting head will have waited MergeMaxWait (or a recheck is due), so the
+// worker knows how long it may block for more records.
+func (m *merger) waiting() (int, time.Duration) {
+	if m.held == 0 {
+		return 0, 0
+	}
+	wake := mergeRecheck
+	now := m.now()
+	for _, ls := range m.lanes {
+		for _, l := range ls {
+			if len(l.queue) > 0 && !l.queue[0].held.IsZero() {
+				if left := m.maxWait - now.Sub(l.queue[0].held); left < wake {
+					wake = max(left, 0)
+				}
+			}
+		}
+	}
+	return m.held, wake
+}

@@ -1,0 +1,153 @@
+package stream
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+)
+
+// mergeRec is a record of topic "o" or "l", partition 0, whose value is its
+// event time (a day number), or "x" for a record without one.
+func mergeRec(topic string, offset, hwm int64, day string) kafka.Message {
+	return kafka.Message{Topic: topic, Partition: 0, Offset: offset, HighWaterMark: hwm, Value: []byte(day)}
+}
+
+func dayTime(v []byte) (time.Time, bool) {
+	var d int
+	if _, err := fmt.Sscanf(string(v), "%d", &d); err != nil {
+		return time.Time{}, false
+	}
+	return time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).AddDate(0, 0, d), true
+}
+
+// drain takes every record that may go, rendered "topic@offset".
+func drain(m *merger) string {
+	var out []string
+	for {
+		msg, ok := m.next(context.Background())
+		if !ok {
+			return strings.Join(out, " ")
+		}
+		out = append(out, fmt.Sprintf("%s@%d", msg.Topic, msg.Offset))
+	}
+}
+
+func TestMergeOrdersByEventTimeAndWaitsForTheOtherTopic(t *testing.T) {
+	clock := time.Date(2026, 12, 5, 0, 0, 0, 0, time.UTC)
+	asked := 0
+	answer := false
+	m := newMerger([]string{"o", "l"}, dayTime, time.Second, func(context.Context, string, int) (bool, error) {
+		asked++
+		return answer, nil
+	})
+	m.now = func() time.Time { return clock }
+
+	// Orders 1, 5, 9 arrive first; the lifecycle lane is unknown and the
+	// broker says it is not caught up: nothing may go.
+	for i, d := range []string{"1", "5", "9"} {
+		m.add(mergeRec("o", int64(i), 10, d))
+	}
+	if got := drain(m); got != "" {
+		t.Fatalf("released %q before the lifecycle topic said anything", got)
+	}
+	// Lifecycle records on days 3 and 5 arrive (not the end of their
+	// partition): merged by time, ties to the first topic; the order on
+	// day 9 waits for the lifecycle lane again.
+	m.add(mergeRec("l", 0, 5, "3"))
+	m.add(mergeRec("l", 1, 5, "5"))
+	if got := drain(m); got != "o@0 l@0 o@1 l@1" {
+		t.Fatalf("merged %q", got)
+	}
+	// The lifecycle lane's last record reaches its high watermark: the
+	// lane is caught up, and the order goes.
+	m.add(mergeRec("l", 4, 5, "7"))
+	if got := drain(m); got != "l@4 o@2" {
+		t.Fatalf("merged %q", got)
+	}
+	// A record without a usable time goes as soon as it is at its head.
+	m.add(mergeRec("o", 3, 10, "x"))
+	if got := drain(m); got != "o@3" {
+		t.Fatalf("merged %q", got)
+	}
+	if held, _ := m.waiting(); held != 0 {
+		t.Fatalf("%d records still held", held)
+	}
+	if asked == 0 {
+		t.Fatal("the broker was never asked about the unknown lane")
+	}
+}
+
+func TestMergeWaitIsBounded(t *testing.T) {
+	clock := time.Date(2026, 12, 5, 0, 0, 0, 0, time.UTC)
+	m := newMerger([]string{"o", "l"}, dayTime, 2*time.Second, func(context.Context, string, int) (bool, error) {
+		return false, nil // the broker never says the lane is caught up
+	})
+	m.now = func() time.Time { return clock }
+	m.add(mergeRec("o", 0, 10, "1"))
+	m.add(mergeRec("o", 1, 10, "2"))
+	if got := drain(m); got != "" {
+		t.Fatalf("released %q at once", got)
+	}
+	if _, wake := m.waiting(); wake > 2*time.Second {
+		t.Fatalf("wake after %s, want at most the max wait", wake)
+	}
+	clock = clock.Add(time.Second)
+	if got := drain(m); got != "" {
+		t.Fatalf("released %q before the max wait", got)
+	}
+	clock = clock.Add(time.Second)
+	// After the max wait the lane counts as caught up: both go, and the
+	// second does not wait again.
+	if got := drain(m); got != "o@0 o@1" {
+		t.Fatalf("merged %q", got)
+	}
+	// A record of the silent lane arrives: it constrains again.
+	m.add(mergeRec("l", 0, 5, "3"))
+	m.add(mergeRec("o", 2, 10, "4"))
+	if got := drain(m); got != "l@0" {
+		t.Fatalf("merged %q", got)
+	}
+}
+
+// TestMergeDoesNotDependOnArrivalOrder: the same two topic partitions,
+// delivered in different interleavings (as fetches do), merge into the
+// same order.
+func TestMergeDoesNotDependOnArrivalOrder(t *testing.T) {
+	orders := []string{"1", "2", "2", "8", "4", "9", "12"} // one late record (4)
+	lifecycle := []string{"2", "3", "9", "10"}
+	run := func(pattern []bool) string {
+		m := newMerger([]string{"o", "l"}, dayTime, time.Hour, nil)
+		var out []string
+		oi, li := 0, 0
+		for _, takeOrder := range pattern {
+			if takeOrder && oi < len(orders) {
+				m.add(mergeRec("o", int64(oi), int64(len(orders)), orders[oi]))
+				oi++
+			} else if li < len(lifecycle) {
+				m.add(mergeRec("l", int64(li), int64(len(lifecycle)), lifecycle[li]))
+				li++
+			}
+			if got := drain(m); got != "" {
+				out = append(out, got)
+			}
+		}
+		return strings.Join(out, " ")
+	}
+	want := run([]bool{true, true, true, true, true, true, true, false, false, false, false})
+	for _, pattern := range [][]bool{
+		{false, false, false, false, true, true, true, true, true, true, true},
+		{true, false, true, false, true, false, true, false, true, true, true},
+		{false, true, true, true, false, false, true, true, false, true, true},
+	} {
+		if got := run(pattern); got != want {
+			t.Fatalf("interleaving %v merged\n%s\nwant\n%s", pattern, got, want)
+		}
+	}
+	if want != "o@0 o@1 o@2 l@0 l@1 o@3 o@4 o@5 l@2 l@3 o@6" {
+		t.Fatalf("merged %s", want)
+	}
+}
