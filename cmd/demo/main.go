@@ -228,8 +228,8 @@ func produce(ctx context.Context, brokers []string, o options) (produceStats, er
 	return st, flush()
 }
 
-// changePrinter prints tier changes, rate-limited so a fast run stays
-// readable; it counts everything it reads.
+// changePrinter prints tier and segment changes as they arrive,
+// rate-limited so a fast run stays readable; it counts everything it reads.
 type changePrinter struct {
 	out      io.Writer
 	perSec   int
@@ -237,99 +237,159 @@ type changePrinter struct {
 	read     int
 	promoted int
 	demoted  int
+	segments int
+	byTimer  int
 	skipped  int
 	ids      map[string]bool
+	// window and printed rate-limit the lines.
+	window  time.Time
+	printed int
 }
 
 func newChangePrinter(out io.Writer, perSec int) *changePrinter {
 	return &changePrinter{out: out, perSec: perSec, ids: map[string]bool{}}
 }
 
+// change is the part of an ltv.change.v1 or ltv.segment.v1 event the demo
+// prints.
+type change struct {
+	Schema          string `json:"schema"`
+	EventID         string `json:"event_id"`
+	CustomerID      string `json:"customer_id"`
+	PreviousTier    string `json:"previous_tier"`
+	Tier            string `json:"tier"`
+	Direction       string `json:"direction"`
+	LTV             string `json:"ltv"`
+	Orders          int    `json:"orders"`
+	Churned         bool   `json:"churned"`
+	PreviousSegment string `json:"previous_segment"`
+	Segment         string `json:"segment"`
+	CausedBy        string `json:"caused_by"`
+	OccurredAt      string `json:"occurred_at"`
+	LastOrderAt     string `json:"last_order_at"`
+}
+
 func (p *changePrinter) run(ctx context.Context, brokers []string) {
 	r := kafka.NewReader(kafka.ReaderConfig{
-		Brokers: brokers, GroupID: "ltv-demo-printer", Topic: changesTopic,
+		Brokers: brokers, GroupID: "ltv-demo-printer", GroupTopics: []string{changesTopic, segmentsTopic},
 		MaxWait: 200 * time.Millisecond, StartOffset: kafka.FirstOffset,
 		HeartbeatInterval: time.Second, SessionTimeout: 6 * time.Second,
 	})
 	defer func() { _ = r.Close() }()
-	windowStart, printed := time.Now(), 0
+	p.window = time.Now()
 	for {
 		m, err := r.ReadMessage(ctx)
 		if err != nil {
 			return
 		}
-		var c struct {
-			EventID      string `json:"event_id"`
-			CustomerID   string `json:"customer_id"`
-			PreviousTier string `json:"previous_tier"`
-			Tier         string `json:"tier"`
-			Direction    string `json:"direction"`
-			LTV          string `json:"ltv"`
-			Orders       int    `json:"orders"`
-			Churned      bool   `json:"churned"`
-		}
+		var c change
 		if json.Unmarshal(m.Value, &c) != nil {
 			continue
 		}
-		p.mu.Lock()
-		if p.ids[c.EventID] { // a re-emission: subscribers dedupe by event_id
-			p.mu.Unlock()
-			continue
+		p.print(&c)
+	}
+}
+
+// print counts a change and prints it if it is worth a line and the
+// second's budget allows.
+func (p *changePrinter) print(c *change) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ids[c.EventID] { // a re-emission: subscribers dedupe by event_id
+		return
+	}
+	p.ids[c.EventID] = true
+	var line string
+	if c.Schema == "ltv.segment.v1" {
+		p.segments++
+		cause := ""
+		if _, ok := strings.CutPrefix(c.CausedBy, "timer:"); ok {
+			p.byTimer++
+			cause = "  (" + quietFor(c.LastOrderAt, c.OccurredAt) + " without an order)"
 		}
-		p.ids[c.EventID] = true
+		// Going quiet and coming back are the changes a marketing team acts on.
+		if c.Segment == "at_risk" || c.Segment == "lapsed" || c.PreviousSegment == "at_risk" || c.PreviousSegment == "lapsed" {
+			line = fmt.Sprintf("◆ %-9s %-8s → %-8s segment, %s%s\n", c.CustomerID, orNew(c.PreviousSegment), orNone(c.Segment), c.OccurredAt[:10], cause)
+		}
+	} else {
 		p.read++
 		if c.Direction == "up" {
 			p.promoted++
 		} else {
 			p.demoted++
 		}
-		if time.Since(windowStart) > time.Second {
-			if p.skipped > 0 {
-				fmt.Fprintf(p.out, "  … %d more changes\n", p.skipped)
-				p.skipped = 0
-			}
-			windowStart, printed = time.Now(), 0
-		}
-		interesting := c.PreviousTier != "" || c.Tier == "gold" || c.Tier == "platinum"
-		if printed < p.perSec && interesting {
+		if c.PreviousTier != "" || c.Tier == "gold" || c.Tier == "platinum" {
 			arrow := "▲"
 			if c.Direction == "down" {
 				arrow = "▼"
-			}
-			from := c.PreviousTier
-			if from == "" {
-				from = "(new)"
 			}
 			churn := ""
 			if c.Churned {
 				churn = " churned"
 			}
-			fmt.Fprintf(p.out, "%s %-9s %-8s → %-8s ltv %10s  orders %d%s\n", arrow, c.CustomerID, from, c.Tier, c.LTV, c.Orders, churn)
-			printed++
-		} else {
-			p.skipped++
+			line = fmt.Sprintf("%s %-9s %-8s → %-8s ltv %10s  orders %d%s\n", arrow, c.CustomerID, orNew(c.PreviousTier), c.Tier, c.LTV, c.Orders, churn)
 		}
-		p.mu.Unlock()
 	}
+	if time.Since(p.window) > time.Second {
+		if p.skipped > 0 {
+			fmt.Fprintf(p.out, "  … %d more changes\n", p.skipped)
+			p.skipped = 0
+		}
+		p.window, p.printed = time.Now(), 0
+	}
+	if line != "" && p.printed < p.perSec {
+		fmt.Fprint(p.out, line)
+		p.printed++
+	} else {
+		p.skipped++
+	}
+}
+
+// quietFor renders the time from a customer's last order to a timer's
+// due time, in days.
+func quietFor(lastOrderAt, due string) string {
+	last, err1 := time.Parse(time.RFC3339Nano, lastOrderAt)
+	at, err2 := time.Parse(time.RFC3339Nano, due)
+	if err1 != nil || err2 != nil {
+		return "a long time"
+	}
+	return fmt.Sprintf("%.0f days", at.Sub(last).Hours()/24)
+}
+
+func orNew(s string) string {
+	if s == "" {
+		return "(new)"
+	}
+	return s
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(none)"
+	}
+	return s
 }
 
 func summary(ctx context.Context, out io.Writer, brokers []string, redisAddr string, st produceStats, elapsed time.Duration, rate int, p *changePrinter) error {
 	rc := redis.NewClient(&redis.Options{Addr: redisAddr})
 	defer rc.Close()
-	tiers := map[string]int{}
+	tiers, segments := map[string]int{}, map[string]int{}
 	customers := 0
 	iter := rc.Scan(ctx, 0, "ltv:{*}", 1000).Iterator()
 	for iter.Next(ctx) {
 		key := iter.Val()
-		if strings.HasSuffix(key, ":pending") {
+		if !strings.HasSuffix(key, "}") { // a pending key, or a partition's clock
 			continue
 		}
-		tier, err := rc.HGet(ctx, key, "tier").Result()
+		vals, err := rc.HMGet(ctx, key, "tier", "segment").Result()
 		if err != nil && !errors.Is(err, redis.Nil) {
 			return err
 		}
+		tier, _ := vals[0].(string)
+		segment, _ := vals[1].(string)
 		customers++
 		tiers[tier]++
+		segments[segment]++
 	}
 	if err := iter.Err(); err != nil {
 		return err
@@ -363,8 +423,15 @@ func summary(ctx context.Context, out io.Writer, brokers []string, redisAddr str
 		}
 		fmt.Fprintf(out, "  %-12s  %d\n", label, tiers[n])
 	}
+	fmt.Fprintf(out, "segments (by the stream's own clock, event time)\n")
+	for _, n := range []string{"new", "active", "at_risk", "lapsed", "churned", ""} {
+		if segments[n] > 0 {
+			fmt.Fprintf(out, "  %-12s  %d\n", orNone(n), segments[n])
+		}
+	}
 	p.mu.Lock()
 	fmt.Fprintf(out, "tier changes    %d (%d up, %d down)\n", p.read, p.promoted, p.demoted)
+	fmt.Fprintf(out, "segment changes %d (%d by timers: customers who went quiet)\n", p.segments, p.byTimer)
 	p.mu.Unlock()
 	fmt.Fprintf(out, "dead letters    %d (bad records produced: %d)\n", dlq, st.bad)
 	return nil

@@ -34,6 +34,15 @@ func TestDemoRunsEndToEnd(t *testing.T) {
 	if !regexp.MustCompile(`(?m)^  bronze\s+\d+`).MatchString(text) {
 		t.Errorf("no per-tier counts:\n%s", text)
 	}
+	if !regexp.MustCompile(`(?m)^  lapsed\s+\d+`).MatchString(text) {
+		t.Errorf("no per-segment counts:\n%s", text)
+	}
+	if m := regexp.MustCompile(`segment changes (\d+) \((\d+) by timers`).FindStringSubmatch(text); m == nil || m[2] == "0" {
+		t.Errorf("no segment changes by timers:\n%s", text)
+	}
+	if !strings.Contains(text, "◆ ") {
+		t.Errorf("no segment change lines:\n%s", text)
+	}
 }
 
 func TestDemoUsageErrors(t *testing.T) {

@@ -37,6 +37,9 @@ func TestDefaultsMatchSpec(t *testing.T) {
 		"hyst":      {c.Model.Hysteresis.String(), "0.05"},
 		"skew":      {c.MaxFutureSkew.String(), "24h0m0s"},
 		"dlq limit": {strconv.Itoa(c.DLQMaxMessageBytes), "0"},
+		"segments":  {c.SegmentsTopic, "ltv-segments"},
+		"at risk":   {c.Model.AtRiskAfter.String(), "2160h0m0s"},
+		"lapsed":    {c.Model.LapsedAfter.String(), "4320h0m0s"},
 	}
 	for name, v := range checks {
 		if v[0] != v[1] {
@@ -261,13 +264,57 @@ func TestShippedDeployConfigIsTheDefaults(t *testing.T) {
 	a, b := shipped.Model, defaults.Model
 	if shipped.BaseCurrency != defaults.BaseCurrency || !a.DefaultMargin.Equal(b.DefaultMargin) ||
 		!a.LifespanYears.Equal(b.LifespanYears) || !a.MinWindowYears.Equal(b.MinWindowYears) ||
-		!a.Hysteresis.Equal(b.Hysteresis) || len(a.Tiers) != len(b.Tiers) {
+		!a.Hysteresis.Equal(b.Hysteresis) || len(a.Tiers) != len(b.Tiers) ||
+		a.AtRiskAfter != b.AtRiskAfter || a.LapsedAfter != b.LapsedAfter || shipped.MaxFutureSkew != defaults.MaxFutureSkew {
 		t.Fatalf("shipped config differs from the defaults: %+v vs %+v", a, b)
 	}
 	for i := range a.Tiers {
 		if a.Tiers[i].Name != b.Tiers[i].Name || !a.Tiers[i].Min.Equal(b.Tiers[i].Min) {
 			t.Errorf("tier %d: %v vs %v", i, a.Tiers[i], b.Tiers[i])
 		}
+	}
+}
+
+func TestSegmentThresholds(t *testing.T) {
+	cases := []struct {
+		yaml           string
+		atRisk, lapsed time.Duration
+		err            string
+	}{
+		{"", 90 * 24 * time.Hour, 180 * 24 * time.Hour, ""},
+		{"at_risk_after_days: 30\nlapsed_after_days: 60.5\n", 30 * 24 * time.Hour, 60*24*time.Hour + 12*time.Hour, ""},
+		{"at_risk_after_days: 200\n", 0, 0, "0 < at_risk_after_days < lapsed_after_days, got 200 and 180"},
+		{"at_risk_after_days: 0\n", 0, 0, "at_risk_after_days must be a positive number of days"},
+		{"lapsed_after_days: -5\n", 0, 0, "lapsed_after_days must be a positive number of days"},
+		{"lapsed_after_days: soon\n", 0, 0, "is not a decimal number"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.yaml, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "ltv.yaml")
+			if err := os.WriteFile(path, []byte(tc.yaml), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			c, err := Load(nil, envOf(map[string]string{"LTV_CONFIG": path}), io.Discard)
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("got %v, want an error containing %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Model.AtRiskAfter != tc.atRisk || c.Model.LapsedAfter != tc.lapsed {
+				t.Fatalf("thresholds %v %v", c.Model.AtRiskAfter, c.Model.LapsedAfter)
+			}
+		})
+	}
+	c, err := Load([]string{"-segments-topic", "seg"}, envOf(map[string]string{"LTV_SEGMENTS_TOPIC": "other"}), io.Discard)
+	if err != nil || c.SegmentsTopic != "seg" {
+		t.Fatalf("segments topic %v %v", c, err)
+	}
+	if _, err := Load(nil, envOf(map[string]string{"LTV_SEGMENTS_TOPIC": "ltv-changes"}), io.Discard); err == nil {
+		t.Fatal("the segments topic may not be the changes topic")
 	}
 }
 

@@ -97,6 +97,11 @@ func TestNoRecordStallsThePartition(t *testing.T) {
 	if !strings.HasPrefix(state["last_order_at"], "2026-01-") {
 		t.Errorf("last_order_at = %q: the far-future record moved state", state["last_order_at"])
 	}
+	// Nor stream time (SPEC §8): it is the latest valid event's, the last
+	// order of January 8th, not 2126.
+	if st, err := e.rc.Get(ctx, "ltv:{p0}:stream_time").Result(); err != nil || st != fmt.Sprintf("2026-01-%02dT00:00:00.000000000Z", len(bad)+1) {
+		t.Errorf("stream time %q (%v): a rejected record moved it", st, err)
+	}
 
 	got, err := testutil.ReadExact(ctx, e.brokers, dlqTopic, 0)
 	if err != nil {

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"math"
@@ -612,5 +613,44 @@ func BenchmarkGenerate(b *testing.B) {
 		if _, ok := g.Next(); !ok {
 			break
 		}
+	}
+}
+
+// TestCustomersGoQuietForMonths: a stream holds customers who go quiet for
+// at least 180 days (lapsed, SPEC §8) and then order again, and customers
+// whose last order is long before the stream's end.
+func TestCustomersGoQuietForMonths(t *testing.T) {
+	g, err := NewGenerator(Config{Seed: 3, Customers: 500, Events: 5000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := map[string]time.Time{}
+	var end time.Time
+	returned := 0
+	for {
+		rec, ok := g.Next()
+		if !ok {
+			break
+		}
+		if rec.Topic != TopicOrders || !bytes.Contains(rec.Value, []byte(`"order_placed"`)) {
+			continue
+		}
+		id := string(rec.Key)
+		if prev, ok := last[id]; ok && rec.OccurredAt.Sub(prev) >= 180*24*time.Hour {
+			returned++
+		}
+		last[id] = rec.OccurredAt
+		if rec.OccurredAt.After(end) {
+			end = rec.OccurredAt
+		}
+	}
+	quiet := 0
+	for _, at := range last {
+		if end.Sub(at) >= 180*24*time.Hour {
+			quiet++
+		}
+	}
+	if returned < 10 || quiet < 50 {
+		t.Fatalf("%d customers came back after 180 quiet days, %d stayed quiet for 180 days at the end", returned, quiet)
 	}
 }
