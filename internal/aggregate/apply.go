@@ -78,7 +78,9 @@ func (m *Model) Apply(s *State, ev *Event, src SourceOffset) Result {
 		if s.Orders == 0 || ev.OccurredAt.Before(s.FirstOrderAt) {
 			// The earliest order names the acquisition channel; on a tie in
 			// time the one read first (earlier in its partition) keeps it.
+			// Refunds of it read before it count against the repeat orders.
 			s.Channel = ev.Channel
+			s.FirstOrder, s.FirstOrderNet = OrderDigest(ev.OrderID), ev.Amount
 		}
 		s.Orders++
 		s.Revenue = s.Revenue.Add(ev.Amount)
@@ -90,6 +92,9 @@ func (m *Model) Apply(s *State, ev *Event, src SourceOffset) Result {
 			s.LastOrderAt = ev.OccurredAt
 		}
 	case OrderRefunded:
+		if s.Orders > 0 && OrderDigest(ev.OrderID) == s.FirstOrder {
+			s.FirstOrderNet = s.FirstOrderNet.Sub(ev.Amount)
+		}
 		s.Revenue = s.Revenue.Sub(ev.Amount)
 		s.Refunds = s.Refunds.Add(ev.Amount)
 		s.GrossProfit = s.GrossProfit.Sub(ev.Amount.Mul(m.margin(ev)))

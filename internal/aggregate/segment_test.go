@@ -279,3 +279,23 @@ func TestSegmentThresholdsAreValidated(t *testing.T) {
 		}
 	}
 }
+
+// TestFirstOrderIsTracked: the earliest order and its net amount (refunds
+// naming it taken off) are known, for the predictive model's repeat spend.
+func TestFirstOrderIsTracked(t *testing.T) {
+	refund := func(id, order, amount, when string) aggregate.Event {
+		ev := refunded(id, amount, when)
+		ev.OrderID = order
+		return ev
+	}
+	c := newCustomer(t, nil)
+	c.applyAll(placed("e2", "100.00", "2026-02-01T00:00:00Z"), refund("r1", "o-e2", "30.00", "2026-02-03T00:00:00Z"))
+	if c.s.FirstOrder != aggregate.OrderDigest("o-e2") || !c.s.FirstOrderNet.Equal(d("70")) {
+		t.Fatalf("first order %x net %s", c.s.FirstOrder, c.s.FirstOrderNet)
+	}
+	c.applyAll(placed("e1", "50.00", "2026-01-01T00:00:00Z")) // a late, earlier order becomes the first
+	c.applyAll(refund("r2", "o-e1", "5.00", "2026-01-05T00:00:00Z"), refund("r3", "o-e9", "1.00", "2026-01-06T00:00:00Z"))
+	if c.s.FirstOrder != aggregate.OrderDigest("o-e1") || !c.s.FirstOrderNet.Equal(d("45")) {
+		t.Fatalf("first order %x net %s", c.s.FirstOrder, c.s.FirstOrderNet)
+	}
+}

@@ -52,6 +52,13 @@ type State struct {
 	LTV  decimal.Decimal
 	Tier string
 
+	// FirstOrder and FirstOrderNet identify the earliest order_placed (a
+	// digest of its order_id) and its net amount (placed minus the refunds
+	// naming it): the predictive model's mean spend m is over the repeat
+	// orders only (SPEC §9), so the first order's share must be taken out.
+	FirstOrder    uint64
+	FirstOrderNet decimal.Decimal
+
 	// Channel is the acquisition channel: the channel of the earliest
 	// order_placed (the one at FirstOrderAt; "" when it had none).
 	Channel string
@@ -72,6 +79,11 @@ type State struct {
 	// partition, least recently used first, at most MaxGuardEntries.
 	Applied []SourceOffset
 }
+
+// OrderDigest is the digest the state keeps of its first order's id: 64
+// bits, so a refund of another order is mistaken for one of the first with
+// odds of 2⁻⁶⁴, at no more cost than the id's 8 bytes.
+func OrderDigest(orderID string) uint64 { return xxhash.Sum64String("order:" + orderID) }
 
 // EventDigest is the dedupe digest of an event id. 64 bits keep a false
 // match within a 32-id window below 2⁻⁵⁸ per event.

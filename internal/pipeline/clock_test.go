@@ -126,7 +126,8 @@ func TestStreamTimeFiresOtherCustomersTimers(t *testing.T) {
 }
 
 // TestLostIndexWriteIsRederivedOnRedelivery: the hash is written but the
-// index write fails (the batch fails, nothing is committed). The
+// index write never succeeds before the batch gives up (the batch fails,
+// nothing is committed). The
 // redelivered batch finds the customer's records already applied and
 // writes its index entry from the stored state, so the due time is not
 // lost, and nothing is published with a different result.
@@ -134,10 +135,15 @@ func TestLostIndexWriteIsRederivedOnRedelivery(t *testing.T) {
 	p, pub, rc, timers := setupTimers(t)
 	ctx := ctxT(t)
 	batch := []pipeline.Record{orderRec(0, "e-a", "a", "10.00", "2026-01-01T00:00:00Z")}
-	timers.failSets = 1
-	if _, err := p.Process(ctx, batch); err == nil {
+	// The index write keeps failing (retried in place) until the batch's
+	// context ends, as when the process stops: the batch fails.
+	timers.failSets = 1 << 30
+	short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	if _, err := p.Process(short, batch); err == nil {
 		t.Fatal("the failed index write was not reported")
 	}
+	timers.failSets = 0
 	if rc.Exists(ctx, "ltv:{p0}:timers").Val() != 0 {
 		t.Fatal("the index was written although the write failed")
 	}
@@ -203,5 +209,23 @@ func TestStaleIndexEntryFiresNothing(t *testing.T) {
 	}
 	if n := len(pub.topic("ltv-segments")); n != 2 {
 		t.Fatalf("%d segment changes, want the two customers' first", n)
+	}
+}
+
+// TestIndexWriteRetriedWithoutPublishingAgain: once the outputs are out, a
+// failing index write is retried in place, so the batch's events and dead
+// letters are not published a second time.
+func TestIndexWriteRetriedWithoutPublishingAgain(t *testing.T) {
+	p, pub, rc, timers := setupTimers(t)
+	ctx := ctxT(t)
+	timers.failSets = 2
+	if _, err := p.Process(ctx, []pipeline.Record{orderRec(0, "e-a", "a", "10.00", "2026-01-01T00:00:00Z")}); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(pub.topic("ltv-segments")); n != 1 {
+		t.Fatalf("published %d segment changes, want 1", n)
+	}
+	if rc.ZScore(ctx, "ltv:{p0}:timers", "a").Err() != nil {
+		t.Fatal("the index entry was not written after the retries")
 	}
 }

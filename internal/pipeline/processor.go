@@ -313,7 +313,12 @@ func (p *Processor) Process(ctx context.Context, batch []Record) (BatchStats, er
 	// this batch fails or the process dies, the next attempt finds it due
 	// again, loads it and publishes its pending events (the timer itself
 	// does not fire twice: the customer's clock has moved past it).
-	if err := p.writeTimers(ctx, order); err != nil {
+	//
+	// From here on the outputs are out: failing the batch would publish
+	// them (and its dead letters) again. So the writes left are retried in
+	// place while Redis is away, and the batch fails only if ctx ends first
+	// (its redelivery then re-derives what was not written).
+	if err := p.retry(ctx, func() error { return p.writeTimers(ctx, order) }); err != nil {
 		return stats, err
 	}
 	// The outputs are durable: the pending copies are no longer needed.
@@ -324,7 +329,7 @@ func (p *Processor) Process(ctx context.Context, batch []Record) (BatchStats, er
 	_ = p.cfg.Store.ClearPending(ctx, acked)
 	// Stream time is stored last: a crash before this point redelivers the
 	// batch, which computes the same stream time again.
-	if err := p.saveStreamTimes(ctx, clock); err != nil {
+	if err := p.retry(ctx, func() error { return p.saveStreamTimes(ctx, clock) }); err != nil {
 		return stats, err
 	}
 	stats.StreamTimes = clock.now
@@ -470,6 +475,26 @@ func (p *Processor) applyCustomer(w *customerWork, snap *store.Snapshot, clock *
 	write := store.Encode(p.cfg.Model, snap, &st, w.outs, store.EncodeOptions{Figures: figures, Computed: &last, Now: now})
 	w.write = &write
 	w.token = write.Token
+}
+
+// retry runs f until it succeeds, with capped exponential backoff, or ctx
+// ends (then the last error).
+func (p *Processor) retry(ctx context.Context, f func() error) error {
+	wait := 50 * time.Millisecond
+	for {
+		err := f()
+		if err == nil {
+			return nil
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("%w (gave up: %w)", err, ctx.Err())
+		case <-t.C:
+		}
+		wait = min(2*wait, 2*time.Second)
+	}
 }
 
 func (p *Processor) stage(name string) {

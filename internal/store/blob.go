@@ -33,7 +33,7 @@ import (
 //   - header byte: 0x80 | guard entries << 4 | lifecycle flag (0x08) | exact
 //     sum flags (revenue 0x01, gross profit 0x02, refunds 0x04);
 //   - with the lifecycle flag, a byte saying which times follow (churn 1,
-//     reactivation 2, the customer's segment clock 4);
+//     reactivation 2, the customer's segment clock 4, the first order 8);
 //   - per guard entry: topic id (uint32 little endian), uvarint partition,
 //     uvarint offset;
 //   - per flagged exact sum: a uvarint h, then for even h the zigzag varint
@@ -55,6 +55,7 @@ const (
 	lifeChurn        = 0x01
 	lifeReactivate   = 0x02
 	lifeClock        = 0x04
+	lifeFirstOrder   = 0x08
 )
 
 // appendBlob renders st's bookkeeping. The guard has at most
@@ -73,6 +74,9 @@ func appendBlob(b []byte, st *aggregate.State) []byte {
 	if !st.Clock.IsZero() {
 		life |= lifeClock
 	}
+	if st.FirstOrder != 0 {
+		life |= lifeFirstOrder
+	}
 	if life != 0 {
 		header |= flagLifecycle
 		b = append(b, life)
@@ -87,14 +91,7 @@ func appendBlob(b []byte, st *aggregate.State) []byte {
 			continue
 		}
 		header |= flagRevenueExact << i
-		if c := v.Coefficient(); c.IsInt64() {
-			b = binary.AppendUvarint(b, zigzag(int64(v.Exponent()))<<1)
-			b = binary.AppendVarint(b, c.Int64())
-			continue
-		}
-		text := v.String()
-		b = binary.AppendUvarint(b, uint64(len(text))<<1|1)
-		b = append(b, text...)
+		b = appendExact(b, v)
 	}
 	for _, t := range []time.Time{st.LastChurnAt, st.LastReactivatedAt, st.Clock} {
 		if !t.IsZero() {
@@ -102,11 +99,29 @@ func appendBlob(b []byte, st *aggregate.State) []byte {
 			b = binary.AppendUvarint(b, uint64(t.Nanosecond()))
 		}
 	}
+	if st.FirstOrder != 0 {
+		// The first order: its id digest, then its net amount as an exact sum.
+		b = binary.LittleEndian.AppendUint64(b, st.FirstOrder)
+		b = appendExact(b, st.FirstOrderNet)
+	}
 	b[at] = header
 	for _, d := range st.Seen {
 		b = binary.LittleEndian.AppendUint64(b, d)
 	}
 	return b
+}
+
+// appendExact appends an exact decimal: a uvarint h, then for even h the
+// zigzag varint coefficient with exponent zigzag-decoded from h/2, for odd
+// h (h−1)/2 bytes of decimal text (a coefficient beyond 64 bits).
+func appendExact(b []byte, v decimal.Decimal) []byte {
+	if c := v.Coefficient(); c.IsInt64() {
+		b = binary.AppendUvarint(b, zigzag(int64(v.Exponent()))<<1)
+		return binary.AppendVarint(b, c.Int64())
+	}
+	text := v.String()
+	b = binary.AppendUvarint(b, uint64(len(text))<<1|1)
+	return append(b, text...)
 }
 
 func zigzag(v int64) uint64 { return uint64(v<<1) ^ uint64(v>>63) }
@@ -123,7 +138,7 @@ func parseBlob(b string, st *aggregate.State) error {
 	var life byte
 	if header&flagLifecycle != 0 {
 		life = r.byte()
-		if life == 0 || life&^(lifeChurn|lifeReactivate|lifeClock) != 0 {
+		if life == 0 || life&^(lifeChurn|lifeReactivate|lifeClock|lifeFirstOrder) != 0 {
 			r.fail("bad lifecycle flags")
 		}
 	}
@@ -142,23 +157,7 @@ func parseBlob(b string, st *aggregate.State) error {
 		if header&(flagRevenueExact<<i) == 0 || r.err != nil {
 			continue
 		}
-		h := r.uvarint()
-		if h&1 == 0 {
-			u := h >> 1
-			exp := int64(u>>1) ^ -int64(u&1)
-			if exp < -1000 || exp > 1000 {
-				r.fail("exact sum exponent out of range")
-				break
-			}
-			*dst = decimal.New(r.varint(), int32(exp))
-			continue
-		}
-		v, err := decimal.NewFromString(r.bytes(h >> 1))
-		if err != nil {
-			r.fail("exact sum " + err.Error())
-			break
-		}
-		*dst = v
+		*dst = r.exact()
 	}
 	for i, dst := range []*time.Time{&st.LastChurnAt, &st.LastReactivatedAt, &st.Clock} {
 		if life&(lifeChurn<<i) == 0 || r.err != nil {
@@ -172,6 +171,10 @@ func parseBlob(b string, st *aggregate.State) error {
 		}
 		*dst = time.Unix(sec, int64(nsec)).UTC()
 	}
+	if life&lifeFirstOrder != 0 && r.err == nil {
+		st.FirstOrder = r.uint64()
+		st.FirstOrderNet = r.exact()
+	}
 	if r.err != nil {
 		return r.err
 	}
@@ -183,6 +186,28 @@ func parseBlob(b string, st *aggregate.State) error {
 		st.Seen = append(st.Seen, binary.LittleEndian.Uint64([]byte(r.s[i:i+8])))
 	}
 	return nil
+}
+
+// exact reads appendExact's encoding.
+func (r *blobReader) exact() decimal.Decimal {
+	h := r.uvarint()
+	if r.err != nil {
+		return decimal.Decimal{}
+	}
+	if h&1 == 0 {
+		u := h >> 1
+		exp := int64(u>>1) ^ -int64(u&1)
+		if exp < -1000 || exp > 1000 {
+			r.fail("exact sum exponent out of range")
+			return decimal.Decimal{}
+		}
+		return decimal.New(r.varint(), int32(exp))
+	}
+	v, err := decimal.NewFromString(r.bytes(h >> 1))
+	if err != nil {
+		r.fail("exact sum " + err.Error())
+	}
+	return v
 }
 
 // blobReader consumes a blob; the first error sticks and later reads
@@ -231,6 +256,16 @@ func (r *blobReader) uint32() uint32 {
 	}
 	v := binary.LittleEndian.Uint32([]byte(r.s[:4]))
 	r.s = r.s[4:]
+	return v
+}
+
+func (r *blobReader) uint64() uint64 {
+	if len(r.s) < 8 {
+		r.fail("truncated")
+		return 0
+	}
+	v := binary.LittleEndian.Uint64([]byte(r.s[:8]))
+	r.s = r.s[8:]
 	return v
 }
 

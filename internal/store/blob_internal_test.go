@@ -20,6 +20,9 @@ func FuzzParseBlob(f *testing.F) {
 	st.GrossProfit = decimal.RequireFromString("1.2345")
 	st.LastChurnAt = time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)
 	f.Add(appendBlob(nil, &st))
+	st.Clock = time.Date(2026, 4, 1, 0, 0, 0, 0, time.UTC)
+	st.FirstOrder, st.FirstOrderNet = aggregate.OrderDigest("o-1"), decimal.RequireFromString("99.125")
+	f.Add(appendBlob(nil, &st))
 	f.Add([]byte{blobMarker})
 	f.Add([]byte{0xff, 0xff})
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -32,7 +35,8 @@ func FuzzParseBlob(f *testing.F) {
 			t.Fatalf("re-rendered blob does not parse: %v", err)
 		}
 		if !reflect.DeepEqual(got.Applied, again.Applied) || !reflect.DeepEqual(got.Seen, again.Seen) ||
-			!got.LastChurnAt.Equal(again.LastChurnAt) || !got.LastReactivatedAt.Equal(again.LastReactivatedAt) {
+			!got.LastChurnAt.Equal(again.LastChurnAt) || !got.LastReactivatedAt.Equal(again.LastReactivatedAt) ||
+			!got.Clock.Equal(again.Clock) || got.FirstOrder != again.FirstOrder || !got.FirstOrderNet.Equal(again.FirstOrderNet) {
 			t.Fatalf("round trip changed the state:\n%+v\n%+v", got, again)
 		}
 		for _, p := range [][2]decimal.Decimal{{got.Revenue, again.Revenue}, {got.GrossProfit, again.GrossProfit}, {got.Refunds, again.Refunds}} {
@@ -43,4 +47,18 @@ func FuzzParseBlob(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestBlobKeepsTheClockAndTheFirstOrder: the segment clock and the first
+// order (SPEC §8, §9) survive a round trip, exactly.
+func TestBlobKeepsTheClockAndTheFirstOrder(t *testing.T) {
+	st := aggregate.State{Clock: time.Date(2026, 4, 1, 0, 0, 0, 7, time.UTC),
+		FirstOrder: aggregate.OrderDigest("o-1"), FirstOrderNet: decimal.RequireFromString("-12345678901234567890.125")}
+	var got aggregate.State
+	if err := parseBlob(string(appendBlob(nil, &st)), &got); err != nil {
+		t.Fatal(err)
+	}
+	if !got.Clock.Equal(st.Clock) || got.FirstOrder != st.FirstOrder || !got.FirstOrderNet.Equal(st.FirstOrderNet) {
+		t.Fatalf("round trip: %+v", got)
+	}
 }
