@@ -17,25 +17,17 @@ const (
 	TopicLifecycle                  // customer_churned and customer_reactivated events
 )
 
-// String returns the topic's default name, which is also its name in JSON
-// Lines files.
-func (t Topic) String() string {
-	switch t {
-	case TopicOrders:
-		return "orders"
-	case TopicLifecycle:
-		return "customer-lifecycle"
-	}
-	return fmt.Sprintf("Topic(%d)", uint8(t))
-}
+// topicNames are the topics' default names, which are also their names in
+// JSON Lines files.
+var topicNames = []string{TopicOrders: "orders", TopicLifecycle: "customer-lifecycle"}
+
+// String returns the topic's default name.
+func (t Topic) String() string { return enumString(topicNames, t, "Topic") }
 
 // ParseTopic parses a topic name as String writes it.
 func ParseTopic(s string) (Topic, error) {
-	switch s {
-	case "orders":
-		return TopicOrders, nil
-	case "customer-lifecycle":
-		return TopicLifecycle, nil
+	if t, ok := enumParse[Topic](topicNames, s); ok {
+		return t, nil
 	}
 	return 0, fmt.Errorf("unknown topic %q (want \"orders\" or \"customer-lifecycle\")", s)
 }
@@ -61,34 +53,37 @@ const (
 	LabelBad
 )
 
-// String returns the label's name in JSON Lines files.
-func (l Label) String() string {
-	switch l {
-	case LabelValid:
-		return "valid"
-	case LabelDuplicate:
-		return "duplicate"
-	case LabelLate:
-		return "late"
-	case LabelBad:
-		return "bad"
-	}
-	return fmt.Sprintf("Label(%d)", uint8(l))
-}
+// labelNames are the labels' names in JSON Lines files.
+var labelNames = []string{LabelValid: "valid", LabelDuplicate: "duplicate", LabelLate: "late", LabelBad: "bad"}
+
+// String returns the label's name.
+func (l Label) String() string { return enumString(labelNames, l, "Label") }
 
 // ParseLabel parses a label name as String writes it.
 func ParseLabel(s string) (Label, error) {
-	switch s {
-	case "valid":
-		return LabelValid, nil
-	case "duplicate":
-		return LabelDuplicate, nil
-	case "late":
-		return LabelLate, nil
-	case "bad":
-		return LabelBad, nil
+	if l, ok := enumParse[Label](labelNames, s); ok {
+		return l, nil
 	}
 	return 0, fmt.Errorf("unknown label %q (want valid, duplicate, late or bad)", s)
+}
+
+// enumString is the name of v in names (indexed by value), or type(v)
+// for a value without one.
+func enumString[T ~uint8](names []string, v T, typ string) string {
+	if int(v) < len(names) && names[v] != "" {
+		return names[v]
+	}
+	return fmt.Sprintf("%s(%d)", typ, uint8(v))
+}
+
+// enumParse is the value whose name in names is s.
+func enumParse[T ~uint8](names []string, s string) (T, bool) {
+	for v, name := range names {
+		if name != "" && name == s {
+			return T(v), true
+		}
+	}
+	return 0, false
 }
 
 // Record is one message of the simulated stream. Records are immutable:
