@@ -111,14 +111,19 @@ func (c *Change) AppendJSON(dst []byte, emittedAt time.Time) []byte {
 	dst = strconv.AppendInt(dst, c.Orders, 10)
 	dst = append(dst, `,"churned":`...)
 	dst = strconv.AppendBool(dst, c.Churned)
+	return appendEventTail(dst, c.CausedBy, c.OccurredAt, emittedAt)
+}
+
+// appendEventTail appends what both output events end with: caused_by,
+// occurred_at and emitted_at; it closes the document.
+func appendEventTail(dst []byte, causedBy string, occurredAt, emittedAt time.Time) []byte {
 	dst = append(dst, `,"caused_by":`...)
-	dst = appendJSONString(dst, c.CausedBy)
+	dst = appendJSONString(dst, causedBy)
 	dst = append(dst, `,"occurred_at":"`...)
-	dst = AppendTimeText(dst, c.OccurredAt)
+	dst = AppendTimeText(dst, occurredAt)
 	dst = append(dst, `","emitted_at":"`...)
 	dst = AppendTimeText(dst, emittedAt)
-	dst = append(dst, `"}`...)
-	return dst
+	return append(dst, `"}`...)
 }
 
 // appendJSONString appends s as a JSON string. Input ids are valid UTF-8

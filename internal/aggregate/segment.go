@@ -165,14 +165,7 @@ func (c *SegmentChange) AppendJSON(dst []byte, emittedAt time.Time) []byte {
 	dst = money.AppendFixed(dst, c.LTV, 2)
 	dst = append(dst, `","tier":`...)
 	dst = appendJSONString(dst, c.Tier)
-	dst = append(dst, `,"caused_by":`...)
-	dst = appendJSONString(dst, c.CausedBy)
-	dst = append(dst, `,"occurred_at":"`...)
-	dst = AppendTimeText(dst, c.OccurredAt)
-	dst = append(dst, `","emitted_at":"`...)
-	dst = AppendTimeText(dst, emittedAt)
-	dst = append(dst, `"}`...)
-	return dst
+	return appendEventTail(dst, c.CausedBy, c.OccurredAt, emittedAt)
 }
 
 // appendCauseID appends the UUID-shaped id of the (schema, customer,
