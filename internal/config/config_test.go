@@ -81,8 +81,6 @@ func TestEnvAndFlagPrecedence(t *testing.T) {
 }
 
 func TestYAMLFile(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "ltv.yaml")
 	yaml := `
 base_currency: EUR
 default_gross_margin: 0.35
@@ -95,10 +93,7 @@ tiers:
 fx_rates:
   SEK: 0.087
 `
-	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	c, err := Load(nil, envOf(map[string]string{"LTV_CONFIG": path}), io.Discard)
+	c, err := loadYAML(t, yaml)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,11 +154,7 @@ func TestInvalidSettingsAreErrors(t *testing.T) {
 				env[k] = v
 			}
 			if tc.yaml != "" {
-				path := filepath.Join(t.TempDir(), "c.yaml")
-				if err := os.WriteFile(path, []byte(tc.yaml), 0o600); err != nil {
-					t.Fatal(err)
-				}
-				env["LTV_CONFIG"] = path
+				env["LTV_CONFIG"] = yamlFile(t, tc.yaml)
 			}
 			_, err := Load(tc.args, envOf(env), io.Discard)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -275,6 +266,39 @@ func TestShippedDeployConfigIsTheDefaults(t *testing.T) {
 	}
 }
 
+// yamlFile writes yaml to a file in a test directory and returns its path.
+func yamlFile(t *testing.T, yaml string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "ltv.yaml")
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// loadYAML loads the default settings with yaml as the LTV_CONFIG file.
+func loadYAML(t *testing.T, yaml string) (*Config, error) {
+	t.Helper()
+	return Load(nil, envOf(map[string]string{"LTV_CONFIG": yamlFile(t, yaml)}), io.Discard)
+}
+
+// loadCase is loadYAML for a table case that wants an error containing
+// wantErr ("": no error). It returns nil when the wanted error came.
+func loadCase(t *testing.T, yaml, wantErr string) *Config {
+	t.Helper()
+	c, err := loadYAML(t, yaml)
+	if wantErr != "" {
+		if err == nil || !strings.Contains(err.Error(), wantErr) {
+			t.Fatalf("got %v, want an error containing %q", err, wantErr)
+		}
+		return nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 func TestSegmentThresholds(t *testing.T) {
 	cases := []struct {
 		yaml           string
@@ -290,19 +314,9 @@ func TestSegmentThresholds(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.yaml, func(t *testing.T) {
-			path := filepath.Join(t.TempDir(), "ltv.yaml")
-			if err := os.WriteFile(path, []byte(tc.yaml), 0o600); err != nil {
-				t.Fatal(err)
-			}
-			c, err := Load(nil, envOf(map[string]string{"LTV_CONFIG": path}), io.Discard)
-			if tc.err != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.err) {
-					t.Fatalf("got %v, want an error containing %q", err, tc.err)
-				}
+			c := loadCase(t, tc.yaml, tc.err)
+			if c == nil {
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			if c.Model.AtRiskAfter != tc.atRisk || c.Model.LapsedAfter != tc.lapsed {
 				t.Fatalf("thresholds %v %v", c.Model.AtRiskAfter, c.Model.LapsedAfter)
@@ -333,19 +347,9 @@ func TestMaxFutureSkew(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.yaml, func(t *testing.T) {
-			path := filepath.Join(t.TempDir(), "ltv.yaml")
-			if err := os.WriteFile(path, []byte(tc.yaml), 0o600); err != nil {
-				t.Fatal(err)
-			}
-			c, err := Load(nil, envOf(map[string]string{"LTV_CONFIG": path}), io.Discard)
-			if tc.err != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.err) {
-					t.Fatalf("got %v, want an error containing %q", err, tc.err)
-				}
+			c := loadCase(t, tc.yaml, tc.err)
+			if c == nil {
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			if c.MaxFutureSkew != tc.want {
 				t.Fatalf("MaxFutureSkew = %v, want %v", c.MaxFutureSkew, tc.want)
