@@ -241,9 +241,10 @@ type changePrinter struct {
 	byTimer  int
 	skipped  int
 	ids      map[string]bool
-	// window and printed rate-limit the lines.
+	// window and printed rate-limit the lines, tier and segment lines
+	// each with their own budget so neither kind crowds out the other.
 	window  time.Time
-	printed int
+	printed [2]int
 }
 
 func newChangePrinter(out io.Writer, perSec int) *changePrinter {
@@ -300,7 +301,9 @@ func (p *changePrinter) print(c *change) {
 	}
 	p.ids[c.EventID] = true
 	var line string
+	kind := 0
 	if c.Schema == "ltv.segment.v1" {
+		kind = 1
 		p.segments++
 		cause := ""
 		if _, ok := strings.CutPrefix(c.CausedBy, "timer:"); ok {
@@ -335,11 +338,11 @@ func (p *changePrinter) print(c *change) {
 			fmt.Fprintf(p.out, "  … %d more changes\n", p.skipped)
 			p.skipped = 0
 		}
-		p.window, p.printed = time.Now(), 0
+		p.window, p.printed = time.Now(), [2]int{}
 	}
-	if line != "" && p.printed < p.perSec {
+	if line != "" && p.printed[kind] < p.perSec {
 		fmt.Fprint(p.out, line)
-		p.printed++
+		p.printed[kind]++
 	} else {
 		p.skipped++
 	}

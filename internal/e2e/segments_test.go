@@ -99,6 +99,11 @@ func checkSegments(t *testing.T, ctx context.Context, e *env, p produced, o *ora
 		if seg != want {
 			if bad++; bad <= 20 {
 				t.Errorf("customer %s segment %q, want %q at its partition's stream time %s", id, seg, want, now.Format(time.RFC3339))
+				part := partitionOf([]byte(id))
+				sc, zerr := e.rc.ZScore(ctx, fmt.Sprintf("ltv:{p%d}:timers", part), id).Result()
+				ver, _ := e.rc.HGet(ctx, fmt.Sprintf("ltv:{p%d}:timer_versions", part), id).Result()
+				h2, _ := e.rc.HGetAll(ctx, "ltv:{"+id+"}").Result()
+				t.Logf("DEBUG %s p%d entry %s (%v) ver %s since %s last %s", id, part, time.Unix(int64(sc), 0).UTC().Format(time.RFC3339), zerr, ver, h2["segment_since"], h2["last_order_at"])
 			}
 		}
 		if (seg != "") != (since != "") {
