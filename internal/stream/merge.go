@@ -31,7 +31,11 @@ type mergeKey = int
 // mergeLane is one topic partition's buffered records and what is known
 // of its end.
 type mergeLane struct {
+	// queue[head:] are the buffered records; the consumed front is
+	// reclaimed when the lane empties (or has drifted far), so appending
+	// does not copy the whole queue again and again.
 	queue []timedMessage
+	head  int
 	// caughtUp: its last record reached the high watermark, or the group
 	// committed every record it had when last asked (until a new record
 	// arrives).
@@ -109,6 +113,13 @@ func (m *merger) add(msg kafka.Message) {
 		// at the head, without waiting for the other topics.
 		at = time.Time{}
 	}
+	if lane.head > 0 && lane.head == len(lane.queue) {
+		lane.queue, lane.head = lane.queue[:0], 0
+	} else if lane.head > 1024 && lane.head*2 > len(lane.queue) {
+		n := copy(lane.queue, lane.queue[lane.head:])
+		clear(lane.queue[n:])
+		lane.queue, lane.head = lane.queue[:n], 0
+	}
 	lane.queue = append(lane.queue, timedMessage{msg: msg, at: at})
 	lane.caughtUp = msg.HighWaterMark > 0 && msg.Offset+1 >= msg.HighWaterMark
 	m.held++
@@ -129,20 +140,20 @@ func (m *merger) next(ctx context.Context) (kafka.Message, bool) {
 func (m *merger) nextOf(ctx context.Context, p int, ls []*mergeLane) (kafka.Message, bool) {
 	best := -1
 	for i, l := range ls {
-		if len(l.queue) == 0 {
+		if l.empty() {
 			continue
 		}
-		if best < 0 || l.queue[0].at.Before(ls[best].queue[0].at) {
+		if best < 0 || l.front().at.Before(ls[best].front().at) {
 			best = i
 		}
 	}
 	if best < 0 {
 		return kafka.Message{}, false
 	}
-	head := &ls[best].queue[0]
+	head := ls[best].front()
 	if !head.at.IsZero() {
 		for i, l := range ls {
-			if i == best || len(l.queue) > 0 || m.isCaughtUp(ctx, p, i, l) {
+			if i == best || !l.empty() || m.isCaughtUp(ctx, p, i, l) {
 				continue
 			}
 			// Another topic may still hold an earlier record of this
@@ -161,13 +172,14 @@ func (m *merger) nextOf(ctx context.Context, p int, ls []*mergeLane) (kafka.Mess
 		}
 	}
 	msg := head.msg
-	ls[best].queue[0] = timedMessage{}
-	ls[best].queue = ls[best].queue[1:]
-	if len(ls[best].queue) == 0 {
-		ls[best].queue = nil
-	}
+	*head = timedMessage{}
+	ls[best].head++
 	return msg, true
 }
+
+func (l *mergeLane) empty() bool { return l.head >= len(l.queue) }
+
+func (l *mergeLane) front() *timedMessage { return &l.queue[l.head] }
 
 // isCaughtUp says whether an empty lane is known to have nothing more:
 // from its last record's high watermark, or by asking the broker (at most
@@ -199,8 +211,8 @@ func (m *merger) waiting() (int, time.Duration) {
 	now := m.now()
 	for _, ls := range m.lanes {
 		for _, l := range ls {
-			if len(l.queue) > 0 && !l.queue[0].held.IsZero() {
-				if left := m.maxWait - now.Sub(l.queue[0].held); left < wake {
+			if !l.empty() && !l.front().held.IsZero() {
+				if left := m.maxWait - now.Sub(l.front().held); left < wake {
 					wake = max(left, 0)
 				}
 			}
