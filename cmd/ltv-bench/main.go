@@ -44,6 +44,7 @@ func run() error {
 		noVerify  = flag.Bool("no-verify", false, "skip checking the final Redis state against the independent recomputation")
 		keep      = flag.Bool("keep", false, "keep the work directory (consumer logs)")
 		prebuilt  = flag.String("consumer-binary", "", "run this consumer binary instead of building ./cmd/consumer (to compare two builds)")
+		predict   = flag.Bool("predictive", false, "run the consumer with the predictive model on (SPEC §9; BG/NBD and Gamma-Gamma with parameters of the simulator's scale); implies -no-verify, since the recomputation knows the default model only")
 	)
 	var consumerEnv multiFlag
 	flag.Var(&consumerEnv, "consumer-env", "KEY=VALUE added to the consumer's environment (repeatable), e.g. LTV_WORKERS=6")
@@ -63,6 +64,14 @@ func run() error {
 		logf("work directory %s", work)
 	} else {
 		defer os.RemoveAll(work)
+	}
+	if *predict {
+		path := filepath.Join(work, "predictive.yaml")
+		if err := os.WriteFile(path, []byte(predictiveYAML), 0o600); err != nil {
+			return err
+		}
+		consumerEnv = append(consumerEnv, "LTV_CONFIG="+path)
+		*noVerify = true
 	}
 	binary := *prebuilt
 	if binary == "" {
@@ -194,3 +203,15 @@ func describeMachine() benchreport.Machine {
 	}
 	return m
 }
+
+// predictiveYAML is the model -predictive runs with: what ltvctl fit gives
+// on the simulator's customers, rounded (time in days, money in SEK).
+const predictiveYAML = `predictive:
+  model: bgnbd
+  time_unit: day
+  purchases: {r: 0.9, alpha: 60, a: 0.6, b: 2.5}
+  spend: {p: 6.25, q: 3.74, v: 1200}
+  horizon_months: 12
+  discount_rate_monthly: 0.01
+  rescore_every_days: 0
+`

@@ -1,6 +1,10 @@
 package aggregate
 
-import "github.com/shopspring/decimal"
+import (
+	"time"
+
+	"github.com/shopspring/decimal"
+)
 
 // Outcome says what Apply did with an event.
 type Outcome uint8
@@ -39,6 +43,8 @@ type Result struct {
 	// that fell due before the event's time (fired first, as of their due
 	// times), then the event's own.
 	Segments []SegmentChange
+	// TimerChanges are tier changes those timers made (predictive model).
+	TimerChanges []Change
 	// Figures are the state's figures after an Applied event (zero
 	// otherwise), so the caller can store them without computing them
 	// again.
@@ -58,6 +64,13 @@ func (r Result) Dirty() bool { return r.Outcome != Redelivered }
 // two input topics do not change the figures. Only the tier path depends on
 // order, through hysteresis.
 func (m *Model) Apply(s *State, ev *Event, src SourceOffset) Result {
+	return m.ApplyAt(s, ev, src, ev.OccurredAt)
+}
+
+// ApplyAt is Apply for an event read when its partition's stream time is
+// now (SPEC §8): the predictive model (SPEC §9) scores the customer as of
+// then. Without it, now does not matter.
+func (m *Model) ApplyAt(s *State, ev *Event, src SourceOffset, now time.Time) Result {
 	if s.Redelivered(src) {
 		return Result{Outcome: Redelivered}
 	}
@@ -71,7 +84,9 @@ func (m *Model) Apply(s *State, ev *Event, src SourceOffset) Result {
 	// Time passed before this event: timers due by its time fire first, so
 	// the result does not depend on whether the partition's stream time
 	// reached them before this event was read.
-	segs := m.Advance(s, ev.CustomerID, ev.OccurredAt, nil)
+	var fx Effects
+	m.AdvanceAll(s, ev.CustomerID, ev.OccurredAt, &fx)
+	segs := fx.Segments
 
 	switch ev.Kind {
 	case OrderPlaced:
@@ -108,8 +123,11 @@ func (m *Model) Apply(s *State, ev *Event, src SourceOffset) Result {
 		}
 	}
 
+	if m.Predictive != nil {
+		m.score(s, now)
+	}
 	fig := m.Figures(s)
-	res := Result{Outcome: Applied, Figures: fig}
+	res := Result{Outcome: Applied, Figures: fig, TimerChanges: fx.Tiers}
 	next := m.NextTier(s.Tier, fig.LTV)
 	if next != s.Tier {
 		res.Changed = true
@@ -130,6 +148,9 @@ func (m *Model) Apply(s *State, ev *Event, src SourceOffset) Result {
 		s.Tier = next
 	}
 	s.LTV = fig.LTV
+	if m.Predictive != nil {
+		s.TierDue = m.tierDue(s, now)
+	}
 	if c, changed := m.evaluate(s, ev.CustomerID, ev.OccurredAt, ev.EventID, ev.OccurredAt); changed {
 		segs = append(segs, c)
 	}

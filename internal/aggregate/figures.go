@@ -64,6 +64,8 @@ func (m *Model) Figures(s *State) Figures {
 	f.TenureDays = money.DivRound(tenure, nsPerDay, 2)
 	f.Churned = s.Churned()
 	switch {
+	case m.Predictive != nil && s.Orders > 0:
+		f.LTV = predictedLTV(s)
 	case f.Churned:
 		f.LTV = money.Round(s.GrossProfit, 2)
 	case s.Orders == 0 || s.Revenue.Sign() <= 0:

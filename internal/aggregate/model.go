@@ -48,6 +48,9 @@ type Model struct {
 	// after which a customer is at risk and lapsed (SPEC §8). Defaults 90
 	// and 180 days; 0 < AtRiskAfter < LapsedAfter.
 	AtRiskAfter, LapsedAfter time.Duration
+	// Predictive, when set, scores customers with the predictive model
+	// (SPEC §9) and makes ltv = gross_profit + predicted_clv.
+	Predictive *Predictive
 
 	// precomputed by Validate
 	leaveBelow   []decimal.Decimal // Tiers[i].Min × (1 − Hysteresis)
@@ -111,6 +114,9 @@ func (m *Model) Validate() error {
 	}
 	if len(m.Tiers) == 0 {
 		return errors.New("at least one tier is required")
+	}
+	if p := m.Predictive; p != nil && (p.Predictor == nil || p.TimeUnit <= 0 || p.RescoreEvery < 0) {
+		return errors.New("predictive model: needs a predictor, a positive time unit and a rescore interval of 0 or more")
 	}
 	seen := map[string]bool{}
 	for i, t := range m.Tiers {

@@ -60,15 +60,31 @@ func (m *Model) SegmentAt(s *State, now time.Time) string {
 // false when none would (no orders, churned, or already lapsed). Only the
 // segment thresholds make due times in the default model.
 func (m *Model) NextDue(s *State) (time.Time, bool) {
-	if s.Churned() || s.Orders == 0 || s.LastOrderAt.IsZero() {
-		return time.Time{}, false
-	}
-	for _, after := range [...]time.Duration{m.AtRiskAfter, m.LapsedAfter} {
-		if due := s.LastOrderAt.Add(after); due.After(s.Clock) {
-			return due, true
+	var next time.Time
+	consider := func(due time.Time) {
+		if due.After(s.Clock) && (next.IsZero() || due.Before(next)) {
+			next = due
 		}
 	}
-	return time.Time{}, false
+	if !s.Churned() && s.Orders > 0 && !s.LastOrderAt.IsZero() {
+		for _, after := range [...]time.Duration{m.AtRiskAfter, m.LapsedAfter} {
+			if due := s.LastOrderAt.Add(after); due.After(s.Clock) {
+				consider(due)
+				break
+			}
+		}
+	}
+	if p := m.Predictive; p != nil && s.Orders > 0 {
+		// With the predictive model, also the day its tier would fall, and
+		// the periodic re-scoring.
+		if !s.TierDue.IsZero() {
+			consider(s.TierDue)
+		}
+		if p.RescoreEvery > 0 && !s.ScoredAt.IsZero() {
+			consider(s.ScoredAt.Add(p.RescoreEvery))
+		}
+	}
+	return next, !next.IsZero()
 }
 
 // SegmentChange is a change of a customer's stored segment, the payload of
@@ -118,13 +134,35 @@ func (m *Model) evaluate(s *State, customerID string, asOf time.Time, cause stri
 // Apply calls it with an event's time before applying the event. A timer
 // fires at most once: the customer's clock moves past it.
 func (m *Model) Advance(s *State, customerID string, until time.Time, out []SegmentChange) []SegmentChange {
+	fx := Effects{Segments: out}
+	m.AdvanceAll(s, customerID, until, &fx)
+	return fx.Segments
+}
+
+// Effects collects what timers did to a customer: segment changes and,
+// with the predictive model, tier changes.
+type Effects struct {
+	Segments []SegmentChange
+	Tiers    []Change
+}
+
+// AdvanceAll is Advance that also collects the tier changes timers make
+// with the predictive model (its customers are re-scored at every due
+// time, and their tier falls when the predicted LTV has).
+func (m *Model) AdvanceAll(s *State, customerID string, until time.Time, fx *Effects) {
 	for {
 		due, ok := m.NextDue(s)
 		if !ok || due.After(until) {
-			return out
+			return
 		}
-		if c, changed := m.evaluate(s, customerID, due, TimerCause(due), due); changed {
-			out = append(out, c)
+		cause := TimerCause(due)
+		if c, changed := m.evaluate(s, customerID, due, cause, due); changed {
+			fx.Segments = append(fx.Segments, c)
+		}
+		if m.Predictive != nil && s.Orders > 0 {
+			if c, changed := m.rescore(s, customerID, due, cause, due); changed {
+				fx.Tiers = append(fx.Tiers, c)
+			}
 		}
 	}
 }

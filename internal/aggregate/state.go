@@ -66,6 +66,13 @@ type State struct {
 	// event time of the change that set it.
 	Segment      string
 	SegmentSince time.Time
+	// The predictive model's public fields (SPEC §9), as rendered, and its
+	// tier timer: when the predicted LTV would fall through the tier's
+	// hysteresis band if nothing happened (zero: never). Unset while the
+	// model is off or the customer has no orders.
+	PAlive, ExpectedOrders, ExpectedSpend, PredictedCLV decimal.Decimal
+	ScoredAt, TierDue                                   time.Time
+
 	// Clock is the event time the customer was last evaluated at: the
 	// latest of its applied events' times and its fired timers' due times.
 	// It never moves back, so a timer fires once and a late event is

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/ltv-stream/ltv-stream/internal/aggregate"
+	"github.com/ltv-stream/ltv-stream/internal/clv"
 	"github.com/ltv-stream/ltv-stream/internal/decode"
 	"github.com/ltv-stream/ltv-stream/internal/store"
 	"github.com/ltv-stream/ltv-stream/internal/stream"
@@ -91,6 +92,24 @@ type setting struct {
 // through getenv. Usage errors and invalid values are returned, never
 // printed-and-exited, so callers decide how to report them.
 func Load(args []string, getenv func(string) string, usageOut io.Writer) (*Config, error) {
+	return LoadCommand(Command{Name: "consumer"}, args, getenv, usageOut)
+}
+
+// Command lets another program (ltvctl) take the consumer's settings with
+// the same environment variables and flags, plus flags and positional
+// arguments of its own.
+type Command struct {
+	// Name and Usage head the usage text ("consumer [flags]").
+	Name, Usage string
+	// Flags registers the command's own flags on the shared flag set.
+	Flags func(fs *flag.FlagSet)
+	// Args, when set, receives the positional arguments; otherwise any is
+	// an error.
+	Args *[]string
+}
+
+// LoadCommand is Load for a command with its own flags and arguments.
+func LoadCommand(cmd Command, args []string, getenv func(string) string, usageOut io.Writer) (*Config, error) {
 	var raw struct {
 		brokers, redisURL, group, orders, lifecycle, changes, dlq, httpAddr, file string
 		segments                                                                  string
@@ -140,8 +159,11 @@ func Load(args []string, getenv func(string) string, usageOut io.Writer) (*Confi
 		{"LTV_REDIS_TLS_KEY_FILE", "redis-tls-key-file", "", "PEM client key for Redis mutual TLS", &raw.redisKey, false},
 		{"LTV_REDIS_TLS_INSECURE_SKIP_VERIFY", "redis-tls-insecure-skip-verify", "false", "do not verify Redis's certificate (testing only)", &raw.redisInsecure, false},
 	}
-	fs := flag.NewFlagSet("consumer", flag.ContinueOnError)
+	fs := flag.NewFlagSet(cmd.Name, flag.ContinueOnError)
 	fs.SetOutput(usageOut)
+	if cmd.Flags != nil {
+		cmd.Flags(fs)
+	}
 	for _, s := range settings {
 		def := s.def
 		if v := getenv(s.env); v != "" && !s.secret {
@@ -150,13 +172,20 @@ func Load(args []string, getenv func(string) string, usageOut io.Writer) (*Confi
 		fs.StringVar(s.dst, s.flag, def, s.usage+" (env "+s.env+")")
 	}
 	fs.Usage = func() {
-		fmt.Fprintf(usageOut, "Usage: consumer [flags]\n\nEvery flag has an environment variable; the flag wins.\n\n")
+		usage := cmd.Usage
+		if usage == "" {
+			usage = cmd.Name + " [flags]"
+		}
+		fmt.Fprintf(usageOut, "Usage: %s\n\nEvery setting flag has an environment variable; the flag wins.\n\n", usage)
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
-	if fs.NArg() > 0 {
+	switch {
+	case cmd.Args != nil:
+		*cmd.Args = fs.Args()
+	case fs.NArg() > 0:
 		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	// Secrets: the environment applies unless the flag was given.
@@ -368,8 +397,104 @@ type File struct {
 	// SPEC §8 (defaults 90 and 180; 0 < at risk < lapsed).
 	AtRiskAfterDays *Dec `yaml:"at_risk_after_days"`
 	LapsedAfterDays *Dec `yaml:"lapsed_after_days"`
+	// Predictive turns on the predictive model of SPEC §9 (absent: off).
+	Predictive *Predictive `yaml:"predictive"`
 
 	fx map[string]decimal.Decimal
+}
+
+// Predictive is the `predictive:` block of the YAML (SPEC §9), as `ltvctl
+// fit` prints it. Every parameter is required: they come from a fit, never
+// from a default.
+type Predictive struct {
+	Model     string `yaml:"model"`     // bgnbd or mbgnbd
+	TimeUnit  string `yaml:"time_unit"` // day or week
+	Purchases *struct {
+		R     *float64 `yaml:"r"`
+		Alpha *float64 `yaml:"alpha"`
+		A     *float64 `yaml:"a"`
+		B     *float64 `yaml:"b"`
+	} `yaml:"purchases"`
+	Spend *struct {
+		P *float64 `yaml:"p"`
+		Q *float64 `yaml:"q"`
+		V *float64 `yaml:"v"`
+	} `yaml:"spend"`
+	HorizonMonths       *int     `yaml:"horizon_months"`
+	DiscountRateMonthly *float64 `yaml:"discount_rate_monthly"`
+	RescoreEveryDays    *float64 `yaml:"rescore_every_days"`
+}
+
+// model validates the block and builds the predictive model. Every
+// parameter is required; a missing or bad one is named.
+func (p *Predictive) model() (*aggregate.Predictive, error) {
+	kind, err := clv.ParseKind(p.Model)
+	if err != nil {
+		return nil, fmt.Errorf("model: %w", err)
+	}
+	unit, err := clv.ParseTimeUnit(p.TimeUnit)
+	if err != nil {
+		return nil, fmt.Errorf("time_unit: %w", err)
+	}
+	need := func(name string, v *float64) (float64, error) {
+		if v == nil {
+			return 0, fmt.Errorf("%s is missing (run ltvctl fit; parameters are never guessed)", name)
+		}
+		return *v, nil
+	}
+	if p.Purchases == nil || p.Spend == nil {
+		return nil, errors.New("purchases and spend are required (run ltvctl fit to get them)")
+	}
+	var cfg clv.Config
+	cfg.TimeUnit = unit
+	cfg.Purchases.Kind = kind
+	for _, f := range []struct {
+		name string
+		src  *float64
+		dst  *float64
+	}{
+		{"purchases.r", p.Purchases.R, &cfg.Purchases.R}, {"purchases.alpha", p.Purchases.Alpha, &cfg.Purchases.Alpha},
+		{"purchases.a", p.Purchases.A, &cfg.Purchases.A}, {"purchases.b", p.Purchases.B, &cfg.Purchases.B},
+		{"spend.p", p.Spend.P, &cfg.Spend.P}, {"spend.q", p.Spend.Q, &cfg.Spend.Q}, {"spend.v", p.Spend.V, &cfg.Spend.V},
+		{"discount_rate_monthly", p.DiscountRateMonthly, &cfg.DiscountRateMonthly},
+	} {
+		if *f.dst, err = need(f.name, f.src); err != nil {
+			return nil, err
+		}
+	}
+	if p.HorizonMonths == nil {
+		return nil, errors.New("horizon_months is missing")
+	}
+	cfg.HorizonMonths = *p.HorizonMonths
+	model, err := clv.NewModel(cfg)
+	if err != nil {
+		return nil, err
+	}
+	rescore := 0.0
+	if p.RescoreEveryDays != nil {
+		rescore = *p.RescoreEveryDays
+	}
+	if !(rescore >= 0) || rescore > 3650 {
+		return nil, fmt.Errorf("rescore_every_days = %v: must be 0 (off) to 3650", rescore)
+	}
+	return &aggregate.Predictive{
+		Predictor:    clvPredictor{model},
+		TimeUnit:     time.Duration(unit.Days() * float64(aggregate.Day)),
+		RescoreEvery: time.Duration(rescore * float64(aggregate.Day)),
+	}, nil
+}
+
+// clvPredictor adapts the model package to the domain's Predictor.
+type clvPredictor struct{ m *clv.Model }
+
+// Predict implements aggregate.Predictor. The state only passes valid
+// histories; a refund-heavy customer's negative mean spend counts as 0.
+func (c clvPredictor) Predict(x, tx, T, m, marginRate float64) aggregate.Prediction {
+	s, err := c.m.Score(x, tx, T, max(m, 0), marginRate)
+	if err != nil {
+		return aggregate.Prediction{}
+	}
+	return aggregate.Prediction{PAlive: s.PAlive, ExpectedOrders: s.ExpectedOrders, ExpectedSpend: s.ExpectedSpend, CLV: s.PredictedCLV}
 }
 
 // Duration is a duration read from YAML as Go writes it ("24h", "90m");
@@ -517,6 +642,13 @@ func (f *File) Model() (*aggregate.Model, error) {
 			return nil, fmt.Errorf("%s must be a positive number of days (at most 100 years, to the nanosecond), got %s", d.name, d.v)
 		}
 		*d.dst = time.Duration(ns.IntPart())
+	}
+	if f.Predictive != nil {
+		pred, err := f.Predictive.model()
+		if err != nil {
+			return nil, fmt.Errorf("predictive: %w", err)
+		}
+		m.Predictive = pred
 	}
 	if f.DedupeWindow != 0 {
 		if f.DedupeWindow < aggregate.DefaultDedupeWindow {

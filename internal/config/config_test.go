@@ -370,3 +370,53 @@ func TestDLQMaxMessageBytes(t *testing.T) {
 		}
 	}
 }
+
+func TestPredictiveBlock(t *testing.T) {
+	const good = `predictive:
+  model: mbgnbd
+  time_unit: week
+  purchases: {r: 0.243, alpha: 4.414, a: 0.793, b: 2.426}
+  spend: {p: 6.25, q: 3.74, v: 15.44}
+  horizon_months: 12
+  discount_rate_monthly: 0.01
+  rescore_every_days: 7
+`
+	cases := []struct {
+		name, yaml, err string
+	}{
+		{"valid", good, ""},
+		{"unknown model", strings.Replace(good, "mbgnbd", "pareto", 1), "predictive: model"},
+		{"bad unit", strings.Replace(good, "week", "month", 1), "predictive: time_unit"},
+		{"missing parameter", strings.Replace(good, " b: 2.426", "", 1), "purchases.b is missing"},
+		{"negative parameter", strings.Replace(good, "r: 0.243", "r: -1", 1), "r"},
+		{"q not above 1", strings.Replace(good, "q: 3.74", "q: 0.5", 1), "q"},
+		{"horizon", strings.Replace(good, "horizon_months: 12", "horizon_months: 0", 1), "horizon_months"},
+		{"rescore", strings.Replace(good, "rescore_every_days: 7", "rescore_every_days: -1", 1), "rescore_every_days"},
+		{"no spend", strings.Replace(good, "  spend: {p: 6.25, q: 3.74, v: 15.44}\n", "", 1), "purchases and spend are required"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var f File
+			if err := ParseFile([]byte(tc.yaml), &f); err != nil {
+				t.Fatal(err)
+			}
+			m, err := f.Model()
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("got %v, want an error containing %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := m.Predictive
+			if p == nil || p.TimeUnit != 7*24*time.Hour || p.RescoreEvery != 7*24*time.Hour {
+				t.Fatalf("predictive %+v", p)
+			}
+			if pr := p.Predictor.Predict(2, 10, 20, 30, 0.4); pr.PAlive <= 0 || pr.PAlive > 1 || pr.CLV <= 0 {
+				t.Fatalf("prediction %+v", pr)
+			}
+		})
+	}
+}

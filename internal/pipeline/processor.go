@@ -432,10 +432,20 @@ func (p *Processor) applyCustomer(w *customerWork, snap *store.Snapshot, clock *
 		// Time the partition's stream time had reached before this record
 		// fires first: a customer's changes then follow the order of the
 		// partition's records alone, not where the batches happen to end.
-		w.newSegs = p.cfg.Model.Advance(&st, w.id, clock.before(pe.rec.Partition, pe.before), w.newSegs)
-		res := p.cfg.Model.Apply(&st, &pe.ev, aggregate.SourceOffset{
+		before := clock.before(pe.rec.Partition, pe.before)
+		fx := aggregate.Effects{Segments: w.newSegs, Tiers: w.newChanges}
+		p.cfg.Model.AdvanceAll(&st, w.id, before, &fx)
+		w.newSegs, w.newChanges = fx.Segments, fx.Tiers
+		// The partition's stream time once this record is read: the
+		// predictive model scores the customer as of then.
+		streamNow := before
+		if pe.ev.OccurredAt.After(streamNow) {
+			streamNow = pe.ev.OccurredAt
+		}
+		res := p.cfg.Model.ApplyAt(&st, &pe.ev, aggregate.SourceOffset{
 			Topic: aggregate.TopicOf(pe.rec.Topic), Partition: pe.rec.Partition, Offset: pe.rec.Offset,
-		})
+		}, streamNow)
+		w.newChanges = append(w.newChanges, res.TimerChanges...)
 		switch res.Outcome {
 		case aggregate.Applied:
 			w.applied++
@@ -452,7 +462,9 @@ func (p *Processor) applyCustomer(w *customerWork, snap *store.Snapshot, clock *
 		}
 		w.newSegs = append(w.newSegs, res.Segments...)
 	}
-	w.newSegs = p.cfg.Model.Advance(&st, w.id, clock.now[w.partition], w.newSegs)
+	fx := aggregate.Effects{Segments: w.newSegs, Tiers: w.newChanges}
+	p.cfg.Model.AdvanceAll(&st, w.id, clock.now[w.partition], &fx)
+	w.newSegs, w.newChanges = fx.Segments, fx.Tiers
 	dirty = dirty || !st.Clock.Equal(snap.State.Clock)
 	w.timer, w.timerMoved = p.timerEntry(w, &snap.State, &st)
 	// Change events found pending in the state were written by a run whose

@@ -33,7 +33,8 @@ import (
 //   - header byte: 0x80 | guard entries << 4 | lifecycle flag (0x08) | exact
 //     sum flags (revenue 0x01, gross profit 0x02, refunds 0x04);
 //   - with the lifecycle flag, a byte saying which times follow (churn 1,
-//     reactivation 2, the customer's segment clock 4, the first order 8);
+//     reactivation 2, the customer's segment clock 4, the first order 8,
+//     the predictive tier timer 16);
 //   - per guard entry: topic id (uint32 little endian), uvarint partition,
 //     uvarint offset;
 //   - per flagged exact sum: a uvarint h, then for even h the zigzag varint
@@ -56,6 +57,7 @@ const (
 	lifeReactivate   = 0x02
 	lifeClock        = 0x04
 	lifeFirstOrder   = 0x08
+	lifeTierDue      = 0x10
 )
 
 // appendBlob renders st's bookkeeping. The guard has at most
@@ -76,6 +78,9 @@ func appendBlob(b []byte, st *aggregate.State) []byte {
 	}
 	if st.FirstOrder != 0 {
 		life |= lifeFirstOrder
+	}
+	if !st.TierDue.IsZero() {
+		life |= lifeTierDue
 	}
 	if life != 0 {
 		header |= flagLifecycle
@@ -103,6 +108,10 @@ func appendBlob(b []byte, st *aggregate.State) []byte {
 		// The first order: its id digest, then its net amount as an exact sum.
 		b = binary.LittleEndian.AppendUint64(b, st.FirstOrder)
 		b = appendExact(b, st.FirstOrderNet)
+	}
+	if !st.TierDue.IsZero() {
+		b = binary.AppendVarint(b, st.TierDue.Unix())
+		b = binary.AppendUvarint(b, uint64(st.TierDue.Nanosecond()))
 	}
 	b[at] = header
 	for _, d := range st.Seen {
@@ -138,7 +147,7 @@ func parseBlob(b string, st *aggregate.State) error {
 	var life byte
 	if header&flagLifecycle != 0 {
 		life = r.byte()
-		if life == 0 || life&^(lifeChurn|lifeReactivate|lifeClock|lifeFirstOrder) != 0 {
+		if life == 0 || life&^(lifeChurn|lifeReactivate|lifeClock|lifeFirstOrder|lifeTierDue) != 0 {
 			r.fail("bad lifecycle flags")
 		}
 	}
@@ -174,6 +183,13 @@ func parseBlob(b string, st *aggregate.State) error {
 	if life&lifeFirstOrder != 0 && r.err == nil {
 		st.FirstOrder = r.uint64()
 		st.FirstOrderNet = r.exact()
+	}
+	if life&lifeTierDue != 0 && r.err == nil {
+		sec, nsec := r.varint(), r.uvarint()
+		if nsec >= 1e9 {
+			r.fail("nanoseconds out of range")
+		}
+		st.TierDue = time.Unix(sec, int64(nsec)).UTC()
 	}
 	if r.err != nil {
 		return r.err

@@ -33,6 +33,12 @@ const (
 	FieldChannel      = "channel"
 	FieldSegment      = "segment"
 	FieldSegmentSince = "segment_since"
+	// The predictive model's fields (SPEC §9), present while it is on.
+	FieldPAlive         = "p_alive"
+	FieldExpectedOrders = "expected_orders"
+	FieldExpectedSpend  = "expected_spend"
+	FieldPredictedCLV   = "predicted_clv"
+	FieldScoredAt       = "scored_at"
 )
 
 // Private bookkeeping fields. Their names start with "_" (SPEC §3) and are
@@ -99,6 +105,11 @@ const (
 	ixChannel
 	ixSegment
 	ixSegmentSince
+	ixPAlive
+	ixExpectedOrders
+	ixExpectedSpend
+	ixPredictedCLV
+	ixScoredAt
 	ixGuard
 	ixPendingFlag
 	numFields
@@ -107,7 +118,8 @@ const (
 var fieldNames = [numFields]string{
 	FieldOrders, FieldRevenue, FieldGrossProfit, FieldRefunds, FieldFirstOrderAt, FieldLastOrderAt,
 	FieldAOV, FieldFrequency, FieldTenureDays, FieldChurned, FieldLTV, FieldTier, FieldUpdatedAt,
-	FieldChannel, FieldSegment, FieldSegmentSince, fieldGuard, fieldPendingFlag,
+	FieldChannel, FieldSegment, FieldSegmentSince, FieldPAlive, FieldExpectedOrders, FieldExpectedSpend,
+	FieldPredictedCLV, FieldScoredAt, fieldGuard, fieldPendingFlag,
 }
 
 // indexOf maps a field name to its index; false for names this code does not
@@ -146,6 +158,16 @@ func indexOf(name string) (fieldIndex, bool) {
 		return ixSegment, true
 	case FieldSegmentSince:
 		return ixSegmentSince, true
+	case FieldPAlive:
+		return ixPAlive, true
+	case FieldExpectedOrders:
+		return ixExpectedOrders, true
+	case FieldExpectedSpend:
+		return ixExpectedSpend, true
+	case FieldPredictedCLV:
+		return ixPredictedCLV, true
+	case FieldScoredAt:
+		return ixScoredAt, true
 	case fieldGuard:
 		return ixGuard, true
 	case fieldPendingFlag:
@@ -303,6 +325,10 @@ func decodeLoaded(customerID string, l loaded, exists bool, pending string) (Sna
 		{ixGrossProfit, &st.GrossProfit},
 		{ixRefunds, &st.Refunds},
 		{ixLTV, &st.LTV},
+		{ixPAlive, &st.PAlive},
+		{ixExpectedOrders, &st.ExpectedOrders},
+		{ixExpectedSpend, &st.ExpectedSpend},
+		{ixPredictedCLV, &st.PredictedCLV},
 	} {
 		v, ok := l.get(d.field)
 		if !ok {
@@ -319,6 +345,7 @@ func decodeLoaded(customerID string, l loaded, exists bool, pending string) (Sna
 		{ixFirstOrderAt, &st.FirstOrderAt},
 		{ixLastOrderAt, &st.LastOrderAt},
 		{ixSegmentSince, &st.SegmentSince},
+		{ixScoredAt, &st.ScoredAt},
 	} {
 		if v, ok := l.get(t.field); ok && v != "" {
 			if *t.dst, err = time.Parse(time.RFC3339Nano, v); err != nil {
@@ -447,6 +474,21 @@ func Encode(m *aggregate.Model, snap *Snapshot, st *aggregate.State, pending [][
 		e.del(ixSegmentSince)
 	} else {
 		e.time(make([]byte, 0, 40), ixSegmentSince, st.SegmentSince)
+	}
+	if !st.ScoredAt.IsZero() {
+		// The predictive model's fields move with a timer as well as with
+		// an event (a re-scoring).
+		buf := e.fixed(make([]byte, 0, 40), ixPAlive, st.PAlive, 4)
+		buf = e.fixed(buf, ixExpectedOrders, st.ExpectedOrders, 4)
+		buf = e.fixed(buf, ixExpectedSpend, st.ExpectedSpend, 2)
+		buf = e.fixed(buf, ixPredictedCLV, st.PredictedCLV, 2)
+		e.time(buf, ixScoredAt, st.ScoredAt)
+		if !opt.Figures {
+			// A re-scoring may move the LTV and the tier.
+			buf = e.fixed(buf, ixLTV, st.LTV, 2)
+			e.set(ixTier, st.Tier)
+			segmentMoved = segmentMoved || snap.stored.vals[ixScoredAt] != aggregate.TimeText(st.ScoredAt)
+		}
 	}
 	if !opt.Figures {
 		if segmentMoved {

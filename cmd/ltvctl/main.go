@@ -1,0 +1,413 @@
+// Command ltvctl is the operator's command line (SPEC §10): it reads the
+// updater's Redis state with the consumer's own settings (the same
+// environment variables and flags) and fits, scores and shows customers.
+//
+//	ltvctl get <customer_id>…        the public fields as JSON, one line each
+//	ltvctl fit --as-of T …           fit the predictive model, print its YAML
+//	ltvctl score --as-of T …         the §9 fields of every customer, as CSV
+//
+// Run `ltvctl <command> -h` for a command's flags.
+package main
+
+import (
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"os/signal"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/ltv-stream/ltv-stream/internal/aggregate"
+	"github.com/ltv-stream/ltv-stream/internal/clv"
+	"github.com/ltv-stream/ltv-stream/internal/config"
+	"github.com/ltv-stream/ltv-stream/internal/store"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
+}
+
+// command is one subcommand.
+type command struct {
+	usage string
+	run   func(ctx context.Context, args []string, getenv func(string) string, out, errOut io.Writer) error
+}
+
+// commands is filled in init: the commands' functions refer to it (for
+// their usage lines).
+var commands map[string]command
+
+func init() {
+	commands = map[string]command{
+		"get":   {"get <customer_id>…: the public fields of each customer as JSON, one line each", runGet},
+		"fit":   {"fit --as-of T [--summary FILE.csv] [--model bgnbd|mbgnbd] [--time-unit week|day]: fit the predictive model (SPEC §9) and print its YAML", runFit},
+		"score": {"score --as-of T [--summary FILE.csv]: p_alive, expected orders and spend, predicted CLV of every customer, as CSV", runScore},
+	}
+}
+
+// errUsage marks a usage error (exit 2, the usage already printed).
+var errUsage = errors.New("usage")
+
+func run(ctx context.Context, args []string, getenv func(string) string, out, errOut io.Writer) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		usage(errOut)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	cmd, ok := commands[args[0]]
+	if !ok {
+		fmt.Fprintf(errOut, "ltvctl: unknown command %q\n\n", args[0])
+		usage(errOut)
+		return 2
+	}
+	err := cmd.run(ctx, args[1:], getenv, out, errOut)
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.Is(err, errUsage):
+		return 2
+	}
+	fmt.Fprintf(errOut, "ltvctl %s: %v\n", args[0], err)
+	return 1
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintf(w, "Usage: ltvctl <command> [flags]\n\nCommands:\n")
+	names := make([]string, 0, len(commands))
+	for n := range commands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "  %s\n", commands[n].usage)
+	}
+	fmt.Fprintf(w, "\nEvery command takes the consumer's settings (LTV_REDIS_URL, LTV_CONFIG, … or their flags).\n")
+}
+
+// loadConfig parses the consumer's settings plus a command's own flags.
+func loadConfig(name string, args []string, getenv func(string) string, errOut io.Writer, flags func(*flag.FlagSet), rest *[]string) (*config.Config, error) {
+	cfg, err := config.LoadCommand(config.Command{Name: "ltvctl " + name, Usage: "ltvctl " + commands[name].usage, Flags: flags, Args: rest},
+		args, getenv, errOut)
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
+		return nil, fmt.Errorf("%w", err)
+	}
+	return cfg, err
+}
+
+// openStore connects to Redis with the consumer's settings.
+func openStore(cfg *config.Config) (*store.Redis, func(), error) {
+	redisTLS, err := cfg.RedisTLS.Config()
+	if err != nil {
+		return nil, nil, fmt.Errorf("redis %w", err)
+	}
+	client, err := store.NewClient(store.Config{URL: cfg.RedisURL, Username: cfg.RedisUsername, Password: cfg.RedisPassword, TLS: redisTLS})
+	if err != nil {
+		return nil, nil, err
+	}
+	return store.NewRedis(client, store.Config{}), func() { _ = client.Close() }, nil
+}
+
+func runGet(ctx context.Context, args []string, getenv func(string) string, out, errOut io.Writer) error {
+	var ids []string
+	cfg, err := loadConfig("get", args, getenv, errOut, nil, &ids)
+	if err != nil {
+		return err
+	}
+	if len(ids) == 0 {
+		return fmt.Errorf("name at least one customer id")
+	}
+	st, closeStore, err := openStore(cfg)
+	if err != nil {
+		return err
+	}
+	defer closeStore()
+	fields, err := st.PublicFields(ctx, ids)
+	if err != nil {
+		return err
+	}
+	var missing []string
+	enc := json.NewEncoder(out)
+	for i, f := range fields {
+		if f == nil {
+			missing = append(missing, ids[i])
+			continue
+		}
+		doc := map[string]string{"customer_id": ids[i]}
+		for k, v := range f {
+			doc[k] = v
+		}
+		if err := enc.Encode(doc); err != nil {
+			return fmt.Errorf("write: %w", err)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("unknown customers: %q", missing)
+	}
+	return nil
+}
+
+// summaryFlags are the flags fit and score share.
+type summaryFlags struct {
+	asOf     string
+	summary  string
+	model    string
+	timeUnit string
+}
+
+func (f *summaryFlags) register(fs *flag.FlagSet, withModel bool) {
+	fs.StringVar(&f.asOf, "as-of", "", "the time T is measured to (RFC 3339 or YYYY-MM-DD); required when reading Redis")
+	fs.StringVar(&f.summary, "summary", "", "read customers from this CSV (frequency,recency,T[,monetary_value], lifetimes / PyMC-Marketing format, already in time units) instead of Redis")
+	if withModel {
+		fs.StringVar(&f.model, "model", "bgnbd", "purchase model: bgnbd or mbgnbd")
+		fs.StringVar(&f.timeUnit, "time-unit", "week", "time unit of the fit: day or week")
+	}
+}
+
+// summaryRow is one customer of the population: its id and its §9 numbers.
+type summaryRow struct {
+	id       string
+	customer clv.Customer
+	margin   float64
+	churned  bool
+}
+
+// loadSummary reads the population: from the CSV, or from every customer
+// in Redis as of --as-of, in pipelined batches with progress on stderr.
+func loadSummary(ctx context.Context, cfg *config.Config, f *summaryFlags, unit clv.TimeUnit, errOut io.Writer) ([]summaryRow, error) {
+	if f.summary != "" {
+		return readSummaryCSV(f.summary)
+	}
+	if f.asOf == "" {
+		return nil, fmt.Errorf("--as-of is required when reading customers from Redis")
+	}
+	asOf, err := parseTime(f.asOf)
+	if err != nil {
+		return nil, err
+	}
+	st, closeStore, err := openStore(cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer closeStore()
+	var rows []summaryRow
+	bad := 0
+	last := time.Now()
+	unitDur := unit.Days() * float64(aggregate.Day)
+	err = st.EachCustomer(ctx, 1000, func(snaps []store.Snapshot, errs []error) error {
+		for i := range snaps {
+			if errs[i] != nil {
+				bad++
+				continue
+			}
+			s := &snaps[i].State
+			if s.Orders == 0 || s.FirstOrderAt.After(asOf) {
+				continue
+			}
+			row := summaryRow{id: snaps[i].CustomerID, churned: s.Churned()}
+			row.customer.X = float64(s.Orders - 1)
+			row.customer.Tx = float64(s.LastOrderAt.Sub(s.FirstOrderAt)) / unitDur
+			row.customer.T = max(float64(asOf.Sub(s.FirstOrderAt))/unitDur, row.customer.Tx)
+			if s.Orders > 1 {
+				repeat, _ := s.Revenue.Sub(s.FirstOrderNet).Float64()
+				row.customer.M = repeat / row.customer.X
+			}
+			if s.Revenue.Sign() > 0 {
+				row.margin, _ = s.GrossProfit.Div(s.Revenue).Float64()
+			}
+			rows = append(rows, row)
+		}
+		if time.Since(last) > time.Second {
+			fmt.Fprintf(errOut, "read %d customers…\n", len(rows))
+			last = time.Now()
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(errOut, "read %d customers with orders by %s", len(rows), asOf.Format(time.RFC3339))
+	if bad > 0 {
+		fmt.Fprintf(errOut, " (%d unreadable hashes skipped)", bad)
+	}
+	fmt.Fprintln(errOut)
+	return rows, nil
+}
+
+func parseTime(s string) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t.UTC(), nil
+	}
+	if t, err := time.Parse("2006-01-02", s); err == nil {
+		return t, nil
+	}
+	return time.Time{}, fmt.Errorf("--as-of %q is neither RFC 3339 nor YYYY-MM-DD", s)
+}
+
+// readSummaryCSV reads the lifetimes / PyMC-Marketing summary format: a
+// header naming frequency, recency, T and optionally monetary_value (and
+// an id column, customer_id or ID, when present).
+func readSummaryCSV(path string) ([]summaryRow, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("summary: %w", err)
+	}
+	defer f.Close()
+	r := csv.NewReader(f)
+	header, err := r.Read()
+	if err != nil {
+		return nil, fmt.Errorf("summary %s: header: %w", path, err)
+	}
+	col := map[string]int{}
+	for i, h := range header {
+		col[strings.TrimSpace(h)] = i
+	}
+	get := func(rec []string, names ...string) (string, bool) {
+		for _, n := range names {
+			if i, ok := col[n]; ok && i < len(rec) {
+				return rec[i], true
+			}
+		}
+		return "", false
+	}
+	for _, need := range [][]string{{"frequency", "x"}, {"recency", "t_x"}, {"T"}} {
+		if _, ok := get(header, need...); !ok {
+			return nil, fmt.Errorf("summary %s: no %s column (want frequency,recency,T[,monetary_value])", path, need[0])
+		}
+	}
+	var rows []summaryRow
+	for line := 2; ; line++ {
+		rec, err := r.Read()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("summary %s: %w", path, err)
+		}
+		num := func(names ...string) (float64, error) {
+			v, ok := get(rec, names...)
+			if !ok || strings.TrimSpace(v) == "" {
+				return 0, nil
+			}
+			n, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			if err != nil || math.IsNaN(n) || math.IsInf(n, 0) {
+				return 0, fmt.Errorf("summary %s line %d: %s %q is not a number", path, line, names[0], v)
+			}
+			return n, nil
+		}
+		var row summaryRow
+		var errs [4]error
+		row.customer.X, errs[0] = num("frequency", "x")
+		row.customer.Tx, errs[1] = num("recency", "t_x")
+		row.customer.T, errs[2] = num("T")
+		row.customer.M, errs[3] = num("monetary_value", "zbar")
+		if err := errors.Join(errs[:]...); err != nil {
+			return nil, err
+		}
+		row.id, _ = get(rec, "customer_id", "ID", "id")
+		if row.id == "" {
+			row.id = strconv.Itoa(line - 1)
+		}
+		row.margin = 1
+		rows = append(rows, row)
+	}
+	return rows, nil
+}
+
+func runFit(ctx context.Context, args []string, getenv func(string) string, out, errOut io.Writer) error {
+	var f summaryFlags
+	cfg, err := loadConfig("fit", args, getenv, errOut, func(fs *flag.FlagSet) { f.register(fs, true) }, nil)
+	if err != nil {
+		return err
+	}
+	kind, err := clv.ParseKind(f.model)
+	if err != nil {
+		return fmt.Errorf("--model: %w", err)
+	}
+	unit, err := clv.ParseTimeUnit(f.timeUnit)
+	if err != nil {
+		return fmt.Errorf("--time-unit: %w", err)
+	}
+	rows, err := loadSummary(ctx, cfg, &f, unit, errOut)
+	if err != nil {
+		return err
+	}
+	customers := make([]clv.Customer, len(rows))
+	for i := range rows {
+		customers[i] = rows[i].customer
+	}
+	purchases, err := clv.FitPurchases(kind, customers)
+	if err != nil {
+		return err
+	}
+	spend, err := clv.FitSpend(customers)
+	if err != nil {
+		return err
+	}
+	source := "Redis as of " + f.asOf
+	if f.summary != "" {
+		source = f.summary
+	}
+	fmt.Fprintf(out, "# fitted by ltvctl fit on %d customers (%s)\n", purchases.Customers, source)
+	fmt.Fprintf(out, "# purchases: log-likelihood %.4f; spend: log-likelihood %.4f on %d repeat buyers", purchases.LogLikelihood, spend.LogLikelihood, spend.Customers)
+	if spend.Skipped > 0 {
+		fmt.Fprintf(out, " (%d with refunded repeat orders skipped)", spend.Skipped)
+	}
+	fmt.Fprintln(out)
+	fmt.Fprintf(out, "predictive:\n")
+	fmt.Fprintf(out, "  model: %s\n", kind)
+	fmt.Fprintf(out, "  time_unit: %s\n", unit)
+	fmt.Fprintf(out, "  purchases: {r: %s, alpha: %s, a: %s, b: %s}\n", num4(purchases.R), num4(purchases.Alpha), num4(purchases.A), num4(purchases.B))
+	fmt.Fprintf(out, "  spend: {p: %s, q: %s, v: %s}   # Gamma-Gamma\n", num4(spend.P), num4(spend.Q), num4(spend.V))
+	fmt.Fprintf(out, "  horizon_months: 12\n  discount_rate_monthly: 0.01\n  rescore_every_days: 0\n")
+	return nil
+}
+
+// num4 renders a parameter with enough digits to reproduce the fit.
+func num4(v float64) string { return strconv.FormatFloat(v, 'g', 6, 64) }
+
+func runScore(ctx context.Context, args []string, getenv func(string) string, out, errOut io.Writer) error {
+	var f summaryFlags
+	cfg, err := loadConfig("score", args, getenv, errOut, func(fs *flag.FlagSet) { f.register(fs, false) }, nil)
+	if err != nil {
+		return err
+	}
+	pred := cfg.Model.Predictive
+	if pred == nil {
+		return fmt.Errorf("no predictive model configured: add the `predictive:` block that ltvctl fit prints to the YAML file (LTV_CONFIG)")
+	}
+	unit := clv.Week
+	if pred.TimeUnit == aggregate.Day {
+		unit = clv.Day
+	}
+	rows, err := loadSummary(ctx, cfg, &f, unit, errOut)
+	if err != nil {
+		return err
+	}
+	w := csv.NewWriter(out)
+	_ = w.Write([]string{"id", "p_alive", "expected_orders", "expected_spend", "predicted_clv"})
+	for _, r := range rows {
+		p := pred.Predictor.Predict(r.customer.X, r.customer.Tx, r.customer.T, r.customer.M, r.margin)
+		if r.churned {
+			p.PAlive, p.CLV = 0, 0
+		}
+		_ = w.Write([]string{r.id, strconv.FormatFloat(p.PAlive, 'f', 4, 64), strconv.FormatFloat(p.ExpectedOrders, 'f', 4, 64),
+			strconv.FormatFloat(p.ExpectedSpend, 'f', 2, 64), strconv.FormatFloat(p.CLV, 'f', 2, 64)})
+	}
+	w.Flush()
+	return w.Error()
+}

@@ -1,0 +1,141 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"math/big"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ltv-stream/ltv-stream/internal/config"
+	"github.com/ltv-stream/ltv-stream/internal/testutil"
+)
+
+// predictiveYAML is a `predictive:` block as ltvctl fit prints it, with
+// parameters of the order the simulator's customers have (days).
+const predictiveYAML = `predictive:
+  model: bgnbd
+  time_unit: day
+  purchases: {r: 0.9, alpha: 60, a: 0.6, b: 2.5}
+  spend: {p: 6.25, q: 3.74, v: 1200}
+  horizon_months: 12
+  discount_rate_monthly: 0.01
+  rescore_every_days: 0
+`
+
+// TestPredictiveInTheStream: with the predictive model on, every customer
+// with orders carries the §9 fields, ltv = gross_profit + predicted_clv
+// drives its tier, churned customers have no future, and the tier falls
+// by timers (caused_by timer:<due>) when customers go quiet; the change
+// chains stay unbroken.
+func TestPredictiveInTheStream(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	e := newEnv(t, 4)
+	path := filepath.Join(t.TempDir(), "ltv.yaml")
+	if err := os.WriteFile(path, []byte(predictiveYAML), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load([]string{"--http-addr", "127.0.0.1:0", "--config", path}, func(k string) string {
+		return map[string]string{"LTV_KAFKA_BROKERS": joinComma(e.brokers), "LTV_REDIS_URL": e.redisURL}[k]
+	}, os.Stderr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := produce(t, ctx, e.brokers, simConfig(20_000, 2_000))
+	svc := startService(t, cfg)
+	if err := testutil.WaitCaughtUp(ctx, e.brokers, group, ordersTopic, lifecycleTopic); err != nil {
+		t.Fatal(err)
+	}
+	svc.stop(t)
+
+	o := oracleOf(t, p)
+	rat := func(s string) *big.Rat {
+		r, ok := new(big.Rat).SetString(s)
+		if !ok {
+			t.Fatalf("not a decimal: %q", s)
+		}
+		return r
+	}
+	storedTier := map[string]string{}
+	for _, id := range o.Customers() {
+		exp, _ := o.Expect(id)
+		h, err := e.rc.HGetAll(ctx, "ltv:{"+id+"}").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		storedTier[id] = h["tier"]
+		if exp.Fields["orders"] == "0" {
+			continue
+		}
+		for _, f := range []string{"p_alive", "expected_orders", "expected_spend", "predicted_clv", "scored_at"} {
+			if h[f] == "" {
+				t.Fatalf("customer %s lacks %s: %v", id, f, h)
+			}
+		}
+		pa, _ := strconv.ParseFloat(h["p_alive"], 64)
+		if pa < 0 || pa > 1 || !strings.Contains(h["p_alive"], ".") || len(strings.Split(h["p_alive"], ".")[1]) != 4 {
+			t.Fatalf("customer %s p_alive %q", id, h["p_alive"])
+		}
+		if h["gross_profit"] != exp.Fields["gross_profit"] || h["revenue"] != exp.Fields["revenue"] {
+			t.Fatalf("customer %s sums differ from the recomputation", id)
+		}
+		ltv := new(big.Rat).Add(rat(h["gross_profit"]), rat(h["predicted_clv"]))
+		if ltv.Sign() < 0 {
+			ltv.SetInt64(0)
+		}
+		if ltv.Cmp(rat(h["ltv"])) != 0 {
+			t.Fatalf("customer %s ltv %s, want gross_profit %s + predicted_clv %s", id, h["ltv"], h["gross_profit"], h["predicted_clv"])
+		}
+		if h["churned"] == "1" && (h["p_alive"] != "0.0000" || h["predicted_clv"] != "0.00") {
+			t.Fatalf("churned customer %s: p_alive %s predicted_clv %s", id, h["p_alive"], h["predicted_clv"])
+		}
+		if !tierConsistent(defaultTiers, big.NewRat(5, 100), ltv, h["tier"]) {
+			t.Fatalf("customer %s tier %q inconsistent with ltv %s", id, h["tier"], h["ltv"])
+		}
+	}
+	// Tier chains, and tier changes caused by timers.
+	msgs, err := testutil.ReadAll(ctx, e.brokers, changesTopic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := map[string]string{}
+	seen := map[string]bool{}
+	byTimer := 0
+	for _, m := range msgs {
+		var c changeEvent
+		var cause struct {
+			CausedBy string `json:"caused_by"`
+		}
+		if json.Unmarshal(m.Value, &c) != nil || json.Unmarshal(m.Value, &cause) != nil {
+			t.Fatalf("change %s", m.Value)
+		}
+		if seen[c.EventID] {
+			continue
+		}
+		seen[c.EventID] = true
+		if c.PreviousTier != last[c.CustomerID] {
+			t.Fatalf("customer %s tier chain broken: %q then %q→%q", c.CustomerID, last[c.CustomerID], c.PreviousTier, c.Tier)
+		}
+		last[c.CustomerID] = c.Tier
+		if strings.HasPrefix(cause.CausedBy, "timer:") {
+			byTimer++
+			if c.Direction != "down" {
+				t.Fatalf("a timer raised a tier: %s", m.Value)
+			}
+		}
+	}
+	for id, tier := range storedTier {
+		if last[id] != tier {
+			t.Fatalf("customer %s tier chain ends at %q, stored %q", id, last[id], tier)
+		}
+	}
+	if byTimer == 0 {
+		t.Fatal("no tier fell by a timer: customers who go quiet keep their predicted value")
+	}
+	t.Logf("%d tier changes, %d of them by timers", len(seen), byTimer)
+}
