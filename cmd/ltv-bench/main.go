@@ -22,6 +22,7 @@ import (
 
 	"github.com/ltv-stream/ltv-stream/internal/bench"
 	"github.com/ltv-stream/ltv-stream/internal/benchreport"
+	"github.com/ltv-stream/ltv-stream/internal/spectest"
 )
 
 func main() {
@@ -44,7 +45,7 @@ func run() error {
 		noVerify  = flag.Bool("no-verify", false, "skip checking the final Redis state against the independent recomputation")
 		keep      = flag.Bool("keep", false, "keep the work directory (consumer logs)")
 		prebuilt  = flag.String("consumer-binary", "", "run this consumer binary instead of building ./cmd/consumer (to compare two builds)")
-		predict   = flag.Bool("predictive", false, "run the consumer with the predictive model on (SPEC §9; BG/NBD and Gamma-Gamma with parameters of the simulator's scale); implies -no-verify, since the recomputation knows the default model only")
+		predict   = flag.Bool("predictive", false, "run the consumer with the predictive model on (the SPEC §9 example block); implies -no-verify, since the recomputation knows the default model only")
 	)
 	var consumerEnv multiFlag
 	flag.Var(&consumerEnv, "consumer-env", "KEY=VALUE added to the consumer's environment (repeatable), e.g. LTV_WORKERS=6")
@@ -67,7 +68,7 @@ func run() error {
 	}
 	if *predict {
 		path := filepath.Join(work, "predictive.yaml")
-		if err := os.WriteFile(path, []byte(predictiveYAML), 0o600); err != nil {
+		if err := os.WriteFile(path, []byte(spectest.Predictive), 0o600); err != nil {
 			return err
 		}
 		consumerEnv = append(consumerEnv, "LTV_CONFIG="+path)
@@ -203,15 +204,3 @@ func describeMachine() benchreport.Machine {
 	}
 	return m
 }
-
-// predictiveYAML is the model -predictive runs with: what ltvctl fit gives
-// on the simulator's customers, rounded (time in days, money in SEK).
-const predictiveYAML = `predictive:
-  model: bgnbd
-  time_unit: day
-  purchases: {r: 0.9, alpha: 60, a: 0.6, b: 2.5}
-  spend: {p: 6.25, q: 3.74, v: 1200}
-  horizon_months: 12
-  discount_rate_monthly: 0.01
-  rescore_every_days: 0
-`

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ltv-stream/ltv-stream/internal/spectest"
 	"github.com/shopspring/decimal"
 )
 
@@ -372,15 +373,7 @@ func TestDLQMaxMessageBytes(t *testing.T) {
 }
 
 func TestPredictiveBlock(t *testing.T) {
-	const good = `predictive:
-  model: mbgnbd
-  time_unit: week
-  purchases: {r: 0.243, alpha: 4.414, a: 0.793, b: 2.426}
-  spend: {p: 6.25, q: 3.74, v: 15.44}
-  horizon_months: 12
-  discount_rate_monthly: 0.01
-  rescore_every_days: 7
-`
+	good := strings.NewReplacer("bgnbd", "mbgnbd", "rescore_every_days: 0", "rescore_every_days: 7").Replace(spectest.Predictive)
 	cases := []struct {
 		name, yaml, err string
 	}{

@@ -12,20 +12,9 @@ import (
 	"time"
 
 	"github.com/ltv-stream/ltv-stream/internal/config"
+	"github.com/ltv-stream/ltv-stream/internal/spectest"
 	"github.com/ltv-stream/ltv-stream/internal/testutil"
 )
-
-// predictiveYAML is a `predictive:` block as ltvctl fit prints it, with
-// parameters of the order the simulator's customers have (days).
-const predictiveYAML = `predictive:
-  model: bgnbd
-  time_unit: day
-  purchases: {r: 0.9, alpha: 60, a: 0.6, b: 2.5}
-  spend: {p: 6.25, q: 3.74, v: 1200}
-  horizon_months: 12
-  discount_rate_monthly: 0.01
-  rescore_every_days: 0
-`
 
 // TestPredictiveInTheStream: with the predictive model on, every customer
 // with orders carries the §9 fields, ltv = gross_profit + predicted_clv
@@ -37,7 +26,7 @@ func TestPredictiveInTheStream(t *testing.T) {
 	defer cancel()
 	e := newEnv(t, 4)
 	path := filepath.Join(t.TempDir(), "ltv.yaml")
-	if err := os.WriteFile(path, []byte(predictiveYAML), 0o600); err != nil {
+	if err := os.WriteFile(path, []byte(spectest.Predictive), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	cfg, err := config.Load([]string{"--http-addr", "127.0.0.1:0", "--config", path}, func(k string) string {

@@ -265,23 +265,17 @@ func (r *blobReader) varint() int64 {
 	return int64(u>>1) ^ -int64(u&1)
 }
 
-func (r *blobReader) uint32() uint32 {
-	if len(r.s) < 4 {
-		r.fail("truncated")
-		return 0
-	}
-	v := binary.LittleEndian.Uint32([]byte(r.s[:4]))
-	r.s = r.s[4:]
-	return v
-}
+func (r *blobReader) uint32() uint32 { return uint32(r.littleEndian(4)) }
 
-func (r *blobReader) uint64() uint64 {
-	if len(r.s) < 8 {
-		r.fail("truncated")
-		return 0
+func (r *blobReader) uint64() uint64 { return r.littleEndian(8) }
+
+// littleEndian reads an n-byte (n ≤ 8) little-endian unsigned integer.
+func (r *blobReader) littleEndian(n int) uint64 {
+	b := r.bytes(uint64(n))
+	var v uint64
+	for i := len(b) - 1; i >= 0; i-- {
+		v = v<<8 | uint64(b[i])
 	}
-	v := binary.LittleEndian.Uint64([]byte(r.s[:8]))
-	r.s = r.s[8:]
 	return v
 }
 
