@@ -94,6 +94,9 @@ type ConsumerConfig struct {
 	// another topic's partition to show it holds nothing earlier. Default
 	// 2 s.
 	MergeMaxWait time.Duration
+	// MergeMaxHeld bounds the records a worker's merge holds back; beyond
+	// it records go in fetch order. Default 8 × MaxBatch.
+	MergeMaxHeld int
 	// CoPartitioned makes the consumer refuse to run while its topics do
 	// not all have the same number of partitions: partition p of every
 	// topic must hold the same keys (SPEC §1, §8). Checked at start and
@@ -162,6 +165,9 @@ func (c *ConsumerConfig) setDefaults() {
 	}
 	if c.MergeMaxWait <= 0 {
 		c.MergeMaxWait = 2 * time.Second
+	}
+	if c.MergeMaxHeld <= 0 {
+		c.MergeMaxHeld = 8 * c.MaxBatch
 	}
 	if c.PartitionCheckInterval <= 0 {
 		c.PartitionCheckInterval = 5 * time.Second
@@ -472,7 +478,7 @@ func (c *Consumer) worker(ctx context.Context, q <-chan kafka.Message, handle Ha
 	}
 	var merge *merger
 	if c.cfg.EventTime != nil {
-		merge = newMerger(c.cfg.Topics, c.cfg.EventTime, c.cfg.MergeMaxWait, c.caughtUp)
+		merge = newMerger(c.cfg.Topics, c.cfg.EventTime, c.cfg.MergeMaxWait, c.cfg.MergeMaxHeld, c.caughtUp)
 	}
 	for {
 		batch = batch[:0]

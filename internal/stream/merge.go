@@ -23,7 +23,9 @@ import (
 // after its time, or has nothing more to give: it is known caught up (its
 // last record reached its high watermark, or the group has committed
 // everything in it). While neither is known the record waits, at most
-// MergeMaxWait (then it goes anyway, trading determinism for progress).
+// MergeMaxWait, and only while the worker holds at most MergeMaxHeld
+// records (then it goes anyway, trading determinism for progress, or for
+// memory when one topic's fetches run far ahead of the other's).
 
 // mergeKey names one partition number across the topics.
 type mergeKey = int
@@ -59,6 +61,9 @@ type merger struct {
 	topics    []string
 	eventTime func([]byte) (time.Time, bool)
 	maxWait   time.Duration
+	// maxHeld bounds the records the merge may hold back: beyond it, a
+	// record that would wait goes at once (memory before determinism).
+	maxHeld int
 	// caughtUp asks the broker whether a topic partition has nothing the
 	// group has not committed (nil: never caught up until its records say
 	// so).
@@ -73,9 +78,9 @@ type merger struct {
 // asked about again.
 const mergeRecheck = 200 * time.Millisecond
 
-func newMerger(topics []string, eventTime func([]byte) (time.Time, bool), maxWait time.Duration,
+func newMerger(topics []string, eventTime func([]byte) (time.Time, bool), maxWait time.Duration, maxHeld int,
 	caughtUp func(ctx context.Context, topic string, partition int) (bool, error)) *merger {
-	return &merger{topics: topics, eventTime: eventTime, maxWait: maxWait, caughtUp: caughtUp,
+	return &merger{topics: topics, eventTime: eventTime, maxWait: maxWait, maxHeld: maxHeld, caughtUp: caughtUp,
 		now: time.Now, lanes: map[mergeKey][]*mergeLane{}}
 }
 
@@ -162,7 +167,7 @@ func (m *merger) nextOf(ctx context.Context, p int, ls []*mergeLane) (kafka.Mess
 			if head.held.IsZero() {
 				head.held = now
 			}
-			if now.Sub(head.held) < m.maxWait {
+			if now.Sub(head.held) < m.maxWait && (m.maxHeld <= 0 || m.held <= m.maxHeld) {
 				return kafka.Message{}, false
 			}
 			// Waited long enough: this lane counts as caught up until a

@@ -40,7 +40,7 @@ func TestMergeOrdersByEventTimeAndWaitsForTheOtherTopic(t *testing.T) {
 	clock := time.Date(2026, 12, 5, 0, 0, 0, 0, time.UTC)
 	asked := 0
 	answer := false
-	m := newMerger([]string{"o", "l"}, dayTime, time.Second, func(context.Context, string, int) (bool, error) {
+	m := newMerger([]string{"o", "l"}, dayTime, time.Second, 0, func(context.Context, string, int) (bool, error) {
 		asked++
 		return answer, nil
 	})
@@ -83,7 +83,7 @@ func TestMergeOrdersByEventTimeAndWaitsForTheOtherTopic(t *testing.T) {
 
 func TestMergeWaitIsBounded(t *testing.T) {
 	clock := time.Date(2026, 12, 5, 0, 0, 0, 0, time.UTC)
-	m := newMerger([]string{"o", "l"}, dayTime, 2*time.Second, func(context.Context, string, int) (bool, error) {
+	m := newMerger([]string{"o", "l"}, dayTime, 2*time.Second, 0, func(context.Context, string, int) (bool, error) {
 		return false, nil // the broker never says the lane is caught up
 	})
 	m.now = func() time.Time { return clock }
@@ -120,7 +120,7 @@ func TestMergeDoesNotDependOnArrivalOrder(t *testing.T) {
 	orders := []string{"1", "2", "2", "8", "4", "9", "12"} // one late record (4)
 	lifecycle := []string{"2", "3", "9", "10"}
 	run := func(pattern []bool) string {
-		m := newMerger([]string{"o", "l"}, dayTime, time.Hour, nil)
+		m := newMerger([]string{"o", "l"}, dayTime, time.Hour, 0, nil)
 		var out []string
 		oi, li := 0, 0
 		for _, takeOrder := range pattern {
@@ -149,5 +149,20 @@ func TestMergeDoesNotDependOnArrivalOrder(t *testing.T) {
 	}
 	if want != "o@0 o@1 o@2 l@0 l@1 o@3 o@4 o@5 l@2 l@3 o@6" {
 		t.Fatalf("merged %s", want)
+	}
+}
+
+// TestMergeHoldsBoundedRecords: past MergeMaxHeld held records, a record
+// that would wait goes at once.
+func TestMergeHoldsBoundedRecords(t *testing.T) {
+	m := newMerger([]string{"o", "l"}, dayTime, time.Hour, 2, func(context.Context, string, int) (bool, error) { return false, nil })
+	m.add(mergeRec("o", 0, 10, "1"))
+	m.add(mergeRec("o", 1, 10, "2"))
+	if got := drain(m); got != "" {
+		t.Fatalf("released %q within the bound", got)
+	}
+	m.add(mergeRec("o", 2, 10, "3"))
+	if got := drain(m); got != "o@0 o@1 o@2" {
+		t.Fatalf("merged %q, want all three once the bound is passed", got)
 	}
 }
