@@ -20,6 +20,9 @@ import (
 type flakyTimers struct {
 	*store.Redis
 	failSets int
+	// afterSet, when set, runs once after the next successful SetTimers,
+	// as another consumer's write landing meanwhile would.
+	afterSet func()
 }
 
 func (f *flakyTimers) SetTimers(ctx context.Context, u []store.TimerUpdate) error {
@@ -27,7 +30,12 @@ func (f *flakyTimers) SetTimers(ctx context.Context, u []store.TimerUpdate) erro
 		f.failSets--
 		return errors.New("injected: index write lost")
 	}
-	return f.Redis.SetTimers(ctx, u)
+	err := f.Redis.SetTimers(ctx, u)
+	if hook := f.afterSet; hook != nil && err == nil {
+		f.afterSet = nil
+		hook()
+	}
+	return err
 }
 
 func setupTimers(t *testing.T) (*pipeline.Processor, *recordingPublisher, *redis.Client, *flakyTimers) {
@@ -227,5 +235,26 @@ func TestIndexWriteRetriedWithoutPublishingAgain(t *testing.T) {
 	}
 	if rc.ZScore(ctx, "ltv:{p0}:timers", "a").Err() != nil {
 		t.Fatal("the index entry was not written after the retries")
+	}
+}
+
+// TestEntryWrittenMeanwhileIsFiredBeforeTheBatchEnds: while a batch runs,
+// another consumer (a fenced-off one finishing a late batch) writes a
+// customer's entry that is already due. The batch fires it before it ends,
+// so nothing due is left behind when the stream ends.
+func TestEntryWrittenMeanwhileIsFiredBeforeTheBatchEnds(t *testing.T) {
+	p, _, rc, timers := setupTimers(t)
+	ctx := ctxT(t)
+	if _, err := p.Process(ctx, []pipeline.Record{orderRec(0, "e-z", "z", "10.00", "2026-01-01T00:00:00Z")}); err != nil {
+		t.Fatal(err)
+	}
+	entry := rc.ZScore(ctx, "ltv:{p0}:timers", "z").Val()
+	rc.ZRem(ctx, "ltv:{p0}:timers", "z") // not written yet, as far as this batch's due query can tell
+	timers.afterSet = func() { rc.ZAdd(ctx, "ltv:{p0}:timers", redis.Z{Score: entry, Member: "z"}) }
+	if _, err := p.Process(ctx, []pipeline.Record{orderRec(1, "e-y", "y", "10.00", "2026-05-01T00:00:00Z")}); err != nil {
+		t.Fatal(err)
+	}
+	if got := rc.HGet(ctx, "ltv:{z}", "segment").Val(); got != aggregate.SegmentAtRisk {
+		t.Fatalf("z's segment %q: its entry, written while the batch ran, was left due", got)
 	}
 }

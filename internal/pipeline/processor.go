@@ -275,33 +275,7 @@ func (p *Processor) Process(ctx context.Context, batch []Record) (BatchStats, er
 	order = append(order, fired...)
 	p.stage("save")
 
-	var outs []Message
-	var acked []store.Acked
-	for _, w := range order {
-		if w.deadErr != nil {
-			for _, pe := range w.events {
-				dlq = append(dlq, p.deadLetter(pe.rec, w.deadErr.Error()))
-			}
-			continue
-		}
-		for _, doc := range w.outs {
-			outs = append(outs, Message{Topic: p.topicOf(doc), Key: []byte(w.id), Value: doc})
-		}
-		if len(w.outs) > 0 {
-			acked = append(acked, store.Acked{CustomerID: w.id, Token: w.token})
-		}
-		stats.Applied += w.applied
-		stats.Duplicates += w.dups
-		stats.Redelivered += w.redeliv
-		stats.Changes += len(w.newChanges)
-		stats.SegmentChanges += len(w.newSegs)
-		for i := range w.newSegs {
-			if strings.HasPrefix(w.newSegs[i].CausedBy, aggregate.TimerCausePrefix) {
-				stats.TimersFired++
-			}
-		}
-		stats.Reemitted += w.reemitted
-	}
+	outs, acked := p.outputs(order, &dlq, &stats)
 	stats.DeadLetters = len(dlq)
 	outs = append(outs, dlq...)
 	if err := p.cfg.Out.Publish(ctx, outs); err != nil {
@@ -332,6 +306,11 @@ func (p *Processor) Process(ctx context.Context, batch []Record) (BatchStats, er
 	if err := p.retry(ctx, func() error { return p.saveStreamTimes(ctx, clock) }); err != nil {
 		return stats, err
 	}
+	swept, err := p.sweep(ctx, clock, &stats)
+	if err != nil {
+		return stats, err
+	}
+	order = append(order, swept...)
 	stats.StreamTimes = clock.now
 
 	done := p.cfg.Now()
@@ -356,6 +335,80 @@ func (p *Processor) Process(ctx context.Context, batch []Record) (BatchStats, er
 		obs.BatchProcessed(stats)
 	}
 	return stats, nil
+}
+
+// outputs collects the messages to publish and the pending events to clear
+// of the customers' work (dead letters for those whose state could not be
+// read), and counts them in stats.
+func (p *Processor) outputs(work []*customerWork, dlq *[]Message, stats *BatchStats) ([]Message, []store.Acked) {
+	var outs []Message
+	var acked []store.Acked
+	for _, w := range work {
+		if w.deadErr != nil {
+			for _, pe := range w.events {
+				*dlq = append(*dlq, p.deadLetter(pe.rec, w.deadErr.Error()))
+			}
+			continue
+		}
+		for _, doc := range w.outs {
+			outs = append(outs, Message{Topic: p.topicOf(doc), Key: []byte(w.id), Value: doc})
+		}
+		if len(w.outs) > 0 {
+			acked = append(acked, store.Acked{CustomerID: w.id, Token: w.token})
+		}
+		stats.Applied += w.applied
+		stats.Duplicates += w.dups
+		stats.Redelivered += w.redeliv
+		stats.Changes += len(w.newChanges)
+		stats.SegmentChanges += len(w.newSegs)
+		for i := range w.newSegs {
+			if strings.HasPrefix(w.newSegs[i].CausedBy, aggregate.TimerCausePrefix) {
+				stats.TimersFired++
+			}
+		}
+		stats.Reemitted += w.reemitted
+	}
+	return outs, acked
+}
+
+// sweep fires, after the batch's own index entries are written, whatever
+// is due by the partitions' stored stream time now, which another consumer
+// (one fenced off but finishing a late batch) may have moved, and whose
+// entries it may have written while this batch ran. Whoever writes an
+// entry thus also fires what is due once it is written, so no due entry is
+// left behind when a stream ends. A few rounds at most: each fires what
+// the one before found.
+func (p *Processor) sweep(ctx context.Context, clock *batchClock, stats *BatchStats) ([]*customerWork, error) {
+	if p.cfg.Timers == nil || len(clock.parts) == 0 {
+		return nil, nil
+	}
+	var all []*customerWork
+	for round := 0; round < 3; round++ {
+		stored, err := p.cfg.Timers.StreamTimes(ctx, clock.parts)
+		if err != nil {
+			return all, err
+		}
+		for part, t := range stored {
+			if t.After(clock.now[part]) {
+				clock.now[part] = t
+			}
+		}
+		fired, err := p.fireDueTimers(ctx, clock, map[string]*customerWork{}, stats)
+		if err != nil || len(fired) == 0 {
+			return all, err
+		}
+		var dlq []Message
+		outs, acked := p.outputs(fired, &dlq, stats)
+		if err := p.cfg.Out.Publish(ctx, append(outs, dlq...)); err != nil {
+			return all, fmt.Errorf("publish %d messages of due timers: %w", len(outs), err)
+		}
+		if err := p.retry(ctx, func() error { return p.writeTimers(ctx, fired) }); err != nil {
+			return all, err
+		}
+		_ = p.cfg.Store.ClearPending(ctx, acked)
+		all = append(all, fired...)
+	}
+	return all, nil
 }
 
 // topicOf routes an output document by its schema: segment changes to the
