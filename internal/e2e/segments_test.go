@@ -103,7 +103,8 @@ func checkSegments(t *testing.T, ctx context.Context, e *env, p produced, o *ora
 				sc, zerr := e.rc.ZScore(ctx, fmt.Sprintf("ltv:{p%d}:timers", part), id).Result()
 				ver, _ := e.rc.HGet(ctx, fmt.Sprintf("ltv:{p%d}:timer_versions", part), id).Result()
 				h2, _ := e.rc.HGetAll(ctx, "ltv:{"+id+"}").Result()
-				t.Logf("DEBUG %s p%d entry %s (%v) ver %s since %s last %s", id, part, time.Unix(int64(sc), 0).UTC().Format(time.RFC3339), zerr, ver, h2["segment_since"], h2["last_order_at"])
+				t.Logf("  %s: index entry of partition %d due %s (%v), version %q; segment_since %s, last_order_at %s",
+					id, part, time.Unix(int64(sc), 0).UTC().Format(time.RFC3339), zerr, ver, h2["segment_since"], h2["last_order_at"])
 			}
 		}
 		if (seg != "") != (since != "") {

@@ -146,7 +146,7 @@ func (p *Processor) fireDueTimers(ctx context.Context, clock *batchClock, done m
 				return nil, err
 			}
 			offset += len(ids)
-			var round []*customerWork
+			var round, recheck []*customerWork
 			for _, id := range ids {
 				if w, ok := done[id]; ok {
 					// Already loaded by this batch (for its events): its
@@ -158,6 +158,13 @@ func (p *Processor) fireDueTimers(ctx context.Context, clock *batchClock, done m
 							timer: store.TimerUpdate{Partition: part, CustomerID: id, None: true, Version: w.timer.Version}, timerMoved: true})
 					} else {
 						w.timerMoved = true
+						if w.write == nil && w.deadErr == nil {
+							// Nothing written: its state may have come
+							// from a stale copy (applyAndSave), so it is
+							// evaluated again from a fresh load.
+							w.due = true
+							recheck = append(recheck, w)
+						}
 					}
 					continue
 				}
@@ -166,8 +173,14 @@ func (p *Processor) fireDueTimers(ctx context.Context, clock *batchClock, done m
 				round = append(round, w)
 			}
 			stats.TimersDue += len(round)
+			if len(recheck) > 0 {
+				if err := p.applyAndSave(ctx, recheck, clock, stats, true); err != nil {
+					return nil, fmt.Errorf("recheck %d due customers: %w", len(recheck), err)
+				}
+				recheck = recheck[:0]
+			}
 			if len(round) > 0 {
-				if err := p.applyAndSave(ctx, round, clock, stats); err != nil {
+				if err := p.applyAndSave(ctx, round, clock, stats, true); err != nil {
 					return nil, fmt.Errorf("fire %d due timers: %w", len(round), err)
 				}
 				fired = append(fired, round...)

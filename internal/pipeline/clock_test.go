@@ -258,3 +258,42 @@ func TestEntryWrittenMeanwhileIsFiredBeforeTheBatchEnds(t *testing.T) {
 		t.Fatalf("z's segment %q: its entry, written while the batch ran, was left due", got)
 	}
 }
+
+// TestDueCustomerIsLoadedPastTheCache: consumer A caches the customer it
+// wrote (churned: nothing due); the partition moves to consumer B, where
+// the customer orders again, so it has an entry due in April. Back on A,
+// stream time passes April: the due customer is loaded from Redis, not
+// from A's stale copy (which shows nothing due and would write nothing, so
+// no compare-and-set would expose it), and moves to at risk.
+func TestDueCustomerIsLoadedPastTheCache(t *testing.T) {
+	srv := testutil.StartRedis(t)
+	ctx := ctxT(t)
+	newConsumer := func() *pipeline.Processor {
+		st := store.NewRedis(srv.StoreClient(), store.Config{})
+		p, err := pipeline.New(pipeline.Config{Model: aggregate.DefaultModel(), Decoder: jsonDecoder{},
+			Store: store.NewCached(st, store.CacheConfig{MaxBytes: 1 << 20}), Out: &recordingPublisher{}, Timers: st})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	a, b := newConsumer(), newConsumer()
+	churn := pipeline.Record{Topic: "customer-lifecycle", Partition: 0, Offset: 0, Key: []byte("z"),
+		Value: []byte(`{"event_id":"e-zc","type":"customer_churned","customer_id":"z","occurred_at":"2026-01-02T00:00:00Z"}`)}
+	if _, err := a.Process(ctx, []pipeline.Record{orderRec(0, "e-z1", "z", "10.00", "2026-01-01T00:00:00Z"), churn}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Process(ctx, []pipeline.Record{orderRec(1, "e-z2", "z", "10.00", "2026-01-03T00:00:00Z")}); err != nil {
+		t.Fatal(err)
+	}
+	rc := srv.Client()
+	if n := rc.ZCard(ctx, "ltv:{p0}:timers").Val(); n != 1 {
+		t.Fatalf("index holds %d entries after z ordered again, want 1", n)
+	}
+	if _, err := a.Process(ctx, []pipeline.Record{orderRec(2, "e-y", "y", "10.00", "2026-05-01T00:00:00Z")}); err != nil {
+		t.Fatal(err)
+	}
+	if got := rc.HGet(ctx, "ltv:{z}", "segment").Val(); got != aggregate.SegmentAtRisk {
+		t.Fatalf("z's segment %q, want at_risk: its due entry was judged by a stale cached copy", got)
+	}
+}

@@ -265,7 +265,7 @@ func (p *Processor) Process(ctx context.Context, batch []Record) (BatchStats, er
 		return stats, err
 	}
 
-	if err := p.applyAndSave(ctx, order, clock, &stats); err != nil {
+	if err := p.applyAndSave(ctx, order, clock, &stats, false); err != nil {
 		return stats, err
 	}
 	fired, err := p.fireDueTimers(ctx, clock, byCustomer, &stats)
@@ -423,9 +423,18 @@ func (p *Processor) topicOf(doc []byte) string {
 
 var segmentDocPrefix = []byte(`{"schema":"` + aggregate.SchemaSegment + `"`)
 
+// freshLoader is a store that may answer loads from copies of what this
+// process wrote (store.Cached) and can load past them.
+type freshLoader interface {
+	LoadFresh(ctx context.Context, customerIDs []string) ([]store.Snapshot, []error, error)
+}
+
 // applyAndSave loads, applies and writes every customer, reloading those
-// whose compare-and-set lost to another writer.
-func (p *Processor) applyAndSave(ctx context.Context, todo []*customerWork, clock *batchClock, stats *BatchStats) error {
+// whose compare-and-set lost to another writer. fresh loads past any
+// cached copies: for customers loaded because their index entry is due,
+// whose re-evaluation may end in no write, so a stale copy would go
+// unnoticed (a write's compare-and-set is what exposes one).
+func (p *Processor) applyAndSave(ctx context.Context, todo []*customerWork, clock *batchClock, stats *BatchStats, fresh bool) error {
 	for round := 0; len(todo) > 0; round++ {
 		if round >= p.cfg.MaxConflictRounds {
 			return fmt.Errorf("%d customers still conflicting after %d rounds", len(todo), round)
@@ -434,7 +443,11 @@ func (p *Processor) applyAndSave(ctx context.Context, todo []*customerWork, cloc
 		for i, w := range todo {
 			ids[i] = w.id
 		}
-		snaps, errs, err := p.cfg.Store.Load(ctx, ids)
+		load := p.cfg.Store.Load
+		if fl, ok := p.cfg.Store.(freshLoader); ok && fresh {
+			load = fl.LoadFresh
+		}
+		snaps, errs, err := load(ctx, ids)
 		if err != nil {
 			return err
 		}

@@ -193,6 +193,22 @@ func (c *Cached) Load(ctx context.Context, customerIDs []string) ([]Snapshot, []
 	return snaps, errs, nil
 }
 
+// LoadFresh loads customers from the inner store, past and dropping their
+// copies. A copy is checked only when its customer is written (the
+// compare-and-set), so a load that may end in no write must not trust it:
+// a customer loaded because its timer index entry is due may have been
+// written by another consumer since, and a stale copy would show it with
+// nothing due, leaving the entry due forever.
+func (c *Cached) LoadFresh(ctx context.Context, customerIDs []string) ([]Snapshot, []error, error) {
+	c.mu.Lock()
+	for _, id := range customerIDs {
+		c.dropLocked(id)
+	}
+	c.mu.Unlock()
+	c.misses.Add(uint64(len(customerIDs)))
+	return c.inner.Load(ctx, customerIDs)
+}
+
 // Save writes through and keeps, for every write that went in, the hash
 // as it now is; conflicting or failed writes drop their copies.
 func (c *Cached) Save(ctx context.Context, writes []Write) ([]int, error) {
