@@ -275,32 +275,9 @@ func (p *Processor) Process(ctx context.Context, batch []Record) (BatchStats, er
 	order = append(order, fired...)
 	p.stage("save")
 
-	outs, acked := p.outputs(order, &dlq, &stats)
-	stats.DeadLetters = len(dlq)
-	outs = append(outs, dlq...)
-	if err := p.cfg.Out.Publish(ctx, outs); err != nil {
-		return stats, fmt.Errorf("publish %d messages: %w", len(outs), err)
-	}
-	p.stage("publish")
-	// Only now are the index entries written: a due customer whose timer
-	// fired keeps its old entry until its outputs are acknowledged, so if
-	// this batch fails or the process dies, the next attempt finds it due
-	// again, loads it and publishes its pending events (the timer itself
-	// does not fire twice: the customer's clock has moved past it).
-	//
-	// From here on the outputs are out: failing the batch would publish
-	// them (and its dead letters) again. So the writes left are retried in
-	// place while Redis is away, and the batch fails only if ctx ends first
-	// (its redelivery then re-derives what was not written).
-	if err := p.retry(ctx, func() error { return p.writeTimers(ctx, order) }); err != nil {
+	if err := p.deliver(ctx, order, dlq, &stats); err != nil {
 		return stats, err
 	}
-	// The outputs are durable: the pending copies are no longer needed.
-	// The store's clearer owns the clear and retries it until it lands
-	// (store.Clearer), so nothing is kept here; a failure only means the
-	// events are published once more later with the same event ids, and
-	// never fails the batch, whose offsets may be committed.
-	_ = p.cfg.Store.ClearPending(ctx, acked)
 	// Stream time is stored last: a crash before this point redelivers the
 	// batch, which computes the same stream time again.
 	if err := p.retry(ctx, func() error { return p.saveStreamTimes(ctx, clock) }); err != nil {
@@ -335,6 +312,39 @@ func (p *Processor) Process(ctx context.Context, batch []Record) (BatchStats, er
 		obs.BatchProcessed(stats)
 	}
 	return stats, nil
+}
+
+// deliver publishes the customers' outputs and the dead letters, then
+// writes the customers' index entries and hands their acknowledged pending
+// events to the clearer.
+func (p *Processor) deliver(ctx context.Context, work []*customerWork, dlq []Message, stats *BatchStats) error {
+	outs, acked := p.outputs(work, &dlq, stats)
+	stats.DeadLetters += len(dlq)
+	outs = append(outs, dlq...)
+	if err := p.cfg.Out.Publish(ctx, outs); err != nil {
+		return fmt.Errorf("publish %d messages: %w", len(outs), err)
+	}
+	p.stage("publish")
+	// Only now are the index entries written: a due customer whose timer
+	// fired keeps its old entry until its outputs are acknowledged, so if
+	// this batch fails or the process dies, the next attempt finds it due
+	// again, loads it and publishes its pending events (the timer itself
+	// does not fire twice: the customer's clock has moved past it).
+	//
+	// From here on the outputs are out: failing the batch would publish
+	// them (and its dead letters) again. So the writes left are retried in
+	// place while Redis is away, and the batch fails only if ctx ends first
+	// (its redelivery then re-derives what was not written).
+	if err := p.retry(ctx, func() error { return p.writeTimers(ctx, work) }); err != nil {
+		return err
+	}
+	// The outputs are durable: the pending copies are no longer needed.
+	// The store's clearer owns the clear and retries it until it lands
+	// (store.Clearer), so nothing is kept here; a failure only means the
+	// events are published once more later with the same event ids, and
+	// never fails the batch, whose offsets may be committed.
+	_ = p.cfg.Store.ClearPending(ctx, acked)
+	return nil
 }
 
 // outputs collects the messages to publish and the pending events to clear
@@ -397,15 +407,9 @@ func (p *Processor) sweep(ctx context.Context, clock *batchClock, stats *BatchSt
 		if err != nil || len(fired) == 0 {
 			return all, err
 		}
-		var dlq []Message
-		outs, acked := p.outputs(fired, &dlq, stats)
-		if err := p.cfg.Out.Publish(ctx, append(outs, dlq...)); err != nil {
-			return all, fmt.Errorf("publish %d messages of due timers: %w", len(outs), err)
+		if err := p.deliver(ctx, fired, nil, stats); err != nil {
+			return all, fmt.Errorf("deliver due timers: %w", err)
 		}
-		if err := p.retry(ctx, func() error { return p.writeTimers(ctx, fired) }); err != nil {
-			return all, err
-		}
-		_ = p.cfg.Store.ClearPending(ctx, acked)
 		all = append(all, fired...)
 	}
 	return all, nil
