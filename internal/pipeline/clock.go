@@ -173,15 +173,9 @@ func (p *Processor) fireDueTimers(ctx context.Context, clock *batchClock, done m
 				round = append(round, w)
 			}
 			stats.TimersDue += len(round)
-			if len(recheck) > 0 {
-				if err := p.applyAndSave(ctx, recheck, clock, stats, true); err != nil {
-					return nil, fmt.Errorf("recheck %d due customers: %w", len(recheck), err)
-				}
-				recheck = recheck[:0]
-			}
-			if len(round) > 0 {
-				if err := p.applyAndSave(ctx, round, clock, stats, true); err != nil {
-					return nil, fmt.Errorf("fire %d due timers: %w", len(round), err)
+			if len(round)+len(recheck) > 0 {
+				if err := p.applyAndSave(ctx, append(recheck, round...), clock, stats, true); err != nil {
+					return nil, fmt.Errorf("fire %d due timers: %w", len(round)+len(recheck), err)
 				}
 				fired = append(fired, round...)
 			}
