@@ -164,3 +164,35 @@ func tame(n json.Number) json.Number {
 	}
 	return json.Number(sign + "1e400")
 }
+
+// Change is an ltv.change.v1 or ltv.segment.v1 event as a Go subscriber
+// reads it (the demo's printer, the read API's recent changes, the
+// tests): every property of both schemas, with money and times kept as the
+// strings the events carry. The properties of the other schema stay empty;
+// Schema says which one it is.
+type Change struct {
+	Schema     string `json:"schema"`
+	EventID    string `json:"event_id"`
+	CustomerID string `json:"customer_id"`
+	CausedBy   string `json:"caused_by"`
+	OccurredAt string `json:"occurred_at"`
+	EmittedAt  string `json:"emitted_at"`
+
+	// Both schemas.
+	Tier   string `json:"tier"`
+	LTV    string `json:"ltv"`
+	Orders int64  `json:"orders"`
+
+	// ltv.change.v1.
+	PreviousTier string `json:"previous_tier"`
+	Direction    string `json:"direction"`
+	PreviousLTV  string `json:"previous_ltv"`
+	AOV          string `json:"aov"`
+	Frequency    string `json:"frequency"`
+	Churned      bool   `json:"churned"`
+
+	// ltv.segment.v1.
+	PreviousSegment string `json:"previous_segment"`
+	Segment         string `json:"segment"`
+	LastOrderAt     string `json:"last_order_at"`
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"maps"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -411,5 +412,35 @@ func TestEmittedSegmentChangesValidate(t *testing.T) {
 		if got := slices.Sorted(maps.Keys(m)); !slices.Equal(got, want) {
 			t.Errorf("emitted fields %v, schema documents %v", got, want)
 		}
+	}
+}
+
+// Change must carry every property of both output schemas, and nothing
+// else, so a subscriber decoding into it cannot miss a field the files
+// promise.
+func TestChangeHasEveryOutputProperty(t *testing.T) {
+	want := map[string]bool{}
+	for _, file := range []string{"change.v1.json", "segment.v1.json"} {
+		raw, err := fs.ReadFile(Files, file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var doc struct {
+			Properties map[string]json.RawMessage `json:"properties"`
+		}
+		if err := json.Unmarshal(raw, &doc); err != nil {
+			t.Fatal(err)
+		}
+		for p := range doc.Properties {
+			want[p] = true
+		}
+	}
+	got := map[string]bool{}
+	typ := reflect.TypeOf(Change{})
+	for i := 0; i < typ.NumField(); i++ {
+		got[typ.Field(i).Tag.Get("json")] = true
+	}
+	if !maps.Equal(got, want) {
+		t.Errorf("Change's JSON names %v, the schemas' properties %v", slices.Sorted(maps.Keys(got)), slices.Sorted(maps.Keys(want)))
 	}
 }

@@ -27,10 +27,12 @@ import (
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
+	"github.com/ltv-stream/ltv-stream/internal/aggregate"
 	"github.com/ltv-stream/ltv-stream/internal/config"
 	"github.com/ltv-stream/ltv-stream/internal/service"
 	"github.com/ltv-stream/ltv-stream/internal/sim"
 	"github.com/ltv-stream/ltv-stream/internal/stream"
+	"github.com/ltv-stream/ltv-stream/schemas"
 	"github.com/redis/go-redis/v9"
 	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -251,25 +253,6 @@ func newChangePrinter(out io.Writer, perSec int) *changePrinter {
 	return &changePrinter{out: out, perSec: perSec, ids: map[string]bool{}}
 }
 
-// change is the part of an ltv.change.v1 or ltv.segment.v1 event the demo
-// prints.
-type change struct {
-	Schema          string `json:"schema"`
-	EventID         string `json:"event_id"`
-	CustomerID      string `json:"customer_id"`
-	PreviousTier    string `json:"previous_tier"`
-	Tier            string `json:"tier"`
-	Direction       string `json:"direction"`
-	LTV             string `json:"ltv"`
-	Orders          int    `json:"orders"`
-	Churned         bool   `json:"churned"`
-	PreviousSegment string `json:"previous_segment"`
-	Segment         string `json:"segment"`
-	CausedBy        string `json:"caused_by"`
-	OccurredAt      string `json:"occurred_at"`
-	LastOrderAt     string `json:"last_order_at"`
-}
-
 func (p *changePrinter) run(ctx context.Context, brokers []string) {
 	r := kafka.NewReader(kafka.ReaderConfig{
 		Brokers: brokers, GroupID: "ltv-demo-printer", GroupTopics: []string{changesTopic, segmentsTopic},
@@ -283,7 +266,7 @@ func (p *changePrinter) run(ctx context.Context, brokers []string) {
 		if err != nil {
 			return
 		}
-		var c change
+		var c schemas.Change
 		if json.Unmarshal(m.Value, &c) != nil {
 			continue
 		}
@@ -293,7 +276,7 @@ func (p *changePrinter) run(ctx context.Context, brokers []string) {
 
 // print counts a change and prints it if it is worth a line and the
 // second's budget allows.
-func (p *changePrinter) print(c *change) {
+func (p *changePrinter) print(c *schemas.Change) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.ids[c.EventID] { // a re-emission: subscribers dedupe by event_id
@@ -302,7 +285,7 @@ func (p *changePrinter) print(c *change) {
 	p.ids[c.EventID] = true
 	var line string
 	kind := 0
-	if c.Schema == "ltv.segment.v1" {
+	if c.Schema == aggregate.SchemaSegment {
 		kind = 1
 		p.segments++
 		cause := ""

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/ltv-stream/ltv-stream/internal/config"
+	"github.com/ltv-stream/ltv-stream/internal/settings"
 	"github.com/ltv-stream/ltv-stream/internal/sim"
 	"github.com/ltv-stream/ltv-stream/internal/stream"
 )
@@ -186,9 +187,9 @@ func (c *common) register(fs *flag.FlagSet, getenv func(string) string, outHelp 
 	c.kafkaSec, c.secErr = kafkaSecurity(getenv)
 	fs.StringVar(&c.brokers, "brokers", envOr(getenv, "LTV_KAFKA_BROKERS", "localhost:9092"),
 		"Kafka bootstrap brokers, comma-separated (env LTV_KAFKA_BROKERS)")
-	fs.StringVar(&c.ordersTopic, "orders-topic", envOr(getenv, "LTV_ORDERS_TOPIC", "orders"),
+	fs.StringVar(&c.ordersTopic, "orders-topic", envOr(getenv, "LTV_ORDERS_TOPIC", settings.DefaultOrdersTopic),
 		"topic for order events (env LTV_ORDERS_TOPIC)")
-	fs.StringVar(&c.lifecycleTopic, "lifecycle-topic", envOr(getenv, "LTV_LIFECYCLE_TOPIC", "customer-lifecycle"),
+	fs.StringVar(&c.lifecycleTopic, "lifecycle-topic", envOr(getenv, "LTV_LIFECYCLE_TOPIC", settings.DefaultLifecycleTopic),
 		"topic for churn/reactivation events (env LTV_LIFECYCLE_TOPIC)")
 	fs.StringVar(&c.out, "out", "", outHelp)
 	fs.Float64Var(&c.speed, "speed", 0,
@@ -216,7 +217,7 @@ func (c *common) validate() error {
 		return usagef("--chunk must be at least 1, got %d", c.chunk)
 	}
 	if c.out == "" {
-		if len(config.SplitList(c.brokers)) == 0 {
+		if len(settings.SplitList(c.brokers)) == 0 {
 			return usagef("--brokers is empty")
 		}
 		if strings.TrimSpace(c.ordersTopic) == "" || strings.TrimSpace(c.lifecycleTopic) == "" {
@@ -442,7 +443,7 @@ func deliver(ctx context.Context, c *common, src sim.RecordSource, total int, de
 			return usagef("%v", err)
 		}
 		ks, err := sim.NewKafkaSink(sim.KafkaConfig{
-			Brokers: config.SplitList(c.brokers), OrdersTopic: c.ordersTopic, LifecycleTopic: c.lifecycleTopic,
+			Brokers: settings.SplitList(c.brokers), OrdersTopic: c.ordersTopic, LifecycleTopic: c.lifecycleTopic,
 			ChunkSize: c.chunk, AllowAutoTopicCreation: c.autoCreate, LabelHeaders: c.labelHeaders,
 			Transport: transport,
 		})

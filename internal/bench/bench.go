@@ -22,6 +22,7 @@ import (
 	"github.com/ltv-stream/ltv-stream/internal/benchreport"
 	"github.com/ltv-stream/ltv-stream/internal/config"
 	"github.com/ltv-stream/ltv-stream/internal/localredis"
+	"github.com/ltv-stream/ltv-stream/internal/settings"
 	"github.com/redis/go-redis/v9"
 	"github.com/twmb/franz-go/pkg/kfake"
 )
@@ -59,37 +60,23 @@ type Config struct {
 }
 
 func (c *Config) setDefaults() {
-	def := func(v *int, d int) {
-		if *v <= 0 {
-			*v = d
-		}
-	}
-	def(&c.Events, 1_000_000)
-	def(&c.Customers, 200_000)
-	def(&c.Partitions, 12)
-	def(&c.OfferedRate, 10_000)
-	if c.LatencyWarmup <= 0 {
-		c.LatencyWarmup = 3 * time.Second
-	}
-	if c.LatencyDuration <= 0 {
-		c.LatencyDuration = 20 * time.Second
-	}
+	settings.Positive(&c.Events, 1_000_000)
+	settings.Positive(&c.Customers, 200_000)
+	settings.Positive(&c.Partitions, 12)
+	settings.Positive(&c.OfferedRate, 10_000)
+	settings.Positive(&c.LatencyWarmup, 3*time.Second)
+	settings.Positive(&c.LatencyDuration, 20*time.Second)
 	if c.Seed == 0 {
 		c.Seed = 1
 	}
 	defaults := consumerDefaults()
-	def(&c.Workers, envInt(c.ConsumerEnv, "LTV_WORKERS", defaults.Workers))
-	def(&c.MaxBatch, envInt(c.ConsumerEnv, "LTV_MAX_BATCH", defaults.MaxBatch))
-	str := func(v *string, d string) {
-		if *v == "" {
-			*v = d
-		}
-	}
-	str(&c.OrdersTopic, defaults.OrdersTopic)
-	str(&c.LifecycleTopic, defaults.LifecycleTopic)
-	str(&c.ChangesTopic, defaults.ChangesTopic)
-	str(&c.SegmentsTopic, defaults.SegmentsTopic)
-	str(&c.DLQTopic, defaults.DLQTopic)
+	settings.Positive(&c.Workers, envInt(c.ConsumerEnv, "LTV_WORKERS", defaults.Workers))
+	settings.Positive(&c.MaxBatch, envInt(c.ConsumerEnv, "LTV_MAX_BATCH", defaults.MaxBatch))
+	settings.IfZero(&c.OrdersTopic, defaults.OrdersTopic)
+	settings.IfZero(&c.LifecycleTopic, defaults.LifecycleTopic)
+	settings.IfZero(&c.ChangesTopic, defaults.ChangesTopic)
+	settings.IfZero(&c.SegmentsTopic, defaults.SegmentsTopic)
+	settings.IfZero(&c.DLQTopic, defaults.DLQTopic)
 	if c.Log == nil {
 		c.Log = func(string, ...any) {}
 	}

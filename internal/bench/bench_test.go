@@ -1,11 +1,12 @@
 package bench
 
 import (
-	"context"
 	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/ltv-stream/ltv-stream/internal/testutil"
 )
 
 // TestRunSmall runs the whole benchmark on a small workload: every phase
@@ -19,8 +20,7 @@ func TestRunSmall(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/consumer").CombinedOutput(); err != nil {
 		t.Fatalf("build consumer: %v\n%s", err, out)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	defer cancel()
+	ctx := testutil.Context(t, 4*time.Minute)
 	r, err := Run(ctx, Config{
 		Events: 20_000, Customers: 4_000, OfferedRate: 2_000,
 		LatencyWarmup: time.Second, LatencyDuration: 2 * time.Second,

@@ -14,6 +14,7 @@ package benchreport
 
 import (
 	"cmp"
+	"reflect"
 	"slices"
 	"time"
 )
@@ -122,48 +123,33 @@ type Report struct {
 // Verified is true only if every run verified. Median of no runs is the
 // zero Run.
 func Median(runs []Run) Run {
+	var out Run
 	if len(runs) == 0 {
-		return Run{}
+		return out
 	}
-	verified := true
+	// Every numeric field by reflection, so a figure added to Run is
+	// summarised without being listed here.
+	dst := reflect.ValueOf(&out).Elem()
+	vals := make([]reflect.Value, len(runs))
+	for f := 0; f < dst.NumField(); f++ {
+		for i := range runs {
+			vals[i] = reflect.ValueOf(runs[i]).Field(f)
+		}
+		switch dst.Field(f).Kind() {
+		case reflect.Int, reflect.Int64:
+			slices.SortFunc(vals, func(x, y reflect.Value) int { return cmp.Compare(x.Int(), y.Int()) })
+		case reflect.Float64:
+			slices.SortFunc(vals, func(x, y reflect.Value) int { return cmp.Compare(x.Float(), y.Float()) })
+		default:
+			continue
+		}
+		dst.Field(f).Set(vals[(len(vals)-1)/2])
+	}
+	out.Verified = true
 	for _, r := range runs {
-		verified = verified && r.Verified
+		out.Verified = out.Verified && r.Verified
 	}
-	return Run{
-		Events:                           medianOf(runs, func(r Run) int { return r.Events }),
-		Customers:                        medianOf(runs, func(r Run) int { return r.Customers }),
-		Elapsed:                          medianOf(runs, func(r Run) time.Duration { return r.Elapsed }),
-		Throughput:                       medianOf(runs, func(r Run) float64 { return r.Throughput }),
-		KafkaConsumeCeiling:              medianOf(runs, func(r Run) float64 { return r.KafkaConsumeCeiling }),
-		RedisUpdateCeiling:               medianOf(runs, func(r Run) float64 { return r.RedisUpdateCeiling }),
-		OfferedRate:                      medianOf(runs, func(r Run) float64 { return r.OfferedRate }),
-		AchievedRate:                     medianOf(runs, func(r Run) float64 { return r.AchievedRate }),
-		LatencySamples:                   medianOf(runs, func(r Run) int { return r.LatencySamples }),
-		P50:                              medianOf(runs, func(r Run) time.Duration { return r.P50 }),
-		P99:                              medianOf(runs, func(r Run) time.Duration { return r.P99 }),
-		Max:                              medianOf(runs, func(r Run) time.Duration { return r.Max }),
-		RedisBytesPerCustomer:            medianOf(runs, func(r Run) float64 { return r.RedisBytesPerCustomer }),
-		PeakRSSBytes:                     medianOf(runs, func(r Run) int64 { return r.PeakRSSBytes }),
-		CPUSecondsPerMillion:             medianOf(runs, func(r Run) float64 { return r.CPUSecondsPerMillion }),
-		RedisCPUSecondsPerMillion:        medianOf(runs, func(r Run) float64 { return r.RedisCPUSecondsPerMillion }),
-		BrokerCPUSecondsPerMillion:       medianOf(runs, func(r Run) float64 { return r.BrokerCPUSecondsPerMillion }),
-		KafkaCeilingCPUSecondsPerMillion: medianOf(runs, func(r Run) float64 { return r.KafkaCeilingCPUSecondsPerMillion }),
-		RedisCeilingCPUSecondsPerMillion: medianOf(runs, func(r Run) float64 { return r.RedisCeilingCPUSecondsPerMillion }),
-		PublicFieldsBytesPerCustomer:     medianOf(runs, func(r Run) float64 { return r.PublicFieldsBytesPerCustomer }),
-		RedisFloorCPUSecondsPerMillion:   medianOf(runs, func(r Run) float64 { return r.RedisFloorCPUSecondsPerMillion }),
-		Cores:                            medianOf(runs, func(r Run) int { return r.Cores }),
-		Verified:                         verified,
-	}
-}
-
-// medianOf is the lower-middle of field over runs; runs must not be empty.
-func medianOf[T cmp.Ordered](runs []Run, field func(Run) T) T {
-	vals := make([]T, len(runs))
-	for i, r := range runs {
-		vals[i] = field(r)
-	}
-	slices.Sort(vals)
-	return vals[(len(vals)-1)/2]
+	return out
 }
 
 // CPUBoundLimit is the throughput the machine's cores allow at the

@@ -17,6 +17,7 @@ import (
 	"github.com/ltv-stream/ltv-stream/internal/aggregate"
 	"github.com/ltv-stream/ltv-stream/internal/clv"
 	"github.com/ltv-stream/ltv-stream/internal/decode"
+	"github.com/ltv-stream/ltv-stream/internal/settings"
 	"github.com/ltv-stream/ltv-stream/internal/store"
 	"github.com/ltv-stream/ltv-stream/internal/stream"
 	"github.com/shopspring/decimal"
@@ -120,15 +121,15 @@ func LoadCommand(cmd Command, args []string, getenv func(string) string, usageOu
 		kafkaClientID, kafkaMech, kafkaUser, kafkaPass, kafkaTLS, kafkaCA, kafkaCert, kafkaKey, kafkaInsecure string
 		redisUser, redisPass, redisCA, redisCert, redisKey, redisInsecure                                     string
 	}
-	settings := []setting{
+	flags := []setting{
 		{"LTV_KAFKA_BROKERS", "kafka-brokers", "localhost:9092", "comma-separated bootstrap brokers", &raw.brokers, false},
 		{"LTV_REDIS_URL", "redis-url", "redis://localhost:6379/0", "redis:// or rediss:// URL; several comma-separated URLs mean Redis Cluster seed nodes", &raw.redisURL, false},
-		{"LTV_GROUP_ID", "group-id", "ltv-updater", "Kafka consumer group", &raw.group, false},
-		{"LTV_ORDERS_TOPIC", "orders-topic", "orders", "input topic of order events", &raw.orders, false},
-		{"LTV_LIFECYCLE_TOPIC", "lifecycle-topic", "customer-lifecycle", "input topic of churn/reactivation events", &raw.lifecycle, false},
-		{"LTV_CHANGES_TOPIC", "changes-topic", "ltv-changes", "output topic of LTV-change events", &raw.changes, false},
-		{"LTV_SEGMENTS_TOPIC", "segments-topic", "ltv-segments", "output topic of segment-change events", &raw.segments, false},
-		{"LTV_DLQ_TOPIC", "dlq-topic", "ltv-dlq", "dead-letter topic for rejected input", &raw.dlq, false},
+		{"LTV_GROUP_ID", "group-id", settings.DefaultGroupID, "Kafka consumer group", &raw.group, false},
+		{"LTV_ORDERS_TOPIC", "orders-topic", settings.DefaultOrdersTopic, "input topic of order events", &raw.orders, false},
+		{"LTV_LIFECYCLE_TOPIC", "lifecycle-topic", settings.DefaultLifecycleTopic, "input topic of churn/reactivation events", &raw.lifecycle, false},
+		{"LTV_CHANGES_TOPIC", "changes-topic", settings.DefaultChangesTopic, "output topic of LTV-change events", &raw.changes, false},
+		{"LTV_SEGMENTS_TOPIC", "segments-topic", settings.DefaultSegmentsTopic, "output topic of segment-change events", &raw.segments, false},
+		{"LTV_DLQ_TOPIC", "dlq-topic", settings.DefaultDLQTopic, "dead-letter topic for rejected input", &raw.dlq, false},
 		{"LTV_HTTP_ADDR", "http-addr", ":8080", "address of /healthz, /readyz and /metrics", &raw.httpAddr, false},
 		{"LTV_CONFIG", "config", "", "YAML file with model and tier settings", &raw.file, false},
 		{"LTV_WORKERS", "workers", strconv.Itoa(stream.DefaultWorkers), "parallel batch workers (partitions are spread over them)", &raw.workers, false},
@@ -164,7 +165,7 @@ func LoadCommand(cmd Command, args []string, getenv func(string) string, usageOu
 	if cmd.Flags != nil {
 		cmd.Flags(fs)
 	}
-	for _, s := range settings {
+	for _, s := range flags {
 		def := s.def
 		if v := getenv(s.env); v != "" && !s.secret {
 			def = v
@@ -191,14 +192,14 @@ func LoadCommand(cmd Command, args []string, getenv func(string) string, usageOu
 	// Secrets: the environment applies unless the flag was given.
 	given := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
-	for _, s := range settings {
+	for _, s := range flags {
 		if s.secret && !given[s.flag] {
 			*s.dst = getenv(s.env)
 		}
 	}
 
 	c := &Config{
-		Brokers:        SplitList(raw.brokers),
+		Brokers:        settings.SplitList(raw.brokers),
 		RedisURL:       strings.TrimSpace(raw.redisURL),
 		GroupID:        raw.group,
 		OrdersTopic:    raw.orders,
@@ -220,42 +221,22 @@ func LoadCommand(cmd Command, args []string, getenv func(string) string, usageOu
 		RedisPassword:      raw.redisPass,
 		RedisTLS:           TLSFiles{CAFile: raw.redisCA, CertFile: raw.redisCert, KeyFile: raw.redisKey},
 	}
-	var err error
-	if c.KafkaTLS.Enabled, err = parseBool("kafka-tls", raw.kafkaTLS); err != nil {
-		return nil, err
-	}
-	if c.KafkaTLS.InsecureSkipVerify, err = parseBool("kafka-tls-insecure-skip-verify", raw.kafkaInsecure); err != nil {
-		return nil, err
-	}
-	if c.RedisTLS.InsecureSkipVerify, err = parseBool("redis-tls-insecure-skip-verify", raw.redisInsecure); err != nil {
-		return nil, err
-	}
-	if c.PProf, err = strconv.ParseBool(strings.TrimSpace(raw.pprof)); err != nil {
-		return nil, fmt.Errorf("pprof %q is not true or false", raw.pprof)
-	}
-	if c.Workers, err = positiveInt("workers", raw.workers); err != nil {
-		return nil, err
-	}
-	if c.MaxBatch, err = positiveInt("max-batch", raw.maxBatch); err != nil {
-		return nil, err
-	}
-	if c.MaxMessageBytes, err = positiveInt("max-message-bytes", raw.maxMsg); err != nil {
-		return nil, err
-	}
-	if c.DLQMaxMessageBytes, err = strconv.Atoi(strings.TrimSpace(raw.dlqMaxMsg)); err != nil || (c.DLQMaxMessageBytes != 0 && c.DLQMaxMessageBytes < 1024) {
-		return nil, fmt.Errorf("dlq-max-message-bytes: %q is not 0 (read from the broker) or a byte count of at least 1024", raw.dlqMaxMsg)
-	}
-	if c.StateCacheBytes, err = strconv.Atoi(strings.TrimSpace(raw.stateCache)); err != nil || c.StateCacheBytes < 0 {
-		return nil, fmt.Errorf("state-cache-bytes: %q is not a byte count (0 or more)", raw.stateCache)
-	}
-	if c.Linger, err = positiveDuration("linger", raw.linger); err != nil {
-		return nil, err
-	}
-	if c.DrainTimeout, err = positiveDuration("drain-timeout", raw.drain); err != nil {
-		return nil, err
-	}
-	if c.SessionTimeout, err = positiveDuration("kafka-session-timeout", raw.session); err != nil {
-		return nil, err
+	var p parser
+	c.KafkaTLS.Enabled = p.bool("kafka-tls", raw.kafkaTLS)
+	c.KafkaTLS.InsecureSkipVerify = p.bool("kafka-tls-insecure-skip-verify", raw.kafkaInsecure)
+	c.RedisTLS.InsecureSkipVerify = p.bool("redis-tls-insecure-skip-verify", raw.redisInsecure)
+	c.PProf = p.bool("pprof", raw.pprof)
+	c.Workers = p.positiveInt("workers", raw.workers)
+	c.MaxBatch = p.positiveInt("max-batch", raw.maxBatch)
+	c.MaxMessageBytes = p.positiveInt("max-message-bytes", raw.maxMsg)
+	c.DLQMaxMessageBytes = p.int("dlq-max-message-bytes", raw.dlqMaxMsg, "0 (read from the broker) or a byte count of at least 1024",
+		func(n int) bool { return n == 0 || n >= 1024 })
+	c.StateCacheBytes = p.int("state-cache-bytes", raw.stateCache, "a byte count (0 or more)", func(n int) bool { return n >= 0 })
+	c.Linger = p.positiveDuration("linger", raw.linger)
+	c.DrainTimeout = p.positiveDuration("drain-timeout", raw.drain)
+	c.SessionTimeout = p.positiveDuration("kafka-session-timeout", raw.session)
+	if p.err != nil {
+		return nil, p.err
 	}
 	model, file, err := LoadModelFile(c.ConfigFile)
 	if err != nil {
@@ -343,40 +324,44 @@ func validTopic(t string) bool {
 	return true
 }
 
-// SplitList splits a comma-separated list such as LTV_KAFKA_BROKERS:
-// items are trimmed of white space, empty ones dropped.
-func SplitList(s string) []string {
-	var out []string
-	for _, p := range strings.Split(s, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			out = append(out, p)
-		}
+// parser reads the settings' text values and keeps the first error, so
+// Load states each setting's type once and checks for an error once.
+type parser struct{ err error }
+
+func (p *parser) fail(name, v, want string) {
+	if p.err == nil {
+		p.err = fmt.Errorf("%s: %q is not %s", name, v, want)
 	}
-	return out
 }
 
-func parseBool(name, v string) (bool, error) {
+func (p *parser) bool(name, v string) bool {
 	b, err := strconv.ParseBool(strings.TrimSpace(v))
 	if err != nil {
-		return false, fmt.Errorf("%s: %q is not true or false", name, v)
+		p.fail(name, v, "true or false")
 	}
-	return b, nil
+	return b
 }
 
-func positiveInt(name, v string) (int, error) {
+// int parses a whole number that ok accepts; want describes the accepted
+// values for the error.
+func (p *parser) int(name, v, want string, ok func(int) bool) int {
 	n, err := strconv.Atoi(strings.TrimSpace(v))
-	if err != nil || n <= 0 {
-		return 0, fmt.Errorf("%s: %q is not a positive integer", name, v)
+	if err != nil || !ok(n) {
+		p.fail(name, v, want)
 	}
-	return n, nil
+	return n
 }
 
-func positiveDuration(name, v string) (time.Duration, error) {
+func (p *parser) positiveInt(name, v string) int {
+	return p.int(name, v, "a positive integer", func(n int) bool { return n > 0 })
+}
+
+func (p *parser) positiveDuration(name, v string) time.Duration {
 	d, err := time.ParseDuration(strings.TrimSpace(v))
 	if err != nil || d <= 0 {
-		return 0, fmt.Errorf("%s: %q is not a positive duration (e.g. 2ms, 20s)", name, v)
+		p.fail(name, v, "a positive duration (e.g. 2ms, 20s)")
 	}
-	return d, nil
+	return d
 }
 
 // File is the YAML file's content (LTV_CONFIG).

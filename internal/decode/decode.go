@@ -518,43 +518,50 @@ func numberText(v *rawValue, name string) ([]byte, *Error) {
 	return nil, errorf(name, "%s: must be a decimal string or a number, not %s", name, v.kind)
 }
 
-// amount parses the order amount: exact, not negative, below 1e15, at most
-// 8 significant decimal places.
-func amount(v *rawValue) (decimal.Decimal, *Error) {
-	const name = "amount"
+// exactNumber parses an exact decimal field (a JSON number or a decimal
+// string) whose range and precision check rejects it with an error, or
+// returns nil to accept it.
+func exactNumber(v *rawValue, name string, check func(t []byte, p numParts) *Error) (decimal.Decimal, *Error) {
 	t, err := numberText(v, name)
 	if err != nil {
 		return decimal.Decimal{}, err
 	}
 	p := splitNumber(t)
-	switch {
-	case p.neg && !p.zero:
-		// "-0" is zero, not a refund in disguise: it is accepted as 0.
-		return decimal.Decimal{}, errorf(name, "amount: negative value %q", clip(t))
-	case p.tooBig(maxAmountIntDigits):
-		return decimal.Decimal{}, errorf(name, "amount: %s is out of range (must be below 1e15)", clip(t))
-	case p.tooPrecise(maxAmountFracDigits):
-		return decimal.Decimal{}, errorf(name, "amount: %s has more than %d decimal places", clip(t), maxAmountFracDigits)
+	if err := check(t, p); err != nil {
+		return decimal.Decimal{}, err
 	}
 	return toDecimal(t, &p), nil
+}
+
+// amount parses the order amount: exact, not negative, below 1e15, at most
+// 8 significant decimal places.
+func amount(v *rawValue) (decimal.Decimal, *Error) {
+	return exactNumber(v, "amount", func(t []byte, p numParts) *Error {
+		switch {
+		case p.neg && !p.zero:
+			// "-0" is zero, not a refund in disguise: it is accepted as 0.
+			return errorf("amount", "amount: negative value %q", clip(t))
+		case p.tooBig(maxAmountIntDigits):
+			return errorf("amount", "amount: %s is out of range (must be below 1e15)", clip(t))
+		case p.tooPrecise(maxAmountFracDigits):
+			return errorf("amount", "amount: %s has more than %d decimal places", clip(t), maxAmountFracDigits)
+		}
+		return nil
+	})
 }
 
 // margin parses gross_margin: exact, in [0,1], at most 12 significant
 // decimal places.
 func margin(v *rawValue) (decimal.Decimal, *Error) {
-	const name = "gross_margin"
-	t, err := numberText(v, name)
-	if err != nil {
-		return decimal.Decimal{}, err
-	}
-	p := splitNumber(t)
-	switch {
-	case (p.neg && !p.zero) || p.aboveOne():
-		return decimal.Decimal{}, errorf(name, "gross_margin: %s is outside [0,1]", clip(t))
-	case p.tooPrecise(maxMarginFracDigits):
-		return decimal.Decimal{}, errorf(name, "gross_margin: %s has more than %d decimal places", clip(t), maxMarginFracDigits)
-	}
-	return toDecimal(t, &p), nil
+	return exactNumber(v, "gross_margin", func(t []byte, p numParts) *Error {
+		switch {
+		case (p.neg && !p.zero) || p.aboveOne():
+			return errorf("gross_margin", "gross_margin: %s is outside [0,1]", clip(t))
+		case p.tooPrecise(maxMarginFracDigits):
+			return errorf("gross_margin", "gross_margin: %s has more than %d decimal places", clip(t), maxMarginFracDigits)
+		}
+		return nil
+	})
 }
 
 // clip keeps input echoed in a reason short; callers quote it (%q) unless

@@ -57,27 +57,20 @@ func (p *numParts) aboveOne() bool {
 // decimal string must have (no exponent, sign, blanks or empty parts).
 func plainDecimal(t []byte) bool {
 	i := 0
-	if i < len(t) && t[i] == '-' {
+	if len(t) > 0 && t[0] == '-' {
 		i++
 	}
-	start := i
-	for i < len(t) && isDigit(t[i]) {
-		i++
-	}
-	if i == start {
+	end := skipDigits(t, i)
+	if end == i {
 		return false
 	}
-	if i < len(t) && t[i] == '.' {
-		i++
-		fs := i
-		for i < len(t) && isDigit(t[i]) {
-			i++
-		}
-		if i == fs {
+	if end < len(t) && t[end] == '.' {
+		frac := end + 1
+		if end = skipDigits(t, frac); end == frac {
 			return false
 		}
 	}
-	return i == len(t)
+	return end == len(t)
 }
 
 // splitNumber analyses a number text that already matches the JSON number

@@ -317,9 +317,7 @@ func (s *scanner) number() ([]byte, *Error) {
 	case i < len(d) && d[i] == '0':
 		i++
 	case i < len(d) && d[i] >= '1' && d[i] <= '9':
-		for i < len(d) && isDigit(d[i]) {
-			i++
-		}
+		i = skipDigits(d, i)
 	default:
 		s.pos = i
 		return nil, s.unexpected("a digit")
@@ -330,9 +328,7 @@ func (s *scanner) number() ([]byte, *Error) {
 			s.pos = i
 			return nil, s.unexpected("a digit after the decimal point")
 		}
-		for i < len(d) && isDigit(d[i]) {
-			i++
-		}
+		i = skipDigits(d, i)
 	}
 	if i < len(d) && (d[i] == 'e' || d[i] == 'E') {
 		i++
@@ -343,15 +339,22 @@ func (s *scanner) number() ([]byte, *Error) {
 			s.pos = i
 			return nil, s.unexpected("a digit in the exponent")
 		}
-		for i < len(d) && isDigit(d[i]) {
-			i++
-		}
+		i = skipDigits(d, i)
 	}
 	s.pos = i
 	return d[start:i], nil
 }
 
 func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+// skipDigits returns the index after the run of ASCII digits that starts
+// at d[i] (i itself when there is none).
+func skipDigits(d []byte, i int) int {
+	for i < len(d) && isDigit(d[i]) {
+		i++
+	}
+	return i
+}
 
 // literal consumes one of true, false or null.
 func (s *scanner) literal(lit string, kind valueKind) (valueKind, *Error) {

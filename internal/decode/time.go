@@ -45,10 +45,7 @@ func parseTime(b []byte) (time.Time, timeProblem) {
 	rest := b[19:]
 	nsec := 0
 	if rest[0] == '.' {
-		n := 1
-		for n < len(rest) && isDigit(rest[n]) {
-			n++
-		}
+		n := skipDigits(rest, 1)
 		if n == 1 {
 			return time.Time{}, timeSyntax
 		}

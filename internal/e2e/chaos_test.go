@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"fmt"
 	"math/big"
 	"math/rand/v2"
@@ -12,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ltv-stream/ltv-stream/internal/settings"
 	"github.com/ltv-stream/ltv-stream/internal/sim"
 	"github.com/ltv-stream/ltv-stream/internal/testutil"
 	"github.com/segmentio/kafka-go"
@@ -36,8 +36,7 @@ func TestChaos(t *testing.T) {
 	}
 	events := envInt("LTV_CHAOS_EVENTS", 50_000)
 	kills := envInt("LTV_CHAOS_KILLS", 12)
-	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
-	defer cancel()
+	ctx := testutil.Context(t, 6*time.Minute)
 	_, brokers := testutil.StartKafka(t, testutil.KafkaConfig{
 		Partitions: 6, Topics: allTopics,
 	})
@@ -155,7 +154,7 @@ func TestChaos(t *testing.T) {
 		}
 		if time.Now().After(nextEvict) {
 			nextEvict = time.Now().Add(10 * time.Second)
-			gone, err := testutil.EvictDeadMembers(ctx, brokers, group, deadMember)
+			gone, err := testutil.EvictDeadMembers(ctx, brokers, settings.DefaultGroupID, deadMember)
 			if err != nil {
 				t.Logf("evicting dead group members: %v", err)
 			}
@@ -164,7 +163,7 @@ func TestChaos(t *testing.T) {
 			}
 			evicted += len(gone)
 		}
-		lag, err := testutil.Lag(ctx, brokers, group, ordersTopic, lifecycleTopic)
+		lag, err := testutil.Lag(ctx, brokers, settings.DefaultGroupID, settings.DefaultOrdersTopic, settings.DefaultLifecycleTopic)
 		return err == nil && lag == 0
 	}); err != nil {
 		for _, pr := range procs {

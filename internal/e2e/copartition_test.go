@@ -1,12 +1,12 @@
 package e2e
 
 import (
-	"context"
 	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/ltv-stream/ltv-stream/internal/settings"
 	"github.com/ltv-stream/ltv-stream/internal/testutil"
 )
 
@@ -15,10 +15,9 @@ import (
 // of 3, exits with a non-zero code and a log line naming both topics and
 // their counts (SPEC §1).
 func TestBinaryRefusesInputsOfDifferentPartitionCounts(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	_, brokers := testutil.StartKafka(t, testutil.KafkaConfig{Partitions: 6, Topics: []string{ordersTopic, changesTopic, segmentsTopic, dlqTopic}})
-	if err := testutil.CreateTopic(ctx, brokers, lifecycleTopic, 3); err != nil {
+	ctx := testutil.Context(t, time.Minute)
+	_, brokers := testutil.StartKafka(t, testutil.KafkaConfig{Partitions: 6, Topics: []string{settings.DefaultOrdersTopic, settings.DefaultChangesTopic, settings.DefaultSegmentsTopic, settings.DefaultDLQTopic}})
+	if err := testutil.CreateTopic(ctx, brokers, settings.DefaultLifecycleTopic, 3); err != nil {
 		t.Fatal(err)
 	}
 	rs := testutil.StartRedis(t)

@@ -15,28 +15,22 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ltv-stream/ltv-stream/internal/aggregate"
 	"github.com/ltv-stream/ltv-stream/internal/config"
 	"github.com/ltv-stream/ltv-stream/internal/oracle"
 	"github.com/ltv-stream/ltv-stream/internal/service"
+	"github.com/ltv-stream/ltv-stream/internal/settings"
 	"github.com/ltv-stream/ltv-stream/internal/sim"
 	"github.com/ltv-stream/ltv-stream/internal/testutil"
+	"github.com/ltv-stream/ltv-stream/schemas"
 	"github.com/redis/go-redis/v9"
 	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"go.uber.org/zap"
 )
 
-const (
-	ordersTopic    = "orders"
-	lifecycleTopic = "customer-lifecycle"
-	changesTopic   = "ltv-changes"
-	segmentsTopic  = "ltv-segments"
-	dlqTopic       = "ltv-dlq"
-	group          = "ltv-updater"
-)
-
 // allTopics are the topics every test broker starts with.
-var allTopics = []string{ordersTopic, lifecycleTopic, changesTopic, segmentsTopic, dlqTopic}
+var allTopics = []string{settings.DefaultOrdersTopic, settings.DefaultLifecycleTopic, settings.DefaultChangesTopic, settings.DefaultSegmentsTopic, settings.DefaultDLQTopic}
 
 // env is one test's servers.
 type env struct {
@@ -161,9 +155,9 @@ func generate(t *testing.T, cfg sim.Config) ([]kafka.Message, produced) {
 		if !ok {
 			return msgs, p
 		}
-		topic := ordersTopic
+		topic := settings.DefaultOrdersTopic
 		if rec.Topic == sim.TopicLifecycle {
-			topic = lifecycleTopic
+			topic = settings.DefaultLifecycleTopic
 		}
 		msgs = append(msgs, kafka.Message{Topic: topic, Key: rec.Key, Value: rec.Value})
 		if rec.Label == sim.LabelBad {
@@ -251,29 +245,7 @@ func check(t *testing.T, ctx context.Context, e *env, p produced, tiers []tierDe
 
 	// Change chains: start at "", unbroken, end at the stored tier; copies
 	// only as exact re-emissions.
-	changes, err := testutil.ReadAll(ctx, e.brokers, changesTopic)
-	if err != nil {
-		t.Fatal(err)
-	}
-	byID := map[string]string{}
-	chain := map[string][]changeEvent{}
-	for _, m := range changes {
-		var c changeEvent
-		if err := json.Unmarshal(m.Value, &c); err != nil {
-			t.Fatalf("change event is not JSON: %v: %s", err, m.Value)
-		}
-		if string(m.Key) != c.CustomerID {
-			t.Errorf("change keyed %q for customer %q", m.Key, c.CustomerID)
-		}
-		if prev, ok := byID[c.EventID]; ok {
-			if prev != string(m.Value) {
-				t.Errorf("event_id %s published with different content:\n%s\n%s", c.EventID, prev, m.Value)
-			}
-			continue
-		}
-		byID[c.EventID] = string(m.Value)
-		chain[c.CustomerID] = append(chain[c.CustomerID], c)
-	}
+	chain, published := readChains(ctx, t, e.brokers, settings.DefaultChangesTopic, aggregate.SchemaChange)
 	for _, id := range customers {
 		cs := chain[id]
 		if storedTier[id] == "" && len(cs) == 0 {
@@ -296,7 +268,7 @@ func check(t *testing.T, ctx context.Context, e *env, p produced, tiers []tierDe
 	}
 
 	// DLQ: every bad record once, unchanged, with a reason and its source.
-	dlq, err := testutil.ReadAll(ctx, e.brokers, dlqTopic)
+	dlq, err := testutil.ReadAll(ctx, e.brokers, settings.DefaultDLQTopic)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -328,8 +300,8 @@ func check(t *testing.T, ctx context.Context, e *env, p produced, tiers []tierDe
 	if dlqExactlyOnce && len(dlq) != len(p.bad) {
 		t.Errorf("DLQ has %d records, %d bad records were produced", len(dlq), len(p.bad))
 	}
-	t.Logf("checked %d customers, %d change events (%d distinct), %d dead letters", len(customers), len(changes), len(byID), len(dlq))
-	return checkSegments(t, ctx, e, p, o, segmentsTopic)
+	t.Logf("checked %d customers, %d change events (%d distinct), %d dead letters", len(customers), published.total, published.distinct, len(dlq))
+	return checkSegments(t, ctx, e, p, o, settings.DefaultSegmentsTopic)
 }
 
 // oracleOf is the oracle of the valid records, added in the order they
@@ -345,14 +317,40 @@ func oracleOf(t *testing.T, p produced) *oracle.Oracle {
 	return o
 }
 
-type changeEvent struct {
-	Schema       string `json:"schema"`
-	EventID      string `json:"event_id"`
-	CustomerID   string `json:"customer_id"`
-	PreviousTier string `json:"previous_tier"`
-	Tier         string `json:"tier"`
-	Direction    string `json:"direction"`
-	LTV          string `json:"ltv"`
+// published counts a topic's events: all copies, and distinct event ids.
+type published struct{ total, distinct int }
+
+// readChains reads every event on an output topic and returns each
+// customer's distinct events in publication order. It fails the test on an
+// event that is not JSON of the given schema or is keyed by another
+// customer, and reports an event_id published twice with different
+// content: copies may only be exact re-emissions (SPEC §6).
+func readChains(ctx context.Context, t *testing.T, brokers []string, topic, schema string) (map[string][]schemas.Change, published) {
+	t.Helper()
+	msgs, err := testutil.ReadAll(ctx, brokers, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byID := map[string]string{}
+	chains := map[string][]schemas.Change{}
+	for _, m := range msgs {
+		var c schemas.Change
+		if err := json.Unmarshal(m.Value, &c); err != nil || c.Schema != schema {
+			t.Fatalf("%s event is not %s JSON: %v: %s", topic, schema, err, m.Value)
+		}
+		if string(m.Key) != c.CustomerID {
+			t.Errorf("%s event keyed %q for customer %q", topic, m.Key, c.CustomerID)
+		}
+		if prev, ok := byID[c.EventID]; ok {
+			if prev != string(m.Value) {
+				t.Errorf("event_id %s published with different content:\n%s\n%s", c.EventID, prev, m.Value)
+			}
+			continue
+		}
+		byID[c.EventID] = string(m.Value)
+		chains[c.CustomerID] = append(chains[c.CustomerID], c)
+	}
+	return chains, published{total: len(msgs), distinct: len(byID)}
 }
 
 type tierDef struct {
@@ -403,8 +401,7 @@ func TestEndToEnd(t *testing.T) {
 	if testing.Short() {
 		events, customers = 10_000, 1_000
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
+	ctx := testutil.Context(t, 5*time.Minute)
 	e := newEnv(t, 6)
 	msgs, p := generate(t, simConfig(events, customers))
 	half := len(msgs) / 2
@@ -413,7 +410,7 @@ func TestEndToEnd(t *testing.T) {
 	write(t, ctx, e.brokers, msgs[:half])
 	start := time.Now()
 	first := startService(t, cfg)
-	if err := testutil.WaitCaughtUp(ctx, e.brokers, group, ordersTopic, lifecycleTopic); err != nil {
+	if err := testutil.WaitCaughtUp(ctx, e.brokers, settings.DefaultGroupID, settings.DefaultOrdersTopic, settings.DefaultLifecycleTopic); err != nil {
 		t.Fatal(err)
 	}
 	firstHalf := time.Since(start)
@@ -422,7 +419,7 @@ func TestEndToEnd(t *testing.T) {
 	write(t, ctx, e.brokers, msgs[half:])
 	restart := time.Now()
 	startService(t, cfg)
-	if err := testutil.WaitCaughtUp(ctx, e.brokers, group, ordersTopic, lifecycleTopic); err != nil {
+	if err := testutil.WaitCaughtUp(ctx, e.brokers, settings.DefaultGroupID, settings.DefaultOrdersTopic, settings.DefaultLifecycleTopic); err != nil {
 		t.Fatal(err)
 	}
 	secondHalf := time.Since(restart)
@@ -440,15 +437,14 @@ func TestConcurrentInstancesShareTheWork(t *testing.T) {
 	if testing.Short() {
 		t.Skip("short mode")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
+	ctx := testutil.Context(t, 3*time.Minute)
 	e := newEnv(t, 6)
 	p := produce(t, ctx, e.brokers, simConfig(30_000, 3_000))
 	cfg := e.config(t)
 	startService(t, cfg)
 	time.Sleep(200 * time.Millisecond)
 	startService(t, cfg)
-	if err := testutil.WaitCaughtUp(ctx, e.brokers, group, ordersTopic, lifecycleTopic); err != nil {
+	if err := testutil.WaitCaughtUp(ctx, e.brokers, settings.DefaultGroupID, settings.DefaultOrdersTopic, settings.DefaultLifecycleTopic); err != nil {
 		t.Fatal(err)
 	}
 	check(t, ctx, e, p, defaultTiers, big.NewRat(5, 100), false)
@@ -472,15 +468,14 @@ func (e *env) envFor(extra map[string]string) map[string]string {
 // no flags, only SPEC §7 environment variables, and checks the SIGTERM
 // contract: stop fetching, finish and commit in-flight work, exit 0.
 func TestBinaryStartsFromEnvAndExitsZeroOnSIGTERM(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
+	ctx := testutil.Context(t, 2*time.Minute)
 	e := newEnv(t, 4)
 	p := produce(t, ctx, e.brokers, simConfig(5_000, 500))
 	proc := startProc(t, "consumer", e.envFor(nil))
 	if err := waitFor(ctx, "readiness", proc.ready); err != nil {
 		t.Fatalf("%v\n%s", err, proc.logTail())
 	}
-	if err := testutil.WaitCaughtUp(ctx, e.brokers, group, ordersTopic, lifecycleTopic); err != nil {
+	if err := testutil.WaitCaughtUp(ctx, e.brokers, settings.DefaultGroupID, settings.DefaultOrdersTopic, settings.DefaultLifecycleTopic); err != nil {
 		t.Fatalf("%v\n%s", err, proc.logTail())
 	}
 	code, err := proc.terminate(25 * time.Second)

@@ -12,12 +12,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ltv-stream/ltv-stream/internal/testutil"
+	"github.com/ltv-stream/ltv-stream/internal/service"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"go.uber.org/zap"
 
-	"github.com/ltv-stream/ltv-stream/internal/service"
+	"github.com/ltv-stream/ltv-stream/internal/settings"
+	"github.com/ltv-stream/ltv-stream/internal/testutil"
 )
 
 // brokerFault makes the Kafka-protocol broker misbehave while it is on:
@@ -111,14 +112,13 @@ func readyz(addr string) bool {
 // "nothing committed" check is left to the broker, which refuses commits.
 func faultRun(t *testing.T, e *env, faultOn, faultOff func(), outage time.Duration, probe bool) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	defer cancel()
+	ctx := testutil.Context(t, 4*time.Minute)
 	msgs, p := generate(t, simConfig(30_000, 3_000))
 	total := int64(len(msgs))
 	first, rest := msgs[:len(msgs)/4], msgs[len(msgs)/4:]
 	write(t, ctx, e.brokers, first)
 	_, addr := inProcess(t, e)
-	if err := testutil.WaitCaughtUp(ctx, e.brokers, group, ordersTopic, lifecycleTopic); err != nil {
+	if err := testutil.WaitCaughtUp(ctx, e.brokers, settings.DefaultGroupID, settings.DefaultOrdersTopic, settings.DefaultLifecycleTopic); err != nil {
 		t.Fatal(err)
 	}
 	if !probe {
@@ -151,7 +151,7 @@ func faultRun(t *testing.T, e *env, faultOn, faultOff func(), outage time.Durati
 		time.Sleep(outage)
 	}
 	faultOff()
-	if err := testutil.WaitCaughtUp(ctx, e.brokers, group, ordersTopic, lifecycleTopic); err != nil {
+	if err := testutil.WaitCaughtUp(ctx, e.brokers, settings.DefaultGroupID, settings.DefaultOrdersTopic, settings.DefaultLifecycleTopic); err != nil {
 		t.Fatal(err)
 	}
 	if err := waitFor(ctx, "/readyz to recover", func() bool { return readyz(addr()) }); err != nil {
@@ -177,20 +177,20 @@ func brokerFaultRun(t *testing.T, key int16, match func(kmsg.Request) bool, outa
 // lagOK reads the group lag through a connection the fault does not
 // affect (offset fetches are not intercepted by these tests).
 func lagOK(ctx context.Context, e *env) (int64, error) {
-	return testutil.Lag(ctx, e.brokers, group, ordersTopic, lifecycleTopic)
+	return testutil.Lag(ctx, e.brokers, settings.DefaultGroupID, settings.DefaultOrdersTopic, settings.DefaultLifecycleTopic)
 }
 
 // TestChangesProduceFailing: produce requests to ltv-changes fail. No
 // offset may be committed past an event whose change is not acknowledged.
 func TestChangesProduceFailing(t *testing.T) {
-	brokerFaultRun(t, int16(kmsg.Produce), producesTo(changesTopic), 6*time.Second, true)
+	brokerFaultRun(t, int16(kmsg.Produce), producesTo(settings.DefaultChangesTopic), 6*time.Second, true)
 }
 
 // TestDLQUnreachable: the DLQ cannot be written. The consumer must stop
 // making progress rather than drop a bad record, and deliver every one
 // once the DLQ is back.
 func TestDLQUnreachable(t *testing.T) {
-	brokerFaultRun(t, int16(kmsg.Produce), producesTo(dlqTopic), 6*time.Second, true)
+	brokerFaultRun(t, int16(kmsg.Produce), producesTo(settings.DefaultDLQTopic), 6*time.Second, true)
 }
 
 // TestKafkaUnreachable: every request of the consumer's connections fails
@@ -214,8 +214,7 @@ func TestRedisOutageMidStream(t *testing.T) {
 	if testing.Short() {
 		t.Skip("short mode")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
+	ctx := testutil.Context(t, 3*time.Minute)
 	_, brokers := testutil.StartKafka(t, testutil.KafkaConfig{
 		Partitions: 4, Topics: allTopics,
 	})
@@ -227,7 +226,7 @@ func TestRedisOutageMidStream(t *testing.T) {
 	proc := startProc(t, "consumer", e.envFor(nil))
 	lag := func() int64 {
 		t.Helper()
-		n, err := testutil.Lag(ctx, e.brokers, group, ordersTopic, lifecycleTopic)
+		n, err := testutil.Lag(ctx, e.brokers, settings.DefaultGroupID, settings.DefaultOrdersTopic, settings.DefaultLifecycleTopic)
 		if err != nil {
 			t.Fatalf("lag: %v", err)
 		}
@@ -235,7 +234,7 @@ func TestRedisOutageMidStream(t *testing.T) {
 	}
 	// Stop Redis mid-stream, with batches in flight.
 	if err := waitFor(ctx, "some progress", func() bool {
-		n, err := testutil.Lag(ctx, e.brokers, group, ordersTopic, lifecycleTopic)
+		n, err := testutil.Lag(ctx, e.brokers, settings.DefaultGroupID, settings.DefaultOrdersTopic, settings.DefaultLifecycleTopic)
 		return err == nil && n < int64(len(head))*3/4
 	}); err != nil {
 		t.Fatal(err)
@@ -262,7 +261,7 @@ func TestRedisOutageMidStream(t *testing.T) {
 		t.Errorf("offsets committed while Redis was down: lag %d then %d", lagWhileDown, lagLater)
 	}
 	e.redis.Start()
-	if err := testutil.WaitCaughtUp(ctx, e.brokers, group, ordersTopic, lifecycleTopic); err != nil {
+	if err := testutil.WaitCaughtUp(ctx, e.brokers, settings.DefaultGroupID, settings.DefaultOrdersTopic, settings.DefaultLifecycleTopic); err != nil {
 		t.Fatalf("lag did not come back to 0 after Redis returned: %v\n%s", err, proc.logTail())
 	}
 	if err := waitFor(ctx, "/readyz to recover", proc.ready); err != nil {

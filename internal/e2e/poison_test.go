@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -10,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ltv-stream/ltv-stream/internal/settings"
 	"github.com/ltv-stream/ltv-stream/internal/testutil"
 	"github.com/segmentio/kafka-go"
 )
@@ -47,9 +47,8 @@ type deadLetter struct {
 // state.
 func TestNoRecordStallsThePartition(t *testing.T) {
 	e := newEnv(t, 1)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	for _, topic := range []string{ordersTopic, dlqTopic} {
+	ctx := testutil.Context(t, 2*time.Minute)
+	for _, topic := range []string{settings.DefaultOrdersTopic, settings.DefaultDLQTopic} {
 		if err := testutil.SetTopicConfig(ctx, e.brokers, topic, "max.message.bytes", strconv.Itoa(4<<20)); err != nil {
 			t.Fatal(err)
 		}
@@ -64,11 +63,11 @@ func TestNoRecordStallsThePartition(t *testing.T) {
 		{"wrong key", []byte("c-other"), poisonOrder("e-wrongkey", "5.00", "2026-01-02T00:00:00Z"), `record key "c-other" is not the event's customer_id "c-poison"`},
 		{"far future", key, poisonOrder("e-future", "5.00", "2126-01-01T00:00:00Z"), "max_future_skew"},
 	}
-	msgs := []kafka.Message{{Topic: ordersTopic, Key: key, Value: poisonOrder("e-0", "10.00", "2026-01-01T00:00:00Z")}}
+	msgs := []kafka.Message{{Topic: settings.DefaultOrdersTopic, Key: key, Value: poisonOrder("e-0", "10.00", "2026-01-01T00:00:00Z")}}
 	for i, b := range bad {
 		msgs = append(msgs,
-			kafka.Message{Topic: ordersTopic, Key: b.key, Value: b.value},
-			kafka.Message{Topic: ordersTopic, Key: key, Value: poisonOrder(fmt.Sprintf("e-%d", i+1), "10.00", fmt.Sprintf("2026-01-%02dT00:00:00Z", i+2))})
+			kafka.Message{Topic: settings.DefaultOrdersTopic, Key: b.key, Value: b.value},
+			kafka.Message{Topic: settings.DefaultOrdersTopic, Key: key, Value: poisonOrder(fmt.Sprintf("e-%d", i+1), "10.00", fmt.Sprintf("2026-01-%02dT00:00:00Z", i+2))})
 	}
 	big := &kafka.Writer{Addr: kafka.TCP(e.brokers...), RequiredAcks: kafka.RequireAll, BatchTimeout: time.Millisecond,
 		BatchBytes: 8 << 20, Balancer: &kafka.Hash{}}
@@ -81,7 +80,7 @@ func TestNoRecordStallsThePartition(t *testing.T) {
 
 	start := time.Now()
 	_, _ = inProcess(t, e)
-	if err := testutil.WaitCaughtUp(ctx, e.brokers, group, ordersTopic, lifecycleTopic); err != nil {
+	if err := testutil.WaitCaughtUp(ctx, e.brokers, settings.DefaultGroupID, settings.DefaultOrdersTopic, settings.DefaultLifecycleTopic); err != nil {
 		t.Fatal(err)
 	}
 	if took := time.Since(start); took > 20*time.Second {
@@ -103,7 +102,7 @@ func TestNoRecordStallsThePartition(t *testing.T) {
 		t.Errorf("stream time %q (%v): a rejected record moved it", st, err)
 	}
 
-	got, err := testutil.ReadExact(ctx, e.brokers, dlqTopic, 0)
+	got, err := testutil.ReadExact(ctx, e.brokers, settings.DefaultDLQTopic, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,9 +115,9 @@ func TestNoRecordStallsThePartition(t *testing.T) {
 			t.Errorf("%s: DLQ copy key %q value of %d bytes (nil %v), want the original (%d bytes, nil %v)",
 				b.name, r.Key, len(r.Value), r.Value == nil, len(b.value), b.value == nil)
 		}
-		if !strings.Contains(r.Headers["error"], b.reason) || r.Headers["topic"] != ordersTopic || r.Headers["partition"] != "0" ||
+		if !strings.Contains(r.Headers["error"], b.reason) || r.Headers["topic"] != settings.DefaultOrdersTopic || r.Headers["partition"] != "0" ||
 			r.Headers["offset"] != strconv.Itoa(2*i+1) || r.Headers["truncated"] != "" {
-			t.Errorf("%s: headers %v, want error containing %q at %s/0/%d", b.name, r.Headers, b.reason, ordersTopic, 2*i+1)
+			t.Errorf("%s: headers %v, want error containing %q at %s/0/%d", b.name, r.Headers, b.reason, settings.DefaultOrdersTopic, 2*i+1)
 		}
 	}
 }
@@ -129,12 +128,11 @@ func TestNoRecordStallsThePartition(t *testing.T) {
 // record after it is applied.
 func TestDeadLetterCutToTheDLQLimit(t *testing.T) {
 	e := newEnv(t, 1)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	if err := testutil.SetTopicConfig(ctx, e.brokers, ordersTopic, "max.message.bytes", strconv.Itoa(4<<20)); err != nil {
+	ctx := testutil.Context(t, 2*time.Minute)
+	if err := testutil.SetTopicConfig(ctx, e.brokers, settings.DefaultOrdersTopic, "max.message.bytes", strconv.Itoa(4<<20)); err != nil {
 		t.Fatal(err)
 	}
-	if err := testutil.SetTopicConfig(ctx, e.brokers, dlqTopic, "max.message.bytes", "65536"); err != nil {
+	if err := testutil.SetTopicConfig(ctx, e.brokers, settings.DefaultDLQTopic, "max.message.bytes", "65536"); err != nil {
 		t.Fatal(err)
 	}
 	key := []byte("c-poison")
@@ -143,21 +141,21 @@ func TestDeadLetterCutToTheDLQLimit(t *testing.T) {
 		BatchBytes: 8 << 20, Balancer: &kafka.Hash{}}
 	defer big.Close()
 	for _, m := range []kafka.Message{
-		{Topic: ordersTopic, Key: key, Value: poison},
-		{Topic: ordersTopic, Key: key, Value: poisonOrder("e-after", "10.00", "2026-01-02T00:00:00Z")},
+		{Topic: settings.DefaultOrdersTopic, Key: key, Value: poison},
+		{Topic: settings.DefaultOrdersTopic, Key: key, Value: poisonOrder("e-after", "10.00", "2026-01-02T00:00:00Z")},
 	} {
 		if err := big.WriteMessages(ctx, m); err != nil {
 			t.Fatal(err)
 		}
 	}
 	_, _ = inProcess(t, e)
-	if err := testutil.WaitCaughtUp(ctx, e.brokers, group, ordersTopic, lifecycleTopic); err != nil {
+	if err := testutil.WaitCaughtUp(ctx, e.brokers, settings.DefaultGroupID, settings.DefaultOrdersTopic, settings.DefaultLifecycleTopic); err != nil {
 		t.Fatal(err)
 	}
 	if n, err := e.rc.HGet(ctx, "ltv:{c-poison}", "orders").Result(); err != nil || n != "1" {
 		t.Errorf("orders = %q (%v): the record after the poison was not applied", n, err)
 	}
-	got, err := testutil.ReadExact(ctx, e.brokers, dlqTopic, 0)
+	got, err := testutil.ReadExact(ctx, e.brokers, settings.DefaultDLQTopic, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,7 +168,7 @@ func TestDeadLetterCutToTheDLQLimit(t *testing.T) {
 		t.Errorf("cut copy: key %q, value of %d bytes, want a prefix of the original within 64 KiB", r.Key, len(r.Value))
 	}
 	want := map[string]string{"truncated": "true", "original_size": strconv.Itoa(len(poison)),
-		"original_sha256": hex.EncodeToString(sum[:]), "topic": ordersTopic, "partition": "0", "offset": "0"}
+		"original_sha256": hex.EncodeToString(sum[:]), "topic": settings.DefaultOrdersTopic, "partition": "0", "offset": "0"}
 	for k, v := range want {
 		if r.Headers[k] != v {
 			t.Errorf("header %s = %q, want %q", k, r.Headers[k], v)

@@ -1,8 +1,6 @@
 package e2e
 
 import (
-	"context"
-	"encoding/json"
 	"math/big"
 	"os"
 	"path/filepath"
@@ -11,7 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ltv-stream/ltv-stream/internal/aggregate"
 	"github.com/ltv-stream/ltv-stream/internal/config"
+	"github.com/ltv-stream/ltv-stream/internal/settings"
 	"github.com/ltv-stream/ltv-stream/internal/spectest"
 	"github.com/ltv-stream/ltv-stream/internal/testutil"
 )
@@ -22,8 +22,7 @@ import (
 // by timers (caused_by timer:<due>) when customers go quiet; the change
 // chains stay unbroken.
 func TestPredictiveInTheStream(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
+	ctx := testutil.Context(t, 3*time.Minute)
 	e := newEnv(t, 4)
 	path := filepath.Join(t.TempDir(), "ltv.yaml")
 	if err := os.WriteFile(path, []byte(spectest.Predictive), 0o600); err != nil {
@@ -37,7 +36,7 @@ func TestPredictiveInTheStream(t *testing.T) {
 	}
 	p := produce(t, ctx, e.brokers, simConfig(20_000, 2_000))
 	svc := startService(t, cfg)
-	if err := testutil.WaitCaughtUp(ctx, e.brokers, group, ordersTopic, lifecycleTopic); err != nil {
+	if err := testutil.WaitCaughtUp(ctx, e.brokers, settings.DefaultGroupID, settings.DefaultOrdersTopic, settings.DefaultLifecycleTopic); err != nil {
 		t.Fatal(err)
 	}
 	svc.stop(t)
@@ -88,33 +87,20 @@ func TestPredictiveInTheStream(t *testing.T) {
 		}
 	}
 	// Tier chains, and tier changes caused by timers.
-	msgs, err := testutil.ReadAll(ctx, e.brokers, changesTopic)
-	if err != nil {
-		t.Fatal(err)
-	}
+	chains, published := readChains(ctx, t, e.brokers, settings.DefaultChangesTopic, aggregate.SchemaChange)
 	last := map[string]string{}
-	seen := map[string]bool{}
 	byTimer := 0
-	for _, m := range msgs {
-		var c changeEvent
-		var cause struct {
-			CausedBy string `json:"caused_by"`
-		}
-		if json.Unmarshal(m.Value, &c) != nil || json.Unmarshal(m.Value, &cause) != nil {
-			t.Fatalf("change %s", m.Value)
-		}
-		if seen[c.EventID] {
-			continue
-		}
-		seen[c.EventID] = true
-		if c.PreviousTier != last[c.CustomerID] {
-			t.Fatalf("customer %s tier chain broken: %q then %q→%q", c.CustomerID, last[c.CustomerID], c.PreviousTier, c.Tier)
-		}
-		last[c.CustomerID] = c.Tier
-		if strings.HasPrefix(cause.CausedBy, "timer:") {
-			byTimer++
-			if c.Direction != "down" {
-				t.Fatalf("a timer raised a tier: %s", m.Value)
+	for id, chain := range chains {
+		for _, c := range chain {
+			if c.PreviousTier != last[id] {
+				t.Fatalf("customer %s tier chain broken: %q then %q→%q", id, last[id], c.PreviousTier, c.Tier)
+			}
+			last[id] = c.Tier
+			if strings.HasPrefix(c.CausedBy, aggregate.TimerCausePrefix) {
+				byTimer++
+				if c.Direction != "down" {
+					t.Fatalf("a timer raised customer %s's tier: %s → %s by %s", id, c.PreviousTier, c.Tier, c.CausedBy)
+				}
 			}
 		}
 	}
@@ -126,5 +112,5 @@ func TestPredictiveInTheStream(t *testing.T) {
 	if byTimer == 0 {
 		t.Fatal("no tier fell by a timer: customers who go quiet keep their predicted value")
 	}
-	t.Logf("%d tier changes, %d of them by timers", len(seen), byTimer)
+	t.Logf("%d tier changes, %d of them by timers", published.distinct, byTimer)
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ltv-stream/ltv-stream/internal/settings"
 	"github.com/ltv-stream/ltv-stream/internal/testutil"
 	"github.com/redis/go-redis/v9"
 )
@@ -20,8 +21,7 @@ import (
 // uses a cluster client, and every script touches only its customer's
 // slot (a CROSSSLOT error would fail the batches and the check).
 func TestRedisClusterEndToEnd(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	defer cancel()
+	ctx := testutil.Context(t, 4*time.Minute)
 	e := newClusterEnv(t, 6, 1, 3)
 	events, customers := 40_000, 4_000
 	if testing.Short() {
@@ -29,7 +29,7 @@ func TestRedisClusterEndToEnd(t *testing.T) {
 	}
 	p := produce(t, ctx, e.brokers, simConfig(events, customers))
 	startService(t, e.config(t))
-	if err := testutil.WaitCaughtUp(ctx, e.brokers, group, ordersTopic, lifecycleTopic); err != nil {
+	if err := testutil.WaitCaughtUp(ctx, e.brokers, settings.DefaultGroupID, settings.DefaultOrdersTopic, settings.DefaultLifecycleTopic); err != nil {
 		t.Fatal(err)
 	}
 	check(t, ctx, e, p, defaultTiers, big.NewRat(5, 100), true)
@@ -77,8 +77,7 @@ func TestScaleOutThreeInstances(t *testing.T) {
 	if testing.Short() {
 		t.Skip("short mode")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
+	ctx := testutil.Context(t, 5*time.Minute)
 	e := newClusterEnv(t, 12, 3, 3)
 	msgs, p := generate(t, simConfig(60_000, 6_000))
 
@@ -132,7 +131,7 @@ func TestScaleOutThreeInstances(t *testing.T) {
 	close(dJoined)
 
 	<-produced
-	if err := testutil.WaitCaughtUp(ctx, e.brokers, group, ordersTopic, lifecycleTopic); err != nil {
+	if err := testutil.WaitCaughtUp(ctx, e.brokers, settings.DefaultGroupID, settings.DefaultOrdersTopic, settings.DefaultLifecycleTopic); err != nil {
 		t.Fatalf("%v\n%s", err, a.logTail())
 	}
 	work := map[string]float64{"instance-b (stopped)": bDone}

@@ -12,21 +12,11 @@ import (
 
 	"github.com/ltv-stream/ltv-stream/internal/aggregate"
 	"github.com/ltv-stream/ltv-stream/internal/oracle"
+	"github.com/ltv-stream/ltv-stream/internal/settings"
 	"github.com/ltv-stream/ltv-stream/internal/stream"
 	"github.com/ltv-stream/ltv-stream/internal/testutil"
 	"github.com/segmentio/kafka-go"
 )
-
-// segmentEvent is the part of an ltv.segment.v1 event the checks read.
-type segmentEvent struct {
-	Schema          string `json:"schema"`
-	EventID         string `json:"event_id"`
-	CustomerID      string `json:"customer_id"`
-	PreviousSegment string `json:"previous_segment"`
-	Segment         string `json:"segment"`
-	CausedBy        string `json:"caused_by"`
-	OccurredAt      string `json:"occurred_at"`
-}
 
 // segmentOutcome is what a run left: each customer's stored segment and
 // the distinct segment events published.
@@ -41,7 +31,7 @@ type segmentOutcome struct {
 // (murmur2, the Java clients' partitioner).
 func streamTimes(t *testing.T, ctx context.Context, e *env, p produced) (map[int]time.Time, func(key []byte) int) {
 	t.Helper()
-	parts, err := stream.Partitions(ctx, e.brokers, ordersTopic)
+	parts, err := stream.Partitions(ctx, e.brokers, settings.DefaultOrdersTopic)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,35 +105,17 @@ func checkSegments(t *testing.T, ctx context.Context, e *env, p produced, o *ora
 		t.Fatalf("%d customers in the wrong segment", bad)
 	}
 
-	msgs, err := testutil.ReadAll(ctx, e.brokers, topic)
-	if err != nil {
-		t.Fatal(err)
-	}
-	byID := map[string]string{}
-	chains := map[string][]segmentEvent{}
-	for _, m := range msgs {
-		var s segmentEvent
-		if err := json.Unmarshal(m.Value, &s); err != nil || s.Schema != aggregate.SchemaSegment {
-			t.Fatalf("segment event %s: %v", m.Value, err)
-		}
-		if string(m.Key) != s.CustomerID {
-			t.Errorf("segment event keyed %q for customer %q", m.Key, s.CustomerID)
-		}
-		if prev, ok := byID[s.EventID]; ok {
-			if prev != string(m.Value) {
-				t.Errorf("event_id %s published with different content:\n%s\n%s", s.EventID, prev, m.Value)
-			}
-			continue
-		}
-		byID[s.EventID] = string(m.Value)
-		out.ids[s.EventID] = true
-		if strings.HasPrefix(s.CausedBy, aggregate.TimerCausePrefix) {
-			out.timerCaused++
-			if s.OccurredAt != strings.TrimPrefix(s.CausedBy, aggregate.TimerCausePrefix) {
-				t.Errorf("timer change %s occurred at %s", s.CausedBy, s.OccurredAt)
+	chains, published := readChains(ctx, t, e.brokers, topic, aggregate.SchemaSegment)
+	for _, chain := range chains {
+		for _, s := range chain {
+			out.ids[s.EventID] = true
+			if strings.HasPrefix(s.CausedBy, aggregate.TimerCausePrefix) {
+				out.timerCaused++
+				if s.OccurredAt != strings.TrimPrefix(s.CausedBy, aggregate.TimerCausePrefix) {
+					t.Errorf("timer change %s occurred at %s", s.CausedBy, s.OccurredAt)
+				}
 			}
 		}
-		chains[s.CustomerID] = append(chains[s.CustomerID], s)
 	}
 	for id, seg := range out.stored {
 		prev := ""
@@ -157,7 +129,7 @@ func checkSegments(t *testing.T, ctx context.Context, e *env, p produced, o *ora
 			t.Errorf("customer %s segment chain ends at %q, stored %q", id, prev, seg)
 		}
 	}
-	t.Logf("segments: %d customers, %d segment events (%d distinct, %d caused by timers)", len(out.stored), len(msgs), len(byID), out.timerCaused)
+	t.Logf("segments: %d customers, %d segment events (%d distinct, %d caused by timers)", len(out.stored), published.total, published.distinct, out.timerCaused)
 	return out
 }
 
@@ -167,12 +139,11 @@ func checkSegments(t *testing.T, ctx context.Context, e *env, p produced, o *ora
 // segment event ids are the same, whatever the interleaving of the two
 // input topics in each run.
 func TestReplayGivesTheSameSegments(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	defer cancel()
+	ctx := testutil.Context(t, 4*time.Minute)
 	e := newEnv(t, 4)
 	p := produce(t, ctx, e.brokers, simConfig(20_000, 2_000))
 	first := startService(t, e.config(t))
-	if err := testutil.WaitCaughtUp(ctx, e.brokers, group, ordersTopic, lifecycleTopic); err != nil {
+	if err := testutil.WaitCaughtUp(ctx, e.brokers, settings.DefaultGroupID, settings.DefaultOrdersTopic, settings.DefaultLifecycleTopic); err != nil {
 		t.Fatal(err)
 	}
 	first.stop(t)
@@ -190,7 +161,7 @@ func TestReplayGivesTheSameSegments(t *testing.T) {
 	cfg := replay.config(t)
 	cfg.GroupID, cfg.ChangesTopic, cfg.SegmentsTopic, cfg.DLQTopic = "replay", "replay-changes", "replay-segments", "replay-dlq"
 	second := startService(t, cfg)
-	if err := testutil.WaitCaughtUp(ctx, e.brokers, "replay", ordersTopic, lifecycleTopic); err != nil {
+	if err := testutil.WaitCaughtUp(ctx, e.brokers, "replay", settings.DefaultOrdersTopic, settings.DefaultLifecycleTopic); err != nil {
 		t.Fatal(err)
 	}
 	second.stop(t)

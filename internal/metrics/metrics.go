@@ -43,67 +43,36 @@ type Metrics struct {
 	now func() time.Time
 }
 
-// New registers every collector.
+// New creates and registers every collector.
 func New() *Metrics {
 	r := prometheus.NewRegistry()
-	m := &Metrics{
-		Registry: r,
-		consumed: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "ltv_events_consumed_total", Help: "Input records handled (valid or not), counted once per successful batch.",
-		}),
-		applied: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "ltv_events_applied_total", Help: "Input events that changed customer state.",
-		}),
-		duplicates: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "ltv_events_duplicate_total", Help: "Input events not applied because they were already counted (kind: event_id = duplicate event id, redelivery = offset guard).",
-		}, []string{"kind"}),
-		deadLetters: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "ltv_events_dead_lettered_total", Help: "Input records sent to the DLQ.",
-		}),
-		cut: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "ltv_output_truncated_total", Help: "Output messages (dead letters, change events) written cut to fit their topic's max.message.bytes, by topic.",
-		}, []string{"topic"}),
-		changes: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "ltv_tier_changes_total", Help: "Tier changes published, by new tier and direction.",
-		}, []string{"tier", "direction"}),
-		reemitted: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "ltv_changes_reemitted_total", Help: "Change events published again because an earlier publication was not known to be acknowledged.",
-		}),
-		conflicts: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "ltv_state_conflicts_total", Help: "Compare-and-set conflicts on customer state (another writer got there first).",
-		}),
-		batchDur: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name: "ltv_batch_duration_seconds", Help: "Time to make one batch durable (decode, load, apply, save, publish).",
-			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
-		}),
-		eventLat: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name: "ltv_event_latency_seconds", Help: "Time from an input record's Kafka timestamp to its outputs being acknowledged.",
-			Buckets: prometheus.ExponentialBuckets(0.001, 2, 16),
-		}),
-		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "ltv_consumer_lag", Help: "Records behind the partition's high watermark at the last commit.",
-		}, []string{"topic", "partition"}),
-		ready: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "ltv_ready", Help: "1 when the consumer is ready (Redis and Kafka reachable, batches succeeding).",
-		}),
-		segments: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "ltv_segment_changes_total", Help: "Segment changes published, by new segment (\"none\" when a customer leaves every segment).",
-		}, []string{"segment"}),
-		timersDue: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "ltv_timers_due_total", Help: "Customers loaded because their partition's stream time reached their indexed due time.",
-		}),
-		timersFired: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "ltv_timers_fired_total", Help: "Segment changes caused by a timer (caused_by timer:<due time>).",
-		}),
-		streamLag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "ltv_stream_time_lag_seconds", Help: "Wall clock minus the input partition's stream time, at its last batch: how far its timers lag behind real time.",
-		}, []string{"partition"}),
-		now: time.Now,
-	}
-	r.MustRegister(m.consumed, m.applied, m.duplicates, m.deadLetters, m.cut, m.changes, m.reemitted,
-		m.conflicts, m.batchDur, m.eventLat, m.lag, m.ready, m.segments, m.timersDue, m.timersFired, m.streamLag,
-		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m := &Metrics{Registry: r, now: time.Now}
+	m.consumed = register(r, prometheus.NewCounter(prometheus.CounterOpts{Name: "ltv_events_consumed_total", Help: "Input records handled (valid or not), counted once per successful batch."}))
+	m.applied = register(r, prometheus.NewCounter(prometheus.CounterOpts{Name: "ltv_events_applied_total", Help: "Input events that changed customer state."}))
+	m.duplicates = register(r, prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ltv_events_duplicate_total", Help: "Input events not applied because they were already counted (kind: event_id = duplicate event id, redelivery = offset guard)."}, []string{"kind"}))
+	m.deadLetters = register(r, prometheus.NewCounter(prometheus.CounterOpts{Name: "ltv_events_dead_lettered_total", Help: "Input records sent to the DLQ."}))
+	m.cut = register(r, prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ltv_output_truncated_total", Help: "Output messages (dead letters, change events) written cut to fit their topic's max.message.bytes, by topic."}, []string{"topic"}))
+	m.changes = register(r, prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ltv_tier_changes_total", Help: "Tier changes published, by new tier and direction."}, []string{"tier", "direction"}))
+	m.reemitted = register(r, prometheus.NewCounter(prometheus.CounterOpts{Name: "ltv_changes_reemitted_total", Help: "Change events published again because an earlier publication was not known to be acknowledged."}))
+	m.conflicts = register(r, prometheus.NewCounter(prometheus.CounterOpts{Name: "ltv_state_conflicts_total", Help: "Compare-and-set conflicts on customer state (another writer got there first)."}))
+	m.lag = register(r, prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "ltv_consumer_lag", Help: "Records behind the partition's high watermark at the last commit."}, []string{"topic", "partition"}))
+	m.ready = register(r, prometheus.NewGauge(prometheus.GaugeOpts{Name: "ltv_ready", Help: "1 when the consumer is ready (Redis and Kafka reachable, batches succeeding)."}))
+	m.segments = register(r, prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ltv_segment_changes_total", Help: "Segment changes published, by new segment (\"none\" when a customer leaves every segment)."}, []string{"segment"}))
+	m.timersDue = register(r, prometheus.NewCounter(prometheus.CounterOpts{Name: "ltv_timers_due_total", Help: "Customers loaded because their partition's stream time reached their indexed due time."}))
+	m.timersFired = register(r, prometheus.NewCounter(prometheus.CounterOpts{Name: "ltv_timers_fired_total", Help: "Segment changes caused by a timer (caused_by timer:<due time>)."}))
+	m.streamLag = register(r, prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "ltv_stream_time_lag_seconds", Help: "Wall clock minus the input partition's stream time, at its last batch: how far its timers lag behind real time."}, []string{"partition"}))
+	m.batchDur = register(r, prometheus.NewHistogram(prometheus.HistogramOpts{Name: "ltv_batch_duration_seconds", Help: "Time to make one batch durable (decode, load, apply, save, publish).", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)}))
+	m.eventLat = register(r, prometheus.NewHistogram(prometheus.HistogramOpts{Name: "ltv_event_latency_seconds", Help: "Time from an input record's Kafka timestamp to its outputs being acknowledged.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 16)}))
+	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
+}
+
+// register adds c to r and returns it, so each collector is declared once
+// (name, help, labels) in the statement that keeps it, and none can be left
+// out of the registry.
+func register[C prometheus.Collector](r *prometheus.Registry, c C) C {
+	r.MustRegister(c)
+	return c
 }
 
 // BatchProcessed implements pipeline.Observer.
@@ -155,18 +124,10 @@ func (m *Metrics) TierChanged(_, to string, up bool) {
 // how many went to Redis, and what it holds.
 func (m *Metrics) StateCache(stats func() store.CacheStats) {
 	m.Registry.MustRegister(
-		prometheus.NewCounterFunc(prometheus.CounterOpts{
-			Name: "ltv_state_cache_hits_total", Help: "Customer loads answered from the in-process copy, without a Redis read.",
-		}, func() float64 { return float64(stats().Hits) }),
-		prometheus.NewCounterFunc(prometheus.CounterOpts{
-			Name: "ltv_state_cache_misses_total", Help: "Customer loads that read Redis (not cached, evicted, or with pending change events).",
-		}, func() float64 { return float64(stats().Misses) }),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "ltv_state_cache_entries", Help: "Customers with an in-process copy.",
-		}, func() float64 { return float64(stats().Entries) }),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "ltv_state_cache_bytes", Help: "Estimated memory of the in-process copies (bounded by LTV_STATE_CACHE_BYTES).",
-		}, func() float64 { return float64(stats().Bytes) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "ltv_state_cache_hits_total", Help: "Customer loads answered from the in-process copy, without a Redis read."}, func() float64 { return float64(stats().Hits) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "ltv_state_cache_misses_total", Help: "Customer loads that read Redis (not cached, evicted, or with pending change events)."}, func() float64 { return float64(stats().Misses) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "ltv_state_cache_entries", Help: "Customers with an in-process copy."}, func() float64 { return float64(stats().Entries) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "ltv_state_cache_bytes", Help: "Estimated memory of the in-process copies (bounded by LTV_STATE_CACHE_BYTES)."}, func() float64 { return float64(stats().Bytes) }),
 	)
 }
 

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/ltv-stream/ltv-stream/internal/aggregate"
+	"github.com/ltv-stream/ltv-stream/internal/settings"
 	"github.com/ltv-stream/ltv-stream/internal/store"
 )
 
@@ -138,24 +139,14 @@ type Config struct {
 }
 
 func (c *Config) setDefaults() {
-	if c.ChangesTopic == "" {
-		c.ChangesTopic = "ltv-changes"
-	}
-	if c.SegmentsTopic == "" {
-		c.SegmentsTopic = "ltv-segments"
-	}
-	if c.DLQTopic == "" {
-		c.DLQTopic = "ltv-dlq"
-	}
-	if c.MaxTimersPerRound <= 0 {
-		c.MaxTimersPerRound = 1000
-	}
+	settings.IfZero(&c.ChangesTopic, settings.DefaultChangesTopic)
+	settings.IfZero(&c.SegmentsTopic, settings.DefaultSegmentsTopic)
+	settings.IfZero(&c.DLQTopic, settings.DefaultDLQTopic)
+	settings.Positive(&c.MaxTimersPerRound, 1000)
 	if c.Now == nil {
 		c.Now = time.Now
 	}
-	if c.MaxConflictRounds <= 0 {
-		c.MaxConflictRounds = 8
-	}
+	settings.Positive(&c.MaxConflictRounds, 8)
 }
 
 // Validate reports a missing dependency.

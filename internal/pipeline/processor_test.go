@@ -115,11 +115,7 @@ func orderRec(offset int64, id, customer, amount, at string) pipeline.Record {
 	return pipeline.Record{Topic: "orders", Partition: 0, Offset: offset, Key: []byte(customer), Value: []byte(v)}
 }
 
-func ctxT(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
+func ctxT(t *testing.T) context.Context { return testutil.Context(t, 20*time.Second) }
 
 func TestProcessAppliesPublishesAndDeadLetters(t *testing.T) {
 	p, pub, rc := setup(t)

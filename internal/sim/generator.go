@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"time"
+
+	"github.com/ltv-stream/ltv-stream/internal/settings"
 )
 
 // Topic is the logical topic of a record. Sinks map it to a real topic
@@ -19,7 +21,7 @@ const (
 
 // topicNames are the topics' default names, which are also their names in
 // JSON Lines files.
-var topicNames = []string{TopicOrders: "orders", TopicLifecycle: "customer-lifecycle"}
+var topicNames = []string{TopicOrders: settings.DefaultOrdersTopic, TopicLifecycle: settings.DefaultLifecycleTopic}
 
 // String returns the topic's default name.
 func (t Topic) String() string { return enumString(topicNames, t, "Topic") }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ltv-stream/ltv-stream/internal/settings"
 	"github.com/ltv-stream/ltv-stream/internal/stream"
 	"github.com/segmentio/kafka-go"
 )
@@ -79,21 +80,11 @@ type KafkaConfig struct {
 }
 
 func (c *KafkaConfig) setDefaults() {
-	if c.OrdersTopic == "" {
-		c.OrdersTopic = TopicOrders.String()
-	}
-	if c.LifecycleTopic == "" {
-		c.LifecycleTopic = TopicLifecycle.String()
-	}
-	if c.ChunkSize <= 0 {
-		c.ChunkSize = 5000
-	}
-	if c.BatchTimeout <= 0 {
-		c.BatchTimeout = time.Millisecond
-	}
-	if c.WriteTimeout <= 0 {
-		c.WriteTimeout = 10 * time.Second
-	}
+	settings.IfZero(&c.OrdersTopic, TopicOrders.String())
+	settings.IfZero(&c.LifecycleTopic, TopicLifecycle.String())
+	settings.Positive(&c.ChunkSize, 5000)
+	settings.Positive(&c.BatchTimeout, time.Millisecond)
+	settings.Positive(&c.WriteTimeout, 10*time.Second)
 }
 
 // Validate reports a configuration that cannot work.

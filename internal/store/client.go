@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/ltv-stream/ltv-stream/internal/settings"
 )
 
 // Config configures the Redis store.
@@ -36,31 +38,19 @@ type Config struct {
 }
 
 func (c *Config) setDefaults() {
-	if c.URL == "" {
-		c.URL = "redis://localhost:6379/0"
-	}
-	if c.KeysPerScript <= 0 {
-		c.KeysPerScript = 64
-	}
-	if c.PoolSize <= 0 {
-		c.PoolSize = 32
-	}
-	if c.DialTimeout <= 0 {
-		c.DialTimeout = 5 * time.Second
-	}
-	if c.ReadTimeout <= 0 {
-		c.ReadTimeout = 5 * time.Second
-	}
-	if c.WriteTimeout <= 0 {
-		c.WriteTimeout = 5 * time.Second
-	}
+	settings.IfZero(&c.URL, "redis://localhost:6379/0")
+	settings.Positive(&c.KeysPerScript, 64)
+	settings.Positive(&c.PoolSize, 32)
+	settings.Positive(&c.DialTimeout, 5*time.Second)
+	settings.Positive(&c.ReadTimeout, 5*time.Second)
+	settings.Positive(&c.WriteTimeout, 5*time.Second)
 }
 
 // NewClient builds a standalone client for one URL, or a cluster client
 // when the URL lists several nodes.
 func NewClient(cfg Config) (redis.UniversalClient, error) {
 	cfg.setDefaults()
-	urls := splitURLs(cfg.URL)
+	urls := settings.SplitList(cfg.URL)
 	if len(urls) == 0 {
 		return nil, errors.New("redis: empty URL")
 	}
@@ -115,20 +105,10 @@ func applyOverrides(cfg Config, user, pass *string, tlsCfg **tls.Config) {
 	}
 }
 
-func splitURLs(s string) []string {
-	var out []string
-	for _, u := range strings.Split(s, ",") {
-		if u = strings.TrimSpace(u); u != "" {
-			out = append(out, u)
-		}
-	}
-	return out
-}
-
 // RedactURL removes the password from a Redis URL so it can be logged.
 func RedactURL(raw string) string {
 	var parts []string
-	for _, u := range splitURLs(raw) {
+	for _, u := range settings.SplitList(raw) {
 		p, err := url.Parse(u)
 		if err != nil {
 			parts = append(parts, "<unparseable url>")

@@ -11,6 +11,7 @@ import (
 	"github.com/ltv-stream/ltv-stream/internal/aggregate"
 	"github.com/ltv-stream/ltv-stream/internal/store"
 	"github.com/ltv-stream/ltv-stream/internal/testutil"
+	"github.com/redis/go-redis/v9"
 	"github.com/shopspring/decimal"
 )
 
@@ -24,11 +25,16 @@ func newStore(t *testing.T) (*store.Redis, *testutil.RedisServer) {
 	return st, srv
 }
 
-func ctxT(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	t.Cleanup(cancel)
-	return ctx
+// fixture is the usual start of a store test: a store over a fresh
+// redis-server, the default model, the test's context and a client for
+// checking what the scripts wrote.
+func fixture(t *testing.T) (*store.Redis, *aggregate.Model, context.Context, *redis.Client) {
+	t.Helper()
+	st, srv := newStore(t)
+	return st, aggregate.DefaultModel(), ctxT(t), srv.Client()
 }
+
+func ctxT(t *testing.T) context.Context { return testutil.Context(t, 20*time.Second) }
 
 func order(id, customer, amount, margin string, at string) aggregate.Event {
 	ev := aggregate.Event{Kind: aggregate.OrderPlaced, EventID: id, CustomerID: customer, OrderID: "o-" + id,

@@ -69,9 +69,7 @@ func TestSaveWritesPublicFieldsAndRoundTrips(t *testing.T) {
 }
 
 func TestCompareAndSetFencesStaleWriter(t *testing.T) {
-	st, srv := newStore(t)
-	m := aggregate.DefaultModel()
-	ctx := ctxT(t)
+	st, m, ctx, rc := fixture(t)
 	// Both "instances" load the same snapshot.
 	snaps, _, err := st.Load(ctx, []string{"c-2"})
 	if err != nil {
@@ -96,7 +94,7 @@ func TestCompareAndSetFencesStaleWriter(t *testing.T) {
 	if len(c) != 1 || c[0] != 0 {
 		t.Fatalf("zombie write not fenced: conflicts %v", c)
 	}
-	if got := srv.Client().HGet(ctx, "ltv:{c-2}", "revenue").Val(); got != "30.00" {
+	if got := rc.HGet(ctx, "ltv:{c-2}", "revenue").Val(); got != "30.00" {
 		t.Fatalf("zombie overwrote state: revenue %s", got)
 	}
 	// Another writer that applied the very same records computes the same
@@ -110,9 +108,7 @@ func TestCompareAndSetFencesStaleWriter(t *testing.T) {
 }
 
 func TestSaveManyCustomersGroupsAndReportsConflictIndexes(t *testing.T) {
-	st, srv := newStore(t)
-	m := aggregate.DefaultModel()
-	ctx := ctxT(t)
+	st, m, ctx, rc := fixture(t)
 	var ids []string
 	for i := 0; i < 10; i++ {
 		ids = append(ids, fmt.Sprintf("c-%02d", i))
@@ -131,7 +127,7 @@ func TestSaveManyCustomersGroupsAndReportsConflictIndexes(t *testing.T) {
 	// Another writer stores customers 3 and 7 first, so their expected
 	// token is stale.
 	for _, i := range []int{3, 7} {
-		if err := srv.Client().HSet(ctx, store.Key(ids[i]), "_g", "\x80another writer").Err(); err != nil {
+		if err := rc.HSet(ctx, store.Key(ids[i]), "_g", "\x80another writer").Err(); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -145,11 +141,9 @@ func TestSaveManyCustomersGroupsAndReportsConflictIndexes(t *testing.T) {
 }
 
 func TestClearPendingOnlyWhenTokenUnchanged(t *testing.T) {
-	st, srv := newStore(t)
-	m := aggregate.DefaultModel()
-	ctx := ctxT(t)
+	st, m, ctx, rc := fixture(t)
 	w1, _ := applyAndWrite(t, st, m, "c-3", []aggregate.Event{order("e1", "c-3", "10.00", "", "2026-01-01T00:00:00Z")}, 0)
-	if !(srv.Client().Exists(ctx, "ltv:{c-3}:pending").Val() == 1) {
+	if !(rc.Exists(ctx, "ltv:{c-3}:pending").Val() == 1) {
 		t.Fatal("no pending stored")
 	}
 	// Someone writes after us: our clear must not drop their pending.
@@ -157,14 +151,14 @@ func TestClearPendingOnlyWhenTokenUnchanged(t *testing.T) {
 	if err := st.ClearPending(ctx, []store.Acked{{CustomerID: "c-3", Token: w1.Token}}); err != nil {
 		t.Fatal(err)
 	}
-	if !(srv.Client().Exists(ctx, "ltv:{c-3}:pending").Val() == 1) {
+	if !(rc.Exists(ctx, "ltv:{c-3}:pending").Val() == 1) {
 		t.Fatal("pending of a newer write was cleared")
 	}
-	tok := srv.Client().HGet(ctx, "ltv:{c-3}", "_g").Val()
+	tok := rc.HGet(ctx, "ltv:{c-3}", "_g").Val()
 	if err := st.ClearPending(ctx, []store.Acked{{CustomerID: "c-3", Token: tok}}); err != nil {
 		t.Fatal(err)
 	}
-	if srv.Client().Exists(ctx, "ltv:{c-3}:pending").Val() == 1 {
+	if rc.Exists(ctx, "ltv:{c-3}:pending").Val() == 1 {
 		t.Fatal("pending not cleared")
 	}
 }
@@ -173,10 +167,7 @@ func TestClearPendingOnlyWhenTokenUnchanged(t *testing.T) {
 // creates or removes it, because Load reads the pending key only when the
 // flag says it exists.
 func TestPendingFlagMirrorsThePendingKey(t *testing.T) {
-	st, srv := newStore(t)
-	m := aggregate.DefaultModel()
-	ctx := ctxT(t)
-	rc := srv.Client()
+	st, m, ctx, rc := fixture(t)
 	state := func() (flag bool, key bool) {
 		return rc.HExists(ctx, "ltv:{c-7}", "_p").Val(), rc.Exists(ctx, "ltv:{c-7}:pending").Val() == 1
 	}
@@ -229,10 +220,7 @@ func TestPendingFlagMirrorsThePendingKey(t *testing.T) {
 // change it). B's save must still set the flag next to the pending key,
 // or a crash of B before its own clear would hide those events forever.
 func TestSaveSetsTheFlagEvenWhenTheSnapshotHadIt(t *testing.T) {
-	st, srv := newStore(t)
-	m := aggregate.DefaultModel()
-	ctx := ctxT(t)
-	rc := srv.Client()
+	st, m, ctx, rc := fixture(t)
 	wa, _ := applyAndWrite(t, st, m, "c-6", []aggregate.Event{order("e1", "c-6", "10.00", "", "2026-01-01T00:00:00Z")}, 0)
 	snaps, _, err := st.Load(ctx, []string{"c-6"}) // B loads: flag and pending seen
 	if err != nil || len(snaps[0].Pending) != 1 {
@@ -255,10 +243,7 @@ func TestSaveSetsTheFlagEvenWhenTheSnapshotHadIt(t *testing.T) {
 // rides along with the fields) and one SET: the flag needs no call of its
 // own.
 func TestSaveSetsTheFlagWithoutAnExtraCall(t *testing.T) {
-	st, srv := newStore(t)
-	m := aggregate.DefaultModel()
-	ctx := ctxT(t)
-	rc := srv.Client()
+	st, m, ctx, rc := fixture(t)
 	if err := rc.ConfigResetStat(ctx).Err(); err != nil {
 		t.Fatal(err)
 	}
@@ -277,10 +262,7 @@ func TestSaveSetsTheFlagWithoutAnExtraCall(t *testing.T) {
 // Without the flag, Load does not touch the pending keys at all: one
 // HGETALL per customer and nothing else.
 func TestLoadReadsPendingKeysOnlyWhenFlagged(t *testing.T) {
-	st, srv := newStore(t)
-	m := aggregate.DefaultModel()
-	ctx := ctxT(t)
-	rc := srv.Client()
+	st, m, ctx, rc := fixture(t)
 	w, _ := applyAndWrite(t, st, m, "c-8", []aggregate.Event{order("e1", "c-8", "10.00", "", "2026-01-01T00:00:00Z")}, 0)
 	if err := st.ClearPending(ctx, []store.Acked{{CustomerID: "c-8", Token: w.Token}}); err != nil {
 		t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ltv-stream/ltv-stream/internal/pipeline"
+	"github.com/ltv-stream/ltv-stream/internal/settings"
 	"github.com/segmentio/kafka-go"
 	"go.uber.org/zap"
 )
@@ -124,60 +125,28 @@ type ConsumerConfig struct {
 }
 
 func (c *ConsumerConfig) setDefaults() {
-	if c.Workers <= 0 {
-		c.Workers = DefaultWorkers
-	}
-	if c.MaxBatch <= 0 {
-		c.MaxBatch = DefaultMaxBatch
-	}
-	if c.Linger <= 0 {
-		c.Linger = DefaultLinger
-	}
-	if c.QueueSize <= 0 {
-		c.QueueSize = 4 * c.MaxBatch
-	}
-	if c.MaxFetchBytes <= 0 {
-		c.MaxFetchBytes = DefaultMaxFetchBytes
-	}
-	if c.MaxWait <= 0 {
-		c.MaxWait = 500 * time.Millisecond
-	}
-	if c.SessionTimeout <= 0 {
-		c.SessionTimeout = DefaultSessionTimeout
-	}
-	if c.HeartbeatInterval <= 0 {
-		c.HeartbeatInterval = min(time.Second, c.SessionTimeout/3)
-	}
+	settings.Positive(&c.Workers, DefaultWorkers)
+	settings.Positive(&c.MaxBatch, DefaultMaxBatch)
+	settings.Positive(&c.Linger, DefaultLinger)
+	settings.Positive(&c.QueueSize, 4*c.MaxBatch)
+	settings.Positive(&c.MaxFetchBytes, DefaultMaxFetchBytes)
+	settings.Positive(&c.MaxWait, 500*time.Millisecond)
+	settings.Positive(&c.SessionTimeout, DefaultSessionTimeout)
+	settings.Positive(&c.HeartbeatInterval, min(time.Second, c.SessionTimeout/3))
 	if c.RebalanceTimeout <= 0 || c.RebalanceTimeout >= 5*time.Second {
 		c.RebalanceTimeout = 4 * time.Second
 	}
-	if c.RetryMin <= 0 {
-		c.RetryMin = 100 * time.Millisecond
-	}
-	if c.RetryMax <= 0 {
-		c.RetryMax = 10 * time.Second
-	}
-	if c.DrainTimeout <= 0 {
-		c.DrainTimeout = DefaultDrainTimeout
-	}
+	settings.Positive(&c.RetryMin, 100*time.Millisecond)
+	settings.Positive(&c.RetryMax, 10*time.Second)
+	settings.Positive(&c.DrainTimeout, DefaultDrainTimeout)
 	if c.RepairInterval == 0 {
 		c.RepairInterval = 3 * time.Second
 	}
-	if c.MergeMaxWait <= 0 {
-		c.MergeMaxWait = 2 * time.Second
-	}
-	if c.MergeMaxHeld <= 0 {
-		c.MergeMaxHeld = 8 * c.MaxBatch
-	}
-	if c.PartitionCheckInterval <= 0 {
-		c.PartitionCheckInterval = 5 * time.Second
-	}
-	if c.RepairWindow <= 0 {
-		c.RepairWindow = 2 * time.Minute
-	}
-	if c.Logger == nil {
-		c.Logger = zap.NewNop()
-	}
+	settings.Positive(&c.MergeMaxWait, 2*time.Second)
+	settings.Positive(&c.MergeMaxHeld, 8*c.MaxBatch)
+	settings.Positive(&c.PartitionCheckInterval, 5*time.Second)
+	settings.Positive(&c.RepairWindow, 2*time.Minute)
+	settings.IfZero(&c.Logger, zap.NewNop())
 }
 
 // Validate reports a configuration that cannot work.

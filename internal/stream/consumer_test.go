@@ -103,8 +103,7 @@ func TestConsumerRestoresARewoundCommit(t *testing.T) {
 // and an empty key or value alike; the handler must see them apart, so a
 // dead letter keeps a null value null and an empty one empty (SPEC §2).
 func TestConsumerTellsNullFromEmpty(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
+	ctx := testutil.Context(t, 60*time.Second)
 	const topic, group = "orders", "nulls-test"
 	_, brokers := testutil.StartKafka(t, testutil.KafkaConfig{Partitions: 1, Topics: []string{topic}})
 	w, err := stream.NewWriter(stream.WriterConfig{Brokers: brokers, Topic: topic})
@@ -174,8 +173,7 @@ func TestConsumerTellsNullFromEmpty(t *testing.T) {
 // 3 and 2 partitions make Run fail at once with an error that names both
 // topics and their counts.
 func TestConsumerRefusesInputsOfDifferentPartitionCounts(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	ctx := testutil.Context(t, 30*time.Second)
 	_, brokers := testutil.StartKafka(t, testutil.KafkaConfig{Partitions: 3, Topics: []string{"orders"}})
 	if err := testutil.CreateTopic(ctx, brokers, "customer-lifecycle", 2); err != nil {
 		t.Fatal(err)
@@ -193,8 +191,7 @@ func TestConsumerRefusesInputsOfDifferentPartitionCounts(t *testing.T) {
 // TestConsumerStopsWhenAnInputGrows: both inputs start with 2 partitions;
 // when the operator grows one to 4, Run ends with the mismatch.
 func TestConsumerStopsWhenAnInputGrows(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
+	ctx := testutil.Context(t, 60*time.Second)
 	_, brokers := testutil.StartKafka(t, testutil.KafkaConfig{Partitions: 2, Topics: []string{"orders", "customer-lifecycle"}})
 	cons := coPartitionedConsumer(t, brokers, "orders", "customer-lifecycle")
 	done := make(chan error, 1)

@@ -10,6 +10,8 @@ import (
 
 	"github.com/segmentio/kafka-go"
 	"go.uber.org/zap"
+
+	"github.com/ltv-stream/ltv-stream/internal/settings"
 )
 
 // Defaults of LimitsConfig.
@@ -50,15 +52,9 @@ type LimitsConfig struct {
 }
 
 func (c *LimitsConfig) setDefaults() {
-	if c.Assumed <= 0 {
-		c.Assumed = DefaultAssumedMaxMessageBytes
-	}
-	if c.Refresh <= 0 {
-		c.Refresh = DefaultLimitsRefresh
-	}
-	if c.Logger == nil {
-		c.Logger = zap.NewNop()
-	}
+	settings.Positive(&c.Assumed, DefaultAssumedMaxMessageBytes)
+	settings.Positive(&c.Refresh, DefaultLimitsRefresh)
+	settings.IfZero(&c.Logger, zap.NewNop())
 }
 
 // TopicLimits knows the largest record batch each output topic accepts:

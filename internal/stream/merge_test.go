@@ -24,6 +24,14 @@ func dayTime(v []byte) (time.Time, bool) {
 	return time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).AddDate(0, 0, d), true
 }
 
+// feed adds records and returns what may go then (drain).
+func feed(m *merger, recs ...kafka.Message) string {
+	for _, r := range recs {
+		m.add(r)
+	}
+	return drain(m)
+}
+
 // drain takes every record that may go, rendered "topic@offset".
 func drain(m *merger) string {
 	var out []string
@@ -57,20 +65,16 @@ func TestMergeOrdersByEventTimeAndWaitsForTheOtherTopic(t *testing.T) {
 	// Lifecycle records on days 3 and 5 arrive (not the end of their
 	// partition): merged by time, ties to the first topic; the order on
 	// day 9 waits for the lifecycle lane again.
-	m.add(mergeRec("l", 0, 5, "3"))
-	m.add(mergeRec("l", 1, 5, "5"))
-	if got := drain(m); got != "o@0 l@0 o@1 l@1" {
+	if got := feed(m, mergeRec("l", 0, 5, "3"), mergeRec("l", 1, 5, "5")); got != "o@0 l@0 o@1 l@1" {
 		t.Fatalf("merged %q", got)
 	}
 	// The lifecycle lane's last record reaches its high watermark: the
 	// lane is caught up, and the order goes.
-	m.add(mergeRec("l", 4, 5, "7"))
-	if got := drain(m); got != "l@4 o@2" {
+	if got := feed(m, mergeRec("l", 4, 5, "7")); got != "l@4 o@2" {
 		t.Fatalf("merged %q", got)
 	}
 	// A record without a usable time goes as soon as it is at its head.
-	m.add(mergeRec("o", 3, 10, "x"))
-	if got := drain(m); got != "o@3" {
+	if got := feed(m, mergeRec("o", 3, 10, "x")); got != "o@3" {
 		t.Fatalf("merged %q", got)
 	}
 	if held, _ := m.waiting(); held != 0 {
@@ -87,9 +91,7 @@ func TestMergeWaitIsBounded(t *testing.T) {
 		return false, nil // the broker never says the lane is caught up
 	})
 	m.now = func() time.Time { return clock }
-	m.add(mergeRec("o", 0, 10, "1"))
-	m.add(mergeRec("o", 1, 10, "2"))
-	if got := drain(m); got != "" {
+	if got := feed(m, mergeRec("o", 0, 10, "1"), mergeRec("o", 1, 10, "2")); got != "" {
 		t.Fatalf("released %q at once", got)
 	}
 	if _, wake := m.waiting(); wake > 2*time.Second {
@@ -106,9 +108,7 @@ func TestMergeWaitIsBounded(t *testing.T) {
 		t.Fatalf("merged %q", got)
 	}
 	// A record of the silent lane arrives: it constrains again.
-	m.add(mergeRec("l", 0, 5, "3"))
-	m.add(mergeRec("o", 2, 10, "4"))
-	if got := drain(m); got != "l@0" {
+	if got := feed(m, mergeRec("l", 0, 5, "3"), mergeRec("o", 2, 10, "4")); got != "l@0" {
 		t.Fatalf("merged %q", got)
 	}
 }
@@ -156,13 +156,10 @@ func TestMergeDoesNotDependOnArrivalOrder(t *testing.T) {
 // that would wait goes at once.
 func TestMergeHoldsBoundedRecords(t *testing.T) {
 	m := newMerger([]string{"o", "l"}, dayTime, time.Hour, 2, func(context.Context, string, int) (bool, error) { return false, nil })
-	m.add(mergeRec("o", 0, 10, "1"))
-	m.add(mergeRec("o", 1, 10, "2"))
-	if got := drain(m); got != "" {
+	if got := feed(m, mergeRec("o", 0, 10, "1"), mergeRec("o", 1, 10, "2")); got != "" {
 		t.Fatalf("released %q within the bound", got)
 	}
-	m.add(mergeRec("o", 2, 10, "3"))
-	if got := drain(m); got != "o@0 o@1 o@2" {
+	if got := feed(m, mergeRec("o", 2, 10, "3")); got != "o@0 o@1 o@2" {
 		t.Fatalf("merged %q, want all three once the bound is passed", got)
 	}
 }

@@ -1,7 +1,6 @@
 package stream_test
 
 import (
-	"context"
 	"errors"
 	"strconv"
 	"sync"
@@ -21,8 +20,7 @@ import (
 // (With one WriteMessages call, kafka-go would write the partition's
 // second batch after the first failed.)
 func TestPublishKeepsOrderWhenAWriteFailsPartWay(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	ctx := testutil.Context(t, 30*time.Second)
 	cluster, brokers := testutil.StartKafka(t, testutil.KafkaConfig{Partitions: 1, Topics: []string{"changes"}})
 	var produces atomic.Int32
 	cluster.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
@@ -73,8 +71,7 @@ func TestPublishKeepsOrderWhenAWriteFailsPartWay(t *testing.T) {
 // partition's messages apart (kafka-go adds them under the lock the timer
 // needs), so the ordering argument above keeps holding.
 func TestPublishSendsOneBatchPerPartitionPerCall(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	ctx := testutil.Context(t, 30*time.Second)
 	const partitions = 4
 	cluster, brokers := testutil.StartKafka(t, testutil.KafkaConfig{Partitions: partitions, Topics: []string{"changes"}})
 	var mu sync.Mutex
@@ -139,8 +136,7 @@ func TestPublisherRejectsAFixedTopic(t *testing.T) {
 // Then the operator lowers the limit: the first write is refused by the
 // broker, the limit is read again, and the retry fits.
 func TestPublisherFollowsTheTopicLimit(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	ctx := testutil.Context(t, 30*time.Second)
 	_, brokers := testutil.StartKafka(t, testutil.KafkaConfig{Partitions: 1, Topics: []string{"dlq"}})
 	if err := testutil.SetTopicConfig(ctx, brokers, "dlq", "max.message.bytes", "65536"); err != nil {
 		t.Fatal(err)

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+
+	"github.com/ltv-stream/ltv-stream/internal/settings"
 )
 
 // WriterConfig configures a Kafka producer. Zero values take the defaults
@@ -48,21 +50,11 @@ type WriterConfig struct {
 }
 
 func (c *WriterConfig) setDefaults() {
-	if c.BatchTimeout <= 0 {
-		c.BatchTimeout = time.Millisecond
-	}
-	if c.BatchSize <= 0 {
-		c.BatchSize = 128
-	}
-	if c.BatchBytes <= 0 {
-		c.BatchBytes = 1_000_000
-	}
-	if c.WriteTimeout <= 0 {
-		c.WriteTimeout = 10 * time.Second
-	}
-	if c.MaxAttempts <= 0 {
-		c.MaxAttempts = 5
-	}
+	settings.Positive(&c.BatchTimeout, time.Millisecond)
+	settings.Positive(&c.BatchSize, 128)
+	settings.Positive(&c.BatchBytes, 1_000_000)
+	settings.Positive(&c.WriteTimeout, 10*time.Second)
+	settings.Positive(&c.MaxAttempts, 5)
 }
 
 // Validate reports a configuration that cannot work.

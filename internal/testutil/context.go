@@ -1,0 +1,16 @@
+package testutil
+
+import (
+	"context"
+	"testing"
+	"time"
+)
+
+// Context is the test's context with a deadline: a test that hangs on a
+// server fails after timeout with its goroutines' stacks instead of
+// holding the whole run until go test's own limit. It ends with the test.
+func Context(t testing.TB, timeout time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(t.Context(), timeout)
+	t.Cleanup(cancel)
+	return ctx
+}
