@@ -123,9 +123,7 @@ func (m *Model) ApplyAt(s *State, ev *Event, src SourceOffset, now time.Time) Re
 		}
 	}
 
-	if m.Predictive != nil {
-		m.score(s, now)
-	}
+	h, pr := m.score(s, now)
 	fig := m.Figures(s)
 	res := Result{Outcome: Applied, Figures: fig, TimerChanges: fx.Tiers}
 	next := m.NextTier(s.Tier, fig.LTV)
@@ -149,7 +147,7 @@ func (m *Model) ApplyAt(s *State, ev *Event, src SourceOffset, now time.Time) Re
 	}
 	s.LTV = fig.LTV
 	if m.Predictive != nil {
-		s.TierDue = m.tierDue(s, now)
+		s.TierDue = m.tierDue(s, now, h, pr.CLV)
 	}
 	if c, changed := m.evaluate(s, ev.CustomerID, ev.OccurredAt, ev.EventID, ev.OccurredAt); changed {
 		segs = append(segs, c)

@@ -39,41 +39,63 @@ type Predictive struct {
 // silence, no timer is set.
 const tierSearchDays = 3653
 
-// predict scores s as of now. A churned customer has p_alive 0 and no
-// predicted value (SPEC §9); a customer without orders is not scored.
-func (m *Model) predict(s *State, now time.Time) Prediction {
-	p := m.Predictive
-	if s.Churned() {
-		pr := p.Predictor.Predict(float64(max(s.Orders-1, 0)), 0, 0, 0, 0)
-		return Prediction{ExpectedSpend: pr.ExpectedSpend}
+// history is what the model reads of a customer's past (SPEC §9's x, t_x
+// and m, the margin rate, and where T starts), taken from the exact state
+// once per scoring: converting the decimals costs more than a scoring.
+type history struct {
+	churned          bool
+	x, tx, mean      float64
+	margin           float64
+	firstOrderAt     time.Time
+	unit             float64 // the model's time unit, in nanoseconds
+	churnedSpendOnly float64 // x for a churned customer's expected spend
+}
+
+func (m *Model) history(s *State) history {
+	h := history{churned: s.Churned(), unit: float64(m.Predictive.TimeUnit), firstOrderAt: s.FirstOrderAt}
+	if h.churned {
+		h.churnedSpendOnly = float64(max(s.Orders-1, 0))
+		return h
 	}
-	x := float64(s.Orders - 1)
-	unit := float64(p.TimeUnit)
-	tx := float64(s.LastOrderAt.Sub(s.FirstOrderAt)) / unit
-	T := max(float64(now.Sub(s.FirstOrderAt))/unit, tx)
-	var mean, margin float64
+	h.x = float64(s.Orders - 1)
+	h.tx = float64(s.LastOrderAt.Sub(s.FirstOrderAt)) / h.unit
 	if s.Orders > 1 {
 		repeat, _ := s.Revenue.Sub(s.FirstOrderNet).Float64()
-		mean = repeat / x
+		h.mean = repeat / h.x
 	}
 	if s.Revenue.Sign() > 0 {
-		margin, _ = s.GrossProfit.Div(s.Revenue).Float64()
+		h.margin, _ = s.GrossProfit.Div(s.Revenue).Float64()
 	}
-	return p.Predictor.Predict(x, tx, T, mean, margin)
+	return h
+}
+
+// predictAt scores a history as of now. A churned customer has p_alive 0
+// and no predicted value (SPEC §9).
+func (m *Model) predictAt(h *history, now time.Time) Prediction {
+	p := m.Predictive.Predictor
+	if h.churned {
+		return Prediction{ExpectedSpend: p.Predict(h.churnedSpendOnly, 0, 0, 0, 0).ExpectedSpend}
+	}
+	T := max(float64(now.Sub(h.firstOrderAt))/h.unit, h.tx)
+	return p.Predict(h.x, h.tx, T, h.mean, h.margin)
 }
 
 // score re-scores s as of now and stores the public prediction fields,
-// rounded as SPEC §9 renders them.
-func (m *Model) score(s *State, now time.Time) {
+// rounded as SPEC §9 renders them. It returns the history and the
+// unrounded prediction for the tier timer's search (nil when s is not
+// scored: no predictive model, or no orders).
+func (m *Model) score(s *State, now time.Time) (*history, Prediction) {
 	if m.Predictive == nil || s.Orders == 0 {
-		return
+		return nil, Prediction{}
 	}
-	pr := m.predict(s, now)
+	h := m.history(s)
+	pr := m.predictAt(&h, now)
 	s.PAlive = roundFloat(pr.PAlive, 4)
 	s.ExpectedOrders = roundFloat(pr.ExpectedOrders, 4)
 	s.ExpectedSpend = roundFloat(pr.ExpectedSpend, 2)
 	s.PredictedCLV = roundFloat(pr.CLV, 2)
 	s.ScoredAt = now
+	return &h, pr
 }
 
 // roundFloat renders a prediction as an exact decimal of the given places;
@@ -98,9 +120,19 @@ func predictedLTV(s *State) decimal.Decimal {
 // predicted LTV would fall below its tier's hysteresis band if nothing
 // happened: with no new order only T grows, and the predicted value only
 // decays. Zero when it would not within tierSearchDays (or cannot fall).
-func (m *Model) tierDue(s *State, now time.Time) time.Time {
+// h and clvNow are score's history and unrounded CLV as of now.
+//
+// The answer is the one a bisection over the days gives (SPEC §8: the
+// smallest whole day d in 1..tierSearchDays at which the value is below
+// the band), found with fewer scorings: a silent customer's expected
+// orders fall roughly as a power of the time since the first order, so
+// the log of the predicted value is close to a straight line in the log
+// of that time, and interpolating there (regula falsi, Illinois variant)
+// lands next to the answer in a few steps. Halving takes over when it
+// does not.
+func (m *Model) tierDue(s *State, now time.Time, h *history, clvNow float64) time.Time {
 	ti := m.tierIndex(s.Tier)
-	if m.Predictive == nil || ti <= 0 || s.Orders == 0 || s.Churned() {
+	if h == nil || ti <= 0 || h.churned {
 		return time.Time{}
 	}
 	floor, _ := m.leaveBelow[ti].Float64()
@@ -109,30 +141,55 @@ func (m *Model) tierDue(s *State, now time.Time) time.Time {
 		// History alone keeps the tier: the predicted value only adds to it.
 		return time.Time{}
 	}
-	below := func(days int) bool {
-		clv := m.predict(s, now.Add(time.Duration(days)*Day)).CLV
-		return gp+clv < floor
-	}
-	if !below(tierSearchDays) {
+	need := floor - gp // the predicted value the tier needs
+	// The search's coordinates: the log of the days since the first order
+	// (plus one), and the log of the predicted value over what it needs.
+	age := float64(now.Sub(h.firstOrderAt))/float64(Day) + 1
+	at := func(days int) float64 { return math.Log(age + float64(days)) }
+	level := func(clv float64) float64 { return math.Log(clv / need) }
+	clvAt := func(days int) float64 { return m.predictAt(h, now.Add(time.Duration(days)*Day)).CLV }
+
+	lo, hi := 0, tierSearchDays // not below at lo (or lo = 0); below at hi
+	clvHi := clvAt(hi)
+	if !(gp+clvHi < floor) {
 		return time.Time{}
 	}
-	lo, hi := 0, tierSearchDays // below(lo) is false or lo = 0; below(hi) is true
-	for hi-lo > 1 {
-		mid := (lo + hi) / 2
-		if below(mid) {
-			hi = mid
+	yLo, yHi := level(clvNow), level(clvHi)
+	kept := 0 // +1: lo stayed last step, -1: hi stayed
+	for step := 0; hi-lo > 1; step++ {
+		mid := lo + (hi-lo)/2
+		if step < maxInterpolations && yLo > 0 && yHi < 0 && !math.IsInf(yHi, 0) {
+			v := at(lo) + yLo/(yLo-yHi)*(at(hi)-at(lo))
+			d := math.Ceil(math.Exp(v) - age)
+			mid = int(min(max(d, float64(lo+1)), float64(hi-1)))
+		}
+		clv := clvAt(mid)
+		if gp+clv < floor {
+			hi, yHi = mid, level(clv)
+			if kept == 1 {
+				yLo /= 2 // Illinois: an end kept twice counts half
+			}
+			kept = 1
 		} else {
-			lo = mid
+			lo, yLo = mid, level(clv)
+			if kept == -1 {
+				yHi /= 2
+			}
+			kept = -1
 		}
 	}
 	return now.Add(time.Duration(hi) * Day)
 }
 
+// maxInterpolations bounds tierDue's interpolating steps; halving, which
+// needs at most log2(tierSearchDays) more, finishes a search they did not.
+const maxInterpolations = 8
+
 // rescore scores s as of now, applies the tier rule to the predicted LTV
 // and sets its tier timer; it returns the tier change, if any, caused by
 // cause at event time at.
 func (m *Model) rescore(s *State, customerID string, now time.Time, cause string, at time.Time) (Change, bool) {
-	m.score(s, now)
+	h, pr := m.score(s, now)
 	fig := m.Figures(s)
 	var c Change
 	changed := false
@@ -146,6 +203,6 @@ func (m *Model) rescore(s *State, customerID string, now time.Time, cause string
 		s.Tier, changed = next, true
 	}
 	s.LTV = fig.LTV
-	s.TierDue = m.tierDue(s, now)
+	s.TierDue = m.tierDue(s, now, h, pr.CLV)
 	return c, changed
 }

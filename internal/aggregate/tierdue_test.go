@@ -1,0 +1,115 @@
+package aggregate
+
+import (
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/ltv-stream/ltv-stream/internal/clv"
+)
+
+// clvScorer adapts the real model for the search test (the consumer's
+// adapter lives in internal/config).
+type clvScorer struct {
+	m     *clv.Model
+	calls *int
+}
+
+func (c clvScorer) Predict(x, tx, T, mean, margin float64) Prediction {
+	*c.calls++
+	s, err := c.m.Score(x, tx, T, max(mean, 0), margin)
+	if err != nil {
+		return Prediction{}
+	}
+	return Prediction{PAlive: s.PAlive, ExpectedOrders: s.ExpectedOrders, ExpectedSpend: s.ExpectedSpend, CLV: s.PredictedCLV}
+}
+
+// TestTierDueIsTheBisectionsDay: the interpolating search finds the same
+// day as SPEC §8's bisection over the days (the smallest whole day after
+// now at which the predicted LTV is below the tier's band) for a spread of
+// customers, tiers and both time units, with fewer scorings.
+func TestTierDueIsTheBisectionsDay(t *testing.T) {
+	calls := 0
+	rng := rand.New(rand.NewPCG(7, 11))
+	now := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
+	searched, searchCalls, bisectCalls := 0, 0, 0
+	for _, unit := range []clv.TimeUnit{clv.Week, clv.Day} {
+		cm, err := clv.NewModel(clv.Config{
+			Purchases: clv.Purchases{Kind: clv.BGNBD, R: 0.243, Alpha: 4.414 * 7 / unit.Days(), A: 0.793, B: 2.426},
+			Spend:     clv.Spend{P: 6.25, Q: 3.74, V: 15.44}, TimeUnit: unit, HorizonMonths: 12, DiscountRateMonthly: 0.01,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := DefaultModel()
+		m.Predictive = &Predictive{Predictor: clvScorer{cm, &calls}, TimeUnit: time.Duration(unit.Days() * float64(Day))}
+		found := 0
+		for i := 0; i < 20000 && found < 300; i++ {
+			orders := int64(2 + rng.IntN(12))
+			first := now.Add(-time.Duration(rng.IntN(1500)) * Day)
+			last := first.Add(time.Duration(rng.Float64() * float64(now.Sub(first))))
+			aov := 50 + rng.Float64()*1500
+			revenue := decimal.NewFromFloat(aov * float64(orders)).Round(2)
+			s := State{
+				Orders: orders, FirstOrderAt: first, LastOrderAt: last,
+				Revenue: revenue, GrossProfit: revenue.Mul(decimal.NewFromFloat(0.2 + rng.Float64()*0.5)).Round(2),
+				FirstOrderNet: decimal.NewFromFloat(aov).Round(2),
+			}
+			h, pr := m.score(&s, now)
+			// The tier the rule gives the predicted LTV; sometimes the one
+			// above it, when the LTV is inside that tier's band.
+			ltv := predictedLTV(&s)
+			s.Tier = m.NextTier("", ltv)
+			if up := m.tierIndex(s.Tier) + 1; up < len(m.Tiers) && rng.IntN(2) == 0 && ltv.Cmp(m.leaveBelow[up]) >= 0 {
+				s.Tier = m.Tiers[up].Name
+			}
+			calls = 0
+			got := m.tierDue(&s, now, h, pr.CLV)
+			searchCalls += calls
+			calls = 0
+			want := bisectTierDue(m, &s, now, h)
+			bisectCalls += calls
+			if !got.Equal(want) {
+				t.Fatalf("customer %+v in %s: due %v, bisection says %v", s, s.Tier, got, want)
+			}
+			if !want.IsZero() {
+				searched++
+				found++
+			}
+		}
+		t.Logf("time unit %v days: %d due times", unit.Days(), found)
+	}
+	if searched < 600 {
+		t.Fatalf("only %d customers had a due time: the spread tests too little", searched)
+	}
+	if searchCalls*2 > bisectCalls {
+		t.Errorf("the search scored %d times, the bisection %d: want at most half", searchCalls, bisectCalls)
+	}
+	t.Logf("%d due times; scorings: search %d, bisection %d", searched, searchCalls, bisectCalls)
+}
+
+// bisectTierDue is SPEC §8's plain bisection over the days, the reference.
+func bisectTierDue(m *Model, s *State, now time.Time, h *history) time.Time {
+	ti := m.tierIndex(s.Tier)
+	floor, _ := m.leaveBelow[ti].Float64()
+	gp, _ := s.GrossProfit.Float64()
+	if gp >= floor {
+		return time.Time{}
+	}
+	below := func(d int) bool { return gp+m.predictAt(h, now.Add(time.Duration(d)*Day)).CLV < floor }
+	if !below(tierSearchDays) {
+		return time.Time{}
+	}
+	lo, hi := 0, tierSearchDays
+	for hi-lo > 1 {
+		mid := (lo + hi) / 2
+		if below(mid) {
+			hi = mid
+		} else {
+			lo = mid
+		}
+	}
+	return now.Add(time.Duration(hi) * Day)
+}
