@@ -81,9 +81,10 @@ type Provider struct {
 
 // flight is one computation; done is closed when stats and err are set.
 type flight struct {
-	done  chan struct{}
-	stats *report.Stats
-	err   error
+	done    chan struct{}
+	stats   *report.Stats
+	err     error
+	waiters int // callers waiting on it (under Provider.mu; for tests)
 }
 
 // NewProvider checks cfg (see Config for defaults). Nothing is read until
@@ -126,6 +127,7 @@ func (p *Provider) Stats(ctx context.Context) (*report.Stats, error) {
 		p.wg.Add(1)
 		go p.compute(f)
 	}
+	f.waiters++
 	p.mu.Unlock()
 	select {
 	case <-f.done:
