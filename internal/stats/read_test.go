@@ -18,7 +18,7 @@ import (
 
 var asOf = time.Date(2025, 7, 1, 0, 0, 0, 0, time.UTC)
 
-func ctxT(t *testing.T) context.Context {
+func ctxT(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	t.Cleanup(cancel)
 	return ctx
@@ -57,26 +57,30 @@ func population(n int) map[string]map[string]string {
 // seed writes the customers as hashes, with private fields and the other
 // keys the consumer keeps under ltv: (pending events, a partition's
 // clock and timers), which a reader must pass over.
-func seed(t *testing.T, c redis.UniversalClient, customers map[string]map[string]string) {
+func seed(t testing.TB, c redis.UniversalClient, customers map[string]map[string]string) {
 	t.Helper()
 	ctx := ctxT(t)
-	_, err := c.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for id, f := range customers {
-			args := []any{"_g", "\x00\x01binary", "_p", "1"}
-			for k, v := range f {
-				args = append(args, k, v)
-			}
-			p.HSet(ctx, store.Key(id), args...)
-			p.Set(ctx, store.PendingKey(id), `{"schema":"ltv.change.v1"}`, 0)
+	p := c.Pipeline()
+	flush := func() {
+		if _, err := p.Exec(ctx); err != nil {
+			t.Fatal(err)
 		}
-		p.Set(ctx, "ltv:{p0}:stream_time", "2025-07-01T00:00:00.000000000Z", 0)
-		p.ZAdd(ctx, "ltv:{p0}:timers", redis.Z{Score: 1, Member: "c-000001"})
-		p.Set(ctx, "other:key", "not ours", 0)
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
 	}
+	for id, f := range customers {
+		args := []any{"_g", "\x00\x01binary", "_p", "1"}
+		for k, v := range f {
+			args = append(args, k, v)
+		}
+		p.HSet(ctx, store.Key(id), args...)
+		p.Set(ctx, store.PendingKey(id), `{"schema":"ltv.change.v1"}`, 0)
+		if p.Len() >= 10000 {
+			flush()
+		}
+	}
+	p.Set(ctx, "ltv:{p0}:stream_time", "2025-07-01T00:00:00.000000000Z", 0)
+	p.ZAdd(ctx, "ltv:{p0}:timers", redis.Z{Score: 1, Member: "c-000001"})
+	p.Set(ctx, "other:key", "not ours", 0)
+	flush()
 }
 
 // direct is what the accumulator gives for the customers themselves.
