@@ -141,8 +141,10 @@ func (p *Provider) compute(f *flight) {
 	defer p.wg.Done()
 	ctx, cancel := context.WithTimeout(p.ctx, p.cfg.Timeout)
 	defer cancel()
+	rc := p.cfg.Report
+	rc.AsOf = time.Time{} // as of now
 	s, err := Read(ctx, p.cfg.Source, ReadConfig{
-		Report:      p.cfg.Report,
+		Report:      rc,
 		SampleLimit: p.cfg.SampleLimit,
 		BatchSize:   p.cfg.BatchSize,
 		Now:         p.cfg.Now,
