@@ -17,6 +17,7 @@ import (
 
 	"github.com/ltv-stream/ltv-stream/internal/config"
 	"github.com/ltv-stream/ltv-stream/internal/oracle"
+	"github.com/ltv-stream/ltv-stream/internal/pipeline"
 	"github.com/ltv-stream/ltv-stream/internal/service"
 	"github.com/ltv-stream/ltv-stream/internal/sim"
 	"github.com/ltv-stream/ltv-stream/internal/testutil"
@@ -257,6 +258,7 @@ func check(t *testing.T, ctx context.Context, e *env, p produced, tiers []tierDe
 	}
 	byID := map[string]string{}
 	chain := map[string][]changeEvent{}
+	ce := cloudEvents{}
 	for _, m := range changes {
 		var c changeEvent
 		if err := json.Unmarshal(m.Value, &c); err != nil {
@@ -265,6 +267,7 @@ func check(t *testing.T, ctx context.Context, e *env, p produced, tiers []tierDe
 		if string(m.Key) != c.CustomerID {
 			t.Errorf("change keyed %q for customer %q", m.Key, c.CustomerID)
 		}
+		ce.check(t, m)
 		if prev, ok := byID[c.EventID]; ok {
 			if prev != string(m.Value) {
 				t.Errorf("event_id %s published with different content:\n%s\n%s", c.EventID, prev, m.Value)
@@ -330,6 +333,32 @@ func check(t *testing.T, ctx context.Context, e *env, p produced, tiers []tierDe
 	}
 	t.Logf("checked %d customers, %d change events (%d distinct), %d dead letters", len(customers), len(changes), len(byID), len(dlq))
 	return checkSegments(t, ctx, e, p, o, segmentsTopic)
+}
+
+// cloudEvents checks the CloudEvents headers of the change events of a
+// topic: valid and matching the body on every message, and the same on
+// every copy of an event (a re-emission after a crash or a redelivery).
+type cloudEvents map[string]map[string]string // ce_id → headers
+
+// check checks one message, and reports whether it was a copy.
+func (ce cloudEvents) check(t *testing.T, m kafka.Message) bool {
+	t.Helper()
+	pairs := make([][2]string, len(m.Headers))
+	for i, h := range m.Headers {
+		pairs[i] = [2]string{h.Key, string(h.Value)}
+	}
+	h, err := testutil.CheckCloudEvent(pairs, m.Key, m.Value, pipeline.EventSourceFor(group))
+	if err != nil {
+		t.Errorf("%s offset %d/%d: %v", m.Topic, m.Partition, m.Offset, err)
+		return false
+	}
+	first, copied := ce[h["ce_id"]]
+	if !copied {
+		ce[h["ce_id"]] = h
+	} else if diff := testutil.SameHeaders(first, h); diff != "" {
+		t.Errorf("%s: a copy of %s carries other headers: %s", m.Topic, h["ce_id"], diff)
+	}
+	return copied
 }
 
 // oracleOf is the oracle of the valid records, added in the order they

@@ -121,6 +121,7 @@ func checkSegments(t *testing.T, ctx context.Context, e *env, p produced, o *ora
 	}
 	byID := map[string]string{}
 	chains := map[string][]segmentEvent{}
+	ce := cloudEvents{}
 	for _, m := range msgs {
 		var s segmentEvent
 		if err := json.Unmarshal(m.Value, &s); err != nil || s.Schema != aggregate.SchemaSegment {
@@ -129,6 +130,7 @@ func checkSegments(t *testing.T, ctx context.Context, e *env, p produced, o *ora
 		if string(m.Key) != s.CustomerID {
 			t.Errorf("segment event keyed %q for customer %q", m.Key, s.CustomerID)
 		}
+		ce.check(t, m)
 		if prev, ok := byID[s.EventID]; ok {
 			if prev != string(m.Value) {
 				t.Errorf("event_id %s published with different content:\n%s\n%s", s.EventID, prev, m.Value)

@@ -112,6 +112,11 @@ type Config struct {
 	// ChangesTopic, SegmentsTopic and DLQTopic name the output topics.
 	// Defaults "ltv-changes", "ltv-segments" and "ltv-dlq".
 	ChangesTopic, SegmentsTopic, DLQTopic string
+	// EventSource is the CloudEvents source (ce_source header) of the
+	// change and segment events: a URI-reference naming this updater.
+	// Default DefaultEventSource; the service sets EventSourceFor(its
+	// consumer group) unless configured otherwise.
+	EventSource string
 	// Timers keeps each input partition's stream time and its index of due
 	// times (SPEC §8). The service always sets it; nil (tools that replay
 	// recorded batches) keeps stream time for the batch alone and indexes
@@ -147,6 +152,9 @@ func (c *Config) setDefaults() {
 	if c.DLQTopic == "" {
 		c.DLQTopic = "ltv-dlq"
 	}
+	if c.EventSource == "" {
+		c.EventSource = DefaultEventSource
+	}
 	if c.MaxTimersPerRound <= 0 {
 		c.MaxTimersPerRound = 1000
 	}
@@ -170,6 +178,9 @@ func (c *Config) Validate() error {
 	case c.Out == nil:
 		return errors.New("pipeline: no publisher")
 	}
+	if err := ValidateEventSource(c.EventSource); err != nil {
+		return fmt.Errorf("pipeline: %w", err)
+	}
 	return nil
 }
 
@@ -180,6 +191,8 @@ func (c *Config) Validate() error {
 // keeps state correct even when they do not).
 type Processor struct {
 	cfg Config
+	// source is cfg.EventSource, the ce_source header's value.
+	source []byte
 }
 
 // New returns a Processor.
@@ -188,7 +201,7 @@ func New(cfg Config) (*Processor, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Processor{cfg: cfg}, nil
+	return &Processor{cfg: cfg, source: []byte(cfg.EventSource)}, nil
 }
 
 // pendingEvent is a decoded record waiting to be applied.
@@ -353,6 +366,16 @@ func (p *Processor) deliver(ctx context.Context, work []*customerWork, dlq []Mes
 func (p *Processor) outputs(work []*customerWork, dlq *[]Message, stats *BatchStats) ([]Message, []store.Acked) {
 	var outs []Message
 	var acked []store.Acked
+	// One array holds every message's CloudEvents headers; each message
+	// gets a full slice of its own part, so appending to one (a cut
+	// message's headers) copies instead of overwriting its neighbour's.
+	n := 0
+	for _, w := range work {
+		if w.deadErr == nil {
+			n += len(w.outs)
+		}
+	}
+	headers := make([]Header, 0, n*ceHeaderCount)
 	for _, w := range work {
 		if w.deadErr != nil {
 			for _, pe := range w.events {
@@ -360,8 +383,15 @@ func (p *Processor) outputs(work []*customerWork, dlq *[]Message, stats *BatchSt
 			}
 			continue
 		}
+		key := []byte(w.id) // shared by the customer's messages: never modified
 		for _, doc := range w.outs {
-			outs = append(outs, Message{Topic: p.topicOf(doc), Key: []byte(w.id), Value: doc})
+			m := Message{Topic: p.topicOf(doc), Key: key, Value: doc}
+			start := len(headers)
+			headers, _ = ceHeaders(headers, doc, key, p.source)
+			if len(headers) > start {
+				m.Headers = headers[start:len(headers):len(headers)]
+			}
+			outs = append(outs, m)
 		}
 		if len(w.outs) > 0 {
 			acked = append(acked, store.Acked{CustomerID: w.id, Token: w.token})
