@@ -626,6 +626,15 @@ func (p *Processor) safeDecode(rec *Record, readAt time.Time) (ev aggregate.Even
 	return p.cfg.Decoder.DecodeRecord(rec.Key, rec.Value, readAt)
 }
 
+// The headers of a dead letter (SPEC §2): why the record was rejected,
+// and where the whole record is.
+const (
+	HeaderError     = "error"
+	HeaderTopic     = "topic"
+	HeaderPartition = "partition"
+	HeaderOffset    = "offset"
+)
+
 // deadLetter builds the DLQ copy of a rejected record: original key and
 // bytes, and headers saying why and where it came from (SPEC §2).
 func (p *Processor) deadLetter(rec *Record, reason string) Message {
@@ -634,10 +643,10 @@ func (p *Processor) deadLetter(rec *Record, reason string) Message {
 		Key:   rec.Key,
 		Value: rec.Value,
 		Headers: []Header{
-			{Key: "error", Value: []byte(reason)},
-			{Key: "topic", Value: []byte(rec.Topic)},
-			{Key: "partition", Value: strconv.AppendInt(nil, int64(rec.Partition), 10)},
-			{Key: "offset", Value: strconv.AppendInt(nil, rec.Offset, 10)},
+			{Key: HeaderError, Value: []byte(reason)},
+			{Key: HeaderTopic, Value: []byte(rec.Topic)},
+			{Key: HeaderPartition, Value: strconv.AppendInt(nil, int64(rec.Partition), 10)},
+			{Key: HeaderOffset, Value: strconv.AppendInt(nil, rec.Offset, 10)},
 		},
 	}
 }
