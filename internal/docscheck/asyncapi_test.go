@@ -27,19 +27,28 @@ const repoRoot = "../.."
 // node is a decoded YAML or JSON value.
 type node = map[string]any
 
-// asyncAPI is docs/asyncapi.yaml, decoded.
-func asyncAPI(t *testing.T) node {
+// load reads and decodes the repository's file rel (JSON when its name
+// ends in .json, else YAML).
+func load(t *testing.T, rel string) node {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join(repoRoot, "docs", "asyncapi.yaml"))
+	raw, err := os.ReadFile(filepath.Join(repoRoot, rel))
 	if err != nil {
 		t.Fatal(err)
 	}
 	var doc node
-	if err := yaml.Unmarshal(raw, &doc); err != nil {
-		t.Fatalf("docs/asyncapi.yaml: %v", err)
+	if strings.HasSuffix(rel, ".json") {
+		err = json.Unmarshal(raw, &doc)
+	} else {
+		err = yaml.Unmarshal(raw, &doc)
+	}
+	if err != nil {
+		t.Fatalf("%s: %v", rel, err)
 	}
 	return doc
 }
+
+// asyncAPI is docs/asyncapi.yaml, decoded.
+func asyncAPI(t *testing.T) node { return load(t, "docs/asyncapi.yaml") }
 
 // at walks doc along path, following local $refs ("#/a/b") on the way;
 // a missing step fails the test.

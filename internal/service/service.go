@@ -242,6 +242,9 @@ func Run(ctx context.Context, cfg *config.Config, opt Options) error {
 	}()
 	err = cons.Run(ctx, func(ctx context.Context, batch []pipeline.Record) error {
 		_, err := proc.Process(ctx, batch)
+		if err != nil && ctx.Err() == nil {
+			m.BatchFailed()
+		}
 		return err
 	})
 	log.Info("consumer stopped", zap.Error(err))
