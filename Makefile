@@ -7,7 +7,7 @@ PKGS      ?= ./...
 FUZZTIME  ?= 30s
 
 # docker-build needs a Docker engine (not available on CI machines).
-.PHONY: all build demo test validate-deploy docker-build test-race test-short chaos deps-test fuzz bench bench-go lint fmt vet clean
+.PHONY: all build demo test validate-deploy validate-asyncapi docker-build test-race test-short chaos deps-test fuzz bench bench-go lint fmt vet clean
 
 all: build
 
@@ -20,8 +20,9 @@ demo:
 # Installs what the tests need (redis-server), then runs every test,
 # including the fuzz seed corpora and the end-to-end integration tests
 # against a real redis-server and a Kafka-protocol broker.
-# The validation of docker-compose.yml and deploy/ is part of it (see
-# scripts/test.sh: its tools build at low priority while the tests run).
+# The validation of docker-compose.yml and deploy/ and the AsyncAPI check
+# of docs/asyncapi.yaml are part of it (see scripts/test.sh: their tools
+# install at low priority while the tests run).
 test: deps-test
 	@GO="$(GO)" PKGS="$(PKGS)" ./scripts/test.sh
 
@@ -29,6 +30,11 @@ test: deps-test
 # kubectl-validate); installs the tools into bin/tools on first use.
 validate-deploy:
 	@./scripts/validate-deploy.sh
+
+# docs/asyncapi.yaml checked by the AsyncAPI parser (npm @asyncapi/parser,
+# pinned in tools/asyncapi); installs Node.js with apt-get if missing.
+validate-asyncapi:
+	@./scripts/validate-asyncapi.sh
 
 test-race: deps-test
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Validates the deployment files offline (no Docker engine, no cluster):
 #   - docker-compose.yml with Debian's docker-compose (1.29) `config`;
-#   - deploy/ rendered with kustomize (base and every overlay), then checked
-#     with kubectl-validate against the Kubernetes schemas it carries, plus
-#     deploy/validation/crds for the KEDA and Prometheus Operator kinds
-#     (subset schemas written for this check).
+#   - deploy/ rendered with kustomize (base, every overlay, and the
+#     Grafana dashboard's ConfigMap), then checked with kubectl-validate
+#     against the Kubernetes schemas it carries, plus deploy/validation/crds
+#     for the KEDA and Prometheus Operator kinds (subset schemas written
+#     for this check: ScaledObject, TriggerAuthentication, ServiceMonitor,
+#     PrometheusRule). The dashboard's JSON and every PromQL expression in
+#     it and in the PrometheusRule are checked by internal/docscheck.
 # Tools are installed on first use: docker-compose with apt-get, kustomize
 # and kubectl-validate with `go install` into bin/tools (a few minutes the
 # first time, then cached). `--tools-only` installs them and stops (make
@@ -43,7 +46,7 @@ echo "docker-compose.yml: valid"
 
 out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT
-for dir in deploy/base deploy/overlays/*/; do
+for dir in deploy/base deploy/overlays/*/ deploy/grafana; do
   dir="${dir%/}"
   name="$(echo "$dir" | tr '/' '_')"
   echo "== kustomize build $dir"

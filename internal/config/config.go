@@ -17,6 +17,7 @@ import (
 	"github.com/ltv-stream/ltv-stream/internal/aggregate"
 	"github.com/ltv-stream/ltv-stream/internal/clv"
 	"github.com/ltv-stream/ltv-stream/internal/decode"
+	"github.com/ltv-stream/ltv-stream/internal/pipeline"
 	"github.com/ltv-stream/ltv-stream/internal/settings"
 	"github.com/ltv-stream/ltv-stream/internal/store"
 	"github.com/ltv-stream/ltv-stream/internal/stream"
@@ -36,6 +37,9 @@ type Config struct {
 	DLQTopic       string
 	HTTPAddr       string
 	ConfigFile     string
+	// EventSource is the CloudEvents source (ce_source header) of the
+	// change events: LTV_EVENT_SOURCE, or "/ltv-stream/<group id>".
+	EventSource string
 
 	// From the YAML file.
 	Model        *aggregate.Model
@@ -116,7 +120,7 @@ func LoadCommand(cmd Command, args []string, getenv func(string) string, usageOu
 		segments                                                                  string
 		workers, maxBatch, linger, maxMsg, drain, logLevel, logFormat, session    string
 		dlqMaxMsg                                                                 string
-		pprof, stateCache                                                         string
+		pprof, stateCache, eventSource                                            string
 
 		kafkaClientID, kafkaMech, kafkaUser, kafkaPass, kafkaTLS, kafkaCA, kafkaCert, kafkaKey, kafkaInsecure string
 		redisUser, redisPass, redisCA, redisCert, redisKey, redisInsecure                                     string
@@ -132,6 +136,7 @@ func LoadCommand(cmd Command, args []string, getenv func(string) string, usageOu
 		{"LTV_DLQ_TOPIC", "dlq-topic", settings.DefaultDLQTopic, "dead-letter topic for rejected input", &raw.dlq, false},
 		{"LTV_HTTP_ADDR", "http-addr", ":8080", "address of /healthz, /readyz and /metrics", &raw.httpAddr, false},
 		{"LTV_CONFIG", "config", "", "YAML file with model and tier settings", &raw.file, false},
+		{"LTV_EVENT_SOURCE", "event-source", "", "CloudEvents source (ce_source header) of the change events: a URI-reference (empty: /ltv-stream/<group id>)", &raw.eventSource, false},
 		{"LTV_WORKERS", "workers", strconv.Itoa(stream.DefaultWorkers), "parallel batch workers (partitions are spread over them)", &raw.workers, false},
 		{"LTV_MAX_BATCH", "max-batch", strconv.Itoa(stream.DefaultMaxBatch), "maximum records per batch", &raw.maxBatch, false},
 		{"LTV_LINGER", "linger", stream.DefaultLinger.String(), "how long a partial batch waits for more records", &raw.linger, false},
@@ -209,6 +214,7 @@ func LoadCommand(cmd Command, args []string, getenv func(string) string, usageOu
 		DLQTopic:       raw.dlq,
 		HTTPAddr:       raw.httpAddr,
 		ConfigFile:     raw.file,
+		EventSource:    strings.TrimSpace(raw.eventSource),
 		LogLevel:       raw.logLevel,
 		LogFormat:      raw.logFormat,
 
@@ -220,6 +226,9 @@ func LoadCommand(cmd Command, args []string, getenv func(string) string, usageOu
 		RedisUsername:      raw.redisUser,
 		RedisPassword:      raw.redisPass,
 		RedisTLS:           TLSFiles{CAFile: raw.redisCA, CertFile: raw.redisCert, KeyFile: raw.redisKey},
+	}
+	if c.EventSource == "" {
+		c.EventSource = pipeline.EventSourceFor(c.GroupID)
 	}
 	var p parser
 	c.KafkaTLS.Enabled = p.bool("kafka-tls", raw.kafkaTLS)
@@ -284,6 +293,9 @@ func (c *Config) Validate() error {
 		// About one pair of names in four billion: the offset guard could
 		// not tell the two topics' offsets apart.
 		return fmt.Errorf("input topics %q and %q have the same 32-bit id in the offset guard; rename one of them", c.OrdersTopic, c.LifecycleTopic)
+	}
+	if err := pipeline.ValidateEventSource(c.EventSource); err != nil {
+		return fmt.Errorf("%w (LTV_EVENT_SOURCE)", err)
 	}
 	switch c.KafkaSASLMechanism {
 	case "":

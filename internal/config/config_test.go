@@ -39,6 +39,7 @@ func TestDefaultsMatchSpec(t *testing.T) {
 		"skew":      {c.MaxFutureSkew.String(), "24h0m0s"},
 		"dlq limit": {strconv.Itoa(c.DLQMaxMessageBytes), "0"},
 		"segments":  {c.SegmentsTopic, "ltv-segments"},
+		"source":    {c.EventSource, "/ltv-stream/ltv-updater"},
 		"at risk":   {c.Model.AtRiskAfter.String(), "2160h0m0s"},
 		"lapsed":    {c.Model.LapsedAfter.String(), "4320h0m0s"},
 	}
@@ -147,6 +148,7 @@ func TestInvalidSettingsAreErrors(t *testing.T) {
 		{"yaml small dedupe window", nil, nil, "dedupe_window: 8\n", "dedupe_window"},
 		{"yaml bad fx", nil, nil, "fx_rates: {EUR: 0}\n", "fx_rates"},
 		{"log level", []string{"--log-level", "loud"}, nil, "", "log level"},
+		{"event source", nil, map[string]string{"LTV_EVENT_SOURCE": "my updater"}, "", "LTV_EVENT_SOURCE"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -368,6 +370,28 @@ func TestDLQMaxMessageBytes(t *testing.T) {
 		if _, err := Load(nil, envOf(map[string]string{"LTV_DLQ_MAX_MESSAGE_BYTES": bad}), io.Discard); err == nil ||
 			!strings.Contains(err.Error(), "dlq-max-message-bytes") {
 			t.Errorf("%s: got %v", bad, err)
+		}
+	}
+}
+
+// The CloudEvents source follows the consumer group unless it is set.
+func TestEventSource(t *testing.T) {
+	cases := []struct {
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{nil, nil, "/ltv-stream/ltv-updater"},
+		{[]string{"-group-id", "ltv eu/1"}, nil, "/ltv-stream/ltv%20eu%2F1"},
+		{nil, map[string]string{"LTV_EVENT_SOURCE": " https://ltv.example.com/eu-1 "}, "https://ltv.example.com/eu-1"},
+		{[]string{"-event-source", "urn:ltv:eu-1"}, map[string]string{"LTV_EVENT_SOURCE": "/env"}, "urn:ltv:eu-1"},
+	}
+	for _, tc := range cases {
+		c, err := Load(tc.args, envOf(tc.env), io.Discard)
+		if err != nil {
+			t.Errorf("%v %v: %v", tc.args, tc.env, err)
+		} else if c.EventSource != tc.want {
+			t.Errorf("%v %v: source %q, want %q", tc.args, tc.env, c.EventSource, tc.want)
 		}
 	}
 }

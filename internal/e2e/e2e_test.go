@@ -18,6 +18,7 @@ import (
 	"github.com/ltv-stream/ltv-stream/internal/aggregate"
 	"github.com/ltv-stream/ltv-stream/internal/config"
 	"github.com/ltv-stream/ltv-stream/internal/oracle"
+	"github.com/ltv-stream/ltv-stream/internal/pipeline"
 	"github.com/ltv-stream/ltv-stream/internal/service"
 	"github.com/ltv-stream/ltv-stream/internal/settings"
 	"github.com/ltv-stream/ltv-stream/internal/sim"
@@ -304,6 +305,32 @@ func check(t *testing.T, ctx context.Context, e *env, p produced, tiers []tierDe
 	return checkSegments(t, ctx, e, p, o, settings.DefaultSegmentsTopic)
 }
 
+// cloudEvents checks the CloudEvents headers of the change events of a
+// topic: valid and matching the body on every message, and the same on
+// every copy of an event (a re-emission after a crash or a redelivery).
+type cloudEvents map[string]map[string]string // ce_id → headers
+
+// check checks one message, and reports whether it was a copy.
+func (ce cloudEvents) check(t *testing.T, m kafka.Message) bool {
+	t.Helper()
+	pairs := make([][2]string, len(m.Headers))
+	for i, h := range m.Headers {
+		pairs[i] = [2]string{h.Key, string(h.Value)}
+	}
+	h, err := testutil.CheckCloudEvent(pairs, m.Key, m.Value, pipeline.EventSourceFor(settings.DefaultGroupID))
+	if err != nil {
+		t.Errorf("%s offset %d/%d: %v", m.Topic, m.Partition, m.Offset, err)
+		return false
+	}
+	first, copied := ce[h["ce_id"]]
+	if !copied {
+		ce[h["ce_id"]] = h
+	} else if diff := testutil.SameHeaders(first, h); diff != "" {
+		t.Errorf("%s: a copy of %s carries other headers: %s", m.Topic, h["ce_id"], diff)
+	}
+	return copied
+}
+
 // oracleOf is the oracle of the valid records, added in the order they
 // were produced.
 func oracleOf(t *testing.T, p produced) *oracle.Oracle {
@@ -324,7 +351,8 @@ type published struct{ total, distinct int }
 // customer's distinct events in publication order. It fails the test on an
 // event that is not JSON of the given schema or is keyed by another
 // customer, and reports an event_id published twice with different
-// content: copies may only be exact re-emissions (SPEC §6).
+// content (copies may only be exact re-emissions, SPEC §6) and CloudEvents
+// headers that do not match the body or differ between copies.
 func readChains(ctx context.Context, t *testing.T, brokers []string, topic, schema string) (map[string][]schemas.Change, published) {
 	t.Helper()
 	msgs, err := testutil.ReadAll(ctx, brokers, topic)
@@ -333,6 +361,7 @@ func readChains(ctx context.Context, t *testing.T, brokers []string, topic, sche
 	}
 	byID := map[string]string{}
 	chains := map[string][]schemas.Change{}
+	ce := cloudEvents{}
 	for _, m := range msgs {
 		var c schemas.Change
 		if err := json.Unmarshal(m.Value, &c); err != nil || c.Schema != schema {
@@ -341,6 +370,7 @@ func readChains(ctx context.Context, t *testing.T, brokers []string, topic, sche
 		if string(m.Key) != c.CustomerID {
 			t.Errorf("%s event keyed %q for customer %q", topic, m.Key, c.CustomerID)
 		}
+		ce.check(t, m)
 		if prev, ok := byID[c.EventID]; ok {
 			if prev != string(m.Value) {
 				t.Errorf("event_id %s published with different content:\n%s\n%s", c.EventID, prev, m.Value)

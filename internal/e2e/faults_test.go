@@ -147,6 +147,14 @@ func faultRun(t *testing.T, e *env, faultOn, faultOff func(), outage time.Durati
 		if lag1 == 0 {
 			t.Errorf("the stream was drained before the fault took effect; the test proves nothing")
 		}
+		// What the dashboard and the alerts read (deploy/grafana).
+		base := "http://" + addr()
+		if n := metricValue(base, "ltv_batch_failures_total"); n < 1 {
+			t.Errorf("ltv_batch_failures_total = %v during the fault", n)
+		}
+		if metricValue(base, `ltv_dependency_up{dependency="processing"}`) != 0 || metricValue(base, "ltv_ready") != 0 {
+			t.Errorf("processing reported up during the fault")
+		}
 	} else {
 		time.Sleep(outage)
 	}

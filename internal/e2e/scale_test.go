@@ -149,8 +149,13 @@ func TestScaleOutThreeInstances(t *testing.T) {
 
 // consumed reads ltv_events_consumed_total from an instance's /metrics
 // (0 when unreachable).
-func consumed(p *proc) float64 {
-	resp, err := http.Get(p.httpURL + "/metrics")
+func consumed(p *proc) float64 { return metricValue(p.httpURL, "ltv_events_consumed_total") }
+
+// metricValue reads one series (a metric name, with its labels if it has
+// any, as /metrics prints them) from the /metrics of the instance at
+// baseURL; 0 when it is unreachable or lacks the series.
+func metricValue(baseURL, series string) float64 {
+	resp, err := http.Get(baseURL + "/metrics")
 	if err != nil {
 		return 0
 	}
@@ -158,7 +163,7 @@ func consumed(p *proc) float64 {
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "ltv_events_consumed_total "); ok {
+		if v, ok := strings.CutPrefix(sc.Text(), series+" "); ok {
 			n, _ := strconv.ParseFloat(strings.TrimSpace(v), 64)
 			return n
 		}

@@ -39,6 +39,9 @@ type Metrics struct {
 	timersDue   prometheus.Counter
 	timersFired prometheus.Counter
 	streamLag   *prometheus.GaugeVec
+	streamTime  *prometheus.GaugeVec
+	failures    prometheus.Counter
+	dependency  *prometheus.GaugeVec
 	// now is the wall clock the stream-time lag is measured against.
 	now func() time.Time
 }
@@ -63,6 +66,13 @@ func New() *Metrics {
 	m.streamLag = register(r, prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "ltv_stream_time_lag_seconds", Help: "Wall clock minus the input partition's stream time, at its last batch: how far its timers lag behind real time."}, []string{"partition"}))
 	m.batchDur = register(r, prometheus.NewHistogram(prometheus.HistogramOpts{Name: "ltv_batch_duration_seconds", Help: "Time to make one batch durable (decode, load, apply, save, publish).", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)}))
 	m.eventLat = register(r, prometheus.NewHistogram(prometheus.HistogramOpts{Name: "ltv_event_latency_seconds", Help: "Time from an input record's Kafka timestamp to its outputs being acknowledged.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 16)}))
+	// An alert on "stream time behind the wall clock" needs the stream
+	// time itself: ltv_stream_time_lag_seconds is set only when a batch
+	// ends, so it stops growing exactly when the consumer stops, while
+	// time() - ltv_stream_time_seconds keeps growing.
+	m.streamTime = register(r, prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "ltv_stream_time_seconds", Help: "The input partition's stream time (the latest valid occurred_at read from it, SPEC §8) as a Unix timestamp, at its last batch on this instance."}, []string{"partition"}))
+	m.failures = register(r, prometheus.NewCounter(prometheus.CounterOpts{Name: "ltv_batch_failures_total", Help: "Batch attempts that failed (Redis or Kafka unreachable or refusing) and are retried with backoff; nothing is committed meanwhile."}))
+	m.dependency = register(r, prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "ltv_dependency_up", Help: "1 when the named readiness check passes (redis, kafka: probed every 2 s; processing: batches and commits succeed), else 0."}, []string{"dependency"}))
 	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -90,13 +100,18 @@ func (m *Metrics) BatchProcessed(s pipeline.BatchStats) {
 	now := m.now()
 	for part, t := range s.StreamTimes {
 		if !t.IsZero() {
-			m.streamLag.WithLabelValues(strconv.Itoa(int(part))).Set(now.Sub(t).Seconds())
+			label := strconv.Itoa(int(part))
+			m.streamLag.WithLabelValues(label).Set(now.Sub(t).Seconds())
+			m.streamTime.WithLabelValues(label).Set(float64(t.UnixNano()) / 1e9)
 		}
 	}
 	for _, l := range s.Latencies {
 		m.eventLat.Observe(l.Seconds())
 	}
 }
+
+// BatchFailed counts a failed batch attempt (the consumer retries it).
+func (m *Metrics) BatchFailed() { m.failures.Inc() }
 
 // OutputCut counts a message written cut to fit its topic (stream.Publisher
 // OnCut).
@@ -163,6 +178,9 @@ func NewHealth(m *Metrics, interval time.Duration, checks ...Check) *Health {
 	h := &Health{results: map[string]string{}, metrics: m, checks: checks, interval: interval}
 	for _, c := range checks {
 		h.results[c.Name] = "not checked yet"
+		if m != nil {
+			m.dependency.WithLabelValues(c.Name).Set(0)
+		}
 	}
 	return h
 }
@@ -178,6 +196,7 @@ func (h *Health) Set(name string, err error) {
 	}
 	if h.metrics != nil {
 		h.metrics.ready.Set(boolGauge(h.readyLocked()))
+		h.metrics.dependency.WithLabelValues(name).Set(boolGauge(err == nil))
 	}
 }
 

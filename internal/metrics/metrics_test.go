@@ -46,17 +46,24 @@ func TestReadinessAndMetrics(t *testing.T) {
 		t.Fatalf("/readyz when all ok = %d", code)
 	}
 
+	m.now = func() time.Time { return time.Unix(1_800_000_100, 0) }
 	m.BatchProcessed(pipeline.BatchStats{Records: 10, Applied: 7, Duplicates: 1, Redelivered: 1, DeadLetters: 1,
-		Duration: time.Millisecond, Latencies: []time.Duration{5 * time.Millisecond}})
+		Duration: time.Millisecond, Latencies: []time.Duration{5 * time.Millisecond},
+		StreamTimes: map[int32]time.Time{2: time.Unix(1_800_000_000, 500_000_000)}})
 	m.TierChanged("silver", "gold", true)
 	m.Lag("orders", 3, 42)
+	m.BatchFailed()
+	m.BatchFailed()
+	h.Set("kafka", errors.New("no leader"))
 	_, body := get("/metrics")
 	for _, want := range []string{
+		`ltv_stream_time_seconds{partition="2"} 1.8000000005e+09`, `ltv_stream_time_lag_seconds{partition="2"} 99.5`,
+		"ltv_batch_failures_total 2", `ltv_dependency_up{dependency="redis"} 1`, `ltv_dependency_up{dependency="kafka"} 0`,
 		"ltv_events_consumed_total 10", "ltv_events_applied_total 7",
 		`ltv_events_duplicate_total{kind="event_id"} 1`, `ltv_events_duplicate_total{kind="redelivery"} 1`,
 		"ltv_events_dead_lettered_total 1", `ltv_tier_changes_total{direction="up",tier="gold"} 1`,
 		`ltv_consumer_lag{partition="3",topic="orders"} 42`, "ltv_event_latency_seconds_count 1",
-		"ltv_batch_duration_seconds_count 1", "ltv_ready 1",
+		"ltv_batch_duration_seconds_count 1", "ltv_ready 0",
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %q", want)

@@ -113,6 +113,11 @@ type Config struct {
 	// ChangesTopic, SegmentsTopic and DLQTopic name the output topics.
 	// Defaults "ltv-changes", "ltv-segments" and "ltv-dlq".
 	ChangesTopic, SegmentsTopic, DLQTopic string
+	// EventSource is the CloudEvents source (ce_source header) of the
+	// change and segment events: a URI-reference naming this updater.
+	// Default DefaultEventSource; the service sets EventSourceFor(its
+	// consumer group) unless configured otherwise.
+	EventSource string
 	// Timers keeps each input partition's stream time and its index of due
 	// times (SPEC §8). The service always sets it; nil (tools that replay
 	// recorded batches) keeps stream time for the batch alone and indexes
@@ -142,6 +147,7 @@ func (c *Config) setDefaults() {
 	settings.IfZero(&c.ChangesTopic, settings.DefaultChangesTopic)
 	settings.IfZero(&c.SegmentsTopic, settings.DefaultSegmentsTopic)
 	settings.IfZero(&c.DLQTopic, settings.DefaultDLQTopic)
+	settings.IfZero(&c.EventSource, DefaultEventSource)
 	settings.Positive(&c.MaxTimersPerRound, 1000)
 	if c.Now == nil {
 		c.Now = time.Now
@@ -161,6 +167,9 @@ func (c *Config) Validate() error {
 	case c.Out == nil:
 		return errors.New("pipeline: no publisher")
 	}
+	if err := ValidateEventSource(c.EventSource); err != nil {
+		return fmt.Errorf("pipeline: %w", err)
+	}
 	return nil
 }
 
@@ -171,6 +180,8 @@ func (c *Config) Validate() error {
 // keeps state correct even when they do not).
 type Processor struct {
 	cfg Config
+	// source is cfg.EventSource, the ce_source header's value.
+	source []byte
 }
 
 // New returns a Processor.
@@ -179,7 +190,7 @@ func New(cfg Config) (*Processor, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Processor{cfg: cfg}, nil
+	return &Processor{cfg: cfg, source: []byte(cfg.EventSource)}, nil
 }
 
 // pendingEvent is a decoded record waiting to be applied.
@@ -344,6 +355,16 @@ func (p *Processor) deliver(ctx context.Context, work []*customerWork, dlq []Mes
 func (p *Processor) outputs(work []*customerWork, dlq *[]Message, stats *BatchStats) ([]Message, []store.Acked) {
 	var outs []Message
 	var acked []store.Acked
+	// One array holds every message's CloudEvents headers; each message
+	// gets a full slice of its own part, so appending to one (a cut
+	// message's headers) copies instead of overwriting its neighbour's.
+	n := 0
+	for _, w := range work {
+		if w.deadErr == nil {
+			n += len(w.outs)
+		}
+	}
+	headers := make([]Header, 0, n*ceHeaderCount)
 	for _, w := range work {
 		if w.deadErr != nil {
 			for _, pe := range w.events {
@@ -351,8 +372,15 @@ func (p *Processor) outputs(work []*customerWork, dlq *[]Message, stats *BatchSt
 			}
 			continue
 		}
+		key := []byte(w.id) // shared by the customer's messages: never modified
 		for _, doc := range w.outs {
-			outs = append(outs, Message{Topic: p.topicOf(doc), Key: []byte(w.id), Value: doc})
+			m := Message{Topic: p.topicOf(doc), Key: key, Value: doc}
+			start := len(headers)
+			headers, _ = ceHeaders(headers, doc, key, p.source)
+			if len(headers) > start {
+				m.Headers = headers[start:len(headers):len(headers)]
+			}
+			outs = append(outs, m)
 		}
 		if len(w.outs) > 0 {
 			acked = append(acked, store.Acked{CustomerID: w.id, Token: w.token})
@@ -587,6 +615,15 @@ func (p *Processor) safeDecode(rec *Record, readAt time.Time) (ev aggregate.Even
 	return p.cfg.Decoder.DecodeRecord(rec.Key, rec.Value, readAt)
 }
 
+// The headers of a dead letter (SPEC §2): why the record was rejected,
+// and where the whole record is.
+const (
+	HeaderError     = "error"
+	HeaderTopic     = "topic"
+	HeaderPartition = "partition"
+	HeaderOffset    = "offset"
+)
+
 // deadLetter builds the DLQ copy of a rejected record: original key and
 // bytes, and headers saying why and where it came from (SPEC §2).
 func (p *Processor) deadLetter(rec *Record, reason string) Message {
@@ -595,10 +632,10 @@ func (p *Processor) deadLetter(rec *Record, reason string) Message {
 		Key:   rec.Key,
 		Value: rec.Value,
 		Headers: []Header{
-			{Key: "error", Value: []byte(reason)},
-			{Key: "topic", Value: []byte(rec.Topic)},
-			{Key: "partition", Value: strconv.AppendInt(nil, int64(rec.Partition), 10)},
-			{Key: "offset", Value: strconv.AppendInt(nil, rec.Offset, 10)},
+			{Key: HeaderError, Value: []byte(reason)},
+			{Key: HeaderTopic, Value: []byte(rec.Topic)},
+			{Key: HeaderPartition, Value: strconv.AppendInt(nil, int64(rec.Partition), 10)},
+			{Key: HeaderOffset, Value: strconv.AppendInt(nil, rec.Offset, 10)},
 		},
 	}
 }

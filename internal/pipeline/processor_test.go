@@ -49,11 +49,14 @@ type recordingPublisher struct {
 	mu   sync.Mutex
 	msgs []pipeline.Message
 	fail error
+	// attempts holds every call's messages, the failed ones included.
+	attempts [][]pipeline.Message
 }
 
 func (p *recordingPublisher) Publish(_ context.Context, msgs []pipeline.Message) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.attempts = append(p.attempts, msgs)
 	if p.fail != nil {
 		return p.fail
 	}
@@ -100,10 +103,18 @@ func setup(t *testing.T) (*pipeline.Processor, *recordingPublisher, *redis.Clien
 // time.Now).
 func setupClock(t *testing.T, now func() time.Time) (*pipeline.Processor, *recordingPublisher, *redis.Client) {
 	t.Helper()
+	return setupConfig(t, func(c *pipeline.Config) { c.Now = now })
+}
+
+// setupConfig is setup with the configuration adjusted by adjust.
+func setupConfig(t *testing.T, adjust func(*pipeline.Config)) (*pipeline.Processor, *recordingPublisher, *redis.Client) {
+	t.Helper()
 	srv := testutil.StartRedis(t)
 	st := store.NewRedis(srv.StoreClient(), store.Config{})
 	pub := &recordingPublisher{}
-	p, err := pipeline.New(pipeline.Config{Model: aggregate.DefaultModel(), Decoder: jsonDecoder{}, Store: st, Out: pub, Now: now, Timers: st})
+	cfg := pipeline.Config{Model: aggregate.DefaultModel(), Decoder: jsonDecoder{}, Store: st, Out: pub, Timers: st}
+	adjust(&cfg)
+	p, err := pipeline.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -133,8 +133,9 @@ func Run(ctx context.Context, cfg *config.Config, opt Options) error {
 	proc, err := pipeline.New(pipeline.Config{
 		Model: cfg.Model, Decoder: dec, Store: state, Out: pub,
 		ChangesTopic: cfg.ChangesTopic, SegmentsTopic: cfg.SegmentsTopic, DLQTopic: cfg.DLQTopic, Observer: obs,
-		Timers:     st,
-		AfterStage: opt.AfterStage,
+		EventSource: cfg.EventSource,
+		Timers:      st,
+		AfterStage:  opt.AfterStage,
 	})
 	if err != nil {
 		return err
@@ -241,6 +242,9 @@ func Run(ctx context.Context, cfg *config.Config, opt Options) error {
 	}()
 	err = cons.Run(ctx, func(ctx context.Context, batch []pipeline.Record) error {
 		_, err := proc.Process(ctx, batch)
+		if err != nil && ctx.Err() == nil {
+			m.BatchFailed()
+		}
 		return err
 	})
 	log.Info("consumer stopped", zap.Error(err))

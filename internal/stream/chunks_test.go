@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ltv-stream/ltv-stream/internal/pipeline"
 	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -174,5 +175,80 @@ func TestFitKeepsNullValuesNull(t *testing.T) {
 	m := kafka.Message{Topic: "ltv-dlq", Key: []byte("k"), Value: nil}
 	if cut, err := fit(&m, 1<<20); cut || err != nil || m.Value != nil {
 		t.Fatalf("cut %v err %v value %v", cut, err, m.Value)
+	}
+}
+
+// ceMessage is a change event as the pipeline hands it over: CloudEvents
+// headers in front of a JSON value.
+func ceMessage(id string, value []byte) pipeline.Message {
+	return pipeline.Message{Topic: "ltv-changes", Key: []byte(id), Value: value, Headers: []pipeline.Header{
+		{Key: "ce_specversion", Value: []byte("1.0")}, {Key: "ce_id", Value: []byte("3b0f6c1e-5a2d-8c4e-9f10-2a7b3c4d5e6f")},
+		{Key: "ce_source", Value: []byte("/ltv-stream/ltv-updater")}, {Key: "ce_type", Value: []byte("ltv.change.v1")},
+		{Key: "ce_time", Value: []byte("2026-03-01T12:00:00Z")}, {Key: "ce_subject", Value: []byte(id)},
+		{Key: "content-type", Value: []byte("application/json")},
+	}}
+}
+
+// A change event cut to fit a (tiny) topic limit keeps its CloudEvents
+// headers, in front of the truncation headers, and the headers count
+// toward the limit. Cutting one message leaves its neighbour's headers,
+// which share one array (toKafka), as they were.
+func TestFitKeepsTheCloudEventsHeadersOfACutChangeEvent(t *testing.T) {
+	value := []byte(`{"schema":"ltv.change.v1","customer_id":"` + strings.Repeat("x", 2000) + `"}`)
+	msgs := []pipeline.Message{ceMessage("c-1", value), ceMessage("c-2", value)}
+	for _, limit := range []int{1024, 1500, 4096} {
+		t.Run(strconv.Itoa(limit), func(t *testing.T) {
+			out := toKafka(msgs)
+			cut, err := fit(&out[0], limit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if wire := batchBytes(t, out[0]); wire > limit {
+				t.Fatalf("batch of %d bytes exceeds the limit %d", wire, limit)
+			}
+			if want := limit < 4096; cut != want {
+				t.Fatalf("cut = %v, want %v", cut, want)
+			}
+			n := len(msgs[0].Headers)
+			if cut && (len(out[0].Headers) != n+3 || out[0].Headers[n].Key != HeaderTruncated || out[0].Headers[n+1].Key != HeaderOriginalSize) {
+				t.Fatalf("headers of the cut copy: %v", out[0].Headers)
+			}
+			for i, m := range out {
+				for j, h := range msgs[i].Headers {
+					if m.Headers[j].Key != h.Key || !bytes.Equal(m.Headers[j].Value, h.Value) {
+						t.Fatalf("message %d header %d = %s:%q, want %s:%q", i, j, m.Headers[j].Key, m.Headers[j].Value, h.Key, h.Value)
+					}
+				}
+			}
+			if len(out[1].Headers) != n {
+				t.Fatalf("the neighbour's headers changed: %v", out[1].Headers)
+			}
+		})
+	}
+}
+
+// BenchmarkToKafka converts a batch of 256 change events with their
+// CloudEvents headers to kafka-go messages ("none": the same without
+// headers, as before the headers existed).
+func BenchmarkToKafka(b *testing.B) {
+	value := []byte(`{"schema":"ltv.change.v1","event_id":"3b0f6c1e-5a2d-8c4e-9f10-2a7b3c4d5e6f"}`)
+	for _, headers := range []bool{false, true} {
+		msgs := make([]pipeline.Message, 256)
+		for i := range msgs {
+			msgs[i] = ceMessage("c-"+strconv.Itoa(i), value)
+			if !headers {
+				msgs[i].Headers = nil
+			}
+		}
+		name := "none"
+		if headers {
+			name = "cloudevents"
+		}
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				_ = toKafka(msgs)
+			}
+		})
 	}
 }

@@ -123,17 +123,9 @@ func (p *Publisher) Publish(ctx context.Context, msgs []pipeline.Message) error 
 	if len(msgs) == 0 {
 		return nil
 	}
-	out := make([]kafka.Message, len(msgs))
+	out := toKafka(msgs)
 	limits := make([]int, len(msgs))
 	for i, m := range msgs {
-		out[i] = kafka.Message{Topic: m.Topic, Key: m.Key, Value: m.Value}
-		if len(m.Headers) > 0 {
-			hs := make([]kafka.Header, len(m.Headers))
-			for j, h := range m.Headers {
-				hs[j] = kafka.Header{Key: h.Key, Value: h.Value}
-			}
-			out[i].Headers = hs
-		}
 		limits[i] = p.limits.Limit(m.Topic)
 		size := len(m.Value)
 		cut, err := fit(&out[i], limits[i])
@@ -163,6 +155,31 @@ func (p *Publisher) Publish(ctx context.Context, msgs []pipeline.Message) error 
 		}
 	}
 	return nil
+}
+
+// toKafka converts the pipeline's messages to kafka-go's. Every message's
+// headers (the CloudEvents attributes of a change event, the reasons of a
+// dead letter) share one array, each message holding a full slice of its
+// part, so that fit's append copies rather than overwrites a neighbour.
+func toKafka(msgs []pipeline.Message) []kafka.Message {
+	out := make([]kafka.Message, len(msgs))
+	n := 0
+	for i := range msgs {
+		n += len(msgs[i].Headers)
+	}
+	all := make([]kafka.Header, 0, n)
+	for i := range msgs {
+		m := &msgs[i]
+		out[i] = kafka.Message{Topic: m.Topic, Key: m.Key, Value: m.Value}
+		if len(m.Headers) > 0 {
+			start := len(all)
+			for _, h := range m.Headers {
+				all = append(all, kafka.Header{Key: h.Key, Value: h.Value})
+			}
+			out[i].Headers = all[start:len(all):len(all)]
+		}
+	}
+	return out
 }
 
 // refused lets the limits of the chunk's topics be read again after the

@@ -1,0 +1,294 @@
+package docscheck
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ltv-stream/ltv-stream/internal/metrics"
+	"github.com/ltv-stream/ltv-stream/internal/pipeline"
+	"github.com/ltv-stream/ltv-stream/internal/store"
+	dto "github.com/prometheus/client_model/go"
+)
+
+// targetLabels are the labels Prometheus adds to every scraped series
+// (the Prometheus Operator's ServiceMonitor adds the Kubernetes ones).
+var targetLabels = []string{"job", "instance", "namespace", "pod", "service", "container", "endpoint"}
+
+// syntheticMetrics are series Prometheus makes itself for every target.
+var syntheticMetrics = []string{"up"}
+
+// registered is what the consumer's /metrics can expose: every series
+// name (a histogram's _bucket, _sum and _count) and every label name. Each
+// collector is exercised once so that every vector has a child to gather.
+func registered(t *testing.T) (names, labels map[string]bool) {
+	t.Helper()
+	m := metrics.New()
+	m.StateCache(func() store.CacheStats { return store.CacheStats{} })
+	m.BatchProcessed(pipeline.BatchStats{Records: 1, Duplicates: 1, Redelivered: 1, Duration: time.Millisecond,
+		StreamTimes: map[int32]time.Time{0: time.Now()}, Latencies: []time.Duration{time.Millisecond}})
+	m.TierChanged("", "bronze", true)
+	m.SegmentChanged("", "new")
+	m.Lag("orders", 0, 1)
+	m.OutputCut("ltv-dlq", 1)
+	m.BatchFailed()
+	metrics.NewHealth(m, time.Second, metrics.Check{Name: "redis"}).Set("processing", nil)
+	families, err := m.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	names, labels = map[string]bool{}, map[string]bool{}
+	for _, f := range families {
+		name := f.GetName()
+		switch f.GetType() {
+		case dto.MetricType_HISTOGRAM:
+			names[name+"_bucket"], names[name+"_sum"], names[name+"_count"], labels["le"] = true, true, true, true
+		case dto.MetricType_SUMMARY:
+			names[name+"_sum"], names[name+"_count"], labels["quantile"] = true, true, true
+		default:
+			names[name] = true
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = true
+			}
+		}
+	}
+	for _, l := range targetLabels {
+		labels[l] = true
+	}
+	for _, n := range syntheticMetrics {
+		names[n] = true
+	}
+	return names, labels
+}
+
+// unknownRefs lists the metric and label names expr refers to that the
+// consumer does not expose.
+func unknownRefs(expr string, names, labels map[string]bool) []string {
+	var out []string
+	refs := parsePromQL(expr)
+	for _, n := range refs.metrics {
+		if !names[n] {
+			out = append(out, "metric "+n)
+		}
+	}
+	for _, l := range refs.labels {
+		if !labels[l] {
+			out = append(out, "label "+l)
+		}
+	}
+	return out
+}
+
+// The checker finds what it must: a misspelt metric, an unknown label.
+func TestUnknownRefsAreFound(t *testing.T) {
+	names, labels := registered(t)
+	for _, want := range []string{"ltv_events_consumed_total", "ltv_stream_time_seconds", "ltv_batch_failures_total",
+		"ltv_dependency_up", "ltv_batch_duration_seconds_bucket", "ltv_state_cache_hits_total", "go_goroutines"} {
+		if !names[want] {
+			t.Errorf("%s is not among the registered names", want)
+		}
+	}
+	for expr, want := range map[string][]string{
+		`sum(rate(ltv_events_consumed_total[5m]))`:                     nil,
+		`sum(rate(ltv_events_consumd_total[5m]))`:                      {"metric ltv_events_consumd_total"},
+		`sum by (tier) (ltv_tier_changes_total{direction="up"})`:       nil,
+		`sum by (customer) (ltv_tier_changes_total{direction="up"})`:   {"label customer"},
+		`histogram_quantile(0.9, rate(ltv_event_latency_seconds[5m]))`: {"metric ltv_event_latency_seconds"},
+	} {
+		if got := unknownRefs(expr, names, labels); !slices.Equal(got, want) {
+			t.Errorf("%s: %v, want %v", expr, got, want)
+		}
+	}
+}
+
+// dashboard is deploy/grafana/ltv-stream.json, decoded.
+func dashboard(t *testing.T) node { return load(t, "deploy/grafana/ltv-stream.json") }
+
+// allPanels flattens the dashboard's panels, those inside collapsed rows
+// included.
+func allPanels(d node) []node {
+	var out []node
+	var walk func(list []any)
+	walk = func(list []any) {
+		for _, p := range list {
+			pn := p.(node)
+			out = append(out, pn)
+			if sub, ok := pn["panels"].([]any); ok {
+				walk(sub)
+			}
+		}
+	}
+	list, _ := d["panels"].([]any)
+	walk(list)
+	return out
+}
+
+var (
+	legendLabel  = regexp.MustCompile(`\{\{\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*\}\}`)
+	labelValues  = regexp.MustCompile(`^label_values\(\s*([a-zA-Z_:][a-zA-Z0-9_:]*)\s*,\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*\)$`)
+	annotationLb = regexp.MustCompile(`\$labels\.([a-zA-Z_][a-zA-Z0-9_]*)`)
+)
+
+// Every query of the dashboard names only metrics and labels the consumer
+// exposes, and the dashboard is well formed: unique panel ids, panels
+// inside the 24-column grid, each query on the chosen Prometheus data
+// source with a unique refId.
+func TestDashboard(t *testing.T) {
+	names, labels := registered(t)
+	d := dashboard(t)
+	if uid, _ := d["uid"].(string); uid == "" || len(uid) > 40 {
+		t.Errorf("dashboard uid %q", uid)
+	}
+	vars := map[string]bool{}
+	for _, v := range at(t, d, "templating", "list").([]any) {
+		vn := v.(node)
+		vars[vn["name"].(string)] = true
+		if vn["type"] == "query" {
+			q := vn["definition"].(string)
+			m := labelValues.FindStringSubmatch(q)
+			if m == nil {
+				t.Errorf("variable %s: query %q is not label_values(metric, label)", vn["name"], q)
+				continue
+			}
+			if !names[m[1]] || !labels[m[2]] {
+				t.Errorf("variable %s: %q names an unknown metric or label", vn["name"], q)
+			}
+		}
+	}
+	if !vars["datasource"] {
+		t.Fatal("no datasource variable")
+	}
+	ids := map[float64]bool{}
+	queries := 0
+	for _, p := range allPanels(d) {
+		title, _ := p["title"].(string)
+		id, _ := p["id"].(float64)
+		if ids[id] {
+			t.Errorf("panel %q: id %v used twice", title, id)
+		}
+		ids[id] = true
+		g := p["gridPos"].(node)
+		if x, w := g["x"].(float64), g["w"].(float64); x < 0 || w <= 0 || x+w > 24 {
+			t.Errorf("panel %q: gridPos %v outside the 24 columns", title, g)
+		}
+		if p["type"] == "row" {
+			continue
+		}
+		if desc, _ := p["description"].(string); desc == "" {
+			t.Errorf("panel %q has no description", title)
+		}
+		targets, _ := p["targets"].([]any)
+		if len(targets) == 0 {
+			t.Errorf("panel %q has no queries", title)
+		}
+		refs := map[string]bool{}
+		for _, tg := range targets {
+			tn := tg.(node)
+			queries++
+			expr, _ := tn["expr"].(string)
+			ref, _ := tn["refId"].(string)
+			if refs[ref] || ref == "" {
+				t.Errorf("panel %q: refId %q empty or repeated", title, ref)
+			}
+			refs[ref] = true
+			if ds, _ := tn["datasource"].(node); ds == nil || ds["uid"] != "${datasource}" || ds["type"] != "prometheus" {
+				t.Errorf("panel %q query %s: data source %v, want the ${datasource} variable", title, ref, tn["datasource"])
+			}
+			if bad := unknownRefs(expr, names, labels); len(bad) > 0 {
+				t.Errorf("panel %q query %s: %v in %s", title, ref, bad, expr)
+			}
+			legend, _ := tn["legendFormat"].(string)
+			for _, m := range legendLabel.FindAllStringSubmatch(legend, -1) {
+				if !labels[m[1]] {
+					t.Errorf("panel %q query %s: legend names unknown label %s", title, ref, m[1])
+				}
+			}
+		}
+	}
+	if queries < 20 {
+		t.Errorf("only %d queries found: is the dashboard read right?", queries)
+	}
+}
+
+// rules is deploy/base/prometheusrule.yaml's rules.
+func rules(t *testing.T) []node {
+	t.Helper()
+	var out []node
+	for _, g := range at(t, load(t, "deploy/base/prometheusrule.yaml"), "spec", "groups").([]any) {
+		for _, r := range g.(node)["rules"].([]any) {
+			out = append(out, r.(node))
+		}
+	}
+	return out
+}
+
+// Every alert's expression names only metrics and labels the consumer
+// exposes; every alert has a severity, a summary and a description whose
+// $labels exist, a duration Prometheus reads, and a section in
+// docs/operations.md that says what to do; the four alerts the issue
+// asks for exist.
+func TestPrometheusRule(t *testing.T) {
+	names, labels := registered(t)
+	ops, err := os.ReadFile(filepath.Join(repoRoot, "docs", "operations.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, r := range rules(t) {
+		alert, _ := r["alert"].(string)
+		seen[alert] = true
+		expr, _ := r["expr"].(string)
+		if alert == "" || expr == "" {
+			t.Errorf("rule %v: not an alert with an expression", r)
+			continue
+		}
+		if bad := unknownRefs(expr, names, labels); len(bad) > 0 {
+			t.Errorf("%s: %v in %s", alert, bad, expr)
+		}
+		if f, ok := r["for"].(string); ok {
+			if _, err := time.ParseDuration(f); err != nil {
+				t.Errorf("%s: for %q: %v", alert, f, err)
+			}
+		}
+		lbls, _ := r["labels"].(node)
+		switch lbls["severity"] {
+		case "critical", "warning", "info":
+		default:
+			t.Errorf("%s: severity %v", alert, lbls["severity"])
+		}
+		ann, _ := r["annotations"].(node)
+		for _, k := range []string{"summary", "description"} {
+			text, _ := ann[k].(string)
+			if text == "" {
+				t.Errorf("%s: no %s", alert, k)
+			}
+			for _, m := range annotationLb.FindAllStringSubmatch(text, -1) {
+				if !labels[m[1]] {
+					t.Errorf("%s: %s names unknown label %s", alert, k, m[1])
+				}
+			}
+		}
+		if !strings.Contains(string(ops), "`"+alert+"`") {
+			t.Errorf("%s is not explained in docs/operations.md", alert)
+		}
+	}
+	want := []string{"LTVConsumerLagGrowing", "LTVConsumerNotReady", "LTVDeadLettersRising", "LTVStreamTimeBehind"}
+	var missing []string
+	for _, a := range want {
+		if !seen[a] {
+			missing = append(missing, a)
+		}
+	}
+	sort.Strings(missing)
+	if len(missing) > 0 {
+		t.Errorf("alerts missing: %s", fmt.Sprint(missing))
+	}
+}
