@@ -209,7 +209,7 @@ func loadSummary(ctx context.Context, cfg *config.Config, f *summaryFlags, unit 
 	var rows []summaryRow
 	bad := 0
 	last := time.Now()
-	unitDur := unit.Days() * float64(aggregate.Day)
+	unitDur := time.Duration(unit.Days() * float64(aggregate.Day))
 	err = st.EachCustomer(ctx, 1000, func(snaps []store.Snapshot, errs []error) error {
 		for i := range snaps {
 			if errs[i] != nil {
@@ -221,16 +221,8 @@ func loadSummary(ctx context.Context, cfg *config.Config, f *summaryFlags, unit 
 				continue
 			}
 			row := summaryRow{id: snaps[i].CustomerID, churned: s.Churned()}
-			row.customer.X = float64(s.Orders - 1)
-			row.customer.Tx = float64(s.LastOrderAt.Sub(s.FirstOrderAt)) / unitDur
-			row.customer.T = max(float64(asOf.Sub(s.FirstOrderAt))/unitDur, row.customer.Tx)
-			if s.Orders > 1 {
-				repeat, _ := s.Revenue.Sub(s.FirstOrderNet).Float64()
-				row.customer.M = repeat / row.customer.X
-			}
-			if s.Revenue.Sign() > 0 {
-				row.margin, _ = s.GrossProfit.Div(s.Revenue).Float64()
-			}
+			c := &row.customer
+			c.X, c.Tx, c.T, c.M, row.margin = aggregate.PredictiveInputs(s, unitDur, asOf)
 			rows = append(rows, row)
 		}
 		if time.Since(last) > time.Second {

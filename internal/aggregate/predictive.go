@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/shopspring/decimal"
+
+	"github.com/ltv-stream/ltv-stream/internal/money"
 )
 
 // Predictor scores a customer with the predictive model of SPEC §9 from
@@ -41,32 +43,41 @@ const tierSearchDays = 3653
 
 // history is what the model reads of a customer's past (SPEC §9's x, t_x
 // and m, the margin rate, and where T starts), taken from the exact state
-// once per scoring: converting the decimals costs more than a scoring.
+// once per scoring and reused by the tier timer's search.
 type history struct {
-	churned          bool
-	x, tx, mean      float64
-	margin           float64
-	firstOrderAt     time.Time
-	unit             float64 // the model's time unit, in nanoseconds
-	churnedSpendOnly float64 // x for a churned customer's expected spend
+	churned      bool
+	x, tx, mean  float64
+	margin       float64
+	firstOrderAt time.Time
+	unit         float64 // the model's time unit, in nanoseconds
 }
 
-func (m *Model) history(s *State) history {
-	h := history{churned: s.Churned(), unit: float64(m.Predictive.TimeUnit), firstOrderAt: s.FirstOrderAt}
-	if h.churned {
-		h.churnedSpendOnly = float64(max(s.Orders-1, 0))
-		return h
-	}
-	h.x = float64(s.Orders - 1)
+func historyOf(s *State, unit time.Duration) history {
+	h := history{churned: s.Churned(), unit: float64(unit), firstOrderAt: s.FirstOrderAt}
+	h.x = float64(max(s.Orders-1, 0))
 	h.tx = float64(s.LastOrderAt.Sub(s.FirstOrderAt)) / h.unit
 	if s.Orders > 1 {
-		repeat, _ := s.Revenue.Sub(s.FirstOrderNet).Float64()
-		h.mean = repeat / h.x
+		h.mean = money.Float64(s.Revenue.Sub(s.FirstOrderNet)) / h.x
 	}
 	if s.Revenue.Sign() > 0 {
-		h.margin, _ = s.GrossProfit.Div(s.Revenue).Float64()
+		h.margin = money.Float64(s.GrossProfit) / money.Float64(s.Revenue)
 	}
 	return h
+}
+
+// age is T as of now: the time since the first order, in the model's unit
+// (never below t_x).
+func (h *history) age(now time.Time) float64 {
+	return max(float64(now.Sub(h.firstOrderAt))/h.unit, h.tx)
+}
+
+// PredictiveInputs returns SPEC §9's inputs of a customer with orders, as
+// of asOf in units of unit: x repeat orders, t_x, T, m the mean net
+// revenue of the repeat orders, and the margin rate. ltvctl's fit and score
+// read them exactly as the stream does.
+func PredictiveInputs(s *State, unit time.Duration, asOf time.Time) (x, tx, T, mean, margin float64) {
+	h := historyOf(s, unit)
+	return h.x, h.tx, h.age(asOf), h.mean, h.margin
 }
 
 // predictAt scores a history as of now. A churned customer has p_alive 0
@@ -74,10 +85,9 @@ func (m *Model) history(s *State) history {
 func (m *Model) predictAt(h *history, now time.Time) Prediction {
 	p := m.Predictive.Predictor
 	if h.churned {
-		return Prediction{ExpectedSpend: p.Predict(h.churnedSpendOnly, 0, 0, 0, 0).ExpectedSpend}
+		return Prediction{ExpectedSpend: p.Predict(h.x, 0, 0, 0, 0).ExpectedSpend}
 	}
-	T := max(float64(now.Sub(h.firstOrderAt))/h.unit, h.tx)
-	return p.Predict(h.x, h.tx, T, h.mean, h.margin)
+	return p.Predict(h.x, h.tx, h.age(now), h.mean, h.margin)
 }
 
 // score re-scores s as of now and stores the public prediction fields,
@@ -88,7 +98,7 @@ func (m *Model) score(s *State, now time.Time) (*history, Prediction) {
 	if m.Predictive == nil || s.Orders == 0 {
 		return nil, Prediction{}
 	}
-	h := m.history(s)
+	h := historyOf(s, m.Predictive.TimeUnit)
 	pr := m.predictAt(&h, now)
 	s.PAlive = roundFloat(pr.PAlive, 4)
 	s.ExpectedOrders = roundFloat(pr.ExpectedOrders, 4)
@@ -98,13 +108,14 @@ func (m *Model) score(s *State, now time.Time) (*history, Prediction) {
 	return &h, pr
 }
 
-// roundFloat renders a prediction as an exact decimal of the given places;
-// NaN and infinities (never expected from the model) become zero.
+// roundFloat renders a prediction as an exact decimal of the given places
+// (money.RoundFloat: shopspring's NewFromFloat and Round, cheaper); NaN and
+// infinities (never expected from the model) become zero.
 func roundFloat(v float64, places int32) decimal.Decimal {
 	if math.IsNaN(v) || math.IsInf(v, 0) {
 		return decimal.Zero
 	}
-	return decimal.NewFromFloat(v).Round(places)
+	return money.RoundFloat(v, places)
 }
 
 // predictedLTV is history plus future (SPEC §9), never below 0.
@@ -144,8 +155,8 @@ func (m *Model) tierDue(s *State, now time.Time, h *history, clvNow float64) tim
 	need := floor - gp // the predicted value the tier needs
 	// The search's coordinates: the log of the days since the first order
 	// (plus one), and the log of the predicted value over what it needs.
-	age := float64(now.Sub(h.firstOrderAt))/float64(Day) + 1
-	at := func(days int) float64 { return math.Log(age + float64(days)) }
+	daysOld := float64(now.Sub(h.firstOrderAt))/float64(Day) + 1
+	at := func(days int) float64 { return math.Log(daysOld + float64(days)) }
 	level := func(clv float64) float64 { return math.Log(clv / need) }
 	clvAt := func(days int) float64 { return m.predictAt(h, now.Add(time.Duration(days)*Day)).CLV }
 
@@ -160,7 +171,7 @@ func (m *Model) tierDue(s *State, now time.Time, h *history, clvNow float64) tim
 		mid := lo + (hi-lo)/2
 		if step < maxInterpolations && yLo > 0 && yHi < 0 && !math.IsInf(yHi, 0) {
 			v := at(lo) + yLo/(yLo-yHi)*(at(hi)-at(lo))
-			d := math.Ceil(math.Exp(v) - age)
+			d := math.Ceil(math.Exp(v) - daysOld)
 			mid = int(min(max(d, float64(lo+1)), float64(hi-1)))
 		}
 		clv := clvAt(mid)
