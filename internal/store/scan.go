@@ -50,6 +50,23 @@ func (r *Redis) PublicFields(ctx context.Context, customerIDs []string) ([]map[s
 // passed with its error; fn's error stops the walk. On a cluster every
 // master is walked in turn.
 func (r *Redis) EachCustomer(ctx context.Context, batchSize int, fn func(snaps []Snapshot, errs []error) error) error {
+	return r.EachCustomerID(ctx, batchSize, func(ids []string) error {
+		snaps, errs, err := r.Load(ctx, ids)
+		if err != nil {
+			return err
+		}
+		return fn(snaps, errs)
+	})
+}
+
+// EachCustomerID calls fn with the ids of the customer hashes found by one
+// SCAN over ltv:{*} (batches of about batchSize keys), until the scan is
+// complete; fn's error stops the walk. It only lists keys, so it works for
+// a read-only ACL user limited to ltv:*. On a cluster the masters are
+// scanned concurrently and fn is called by one at a time. As SCAN
+// guarantees, a key present for the whole walk is listed at least once; a
+// key may be listed twice while Redis resizes its table.
+func (r *Redis) EachCustomerID(ctx context.Context, batchSize int, fn func(ids []string) error) error {
 	walk := func(ctx context.Context, c redis.Cmdable) error {
 		var cursor uint64
 		for {
@@ -64,11 +81,7 @@ func (r *Redis) EachCustomer(ctx context.Context, batchSize int, fn func(snaps [
 				}
 			}
 			if len(ids) > 0 {
-				snaps, errs, err := r.Load(ctx, ids)
-				if err != nil {
-					return err
-				}
-				if err := fn(snaps, errs); err != nil {
+				if err := fn(ids); err != nil {
 					return err
 				}
 			}
@@ -78,17 +91,50 @@ func (r *Redis) EachCustomer(ctx context.Context, batchSize int, fn func(snaps [
 		}
 	}
 	if cc, ok := r.client.(*redis.ClusterClient); ok {
-		// The masters are walked concurrently; fn is called by one at a time.
 		var mu sync.Mutex
 		inner := fn
-		fn = func(snaps []Snapshot, errs []error) error {
+		fn = func(ids []string) error {
 			mu.Lock()
 			defer mu.Unlock()
-			return inner(snaps, errs)
+			return inner(ids)
 		}
 		return cc.ForEachMaster(ctx, func(ctx context.Context, n *redis.Client) error { return walk(ctx, n) })
 	}
 	return walk(ctx, r.client)
+}
+
+// ReadFields reads the named fields of the given customers with one
+// pipelined HMGET each (one round trip per node), so a reader needs
+// neither HGETALL nor the private fields. A customer whose hash has none
+// of the fields (it is gone) gets nil; an absent field is absent from its
+// map.
+func (r *Redis) ReadFields(ctx context.Context, customerIDs, fields []string) ([]map[string]string, error) {
+	cmds := make([]*redis.SliceCmd, len(customerIDs))
+	_, err := r.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, id := range customerIDs {
+			cmds[i] = p.HMGet(ctx, Key(id), fields...)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read %d customers: %w", len(customerIDs), err)
+	}
+	out := make([]map[string]string, len(customerIDs))
+	for i, cmd := range cmds {
+		var m map[string]string
+		for j, v := range cmd.Val() {
+			s, ok := v.(string)
+			if !ok || j >= len(fields) {
+				continue
+			}
+			if m == nil {
+				m = make(map[string]string, len(fields))
+			}
+			m[fields[j]] = s
+		}
+		out[i] = m
+	}
+	return out, nil
 }
 
 // customerOfKey returns the customer id of a customer's hash key

@@ -1,0 +1,168 @@
+// Package stats computes the population statistics of the read API and of
+// `ltvctl report` (SPEC §11) from Redis: it lists every customer, reads
+// the public fields of all of them or of a uniform sample, feeds them to
+// internal/report, and (Provider) caches the result so many callers cost
+// at most one computation every refresh interval.
+package stats
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/ltv-stream/ltv-stream/internal/report"
+)
+
+// Source lists and reads customers. *store.Redis implements it with SCAN
+// and pipelined HMGETs, which a read-only ACL user limited to ltv:* may
+// run, on a standalone server or a cluster.
+type Source interface {
+	// EachCustomerID calls fn with batches of customer ids until every
+	// customer has been listed at least once; fn's error stops it.
+	EachCustomerID(ctx context.Context, batchSize int, fn func(ids []string) error) error
+	// ReadFields returns the named fields of each customer, nil for a
+	// customer that is gone.
+	ReadFields(ctx context.Context, customerIDs, fields []string) ([]map[string]string, error)
+}
+
+// Progress is where a read stands, for a progress line.
+type Progress struct {
+	// Listed counts the customer keys listed so far.
+	Listed int64
+	// Read counts the customers whose fields have been read.
+	Read int64
+	// Sampling is true while the keys are being listed to choose a sample
+	// (the fields are read afterwards).
+	Sampling bool
+}
+
+// DefaultBatchSize is how many customers one SCAN step lists and one
+// pipeline reads.
+const DefaultBatchSize = 1000
+
+// ReadConfig configures Read.
+type ReadConfig struct {
+	// Report configures the figures; a zero Report.AsOf means the wall
+	// clock at the start of the read.
+	Report report.Config
+	// SampleLimit, when > 0, caps the customers read: with a larger
+	// population, a uniform sample of exactly SampleLimit customers is
+	// read (docs/cohorts.md). 0 reads every customer.
+	SampleLimit int
+	// BatchSize is the SCAN count and the customers per pipeline. Default
+	// DefaultBatchSize.
+	BatchSize int
+	// Seed seeds the sample; 0 picks a random seed.
+	Seed uint64
+	// Progress, when set, is called after every batch (from the calling
+	// goroutine or, on a cluster, one master's walk at a time).
+	Progress func(Progress)
+	// Now is the wall clock. Default time.Now.
+	Now func() time.Time
+}
+
+func (c *ReadConfig) setDefaults() {
+	if c.BatchSize <= 0 {
+		c.BatchSize = DefaultBatchSize
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Progress == nil {
+		c.Progress = func(Progress) {}
+	}
+	if c.Seed == 0 {
+		c.Seed = rand.Uint64()
+	}
+}
+
+// Read computes the statistics of the customers src lists. Without a
+// sample limit (or with a population within it) every customer is read,
+// a batch at a time while the keys are listed. Above the limit the ids
+// are first sampled while listing (reservoir sampling: memory for
+// SampleLimit ids), then the sample is read in batches. Customers with an
+// unparseable field are left out and counted in Stats.Skipped.
+func Read(ctx context.Context, src Source, cfg ReadConfig) (*report.Stats, error) {
+	cfg.setDefaults()
+	now := cfg.Now()
+	if cfg.Report.AsOf.IsZero() {
+		cfg.Report.AsOf = now
+	}
+	acc, err := report.NewAccumulator(cfg.Report)
+	if err != nil {
+		return nil, err
+	}
+	var listed, read int64
+	readBatch := func(ids []string, sampling bool) error {
+		fields, err := src.ReadFields(ctx, ids, report.Fields)
+		if err != nil {
+			return err
+		}
+		for i, f := range fields {
+			if f == nil {
+				continue // deleted since it was listed
+			}
+			read++
+			_ = acc.Add(ids[i], f) // counted in Skipped
+		}
+		cfg.Progress(Progress{Listed: listed, Read: read, Sampling: sampling})
+		return nil
+	}
+	if cfg.SampleLimit <= 0 {
+		err := src.EachCustomerID(ctx, cfg.BatchSize, func(ids []string) error {
+			listed += int64(len(ids))
+			return readBatch(ids, false)
+		})
+		if err != nil {
+			return nil, fmt.Errorf("read customers: %w", err)
+		}
+		return acc.Stats(report.Meta{GeneratedAt: now, Population: listed}), nil
+	}
+	res := newReservoir(cfg.SampleLimit, cfg.Seed)
+	err = src.EachCustomerID(ctx, cfg.BatchSize, func(ids []string) error {
+		for _, id := range ids {
+			res.offer(id)
+		}
+		listed += int64(len(ids))
+		cfg.Progress(Progress{Listed: listed, Sampling: true})
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list customers: %w", err)
+	}
+	for ids := res.items; len(ids) > 0; {
+		n := min(len(ids), cfg.BatchSize)
+		if err := readBatch(ids[:n], false); err != nil {
+			return nil, fmt.Errorf("read sampled customers: %w", err)
+		}
+		ids = ids[n:]
+	}
+	return acc.Stats(report.Meta{GeneratedAt: now, Population: listed, Sampled: res.seen > int64(res.size)}), nil
+}
+
+// reservoir keeps a uniform random sample of fixed size of a stream of
+// unknown length (Algorithm R, Vitter 1985): after n items, each of them
+// is in the sample with probability size/n.
+type reservoir struct {
+	size  int
+	seen  int64
+	items []string
+	rng   *rand.Rand
+}
+
+func newReservoir(size int, seed uint64) *reservoir {
+	return &reservoir{size: size, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))}
+}
+
+// offer considers one more item.
+func (r *reservoir) offer(item string) {
+	r.seen++
+	if len(r.items) < r.size {
+		r.items = append(r.items, item)
+		return
+	}
+	if j := r.rng.Int64N(r.seen); j < int64(r.size) {
+		r.items[j] = item
+	}
+}
