@@ -89,12 +89,19 @@ func (c *FeedConfig) setDefaults() {
 type Feed struct {
 	cfg FeedConfig
 
-	mu      sync.Mutex
-	last    RecentChanges
-	lastErr error
-	lastAt  time.Time
-	// reading is closed when the read in flight ends; nil when none is.
-	reading chan struct{}
+	mu   sync.Mutex
+	last *feedRead // the latest read that ended; nil before the first
+	// reading is the read in flight; nil when none is.
+	reading *feedRead
+}
+
+// feedRead is one read of the topics; done is closed once its result is
+// set.
+type feedRead struct {
+	done   chan struct{}
+	result RecentChanges
+	err    error
+	at     time.Time
 }
 
 // NewFeed checks the configuration; it connects to nothing yet.
@@ -113,42 +120,38 @@ func NewFeed(cfg FeedConfig) (*Feed, error) {
 func (f *Feed) Depth() int { return f.cfg.Depth }
 
 // Recent implements ChangesSource. If a read is due, the caller does it
-// (with its own deadline, so a caller that gives up does not spoil it for
-// the others waiting); callers arriving meanwhile wait for it or for
-// their context.
+// (with a deadline of its own, so a caller that gives up does not spoil
+// the read for the others waiting on it); callers arriving meanwhile wait
+// for that read or for their context.
 func (f *Feed) Recent(ctx context.Context, limit int) (RecentChanges, error) {
-	for {
-		f.mu.Lock()
-		if !f.lastAt.IsZero() && time.Since(f.lastAt) < f.cfg.MaxAge {
-			last, err := f.last, f.lastErr
+	f.mu.Lock()
+	rd := f.last
+	if rd == nil || time.Since(rd.at) >= f.cfg.MaxAge {
+		if rd = f.reading; rd == nil {
+			rd = &feedRead{done: make(chan struct{})}
+			f.reading = rd
 			f.mu.Unlock()
-			if err != nil {
-				return RecentChanges{}, err
-			}
-			last.Events = last.Events[:min(limit, len(last.Events))]
-			return last, nil
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), f.cfg.Timeout)
+			events, err := f.read(rctx)
+			cancel()
+			rd.result, rd.err, rd.at = RecentChanges{ReadAt: time.Now().UTC(), Events: events}, err, time.Now()
+			f.mu.Lock()
+			f.last, f.reading = rd, nil
+			close(rd.done)
 		}
-		if wait := f.reading; wait != nil {
-			f.mu.Unlock()
-			select {
-			case <-wait:
-				continue
-			case <-ctx.Done():
-				return RecentChanges{}, ctx.Err()
-			}
-		}
-		done := make(chan struct{})
-		f.reading = done
-		f.mu.Unlock()
-
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), f.cfg.Timeout)
-		events, err := f.read(rctx)
-		cancel()
-		f.mu.Lock()
-		f.last, f.lastErr, f.lastAt, f.reading = RecentChanges{ReadAt: time.Now().UTC(), Events: events}, err, time.Now(), nil
-		f.mu.Unlock()
-		close(done)
 	}
+	f.mu.Unlock()
+	select {
+	case <-rd.done:
+	case <-ctx.Done():
+		return RecentChanges{}, ctx.Err()
+	}
+	if rd.err != nil {
+		return RecentChanges{}, rd.err
+	}
+	out := rd.result
+	out.Events = out.Events[:min(limit, len(out.Events))]
+	return out, nil
 }
 
 // feedEvent is one event with what it is ordered by.

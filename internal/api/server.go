@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/ltv-stream/ltv-stream/internal/report"
 	"github.com/ltv-stream/ltv-stream/internal/store"
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
@@ -24,18 +25,12 @@ import (
 // MaxBatch is the most ids one batchGet request may name (SPEC §11).
 const MaxBatch = 1000
 
-// StatsSource computes the object GET /v1/stats returns (internal/report's
-// cached Provider). It must bound its own cost: the API calls it on every
-// request.
+// StatsSource gives the object GET /v1/stats returns: internal/stats's
+// Provider, which caches it and bounds its cost (the API asks on every
+// request).
 type StatsSource interface {
-	Stats(ctx context.Context) (any, error)
+	Stats(ctx context.Context) (*report.Stats, error)
 }
-
-// StatsFunc adapts a function to StatsSource.
-type StatsFunc func(ctx context.Context) (any, error)
-
-// Stats implements StatsSource.
-func (f StatsFunc) Stats(ctx context.Context) (any, error) { return f(ctx) }
 
 // Config configures the server. Zero values take the defaults.
 type Config struct {
