@@ -5,6 +5,7 @@
 //	ltvctl get <customer_id>…        the public fields as JSON, one line each
 //	ltvctl fit --as-of T …           fit the predictive model, print its YAML
 //	ltvctl score --as-of T …         the §9 fields of every customer, as CSV
+//	ltvctl serve                     the read API and live dashboard (SPEC §11)
 //
 // Run `ltvctl <command> -h` for a command's flags.
 package main
@@ -53,6 +54,7 @@ func init() {
 		"get":   {"get <customer_id>…: the public fields of each customer as JSON, one line each", runGet},
 		"fit":   {"fit --as-of T [--summary FILE.csv] [--model bgnbd|mbgnbd] [--time-unit week|day]: fit the predictive model (SPEC §9) and print its YAML", runFit},
 		"score": {"score --as-of T [--summary FILE.csv]: p_alive, expected orders and spend, predicted CLV of every customer, as CSV", runScore},
+		"serve": {"serve [--api-addr :8081]: the read API (SPEC §11) and the live dashboard, until SIGTERM", runServe},
 	}
 }
 
