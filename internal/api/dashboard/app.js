@@ -6,6 +6,9 @@
 const REFRESH_MS = 4000;
 const CHANGES_SHOWN = 25;
 const TIER_COLOURS = { bronze: "#cd8a4b", silver: "#b8c2d1", gold: "#f2c94c", platinum: "#7dd3fc" };
+// The default ladder, lowest first; other tier names follow by name (the
+// JSON object of /v1/stats has its keys in name order).
+const TIER_ORDER = ["bronze", "silver", "gold", "platinum"];
 const SEGMENTS = ["new", "active", "at_risk", "lapsed", "churned"];
 const SEGMENT_COLOURS = { new: "#60a5fa", active: "#34d399", at_risk: "#fbbf24", lapsed: "#f97316", churned: "#ef4444" };
 const PALETTE = ["#a78bfa", "#f472b6", "#2dd4bf", "#facc15", "#fb923c", "#94a3b8"];
@@ -128,7 +131,9 @@ function bars(container, entries, colours) {
 }
 
 function renderTiers(tiers) {
-  bars($("tiers"), Object.entries(tiers || {}), TIER_COLOURS);
+  const rank = (n) => (TIER_ORDER.includes(n) ? TIER_ORDER.indexOf(n) : TIER_ORDER.length);
+  const entries = Object.entries(tiers || {}).sort(([a], [b]) => rank(a) - rank(b) || a.localeCompare(b));
+  bars($("tiers"), entries, TIER_COLOURS);
 }
 
 function renderSegments(segments) {
