@@ -46,7 +46,7 @@ type fixture struct {
 	client redis.UniversalClient
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	rs := testutil.StartRedis(t)
 	f := &fixture{redis: rs, admin: rs.Client(), client: rs.StoreClient()}

@@ -21,7 +21,8 @@ type Metrics struct {
 	// bound caches the label-bound collectors per route and code: the
 	// label lookups would otherwise cost every request a hash and an
 	// allocation.
-	bound sync.Map // routeCode -> *boundMetrics
+	mu    sync.RWMutex
+	bound map[routeCode]*boundMetrics
 }
 
 type routeCode struct {
@@ -39,6 +40,7 @@ type boundMetrics struct {
 func NewMetrics() *Metrics {
 	m := &Metrics{
 		Registry: prometheus.NewRegistry(),
+		bound:    map[routeCode]*boundMetrics{},
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ltv_api_requests_total", Help: "Read API requests answered, by route and HTTP status code.",
 		}, []string{"route", "code"}),
@@ -59,15 +61,16 @@ func (m *Metrics) Handler() http.Handler {
 
 func (m *Metrics) observe(route string, code int, d time.Duration) {
 	key := routeCode{route, code}
-	b, ok := m.bound.Load(key)
-	if !ok {
+	m.mu.RLock()
+	bm := m.bound[key]
+	m.mu.RUnlock()
+	if bm == nil {
 		c := strconv.Itoa(code)
-		b, _ = m.bound.LoadOrStore(key, &boundMetrics{
-			requests: m.requests.WithLabelValues(route, c),
-			duration: m.duration.WithLabelValues(route, c),
-		})
+		bm = &boundMetrics{requests: m.requests.WithLabelValues(route, c), duration: m.duration.WithLabelValues(route, c)}
+		m.mu.Lock()
+		m.bound[key] = bm
+		m.mu.Unlock()
 	}
-	bm := b.(*boundMetrics)
 	bm.requests.Inc()
 	bm.duration.Observe(d.Seconds())
 }
