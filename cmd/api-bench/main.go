@@ -368,14 +368,20 @@ func openLoop(ctx context.Context, client *http.Client, mk func(*rand.Rand) (*ht
 	}
 	close(due)
 	wg.Wait()
-	p := &phase{requests: total, errors: int(errs.Load()), elapsed: time.Since(start), latencies: lat}
+	return finish(ctx, lat, time.Since(start), cpu, &errs, &firstErr)
+}
+
+// finish makes the phase of a run: its latencies sorted, the CPU used,
+// and an error if any request failed or ctx ended.
+func finish(ctx context.Context, lat []time.Duration, elapsed time.Duration, cpu func() (time.Duration, time.Duration), errs *atomic.Int64, firstErr *atomic.Value) (*phase, error) {
+	p := &phase{requests: len(lat), errors: int(errs.Load()), elapsed: elapsed, latencies: lat}
 	p.apiCPU, p.redisCPU = cpu()
 	slices.Sort(p.latencies)
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
 	}
 	if p.errors > 0 {
-		return nil, fmt.Errorf("%d of %d requests failed, the first: %v", p.errors, total, firstErr.Load())
+		return nil, fmt.Errorf("%d of %d requests failed, the first: %v", p.errors, p.requests, firstErr.Load())
 	}
 	return p, nil
 }
@@ -415,16 +421,7 @@ func closedLoop(ctx context.Context, client *http.Client, mk func(*rand.Rand) (*
 		}()
 	}
 	wg.Wait()
-	p := &phase{requests: len(all), errors: int(errs.Load()), elapsed: time.Since(start), latencies: all}
-	p.apiCPU, p.redisCPU = cpu()
-	slices.Sort(p.latencies)
-	if ctx.Err() != nil {
-		return nil, ctx.Err()
-	}
-	if p.errors > 0 {
-		return nil, fmt.Errorf("%d of %d requests failed, the first: %v", p.errors, len(all), firstErr.Load())
-	}
-	return p, nil
+	return finish(ctx, all, time.Since(start), cpu, &errs, &firstErr)
 }
 
 // startCPU notes the processes' CPU times; the returned function gives
