@@ -101,20 +101,22 @@ type discard struct{}
 
 func (discard) Publish(context.Context, []pipeline.Message) error { return nil }
 
-// TestFitScoreAndGetFromRedis: customers written by the pipeline into a
-// real redis-server are read back by fit (in batches), score and get.
-func TestFitScoreAndGetFromRedis(t *testing.T) {
+// seedRedis starts a redis-server and writes a simulated stream of events
+// for the given customers into it through the consumer's own pipeline, so
+// the hashes are exactly what the consumer writes.
+func seedRedis(t *testing.T, model *aggregate.Model, customers, events int) *testutil.RedisServer {
+	t.Helper()
 	srv := testutil.StartRedis(t)
 	st := store.NewRedis(srv.StoreClient(), store.Config{})
 	dec, err := decode.New(decode.Config{MaxFutureSkew: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := pipeline.New(pipeline.Config{Model: aggregate.DefaultModel(), Decoder: dec, Store: st, Out: discard{}, Timers: st})
+	p, err := pipeline.New(pipeline.Config{Model: model, Decoder: dec, Store: st, Out: discard{}, Timers: st})
 	if err != nil {
 		t.Fatal(err)
 	}
-	gen, err := sim.NewGenerator(sim.Config{Seed: 5, Customers: 400, Events: 6000})
+	gen, err := sim.NewGenerator(sim.Config{Seed: 5, Customers: customers, Events: events})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,6 +141,13 @@ func TestFitScoreAndGetFromRedis(t *testing.T) {
 	if _, err := p.Process(context.Background(), batch); err != nil {
 		t.Fatal(err)
 	}
+	return srv
+}
+
+// TestFitScoreAndGetFromRedis: customers written by the pipeline into a
+// real redis-server are read back by fit (in batches), score and get.
+func TestFitScoreAndGetFromRedis(t *testing.T) {
+	srv := seedRedis(t, aggregate.DefaultModel(), 400, 6000)
 	env := map[string]string{"LTV_REDIS_URL": srv.URL()}
 	code, yaml, errOut := ltvctl(t, env, "fit", "--as-of", "2023-01-01", "--time-unit", "day")
 	if code != 0 {

@@ -81,9 +81,10 @@ type Provider struct {
 
 // flight is one computation; done is closed when stats and err are set.
 type flight struct {
-	done  chan struct{}
-	stats *report.Stats
-	err   error
+	done    chan struct{}
+	stats   *report.Stats
+	err     error
+	waiters int // callers waiting on it (under Provider.mu; for tests)
 }
 
 // NewProvider checks cfg (see Config for defaults). Nothing is read until
@@ -126,6 +127,7 @@ func (p *Provider) Stats(ctx context.Context) (*report.Stats, error) {
 		p.wg.Add(1)
 		go p.compute(f)
 	}
+	f.waiters++
 	p.mu.Unlock()
 	select {
 	case <-f.done:
@@ -139,8 +141,10 @@ func (p *Provider) compute(f *flight) {
 	defer p.wg.Done()
 	ctx, cancel := context.WithTimeout(p.ctx, p.cfg.Timeout)
 	defer cancel()
+	rc := p.cfg.Report
+	rc.AsOf = time.Time{} // as of now
 	s, err := Read(ctx, p.cfg.Source, ReadConfig{
-		Report:      p.cfg.Report,
+		Report:      rc,
 		SampleLimit: p.cfg.SampleLimit,
 		BatchSize:   p.cfg.BatchSize,
 		Now:         p.cfg.Now,

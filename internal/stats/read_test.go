@@ -1,0 +1,270 @@
+package stats_test
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ltv-stream/ltv-stream/internal/report"
+	"github.com/ltv-stream/ltv-stream/internal/stats"
+	"github.com/ltv-stream/ltv-stream/internal/store"
+	"github.com/ltv-stream/ltv-stream/internal/testutil"
+	"github.com/redis/go-redis/v9"
+)
+
+var asOf = time.Date(2025, 7, 1, 0, 0, 0, 0, time.UTC)
+
+func ctxT(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// population returns n customers' public fields: cohorts over six months
+// and three channels (one "none"), every third customer churned, every
+// fourth a repeat buyer.
+func population(n int) map[string]map[string]string {
+	channels := []string{"email", "paid_search", ""}
+	tiers := []string{"bronze", "bronze", "silver", "gold"}
+	out := make(map[string]map[string]string, n)
+	for i := range n {
+		first := time.Date(2025, time.Month(1+i%6), 1+i%28, 0, 0, 0, 0, time.UTC)
+		f := map[string]string{
+			"orders": fmt.Sprint(1 + 3*(i%4/3)), "revenue": fmt.Sprintf("%d.%02d", 10+i%90, i%100),
+			"gross_profit": fmt.Sprintf("%d.50", 3+i%20), "refunds": "0.00", "ltv": fmt.Sprintf("%d.25", i%30000),
+			"tier": tiers[i%4], "first_order_at": first.Format(time.RFC3339), "last_order_at": first.Format(time.RFC3339),
+			"aov": "1.00", "frequency": "1.0000", "tenure_days": "0.00", "churned": "0", "segment": "new",
+			"updated_at": "2025-07-01T00:00:00Z", "segment_since": first.Format(time.RFC3339),
+		}
+		if ch := channels[i%3]; ch != "" {
+			f["channel"] = ch
+		}
+		if i%3 == 0 {
+			f["churned"], f["segment"] = "1", "churned"
+			f["segment_since"] = first.AddDate(0, 1, 0).Format(time.RFC3339)
+		} else if i%4 == 3 {
+			f["segment"] = "active"
+		}
+		out[fmt.Sprintf("c-%06d", i)] = f
+	}
+	return out
+}
+
+// seed writes the customers as hashes, with private fields and the other
+// keys the consumer keeps under ltv: (pending events, a partition's
+// clock and timers), which a reader must pass over.
+func seed(t testing.TB, c redis.UniversalClient, customers map[string]map[string]string) {
+	t.Helper()
+	ctx := ctxT(t)
+	p := c.Pipeline()
+	flush := func() {
+		if _, err := p.Exec(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for id, f := range customers {
+		args := []any{"_g", "\x00\x01binary", "_p", "1"}
+		for k, v := range f {
+			args = append(args, k, v)
+		}
+		p.HSet(ctx, store.Key(id), args...)
+		p.Set(ctx, store.PendingKey(id), `{"schema":"ltv.change.v1"}`, 0)
+		if p.Len() >= 10000 {
+			flush()
+		}
+	}
+	p.Set(ctx, "ltv:{p0}:stream_time", "2025-07-01T00:00:00.000000000Z", 0)
+	p.ZAdd(ctx, "ltv:{p0}:timers", redis.Z{Score: 1, Member: "c-000001"})
+	p.Set(ctx, "other:key", "not ours", 0)
+	flush()
+}
+
+// direct is what the accumulator gives for the customers themselves.
+func direct(t *testing.T, customers map[string]map[string]string) *report.Stats {
+	t.Helper()
+	acc, err := report.NewAccumulator(report.Config{AsOf: asOf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for id, f := range customers {
+		if err := acc.Add(id, f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return acc.Stats(report.Meta{GeneratedAt: asOf, Population: int64(len(customers))})
+}
+
+func fixedNow() time.Time { return asOf }
+
+// TestReadEveryCustomer: reading a standalone server or a cluster gives
+// exactly the figures of the customers themselves, with progress.
+func TestReadEveryCustomer(t *testing.T) {
+	customers := population(2500)
+	want := direct(t, customers)
+	tests := []struct {
+		name   string
+		client func(t *testing.T) redis.UniversalClient
+	}{
+		{"standalone", func(t *testing.T) redis.UniversalClient { return testutil.StartRedis(t).StoreClient() }},
+		{"cluster", func(t *testing.T) redis.UniversalClient {
+			c := testutil.StartRedisCluster(t, 3)
+			client, err := store.NewClient(store.Config{URL: c.URL()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = client.Close() })
+			return client
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			client := tc.client(t)
+			seed(t, client, customers)
+			var last stats.Progress
+			calls := 0
+			got, err := stats.Read(ctxT(t), store.NewRedis(client, store.Config{}), stats.ReadConfig{
+				Report: report.Config{AsOf: asOf}, BatchSize: 200, Now: fixedNow,
+				Progress: func(p stats.Progress) { last = p; calls++ },
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("read from Redis differs from the customers' own figures:\n got %+v\nwant %+v", got, want)
+			}
+			if last.Listed != 2500 || last.Read != 2500 || calls < 5 {
+				t.Errorf("last progress %+v after %d calls", last, calls)
+			}
+		})
+	}
+}
+
+// TestReadSample: above the limit, exactly the limit is read, the counts
+// are scaled to the population, and the estimates fall within the stated
+// error.
+func TestReadSample(t *testing.T) {
+	customers := population(4000)
+	srv := testutil.StartRedis(t)
+	seed(t, srv.Client(), customers)
+	st := store.NewRedis(srv.StoreClient(), store.Config{})
+	full := direct(t, customers)
+	tests := []struct {
+		name        string
+		limit       int
+		wantSampled bool
+	}{
+		{"population above the limit", 1000, true},
+		{"population at the limit", 4000, false},
+		{"no limit", 0, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := stats.Read(ctxT(t), st, stats.ReadConfig{Report: report.Config{AsOf: asOf}, SampleLimit: tc.limit, Seed: 7, Now: fixedNow})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Population != 4000 || got.Sampled != tc.wantSampled {
+				t.Fatalf("population %d sampled %v", got.Population, got.Sampled)
+			}
+			if !tc.wantSampled {
+				if !reflect.DeepEqual(got, full) {
+					t.Errorf("an unsampled read differs from the full figures")
+				}
+				return
+			}
+			if got.SampleSize != 1000 || got.SampleError == nil || !strings.Contains(*got.SampleError, "1000 of 4000 customers; shares ±2.68 pp, 95%") {
+				t.Fatalf("sample %d, error %q", got.SampleSize, *got.SampleError)
+			}
+			// The churned share of the whole population is exactly 1334/4000;
+			// the sample's estimate must lie within 2.68 pp (95 %: a fixed
+			// seed makes this deterministic, and it could fail).
+			share := float64(got.Segments["churned"]) / 4000
+			if math.Abs(share-1334.0/4000) > 0.0268 {
+				t.Errorf("sampled churned share %.4f, population 0.3335", share)
+			}
+			var sum int64
+			for _, n := range got.Tiers {
+				sum += n
+			}
+			if sum < 3990 || sum > 4010 {
+				t.Errorf("scaled tier counts sum to %d, want about 4000", sum)
+			}
+		})
+	}
+}
+
+// TestReadOnlyACLUser: a Redis user that may only read keys under ltv:
+// (and run SCAN) reads the statistics, on a standalone server and a
+// cluster, and cannot write.
+func TestReadOnlyACLUser(t *testing.T) {
+	customers := population(300)
+	want := direct(t, customers)
+	// The least a reader needs (docs/cohorts.md): read commands on ltv:*
+	// keys, SCAN, and on a cluster CLUSTER SLOTS for the slot map; no
+	// HELLO (go-redis falls back to AUTH), no write.
+	acl := []any{"ACL", "SETUSER", "reader", "on", ">reader-pw", "resetkeys", "~ltv:*", "-@all", "+@read", "-@write", "+cluster|slots"}
+	tests := []struct {
+		name  string
+		setup func(t *testing.T) (admin redis.UniversalClient, url string, admins []*redis.Client)
+	}{
+		{"standalone", func(t *testing.T) (redis.UniversalClient, string, []*redis.Client) {
+			srv := testutil.StartRedis(t)
+			c := srv.Client()
+			return c, "redis://reader:reader-pw@" + srv.Addr() + "/0", []*redis.Client{c}
+		}},
+		{"cluster", func(t *testing.T) (redis.UniversalClient, string, []*redis.Client) {
+			cl := testutil.StartRedisCluster(t, 3)
+			var nodes []*redis.Client
+			var urls []string
+			for _, n := range cl.Nodes {
+				nodes = append(nodes, n.Client())
+				urls = append(urls, "redis://reader:reader-pw@"+n.Addr())
+			}
+			return cl.Client(), strings.Join(urls, ","), nodes
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			admin, url, nodes := tc.setup(t)
+			seed(t, admin, customers)
+			for _, n := range nodes {
+				if err := n.Do(ctxT(t), acl...).Err(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			client, err := store.NewClient(store.Config{URL: url})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer client.Close()
+			got, err := stats.Read(ctxT(t), store.NewRedis(client, store.Config{}), stats.ReadConfig{Report: report.Config{AsOf: asOf}, Now: fixedNow})
+			if err != nil {
+				t.Fatalf("read as the read-only user: %v", err)
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("figures read as the read-only user differ")
+			}
+			if err := client.HSet(ctxT(t), store.Key("c-000001"), "ltv", "1.00").Err(); err == nil || !strings.Contains(err.Error(), "NOPERM") {
+				t.Errorf("the read-only user could write: %v", err)
+			}
+			if err := client.Get(ctxT(t), "other:key").Err(); err == nil || !strings.Contains(err.Error(), "NOPERM") {
+				t.Errorf("the read-only user read outside ltv:*: %v", err)
+			}
+		})
+	}
+}
+
+// TestReadFailsOnUnreachableRedis: an error, not a panic or a hang.
+func TestReadFailsOnUnreachableRedis(t *testing.T) {
+	srv := testutil.StartRedis(t)
+	client := srv.StoreClient()
+	srv.Stop()
+	_, err := stats.Read(ctxT(t), store.NewRedis(client, store.Config{}), stats.ReadConfig{Report: report.Config{AsOf: asOf}})
+	if err == nil || !strings.Contains(err.Error(), "read customers") {
+		t.Fatalf("error %v", err)
+	}
+}
