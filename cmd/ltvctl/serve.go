@@ -20,12 +20,17 @@ type serveFlags struct {
 	statsRefresh time.Duration
 	sampleLimit  int
 	changesDepth int
+	cac          []string
 }
 
 func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&f.statsRefresh, "stats-refresh", stats.DefaultRefresh, "recompute /v1/stats at most this often")
 	fs.IntVar(&f.sampleLimit, "stats-sample-limit", stats.DefaultSampleLimit, "above this many customers, /v1/stats is computed from a uniform sample of this many (-1: never sample)")
 	fs.IntVar(&f.changesDepth, "changes-depth", 100, "latest records read from each partition of the output topics for /v1/changes (its largest limit)")
+	fs.Func("cac", "acquisition cost per new customer of a channel, channel=amount, for LTV:CAC in /v1/stats (repeatable, as for report)", func(s string) error {
+		f.cac = append(f.cac, s)
+		return nil
+	})
 }
 
 func runServe(ctx context.Context, args []string, getenv func(string) string, out, errOut io.Writer) error {
@@ -37,6 +42,10 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, ou
 	if f.statsRefresh <= 0 || f.changesDepth <= 0 || f.sampleLimit == 0 || f.sampleLimit < -1 {
 		fmt.Fprintln(errOut, "ltvctl serve: --stats-refresh and --changes-depth must be positive, --stats-sample-limit positive or -1")
 		return errUsage
+	}
+	cac, err := parseCAC(f.cac)
+	if err != nil {
+		return err
 	}
 	if getenv("GOGC") == "" {
 		// Requests allocate a few kB each and keep nothing: collect when
@@ -54,5 +63,5 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, ou
 		return fmt.Errorf("listen %s: %w", cfg.APIAddr, err)
 	}
 	fmt.Fprintf(out, "ltvctl serve: read API and dashboard on %s\n", service.URLOf(ln.Addr()))
-	return service.ServeAPI(ctx, cfg, ln, service.APIOptions{Logger: log, StatsRefresh: f.statsRefresh, SampleLimit: f.sampleLimit, ChangesDepth: f.changesDepth})
+	return service.ServeAPI(ctx, cfg, ln, service.APIOptions{Logger: log, StatsRefresh: f.statsRefresh, SampleLimit: f.sampleLimit, ChangesDepth: f.changesDepth, CAC: cac})
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -25,7 +26,7 @@ import (
 func serveEnv(t *testing.T) map[string]string {
 	t.Helper()
 	rs := testutil.StartRedis(t)
-	if err := rs.Client().HSet(context.Background(), store.Key("c-1"), "orders", "3", "tier", "silver", "ltv", "1200.00", "_g", "x").Err(); err != nil {
+	if err := rs.Client().HSet(context.Background(), store.Key("c-1"), "orders", "3", "tier", "silver", "ltv", "1200.00", "revenue", "1500.00", "gross_profit", "600.00", "first_order_at", "2026-01-10T10:00:00Z", "last_order_at", "2026-06-10T10:00:00Z", "churned", "0", "segment", "active", "_g", "x").Err(); err != nil {
 		t.Fatal(err)
 	}
 	_, brokers := testutil.StartKafka(t, testutil.KafkaConfig{Partitions: 2, Topics: []string{"ltv-changes", "ltv-segments"}})
@@ -81,7 +82,7 @@ func TestServe(t *testing.T) {
 	defer cancel()
 	exit := make(chan int, 1)
 	go func() {
-		code := run(ctx, []string{"serve", "--stats-refresh", "1s"}, func(k string) string { return env[k] }, pw, io.Discard)
+		code := run(ctx, []string{"serve", "--stats-refresh", "1s", "--cac", "(none)=100"}, func(k string) string { return env[k] }, pw, io.Discard)
 		_ = pw.Close()
 		exit <- code
 	}()
@@ -95,6 +96,10 @@ func TestServe(t *testing.T) {
 		t.Fatalf("no URL in %q", line)
 	}
 	checkServing(t, m[1])
+	// --cac reaches the statistics: c-1 (no channel) has ltv 1200.00.
+	if _, doc := getJSON(t, m[1]+"v1/stats"); fmt.Sprint(doc["channels"]) != "[map[cac:100.00 channel: customers:1 ltv_cac:12 mean_ltv:1200.00]]" {
+		t.Errorf("channels with --cac: %v", doc["channels"])
+	}
 	cancel()
 	select {
 	case code := <-exit:
@@ -172,6 +177,7 @@ func TestServeErrors(t *testing.T) {
 	}{
 		{"bad refresh", []string{"serve", "--stats-refresh", "0s"}, nil, 2, "--stats-refresh"},
 		{"bad sample limit", []string{"serve", "--stats-sample-limit", "-5"}, nil, 2, "--stats-sample-limit"},
+		{"bad --cac", []string{"serve", "--cac", "email"}, nil, 1, "want channel=amount"},
 		{"bad CORS origin", []string{"serve"}, map[string]string{"LTV_API_CORS_ORIGINS": "shop.example.com"}, 1, "api cors origins"},
 		{"address in use", []string{"serve"}, map[string]string{"LTV_API_ADDR": busy.Addr().String()}, 1, "listen " + busy.Addr().String()},
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/ltv-stream/ltv-stream/internal/stats"
 	"github.com/ltv-stream/ltv-stream/internal/store"
 	"github.com/ltv-stream/ltv-stream/internal/stream"
+	"github.com/shopspring/decimal"
 	"go.uber.org/zap"
 )
 
@@ -29,6 +30,9 @@ type APIOptions struct {
 	ChangesDepth int
 	// ChangesMaxAge: api.FeedConfig's MaxAge.
 	ChangesMaxAge time.Duration
+	// CAC is the acquisition cost per new customer by channel, for the
+	// statistics' LTV:CAC (report.Config's CAC).
+	CAC map[string]decimal.Decimal
 }
 
 // ServeAPI runs the read API and the dashboard of `ltvctl serve` (SPEC
@@ -54,7 +58,7 @@ func ServeAPI(ctx context.Context, cfg *config.Config, ln net.Listener, opt APIO
 	}
 	defer client.Close()
 	provider, err := stats.NewProvider(stats.Config{Source: store.NewRedis(client, store.Config{}),
-		Report: report.Config{Tiers: cfg.Model.Tiers}, Refresh: opt.StatsRefresh, SampleLimit: opt.SampleLimit})
+		Report: report.Config{Tiers: cfg.Model.Tiers, CAC: opt.CAC}, Refresh: opt.StatsRefresh, SampleLimit: opt.SampleLimit})
 	if err != nil {
 		return err
 	}
