@@ -23,7 +23,6 @@ import (
 	"github.com/ltv-stream/ltv-stream/internal/config"
 	"github.com/ltv-stream/ltv-stream/internal/service"
 	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
 )
 
 func main() {
@@ -67,7 +66,7 @@ func run() int {
 		return 2
 	}
 	tuneGC(cfg.StateCacheBytes)
-	log, err := newLogger(cfg.LogLevel, cfg.LogFormat)
+	log, err := service.NewLogger(cfg.LogLevel, cfg.LogFormat)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "consumer: logger: %v\n", err)
 		return 2
@@ -88,21 +87,6 @@ func run() int {
 		return 1
 	}
 	return 0
-}
-
-func newLogger(level, format string) (*zap.Logger, error) {
-	lvl, err := zapcore.ParseLevel(level)
-	if err != nil {
-		return nil, err
-	}
-	zc := zap.NewProductionConfig()
-	if format == "console" {
-		zc = zap.NewDevelopmentConfig()
-	}
-	zc.Level = zap.NewAtomicLevelAt(lvl)
-	zc.EncoderConfig.TimeKey = "ts"
-	zc.EncoderConfig.EncodeTime = zapcore.ISO8601TimeEncoder
-	return zc.Build()
 }
 
 // healthcheck is `consumer healthcheck [--url URL]`: it probes a running

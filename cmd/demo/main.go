@@ -2,8 +2,11 @@
 // installed: an embedded Kafka-protocol broker (franz-go's kfake) and an
 // embedded Redis (miniredis), both on loopback TCP, the real updater
 // service (the same code as cmd/consumer), the simulator producing into
-// the input topics, and a subscriber printing tier changes as they arrive.
-// It ends with a summary: events/s, customers per tier, DLQ count.
+// the input topics, a subscriber printing tier changes as they arrive, and
+// the read API with its live dashboard (ltvctl serve's), whose URL it
+// prints first. It ends with a summary: events/s, customers per tier, DLQ
+// count; with --stay it then keeps everything running until Ctrl-C, so
+// the dashboard can be looked at.
 //
 // It is a demo: the embedded Redis runs Lua far slower than redis-server,
 // so the figures are not the service's real throughput (see
@@ -17,6 +20,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/signal"
 	"sort"
@@ -30,6 +34,7 @@ import (
 	"github.com/ltv-stream/ltv-stream/internal/aggregate"
 	"github.com/ltv-stream/ltv-stream/internal/config"
 	"github.com/ltv-stream/ltv-stream/internal/service"
+	"github.com/ltv-stream/ltv-stream/internal/settings"
 	"github.com/ltv-stream/ltv-stream/internal/sim"
 	"github.com/ltv-stream/ltv-stream/internal/stream"
 	"github.com/ltv-stream/ltv-stream/schemas"
@@ -40,15 +45,6 @@ import (
 	"go.uber.org/zap/zapcore"
 )
 
-const (
-	ordersTopic    = "orders"
-	lifecycleTopic = "customer-lifecycle"
-	changesTopic   = "ltv-changes"
-	segmentsTopic  = "ltv-segments"
-	dlqTopic       = "ltv-dlq"
-	groupID        = "ltv-updater"
-)
-
 type options struct {
 	events, customers int
 	seed              int64
@@ -57,13 +53,20 @@ type options struct {
 	linesPerSecond    int
 	rate              int
 	verbose           bool
+	// apiAddr is where the read API and dashboard listen (a free port
+	// when it is taken); stay keeps everything running after the summary
+	// until the context ends (Ctrl-C).
+	apiAddr string
+	stay    bool
 }
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
 }
 
-func run(args []string, stdout, stderr io.Writer) int {
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var o options
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -76,6 +79,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&o.linesPerSecond, "lines-per-second", 25, "at most this many tier-change lines per second (the rest are counted)")
 	fs.IntVar(&o.rate, "rate", 5000, "records produced per second, so changes appear live (0 = as fast as possible)")
 	fs.BoolVar(&o.verbose, "v", false, "show the service's logs")
+	fs.StringVar(&o.apiAddr, "api-addr", "127.0.0.1:8081", "address of the read API and live dashboard (a free port if taken)")
+	fs.BoolVar(&o.stay, "stay", false, "after the summary, keep broker, Redis, updater and dashboard running until Ctrl-C")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: demo [flags]\n\nRuns broker, Redis, updater, simulator and a change subscriber in one process.\n\n")
 		fs.PrintDefaults()
@@ -86,8 +91,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		return 2
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
 	if err := demo(ctx, o, stdout); err != nil {
 		fmt.Fprintf(stderr, "demo: %v\n", err)
 		return 1
@@ -98,7 +101,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 func demo(ctx context.Context, o options, out io.Writer) error {
 	// 1. Embedded Kafka-protocol broker and Redis, both on loopback TCP.
 	cluster, err := kfake.NewCluster(kfake.NumBrokers(1),
-		kfake.SeedTopics(6, ordersTopic, lifecycleTopic, changesTopic, segmentsTopic, dlqTopic),
+		kfake.SeedTopics(6, settings.DefaultOrdersTopic, settings.DefaultLifecycleTopic, settings.DefaultChangesTopic, settings.DefaultSegmentsTopic, settings.DefaultDLQTopic),
 		kfake.GroupMinSessionTimeout(time.Second))
 	if err != nil {
 		return fmt.Errorf("start embedded broker: %w", err)
@@ -132,6 +135,16 @@ func demo(ctx context.Context, o options, out io.Writer) error {
 		svcDone <- service.Run(svcCtx, cfg, service.Options{Logger: logger, Listening: func(a string) { httpAddr.Store(a) }})
 	}()
 
+	// The read API and the dashboard, as ltvctl serve runs them.
+	apiCtx, stopAPI := context.WithCancel(ctx)
+	defer stopAPI()
+	apiDone, url, err := startAPI(apiCtx, cfg, o.apiAddr, logger)
+	if err != nil {
+		return err
+	}
+	defer func() { stopAPI(); <-apiDone }()
+	fmt.Fprintf(out, "dashboard and read API on %s (it fills in as the events flow)\n", url)
+
 	// 3. A subscriber, as a loyalty engine would be: prints tier changes.
 	printer := newChangePrinter(out, o.linesPerSecond)
 	subCtx, stopSub := context.WithCancel(ctx)
@@ -150,7 +163,7 @@ func demo(ctx context.Context, o options, out io.Writer) error {
 		stats.total, stats.dups, stats.late, stats.bad, o.customers)
 
 	// 5. Wait until every input offset is committed.
-	if err := stream.WaitCaughtUp(ctx, brokers, groupID, ordersTopic, lifecycleTopic); err != nil {
+	if err := stream.WaitCaughtUp(ctx, brokers, settings.DefaultGroupID, settings.DefaultOrdersTopic, settings.DefaultLifecycleTopic); err != nil {
 		stopSub()
 		return err
 	}
@@ -158,13 +171,46 @@ func demo(ctx context.Context, o options, out io.Writer) error {
 	time.Sleep(300 * time.Millisecond) // let the subscriber print the last changes
 	stopSub()
 	subWG.Wait()
-	stopSvc()
-	if err := <-svcDone; err != nil {
-		return fmt.Errorf("service: %w", err)
+	stopService := func() error {
+		stopSvc()
+		if err := <-svcDone; err != nil {
+			return fmt.Errorf("service: %w", err)
+		}
+		return nil
+	}
+	if !o.stay {
+		if err := stopService(); err != nil {
+			return err
+		}
 	}
 
 	// 6. Summary.
-	return summary(ctx, out, brokers, mr.Addr(), stats, elapsed, o.rate, printer)
+	if err := summary(ctx, out, brokers, mr.Addr(), stats, elapsed, o.rate, printer); err != nil {
+		return err
+	}
+	if !o.stay {
+		return nil
+	}
+	fmt.Fprintf(out, "\nstill serving the dashboard on %s; Ctrl-C stops the demo\n", url)
+	<-ctx.Done()
+	return stopService()
+}
+
+// startAPI runs the read API and dashboard on addr, or on a free loopback
+// port when addr is taken, until ctx ends; done receives its end.
+func startAPI(ctx context.Context, cfg *config.Config, addr string, log *zap.Logger) (<-chan error, string, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		if ln, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+			return nil, "", fmt.Errorf("listen for the dashboard: %w", err)
+		}
+	}
+	done := make(chan error, 1)
+	// Fresh statistics every 2 s: the demo's population is small.
+	go func() {
+		done <- service.ServeAPI(ctx, cfg, ln, service.APIOptions{Logger: log, StatsRefresh: 2 * time.Second})
+	}()
+	return done, service.URLOf(ln.Addr()), nil
 }
 
 type produceStats struct{ total, dups, late, bad int }
@@ -199,9 +245,9 @@ func produce(ctx context.Context, brokers []string, o options) (produceStats, er
 		if !ok {
 			break
 		}
-		topic := ordersTopic
+		topic := settings.DefaultOrdersTopic
 		if rec.Topic == sim.TopicLifecycle {
-			topic = lifecycleTopic
+			topic = settings.DefaultLifecycleTopic
 		}
 		batch = append(batch, kafka.Message{Topic: topic, Key: rec.Key, Value: rec.Value})
 		st.total++
@@ -255,7 +301,7 @@ func newChangePrinter(out io.Writer, perSec int) *changePrinter {
 
 func (p *changePrinter) run(ctx context.Context, brokers []string) {
 	r := kafka.NewReader(kafka.ReaderConfig{
-		Brokers: brokers, GroupID: "ltv-demo-printer", GroupTopics: []string{changesTopic, segmentsTopic},
+		Brokers: brokers, GroupID: "ltv-demo-printer", GroupTopics: []string{settings.DefaultChangesTopic, settings.DefaultSegmentsTopic},
 		MaxWait: 200 * time.Millisecond, StartOffset: kafka.FirstOffset,
 		HeartbeatInterval: time.Second, SessionTimeout: 6 * time.Second,
 	})
@@ -380,7 +426,7 @@ func summary(ctx context.Context, out io.Writer, brokers []string, redisAddr str
 	if err := iter.Err(); err != nil {
 		return err
 	}
-	ends, err := stream.EndOffsets(ctx, brokers, dlqTopic)
+	ends, err := stream.EndOffsets(ctx, brokers, settings.DefaultDLQTopic)
 	if err != nil {
 		return err
 	}

@@ -2,22 +2,27 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 )
 
 // TestDemoRunsEndToEnd runs the demo exactly as `make demo` does, smaller,
 // and checks its summary adds up.
 func TestDemoRunsEndToEnd(t *testing.T) {
 	var out, errOut bytes.Buffer
-	code := run([]string{"--events", "3000", "--customers", "300", "--bad-rate", "0.01", "--lines-per-second", "5", "--rate", "0"}, &out, &errOut)
+	code := run(context.Background(), []string{"--events", "3000", "--customers", "300", "--bad-rate", "0.01", "--lines-per-second", "5", "--rate", "0", "--api-addr", "127.0.0.1:0"}, &out, &errOut)
 	if code != 0 {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out.String(), errOut.String())
 	}
 	text := out.String()
-	for _, want := range []string{"embedded Kafka-protocol broker", "── summary", "events/s", "customers", "tier changes", "dead letters"} {
+	for _, want := range []string{"embedded Kafka-protocol broker", "dashboard and read API on http://127.0.0.1:", "── summary", "events/s", "customers", "tier changes", "dead letters"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("output lacks %q:\n%s", want, text)
 		}
@@ -47,10 +52,98 @@ func TestDemoRunsEndToEnd(t *testing.T) {
 
 func TestDemoUsageErrors(t *testing.T) {
 	var out, errOut bytes.Buffer
-	if code := run([]string{"--no-such-flag"}, &out, &errOut); code != 2 {
+	if code := run(context.Background(), []string{"--no-such-flag"}, &out, &errOut); code != 2 {
 		t.Fatalf("exit %d for a bad flag", code)
 	}
-	if code := run([]string{"-h"}, &out, &errOut); code != 0 {
+	if code := run(context.Background(), []string{"-h"}, &out, &errOut); code != 0 {
 		t.Fatalf("exit %d for -h", code)
+	}
+}
+
+// lockedBuffer is an output a running demo writes while the test reads.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// TestDemoStaysForTheDashboard runs the demo with --stay: after its
+// summary the dashboard keeps answering, with the demo's figures, until
+// the context ends; then the demo exits 0.
+func TestDemoStaysForTheDashboard(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the whole demo")
+	}
+	var out, errOut lockedBuffer
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	exit := make(chan int, 1)
+	go func() {
+		exit <- run(ctx, []string{"--events", "2000", "--customers", "200", "--rate", "0", "--lines-per-second", "1", "--api-addr", "127.0.0.1:0", "--stay"}, &out, &errOut)
+	}()
+	staying := regexp.MustCompile(`still serving the dashboard on (http://\S+/)`)
+	deadline := time.Now().Add(2 * time.Minute)
+	var m []string
+	for m = staying.FindStringSubmatch(out.String()); m == nil; m = staying.FindStringSubmatch(out.String()) {
+		select {
+		case code := <-exit:
+			t.Fatalf("demo ended (exit %d) instead of staying:\n%s\n%s", code, out.String(), errOut.String())
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no \"still serving\" line:\n%s", out.String())
+		}
+	}
+	customers := regexp.MustCompile(`(?m)^customers\s+(\d+)`).FindStringSubmatch(out.String())
+	if customers == nil {
+		t.Fatalf("no customer count:\n%s", out.String())
+	}
+	get := func(path string, v any) int {
+		res, err := http.Get(m[1] + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		if v != nil {
+			if err := json.NewDecoder(res.Body).Decode(v); err != nil {
+				t.Fatalf("%s: %v", path, err)
+			}
+		}
+		return res.StatusCode
+	}
+	var stats struct {
+		Population int `json:"population"`
+	}
+	if code := get("v1/stats", &stats); code != 200 || strconv.Itoa(stats.Population) != customers[1] {
+		t.Errorf("stats: %d, population %d; the summary says %s customers", code, stats.Population, customers[1])
+	}
+	var changes struct {
+		Changes []map[string]any `json:"changes"`
+	}
+	if code := get("v1/changes", &changes); code != 200 || len(changes.Changes) == 0 {
+		t.Errorf("changes: %d, %d events", code, len(changes.Changes))
+	}
+	if code := get("", nil); code != 200 {
+		t.Errorf("dashboard: %d", code)
+	}
+	cancel()
+	select {
+	case code := <-exit:
+		if code != 0 {
+			t.Fatalf("exit %d after Ctrl-C:\n%s", code, errOut.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the demo did not stop after its context ended")
 	}
 }

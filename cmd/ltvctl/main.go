@@ -6,6 +6,7 @@
 //	ltvctl fit --as-of T …           fit the predictive model, print its YAML
 //	ltvctl score --as-of T …         the §9 fields of every customer, as CSV
 //	ltvctl report [--format …]       cohorts, channels, tiers (SPEC §11)
+//	ltvctl serve                     the read API and live dashboard (SPEC §11)
 //
 // Run `ltvctl <command> -h` for a command's flags.
 package main
@@ -55,6 +56,7 @@ func init() {
 		"fit":    {"fit --as-of T [--summary FILE.csv] [--model bgnbd|mbgnbd] [--time-unit week|day]: fit the predictive model (SPEC §9) and print its YAML", runFit},
 		"report": {"report [--format table|csv|json] [--cac channel=amount]… [--as-of T] [--sample N]: cohort, channel, tier and segment figures (SPEC §11)", runReport},
 		"score":  {"score --as-of T [--summary FILE.csv]: p_alive, expected orders and spend, predicted CLV of every customer, as CSV", runScore},
+		"serve":  {"serve [--api-addr :8081]: the read API (SPEC §11) and the live dashboard, until SIGTERM", runServe},
 	}
 }
 

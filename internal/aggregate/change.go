@@ -92,11 +92,11 @@ func (c *Change) AppendJSON(dst []byte, emittedAt time.Time) []byte {
 	dst = c.appendEventID(dst)
 	dst = append(dst, '"')
 	dst = append(dst, `,"customer_id":`...)
-	dst = appendJSONString(dst, c.CustomerID)
+	dst = AppendJSONString(dst, c.CustomerID)
 	dst = append(dst, `,"previous_tier":`...)
-	dst = appendJSONString(dst, c.PreviousTier)
+	dst = AppendJSONString(dst, c.PreviousTier)
 	dst = append(dst, `,"tier":`...)
-	dst = appendJSONString(dst, c.Tier)
+	dst = AppendJSONString(dst, c.Tier)
 	dst = append(dst, `,"direction":"`...)
 	dst = append(dst, c.Direction()...)
 	dst = append(dst, `","ltv":"`...)
@@ -118,7 +118,7 @@ func (c *Change) AppendJSON(dst []byte, emittedAt time.Time) []byte {
 // occurred_at and emitted_at; it closes the document.
 func appendEventTail(dst []byte, causedBy string, occurredAt, emittedAt time.Time) []byte {
 	dst = append(dst, `,"caused_by":`...)
-	dst = appendJSONString(dst, causedBy)
+	dst = AppendJSONString(dst, causedBy)
 	dst = append(dst, `,"occurred_at":"`...)
 	dst = AppendTimeText(dst, occurredAt)
 	dst = append(dst, `","emitted_at":"`...)
@@ -126,11 +126,12 @@ func appendEventTail(dst []byte, causedBy string, occurredAt, emittedAt time.Tim
 	return append(dst, `"}`...)
 }
 
-// appendJSONString appends s as a JSON string. Input ids are valid UTF-8
-// (the decoder guarantees it), so only the JSON-mandated escapes are
-// needed; <, > and & are escaped too so the output is safe to embed in
+// AppendJSONString appends s as a JSON string, without allocating, for
+// the events and the read API's responses. s must be valid UTF-8 (input
+// ids are: the decoder guarantees it), so only the JSON-mandated escapes
+// are needed; <, > and & are escaped too so the output is safe to embed in
 // HTML-based dashboards.
-func appendJSONString(dst []byte, s string) []byte {
+func AppendJSONString(dst []byte, s string) []byte {
 	const hexDigits = "0123456789abcdef"
 	dst = append(dst, '"')
 	start := 0

@@ -187,11 +187,11 @@ func (c *SegmentChange) AppendJSON(dst []byte, emittedAt time.Time) []byte {
 	dst = append(dst, `","event_id":"`...)
 	dst = appendCauseID(dst, SchemaSegment, c.CustomerID, c.CausedBy)
 	dst = append(dst, `","customer_id":`...)
-	dst = appendJSONString(dst, c.CustomerID)
+	dst = AppendJSONString(dst, c.CustomerID)
 	dst = append(dst, `,"previous_segment":`...)
-	dst = appendJSONString(dst, c.Previous)
+	dst = AppendJSONString(dst, c.Previous)
 	dst = append(dst, `,"segment":`...)
-	dst = appendJSONString(dst, c.Segment)
+	dst = AppendJSONString(dst, c.Segment)
 	if !c.LastOrderAt.IsZero() {
 		dst = append(dst, `,"last_order_at":"`...)
 		dst = AppendTimeText(dst, c.LastOrderAt)
@@ -202,7 +202,7 @@ func (c *SegmentChange) AppendJSON(dst []byte, emittedAt time.Time) []byte {
 	dst = append(dst, `,"ltv":"`...)
 	dst = money.AppendFixed(dst, c.LTV, 2)
 	dst = append(dst, `","tier":`...)
-	dst = appendJSONString(dst, c.Tier)
+	dst = AppendJSONString(dst, c.Tier)
 	return appendEventTail(dst, c.CausedBy, c.OccurredAt, emittedAt)
 }
 

@@ -7,9 +7,9 @@ import (
 	"github.com/prometheus/procfs"
 )
 
-// cpuTime returns a process's user+system CPU time so far (utime+stime
+// CPUTime returns a process's user+system CPU time so far (utime+stime
 // of /proc/<pid>/stat).
-func cpuTime(pid int) (time.Duration, error) {
+func CPUTime(pid int) (time.Duration, error) {
 	st, err := readProc(pid, "cpu time", procfs.Proc.Stat)
 	if err != nil {
 		return 0, err
@@ -56,7 +56,7 @@ type cpuMeter struct {
 func startCPUMeter(pids map[string]int) *cpuMeter {
 	m := &cpuMeter{pids: pids, start: map[string]time.Duration{}}
 	for name, pid := range pids {
-		m.start[name], _ = cpuTime(pid)
+		m.start[name], _ = CPUTime(pid)
 	}
 	return m
 }
@@ -65,7 +65,7 @@ func startCPUMeter(pids map[string]int) *cpuMeter {
 func (m *cpuMeter) used() map[string]time.Duration {
 	out := map[string]time.Duration{}
 	for name, pid := range m.pids {
-		if now, err := cpuTime(pid); err == nil {
+		if now, err := CPUTime(pid); err == nil {
 			out[name] = now - m.start[name]
 		}
 	}
@@ -74,14 +74,14 @@ func (m *cpuMeter) used() map[string]time.Duration {
 
 // cpuDuring runs f and returns the CPU time process pid used meanwhile.
 func cpuDuring(pid int, f func() error) (time.Duration, error) {
-	before, err := cpuTime(pid)
+	before, err := CPUTime(pid)
 	if err != nil {
 		return 0, err
 	}
 	if err := f(); err != nil {
 		return 0, err
 	}
-	after, err := cpuTime(pid)
+	after, err := CPUTime(pid)
 	if err != nil {
 		return 0, err
 	}

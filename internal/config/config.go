@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"sort"
 	"strconv"
@@ -68,6 +69,14 @@ type Config struct {
 	// diagnosing a live instance. Off by default: profiles reveal internals.
 	PProf bool
 
+	// APIAddr is where `ltvctl serve` listens with the read API and the
+	// dashboard (SPEC §11, LTV_API_ADDR, default ":8081").
+	APIAddr string
+	// APICORSOrigins are the browser origins allowed to call the read API
+	// from another site ("*" for any); empty keeps CORS off, so only pages
+	// of the API's own origin (the dashboard) can read it.
+	APICORSOrigins []string
+
 	// Kafka authentication and encryption.
 	// KafkaClientID is the client.id sent to the brokers ("" keeps
 	// kafka-go's default, "<program>@<host> (github.com/segmentio/kafka-go)").
@@ -121,6 +130,7 @@ func LoadCommand(cmd Command, args []string, getenv func(string) string, usageOu
 		workers, maxBatch, linger, maxMsg, drain, logLevel, logFormat, session    string
 		dlqMaxMsg                                                                 string
 		pprof, stateCache, eventSource                                            string
+		apiAddr, apiCORS                                                          string
 
 		kafkaClientID, kafkaMech, kafkaUser, kafkaPass, kafkaTLS, kafkaCA, kafkaCert, kafkaKey, kafkaInsecure string
 		redisUser, redisPass, redisCA, redisCert, redisKey, redisInsecure                                     string
@@ -148,6 +158,8 @@ func LoadCommand(cmd Command, args []string, getenv func(string) string, usageOu
 		{"LTV_LOG_LEVEL", "log-level", "info", "debug, info, warn or error", &raw.logLevel, false},
 		{"LTV_LOG_FORMAT", "log-format", "json", "json or console", &raw.logFormat, false},
 		{"LTV_PPROF", "pprof", "false", "serve Go profiles under /debug/pprof/ on the HTTP address", &raw.pprof, false},
+		{"LTV_API_ADDR", "api-addr", ":8081", "address of the read API and dashboard of ltvctl serve", &raw.apiAddr, false},
+		{"LTV_API_CORS_ORIGINS", "api-cors-origins", "", "comma-separated browser origins (https://host[:port], or *) allowed to call the read API cross-site (empty: CORS off)", &raw.apiCORS, false},
 
 		{"LTV_KAFKA_CLIENT_ID", "kafka-client-id", "", "client.id sent to the brokers: shows in broker logs and quotas, and prefixes this instance's group member id (empty: kafka-go's default)", &raw.kafkaClientID, false},
 		{"LTV_KAFKA_SASL_MECHANISM", "kafka-sasl-mechanism", "", "Kafka SASL mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (empty: none)", &raw.kafkaMech, false},
@@ -213,6 +225,8 @@ func LoadCommand(cmd Command, args []string, getenv func(string) string, usageOu
 		SegmentsTopic:  raw.segments,
 		DLQTopic:       raw.dlq,
 		HTTPAddr:       raw.httpAddr,
+		APIAddr:        strings.TrimSpace(raw.apiAddr),
+		APICORSOrigins: settings.SplitList(raw.apiCORS),
 		ConfigFile:     raw.file,
 		EventSource:    strings.TrimSpace(raw.eventSource),
 		LogLevel:       raw.logLevel,
@@ -311,6 +325,14 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("%s tls: a client certificate needs both the cert and the key file", name)
 		}
 	}
+	if c.APIAddr == "" {
+		return errors.New("empty api address (LTV_API_ADDR)")
+	}
+	for _, o := range c.APICORSOrigins {
+		if err := checkOrigin(o); err != nil {
+			return fmt.Errorf("api cors origins: %w", err)
+		}
+	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
 	default:
@@ -320,6 +342,20 @@ func (c *Config) Validate() error {
 	case "json", "console":
 	default:
 		return fmt.Errorf("log format %q is not json or console", c.LogFormat)
+	}
+	return nil
+}
+
+// checkOrigin accepts "*" or a browser origin as the Origin header carries
+// it: scheme, host and an optional port, nothing after.
+func checkOrigin(o string) error {
+	if o == "*" {
+		return nil
+	}
+	u, err := url.Parse(o)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
+		u.User != nil || u.Path != "" || u.RawQuery != "" || u.Fragment != "" {
+		return fmt.Errorf("%q is not an origin like https://shop.example.com or http://localhost:3000 (or *)", o)
 	}
 	return nil
 }

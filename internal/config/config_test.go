@@ -31,6 +31,8 @@ func TestDefaultsMatchSpec(t *testing.T) {
 		"changes":   {c.ChangesTopic, "ltv-changes"},
 		"dlq":       {c.DLQTopic, "ltv-dlq"},
 		"http":      {c.HTTPAddr, ":8080"},
+		"api":       {c.APIAddr, ":8081"},
+		"cors":      {strings.Join(c.APICORSOrigins, ","), ""},
 		"currency":  {c.BaseCurrency, "SEK"},
 		"margin":    {c.Model.DefaultMargin.String(), "1"},
 		"lifespan":  {c.Model.LifespanYears.String(), "3"},
@@ -79,6 +81,20 @@ func TestEnvAndFlagPrecedence(t *testing.T) {
 	}
 	if c.OrdersTopic != "o-env" || c.LifecycleTopic != "l-env" || c.ChangesTopic != "c-env" || c.HTTPAddr != ":9999" {
 		t.Errorf("env ignored: %+v", c)
+	}
+}
+
+func TestAPISettings(t *testing.T) {
+	c, err := Load([]string{"--api-addr", "127.0.0.1:9000"},
+		envOf(map[string]string{"LTV_API_CORS_ORIGINS": "https://shop.example.com, http://localhost:3000,*"}), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.APIAddr != "127.0.0.1:9000" {
+		t.Errorf("api addr %q", c.APIAddr)
+	}
+	if got := strings.Join(c.APICORSOrigins, "|"); got != "https://shop.example.com|http://localhost:3000|*" {
+		t.Errorf("cors origins %q", got)
 	}
 }
 
@@ -149,6 +165,10 @@ func TestInvalidSettingsAreErrors(t *testing.T) {
 		{"yaml bad fx", nil, nil, "fx_rates: {EUR: 0}\n", "fx_rates"},
 		{"log level", []string{"--log-level", "loud"}, nil, "", "log level"},
 		{"event source", nil, map[string]string{"LTV_EVENT_SOURCE": "my updater"}, "", "LTV_EVENT_SOURCE"},
+		{"empty api addr", []string{"--api-addr", " "}, nil, "", "api address"},
+		{"cors origin with a path", nil, map[string]string{"LTV_API_CORS_ORIGINS": "https://a.example/app"}, "", "api cors origins"},
+		{"cors origin without scheme", []string{"--api-cors-origins", "shop.example.com"}, nil, "", "api cors origins"},
+		{"cors origin ftp", []string{"--api-cors-origins", "ftp://a.example"}, nil, "", "api cors origins"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -290,10 +290,8 @@ func (d *Decoder) decode(value []byte) (aggregate.Event, *Error) {
 	if err != nil {
 		return ev, err
 	}
-	if customerID[0] == '}' {
-		// ltv:{}…} would have an empty Redis Cluster hash tag: the
-		// customer's keys would hash to different slots.
-		return ev, errorf("customer_id", "customer_id must not start with '}' (it would break the Redis Cluster hash tag of ltv:{<customer_id>})")
+	if err := checkHashTag(customerID); err != nil {
+		return ev, err
 	}
 	at, err := required(&f, fOccurredAt)
 	if err != nil {
@@ -469,16 +467,52 @@ func identifier(f *fields, i int) ([]byte, *Error) {
 	if err != nil {
 		return nil, err
 	}
-	name := fieldNames[i]
+	return v, checkIDText(fieldNames[i], v)
+}
+
+// checkIDText checks a non-empty id's length and characters.
+func checkIDText(name string, v []byte) *Error {
 	if len(v) > MaxIDBytes {
-		return nil, errorf(name, "field %q is longer than %d bytes", name, MaxIDBytes)
+		return errorf(name, "field %q is longer than %d bytes", name, MaxIDBytes)
 	}
 	for _, c := range v {
 		if c < 0x20 || c == 0x7f {
-			return nil, errorf(name, "field %q contains a control character", name)
+			return errorf(name, "field %q contains a control character", name)
 		}
 	}
-	return v, nil
+	return nil
+}
+
+// checkHashTag refuses a customer id that would break the Redis Cluster
+// hash tag: ltv:{}…} would have an empty tag, and the customer's keys
+// would hash to different slots.
+func checkHashTag(id []byte) *Error {
+	if id[0] == '}' {
+		return errorf("customer_id", "customer_id must not start with '}' (it would break the Redis Cluster hash tag of ltv:{<customer_id>})")
+	}
+	return nil
+}
+
+// CheckCustomerID applies the rules a customer_id of an input event obeys
+// (SPEC §2) to an id from elsewhere, such as a read-API request, so an id
+// the consumer could never have stored is refused with the same reason.
+func CheckCustomerID(id string) error {
+	v := []byte(id)
+	switch {
+	case len(v) == 0:
+		return errorf("customer_id", "empty customer_id")
+	case !utf8.Valid(v):
+		return errorf("customer_id", "customer_id is not valid UTF-8")
+	case onlySpace(v):
+		return errorf("customer_id", "empty customer_id (only white space)")
+	}
+	if err := checkIDText("customer_id", v); err != nil {
+		return err
+	}
+	if err := checkHashTag(v); err != nil {
+		return err
+	}
+	return nil
 }
 
 // optional returns an optional string field ("" when absent or null).

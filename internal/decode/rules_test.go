@@ -1,10 +1,13 @@
 package decode
 
 import (
+	"encoding/json"
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/ltv-stream/ltv-stream/internal/spectest"
 )
@@ -122,5 +125,48 @@ func TestEventTimeAgreesWithDecode(t *testing.T) {
 		if _, ok := EventTime([]byte(in)); ok {
 			t.Errorf("%q: a time was found", in)
 		}
+	}
+}
+
+// TestCheckCustomerIDAgreesWithTheDecoder checks that an id the read API
+// refuses is exactly one an input event could not carry: each id is tried
+// both ways, and both must accept it or both refuse it.
+func TestCheckCustomerIDAgreesWithTheDecoder(t *testing.T) {
+	d := mustDecoder(t, Config{})
+	cases := []struct {
+		id     string
+		ok     bool
+		reason string
+	}{
+		{"c-000042", true, ""},
+		{"kund/åäö 42", true, ""},
+		{"a}b", true, ""},
+		{strings.Repeat("x", MaxIDBytes), true, ""},
+		{"", false, "empty customer_id"},
+		{" \t\u00a0", false, "only white space"},
+		{strings.Repeat("x", MaxIDBytes+1), false, "longer than 256 bytes"},
+		{"c-\x01", false, "control character"},
+		{"c-\x7f", false, "control character"},
+		{"}c", false, "hash tag"},
+		{"c-\xff", false, "UTF-8"},
+	}
+	for _, tc := range cases {
+		t.Run(strconv.Quote(tc.id), func(t *testing.T) {
+			err := CheckCustomerID(tc.id)
+			if (err == nil) != tc.ok || (err != nil && !strings.Contains(err.Error(), tc.reason)) {
+				t.Fatalf("CheckCustomerID = %v, want ok=%v or a reason with %q", err, tc.ok, tc.reason)
+			}
+			doc, jerr := json.Marshal(tc.id)
+			if jerr != nil {
+				t.Fatal(jerr)
+			}
+			if !utf8.ValidString(tc.id) { // Marshal would replace the bad bytes
+				doc = []byte(`"` + tc.id + `"`)
+			}
+			_, derr := d.DecodeRecord([]byte(tc.id), []byte(order(`"c-000042"`, string(doc))), readAt)
+			if (derr == nil) != tc.ok {
+				t.Fatalf("the decoder says %v for this customer_id, CheckCustomerID %v", derr, err)
+			}
+		})
 	}
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/ltv-stream/ltv-stream/internal/store"
 	"github.com/ltv-stream/ltv-stream/internal/stream"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 )
 
 // Options are the programmatic extras beyond config.Config.
@@ -50,7 +51,7 @@ func Run(ctx context.Context, cfg *config.Config, opt Options) error {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	kafkaSec, redisTLS, err := security(cfg)
+	kafkaSec, redisTLS, err := Security(cfg)
 	if err != nil {
 		return err
 	}
@@ -251,6 +252,23 @@ func Run(ctx context.Context, cfg *config.Config, opt Options) error {
 	return err
 }
 
+// NewLogger builds the zap logger of a level (debug, info, warn, error)
+// and format (json, or console for people), as every command logs.
+func NewLogger(level, format string) (*zap.Logger, error) {
+	lvl, err := zapcore.ParseLevel(level)
+	if err != nil {
+		return nil, err
+	}
+	zc := zap.NewProductionConfig()
+	if format == "console" {
+		zc = zap.NewDevelopmentConfig()
+	}
+	zc.Level = zap.NewAtomicLevelAt(lvl)
+	zc.EncoderConfig.TimeKey = "ts"
+	zc.EncoderConfig.EncodeTime = zapcore.ISO8601TimeEncoder
+	return zc.Build()
+}
+
 // mergeTime is the event time the consumer merges its input topics by: the
 // record's occurred_at, except that a record the decoder will refuse for
 // lying beyond max_future_skew has none (it goes at once, instead of
@@ -265,10 +283,11 @@ func mergeTime(skew time.Duration) func([]byte) (time.Time, bool) {
 	}
 }
 
-// security builds the Kafka and Redis security settings from the
-// configuration. Secrets stay inside the returned values; only
-// Security.String (which leaves the password out) is ever logged.
-func security(cfg *config.Config) (stream.Security, *tls.Config, error) {
+// Security builds the Kafka and Redis security settings from the
+// configuration, for the service and for ltvctl serve. Secrets stay inside
+// the returned values; only stream.Security.String (which leaves the
+// password out) is ever logged.
+func Security(cfg *config.Config) (stream.Security, *tls.Config, error) {
 	ktls, err := cfg.KafkaTLS.Config()
 	if err != nil {
 		return stream.Security{}, nil, fmt.Errorf("kafka %w", err)

@@ -122,6 +122,11 @@ var fieldNames = [numFields]string{
 	FieldPredictedCLV, FieldScoredAt, fieldGuard, fieldPendingFlag,
 }
 
+// PublicFieldNames returns the names of the public fields this code writes
+// (SPEC §3, then the §9 predictive fields), in the SPEC's order: what a
+// reader such as the read API may return. A new slice on each call.
+func PublicFieldNames() []string { return append([]string(nil), fieldNames[:ixGuard]...) }
+
 // indexOf maps a field name to its index; false for names this code does not
 // know (left alone: a newer version may have written them).
 func indexOf(name string) (fieldIndex, bool) {

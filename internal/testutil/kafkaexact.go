@@ -2,11 +2,10 @@ package testutil
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"time"
 
+	"github.com/ltv-stream/ltv-stream/internal/stream"
 	"github.com/segmentio/kafka-go"
 )
 
@@ -45,66 +44,31 @@ type ExactRecord struct {
 // ReadExact reads every record of one partition of a topic up to its
 // current end with the protocol-level Fetch, keeping null and empty apart.
 func ReadExact(ctx context.Context, brokers []string, topic string, partition int) ([]ExactRecord, error) {
-	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second}
-	var out []ExactRecord
-	next := int64(0)
-	for {
-		res, err := client.Fetch(ctx, &kafka.FetchRequest{Topic: topic, Partition: partition, Offset: next,
-			MinBytes: 1, MaxBytes: 64 << 20, MaxWait: 100 * time.Millisecond})
-		if err != nil {
-			return nil, fmt.Errorf("fetch %s/%d@%d: %w", topic, partition, next, err)
+	client := stream.NewAdminClient(brokers, nil)
+	res, err := client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{
+		topic: {kafka.LastOffsetOf(partition)}}})
+	if err != nil {
+		return nil, fmt.Errorf("list offsets %s/%d: %w", topic, partition, err)
+	}
+	var end int64
+	for _, po := range res.Topics[topic] {
+		if po.Error != nil {
+			return nil, fmt.Errorf("list offsets %s/%d: %w", topic, partition, po.Error)
 		}
-		if res.Error != nil {
-			return nil, fmt.Errorf("fetch %s/%d@%d: %w", topic, partition, next, res.Error)
-		}
-		for {
-			rec, err := res.Records.ReadRecord()
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				return nil, fmt.Errorf("read %s/%d: %w", topic, partition, err)
-			}
-			if rec.Offset < next {
-				continue
-			}
-			r := ExactRecord{Partition: partition, Offset: rec.Offset, Headers: map[string]string{}}
-			if r.Key, err = readBytes(rec.Key); err == nil {
-				r.Value, err = readBytes(rec.Value)
-			}
-			if err != nil {
-				return nil, fmt.Errorf("read %s/%d@%d: %w", topic, partition, rec.Offset, err)
-			}
-			for _, h := range rec.Headers {
-				r.Headers[h.Key] = string(h.Value)
-			}
-			out = append(out, r)
-			next = rec.Offset + 1
-		}
-		if next >= res.HighWatermark {
-			return out, nil
+		end = po.LastOffset
+	}
+	recs, err := stream.ReadRange(ctx, client, topic, partition, 0, end, nil)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]ExactRecord, len(recs))
+	for i, r := range recs {
+		out[i] = ExactRecord{Partition: partition, Offset: r.Offset, Key: r.Key, Value: r.Value, Headers: map[string]string{}}
+		for _, h := range r.Headers {
+			out[i].Headers[h.Key] = string(h.Value)
 		}
 	}
-}
-
-// readBytes reads a record's key or value, keeping nil for null.
-func readBytes(b kafka.Bytes) ([]byte, error) {
-	if b == nil {
-		return nil, nil
-	}
-	defer b.Close()
-	out := make([]byte, 0, b.Len())
-	buf := make([]byte, 32<<10)
-	for {
-		n, err := b.Read(buf)
-		out = append(out, buf[:n]...)
-		if errors.Is(err, io.EOF) {
-			return out, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-	}
+	return out, nil
 }
 
 // CreateTopic creates a topic with the given number of partitions.

@@ -1,0 +1,192 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ltv-stream/ltv-stream/internal/store"
+	"github.com/ltv-stream/ltv-stream/internal/testutil"
+)
+
+// serveEnv starts a redis-server holding one customer and a broker with
+// the output topics, and returns the settings ltvctl serve needs.
+func serveEnv(t *testing.T) map[string]string {
+	t.Helper()
+	rs := testutil.StartRedis(t)
+	if err := rs.Client().HSet(context.Background(), store.Key("c-1"), "orders", "3", "tier", "silver", "ltv", "1200.00", "revenue", "1500.00", "gross_profit", "600.00", "first_order_at", "2026-01-10T10:00:00Z", "last_order_at", "2026-06-10T10:00:00Z", "churned", "0", "segment", "active", "_g", "x").Err(); err != nil {
+		t.Fatal(err)
+	}
+	_, brokers := testutil.StartKafka(t, testutil.KafkaConfig{Partitions: 2, Topics: []string{"ltv-changes", "ltv-segments"}})
+	return map[string]string{"LTV_REDIS_URL": rs.URL(), "LTV_KAFKA_BROKERS": strings.Join(brokers, ","),
+		"LTV_API_ADDR": "127.0.0.1:0", "LTV_LOG_LEVEL": "warn"}
+}
+
+var urlLine = regexp.MustCompile(`read API and dashboard on (http://\S+/)`)
+
+// getJSON fetches a URL and decodes a JSON object.
+func getJSON(t *testing.T, url string) (int, map[string]any) {
+	t.Helper()
+	res, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var doc map[string]any
+	if strings.HasPrefix(res.Header.Get("Content-Type"), "application/json") {
+		if err := json.NewDecoder(res.Body).Decode(&doc); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return res.StatusCode, doc
+}
+
+// checkServing asserts the endpoints of a running ltvctl serve answer.
+func checkServing(t *testing.T, base string) {
+	t.Helper()
+	if code, doc := getJSON(t, base+"v1/customers/c-1"); code != 200 || doc["tier"] != "silver" || doc["orders"] != "3" || doc["_g"] != nil {
+		t.Errorf("customer: %d %v", code, doc)
+	}
+	if code, doc := getJSON(t, base+"healthz"); code != 200 {
+		t.Errorf("healthz: %d %v", code, doc)
+	}
+	if code, doc := getJSON(t, base+"v1/changes"); code != 200 || len(doc["changes"].([]any)) != 0 {
+		t.Errorf("changes: %d %v", code, doc)
+	}
+	if code, doc := getJSON(t, base+"v1/stats"); code != 200 || doc["population"] != 1.0 || doc["tiers"].(map[string]any)["silver"] != 1.0 {
+		t.Errorf("stats: %d %v", code, doc)
+	}
+	if code, _ := getJSON(t, base); code != 200 {
+		t.Errorf("dashboard: %d", code)
+	}
+}
+
+// TestServe runs `ltvctl serve` in process: it prints its URL, answers,
+// and returns 0 when its context ends.
+func TestServe(t *testing.T) {
+	env := serveEnv(t)
+	pr, pw := io.Pipe()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	exit := make(chan int, 1)
+	go func() {
+		code := run(ctx, []string{"serve", "--stats-refresh", "1s", "--cac", "(none)=100"}, func(k string) string { return env[k] }, pw, io.Discard)
+		_ = pw.Close()
+		exit <- code
+	}()
+	line, err := bufio.NewReader(pr).ReadString('\n')
+	if err != nil {
+		t.Fatalf("no URL printed: %v", err)
+	}
+	go func() { _, _ = io.Copy(io.Discard, pr) }()
+	m := urlLine.FindStringSubmatch(line)
+	if m == nil {
+		t.Fatalf("no URL in %q", line)
+	}
+	checkServing(t, m[1])
+	// --cac reaches the statistics: c-1 (no channel) has ltv 1200.00.
+	if _, doc := getJSON(t, m[1]+"v1/stats"); fmt.Sprint(doc["channels"]) != "[map[cac:100.00 channel: customers:1 ltv_cac:12 mean_ltv:1200.00]]" {
+		t.Errorf("channels with --cac: %v", doc["channels"])
+	}
+	cancel()
+	select {
+	case code := <-exit:
+		if code != 0 {
+			t.Fatalf("exit %d", code)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("serve did not return after its context ended")
+	}
+}
+
+// TestServeStopsOnSIGTERM runs the built binary and sends it SIGTERM: it
+// shuts down and exits 0.
+func TestServeStopsOnSIGTERM(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	env := serveEnv(t)
+	bin := filepath.Join(t.TempDir(), "ltvctl")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	cmd := exec.Command(bin, "serve")
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	go func() { _, _ = io.Copy(io.Discard, stdout); done <- cmd.Wait() }()
+	m := urlLine.FindStringSubmatch(line)
+	if err != nil || m == nil {
+		_ = cmd.Process.Kill()
+		t.Fatalf("no URL printed (%v): %q\n%s", err, line, stderr.String())
+	}
+	checkServing(t, m[1])
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("exit after SIGTERM: %v\n%s", err, stderr.String())
+		}
+	case <-time.After(15 * time.Second):
+		_ = cmd.Process.Kill()
+		t.Fatal("no exit within 15 s of SIGTERM")
+	}
+	if _, err := net.DialTimeout("tcp", strings.TrimSuffix(strings.TrimPrefix(m[1], "http://"), "/"), time.Second); err == nil {
+		t.Error("still listening after exit")
+	}
+}
+
+func TestServeErrors(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	cases := []struct {
+		name   string
+		args   []string
+		env    map[string]string
+		code   int
+		errHas string
+	}{
+		{"bad refresh", []string{"serve", "--stats-refresh", "0s"}, nil, 2, "--stats-refresh"},
+		{"bad sample limit", []string{"serve", "--stats-sample-limit", "-5"}, nil, 2, "--stats-sample-limit"},
+		{"bad --cac", []string{"serve", "--cac", "email"}, nil, 1, "want channel=amount"},
+		{"bad CORS origin", []string{"serve"}, map[string]string{"LTV_API_CORS_ORIGINS": "shop.example.com"}, 1, "api cors origins"},
+		{"address in use", []string{"serve"}, map[string]string{"LTV_API_ADDR": busy.Addr().String()}, 1, "listen " + busy.Addr().String()},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			code, _, errOut := ltvctl(t, tc.env, tc.args...)
+			if code != tc.code || !strings.Contains(errOut, tc.errHas) {
+				t.Fatalf("exit %d, stderr %q; want %d and %q", code, errOut, tc.code, tc.errHas)
+			}
+		})
+	}
+}

@@ -1,0 +1,460 @@
+package api_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"reflect"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ltv-stream/ltv-stream/internal/api"
+	"github.com/ltv-stream/ltv-stream/internal/store"
+	"github.com/ltv-stream/ltv-stream/internal/testutil"
+	"github.com/redis/go-redis/v9"
+)
+
+// customer42 is a customer hash as the updater writes it: public fields
+// and private bookkeeping (binary _g, _p).
+var customer42 = map[string]string{
+	"orders": "2", "revenue": "599.05", "gross_profit": "232.92", "refunds": "0.00",
+	"first_order_at": "2026-03-01T12:00:00Z", "last_order_at": "2026-09-01T12:00:00Z",
+	"aov": "299.53", "frequency": "2.0000", "tenure_days": "184.00", "churned": "0",
+	"ltv": "698.75", "tier": "bronze", "updated_at": "2026-11-23T07:31:45Z",
+	"channel": `e"mail <x>`, "segment": "active", "segment_since": "2026-09-01T12:00:00Z",
+	"_g": "\x00\x01\xfe\xffbinary", "_p": "1",
+}
+
+// want42 is customer42 as the API returns it.
+var want42 = map[string]any{
+	"orders": "2", "revenue": "599.05", "gross_profit": "232.92", "refunds": "0.00",
+	"first_order_at": "2026-03-01T12:00:00Z", "last_order_at": "2026-09-01T12:00:00Z",
+	"aov": "299.53", "frequency": "2.0000", "tenure_days": "184.00", "churned": "0",
+	"ltv": "698.75", "tier": "bronze", "updated_at": "2026-11-23T07:31:45Z",
+	"channel": `e"mail <x>`, "segment": "active", "segment_since": "2026-09-01T12:00:00Z",
+}
+
+// fixture is a redis-server holding a few customers, and a server over it.
+type fixture struct {
+	redis  *testutil.RedisServer
+	admin  *redis.Client
+	client redis.UniversalClient
+}
+
+func newFixture(t testing.TB) *fixture {
+	t.Helper()
+	rs := testutil.StartRedis(t)
+	f := &fixture{redis: rs, admin: rs.Client(), client: rs.StoreClient()}
+	ctx := context.Background()
+	hashes := map[string]map[string]string{
+		"c-000042": customer42,
+		// Churned, with the predictive fields, no channel.
+		"c-7": {"orders": "11", "revenue": "25000.00", "churned": "1", "ltv": "9000.00", "tier": "gold",
+			"p_alive": "0.0000", "expected_orders": "0.0000", "expected_spend": "120.50", "predicted_clv": "0.00",
+			"scored_at": "2026-10-01T00:00:00Z", "updated_at": "2026-11-01T00:00:00Z", "_g": "x"},
+		"a/b åäö": {"orders": "1", "tier": "bronze", "updated_at": "2026-11-01T00:00:00Z"},
+		// Only private fields: not a customer anyone can read.
+		"ghost": {"_g": "x"},
+		// Hand-edited into something the updater never writes.
+		"broken": {"orders": "two", "tier": "bronze"},
+	}
+	for id, h := range hashes {
+		if err := f.admin.HSet(ctx, store.Key(id), h).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return f
+}
+
+func (f *fixture) server(t *testing.T, cfg api.Config) *httptest.Server {
+	t.Helper()
+	if cfg.Redis == nil {
+		cfg.Redis = f.client
+	}
+	s, err := api.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(s)
+	t.Cleanup(hs.Close)
+	return hs
+}
+
+// call makes a request and decodes the JSON answer.
+func call(t *testing.T, method, url, contentType, body string, hdr map[string]string) (int, http.Header, map[string]any) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	raw, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]any
+	if len(raw) > 0 && strings.HasPrefix(res.Header.Get("Content-Type"), "application/json") {
+		if err := json.Unmarshal(raw, &doc); err != nil {
+			t.Fatalf("%s %s: body is not JSON: %v\n%s", method, url, err, raw)
+		}
+	}
+	return res.StatusCode, res.Header, doc
+}
+
+func TestGetCustomer(t *testing.T) {
+	f := newFixture(t)
+	hs := f.server(t, api.Config{})
+	cases := []struct {
+		name, path string
+		code       int
+		want       map[string]any // the whole body on 200
+		errHas     string
+	}{
+		{"known", "c-000042", 200, want42, ""},
+		{"predictive fields, churned, no channel", "c-7", 200, map[string]any{
+			"orders": "11", "revenue": "25000.00", "churned": "1", "ltv": "9000.00", "tier": "gold",
+			"p_alive": "0.0000", "expected_orders": "0.0000", "expected_spend": "120.50", "predicted_clv": "0.00",
+			"scored_at": "2026-10-01T00:00:00Z", "updated_at": "2026-11-01T00:00:00Z"}, ""},
+		{"escaped slash and UTF-8", "a%2Fb%20%C3%A5%C3%A4%C3%B6", 200, map[string]any{
+			"orders": "1", "tier": "bronze", "updated_at": "2026-11-01T00:00:00Z"}, ""},
+		{"unknown", "c-404", 404, nil, `unknown customer "c-404"`},
+		{"private fields only", "ghost", 404, nil, "unknown customer"},
+		{"stored value the updater never writes: returned as Redis holds it", "broken", 200, map[string]any{"orders": "two", "tier": "bronze"}, ""},
+		{"breaks the hash tag", "%7Dc", 400, nil, "hash tag"},
+		{"only white space", "%20%20", 400, nil, "only white space"},
+		{"control character", "c%01", 400, nil, "control character"},
+		{"too long", strings.Repeat("x", 257), 400, nil, "longer than 256 bytes"},
+		{"not UTF-8", "c%FF", 400, nil, "UTF-8"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			code, hdr, doc := call(t, "GET", hs.URL+"/v1/customers/"+tc.path, "", "", nil)
+			if code != tc.code {
+				t.Fatalf("status %d, want %d: %v", code, tc.code, doc)
+			}
+			if hdr.Get("Content-Type") != "application/json" || hdr.Get("Cache-Control") != "no-store" {
+				t.Errorf("headers %v", hdr)
+			}
+			if tc.want != nil && !reflect.DeepEqual(doc, tc.want) {
+				t.Fatalf("body\n got %v\nwant %v", doc, tc.want)
+			}
+			if tc.errHas != "" && !strings.Contains(fmt.Sprint(doc["error"]), tc.errHas) {
+				t.Fatalf("error %q, want it to contain %q", doc["error"], tc.errHas)
+			}
+		})
+	}
+}
+
+func TestBatchGet(t *testing.T) {
+	f := newFixture(t)
+	hs := f.server(t, api.Config{MaxBodyBytes: 64 << 10})
+	many := func(n int) string {
+		ids := make([]string, n)
+		for i := range ids {
+			ids[i] = fmt.Sprintf("c-%d", i)
+		}
+		b, _ := json.Marshal(map[string]any{"ids": ids})
+		return string(b)
+	}
+	cases := []struct {
+		name, contentType, body string
+		code                    int
+		customers               []string // ids returned, in order
+		missing                 []string
+		errHas                  string
+	}{
+		{"found, missing and repeated", "application/json", `{"ids":["c-7","nobody","c-000042","c-7","ghost"]}`, 200,
+			[]string{"c-7", "c-000042"}, []string{"nobody", "ghost"}, ""},
+		{"all missing", "", `{"ids":["x","y"]}`, 200, []string{}, []string{"x", "y"}, ""},
+		{"charset parameter", "application/json; charset=utf-8", `{"ids":["c-7"]}`, 200, []string{"c-7"}, []string{}, ""},
+		{"1000 ids", "application/json", many(1000), 200, []string{"c-7"}, nil, ""},
+		{"1001 ids", "application/json", many(1001), 400, nil, nil, "at most 1000"},
+		{"empty list", "application/json", `{"ids":[]}`, 400, nil, nil, `"ids" is empty`},
+		{"no ids", "application/json", `{}`, 400, nil, nil, `no "ids"`},
+		{"unknown field", "application/json", `{"ids":["c-7"],"fields":["ltv"]}`, 400, nil, nil, `unknown field "fields"`},
+		{"not JSON", "application/json", `ids=c-7`, 400, nil, nil, "invalid character"},
+		{"ids not strings", "application/json", `{"ids":[7]}`, 400, nil, nil, "cannot unmarshal number"},
+		{"data after the object", "application/json", `{"ids":["c-7"]} {}`, 400, nil, nil, "data after the JSON object"},
+		{"invalid id", "application/json", `{"ids":["c-7","}x"]}`, 400, nil, nil, "ids[1]: customer_id must not start with '}'"},
+		{"form content type", "application/x-www-form-urlencoded", `{"ids":["c-7"]}`, 415, nil, nil, "send application/json"},
+		{"too large", "application/json", `{"ids":["` + strings.Repeat("x", 70<<10) + `"]}`, 413, nil, nil, "larger than 65536 bytes"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			code, _, doc := call(t, "POST", hs.URL+"/v1/customers:batchGet", tc.contentType, tc.body, nil)
+			if code != tc.code {
+				t.Fatalf("status %d, want %d: %v", code, tc.code, doc)
+			}
+			if tc.errHas != "" {
+				if !strings.Contains(fmt.Sprint(doc["error"]), tc.errHas) {
+					t.Fatalf("error %q, want it to contain %q", doc["error"], tc.errHas)
+				}
+				return
+			}
+			var got []string
+			for id := range doc["customers"].(map[string]any) {
+				got = append(got, id)
+			}
+			sort.Strings(got)
+			want := slices.Clone(tc.customers)
+			sort.Strings(want)
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Errorf("customers %v, want %v", got, tc.customers)
+			}
+			if tc.missing != nil && fmt.Sprint(doc["missing"]) != fmt.Sprint(tc.missing) {
+				t.Errorf("missing %v, want %v", doc["missing"], tc.missing)
+			}
+			if tc.name == "found, missing and repeated" {
+				if c := doc["customers"].(map[string]any)["c-000042"].(map[string]any); !reflect.DeepEqual(c, want42) {
+					t.Errorf("c-000042 in a batch\n got %v\nwant %v", c, want42)
+				}
+			}
+		})
+	}
+}
+
+// TestReadOnlyACLUser runs the API as a Redis user that may only read
+// ltv:* keys (the setup docs/read-api.md gives) and checks every endpoint
+// that reads Redis works, while the user can write nothing.
+func TestReadOnlyACLUser(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	if err := f.admin.Do(ctx, "ACL", "SETUSER", "ltv-api", "reset", "on", ">api-pw", "~ltv:*", "resetchannels",
+		"+@read", "+@connection", "-@dangerous").Err(); err != nil {
+		t.Fatal(err)
+	}
+	ro, err := store.NewClient(store.Config{URL: f.redis.URL(), Username: "ltv-api", Password: "api-pw"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	// The user really is read-only, and only for ltv:*.
+	if err := ro.HSet(ctx, store.Key("c-7"), "tier", "platinum").Err(); err == nil || !strings.Contains(err.Error(), "NOPERM") {
+		t.Fatalf("the ACL user could write: %v", err)
+	}
+	if err := ro.Get(ctx, "other:key").Err(); err == nil || !strings.Contains(err.Error(), "NOPERM") {
+		t.Fatalf("the ACL user could read outside ltv:*: %v", err)
+	}
+	hs := f.server(t, api.Config{Redis: ro, Stats: statsProvider(t, ro)})
+	if code, _, doc := call(t, "GET", hs.URL+"/v1/customers/c-000042", "", "", nil); code != 200 || !reflect.DeepEqual(doc, want42) {
+		t.Errorf("get: %d %v", code, doc)
+	}
+	if code, _, doc := call(t, "POST", hs.URL+"/v1/customers:batchGet", "application/json", `{"ids":["c-7","nobody"]}`, nil); code != 200 || len(doc["customers"].(map[string]any)) != 1 {
+		t.Errorf("batchGet: %d %v", code, doc)
+	}
+	if code, _, doc := call(t, "GET", hs.URL+"/healthz", "", "", nil); code != 200 {
+		t.Errorf("healthz: %d %v", code, doc)
+	}
+	code, _, doc := call(t, "GET", hs.URL+"/v1/stats", "", "", nil)
+	if code != 200 || doc["population"] != 5.0 {
+		t.Errorf("stats: %d %v", code, doc)
+	}
+}
+
+// TestNoPermissionIsAClearError: a Redis user without read access gets a
+// 500 saying what to fix, not a 503 that suggests waiting.
+func TestNoPermissionIsAClearError(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	if err := f.admin.Do(ctx, "ACL", "SETUSER", "nobody", "reset", "on", ">pw", "~other:*", "+@read", "+@connection").Err(); err != nil {
+		t.Fatal(err)
+	}
+	c, err := store.NewClient(store.Config{URL: f.redis.URL(), Username: "nobody", Password: "pw"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	hs := f.server(t, api.Config{Redis: c})
+	code, _, doc := call(t, "GET", hs.URL+"/v1/customers/c-7", "", "", nil)
+	if code != 500 || !strings.Contains(fmt.Sprint(doc["error"]), "NOPERM") || !strings.Contains(fmt.Sprint(doc["error"]), "ACL user") {
+		t.Fatalf("%d %v", code, doc)
+	}
+}
+
+func TestHealthz(t *testing.T) {
+	f := newFixture(t)
+	hs := f.server(t, api.Config{HealthTimeout: time.Second})
+	if code, _, doc := call(t, "GET", hs.URL+"/healthz", "", "", nil); code != 200 || doc["status"] != "ok" {
+		t.Fatalf("up: %d %v", code, doc)
+	}
+	f.redis.Stop()
+	code, _, doc := call(t, "GET", hs.URL+"/healthz", "", "", nil)
+	if code != 503 || !strings.Contains(fmt.Sprint(doc["error"]), "redis unreachable") {
+		t.Fatalf("down: %d %v", code, doc)
+	}
+	if code, _, doc := call(t, "GET", hs.URL+"/v1/customers/c-7", "", "", nil); code != 503 || !strings.Contains(fmt.Sprint(doc["error"]), "redis unavailable") {
+		t.Fatalf("get while down: %d %v", code, doc)
+	}
+}
+
+func TestRoutesMethodsAndMetrics(t *testing.T) {
+	f := newFixture(t)
+	hs := f.server(t, api.Config{})
+	cases := []struct {
+		method, path string
+		code         int
+		errHas       string
+		allow        string
+	}{
+		{"GET", "/v1/customers/c-7", 200, "", ""},
+		{"GET", "/v1/customers/c-404", 404, "unknown customer", ""},
+		{"GET", "/v1/nothing", 404, "no such endpoint: /v1/nothing", ""},
+		{"DELETE", "/v1/customers/c-7", 405, "method DELETE is not allowed", "GET, HEAD"},
+		{"GET", "/v1/customers:batchGet", 405, "method GET is not allowed", "POST"},
+		{"OPTIONS", "/v1/customers/c-7", 405, "not allowed", "GET, HEAD"},
+		{"GET", "/v1/stats", 503, "statistics are not available", ""},
+		{"GET", "/v1/changes", 503, "recent changes are not available", ""},
+	}
+	for _, tc := range cases {
+		code, hdr, doc := call(t, tc.method, hs.URL+tc.path, "", "", nil)
+		if code != tc.code || !strings.Contains(fmt.Sprint(doc["error"]), tc.errHas) || hdr.Get("Allow") != tc.allow {
+			t.Errorf("%s %s: %d %v (Allow %q), want %d with %q (Allow %q)", tc.method, tc.path, code, doc, hdr.Get("Allow"), tc.code, tc.errHas, tc.allow)
+		}
+	}
+	res, err := http.Get(hs.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	for _, want := range []string{
+		`ltv_api_requests_total{code="200",route="GET /v1/customers/{id}"} 1`,
+		`ltv_api_requests_total{code="404",route="GET /v1/customers/{id}"} 1`,
+		`ltv_api_requests_total{code="404",route="unmatched"} 1`,
+		`ltv_api_requests_total{code="405",route="unmatched"} 3`,
+		`ltv_api_request_duration_seconds_count{code="200",route="GET /v1/customers/{id}"} 1`,
+		`ltv_api_request_duration_seconds_bucket{code="200",route="GET /v1/customers/{id}",le="0.0001"}`,
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+}
+
+func TestCORS(t *testing.T) {
+	f := newFixture(t)
+	cases := []struct {
+		name      string
+		origins   []string
+		origin    string
+		allowed   string // Access-Control-Allow-Origin expected
+		preflight int
+	}{
+		{"off", nil, "https://shop.example.com", "", 405},
+		{"listed origin", []string{"https://shop.example.com"}, "https://shop.example.com", "https://shop.example.com", 204},
+		{"other origin", []string{"https://shop.example.com"}, "https://evil.example.com", "", 403},
+		{"any origin", []string{"*"}, "https://evil.example.com", "*", 204},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			hs := f.server(t, api.Config{CORSOrigins: tc.origins})
+			hdr := map[string]string{"Origin": tc.origin}
+			_, h, _ := call(t, "GET", hs.URL+"/v1/customers/c-7", "", "", hdr)
+			if got := h.Get("Access-Control-Allow-Origin"); got != tc.allowed {
+				t.Errorf("GET: Access-Control-Allow-Origin %q, want %q", got, tc.allowed)
+			}
+			hdr["Access-Control-Request-Method"] = "POST"
+			code, h, _ := call(t, "OPTIONS", hs.URL+"/v1/customers:batchGet", "", "", hdr)
+			if code != tc.preflight {
+				t.Errorf("preflight status %d, want %d", code, tc.preflight)
+			}
+			if code == 204 && (h.Get("Access-Control-Allow-Methods") != "GET, POST" || h.Get("Access-Control-Allow-Headers") != "Content-Type") {
+				t.Errorf("preflight headers %v", h)
+			}
+		})
+	}
+}
+
+func TestDashboardIsServed(t *testing.T) {
+	f := newFixture(t)
+	hs := f.server(t, api.Config{})
+	cases := []struct{ path, contentType, has string }{
+		{"/", "text/html", `<script src="/dashboard/app.js"`},
+		{"/dashboard/app.js", "text/javascript", "async function refresh()"},
+		{"/dashboard/style.css", "text/css", ".bar-row"},
+	}
+	for _, tc := range cases {
+		res, err := http.Get(hs.URL + tc.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != 200 || !strings.HasPrefix(res.Header.Get("Content-Type"), tc.contentType) || !strings.Contains(string(body), tc.has) {
+			t.Errorf("%s: %d %q", tc.path, res.StatusCode, res.Header.Get("Content-Type"))
+		}
+		if csp := res.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "script-src 'self'") {
+			t.Errorf("%s: CSP %q", tc.path, csp)
+		}
+	}
+	if code, _, _ := call(t, "GET", hs.URL+"/dashboard/nope.js", "", "", nil); code != 404 {
+		t.Errorf("missing asset: %d", code)
+	}
+}
+
+// TestServeTimeoutsAndShutdown runs Serve on a real listener: a client
+// that sends half a request header is cut off after ReadHeaderTimeout,
+// and cancelling the context shuts the server down, returning nil.
+func TestServeTimeoutsAndShutdown(t *testing.T) {
+	f := newFixture(t)
+	s, err := api.New(api.Config{Redis: f.client, ReadHeaderTimeout: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx, ln) }()
+	url := "http://" + ln.Addr().String()
+	if code, _, _ := call(t, "GET", url+"/v1/customers/c-7", "", "", nil); code != 200 {
+		t.Fatalf("status %d", code)
+	}
+	conn, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.Write([]byte("GET /v1/customers/c-7 HTTP/1.1\r\nHost: x\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.ReadAll(conn); err != nil {
+		t.Fatalf("the slow client was not cut off: %v", err)
+	}
+	if took := time.Since(start); took > 3*time.Second {
+		t.Fatalf("slow client cut off after %s", took)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Serve: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Serve did not return after its context ended")
+	}
+	if _, err := net.DialTimeout("tcp", ln.Addr().String(), time.Second); err == nil {
+		t.Fatal("still accepting connections after shutdown")
+	}
+}

@@ -1,0 +1,350 @@
+// The live dashboard of ltvctl serve: polls the read API's JSON endpoints
+// and draws them. Plain JavaScript, no libraries, no build step. Values
+// from the API are only ever put into the page as text, never as HTML.
+"use strict";
+
+const REFRESH_MS = 4000;
+const CHANGES_SHOWN = 25;
+const TIER_COLOURS = { bronze: "#cd8a4b", silver: "#b8c2d1", gold: "#f2c94c", platinum: "#7dd3fc" };
+// The default ladder, lowest first; other tier names follow by name (the
+// JSON object of /v1/stats has its keys in name order).
+const TIER_ORDER = ["bronze", "silver", "gold", "platinum"];
+const SEGMENTS = ["new", "active", "at_risk", "lapsed", "churned"];
+const SEGMENT_COLOURS = { new: "#60a5fa", active: "#34d399", at_risk: "#fbbf24", lapsed: "#f97316", churned: "#ef4444" };
+const PALETTE = ["#a78bfa", "#f472b6", "#2dd4bf", "#facc15", "#fb923c", "#94a3b8"];
+const SVG = "http://www.w3.org/2000/svg";
+
+const count = new Intl.NumberFormat("en-US");
+const $ = (id) => document.getElementById(id);
+
+// el makes an element with a class and text content.
+function el(tag, cls, text) {
+  const e = document.createElement(tag);
+  if (cls) e.className = cls;
+  if (text !== undefined && text !== null) e.textContent = String(text);
+  return e;
+}
+
+function svg(tag, attrs, text) {
+  const e = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, String(v));
+  if (text !== undefined) e.textContent = String(text);
+  return e;
+}
+
+// money formats an exact decimal string ("12345.60") with thousands
+// separators, without going through floating point.
+function money(s) {
+  if (s === null || s === undefined || s === "") return "—";
+  let str = String(s), sign = "";
+  if (str.startsWith("-")) { sign = "-"; str = str.slice(1); }
+  const [int, frac] = str.split(".");
+  const grouped = int.replace(/\B(?=(\d{3})+(?!\d))/g, ",");
+  return sign + grouped + (frac !== undefined ? "." + frac : "");
+}
+
+// cents turns a decimal string with at most 2 places into a BigInt of
+// cents, for exact sums.
+function cents(s) {
+  if (typeof s !== "string" || !/^-?\d+(\.\d{1,2})?$/.test(s)) return null;
+  const neg = s.startsWith("-");
+  const [int, frac = ""] = (neg ? s.slice(1) : s).split(".");
+  const v = BigInt(int) * 100n + BigInt((frac + "00").slice(0, 2));
+  return neg ? -v : v;
+}
+
+function fromCents(v) {
+  const neg = v < 0n;
+  if (neg) v = -v;
+  const s = (v / 100n).toString() + "." + (v % 100n).toString().padStart(2, "0");
+  return (neg ? "-" : "") + s;
+}
+
+// short renders a band edge compactly: 1000 → 1k, 2500000 → 2.5M.
+function short(s) {
+  const n = Number(s);
+  if (!isFinite(n)) return s;
+  if (Math.abs(n) >= 1e6) return +(n / 1e6).toFixed(1) + "M";
+  if (Math.abs(n) >= 1e3) return +(n / 1e3).toFixed(1) + "k";
+  return String(+n.toFixed(0));
+}
+
+function pct(x, digits = 1) {
+  if (x === null || x === undefined || !isFinite(x)) return "—";
+  return (100 * x).toFixed(digits) + "%";
+}
+
+function ratio(x) {
+  if (x === null || x === undefined || !isFinite(x)) return "—";
+  return x.toFixed(2);
+}
+
+function ago(iso) {
+  const t = Date.parse(iso);
+  if (isNaN(t)) return "";
+  const s = Math.max(0, Math.round((Date.now() - t) / 1000));
+  if (s < 60) return s + " s ago";
+  if (s < 3600) return Math.floor(s / 60) + " min ago";
+  if (s < 86400) return Math.floor(s / 3600) + " h ago";
+  return new Date(t).toISOString().slice(0, 10);
+}
+
+async function fetchJSON(url) {
+  const ctl = new AbortController();
+  const timer = setTimeout(() => ctl.abort(), 8000);
+  try {
+    const res = await fetch(url, { signal: ctl.signal, headers: { Accept: "application/json" } });
+    let body = null;
+    try { body = await res.json(); } catch (_) { /* not JSON */ }
+    if (!res.ok) throw new Error(url + ": " + ((body && body.error) || res.status + " " + res.statusText));
+    return body;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function colourOf(map, name, i) {
+  return map[name] || PALETTE[i % PALETTE.length];
+}
+
+// bars draws one row per [name, value] with a bar scaled to the total.
+function bars(container, entries, colours) {
+  const total = entries.reduce((a, [, v]) => a + v, 0);
+  const rows = entries.map(([name, v], i) => {
+    const row = el("div", "bar-row");
+    row.dataset.name = name;
+    const label = el("span", "name");
+    const sw = el("span", "swatch");
+    sw.style.backgroundColor = colourOf(colours, name, i);
+    label.append(sw, document.createTextNode(name.replace("_", " ")));
+    const track = el("div", "track");
+    const fill = el("div", "fill");
+    fill.style.backgroundColor = colourOf(colours, name, i);
+    fill.style.width = total > 0 ? (100 * v / total).toFixed(2) + "%" : "0";
+    track.append(fill);
+    const fig = el("span", "figure");
+    fig.append(el("span", "count", count.format(v)), el("span", "share", total > 0 ? pct(v / total) : ""));
+    row.append(label, track, fig);
+    return row;
+  });
+  container.replaceChildren(...rows);
+}
+
+function renderTiers(tiers) {
+  const rank = (n) => (TIER_ORDER.includes(n) ? TIER_ORDER.indexOf(n) : TIER_ORDER.length);
+  const entries = Object.entries(tiers || {}).sort(([a], [b]) => rank(a) - rank(b) || a.localeCompare(b));
+  bars($("tiers"), entries, TIER_COLOURS);
+}
+
+function renderSegments(segments) {
+  const seg = segments || {};
+  const names = SEGMENTS.filter((n) => n in seg).concat(Object.keys(seg).filter((n) => !SEGMENTS.includes(n)));
+  const entries = names.map((n) => [n, seg[n]]);
+  bars($("segments"), entries, SEGMENT_COLOURS);
+  const total = entries.reduce((a, [, v]) => a + v, 0);
+  $("segment-strip").replaceChildren(...entries.map(([n, v], i) => {
+    const d = el("div");
+    d.style.width = total > 0 ? (100 * v / total).toFixed(2) + "%" : "0";
+    d.style.backgroundColor = colourOf(SEGMENT_COLOURS, n, i);
+    d.title = n + ": " + count.format(v);
+    return d;
+  }));
+  const active = (seg.new || 0) + (seg.active || 0);
+  $("kpi-active").textContent = total > 0 ? pct(active / total) : "—";
+}
+
+function renderHistogram(buckets) {
+  const box = $("histogram");
+  const list = buckets || [];
+  const W = Math.max(320, box.clientWidth || 600), H = 260;
+  const padL = 46, padR = 8, padT = 18, padB = 34;
+  const max = Math.max(1, ...list.map((b) => b.customers));
+  const root = svg("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": "customers per LTV band" });
+  const plotW = W - padL - padR, plotH = H - padT - padB;
+  // Grid lines at quarters of the largest bin.
+  for (let q = 0; q <= 4; q++) {
+    const y = padT + plotH - (plotH * q) / 4;
+    root.append(svg("line", { x1: padL, x2: W - padR, y1: y, y2: y, class: "axis" }));
+    root.append(svg("text", { x: padL - 6, y: y + 4, "text-anchor": "end" }, short(Math.round((max * q) / 4))));
+  }
+  const n = Math.max(1, list.length), step = plotW / n, gap = Math.min(6, step * 0.15);
+  const labelEvery = Math.ceil(n / Math.max(1, Math.floor(plotW / 58)));
+  list.forEach((b, i) => {
+    const h = (plotH * b.customers) / max;
+    const x = padL + i * step + gap / 2, y = padT + plotH - h;
+    const range = b.to === null ? "≥ " + money(b.from) : money(b.from) + " – " + money(b.to);
+    const r = svg("rect", { x, y, width: Math.max(1, step - gap), height: Math.max(0, h), rx: 3, class: "bin" });
+    r.append(svg("title", {}, range + ": " + count.format(b.customers) + " customers"));
+    root.append(r);
+    if (step > 26 && b.customers > 0) {
+      root.append(svg("text", { x: x + (step - gap) / 2, y: y - 4, "text-anchor": "middle", class: "count" }, short(b.customers)));
+    }
+    if (i % labelEvery === 0) {
+      const label = b.to === null ? "≥" + short(b.from) : short(b.from);
+      root.append(svg("text", { x: padL + i * step, y: H - padB + 16, "text-anchor": "start" }, label));
+    }
+  });
+  box.replaceChildren(root);
+}
+
+// heat colours a column's cells by where each value lies between the
+// column's smallest and largest.
+function heat(cells, hue) {
+  const vals = cells.map((c) => c.value).filter((v) => v !== null && isFinite(v));
+  if (vals.length < 2) return;
+  const lo = Math.min(...vals), hi = Math.max(...vals);
+  for (const c of cells) {
+    if (c.value === null || !isFinite(c.value) || hi === lo) continue;
+    const a = 0.06 + 0.5 * ((c.value - lo) / (hi - lo));
+    c.td.style.backgroundColor = `hsla(${hue}, 85%, 55%, ${a.toFixed(3)})`;
+  }
+}
+
+function cell(text, numeric, value) {
+  const td = el("td", numeric ? "num" : "", text);
+  if (text === "—") td.classList.add("null");
+  return { td, value: value === undefined ? null : value };
+}
+
+function renderCohorts(cohorts) {
+  const rows = cohorts || [];
+  const cols = [
+    ["customers", (c) => [count.format(c.customers), c.customers], 199],
+    ["share_new", (c) => [pct(c.share_new), c.share_new], 210],
+    ["share_active", (c) => [pct(c.share_active), c.share_active], 155],
+    ["revenue", (c) => [money(c.revenue), Number(c.revenue)], 199],
+    ["gross_profit", (c) => [money(c.gross_profit), Number(c.gross_profit)], 199],
+    ["mean_ltv", (c) => [money(c.mean_ltv), Number(c.mean_ltv)], 199],
+    ["mean_predicted_clv", (c) => [money(c.mean_predicted_clv), c.mean_predicted_clv === null ? null : Number(c.mean_predicted_clv)], 265],
+    ["repeat_rate", (c) => [pct(c.repeat_rate), c.repeat_rate], 155],
+    ["arpu_month", (c) => [money(c.arpu_month), Number(c.arpu_month)], 199],
+    ["monthly_churn_rate", (c) => [pct(c.monthly_churn_rate, 2), c.monthly_churn_rate], 0],
+    ["subscription_ltv", (c) => [money(c.subscription_ltv), c.subscription_ltv === null ? null : Number(c.subscription_ltv)], 265],
+  ];
+  const byCol = cols.map(() => []);
+  const trs = rows.map((c) => {
+    const tr = el("tr");
+    tr.dataset.cohort = c.cohort;
+    tr.dataset.channel = c.channel;
+    tr.append(el("td", "", c.cohort), el("td", "", c.channel === "" ? "(none)" : c.channel));
+    cols.forEach(([, f], i) => {
+      const [text, value] = f(c);
+      const x = cell(text, true, value);
+      x.td.dataset.col = cols[i][0];
+      byCol[i].push(x);
+      tr.append(x.td);
+    });
+    return tr;
+  });
+  cols.forEach(([, , hue], i) => heat(byCol[i], hue));
+  $("cohorts").tBodies[0].replaceChildren(...(trs.length ? trs : [emptyRow(13, "no cohorts yet")]));
+}
+
+function emptyRow(span, text) {
+  const tr = el("tr");
+  const td = el("td", "null", text);
+  td.colSpan = span;
+  tr.append(td);
+  return tr;
+}
+
+function renderChannels(channels) {
+  const trs = (channels || []).map((c) => {
+    const tr = el("tr");
+    tr.dataset.channel = c.channel;
+    if (c.ltv_cac !== null && c.ltv_cac !== undefined) tr.classList.add(c.ltv_cac >= 3 ? "good" : "poor");
+    tr.append(
+      el("td", "", c.channel === "" ? "(none)" : c.channel),
+      cell(count.format(c.customers), true).td,
+      cell(money(c.mean_ltv), true).td,
+      cell(money(c.cac), true).td,
+      cell(ratio(c.ltv_cac), true).td,
+    );
+    tr.lastChild.classList.add("ratio");
+    return tr;
+  });
+  $("channels").tBodies[0].replaceChildren(...(trs.length ? trs : [emptyRow(5, "no channels yet")]));
+}
+
+function renderKPIs(s) {
+  $("kpi-population").textContent = count.format(s.population);
+  $("kpi-sample").textContent = s.sampled ? (s.sample_error || "from a sample of " + count.format(s.sample_size)) : "every customer read";
+  // Mean LTV over all customers, weighted by each channel's size; money
+  // sums stay exact (in cents).
+  let n = 0, weighted = 0;
+  for (const c of s.channels || []) {
+    n += c.customers;
+    weighted += c.customers * Number(c.mean_ltv);
+  }
+  $("kpi-mean-ltv").textContent = n > 0 ? money((weighted / n).toFixed(2)) : "—";
+  let revenue = 0n, profit = 0n, exact = true;
+  for (const c of s.cohorts || []) {
+    const r = cents(c.revenue), p = cents(c.gross_profit);
+    if (r === null || p === null) { exact = false; break; }
+    revenue += r;
+    profit += p;
+  }
+  $("kpi-revenue").textContent = exact && (s.cohorts || []).length ? money(fromCents(revenue)) : "—";
+  $("kpi-gross-profit").textContent = exact && (s.cohorts || []).length ? "gross profit " + money(fromCents(profit)) : "";
+}
+
+function renderStats(s) {
+  renderKPIs(s);
+  renderTiers(s.tiers);
+  renderSegments(s.segments);
+  renderHistogram(s.ltv_histogram);
+  renderCohorts(s.cohorts);
+  renderChannels(s.channels);
+  $("generated").textContent = "statistics computed " + (s.generated_at || "—") + (s.sampled ? " from a sample" : "");
+}
+
+function describeChange(c) {
+  if (c.schema === "ltv.segment.v1") {
+    return { icon: "◆", cls: "seg", what: (c.previous_segment || "(none)") + " → " + (c.segment || "(none)"), extra: "segment" };
+  }
+  const up = c.direction === "up";
+  return { icon: up ? "▲" : "▼", cls: up ? "up" : "down", what: (c.previous_tier || "(new)") + " → " + c.tier, extra: "ltv " + money(c.ltv) };
+}
+
+function renderChanges(body) {
+  const list = (body && body.changes) || [];
+  const items = list.slice(0, CHANGES_SHOWN).map((c) => {
+    const d = describeChange(c);
+    const li = el("li");
+    li.dataset.eventId = c.event_id;
+    li.dataset.customer = c.customer_id;
+    li.dataset.kind = c.schema === "ltv.segment.v1" ? "segment" : "tier";
+    const text = el("div");
+    text.append(el("span", "who", c.customer_id), document.createTextNode("  "), el("span", "what", d.what), document.createTextNode(" "), el("span", "pill", d.extra));
+    const when = el("span", "when", ago(c.emitted_at));
+    when.title = "emitted " + c.emitted_at + ", caused by an event of " + c.occurred_at;
+    li.append(el("span", "icon " + d.cls, d.icon), text, when);
+    return li;
+  });
+  $("changes").replaceChildren(...(items.length ? items : [el("li", "empty", "no changes published yet")]));
+}
+
+function setStatus(ok, text) {
+  $("status-dot").className = "dot " + (ok ? "ok" : "err");
+  $("status-text").textContent = text;
+}
+
+async function refresh() {
+  const [stats, changes] = await Promise.allSettled([fetchJSON("/v1/stats"), fetchJSON("/v1/changes?limit=" + CHANGES_SHOWN)]);
+  const errors = [];
+  if (stats.status === "fulfilled") renderStats(stats.value); else errors.push(stats.reason.message);
+  if (changes.status === "fulfilled") renderChanges(changes.value); else errors.push(changes.reason.message);
+  const banner = $("banner");
+  if (errors.length) {
+    banner.textContent = errors.join(" · ");
+    banner.hidden = false;
+  } else {
+    banner.hidden = true;
+  }
+  const now = new Date().toLocaleTimeString("en-GB");
+  setStatus(errors.length === 0, (errors.length ? "partly stale, " : "live, ") + "updated " + now);
+  document.body.dataset.refreshed = String(Number(document.body.dataset.refreshed || 0) + 1);
+  setTimeout(refresh, REFRESH_MS);
+}
+
+refresh();

@@ -1,0 +1,320 @@
+// Package api serves the read API of SPEC §11 and the live dashboard over
+// HTTP: customers' public fields from Redis, the cohort statistics, the
+// recent tier and segment changes from the output topics, health and
+// Prometheus metrics. It only reads: it works with a Redis ACL user that
+// may read nothing but ltv:* keys.
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/ltv-stream/ltv-stream/internal/report"
+	"github.com/ltv-stream/ltv-stream/internal/store"
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+)
+
+// MaxBatch is the most ids one batchGet request may name (SPEC §11).
+const MaxBatch = 1000
+
+// StatsSource gives the object GET /v1/stats returns: internal/stats's
+// Provider, which caches it and bounds its cost (the API asks on every
+// request).
+type StatsSource interface {
+	Stats(ctx context.Context) (*report.Stats, error)
+}
+
+// Config configures the server. Zero values take the defaults.
+type Config struct {
+	// Redis is the client customers are read with (store.NewClient). The
+	// server only reads through it.
+	Redis redis.UniversalClient
+	// Stats serves GET /v1/stats; nil answers 503.
+	Stats StatsSource
+	// Changes serves GET /v1/changes; nil answers 503.
+	Changes ChangesSource
+	// CORSOrigins are the origins allowed to call /v1/ from a browser page
+	// of another site ("*": any). Empty: no CORS headers at all.
+	CORSOrigins []string
+	// MaxBodyBytes bounds a request body. Default 1 MiB (1,000 ids of the
+	// longest allowed 256 bytes, escaped, fit).
+	MaxBodyBytes int64
+	// ReadHeaderTimeout, ReadTimeout, WriteTimeout and IdleTimeout are the
+	// http.Server's. Defaults 5 s, 10 s, 30 s, 120 s.
+	ReadHeaderTimeout, ReadTimeout, WriteTimeout, IdleTimeout time.Duration
+	// ShutdownTimeout bounds how long Serve waits for requests in flight
+	// once its context ends. Default 10 s.
+	ShutdownTimeout time.Duration
+	// HealthTimeout bounds the Redis ping of /healthz. Default 2 s.
+	HealthTimeout time.Duration
+	// Logger receives errors the clients are told about only in brief.
+	Logger *zap.Logger
+}
+
+func (c *Config) setDefaults() {
+	if c.MaxBodyBytes <= 0 {
+		c.MaxBodyBytes = 1 << 20
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&c.ReadHeaderTimeout, 5*time.Second)
+	def(&c.ReadTimeout, 10*time.Second)
+	def(&c.WriteTimeout, 30*time.Second)
+	def(&c.IdleTimeout, 120*time.Second)
+	def(&c.ShutdownTimeout, 10*time.Second)
+	def(&c.HealthTimeout, 2*time.Second)
+	if c.Logger == nil {
+		c.Logger = zap.NewNop()
+	}
+}
+
+// Server is the read API's HTTP handler. It is safe for concurrent use.
+type Server struct {
+	cfg     Config
+	redis   redis.UniversalClient
+	ping    func(context.Context) error
+	fields  []string
+	hmget   []any // "HMGET", key placeholder, the public field names
+	mux     *http.ServeMux
+	metrics *Metrics
+	anyCORS bool
+}
+
+// New builds the server; it connects to nothing until a request comes.
+func New(cfg Config) (*Server, error) {
+	cfg.setDefaults()
+	if cfg.Redis == nil {
+		return nil, errors.New("api: no Redis client")
+	}
+	s := &Server{cfg: cfg, redis: cfg.Redis, ping: store.NewRedis(cfg.Redis, store.Config{}).Ping,
+		fields: store.PublicFieldNames(), metrics: NewMetrics(), anyCORS: slices.Contains(cfg.CORSOrigins, "*")}
+	s.hmget = make([]any, 0, 2+len(s.fields))
+	s.hmget = append(s.hmget, "hmget", "")
+	for _, f := range s.fields {
+		s.hmget = append(s.hmget, f)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/customers/{id}", s.getCustomer)
+	mux.HandleFunc("POST /v1/customers:batchGet", s.batchGet)
+	mux.HandleFunc("GET /v1/stats", s.stats)
+	mux.HandleFunc("GET /v1/changes", s.changes)
+	mux.HandleFunc("GET /healthz", s.health)
+	mux.Handle("GET /metrics", s.metrics.Handler())
+	if len(cfg.CORSOrigins) > 0 {
+		mux.HandleFunc("OPTIONS /v1/", s.preflight)
+	}
+	registerDashboard(mux)
+	s.mux = mux
+	return s, nil
+}
+
+// Metrics returns the server's collectors (served on /metrics).
+func (s *Server) Metrics() *Metrics { return s.metrics }
+
+// ServeHTTP routes a request, answers unknown paths and methods with a
+// JSON error, and records the request's route, status and duration.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	sw := &statusWriter{ResponseWriter: w}
+	s.cors(sw, r)
+	route := "unmatched"
+	if h, pattern := s.mux.Handler(r); pattern == "" {
+		// The mux's own 404 or 405 (with its Allow header), in JSON.
+		probe := &headerProbe{header: http.Header{}}
+		h.ServeHTTP(probe, r)
+		if allow := probe.header.Get("Allow"); allow != "" {
+			sw.Header().Set("Allow", allow)
+		}
+		msg := "no such endpoint: " + r.URL.Path
+		if probe.code == http.StatusMethodNotAllowed {
+			msg = fmt.Sprintf("method %s is not allowed on %s", r.Method, r.URL.Path)
+		}
+		writeError(sw, probe.code, msg)
+	} else {
+		s.mux.ServeHTTP(sw, r)
+		route = r.Pattern
+	}
+	s.metrics.observe(route, sw.status(), time.Since(start))
+}
+
+// cors sets the CORS response headers for an allowed Origin; nothing when
+// CORS is off or the origin is not allowed (the browser then refuses the
+// page the response).
+func (s *Server) cors(w http.ResponseWriter, r *http.Request) {
+	if len(s.cfg.CORSOrigins) == 0 {
+		return
+	}
+	h := w.Header()
+	h.Add("Vary", "Origin")
+	origin := r.Header.Get("Origin")
+	if origin == "" || (!s.anyCORS && !slices.Contains(s.cfg.CORSOrigins, origin)) {
+		return
+	}
+	if s.anyCORS {
+		h.Set("Access-Control-Allow-Origin", "*")
+	} else {
+		h.Set("Access-Control-Allow-Origin", origin)
+	}
+}
+
+// preflight answers a CORS preflight request.
+func (s *Server) preflight(w http.ResponseWriter, r *http.Request) {
+	if w.Header().Get("Access-Control-Allow-Origin") == "" {
+		writeError(w, http.StatusForbidden, "origin "+strconv.Quote(r.Header.Get("Origin"))+" is not allowed (LTV_API_CORS_ORIGINS)")
+		return
+	}
+	h := w.Header()
+	h.Set("Access-Control-Allow-Methods", "GET, POST")
+	h.Set("Access-Control-Allow-Headers", "Content-Type")
+	h.Set("Access-Control-Max-Age", "600")
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// Serve answers requests on ln until ctx ends, then shuts down gracefully:
+// it stops accepting, lets requests in flight finish for up to
+// ShutdownTimeout, and returns nil. Any other end is an error.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
+		ReadTimeout:       s.cfg.ReadTimeout,
+		WriteTimeout:      s.cfg.WriteTimeout,
+		IdleTimeout:       s.cfg.IdleTimeout,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          zap.NewStdLog(s.cfg.Logger),
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	select {
+	case err := <-done:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ShutdownTimeout)
+	defer cancel()
+	err := srv.Shutdown(sctx)
+	if serr := <-done; !errors.Is(serr, http.ErrServerClosed) {
+		err = errors.Join(err, serr)
+	}
+	if err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}
+
+// health answers 200 when Redis answers, 503 otherwise.
+func (s *Server) health(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.HealthTimeout)
+	defer cancel()
+	if err := s.ping(ctx); err != nil {
+		s.cfg.Logger.Warn("health: redis unreachable", zap.Error(err))
+		writeError(w, http.StatusServiceUnavailable, "redis unreachable: "+err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// stats serves the cohort statistics.
+func (s *Server) stats(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.Stats == nil {
+		writeError(w, http.StatusServiceUnavailable, "statistics are not available on this server")
+		return
+	}
+	st, err := s.cfg.Stats.Stats(r.Context())
+	if err != nil {
+		s.cfg.Logger.Warn("stats failed", zap.Error(err))
+		writeError(w, http.StatusServiceUnavailable, "statistics unavailable: "+err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, st)
+}
+
+// errorBody is every error response.
+type errorBody struct {
+	Error string `json:"error"`
+}
+
+// writeError answers with {"error": msg}.
+func writeError(w http.ResponseWriter, code int, msg string) {
+	writeJSON(w, code, errorBody{Error: msg})
+}
+
+// writeJSON answers with v as JSON; API answers are never cached.
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		code, body = http.StatusInternalServerError, []byte(`{"error":"response not encodable as JSON"}`)
+	}
+	writeBody(w, code, append(body, '\n'))
+}
+
+// Header values every JSON answer shares (never modified: set as is, they
+// cost no allocation per request).
+var (
+	hdrJSON    = []string{"application/json"}
+	hdrNoStore = []string{"no-store"}
+	hdrNoSniff = []string{"nosniff"}
+)
+
+// writeBody answers with a JSON body already encoded.
+func writeBody(w http.ResponseWriter, code int, body []byte) {
+	h := w.Header()
+	h["Content-Type"] = hdrJSON
+	h["Cache-Control"] = hdrNoStore
+	h["X-Content-Type-Options"] = hdrNoSniff
+	h["Content-Length"] = []string{strconv.Itoa(len(body))}
+	w.WriteHeader(code)
+	_, _ = w.Write(body)
+}
+
+// statusWriter remembers the status code written.
+type statusWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.code == 0 {
+		w.code = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.code == 0 {
+		w.code = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func (w *statusWriter) status() int {
+	if w.code == 0 {
+		return http.StatusOK
+	}
+	return w.code
+}
+
+// headerProbe records what the mux's fallback handler would answer.
+type headerProbe struct {
+	header http.Header
+	code   int
+}
+
+func (p *headerProbe) Header() http.Header         { return p.header }
+func (p *headerProbe) Write(b []byte) (int, error) { return len(b), nil }
+func (p *headerProbe) WriteHeader(code int)        { p.code = code }
