@@ -77,7 +77,7 @@ func run(ctx context.Context, args []string, logw io.Writer) error {
 	fs.IntVar(&o.maxClients, "max-clients", 32, "concurrent clients in the maximum-throughput phase")
 	fs.DurationVar(&o.maxFor, "max-duration", 10*time.Second, "length of the maximum-throughput phase")
 	fs.StringVar(&o.out, "out", "docs/benchmarks-api.md", "report to write (empty: print only)")
-	fs.IntVar(&o.apiProcs, "api-procs", 1, "GOMAXPROCS of ltvctl serve (0: Go's default, every core); 1 leaves the other core to Redis and the load generator, as a container limited to one CPU would run it")
+	fs.IntVar(&o.apiProcs, "api-procs", 0, "GOMAXPROCS of ltvctl serve (0: Go's default, every core, as ltvctl serve runs unless told otherwise; 1: as a container limited to one CPU would run it)")
 	fs.StringVar(&o.workDir, "workdir", "", "directory for the binary and redis-server (default: a temporary one)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -118,6 +118,9 @@ type phase struct {
 	serverP99 time.Duration
 	// load is the machine's 1-minute load average at the phase's end.
 	load string
+	// late is, per request of an open-loop phase, how long after its due
+	// time the generator sent it (sorted; nil for closed loops).
+	late []time.Duration
 }
 
 func (p *phase) percentile(q float64) time.Duration {
@@ -420,6 +423,7 @@ func openLoop(ctx context.Context, client *http.Client, mk func(*rand.Rand) (*ht
 	total := int(float64(rate) * d.Seconds())
 	interval := time.Second / time.Duration(rate)
 	lat := make([]time.Duration, total)
+	late := make([]time.Duration, total)
 	var errs atomic.Int64
 	var firstErr atomic.Value
 	due := make(chan int, total)
@@ -438,10 +442,11 @@ func openLoop(ctx context.Context, client *http.Client, mk func(*rand.Rand) (*ht
 					time.Sleep(wait)
 				}
 				req, err := mk(r)
+				sent := time.Now()
 				if err == nil {
 					err = do(client, req.WithContext(ctx))
 				}
-				lat[i] = time.Since(at)
+				lat[i], late[i] = time.Since(sent), max(sent.Sub(at), 0)
 				if err != nil {
 					errs.Add(1)
 					firstErr.CompareAndSwap(nil, err)
@@ -454,7 +459,12 @@ func openLoop(ctx context.Context, client *http.Client, mk func(*rand.Rand) (*ht
 	}
 	close(due)
 	wg.Wait()
-	return finish(ctx, lat, time.Since(start), cpu, &errs, &firstErr)
+	p, err := finish(ctx, lat, time.Since(start), cpu, &errs, &firstErr)
+	if p != nil {
+		slices.Sort(late)
+		p.late = late
+	}
+	return p, err
 }
 
 // finish makes the phase of a run: its latencies sorted, the CPU used,
@@ -541,14 +551,16 @@ func (r *results) markdown() string {
 		"The load generator runs on the same machine (%d cores, %s), as do Redis and the API: all three share the cores. "+
 		"The API runs with %s.\n\n",
 		r.redisVer, r.opt.customers, r.redisMem, r.loadTook.Round(time.Millisecond), runtime.NumCPU(), r.goVersion, procsText(r.opt.apiProcs))
-	fmt.Fprintf(&b, "Fixed-rate phases are open loop: request i is due at i/rate and its latency counts from then, "+
-		"so a stall shows in the percentiles instead of delaying later requests. Ids are drawn uniformly from all customers. "+
+	fmt.Fprintf(&b, "Fixed-rate phases are open loop: request i is due at i/rate, and 64 senders keep requests going out when due "+
+		"while earlier ones wait, so a slow answer does not hold back the next requests. Latency counts from the moment a request is sent; "+
+		"\"sent late p99\" is how late the generator sent the requests (its timers and the shared cores' scheduling): a server stall "+
+		"that kept every sender waiting would show there. Ids are drawn uniformly from all customers. "+
 		"The percentiles are the client's (loopback HTTP, the load generator's own scheduling included); "+
 		"\"API's own p99\" is the upper bound of the bucket of the API's latency histogram (`/metrics`) that holds its 99th percentile: "+
 		"the time from the request read to the answer written. \"load avg\" is the machine's 1-minute load average at the phase's end "+
 		"(above 2, processes were waiting for the 2 cores).\n\n")
-	fmt.Fprintf(&b, "| phase | offered load | requests | answered/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | target p99 | met | API's own p99 ms | API CPU µs/req | Redis CPU µs/req | load avg |\n")
-	fmt.Fprintf(&b, "|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|---:|---:|---:|---:|\n")
+	fmt.Fprintf(&b, "| phase | offered load | requests | answered/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | target p99 | met | API's own p99 ms | sent late p99 ms | API CPU µs/req | Redis CPU µs/req | load avg |\n")
+	fmt.Fprintf(&b, "|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|---:|---:|---:|---:|---:|\n")
 	for _, p := range r.phases {
 		target, met := "—", "—"
 		if p.target > 0 {
@@ -565,9 +577,13 @@ func (r *results) markdown() string {
 		if p.serverP99 > 0 {
 			own = "≤ " + ms(p.serverP99)
 		}
-		fmt.Fprintf(&b, "| %s | %s | %d | %.0f | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", p.name, p.offered, p.requests, p.rps(),
+		late := "—"
+		if len(p.late) > 0 {
+			late = ms(p.late[min(int(0.99*float64(len(p.late))), len(p.late)-1)])
+		}
+		fmt.Fprintf(&b, "| %s | %s | %d | %.0f | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", p.name, p.offered, p.requests, p.rps(),
 			ms(p.percentile(0.50)), ms(p.percentile(0.90)), ms(p.percentile(0.99)), ms(p.percentile(0.999)), ms(p.percentile(1)),
-			target, met, own, perReq(p.apiCPU), perReq(p.redisCPU), p.load)
+			target, met, own, late, perReq(p.apiCPU), perReq(p.redisCPU), p.load)
 	}
 	last := r.phases[len(r.phases)-1]
 	fmt.Fprintf(&b, "\n**Maximum:** %.0f single GETs/s with %d concurrent clients (p99 %s ms), the load generator included on the same %d cores.\n",
