@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ltv-stream/ltv-stream/internal/testutil"
 )
 
 // TestRunSmall runs the whole benchmark small and checks the report has
@@ -17,8 +19,7 @@ func TestRunSmall(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds ltvctl and runs redis-server")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
+	ctx := testutil.Context(t, 3*time.Minute)
 	out := filepath.Join(t.TempDir(), "report.md")
 	err := run(ctx, []string{"-customers", "3000", "-rate", "200", "-batch-rate", "20", "-duration", "1s",
 		"-max-clients", "4", "-max-duration", "1s", "-out", out}, io.Discard)

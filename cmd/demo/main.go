@@ -245,10 +245,7 @@ func produce(ctx context.Context, brokers []string, o options) (produceStats, er
 		if !ok {
 			break
 		}
-		topic := settings.DefaultOrdersTopic
-		if rec.Topic == sim.TopicLifecycle {
-			topic = settings.DefaultLifecycleTopic
-		}
+		topic := rec.Topic.String() // SPEC §1's default names
 		batch = append(batch, kafka.Message{Topic: topic, Key: rec.Key, Value: rec.Value})
 		st.total++
 		switch rec.Label {

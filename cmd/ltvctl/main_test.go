@@ -126,10 +126,7 @@ func seedRedis(t *testing.T, model *aggregate.Model, customers, events int) *tes
 		if !ok {
 			break
 		}
-		topic := "orders"
-		if rec.Topic == sim.TopicLifecycle {
-			topic = "customer-lifecycle"
-		}
+		topic := rec.Topic.String() // SPEC §1's default names
 		batch = append(batch, pipeline.Record{Topic: topic, Offset: offset, Key: rec.Key, Value: rec.Value})
 		if len(batch) == 1000 {
 			if _, err := p.Process(context.Background(), batch); err != nil {

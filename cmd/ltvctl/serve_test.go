@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"syscall"
@@ -118,10 +117,7 @@ func TestServeStopsOnSIGTERM(t *testing.T) {
 		t.Skip("builds the binary")
 	}
 	env := serveEnv(t)
-	bin := filepath.Join(t.TempDir(), "ltvctl")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := testutil.BuildBinary(t, ".")
 	cmd := exec.Command(bin, "serve")
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
 	for k, v := range env {

@@ -86,10 +86,7 @@ func dashboardData(t *testing.T, ctx context.Context, client redis.UniversalClie
 		if !ok {
 			break
 		}
-		topic := "orders"
-		if rec.Topic == sim.TopicLifecycle {
-			topic = "customer-lifecycle"
-		}
+		topic := rec.Topic.String() // SPEC §1's default names
 		if at, ok := decode.EventTime(rec.Value); ok && at.After(latest) {
 			latest = at
 		}

@@ -1,8 +1,6 @@
 package bench
 
 import (
-	"os/exec"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -16,10 +14,7 @@ func TestRunSmall(t *testing.T) {
 		t.Skip("builds and runs the consumer binary")
 	}
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "consumer")
-	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/consumer").CombinedOutput(); err != nil {
-		t.Fatalf("build consumer: %v\n%s", err, out)
-	}
+	bin := testutil.BuildBinary(t, "../../cmd/consumer")
 	ctx := testutil.Context(t, 4*time.Minute)
 	r, err := Run(ctx, Config{
 		Events: 20_000, Customers: 4_000, OfferedRate: 2_000,

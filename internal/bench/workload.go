@@ -36,10 +36,7 @@ func generate(cfg Config, seed int64, events, customers int) (*workload, error) 
 		if !ok {
 			break
 		}
-		topic := cfg.OrdersTopic
-		if rec.Topic == sim.TopicLifecycle {
-			topic = cfg.LifecycleTopic
-		}
+		topic := rec.Topic.In(cfg.OrdersTopic, cfg.LifecycleTopic)
 		if rec.Label == sim.LabelBad {
 			w.bad[len(w.msgs)] = true
 		}

@@ -156,10 +156,7 @@ func generate(t *testing.T, cfg sim.Config) ([]kafka.Message, produced) {
 		if !ok {
 			return msgs, p
 		}
-		topic := settings.DefaultOrdersTopic
-		if rec.Topic == sim.TopicLifecycle {
-			topic = settings.DefaultLifecycleTopic
-		}
+		topic := rec.Topic.String() // SPEC §1's default names
 		msgs = append(msgs, kafka.Message{Topic: topic, Key: rec.Key, Value: rec.Value})
 		if rec.Label == sim.LabelBad {
 			p.bad = append(p.bad, rec)

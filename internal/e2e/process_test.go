@@ -32,14 +32,9 @@ func consumerBinary(t *testing.T) string {
 			buildErr = err
 			return
 		}
-		binPath = filepath.Join(dir, "consumer")
 		// The faultinject tag adds the crash tests' LTV_FAULT_INJECT switch,
 		// which a production build does not have.
-		cmd := exec.Command("go", "build", "-tags", "faultinject", "-o", binPath, "github.com/ltv-stream/ltv-stream/cmd/consumer")
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %w\n%s", err, out)
-		}
+		binPath, buildErr = testutil.GoBuild(dir, "github.com/ltv-stream/ltv-stream/cmd/consumer", "faultinject")
 	})
 	if buildErr != nil {
 		t.Fatal(buildErr)

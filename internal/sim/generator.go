@@ -26,6 +26,15 @@ var topicNames = []string{TopicOrders: settings.DefaultOrdersTopic, TopicLifecyc
 // String returns the topic's default name.
 func (t Topic) String() string { return enumString(topicNames, t, "Topic") }
 
+// In returns the topic t is written to when the two input topics are
+// named orders and lifecycle (a replay onto configured topics).
+func (t Topic) In(orders, lifecycle string) string {
+	if t == TopicLifecycle {
+		return lifecycle
+	}
+	return orders
+}
+
 // ParseTopic parses a topic name as String writes it.
 func ParseTopic(s string) (Topic, error) {
 	if t, ok := enumParse[Topic](topicNames, s); ok {

@@ -134,12 +134,7 @@ func NewKafkaSink(cfg KafkaConfig) (*KafkaSink, error) {
 }
 
 // TopicName returns the real topic name of a logical topic.
-func (s *KafkaSink) TopicName(t Topic) string {
-	if t == TopicLifecycle {
-		return s.cfg.LifecycleTopic
-	}
-	return s.cfg.OrdersTopic
-}
+func (s *KafkaSink) TopicName(t Topic) string { return t.In(s.cfg.OrdersTopic, s.cfg.LifecycleTopic) }
 
 // Check asks the cluster for both topics' metadata and fails with a
 // readable error when a broker cannot be reached or a topic does not
