@@ -3,10 +3,12 @@ package testutil
 import (
 	"context"
 	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/ltv-stream/ltv-stream/internal/localredis"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -33,8 +35,15 @@ func StartRedisCluster(t testing.TB, masters int) *RedisCluster {
 	c := &RedisCluster{t: t}
 	args := []string{"--cluster", "create"}
 	for i := 0; i < masters; i++ {
+		// The cluster bus would listen on port + 10000 by default, a port
+		// in the ephemeral range that a client connection may hold: the
+		// node then fails to start. A free port of its own avoids that.
+		bus, err := localredis.FreePort()
+		if err != nil {
+			t.Fatal(err)
+		}
 		n := StartRedis(t, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-			"--cluster-node-timeout", "5000")
+			"--cluster-node-timeout", "5000", "--cluster-port", strconv.Itoa(bus))
 		c.Nodes = append(c.Nodes, n)
 		args = append(args, n.Addr())
 	}
