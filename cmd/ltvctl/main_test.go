@@ -199,5 +199,15 @@ func BenchmarkFitFromRedis(b *testing.B) {
 		if code != 0 || !strings.Contains(yaml, "purchases:") {
 			b.Fatalf("fit: exit %d: %s\n%s", code, errOut, yaml)
 		}
+		read := 0
+		if m := readCustomers.FindStringSubmatch(errOut); m != nil {
+			read, _ = strconv.Atoi(m[1])
+		}
+		if read < 190_000 {
+			b.Fatalf("fit read fewer than 190,000 customers with orders: %s", errOut)
+		}
 	}
 }
+
+// readCustomers is fit's count of the customers it read (stderr).
+var readCustomers = regexp.MustCompile(`read (\d+) customers with orders`)
