@@ -15,15 +15,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ltv-stream/ltv-stream/internal/aggregate"
 	"github.com/ltv-stream/ltv-stream/internal/stream"
+	"github.com/ltv-stream/ltv-stream/schemas"
 	"github.com/segmentio/kafka-go"
 	"go.uber.org/zap"
-)
-
-// Schemas of the events the feed keeps (SPEC §5, §8).
-const (
-	schemaChange  = "ltv.change.v1"
-	schemaSegment = "ltv.segment.v1"
 )
 
 // DefaultChangesLimit is how many changes GET /v1/changes returns without
@@ -212,13 +208,8 @@ func (f *Feed) read(ctx context.Context) ([]json.RawMessage, error) {
 // parseFeedEvent keeps a record that is a tier or segment change event
 // with the times it is ordered by.
 func parseFeedEvent(value []byte) (feedEvent, bool) {
-	var head struct {
-		Schema     string `json:"schema"`
-		EventID    string `json:"event_id"`
-		OccurredAt string `json:"occurred_at"`
-		EmittedAt  string `json:"emitted_at"`
-	}
-	if json.Unmarshal(value, &head) != nil || (head.Schema != schemaChange && head.Schema != schemaSegment) || head.EventID == "" {
+	var head schemas.Change
+	if json.Unmarshal(value, &head) != nil || (head.Schema != aggregate.SchemaChange && head.Schema != aggregate.SchemaSegment) || head.EventID == "" {
 		return feedEvent{}, false
 	}
 	emitted, err1 := time.Parse(time.RFC3339Nano, head.EmittedAt)

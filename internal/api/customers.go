@@ -223,17 +223,3 @@ func appendString(dst []byte, s string) []byte {
 	}
 	return aggregate.AppendJSONString(dst, s)
 }
-
-// isDigits reports whether s is a non-empty run of ASCII digits of a
-// sensible length (a valid JSON integer when it has no leading zero).
-func isDigits(s string) bool {
-	if s == "" || len(s) > 19 || (len(s) > 1 && s[0] == '0') {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
-}
