@@ -50,8 +50,10 @@ type ConsumerConfig struct {
 	// one before it processes a partial batch: it bounds the latency added
 	// by batching at low load (see fill). Default 2 ms.
 	Linger time.Duration
-	// QueueSize is the number of fetched records buffered per worker.
-	// Default 4 × MaxBatch.
+	// QueueSize is the number of fetched records buffered per worker (and
+	// in kafka-go's reader). Default MaxBatch: one batch waiting while one
+	// is processed keeps a worker busy, and every record buffered beyond
+	// that is live heap the garbage collector marks again and again.
 	QueueSize int
 	// MaxFetchBytes is the largest fetch response; it must exceed the
 	// largest record so oversized records reach the DLQ instead of
@@ -96,7 +98,8 @@ type ConsumerConfig struct {
 	// 2 s.
 	MergeMaxWait time.Duration
 	// MergeMaxHeld bounds the records a worker's merge holds back; beyond
-	// it records go in fetch order. Default 8 × MaxBatch.
+	// it records go in fetch order. Default 2 × MaxBatch (a larger bound
+	// held tens of MB of records that a tight heap then paid for in GC).
 	MergeMaxHeld int
 	// CoPartitioned makes the consumer refuse to run while its topics do
 	// not all have the same number of partitions: partition p of every
@@ -128,7 +131,7 @@ func (c *ConsumerConfig) setDefaults() {
 	settings.Positive(&c.Workers, DefaultWorkers)
 	settings.Positive(&c.MaxBatch, DefaultMaxBatch)
 	settings.Positive(&c.Linger, DefaultLinger)
-	settings.Positive(&c.QueueSize, 4*c.MaxBatch)
+	settings.Positive(&c.QueueSize, c.MaxBatch)
 	settings.Positive(&c.MaxFetchBytes, DefaultMaxFetchBytes)
 	settings.Positive(&c.MaxWait, 500*time.Millisecond)
 	settings.Positive(&c.SessionTimeout, DefaultSessionTimeout)
@@ -143,7 +146,7 @@ func (c *ConsumerConfig) setDefaults() {
 		c.RepairInterval = 3 * time.Second
 	}
 	settings.Positive(&c.MergeMaxWait, 2*time.Second)
-	settings.Positive(&c.MergeMaxHeld, 8*c.MaxBatch)
+	settings.Positive(&c.MergeMaxHeld, 2*c.MaxBatch)
 	settings.Positive(&c.PartitionCheckInterval, 5*time.Second)
 	settings.Positive(&c.RepairWindow, 2*time.Minute)
 	settings.IfZero(&c.Logger, zap.NewNop())
