@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -21,24 +22,37 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// customer42 is a customer hash as the updater writes it: public fields
-// and private bookkeeping (binary _g, _p).
-var customer42 = map[string]string{
+// public42 is a customer's public fields as the updater writes them.
+var public42 = map[string]string{
 	"orders": "2", "revenue": "599.05", "gross_profit": "232.92", "refunds": "0.00",
 	"first_order_at": "2026-03-01T12:00:00Z", "last_order_at": "2026-09-01T12:00:00Z",
 	"aov": "299.53", "frequency": "2.0000", "tenure_days": "184.00", "churned": "0",
 	"ltv": "698.75", "tier": "bronze", "updated_at": "2026-11-23T07:31:45Z",
 	"channel": `e"mail <x>`, "segment": "active", "segment_since": "2026-09-01T12:00:00Z",
-	"_g": "\x00\x01\xfe\xffbinary", "_p": "1",
 }
 
-// want42 is customer42 as the API returns it.
-var want42 = map[string]any{
-	"orders": "2", "revenue": "599.05", "gross_profit": "232.92", "refunds": "0.00",
-	"first_order_at": "2026-03-01T12:00:00Z", "last_order_at": "2026-09-01T12:00:00Z",
-	"aov": "299.53", "frequency": "2.0000", "tenure_days": "184.00", "churned": "0",
-	"ltv": "698.75", "tier": "bronze", "updated_at": "2026-11-23T07:31:45Z",
-	"channel": `e"mail <x>`, "segment": "active", "segment_since": "2026-09-01T12:00:00Z",
+// customer42 is the whole customer hash as the updater writes it:
+// public42 and private bookkeeping (binary _g, _p).
+var customer42 = withFields(public42, map[string]string{"_g": "\x00\x01\xfe\xffbinary", "_p": "1"})
+
+// want42 is customer42 as the API returns it: public42, every value the
+// string Redis holds, and nothing of the private fields.
+var want42 = asJSON(public42)
+
+// withFields is a copy of base with the fields of extra added.
+func withFields(base, extra map[string]string) map[string]string {
+	out := maps.Clone(base)
+	maps.Copy(out, extra)
+	return out
+}
+
+// asJSON is a hash as a decoded JSON object of strings.
+func asJSON(h map[string]string) map[string]any {
+	out := make(map[string]any, len(h))
+	for k, v := range h {
+		out[k] = v
+	}
+	return out
 }
 
 // fixture is a redis-server holding a few customers, and a server over it.
@@ -87,9 +101,15 @@ func (f *fixture) server(t *testing.T, cfg api.Config) *httptest.Server {
 	return hs
 }
 
+// newServer is a server over a fresh fixture, for the tests that need
+// nothing else of the fixture.
+func newServer(t *testing.T, cfg api.Config) *httptest.Server {
+	t.Helper()
+	return newFixture(t).server(t, cfg)
+}
+
 func TestGetCustomer(t *testing.T) {
-	f := newFixture(t)
-	hs := f.server(t, api.Config{})
+	hs := newServer(t, api.Config{})
 	cases := []struct {
 		name, path string
 		code       int
@@ -132,8 +152,7 @@ func TestGetCustomer(t *testing.T) {
 }
 
 func TestBatchGet(t *testing.T) {
-	f := newFixture(t)
-	hs := f.server(t, api.Config{MaxBodyBytes: 64 << 10})
+	hs := newServer(t, api.Config{MaxBodyBytes: 64 << 10})
 	many := func(n int) string {
 		ids := make([]string, n)
 		for i := range ids {
@@ -274,8 +293,7 @@ func TestHealthz(t *testing.T) {
 }
 
 func TestRoutesMethodsAndMetrics(t *testing.T) {
-	f := newFixture(t)
-	hs := f.server(t, api.Config{})
+	hs := newServer(t, api.Config{})
 	cases := []struct {
 		method, path string
 		code         int
@@ -352,8 +370,7 @@ func TestCORS(t *testing.T) {
 }
 
 func TestDashboardIsServed(t *testing.T) {
-	f := newFixture(t)
-	hs := f.server(t, api.Config{})
+	hs := newServer(t, api.Config{})
 	cases := []struct{ path, contentType, has string }{
 		{"/", "text/html", `<script src="/dashboard/app.js"`},
 		{"/dashboard/app.js", "text/javascript", "async function refresh()"},

@@ -88,8 +88,7 @@ func TestRecentChanges(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := newFixture(t)
-	hs := f.server(t, api.Config{Changes: feed})
+	hs := newServer(t, api.Config{Changes: feed})
 	cases := []struct {
 		query  string
 		code   int
@@ -155,8 +154,7 @@ func TestRecentChangesWithoutKafka(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := newFixture(t)
-	hs := f.server(t, api.Config{Changes: feed})
+	hs := newServer(t, api.Config{Changes: feed})
 	code, _, doc := testutil.CallJSON(t, "GET", hs.URL+"/v1/changes", "", "", nil)
 	if code != 503 || !strings.Contains(fmt.Sprint(doc["error"]), "recent changes unavailable") {
 		t.Fatalf("%d %v", code, doc)
