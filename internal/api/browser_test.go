@@ -81,11 +81,7 @@ func dashboardData(t *testing.T, ctx context.Context, client redis.UniversalClie
 		batch = batch[:0]
 		return err
 	}
-	for {
-		rec, ok := gen.Next()
-		if !ok {
-			break
-		}
+	for rec := range gen.All() {
 		topic := rec.Topic.String() // SPEC §1's default names
 		if at, ok := decode.EventTime(rec.Value); ok && at.After(latest) {
 			latest = at

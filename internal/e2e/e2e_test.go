@@ -151,11 +151,7 @@ func generate(t *testing.T, cfg sim.Config) ([]kafka.Message, produced) {
 	}
 	var msgs []kafka.Message
 	var p produced
-	for {
-		rec, ok := gen.Next()
-		if !ok {
-			return msgs, p
-		}
+	for rec := range gen.All() {
 		topic := rec.Topic.String() // SPEC §1's default names
 		msgs = append(msgs, kafka.Message{Topic: topic, Key: rec.Key, Value: rec.Value})
 		if rec.Label == sim.LabelBad {
@@ -164,6 +160,7 @@ func generate(t *testing.T, cfg sim.Config) ([]kafka.Message, produced) {
 			p.valid = append(p.valid, rec)
 		}
 	}
+	return msgs, p
 }
 
 // write produces msgs with a keyed, fully acknowledged writer.
