@@ -55,10 +55,7 @@ func TestFitReproducesThePublishedCDNOWEstimates(t *testing.T) {
 		t.Errorf("comments lack the log-likelihood or the customers:\n%s", out)
 	}
 	// The printed block is a configuration the consumer accepts.
-	path := filepath.Join(t.TempDir(), "ltv.yaml")
-	if err := os.WriteFile(path, []byte(out), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	path := testutil.WriteFile(t, "ltv.yaml", out)
 	code, scores, errOut := ltvctl(t, map[string]string{"LTV_CONFIG": path}, "score", "--summary", cdnow)
 	if code != 0 {
 		t.Fatalf("score: exit %d: %s", code, errOut)
@@ -153,10 +150,7 @@ func TestFitScoreAndGetFromRedis(t *testing.T) {
 	if !strings.Contains(errOut, "read 400 customers with orders") || !strings.Contains(yaml, "time_unit: day") {
 		t.Fatalf("fit from Redis:\n%s\n%s", errOut, yaml)
 	}
-	path := filepath.Join(t.TempDir(), "ltv.yaml")
-	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	path := testutil.WriteFile(t, "ltv.yaml", yaml)
 	env["LTV_CONFIG"] = path
 	code, scores, errOut := ltvctl(t, env, "score", "--as-of", "2023-01-01")
 	if code != 0 {

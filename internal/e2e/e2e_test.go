@@ -71,9 +71,12 @@ func newClusterEnv(t *testing.T, partitions, kafkaBrokers, redisMasters int) *en
 	return &env{kafka: cluster, brokers: brokers, redisURL: rc.URL(), rc: rc.Client()}
 }
 
-func (e *env) config(t *testing.T) *config.Config {
+// config is the service's configuration for e's servers: brokers and
+// Redis from the environment, the HTTP server on a free port, and the
+// further flags args.
+func (e *env) config(t *testing.T, args ...string) *config.Config {
 	t.Helper()
-	cfg, err := config.Load([]string{"--http-addr", "127.0.0.1:0"}, func(k string) string {
+	cfg, err := config.Load(append([]string{"--http-addr", "127.0.0.1:0"}, args...), func(k string) string {
 		switch k {
 		case "LTV_KAFKA_BROKERS":
 			return joinComma(e.brokers)
