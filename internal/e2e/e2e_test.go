@@ -106,17 +106,29 @@ func joinComma(s []string) string {
 type running struct {
 	cancel context.CancelFunc
 	done   chan error
+	// stopWithin is how long stop waits for a clean exit.
+	stopWithin time.Duration
 }
 
 func startService(t *testing.T, cfg *config.Config) *running {
 	t.Helper()
+	return startServiceWith(t, cfg, service.Options{}, 30*time.Second)
+}
+
+// startServiceWith is startService with the service's options (a nil
+// Logger: none, or a development logger with -v and LTV_TEST_LOGS set)
+// and how long stopping it may take.
+func startServiceWith(t *testing.T, cfg *config.Config, opts service.Options, stopWithin time.Duration) *running {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &running{cancel: cancel, done: make(chan error, 1)}
-	log := zap.NewNop()
-	if testing.Verbose() && os.Getenv("LTV_TEST_LOGS") != "" {
-		log, _ = zap.NewDevelopment()
+	r := &running{cancel: cancel, done: make(chan error, 1), stopWithin: stopWithin}
+	if opts.Logger == nil {
+		opts.Logger = zap.NewNop()
+		if testing.Verbose() && os.Getenv("LTV_TEST_LOGS") != "" {
+			opts.Logger, _ = zap.NewDevelopment()
+		}
 	}
-	go func() { r.done <- service.Run(ctx, cfg, service.Options{Logger: log}) }()
+	go func() { r.done <- service.Run(ctx, cfg, opts) }()
 	t.Cleanup(func() { r.stop(t) })
 	return r
 }
@@ -134,8 +146,8 @@ func (r *running) stop(t *testing.T) {
 		if err != nil {
 			t.Errorf("service exited with error: %v", err)
 		}
-	case <-time.After(30 * time.Second):
-		t.Errorf("service did not stop within 30 s")
+	case <-time.After(r.stopWithin):
+		t.Errorf("service did not stop within %s", r.stopWithin)
 	}
 }
 

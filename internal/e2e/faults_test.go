@@ -61,29 +61,8 @@ func inProcess(t *testing.T, e *env) (stop func(), httpAddr func() string) {
 	cfg := e.config(t)
 	cfg.SessionTimeout = 3 * time.Second
 	var addr atomic.Value
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- service.Run(ctx, cfg, service.Options{Logger: zap.NewNop(), Listening: func(a string) { addr.Store(a) }})
-	}()
-	stopped := false
-	stop = func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("service: %v", err)
-			}
-		case <-time.After(40 * time.Second):
-			t.Errorf("service did not stop")
-		}
-	}
-	t.Cleanup(stop)
-	return stop, func() string { a, _ := addr.Load().(string); return a }
+	r := startServiceWith(t, cfg, service.Options{Logger: zap.NewNop(), Listening: func(a string) { addr.Store(a) }}, 40*time.Second)
+	return func() { r.stop(t) }, func() string { a, _ := addr.Load().(string); return a }
 }
 
 func readyz(addr string) bool {
