@@ -16,7 +16,6 @@ import (
 	"github.com/ltv-stream/ltv-stream/internal/decode"
 	"github.com/ltv-stream/ltv-stream/internal/pipeline"
 	"github.com/ltv-stream/ltv-stream/internal/sim"
-	"github.com/ltv-stream/ltv-stream/internal/store"
 	"github.com/ltv-stream/ltv-stream/internal/testutil"
 )
 
@@ -104,7 +103,7 @@ func (discard) Publish(context.Context, []pipeline.Message) error { return nil }
 func seedRedis(t testing.TB, model *aggregate.Model, customers, events int) *testutil.RedisServer {
 	t.Helper()
 	srv := testutil.StartRedis(t)
-	st := store.NewRedis(srv.StoreClient(), store.Config{})
+	st := srv.Store()
 	dec, err := decode.New(decode.Config{MaxFutureSkew: -1})
 	if err != nil {
 		t.Fatal(err)

@@ -267,7 +267,7 @@ func TestDueCustomerIsLoadedPastTheCache(t *testing.T) {
 	srv := testutil.StartRedis(t)
 	ctx := ctxT(t)
 	newConsumer := func() *pipeline.Processor {
-		st := store.NewRedis(srv.StoreClient(), store.Config{})
+		st := srv.Store()
 		p, err := pipeline.New(pipeline.Config{Model: aggregate.DefaultModel(), Decoder: jsonDecoder{},
 			Store: store.NewCached(st, store.CacheConfig{MaxBytes: 1 << 20}), Out: &recordingPublisher{}, Timers: st})
 		if err != nil {

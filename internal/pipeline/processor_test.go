@@ -12,7 +12,6 @@ import (
 
 	"github.com/ltv-stream/ltv-stream/internal/aggregate"
 	"github.com/ltv-stream/ltv-stream/internal/pipeline"
-	"github.com/ltv-stream/ltv-stream/internal/store"
 	"github.com/ltv-stream/ltv-stream/internal/testutil"
 	"github.com/redis/go-redis/v9"
 	"github.com/shopspring/decimal"
@@ -122,7 +121,7 @@ func setupConfig(t *testing.T, adjust func(*pipeline.Config)) (*pipeline.Process
 func newProcessor(t *testing.T, adjust func(*pipeline.Config)) (*pipeline.Processor, *recordingPublisher, *redis.Client, error) {
 	t.Helper()
 	srv := testutil.StartRedis(t)
-	st := store.NewRedis(srv.StoreClient(), store.Config{})
+	st := srv.Store()
 	pub := &recordingPublisher{}
 	cfg := pipeline.Config{Model: aggregate.DefaultModel(), Decoder: jsonDecoder{}, Store: st, Out: pub, Timers: st}
 	adjust(&cfg)
