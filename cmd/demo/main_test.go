@@ -63,9 +63,7 @@ func TestDemoUsageErrors(t *testing.T) {
 // summary the dashboard keeps answering, with the demo's figures, until
 // the context ends; then the demo exits 0.
 func TestDemoStaysForTheDashboard(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs the whole demo")
-	}
+	testutil.SkipShort(t, "runs the whole demo")
 	var out, errOut testutil.SyncBuffer // the running demo writes them while the test reads
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

@@ -182,9 +182,7 @@ func TestFitScoreAndGetFromRedis(t *testing.T) {
 // simulated stream of 1,000,000 events. Seeding takes a minute; run it
 // with: go test -run '^$' -bench FitFromRedis -benchtime 1x ./cmd/ltvctl
 func BenchmarkFitFromRedis(b *testing.B) {
-	if testing.Short() {
-		b.Skip("seeds 200,000 customers")
-	}
+	testutil.SkipShort(b, "seeds 200,000 customers")
 	srv := seedRedis(b, aggregate.DefaultModel(), 200_000, 1_000_000)
 	env := map[string]string{"LTV_REDIS_URL": srv.URL()}
 	for b.Loop() {

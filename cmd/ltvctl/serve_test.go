@@ -94,9 +94,7 @@ func TestServe(t *testing.T) {
 // TestServeStopsOnSIGTERM runs the built binary and sends it SIGTERM: it
 // shuts down and exits 0.
 func TestServeStopsOnSIGTERM(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the binary")
-	}
+	testutil.SkipShort(t, "builds the binary")
 	env := serveEnv(t)
 	bin := testutil.BuildBinary(t, ".")
 	cmd := exec.Command(bin, "serve")

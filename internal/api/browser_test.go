@@ -203,9 +203,7 @@ const readPage = `(() => {
 // LTV_DASHBOARD_SCREENSHOT=path it also saves a screenshot there (how
 // docs/dashboard.png is made).
 func TestDashboardInBrowser(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs the pipeline and a browser")
-	}
+	testutil.SkipShort(t, "runs the pipeline and a browser")
 	browser := findChromium(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()

@@ -473,9 +473,7 @@ func TestEndToEnd(t *testing.T) {
 // the same time (a rebalance when the second joins) and checks the same
 // invariants.
 func TestConcurrentInstancesShareTheWork(t *testing.T) {
-	if testing.Short() {
-		t.Skip("short mode")
-	}
+	testutil.SkipShort(t, "short mode")
 	ctx := testutil.Context(t, 3*time.Minute)
 	e := newEnv(t, 6)
 	p := produce(t, ctx, e.brokers, simConfig(30_000, 3_000))

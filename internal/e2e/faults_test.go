@@ -152,9 +152,7 @@ func faultRun(t *testing.T, e *env, faultOn, faultOff func(), outage time.Durati
 // environment whose broker fails the requests of key (-1: all) that match.
 func brokerFaultRun(t *testing.T, key int16, match func(kmsg.Request) bool, outage time.Duration, probe bool) {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("short mode")
-	}
+	testutil.SkipShort(t, "short mode")
 	e := newEnv(t, 4)
 	var f brokerFault
 	f.install(e.kafka, key, match)
@@ -198,9 +196,7 @@ func TestKafkaUnreachable(t *testing.T) {
 // that commits without Redis would pass unnoticed), must not move while
 // Redis stays down, and must come back to 0 once Redis is back.
 func TestRedisOutageMidStream(t *testing.T) {
-	if testing.Short() {
-		t.Skip("short mode")
-	}
+	testutil.SkipShort(t, "short mode")
 	ctx := testutil.Context(t, 3*time.Minute)
 	_, brokers := testutil.StartKafka(t, testutil.KafkaConfig{
 		Partitions: 4, Topics: allTopics,
