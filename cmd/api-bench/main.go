@@ -164,18 +164,11 @@ func benchmark(ctx context.Context, o options, logw io.Writer) (*results, error)
 	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/ltv-stream/ltv-stream/cmd/ltvctl").CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("build ltvctl: %w\n%s", err, out)
 	}
-	rs, err := localredis.New(filepath.Join(dir, "redis"))
+	rs, rc, err := localredis.StartIn(ctx, filepath.Join(dir, "redis"))
 	if err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(rs.Dir, 0o755); err != nil {
-		return nil, err
-	}
-	if err := rs.Start(ctx); err != nil {
-		return nil, err
-	}
 	defer rs.Stop()
-	rc := redis.NewClient(&redis.Options{Addr: rs.Addr()})
 	defer rc.Close()
 
 	logf("writing %d customers to %s…", o.customers, rs)
@@ -372,10 +365,8 @@ func writeCustomers(ctx context.Context, rc *redis.Client, n int) error {
 }
 
 func infoField(info, name string) string {
-	for _, line := range strings.Split(info, "\r\n") {
-		if v, ok := strings.CutPrefix(line, name+":"); ok {
-			return v
-		}
+	if v, ok := localredis.InfoField(info, name); ok {
+		return v
 	}
 	return "?"
 }
@@ -424,42 +415,31 @@ func openLoop(ctx context.Context, client *http.Client, mk func(*rand.Rand) (*ht
 	interval := time.Second / time.Duration(rate)
 	lat := make([]time.Duration, total)
 	late := make([]time.Duration, total)
-	var errs atomic.Int64
-	var firstErr atomic.Value
+	var fails failures
 	due := make(chan int, total)
 	senders := 64
-	var wg sync.WaitGroup
 	start := time.Now().Add(10 * time.Millisecond)
 	cpu := startCPU(pids)
-	for w := range senders {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			r := rand.New(rand.NewPCG(uint64(w), 7))
-			for i := range due {
-				at := start.Add(time.Duration(i) * interval)
-				if wait := time.Until(at); wait > 0 {
-					time.Sleep(wait)
-				}
-				req, err := mk(r)
-				sent := time.Now()
-				if err == nil {
-					err = do(client, req.WithContext(ctx))
-				}
-				lat[i], late[i] = time.Since(sent), max(sent.Sub(at), 0)
-				if err != nil {
-					errs.Add(1)
-					firstErr.CompareAndSwap(nil, err)
-				}
-			}
-		}()
-	}
 	for i := range total {
 		due <- i
 	}
 	close(due)
-	wg.Wait()
-	p, err := finish(ctx, lat, time.Since(start), cpu, &errs, &firstErr)
+	concurrently(senders, 7, func(r *rand.Rand) {
+		for i := range due {
+			at := start.Add(time.Duration(i) * interval)
+			if wait := time.Until(at); wait > 0 {
+				time.Sleep(wait)
+			}
+			req, err := mk(r)
+			sent := time.Now()
+			if err == nil {
+				err = do(client, req.WithContext(ctx))
+			}
+			lat[i], late[i] = time.Since(sent), max(sent.Sub(at), 0)
+			fails.add(err)
+		}
+	})
+	p, err := finish(ctx, lat, time.Since(start), cpu, &fails)
 	if p != nil {
 		slices.Sort(late)
 		p.late = late
@@ -467,17 +447,47 @@ func openLoop(ctx context.Context, client *http.Client, mk func(*rand.Rand) (*ht
 	return p, err
 }
 
+// failures counts a phase's failed requests and keeps the first error for
+// the report; a phase's goroutines record into it concurrently.
+type failures struct {
+	n     atomic.Int64
+	first atomic.Value
+}
+
+// add records err unless it is nil.
+func (f *failures) add(err error) {
+	if err != nil {
+		f.n.Add(1)
+		f.first.CompareAndSwap(nil, err)
+	}
+}
+
+// concurrently runs n goroutines and waits for them all. Each has its own
+// random source, seeded by its index and seed, so a phase asks for the
+// same customers on every run.
+func concurrently(n int, seed uint64, work func(r *rand.Rand)) {
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			work(rand.New(rand.NewPCG(uint64(i), seed)))
+		}()
+	}
+	wg.Wait()
+}
+
 // finish makes the phase of a run: its latencies sorted, the CPU used,
 // and an error if any request failed or ctx ended.
-func finish(ctx context.Context, lat []time.Duration, elapsed time.Duration, cpu func() (time.Duration, time.Duration), errs *atomic.Int64, firstErr *atomic.Value) (*phase, error) {
-	p := &phase{requests: len(lat), errors: int(errs.Load()), elapsed: elapsed, latencies: lat}
+func finish(ctx context.Context, lat []time.Duration, elapsed time.Duration, cpu func() (time.Duration, time.Duration), fails *failures) (*phase, error) {
+	p := &phase{requests: len(lat), errors: int(fails.n.Load()), elapsed: elapsed, latencies: lat}
 	p.apiCPU, p.redisCPU = cpu()
 	slices.Sort(p.latencies)
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
 	}
 	if p.errors > 0 {
-		return nil, fmt.Errorf("%d of %d requests failed, the first: %v", p.errors, p.requests, firstErr.Load())
+		return nil, fmt.Errorf("%d of %d requests failed, the first: %v", p.errors, p.requests, fails.first.Load())
 	}
 	return p, nil
 }
@@ -487,37 +497,26 @@ func finish(ctx context.Context, lat []time.Duration, elapsed time.Duration, cpu
 func closedLoop(ctx context.Context, client *http.Client, mk func(*rand.Rand) (*http.Request, error), clients int, d time.Duration, pids map[string]int) (*phase, error) {
 	var mu sync.Mutex
 	var all []time.Duration
-	var errs atomic.Int64
-	var firstErr atomic.Value
-	var wg sync.WaitGroup
+	var fails failures
 	start := time.Now()
 	end := start.Add(d)
 	cpu := startCPU(pids)
-	for c := range clients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			r := rand.New(rand.NewPCG(uint64(c), 11))
-			var mine []time.Duration
-			for time.Now().Before(end) && ctx.Err() == nil {
-				t0 := time.Now()
-				req, err := mk(r)
-				if err == nil {
-					err = do(client, req.WithContext(ctx))
-				}
-				mine = append(mine, time.Since(t0))
-				if err != nil {
-					errs.Add(1)
-					firstErr.CompareAndSwap(nil, err)
-				}
+	concurrently(clients, 11, func(r *rand.Rand) {
+		var mine []time.Duration
+		for time.Now().Before(end) && ctx.Err() == nil {
+			t0 := time.Now()
+			req, err := mk(r)
+			if err == nil {
+				err = do(client, req.WithContext(ctx))
 			}
-			mu.Lock()
-			all = append(all, mine...)
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
-	return finish(ctx, all, time.Since(start), cpu, &errs, &firstErr)
+			mine = append(mine, time.Since(t0))
+			fails.add(err)
+		}
+		mu.Lock()
+		all = append(all, mine...)
+		mu.Unlock()
+	})
+	return finish(ctx, all, time.Since(start), cpu, &fails)
 }
 
 // startCPU notes the processes' CPU times; the returned function gives

@@ -16,9 +16,7 @@ import (
 // TestRunSmall runs the whole benchmark small and checks the report has
 // its three phases with figures, and the maximum.
 func TestRunSmall(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds ltvctl and runs redis-server")
-	}
+	testutil.SkipShort(t, "builds ltvctl and runs redis-server")
 	ctx := testutil.Context(t, 3*time.Minute)
 	out := filepath.Join(t.TempDir(), "report.md")
 	err := run(ctx, []string{"-customers", "3000", "-rate", "200", "-batch-rate", "20", "-duration", "1s",

@@ -240,11 +240,7 @@ func produce(ctx context.Context, brokers []string, o options) (produceStats, er
 		batch = batch[:0]
 		return err
 	}
-	for {
-		rec, ok := gen.Next()
-		if !ok {
-			break
-		}
+	for rec := range gen.All() {
 		topic := rec.Topic.String() // SPEC §1's default names
 		batch = append(batch, kafka.Message{Topic: topic, Key: rec.Key, Value: rec.Value})
 		st.total++

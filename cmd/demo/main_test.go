@@ -3,14 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
-	"net/http"
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/ltv-stream/ltv-stream/internal/testutil"
 )
 
 // TestDemoRunsEndToEnd runs the demo exactly as `make demo` does, smaller,
@@ -60,32 +59,12 @@ func TestDemoUsageErrors(t *testing.T) {
 	}
 }
 
-// lockedBuffer is an output a running demo writes while the test reads.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // TestDemoStaysForTheDashboard runs the demo with --stay: after its
 // summary the dashboard keeps answering, with the demo's figures, until
 // the context ends; then the demo exits 0.
 func TestDemoStaysForTheDashboard(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs the whole demo")
-	}
-	var out, errOut lockedBuffer
+	testutil.SkipShort(t, "runs the whole demo")
+	var out, errOut testutil.SyncBuffer // the running demo writes them while the test reads
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	exit := make(chan int, 1)
@@ -109,32 +88,21 @@ func TestDemoStaysForTheDashboard(t *testing.T) {
 	if customers == nil {
 		t.Fatalf("no customer count:\n%s", out.String())
 	}
-	get := func(path string, v any) int {
-		res, err := http.Get(m[1] + path)
-		if err != nil {
-			t.Fatal(err)
+	code, stats := testutil.GetJSON(t, m[1]+"v1/stats")
+	if population, ok := stats["population"].(float64); code != 200 || !ok || strconv.FormatFloat(population, 'f', -1, 64) != customers[1] {
+		t.Errorf("stats: %d, population %v; the summary says %s customers", code, stats["population"], customers[1])
+	}
+	code, doc := testutil.GetJSON(t, m[1]+"v1/changes")
+	changes, _ := doc["changes"].([]any)
+	if code != 200 || len(changes) == 0 {
+		t.Errorf("changes: %d, %d events", code, len(changes))
+	}
+	for _, c := range changes {
+		if _, ok := c.(map[string]any); !ok {
+			t.Errorf("changes: %v is not an event object", c)
 		}
-		defer res.Body.Close()
-		if v != nil {
-			if err := json.NewDecoder(res.Body).Decode(v); err != nil {
-				t.Fatalf("%s: %v", path, err)
-			}
-		}
-		return res.StatusCode
 	}
-	var stats struct {
-		Population int `json:"population"`
-	}
-	if code := get("v1/stats", &stats); code != 200 || strconv.Itoa(stats.Population) != customers[1] {
-		t.Errorf("stats: %d, population %d; the summary says %s customers", code, stats.Population, customers[1])
-	}
-	var changes struct {
-		Changes []map[string]any `json:"changes"`
-	}
-	if code := get("v1/changes", &changes); code != 200 || len(changes.Changes) == 0 {
-		t.Errorf("changes: %d, %d events", code, len(changes.Changes))
-	}
-	if code := get("", nil); code != 200 {
+	if code, _ := testutil.GetJSON(t, m[1]); code != 200 {
 		t.Errorf("dashboard: %d", code)
 	}
 	cancel()

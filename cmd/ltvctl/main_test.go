@@ -16,7 +16,6 @@ import (
 	"github.com/ltv-stream/ltv-stream/internal/decode"
 	"github.com/ltv-stream/ltv-stream/internal/pipeline"
 	"github.com/ltv-stream/ltv-stream/internal/sim"
-	"github.com/ltv-stream/ltv-stream/internal/store"
 	"github.com/ltv-stream/ltv-stream/internal/testutil"
 )
 
@@ -55,10 +54,7 @@ func TestFitReproducesThePublishedCDNOWEstimates(t *testing.T) {
 		t.Errorf("comments lack the log-likelihood or the customers:\n%s", out)
 	}
 	// The printed block is a configuration the consumer accepts.
-	path := filepath.Join(t.TempDir(), "ltv.yaml")
-	if err := os.WriteFile(path, []byte(out), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	path := testutil.WriteFile(t, "ltv.yaml", out)
 	code, scores, errOut := ltvctl(t, map[string]string{"LTV_CONFIG": path}, "score", "--summary", cdnow)
 	if code != 0 {
 		t.Fatalf("score: exit %d: %s", code, errOut)
@@ -107,7 +103,7 @@ func (discard) Publish(context.Context, []pipeline.Message) error { return nil }
 func seedRedis(t testing.TB, model *aggregate.Model, customers, events int) *testutil.RedisServer {
 	t.Helper()
 	srv := testutil.StartRedis(t)
-	st := store.NewRedis(srv.StoreClient(), store.Config{})
+	st := srv.Store()
 	dec, err := decode.New(decode.Config{MaxFutureSkew: -1})
 	if err != nil {
 		t.Fatal(err)
@@ -153,10 +149,7 @@ func TestFitScoreAndGetFromRedis(t *testing.T) {
 	if !strings.Contains(errOut, "read 400 customers with orders") || !strings.Contains(yaml, "time_unit: day") {
 		t.Fatalf("fit from Redis:\n%s\n%s", errOut, yaml)
 	}
-	path := filepath.Join(t.TempDir(), "ltv.yaml")
-	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	path := testutil.WriteFile(t, "ltv.yaml", yaml)
 	env["LTV_CONFIG"] = path
 	code, scores, errOut := ltvctl(t, env, "score", "--as-of", "2023-01-01")
 	if code != 0 {
@@ -189,9 +182,7 @@ func TestFitScoreAndGetFromRedis(t *testing.T) {
 // simulated stream of 1,000,000 events. Seeding takes a minute; run it
 // with: go test -run '^$' -bench FitFromRedis -benchtime 1x ./cmd/ltvctl
 func BenchmarkFitFromRedis(b *testing.B) {
-	if testing.Short() {
-		b.Skip("seeds 200,000 customers")
-	}
+	testutil.SkipShort(b, "seeds 200,000 customers")
 	srv := seedRedis(b, aggregate.DefaultModel(), 200_000, 1_000_000)
 	env := map[string]string{"LTV_REDIS_URL": srv.URL()}
 	for b.Loop() {

@@ -3,11 +3,9 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"regexp"
@@ -35,39 +33,22 @@ func serveEnv(t *testing.T) map[string]string {
 
 var urlLine = regexp.MustCompile(`read API and dashboard on (http://\S+/)`)
 
-// getJSON fetches a URL and decodes a JSON object.
-func getJSON(t *testing.T, url string) (int, map[string]any) {
-	t.Helper()
-	res, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	var doc map[string]any
-	if strings.HasPrefix(res.Header.Get("Content-Type"), "application/json") {
-		if err := json.NewDecoder(res.Body).Decode(&doc); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return res.StatusCode, doc
-}
-
 // checkServing asserts the endpoints of a running ltvctl serve answer.
 func checkServing(t *testing.T, base string) {
 	t.Helper()
-	if code, doc := getJSON(t, base+"v1/customers/c-1"); code != 200 || doc["tier"] != "silver" || doc["orders"] != "3" || doc["_g"] != nil {
+	if code, doc := testutil.GetJSON(t, base+"v1/customers/c-1"); code != 200 || doc["tier"] != "silver" || doc["orders"] != "3" || doc["_g"] != nil {
 		t.Errorf("customer: %d %v", code, doc)
 	}
-	if code, doc := getJSON(t, base+"healthz"); code != 200 {
+	if code, doc := testutil.GetJSON(t, base+"healthz"); code != 200 {
 		t.Errorf("healthz: %d %v", code, doc)
 	}
-	if code, doc := getJSON(t, base+"v1/changes"); code != 200 || len(doc["changes"].([]any)) != 0 {
+	if code, doc := testutil.GetJSON(t, base+"v1/changes"); code != 200 || len(doc["changes"].([]any)) != 0 {
 		t.Errorf("changes: %d %v", code, doc)
 	}
-	if code, doc := getJSON(t, base+"v1/stats"); code != 200 || doc["population"] != 1.0 || doc["tiers"].(map[string]any)["silver"] != 1.0 {
+	if code, doc := testutil.GetJSON(t, base+"v1/stats"); code != 200 || doc["population"] != 1.0 || doc["tiers"].(map[string]any)["silver"] != 1.0 {
 		t.Errorf("stats: %d %v", code, doc)
 	}
-	if code, _ := getJSON(t, base); code != 200 {
+	if code, _ := testutil.GetJSON(t, base); code != 200 {
 		t.Errorf("dashboard: %d", code)
 	}
 }
@@ -96,7 +77,7 @@ func TestServe(t *testing.T) {
 	}
 	checkServing(t, m[1])
 	// --cac reaches the statistics: c-1 (no channel) has ltv 1200.00.
-	if _, doc := getJSON(t, m[1]+"v1/stats"); fmt.Sprint(doc["channels"]) != "[map[cac:100.00 channel: customers:1 ltv_cac:12 mean_ltv:1200.00]]" {
+	if _, doc := testutil.GetJSON(t, m[1]+"v1/stats"); fmt.Sprint(doc["channels"]) != "[map[cac:100.00 channel: customers:1 ltv_cac:12 mean_ltv:1200.00]]" {
 		t.Errorf("channels with --cac: %v", doc["channels"])
 	}
 	cancel()
@@ -113,9 +94,7 @@ func TestServe(t *testing.T) {
 // TestServeStopsOnSIGTERM runs the built binary and sends it SIGTERM: it
 // shuts down and exits 0.
 func TestServeStopsOnSIGTERM(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the binary")
-	}
+	testutil.SkipShort(t, "builds the binary")
 	env := serveEnv(t)
 	bin := testutil.BuildBinary(t, ".")
 	cmd := exec.Command(bin, "serve")

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -21,24 +22,37 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// customer42 is a customer hash as the updater writes it: public fields
-// and private bookkeeping (binary _g, _p).
-var customer42 = map[string]string{
+// public42 is a customer's public fields as the updater writes them.
+var public42 = map[string]string{
 	"orders": "2", "revenue": "599.05", "gross_profit": "232.92", "refunds": "0.00",
 	"first_order_at": "2026-03-01T12:00:00Z", "last_order_at": "2026-09-01T12:00:00Z",
 	"aov": "299.53", "frequency": "2.0000", "tenure_days": "184.00", "churned": "0",
 	"ltv": "698.75", "tier": "bronze", "updated_at": "2026-11-23T07:31:45Z",
 	"channel": `e"mail <x>`, "segment": "active", "segment_since": "2026-09-01T12:00:00Z",
-	"_g": "\x00\x01\xfe\xffbinary", "_p": "1",
 }
 
-// want42 is customer42 as the API returns it.
-var want42 = map[string]any{
-	"orders": "2", "revenue": "599.05", "gross_profit": "232.92", "refunds": "0.00",
-	"first_order_at": "2026-03-01T12:00:00Z", "last_order_at": "2026-09-01T12:00:00Z",
-	"aov": "299.53", "frequency": "2.0000", "tenure_days": "184.00", "churned": "0",
-	"ltv": "698.75", "tier": "bronze", "updated_at": "2026-11-23T07:31:45Z",
-	"channel": `e"mail <x>`, "segment": "active", "segment_since": "2026-09-01T12:00:00Z",
+// customer42 is the whole customer hash as the updater writes it:
+// public42 and private bookkeeping (binary _g, _p).
+var customer42 = withFields(public42, map[string]string{"_g": "\x00\x01\xfe\xffbinary", "_p": "1"})
+
+// want42 is customer42 as the API returns it: public42, every value the
+// string Redis holds, and nothing of the private fields.
+var want42 = asJSON(public42)
+
+// withFields is a copy of base with the fields of extra added.
+func withFields(base, extra map[string]string) map[string]string {
+	out := maps.Clone(base)
+	maps.Copy(out, extra)
+	return out
+}
+
+// asJSON is a hash as a decoded JSON object of strings.
+func asJSON(h map[string]string) map[string]any {
+	out := make(map[string]any, len(h))
+	for k, v := range h {
+		out[k] = v
+	}
+	return out
 }
 
 // fixture is a redis-server holding a few customers, and a server over it.
@@ -87,40 +101,15 @@ func (f *fixture) server(t *testing.T, cfg api.Config) *httptest.Server {
 	return hs
 }
 
-// call makes a request and decodes the JSON answer.
-func call(t *testing.T, method, url, contentType, body string, hdr map[string]string) (int, http.Header, map[string]any) {
+// newServer is a server over a fresh fixture, for the tests that need
+// nothing else of the fixture.
+func newServer(t *testing.T, cfg api.Config) *httptest.Server {
 	t.Helper()
-	req, err := http.NewRequest(method, url, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
-	}
-	for k, v := range hdr {
-		req.Header.Set(k, v)
-	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	raw, err := io.ReadAll(res.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var doc map[string]any
-	if len(raw) > 0 && strings.HasPrefix(res.Header.Get("Content-Type"), "application/json") {
-		if err := json.Unmarshal(raw, &doc); err != nil {
-			t.Fatalf("%s %s: body is not JSON: %v\n%s", method, url, err, raw)
-		}
-	}
-	return res.StatusCode, res.Header, doc
+	return newFixture(t).server(t, cfg)
 }
 
 func TestGetCustomer(t *testing.T) {
-	f := newFixture(t)
-	hs := f.server(t, api.Config{})
+	hs := newServer(t, api.Config{})
 	cases := []struct {
 		name, path string
 		code       int
@@ -145,7 +134,7 @@ func TestGetCustomer(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			code, hdr, doc := call(t, "GET", hs.URL+"/v1/customers/"+tc.path, "", "", nil)
+			code, hdr, doc := testutil.CallJSON(t, "GET", hs.URL+"/v1/customers/"+tc.path, "", "", nil)
 			if code != tc.code {
 				t.Fatalf("status %d, want %d: %v", code, tc.code, doc)
 			}
@@ -163,8 +152,7 @@ func TestGetCustomer(t *testing.T) {
 }
 
 func TestBatchGet(t *testing.T) {
-	f := newFixture(t)
-	hs := f.server(t, api.Config{MaxBodyBytes: 64 << 10})
+	hs := newServer(t, api.Config{MaxBodyBytes: 64 << 10})
 	many := func(n int) string {
 		ids := make([]string, n)
 		for i := range ids {
@@ -198,7 +186,7 @@ func TestBatchGet(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			code, _, doc := call(t, "POST", hs.URL+"/v1/customers:batchGet", tc.contentType, tc.body, nil)
+			code, _, doc := testutil.CallJSON(t, "POST", hs.URL+"/v1/customers:batchGet", tc.contentType, tc.body, nil)
 			if code != tc.code {
 				t.Fatalf("status %d, want %d: %v", code, tc.code, doc)
 			}
@@ -253,16 +241,16 @@ func TestReadOnlyACLUser(t *testing.T) {
 		t.Fatalf("the ACL user could read outside ltv:*: %v", err)
 	}
 	hs := f.server(t, api.Config{Redis: ro, Stats: statsProvider(t, ro)})
-	if code, _, doc := call(t, "GET", hs.URL+"/v1/customers/c-000042", "", "", nil); code != 200 || !reflect.DeepEqual(doc, want42) {
+	if code, _, doc := testutil.CallJSON(t, "GET", hs.URL+"/v1/customers/c-000042", "", "", nil); code != 200 || !reflect.DeepEqual(doc, want42) {
 		t.Errorf("get: %d %v", code, doc)
 	}
-	if code, _, doc := call(t, "POST", hs.URL+"/v1/customers:batchGet", "application/json", `{"ids":["c-7","nobody"]}`, nil); code != 200 || len(doc["customers"].(map[string]any)) != 1 {
+	if code, _, doc := testutil.CallJSON(t, "POST", hs.URL+"/v1/customers:batchGet", "application/json", `{"ids":["c-7","nobody"]}`, nil); code != 200 || len(doc["customers"].(map[string]any)) != 1 {
 		t.Errorf("batchGet: %d %v", code, doc)
 	}
-	if code, _, doc := call(t, "GET", hs.URL+"/healthz", "", "", nil); code != 200 {
+	if code, _, doc := testutil.CallJSON(t, "GET", hs.URL+"/healthz", "", "", nil); code != 200 {
 		t.Errorf("healthz: %d %v", code, doc)
 	}
-	code, _, doc := call(t, "GET", hs.URL+"/v1/stats", "", "", nil)
+	code, _, doc := testutil.CallJSON(t, "GET", hs.URL+"/v1/stats", "", "", nil)
 	if code != 200 || doc["population"] != 5.0 {
 		t.Errorf("stats: %d %v", code, doc)
 	}
@@ -282,7 +270,7 @@ func TestNoPermissionIsAClearError(t *testing.T) {
 	}
 	defer c.Close()
 	hs := f.server(t, api.Config{Redis: c})
-	code, _, doc := call(t, "GET", hs.URL+"/v1/customers/c-7", "", "", nil)
+	code, _, doc := testutil.CallJSON(t, "GET", hs.URL+"/v1/customers/c-7", "", "", nil)
 	if code != 500 || !strings.Contains(fmt.Sprint(doc["error"]), "NOPERM") || !strings.Contains(fmt.Sprint(doc["error"]), "ACL user") {
 		t.Fatalf("%d %v", code, doc)
 	}
@@ -291,22 +279,21 @@ func TestNoPermissionIsAClearError(t *testing.T) {
 func TestHealthz(t *testing.T) {
 	f := newFixture(t)
 	hs := f.server(t, api.Config{HealthTimeout: time.Second})
-	if code, _, doc := call(t, "GET", hs.URL+"/healthz", "", "", nil); code != 200 || doc["status"] != "ok" {
+	if code, _, doc := testutil.CallJSON(t, "GET", hs.URL+"/healthz", "", "", nil); code != 200 || doc["status"] != "ok" {
 		t.Fatalf("up: %d %v", code, doc)
 	}
 	f.redis.Stop()
-	code, _, doc := call(t, "GET", hs.URL+"/healthz", "", "", nil)
+	code, _, doc := testutil.CallJSON(t, "GET", hs.URL+"/healthz", "", "", nil)
 	if code != 503 || !strings.Contains(fmt.Sprint(doc["error"]), "redis unreachable") {
 		t.Fatalf("down: %d %v", code, doc)
 	}
-	if code, _, doc := call(t, "GET", hs.URL+"/v1/customers/c-7", "", "", nil); code != 503 || !strings.Contains(fmt.Sprint(doc["error"]), "redis unavailable") {
+	if code, _, doc := testutil.CallJSON(t, "GET", hs.URL+"/v1/customers/c-7", "", "", nil); code != 503 || !strings.Contains(fmt.Sprint(doc["error"]), "redis unavailable") {
 		t.Fatalf("get while down: %d %v", code, doc)
 	}
 }
 
 func TestRoutesMethodsAndMetrics(t *testing.T) {
-	f := newFixture(t)
-	hs := f.server(t, api.Config{})
+	hs := newServer(t, api.Config{})
 	cases := []struct {
 		method, path string
 		code         int
@@ -323,7 +310,7 @@ func TestRoutesMethodsAndMetrics(t *testing.T) {
 		{"GET", "/v1/changes", 503, "recent changes are not available", ""},
 	}
 	for _, tc := range cases {
-		code, hdr, doc := call(t, tc.method, hs.URL+tc.path, "", "", nil)
+		code, hdr, doc := testutil.CallJSON(t, tc.method, hs.URL+tc.path, "", "", nil)
 		if code != tc.code || !strings.Contains(fmt.Sprint(doc["error"]), tc.errHas) || hdr.Get("Allow") != tc.allow {
 			t.Errorf("%s %s: %d %v (Allow %q), want %d with %q (Allow %q)", tc.method, tc.path, code, doc, hdr.Get("Allow"), tc.code, tc.errHas, tc.allow)
 		}
@@ -366,12 +353,12 @@ func TestCORS(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			hs := f.server(t, api.Config{CORSOrigins: tc.origins})
 			hdr := map[string]string{"Origin": tc.origin}
-			_, h, _ := call(t, "GET", hs.URL+"/v1/customers/c-7", "", "", hdr)
+			_, h, _ := testutil.CallJSON(t, "GET", hs.URL+"/v1/customers/c-7", "", "", hdr)
 			if got := h.Get("Access-Control-Allow-Origin"); got != tc.allowed {
 				t.Errorf("GET: Access-Control-Allow-Origin %q, want %q", got, tc.allowed)
 			}
 			hdr["Access-Control-Request-Method"] = "POST"
-			code, h, _ := call(t, "OPTIONS", hs.URL+"/v1/customers:batchGet", "", "", hdr)
+			code, h, _ := testutil.CallJSON(t, "OPTIONS", hs.URL+"/v1/customers:batchGet", "", "", hdr)
 			if code != tc.preflight {
 				t.Errorf("preflight status %d, want %d", code, tc.preflight)
 			}
@@ -383,8 +370,7 @@ func TestCORS(t *testing.T) {
 }
 
 func TestDashboardIsServed(t *testing.T) {
-	f := newFixture(t)
-	hs := f.server(t, api.Config{})
+	hs := newServer(t, api.Config{})
 	cases := []struct{ path, contentType, has string }{
 		{"/", "text/html", `<script src="/dashboard/app.js"`},
 		{"/dashboard/app.js", "text/javascript", "async function refresh()"},
@@ -404,7 +390,7 @@ func TestDashboardIsServed(t *testing.T) {
 			t.Errorf("%s: CSP %q", tc.path, csp)
 		}
 	}
-	if code, _, _ := call(t, "GET", hs.URL+"/dashboard/nope.js", "", "", nil); code != 404 {
+	if code, _, _ := testutil.CallJSON(t, "GET", hs.URL+"/dashboard/nope.js", "", "", nil); code != 404 {
 		t.Errorf("missing asset: %d", code)
 	}
 }
@@ -426,7 +412,7 @@ func TestServeTimeoutsAndShutdown(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- s.Serve(ctx, ln) }()
 	url := "http://" + ln.Addr().String()
-	if code, _, _ := call(t, "GET", url+"/v1/customers/c-7", "", "", nil); code != 200 {
+	if code, _, _ := testutil.CallJSON(t, "GET", url+"/v1/customers/c-7", "", "", nil); code != 200 {
 		t.Fatalf("status %d", code)
 	}
 	conn, err := net.Dial("tcp", ln.Addr().String())

@@ -81,11 +81,7 @@ func dashboardData(t *testing.T, ctx context.Context, client redis.UniversalClie
 		batch = batch[:0]
 		return err
 	}
-	for {
-		rec, ok := gen.Next()
-		if !ok {
-			break
-		}
+	for rec := range gen.All() {
 		topic := rec.Topic.String() // SPEC §1's default names
 		if at, ok := decode.EventTime(rec.Value); ok && at.After(latest) {
 			latest = at
@@ -207,9 +203,7 @@ const readPage = `(() => {
 // LTV_DASHBOARD_SCREENSHOT=path it also saves a screenshot there (how
 // docs/dashboard.png is made).
 func TestDashboardInBrowser(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs the pipeline and a browser")
-	}
+	testutil.SkipShort(t, "runs the pipeline and a browser")
 	browser := findChromium(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()

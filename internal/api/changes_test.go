@@ -88,8 +88,7 @@ func TestRecentChanges(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := newFixture(t)
-	hs := f.server(t, api.Config{Changes: feed})
+	hs := newServer(t, api.Config{Changes: feed})
 	cases := []struct {
 		query  string
 		code   int
@@ -104,7 +103,7 @@ func TestRecentChanges(t *testing.T) {
 		{"?limit=two", 400, nil, `limit "two"`},
 	}
 	for _, tc := range cases {
-		code, _, doc := call(t, "GET", hs.URL+"/v1/changes"+tc.query, "", "", nil)
+		code, _, doc := testutil.CallJSON(t, "GET", hs.URL+"/v1/changes"+tc.query, "", "", nil)
 		if code != tc.code {
 			t.Fatalf("%s: status %d: %v", tc.query, code, doc)
 		}
@@ -122,14 +121,14 @@ func TestRecentChanges(t *testing.T) {
 		}
 	}
 	// The events are passed through as published.
-	_, _, doc := call(t, "GET", hs.URL+"/v1/changes?limit=1", "", "", nil)
+	_, _, doc := testutil.CallJSON(t, "GET", hs.URL+"/v1/changes?limit=1", "", "", nil)
 	first := doc["changes"].([]any)[0].(map[string]any)
 	if first["previous_tier"] != "silver" || first["tier"] != "gold" || first["orders"] != 3.0 || first["schema"] != "ltv.change.v1" {
 		t.Errorf("event changed on the way: %v", first)
 	}
 	// A newer event is not read while the last read is fresh (MaxAge 1h).
 	produce(t, brokers, "ltv-segments", segmentChange("s3", "c-6", "new", "active", "2026-12-01T10:00:09Z"))
-	if _, _, doc := call(t, "GET", hs.URL+"/v1/changes?limit=1", "", "", nil); changeIDs(doc)[0] != "t3" {
+	if _, _, doc := testutil.CallJSON(t, "GET", hs.URL+"/v1/changes?limit=1", "", "", nil); changeIDs(doc)[0] != "t3" {
 		t.Errorf("the cached read was not served: %v", changeIDs(doc))
 	}
 	// A feed whose reads expire at once sees it.
@@ -155,9 +154,8 @@ func TestRecentChangesWithoutKafka(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := newFixture(t)
-	hs := f.server(t, api.Config{Changes: feed})
-	code, _, doc := call(t, "GET", hs.URL+"/v1/changes", "", "", nil)
+	hs := newServer(t, api.Config{Changes: feed})
+	code, _, doc := testutil.CallJSON(t, "GET", hs.URL+"/v1/changes", "", "", nil)
 	if code != 503 || !strings.Contains(fmt.Sprint(doc["error"]), "recent changes unavailable") {
 		t.Fatalf("%d %v", code, doc)
 	}

@@ -116,15 +116,11 @@ func Run(ctx context.Context, cfg Config) (benchreport.Run, error) {
 	if err != nil {
 		return out, err
 	}
-	rs, err := localredis.New(redisDir)
+	rs, rc, err := localredis.StartIn(ctx, redisDir)
 	if err != nil {
 		return out, err
 	}
-	if err := rs.Start(ctx); err != nil {
-		return out, err
-	}
 	defer rs.Stop()
-	rc := redis.NewClient(&redis.Options{Addr: rs.Addr()})
 	defer rc.Close()
 
 	cfg.Log("generating %d events over %d customers", cfg.Events, cfg.Customers)
@@ -316,10 +312,8 @@ func usedMemory(ctx context.Context, rc *redis.Client) (int64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("redis info: %w", err)
 	}
-	for _, line := range strings.Split(info, "\n") {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "used_memory:"); ok {
-			return strconv.ParseInt(v, 10, 64)
-		}
+	if v, ok := localredis.InfoField(info, "used_memory"); ok {
+		return strconv.ParseInt(v, 10, 64)
 	}
 	return 0, errors.New("redis info: no used_memory")
 }

@@ -10,9 +10,7 @@ import (
 // TestRunSmall runs the whole benchmark on a small workload: every phase
 // must produce a plausible figure and the final state must verify.
 func TestRunSmall(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the consumer binary")
-	}
+	testutil.SkipShort(t, "builds and runs the consumer binary")
 	dir := t.TempDir()
 	bin := testutil.BuildBinary(t, "../../cmd/consumer")
 	ctx := testutil.Context(t, 4*time.Minute)

@@ -31,11 +31,7 @@ func generate(cfg Config, seed int64, events, customers int) (*workload, error) 
 		return nil, fmt.Errorf("simulator: %w", err)
 	}
 	w := &workload{msgs: make([]kafka.Message, 0, events), bad: map[int]bool{}}
-	for {
-		rec, ok := gen.Next()
-		if !ok {
-			break
-		}
+	for rec := range gen.All() {
 		topic := rec.Topic.In(cfg.OrdersTopic, cfg.LifecycleTopic)
 		if rec.Label == sim.LabelBad {
 			w.bad[len(w.msgs)] = true

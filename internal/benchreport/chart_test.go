@@ -19,44 +19,24 @@ func TestWriteChart(t *testing.T) {
 	}{
 		{name: "sample", report: sampleReport, wantCols: []color.RGBA{colE2E, colRedis, colKafka, colGood, colMarker}},
 		{
-			name: "targets missed",
-			report: func() Report {
-				r := sampleReport()
-				for i := range r.Runs {
-					r.Runs[i].P99 = 3 * time.Second
-				}
-				return r
-			},
+			name:     "targets missed",
+			report:   sampleRuns(func(_ int, r *Run) { r.P99 = 3 * time.Second }),
 			wantCols: []color.RGBA{colBad, colGood},
 		},
 		{
-			name: "one huge ceiling",
-			report: func() Report {
-				r := sampleReport()
-				for i := range r.Runs {
-					r.Runs[i].KafkaConsumeCeiling = 50_000_000
-				}
-				return r
-			},
+			name:     "one huge ceiling",
+			report:   sampleRuns(func(_ int, r *Run) { r.KafkaConsumeCeiling = 50_000_000 }),
 			wantCols: []color.RGBA{colE2E, colKafka},
 		},
 		{
-			name: "single run",
-			report: func() Report {
-				r := sampleReport()
-				r.Runs = r.Runs[:1]
-				return r
-			},
+			name:     "single run",
+			report:   sampleWith(func(r *Report) { r.Runs = r.Runs[:1] }),
 			wantCols: []color.RGBA{colE2E},
 		},
 		{name: "all zero", report: func() Report { return Report{Runs: []Run{{}}} }},
 		{
-			name: "zero targets",
-			report: func() Report {
-				r := sampleReport()
-				r.Targets = Targets{}
-				return r
-			},
+			name:     "zero targets",
+			report:   sampleWith(func(r *Report) { r.Targets = Targets{} }),
 			wantCols: []color.RGBA{colE2E},
 		},
 		{

@@ -38,3 +38,21 @@ func sampleReport() Report {
 		Notes: []string{"The broker runs in-process.", "  ", "Redis | runs on loopback."},
 	}
 }
+
+// sampleWith is, for the test tables, sampleReport changed by edit.
+func sampleWith(edit func(r *Report)) func() Report {
+	return func() Report {
+		r := sampleReport()
+		edit(&r)
+		return r
+	}
+}
+
+// sampleRuns is sampleReport with edit applied to each run (i its index).
+func sampleRuns(edit func(i int, r *Run)) func() Report {
+	return sampleWith(func(r *Report) {
+		for i := range r.Runs {
+			edit(i, &r.Runs[i])
+		}
+	})
+}

@@ -56,15 +56,12 @@ func TestWriteMarkdown(t *testing.T) {
 		},
 		{
 			name: "targets missed",
-			report: func() Report {
-				r := sampleReport()
-				for i := range r.Runs {
-					r.Runs[i].Throughput = 120_000
-					r.Runs[i].P99 = 75 * time.Millisecond
+			report: sampleRuns(func(i int, r *Run) {
+				r.Throughput, r.P99 = 120_000, 75*time.Millisecond
+				if i == 1 {
+					r.Verified = false
 				}
-				r.Runs[1].Verified = false
-				return r
-			},
+			}),
 			chart: "benchmarks.png",
 			want: []string{
 				"**2 of 5 targets met; missed: End-to-end throughput, Latency p99, Verified.**",
@@ -75,13 +72,11 @@ func TestWriteMarkdown(t *testing.T) {
 		},
 		{
 			name: "not measured and no targets",
-			report: func() Report {
-				r := sampleReport()
+			report: sampleWith(func(r *Report) {
 				r.Runs = []Run{{Verified: true}}
 				r.Targets.Throughput = 0
 				r.HotPath, r.Notes = nil, nil
-				return r
-			},
+			}),
 			want: []string{
 				"**1 of 4 targets met; missed: Latency p99, Redis bytes per customer, Peak RSS.**",
 				"| Median of 1 run |",
@@ -93,15 +88,13 @@ func TestWriteMarkdown(t *testing.T) {
 		},
 		{
 			name: "negative and non-finite values are not measured",
-			report: func() Report {
-				r := sampleReport()
+			report: sampleWith(func(r *Report) {
 				r.Runs = []Run{{
 					Events: -1, Throughput: math.NaN(), KafkaConsumeCeiling: math.Inf(1),
 					P99: -time.Millisecond, RedisBytesPerCustomer: math.Inf(-1), PeakRSSBytes: -1,
 					CPUSecondsPerMillion: math.NaN(), Verified: true,
 				}}
-				return r
-			},
+			}),
 			want: []string{
 				"| **End-to-end throughput** | n/a | ≥ 150,000 events/s | — | — | ❌ not measured | n/a |",
 				"| **Peak RSS** (consumer, throughput phase) | n/a | ≤ 200 MB | — | — | ❌ not measured | n/a |",
@@ -110,18 +103,14 @@ func TestWriteMarkdown(t *testing.T) {
 		},
 		{
 			name: "floors and CPU budget",
-			report: func() Report {
-				r := sampleReport()
-				for i := range r.Runs {
-					r.Runs[i].Cores = 2
-					r.Runs[i].RedisBytesPerCustomer = 436.6
-					r.Runs[i].PublicFieldsBytesPerCustomer = 394.8 + float64(i)
-					r.Runs[i].KafkaCeilingCPUSecondsPerMillion = 5.25
-					r.Runs[i].RedisCeilingCPUSecondsPerMillion = 9.5
-					r.Runs[i].RedisFloorCPUSecondsPerMillion = 3.0 + float64(i)
-				}
-				return r
-			},
+			report: sampleRuns(func(i int, r *Run) {
+				r.Cores = 2
+				r.RedisBytesPerCustomer = 436.6
+				r.PublicFieldsBytesPerCustomer = 394.8 + float64(i)
+				r.KafkaCeilingCPUSecondsPerMillion = 5.25
+				r.RedisCeilingCPUSecondsPerMillion = 9.5
+				r.RedisFloorCPUSecondsPerMillion = 3.0 + float64(i)
+			}),
 			want: []string{
 				"| **Redis bytes per customer** | 436.6 B | ≤ 400 B | — | 109.2 % of target | ❌ missed |",
 				"| ↳ floor: SPEC §3 public fields alone, no bookkeeping | 395.8 B | ≤ 400 B | — | 99.0 % of target |  | 394.8 B, 395.8 B, 396.8 B |",
@@ -136,14 +125,8 @@ func TestWriteMarkdown(t *testing.T) {
 			},
 		},
 		{
-			name: "floors not measured",
-			report: func() Report {
-				r := sampleReport()
-				for i := range r.Runs {
-					r.Runs[i].Cores = 2
-				}
-				return r
-			},
+			name:    "floors not measured",
+			report:  sampleRuns(func(_ int, r *Run) { r.Cores = 2 }),
 			notWant: []string{"floor:", "room under", "CPU budget", "Kafka alone"},
 		},
 		{

@@ -31,9 +31,7 @@ import (
 // Run it alone with: go test ./internal/e2e -run TestChaos -v
 // LTV_CHAOS_EVENTS and LTV_CHAOS_KILLS scale it up.
 func TestChaos(t *testing.T) {
-	if testing.Short() {
-		t.Skip("short mode")
-	}
+	testutil.SkipShort(t, "short mode")
 	events := envInt("LTV_CHAOS_EVENTS", 50_000)
 	kills := envInt("LTV_CHAOS_KILLS", 12)
 	ctx := testutil.Context(t, 6*time.Minute)

@@ -71,9 +71,12 @@ func newClusterEnv(t *testing.T, partitions, kafkaBrokers, redisMasters int) *en
 	return &env{kafka: cluster, brokers: brokers, redisURL: rc.URL(), rc: rc.Client()}
 }
 
-func (e *env) config(t *testing.T) *config.Config {
+// config is the service's configuration for e's servers: brokers and
+// Redis from the environment, the HTTP server on a free port, and the
+// further flags args.
+func (e *env) config(t *testing.T, args ...string) *config.Config {
 	t.Helper()
-	cfg, err := config.Load([]string{"--http-addr", "127.0.0.1:0"}, func(k string) string {
+	cfg, err := config.Load(append([]string{"--http-addr", "127.0.0.1:0"}, args...), func(k string) string {
 		switch k {
 		case "LTV_KAFKA_BROKERS":
 			return joinComma(e.brokers)
@@ -103,17 +106,29 @@ func joinComma(s []string) string {
 type running struct {
 	cancel context.CancelFunc
 	done   chan error
+	// stopWithin is how long stop waits for a clean exit.
+	stopWithin time.Duration
 }
 
 func startService(t *testing.T, cfg *config.Config) *running {
 	t.Helper()
+	return startServiceWith(t, cfg, service.Options{}, 30*time.Second)
+}
+
+// startServiceWith is startService with the service's options (a nil
+// Logger: none, or a development logger with -v and LTV_TEST_LOGS set)
+// and how long stopping it may take.
+func startServiceWith(t *testing.T, cfg *config.Config, opts service.Options, stopWithin time.Duration) *running {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &running{cancel: cancel, done: make(chan error, 1)}
-	log := zap.NewNop()
-	if testing.Verbose() && os.Getenv("LTV_TEST_LOGS") != "" {
-		log, _ = zap.NewDevelopment()
+	r := &running{cancel: cancel, done: make(chan error, 1), stopWithin: stopWithin}
+	if opts.Logger == nil {
+		opts.Logger = zap.NewNop()
+		if testing.Verbose() && os.Getenv("LTV_TEST_LOGS") != "" {
+			opts.Logger, _ = zap.NewDevelopment()
+		}
 	}
-	go func() { r.done <- service.Run(ctx, cfg, service.Options{Logger: log}) }()
+	go func() { r.done <- service.Run(ctx, cfg, opts) }()
 	t.Cleanup(func() { r.stop(t) })
 	return r
 }
@@ -131,8 +146,8 @@ func (r *running) stop(t *testing.T) {
 		if err != nil {
 			t.Errorf("service exited with error: %v", err)
 		}
-	case <-time.After(30 * time.Second):
-		t.Errorf("service did not stop within 30 s")
+	case <-time.After(r.stopWithin):
+		t.Errorf("service did not stop within %s", r.stopWithin)
 	}
 }
 
@@ -151,11 +166,7 @@ func generate(t *testing.T, cfg sim.Config) ([]kafka.Message, produced) {
 	}
 	var msgs []kafka.Message
 	var p produced
-	for {
-		rec, ok := gen.Next()
-		if !ok {
-			return msgs, p
-		}
+	for rec := range gen.All() {
 		topic := rec.Topic.String() // SPEC §1's default names
 		msgs = append(msgs, kafka.Message{Topic: topic, Key: rec.Key, Value: rec.Value})
 		if rec.Label == sim.LabelBad {
@@ -164,6 +175,7 @@ func generate(t *testing.T, cfg sim.Config) ([]kafka.Message, produced) {
 			p.valid = append(p.valid, rec)
 		}
 	}
+	return msgs, p
 }
 
 // write produces msgs with a keyed, fully acknowledged writer.
@@ -461,9 +473,7 @@ func TestEndToEnd(t *testing.T) {
 // the same time (a rebalance when the second joins) and checks the same
 // invariants.
 func TestConcurrentInstancesShareTheWork(t *testing.T) {
-	if testing.Short() {
-		t.Skip("short mode")
-	}
+	testutil.SkipShort(t, "short mode")
 	ctx := testutil.Context(t, 3*time.Minute)
 	e := newEnv(t, 6)
 	p := produce(t, ctx, e.brokers, simConfig(30_000, 3_000))

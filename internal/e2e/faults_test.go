@@ -61,29 +61,8 @@ func inProcess(t *testing.T, e *env) (stop func(), httpAddr func() string) {
 	cfg := e.config(t)
 	cfg.SessionTimeout = 3 * time.Second
 	var addr atomic.Value
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- service.Run(ctx, cfg, service.Options{Logger: zap.NewNop(), Listening: func(a string) { addr.Store(a) }})
-	}()
-	stopped := false
-	stop = func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("service: %v", err)
-			}
-		case <-time.After(40 * time.Second):
-			t.Errorf("service did not stop")
-		}
-	}
-	t.Cleanup(stop)
-	return stop, func() string { a, _ := addr.Load().(string); return a }
+	r := startServiceWith(t, cfg, service.Options{Logger: zap.NewNop(), Listening: func(a string) { addr.Store(a) }}, 40*time.Second)
+	return func() { r.stop(t) }, func() string { a, _ := addr.Load().(string); return a }
 }
 
 func readyz(addr string) bool {
@@ -173,9 +152,7 @@ func faultRun(t *testing.T, e *env, faultOn, faultOff func(), outage time.Durati
 // environment whose broker fails the requests of key (-1: all) that match.
 func brokerFaultRun(t *testing.T, key int16, match func(kmsg.Request) bool, outage time.Duration, probe bool) {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("short mode")
-	}
+	testutil.SkipShort(t, "short mode")
 	e := newEnv(t, 4)
 	var f brokerFault
 	f.install(e.kafka, key, match)
@@ -219,9 +196,7 @@ func TestKafkaUnreachable(t *testing.T) {
 // that commits without Redis would pass unnoticed), must not move while
 // Redis stays down, and must come back to 0 once Redis is back.
 func TestRedisOutageMidStream(t *testing.T) {
-	if testing.Short() {
-		t.Skip("short mode")
-	}
+	testutil.SkipShort(t, "short mode")
 	ctx := testutil.Context(t, 3*time.Minute)
 	_, brokers := testutil.StartKafka(t, testutil.KafkaConfig{
 		Partitions: 4, Topics: allTopics,

@@ -2,15 +2,12 @@ package e2e
 
 import (
 	"math/big"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/ltv-stream/ltv-stream/internal/aggregate"
-	"github.com/ltv-stream/ltv-stream/internal/config"
 	"github.com/ltv-stream/ltv-stream/internal/settings"
 	"github.com/ltv-stream/ltv-stream/internal/spectest"
 	"github.com/ltv-stream/ltv-stream/internal/testutil"
@@ -24,16 +21,7 @@ import (
 func TestPredictiveInTheStream(t *testing.T) {
 	ctx := testutil.Context(t, 3*time.Minute)
 	e := newEnv(t, 4)
-	path := filepath.Join(t.TempDir(), "ltv.yaml")
-	if err := os.WriteFile(path, []byte(spectest.Predictive), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Load([]string{"--http-addr", "127.0.0.1:0", "--config", path}, func(k string) string {
-		return map[string]string{"LTV_KAFKA_BROKERS": joinComma(e.brokers), "LTV_REDIS_URL": e.redisURL}[k]
-	}, os.Stderr)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := e.config(t, "--config", testutil.WriteFile(t, "ltv.yaml", spectest.Predictive))
 	p := produce(t, ctx, e.brokers, simConfig(20_000, 2_000))
 	svc := startService(t, cfg)
 	if err := testutil.WaitCaughtUp(ctx, e.brokers, settings.DefaultGroupID, settings.DefaultOrdersTopic, settings.DefaultLifecycleTopic); err != nil {

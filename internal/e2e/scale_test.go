@@ -74,9 +74,7 @@ func assertSpreadOverMasters(t *testing.T, ctx context.Context, rc redis.Univers
 // independent recomputation, change chains must be unbroken, and every
 // instance that ran must have done part of the work.
 func TestScaleOutThreeInstances(t *testing.T) {
-	if testing.Short() {
-		t.Skip("short mode")
-	}
+	testutil.SkipShort(t, "short mode")
 	ctx := testutil.Context(t, 5*time.Minute)
 	e := newClusterEnv(t, 12, 3, 3)
 	msgs, p := generate(t, simConfig(60_000, 6_000))

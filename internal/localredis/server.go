@@ -154,3 +154,32 @@ func (s *Server) Stop() {
 
 // String describes the server for logs.
 func (s *Server) String() string { return fmt.Sprintf("redis-server %s", s.Addr()) }
+
+// StartIn starts a server in dir (made if missing) and returns it with a
+// client, for a program that owns a redis-server for one run (the
+// benchmarks). The caller closes the client and stops the server.
+func StartIn(ctx context.Context, dir string) (*Server, *redis.Client, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, nil, fmt.Errorf("redis-server directory: %w", err)
+	}
+	s, err := New(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := s.Start(ctx); err != nil {
+		return nil, nil, err
+	}
+	return s, redis.NewClient(&redis.Options{Addr: s.Addr()}), nil
+}
+
+// InfoField is the value of field in the text of an INFO reply (false
+// when the reply has no such field). The benchmarks read memory, CPU time
+// and the server's version from it.
+func InfoField(info, field string) (string, bool) {
+	for _, line := range strings.Split(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), field+":"); ok {
+			return v, true
+		}
+	}
+	return "", false
+}

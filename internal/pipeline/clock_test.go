@@ -38,18 +38,16 @@ func (f *flakyTimers) SetTimers(ctx context.Context, u []store.TimerUpdate) erro
 	return err
 }
 
+// setupTimers is setup with the timer index written through flakyTimers
+// and at most two due customers fired per round.
 func setupTimers(t *testing.T) (*pipeline.Processor, *recordingPublisher, *redis.Client, *flakyTimers) {
 	t.Helper()
-	srv := testutil.StartRedis(t)
-	st := store.NewRedis(srv.StoreClient(), store.Config{})
-	timers := &flakyTimers{Redis: st}
-	pub := &recordingPublisher{}
-	p, err := pipeline.New(pipeline.Config{Model: aggregate.DefaultModel(), Decoder: jsonDecoder{}, Store: st, Out: pub,
-		Timers: timers, MaxTimersPerRound: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p, pub, srv.Client(), timers
+	var timers *flakyTimers
+	p, pub, rc := setupConfig(t, func(c *pipeline.Config) {
+		timers = &flakyTimers{Redis: c.Timers.(*store.Redis)}
+		c.Timers, c.MaxTimersPerRound = timers, 2
+	})
+	return p, pub, rc, timers
 }
 
 // segmentLog renders the published segment changes as
@@ -269,7 +267,7 @@ func TestDueCustomerIsLoadedPastTheCache(t *testing.T) {
 	srv := testutil.StartRedis(t)
 	ctx := ctxT(t)
 	newConsumer := func() *pipeline.Processor {
-		st := store.NewRedis(srv.StoreClient(), store.Config{})
+		st := srv.Store()
 		p, err := pipeline.New(pipeline.Config{Model: aggregate.DefaultModel(), Decoder: jsonDecoder{},
 			Store: store.NewCached(st, store.CacheConfig{MaxBytes: 1 << 20}), Out: &recordingPublisher{}, Timers: st})
 		if err != nil {

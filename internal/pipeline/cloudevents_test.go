@@ -11,7 +11,6 @@ import (
 
 	"github.com/ltv-stream/ltv-stream/internal/aggregate"
 	"github.com/ltv-stream/ltv-stream/internal/pipeline"
-	"github.com/ltv-stream/ltv-stream/internal/store"
 	"github.com/ltv-stream/ltv-stream/internal/testutil"
 	"github.com/shopspring/decimal"
 )
@@ -279,10 +278,7 @@ func TestProcessPublishesCloudEventsAndReemitsTheSameHeaders(t *testing.T) {
 }
 
 func TestProcessorRefusesABadEventSource(t *testing.T) {
-	srv := testutil.StartRedis(t)
-	st := store.NewRedis(srv.StoreClient(), store.Config{})
-	_, err := pipeline.New(pipeline.Config{Model: aggregate.DefaultModel(), Decoder: jsonDecoder{}, Store: st,
-		Out: &recordingPublisher{}, EventSource: "not a uri"})
+	_, _, _, err := newProcessor(t, func(c *pipeline.Config) { c.EventSource = "not a uri" })
 	if err == nil || !strings.Contains(err.Error(), "event source") {
 		t.Fatalf("got %v", err)
 	}

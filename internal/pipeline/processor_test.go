@@ -12,7 +12,6 @@ import (
 
 	"github.com/ltv-stream/ltv-stream/internal/aggregate"
 	"github.com/ltv-stream/ltv-stream/internal/pipeline"
-	"github.com/ltv-stream/ltv-stream/internal/store"
 	"github.com/ltv-stream/ltv-stream/internal/testutil"
 	"github.com/redis/go-redis/v9"
 	"github.com/shopspring/decimal"
@@ -109,16 +108,25 @@ func setupClock(t *testing.T, now func() time.Time) (*pipeline.Processor, *recor
 // setupConfig is setup with the configuration adjusted by adjust.
 func setupConfig(t *testing.T, adjust func(*pipeline.Config)) (*pipeline.Processor, *recordingPublisher, *redis.Client) {
 	t.Helper()
+	p, pub, rc, err := newProcessor(t, adjust)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p, pub, rc
+}
+
+// newProcessor is setupConfig returning pipeline.New's error, for the
+// tests of configurations New must refuse. The store on a fresh
+// redis-server is both the processor's store and its timer index.
+func newProcessor(t *testing.T, adjust func(*pipeline.Config)) (*pipeline.Processor, *recordingPublisher, *redis.Client, error) {
+	t.Helper()
 	srv := testutil.StartRedis(t)
-	st := store.NewRedis(srv.StoreClient(), store.Config{})
+	st := srv.Store()
 	pub := &recordingPublisher{}
 	cfg := pipeline.Config{Model: aggregate.DefaultModel(), Decoder: jsonDecoder{}, Store: st, Out: pub, Timers: st}
 	adjust(&cfg)
 	p, err := pipeline.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p, pub, srv.Client()
+	return p, pub, srv.Client(), err
 }
 
 func orderRec(offset int64, id, customer, amount, at string) pipeline.Record {

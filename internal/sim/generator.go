@@ -3,6 +3,7 @@ package sim
 import (
 	"container/heap"
 	"fmt"
+	"iter"
 	"math/rand/v2"
 	"time"
 
@@ -214,6 +215,21 @@ func (g *Generator) Next() (Record, bool) {
 	rec := g.slot()
 	g.pos++
 	return rec, true
+}
+
+// All yields the records Next returns, in order, until Config.Events
+// records have been emitted or the loop stops. The programs and tests that
+// feed the stream somewhere (the demo, the benchmarks, the suites) range
+// over it instead of each writing Next's loop.
+func (g *Generator) All() iter.Seq[Record] {
+	return func(yield func(Record) bool) {
+		for {
+			rec, ok := g.Next()
+			if !ok || !yield(rec) {
+				return
+			}
+		}
+	}
 }
 
 func (g *Generator) slot() Record {

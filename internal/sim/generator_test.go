@@ -85,6 +85,34 @@ func TestDeterminism(t *testing.T) {
 	}
 }
 
+// All yields exactly the stream Next returns, and stops where the loop
+// stops.
+func TestAllYieldsWhatNextReturns(t *testing.T) {
+	cfg := faultyConfig(5, 3000, 300)
+	want, _ := generate(t, cfg)
+	g, err := NewGenerator(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []Record
+	for rec := range g.All() {
+		got = append(got, rec)
+		if len(got) == 1000 {
+			break
+		}
+	}
+	if len(got) != 1000 || digest(got) != digest(want[:1000]) {
+		t.Fatalf("the first %d records ranged over differ from Next's first 1000", len(got))
+	}
+	// The loop stopped early: the rest follows on the next range.
+	for rec := range g.All() {
+		got = append(got, rec)
+	}
+	if len(got) != len(want) || digest(got) != digest(want) {
+		t.Fatalf("%d records ranged over in two loops differ from Next's %d", len(got), len(want))
+	}
+}
+
 // The valid events depend only on the model and the seed: adding faults
 // must not change them (only interleave faults and reorder late ones).
 func TestValidEventsIndependentOfFaults(t *testing.T) {

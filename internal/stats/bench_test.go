@@ -5,7 +5,6 @@ import (
 
 	"github.com/ltv-stream/ltv-stream/internal/report"
 	"github.com/ltv-stream/ltv-stream/internal/stats"
-	"github.com/ltv-stream/ltv-stream/internal/store"
 	"github.com/ltv-stream/ltv-stream/internal/testutil"
 )
 
@@ -16,7 +15,7 @@ func BenchmarkRead(b *testing.B) {
 	srv := testutil.StartRedis(b)
 	customers := population(200_000)
 	seed(b, srv.Client(), customers)
-	st := store.NewRedis(srv.StoreClient(), store.Config{})
+	st := srv.Store()
 	for _, bc := range []struct {
 		name  string
 		limit int

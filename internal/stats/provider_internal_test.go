@@ -61,7 +61,7 @@ func newTestProvider(t *testing.T, cfg Config) (*Provider, *gated, *clock, *test
 	t.Helper()
 	srv := testutil.StartRedis(t)
 	writeCustomer(t, srv, "c-1")
-	src := &gated{Source: store.NewRedis(srv.StoreClient(), store.Config{})}
+	src := &gated{Source: srv.Store()}
 	clk := &clock{now: time.Date(2026, 12, 5, 9, 0, 0, 0, time.UTC)}
 	cfg.Source, cfg.Now = src, clk.Now
 	p, err := NewProvider(cfg)
@@ -72,11 +72,7 @@ func newTestProvider(t *testing.T, cfg Config) (*Provider, *gated, *clock, *test
 	return p, src, clk, srv
 }
 
-func ctxT(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	t.Cleanup(cancel)
-	return ctx
-}
+func ctxT(t *testing.T) context.Context { return testutil.Context(t, time.Minute) }
 
 // TestProviderCachesForTheRefreshInterval: within the interval the cached
 // figures are served (new customers unseen); after it they are recomputed.
@@ -207,7 +203,7 @@ func TestProviderCloseStopsTheComputation(t *testing.T) {
 
 func TestProviderConfig(t *testing.T) {
 	srv := testutil.StartRedis(t)
-	src := store.NewRedis(srv.StoreClient(), store.Config{})
+	src := srv.Store()
 	tests := []struct {
 		name string
 		cfg  Config

@@ -18,11 +18,7 @@ import (
 
 var asOf = time.Date(2025, 7, 1, 0, 0, 0, 0, time.UTC)
 
-func ctxT(t testing.TB) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	t.Cleanup(cancel)
-	return ctx
-}
+func ctxT(t testing.TB) context.Context { return testutil.Context(t, time.Minute) }
 
 // population returns n customers' public fields: cohorts over six months
 // and three channels (one "none"), every third customer churned, every
@@ -150,7 +146,7 @@ func TestReadSample(t *testing.T) {
 	customers := population(4000)
 	srv := testutil.StartRedis(t)
 	seed(t, srv.Client(), customers)
-	st := store.NewRedis(srv.StoreClient(), store.Config{})
+	st := srv.Store()
 	full := direct(t, customers)
 	tests := []struct {
 		name        string

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ltv-stream/ltv-stream/internal/aggregate"
+	"github.com/ltv-stream/ltv-stream/internal/localredis"
 	"github.com/ltv-stream/ltv-stream/internal/store"
 	"github.com/ltv-stream/ltv-stream/internal/testutil"
 	"github.com/redis/go-redis/v9"
@@ -397,12 +398,10 @@ func redisCPU(b *testing.B, c *redis.Client) time.Duration {
 		b.Fatal(err)
 	}
 	var total float64
-	for _, line := range strings.Split(info, "\n") {
-		k, v, ok := strings.Cut(strings.TrimSpace(line), ":")
-		if ok && (k == "used_cpu_user" || k == "used_cpu_sys") {
-			f, _ := strconv.ParseFloat(v, 64)
-			total += f
-		}
+	for _, field := range []string{"used_cpu_user", "used_cpu_sys"} {
+		v, _ := localredis.InfoField(info, field)
+		f, _ := strconv.ParseFloat(v, 64)
+		total += f
 	}
 	return time.Duration(total * float64(time.Second))
 }

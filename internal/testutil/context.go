@@ -14,3 +14,14 @@ func Context(t testing.TB, timeout time.Duration) context.Context {
 	t.Cleanup(cancel)
 	return ctx
 }
+
+// SkipShort skips the test under go test -short; why says what makes it
+// long (a binary to build, a whole pipeline or benchmark to run), which
+// go test -v shows. The quick suite leaves out every such test the same
+// way.
+func SkipShort(t testing.TB, why string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip(why)
+	}
+}

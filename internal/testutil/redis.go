@@ -50,6 +50,13 @@ func (r *RedisServer) StoreClient() redis.UniversalClient {
 	return c
 }
 
+// Store returns a store with the default settings over a StoreClient:
+// the store the updater, the read API and ltvctl make from the same URL.
+func (r *RedisServer) Store() *store.Redis {
+	r.t.Helper()
+	return store.NewRedis(r.StoreClient(), store.Config{})
+}
+
 // StartRedis starts a fresh, non-persistent redis-server on a free port.
 // Without redis-server on PATH it fails the test with how to get it: the
 // suites need a real server and must not silently skip.
