@@ -18,10 +18,10 @@ type Timers interface {
 	StreamTimes(ctx context.Context, partitions []int32) (map[int32]time.Time, error)
 	// SaveStreamTimes stores stream times, never moving one back.
 	SaveStreamTimes(ctx context.Context, times map[int32]time.Time) error
-	// DueTimers returns up to limit customers of a partition whose indexed
-	// due time is at or before until, earliest first, skipping the first
-	// offset of them.
-	DueTimers(ctx context.Context, partition int32, until time.Time, offset, limit int) ([]string, error)
+	// DueTimers answers each query with a page of its partition's
+	// customers whose indexed due time is at or before its Until, earliest
+	// first: all of a batch's partitions in one round trip.
+	DueTimers(ctx context.Context, queries []store.DueQuery) ([][]string, error)
 	// SetTimers writes index entries.
 	SetTimers(ctx context.Context, updates []store.TimerUpdate) error
 }
@@ -139,18 +139,26 @@ func (p *Processor) fireDueTimers(ctx context.Context, clock *batchClock, done m
 		return nil, nil
 	}
 	var fired []*customerWork
-	for _, part := range clock.parts {
-		for offset := 0; ; {
-			ids, err := p.cfg.Timers.DueTimers(ctx, part, clock.now[part], offset, p.cfg.MaxTimersPerRound)
-			if err != nil {
-				return nil, err
-			}
-			offset += len(ids)
-			var round, recheck []*customerWork
-			for _, id := range ids {
+	queries := make([]store.DueQuery, len(clock.parts))
+	for i, part := range clock.parts {
+		queries[i] = store.DueQuery{Partition: part, Until: clock.now[part], Limit: p.cfg.MaxTimersPerRound}
+	}
+	// Each round asks every partition that may have more for its next page
+	// at once, then loads, re-evaluates and writes what they held.
+	for len(queries) > 0 {
+		pages, err := p.cfg.Timers.DueTimers(ctx, queries)
+		if err != nil {
+			return nil, err
+		}
+		var round, recheck []*customerWork
+		more := queries[:0]
+		for i, q := range queries {
+			part := q.Partition
+			for _, id := range pages[i] {
 				if w, ok := done[id]; ok {
-					// Already loaded by this batch (for its events): its
-					// entry is rewritten with the others, from its state.
+					// Already loaded by this batch (for its events, or
+					// indexed under another partition too): its entry is
+					// rewritten with the others, from its state.
 					if w.partition != part {
 						// Indexed under another partition than its records
 						// came from: that entry is dropped.
@@ -172,17 +180,19 @@ func (p *Processor) fireDueTimers(ctx context.Context, clock *batchClock, done m
 				done[id] = w
 				round = append(round, w)
 			}
-			stats.TimersDue += len(round)
-			if len(round)+len(recheck) > 0 {
-				if err := p.applyAndSave(ctx, append(recheck, round...), clock, stats, true); err != nil {
-					return nil, fmt.Errorf("fire %d due timers: %w", len(round)+len(recheck), err)
-				}
-				fired = append(fired, round...)
-			}
-			if len(ids) < p.cfg.MaxTimersPerRound {
-				break
+			if len(pages[i]) >= q.Limit {
+				q.Offset += len(pages[i])
+				more = append(more, q)
 			}
 		}
+		stats.TimersDue += len(round)
+		if len(round)+len(recheck) > 0 {
+			if err := p.applyAndSave(ctx, append(recheck, round...), clock, stats, true); err != nil {
+				return nil, fmt.Errorf("fire %d due timers: %w", len(round)+len(recheck), err)
+			}
+			fired = append(fired, round...)
+		}
+		queries = more
 	}
 	return fired, nil
 }

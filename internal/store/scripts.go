@@ -5,6 +5,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -96,7 +97,7 @@ return 0
 // restart or failover flushes the script cache).
 func (r *Redis) LoadScripts(ctx context.Context) error {
 	load := func(ctx context.Context, c redis.Scripter) error {
-		for _, s := range []*redis.Script{saveScript, clearPendingScript} {
+		for _, s := range []*redis.Script{saveScript, clearPendingScript, setTimersScript, advanceScript} {
 			if err := s.Load(ctx, c).Err(); err != nil {
 				return fmt.Errorf("load script: %w", err)
 			}
@@ -166,6 +167,46 @@ func evalShaArgs(script *redis.Script, keys []string, extra int) []any {
 		args = append(args, &keys[i])
 	}
 	return args
+}
+
+// scriptCall is one call of a script: its keys and arguments.
+type scriptCall struct {
+	keys []string
+	args []any
+}
+
+// runScripts makes the calls of script with EVALSHA in one pipelined
+// round trip, loading the scripts once and trying again after a NOSCRIPT
+// reply (a restarted or failed-over Redis has an empty script cache). Each
+// call's keys must share a cluster slot; the calls need not.
+func (r *Redis) runScripts(ctx context.Context, script *redis.Script, calls []scriptCall) error {
+	for attempt := 0; ; attempt++ {
+		cmds := make([]*redis.Cmd, len(calls))
+		_, err := r.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i, c := range calls {
+				cmds[i] = script.EvalSha(ctx, p, c.keys, c.args...)
+			}
+			return nil
+		})
+		if err == nil {
+			for _, cmd := range cmds {
+				if err = cmd.Err(); err != nil && !errors.Is(err, redis.Nil) {
+					break
+				}
+				err = nil
+			}
+		}
+		if isNoScript(err) && attempt == 0 {
+			if lerr := r.LoadScripts(ctx); lerr != nil {
+				return lerr
+			}
+			continue
+		}
+		if errors.Is(err, redis.Nil) {
+			err = nil
+		}
+		return err
+	}
 }
 
 func isNoScript(err error) bool {

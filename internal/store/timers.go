@@ -142,37 +142,54 @@ end
 return 0`)
 
 // SaveStreamTimes stores each partition's stream time, never moving one
-// back.
+// back, in one pipelined round trip.
 func (r *Redis) SaveStreamTimes(ctx context.Context, times map[int32]time.Time) error {
 	if len(times) == 0 {
 		return nil
 	}
-	cmds := make([]*redis.Cmd, 0, len(times))
-	_, err := r.client.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for part, t := range times {
-			cmds = append(cmds, advanceScript.Eval(ctx, p, []string{StreamTimeKey(part)}, t.UTC().Format(streamTimeLayout)))
-		}
-		return nil
-	})
-	if err != nil {
+	calls := make([]scriptCall, 0, len(times))
+	for part, t := range times {
+		calls = append(calls, scriptCall{keys: []string{StreamTimeKey(part)}, args: []any{t.UTC().Format(streamTimeLayout)}})
+	}
+	if err := r.runScripts(ctx, advanceScript, calls); err != nil {
 		return fmt.Errorf("save stream times: %w", err)
 	}
 	return nil
 }
 
-// DueTimers returns up to limit customers of partition p whose indexed due
-// time is at or before until, earliest first (ties by id), skipping the
-// first offset of them.
-func (r *Redis) DueTimers(ctx context.Context, partition int32, until time.Time, offset, limit int) ([]string, error) {
-	ids, err := r.client.ZRangeArgs(ctx, redis.ZRangeArgs{
-		Key: TimersKey(partition), ByScore: true,
-		Start: "-inf", Stop: strconv.FormatInt(until.Unix(), 10),
-		Offset: int64(offset), Count: int64(limit),
-	}).Result()
+// DueQuery asks for a page of one partition's due customers: up to Limit
+// whose indexed due time is at or before Until, earliest first (ties by
+// id), skipping the first Offset of them.
+type DueQuery struct {
+	Partition     int32
+	Until         time.Time
+	Offset, Limit int
+}
+
+// DueTimers answers the queries, one page per query, in one pipelined
+// round trip: a batch asks for every partition it touched at once.
+func (r *Redis) DueTimers(ctx context.Context, queries []DueQuery) ([][]string, error) {
+	cmds := make([]*redis.StringSliceCmd, len(queries))
+	_, err := r.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, q := range queries {
+			cmds[i] = p.ZRangeArgs(ctx, redis.ZRangeArgs{
+				Key: TimersKey(q.Partition), ByScore: true,
+				Start: "-inf", Stop: strconv.FormatInt(q.Until.Unix(), 10),
+				Offset: int64(q.Offset), Count: int64(q.Limit),
+			})
+		}
+		return nil
+	})
 	if err != nil {
-		return nil, fmt.Errorf("due timers of partition %d: %w", partition, err)
+		return nil, fmt.Errorf("due timers of %d partitions: %w", len(queries), err)
 	}
-	return ids, nil
+	pages := make([][]string, len(queries))
+	for i, cmd := range cmds {
+		if pages[i], err = cmd.Result(); err != nil {
+			return nil, fmt.Errorf("due timers of partition %d: %w", queries[i].Partition, err)
+		}
+	}
+	return pages, nil
 }
 
 // CountDue counts the customers of partition p whose indexed due time is
@@ -204,8 +221,9 @@ for i = 1, #ARGV, 3 do
 end
 return 0`)
 
-// SetTimers writes the index entries, one script call per partition; an
-// entry is replaced only by one derived from a state at least as new.
+// SetTimers writes the index entries: one script call per partition, all
+// in one pipelined round trip. An entry is replaced only by one derived
+// from a state at least as new.
 func (r *Redis) SetTimers(ctx context.Context, updates []TimerUpdate) error {
 	if len(updates) == 0 {
 		return nil
@@ -222,11 +240,12 @@ func (r *Redis) SetTimers(ctx context.Context, updates []TimerUpdate) error {
 		}
 		byPartition[u.Partition] = append(byPartition[u.Partition], u.CustomerID, score, u.Version)
 	}
-	for _, part := range order {
-		keys := []string{TimersKey(part), TimerVersionsKey(part)}
-		if err := setTimersScript.Run(ctx, r.client, keys, byPartition[part]...).Err(); err != nil && !errors.Is(err, redis.Nil) {
-			return fmt.Errorf("write %d timer entries of partition %d: %w", len(byPartition[part])/3, part, err)
-		}
+	calls := make([]scriptCall, len(order))
+	for i, part := range order {
+		calls[i] = scriptCall{keys: []string{TimersKey(part), TimerVersionsKey(part)}, args: byPartition[part]}
+	}
+	if err := r.runScripts(ctx, setTimersScript, calls); err != nil {
+		return fmt.Errorf("write %d timer entries of %d partitions: %w", len(updates), len(order), err)
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -66,5 +67,57 @@ func TestStreamTimeNeverMovesBack(t *testing.T) {
 	}
 	if !got[3].Equal(later) || !got[4].IsZero() {
 		t.Fatalf("stream times %v, want partition 3 at %v and 4 unset", got, later)
+	}
+}
+
+// TestTimerCallsOfManyPartitionsInOneTrip: the index writes, stream times
+// and due pages of several partitions go in one pipeline, each partition
+// answered on its own (its own due time, offset and limit), and they
+// survive a Redis whose script cache was flushed (a restart or failover).
+func TestTimerCallsOfManyPartitionsInOneTrip(t *testing.T) {
+	st, srv := newStore(t)
+	ctx := ctxT(t)
+	rc := srv.Client()
+	if err := rc.ScriptFlush(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	day := func(d int) time.Time { return time.Date(2026, 1, d, 0, 0, 0, 0, time.UTC) }
+	var updates []store.TimerUpdate
+	for _, u := range []struct {
+		part int32
+		id   string
+		due  int
+	}{{0, "a", 3}, {0, "b", 1}, {0, "c", 2}, {0, "late", 20}, {5, "x", 4}, {5, "y", 9}} {
+		updates = append(updates, store.TimerUpdate{Partition: u.part, CustomerID: u.id, Due: day(u.due), Version: "v1"})
+	}
+	if err := st.SetTimers(ctx, updates); err != nil {
+		t.Fatal(err)
+	}
+	if err := rc.ScriptFlush(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.SaveStreamTimes(ctx, map[int32]time.Time{0: day(10), 5: day(5)}); err != nil {
+		t.Fatal(err)
+	}
+	times, err := st.StreamTimes(ctx, []int32{0, 5})
+	if err != nil || !times[0].Equal(day(10)) || !times[5].Equal(day(5)) {
+		t.Fatalf("stream times %v, %v", times, err)
+	}
+	pages, err := st.DueTimers(ctx, []store.DueQuery{
+		{Partition: 0, Until: day(10), Offset: 1, Limit: 2},
+		{Partition: 5, Until: day(5), Limit: 10},
+		{Partition: 7, Until: day(5), Limit: 10},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := [][]string{{"c", "a"}, {"x"}, {}}
+	if len(pages) != len(want) {
+		t.Fatalf("%d pages, want %d", len(pages), len(want))
+	}
+	for i := range want {
+		if strings.Join(pages[i], ",") != strings.Join(want[i], ",") {
+			t.Errorf("page %d = %q, want %q", i, pages[i], want[i])
+		}
 	}
 }
