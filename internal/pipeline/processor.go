@@ -502,8 +502,9 @@ func (p *Processor) applyAndSave(ctx context.Context, todo []*customerWork, cloc
 	return nil
 }
 
-// changeDocCap is the buffer a change document is encoded into: above the
-// usual size (ids of a few dozen bytes), so it is allocated once.
+// changeDocCap is the room a change document gets in its customer's
+// buffer: above the usual size (ids of a few dozen bytes), so the buffer is
+// allocated once.
 const changeDocCap = 512
 
 // applyCustomer applies a customer's events to its snapshot, then lets
@@ -561,13 +562,24 @@ func (p *Processor) applyCustomer(w *customerWork, snap *store.Snapshot, clock *
 	// before anything newer, so each customer's chain stays in order.
 	w.reemitted = len(snap.Pending)
 	w.outs = append(w.outs, snap.Pending...)
-	for i := range w.newChanges {
-		// A document is ~360 bytes; one right-sized buffer instead of the
-		// chain of doublings an empty slice grows through.
-		w.outs = append(w.outs, w.newChanges[i].AppendJSON(make([]byte, 0, changeDocCap), now))
-	}
-	for i := range w.newSegs {
-		w.outs = append(w.outs, w.newSegs[i].AppendJSON(make([]byte, 0, changeDocCap), now))
+	if n := len(w.newChanges) + len(w.newSegs); n > 0 {
+		// The customer's documents share one buffer sized for all of them
+		// (one allocation instead of one per document); each keeps a full
+		// slice of its part, so nothing appended to one can reach the next.
+		buf := make([]byte, 0, n*changeDocCap)
+		add := func(doc []byte) {
+			// doc is buf with the document appended, in buf's array, or in
+			// a new one holding a copy of buf's when it did not fit (the
+			// documents cut from the old array keep it).
+			w.outs = append(w.outs, doc[len(buf):len(doc):len(doc)])
+			buf = doc
+		}
+		for i := range w.newChanges {
+			add(w.newChanges[i].AppendJSON(buf, now))
+		}
+		for i := range w.newSegs {
+			add(w.newSegs[i].AppendJSON(buf, now))
+		}
 	}
 	w.token = snap.Token
 	if !dirty {

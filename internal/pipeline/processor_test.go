@@ -256,3 +256,37 @@ func TestUnreadableStateGoesToDLQ(t *testing.T) {
 		t.Fatalf("corrupt state was overwritten: %q", got)
 	}
 }
+
+// A customer's change documents share one buffer; documents longer than
+// the room each gets (a long customer id) still come out whole and
+// separate, every one a document of its own customer in order.
+func TestLongDocumentsOfOneCustomerStaySeparate(t *testing.T) {
+	for _, idLen := range []int{4, 300, 2000} {
+		p, pub, _ := setup(t)
+		id := "c-" + strings.Repeat("x", idLen)
+		batch := []pipeline.Record{
+			orderRec(0, "e1", id, "300.00", "2026-01-01T00:00:00Z"),
+			orderRec(1, "e2", id, "100.00", "2026-02-01T00:00:00Z"),
+			orderRec(2, "e3", id, "5000.00", "2026-03-01T00:00:00Z"),
+		}
+		if _, err := p.Process(ctxT(t), batch); err != nil {
+			t.Fatal(err)
+		}
+		var tiers []string
+		for _, m := range append(pub.topic("ltv-changes"), pub.topic("ltv-segments")...) {
+			var doc map[string]any
+			if err := json.Unmarshal(m.Value, &doc); err != nil {
+				t.Fatalf("id of %d bytes: %v in %q", idLen, err, m.Value)
+			}
+			if doc["customer_id"] != id || string(m.Key) != id {
+				t.Fatalf("id of %d bytes: a document of another customer: %q", idLen, m.Value)
+			}
+			if tier, ok := doc["tier"].(string); ok && m.Topic == "ltv-changes" {
+				tiers = append(tiers, tier)
+			}
+		}
+		if strings.Join(tiers, ",") != "bronze,silver,gold" || len(pub.topic("ltv-segments")) == 0 {
+			t.Fatalf("id of %d bytes: tiers %v, %d segment changes", idLen, tiers, len(pub.topic("ltv-segments")))
+		}
+	}
+}

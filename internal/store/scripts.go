@@ -128,14 +128,17 @@ func (w *Write) pendingAction() string {
 	for _, p := range w.Pending {
 		size += len(p) + 1
 	}
-	buf := make([]byte, 0, size)
+	// A Builder hands over its buffer as the string: one copy of the
+	// events, not two.
+	var b strings.Builder
+	b.Grow(size)
 	for i, p := range w.Pending {
 		if i > 0 {
-			buf = append(buf, '\n')
+			b.WriteByte('\n')
 		}
-		buf = append(buf, p...)
+		b.Write(p)
 	}
-	return string(buf)
+	return b.String()
 }
 
 // appendArgs appends the script arguments of the write's fields: how
