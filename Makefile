@@ -63,9 +63,10 @@ fuzz:
 
 # The end-to-end benchmark (issue 4): 3 runs of 1,000,000 events over
 # 200,000 customers through the real consumer binary, a real redis-server
-# and the Kafka-protocol broker over loopback, plus the hot-path
-# `go test -bench -benchmem`; writes docs/benchmarks.md and
-# docs/benchmarks.png. About 6 minutes on 2 cores. Run it on a quiet
+# and the Kafka-protocol broker over loopback, each followed by the scale
+# series (the same events over 50,000 and 500,000 customers), plus the
+# hot-path `go test -bench -benchmem`; writes docs/benchmarks.md and
+# docs/benchmarks.png. About 12 minutes on 2 cores. Run it on a quiet
 # machine: everything shares the cores. BENCH_ARGS="-runs 1 -events 200000"
 # for a quick look (see `go run ./cmd/ltv-bench -h`).
 BENCH_ARGS ?=

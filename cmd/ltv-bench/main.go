@@ -45,11 +45,16 @@ func run() error {
 		noVerify  = flag.Bool("no-verify", false, "skip checking the final Redis state against the independent recomputation")
 		keep      = flag.Bool("keep", false, "keep the work directory (consumer logs)")
 		prebuilt  = flag.String("consumer-binary", "", "run this consumer binary instead of building ./cmd/consumer (to compare two builds)")
+		scale     = flag.String("scale", "50000,500000", "customer counts of the scale series: one more throughput run of -events events each, per run (empty: none)")
 		predict   = flag.Bool("predictive", false, "run the consumer with the predictive model on (the SPEC §9 example block); implies -no-verify, since the recomputation knows the default model only")
 	)
 	var consumerEnv multiFlag
 	flag.Var(&consumerEnv, "consumer-env", "KEY=VALUE added to the consumer's environment (repeatable), e.g. LTV_WORKERS=6")
 	flag.Parse()
+	scaleCustomers, err := parseCounts(*scale)
+	if err != nil {
+		return fmt.Errorf("-scale: %w", err)
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -95,7 +100,7 @@ func run() error {
 			Events: *events, Customers: *customers, OfferedRate: *rate,
 			LatencyDuration: *latFor, LatencyWarmup: *warmup,
 			Seed: int64(i), ConsumerBinary: binary, ConsumerEnv: consumerEnv, WorkDir: work,
-			Log: logf, SkipVerify: *noVerify,
+			Log: logf, SkipVerify: *noVerify, ScaleCustomers: scaleCustomers,
 		})
 		if err != nil {
 			return fmt.Errorf("run %d: %w", i, err)
@@ -203,4 +208,21 @@ func describeMachine() benchreport.Machine {
 		m.RedisVersion = strings.TrimSpace(string(outp))
 	}
 	return m
+}
+
+// parseCounts reads a comma-separated list of positive counts ("" is
+// none).
+func parseCounts(s string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		n, err := strconv.Atoi(f)
+		if err != nil || n <= 0 {
+			return nil, fmt.Errorf("%q is not a positive count", f)
+		}
+		out = append(out, n)
+	}
+	return out, nil
 }

@@ -14,6 +14,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -57,6 +58,10 @@ type Config struct {
 	Log func(format string, args ...any)
 	// SkipVerify skips comparing the final state with the oracle.
 	SkipVerify bool
+	// ScaleCustomers are the customer counts of the scale series: one
+	// more throughput run each, of Events events, after the latency
+	// phase. None by default.
+	ScaleCustomers []int
 }
 
 func (c *Config) setDefaults() {
@@ -195,6 +200,14 @@ func Run(ctx context.Context, cfg Config) (benchreport.Run, error) {
 	out.LatencySamples = len(lat.samples)
 	out.P50, out.P99, out.Max = lat.percentile(0.50), lat.percentile(0.99), lat.samples[len(lat.samples)-1]
 	cfg.Log("latency: %d samples, p50 %s, p99 %s, max %s", out.LatencySamples, out.P50, out.P99, out.Max)
+
+	for _, n := range slices.Sorted(slices.Values(cfg.ScaleCustomers)) {
+		pt, err := scalePoint(ctx, cfg, rs, rc, n)
+		if err != nil {
+			return out, fmt.Errorf("scale point of %d customers: %w", n, err)
+		}
+		out.Scale = append(out.Scale, pt)
+	}
 	return out, nil
 }
 
@@ -226,38 +239,14 @@ func throughputPhase(ctx context.Context, cfg Config, rs *localredis.Server, rc 
 	if err != nil {
 		return 0, err
 	}
-	group := fmt.Sprintf("bench-throughput-%d", time.Now().UnixNano())
-	cfg.Log("throughput: consumer binary from start until every offset is committed")
-	proc, err := startConsumer(cfg, consumerSettings{brokers: brokers, redisURL: rs.URL(), group: group}, "consumer-throughput.log")
+	c, err := consumeAll(ctx, cfg, rs, brokers, len(w.msgs), "consumer-throughput.log")
 	if err != nil {
 		return 0, err
 	}
-	defer proc.kill()
-	guarded, stopGuard := proc.guard(ctx)
-	defer stopGuard()
-	meter := startCPUMeter(map[string]int{"consumer": proc.cmd.Process.Pid, "redis": rs.Pid(), "broker+harness": os.Getpid()})
-	wctx, cancel := context.WithTimeout(guarded, 10*time.Minute)
-	defer cancel()
-	done, err := waitCommitted(wctx, brokers, group, []string{cfg.OrdersTopic, cfg.LifecycleTopic}, 20*time.Millisecond, proc.samplePeak)
-	if err != nil {
-		return 0, err
-	}
-	cpu := meter.used()
-	cfg.Log("cpu while consuming: consumer %s, redis %s, broker+harness %s (wall %s)",
-		cpu["consumer"], cpu["redis"], cpu["broker+harness"], time.Since(proc.started).Round(10*time.Millisecond))
-	out.RedisCPUSecondsPerMillion = perMillion(cpu["redis"], len(w.msgs))
-	out.BrokerCPUSecondsPerMillion = perMillion(cpu["broker+harness"], len(w.msgs))
+	out.RedisCPUSecondsPerMillion, out.BrokerCPUSecondsPerMillion = c.redisCPU, c.brokerCPU
 	out.Cores = runtime.NumCPU()
-	out.Elapsed = done.Sub(proc.started)
-	out.Throughput = float64(len(w.msgs)) / out.Elapsed.Seconds()
-	use, err := proc.stop()
-	if err != nil {
-		return 0, err
-	}
-	out.PeakRSSBytes = use.peakRSS
-	out.CPUSecondsPerMillion = use.cpu.Seconds() / (float64(len(w.msgs)) / 1e6)
-	cfg.Log("throughput: %.0f events/s (%s), peak RSS %d MB, %.1f CPU s per million",
-		out.Throughput, out.Elapsed.Round(time.Millisecond), out.PeakRSSBytes>>20, out.CPUSecondsPerMillion)
+	out.Elapsed, out.Throughput = c.elapsed, c.throughput
+	out.PeakRSSBytes, out.CPUSecondsPerMillion = c.peakRSS, c.consumerCPU
 
 	if stats, err := rc.Info(ctx, "commandstats").Result(); err == nil {
 		cfg.Log("redis commandstats:%s", commandStats(stats))
@@ -267,6 +256,85 @@ func throughputPhase(ctx context.Context, cfg Config, rs *localredis.Server, rc 
 		return 0, err
 	}
 	return after - before, nil
+}
+
+// consumed is what one consumer run over a whole stream measured; the CPU
+// figures are seconds per million input events.
+type consumed struct {
+	elapsed                          time.Duration
+	throughput                       float64
+	peakRSS                          int64
+	consumerCPU, redisCPU, brokerCPU float64
+}
+
+// consumeAll runs the consumer binary over the records already on the
+// broker, from start until every input offset is committed, with Redis
+// empty or as the caller left it.
+func consumeAll(ctx context.Context, cfg Config, rs *localredis.Server, brokers []string, records int, logName string) (consumed, error) {
+	var c consumed
+	group := fmt.Sprintf("bench-throughput-%d", time.Now().UnixNano())
+	cfg.Log("throughput: consumer binary from start until every offset is committed")
+	proc, err := startConsumer(cfg, consumerSettings{brokers: brokers, redisURL: rs.URL(), group: group}, logName)
+	if err != nil {
+		return c, err
+	}
+	defer proc.kill()
+	guarded, stopGuard := proc.guard(ctx)
+	defer stopGuard()
+	meter := startCPUMeter(map[string]int{"consumer": proc.cmd.Process.Pid, "redis": rs.Pid(), "broker+harness": os.Getpid()})
+	wctx, cancel := context.WithTimeout(guarded, 10*time.Minute)
+	defer cancel()
+	done, err := waitCommitted(wctx, brokers, group, []string{cfg.OrdersTopic, cfg.LifecycleTopic}, 20*time.Millisecond, proc.samplePeak)
+	if err != nil {
+		return c, err
+	}
+	cpu := meter.used()
+	cfg.Log("cpu while consuming: consumer %s, redis %s, broker+harness %s (wall %s)",
+		cpu["consumer"], cpu["redis"], cpu["broker+harness"], time.Since(proc.started).Round(10*time.Millisecond))
+	c.redisCPU = perMillion(cpu["redis"], records)
+	c.brokerCPU = perMillion(cpu["broker+harness"], records)
+	c.elapsed = done.Sub(proc.started)
+	c.throughput = float64(records) / c.elapsed.Seconds()
+	use, err := proc.stop()
+	if err != nil {
+		return c, err
+	}
+	c.peakRSS = use.peakRSS
+	c.consumerCPU = use.cpu.Seconds() / (float64(records) / 1e6)
+	cfg.Log("throughput: %.0f events/s (%s), peak RSS %d MB, %.1f CPU s per million",
+		c.throughput, c.elapsed.Round(time.Millisecond), c.peakRSS>>20, c.consumerCPU)
+	return c, nil
+}
+
+// scalePoint measures the throughput of the same number of events over
+// customers customers, on a fresh broker and an empty Redis.
+func scalePoint(ctx context.Context, cfg Config, rs *localredis.Server, rc *redis.Client, customers int) (benchreport.ScalePoint, error) {
+	pt := benchreport.ScalePoint{Customers: customers}
+	cfg.Log("scale: generating %d events over %d customers", cfg.Events, customers)
+	w, err := generate(cfg, cfg.Seed, cfg.Events, customers)
+	if err != nil {
+		return pt, err
+	}
+	cluster, brokers, err := startBroker(cfg)
+	if err != nil {
+		return pt, err
+	}
+	defer cluster.Close()
+	if err := produceAll(ctx, brokers, w.msgs); err != nil {
+		return pt, err
+	}
+	records := len(w.msgs)
+	w = nil // the consumer's run should not compete with this heap
+	runtime.GC()
+	if err := rc.FlushAll(ctx).Err(); err != nil {
+		return pt, err
+	}
+	c, err := consumeAll(ctx, cfg, rs, brokers, records, fmt.Sprintf("consumer-scale-%d.log", customers))
+	if err != nil {
+		return pt, err
+	}
+	pt.Throughput, pt.CPUSecondsPerMillion, pt.RedisCPUSecondsPerMillion, pt.PeakRSSBytes = c.throughput, c.consumerCPU, c.redisCPU, c.peakRSS
+	return pt, nil
 }
 
 func startBroker(cfg Config) (*kfake.Cluster, []string, error) {

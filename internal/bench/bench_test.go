@@ -18,6 +18,7 @@ func TestRunSmall(t *testing.T) {
 		Events: 20_000, Customers: 4_000, OfferedRate: 2_000,
 		LatencyWarmup: time.Second, LatencyDuration: 2 * time.Second,
 		ConsumerBinary: bin, WorkDir: dir, Log: t.Logf,
+		ScaleCustomers: []int{8_000, 1_000},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -63,5 +64,14 @@ func TestRunSmall(t *testing.T) {
 	}
 	if r.AchievedRate < 0.8*r.OfferedRate {
 		t.Errorf("offered %v/s but achieved only %v/s", r.OfferedRate, r.AchievedRate)
+	}
+	// The scale series: smallest count first, each a complete run.
+	if len(r.Scale) != 2 || r.Scale[0].Customers != 1_000 || r.Scale[1].Customers != 8_000 {
+		t.Fatalf("scale points %+v", r.Scale)
+	}
+	for _, p := range r.Scale {
+		if p.Throughput <= 0 || p.CPUSecondsPerMillion <= 0 || p.PeakRSSBytes < 1<<20 {
+			t.Errorf("scale point %+v", p)
+		}
 	}
 }

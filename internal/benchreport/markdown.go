@@ -34,6 +34,7 @@ func WriteMarkdown(w io.Writer, r Report, chartFile string) error {
 	writeHeader(&b, r)
 	writeMachine(&b, r.Machine)
 	writeResults(&b, r, chartFile)
+	writeScale(&b, r)
 	writeHotPath(&b, r.HotPath)
 	writeNotes(&b, r.Notes)
 	doc := strings.TrimRight(b.String(), "\n") + "\n"
@@ -383,10 +384,7 @@ func summary(rows []row) string {
 
 func writeResults(b *strings.Builder, r Report, chartFile string) {
 	n := len(r.Runs)
-	runsWord := "runs"
-	if n == 1 {
-		runsWord = "run"
-	}
+	runsWord := plural(n, "run", "runs")
 	rows := mainRows(r)
 	b.WriteString("## Results\n\n")
 	b.WriteString(summary(rows) + "\n\n")
@@ -412,6 +410,54 @@ func writeResults(b *strings.Builder, r Report, chartFile string) {
 			cell(rw.ratio), cell(rw.mark), cell(rw.perRun))
 	}
 	b.WriteString("\n")
+}
+
+// writeScale renders the scale series: throughput and cost at other
+// customer counts, and whether the largest keeps its share of the
+// smallest's throughput. Nothing when no run measured one.
+func writeScale(b *strings.Builder, r Report) {
+	points := MedianScale(r.Runs)
+	if len(points) == 0 {
+		return
+	}
+	b.WriteString("## Cost against the customer base\n\n")
+	fmt.Fprintf(b, "The same number of events as the main run, spread over other customer counts: more customers "+
+		"than the state cache holds mean more `HGETALL`s. Medians of %d %s, one throughput run per count in each.\n\n",
+		len(r.Runs), plural(len(r.Runs), "run", "runs"))
+	b.WriteString("| Customers | Throughput | Consumer CPU s per million events | redis-server CPU s per million events | Peak RSS | Throughput per run |\n")
+	b.WriteString("|--:|--:|--:|--:|--:|---|\n")
+	for _, pt := range points {
+		n := pt.Customers
+		each := perRun(r.Runs, func(x Run) string {
+			for _, q := range x.Scale {
+				if q.Customers == n {
+					return fmtRate(q.Throughput)
+				}
+			}
+			return notMeasured
+		})
+		fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s |\n", fmtInt(int64(n)), withUnit(fmtRate(pt.Throughput), "events/s"),
+			secondsOr(pt.CPUSecondsPerMillion), secondsOr(pt.RedisCPUSecondsPerMillion), fmtMB(pt.PeakRSSBytes), each)
+	}
+	b.WriteString("\n")
+	if len(points) > 1 && r.Targets.ScaleRatio > 0 {
+		small, large := points[0], points[len(points)-1]
+		share, ok := fmtPct(large.Throughput, small.Throughput)
+		if !ok {
+			share = notMeasured
+		}
+		fmt.Fprintf(b, "**At %s customers the throughput is %s of that at %s** (target ≥ %s): %s\n\n",
+			fmtInt(int64(large.Customers)), share, fmtInt(int64(small.Customers)),
+			strconv.FormatFloat(100*r.Targets.ScaleRatio, 'f', -1, 64)+" %",
+			markHigher(large.Throughput, r.Targets.ScaleRatio*small.Throughput))
+	}
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
 
 func writeHotPath(b *strings.Builder, benches []GoBench) {

@@ -14,6 +14,7 @@ package benchreport
 
 import (
 	"cmp"
+	"maps"
 	"reflect"
 	"slices"
 	"time"
@@ -75,6 +76,58 @@ type Run struct {
 	// Cores is the machine's core count, for the CPU-bound limit.
 	Cores    int
 	Verified bool // final Redis state equalled an independent recomputation
+	// Scale are the run's extra throughput runs over other customer
+	// counts (the same number of events), smallest first: whether the
+	// cost per event grows with the customer base.
+	Scale []ScalePoint
+}
+
+// ScalePoint is one throughput run of the scale series: the same events
+// count as the main run, spread over Customers customers, consumed from
+// start until every offset is committed.
+type ScalePoint struct {
+	Customers            int
+	Throughput           float64 // input events/s end to end
+	CPUSecondsPerMillion float64 // the consumer's
+	// RedisCPUSecondsPerMillion is redis-server's: more customers than
+	// the state cache holds mean more HGETALLs.
+	RedisCPUSecondsPerMillion float64
+	PeakRSSBytes              int64
+}
+
+// MedianScale returns, per customer count that every run measured, the
+// field-wise median of the runs' scale points (the lower middle value for
+// an even count, as Median), smallest count first.
+func MedianScale(runs []Run) []ScalePoint {
+	byCount := map[int][]ScalePoint{}
+	for _, r := range runs {
+		for _, p := range r.Scale {
+			byCount[p.Customers] = append(byCount[p.Customers], p)
+		}
+	}
+	var out []ScalePoint
+	for _, n := range slices.Sorted(maps.Keys(byCount)) {
+		ps := byCount[n]
+		if len(ps) != len(runs) {
+			continue
+		}
+		mid := func(f func(ScalePoint) float64) float64 {
+			v := make([]float64, len(ps))
+			for i, p := range ps {
+				v[i] = f(p)
+			}
+			slices.Sort(v)
+			return v[(len(v)-1)/2]
+		}
+		out = append(out, ScalePoint{
+			Customers:                 n,
+			Throughput:                mid(func(p ScalePoint) float64 { return p.Throughput }),
+			CPUSecondsPerMillion:      mid(func(p ScalePoint) float64 { return p.CPUSecondsPerMillion }),
+			RedisCPUSecondsPerMillion: mid(func(p ScalePoint) float64 { return p.RedisCPUSecondsPerMillion }),
+			PeakRSSBytes:              int64(mid(func(p ScalePoint) float64 { return float64(p.PeakRSSBytes) })),
+		})
+	}
+	return out
 }
 
 // Targets are the goals the figures are judged against; they live in the
@@ -85,6 +138,10 @@ type Targets struct {
 	P99              time.Duration // produce → change-event latency, lower is better
 	BytesPerCustomer float64       // Redis bytes per customer, lower is better
 	PeakRSSBytes     int64         // consumer peak RSS, lower is better
+	// ScaleRatio is the least share of the smallest scale point's
+	// throughput the largest must reach: the cost per event must not grow
+	// with the customer base.
+	ScaleRatio float64
 }
 
 // DefaultTargets returns the project's published targets (150,000 events/s,
@@ -96,6 +153,7 @@ func DefaultTargets() Targets {
 		P99:              50 * time.Millisecond,
 		BytesPerCustomer: 400,
 		PeakRSSBytes:     200 << 20,
+		ScaleRatio:       0.8,
 	}
 }
 

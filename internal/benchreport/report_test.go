@@ -9,7 +9,7 @@ import (
 
 func TestDefaultTargets(t *testing.T) {
 	got := DefaultTargets()
-	want := Targets{Throughput: 150000, P99: 50 * time.Millisecond, BytesPerCustomer: 400, PeakRSSBytes: 200 << 20}
+	want := Targets{Throughput: 150000, P99: 50 * time.Millisecond, BytesPerCustomer: 400, PeakRSSBytes: 200 << 20, ScaleRatio: 0.8}
 	if got != want {
 		t.Errorf("DefaultTargets() = %+v, want %+v", got, want)
 	}
@@ -59,7 +59,7 @@ func TestMedianFieldsAreIndependent(t *testing.T) {
 	}
 	got := Median(runs)
 	want := Run{Throughput: 200, P99: 20 * time.Millisecond, PeakRSSBytes: 5, Verified: true}
-	if got != want {
+	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Median = %+v, want %+v", got, want)
 	}
 	if runs[0].Throughput != 100 || runs[1].Throughput != 300 {
@@ -131,5 +131,25 @@ func TestCPUBudgetPerMillion(t *testing.T) {
 		if got := CPUBudgetPerMillion(tc.cores, tc.target); math.Abs(got-tc.want) > 1e-6 {
 			t.Errorf("CPUBudgetPerMillion(%d, %v) = %v, want %v", tc.cores, tc.target, got, tc.want)
 		}
+	}
+}
+
+// MedianScale takes each customer count's median field by field, smallest
+// count first, and leaves out a count that not every run measured.
+func TestMedianScale(t *testing.T) {
+	pt := func(n int, thr, cpu float64, rss int64) ScalePoint {
+		return ScalePoint{Customers: n, Throughput: thr, CPUSecondsPerMillion: cpu, RedisCPUSecondsPerMillion: cpu / 2, PeakRSSBytes: rss}
+	}
+	runs := []Run{
+		{Scale: []ScalePoint{pt(50, 100, 9, 3), pt(500, 80, 12, 7), pt(7, 1, 1, 1)}},
+		{Scale: []ScalePoint{pt(500, 60, 10, 5), pt(50, 300, 5, 1)}},
+		{Scale: []ScalePoint{pt(50, 200, 7, 2), pt(500, 70, 14, 6)}},
+	}
+	want := []ScalePoint{pt(50, 200, 7, 2), pt(500, 70, 12, 6)}
+	if got := MedianScale(runs); !reflect.DeepEqual(got, want) {
+		t.Errorf("MedianScale:\n got %+v\nwant %+v", got, want)
+	}
+	if got := MedianScale([]Run{{}, {}}); got != nil {
+		t.Errorf("no scale points: %+v", got)
 	}
 }
