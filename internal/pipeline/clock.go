@@ -16,14 +16,15 @@ type Timers interface {
 	// StreamTimes reads the stored stream time of each partition (zero
 	// for one that has none).
 	StreamTimes(ctx context.Context, partitions []int32) (map[int32]time.Time, error)
-	// SaveStreamTimes stores stream times, never moving one back.
-	SaveStreamTimes(ctx context.Context, times map[int32]time.Time) error
 	// DueTimers answers each query with a page of its partition's
 	// customers whose indexed due time is at or before its Until, earliest
 	// first: all of a batch's partitions in one round trip.
 	DueTimers(ctx context.Context, queries []store.DueQuery) ([][]string, error)
-	// SetTimers writes index entries.
-	SetTimers(ctx context.Context, updates []store.TimerUpdate) error
+	// Settle ends a batch in one round trip: it writes index entries and
+	// stream times (never moving one back), then reads the stored stream
+	// time of each queried partition and answers the due queries, seeing
+	// those writes and any made before them.
+	Settle(ctx context.Context, updates []store.TimerUpdate, times map[int32]time.Time, due []store.DueQuery) (map[int32]time.Time, [][]string, error)
 }
 
 // batchClock is the stream time of each partition a batch touches: the
@@ -86,16 +87,50 @@ func (p *Processor) loadStreamTimes(ctx context.Context, c *batchClock) error {
 	return nil
 }
 
-// saveStreamTimes stores the stream times the batch moved.
-func (p *Processor) saveStreamTimes(ctx context.Context, c *batchClock) error {
-	if p.cfg.Timers == nil || len(c.seen) == 0 {
-		return nil
+// dueQueries asks for the first page of due customers of each of the
+// batch's partitions, by its stream time now.
+func (p *Processor) dueQueries(c *batchClock) []store.DueQuery {
+	queries := make([]store.DueQuery, len(c.parts))
+	for i, part := range c.parts {
+		queries[i] = store.DueQuery{Partition: part, Until: c.now[part], Limit: p.cfg.MaxTimersPerRound}
 	}
-	moved := make(map[int32]time.Time, len(c.seen))
-	for part := range c.seen {
-		moved[part] = c.now[part]
+	return queries
+}
+
+// settled is what settling a batch read back, as of just after its
+// writes: the stored stream time of each of its partitions, and the first
+// page of each one's due customers (the answers to dueQueries).
+type settled struct {
+	stored map[int32]time.Time
+	pages  [][]string
+}
+
+// settle writes the index entries of the customers that need one and,
+// with saveTimes, the stream times the batch moved, and reads back what
+// the sweep needs, in one round trip.
+func (p *Processor) settle(ctx context.Context, work []*customerWork, c *batchClock, saveTimes bool) (settled, error) {
+	if p.cfg.Timers == nil {
+		return settled{}, nil
 	}
-	return p.cfg.Timers.SaveStreamTimes(ctx, moved)
+	var updates []store.TimerUpdate
+	for _, w := range work {
+		if w.deadErr == nil && w.timerMoved {
+			updates = append(updates, w.timer)
+		}
+	}
+	var moved map[int32]time.Time
+	if saveTimes {
+		moved = make(map[int32]time.Time, len(c.seen))
+		for part := range c.seen {
+			moved[part] = c.now[part]
+		}
+	}
+	due := p.dueQueries(c)
+	if len(updates) == 0 && len(moved) == 0 && len(due) == 0 {
+		return settled{}, nil
+	}
+	stored, pages, err := p.cfg.Timers.Settle(ctx, updates, moved, due)
+	return settled{stored: stored, pages: pages}, err
 }
 
 // timerEntry derives a customer's index entry from its state after the
@@ -113,42 +148,29 @@ func (p *Processor) timerEntry(w *customerWork, before, after *aggregate.State) 
 	return u, moved && (ok || had || w.due)
 }
 
-// writeTimers writes the index entries of the customers that need one.
-func (p *Processor) writeTimers(ctx context.Context, work []*customerWork) error {
-	if p.cfg.Timers == nil {
-		return nil
-	}
-	var updates []store.TimerUpdate
-	for _, w := range work {
-		if w.deadErr == nil && w.timerMoved {
-			updates = append(updates, w.timer)
-		}
-	}
-	return p.cfg.Timers.SetTimers(ctx, updates)
-}
-
 // fireDueTimers loads, re-evaluates and writes, round after round, the
 // customers of the batch's partitions whose indexed due time the
 // partition's stream time has reached, through the same compare-and-set
 // write and pending outputs as events (SPEC §8: within the batch in which
 // stream time passed it). It returns their work, to be published with the
 // batch's; their index entries are written after that (writeTimers), so
-// the index does not change while the rounds page through it.
-func (p *Processor) fireDueTimers(ctx context.Context, clock *batchClock, done map[string]*customerWork, stats *BatchStats) ([]*customerWork, error) {
+// the index does not change while the rounds page through it. first,
+// when not nil, are the answers to dueQueries already read (settle's).
+func (p *Processor) fireDueTimers(ctx context.Context, clock *batchClock, done map[string]*customerWork, stats *BatchStats, first [][]string) ([]*customerWork, error) {
 	if p.cfg.Timers == nil {
 		return nil, nil
 	}
 	var fired []*customerWork
-	queries := make([]store.DueQuery, len(clock.parts))
-	for i, part := range clock.parts {
-		queries[i] = store.DueQuery{Partition: part, Until: clock.now[part], Limit: p.cfg.MaxTimersPerRound}
-	}
+	queries := p.dueQueries(clock)
 	// Each round asks every partition that may have more for its next page
 	// at once, then loads, re-evaluates and writes what they held.
-	for len(queries) > 0 {
-		pages, err := p.cfg.Timers.DueTimers(ctx, queries)
-		if err != nil {
-			return nil, err
+	for round := 0; len(queries) > 0; round++ {
+		pages := first
+		if round > 0 || pages == nil {
+			var err error
+			if pages, err = p.cfg.Timers.DueTimers(ctx, queries); err != nil {
+				return nil, err
+			}
 		}
 		var round, recheck []*customerWork
 		more := queries[:0]

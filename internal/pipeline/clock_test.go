@@ -15,27 +15,28 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// flakyTimers fails the next SetTimers calls, as a crash between a
-// customer's hash write and its index write would leave things.
+// flakyTimers fails the next index writes (Settle calls with entries to
+// write), as a crash between a customer's hash write and its index write
+// would leave things.
 type flakyTimers struct {
 	*store.Redis
 	failSets int
-	// afterSet, when set, runs once after the next successful SetTimers,
-	// as another consumer's write landing meanwhile would.
-	afterSet func()
+	// beforeSettle, when set, runs once just before the next Settle that
+	// writes entries, as another consumer's write landing while the batch
+	// runs would.
+	beforeSettle func()
 }
 
-func (f *flakyTimers) SetTimers(ctx context.Context, u []store.TimerUpdate) error {
+func (f *flakyTimers) Settle(ctx context.Context, u []store.TimerUpdate, times map[int32]time.Time, due []store.DueQuery) (map[int32]time.Time, [][]string, error) {
 	if f.failSets > 0 && len(u) > 0 {
 		f.failSets--
-		return errors.New("injected: index write lost")
+		return nil, nil, errors.New("injected: index write lost")
 	}
-	err := f.Redis.SetTimers(ctx, u)
-	if hook := f.afterSet; hook != nil && err == nil {
-		f.afterSet = nil
+	if hook := f.beforeSettle; hook != nil && len(u) > 0 {
+		f.beforeSettle = nil
 		hook()
 	}
-	return err
+	return f.Redis.Settle(ctx, u, times, due)
 }
 
 // setupTimers is setup with the timer index written through flakyTimers
@@ -248,7 +249,7 @@ func TestEntryWrittenMeanwhileIsFiredBeforeTheBatchEnds(t *testing.T) {
 	}
 	entry := rc.ZScore(ctx, "ltv:{p0}:timers", "z").Val()
 	rc.ZRem(ctx, "ltv:{p0}:timers", "z") // not written yet, as far as this batch's due query can tell
-	timers.afterSet = func() { rc.ZAdd(ctx, "ltv:{p0}:timers", redis.Z{Score: entry, Member: "z"}) }
+	timers.beforeSettle = func() { rc.ZAdd(ctx, "ltv:{p0}:timers", redis.Z{Score: entry, Member: "z"}) }
 	if _, err := p.Process(ctx, []pipeline.Record{orderRec(1, "e-y", "y", "10.00", "2026-05-01T00:00:00Z")}); err != nil {
 		t.Fatal(err)
 	}

@@ -270,34 +270,33 @@ func (p *Processor) Process(ctx context.Context, batch []Record) (BatchStats, er
 	if err := p.applyAndSave(ctx, order, clock, &stats, false); err != nil {
 		return stats, err
 	}
-	fired, err := p.fireDueTimers(ctx, clock, byCustomer, &stats)
+	fired, err := p.fireDueTimers(ctx, clock, byCustomer, &stats, nil)
 	if err != nil {
 		return stats, err
 	}
 	order = append(order, fired...)
 	p.stage("save")
 
-	if err := p.deliver(ctx, order, dlq, &stats); err != nil {
+	// Stream time is stored with the index entries once the outputs are
+	// out: a crash before that redelivers the batch, which computes the
+	// same stream time again.
+	done, err := p.deliver(ctx, order, dlq, clock, true, &stats)
+	if err != nil {
 		return stats, err
 	}
-	// Stream time is stored last: a crash before this point redelivers the
-	// batch, which computes the same stream time again.
-	if err := p.retry(ctx, func() error { return p.saveStreamTimes(ctx, clock) }); err != nil {
-		return stats, err
-	}
-	swept, err := p.sweep(ctx, clock, &stats)
+	swept, err := p.sweep(ctx, clock, done, &stats)
 	if err != nil {
 		return stats, err
 	}
 	order = append(order, swept...)
 	stats.StreamTimes = clock.now
 
-	done := p.cfg.Now()
-	stats.Duration = done.Sub(start)
+	end := p.cfg.Now()
+	stats.Duration = end.Sub(start)
 	for _, w := range order {
 		for _, pe := range w.events {
 			if !pe.rec.Time.IsZero() {
-				stats.Latencies = append(stats.Latencies, done.Sub(pe.rec.Time))
+				stats.Latencies = append(stats.Latencies, end.Sub(pe.rec.Time))
 			}
 		}
 	}
@@ -317,14 +316,15 @@ func (p *Processor) Process(ctx context.Context, batch []Record) (BatchStats, er
 }
 
 // deliver publishes the customers' outputs and the dead letters, then
-// writes the customers' index entries and hands their acknowledged pending
-// events to the clearer.
-func (p *Processor) deliver(ctx context.Context, work []*customerWork, dlq []Message, stats *BatchStats) error {
+// settles: writes the customers' index entries (and, with saveTimes, the
+// batch's stream times) and reads back what the sweep needs; last it hands
+// the acknowledged pending events to the clearer.
+func (p *Processor) deliver(ctx context.Context, work []*customerWork, dlq []Message, clock *batchClock, saveTimes bool, stats *BatchStats) (settled, error) {
 	outs, acked := p.outputs(work, &dlq, stats)
 	stats.DeadLetters += len(dlq)
 	outs = append(outs, dlq...)
 	if err := p.cfg.Out.Publish(ctx, outs); err != nil {
-		return fmt.Errorf("publish %d messages: %w", len(outs), err)
+		return settled{}, fmt.Errorf("publish %d messages: %w", len(outs), err)
 	}
 	p.stage("publish")
 	// Only now are the index entries written: a due customer whose timer
@@ -337,8 +337,9 @@ func (p *Processor) deliver(ctx context.Context, work []*customerWork, dlq []Mes
 	// them (and its dead letters) again. So the writes left are retried in
 	// place while Redis is away, and the batch fails only if ctx ends first
 	// (its redelivery then re-derives what was not written).
-	if err := p.retry(ctx, func() error { return p.writeTimers(ctx, work) }); err != nil {
-		return err
+	var s settled
+	if err := p.retry(ctx, func() (err error) { s, err = p.settle(ctx, work, clock, saveTimes); return err }); err != nil {
+		return s, err
 	}
 	// The outputs are durable: the pending copies are no longer needed.
 	// The store's clearer owns the clear and retries it until it lands
@@ -346,7 +347,7 @@ func (p *Processor) deliver(ctx context.Context, work []*customerWork, dlq []Mes
 	// events are published once more later with the same event ids, and
 	// never fails the batch, whose offsets may be committed.
 	_ = p.cfg.Store.ClearPending(ctx, acked)
-	return nil
+	return s, nil
 }
 
 // outputs collects the messages to publish and the pending events to clear
@@ -406,27 +407,26 @@ func (p *Processor) outputs(work []*customerWork, dlq *[]Message, stats *BatchSt
 // entries it may have written while this batch ran. Whoever writes an
 // entry thus also fires what is due once it is written, so no due entry is
 // left behind when a stream ends. A few rounds at most: each fires what
-// the one before found.
-func (p *Processor) sweep(ctx context.Context, clock *batchClock, stats *BatchStats) ([]*customerWork, error) {
+// the one before found. s is what the batch's settle read back, right after
+// its own writes; each round's delivery settles again for the next.
+func (p *Processor) sweep(ctx context.Context, clock *batchClock, s settled, stats *BatchStats) ([]*customerWork, error) {
 	if p.cfg.Timers == nil || len(clock.parts) == 0 {
 		return nil, nil
 	}
 	var all []*customerWork
 	for round := 0; round < 3; round++ {
-		stored, err := p.cfg.Timers.StreamTimes(ctx, clock.parts)
-		if err != nil {
-			return all, err
-		}
-		for part, t := range stored {
+		first := s.pages
+		for part, t := range s.stored {
 			if t.After(clock.now[part]) {
 				clock.now[part] = t
+				first = nil // read for the earlier stream time
 			}
 		}
-		fired, err := p.fireDueTimers(ctx, clock, map[string]*customerWork{}, stats)
+		fired, err := p.fireDueTimers(ctx, clock, map[string]*customerWork{}, stats, first)
 		if err != nil || len(fired) == 0 {
 			return all, err
 		}
-		if err := p.deliver(ctx, fired, nil, stats); err != nil {
+		if s, err = p.deliver(ctx, fired, nil, clock, false, stats); err != nil {
 			return all, fmt.Errorf("deliver due timers: %w", err)
 		}
 		all = append(all, fired...)

@@ -174,41 +174,46 @@ func evalShaArgs(script *redis.Script, keys []string, extra int) []any {
 
 // scriptCall is one call of a script: its keys and arguments.
 type scriptCall struct {
-	keys []string
-	args []any
+	script *redis.Script
+	keys   []string
+	args   []any
 }
 
-// runScripts makes the calls of script with EVALSHA in one pipelined
-// round trip, loading the scripts once and trying again after a NOSCRIPT
-// reply (a restarted or failed-over Redis has an empty script cache). Each
-// call's keys must share a cluster slot; the calls need not.
-func (r *Redis) runScripts(ctx context.Context, script *redis.Script, calls []scriptCall) error {
+// queueScripts queues the calls with EVALSHA.
+func queueScripts(ctx context.Context, p redis.Pipeliner, calls []scriptCall) []*redis.Cmd {
+	cmds := make([]*redis.Cmd, len(calls))
+	for i, c := range calls {
+		cmds[i] = c.script.EvalSha(ctx, p, c.keys, c.args...)
+	}
+	return cmds
+}
+
+// runScripts makes the calls with EVALSHA in one pipelined round trip,
+// loading the scripts once and trying again after a NOSCRIPT reply (a
+// restarted or failed-over Redis has an empty script cache). Each call's
+// keys must share a cluster slot; the calls need not.
+func (r *Redis) runScripts(ctx context.Context, calls []scriptCall) error {
 	for attempt := 0; ; attempt++ {
-		cmds := make([]*redis.Cmd, len(calls))
+		var cmds []*redis.Cmd
 		_, err := r.client.Pipelined(ctx, func(p redis.Pipeliner) error {
-			for i, c := range calls {
-				cmds[i] = script.EvalSha(ctx, p, c.keys, c.args...)
-			}
+			cmds = queueScripts(ctx, p, calls)
 			return nil
 		})
-		if err == nil {
-			for _, cmd := range cmds {
-				if err = cmd.Err(); err != nil && !errors.Is(err, redis.Nil) {
-					break
-				}
-				err = nil
-			}
-		}
 		if isNoScript(err) && attempt == 0 {
 			if lerr := r.LoadScripts(ctx); lerr != nil {
 				return lerr
 			}
 			continue
 		}
-		if errors.Is(err, redis.Nil) {
-			err = nil
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return err
 		}
-		return err
+		for _, cmd := range cmds {
+			if err := cmd.Err(); err != nil && !errors.Is(err, redis.Nil) {
+				return err
+			}
+		}
+		return nil
 	}
 }
 

@@ -102,18 +102,35 @@ func dueScore(due time.Time) float64 {
 // StreamTimes reads the stored stream time of each partition (zero for a
 // partition that has none yet), in one pipelined round trip.
 func (r *Redis) StreamTimes(ctx context.Context, partitions []int32) (map[int32]time.Time, error) {
-	cmds := make([]*redis.StringCmd, len(partitions))
+	queries := make([]DueQuery, len(partitions))
+	for i, part := range partitions {
+		queries[i].Partition = part
+	}
+	var cmds []*redis.StringCmd
 	_, err := r.client.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i, part := range partitions {
-			cmds[i] = p.Get(ctx, StreamTimeKey(part))
-		}
+		cmds = queueStreamTimes(ctx, p, queries)
 		return nil
 	})
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return nil, fmt.Errorf("read stream times: %w", err)
 	}
-	out := make(map[int32]time.Time, len(partitions))
-	for i, part := range partitions {
+	return readStreamTimes(queries, cmds)
+}
+
+// queueStreamTimes queues a read of the stream time of each query's
+// partition.
+func queueStreamTimes(ctx context.Context, p redis.Pipeliner, queries []DueQuery) []*redis.StringCmd {
+	cmds := make([]*redis.StringCmd, len(queries))
+	for i, q := range queries {
+		cmds[i] = p.Get(ctx, StreamTimeKey(q.Partition))
+	}
+	return cmds
+}
+
+func readStreamTimes(queries []DueQuery, cmds []*redis.StringCmd) (map[int32]time.Time, error) {
+	out := make(map[int32]time.Time, len(queries))
+	for i, q := range queries {
+		part := q.Partition
 		v, err := cmds[i].Result()
 		if errors.Is(err, redis.Nil) {
 			out[part] = time.Time{}
@@ -147,11 +164,7 @@ func (r *Redis) SaveStreamTimes(ctx context.Context, times map[int32]time.Time) 
 	if len(times) == 0 {
 		return nil
 	}
-	calls := make([]scriptCall, 0, len(times))
-	for part, t := range times {
-		calls = append(calls, scriptCall{keys: []string{StreamTimeKey(part)}, args: []any{t.UTC().Format(streamTimeLayout)}})
-	}
-	if err := r.runScripts(ctx, advanceScript, calls); err != nil {
+	if err := r.runScripts(ctx, streamTimeCalls(times)); err != nil {
 		return fmt.Errorf("save stream times: %w", err)
 	}
 	return nil
@@ -169,22 +182,33 @@ type DueQuery struct {
 // DueTimers answers the queries, one page per query, in one pipelined
 // round trip: a batch asks for every partition it touched at once.
 func (r *Redis) DueTimers(ctx context.Context, queries []DueQuery) ([][]string, error) {
-	cmds := make([]*redis.StringSliceCmd, len(queries))
+	var cmds []*redis.StringSliceCmd
 	_, err := r.client.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i, q := range queries {
-			cmds[i] = p.ZRangeArgs(ctx, redis.ZRangeArgs{
-				Key: TimersKey(q.Partition), ByScore: true,
-				Start: "-inf", Stop: strconv.FormatInt(q.Until.Unix(), 10),
-				Offset: int64(q.Offset), Count: int64(q.Limit),
-			})
-		}
+		cmds = queueDue(ctx, p, queries)
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("due timers of %d partitions: %w", len(queries), err)
 	}
+	return readDue(queries, cmds)
+}
+
+func queueDue(ctx context.Context, p redis.Pipeliner, queries []DueQuery) []*redis.StringSliceCmd {
+	cmds := make([]*redis.StringSliceCmd, len(queries))
+	for i, q := range queries {
+		cmds[i] = p.ZRangeArgs(ctx, redis.ZRangeArgs{
+			Key: TimersKey(q.Partition), ByScore: true,
+			Start: "-inf", Stop: strconv.FormatInt(q.Until.Unix(), 10),
+			Offset: int64(q.Offset), Count: int64(q.Limit),
+		})
+	}
+	return cmds
+}
+
+func readDue(queries []DueQuery, cmds []*redis.StringSliceCmd) ([][]string, error) {
 	pages := make([][]string, len(queries))
 	for i, cmd := range cmds {
+		var err error
 		if pages[i], err = cmd.Result(); err != nil {
 			return nil, fmt.Errorf("due timers of partition %d: %w", queries[i].Partition, err)
 		}
@@ -228,6 +252,15 @@ func (r *Redis) SetTimers(ctx context.Context, updates []TimerUpdate) error {
 	if len(updates) == 0 {
 		return nil
 	}
+	if err := r.runScripts(ctx, timerCalls(updates)); err != nil {
+		return fmt.Errorf("write %d timer entries: %w", len(updates), err)
+	}
+	return nil
+}
+
+// timerCalls groups index updates into one setTimersScript call per
+// partition, in the order the partitions first appear.
+func timerCalls(updates []TimerUpdate) []scriptCall {
 	byPartition := map[int32][]any{}
 	var order []int32
 	for _, u := range updates {
@@ -242,10 +275,56 @@ func (r *Redis) SetTimers(ctx context.Context, updates []TimerUpdate) error {
 	}
 	calls := make([]scriptCall, len(order))
 	for i, part := range order {
-		calls[i] = scriptCall{keys: []string{TimersKey(part), TimerVersionsKey(part)}, args: byPartition[part]}
+		calls[i] = scriptCall{script: setTimersScript, keys: []string{TimersKey(part), TimerVersionsKey(part)}, args: byPartition[part]}
 	}
-	if err := r.runScripts(ctx, setTimersScript, calls); err != nil {
-		return fmt.Errorf("write %d timer entries of %d partitions: %w", len(updates), len(order), err)
+	return calls
+}
+
+// streamTimeCalls are the advanceScript calls storing times.
+func streamTimeCalls(times map[int32]time.Time) []scriptCall {
+	calls := make([]scriptCall, 0, len(times))
+	for part, t := range times {
+		calls = append(calls, scriptCall{script: advanceScript, keys: []string{StreamTimeKey(part)}, args: []any{t.UTC().Format(streamTimeLayout)}})
 	}
-	return nil
+	return calls
+}
+
+// Settle ends a batch in one round trip: it writes the index entries and
+// the stream times (never moving one back), then reads the stored stream
+// time of each queried partition and answers the due queries. The reads
+// come after the writes in the pipeline, so they see this batch's writes
+// and whatever another consumer wrote before them.
+func (r *Redis) Settle(ctx context.Context, updates []TimerUpdate, times map[int32]time.Time, due []DueQuery) (map[int32]time.Time, [][]string, error) {
+	calls := append(timerCalls(updates), streamTimeCalls(times)...)
+	for attempt := 0; ; attempt++ {
+		var scripts []*redis.Cmd
+		var gets []*redis.StringCmd
+		var pages []*redis.StringSliceCmd
+		_, err := r.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+			scripts = queueScripts(ctx, p, calls)
+			gets = queueStreamTimes(ctx, p, due)
+			pages = queueDue(ctx, p, due)
+			return nil
+		})
+		if isNoScript(err) && attempt == 0 {
+			if lerr := r.LoadScripts(ctx); lerr != nil {
+				return nil, nil, lerr
+			}
+			continue
+		}
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return nil, nil, fmt.Errorf("settle %d timer entries and %d stream times: %w", len(updates), len(times), err)
+		}
+		for _, c := range scripts {
+			if err := c.Err(); err != nil && !errors.Is(err, redis.Nil) {
+				return nil, nil, fmt.Errorf("settle: %w", err)
+			}
+		}
+		stored, err := readStreamTimes(due, gets)
+		if err != nil {
+			return nil, nil, err
+		}
+		out, err := readDue(due, pages)
+		return stored, out, err
+	}
 }

@@ -121,3 +121,32 @@ func TestTimerCallsOfManyPartitionsInOneTrip(t *testing.T) {
 		}
 	}
 }
+
+// Settle's reads come after its writes: the stream time it stores never
+// moves back (a later one stored meanwhile is what it reads), and the due
+// pages include the entries it wrote.
+func TestSettleReadsWhatItWrote(t *testing.T) {
+	st, srv := newStore(t)
+	ctx := ctxT(t)
+	rc := srv.Client()
+	day := func(d int) time.Time { return time.Date(2026, 1, d, 0, 0, 0, 0, time.UTC) }
+	if err := st.SaveStreamTimes(ctx, map[int32]time.Time{2: day(20)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := rc.ScriptFlush(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	stored, pages, err := st.Settle(ctx,
+		[]store.TimerUpdate{{Partition: 1, CustomerID: "a", Due: day(3), Version: "v"}, {Partition: 2, CustomerID: "b", Due: day(4), Version: "v"}},
+		map[int32]time.Time{1: day(9), 2: day(9)},
+		[]store.DueQuery{{Partition: 1, Until: day(9), Limit: 5}, {Partition: 2, Until: day(3), Limit: 5}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !stored[1].Equal(day(9)) || !stored[2].Equal(day(20)) {
+		t.Errorf("stored stream times %v: want partition 1 at the 9th, 2 kept at the later 20th", stored)
+	}
+	if len(pages) != 2 || strings.Join(pages[0], ",") != "a" || len(pages[1]) != 0 {
+		t.Errorf("due pages %q: want a on partition 1 and nothing due by the 3rd on partition 2", pages)
+	}
+}
