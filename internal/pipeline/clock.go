@@ -67,6 +67,23 @@ func (c *batchClock) before(p int32, local time.Time) time.Time {
 	return stored
 }
 
+// fetchStreamTimes runs loadStreamTimes in the background. The returned
+// function waits for it and returns its error (every call the same), and
+// must be called before the clock is used, and before the batch ends, so
+// the goroutine never outlives it.
+func (p *Processor) fetchStreamTimes(ctx context.Context, c *batchClock) func() error {
+	done := make(chan error, 1)
+	go func() { done <- p.loadStreamTimes(ctx, c) }()
+	var err error
+	waited := false
+	return func() error {
+		if !waited {
+			err, waited = <-done, true
+		}
+		return err
+	}
+}
+
 // loadStreamTimes sets each touched partition's stream time: the stored
 // one, or the batch's latest valid event when that is later.
 func (p *Processor) loadStreamTimes(ctx context.Context, c *batchClock) error {
@@ -209,7 +226,7 @@ func (p *Processor) fireDueTimers(ctx context.Context, clock *batchClock, done m
 		}
 		stats.TimersDue += len(round)
 		if len(round)+len(recheck) > 0 {
-			if err := p.applyAndSave(ctx, append(recheck, round...), clock, stats, true); err != nil {
+			if err := p.applyAndSave(ctx, append(recheck, round...), clock, stats, true, nil); err != nil {
 				return nil, fmt.Errorf("fire %d due timers: %w", len(round)+len(recheck), err)
 			}
 			fired = append(fired, round...)
