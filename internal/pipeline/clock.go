@@ -67,20 +67,33 @@ func (c *batchClock) before(p int32, local time.Time) time.Time {
 	return stored
 }
 
-// fetchStreamTimes runs loadStreamTimes in the background. The returned
-// function waits for it and returns its error (every call the same), and
-// must be called before the clock is used, and before the batch ends, so
-// the goroutine never outlives it.
-func (p *Processor) fetchStreamTimes(ctx context.Context, c *batchClock) func() error {
-	done := make(chan error, 1)
-	go func() { done <- p.loadStreamTimes(ctx, c) }()
-	var err error
-	waited := false
-	return func() error {
-		if !waited {
-			err, waited = <-done, true
+// fetchStreamTimes runs loadStreamTimes in the background, then asks for
+// the first page of each partition's due customers by the stream times
+// read (the index does not change before the batch settles, so the answer
+// is still good when the timers fire). The returned function waits for it
+// and returns the pages and the error (every call the same); it must be
+// called before the clock is used, and before the batch ends, so the
+// goroutine never outlives it.
+func (p *Processor) fetchStreamTimes(ctx context.Context, c *batchClock) func() ([][]string, error) {
+	type result struct {
+		pages [][]string
+		err   error
+	}
+	done := make(chan result, 1)
+	go func() {
+		var r result
+		if r.err = p.loadStreamTimes(ctx, c); r.err == nil && p.cfg.Timers != nil && len(c.parts) > 0 {
+			r.pages, r.err = p.cfg.Timers.DueTimers(ctx, p.dueQueries(c))
 		}
-		return err
+		done <- r
+	}()
+	var r result
+	waited := false
+	return func() ([][]string, error) {
+		if !waited {
+			r, waited = <-done, true
+		}
+		return r.pages, r.err
 	}
 }
 

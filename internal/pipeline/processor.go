@@ -263,18 +263,19 @@ func (p *Processor) Process(ctx context.Context, batch []Record) (BatchStats, er
 	for _, rec := range batch {
 		clock.touch(rec.Partition)
 	}
-	// The stream times are read while the customers load: two round trips
-	// at once instead of one after the other. The clock is not touched
-	// until clockRead has returned.
+	// The stream times, and then what is due by them, are read while the
+	// customers load: round trips at once instead of one after the other.
+	// The clock is not touched until clockRead has returned.
 	clockRead := p.fetchStreamTimes(ctx, clock)
-	defer func() { _ = clockRead() }() // the read's goroutine ends before Process does
-	if err := p.applyAndSave(ctx, order, clock, &stats, false, clockRead); err != nil {
+	defer func() { _, _ = clockRead() }() // the read's goroutine ends before Process does
+	if err := p.applyAndSave(ctx, order, clock, &stats, false, func() error { _, err := clockRead(); return err }); err != nil {
 		return stats, err
 	}
-	if err := clockRead(); err != nil { // a batch of dead letters only loads nobody
+	due, err := clockRead() // also when the batch loaded nobody (dead letters only)
+	if err != nil {
 		return stats, err
 	}
-	fired, err := p.fireDueTimers(ctx, clock, byCustomer, &stats, nil)
+	fired, err := p.fireDueTimers(ctx, clock, byCustomer, &stats, due)
 	if err != nil {
 		return stats, err
 	}
