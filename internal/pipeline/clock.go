@@ -191,6 +191,7 @@ func (p *Processor) fireDueTimers(ctx context.Context, clock *batchClock, done m
 		return nil, nil
 	}
 	var fired []*customerWork
+	early := 0 // fired[:early] were published already (publishEarly)
 	queries := p.dueQueries(clock)
 	// Each round asks every partition that may have more for its next page
 	// at once, then loads, re-evaluates and writes what they held.
@@ -245,6 +246,14 @@ func (p *Processor) fireDueTimers(ctx context.Context, clock *batchClock, done m
 			fired = append(fired, round...)
 		}
 		queries = more
+		if len(queries) > 0 && len(fired)-early >= p.cfg.MaxTimersPerRound {
+			// More rounds to come: what fired so far goes out now, so the
+			// batch does not hold every due customer at once.
+			if err := p.publishEarly(ctx, fired[early:], stats); err != nil {
+				return nil, err
+			}
+			early = len(fired)
+		}
 	}
 	return fired, nil
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -294,5 +295,102 @@ func TestDueCustomerIsLoadedPastTheCache(t *testing.T) {
 	}
 	if got := rc.HGet(ctx, "ltv:{z}", "segment").Val(); got != aggregate.SegmentAtRisk {
 		t.Fatalf("z's segment %q, want at_risk: its due entry was judged by a stale cached copy", got)
+	}
+}
+
+// failingLast fails the publication of every call that carries a message
+// of customer key, as the batch's own delivery of that customer's outputs.
+type failingLast struct {
+	pipeline.Publisher
+	key  string
+	fail bool
+}
+
+func (f *failingLast) Publish(ctx context.Context, msgs []pipeline.Message) error {
+	for _, m := range msgs {
+		if f.fail && string(m.Key) == f.key {
+			return errors.New("injected: broker gone")
+		}
+	}
+	return f.Publisher.Publish(ctx, msgs)
+}
+
+// TestManyDueCustomersGoOutInChunks: a batch whose stream time makes more
+// customers due than one round loads publishes them round by round, ahead
+// of its own outputs, instead of holding them all. If the batch then
+// fails, their index entries are still due; the redelivered batch fires
+// nothing twice, and every event published in both attempts is the same.
+func TestManyDueCustomersGoOutInChunks(t *testing.T) {
+	var gate *failingLast
+	var rec *recordingPublisher
+	p, _, rc := setupConfig(t, func(c *pipeline.Config) {
+		rec = c.Out.(*recordingPublisher)
+		gate = &failingLast{Publisher: rec, key: "late"}
+		c.Out, c.MaxTimersPerRound = gate, 2
+	})
+	ctx := ctxT(t)
+	ids := []string{"a", "b", "c", "d", "e", "f", "g"}
+	var jan []pipeline.Record
+	for i, c := range ids {
+		jan = append(jan, orderRec(int64(i), "e-"+c, c, "10.00", "2026-01-01T00:00:00Z"))
+	}
+	if _, err := p.Process(ctx, jan); err != nil {
+		t.Fatal(err)
+	}
+	calls := len(rec.attempts)
+	may := []pipeline.Record{orderRec(7, "e-late", "late", "10.00", "2026-05-01T00:00:00Z")}
+	gate.fail = true
+	if _, err := p.Process(ctx, may); err == nil {
+		t.Fatal("the batch's own publication failed, yet it succeeded")
+	}
+	early := 0
+	for _, call := range rec.attempts[calls:] {
+		if len(call) > 0 && string(call[0].Key) != "late" {
+			early++
+		}
+	}
+	if early < 2 {
+		t.Fatalf("%d publications of fired timers ahead of the batch's own, want at least 2 (7 due, 2 per round)", early)
+	}
+	for _, c := range ids {
+		if rc.ZScore(ctx, "ltv:{p0}:timers", c).Val() > float64(time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC).Unix()) {
+			t.Fatalf("customer %s: its index entry moved before the batch settled", c)
+		}
+	}
+	gate.fail = false
+	stats, err := p.Process(ctx, may)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stats.TimersFired != 0 {
+		t.Errorf("the redelivery fired %d timers again", stats.TimersFired)
+	}
+	byID := map[string]string{}
+	var atRisk []string
+	for _, m := range rec.topic("ltv-segments") {
+		var doc map[string]any
+		if err := json.Unmarshal(m.Value, &doc); err != nil {
+			t.Fatal(err)
+		}
+		id := doc["event_id"].(string)
+		if prev, ok := byID[id]; ok && prev != string(m.Value) {
+			t.Fatalf("event %s published with different bytes:\n%s\n%s", id, prev, m.Value)
+		}
+		if _, ok := byID[id]; !ok && doc["segment"] == aggregate.SegmentAtRisk {
+			atRisk = append(atRisk, doc["customer_id"].(string))
+		}
+		byID[id] = string(m.Value)
+	}
+	sort.Strings(atRisk)
+	if strings.Join(atRisk, ",") != strings.Join(ids, ",") {
+		t.Fatalf("customers moved to at risk: %v, want each of %v once", atRisk, ids)
+	}
+	for _, c := range ids {
+		if got := rc.HGet(ctx, "ltv:{"+c+"}", "segment").Val(); got != aggregate.SegmentAtRisk {
+			t.Errorf("customer %s segment %q", c, got)
+		}
+		if rc.ZScore(ctx, "ltv:{p0}:timers", c).Val() <= float64(time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC).Unix()) {
+			t.Errorf("customer %s: index entry not moved on after the batch settled", c)
+		}
 	}
 }

@@ -224,10 +224,15 @@ type customerWork struct {
 	timer      store.TimerUpdate
 	timerMoved bool
 	token      string // token that identifies the pending events to clear
-	applied    int
-	dups       int
-	redeliv    int
-	deadErr    error // stored state unreadable: all events go to the DLQ
+	// published says its outputs went out ahead of the batch's
+	// (publishEarly): the batch's delivery skips it but for its index
+	// entry.
+	published bool
+
+	applied int
+	dups    int
+	redeliv int
+	deadErr error // stored state unreadable: all events go to the DLQ
 }
 
 // Process makes the batch's effects durable: state written, changes and
@@ -355,6 +360,33 @@ func (p *Processor) deliver(ctx context.Context, work []*customerWork, dlq []Mes
 	return s, nil
 }
 
+// publishEarly publishes the outputs of customers whose timers fired,
+// ahead of the rest of the batch, and lets go of what they hold but their
+// index entries: a batch whose stream time makes many customers due (a
+// partition read from far behind) thus holds about MaxTimersPerRound of
+// them at a time, not all. Their index entries are still written when the
+// batch settles (paging through the index relies on it not changing
+// before), so if the batch fails after this they are found due again,
+// loaded, fire nothing new (their clocks are past the timers) and publish
+// whatever is still pending, with the same event ids.
+func (p *Processor) publishEarly(ctx context.Context, work []*customerWork, stats *BatchStats) error {
+	var dlq []Message
+	outs, acked := p.outputs(work, &dlq, stats)
+	outs = append(outs, dlq...) // none: due customers bring no records
+	stats.DeadLetters += len(dlq)
+	if len(outs) > 0 {
+		if err := p.cfg.Out.Publish(ctx, outs); err != nil {
+			return fmt.Errorf("publish %d messages of fired timers: %w", len(outs), err)
+		}
+	}
+	_ = p.cfg.Store.ClearPending(ctx, acked) // as in deliver: the clearer owns it
+	for _, w := range work {
+		w.published = true
+		w.write, w.outs = nil, nil
+	}
+	return nil
+}
+
 // outputs collects the messages to publish and the pending events to clear
 // of the customers' work (dead letters for those whose state could not be
 // read), and counts them in stats.
@@ -372,6 +404,9 @@ func (p *Processor) outputs(work []*customerWork, dlq *[]Message, stats *BatchSt
 	}
 	headers := make([]Header, 0, n*ceHeaderCount)
 	for _, w := range work {
+		if w.published {
+			continue
+		}
 		if w.deadErr != nil {
 			for _, pe := range w.events {
 				*dlq = append(*dlq, p.deadLetter(pe.rec, w.deadErr.Error()))
