@@ -175,11 +175,16 @@ func TestReadSample(t *testing.T) {
 			if got.SampleSize != 1000 || got.SampleError == nil || !strings.Contains(*got.SampleError, "1000 of 4000 customers; shares ±2.68 pp, 95%") {
 				t.Fatalf("sample %d, error %q", got.SampleSize, *got.SampleError)
 			}
-			// The churned share of the whole population is exactly 1334/4000;
-			// the sample's estimate must lie within 2.68 pp (95 %: a fixed
-			// seed makes this deterministic, and it could fail).
+			// The churned share of the whole population is exactly 1334/4000.
+			// Which customers are sampled depends on the order SCAN returns
+			// them in, and Redis rehashes its tables on a timer, so the
+			// sample differs from run to run even with a fixed seed: one
+			// run in twenty falls outside the stated 95 % error. The test
+			// allows 2.5 times it (about 5 standard errors, a false alarm
+			// in a million runs); a sample that is not scaled, or not
+			// random, is much further off.
 			share := float64(got.Segments["churned"]) / 4000
-			if math.Abs(share-1334.0/4000) > 0.0268 {
+			if math.Abs(share-1334.0/4000) > 2.5*0.0268 {
 				t.Errorf("sampled churned share %.4f, population 0.3335", share)
 			}
 			var sum int64
