@@ -5,7 +5,6 @@ package store
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 
@@ -186,35 +185,6 @@ func queueScripts(ctx context.Context, p redis.Pipeliner, calls []scriptCall) []
 		cmds[i] = c.script.EvalSha(ctx, p, c.keys, c.args...)
 	}
 	return cmds
-}
-
-// runScripts makes the calls with EVALSHA in one pipelined round trip,
-// loading the scripts once and trying again after a NOSCRIPT reply (a
-// restarted or failed-over Redis has an empty script cache). Each call's
-// keys must share a cluster slot; the calls need not.
-func (r *Redis) runScripts(ctx context.Context, calls []scriptCall) error {
-	for attempt := 0; ; attempt++ {
-		var cmds []*redis.Cmd
-		_, err := r.client.Pipelined(ctx, func(p redis.Pipeliner) error {
-			cmds = queueScripts(ctx, p, calls)
-			return nil
-		})
-		if isNoScript(err) && attempt == 0 {
-			if lerr := r.LoadScripts(ctx); lerr != nil {
-				return lerr
-			}
-			continue
-		}
-		if err != nil && !errors.Is(err, redis.Nil) {
-			return err
-		}
-		for _, cmd := range cmds {
-			if err := cmd.Err(); err != nil && !errors.Is(err, redis.Nil) {
-				return err
-			}
-		}
-		return nil
-	}
 }
 
 func isNoScript(err error) bool {

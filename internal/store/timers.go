@@ -158,18 +158,6 @@ if (not cur) or cur < ARGV[1] then
 end
 return 0`)
 
-// SaveStreamTimes stores each partition's stream time, never moving one
-// back, in one pipelined round trip.
-func (r *Redis) SaveStreamTimes(ctx context.Context, times map[int32]time.Time) error {
-	if len(times) == 0 {
-		return nil
-	}
-	if err := r.runScripts(ctx, streamTimeCalls(times)); err != nil {
-		return fmt.Errorf("save stream times: %w", err)
-	}
-	return nil
-}
-
 // DueQuery asks for a page of one partition's due customers: up to Limit
 // whose indexed due time is at or before Until, earliest first (ties by
 // id), skipping the first Offset of them.
@@ -244,19 +232,6 @@ for i = 1, #ARGV, 3 do
   end
 end
 return 0`)
-
-// SetTimers writes the index entries: one script call per partition, all
-// in one pipelined round trip. An entry is replaced only by one derived
-// from a state at least as new.
-func (r *Redis) SetTimers(ctx context.Context, updates []TimerUpdate) error {
-	if len(updates) == 0 {
-		return nil
-	}
-	if err := r.runScripts(ctx, timerCalls(updates)); err != nil {
-		return fmt.Errorf("write %d timer entries: %w", len(updates), err)
-	}
-	return nil
-}
 
 // timerCalls groups index updates into one setTimersScript call per
 // partition, in the order the partitions first appear.

@@ -24,7 +24,7 @@ func TestTimerIndexKeepsTheNewestState(t *testing.T) {
 	timerFired.Clock = day(20)
 	write := func(s *aggregate.State, due time.Time, none bool) {
 		t.Helper()
-		if err := st.SetTimers(ctx, []store.TimerUpdate{{Partition: 0, CustomerID: "c", Due: due, None: none, Version: store.StateVersion(s)}}); err != nil {
+		if _, _, err := st.Settle(ctx, []store.TimerUpdate{{Partition: 0, CustomerID: "c", Due: due, None: none, Version: store.StateVersion(s)}}, nil, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -57,7 +57,7 @@ func TestStreamTimeNeverMovesBack(t *testing.T) {
 	ctx := ctxT(t)
 	later := time.Date(2026, 3, 1, 12, 0, 0, 5, time.UTC)
 	for _, at := range []time.Time{later, later.Add(-time.Nanosecond), later.AddDate(-1, 0, 0)} {
-		if err := st.SaveStreamTimes(ctx, map[int32]time.Time{3: at}); err != nil {
+		if _, _, err := st.Settle(ctx, nil, map[int32]time.Time{3: at}, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -90,13 +90,13 @@ func TestTimerCallsOfManyPartitionsInOneTrip(t *testing.T) {
 	}{{0, "a", 3}, {0, "b", 1}, {0, "c", 2}, {0, "late", 20}, {5, "x", 4}, {5, "y", 9}} {
 		updates = append(updates, store.TimerUpdate{Partition: u.part, CustomerID: u.id, Due: day(u.due), Version: "v1"})
 	}
-	if err := st.SetTimers(ctx, updates); err != nil {
+	if _, _, err := st.Settle(ctx, updates, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := rc.ScriptFlush(ctx).Err(); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.SaveStreamTimes(ctx, map[int32]time.Time{0: day(10), 5: day(5)}); err != nil {
+	if _, _, err := st.Settle(ctx, nil, map[int32]time.Time{0: day(10), 5: day(5)}, nil); err != nil {
 		t.Fatal(err)
 	}
 	times, err := st.StreamTimes(ctx, []int32{0, 5})
@@ -130,7 +130,7 @@ func TestSettleReadsWhatItWrote(t *testing.T) {
 	ctx := ctxT(t)
 	rc := srv.Client()
 	day := func(d int) time.Time { return time.Date(2026, 1, d, 0, 0, 0, 0, time.UTC) }
-	if err := st.SaveStreamTimes(ctx, map[int32]time.Time{2: day(20)}); err != nil {
+	if _, _, err := st.Settle(ctx, nil, map[int32]time.Time{2: day(20)}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := rc.ScriptFlush(ctx).Err(); err != nil {
