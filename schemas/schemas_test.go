@@ -13,8 +13,8 @@ import (
 
 	"github.com/ltv-stream/ltv-stream/internal/aggregate"
 	"github.com/ltv-stream/ltv-stream/internal/decode"
+	"github.com/ltv-stream/ltv-stream/internal/money"
 	"github.com/ltv-stream/ltv-stream/internal/spectest"
-	"github.com/shopspring/decimal"
 )
 
 // The SPEC §5 change event example, with a concrete event id.
@@ -164,13 +164,13 @@ func TestBrokenDocumentsFail(t *testing.T) {
 func TestEmittedChangesValidate(t *testing.T) {
 	props := readSchemaFiles(t)[aggregate.SchemaChange].Properties
 	changes := []aggregate.Change{
-		{CustomerID: "c-000042", PreviousTier: "silver", Tier: "gold", Up: true, LTV: decimal.RequireFromString("5230.1"),
-			PreviousLTV: decimal.RequireFromString("4990"), AOV: decimal.RequireFromString("523.01"),
-			Frequency: decimal.NewFromInt(4), Orders: 10, CausedBy: "8f1c-1", OccurredAt: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)},
-		{CustomerID: `c-"<quoted>"&` + "\u00e5\t", Tier: "bronze", Up: true, AOV: decimal.RequireFromString("-12.345"),
-			Frequency: decimal.RequireFromString("0.33333333"), CausedBy: "e\\1",
+		{CustomerID: "c-000042", PreviousTier: "silver", Tier: "gold", Up: true, LTV: money.MustParse("5230.1"),
+			PreviousLTV: money.MustParse("4990"), AOV: money.MustParse("523.01"),
+			Frequency: money.ExactFromInt(4), Orders: 10, CausedBy: "8f1c-1", OccurredAt: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)},
+		{CustomerID: `c-"<quoted>"&` + "\u00e5\t", Tier: "bronze", Up: true, AOV: money.MustParse("-12.345"),
+			Frequency: money.MustParse("0.33333333"), CausedBy: "e\\1",
 			OccurredAt: time.Date(2026, 3, 1, 12, 0, 0, 123456789, time.FixedZone("CET", 3600))},
-		{CustomerID: "c", PreviousTier: "gold", Tier: "silver", LTV: decimal.Zero, PreviousLTV: decimal.RequireFromString("5000.005"),
+		{CustomerID: "c", PreviousTier: "gold", Tier: "silver", LTV: money.Exact{}, PreviousLTV: money.MustParse("5000.005"),
 			Orders: 0, Churned: true, CausedBy: "x", OccurredAt: time.Date(1999, 12, 31, 23, 59, 59, 0, time.UTC)},
 	}
 	// A control character is not allowed in an input id, so the decoder
@@ -391,8 +391,8 @@ func TestEmittedSegmentChangesValidate(t *testing.T) {
 	at := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
 	changes := []aggregate.SegmentChange{
 		{CustomerID: "c-000042", Previous: "active", Segment: "at_risk", LastOrderAt: at.AddDate(0, -3, 0), Orders: 7,
-			LTV: decimal.RequireFromString("5230.1"), Tier: "gold", CausedBy: aggregate.TimerCause(at), OccurredAt: at},
-		{CustomerID: `c-"<q>"&å`, Segment: "new", LastOrderAt: at, Orders: 1, LTV: decimal.Zero, CausedBy: "e-1",
+			LTV: money.MustParse("5230.1"), Tier: "gold", CausedBy: aggregate.TimerCause(at), OccurredAt: at},
+		{CustomerID: `c-"<q>"&å`, Segment: "new", LastOrderAt: at, Orders: 1, LTV: money.Exact{}, CausedBy: "e-1",
 			OccurredAt: time.Date(2026, 3, 1, 12, 0, 0, 123456789, time.FixedZone("CET", 3600))},
 		{CustomerID: "c", Previous: "churned", Segment: "", CausedBy: "r-1", OccurredAt: at},
 	}

@@ -3,7 +3,7 @@ package aggregate
 import (
 	"time"
 
-	"github.com/shopspring/decimal"
+	"github.com/ltv-stream/ltv-stream/internal/money"
 )
 
 // Outcome says what Apply did with an event.
@@ -156,9 +156,9 @@ func (m *Model) ApplyAt(s *State, ev *Event, src SourceOffset, now time.Time) Re
 	return res
 }
 
-func (m *Model) margin(ev *Event) decimal.Decimal {
+func (m *Model) margin(ev *Event) money.Exact {
 	if ev.HasMargin {
 		return ev.Margin
 	}
-	return m.DefaultMargin
+	return m.defaultMargin
 }

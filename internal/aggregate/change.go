@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/ltv-stream/ltv-stream/internal/money"
-	"github.com/shopspring/decimal"
 )
 
 // Change is a change of a customer's stored tier, the payload of an
@@ -17,10 +16,10 @@ type Change struct {
 	PreviousTier string // "" on the first assignment
 	Tier         string
 	Up           bool
-	LTV          decimal.Decimal
-	PreviousLTV  decimal.Decimal
-	AOV          decimal.Decimal
-	Frequency    decimal.Decimal
+	LTV          money.Exact
+	PreviousLTV  money.Exact
+	AOV          money.Exact
+	Frequency    money.Exact
 	Orders       int64
 	Churned      bool
 	CausedBy     string    // event_id of the input event that caused it
@@ -100,13 +99,13 @@ func (c *Change) AppendJSON(dst []byte, emittedAt time.Time) []byte {
 	dst = append(dst, `,"direction":"`...)
 	dst = append(dst, c.Direction()...)
 	dst = append(dst, `","ltv":"`...)
-	dst = money.AppendFixed(dst, c.LTV, 2)
+	dst = c.LTV.AppendFixed(dst, 2)
 	dst = append(dst, `","previous_ltv":"`...)
-	dst = money.AppendFixed(dst, c.PreviousLTV, 2)
+	dst = c.PreviousLTV.AppendFixed(dst, 2)
 	dst = append(dst, `","aov":"`...)
-	dst = money.AppendFixed(dst, c.AOV, 2)
+	dst = c.AOV.AppendFixed(dst, 2)
 	dst = append(dst, `","frequency":"`...)
-	dst = money.AppendFixed(dst, c.Frequency, 4)
+	dst = c.Frequency.AppendFixed(dst, 4)
 	dst = append(dst, `","orders":`...)
 	dst = strconv.AppendInt(dst, c.Orders, 10)
 	dst = append(dst, `,"churned":`...)

@@ -3,14 +3,15 @@
 // tier change come out. It performs no I/O, so the Kafka/Redis loop, the
 // replay tools and the tests all share exactly the same arithmetic.
 //
-// Money is exact decimal (shopspring/decimal) end to end; values are only
+// Money is exact decimal end to end (money.Exact: shopspring/decimal's
+// semantics, with no heap memory per operation); values are only
 // rounded when they are rendered for the public Redis fields (SPEC §3).
 package aggregate
 
 import (
 	"time"
 
-	"github.com/shopspring/decimal"
+	"github.com/ltv-stream/ltv-stream/internal/money"
 )
 
 // Kind is the type of an input event (the JSON field `type`).
@@ -89,10 +90,10 @@ type Event struct {
 	OrderID    string // non-empty for order kinds
 	// Amount is the positive order or refund sum, already converted to the
 	// base currency when an FX table is configured. Zero for lifecycle kinds.
-	Amount decimal.Decimal
+	Amount money.Exact
 	// Margin is the gross-margin fraction in [0,1]; HasMargin is false when
 	// the event did not carry one and the configured default applies.
-	Margin     decimal.Decimal
+	Margin     money.Exact
 	HasMargin  bool
 	Currency   string    // as sent; validated against the base currency
 	OccurredAt time.Time // event time, UTC

@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shopspring/decimal"
+	"github.com/ltv-stream/ltv-stream/internal/money"
 
 	"github.com/ltv-stream/ltv-stream/internal/aggregate"
 )
@@ -12,9 +12,9 @@ import (
 // customModel is L = 5 years, min window = 0.5 years, default margin 0.4.
 func customModel(t testing.TB) *aggregate.Model {
 	return mustModel(t, func(m *aggregate.Model) {
-		m.LifespanYears = d("5")
-		m.MinWindowYears = d("0.5")
-		m.DefaultMargin = d("0.4")
+		m.LifespanYears = dd("5")
+		m.MinWindowYears = dd("0.5")
+		m.DefaultMargin = dd("0.4")
 	})
 }
 
@@ -236,7 +236,7 @@ func TestFiguresFromEvents(t *testing.T) {
 			}
 			for _, f := range []struct {
 				name      string
-				got, want decimal.Decimal
+				got, want money.Exact
 			}{
 				{"revenue", s.Revenue, d(r.revenue)},
 				{"gross_profit", s.GrossProfit, d(r.gp)},

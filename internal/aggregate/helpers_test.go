@@ -7,6 +7,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/ltv-stream/ltv-stream/internal/aggregate"
+	"github.com/ltv-stream/ltv-stream/internal/money"
 )
 
 // Shared fixtures for the aggregate tests. Expected values in the tables are
@@ -20,7 +21,13 @@ const (
 )
 
 // d parses a decimal literal; test inputs are constants, so a typo panics.
-func d(s string) decimal.Decimal { return decimal.RequireFromString(s) }
+func d(s string) money.Exact {
+	return money.FromDecimal(dd(s))
+}
+
+// dd parses a decimal literal for the model's settings, which stay
+// shopspring decimals (configuration, not per-event arithmetic).
+func dd(s string) decimal.Decimal { return decimal.RequireFromString(s) }
 
 // at parses an RFC 3339 timestamp.
 func at(s string) time.Time {
@@ -137,7 +144,7 @@ func checkFigures(t *testing.T, got aggregate.Figures, want figs) {
 	t.Helper()
 	// want literals are written with exactly the public number of places,
 	// so Equal also proves the value is already rounded.
-	check := func(name string, v decimal.Decimal, places int32, w string) {
+	check := func(name string, v money.Exact, places int32, w string) {
 		t.Helper()
 		if !v.Equal(d(w)) {
 			t.Errorf("%s = %s, want %s", name, v.String(), w)
@@ -173,7 +180,7 @@ func mustModel(t testing.TB, edit func(m *aggregate.Model)) *aggregate.Model {
 // one instant has ltv = gross_profit × 1 × Y / Y = gross_profit, which makes
 // tier scenarios easy to drive with exact amounts.
 func lifespanOne(t testing.TB) *aggregate.Model {
-	return mustModel(t, func(m *aggregate.Model) { m.LifespanYears = d("1") })
+	return mustModel(t, func(m *aggregate.Model) { m.LifespanYears = dd("1") })
 }
 
 // stateEqual compares two states by value (decimals with Equal), optionally

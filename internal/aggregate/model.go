@@ -52,10 +52,12 @@ type Model struct {
 	// (SPEC §9) and makes ltv = gross_profit + predicted_clv.
 	Predictive *Predictive
 
-	// precomputed by Validate
-	leaveBelow   []decimal.Decimal // Tiers[i].Min × (1 − Hysteresis)
-	lifespanYear decimal.Decimal   // LifespanYears × nanoseconds per year
-	minWindowNs  decimal.Decimal   // MinWindowYears × nanoseconds per year
+	// precomputed by Validate, as Exact for the per-event path
+	tierMin       []money.Exact // Tiers[i].Min
+	leaveBelow    []money.Exact // Tiers[i].Min × (1 − Hysteresis)
+	lifespanYear  money.Exact   // LifespanYears × nanoseconds per year
+	minWindowNs   money.Exact   // MinWindowYears × nanoseconds per year
+	defaultMargin money.Exact   // DefaultMargin
 }
 
 // DefaultTiers returns the SPEC §5 default ladder.
@@ -136,12 +138,15 @@ func (m *Model) Validate() error {
 		}
 	}
 	keep := decimal.NewFromInt(1).Sub(m.Hysteresis)
-	m.leaveBelow = make([]decimal.Decimal, len(m.Tiers))
+	m.tierMin = make([]money.Exact, len(m.Tiers))
+	m.leaveBelow = make([]money.Exact, len(m.Tiers))
 	for i, t := range m.Tiers {
-		m.leaveBelow[i] = t.Min.Mul(keep)
+		m.tierMin[i] = money.FromDecimal(t.Min)
+		m.leaveBelow[i] = money.FromDecimal(t.Min.Mul(keep))
 	}
-	m.lifespanYear = m.LifespanYears.Mul(nsPerYear)
-	m.minWindowNs = m.MinWindowYears.Mul(nsPerYear)
+	m.lifespanYear = money.FromDecimal(m.LifespanYears).Mul(nsPerYear)
+	m.minWindowNs = money.FromDecimal(m.MinWindowYears).Mul(nsPerYear)
+	m.defaultMargin = money.FromDecimal(m.DefaultMargin)
 	return nil
 }
 
@@ -165,16 +170,16 @@ func (m *Model) tierIndex(name string) int {
 
 // NaturalTier is the tier an LTV falls into without hysteresis: the highest
 // tier whose threshold it reaches ("" if it reaches none).
-func (m *Model) NaturalTier(ltv decimal.Decimal) string {
+func (m *Model) NaturalTier(ltv money.Exact) string {
 	if i := m.naturalIndex(ltv); i >= 0 {
 		return m.Tiers[i].Name
 	}
 	return ""
 }
 
-func (m *Model) naturalIndex(ltv decimal.Decimal) int {
+func (m *Model) naturalIndex(ltv money.Exact) int {
 	for i := len(m.Tiers) - 1; i >= 0; i-- {
-		if money.Cmp(ltv, m.Tiers[i].Min) >= 0 {
+		if ltv.Cmp(m.tierMin[i]) >= 0 {
 			return i
 		}
 	}
@@ -187,7 +192,7 @@ func (m *Model) naturalIndex(ltv decimal.Decimal) int {
 // rung by rung, so a customer falling from gold lands in the highest lower
 // tier whose hysteresis band still holds them, in one change. A current
 // tier that is no longer configured is treated like no tier at all.
-func (m *Model) NextTier(current string, ltv decimal.Decimal) string {
+func (m *Model) NextTier(current string, ltv money.Exact) string {
 	natural := m.naturalIndex(ltv)
 	cur := m.tierIndex(current)
 	if cur < 0 || natural >= cur {
@@ -196,7 +201,7 @@ func (m *Model) NextTier(current string, ltv decimal.Decimal) string {
 		}
 		return m.Tiers[natural].Name
 	}
-	for cur >= 0 && money.Cmp(ltv, m.leaveBelow[cur]) < 0 {
+	for cur >= 0 && ltv.Cmp(m.leaveBelow[cur]) < 0 {
 		cur--
 	}
 	if cur < 0 {

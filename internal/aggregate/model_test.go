@@ -27,7 +27,7 @@ func TestDefaultModel(t *testing.T) {
 		t.Fatalf("%d tiers, want %d", len(m.Tiers), len(wantTiers))
 	}
 	for i, w := range wantTiers {
-		if m.Tiers[i].Name != w.name || !m.Tiers[i].Min.Equal(d(w.min)) {
+		if m.Tiers[i].Name != w.name || !m.Tiers[i].Min.Equal(dd(w.min)) {
 			t.Errorf("tier %d = %s@%s, want %s@%s", i, m.Tiers[i].Name, m.Tiers[i].Min, w.name, w.min)
 		}
 	}
@@ -36,8 +36,8 @@ func TestDefaultModel(t *testing.T) {
 	}
 	// every call returns an independent model
 	m.Tiers[0].Name = "changed"
-	m.Hysteresis = d("0.5")
-	if n := aggregate.DefaultModel(); n.Tiers[0].Name != "bronze" || !n.Hysteresis.Equal(d("0.05")) {
+	m.Hysteresis = dd("0.5")
+	if n := aggregate.DefaultModel(); n.Tiers[0].Name != "bronze" || !n.Hysteresis.Equal(dd("0.05")) {
 		t.Errorf("DefaultModel shares state between calls")
 	}
 	if aggregate.DefaultTiers()[0].Name != "bronze" {
@@ -49,7 +49,7 @@ func TestModelValidate(t *testing.T) {
 	tiers := func(pairs ...string) []aggregate.Tier {
 		var ts []aggregate.Tier
 		for i := 0; i < len(pairs); i += 2 {
-			ts = append(ts, aggregate.Tier{Name: pairs[i], Min: d(pairs[i+1])})
+			ts = append(ts, aggregate.Tier{Name: pairs[i], Min: dd(pairs[i+1])})
 		}
 		return ts
 	}
@@ -59,22 +59,22 @@ func TestModelValidate(t *testing.T) {
 		wantErr string // "" = valid; otherwise a word the message must contain
 	}{
 		{"defaults", func(m *aggregate.Model) {}, ""},
-		{"lifespan 0", func(m *aggregate.Model) { m.LifespanYears = d("0") }, "lifespan"},
-		{"lifespan negative", func(m *aggregate.Model) { m.LifespanYears = d("-1") }, "lifespan"},
-		{"lifespan 0.1", func(m *aggregate.Model) { m.LifespanYears = d("0.1") }, ""},
-		{"min_window 0", func(m *aggregate.Model) { m.MinWindowYears = d("0") }, "min_window"},
-		{"min_window negative", func(m *aggregate.Model) { m.MinWindowYears = d("-0.5") }, "min_window"},
-		{"min_window 0.5", func(m *aggregate.Model) { m.MinWindowYears = d("0.5") }, ""},
-		{"margin negative", func(m *aggregate.Model) { m.DefaultMargin = d("-0.01") }, "margin"},
-		{"margin above 1", func(m *aggregate.Model) { m.DefaultMargin = d("1.01") }, "margin"},
-		{"margin 1.0000001", func(m *aggregate.Model) { m.DefaultMargin = d("1.0000001") }, "margin"},
-		{"margin 0", func(m *aggregate.Model) { m.DefaultMargin = d("0") }, ""},
-		{"margin 1", func(m *aggregate.Model) { m.DefaultMargin = d("1") }, ""},
-		{"hysteresis negative", func(m *aggregate.Model) { m.Hysteresis = d("-0.01") }, "hysteresis"},
-		{"hysteresis 1", func(m *aggregate.Model) { m.Hysteresis = d("1") }, "hysteresis"},
-		{"hysteresis 1.5", func(m *aggregate.Model) { m.Hysteresis = d("1.5") }, "hysteresis"},
-		{"hysteresis 0", func(m *aggregate.Model) { m.Hysteresis = d("0") }, ""},
-		{"hysteresis 0.99", func(m *aggregate.Model) { m.Hysteresis = d("0.99") }, ""},
+		{"lifespan 0", func(m *aggregate.Model) { m.LifespanYears = dd("0") }, "lifespan"},
+		{"lifespan negative", func(m *aggregate.Model) { m.LifespanYears = dd("-1") }, "lifespan"},
+		{"lifespan 0.1", func(m *aggregate.Model) { m.LifespanYears = dd("0.1") }, ""},
+		{"min_window 0", func(m *aggregate.Model) { m.MinWindowYears = dd("0") }, "min_window"},
+		{"min_window negative", func(m *aggregate.Model) { m.MinWindowYears = dd("-0.5") }, "min_window"},
+		{"min_window 0.5", func(m *aggregate.Model) { m.MinWindowYears = dd("0.5") }, ""},
+		{"margin negative", func(m *aggregate.Model) { m.DefaultMargin = dd("-0.01") }, "margin"},
+		{"margin above 1", func(m *aggregate.Model) { m.DefaultMargin = dd("1.01") }, "margin"},
+		{"margin 1.0000001", func(m *aggregate.Model) { m.DefaultMargin = dd("1.0000001") }, "margin"},
+		{"margin 0", func(m *aggregate.Model) { m.DefaultMargin = dd("0") }, ""},
+		{"margin 1", func(m *aggregate.Model) { m.DefaultMargin = dd("1") }, ""},
+		{"hysteresis negative", func(m *aggregate.Model) { m.Hysteresis = dd("-0.01") }, "hysteresis"},
+		{"hysteresis 1", func(m *aggregate.Model) { m.Hysteresis = dd("1") }, "hysteresis"},
+		{"hysteresis 1.5", func(m *aggregate.Model) { m.Hysteresis = dd("1.5") }, "hysteresis"},
+		{"hysteresis 0", func(m *aggregate.Model) { m.Hysteresis = dd("0") }, ""},
+		{"hysteresis 0.99", func(m *aggregate.Model) { m.Hysteresis = dd("0.99") }, ""},
 		{"duplicate tier names", func(m *aggregate.Model) { m.Tiers = tiers("a", "0", "b", "10", "a", "20") }, "twice"},
 		{"equal thresholds", func(m *aggregate.Model) { m.Tiers = tiers("a", "0", "b", "10", "c", "10") }, "ascending"},
 		{"descending thresholds", func(m *aggregate.Model) { m.Tiers = tiers("a", "0", "b", "20", "c", "10") }, "ascending"},
@@ -118,8 +118,8 @@ func TestValidateRecomputes(t *testing.T) {
 	if got := m.NextTier("silver", d("960")); got != "silver" {
 		t.Fatalf("default hysteresis: %q", got)
 	}
-	m.Hysteresis = d("0")
-	m.LifespanYears = d("1")
+	m.Hysteresis = dd("0")
+	m.LifespanYears = dd("1")
 	if err := m.Validate(); err != nil {
 		t.Fatal(err)
 	}

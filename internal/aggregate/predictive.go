@@ -4,8 +4,6 @@ import (
 	"math"
 	"time"
 
-	"github.com/shopspring/decimal"
-
 	"github.com/ltv-stream/ltv-stream/internal/money"
 )
 
@@ -57,10 +55,10 @@ func historyOf(s *State, unit time.Duration) history {
 	h.x = float64(max(s.Orders-1, 0))
 	h.tx = float64(s.LastOrderAt.Sub(s.FirstOrderAt)) / h.unit
 	if s.Orders > 1 {
-		h.mean = money.Float64(s.Revenue.Sub(s.FirstOrderNet)) / h.x
+		h.mean = s.Revenue.Sub(s.FirstOrderNet).Float64() / h.x
 	}
 	if s.Revenue.Sign() > 0 {
-		h.margin = money.Float64(s.GrossProfit) / money.Float64(s.Revenue)
+		h.margin = s.GrossProfit.Float64() / s.Revenue.Float64()
 	}
 	return h
 }
@@ -111,18 +109,18 @@ func (m *Model) score(s *State, now time.Time) (*history, Prediction) {
 // roundFloat renders a prediction as an exact decimal of the given places
 // (money.RoundFloat: shopspring's NewFromFloat and Round, cheaper); NaN and
 // infinities (never expected from the model) become zero.
-func roundFloat(v float64, places int32) decimal.Decimal {
+func roundFloat(v float64, places int32) money.Exact {
 	if math.IsNaN(v) || math.IsInf(v, 0) {
-		return decimal.Zero
+		return money.Exact{}
 	}
 	return money.RoundFloat(v, places)
 }
 
 // predictedLTV is history plus future (SPEC §9), never below 0.
-func predictedLTV(s *State) decimal.Decimal {
+func predictedLTV(s *State) money.Exact {
 	ltv := s.GrossProfit.Add(s.PredictedCLV)
 	if ltv.Sign() < 0 {
-		return decimal.Zero
+		return money.Exact{}
 	}
 	return ltv.Round(2)
 }
@@ -146,8 +144,8 @@ func (m *Model) tierDue(s *State, now time.Time, h *history, clvNow float64) tim
 	if h == nil || ti <= 0 || h.churned {
 		return time.Time{}
 	}
-	floor, _ := m.leaveBelow[ti].Float64()
-	gp, _ := s.GrossProfit.Float64()
+	floor := m.leaveBelow[ti].Float64()
+	gp := s.GrossProfit.Float64()
 	if gp >= floor {
 		// History alone keeps the tier: the predicted value only adds to it.
 		return time.Time{}

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/ltv-stream/ltv-stream/internal/money"
-	"github.com/shopspring/decimal"
 )
 
 // Lifecycle segments of SPEC §8.
@@ -97,7 +96,7 @@ type SegmentChange struct {
 	// made; LastOrderAt is zero for a customer without orders.
 	LastOrderAt time.Time
 	Orders      int64
-	LTV         decimal.Decimal
+	LTV         money.Exact
 	Tier        string
 	// CausedBy is the event_id of the input event, or
 	// "timer:<due time>" for a change a timer made.
@@ -155,12 +154,15 @@ func (m *Model) AdvanceAll(s *State, customerID string, until time.Time, fx *Eff
 		if !ok || due.After(until) {
 			return
 		}
-		cause := TimerCause(due)
-		if c, changed := m.evaluate(s, customerID, due, cause, due); changed {
+		// The cause's text is only made for a change: most due times of a
+		// predictive customer re-derive the same segment and tier.
+		if c, changed := m.evaluate(s, customerID, due, "", due); changed {
+			c.CausedBy = TimerCause(due)
 			fx.Segments = append(fx.Segments, c)
 		}
 		if m.Predictive != nil && s.Orders > 0 {
-			if c, changed := m.rescore(s, customerID, due, cause, due); changed {
+			if c, changed := m.rescore(s, customerID, due, "", due); changed {
+				c.CausedBy = TimerCause(due)
 				fx.Tiers = append(fx.Tiers, c)
 			}
 		}
@@ -168,7 +170,10 @@ func (m *Model) AdvanceAll(s *State, customerID string, until time.Time, fx *Eff
 }
 
 // TimerCause is the caused_by of a change made by the timer due at due.
-func TimerCause(due time.Time) string { return TimerCausePrefix + TimeText(due) }
+func TimerCause(due time.Time) string {
+	var buf [64]byte // the prefix and the longest RFC 3339 time: one allocation, the string
+	return string(AppendTimeText(append(buf[:0], TimerCausePrefix...), due))
+}
 
 // EventID derives the change's id from its cause, as Change.EventID does:
 // one cause changes a customer's segment at most once (an input event is
@@ -200,7 +205,7 @@ func (c *SegmentChange) AppendJSON(dst []byte, emittedAt time.Time) []byte {
 	dst = append(dst, `,"orders":`...)
 	dst = strconv.AppendInt(dst, c.Orders, 10)
 	dst = append(dst, `,"ltv":"`...)
-	dst = money.AppendFixed(dst, c.LTV, 2)
+	dst = c.LTV.AppendFixed(dst, 2)
 	dst = append(dst, `","tier":`...)
 	dst = AppendJSONString(dst, c.Tier)
 	return appendEventTail(dst, c.CausedBy, c.OccurredAt, emittedAt)

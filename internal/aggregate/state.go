@@ -4,7 +4,7 @@ import (
 	"time"
 
 	"github.com/cespare/xxhash/v2"
-	"github.com/shopspring/decimal"
+	"github.com/ltv-stream/ltv-stream/internal/money"
 )
 
 // MaxGuardEntries bounds the offset guard of one customer. A customer keyed
@@ -37,10 +37,10 @@ func TopicsCollide(a, b string) bool { return a != b && TopicOf(a) == TopicOf(b)
 // are kept unrounded; the public Redis fields are rendered from them by
 // Figures. The zero value is a customer never seen before.
 type State struct {
-	Orders      int64           // distinct order_placed events
-	Revenue     decimal.Decimal // Σ placed − Σ refunded, exact
-	GrossProfit decimal.Decimal // Σ amount×margin placed − refunded, exact
-	Refunds     decimal.Decimal // Σ refunded, exact
+	Orders      int64       // distinct order_placed events
+	Revenue     money.Exact // Σ placed − Σ refunded, exact
+	GrossProfit money.Exact // Σ amount×margin placed − refunded, exact
+	Refunds     money.Exact // Σ refunded, exact
 
 	FirstOrderAt      time.Time // earliest order_placed; zero when none
 	LastOrderAt       time.Time // latest order_placed; zero when none
@@ -49,7 +49,7 @@ type State struct {
 
 	// LTV and Tier are the last published values; tier changes are decided
 	// against them (hysteresis needs the current tier).
-	LTV  decimal.Decimal
+	LTV  money.Exact
 	Tier string
 
 	// FirstOrder and FirstOrderNet identify the earliest order_placed (a
@@ -57,7 +57,7 @@ type State struct {
 	// naming it): the predictive model's mean spend m is over the repeat
 	// orders only (SPEC §9), so the first order's share must be taken out.
 	FirstOrder    uint64
-	FirstOrderNet decimal.Decimal
+	FirstOrderNet money.Exact
 
 	// Channel is the acquisition channel: the channel of the earliest
 	// order_placed (the one at FirstOrderAt; "" when it had none).
@@ -70,7 +70,7 @@ type State struct {
 	// tier timer: when the predicted LTV would fall through the tier's
 	// hysteresis band if nothing happened (zero: never). Unset while the
 	// model is off or the customer has no orders.
-	PAlive, ExpectedOrders, ExpectedSpend, PredictedCLV decimal.Decimal
+	PAlive, ExpectedOrders, ExpectedSpend, PredictedCLV money.Exact
 	ScoredAt, TierDue                                   time.Time
 
 	// Clock is the event time the customer was last evaluated at: the

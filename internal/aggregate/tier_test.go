@@ -77,10 +77,10 @@ func TestNextTier(t *testing.T) {
 // TestNextTierOtherLadders covers hysteresis 0, a wide hysteresis, a ladder
 // starting above 0. (An empty ladder is rejected by Validate.)
 func TestNextTierOtherLadders(t *testing.T) {
-	noHyst := mustModel(t, func(m *aggregate.Model) { m.Hysteresis = d("0") })
-	half := mustModel(t, func(m *aggregate.Model) { m.Hysteresis = d("0.5") })
+	noHyst := mustModel(t, func(m *aggregate.Model) { m.Hysteresis = dd("0") })
+	half := mustModel(t, func(m *aggregate.Model) { m.Hysteresis = dd("0.5") })
 	highFloor := mustModel(t, func(m *aggregate.Model) {
-		m.Tiers = []aggregate.Tier{{Name: "silver", Min: d("1000")}, {Name: "gold", Min: d("5000")}}
+		m.Tiers = []aggregate.Tier{{Name: "silver", Min: dd("1000")}, {Name: "gold", Min: dd("5000")}}
 	})
 	rows := []struct {
 		name               string
@@ -361,7 +361,7 @@ func TestStaleStoredTier(t *testing.T) {
 	}
 	t.Run("stale tier, ladder floor above ltv", func(t *testing.T) {
 		m := mustModel(t, func(m *aggregate.Model) {
-			m.Tiers = []aggregate.Tier{{Name: "silver", Min: d("1000")}}
+			m.Tiers = []aggregate.Tier{{Name: "silver", Min: dd("1000")}}
 		})
 		c := newCustomer(t, m)
 		c.s.Tier = "bronze"
@@ -376,8 +376,8 @@ func TestStaleStoredTier(t *testing.T) {
 // has tier "" and no change event is produced for it.
 func TestLadderAboveZero(t *testing.T) {
 	m := mustModel(t, func(m *aggregate.Model) {
-		m.LifespanYears = d("1")
-		m.Tiers = []aggregate.Tier{{Name: "silver", Min: d("1000")}, {Name: "gold", Min: d("5000")}}
+		m.LifespanYears = dd("1")
+		m.Tiers = []aggregate.Tier{{Name: "silver", Min: dd("1000")}, {Name: "gold", Min: dd("5000")}}
 	})
 	c := newCustomer(t, m)
 	const t0 = "2026-01-01T00:00:00Z"

@@ -7,6 +7,8 @@ import (
 
 	"github.com/shopspring/decimal"
 
+	"github.com/ltv-stream/ltv-stream/internal/money"
+
 	"github.com/ltv-stream/ltv-stream/internal/clv"
 )
 
@@ -51,11 +53,11 @@ func TestTierDueIsTheBisectionsDay(t *testing.T) {
 			first := now.Add(-time.Duration(rng.IntN(1500)) * Day)
 			last := first.Add(time.Duration(rng.Float64() * float64(now.Sub(first))))
 			aov := 50 + rng.Float64()*1500
-			revenue := decimal.NewFromFloat(aov * float64(orders)).Round(2)
+			revenue := money.FromDecimal(decimal.NewFromFloat(aov * float64(orders)).Round(2))
 			s := State{
 				Orders: orders, FirstOrderAt: first, LastOrderAt: last,
-				Revenue: revenue, GrossProfit: revenue.Mul(decimal.NewFromFloat(0.2 + rng.Float64()*0.5)).Round(2),
-				FirstOrderNet: decimal.NewFromFloat(aov).Round(2),
+				Revenue: revenue, GrossProfit: revenue.Mul(money.FromDecimal(decimal.NewFromFloat(0.2 + rng.Float64()*0.5))).Round(2),
+				FirstOrderNet: money.FromDecimal(decimal.NewFromFloat(aov).Round(2)),
 			}
 			h, pr := m.score(&s, now)
 			// The tier the rule gives the predicted LTV; sometimes the one
@@ -93,8 +95,8 @@ func TestTierDueIsTheBisectionsDay(t *testing.T) {
 // bisectTierDue is SPEC §8's plain bisection over the days, the reference.
 func bisectTierDue(m *Model, s *State, now time.Time, h *history) time.Time {
 	ti := m.tierIndex(s.Tier)
-	floor, _ := m.leaveBelow[ti].Float64()
-	gp, _ := s.GrossProfit.Float64()
+	floor := m.leaveBelow[ti].Float64()
+	gp := s.GrossProfit.Float64()
 	if gp >= floor {
 		return time.Time{}
 	}

@@ -19,6 +19,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/ltv-stream/ltv-stream/internal/aggregate"
+	"github.com/ltv-stream/ltv-stream/internal/money"
 	"github.com/shopspring/decimal"
 )
 
@@ -86,7 +87,7 @@ type Config struct {
 // can share the configured string instead of allocating a copy.
 type fxRate struct {
 	code string
-	rate decimal.Decimal
+	rate money.Exact
 }
 
 // Decoder validates and decodes input events. It is immutable after New,
@@ -138,7 +139,7 @@ func New(cfg Config) (*Decoder, error) {
 			}
 			continue // the base currency needs no conversion
 		}
-		d.fx[code] = fxRate{code: code, rate: rate}
+		d.fx[code] = fxRate{code: code, rate: money.FromDecimal(rate)}
 	}
 	return d, nil
 }
@@ -555,21 +556,21 @@ func numberText(v *rawValue, name string) ([]byte, *Error) {
 // exactNumber parses an exact decimal field (a JSON number or a decimal
 // string) whose range and precision check rejects it with an error, or
 // returns nil to accept it.
-func exactNumber(v *rawValue, name string, check func(t []byte, p numParts) *Error) (decimal.Decimal, *Error) {
+func exactNumber(v *rawValue, name string, check func(t []byte, p numParts) *Error) (money.Exact, *Error) {
 	t, err := numberText(v, name)
 	if err != nil {
-		return decimal.Decimal{}, err
+		return money.Exact{}, err
 	}
 	p := splitNumber(t)
 	if err := check(t, p); err != nil {
-		return decimal.Decimal{}, err
+		return money.Exact{}, err
 	}
-	return toDecimal(t, &p), nil
+	return toExact(t, &p), nil
 }
 
 // amount parses the order amount: exact, not negative, below 1e15, at most
 // 8 significant decimal places.
-func amount(v *rawValue) (decimal.Decimal, *Error) {
+func amount(v *rawValue) (money.Exact, *Error) {
 	return exactNumber(v, "amount", func(t []byte, p numParts) *Error {
 		switch {
 		case p.neg && !p.zero:
@@ -586,7 +587,7 @@ func amount(v *rawValue) (decimal.Decimal, *Error) {
 
 // margin parses gross_margin: exact, in [0,1], at most 12 significant
 // decimal places.
-func margin(v *rawValue) (decimal.Decimal, *Error) {
+func margin(v *rawValue) (money.Exact, *Error) {
 	return exactNumber(v, "gross_margin", func(t []byte, p numParts) *Error {
 		switch {
 		case (p.neg && !p.zero) || p.aboveOne():

@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/ltv-stream/ltv-stream/internal/aggregate"
+	"github.com/ltv-stream/ltv-stream/internal/money"
 	"github.com/ltv-stream/ltv-stream/internal/spectest"
 	"github.com/shopspring/decimal"
 )
@@ -25,7 +26,10 @@ func mustDecoder(t testing.TB, cfg Config) *Decoder {
 	return d
 }
 
-func dec(s string) decimal.Decimal { return decimal.RequireFromString(s) }
+func dec(s string) money.Exact { return money.FromDecimal(rate(s)) }
+
+// rate parses an FX rate: configuration, a shopspring decimal.
+func rate(s string) decimal.Decimal { return decimal.RequireFromString(s) }
 
 func utc(y int, mo time.Month, d, h, mi, s, ns int) time.Time {
 	return time.Date(y, mo, d, h, mi, s, ns, time.UTC)
@@ -66,8 +70,8 @@ func TestDecodeAccepts(t *testing.T) {
 		{"amount as JSON number with exponent", order(`"499.00"`, `4.991e2`), with(func(e *aggregate.Event) { e.Amount = dec("499.1") })},
 		{"amount as JSON number 1E+2", order(`"499.00"`, `1E+2`), with(func(e *aggregate.Event) { e.Amount = dec("100") })},
 		{"amount exponent with leading zeros", order(`"499.00"`, `5e-00000000002`), with(func(e *aggregate.Event) { e.Amount = dec("0.05") })},
-		{"amount zero", order(`"499.00"`, `"0"`), with(func(e *aggregate.Event) { e.Amount = decimal.Zero })},
-		{"amount zero with huge exponent", order(`"499.00"`, `0e999999999`), with(func(e *aggregate.Event) { e.Amount = decimal.Zero })},
+		{"amount zero", order(`"499.00"`, `"0"`), with(func(e *aggregate.Event) { e.Amount = money.Exact{} })},
+		{"amount zero with huge exponent", order(`"499.00"`, `0e999999999`), with(func(e *aggregate.Event) { e.Amount = money.Exact{} })},
 		{"amount string with leading zeros", order(`"499.00"`, `"0499.5"`), with(func(e *aggregate.Event) { e.Amount = dec("499.5") })},
 		{"amount largest", order(`"499.00"`, `"999999999999999.99999999"`), with(func(e *aggregate.Event) { e.Amount = dec("999999999999999.99999999") })},
 		{"amount largest as number", order(`"499.00"`, `99999999999999999999999e-8`), with(func(e *aggregate.Event) { e.Amount = dec("999999999999999.99999999") })},
@@ -76,10 +80,10 @@ func TestDecodeAccepts(t *testing.T) {
 		{"margin as number", order(`"0.40"`, `0.4`), placed()},
 		{"margin one", order(`"0.40"`, `"1.000"`), with(func(e *aggregate.Event) { e.Margin = dec("1") })},
 		{"margin one as number", order(`"0.40"`, `1e0`), with(func(e *aggregate.Event) { e.Margin = dec("1") })},
-		{"margin zero", order(`"0.40"`, `0`), with(func(e *aggregate.Event) { e.Margin = decimal.Zero })},
+		{"margin zero", order(`"0.40"`, `0`), with(func(e *aggregate.Event) { e.Margin = money.Exact{} })},
 		{"margin 12 places", order(`"0.40"`, `"0.123456789012"`), with(func(e *aggregate.Event) { e.Margin = dec("0.123456789012") })},
-		{"margin null", order(`"0.40"`, `null`), with(func(e *aggregate.Event) { e.Margin, e.HasMargin = decimal.Decimal{}, false })},
-		{"margin absent", order(`"gross_margin":"0.40",`, ``), with(func(e *aggregate.Event) { e.Margin, e.HasMargin = decimal.Decimal{}, false })},
+		{"margin null", order(`"0.40"`, `null`), with(func(e *aggregate.Event) { e.Margin, e.HasMargin = money.Exact{}, false })},
+		{"margin absent", order(`"gross_margin":"0.40",`, ``), with(func(e *aggregate.Event) { e.Margin, e.HasMargin = money.Exact{}, false })},
 		{"channel null", order(`"paid_search"`, `null`), with(func(e *aggregate.Event) { e.Channel = "" })},
 		{"escaped strings", order(`"c-000042"`, `"c-\u00e5\ud83d\ude00\"\\\/"`), with(func(e *aggregate.Event) { e.CustomerID = `c-å😀"\/` })},
 		{"raw UTF-8", order(`"c-000042"`, `"c-åäö😀"`), with(func(e *aggregate.Event) { e.CustomerID = "c-åäö😀" })},
@@ -88,9 +92,9 @@ func TestDecodeAccepts(t *testing.T) {
 		{"lower-case t and z, fraction", order(`2026-03-01T12:00:00Z`, `2026-03-01t12:00:00.123456789z`), with(func(e *aggregate.Event) { e.OccurredAt = utc(2026, 3, 1, 12, 0, 0, 123456789) })},
 		{"negative offset", order(`2026-03-01T12:00:00Z`, `2026-02-28T23:00:00.5-13:00`), with(func(e *aggregate.Event) { e.OccurredAt = utc(2026, 3, 1, 12, 0, 0, 5e8) })},
 		{"unknown offset -00:00", order(`2026-03-01T12:00:00Z`, `2026-03-01T12:00:00-00:00`), placed()},
-		{"negative zero amount is zero", order(`"499.00"`, `"-0"`), with(func(e *aggregate.Event) { e.Amount = decimal.Zero })},
-		{"negative zero amount number is zero", order(`"499.00"`, `-0.00`), with(func(e *aggregate.Event) { e.Amount = decimal.Zero })},
-		{"negative zero margin is zero", order(`"0.40"`, `"-0.0"`), with(func(e *aggregate.Event) { e.Margin = decimal.Zero })},
+		{"negative zero amount is zero", order(`"499.00"`, `"-0"`), with(func(e *aggregate.Event) { e.Amount = money.Exact{} })},
+		{"negative zero amount number is zero", order(`"499.00"`, `-0.00`), with(func(e *aggregate.Event) { e.Amount = money.Exact{} })},
+		{"negative zero margin is zero", order(`"0.40"`, `"-0.0"`), with(func(e *aggregate.Event) { e.Margin = money.Exact{} })},
 		{"leap second", order(`2026-03-01T12:00:00Z`, `2016-12-31T23:59:60Z`), with(func(e *aggregate.Event) { e.OccurredAt = utc(2016, 12, 31, 23, 59, 59, 999999999) })},
 		{"leap second with fraction and offset", order(`2026-03-01T12:00:00Z`, `2016-12-31T18:59:60.5-05:00`), with(func(e *aggregate.Event) { e.OccurredAt = utc(2016, 12, 31, 23, 59, 59, 999999999) })},
 		{"id with inner and outer spaces is kept as sent", order(`"c-000042"`, `" c 42 "`), with(func(e *aggregate.Event) { e.CustomerID = " c 42 " })},
@@ -444,18 +448,18 @@ func TestNormalisedExponent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !ev.Amount.Equal(decimal.NewFromInt(1)) || ev.Amount.Exponent() < -maxAmountFracDigits {
+	if !ev.Amount.Equal(money.ExactFromInt(1)) || ev.Amount.Exponent() < -maxAmountFracDigits {
 		t.Fatalf("amount %s with exponent %d", ev.Amount, ev.Amount.Exponent())
 	}
 	ev, err = d.Decode([]byte(order(`"499.00"`, `10000e-4`)))
-	if err != nil || !ev.Amount.Equal(decimal.NewFromInt(1)) || ev.Amount.Exponent() != 0 {
+	if err != nil || !ev.Amount.Equal(money.ExactFromInt(1)) || ev.Amount.Exponent() != 0 {
 		t.Fatalf("amount %s exponent %d err %v", ev.Amount, ev.Amount.Exponent(), err)
 	}
 }
 
 func TestFXConversion(t *testing.T) {
 	d := mustDecoder(t, Config{BaseCurrency: "EUR", FXRates: map[string]decimal.Decimal{
-		"SEK": dec("0.087"), "USD": dec("0.92125"), "EUR": dec("1"),
+		"SEK": rate("0.087"), "USD": rate("0.92125"), "EUR": rate("1"),
 	}})
 	cases := []struct {
 		cur, amount string
@@ -492,10 +496,10 @@ func TestNewConfig(t *testing.T) {
 		want string
 	}{
 		{"zero rate", Config{FXRates: map[string]decimal.Decimal{"EUR": decimal.Zero}}, `fx rate of "EUR" must be positive`},
-		{"negative rate", Config{FXRates: map[string]decimal.Decimal{"EUR": dec("-1")}}, "must be positive"},
+		{"negative rate", Config{FXRates: map[string]decimal.Decimal{"EUR": rate("-1")}}, "must be positive"},
 		{"unset rate", Config{FXRates: map[string]decimal.Decimal{"EUR": {}}}, "must be positive"},
-		{"base rate not 1", Config{FXRates: map[string]decimal.Decimal{"SEK": dec("2")}}, "must be 1"},
-		{"empty fx code", Config{FXRates: map[string]decimal.Decimal{"": dec("2")}}, "fx rate: currency code"},
+		{"base rate not 1", Config{FXRates: map[string]decimal.Decimal{"SEK": rate("2")}}, "must be 1"},
+		{"empty fx code", Config{FXRates: map[string]decimal.Decimal{"": rate("2")}}, "fx rate: currency code"},
 		{"blank in base", Config{BaseCurrency: "SE K"}, "base currency: currency code"},
 		{"negative max bytes", Config{MaxBytes: -1}, "max bytes must be positive"},
 		{"negative depth", Config{MaxDepth: -1}, "max depth"},
@@ -507,9 +511,9 @@ func TestNewConfig(t *testing.T) {
 		}
 	}
 	// The decoder must not see later changes to the caller's map.
-	rates := map[string]decimal.Decimal{"EUR": dec("11")}
+	rates := map[string]decimal.Decimal{"EUR": rate("11")}
 	d = mustDecoder(t, Config{FXRates: rates})
-	rates["GBP"] = dec("13")
+	rates["GBP"] = rate("13")
 	if _, err := d.Decode([]byte(order(`"SEK"`, `"GBP"`))); err == nil {
 		t.Fatal("decoder picked up a rate added after New")
 	}
@@ -560,7 +564,7 @@ func TestDecodedStringsDoNotAliasInput(t *testing.T) {
 }
 
 func TestConcurrentUse(t *testing.T) {
-	d := mustDecoder(t, Config{FXRates: map[string]decimal.Decimal{"EUR": dec("11")}})
+	d := mustDecoder(t, Config{FXRates: map[string]decimal.Decimal{"EUR": rate("11")}})
 	inputs := []string{spectest.Placed, spectest.Refunded, spectest.Churned, order(`"SEK"`, `"EUR"`), `{"bad"`}
 	done := make(chan struct{})
 	for g := range 8 {
@@ -602,20 +606,20 @@ func TestSplitNumber(t *testing.T) {
 		}
 	}
 	in := []byte("0.5e+000000000000000000001")
-	if p := splitNumber(in); p.hugeExp || !toDecimal(in, &p).Equal(decimal.NewFromInt(5)) {
+	if p := splitNumber(in); p.hugeExp || !toExact(in, &p).Equal(money.ExactFromInt(5)) {
 		t.Errorf("%s: %+v", in, p)
 	}
 }
 
-func TestToDecimalMatchesShopspring(t *testing.T) {
+func TestToExactMatchesShopspring(t *testing.T) {
 	for _, in := range []string{
 		"0.1", "1", "10", "499.10", "4.991e2", "1e14", "99999999999999999999999e-8", "123456789012345678.9e-3",
 		"0.00000001", "100000000000000e-8", "1234567890123456789e-10", "5E-0", "-3.25", "000123.4500",
 	} {
 		p := splitNumber([]byte(in))
-		got := toDecimal([]byte(in), &p)
-		if want := decimal.RequireFromString(in); !got.Equal(want) {
-			t.Errorf("toDecimal(%s) = %s, want %s", in, got, want)
+		got := toExact([]byte(in), &p)
+		if want := decimal.RequireFromString(in); !got.Decimal().Equal(want) {
+			t.Errorf("toExact(%s) = %s, want %s", in, got, want)
 		}
 	}
 }
@@ -690,7 +694,7 @@ func FuzzDecode(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	d := mustDecoder(f, Config{MaxBytes: 1 << 16, MaxDepth: 8})
-	one := decimal.NewFromInt(1)
+	one := money.ExactFromInt(1)
 	f.Fuzz(func(t *testing.T, in []byte) {
 		orig := string(in)
 		ev, err := d.Decode(in)
@@ -763,10 +767,10 @@ func crossCheck(t *testing.T, in []byte, ev aggregate.Event) {
 	}
 	switch {
 	case ev.Kind.IsOrder():
-		if str("order_id") != ev.OrderID || str("currency") != ev.Currency || !num("amount").Equal(ev.Amount) {
+		if str("order_id") != ev.OrderID || str("currency") != ev.Currency || !num("amount").Equal(ev.Amount.Decimal()) {
 			t.Fatalf("order fields differ from encoding/json's: %+v vs %v", ev, m)
 		}
-		if ev.HasMargin && !num("gross_margin").Equal(ev.Margin) {
+		if ev.HasMargin && !num("gross_margin").Equal(ev.Margin.Decimal()) {
 			t.Fatalf("margin differs from encoding/json's: %+v vs %v", ev, m)
 		}
 		if ev.Kind == aggregate.OrderPlaced && str("channel") != ev.Channel {

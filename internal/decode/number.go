@@ -4,6 +4,8 @@ import (
 	"math/big"
 
 	"github.com/shopspring/decimal"
+
+	"github.com/ltv-stream/ltv-stream/internal/money"
 )
 
 // Bounds on money values. They are far outside real orders and margins but
@@ -163,13 +165,14 @@ func (p *numParts) tooPrecise(maxFrac int) bool {
 	return p.fracDigits > maxFrac
 }
 
-// toDecimal builds the exact value of t, which splitNumber described as p
+// toExact builds the exact value of t, which splitNumber described as p
 // and which passed tooBig/tooPrecise, so it has at most a few dozen
 // significant digits. The result is normalised (no trailing zeros in the
-// coefficient, so the exponent is small); zero is the zero Decimal.
-func toDecimal(t []byte, p *numParts) decimal.Decimal {
+// coefficient, so the exponent is small); zero is the zero value. Up to
+// 18 significant digits it takes no heap memory.
+func toExact(t []byte, p *numParts) money.Exact {
 	if p.zero {
-		return decimal.Decimal{}
+		return money.Exact{}
 	}
 	need := p.intDigits + p.fracDigits // length of the coefficient
 	var wide *big.Int                  // only for coefficients beyond 18 digits
@@ -196,13 +199,13 @@ func toDecimal(t []byte, p *numParts) decimal.Decimal {
 		if p.neg {
 			v = -v
 		}
-		return decimal.New(v, exp)
+		return money.NewExact(v, exp)
 	}
 	wide = fold(wide, acc, inAcc)
 	if p.neg {
 		wide.Neg(wide)
 	}
-	return decimal.NewFromBigInt(wide, exp)
+	return money.FromDecimal(decimal.NewFromBigInt(wide, exp))
 }
 
 // fold returns b×10^digits + acc, allocating b when nil.

@@ -11,37 +11,35 @@ import (
 var exactPow10 = [23]float64{1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10,
 	1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22}
 
-// Float64 returns the float64 nearest to d, as d.Float64() does. When d's
-// coefficient fits 53 bits and its exponent is within ±22, both the
-// coefficient and the power of ten are exact floats, and one IEEE
-// multiplication or division rounds their exact quotient correctly,
-// without the big.Rat shopspring builds.
-func Float64(d decimal.Decimal) float64 {
-	if f, ok := parts(d); ok && f.mag <= 1<<53 && f.exp >= -22 && f.exp <= 22 {
-		v := float64(f.mag)
-		if f.exp < 0 {
-			v /= exactPow10[-f.exp]
-		} else {
-			v *= exactPow10[f.exp]
-		}
-		if f.neg {
-			v = -v
-		}
-		return v
+// float64 is the float64 nearest to f when f's coefficient fits 53 bits
+// and its exponent is within ±22: both the coefficient and the power of
+// ten are exact floats, and one IEEE multiplication or division rounds
+// their exact quotient correctly, without the big.Rat shopspring builds.
+// ok is false otherwise.
+func (f fixed) float64() (float64, bool) {
+	if f.mag > 1<<53 || f.exp < -22 || f.exp > 22 {
+		return 0, false
 	}
-	v, _ := d.Float64()
-	return v
+	v := float64(f.mag)
+	if f.exp < 0 {
+		v /= exactPow10[-f.exp]
+	} else {
+		v *= exactPow10[f.exp]
+	}
+	if f.neg {
+		v = -v
+	}
+	return v, true
 }
 
 // RoundFloat returns decimal.NewFromFloat(v).Round(places): the shortest
 // decimal that reads back as v, rounded half away from zero to places
 // decimals. v must be finite (NewFromFloat panics otherwise). For places
 // in 0..18 and results that fit an int64 it works on the digits strconv
-// gives, with one allocation (the result's coefficient) instead of
-// shopspring's several.
-func RoundFloat(v float64, places int32) decimal.Decimal {
+// gives, without allocating, where shopspring allocates several times.
+func RoundFloat(v float64, places int32) Exact {
 	if places < 0 || places > 18 || v == 0 {
-		return decimal.NewFromFloat(v).Round(places)
+		return FromDecimal(decimal.NewFromFloat(v).Round(places))
 	}
 	var buf [32]byte
 	b := strconv.AppendFloat(buf[:0], math.Abs(v), 'e', -1, 64) // d[.ddd]e±XX
@@ -70,7 +68,7 @@ func RoundFloat(v float64, places int32) decimal.Decimal {
 	switch {
 	case shift >= 0:
 		if n+shift > 18 {
-			return decimal.NewFromFloat(v).Round(places)
+			return FromDecimal(decimal.NewFromFloat(v).Round(places))
 		}
 		units = digits * pow10[shift]
 	case -shift > n:
@@ -83,7 +81,7 @@ func RoundFloat(v float64, places int32) decimal.Decimal {
 		}
 	}
 	if v < 0 {
-		return decimal.New(-int64(units), -places)
+		return NewExact(-int64(units), -places)
 	}
-	return decimal.New(int64(units), -places)
+	return NewExact(int64(units), -places)
 }

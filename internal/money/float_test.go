@@ -18,7 +18,7 @@ func TestFloat64(t *testing.T) {
 func checkFloat64(t *testing.T, d decimal.Decimal) {
 	t.Helper()
 	want, _ := d.Float64()
-	if got := Float64(d); got != want && !(math.IsNaN(got) && math.IsNaN(want)) {
+	if got := FromDecimal(d).Float64(); got != want && !(math.IsNaN(got) && math.IsNaN(want)) {
 		t.Fatalf("Float64(%s) = %v, shopspring %v", d, got, want)
 	}
 }
@@ -49,7 +49,7 @@ func TestRoundFloat(t *testing.T) {
 func checkRoundFloat(t *testing.T, v float64, places int32) {
 	t.Helper()
 	want := decimal.NewFromFloat(v).Round(places)
-	got := RoundFloat(v, places)
+	got := RoundFloat(v, places).Decimal()
 	if got.String() != want.String() || got.Exponent() != want.Exponent() && !want.IsZero() {
 		t.Fatalf("RoundFloat(%v, %d) = %s (exp %d), shopspring %s (exp %d)", v, places, got, got.Exponent(), want, want.Exponent())
 	}

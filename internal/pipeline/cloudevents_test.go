@@ -10,9 +10,9 @@ import (
 	"time"
 
 	"github.com/ltv-stream/ltv-stream/internal/aggregate"
+	"github.com/ltv-stream/ltv-stream/internal/money"
 	"github.com/ltv-stream/ltv-stream/internal/pipeline"
 	"github.com/ltv-stream/ltv-stream/internal/testutil"
-	"github.com/shopspring/decimal"
 )
 
 func pairs(hs []pipeline.Header) [][2]string {
@@ -65,7 +65,7 @@ func TestCEHeadersAgreeWithTheDocument(t *testing.T) {
 			time.Date(2026, 3, 1, 12, 0, 0, 123_456_789, time.FixedZone("x", 3600)),
 		} {
 			c := aggregate.Change{CustomerID: id, PreviousTier: "silver", Tier: "gold", Up: true,
-				LTV: decimal.RequireFromString("5230.10"), Orders: 10, CausedBy: id + "-cause", OccurredAt: at}
+				LTV: money.MustParse("5230.10"), Orders: 10, CausedBy: id + "-cause", OccurredAt: at}
 			docs = append(docs, doc{"change " + id, id, c.AppendJSON(nil, emitted), aggregate.SchemaChange})
 			s := aggregate.SegmentChange{CustomerID: id, Previous: "active", Segment: "at_risk", Orders: 7,
 				LastOrderAt: at.Add(-90 * 24 * time.Hour), Tier: "gold", CausedBy: aggregate.TimerCause(at), OccurredAt: at}
@@ -192,7 +192,7 @@ func TestEventSource(t *testing.T) {
 // internal/aggregate: building the document itself).
 func BenchmarkCEHeaders(b *testing.B) {
 	c := aggregate.Change{CustomerID: "c-000042", PreviousTier: "silver", Tier: "gold", Up: true,
-		LTV: decimal.RequireFromString("5230.10"), Orders: 10, CausedBy: "8f1c4a2e-0b7d-4c51-9a3e-1d2f3a4b5c6d",
+		LTV: money.MustParse("5230.10"), Orders: 10, CausedBy: "8f1c4a2e-0b7d-4c51-9a3e-1d2f3a4b5c6d",
 		OccurredAt: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
 	doc := c.AppendJSON(nil, time.Now())
 	key, source := []byte(c.CustomerID), []byte(pipeline.DefaultEventSource)

@@ -11,10 +11,10 @@ import (
 	"time"
 
 	"github.com/ltv-stream/ltv-stream/internal/aggregate"
+	"github.com/ltv-stream/ltv-stream/internal/money"
 	"github.com/ltv-stream/ltv-stream/internal/pipeline"
 	"github.com/ltv-stream/ltv-stream/internal/testutil"
 	"github.com/redis/go-redis/v9"
-	"github.com/shopspring/decimal"
 )
 
 // jsonDecoder is a deliberately simple decoder for these tests; the real
@@ -36,7 +36,7 @@ func (jsonDecoder) DecodeRecord(_, b []byte, _ time.Time) (aggregate.Event, erro
 	}
 	ev := aggregate.Event{Kind: kind, EventID: m["event_id"], CustomerID: m["customer_id"], OccurredAt: at.UTC()}
 	if kind.IsOrder() {
-		if ev.Amount, err = decimal.NewFromString(m["amount"]); err != nil {
+		if ev.Amount, err = money.ParseExact(m["amount"]); err != nil {
 			return aggregate.Event{}, err
 		}
 	}

@@ -11,7 +11,6 @@ import (
 
 	"github.com/ltv-stream/ltv-stream/internal/aggregate"
 	"github.com/ltv-stream/ltv-stream/internal/money"
-	"github.com/shopspring/decimal"
 )
 
 // A customer's private bookkeeping is one binary value: the offset guard,
@@ -91,8 +90,8 @@ func appendBlob(b []byte, st *aggregate.State) []byte {
 		b = binary.AppendUvarint(b, uint64(uint32(a.Partition)))
 		b = binary.AppendUvarint(b, uint64(a.Offset))
 	}
-	for i, v := range []decimal.Decimal{st.Revenue, st.GrossProfit, st.Refunds} {
-		if money.HasAtMostPlaces(v, 2) {
+	for i, v := range []money.Exact{st.Revenue, st.GrossProfit, st.Refunds} {
+		if v.HasAtMostPlaces(2) {
 			continue
 		}
 		header |= flagRevenueExact << i
@@ -123,10 +122,10 @@ func appendBlob(b []byte, st *aggregate.State) []byte {
 // appendExact appends an exact decimal: a uvarint h, then for even h the
 // zigzag varint coefficient with exponent zigzag-decoded from h/2, for odd
 // h (h−1)/2 bytes of decimal text (a coefficient beyond 64 bits).
-func appendExact(b []byte, v decimal.Decimal) []byte {
-	if c := v.Coefficient(); c.IsInt64() {
-		b = binary.AppendUvarint(b, zigzag(int64(v.Exponent()))<<1)
-		return binary.AppendVarint(b, c.Int64())
+func appendExact(b []byte, v money.Exact) []byte {
+	if c, exp, ok := v.Small(); ok {
+		b = binary.AppendUvarint(b, zigzag(int64(exp))<<1)
+		return binary.AppendVarint(b, c)
 	}
 	text := v.String()
 	b = binary.AppendUvarint(b, uint64(len(text))<<1|1)
@@ -162,7 +161,7 @@ func parseBlob(b string, st *aggregate.State) error {
 		}
 		st.Applied = append(st.Applied, aggregate.SourceOffset{Topic: topic, Partition: int32(partition), Offset: int64(offset)})
 	}
-	for i, dst := range []*decimal.Decimal{&st.Revenue, &st.GrossProfit, &st.Refunds} {
+	for i, dst := range []*money.Exact{&st.Revenue, &st.GrossProfit, &st.Refunds} {
 		if header&(flagRevenueExact<<i) == 0 || r.err != nil {
 			continue
 		}
@@ -197,7 +196,7 @@ func parseBlob(b string, st *aggregate.State) error {
 	if len(r.s)%8 != 0 {
 		return fmt.Errorf("%d bytes of digests is not a multiple of 8", len(r.s))
 	}
-	st.Seen = make([]uint64, 0, len(r.s)/8)
+	st.Seen = make([]uint64, 0, len(r.s)/8+1) // room for the next event's digest
 	for i := 0; i < len(r.s); i += 8 {
 		st.Seen = append(st.Seen, binary.LittleEndian.Uint64([]byte(r.s[i:i+8])))
 	}
@@ -205,21 +204,21 @@ func parseBlob(b string, st *aggregate.State) error {
 }
 
 // exact reads appendExact's encoding.
-func (r *blobReader) exact() decimal.Decimal {
+func (r *blobReader) exact() money.Exact {
 	h := r.uvarint()
 	if r.err != nil {
-		return decimal.Decimal{}
+		return money.Exact{}
 	}
 	if h&1 == 0 {
 		u := h >> 1
 		exp := int64(u>>1) ^ -int64(u&1)
 		if exp < -1000 || exp > 1000 {
 			r.fail("exact sum exponent out of range")
-			return decimal.Decimal{}
+			return money.Exact{}
 		}
-		return decimal.New(r.varint(), int32(exp))
+		return money.NewExact(r.varint(), int32(exp))
 	}
-	v, err := decimal.NewFromString(r.bytes(h >> 1))
+	v, err := money.ParseExact(r.bytes(h >> 1))
 	if err != nil {
 		r.fail("exact sum " + err.Error())
 	}

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/ltv-stream/ltv-stream/internal/aggregate"
-	"github.com/shopspring/decimal"
+	"github.com/ltv-stream/ltv-stream/internal/money"
 )
 
 // FuzzParseBlob: any bytes in the bookkeeping fields either decode or give
@@ -17,11 +17,11 @@ func FuzzParseBlob(f *testing.F) {
 	var st aggregate.State
 	st.Applied = []aggregate.SourceOffset{{Topic: aggregate.TopicOf("orders"), Partition: 3, Offset: 99}}
 	st.Seen = []uint64{1, 2, 3}
-	st.GrossProfit = decimal.RequireFromString("1.2345")
+	st.GrossProfit = money.MustParse("1.2345")
 	st.LastChurnAt = time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)
 	f.Add(appendBlob(nil, &st))
 	st.Clock = time.Date(2026, 4, 1, 0, 0, 0, 0, time.UTC)
-	st.FirstOrder, st.FirstOrderNet = aggregate.OrderDigest("o-1"), decimal.RequireFromString("99.125")
+	st.FirstOrder, st.FirstOrderNet = aggregate.OrderDigest("o-1"), money.MustParse("99.125")
 	f.Add(appendBlob(nil, &st))
 	f.Add([]byte{blobMarker})
 	f.Add([]byte{0xff, 0xff})
@@ -39,7 +39,7 @@ func FuzzParseBlob(f *testing.F) {
 			!got.Clock.Equal(again.Clock) || got.FirstOrder != again.FirstOrder || !got.FirstOrderNet.Equal(again.FirstOrderNet) {
 			t.Fatalf("round trip changed the state:\n%+v\n%+v", got, again)
 		}
-		for _, p := range [][2]decimal.Decimal{{got.Revenue, again.Revenue}, {got.GrossProfit, again.GrossProfit}, {got.Refunds, again.Refunds}} {
+		for _, p := range [][2]money.Exact{{got.Revenue, again.Revenue}, {got.GrossProfit, again.GrossProfit}, {got.Refunds, again.Refunds}} {
 			// A parsed exact sum with ≤ 2 places is dropped on render (the
 			// public field holds it); otherwise it must survive exactly.
 			if !p[0].Equal(p[1]) && !p[1].IsZero() {
@@ -53,7 +53,7 @@ func FuzzParseBlob(f *testing.F) {
 // order (SPEC §8, §9) survive a round trip, exactly.
 func TestBlobKeepsTheClockAndTheFirstOrder(t *testing.T) {
 	st := aggregate.State{Clock: time.Date(2026, 4, 1, 0, 0, 0, 7, time.UTC),
-		FirstOrder: aggregate.OrderDigest("o-1"), FirstOrderNet: decimal.RequireFromString("-12345678901234567890.125")}
+		FirstOrder: aggregate.OrderDigest("o-1"), FirstOrderNet: money.MustParse("-12345678901234567890.125")}
 	var got aggregate.State
 	if err := parseBlob(string(appendBlob(nil, &st)), &got); err != nil {
 		t.Fatal(err)

@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/ltv-stream/ltv-stream/internal/aggregate"
+	"github.com/ltv-stream/ltv-stream/internal/money"
 	"github.com/ltv-stream/ltv-stream/internal/store"
-	"github.com/shopspring/decimal"
 )
 
 // countingBacking counts the customers that reach Redis's Load.
@@ -69,10 +69,10 @@ func TestCachedCopyMirrorsTheStoredHash(t *testing.T) {
 		var ev aggregate.Event
 		switch k := rng.IntN(10); {
 		case k < 6:
-			ev = aggregate.Event{Kind: aggregate.OrderPlaced, Amount: decimal.New(int64(rng.IntN(900_000)), -2),
-				Margin: decimal.New(int64(rng.IntN(1000)), -3), HasMargin: true}
+			ev = aggregate.Event{Kind: aggregate.OrderPlaced, Amount: money.NewExact(int64(rng.IntN(900_000)), -2),
+				Margin: money.NewExact(int64(rng.IntN(1000)), -3), HasMargin: true}
 		case k < 7:
-			ev = aggregate.Event{Kind: aggregate.OrderRefunded, Amount: decimal.New(int64(rng.IntN(5000)), -2)}
+			ev = aggregate.Event{Kind: aggregate.OrderRefunded, Amount: money.NewExact(int64(rng.IntN(5000)), -2)}
 		case k < 8:
 			ev = aggregate.Event{Kind: aggregate.CustomerChurned}
 		default:

@@ -12,7 +12,6 @@ import (
 
 	"github.com/ltv-stream/ltv-stream/internal/aggregate"
 	"github.com/ltv-stream/ltv-stream/internal/money"
-	"github.com/shopspring/decimal"
 )
 
 // Public field names (SPEC §3): other services read these.
@@ -324,7 +323,7 @@ func decodeLoaded(customerID string, l loaded, exists bool, pending string) (Sna
 	}
 	for _, d := range []struct {
 		field fieldIndex
-		dst   *decimal.Decimal
+		dst   *money.Exact
 	}{
 		{ixRevenue, &st.Revenue},
 		{ixGrossProfit, &st.GrossProfit},
@@ -339,7 +338,7 @@ func decodeLoaded(customerID string, l loaded, exists bool, pending string) (Sna
 		if !ok {
 			continue
 		}
-		if *d.dst, err = decimal.NewFromString(v); err != nil {
+		if *d.dst, err = money.ParseExact(v); err != nil {
 			return fail(fieldNames[d.field], err)
 		}
 	}
@@ -436,8 +435,8 @@ func (e *encoder) setFormatted(s fieldIndex, value []byte) {
 	e.w.set = append(e.w.set, fieldNames[s], string(value))
 }
 
-func (e *encoder) fixed(buf []byte, s fieldIndex, v decimal.Decimal, places int32) []byte {
-	buf = money.AppendFixed(buf[:0], v, places)
+func (e *encoder) fixed(buf []byte, s fieldIndex, v money.Exact, places int32) []byte {
+	buf = v.AppendFixed(buf[:0], places)
 	e.setFormatted(s, buf)
 	return buf
 }

@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/ltv-stream/ltv-stream/internal/aggregate"
+	"github.com/ltv-stream/ltv-stream/internal/money"
 	"github.com/ltv-stream/ltv-stream/internal/store"
-	"github.com/shopspring/decimal"
 )
 
 // encodeAfter applies evs to the snapshot decoded from stored and returns
@@ -229,8 +229,8 @@ func BenchmarkDecodeApplyEncode(b *testing.B) {
 func TestDecodeSnapshotReadsEveryFieldAndRejectsCorruptOnes(t *testing.T) {
 	orders, lifecycle := aggregate.TopicOf("orders"), aggregate.TopicOf("customer-lifecycle")
 	stored := aggregate.State{
-		Orders: 3, Revenue: decimal.RequireFromString("10.5049"), GrossProfit: decimal.RequireFromString("4"),
-		Refunds: decimal.RequireFromString("1"), LTV: decimal.RequireFromString("42"), Tier: "bronze",
+		Orders: 3, Revenue: money.MustParse("10.5049"), GrossProfit: money.MustParse("4"),
+		Refunds: money.MustParse("1"), LTV: money.MustParse("42"), Tier: "bronze",
 		FirstOrderAt: mustTime("2025-01-01T00:00:00Z"), LastOrderAt: mustTime("2025-03-01T00:00:00Z"),
 		LastChurnAt: mustTime("2025-04-01T00:00:00Z"), LastReactivatedAt: mustTime("2025-02-01T00:00:00Z"),
 		Applied: []aggregate.SourceOffset{{Topic: orders, Partition: 3, Offset: 17}, {Topic: lifecycle, Partition: 3, Offset: 5}},

@@ -9,10 +9,10 @@ import (
 	"time"
 
 	"github.com/ltv-stream/ltv-stream/internal/aggregate"
+	"github.com/ltv-stream/ltv-stream/internal/money"
 	"github.com/ltv-stream/ltv-stream/internal/store"
 	"github.com/ltv-stream/ltv-stream/internal/testutil"
 	"github.com/redis/go-redis/v9"
-	"github.com/shopspring/decimal"
 )
 
 func newStore(t *testing.T) (*store.Redis, *testutil.RedisServer) {
@@ -38,9 +38,9 @@ func ctxT(t *testing.T) context.Context { return testutil.Context(t, 20*time.Sec
 
 func order(id, customer, amount, margin string, at string) aggregate.Event {
 	ev := aggregate.Event{Kind: aggregate.OrderPlaced, EventID: id, CustomerID: customer, OrderID: "o-" + id,
-		Amount: decimal.RequireFromString(amount), Currency: "SEK", OccurredAt: mustTime(at)}
+		Amount: money.MustParse(amount), Currency: "SEK", OccurredAt: mustTime(at)}
 	if margin != "" {
-		ev.Margin, ev.HasMargin = decimal.RequireFromString(margin), true
+		ev.Margin, ev.HasMargin = money.MustParse(margin), true
 	}
 	return ev
 }

@@ -14,10 +14,10 @@ import (
 
 	"github.com/ltv-stream/ltv-stream/internal/aggregate"
 	"github.com/ltv-stream/ltv-stream/internal/localredis"
+	"github.com/ltv-stream/ltv-stream/internal/money"
 	"github.com/ltv-stream/ltv-stream/internal/store"
 	"github.com/ltv-stream/ltv-stream/internal/testutil"
 	"github.com/redis/go-redis/v9"
-	"github.com/shopspring/decimal"
 )
 
 func TestSaveWritesPublicFieldsAndRoundTrips(t *testing.T) {
@@ -58,7 +58,7 @@ func TestSaveWritesPublicFieldsAndRoundTrips(t *testing.T) {
 		t.Fatal(err, errs[0])
 	}
 	s := snaps[0].State
-	if s.Orders != 2 || !s.GrossProfit.Equal(decimal.RequireFromString("232.91665")) || len(s.Seen) != 2 || s.Tier != "bronze" {
+	if s.Orders != 2 || !s.GrossProfit.Equal(money.MustParse("232.91665")) || len(s.Seen) != 2 || s.Tier != "bronze" {
 		t.Errorf("round trip state wrong: %+v", s)
 	}
 	if len(snaps[0].Pending) != 1 || !strings.Contains(string(snaps[0].Pending[0]), `"tier":"bronze"`) {
@@ -368,7 +368,7 @@ func BenchmarkCustomerUpdate(b *testing.B) {
 			s := snaps[i].State
 			ev := aggregate.Event{
 				EventID: "e-" + strconv.Itoa(done+i), Kind: aggregate.OrderPlaced, CustomerID: ids[i],
-				Amount: decimal.RequireFromString("123.45"), OccurredAt: at.Add(time.Duration(done+i) * time.Minute),
+				Amount: money.MustParse("123.45"), OccurredAt: at.Add(time.Duration(done+i) * time.Minute),
 			}
 			res := m.Apply(&s, &ev, aggregate.SourceOffset{Topic: aggregate.TopicOf("orders"), Partition: 0, Offset: int64(done + i)})
 			var pending [][]byte
