@@ -46,6 +46,7 @@ func run() error {
 		keep      = flag.Bool("keep", false, "keep the work directory (consumer logs)")
 		prebuilt  = flag.String("consumer-binary", "", "run this consumer binary instead of building ./cmd/consumer (to compare two builds)")
 		scale     = flag.String("scale", "50000,500000", "customer counts of the scale series: one more throughput run of -events events each, per run (empty: none)")
+		onlyTput  = flag.Bool("throughput-only", false, "run only the consumer's throughput phase (no ceilings, latency or scale series): for comparing two builds run after run; implies -no-verify and -hotpath=false")
 		predict   = flag.Bool("predictive", false, "run the consumer with the predictive model on (the SPEC §9 example block); implies -no-verify, since the recomputation knows the default model only")
 	)
 	var consumerEnv multiFlag
@@ -79,6 +80,9 @@ func run() error {
 		consumerEnv = append(consumerEnv, "LTV_CONFIG="+path)
 		*noVerify = true
 	}
+	if *onlyTput {
+		*noVerify, *hotPath = true, false
+	}
 	binary := *prebuilt
 	if binary == "" {
 		binary = filepath.Join(work, "consumer")
@@ -100,7 +104,7 @@ func run() error {
 			Events: *events, Customers: *customers, OfferedRate: *rate,
 			LatencyDuration: *latFor, LatencyWarmup: *warmup,
 			Seed: int64(i), ConsumerBinary: binary, ConsumerEnv: consumerEnv, WorkDir: work,
-			Log: logf, SkipVerify: *noVerify, ScaleCustomers: scaleCustomers,
+			Log: logf, SkipVerify: *noVerify, ScaleCustomers: scaleCustomers, ThroughputOnly: *onlyTput,
 		})
 		if err != nil {
 			return fmt.Errorf("run %d: %w", i, err)

@@ -58,6 +58,11 @@ type Config struct {
 	Log func(format string, args ...any)
 	// SkipVerify skips comparing the final state with the oracle.
 	SkipVerify bool
+	// ThroughputOnly runs the consumer's throughput phase alone: no
+	// ceilings, floors, latency phase or scale series. It is for comparing
+	// two builds by their CPU per event, run after run, which the full run
+	// makes slow; its report leaves those figures empty.
+	ThroughputOnly bool
 	// ScaleCustomers are the customer counts of the scale series: one
 	// more throughput run each, of Events events, after the latency
 	// phase. None by default.
@@ -137,7 +142,7 @@ func Run(ctx context.Context, cfg Config) (benchreport.Run, error) {
 	out.Customers = cfg.Customers
 
 	memDelta, err := throughputPhase(ctx, cfg, rs, rc, w, &out)
-	if err != nil {
+	if err != nil || cfg.ThroughputOnly {
 		return out, err
 	}
 	if !cfg.SkipVerify {
@@ -224,13 +229,15 @@ func throughputPhase(ctx context.Context, cfg Config, rs *localredis.Server, rc 
 	if err := produceAll(ctx, brokers, w.msgs); err != nil {
 		return 0, err
 	}
-	cfg.Log("kafka ceiling: raw kafka-go group consume")
-	kafkaCeiling, err := kafkaConsumeCeiling(ctx, cfg, brokers, len(w.msgs))
-	if err != nil {
-		return 0, err
+	if !cfg.ThroughputOnly {
+		cfg.Log("kafka ceiling: raw kafka-go group consume")
+		kafkaCeiling, err := kafkaConsumeCeiling(ctx, cfg, brokers, len(w.msgs))
+		if err != nil {
+			return 0, err
+		}
+		out.KafkaConsumeCeiling, out.KafkaCeilingCPUSecondsPerMillion = kafkaCeiling.rate, kafkaCeiling.cpuPerMillion
+		cfg.Log("kafka ceiling: %.0f msg/s, broker + reader %.2f CPU s per million messages", out.KafkaConsumeCeiling, out.KafkaCeilingCPUSecondsPerMillion)
 	}
-	out.KafkaConsumeCeiling, out.KafkaCeilingCPUSecondsPerMillion = kafkaCeiling.rate, kafkaCeiling.cpuPerMillion
-	cfg.Log("kafka ceiling: %.0f msg/s, broker + reader %.2f CPU s per million messages", out.KafkaConsumeCeiling, out.KafkaCeilingCPUSecondsPerMillion)
 
 	if err := rc.FlushAll(ctx).Err(); err != nil {
 		return 0, err

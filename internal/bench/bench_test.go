@@ -75,3 +75,24 @@ func TestRunSmall(t *testing.T) {
 		}
 	}
 }
+
+// The throughput-only run measures the consumer and nothing else, so
+// comparing two builds takes a minute a run.
+func TestThroughputOnlyRunsTheConsumerAlone(t *testing.T) {
+	testutil.SkipShort(t, "builds and runs the consumer binary")
+	bin := testutil.BuildBinary(t, "../../cmd/consumer")
+	ctx := testutil.Context(t, 2*time.Minute)
+	r, err := Run(ctx, Config{
+		Events: 5_000, Customers: 1_000, ConsumerBinary: bin, WorkDir: t.TempDir(), Log: t.Logf,
+		SkipVerify: true, ThroughputOnly: true, ScaleCustomers: []int{500},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Throughput <= 0 || r.CPUSecondsPerMillion <= 0 {
+		t.Errorf("throughput %v, cpu %v: the consumer's figures are missing", r.Throughput, r.CPUSecondsPerMillion)
+	}
+	if r.KafkaConsumeCeiling != 0 || r.RedisUpdateCeiling != 0 || r.LatencySamples != 0 || len(r.Scale) != 0 {
+		t.Errorf("ran more than the throughput phase: %+v", r)
+	}
+}
