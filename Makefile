@@ -59,6 +59,7 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzDecode -fuzztime=$(FUZZTIME) ./internal/decode
 	$(GO) test -run='^$$' -fuzz=FuzzAgreesWithShopspring -fuzztime=$(FUZZTIME) ./internal/money
 	$(GO) test -run='^$$' -fuzz=FuzzRoundFloatAgreesWithShopspring -fuzztime=$(FUZZTIME) ./internal/money
+	$(GO) test -run='^$$' -fuzz='^FuzzExactAgreesWithShopspring$$' -fuzztime=$(FUZZTIME) ./internal/money
 	$(GO) test -run='^$$' -fuzz=FuzzParseBlob -fuzztime=$(FUZZTIME) ./internal/store
 
 # The end-to-end benchmark (issue 4): 3 runs of 1,000,000 events over
