@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -49,6 +50,28 @@ func TestTimerIndexKeepsTheNewestState(t *testing.T) {
 	}
 	if store.StateVersion(&older) >= store.StateVersion(&newer) || store.StateVersion(&newer) >= store.StateVersion(&timerFired) {
 		t.Fatal("versions must grow with the guard, then the clock")
+	}
+}
+
+// A version is fixed-width text, so versions compare as strings the way
+// states are ordered: the offset sum in 20 digits, then the clock.
+func TestStateVersionText(t *testing.T) {
+	at := time.Date(2026, 3, 1, 12, 0, 0, 5, time.UTC)
+	for _, tt := range []struct {
+		st   aggregate.State
+		want string
+	}{
+		{aggregate.State{}, "00000000000000000000:0000000000000.000000000"},
+		{aggregate.State{Applied: []aggregate.SourceOffset{{Offset: 7}, {Offset: 35}}, Clock: at},
+			fmt.Sprintf("%020d:%013d.%09d", 42, at.Unix()+1e12, 5)},
+		{aggregate.State{Applied: []aggregate.SourceOffset{{Offset: 1 << 62}}, Clock: time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC)},
+			fmt.Sprintf("%020d:%013d.%09d", int64(1)<<62, time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC).Unix()+1e12, 999999999)},
+		{aggregate.State{Clock: time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC)},
+			fmt.Sprintf("%020d:%013d.%09d", 0, time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC).Unix()+1e12, 0)},
+	} {
+		if got := store.StateVersion(&tt.st); got != tt.want {
+			t.Errorf("StateVersion = %q, want %q", got, tt.want)
+		}
 	}
 }
 
