@@ -62,30 +62,30 @@ func StateVersion(st *aggregate.State) string {
 		// Years 0000–9999 (what the decoder lets in), shifted to be positive.
 		sec, nsec = st.Clock.Unix()+1e12, int64(st.Clock.Nanosecond())
 	}
-	if sum < 0 || sec < 0 {
-		// Not expected (offsets are not negative, times are shifted
-		// positive); the fixed width only holds for positive numbers.
-		return fmt.Sprintf("%020d:%013d.%09d", sum, sec, nsec)
-	}
 	// What Sprintf("%020d:%013d.%09d") writes, without its cost: every
 	// customer a batch touches gets a version.
-	var b [48]byte
-	out := appendZeroPadded(b[:0], sum, 20)
-	out = append(out, ':')
-	out = appendZeroPadded(out, sec, 13)
-	out = append(out, '.')
-	out = appendZeroPadded(out, nsec, 9)
-	return string(out)
+	const zero = "00000000000000000000:0000000000000.000000000"
+	var b [len(zero)]byte
+	copy(b[:], zero)
+	if putDigits(b[:20], sum) && putDigits(b[21:34], sec) && putDigits(b[35:], nsec) {
+		return string(b[:])
+	}
+	// Not expected (offsets are not negative and fit 20 digits, times are
+	// shifted positive): Sprintf widens a field that does not fit.
+	return fmt.Sprintf("%020d:%013d.%09d", sum, sec, nsec)
 }
 
-// appendZeroPadded appends v ≥ 0 in decimal, zero-padded to width digits.
-func appendZeroPadded(dst []byte, v int64, width int) []byte {
-	var d [20]byte
-	digits := strconv.AppendInt(d[:0], v, 10)
-	for i := len(digits); i < width; i++ {
-		dst = append(dst, '0')
+// putDigits writes v right-aligned over field's zeros; false when v is
+// negative or has more digits than field.
+func putDigits(field []byte, v int64) bool {
+	if v < 0 {
+		return false
 	}
-	return append(dst, digits...)
+	for i := len(field) - 1; i >= 0 && v > 0; i-- {
+		field[i] = byte('0' + v%10)
+		v /= 10
+	}
+	return v == 0
 }
 
 // TimersKey is the key of partition p's due-time index.

@@ -68,6 +68,8 @@ func TestStateVersionText(t *testing.T) {
 			fmt.Sprintf("%020d:%013d.%09d", int64(1)<<62, time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC).Unix()+1e12, 999999999)},
 		{aggregate.State{Clock: time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC)},
 			fmt.Sprintf("%020d:%013d.%09d", 0, time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC).Unix()+1e12, 0)},
+		// Never stored (offsets are not negative), but still what Sprintf writes.
+		{aggregate.State{Applied: []aggregate.SourceOffset{{Offset: -5}}}, fmt.Sprintf("%020d:%013d.%09d", -5, 0, 0)},
 	} {
 		if got := store.StateVersion(&tt.st); got != tt.want {
 			t.Errorf("StateVersion = %q, want %q", got, tt.want)
