@@ -109,16 +109,11 @@ func (r *Redis) Save(ctx context.Context, writes []Write) (conflicts []int, err 
 		return nil, nil
 	}
 	groups := r.group(len(writes), func(i int) string { return writes[i].CustomerID })
-	for attempt := 0; ; attempt++ {
+	err = r.withScripts(ctx, func() (err error) {
 		conflicts, err = r.saveGroups(ctx, writes, groups)
-		if err != nil && isNoScript(err) && attempt == 0 {
-			if lerr := r.LoadScripts(ctx); lerr != nil {
-				return nil, lerr
-			}
-			continue
-		}
-		return conflicts, err
-	}
+		return err
+	})
+	return conflicts, err
 }
 
 func (r *Redis) saveGroups(ctx context.Context, writes []Write, groups [][]int) ([]int, error) {
@@ -204,14 +199,7 @@ func (r *Redis) clearPending(ctx context.Context, acked []Acked) error {
 		})
 		return err
 	}
-	err := run()
-	if err != nil && isNoScript(err) {
-		if lerr := r.LoadScripts(ctx); lerr != nil {
-			return lerr
-		}
-		err = run()
-	}
-	if err != nil {
+	if err := r.withScripts(ctx, run); err != nil {
 		return fmt.Errorf("clear pending of %d customers: %w", len(acked), err)
 	}
 	return nil

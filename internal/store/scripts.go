@@ -190,3 +190,17 @@ func queueScripts(ctx context.Context, p redis.Pipeliner, calls []scriptCall) []
 func isNoScript(err error) bool {
 	return err != nil && strings.Contains(err.Error(), "NOSCRIPT")
 }
+
+// withScripts runs f, a pipeline of EVALSHA calls, and runs it once more
+// after loading the scripts when Redis did not know one (NOSCRIPT: a
+// restart or failover flushed its script cache).
+func (r *Redis) withScripts(ctx context.Context, f func() error) error {
+	err := f()
+	if isNoScript(err) {
+		if lerr := r.LoadScripts(ctx); lerr != nil {
+			return lerr
+		}
+		err = f()
+	}
+	return err
+}

@@ -125,35 +125,29 @@ func dueScore(due time.Time) float64 {
 // StreamTimes reads the stored stream time of each partition (zero for a
 // partition that has none yet), in one pipelined round trip.
 func (r *Redis) StreamTimes(ctx context.Context, partitions []int32) (map[int32]time.Time, error) {
-	queries := make([]DueQuery, len(partitions))
-	for i, part := range partitions {
-		queries[i].Partition = part
-	}
 	var cmds []*redis.StringCmd
 	_, err := r.client.Pipelined(ctx, func(p redis.Pipeliner) error {
-		cmds = queueStreamTimes(ctx, p, queries)
+		cmds = queueStreamTimes(ctx, p, partitions)
 		return nil
 	})
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return nil, fmt.Errorf("read stream times: %w", err)
 	}
-	return readStreamTimes(queries, cmds)
+	return readStreamTimes(partitions, cmds)
 }
 
-// queueStreamTimes queues a read of the stream time of each query's
-// partition.
-func queueStreamTimes(ctx context.Context, p redis.Pipeliner, queries []DueQuery) []*redis.StringCmd {
-	cmds := make([]*redis.StringCmd, len(queries))
-	for i, q := range queries {
-		cmds[i] = p.Get(ctx, StreamTimeKey(q.Partition))
+// queueStreamTimes queues a read of each partition's stream time.
+func queueStreamTimes(ctx context.Context, p redis.Pipeliner, partitions []int32) []*redis.StringCmd {
+	cmds := make([]*redis.StringCmd, len(partitions))
+	for i, part := range partitions {
+		cmds[i] = p.Get(ctx, StreamTimeKey(part))
 	}
 	return cmds
 }
 
-func readStreamTimes(queries []DueQuery, cmds []*redis.StringCmd) (map[int32]time.Time, error) {
-	out := make(map[int32]time.Time, len(queries))
-	for i, q := range queries {
-		part := q.Partition
+func readStreamTimes(partitions []int32, cmds []*redis.StringCmd) (map[int32]time.Time, error) {
+	out := make(map[int32]time.Time, len(partitions))
+	for i, part := range partitions {
 		v, err := cmds[i].Result()
 		if errors.Is(err, redis.Nil) {
 			out[part] = time.Time{}
@@ -294,35 +288,34 @@ func streamTimeCalls(times map[int32]time.Time) []scriptCall {
 // and whatever another consumer wrote before them.
 func (r *Redis) Settle(ctx context.Context, updates []TimerUpdate, times map[int32]time.Time, due []DueQuery) (map[int32]time.Time, [][]string, error) {
 	calls := append(timerCalls(updates), streamTimeCalls(times)...)
-	for attempt := 0; ; attempt++ {
-		var scripts []*redis.Cmd
-		var gets []*redis.StringCmd
-		var pages []*redis.StringSliceCmd
+	parts := make([]int32, len(due))
+	for i, q := range due {
+		parts[i] = q.Partition
+	}
+	var scripts []*redis.Cmd
+	var gets []*redis.StringCmd
+	var pages []*redis.StringSliceCmd
+	err := r.withScripts(ctx, func() error {
 		_, err := r.client.Pipelined(ctx, func(p redis.Pipeliner) error {
 			scripts = queueScripts(ctx, p, calls)
-			gets = queueStreamTimes(ctx, p, due)
+			gets = queueStreamTimes(ctx, p, parts)
 			pages = queueDue(ctx, p, due)
 			return nil
 		})
-		if isNoScript(err) && attempt == 0 {
-			if lerr := r.LoadScripts(ctx); lerr != nil {
-				return nil, nil, lerr
-			}
-			continue
-		}
-		if err != nil && !errors.Is(err, redis.Nil) {
-			return nil, nil, fmt.Errorf("settle %d timer entries and %d stream times: %w", len(updates), len(times), err)
-		}
-		for _, c := range scripts {
-			if err := c.Err(); err != nil && !errors.Is(err, redis.Nil) {
-				return nil, nil, fmt.Errorf("settle: %w", err)
-			}
-		}
-		stored, err := readStreamTimes(due, gets)
-		if err != nil {
-			return nil, nil, err
-		}
-		out, err := readDue(due, pages)
-		return stored, out, err
+		return err
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return nil, nil, fmt.Errorf("settle %d timer entries and %d stream times: %w", len(updates), len(times), err)
 	}
+	for _, c := range scripts {
+		if err := c.Err(); err != nil && !errors.Is(err, redis.Nil) {
+			return nil, nil, fmt.Errorf("settle: %w", err)
+		}
+	}
+	stored, err := readStreamTimes(parts, gets)
+	if err != nil {
+		return nil, nil, err
+	}
+	out, err := readDue(due, pages)
+	return stored, out, err
 }
