@@ -180,9 +180,10 @@ func (p *Processor) timerEntry(w *customerWork, before, after *aggregate.State) 
 // partition's stream time has reached, through the same compare-and-set
 // write and pending outputs as events (SPEC §8: within the batch in which
 // stream time passed it). It returns their work, to be published with the
-// batch's (rounds already out are marked, see publishEarly); their index entries are written after that (settle), so
-// the index does not change while the rounds page through it. first,
-// when not nil, are the answers to dueQueries already read (settle's).
+// batch's (rounds already out are marked, see publishEarly); their index
+// entries are written after that (settle), so the index does not change
+// while the rounds page through it. first, when not nil, are the answers
+// to dueQueries already read (settle's).
 func (p *Processor) fireDueTimers(ctx context.Context, clock *batchClock, done map[string]*customerWork, stats *BatchStats, first [][]string) ([]*customerWork, error) {
 	if p.cfg.Timers == nil {
 		return nil, nil

@@ -330,11 +330,9 @@ func (p *Processor) Process(ctx context.Context, batch []Record) (BatchStats, er
 // batch's stream times) and reads back what the sweep needs; last it hands
 // the acknowledged pending events to the clearer.
 func (p *Processor) deliver(ctx context.Context, work []*customerWork, dlq []Message, clock *batchClock, saveTimes bool, stats *BatchStats) (settled, error) {
-	outs, acked := p.outputs(work, &dlq, stats)
-	stats.DeadLetters += len(dlq)
-	outs = append(outs, dlq...)
-	if err := p.cfg.Out.Publish(ctx, outs); err != nil {
-		return settled{}, fmt.Errorf("publish %d messages: %w", len(outs), err)
+	acked, err := p.publish(ctx, work, dlq, stats)
+	if err != nil {
+		return settled{}, err
 	}
 	p.stage("publish")
 	// Only now are the index entries written: a due customer whose timer
@@ -370,14 +368,9 @@ func (p *Processor) deliver(ctx context.Context, work []*customerWork, dlq []Mes
 // loaded, fire nothing new (their clocks are past the timers) and publish
 // whatever is still pending, with the same event ids.
 func (p *Processor) publishEarly(ctx context.Context, work []*customerWork, stats *BatchStats) error {
-	var dlq []Message
-	outs, acked := p.outputs(work, &dlq, stats)
-	outs = append(outs, dlq...) // none: due customers bring no records
-	stats.DeadLetters += len(dlq)
-	if len(outs) > 0 {
-		if err := p.cfg.Out.Publish(ctx, outs); err != nil {
-			return fmt.Errorf("publish %d messages of fired timers: %w", len(outs), err)
-		}
+	acked, err := p.publish(ctx, work, nil, stats)
+	if err != nil {
+		return fmt.Errorf("fired timers: %w", err)
 	}
 	_ = p.cfg.Store.ClearPending(ctx, acked) // as in deliver: the clearer owns it
 	for _, w := range work {
@@ -385,6 +378,22 @@ func (p *Processor) publishEarly(ctx context.Context, work []*customerWork, stat
 		w.write, w.outs = nil, nil
 	}
 	return nil
+}
+
+// publish publishes the customers' outputs (dead letters for those whose
+// state could not be read) and the batch's dead letters, counts them in
+// stats, and returns the customers whose pending events may be cleared.
+func (p *Processor) publish(ctx context.Context, work []*customerWork, dlq []Message, stats *BatchStats) ([]store.Acked, error) {
+	outs, acked := p.outputs(work, &dlq, stats)
+	stats.DeadLetters += len(dlq)
+	outs = append(outs, dlq...)
+	if len(outs) == 0 {
+		return acked, nil
+	}
+	if err := p.cfg.Out.Publish(ctx, outs); err != nil {
+		return nil, fmt.Errorf("publish %d messages: %w", len(outs), err)
+	}
+	return acked, nil
 }
 
 // outputs collects the messages to publish and the pending events to clear
