@@ -111,31 +111,16 @@ func mul128(hi, lo, f uint64) (uint64, uint64, bool) {
 	return sum, l1, h2 != 0 || c != 0
 }
 
-// DivRound returns a.DivRound(b, places).
+// DivRound returns a.DivRound(b, places); the decimal functions here are
+// Exact's, for callers that hold shopspring decimals (reports).
 func DivRound(a, b decimal.Decimal, places int32) decimal.Decimal {
-	if fa, ok := parts(a); ok {
-		if fb, ok := parts(b); ok {
-			if u, ok := mulDivRound(fa, unit, fb, places); ok {
-				return decimal.New(u, -places)
-			}
-		}
-	}
-	return a.DivRound(b, places)
+	return FromDecimal(a).DivRound(FromDecimal(b), places).Decimal()
 }
 
 // MulDivRound returns a.Mul(m).DivRound(b, places) without the rounding
 // or the allocations of the intermediate product.
 func MulDivRound(a, m, b decimal.Decimal, places int32) decimal.Decimal {
-	if fa, ok := parts(a); ok {
-		if fm, ok := parts(m); ok {
-			if fb, ok := parts(b); ok {
-				if u, ok := mulDivRound(fa, fm, fb, places); ok {
-					return decimal.New(u, -places)
-				}
-			}
-		}
-	}
-	return a.Mul(m).DivRound(b, places)
+	return FromDecimal(a).MulDivRound(FromDecimal(m), FromDecimal(b), places).Decimal()
 }
 
 // hasAtMostPlaces reports whether f has no non-zero digit beyond places
@@ -153,18 +138,12 @@ func (f fixed) hasAtMostPlaces(places int32) bool {
 
 // StringFixed returns d.StringFixed(places) for places ≥ 0.
 func StringFixed(d decimal.Decimal, places int32) string {
-	var buf [32]byte
-	return string(AppendFixed(buf[:0], d, places))
+	return FromDecimal(d).StringFixed(places)
 }
 
 // AppendFixed appends d.StringFixed(places) to dst, for places ≥ 0.
 func AppendFixed(dst []byte, d decimal.Decimal, places int32) []byte {
-	if f, ok := parts(d); ok {
-		if b, ok := appendFixed(dst, f, places); ok {
-			return b
-		}
-	}
-	return append(dst, d.StringFixed(places)...)
+	return FromDecimal(d).AppendFixed(dst, places)
 }
 
 // appendFixed appends f rounded to places ≥ 0 decimals; ok is false when
@@ -197,14 +176,7 @@ func appendFixed(dst []byte, f fixed, places int32) ([]byte, bool) {
 }
 
 // Cmp returns a.Cmp(b): -1, 0 or +1.
-func Cmp(a, b decimal.Decimal) int {
-	fa, ok1 := parts(a)
-	fb, ok2 := parts(b)
-	if !ok1 || !ok2 {
-		return a.Cmp(b)
-	}
-	return cmpFixed(fa, fb, func() int { return a.Cmp(b) })
-}
+func Cmp(a, b decimal.Decimal) int { return FromDecimal(a).Cmp(FromDecimal(b)) }
 
 // cmpFixed compares two split decimals; slow answers when their
 // magnitudes cannot be brought to one exponent in 128 bits.
