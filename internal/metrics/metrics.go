@@ -151,6 +151,16 @@ func (m *Metrics) Lag(topic string, partition int, lag int64) {
 	m.lag.WithLabelValues(topic, strconv.Itoa(partition)).Set(float64(lag))
 }
 
+// Revoked forgets a partition this instance no longer holds, so its lag
+// and stream time are not reported from here any more (the new owner
+// reports them).
+func (m *Metrics) Revoked(topic string, partition int) {
+	p := strconv.Itoa(partition)
+	m.lag.DeleteLabelValues(topic, p)
+	m.streamLag.DeleteLabelValues(p)
+	m.streamTime.DeleteLabelValues(p)
+}
+
 // Handler serves /metrics.
 func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{})

@@ -69,6 +69,17 @@ func TestReadinessAndMetrics(t *testing.T) {
 			t.Errorf("/metrics lacks %q", want)
 		}
 	}
+
+	// Once the partitions move to another member, their figures are not
+	// reported from here any more.
+	m.Revoked("orders", 3)
+	m.Revoked("orders", 2)
+	_, body = get("/metrics")
+	for _, gone := range []string{`ltv_consumer_lag{partition="3"`, `ltv_stream_time_seconds{partition="2"}`, `ltv_stream_time_lag_seconds{partition="2"}`} {
+		if strings.Contains(body, gone) {
+			t.Errorf("/metrics still reports %q after the partition was revoked", gone)
+		}
+	}
 }
 
 // probe is a check whose outcome the test sets: ok, an error, or hanging

@@ -170,6 +170,7 @@ func Run(ctx context.Context, cfg *config.Config, opt Options) error {
 		Transport:      transport,
 		Logger:         log,
 		OnCommit:       m.Lag,
+		OnRevoked:      m.Revoked,
 		OnHealth: func(ok bool, err error) {
 			if ok {
 				log.Info("processing recovered")

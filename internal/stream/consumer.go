@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -50,11 +51,17 @@ type ConsumerConfig struct {
 	// one before it processes a partial batch: it bounds the latency added
 	// by batching at low load (see fill). Default 2 ms.
 	Linger time.Duration
-	// QueueSize is the number of fetched records buffered per worker (and
-	// in kafka-go's reader). Default MaxBatch: one batch waiting while one
+	// QueueSize is the number of fetched records buffered per worker.
+	// Default MaxBatch: one batch waiting while one
 	// is processed keeps a worker busy, and every record buffered beyond
 	// that is live heap the garbage collector marks again and again.
 	QueueSize int
+	// PartitionBuffer bounds the records of one topic partition that are
+	// fetched but not yet in a batch (queued for its worker or waiting in
+	// the merge); the partition's fetch pauses there. Default MaxBatch/2:
+	// a worker then buffers a few batches' worth, and a topic that runs
+	// ahead of the other in event time waits at the broker, not in memory.
+	PartitionBuffer int
 	// MaxFetchBytes is the largest fetch response; it must exceed the
 	// largest record so oversized records reach the DLQ instead of
 	// stalling. Default 16 MiB.
@@ -78,15 +85,6 @@ type ConsumerConfig struct {
 	// DrainTimeout bounds how long Run keeps finishing fetched work after
 	// its context is cancelled. Default 20 s.
 	DrainTimeout time.Duration
-	// RepairInterval is how often the consumer checks that the group's
-	// committed offsets of the partitions it committed recently are not
-	// below what it committed, and commits its offset again where they are
-	// (see repairCommits). Default 3 s; negative disables the check.
-	RepairInterval time.Duration
-	// RepairWindow limits that check to partitions this process committed
-	// within the window, so a process does not push offsets it committed
-	// long ago. Default 2 minutes.
-	RepairWindow time.Duration
 	// EventTime, when set, gives a record's event time from its value, and
 	// each worker then hands the handler every partition's records of all
 	// the topics merged in event-time order (merge.go), so the order in
@@ -117,8 +115,8 @@ type ConsumerConfig struct {
 	PartitionCheckInterval time.Duration
 	// Dialer carries TLS/SASL settings; nil means plain TCP.
 	Dialer *kafka.Dialer
-	// Transport carries the same settings for the group-offset requests of
-	// the commit repair and the look-ups that tell a null key or value from
+	// Transport carries the same settings for the admin requests (partition
+	// counts, the merge's committed offsets) and the look-ups that tell a null key or value from
 	// an empty one; nil means plain TCP.
 	Transport *kafka.Transport
 	// Logger receives operational logs. Default zap.NewNop().
@@ -126,6 +124,11 @@ type ConsumerConfig struct {
 	// OnCommit is called after each successful commit with the committed
 	// records' partition lag (high watermark − next offset); optional.
 	OnCommit func(topic string, partition int, lag int64)
+	// OnRevoked is called for each partition this instance no longer
+	// holds: after a rebalance gave it to another member, and for all of
+	// them when Run ends. Figures kept per partition (lag, stream time)
+	// are stale from then on. Optional.
+	OnRevoked func(topic string, partition int)
 	// OnHealth is called with false when the handler or a commit starts
 	// failing and with true when work succeeds again; optional.
 	OnHealth func(ok bool, err error)
@@ -136,6 +139,7 @@ func (c *ConsumerConfig) setDefaults() {
 	settings.Positive(&c.MaxBatch, DefaultMaxBatch)
 	settings.Positive(&c.Linger, DefaultLinger)
 	settings.Positive(&c.QueueSize, c.MaxBatch)
+	settings.Positive(&c.PartitionBuffer, max(c.MaxBatch/2, 1))
 	settings.Positive(&c.MaxFetchBytes, DefaultMaxFetchBytes)
 	settings.Positive(&c.MaxWait, 500*time.Millisecond)
 	settings.Positive(&c.SessionTimeout, DefaultSessionTimeout)
@@ -146,13 +150,9 @@ func (c *ConsumerConfig) setDefaults() {
 	settings.Positive(&c.RetryMin, 100*time.Millisecond)
 	settings.Positive(&c.RetryMax, 10*time.Second)
 	settings.Positive(&c.DrainTimeout, DefaultDrainTimeout)
-	if c.RepairInterval == 0 {
-		c.RepairInterval = 3 * time.Second
-	}
 	settings.Positive(&c.MergeMaxWait, 2*time.Second)
 	settings.Positive(&c.MergeMaxHeld, 8*c.MaxBatch)
 	settings.Positive(&c.PartitionCheckInterval, 5*time.Second)
-	settings.Positive(&c.RepairWindow, 2*time.Minute)
 	settings.IfZero(&c.Logger, zap.NewNop())
 }
 
@@ -171,24 +171,24 @@ func (c *ConsumerConfig) Validate() error {
 
 // Consumer reads the input topics as one consumer group, hands batches to
 // a Handler and commits offsets only after the Handler made them durable.
+//
+// It drives kafka-go's ConsumerGroup itself, one generation at a time,
+// with a fetch loop per assigned partition (fetch.go). Everything a
+// generation starts (fetchers, workers, the committer) ends with it, after
+// the work already fetched is finished and committed with that
+// generation's id: the broker refuses a commit from a generation the group
+// has left behind, so a member that lost a partition cannot move its
+// offset back.
 type Consumer struct {
-	cfg    ConsumerConfig
-	reader *kafka.Reader
-	// committed is the next offset committed per partition by this process;
-	// commits never move backwards (kafka-go commits whatever it is given).
-	mu        sync.Mutex
-	committed map[partitionKey]committedOffset
-	healthy   atomic.Bool
-	nulls     *nullResolver
-	// admin reads topic metadata (the partition-count check).
+	cfg     ConsumerConfig
+	healthy atomic.Bool
+	// failingFetches counts the partitions whose fetch is failing now; the
+	// consumer is unhealthy while any is.
+	failingFetches atomic.Int32
+	nulls          *nullResolver
+	// admin reads topic metadata (the partition-count check) and the
+	// group's offsets (the merge).
 	admin *kafka.Client
-}
-
-// committedOffset is the next offset this process committed for a
-// partition, and when.
-type committedOffset struct {
-	next int64
-	at   time.Time
 }
 
 type partitionKey struct {
@@ -202,37 +202,7 @@ func NewConsumer(cfg ConsumerConfig) (*Consumer, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	rc := kafka.ReaderConfig{
-		Brokers:          cfg.Brokers,
-		GroupID:          cfg.GroupID,
-		GroupTopics:      cfg.Topics,
-		MinBytes:         1,
-		MaxBytes:         cfg.MaxFetchBytes,
-		MaxWait:          cfg.MaxWait,
-		ReadBatchTimeout: cfg.MaxWait + 2*time.Second,
-		QueueCapacity:    cfg.QueueSize,
-		CommitInterval:   0, // synchronous: a commit returns only when the broker stored it
-		StartOffset:      kafka.FirstOffset,
-		// Range assignment gives every member the same partition numbers
-		// of each topic: partition p of both (co-partitioned) inputs goes
-		// to one member, which the merge and stream time rely on.
-		GroupBalancers:         []kafka.GroupBalancer{kafka.RangeGroupBalancer{}},
-		WatchPartitionChanges:  true,
-		PartitionWatchInterval: cfg.PartitionCheckInterval,
-		SessionTimeout:         cfg.SessionTimeout,
-		HeartbeatInterval:      cfg.HeartbeatInterval,
-		RebalanceTimeout:       cfg.RebalanceTimeout,
-		JoinGroupBackoff:       time.Second,
-		ReadBackoffMin:         50 * time.Millisecond,
-		ReadBackoffMax:         time.Second,
-		MaxAttempts:            3,
-		Dialer:                 cfg.Dialer,
-		ErrorLogger: kafka.LoggerFunc(func(msg string, args ...any) {
-			cfg.Logger.Warn("kafka reader", zap.String("detail", fmt.Sprintf(msg, args...)))
-		}),
-	}
-	c := &Consumer{cfg: cfg, reader: kafka.NewReader(rc), committed: map[partitionKey]committedOffset{},
-		nulls: newNullResolver(cfg.Brokers, cfg.Transport), admin: newClient(cfg.Brokers, cfg.Transport)}
+	c := &Consumer{cfg: cfg, nulls: newNullResolver(cfg.Brokers, cfg.Transport), admin: newClient(cfg.Brokers, cfg.Transport)}
 	c.healthy.Store(true)
 	return c, nil
 }
@@ -240,13 +210,37 @@ func NewConsumer(cfg ConsumerConfig) (*Consumer, error) {
 // Healthy reports whether the last batch and commit succeeded.
 func (c *Consumer) Healthy() bool { return c.healthy.Load() }
 
+// groupConfig is the kafka-go consumer group this consumer joins.
+func (c *Consumer) groupConfig() kafka.ConsumerGroupConfig {
+	return kafka.ConsumerGroupConfig{
+		ID:      c.cfg.GroupID,
+		Brokers: c.cfg.Brokers,
+		Dialer:  c.cfg.Dialer,
+		Topics:  c.cfg.Topics,
+		// Range assignment gives every member the same partition numbers
+		// of each topic: partition p of both (co-partitioned) inputs goes
+		// to one member, which the merge and stream time rely on.
+		GroupBalancers:         []kafka.GroupBalancer{kafka.RangeGroupBalancer{}},
+		WatchPartitionChanges:  true,
+		PartitionWatchInterval: c.cfg.PartitionCheckInterval,
+		SessionTimeout:         c.cfg.SessionTimeout,
+		HeartbeatInterval:      c.cfg.HeartbeatInterval,
+		RebalanceTimeout:       c.cfg.RebalanceTimeout,
+		JoinGroupBackoff:       time.Second,
+		StartOffset:            kafka.FirstOffset,
+		ErrorLogger: kafka.LoggerFunc(func(msg string, args ...any) {
+			c.cfg.Logger.Warn("kafka consumer group", zap.String("detail", fmt.Sprintf(msg, args...)))
+		}),
+	}
+}
+
 // Run consumes until ctx is cancelled, then stops fetching, finishes and
-// commits what was already fetched (bounded by DrainTimeout), and closes
-// the reader. It returns nil after a clean shutdown.
+// commits what was already fetched (bounded by DrainTimeout), and leaves
+// the group. It returns nil after a clean shutdown.
 func (c *Consumer) Run(ctx context.Context, handle Handler) error {
 	if c.cfg.CoPartitioned {
 		// At start the counts must be known to differ to refuse; an
-		// unreachable broker is waited out by the fetch loop, and the
+		// unreachable broker is waited out by the group loop, and the
 		// watch below checks again.
 		if err := c.checkCoPartitioned(ctx); errors.As(err, new(*PartitionMismatchError)) {
 			return err
@@ -256,12 +250,110 @@ func (c *Consumer) Run(ctx context.Context, handle Handler) error {
 	// topics no longer co-partitioned (the cause says so).
 	fetchCtx, stopFetch := context.WithCancelCause(ctx)
 	defer stopFetch(nil)
-	if c.cfg.CoPartitioned {
-		go c.watchPartitions(fetchCtx, stopFetch)
+	watchDone := make(chan struct{})
+	go func() {
+		defer close(watchDone)
+		if c.cfg.CoPartitioned {
+			c.watchPartitions(fetchCtx, stopFetch)
+		}
+	}()
+	defer func() { <-watchDone }()
+
+	group, err := kafka.NewConsumerGroup(c.groupConfig())
+	if err != nil {
+		return fmt.Errorf("consumer group: %w", err)
 	}
-	// work is not cancelled with ctx: in-flight batches must be able to
-	// finish and commit during the drain.
-	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
+	// Closing the group as soon as fetching stops makes kafka-go end the
+	// current generation, wait for its work to drain and commit, and leave
+	// the group, instead of joining a next generation first.
+	closed := make(chan error, 1)
+	context.AfterFunc(fetchCtx, func() { closed <- group.Close() })
+
+	var held []partitionKey
+	for fetchCtx.Err() == nil {
+		gen, err := group.Next(fetchCtx)
+		if err != nil {
+			if fetchCtx.Err() != nil {
+				break
+			}
+			// kafka-go waits JoinGroupBackoff between failed joins itself.
+			// A join that meets a rebalance in progress is routine.
+			if !errors.Is(err, kafka.RebalanceInProgress) {
+				c.setHealth(false, fmt.Errorf("join group: %w", err))
+			}
+			c.cfg.Logger.Warn("joining the consumer group failed; retrying", zap.Error(err))
+			continue
+		}
+		assigned := assignedPartitions(gen)
+		c.revoke(held, assigned)
+		held = assigned
+		c.cfg.Logger.Info("consumer group generation started", zap.Int32("generation", gen.ID),
+			zap.String("member", gen.MemberID), zap.Int("partitions", len(assigned)))
+		c.consumeGeneration(fetchCtx, gen, handle)
+	}
+	c.revoke(held, nil)
+
+	var runErr error
+	if cause := context.Cause(fetchCtx); ctx.Err() == nil && errors.As(cause, new(*PartitionMismatchError)) {
+		runErr = cause
+	}
+	select {
+	case err := <-closed:
+		if err != nil && runErr == nil && !errors.Is(err, kafka.ErrGroupClosed) {
+			runErr = fmt.Errorf("leave consumer group: %w", err)
+		}
+	case <-time.After(5 * time.Second):
+		c.cfg.Logger.Warn("leaving the consumer group timed out")
+	}
+	return runErr
+}
+
+// assignedPartitions lists a generation's partitions.
+func assignedPartitions(gen *kafka.Generation) []partitionKey {
+	var keys []partitionKey
+	for topic, parts := range gen.Assignments {
+		for _, p := range parts {
+			keys = append(keys, partitionKey{topic, p.ID})
+		}
+	}
+	return keys
+}
+
+// revoke calls OnRevoked for each partition of held that is not in kept.
+func (c *Consumer) revoke(held, kept []partitionKey) {
+	if c.cfg.OnRevoked == nil {
+		return
+	}
+	for _, k := range held {
+		if !slices.Contains(kept, k) {
+			c.cfg.OnRevoked(k.topic, k.partition)
+		}
+	}
+}
+
+// consumeGeneration consumes gen's partitions until the generation ends (a
+// rebalance, a lost coordinator, a partition-count change) or ctx does,
+// then finishes the work already fetched, commits it within gen and
+// returns. The group cannot join its next generation before this returns:
+// kafka-go waits for every function started in a generation.
+func (c *Consumer) consumeGeneration(ctx context.Context, gen *kafka.Generation, handle Handler) {
+	done := make(chan struct{})
+	gen.Start(func(genCtx context.Context) {
+		defer close(done)
+		fetchCtx, stopFetch := context.WithCancel(ctx)
+		defer stopFetch()
+		stopWithGen := context.AfterFunc(genCtx, stopFetch)
+		defer stopWithGen()
+		c.runGeneration(fetchCtx, gen, handle)
+	})
+	<-done
+}
+
+// runGeneration fetches gen's partitions until fetchCtx ends, then drains.
+func (c *Consumer) runGeneration(fetchCtx context.Context, gen *kafka.Generation, handle Handler) {
+	// work is not cancelled with fetchCtx: in-flight batches must be able
+	// to finish and commit during the drain.
+	work, cancelWork := context.WithCancel(context.WithoutCancel(fetchCtx))
 	defer cancelWork()
 
 	// Workers hand the offsets of finished batches to one committer and go
@@ -272,35 +364,42 @@ func (c *Consumer) Run(ctx context.Context, handle Handler) error {
 	committerDone := make(chan struct{})
 	go func() {
 		defer close(committerDone)
-		c.committer(work, commits)
+		c.committer(work, gen, commits)
 	}()
+	budgets := laneBudgets{}
+	for _, k := range assignedPartitions(gen) {
+		budgets[k] = newLaneBudget(c.cfg.PartitionBuffer)
+	}
 	queues := make([]chan kafka.Message, c.cfg.Workers)
-	var wg sync.WaitGroup
+	var workers sync.WaitGroup
 	for i := range queues {
 		queues[i] = make(chan kafka.Message, c.cfg.QueueSize)
-		wg.Add(1)
+		workers.Add(1)
 		go func(q <-chan kafka.Message) {
-			defer wg.Done()
-			c.worker(work, q, handle, commits)
+			defer workers.Done()
+			c.worker(work, q, budgets, handle, commits)
 		}(queues[i])
 	}
-
-	repairDone := make(chan struct{})
-	go func() {
-		defer close(repairDone)
-		c.repairLoop(fetchCtx)
-	}()
-	fetchErr := c.fetchLoop(fetchCtx, queues)
-	if cause := context.Cause(fetchCtx); ctx.Err() == nil && errors.As(cause, new(*PartitionMismatchError)) {
-		fetchErr = cause
+	var fetchers sync.WaitGroup
+	for topic, parts := range gen.Assignments {
+		for _, p := range parts {
+			fetchers.Add(1)
+			go func(q chan<- kafka.Message) {
+				defer fetchers.Done()
+				c.fetchPartition(fetchCtx, topic, p.ID, p.Offset, budgets[partitionKey{topic, p.ID}], q)
+			}(queues[workerFor(p.ID, len(queues))])
+		}
 	}
-	<-repairDone
+	// A member with no partitions still holds its generation until it
+	// ends: returning would end it and start a rebalance.
+	<-fetchCtx.Done()
+	fetchers.Wait()
 	for _, q := range queues {
 		close(q)
 	}
 	drained := make(chan struct{})
 	go func() {
-		wg.Wait()
+		workers.Wait()
 		close(commits) // the committer commits what is left, then returns
 		<-committerDone
 		close(drained)
@@ -314,25 +413,18 @@ func (c *Consumer) Run(ctx context.Context, handle Handler) error {
 		cancelWork()
 		<-drained
 	}
-	closeErr := c.closeReader()
-	if fetchErr != nil {
-		return fetchErr
-	}
-	return closeErr
 }
 
-func (c *Consumer) closeReader() error {
-	done := make(chan error, 1)
-	go func() { done <- c.reader.Close() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			return fmt.Errorf("close reader: %w", err)
-		}
-		return nil
-	case <-time.After(5 * time.Second):
-		c.cfg.Logger.Warn("reader close timed out")
-		return nil
+// fetchFailed and fetchRecovered count the partitions whose fetch is
+// failing; the consumer reports itself unhealthy while any is.
+func (c *Consumer) fetchFailed(err error) {
+	c.failingFetches.Add(1)
+	c.setHealth(false, fmt.Errorf("fetch: %w", err))
+}
+
+func (c *Consumer) fetchRecovered() {
+	if c.failingFetches.Add(-1) == 0 {
+		c.setHealth(true, nil)
 	}
 }
 
@@ -392,453 +484,6 @@ func (c *Consumer) watchPartitions(ctx context.Context, stop context.CancelCause
 		}
 		return true
 	})
-}
-
-// fetchLoop reads records and routes each partition to its worker. It
-// returns nil when ctx is cancelled.
-func (c *Consumer) fetchLoop(ctx context.Context, queues []chan kafka.Message) error {
-	fetchFailures := 0
-	for {
-		msg, err := c.reader.FetchMessage(ctx)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			// The reader is never closed while this loop runs, so every
-			// error here (kafka-go also reports a lost coordinator
-			// connection as io.EOF) is an outage to wait out.
-			fetchFailures++
-			c.setHealth(false, fmt.Errorf("fetch: %w", err))
-			c.cfg.Logger.Warn("fetch failed; retrying", zap.Error(err), zap.Int("attempt", fetchFailures))
-			if !sleepCtx(ctx, c.backoff(fetchFailures-1)) {
-				return nil
-			}
-			continue
-		}
-		if fetchFailures > 0 {
-			fetchFailures = 0
-			c.setHealth(true, nil)
-		}
-		q := queues[workerFor(msg.Partition, len(queues))]
-		select {
-		case q <- msg:
-		case <-ctx.Done():
-			return nil
-		}
-	}
-}
-
-// workerFor routes by partition number only, not by topic: producers key
-// both input topics by customer_id with the same partitioner, so partition
-// p of orders and partition p of customer-lifecycle hold the same
-// customers. Sending both to one worker keeps a customer's updates in one
-// goroutine, where they never race each other's compare-and-set.
-func workerFor(partition, workers int) int {
-	return partition % workers
-}
-
-// worker batches its queue, handles each batch until it succeeds and hands
-// its offsets to the committer.
-func (c *Consumer) worker(ctx context.Context, q <-chan kafka.Message, handle Handler, commits chan<- map[partitionKey]kafka.Message) {
-	batch := make([]kafka.Message, 0, c.cfg.MaxBatch)
-	records := make([]pipeline.Record, 0, c.cfg.MaxBatch)
-	linger := time.NewTimer(time.Hour)
-	linger.Stop()
-	// The reader gives nil for a null and for an empty key or value alike;
-	// the few records that have one are looked up again before handling.
-	resolveThenHandle := func(ctx context.Context, records []pipeline.Record) error {
-		if err := c.nulls.resolve(ctx, records); err != nil {
-			return err
-		}
-		return handle(ctx, records)
-	}
-	var merge *merger
-	if c.cfg.EventTime != nil {
-		merge = newMerger(c.cfg.Topics, c.cfg.EventTime, c.cfg.MergeMaxWait, c.cfg.MergeMaxHeld, c.caughtUp)
-	}
-	for {
-		batch = batch[:0]
-		if merge != nil {
-			if !c.collect(ctx, q, merge, &batch, linger) {
-				return
-			}
-		} else {
-			first, ok := <-q
-			if !ok {
-				return
-			}
-			batch = append(batch, first)
-			c.fill(q, &batch, linger)
-		}
-		records = records[:0]
-		for i := range batch {
-			m := &batch[i]
-			records = append(records, pipeline.Record{
-				Topic: m.Topic, Partition: int32(m.Partition), Offset: m.Offset,
-				Key: m.Key, Value: m.Value, Time: m.Time,
-			})
-		}
-		if !c.handleWithRetry(ctx, records, resolveThenHandle) {
-			return
-		}
-		select {
-		case commits <- lastPerPartition(batch):
-		case <-ctx.Done():
-			return
-		}
-	}
-}
-
-// collect fills batch from the merge (see merge.go): the records that may
-// go, in merged order, receiving more from q while none may, until the
-// batch holds MaxBatch or Linger has passed since its first record. It
-// returns false when q is closed and the batch is empty; records still
-// waiting in the merge then are not handled, and so not committed: the
-// partition's next owner reads them again.
-func (c *Consumer) collect(ctx context.Context, q <-chan kafka.Message, m *merger, batch *[]kafka.Message, linger *time.Timer) bool {
-	armed := false
-	defer func() {
-		if armed {
-			linger.Stop()
-		}
-	}()
-	wake := time.NewTimer(time.Hour)
-	defer wake.Stop()
-	for {
-		for len(*batch) < c.cfg.MaxBatch {
-			msg, ok := m.next(ctx)
-			if !ok {
-				break
-			}
-			*batch = append(*batch, msg)
-		}
-		if len(*batch) >= c.cfg.MaxBatch {
-			return true
-		}
-		if len(*batch) > 0 && !armed {
-			linger.Reset(c.cfg.Linger)
-			armed = true
-		}
-		// Nothing more may go now: take what q has, or wait for it, for the
-		// linger, or for the merge's next recheck of a waiting record.
-		held, after := m.waiting()
-		var wakeC <-chan time.Time
-		if held > 0 {
-			wake.Reset(after)
-			wakeC = wake.C
-		}
-		var lingerC <-chan time.Time
-		if armed {
-			lingerC = linger.C
-		}
-		select {
-		case msg, ok := <-q:
-			if !ok {
-				return len(*batch) > 0
-			}
-			m.add(msg)
-			for more := true; more; {
-				select {
-				case msg, ok := <-q:
-					if !ok {
-						more = false
-						break
-					}
-					m.add(msg)
-				default:
-					more = false
-				}
-			}
-		case <-lingerC:
-			armed = false
-			return true
-		case <-wakeC:
-		case <-ctx.Done():
-			return len(*batch) > 0
-		}
-		wake.Stop()
-	}
-}
-
-// caughtUp asks the broker whether the group has committed every record
-// of a topic partition (then a fresh merge lane knows it has nothing to
-// wait for).
-func (c *Consumer) caughtUp(ctx context.Context, topic string, partition int) (bool, error) {
-	qctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	ends, err := c.admin.ListOffsets(qctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{topic: {kafka.LastOffsetOf(partition)}}})
-	if err != nil {
-		return false, fmt.Errorf("list offsets %s/%d: %w", topic, partition, err)
-	}
-	var end int64 = -1
-	for _, po := range ends.Topics[topic] {
-		if po.Partition == partition && po.Error == nil {
-			end = po.LastOffset
-		}
-	}
-	if end < 0 {
-		return false, fmt.Errorf("list offsets %s/%d: no answer", topic, partition)
-	}
-	if end == 0 {
-		return true, nil
-	}
-	res, err := c.admin.OffsetFetch(qctx, &kafka.OffsetFetchRequest{GroupID: c.cfg.GroupID, Topics: map[string][]int{topic: {partition}}})
-	if err != nil {
-		return false, fmt.Errorf("offset fetch %s/%d: %w", topic, partition, err)
-	}
-	for _, p := range res.Topics[topic] {
-		if p.Partition == partition && p.Error == nil {
-			return p.CommittedOffset >= end, nil
-		}
-	}
-	return false, nil
-}
-
-// fill adds records to batch until it holds MaxBatch, or until Linger has
-// passed since its first record and the queue is empty. Counting from the
-// first record, not the last, bounds what batching adds to any record's
-// latency by Linger, however steadily records trickle in (waiting for a
-// quiet gap let a batch grow for as long as records kept coming less than
-// Linger apart). Under load the queue is never empty and batches fill at
-// once. It reports whether the queue is still open.
-func (c *Consumer) fill(q <-chan kafka.Message, batch *[]kafka.Message, linger *time.Timer) bool {
-	armed := false
-	defer func() {
-		if armed {
-			linger.Stop() // Go ≥ 1.23: no stale tick can be received later
-		}
-	}()
-	for len(*batch) < c.cfg.MaxBatch {
-		select {
-		case m, ok := <-q:
-			if !ok {
-				return false
-			}
-			*batch = append(*batch, m)
-			continue
-		default:
-		}
-		if !armed {
-			linger.Reset(c.cfg.Linger)
-			armed = true
-		}
-		select {
-		case m, ok := <-q:
-			if !ok {
-				return false
-			}
-			*batch = append(*batch, m)
-		case <-linger.C:
-			armed = false
-			return true
-		}
-	}
-	return true
-}
-
-// handleWithRetry calls handle until it succeeds; false when ctx ended
-// first (the batch is then left uncommitted and will be redelivered).
-func (c *Consumer) handleWithRetry(ctx context.Context, records []pipeline.Record, handle Handler) bool {
-	for attempt := 0; ; attempt++ {
-		err := handle(ctx, records)
-		if err == nil {
-			c.setHealth(true, nil)
-			return true
-		}
-		if ctx.Err() != nil {
-			return false
-		}
-		c.setHealth(false, err)
-		first := records[0]
-		c.cfg.Logger.Warn("batch failed; retrying",
-			zap.Error(err), zap.Int("records", len(records)), zap.Int("attempt", attempt+1),
-			zap.String("topic", first.Topic), zap.Int32("partition", first.Partition), zap.Int64("offset", first.Offset))
-		if !sleepCtx(ctx, c.backoff(attempt)) {
-			return false
-		}
-	}
-}
-
-// lastPerPartition is the record with the highest offset of each
-// partition in a batch.
-func lastPerPartition(batch []kafka.Message) map[partitionKey]kafka.Message {
-	last := map[partitionKey]kafka.Message{}
-	for _, m := range batch {
-		keepHighest(last, m)
-	}
-	return last
-}
-
-// keepHighest records m in last unless last has a higher offset of its
-// partition.
-func keepHighest(last map[partitionKey]kafka.Message, m kafka.Message) {
-	k := partitionKey{m.Topic, m.Partition}
-	if prev, had := last[k]; !had || m.Offset > prev.Offset {
-		last[k] = m
-	}
-}
-
-// committer commits the offsets the workers hand it, merging everything
-// that queued up meanwhile into one commit (the highest offset per
-// partition), until in is closed and drained or ctx ends. Every offset it
-// gets belongs to a batch whose effects are durable, and a worker hands
-// over a partition's batches in order, so the highest offset of a
-// partition covers all before it.
-func (c *Consumer) committer(ctx context.Context, in <-chan map[partitionKey]kafka.Message) {
-	for next := range in {
-		open := mergeQueued(next, in)
-		if !c.commitWithRetry(ctx, next) || !open {
-			return
-		}
-	}
-}
-
-// mergeQueued merges into next the offsets of every batch already waiting
-// in in; false when in is closed.
-func mergeQueued(next map[partitionKey]kafka.Message, in <-chan map[partitionKey]kafka.Message) bool {
-	for {
-		select {
-		case more, ok := <-in:
-			if !ok {
-				return false
-			}
-			for _, m := range more {
-				keepHighest(next, m)
-			}
-		default:
-			return true
-		}
-	}
-}
-
-// commitWithRetry commits the given records' offsets (one per partition),
-// never moving a partition's committed offset backwards.
-func (c *Consumer) commitWithRetry(ctx context.Context, last map[partitionKey]kafka.Message) bool {
-	var msgs []kafka.Message
-	c.mu.Lock()
-	for k, m := range last {
-		if m.Offset+1 > c.committed[k].next {
-			msgs = append(msgs, m)
-		}
-	}
-	c.mu.Unlock()
-	if len(msgs) == 0 {
-		return true
-	}
-	for attempt := 0; ; attempt++ {
-		err := c.reader.CommitMessages(ctx, msgs...)
-		if err == nil {
-			now := time.Now()
-			c.mu.Lock()
-			for _, m := range msgs {
-				k := partitionKey{m.Topic, m.Partition}
-				if m.Offset+1 > c.committed[k].next {
-					c.committed[k] = committedOffset{next: m.Offset + 1, at: now}
-				}
-			}
-			c.mu.Unlock()
-			if c.cfg.OnCommit != nil {
-				for _, m := range msgs {
-					lag := m.HighWaterMark - m.Offset - 1
-					if lag < 0 {
-						lag = 0
-					}
-					c.cfg.OnCommit(m.Topic, m.Partition, lag)
-				}
-			}
-			c.setHealth(true, nil)
-			return true
-		}
-		if ctx.Err() != nil {
-			return false
-		}
-		c.setHealth(false, err)
-		c.cfg.Logger.Warn("commit failed; retrying", zap.Error(err), zap.Int("attempt", attempt+1))
-		if attempt >= 5 {
-			// After a rebalance the partition may belong to another member;
-			// the records are then redelivered there, and the state's offset
-			// guard makes that harmless. Do not hold the workers forever.
-			c.cfg.Logger.Warn("giving up on commit; records will be redelivered", zap.Error(err))
-			return true
-		}
-		if !sleepCtx(ctx, c.backoff(attempt)) {
-			return false
-		}
-	}
-}
-
-// repairLoop runs repairCommits every RepairInterval until ctx ends.
-func (c *Consumer) repairLoop(ctx context.Context) {
-	if c.cfg.RepairInterval < 0 {
-		return
-	}
-	client := c.admin
-	every(ctx, c.cfg.RepairInterval, func() bool {
-		if err := c.repairCommits(ctx, client); err != nil && ctx.Err() == nil {
-			c.cfg.Logger.Debug("commit check failed; trying again later", zap.Error(err))
-		}
-		return true
-	})
-}
-
-// repairCommits puts back committed offsets that went backwards. kafka-go's
-// group reader can send a commit that was queued before a rebalance with
-// the next generation (segmentio/kafka-go#1308, #1398), and the broker does
-// not check that the member owns the partition: a member that just lost a
-// partition can move its committed offset below what the new owner already
-// committed. State is safe (the offset guard skips redelivered records),
-// but the new owner never commits that offset again unless new records
-// arrive, so the group's lag would stay above zero for good.
-//
-// Every offset in c.committed was committed only after its records were
-// durable, so committing it again can only move the group forward over
-// records whose effects are already stored, whichever member owns the
-// partition now: that is always safe. If this commit itself races with a
-// newer one and lands late, the member holding the newer offset restores
-// it in its own next check, so the group converges on the highest durable
-// offset.
-func (c *Consumer) repairCommits(ctx context.Context, client *kafka.Client) error {
-	since := time.Now().Add(-c.cfg.RepairWindow)
-	mine := map[partitionKey]int64{}
-	topics := map[string][]int{}
-	c.mu.Lock()
-	for k, co := range c.committed {
-		if co.at.After(since) {
-			mine[k] = co.next
-			topics[k.topic] = append(topics[k.topic], k.partition)
-		}
-	}
-	c.mu.Unlock()
-	if len(mine) == 0 {
-		return nil
-	}
-	res, err := client.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: c.cfg.GroupID, Topics: topics})
-	if err != nil {
-		return fmt.Errorf("offset fetch: %w", err)
-	}
-	if res.Error != nil {
-		return fmt.Errorf("offset fetch: %w", res.Error)
-	}
-	var behind []kafka.Message
-	for topic, parts := range res.Topics {
-		for _, p := range parts {
-			next, ok := mine[partitionKey{topic, p.Partition}]
-			if !ok || p.Error != nil || p.CommittedOffset >= next {
-				continue
-			}
-			c.cfg.Logger.Info("committed offset went backwards (a stale commit of another member); committing it again",
-				zap.String("topic", topic), zap.Int("partition", p.Partition),
-				zap.Int64("group_committed", p.CommittedOffset), zap.Int64("durable", next))
-			behind = append(behind, kafka.Message{Topic: topic, Partition: p.Partition, Offset: next - 1})
-		}
-	}
-	if len(behind) == 0 {
-		return nil
-	}
-	if err := c.reader.CommitMessages(ctx, behind...); err != nil {
-		return fmt.Errorf("commit again: %w", err)
-	}
-	return nil
 }
 
 func (c *Consumer) setHealth(ok bool, err error) {

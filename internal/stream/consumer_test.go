@@ -1,5 +1,6 @@
-// Tests of the Consumer against an in-process broker (kfake): commits,
-// null and empty keys and values, co-partitioned inputs.
+// Tests of the Consumer against an in-process broker (kfake): rebalances,
+// commits within a generation, null and empty keys and values,
+// co-partitioned inputs.
 
 package stream_test
 
@@ -7,9 +8,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,83 +20,157 @@ import (
 	"github.com/segmentio/kafka-go"
 )
 
-// TestConsumerRestoresARewoundCommit reproduces what kafka-go's group
-// reader does after a rebalance (a commit queued in one generation is sent
-// in the next, by a member that may no longer own the partition): another
-// member of the group commits a low offset for a partition the consumer has
-// already finished. The consumer must put its own durable offset back, or
-// the group's lag stays above zero with nothing left to consume.
-func TestConsumerRestoresARewoundCommit(t *testing.T) {
-	cases := []struct {
-		name           string
-		repairInterval time.Duration
-		wantRestored   bool
-	}{
-		{"repair on", 200 * time.Millisecond, true},
-		{"repair off: the rewind stays", -1, false},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-			defer cancel()
-			const topic, group, records = "orders", "repair-test", 200
-			_, brokers := testutil.StartKafka(t, testutil.KafkaConfig{Partitions: 2, Topics: []string{topic}})
-			produce(t, ctx, brokers, topic, records)
+// TestConsumerHandsPartitionsOverInARebalance: a second member joins; the
+// first gives up one of the two partitions (and says so through
+// OnRevoked), the newcomer reads it from the committed offset, and
+// between them every record is handled and committed.
+func TestConsumerHandsPartitionsOverInARebalance(t *testing.T) {
+	ctx := testutil.Context(t, 90*time.Second)
+	const topic, group, records = "orders", "handover-test", 200
+	_, brokers := testutil.StartKafka(t, testutil.KafkaConfig{Partitions: 2, Topics: []string{topic}})
+	produce(t, ctx, brokers, topic, records)
 
-			var handled atomic.Int64
-			cons, err := stream.NewConsumer(stream.ConsumerConfig{
-				Brokers: brokers, GroupID: group, Topics: []string{topic},
-				Workers: 2, Linger: time.Millisecond, MaxWait: 200 * time.Millisecond,
-				SessionTimeout: 2 * time.Second, HeartbeatInterval: 200 * time.Millisecond,
-				RebalanceTimeout: time.Second, RepairInterval: tc.repairInterval,
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			stop := runConsumer(ctx, cons, func(_ context.Context, batch []pipeline.Record) error {
-				handled.Add(int64(len(batch)))
-				return nil
-			})
-			defer func() {
-				if err := stop(); err != nil {
-					t.Errorf("run: %v", err)
+	var mu sync.Mutex
+	handledBy := map[string]map[int]int{} // member → partition → records
+	var revoked []int
+	member := func(name string) *stream.Consumer {
+		handledBy[name] = map[int]int{}
+		cons, err := stream.NewConsumer(stream.ConsumerConfig{
+			Brokers: brokers, GroupID: group, Topics: []string{topic},
+			Workers: 2, Linger: time.Millisecond, MaxWait: 200 * time.Millisecond,
+			SessionTimeout: 3 * time.Second, HeartbeatInterval: 200 * time.Millisecond, RebalanceTimeout: 3 * time.Second,
+			OnRevoked: func(gotTopic string, partition int) {
+				if name == "first" && gotTopic == topic {
+					mu.Lock()
+					revoked = append(revoked, partition)
+					mu.Unlock()
 				}
-			}()
-			if err := testutil.WaitCaughtUp(ctx, brokers, group, topic); err != nil {
-				t.Fatalf("first pass: %v", err)
-			}
-
-			// A second member joins and commits offset 10 of partition 0
-			// in its own (current) generation, as a stale commit would.
-			stale := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, GroupID: group, Topic: topic,
-				SessionTimeout: 2 * time.Second, HeartbeatInterval: 200 * time.Millisecond,
-				RebalanceTimeout: time.Second, MaxWait: 200 * time.Millisecond})
-			defer stale.Close()
-			commitCtx, commitCancel := context.WithTimeout(ctx, 20*time.Second)
-			defer commitCancel()
-			if err := stale.CommitMessages(commitCtx, kafka.Message{Topic: topic, Partition: 0, Offset: 9}); err != nil {
-				t.Fatalf("stale commit: %v", err)
-			}
-			// (With the repair off, the case below shows that the commit did
-			// rewind the group; with it on, checking here would race the
-			// repair.)
-
-			restored := func() bool {
-				lag, err := testutil.Lag(ctx, brokers, group, topic)
-				return err == nil && lag == 0
-			}
-			deadline := time.Now().Add(5 * time.Second)
-			for !restored() && time.Now().Before(deadline) {
-				time.Sleep(100 * time.Millisecond)
-			}
-			if got := restored(); got != tc.wantRestored {
-				lag, _ := testutil.Lag(ctx, brokers, group, topic)
-				t.Fatalf("lag 0 after the rewind: %v, want %v (lag %d)", got, tc.wantRestored, lag)
-			}
-			if n := handled.Load(); n < records {
-				t.Errorf("handled %d records, want at least %d", n, records)
-			}
+			},
 		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cons
+	}
+	handler := func(name string) stream.Handler {
+		return func(_ context.Context, batch []pipeline.Record) error {
+			mu.Lock()
+			defer mu.Unlock()
+			for _, r := range batch {
+				handledBy[name][int(r.Partition)]++
+			}
+			return nil
+		}
+	}
+	mu.Lock()
+	first, second := member("first"), member("second")
+	mu.Unlock()
+	stopFirst := runConsumer(ctx, first, handler("first"))
+	if err := testutil.WaitCaughtUp(ctx, brokers, group, topic); err != nil {
+		t.Fatalf("first pass: %v", err)
+	}
+	stopSecond := runConsumer(ctx, second, handler("second"))
+	// The second member owns a partition once it has handled records of
+	// one; keep producing until it has.
+	for sent := records; ; sent += records {
+		mu.Lock()
+		took := len(handledBy["second"])
+		mu.Unlock()
+		if took > 0 {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatal("the second member never got a partition")
+		}
+		produce(t, ctx, brokers, topic, records)
+		time.Sleep(300 * time.Millisecond)
+	}
+	if err := testutil.WaitCaughtUp(ctx, brokers, group, topic); err != nil {
+		t.Fatalf("after the rebalance: %v", err)
+	}
+	for name, stop := range map[string]func() error{"first": stopFirst, "second": stopSecond} {
+		if err := stop(); err != nil {
+			t.Errorf("%s member: %v", name, err)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(handledBy["second"]) != 1 {
+		t.Fatalf("second member handled partitions %v, want exactly one", handledBy["second"])
+	}
+	var took int
+	for p := range handledBy["second"] {
+		took = p
+	}
+	if !slices.Contains(revoked, took) {
+		t.Errorf("first member revoked %v, want the partition the second took (%d) among them", revoked, took)
+	}
+}
+
+// TestConsumerCommitsFetchedWorkWithinItsGeneration: a batch is in the
+// handler when a rebalance starts. The member finishes it and commits it
+// with the ending generation before it rejoins, so the partition's next
+// owner starts after it and no record is handled twice.
+func TestConsumerCommitsFetchedWorkWithinItsGeneration(t *testing.T) {
+	ctx := testutil.Context(t, 90*time.Second)
+	const topic, group, records = "orders", "drain-test", 100
+	_, brokers := testutil.StartKafka(t, testutil.KafkaConfig{Partitions: 2, Topics: []string{topic}})
+	produce(t, ctx, brokers, topic, records)
+
+	var mu sync.Mutex
+	seen := map[[2]int64]int{} // partition, offset → times handled
+	inHandler, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	handle := func(_ context.Context, batch []pipeline.Record) error {
+		once.Do(func() {
+			close(inHandler)
+			<-release
+		})
+		mu.Lock()
+		defer mu.Unlock()
+		for _, r := range batch {
+			seen[[2]int64{int64(r.Partition), r.Offset}]++
+		}
+		return nil
+	}
+	newMember := func() *stream.Consumer {
+		cons, err := stream.NewConsumer(stream.ConsumerConfig{
+			Brokers: brokers, GroupID: group, Topics: []string{topic},
+			Workers: 1, Linger: time.Millisecond, MaxWait: 200 * time.Millisecond,
+			SessionTimeout: 6 * time.Second, HeartbeatInterval: 200 * time.Millisecond, RebalanceTimeout: 4 * time.Second,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cons
+	}
+	stopFirst := runConsumer(ctx, newMember(), handle)
+	select {
+	case <-inHandler:
+	case <-ctx.Done():
+		t.Fatal("no batch reached the handler")
+	}
+	stopSecond := runConsumer(ctx, newMember(), handle)
+	time.Sleep(time.Second) // the join is under way; the first member's heartbeat learns of it
+	close(release)
+	if err := testutil.WaitCaughtUp(ctx, brokers, group, topic); err != nil {
+		t.Fatal(err)
+	}
+	if err := stopFirst(); err != nil {
+		t.Error(err)
+	}
+	if err := stopSecond(); err != nil {
+		t.Error(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(seen) != records {
+		t.Errorf("handled %d distinct records, want %d", len(seen), records)
+	}
+	for k, n := range seen {
+		if n != 1 {
+			t.Errorf("partition %d offset %d handled %d times, want once", k[0], k[1], n)
+		}
 	}
 }
 
@@ -129,7 +204,7 @@ func TestConsumerTellsNullFromEmpty(t *testing.T) {
 	var mu sync.Mutex
 	got := map[int64]pipeline.Record{}
 	cons, err := stream.NewConsumer(stream.ConsumerConfig{Brokers: brokers, GroupID: group, Topics: []string{topic},
-		Workers: 1, Linger: time.Millisecond, MaxWait: 200 * time.Millisecond, RepairInterval: -1})
+		Workers: 1, Linger: time.Millisecond, MaxWait: 200 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -246,7 +321,7 @@ func coPartitionedConsumer(t *testing.T, brokers []string, topics ...string) *st
 	t.Helper()
 	cons, err := stream.NewConsumer(stream.ConsumerConfig{Brokers: brokers, GroupID: "copart", Topics: topics,
 		CoPartitioned: true, PartitionCheckInterval: 100 * time.Millisecond, MaxWait: 200 * time.Millisecond,
-		Linger: time.Millisecond, RepairInterval: -1})
+		Linger: time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,8 @@
-// Package stream is the Kafka edge of the updater: a consumer-group reader
-// over the input topics with explicit, monotonic offset commits (by one
-// committer per consumer, off the batches' path, repaired when another
-// member's stale commit moves them back), and the
-// writers for ltv-changes and ltv-dlq. It knows nothing about LTV; it moves
-// bytes and offsets, and the pipeline package decides what they mean.
+// Package stream is the Kafka edge of the updater: a consumer group over
+// the input topics, with a fetch loop per assigned partition and offset
+// commits made after the work is durable, by one committer per generation
+// (off the batches' path, with the generation's id, so the broker refuses
+// a stale member's commit), and the writers for ltv-changes and ltv-dlq.
+// It knows nothing about LTV; it moves bytes and offsets, and the pipeline
+// package decides what they mean.
 package stream

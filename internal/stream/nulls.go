@@ -13,7 +13,7 @@ import (
 )
 
 // nullResolver tells a null key or value from an empty one. kafka-go's
-// Reader hands out nil for both, but a dead letter must keep a null value
+// fetch decoding hands out nil for both, but a dead letter must keep a null value
 // null and an empty one empty (SPEC §2), and its key as it was. Only
 // records with a nil key or value are looked up again, with the
 // protocol-level Fetch, which keeps the difference; a valid event always

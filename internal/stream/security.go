@@ -21,9 +21,9 @@ const (
 	defaultDialLimit = 10 * time.Second
 )
 
-// Security is how every Kafka connection of the service (group reader,
-// writers, admin and health checks) authenticates and encrypts. The zero
-// value is plaintext without authentication.
+// Security is how every Kafka connection of the service (consumer group
+// and fetchers, writers, admin and health checks) authenticates and
+// encrypts. The zero value is plaintext without authentication.
 type Security struct {
 	// SASLMechanism is "", PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512.
 	SASLMechanism string
