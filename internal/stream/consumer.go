@@ -52,9 +52,9 @@ type ConsumerConfig struct {
 	// by batching at low load (see fill). Default 2 ms.
 	Linger time.Duration
 	// QueueSize is the number of fetched records buffered per worker.
-	// Default MaxBatch: one batch waiting while one
-	// is processed keeps a worker busy, and every record buffered beyond
-	// that is live heap the garbage collector marks again and again.
+	// Default MaxBatch: one batch waiting while one is processed keeps a
+	// worker busy, and every record buffered beyond that is live heap the
+	// garbage collector marks again and again.
 	QueueSize int
 	// PartitionBuffer bounds the records of one topic partition that are
 	// fetched but not yet in a batch (queued for its worker or waiting in
@@ -73,17 +73,18 @@ type ConsumerConfig struct {
 	// partitions move. Defaults 10 s and min(1 s, SessionTimeout/3).
 	SessionTimeout, HeartbeatInterval time.Duration
 	// RebalanceTimeout is how long the coordinator waits for members to
-	// rejoin during a rebalance. Default 4 s: it must stay below kafka-go's
-	// fixed 5 s coordinator request timeout, or a slow member makes every
-	// join time out client-side and the group rejoins forever (seen in the
-	// chaos test with a frozen member).
+	// rejoin during a rebalance. Default 4 s: it must stay below the 5 s
+	// that kafka-go's consumer group gives a coordinator request, or a slow
+	// member makes every join time out client-side and the group rejoins
+	// forever (seen in the chaos test with a frozen member).
 	RebalanceTimeout time.Duration
 	// RetryMin and RetryMax bound the capped exponential backoff (with full
 	// jitter) applied while the handler or a commit fails. Defaults 100 ms
 	// and 10 s.
 	RetryMin, RetryMax time.Duration
-	// DrainTimeout bounds how long Run keeps finishing fetched work after
-	// its context is cancelled. Default 20 s.
+	// DrainTimeout bounds how long the consumer keeps finishing fetched
+	// work after its context is cancelled or its group generation ended (a
+	// rebalance). Default 20 s.
 	DrainTimeout time.Duration
 	// EventTime, when set, gives a record's event time from its value, and
 	// each worker then hands the handler every partition's records of all
@@ -115,9 +116,9 @@ type ConsumerConfig struct {
 	PartitionCheckInterval time.Duration
 	// Dialer carries TLS/SASL settings; nil means plain TCP.
 	Dialer *kafka.Dialer
-	// Transport carries the same settings for the admin requests (partition
-	// counts, the merge's committed offsets) and the look-ups that tell a null key or value from
-	// an empty one; nil means plain TCP.
+	// Transport carries the same settings for the admin requests
+	// (partition counts, the merge's committed offsets) and the look-ups
+	// that tell a null key or value from an empty one; nil means plain TCP.
 	Transport *kafka.Transport
 	// Logger receives operational logs. Default zap.NewNop().
 	Logger *zap.Logger
