@@ -25,32 +25,24 @@ import (
 // OnRevoked), the newcomer reads it from the committed offset, and
 // between them every record is handled and committed.
 func TestConsumerHandsPartitionsOverInARebalance(t *testing.T) {
-	ctx := testutil.Context(t, 90*time.Second)
 	const topic, group, records = "orders", "handover-test", 200
-	_, brokers := testutil.StartKafka(t, testutil.KafkaConfig{Partitions: 2, Topics: []string{topic}})
-	produce(t, ctx, brokers, topic, records)
+	ctx, brokers := twoPartitionsOfOrders(t, records)
 
 	var mu sync.Mutex
 	handledBy := map[string]map[int]int{} // member → partition → records
 	var revoked []int
 	member := func(name string) *stream.Consumer {
 		handledBy[name] = map[int]int{}
-		cons, err := stream.NewConsumer(stream.ConsumerConfig{
-			Brokers: brokers, GroupID: group, Topics: []string{topic},
-			Workers: 2, Linger: time.Millisecond, MaxWait: 200 * time.Millisecond,
-			SessionTimeout: 3 * time.Second, HeartbeatInterval: 200 * time.Millisecond, RebalanceTimeout: 3 * time.Second,
-			OnRevoked: func(gotTopic string, partition int) {
+		return rebalancingMember(t, brokers, group, func(c *stream.ConsumerConfig) {
+			c.Workers = 2
+			c.OnRevoked = func(gotTopic string, partition int) {
 				if name == "first" && gotTopic == topic {
 					mu.Lock()
 					revoked = append(revoked, partition)
 					mu.Unlock()
 				}
-			},
+			}
 		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return cons
 	}
 	handler := func(name string) stream.Handler {
 		return func(_ context.Context, batch []pipeline.Record) error {
@@ -112,10 +104,8 @@ func TestConsumerHandsPartitionsOverInARebalance(t *testing.T) {
 // with the ending generation before it rejoins, so the partition's next
 // owner starts after it and no record is handled twice.
 func TestConsumerCommitsFetchedWorkWithinItsGeneration(t *testing.T) {
-	ctx := testutil.Context(t, 90*time.Second)
-	const topic, group, records = "orders", "drain-test", 100
-	_, brokers := testutil.StartKafka(t, testutil.KafkaConfig{Partitions: 2, Topics: []string{topic}})
-	produce(t, ctx, brokers, topic, records)
+	const group, records = "drain-test", 100
+	ctx, brokers := twoPartitionsOfOrders(t, records)
 
 	var mu sync.Mutex
 	seen := map[[2]int64]int{} // partition, offset → times handled
@@ -133,17 +123,7 @@ func TestConsumerCommitsFetchedWorkWithinItsGeneration(t *testing.T) {
 		}
 		return nil
 	}
-	newMember := func() *stream.Consumer {
-		cons, err := stream.NewConsumer(stream.ConsumerConfig{
-			Brokers: brokers, GroupID: group, Topics: []string{topic},
-			Workers: 1, Linger: time.Millisecond, MaxWait: 200 * time.Millisecond,
-			SessionTimeout: 6 * time.Second, HeartbeatInterval: 200 * time.Millisecond, RebalanceTimeout: 4 * time.Second,
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return cons
-	}
+	newMember := func() *stream.Consumer { return rebalancingMember(t, brokers, group, func(*stream.ConsumerConfig) {}) }
 	stopFirst := runConsumer(ctx, newMember(), handle)
 	select {
 	case <-inHandler:
@@ -153,7 +133,7 @@ func TestConsumerCommitsFetchedWorkWithinItsGeneration(t *testing.T) {
 	stopSecond := runConsumer(ctx, newMember(), handle)
 	time.Sleep(time.Second) // the join is under way; the first member's heartbeat learns of it
 	close(release)
-	if err := testutil.WaitCaughtUp(ctx, brokers, group, topic); err != nil {
+	if err := testutil.WaitCaughtUp(ctx, brokers, group, "orders"); err != nil {
 		t.Fatal(err)
 	}
 	if err := stopFirst(); err != nil {
@@ -315,6 +295,31 @@ func runConsumer(ctx context.Context, cons *stream.Consumer, handle stream.Handl
 		cancel()
 		return <-done
 	}
+}
+
+// twoPartitionsOfOrders starts a broker whose "orders" topic has two
+// partitions holding records records.
+func twoPartitionsOfOrders(t *testing.T, records int) (context.Context, []string) {
+	t.Helper()
+	ctx := testutil.Context(t, 90*time.Second)
+	_, brokers := testutil.StartKafka(t, testutil.KafkaConfig{Partitions: 2, Topics: []string{"orders"}})
+	produce(t, ctx, brokers, "orders", records)
+	return ctx, brokers
+}
+
+// rebalancingMember is a consumer of "orders" in group, one worker, with
+// timeouts short enough for a rebalance test; tune adjusts the rest.
+func rebalancingMember(t *testing.T, brokers []string, group string, tune func(*stream.ConsumerConfig)) *stream.Consumer {
+	t.Helper()
+	cfg := stream.ConsumerConfig{Brokers: brokers, GroupID: group, Topics: []string{"orders"},
+		Workers: 1, Linger: time.Millisecond, MaxWait: 200 * time.Millisecond,
+		SessionTimeout: 6 * time.Second, HeartbeatInterval: 200 * time.Millisecond, RebalanceTimeout: 4 * time.Second}
+	tune(&cfg)
+	cons, err := stream.NewConsumer(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cons
 }
 
 func coPartitionedConsumer(t *testing.T, brokers []string, topics ...string) *stream.Consumer {
