@@ -271,6 +271,7 @@ func (c *Consumer) Run(ctx context.Context, handle Handler) error {
 	context.AfterFunc(fetchCtx, func() { closed <- group.Close() })
 
 	var held []partitionKey
+	joinFailing := false
 	for fetchCtx.Err() == nil {
 		gen, err := group.Next(fetchCtx)
 		if err != nil {
@@ -280,10 +281,16 @@ func (c *Consumer) Run(ctx context.Context, handle Handler) error {
 			// kafka-go waits JoinGroupBackoff between failed joins itself.
 			// A join that meets a rebalance in progress is routine.
 			if !errors.Is(err, kafka.RebalanceInProgress) {
+				joinFailing = true
 				c.setHealth(false, fmt.Errorf("join group: %w", err))
 			}
 			c.cfg.Logger.Warn("joining the consumer group failed; retrying", zap.Error(err))
 			continue
+		}
+		if joinFailing {
+			// The broker is back; fetches and batches report from here.
+			joinFailing = false
+			c.setHealth(true, nil)
 		}
 		assigned := assignedPartitions(gen)
 		c.revoke(held, assigned)

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 	"github.com/ltv-stream/ltv-stream/internal/stream"
 	"github.com/ltv-stream/ltv-stream/internal/testutil"
 	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // TestConsumerHandsPartitionsOverInARebalance: a second member joins; the
@@ -152,6 +154,49 @@ func TestConsumerCommitsFetchedWorkWithinItsGeneration(t *testing.T) {
 			t.Errorf("partition %d offset %d handled %d times, want once", k[0], k[1], n)
 		}
 	}
+}
+
+// TestConsumerIsHealthyAgainWhenFetchesRecover: while the broker refuses
+// every fetch the consumer reports itself unhealthy; once fetches succeed
+// again it is healthy, although the topic is idle and no record arrives
+// to prove it.
+func TestConsumerIsHealthyAgainWhenFetchesRecover(t *testing.T) {
+	ctx := testutil.Context(t, 60*time.Second)
+	cluster, brokers := testutil.StartKafka(t, testutil.KafkaConfig{Partitions: 2, Topics: []string{"orders"}})
+	produce(t, ctx, brokers, "orders", 10)
+	var refuse atomic.Bool
+	cluster.ControlKey(int16(kmsg.Fetch), func(kmsg.Request) (kmsg.Response, error, bool) {
+		cluster.KeepControl()
+		if refuse.Load() {
+			return nil, errors.New("injected fetch fault"), true
+		}
+		return nil, nil, false
+	})
+	cons := rebalancingMember(t, brokers, "health-test", func(c *stream.ConsumerConfig) {
+		c.RetryMin, c.RetryMax = 20*time.Millisecond, 200*time.Millisecond
+	})
+	stop := runConsumer(ctx, cons, nothing)
+	defer func() {
+		if err := stop(); err != nil {
+			t.Error(err)
+		}
+	}()
+	if err := testutil.WaitCaughtUp(ctx, brokers, "health-test", "orders"); err != nil {
+		t.Fatal(err)
+	}
+	waitHealthy := func(want bool) {
+		t.Helper()
+		for cons.Healthy() != want {
+			if ctx.Err() != nil {
+				t.Fatalf("Healthy() never became %v", want)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	refuse.Store(true)
+	waitHealthy(false)
+	refuse.Store(false)
+	waitHealthy(true)
 }
 
 // TestConsumerTellsNullFromEmpty: kafka-go's reader gives nil for a null

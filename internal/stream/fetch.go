@@ -26,11 +26,15 @@ const fetchReadGrace = 2 * time.Second
 // holds back only its own partitions.
 func (c *Consumer) fetchPartition(ctx context.Context, topic string, partition int, offset int64, budget *laneBudget, q chan<- kafka.Message) {
 	failing := false
-	defer func() {
+	// fetched is called after every fetch that succeeded, with records or
+	// without: an idle partition is healthy too.
+	fetched := func() {
 		if failing {
+			failing = false
 			c.fetchRecovered()
 		}
-	}()
+	}
+	defer fetched()
 	for attempt := 0; ctx.Err() == nil; attempt++ {
 		if attempt > 0 && !sleepCtx(ctx, c.backoff(attempt-1)) {
 			return
@@ -38,14 +42,10 @@ func (c *Consumer) fetchPartition(ctx context.Context, topic string, partition i
 		conn, err := c.openPartition(ctx, topic, partition, offset)
 		if err == nil {
 			var progressed bool
-			offset, progressed, err = c.readPartition(ctx, conn, offset, budget, q)
+			offset, progressed, err = c.readPartition(ctx, conn, offset, budget, q, fetched)
 			_ = conn.Close()
 			if progressed {
 				attempt = 0
-				if failing {
-					failing = false
-					c.fetchRecovered()
-				}
 			}
 		}
 		if ctx.Err() != nil {
@@ -103,9 +103,10 @@ func seekFrom(conn *kafka.Conn, offset int64) error {
 }
 
 // readPartition fetches from conn and hands each record to q until ctx
-// ends (nil error) or a fetch fails. It returns the next offset to read
-// and whether it handed on any record.
-func (c *Consumer) readPartition(ctx context.Context, conn *kafka.Conn, offset int64, budget *laneBudget, q chan<- kafka.Message) (int64, bool, error) {
+// ends (nil error) or a fetch fails, calling fetched after each fetch that
+// succeeded. It returns the next offset to read and whether it handed on
+// any record.
+func (c *Consumer) readPartition(ctx context.Context, conn *kafka.Conn, offset int64, budget *laneBudget, q chan<- kafka.Message, fetched func()) (int64, bool, error) {
 	progressed := false
 	for ctx.Err() == nil {
 		_ = conn.SetReadDeadline(time.Now().Add(c.cfg.MaxWait + fetchReadGrace))
@@ -141,6 +142,7 @@ func (c *Consumer) readPartition(ctx context.Context, conn *kafka.Conn, offset i
 		err := batch.Close()
 		switch {
 		case err == nil, errors.Is(err, kafka.RequestTimedOut):
+			fetched()
 		case errors.Is(err, kafka.OffsetOutOfRange):
 			// Before the log's start (retention deleted the records): go on
 			// from its first record. Past its end: wait and ask again.
