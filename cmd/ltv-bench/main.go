@@ -94,7 +94,7 @@ func run() error {
 
 	report := benchreport.Report{
 		Date:    time.Now().UTC(),
-		Command: "make bench",
+		Command: command(),
 		Machine: describeMachine(),
 		Targets: benchreport.DefaultTargets(),
 	}
@@ -229,4 +229,20 @@ func parseCounts(s string) ([]int, error) {
 		out = append(out, n)
 	}
 	return out, nil
+}
+
+// command is how the report says it was made: "make bench" for the
+// default run, else the flags given.
+func command() string {
+	if len(os.Args) <= 1 {
+		return "make bench"
+	}
+	args := make([]string, len(os.Args)-1)
+	for i, a := range os.Args[1:] {
+		args[i] = a
+		if a == "" || strings.ContainsAny(a, " \t'\"") {
+			args[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+		}
+	}
+	return "ltv-bench " + strings.Join(args, " ")
 }

@@ -141,6 +141,7 @@ func Run(ctx context.Context, cfg Config) (benchreport.Run, error) {
 	out.Events = len(w.msgs)
 	out.Customers = cfg.Customers
 
+	out.VerifySkipped = cfg.SkipVerify || cfg.ThroughputOnly
 	memDelta, err := throughputPhase(ctx, cfg, rs, rc, w, &out)
 	if err != nil || cfg.ThroughputOnly {
 		return out, err

@@ -91,6 +91,13 @@ func TestWriteMarkdown(t *testing.T) {
 			},
 		},
 		{
+			name: "verification skipped",
+			report: sampleRuns(func(_ int, r *Run) {
+				r.Verified, r.VerifySkipped = false, true
+			}),
+			want: []string{"| **Verified** (Redis state = independent recomputation) | not checked | every run | — | — | ❌ not measured | not checked, not checked, not checked |"},
+		},
+		{
 			name: "not measured and no targets",
 			report: sampleWith(func(r *Report) {
 				r.Runs = []Run{{Verified: true}}

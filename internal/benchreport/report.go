@@ -76,6 +76,9 @@ type Run struct {
 	// Cores is the machine's core count, for the CPU-bound limit.
 	Cores    int
 	Verified bool // final Redis state equalled an independent recomputation
+	// VerifySkipped: the run did not check its final state (-no-verify,
+	// -throughput-only), so Verified says nothing.
+	VerifySkipped bool
 	// Scale are the run's extra throughput runs over other customer
 	// counts (the same number of events), smallest first: whether the
 	// cost per event grows with the customer base.
