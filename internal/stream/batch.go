@@ -26,8 +26,9 @@ func (c *Consumer) worker(ctx context.Context, q <-chan kafka.Message, budgets l
 	records := make([]pipeline.Record, 0, c.cfg.MaxBatch)
 	linger := time.NewTimer(time.Hour)
 	linger.Stop()
-	// The reader gives nil for a null and for an empty key or value alike;
-	// the few records that have one are looked up again before handling.
+	// kafka-go's fetch decoding gives nil for a null and for an empty key
+	// or value alike; the few records that have one are looked up again
+	// before handling.
 	resolveThenHandle := func(ctx context.Context, records []pipeline.Record) error {
 		if err := c.nulls.resolve(ctx, records); err != nil {
 			return err

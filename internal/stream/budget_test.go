@@ -21,7 +21,7 @@ func TestLaneBudgetPausesTheFetcherUntilRecordsAreReleased(t *testing.T) {
 		done := make(chan bool)
 		go func() {
 			for range 5 {
-				if !b.take(ctx) {
+				if _, ok := b.take(ctx); !ok {
 					done <- false
 					return
 				}
@@ -47,7 +47,10 @@ func TestLaneBudgetPausesTheFetcherUntilRecordsAreReleased(t *testing.T) {
 			t.Fatalf("held %d, want 3", got)
 		}
 
-		go func() { done <- b.take(ctx) }()
+		go func() {
+			_, ok := b.take(ctx)
+			done <- ok
+		}()
 		time.Sleep(time.Minute)
 		cancel()
 		if <-done {

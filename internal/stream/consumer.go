@@ -250,7 +250,6 @@ func (c *Consumer) Run(ctx context.Context, handle Handler) error {
 	// fetchCtx ends with ctx, or when the partition watch finds the input
 	// topics no longer co-partitioned (the cause says so).
 	fetchCtx, stopFetch := context.WithCancelCause(ctx)
-	defer stopFetch(nil)
 	watchDone := make(chan struct{})
 	go func() {
 		defer close(watchDone)
@@ -258,7 +257,11 @@ func (c *Consumer) Run(ctx context.Context, handle Handler) error {
 			c.watchPartitions(fetchCtx, stopFetch)
 		}
 	}()
-	defer func() { <-watchDone }()
+	// Stop the watch before waiting for it, on every return.
+	defer func() {
+		stopFetch(nil)
+		<-watchDone
+	}()
 
 	group, err := kafka.NewConsumerGroup(c.groupConfig())
 	if err != nil {

@@ -116,8 +116,8 @@ func (c *Consumer) readPartition(ctx context.Context, conn *kafka.Conn, offset i
 			if err != nil {
 				break
 			}
-			waited := budget.held.Load() >= budget.limit
-			if !budget.take(ctx) {
+			waited, ok := budget.take(ctx)
+			if !ok {
 				_ = batch.Close()
 				return offset, progressed, nil
 			}
@@ -179,18 +179,20 @@ func newLaneBudget(limit int) *laneBudget {
 	return &laneBudget{limit: int64(limit), wake: make(chan struct{}, 1)}
 }
 
-// take waits until the lane has room for one more record and counts it;
-// false when ctx ended first. Only the lane's fetcher calls it.
-func (b *laneBudget) take(ctx context.Context) bool {
+// take waits until the lane has room for one more record and counts it.
+// waited says it had to wait; ok is false when ctx ended first. Only the
+// lane's fetcher calls it.
+func (b *laneBudget) take(ctx context.Context) (waited, ok bool) {
 	for b.held.Load() >= b.limit {
+		waited = true
 		select {
 		case <-b.wake:
 		case <-ctx.Done():
-			return false
+			return waited, false
 		}
 	}
 	b.held.Add(1)
-	return true
+	return waited, true
 }
 
 // release gives back the room of n records that went into a batch.
