@@ -391,7 +391,7 @@ func TestEmittedSegmentChangesValidate(t *testing.T) {
 	at := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
 	changes := []aggregate.SegmentChange{
 		{CustomerID: "c-000042", Previous: "active", Segment: "at_risk", LastOrderAt: at.AddDate(0, -3, 0), Orders: 7,
-			LTV: money.MustParse("5230.1"), Tier: "gold", CausedBy: aggregate.TimerCause(at), OccurredAt: at},
+			LTV: money.MustParse("5230.1"), Tier: "gold", ByTimer: true, OccurredAt: at},
 		{CustomerID: `c-"<q>"&å`, Segment: "new", LastOrderAt: at, Orders: 1, LTV: money.Exact{}, CausedBy: "e-1",
 			OccurredAt: time.Date(2026, 3, 1, 12, 0, 0, 123456789, time.FixedZone("CET", 3600))},
 		{CustomerID: "c", Previous: "churned", Segment: "", CausedBy: "r-1", OccurredAt: at},

@@ -71,6 +71,18 @@ func (m *Model) Apply(s *State, ev *Event, src SourceOffset) Result {
 // now (SPEC §8): the predictive model (SPEC §9) scores the customer as of
 // then. Without it, now does not matter.
 func (m *Model) ApplyAt(s *State, ev *Event, src SourceOffset, now time.Time) Result {
+	var fx Effects
+	res := m.ApplyTo(s, ev, src, now, &fx)
+	res.Segments, res.TimerChanges = fx.Segments, fx.Tiers
+	return res
+}
+
+// ApplyTo is ApplyAt that appends the segment changes and the timers' tier
+// changes to fx instead of returning them in the Result (whose Segments
+// and TimerChanges stay nil; the event's own tier change is still
+// Result.Change). A caller applying many events reuses fx's slices, so
+// applying allocates nothing.
+func (m *Model) ApplyTo(s *State, ev *Event, src SourceOffset, now time.Time, fx *Effects) Result {
 	if s.Redelivered(src) {
 		return Result{Outcome: Redelivered}
 	}
@@ -84,9 +96,7 @@ func (m *Model) ApplyAt(s *State, ev *Event, src SourceOffset, now time.Time) Re
 	// Time passed before this event: timers due by its time fire first, so
 	// the result does not depend on whether the partition's stream time
 	// reached them before this event was read.
-	var fx Effects
-	m.AdvanceAll(s, ev.CustomerID, ev.OccurredAt, &fx)
-	segs := fx.Segments
+	m.AdvanceAll(s, ev.CustomerID, ev.OccurredAt, fx)
 
 	switch ev.Kind {
 	case OrderPlaced:
@@ -125,7 +135,7 @@ func (m *Model) ApplyAt(s *State, ev *Event, src SourceOffset, now time.Time) Re
 
 	h, pr := m.score(s, now)
 	fig := m.Figures(s)
-	res := Result{Outcome: Applied, Figures: fig, TimerChanges: fx.Tiers}
+	res := Result{Outcome: Applied, Figures: fig}
 	next := m.NextTier(s.Tier, fig.LTV)
 	if next != s.Tier {
 		res.Changed = true
@@ -150,9 +160,8 @@ func (m *Model) ApplyAt(s *State, ev *Event, src SourceOffset, now time.Time) Re
 		s.TierDue = m.tierDue(s, now, h, pr.CLV)
 	}
 	if c, changed := m.evaluate(s, ev.CustomerID, ev.OccurredAt, ev.EventID, ev.OccurredAt); changed {
-		segs = append(segs, c)
+		fx.Segments = append(fx.Segments, c)
 	}
-	res.Segments = segs
 	return res
 }
 

@@ -22,9 +22,19 @@ type Change struct {
 	Frequency    money.Exact
 	Orders       int64
 	Churned      bool
-	CausedBy     string    // event_id of the input event that caused it
-	OccurredAt   time.Time // occurred_at of that input event
+	// CausedBy is the event_id of the input event that caused the change;
+	// empty for a change a timer made (ByTimer, predictive model).
+	CausedBy string
+	// ByTimer says a timer made the change: its caused_by is
+	// "timer:<due time>" (Cause), rendered only when the event is.
+	ByTimer bool
+	// OccurredAt is the cause's event time: the input event's occurred_at,
+	// or the due time.
+	OccurredAt time.Time
 }
+
+// Cause is the change's caused_by (SPEC §5).
+func (c *Change) Cause() string { return causeText(c.CausedBy, c.ByTimer, c.OccurredAt) }
 
 // Direction is "up" for a promotion (and the first assignment), "down" for
 // a demotion.
@@ -49,7 +59,7 @@ func (c *Change) EventID() string {
 // appendEventID appends the 36-character id to dst without allocating
 // (see appendCauseID).
 func (c *Change) appendEventID(dst []byte) []byte {
-	return appendCauseID(dst, SchemaChange, c.CustomerID, c.CausedBy)
+	return appendCauseID(dst, SchemaChange, c.CustomerID, c.CausedBy, c.ByTimer, c.OccurredAt)
 }
 
 // appendUUID appends the first 16 bytes of sum as a UUID of version 8 (the
@@ -110,14 +120,20 @@ func (c *Change) AppendJSON(dst []byte, emittedAt time.Time) []byte {
 	dst = strconv.AppendInt(dst, c.Orders, 10)
 	dst = append(dst, `,"churned":`...)
 	dst = strconv.AppendBool(dst, c.Churned)
-	return appendEventTail(dst, c.CausedBy, c.OccurredAt, emittedAt)
+	return appendEventTail(dst, c.CausedBy, c.ByTimer, c.OccurredAt, emittedAt)
 }
 
 // appendEventTail appends what both output events end with: caused_by,
 // occurred_at and emitted_at; it closes the document.
-func appendEventTail(dst []byte, causedBy string, occurredAt, emittedAt time.Time) []byte {
+func appendEventTail(dst []byte, causedBy string, byTimer bool, occurredAt, emittedAt time.Time) []byte {
 	dst = append(dst, `,"caused_by":`...)
-	dst = AppendJSONString(dst, causedBy)
+	if byTimer {
+		// The prefix and an RFC 3339 time need no escaping.
+		dst = append(dst, '"')
+		dst = append(appendCause(dst, "", true, occurredAt), '"')
+	} else {
+		dst = AppendJSONString(dst, causedBy)
+	}
 	dst = append(dst, `,"occurred_at":"`...)
 	dst = AppendTimeText(dst, occurredAt)
 	dst = append(dst, `","emitted_at":"`...)

@@ -44,7 +44,7 @@ func TestPredictedValueDrivesTheTier(t *testing.T) {
 		t.Fatalf("the tier fell before its due day: %+v", fx.Tiers)
 	}
 	c.m.AdvanceAll(s, testCustomer, at("2026-01-27T00:00:00Z"), &fx)
-	if len(fx.Tiers) != 1 || fx.Tiers[0].Tier != "silver" || fx.Tiers[0].CausedBy != "timer:2026-01-27T00:00:00Z" ||
+	if len(fx.Tiers) != 1 || fx.Tiers[0].Tier != "silver" || fx.Tiers[0].Cause() != "timer:2026-01-27T00:00:00Z" ||
 		!fx.Tiers[0].OccurredAt.Equal(at("2026-01-27T00:00:00Z")) || fx.Tiers[0].Up {
 		t.Fatalf("tier changes %+v", fx.Tiers)
 	}

@@ -98,13 +98,20 @@ type SegmentChange struct {
 	Orders      int64
 	LTV         money.Exact
 	Tier        string
-	// CausedBy is the event_id of the input event, or
-	// "timer:<due time>" for a change a timer made.
+	// CausedBy is the event_id of the input event; empty for a change a
+	// timer made (ByTimer).
 	CausedBy string
+	// ByTimer says a timer made the change: its caused_by is
+	// "timer:<due time>" (Cause), rendered only when the event is, so the
+	// hot path makes no string for it.
+	ByTimer bool
 	// OccurredAt is the cause's event time: the input event's occurred_at,
 	// or the due time.
 	OccurredAt time.Time
 }
+
+// Cause is the change's caused_by (SPEC §8).
+func (c *SegmentChange) Cause() string { return causeText(c.CausedBy, c.ByTimer, c.OccurredAt) }
 
 // evaluate re-derives s's segment as of asOf and, when it changed, records
 // the change (caused by cause at event time at) and returns it. The
@@ -154,15 +161,13 @@ func (m *Model) AdvanceAll(s *State, customerID string, until time.Time, fx *Eff
 		if !ok || due.After(until) {
 			return
 		}
-		// The cause's text is only made for a change: most due times of a
-		// predictive customer re-derive the same segment and tier.
 		if c, changed := m.evaluate(s, customerID, due, "", due); changed {
-			c.CausedBy = TimerCause(due)
+			c.ByTimer = true
 			fx.Segments = append(fx.Segments, c)
 		}
 		if m.Predictive != nil && s.Orders > 0 {
 			if c, changed := m.rescore(s, customerID, due, "", due); changed {
-				c.CausedBy = TimerCause(due)
+				c.ByTimer = true
 				fx.Tiers = append(fx.Tiers, c)
 			}
 		}
@@ -175,6 +180,24 @@ func TimerCause(due time.Time) string {
 	return string(AppendTimeText(append(buf[:0], TimerCausePrefix...), due))
 }
 
+// causeText is a change's caused_by: the input event's id, or a timer's
+// "timer:<due time>" (its event time).
+func causeText(eventID string, byTimer bool, at time.Time) string {
+	if byTimer {
+		return TimerCause(at)
+	}
+	return eventID
+}
+
+// appendCause appends a change's caused_by (causeText) to dst without
+// allocating.
+func appendCause(dst []byte, eventID string, byTimer bool, at time.Time) []byte {
+	if byTimer {
+		return AppendTimeText(append(dst, TimerCausePrefix...), at)
+	}
+	return append(dst, eventID...)
+}
+
 // EventID derives the change's id from its cause, as Change.EventID does:
 // one cause changes a customer's segment at most once (an input event is
 // applied once, and a timer fires once because the customer's clock moves
@@ -182,7 +205,7 @@ func TimerCause(due time.Time) string {
 // carries the same id.
 func (c *SegmentChange) EventID() string {
 	var out [36]byte
-	return string(appendCauseID(out[:0], SchemaSegment, c.CustomerID, c.CausedBy))
+	return string(appendCauseID(out[:0], SchemaSegment, c.CustomerID, c.CausedBy, c.ByTimer, c.OccurredAt))
 }
 
 // AppendJSON appends the `ltv.segment.v1` JSON document to dst.
@@ -190,7 +213,7 @@ func (c *SegmentChange) AppendJSON(dst []byte, emittedAt time.Time) []byte {
 	dst = append(dst, `{"schema":"`...)
 	dst = append(dst, SchemaSegment...)
 	dst = append(dst, `","event_id":"`...)
-	dst = appendCauseID(dst, SchemaSegment, c.CustomerID, c.CausedBy)
+	dst = appendCauseID(dst, SchemaSegment, c.CustomerID, c.CausedBy, c.ByTimer, c.OccurredAt)
 	dst = append(dst, `","customer_id":`...)
 	dst = AppendJSONString(dst, c.CustomerID)
 	dst = append(dst, `,"previous_segment":`...)
@@ -208,20 +231,25 @@ func (c *SegmentChange) AppendJSON(dst []byte, emittedAt time.Time) []byte {
 	dst = c.LTV.AppendFixed(dst, 2)
 	dst = append(dst, `","tier":`...)
 	dst = AppendJSONString(dst, c.Tier)
-	return appendEventTail(dst, c.CausedBy, c.OccurredAt, emittedAt)
+	return appendEventTail(dst, c.CausedBy, c.ByTimer, c.OccurredAt, emittedAt)
 }
 
 // appendCauseID appends the UUID-shaped id of the (schema, customer,
-// cause) triple: SHA-256 of the length-prefixed parts, as version 8 (RFC
-// 9562 "custom"). The input is built in a stack buffer when it fits, so
-// the hot path allocates nothing.
-func appendCauseID(dst []byte, schema, customerID, cause string) []byte {
+// cause) triple, the cause being causeText(eventID, byTimer, at): SHA-256
+// of the length-prefixed parts, as version 8 (RFC 9562 "custom"). The
+// input is built in stack buffers when it fits, so the hot path allocates
+// nothing.
+func appendCauseID(dst []byte, schema, customerID, eventID string, byTimer bool, at time.Time) []byte {
 	var stack [256]byte
+	var causeBuf [64]byte
+	cause := appendCause(causeBuf[:0], eventID, byTimer, at)
 	in := stack[:0]
-	for _, part := range [...]string{schema, customerID, cause} {
+	for _, part := range [...]string{schema, customerID} {
 		in = binary.AppendUvarint(in, uint64(len(part)))
 		in = append(in, part...)
 	}
+	in = binary.AppendUvarint(in, uint64(len(cause)))
+	in = append(in, cause...)
 	sum := sha256.Sum256(in)
 	return appendUUID(dst, &sum)
 }

@@ -32,7 +32,7 @@ func (l *segmentLog) advance(until string) {
 
 func (l *segmentLog) record(cs []aggregate.SegmentChange) {
 	for _, c := range cs {
-		l.out = append(l.out, c.Previous+"→"+c.Segment+"@"+c.CausedBy)
+		l.out = append(l.out, c.Previous+"→"+c.Segment+"@"+c.Cause())
 	}
 }
 
@@ -245,8 +245,16 @@ func TestChannelIsTheEarliestOrders(t *testing.T) {
 func TestSegmentChangeDocument(t *testing.T) {
 	c := aggregate.SegmentChange{CustomerID: "c-000042", Previous: "active", Segment: "at_risk",
 		LastOrderAt: at("2026-03-03T12:00:00Z"), Orders: 7, LTV: d("5230.1"), Tier: "gold",
-		CausedBy: aggregate.TimerCause(at("2026-06-01T12:00:00Z")), OccurredAt: at("2026-06-01T12:00:00Z")}
+		ByTimer: true, OccurredAt: at("2026-06-01T12:00:00Z")}
 	doc := c.AppendJSON(nil, at("2026-12-05T10:00:00.5Z"))
+	// A timer's cause is rendered from its due time: the same document and
+	// id as the cause spelled out.
+	spelled := c
+	spelled.ByTimer, spelled.CausedBy = false, aggregate.TimerCause(c.OccurredAt)
+	if c.EventID() != spelled.EventID() || string(spelled.AppendJSON(nil, at("2026-12-05T10:00:00.5Z"))) != string(doc) ||
+		c.Cause() != spelled.CausedBy {
+		t.Fatalf("a timer's cause differs from its text: %s vs %s", doc, spelled.AppendJSON(nil, at("2026-12-05T10:00:00.5Z")))
+	}
 	var got map[string]any
 	if err := json.Unmarshal(doc, &got); err != nil {
 		t.Fatalf("%v: %s", err, doc)
@@ -259,8 +267,8 @@ func TestSegmentChangeDocument(t *testing.T) {
 		t.Fatalf("document\n got %v\nwant %v", got, want)
 	}
 	other := c
-	other.CausedBy = "e-1"
-	tierChange := aggregate.Change{CustomerID: c.CustomerID, CausedBy: c.CausedBy}
+	other.ByTimer, other.CausedBy = false, "e-1"
+	tierChange := aggregate.Change{CustomerID: c.CustomerID, ByTimer: true, OccurredAt: c.OccurredAt}
 	if c.EventID() == other.EventID() || c.EventID() == tierChange.EventID() || len(c.EventID()) != 36 {
 		t.Fatal("ids must differ by cause and by schema, and be UUID-shaped")
 	}

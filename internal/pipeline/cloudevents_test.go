@@ -68,7 +68,7 @@ func TestCEHeadersAgreeWithTheDocument(t *testing.T) {
 				LTV: money.MustParse("5230.10"), Orders: 10, CausedBy: id + "-cause", OccurredAt: at}
 			docs = append(docs, doc{"change " + id, id, c.AppendJSON(nil, emitted), aggregate.SchemaChange})
 			s := aggregate.SegmentChange{CustomerID: id, Previous: "active", Segment: "at_risk", Orders: 7,
-				LastOrderAt: at.Add(-90 * 24 * time.Hour), Tier: "gold", CausedBy: aggregate.TimerCause(at), OccurredAt: at}
+				LastOrderAt: at.Add(-90 * 24 * time.Hour), Tier: "gold", ByTimer: true, OccurredAt: at}
 			docs = append(docs, doc{"segment " + id, id, s.AppendJSON(nil, emitted), aggregate.SchemaSegment})
 		}
 	}

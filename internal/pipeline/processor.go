@@ -19,7 +19,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/ltv-stream/ltv-stream/internal/aggregate"
@@ -441,7 +440,7 @@ func (p *Processor) outputs(work []*customerWork, dlq *[]Message, stats *BatchSt
 		stats.Changes += len(w.newChanges)
 		stats.SegmentChanges += len(w.newSegs)
 		for i := range w.newSegs {
-			if strings.HasPrefix(w.newSegs[i].CausedBy, aggregate.TimerCausePrefix) {
+			if w.newSegs[i].ByTimer {
 				stats.TimersFired++
 			}
 		}
@@ -591,10 +590,11 @@ func (p *Processor) applyCustomer(w *customerWork, snap *store.Snapshot, clock *
 		if pe.ev.OccurredAt.After(streamNow) {
 			streamNow = pe.ev.OccurredAt
 		}
-		res := p.cfg.Model.ApplyAt(&st, &pe.ev, aggregate.SourceOffset{
+		fx = aggregate.Effects{Segments: w.newSegs, Tiers: w.newChanges}
+		res := p.cfg.Model.ApplyTo(&st, &pe.ev, aggregate.SourceOffset{
 			Topic: aggregate.TopicOf(pe.rec.Topic), Partition: pe.rec.Partition, Offset: pe.rec.Offset,
-		}, streamNow)
-		w.newChanges = append(w.newChanges, res.TimerChanges...)
+		}, streamNow, &fx)
+		w.newSegs, w.newChanges = fx.Segments, fx.Tiers
 		switch res.Outcome {
 		case aggregate.Applied:
 			w.applied++
@@ -609,7 +609,6 @@ func (p *Processor) applyCustomer(w *customerWork, snap *store.Snapshot, clock *
 		if res.Changed {
 			w.newChanges = append(w.newChanges, res.Change)
 		}
-		w.newSegs = append(w.newSegs, res.Segments...)
 	}
 	fx := aggregate.Effects{Segments: w.newSegs, Tiers: w.newChanges}
 	p.cfg.Model.AdvanceAll(&st, w.id, clock.now[w.partition], &fx)

@@ -411,10 +411,29 @@ type EncodeOptions struct {
 
 // encoder builds a Write, skipping fields whose stored value is already
 // the new one and deleting only fields that exist.
+//
+// Values are rendered into one arena and become strings together, in one
+// allocation, when the write is complete (finish): a write sets a dozen
+// values, and a string each was most of the hot path's allocations.
+//
+// The arena is passed along and returned rather than kept in the encoder:
+// a slice stored through the encoder's pointer would move the arena's
+// stack buffer, and the Write, to the heap.
 type encoder struct {
 	w      *Write
 	stored *loaded
+	// spans say which of w.set's values are which part of the arena.
+	spans  [maxSpans]arenaSpan
+	nspans int
 }
+
+// maxSpans bounds the values a write takes from the arena: every field and
+// a full dedupe window's blob pieces fit; a further value (a larger
+// window) becomes a string of its own.
+const maxSpans = int(numFields) + 8
+
+// arenaSpan is a value in the arena: w.set[at] = arena[start:end].
+type arenaSpan struct{ at, start, end int32 }
 
 func (e *encoder) set(s fieldIndex, value string) {
 	if old, ok := e.stored.get(s); ok && old == value {
@@ -423,22 +442,43 @@ func (e *encoder) set(s fieldIndex, value string) {
 	e.w.set = append(e.w.set, fieldNames[s], value)
 }
 
-// setFormatted is set for a value rendered into a scratch buffer: it
-// becomes a string (an allocation) only when it differs from the stored
-// one, as refunds, first order and lifecycle times usually do not. The
-// scratch buffer is passed along rather than kept in the encoder, which
-// would move the whole Write to the heap.
-func (e *encoder) setFormatted(s fieldIndex, value []byte) {
-	if old, ok := e.stored.get(s); ok && old == string(value) {
-		return
+// setRendered sets field name to the value rendered at arena[start:end]
+// and returns the arena; a value the same as the stored one (old, when
+// had) is not set, and cut off the arena when it is at its end.
+func (e *encoder) setRendered(arena []byte, name string, old string, had bool, start, end int) []byte {
+	value := arena[start:end]
+	if had && old == string(value) {
+		if end == len(arena) {
+			arena = arena[:start]
+		}
+		return arena
 	}
-	e.w.set = append(e.w.set, fieldNames[s], string(value))
+	if e.nspans == maxSpans {
+		e.w.set = append(e.w.set, name, string(value))
+		return arena
+	}
+	e.w.set = append(e.w.set, name, "")
+	e.spans[e.nspans] = arenaSpan{at: int32(len(e.w.set) - 1), start: int32(start), end: int32(end)}
+	e.nspans++
+	return arena
 }
 
-func (e *encoder) fixed(buf []byte, s fieldIndex, v money.Exact, places int32) []byte {
-	buf = v.AppendFixed(buf[:0], places)
-	e.setFormatted(s, buf)
-	return buf
+// finish turns the arena into the values of the write.
+func (e *encoder) finish(arena []byte) {
+	if e.nspans == 0 {
+		return
+	}
+	all := string(arena)
+	for _, sp := range e.spans[:e.nspans] {
+		e.w.set[sp.at] = all[sp.start:sp.end]
+	}
+}
+
+func (e *encoder) fixed(arena []byte, s fieldIndex, v money.Exact, places int32) []byte {
+	start := len(arena)
+	arena = v.AppendFixed(arena, places)
+	old, had := e.stored.get(s)
+	return e.setRendered(arena, fieldNames[s], old, had, start, len(arena))
 }
 
 func (e *encoder) del(s fieldIndex) {
@@ -454,8 +494,21 @@ func Encode(m *aggregate.Model, snap *Snapshot, st *aggregate.State, pending [][
 	w := Write{CustomerID: snap.CustomerID, Expect: snap.Token,
 		Pending: pending, hadPending: len(snap.Pending) > 0 || flagged,
 		set: make([]string, 0, 2*20), base: &snap.stored}
+	var scratch [512]byte
 	e := encoder{w: &w, stored: &snap.stored}
-	w.Token = e.blob(appendBlob(make([]byte, 0, 128), st))
+	e.finish(e.encode(scratch[:0], m, snap, st, pending, opt))
+	w.Token = snap.stored.vals[ixGuard]
+	if len(w.set) > 0 && w.set[0] == fieldGuard {
+		w.Token = w.set[1]
+	}
+	return w
+}
+
+// encode renders the write into e.w, its values into arena, and returns
+// the arena.
+func (e *encoder) encode(arena []byte, m *aggregate.Model, snap *Snapshot, st *aggregate.State, pending [][]byte, opt EncodeOptions) []byte {
+	w := e.w
+	arena = e.blob(arena, st)
 	// The pending flag travels in the write's own HSET/HDEL, so the script
 	// spends no extra call on it. It is written whenever pending events
 	// are, never skipped because the snapshot already had it: another
@@ -477,28 +530,28 @@ func Encode(m *aggregate.Model, snap *Snapshot, st *aggregate.State, pending [][
 	if st.Segment == "" {
 		e.del(ixSegmentSince)
 	} else {
-		e.time(make([]byte, 0, 40), ixSegmentSince, st.SegmentSince)
+		arena = e.time(arena, ixSegmentSince, st.SegmentSince)
 	}
 	if !st.ScoredAt.IsZero() {
 		// The predictive model's fields move with a timer as well as with
 		// an event (a re-scoring).
-		buf := e.fixed(make([]byte, 0, 40), ixPAlive, st.PAlive, 4)
-		buf = e.fixed(buf, ixExpectedOrders, st.ExpectedOrders, 4)
-		buf = e.fixed(buf, ixExpectedSpend, st.ExpectedSpend, 2)
-		buf = e.fixed(buf, ixPredictedCLV, st.PredictedCLV, 2)
-		e.time(buf, ixScoredAt, st.ScoredAt)
+		arena = e.fixed(arena, ixPAlive, st.PAlive, 4)
+		arena = e.fixed(arena, ixExpectedOrders, st.ExpectedOrders, 4)
+		arena = e.fixed(arena, ixExpectedSpend, st.ExpectedSpend, 2)
+		arena = e.fixed(arena, ixPredictedCLV, st.PredictedCLV, 2)
+		arena = e.time(arena, ixScoredAt, st.ScoredAt)
 		if !opt.Figures {
 			// A re-scoring may move the LTV and the tier.
-			buf = e.fixed(buf, ixLTV, st.LTV, 2)
+			arena = e.fixed(arena, ixLTV, st.LTV, 2)
 			e.set(ixTier, st.Tier)
 			segmentMoved = segmentMoved || snap.stored.vals[ixScoredAt] != aggregate.TimeText(st.ScoredAt)
 		}
 	}
 	if !opt.Figures {
 		if segmentMoved {
-			e.setFormatted(ixUpdatedAt, aggregate.AppendTimeText(make([]byte, 0, 40), opt.Now.Truncate(time.Second)))
+			arena = e.time(arena, ixUpdatedAt, opt.Now.Truncate(time.Second))
 		}
-		return w
+		return arena
 	}
 	e.optional(ixChannel, st.Channel)
 	fig := opt.Computed
@@ -506,45 +559,52 @@ func Encode(m *aggregate.Model, snap *Snapshot, st *aggregate.State, pending [][
 		f := m.Figures(st)
 		fig = &f
 	}
-	buf := strconv.AppendInt(make([]byte, 0, 40), st.Orders, 10)
-	e.setFormatted(ixOrders, buf)
-	buf = e.fixed(buf, ixAOV, fig.AOV, 2)
-	buf = e.fixed(buf, ixFrequency, fig.Frequency, 4)
-	buf = e.fixed(buf, ixTenureDays, fig.TenureDays, 2)
+	start := len(arena)
+	arena = strconv.AppendInt(arena, st.Orders, 10)
+	old, had := e.stored.get(ixOrders)
+	arena = e.setRendered(arena, FieldOrders, old, had, start, len(arena))
+	arena = e.fixed(arena, ixAOV, fig.AOV, 2)
+	arena = e.fixed(arena, ixFrequency, fig.Frequency, 4)
+	arena = e.fixed(arena, ixTenureDays, fig.TenureDays, 2)
 	e.set(ixChurned, boolText(fig.Churned))
-	buf = e.fixed(buf, ixLTV, st.LTV, 2)
+	arena = e.fixed(arena, ixLTV, st.LTV, 2)
 	e.set(ixTier, st.Tier)
 	// Whole seconds: readers need freshness, not nanoseconds, and the ten
 	// bytes saved keep a typical customer's hash in a smaller allocation.
-	buf = aggregate.AppendTimeText(buf[:0], opt.Now.Truncate(time.Second))
-	e.setFormatted(ixUpdatedAt, buf)
-	buf = e.fixed(buf, ixRevenue, st.Revenue, 2)
-	buf = e.fixed(buf, ixGrossProfit, st.GrossProfit, 2)
-	buf = e.fixed(buf, ixRefunds, st.Refunds, 2)
-	buf = e.time(buf, ixFirstOrderAt, st.FirstOrderAt)
-	e.time(buf, ixLastOrderAt, st.LastOrderAt)
-	return w
+	arena = e.time(arena, ixUpdatedAt, opt.Now.Truncate(time.Second))
+	arena = e.fixed(arena, ixRevenue, st.Revenue, 2)
+	arena = e.fixed(arena, ixGrossProfit, st.GrossProfit, 2)
+	arena = e.fixed(arena, ixRefunds, st.Refunds, 2)
+	arena = e.time(arena, ixFirstOrderAt, st.FirstOrderAt)
+	return e.time(arena, ixLastOrderAt, st.LastOrderAt)
 }
 
-// blob writes the pieces of the bookkeeping blob that changed, deletes
-// pieces it no longer needs, and returns the first piece (the token).
-func (e *encoder) blob(b []byte) string {
-	pieces := (len(b) + blobPiece - 1) / blobPiece
-	token := string(b[:min(blobPiece, len(b))])
-	e.set(ixGuard, token)
-	for n := 1; n < pieces; n++ {
-		piece := b[n*blobPiece : min((n+1)*blobPiece, len(b))]
-		if old, ok := e.stored.more.get(n); ok && old == string(piece) {
-			continue
+// blob renders the bookkeeping blob, writes the pieces of it that changed
+// and deletes pieces it no longer needs. It comes first in the write, so
+// Encode finds the new token (the first piece) at w.set[1] when it changed.
+func (e *encoder) blob(arena []byte, st *aggregate.State) []byte {
+	start := len(arena)
+	arena = appendBlob(arena, st)
+	n := len(arena) - start
+	// The pieces are set from where the blob was rendered; unchanged ones
+	// stay in the arena, unused (only the last can be cut off).
+	pieces := (n + blobPiece - 1) / blobPiece
+	for i := 0; i < pieces; i++ {
+		from, to := start+i*blobPiece, start+min((i+1)*blobPiece, n)
+		old, had := e.stored.get(ixGuard)
+		name := fieldGuard
+		if i > 0 {
+			old, had = e.stored.more.get(i)
+			name = pieceField(i)
 		}
-		e.w.set = append(e.w.set, pieceField(n), string(piece))
+		arena = e.setRendered(arena, name, old, had, from, to)
 	}
-	for n := max(pieces, 1); n < len(e.stored.more.has); n++ {
-		if e.stored.more.has[n] {
-			e.w.del = append(e.w.del, pieceField(n))
+	for i := max(pieces, 1); i < len(e.stored.more.has); i++ {
+		if e.stored.more.has[i] {
+			e.w.del = append(e.w.del, pieceField(i))
 		}
 	}
-	return token
+	return arena
 }
 
 // optional writes a string field, or removes it when empty: channel and
@@ -566,14 +626,15 @@ func boolText(b bool) string {
 
 // time writes a timestamp field, or removes it when unset. The public
 // timestamp fields are absent until the customer's first order.
-func (e *encoder) time(buf []byte, field fieldIndex, t time.Time) []byte {
+func (e *encoder) time(arena []byte, field fieldIndex, t time.Time) []byte {
 	if t.IsZero() {
 		e.del(field)
-		return buf
+		return arena
 	}
-	buf = aggregate.AppendTimeText(buf[:0], t)
-	e.setFormatted(field, buf)
-	return buf
+	start := len(arena)
+	arena = aggregate.AppendTimeText(arena, t)
+	old, had := e.stored.get(field)
+	return e.setRendered(arena, fieldNames[field], old, had, start, len(arena))
 }
 
 // pieceFields are the names of the blob's further pieces (a full 32-id
