@@ -83,7 +83,11 @@ func (s *recordingStore) Load(ctx context.Context, ids []string) ([]store.Snapsh
 }
 
 func (s *recordingStore) Save(ctx context.Context, writes []store.Write) ([]int, error) {
-	s.ops = append(s.ops, storeOp{save: append([]store.Write(nil), writes...)})
+	kept := make([]store.Write, len(writes))
+	for i := range writes {
+		kept[i] = writes[i].Clone() // the field lists are the processor's to reuse
+	}
+	s.ops = append(s.ops, storeOp{save: kept})
 	return s.inner.Save(ctx, writes)
 }
 

@@ -184,7 +184,7 @@ func (p *Processor) timerEntry(w *customerWork, before, after *aggregate.State) 
 // entries are written after that (settle), so the index does not change
 // while the rounds page through it. first, when not nil, are the answers
 // to dueQueries already read (settle's).
-func (p *Processor) fireDueTimers(ctx context.Context, clock *batchClock, done map[string]*customerWork, stats *BatchStats, first [][]string) ([]*customerWork, error) {
+func (p *Processor) fireDueTimers(ctx context.Context, clock *batchClock, done map[string]*customerWork, stats *BatchStats, sc *batchScratch, first [][]string) ([]*customerWork, error) {
 	if p.cfg.Timers == nil {
 		return nil, nil
 	}
@@ -217,7 +217,7 @@ func (p *Processor) fireDueTimers(ctx context.Context, clock *batchClock, done m
 							timer: store.TimerUpdate{Partition: part, CustomerID: id, None: true, Version: w.timer.Version}, timerMoved: true})
 					} else {
 						w.timerMoved = true
-						if w.write == nil && w.deadErr == nil {
+						if !w.wrote && w.deadErr == nil {
 							// Nothing written: its state may have come
 							// from a stale copy (applyAndSave), so it is
 							// evaluated again from a fresh load.
@@ -238,7 +238,7 @@ func (p *Processor) fireDueTimers(ctx context.Context, clock *batchClock, done m
 		}
 		stats.TimersDue += len(round)
 		if len(round)+len(recheck) > 0 {
-			if err := p.applyAndSave(ctx, append(recheck, round...), clock, stats, true, nil); err != nil {
+			if err := p.applyAndSave(ctx, append(recheck, round...), clock, stats, sc, true, nil); err != nil {
 				return nil, fmt.Errorf("fire %d due timers: %w", len(round)+len(recheck), err)
 			}
 			fired = append(fired, round...)

@@ -181,6 +181,33 @@ type Processor struct {
 	cfg Config
 	// source is cfg.EventSource, the ce_source header's value.
 	source []byte
+	// scratch holds the batchScratch of batches not running: Process runs
+	// on several workers at once. A channel rather than a sync.Pool, which
+	// drops what it holds at every garbage collection (several a second
+	// in a busy consumer), and the memory is then allocated again.
+	scratch chan *batchScratch
+}
+
+// maxIdleScratch bounds the batchScratch kept between batches: one per
+// batch that may run at once (one per worker) is enough.
+const maxIdleScratch = 64
+
+// borrowScratch returns an idle batchScratch, or a new one.
+func (p *Processor) borrowScratch() *batchScratch {
+	select {
+	case sc := <-p.scratch:
+		return sc
+	default:
+		return new(batchScratch)
+	}
+}
+
+// returnScratch keeps sc for the next batch, unless enough are idle.
+func (p *Processor) returnScratch(sc *batchScratch) {
+	select {
+	case p.scratch <- sc:
+	default:
+	}
 }
 
 // New returns a Processor.
@@ -189,7 +216,7 @@ func New(cfg Config) (*Processor, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Processor{cfg: cfg, source: []byte(cfg.EventSource)}, nil
+	return &Processor{cfg: cfg, source: []byte(cfg.EventSource), scratch: make(chan *batchScratch, maxIdleScratch)}, nil
 }
 
 // pendingEvent is a decoded record waiting to be applied.
@@ -212,8 +239,9 @@ type customerWork struct {
 	// due says the customer was loaded because its indexed due time was
 	// reached, not (only) for events.
 	due bool
-	// results of the last apply round
-	write      *store.Write
+	// results of the last apply round: write is valid when wrote
+	write      store.Write
+	wrote      bool
 	outs       [][]byte // change and segment events to publish (re-emitted first)
 	newChanges []aggregate.Change
 	newSegs    []aggregate.SegmentChange
@@ -272,14 +300,17 @@ func (p *Processor) Process(ctx context.Context, batch []Record) (BatchStats, er
 	// The clock is not touched until clockRead has returned.
 	clockRead := p.fetchStreamTimes(ctx, clock)
 	defer func() { _, _ = clockRead() }() // the read's goroutine ends before Process does
-	if err := p.applyAndSave(ctx, order, clock, &stats, false, func() error { _, err := clockRead(); return err }); err != nil {
+	sc := p.borrowScratch()
+	defer p.returnScratch(sc)
+	sc.fields.Reset()
+	if err := p.applyAndSave(ctx, order, clock, &stats, sc, false, func() error { _, err := clockRead(); return err }); err != nil {
 		return stats, err
 	}
 	due, err := clockRead() // also when the batch loaded nobody (dead letters only)
 	if err != nil {
 		return stats, err
 	}
-	fired, err := p.fireDueTimers(ctx, clock, byCustomer, &stats, due)
+	fired, err := p.fireDueTimers(ctx, clock, byCustomer, &stats, sc, due)
 	if err != nil {
 		return stats, err
 	}
@@ -293,7 +324,7 @@ func (p *Processor) Process(ctx context.Context, batch []Record) (BatchStats, er
 	if err != nil {
 		return stats, err
 	}
-	swept, err := p.sweep(ctx, clock, done, &stats)
+	swept, err := p.sweep(ctx, clock, done, &stats, sc)
 	if err != nil {
 		return stats, err
 	}
@@ -374,7 +405,7 @@ func (p *Processor) publishEarly(ctx context.Context, work []*customerWork, stat
 	_ = p.cfg.Store.ClearPending(ctx, acked) // as in deliver: the clearer owns it
 	for _, w := range work {
 		w.published = true
-		w.write, w.outs = nil, nil
+		w.write, w.wrote, w.outs = store.Write{}, false, nil
 	}
 	return nil
 }
@@ -457,7 +488,7 @@ func (p *Processor) outputs(work []*customerWork, dlq *[]Message, stats *BatchSt
 // left behind when a stream ends. A few rounds at most: each fires what
 // the one before found. s is what the batch's settle read back, right after
 // its own writes; each round's delivery settles again for the next.
-func (p *Processor) sweep(ctx context.Context, clock *batchClock, s settled, stats *BatchStats) ([]*customerWork, error) {
+func (p *Processor) sweep(ctx context.Context, clock *batchClock, s settled, stats *BatchStats, sc *batchScratch) ([]*customerWork, error) {
 	if p.cfg.Timers == nil || len(clock.parts) == 0 {
 		return nil, nil
 	}
@@ -470,7 +501,7 @@ func (p *Processor) sweep(ctx context.Context, clock *batchClock, s settled, sta
 				first = nil // read for the earlier stream time
 			}
 		}
-		fired, err := p.fireDueTimers(ctx, clock, map[string]*customerWork{}, stats, first)
+		fired, err := p.fireDueTimers(ctx, clock, map[string]*customerWork{}, stats, sc, first)
 		if err != nil || len(fired) == 0 {
 			return all, err
 		}
@@ -500,6 +531,20 @@ type freshLoader interface {
 	LoadFresh(ctx context.Context, customerIDs []string) ([]store.Snapshot, []error, error)
 }
 
+// intoLoader is a store that can load into a caller's array
+// (store.Cached), so batches reuse one.
+type intoLoader interface {
+	LoadInto(ctx context.Context, customerIDs []string, dst []store.Snapshot) ([]store.Snapshot, []error, error)
+}
+
+// batchScratch is memory a batch borrows and the next one reuses: the
+// array its snapshots are loaded into and the field lists of its writes.
+// Processor.scratch pools them, one per batch running at once.
+type batchScratch struct {
+	snaps  []store.Snapshot
+	fields store.FieldBuffer
+}
+
 // applyAndSave loads, applies and writes every customer, reloading those
 // whose compare-and-set lost to another writer. fresh loads past any
 // cached copies: for customers loaded because their index entry is due,
@@ -509,7 +554,12 @@ type freshLoader interface {
 // clockRead, when not nil, waits for the clock to be read (see
 // fetchStreamTimes); it is called once the first load is back, before
 // anything is applied.
-func (p *Processor) applyAndSave(ctx context.Context, todo []*customerWork, clock *batchClock, stats *BatchStats, fresh bool, clockRead func() error) error {
+//
+// The snapshots are loaded into sc's array, and the writes' field lists
+// come from sc: both are reused by the next batch (and the next round),
+// which is safe because nothing reads a snapshot or a write once its
+// round's Save has returned.
+func (p *Processor) applyAndSave(ctx context.Context, todo []*customerWork, clock *batchClock, stats *BatchStats, sc *batchScratch, fresh bool, clockRead func() error) error {
 	for round := 0; len(todo) > 0; round++ {
 		if round >= p.cfg.MaxConflictRounds {
 			return fmt.Errorf("%d customers still conflicting after %d rounds", len(todo), round)
@@ -521,10 +571,17 @@ func (p *Processor) applyAndSave(ctx context.Context, todo []*customerWork, cloc
 		load := p.cfg.Store.Load
 		if fl, ok := p.cfg.Store.(freshLoader); ok && fresh {
 			load = fl.LoadFresh
+		} else if il, ok := p.cfg.Store.(intoLoader); ok {
+			load = func(ctx context.Context, ids []string) ([]store.Snapshot, []error, error) {
+				return il.LoadInto(ctx, ids, sc.snaps)
+			}
 		}
 		snaps, errs, err := load(ctx, ids)
 		if err != nil {
 			return err
+		}
+		if cap(snaps) > cap(sc.snaps) {
+			sc.snaps = snaps[:0]
 		}
 		if clockRead != nil {
 			if err := clockRead(); err != nil {
@@ -540,9 +597,9 @@ func (p *Processor) applyAndSave(ctx context.Context, todo []*customerWork, cloc
 				w.deadErr = errs[i]
 				continue
 			}
-			p.applyCustomer(w, &snaps[i], clock, now)
-			if w.write != nil {
-				writes = append(writes, *w.write)
+			p.applyCustomer(w, &snaps[i], clock, now, &sc.fields)
+			if w.wrote {
+				writes = append(writes, w.write)
 				writers = append(writers, w)
 			}
 		}
@@ -569,8 +626,8 @@ const changeDocCap = 512
 // its partition's stream time reach it (timers due by then fire), and
 // prepares the write (nil when nothing changed), the messages to publish
 // and its timer index entry.
-func (p *Processor) applyCustomer(w *customerWork, snap *store.Snapshot, clock *batchClock, now time.Time) {
-	w.write, w.outs, w.newChanges, w.newSegs = nil, nil, nil, nil
+func (p *Processor) applyCustomer(w *customerWork, snap *store.Snapshot, clock *batchClock, now time.Time, fields *store.FieldBuffer) {
+	w.write, w.wrote, w.outs, w.newChanges, w.newSegs = store.Write{}, false, nil, nil, nil
 	w.applied, w.dups, w.redeliv = 0, 0, 0
 	st := snap.State
 	dirty, figures := false, false
@@ -643,9 +700,9 @@ func (p *Processor) applyCustomer(w *customerWork, snap *store.Snapshot, clock *
 	if !dirty {
 		return
 	}
-	write := store.Encode(p.cfg.Model, snap, &st, w.outs, store.EncodeOptions{Figures: figures, Computed: &last, Now: now})
-	w.write = &write
-	w.token = write.Token
+	w.write = store.Encode(p.cfg.Model, snap, &st, w.outs, store.EncodeOptions{Figures: figures, Computed: &last, Now: now, Fields: fields})
+	w.wrote = true
+	w.token = w.write.Token
 }
 
 // retry runs f until it succeeds, with capped exponential backoff, or ctx

@@ -331,3 +331,38 @@ func TestCachedClearsPendingEventsInTheBackground(t *testing.T) {
 		}
 	})
 }
+
+// LoadInto fills the caller's array when it has room (a hit and a miss
+// alike, every slot overwritten), and allocates one when it has not.
+func TestCachedLoadIntoReusesTheCallersArray(t *testing.T) {
+	r, _ := newStore(t)
+	c := store.NewCached(r, store.CacheConfig{})
+	m := aggregate.DefaultModel()
+	step(t, c, m, order("e1", "c-hit", "10.00", "0.4", "2026-01-01T00:00:00Z"), 1, false)
+	step(t, r, m, order("e2", "c-miss", "20.00", "0.4", "2026-01-01T00:00:00Z"), 1, false)
+	dst := make([]store.Snapshot, 3)
+	dst[0].CustomerID, dst[1].CustomerID = "stale-a", "stale-b" // what a previous batch left
+	ids := []string{"c-hit", "c-miss"}
+	got, errs, err := c.LoadInto(ctxT(t), ids, dst[:0])
+	if err != nil || errs[0] != nil || errs[1] != nil {
+		t.Fatal(err, errs)
+	}
+	if &got[0] != &dst[0] {
+		t.Fatal("loaded into a new array although the caller's had room")
+	}
+	want, _, err := c.Load(ctxT(t), ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range ids {
+		if got[i].CustomerID != ids[i] || got[i].Token != want[i].Token || got[i].State.Orders != 1 ||
+			!got[i].State.Revenue.Equal(want[i].State.Revenue) {
+			t.Errorf("slot %d: %+v, want %+v", i, got[i], want[i])
+		}
+	}
+	small := make([]store.Snapshot, 0, 1)
+	got, _, err = c.LoadInto(ctxT(t), ids, small)
+	if err != nil || len(got) != 2 || got[1].CustomerID != "c-miss" {
+		t.Fatalf("into a too small array: %v %+v", err, got)
+	}
+}

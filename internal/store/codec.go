@@ -6,6 +6,7 @@ package store
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -280,6 +281,17 @@ type Write struct {
 	base *loaded
 }
 
+// Clone returns a copy of the write that owns its field lists, for
+// keeping it past the life of a FieldBuffer that lent them. The copy no
+// longer knows the loaded hash it was diffed against (that may be reused
+// too), so a Cached saving it keeps no copy of the customer.
+func (w Write) Clone() Write {
+	w.set = slices.Clone(w.set)
+	w.del = slices.Clone(w.del)
+	w.base = nil
+	return w
+}
+
 // Changes lists the fields the write sets (name → value) and deletes, for
 // tests and debugging.
 func (w *Write) Changes() (set map[string]string, del []string) {
@@ -407,7 +419,47 @@ type EncodeOptions struct {
 	// them (saves computing them again); nil means compute here.
 	Computed *aggregate.Figures
 	Now      time.Time
+	// Fields, when set, lends the write's field list (nil: one is
+	// allocated for it).
+	Fields *FieldBuffer
 }
+
+// FieldBuffer lends the field lists of many writes one array, which its
+// owner reuses (Reset) once those writes are done with: a list of a
+// dozen field-value pairs per write was one of the consumer's larger
+// allocations per event. The zero value is ready to use; it is not safe
+// for concurrent use.
+type FieldBuffer struct {
+	free []string
+}
+
+// fieldBufferChunk is the least room a FieldBuffer allocates, in strings
+// (a few hundred writes).
+const fieldBufferChunk = 8192
+
+// take returns an empty list backed by the buffer's free room. When the
+// room runs out, a new array twice the size takes over (the lists lent
+// from the old one keep it), so after a few batches one array holds a
+// whole batch's lists.
+func (b *FieldBuffer) take() []string {
+	if cap(b.free)-len(b.free) < 4*int(numFields) {
+		b.free = make([]string, 0, max(fieldBufferChunk, 2*cap(b.free)))
+	}
+	return b.free[len(b.free):len(b.free):cap(b.free)]
+}
+
+// used marks list, taken from the buffer, as used.
+func (b *FieldBuffer) used(list []string) {
+	// An append beyond the free room moved the list elsewhere; then its
+	// room is simply not taken.
+	if len(list) <= cap(b.free)-len(b.free) {
+		b.free = b.free[:len(b.free)+len(list)]
+	}
+}
+
+// Reset makes all the buffer's room free again. The writes whose lists it
+// lent must no longer be in use.
+func (b *FieldBuffer) Reset() { b.free = b.free[:0] }
 
 // encoder builds a Write, skipping fields whose stored value is already
 // the new one and deleting only fields that exist.
@@ -492,11 +544,18 @@ func (e *encoder) del(s fieldIndex) {
 func Encode(m *aggregate.Model, snap *Snapshot, st *aggregate.State, pending [][]byte, opt EncodeOptions) Write {
 	_, flagged := snap.stored.get(ixPendingFlag)
 	w := Write{CustomerID: snap.CustomerID, Expect: snap.Token,
-		Pending: pending, hadPending: len(snap.Pending) > 0 || flagged,
-		set: make([]string, 0, 2*20), base: &snap.stored}
+		Pending: pending, hadPending: len(snap.Pending) > 0 || flagged, base: &snap.stored}
+	if opt.Fields != nil {
+		w.set = opt.Fields.take()
+	} else {
+		w.set = make([]string, 0, 2*20)
+	}
 	var scratch [512]byte
 	e := encoder{w: &w, stored: &snap.stored}
 	e.finish(e.encode(scratch[:0], m, snap, st, pending, opt))
+	if opt.Fields != nil {
+		opt.Fields.used(w.set)
+	}
 	w.Token = snap.stored.vals[ixGuard]
 	if len(w.set) > 0 && w.set[0] == fieldGuard {
 		w.Token = w.set[1]

@@ -4,6 +4,7 @@
 package store_test
 
 import (
+	"maps"
 	"slices"
 	"sort"
 	"strconv"
@@ -207,20 +208,25 @@ func BenchmarkDecodeApplyEncode(b *testing.B) {
 	}
 	ev := order("e-next", "c-1", "99.95", "0.35", "2025-06-01T00:00:00Z")
 	now := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
-	var fx aggregate.Effects // reused, as the pipeline reuses a customer's
+	var fx aggregate.Effects           // reused, as the pipeline reuses a customer's
+	var fields store.FieldBuffer       // reused, as the pipeline's batches do
+	snaps := make([]store.Snapshot, 1) // the array a batch loads into (Cached.LoadInto)
 	b.ReportAllocs()
 	for b.Loop() {
-		snap, err := store.DecodeSnapshot("c-1", stored, "")
+		var err error
+		snaps[0], err = store.DecodeSnapshot("c-1", stored, "")
 		if err != nil {
 			b.Fatal(err)
 		}
+		snap := &snaps[0]
 		s := snap.State
 		fx.Segments, fx.Tiers = fx.Segments[:0], fx.Tiers[:0]
 		res := m.ApplyTo(&s, &ev, aggregate.SourceOffset{Topic: aggregate.TopicOf("orders"), Partition: 0, Offset: 10}, ev.OccurredAt, &fx)
 		if len(fx.Segments) == 0 {
 			b.Fatal("the order after a quiet spell changes no segment")
 		}
-		w := store.Encode(m, &snap, &s, nil, store.EncodeOptions{Figures: true, Computed: &res.Figures, Now: now})
+		fields.Reset()
+		w := store.Encode(m, snap, &s, nil, store.EncodeOptions{Figures: true, Computed: &res.Figures, Now: now, Fields: &fields})
 		if w.Token == "" {
 			b.Fatal("no token")
 		}
@@ -286,5 +292,57 @@ func TestDecodeSnapshotReadsEveryFieldAndRejectsCorruptOnes(t *testing.T) {
 		if tt.wantErr == "" && err != nil || tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
 			t.Errorf("%s=%q: error %v, want %q", tt.field, tt.value, err, tt.wantErr)
 		}
+	}
+}
+
+// Writes encoded with a FieldBuffer carry the same fields as writes
+// encoded without one, and do not overlap: each keeps its own list while
+// later writes are encoded, across the buffer's growth.
+func TestFieldBufferLendsEachWriteItsOwnList(t *testing.T) {
+	m := aggregate.DefaultModel()
+	now := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
+	var buf store.FieldBuffer
+	type pair struct{ lent, own store.Write }
+	var writes []pair
+	snaps := make([]store.Snapshot, 3000) // enough lists to outgrow the buffer's first array
+	for i := range snaps {
+		id := "c-" + strconv.Itoa(i)
+		snap, err := store.DecodeSnapshot(id, nil, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		snaps[i] = snap
+		st := snap.State
+		ev := order("e-"+id, id, strconv.Itoa(i)+".25", "0.3", "2026-01-01T00:00:00Z")
+		m.Apply(&st, &ev, aggregate.SourceOffset{Topic: aggregate.TopicOf("orders"), Partition: 0, Offset: int64(i)})
+		lent := store.Encode(m, &snaps[i], &st, nil, store.EncodeOptions{Figures: true, Now: now, Fields: &buf})
+		own := store.Encode(m, &snaps[i], &st, nil, store.EncodeOptions{Figures: true, Now: now})
+		writes = append(writes, pair{lent, own})
+	}
+	for i, p := range writes {
+		lent, _ := p.lent.Changes()
+		own, _ := p.own.Changes()
+		if len(lent) < 10 || !maps.Equal(lent, own) {
+			t.Fatalf("write %d: %v, want %v", i, lent, own)
+		}
+	}
+	// After Reset the room is lent again, from the start; a clone kept
+	// from before is not overwritten.
+	var small store.FieldBuffer
+	encode := func(i int) store.Write {
+		st := snaps[i].State
+		st.Orders = int64(10 + i) // differs from customer to customer
+		return store.Encode(m, &snaps[i], &st, nil, store.EncodeOptions{Figures: true, Now: now, Fields: &small})
+	}
+	first := encode(0)
+	want, _ := first.Changes()
+	kept := first.Clone()
+	small.Reset()
+	encode(1)
+	if got, _ := kept.Changes(); !maps.Equal(got, want) {
+		t.Fatalf("a clone changed when its buffer was reused: %v, want %v", got, want)
+	}
+	if lent, _ := first.Changes(); maps.Equal(lent, want) {
+		t.Fatal("the buffer was not reused after Reset (the test proves nothing)")
 	}
 }

@@ -21,7 +21,9 @@ type Store interface {
 	Load(ctx context.Context, customerIDs []string) (snaps []Snapshot, errs []error, err error)
 	// Save applies the writes, each a compare-and-set on its customer's
 	// token, and returns the indexes of those whose token no longer
-	// matched (not written; reload them).
+	// matched (not written; reload them). The writes are valid for the
+	// call only (their field lists may be lent, see FieldBuffer): a store
+	// that keeps them must Clone them.
 	Save(ctx context.Context, writes []Write) (conflicts []int, err error)
 	// ClearPending says the pending change events of these customers are
 	// published (acknowledged) and may be dropped. The store's Clearer
