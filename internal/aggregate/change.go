@@ -81,15 +81,6 @@ func appendUUID(dst []byte, sum *[sha256.Size]byte) []byte {
 	return append(dst, out[:]...)
 }
 
-// TimeText renders a timestamp the way every public field does: RFC 3339
-// in UTC, with fractional seconds only when the source had them.
-func TimeText(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
-
-// AppendTimeText appends TimeText(t) to dst without allocating.
-func AppendTimeText(dst []byte, t time.Time) []byte {
-	return t.UTC().AppendFormat(dst, time.RFC3339Nano)
-}
-
 // AppendJSON appends the `ltv.change.v1` JSON document to dst. emittedAt is
 // passed in (the domain has no clock); the caller stores the encoded bytes
 // so that a re-emission is byte-identical.

@@ -1,6 +1,10 @@
 package decode
 
-import "time"
+import (
+	"time"
+
+	"github.com/ltv-stream/ltv-stream/internal/aggregate"
+)
 
 // timeProblem says why a timestamp was refused; "" means it was accepted.
 type timeProblem string
@@ -33,12 +37,12 @@ func parseTime(b []byte) (time.Time, timeProblem) {
 	if len(b) < 20 || b[4] != '-' || b[7] != '-' || (b[10] != 'T' && b[10] != 't') || b[13] != ':' || b[16] != ':' {
 		return time.Time{}, timeSyntax
 	}
-	year, ok1 := digits(b[0:4])
-	month, ok2 := digits(b[5:7])
-	day, ok3 := digits(b[8:10])
-	hour, ok4 := digits(b[11:13])
-	minute, ok5 := digits(b[14:16])
-	sec, ok6 := digits(b[17:19])
+	year, ok1 := aggregate.Digits(b[0:4])
+	month, ok2 := aggregate.Digits(b[5:7])
+	day, ok3 := aggregate.Digits(b[8:10])
+	hour, ok4 := aggregate.Digits(b[11:13])
+	minute, ok5 := aggregate.Digits(b[14:16])
+	sec, ok6 := aggregate.Digits(b[17:19])
 	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6) {
 		return time.Time{}, timeSyntax
 	}
@@ -64,8 +68,8 @@ func parseTime(b []byte) (time.Time, timeProblem) {
 	switch {
 	case len(rest) == 1 && (rest[0] == 'Z' || rest[0] == 'z'):
 	case len(rest) == 6 && (rest[0] == '+' || rest[0] == '-') && rest[3] == ':':
-		oh, ok1 := digits(rest[1:3])
-		om, ok2 := digits(rest[4:6])
+		oh, ok1 := aggregate.Digits(rest[1:3])
+		om, ok2 := aggregate.Digits(rest[4:6])
 		if !ok1 || !ok2 {
 			return time.Time{}, timeSyntax
 		}
@@ -79,7 +83,7 @@ func parseTime(b []byte) (time.Time, timeProblem) {
 	default:
 		return time.Time{}, timeSyntax
 	}
-	if month < 1 || month > 12 || day < 1 || day > daysIn(month, year) || hour > 23 || minute > 59 || sec > 60 {
+	if month < 1 || month > 12 || day < 1 || day > aggregate.DaysInMonth(month, year) || hour > 23 || minute > 59 || sec > 60 {
 		return time.Time{}, timeRange
 	}
 	leap := sec == 60
@@ -97,31 +101,4 @@ func parseTime(b []byte) (time.Time, timeProblem) {
 		return time.Time{}, timeRange
 	}
 	return t, timeOK
-}
-
-// digits parses a fixed-width run of ASCII digits.
-func digits(b []byte) (int, bool) {
-	n := 0
-	for _, c := range b {
-		if !isDigit(c) {
-			return 0, false
-		}
-		n = n*10 + int(c-'0')
-	}
-	return n, true
-}
-
-// daysIn returns the number of days of a month in the proleptic Gregorian
-// calendar that RFC 3339 uses.
-func daysIn(month, year int) int {
-	switch month {
-	case 2:
-		if year%4 == 0 && (year%100 != 0 || year%400 == 0) {
-			return 29
-		}
-		return 28
-	case 4, 6, 9, 11:
-		return 30
-	}
-	return 31
 }

@@ -364,10 +364,9 @@ func decodeLoaded(customerID string, l loaded, exists bool, pending string) (Sna
 		{ixScoredAt, &st.ScoredAt},
 	} {
 		if v, ok := l.get(t.field); ok && v != "" {
-			if *t.dst, err = time.Parse(time.RFC3339Nano, v); err != nil {
+			if *t.dst, err = parseStoredTime(v); err != nil {
 				return fail(fieldNames[t.field], err)
 			}
-			*t.dst = t.dst.UTC()
 		}
 	}
 	st.Tier = l.vals[ixTier]
@@ -526,6 +525,24 @@ func (e *encoder) finish(arena []byte) {
 	}
 }
 
+// fixedSince is fixed for a value the loaded state had as was: when it
+// has not moved and the field is stored, the stored text is the one it
+// renders to (this code wrote it from that value), so nothing is rendered.
+func (e *encoder) fixedSince(arena []byte, s fieldIndex, v, was money.Exact, places int32) []byte {
+	if e.stored.has&(1<<s) != 0 && v.Equal(was) {
+		return arena
+	}
+	return e.fixed(arena, s, v, places)
+}
+
+// timeSince is fixedSince for a timestamp field.
+func (e *encoder) timeSince(arena []byte, field fieldIndex, t, was time.Time) []byte {
+	if e.stored.has&(1<<field) != 0 && !t.IsZero() && t.Equal(was) {
+		return arena
+	}
+	return e.time(arena, field, t)
+}
+
 func (e *encoder) fixed(arena []byte, s fieldIndex, v money.Exact, places int32) []byte {
 	start := len(arena)
 	arena = v.AppendFixed(arena, places)
@@ -567,6 +584,9 @@ func Encode(m *aggregate.Model, snap *Snapshot, st *aggregate.State, pending [][
 // the arena.
 func (e *encoder) encode(arena []byte, m *aggregate.Model, snap *Snapshot, st *aggregate.State, pending [][]byte, opt EncodeOptions) []byte {
 	w := e.w
+	// was is the state as loaded: a field whose value has not moved from
+	// it needs no rendering (fixedSince).
+	was := &snap.State
 	arena = e.blob(arena, st)
 	// The pending flag travels in the write's own HSET/HDEL, so the script
 	// spends no extra call on it. It is written whenever pending events
@@ -589,16 +609,16 @@ func (e *encoder) encode(arena []byte, m *aggregate.Model, snap *Snapshot, st *a
 	if st.Segment == "" {
 		e.del(ixSegmentSince)
 	} else {
-		arena = e.time(arena, ixSegmentSince, st.SegmentSince)
+		arena = e.timeSince(arena, ixSegmentSince, st.SegmentSince, was.SegmentSince)
 	}
 	if !st.ScoredAt.IsZero() {
 		// The predictive model's fields move with a timer as well as with
 		// an event (a re-scoring).
-		arena = e.fixed(arena, ixPAlive, st.PAlive, 4)
-		arena = e.fixed(arena, ixExpectedOrders, st.ExpectedOrders, 4)
-		arena = e.fixed(arena, ixExpectedSpend, st.ExpectedSpend, 2)
-		arena = e.fixed(arena, ixPredictedCLV, st.PredictedCLV, 2)
-		arena = e.time(arena, ixScoredAt, st.ScoredAt)
+		arena = e.fixedSince(arena, ixPAlive, st.PAlive, was.PAlive, 4)
+		arena = e.fixedSince(arena, ixExpectedOrders, st.ExpectedOrders, was.ExpectedOrders, 4)
+		arena = e.fixedSince(arena, ixExpectedSpend, st.ExpectedSpend, was.ExpectedSpend, 2)
+		arena = e.fixedSince(arena, ixPredictedCLV, st.PredictedCLV, was.PredictedCLV, 2)
+		arena = e.timeSince(arena, ixScoredAt, st.ScoredAt, was.ScoredAt)
 		if !opt.Figures {
 			// A re-scoring may move the LTV and the tier.
 			arena = e.fixed(arena, ixLTV, st.LTV, 2)
@@ -633,9 +653,9 @@ func (e *encoder) encode(arena []byte, m *aggregate.Model, snap *Snapshot, st *a
 	arena = e.time(arena, ixUpdatedAt, opt.Now.Truncate(time.Second))
 	arena = e.fixed(arena, ixRevenue, st.Revenue, 2)
 	arena = e.fixed(arena, ixGrossProfit, st.GrossProfit, 2)
-	arena = e.fixed(arena, ixRefunds, st.Refunds, 2)
-	arena = e.time(arena, ixFirstOrderAt, st.FirstOrderAt)
-	return e.time(arena, ixLastOrderAt, st.LastOrderAt)
+	arena = e.fixedSince(arena, ixRefunds, st.Refunds, was.Refunds, 2)
+	arena = e.timeSince(arena, ixFirstOrderAt, st.FirstOrderAt, was.FirstOrderAt)
+	return e.timeSince(arena, ixLastOrderAt, st.LastOrderAt, was.LastOrderAt)
 }
 
 // blob renders the bookkeeping blob, writes the pieces of it that changed
