@@ -242,7 +242,8 @@ type customerWork struct {
 	// results of the last apply round: write is valid when wrote
 	write      store.Write
 	wrote      bool
-	outs       [][]byte // change and segment events to publish (re-emitted first)
+	outs       [][]byte  // change and segment events to publish (re-emitted first)
+	joined     [1][]byte // the new events, newline-separated, when none is re-emitted: what the write stores as pending
 	newChanges []aggregate.Change
 	newSegs    []aggregate.SegmentChange
 	reemitted  int
@@ -430,7 +431,6 @@ func (p *Processor) publish(ctx context.Context, work []*customerWork, dlq []Mes
 // of the customers' work (dead letters for those whose state could not be
 // read), and counts them in stats.
 func (p *Processor) outputs(work []*customerWork, dlq *[]Message, stats *BatchStats) ([]Message, []store.Acked) {
-	var outs []Message
 	var acked []store.Acked
 	// One array holds every message's CloudEvents headers; each message
 	// gets a full slice of its own part, so appending to one (a cut
@@ -441,6 +441,7 @@ func (p *Processor) outputs(work []*customerWork, dlq *[]Message, stats *BatchSt
 			n += len(w.outs)
 		}
 	}
+	outs := make([]Message, 0, n)
 	headers := make([]Header, 0, n*ceHeaderCount)
 	for _, w := range work {
 		if w.published {
@@ -677,10 +678,12 @@ func (p *Processor) applyCustomer(w *customerWork, snap *store.Snapshot, clock *
 	// before anything newer, so each customer's chain stays in order.
 	w.reemitted = len(snap.Pending)
 	w.outs = append(w.outs, snap.Pending...)
+	pending := w.outs
 	if n := len(w.newChanges) + len(w.newSegs); n > 0 {
 		// The customer's documents share one buffer sized for all of them
-		// (one allocation instead of one per document); each keeps a full
-		// slice of its part, so nothing appended to one can reach the next.
+		// (one allocation instead of one per document), separated by
+		// newlines; each keeps a full slice of its part, so nothing
+		// appended to one can reach the next.
 		buf := make([]byte, 0, n*changeDocCap)
 		add := func(doc []byte) {
 			// doc is buf with the document appended, in buf's array, or in
@@ -689,18 +692,32 @@ func (p *Processor) applyCustomer(w *customerWork, snap *store.Snapshot, clock *
 			w.outs = append(w.outs, doc[len(buf):len(doc):len(doc)])
 			buf = doc
 		}
+		sep := func() {
+			if len(buf) > 0 {
+				buf = append(buf, '\n')
+			}
+		}
 		for i := range w.newChanges {
+			sep()
 			add(w.newChanges[i].AppendJSON(buf, now))
 		}
 		for i := range w.newSegs {
+			sep()
 			add(w.newSegs[i].AppendJSON(buf, now))
+		}
+		if w.reemitted == 0 {
+			// buf is every document, newline-separated: the pending key's
+			// value as it is, which the save sends without joining the
+			// documents once more.
+			w.joined[0] = buf
+			pending = w.joined[:]
 		}
 	}
 	w.token = snap.Token
 	if !dirty {
 		return
 	}
-	w.write = store.Encode(p.cfg.Model, snap, &st, w.outs, store.EncodeOptions{Figures: figures, Computed: &last, Now: now, Fields: fields})
+	w.write = store.Encode(p.cfg.Model, snap, &st, pending, store.EncodeOptions{Figures: figures, Computed: &last, Now: now, Fields: fields})
 	w.wrote = true
 	w.token = w.write.Token
 }

@@ -119,7 +119,7 @@ func (r *Redis) Save(ctx context.Context, writes []Write) (conflicts []int, err 
 func (r *Redis) saveGroups(ctx context.Context, writes []Write, groups [][]int) ([]int, error) {
 	cmds := make([]*redis.Cmd, len(groups))
 	keys := make([]string, 0, 2*len(writes))
-	actions := make([]string, len(writes))
+	actions := make([]any, len(writes))
 	_, err := r.client.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for g, idx := range groups {
 			first := len(keys)
@@ -129,7 +129,7 @@ func (r *Redis) saveGroups(ctx context.Context, writes []Write, groups [][]int) 
 				actions[i] = w.pendingAction()
 				hash := Key(w.CustomerID)
 				pending := hash // unused by the script when the action is keep
-				if actions[i] != pendingKeep {
+				if actions[i] != any(pendingKeep) {
 					pending = PendingKey(w.CustomerID)
 				}
 				keys = append(keys, hash, pending)
@@ -138,7 +138,7 @@ func (r *Redis) saveGroups(ctx context.Context, writes []Write, groups [][]int) 
 			args := evalShaArgs(saveScript, keys[first:], nargs)
 			for _, i := range idx {
 				w := &writes[i]
-				args = append(args, &w.Expect, &actions[i])
+				args = append(args, &w.Expect, actions[i])
 				args = w.appendArgs(args)
 			}
 			cmds[g] = redis.NewCmd(ctx, args...)

@@ -5,6 +5,7 @@
 package store_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"strconv"
@@ -404,4 +405,45 @@ func redisCPU(b *testing.B, c *redis.Client) time.Duration {
 		total += f
 	}
 	return time.Duration(total * float64(time.Second))
+}
+
+// Pending events handed over already joined (one element, newline-
+// separated, as the pipeline renders them) are stored as they are, and
+// those handed over one by one are joined: either way they load back one
+// by one, in order.
+func TestPendingEventsStoreJoinedOrOneByOne(t *testing.T) {
+	st, m, ctx, rc := fixture(t)
+	docs := [][]byte{[]byte(`{"n":1}`), []byte(`{"n":2}`), []byte(`{"n":3}`)}
+	joined := bytes.Join(docs, []byte("\n"))
+	for _, tt := range []struct {
+		id      string
+		pending [][]byte
+	}{
+		{"c-joined", [][]byte{joined}},
+		{"c-apart", docs},
+	} {
+		snaps, _, err := st.Load(ctx, []string{tt.id})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := snaps[0].State
+		ev := order("e-"+tt.id, tt.id, "10.00", "", "2026-01-01T00:00:00Z")
+		res := m.Apply(&s, &ev, aggregate.SourceOffset{Topic: aggregate.TopicOf("orders"), Partition: 0, Offset: 1})
+		w := store.Encode(m, &snaps[0], &s, tt.pending, store.EncodeOptions{Figures: true, Computed: &res.Figures, Now: time.Now()})
+		if c, err := st.Save(ctx, []store.Write{w}); err != nil || len(c) != 0 {
+			t.Fatal(c, err)
+		}
+		if got := rc.Get(ctx, store.PendingKey(tt.id)).Val(); got != string(joined) {
+			t.Errorf("%s: pending key %q, want %q", tt.id, got, joined)
+		}
+		snaps, _, err = st.Load(ctx, []string{tt.id})
+		if err != nil || len(snaps[0].Pending) != len(docs) {
+			t.Fatalf("%s: loaded %q, %v", tt.id, snaps[0].Pending, err)
+		}
+		for i := range docs {
+			if !bytes.Equal(snaps[0].Pending[i], docs[i]) {
+				t.Errorf("%s: event %d is %q, want %q", tt.id, i, snaps[0].Pending[i], docs[i])
+			}
+		}
+	}
 }

@@ -115,13 +115,21 @@ const (
 	pendingDelete = "-"
 )
 
-// pendingAction encodes the pending key update for the save script.
-func (w *Write) pendingAction() string {
-	if len(w.Pending) == 0 {
+// pendingAction is the save script's pending argument: keep
+// (pendingKeep), delete (pendingDelete), or the events to store, joined by
+// newlines. A single element of Pending goes in as it is, without a copy:
+// a caller may join the events itself (the pipeline renders a customer's
+// documents into one buffer, newline-separated), which saves copying them
+// all once more per write.
+func (w *Write) pendingAction() any {
+	switch len(w.Pending) {
+	case 0:
 		if w.hadPending {
 			return pendingDelete
 		}
 		return pendingKeep
+	case 1:
+		return w.Pending[0]
 	}
 	size := 0
 	for _, p := range w.Pending {
