@@ -233,6 +233,8 @@ type pendingEvent struct {
 type customerWork struct {
 	id     string
 	events []pendingEvent
+	// nevents counts the events while the batch is sorted by customer.
+	nevents int
 	// partition is the input partition the customer lives on (its
 	// records', or its timer index entry's), whose stream time reaches it.
 	partition int32
@@ -271,7 +273,10 @@ func (p *Processor) Process(ctx context.Context, batch []Record) (BatchStats, er
 	start := p.cfg.Now()
 	stats := BatchStats{Records: len(batch)}
 	var dlq []Message
-	byCustomer := map[string]*customerWork{}
+	sc := p.borrowScratch()
+	defer p.returnScratch(sc)
+	sc.reset(len(batch))
+	byCustomer := sc.byCustomer
 	var order []*customerWork
 	clock := newBatchClock()
 	for i := range batch {
@@ -286,12 +291,24 @@ func (p *Processor) Process(ctx context.Context, batch []Record) (BatchStats, er
 		clock.saw(rec.Partition, ev.OccurredAt)
 		w := byCustomer[ev.CustomerID]
 		if w == nil {
-			w = &customerWork{id: ev.CustomerID}
+			sc.works = append(sc.works, customerWork{id: ev.CustomerID}) // within its capacity: w stays put
+			w = &sc.works[len(sc.works)-1]
 			byCustomer[ev.CustomerID] = w
 			order = append(order, w)
 		}
 		w.partition = rec.Partition
-		w.events = append(w.events, pendingEvent{rec: rec, ev: ev, before: before})
+		w.nevents++
+		sc.decoded = append(sc.decoded, decodedEvent{w: w, pendingEvent: pendingEvent{rec: rec, ev: ev, before: before}})
+	}
+	// Each customer's events get their part of one array, in batch order.
+	off := 0
+	for _, w := range order {
+		w.events = sc.events[off : off : off+w.nevents]
+		off += w.nevents
+	}
+	for i := range sc.decoded {
+		d := &sc.decoded[i]
+		d.w.events = append(d.w.events, d.pendingEvent)
 	}
 	for _, rec := range batch {
 		clock.touch(rec.Partition)
@@ -301,9 +318,6 @@ func (p *Processor) Process(ctx context.Context, batch []Record) (BatchStats, er
 	// The clock is not touched until clockRead has returned.
 	clockRead := p.fetchStreamTimes(ctx, clock)
 	defer func() { _, _ = clockRead() }() // the read's goroutine ends before Process does
-	sc := p.borrowScratch()
-	defer p.returnScratch(sc)
-	sc.fields.Reset()
 	if err := p.applyAndSave(ctx, order, clock, &stats, sc, false, func() error { _, err := clockRead(); return err }); err != nil {
 		return stats, err
 	}
@@ -538,12 +552,40 @@ type intoLoader interface {
 	LoadInto(ctx context.Context, customerIDs []string, dst []store.Snapshot) ([]store.Snapshot, []error, error)
 }
 
-// batchScratch is memory a batch borrows and the next one reuses: the
-// array its snapshots are loaded into and the field lists of its writes.
-// Processor.scratch pools them, one per batch running at once.
+// batchScratch is memory a batch borrows and the next one reuses: its
+// customers' work and events sorted by customer, the array its snapshots
+// are loaded into and the field lists of its writes. Processor.scratch
+// keeps them, one per batch running at once. Nothing of a batch may
+// refer to them once it has returned.
 type batchScratch struct {
-	snaps  []store.Snapshot
-	fields store.FieldBuffer
+	byCustomer map[string]*customerWork
+	works      []customerWork
+	decoded    []decodedEvent
+	events     []pendingEvent
+	snaps      []store.Snapshot
+	fields     store.FieldBuffer
+}
+
+// decodedEvent is a decoded record of the batch and its customer's work.
+type decodedEvent struct {
+	w *customerWork
+	pendingEvent
+}
+
+// reset readies sc for a batch of n records: room for n customers and
+// events, so that the pointers to its works stay valid while they fill.
+func (sc *batchScratch) reset(n int) {
+	if sc.byCustomer == nil {
+		sc.byCustomer = make(map[string]*customerWork, n)
+	}
+	clear(sc.byCustomer)
+	if cap(sc.works) < n {
+		sc.works = make([]customerWork, 0, n)
+		sc.decoded = make([]decodedEvent, 0, n)
+		sc.events = make([]pendingEvent, n)
+	}
+	sc.works, sc.decoded = sc.works[:0], sc.decoded[:0]
+	sc.fields.Reset()
 }
 
 // applyAndSave loads, applies and writes every customer, reloading those
@@ -678,7 +720,7 @@ func (p *Processor) applyCustomer(w *customerWork, snap *store.Snapshot, clock *
 	// before anything newer, so each customer's chain stays in order.
 	w.reemitted = len(snap.Pending)
 	w.outs = append(w.outs, snap.Pending...)
-	pending := w.outs
+	joined := false
 	if n := len(w.newChanges) + len(w.newSegs); n > 0 {
 		// The customer's documents share one buffer sized for all of them
 		// (one allocation instead of one per document), separated by
@@ -709,9 +751,12 @@ func (p *Processor) applyCustomer(w *customerWork, snap *store.Snapshot, clock *
 			// buf is every document, newline-separated: the pending key's
 			// value as it is, which the save sends without joining the
 			// documents once more.
-			w.joined[0] = buf
-			pending = w.joined[:]
+			w.joined[0], joined = buf, true
 		}
+	}
+	pending := w.outs // re-emitted events first, then the new ones
+	if joined {
+		pending = w.joined[:]
 	}
 	w.token = snap.Token
 	if !dirty {

@@ -242,6 +242,31 @@ func TestPendingCarriedIntoNextWrite(t *testing.T) {
 	}
 }
 
+// When publishing fails again, the write stores the events found pending
+// and the new ones after them: nothing is lost however often it fails.
+func TestPendingKeepsReemittedAndNewEventsWhenPublishingFailsAgain(t *testing.T) {
+	p, pub, rc := setup(t)
+	pub.fail = errors.New("broker down")
+	_, _ = p.Process(ctxT(t), []pipeline.Record{orderRec(0, "e1", "c-3", "200.00", "2026-01-01T00:00:00Z")})
+	first := rc.Get(ctxT(t), "ltv:{c-3}:pending").Val()
+	if !strings.Contains(first, `"tier":"bronze"`) {
+		t.Fatalf("pending after the first failure: %q", first)
+	}
+	_, _ = p.Process(ctxT(t), []pipeline.Record{orderRec(1, "e2", "c-3", "200.00", "2026-01-02T00:00:00Z")})
+	second := rc.Get(ctxT(t), "ltv:{c-3}:pending").Val()
+	rest, ok := strings.CutPrefix(second, first+"\n")
+	if !ok || !strings.Contains(rest, `"previous_tier":"bronze","tier":"silver"`) {
+		t.Fatalf("pending after the second failure:\n%s\nwant the first's events, then the silver change", second)
+	}
+	pub.fail = nil
+	if _, err := p.Process(ctxT(t), []pipeline.Record{orderRec(1, "e2", "c-3", "200.00", "2026-01-02T00:00:00Z")}); err != nil {
+		t.Fatal(err)
+	}
+	if changes := pub.topic("ltv-changes"); len(changes) != 2 || !strings.Contains(string(changes[1].Value), `"tier":"silver"`) {
+		t.Fatalf("changes = %q", changes)
+	}
+}
+
 func TestUnreadableStateGoesToDLQ(t *testing.T) {
 	p, pub, rc := setup(t)
 	rc.HSet(ctxT(t), "ltv:{c-4}", "orders", "NaN")
