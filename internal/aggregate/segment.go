@@ -177,7 +177,7 @@ func (m *Model) AdvanceAll(s *State, customerID string, until time.Time, fx *Eff
 // TimerCause is the caused_by of a change made by the timer due at due.
 func TimerCause(due time.Time) string {
 	var buf [64]byte // the prefix and the longest RFC 3339 time: one allocation, the string
-	return string(AppendTimeText(append(buf[:0], TimerCausePrefix...), due))
+	return string(appendCause(buf[:0], "", true, due))
 }
 
 // causeText is a change's caused_by: the input event's id, or a timer's

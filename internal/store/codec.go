@@ -545,7 +545,12 @@ func (e *encoder) timeSince(arena []byte, field fieldIndex, t, was time.Time) []
 
 func (e *encoder) fixed(arena []byte, s fieldIndex, v money.Exact, places int32) []byte {
 	start := len(arena)
-	arena = v.AppendFixed(arena, places)
+	return e.setField(v.AppendFixed(arena, places), s, start)
+}
+
+// setField is setRendered for field s, rendered at the arena's end from
+// start.
+func (e *encoder) setField(arena []byte, s fieldIndex, start int) []byte {
 	old, had := e.stored.get(s)
 	return e.setRendered(arena, fieldNames[s], old, had, start, len(arena))
 }
@@ -639,9 +644,7 @@ func (e *encoder) encode(arena []byte, m *aggregate.Model, snap *Snapshot, st *a
 		fig = &f
 	}
 	start := len(arena)
-	arena = strconv.AppendInt(arena, st.Orders, 10)
-	old, had := e.stored.get(ixOrders)
-	arena = e.setRendered(arena, FieldOrders, old, had, start, len(arena))
+	arena = e.setField(strconv.AppendInt(arena, st.Orders, 10), ixOrders, start)
 	arena = e.fixed(arena, ixAOV, fig.AOV, 2)
 	arena = e.fixed(arena, ixFrequency, fig.Frequency, 4)
 	arena = e.fixed(arena, ixTenureDays, fig.TenureDays, 2)
@@ -711,9 +714,7 @@ func (e *encoder) time(arena []byte, field fieldIndex, t time.Time) []byte {
 		return arena
 	}
 	start := len(arena)
-	arena = aggregate.AppendTimeText(arena, t)
-	old, had := e.stored.get(field)
-	return e.setRendered(arena, fieldNames[field], old, had, start, len(arena))
+	return e.setField(aggregate.AppendTimeText(arena, t), field, start)
 }
 
 // pieceFields are the names of the blob's further pieces (a full 32-id
