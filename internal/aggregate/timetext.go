@@ -4,11 +4,49 @@ import "time"
 
 // TimeText renders a timestamp the way every public field does: RFC 3339
 // in UTC, with fractional seconds only when the source had them.
-func TimeText(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+func TimeText(t time.Time) string {
+	var buf [40]byte
+	return string(AppendTimeText(buf[:0], t))
+}
 
-// AppendTimeText appends TimeText(t) to dst without allocating.
+// AppendTimeText appends TimeText(t) to dst without allocating. Years
+// 0–9999 are written digit by digit (a write renders several times, and
+// time's general formatter is most of that); others, which RFC 3339 cannot
+// express anyway, go through time.AppendFormat.
 func AppendTimeText(dst []byte, t time.Time) []byte {
-	return t.UTC().AppendFormat(dst, time.RFC3339Nano)
+	unix := t.Unix()
+	days := unix / secondsPerDay
+	if unix%secondsPerDay < 0 {
+		days--
+	}
+	year, month, day := civilFromDays(days)
+	if year < 0 || year > 9999 {
+		return t.UTC().AppendFormat(dst, time.RFC3339Nano)
+	}
+	secOfDay := int(unix - days*secondsPerDay)
+	hour, minute, sec := secOfDay/3600, secOfDay/60%60, secOfDay%60
+	dst = append(dst,
+		byte('0'+year/1000), byte('0'+year/100%10), byte('0'+year/10%10), byte('0'+year%10), '-',
+		byte('0'+month/10), byte('0'+month%10), '-',
+		byte('0'+day/10), byte('0'+day%10), 'T',
+		byte('0'+hour/10), byte('0'+hour%10), ':',
+		byte('0'+minute/10), byte('0'+minute%10), ':',
+		byte('0'+sec/10), byte('0'+sec%10))
+	if ns := t.Nanosecond(); ns != 0 {
+		// Nine digits, then the trailing zeros dropped (RFC3339Nano).
+		var frac [10]byte
+		frac[0] = '.'
+		for i := 9; i >= 1; i-- {
+			frac[i] = byte('0' + ns%10)
+			ns /= 10
+		}
+		n := 10
+		for frac[n-1] == '0' {
+			n--
+		}
+		dst = append(dst, frac[:n]...)
+	}
+	return append(dst, 'Z')
 }
 
 // ParseTimeText reads what TimeText writes, "YYYY-MM-DDThh:mm:ss[.f]Z"
@@ -47,7 +85,57 @@ func ParseTimeText(v string) (time.Time, bool) {
 	if month < 1 || month > 12 || day < 1 || day > DaysInMonth(month, year) || hour > 23 || minute > 59 || sec > 59 {
 		return time.Time{}, false
 	}
-	return time.Date(year, time.Month(month), day, hour, minute, sec, nsec, time.UTC), true
+	unix := (daysFromCivil(year, month, day)*24+int64(hour))*3600 + int64(minute)*60 + int64(sec)
+	return time.Unix(unix, int64(nsec)).UTC(), true
+}
+
+const secondsPerDay = 24 * 3600
+
+// daysFromCivil is the number of days from 1970-01-01 to the given date of
+// the proleptic Gregorian calendar (negative before), counting in 400-year
+// eras of 146,097 days that start on 1 March, so that the leap day ends a
+// year. time.Date does the same with more generality (normalising
+// out-of-range parts) than a checked date needs.
+func daysFromCivil(year, month, day int) int64 {
+	y := int64(year)
+	if month <= 2 {
+		y--
+	}
+	era := y / 400
+	if y < 0 && y%400 != 0 {
+		era--
+	}
+	yearOfEra := y - era*400
+	shifted := int64(month) - 3 // March is 0
+	if month <= 2 {
+		shifted += 12
+	}
+	dayOfYear := (153*shifted+2)/5 + int64(day) - 1
+	dayOfEra := yearOfEra*365 + yearOfEra/4 - yearOfEra/100 + dayOfYear
+	return era*146097 + dayOfEra - 719468 // 719,468 days from 0000-03-01 to 1970-01-01
+}
+
+// civilFromDays is daysFromCivil's inverse.
+func civilFromDays(days int64) (year, month, day int) {
+	z := days + 719468
+	era := z / 146097
+	if z < 0 && z%146097 != 0 {
+		era--
+	}
+	dayOfEra := z - era*146097
+	yearOfEra := (dayOfEra - dayOfEra/1460 + dayOfEra/36524 - dayOfEra/146096) / 365
+	dayOfYear := dayOfEra - (365*yearOfEra + yearOfEra/4 - yearOfEra/100)
+	shifted := (5*dayOfYear + 2) / 153 // March is 0
+	day = int(dayOfYear - (153*shifted+2)/5 + 1)
+	month = int(shifted + 3)
+	if shifted >= 10 {
+		month = int(shifted - 9)
+	}
+	year = int(yearOfEra + era*400)
+	if month <= 2 {
+		year++
+	}
+	return year, month, day
 }
 
 // Digits parses a fixed-width run of ASCII digits (at most 18, so it

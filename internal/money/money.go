@@ -152,14 +152,29 @@ func appendFixed(dst []byte, f fixed, places int32) ([]byte, bool) {
 	if places < 0 || places >= int32(len(pow10)) {
 		return dst, false
 	}
-	u, ok := mulDivRound(f, unit, unit, places)
-	if !ok {
-		return dst, false
-	}
-	mag := uint64(u)
-	if u < 0 {
-		dst = append(dst, '-')
-		mag = uint64(-u)
+	var mag uint64
+	if k := int64(f.exp) + int64(places); k >= 0 && k < int64(len(pow10)) {
+		// Nothing to round: the value has at most places decimals (the
+		// usual case: amounts of two, written with two), so it only
+		// scales, without mulDivRound's division.
+		hi, lo := bits.Mul64(f.mag, pow10[k])
+		if hi != 0 || lo > math.MaxInt64 {
+			return dst, false
+		}
+		mag = lo
+		if f.neg && mag != 0 {
+			dst = append(dst, '-')
+		}
+	} else {
+		u, ok := mulDivRound(f, unit, unit, places)
+		if !ok {
+			return dst, false
+		}
+		mag = uint64(u)
+		if u < 0 {
+			dst = append(dst, '-')
+			mag = uint64(-u)
+		}
 	}
 	if places == 0 {
 		return strconv.AppendUint(dst, mag, 10), true

@@ -541,9 +541,10 @@ func (p *Processor) topicOf(doc []byte) string {
 var segmentDocPrefix = []byte(`{"schema":"` + aggregate.SchemaSegment + `"`)
 
 // freshLoader is a store that may answer loads from copies of what this
-// process wrote (store.Cached) and can load past them.
+// process wrote (store.Cached) and can load past them, into a caller's
+// array as intoLoader does.
 type freshLoader interface {
-	LoadFresh(ctx context.Context, customerIDs []string) ([]store.Snapshot, []error, error)
+	LoadFreshInto(ctx context.Context, customerIDs []string, dst []store.Snapshot) ([]store.Snapshot, []error, error)
 }
 
 // intoLoader is a store that can load into a caller's array
@@ -613,7 +614,9 @@ func (p *Processor) applyAndSave(ctx context.Context, todo []*customerWork, cloc
 		}
 		load := p.cfg.Store.Load
 		if fl, ok := p.cfg.Store.(freshLoader); ok && fresh {
-			load = fl.LoadFresh
+			load = func(ctx context.Context, ids []string) ([]store.Snapshot, []error, error) {
+				return fl.LoadFreshInto(ctx, ids, sc.snaps)
+			}
 		} else if il, ok := p.cfg.Store.(intoLoader); ok {
 			load = func(ctx context.Context, ids []string) ([]store.Snapshot, []error, error) {
 				return il.LoadInto(ctx, ids, sc.snaps)
@@ -719,6 +722,9 @@ func (p *Processor) applyCustomer(w *customerWork, snap *store.Snapshot, clock *
 	// publication is not known to have succeeded: publish them again,
 	// before anything newer, so each customer's chain stays in order.
 	w.reemitted = len(snap.Pending)
+	if n := len(snap.Pending) + len(w.newChanges) + len(w.newSegs); n > 0 {
+		w.outs = make([][]byte, 0, n) // sized once, not grown document by document
+	}
 	w.outs = append(w.outs, snap.Pending...)
 	joined := false
 	if n := len(w.newChanges) + len(w.newSegs); n > 0 {

@@ -136,7 +136,8 @@ func zigzag(v int64) uint64 { return uint64(v<<1) ^ uint64(v>>63) }
 
 // parseBlob reads a blob into st: the guard, the digests, the lifecycle
 // times, and the exact sums (which replace the rounded public values
-// already decoded into st).
+// already decoded into st). It reuses st's dedupe and guard arrays when
+// they have room.
 func parseBlob(b string, st *aggregate.State) error {
 	if len(b) < 1 || b[0]&blobMarker == 0 {
 		return errors.New("not a bookkeeping value of this version")
@@ -151,7 +152,10 @@ func parseBlob(b string, st *aggregate.State) error {
 		}
 	}
 	n := int(header>>blobGuardShift) & blobMaxGuard
-	st.Applied = make([]aggregate.SourceOffset, 0, n)
+	st.Applied = st.Applied[:0] // a reused snapshot's array (DecodeSnapshotInto)
+	if cap(st.Applied) < n {
+		st.Applied = make([]aggregate.SourceOffset, 0, n)
+	}
 	for i := 0; i < n && r.err == nil; i++ {
 		topic := aggregate.TopicID(r.uint32())
 		partition := r.uvarint()
@@ -196,7 +200,10 @@ func parseBlob(b string, st *aggregate.State) error {
 	if len(r.s)%8 != 0 {
 		return fmt.Errorf("%d bytes of digests is not a multiple of 8", len(r.s))
 	}
-	st.Seen = make([]uint64, 0, len(r.s)/8+1) // room for the next event's digest
+	st.Seen = st.Seen[:0]
+	if room := len(r.s)/8 + 1; cap(st.Seen) < room { // room for the next event's digest
+		st.Seen = make([]uint64, 0, room)
+	}
 	for i := 0; i < len(r.s); i += 8 {
 		st.Seen = append(st.Seen, binary.LittleEndian.Uint64([]byte(r.s[i:i+8])))
 	}

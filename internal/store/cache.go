@@ -176,14 +176,13 @@ func (c *Cached) LoadInto(ctx context.Context, customerIDs []string, dst []Snaps
 	c.mu.Unlock()
 	for i, id := range customerIDs {
 		if found[i] {
-			if l, ok := decodeCopy(copies[i]); ok {
+			snap := &snaps[i]
+			if snap.stored.readCopy(copies[i]) {
 				if flagged != nil && flagged[i] {
-					l.vals[ixPendingFlag] = "1"
-					l.has |= 1 << ixPendingFlag
+					snap.stored.vals[ixPendingFlag] = "1"
+					snap.stored.has |= 1 << ixPendingFlag
 				}
-				snap, err := decodeLoaded(id, l, copies[i] != "", "")
-				if err == nil {
-					snaps[i] = snap
+				if decodeInto(snap, id, copies[i] != "", "") == nil {
 					continue
 				}
 			}
@@ -196,30 +195,73 @@ func (c *Cached) LoadInto(ctx context.Context, customerIDs []string, dst []Snaps
 	if len(missIDs) == 0 {
 		return snaps, errs, nil
 	}
-	loaded, loadErrs, err := c.inner.Load(ctx, missIDs)
-	if err != nil {
+	if err := c.loadMisses(ctx, missIDs, missAt, snaps, errs); err != nil {
 		return nil, nil, err
-	}
-	for j, i := range missAt {
-		snaps[i], errs[i] = loaded[j], loadErrs[j]
 	}
 	return snaps, errs, nil
 }
 
-// LoadFresh loads customers from the inner store, past and dropping their
-// copies. A copy is checked only when its customer is written (the
-// compare-and-set), so a load that may end in no write must not trust it:
+// toLoader is a store that can decode into the caller's snapshots (Redis).
+type toLoader interface {
+	LoadTo(ctx context.Context, customerIDs []string, dst []*Snapshot) ([]error, error)
+}
+
+// loadMisses loads ids from the inner store into snaps[at[j]] and
+// errs[at[j]]: decoded where they lie when the inner store can
+// (toLoader), copied in otherwise.
+func (c *Cached) loadMisses(ctx context.Context, ids []string, at []int, snaps []Snapshot, errs []error) error {
+	if tl, ok := c.inner.(toLoader); ok {
+		dst := make([]*Snapshot, len(ids))
+		for j, i := range at {
+			dst[j] = &snaps[i]
+		}
+		loadErrs, err := tl.LoadTo(ctx, ids, dst)
+		if err != nil {
+			return err
+		}
+		for j, i := range at {
+			errs[i] = loadErrs[j]
+		}
+		return nil
+	}
+	loaded, loadErrs, err := c.inner.Load(ctx, ids)
+	if err != nil {
+		return err
+	}
+	for j, i := range at {
+		snaps[i], errs[i] = loaded[j], loadErrs[j]
+	}
+	return nil
+}
+
+// LoadFreshInto loads customers from the inner store, past and dropping
+// their copies, into dst's array when it has room (see LoadInto). A copy
+// is checked only when its customer is written (the compare-and-set), so
+// a load that may end in no write must not trust it:
 // a customer loaded because its timer index entry is due may have been
 // written by another consumer since, and a stale copy would show it with
 // nothing due, leaving the entry due forever.
-func (c *Cached) LoadFresh(ctx context.Context, customerIDs []string) ([]Snapshot, []error, error) {
+func (c *Cached) LoadFreshInto(ctx context.Context, customerIDs []string, dst []Snapshot) ([]Snapshot, []error, error) {
 	c.mu.Lock()
 	for _, id := range customerIDs {
 		c.dropLocked(id)
 	}
 	c.mu.Unlock()
 	c.misses.Add(uint64(len(customerIDs)))
-	return c.inner.Load(ctx, customerIDs)
+	snaps := dst[:0]
+	if cap(dst) < len(customerIDs) {
+		snaps = make([]Snapshot, len(customerIDs))
+	}
+	snaps = snaps[:len(customerIDs)]
+	at := make([]int, len(customerIDs))
+	for i := range at {
+		at[i] = i
+	}
+	errs := make([]error, len(customerIDs))
+	if err := c.loadMisses(ctx, customerIDs, at, snaps, errs); err != nil {
+		return nil, nil, err
+	}
+	return snaps, errs, nil
 }
 
 // Save writes through and keeps, for every write that went in, the hash

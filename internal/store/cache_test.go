@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"maps"
 	"math/rand/v2"
+	"reflect"
+	"slices"
 	"testing"
 	"time"
 
@@ -25,6 +27,13 @@ type countingBacking struct {
 func (b *countingBacking) Load(ctx context.Context, ids []string) ([]store.Snapshot, []error, error) {
 	b.loaded += len(ids)
 	return b.Redis.Load(ctx, ids)
+}
+
+// LoadTo is what Cached calls on a Redis store (it decodes into the
+// batch's array); counted like Load.
+func (b *countingBacking) LoadTo(ctx context.Context, ids []string, dst []*store.Snapshot) ([]error, error) {
+	b.loaded += len(ids)
+	return b.Redis.LoadTo(ctx, ids, dst)
 }
 
 // step loads one customer through s, applies ev at offset and saves the
@@ -365,4 +374,110 @@ func TestCachedLoadIntoReusesTheCallersArray(t *testing.T) {
 	if err != nil || len(got) != 2 || got[1].CustomerID != "c-miss" {
 		t.Fatalf("into a too small array: %v %+v", err, got)
 	}
+}
+
+// A snapshot decoded into a slot that held another customer (a bigger
+// one: more digests, blob pieces, pending events, lifecycle times) is the
+// snapshot a fresh load gives, whether it comes from the copy, from Redis
+// or past the copies; and the slot's dedupe and guard arrays are reused.
+func TestLoadsIntoUsedSlotsLeaveNothingOfTheirLastCustomer(t *testing.T) {
+	r, _ := newStore(t)
+	c := store.NewCached(r, store.CacheConfig{})
+	m := aggregate.DefaultModel()
+	var big []string
+	for k := 0; k < 3; k++ {
+		id := fmt.Sprintf("c-big-%d", k)
+		big = append(big, id)
+		for i := 0; i < 40; i++ { // more digests than fit one blob piece
+			at := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC).AddDate(0, 0, 3*i).Format(time.RFC3339)
+			step(t, c, m, order(fmt.Sprintf("b%d-%d", k, i), id, "900.00", "0.4", at), int64(i+1), false)
+		}
+		churn := aggregate.Event{Kind: aggregate.CustomerChurned, EventID: fmt.Sprintf("b%d-churn", k), CustomerID: id,
+			OccurredAt: mustTime("2025-12-01T00:00:00Z")}
+		step(t, c, m, churn, 100, false)
+	}
+	// The first big customer's last write left events pending.
+	snaps, _, err := r.Load(ctxT(t), big[:1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := snaps[0].State
+	m.Apply(&st, new(order("b-last", big[0], "1.00", "0.4", "2025-12-02T00:00:00Z")), aggregate.SourceOffset{Topic: aggregate.TopicOf("orders"), Offset: 101})
+	w := store.Encode(m, &snaps[0], &st, [][]byte{[]byte(`{"pending":1}`), []byte(`{"pending":2}`)}, store.EncodeOptions{Figures: true, Now: time.Now()})
+	if conflicts, err := r.Save(ctxT(t), []store.Write{w}); err != nil || len(conflicts) > 0 {
+		t.Fatal(conflicts, err)
+	}
+	step(t, c, m, order("s1", "c-small-hit", "10.00", "0.4", "2026-01-01T00:00:00Z"), 1, false)
+	step(t, r, m, order("s2", "c-small-miss", "20.00", "0.4", "2026-01-01T00:00:00Z"), 1, false)
+	small := []string{"c-small-hit", "c-small-miss", "c-never-written"}
+	want, werrs, err := r.Load(ctxT(t), small)
+	if err != nil || werrs[0] != nil || werrs[1] != nil || werrs[2] != nil {
+		t.Fatal(err, werrs)
+	}
+
+	loads := map[string]func(dst []store.Snapshot) ([]store.Snapshot, []error, error){
+		"LoadInto": func(dst []store.Snapshot) ([]store.Snapshot, []error, error) { return c.LoadInto(ctxT(t), small, dst) },
+		"LoadFreshInto": func(dst []store.Snapshot) ([]store.Snapshot, []error, error) {
+			return c.LoadFreshInto(ctxT(t), small, dst)
+		},
+	}
+	for name, load := range loads {
+		dst, errs, err := c.LoadFreshInto(ctxT(t), big, make([]store.Snapshot, 0, 3))
+		if err != nil || errs[0] != nil {
+			t.Fatal(err, errs)
+		}
+		if len(dst[0].Pending) == 0 || len(dst[0].State.Seen) < 32 || dst[0].State.LastChurnAt.IsZero() {
+			t.Fatalf("%s: the big customer is not as big as meant: %d pending, %d digests", name, len(dst[0].Pending), len(dst[0].State.Seen))
+		}
+		seenArrays := make([]*uint64, 3)
+		for i := range dst {
+			seenArrays[i] = &dst[i].State.Seen[:1][0]
+		}
+		got, errs, err := load(dst[:0])
+		if err != nil || errs[0] != nil || errs[1] != nil || errs[2] != nil {
+			t.Fatal(name, err, errs)
+		}
+		for i, id := range small {
+			if !sameSnapshot(got[i], want[i]) {
+				t.Errorf("%s, %s: loaded into a used slot\n%+v\nwant\n%+v", name, id, got[i], want[i])
+			}
+			// The same event on either snapshot makes the same write.
+			ev := order("next-"+id, id, "5.00", "0.4", "2026-02-01T00:00:00Z")
+			gw, ww := encodeOn(m, &got[i], ev), encodeOn(m, &want[i], ev)
+			gset, gdel := gw.Changes()
+			wset, wdel := ww.Changes()
+			if gw.Token != ww.Token || !maps.Equal(gset, wset) || !slices.Equal(gdel, wdel) {
+				t.Errorf("%s, %s: the next write differs\n%v %v\nwant\n%v %v", name, id, gset, gdel, wset, wdel)
+			}
+		}
+		if got[0].State.Seen != nil && &got[0].State.Seen[:1][0] != seenArrays[0] {
+			t.Errorf("%s: the slot's dedupe array was not reused", name)
+		}
+	}
+}
+
+// sameSnapshot compares what a snapshot says, an empty list and none
+// being the same.
+func sameSnapshot(a, b store.Snapshot) bool {
+	norm := func(s store.Snapshot) store.Snapshot {
+		if len(s.State.Seen) == 0 {
+			s.State.Seen = nil
+		}
+		if len(s.State.Applied) == 0 {
+			s.State.Applied = nil
+		}
+		if len(s.Pending) == 0 {
+			s.Pending = nil
+		}
+		return s
+	}
+	a, b = norm(a), norm(b)
+	return a.CustomerID == b.CustomerID && a.Token == b.Token && a.Exists == b.Exists &&
+		reflect.DeepEqual(a.Pending, b.Pending) && reflect.DeepEqual(a.State, b.State)
+}
+
+func encodeOn(m *aggregate.Model, snap *store.Snapshot, ev aggregate.Event) store.Write {
+	st := snap.State.Clone()
+	res := m.Apply(&st, &ev, aggregate.SourceOffset{Topic: aggregate.TopicOf("orders"), Partition: 0, Offset: 50})
+	return store.Encode(m, snap, &st, nil, store.EncodeOptions{Figures: true, Computed: &res.Figures, Now: ev.OccurredAt})
 }

@@ -45,11 +45,19 @@ func appendCopyField(dst []byte, tag byte, v string) []byte {
 // decodeCopy parses appendCopy's output; the values are substrings of e.
 func decodeCopy(e string) (loaded, bool) {
 	var l loaded
+	ok := l.readCopy(e)
+	return l, ok
+}
+
+// readCopy is decodeCopy into l, which it resets first (a snapshot's
+// stored hash is decoded where it lies, see DecodeSnapshotInto).
+func (l *loaded) readCopy(e string) bool {
+	*l = loaded{}
 	for len(e) > 0 {
 		tag := e[0]
 		n, w := uvarint(e[1:])
 		if w <= 0 || uint64(len(e)-1-w) < n {
-			return loaded{}, false
+			return false
 		}
 		v := e[1+w : 1+w+int(n)]
 		e = e[1+w+int(n):]
@@ -60,10 +68,10 @@ func decodeCopy(e string) (loaded, bool) {
 		case tag >= moreTag && tag < moreTag+pieceTags:
 			l.more.set(int(tag-moreTag), v)
 		default:
-			return loaded{}, false
+			return false
 		}
 	}
-	return l, true
+	return true
 }
 
 // after returns the hash l becomes when w is applied to it; false when w

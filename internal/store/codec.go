@@ -67,6 +67,43 @@ func Key(customerID string) string { return "ltv:{" + customerID + "}" }
 // and the acknowledgement of its outputs.
 func PendingKey(customerID string) string { return "ltv:{" + customerID + "}:pending" }
 
+// customerKeys renders Key of n customers, and PendingKey of those for
+// which withPending says so (else ""), into one string and returns its
+// parts: one allocation per call instead of one or two per customer.
+func customerKeys(n int, id func(i int) string, withPending func(i int) bool) (hash, pending []string) {
+	const open, pendingSuffix = "ltv:{", "}:pending"
+	size := 0
+	for i := 0; i < n; i++ {
+		size += len(open) + len(id(i)) + len(pendingSuffix)
+	}
+	var b strings.Builder
+	b.Grow(2 * size)
+	spans := make([]int, 0, 4*n)
+	for i := 0; i < n; i++ {
+		for k := 0; k < 2; k++ {
+			start := b.Len()
+			if k == 1 && (withPending == nil || !withPending(i)) {
+				spans = append(spans, start, start)
+				continue
+			}
+			b.WriteString(open)
+			b.WriteString(id(i))
+			if k == 0 {
+				b.WriteByte('}')
+			} else {
+				b.WriteString(pendingSuffix)
+			}
+			spans = append(spans, start, b.Len())
+		}
+	}
+	all := b.String()
+	hash, pending = make([]string, n), make([]string, n)
+	for i := 0; i < n; i++ {
+		hash[i], pending[i] = all[spans[4*i]:spans[4*i+1]], all[spans[4*i+2]:spans[4*i+3]]
+	}
+	return hash, pending
+}
+
 // Snapshot is a customer's state as loaded from Redis.
 type Snapshot struct {
 	CustomerID string
@@ -242,20 +279,17 @@ func pieceNumber(name string) (int, bool) {
 	return n, true
 }
 
-// load sorts a hash's fields into indexes and blob pieces in one pass.
-func load(h map[string]string) loaded {
-	var l loaded
-	for k, v := range h {
-		if s, ok := indexOf(k); ok {
-			l.vals[s] = v
-			l.has |= 1 << s
-			continue
-		}
-		if n, ok := pieceNumber(k); ok {
-			l.more.set(n, v)
-		}
+// add sorts one of a hash's fields into its index or blob piece; other
+// fields (another version's, an operator's) are left out.
+func (l *loaded) add(k, v string) {
+	if s, ok := indexOf(k); ok {
+		l.vals[s] = v
+		l.has |= 1 << s
+		return
 	}
-	return l
+	if n, ok := pieceNumber(k); ok {
+		l.more.set(n, v)
+	}
 }
 
 // Write is one customer's update, produced by Encode. It carries only the
@@ -306,13 +340,31 @@ func (w *Write) Changes() (set map[string]string, del []string) {
 // value ("" when absent). A hash that cannot be parsed is reported, never
 // silently reset: overwriting it would lose history.
 func DecodeSnapshot(customerID string, h map[string]string, pending string) (Snapshot, error) {
-	return decodeLoaded(customerID, load(h), len(h) > 0, pending)
+	var snap Snapshot
+	err := DecodeSnapshotInto(&snap, customerID, h, pending)
+	return snap, err
 }
 
-// decodeLoaded is DecodeSnapshot for a hash already sorted by field index
-// (from HGETALL, or from the copy Cached keeps).
-func decodeLoaded(customerID string, l loaded, exists bool, pending string) (Snapshot, error) {
-	snap := Snapshot{CustomerID: customerID, Exists: exists, stored: l}
+// DecodeSnapshotInto is DecodeSnapshot into *dst, for a caller that decodes
+// batch after batch into one array (Cached.LoadInto): the snapshot (about
+// a kilobyte) is filled where it lies instead of being built and copied,
+// and the dedupe and guard arrays of whatever dst held before are reused.
+// Nothing may still use dst's earlier contents. On error *dst is zero.
+func DecodeSnapshotInto(dst *Snapshot, customerID string, h map[string]string, pending string) error {
+	dst.stored = loaded{}
+	for k, v := range h {
+		dst.stored.add(k, v)
+	}
+	return decodeInto(dst, customerID, len(h) > 0, pending)
+}
+
+// decodeInto is DecodeSnapshotInto for a hash already sorted by field
+// index into dst.stored (from HGETALL, or from the copy Cached keeps).
+func decodeInto(snap *Snapshot, customerID string, exists bool, pending string) error {
+	l := &snap.stored
+	seen, applied := snap.State.Seen[:0], snap.State.Applied[:0]
+	snap.State = aggregate.State{Seen: seen, Applied: applied}
+	snap.CustomerID, snap.Exists, snap.Token, snap.Pending = customerID, exists, "", nil
 	for rest := pending; rest != ""; {
 		var doc string
 		doc, rest, _ = strings.Cut(rest, "\n")
@@ -321,12 +373,13 @@ func decodeLoaded(customerID string, l loaded, exists bool, pending string) (Sna
 		}
 	}
 	if !exists {
-		return snap, nil
+		return nil
 	}
 	st := &snap.State
 	var err error
-	fail := func(field string, e error) (Snapshot, error) {
-		return Snapshot{}, fmt.Errorf("stored state of customer %q: field %s: %w", customerID, field, e)
+	fail := func(field string, e error) error {
+		*snap = Snapshot{}
+		return fmt.Errorf("stored state of customer %q: field %s: %w", customerID, field, e)
 	}
 	if v, ok := l.get(ixOrders); ok {
 		if st.Orders, err = strconv.ParseInt(v, 10, 64); err != nil || st.Orders < 0 {
@@ -382,7 +435,7 @@ func decodeLoaded(customerID string, l loaded, exists bool, pending string) (Sna
 			return fail(fieldGuard, err)
 		}
 	}
-	return snap, nil
+	return nil
 }
 
 // blob joins the pieces of the bookkeeping blob (a missing piece ends it,

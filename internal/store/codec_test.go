@@ -213,12 +213,10 @@ func BenchmarkDecodeApplyEncode(b *testing.B) {
 	snaps := make([]store.Snapshot, 1) // the array a batch loads into (Cached.LoadInto)
 	b.ReportAllocs()
 	for b.Loop() {
-		var err error
-		snaps[0], err = store.DecodeSnapshot("c-1", stored, "")
-		if err != nil {
+		snap := &snaps[0]
+		if err := store.DecodeSnapshotInto(snap, "c-1", stored, ""); err != nil {
 			b.Fatal(err)
 		}
-		snap := &snaps[0]
 		s := snap.State
 		fx.Segments, fx.Tiers = fx.Segments[:0], fx.Tiers[:0]
 		res := m.ApplyTo(&s, &ev, aggregate.SourceOffset{Topic: aggregate.TopicOf("orders"), Partition: 0, Offset: 10}, ev.OccurredAt, &fx)

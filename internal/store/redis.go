@@ -52,11 +52,26 @@ func (r *Redis) Ping(ctx context.Context) error {
 // cannot be parsed yields a non-nil error in its slot of errs, not a
 // failure of the whole call; err is for Redis being unreachable.
 func (r *Redis) Load(ctx context.Context, customerIDs []string) (snaps []Snapshot, errs []error, err error) {
+	snaps = make([]Snapshot, len(customerIDs))
+	dst := make([]*Snapshot, len(customerIDs))
+	for i := range snaps {
+		dst[i] = &snaps[i]
+	}
+	if errs, err = r.LoadTo(ctx, customerIDs, dst); err != nil {
+		return nil, nil, err
+	}
+	return snaps, errs, nil
+}
+
+// LoadTo is Load decoding each customer into *dst[i] where it lies
+// (DecodeSnapshotInto), for a caller that reuses its snapshots (Cached's
+// misses land in the batch's array). When err is not nil, the snapshots
+// are left in an unspecified state.
+func (r *Redis) LoadTo(ctx context.Context, customerIDs []string, dst []*Snapshot) (errs []error, err error) {
 	cmds := make([]*redis.MapStringStringCmd, len(customerIDs))
-	keys := make([]string, len(customerIDs))
+	keys, _ := customerKeys(len(customerIDs), func(i int) string { return customerIDs[i] }, nil)
 	_, err = r.client.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i, id := range customerIDs {
-			keys[i] = Key(id)
+		for i := range customerIDs {
 			// The key as *string: no allocation to box it (see evalShaArgs).
 			cmds[i] = redis.NewMapStringStringCmd(ctx, "hgetall", &keys[i])
 			_ = p.Process(ctx, cmds[i])
@@ -64,7 +79,7 @@ func (r *Redis) Load(ctx context.Context, customerIDs []string) (snaps []Snapsho
 		return nil
 	})
 	if err != nil {
-		return nil, nil, fmt.Errorf("load %d customers: %w", len(customerIDs), err)
+		return nil, fmt.Errorf("load %d customers: %w", len(customerIDs), err)
 	}
 	var flagged []int
 	for i, cmd := range cmds {
@@ -72,8 +87,9 @@ func (r *Redis) Load(ctx context.Context, customerIDs []string) (snaps []Snapsho
 			flagged = append(flagged, i)
 		}
 	}
-	pending := make([]string, len(customerIDs))
+	var pending []string
 	if len(flagged) > 0 {
+		pending = make([]string, len(customerIDs))
 		gets := make([]*redis.StringCmd, len(flagged))
 		_, err = r.client.Pipelined(ctx, func(p redis.Pipeliner) error {
 			for j, i := range flagged {
@@ -82,21 +98,24 @@ func (r *Redis) Load(ctx context.Context, customerIDs []string) (snaps []Snapsho
 			return nil
 		})
 		if err != nil && !errors.Is(err, redis.Nil) {
-			return nil, nil, fmt.Errorf("load pending of %d customers: %w", len(flagged), err)
+			return nil, fmt.Errorf("load pending of %d customers: %w", len(flagged), err)
 		}
 		for j, i := range flagged {
 			if err := gets[j].Err(); err != nil && !errors.Is(err, redis.Nil) {
-				return nil, nil, fmt.Errorf("load pending of customer %q: %w", customerIDs[i], err)
+				return nil, fmt.Errorf("load pending of customer %q: %w", customerIDs[i], err)
 			}
 			pending[i] = gets[j].Val()
 		}
 	}
-	snaps = make([]Snapshot, len(customerIDs))
 	errs = make([]error, len(customerIDs))
 	for i, id := range customerIDs {
-		snaps[i], errs[i] = DecodeSnapshot(id, cmds[i].Val(), pending[i])
+		var p string
+		if pending != nil {
+			p = pending[i]
+		}
+		errs[i] = DecodeSnapshotInto(dst[i], id, cmds[i].Val(), p)
 	}
-	return snaps, errs, nil
+	return errs, nil
 }
 
 // Save applies the writes, each as a compare-and-set on its customer's
@@ -120,19 +139,22 @@ func (r *Redis) saveGroups(ctx context.Context, writes []Write, groups [][]int) 
 	cmds := make([]*redis.Cmd, len(groups))
 	keys := make([]string, 0, 2*len(writes))
 	actions := make([]any, len(writes))
+	for i := range writes {
+		actions[i] = writes[i].pendingAction()
+	}
+	hashKeys, pendingKeys := customerKeys(len(writes), func(i int) string { return writes[i].CustomerID },
+		func(i int) bool { return actions[i] != any(pendingKeep) })
 	_, err := r.client.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for g, idx := range groups {
 			first := len(keys)
 			nargs := 0
 			for _, i := range idx {
 				w := &writes[i]
-				actions[i] = w.pendingAction()
-				hash := Key(w.CustomerID)
-				pending := hash // unused by the script when the action is keep
-				if actions[i] != any(pendingKeep) {
-					pending = PendingKey(w.CustomerID)
+				pending := pendingKeys[i]
+				if pending == "" {
+					pending = hashKeys[i] // unused by the script when the action is keep
 				}
-				keys = append(keys, hash, pending)
+				keys = append(keys, hashKeys[i], pending)
 				nargs += 4 + len(w.set) + len(w.del)
 			}
 			args := evalShaArgs(saveScript, keys[first:], nargs)
