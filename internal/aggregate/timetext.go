@@ -4,49 +4,11 @@ import "time"
 
 // TimeText renders a timestamp the way every public field does: RFC 3339
 // in UTC, with fractional seconds only when the source had them.
-func TimeText(t time.Time) string {
-	var buf [40]byte
-	return string(AppendTimeText(buf[:0], t))
-}
+func TimeText(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
 
-// AppendTimeText appends TimeText(t) to dst without allocating. Years
-// 0–9999 are written digit by digit (a write renders several times, and
-// time's general formatter is most of that); others, which RFC 3339 cannot
-// express anyway, go through time.AppendFormat.
+// AppendTimeText appends TimeText(t) to dst without allocating.
 func AppendTimeText(dst []byte, t time.Time) []byte {
-	unix := t.Unix()
-	days := unix / secondsPerDay
-	if unix%secondsPerDay < 0 {
-		days--
-	}
-	year, month, day := civilFromDays(days)
-	if year < 0 || year > 9999 {
-		return t.UTC().AppendFormat(dst, time.RFC3339Nano)
-	}
-	secOfDay := int(unix - days*secondsPerDay)
-	hour, minute, sec := secOfDay/3600, secOfDay/60%60, secOfDay%60
-	dst = append(dst,
-		byte('0'+year/1000), byte('0'+year/100%10), byte('0'+year/10%10), byte('0'+year%10), '-',
-		byte('0'+month/10), byte('0'+month%10), '-',
-		byte('0'+day/10), byte('0'+day%10), 'T',
-		byte('0'+hour/10), byte('0'+hour%10), ':',
-		byte('0'+minute/10), byte('0'+minute%10), ':',
-		byte('0'+sec/10), byte('0'+sec%10))
-	if ns := t.Nanosecond(); ns != 0 {
-		// Nine digits, then the trailing zeros dropped (RFC3339Nano).
-		var frac [10]byte
-		frac[0] = '.'
-		for i := 9; i >= 1; i-- {
-			frac[i] = byte('0' + ns%10)
-			ns /= 10
-		}
-		n := 10
-		for frac[n-1] == '0' {
-			n--
-		}
-		dst = append(dst, frac[:n]...)
-	}
-	return append(dst, 'Z')
+	return t.UTC().AppendFormat(dst, time.RFC3339Nano)
 }
 
 // ParseTimeText reads what TimeText writes, "YYYY-MM-DDThh:mm:ss[.f]Z"
@@ -113,29 +75,6 @@ func daysFromCivil(year, month, day int) int64 {
 	dayOfYear := (153*shifted+2)/5 + int64(day) - 1
 	dayOfEra := yearOfEra*365 + yearOfEra/4 - yearOfEra/100 + dayOfYear
 	return era*146097 + dayOfEra - 719468 // 719,468 days from 0000-03-01 to 1970-01-01
-}
-
-// civilFromDays is daysFromCivil's inverse.
-func civilFromDays(days int64) (year, month, day int) {
-	z := days + 719468
-	era := z / 146097
-	if z < 0 && z%146097 != 0 {
-		era--
-	}
-	dayOfEra := z - era*146097
-	yearOfEra := (dayOfEra - dayOfEra/1460 + dayOfEra/36524 - dayOfEra/146096) / 365
-	dayOfYear := dayOfEra - (365*yearOfEra + yearOfEra/4 - yearOfEra/100)
-	shifted := (5*dayOfYear + 2) / 153 // March is 0
-	day = int(dayOfYear - (153*shifted+2)/5 + 1)
-	month = int(shifted + 3)
-	if shifted >= 10 {
-		month = int(shifted - 9)
-	}
-	year = int(yearOfEra + era*400)
-	if month <= 2 {
-		year++
-	}
-	return year, month, day
 }
 
 // Digits parses a fixed-width run of ASCII digits (at most 18, so it
