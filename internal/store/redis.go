@@ -160,13 +160,14 @@ func (r *Redis) saveGroups(ctx context.Context, writes []Write, groups [][]int) 
 		}
 	}
 	buf := saveArgs.Get().(*[]any)
+	defer func() {
+		clear((*buf)[:cap(*buf)]) // nothing kept alive by a pooled array
+		*buf = (*buf)[:0]
+		saveArgs.Put(buf)
+	}()
 	if cap(*buf) < total {
 		*buf = make([]any, 0, total)
 	}
-	defer func() {
-		clear((*buf)[:total]) // nothing kept alive by a pooled array
-		saveArgs.Put(buf)
-	}()
 	_, err := r.client.Pipelined(ctx, func(p redis.Pipeliner) error {
 		all := (*buf)[:0]
 		for g, idx := range groups {
