@@ -52,7 +52,7 @@ func decodeCopy(e string) (loaded, bool) {
 // readCopy is decodeCopy into l, which it resets first (a snapshot's
 // stored hash is decoded where it lies, see DecodeSnapshotInto).
 func (l *loaded) readCopy(e string) bool {
-	l.reset()
+	*l = loaded{}
 	for len(e) > 0 {
 		tag := e[0]
 		n, w := uvarint(e[1:])

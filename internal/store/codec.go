@@ -254,19 +254,6 @@ func (c *chunkSet) unset(n int) {
 	}
 }
 
-// reset empties c, keeping its arrays for the next pieces.
-func (c *chunkSet) reset() {
-	clear(c.vals)
-	c.vals, c.has = c.vals[:0], c.has[:0]
-}
-
-// reset empties l for another hash, keeping the arrays of its pieces.
-func (l *loaded) reset() {
-	more := l.more
-	more.reset()
-	*l = loaded{more: more}
-}
-
 func (c chunkSet) clone() chunkSet {
 	return chunkSet{vals: append([]string(nil), c.vals...), has: append([]bool(nil), c.has...)}
 }
@@ -364,7 +351,7 @@ func DecodeSnapshot(customerID string, h map[string]string, pending string) (Sna
 // and the dedupe and guard arrays of whatever dst held before are reused.
 // Nothing may still use dst's earlier contents. On error *dst is zero.
 func DecodeSnapshotInto(dst *Snapshot, customerID string, h map[string]string, pending string) error {
-	dst.stored.reset()
+	dst.stored = loaded{}
 	for k, v := range h {
 		dst.stored.add(k, v)
 	}

@@ -7,7 +7,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -136,11 +135,6 @@ func (r *Redis) Save(ctx context.Context, writes []Write) (conflicts []int, err 
 	return conflicts, err
 }
 
-// saveArgs lends save calls their argument arrays (thousands of
-// arguments for a batch: the largest allocation of a save). An array goes
-// back cleared, so a pooled one keeps nothing alive.
-var saveArgs = sync.Pool{New: func() any { return new([]any) }}
-
 func (r *Redis) saveGroups(ctx context.Context, writes []Write, groups [][]int) ([]int, error) {
 	cmds := make([]*redis.Cmd, len(groups))
 	keys := make([]string, 0, 2*len(writes))
@@ -150,44 +144,26 @@ func (r *Redis) saveGroups(ctx context.Context, writes []Write, groups [][]int) 
 	}
 	hashKeys, pendingKeys := customerKeys(len(writes), func(i int) string { return writes[i].CustomerID },
 		func(i int) bool { return actions[i] != any(pendingKeep) })
-	// Every call's arguments go into one array, borrowed for the call
-	// (go-redis keeps a command's arguments as given, until it is sent).
-	total := 0
-	for _, idx := range groups {
-		total += 3
-		for _, i := range idx {
-			total += 2 + 4 + len(writes[i].set) + len(writes[i].del)
-		}
-	}
-	buf := saveArgs.Get().(*[]any)
-	defer func() {
-		clear((*buf)[:cap(*buf)]) // nothing kept alive by a pooled array
-		*buf = (*buf)[:0]
-		saveArgs.Put(buf)
-	}()
-	if cap(*buf) < total {
-		*buf = make([]any, 0, total)
-	}
 	_, err := r.client.Pipelined(ctx, func(p redis.Pipeliner) error {
-		all := (*buf)[:0]
 		for g, idx := range groups {
 			first := len(keys)
+			nargs := 0
 			for _, i := range idx {
+				w := &writes[i]
 				pending := pendingKeys[i]
 				if pending == "" {
 					pending = hashKeys[i] // unused by the script when the action is keep
 				}
 				keys = append(keys, hashKeys[i], pending)
+				nargs += 4 + len(w.set) + len(w.del)
 			}
-			start := len(all)
-			all = appendEvalSha(all, saveScript, keys[first:])
+			args := evalShaArgs(saveScript, keys[first:], nargs)
 			for _, i := range idx {
 				w := &writes[i]
-				all = append(all, &w.Expect, actions[i])
-				all = w.appendArgs(all)
+				args = append(args, &w.Expect, actions[i])
+				args = w.appendArgs(args)
 			}
-			// Within the room counted above: earlier calls' parts stay put.
-			cmds[g] = redis.NewCmd(ctx, all[start:len(all):len(all)]...)
+			cmds[g] = redis.NewCmd(ctx, args...)
 			_ = p.Process(ctx, cmds[g])
 		}
 		return nil
@@ -229,13 +205,11 @@ func (r *Redis) clearPending(ctx context.Context, acked []Acked) error {
 	groups := r.group(len(acked), func(i int) string { return acked[i].CustomerID })
 	run := func() error {
 		keys := make([]string, 0, 2*len(acked))
-		hashKeys, pendingKeys := customerKeys(len(acked), func(i int) string { return acked[i].CustomerID },
-			func(int) bool { return true })
 		_, err := r.client.Pipelined(ctx, func(p redis.Pipeliner) error {
 			for _, idx := range groups {
 				first := len(keys)
 				for _, i := range idx {
-					keys = append(keys, hashKeys[i], pendingKeys[i])
+					keys = append(keys, Key(acked[i].CustomerID), PendingKey(acked[i].CustomerID))
 				}
 				args := evalShaArgs(clearPendingScript, keys[first:], len(idx))
 				for _, i := range idx {

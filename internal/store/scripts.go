@@ -171,11 +171,7 @@ func (w *Write) appendArgs(args []any) []any {
 // must stay unchanged until the pipeline has run. Counts below 256 are
 // boxed without allocating too.
 func evalShaArgs(script *redis.Script, keys []string, extra int) []any {
-	return appendEvalSha(make([]any, 0, 3+len(keys)+extra), script, keys)
-}
-
-// appendEvalSha is evalShaArgs appending to args.
-func appendEvalSha(args []any, script *redis.Script, keys []string) []any {
+	args := make([]any, 0, 3+len(keys)+extra)
 	args = append(args, "evalsha", script.Hash(), len(keys))
 	for i := range keys {
 		args = append(args, &keys[i])
