@@ -144,12 +144,7 @@ func (c *Cached) Load(ctx context.Context, customerIDs []string) ([]Snapshot, []
 // snapshot (about a kilobyte) per customer each time. The snapshots, and
 // Writes encoded from them, are valid until the array is reused.
 func (c *Cached) LoadInto(ctx context.Context, customerIDs []string, dst []Snapshot) ([]Snapshot, []error, error) {
-	var snaps []Snapshot
-	if cap(dst) >= len(customerIDs) {
-		snaps = dst[:len(customerIDs)]
-	} else {
-		snaps = make([]Snapshot, len(customerIDs))
-	}
+	snaps := slots(dst, len(customerIDs))
 	errs := make([]error, len(customerIDs))
 	var missIDs []string
 	var missAt []int
@@ -201,6 +196,15 @@ func (c *Cached) LoadInto(ctx context.Context, customerIDs []string, dst []Snaps
 	return snaps, errs, nil
 }
 
+// slots returns n snapshots in dst's array when it has room, else in a
+// new one.
+func slots(dst []Snapshot, n int) []Snapshot {
+	if cap(dst) >= n {
+		return dst[:n]
+	}
+	return make([]Snapshot, n)
+}
+
 // toLoader is a store that can decode into the caller's snapshots (Redis).
 type toLoader interface {
 	LoadTo(ctx context.Context, customerIDs []string, dst []*Snapshot) ([]error, error)
@@ -248,11 +252,7 @@ func (c *Cached) LoadFreshInto(ctx context.Context, customerIDs []string, dst []
 	}
 	c.mu.Unlock()
 	c.misses.Add(uint64(len(customerIDs)))
-	snaps := dst[:0]
-	if cap(dst) < len(customerIDs) {
-		snaps = make([]Snapshot, len(customerIDs))
-	}
-	snaps = snaps[:len(customerIDs)]
+	snaps := slots(dst, len(customerIDs))
 	at := make([]int, len(customerIDs))
 	for i := range at {
 		at[i] = i

@@ -57,7 +57,15 @@ const (
 
 // Key returns the Redis key of a customer's hash. The braces are a Redis
 // Cluster hash tag: every key of one customer hashes to the same slot.
-func Key(customerID string) string { return "ltv:{" + customerID + "}" }
+func Key(customerID string) string { return keyOpen + customerID + keyClose }
+
+// The parts of a customer's key names around its id (Key, PendingKey,
+// customerKeys).
+const (
+	keyOpen      = "ltv:{"
+	keyClose     = "}"
+	pendingClose = "}:pending"
+)
 
 // PendingKey is the key holding a customer's change events whose
 // publication is not yet acknowledged (newline-separated JSON documents).
@@ -65,41 +73,42 @@ func Key(customerID string) string { return "ltv:{" + customerID + "}" }
 // longer than 64 bytes would switch the hash to Redis's memory-hungry
 // hashtable encoding for good, while this key exists only between a write
 // and the acknowledgement of its outputs.
-func PendingKey(customerID string) string { return "ltv:{" + customerID + "}:pending" }
+func PendingKey(customerID string) string { return keyOpen + customerID + pendingClose }
 
 // customerKeys renders Key of n customers, and PendingKey of those for
 // which withPending says so (else ""), into one string and returns its
 // parts: one allocation per call instead of one or two per customer.
 func customerKeys(n int, id func(i int) string, withPending func(i int) bool) (hash, pending []string) {
-	const open, pendingSuffix = "ltv:{", "}:pending"
+	wants := func(i int) bool { return withPending != nil && withPending(i) }
 	size := 0
 	for i := 0; i < n; i++ {
-		size += len(open) + len(id(i)) + len(pendingSuffix)
+		size += len(keyOpen) + len(id(i)) + len(keyClose)
+		if wants(i) {
+			size += len(keyOpen) + len(id(i)) + len(pendingClose)
+		}
 	}
 	var b strings.Builder
-	b.Grow(2 * size)
-	spans := make([]int, 0, 4*n)
+	b.Grow(size)
+	hashEnd := make([]int, n) // where each key ends in b; a pending key follows its hash key
 	for i := 0; i < n; i++ {
-		for k := 0; k < 2; k++ {
-			start := b.Len()
-			if k == 1 && (withPending == nil || !withPending(i)) {
-				spans = append(spans, start, start)
-				continue
-			}
-			b.WriteString(open)
+		b.WriteString(keyOpen)
+		b.WriteString(id(i))
+		b.WriteString(keyClose)
+		hashEnd[i] = b.Len()
+		if wants(i) {
+			b.WriteString(keyOpen)
 			b.WriteString(id(i))
-			if k == 0 {
-				b.WriteByte('}')
-			} else {
-				b.WriteString(pendingSuffix)
-			}
-			spans = append(spans, start, b.Len())
+			b.WriteString(pendingClose)
 		}
 	}
 	all := b.String()
 	hash, pending = make([]string, n), make([]string, n)
 	for i := 0; i < n; i++ {
-		hash[i], pending[i] = all[spans[4*i]:spans[4*i+1]], all[spans[4*i+2]:spans[4*i+3]]
+		k := len(keyOpen) + len(id(i))
+		hash[i] = all[hashEnd[i]-k-len(keyClose) : hashEnd[i]]
+		if wants(i) {
+			pending[i] = all[hashEnd[i] : hashEnd[i]+k+len(pendingClose)]
+		}
 	}
 	return hash, pending
 }

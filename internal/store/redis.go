@@ -87,9 +87,8 @@ func (r *Redis) LoadTo(ctx context.Context, customerIDs []string, dst []*Snapsho
 			flagged = append(flagged, i)
 		}
 	}
-	var pending []string
+	pending := make([]string, len(customerIDs))
 	if len(flagged) > 0 {
-		pending = make([]string, len(customerIDs))
 		gets := make([]*redis.StringCmd, len(flagged))
 		_, err = r.client.Pipelined(ctx, func(p redis.Pipeliner) error {
 			for j, i := range flagged {
@@ -109,11 +108,7 @@ func (r *Redis) LoadTo(ctx context.Context, customerIDs []string, dst []*Snapsho
 	}
 	errs = make([]error, len(customerIDs))
 	for i, id := range customerIDs {
-		var p string
-		if pending != nil {
-			p = pending[i]
-		}
-		errs[i] = DecodeSnapshotInto(dst[i], id, cmds[i].Val(), p)
+		errs[i] = DecodeSnapshotInto(dst[i], id, cmds[i].Val(), pending[i])
 	}
 	return errs, nil
 }

@@ -261,8 +261,9 @@ func timerCalls(updates []TimerUpdate) []scriptCall {
 	var text strings.Builder
 	text.Grow(12 * len(updates))
 	ends := make([]int, len(updates))
-	counts := map[int32]int{}
+	callOf := map[int32]int{} // partition → its call, in order of first appearance
 	var order []int32
+	var counts []int
 	for i := range updates {
 		u := &updates[i]
 		if !u.None {
@@ -270,10 +271,13 @@ func timerCalls(updates []TimerUpdate) []scriptCall {
 			text.Write(strconv.AppendFloat(buf[:0], dueScore(u.Due), 'f', -1, 64))
 		}
 		ends[i] = text.Len()
-		if _, ok := counts[u.Partition]; !ok {
-			order = append(order, u.Partition)
+		c, ok := callOf[u.Partition]
+		if !ok {
+			c = len(order)
+			callOf[u.Partition] = c
+			order, counts = append(order, u.Partition), append(counts, 0)
 		}
-		counts[u.Partition]++
+		counts[c]++
 	}
 	all, start := text.String(), 0
 	for i, end := range ends {
@@ -281,12 +285,10 @@ func timerCalls(updates []TimerUpdate) []scriptCall {
 	}
 	args := make([]any, 3*len(updates))
 	calls := make([]scriptCall, len(order))
-	callOf := make(map[int32]int, len(order))
 	at := 0
-	for i, part := range order {
-		n := 3 * counts[part]
-		calls[i] = scriptCall{script: setTimersScript, keys: []string{TimersKey(part), TimerVersionsKey(part)}, args: args[at : at : at+n]}
-		callOf[part] = i
+	for c, part := range order {
+		n := 3 * counts[c]
+		calls[c] = scriptCall{script: setTimersScript, keys: []string{TimersKey(part), TimerVersionsKey(part)}, args: args[at : at : at+n]}
 		at += n
 	}
 	for i := range updates {
