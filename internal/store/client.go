@@ -46,6 +46,12 @@ func (c *Config) setDefaults() {
 	settings.Positive(&c.WriteTimeout, 5*time.Second)
 }
 
+// protocol is the RESP version every client speaks, whatever the URL
+// asks for: RESP2, which every Redis version and proxy understands, and in
+// which HGETALL answers with a flat list of field, value pairs that a load
+// decodes as it comes (Redis.LoadTo) instead of a map built to be read once.
+const protocol = 2
+
 // NewClient builds a standalone client for one URL, or a cluster client
 // when the URL lists several nodes.
 func NewClient(cfg Config) (redis.UniversalClient, error) {
@@ -63,6 +69,7 @@ func NewClient(cfg Config) (redis.UniversalClient, error) {
 		opt.PoolSize = cfg.PoolSize
 		opt.DialTimeout, opt.ReadTimeout, opt.WriteTimeout = cfg.DialTimeout, cfg.ReadTimeout, cfg.WriteTimeout
 		opt.MaxRetries = 3
+		opt.Protocol = protocol
 		return redis.NewClient(opt), nil
 	}
 	copt := &redis.ClusterOptions{}
@@ -83,6 +90,7 @@ func NewClient(cfg Config) (redis.UniversalClient, error) {
 	copt.PoolSize = cfg.PoolSize
 	copt.DialTimeout, copt.ReadTimeout, copt.WriteTimeout = cfg.DialTimeout, cfg.ReadTimeout, cfg.WriteTimeout
 	copt.MaxRetries = 3
+	copt.Protocol = protocol
 	return redis.NewClusterClient(copt), nil
 }
 

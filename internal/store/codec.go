@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/ltv-stream/ltv-stream/internal/aggregate"
@@ -345,26 +346,36 @@ func (w *Write) Changes() (set map[string]string, del []string) {
 	return set, append([]string(nil), w.del...)
 }
 
-// DecodeSnapshot parses a hash as returned by HGETALL, and the pending key's
-// value ("" when absent). A hash that cannot be parsed is reported, never
-// silently reset: overwriting it would lose history.
+// DecodeSnapshot parses a hash given as a map of its fields, and the
+// pending key's value ("" when absent). A hash that cannot be parsed is
+// reported, never silently reset: overwriting it would lose history.
 func DecodeSnapshot(customerID string, h map[string]string, pending string) (Snapshot, error) {
+	pairs := make([]string, 0, 2*len(h))
+	for k, v := range h {
+		pairs = append(pairs, k, v)
+	}
 	var snap Snapshot
-	err := DecodeSnapshotInto(&snap, customerID, h, pending)
+	err := DecodeSnapshotInto(&snap, customerID, pairs, pending)
 	return snap, err
 }
 
-// DecodeSnapshotInto is DecodeSnapshot into *dst, for a caller that decodes
-// batch after batch into one array (Cached.LoadInto): the snapshot (about
-// a kilobyte) is filled where it lies instead of being built and copied,
-// and the dedupe and guard arrays of whatever dst held before are reused.
-// Nothing may still use dst's earlier contents. On error *dst is zero.
-func DecodeSnapshotInto(dst *Snapshot, customerID string, h map[string]string, pending string) error {
+// DecodeSnapshotInto is DecodeSnapshot of a hash as HGETALL returns it
+// over RESP2 (field, value, field, value, …), into *dst, for a caller
+// that decodes batch after batch into one array (Cached.LoadInto): the
+// snapshot (about a kilobyte) is filled where it lies instead of being
+// built and copied, and the dedupe and guard arrays of whatever dst held
+// before are reused. Nothing may still use dst's earlier contents. On
+// error *dst is zero; an odd number of strings is an error.
+func DecodeSnapshotInto(dst *Snapshot, customerID string, pairs []string, pending string) error {
 	dst.stored = loaded{}
-	for k, v := range h {
-		dst.stored.add(k, v)
+	if len(pairs)%2 != 0 {
+		*dst = Snapshot{}
+		return fmt.Errorf("stored state of customer %q: %d strings are not field, value pairs", customerID, len(pairs))
 	}
-	return decodeInto(dst, customerID, len(h) > 0, pending)
+	for i := 0; i+1 < len(pairs); i += 2 {
+		dst.stored.add(pairs[i], pairs[i+1])
+	}
+	return decodeInto(dst, customerID, len(pairs) > 0, pending)
 }
 
 // decodeInto is DecodeSnapshotInto for a hash already sorted by field
@@ -695,7 +706,7 @@ func (e *encoder) encode(arena []byte, m *aggregate.Model, snap *Snapshot, st *a
 	}
 	if !opt.Figures {
 		if segmentMoved {
-			arena = e.time(arena, ixUpdatedAt, opt.Now.Truncate(time.Second))
+			arena = e.updatedAt(arena, opt.Now)
 		}
 		return arena
 	}
@@ -715,7 +726,7 @@ func (e *encoder) encode(arena []byte, m *aggregate.Model, snap *Snapshot, st *a
 	e.set(ixTier, st.Tier)
 	// Whole seconds: readers need freshness, not nanoseconds, and the ten
 	// bytes saved keep a typical customer's hash in a smaller allocation.
-	arena = e.time(arena, ixUpdatedAt, opt.Now.Truncate(time.Second))
+	arena = e.updatedAt(arena, opt.Now)
 	arena = e.fixed(arena, ixRevenue, st.Revenue, 2)
 	arena = e.fixed(arena, ixGrossProfit, st.GrossProfit, 2)
 	arena = e.fixedSince(arena, ixRefunds, st.Refunds, was.Refunds, 2)
@@ -777,6 +788,34 @@ func (e *encoder) time(arena []byte, field fieldIndex, t time.Time) []byte {
 	}
 	start := len(arena)
 	return e.setField(aggregate.AppendTimeText(arena, t), field, start)
+}
+
+// updatedAt sets updated_at to now, in whole seconds.
+func (e *encoder) updatedAt(arena []byte, now time.Time) []byte {
+	start := len(arena)
+	return e.setField(appendSecondText(arena, now), ixUpdatedAt, start)
+}
+
+// secondText is a whole second and its text (aggregate.AppendTimeText).
+type secondText struct {
+	unix int64
+	text string
+}
+
+// lastSecond is the second appendSecondText rendered last. Every write of
+// a batch stamps updated_at with the same second, so nearly every call is
+// a copy of this text instead of a date computation and format.
+var lastSecond atomic.Pointer[secondText]
+
+// appendSecondText appends the text of now truncated to the second.
+func appendSecondText(dst []byte, now time.Time) []byte {
+	unix := now.Unix()
+	if last := lastSecond.Load(); last != nil && last.unix == unix {
+		return append(dst, last.text...)
+	}
+	text := aggregate.AppendTimeText(nil, time.Unix(unix, 0))
+	lastSecond.Store(&secondText{unix: unix, text: string(text)})
+	return append(dst, text...)
 }
 
 // pieceFields are the names of the blob's further pieces (a full 32-id

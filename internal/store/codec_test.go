@@ -42,6 +42,16 @@ func encodeAfter(t testing.TB, stored map[string]string, evs []aggregate.Event, 
 
 // hashAfter is the stored hash after applying set and del, as Redis would
 // hold it.
+// hgetallPairs is a hash as HGETALL answers over RESP2: field, value
+// pairs (here in name order, so a benchmark's input is the same run to run).
+func hgetallPairs(h map[string]string) []string {
+	pairs := make([]string, 0, 2*len(h))
+	for _, k := range slices.Sorted(maps.Keys(h)) {
+		pairs = append(pairs, k, h[k])
+	}
+	return pairs
+}
+
 func hashAfter(stored, set map[string]string, del []string) map[string]string {
 	h := map[string]string{}
 	for k, v := range stored {
@@ -211,10 +221,11 @@ func BenchmarkDecodeApplyEncode(b *testing.B) {
 	var fx aggregate.Effects           // reused, as the pipeline reuses a customer's
 	var fields store.FieldBuffer       // reused, as the pipeline's batches do
 	snaps := make([]store.Snapshot, 1) // the array a batch loads into (Cached.LoadInto)
+	pairs := hgetallPairs(stored)      // as a load receives the hash (Redis.LoadTo)
 	b.ReportAllocs()
 	for b.Loop() {
 		snap := &snaps[0]
-		if err := store.DecodeSnapshotInto(snap, "c-1", stored, ""); err != nil {
+		if err := store.DecodeSnapshotInto(snap, "c-1", pairs, ""); err != nil {
 			b.Fatal(err)
 		}
 		s := snap.State
@@ -342,5 +353,21 @@ func TestFieldBufferLendsEachWriteItsOwnList(t *testing.T) {
 	}
 	if lent, _ := first.Changes(); maps.Equal(lent, want) {
 		t.Fatal("the buffer was not reused after Reset (the test proves nothing)")
+	}
+}
+
+// A reply that is not field, value pairs is an error, and leaves the slot
+// zero (as every decode error does), not half filled.
+func TestDecodeRefusesAnOddNumberOfStrings(t *testing.T) {
+	snap := store.Snapshot{CustomerID: "left over", Exists: true}
+	err := store.DecodeSnapshotInto(&snap, "c-1", []string{"orders", "2", "revenue"}, "")
+	if err == nil || !strings.Contains(err.Error(), "pairs") {
+		t.Fatalf("odd reply decoded: %v", err)
+	}
+	if snap.CustomerID != "" || snap.Exists {
+		t.Errorf("slot not zeroed: %+v", snap)
+	}
+	if err := store.DecodeSnapshotInto(&snap, "c-1", []string{"orders", "2"}, ""); err != nil || snap.State.Orders != 2 {
+		t.Errorf("pairs not decoded: %v, %+v", err, snap.State)
 	}
 }

@@ -58,8 +58,11 @@ func applyAndWrite(t *testing.T, st *store.Redis, m *aggregate.Model, id string,
 	t.Helper()
 	ctx := ctxT(t)
 	snaps, errs, err := st.Load(ctx, []string{id})
-	if err != nil || errs[0] != nil {
-		t.Fatalf("load: %v %v", err, errs[0])
+	if err != nil {
+		t.Fatalf("load: %v", err)
+	}
+	if errs[0] != nil {
+		t.Fatalf("load: %v", errs[0])
 	}
 	s := snaps[0].State
 	var pending [][]byte

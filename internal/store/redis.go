@@ -16,14 +16,23 @@ type Redis struct {
 	client        redis.UniversalClient
 	keysPerScript int
 	cluster       bool
-	clears        *Clearer
+	// resp2 says the client speaks RESP2 (NewClient's do), so HGETALL
+	// answers with field, value pairs; any other client answers with a
+	// map, which a load turns into pairs first.
+	resp2  bool
+	clears *Clearer
 }
 
 // NewRedis wraps a client (from NewClient, or any go-redis client).
 func NewRedis(client redis.UniversalClient, cfg Config) *Redis {
 	cfg.setDefaults()
-	_, cluster := client.(*redis.ClusterClient)
-	r := &Redis{client: client, keysPerScript: cfg.KeysPerScript, cluster: cluster}
+	r := &Redis{client: client, keysPerScript: cfg.KeysPerScript}
+	switch c := client.(type) {
+	case *redis.ClusterClient:
+		r.cluster, r.resp2 = true, c.Options().Protocol == 2
+	case *redis.Client:
+		r.resp2 = c.Options().Protocol == 2
+	}
 	r.clears = newClearer(r.clearPending)
 	return r
 }
@@ -68,22 +77,13 @@ func (r *Redis) Load(ctx context.Context, customerIDs []string) (snaps []Snapsho
 // misses land in the batch's array). When err is not nil, the snapshots
 // are left in an unspecified state.
 func (r *Redis) LoadTo(ctx context.Context, customerIDs []string, dst []*Snapshot) (errs []error, err error) {
-	cmds := make([]*redis.MapStringStringCmd, len(customerIDs))
-	keys, _ := customerKeys(len(customerIDs), func(i int) string { return customerIDs[i] }, nil)
-	_, err = r.client.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i := range customerIDs {
-			// The key as *string: no allocation to box it (see evalShaArgs).
-			cmds[i] = redis.NewMapStringStringCmd(ctx, "hgetall", &keys[i])
-			_ = p.Process(ctx, cmds[i])
-		}
-		return nil
-	})
+	hashes, err := r.hashes(ctx, customerIDs)
 	if err != nil {
 		return nil, fmt.Errorf("load %d customers: %w", len(customerIDs), err)
 	}
 	var flagged []int
-	for i, cmd := range cmds {
-		if _, ok := cmd.Val()[fieldPendingFlag]; ok {
+	for i, h := range hashes {
+		if hasField(h, fieldPendingFlag) {
 			flagged = append(flagged, i)
 		}
 	}
@@ -108,9 +108,59 @@ func (r *Redis) LoadTo(ctx context.Context, customerIDs []string, dst []*Snapsho
 	}
 	errs = make([]error, len(customerIDs))
 	for i, id := range customerIDs {
-		errs[i] = DecodeSnapshotInto(dst[i], id, cmds[i].Val(), pending[i])
+		errs[i] = DecodeSnapshotInto(dst[i], id, hashes[i], pending[i])
 	}
 	return errs, nil
+}
+
+// hashes reads the customers' hashes in one pipeline, each as HGETALL's
+// field, value pairs.
+func (r *Redis) hashes(ctx context.Context, customerIDs []string) ([][]string, error) {
+	keys, _ := customerKeys(len(customerIDs), func(i int) string { return customerIDs[i] }, nil)
+	hashes := make([][]string, len(customerIDs))
+	if r.resp2 {
+		// The pairs as they come: no map is built only to be read once.
+		// The key as *string: no allocation to box it (see evalShaArgs).
+		cmds, err := pipelineEach(ctx, r.client, len(keys), func(i int) *redis.StringSliceCmd {
+			return redis.NewStringSliceCmd(ctx, "hgetall", &keys[i])
+		})
+		for i, cmd := range cmds {
+			hashes[i] = cmd.Val()
+		}
+		return hashes, err
+	}
+	cmds, err := pipelineEach(ctx, r.client, len(keys), func(i int) *redis.MapStringStringCmd {
+		return redis.NewMapStringStringCmd(ctx, "hgetall", &keys[i])
+	})
+	for i, cmd := range cmds {
+		for k, v := range cmd.Val() {
+			hashes[i] = append(hashes[i], k, v)
+		}
+	}
+	return hashes, err
+}
+
+// pipelineEach sends the n commands cmd makes in one pipeline.
+func pipelineEach[C redis.Cmder](ctx context.Context, client redis.UniversalClient, n int, cmd func(i int) C) ([]C, error) {
+	cmds := make([]C, n)
+	_, err := client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i := range cmds {
+			cmds[i] = cmd(i)
+			_ = p.Process(ctx, cmds[i])
+		}
+		return nil
+	})
+	return cmds, err
+}
+
+// hasField says whether HGETALL's field, value pairs hold field.
+func hasField(pairs []string, field string) bool {
+	for i := 0; i+1 < len(pairs); i += 2 {
+		if pairs[i] == field {
+			return true
+		}
+	}
+	return false
 }
 
 // Save applies the writes, each as a compare-and-set on its customer's

@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -445,5 +446,82 @@ func TestPendingEventsStoreJoinedOrOneByOne(t *testing.T) {
 				t.Errorf("%s: event %d is %q, want %q", tt.id, i, snaps[0].Pending[i], docs[i])
 			}
 		}
+	}
+}
+
+// The store speaks RESP2 whatever the URL asks for: its loads read
+// HGETALL's answer as field, value pairs, which RESP3 would send as a map.
+// A client built from a URL with protocol=3 still loads what it saved, and
+// the connection reports RESP2.
+func TestClientSpeaksRESP2EvenWhenTheURLAsksForRESP3(t *testing.T) {
+	srv := testutil.StartRedis(t)
+	ctx := ctxT(t)
+	client, err := store.NewClient(store.Config{URL: srv.URL() + "?protocol=3"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = client.Close() })
+	st := store.NewRedis(client, store.Config{})
+	if err := st.LoadScripts(ctx); err != nil {
+		t.Fatal(err)
+	}
+	m := aggregate.DefaultModel()
+	if _, conflicts := applyAndWrite(t, st, m, "c-1", []aggregate.Event{order("e1", "c-1", "499.00", "0.40", "2026-03-01T12:00:00Z")}, 1); len(conflicts) != 0 {
+		t.Fatalf("unexpected conflicts %v", conflicts)
+	}
+	snaps, errs, err := st.Load(ctx, []string{"c-1", "c-absent"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if errs[0] != nil || errs[1] != nil {
+		t.Fatal(errs)
+	}
+	if s := snaps[0].State; s.Orders != 1 || s.Tier != "bronze" || len(snaps[0].Pending) != 1 {
+		t.Errorf("loaded %+v with pending %q", s, snaps[0].Pending)
+	}
+	if snaps[1].Exists {
+		t.Error("an absent customer loaded as existing")
+	}
+	info, err := client.Do(ctx, "client", "info").Text()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(info, " resp=2") {
+		t.Errorf("connection is not RESP2: %s", info)
+	}
+}
+
+// A store over any go-redis client loads the same snapshot: one that
+// speaks RESP3 gets HGETALL as a map and takes the slower way to pairs.
+func TestStoreOverARESP3ClientLoadsTheSame(t *testing.T) {
+	st, srv := newStore(t)
+	ctx := ctxT(t)
+	evs := []aggregate.Event{order("e1", "c-1", "80.00", "0.5", "2026-01-01T00:00:00Z"), order("e2", "c-1", "20.00", "0.5", "2026-02-01T00:00:00Z")}
+	if _, conflicts := applyAndWrite(t, st, aggregate.DefaultModel(), "c-1", evs, 3); len(conflicts) != 0 {
+		t.Fatalf("unexpected conflicts %v", conflicts)
+	}
+	resp3 := store.NewRedis(srv.Client(), store.Config{})
+	if p := srv.Client().Options().Protocol; p == 2 {
+		t.Fatalf("test client speaks RESP%d", p)
+	}
+	ids := []string{"c-1", "c-absent"}
+	want, wantErrs, err := st.Load(ctx, ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, gotErrs, err := resp3.Load(ctx, ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range ids {
+		if gotErrs[i] != nil || wantErrs[i] != nil {
+			t.Fatalf("%s: %v / %v", ids[i], gotErrs[i], wantErrs[i])
+		}
+		if !reflect.DeepEqual(got[i], want[i]) {
+			t.Errorf("%s over RESP3:\n%+v\nover RESP2:\n%+v", ids[i], got[i], want[i])
+		}
+	}
+	if !got[0].Exists || got[0].State.Orders != 2 || len(got[0].Pending) != 1 {
+		t.Errorf("loaded %+v", got[0])
 	}
 }

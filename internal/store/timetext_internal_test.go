@@ -1,6 +1,7 @@
 package store
 
 import (
+	"sync"
 	"testing"
 	"time"
 
@@ -59,4 +60,36 @@ func TestParseStoredTimeTakesTheWrittenForm(t *testing.T) {
 			t.Errorf("%s: read %v, %v", text, got, err)
 		}
 	}
+}
+
+// updated_at's text comes from the last second rendered when the second
+// is the same: it must be what rendering the truncated time gives, for
+// seconds seen again, new ones, times before 1970, and with writers on
+// several goroutines swapping the remembered second under each other.
+func TestSecondTextIsTheTruncatedTimesText(t *testing.T) {
+	base := []time.Time{
+		time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC),
+		time.Date(2026, 11, 1, 10, 0, 0, 999_999_999, time.UTC),
+		time.Date(2026, 11, 1, 10, 0, 1, 1, time.FixedZone("x", 3600)),
+		time.Date(1969, 12, 31, 23, 59, 59, 500_000_000, time.UTC),
+		time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(9999, 12, 31, 23, 59, 59, 999_999_999, time.UTC),
+	}
+	var wg sync.WaitGroup
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 2000; i++ {
+				now := base[(i+g)%len(base)].Add(time.Duration(i%3) * 400 * time.Millisecond)
+				got := string(appendSecondText([]byte("x"), now))
+				want := "x" + aggregate.TimeText(now.Truncate(time.Second))
+				if got != want {
+					t.Errorf("%v: %q, want %q", now, got, want)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
 }
