@@ -394,3 +394,66 @@ func TestManyDueCustomersGoOutInChunks(t *testing.T) {
 		}
 	}
 }
+
+// countingTimers counts the batches that read stored stream times.
+type countingTimers struct {
+	*store.Redis
+	reads int
+}
+
+func (c *countingTimers) StreamTimes(ctx context.Context, partitions []int32) (map[int32]time.Time, error) {
+	c.reads++
+	return c.Redis.StreamTimes(ctx, partitions)
+}
+
+// A partition's next batch starts from the stream time its last settle
+// read back, without reading it again; one moved meanwhile by another
+// writer still fires the timers it makes due within the next batch (its
+// settle reads the later time back and the sweep fires by it); a
+// forgotten partition (revoked) is read again.
+func TestStreamTimeIsReadOncePerHeldPartition(t *testing.T) {
+	var timers *countingTimers
+	p, _, rc := setupConfig(t, func(c *pipeline.Config) {
+		timers = &countingTimers{Redis: c.Timers.(*store.Redis)}
+		c.Timers = timers
+	})
+	ctx := ctxT(t)
+	for i, rec := range []pipeline.Record{
+		orderRec(0, "e-a", "a", "10.00", "2026-01-01T00:00:00Z"),
+		orderRec(1, "e-b", "b", "10.00", "2026-01-02T00:00:00Z"),
+	} {
+		if _, err := p.Process(ctx, []pipeline.Record{rec}); err != nil {
+			t.Fatal(err)
+		}
+		if timers.reads != 1 {
+			t.Fatalf("after batch %d: stream times read %d times, want once", i+1, timers.reads)
+		}
+	}
+	// Another writer moves partition 0 to May: a's and b's at-risk times
+	// (April) have passed, and so has c's, who orders in January next.
+	if _, _, err := timers.Redis.Settle(ctx, nil, map[int32]time.Time{0: time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)}, nil); err != nil {
+		t.Fatal(err)
+	}
+	stats, err := p.Process(ctx, []pipeline.Record{orderRec(2, "e-c", "c", "10.00", "2026-01-03T00:00:00Z")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if timers.reads != 1 {
+		t.Fatalf("stream times read %d times, want once", timers.reads)
+	}
+	if stats.TimersFired != 3 {
+		t.Errorf("stats %+v: want a's, b's and c's timers fired in the batch after the move", stats)
+	}
+	for _, c := range []string{"a", "b", "c"} {
+		if got := rc.HGet(ctx, "ltv:{"+c+"}", "segment").Val(); got != aggregate.SegmentAtRisk {
+			t.Errorf("customer %s segment %q, want at_risk", c, got)
+		}
+	}
+	p.ForgetStreamTime(0)
+	if _, err := p.Process(ctx, []pipeline.Record{orderRec(3, "e-d", "d", "10.00", "2026-05-02T00:00:00Z")}); err != nil {
+		t.Fatal(err)
+	}
+	if timers.reads != 2 {
+		t.Errorf("after forgetting partition 0: stream times read %d times, want twice", timers.reads)
+	}
+}

@@ -186,6 +186,9 @@ type Processor struct {
 	// drops what it holds at every garbage collection (several a second
 	// in a busy consumer), and the memory is then allocated again.
 	scratch chan *batchScratch
+	// streamTimes is the stored stream time of each partition as a
+	// batch's settle last read it back (see knownStreamTimes).
+	streamTimes knownStreamTimes
 }
 
 // maxIdleScratch bounds the batchScratch kept between batches: one per
@@ -216,7 +219,8 @@ func New(cfg Config) (*Processor, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Processor{cfg: cfg, source: []byte(cfg.EventSource), scratch: make(chan *batchScratch, maxIdleScratch)}, nil
+	return &Processor{cfg: cfg, source: []byte(cfg.EventSource), scratch: make(chan *batchScratch, maxIdleScratch),
+		streamTimes: knownStreamTimes{times: map[int32]time.Time{}}}, nil
 }
 
 // pendingEvent is a decoded record waiting to be applied.
@@ -394,6 +398,7 @@ func (p *Processor) deliver(ctx context.Context, work []*customerWork, dlq []Mes
 	if err := p.retry(ctx, func() (err error) { s, err = p.settle(ctx, work, clock, saveTimes); return err }); err != nil {
 		return s, err
 	}
+	p.streamTimes.remember(s.stored)
 	// The outputs are durable: the pending copies are no longer needed.
 	// The store's clearer owns the clear and retries it until it lands
 	// (store.Clearer), so nothing is kept here; a failure only means the

@@ -170,7 +170,11 @@ func Run(ctx context.Context, cfg *config.Config, opt Options) error {
 		Transport:      transport,
 		Logger:         log,
 		OnCommit:       m.Lag,
-		OnRevoked:      m.Revoked,
+		OnRevoked: func(topic string, partition int) {
+			m.Revoked(topic, partition)
+			// Its next owner moves its stream time on (SPEC §8).
+			proc.ForgetStreamTime(int32(partition))
+		},
 		OnHealth: func(ok bool, err error) {
 			if ok {
 				log.Info("processing recovered")
