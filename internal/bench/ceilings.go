@@ -112,8 +112,15 @@ func (discardPublisher) Publish(context.Context, []pipeline.Message) error { ret
 // worker, partitions sharded over workers as the consumer does) while the
 // store calls are recorded; then Redis is flushed and the recorded calls
 // are replayed, one goroutine per worker, and only the replay is timed.
-func redisUpdateCeiling(ctx context.Context, cfg Config, rc redis.UniversalClient, redisPid int, w *workload) (ceiling, error) {
-	st := store.NewRedis(rc, store.Config{})
+func redisUpdateCeiling(ctx context.Context, cfg Config, rc *redis.Client, redisPid int, w *workload) (ceiling, error) {
+	// The store over a client like the service's (store.NewClient: RESP2),
+	// so the recorded loads are the service's.
+	sc, err := store.NewClient(store.Config{URL: "redis://" + rc.Options().Addr})
+	if err != nil {
+		return ceiling{}, err
+	}
+	defer sc.Close()
+	st := store.NewRedis(sc, store.Config{})
 	if err := st.LoadScripts(ctx); err != nil {
 		return ceiling{}, err
 	}
