@@ -308,8 +308,10 @@ func (k *knownStreamTimes) remember(stored map[int32]time.Time) {
 // ForgetStreamTime drops what the processor knows of a partition's stream
 // time, so its next batch reads the stored one. Call it when the
 // partition is revoked from this process (and before it may come back).
-func (p *Processor) ForgetStreamTime(partition int32) {
-	p.streamTimes.mu.Lock()
-	defer p.streamTimes.mu.Unlock()
-	delete(p.streamTimes.times, partition)
+func (p *Processor) ForgetStreamTime(partition int32) { p.streamTimes.forget(partition) }
+
+func (k *knownStreamTimes) forget(partition int32) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	delete(k.times, partition)
 }

@@ -350,13 +350,19 @@ func (w *Write) Changes() (set map[string]string, del []string) {
 // pending key's value ("" when absent). A hash that cannot be parsed is
 // reported, never silently reset: overwriting it would lose history.
 func DecodeSnapshot(customerID string, h map[string]string, pending string) (Snapshot, error) {
+	var snap Snapshot
+	err := DecodeSnapshotInto(&snap, customerID, pairsOf(h), pending)
+	return snap, err
+}
+
+// pairsOf lists a hash's fields as HGETALL does over RESP2: field, value,
+// field, value, … (in the map's order).
+func pairsOf(h map[string]string) []string {
 	pairs := make([]string, 0, 2*len(h))
 	for k, v := range h {
 		pairs = append(pairs, k, v)
 	}
-	var snap Snapshot
-	err := DecodeSnapshotInto(&snap, customerID, pairs, pending)
-	return snap, err
+	return pairs
 }
 
 // DecodeSnapshotInto is DecodeSnapshot of a hash as HGETALL returns it

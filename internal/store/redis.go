@@ -116,11 +116,11 @@ func (r *Redis) LoadTo(ctx context.Context, customerIDs []string, dst []*Snapsho
 // hashes reads the customers' hashes in one pipeline, each as HGETALL's
 // field, value pairs.
 func (r *Redis) hashes(ctx context.Context, customerIDs []string) ([][]string, error) {
+	// The keys go as *string: no allocation to box them (see evalShaArgs).
 	keys, _ := customerKeys(len(customerIDs), func(i int) string { return customerIDs[i] }, nil)
 	hashes := make([][]string, len(customerIDs))
 	if r.resp2 {
 		// The pairs as they come: no map is built only to be read once.
-		// The key as *string: no allocation to box it (see evalShaArgs).
 		cmds, err := pipelineEach(ctx, r.client, len(keys), func(i int) *redis.StringSliceCmd {
 			return redis.NewStringSliceCmd(ctx, "hgetall", &keys[i])
 		})
@@ -133,8 +133,8 @@ func (r *Redis) hashes(ctx context.Context, customerIDs []string) ([][]string, e
 		return redis.NewMapStringStringCmd(ctx, "hgetall", &keys[i])
 	})
 	for i, cmd := range cmds {
-		for k, v := range cmd.Val() {
-			hashes[i] = append(hashes[i], k, v)
+		if h := cmd.Val(); len(h) > 0 {
+			hashes[i] = pairsOf(h)
 		}
 	}
 	return hashes, err

@@ -17,26 +17,19 @@ import (
 // does not start with "_") of the given customers, in one pipelined round
 // trip; a customer with no hash gets nil.
 func (r *Redis) PublicFields(ctx context.Context, customerIDs []string) ([]map[string]string, error) {
-	cmds := make([]*redis.MapStringStringCmd, len(customerIDs))
-	_, err := r.client.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i, id := range customerIDs {
-			cmds[i] = p.HGetAll(ctx, Key(id))
-		}
-		return nil
-	})
+	hashes, err := r.hashes(ctx, customerIDs)
 	if err != nil {
 		return nil, fmt.Errorf("read %d customers: %w", len(customerIDs), err)
 	}
 	out := make([]map[string]string, len(customerIDs))
-	for i, cmd := range cmds {
-		h := cmd.Val()
+	for i, h := range hashes {
 		if len(h) == 0 {
 			continue
 		}
-		pub := make(map[string]string, len(h))
-		for k, v := range h {
-			if !strings.HasPrefix(k, "_") {
-				pub[k] = v
+		pub := make(map[string]string, len(h)/2)
+		for j := 0; j+1 < len(h); j += 2 {
+			if !strings.HasPrefix(h[j], "_") {
+				pub[h[j]] = h[j+1]
 			}
 		}
 		out[i] = pub
