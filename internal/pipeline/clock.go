@@ -246,12 +246,25 @@ func (p *Processor) fireDueTimers(ctx context.Context, clock *batchClock, done m
 			}
 		}
 		stats.TimersDue += len(round)
-		if len(round)+len(recheck) > 0 {
-			if err := p.applyAndSave(ctx, append(recheck, round...), clock, stats, sc, true, nil); err != nil {
-				return nil, fmt.Errorf("fire %d due timers: %w", len(round)+len(recheck), err)
-			}
-			fired = append(fired, round...)
+		// Due customers load through the state cache: a copy that is
+		// current saves the load's round trip, and one that is stale but
+		// shows a timer due is caught by the write's compare-and-set,
+		// which reloads it. A copy that shows nothing due writes nothing,
+		// so no compare-and-set can expose it: those customers are loaded
+		// again past the cache and evaluated once more (rare: an index
+		// entry is written from the state it indexes).
+		if err := p.applyAndSave(ctx, round, clock, stats, sc, false, nil); err != nil {
+			return nil, fmt.Errorf("fire %d due timers: %w", len(round), err)
 		}
+		for _, w := range round {
+			if !w.wrote && w.deadErr == nil {
+				recheck = append(recheck, w)
+			}
+		}
+		if err := p.applyAndSave(ctx, recheck, clock, stats, sc, true, nil); err != nil {
+			return nil, fmt.Errorf("recheck %d due customers: %w", len(recheck), err)
+		}
+		fired = append(fired, round...)
 		queries = more
 		if len(queries) > 0 && len(fired)-early >= p.cfg.MaxTimersPerRound {
 			// More rounds to come: what fired so far goes out now, so the

@@ -259,13 +259,13 @@ func TestEntryWrittenMeanwhileIsFiredBeforeTheBatchEnds(t *testing.T) {
 	}
 }
 
-// TestDueCustomerIsLoadedPastTheCache: consumer A caches the customer it
-// wrote (churned: nothing due); the partition moves to consumer B, where
-// the customer orders again, so it has an entry due in April. Back on A,
-// stream time passes April: the due customer is loaded from Redis, not
-// from A's stale copy (which shows nothing due and would write nothing, so
-// no compare-and-set would expose it), and moves to at risk.
-func TestDueCustomerIsLoadedPastTheCache(t *testing.T) {
+// TestDueCustomerWithAStaleCopyIsLoadedAgain: consumer A caches the
+// customer it wrote (churned: nothing due); the partition moves to
+// consumer B, where the customer orders again, so it has an entry due in
+// April. Back on A, stream time passes April: A's stale copy shows nothing
+// due and writes nothing, so no compare-and-set exposes it; the customer
+// is loaded again from Redis and moves to at risk.
+func TestDueCustomerWithAStaleCopyIsLoadedAgain(t *testing.T) {
 	srv := testutil.StartRedis(t)
 	ctx := ctxT(t)
 	newConsumer := func() *pipeline.Processor {
@@ -295,6 +295,37 @@ func TestDueCustomerIsLoadedPastTheCache(t *testing.T) {
 	}
 	if got := rc.HGet(ctx, "ltv:{z}", "segment").Val(); got != aggregate.SegmentAtRisk {
 		t.Fatalf("z's segment %q, want at_risk: its due entry was judged by a stale cached copy", got)
+	}
+}
+
+// TestDueCustomerWithACurrentCopyIsNotLoaded: the customer this consumer
+// wrote last is fired from its cached copy, without a Redis read, and its
+// timer still fires within the batch that passed its due time.
+func TestDueCustomerWithACurrentCopyIsNotLoaded(t *testing.T) {
+	srv := testutil.StartRedis(t)
+	ctx := ctxT(t)
+	st := srv.Store()
+	cached := store.NewCached(st, store.CacheConfig{MaxBytes: 1 << 20})
+	p, err := pipeline.New(pipeline.Config{Model: aggregate.DefaultModel(), Decoder: jsonDecoder{},
+		Store: cached, Out: &recordingPublisher{}, Timers: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Process(ctx, []pipeline.Record{orderRec(0, "e-z", "z", "10.00", "2026-01-01T00:00:00Z")}); err != nil {
+		t.Fatal(err)
+	}
+	before := cached.Stats()
+	stats, err := p.Process(ctx, []pipeline.Record{orderRec(1, "e-y", "y", "10.00", "2026-05-01T00:00:00Z")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := srv.Client().HGet(ctx, "ltv:{z}", "segment").Val(); got != aggregate.SegmentAtRisk {
+		t.Fatalf("z's segment %q, want at_risk", got)
+	}
+	after := cached.Stats()
+	if stats.TimersDue != 1 || after.Hits-before.Hits != 1 || after.Misses-before.Misses != 1 {
+		t.Fatalf("%d due; cache hits +%d, misses +%d: want z from its copy (1 hit) and only new customer y read (1 miss)",
+			stats.TimersDue, after.Hits-before.Hits, after.Misses-before.Misses)
 	}
 }
 

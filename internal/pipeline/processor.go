@@ -596,9 +596,9 @@ func (sc *batchScratch) reset(n int) {
 
 // applyAndSave loads, applies and writes every customer, reloading those
 // whose compare-and-set lost to another writer. fresh loads past any
-// cached copies: for customers loaded because their index entry is due,
-// whose re-evaluation may end in no write, so a stale copy would go
-// unnoticed (a write's compare-and-set is what exposes one).
+// cached copies: for due customers whose re-evaluation from a copy ended
+// in no write, so a stale copy would go unnoticed (a write's
+// compare-and-set is what exposes one).
 //
 // clockRead, when not nil, waits for the clock to be read (see
 // fetchStreamTimes); it is called once the first load is back, before

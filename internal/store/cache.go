@@ -241,10 +241,10 @@ func (c *Cached) loadMisses(ctx context.Context, ids []string, at []int, snaps [
 // LoadFreshInto loads customers from the inner store, past and dropping
 // their copies, into dst's array when it has room (see LoadInto). A copy
 // is checked only when its customer is written (the compare-and-set), so
-// a load that may end in no write must not trust it:
-// a customer loaded because its timer index entry is due may have been
-// written by another consumer since, and a stale copy would show it with
-// nothing due, leaving the entry due forever.
+// a load that ended in no write must be checked by this one: a customer
+// loaded because its timer index entry is due may have been written by
+// another consumer since, and a stale copy would show it with nothing
+// due, leaving the entry due forever.
 func (c *Cached) LoadFreshInto(ctx context.Context, customerIDs []string, dst []Snapshot) ([]Snapshot, []error, error) {
 	c.mu.Lock()
 	for _, id := range customerIDs {
