@@ -232,7 +232,7 @@ func reportTable(s *report.Stats, name string, text bool) table {
 	switch name {
 	case "tiers":
 		t = table{title: "Tiers", header: []string{"tier", "customers"}}
-		for _, n := range s.TierNames {
+		for _, n := range s.TierOrder {
 			t.rows = append(t.rows, []string{n, count(s.Tiers[n])})
 		}
 	case "segments":

@@ -16,6 +16,7 @@ import (
 	"github.com/ltv-stream/ltv-stream/internal/api"
 	"github.com/ltv-stream/ltv-stream/internal/decode"
 	"github.com/ltv-stream/ltv-stream/internal/pipeline"
+	"github.com/ltv-stream/ltv-stream/internal/report"
 	"github.com/ltv-stream/ltv-stream/internal/sim"
 	"github.com/ltv-stream/ltv-stream/internal/stats"
 	"github.com/ltv-stream/ltv-stream/internal/store"
@@ -46,7 +47,7 @@ func findChromium(t *testing.T) string {
 // redis-server, publishing their tier and segment changes to the broker,
 // and then one last customer whose changes are the newest of all. It
 // returns that customer's id.
-func dashboardData(t *testing.T, ctx context.Context, client redis.UniversalClient, brokers []string) string {
+func dashboardData(t *testing.T, ctx context.Context, client redis.UniversalClient, brokers []string, model *aggregate.Model) string {
 	t.Helper()
 	st := store.NewRedis(client, store.Config{})
 	dec, err := decode.New(decode.Config{MaxFutureSkew: -1})
@@ -58,7 +59,7 @@ func dashboardData(t *testing.T, ctx context.Context, client redis.UniversalClie
 		t.Fatal(err)
 	}
 	defer pub.Close()
-	p, err := pipeline.New(pipeline.Config{Model: aggregate.DefaultModel(), Decoder: dec, Store: st, Out: pub, Timers: st})
+	p, err := pipeline.New(pipeline.Config{Model: model, Decoder: dec, Store: st, Out: pub, Timers: st})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,25 +200,53 @@ const readPage = `(() => {
 // TestDashboardInBrowser loads the dashboard in headless Chromium, served
 // by the real API over redis-server (customers written by the pipeline)
 // and kfake (the change events it published), and checks that the page
-// shows the figures Redis holds and the newest change first. With
-// LTV_DASHBOARD_SCREENSHOT=path it also saves a screenshot there (how
-// docs/dashboard.png is made).
+// shows the figures Redis holds, the tiers in the ladder's order and the
+// newest change first: with the default ladder, and with one whose names
+// sort otherwise. With LTV_DASHBOARD_SCREENSHOT=path it also saves a
+// screenshot of the default ladder's page there (how docs/dashboard.png
+// is made).
 func TestDashboardInBrowser(t *testing.T) {
 	testutil.SkipShort(t, "runs the pipeline and a browser")
 	browser := findChromium(t)
+	renamed := aggregate.DefaultTiers()
+	for i, name := range []string{"member", "plus", "elite", "apex"} { // in name order: apex, elite, member, plus
+		renamed[i].Name = name
+	}
+	for _, tc := range []struct {
+		name       string
+		ladder     []aggregate.Tier
+		screenshot bool
+	}{
+		{"default ladder", aggregate.DefaultTiers(), true},
+		{"renamed ladder", renamed, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) { dashboardInBrowser(t, browser, tc.ladder, tc.screenshot) })
+	}
+}
+
+func dashboardInBrowser(t *testing.T, browser string, ladder []aggregate.Tier, screenshot bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
+	model := aggregate.DefaultModel()
+	model.Tiers = ladder
+	if err := model.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, tier := range ladder {
+		names = append(names, tier.Name)
+	}
 	rs := testutil.StartRedis(t)
 	_, brokers := testutil.StartKafka(t, testutil.KafkaConfig{Partitions: 3, Topics: []string{"ltv-changes", "ltv-segments", "ltv-dlq"}})
 	client := rs.StoreClient()
-	newest := dashboardData(t, ctx, client, brokers)
+	newest := dashboardData(t, ctx, client, brokers, model)
 	customers, tiers, segments := expectedCounts(t, ctx, rs.Client())
 	newestID, newestCustomer := newestEvent(t, ctx, brokers)
 	if newestCustomer != newest {
 		t.Fatalf("the newest event in the topics is %s's, not %s's", newestCustomer, newest)
 	}
 
-	provider, err := stats.NewProvider(stats.Config{Source: store.NewRedis(client, store.Config{})})
+	provider, err := stats.NewProvider(stats.Config{Source: store.NewRedis(client, store.Config{}), Report: report.Config{Tiers: ladder}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -262,8 +291,8 @@ func TestDashboardInBrowser(t *testing.T) {
 		t.Errorf("population shown %q, Redis holds %s customers", page.Population, want)
 	}
 	checkCounts(t, "tier", page.Tiers, tiers)
-	if fmt.Sprint(page.TierOrder) != "[bronze silver gold platinum]" {
-		t.Errorf("tiers shown in the order %v, not the ladder's", page.TierOrder)
+	if fmt.Sprint(page.TierOrder) != fmt.Sprint(names) {
+		t.Errorf("tiers shown in the order %v, not the ladder's %v", page.TierOrder, names)
 	}
 	checkCounts(t, "segment", page.Segments, segments)
 	if page.Bins != len(defaultEdges) {
@@ -289,12 +318,12 @@ func TestDashboardInBrowser(t *testing.T) {
 		t.Fatalf("the newest customer's changes shown: %+v; want its tier and segment change, %s among them", first, newestID)
 	}
 	for _, c := range first {
-		if want := map[string]string{"tier": "(new) → platinum", "segment": "(none) → new"}[c.Kind]; !strings.Contains(c.Text, want) {
+		if want := map[string]string{"tier": "(new) → " + names[len(names)-1], "segment": "(none) → new"}[c.Kind]; !strings.Contains(c.Text, want) {
 			t.Errorf("%s change shown as %q, want %q", c.Kind, c.Text, want)
 		}
 	}
 
-	if path := os.Getenv("LTV_DASHBOARD_SCREENSHOT"); path != "" {
+	if path := os.Getenv("LTV_DASHBOARD_SCREENSHOT"); path != "" && screenshot {
 		png, err := chromedp.Run(bctx, chromedp.FullScreenshot(100))
 		if err != nil {
 			t.Fatal(err)

@@ -362,10 +362,10 @@ func (a *Accumulator) Stats(meta Meta) *Stats {
 	}
 
 	for _, t := range a.cfg.Tiers {
-		st.TierNames = append(st.TierNames, t.Name)
+		st.TierOrder = append(st.TierOrder, t.Name)
 	}
-	st.TierNames = appendOthers(st.TierNames, a.tiers)
-	for _, name := range st.TierNames {
+	st.TierOrder = appendOthers(st.TierOrder, a.tiers)
+	for _, name := range st.TierOrder {
 		st.Tiers[name] = sc.count(a.tiers[name])
 	}
 	st.SegmentNames = []string{aggregate.SegmentNew, aggregate.SegmentActive, aggregate.SegmentAtRisk,

@@ -38,6 +38,10 @@ type Stats struct {
 	// Tiers counts customers per stored tier; every configured tier is
 	// present. Scaled to the population when sampled.
 	Tiers map[string]int64 `json:"tiers"`
+	// TierOrder names the tiers in ladder order, lowest first, then any
+	// other stored tier names in name order: a JSON object's keys carry no
+	// order, and a page or table shows the ladder in its own.
+	TierOrder []string `json:"tier_order"`
 	// Segments counts customers per lifecycle segment (SPEC §8); the five
 	// segment names are always present. Scaled when sampled.
 	Segments map[string]int64 `json:"segments"`
@@ -52,9 +56,6 @@ type Stats struct {
 	// AsOf is the end of every customer's observed months (the report's
 	// as-of time).
 	AsOf time.Time `json:"-"`
-	// TierNames are the tiers in ladder order, then any other stored tier
-	// names in name order, for tables.
-	TierNames []string `json:"-"`
 	// SegmentNames are the segments in lifecycle order, then any others.
 	SegmentNames []string `json:"-"`
 	// Skipped counts customers left out because a field could not be

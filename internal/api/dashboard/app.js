@@ -6,9 +6,6 @@
 const REFRESH_MS = 4000;
 const CHANGES_SHOWN = 25;
 const TIER_COLOURS = { bronze: "#cd8a4b", silver: "#b8c2d1", gold: "#f2c94c", platinum: "#7dd3fc" };
-// The default ladder, lowest first; other tier names follow by name (the
-// JSON object of /v1/stats has its keys in name order).
-const TIER_ORDER = ["bronze", "silver", "gold", "platinum"];
 const SEGMENTS = ["new", "active", "at_risk", "lapsed", "churned"];
 const SEGMENT_COLOURS = { new: "#60a5fa", active: "#34d399", at_risk: "#fbbf24", lapsed: "#f97316", churned: "#ef4444" };
 const PALETTE = ["#a78bfa", "#f472b6", "#2dd4bf", "#facc15", "#fb923c", "#94a3b8"];
@@ -130,8 +127,12 @@ function bars(container, entries, colours) {
   container.replaceChildren(...rows);
 }
 
-function renderTiers(tiers) {
-  const rank = (n) => (TIER_ORDER.includes(n) ? TIER_ORDER.indexOf(n) : TIER_ORDER.length);
+// renderTiers draws the tiers in the ladder's order, which /v1/stats
+// gives in tier_order (its tiers object has its keys in name order); a
+// name missing from it follows by name.
+function renderTiers(tiers, order) {
+  const ladder = Array.isArray(order) ? order : [];
+  const rank = (n) => (ladder.includes(n) ? ladder.indexOf(n) : ladder.length);
   const entries = Object.entries(tiers || {}).sort(([a], [b]) => rank(a) - rank(b) || a.localeCompare(b));
   bars($("tiers"), entries, TIER_COLOURS);
 }
@@ -290,7 +291,7 @@ function renderKPIs(s) {
 
 function renderStats(s) {
   renderKPIs(s);
-  renderTiers(s.tiers);
+  renderTiers(s.tiers, s.tier_order);
   renderSegments(s.segments);
   renderHistogram(s.ltv_histogram);
   renderCohorts(s.cohorts);
