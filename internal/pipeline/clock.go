@@ -169,6 +169,28 @@ func (p *Processor) settle(ctx context.Context, work []*customerWork, c *batchCl
 	return settled{stored: stored, pages: pages}, err
 }
 
+// dueNotIn returns work for the customers on the first pages of due
+// customers (the answers to dueQueries, in clock.parts' order) that done
+// does not hold yet, and adds them to done. A customer on two partitions'
+// pages is taken with the first; fireDueTimers drops its other entry.
+func (p *Processor) dueNotIn(clock *batchClock, pages [][]string, done map[string]*customerWork) []*customerWork {
+	var due []*customerWork
+	for i, ids := range pages {
+		if i >= len(clock.parts) {
+			break
+		}
+		for _, id := range ids {
+			if _, ok := done[id]; ok {
+				continue
+			}
+			w := &customerWork{id: id, partition: clock.parts[i], due: true}
+			done[id] = w
+			due = append(due, w)
+		}
+	}
+	return due
+}
+
 // timerEntry derives a customer's index entry from its state after the
 // batch (after), and says whether it must be written: when it differs
 // from the entry the loaded state (before) implies, when the customer was

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"sort"
 	"strings"
 	"testing"
@@ -298,34 +299,80 @@ func TestDueCustomerWithAStaleCopyIsLoadedAgain(t *testing.T) {
 	}
 }
 
-// TestDueCustomerWithACurrentCopyIsNotLoaded: the customer this consumer
-// wrote last is fired from its cached copy, without a Redis read, and its
-// timer still fires within the batch that passed its due time.
-func TestDueCustomerWithACurrentCopyIsNotLoaded(t *testing.T) {
-	srv := testutil.StartRedis(t)
-	ctx := ctxT(t)
-	st := srv.Store()
-	cached := store.NewCached(st, store.CacheConfig{MaxBytes: 1 << 20})
-	p, err := pipeline.New(pipeline.Config{Model: aggregate.DefaultModel(), Decoder: jsonDecoder{},
-		Store: cached, Out: &recordingPublisher{}, Timers: st})
-	if err != nil {
-		t.Fatal(err)
+// withCache puts a state cache in front of the test processor's store.
+func withCache(cached **store.Cached) func(*pipeline.Config) {
+	return func(c *pipeline.Config) {
+		*cached = store.NewCached(c.Store.(*store.Redis), store.CacheConfig{MaxBytes: 1 << 20})
+		c.Store = *cached
 	}
+}
+
+// fireByAnotherOrder writes customer z in January; then, after between,
+// customer y's order in May takes the partition's stream time past z's
+// at-risk due time. It returns that batch's stats, having checked that z
+// moved to at risk.
+func fireByAnotherOrder(t *testing.T, p *pipeline.Processor, rc *redis.Client, between func()) pipeline.BatchStats {
+	t.Helper()
+	ctx := ctxT(t)
 	if _, err := p.Process(ctx, []pipeline.Record{orderRec(0, "e-z", "z", "10.00", "2026-01-01T00:00:00Z")}); err != nil {
 		t.Fatal(err)
 	}
-	before := cached.Stats()
+	between()
 	stats, err := p.Process(ctx, []pipeline.Record{orderRec(1, "e-y", "y", "10.00", "2026-05-01T00:00:00Z")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := srv.Client().HGet(ctx, "ltv:{z}", "segment").Val(); got != aggregate.SegmentAtRisk {
+	if got := rc.HGet(ctx, "ltv:{z}", "segment").Val(); got != aggregate.SegmentAtRisk {
 		t.Fatalf("z's segment %q, want at_risk", got)
 	}
+	return stats
+}
+
+// TestDueCustomerWithACurrentCopyIsNotLoaded: the customer this consumer
+// wrote last is fired from its cached copy, without a Redis read, and its
+// timer still fires within the batch that passed its due time.
+func TestDueCustomerWithACurrentCopyIsNotLoaded(t *testing.T) {
+	var cached *store.Cached
+	p, _, rc := setupConfig(t, withCache(&cached))
+	var before store.CacheStats
+	stats := fireByAnotherOrder(t, p, rc, func() { before = cached.Stats() })
 	after := cached.Stats()
 	if stats.TimersDue != 1 || after.Hits-before.Hits != 1 || after.Misses-before.Misses != 1 {
 		t.Fatalf("%d due; cache hits +%d, misses +%d: want z from its copy (1 hit) and only new customer y read (1 miss)",
 			stats.TimersDue, after.Hits-before.Hits, after.Misses-before.Misses)
+	}
+}
+
+// countingSaves records the customers of each save call of the store it
+// wraps.
+type countingSaves struct {
+	*store.Cached
+	calls [][]string
+}
+
+func (c *countingSaves) Save(ctx context.Context, writes []store.Write) ([]int, error) {
+	var ids []string
+	for _, w := range writes {
+		ids = append(ids, w.CustomerID)
+	}
+	c.calls = append(c.calls, ids)
+	return c.Cached.Save(ctx, writes)
+}
+
+// TestDueCustomersAreSavedWithTheBatch: a customer the batch's stream time
+// makes due is written in the same save call as the batch's own
+// customers, one round trip instead of two.
+func TestDueCustomersAreSavedWithTheBatch(t *testing.T) {
+	var cached *store.Cached
+	saves := &countingSaves{}
+	p, _, rc := setupConfig(t, func(c *pipeline.Config) {
+		withCache(&cached)(c)
+		saves.Cached = cached
+		c.Store = saves
+	})
+	stats := fireByAnotherOrder(t, p, rc, func() { saves.calls = nil })
+	if stats.TimersDue != 1 || fmt.Sprint(saves.calls) != "[[y z]]" {
+		t.Fatalf("%d due; save calls %v, want one with y and z", stats.TimersDue, saves.calls)
 	}
 }
 

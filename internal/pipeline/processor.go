@@ -322,9 +322,23 @@ func (p *Processor) Process(ctx context.Context, batch []Record) (BatchStats, er
 	// The clock is not touched until clockRead has returned.
 	clockRead := p.fetchStreamTimes(ctx, clock)
 	defer func() { _, _ = clockRead() }() // the read's goroutine ends before Process does
-	if err := p.applyAndSave(ctx, order, clock, &stats, sc, false, func() error { _, err := clockRead(); return err }); err != nil {
+	// The first page of due customers is applied and saved with the
+	// batch's own (dueWith); fireDueTimers then finds them done, rechecks
+	// those whose copy wrote nothing, and pages through the rest.
+	var joined []*customerWork
+	dueWith := func() ([]*customerWork, error) {
+		pages, err := clockRead()
+		if err != nil {
+			return nil, err
+		}
+		joined = p.dueNotIn(clock, pages, byCustomer)
+		stats.TimersDue += len(joined)
+		return joined, nil
+	}
+	if err := p.applyAndSave(ctx, order, clock, &stats, sc, false, dueWith); err != nil {
 		return stats, err
 	}
+	order = append(order, joined...)
 	due, err := clockRead() // also when the batch loaded nobody (dead letters only)
 	if err != nil {
 		return stats, err
@@ -602,13 +616,16 @@ func (sc *batchScratch) reset(n int) {
 //
 // clockRead, when not nil, waits for the clock to be read (see
 // fetchStreamTimes); it is called once the first load is back, before
-// anything is applied.
+// anything is applied, and returns the customers the clock makes due
+// that are not in todo: they are loaded (through the state cache) and
+// applied with todo, and their writes go out in the same save call, one
+// round trip fewer than firing them after.
 //
 // The snapshots are loaded into sc's array, and the writes' field lists
 // come from sc: both are reused by the next batch (and the next round),
 // which is safe because nothing reads a snapshot or a write once its
 // round's Save has returned.
-func (p *Processor) applyAndSave(ctx context.Context, todo []*customerWork, clock *batchClock, stats *BatchStats, sc *batchScratch, fresh bool, clockRead func() error) error {
+func (p *Processor) applyAndSave(ctx context.Context, todo []*customerWork, clock *batchClock, stats *BatchStats, sc *batchScratch, fresh bool, clockRead func() ([]*customerWork, error)) error {
 	for round := 0; len(todo) > 0; round++ {
 		if round >= p.cfg.MaxConflictRounds {
 			return fmt.Errorf("%d customers still conflicting after %d rounds", len(todo), round)
@@ -617,17 +634,7 @@ func (p *Processor) applyAndSave(ctx context.Context, todo []*customerWork, cloc
 		for i, w := range todo {
 			ids[i] = w.id
 		}
-		load := p.cfg.Store.Load
-		if fl, ok := p.cfg.Store.(freshLoader); ok && fresh {
-			load = func(ctx context.Context, ids []string) ([]store.Snapshot, []error, error) {
-				return fl.LoadFreshInto(ctx, ids, sc.snaps)
-			}
-		} else if il, ok := p.cfg.Store.(intoLoader); ok {
-			load = func(ctx context.Context, ids []string) ([]store.Snapshot, []error, error) {
-				return il.LoadInto(ctx, ids, sc.snaps)
-			}
-		}
-		snaps, errs, err := load(ctx, ids)
+		snaps, errs, err := p.load(ctx, ids, sc.snaps, fresh)
 		if err != nil {
 			return err
 		}
@@ -635,10 +642,34 @@ func (p *Processor) applyAndSave(ctx context.Context, todo []*customerWork, cloc
 			sc.snaps = snaps[:0]
 		}
 		if clockRead != nil {
-			if err := clockRead(); err != nil {
+			// Customers the clock makes due join this round: loaded into
+			// the array's room after todo's, and saved in the same call.
+			due, err := clockRead()
+			if err != nil {
 				return err
 			}
 			clockRead = nil
+			if len(due) > 0 {
+				dueIDs := make([]string, len(due))
+				for i, w := range due {
+					dueIDs[i] = w.id
+				}
+				room := snaps[len(snaps):]
+				dueSnaps, dueErrs, err := p.load(ctx, dueIDs, room, false)
+				if err != nil {
+					return err
+				}
+				if cap(room) >= len(dueSnaps) && len(dueSnaps) > 0 && &room[:1][0] == &dueSnaps[0] {
+					snaps = snaps[:len(snaps)+len(dueSnaps)] // loaded where they follow todo's
+				} else {
+					// Loaded elsewhere (no room, or a store that loads into
+					// arrays of its own): one array for both.
+					snaps = append(snaps[:len(snaps):len(snaps)], dueSnaps...)
+					sc.snaps = snaps[:0]
+				}
+				todo = append(todo[:len(todo):len(todo)], due...)
+				errs = append(errs[:len(errs):len(errs)], dueErrs...)
+			}
 		}
 		writes := make([]store.Write, 0, len(todo))
 		writers := make([]*customerWork, 0, len(todo))
@@ -666,6 +697,18 @@ func (p *Processor) applyAndSave(ctx context.Context, todo []*customerWork, cloc
 		todo = next
 	}
 	return nil
+}
+
+// load loads customers, into dst's array when the store can (see
+// store.Cached.LoadInto), past any cached copies when fresh.
+func (p *Processor) load(ctx context.Context, ids []string, dst []store.Snapshot, fresh bool) ([]store.Snapshot, []error, error) {
+	if fl, ok := p.cfg.Store.(freshLoader); ok && fresh {
+		return fl.LoadFreshInto(ctx, ids, dst)
+	}
+	if il, ok := p.cfg.Store.(intoLoader); ok {
+		return il.LoadInto(ctx, ids, dst)
+	}
+	return p.cfg.Store.Load(ctx, ids)
 }
 
 // changeDocCap is the room a change document gets in its customer's
