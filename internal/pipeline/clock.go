@@ -170,20 +170,17 @@ func (p *Processor) settle(ctx context.Context, work []*customerWork, c *batchCl
 }
 
 // dueNotIn returns work for the customers on the first pages of due
-// customers (the answers to dueQueries, in clock.parts' order) that done
+// customers (the answers to dueQueries, in c.parts' order) that done
 // does not hold yet, and adds them to done. A customer on two partitions'
 // pages is taken with the first; fireDueTimers drops its other entry.
-func (p *Processor) dueNotIn(clock *batchClock, pages [][]string, done map[string]*customerWork) []*customerWork {
+func (c *batchClock) dueNotIn(pages [][]string, done map[string]*customerWork) []*customerWork {
 	var due []*customerWork
-	for i, ids := range pages {
-		if i >= len(clock.parts) {
-			break
-		}
+	for i, ids := range pages[:min(len(pages), len(c.parts))] {
 		for _, id := range ids {
 			if _, ok := done[id]; ok {
 				continue
 			}
-			w := &customerWork{id: id, partition: clock.parts[i], due: true}
+			w := &customerWork{id: id, partition: c.parts[i], due: true}
 			done[id] = w
 			due = append(due, w)
 		}

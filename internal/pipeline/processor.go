@@ -331,7 +331,7 @@ func (p *Processor) Process(ctx context.Context, batch []Record) (BatchStats, er
 		if err != nil {
 			return nil, err
 		}
-		joined = p.dueNotIn(clock, pages, byCustomer)
+		joined = clock.dueNotIn(pages, byCustomer)
 		stats.TimersDue += len(joined)
 		return joined, nil
 	}
@@ -659,7 +659,7 @@ func (p *Processor) applyAndSave(ctx context.Context, todo []*customerWork, cloc
 				if err != nil {
 					return err
 				}
-				if cap(room) >= len(dueSnaps) && len(dueSnaps) > 0 && &room[:1][0] == &dueSnaps[0] {
+				if len(dueSnaps) > 0 && cap(room) > 0 && &room[:1][0] == &dueSnaps[0] {
 					snaps = snaps[:len(snaps)+len(dueSnaps)] // loaded where they follow todo's
 				} else {
 					// Loaded elsewhere (no room, or a store that loads into
