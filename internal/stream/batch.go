@@ -42,8 +42,14 @@ func (c *Consumer) worker(ctx context.Context, q <-chan kafka.Message, budgets l
 	for {
 		batch = batch[:0]
 		if merge != nil {
+			waits := merge.waits
 			if !c.collect(ctx, q, merge, &batch, linger) {
 				return
+			}
+			if n := merge.waits - waits; n > 0 {
+				c.cfg.Logger.Warn("event-time merge stopped waiting for a topic partition; records went in fetch order",
+					zap.Int("partitions_given_up", n), zap.String("last_topic", merge.gaveUpOn.topic), zap.Int("last_partition", merge.gaveUpOn.partition),
+					zap.Duration("silent_for", c.cfg.MergeMaxWait))
 			}
 		} else {
 			first, ok := <-q

@@ -2,6 +2,8 @@ package stream
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -57,4 +59,105 @@ func TestLaneBudgetPausesTheFetcherUntilRecordsAreReleased(t *testing.T) {
 			t.Fatal("take returned true after its context ended at a full budget")
 		}
 	})
+}
+
+// A worker's topic partitions share its merge's bound: few keep the full
+// per-lane budget, many get an equal part of the bound (at least one
+// record), and no worker's lanes together hold more than the bound
+// unless it has more lanes than the bound has records.
+func TestWorkerLanesShareTheMergeBound(t *testing.T) {
+	for _, tc := range []struct {
+		name                                     string
+		workers, partitions, perLane, mergeBound int
+		want                                     map[int]int64 // worker → each of its lanes' limit
+	}{
+		{"few partitions keep the per-lane budget", 4, 8, 1000, 16000, map[int]int64{0: 1000, 1: 1000, 2: 1000, 3: 1000}},
+		{"many partitions share the bound", 4, 64, 1000, 16000, map[int]int64{0: 500, 1: 500, 2: 500, 3: 500}},
+		{"one worker, forty partitions", 1, 40, 1000, 16000, map[int]int64{0: 200}},
+		{"uneven spread", 3, 4, 10, 6, map[int]int64{0: 1, 1: 3, 2: 3}},
+		{"more lanes than the bound: one record each", 1, 10, 10, 4, map[int]int64{0: 1}},
+		{"no merge", 1, 40, 1000, 0, map[int]int64{0: 1000}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var keys []partitionKey
+			for _, topic := range []string{"orders", "customer-lifecycle"} {
+				for p := range tc.partitions {
+					keys = append(keys, partitionKey{topic, p})
+				}
+			}
+			budgets := newLaneBudgets(keys, tc.workers, tc.perLane, tc.mergeBound)
+			held := map[int]int64{}
+			lanes := map[int]int64{}
+			for _, k := range keys {
+				w := workerFor(k.partition, tc.workers)
+				if got := budgets[k].limit; got != tc.want[w] {
+					t.Errorf("%s/%d (worker %d): limit %d, want %d", k.topic, k.partition, w, got, tc.want[w])
+				}
+				held[w] += budgets[k].limit
+				lanes[w]++
+			}
+			for w, sum := range held {
+				if tc.mergeBound > 0 && sum > max(int64(tc.mergeBound), lanes[w]) {
+					t.Errorf("worker %d may hold %d fetched records, past its merge's bound %d", w, sum, tc.mergeBound)
+				}
+			}
+		})
+	}
+}
+
+// A worker reading many partitions from a backlog: every lifecycle lane
+// has fetched as far as its budget lets it, all later in event time than
+// the orders not fetched yet. With the lanes sharing the merge's bound,
+// the merge holds them all back instead of letting some go in fetch
+// order, and each partition's orders record goes before its lifecycle
+// records.
+func TestManyPartitionsKeepTheMergedOrder(t *testing.T) {
+	const partitions, perLane, bound = 20, 10, 40
+	topics := []string{"orders", "customer-lifecycle"}
+	var keys []partitionKey
+	for _, topic := range topics {
+		for p := range partitions {
+			keys = append(keys, partitionKey{topic, p})
+		}
+	}
+	budgets := newLaneBudgets(keys, 1, perLane, bound)
+	notCaughtUp := func(context.Context, string, int) (bool, error) { return false, nil }
+	m := newMerger(topics, dayTime, time.Hour, bound, notCaughtUp)
+	ctx := context.Background()
+	rec := func(topic string, p int, offset int64, hwm int64, day int) kafka.Message {
+		return kafka.Message{Topic: topic, Partition: p, Offset: offset, HighWaterMark: hwm, Value: []byte(fmt.Sprint(day))}
+	}
+	for p := range partitions {
+		b := budgets[partitionKey{"customer-lifecycle", p}]
+		for off := int64(0); b.held.Load() < b.limit; off++ {
+			if _, ok := b.take(ctx); !ok {
+				t.Fatal("take failed with room in the budget")
+			}
+			m.add(rec("customer-lifecycle", p, off, 1000, 50+int(off)))
+		}
+	}
+	if got := strings.Fields(drain(m)); len(got) > 0 {
+		t.Fatalf("%d lifecycle records went before the orders were fetched, first %s", len(got), got[0])
+	}
+	for p := range partitions {
+		m.add(rec("orders", p, 0, 1, 1)) // the partition's only order: caught up after it
+	}
+	seenOrder := map[int]bool{}
+	for {
+		msg, ok := m.next(ctx)
+		if !ok {
+			break
+		}
+		switch msg.Topic {
+		case "orders":
+			seenOrder[msg.Partition] = true
+		default:
+			if !seenOrder[msg.Partition] {
+				t.Fatalf("partition %d: lifecycle record %d went before the earlier order", msg.Partition, msg.Offset)
+			}
+		}
+	}
+	if len(seenOrder) != partitions {
+		t.Fatalf("orders of %d partitions went, want %d", len(seenOrder), partitions)
+	}
 }

@@ -61,6 +61,9 @@ type ConsumerConfig struct {
 	// the merge); the partition's fetch pauses there. Default MaxBatch/2:
 	// a worker then buffers a few batches' worth, and a topic that runs
 	// ahead of the other in event time waits at the broker, not in memory.
+	// With the merge on, a worker's topic partitions also share its
+	// MergeMaxHeld (see newLaneBudgets), so a worker reading many of them
+	// gives each less.
 	PartitionBuffer int
 	// MaxFetchBytes is the largest fetch response; it must exceed the
 	// largest record so oversized records reach the DLQ instead of
@@ -92,13 +95,16 @@ type ConsumerConfig struct {
 	// which the fetches happened to serve the topics does not show in the
 	// results. Nil: records go in the order they were fetched.
 	EventTime func(value []byte) (time.Time, bool)
-	// MergeMaxWait bounds how long a record may wait in the merge for
-	// another topic's partition to show it holds nothing earlier. Default
-	// 2 s.
+	// MergeMaxWait bounds how long a record waits in the merge for
+	// another topic's partition that delivers nothing (a stalled fetch):
+	// once that partition has been silent this long, the record goes
+	// without knowing whether it holds anything earlier. A partition that
+	// keeps delivering is waited for however long it takes. Default 2 s.
 	MergeMaxWait time.Duration
 	// MergeMaxHeld bounds the records a worker's merge holds back; beyond
-	// it records go in fetch order, and a replay may no longer give the
-	// same results. Default 8 × MaxBatch: a worker's partitions fetched
+	// it records would go in fetch order, and a replay might no longer give
+	// the same results, so a worker's fetchers share it and stop before
+	// (newLaneBudgets). Default 8 × MaxBatch: a worker's partitions fetched
 	// from a backlog interleave the topics record for record, so the
 	// sparser topic (lifecycle) runs ahead in event time and its records
 	// wait for the denser one's; 2 × MaxBatch broke the replay test
@@ -377,10 +383,11 @@ func (c *Consumer) runGeneration(fetchCtx context.Context, gen *kafka.Generation
 		defer close(committerDone)
 		c.committer(work, gen, commits)
 	}()
-	budgets := laneBudgets{}
-	for _, k := range assignedPartitions(gen) {
-		budgets[k] = newLaneBudget(c.cfg.PartitionBuffer)
+	mergeMaxHeld := 0 // no merge: nothing to share
+	if c.cfg.EventTime != nil {
+		mergeMaxHeld = c.cfg.MergeMaxHeld
 	}
+	budgets := newLaneBudgets(assignedPartitions(gen), c.cfg.Workers, c.cfg.PartitionBuffer, mergeMaxHeld)
 	queues := make([]chan kafka.Message, c.cfg.Workers)
 	var workers sync.WaitGroup
 	for i := range queues {

@@ -208,6 +208,30 @@ func (b *laneBudget) release(n int) {
 // laneBudgets holds a generation's budgets; workers only read it.
 type laneBudgets map[partitionKey]*laneBudget
 
+// newLaneBudgets gives each assigned topic partition its budget of
+// perLane records. With the event-time merge on (mergeMaxHeld > 0), the
+// lanes of one worker also share its merge's bound: each gets at most an
+// equal part of mergeMaxHeld (at least one record). What a worker holds
+// fetched then never exceeds what its merge may hold back, so the merge
+// never lets records go in fetch order for memory (which would break
+// SPEC §8's replay guarantee), however many partitions the worker reads:
+// a few partitions keep the full per-lane budget; many share the bound.
+func newLaneBudgets(keys []partitionKey, workers, perLane, mergeMaxHeld int) laneBudgets {
+	lanes := make([]int, workers)
+	for _, k := range keys {
+		lanes[workerFor(k.partition, workers)]++
+	}
+	budgets := make(laneBudgets, len(keys))
+	for _, k := range keys {
+		limit := perLane
+		if mergeMaxHeld > 0 {
+			limit = max(1, min(perLane, mergeMaxHeld/lanes[workerFor(k.partition, workers)]))
+		}
+		budgets[k] = newLaneBudget(limit)
+	}
+	return budgets
+}
+
 // releaseBatch gives back the room of a batch's records (consecutive
 // records of one partition are counted together).
 func (bs laneBudgets) releaseBatch(batch []kafka.Message) {

@@ -22,10 +22,11 @@ import (
 // go only when every other topic's partition has a buffered record at or
 // after its time, or has nothing more to give: it is known caught up (its
 // last record reached its high watermark, or the group has committed
-// everything in it). While neither is known the record waits, at most
-// MergeMaxWait, and only while the worker holds at most MergeMaxHeld
-// records (then it goes anyway, trading determinism for progress, or for
-// memory when one topic's fetches run far ahead of the other's).
+// everything in it). While neither is known the record waits, until the
+// partition it waits for has delivered nothing for MergeMaxWait (then it
+// goes anyway, trading determinism for progress), and only while the
+// worker holds at most MergeMaxHeld records (which the worker's fetchers
+// share, so they stop before it: see newLaneBudgets).
 
 // mergeKey names one partition number across the topics.
 type mergeKey = int
@@ -45,14 +46,21 @@ type mergeLane struct {
 	// checkedAt is when caughtUp was last asked of the broker (zero:
 	// never); asked again after mergeRecheck while the lane is empty.
 	checkedAt time.Time
+	// lastAdded is when its last record arrived (zero: none yet). A head
+	// waiting for this lane gives up only once the lane has been silent
+	// for MergeMaxWait: a lane that keeps delivering (records earlier
+	// than the head, a few at a time) is not stalled, however long the
+	// head has waited in all.
+	lastAdded time.Time
 }
 
 type timedMessage struct {
 	msg kafka.Message
 	at  time.Time
 	// held is when the record started waiting at the head of its lane
-	// (zero while it is not at the head or not waiting).
-	held time.Time
+	// (zero while it is not at the head or not waiting); giveUp is when
+	// it stops waiting if the lane it waits for stays silent.
+	held, giveUp time.Time
 }
 
 // merger orders one worker's records. Not safe for concurrent use: it
@@ -72,6 +80,8 @@ type merger struct {
 	lanes    map[mergeKey][]*mergeLane // per partition, one lane per topic (topics order)
 	held     int
 	waits    int // records released by MergeMaxWait, for the log
+	// gaveUpOn is the topic partition the merge last stopped waiting for.
+	gaveUpOn partitionKey
 }
 
 // mergeRecheck is how often an empty lane that is not known caught up is
@@ -127,6 +137,7 @@ func (m *merger) add(msg kafka.Message) {
 	}
 	lane.queue = append(lane.queue, timedMessage{msg: msg, at: at})
 	lane.caughtUp = msg.HighWaterMark > 0 && msg.Offset+1 >= msg.HighWaterMark
+	lane.lastAdded = m.now()
 	m.held++
 }
 
@@ -162,17 +173,25 @@ func (m *merger) nextOf(ctx context.Context, p int, ls []*mergeLane) (kafka.Mess
 				continue
 			}
 			// Another topic may still hold an earlier record of this
-			// partition: wait for it, within bounds.
+			// partition: wait for it, within bounds. The wait counts from
+			// the later of the head's first wait and the lane's last
+			// record.
 			now := m.now()
 			if head.held.IsZero() {
 				head.held = now
 			}
-			if now.Sub(head.held) < m.maxWait && (m.maxHeld <= 0 || m.held <= m.maxHeld) {
+			head.giveUp = head.held
+			if l.lastAdded.After(head.giveUp) {
+				head.giveUp = l.lastAdded
+			}
+			head.giveUp = head.giveUp.Add(m.maxWait)
+			if now.Before(head.giveUp) && (m.maxHeld <= 0 || m.held <= m.maxHeld) {
 				return kafka.Message{}, false
 			}
 			// Waited long enough: this lane counts as caught up until a
 			// record of it arrives, so the next heads do not wait again.
 			m.waits++
+			m.gaveUpOn = partitionKey{m.topics[i], p}
 			l.caughtUp = true
 		}
 	}
@@ -206,8 +225,8 @@ func (m *merger) isCaughtUp(ctx context.Context, p, ti int, l *mergeLane) bool {
 }
 
 // waiting reports whether records are buffered, and when the earliest
-// waiting head will have waited MergeMaxWait (or a recheck is due), so the
-// worker knows how long it may block for more records.
+// waiting head will stop waiting if nothing arrives (or a recheck is due),
+// so the worker knows how long it may block for more records.
 func (m *merger) waiting() (int, time.Duration) {
 	if m.held == 0 {
 		return 0, 0
@@ -216,8 +235,8 @@ func (m *merger) waiting() (int, time.Duration) {
 	now := m.now()
 	for _, ls := range m.lanes {
 		for _, l := range ls {
-			if !l.empty() && !l.front().held.IsZero() {
-				if left := m.maxWait - now.Sub(l.front().held); left < wake {
+			if !l.empty() && !l.front().giveUp.IsZero() {
+				if left := l.front().giveUp.Sub(now); left < wake {
 					wake = max(left, 0)
 				}
 			}

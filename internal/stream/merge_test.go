@@ -3,6 +3,7 @@ package stream
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -161,5 +162,38 @@ func TestMergeHoldsBoundedRecords(t *testing.T) {
 	}
 	if got := feed(m, mergeRec("o", 2, 10, "3")); got != "o@0 o@1 o@2" {
 		t.Fatalf("merged %q, want all three once the bound is passed", got)
+	}
+}
+
+// TestMergeWaitsForALaneThatKeepsDelivering: a record waits for the other
+// topic's partition longer than MergeMaxWait in all, because that
+// partition keeps delivering earlier records (a few at a time, emptying
+// in between); it goes only after them. Only a partition silent for
+// MergeMaxWait is given up on.
+func TestMergeWaitsForALaneThatKeepsDelivering(t *testing.T) {
+	clock := time.Date(2026, 12, 5, 0, 0, 0, 0, time.UTC)
+	m := newMerger([]string{"o", "l"}, dayTime, 2*time.Second, 0, func(context.Context, string, int) (bool, error) {
+		return false, nil
+	})
+	m.now = func() time.Time { return clock }
+	if got := feed(m, mergeRec("l", 0, 10, "50")); got != "" {
+		t.Fatalf("released %q at once", got)
+	}
+	var merged []string
+	for i := range 5 { // 7.5 s of waiting in all, 1.5 s between deliveries
+		clock = clock.Add(1500 * time.Millisecond)
+		if got := feed(m, mergeRec("o", int64(i), 100, strconv.Itoa(i+1))); got != "" {
+			merged = append(merged, got)
+		}
+		if _, wake := m.waiting(); wake <= 0 || wake > 2*time.Second {
+			t.Fatalf("after delivery %d: wake after %s, want within (0, 2s]", i, wake)
+		}
+	}
+	if got := strings.Join(merged, " "); got != "o@0 o@1 o@2 o@3 o@4" {
+		t.Fatalf("merged %q while the orders lane kept delivering, want only its records", got)
+	}
+	clock = clock.Add(2 * time.Second) // now silent for the max wait
+	if got := drain(m); got != "l@0" {
+		t.Fatalf("merged %q after the lane fell silent, want l@0", got)
 	}
 }
