@@ -47,9 +47,13 @@ func (c *Consumer) worker(ctx context.Context, q <-chan kafka.Message, budgets l
 				return
 			}
 			if n := merge.waits - waits; n > 0 {
+				why := "the partition delivered nothing for the merge's max wait"
+				if merge.boundReached {
+					why = "the worker's merge held its most records"
+				}
 				c.cfg.Logger.Warn("event-time merge stopped waiting for a topic partition; records went in fetch order",
-					zap.Int("partitions_given_up", n), zap.String("last_topic", merge.gaveUpOn.topic), zap.Int("last_partition", merge.gaveUpOn.partition),
-					zap.Duration("silent_for", c.cfg.MergeMaxWait))
+					zap.Int("times", n), zap.String("topic", merge.gaveUpOn.topic), zap.Int("partition", merge.gaveUpOn.partition),
+					zap.String("why", why))
 			}
 		} else {
 			first, ok := <-q

@@ -79,9 +79,13 @@ type merger struct {
 	now      func() time.Time
 	lanes    map[mergeKey][]*mergeLane // per partition, one lane per topic (topics order)
 	held     int
-	waits    int // records released by MergeMaxWait, for the log
-	// gaveUpOn is the topic partition the merge last stopped waiting for.
-	gaveUpOn partitionKey
+	// waits counts the times the merge stopped waiting for a topic
+	// partition, for the log: gaveUpOn is the last one, and boundReached
+	// says whether it was for the bound (MergeMaxHeld) rather than for the
+	// partition's silence (MergeMaxWait).
+	waits        int
+	gaveUpOn     partitionKey
+	boundReached bool
 }
 
 // mergeRecheck is how often an empty lane that is not known caught up is
@@ -185,13 +189,15 @@ func (m *merger) nextOf(ctx context.Context, p int, ls []*mergeLane) (kafka.Mess
 				head.giveUp = l.lastAdded
 			}
 			head.giveUp = head.giveUp.Add(m.maxWait)
-			if now.Before(head.giveUp) && (m.maxHeld <= 0 || m.held <= m.maxHeld) {
+			silent := !now.Before(head.giveUp)
+			full := m.maxHeld > 0 && m.held > m.maxHeld
+			if !silent && !full {
 				return kafka.Message{}, false
 			}
 			// Waited long enough: this lane counts as caught up until a
 			// record of it arrives, so the next heads do not wait again.
 			m.waits++
-			m.gaveUpOn = partitionKey{m.topics[i], p}
+			m.gaveUpOn, m.boundReached = partitionKey{m.topics[i], p}, !silent
 			l.caughtUp = true
 		}
 	}

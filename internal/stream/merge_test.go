@@ -108,6 +108,9 @@ func TestMergeWaitIsBounded(t *testing.T) {
 	if got := drain(m); got != "o@0 o@1" {
 		t.Fatalf("merged %q", got)
 	}
+	if m.waits != 1 || m.boundReached {
+		t.Fatalf("gave up %d times, for the bound %v; want once, for the silence", m.waits, m.boundReached)
+	}
 	// A record of the silent lane arrives: it constrains again.
 	if got := feed(m, mergeRec("l", 0, 5, "3"), mergeRec("o", 2, 10, "4")); got != "l@0" {
 		t.Fatalf("merged %q", got)
@@ -162,6 +165,9 @@ func TestMergeHoldsBoundedRecords(t *testing.T) {
 	}
 	if got := feed(m, mergeRec("o", 2, 10, "3")); got != "o@0 o@1 o@2" {
 		t.Fatalf("merged %q, want all three once the bound is passed", got)
+	}
+	if m.waits != 1 || !m.boundReached || m.gaveUpOn != (partitionKey{"l", 0}) {
+		t.Fatalf("gave up %d times, on %v, for the bound %v; want once, on l/0, for the bound", m.waits, m.gaveUpOn, m.boundReached)
 	}
 }
 
