@@ -1,9 +1,11 @@
 package clv
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 
 	"gonum.org/v1/gonum/mat"
@@ -69,7 +71,6 @@ func FitPurchases(kind Kind, customers []Customer) (PurchaseFit, error) {
 	}
 	groups := make(map[histKey]float64, len(customers))
 	repeat := 0
-	var sumX, sumT float64
 	for i, c := range customers {
 		if err := checkHistory(c.X, c.Tx, c.T); err != nil {
 			return PurchaseFit{}, fmt.Errorf("purchase fit: customer %d: %w", i, err)
@@ -78,21 +79,31 @@ func FitPurchases(kind Kind, customers []Customer) (PurchaseFit, error) {
 		if c.X > 0 {
 			repeat++
 		}
-		sumX += c.X
-		sumT += c.T
 	}
 	if len(customers) < MinFitCustomers || repeat < MinRepeatBuyers {
 		return PurchaseFit{}, fmt.Errorf("purchase fit: %w: %d customers, %d with a repeat order (need at least %d and %d)",
 			ErrTooFewCustomers, len(customers), repeat, MinFitCustomers, MinRepeatBuyers)
 	}
+	// The groups are summed in one fixed order: the customers' order (a
+	// Redis SCAN's) and a map's change from run to run, and with them the
+	// rounding of the sums, the start, the optimiser's path and, on a flat
+	// likelihood, the estimate and the error reported.
+	hs := make([]histKey, 0, len(groups))
+	for k := range groups {
+		hs = append(hs, k)
+	}
+	slices.SortFunc(hs, func(p, q histKey) int {
+		return cmp.Or(cmp.Compare(p.x, q.x), cmp.Compare(p.tx, q.tx), cmp.Compare(p.T, q.T))
+	})
+	ws := make([]float64, len(hs))
+	var sumX, sumT float64
+	for i, k := range hs {
+		ws[i] = groups[k]
+		sumX += ws[i] * k.x
+		sumT += ws[i] * k.T
+	}
 	if sumT == 0 {
 		return PurchaseFit{}, fmt.Errorf("purchase fit: %w: every customer has T = 0, no time was observed", ErrTooFewCustomers)
-	}
-	hs := make([]histKey, 0, len(groups))
-	ws := make([]float64, 0, len(groups))
-	for k, w := range groups {
-		hs = append(hs, k)
-		ws = append(ws, w)
 	}
 	n := float64(len(customers))
 	model := func(theta []float64) Purchases {
@@ -128,7 +139,6 @@ func FitSpend(customers []Customer) (SpendFit, error) {
 	type obs struct{ x, m float64 }
 	var data []obs
 	skipped := 0
-	var sumM float64
 	for i, c := range customers {
 		if err := checkSpendInput(c.X, c.M); err != nil {
 			return SpendFit{}, fmt.Errorf("spend fit: customer %d: %w", i, err)
@@ -139,12 +149,17 @@ func FitSpend(customers []Customer) (SpendFit, error) {
 			skipped++
 		default:
 			data = append(data, obs{c.X, c.M})
-			sumM += c.M
 		}
 	}
 	if len(data) < MinFitCustomers {
 		return SpendFit{}, fmt.Errorf("spend fit: %w: %d customers with repeat orders of positive value (need at least %d)",
 			ErrTooFewCustomers, len(data), MinFitCustomers)
+	}
+	// Summed in one fixed order, whatever the customers' (see FitPurchases).
+	slices.SortFunc(data, func(p, q obs) int { return cmp.Or(cmp.Compare(p.x, q.x), cmp.Compare(p.m, q.m)) })
+	var sumM float64
+	for _, d := range data {
+		sumM += d.m
 	}
 	n := float64(len(data))
 	model := func(theta []float64) Spend {

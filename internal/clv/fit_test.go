@@ -4,6 +4,7 @@ import (
 	"errors"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"gonum.org/v1/gonum/stat/distuv"
@@ -168,5 +169,39 @@ func TestFitSpendInfiniteMean(t *testing.T) {
 	fit, err := FitSpend(cs)
 	if !errors.Is(err, ErrInvalidParameter) || !containsStr(err.Error(), "q = ") {
 		t.Errorf("fit %+v, err %v; want an error about q ≤ 1", fit.Spend, err)
+	}
+}
+
+// The same customers, in any order (`ltvctl fit` reads them in a Redis
+// SCAN's), give the same fits to the last bit: an operator who runs it
+// twice gets the same YAML.
+func TestFitIsReproducible(t *testing.T) {
+	cs := simulate(publishedBG, publishedSpend, 2000, 3)
+	purchases, err := FitPurchases(BGNBD, cs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spend, err := FitSpend(cs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(7, 8))
+	for i := range 8 {
+		shuffled := slices.Clone(cs)
+		rng.Shuffle(len(shuffled), func(a, b int) { shuffled[a], shuffled[b] = shuffled[b], shuffled[a] })
+		p, err := FitPurchases(BGNBD, shuffled)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p != purchases {
+			t.Fatalf("purchase fit %d differs: %+v, first %+v", i+1, p, purchases)
+		}
+		s, err := FitSpend(shuffled)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s != spend {
+			t.Fatalf("spend fit %d differs: %+v, first %+v", i+1, s, spend)
+		}
 	}
 }
