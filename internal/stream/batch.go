@@ -132,7 +132,10 @@ func (c *Consumer) collect(ctx context.Context, q <-chan kafka.Message, m *merge
 			if !ok {
 				return len(*batch) > 0
 			}
-			m.add(msg)
+			// One arrival time for what q holds now: it all came in
+			// together, and the clock is read once, not per record.
+			arrived := m.now()
+			m.add(msg, arrived)
 			for more := true; more; {
 				select {
 				case msg, ok := <-q:
@@ -140,7 +143,7 @@ func (c *Consumer) collect(ctx context.Context, q <-chan kafka.Message, m *merge
 						more = false
 						break
 					}
-					m.add(msg)
+					m.add(msg, arrived)
 				default:
 					more = false
 				}

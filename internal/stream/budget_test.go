@@ -79,12 +79,7 @@ func TestWorkerLanesShareTheMergeBound(t *testing.T) {
 		{"no merge", 1, 40, 1000, 0, map[int]int64{0: 1000}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var keys []partitionKey
-			for _, topic := range []string{"orders", "customer-lifecycle"} {
-				for p := range tc.partitions {
-					keys = append(keys, partitionKey{topic, p})
-				}
-			}
+			keys := topicPartitions([]string{"orders", "customer-lifecycle"}, tc.partitions)
 			budgets := newLaneBudgets(keys, tc.workers, tc.perLane, tc.mergeBound)
 			held := map[int]int64{}
 			lanes := map[int]int64{}
@@ -114,13 +109,7 @@ func TestWorkerLanesShareTheMergeBound(t *testing.T) {
 func TestManyPartitionsKeepTheMergedOrder(t *testing.T) {
 	const partitions, perLane, bound = 20, 10, 40
 	topics := []string{"orders", "customer-lifecycle"}
-	var keys []partitionKey
-	for _, topic := range topics {
-		for p := range partitions {
-			keys = append(keys, partitionKey{topic, p})
-		}
-	}
-	budgets := newLaneBudgets(keys, 1, perLane, bound)
+	budgets := newLaneBudgets(topicPartitions(topics, partitions), 1, perLane, bound)
 	notCaughtUp := func(context.Context, string, int) (bool, error) { return false, nil }
 	m := newMerger(topics, dayTime, time.Hour, bound, notCaughtUp)
 	ctx := context.Background()
@@ -133,14 +122,14 @@ func TestManyPartitionsKeepTheMergedOrder(t *testing.T) {
 			if _, ok := b.take(ctx); !ok {
 				t.Fatal("take failed with room in the budget")
 			}
-			m.add(rec("customer-lifecycle", p, off, 1000, 50+int(off)))
+			m.addNow(rec("customer-lifecycle", p, off, 1000, 50+int(off)))
 		}
 	}
 	if got := strings.Fields(drain(m)); len(got) > 0 {
 		t.Fatalf("%d lifecycle records went before the orders were fetched, first %s", len(got), got[0])
 	}
 	for p := range partitions {
-		m.add(rec("orders", p, 0, 1, 1)) // the partition's only order: caught up after it
+		m.addNow(rec("orders", p, 0, 1, 1)) // the partition's only order: caught up after it
 	}
 	seenOrder := map[int]bool{}
 	for {
@@ -160,4 +149,15 @@ func TestManyPartitionsKeepTheMergedOrder(t *testing.T) {
 	if len(seenOrder) != partitions {
 		t.Fatalf("orders of %d partitions went, want %d", len(seenOrder), partitions)
 	}
+}
+
+// topicPartitions lists partitions 0…n−1 of every topic.
+func topicPartitions(topics []string, n int) []partitionKey {
+	var keys []partitionKey
+	for _, topic := range topics {
+		for p := range n {
+			keys = append(keys, partitionKey{topic, p})
+		}
+	}
+	return keys
 }

@@ -119,8 +119,8 @@ func (m *merger) lanesOf(p int) []*mergeLane {
 	return ls
 }
 
-// add buffers a fetched record.
-func (m *merger) add(msg kafka.Message) {
+// add buffers a fetched record that arrived at arrived.
+func (m *merger) add(msg kafka.Message, arrived time.Time) {
 	ti := m.topicIndex(msg.Topic)
 	if ti < 0 {
 		ti = 0 // not an input topic of this consumer: never happens
@@ -141,7 +141,7 @@ func (m *merger) add(msg kafka.Message) {
 	}
 	lane.queue = append(lane.queue, timedMessage{msg: msg, at: at})
 	lane.caughtUp = msg.HighWaterMark > 0 && msg.Offset+1 >= msg.HighWaterMark
-	lane.lastAdded = m.now()
+	lane.lastAdded = arrived
 	m.held++
 }
 
