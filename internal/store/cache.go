@@ -11,8 +11,9 @@ import (
 
 // CacheConfig configures a Cached store.
 type CacheConfig struct {
-	// MaxBytes is the memory the copies take, allocated once. When it is
-	// full, the copies written longest ago are dropped. Default
+	// MaxBytes is the memory the copies take, allocated once and resident
+	// from the start. When it is full, the copies written longest ago are
+	// dropped. Default
 	// DefaultCacheBytes.
 	MaxBytes int
 }

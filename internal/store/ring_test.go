@@ -5,6 +5,9 @@ package store
 import (
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -76,4 +79,39 @@ func TestRingRefusesHugeValues(t *testing.T) {
 	if _, ok := r.get("a"); ok {
 		t.Fatal("a value over a quarter of the ring was stored (or the old one kept)")
 	}
+}
+
+// A new ring's memory is resident at once, so the first batches of a fresh
+// consumer do not fault its pages in one by one while they copy customers.
+func TestRingMemoryIsResidentFromTheStart(t *testing.T) {
+	const size = 64 << 20
+	before, ok := residentBytes(t)
+	if !ok {
+		t.Skip("no VmRSS in /proc/self/status on this system")
+	}
+	r := newRing(size)
+	after, _ := residentBytes(t)
+	if grew := after - before; grew < size*9/10 {
+		t.Fatalf("resident set grew by %d bytes for a ring of %d: its pages are not backed yet", grew, size)
+	}
+	runtime.KeepAlive(r)
+}
+
+// residentBytes reads this process's resident set from /proc.
+func residentBytes(t *testing.T) (int64, bool) {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0, false
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			if err != nil {
+				t.Fatalf("VmRSS line %q: %v", line, err)
+			}
+			return kb << 10, true
+		}
+	}
+	return 0, false
 }
