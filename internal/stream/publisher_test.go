@@ -2,6 +2,7 @@ package stream_test
 
 import (
 	"errors"
+	"maps"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -69,7 +70,9 @@ func TestPublishKeepsOrderWhenAWriteFailsPartWay(t *testing.T) {
 // With its near-zero linger the publisher still sends each partition's
 // messages of one call as a single record batch: the timer cannot cut a
 // partition's messages apart (kafka-go adds them under the lock the timer
-// needs), so the ordering argument above keeps holding.
+// needs), so the ordering argument above keeps holding. Calls of every
+// size do, up to the batch size, also when all of a call's messages share
+// one partition.
 func TestPublishSendsOneBatchPerPartitionPerCall(t *testing.T) {
 	ctx := testutil.Context(t, 30*time.Second)
 	const partitions = 4
@@ -101,24 +104,40 @@ func TestPublishSendsOneBatchPerPartitionPerCall(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pub.Close()
-	var msgs []pipeline.Message
-	for i := 0; i < 100; i++ {
-		msgs = append(msgs, pipeline.Message{Topic: "changes", Key: []byte("c-" + strconv.Itoa(i)), Value: []byte(strconv.Itoa(i))})
+	spread := func(n int) []pipeline.Message { // over the partitions by key
+		var msgs []pipeline.Message
+		for i := 0; i < n; i++ {
+			msgs = append(msgs, pipeline.Message{Topic: "changes", Key: []byte("c-" + strconv.Itoa(i)), Value: []byte(strconv.Itoa(i))})
+		}
+		return msgs
 	}
-	for call := 1; call <= 3; call++ {
+	oneKey := func(n int) []pipeline.Message { // all in one partition
+		var msgs []pipeline.Message
+		for i := 0; i < n; i++ {
+			msgs = append(msgs, pipeline.Message{Topic: "changes", Key: []byte("c-1"), Value: []byte(strconv.Itoa(i))})
+		}
+		return msgs
+	}
+	calls := [][]pipeline.Message{spread(100), spread(100), oneKey(9), oneKey(33), spread(3), oneKey(128), spread(100)}
+	want := 0
+	for call, msgs := range calls {
+		mu.Lock()
+		before := maps.Clone(batches)
+		mu.Unlock()
 		if err := pub.Publish(ctx, msgs); err != nil {
 			t.Fatal(err)
 		}
+		want += len(msgs)
 		mu.Lock()
-		if records != 100*call {
-			t.Fatalf("call %d: %d records produced, want %d", call, records, 100*call)
+		if records != want {
+			t.Fatalf("call %d: %d records produced in all, want %d", call, records, want)
 		}
 		for p, n := range batches {
-			if n != call {
-				t.Fatalf("call %d: partition %d got %d record batches, want one per call", call, p, n)
+			if n-before[p] > 1 {
+				t.Fatalf("call %d (%d messages): partition %d got %d record batches, want one per call", call, len(msgs), p, n-before[p])
 			}
 		}
-		if len(batches) != partitions {
+		if call == 0 && len(batches) != partitions {
 			t.Fatalf("call %d: batches went to %d partitions, want %d", call, len(batches), partitions)
 		}
 		mu.Unlock()
@@ -199,6 +218,36 @@ func TestPublisherFollowsTheTopicLimit(t *testing.T) {
 		if r.Headers["truncated"] != "true" || r.Headers["original_size"] != strconv.Itoa(len(big)) ||
 			len(r.Headers["original_sha256"]) != 64 || r.Headers["error"] != "too big" || string(r.Key) != "c-1" {
 			t.Fatalf("record %d headers %v key %q", i, r.Headers, r.Key)
+		}
+	}
+}
+
+// BenchmarkPublishLightLoad publishes what a worker's batch at light load
+// outputs, a few dozen change events over two topics of eight partitions
+// each, through the kfake broker: -benchmem shows what each call
+// allocates (kafka-go sizes every partition batch it opens by the writer's
+// BatchSize).
+func BenchmarkPublishLightLoad(b *testing.B) {
+	ctx := testutil.Context(b, 5*time.Minute)
+	_, brokers := testutil.StartKafka(b, testutil.KafkaConfig{Partitions: 8, Topics: []string{"changes", "segments"}})
+	pub, err := stream.NewPublisher(stream.PublisherConfig{Writer: stream.WriterConfig{Brokers: brokers}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer pub.Close()
+	value := []byte(`{"schema":"ltv.change.v1","event_id":"3b0f6c1e-5a2d-8c4e-9f10-2a7b3c4d5e6f","tier":"gold"}`)
+	var msgs []pipeline.Message
+	for i := 0; i < 40; i++ {
+		topic := "segments"
+		if i%3 == 0 {
+			topic = "changes"
+		}
+		msgs = append(msgs, pipeline.Message{Topic: topic, Key: []byte("c-" + strconv.Itoa(i)), Value: value})
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := pub.Publish(ctx, msgs); err != nil {
+			b.Fatal(err)
 		}
 	}
 }
