@@ -186,6 +186,12 @@ func parseBlob(b string, st *aggregate.State) error {
 	if life&lifeFirstOrder != 0 && r.err == nil {
 		st.FirstOrder = r.uint64()
 		st.FirstOrderNet = r.exact()
+		if st.FirstOrder == 0 && r.err == nil {
+			// 0 means "no first order" (appendBlob writes none then): a
+			// stored one with it is damaged, and would be dropped unseen
+			// by the next write.
+			r.fail("first order without its digest")
+		}
 	}
 	if life&lifeTierDue != 0 && r.err == nil {
 		sec, nsec := r.varint(), r.uvarint()

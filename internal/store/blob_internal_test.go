@@ -36,7 +36,8 @@ func FuzzParseBlob(f *testing.F) {
 		}
 		if !reflect.DeepEqual(got.Applied, again.Applied) || !reflect.DeepEqual(got.Seen, again.Seen) ||
 			!got.LastChurnAt.Equal(again.LastChurnAt) || !got.LastReactivatedAt.Equal(again.LastReactivatedAt) ||
-			!got.Clock.Equal(again.Clock) || got.FirstOrder != again.FirstOrder || !got.FirstOrderNet.Equal(again.FirstOrderNet) {
+			!got.Clock.Equal(again.Clock) || !got.TierDue.Equal(again.TierDue) ||
+			got.FirstOrder != again.FirstOrder || !got.FirstOrderNet.Equal(again.FirstOrderNet) {
 			t.Fatalf("round trip changed the state:\n%+v\n%+v", got, again)
 		}
 		for _, p := range [][2]money.Exact{{got.Revenue, again.Revenue}, {got.GrossProfit, again.GrossProfit}, {got.Refunds, again.Refunds}} {
