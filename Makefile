@@ -56,11 +56,15 @@ deps-test:
 	@./scripts/ensure-chromium.sh
 
 fuzz:
-	$(GO) test -run='^$$' -fuzz=FuzzDecode -fuzztime=$(FUZZTIME) ./internal/decode
-	$(GO) test -run='^$$' -fuzz=FuzzAgreesWithShopspring -fuzztime=$(FUZZTIME) ./internal/money
-	$(GO) test -run='^$$' -fuzz=FuzzRoundFloatAgreesWithShopspring -fuzztime=$(FUZZTIME) ./internal/money
+	$(GO) test -run='^$$' -fuzz='^FuzzDecode$$' -fuzztime=$(FUZZTIME) ./internal/decode
+	$(GO) test -run='^$$' -fuzz='^FuzzAgreesWithShopspring$$' -fuzztime=$(FUZZTIME) ./internal/money
+	$(GO) test -run='^$$' -fuzz='^FuzzRoundFloatAgreesWithShopspring$$' -fuzztime=$(FUZZTIME) ./internal/money
 	$(GO) test -run='^$$' -fuzz='^FuzzExactAgreesWithShopspring$$' -fuzztime=$(FUZZTIME) ./internal/money
-	$(GO) test -run='^$$' -fuzz=FuzzParseBlob -fuzztime=$(FUZZTIME) ./internal/store
+	$(GO) test -run='^$$' -fuzz='^FuzzParseBlob$$' -fuzztime=$(FUZZTIME) ./internal/store
+	$(GO) test -run='^$$' -fuzz='^FuzzParseStoredTime$$' -fuzztime=$(FUZZTIME) ./internal/store
+	$(GO) test -run='^$$' -fuzz='^FuzzDecodeSnapshot$$' -fuzztime=$(FUZZTIME) ./internal/store
+	$(GO) test -run='^$$' -fuzz='^FuzzScore$$' -fuzztime=$(FUZZTIME) ./internal/clv
+	$(GO) test -run='^$$' -fuzz='^FuzzAgreement$$' -fuzztime=$(FUZZTIME) ./schemas
 
 # The end-to-end benchmark (issue 4): 3 runs of 1,000,000 events over
 # 200,000 customers through the real consumer binary, a real redis-server

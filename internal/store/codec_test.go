@@ -40,8 +40,6 @@ func encodeAfter(t testing.TB, stored map[string]string, evs []aggregate.Event, 
 	return set, del
 }
 
-// hashAfter is the stored hash after applying set and del, as Redis would
-// hold it.
 // hgetallPairs is a hash as HGETALL answers over RESP2: field, value
 // pairs (here in name order, so a benchmark's input is the same run to run).
 func hgetallPairs(h map[string]string) []string {
@@ -52,6 +50,8 @@ func hgetallPairs(h map[string]string) []string {
 	return pairs
 }
 
+// hashAfter is the stored hash after applying set and del, as Redis would
+// hold it.
 func hashAfter(stored, set map[string]string, del []string) map[string]string {
 	h := map[string]string{}
 	for k, v := range stored {
