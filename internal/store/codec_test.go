@@ -40,6 +40,19 @@ func encodeAfter(t testing.TB, stored map[string]string, evs []aggregate.Event, 
 	return set, del
 }
 
+// customerWithThreeOrders is the stored hash of customer c-1 after three
+// orders, as this code writes it.
+func customerWithThreeOrders(tb testing.TB) map[string]string {
+	tb.Helper()
+	var stored map[string]string
+	for i, amount := range []string{"120.00", "80.50", "310.25"} {
+		ev := order("e"+strconv.Itoa(i), "c-1", amount, "0.35", "2025-0"+strconv.Itoa(i+1)+"-01T00:00:00Z")
+		set, del := encodeAfter(tb, stored, []aggregate.Event{ev}, int64(i), true)
+		stored = hashAfter(stored, set, del)
+	}
+	return stored
+}
+
 // hgetallPairs is a hash as HGETALL answers over RESP2: field, value
 // pairs (here in name order, so a benchmark's input is the same run to run).
 func hgetallPairs(h map[string]string) []string {
@@ -210,12 +223,7 @@ func TestBlobPiecesStayListpackSized(t *testing.T) {
 // apply one order, encode the write.
 func BenchmarkDecodeApplyEncode(b *testing.B) {
 	m := aggregate.DefaultModel()
-	var stored map[string]string
-	for i, amount := range []string{"120.00", "80.50", "310.25"} {
-		ev := order("e"+strconv.Itoa(i), "c-1", amount, "0.35", "2025-0"+strconv.Itoa(i+1)+"-01T00:00:00Z")
-		set, del := encodeAfter(b, stored, []aggregate.Event{ev}, int64(i), true)
-		stored = hashAfter(stored, set, del)
-	}
+	stored := customerWithThreeOrders(b)
 	ev := order("e-next", "c-1", "99.95", "0.35", "2025-06-01T00:00:00Z")
 	now := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
 	var fx aggregate.Effects           // reused, as the pipeline reuses a customer's

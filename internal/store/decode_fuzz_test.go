@@ -4,7 +4,6 @@
 package store_test
 
 import (
-	"strconv"
 	"testing"
 	"time"
 
@@ -20,12 +19,7 @@ func FuzzDecodeSnapshot(f *testing.F) {
 	fields := []string{store.FieldOrders, store.FieldRevenue, store.FieldGrossProfit, store.FieldRefunds,
 		store.FieldFirstOrderAt, store.FieldLastOrderAt, store.FieldLTV, store.FieldTier, store.FieldChurned,
 		store.FieldSegment, store.FieldSegmentSince, store.FieldChannel, "_g"}
-	var stored map[string]string
-	for i, amount := range []string{"120.00", "80.50", "310.25"} {
-		ev := order("e"+strconv.Itoa(i), "c-1", amount, "0.35", "2025-0"+strconv.Itoa(i+1)+"-01T00:00:00Z")
-		set, del := encodeAfter(f, stored, []aggregate.Event{ev}, int64(i), true)
-		stored = hashAfter(stored, set, del)
-	}
+	stored := customerWithThreeOrders(f)
 	seed := func(h map[string]string, pending string) {
 		var vals [13]string
 		for i, name := range fields {

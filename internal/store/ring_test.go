@@ -5,12 +5,12 @@ package store
 import (
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"runtime"
 	"runtime/debug"
-	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/prometheus/procfs"
 )
 
 // Against a plain map of the newest values: whatever the ring returns is
@@ -105,18 +105,13 @@ func TestRingMemoryIsResidentFromTheStart(t *testing.T) {
 // residentBytes reads this process's resident set from /proc.
 func residentBytes(t *testing.T) (int64, bool) {
 	t.Helper()
-	b, err := os.ReadFile("/proc/self/status")
+	self, err := procfs.Self()
 	if err != nil {
 		return 0, false
 	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
-			if err != nil {
-				t.Fatalf("VmRSS line %q: %v", line, err)
-			}
-			return kb << 10, true
-		}
+	st, err := self.NewStatus()
+	if err != nil || st.VmRSS == 0 {
+		return 0, false
 	}
-	return 0, false
+	return int64(st.VmRSS), true
 }

@@ -184,11 +184,11 @@ func (m *merger) nextOf(ctx context.Context, p int, ls []*mergeLane) (kafka.Mess
 			if head.held.IsZero() {
 				head.held = now
 			}
-			head.giveUp = head.held
-			if l.lastAdded.After(head.giveUp) {
-				head.giveUp = l.lastAdded
+			waitFrom := head.held
+			if l.lastAdded.After(waitFrom) {
+				waitFrom = l.lastAdded
 			}
-			head.giveUp = head.giveUp.Add(m.maxWait)
+			head.giveUp = waitFrom.Add(m.maxWait)
 			silent := !now.Before(head.giveUp)
 			full := m.maxHeld > 0 && m.held > m.maxHeld
 			if !silent && !full {
