@@ -109,8 +109,8 @@ func Run(ctx context.Context, cfg *config.Config, opt Options) error {
 		stopLimits()
 		<-limitsDone
 	}()
-	// One writer per worker: see stream.Publisher for why writers are not
-	// shared between concurrent batches.
+	// As many concurrent publishes as workers: each worker's batch waits
+	// for its own outputs' acknowledgement.
 	pub, err := stream.NewPublisher(stream.PublisherConfig{
 		Writer:  stream.WriterConfig{Brokers: cfg.Brokers, Transport: transport},
 		Writers: cfg.Workers, Limits: limits, OnCut: m.OutputCut,

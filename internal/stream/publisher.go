@@ -18,20 +18,14 @@ import (
 // in-sync replicas.
 //
 // It keeps each customer's messages in order even when a write fails part
-// way. kafka-go splits one WriteMessages call into batches per partition
-// (at most BatchSize messages and BatchBytes bytes each), writes a
-// partition's batches one after another, and goes on with the next batch
-// when one fails. Two batches of one partition in one call could
-// therefore land out of order: a later tier change written, the earlier
-// one failed and re-sent by the retry after it, which breaks the
-// previous_tier → tier chain SPEC §6 promises. So Publish
-//   - writes through a writer no other call uses meanwhile (a pool of
-//     writers, one per concurrent caller), so no partition batch mixes two
-//     callers' messages, and
-//   - cuts the messages into consecutive chunks small enough that each
-//     partition gets at most one batch per WriteMessages call, within its
-//     topic's max.message.bytes, written in order, stopping at the first
-//     chunk that fails.
+// way. Two batches of one partition in flight at once could land out of
+// order: a later tier change written, the earlier one failed and re-sent
+// by the retry after it, which breaks the previous_tier → tier chain SPEC
+// §6 promises. So Publish cuts the messages into consecutive chunks small
+// enough that each partition's share of a chunk is one record batch within
+// its topic's max.message.bytes, and writes the chunks in order, one
+// produce request per partition leader each, stopping at the first chunk
+// that fails.
 //
 // No message can stall its partition by size: one larger than its topic
 // accepts is written cut to fit, with headers saying so (SPEC §2).
@@ -39,35 +33,37 @@ import (
 // Every partition batch of a call then succeeds or fails as a whole, and
 // nothing after a failed message is written before the retry rewrites it.
 type Publisher struct {
-	writers  chan *kafka.Writer
-	all      []*kafka.Writer
+	slots    chan struct{}
+	producer *producer
 	maxCount int
 	limits   *TopicLimits
 	onCut    func(topic string, originalSize int)
 }
 
-// ExclusiveWriterLinger is the BatchTimeout for a writer used by one
-// caller at a time (the publisher's, a benchmark's load generator). Such a
+// ExclusiveWriterLinger is the BatchTimeout for a kafka-go writer used by
+// one caller at a time (a benchmark's load generator). Such a
 // writer needs no linger to fill its batches: kafka-go adds all of a
 // call's messages for one partition to that partition's batch in one
 // step, under the partition writer's lock, which the batch's timer must
 // take before it can send the batch. So even a timer that fires at once
 // sends complete batches, one per partition per call, and the call is
 // acknowledged about a millisecond sooner than with the general 1 ms
-// default. Not lower: a 1 µs timer cost ~6 % more consumer CPU here
-// (timer goroutines waking to contend for the lock).
+// default. Not lower: a 1 µs timer cost ~6 % more CPU in the consumer
+// that used such writers (timer goroutines waking to contend for the
+// lock).
 const ExclusiveWriterLinger = 100 * time.Microsecond
 
 // PublisherConfig configures a Publisher.
 type PublisherConfig struct {
-	// Writer configures each writer (Writer.Topic must be empty: each
-	// message names its topic). A zero BatchTimeout means
-	// ExclusiveWriterLinger; BatchBytes is ignored (the publisher sizes
-	// batches from Limits itself).
+	// Writer configures the produce requests: brokers, transport,
+	// timeout, attempts, topic auto-creation, and BatchSize as the most
+	// messages per chunk
+	// (default DefaultChunkMessages). Writer.Topic must be empty (each
+	// message names its topic); BatchTimeout and BatchBytes are not used
+	// (the publisher sends at once and sizes batches from Limits itself).
 	Writer WriterConfig
-	// Writers is the number of writers: the number of goroutines that
-	// publish concurrently (the consumer's workers); a caller beyond that
-	// waits for a free writer. Default 1.
+	// Writers is the number of calls that publish concurrently (the
+	// consumer's workers); a caller beyond that waits. Default 1.
 	Writers int
 	// Limits gives each topic's largest record batch. Nil means every
 	// topic accepts DefaultAssumedMaxMessageBytes.
@@ -77,25 +73,28 @@ type PublisherConfig struct {
 	OnCut func(topic string, originalSize int)
 }
 
-// NewPublisher builds the publisher's writers.
+// DefaultChunkMessages is the most messages one chunk (one produce
+// request per leader) carries. Chunks are written one after another, so a
+// large batch's outputs should need few; each topic's share of a chunk is
+// also bounded by its max.message.bytes.
+const DefaultChunkMessages = 2048
+
+// NewPublisher builds a publisher; it connects on its first call.
 func NewPublisher(cfg PublisherConfig) (*Publisher, error) {
 	if cfg.Writers < 1 {
 		cfg.Writers = 1
 	}
 	wc := cfg.Writer
+	if wc.BatchSize <= 0 {
+		wc.BatchSize = DefaultChunkMessages
+	}
 	if wc.Topic != "" {
 		return nil, errors.New("publisher: the writer must not have a fixed topic")
 	}
-	if wc.BatchTimeout <= 0 {
-		wc.BatchTimeout = ExclusiveWriterLinger
-	}
-	// kafka-go refuses, without sending, any message above BatchBytes, and
-	// splits a partition's messages into batches of at most BatchBytes by
-	// its own count. The publisher already keeps every partition batch
-	// within its topic's real limit (see chunks), so kafka-go's check must
-	// never be the one that decides.
-	wc.BatchBytes = 1 << 30
 	wc.setDefaults()
+	if err := wc.Validate(); err != nil {
+		return nil, err
+	}
 	limits := cfg.Limits
 	if limits == nil {
 		var err error
@@ -103,16 +102,13 @@ func NewPublisher(cfg PublisherConfig) (*Publisher, error) {
 			return nil, err
 		}
 	}
-	p := &Publisher{writers: make(chan *kafka.Writer, cfg.Writers), maxCount: wc.BatchSize, limits: limits, onCut: cfg.OnCut}
-	for i := 0; i < cfg.Writers; i++ {
-		w, err := NewWriter(wc)
-		if err != nil {
-			return nil, err
-		}
-		p.all = append(p.all, w)
-		p.writers <- w
-	}
-	return p, nil
+	return &Publisher{
+		slots:    make(chan struct{}, cfg.Writers),
+		producer: newProducer(wc),
+		maxCount: wc.BatchSize,
+		limits:   limits,
+		onCut:    cfg.OnCut,
+	}, nil
 }
 
 // Publish implements pipeline.Publisher. A message larger than its topic
@@ -136,15 +132,14 @@ func (p *Publisher) Publish(ctx context.Context, msgs []pipeline.Message) error 
 			p.onCut(m.Topic, size)
 		}
 	}
-	var w *kafka.Writer
 	select {
-	case w = <-p.writers:
+	case p.slots <- struct{}{}:
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	defer func() { p.writers <- w }()
+	defer func() { <-p.slots }()
 	for _, c := range chunks(out, limits, p.maxCount) {
-		if err := WriteAll(ctx, w, out[c[0]:c[1]]); err != nil {
+		if err := p.producer.produce(ctx, out[c[0]:c[1]]); err != nil {
 			if errors.Is(err, kafka.MessageSizeTooLarge) {
 				p.refused(ctx, out[c[0]:c[1]])
 			}
@@ -301,13 +296,11 @@ func chunks(msgs []kafka.Message, limits []int, maxCount int) [][2]int {
 	return append(out, [2]int{lo, len(msgs)})
 }
 
-// Close flushes and closes every writer.
+// Close releases the publisher's idle connections. Nothing is buffered:
+// every Publish has returned with its messages acknowledged or an error.
 func (p *Publisher) Close() error {
-	var errs []error
-	for _, w := range p.all {
-		errs = append(errs, w.Close())
-	}
-	return errors.Join(errs...)
+	p.producer.close()
+	return nil
 }
 
 var _ pipeline.Publisher = (*Publisher)(nil)

@@ -18,8 +18,8 @@ import (
 // TestPublishKeepsOrderWhenAWriteFailsPartWay: the first produce request
 // fails. Nothing published after the failed messages may reach the topic
 // before them: a subscriber must see one customer's changes in order.
-// (With one WriteMessages call, kafka-go would write the partition's
-// second batch after the first failed.)
+// (kafka-go's Writer, given all six in one call, would write the
+// partition's second batch after the first failed.)
 func TestPublishKeepsOrderWhenAWriteFailsPartWay(t *testing.T) {
 	ctx := testutil.Context(t, 30*time.Second)
 	cluster, brokers := testutil.StartKafka(t, testutil.KafkaConfig{Partitions: 1, Topics: []string{"changes"}})
@@ -67,12 +67,10 @@ func TestPublishKeepsOrderWhenAWriteFailsPartWay(t *testing.T) {
 	}
 }
 
-// With its near-zero linger the publisher still sends each partition's
-// messages of one call as a single record batch: the timer cannot cut a
-// partition's messages apart (kafka-go adds them under the lock the timer
-// needs), so the ordering argument above keeps holding. Calls of every
-// size do, up to the batch size, also when all of a call's messages share
-// one partition.
+// The publisher sends each partition's messages of one call as a single
+// record batch, so the ordering argument above keeps holding. Calls of
+// every size do, up to the batch size, also when all of a call's messages
+// share one partition.
 func TestPublishSendsOneBatchPerPartitionPerCall(t *testing.T) {
 	ctx := testutil.Context(t, 30*time.Second)
 	const partitions = 4
@@ -225,8 +223,7 @@ func TestPublisherFollowsTheTopicLimit(t *testing.T) {
 // BenchmarkPublishLightLoad publishes what a worker's batch at light load
 // outputs, a few dozen change events over two topics of eight partitions
 // each, through the kfake broker: -benchmem shows what each call
-// allocates (kafka-go sizes every partition batch it opens by the writer's
-// BatchSize).
+// allocates.
 func BenchmarkPublishLightLoad(b *testing.B) {
 	ctx := testutil.Context(b, 5*time.Minute)
 	_, brokers := testutil.StartKafka(b, testutil.KafkaConfig{Partitions: 8, Topics: []string{"changes", "segments"}})
