@@ -9,41 +9,85 @@ import (
 	"io"
 	"net"
 	"runtime/debug"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/ltv-stream/ltv-stream/internal/service"
 	"github.com/ltv-stream/ltv-stream/internal/stats"
 )
 
-// serveFlags are serve's own flags.
+// serveFlags are serve's own settings. Like the consumer's, each has an
+// environment variable and a flag, the flag winning: serve runs as a
+// service, configured by its environment.
 type serveFlags struct {
+	statsRefresh, sampleLimit, changesDepth string
+	cac                                     []string
+}
+
+func (f *serveFlags) register(fs *flag.FlagSet, getenv func(string) string) {
+	envString(fs, &f.statsRefresh, getenv, "stats-refresh", "LTV_STATS_REFRESH", stats.DefaultRefresh.String(), "recompute /v1/stats at most this often")
+	envString(fs, &f.sampleLimit, getenv, "stats-sample-limit", "LTV_STATS_SAMPLE_LIMIT", strconv.Itoa(stats.DefaultSampleLimit), "above this many customers, /v1/stats is computed from a uniform sample of this many (-1: never sample)")
+	envString(fs, &f.changesDepth, getenv, "changes-depth", "LTV_CHANGES_DEPTH", "100", "latest records read from each partition of the output topics for /v1/changes (its largest limit)")
+	fs.Func("cac", "acquisition cost per new customer of a channel, channel=amount, for LTV:CAC in /v1/stats (repeatable, as for report; env LTV_CAC, comma-separated, used when no --cac is given)", func(s string) error {
+		f.cac = append(f.cac, s)
+		return nil
+	})
+}
+
+// envString registers a string flag whose default is the environment
+// variable's value when that is set.
+func envString(fs *flag.FlagSet, dst *string, getenv func(string) string, name, env, def, usage string) {
+	if v := strings.TrimSpace(getenv(env)); v != "" {
+		def = v
+	}
+	fs.StringVar(dst, name, def, usage+" (env "+env+")")
+}
+
+// serveSettings are serve's own settings, parsed.
+type serveSettings struct {
 	statsRefresh time.Duration
 	sampleLimit  int
 	changesDepth int
 	cac          []string
 }
 
-func (f *serveFlags) register(fs *flag.FlagSet) {
-	fs.DurationVar(&f.statsRefresh, "stats-refresh", stats.DefaultRefresh, "recompute /v1/stats at most this often")
-	fs.IntVar(&f.sampleLimit, "stats-sample-limit", stats.DefaultSampleLimit, "above this many customers, /v1/stats is computed from a uniform sample of this many (-1: never sample)")
-	fs.IntVar(&f.changesDepth, "changes-depth", 100, "latest records read from each partition of the output topics for /v1/changes (its largest limit)")
-	fs.Func("cac", "acquisition cost per new customer of a channel, channel=amount, for LTV:CAC in /v1/stats (repeatable, as for report)", func(s string) error {
-		f.cac = append(f.cac, s)
-		return nil
-	})
+// parse checks serve's settings; a bad value names its flag and variable.
+func (f *serveFlags) parse(getenv func(string) string) (serveSettings, error) {
+	var s serveSettings
+	var err error
+	if s.statsRefresh, err = time.ParseDuration(f.statsRefresh); err != nil || s.statsRefresh <= 0 {
+		return s, fmt.Errorf("--stats-refresh (LTV_STATS_REFRESH) %q: want a positive duration such as 30s", f.statsRefresh)
+	}
+	if s.sampleLimit, err = strconv.Atoi(f.sampleLimit); err != nil || s.sampleLimit == 0 || s.sampleLimit < -1 {
+		return s, fmt.Errorf("--stats-sample-limit (LTV_STATS_SAMPLE_LIMIT) %q: want a positive number of customers, or -1", f.sampleLimit)
+	}
+	if s.changesDepth, err = strconv.Atoi(f.changesDepth); err != nil || s.changesDepth <= 0 {
+		return s, fmt.Errorf("--changes-depth (LTV_CHANGES_DEPTH) %q: want a positive number of records", f.changesDepth)
+	}
+	s.cac = f.cac
+	if len(s.cac) == 0 {
+		for _, v := range strings.Split(getenv("LTV_CAC"), ",") {
+			if v = strings.TrimSpace(v); v != "" {
+				s.cac = append(s.cac, v)
+			}
+		}
+	}
+	return s, nil
 }
 
 func runServe(ctx context.Context, args []string, getenv func(string) string, out, errOut io.Writer) error {
 	var f serveFlags
-	cfg, err := loadConfig("serve", args, getenv, errOut, f.register, nil)
+	cfg, err := loadConfig("serve", args, getenv, errOut, func(fs *flag.FlagSet) { f.register(fs, getenv) }, nil)
 	if err != nil {
 		return err
 	}
-	if f.statsRefresh <= 0 || f.changesDepth <= 0 || f.sampleLimit == 0 || f.sampleLimit < -1 {
-		fmt.Fprintln(errOut, "ltvctl serve: --stats-refresh and --changes-depth must be positive, --stats-sample-limit positive or -1")
+	set, err := f.parse(getenv)
+	if err != nil {
+		fmt.Fprintln(errOut, "ltvctl serve:", err)
 		return errUsage
 	}
-	cac, err := parseCAC(f.cac)
+	cac, err := parseCAC(set.cac)
 	if err != nil {
 		return err
 	}
@@ -63,5 +107,5 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, ou
 		return fmt.Errorf("listen %s: %w", cfg.APIAddr, err)
 	}
 	fmt.Fprintf(out, "ltvctl serve: read API and dashboard on %s\n", service.URLOf(ln.Addr()))
-	return service.ServeAPI(ctx, cfg, ln, service.APIOptions{Logger: log, StatsRefresh: f.statsRefresh, SampleLimit: f.sampleLimit, ChangesDepth: f.changesDepth, CAC: cac})
+	return service.ServeAPI(ctx, cfg, ln, service.APIOptions{Logger: log, StatsRefresh: set.statsRefresh, SampleLimit: set.sampleLimit, ChangesDepth: set.changesDepth, CAC: cac})
 }

@@ -53,16 +53,16 @@ func checkServing(t *testing.T, base string) {
 	}
 }
 
-// TestServe runs `ltvctl serve` in process: it prints its URL, answers,
-// and returns 0 when its context ends.
-func TestServe(t *testing.T) {
-	env := serveEnv(t)
+// startServe runs `ltvctl serve` in process and returns its base URL and
+// a stop function that ends it and returns its exit code.
+func startServe(t *testing.T, env map[string]string, args ...string) (string, func() int) {
+	t.Helper()
 	pr, pw := io.Pipe()
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+	t.Cleanup(cancel)
 	exit := make(chan int, 1)
 	go func() {
-		code := run(ctx, []string{"serve", "--stats-refresh", "1s", "--cac", "(none)=100"}, func(k string) string { return env[k] }, pw, io.Discard)
+		code := run(ctx, append([]string{"serve"}, args...), func(k string) string { return env[k] }, pw, io.Discard)
 		_ = pw.Close()
 		exit <- code
 	}()
@@ -75,19 +75,54 @@ func TestServe(t *testing.T) {
 	if m == nil {
 		t.Fatalf("no URL in %q", line)
 	}
-	checkServing(t, m[1])
-	// --cac reaches the statistics: c-1 (no channel) has ltv 1200.00.
-	if _, doc := testutil.GetJSON(t, m[1]+"v1/stats"); fmt.Sprint(doc["channels"]) != "[map[cac:100.00 channel: customers:1 ltv_cac:12 mean_ltv:1200.00]]" {
-		t.Errorf("channels with --cac: %v", doc["channels"])
-	}
-	cancel()
-	select {
-	case code := <-exit:
-		if code != 0 {
-			t.Fatalf("exit %d", code)
+	return m[1], func() int {
+		cancel()
+		select {
+		case code := <-exit:
+			return code
+		case <-time.After(15 * time.Second):
+			t.Fatal("serve did not return after its context ended")
+			return -1
 		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("serve did not return after its context ended")
+	}
+}
+
+// TestServe runs `ltvctl serve` in process: it prints its URL, answers,
+// and returns 0 when its context ends. Its own settings come from flags or
+// from their environment variables, the flag winning.
+func TestServe(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		env      map[string]string
+		args     []string
+		cac      string // the channel's cac in /v1/stats
+		maxLimit int    // the largest ?limit= of /v1/changes (the changes depth)
+	}{
+		{"flags", nil, []string{"--stats-refresh", "1s", "--cac", "(none)=100", "--changes-depth", "7"}, "100.00", 7},
+		{"environment", map[string]string{"LTV_STATS_REFRESH": "1s", "LTV_CAC": "(none)=100, email=5", "LTV_CHANGES_DEPTH": "5", "LTV_STATS_SAMPLE_LIMIT": "-1"}, nil, "100.00", 5},
+		{"flag over environment", map[string]string{"LTV_CAC": "(none)=100", "LTV_CHANGES_DEPTH": "5"}, []string{"--cac", "(none)=200", "--changes-depth", "9"}, "200.00", 9},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			env := serveEnv(t)
+			for k, v := range tc.env {
+				env[k] = v
+			}
+			base, stop := startServe(t, env, tc.args...)
+			checkServing(t, base)
+			// --cac reaches the statistics: c-1 (no channel) has ltv 1200.00.
+			if _, doc := testutil.GetJSON(t, base+"v1/stats"); !strings.Contains(fmt.Sprint(doc["channels"]), "[map[cac:"+tc.cac+" channel: customers:1") {
+				t.Errorf("channels: %v, want cac %s", doc["channels"], tc.cac)
+			}
+			if code, doc := testutil.GetJSON(t, fmt.Sprintf("%sv1/changes?limit=%d", base, tc.maxLimit)); code != 200 {
+				t.Errorf("limit at the changes depth: %d %v", code, doc)
+			}
+			if code, _ := testutil.GetJSON(t, fmt.Sprintf("%sv1/changes?limit=%d", base, tc.maxLimit+1)); code != 400 {
+				t.Errorf("limit above the changes depth: %d, want 400", code)
+			}
+			if code := stop(); code != 0 {
+				t.Fatalf("exit %d", code)
+			}
+		})
 	}
 }
 
@@ -152,6 +187,10 @@ func TestServeErrors(t *testing.T) {
 	}{
 		{"bad refresh", []string{"serve", "--stats-refresh", "0s"}, nil, 2, "--stats-refresh"},
 		{"bad sample limit", []string{"serve", "--stats-sample-limit", "-5"}, nil, 2, "--stats-sample-limit"},
+		{"bad LTV_STATS_REFRESH", []string{"serve"}, map[string]string{"LTV_STATS_REFRESH": "soon"}, 2, "LTV_STATS_REFRESH"},
+		{"bad LTV_STATS_SAMPLE_LIMIT", []string{"serve"}, map[string]string{"LTV_STATS_SAMPLE_LIMIT": "0"}, 2, "LTV_STATS_SAMPLE_LIMIT"},
+		{"bad LTV_CHANGES_DEPTH", []string{"serve"}, map[string]string{"LTV_CHANGES_DEPTH": "many"}, 2, "LTV_CHANGES_DEPTH"},
+		{"bad LTV_CAC", []string{"serve"}, map[string]string{"LTV_CAC": "email"}, 1, "want channel=amount"},
 		{"bad --cac", []string{"serve", "--cac", "email"}, nil, 1, "want channel=amount"},
 		{"bad CORS origin", []string{"serve"}, map[string]string{"LTV_API_CORS_ORIGINS": "shop.example.com"}, 1, "api cors origins"},
 		{"address in use", []string{"serve"}, map[string]string{"LTV_API_ADDR": busy.Addr().String()}, 1, "listen " + busy.Addr().String()},
