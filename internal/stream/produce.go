@@ -102,20 +102,31 @@ func (p *producer) produce(ctx context.Context, msgs []kafka.Message) error {
 	}
 	for attempt := 1; ; attempt++ {
 		p.send(ctx, msgs, batches)
+		// The error reported is a permanent one if any partition has one
+		// (retrying cannot help, and the caller may act on it: a record
+		// too large), else the first.
 		failed := batches[:0]
-		var first error
+		var first, permanent error
 		for _, b := range batches {
-			if b.err != nil {
-				failed = append(failed, b)
-				if first == nil {
-					first = fmt.Errorf("produce to %s[%d]: %w", b.topic, b.partition, b.err)
-				}
+			if b.err == nil {
+				continue
+			}
+			failed = append(failed, b)
+			err := fmt.Errorf("produce to %s[%d]: %w", b.topic, b.partition, b.err)
+			if first == nil {
+				first = err
+			}
+			if permanent == nil && !retriable(b.err) {
+				permanent = err
 			}
 		}
 		if len(failed) == 0 {
 			return nil
 		}
-		if attempt >= p.maxAttempts || !retriable(first) || ctx.Err() != nil {
+		if permanent != nil {
+			return permanent
+		}
+		if attempt >= p.maxAttempts || ctx.Err() != nil {
 			return first
 		}
 		if !sleepCtx(ctx, p.backoff(attempt)) {

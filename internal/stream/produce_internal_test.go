@@ -106,6 +106,12 @@ func TestProducerRetriesOnlyWhatFailed(t *testing.T) {
 		{"one partition fails once", []func(int32) (int16, error){failPartition2, failPartition2, ok}, 3, nil, 3},
 		{"connection lost once", []func(int32) (int16, error){lost, lost, ok}, 3, nil, 4},
 		{"permanent error", []func(int32) (int16, error){tooLarge}, 3, kafka.MessageSizeTooLarge, 2},
+		{"a permanent error beside a temporary one", []func(int32) (int16, error){func(p int32) (int16, error) {
+			if p == 3 {
+				return int16(kafka.MessageSizeTooLarge), nil
+			}
+			return failPartition2(p)
+		}}, 3, kafka.MessageSizeTooLarge, 2},
 		{"still failing at the last attempt", []func(int32) (int16, error){failPartition2}, 3, kafka.NotLeaderForPartition, 4},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
