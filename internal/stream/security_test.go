@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ltv-stream/ltv-stream/internal/pipeline"
 	"github.com/ltv-stream/ltv-stream/internal/stream"
 	"github.com/ltv-stream/ltv-stream/internal/testutil"
 	"github.com/segmentio/kafka-go"
@@ -60,29 +61,36 @@ func TestSASLAndTLSAgainstABroker(t *testing.T) {
 				if err := w.WriteMessages(ctx, kafka.Message{Topic: "secure", Key: []byte(u.user), Value: []byte(value)}); err != nil {
 					t.Fatalf("write: %v", err)
 				}
+				// The publisher (the consumer's outputs) over the same transport.
+				pub, err := stream.NewPublisher(stream.PublisherConfig{Writer: stream.WriterConfig{Brokers: brokers, Transport: transport}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer pub.Close()
+				published := value + " via the publisher"
+				if err := pub.Publish(ctx, []pipeline.Message{{Topic: "secure", Key: []byte(u.user), Value: []byte(published)}}); err != nil {
+					t.Fatalf("publish: %v", err)
+				}
 				dialer, err := sec.Dialer()
 				if err != nil {
 					t.Fatal(err)
 				}
-				found := false
-				for p := 0; p < 2 && !found; p++ {
+				missing := map[string]bool{value: true, published: true}
+				for p := 0; p < 2 && len(missing) > 0; p++ {
 					r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: "secure", Partition: p, Dialer: dialer, MaxWait: 100 * time.Millisecond})
-					for {
+					for len(missing) > 0 {
 						rctx, rcancel := context.WithTimeout(ctx, 2*time.Second)
 						m, err := r.ReadMessage(rctx)
 						rcancel()
 						if err != nil {
 							break
 						}
-						if string(m.Value) == value {
-							found = true
-							break
-						}
+						delete(missing, string(m.Value))
 					}
 					_ = r.Close()
 				}
-				if !found {
-					t.Fatal("the written message was not read back")
+				if len(missing) > 0 {
+					t.Fatalf("not read back: %v", missing)
 				}
 
 				wrong := sec
