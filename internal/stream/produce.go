@@ -14,6 +14,8 @@ import (
 
 	"github.com/segmentio/kafka-go"
 	"github.com/segmentio/kafka-go/protocol"
+
+	"github.com/ltv-stream/ltv-stream/internal/pipeline"
 	metadataAPI "github.com/segmentio/kafka-go/protocol/metadata"
 	produceAPI "github.com/segmentio/kafka-go/protocol/produce"
 )
@@ -88,7 +90,7 @@ type partitionBatch struct {
 // returns nil only when every message is acknowledged. On an error some
 // partitions may have been written; the caller's retry writes them again
 // (subscribers drop the copies by event_id).
-func (p *producer) produce(ctx context.Context, msgs []kafka.Message) error {
+func (p *producer) produce(ctx context.Context, msgs []pipeline.Message) error {
 	if len(msgs) == 0 {
 		return nil
 	}
@@ -147,7 +149,7 @@ func (p *producer) produce(ctx context.Context, msgs []kafka.Message) error {
 }
 
 // metadata reads the chunk's topics from the transport's cache.
-func (p *producer) metadata(ctx context.Context, msgs []kafka.Message) (*metadataAPI.Response, error) {
+func (p *producer) metadata(ctx context.Context, msgs []pipeline.Message) (*metadataAPI.Response, error) {
 	var topics []string
 	for i := range msgs {
 		t := msgs[i].Topic
@@ -184,7 +186,7 @@ func contains(list []string, s string) bool {
 
 // assign places every message on its partition and groups the chunk by
 // partition, keeping each partition's messages in chunk order.
-func (p *producer) assign(msgs []kafka.Message, meta *metadataAPI.Response) ([]*partitionBatch, error) {
+func (p *producer) assign(msgs []pipeline.Message, meta *metadataAPI.Response) ([]*partitionBatch, error) {
 	var batches []*partitionBatch
 	for i := range msgs {
 		m := &msgs[i]
@@ -198,7 +200,7 @@ func (p *producer) assign(msgs []kafka.Message, meta *metadataAPI.Response) ([]*
 		if n == 0 {
 			return nil, fmt.Errorf("topic %s: %w", m.Topic, kafka.UnknownTopicOrPartition)
 		}
-		partition := int32(p.balancer.Balance(*m, p.partitionIDs(n)...))
+		partition := int32(p.balancer.Balance(kafka.Message{Key: m.Key}, p.partitionIDs(n)...))
 		var b *partitionBatch
 		for _, c := range batches {
 			if c.partition == partition && c.topic == m.Topic {
@@ -252,7 +254,7 @@ func leaderOf(meta *metadataAPI.Response, topic string, partition int32) (int32,
 
 // send writes the batches, one request per leader (concurrently when there
 // are several), and records each batch's outcome in its err.
-func (p *producer) send(ctx context.Context, msgs []kafka.Message, batches []*partitionBatch) {
+func (p *producer) send(ctx context.Context, msgs []pipeline.Message, batches []*partitionBatch) {
 	var leaders []int32
 	for _, b := range batches {
 		b.err = nil
@@ -291,7 +293,7 @@ func containsLeader(list []int32, id int32) bool {
 }
 
 // sendTo sends batches, which share a leader, as one produce request.
-func (p *producer) sendTo(ctx context.Context, msgs []kafka.Message, batches []*partitionBatch) {
+func (p *producer) sendTo(ctx context.Context, msgs []pipeline.Message, batches []*partitionBatch) {
 	req := &produceAPI.Request{Acks: int16(p.acks), Timeout: int32(p.timeout / time.Millisecond)}
 	for _, b := range batches {
 		var topic *produceAPI.RequestTopic
@@ -382,13 +384,15 @@ func (p *producer) backoff(attempt int) time.Duration {
 }
 
 // indexedRecords reads a partition's messages out of the chunk without
-// copying them, reusing one record and two readers as kafka-go's own
-// writer does (the encoder copies each record before asking for the next).
+// copying them, reusing one record, its headers and two readers as
+// kafka-go's own writer does (the encoder copies each record before asking
+// for the next).
 type indexedRecords struct {
-	msgs    []kafka.Message
+	msgs    []pipeline.Message
 	indexes []int
 	next    int
 	record  protocol.Record
+	headers []protocol.Header
 	key     bytesReader
 	value   bytesReader
 }
@@ -399,7 +403,11 @@ func (r *indexedRecords) ReadRecord() (*protocol.Record, error) {
 	}
 	m := &r.msgs[r.indexes[r.next]]
 	r.next++
-	r.record = protocol.Record{Time: m.Time, Headers: m.Headers}
+	r.headers = r.headers[:0]
+	for _, h := range m.Headers {
+		r.headers = append(r.headers, protocol.Header{Key: h.Key, Value: h.Value})
+	}
+	r.record = protocol.Record{Headers: r.headers}
 	if m.Key != nil {
 		r.key.Reset(m.Key)
 		r.record.Key = &r.key

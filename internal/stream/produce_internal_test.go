@@ -12,6 +12,8 @@ import (
 
 	"github.com/segmentio/kafka-go"
 	"github.com/segmentio/kafka-go/protocol"
+
+	"github.com/ltv-stream/ltv-stream/internal/pipeline"
 	metadataAPI "github.com/segmentio/kafka-go/protocol/metadata"
 	produceAPI "github.com/segmentio/kafka-go/protocol/produce"
 )
@@ -117,9 +119,9 @@ func TestProducerRetriesOnlyWhatFailed(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			tr := &scriptedTransport{outcomes: tc.outcomes, acked: map[string]int{}}
 			p := scriptedProducer(tr, tc.attempts)
-			var msgs []kafka.Message
+			var msgs []pipeline.Message
 			for i := 0; i < 40; i++ {
-				msgs = append(msgs, kafka.Message{Topic: "t", Key: []byte("c-" + strconv.Itoa(i)), Value: []byte(strconv.Itoa(i))})
+				msgs = append(msgs, pipeline.Message{Topic: "t", Key: []byte("c-" + strconv.Itoa(i)), Value: []byte(strconv.Itoa(i))})
 			}
 			err := p.produce(context.Background(), msgs)
 			if (tc.want == nil) != (err == nil) || (tc.want != nil && !errors.Is(err, tc.want)) {
@@ -151,7 +153,9 @@ func TestProducerStopsRetryingWhenCancelled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(50*time.Millisecond, cancel)
 	done := make(chan error, 1)
-	go func() { done <- p.produce(ctx, []kafka.Message{{Topic: "t", Key: []byte("c-1"), Value: []byte("v")}}) }()
+	go func() {
+		done <- p.produce(ctx, []pipeline.Message{{Topic: "t", Key: []byte("c-1"), Value: []byte("v")}})
+	}()
 	select {
 	case err := <-done:
 		if !errors.Is(err, kafka.NotLeaderForPartition) {

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -119,17 +120,26 @@ func (p *Publisher) Publish(ctx context.Context, msgs []pipeline.Message) error 
 	if len(msgs) == 0 {
 		return nil
 	}
-	out := toKafka(msgs)
+	// The messages go out as they are; only a call with a message to cut
+	// works on a copy, so the caller's retry starts from the originals.
+	out := msgs
 	limits := make([]int, len(msgs))
-	for i, m := range msgs {
-		limits[i] = p.limits.Limit(m.Topic)
-		size := len(m.Value)
-		cut, err := fit(&out[i], limits[i])
+	for i := range msgs {
+		limits[i] = p.limits.Limit(msgs[i].Topic)
+		m := msgs[i]
+		cut, err := fit(&m, limits[i])
 		if err != nil {
 			return err
 		}
-		if cut && p.onCut != nil {
-			p.onCut(m.Topic, size)
+		if !cut {
+			continue
+		}
+		if &out[0] == &msgs[0] {
+			out = slices.Clone(msgs)
+		}
+		out[i] = m
+		if p.onCut != nil {
+			p.onCut(m.Topic, len(msgs[i].Value))
 		}
 	}
 	select {
@@ -152,34 +162,9 @@ func (p *Publisher) Publish(ctx context.Context, msgs []pipeline.Message) error 
 	return nil
 }
 
-// toKafka converts the pipeline's messages to kafka-go's. Every message's
-// headers (the CloudEvents attributes of a change event, the reasons of a
-// dead letter) share one array, each message holding a full slice of its
-// part, so that fit's append copies rather than overwrites a neighbour.
-func toKafka(msgs []pipeline.Message) []kafka.Message {
-	out := make([]kafka.Message, len(msgs))
-	n := 0
-	for i := range msgs {
-		n += len(msgs[i].Headers)
-	}
-	all := make([]kafka.Header, 0, n)
-	for i := range msgs {
-		m := &msgs[i]
-		out[i] = kafka.Message{Topic: m.Topic, Key: m.Key, Value: m.Value}
-		if len(m.Headers) > 0 {
-			start := len(all)
-			for _, h := range m.Headers {
-				all = append(all, kafka.Header{Key: h.Key, Value: h.Value})
-			}
-			out[i].Headers = all[start:len(all):len(all)]
-		}
-	}
-	return out
-}
-
 // refused lets the limits of the chunk's topics be read again after the
 // broker refused it as too large.
-func (p *Publisher) refused(ctx context.Context, msgs []kafka.Message) {
+func (p *Publisher) refused(ctx context.Context, msgs []pipeline.Message) {
 	seen := map[string]bool{}
 	for i := range msgs {
 		if t := msgs[i].Topic; !seen[t] {
@@ -209,16 +194,18 @@ const recordBatchOverhead = 61
 // headers truncated, original_size and original_sha256 describe the whole
 // value; only if an empty value is still too large is the key cut too.
 // The source headers of a dead letter already say where the whole record
-// is. It fails only when even an empty key and value cannot fit.
-func fit(m *kafka.Message, limit int) (bool, error) {
+// is. It fails only when even an empty key and value cannot fit. It never
+// writes into m's arrays (the headers are appended to a copy, key and
+// value are resliced), so m may be a copy of the caller's message.
+func fit(m *pipeline.Message, limit int) (bool, error) {
 	if recordBatchOverhead+recordSize(len(m.Key), len(m.Value), m.Headers) <= limit {
 		return false, nil
 	}
 	sum := sha256.Sum256(m.Value)
 	m.Headers = append(m.Headers[:len(m.Headers):len(m.Headers)],
-		kafka.Header{Key: HeaderTruncated, Value: []byte("true")},
-		kafka.Header{Key: HeaderOriginalSize, Value: strconv.AppendInt(nil, int64(len(m.Value)), 10)},
-		kafka.Header{Key: HeaderOriginalSHA256, Value: hex.AppendEncode(nil, sum[:])},
+		pipeline.Header{Key: HeaderTruncated, Value: []byte("true")},
+		pipeline.Header{Key: HeaderOriginalSize, Value: strconv.AppendInt(nil, int64(len(m.Value)), 10)},
+		pipeline.Header{Key: HeaderOriginalSHA256, Value: hex.AppendEncode(nil, sum[:])},
 	)
 	room := limit - recordBatchOverhead - recordSize(len(m.Key), 0, m.Headers)
 	if room >= 0 {
@@ -230,7 +217,7 @@ func fit(m *kafka.Message, limit int) (bool, error) {
 		m.Value = m.Value[:n:n]
 		return true, nil
 	}
-	m.Headers = append(m.Headers, kafka.Header{Key: HeaderOriginalKeySize, Value: strconv.AppendInt(nil, int64(len(m.Key)), 10)})
+	m.Headers = append(m.Headers, pipeline.Header{Key: HeaderOriginalKeySize, Value: strconv.AppendInt(nil, int64(len(m.Key)), 10)})
 	if m.Value != nil {
 		m.Value = m.Value[:0:0]
 	}
@@ -248,7 +235,7 @@ func fit(m *kafka.Message, limit int) (bool, error) {
 // recordSize bounds from above the bytes one record takes in a v2 record
 // batch: its length, attributes, timestamp and offset deltas (at their
 // largest), key, value and headers, each with its varint length.
-func recordSize(keyLen, valueLen int, headers []kafka.Header) int {
+func recordSize(keyLen, valueLen int, headers []pipeline.Header) int {
 	body := 1 + 10 + 5 + varintLen(keyLen) + keyLen + varintLen(valueLen) + valueLen + varintLen(len(headers))
 	for _, h := range headers {
 		body += varintLen(len(h.Key)) + len(h.Key) + varintLen(len(h.Value)) + len(h.Value)
@@ -277,7 +264,7 @@ const maxChunkBytes = 32 << 20
 // together (limits[i] is the limit of msgs[i]'s topic), so that no
 // partition batch of a range can exceed its topic's limit and no partition
 // needs two batches for one range.
-func chunks(msgs []kafka.Message, limits []int, maxCount int) [][2]int {
+func chunks(msgs []pipeline.Message, limits []int, maxCount int) [][2]int {
 	var out [][2]int
 	lo := 0
 	perTopic := map[string]int{}

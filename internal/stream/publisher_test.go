@@ -180,8 +180,12 @@ func TestPublisherFollowsTheTopicLimit(t *testing.T) {
 		big[i] = byte('a' + i%26)
 	}
 	msg := pipeline.Message{Topic: "dlq", Key: []byte("c-1"), Value: big, Headers: []pipeline.Header{{Key: "error", Value: []byte("too big")}}}
-	if err := pub.Publish(ctx, []pipeline.Message{msg, {Topic: "dlq", Key: []byte("c-2"), Value: []byte("small")}}); err != nil {
+	first := []pipeline.Message{msg, {Topic: "dlq", Key: []byte("c-2"), Value: []byte("small")}}
+	if err := pub.Publish(ctx, first); err != nil {
 		t.Fatal(err)
+	}
+	if len(first[0].Value) != len(big) || len(first[0].Headers) != 1 {
+		t.Fatalf("the caller's message was cut in place (%d bytes, %d headers): a retry would cut the cut copy", len(first[0].Value), len(first[0].Headers))
 	}
 	if err := testutil.SetTopicConfig(ctx, brokers, "dlq", "max.message.bytes", "16384"); err != nil {
 		t.Fatal(err)
