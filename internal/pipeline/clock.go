@@ -148,7 +148,13 @@ func (p *Processor) settle(ctx context.Context, work []*customerWork, c *batchCl
 	if p.cfg.Timers == nil {
 		return settled{}, nil
 	}
-	var updates []store.TimerUpdate
+	n := 0
+	for _, w := range work {
+		if w.deadErr == nil && w.timerMoved {
+			n++
+		}
+	}
+	updates := make([]store.TimerUpdate, 0, n) // sized once: a batch moves thousands
 	for _, w := range work {
 		if w.deadErr == nil && w.timerMoved {
 			updates = append(updates, w.timer)
