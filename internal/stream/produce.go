@@ -14,10 +14,10 @@ import (
 
 	"github.com/segmentio/kafka-go"
 	"github.com/segmentio/kafka-go/protocol"
-
-	"github.com/ltv-stream/ltv-stream/internal/pipeline"
 	metadataAPI "github.com/segmentio/kafka-go/protocol/metadata"
 	produceAPI "github.com/segmentio/kafka-go/protocol/produce"
+
+	"github.com/ltv-stream/ltv-stream/internal/pipeline"
 )
 
 // producer writes a publisher's chunk as one produce request per partition
@@ -28,8 +28,9 @@ import (
 // batch, timer and goroutine; a batch of the consumer touches most of a
 // topic's partitions, so that cost came with every batch. Placement is the
 // Writer's (murmur2 over the topic's partitions from kafka-go's transport
-// metadata cache), and so are the retries: a failed partition is sent
-// again, after a backoff, until MaxAttempts.
+// metadata cache), and so are the retries: a partition that failed with a
+// temporary error is sent again, after a backoff, until MaxAttempts; a
+// permanent error (a record too large, no authorisation) ends the attempt.
 type producer struct {
 	transport   kafka.RoundTripper
 	owned       *kafka.Transport // closed by close; nil when the caller's
