@@ -19,24 +19,31 @@ import (
 
 // The publisher must put every key on the partition kafka-go's Writer
 // (and so a Java client's murmur2) puts it on: SPEC §1's co-partitioning
-// and every subscriber's per-customer order rest on it.
+// and every subscriber's per-customer order rest on it. One call mixes two
+// topics of different partition counts, so each topic's own count decides.
 func TestPublishPlacesKeysAsKafkaGosWriter(t *testing.T) {
 	ctx := testutil.Context(t, 30*time.Second)
-	_, brokers := testutil.StartKafka(t, testutil.KafkaConfig{Partitions: 7, Topics: []string{"by-writer", "by-publisher"}})
+	_, brokers := testutil.StartKafka(t, testutil.KafkaConfig{Partitions: 7, Topics: []string{"by-writer-7", "by-publisher-7"}})
+	for _, topic := range []string{"by-writer-3", "by-publisher-3"} {
+		if err := testutil.CreateTopic(ctx, brokers, topic, 3); err != nil {
+			t.Fatal(err)
+		}
+	}
 	var keys [][]byte
 	for i := 0; i < 300; i++ {
 		keys = append(keys, []byte(fmt.Sprintf("c-%06d", i*7919)))
 	}
-	w, err := stream.NewWriter(stream.WriterConfig{Brokers: brokers, Topic: "by-writer"})
+	w, err := stream.NewWriter(stream.WriterConfig{Brokers: brokers})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer w.Close()
 	var viaWriter []kafka.Message
 	var viaPublisher []pipeline.Message
-	for _, k := range keys {
-		viaWriter = append(viaWriter, kafka.Message{Key: k, Value: k})
-		viaPublisher = append(viaPublisher, pipeline.Message{Topic: "by-publisher", Key: k, Value: k})
+	for i, k := range keys {
+		n := []string{"7", "3"}[i%2]
+		viaWriter = append(viaWriter, kafka.Message{Topic: "by-writer-" + n, Key: k, Value: k})
+		viaPublisher = append(viaPublisher, pipeline.Message{Topic: "by-publisher-" + n, Key: k, Value: k})
 	}
 	if err := stream.WriteAll(ctx, w, viaWriter); err != nil {
 		t.Fatal(err)
@@ -60,19 +67,21 @@ func TestPublishPlacesKeysAsKafkaGosWriter(t *testing.T) {
 		}
 		return out
 	}
-	want, got := placed("by-writer"), placed("by-publisher")
-	if len(got) != len(keys) || len(want) != len(keys) {
-		t.Fatalf("%d keys read back from the publisher's topic, %d from the writer's, want %d each", len(got), len(want), len(keys))
-	}
-	used := map[int]bool{}
-	for k, p := range want {
-		if got[k] != p {
-			t.Fatalf("key %s: publisher chose partition %d, kafka-go's writer %d", k, got[k], p)
+	for _, n := range []int{7, 3} {
+		want, got := placed(fmt.Sprintf("by-writer-%d", n)), placed(fmt.Sprintf("by-publisher-%d", n))
+		if len(got) != len(keys)/2 || len(want) != len(keys)/2 {
+			t.Fatalf("%d partitions: %d keys read back from the publisher's topic, %d from the writer's, want %d each", n, len(got), len(want), len(keys)/2)
 		}
-		used[p] = true
-	}
-	if len(used) != 7 {
-		t.Fatalf("the keys used %d of 7 partitions; the test needs them spread", len(used))
+		used := map[int]bool{}
+		for k, p := range want {
+			if got[k] != p {
+				t.Fatalf("%d partitions, key %s: publisher chose partition %d, kafka-go's writer %d", n, k, got[k], p)
+			}
+			used[p] = true
+		}
+		if len(used) != n {
+			t.Fatalf("the keys used %d of %d partitions; the test needs them spread", len(used), n)
+		}
 	}
 }
 
