@@ -58,10 +58,10 @@ const ExclusiveWriterLinger = 100 * time.Microsecond
 type PublisherConfig struct {
 	// Writer configures the produce requests: brokers, transport,
 	// timeout, attempts, topic auto-creation, and BatchSize as the most
-	// messages per chunk
-	// (default DefaultChunkMessages). Writer.Topic must be empty (each
-	// message names its topic); BatchTimeout and BatchBytes are not used
-	// (the publisher sends at once and sizes batches from Limits itself).
+	// messages per chunk (default DefaultChunkMessages). Writer.Topic must
+	// be empty (each message names its topic); BatchTimeout and BatchBytes
+	// are not used (the publisher sends at once and sizes batches from
+	// Limits itself).
 	Writer WriterConfig
 	// Writers is the number of calls that publish concurrently (the
 	// consumer's workers); a caller beyond that waits. Default 1.
@@ -122,7 +122,7 @@ func (p *Publisher) Publish(ctx context.Context, msgs []pipeline.Message) error 
 	}
 	// The messages go out as they are; only a call with a message to cut
 	// works on a copy, so the caller's retry starts from the originals.
-	out := msgs
+	out, copied := msgs, false
 	limits := make([]int, len(msgs))
 	for i := range msgs {
 		limits[i] = p.limits.Limit(msgs[i].Topic)
@@ -134,8 +134,8 @@ func (p *Publisher) Publish(ctx context.Context, msgs []pipeline.Message) error 
 		if !cut {
 			continue
 		}
-		if &out[0] == &msgs[0] {
-			out = slices.Clone(msgs)
+		if !copied {
+			out, copied = slices.Clone(msgs), true
 		}
 		out[i] = m
 		if p.onCut != nil {
