@@ -1,7 +1,9 @@
 # syntax=docker/dockerfile:1
-# Multi-stage build of both programs as static binaries in a distroless,
-# non-root image (about 20 MB). The consumer is the default entrypoint;
-# run the simulator with `--entrypoint /usr/local/bin/producer-sim`.
+# Multi-stage build of the programs as static binaries in a distroless,
+# non-root image. The consumer is the default entrypoint; run the
+# simulator with `--entrypoint /usr/local/bin/producer-sim` and the
+# operator's CLI (and the read API, `serve`) with
+# `--entrypoint /usr/local/bin/ltvctl`.
 #
 #   docker build -t ltv-stream .
 #   docker run --rm -e LTV_KAFKA_BROKERS=kafka:9092 -e LTV_REDIS_URL=redis://redis:6379/0 ltv-stream
@@ -16,12 +18,14 @@ COPY . .
 RUN CGO_ENABLED=0 GOOS=linux go build -trimpath -buildvcs=false \
       -ldflags "-s -w" -o /out/consumer ./cmd/consumer && \
     CGO_ENABLED=0 GOOS=linux go build -trimpath -buildvcs=false \
-      -ldflags "-s -w" -o /out/producer-sim ./cmd/producer-sim
+      -ldflags "-s -w" -o /out/producer-sim ./cmd/producer-sim && \
+    CGO_ENABLED=0 GOOS=linux go build -trimpath -buildvcs=false \
+      -ldflags "-s -w" -o /out/ltvctl ./cmd/ltvctl
 
 # distroless/static: CA certificates and tzdata, no shell, no package
 # manager; the :nonroot tag runs as uid 65532.
 FROM gcr.io/distroless/static-debian12:nonroot
-COPY --from=build /out/consumer /out/producer-sim /usr/local/bin/
+COPY --from=build /out/consumer /out/producer-sim /out/ltvctl /usr/local/bin/
 USER 65532:65532
 EXPOSE 8080
 # No shell or curl in the image: the binary probes its own /readyz.
