@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ltv-stream/ltv-stream/internal/config"
 	"github.com/ltv-stream/ltv-stream/internal/service"
 	"github.com/ltv-stream/ltv-stream/internal/stats"
 )
@@ -26,22 +27,13 @@ type serveFlags struct {
 }
 
 func (f *serveFlags) register(fs *flag.FlagSet, getenv func(string) string) {
-	envString(fs, &f.statsRefresh, getenv, "stats-refresh", "LTV_STATS_REFRESH", stats.DefaultRefresh.String(), "recompute /v1/stats at most this often")
-	envString(fs, &f.sampleLimit, getenv, "stats-sample-limit", "LTV_STATS_SAMPLE_LIMIT", strconv.Itoa(stats.DefaultSampleLimit), "above this many customers, /v1/stats is computed from a uniform sample of this many (-1: never sample)")
-	envString(fs, &f.changesDepth, getenv, "changes-depth", "LTV_CHANGES_DEPTH", "100", "latest records read from each partition of the output topics for /v1/changes (its largest limit)")
+	config.EnvStringVar(fs, getenv, &f.statsRefresh, "stats-refresh", "LTV_STATS_REFRESH", stats.DefaultRefresh.String(), "recompute /v1/stats at most this often")
+	config.EnvStringVar(fs, getenv, &f.sampleLimit, "stats-sample-limit", "LTV_STATS_SAMPLE_LIMIT", strconv.Itoa(stats.DefaultSampleLimit), "above this many customers, /v1/stats is computed from a uniform sample of this many (-1: never sample)")
+	config.EnvStringVar(fs, getenv, &f.changesDepth, "changes-depth", "LTV_CHANGES_DEPTH", "100", "latest records read from each partition of the output topics for /v1/changes (its largest limit)")
 	fs.Func("cac", "acquisition cost per new customer of a channel, channel=amount, for LTV:CAC in /v1/stats (repeatable, as for report; env LTV_CAC, comma-separated, used when no --cac is given)", func(s string) error {
 		f.cac = append(f.cac, s)
 		return nil
 	})
-}
-
-// envString registers a string flag whose default is the environment
-// variable's value when that is set.
-func envString(fs *flag.FlagSet, dst *string, getenv func(string) string, name, env, def, usage string) {
-	if v := strings.TrimSpace(getenv(env)); v != "" {
-		def = v
-	}
-	fs.StringVar(dst, name, def, usage+" (env "+env+")")
 }
 
 // serveSettings are serve's own settings, parsed.
@@ -56,13 +48,13 @@ type serveSettings struct {
 func (f *serveFlags) parse(getenv func(string) string) (serveSettings, error) {
 	var s serveSettings
 	var err error
-	if s.statsRefresh, err = time.ParseDuration(f.statsRefresh); err != nil || s.statsRefresh <= 0 {
+	if s.statsRefresh, err = time.ParseDuration(strings.TrimSpace(f.statsRefresh)); err != nil || s.statsRefresh <= 0 {
 		return s, fmt.Errorf("--stats-refresh (LTV_STATS_REFRESH) %q: want a positive duration such as 30s", f.statsRefresh)
 	}
-	if s.sampleLimit, err = strconv.Atoi(f.sampleLimit); err != nil || s.sampleLimit == 0 || s.sampleLimit < -1 {
+	if s.sampleLimit, err = strconv.Atoi(strings.TrimSpace(f.sampleLimit)); err != nil || s.sampleLimit == 0 || s.sampleLimit < -1 {
 		return s, fmt.Errorf("--stats-sample-limit (LTV_STATS_SAMPLE_LIMIT) %q: want a positive number of customers, or -1", f.sampleLimit)
 	}
-	if s.changesDepth, err = strconv.Atoi(f.changesDepth); err != nil || s.changesDepth <= 0 {
+	if s.changesDepth, err = strconv.Atoi(strings.TrimSpace(f.changesDepth)); err != nil || s.changesDepth <= 0 {
 		return s, fmt.Errorf("--changes-depth (LTV_CHANGES_DEPTH) %q: want a positive number of records", f.changesDepth)
 	}
 	s.cac = f.cac

@@ -102,6 +102,17 @@ type setting struct {
 	secret bool
 }
 
+// EnvStringVar registers a string flag whose default is the environment
+// variable env when that is set, so the flag wins over the environment,
+// which wins over def: the rule of every setting (SPEC §7). Commands use it
+// for settings of their own.
+func EnvStringVar(fs *flag.FlagSet, getenv func(string) string, dst *string, name, env, def, usage string) {
+	if v := getenv(env); v != "" {
+		def = v
+	}
+	fs.StringVar(dst, name, def, usage+" (env "+env+")")
+}
+
 // Load parses args (without the program name) with environment lookups
 // through getenv. Usage errors and invalid values are returned, never
 // printed-and-exited, so callers decide how to report them.
@@ -183,11 +194,13 @@ func LoadCommand(cmd Command, args []string, getenv func(string) string, usageOu
 		cmd.Flags(fs)
 	}
 	for _, s := range flags {
-		def := s.def
-		if v := getenv(s.env); v != "" && !s.secret {
-			def = v
+		if s.secret {
+			// Never shown as the flag's default in usage output; the
+			// environment applies after parsing (below).
+			fs.StringVar(s.dst, s.flag, s.def, s.usage+" (env "+s.env+")")
+			continue
 		}
-		fs.StringVar(s.dst, s.flag, def, s.usage+" (env "+s.env+")")
+		EnvStringVar(fs, getenv, s.dst, s.flag, s.env, s.def, s.usage)
 	}
 	fs.Usage = func() {
 		usage := cmd.Usage

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -154,7 +155,7 @@ func (p *producer) metadata(ctx context.Context, msgs []pipeline.Message) (*meta
 	var topics []string
 	for i := range msgs {
 		t := msgs[i].Topic
-		if len(topics) == 0 || (topics[len(topics)-1] != t && !contains(topics, t)) {
+		if !slices.Contains(topics, t) {
 			topics = append(topics, t)
 		}
 	}
@@ -174,15 +175,6 @@ func (p *producer) metadata(ctx context.Context, msgs []pipeline.Message) (*meta
 		}
 	}
 	return meta, nil
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // assign places every message on its partition and groups the chunk by
@@ -259,7 +251,7 @@ func (p *producer) send(ctx context.Context, msgs []pipeline.Message, batches []
 	var leaders []int32
 	for _, b := range batches {
 		b.err = nil
-		if !containsLeader(leaders, b.leader) {
+		if !slices.Contains(leaders, b.leader) {
 			leaders = append(leaders, b.leader)
 		}
 	}
@@ -284,15 +276,6 @@ func (p *producer) send(ctx context.Context, msgs []pipeline.Message, batches []
 	wg.Wait()
 }
 
-func containsLeader(list []int32, id int32) bool {
-	for _, x := range list {
-		if x == id {
-			return true
-		}
-	}
-	return false
-}
-
 // sendTo sends batches, which share a leader, as one produce request.
 func (p *producer) sendTo(ctx context.Context, msgs []pipeline.Message, batches []*partitionBatch) {
 	req := &produceAPI.Request{Acks: int16(p.acks), Timeout: int32(p.timeout / time.Millisecond)}
@@ -301,6 +284,7 @@ func (p *producer) sendTo(ctx context.Context, msgs []pipeline.Message, batches 
 		for i := range req.Topics {
 			if req.Topics[i].Topic == b.topic {
 				topic = &req.Topics[i]
+				break
 			}
 		}
 		if topic == nil {
@@ -315,16 +299,13 @@ func (p *producer) sendTo(ctx context.Context, msgs []pipeline.Message, batches 
 	ctx, cancel := context.WithTimeout(ctx, p.timeout)
 	defer cancel()
 	r, err := p.transport.RoundTrip(ctx, p.addr, req)
+	res, ok := r.(*produceAPI.Response)
+	if err == nil && !ok {
+		err = fmt.Errorf("unexpected produce response %T", r)
+	}
 	if err != nil {
 		for _, b := range batches {
 			b.err = err
-		}
-		return
-	}
-	res, ok := r.(*produceAPI.Response)
-	if !ok {
-		for _, b := range batches {
-			b.err = fmt.Errorf("unexpected produce response %T", r)
 		}
 		return
 	}

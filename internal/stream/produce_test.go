@@ -48,11 +48,7 @@ func TestPublishPlacesKeysAsKafkaGosWriter(t *testing.T) {
 	if err := stream.WriteAll(ctx, w, viaWriter); err != nil {
 		t.Fatal(err)
 	}
-	pub, err := stream.NewPublisher(stream.PublisherConfig{Writer: stream.WriterConfig{Brokers: brokers}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pub.Close()
+	pub := newPublisher(t, stream.PublisherConfig{Writer: stream.WriterConfig{Brokers: brokers}})
 	if err := pub.Publish(ctx, viaPublisher); err != nil {
 		t.Fatal(err)
 	}
@@ -126,11 +122,7 @@ func TestPublishSendsOneRequestPerLeader(t *testing.T) {
 	if len(leaders) < 2 {
 		t.Fatalf("the partitions have %d leader(s); the test needs several", len(leaders))
 	}
-	pub, err := stream.NewPublisher(stream.PublisherConfig{Writer: stream.WriterConfig{Brokers: brokers}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pub.Close()
+	pub := newPublisher(t, stream.PublisherConfig{Writer: stream.WriterConfig{Brokers: brokers}})
 	var msgs []pipeline.Message
 	for i := 0; i < 120; i++ {
 		topic := "segments"
@@ -229,16 +221,12 @@ func TestPublishRetriesTemporaryPartitionErrorsOnly(t *testing.T) {
 				}
 				return res, nil, true
 			})
-			pub, err := stream.NewPublisher(stream.PublisherConfig{Writer: stream.WriterConfig{Brokers: brokers}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer pub.Close()
+			pub := newPublisher(t, stream.PublisherConfig{Writer: stream.WriterConfig{Brokers: brokers}})
 			var msgs []pipeline.Message
 			for i := 0; i < 10; i++ {
 				msgs = append(msgs, pipeline.Message{Topic: "changes", Key: []byte("c-" + strconv.Itoa(i%3)), Value: []byte(strconv.Itoa(i))})
 			}
-			err = pub.Publish(ctx, msgs)
+			err := pub.Publish(ctx, msgs)
 			if tc.want == nil && err != nil {
 				t.Fatalf("publish: %v", err)
 			}

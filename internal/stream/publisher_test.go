@@ -31,11 +31,7 @@ func TestPublishKeepsOrderWhenAWriteFailsPartWay(t *testing.T) {
 		}
 		return nil, nil, false
 	})
-	pub, err := stream.NewPublisher(stream.PublisherConfig{Writer: stream.WriterConfig{Brokers: brokers, BatchSize: 2, MaxAttempts: 1}, Writers: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pub.Close()
+	pub := newPublisher(t, stream.PublisherConfig{Writer: stream.WriterConfig{Brokers: brokers, BatchSize: 2, MaxAttempts: 1}, Writers: 2})
 	var msgs []pipeline.Message
 	for i := 1; i <= 6; i++ {
 		msgs = append(msgs, pipeline.Message{Topic: "changes", Key: []byte("c-1"), Value: []byte(strconv.Itoa(i))})
@@ -97,11 +93,7 @@ func TestPublishSendsOneBatchPerPartitionPerCall(t *testing.T) {
 		}
 		return nil, nil, false
 	})
-	pub, err := stream.NewPublisher(stream.PublisherConfig{Writer: stream.WriterConfig{Brokers: brokers}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pub.Close()
+	pub := newPublisher(t, stream.PublisherConfig{Writer: stream.WriterConfig{Brokers: brokers}})
 	spread := func(n int) []pipeline.Message { // over the partitions by key
 		var msgs []pipeline.Message
 		for i := 0; i < n; i++ {
@@ -169,12 +161,8 @@ func TestPublisherFollowsTheTopicLimit(t *testing.T) {
 		t.Fatalf("limit read from the broker = %d", got)
 	}
 	var cuts atomic.Int32
-	pub, err := stream.NewPublisher(stream.PublisherConfig{Writer: stream.WriterConfig{Brokers: brokers, MaxAttempts: 1}, Limits: limits,
+	pub := newPublisher(t, stream.PublisherConfig{Writer: stream.WriterConfig{Brokers: brokers, MaxAttempts: 1}, Limits: limits,
 		OnCut: func(string, int) { cuts.Add(1) }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pub.Close()
 	big := make([]byte, 2<<20)
 	for i := range big {
 		big[i] = byte('a' + i%26)
@@ -231,11 +219,7 @@ func TestPublisherFollowsTheTopicLimit(t *testing.T) {
 func BenchmarkPublishLightLoad(b *testing.B) {
 	ctx := testutil.Context(b, 5*time.Minute)
 	_, brokers := testutil.StartKafka(b, testutil.KafkaConfig{Partitions: 8, Topics: []string{"changes", "segments"}})
-	pub, err := stream.NewPublisher(stream.PublisherConfig{Writer: stream.WriterConfig{Brokers: brokers}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer pub.Close()
+	pub := newPublisher(b, stream.PublisherConfig{Writer: stream.WriterConfig{Brokers: brokers}})
 	value := []byte(`{"schema":"ltv.change.v1","event_id":"3b0f6c1e-5a2d-8c4e-9f10-2a7b3c4d5e6f","tier":"gold"}`)
 	var msgs []pipeline.Message
 	for i := 0; i < 40; i++ {
@@ -251,4 +235,15 @@ func BenchmarkPublishLightLoad(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// newPublisher builds a publisher for a test and closes it at cleanup.
+func newPublisher(tb testing.TB, cfg stream.PublisherConfig) *stream.Publisher {
+	tb.Helper()
+	pub, err := stream.NewPublisher(cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = pub.Close() })
+	return pub
 }

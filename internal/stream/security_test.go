@@ -62,11 +62,7 @@ func TestSASLAndTLSAgainstABroker(t *testing.T) {
 					t.Fatalf("write: %v", err)
 				}
 				// The publisher (the consumer's outputs) over the same transport.
-				pub, err := stream.NewPublisher(stream.PublisherConfig{Writer: stream.WriterConfig{Brokers: brokers, Transport: transport}})
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer pub.Close()
+				pub := newPublisher(t, stream.PublisherConfig{Writer: stream.WriterConfig{Brokers: brokers, Transport: transport}})
 				published := value + " via the publisher"
 				if err := pub.Publish(ctx, []pipeline.Message{{Topic: "secure", Key: []byte(u.user), Value: []byte(published)}}); err != nil {
 					t.Fatalf("publish: %v", err)
