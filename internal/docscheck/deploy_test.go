@@ -1,0 +1,265 @@
+package docscheck
+
+import (
+	"fmt"
+	"io"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/ltv-stream/ltv-stream/internal/config"
+)
+
+// manifest is one Kubernetes resource of deploy/base as written.
+type manifest struct {
+	file, kind, name string
+	doc              node
+}
+
+// labelsAt reads a string map at path in doc (nil when absent).
+func labelsAt(doc node, path ...string) map[string]string {
+	var cur any = doc
+	for _, step := range path {
+		m, ok := cur.(node)
+		if !ok {
+			return nil
+		}
+		cur = m[step]
+	}
+	m, ok := cur.(node)
+	if !ok {
+		return nil
+	}
+	out := map[string]string{}
+	for k, v := range m {
+		s, _ := v.(string)
+		out[k] = s
+	}
+	return out
+}
+
+// with returns a copy of labels with extra's pairs added.
+func with(labels, extra map[string]string) map[string]string {
+	out := map[string]string{}
+	for k, v := range labels {
+		out[k] = v
+	}
+	for k, v := range extra {
+		out[k] = v
+	}
+	return out
+}
+
+// selects says whether every pair of selector is in labels (an empty
+// selector selects nothing here: none of ours is meant to).
+func selects(selector, labels map[string]string) bool {
+	if len(selector) == 0 {
+		return false
+	}
+	for k, v := range selector {
+		if labels[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+// baseKustomization reads deploy/base's kustomization and its resources.
+// common is the labels kustomize adds to every resource and (with
+// includeSelectors) to the selectors and pod templates it knows.
+func baseKustomization(t *testing.T) (k node, common map[string]string, resources []manifest) {
+	t.Helper()
+	k = load(t, "deploy/base/kustomization.yaml")
+	common = map[string]string{}
+	for _, l := range k["labels"].([]any) {
+		entry := l.(node)
+		if inc, _ := entry["includeSelectors"].(bool); !inc {
+			continue
+		}
+		for key, v := range entry["pairs"].(node) {
+			common[key] = v.(string)
+		}
+	}
+	for _, r := range k["resources"].([]any) {
+		file := r.(string)
+		doc := load(t, filepath.Join("deploy/base", file))
+		resources = append(resources, manifest{
+			file: file, kind: doc["kind"].(string), name: at(t, doc, "metadata", "name").(string), doc: doc,
+		})
+	}
+	return k, common, resources
+}
+
+// The base runs two components, the consumer and the read API. Every
+// selector must pick one of them only: a Service, PodDisruptionBudget or
+// topology spread of the consumer that also matched the API's pods (or
+// the other way round) would send traffic to the wrong process, let a
+// drain take both, or scrape the API as the consumer.
+func TestDeploySelectorsPickOneComponent(t *testing.T) {
+	_, common, resources := baseKustomization(t)
+
+	pods := map[string]map[string]string{} // Deployment → its pods' labels
+	services := map[string]map[string]string{}
+	for _, r := range resources {
+		switch r.kind {
+		case "Deployment":
+			tmpl := with(labelsAt(r.doc, "spec", "template", "metadata", "labels"), common)
+			sel := with(labelsAt(r.doc, "spec", "selector", "matchLabels"), common)
+			if !selects(sel, tmpl) {
+				t.Errorf("%s: Deployment %s's selector %v does not match its own pods %v", r.file, r.name, sel, tmpl)
+			}
+			pods[r.name] = tmpl
+		case "Service":
+			services[r.name] = with(labelsAt(r.doc, "metadata", "labels"), common)
+		}
+	}
+	if len(pods) != 2 {
+		t.Fatalf("deployments %v: want the consumer and the read API", pods)
+	}
+
+	matching := func(selector map[string]string, of map[string]map[string]string) []string {
+		var names []string
+		for name, labels := range of {
+			if selects(selector, labels) {
+				names = append(names, name)
+			}
+		}
+		sort.Strings(names)
+		return names
+	}
+	selected := map[string]bool{}
+	for _, r := range resources {
+		var sel map[string]string
+		of := pods
+		switch r.kind {
+		case "Deployment":
+			sel = with(labelsAt(r.doc, "spec", "selector", "matchLabels"), common)
+		case "Service":
+			sel = with(labelsAt(r.doc, "spec", "selector"), common)
+		case "PodDisruptionBudget":
+			sel = with(labelsAt(r.doc, "spec", "selector", "matchLabels"), common)
+		case "ServiceMonitor":
+			// kustomize does not know this kind's selector: it stays as written.
+			sel, of = labelsAt(r.doc, "spec", "selector", "matchLabels"), services
+		default:
+			continue
+		}
+		got := matching(sel, of)
+		if len(got) != 1 {
+			t.Errorf("%s: %s %s selects %v, want exactly one", r.file, r.kind, r.name, got)
+			continue
+		}
+		if r.kind == "Service" {
+			selected[got[0]] = true
+		}
+	}
+	for name := range pods {
+		if !selected[name] {
+			t.Errorf("no Service selects Deployment %s's pods", name)
+		}
+	}
+
+	// The production overlay's zone spreads count one component's pods.
+	for _, patch := range []string{"deployment-patch.yaml", "api-deployment-patch.yaml"} {
+		doc := load(t, filepath.Join("deploy/overlays/production", patch))
+		spreads, _ := at(t, doc, "spec", "template", "spec", "topologySpreadConstraints").([]any)
+		for _, s := range spreads {
+			sel := labelsAt(s.(node), "labelSelector", "matchLabels")
+			got := matching(sel, pods)
+			if len(got) != 1 || got[0] != at(t, doc, "metadata", "name") {
+				t.Errorf("production %s: topology spread %v counts the pods of %v", patch, sel, got)
+			}
+		}
+	}
+}
+
+// The read API's Deployment runs `ltvctl serve` where its Service and
+// probes point, with the shared settings and the model config mounted as
+// the consumer has them; and the shared settings load (the model config
+// read from deploy/base/config.yaml, which the Deployments mount there).
+func TestDeployReadAPI(t *testing.T) {
+	k, _, resources := baseKustomization(t)
+	byName := map[string]manifest{}
+	for _, r := range resources {
+		byName[r.kind+"/"+r.name] = r
+	}
+	api, ok := byName["Deployment/ltv-stream-api"]
+	if !ok {
+		t.Fatal("no Deployment ltv-stream-api in deploy/base")
+	}
+	c := at(t, api.doc, "spec", "template", "spec", "containers").([]any)[0].(node)
+	if cmd := strings.Join(append(toStrings(c["command"]), toStrings(c["args"])...), " "); cmd != "/usr/local/bin/ltvctl serve" {
+		t.Errorf("api container runs %q, want /usr/local/bin/ltvctl serve", cmd)
+	}
+	port := c["ports"].([]any)[0].(node)
+	addr := ""
+	for _, e := range c["env"].([]any) {
+		if e.(node)["name"] == "LTV_API_ADDR" {
+			addr, _ = e.(node)["value"].(string)
+		}
+	}
+	if want := fmt.Sprint(":", port["containerPort"]); addr != want {
+		t.Errorf("LTV_API_ADDR %q, container port %v: want %q", addr, port["containerPort"], want)
+	}
+	svc, ok := byName["Service/ltv-stream-api"]
+	if !ok {
+		t.Fatal("no Service ltv-stream-api in deploy/base")
+	}
+	if tp := at(t, svc.doc, "spec", "ports").([]any)[0].(node)["targetPort"]; tp != port["name"] {
+		t.Errorf("Service ltv-stream-api targets port %v, the container's is named %v", tp, port["name"])
+	}
+	for _, probe := range []string{"livenessProbe", "readinessProbe", "startupProbe"} {
+		p, _ := c[probe].(node)
+		target := labelsAt(p, "httpGet")
+		if target == nil {
+			target = labelsAt(p, "tcpSocket")
+		}
+		if target["port"] != port["name"] {
+			t.Errorf("api %s probes port %v, want %v", probe, target["port"], port["name"])
+		}
+	}
+	if path := labelsAt(c, "readinessProbe", "httpGet")["path"]; path != "/healthz" {
+		t.Errorf("api readiness probe %q, want /healthz (it pings Redis and the brokers)", path)
+	}
+	if labelsAt(c, "livenessProbe", "httpGet") != nil {
+		t.Error("api liveness probe is an HTTP check: /healthz fails while Redis is down, and a restart would not help")
+	}
+	envFrom := c["envFrom"].([]any)[0].(node)
+	if name := labelsAt(envFrom, "configMapRef")["name"]; name != "ltv-stream-env" {
+		t.Errorf("api takes its settings from %q, want the shared ltv-stream-env", name)
+	}
+	mount := c["volumeMounts"].([]any)[0].(node)
+	if mount["mountPath"] != "/etc/ltv" {
+		t.Errorf("api mounts the config at %v, want /etc/ltv", mount["mountPath"])
+	}
+
+	// The shared settings are valid as the consumer reads them.
+	env := map[string]string{}
+	for _, g := range k["configMapGenerator"].([]any) {
+		if g.(node)["name"] != "ltv-stream-env" {
+			continue
+		}
+		for _, lit := range g.(node)["literals"].([]any) {
+			key, value, _ := strings.Cut(lit.(string), "=")
+			env[key] = value
+		}
+	}
+	if env["LTV_CONFIG"] != "/etc/ltv/config.yaml" {
+		t.Fatalf("LTV_CONFIG %q, want the mounted /etc/ltv/config.yaml", env["LTV_CONFIG"])
+	}
+	env["LTV_CONFIG"] = filepath.Join(repoRoot, "deploy/base/config.yaml")
+	if _, err := config.Load(nil, func(k string) string { return env[k] }, io.Discard); err != nil {
+		t.Errorf("deploy/base's settings do not load: %v", err)
+	}
+}
+
+func toStrings(v any) []string {
+	list, _ := v.([]any)
+	out := make([]string, 0, len(list))
+	for _, s := range list {
+		str, _ := s.(string)
+		out = append(out, str)
+	}
+	return out
+}
