@@ -89,10 +89,10 @@ bench-api: deps-test
 bench-go: deps-test
 	$(GO) test -run='^$$' -bench=. -benchmem ./internal/...
 
+# gofmt and golangci-lint (.golangci.yml, installed into bin/tools on
+# first use); part of make test.
 lint: vet
-	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
-	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
-	@if command -v golangci-lint >/dev/null; then golangci-lint run; else echo "golangci-lint not installed; ran gofmt and go vet"; fi
+	@./scripts/lint.sh
 
 vet:
 	$(GO) vet $(PKGS)

@@ -94,7 +94,8 @@ func run(ctx context.Context, args []string, logw io.Writer) error {
 	if o.out == "" {
 		return nil
 	}
-	if err := os.WriteFile(o.out, []byte(report), 0o644); err != nil {
+	// A report committed to the repository: readable by everyone.
+	if err := os.WriteFile(o.out, []byte(report), 0o644); err != nil { //nolint:gosec // G306, see above
 		return fmt.Errorf("write report: %w", err)
 	}
 	fmt.Fprintf(logw, "wrote %s\n", o.out)
@@ -376,13 +377,14 @@ func waitHealthy(ctx context.Context, client *http.Client, base string) error {
 	for {
 		res, err := client.Get(base + "/healthz")
 		if err == nil {
-			res.Body.Close()
-			if res.StatusCode == 200 {
+			_ = res.Body.Close()
+			if res.StatusCode == http.StatusOK {
 				return nil
 			}
+			err = fmt.Errorf("/healthz answered %d", res.StatusCode)
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("ltvctl serve not healthy after 30 s: %v", err)
+			return fmt.Errorf("ltvctl serve not healthy after 30 s: %w", err)
 		}
 		select {
 		case <-ctx.Done():
@@ -400,7 +402,7 @@ func do(client *http.Client, req *http.Request) error {
 		return err
 	}
 	_, err = io.Copy(io.Discard, res.Body)
-	res.Body.Close()
+	_ = res.Body.Close()
 	if err == nil && res.StatusCode != http.StatusOK {
 		err = fmt.Errorf("status %d", res.StatusCode)
 	}

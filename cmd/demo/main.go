@@ -142,7 +142,12 @@ func demo(ctx context.Context, o options, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	defer func() { stopAPI(); <-apiDone }()
+	defer func() {
+		stopAPI()
+		if err := <-apiDone; err != nil {
+			logger.Warn("dashboard stopped with an error", zap.Error(err))
+		}
+	}()
 	fmt.Fprintf(out, "dashboard and read API on %s (it fills in as the events flow)\n", url)
 
 	// 3. A subscriber, as a loyalty engine would be: prints tier changes.

@@ -182,7 +182,7 @@ func FitSpend(customers []Customer) (SpendFit, error) {
 		return fit, fmt.Errorf("spend fit: %w", err)
 	}
 	fit.LogLikelihood = -objective(theta, nil) * n
-	if err := fit.Spend.Validate(); err != nil {
+	if err := fit.Validate(); err != nil {
 		return fit, fmt.Errorf("spend fit: the estimate has no finite mean order value: %w", err)
 	}
 	return fit, nil

@@ -256,9 +256,14 @@ func (c *curve) ratio(m int) float64 {
 //
 // With deriv it also sets *dy to S' at the last z, and runs until that sum
 // has converged too.
+//
+//nolint:gosec // G602: m is within 1..chunk and the slices hold m, checked first
 func (c *curve) seriesMany(s, w, y, rel []float64, limit int, deriv bool, dy *float64) bool {
 	var zs, pow, abs, ys [chunk]float64
 	m := len(s)
+	if m == 0 || m > chunk || len(w) < m || len(y) < m || len(rel) < m {
+		return false // values never asks for this; no panic if it did
+	}
 	for j := range m {
 		zs[j] = s[j] * w[j]
 		pow[j] = 1

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"errors"
 	"os/exec"
 	"strings"
 	"testing"
@@ -27,8 +28,8 @@ func TestBinaryRefusesInputsOfDifferentPartitionCounts(t *testing.T) {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
 	out, err := cmd.CombinedOutput()
-	exit, ok := err.(*exec.ExitError)
-	if !ok || exit.ExitCode() == 0 {
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() == 0 {
 		t.Fatalf("the consumer ran with inputs of 6 and 3 partitions (err %v)\n%s", err, out)
 	}
 	if want := "orders has 6 and customer-lifecycle has 3"; !strings.Contains(string(out), want) {

@@ -159,7 +159,7 @@ func (s *Server) String() string { return fmt.Sprintf("redis-server %s", s.Addr(
 // client, for a program that owns a redis-server for one run (the
 // benchmarks). The caller closes the client and stops the server.
 func StartIn(ctx context.Context, dir string) (*Server, *redis.Client, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, nil, fmt.Errorf("redis-server directory: %w", err)
 	}
 	s, err := New(dir)

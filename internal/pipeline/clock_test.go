@@ -509,7 +509,7 @@ func TestStreamTimeIsReadOncePerHeldPartition(t *testing.T) {
 	}
 	// Another writer moves partition 0 to May: a's and b's at-risk times
 	// (April) have passed, and so has c's, who orders in January next.
-	if _, _, err := timers.Redis.Settle(ctx, nil, map[int32]time.Time{0: time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)}, nil); err != nil {
+	if _, _, err := timers.Settle(ctx, nil, map[int32]time.Time{0: time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)}, nil); err != nil {
 		t.Fatal(err)
 	}
 	stats, err := p.Process(ctx, []pipeline.Record{orderRec(2, "e-c", "c", "10.00", "2026-01-03T00:00:00Z")})

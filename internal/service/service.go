@@ -281,7 +281,7 @@ func NewLogger(level, format string) (*zap.Logger, error) {
 func mergeTime(skew time.Duration) func([]byte) (time.Time, bool) {
 	return func(value []byte) (time.Time, bool) {
 		t, ok := decode.EventTime(value)
-		if ok && skew >= 0 && t.Sub(time.Now()) > skew {
+		if ok && skew >= 0 && time.Until(t) > skew {
 			return time.Time{}, false
 		}
 		return t, ok

@@ -153,6 +153,8 @@ type heldRecord struct {
 }
 
 // before orders held records by (due position, hold order).
+//
+//nolint:unused // called through queue[heldRecord]'s type constraint
 func (r heldRecord) before(o heldRecord) bool {
 	return r.due < o.due || (r.due == o.due && r.seq < o.seq)
 }

@@ -106,6 +106,8 @@ type pendingRefund struct {
 }
 
 // before orders pending refunds by (time, order number).
+//
+//nolint:unused // called through queue[pendingRefund]'s type constraint
 func (r pendingRefund) before(o pendingRefund) bool {
 	return r.at < o.at || (r.at == o.at && r.order < o.order)
 }
