@@ -2,6 +2,8 @@ package docscheck
 
 import (
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -11,10 +13,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ltv-stream/ltv-stream/internal/api"
 	"github.com/ltv-stream/ltv-stream/internal/metrics"
 	"github.com/ltv-stream/ltv-stream/internal/pipeline"
 	"github.com/ltv-stream/ltv-stream/internal/store"
 	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+	"github.com/redis/go-redis/v9"
 )
 
 // targetLabels are the labels Prometheus adds to every scraped series
@@ -24,9 +30,10 @@ var targetLabels = []string{"job", "instance", "namespace", "pod", "service", "c
 // syntheticMetrics are series Prometheus makes itself for every target.
 var syntheticMetrics = []string{"up"}
 
-// registered is what the consumer's /metrics can expose: every series
-// name (a histogram's _bucket, _sum and _count) and every label name. Each
-// collector is exercised once so that every vector has a child to gather.
+// registered is what the consumer's and the read API's /metrics can
+// expose: every series name (a histogram's _bucket, _sum and _count) and
+// every label name. Each collector is exercised once so that every vector
+// has a child to gather.
 func registered(t *testing.T) (names, labels map[string]bool) {
 	t.Helper()
 	m := metrics.New()
@@ -43,6 +50,7 @@ func registered(t *testing.T) (names, labels map[string]bool) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	families = append(families, apiExposed(t)...)
 	names, labels = map[string]bool{}, map[string]bool{}
 	for _, f := range families {
 		name := f.GetName()
@@ -69,8 +77,37 @@ func registered(t *testing.T) (names, labels map[string]bool) {
 	return names, labels
 }
 
-// unknownRefs lists the metric and label names expr refers to that the
-// consumer does not expose.
+// apiExposed is what `ltvctl serve`'s /metrics shows after one request
+// (an unknown path: the server answers it without Redis), read from its
+// own handler as Prometheus would scrape it.
+func apiExposed(t *testing.T) []*dto.MetricFamily {
+	t.Helper()
+	rc := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"}) // never dialled here
+	t.Cleanup(func() { _ = rc.Close() })
+	srv, err := api.New(api.Config{Redis: rc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/no-such-path", nil))
+	rec := httptest.NewRecorder()
+	srv.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	byName, err := parser.TextToMetricFamilies(rec.Body)
+	if err != nil {
+		t.Fatalf("read API /metrics: %v", err)
+	}
+	if byName["ltv_api_requests_total"] == nil {
+		t.Fatalf("read API /metrics lacks ltv_api_requests_total after a request")
+	}
+	out := make([]*dto.MetricFamily, 0, len(byName))
+	for _, f := range byName {
+		out = append(out, f)
+	}
+	return out
+}
+
+// unknownRefs lists the metric and label names expr refers to that
+// neither the consumer nor the read API exposes.
 func unknownRefs(expr string, names, labels map[string]bool) []string {
 	var out []string
 	refs := parsePromQL(expr)
@@ -138,7 +175,7 @@ var (
 )
 
 // Every query of the dashboard names only metrics and labels the consumer
-// exposes, and the dashboard is well formed: unique panel ids, panels
+// or the read API exposes, and the dashboard is well formed: unique panel ids, panels
 // inside the 24-column grid, each query on the chosen Prometheus data
 // source with a unique refId.
 func TestDashboard(t *testing.T) {
@@ -230,8 +267,8 @@ func rules(t *testing.T) []node {
 	return out
 }
 
-// Every alert's expression names only metrics and labels the consumer
-// exposes; every alert has a severity, a summary and a description whose
+// Every alert's expression names only metrics and labels the consumer or
+// the read API exposes; every alert has a severity, a summary and a description whose
 // $labels exist, a duration Prometheus reads, and a section in
 // docs/operations.md that says what to do; the four alerts the issue
 // asks for exist.
