@@ -225,6 +225,21 @@ func TestDeployReadAPI(t *testing.T) {
 	if labelsAt(c, "livenessProbe", "httpGet") != nil {
 		t.Error("api liveness probe is an HTTP check: /healthz fails while Redis is down, and a restart would not help")
 	}
+	// The autoscaler owns the replica count and scales on CPU, which needs
+	// a CPU request to take its share of.
+	hpa, ok := byName["HorizontalPodAutoscaler/ltv-stream-api"]
+	if !ok {
+		t.Fatal("no HorizontalPodAutoscaler ltv-stream-api in deploy/base")
+	}
+	if target := labelsAt(hpa.doc, "spec", "scaleTargetRef"); target["kind"] != "Deployment" || target["name"] != "ltv-stream-api" {
+		t.Errorf("the API's autoscaler scales %v", target)
+	}
+	if _, set := at(t, api.doc, "spec").(node)["replicas"]; set {
+		t.Error("the API Deployment sets replicas: every apply would undo the autoscaler's count")
+	}
+	if labelsAt(c, "resources", "requests")["cpu"] == "" {
+		t.Error("the API container has no CPU request for the autoscaler's utilisation target")
+	}
 	envFrom := c["envFrom"].([]any)[0].(node)
 	if name := labelsAt(envFrom, "configMapRef")["name"]; name != "ltv-stream-env" {
 		t.Errorf("api takes its settings from %q, want the shared ltv-stream-env", name)
