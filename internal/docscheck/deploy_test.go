@@ -220,7 +220,7 @@ func TestDeployReadAPI(t *testing.T) {
 		}
 	}
 	if path := labelsAt(c, "readinessProbe", "httpGet")["path"]; path != "/healthz" {
-		t.Errorf("api readiness probe %q, want /healthz (it pings Redis and the brokers)", path)
+		t.Errorf("api readiness probe %q, want /healthz (it pings Redis)", path)
 	}
 	if labelsAt(c, "livenessProbe", "httpGet") != nil {
 		t.Error("api liveness probe is an HTTP check: /healthz fails while Redis is down, and a restart would not help")
