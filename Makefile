@@ -90,7 +90,8 @@ bench-go: deps-test
 	$(GO) test -run='^$$' -bench=. -benchmem ./internal/...
 
 # gofmt and golangci-lint (.golangci.yml, installed into bin/tools on
-# first use); part of make test.
+# first use). make test checks gofmt, and runs golangci-lint once this has
+# installed it.
 lint: vet
 	@./scripts/lint.sh
 

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # `make lint`: gofmt and golangci-lint (.golangci.yml). golangci-lint is
 # installed on first use with `go install` into bin/tools, pinned, so
-# every machine and CI run the same checks (a few minutes the first time,
-# then cached). `--tools-only` installs it and stops (make test runs that
-# at low priority while the Go tests run).
+# every machine runs the same checks (a few minutes the first time, then
+# cached). `--tools-only` installs it and stops. `--if-installed` (what
+# make test runs) checks gofmt, and runs golangci-lint only when bin/tools
+# already has it: building it would add ~2.5 minutes to a CI run on a
+# fresh machine (measured: 12.5 against 10 minutes with empty Go caches).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,7 +13,7 @@ GOLANGCI_LINT_VERSION="${GOLANGCI_LINT_VERSION:-v2.15.0}"
 TOOLS="$PWD/bin/tools"
 mkdir -p "$TOOLS"
 
-if [ ! -x "$TOOLS/golangci-lint" ]; then
+if [ ! -x "$TOOLS/golangci-lint" ] && [ "${1:-}" != "--if-installed" ]; then
   echo "installing golangci-lint $GOLANGCI_LINT_VERSION into bin/tools" >&2
   GOBIN="$TOOLS" go install -ldflags="-s -w" \
     "github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$GOLANGCI_LINT_VERSION"
@@ -28,4 +30,8 @@ if [ -n "$unformatted" ]; then
   exit 1
 fi
 echo "== golangci-lint"
+if [ ! -x "$TOOLS/golangci-lint" ]; then
+  echo "golangci-lint is not in bin/tools: skipped (make lint installs and runs it)"
+  exit 0
+fi
 "$TOOLS/golangci-lint" run

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# `make test`: go vet, every Go test, gofmt and golangci-lint, the offline
-# validation of the deployment files, and the AsyncAPI parser's check of
-# docs/asyncapi.yaml. The tools take minutes to build or install the first
-# time, so they are installed at the lowest CPU priority while the tests
-# run (the tests keep the CPU when both want it), one after the other (two
-# may use apt-get), and the checks themselves run after the tests.
+# `make test`: go vet, every Go test, gofmt (and golangci-lint when `make
+# lint` has installed it), the offline validation of the deployment files,
+# and the AsyncAPI parser's check of docs/asyncapi.yaml. The validation
+# tools take minutes to build or install the first time, so they are
+# installed at the lowest CPU priority while the tests run (the tests keep
+# the CPU when both want it), one after the other (both may use apt-get),
+# and the checks themselves run after the tests.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 GO="${GO:-go}"
@@ -14,8 +15,7 @@ mkdir -p bin
 tools_log="bin/validate-tools.log"
 (
   nice -n 19 ./scripts/validate-deploy.sh --tools-only &&
-    nice -n 19 ./scripts/validate-asyncapi.sh --tools-only &&
-    nice -n 19 ./scripts/lint.sh --tools-only
+    nice -n 19 ./scripts/validate-asyncapi.sh --tools-only
 ) > "$tools_log" 2>&1 &
 tools_pid=$!
 
@@ -32,7 +32,7 @@ if ! wait "$tools_pid"; then
   cat "$tools_log" >&2
   exit 1
 fi
-./scripts/lint.sh || rc=1
+./scripts/lint.sh --if-installed || rc=1
 ./scripts/validate-deploy.sh || rc=1
 ./scripts/validate-asyncapi.sh || rc=1
 exit $rc
