@@ -3,6 +3,7 @@ package docscheck
 import (
 	"fmt"
 	"io"
+	"maps"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -41,13 +42,11 @@ func labelsAt(doc node, path ...string) map[string]string {
 
 // with returns a copy of labels with extra's pairs added.
 func with(labels, extra map[string]string) map[string]string {
-	out := map[string]string{}
-	for k, v := range labels {
-		out[k] = v
+	out := maps.Clone(labels)
+	if out == nil {
+		out = map[string]string{}
 	}
-	for k, v := range extra {
-		out[k] = v
-	}
+	maps.Copy(out, extra)
 	return out
 }
 

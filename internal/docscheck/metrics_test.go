@@ -175,9 +175,9 @@ var (
 )
 
 // Every query of the dashboard names only metrics and labels the consumer
-// or the read API exposes, and the dashboard is well formed: unique panel ids, panels
-// inside the 24-column grid, each query on the chosen Prometheus data
-// source with a unique refId.
+// or the read API exposes, and the dashboard is well formed: unique panel
+// ids, panels inside the 24-column grid, each query on the chosen
+// Prometheus data source with a unique refId.
 func TestDashboard(t *testing.T) {
 	names, labels := registered(t)
 	d := dashboard(t)
@@ -268,10 +268,10 @@ func rules(t *testing.T) []node {
 }
 
 // Every alert's expression names only metrics and labels the consumer or
-// the read API exposes; every alert has a severity, a summary and a description whose
-// $labels exist, a duration Prometheus reads, and a section in
-// docs/operations.md that says what to do; the four alerts the issue
-// asks for exist.
+// the read API exposes; every alert has a severity, a summary and a
+// description whose $labels exist, a duration Prometheus reads, and a
+// section in docs/operations.md that says what to do; the four alerts the
+// issue asks for exist.
 func TestPrometheusRule(t *testing.T) {
 	names, labels := registered(t)
 	ops, err := os.ReadFile(filepath.Join(repoRoot, "docs", "operations.md"))
