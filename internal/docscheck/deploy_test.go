@@ -277,3 +277,46 @@ func toStrings(v any) []string {
 	}
 	return out
 }
+
+// Each component reads its credentials from Secret keys of its own: the
+// read API must not run with the consumer's Redis or Kafka rights (which
+// may write), and whatever credential the consumer takes from the Secret,
+// the API takes its own of.
+func TestDeployComponentsHaveTheirOwnCredentials(t *testing.T) {
+	_, _, resources := baseKustomization(t)
+	keysOf := map[string]map[string]string{} // Deployment → env var → Secret key
+	for _, r := range resources {
+		if r.kind != "Deployment" {
+			continue
+		}
+		keysOf[r.name] = map[string]string{}
+		for _, c := range at(t, r.doc, "spec", "template", "spec", "containers").([]any) {
+			env, _ := c.(node)["env"].([]any)
+			for _, e := range env {
+				ref := labelsAt(e.(node), "valueFrom", "secretKeyRef")
+				if ref == nil {
+					continue
+				}
+				keysOf[r.name][e.(node)["name"].(string)] = ref["key"]
+			}
+		}
+	}
+	consumer, api := keysOf["ltv-stream"], keysOf["ltv-stream-api"]
+	if len(consumer) == 0 || api == nil {
+		t.Fatalf("Secret references by Deployment: %v", keysOf)
+	}
+	for name, key := range consumer {
+		apiKey, ok := api[name]
+		switch {
+		case !ok:
+			t.Errorf("the API takes no %s from the Secret (the consumer does): it would connect without it", name)
+		case ok && apiKey == key:
+			t.Errorf("the API's %s is the consumer's Secret key %q", name, key)
+		}
+	}
+	for name, key := range api {
+		if !strings.HasPrefix(key, "api-") {
+			t.Errorf("the API's %s comes from Secret key %q, want one of its own (api-…)", name, key)
+		}
+	}
+}
