@@ -535,3 +535,32 @@ func TestStreamTimeIsReadOncePerHeldPartition(t *testing.T) {
 		t.Errorf("after forgetting partition 0: stream times read %d times, want twice", timers.reads)
 	}
 }
+
+// Event times with fractions of a second: a customer's timer fires in the
+// batch whose stream time passed its due time, also when that is within
+// the same second, and not before.
+func TestSubSecondDueTimeFiresInTheBatchThatPassedIt(t *testing.T) {
+	p, pub, rc, _ := setupTimers(t)
+	ctx := ctxT(t)
+	if _, err := p.Process(ctx, []pipeline.Record{orderRec(0, "e-x", "x", "10.00", "2026-01-01T00:00:00.5Z")}); err != nil {
+		t.Fatal(err)
+	}
+	// x's at-risk due time is 2026-04-01T00:00:00.5Z.
+	for i, step := range []struct {
+		id, at, want string
+	}{
+		{"e-y", "2026-04-01T00:00:00.4Z", aggregate.SegmentNew},
+		{"e-z", "2026-04-01T00:00:00.8Z", aggregate.SegmentAtRisk},
+	} {
+		rec := orderRec(int64(i+1), step.id, step.id, "10.00", step.at)
+		if _, err := p.Process(ctx, []pipeline.Record{rec}); err != nil {
+			t.Fatal(err)
+		}
+		if got := rc.HGet(ctx, "ltv:{x}", "segment").Val(); got != step.want {
+			t.Fatalf("x's segment at stream time %s: %q, want %q (%q)", step.at, got, step.want, segmentLog(t, pub))
+		}
+	}
+	if got := rc.HGet(ctx, "ltv:{x}", "segment_since").Val(); got != "2026-04-01T00:00:00.5Z" {
+		t.Errorf("x's segment_since %q, want the due time", got)
+	}
+}

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"math/rand/v2"
 	"strconv"
 	"testing"
 	"time"
@@ -38,7 +39,7 @@ func TestTimerCallsGroupTriplesByPartition(t *testing.T) {
 	if len(calls) != 2 || calls[0].keys[0] != TimersKey(3) || calls[1].keys[1] != TimerVersionsKey(1) {
 		t.Fatalf("calls: %+v", calls)
 	}
-	score := func(t time.Time) string { return strconv.FormatFloat(dueScore(t), 'f', -1, 64) }
+	score := func(t time.Time) string { return string(appendScore(nil, t)) }
 	want := [][]string{{"a", score(due), "v1", "c", score(due.Add(time.Hour)), "v3"}, {"b", "", "v2"}}
 	for i, c := range calls {
 		var got []string
@@ -52,6 +53,31 @@ func TestTimerCallsGroupTriplesByPartition(t *testing.T) {
 			if got[j] != want[i][j] {
 				t.Errorf("call %d: %q, want %q", i, got, want[i])
 			}
+		}
+	}
+}
+
+// Scores never reverse two times' order (the index relies on it to find
+// every due customer), and Redis reads the rendered score back as the
+// same float64.
+func TestTimeScoreKeepsTheOrderOfTimes(t *testing.T) {
+	base := []time.Time{
+		time.Date(2026, 4, 1, 10, 0, 0, 0, time.UTC),
+		time.Date(1969, 12, 31, 23, 59, 59, 999_999_999, time.UTC),
+		time.Date(9999, 12, 31, 23, 59, 59, 999_999_999, time.UTC),
+		time.Date(2, 1, 1, 0, 0, 0, 1, time.UTC),
+	}
+	steps := []time.Duration{1, 7, 100, time.Microsecond, 999_999_999, time.Second, time.Second + 1, 90 * 24 * time.Hour}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := 0; i < 20_000; i++ {
+		a := base[i%len(base)].Add(time.Duration(rng.Int64N(int64(48 * time.Hour))))
+		b := a.Add(steps[rng.IntN(len(steps))])
+		if sa, sb := timeScore(a), timeScore(b); sa > sb {
+			t.Fatalf("score of %s (%v) above that of the later %s (%v)", a.Format(time.RFC3339Nano), sa, b.Format(time.RFC3339Nano), sb)
+		}
+		text := string(appendScore(nil, a))
+		if back, err := strconv.ParseFloat(text, 64); err != nil || back != timeScore(a) {
+			t.Fatalf("score text %q reads back as %v, %v", text, back, err)
 		}
 	}
 }

@@ -21,7 +21,8 @@ import (
 //   - ltv:{p<p>}:stream_time, the partition's stream time as fixed-width
 //     RFC 3339 text (so that later times compare greater as strings);
 //   - ltv:{p<p>}:timers, a sorted set of the partition's customers scored
-//     by their next due time in Unix seconds, rounded up.
+//     by their next due time in Unix seconds, with the fraction
+//     (timeScore).
 //
 // The index cannot be written in the same atomic step as a customer's
 // hash (another slot), so it is kept in step by re-deriving it: after every
@@ -113,14 +114,24 @@ type TimerUpdate struct {
 	Version    string
 }
 
-// dueScore is the index score of a due time: Unix seconds rounded up, so
-// an entry is never found before its due time (stream time ≥ score ≥ due).
-func dueScore(due time.Time) float64 {
-	s := due.Unix()
-	if due.Nanosecond() > 0 {
-		s++
-	}
-	return float64(s)
+// timeScore is a time as an index score: Unix seconds and their fraction,
+// as the nearest float64. Rounding never reverses two times' order, so a
+// due time at or before a stream time scores at or below it, and the
+// customer is found in the batch whose stream time passed its due time,
+// to the nanosecond. Two times closer than the float's resolution
+// (fractions of a microsecond in this era) may score alike, so a customer
+// may be found a hair early: loaded, it fires nothing (its timers are
+// checked against the exact stream time) and keeps its entry. Entries
+// written before scores had fractions hold whole seconds rounded up, and
+// are found up to a second late, never early.
+func timeScore(t time.Time) float64 {
+	return float64(t.Unix()) + float64(t.Nanosecond())/1e9
+}
+
+// appendScore appends t's score as Redis reads it back exactly (the
+// shortest text of the float64).
+func appendScore(dst []byte, t time.Time) []byte {
+	return strconv.AppendFloat(dst, timeScore(t), 'f', -1, 64)
 }
 
 // StreamTimes reads the stored stream time of each partition (zero for a
@@ -204,7 +215,7 @@ func queueDue(ctx context.Context, p redis.Pipeliner, queries []DueQuery) []*red
 	for i, q := range queries {
 		cmds[i] = p.ZRangeArgs(ctx, redis.ZRangeArgs{
 			Key: TimersKey(q.Partition), ByScore: true,
-			Start: "-inf", Stop: strconv.FormatInt(q.Until.Unix(), 10),
+			Start: "-inf", Stop: string(appendScore(nil, q.Until)),
 			Offset: int64(q.Offset), Count: int64(q.Limit),
 		})
 	}
@@ -225,7 +236,7 @@ func readDue(queries []DueQuery, cmds []*redis.StringSliceCmd) ([][]string, erro
 // CountDue counts the customers of partition p whose indexed due time is
 // at or before until (for the timers-due metric).
 func (r *Redis) CountDue(ctx context.Context, partition int32, until time.Time) (int64, error) {
-	n, err := r.client.ZCount(ctx, TimersKey(partition), "-inf", strconv.FormatInt(until.Unix(), 10)).Result()
+	n, err := r.client.ZCount(ctx, TimersKey(partition), "-inf", string(appendScore(nil, until))).Result()
 	if err != nil {
 		return 0, fmt.Errorf("count due timers of partition %d: %w", partition, err)
 	}
@@ -259,7 +270,7 @@ return 0`)
 func timerCalls(updates []TimerUpdate) []scriptCall {
 	scores := make([]string, len(updates))
 	var text strings.Builder
-	text.Grow(12 * len(updates))
+	text.Grow(20 * len(updates)) // Unix seconds, a point and up to 9 more digits
 	ends := make([]int, len(updates))
 	callOf := map[int32]int{} // partition → its call, in order of first appearance
 	var order []int32
@@ -267,8 +278,8 @@ func timerCalls(updates []TimerUpdate) []scriptCall {
 	for i := range updates {
 		u := &updates[i]
 		if !u.None {
-			var buf [24]byte
-			text.Write(strconv.AppendFloat(buf[:0], dueScore(u.Due), 'f', -1, 64))
+			var buf [32]byte
+			text.Write(appendScore(buf[:0], u.Due))
 		}
 		ends[i] = text.Len()
 		c, ok := callOf[u.Partition]

@@ -175,3 +175,50 @@ func TestSettleReadsWhatItWrote(t *testing.T) {
 		t.Errorf("due pages %q: want a on partition 1 and nothing due by the 3rd on partition 2", pages)
 	}
 }
+
+// A due time with a fraction of a second is found as soon as stream time
+// passes it, also within the same second (SPEC §8: the timer fires in the
+// batch whose stream time passed it), and not while stream time is before
+// it; CountDue agrees.
+func TestDueTimesToTheNanosecond(t *testing.T) {
+	st, _ := newStore(t)
+	ctx := ctxT(t)
+	sec := time.Date(2026, 4, 1, 10, 0, 0, 0, time.UTC)
+	at := func(ns int) time.Time { return sec.Add(time.Duration(ns)) }
+	updates := []store.TimerUpdate{
+		{Partition: 0, CustomerID: "half", Due: at(500_000_000), Version: "v1"},
+		{Partition: 0, CustomerID: "whole", Due: sec, Version: "v1"},
+		{Partition: 0, CustomerID: "last-ns", Due: at(999_999_999), Version: "v1"},
+		{Partition: 0, CustomerID: "ms", Due: at(123_000_000), Version: "v1"},
+	}
+	if _, _, err := st.Settle(ctx, updates, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		until time.Time
+		want  string
+	}{
+		{sec.Add(-time.Microsecond), ""}, // closer than that, two times may score alike (timeScore)
+		{sec, "whole"},
+		{at(122_999_000), "whole"},
+		{at(123_000_000), "whole,ms"},
+		{at(499_000_000), "whole,ms"},
+		{at(500_000_000), "whole,ms,half"},
+		{at(800_000_000), "whole,ms,half"},
+		{at(999_999_000), "whole,ms,half"},
+		{at(999_999_999), "whole,ms,half,last-ns"},
+		{sec.Add(time.Second), "whole,ms,half,last-ns"},
+	} {
+		pages, err := st.DueTimers(ctx, []store.DueQuery{{Partition: 0, Until: tt.until, Limit: 10}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Join(pages[0], ","); got != tt.want {
+			t.Errorf("due by %s: %q, want %q", tt.until.Format(time.RFC3339Nano), got, tt.want)
+		}
+		n, err := st.CountDue(ctx, 0, tt.until)
+		if want := len(strings.FieldsFunc(tt.want, func(r rune) bool { return r == ',' })); err != nil || n != int64(want) {
+			t.Errorf("CountDue by %s = %d, %v; want %d", tt.until.Format(time.RFC3339Nano), n, err, want)
+		}
+	}
+}
