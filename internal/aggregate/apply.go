@@ -68,8 +68,9 @@ func (m *Model) Apply(s *State, ev *Event, src SourceOffset) Result {
 }
 
 // ApplyAt is Apply for an event read when its partition's stream time is
-// now (SPEC §8): the predictive model (SPEC §9) scores the customer as of
-// then. Without it, now does not matter.
+// now (SPEC §8): the customer's segment is evaluated, and the predictive
+// model (SPEC §9) scores it, as of then (Apply: as of the event's own
+// time).
 func (m *Model) ApplyAt(s *State, ev *Event, src SourceOffset, now time.Time) Result {
 	var fx Effects
 	res := m.ApplyTo(s, ev, src, now, &fx)
@@ -159,7 +160,14 @@ func (m *Model) ApplyTo(s *State, ev *Event, src SourceOffset, now time.Time, fx
 	if m.Predictive != nil {
 		s.TierDue = m.tierDue(s, now, h, pr.CLV)
 	}
-	if c, changed := m.evaluate(s, ev.CustomerID, ev.OccurredAt, ev.EventID, ev.OccurredAt); changed {
+	// The segment is the one at the partition's stream time (SPEC §8), which
+	// for a late event is past the event's own time: a late order that
+	// leaves the customer idle long enough at stream time changes nothing.
+	asOf := ev.OccurredAt
+	if now.After(asOf) {
+		asOf = now
+	}
+	if c, changed := m.evaluate(s, ev.CustomerID, asOf, ev.EventID, ev.OccurredAt); changed {
 		fx.Segments = append(fx.Segments, c)
 	}
 	return res

@@ -26,6 +26,23 @@ func (l *segmentLog) event(ev aggregate.Event) {
 	l.record(r.Segments)
 }
 
+// eventRead applies ev as the pipeline does when its partition's stream
+// time was streamTime before the record: the customer is brought to that
+// time first, then the event applies as of the stream time once it is read.
+func (l *segmentLog) eventRead(ev aggregate.Event, streamTime string) {
+	l.c.t.Helper()
+	before := at(streamTime)
+	l.record(l.c.m.Advance(&l.c.s, testCustomer, before, nil))
+	now := before
+	if ev.OccurredAt.After(now) {
+		now = ev.OccurredAt
+	}
+	topic := topicOf(ev.Kind)
+	l.c.offsets[topic]++
+	r := l.c.m.ApplyAt(&l.c.s, &ev, aggregate.SourceOffset{Topic: aggregate.TopicOf(topic), Offset: l.c.offsets[topic]}, now)
+	l.record(r.Segments)
+}
+
 func (l *segmentLog) advance(until string) {
 	l.record(l.c.m.Advance(&l.c.s, testCustomer, at(until), nil))
 }
@@ -116,11 +133,21 @@ func TestOrdersReviveACustomer(t *testing.T) {
 		}, []string{"→new@e1", "new→active@e2"}},
 		{"a late order, read after the customer was judged lapsed, moves it back to at risk", func(l *segmentLog) {
 			l.event(placed("e1", "10.00", "2026-01-01T00:00:00Z"))
-			l.advance("2026-07-10T00:00:00Z")
-			// Occurred in March, read in July: the customer is judged at its
-			// clock (July 10th): 101 days idle.
-			l.event(placed("e2", "10.00", "2026-03-31T00:00:00Z"))
+			// Occurred in March, read in July: the customer is judged at the
+			// stream time (July 10th): 101 days idle.
+			l.eventRead(placed("e2", "10.00", "2026-03-31T00:00:00Z"), "2026-07-10T00:00:00Z")
 		}, []string{"→new@e1", "new→at_risk@timer:2026-04-01T00:00:00Z", "at_risk→lapsed@timer:2026-06-30T00:00:00Z", "lapsed→at_risk@e2"}},
+		{"a late order that leaves the customer idle long enough at stream time changes nothing", func(l *segmentLog) {
+			l.event(placed("e1", "10.00", "2026-01-01T00:00:00Z"))
+			// Occurred on January 6th, read on April 11th: 95 days idle at
+			// stream time, so still at risk since April 1st (judged at its
+			// own time it would flap to active and back on April 6th).
+			l.eventRead(placed("e2", "10.00", "2026-01-06T00:00:00Z"), "2026-04-11T00:00:00Z")
+			l.advance("2026-12-01T00:00:00Z")
+		}, []string{"→new@e1", "new→at_risk@timer:2026-04-01T00:00:00Z", "at_risk→lapsed@timer:2026-07-05T00:00:00Z"}},
+		{"a late first order is judged at stream time: one change, straight to lapsed", func(l *segmentLog) {
+			l.eventRead(placed("e1", "10.00", "2026-01-01T00:00:00Z"), "2026-08-01T00:00:00Z")
+		}, []string{"→lapsed@e1"}},
 		{"a late order older than the last one changes nothing", func(l *segmentLog) {
 			l.event(placed("e1", "10.00", "2026-01-01T00:00:00Z"))
 			l.event(placed("e2", "10.00", "2026-02-01T00:00:00Z"))

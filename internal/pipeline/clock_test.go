@@ -564,3 +564,39 @@ func TestSubSecondDueTimeFiresInTheBatchThatPassedIt(t *testing.T) {
 		t.Errorf("x's segment_since %q, want the due time", got)
 	}
 }
+
+// A late event is judged at its partition's stream time (SPEC §8: the
+// segment at `now`), not at its own time: an order from January read in
+// April, when the customer has been idle 95 days by then, leaves it at
+// risk (no flap to active and back), and segment_since stays the day the
+// timer set it.
+func TestLateEventIsJudgedAtStreamTime(t *testing.T) {
+	p, pub, rc, _ := setupTimers(t)
+	ctx := ctxT(t)
+	for i, rec := range []pipeline.Record{
+		orderRec(0, "e-x1", "x", "10.00", "2026-01-01T00:00:00Z"),
+		orderRec(1, "e-y", "y", "10.00", "2026-04-11T00:00:00Z"), // x at risk on April 1st
+		orderRec(2, "e-x2", "x", "10.00", "2026-01-06T00:00:00Z"), // late
+	} {
+		if _, err := p.Process(ctx, []pipeline.Record{rec}); err != nil {
+			t.Fatalf("batch %d: %v", i, err)
+		}
+	}
+	var xs []string
+	for _, c := range segmentLog(t, pub) {
+		if strings.HasPrefix(c, "x ") {
+			xs = append(xs, c)
+		}
+	}
+	if want := []string{"x new→at_risk@timer:2026-04-01T00:00:00Z", "x →new@e-x1"}; strings.Join(xs, "|") != strings.Join(want, "|") {
+		t.Errorf("x's segment changes %q, want %q", xs, want)
+	}
+	h := rc.HGetAll(ctx, "ltv:{x}").Val()
+	if h["segment"] != aggregate.SegmentAtRisk || h["segment_since"] != "2026-04-01T00:00:00Z" || h["orders"] != "2" {
+		t.Errorf("x: segment %q since %q, %s orders", h["segment"], h["segment_since"], h["orders"])
+	}
+	// Its next due time is the lapse, 180 days after the late order.
+	if got := rc.ZScore(ctx, "ltv:{p0}:timers", "x").Val(); got != float64(time.Date(2026, 7, 5, 0, 0, 0, 0, time.UTC).Unix()) {
+		t.Errorf("x's next due %v, want July 5th", time.Unix(int64(got), 0).UTC())
+	}
+}
