@@ -79,11 +79,13 @@ func PredictiveInputs(s *State, unit time.Duration, asOf time.Time) (x, tx, T, m
 }
 
 // predictAt scores a history as of now. A churned customer has p_alive 0
-// and no predicted value (SPEC §9).
+// and no predicted value (SPEC §9); its expected spend is still the
+// Gamma-Gamma mean order value of its own repeat orders (x and m), which
+// does not depend on the purchase model's t_x and T.
 func (m *Model) predictAt(h *history, now time.Time) Prediction {
 	p := m.Predictive.Predictor
 	if h.churned {
-		return Prediction{ExpectedSpend: p.Predict(h.x, 0, 0, 0, 0).ExpectedSpend}
+		return Prediction{ExpectedSpend: p.Predict(h.x, h.tx, h.age(now), h.mean, 0).ExpectedSpend}
 	}
 	return p.Predict(h.x, h.tx, h.age(now), h.mean, h.margin)
 }

@@ -67,6 +67,34 @@ func TestChurnedCustomerHasNoFuture(t *testing.T) {
 	}
 }
 
+// spendOf answers with an expected spend that names the x and m it was
+// asked about, and a future for the living.
+type spendOf struct{}
+
+func (spendOf) Predict(x, tx, T, m, margin float64) aggregate.Prediction {
+	return aggregate.Prediction{PAlive: 0.5, ExpectedOrders: 3, ExpectedSpend: 1000*x + m, CLV: 50}
+}
+
+// A churned customer keeps the expected spend of its own repeat orders
+// (SPEC §9: only p_alive and predicted_clv go to 0; expected orders with
+// them), the same as before it churned.
+func TestChurnedCustomerKeepsItsExpectedSpend(t *testing.T) {
+	c := newCustomer(t, mustModel(t, func(m *aggregate.Model) {
+		m.Predictive = &aggregate.Predictive{Predictor: spendOf{}, TimeUnit: aggregate.Day}
+	}))
+	c.applyAll(placed("e1", "100.00", "2026-01-01T00:00:00Z"), placed("e2", "200.00", "2026-02-01T00:00:00Z"),
+		placed("e3", "300.00", "2026-03-01T00:00:00Z"))
+	s := &c.s
+	if s.ExpectedSpend.String() != "2250" || s.PAlive.String() != "0.5" { // x = 2, m = 250
+		t.Fatalf("alive: expected spend %s, p_alive %s", s.ExpectedSpend, s.PAlive)
+	}
+	c.applyAll(churned("c1", "2026-03-02T00:00:00Z"))
+	if s.ExpectedSpend.String() != "2250" || !s.PAlive.IsZero() || !s.ExpectedOrders.IsZero() || !s.PredictedCLV.IsZero() {
+		t.Fatalf("churned: expected spend %s (want 2250), p_alive %s, expected orders %s, clv %s",
+			s.ExpectedSpend, s.PAlive, s.ExpectedOrders, s.PredictedCLV)
+	}
+}
+
 func TestPeriodicRescoring(t *testing.T) {
 	m := mustModel(t, func(m *aggregate.Model) {
 		m.Predictive = &aggregate.Predictive{Predictor: decaying{}, TimeUnit: aggregate.Day, RescoreEvery: 7 * aggregate.Day}

@@ -575,7 +575,7 @@ func TestLateEventIsJudgedAtStreamTime(t *testing.T) {
 	ctx := ctxT(t)
 	for i, rec := range []pipeline.Record{
 		orderRec(0, "e-x1", "x", "10.00", "2026-01-01T00:00:00Z"),
-		orderRec(1, "e-y", "y", "10.00", "2026-04-11T00:00:00Z"), // x at risk on April 1st
+		orderRec(1, "e-y", "y", "10.00", "2026-04-11T00:00:00Z"),  // x at risk on April 1st
 		orderRec(2, "e-x2", "x", "10.00", "2026-01-06T00:00:00Z"), // late
 	} {
 		if _, err := p.Process(ctx, []pipeline.Record{rec}); err != nil {
