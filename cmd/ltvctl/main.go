@@ -192,23 +192,24 @@ type summaryRow struct {
 
 // loadSummary reads the population: from the CSV, or from every customer
 // in Redis as of --as-of, in pipelined batches with progress on stderr.
-func loadSummary(ctx context.Context, cfg *config.Config, f *summaryFlags, unit clv.TimeUnit, errOut io.Writer) ([]summaryRow, error) {
+// monetary reports whether the rows carry m: always from Redis, from a
+// CSV only when it has a monetary_value column (SPEC §10: it is optional).
+func loadSummary(ctx context.Context, cfg *config.Config, f *summaryFlags, unit clv.TimeUnit, errOut io.Writer) (rows []summaryRow, monetary bool, err error) {
 	if f.summary != "" {
 		return readSummaryCSV(f.summary)
 	}
 	if f.asOf == "" {
-		return nil, fmt.Errorf("--as-of is required when reading customers from Redis")
+		return nil, false, fmt.Errorf("--as-of is required when reading customers from Redis")
 	}
 	asOf, err := parseTime(f.asOf)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	st, closeStore, err := openStore(cfg)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	defer closeStore()
-	var rows []summaryRow
 	bad := 0
 	last := time.Now()
 	unitDur := time.Duration(unit.Days() * float64(aggregate.Day))
@@ -234,14 +235,14 @@ func loadSummary(ctx context.Context, cfg *config.Config, f *summaryFlags, unit 
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	fmt.Fprintf(errOut, "read %d customers with orders by %s", len(rows), asOf.Format(time.RFC3339))
 	if bad > 0 {
 		fmt.Fprintf(errOut, " (%d unreadable hashes skipped)", bad)
 	}
 	fmt.Fprintln(errOut)
-	return rows, nil
+	return rows, true, nil
 }
 
 func parseTime(s string) (time.Time, error) {
@@ -256,17 +257,19 @@ func parseTime(s string) (time.Time, error) {
 
 // readSummaryCSV reads the lifetimes / PyMC-Marketing summary format: a
 // header naming frequency, recency, T and optionally monetary_value (and
-// an id column, customer_id or ID, when present).
-func readSummaryCSV(path string) ([]summaryRow, error) {
+// an id column, customer_id or ID, when present). monetary reports whether
+// the header has the monetary_value (or zbar) column; without it every
+// row's M is 0, which is not an observed mean spend.
+func readSummaryCSV(path string) (rows []summaryRow, monetary bool, err error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("summary: %w", err)
+		return nil, false, fmt.Errorf("summary: %w", err)
 	}
 	defer f.Close()
 	r := csv.NewReader(f)
 	header, err := r.Read()
 	if err != nil {
-		return nil, fmt.Errorf("summary %s: header: %w", path, err)
+		return nil, false, fmt.Errorf("summary %s: header: %w", path, err)
 	}
 	col := map[string]int{}
 	for i, h := range header {
@@ -282,17 +285,17 @@ func readSummaryCSV(path string) ([]summaryRow, error) {
 	}
 	for _, need := range [][]string{{"frequency", "x"}, {"recency", "t_x"}, {"T"}} {
 		if _, ok := get(header, need...); !ok {
-			return nil, fmt.Errorf("summary %s: no %s column (want frequency,recency,T[,monetary_value])", path, need[0])
+			return nil, false, fmt.Errorf("summary %s: no %s column (want frequency,recency,T[,monetary_value])", path, need[0])
 		}
 	}
-	var rows []summaryRow
+	_, monetary = get(header, "monetary_value", "zbar")
 	for line := 2; ; line++ {
 		rec, err := r.Read()
 		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
-			return nil, fmt.Errorf("summary %s: %w", path, err)
+			return nil, false, fmt.Errorf("summary %s: %w", path, err)
 		}
 		num := func(names ...string) (float64, error) {
 			v, ok := get(rec, names...)
@@ -312,7 +315,7 @@ func readSummaryCSV(path string) ([]summaryRow, error) {
 		row.customer.T, errs[2] = num("T")
 		row.customer.M, errs[3] = num("monetary_value", "zbar")
 		if err := errors.Join(errs[:]...); err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		row.id, _ = get(rec, "customer_id", "ID", "id")
 		if row.id == "" {
@@ -321,7 +324,7 @@ func readSummaryCSV(path string) ([]summaryRow, error) {
 		row.margin = 1
 		rows = append(rows, row)
 	}
-	return rows, nil
+	return rows, monetary, nil
 }
 
 func runFit(ctx context.Context, args []string, getenv func(string) string, out, errOut io.Writer) error {
@@ -338,7 +341,7 @@ func runFit(ctx context.Context, args []string, getenv func(string) string, out,
 	if err != nil {
 		return fmt.Errorf("--time-unit: %w", err)
 	}
-	rows, err := loadSummary(ctx, cfg, &f, unit, errOut)
+	rows, monetary, err := loadSummary(ctx, cfg, &f, unit, errOut)
 	if err != nil {
 		return err
 	}
@@ -350,25 +353,40 @@ func runFit(ctx context.Context, args []string, getenv func(string) string, out,
 	if err != nil {
 		return err
 	}
-	spend, err := clv.FitSpend(customers)
-	if err != nil {
-		return err
+	// Without a monetary_value column there is no spend to fit (SPEC §10:
+	// the column is optional): the purchase model alone, and say so.
+	var spend clv.SpendFit
+	if monetary {
+		if spend, err = clv.FitSpend(customers); err != nil {
+			return err
+		}
 	}
 	source := "Redis as of " + f.asOf
 	if f.summary != "" {
 		source = f.summary
 	}
 	fmt.Fprintf(out, "# fitted by ltvctl fit on %d customers (%s)\n", purchases.Customers, source)
-	fmt.Fprintf(out, "# purchases: log-likelihood %.4f; spend: log-likelihood %.4f on %d repeat buyers", purchases.LogLikelihood, spend.LogLikelihood, spend.Customers)
-	if spend.Skipped > 0 {
-		fmt.Fprintf(out, " (%d with refunded repeat orders skipped)", spend.Skipped)
+	fmt.Fprintf(out, "# purchases: log-likelihood %.4f; ", purchases.LogLikelihood)
+	if monetary {
+		fmt.Fprintf(out, "spend: log-likelihood %.4f on %d repeat buyers", spend.LogLikelihood, spend.Customers)
+		if spend.Skipped > 0 {
+			fmt.Fprintf(out, " (%d with refunded repeat orders skipped)", spend.Skipped)
+		}
+	} else {
+		fmt.Fprintf(out, "spend: not fitted, the summary has no monetary_value column")
+		fmt.Fprintf(errOut, "note: %s has no monetary_value column: fitted the purchase model only; add the Gamma-Gamma spend: {p, q, v} to the block before using it\n", f.summary)
 	}
 	fmt.Fprintln(out)
 	fmt.Fprintf(out, "predictive:\n")
 	fmt.Fprintf(out, "  model: %s\n", kind)
 	fmt.Fprintf(out, "  time_unit: %s\n", unit)
 	fmt.Fprintf(out, "  purchases: {r: %s, alpha: %s, a: %s, b: %s}\n", num4(purchases.R), num4(purchases.Alpha), num4(purchases.A), num4(purchases.B))
-	fmt.Fprintf(out, "  spend: {p: %s, q: %s, v: %s}   # Gamma-Gamma\n", num4(spend.P), num4(spend.Q), num4(spend.V))
+	if monetary {
+		fmt.Fprintf(out, "  spend: {p: %s, q: %s, v: %s}   # Gamma-Gamma\n", num4(spend.P), num4(spend.Q), num4(spend.V))
+	} else {
+		fmt.Fprintf(out, "  # spend: {p: …, q: …, v: …}   # Gamma-Gamma: NOT FITTED, the summary has no monetary_value column;\n")
+		fmt.Fprintf(out, "  #   the consumer requires it: fit on a summary with monetary_value (or on Redis) and put its spend: line here\n")
+	}
 	fmt.Fprintf(out, "  horizon_months: 12\n  discount_rate_monthly: 0.01\n  rescore_every_days: 0\n")
 	return nil
 }
@@ -390,16 +408,37 @@ func runScore(ctx context.Context, args []string, getenv func(string) string, ou
 	if pred.TimeUnit == aggregate.Day {
 		unit = clv.Day
 	}
-	rows, err := loadSummary(ctx, cfg, &f, unit, errOut)
+	rows, monetary, err := loadSummary(ctx, cfg, &f, unit, errOut)
 	if err != nil {
 		return err
+	}
+	// Without a monetary_value column no customer's mean spend m is known:
+	// the Gamma-Gamma expectation given only x is the population mean
+	// p·v/(q−1) (the model's value for a customer with no repeat order),
+	// for every customer; scoring m as 0 would pull it towards 0.
+	popSpend := 0.0
+	if !monetary {
+		popSpend = pred.Predictor.Predict(0, 0, 0, 0, 0).ExpectedSpend
+		fmt.Fprintf(errOut, "note: %s has no monetary_value column: expected_spend is the population mean %.2f for every customer, and predicted_clv uses it\n", f.summary, popSpend)
 	}
 	w := csv.NewWriter(out)
 	_ = w.Write([]string{"id", "p_alive", "expected_orders", "expected_spend", "predicted_clv"})
 	for _, r := range rows {
-		p := pred.Predictor.Predict(r.customer.X, r.customer.Tx, r.customer.T, r.customer.M, r.margin)
+		m := r.customer.M
+		if !monetary {
+			// With m at the population mean, the credibility-weighted
+			// expectation is the population mean whatever x.
+			m = popSpend
+		}
+		p := pred.Predictor.Predict(r.customer.X, r.customer.Tx, r.customer.T, m, r.margin)
+		if !monetary {
+			p.ExpectedSpend = popSpend
+		}
 		if r.churned {
-			p.PAlive, p.CLV = 0, 0
+			// SPEC §9: no future for a churned customer. Expected orders
+			// are P(alive) × …, so 0 too, as the consumer stores them;
+			// expected_spend stays the Gamma-Gamma value of its x and m.
+			p.PAlive, p.ExpectedOrders, p.CLV = 0, 0, 0
 		}
 		_ = w.Write([]string{r.id, strconv.FormatFloat(p.PAlive, 'f', 4, 64), strconv.FormatFloat(p.ExpectedOrders, 'f', 4, 64),
 			strconv.FormatFloat(p.ExpectedSpend, 'f', 2, 64), strconv.FormatFloat(p.CLV, 'f', 2, 64)})

@@ -5,6 +5,9 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"fmt"
+	"maps"
+	"math"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -13,9 +16,12 @@ import (
 	"testing"
 
 	"github.com/ltv-stream/ltv-stream/internal/aggregate"
+	"github.com/ltv-stream/ltv-stream/internal/clv"
+	"github.com/ltv-stream/ltv-stream/internal/config"
 	"github.com/ltv-stream/ltv-stream/internal/decode"
 	"github.com/ltv-stream/ltv-stream/internal/pipeline"
 	"github.com/ltv-stream/ltv-stream/internal/sim"
+	"github.com/ltv-stream/ltv-stream/internal/spectest"
 	"github.com/ltv-stream/ltv-stream/internal/testutil"
 )
 
@@ -39,17 +45,7 @@ func TestFitReproducesThePublishedCDNOWEstimates(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
-	want := map[string]float64{"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426, "p": 6.25, "q": 3.74, "v": 15.44}
-	for name, w := range want {
-		m := regexp.MustCompile(`[{ ]` + name + `: ([0-9.]+)`).FindStringSubmatch(out)
-		if m == nil {
-			t.Fatalf("no %s in\n%s", name, out)
-		}
-		got, _ := strconv.ParseFloat(m[1], 64)
-		if d := (got - w) / w; d > 0.01 || d < -0.01 {
-			t.Errorf("%s = %v, published %v", name, got, w)
-		}
-	}
+	checkFitted(t, out, map[string]float64{"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426, "p": 6.25, "q": 3.74, "v": 15.44})
 	if !strings.Contains(out, "log-likelihood -9582.4") || !strings.Contains(out, "2357 customers") {
 		t.Errorf("comments lack the log-likelihood or the customers:\n%s", out)
 	}
@@ -97,10 +93,9 @@ type discard struct{}
 
 func (discard) Publish(context.Context, []pipeline.Message) error { return nil }
 
-// seedRedis starts a redis-server and writes a simulated stream of events
-// for the given customers into it through the consumer's own pipeline, so
-// the hashes are exactly what the consumer writes.
-func seedRedis(t testing.TB, model *aggregate.Model, customers, events int) *testutil.RedisServer {
+// seedPipeline starts a redis-server and the consumer's pipeline writing
+// into it (outputs discarded), for the seed helpers.
+func seedPipeline(t testing.TB, model *aggregate.Model) (*testutil.RedisServer, *pipeline.Processor) {
 	t.Helper()
 	srv := testutil.StartRedis(t)
 	st := srv.Store()
@@ -112,6 +107,15 @@ func seedRedis(t testing.TB, model *aggregate.Model, customers, events int) *tes
 	if err != nil {
 		t.Fatal(err)
 	}
+	return srv, p
+}
+
+// seedRedis starts a redis-server and writes a simulated stream of events
+// for the given customers into it through the consumer's own pipeline, so
+// the hashes are exactly what the consumer writes.
+func seedRedis(t testing.TB, model *aggregate.Model, customers, events int) *testutil.RedisServer {
+	t.Helper()
+	srv, p := seedPipeline(t, model)
 	gen, err := sim.NewGenerator(sim.Config{Seed: 5, Customers: customers, Events: events})
 	if err != nil {
 		t.Fatal(err)
@@ -200,5 +204,305 @@ func BenchmarkFitFromRedis(b *testing.B) {
 	}
 }
 
+// checkFitted checks that fit's block holds each parameter within 1 % of
+// the published value.
+func checkFitted(t *testing.T, out string, want map[string]float64) {
+	t.Helper()
+	for name, w := range want {
+		m := regexp.MustCompile(`[{ ]` + name + `: ([0-9.]+)`).FindStringSubmatch(out)
+		if m == nil {
+			t.Fatalf("no %s in\n%s", name, out)
+		}
+		got, _ := strconv.ParseFloat(m[1], 64)
+		if d := (got - w) / w; d > 0.01 || d < -0.01 {
+			t.Errorf("%s = %v, published %v", name, got, w)
+		}
+	}
+}
+
 // readCustomers is fit's count of the customers it read (stderr).
 var readCustomers = regexp.MustCompile(`read (\d+) customers with orders`)
+
+// published is spectest.Predictive (the CDNOW estimates) as the clv
+// package's configuration.
+var published = clv.Config{
+	Purchases: clv.Purchases{Kind: clv.BGNBD, R: 0.243, Alpha: 4.414, A: 0.793, B: 2.426},
+	Spend:     clv.Spend{P: 6.25, Q: 3.74, V: 15.44},
+	TimeUnit:  clv.Week, HorizonMonths: 12, DiscountRateMonthly: 0.01,
+}
+
+// gammaGamma is the Gamma-Gamma expected mean order value, p(v+m·x)/(px+q−1)
+// (the population mean p·v/(q−1) when x = 0), from the parameters.
+func gammaGamma(s clv.Spend, x, m float64) float64 {
+	return s.P * (s.V + m*x) / (s.P*x + s.Q - 1)
+}
+
+// scoreRows runs ltvctl score and indexes its CSV by customer id.
+func scoreRows(t *testing.T, env map[string]string, args ...string) (map[string][]string, string) {
+	t.Helper()
+	code, out, errOut := ltvctl(t, env, append([]string{"score"}, args...)...)
+	if code != 0 {
+		t.Fatalf("score %v: exit %d: %s", args, code, errOut)
+	}
+	recs, err := csv.NewReader(strings.NewReader(out)).ReadAll()
+	if err != nil || len(recs) == 0 || strings.Join(recs[0], ",") != "id,p_alive,expected_orders,expected_spend,predicted_clv" {
+		t.Fatalf("score CSV: %v\n%s", err, out)
+	}
+	rows := map[string][]string{}
+	for _, r := range recs[1:] {
+		rows[r[0]] = r
+	}
+	return rows, errOut
+}
+
+func cell(t *testing.T, row []string, i int) float64 {
+	t.Helper()
+	v, err := strconv.ParseFloat(row[i], 64)
+	if err != nil {
+		t.Fatalf("row %v column %d: %v", row, i, err)
+	}
+	return v
+}
+
+// TestFitWithoutMonetaryValue: SPEC §10's summary has an optional
+// monetary_value column. Without it, fit fits the purchase model alone
+// (the published CDNOW BG/NBD estimates), prints the block without a
+// spend: line and says why, and exits 0; with it, spend is fitted as ever.
+func TestFitWithoutMonetaryValue(t *testing.T) {
+	data, err := os.ReadFile(cdnow)
+	if err != nil {
+		t.Skipf("CDNOW summary not found at %s: %v", cdnow, err)
+	}
+	// The CDNOW file's columns are ID,x,t_x,T,zbar; write it again with a
+	// choice of columns and names.
+	recs, err := csv.NewReader(bytes.NewReader(data)).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	write := func(name string, header []string, cols int) string {
+		var b strings.Builder
+		w := csv.NewWriter(&b)
+		_ = w.Write(header)
+		for _, r := range recs[1:] {
+			_ = w.Write(r[:cols])
+		}
+		w.Flush()
+		return testutil.WriteFile(t, name, b.String())
+	}
+	purchases := map[string]float64{"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426}
+	spend := map[string]float64{"p": 6.25, "q": 3.74, "v": 15.44}
+	for _, tc := range []struct {
+		name     string
+		path     string
+		monetary bool
+	}{
+		{"CDNOW names, no zbar", write("x.csv", []string{"ID", "x", "t_x", "T"}, 4), false},
+		{"lifetimes names, no monetary_value", write("lifetimes.csv", []string{"customer_id", "frequency", "recency", "T"}, 4), false},
+		{"lifetimes names, monetary_value", write("lifetimes_m.csv", []string{"customer_id", "frequency", "recency", "T", "monetary_value"}, 5), true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out, errOut := ltvctl(t, nil, "fit", "--summary", tc.path)
+			if code != 0 {
+				t.Fatalf("exit %d: %s\n%s", code, errOut, out)
+			}
+			want := maps.Clone(purchases)
+			if tc.monetary {
+				maps.Copy(want, spend)
+			}
+			checkFitted(t, out, want)
+			if !strings.Contains(out, "log-likelihood -9582.4") || !strings.Contains(out, "2357 customers") ||
+				!strings.Contains(out, "predictive:\n  model: bgnbd\n  time_unit: week\n  purchases: {") {
+				t.Errorf("block or comments missing:\n%s", out)
+			}
+			spendLine := regexp.MustCompile(`(?m)^  spend: \{p: `).MatchString(out)
+			notFitted := strings.Contains(out, "spend: not fitted, the summary has no monetary_value column") &&
+				strings.Contains(out, "# spend: {p: …, q: …, v: …}   # Gamma-Gamma: NOT FITTED, the summary has no monetary_value column")
+			if spendLine != tc.monetary || notFitted == tc.monetary {
+				t.Errorf("spend line %v, not-fitted comment %v; want the spend line only with monetary values:\n%s", spendLine, notFitted, out)
+			}
+			if strings.Contains(errOut, "no monetary_value column") == tc.monetary {
+				t.Errorf("stderr note about the missing column: %q", errOut)
+			}
+		})
+	}
+}
+
+// TestScoreWithoutMonetaryValue: without monetary_value no customer's mean
+// spend is known, so expected_spend is the Gamma-Gamma population mean
+// p·v/(q−1) for every customer (never a value computed as if m were 0),
+// predicted_clv uses it, and expected orders do not change.
+func TestScoreWithoutMonetaryValue(t *testing.T) {
+	env := map[string]string{"LTV_CONFIG": testutil.WriteFile(t, "ltv.yaml", spectest.Predictive)}
+	// CDNOW's customers 1, 2 and 3, and one with many repeat orders.
+	customers := []struct {
+		id          string
+		x, tx, T, m float64
+	}{
+		{"1", 2, 30.43, 38.86, 22.35},
+		{"2", 1, 1.71, 38.86, 11.77},
+		{"3", 0, 0, 38.86, 0},
+		{"4", 20, 36, 38.86, 80},
+	}
+	var with, without strings.Builder
+	with.WriteString("customer_id,frequency,recency,T,monetary_value\n")
+	without.WriteString("customer_id,frequency,recency,T\n")
+	for _, c := range customers {
+		fmt.Fprintf(&with, "%s,%v,%v,%v,%v\n", c.id, c.x, c.tx, c.T, c.m)
+		fmt.Fprintf(&without, "%s,%v,%v,%v\n", c.id, c.x, c.tx, c.T)
+	}
+	withRows, errWith := scoreRows(t, env, "--summary", testutil.WriteFile(t, "with.csv", with.String()))
+	withoutRows, errWithout := scoreRows(t, env, "--summary", testutil.WriteFile(t, "without.csv", without.String()))
+	if strings.Contains(errWith, "population mean") || !strings.Contains(errWithout, "no monetary_value column: expected_spend is the population mean 35.22") {
+		t.Errorf("stderr notes: with the column %q, without %q", errWith, errWithout)
+	}
+	model, err := clv.NewModel(published)
+	if err != nil {
+		t.Fatal(err)
+	}
+	popMean := published.Spend.P * published.Spend.V / (published.Spend.Q - 1)
+	for _, c := range customers {
+		for _, tc := range []struct {
+			name      string
+			rows      map[string][]string
+			wantSpend float64
+		}{
+			{"with monetary_value", withRows, gammaGamma(published.Spend, c.x, c.m)},
+			{"without monetary_value", withoutRows, popMean},
+		} {
+			t.Run(tc.name+"/customer "+c.id, func(t *testing.T) {
+				row := tc.rows[c.id]
+				if row == nil {
+					t.Fatalf("no row for customer %s", c.id)
+				}
+				// The discounted expected orders of the horizon, from the
+				// model: predicted_clv / expected_spend at any spend.
+				sc, err := model.Score(c.x, c.tx, c.T, c.m, 1)
+				if err != nil {
+					t.Fatal(err)
+				}
+				wantCLV := tc.wantSpend * sc.PredictedCLV / sc.ExpectedSpend
+				for _, chk := range []struct {
+					col  int
+					want float64
+					tol  float64
+				}{
+					{1, sc.PAlive, 0.00005},
+					{2, sc.ExpectedOrders, 0.00005},
+					{3, tc.wantSpend, 0.005},
+					{4, wantCLV, 0.005},
+				} {
+					if got := cell(t, row, chk.col); math.Abs(got-chk.want) > chk.tol+1e-9 {
+						t.Errorf("column %d = %v, want %.4f (row %v)", chk.col, got, chk.want, row)
+					}
+				}
+			})
+		}
+	}
+	// CDNOW customer 1 as the issue saw it: 24.66 with its zbar, and the
+	// population mean, not 6.33, without.
+	if withRows["1"][3] != "24.66" || withoutRows["1"][3] != "35.22" {
+		t.Errorf("customer 1: expected_spend %s with zbar, %s without", withRows["1"][3], withoutRows["1"][3])
+	}
+}
+
+// seedEvents writes the given events through the consumer's own pipeline
+// into a fresh redis-server, in one batch, in the order given.
+func seedEvents(t *testing.T, model *aggregate.Model, events []pipeline.Record) *testutil.RedisServer {
+	t.Helper()
+	srv, p := seedPipeline(t, model)
+	for i := range events {
+		events[i].Offset = int64(i)
+	}
+	if _, err := p.Process(context.Background(), events); err != nil {
+		t.Fatal(err)
+	}
+	return srv
+}
+
+// TestScoreChurnedCustomers: SPEC §9 gives a churned customer p_alive 0 and
+// predicted_clv 0, and its expected orders (P(alive) × …) are 0 too, as
+// the consumer stores them; its expected_spend is still the Gamma-Gamma
+// value of its own x and m. An active customer keeps its forecast.
+func TestScoreChurnedCustomers(t *testing.T) {
+	cfgPath := testutil.WriteFile(t, "ltv.yaml", spectest.Predictive)
+	model, _, err := config.LoadModelFile(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type order struct {
+		amount string
+		at     string
+	}
+	customers := []struct {
+		id      string
+		orders  []order
+		churnAt string // "" for an active customer
+		x, m    float64
+	}{
+		{"c-churned-repeat", []order{{"100.00", "2024-01-05T10:00:00Z"}, {"40.00", "2024-02-10T10:00:00Z"}, {"60.00", "2024-04-01T10:00:00Z"}}, "2024-05-01T00:00:00Z", 2, 50},
+		{"c-churned-once", []order{{"75.00", "2024-01-20T10:00:00Z"}}, "2024-03-01T00:00:00Z", 0, 0},
+		{"c-active-repeat", []order{{"20.00", "2024-01-03T10:00:00Z"}, {"30.00", "2024-03-03T10:00:00Z"}, {"50.00", "2024-05-03T10:00:00Z"}, {"10.00", "2024-05-20T10:00:00Z"}}, "", 3, 30},
+	}
+	var events []pipeline.Record
+	n := 0
+	for _, c := range customers {
+		for i, o := range c.orders {
+			n++
+			events = append(events, pipeline.Record{Topic: "orders", Key: []byte(c.id), Value: fmt.Appendf(nil,
+				`{"schema":"ltv.order.v1","event_id":"e-%d","type":"order_placed","customer_id":%q,"order_id":"o-%s-%d","amount":%q,"currency":"SEK","gross_margin":"0.40","occurred_at":%q,"channel":"email"}`,
+				n, c.id, c.id, i, o.amount, o.at)})
+		}
+		if c.churnAt != "" {
+			n++
+			events = append(events, pipeline.Record{Topic: "customer-lifecycle", Key: []byte(c.id), Value: fmt.Appendf(nil,
+				`{"schema":"ltv.lifecycle.v1","event_id":"e-%d","type":"customer_churned","customer_id":%q,"occurred_at":%q,"reason":"test"}`,
+				n, c.id, c.churnAt)})
+		}
+	}
+	srv := seedEvents(t, model, events)
+	env := map[string]string{"LTV_REDIS_URL": srv.URL(), "LTV_CONFIG": cfgPath}
+	rows, _ := scoreRows(t, env, "--as-of", "2024-06-01")
+	if len(rows) != len(customers) {
+		t.Fatalf("%d rows, want %d: %v", len(rows), len(customers), rows)
+	}
+	for _, c := range customers {
+		t.Run(c.id, func(t *testing.T) {
+			row := rows[c.id]
+			if row == nil {
+				t.Fatalf("no row")
+			}
+			stored, err := srv.Client().HGetAll(context.Background(), "ltv:{"+c.id+"}").Result()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, want := cell(t, row, 3), gammaGamma(published.Spend, c.x, c.m); math.Abs(got-want) > 0.005+1e-9 {
+				t.Errorf("expected_spend %v, want the Gamma-Gamma %.4f of x = %v, m = %v", got, want, c.x, c.m)
+			}
+			// The consumer stores the same spend, churned or not.
+			if got, want := stored["expected_spend"], strconv.FormatFloat(cell(t, row, 3), 'f', 2, 64); got != want {
+				t.Errorf("stored expected_spend %q, score prints %s", got, want)
+			}
+			if c.churnAt == "" {
+				if stored["churned"] != "0" || cell(t, row, 1) <= 0 || cell(t, row, 2) <= 0 || cell(t, row, 4) <= 0 {
+					t.Errorf("active customer: %v (stored churned %q)", row, stored["churned"])
+				}
+				return
+			}
+			if stored["churned"] != "1" {
+				t.Fatalf("stored churned = %q, want 1", stored["churned"])
+			}
+			for _, f := range []struct {
+				col   int
+				field string
+			}{{1, "p_alive"}, {2, "expected_orders"}, {4, "predicted_clv"}} {
+				want, err := strconv.ParseFloat(stored[f.field], 64)
+				if err != nil {
+					t.Fatalf("stored %s %q: %v", f.field, stored[f.field], err)
+				}
+				if got := cell(t, row, f.col); got != 0 || want != 0 {
+					t.Errorf("%s: score prints %v, the consumer stores %v; want 0 for a churned customer", f.field, got, want)
+				}
+			}
+		})
+	}
+}
