@@ -95,6 +95,27 @@ func TestChurnedCustomerKeepsItsExpectedSpend(t *testing.T) {
 	}
 }
 
+// A segment change a timer makes carries the ltv and tier the customer
+// has as of the due time, after its re-scoring there (the stored ones),
+// not those of its last scoring.
+func TestTimerSegmentChangeCarriesTheRescoredValue(t *testing.T) {
+	c := newCustomer(t, predictiveModel(t))
+	c.applyAll(placed("e1", "100.00", "2026-01-01T00:00:00Z"))
+	var fx aggregate.Effects
+	c.m.AdvanceAll(&c.s, testCustomer, at("2026-04-01T00:00:00Z"), &fx) // at risk after 90 days
+	if len(fx.Segments) == 0 {
+		t.Fatal("no segment change by April 1st")
+	}
+	last := fx.Segments[len(fx.Segments)-1]
+	if last.Segment != aggregate.SegmentAtRisk || !c.s.ScoredAt.Equal(at("2026-04-01T00:00:00Z")) {
+		t.Fatalf("last change %+v, scored at %s", last, c.s.ScoredAt)
+	}
+	// 100 + 6000 × 0.99^90 = 100 + 2428.39…, scored on April 1st.
+	if !last.LTV.Equal(c.s.LTV) || last.Tier != c.s.Tier || last.LTV.String() != "2528.39" {
+		t.Fatalf("the at-risk change says ltv %s tier %q; stored ltv %s tier %q", last.LTV, last.Tier, c.s.LTV, c.s.Tier)
+	}
+}
+
 func TestPeriodicRescoring(t *testing.T) {
 	m := mustModel(t, func(m *aggregate.Model) {
 		m.Predictive = &aggregate.Predictive{Predictor: decaying{}, TimeUnit: aggregate.Day, RescoreEvery: 7 * aggregate.Day}

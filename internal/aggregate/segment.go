@@ -161,15 +161,17 @@ func (m *Model) AdvanceAll(s *State, customerID string, until time.Time, fx *Eff
 		if !ok || due.After(until) {
 			return
 		}
-		if c, changed := m.evaluate(s, customerID, due, "", due); changed {
-			c.ByTimer = true
-			fx.Segments = append(fx.Segments, c)
-		}
+		// Re-scored first, so a segment change the timer makes carries the
+		// customer's ltv and tier as of the due time, as stored.
 		if m.Predictive != nil && s.Orders > 0 {
 			if c, changed := m.rescore(s, customerID, due, "", due); changed {
 				c.ByTimer = true
 				fx.Tiers = append(fx.Tiers, c)
 			}
+		}
+		if c, changed := m.evaluate(s, customerID, due, "", due); changed {
+			c.ByTimer = true
+			fx.Segments = append(fx.Segments, c)
 		}
 	}
 }
