@@ -695,7 +695,14 @@ func (e *encoder) encode(arena []byte, m *aggregate.Model, snap *Snapshot, st *a
 	} else {
 		arena = e.timeSince(arena, ixSegmentSince, st.SegmentSince, was.SegmentSince)
 	}
-	if !st.ScoredAt.IsZero() {
+	if m.Predictive == nil {
+		// The model is off (SPEC §3: these fields exist with it only): a
+		// customer scored while it was on loses its stale prediction at
+		// its next write, so its ltv (§4's again) is never read next to it.
+		for _, ix := range [...]fieldIndex{ixPAlive, ixExpectedOrders, ixExpectedSpend, ixPredictedCLV, ixScoredAt} {
+			e.del(ix)
+		}
+	} else if !st.ScoredAt.IsZero() {
 		// The predictive model's fields move with a timer as well as with
 		// an event (a re-scoring).
 		arena = e.fixedSince(arena, ixPAlive, st.PAlive, was.PAlive, 4)

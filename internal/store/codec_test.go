@@ -79,6 +79,49 @@ func hashAfter(stored, set map[string]string, del []string) map[string]string {
 	return h
 }
 
+// A customer scored while the predictive model was on loses the model's
+// fields at its next write once the model is off (SPEC §3: they exist with
+// the model only), by an event or by a timer; a customer never scored
+// deletes nothing.
+func TestPredictionsGoWhenTheModelIsOff(t *testing.T) {
+	predictive := []string{"expected_orders", "expected_spend", "p_alive", "predicted_clv", "scored_at"}
+	scored := hashAfter(customerWithThreeOrders(t), map[string]string{
+		"p_alive": "0.9000", "expected_orders": "1.2000", "expected_spend": "99.00", "predicted_clv": "350.00",
+		"scored_at": "2025-03-01T00:00:00Z",
+	}, nil)
+	next := []aggregate.Event{order("e9", "c-1", "10.00", "0.35", "2025-04-01T00:00:00Z")}
+	for _, tc := range []struct {
+		name    string
+		stored  map[string]string
+		evs     []aggregate.Event
+		figures bool
+		want    []string
+	}{
+		{"an event", scored, next, true, predictive},
+		{"a duplicate (guard only)", scored, nil, true, predictive},
+		{"a timer", scored, nil, false, predictive},
+		{"never scored", customerWithThreeOrders(t), next, true, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			set, del := encodeAfter(t, tc.stored, tc.evs, 10, tc.figures)
+			var got []string
+			for _, f := range del {
+				if slices.Contains(predictive, f) {
+					got = append(got, f)
+				}
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("deleted %v, want %v", got, tc.want)
+			}
+			for _, f := range predictive {
+				if _, ok := set[f]; ok {
+					t.Errorf("%s written with the model off", f)
+				}
+			}
+		})
+	}
+}
+
 func TestEncodeWritesOnlyWhatChanges(t *testing.T) {
 	first := []aggregate.Event{order("e1", "c-1", "100.00", "0.5", "2025-01-01T00:00:00Z")}
 	newCustomer, newDel := encodeAfter(t, nil, first, 10, true)
