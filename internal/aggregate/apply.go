@@ -101,12 +101,17 @@ func (m *Model) ApplyTo(s *State, ev *Event, src SourceOffset, now time.Time, fx
 
 	switch ev.Kind {
 	case OrderPlaced:
+		// Refunds of this order read before it: they count against it if
+		// it is the earliest, and stay with the repeat orders otherwise.
+		var refundedBefore money.Exact
+		if s.UnmatchedRefunds != "" {
+			refundedBefore = s.takeRefunds(OrderDigest(ev.OrderID))
+		}
 		if s.Orders == 0 || ev.OccurredAt.Before(s.FirstOrderAt) {
 			// The earliest order names the acquisition channel; on a tie in
 			// time the one read first (earlier in its partition) keeps it.
-			// Refunds of it read before it count against the repeat orders.
 			s.Channel = ev.Channel
-			s.FirstOrder, s.FirstOrderNet = OrderDigest(ev.OrderID), ev.Amount
+			s.FirstOrder, s.FirstOrderNet = OrderDigest(ev.OrderID), ev.Amount.Sub(refundedBefore)
 		}
 		s.Orders++
 		s.Revenue = s.Revenue.Add(ev.Amount)
@@ -118,8 +123,13 @@ func (m *Model) ApplyTo(s *State, ev *Event, src SourceOffset, now time.Time, fx
 			s.LastOrderAt = ev.OccurredAt
 		}
 	case OrderRefunded:
-		if s.Orders > 0 && OrderDigest(ev.OrderID) == s.FirstOrder {
+		// SPEC §9: a refund counts against the order it names. Refunds of
+		// any other order are remembered until that order is read: it may
+		// yet turn out to be the earliest (a late order).
+		if order := OrderDigest(ev.OrderID); s.Orders > 0 && order == s.FirstOrder {
 			s.FirstOrderNet = s.FirstOrderNet.Sub(ev.Amount)
+		} else {
+			s.logRefund(order, ev.Amount)
 		}
 		s.Revenue = s.Revenue.Sub(ev.Amount)
 		s.Refunds = s.Refunds.Add(ev.Amount)

@@ -1,11 +1,15 @@
 package aggregate_test
 
 import (
+	"fmt"
 	"math"
+	"math/rand/v2"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ltv-stream/ltv-stream/internal/aggregate"
+	"github.com/ltv-stream/ltv-stream/internal/money"
 )
 
 // decaying is a stand-in predictor whose value only decays with the time
@@ -129,3 +133,79 @@ func TestPeriodicRescoring(t *testing.T) {
 }
 
 func ptr(ev aggregate.Event) *aggregate.Event { return &ev }
+
+// The first order's net amount, and so the repeat orders' mean spend m
+// (SPEC §9: "a refund counts against the order whose order_id it names"),
+// do not depend on arrival order: a refund read before its order, which
+// then turns out to be the earliest, counts against it; refunds of other
+// orders stay with the repeat orders. Random customers with up to
+// MaxUnmatchedRefunds refunded orders, in random arrival orders.
+func TestFirstOrderNetDoesNotDependOnArrivalOrder(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 9))
+	for trial := 0; trial < 400; trial++ {
+		var evs []aggregate.Event
+		amounts := map[string]money.Exact{}
+		net := map[string]money.Exact{}
+		var first string
+		var firstAt time.Time
+		orders := 2 + r.IntN(5)
+		for i := 0; i < orders; i++ {
+			id := fmt.Sprintf("e%d", i)
+			when := at("2026-01-01T00:00:00Z").Add(time.Duration(r.IntN(300*24)) * time.Hour).Add(time.Duration(i) * time.Second)
+			amount := money.NewExact(int64(1000+r.IntN(50000)), -2)
+			evs = append(evs, placed(id, amount.String(), when.Format(time.RFC3339)))
+			amounts[id], net[id] = amount, amount
+			if first == "" || when.Before(firstAt) {
+				first, firstAt = id, when
+			}
+		}
+		for j, refundedOrders := 0, 1+r.IntN(aggregate.MaxUnmatchedRefunds); j < refundedOrders; j++ {
+			id := fmt.Sprintf("e%d", r.IntN(orders))
+			amount := money.NewExact(int64(1+r.IntN(900)), -2)
+			ev := refunded(fmt.Sprintf("r%d", j), amount.String(), "2026-12-01T00:00:00Z")
+			ev.OrderID = "o-" + id
+			evs = append(evs, ev)
+			net[id] = net[id].Sub(amount)
+		}
+		want := net[first]
+		for perm := 0; perm < 3; perm++ {
+			r.Shuffle(len(evs), func(i, j int) { evs[i], evs[j] = evs[j], evs[i] })
+			c := newCustomer(t, predictiveModel(t))
+			c.applyAll(evs...)
+			if !c.s.FirstOrderNet.Equal(want) || c.s.FirstOrder != aggregate.OrderDigest("o-"+first) {
+				t.Fatalf("trial %d: first order net %s, want %s (first order %s; amounts %v; nets %v)", trial, c.s.FirstOrderNet, want, first, amounts, net)
+			}
+			if len(c.s.UnmatchedRefunds) > 0 {
+				if err := aggregate.CheckRefundLog(c.s.UnmatchedRefunds); err != nil {
+					t.Fatalf("trial %d: %v", trial, err)
+				}
+			}
+		}
+	}
+}
+
+// Beyond MaxUnmatchedRefunds other refunded orders the oldest entry is
+// dropped, so the log stays small; an order read takes its entry out.
+func TestRefundLogIsBounded(t *testing.T) {
+	c := newCustomer(t, predictiveModel(t))
+	c.applyAll(placed("e0", "100.00", "2026-01-01T00:00:00Z"))
+	for i := 1; i <= aggregate.MaxUnmatchedRefunds+2; i++ {
+		ev := refunded(fmt.Sprintf("r%d", i), "1.00", "2026-02-01T00:00:00Z")
+		ev.OrderID = fmt.Sprintf("o-e%d", i)
+		c.applyAll(ev)
+	}
+	full := len(c.s.UnmatchedRefunds)
+	if err := aggregate.CheckRefundLog(c.s.UnmatchedRefunds); err != nil || full == 0 {
+		t.Fatalf("log of %d bytes: %v", full, err)
+	}
+	// e1 and e2 were dropped: read now, earlier than e0, e1 keeps its whole
+	// amount; e3's refund, still remembered, counts against it when read.
+	c.applyAll(placed("e1", "50.00", "2025-12-01T00:00:00Z"))
+	if c.s.FirstOrderNet.String() != "50" {
+		t.Fatalf("first order net %s, want 50 (its refund was dropped from the log)", c.s.FirstOrderNet)
+	}
+	c.applyAll(placed("e3", "40.00", "2025-11-01T00:00:00Z"))
+	if c.s.FirstOrderNet.String() != "39" || len(c.s.UnmatchedRefunds) >= full {
+		t.Fatalf("first order net %s (want 39), log %d bytes (was %d)", c.s.FirstOrderNet, len(c.s.UnmatchedRefunds), full)
+	}
+}

@@ -1,6 +1,9 @@
 package aggregate
 
 import (
+	"encoding/binary"
+	"errors"
+	"fmt"
 	"time"
 
 	"github.com/cespare/xxhash/v2"
@@ -58,6 +61,13 @@ type State struct {
 	// orders only (SPEC §9), so the first order's share must be taken out.
 	FirstOrder    uint64
 	FirstOrderNet money.Exact
+	// UnmatchedRefunds remembers what was refunded of orders other than
+	// the first one known, per order (RefundLog's encoding), so that an
+	// order read after its refunds, which may turn out to be the earliest,
+	// takes them along: m does not depend on arrival order. Once an order
+	// is read its entry goes. At most MaxUnmatchedRefunds orders, the
+	// oldest dropped first; "" for nearly every customer.
+	UnmatchedRefunds string
 
 	// Channel is the acquisition channel: the channel of the earliest
 	// order_placed (the one at FirstOrderAt; "" when it had none).
@@ -74,9 +84,9 @@ type State struct {
 	ScoredAt, TierDue                                   time.Time
 
 	// Clock is the event time the customer was last evaluated at: the
-	// latest of its applied events' times and its fired timers' due times.
-	// It never moves back, so a timer fires once and a late event is
-	// judged at the customer's present, not its own past.
+	// latest of its partition's stream times when its events were read and
+	// its fired timers' due times. It never moves back, so a timer fires
+	// once and a late event is judged at the stream time, not its own past.
 	Clock time.Time
 
 	// Seen holds xxhash64 digests of the most recent distinct event ids,
@@ -85,6 +95,105 @@ type State struct {
 	// Applied is the offset guard: the highest applied offset per input
 	// partition, least recently used first, at most MaxGuardEntries.
 	Applied []SourceOffset
+}
+
+// MaxUnmatchedRefunds bounds State.UnmatchedRefunds: the refunds of the
+// latest this many other orders are remembered. A customer with more
+// refunded orders than that, read before the earliest order, charges the
+// oldest of them to its repeat orders.
+const MaxUnmatchedRefunds = 4
+
+// The refund log (State.UnmatchedRefunds) is a sequence of entries, oldest
+// first: the order's digest (8 bytes, little endian), the length of the
+// refunded amount's decimal text (1 byte), the text.
+
+// refundEntry is one entry of a refund log: its order, its amount's text,
+// and where the entry ends.
+type refundEntry struct {
+	order  uint64
+	amount string
+	end    int
+}
+
+// nextRefund reads the refund log's entry at i (ok false at the end or on
+// a damaged log).
+func nextRefund(log string, i int) (refundEntry, bool) {
+	if i+9 > len(log) {
+		return refundEntry{}, false
+	}
+	n := int(log[i+8])
+	if n == 0 || i+9+n > len(log) {
+		return refundEntry{}, false
+	}
+	return refundEntry{order: binary.LittleEndian.Uint64([]byte(log[i : i+8])), amount: log[i+9 : i+9+n], end: i + 9 + n}, true
+}
+
+// CheckRefundLog reports whether log is a well-formed refund log of at
+// most MaxUnmatchedRefunds orders with decimal amounts (for the store's
+// decoder: a damaged one is an error, not a silent zero).
+func CheckRefundLog(log string) error {
+	count := 0
+	for i := 0; i < len(log); count++ {
+		e, ok := nextRefund(log, i)
+		if !ok {
+			return errors.New("refund log cut short")
+		}
+		if _, err := money.ParseExact(e.amount); err != nil {
+			return fmt.Errorf("refund log amount: %w", err)
+		}
+		i = e.end
+	}
+	if count > MaxUnmatchedRefunds {
+		return fmt.Errorf("refund log of %d orders, at most %d", count, MaxUnmatchedRefunds)
+	}
+	return nil
+}
+
+// takeRefunds removes order's entry from the refund log and returns its
+// amount (zero when it has none).
+func (s *State) takeRefunds(order uint64) money.Exact {
+	for i := 0; i < len(s.UnmatchedRefunds); {
+		e, ok := nextRefund(s.UnmatchedRefunds, i)
+		if !ok {
+			return money.Exact{}
+		}
+		if e.order == order {
+			v, _ := money.ParseExact(e.amount) // checked when decoded or written
+			s.UnmatchedRefunds = s.UnmatchedRefunds[:i] + s.UnmatchedRefunds[e.end:]
+			return v
+		}
+		i = e.end
+	}
+	return money.Exact{}
+}
+
+// logRefund adds amount to order's entry of the refund log (the entry
+// moves to the end), dropping the oldest entry beyond MaxUnmatchedRefunds.
+func (s *State) logRefund(order uint64, amount money.Exact) {
+	amount = amount.Add(s.takeRefunds(order))
+	text := amount.String()
+	if len(text) > 255 {
+		return // beyond any amount the decoder accepts; never reached
+	}
+	log := s.UnmatchedRefunds
+	count := 0
+	for i := 0; i < len(log); count++ {
+		e, ok := nextRefund(log, i)
+		if !ok {
+			break
+		}
+		i = e.end
+	}
+	if count >= MaxUnmatchedRefunds {
+		if e, ok := nextRefund(log, 0); ok {
+			log = log[e.end:]
+		}
+	}
+	b := make([]byte, 0, len(log)+9+len(text))
+	b = append(b, log...)
+	b = binary.LittleEndian.AppendUint64(b, order)
+	b = append(b, byte(len(text)))
+	s.UnmatchedRefunds = string(append(b, text...))
 }
 
 // OrderDigest is the digest the state keeps of its first order's id: 64

@@ -33,14 +33,18 @@ import (
 //     sum flags (revenue 0x01, gross profit 0x02, refunds 0x04);
 //   - with the lifecycle flag, a byte saying which times follow (churn 1,
 //     reactivation 2, the customer's segment clock 4, the first order 8,
-//     the predictive tier timer 16);
+//     the predictive tier timer 16, refunds of other orders 32);
 //   - per guard entry: topic id (uint32 little endian), uvarint partition,
 //     uvarint offset;
 //   - per flagged exact sum: a uvarint h, then for even h the zigzag varint
 //     coefficient of coefficient × 10^exponent with exponent = zigzag
 //     decode of h/2, for odd h (h−1)/2 bytes of decimal text (a
 //     coefficient beyond 64 bits);
-//   - per flagged time: zigzag varint Unix seconds, uvarint nanoseconds;
+//   - per flagged time: zigzag varint Unix seconds, uvarint nanoseconds
+//     (the first order's digest and net amount after the clock, the tier
+//     timer after those);
+//   - with the refunds flag, a uvarint length and the refund log as the
+//     aggregate package writes it (State.UnmatchedRefunds);
 //   - the digests, 8 bytes each, to the end.
 const blobPiece = 64
 
@@ -57,6 +61,7 @@ const (
 	lifeClock        = 0x04
 	lifeFirstOrder   = 0x08
 	lifeTierDue      = 0x10
+	lifeRefunds      = 0x20
 )
 
 // appendBlob renders st's bookkeeping. The guard has at most
@@ -80,6 +85,9 @@ func appendBlob(b []byte, st *aggregate.State) []byte {
 	}
 	if !st.TierDue.IsZero() {
 		life |= lifeTierDue
+	}
+	if st.UnmatchedRefunds != "" {
+		life |= lifeRefunds
 	}
 	if life != 0 {
 		header |= flagLifecycle
@@ -111,6 +119,10 @@ func appendBlob(b []byte, st *aggregate.State) []byte {
 	if !st.TierDue.IsZero() {
 		b = binary.AppendVarint(b, st.TierDue.Unix())
 		b = binary.AppendUvarint(b, uint64(st.TierDue.Nanosecond()))
+	}
+	if st.UnmatchedRefunds != "" {
+		b = binary.AppendUvarint(b, uint64(len(st.UnmatchedRefunds)))
+		b = append(b, st.UnmatchedRefunds...)
 	}
 	b[at] = header
 	for _, d := range st.Seen {
@@ -147,7 +159,7 @@ func parseBlob(b string, st *aggregate.State) error {
 	var life byte
 	if header&flagLifecycle != 0 {
 		life = r.byte()
-		if life == 0 || life&^(lifeChurn|lifeReactivate|lifeClock|lifeFirstOrder|lifeTierDue) != 0 {
+		if life == 0 || life&^(lifeChurn|lifeReactivate|lifeClock|lifeFirstOrder|lifeTierDue|lifeRefunds) != 0 {
 			r.fail("bad lifecycle flags")
 		}
 	}
@@ -199,6 +211,19 @@ func parseBlob(b string, st *aggregate.State) error {
 			r.fail("nanoseconds out of range")
 		}
 		st.TierDue = time.Unix(sec, int64(nsec)).UTC()
+	}
+	st.UnmatchedRefunds = ""
+	if life&lifeRefunds != 0 && r.err == nil {
+		n := r.uvarint()
+		if r.err == nil && (n == 0 || n > uint64(len(r.s))) {
+			r.fail("refund log cut short")
+		}
+		if r.err == nil {
+			st.UnmatchedRefunds, r.s = r.s[:n], r.s[n:]
+			if err := aggregate.CheckRefundLog(st.UnmatchedRefunds); err != nil {
+				r.fail(err.Error())
+			}
+		}
 	}
 	if r.err != nil {
 		return r.err

@@ -3,7 +3,10 @@
 package store
 
 import (
+	"encoding/binary"
+	"maps"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 
@@ -23,6 +26,8 @@ func FuzzParseBlob(f *testing.F) {
 	st.Clock = time.Date(2026, 4, 1, 0, 0, 0, 0, time.UTC)
 	st.FirstOrder, st.FirstOrderNet = aggregate.OrderDigest("o-1"), money.MustParse("99.125")
 	f.Add(appendBlob(nil, &st))
+	st.UnmatchedRefunds = refundLogOf(map[string]string{"o-2": "5.5", "o-3": "12345678901234567890.125"})
+	f.Add(appendBlob(nil, &st))
 	f.Add([]byte{blobMarker})
 	f.Add([]byte{0xff, 0xff})
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -37,7 +42,8 @@ func FuzzParseBlob(f *testing.F) {
 		if !reflect.DeepEqual(got.Applied, again.Applied) || !reflect.DeepEqual(got.Seen, again.Seen) ||
 			!got.LastChurnAt.Equal(again.LastChurnAt) || !got.LastReactivatedAt.Equal(again.LastReactivatedAt) ||
 			!got.Clock.Equal(again.Clock) || !got.TierDue.Equal(again.TierDue) ||
-			got.FirstOrder != again.FirstOrder || !got.FirstOrderNet.Equal(again.FirstOrderNet) {
+			got.FirstOrder != again.FirstOrder || !got.FirstOrderNet.Equal(again.FirstOrderNet) ||
+			got.UnmatchedRefunds != again.UnmatchedRefunds {
 			t.Fatalf("round trip changed the state:\n%+v\n%+v", got, again)
 		}
 		for _, p := range [][2]money.Exact{{got.Revenue, again.Revenue}, {got.GrossProfit, again.GrossProfit}, {got.Refunds, again.Refunds}} {
@@ -50,16 +56,43 @@ func FuzzParseBlob(f *testing.F) {
 	})
 }
 
-// TestBlobKeepsTheClockAndTheFirstOrder: the segment clock and the first
-// order (SPEC §8, §9) survive a round trip, exactly.
+// refundLogOf is a refund log (aggregate.State.UnmatchedRefunds) of the
+// given orders and amounts, in name order, as the aggregate writes it.
+func refundLogOf(refunds map[string]string) string {
+	var log []byte
+	for _, order := range slices.Sorted(maps.Keys(refunds)) {
+		log = binary.LittleEndian.AppendUint64(log, aggregate.OrderDigest(order))
+		log = append(log, byte(len(refunds[order])))
+		log = append(log, refunds[order]...)
+	}
+	return string(log)
+}
+
+// TestBlobKeepsTheClockAndTheFirstOrder: the segment clock, the first
+// order and the refunds of other orders (SPEC §8, §9) survive a round
+// trip, exactly; a damaged refund log is an error.
 func TestBlobKeepsTheClockAndTheFirstOrder(t *testing.T) {
 	st := aggregate.State{Clock: time.Date(2026, 4, 1, 0, 0, 0, 7, time.UTC),
-		FirstOrder: aggregate.OrderDigest("o-1"), FirstOrderNet: money.MustParse("-12345678901234567890.125")}
+		FirstOrder: aggregate.OrderDigest("o-1"), FirstOrderNet: money.MustParse("-12345678901234567890.125"),
+		UnmatchedRefunds: refundLogOf(map[string]string{"o-2": "5.5", "o-3": "0.01"}), Seen: []uint64{7}}
 	var got aggregate.State
 	if err := parseBlob(string(appendBlob(nil, &st)), &got); err != nil {
 		t.Fatal(err)
 	}
-	if !got.Clock.Equal(st.Clock) || got.FirstOrder != st.FirstOrder || !got.FirstOrderNet.Equal(st.FirstOrderNet) {
+	if !got.Clock.Equal(st.Clock) || got.FirstOrder != st.FirstOrder || !got.FirstOrderNet.Equal(st.FirstOrderNet) ||
+		got.UnmatchedRefunds != st.UnmatchedRefunds || !slices.Equal(got.Seen, st.Seen) {
 		t.Fatalf("round trip: %+v", got)
+	}
+	for name, log := range map[string]string{
+		"cut":        st.UnmatchedRefunds[:len(st.UnmatchedRefunds)-1],
+		"not money":  refundLogOf(map[string]string{"o-2": "five"}),
+		"five":       refundLogOf(map[string]string{"a": "1", "b": "1", "c": "1", "d": "1", "e": "1"}),
+		"zero-sized": string(make([]byte, 9)),
+	} {
+		damaged := st
+		damaged.UnmatchedRefunds = log
+		if err := parseBlob(string(appendBlob(nil, &damaged)), &got); err == nil {
+			t.Errorf("a %s refund log parsed: %q", name, got.UnmatchedRefunds)
+		}
 	}
 }
