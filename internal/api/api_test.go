@@ -292,6 +292,22 @@ func TestHealthz(t *testing.T) {
 	}
 }
 
+// A path the mux cleans (an id of "." or "..", unescaped) is redirected
+// with its Location, as net/http does, and says how to escape the id.
+func TestUncleanPathIsRedirected(t *testing.T) {
+	hs := newServer(t, api.Config{})
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	res, err := client.Get(hs.URL + "/v1/customers/.")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode/100 != 3 || res.Header.Get("Location") != "/v1/customers" || !strings.Contains(string(body), "%2E") {
+		t.Fatalf("%d, Location %q: %s", res.StatusCode, res.Header.Get("Location"), body)
+	}
+}
+
 func TestRoutesMethodsAndMetrics(t *testing.T) {
 	hs := newServer(t, api.Config{})
 	cases := []struct {

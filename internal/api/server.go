@@ -130,15 +130,22 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.cors(sw, r)
 	route := "unmatched"
 	if h, pattern := s.mux.Handler(r); pattern == "" {
-		// The mux's own 404 or 405 (with its Allow header), in JSON.
+		// The mux's own 404, 405 (with its Allow header) or redirect to the
+		// cleaned path (with its Location: /v1/customers/. is
+		// /v1/customers), in JSON.
 		probe := &headerProbe{header: http.Header{}}
 		h.ServeHTTP(probe, r)
-		if allow := probe.header.Get("Allow"); allow != "" {
-			sw.Header().Set("Allow", allow)
+		for _, k := range []string{"Allow", "Location"} {
+			if v := probe.header.Get(k); v != "" {
+				sw.Header().Set(k, v)
+			}
 		}
 		msg := "no such endpoint: " + r.URL.Path
-		if probe.code == http.StatusMethodNotAllowed {
+		switch {
+		case probe.code == http.StatusMethodNotAllowed:
 			msg = fmt.Sprintf("method %s is not allowed on %s", r.Method, r.URL.Path)
+		case probe.code >= 300 && probe.code < 400:
+			msg = fmt.Sprintf("%s is %s once cleaned (escape . and .. in ids: %%2E)", r.URL.Path, probe.header.Get("Location"))
 		}
 		writeError(sw, probe.code, msg)
 	} else {
