@@ -103,12 +103,15 @@ func usage(w io.Writer) {
 	fmt.Fprintf(w, "\nEvery command takes the consumer's settings (LTV_REDIS_URL, LTV_CONFIG, … or their flags).\n")
 }
 
-// loadConfig parses the consumer's settings plus a command's own flags.
+// loadConfig parses the consumer's settings plus a command's own flags. A
+// bad setting is a usage error (exit 2, as the consumer's), named on
+// errOut.
 func loadConfig(name string, args []string, getenv func(string) string, errOut io.Writer, flags func(*flag.FlagSet), rest *[]string) (*config.Config, error) {
 	cfg, err := config.LoadCommand(config.Command{Name: "ltvctl " + name, Usage: "ltvctl " + commands[name].usage, Flags: flags, Args: rest},
 		args, getenv, errOut)
 	if err != nil && !errors.Is(err, flag.ErrHelp) {
-		return nil, fmt.Errorf("%w", err)
+		fmt.Fprintf(errOut, "ltvctl %s: %v\n", name, err)
+		return nil, errUsage
 	}
 	return cfg, err
 }

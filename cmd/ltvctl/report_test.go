@@ -243,7 +243,8 @@ func TestReportErrors(t *testing.T) {
 		{[]string{"--ltv-buckets", "10,20"}, 1, "must start at 0"},
 		{[]string{"--ltv-buckets", "0,20,5"}, 1, "edge 5 is not above 20"},
 		{[]string{"--sample", "-1"}, 1, "--sample -1"},
-		{[]string{"--no-such-flag"}, 1, "flag provided but not defined"},
+		{[]string{"--no-such-flag"}, 2, "flag provided but not defined"},
+		{[]string{"--workers", "0"}, 2, "--workers (LTV_WORKERS)"},
 	}
 	for _, tc := range tests {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {

@@ -75,6 +75,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, ou
 		return err
 	}
 	set, err := f.parse(getenv)
+	if err == nil {
+		err = cfg.ValidateAPI()
+	}
 	if err != nil {
 		fmt.Fprintln(errOut, "ltvctl serve:", err)
 		return errUsage

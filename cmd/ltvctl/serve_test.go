@@ -192,7 +192,9 @@ func TestServeErrors(t *testing.T) {
 		{"bad LTV_CHANGES_DEPTH", []string{"serve"}, map[string]string{"LTV_CHANGES_DEPTH": "many"}, 2, "LTV_CHANGES_DEPTH"},
 		{"bad LTV_CAC", []string{"serve"}, map[string]string{"LTV_CAC": "email"}, 1, "want channel=amount"},
 		{"bad --cac", []string{"serve", "--cac", "email"}, nil, 1, "want channel=amount"},
-		{"bad CORS origin", []string{"serve"}, map[string]string{"LTV_API_CORS_ORIGINS": "shop.example.com"}, 1, "api cors origins"},
+		{"bad CORS origin", []string{"serve"}, map[string]string{"LTV_API_CORS_ORIGINS": "shop.example.com"}, 2, "--api-cors-origins (LTV_API_CORS_ORIGINS)"},
+		{"bad shared setting", []string{"serve"}, map[string]string{"LTV_WORKERS": "0"}, 2, "--workers (LTV_WORKERS)"},
+		{"empty api address", []string{"serve", "--api-addr", " "}, nil, 2, "--api-addr (LTV_API_ADDR)"},
 		{"address in use", []string{"serve"}, map[string]string{"LTV_API_ADDR": busy.Addr().String()}, 1, "listen " + busy.Addr().String()},
 	}
 	for _, tc := range cases {

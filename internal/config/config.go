@@ -201,6 +201,12 @@ func LoadCommand(cmd Command, args []string, getenv func(string) string, usageOu
 			continue
 		}
 		EnvStringVar(fs, getenv, s.dst, s.flag, s.env, s.def, s.usage)
+		if s.flag == "redis-url" {
+			// A password in the URL (taken from the environment) is not
+			// shown as the flag's default in usage output either.
+			f := fs.Lookup(s.flag)
+			f.DefValue = store.RedactURL(f.DefValue)
+		}
 	}
 	fs.Usage = func() {
 		usage := cmd.Usage
@@ -257,7 +263,10 @@ func LoadCommand(cmd Command, args []string, getenv func(string) string, usageOu
 	if c.EventSource == "" {
 		c.EventSource = pipeline.EventSourceFor(c.GroupID)
 	}
-	var p parser
+	p := parser{env: map[string]string{}}
+	for _, s := range flags {
+		p.env[s.flag] = s.env
+	}
 	c.KafkaTLS.Enabled = p.bool("kafka-tls", raw.kafkaTLS)
 	c.KafkaTLS.InsecureSkipVerify = p.bool("kafka-tls-insecure-skip-verify", raw.kafkaInsecure)
 	c.RedisTLS.InsecureSkipVerify = p.bool("redis-tls-insecure-skip-verify", raw.redisInsecure)
@@ -338,13 +347,16 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("%s tls: a client certificate needs both the cert and the key file", name)
 		}
 	}
-	if c.APIAddr == "" {
-		return errors.New("empty api address (LTV_API_ADDR)")
+	// The TLS files are read now, so a missing or unreadable one is a
+	// start-up error like any other bad setting.
+	if _, err := c.KafkaTLS.Config(); err != nil {
+		return fmt.Errorf("kafka %w", err)
 	}
-	for _, o := range c.APICORSOrigins {
-		if err := checkOrigin(o); err != nil {
-			return fmt.Errorf("api cors origins: %w", err)
-		}
+	if _, err := c.RedisTLS.Config(); err != nil {
+		return fmt.Errorf("redis %w", err)
+	}
+	if c.RedisTLS.Wanted() && !strings.HasPrefix(c.RedisURL, "rediss://") {
+		return errors.New("redis tls settings (LTV_REDIS_TLS_*) are set but LTV_REDIS_URL is not rediss://")
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
@@ -361,6 +373,22 @@ func (c *Config) Validate() error {
 
 // checkOrigin accepts "*" or a browser origin as the Origin header carries
 // it: scheme, host and an optional port, nothing after.
+// ValidateAPI checks the read API's settings (LTV_API_ADDR,
+// LTV_API_CORS_ORIGINS). Only ltvctl serve calls it: the consumer ignores
+// them, so a bad origin in a settings ConfigMap both read cannot stop the
+// consumer.
+func (c *Config) ValidateAPI() error {
+	if c.APIAddr == "" {
+		return errors.New("--api-addr (LTV_API_ADDR): empty address")
+	}
+	for _, o := range c.APICORSOrigins {
+		if err := checkOrigin(o); err != nil {
+			return fmt.Errorf("--api-cors-origins (LTV_API_CORS_ORIGINS): %w", err)
+		}
+	}
+	return nil
+}
+
 func checkOrigin(o string) error {
 	if o == "*" {
 		return nil
@@ -387,11 +415,15 @@ func validTopic(t string) bool {
 
 // parser reads the settings' text values and keeps the first error, so
 // Load states each setting's type once and checks for an error once.
-type parser struct{ err error }
+type parser struct {
+	err error
+	// env is each flag's environment variable, named in the error.
+	env map[string]string
+}
 
 func (p *parser) fail(name, v, want string) {
 	if p.err == nil {
-		p.err = fmt.Errorf("%s: %q is not %s", name, v, want)
+		p.err = fmt.Errorf("--%s (%s): %q is not %s", name, p.env[name], v, want)
 	}
 }
 

@@ -1,6 +1,8 @@
 package config
 
 import (
+	"errors"
+	"flag"
 	"io"
 	"os"
 	"path/filepath"
@@ -151,7 +153,7 @@ func TestInvalidSettingsAreErrors(t *testing.T) {
 		want string
 	}{
 		{"unknown flag", []string{"--nope"}, nil, "", "flag provided but not defined"},
-		{"bad workers", []string{"--workers", "0"}, nil, "", "workers"},
+		{"bad workers", []string{"--workers", "0"}, nil, "", "--workers (LTV_WORKERS)"},
 		{"bad linger", nil, map[string]string{"LTV_LINGER": "soon"}, "", "linger"},
 		{"bad topic", []string{"--orders-topic", "a b"}, nil, "", "invalid topic"},
 		{"same topic twice", []string{"--dlq-topic", "orders"}, nil, "", "two purposes"},
@@ -165,10 +167,10 @@ func TestInvalidSettingsAreErrors(t *testing.T) {
 		{"yaml bad fx", nil, nil, "fx_rates: {EUR: 0}\n", "fx_rates"},
 		{"log level", []string{"--log-level", "loud"}, nil, "", "log level"},
 		{"event source", nil, map[string]string{"LTV_EVENT_SOURCE": "my updater"}, "", "LTV_EVENT_SOURCE"},
-		{"empty api addr", []string{"--api-addr", " "}, nil, "", "api address"},
-		{"cors origin with a path", nil, map[string]string{"LTV_API_CORS_ORIGINS": "https://a.example/app"}, "", "api cors origins"},
-		{"cors origin without scheme", []string{"--api-cors-origins", "shop.example.com"}, nil, "", "api cors origins"},
-		{"cors origin ftp", []string{"--api-cors-origins", "ftp://a.example"}, nil, "", "api cors origins"},
+		{"redis tls without rediss", nil, map[string]string{"LTV_REDIS_TLS_INSECURE_SKIP_VERIFY": "true"}, "", "LTV_REDIS_URL is not rediss://"},
+		{"missing kafka ca file", nil, map[string]string{"LTV_KAFKA_TLS_CA_FILE": "/nonexistent/ca.pem"}, "", "kafka tls ca file"},
+		{"missing redis client key", nil, map[string]string{"LTV_REDIS_URL": "rediss://h:6380",
+			"LTV_REDIS_TLS_CERT_FILE": "/nonexistent/c.pem", "LTV_REDIS_TLS_KEY_FILE": "/nonexistent/k.pem"}, "", "redis tls client certificate"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -184,6 +186,46 @@ func TestInvalidSettingsAreErrors(t *testing.T) {
 				t.Fatalf("err = %v, want it to mention %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// The read API's settings are checked by the command that serves it
+// (ValidateAPI); the consumer ignores them, so a bad origin in a settings
+// ConfigMap both read cannot stop the consumer.
+func TestAPISettingsAreCheckedWhereServed(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{"empty api addr", []string{"--api-addr", " "}, nil, "--api-addr (LTV_API_ADDR)"},
+		{"cors origin with a path", nil, map[string]string{"LTV_API_CORS_ORIGINS": "https://a.example/app"}, "LTV_API_CORS_ORIGINS"},
+		{"cors origin without scheme", []string{"--api-cors-origins", "shop.example.com"}, nil, "LTV_API_CORS_ORIGINS"},
+		{"cors origin ftp", []string{"--api-cors-origins", "ftp://a.example"}, nil, "LTV_API_CORS_ORIGINS"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Load(tc.args, envOf(tc.env), io.Discard)
+			if err != nil {
+				t.Fatalf("the consumer refused a read API setting: %v", err)
+			}
+			if err := c.ValidateAPI(); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("ValidateAPI = %v, want it to mention %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// Usage output (-h) shows the environment's Redis URL as a default, with
+// its password replaced.
+func TestUsageHidesTheRedisURLPassword(t *testing.T) {
+	var usage strings.Builder
+	_, err := Load([]string{"-h"}, envOf(map[string]string{"LTV_REDIS_URL": "redis://user:sekrit3@h:6379/0,redis://:other-pw@h2:7000"}), &usage)
+	if !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("-h: %v", err)
+	}
+	if strings.Contains(usage.String(), "sekrit3") || strings.Contains(usage.String(), "other-pw") || !strings.Contains(usage.String(), "redis://user:xxxxx@h:6379/0") {
+		t.Fatalf("usage:\n%s", usage.String())
 	}
 }
 

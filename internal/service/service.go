@@ -307,7 +307,7 @@ func Security(cfg *config.Config) (stream.Security, *tls.Config, error) {
 		return stream.Security{}, nil, fmt.Errorf("redis %w", err)
 	}
 	if rtls != nil && !isTLSURL(cfg.RedisURL) {
-		return stream.Security{}, nil, errors.New("redis tls files are set but LTV_REDIS_URL is not rediss://")
+		return stream.Security{}, nil, errors.New("redis tls settings (LTV_REDIS_TLS_*) are set but LTV_REDIS_URL is not rediss://")
 	}
 	return sec, rtls, nil
 }
