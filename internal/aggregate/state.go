@@ -62,11 +62,12 @@ type State struct {
 	FirstOrder    uint64
 	FirstOrderNet money.Exact
 	// UnmatchedRefunds remembers what was refunded of orders other than
-	// the first one known, per order (RefundLog's encoding), so that an
-	// order read after its refunds, which may turn out to be the earliest,
-	// takes them along: m does not depend on arrival order. Once an order
-	// is read its entry goes. At most MaxUnmatchedRefunds orders, the
-	// oldest dropped first; "" for nearly every customer.
+	// the first one known, per order (the refund log, encoded as below),
+	// so that an order read after its refunds, which may turn out to be
+	// the earliest, takes them along: m does not depend on arrival order.
+	// Once an order is read its entry goes. At most MaxUnmatchedRefunds
+	// orders, the oldest dropped first; "" for a customer without refunds
+	// of other orders.
 	UnmatchedRefunds string
 
 	// Channel is the acquisition channel: the channel of the earliest

@@ -371,8 +371,6 @@ func (c *Config) Validate() error {
 	return nil
 }
 
-// checkOrigin accepts "*" or a browser origin as the Origin header carries
-// it: scheme, host and an optional port, nothing after.
 // ValidateAPI checks the read API's settings (LTV_API_ADDR,
 // LTV_API_CORS_ORIGINS). Only ltvctl serve calls it: the consumer ignores
 // them, so a bad origin in a settings ConfigMap both read cannot stop the
@@ -389,6 +387,8 @@ func (c *Config) ValidateAPI() error {
 	return nil
 }
 
+// checkOrigin accepts "*" or a browser origin as the Origin header carries
+// it: scheme, host and an optional port, nothing after.
 func checkOrigin(o string) error {
 	if o == "*" {
 		return nil
