@@ -148,17 +148,28 @@ func runGet(ctx context.Context, args []string, getenv func(string) string, out,
 		return err
 	}
 	var missing []string
-	enc := json.NewEncoder(out)
+	names := store.PublicFieldNames()
 	for i, f := range fields {
 		if f == nil {
 			missing = append(missing, ids[i])
 			continue
 		}
-		doc := map[string]string{"customer_id": ids[i]}
-		for k, v := range f {
-			doc[k] = v
+		// The customer's id, then SPEC §3's public fields in its order,
+		// each the string Redis holds: the read API's object with the id
+		// in front (a line per customer). Fields SPEC §3 does not name
+		// (written by something else) are left out.
+		line, _ := json.Marshal(ids[i]) // a string: cannot fail
+		doc := append([]byte(`{"customer_id":`), line...)
+		for _, name := range names {
+			v, ok := f[name]
+			if !ok {
+				continue
+			}
+			k, _ := json.Marshal(name)
+			val, _ := json.Marshal(v)
+			doc = append(append(append(append(doc, ','), k...), ':'), val...)
 		}
-		if err := enc.Encode(doc); err != nil {
+		if _, err := out.Write(append(doc, '}', '\n')); err != nil {
 			return fmt.Errorf("write: %w", err)
 		}
 	}

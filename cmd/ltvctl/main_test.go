@@ -22,6 +22,7 @@ import (
 	"github.com/ltv-stream/ltv-stream/internal/pipeline"
 	"github.com/ltv-stream/ltv-stream/internal/sim"
 	"github.com/ltv-stream/ltv-stream/internal/spectest"
+	"github.com/ltv-stream/ltv-stream/internal/store"
 	"github.com/ltv-stream/ltv-stream/internal/testutil"
 )
 
@@ -176,6 +177,29 @@ func TestFitScoreAndGetFromRedis(t *testing.T) {
 	var doc map[string]string
 	if err := json.Unmarshal([]byte(got), &doc); err != nil || doc["customer_id"] != "c-000001" || doc["orders"] == "" || doc["_g"] != "" {
 		t.Fatalf("get: %v %v", doc, err)
+	}
+	// SPEC §3's public fields only, in its order, after the id: a field
+	// written by something else is not one of them.
+	if err := srv.Client().HSet(context.Background(), "ltv:{c-000001}", "extra", "x").Err(); err != nil {
+		t.Fatal(err)
+	}
+	code, got, errOut = ltvctl(t, env, "get", "c-000001")
+	if code != 0 || strings.Contains(got, "extra") || !strings.HasPrefix(got, `{"customer_id":"c-000001","orders":"`) {
+		t.Fatalf("get: exit %d, %s %s", code, got, errOut)
+	}
+	order := []string{`"customer_id"`}
+	for _, name := range store.PublicFieldNames() {
+		if _, ok := doc[name]; ok {
+			order = append(order, `"`+name+`":`)
+		}
+	}
+	at := 0
+	for _, key := range order {
+		i := strings.Index(got[at:], key)
+		if i < 0 {
+			t.Fatalf("get: %s missing or out of SPEC order in %s", key, got)
+		}
+		at += i
 	}
 }
 
