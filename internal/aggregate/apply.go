@@ -94,10 +94,11 @@ func (m *Model) ApplyTo(s *State, ev *Event, src SourceOffset, now time.Time, fx
 	}
 	s.remember(digest, m.DedupeWindow)
 
-	// Time passed before this event: timers due by its time fire first, so
-	// the result does not depend on whether the partition's stream time
-	// reached them before this event was read.
-	m.AdvanceAll(s, ev.CustomerID, ev.OccurredAt, fx)
+	// Time passed before this event: timers due before its time fire
+	// first, so the result does not depend on whether the partition's
+	// stream time reached them before this event was read. One due at the
+	// event's own instant does not: the event is there at that instant.
+	m.advance(s, ev.CustomerID, ev.OccurredAt, false, fx)
 
 	switch ev.Kind {
 	case OrderPlaced:

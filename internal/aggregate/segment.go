@@ -156,9 +156,17 @@ type Effects struct {
 // with the predictive model (its customers are re-scored at every due
 // time, and their tier falls when the predicted LTV has).
 func (m *Model) AdvanceAll(s *State, customerID string, until time.Time, fx *Effects) {
+	m.advance(s, customerID, until, true, fx)
+}
+
+// advance fires the timers due before until, and with inclusive those due
+// at until too. An event fires its customer's timers due strictly before
+// its own time: one due at that very instant would change the segment
+// "with no new event" (SPEC §8), and there is one.
+func (m *Model) advance(s *State, customerID string, until time.Time, inclusive bool, fx *Effects) {
 	for {
 		due, ok := m.NextDue(s)
-		if !ok || due.After(until) {
+		if !ok || due.After(until) || (!inclusive && due.Equal(until)) {
 			return
 		}
 		// Re-scored first, so a segment change the timer makes carries the

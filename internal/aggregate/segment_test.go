@@ -137,6 +137,18 @@ func TestOrdersReviveACustomer(t *testing.T) {
 			// stream time (July 10th): 101 days idle.
 			l.eventRead(placed("e2", "10.00", "2026-03-31T00:00:00Z"), "2026-07-10T00:00:00Z")
 		}, []string{"→new@e1", "new→at_risk@timer:2026-04-01T00:00:00Z", "at_risk→lapsed@timer:2026-06-30T00:00:00Z", "lapsed→at_risk@e2"}},
+		{"an order at the very instant the customer would go at risk: it never does", func(l *segmentLog) {
+			l.event(placed("e1", "10.00", "2026-01-01T00:00:00Z"))
+			l.event(placed("e2", "10.00", "2026-04-01T00:00:00Z")) // 90 days to the nanosecond
+		}, []string{"→new@e1", "new→active@e2"}},
+		{"a churn at the very instant of the at-risk due time", func(l *segmentLog) {
+			l.event(placed("e1", "10.00", "2026-04-01T00:00:00Z"))
+			l.event(churned("c1", "2026-06-30T00:00:00Z"))
+		}, []string{"→new@e1", "new→churned@c1"}},
+		{"an order at the lapse instant, stream time a second before it", func(l *segmentLog) {
+			l.event(placed("e1", "10.00", "2026-01-01T00:00:00Z"))
+			l.eventRead(placed("e2", "10.00", "2026-06-30T00:00:00Z"), "2026-06-29T23:59:59Z")
+		}, []string{"→new@e1", "new→at_risk@timer:2026-04-01T00:00:00Z", "at_risk→active@e2"}},
 		{"a late order that leaves the customer idle long enough at stream time changes nothing", func(l *segmentLog) {
 			l.event(placed("e1", "10.00", "2026-01-01T00:00:00Z"))
 			// Occurred on January 6th, read on April 11th: 95 days idle at
