@@ -14,7 +14,6 @@ package main
 import (
 	"context"
 	"encoding/csv"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -149,27 +148,20 @@ func runGet(ctx context.Context, args []string, getenv func(string) string, out,
 	}
 	var missing []string
 	names := store.PublicFieldNames()
+	var buf []byte
 	for i, f := range fields {
 		if f == nil {
 			missing = append(missing, ids[i])
 			continue
 		}
-		// The customer's id, then SPEC §3's public fields in its order,
-		// each the string Redis holds: the read API's object with the id
-		// in front (a line per customer). Fields SPEC §3 does not name
-		// (written by something else) are left out.
-		line, _ := json.Marshal(ids[i]) // a string: cannot fail
-		doc := append([]byte(`{"customer_id":`), line...)
-		for _, name := range names {
-			v, ok := f[name]
-			if !ok {
-				continue
-			}
-			k, _ := json.Marshal(name)
-			val, _ := json.Marshal(v)
-			doc = append(append(append(append(doc, ','), k...), ':'), val...)
-		}
-		if _, err := out.Write(append(doc, '}', '\n')); err != nil {
+		// The read API's object of the customer (store.AppendPublicJSON:
+		// SPEC §3's fields in its order, each the string Redis holds), with
+		// the customer's id in front; a line per customer.
+		doc := store.AppendJSONText(append(buf[:0], `{"customer_id":`...), ids[i])
+		obj, _ := store.AppendPublicJSON(nil, names, f)
+		doc = append(append(doc, ','), obj[1:len(obj)-1]...) // its members, without the braces
+		buf = append(doc, '}', '\n')
+		if _, err := out.Write(buf); err != nil {
 			return fmt.Errorf("write: %w", err)
 		}
 	}

@@ -12,9 +12,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
-	"unicode/utf8"
 
-	"github.com/ltv-stream/ltv-stream/internal/aggregate"
 	"github.com/ltv-stream/ltv-stream/internal/decode"
 	"github.com/ltv-stream/ltv-stream/internal/store"
 	"github.com/redis/go-redis/v9"
@@ -52,7 +50,7 @@ func (s *Server) getCustomer(w http.ResponseWriter, r *http.Request) {
 	}
 	buf := getBuf()
 	defer putBuf(buf)
-	out, found := appendCustomer(*buf, s.fields, cmd.Val())
+	out, found := store.AppendPublicJSON(*buf, s.fields, cmd.Val())
 	*buf = out
 	if !found {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("unknown customer %q", id))
@@ -108,10 +106,10 @@ func (s *Server) batchGet(w http.ResponseWriter, r *http.Request) {
 		if n > 0 {
 			out = append(out, ',')
 		}
-		out = appendString(out, id)
+		out = store.AppendJSONText(out, id)
 		out = append(out, ':')
 		var found bool
-		if out, found = appendCustomer(out, s.fields, cmds[i].Val()); !found {
+		if out, found = store.AppendPublicJSON(out, s.fields, cmds[i].Val()); !found {
 			out = out[:mark]
 			missing = append(missing, id)
 			continue
@@ -123,7 +121,7 @@ func (s *Server) batchGet(w http.ResponseWriter, r *http.Request) {
 		if i > 0 {
 			out = append(out, ',')
 		}
-		out = appendString(out, id)
+		out = store.AppendJSONText(out, id)
 	}
 	out = append(out, "]}\n"...)
 	*buf = out
@@ -187,39 +185,4 @@ func (s *Server) redisFailed(w http.ResponseWriter, err error) {
 		return
 	}
 	writeError(w, http.StatusServiceUnavailable, "redis unavailable: "+err.Error())
-}
-
-// appendCustomer appends the JSON object of one customer from an HMGET
-// reply over fields: exactly the public fields Redis holds, in the SPEC's
-// order, each value the string Redis holds (as ltvctl get prints them).
-// found is false when Redis holds none of the fields ("" is an absent
-// field: the updater never stores an empty public field).
-func appendCustomer(dst []byte, fields []string, vals []string) (out []byte, found bool) {
-	start := len(dst)
-	dst = append(dst, '{')
-	for i, sv := range vals {
-		if i >= len(fields) || sv == "" {
-			continue
-		}
-		if found {
-			dst = append(dst, ',')
-		}
-		found = true
-		dst = appendString(dst, fields[i])
-		dst = append(dst, ':')
-		dst = appendString(dst, sv)
-	}
-	if !found {
-		return dst[:start], false
-	}
-	return append(dst, '}'), true
-}
-
-// appendString appends s as a JSON string; bytes that are not UTF-8 (which
-// nothing the updater writes contains) become U+FFFD.
-func appendString(dst []byte, s string) []byte {
-	if !utf8.ValidString(s) {
-		s = strings.ToValidUTF8(s, "\uFFFD")
-	}
-	return aggregate.AppendJSONString(dst, s)
 }

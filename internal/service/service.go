@@ -289,7 +289,9 @@ func mergeTime(skew time.Duration) func([]byte) (time.Time, bool) {
 }
 
 // Security builds the Kafka and Redis security settings from the
-// configuration, for the service and for ltvctl serve. Secrets stay inside
+// configuration, for the service and for ltvctl serve (config.Validate has
+// checked them, the Redis TLS settings against the URL's scheme included).
+// Secrets stay inside
 // the returned values; only stream.Security.String (which leaves the
 // password out) is ever logged.
 func Security(cfg *config.Config) (stream.Security, *tls.Config, error) {
@@ -305,9 +307,6 @@ func Security(cfg *config.Config) (stream.Security, *tls.Config, error) {
 	rtls, err := cfg.RedisTLS.Config()
 	if err != nil {
 		return stream.Security{}, nil, fmt.Errorf("redis %w", err)
-	}
-	if rtls != nil && !isTLSURL(cfg.RedisURL) {
-		return stream.Security{}, nil, errors.New("redis tls settings (LTV_REDIS_TLS_*) are set but LTV_REDIS_URL is not rediss://")
 	}
 	return sec, rtls, nil
 }

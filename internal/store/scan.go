@@ -9,32 +9,71 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/ltv-stream/ltv-stream/internal/aggregate"
 )
 
-// PublicFields returns the public fields (SPEC §3: every field whose name
-// does not start with "_") of the given customers, in one pipelined round
-// trip; a customer with no hash gets nil.
-func (r *Redis) PublicFields(ctx context.Context, customerIDs []string) ([]map[string]string, error) {
+// PublicFields returns, for each of the given customers, the values of
+// SPEC §3's public fields in PublicFieldNames' order ("" for one the hash
+// lacks), in one pipelined round trip; a customer with none of them gets
+// nil. Fields SPEC §3 does not name are left out.
+func (r *Redis) PublicFields(ctx context.Context, customerIDs []string) ([][]string, error) {
 	hashes, err := r.hashes(ctx, customerIDs)
 	if err != nil {
 		return nil, fmt.Errorf("read %d customers: %w", len(customerIDs), err)
 	}
-	out := make([]map[string]string, len(customerIDs))
+	out := make([][]string, len(customerIDs))
 	for i, h := range hashes {
-		if len(h) == 0 {
-			continue
-		}
-		pub := make(map[string]string, len(h)/2)
+		vals := make([]string, ixGuard)
+		found := false
 		for j := 0; j+1 < len(h); j += 2 {
-			if !strings.HasPrefix(h[j], "_") {
-				pub[h[j]] = h[j+1]
+			if ix, ok := indexOf(h[j]); ok && ix < ixGuard && h[j+1] != "" {
+				vals[ix], found = h[j+1], true
 			}
 		}
-		out[i] = pub
+		if found {
+			out[i] = vals
+		}
 	}
 	return out, nil
+}
+
+// AppendPublicJSON appends the JSON object of a customer's public fields:
+// vals[i] is the value Redis holds for names[i] ("" when absent: left
+// out), each rendered as the string it is, in names' order. found is
+// false, and nothing is appended, when every value is absent. The read API
+// and ltvctl get render customers with it, so both print the same object.
+func AppendPublicJSON(dst []byte, names, vals []string) (out []byte, found bool) {
+	start := len(dst)
+	dst = append(dst, '{')
+	for i, v := range vals {
+		if i >= len(names) || v == "" {
+			continue
+		}
+		if found {
+			dst = append(dst, ',')
+		}
+		found = true
+		dst = AppendJSONText(dst, names[i])
+		dst = append(dst, ':')
+		dst = AppendJSONText(dst, v)
+	}
+	if !found {
+		return dst[:start], false
+	}
+	return append(dst, '}'), true
+}
+
+// AppendJSONText appends s as a JSON string; bytes that are not UTF-8
+// (which nothing the updater writes contains) become U+FFFD.
+func AppendJSONText(dst []byte, s string) []byte {
+	if !utf8.ValidString(s) {
+		s = strings.ToValidUTF8(s, "\uFFFD")
+	}
+	return aggregate.AppendJSONString(dst, s)
 }
 
 // EachCustomer calls fn with batches of customer snapshots until every
