@@ -568,8 +568,8 @@ func exactNumber(v *rawValue, name string, check func(t []byte, p numParts) *Err
 	return toExact(t, &p), nil
 }
 
-// amount parses the order amount: exact, not negative, below 1e15, at most
-// 8 significant decimal places.
+// amount parses the order amount: exact, not negative, below 1e30, at most
+// 20 significant decimal places.
 func amount(v *rawValue) (money.Exact, *Error) {
 	return exactNumber(v, "amount", func(t []byte, p numParts) *Error {
 		switch {
@@ -577,7 +577,7 @@ func amount(v *rawValue) (money.Exact, *Error) {
 			// "-0" is zero, not a refund in disguise: it is accepted as 0.
 			return errorf("amount", "amount: negative value %q", clip(t))
 		case p.tooBig(maxAmountIntDigits):
-			return errorf("amount", "amount: %s is out of range (must be below 1e15)", clip(t))
+			return errorf("amount", "amount: %s is out of range (must be below 1e30)", clip(t))
 		case p.tooPrecise(maxAmountFracDigits):
 			return errorf("amount", "amount: %s has more than %d decimal places", clip(t), maxAmountFracDigits)
 		}
@@ -585,7 +585,7 @@ func amount(v *rawValue) (money.Exact, *Error) {
 	})
 }
 
-// margin parses gross_margin: exact, in [0,1], at most 12 significant
+// margin parses gross_margin: exact, in [0,1], at most 20 significant
 // decimal places.
 func margin(v *rawValue) (money.Exact, *Error) {
 	return exactNumber(v, "gross_margin", func(t []byte, p numParts) *Error {

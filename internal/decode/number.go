@@ -8,14 +8,16 @@ import (
 	"github.com/ltv-stream/ltv-stream/internal/money"
 )
 
-// Bounds on money values. They are far outside real orders and margins but
-// keep hostile input cheap: the magnitude is judged from the text before any
-// arithmetic, and the decoded value always has a small exponent, so later
-// sums never rescale to thousands of digits.
+// Bounds on money values. They are far outside real orders and margins
+// (and wide enough for any value a float64 cannot hold exactly, such as
+// 9007199254740993 or 0.30000000000000004, which SPEC §2 says are parsed
+// exactly) but keep hostile input cheap: the magnitude is judged from the
+// text before any arithmetic, and the decoded value always has a small
+// exponent, so later sums never rescale to thousands of digits.
 const (
-	maxAmountIntDigits  = 15 // amounts are below 1e15
-	maxAmountFracDigits = 8  // significant decimal places of an amount
-	maxMarginFracDigits = 12 // significant decimal places of a margin
+	maxAmountIntDigits  = 30 // amounts are below 1e30
+	maxAmountFracDigits = 20 // significant decimal places of an amount
+	maxMarginFracDigits = 20 // significant decimal places of a margin
 	maxExponentDigits   = 8  // exponents beyond ±99999999 are out of range for any value
 )
 
