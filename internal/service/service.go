@@ -110,9 +110,12 @@ func Run(ctx context.Context, cfg *config.Config, opt Options) error {
 		<-limitsDone
 	}()
 	// As many concurrent publishes as workers: each worker's batch waits
-	// for its own outputs' acknowledgement.
+	// for its own outputs' acknowledgement. Missing output topics may be
+	// created by the broker, as Kafka's own producer asks by default: a
+	// broker that allows it (auto.create.topics.enable) creates them, one
+	// that does not (production practice) refuses and the outputs wait.
 	pub, err := stream.NewPublisher(stream.PublisherConfig{
-		Writer:  stream.WriterConfig{Brokers: cfg.Brokers, Transport: transport},
+		Writer:  stream.WriterConfig{Brokers: cfg.Brokers, Transport: transport, AllowAutoTopicCreation: true},
 		Writers: cfg.Workers, Limits: limits, OnCut: m.OutputCut,
 	})
 	if err != nil {
