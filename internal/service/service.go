@@ -166,7 +166,6 @@ func Run(ctx context.Context, cfg *config.Config, opt Options) error {
 		// event-time order, so a replay gives what the live run gave.
 		EventTime: mergeTime(cfg.MaxFutureSkew),
 		Workers:   cfg.Workers, MaxBatch: cfg.MaxBatch, Linger: cfg.Linger,
-		MaxFetchBytes:  max(stream.DefaultMaxFetchBytes, 2*cfg.MaxMessageBytes),
 		DrainTimeout:   cfg.DrainTimeout,
 		SessionTimeout: cfg.SessionTimeout,
 		Dialer:         dialer,

@@ -26,15 +26,6 @@ func (c *Consumer) worker(ctx context.Context, q <-chan kafka.Message, budgets l
 	records := make([]pipeline.Record, 0, c.cfg.MaxBatch)
 	linger := time.NewTimer(time.Hour)
 	linger.Stop()
-	// kafka-go's fetch decoding gives nil for a null and for an empty key
-	// or value alike; the few records that have one are looked up again
-	// before handling.
-	resolveThenHandle := func(ctx context.Context, records []pipeline.Record) error {
-		if err := c.nulls.resolve(ctx, records); err != nil {
-			return err
-		}
-		return handle(ctx, records)
-	}
 	var merge *merger
 	if c.cfg.EventTime != nil {
 		merge = newMerger(c.cfg.Topics, c.cfg.EventTime, c.cfg.MergeMaxWait, c.cfg.MergeMaxHeld, c.caughtUp)
@@ -69,12 +60,15 @@ func (c *Consumer) worker(ctx context.Context, q <-chan kafka.Message, budgets l
 		records = records[:0]
 		for i := range batch {
 			m := &batch[i]
+			if skipped(m) {
+				continue // only its offset is committed
+			}
 			records = append(records, pipeline.Record{
 				Topic: m.Topic, Partition: int32(m.Partition), Offset: m.Offset,
 				Key: m.Key, Value: m.Value, Time: m.Time,
 			})
 		}
-		if !c.handleWithRetry(ctx, records, resolveThenHandle) {
+		if len(records) > 0 && !c.handleWithRetry(ctx, records, handle) {
 			return
 		}
 		select {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"slices"
 	"strings"
 	"sync"
@@ -31,7 +32,7 @@ const (
 	DefaultLinger         = 2 * time.Millisecond
 	DefaultSessionTimeout = 10 * time.Second
 	DefaultDrainTimeout   = 20 * time.Second
-	DefaultMaxFetchBytes  = 16 << 20
+	DefaultMaxFetchBytes  = 256 << 10
 )
 
 // ConsumerConfig configures the group consumer. Zero values take the
@@ -65,9 +66,12 @@ type ConsumerConfig struct {
 	// MergeMaxHeld (see newLaneBudgets), so a worker reading many of them
 	// gives each less.
 	PartitionBuffer int
-	// MaxFetchBytes is the largest fetch response; it must exceed the
-	// largest record so oversized records reach the DLQ instead of
-	// stalling. Default 16 MiB.
+	// MaxFetchBytes bounds the record bytes one fetch asks for. A record
+	// batch larger than it still comes whole, first in its response
+	// (Kafka's fetch protocol since 0.10.1, KIP-74), so no record stalls a
+	// partition by its size. A response is held in memory until its
+	// records are handed on, so the bound keeps a fetcher that runs ahead
+	// of its worker to about one batch's worth. Default 256 KiB.
 	MaxFetchBytes int
 	// MaxWait bounds how long a fetch waits for data (and so how long Close
 	// can hang). Default 500 ms.
@@ -122,9 +126,9 @@ type ConsumerConfig struct {
 	PartitionCheckInterval time.Duration
 	// Dialer carries TLS/SASL settings; nil means plain TCP.
 	Dialer *kafka.Dialer
-	// Transport carries the same settings for the admin requests
-	// (partition counts, the merge's committed offsets) and the look-ups
-	// that tell a null key or value from an empty one; nil means plain TCP.
+	// Transport carries the same settings for the fetches and the admin
+	// requests (partition counts, the merge's committed offsets); nil
+	// means plain TCP.
 	Transport *kafka.Transport
 	// Logger receives operational logs. Default zap.NewNop().
 	Logger *zap.Logger
@@ -192,10 +196,13 @@ type Consumer struct {
 	// failingFetches counts the partitions whose fetch is failing now; the
 	// consumer is unhealthy while any is.
 	failingFetches atomic.Int32
-	nulls          *nullResolver
-	// admin reads topic metadata (the partition-count check) and the
-	// group's offsets (the merge).
+	// admin reads topic metadata (the partition-count check), the group's
+	// offsets (the merge) and partitions' first offsets (the fetchers).
 	admin *kafka.Client
+	// fetches carries the fetchers' requests to the partitions' leaders,
+	// each on a connection of its own while it waits for records.
+	fetches kafka.RoundTripper
+	brokers net.Addr
 }
 
 type partitionKey struct {
@@ -209,7 +216,11 @@ func NewConsumer(cfg ConsumerConfig) (*Consumer, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	c := &Consumer{cfg: cfg, nulls: newNullResolver(cfg.Brokers, cfg.Transport), admin: newClient(cfg.Brokers, cfg.Transport)}
+	c := &Consumer{cfg: cfg, admin: newClient(cfg.Brokers, cfg.Transport),
+		fetches: kafka.DefaultTransport, brokers: kafka.TCP(cfg.Brokers...)}
+	if cfg.Transport != nil {
+		c.fetches = cfg.Transport
+	}
 	c.healthy.Store(true)
 	return c, nil
 }

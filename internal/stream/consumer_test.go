@@ -199,9 +199,9 @@ func TestConsumerIsHealthyAgainWhenFetchesRecover(t *testing.T) {
 	waitHealthy(true)
 }
 
-// TestConsumerTellsNullFromEmpty: kafka-go's reader gives nil for a null
-// and an empty key or value alike; the handler must see them apart, so a
-// dead letter keeps a null value null and an empty one empty (SPEC §2).
+// TestConsumerTellsNullFromEmpty: the handler must see a null and an empty
+// key or value apart (kafka-go's own readers give nil for both), so a dead
+// letter keeps a null value null and an empty one empty (SPEC §2).
 func TestConsumerTellsNullFromEmpty(t *testing.T) {
 	ctx := testutil.Context(t, 60*time.Second)
 	const topic, group = "orders", "nulls-test"

@@ -1,25 +1,27 @@
 package stream
 
 import (
+	"cmp"
 	"context"
-	"errors"
 	"fmt"
+	"slices"
 	"sync/atomic"
 	"time"
 
 	"github.com/segmentio/kafka-go"
+	"github.com/segmentio/kafka-go/protocol"
+	fetchAPI "github.com/segmentio/kafka-go/protocol/fetch"
 	"go.uber.org/zap"
 )
 
-// fetchReadGrace is how long reading a fetch response may take beyond the
-// broker's wait for data, and how long the rest of a response may take
-// after the fetcher waited for its worker.
+// fetchReadGrace is how long a fetch may take beyond the broker's wait for
+// data.
 const fetchReadGrace = 2 * time.Second
 
 // fetchPartition reads one assigned partition from offset and hands its
 // records, in order, to the partition's worker queue, until ctx ends. It
-// rides out broker outages, leader moves and truncated logs by reconnecting
-// with backoff from the next offset it has not handed on.
+// rides out broker outages, leader moves and truncated logs by fetching
+// again with backoff from the next offset it has not handed on.
 //
 // One fetcher per partition (rather than kafka-go's Reader, which funnels
 // every partition through one channel) means a worker whose queue is full
@@ -39,14 +41,11 @@ func (c *Consumer) fetchPartition(ctx context.Context, topic string, partition i
 		if attempt > 0 && !sleepCtx(ctx, c.backoff(attempt-1)) {
 			return
 		}
-		conn, err := c.openPartition(ctx, topic, partition, offset)
-		if err == nil {
-			var progressed bool
-			offset, progressed, err = c.readPartition(ctx, conn, offset, budget, q, fetched)
-			_ = conn.Close()
-			if progressed {
-				attempt = 0
-			}
+		var progressed bool
+		var err error
+		offset, progressed, err = c.readPartition(ctx, topic, partition, offset, budget, q, fetched)
+		if progressed {
+			attempt = 0
 		}
 		if ctx.Err() != nil {
 			return
@@ -55,112 +54,233 @@ func (c *Consumer) fetchPartition(ctx context.Context, topic string, partition i
 			failing = true
 			c.fetchFailed(err)
 		}
-		c.cfg.Logger.Warn("fetch failed; reconnecting", zap.String("topic", topic), zap.Int("partition", partition),
+		c.cfg.Logger.Warn("fetch failed; fetching again", zap.String("topic", topic), zap.Int("partition", partition),
 			zap.Int64("offset", offset), zap.Int("attempt", attempt+1), zap.Error(err))
 	}
 }
 
-// openPartition connects to the partition's leader and positions the
-// connection at offset, or at the log's first record when offset is
-// kafka.FirstOffset (nothing committed yet) or below it (deleted by
-// retention).
-func (c *Consumer) openPartition(ctx context.Context, topic string, partition int, offset int64) (*kafka.Conn, error) {
-	dialer := c.cfg.Dialer
-	if dialer == nil {
-		dialer = kafka.DefaultDialer
-	}
-	var conn *kafka.Conn
-	var err error
-	for _, broker := range c.cfg.Brokers {
-		if conn, err = dialer.DialLeader(ctx, "tcp", broker, topic, partition); err == nil {
-			break
-		}
-	}
-	if err != nil {
-		return nil, fmt.Errorf("dial leader of %s/%d: %w", topic, partition, err)
-	}
-	if err := seekFrom(conn, offset); err != nil {
-		_ = conn.Close()
-		return nil, fmt.Errorf("seek %s/%d to %d: %w", topic, partition, offset, err)
-	}
-	return conn, nil
-}
-
-// seekFrom positions conn at offset, or at the first offset the log still
-// holds when offset is before it.
-func seekFrom(conn *kafka.Conn, offset int64) error {
-	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
-	defer func() { _ = conn.SetDeadline(time.Time{}) }()
-	first, err := conn.ReadFirstOffset()
-	if err != nil {
-		return fmt.Errorf("first offset: %w", err)
-	}
-	if offset < first { // also kafka.FirstOffset (-2)
-		offset = first
-	}
-	_, err = conn.Seek(offset, kafka.SeekAbsolute)
-	return err
-}
-
-// readPartition fetches from conn and hands each record to q until ctx
-// ends (nil error) or a fetch fails, calling fetched after each fetch that
+// readPartition fetches the partition from offset (kafka.FirstOffset: the
+// log's first record) and hands each record to q until ctx ends (nil
+// error) or a fetch fails, calling fetched after each fetch that
 // succeeded. It returns the next offset to read and whether it handed on
 // any record.
-func (c *Consumer) readPartition(ctx context.Context, conn *kafka.Conn, offset int64, budget *laneBudget, q chan<- kafka.Message, fetched func()) (int64, bool, error) {
+func (c *Consumer) readPartition(ctx context.Context, topic string, partition int, offset int64, budget *laneBudget, q chan<- kafka.Message, fetched func()) (int64, bool, error) {
 	progressed := false
-	for ctx.Err() == nil {
-		_ = conn.SetReadDeadline(time.Now().Add(c.cfg.MaxWait + fetchReadGrace))
-		batch := conn.ReadBatchWith(kafka.ReadBatchConfig{MinBytes: 1, MaxBytes: c.cfg.MaxFetchBytes, MaxWait: c.cfg.MaxWait})
-		for {
-			msg, err := batch.ReadMessage()
-			if err != nil {
-				break
-			}
-			waited, ok := budget.take(ctx)
-			if !ok {
-				_ = batch.Close()
-				return offset, progressed, nil
-			}
-			select {
-			case q <- msg:
-				if waited {
-					_ = conn.SetReadDeadline(time.Now().Add(fetchReadGrace))
-				}
-			default:
-				// The worker is busy: wait for it, then give the rest of
-				// the response its own time to arrive.
-				select {
-				case q <- msg:
-				case <-ctx.Done():
-					_ = batch.Close()
-					return offset, progressed, nil
-				}
-				_ = conn.SetReadDeadline(time.Now().Add(fetchReadGrace))
-			}
-			offset, progressed = msg.Offset+1, true
+	if offset < 0 {
+		first, err := c.firstOffset(ctx, topic, partition)
+		if err != nil {
+			return offset, false, err
 		}
-		err := batch.Close()
-		switch {
-		case err == nil, errors.Is(err, kafka.RequestTimedOut):
+		offset = first
+	}
+	for ctx.Err() == nil {
+		res, err := c.fetch(ctx, topic, partition, offset)
+		if err != nil {
+			return offset, progressed, err
+		}
+		switch code := kafka.Error(res.ErrorCode); {
+		case res.ErrorCode == 0, code == kafka.RequestTimedOut:
 			fetched()
-		case errors.Is(err, kafka.OffsetOutOfRange):
+		case code == kafka.OffsetOutOfRange:
 			// Before the log's start (retention deleted the records): go on
 			// from its first record. Past its end: wait and ask again.
-			if err := seekFrom(conn, offset); err != nil {
+			first, err := c.firstOffset(ctx, topic, partition)
+			if err != nil {
 				return offset, progressed, err
 			}
-			if next, _ := conn.Offset(); next != offset {
+			if offset < first {
 				c.cfg.Logger.Warn("records deleted before they were read; going on from the first one kept",
-					zap.Int64("from", offset), zap.Int64("to", next))
-				offset = next
+					zap.Int64("from", offset), zap.Int64("to", first))
+				offset = first
 			} else if !sleepCtx(ctx, c.cfg.MaxWait) {
 				return offset, progressed, nil
 			}
+			continue
 		default:
-			return offset, progressed, err
+			return offset, progressed, fmt.Errorf("fetch %s/%d from %d: %w", topic, partition, offset, code)
+		}
+		// What a read_committed reader can see ends at the last stable
+		// offset: the merge and the lag take it as the partition's end.
+		end := res.HighWatermark
+		if res.LastStableOffset >= 0 {
+			end = res.LastStableOffset
+		}
+		next, handed, ok := c.handOn(ctx, topic, partition, offset, end, res, budget, q)
+		if handed {
+			progressed = true
+		}
+		offset = next
+		if !ok {
+			return offset, progressed, nil
 		}
 	}
 	return offset, progressed, nil
+}
+
+// skippedRecord marks, in kafka.Message.WriterData (unused when
+// reading), a record the consumer must not handle but whose offset it
+// commits: a transaction marker, or a record of an aborted transaction.
+type skippedRecord struct{}
+
+// skipped reports whether m only holds an offset to commit.
+func skipped(m *kafka.Message) bool {
+	_, ok := m.WriterData.(skippedRecord)
+	return ok
+}
+
+// handOn hands the records of a fetch response at or after offset to q, in
+// offset order, and returns the next offset to fetch, whether it handed
+// any record on, and false when ctx ended first. Records are read as
+// Kafka's read_committed consumers read them: transaction markers (control
+// batches) and the records of aborted transactions are not handled, only
+// counted as read (handed on as skippedRecord, so their offsets are
+// committed), and a transaction still open is not in the response at all.
+// A null key or value is handed on as nil and an empty one as a non-nil
+// empty slice, so a dead letter keeps them apart (SPEC §2).
+func (c *Consumer) handOn(ctx context.Context, topic string, partition int, offset, end int64, res *fetchAPI.ResponsePartition,
+	budget *laneBudget, q chan<- kafka.Message) (int64, bool, bool) {
+	var batches []protocol.RecordReader
+	switch r := res.RecordSet.Records.(type) {
+	case nil:
+	case *protocol.RecordStream:
+		batches = r.Records
+	default:
+		batches = []protocol.RecordReader{r}
+	}
+	aborted := slices.Clone(res.AbortedTransactions)
+	slices.SortFunc(aborted, func(a, b fetchAPI.ResponseTransaction) int { return cmp.Compare(a.FirstOffset, b.FirstOffset) })
+	var abortedOpen []int64 // producers whose aborted transaction has begun and not yet ended
+	handed := false
+	hand := func(msg kafka.Message) bool {
+		if _, ok := budget.take(ctx); !ok {
+			return false
+		}
+		select {
+		case q <- msg:
+		case <-ctx.Done():
+			return false
+		}
+		offset, handed = msg.Offset+1, true
+		return true
+	}
+	for _, batch := range batches {
+		control, skipBatch := false, false
+		switch b := batch.(type) {
+		case *protocol.ControlBatch:
+			control = true
+			// A marker ends its producer's transaction; an abort marker
+			// ends the skipping of that producer's records.
+			abortedOpen = slices.DeleteFunc(abortedOpen, func(id int64) bool { return id == b.ProducerID })
+		case *protocol.RecordBatch:
+			for len(aborted) > 0 && aborted[0].FirstOffset <= b.BaseOffset {
+				abortedOpen = append(abortedOpen, aborted[0].ProducerID)
+				aborted = aborted[1:]
+			}
+			skipBatch = b.Attributes.Transactional() && slices.Contains(abortedOpen, b.ProducerID)
+		}
+		for {
+			rec, err := batch.ReadRecord()
+			if err != nil {
+				break // io.EOF, or a batch cut off at the response's end
+			}
+			msg := kafka.Message{Topic: topic, Partition: partition, Offset: rec.Offset, HighWaterMark: end, Time: rec.Time}
+			if control || skipBatch {
+				closeBytes(rec.Key, rec.Value)
+				msg.WriterData = skippedRecord{}
+			} else {
+				msg.Key, _ = protocol.ReadAll(rec.Key)
+				msg.Value, _ = protocol.ReadAll(rec.Value)
+				closeBytes(rec.Key, rec.Value)
+				if len(rec.Headers) > 0 {
+					msg.Headers = make([]kafka.Header, len(rec.Headers))
+					for i, h := range rec.Headers {
+						msg.Headers[i] = kafka.Header{Key: h.Key, Value: h.Value}
+					}
+				}
+			}
+			if rec.Offset < offset {
+				continue // a batch may begin before the offset asked for
+			}
+			if !hand(msg) {
+				return offset, handed, false
+			}
+		}
+	}
+	return offset, handed, true
+}
+
+func closeBytes(bs ...protocol.Bytes) {
+	for _, b := range bs {
+		if b != nil {
+			_ = b.Close()
+		}
+	}
+}
+
+// fetch asks the partition's leader for records from offset, waiting up
+// to MaxWait for some, in read_committed isolation.
+func (c *Consumer) fetch(ctx context.Context, topic string, partition int, offset int64) (*fetchAPI.ResponsePartition, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.MaxWait+fetchReadGrace)
+	defer cancel()
+	m, err := c.fetches.RoundTrip(ctx, c.brokers, &fetchAPI.Request{
+		ReplicaID:      -1,
+		MaxWaitTime:    int32(c.cfg.MaxWait / time.Millisecond),
+		MinBytes:       1,
+		MaxBytes:       int32(c.cfg.MaxFetchBytes),
+		IsolationLevel: int8(kafka.ReadCommitted),
+		SessionID:      -1,
+		SessionEpoch:   -1,
+		Topics: []fetchAPI.RequestTopic{{
+			Topic: topic,
+			Partitions: []fetchAPI.RequestPartition{{
+				Partition:          int32(partition),
+				CurrentLeaderEpoch: -1,
+				FetchOffset:        offset,
+				LogStartOffset:     -1,
+				PartitionMaxBytes:  int32(c.cfg.MaxFetchBytes),
+			}},
+		}},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("fetch %s/%d from %d: %w", topic, partition, offset, err)
+	}
+	res, ok := m.(*fetchAPI.Response)
+	if !ok {
+		return nil, fmt.Errorf("fetch %s/%d: unexpected response %T", topic, partition, m)
+	}
+	if res.ErrorCode != 0 {
+		return nil, fmt.Errorf("fetch %s/%d: %w", topic, partition, kafka.Error(res.ErrorCode))
+	}
+	for i := range res.Topics {
+		for j := range res.Topics[i].Partitions {
+			if p := &res.Topics[i].Partitions[j]; res.Topics[i].Topic == topic && p.Partition == int32(partition) {
+				return p, nil
+			}
+		}
+	}
+	return nil, fmt.Errorf("fetch %s/%d: partition missing from the response", topic, partition)
+}
+
+// firstOffset is the offset of the first record the partition's log still
+// holds.
+func (c *Consumer) firstOffset(ctx context.Context, topic string, partition int) (int64, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	res, err := c.admin.ListOffsets(ctx, &kafka.ListOffsetsRequest{
+		Topics: map[string][]kafka.OffsetRequest{topic: {kafka.FirstOffsetOf(partition)}},
+	})
+	if err != nil {
+		return 0, fmt.Errorf("first offset of %s/%d: %w", topic, partition, err)
+	}
+	for _, po := range res.Topics[topic] {
+		if po.Partition == partition {
+			if po.Error != nil {
+				return 0, fmt.Errorf("first offset of %s/%d: %w", topic, partition, po.Error)
+			}
+			return po.FirstOffset, nil
+		}
+	}
+	return 0, fmt.Errorf("first offset of %s/%d: partition missing from the response", topic, partition)
 }
 
 // laneBudget bounds the records of one topic partition that are fetched
