@@ -22,8 +22,8 @@ func TestCompressedInput(t *testing.T) {
 	for i, c := range codecs {
 		w := &kafka.Writer{Addr: kafka.TCP(e.brokers...), Compression: c, BatchTimeout: time.Millisecond}
 		cust := fmt.Sprintf("c-%d", i)
-		v := fmt.Sprintf(`{"schema":"ltv.order.v1","event_id":"e%d","type":"order_placed","customer_id":%q,"order_id":"o1","amount":"2000.00","currency":"SEK","occurred_at":"2026-03-01T12:00:00Z"}`, i, cust)
-		if err := w.WriteMessages(ctx, kafka.Message{Topic: settings.DefaultOrdersTopic, Key: []byte(cust), Value: []byte(v)}); err != nil {
+		v := orderValue(cust, "e1", "2000.00")
+		if err := w.WriteMessages(ctx, kafka.Message{Topic: settings.DefaultOrdersTopic, Key: []byte(cust), Value: v}); err != nil {
 			t.Fatal(err)
 		}
 		w.Close()

@@ -45,9 +45,7 @@ func TestMissingTopics(t *testing.T) {
 
 			w := &kafka.Writer{Addr: kafka.TCP(brokers...), AllowAutoTopicCreation: tc.autoCreate, BatchTimeout: time.Millisecond}
 			t.Cleanup(func() { _ = w.Close() })
-			order := kafka.Message{Topic: settings.DefaultOrdersTopic, Key: []byte("c-1"), Value: []byte(
-				`{"schema":"ltv.order.v1","event_id":"e1","type":"order_placed","customer_id":"c-1","order_id":"o1",` +
-					`"amount":"2000.00","currency":"SEK","occurred_at":"2026-03-01T12:00:00Z"}`)}
+			order := kafka.Message{Topic: settings.DefaultOrdersTopic, Key: []byte("c-1"), Value: orderValue("c-1", "e1", "2000.00")}
 			// A topic the broker creates on this request may take a moment
 			// to have a leader.
 			for {

@@ -24,9 +24,7 @@ func TestTransactionalProducers(t *testing.T) {
 	startService(t, e.config(t))
 	ctx := testutil.Context(t, 60*time.Second)
 	order := func(customer, id, amount string) *kgo.Record {
-		return &kgo.Record{Topic: settings.DefaultOrdersTopic, Key: []byte(customer), Value: []byte(fmt.Sprintf(
-			`{"schema":"ltv.order.v1","event_id":%q,"type":"order_placed","customer_id":%q,"order_id":%q,`+
-				`"amount":%q,"currency":"SEK","occurred_at":"2026-03-01T12:00:00Z"}`, id, customer, "o-"+id, amount))}
+		return &kgo.Record{Topic: settings.DefaultOrdersTopic, Key: []byte(customer), Value: orderValue(customer, id, amount)}
 	}
 	txn, err := kgo.NewClient(kgo.SeedBrokers(e.brokers...), kgo.TransactionalID("ltv-test-tx"))
 	if err != nil {
@@ -120,6 +118,13 @@ func TestTransactionalProducers(t *testing.T) {
 			t.Errorf("%s: revenue %q, want %s", c, rev, w)
 		}
 	}
+}
+
+// orderValue is an order_placed event of customer, with its own order id,
+// at one fixed time.
+func orderValue(customer, eventID, amount string) []byte {
+	return fmt.Appendf(nil, `{"schema":"ltv.order.v1","event_id":%q,"type":"order_placed","customer_id":%q,"order_id":%q,`+
+		`"amount":%q,"currency":"SEK","occurred_at":"2026-03-01T12:00:00Z"}`, eventID, customer, "o-"+eventID, amount)
 }
 
 func headerMap(hs []kafka.Header) map[string]string {
