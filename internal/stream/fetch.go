@@ -191,12 +191,8 @@ func (c *Consumer) handOn(ctx context.Context, topic string, partition int, offs
 				msg.Key, _ = protocol.ReadAll(rec.Key)
 				msg.Value, _ = protocol.ReadAll(rec.Value)
 				closeBytes(rec.Key, rec.Value)
-				if len(rec.Headers) > 0 {
-					msg.Headers = make([]kafka.Header, len(rec.Headers))
-					for i, h := range rec.Headers {
-						msg.Headers[i] = kafka.Header{Key: h.Key, Value: h.Value}
-					}
-				}
+				// Input headers are not kept: no rule reads them, and a
+				// dead letter carries its own.
 			}
 			if rec.Offset < offset {
 				continue // a batch may begin before the offset asked for
