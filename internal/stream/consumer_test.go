@@ -1,6 +1,6 @@
 // Tests of the Consumer against an in-process broker (kfake): rebalances,
 // commits within a generation, null and empty keys and values,
-// co-partitioned inputs.
+// co-partitioned inputs, records deleted before they were read.
 
 package stream_test
 
@@ -19,6 +19,8 @@ import (
 	"github.com/ltv-stream/ltv-stream/internal/stream"
 	"github.com/ltv-stream/ltv-stream/internal/testutil"
 	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -379,3 +381,87 @@ func coPartitionedConsumer(t *testing.T, brokers []string, topics ...string) *st
 }
 
 func nothing(context.Context, []pipeline.Record) error { return nil }
+
+// TestConsumerGoesOnFromTheFirstRecordKept: retention deleted records the
+// group had not read (its committed offset lies before the log's start
+// now). The fetcher is refused the offset and goes on from the first
+// record the log still holds, instead of stalling.
+func TestConsumerGoesOnFromTheFirstRecordKept(t *testing.T) {
+	const topic, group = "orders", "retention-test"
+	ctx := testutil.Context(t, 60*time.Second)
+	_, brokers := testutil.StartKafka(t, testutil.KafkaConfig{Partitions: 1, Topics: []string{topic}})
+	produce(t, ctx, brokers, topic, 10)
+	client := &kafka.Client{Addr: kafka.TCP(brokers...)}
+	res, err := client.OffsetCommit(ctx, &kafka.OffsetCommitRequest{GroupID: group, GenerationID: -1,
+		Topics: map[string][]kafka.OffsetCommit{topic: {{Partition: 0, Offset: 3}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range res.Topics[topic] {
+		if p.Error != nil {
+			t.Fatal(p.Error)
+		}
+	}
+	// Delete the records before offset 6, as retention would.
+	del := kmsg.NewPtrDeleteRecordsRequest()
+	dt := kmsg.NewDeleteRecordsRequestTopic()
+	dt.Topic = topic
+	dp := kmsg.NewDeleteRecordsRequestTopicPartition()
+	dp.Partition, dp.Offset = 0, 6
+	dt.Partitions = append(dt.Partitions, dp)
+	del.Topics = append(del.Topics, dt)
+	del.TimeoutMillis = 5000
+	if err := deleteRecords(ctx, brokers, del); err != nil {
+		t.Fatal(err)
+	}
+
+	var mu sync.Mutex
+	var handled []int64
+	cons, err := stream.NewConsumer(stream.ConsumerConfig{Brokers: brokers, GroupID: group, Topics: []string{topic},
+		Workers: 1, Linger: time.Millisecond, MaxWait: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := runConsumer(ctx, cons, func(_ context.Context, batch []pipeline.Record) error {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, r := range batch {
+			handled = append(handled, r.Offset)
+		}
+		return nil
+	})
+	if err := testutil.WaitCaughtUp(ctx, brokers, group, topic); err != nil {
+		t.Fatal(err)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if want := []int64{6, 7, 8, 9}; !slices.Equal(handled, want) {
+		t.Fatalf("handled offsets %v, want %v", handled, want)
+	}
+}
+
+// deleteRecords sends a DeleteRecords request (which kafka-go's client
+// lacks) through franz-go, which routes it to the partitions' leaders, and
+// reports any partition's error.
+func deleteRecords(ctx context.Context, brokers []string, req *kmsg.DeleteRecordsRequest) error {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	res, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		return err
+	}
+	for _, t := range res.Topics {
+		for _, p := range t.Partitions {
+			if err := kerr.ErrorForCode(p.ErrorCode); err != nil {
+				return fmt.Errorf("delete records of %s/%d: %w", t.Topic, p.Partition, err)
+			}
+		}
+	}
+	return nil
+}
