@@ -228,29 +228,10 @@ func TestConsumerTellsNullFromEmpty(t *testing.T) {
 	}
 	_ = w.Close()
 
-	var mu sync.Mutex
 	got := map[int64]pipeline.Record{}
-	cons, err := stream.NewConsumer(stream.ConsumerConfig{Brokers: brokers, GroupID: group, Topics: []string{topic},
-		Workers: 1, Linger: time.Millisecond, MaxWait: 200 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
+	for _, r := range consumeAll(t, ctx, brokers, group, topic) {
+		got[r.Offset] = r
 	}
-	stop := runConsumer(ctx, cons, func(_ context.Context, batch []pipeline.Record) error {
-		mu.Lock()
-		defer mu.Unlock()
-		for _, r := range batch {
-			got[r.Offset] = r
-		}
-		return nil
-	})
-	if err := testutil.WaitCaughtUp(ctx, brokers, group, topic); err != nil {
-		t.Fatal(err)
-	}
-	if err := stop(); err != nil {
-		t.Fatal(err)
-	}
-	mu.Lock()
-	defer mu.Unlock()
 	kind := func(b []byte) string {
 		switch {
 		case b == nil:
@@ -415,8 +396,21 @@ func TestConsumerGoesOnFromTheFirstRecordKept(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	var mu sync.Mutex
 	var handled []int64
+	for _, r := range consumeAll(t, ctx, brokers, group, topic) {
+		handled = append(handled, r.Offset)
+	}
+	if want := []int64{6, 7, 8, 9}; !slices.Equal(handled, want) {
+		t.Fatalf("handled offsets %v, want %v", handled, want)
+	}
+}
+
+// consumeAll runs a one-worker consumer of topic until the group has
+// committed all of it, and returns the records handled, in order.
+func consumeAll(t *testing.T, ctx context.Context, brokers []string, group, topic string) []pipeline.Record {
+	t.Helper()
+	var mu sync.Mutex
+	var handled []pipeline.Record
 	cons, err := stream.NewConsumer(stream.ConsumerConfig{Brokers: brokers, GroupID: group, Topics: []string{topic},
 		Workers: 1, Linger: time.Millisecond, MaxWait: 200 * time.Millisecond})
 	if err != nil {
@@ -425,9 +419,7 @@ func TestConsumerGoesOnFromTheFirstRecordKept(t *testing.T) {
 	stop := runConsumer(ctx, cons, func(_ context.Context, batch []pipeline.Record) error {
 		mu.Lock()
 		defer mu.Unlock()
-		for _, r := range batch {
-			handled = append(handled, r.Offset)
-		}
+		handled = append(handled, batch...)
 		return nil
 	})
 	if err := testutil.WaitCaughtUp(ctx, brokers, group, topic); err != nil {
@@ -438,9 +430,7 @@ func TestConsumerGoesOnFromTheFirstRecordKept(t *testing.T) {
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	if want := []int64{6, 7, 8, 9}; !slices.Equal(handled, want) {
-		t.Fatalf("handled offsets %v, want %v", handled, want)
-	}
+	return handled
 }
 
 // deleteRecords sends a DeleteRecords request (which kafka-go's client
