@@ -53,7 +53,8 @@ func EndOffsets(ctx context.Context, brokers []string, topic string) (map[int]in
 		return nil, err
 	}
 	client := newClient(brokers, nil)
-	req := &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{}}
+	// The end a read_committed reader (the consumer) can reach.
+	req := &kafka.ListOffsetsRequest{IsolationLevel: kafka.ReadCommitted, Topics: map[string][]kafka.OffsetRequest{}}
 	for _, p := range parts {
 		req.Topics[topic] = append(req.Topics[topic], kafka.LastOffsetOf(p))
 	}

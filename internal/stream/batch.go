@@ -159,7 +159,9 @@ func (c *Consumer) collect(ctx context.Context, q <-chan kafka.Message, m *merge
 func (c *Consumer) caughtUp(ctx context.Context, topic string, partition int) (bool, error) {
 	qctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	ends, err := c.admin.ListOffsets(qctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{topic: {kafka.LastOffsetOf(partition)}}})
+	// The end a read_committed reader can reach: the last stable offset.
+	ends, err := c.admin.ListOffsets(qctx, &kafka.ListOffsetsRequest{IsolationLevel: kafka.ReadCommitted,
+		Topics: map[string][]kafka.OffsetRequest{topic: {kafka.LastOffsetOf(partition)}}})
 	if err != nil {
 		return false, fmt.Errorf("list offsets %s/%d: %w", topic, partition, err)
 	}

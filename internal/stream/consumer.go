@@ -210,6 +210,25 @@ type partitionKey struct {
 	partition int
 }
 
+// fetchMetadataTTL is how old the partition leaders the fetchers route by
+// may get. kafka-go's Transport reads them again only when they are this
+// old (its default is 6 s), not when a fetch is refused for going to a
+// former leader, so this bounds how long a partition waits after its
+// leader moved (a broker restart, a rolling upgrade).
+const fetchMetadataTTL = time.Second
+
+// fetchTransport is a transport of the fetchers' own, with cfg.Transport's
+// connection settings (TLS, SASL), whose metadata covers the input topics
+// only and is at most fetchMetadataTTL old.
+func fetchTransport(cfg ConsumerConfig) *kafka.Transport {
+	t := &kafka.Transport{MetadataTTL: fetchMetadataTTL, MetadataTopics: cfg.Topics}
+	if s := cfg.Transport; s != nil {
+		t.Dial, t.DialTimeout, t.IdleTimeout, t.ClientID = s.Dial, s.DialTimeout, s.IdleTimeout, s.ClientID
+		t.TLS, t.SASL, t.Resolver, t.Context = s.TLS, s.SASL, s.Resolver, s.Context
+	}
+	return t
+}
+
 // NewConsumer builds the consumer; it connects when Run starts.
 func NewConsumer(cfg ConsumerConfig) (*Consumer, error) {
 	cfg.setDefaults()
@@ -217,10 +236,7 @@ func NewConsumer(cfg ConsumerConfig) (*Consumer, error) {
 		return nil, err
 	}
 	c := &Consumer{cfg: cfg, admin: newClient(cfg.Brokers, cfg.Transport),
-		fetches: kafka.DefaultTransport, brokers: kafka.TCP(cfg.Brokers...)}
-	if cfg.Transport != nil {
-		c.fetches = cfg.Transport
-	}
+		fetches: fetchTransport(cfg), brokers: kafka.TCP(cfg.Brokers...)}
 	c.healthy.Store(true)
 	return c, nil
 }
@@ -279,6 +295,9 @@ func (c *Consumer) Run(ctx context.Context, handle Handler) error {
 		stopFetch(nil)
 		<-watchDone
 	}()
+	if t, ok := c.fetches.(*kafka.Transport); ok {
+		defer t.CloseIdleConnections()
+	}
 
 	group, err := kafka.NewConsumerGroup(c.groupConfig())
 	if err != nil {

@@ -73,8 +73,9 @@ func (c *Consumer) readPartition(ctx context.Context, topic string, partition in
 		}
 		offset = first
 	}
+	size := c.cfg.MaxFetchBytes
 	for ctx.Err() == nil {
-		res, err := c.fetch(ctx, topic, partition, offset)
+		res, err := c.fetch(ctx, topic, partition, offset, size)
 		if err != nil {
 			return offset, progressed, err
 		}
@@ -105,16 +106,48 @@ func (c *Consumer) readPartition(ctx context.Context, topic string, partition in
 		if res.LastStableOffset >= 0 {
 			end = res.LastStableOffset
 		}
-		next, handed, ok := c.handOn(ctx, topic, partition, offset, end, res, budget, q)
+		batches := responseBatches(res)
+		next, handed, ok := c.handOn(ctx, topic, partition, offset, end, batches, res.AbortedTransactions, budget, q)
 		if handed {
 			progressed = true
 		}
-		offset = next
 		if !ok {
-			return offset, progressed, nil
+			return next, progressed, nil
 		}
+		switch {
+		case next > offset || len(batches) == 0:
+			size = c.cfg.MaxFetchBytes
+		case size < maxGrownFetchBytes:
+			// Batches but nothing at or after offset: the end of a batch
+			// whose last records compaction removed (kafka-go keeps no
+			// batch's last offset). Ask for more, so the response reaches
+			// the next batch, whose start is the way on.
+			size = min(2*size, maxGrownFetchBytes)
+		default:
+			// Nothing further in the log yet: wait as a fetch would.
+			if !sleepCtx(ctx, c.cfg.MaxWait) {
+				return next, progressed, nil
+			}
+		}
+		offset = next
 	}
 	return offset, progressed, nil
+}
+
+// maxGrownFetchBytes bounds how far a fetch that made no progress grows.
+const maxGrownFetchBytes = 64 << 20
+
+// responseBatches lists the record batches of a fetch response in offset
+// order.
+func responseBatches(res *fetchAPI.ResponsePartition) []protocol.RecordReader {
+	switch r := res.RecordSet.Records.(type) {
+	case nil:
+		return nil
+	case *protocol.RecordStream:
+		return r.Records
+	default:
+		return []protocol.RecordReader{r}
+	}
 }
 
 // skippedRecord marks, in kafka.Message.WriterData (unused when
@@ -137,17 +170,9 @@ func skipped(m *kafka.Message) bool {
 // committed), and a transaction still open is not in the response at all.
 // A null key or value is handed on as nil and an empty one as a non-nil
 // empty slice, so a dead letter keeps them apart (SPEC §2).
-func (c *Consumer) handOn(ctx context.Context, topic string, partition int, offset, end int64, res *fetchAPI.ResponsePartition,
-	budget *laneBudget, q chan<- kafka.Message) (int64, bool, bool) {
-	var batches []protocol.RecordReader
-	switch r := res.RecordSet.Records.(type) {
-	case nil:
-	case *protocol.RecordStream:
-		batches = r.Records
-	default:
-		batches = []protocol.RecordReader{r}
-	}
-	aborted := slices.Clone(res.AbortedTransactions)
+func (c *Consumer) handOn(ctx context.Context, topic string, partition int, offset, end int64, batches []protocol.RecordReader,
+	abortedTxns []fetchAPI.ResponseTransaction, budget *laneBudget, q chan<- kafka.Message) (int64, bool, bool) {
+	aborted := slices.Clone(abortedTxns)
 	slices.SortFunc(aborted, func(a, b fetchAPI.ResponseTransaction) int { return cmp.Compare(a.FirstOffset, b.FirstOffset) })
 	var abortedOpen []int64 // producers whose aborted transaction has begun and not yet ended
 	handed := false
@@ -163,40 +188,55 @@ func (c *Consumer) handOn(ctx context.Context, topic string, partition int, offs
 		offset, handed = msg.Offset+1, true
 		return true
 	}
+	// begun takes the aborted transactions that have begun by base, the
+	// offset of a batch: Kafka lists every aborted transaction whose abort
+	// marker is at or after the fetch offset, in order of first offset.
+	begun := func(base int64) {
+		for len(aborted) > 0 && aborted[0].FirstOffset <= base {
+			abortedOpen = append(abortedOpen, aborted[0].ProducerID)
+			aborted = aborted[1:]
+		}
+	}
 	for _, batch := range batches {
 		control, skipBatch := false, false
+		var base int64
 		switch b := batch.(type) {
 		case *protocol.ControlBatch:
-			control = true
+			base, control = b.BaseOffset, true
+			begun(base)
 			// A marker ends its producer's transaction; an abort marker
 			// ends the skipping of that producer's records.
 			abortedOpen = slices.DeleteFunc(abortedOpen, func(id int64) bool { return id == b.ProducerID })
 		case *protocol.RecordBatch:
-			for len(aborted) > 0 && aborted[0].FirstOffset <= b.BaseOffset {
-				abortedOpen = append(abortedOpen, aborted[0].ProducerID)
-				aborted = aborted[1:]
-			}
+			base = b.BaseOffset
+			begun(base)
 			skipBatch = b.Attributes.Transactional() && slices.Contains(abortedOpen, b.ProducerID)
+		case *protocol.MessageSet:
+			base = b.BaseOffset
 		}
+		// Offsets between batches are gone (compacted): the next one to
+		// fetch is at least this batch's first.
+		offset = max(offset, base)
 		for {
 			rec, err := batch.ReadRecord()
 			if err != nil {
 				break // io.EOF, or a batch cut off at the response's end
 			}
+			if rec.Offset < offset {
+				// A batch may begin before the offset asked for.
+				closeBytes(rec.Key, rec.Value)
+				continue
+			}
 			msg := kafka.Message{Topic: topic, Partition: partition, Offset: rec.Offset, HighWaterMark: end, Time: rec.Time}
 			if control || skipBatch {
-				closeBytes(rec.Key, rec.Value)
 				msg.WriterData = skippedRecord{}
 			} else {
-				msg.Key, _ = protocol.ReadAll(rec.Key)
-				msg.Value, _ = protocol.ReadAll(rec.Value)
-				closeBytes(rec.Key, rec.Value)
 				// Input headers are not kept: no rule reads them, and a
 				// dead letter carries its own.
+				msg.Key, _ = protocol.ReadAll(rec.Key)
+				msg.Value, _ = protocol.ReadAll(rec.Value)
 			}
-			if rec.Offset < offset {
-				continue // a batch may begin before the offset asked for
-			}
+			closeBytes(rec.Key, rec.Value)
 			if !hand(msg) {
 				return offset, handed, false
 			}
@@ -213,16 +253,16 @@ func closeBytes(bs ...protocol.Bytes) {
 	}
 }
 
-// fetch asks the partition's leader for records from offset, waiting up
-// to MaxWait for some, in read_committed isolation.
-func (c *Consumer) fetch(ctx context.Context, topic string, partition int, offset int64) (*fetchAPI.ResponsePartition, error) {
+// fetch asks the partition's leader for up to size bytes of records from
+// offset, waiting up to MaxWait for some, in read_committed isolation.
+func (c *Consumer) fetch(ctx context.Context, topic string, partition int, offset int64, size int) (*fetchAPI.ResponsePartition, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.MaxWait+fetchReadGrace)
 	defer cancel()
 	m, err := c.fetches.RoundTrip(ctx, c.brokers, &fetchAPI.Request{
 		ReplicaID:      -1,
 		MaxWaitTime:    int32(c.cfg.MaxWait / time.Millisecond),
 		MinBytes:       1,
-		MaxBytes:       int32(c.cfg.MaxFetchBytes),
+		MaxBytes:       int32(2 * size), // the partition's bound is the one that counts
 		IsolationLevel: int8(kafka.ReadCommitted),
 		SessionID:      -1,
 		SessionEpoch:   -1,
@@ -233,7 +273,7 @@ func (c *Consumer) fetch(ctx context.Context, topic string, partition int, offse
 				CurrentLeaderEpoch: -1,
 				FetchOffset:        offset,
 				LogStartOffset:     -1,
-				PartitionMaxBytes:  int32(c.cfg.MaxFetchBytes),
+				PartitionMaxBytes:  int32(size),
 			}},
 		}},
 	})
