@@ -210,18 +210,14 @@ type partitionKey struct {
 	partition int
 }
 
-// fetchMetadataTTL is how old the partition leaders the fetchers route by
-// may get. kafka-go's Transport reads them again only when they are this
-// old (its default is 6 s), not when a fetch is refused for going to a
-// former leader, so this bounds how long a partition waits after its
-// leader moved (a broker restart, a rolling upgrade).
-const fetchMetadataTTL = time.Second
-
 // fetchTransport is a transport of the fetchers' own, with cfg.Transport's
 // connection settings (TLS, SASL), whose metadata covers the input topics
-// only and is at most fetchMetadataTTL old.
+// only and is at most MetadataTTL old: kafka-go's Transport reads partition
+// leaders again only then, not when a fetch is refused for going to a
+// former leader, so this bounds how long a partition waits after its
+// leader moved (a broker restart, a rolling upgrade).
 func fetchTransport(cfg ConsumerConfig) *kafka.Transport {
-	t := &kafka.Transport{MetadataTTL: fetchMetadataTTL, MetadataTopics: cfg.Topics}
+	t := &kafka.Transport{MetadataTTL: MetadataTTL, MetadataTopics: cfg.Topics}
 	if s := cfg.Transport; s != nil {
 		t.Dial, t.DialTimeout, t.IdleTimeout, t.ClientID = s.Dial, s.DialTimeout, s.IdleTimeout, s.ClientID
 		t.TLS, t.SASL, t.Resolver, t.Context = s.TLS, s.SASL, s.Resolver, s.Context

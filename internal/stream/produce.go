@@ -66,7 +66,7 @@ func newProducer(cfg WriterConfig) *producer {
 	if cfg.Transport != nil {
 		p.transport = cfg.Transport
 	} else {
-		p.owned = &kafka.Transport{}
+		p.owned = &kafka.Transport{MetadataTTL: MetadataTTL}
 		p.transport = p.owned
 	}
 	return p

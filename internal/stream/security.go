@@ -109,15 +109,23 @@ func (s Security) Dialer() (*kafka.Dialer, error) {
 	return &kafka.Dialer{Timeout: defaultDialLimit, DualStack: true, SASLMechanism: mech, TLS: s.TLS, ClientID: s.ClientID}, nil
 }
 
-// Transport returns a kafka-go transport (for writers and the admin
-// client) with these settings; nil for the plain default.
+// Transport returns a kafka-go transport (for the writers, the admin
+// client, and the settings of the fetchers' own) with these settings, also
+// for plain TCP. Its partition leaders are at most MetadataTTL old:
+// kafka-go's Transport reads them again only then (its default is 6 s),
+// not when a request is refused for going to a former leader, so this
+// bounds how long writes wait after a leader moved.
 func (s Security) Transport() (*kafka.Transport, error) {
-	mech, set, err := s.settings()
-	if err != nil || !set {
+	mech, _, err := s.settings()
+	if err != nil {
 		return nil, err
 	}
-	return &kafka.Transport{DialTimeout: defaultDialLimit, SASL: mech, TLS: s.TLS, ClientID: s.ClientID}, nil
+	return &kafka.Transport{DialTimeout: defaultDialLimit, MetadataTTL: MetadataTTL, SASL: mech, TLS: s.TLS, ClientID: s.ClientID}, nil
 }
+
+// MetadataTTL is how old the partition leaders a transport routes by may
+// get.
+const MetadataTTL = time.Second
 
 // dial opens one connection to a broker with these settings.
 func (s Security) dial(ctx context.Context, addr string, timeout time.Duration) (*kafka.Conn, error) {
