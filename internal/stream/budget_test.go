@@ -23,7 +23,7 @@ func TestLaneBudgetPausesTheFetcherUntilRecordsAreReleased(t *testing.T) {
 		done := make(chan bool)
 		go func() {
 			for range 5 {
-				if _, ok := b.take(ctx); !ok {
+				if !b.take(ctx) {
 					done <- false
 					return
 				}
@@ -50,7 +50,7 @@ func TestLaneBudgetPausesTheFetcherUntilRecordsAreReleased(t *testing.T) {
 		}
 
 		go func() {
-			_, ok := b.take(ctx)
+			ok := b.take(ctx)
 			done <- ok
 		}()
 		time.Sleep(time.Minute)
@@ -119,7 +119,7 @@ func TestManyPartitionsKeepTheMergedOrder(t *testing.T) {
 	for p := range partitions {
 		b := budgets[partitionKey{"customer-lifecycle", p}]
 		for off := int64(0); b.held.Load() < b.limit; off++ {
-			if _, ok := b.take(ctx); !ok {
+			if !b.take(ctx) {
 				t.Fatal("take failed with room in the budget")
 			}
 			m.addNow(rec("customer-lifecycle", p, off, 1000, 50+int(off)))

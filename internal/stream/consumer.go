@@ -128,7 +128,8 @@ type ConsumerConfig struct {
 	Dialer *kafka.Dialer
 	// Transport carries the same settings for the fetches and the admin
 	// requests (partition counts, the merge's committed offsets); nil
-	// means plain TCP.
+	// means plain TCP. Security.Transport makes one whose partition leaders
+	// are at most MetadataTTL old, as the consumer's own is.
 	Transport *kafka.Transport
 	// Logger receives operational logs. Default zap.NewNop().
 	Logger *zap.Logger
@@ -200,8 +201,12 @@ type Consumer struct {
 	// offsets (the merge) and partitions' first offsets (the fetchers).
 	admin *kafka.Client
 	// fetches carries the fetchers' requests to the partitions' leaders,
-	// each on a connection of its own while it waits for records.
+	// each on a connection of its own while it waits for records: the
+	// configured Transport, or owned.
 	fetches kafka.RoundTripper
+	// owned is the transport the consumer made itself when none was
+	// configured; its idle connections are closed when Run ends.
+	owned   *kafka.Transport
 	brokers net.Addr
 }
 
@@ -210,29 +215,21 @@ type partitionKey struct {
 	partition int
 }
 
-// fetchTransport is a transport of the fetchers' own, with cfg.Transport's
-// connection settings (TLS, SASL), whose metadata covers the input topics
-// only and is at most MetadataTTL old: kafka-go's Transport reads partition
-// leaders again only then, not when a fetch is refused for going to a
-// former leader, so this bounds how long a partition waits after its
-// leader moved (a broker restart, a rolling upgrade).
-func fetchTransport(cfg ConsumerConfig) *kafka.Transport {
-	t := &kafka.Transport{MetadataTTL: MetadataTTL, MetadataTopics: cfg.Topics}
-	if s := cfg.Transport; s != nil {
-		t.Dial, t.DialTimeout, t.IdleTimeout, t.ClientID = s.Dial, s.DialTimeout, s.IdleTimeout, s.ClientID
-		t.TLS, t.SASL, t.Resolver, t.Context = s.TLS, s.SASL, s.Resolver, s.Context
-	}
-	return t
-}
-
 // NewConsumer builds the consumer; it connects when Run starts.
 func NewConsumer(cfg ConsumerConfig) (*Consumer, error) {
 	cfg.setDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	c := &Consumer{cfg: cfg, admin: newClient(cfg.Brokers, cfg.Transport),
-		fetches: fetchTransport(cfg), brokers: kafka.TCP(cfg.Brokers...)}
+	t := cfg.Transport
+	var owned *kafka.Transport
+	if t == nil {
+		// Not kafka-go's default transport: it re-reads partition leaders
+		// only every 6 s (see MetadataTTL).
+		owned = &kafka.Transport{MetadataTTL: MetadataTTL}
+		t = owned
+	}
+	c := &Consumer{cfg: cfg, admin: newClient(cfg.Brokers, t), fetches: t, owned: owned, brokers: kafka.TCP(cfg.Brokers...)}
 	c.healthy.Store(true)
 	return c, nil
 }
@@ -291,8 +288,8 @@ func (c *Consumer) Run(ctx context.Context, handle Handler) error {
 		stopFetch(nil)
 		<-watchDone
 	}()
-	if t, ok := c.fetches.(*kafka.Transport); ok {
-		defer t.CloseIdleConnections()
+	if c.owned != nil {
+		defer c.owned.CloseIdleConnections()
 	}
 
 	group, err := kafka.NewConsumerGroup(c.groupConfig())

@@ -172,12 +172,12 @@ func skipped(m *kafka.Message) bool {
 // empty slice, so a dead letter keeps them apart (SPEC §2).
 func (c *Consumer) handOn(ctx context.Context, topic string, partition int, offset, end int64, batches []protocol.RecordReader,
 	abortedTxns []fetchAPI.ResponseTransaction, budget *laneBudget, q chan<- kafka.Message) (int64, bool, bool) {
-	aborted := slices.Clone(abortedTxns)
+	aborted := abortedTxns // sorted in place: the response is the fetcher's own
 	slices.SortFunc(aborted, func(a, b fetchAPI.ResponseTransaction) int { return cmp.Compare(a.FirstOffset, b.FirstOffset) })
 	var abortedOpen []int64 // producers whose aborted transaction has begun and not yet ended
 	handed := false
 	hand := func(msg kafka.Message) bool {
-		if _, ok := budget.take(ctx); !ok {
+		if !budget.take(ctx) {
 			return false
 		}
 		select {
@@ -335,20 +335,18 @@ func newLaneBudget(limit int) *laneBudget {
 	return &laneBudget{limit: int64(limit), wake: make(chan struct{}, 1)}
 }
 
-// take waits until the lane has room for one more record and counts it.
-// waited says it had to wait; ok is false when ctx ended first. Only the
-// lane's fetcher calls it.
-func (b *laneBudget) take(ctx context.Context) (waited, ok bool) {
+// take waits until the lane has room for one more record and counts it;
+// false when ctx ended first. Only the lane's fetcher calls it.
+func (b *laneBudget) take(ctx context.Context) bool {
 	for b.held.Load() >= b.limit {
-		waited = true
 		select {
 		case <-b.wake:
 		case <-ctx.Done():
-			return waited, false
+			return false
 		}
 	}
 	b.held.Add(1)
-	return waited, true
+	return true
 }
 
 // release gives back the room of n records that went into a batch.

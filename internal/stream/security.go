@@ -109,12 +109,13 @@ func (s Security) Dialer() (*kafka.Dialer, error) {
 	return &kafka.Dialer{Timeout: defaultDialLimit, DualStack: true, SASLMechanism: mech, TLS: s.TLS, ClientID: s.ClientID}, nil
 }
 
-// Transport returns a kafka-go transport (for the writers, the admin
-// client, and the settings of the fetchers' own) with these settings, also
-// for plain TCP. Its partition leaders are at most MetadataTTL old:
-// kafka-go's Transport reads them again only then (its default is 6 s),
-// not when a request is refused for going to a former leader, so this
-// bounds how long writes wait after a leader moved.
+// Transport returns a kafka-go transport (for the fetchers, the writers
+// and the admin client) with these settings, also for plain TCP. Its
+// partition leaders are at most MetadataTTL old: kafka-go's Transport
+// reads them again only then (its default is 6 s), not when a request is
+// refused for going to a former leader, so this bounds how long fetches
+// and writes wait after a leader moved (a broker restart, a rolling
+// upgrade).
 func (s Security) Transport() (*kafka.Transport, error) {
 	mech, _, err := s.settings()
 	if err != nil {
