@@ -372,17 +372,7 @@ func TestConsumerGoesOnFromTheFirstRecordKept(t *testing.T) {
 	ctx := testutil.Context(t, 60*time.Second)
 	_, brokers := testutil.StartKafka(t, testutil.KafkaConfig{Partitions: 1, Topics: []string{topic}})
 	produce(t, ctx, brokers, topic, 10)
-	client := &kafka.Client{Addr: kafka.TCP(brokers...)}
-	res, err := client.OffsetCommit(ctx, &kafka.OffsetCommitRequest{GroupID: group, GenerationID: -1,
-		Topics: map[string][]kafka.OffsetCommit{topic: {{Partition: 0, Offset: 3}}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range res.Topics[topic] {
-		if p.Error != nil {
-			t.Fatal(p.Error)
-		}
-	}
+	commitOffset(t, ctx, brokers, group, topic, 3)
 	// Delete the records before offset 6, as retention would.
 	del := kmsg.NewPtrDeleteRecordsRequest()
 	dt := kmsg.NewDeleteRecordsRequestTopic()
@@ -402,6 +392,102 @@ func TestConsumerGoesOnFromTheFirstRecordKept(t *testing.T) {
 	}
 	if want := []int64{6, 7, 8, 9}; !slices.Equal(handled, want) {
 		t.Fatalf("handled offsets %v, want %v", handled, want)
+	}
+}
+
+// TestConsumerIsNotReadyPastTheLogEnd: a position past the partition's
+// log end (the log truncated by an unclean leader election, or the topic
+// deleted and created again) makes the consumer unhealthy with an error
+// that says so, instead of waiting unseen; it reads on from that position
+// once the log reaches it.
+func TestConsumerIsNotReadyPastTheLogEnd(t *testing.T) {
+	const topic, group = "orders", "past-end-test"
+	ctx := testutil.Context(t, 60*time.Second)
+	_, brokers := testutil.StartKafka(t, testutil.KafkaConfig{Partitions: 1, Topics: []string{topic}})
+	produce(t, ctx, brokers, topic, 3)
+	commitOffset(t, ctx, brokers, group, topic, 8)
+
+	var mu sync.Mutex
+	var handled []int64
+	var unhealthy []error
+	cons, err := stream.NewConsumer(stream.ConsumerConfig{Brokers: brokers, GroupID: group, Topics: []string{topic},
+		Workers: 1, Linger: time.Millisecond, MaxWait: 200 * time.Millisecond,
+		RetryMin: 20 * time.Millisecond, RetryMax: 200 * time.Millisecond,
+		OnHealth: func(ok bool, err error) {
+			if !ok {
+				mu.Lock()
+				unhealthy = append(unhealthy, err)
+				mu.Unlock()
+			}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := runConsumer(ctx, cons, func(_ context.Context, batch []pipeline.Record) error {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, r := range batch {
+			handled = append(handled, r.Offset)
+		}
+		return nil
+	})
+	defer func() {
+		if err := stop(); err != nil {
+			t.Error(err)
+		}
+	}()
+	waitUntil := func(what string, cond func() bool) {
+		t.Helper()
+		for {
+			mu.Lock()
+			ok := cond()
+			mu.Unlock()
+			if ok {
+				return
+			}
+			if ctx.Err() != nil {
+				t.Fatalf("timed out waiting for %s (handled %v, unhealthy %v)", what, handled, unhealthy)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	waitUntil("the consumer unhealthy", func() bool { return len(unhealthy) > 0 })
+	if err := unhealthy[0]; !errors.Is(err, stream.ErrPositionPastLogEnd) || !strings.Contains(err.Error(), "orders/0 from 8") {
+		t.Fatalf("unhealthy with %v, want ErrPositionPastLogEnd for orders/0 from 8", err)
+	}
+	if cons.Healthy() {
+		t.Fatal("Healthy() while the position is past the log end")
+	}
+	produce(t, ctx, brokers, topic, 10) // offsets 3..12
+	waitUntil("offsets 8..12 handled", func() bool { return len(handled) >= 5 })
+	mu.Lock()
+	got := slices.Clone(handled)
+	mu.Unlock()
+	if want := []int64{8, 9, 10, 11, 12}; !slices.Equal(got, want) {
+		t.Fatalf("handled offsets %v, want %v", got, want)
+	}
+	for !cons.Healthy() {
+		if ctx.Err() != nil {
+			t.Fatal("not healthy again once the log reached the position")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// commitOffset commits offset for partition 0 of topic as the group's
+// position, as an earlier member would have.
+func commitOffset(t *testing.T, ctx context.Context, brokers []string, group, topic string, offset int64) {
+	t.Helper()
+	client := &kafka.Client{Addr: kafka.TCP(brokers...)}
+	res, err := client.OffsetCommit(ctx, &kafka.OffsetCommitRequest{GroupID: group, GenerationID: -1,
+		Topics: map[string][]kafka.OffsetCommit{topic: {{Partition: 0, Offset: offset}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range res.Topics[topic] {
+		if p.Error != nil {
+			t.Fatal(p.Error)
+		}
 	}
 }
 

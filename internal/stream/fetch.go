@@ -3,6 +3,7 @@ package stream
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync/atomic"
@@ -13,6 +14,14 @@ import (
 	fetchAPI "github.com/segmentio/kafka-go/protocol/fetch"
 	"go.uber.org/zap"
 )
+
+// ErrPositionPastLogEnd says a partition's log ends before the offset the
+// consumer is to read next: the log was truncated (an unclean leader
+// election) or the topic deleted and created again. The records the new
+// log holds below that offset are not read (and the offset guard would
+// take them for ones already applied); the fetcher keeps asking, not
+// ready, until the log reaches the offset. See docs/operations.md.
+var ErrPositionPastLogEnd = errors.New("the partition's log ends before the consumer's position: truncated, or the topic recreated")
 
 // fetchReadGrace is how long a fetch may take beyond the broker's wait for
 // data.
@@ -54,7 +63,11 @@ func (c *Consumer) fetchPartition(ctx context.Context, topic string, partition i
 			failing = true
 			c.fetchFailed(err)
 		}
-		c.cfg.Logger.Warn("fetch failed; fetching again", zap.String("topic", topic), zap.Int("partition", partition),
+		log := c.cfg.Logger.Warn
+		if errors.Is(err, ErrPositionPastLogEnd) {
+			log = c.cfg.Logger.Error
+		}
+		log("fetch failed; fetching again", zap.String("topic", topic), zap.Int("partition", partition),
 			zap.Int64("offset", offset), zap.Int("attempt", attempt+1), zap.Error(err))
 	}
 }
@@ -84,18 +97,20 @@ func (c *Consumer) readPartition(ctx context.Context, topic string, partition in
 			fetched()
 		case code == kafka.OffsetOutOfRange:
 			// Before the log's start (retention deleted the records): go on
-			// from its first record. Past its end: wait and ask again.
-			first, err := c.firstOffset(ctx, topic, partition)
+			// from its first record. Past its end: the log is not the one
+			// the position was read from; fail, so the instance is not
+			// ready, and ask again (the position holds once the log reaches
+			// it).
+			first, end, err := c.logBounds(ctx, topic, partition)
 			if err != nil {
 				return offset, progressed, err
 			}
-			if offset < first {
-				c.cfg.Logger.Warn("records deleted before they were read; going on from the first one kept",
-					zap.Int64("from", offset), zap.Int64("to", first))
-				offset = first
-			} else if !sleepCtx(ctx, c.cfg.MaxWait) {
-				return offset, progressed, nil
+			if offset >= first {
+				return offset, progressed, fmt.Errorf("fetch %s/%d from %d: %w (it ends at %d)", topic, partition, offset, ErrPositionPastLogEnd, end)
 			}
+			c.cfg.Logger.Warn("records deleted before they were read; going on from the first one kept",
+				zap.Int64("from", offset), zap.Int64("to", first))
+			offset = first
 			continue
 		default:
 			return offset, progressed, fmt.Errorf("fetch %s/%d from %d: %w", topic, partition, offset, code)
@@ -300,23 +315,30 @@ func (c *Consumer) fetch(ctx context.Context, topic string, partition int, offse
 // firstOffset is the offset of the first record the partition's log still
 // holds.
 func (c *Consumer) firstOffset(ctx context.Context, topic string, partition int) (int64, error) {
+	first, _, err := c.logBounds(ctx, topic, partition)
+	return first, err
+}
+
+// logBounds returns the offsets of the partition's first record and of the
+// record its log will hold next.
+func (c *Consumer) logBounds(ctx context.Context, topic string, partition int) (first, end int64, err error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	res, err := c.admin.ListOffsets(ctx, &kafka.ListOffsetsRequest{
-		Topics: map[string][]kafka.OffsetRequest{topic: {kafka.FirstOffsetOf(partition)}},
+		Topics: map[string][]kafka.OffsetRequest{topic: {kafka.FirstOffsetOf(partition), kafka.LastOffsetOf(partition)}},
 	})
 	if err != nil {
-		return 0, fmt.Errorf("first offset of %s/%d: %w", topic, partition, err)
+		return 0, 0, fmt.Errorf("offsets of %s/%d: %w", topic, partition, err)
 	}
 	for _, po := range res.Topics[topic] {
 		if po.Partition == partition {
 			if po.Error != nil {
-				return 0, fmt.Errorf("first offset of %s/%d: %w", topic, partition, po.Error)
+				return 0, 0, fmt.Errorf("offsets of %s/%d: %w", topic, partition, po.Error)
 			}
-			return po.FirstOffset, nil
+			return po.FirstOffset, po.LastOffset, nil
 		}
 	}
-	return 0, fmt.Errorf("first offset of %s/%d: partition missing from the response", topic, partition)
+	return 0, 0, fmt.Errorf("offsets of %s/%d: partition missing from the response", topic, partition)
 }
 
 // laneBudget bounds the records of one topic partition that are fetched
