@@ -145,12 +145,15 @@ func Run(ctx context.Context, cfg *config.Config, opt Options) error {
 		return err
 	}
 
+	// A Redis that may evict keys would lose state without a trace: its
+	// policy is checked with every probe, and batches wait while it may.
+	eviction := &evictionGuard{check: st.CheckEvictionPolicy, log: log}
 	health := metrics.NewHealth(m, 2*time.Second,
 		metrics.Check{Name: "redis", Fn: func(ctx context.Context) error {
 			if err := st.Ping(ctx); err != nil {
 				return fmt.Errorf("redis unreachable: %w", err)
 			}
-			return nil
+			return eviction.refresh(ctx)
 		}},
 		metrics.Check{Name: "kafka", Fn: func(ctx context.Context) error { return kafkaSec.Ping(ctx, cfg.Brokers) }},
 	)
@@ -248,7 +251,14 @@ func Run(ctx context.Context, cfg *config.Config, opt Options) error {
 			log.Warn("pending change events not cleared at exit; they are published again when their customers are next loaded", zap.Error(err))
 		}
 	}()
+	if st.Ping(ctx) == nil { // before the first batch; else the probes will
+		_ = eviction.refresh(ctx)
+	}
 	err = cons.Run(ctx, func(ctx context.Context, batch []pipeline.Record) error {
+		if err := eviction.err(); err != nil {
+			m.BatchFailed()
+			return err
+		}
 		_, err := proc.Process(ctx, batch)
 		if err != nil && ctx.Err() == nil {
 			m.BatchFailed()
