@@ -145,17 +145,29 @@ func Run(ctx context.Context, cfg *config.Config, opt Options) error {
 		return err
 	}
 
-	// A Redis that may evict keys would lose state without a trace: its
-	// policy is checked with every probe, and batches wait while it may.
-	eviction := &evictionGuard{check: st.CheckEvictionPolicy, log: log}
+	// Two things would make the state wrong without a trace, so batches
+	// wait while either holds: a Redis that may evict keys (its policy is
+	// read with every probe), and an input log that is not the one the
+	// state was built from (its ids are read every half minute).
+	eviction := &batchHold{what: "redis eviction policy", log: log, check: st.CheckEvictionPolicy,
+		isReason: func(err error) bool { var e *store.EvictionPolicyError; return errors.As(err, &e) }}
+	inputTopics := []string{cfg.OrdersTopic, cfg.LifecycleTopic}
+	inputs := &batchHold{what: "input logs", log: log, every: 30 * time.Second,
+		check:    func(ctx context.Context) error { return checkInputLogs(ctx, kafkaSec, cfg.Brokers, inputTopics, st) },
+		isReason: func(err error) bool { var e *store.InputLogMismatchError; return errors.As(err, &e) }}
 	health := metrics.NewHealth(m, 2*time.Second,
 		metrics.Check{Name: "redis", Fn: func(ctx context.Context) error {
 			if err := st.Ping(ctx); err != nil {
 				return fmt.Errorf("redis unreachable: %w", err)
 			}
-			return eviction.refresh(ctx)
+			return eviction.refreshIfDue(ctx)
 		}},
-		metrics.Check{Name: "kafka", Fn: func(ctx context.Context) error { return kafkaSec.Ping(ctx, cfg.Brokers) }},
+		metrics.Check{Name: "kafka", Fn: func(ctx context.Context) error {
+			if err := kafkaSec.Ping(ctx, cfg.Brokers); err != nil {
+				return err
+			}
+			return inputs.refreshIfDue(ctx)
+		}},
 	)
 	health.Set("processing", nil)
 
@@ -251,13 +263,19 @@ func Run(ctx context.Context, cfg *config.Config, opt Options) error {
 			log.Warn("pending change events not cleared at exit; they are published again when their customers are next loaded", zap.Error(err))
 		}
 	}()
-	if st.Ping(ctx) == nil { // before the first batch; else the probes will
+	// Before the first batch; what cannot be checked now the probes check.
+	if st.Ping(ctx) == nil {
 		_ = eviction.refresh(ctx)
+		if kafkaSec.Ping(ctx, cfg.Brokers) == nil {
+			_ = inputs.refresh(ctx)
+		}
 	}
 	err = cons.Run(ctx, func(ctx context.Context, batch []pipeline.Record) error {
-		if err := eviction.err(); err != nil {
-			m.BatchFailed()
-			return err
+		for _, hold := range []*batchHold{eviction, inputs} {
+			if err := hold.err(); err != nil {
+				m.BatchFailed()
+				return err
+			}
 		}
 		_, err := proc.Process(ctx, batch)
 		if err != nil && ctx.Err() == nil {
@@ -267,6 +285,21 @@ func Run(ctx context.Context, cfg *config.Config, opt Options) error {
 	})
 	log.Info("consumer stopped", zap.Error(err))
 	return err
+}
+
+// checkInputLogs compares the ids of the Kafka cluster and of the input
+// topics with those the state in Redis was built from (recording them the
+// first time).
+func checkInputLogs(ctx context.Context, sec stream.Security, brokers, topics []string, st *store.Redis) error {
+	id, err := sec.LogIdentity(ctx, brokers, topics)
+	if err != nil {
+		return err
+	}
+	fields := map[string]string{"cluster_id": id.ClusterID}
+	for topic, tid := range id.TopicIDs {
+		fields["topic_id:"+topic] = tid
+	}
+	return st.CheckInputLogs(ctx, fields)
 }
 
 // NewLogger builds the zap logger of a level (debug, info, warn, error)

@@ -72,8 +72,11 @@ func (s Security) settings() (mech sasl.Mechanism, set bool, err error) {
 	return mech, mech != nil || s.TLS != nil || s.ClientID != "", nil
 }
 
+// mechanismName is SASLMechanism as Kafka spells it ("" for none).
+func (s Security) mechanismName() string { return strings.ToUpper(strings.TrimSpace(s.SASLMechanism)) }
+
 func (s Security) mechanism() (sasl.Mechanism, error) {
-	mech := strings.ToUpper(strings.TrimSpace(s.SASLMechanism))
+	mech := s.mechanismName()
 	if mech == "" {
 		return nil, nil
 	}

@@ -48,6 +48,10 @@ func TestSASLAndTLSAgainstABroker(t *testing.T) {
 				if err := sec.Ping(ctx, brokers); err != nil {
 					t.Fatalf("ping: %v", err)
 				}
+				// The log identity's request goes through another client.
+				if id, err := sec.LogIdentity(ctx, brokers, []string{"secure"}); err != nil || len(id.TopicIDs["secure"]) != 32 {
+					t.Fatalf("log identity: %+v, %v", id, err)
+				}
 				transport, err := sec.Transport()
 				if err != nil {
 					t.Fatal(err)
@@ -97,6 +101,15 @@ func TestSASLAndTLSAgainstABroker(t *testing.T) {
 				}
 				if strings.Contains(err.Error(), wrong.Password) || strings.Contains(err.Error(), u.pass) {
 					t.Errorf("error reveals the password: %v", err)
+				}
+				idCtx, idCancel := context.WithTimeout(ctx, 5*time.Second)
+				_, err = wrong.LogIdentity(idCtx, brokers, []string{"secure"})
+				idCancel()
+				if err == nil {
+					t.Fatal("log identity with a wrong password succeeded")
+				}
+				if strings.Contains(err.Error(), wrong.Password) || strings.Contains(err.Error(), u.pass) {
+					t.Errorf("log identity error reveals the password: %v", err)
 				}
 			})
 		}
