@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -181,6 +182,14 @@ func TestBatchGet(t *testing.T) {
 		{"ids not strings", "application/json", `{"ids":[7]}`, 400, nil, nil, "cannot unmarshal number"},
 		{"data after the object", "application/json", `{"ids":["c-7"]} {}`, 400, nil, nil, "data after the JSON object"},
 		{"invalid id", "application/json", `{"ids":["c-7","}x"]}`, 400, nil, nil, "ids[1]: customer_id must not start with '}'"},
+		{"invalid UTF-8", "application/json", "{\"ids\":[\"c\xff\"]}", 400, nil, nil, "not valid UTF-8"},
+		{"lone high surrogate", "application/json", `{"ids":["c\ud800"]}`, 400, nil, nil, `lone surrogate \ud800`},
+		{"lone low surrogate", "application/json", `{"ids":["c\uDC00x"]}`, 400, nil, nil, `lone surrogate \udc00`},
+		{"surrogate pair and escaped backslash", "application/json", `{"ids":["c\ud83d\ude00","c\\ud800"]}`, 200, []string{}, []string{"c😀", `c\ud800`}, ""},
+		{"key spelled otherwise", "application/json", `{"IDS":["c-7"]}`, 400, nil, nil, `unknown field "IDS"`},
+		{"ids twice", "application/json", `{"ids":["x"],"ids":["c-7"]}`, 400, nil, nil, `"ids" given twice`},
+		{"ids null", "application/json", `{"ids":null}`, 400, nil, nil, `no "ids"`},
+		{"an array", "application/json", `["c-7"]`, 400, nil, nil, "not a JSON object"},
 		{"form content type", "application/x-www-form-urlencoded", `{"ids":["c-7"]}`, 415, nil, nil, "send application/json"},
 		{"too large", "application/json", `{"ids":["` + strings.Repeat("x", 70<<10) + `"]}`, 413, nil, nil, "larger than 65536 bytes"},
 	}
@@ -458,5 +467,88 @@ func TestServeTimeoutsAndShutdown(t *testing.T) {
 	}
 	if _, err := net.DialTimeout("tcp", ln.Addr().String(), time.Second); err == nil {
 		t.Fatal("still accepting connections after shutdown")
+	}
+}
+
+// TestHungRedisIsA503InTime: with Redis frozen (SIGSTOP), every read
+// answers 503 within its bound instead of leaving the client to the
+// server's write timeout, /healthz within its 2 s.
+func TestHungRedisIsA503InTime(t *testing.T) {
+	f := newFixture(t)
+	client, err := store.NewClient(store.Config{URL: f.redis.URL(), ContextDeadlines: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = client.Close() })
+	hs := f.server(t, api.Config{Redis: client, RedisTimeout: time.Second})
+	f.redis.Pause()
+	t.Cleanup(f.redis.Resume)
+	for _, tc := range []struct {
+		name, method, path, body string
+		within                   time.Duration
+	}{
+		{"get", "GET", "/v1/customers/c-7", "", 2 * time.Second},
+		{"batch", "POST", "/v1/customers:batchGet", `{"ids":["c-7","c-000042"]}`, 2 * time.Second},
+		{"healthz", "GET", "/healthz", "", 3 * time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			start := time.Now()
+			code, _, doc := testutil.CallJSON(t, tc.method, hs.URL+tc.path, "application/json", tc.body, nil)
+			if took := time.Since(start); code != 503 || took > tc.within {
+				t.Fatalf("%d after %s (%v), want 503 within %s", code, took.Round(time.Millisecond), doc, tc.within)
+			}
+		})
+	}
+}
+
+// TestShutdownLetsRequestsInFlightFinish: a request whose body is still
+// arriving when Serve's context ends is answered in full (a rolling
+// deploy must not turn requests into errors), and no new connection is
+// accepted.
+func TestShutdownLetsRequestsInFlightFinish(t *testing.T) {
+	f := newFixture(t)
+	s, err := api.New(api.Config{Redis: f.client})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx, ln) }()
+	conn, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	body := `{"ids":["c-7"]}`
+	head := fmt.Sprintf("POST /v1/customers:batchGet HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n", len(body))
+	if _, err := conn.Write([]byte(head + body[:5])); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond) // the request is being read
+	cancel()
+	time.Sleep(200 * time.Millisecond) // shutdown has begun
+	if _, err := conn.Write([]byte(body[5:])); err != nil {
+		t.Fatal(err)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("no answer to the request in flight: %v", err)
+	}
+	got, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 || !strings.Contains(string(got), `"c-7":{`) {
+		t.Fatalf("request in flight answered %d %s", resp.StatusCode, got)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Serve: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Serve did not return")
 	}
 }

@@ -4,14 +4,19 @@
 package api
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"mime"
+	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/ltv-stream/ltv-stream/internal/decode"
 	"github.com/ltv-stream/ltv-stream/internal/store"
@@ -43,8 +48,10 @@ func (s *Server) getCustomer(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "invalid customer id: "+err.Error())
 		return
 	}
-	cmd := s.hmgetCmd(r, id)
-	if err := s.redis.Process(r.Context(), cmd); err != nil {
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RedisTimeout)
+	defer cancel()
+	cmd := s.hmgetCmd(ctx, id)
+	if err := s.redis.Process(ctx, cmd); err != nil {
 		s.redisFailed(w, err)
 		return
 	}
@@ -63,16 +70,95 @@ func (s *Server) getCustomer(w http.ResponseWriter, r *http.Request) {
 // hmgetCmd is an HMGET of the public fields of one customer. Its reply is
 // read as strings, an absent field as "" (the updater never stores an
 // empty public field), which spares boxing every value.
-func (s *Server) hmgetCmd(r *http.Request, id string) *redis.StringSliceCmd {
+func (s *Server) hmgetCmd(ctx context.Context, id string) *redis.StringSliceCmd {
 	args := make([]any, len(s.hmget))
 	copy(args, s.hmget)
 	args[1] = store.Key(id)
-	return redis.NewStringSliceCmd(r.Context(), args...)
+	return redis.NewStringSliceCmd(ctx, args...)
 }
 
 // batchRequest is the body of POST /v1/customers:batchGet.
 type batchRequest struct {
-	IDs []string `json:"ids"`
+	IDs []string
+}
+
+// parseBatchBody reads {"ids": [...]} strictly: valid UTF-8 with no lone
+// surrogate escape (either would reach the ids as U+FFFD, naming another
+// customer than the client meant), exactly one key spelled "ids" (Go's
+// decoder would take "IDS" too, and the last of two), nothing after it.
+func parseBatchBody(body []byte) (batchRequest, error) {
+	var req batchRequest
+	if !utf8.Valid(body) {
+		return req, errors.New("not valid UTF-8")
+	}
+	if err := checkSurrogateEscapes(body); err != nil {
+		return req, err
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if tok, err := dec.Token(); err != nil {
+		return req, err
+	} else if tok != json.Delim('{') {
+		return req, errors.New("not a JSON object")
+	}
+	seen := false
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return req, err
+		}
+		if key, _ := tok.(string); key != "ids" {
+			return req, fmt.Errorf("unknown field %q", key)
+		}
+		if seen {
+			return req, errors.New(`"ids" given twice`)
+		}
+		seen = true
+		if err := dec.Decode(&req.IDs); err != nil {
+			return req, err
+		}
+	}
+	if _, err := dec.Token(); err != nil {
+		return req, err
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return req, errors.New("data after the JSON object")
+	}
+	return req, nil
+}
+
+// checkSurrogateEscapes refuses a \u escape of a UTF-16 surrogate that is
+// not a high one followed by a low one: JSON allows it, but it names no
+// character.
+func checkSurrogateEscapes(body []byte) error {
+	hex4 := func(i int) (rune, bool) {
+		if i+6 > len(body) || body[i] != '\\' || body[i+1] != 'u' {
+			return 0, false
+		}
+		v, err := strconv.ParseUint(string(body[i+2:i+6]), 16, 16)
+		return rune(v), err == nil
+	}
+	for i := 0; i < len(body); i++ {
+		if body[i] != '\\' {
+			continue
+		}
+		r, ok := hex4(i)
+		if !ok {
+			i++ // an escaped character; skip it (it may be a backslash)
+			continue
+		}
+		switch {
+		case r >= 0xD800 && r <= 0xDBFF:
+			if low, ok := hex4(i + 6); ok && low >= 0xDC00 && low <= 0xDFFF {
+				i += 11
+				continue
+			}
+			return fmt.Errorf("lone surrogate \\u%04x", r)
+		case r >= 0xDC00 && r <= 0xDFFF:
+			return fmt.Errorf("lone surrogate \\u%04x", r)
+		}
+		i += 5
+	}
+	return nil
 }
 
 // batchGet answers POST /v1/customers:batchGet: {"customers": {id: the
@@ -84,11 +170,13 @@ func (s *Server) batchGet(w http.ResponseWriter, r *http.Request) {
 		writeError(w, code, err.Error())
 		return
 	}
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RedisTimeout)
+	defer cancel()
 	cmds := make([]*redis.StringSliceCmd, len(ids))
-	_, err = s.redis.Pipelined(r.Context(), func(p redis.Pipeliner) error {
+	_, err = s.redis.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, id := range ids {
-			cmds[i] = s.hmgetCmd(r, id)
-			_ = p.Process(r.Context(), cmds[i])
+			cmds[i] = s.hmgetCmd(ctx, id)
+			_ = p.Process(ctx, cmds[i])
 		}
 		return nil
 	})
@@ -136,17 +224,19 @@ func (s *Server) readBatch(w http.ResponseWriter, r *http.Request) ([]string, in
 			return nil, http.StatusUnsupportedMediaType, fmt.Errorf("content type %q: send application/json", ct)
 		}
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
-	dec.DisallowUnknownFields()
-	var req batchRequest
-	if err := dec.Decode(&req); err != nil {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
+	if err != nil {
 		if mb := (*http.MaxBytesError)(nil); errors.As(err, &mb) {
 			return nil, http.StatusRequestEntityTooLarge, fmt.Errorf("request body larger than %d bytes", mb.Limit)
 		}
-		return nil, http.StatusBadRequest, fmt.Errorf("body is not {\"ids\": [\"…\"]}: %w", err)
+		if ne := net.Error(nil); errors.As(err, &ne) && ne.Timeout() {
+			return nil, http.StatusRequestTimeout, errors.New("request body not received in time")
+		}
+		return nil, http.StatusBadRequest, errors.New("request body not read whole")
 	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return nil, http.StatusBadRequest, errors.New(`body is not {"ids": ["…"]}: data after the JSON object`)
+	req, err := parseBatchBody(body)
+	if err != nil {
+		return nil, http.StatusBadRequest, fmt.Errorf(`body is not {"ids": ["…"]}: %w`, err)
 	}
 	switch {
 	case req.IDs == nil:

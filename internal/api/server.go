@@ -55,6 +55,10 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	// HealthTimeout bounds the Redis ping of /healthz. Default 2 s.
 	HealthTimeout time.Duration
+	// RedisTimeout bounds the Redis reads of one request (with the client's
+	// retries), so a hung Redis is a 503, not a connection the write
+	// timeout cuts. Default 5 s.
+	RedisTimeout time.Duration
 	// Logger receives errors the clients are told about only in brief.
 	Logger *zap.Logger
 }
@@ -74,6 +78,7 @@ func (c *Config) setDefaults() {
 	def(&c.IdleTimeout, 120*time.Second)
 	def(&c.ShutdownTimeout, 10*time.Second)
 	def(&c.HealthTimeout, 2*time.Second)
+	def(&c.RedisTimeout, 5*time.Second)
 	if c.Logger == nil {
 		c.Logger = zap.NewNop()
 	}
@@ -200,7 +205,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		IdleTimeout:       s.cfg.IdleTimeout,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          zap.NewStdLog(s.cfg.Logger),
-		BaseContext:       func(net.Listener) context.Context { return ctx },
+		// Requests in flight when ctx ends are let finish (Shutdown waits
+		// up to ShutdownTimeout for them): their contexts are not ctx's.
+		BaseContext: func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ln) }()

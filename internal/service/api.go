@@ -52,7 +52,8 @@ func ServeAPI(ctx context.Context, cfg *config.Config, ln net.Listener, opt APIO
 	if err != nil {
 		return err
 	}
-	client, err := store.NewClient(store.Config{URL: cfg.RedisURL, Username: cfg.RedisUsername, Password: cfg.RedisPassword, TLS: redisTLS})
+	client, err := store.NewClient(store.Config{URL: cfg.RedisURL, Username: cfg.RedisUsername, Password: cfg.RedisPassword, TLS: redisTLS,
+		ContextDeadlines: true})
 	if err != nil {
 		return err
 	}

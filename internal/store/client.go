@@ -35,6 +35,10 @@ type Config struct {
 	// hung Redis turns into an error the pipeline retries. Defaults 5 s,
 	// 5 s, 5 s.
 	DialTimeout, ReadTimeout, WriteTimeout time.Duration
+	// ContextDeadlines makes a command end at its context's deadline when
+	// that comes before ReadTimeout (go-redis otherwise ignores it), for
+	// callers that answer within a bound, such as the read API.
+	ContextDeadlines bool
 }
 
 func (c *Config) setDefaults() {
@@ -69,6 +73,7 @@ func NewClient(cfg Config) (redis.UniversalClient, error) {
 		opt.PoolSize = cfg.PoolSize
 		opt.DialTimeout, opt.ReadTimeout, opt.WriteTimeout = cfg.DialTimeout, cfg.ReadTimeout, cfg.WriteTimeout
 		opt.MaxRetries = 3
+		opt.ContextTimeoutEnabled = cfg.ContextDeadlines
 		opt.Protocol = protocol
 		return redis.NewClient(opt), nil
 	}
@@ -90,6 +95,7 @@ func NewClient(cfg Config) (redis.UniversalClient, error) {
 	copt.PoolSize = cfg.PoolSize
 	copt.DialTimeout, copt.ReadTimeout, copt.WriteTimeout = cfg.DialTimeout, cfg.ReadTimeout, cfg.WriteTimeout
 	copt.MaxRetries = 3
+	copt.ContextTimeoutEnabled = cfg.ContextDeadlines
 	copt.Protocol = protocol
 	return redis.NewClusterClient(copt), nil
 }
