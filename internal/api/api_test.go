@@ -424,18 +424,7 @@ func TestDashboardIsServed(t *testing.T) {
 // that sends half a request header is cut off after ReadHeaderTimeout,
 // and cancelling the context shuts the server down, returning nil.
 func TestServeTimeoutsAndShutdown(t *testing.T) {
-	f := newFixture(t)
-	s, err := api.New(api.Config{Redis: f.client, ReadHeaderTimeout: 300 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Serve(ctx, ln) }()
+	ln, cancel, done := serveInBackground(t, api.Config{ReadHeaderTimeout: 300 * time.Millisecond})
 	url := "http://" + ln.Addr().String()
 	if code, _, _ := testutil.CallJSON(t, "GET", url+"/v1/customers/c-7", "", "", nil); code != 200 {
 		t.Fatalf("status %d", code)
@@ -506,18 +495,7 @@ func TestHungRedisIsA503InTime(t *testing.T) {
 // deploy must not turn requests into errors), and no new connection is
 // accepted.
 func TestShutdownLetsRequestsInFlightFinish(t *testing.T) {
-	f := newFixture(t)
-	s, err := api.New(api.Config{Redis: f.client})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Serve(ctx, ln) }()
+	ln, cancel, done := serveInBackground(t, api.Config{})
 	conn, err := net.Dial("tcp", ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)
@@ -551,4 +529,24 @@ func TestShutdownLetsRequestsInFlightFinish(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("Serve did not return")
 	}
+}
+
+// serveInBackground runs Serve over a fresh fixture on a loopback
+// listener until cancel is called; done receives Serve's result.
+func serveInBackground(t *testing.T, cfg api.Config) (ln net.Listener, cancel context.CancelFunc, done chan error) {
+	t.Helper()
+	cfg.Redis = newFixture(t).client
+	s, err := api.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err = net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	done = make(chan error, 1)
+	go func() { done <- s.Serve(ctx, ln) }()
+	return ln, cancel, done
 }
