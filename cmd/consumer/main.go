@@ -96,7 +96,7 @@ func run() int {
 func healthcheck(args []string, getenv func(string) string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("healthcheck", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	def := "http://127.0.0.1" + portOf(getenv("LTV_HTTP_ADDR")) + "/readyz"
+	def := "http://" + probeAddr(getenv("LTV_HTTP_ADDR")) + "/readyz"
 	url := fs.String("url", def, "readiness URL to probe (default from LTV_HTTP_ADDR)")
 	timeout := fs.Duration("timeout", 2*time.Second, "give up after this long")
 	if err := fs.Parse(args); err != nil {
@@ -117,11 +117,17 @@ func healthcheck(args []string, getenv func(string) string, stderr io.Writer) in
 	return 0
 }
 
-// portOf returns ":port" of a listen address such as ":8080" or
-// "0.0.0.0:9000" (":8080" when unset or unparsable).
-func portOf(addr string) string {
-	if _, port, err := net.SplitHostPort(strings.TrimSpace(addr)); err == nil && port != "" && port != "0" {
-		return ":" + port
+// probeAddr is where a probe on this host reaches a listen address such as
+// ":8080", "0.0.0.0:9000" or "127.0.0.2:8080": its own host when it names
+// one, loopback when it listens on every address (127.0.0.1:8080 when
+// unset or unparsable).
+func probeAddr(addr string) string {
+	host, port, err := net.SplitHostPort(strings.TrimSpace(addr))
+	if err != nil || port == "" || port == "0" {
+		return "127.0.0.1:8080"
 	}
-	return ":8080"
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port)
 }

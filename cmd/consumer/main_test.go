@@ -38,16 +38,25 @@ func TestHealthcheck(t *testing.T) {
 	}
 }
 
-func TestPortOf(t *testing.T) {
+// TestProbeAddr: the healthcheck probes the listen address's own host, or
+// loopback when it listens on all of them.
+func TestProbeAddr(t *testing.T) {
 	for in, want := range map[string]string{
-		"":             ":8080",
-		":9000":        ":9000",
-		"0.0.0.0:9100": ":9100",
-		"127.0.0.1:0":  ":8080",
-		"garbage":      ":8080",
+		"":                ":8080",
+		":9000":           "127.0.0.1:9000",
+		"0.0.0.0:9100":    "127.0.0.1:9100",
+		"[::]:9100":       "127.0.0.1:9100",
+		"127.0.0.2:18099": "127.0.0.2:18099",
+		"[::1]:8080":      "[::1]:8080",
+		"pod.local:8080":  "pod.local:8080",
+		"127.0.0.1:0":     ":8080",
+		"garbage":         ":8080",
 	} {
-		if got := portOf(in); got != want {
-			t.Errorf("portOf(%q) = %q, want %q", in, got, want)
+		if want == ":8080" {
+			want = "127.0.0.1:8080"
+		}
+		if got := probeAddr(in); got != want {
+			t.Errorf("probeAddr(%q) = %q, want %q", in, got, want)
 		}
 	}
 }

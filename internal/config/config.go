@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/url"
 	"os"
 	"sort"
@@ -306,22 +307,25 @@ func (c *Config) Validate() error {
 	if c.RedisURL == "" {
 		return errors.New("no Redis URL (LTV_REDIS_URL)")
 	}
-	for name, v := range map[string]string{
-		"group id": c.GroupID, "orders topic": c.OrdersTopic, "lifecycle topic": c.LifecycleTopic,
-		"changes topic": c.ChangesTopic, "segments topic": c.SegmentsTopic, "dlq topic": c.DLQTopic,
-	} {
-		if strings.TrimSpace(v) == "" {
-			return fmt.Errorf("empty %s", name)
+	named := []struct{ setting, value string }{
+		{"--group-id (LTV_GROUP_ID)", c.GroupID},
+		{"--orders-topic (LTV_ORDERS_TOPIC)", c.OrdersTopic}, {"--lifecycle-topic (LTV_LIFECYCLE_TOPIC)", c.LifecycleTopic},
+		{"--changes-topic (LTV_CHANGES_TOPIC)", c.ChangesTopic}, {"--segments-topic (LTV_SEGMENTS_TOPIC)", c.SegmentsTopic},
+		{"--dlq-topic (LTV_DLQ_TOPIC)", c.DLQTopic},
+	}
+	for _, n := range named {
+		if strings.TrimSpace(n.value) == "" {
+			return fmt.Errorf("%s: empty", n.setting)
 		}
 	}
-	topics := []string{c.OrdersTopic, c.LifecycleTopic, c.ChangesTopic, c.SegmentsTopic, c.DLQTopic}
+	topics := named[1:]
 	for i, a := range topics {
-		if !validTopic(a) {
-			return fmt.Errorf("invalid topic name %q (Kafka allows [a-zA-Z0-9._-], at most 249 characters)", a)
+		if !validTopic(a.value) {
+			return fmt.Errorf("%s: invalid topic name %q (Kafka allows [a-zA-Z0-9._-], at most 249 characters)", a.setting, a.value)
 		}
 		for _, b := range topics[i+1:] {
-			if a == b {
-				return fmt.Errorf("topic %q is configured for two purposes", a)
+			if a.value == b.value {
+				return fmt.Errorf("%s and %s: topic %q is configured for two purposes", a.setting, b.setting, a.value)
 			}
 		}
 	}
@@ -335,6 +339,9 @@ func (c *Config) Validate() error {
 	}
 	switch c.KafkaSASLMechanism {
 	case "":
+		if c.KafkaSASLUsername != "" || c.KafkaSASLPassword != "" {
+			return errors.New("kafka sasl credentials are set but --kafka-sasl-mechanism (LTV_KAFKA_SASL_MECHANISM) is empty: set PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512, or remove them")
+		}
 	case "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512":
 		if c.KafkaSASLUsername == "" || c.KafkaSASLPassword == "" {
 			return fmt.Errorf("kafka sasl %s needs LTV_KAFKA_SASL_USERNAME and LTV_KAFKA_SASL_PASSWORD", c.KafkaSASLMechanism)
@@ -361,15 +368,40 @@ func (c *Config) Validate() error {
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
 	default:
-		return fmt.Errorf("log level %q is not one of debug, info, warn, error", c.LogLevel)
+		return fmt.Errorf("--log-level (LTV_LOG_LEVEL): %q is not one of debug, info, warn, error", c.LogLevel)
 	}
 	switch c.LogFormat {
 	case "json", "console":
 	default:
-		return fmt.Errorf("log format %q is not json or console", c.LogFormat)
+		return fmt.Errorf("--log-format (LTV_LOG_FORMAT): %q is not json or console", c.LogFormat)
+	}
+	// The URL is parsed now (no connection is made), so a malformed one is
+	// a start-up error naming its variable.
+	client, err := store.NewClient(store.Config{URL: c.RedisURL})
+	if err != nil {
+		return fmt.Errorf("--redis-url (LTV_REDIS_URL): %w", err)
+	}
+	_ = client.Close()
+	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
+		return fmt.Errorf("--http-addr (LTV_HTTP_ADDR): %q is not host:port or :port", c.HTTPAddr)
+	}
+	if c.SessionTimeout > maxSessionTimeout {
+		return fmt.Errorf("--kafka-session-timeout (LTV_KAFKA_SESSION_TIMEOUT): %s is longer than %s (Kafka's own limit, group.max.session.timeout.ms, is 30m by default)", c.SessionTimeout, maxSessionTimeout)
+	}
+	if c.StateCacheBytes > MaxStateCacheBytes {
+		return fmt.Errorf("--state-cache-bytes (LTV_STATE_CACHE_BYTES): %d is more than %d (64 GiB); the cache is allocated whole at start", c.StateCacheBytes, MaxStateCacheBytes)
 	}
 	return nil
 }
+
+// maxSessionTimeout is the longest session timeout the group protocol can
+// carry (milliseconds in an int32).
+const maxSessionTimeout = time.Duration(1<<31-1) * time.Millisecond
+
+// MaxStateCacheBytes bounds LTV_STATE_CACHE_BYTES: the cache takes its
+// whole size at start, so a mistyped value would end the process for want
+// of memory instead of as a configuration error.
+const MaxStateCacheBytes = 64 << 30
 
 // ValidateAPI checks the read API's settings (LTV_API_ADDR,
 // LTV_API_CORS_ORIGINS). Only ltvctl serve calls it: the consumer ignores
@@ -466,7 +498,7 @@ type File struct {
 	Hysteresis         *Dec           `yaml:"hysteresis"`
 	Tiers              TierList       `yaml:"tiers"`
 	FXRates            map[string]Dec `yaml:"fx_rates"`
-	DedupeWindow       int            `yaml:"dedupe_window"`
+	DedupeWindow       WholeNumber    `yaml:"dedupe_window"`
 	// MaxFutureSkew is how far occurred_at may lie after the wall clock
 	// before a record is refused (SPEC §2); absent means the default 24h,
 	// 0 turns the check off.
@@ -498,9 +530,9 @@ type Predictive struct {
 		Q *float64 `yaml:"q"`
 		V *float64 `yaml:"v"`
 	} `yaml:"spend"`
-	HorizonMonths       *int     `yaml:"horizon_months"`
-	DiscountRateMonthly *float64 `yaml:"discount_rate_monthly"`
-	RescoreEveryDays    *float64 `yaml:"rescore_every_days"`
+	HorizonMonths       *WholeNumber `yaml:"horizon_months"`
+	DiscountRateMonthly *float64     `yaml:"discount_rate_monthly"`
+	RescoreEveryDays    *float64     `yaml:"rescore_every_days"`
 }
 
 // model validates the block and builds the predictive model. Every
@@ -543,7 +575,7 @@ func (p *Predictive) model() (*aggregate.Predictive, error) {
 	if p.HorizonMonths == nil {
 		return nil, errors.New("horizon_months is missing")
 	}
-	cfg.HorizonMonths = *p.HorizonMonths
+	cfg.HorizonMonths = int(*p.HorizonMonths)
 	model, err := clv.NewModel(cfg)
 	if err != nil {
 		return nil, err
@@ -608,6 +640,23 @@ func (d *Dec) UnmarshalYAML(n *yaml.Node) error {
 	return nil
 }
 
+// WholeNumber is a count in the YAML: an integer, never a number with a
+// fraction (which yaml.v3 would otherwise cut to an integer silently).
+type WholeNumber int
+
+// UnmarshalYAML accepts only an integer.
+func (w *WholeNumber) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!int" {
+		return fmt.Errorf("line %d: %q is not a whole number", n.Line, n.Value)
+	}
+	var v int
+	if err := n.Decode(&v); err != nil {
+		return fmt.Errorf("line %d: %w", n.Line, err)
+	}
+	*w = WholeNumber(v)
+	return nil
+}
+
 // TierList accepts tiers either as a list of {name, min} objects or as a
 // mapping from name to threshold; either way they are sorted by threshold.
 type TierList []aggregate.Tier
@@ -617,18 +666,34 @@ func (t *TierList) UnmarshalYAML(n *yaml.Node) error {
 	var out []aggregate.Tier
 	switch n.Kind {
 	case yaml.SequenceNode:
-		var items []struct {
-			Name string `yaml:"name"`
-			Min  *Dec   `yaml:"min"`
-		}
-		if err := n.Decode(&items); err != nil {
-			return err
-		}
-		for _, it := range items {
-			if it.Min == nil {
-				return fmt.Errorf("line %d: tier %q has no min", n.Line, it.Name)
+		for _, item := range n.Content {
+			if item.Kind != yaml.MappingNode {
+				return fmt.Errorf("line %d: a tier is {name, min}", item.Line)
 			}
-			out = append(out, aggregate.Tier{Name: it.Name, Min: it.Min.Decimal})
+			// Decoded by hand: a node's Decode does not refuse unknown
+			// keys, as the file's decoder does.
+			var name string
+			var min *Dec
+			for i := 0; i+1 < len(item.Content); i += 2 {
+				key, value := item.Content[i], item.Content[i+1]
+				switch key.Value {
+				case "name":
+					if err := value.Decode(&name); err != nil {
+						return err
+					}
+				case "min":
+					min = new(Dec)
+					if err := min.UnmarshalYAML(value); err != nil {
+						return err
+					}
+				default:
+					return fmt.Errorf("line %d: unknown key %q in a tier (a tier is {name, min})", key.Line, key.Value)
+				}
+			}
+			if min == nil {
+				return fmt.Errorf("line %d: tier %q has no min", item.Line, name)
+			}
+			out = append(out, aggregate.Tier{Name: name, Min: min.Decimal})
 		}
 	case yaml.MappingNode:
 		for i := 0; i+1 < len(n.Content); i += 2 {
@@ -642,6 +707,9 @@ func (t *TierList) UnmarshalYAML(n *yaml.Node) error {
 		return fmt.Errorf("line %d: tiers must be a list of {name, min} or a mapping name: threshold", n.Line)
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Min.LessThan(out[j].Min) })
+	if out == nil {
+		out = []aggregate.Tier{} // given but empty: an error, not the defaults
+	}
 	*t = out
 	return nil
 }
@@ -732,7 +800,7 @@ func (f *File) Model() (*aggregate.Model, error) {
 		if f.DedupeWindow < aggregate.DefaultDedupeWindow {
 			return nil, fmt.Errorf("dedupe_window must be at least %d (SPEC §6), got %d", aggregate.DefaultDedupeWindow, f.DedupeWindow)
 		}
-		m.DedupeWindow = f.DedupeWindow
+		m.DedupeWindow = int(f.DedupeWindow)
 	}
 	if err := m.Validate(); err != nil {
 		return nil, err

@@ -89,6 +89,12 @@ func NewClient(cfg Config) (redis.UniversalClient, error) {
 		copt.Addrs = append(copt.Addrs, opt.Addr)
 		if i == 0 {
 			copt.Username, copt.Password, copt.TLSConfig = opt.Username, opt.Password, opt.TLSConfig
+			continue
+		}
+		// One client reaches every node with one scheme and one set of
+		// credentials: a node's own would be dropped silently.
+		if (opt.TLSConfig != nil) != (copt.TLSConfig != nil) || opt.Username != copt.Username || opt.Password != copt.Password {
+			return nil, fmt.Errorf("redis cluster url %d: its scheme (redis:// or rediss://) and credentials must be those of the first", i+1)
 		}
 	}
 	applyOverrides(cfg, &copt.Username, &copt.Password, &copt.TLSConfig)
@@ -135,6 +141,12 @@ func RedactURL(raw string) string {
 
 // redactErr keeps a URL parse error from echoing a password.
 func redactErr(err error, raw string) error {
+	// A URL that does not parse is quoted whole in url.Error, password
+	// included, and even the inner error may hold part of it (an escape
+	// such as "%RE"): say only what to check.
+	if ue := (*url.Error)(nil); errors.As(err, &ue) {
+		return errors.New("not a valid URL (characters such as % @ : / in the user name or password must be percent-encoded)")
+	}
 	msg := err.Error()
 	if p, perr := url.Parse(raw); perr == nil {
 		if pw, ok := p.User.Password(); ok && pw != "" {

@@ -111,3 +111,33 @@ func TestTLSConnection(t *testing.T) {
 		t.Fatal("TLS connection without the CA succeeded")
 	}
 }
+
+// TestMalformedURLsKeepTheirSecrets: a URL that does not parse, or a
+// cluster list whose nodes differ in scheme or credentials, is an error
+// that names no part of the password.
+func TestMalformedURLsKeepTheirSecrets(t *testing.T) {
+	for _, tc := range []struct{ url, want string }{
+		{"redis://u:S3C%RET@h:1/0", "not a valid URL"},
+		{"redis://u:S3C%RET@host:abc/0", "not a valid URL"},
+		{"redis://u:S3C%RET@h1:1,redis://u:S3C%RET@h2:abc", "not a valid URL"},
+		{"redis://u:S3CRET1@h:1/abc", "invalid database"},
+		{"redis://h1:1,rediss://u:S3CRET1@h2:2", "scheme (redis:// or rediss://) and credentials must be those of the first"},
+		{"redis://u:S3CRET1@h1:1,redis://u:S3CRET2@h2:2", "credentials must be those of the first"},
+	} {
+		t.Run(tc.url, func(t *testing.T) {
+			c, err := store.NewClient(store.Config{URL: tc.url})
+			if err == nil {
+				_ = c.Close()
+				t.Fatal("accepted")
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %q, want it to say %q", err, tc.want)
+			}
+			for _, secret := range []string{"S3C", "RET", "%RE"} {
+				if strings.Contains(err.Error(), secret) {
+					t.Errorf("error %q reveals part of the password (%q)", err, secret)
+				}
+			}
+		})
+	}
+}
