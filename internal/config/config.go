@@ -289,6 +289,11 @@ func LoadCommand(cmd Command, args []string, getenv func(string) string, usageOu
 		return nil, err
 	}
 	c.Model, c.BaseCurrency, c.FXRates = model, file.BaseCurrency, file.fx
+	// The currency table is checked as the decoder will check it, so a bad
+	// code is a start-up error here, not a failure once the service runs.
+	if _, err := decode.New(decode.Config{BaseCurrency: c.BaseCurrency, FXRates: c.FXRates}); err != nil {
+		return nil, fmt.Errorf("config file (LTV_CONFIG): %w", err)
+	}
 	c.MaxFutureSkew = decode.DefaultMaxFutureSkew
 	if file.MaxFutureSkew != nil {
 		c.MaxFutureSkew = file.MaxFutureSkew.Duration

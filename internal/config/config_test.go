@@ -178,6 +178,8 @@ func TestInvalidSettingsAreErrors(t *testing.T) {
 		{"yaml empty tier list", nil, nil, "tiers: []\n", "at least one tier"},
 		{"yaml empty tier mapping", nil, nil, "tiers: {}\n", "at least one tier"},
 		{"yaml unknown key in a tier", nil, nil, "tiers: [{name: a, min: 0, minimum: 5000}]\n", `unknown key "minimum" in a tier`},
+		{"yaml base currency with blanks", nil, nil, "base_currency: \"S E K\"\n", "config file (LTV_CONFIG): base currency"},
+		{"yaml fx rate of the base currency", nil, nil, "fx_rates: {SEK: \"2\"}\n", "fx rate of the base currency"},
 		{"yaml fractional dedupe window", nil, nil, "dedupe_window: 31.9\n", "not a whole number"},
 		{"event source", nil, map[string]string{"LTV_EVENT_SOURCE": "my updater"}, "", "LTV_EVENT_SOURCE"},
 		{"redis tls without rediss", nil, map[string]string{"LTV_REDIS_TLS_INSECURE_SKIP_VERIFY": "true"}, "", "LTV_REDIS_URL is not rediss://"},
