@@ -62,6 +62,16 @@ func init() {
 // errUsage marks a usage error (exit 2, the usage already printed).
 var errUsage = errors.New("usage")
 
+// badFlagError is a bad value of a command's own flag: a usage error (exit
+// 2, as a bad setting is), printed by run.
+type badFlagError struct{ err error }
+
+func (e badFlagError) Error() string   { return e.err.Error() }
+func (e badFlagError) Unwrap() []error { return []error{e.err, errUsage} }
+
+// badFlag marks err as a bad flag value.
+func badFlag(err error) error { return badFlagError{err} }
+
 func run(ctx context.Context, args []string, getenv func(string) string, out, errOut io.Writer) int {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		usage(errOut)
@@ -83,6 +93,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, out, er
 	case errors.Is(err, flag.ErrHelp):
 		return 0
 	case errors.Is(err, errUsage):
+		if bad := (badFlagError{}); errors.As(err, &bad) {
+			fmt.Fprintf(errOut, "ltvctl %s: %v\n", args[0], err)
+		}
 		return 2
 	}
 	fmt.Fprintf(errOut, "ltvctl %s: %v\n", args[0], err)
@@ -205,7 +218,7 @@ func loadSummary(ctx context.Context, cfg *config.Config, f *summaryFlags, unit 
 		return readSummaryCSV(f.summary)
 	}
 	if f.asOf == "" {
-		return nil, false, fmt.Errorf("--as-of is required when reading customers from Redis")
+		return nil, false, badFlag(errors.New("--as-of is required when reading customers from Redis"))
 	}
 	asOf, err := parseTime(f.asOf)
 	if err != nil {
@@ -258,7 +271,7 @@ func parseTime(s string) (time.Time, error) {
 	if t, err := time.Parse("2006-01-02", s); err == nil {
 		return t, nil
 	}
-	return time.Time{}, fmt.Errorf("--as-of %q is neither RFC 3339 nor YYYY-MM-DD", s)
+	return time.Time{}, badFlag(fmt.Errorf("--as-of %q is neither RFC 3339 nor YYYY-MM-DD", s))
 }
 
 // readSummaryCSV reads the lifetimes / PyMC-Marketing summary format: a
@@ -341,11 +354,11 @@ func runFit(ctx context.Context, args []string, getenv func(string) string, out,
 	}
 	kind, err := clv.ParseKind(f.model)
 	if err != nil {
-		return fmt.Errorf("--model: %w", err)
+		return badFlag(fmt.Errorf("--model: %w", err))
 	}
 	unit, err := clv.ParseTimeUnit(f.timeUnit)
 	if err != nil {
-		return fmt.Errorf("--time-unit: %w", err)
+		return badFlag(fmt.Errorf("--time-unit: %w", err))
 	}
 	rows, monetary, err := loadSummary(ctx, cfg, &f, unit, errOut)
 	if err != nil {

@@ -74,18 +74,24 @@ func TestFitErrors(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		args []string
+		code int // 2: a usage error, as a bad setting is; 1: the work failed
 		want string
 	}{
-		{[]string{"fit", "--summary", few}, "too few customers"},
-		{[]string{"fit", "--summary", bad}, `recency "two" is not a number`},
-		{[]string{"fit", "--summary", filepath.Join(dir, "missing.csv")}, "no such file"},
-		{[]string{"fit"}, "--as-of is required"},
-		{[]string{"fit", "--model", "pareto", "--summary", few}, "--model"},
-		{[]string{"score", "--summary", few}, "no predictive model configured"},
+		{[]string{"fit", "--summary", few}, 1, "too few customers"},
+		{[]string{"fit", "--summary", bad}, 1, `recency "two" is not a number`},
+		{[]string{"fit", "--summary", filepath.Join(dir, "missing.csv")}, 1, "no such file"},
+		{[]string{"fit"}, 2, "--as-of is required"},
+		{[]string{"fit", "--as-of", "yesterday"}, 2, "--as-of \"yesterday\""},
+		{[]string{"fit", "--model", "pareto", "--summary", few}, 2, "--model"},
+		{[]string{"fit", "--time-unit", "fortnight", "--summary", few}, 2, "--time-unit"},
+		{[]string{"score", "--summary", few}, 1, "no predictive model configured"},
+		{[]string{"report", "--format", "xml"}, 2, `--format "xml"`},
+		{[]string{"report", "--cac", "paid=abc"}, 2, `--cac "paid=abc"`},
+		{[]string{"report", "--sample", "-1"}, 2, "--sample -1"},
 	} {
 		code, _, errOut := ltvctl(t, nil, tc.args...)
-		if code != 1 || !strings.Contains(errOut, tc.want) {
-			t.Errorf("%v: exit %d, %q; want exit 1 and %q", tc.args, code, errOut, tc.want)
+		if code != tc.code || !strings.Contains(errOut, tc.want) || strings.Count(errOut, tc.want) != 1 {
+			t.Errorf("%v: exit %d, %q; want exit %d and %q once", tc.args, code, errOut, tc.code, tc.want)
 		}
 	}
 }

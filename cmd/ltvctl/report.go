@@ -50,21 +50,21 @@ func parseCAC(values []string) (map[string]decimal.Decimal, error) {
 	for _, v := range values {
 		i := strings.LastIndex(v, "=")
 		if i < 0 {
-			return nil, fmt.Errorf("--cac %q: want channel=amount", v)
+			return nil, badFlag(fmt.Errorf("--cac %q: want channel=amount", v))
 		}
 		channel, amount := strings.TrimSpace(v[:i]), strings.TrimSpace(v[i+1:])
 		if channel == "" {
-			return nil, fmt.Errorf("--cac %q: no channel name (customers without one are (none))", v)
+			return nil, badFlag(fmt.Errorf("--cac %q: no channel name (customers without one are (none))", v))
 		}
 		if channel == "(none)" {
 			channel = ""
 		}
 		d, err := decimal.NewFromString(amount)
 		if err != nil || d.Sign() <= 0 {
-			return nil, fmt.Errorf("--cac %q: amount %q is not a positive decimal", v, amount)
+			return nil, badFlag(fmt.Errorf("--cac %q: amount %q is not a positive decimal", v, amount))
 		}
 		if _, dup := out[channel]; dup {
-			return nil, fmt.Errorf("--cac %q: channel given twice", v)
+			return nil, badFlag(fmt.Errorf("--cac %q: channel given twice", v))
 		}
 		out[channel] = d
 	}
@@ -80,7 +80,7 @@ func parseEdges(s string) ([]decimal.Decimal, error) {
 	for _, part := range strings.Split(s, ",") {
 		d, err := decimal.NewFromString(strings.TrimSpace(part))
 		if err != nil {
-			return nil, fmt.Errorf("--ltv-buckets: %q is not a number", part)
+			return nil, badFlag(fmt.Errorf("--ltv-buckets: %q is not a number", part))
 		}
 		edges = append(edges, d)
 	}
@@ -96,13 +96,13 @@ func runReport(ctx context.Context, args []string, getenv func(string) string, o
 	switch f.format {
 	case "table", "csv", "json":
 	default:
-		return fmt.Errorf("--format %q: want table, csv or json", f.format)
+		return badFlag(fmt.Errorf("--format %q: want table, csv or json", f.format))
 	}
 	if f.table != "" && !slices.Contains(reportTables, f.table) {
-		return fmt.Errorf("--table %q: want one of %s", f.table, strings.Join(reportTables, ", "))
+		return badFlag(fmt.Errorf("--table %q: want one of %s", f.table, strings.Join(reportTables, ", ")))
 	}
 	if f.sample < 0 {
-		return fmt.Errorf("--sample %d: want a number of customers, or 0 for all", f.sample)
+		return badFlag(fmt.Errorf("--sample %d: want a number of customers, or 0 for all", f.sample))
 	}
 	rc := report.Config{Tiers: cfg.Model.Tiers}
 	if rc.CAC, err = parseCAC(f.cac); err != nil {
