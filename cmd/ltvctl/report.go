@@ -119,7 +119,7 @@ func runReport(ctx context.Context, args []string, getenv func(string) string, o
 		rc.AsOf = time.Now().UTC()
 	}
 	if _, err := report.NewAccumulator(rc); err != nil {
-		return err // bad settings, before connecting
+		return badFlag(err) // bad flag values, before connecting
 	}
 	st, closeStore, err := openStore(cfg)
 	if err != nil {
