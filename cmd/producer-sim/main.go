@@ -223,6 +223,16 @@ func (c *common) validate() error {
 		if strings.TrimSpace(c.ordersTopic) == "" || strings.TrimSpace(c.lifecycleTopic) == "" {
 			return usagef("topic names must not be empty")
 		}
+		for _, t := range []struct{ setting, name string }{
+			{"--orders-topic (LTV_ORDERS_TOPIC)", c.ordersTopic}, {"--lifecycle-topic (LTV_LIFECYCLE_TOPIC)", c.lifecycleTopic},
+		} {
+			if !config.ValidTopic(t.name) {
+				return usagef("%s: invalid topic name %q (Kafka allows [a-zA-Z0-9._-], at most 249 characters)", t.setting, t.name)
+			}
+		}
+		if c.ordersTopic == c.lifecycleTopic {
+			return usagef("--orders-topic and --lifecycle-topic are both %q: the inputs are two topics", c.ordersTopic)
+		}
 	}
 	return nil
 }

@@ -71,6 +71,8 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"generate", "extra"}, `unexpected argument "extra"`},
 		{[]string{"generate", "--brokers", " , "}, "--brokers is empty"},
 		{[]string{"replay"}, "--in is required"},
+		{[]string{"generate", "--orders-topic", "bad topic"}, `--orders-topic (LTV_ORDERS_TOPIC): invalid topic name "bad topic"`},
+		{[]string{"generate", "--lifecycle-topic", "orders"}, "both \"orders\""},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {

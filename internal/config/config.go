@@ -438,6 +438,10 @@ func checkOrigin(o string) error {
 	return nil
 }
 
+// ValidTopic reports whether Kafka accepts t as a topic name:
+// [a-zA-Z0-9._-], 1 to 249 characters, not "." or "..".
+func ValidTopic(t string) bool { return validTopic(t) }
+
 func validTopic(t string) bool {
 	if t == "" || len(t) > 249 || t == "." || t == ".." {
 		return false
