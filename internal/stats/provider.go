@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ltv-stream/ltv-stream/internal/report"
+	"go.uber.org/zap"
 )
 
 // Defaults of the Provider's Config.
@@ -41,6 +42,9 @@ type Config struct {
 	BatchSize int
 	// Now is the wall clock (tests set it). Default time.Now.
 	Now func() time.Time
+	// Logger is told of customers a computation left out because a field
+	// could not be read (the figures do not say). Default zap.NewNop().
+	Logger *zap.Logger
 }
 
 func (c *Config) setDefaults() {
@@ -58,6 +62,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = zap.NewNop()
 	}
 }
 
@@ -151,6 +158,9 @@ func (p *Provider) compute(f *flight) {
 	})
 	if err != nil {
 		err = fmt.Errorf("stats: %w", err)
+	} else if s.Skipped > 0 {
+		p.cfg.Logger.Warn("customers with unreadable fields left out of the statistics",
+			zap.Int64("skipped", s.Skipped), zap.String("first", s.FirstSkip))
 	}
 	p.mu.Lock()
 	f.stats, f.err = s, err

@@ -13,6 +13,8 @@ import (
 	"github.com/ltv-stream/ltv-stream/internal/store"
 	"github.com/ltv-stream/ltv-stream/internal/testutil"
 	"github.com/shopspring/decimal"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 )
 
 // gated is the real Redis store with a count of computations (listings),
@@ -239,5 +241,26 @@ func TestProviderSamples(t *testing.T) {
 	st, err := p.Stats(ctxT(t))
 	if err != nil || !st.Sampled || st.SampleSize != 2 || st.Population != 4 || st.Tiers["bronze"] != 4 {
 		t.Fatalf("%v %+v", err, st)
+	}
+}
+
+// TestProviderLogsSkippedCustomers: a customer whose fields cannot be read
+// is left out of the figures, which do not say so; the log does.
+func TestProviderLogsSkippedCustomers(t *testing.T) {
+	core, logs := observer.New(zap.WarnLevel)
+	p, _, _, srv := newTestProvider(t, Config{Logger: zap.New(core)})
+	if err := srv.Client().HSet(context.Background(), store.Key("c-bad"), "orders", "two", "tier", "bronze").Err(); err != nil {
+		t.Fatal(err)
+	}
+	st, err := p.Stats(ctxT(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Skipped != 1 {
+		t.Fatalf("skipped %d, want 1", st.Skipped)
+	}
+	entries := logs.FilterMessage("customers with unreadable fields left out of the statistics").All()
+	if len(entries) != 1 || entries[0].ContextMap()["skipped"] != int64(1) || !strings.Contains(entries[0].ContextMap()["first"].(string), "c-bad") {
+		t.Fatalf("log entries %+v, want one naming c-bad", logs.All())
 	}
 }
