@@ -596,6 +596,10 @@ func (p *Predictive) model() (*aggregate.Predictive, error) {
 	if !(rescore >= 0) || rescore > 3650 {
 		return nil, fmt.Errorf("rescore_every_days = %v: must be 0 (off) to 3650", rescore)
 	}
+	if rescore > 0 && time.Duration(rescore*float64(aggregate.Day)) < time.Second {
+		// It would round to 0, which means off.
+		return nil, fmt.Errorf("rescore_every_days = %v: shorter than a second; 0 turns rescoring off", rescore)
+	}
 	return &aggregate.Predictive{
 		Predictor:    clvPredictor{model},
 		TimeUnit:     time.Duration(unit.Days() * float64(aggregate.Day)),
@@ -753,6 +757,11 @@ func ParseFile(data []byte, f *File) error {
 	dec.KnownFields(true)
 	if err := dec.Decode(f); err != nil && !errors.Is(err, io.EOF) {
 		return err
+	}
+	// A second document would be ignored: say so instead.
+	var more yaml.Node
+	if err := dec.Decode(&more); !errors.Is(err, io.EOF) {
+		return errors.New("more than one YAML document (a line of ---): put every setting in one")
 	}
 	return nil
 }

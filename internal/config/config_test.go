@@ -180,6 +180,7 @@ func TestInvalidSettingsAreErrors(t *testing.T) {
 		{"yaml unknown key in a tier", nil, nil, "tiers: [{name: a, min: 0, minimum: 5000}]\n", `unknown key "minimum" in a tier`},
 		{"yaml base currency with blanks", nil, nil, "base_currency: \"S E K\"\n", "config file (LTV_CONFIG): base currency"},
 		{"yaml fx rate of the base currency", nil, nil, "fx_rates: {SEK: \"2\"}\n", "fx rate of the base currency"},
+		{"yaml two documents", nil, nil, "lifespan_years: 3\n---\nlifespan_years: 5\n", "more than one YAML document"},
 		{"yaml fractional dedupe window", nil, nil, "dedupe_window: 31.9\n", "not a whole number"},
 		{"event source", nil, map[string]string{"LTV_EVENT_SOURCE": "my updater"}, "", "LTV_EVENT_SOURCE"},
 		{"redis tls without rediss", nil, map[string]string{"LTV_REDIS_TLS_INSECURE_SKIP_VERIFY": "true"}, "", "LTV_REDIS_URL is not rediss://"},
@@ -486,6 +487,7 @@ func TestPredictiveBlock(t *testing.T) {
 		{"q not above 1", strings.Replace(good, "q: 3.74", "q: 0.5", 1), "q"},
 		{"horizon", strings.Replace(good, "horizon_months: 12", "horizon_months: 0", 1), "horizon_months"},
 		{"rescore", strings.Replace(good, "rescore_every_days: 7", "rescore_every_days: -1", 1), "rescore_every_days"},
+		{"rescore below a second", strings.Replace(good, "rescore_every_days: 7", "rescore_every_days: 1e-12", 1), "shorter than a second"},
 		{"no spend", strings.Replace(good, "  spend: {p: 6.25, q: 3.74, v: 15.44}\n", "", 1), "purchases and spend are required"},
 	}
 	for _, tc := range cases {
