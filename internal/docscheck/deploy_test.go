@@ -236,6 +236,12 @@ func TestDeployReadAPI(t *testing.T) {
 	if _, set := at(t, api.doc, "spec").(node)["replicas"]; set {
 		t.Error("the API Deployment sets replicas: every apply would undo the autoscaler's count")
 	}
+	// The consumer's count is KEDA's, likewise.
+	if consumer, ok := byName["Deployment/ltv-stream"]; !ok {
+		t.Error("no Deployment ltv-stream in deploy/base")
+	} else if _, set := at(t, consumer.doc, "spec").(node)["replicas"]; set {
+		t.Error("the consumer Deployment sets replicas: every apply would undo KEDA's count")
+	}
 	if labelsAt(c, "resources", "requests")["cpu"] == "" {
 		t.Error("the API container has no CPU request for the autoscaler's utilisation target")
 	}
