@@ -517,6 +517,7 @@ func TestShutdownLetsRequestsInFlightFinish(t *testing.T) {
 	if err != nil {
 		t.Fatalf("no answer to the request in flight: %v", err)
 	}
+	defer resp.Body.Close()
 	got, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != 200 || !strings.Contains(string(got), `"c-7":{`) {
 		t.Fatalf("request in flight answered %d %s", resp.StatusCode, got)
