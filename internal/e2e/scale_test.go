@@ -5,6 +5,8 @@ import (
 	"context"
 	"math/big"
 	"net/http"
+	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -12,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ltv-stream/ltv-stream/internal/settings"
+	"github.com/ltv-stream/ltv-stream/internal/stream"
 	"github.com/ltv-stream/ltv-stream/internal/testutil"
 	"github.com/redis/go-redis/v9"
 )
@@ -29,6 +32,91 @@ func TestRedisClusterEndToEnd(t *testing.T) {
 	}
 	p := produce(t, ctx, e.brokers, simConfig(events, customers))
 	startService(t, e.config(t))
+	if err := testutil.WaitCaughtUp(ctx, e.brokers, settings.DefaultGroupID, settings.DefaultOrdersTopic, settings.DefaultLifecycleTopic); err != nil {
+		t.Fatal(err)
+	}
+	check(t, ctx, e, p, defaultTiers, big.NewRat(5, 100), true)
+	assertSpreadOverMasters(t, ctx, e.rc)
+}
+
+// TestRedisClusterReshardMidStream: an operator moves a third of the slots
+// from one master to another (redis-cli --cluster reshard, keys migrated
+// one by one) while the consumer writes. Scripts meeting a slot half
+// moved are redirected or retried (ASK, TRYAGAIN, MOVED), and the state
+// ends exact.
+func TestRedisClusterReshardMidStream(t *testing.T) {
+	testutil.SkipShort(t, "short mode")
+	ctx := testutil.Context(t, 4*time.Minute)
+	e := newClusterEnv(t, 6, 1, 3)
+	cc := e.rc.(*redis.ClusterClient)
+	var masters []string // "addr id", sorted by address
+	var mu sync.Mutex
+	if err := cc.ForEachMaster(ctx, func(ctx context.Context, n *redis.Client) error {
+		id, err := n.Do(ctx, "CLUSTER", "MYID").Text()
+		mu.Lock()
+		masters = append(masters, n.Options().Addr+" "+id)
+		mu.Unlock()
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(masters)
+	from, to := strings.Fields(masters[0]), strings.Fields(masters[1])
+	msgs, p := generate(t, simConfig(30_000, 3_000))
+	inputs := []string{settings.DefaultOrdersTopic, settings.DefaultLifecycleTopic}
+	// committed is how many records the group has committed so far.
+	committed := func() int64 {
+		t.Helper()
+		var end int64
+		for _, topic := range inputs {
+			ends, err := stream.EndOffsets(ctx, e.brokers, topic)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, o := range ends {
+				end += o
+			}
+		}
+		lag, err := testutil.Lag(ctx, e.brokers, settings.DefaultGroupID, inputs...)
+		if err != nil {
+			return 0 // the group has committed nothing yet
+		}
+		return end - lag
+	}
+	third := len(msgs) / 3
+	write(t, ctx, e.brokers, msgs[:third])
+	startService(t, e.config(t))
+	if err := waitFor(ctx, "the first customers written", func() bool { return committed() > 0 }); err != nil {
+		t.Fatal(err)
+	}
+	// The rest of the stream arrives while the slots move.
+	produced := make(chan error, 1)
+	go func() {
+		rest := msgs[third:]
+		step := len(rest)/40 + 1
+		for i := 0; i < len(rest); i += step {
+			if err := writeE(ctx, e.brokers, rest[i:min(i+step, len(rest))]); err != nil {
+				produced <- err
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		produced <- nil
+	}()
+	before, start := committed(), time.Now()
+	out, err := exec.CommandContext(ctx, "redis-cli", "--cluster", "reshard", from[0],
+		"--cluster-from", from[1], "--cluster-to", to[1], "--cluster-slots", "1800", "--cluster-yes").CombinedOutput()
+	if err != nil {
+		t.Fatalf("redis-cli --cluster reshard: %v\n%s", err, out)
+	}
+	during := committed() - before
+	t.Logf("resharded 1800 slots from %s to %s in %s; %d records committed meanwhile", from[0], to[0], time.Since(start).Round(time.Millisecond), during)
+	if during == 0 {
+		t.Error("no record committed while the slots moved: the test did not test the reshard")
+	}
+	if err := <-produced; err != nil {
+		t.Fatal(err)
+	}
 	if err := testutil.WaitCaughtUp(ctx, e.brokers, settings.DefaultGroupID, settings.DefaultOrdersTopic, settings.DefaultLifecycleTopic); err != nil {
 		t.Fatal(err)
 	}
