@@ -2,6 +2,7 @@ package stream
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"time"
@@ -10,14 +11,20 @@ import (
 )
 
 // newClient is a kafka-go Client for admin requests, with the TLS/SASL
-// transport when one is configured.
+// transport when one is configured, else a plaintext one whose partition
+// leaders are at most MetadataTTL old (kafka-go's default transport keeps
+// them 6 s, so a leader move failed every admin request for that long).
 func newClient(brokers []string, transport *kafka.Transport) *kafka.Client {
-	c := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second}
+	c := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second, Transport: plainAdminTransport}
 	if transport != nil {
 		c.Transport = transport
 	}
 	return c
 }
+
+// plainAdminTransport is the plaintext admin functions' shared transport
+// (one, so its connections and metadata are reused across calls).
+var plainAdminTransport = &kafka.Transport{DialTimeout: defaultDialLimit, MetadataTTL: MetadataTTL}
 
 // Partitions lists the partition numbers of a topic.
 func Partitions(ctx context.Context, brokers []string, topic string) ([]int, error) {
@@ -58,6 +65,20 @@ func EndOffsets(ctx context.Context, brokers []string, topic string) (map[int]in
 	for _, p := range parts {
 		req.Topics[topic] = append(req.Topics[topic], kafka.LastOffsetOf(p))
 	}
+	// A partition whose leader just moved is asked again once the
+	// transport's leaders are fresh.
+	for attempt := 0; ; attempt++ {
+		out, err := listEnds(ctx, client, req, topic)
+		if err == nil || !errors.Is(err, kafka.NotLeaderForPartition) || attempt == 3 {
+			return out, err
+		}
+		if !sleepCtx(ctx, MetadataTTL) {
+			return nil, err
+		}
+	}
+}
+
+func listEnds(ctx context.Context, client *kafka.Client, req *kafka.ListOffsetsRequest, topic string) (map[int]int64, error) {
 	res, err := client.ListOffsets(ctx, req)
 	if err != nil {
 		return nil, fmt.Errorf("list offsets %s: %w", topic, err)
