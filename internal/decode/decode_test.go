@@ -628,13 +628,29 @@ func TestToExactMatchesShopspring(t *testing.T) {
 func TestParseTimeMatchesTimePackage(t *testing.T) {
 	for _, in := range []string{
 		"2026-03-01T12:00:00Z", "2026-03-01T12:00:00.1Z", "2026-03-01T12:00:00.000000001+01:00",
-		"1999-12-31T23:59:59.999-23:59", "2000-02-29T00:00:00+14:00", "0001-01-01T00:00:00Z", "9999-12-31T23:59:59Z",
+		"1999-12-31T23:59:59.999-23:59", "2000-02-29T00:00:00+14:00", "0001-01-01T00:00:00.000000001Z", "9999-12-31T23:59:59Z",
 	} {
 		got, problem := parseTime([]byte(in))
 		want, err := time.Parse(time.RFC3339Nano, in)
 		if problem != timeOK || err != nil || !got.Equal(want) || got.Location() != time.UTC {
 			t.Errorf("%s: got %v %q, want %v %v", in, got, problem, want, err)
 		}
+	}
+}
+
+// TestParseTimeRefusesTheZeroTimeAndBefore: the domain reads Go's zero
+// time (0001-01-01T00:00:00Z) as "never", so an event at or before it
+// would lose its first order or its churn; it is refused with a reason.
+func TestParseTimeRefusesTheZeroTimeAndBefore(t *testing.T) {
+	for _, in := range []string{"0001-01-01T00:00:00Z", "0000-06-01T00:00:00Z", "0001-01-01T00:59:59+01:00", "0000-01-01T00:00:00.5Z"} {
+		if _, problem := parseTime([]byte(in)); problem != timeTooEarly {
+			t.Errorf("%s: %q, want %q", in, problem, timeTooEarly)
+		}
+	}
+	d := mustDecoder(t, Config{})
+	_, err := d.Decode([]byte(strings.Replace(spectest.Churned, "2026-", "0000-", 1)))
+	if err == nil || !strings.Contains(err.Error(), "is not after 0001-01-01T00:00:00Z") {
+		t.Fatalf("churn in year 0: %v", err)
 	}
 }
 

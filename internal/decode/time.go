@@ -15,6 +15,7 @@ const (
 	timeRange     timeProblem = "is not a valid date and time"
 	timeLeap      timeProblem = "has second 60 outside 23:59 UTC, where leap seconds are inserted"
 	timePrecision timeProblem = "has more than 9 fractional-second digits"
+	timeTooEarly  timeProblem = "is not after 0001-01-01T00:00:00Z"
 )
 
 // parseTime parses an RFC 3339 date-time (section 5.6):
@@ -24,7 +25,8 @@ const (
 // and returns it in UTC. It is written out by hand, without allocating,
 // because time.Parse is lenient about forms RFC 3339 does not allow and
 // slower than needed on the hot path. The day must exist in its month;
-// the UTC result must stay within years 0000-9999 so that it can be
+// the UTC result must lie after 0001-01-01T00:00:00Z (the zero time, which
+// the domain reads as "never") and within year 9999, so that it can be
 // written back as RFC 3339.
 //
 // A leap second (ss = 60, which RFC 3339 allows) is accepted where leap
@@ -99,6 +101,11 @@ func parseTime(b []byte) (time.Time, timeProblem) {
 	}
 	if y := t.Year(); y < 0 || y > 9999 {
 		return time.Time{}, timeRange
+	}
+	if !t.After(time.Time{}) {
+		// The domain reads Go's zero time as "never" (no first order, no
+		// churn), so an event at or before it would be misread.
+		return time.Time{}, timeTooEarly
 	}
 	return t, timeOK
 }
