@@ -30,6 +30,7 @@ import (
 	"github.com/ltv-stream/ltv-stream/internal/aggregate"
 	"github.com/ltv-stream/ltv-stream/internal/clv"
 	"github.com/ltv-stream/ltv-stream/internal/config"
+	"github.com/ltv-stream/ltv-stream/internal/decode"
 	"github.com/ltv-stream/ltv-stream/internal/store"
 )
 
@@ -148,7 +149,14 @@ func runGet(ctx context.Context, args []string, getenv func(string) string, out,
 		return err
 	}
 	if len(ids) == 0 {
-		return fmt.Errorf("name at least one customer id")
+		return badFlag(errors.New("name at least one customer id"))
+	}
+	// As the read API checks them: an id the updater can never have
+	// stored is a mistake to name, not an unknown customer.
+	for _, id := range ids {
+		if err := decode.CheckCustomerID(id); err != nil {
+			return badFlag(fmt.Errorf("customer id %q: %w", id, err))
+		}
 	}
 	st, closeStore, err := openStore(cfg)
 	if err != nil {

@@ -88,6 +88,9 @@ func TestFitErrors(t *testing.T) {
 		{[]string{"report", "--format", "xml"}, 2, `--format "xml"`},
 		{[]string{"report", "--cac", "paid=abc"}, 2, `--cac "paid=abc"`},
 		{[]string{"report", "--sample", "-1"}, 2, "--sample -1"},
+		{[]string{"get"}, 2, "name at least one customer id"},
+		{[]string{"get", "c-1", "}x"}, 2, `customer id "}x"`},
+		{[]string{"get", "  "}, 2, `customer id "  "`},
 	} {
 		code, _, errOut := ltvctl(t, nil, tc.args...)
 		if code != tc.code || !strings.Contains(errOut, tc.want) || strings.Count(errOut, tc.want) != 1 {
