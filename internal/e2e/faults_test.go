@@ -55,10 +55,11 @@ func producesTo(topic string) func(kmsg.Request) bool {
 	}
 }
 
-// inProcess runs the service in this process and returns its HTTP address.
-func inProcess(t *testing.T, e *env) (stop func(), httpAddr func() string) {
+// inProcess runs the service in this process, with the further flags
+// args, and returns its HTTP address.
+func inProcess(t *testing.T, e *env, args ...string) (stop func(), httpAddr func() string) {
 	t.Helper()
-	cfg := e.config(t)
+	cfg := e.config(t, args...)
 	cfg.SessionTimeout = 3 * time.Second
 	var addr atomic.Value
 	r := startServiceWith(t, cfg, service.Options{Logger: zap.NewNop(), Listening: func(a string) { addr.Store(a) }}, 40*time.Second)

@@ -104,8 +104,9 @@ func TestRecreatedInputTopicHoldsBatchesBack(t *testing.T) {
 	}
 	// c-1's next order: at an offset its offset guard has seen already.
 	write(t, ctx, e.brokers, []kafka.Message{order("c-1", "e2", "500.00")})
-	stop, addr := inProcess(t, e)
-	defer stop()
+	// Its batches wait for good: stopping it gives up on them after the
+	// drain timeout.
+	stop, addr := inProcess(t, e, "--drain-timeout", "1s")
 	if err := waitFor(ctx, "/readyz to name the recreated topic", func() bool {
 		return notReadyFor(t, addr(), "kafka", "topic orders is not the one the Redis state was built from")
 	}); err != nil {
@@ -116,10 +117,13 @@ func TestRecreatedInputTopicHoldsBatchesBack(t *testing.T) {
 		t.Fatalf("c-1's revenue %s, caught up %v: the new log's order was handled against the old log's state", revenue, caughtUp())
 	}
 
-	// Rebuild: an empty Redis, filled from the new log.
+	// Rebuild, as docs/operations.md says: consumers stopped, an empty
+	// Redis, consumers started again.
+	stop()
 	if err := e.rc.FlushAll(ctx).Err(); err != nil {
 		t.Fatal(err)
 	}
+	_, addr = inProcess(t, e)
 	if err := waitFor(ctx, "the new log applied, and ready", func() bool {
 		return caughtUp() && readyz(addr())
 	}); err != nil {

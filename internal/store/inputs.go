@@ -30,7 +30,7 @@ func (e *InputLogMismatchError) Error() string {
 		what = "topic " + topic
 	}
 	return fmt.Sprintf("%s is not the one the Redis state was built from (%s %s, recorded %s): "+
-		"its offsets would be taken for ones already applied; rebuild the state into an empty Redis, "+
+		"its offsets would be taken for ones already applied; stop the consumers and rebuild the state into an empty Redis, "+
 		"or, if the new log keeps the old offsets, delete the key %s (docs/operations.md)",
 		what, e.Field, e.Current, e.Recorded, InputsKey)
 }
