@@ -133,3 +133,41 @@ func TestRecreatedInputTopicHoldsBatchesBack(t *testing.T) {
 		t.Fatalf("rebuilt c-1: orders, revenue = %v, want 1, 500.00 (the new log's order only)", got)
 	}
 }
+
+// TestRenamedInputTopicHoldsBatchesBack: the offset guard tells input
+// topics apart by name, so a state built from orders would count again,
+// from orders-v2, any event it already counted. The service holds its
+// batches back naming both topics; once the operator says the new topic
+// holds only new events (DEL ltv:inputs), it goes on.
+func TestRenamedInputTopicHoldsBatchesBack(t *testing.T) {
+	ctx := testutil.Context(t, 90*time.Second)
+	e := newEnv(t, 2)
+	write(t, ctx, e.brokers, []kafka.Message{{Topic: settings.DefaultOrdersTopic, Key: []byte("c-1"), Value: orderValue("c-1", "e1", "2000.00")}})
+	stop, _ := inProcess(t, e)
+	if err := waitFor(ctx, "c-1's first order applied", func() bool { return e.rc.Exists(ctx, "ltv:{c-1}").Val() == 1 }); err != nil {
+		t.Fatal(err)
+	}
+	stop()
+
+	if err := testutil.CreateTopic(ctx, e.brokers, "orders-v2", 2); err != nil {
+		t.Fatal(err)
+	}
+	write(t, ctx, e.brokers, []kafka.Message{{Topic: "orders-v2", Key: []byte("c-1"), Value: orderValue("c-1", "e2", "500.00")}})
+	_, addr := inProcess(t, e, "--orders-topic", "orders-v2", "--drain-timeout", "1s")
+	if err := waitFor(ctx, "/readyz to name the renamed input", func() bool {
+		return notReadyFor(t, addr(), "kafka", "the orders input is now topic orders-v2")
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if revenue := e.rc.HGet(ctx, "ltv:{c-1}", "revenue").Val(); revenue != "2000.00" {
+		t.Fatalf("c-1's revenue %s while held back", revenue)
+	}
+	if err := e.rc.Del(ctx, "ltv:inputs").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitFor(ctx, "the new topic's order applied", func() bool {
+		return e.rc.HGet(ctx, "ltv:{c-1}", "revenue").Val() == "2500.00" && readyz(addr())
+	}); err != nil {
+		t.Fatal(err)
+	}
+}

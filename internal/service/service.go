@@ -288,14 +288,14 @@ func Run(ctx context.Context, cfg *config.Config, opt Options) error {
 }
 
 // checkInputLogs compares the ids of the Kafka cluster and of the input
-// topics with those the state in Redis was built from (recording them the
-// first time).
+// topics (orders, then lifecycle), and the input topics' names, with those
+// the state in Redis was built from (recording them the first time).
 func checkInputLogs(ctx context.Context, sec stream.Security, brokers, topics []string, st *store.Redis) error {
 	id, err := sec.LogIdentity(ctx, brokers, topics)
 	if err != nil {
 		return err
 	}
-	fields := map[string]string{"cluster_id": id.ClusterID}
+	fields := map[string]string{"cluster_id": id.ClusterID, "orders_topic": topics[0], "lifecycle_topic": topics[1]}
 	for topic, tid := range id.TopicIDs {
 		fields["topic_id:"+topic] = tid
 	}

@@ -18,13 +18,22 @@ const InputsKey = "ltv:inputs"
 // built from: the state's offset guards would take the new log's records
 // for ones already applied and skip them.
 type InputLogMismatchError struct {
-	// Field is cluster_id or topic_id:<topic>.
+	// Field is cluster_id, topic_id:<topic>, or an input's role
+	// (orders_topic, lifecycle_topic) whose topic name changed.
 	Field string
 	// Recorded is the id the state was built from, Current the brokers'.
 	Recorded, Current string
 }
 
 func (e *InputLogMismatchError) Error() string {
+	if role, ok := strings.CutSuffix(e.Field, "_topic"); ok {
+		// The offset guard tells input topics apart by name: a renamed
+		// input starts with no guard at all.
+		return fmt.Sprintf("the %s input is now topic %s, and the Redis state was built from topic %s: "+
+			"events the state already counted would count again if the new topic holds them; stop the consumers and "+
+			"rebuild the state into an empty Redis, or, if it holds only events the state has not seen, delete the key %s "+
+			"(docs/operations.md)", role, e.Current, e.Recorded, InputsKey)
+	}
 	what := "the Kafka cluster"
 	if topic, ok := strings.CutPrefix(e.Field, "topic_id:"); ok {
 		what = "topic " + topic

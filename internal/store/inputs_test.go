@@ -42,6 +42,13 @@ func TestCheckInputLogs(t *testing.T) {
 	if srv.Client().HGet(ctx, store.InputsKey, "topic_id:orders").Val() != "aa" {
 		t.Fatal("a mismatch overwrote the record")
 	}
+	if err := st.CheckInputLogs(ctx, map[string]string{"orders_topic": "orders"}); err != nil {
+		t.Fatal(err)
+	}
+	err = st.CheckInputLogs(ctx, map[string]string{"orders_topic": "orders-v2"})
+	if !errors.As(err, &mismatch) || !strings.Contains(err.Error(), "the orders input is now topic orders-v2") {
+		t.Fatalf("CheckInputLogs = %v, want a renamed orders input", err)
+	}
 	err = st.CheckInputLogs(ctx, map[string]string{"cluster_id": "k2"})
 	if !errors.As(err, &mismatch) || !strings.Contains(err.Error(), "the Kafka cluster") {
 		t.Fatalf("CheckInputLogs = %v, want a cluster mismatch", err)
