@@ -325,7 +325,7 @@ func (c *Config) Validate() error {
 	}
 	topics := named[1:]
 	for i, a := range topics {
-		if !validTopic(a.value) {
+		if !ValidTopic(a.value) {
 			return fmt.Errorf("%s: invalid topic name %q (Kafka allows [a-zA-Z0-9._-], at most 249 characters)", a.setting, a.value)
 		}
 		for _, b := range topics[i+1:] {
@@ -440,9 +440,7 @@ func checkOrigin(o string) error {
 
 // ValidTopic reports whether Kafka accepts t as a topic name:
 // [a-zA-Z0-9._-], 1 to 249 characters, not "." or "..".
-func ValidTopic(t string) bool { return validTopic(t) }
-
-func validTopic(t string) bool {
+func ValidTopic(t string) bool {
 	if t == "" || len(t) > 249 || t == "." || t == ".." {
 		return false
 	}

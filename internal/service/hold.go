@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
@@ -67,6 +68,13 @@ func (h *batchHold) refresh(ctx context.Context) error {
 		h.next = time.Now().Add(h.every)
 	}
 	return h.reason
+}
+
+// errorIs reports whether err is, or wraps, an error of type T (a
+// batchHold's isReason).
+func errorIs[T error](err error) bool {
+	var target T
+	return errors.As(err, &target)
 }
 
 // err is the reason batches are held back, or nil.

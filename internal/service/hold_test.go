@@ -76,5 +76,5 @@ func TestBatchHoldCadence(t *testing.T) {
 func newTestHold(check func() error, every time.Duration) *batchHold {
 	return &batchHold{what: "test", log: zap.NewNop(), every: every,
 		check:    func(context.Context) error { return check() },
-		isReason: func(err error) bool { var e *store.EvictionPolicyError; return errors.As(err, &e) }}
+		isReason: errorIs[*store.EvictionPolicyError]}
 }

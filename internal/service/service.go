@@ -150,11 +150,12 @@ func Run(ctx context.Context, cfg *config.Config, opt Options) error {
 	// read with every probe), and an input log that is not the one the
 	// state was built from (its ids are read every half minute).
 	eviction := &batchHold{what: "redis eviction policy", log: log, check: st.CheckEvictionPolicy,
-		isReason: func(err error) bool { var e *store.EvictionPolicyError; return errors.As(err, &e) }}
+		isReason: errorIs[*store.EvictionPolicyError]}
 	inputTopics := []string{cfg.OrdersTopic, cfg.LifecycleTopic}
 	inputs := &batchHold{what: "input logs", log: log, every: 30 * time.Second,
 		check:    func(ctx context.Context) error { return checkInputLogs(ctx, kafkaSec, cfg.Brokers, inputTopics, st) },
-		isReason: func(err error) bool { var e *store.InputLogMismatchError; return errors.As(err, &e) }}
+		isReason: errorIs[*store.InputLogMismatchError]}
+	holds := []*batchHold{eviction, inputs}
 	health := metrics.NewHealth(m, 2*time.Second,
 		metrics.Check{Name: "redis", Fn: func(ctx context.Context) error {
 			if err := st.Ping(ctx); err != nil {
@@ -271,7 +272,7 @@ func Run(ctx context.Context, cfg *config.Config, opt Options) error {
 		}
 	}
 	err = cons.Run(ctx, func(ctx context.Context, batch []pipeline.Record) error {
-		for _, hold := range []*batchHold{eviction, inputs} {
+		for _, hold := range holds {
 			if err := hold.err(); err != nil {
 				m.BatchFailed()
 				return err

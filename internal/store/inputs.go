@@ -10,8 +10,9 @@ import (
 )
 
 // InputsKey is the hash that records which logs the state was built from
-// (cluster_id and topic_id:<topic> fields), so that no other log with
-// its own offsets is ever applied to it.
+// (cluster_id, topic_id:<topic>, and the input topics' names as
+// orders_topic and lifecycle_topic), so that no other log is ever applied
+// to it with offsets the state would misread.
 const InputsKey = "ltv:inputs"
 
 // InputLogMismatchError says an input log is not the one the state was

@@ -29,15 +29,15 @@ type LogIdentity struct {
 // this one request goes through franz-go's client, with the same TLS,
 // SASL and client id.
 func (s Security) LogIdentity(ctx context.Context, brokers []string, topics []string) (LogIdentity, error) {
+	if err := s.Validate(); err != nil {
+		return LogIdentity{}, err
+	}
 	opts := []kgo.Opt{kgo.SeedBrokers(brokers...), kgo.RequestRetries(1)}
 	if s.ClientID != "" {
 		opts = append(opts, kgo.ClientID(s.ClientID))
 	}
 	if s.TLS != nil {
 		opts = append(opts, kgo.DialTLSConfig(s.TLS.Clone()))
-	}
-	if err := s.Validate(); err != nil {
-		return LogIdentity{}, err
 	}
 	switch s.mechanismName() {
 	case SASLPlain:
