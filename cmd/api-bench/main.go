@@ -366,7 +366,7 @@ func writeCustomers(ctx context.Context, rc *redis.Client, n int) error {
 }
 
 func infoField(info, name string) string {
-	if v, ok := localredis.InfoField(info, name); ok {
+	if v, ok := store.InfoField(info, name); ok {
 		return v
 	}
 	return "?"

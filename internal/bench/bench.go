@@ -24,6 +24,7 @@ import (
 	"github.com/ltv-stream/ltv-stream/internal/config"
 	"github.com/ltv-stream/ltv-stream/internal/localredis"
 	"github.com/ltv-stream/ltv-stream/internal/settings"
+	"github.com/ltv-stream/ltv-stream/internal/store"
 	"github.com/redis/go-redis/v9"
 	"github.com/twmb/franz-go/pkg/kfake"
 )
@@ -388,7 +389,7 @@ func usedMemory(ctx context.Context, rc *redis.Client) (int64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("redis info: %w", err)
 	}
-	if v, ok := localredis.InfoField(info, "used_memory"); ok {
+	if v, ok := store.InfoField(info, "used_memory"); ok {
 		return strconv.ParseInt(v, 10, 64)
 	}
 	return 0, errors.New("redis info: no used_memory")

@@ -171,15 +171,3 @@ func StartIn(ctx context.Context, dir string) (*Server, *redis.Client, error) {
 	}
 	return s, redis.NewClient(&redis.Options{Addr: s.Addr()}), nil
 }
-
-// InfoField is the value of field in the text of an INFO reply (false
-// when the reply has no such field). The benchmarks read memory, CPU time
-// and the server's version from it.
-func InfoField(info, field string) (string, bool) {
-	for _, line := range strings.Split(info, "\n") {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(line), field+":"); ok {
-			return v, true
-		}
-	}
-	return "", false
-}

@@ -348,6 +348,15 @@ func (k *knownStreamTimes) remember(stored map[int32]time.Time) {
 // partition is revoked from this process (and before it may come back).
 func (p *Processor) ForgetStreamTime(partition int32) { p.streamTimes.forget(partition) }
 
+// ForgetStreamTimes drops what the processor knows of every partition's
+// stream time: after a Redis failover or restart that may have lost
+// writes, the stored ones may be behind what it last read back.
+func (p *Processor) ForgetStreamTimes() {
+	p.streamTimes.mu.Lock()
+	defer p.streamTimes.mu.Unlock()
+	clear(p.streamTimes.times)
+}
+
 func (k *knownStreamTimes) forget(partition int32) {
 	k.mu.Lock()
 	defer k.mu.Unlock()

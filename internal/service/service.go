@@ -134,8 +134,20 @@ func Run(ctx context.Context, cfg *config.Config, opt Options) error {
 	if opt.Observer != nil {
 		obs = teeObserver{m, opt.Observer}
 	}
-	proc, err := pipeline.New(pipeline.Config{
-		Model: cfg.Model, Decoder: dec, Store: state, Out: pub,
+	// Offsets are committed, and outputs published, only once the writes
+	// are on the replicas a failover could promote; a replaced master
+	// makes the consumer read again from its last commit.
+	var proc *pipeline.Processor
+	durable := &durability{st: st, wait: store.ReplicaWait{MinReplicas: cfg.RedisMinReplicas}, log: log,
+		forget: func() {
+			if cache != nil {
+				cache.Forget()
+			}
+			proc.ForgetStreamTimes()
+			m.Rewound()
+		}}
+	proc, err = pipeline.New(pipeline.Config{
+		Model: cfg.Model, Decoder: dec, Store: state, Out: durablePublisher{pub, durable},
 		ChangesTopic: cfg.ChangesTopic, SegmentsTopic: cfg.SegmentsTopic, DLQTopic: cfg.DLQTopic, Observer: obs,
 		EventSource: cfg.EventSource,
 		Timers:      st,
@@ -193,6 +205,8 @@ func Run(ctx context.Context, cfg *config.Config, opt Options) error {
 			// Its next owner moves its stream time on (SPEC §8).
 			proc.ForgetStreamTime(int32(partition))
 		},
+		BeforeCommit: durable.beforeCommit,
+		OnRewind:     durable.rewind,
 		OnHealth: func(ok bool, err error) {
 			if ok {
 				log.Info("processing recovered")
@@ -277,6 +291,10 @@ func Run(ctx context.Context, cfg *config.Config, opt Options) error {
 				m.BatchFailed()
 				return err
 			}
+		}
+		if err := durable.beforeBatch(ctx); err != nil {
+			m.BatchFailed()
+			return err
 		}
 		_, err := proc.Process(ctx, batch)
 		if err != nil && ctx.Err() == nil {

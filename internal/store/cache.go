@@ -351,6 +351,16 @@ func (c *Cached) unmark(cleared []Acked) {
 	}
 }
 
+// Forget drops every copy, so that each customer is loaded from the inner
+// store again: after a Redis failover or restart that may have lost
+// writes, the copies may be ahead of what Redis holds.
+func (c *Cached) Forget() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.copies.reset()
+	clear(c.pending)
+}
+
 // maxPending bounds the customers marked as having pending events (normally
 // a batch's worth, until its clear); beyond it every copy is forgotten,
 // which is always safe.

@@ -83,14 +83,8 @@ func TestCheckEvictionPolicyOfEveryMaster(t *testing.T) {
 // a proxy elsewhere) leaves the policy unknown, which is not an eviction
 // error.
 func TestCheckEvictionPolicyUnknown(t *testing.T) {
-	_, srv := newStore(t)
 	ctx := testutil.Context(t, 30*time.Second)
-	if err := srv.Client().Do(ctx, "ACL", "SETUSER", "noinfo", "on", ">pw", "~*", "+@all", "-info").Err(); err != nil {
-		t.Fatal(err)
-	}
-	c := redis.NewClient(&redis.Options{Addr: srv.Client().Options().Addr, Username: "noinfo", Password: "pw"})
-	defer c.Close()
-	err := store.NewRedis(c, store.Config{}).CheckEvictionPolicy(ctx)
+	err := store.NewRedis(clientWithoutInfo(t, ctx), store.Config{}).CheckEvictionPolicy(ctx)
 	var pe *store.EvictionPolicyError
 	if !errors.Is(err, store.ErrEvictionPolicyUnknown) || errors.As(err, &pe) {
 		t.Fatalf("CheckEvictionPolicy = %v, want ErrEvictionPolicyUnknown", err)
@@ -105,4 +99,17 @@ func setEviction(t *testing.T, ctx context.Context, rc *redis.Client, maxMemory,
 	if err := rc.ConfigSet(ctx, "maxmemory-policy", policy).Err(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// clientWithoutInfo is a client of a fresh server as an ACL user that may
+// run every command but INFO, as some proxies and managed services allow.
+func clientWithoutInfo(t *testing.T, ctx context.Context) *redis.Client {
+	t.Helper()
+	_, srv := newStore(t)
+	if err := srv.Client().Do(ctx, "ACL", "SETUSER", "noinfo", "on", ">pw", "~*", "+@all", "-info").Err(); err != nil {
+		t.Fatal(err)
+	}
+	c := redis.NewClient(&redis.Options{Addr: srv.Client().Options().Addr, Username: "noinfo", Password: "pw"})
+	t.Cleanup(func() { _ = c.Close() })
+	return c
 }

@@ -7,6 +7,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
+	"sync/atomic"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -21,6 +23,13 @@ type Redis struct {
 	// map, which a load turns into pairs first.
 	resp2  bool
 	clears *Clearer
+	// slotKeys maps each cluster master to a key in one of its slots, for
+	// WaitReplicated; nil until read, and again once the slots move.
+	slotKeys atomic.Pointer[map[string]string]
+	// replicas is, per master address, the replicas online at its last
+	// WaitReplicated (so that the next is one round trip).
+	replicasMu sync.Mutex
+	replicas   map[string]int
 }
 
 // NewRedis wraps a client (from NewClient, or any go-redis client).

@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/ltv-stream/ltv-stream/internal/aggregate"
-	"github.com/ltv-stream/ltv-stream/internal/localredis"
 	"github.com/ltv-stream/ltv-stream/internal/money"
 	"github.com/ltv-stream/ltv-stream/internal/store"
 	"github.com/ltv-stream/ltv-stream/internal/testutil"
@@ -401,7 +400,7 @@ func redisCPU(b *testing.B, c *redis.Client) time.Duration {
 	}
 	var total float64
 	for _, field := range []string{"used_cpu_user", "used_cpu_sys"} {
-		v, _ := localredis.InfoField(info, field)
+		v, _ := store.InfoField(info, field)
 		f, _ := strconv.ParseFloat(v, 64)
 		total += f
 	}

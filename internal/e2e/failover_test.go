@@ -1,0 +1,158 @@
+// A Redis failover: a replica promoted after its master died with writes
+// the replica never got.
+
+package e2e
+
+import (
+	"context"
+	"math/big"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ltv-stream/ltv-stream/internal/service"
+	"github.com/ltv-stream/ltv-stream/internal/settings"
+	"github.com/ltv-stream/ltv-stream/internal/store"
+	"github.com/ltv-stream/ltv-stream/internal/testutil"
+	"github.com/redis/go-redis/v9"
+)
+
+// failoverRig is a master with one replica, whose replication link runs
+// through a proxy the test can hang, and an endpoint the consumer writes
+// through (a proxy standing for a virtual IP or a managed service's
+// address), which a failover moves to the replica.
+type failoverRig struct {
+	master, replica *testutil.RedisServer
+	link, endpoint  *testutil.Proxy
+	env             *env
+}
+
+func newFailoverRig(t *testing.T, ctx context.Context) *failoverRig {
+	t.Helper()
+	cluster, brokers := testutil.StartKafka(t, testutil.KafkaConfig{Partitions: 4, Topics: allTopics})
+	master := testutil.StartRedis(t)
+	link := testutil.StartProxy(t, master.Addr())
+	host, port, _ := strings.Cut(link.Addr(), ":")
+	replica := testutil.StartRedis(t, "--replicaof", host, port)
+	testutil.WaitReplicasOnline(t, ctx, master.Client(), 1)
+	endpoint := testutil.StartProxy(t, master.Addr())
+	rc := redis.NewClient(&redis.Options{Addr: endpoint.Addr()})
+	t.Cleanup(func() { _ = rc.Close() })
+	return &failoverRig{master: master, replica: replica, link: link, endpoint: endpoint,
+		env: &env{kafka: cluster, brokers: brokers, redisURL: "redis://" + endpoint.Addr() + "/0", rc: rc}}
+}
+
+// failover kills the master with whatever its hung link held for the
+// replica, promotes the replica and moves the endpoint to it.
+func (r *failoverRig) failover(t *testing.T, ctx context.Context) {
+	t.Helper()
+	r.master.Stop()
+	r.link.Switch(r.replica.Addr()) // drops what the link held
+	if err := r.replica.Client().Do(ctx, "REPLICAOF", "NO", "ONE").Err(); err != nil {
+		t.Fatal(err)
+	}
+	r.endpoint.Switch(r.replica.Addr())
+}
+
+// settle waits until the consumer has caught up and is ready, checks that
+// it counted a rewind, and checks the outcome against the recomputation.
+func (r *failoverRig) settle(t *testing.T, ctx context.Context, addr func() string, p produced) {
+	t.Helper()
+	if err := testutil.WaitCaughtUp(ctx, r.env.brokers, settings.DefaultGroupID, settings.DefaultOrdersTopic, settings.DefaultLifecycleTopic); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitFor(ctx, "/readyz to recover", func() bool { return readyz(addr()) }); err != nil {
+		t.Fatal(err)
+	}
+	if n := metricValue("http://"+addr(), "ltv_rewinds_total"); n < 1 {
+		t.Errorf("ltv_rewinds_total = %v after a failover", n)
+	}
+	check(t, ctx, r.env, p, defaultTiers, big.NewRat(5, 100), false)
+}
+
+// TestRedisFailoverLosesNothing: the replica's link hangs while the second
+// half of the stream is applied, so the master acknowledges writes the
+// replica never gets; the master then dies and the replica is promoted.
+// No output of those writes may have been published and no offset
+// committed (both wait for the replica, and /readyz says so), and the
+// consumer, finding another master, reads again from its last commit:
+// after the stream is drained the state and the change events are exactly
+// the recomputation of every event, with no re-emission that differs.
+func TestRedisFailoverLosesNothing(t *testing.T) {
+	testutil.SkipShort(t, "short mode")
+	ctx := testutil.Context(t, 4*time.Minute)
+	rig := newFailoverRig(t, ctx)
+	e := rig.env
+	msgs, p := generate(t, simConfig(20_000, 2_000))
+	head, tail := msgs[:len(msgs)/2], msgs[len(msgs)/2:]
+	write(t, ctx, e.brokers, head)
+	_, addr := inProcess(t, e)
+	if err := testutil.WaitCaughtUp(ctx, e.brokers, settings.DefaultGroupID, settings.DefaultOrdersTopic, settings.DefaultLifecycleTopic); err != nil {
+		t.Fatal(err)
+	}
+
+	rig.link.Pause()
+	saves := func() int64 { // the save scripts the master ran
+		v, _ := store.InfoField(rig.master.Client().Info(ctx, "commandstats").Val(), "cmdstat_evalsha")
+		calls, _, _ := strings.Cut(strings.TrimPrefix(v, "calls="), ",")
+		n, _ := strconv.ParseInt(calls, 10, 64)
+		return n
+	}
+	applied := saves()
+	write(t, ctx, e.brokers, tail)
+	if err := waitFor(ctx, "/readyz to say the replica does not have the writes", func() bool {
+		return notReadyFor(t, addr(), "processing", "0 of 1 replicas had the writes")
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitFor(ctx, "the master to apply the tail", func() bool { return saves() > applied }); err != nil {
+		t.Fatal(err)
+	}
+	lag, err := lagOK(ctx, e)
+	if err != nil || lag == 0 {
+		t.Fatalf("lag %d (%v) with the replica cut off: offsets were committed for writes only the master had", lag, err)
+	}
+	rig.failover(t, ctx)
+	rig.settle(t, ctx, addr, p)
+}
+
+// TestRedisFailoverAfterPublishRewinds: the replica's link hangs just
+// after a batch's outputs were published, so the writes that follow them
+// (the timer index entries and stream times) reach the master only, and
+// the batches after it wait. The master dies, the replica is promoted:
+// the consumer must read again from its last commit (the batch's offsets
+// were never committed), and the lost writes are made again.
+func TestRedisFailoverAfterPublishRewinds(t *testing.T) {
+	testutil.SkipShort(t, "short mode")
+	ctx := testutil.Context(t, 4*time.Minute)
+	rig := newFailoverRig(t, ctx)
+	e := rig.env
+	msgs, p := generate(t, simConfig(20_000, 2_000))
+	write(t, ctx, e.brokers, msgs)
+	cut := make(chan struct{})
+	var publishes atomic.Int32
+	cfg := e.config(t)
+	var addr atomic.Value
+	startServiceWith(t, cfg, service.Options{Listening: func(a string) { addr.Store(a) },
+		AfterStage: func(stage string) {
+			if stage == "publish" && publishes.Add(1) == 20 {
+				rig.link.Pause()
+				close(cut)
+			}
+		}}, 40*time.Second)
+	httpAddr := func() string { a, _ := addr.Load().(string); return a }
+	select {
+	case <-cut:
+	case <-ctx.Done():
+		t.Fatal("the consumer never published 20 times")
+	}
+	if err := waitFor(ctx, "/readyz to say the replica does not have the writes", func() bool {
+		return notReadyFor(t, httpAddr(), "processing", "0 of 1 replicas had the writes")
+	}); err != nil {
+		t.Fatal(err)
+	}
+	rig.failover(t, ctx)
+	rig.settle(t, ctx, httpAddr, p)
+}

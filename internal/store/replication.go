@@ -1,0 +1,337 @@
+// Replication: whether what the service wrote survives the loss of a
+// Redis master, and whether a master was replaced since it last looked.
+
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Incarnation names the Redis masters that hold the state, as the run id
+// and replication id of each. A master restarted gets a new run id, and a
+// replica promoted to master gets a new replication id, so two equal
+// incarnations mean that no master was replaced in between: writes made
+// meanwhile are still where they were made. Empty means unknown.
+type Incarnation string
+
+// NotReplicatedError says a master's writes are not yet on as many
+// replicas as a commit needs: committing now could commit events whose
+// state a failover would lose.
+type NotReplicatedError struct {
+	// Addr is the master, Acked how many replicas had its writes within
+	// the wait, Needed how many were asked for.
+	Addr          string
+	Acked, Needed int
+	Wait          time.Duration
+}
+
+func (e *NotReplicatedError) Error() string {
+	return fmt.Sprintf("redis %s: %d of %d replicas had the writes within %s; offsets are committed once they do "+
+		"(LTV_REDIS_MIN_REPLICAS)", e.Addr, e.Acked, e.Needed, e.Wait)
+}
+
+// ErrIncarnationUnknown says a master's run id or replication id could not
+// be read, or its replicas not waited for (a proxy or an ACL that refuses
+// INFO or WAIT): neither a failover nor the replicas can be checked.
+var ErrIncarnationUnknown = errors.New("redis masters' identity unknown")
+
+// ReplicaWait configures Redis.WaitReplicated.
+type ReplicaWait struct {
+	// MinReplicas is how many replicas of each master must have a write
+	// before it counts as durable. Whatever it is, a master with a replica
+	// online waits for at least one: a failover promotes the replica with
+	// the most writes, so one acknowledgement is what makes a write
+	// survive it.
+	MinReplicas int
+	// Timeout bounds each master's wait. Default 1 s.
+	Timeout time.Duration
+}
+
+// durableKeyPrefix begins the key each master's check writes before its
+// WAIT: WAIT covers the writes made on its own connection, and a write of
+// the check's own makes that every write the master acknowledged before.
+// It is not a customer key (those are ltv:{<id>}).
+const durableKeyPrefix = "ltv:durable"
+
+// WaitReplicated waits until every write each master acknowledged so far
+// is on the replicas the commit needs (see ReplicaWait), and returns the
+// masters' incarnation as read after the wait. It returns a
+// *NotReplicatedError when a master's replicas did not acknowledge in
+// time, and an error wrapping ErrIncarnationUnknown when INFO is refused.
+func (r *Redis) WaitReplicated(ctx context.Context, cfg ReplicaWait) (Incarnation, error) {
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = time.Second
+	}
+	return r.eachMaster(ctx, func(ctx context.Context, c redis.Cmdable, addr, key string) (string, error) {
+		return r.waitMaster(ctx, c, addr, key, cfg)
+	})
+}
+
+// Incarnation returns the masters' incarnation without waiting for
+// anything (an error wrapping ErrIncarnationUnknown when INFO is refused).
+func (r *Redis) Incarnation(ctx context.Context) (Incarnation, error) {
+	return r.eachMaster(ctx, func(ctx context.Context, c redis.Cmdable, addr, _ string) (string, error) {
+		id, _, err := masterInfo(ctx, c, addr)
+		return id, err
+	})
+}
+
+// eachMaster calls f with each master (with its address and a key of a
+// slot it serves) and returns the identities f returned, sorted and
+// joined. On a single server the identity comes back with f's error too.
+func (r *Redis) eachMaster(ctx context.Context, f func(ctx context.Context, c redis.Cmdable, addr, key string) (string, error)) (Incarnation, error) {
+	c, ok := r.client.(*redis.ClusterClient)
+	if !ok {
+		addr := ""
+		if n, ok := r.client.(*redis.Client); ok {
+			addr = n.Options().Addr
+		}
+		id, err := f(ctx, r.client, addr, durableKeyPrefix)
+		return Incarnation(id), err
+	}
+	keys, err := r.durableKeys(ctx, c)
+	if err != nil {
+		return "", err
+	}
+	var mu sync.Mutex
+	var ids []string
+	err = c.ForEachMaster(ctx, func(ctx context.Context, n *redis.Client) error {
+		addr := n.Options().Addr
+		key, ok := keys[addr]
+		if !ok {
+			// The cluster's masters changed since the slots were read.
+			r.slotKeys.Store(nil)
+			return fmt.Errorf("redis master %s holds no slot the last CLUSTER SLOTS named", addr)
+		}
+		id, err := f(ctx, n, addr, key)
+		mu.Lock()
+		ids = append(ids, id)
+		mu.Unlock()
+		return err
+	})
+	if err != nil {
+		if isMoved(err) {
+			r.slotKeys.Store(nil)
+		}
+		return "", err
+	}
+	slices.Sort(ids)
+	return Incarnation(strings.Join(ids, ",")), nil
+}
+
+// waitMaster waits for one master's replicas and returns its identity
+// ("run_id/replid"). It is one round trip when the replicas the master's
+// last check found online still are.
+func (r *Redis) waitMaster(ctx context.Context, c redis.Cmdable, addr, key string, cfg ReplicaWait) (string, error) {
+	online, known := r.replicasOnline(addr)
+	if !known || needed(cfg, online) == 0 {
+		id, n, err := masterInfo(ctx, c, addr)
+		if err != nil {
+			return "", err
+		}
+		r.setReplicasOnline(addr, n)
+		if needed(cfg, n) == 0 {
+			return id, nil
+		}
+		online = n
+	}
+	need := needed(cfg, online)
+	// One pipeline is one connection: the WAIT covers the SET before it,
+	// and the INFO after it says which master that was.
+	var wait *redis.Cmd
+	var server, replication *redis.StringCmd
+	_, err := c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.Set(ctx, key, time.Now().UTC().Format(time.RFC3339Nano), 0)
+		wait = p.Do(ctx, "WAIT", need, cfg.Timeout.Milliseconds())
+		server = p.Info(ctx, "server")
+		replication = p.Info(ctx, "replication")
+		return nil
+	})
+	if err != nil {
+		if isRefused(err) {
+			return "", fmt.Errorf("%w: WAIT on %s: %w", ErrIncarnationUnknown, addr, err)
+		}
+		return "", fmt.Errorf("redis %s: wait for replicas: %w", addr, err)
+	}
+	id, now, err := identity(addr, server.Val(), replication.Val())
+	if err != nil {
+		return "", err
+	}
+	r.setReplicasOnline(addr, now)
+	acked, err := wait.Int()
+	if err != nil {
+		return "", fmt.Errorf("%w: WAIT on %s: %w", ErrIncarnationUnknown, addr, err)
+	}
+	// A replica that went offline meanwhile is not waited for: a
+	// failover cannot promote it.
+	if need = min(need, needed(cfg, now)); acked < need {
+		return id, &NotReplicatedError{Addr: addr, Acked: acked, Needed: need, Wait: cfg.Timeout}
+	}
+	return id, nil
+}
+
+// needed is how many replicas a master with online replicas online must
+// have a write on.
+func needed(cfg ReplicaWait, online int) int {
+	if online > 0 {
+		return max(cfg.MinReplicas, 1)
+	}
+	return cfg.MinReplicas
+}
+
+// HasReplicas reports whether the last check of any master found a
+// replica online.
+func (r *Redis) HasReplicas() bool {
+	r.replicasMu.Lock()
+	defer r.replicasMu.Unlock()
+	for _, n := range r.replicas {
+		if n > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+func (r *Redis) replicasOnline(addr string) (int, bool) {
+	r.replicasMu.Lock()
+	defer r.replicasMu.Unlock()
+	n, ok := r.replicas[addr]
+	return n, ok
+}
+
+func (r *Redis) setReplicasOnline(addr string, n int) {
+	r.replicasMu.Lock()
+	defer r.replicasMu.Unlock()
+	if r.replicas == nil {
+		r.replicas = map[string]int{}
+	}
+	r.replicas[addr] = n
+}
+
+// masterInfo reads a master's identity and its replicas online.
+func masterInfo(ctx context.Context, c redis.Cmdable, addr string) (id string, online int, err error) {
+	var server, replication *redis.StringCmd
+	_, err = c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		server = p.Info(ctx, "server")
+		replication = p.Info(ctx, "replication")
+		return nil
+	})
+	if err != nil {
+		if isRefused(err) {
+			return "", 0, fmt.Errorf("%w: INFO on %s: %w", ErrIncarnationUnknown, addr, err)
+		}
+		return "", 0, fmt.Errorf("redis %s: INFO: %w", addr, err)
+	}
+	return identity(addr, server.Val(), replication.Val())
+}
+
+// identity reads run_id from INFO server, and master_replid and the
+// replicas online (slaveN:…,state=online,…) from INFO replication.
+func identity(addr, server, replication string) (id string, online int, err error) {
+	runID, _ := InfoField(server, "run_id")
+	replID, _ := InfoField(replication, "master_replid")
+	if runID == "" || replID == "" {
+		return "", 0, fmt.Errorf("%w: INFO on %s has no run_id or master_replid", ErrIncarnationUnknown, addr)
+	}
+	for line := range strings.Lines(replication) {
+		name, value, ok := strings.Cut(strings.TrimSpace(line), ":")
+		if ok && strings.HasPrefix(name, "slave") && isDigits(name[len("slave"):]) &&
+			slices.Contains(strings.Split(value, ","), "state=online") {
+			online++
+		}
+	}
+	return runID + "/" + replID, online, nil
+}
+
+// InfoField returns the value of a "name:value" line of an INFO reply
+// (false when the reply has no such line). The consumer reads the masters'
+// identities from it, the benchmarks memory, CPU time and the version.
+func InfoField(info, name string) (string, bool) {
+	for line := range strings.Lines(info) {
+		if n, v, ok := strings.Cut(strings.TrimSpace(line), ":"); ok && n == name {
+			return v, true
+		}
+	}
+	return "", false
+}
+
+func isDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	_, err := strconv.Atoi(s)
+	return err == nil
+}
+
+// isRefused reports a reply by which Redis (or a proxy in front of it)
+// refuses a command, as opposed to a connection failure.
+func isRefused(err error) bool {
+	var rerr redis.Error
+	return errors.As(err, &rerr) && !isMoved(err)
+}
+
+// isMoved reports a cluster redirection: the slot map has changed.
+func isMoved(err error) bool {
+	var rerr redis.Error
+	if !errors.As(err, &rerr) {
+		return false
+	}
+	msg := rerr.Error()
+	return strings.HasPrefix(msg, "MOVED ") || strings.HasPrefix(msg, "ASK ")
+}
+
+// durableKeys returns, per cluster master address, a check key in a slot
+// the master serves (from CLUSTER SLOTS, kept until a master is missing
+// or a write is redirected).
+func (r *Redis) durableKeys(ctx context.Context, c *redis.ClusterClient) (map[string]string, error) {
+	if keys := r.slotKeys.Load(); keys != nil {
+		return *keys, nil
+	}
+	//nolint:staticcheck // CLUSTER SLOTS also works on Redis 6, which has no CLUSTER SHARDS
+	ranges, err := c.ClusterSlots(ctx).Result()
+	if err != nil {
+		return nil, fmt.Errorf("redis cluster slots: %w", err)
+	}
+	keys := map[string]string{}
+	for _, rg := range ranges {
+		if len(rg.Nodes) == 0 {
+			continue
+		}
+		if _, had := keys[rg.Nodes[0].Addr]; !had {
+			keys[rg.Nodes[0].Addr] = keyInSlot(durableKeyPrefix, uint16(rg.Start))
+		}
+	}
+	r.slotKeys.Store(&keys)
+	return keys, nil
+}
+
+// keyInSlot returns prefix:{n}, with the smallest n whose key hashes to
+// slot.
+func keyInSlot(prefix string, slot uint16) string {
+	return prefix + ":{" + strconv.Itoa(int(slotTags()[slot])) + "}"
+}
+
+// slotTags is, per cluster slot, the smallest whole number whose decimal
+// text hashes to it: a hash tag for every slot, found once.
+var slotTags = sync.OnceValue(func() *[16384]uint32 {
+	var tags [16384]uint32
+	var found [16384]bool
+	left := len(tags)
+	for n := uint32(0); left > 0; n++ {
+		s := Slot("{" + strconv.FormatUint(uint64(n), 10) + "}")
+		if !found[s] {
+			found[s], tags[s] = true, n
+			left--
+		}
+	}
+	return &tags
+})
