@@ -107,6 +107,14 @@ type setting struct {
 	secret bool
 }
 
+// bareBool lets a true/false setting be given as a bare flag (--pprof means
+// --pprof=true), as Go's own bool flags can; its text is still checked
+// with the other settings' values.
+type bareBool struct{ flag.Value }
+
+// IsBoolFlag implements the flag package's optional boolFlag interface.
+func (bareBool) IsBoolFlag() bool { return true }
+
 // EnvStringVar registers a string flag whose default is the environment
 // variable env when that is set, so the flag wins over the environment,
 // which wins over def: the rule of every setting (SPEC §7). Commands use it
@@ -207,6 +215,10 @@ func LoadCommand(cmd Command, args []string, getenv func(string) string, usageOu
 			continue
 		}
 		EnvStringVar(fs, getenv, s.dst, s.flag, s.env, s.def, s.usage)
+		if s.def == "false" { // the true/false settings
+			f := fs.Lookup(s.flag)
+			f.Value = bareBool{f.Value}
+		}
 		if s.flag == "redis-url" {
 			// A password in the URL (taken from the environment) is not
 			// shown as the flag's default in usage output either.

@@ -516,3 +516,40 @@ func TestPredictiveBlock(t *testing.T) {
 		})
 	}
 }
+
+// TestBareBoolFlags: a true/false setting given as a bare flag means true,
+// as Go's bool flags do; =false, the environment and bad text work as for
+// every setting.
+func TestBareBoolFlags(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		args  []string
+		env   map[string]string
+		pprof bool
+		err   string
+	}{
+		{"bare", []string{"--pprof"}, nil, true, ""},
+		{"bare, env false", []string{"--pprof"}, map[string]string{"LTV_PPROF": "false"}, true, ""},
+		{"=false wins over env", []string{"--pprof=false"}, map[string]string{"LTV_PPROF": "true"}, false, ""},
+		{"env", nil, map[string]string{"LTV_PPROF": "true"}, true, ""},
+		{"bad text", []string{"--pprof=maybe"}, nil, false, "--pprof (LTV_PPROF)"},
+		{"a separate value is an argument", []string{"--pprof", "true"}, nil, false, `unexpected argument "true"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Load(tc.args, envOf(tc.env), io.Discard)
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("Load = %v, want an error naming %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil || c.PProf != tc.pprof {
+				t.Fatalf("Load = %v, pprof %v; want %v", err, c != nil && c.PProf, tc.pprof)
+			}
+		})
+	}
+	c, err := Load([]string{"--kafka-tls", "--kafka-tls-insecure-skip-verify", "--redis-tls-insecure-skip-verify", "--redis-url", "rediss://r:6379/0"}, envOf(nil), io.Discard)
+	if err != nil || !c.KafkaTLS.Enabled || !c.KafkaTLS.InsecureSkipVerify || !c.RedisTLS.InsecureSkipVerify {
+		t.Fatalf("bare TLS flags: %v, %+v %+v", err, c.KafkaTLS, c.RedisTLS)
+	}
+}
