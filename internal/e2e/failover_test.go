@@ -17,6 +17,7 @@ import (
 	"github.com/ltv-stream/ltv-stream/internal/store"
 	"github.com/ltv-stream/ltv-stream/internal/testutil"
 	"github.com/redis/go-redis/v9"
+	"github.com/segmentio/kafka-go"
 )
 
 // failoverRig is a master with one replica, whose replication link runs
@@ -57,7 +58,8 @@ func (r *failoverRig) failover(t *testing.T, ctx context.Context) {
 }
 
 // settle waits until the consumer has caught up and is ready, checks that
-// it counted a rewind, and checks the outcome against the recomputation.
+// it noticed the new master, and checks the outcome against the
+// recomputation.
 func (r *failoverRig) settle(t *testing.T, ctx context.Context, addr func() string, p produced) {
 	t.Helper()
 	if err := testutil.WaitCaughtUp(ctx, r.env.brokers, settings.DefaultGroupID, settings.DefaultOrdersTopic, settings.DefaultLifecycleTopic); err != nil {
@@ -66,8 +68,8 @@ func (r *failoverRig) settle(t *testing.T, ctx context.Context, addr func() stri
 	if err := waitFor(ctx, "/readyz to recover", func() bool { return readyz(addr()) }); err != nil {
 		t.Fatal(err)
 	}
-	if n := metricValue("http://"+addr(), "ltv_rewinds_total"); n < 1 {
-		t.Errorf("ltv_rewinds_total = %v after a failover", n)
+	if n := metricValue("http://"+addr(), "ltv_redis_master_changes_total"); n < 1 {
+		t.Errorf("ltv_redis_master_changes_total = %v after a failover", n)
 	}
 	check(t, ctx, r.env, p, defaultTiers, big.NewRat(5, 100), false)
 }
@@ -77,7 +79,7 @@ func (r *failoverRig) settle(t *testing.T, ctx context.Context, addr func() stri
 // replica never gets; the master then dies and the replica is promoted.
 // No output of those writes may have been published and no offset
 // committed (both wait for the replica, and /readyz says so), and the
-// consumer, finding another master, reads again from its last commit:
+// consumer, finding another master, makes the batches in flight again:
 // after the stream is drained the state and the change events are exactly
 // the recomputation of every event, with no re-emission that differs.
 func TestRedisFailoverLosesNothing(t *testing.T) {
@@ -118,13 +120,12 @@ func TestRedisFailoverLosesNothing(t *testing.T) {
 	rig.settle(t, ctx, addr, p)
 }
 
-// TestRedisFailoverAfterPublishRewinds: the replica's link hangs just
-// after a batch's outputs were published, so the writes that follow them
-// (the timer index entries and stream times) reach the master only, and
-// the batches after it wait. The master dies, the replica is promoted:
-// the consumer must read again from its last commit (the batch's offsets
-// were never committed), and the lost writes are made again.
-func TestRedisFailoverAfterPublishRewinds(t *testing.T) {
+// TestRedisFailoverAfterPublish: the replica's link hangs just after a
+// batch's outputs were published, so the writes that follow them (the
+// timer index entries and stream times) reach the master only, and the
+// batch waits. The master dies, the replica is promoted: the batch is
+// made again, and the lost writes with it.
+func TestRedisFailoverAfterPublish(t *testing.T) {
 	testutil.SkipShort(t, "short mode")
 	ctx := testutil.Context(t, 4*time.Minute)
 	rig := newFailoverRig(t, ctx)
@@ -155,4 +156,47 @@ func TestRedisFailoverAfterPublishRewinds(t *testing.T) {
 	}
 	rig.failover(t, ctx)
 	rig.settle(t, ctx, httpAddr, p)
+}
+
+// TestRedisFailoverLosesNoOrderWithoutOutputs: an order that changes no
+// tier or segment publishes nothing, so only the batch's final wait keeps
+// its write from counting as done. Lost in a failover, it must be applied
+// again before the customer's next order: were the next one applied
+// first, the offset guard would move past the lost one for good.
+func TestRedisFailoverLosesNoOrderWithoutOutputs(t *testing.T) {
+	testutil.SkipShort(t, "short mode")
+	ctx := testutil.Context(t, 2*time.Minute)
+	rig := newFailoverRig(t, ctx)
+	e := rig.env
+	order := func(id string) kafka.Message {
+		return kafka.Message{Topic: settings.DefaultOrdersTopic, Key: []byte("c-1"), Value: orderValue("c-1", id, "10.00")}
+	}
+	write(t, ctx, e.brokers, []kafka.Message{order("e1"), order("e2")})
+	_, addr := inProcess(t, e)
+	if err := testutil.WaitCaughtUp(ctx, e.brokers, settings.DefaultGroupID, settings.DefaultOrdersTopic); err != nil {
+		t.Fatal(err)
+	}
+	rig.link.Pause()
+	write(t, ctx, e.brokers, []kafka.Message{order("e3")})
+	if err := waitFor(ctx, "the master to apply e3", func() bool {
+		return rig.master.Client().HGet(ctx, "ltv:{c-1}", "orders").Val() == "3"
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitFor(ctx, "/readyz to say the replica does not have the writes", func() bool {
+		return notReadyFor(t, addr(), "processing", "0 of 1 replicas had the writes")
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if lag, err := lagOK(ctx, e); err != nil || lag != 1 {
+		t.Fatalf("lag %d (%v) with the replica cut off, want e3 uncommitted", lag, err)
+	}
+	rig.failover(t, ctx)
+	write(t, ctx, e.brokers, []kafka.Message{order("e4")})
+	if err := testutil.WaitCaughtUp(ctx, e.brokers, settings.DefaultGroupID, settings.DefaultOrdersTopic); err != nil {
+		t.Fatal(err)
+	}
+	if got := rig.replica.Client().HMGet(ctx, "ltv:{c-1}", "orders", "revenue").Val(); got[0] != "4" || got[1] != "40.00" {
+		t.Fatalf("c-1 on the new master: orders, revenue = %v, want 4, 40.00", got)
+	}
 }

@@ -253,9 +253,9 @@ func TestRedisOutageMidStream(t *testing.T) {
 	}
 	t.Logf("redis stopped at lag %d (of %d records; %d more written during the outage); lag while down %d, then 0",
 		lagAtStop, total, len(tail), lagWhileDown)
-	// The restarted Redis is a new incarnation: the consumer cannot tell a
+	// The restarted Redis has a new run id: the consumer cannot tell a
 	// restart that kept every write from one that lost the last ones, so
-	// it reads again from its last commit, and the dead letters of that
-	// stretch go out twice (the DLQ is at-least-once).
+	// it makes the batches in flight again, and their dead letters go out
+	// twice (the DLQ is at-least-once).
 	check(t, ctx, e, p, defaultTiers, big.NewRat(5, 100), false)
 }

@@ -41,7 +41,7 @@ type Metrics struct {
 	streamLag   *prometheus.GaugeVec
 	streamTime  *prometheus.GaugeVec
 	failures    prometheus.Counter
-	rewinds     prometheus.Counter
+	masterMoves prometheus.Counter
 	dependency  *prometheus.GaugeVec
 	// now is the wall clock the stream-time lag is measured against.
 	now func() time.Time
@@ -72,7 +72,7 @@ func New() *Metrics {
 	// ends, so it stops growing exactly when the consumer stops, while
 	// time() - ltv_stream_time_seconds keeps growing.
 	m.streamTime = register(r, prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "ltv_stream_time_seconds", Help: "The input partition's stream time (the latest valid occurred_at read from it, SPEC §8) as a Unix timestamp, at its last batch on this instance."}, []string{"partition"}))
-	m.rewinds = register(r, prometheus.NewCounter(prometheus.CounterOpts{Name: "ltv_rewinds_total", Help: "Times the consumer found a Redis master replaced (failover or restart) and read again from its last committed offsets, because writes since may have been lost."}))
+	m.masterMoves = register(r, prometheus.NewCounter(prometheus.CounterOpts{Name: "ltv_redis_master_changes_total", Help: "Batches that found the Redis masters replaced (a failover or a restart) and were made again, because their writes may have been lost."}))
 	m.failures = register(r, prometheus.NewCounter(prometheus.CounterOpts{Name: "ltv_batch_failures_total", Help: "Batch attempts that failed (Redis or Kafka unreachable or refusing) and are retried with backoff; nothing is committed meanwhile."}))
 	m.dependency = register(r, prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "ltv_dependency_up", Help: "1 when the named readiness check passes (redis, kafka: probed every 2 s; processing: batches and commits succeed), else 0."}, []string{"dependency"}))
 	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -115,9 +115,8 @@ func (m *Metrics) BatchProcessed(s pipeline.BatchStats) {
 // BatchFailed counts a failed batch attempt (the consumer retries it).
 func (m *Metrics) BatchFailed() { m.failures.Inc() }
 
-// Rewound counts a rewind to the last committed offsets after a Redis
-// master was replaced.
-func (m *Metrics) Rewound() { m.rewinds.Inc() }
+// MastersChanged counts a batch that found the Redis masters replaced.
+func (m *Metrics) MastersChanged() { m.masterMoves.Inc() }
 
 // OutputCut counts a message written cut to fit its topic (stream.Publisher
 // OnCut).

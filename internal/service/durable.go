@@ -4,111 +4,151 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/ltv-stream/ltv-stream/internal/pipeline"
 	"github.com/ltv-stream/ltv-stream/internal/store"
-	"github.com/ltv-stream/ltv-stream/internal/stream"
 	"go.uber.org/zap"
 )
 
-// durability stands between Redis and the offset commits. Redis
-// replicates asynchronously, so a write a master acknowledged is lost if
-// the master fails before its replicas have it and one of them is
-// promoted; a restart without fsync on every write loses the last writes
-// too. Commits therefore wait until the replicas have every write so far
-// (WAIT), and a commit that finds another master than the last one did
-// (a new run id or replication id) commits nothing: the batches since the
-// last commit are read again, against what Redis now holds, after the
-// process forgot what it remembered of the state (its state cache and
-// stream times may be ahead of it).
+// durability makes each batch durable on Redis's replicas before it
+// counts as done. Redis replicates asynchronously: a write a master
+// acknowledged is lost if the master fails before its replicas have it
+// and one of them is promoted (and a restart loses what its persistence
+// had not written). So a batch ends by waiting until the replicas have
+// its writes (WAIT), on the masters it started with (their run ids and
+// replication ids: a promoted replica or a restarted server has new
+// ones). A batch that finds other masters is made again: its writes may
+// be gone, and the process's copies of the state (the state cache, the
+// stream times it remembers) may be ahead of what Redis now holds, so
+// they are dropped first. Batches that ended before were on the replicas,
+// so nothing committed can be lost, and a partition's next batch never
+// writes before a lost one is made again, so no offset guard moves past a
+// lost event.
 type durability struct {
 	st     *store.Redis
 	wait   store.ReplicaWait
 	log    *zap.Logger
 	forget func() // drops the process's copies of the state
+	// health reports a batch's final wait failing (nil: passing again).
+	health func(error)
 
 	mu sync.Mutex
-	// baseline is the masters' incarnation the effects since the last
-	// commit were written to; "" until known.
-	baseline store.Incarnation
-	// warned says the unknown incarnation was logged once.
-	warned bool
+	// current is the masters' incarnation as last read; "" until known.
+	current store.Incarnation
+	// unchecked says Redis refuses the check (warned once): batches then
+	// neither wait nor compare.
+	unchecked bool
+	// reported says a failing wait was reported to health and not yet
+	// cleared.
+	reported atomic.Bool
 }
 
-// beforeBatch makes sure the incarnation the batch writes to is known
-// before it writes, so that a failover during the first batches is seen
-// too. Cheap once known.
-func (d *durability) beforeBatch(ctx context.Context) error {
+// errMastersChanged says a batch found other Redis masters than it
+// started with; the consumer makes the batch again.
+var errMastersChanged = errors.New("the redis masters changed during the batch (a failover or a restart); its writes may be lost, so it is made again")
+
+// incarnationKey carries a batch's starting incarnation to its publishes.
+type incarnationKey struct{}
+
+// begin returns ctx carrying the incarnation the batch starts with, read
+// from Redis when not yet known.
+func (d *durability) begin(ctx context.Context) (context.Context, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.baseline != "" || d.warned {
-		return nil
+	if d.current == "" && !d.unchecked {
+		id, err := d.st.Incarnation(ctx)
+		if err != nil {
+			return ctx, d.uncheckedLocked(err)
+		}
+		d.current = id
 	}
-	id, err := d.st.Incarnation(ctx)
+	return context.WithValue(ctx, incarnationKey{}, d.current), nil
+}
+
+// check waits for the replicas and compares the masters with the batch's
+// start.
+func (d *durability) check(ctx context.Context) error {
+	start, _ := ctx.Value(incarnationKey{}).(store.Incarnation)
+	if start == "" {
+		return nil // unchecked
+	}
+	id, err := d.st.WaitReplicated(ctx, d.wait)
+	if id != "" && id != start {
+		d.mu.Lock()
+		moved := d.current != id
+		d.current = id
+		d.mu.Unlock()
+		if moved {
+			d.log.Error("redis masters changed: dropping the state cache and making the batches in flight again",
+				zap.String("was", string(start)), zap.String("now", string(id)))
+		}
+		d.forget()
+		return errMastersChanged
+	}
 	if err != nil {
-		return d.unknownLocked(err)
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		return d.uncheckedLocked(err)
 	}
-	d.baseline = id
 	return nil
 }
 
-// beforePublish is called before outputs are published. With replicas,
-// it is beforeCommit: an output goes out only once the state write that
-// holds it pending is on a replica, so that a failover never makes the
-// consumer compute it again (a new emitted_at) after it was published.
-// Without replicas there is nothing to wait for, and the commit's check
-// is enough to notice a restart.
+// beforePublish runs before a batch's outputs are published. With
+// replicas, an output goes out only once the write holding it pending is
+// on them, so that a failover never makes the consumer compute it again
+// (with a new emitted_at) after it was published. Without replicas there
+// is nothing to wait for, and the batch's final check notices a restart.
 func (d *durability) beforePublish(ctx context.Context) error {
 	if d.wait.MinReplicas == 0 && !d.st.HasReplicas() {
 		return nil
 	}
-	return d.beforeCommit(ctx)
+	return d.check(ctx)
 }
 
-// beforeCommit is stream.ConsumerConfig.BeforeCommit: nil once every
-// write so far is on the replicas and on the masters the batches wrote
-// to; an error wrapping stream.ErrRewind when a master was replaced.
-func (d *durability) beforeCommit(ctx context.Context) error {
-	id, err := d.st.WaitReplicated(ctx, d.wait)
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if id != "" && d.baseline != "" && id != d.baseline {
-		return fmt.Errorf("%w: the Redis masters changed since the last check (%s, was %s): a failover or a restart may have lost "+
-			"writes made since the last commit", stream.ErrRewind, id, d.baseline)
+// end runs after a batch's writes: it returns nil once they are on the
+// replicas, and errMastersChanged when the batch must be made again. A
+// wait that fails otherwise (Redis unreachable, replicas not answering)
+// is tried again in place, not the batch: its outputs are out already.
+func (d *durability) end(ctx context.Context) error {
+	for attempt := 0; ; attempt++ {
+		err := d.check(ctx)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if err == nil || errors.Is(err, errMastersChanged) {
+			if err == nil && d.reported.CompareAndSwap(true, false) {
+				d.health(nil)
+			}
+			return err
+		}
+		d.reported.Store(true)
+		d.health(fmt.Errorf("batch not durable yet: %w", err))
+		d.log.Warn("waiting for redis to make a batch durable", zap.Error(err), zap.Int("attempt", attempt+1))
+		// Capped exponential backoff with jitter, as the consumer's retries.
+		wait := time.Duration(rand.Int64N(int64(min(100*time.Millisecond<<min(attempt, 7), 10*time.Second)) + 1))
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
 	}
-	if err != nil {
-		return d.unknownLocked(err)
-	}
-	d.baseline = id
-	return nil
 }
 
-// rewind is stream.ConsumerConfig.OnRewind: nothing is in flight, so the
-// copies are dropped and the incarnation read again before any batch
-// writes.
-func (d *durability) rewind(ctx context.Context) error {
-	d.forget()
-	id, err := d.st.Incarnation(ctx)
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.baseline = id
-	if err != nil {
-		return d.unknownLocked(err)
-	}
-	return nil
-}
-
-// unknownLocked lets the service run on a Redis that refuses INFO or WAIT
-// (a proxy, an ACL), warning once that failovers go unnoticed there, and
-// returns every other error.
-func (d *durability) unknownLocked(err error) error {
+// uncheckedLocked lets the service run on a Redis that refuses INFO or
+// WAIT (a proxy, an ACL, a fake), warning once that failovers go
+// unnoticed there, and returns every other error.
+func (d *durability) uncheckedLocked(err error) error {
 	if !errors.Is(err, store.ErrIncarnationUnknown) {
 		return err
 	}
-	if !d.warned {
-		d.warned = true
-		d.log.Warn("redis replication cannot be checked: commits do not wait for replicas, and a failover that loses writes goes unnoticed (docs/guarantees.md)",
+	if !d.unchecked {
+		d.unchecked = true
+		d.current = ""
+		d.log.Warn("redis replication cannot be checked: batches do not wait for replicas, and a failover that loses writes goes unnoticed (docs/guarantees.md)",
 			zap.Error(err))
 	}
 	return nil

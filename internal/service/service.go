@@ -134,17 +134,24 @@ func Run(ctx context.Context, cfg *config.Config, opt Options) error {
 	if opt.Observer != nil {
 		obs = teeObserver{m, opt.Observer}
 	}
-	// Offsets are committed, and outputs published, only once the writes
-	// are on the replicas a failover could promote; a replaced master
-	// makes the consumer read again from its last commit.
+	// A batch is done, and its outputs are published, only once its writes
+	// are on the replicas a failover could promote; a batch that finds the
+	// masters replaced is made again (durability).
 	var proc *pipeline.Processor
+	var health *metrics.Health
 	durable := &durability{st: st, wait: store.ReplicaWait{MinReplicas: cfg.RedisMinReplicas}, log: log,
 		forget: func() {
 			if cache != nil {
 				cache.Forget()
 			}
 			proc.ForgetStreamTimes()
-			m.Rewound()
+			m.MastersChanged()
+		},
+		health: func(err error) {
+			if err != nil {
+				err = fmt.Errorf("consuming failing: %w", err)
+			}
+			health.Set("processing", err)
 		}}
 	proc, err = pipeline.New(pipeline.Config{
 		Model: cfg.Model, Decoder: dec, Store: state, Out: durablePublisher{pub, durable},
@@ -168,7 +175,7 @@ func Run(ctx context.Context, cfg *config.Config, opt Options) error {
 		check:    func(ctx context.Context) error { return checkInputLogs(ctx, kafkaSec, cfg.Brokers, inputTopics, st) },
 		isReason: errorIs[*store.InputLogMismatchError]}
 	holds := []*batchHold{eviction, inputs}
-	health := metrics.NewHealth(m, 2*time.Second,
+	health = metrics.NewHealth(m, 2*time.Second,
 		metrics.Check{Name: "redis", Fn: func(ctx context.Context) error {
 			if err := st.Ping(ctx); err != nil {
 				return fmt.Errorf("redis unreachable: %w", err)
@@ -205,8 +212,6 @@ func Run(ctx context.Context, cfg *config.Config, opt Options) error {
 			// Its next owner moves its stream time on (SPEC §8).
 			proc.ForgetStreamTime(int32(partition))
 		},
-		BeforeCommit: durable.beforeCommit,
-		OnRewind:     durable.rewind,
 		OnHealth: func(ok bool, err error) {
 			if ok {
 				log.Info("processing recovered")
@@ -292,11 +297,13 @@ func Run(ctx context.Context, cfg *config.Config, opt Options) error {
 				return err
 			}
 		}
-		if err := durable.beforeBatch(ctx); err != nil {
-			m.BatchFailed()
-			return err
+		ctx, err := durable.begin(ctx)
+		if err == nil {
+			_, err = proc.Process(ctx, batch)
 		}
-		_, err := proc.Process(ctx, batch)
+		if err == nil {
+			err = durable.end(ctx)
+		}
 		if err != nil && ctx.Err() == nil {
 			m.BatchFailed()
 		}

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"sync/atomic"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -23,13 +22,12 @@ type Redis struct {
 	// map, which a load turns into pairs first.
 	resp2  bool
 	clears *Clearer
-	// slotKeys maps each cluster master to a key in one of its slots, for
-	// WaitReplicated; nil until read, and again once the slots move.
-	slotKeys atomic.Pointer[map[string]string]
 	// replicas is, per master address, the replicas online at its last
-	// WaitReplicated (so that the next is one round trip).
-	replicasMu sync.Mutex
-	replicas   map[string]int
+	// check (so that the next is one round trip); durableKeys, per cluster
+	// master address, its check key (see WaitReplicated).
+	replicasMu  sync.Mutex
+	replicas    map[string]int
+	durableKeys map[string]string
 }
 
 // NewRedis wraps a client (from NewClient, or any go-redis client).

@@ -24,7 +24,7 @@ import (
 type Incarnation string
 
 // NotReplicatedError says a master's writes are not yet on as many
-// replicas as a commit needs: committing now could commit events whose
+// replicas as a batch needs: committing it now could commit events whose
 // state a failover would lose.
 type NotReplicatedError struct {
 	// Addr is the master, Acked how many replicas had its writes within
@@ -35,7 +35,7 @@ type NotReplicatedError struct {
 }
 
 func (e *NotReplicatedError) Error() string {
-	return fmt.Sprintf("redis %s: %d of %d replicas had the writes within %s; offsets are committed once they do "+
+	return fmt.Sprintf("redis %s: %d of %d replicas had the writes within %s; the batch is done once they do "+
 		"(LTV_REDIS_MIN_REPLICAS)", e.Addr, e.Acked, e.Needed, e.Wait)
 }
 
@@ -47,10 +47,9 @@ var ErrIncarnationUnknown = errors.New("redis masters' identity unknown")
 // ReplicaWait configures Redis.WaitReplicated.
 type ReplicaWait struct {
 	// MinReplicas is how many replicas of each master must have a write
-	// before it counts as durable. Whatever it is, a master with a replica
-	// online waits for at least one: a failover promotes the replica with
-	// the most writes, so one acknowledgement is what makes a write
-	// survive it.
+	// before it counts as durable, even while fewer are online. Whatever
+	// it is, a write waits for every replica online: a failover may
+	// promote any of them.
 	MinReplicas int
 	// Timeout bounds each master's wait. Default 1 s.
 	Timeout time.Duration
@@ -63,7 +62,7 @@ type ReplicaWait struct {
 const durableKeyPrefix = "ltv:durable"
 
 // WaitReplicated waits until every write each master acknowledged so far
-// is on the replicas the commit needs (see ReplicaWait), and returns the
+// is on the replicas a batch needs (see ReplicaWait), and returns the
 // masters' incarnation as read after the wait. It returns a
 // *NotReplicatedError when a master's replicas did not acknowledge in
 // time, and an error wrapping ErrIncarnationUnknown when INFO is refused.
@@ -80,7 +79,10 @@ func (r *Redis) WaitReplicated(ctx context.Context, cfg ReplicaWait) (Incarnatio
 // anything (an error wrapping ErrIncarnationUnknown when INFO is refused).
 func (r *Redis) Incarnation(ctx context.Context) (Incarnation, error) {
 	return r.eachMaster(ctx, func(ctx context.Context, c redis.Cmdable, addr, _ string) (string, error) {
-		id, _, err := masterInfo(ctx, c, addr)
+		id, n, err := masterInfo(ctx, c, addr)
+		if err == nil {
+			r.setReplicasOnline(addr, n)
+		}
 		return id, err
 	})
 }
@@ -98,30 +100,24 @@ func (r *Redis) eachMaster(ctx context.Context, f func(ctx context.Context, c re
 		id, err := f(ctx, r.client, addr, durableKeyPrefix)
 		return Incarnation(id), err
 	}
-	keys, err := r.durableKeys(ctx, c)
-	if err != nil {
-		return "", err
-	}
 	var mu sync.Mutex
 	var ids []string
-	err = c.ForEachMaster(ctx, func(ctx context.Context, n *redis.Client) error {
+	err := c.ForEachMaster(ctx, func(ctx context.Context, n *redis.Client) error {
 		addr := n.Options().Addr
-		key, ok := keys[addr]
-		if !ok {
-			// The cluster's masters changed since the slots were read.
-			r.slotKeys.Store(nil)
-			return fmt.Errorf("redis master %s holds no slot the last CLUSTER SLOTS named", addr)
+		key, err := r.durableKey(ctx, n, addr)
+		if err != nil {
+			return err
 		}
 		id, err := f(ctx, n, addr, key)
+		if isMoved(err) {
+			r.forgetDurableKey(addr) // the slot moved to another master
+		}
 		mu.Lock()
 		ids = append(ids, id)
 		mu.Unlock()
 		return err
 	})
 	if err != nil {
-		if isMoved(err) {
-			r.slotKeys.Store(nil)
-		}
 		return "", err
 	}
 	slices.Sort(ids)
@@ -157,7 +153,7 @@ func (r *Redis) waitMaster(ctx context.Context, c redis.Cmdable, addr, key strin
 		return nil
 	})
 	if err != nil {
-		if isRefused(err) {
+		if uncheckable(err) {
 			return "", fmt.Errorf("%w: WAIT on %s: %w", ErrIncarnationUnknown, addr, err)
 		}
 		return "", fmt.Errorf("redis %s: wait for replicas: %w", addr, err)
@@ -180,12 +176,9 @@ func (r *Redis) waitMaster(ctx context.Context, c redis.Cmdable, addr, key strin
 }
 
 // needed is how many replicas a master with online replicas online must
-// have a write on.
+// have a write on: all of them, and at least MinReplicas.
 func needed(cfg ReplicaWait, online int) int {
-	if online > 0 {
-		return max(cfg.MinReplicas, 1)
-	}
-	return cfg.MinReplicas
+	return max(cfg.MinReplicas, online)
 }
 
 // HasReplicas reports whether the last check of any master found a
@@ -226,7 +219,7 @@ func masterInfo(ctx context.Context, c redis.Cmdable, addr string) (id string, o
 		return nil
 	})
 	if err != nil {
-		if isRefused(err) {
+		if uncheckable(err) {
 			return "", 0, fmt.Errorf("%w: INFO on %s: %w", ErrIncarnationUnknown, addr, err)
 		}
 		return "", 0, fmt.Errorf("redis %s: INFO: %w", addr, err)
@@ -272,11 +265,19 @@ func isDigits(s string) bool {
 	return err == nil
 }
 
-// isRefused reports a reply by which Redis (or a proxy in front of it)
-// refuses a command, as opposed to a connection failure.
-func isRefused(err error) bool {
+// uncheckable reports a reply by which Redis, or a proxy or fake in front
+// of it, says it will never answer the check: an ACL without the command,
+// an unknown command or INFO section. Every other error (READONLY from a
+// demoted master, NOREPLICAS, LOADING, OOM, CLUSTERDOWN) is a check that
+// failed and is tried again.
+func uncheckable(err error) bool {
 	var rerr redis.Error
-	return errors.As(err, &rerr) && !isMoved(err)
+	if !errors.As(err, &rerr) {
+		return false
+	}
+	msg := strings.ToLower(rerr.Error())
+	return strings.HasPrefix(msg, "noperm") || strings.Contains(msg, "unknown command") ||
+		strings.Contains(msg, "unknown subcommand") || strings.Contains(msg, "not supported")
 }
 
 // isMoved reports a cluster redirection: the slot map has changed.
@@ -289,29 +290,64 @@ func isMoved(err error) bool {
 	return strings.HasPrefix(msg, "MOVED ") || strings.HasPrefix(msg, "ASK ")
 }
 
-// durableKeys returns, per cluster master address, a check key in a slot
-// the master serves (from CLUSTER SLOTS, kept until a master is missing
-// or a write is redirected).
-func (r *Redis) durableKeys(ctx context.Context, c *redis.ClusterClient) (map[string]string, error) {
-	if keys := r.slotKeys.Load(); keys != nil {
-		return *keys, nil
+// durableKey returns the check key of a cluster master: a key in the
+// first slot the master itself says it serves (CLUSTER NODES, its
+// "myself" line, so the address go-redis uses for it does not matter),
+// kept until a write is redirected.
+func (r *Redis) durableKey(ctx context.Context, n *redis.Client, addr string) (string, error) {
+	r.replicasMu.Lock()
+	key, ok := r.durableKeys[addr]
+	r.replicasMu.Unlock()
+	if ok {
+		return key, nil
 	}
-	//nolint:staticcheck // CLUSTER SLOTS also works on Redis 6, which has no CLUSTER SHARDS
-	ranges, err := c.ClusterSlots(ctx).Result()
+	nodes, err := n.ClusterNodes(ctx).Result()
 	if err != nil {
-		return nil, fmt.Errorf("redis cluster slots: %w", err)
+		if uncheckable(err) {
+			return "", fmt.Errorf("%w: CLUSTER NODES on %s: %w", ErrIncarnationUnknown, addr, err)
+		}
+		return "", fmt.Errorf("redis %s: CLUSTER NODES: %w", addr, err)
 	}
-	keys := map[string]string{}
-	for _, rg := range ranges {
-		if len(rg.Nodes) == 0 {
+	slot, ok := firstOwnSlot(nodes)
+	if !ok {
+		return "", fmt.Errorf("redis %s serves no slot (CLUSTER NODES)", addr)
+	}
+	key = keyInSlot(durableKeyPrefix, slot)
+	r.replicasMu.Lock()
+	if r.durableKeys == nil {
+		r.durableKeys = map[string]string{}
+	}
+	r.durableKeys[addr] = key
+	r.replicasMu.Unlock()
+	return key, nil
+}
+
+func (r *Redis) forgetDurableKey(addr string) {
+	r.replicasMu.Lock()
+	defer r.replicasMu.Unlock()
+	delete(r.durableKeys, addr)
+}
+
+// firstOwnSlot reads the first slot of the "myself" line of CLUSTER NODES
+// (<id> <addr> <flags> <master> <ping> <pong> <epoch> <link> <slot or
+// range>…; an importing or migrating slot is in brackets).
+func firstOwnSlot(nodes string) (uint16, bool) {
+	for line := range strings.Lines(nodes) {
+		f := strings.Fields(line)
+		if len(f) < 8 || !slices.Contains(strings.Split(f[2], ","), "myself") {
 			continue
 		}
-		if _, had := keys[rg.Nodes[0].Addr]; !had {
-			keys[rg.Nodes[0].Addr] = keyInSlot(durableKeyPrefix, uint16(rg.Start))
+		for _, rng := range f[8:] {
+			if strings.HasPrefix(rng, "[") {
+				continue
+			}
+			first, _, _ := strings.Cut(rng, "-")
+			if n, err := strconv.ParseUint(first, 10, 16); err == nil && n < 16384 {
+				return uint16(n), true
+			}
 		}
 	}
-	r.slotKeys.Store(&keys)
-	return keys, nil
+	return 0, false
 }
 
 // keyInSlot returns prefix:{n}, with the smallest n whose key hashes to

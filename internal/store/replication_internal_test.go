@@ -50,3 +50,47 @@ func TestIdentity(t *testing.T) {
 		t.Fatalf("no run id: %v, want ErrIncarnationUnknown", err)
 	}
 }
+
+// TestFirstOwnSlot: the check key of a cluster master comes from the slots
+// its own CLUSTER NODES line lists, skipping migrating and importing ones.
+func TestFirstOwnSlot(t *testing.T) {
+	nodes := "07c3 127.0.0.1:30004@31004 slave e7d1 0 1426238317239 4 connected\n" +
+		"67ed 127.0.0.1:30002@31002 master - 0 1426238316232 2 connected 5461-10922\n" +
+		"e7d1 127.0.0.1:30001@31001 myself,master - 0 0 1 connected [93-<-292f] 0-5460 12000\n"
+	if slot, ok := firstOwnSlot(nodes); !ok || slot != 0 {
+		t.Fatalf("firstOwnSlot = %d, %v; want 0", slot, ok)
+	}
+	if _, ok := firstOwnSlot("e7d1 127.0.0.1:30001@31001 myself,master - 0 0 1 connected\n"); ok {
+		t.Fatal("a master without slots has a first slot")
+	}
+	if slot, ok := firstOwnSlot("a 1.2.3.4:1@2 master - 0 0 1 connected 7\nb 1.2.3.4:3@4 myself,master - 0 0 1 connected 9000-9001\n"); !ok || slot != 9000 {
+		t.Fatalf("firstOwnSlot = %d, %v; want 9000", slot, ok)
+	}
+}
+
+// TestUncheckable: only replies that say the check will never be answered
+// make Redis uncheckable.
+func TestUncheckable(t *testing.T) {
+	for msg, want := range map[string]bool{
+		"NOPERM User noinfo has no permissions to run the 'info' command": true,
+		"ERR unknown command 'WAIT', with args beginning with: ":          true,
+		"section (server) is not supported":                               true,
+		"READONLY You can't write against a read only replica.":           false,
+		"NOREPLICAS Not enough good replicas to write.":                   false,
+		"LOADING Redis is loading the dataset in memory":                  false,
+		"CLUSTERDOWN The cluster is down":                                 false,
+	} {
+		if got := uncheckable(redisError(msg)); got != want {
+			t.Errorf("uncheckable(%q) = %v, want %v", msg, got, want)
+		}
+	}
+	if uncheckable(errors.New("dial tcp: connection refused")) {
+		t.Error("a connection failure is uncheckable")
+	}
+}
+
+// redisError is a reply error as go-redis returns it.
+type redisError string
+
+func (e redisError) Error() string { return string(e) }
+func (redisError) RedisError()     {}

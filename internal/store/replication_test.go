@@ -154,3 +154,40 @@ func TestWaitReplicatedUnknown(t *testing.T) {
 		t.Fatalf("WaitReplicated = %v, want ErrIncarnationUnknown", err)
 	}
 }
+
+// TestWaitReplicatedRefusalsAreFailures: a master demoted to a replica
+// (READONLY) and a master refusing writes for want of replicas
+// (min-replicas-to-write: NOREPLICAS) fail the check; neither is a Redis
+// that cannot be checked, which would let commits go on unchecked.
+func TestWaitReplicatedRefusalsAreFailures(t *testing.T) {
+	ctx := testutil.Context(t, 60*time.Second)
+	master := testutil.StartRedis(t)
+	replica := testutil.StartRedis(t, "--replicaof", "127.0.0.1", strconv.Itoa(master.Port))
+	testutil.WaitReplicasOnline(t, ctx, master.Client(), 1)
+	st := master.Store()
+	if _, err := st.WaitReplicated(ctx, store.ReplicaWait{}); err != nil {
+		t.Fatal(err)
+	}
+	replica.Pause()
+	if err := master.Client().ConfigSet(ctx, "min-replicas-to-write", "1").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := master.Client().ConfigSet(ctx, "min-replicas-max-lag", "1").Err(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2500 * time.Millisecond) // the replica's last ack is now too old
+	_, err := st.WaitReplicated(ctx, store.ReplicaWait{Timeout: 100 * time.Millisecond})
+	if err == nil || errors.Is(err, store.ErrIncarnationUnknown) {
+		t.Fatalf("with writes refused for want of replicas WaitReplicated = %v, want a failed check", err)
+	}
+	replica.Resume()
+
+	other := testutil.StartRedis(t)
+	if err := master.Client().Do(ctx, "REPLICAOF", "127.0.0.1", strconv.Itoa(other.Port)).Err(); err != nil {
+		t.Fatal(err)
+	}
+	_, err = st.WaitReplicated(ctx, store.ReplicaWait{Timeout: 100 * time.Millisecond})
+	if err == nil || errors.Is(err, store.ErrIncarnationUnknown) || !strings.Contains(err.Error(), "READONLY") {
+		t.Fatalf("on a demoted master WaitReplicated = %v, want READONLY as a failed check", err)
+	}
+}

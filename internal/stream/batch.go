@@ -2,7 +2,6 @@ package stream
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -22,7 +21,7 @@ func workerFor(partition, workers int) int {
 
 // worker batches its queue, handles each batch until it succeeds and hands
 // its offsets to the committer.
-func (c *Consumer) worker(ctx context.Context, q <-chan kafka.Message, budgets laneBudgets, handle Handler, commits chan<- map[partitionKey]kafka.Message, rewind func()) {
+func (c *Consumer) worker(ctx context.Context, q <-chan kafka.Message, budgets laneBudgets, handle Handler, commits chan<- map[partitionKey]kafka.Message) {
 	batch := make([]kafka.Message, 0, c.cfg.MaxBatch)
 	records := make([]pipeline.Record, 0, c.cfg.MaxBatch)
 	linger := time.NewTimer(time.Hour)
@@ -69,7 +68,7 @@ func (c *Consumer) worker(ctx context.Context, q <-chan kafka.Message, budgets l
 				Key: m.Key, Value: m.Value, Time: m.Time,
 			})
 		}
-		if len(records) > 0 && !c.handleWithRetry(ctx, records, handle, rewind) {
+		if len(records) > 0 && !c.handleWithRetry(ctx, records, handle) {
 			return
 		}
 		select {
@@ -233,10 +232,8 @@ func (c *Consumer) fill(q <-chan kafka.Message, batch *[]kafka.Message, linger *
 }
 
 // handleWithRetry calls handle until it succeeds; false when ctx ended
-// first (the batch is then left uncommitted and will be redelivered) or
-// handle said the effects since the last commit may be lost (then it
-// calls rewind).
-func (c *Consumer) handleWithRetry(ctx context.Context, records []pipeline.Record, handle Handler, rewind func()) bool {
+// first (the batch is then left uncommitted and will be redelivered).
+func (c *Consumer) handleWithRetry(ctx context.Context, records []pipeline.Record, handle Handler) bool {
 	for attempt := 0; ; attempt++ {
 		err := handle(ctx, records)
 		if err == nil {
@@ -244,11 +241,6 @@ func (c *Consumer) handleWithRetry(ctx context.Context, records []pipeline.Recor
 			return true
 		}
 		if ctx.Err() != nil {
-			return false
-		}
-		if errors.Is(err, ErrRewind) {
-			c.cfg.Logger.Error("effects of batches since the last commit may be lost; reading them again", zap.Error(err))
-			rewind()
 			return false
 		}
 		c.setHealth(false, err)

@@ -14,14 +14,13 @@ import (
 // it gets belongs to a batch whose effects are durable, and a worker hands
 // over a partition's batches in order, so the highest offset of a
 // partition covers all before it.
-//
-// committed receives the next offset committed per partition: a commit
-// never moves a partition backwards. When BeforeCommit says the effects
-// may be lost, the committer commits nothing more and calls rewind.
-func (c *Consumer) committer(ctx context.Context, gen *kafka.Generation, in <-chan map[partitionKey]kafka.Message, committed map[partitionKey]int64, rewind func()) {
+func (c *Consumer) committer(ctx context.Context, gen *kafka.Generation, in <-chan map[partitionKey]kafka.Message) {
+	// committed is the next offset committed per partition in this
+	// generation: a commit never moves a partition backwards.
+	committed := map[partitionKey]int64{}
 	for next := range in {
 		open := mergeQueued(next, in)
-		if !c.commitWithRetry(ctx, gen, committed, next, rewind) || !open {
+		if !c.commitWithRetry(ctx, gen, committed, next) || !open {
 			return
 		}
 	}
@@ -47,14 +46,14 @@ func mergeQueued(next map[partitionKey]kafka.Message, in <-chan map[partitionKey
 
 // commitWithRetry commits the given records' offsets (one per partition)
 // in gen, skipping partitions already committed as far. It returns false
-// when ctx ended first or it called rewind.
+// only when ctx ended first.
 //
 // The commit carries gen's id, so the broker refuses it once the group has
 // moved on to a later generation: a member that lost a partition can never
 // move its committed offset back below what the new owner committed. Such
 // a refusal is final; the partition's owner reads those records again, and
 // the state's offset guard skips what is already applied (SPEC §6).
-func (c *Consumer) commitWithRetry(ctx context.Context, gen *kafka.Generation, committed map[partitionKey]int64, last map[partitionKey]kafka.Message, rewind func()) bool {
+func (c *Consumer) commitWithRetry(ctx context.Context, gen *kafka.Generation, committed map[partitionKey]int64, last map[partitionKey]kafka.Message) bool {
 	offsets := map[string]map[int]int64{}
 	var msgs []kafka.Message
 	for k, m := range last {
@@ -71,16 +70,7 @@ func (c *Consumer) commitWithRetry(ctx context.Context, gen *kafka.Generation, c
 		return true
 	}
 	for attempt := 0; ; attempt++ {
-		err := c.beforeCommit(ctx)
-		if errors.Is(err, ErrRewind) {
-			c.cfg.Logger.Error("effects of batches since the last commit may be lost; not committing them, reading them again",
-				zap.Error(err))
-			rewind()
-			return false
-		}
-		if err == nil {
-			err = gen.CommitOffsets(offsets)
-		}
+		err := gen.CommitOffsets(offsets)
 		if err == nil {
 			for _, m := range msgs {
 				committed[partitionKey{m.Topic, m.Partition}] = m.Offset + 1
@@ -121,12 +111,4 @@ func (c *Consumer) commitWithRetry(ctx context.Context, gen *kafka.Generation, c
 func generationOver(err error) bool {
 	return errors.Is(err, kafka.IllegalGeneration) || errors.Is(err, kafka.UnknownMemberId) ||
 		errors.Is(err, kafka.RebalanceInProgress) || errors.Is(err, kafka.FencedInstanceID)
-}
-
-// beforeCommit runs BeforeCommit, if any.
-func (c *Consumer) beforeCommit(ctx context.Context) error {
-	if c.cfg.BeforeCommit == nil {
-		return nil
-	}
-	return c.cfg.BeforeCommit(ctx)
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"math/rand/v2"
 	"net"
 	"slices"
@@ -21,10 +20,7 @@ import (
 
 // Handler makes a batch's effects durable. It returns nil only when the
 // batch's offsets may be committed. It must be safe to call again with the
-// same batch after an error (the consumer retries it). An error wrapping
-// ErrRewind says effects of batches since the last commit may be lost:
-// the consumer then reads again from its last commit (see
-// ConsumerConfig.BeforeCommit).
+// same batch after an error (the consumer retries it).
 type Handler func(ctx context.Context, batch []pipeline.Record) error
 
 // Defaults of ConsumerConfig that are also the service's settings'
@@ -148,27 +144,7 @@ type ConsumerConfig struct {
 	// OnHealth is called with false when the handler or a commit starts
 	// failing and with true when work succeeds again; optional.
 	OnHealth func(ok bool, err error)
-	// BeforeCommit, when set, is called before each commit, which waits
-	// until it returns nil: it says the handled batches' effects are
-	// durable (for the service, on the Redis replicas a failover could
-	// promote). An error wrapping ErrRewind says effects of batches handled
-	// since the last commit may be lost: they are dropped uncommitted,
-	// OnRewind is called, and the partitions are read again from their last
-	// committed offsets. Any other error is retried as a failed commit.
-	// Optional.
-	BeforeCommit func(ctx context.Context) error
-	// OnRewind is called after ErrRewind, once no batch is in flight and
-	// before any record is fetched again: what the process remembers of
-	// the handler's state (caches) may be ahead of the state itself and
-	// must be forgotten. It is retried with backoff until it returns nil.
-	// Optional.
-	OnRewind func(ctx context.Context) error
 }
-
-// ErrRewind is what BeforeCommit or a Handler wraps when the effects of
-// batches handled since the last commit may have been lost (see
-// ConsumerConfig.BeforeCommit).
-var ErrRewind = errors.New("effects since the last commit may be lost")
 
 func (c *ConsumerConfig) setDefaults() {
 	settings.Positive(&c.Workers, DefaultWorkers)
@@ -232,10 +208,6 @@ type Consumer struct {
 	// configured; its idle connections are closed when Run ends.
 	owned   *kafka.Transport
 	brokers net.Addr
-	// rewindPending says BeforeCommit or the handler returned ErrRewind
-	// and OnRewind has not succeeded since: no batch may be handled until
-	// it has.
-	rewindPending atomic.Bool
 }
 
 type partitionKey struct {
@@ -412,61 +384,17 @@ func (c *Consumer) consumeGeneration(ctx context.Context, gen *kafka.Generation,
 		defer stopFetch()
 		stopWithGen := context.AfterFunc(genCtx, stopFetch)
 		defer stopWithGen()
-		start := map[partitionKey]int64{}
-		for topic, parts := range gen.Assignments {
-			for _, p := range parts {
-				start[partitionKey{topic, p.ID}] = p.Offset
-			}
-		}
-		for fetchCtx.Err() == nil {
-			if c.rewindPending.Load() && !c.rewind(fetchCtx) {
-				return
-			}
-			committed := c.runGeneration(fetchCtx, gen, start, handle)
-			if !c.rewindPending.Load() {
-				return
-			}
-			// Read again from the last commit, within the generation.
-			maps.Copy(start, committed)
-		}
+		c.runGeneration(fetchCtx, gen, handle)
 	})
 	<-done
 }
 
-// rewind calls OnRewind until it succeeds; false when ctx ended first.
-func (c *Consumer) rewind(ctx context.Context) bool {
-	for attempt := 0; ; attempt++ {
-		var err error
-		if c.cfg.OnRewind != nil {
-			err = c.cfg.OnRewind(ctx)
-		}
-		if err == nil {
-			c.rewindPending.Store(false)
-			c.cfg.Logger.Info("reading again from the last committed offsets")
-			return true
-		}
-		if ctx.Err() != nil {
-			return false
-		}
-		c.setHealth(false, err)
-		c.cfg.Logger.Warn("rewind failed; retrying", zap.Error(err), zap.Int("attempt", attempt+1))
-		if !sleepCtx(ctx, c.backoff(attempt)) {
-			return false
-		}
-	}
-}
-
-// runGeneration fetches gen's partitions from the start offsets until
-// fetchCtx ends, then drains, or until a commit or a batch finds that the
-// effects since the last commit may be lost (rewindPending), then stops
-// at once. It returns the offsets it committed.
-func (c *Consumer) runGeneration(fetchCtx context.Context, gen *kafka.Generation, start map[partitionKey]int64, handle Handler) map[partitionKey]int64 {
+// runGeneration fetches gen's partitions until fetchCtx ends, then drains.
+func (c *Consumer) runGeneration(fetchCtx context.Context, gen *kafka.Generation, handle Handler) {
 	// work is not cancelled with fetchCtx: in-flight batches must be able
-	// to finish and commit during the drain. Both end on a rewind.
+	// to finish and commit during the drain.
 	work, cancelWork := context.WithCancel(context.WithoutCancel(fetchCtx))
 	defer cancelWork()
-	fetchCtx, stopRound := context.WithCancel(fetchCtx)
-	defer stopRound()
 
 	// Workers hand the offsets of finished batches to one committer and go
 	// on with the next batch: a commit round trip is not on any batch's
@@ -474,17 +402,9 @@ func (c *Consumer) runGeneration(fetchCtx context.Context, gen *kafka.Generation
 	// down) soon holds the workers back too.
 	commits := make(chan map[partitionKey]kafka.Message, 4*c.cfg.Workers)
 	committerDone := make(chan struct{})
-	// rewind stops the round at once, leaving what is in flight
-	// uncommitted, when the effects since the last commit may be lost.
-	rewind := func() {
-		c.rewindPending.Store(true)
-		stopRound()
-		cancelWork()
-	}
-	committed := map[partitionKey]int64{}
 	go func() {
 		defer close(committerDone)
-		c.committer(work, gen, commits, committed, rewind)
+		c.committer(work, gen, commits)
 	}()
 	mergeMaxHeld := 0 // no merge: nothing to share
 	if c.cfg.EventTime != nil {
@@ -498,7 +418,7 @@ func (c *Consumer) runGeneration(fetchCtx context.Context, gen *kafka.Generation
 		workers.Add(1)
 		go func(q <-chan kafka.Message) {
 			defer workers.Done()
-			c.worker(work, q, budgets, handle, commits, rewind)
+			c.worker(work, q, budgets, handle, commits)
 		}(queues[i])
 	}
 	var fetchers sync.WaitGroup
@@ -507,8 +427,7 @@ func (c *Consumer) runGeneration(fetchCtx context.Context, gen *kafka.Generation
 			fetchers.Add(1)
 			go func(q chan<- kafka.Message) {
 				defer fetchers.Done()
-				k := partitionKey{topic, p.ID}
-				c.fetchPartition(fetchCtx, topic, p.ID, start[k], budgets[k], q)
+				c.fetchPartition(fetchCtx, topic, p.ID, p.Offset, budgets[partitionKey{topic, p.ID}], q)
 			}(queues[workerFor(p.ID, len(queues))])
 		}
 	}
@@ -535,7 +454,6 @@ func (c *Consumer) runGeneration(fetchCtx context.Context, gen *kafka.Generation
 		cancelWork()
 		<-drained
 	}
-	return committed
 }
 
 // fetchFailed and fetchRecovered count the partitions whose fetch is
