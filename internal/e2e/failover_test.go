@@ -200,3 +200,71 @@ func TestRedisFailoverLosesNoOrderWithoutOutputs(t *testing.T) {
 		t.Fatalf("c-1 on the new master: orders, revenue = %v, want 4, 40.00", got)
 	}
 }
+
+// TestRedisClusterFailoverMidStream: on a Redis Cluster of 3 masters with
+// a replica each, one replica takes its master's slots over (CLUSTER
+// FAILOVER TAKEOVER: no agreement, no catching up, as after the master's
+// loss) while the stream arrives. Batches in flight that find the new
+// master are made again, the cluster client follows the slots, and the
+// state ends exact.
+func TestRedisClusterFailoverMidStream(t *testing.T) {
+	testutil.SkipShort(t, "short mode")
+	ctx := testutil.Context(t, 4*time.Minute)
+	cluster, brokers := testutil.StartKafka(t, testutil.KafkaConfig{Partitions: 6, Topics: allTopics})
+	rc := testutil.StartRedisClusterWithReplicas(t, 3, 1)
+	e := &env{kafka: cluster, brokers: brokers, redisURL: rc.URL(), rc: rc.Client()}
+	msgs, p := generate(t, simConfig(30_000, 3_000))
+	third := len(msgs) / 3
+	write(t, ctx, brokers, msgs[:third])
+	_, addr := inProcess(t, e)
+	if err := waitFor(ctx, "the first batches done", func() bool {
+		lag, err := lagOK(ctx, e)
+		return err == nil && lag < int64(third)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	produced := make(chan error, 1)
+	go func() {
+		rest := msgs[third:]
+		step := len(rest)/20 + 1
+		for i := 0; i < len(rest); i += step {
+			if err := writeE(ctx, brokers, rest[i:min(i+step, len(rest))]); err != nil {
+				produced <- err
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		produced <- nil
+	}()
+	time.Sleep(300 * time.Millisecond)
+	var replica *redis.Client
+	for _, n := range rc.Nodes {
+		c := n.Client()
+		if strings.Contains(c.Info(ctx, "replication").Val(), "role:slave") {
+			replica = c
+			break
+		}
+	}
+	if replica == nil {
+		t.Fatal("no replica in the cluster")
+	}
+	if err := replica.Do(ctx, "CLUSTER", "FAILOVER", "TAKEOVER").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitFor(ctx, "the replica to be a master", func() bool {
+		return strings.Contains(replica.Info(ctx, "replication").Val(), "role:master")
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-produced; err != nil {
+		t.Fatal(err)
+	}
+	if err := testutil.WaitCaughtUp(ctx, brokers, settings.DefaultGroupID, settings.DefaultOrdersTopic, settings.DefaultLifecycleTopic); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitFor(ctx, "ready", func() bool { return readyz(addr()) }); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("batches made again after the failover: %v", metricValue("http://"+addr(), "ltv_redis_master_changes_total"))
+	check(t, ctx, e, p, defaultTiers, big.NewRat(5, 100), false)
+}

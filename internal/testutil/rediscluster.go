@@ -13,7 +13,7 @@ import (
 )
 
 // RedisCluster is a real Redis Cluster of redis-server processes on
-// loopback ports (masters only), created with `redis-cli --cluster create`
+// loopback ports (masters, and replicas if asked), created with `redis-cli --cluster create`
 // as an operator would, and torn down at cleanup.
 type RedisCluster struct {
 	Nodes []*RedisServer
@@ -25,6 +25,14 @@ type RedisCluster struct {
 // until every node reports cluster_state:ok.
 func StartRedisCluster(t testing.TB, masters int) *RedisCluster {
 	t.Helper()
+	return StartRedisClusterWithReplicas(t, masters, 0)
+}
+
+// StartRedisClusterWithReplicas is StartRedisCluster with replicas
+// replicas per master (redis-cli assigns them); it also waits until every
+// master counts its replicas online.
+func StartRedisClusterWithReplicas(t testing.TB, masters, replicas int) *RedisCluster {
+	t.Helper()
 	if masters < 3 {
 		t.Fatalf("redis-cli --cluster create needs at least 3 masters, got %d", masters)
 	}
@@ -34,7 +42,7 @@ func StartRedisCluster(t testing.TB, masters int) *RedisCluster {
 	}
 	c := &RedisCluster{t: t}
 	args := []string{"--cluster", "create"}
-	for i := 0; i < masters; i++ {
+	for i := 0; i < masters*(1+replicas); i++ {
 		// The cluster bus would listen on port + 10000 by default, a port
 		// in the ephemeral range that a client connection may hold: the
 		// node then fails to start. A free port of its own avoids that.
@@ -47,7 +55,7 @@ func StartRedisCluster(t testing.TB, masters int) *RedisCluster {
 		c.Nodes = append(c.Nodes, n)
 		args = append(args, n.Addr())
 	}
-	args = append(args, "--cluster-replicas", "0", "--cluster-yes")
+	args = append(args, "--cluster-replicas", strconv.Itoa(replicas), "--cluster-yes")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if out, err := exec.CommandContext(ctx, cli, args...).CombinedOutput(); err != nil {
@@ -62,6 +70,16 @@ func StartRedisCluster(t testing.TB, masters int) *RedisCluster {
 			}
 			if ctx.Err() != nil {
 				t.Fatalf("cluster node %s never reached cluster_state:ok: %v\n%s", n.Addr(), err, info)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		for replicas > 0 {
+			info, err := client.Info(ctx, "replication").Result()
+			if err == nil && (strings.Contains(info, "role:slave") || strings.Count(info, "state=online") == replicas) {
+				break
+			}
+			if ctx.Err() != nil {
+				t.Fatalf("cluster node %s: replicas never online: %v\n%s", n.Addr(), err, info)
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
