@@ -167,15 +167,16 @@ func (r *Redis) waitMaster(ctx context.Context, c redis.Cmdable, addr, key strin
 	if err != nil {
 		return "", fmt.Errorf("%w: WAIT on %s: %w", ErrIncarnationUnknown, addr, err)
 	}
-	// A replica that went offline meanwhile is not waited for: a
-	// failover cannot promote it.
+	// A replica that went offline during the wait is not waited for any
+	// more (Redis's own min-replicas-to-write counts connected replicas
+	// only too); LTV_REDIS_MIN_REPLICAS keeps a floor.
 	if need = min(need, needed(cfg, now)); acked < need {
 		return id, &NotReplicatedError{Addr: addr, Acked: acked, Needed: need, Wait: cfg.Timeout}
 	}
 	return id, nil
 }
 
-// needed is how many replicas a master with online replicas online must
+// needed is how many replicas a master with that many replicas online must
 // have a write on: all of them, and at least MinReplicas.
 func needed(cfg ReplicaWait, online int) int {
 	return max(cfg.MinReplicas, online)
