@@ -45,6 +45,14 @@ func newFailoverRig(t *testing.T, ctx context.Context) *failoverRig {
 		env: &env{kafka: cluster, brokers: brokers, redisURL: "redis://" + endpoint.Addr() + "/0", rc: rc}}
 }
 
+// notReplicated reports whether /readyz fails saying the replica lacks
+// the writes: on "replication" while a batch's final wait fails, on
+// "processing" while its outputs wait before being published.
+func notReplicated(t *testing.T, addr string) bool {
+	const what = "0 of 1 replicas had the writes"
+	return notReadyFor(t, addr, "replication", what) || notReadyFor(t, addr, "processing", what)
+}
+
 // failover kills the master with whatever its hung link held for the
 // replica, promotes the replica and moves the endpoint to it.
 func (r *failoverRig) failover(t *testing.T, ctx context.Context) {
@@ -105,7 +113,7 @@ func TestRedisFailoverLosesNothing(t *testing.T) {
 	applied := saves()
 	write(t, ctx, e.brokers, tail)
 	if err := waitFor(ctx, "/readyz to say the replica does not have the writes", func() bool {
-		return notReadyFor(t, addr(), "processing", "0 of 1 replicas had the writes")
+		return notReplicated(t, addr())
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -150,12 +158,59 @@ func TestRedisFailoverAfterPublish(t *testing.T) {
 		t.Fatal("the consumer never published 20 times")
 	}
 	if err := waitFor(ctx, "/readyz to say the replica does not have the writes", func() bool {
-		return notReadyFor(t, httpAddr(), "processing", "0 of 1 replicas had the writes")
+		return notReplicated(t, httpAddr())
 	}); err != nil {
 		t.Fatal(err)
 	}
 	rig.failover(t, ctx)
 	rig.settle(t, ctx, httpAddr, p)
+}
+
+// orderOfC1 is an order of 10.00 by customer c-1: after the first, it
+// changes no tier or segment, so it publishes nothing.
+func orderOfC1(id string) kafka.Message {
+	return kafka.Message{Topic: settings.DefaultOrdersTopic, Key: []byte("c-1"), Value: orderValue("c-1", id, "10.00")}
+}
+
+// cutOffOrder runs the consumer over c-1's orders e1 and e2, then hangs
+// the replica's link and writes e3, which the master applies alone; it
+// returns once /readyz says so, checking that e3 is not committed.
+func cutOffOrder(t *testing.T, ctx context.Context, rig *failoverRig) {
+	t.Helper()
+	e := rig.env
+	write(t, ctx, e.brokers, []kafka.Message{orderOfC1("e1"), orderOfC1("e2")})
+	_, addr := inProcess(t, e)
+	if err := testutil.WaitCaughtUp(ctx, e.brokers, settings.DefaultGroupID, settings.DefaultOrdersTopic); err != nil {
+		t.Fatal(err)
+	}
+	rig.link.Pause()
+	write(t, ctx, e.brokers, []kafka.Message{orderOfC1("e3")})
+	if err := waitFor(ctx, "the master to apply e3", func() bool {
+		return rig.master.Client().HGet(ctx, "ltv:{c-1}", "orders").Val() == "3"
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitFor(ctx, "/readyz to say the replica does not have the writes", func() bool {
+		return notReplicated(t, addr())
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if lag, err := lagOK(ctx, e); err != nil || lag != 1 {
+		t.Fatalf("lag %d (%v) with the replica cut off, want e3 uncommitted", lag, err)
+	}
+}
+
+// afterFailoverBothCount writes e4 and checks that the new master counts
+// all four orders.
+func afterFailoverBothCount(t *testing.T, ctx context.Context, rig *failoverRig) {
+	t.Helper()
+	write(t, ctx, rig.env.brokers, []kafka.Message{orderOfC1("e4")})
+	if err := testutil.WaitCaughtUp(ctx, rig.env.brokers, settings.DefaultGroupID, settings.DefaultOrdersTopic); err != nil {
+		t.Fatal(err)
+	}
+	if got := rig.replica.Client().HMGet(ctx, "ltv:{c-1}", "orders", "revenue").Val(); got[0] != "4" || got[1] != "40.00" {
+		t.Fatalf("c-1 on the new master: orders, revenue = %v, want 4, 40.00", got)
+	}
 }
 
 // TestRedisFailoverLosesNoOrderWithoutOutputs: an order that changes no
@@ -167,38 +222,33 @@ func TestRedisFailoverLosesNoOrderWithoutOutputs(t *testing.T) {
 	testutil.SkipShort(t, "short mode")
 	ctx := testutil.Context(t, 2*time.Minute)
 	rig := newFailoverRig(t, ctx)
-	e := rig.env
-	order := func(id string) kafka.Message {
-		return kafka.Message{Topic: settings.DefaultOrdersTopic, Key: []byte("c-1"), Value: orderValue("c-1", id, "10.00")}
-	}
-	write(t, ctx, e.brokers, []kafka.Message{order("e1"), order("e2")})
-	_, addr := inProcess(t, e)
-	if err := testutil.WaitCaughtUp(ctx, e.brokers, settings.DefaultGroupID, settings.DefaultOrdersTopic); err != nil {
-		t.Fatal(err)
-	}
-	rig.link.Pause()
-	write(t, ctx, e.brokers, []kafka.Message{order("e3")})
-	if err := waitFor(ctx, "the master to apply e3", func() bool {
-		return rig.master.Client().HGet(ctx, "ltv:{c-1}", "orders").Val() == "3"
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if err := waitFor(ctx, "/readyz to say the replica does not have the writes", func() bool {
-		return notReadyFor(t, addr(), "processing", "0 of 1 replicas had the writes")
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if lag, err := lagOK(ctx, e); err != nil || lag != 1 {
-		t.Fatalf("lag %d (%v) with the replica cut off, want e3 uncommitted", lag, err)
-	}
+	cutOffOrder(t, ctx, rig)
 	rig.failover(t, ctx)
-	write(t, ctx, e.brokers, []kafka.Message{order("e4")})
-	if err := testutil.WaitCaughtUp(ctx, e.brokers, settings.DefaultGroupID, settings.DefaultOrdersTopic); err != nil {
+	afterFailoverBothCount(t, ctx, rig)
+}
+
+// TestRedisFailoverPromotesBeforeTheOldMasterDies: as
+// TestRedisFailoverLosesNoOrderWithoutOutputs, but the replica is promoted
+// while the old master still answers behind the address (Sentinel
+// promotes first, clients move after): the old master then counts no
+// replica, and the order it alone has must still not count as done.
+func TestRedisFailoverPromotesBeforeTheOldMasterDies(t *testing.T) {
+	testutil.SkipShort(t, "short mode")
+	ctx := testutil.Context(t, 2*time.Minute)
+	rig := newFailoverRig(t, ctx)
+	cutOffOrder(t, ctx, rig)
+	if err := rig.replica.Client().Do(ctx, "REPLICAOF", "NO", "ONE").Err(); err != nil {
 		t.Fatal(err)
 	}
-	if got := rig.replica.Client().HMGet(ctx, "ltv:{c-1}", "orders", "revenue").Val(); got[0] != "4" || got[1] != "40.00" {
-		t.Fatalf("c-1 on the new master: orders, revenue = %v, want 4, 40.00", got)
+	rig.link.Resume() // the promoted replica's goodbye reaches the old master
+	testutil.WaitReplicasOnline(t, ctx, rig.master.Client(), 0)
+	time.Sleep(3 * time.Second) // the batch's waits go on against the old master
+	if lag, err := lagOK(ctx, rig.env); err != nil || lag != 1 {
+		t.Fatalf("lag %d (%v) once the old master counted no replica: e3 committed though only it had it", lag, err)
 	}
+	rig.master.Stop()
+	rig.endpoint.Switch(rig.replica.Addr())
+	afterFailoverBothCount(t, ctx, rig)
 }
 
 // TestRedisClusterFailoverMidStream: on a Redis Cluster of 3 masters with

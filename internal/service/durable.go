@@ -33,7 +33,8 @@ type durability struct {
 	wait   store.ReplicaWait
 	log    *zap.Logger
 	forget func() // drops the process's copies of the state
-	// health reports a batch's final wait failing (nil: passing again).
+	// health reports a batch's final wait failing, and nil once no batch's
+	// is; it owns a readiness check of its own.
 	health func(error)
 
 	mu sync.Mutex
@@ -42,9 +43,9 @@ type durability struct {
 	// unchecked says Redis refuses the check (warned once): batches then
 	// neither wait nor compare.
 	unchecked bool
-	// reported says a failing wait was reported to health and not yet
-	// cleared.
-	reported atomic.Bool
+	// waiting counts the batches whose final wait is failing now; health
+	// is cleared when the last of them passes.
+	waiting atomic.Int32
 }
 
 // errMastersChanged says a batch found other Redis masters than it
@@ -79,14 +80,15 @@ func (d *durability) check(ctx context.Context) error {
 	id, err := d.st.WaitReplicated(ctx, d.wait)
 	if id != "" && id != start {
 		d.mu.Lock()
-		moved := d.current != id
-		d.current = id
-		d.mu.Unlock()
-		if moved {
+		defer d.mu.Unlock()
+		// Forgotten before any batch can begin with the new incarnation,
+		// so that none starts from a copy of a write that was lost.
+		d.forget()
+		if d.current != id {
+			d.current = id
 			d.log.Error("redis masters changed: dropping the state cache and making the batches in flight again",
 				zap.String("was", string(start)), zap.String("now", string(id)))
 		}
-		d.forget()
 		return errMastersChanged
 	}
 	if err != nil {
@@ -114,18 +116,24 @@ func (d *durability) beforePublish(ctx context.Context) error {
 // wait that fails otherwise (Redis unreachable, replicas not answering)
 // is tried again in place, not the batch: its outputs are out already.
 func (d *durability) end(ctx context.Context) error {
+	counted := false
+	defer func() {
+		if counted && d.waiting.Add(-1) == 0 {
+			d.health(nil)
+		}
+	}()
 	for attempt := 0; ; attempt++ {
 		err := d.check(ctx)
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
 		if err == nil || errors.Is(err, errMastersChanged) {
-			if err == nil && d.reported.CompareAndSwap(true, false) {
-				d.health(nil)
-			}
 			return err
 		}
-		d.reported.Store(true)
+		if !counted {
+			counted = true
+			d.waiting.Add(1)
+		}
 		d.health(fmt.Errorf("batch not durable yet: %w", err))
 		d.log.Warn("waiting for redis to make a batch durable", zap.Error(err), zap.Int("attempt", attempt+1))
 		// Capped exponential backoff with jitter, as the consumer's retries.

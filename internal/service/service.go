@@ -147,12 +147,7 @@ func Run(ctx context.Context, cfg *config.Config, opt Options) error {
 			proc.ForgetStreamTimes()
 			m.MastersChanged()
 		},
-		health: func(err error) {
-			if err != nil {
-				err = fmt.Errorf("consuming failing: %w", err)
-			}
-			health.Set("processing", err)
-		}}
+		health: func(err error) { health.Set("replication", err) }}
 	proc, err = pipeline.New(pipeline.Config{
 		Model: cfg.Model, Decoder: dec, Store: state, Out: durablePublisher{pub, durable},
 		ChangesTopic: cfg.ChangesTopic, SegmentsTopic: cfg.SegmentsTopic, DLQTopic: cfg.DLQTopic, Observer: obs,
@@ -190,6 +185,7 @@ func Run(ctx context.Context, cfg *config.Config, opt Options) error {
 		}},
 	)
 	health.Set("processing", nil)
+	health.Set("replication", nil)
 
 	cons, err := stream.NewConsumer(stream.ConsumerConfig{
 		Brokers: cfg.Brokers, GroupID: cfg.GroupID,
@@ -216,6 +212,7 @@ func Run(ctx context.Context, cfg *config.Config, opt Options) error {
 			if ok {
 				log.Info("processing recovered")
 				health.Set("processing", nil)
+				health.Set("replication", nil)
 				return
 			}
 			health.Set("processing", fmt.Errorf("consuming failing: %w", err))

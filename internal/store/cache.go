@@ -55,6 +55,8 @@ type Cached struct {
 	// until their clear. Their copies are not used while the events are
 	// unacknowledged (the events are only in Redis).
 	pending map[string]pendingMark
+	// epoch counts Forgets: a save that began before one keeps no copy.
+	epoch uint64
 
 	hits, misses atomic.Uint64
 }
@@ -268,11 +270,15 @@ func (c *Cached) LoadFreshInto(ctx context.Context, customerIDs []string, dst []
 // Save writes through and keeps, for every write that went in, the hash
 // as it now is; conflicting or failed writes drop their copies.
 func (c *Cached) Save(ctx context.Context, writes []Write) ([]int, error) {
+	c.mu.Lock()
+	epoch := c.epoch
+	c.mu.Unlock()
 	conflicts, err := c.inner.Save(ctx, writes)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if err != nil {
-		// Which writes went in is unknown.
+	if err != nil || c.epoch != epoch {
+		// Which writes went in is unknown, or the copies were forgotten
+		// meanwhile: a write sent before may be one Redis lost.
 		for i := range writes {
 			c.dropLocked(writes[i].CustomerID)
 		}
@@ -354,11 +360,13 @@ func (c *Cached) unmark(cleared []Acked) {
 // Forget drops every copy, so that each customer is loaded from the inner
 // store again: after a Redis failover or restart that may have lost
 // writes, the copies may be ahead of what Redis holds.
+// A save in flight meanwhile keeps no copy (see epoch).
 func (c *Cached) Forget() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.copies.reset()
 	clear(c.pending)
+	c.epoch++
 }
 
 // maxPending bounds the customers marked as having pending events (normally

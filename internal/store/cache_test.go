@@ -481,3 +481,47 @@ func encodeOn(m *aggregate.Model, snap *store.Snapshot, ev aggregate.Event) stor
 	res := m.Apply(&st, &ev, aggregate.SourceOffset{Topic: aggregate.TopicOf("orders"), Partition: 0, Offset: 50})
 	return store.Encode(m, snap, &st, nil, store.EncodeOptions{Figures: true, Computed: &res.Figures, Now: ev.OccurredAt})
 }
+
+// forgettingBacking forgets the cache's copies while a save is in flight,
+// as a check that found a Redis master replaced does.
+type forgettingBacking struct {
+	*countingBacking
+	cache *store.Cached
+}
+
+func (b *forgettingBacking) Save(ctx context.Context, writes []store.Write) ([]int, error) {
+	conflicts, err := b.countingBacking.Save(ctx, writes)
+	b.cache.Forget()
+	return conflicts, err
+}
+
+// TestCachedForgetDropsCopiesAndSavesInFlight: after Forget every
+// customer is loaded from Redis again, and a save that was in flight when
+// it happened keeps no copy (its write may be one a failover lost).
+func TestCachedForgetDropsCopiesAndSavesInFlight(t *testing.T) {
+	r, _ := newStore(t)
+	b := &countingBacking{Redis: r}
+	c := store.NewCached(b, store.CacheConfig{})
+	m := aggregate.DefaultModel()
+	step(t, c, m, order("e1", "c-7", "250.00", "0.4", "2026-01-01T00:00:00Z"), 0, false)
+	step(t, c, m, order("e2", "c-7", "250.00", "0.4", "2026-02-01T00:00:00Z"), 1, false)
+	if b.loaded != 1 {
+		t.Fatalf("loaded %d times before Forget, want once", b.loaded)
+	}
+	c.Forget()
+	step(t, c, m, order("e3", "c-7", "250.00", "0.4", "2026-03-01T00:00:00Z"), 2, false)
+	if b.loaded != 2 {
+		t.Fatalf("loaded %d times after Forget, want twice", b.loaded)
+	}
+
+	f := &forgettingBacking{countingBacking: &countingBacking{Redis: r}}
+	c = store.NewCached(f, store.CacheConfig{})
+	f.cache = c
+	step(t, c, m, order("e4", "c-7", "250.00", "0.4", "2026-04-01T00:00:00Z"), 3, false)
+	if _, _, err := c.Load(ctxT(t), []string{"c-7"}); err != nil {
+		t.Fatal(err)
+	}
+	if f.loaded != 2 || c.Stats().Entries != 0 {
+		t.Fatalf("loaded %d times, %d copies: the save in flight during Forget kept its copy", f.loaded, c.Stats().Entries)
+	}
+}

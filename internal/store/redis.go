@@ -22,11 +22,11 @@ type Redis struct {
 	// map, which a load turns into pairs first.
 	resp2  bool
 	clears *Clearer
-	// replicas is, per master address, the replicas online at its last
-	// check (so that the next is one round trip); durableKeys, per cluster
-	// master address, its check key (see WaitReplicated).
+	// replicas is, per master address, what the checks know of its
+	// replicas (so that the next is one round trip); durableKeys, per
+	// cluster master address, its check key (see WaitReplicated).
 	replicasMu  sync.Mutex
-	replicas    map[string]int
+	replicas    map[string]replicaCount
 	durableKeys map[string]string
 }
 

@@ -28,15 +28,16 @@ type Incarnation string
 // state a failover would lose.
 type NotReplicatedError struct {
 	// Addr is the master, Acked how many replicas had its writes within
-	// the wait, Needed how many were asked for.
-	Addr          string
-	Acked, Needed int
-	Wait          time.Duration
+	// the wait, Needed how many were asked for, Online how many it counts
+	// online now.
+	Addr                  string
+	Acked, Needed, Online int
+	Wait                  time.Duration
 }
 
 func (e *NotReplicatedError) Error() string {
-	return fmt.Sprintf("redis %s: %d of %d replicas had the writes within %s; the batch is done once they do "+
-		"(LTV_REDIS_MIN_REPLICAS)", e.Addr, e.Acked, e.Needed, e.Wait)
+	return fmt.Sprintf("redis %s: %d of %d replicas had the writes within %s (%d online); the batch is done once they do "+
+		"(a replica that went offline is waited for a while: docs/guarantees.md)", e.Addr, e.Acked, e.Needed, e.Wait, e.Online)
 }
 
 // ErrIncarnationUnknown says a master's run id or replication id could not
@@ -53,7 +54,18 @@ type ReplicaWait struct {
 	MinReplicas int
 	// Timeout bounds each master's wait. Default 1 s.
 	Timeout time.Duration
+	// LostReplicaGrace is how long writes keep waiting for a replica that
+	// was online and no longer is before they wait only for those left.
+	// A replica promoted in a failover leaves its old master's list, and
+	// that master may still answer for a while (frozen, cut off, or behind
+	// an address that has not moved yet): writes it alone has are not
+	// durable. Default 2 minutes; a replica taken away for good holds
+	// batches that long.
+	LostReplicaGrace time.Duration
 }
+
+// DefaultLostReplicaGrace is ReplicaWait.LostReplicaGrace's default.
+const DefaultLostReplicaGrace = 2 * time.Minute
 
 // durableKeyPrefix begins the key each master's check writes before its
 // WAIT: WAIT covers the writes made on its own connection, and a write of
@@ -70,6 +82,9 @@ func (r *Redis) WaitReplicated(ctx context.Context, cfg ReplicaWait) (Incarnatio
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = time.Second
 	}
+	if cfg.LostReplicaGrace <= 0 {
+		cfg.LostReplicaGrace = DefaultLostReplicaGrace
+	}
 	return r.eachMaster(ctx, func(ctx context.Context, c redis.Cmdable, addr, key string) (string, error) {
 		return r.waitMaster(ctx, c, addr, key, cfg)
 	})
@@ -81,7 +96,7 @@ func (r *Redis) Incarnation(ctx context.Context) (Incarnation, error) {
 	return r.eachMaster(ctx, func(ctx context.Context, c redis.Cmdable, addr, _ string) (string, error) {
 		id, n, err := masterInfo(ctx, c, addr)
 		if err == nil {
-			r.setReplicasOnline(addr, n)
+			r.observeReplicas(addr, id, n, DefaultLostReplicaGrace)
 		}
 		return id, err
 	})
@@ -125,22 +140,20 @@ func (r *Redis) eachMaster(ctx context.Context, f func(ctx context.Context, c re
 }
 
 // waitMaster waits for one master's replicas and returns its identity
-// ("run_id/replid"). It is one round trip when the replicas the master's
-// last check found online still are.
+// ("run_id/replid"). It is one round trip when the master's replicas are
+// known from its last check.
 func (r *Redis) waitMaster(ctx context.Context, c redis.Cmdable, addr, key string, cfg ReplicaWait) (string, error) {
-	online, known := r.replicasOnline(addr)
-	if !known || needed(cfg, online) == 0 {
+	expected, known := r.expectedReplicas(addr)
+	if !known || needed(cfg, expected) == 0 {
 		id, n, err := masterInfo(ctx, c, addr)
 		if err != nil {
 			return "", err
 		}
-		r.setReplicasOnline(addr, n)
-		if needed(cfg, n) == 0 {
+		if expected = r.observeReplicas(addr, id, n, cfg.LostReplicaGrace); needed(cfg, expected) == 0 {
 			return id, nil
 		}
-		online = n
 	}
-	need := needed(cfg, online)
+	need := needed(cfg, expected)
 	// One pipeline is one connection: the WAIT covers the SET before it,
 	// and the INFO after it says which master that was.
 	var wait *redis.Cmd
@@ -158,57 +171,77 @@ func (r *Redis) waitMaster(ctx context.Context, c redis.Cmdable, addr, key strin
 		}
 		return "", fmt.Errorf("redis %s: wait for replicas: %w", addr, err)
 	}
-	id, now, err := identity(addr, server.Val(), replication.Val())
+	id, online, err := identity(addr, server.Val(), replication.Val())
 	if err != nil {
 		return "", err
 	}
-	r.setReplicasOnline(addr, now)
 	acked, err := wait.Int()
 	if err != nil {
 		return "", fmt.Errorf("%w: WAIT on %s: %w", ErrIncarnationUnknown, addr, err)
 	}
-	// A replica that went offline during the wait is not waited for any
-	// more (Redis's own min-replicas-to-write counts connected replicas
-	// only too); LTV_REDIS_MIN_REPLICAS keeps a floor.
-	if need = min(need, needed(cfg, now)); acked < need {
-		return id, &NotReplicatedError{Addr: addr, Acked: acked, Needed: need, Wait: cfg.Timeout}
+	// A replica that left is waited for until the grace has passed (or
+	// the master is another one).
+	if need = min(need, needed(cfg, r.observeReplicas(addr, id, online, cfg.LostReplicaGrace))); acked < need {
+		return id, &NotReplicatedError{Addr: addr, Acked: acked, Needed: need, Online: online, Wait: cfg.Timeout}
 	}
 	return id, nil
 }
 
-// needed is how many replicas a master with that many replicas online must
-// have a write on: all of them, and at least MinReplicas.
-func needed(cfg ReplicaWait, online int) int {
-	return max(cfg.MinReplicas, online)
+// needed is how many replicas a master with that many replicas expected
+// must have a write on: all of them, and at least MinReplicas.
+func needed(cfg ReplicaWait, expected int) int {
+	return max(cfg.MinReplicas, expected)
 }
 
-// HasReplicas reports whether the last check of any master found a
-// replica online.
+// replicaCount is what the checks know of one master's replicas.
+type replicaCount struct {
+	id     string // the master's identity they were counted for
+	online int    // at its last check
+	// expected is the most seen online since the master was first seen
+	// (or since fewer had been online for the grace).
+	expected int
+	lowSince time.Time // since when fewer than expected are online
+}
+
+// observeReplicas records a master's replicas online and returns how many
+// its writes must wait for (see ReplicaWait.LostReplicaGrace).
+func (r *Redis) observeReplicas(addr, id string, online int, grace time.Duration) int {
+	r.replicasMu.Lock()
+	defer r.replicasMu.Unlock()
+	if r.replicas == nil {
+		r.replicas = map[string]replicaCount{}
+	}
+	c, now := r.replicas[addr], time.Now()
+	switch {
+	case c.id != id || online >= c.expected:
+		c = replicaCount{id: id, expected: online}
+	case c.lowSince.IsZero():
+		c.lowSince = now
+	case now.Sub(c.lowSince) >= grace:
+		c.expected, c.lowSince = online, time.Time{}
+	}
+	c.online = online
+	r.replicas[addr] = c
+	return c.expected
+}
+
+// HasReplicas reports whether any master's writes wait for a replica.
 func (r *Redis) HasReplicas() bool {
 	r.replicasMu.Lock()
 	defer r.replicasMu.Unlock()
-	for _, n := range r.replicas {
-		if n > 0 {
+	for _, c := range r.replicas {
+		if c.expected > 0 {
 			return true
 		}
 	}
 	return false
 }
 
-func (r *Redis) replicasOnline(addr string) (int, bool) {
+func (r *Redis) expectedReplicas(addr string) (int, bool) {
 	r.replicasMu.Lock()
 	defer r.replicasMu.Unlock()
-	n, ok := r.replicas[addr]
-	return n, ok
-}
-
-func (r *Redis) setReplicasOnline(addr string, n int) {
-	r.replicasMu.Lock()
-	defer r.replicasMu.Unlock()
-	if r.replicas == nil {
-		r.replicas = map[string]int{}
-	}
-	r.replicas[addr] = n
+	c, ok := r.replicas[addr]
+	return c.expected, ok
 }
 
 // masterInfo reads a master's identity and its replicas online.
@@ -331,20 +364,42 @@ func (r *Redis) forgetDurableKey(addr string) {
 
 // firstOwnSlot reads the first slot of the "myself" line of CLUSTER NODES
 // (<id> <addr> <flags> <master> <ping> <pong> <epoch> <link> <slot or
-// range>…; an importing or migrating slot is in brackets).
+// range>…) that is not being migrated away ([<slot>->-<node>]; an
+// importing slot, [<slot>-<-<node>], is not the master's yet): a check
+// key in a migrating slot would be redirected.
 func firstOwnSlot(nodes string) (uint16, bool) {
 	for line := range strings.Lines(nodes) {
 		f := strings.Fields(line)
 		if len(f) < 8 || !slices.Contains(strings.Split(f[2], ","), "myself") {
 			continue
 		}
-		for _, rng := range f[8:] {
-			if strings.HasPrefix(rng, "[") {
+		leaving := map[uint64]bool{}
+		for _, entry := range f[8:] {
+			if slot, ok := strings.CutPrefix(entry, "["); ok {
+				if n, _, migrating := strings.Cut(slot, "->-"); migrating {
+					if v, err := strconv.ParseUint(n, 10, 16); err == nil {
+						leaving[v] = true
+					}
+				}
+			}
+		}
+		for _, entry := range f[8:] {
+			if strings.HasPrefix(entry, "[") {
 				continue
 			}
-			first, _, _ := strings.Cut(rng, "-")
-			if n, err := strconv.ParseUint(first, 10, 16); err == nil && n < 16384 {
-				return uint16(n), true
+			first, last, isRange := strings.Cut(entry, "-")
+			if !isRange {
+				last = first
+			}
+			lo, err1 := strconv.ParseUint(first, 10, 16)
+			hi, err2 := strconv.ParseUint(last, 10, 16)
+			if err1 != nil || err2 != nil || hi >= 16384 {
+				continue
+			}
+			for slot := lo; slot <= hi; slot++ {
+				if !leaving[slot] {
+					return uint16(slot), true
+				}
 			}
 		}
 	}

@@ -60,6 +60,12 @@ func TestFirstOwnSlot(t *testing.T) {
 	if slot, ok := firstOwnSlot(nodes); !ok || slot != 0 {
 		t.Fatalf("firstOwnSlot = %d, %v; want 0", slot, ok)
 	}
+	if slot, ok := firstOwnSlot("e7d1 127.0.0.1:30001@31001 myself,master - 0 0 1 connected 0-2 7 [0->-67ed] [1->-67ed]\n"); !ok || slot != 2 {
+		t.Fatalf("with slots 0 and 1 migrating away firstOwnSlot = %d, %v; want 2", slot, ok)
+	}
+	if slot, ok := firstOwnSlot("e7d1 127.0.0.1:30001@31001 myself,master - 0 0 1 connected 5 [5->-67ed]\n"); ok {
+		t.Fatalf("a master whose only slot is leaving has first slot %d", slot)
+	}
 	if _, ok := firstOwnSlot("e7d1 127.0.0.1:30001@31001 myself,master - 0 0 1 connected\n"); ok {
 		t.Fatal("a master without slots has a first slot")
 	}

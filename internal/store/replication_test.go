@@ -191,3 +191,40 @@ func TestWaitReplicatedRefusalsAreFailures(t *testing.T) {
 		t.Fatalf("on a demoted master WaitReplicated = %v, want READONLY as a failed check", err)
 	}
 }
+
+// TestWaitReplicatedWaitsForAPromotedReplica: the replica a failover
+// promotes leaves its old master's list, and the old master may still
+// answer (frozen, cut off, behind an address not yet moved). Writes it
+// alone has are not durable: the wait keeps failing for the grace instead
+// of passing with no replica left, and only then waits for those left.
+func TestWaitReplicatedWaitsForAPromotedReplica(t *testing.T) {
+	ctx := testutil.Context(t, 60*time.Second)
+	master := testutil.StartRedis(t)
+	link := testutil.StartProxy(t, master.Addr())
+	host, port, _ := strings.Cut(link.Addr(), ":")
+	replica := testutil.StartRedis(t, "--replicaof", host, port)
+	testutil.WaitReplicasOnline(t, ctx, master.Client(), 1)
+	st := master.Store()
+	wait := store.ReplicaWait{Timeout: 100 * time.Millisecond, LostReplicaGrace: 2 * time.Second}
+	first, err := st.WaitReplicated(ctx, wait)
+	if err != nil {
+		t.Fatal(err)
+	}
+	link.Pause()
+	if err := master.Client().Set(ctx, "ltv:{c-1}", "lost", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := replica.Client().Do(ctx, "REPLICAOF", "NO", "ONE").Err(); err != nil {
+		t.Fatal(err)
+	}
+	link.Resume() // the promoted replica's goodbye reaches the old master
+	testutil.WaitReplicasOnline(t, ctx, master.Client(), 0)
+	var nr *store.NotReplicatedError
+	if id, err := st.WaitReplicated(ctx, wait); !errors.As(err, &nr) || nr.Needed != 1 || nr.Online != 0 || id != first {
+		t.Fatalf("with its replica promoted away the old master's wait = %q, %v; want NotReplicatedError 0 of 1 (0 online)", id, err)
+	}
+	time.Sleep(2100 * time.Millisecond)
+	if _, err := st.WaitReplicated(ctx, wait); err != nil {
+		t.Fatalf("after the grace the wait is for the replicas left (none): %v", err)
+	}
+}
