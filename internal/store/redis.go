@@ -25,9 +25,10 @@ type Redis struct {
 	// replicas is, per master address, what the checks know of its
 	// replicas (so that the next is one round trip); durableKeys, per
 	// cluster master address, its check key (see WaitReplicated).
-	replicasMu  sync.Mutex
-	replicas    map[string]replicaCount
-	durableKeys map[string]string
+	replicasMu   sync.Mutex
+	replicas     map[string]replicaCount // by "<addr> <identity>"
+	lastIdentity map[string]string       // by address
+	durableKeys  map[string]string
 }
 
 // NewRedis wraps a client (from NewClient, or any go-redis client).

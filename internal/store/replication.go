@@ -96,7 +96,7 @@ func (r *Redis) Incarnation(ctx context.Context) (Incarnation, error) {
 	return r.eachMaster(ctx, func(ctx context.Context, c redis.Cmdable, addr, _ string) (string, error) {
 		id, n, err := masterInfo(ctx, c, addr)
 		if err == nil {
-			r.observeReplicas(addr, id, n, DefaultLostReplicaGrace)
+			r.observeReplicas(addr, id, n, 0)
 		}
 		return id, err
 	})
@@ -193,35 +193,49 @@ func needed(cfg ReplicaWait, expected int) int {
 	return max(cfg.MinReplicas, expected)
 }
 
-// replicaCount is what the checks know of one master's replicas.
+// replicaCount is what the checks know of one master's replicas: one per
+// address and master identity, so that an address reaching two servers at
+// once (pooled connections during a failover) keeps each one's count.
 type replicaCount struct {
-	id     string // the master's identity they were counted for
-	online int    // at its last check
-	// expected is the most seen online since the master was first seen
-	// (or since fewer had been online for the grace).
+	online int // at its last check
+	// expected is the most seen online since it was first seen (or since
+	// fewer had been online for the grace).
 	expected int
 	lowSince time.Time // since when fewer than expected are online
+	seen     time.Time // its last check
 }
 
+// forgetCountsAfter drops the counts of identities not seen for this long
+// (restarted or replaced masters).
+const forgetCountsAfter = time.Hour
+
 // observeReplicas records a master's replicas online and returns how many
-// its writes must wait for (see ReplicaWait.LostReplicaGrace).
+// its writes must wait for (see ReplicaWait.LostReplicaGrace; a grace of
+// 0 never lowers the count).
 func (r *Redis) observeReplicas(addr, id string, online int, grace time.Duration) int {
 	r.replicasMu.Lock()
 	defer r.replicasMu.Unlock()
 	if r.replicas == nil {
-		r.replicas = map[string]replicaCount{}
+		r.replicas, r.lastIdentity = map[string]replicaCount{}, map[string]string{}
 	}
-	c, now := r.replicas[addr], time.Now()
+	key, now := addr+" "+id, time.Now()
+	c, known := r.replicas[key]
 	switch {
-	case c.id != id || online >= c.expected:
-		c = replicaCount{id: id, expected: online}
+	case !known || online >= c.expected:
+		c = replicaCount{expected: online}
 	case c.lowSince.IsZero():
 		c.lowSince = now
-	case now.Sub(c.lowSince) >= grace:
+	case grace > 0 && now.Sub(c.lowSince) >= grace:
 		c.expected, c.lowSince = online, time.Time{}
 	}
-	c.online = online
-	r.replicas[addr] = c
+	c.online, c.seen = online, now
+	r.replicas[key] = c
+	r.lastIdentity[addr] = id
+	for k, old := range r.replicas {
+		if now.Sub(old.seen) > forgetCountsAfter {
+			delete(r.replicas, k)
+		}
+	}
 	return c.expected
 }
 
@@ -237,10 +251,16 @@ func (r *Redis) HasReplicas() bool {
 	return false
 }
 
+// expectedReplicas is what the writes of the master last seen at addr
+// wait for.
 func (r *Redis) expectedReplicas(addr string) (int, bool) {
 	r.replicasMu.Lock()
 	defer r.replicasMu.Unlock()
-	c, ok := r.replicas[addr]
+	id, ok := r.lastIdentity[addr]
+	if !ok {
+		return 0, false
+	}
+	c, ok := r.replicas[addr+" "+id]
 	return c.expected, ok
 }
 

@@ -3,6 +3,7 @@ package store
 import (
 	"errors"
 	"testing"
+	"time"
 )
 
 // TestKeyInSlotCoversEverySlot: every cluster slot has a check key that
@@ -100,3 +101,34 @@ type redisError string
 
 func (e redisError) Error() string { return string(e) }
 func (redisError) RedisError()     {}
+
+// TestReplicaCountsPerIdentity: an address that reaches two servers at
+// once (pooled connections while a failover moves it) keeps each one's
+// count: the old master's replica, promoted away, is still waited for on
+// the old master during the grace, while the promoted one, which has no
+// replica, waits for none.
+func TestReplicaCountsPerIdentity(t *testing.T) {
+	r := &Redis{}
+	const grace = time.Hour
+	steps := []struct {
+		id           string
+		online, want int
+	}{
+		{"M/r1", 1, 1},
+		{"M/r1", 0, 1}, // its replica promoted away: still waited for
+		{"R/r2", 0, 0}, // the promoted replica has none
+		{"M/r1", 0, 1}, // back at the old master: still waited for
+		{"M/r1", 2, 2},
+	}
+	for i, s := range steps {
+		if got := r.observeReplicas("a:1", s.id, s.online, grace); got != s.want {
+			t.Fatalf("step %d (%s, %d online): wait for %d, want %d", i, s.id, s.online, got, s.want)
+		}
+	}
+	if n, ok := r.expectedReplicas("a:1"); !ok || n != 2 {
+		t.Fatalf("expectedReplicas = %d, %v; want the last identity's 2", n, ok)
+	}
+	if got := r.observeReplicas("a:1", "M/r1", 0, 0); got != 2 {
+		t.Fatalf("a grace of 0 lowered the count to %d", got)
+	}
+}
