@@ -136,14 +136,19 @@ func (d *durability) end(ctx context.Context) error {
 		}
 		d.health(fmt.Errorf("batch not durable yet: %w", err))
 		d.log.Warn("waiting for redis to make a batch durable", zap.Error(err), zap.Int("attempt", attempt+1))
-		// Capped exponential backoff with jitter, as the consumer's retries.
-		wait := time.Duration(rand.Int64N(int64(min(100*time.Millisecond<<min(attempt, 7), 10*time.Second)) + 1))
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(wait):
+		case <-time.After(retryWait(attempt)):
 		}
 	}
+}
+
+// retryWait is how long a failing wait pauses before its next attempt:
+// capped exponential backoff (100 ms to 10 s) with full jitter, as the
+// consumer's retries.
+func retryWait(attempt int) time.Duration {
+	return rand.N(min(100*time.Millisecond<<min(attempt, 7), 10*time.Second) + 1)
 }
 
 // uncheckedLocked lets the service run on a Redis that refuses INFO or

@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -70,28 +69,15 @@ func checkEvictionPolicy(ctx context.Context, c redis.Cmdable, addr string) erro
 }
 
 // parseMemoryInfo reads maxmemory_policy and maxmemory from the text of
-// INFO memory ("field:value" lines).
+// INFO memory.
 func parseMemoryInfo(info string) (policy string, maxMemory int64, err error) {
-	foundMax := false
-	sc := bufio.NewScanner(strings.NewReader(info))
-	for sc.Scan() {
-		name, value, ok := strings.Cut(strings.TrimSpace(sc.Text()), ":")
-		if !ok {
-			continue
-		}
-		switch name {
-		case "maxmemory_policy":
-			policy = value
-		case "maxmemory":
-			maxMemory, err = strconv.ParseInt(value, 10, 64)
-			if err != nil {
-				return "", 0, fmt.Errorf("maxmemory %q: %w", value, err)
-			}
-			foundMax = true
-		}
-	}
-	if policy == "" || !foundMax {
+	policy, hasPolicy := InfoField(info, "maxmemory_policy")
+	limit, hasMax := InfoField(info, "maxmemory")
+	if policy == "" || !hasPolicy || !hasMax {
 		return "", 0, errors.New("INFO memory has no maxmemory or maxmemory_policy")
+	}
+	if maxMemory, err = strconv.ParseInt(limit, 10, 64); err != nil {
+		return "", 0, fmt.Errorf("maxmemory %q: %w", limit, err)
 	}
 	return policy, maxMemory, nil
 }

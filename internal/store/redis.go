@@ -22,10 +22,10 @@ type Redis struct {
 	// map, which a load turns into pairs first.
 	resp2  bool
 	clears *Clearer
-	// replicas is, per master address, what the checks know of its
-	// replicas (so that the next is one round trip); durableKeys, per
-	// cluster master address, its check key (see WaitReplicated).
-	replicasMu   sync.Mutex
+	// checksMu guards what the replication checks keep (WaitReplicated):
+	// what they know of each master's replicas, so that the next check is
+	// one round trip, and each cluster master's check key.
+	checksMu     sync.Mutex
 	replicas     map[string]replicaCount // by "<addr> <identity>"
 	lastIdentity map[string]string       // by address
 	durableKeys  map[string]string

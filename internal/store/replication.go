@@ -213,8 +213,8 @@ const forgetCountsAfter = time.Hour
 // its writes must wait for (see ReplicaWait.LostReplicaGrace; a grace of
 // 0 never lowers the count).
 func (r *Redis) observeReplicas(addr, id string, online int, grace time.Duration) int {
-	r.replicasMu.Lock()
-	defer r.replicasMu.Unlock()
+	r.checksMu.Lock()
+	defer r.checksMu.Unlock()
 	if r.replicas == nil {
 		r.replicas, r.lastIdentity = map[string]replicaCount{}, map[string]string{}
 	}
@@ -241,8 +241,8 @@ func (r *Redis) observeReplicas(addr, id string, online int, grace time.Duration
 
 // HasReplicas reports whether any master's writes wait for a replica.
 func (r *Redis) HasReplicas() bool {
-	r.replicasMu.Lock()
-	defer r.replicasMu.Unlock()
+	r.checksMu.Lock()
+	defer r.checksMu.Unlock()
 	for _, c := range r.replicas {
 		if c.expected > 0 {
 			return true
@@ -254,8 +254,8 @@ func (r *Redis) HasReplicas() bool {
 // expectedReplicas is what the writes of the master last seen at addr
 // wait for.
 func (r *Redis) expectedReplicas(addr string) (int, bool) {
-	r.replicasMu.Lock()
-	defer r.replicasMu.Unlock()
+	r.checksMu.Lock()
+	defer r.checksMu.Unlock()
 	id, ok := r.lastIdentity[addr]
 	if !ok {
 		return 0, false
@@ -349,9 +349,9 @@ func isMoved(err error) bool {
 // "myself" line, so the address go-redis uses for it does not matter),
 // kept until a write is redirected.
 func (r *Redis) durableKey(ctx context.Context, n *redis.Client, addr string) (string, error) {
-	r.replicasMu.Lock()
+	r.checksMu.Lock()
 	key, ok := r.durableKeys[addr]
-	r.replicasMu.Unlock()
+	r.checksMu.Unlock()
 	if ok {
 		return key, nil
 	}
@@ -367,18 +367,18 @@ func (r *Redis) durableKey(ctx context.Context, n *redis.Client, addr string) (s
 		return "", fmt.Errorf("redis %s serves no slot (CLUSTER NODES)", addr)
 	}
 	key = keyInSlot(durableKeyPrefix, slot)
-	r.replicasMu.Lock()
+	r.checksMu.Lock()
 	if r.durableKeys == nil {
 		r.durableKeys = map[string]string{}
 	}
 	r.durableKeys[addr] = key
-	r.replicasMu.Unlock()
+	r.checksMu.Unlock()
 	return key, nil
 }
 
 func (r *Redis) forgetDurableKey(addr string) {
-	r.replicasMu.Lock()
-	defer r.replicasMu.Unlock()
+	r.checksMu.Lock()
+	defer r.checksMu.Unlock()
 	delete(r.durableKeys, addr)
 }
 
