@@ -102,6 +102,21 @@ func (f *fixture) server(t *testing.T, cfg api.Config) *httptest.Server {
 	return hs
 }
 
+// clientWithoutAccess is a store client of a Redis user that may read
+// only other:* keys, none of the customers.
+func (f *fixture) clientWithoutAccess(t *testing.T) redis.UniversalClient {
+	t.Helper()
+	if err := f.admin.Do(context.Background(), "ACL", "SETUSER", "nobody", "reset", "on", ">pw", "~other:*", "+@read", "+@connection").Err(); err != nil {
+		t.Fatal(err)
+	}
+	c, err := store.NewClient(store.Config{URL: f.redis.URL(), Username: "nobody", Password: "pw"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
 // newServer is a server over a fresh fixture, for the tests that need
 // nothing else of the fixture.
 func newServer(t *testing.T, cfg api.Config) *httptest.Server {
@@ -227,6 +242,48 @@ func TestBatchGet(t *testing.T) {
 	}
 }
 
+// TestBatchGetServesTheRestPastAForeignKey: a customer key that holds
+// something other than a hash (written by another program) is reported
+// under "errors" for its id alone; the rest of the batch is answered.
+// A failure of the whole read (here an ACL) still fails the request.
+func TestBatchGetServesTheRestPastAForeignKey(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	if err := f.admin.Set(ctx, store.Key("c-string"), "not a hash", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	hs := f.server(t, api.Config{})
+	url := hs.URL + "/v1/customers:batchGet"
+	code, _, doc := testutil.CallJSON(t, "POST", url, "", `{"ids":["c-7","c-string","nobody"]}`, nil)
+	if code != 200 {
+		t.Fatalf("status %d: %v", code, doc)
+	}
+	if _, ok := doc["customers"].(map[string]any)["c-7"]; !ok || len(doc["customers"].(map[string]any)) != 1 {
+		t.Errorf("customers %v, want c-7 alone", doc["customers"])
+	}
+	if fmt.Sprint(doc["missing"]) != "[nobody]" {
+		t.Errorf("missing %v, want [nobody]", doc["missing"])
+	}
+	errs, _ := doc["errors"].(map[string]any)
+	if msg := fmt.Sprint(errs["c-string"]); len(errs) != 1 || !strings.Contains(msg, "ltv:{c-string} is not a hash") {
+		t.Errorf("errors %v, want c-string's alone", doc["errors"])
+	}
+	code, _, doc = testutil.CallJSON(t, "POST", url, "", `{"ids":["c-7"]}`, nil)
+	if _, has := doc["errors"]; code != 200 || has {
+		t.Errorf("a batch without foreign keys: %d %v, want no \"errors\"", code, doc)
+	}
+	code, _, doc = testutil.CallJSON(t, "GET", hs.URL+"/v1/customers/c-string", "", "", nil)
+	if code != 500 || !strings.Contains(fmt.Sprint(doc["error"]), "WRONGTYPE") {
+		t.Errorf("GET of the foreign key: %d %v, want a 500 naming WRONGTYPE", code, doc)
+	}
+
+	c := f.clientWithoutAccess(t)
+	code, _, doc = testutil.CallJSON(t, "POST", f.server(t, api.Config{Redis: c}).URL+"/v1/customers:batchGet", "", `{"ids":["c-7","c-string"]}`, nil)
+	if code != 500 || !strings.Contains(fmt.Sprint(doc["error"]), "NOPERM") {
+		t.Errorf("a batch the ACL refuses: %d %v, want a 500 naming NOPERM", code, doc)
+	}
+}
+
 // TestReadOnlyACLUser runs the API as a Redis user that may only read
 // ltv:* keys (the setup docs/read-api.md gives) and checks every endpoint
 // that reads Redis works, while the user can write nothing.
@@ -269,15 +326,7 @@ func TestReadOnlyACLUser(t *testing.T) {
 // 500 saying what to fix, not a 503 that suggests waiting.
 func TestNoPermissionIsAClearError(t *testing.T) {
 	f := newFixture(t)
-	ctx := context.Background()
-	if err := f.admin.Do(ctx, "ACL", "SETUSER", "nobody", "reset", "on", ">pw", "~other:*", "+@read", "+@connection").Err(); err != nil {
-		t.Fatal(err)
-	}
-	c, err := store.NewClient(store.Config{URL: f.redis.URL(), Username: "nobody", Password: "pw"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := f.clientWithoutAccess(t)
 	hs := f.server(t, api.Config{Redis: c})
 	code, _, doc := testutil.CallJSON(t, "GET", hs.URL+"/v1/customers/c-7", "", "", nil)
 	if code != 500 || !strings.Contains(fmt.Sprint(doc["error"]), "NOPERM") || !strings.Contains(fmt.Sprint(doc["error"]), "ACL user") {

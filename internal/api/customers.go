@@ -163,7 +163,9 @@ func checkSurrogateEscapes(body []byte) error {
 
 // batchGet answers POST /v1/customers:batchGet: {"customers": {id: the
 // public fields, in the order asked (an id named twice once)}, "missing":
-// [ids Redis has no customer for]}.
+// [ids Redis has no customer for]}, and "errors": {id: why} for ids whose
+// key holds something other than a hash, so that one foreign key does not
+// fail the reads of the rest.
 func (s *Server) batchGet(w http.ResponseWriter, r *http.Request) {
 	ids, code, err := s.readBatch(w, r)
 	if err != nil {
@@ -180,16 +182,20 @@ func (s *Server) batchGet(w http.ResponseWriter, r *http.Request) {
 		}
 		return nil
 	})
-	if err != nil {
+	if err != nil && !onlyWrongTypes(cmds) {
 		s.redisFailed(w, err)
 		return
 	}
 	buf := getBuf()
 	defer putBuf(buf)
 	out := append(*buf, `{"customers":{`...)
-	var missing []string
+	var missing, wrongType []string
 	n := 0
 	for i, id := range ids {
+		if cmds[i].Err() != nil {
+			wrongType = append(wrongType, id)
+			continue
+		}
 		mark := len(out)
 		if n > 0 {
 			out = append(out, ',')
@@ -211,9 +217,39 @@ func (s *Server) batchGet(w http.ResponseWriter, r *http.Request) {
 		}
 		out = store.AppendJSONText(out, id)
 	}
-	out = append(out, "]}\n"...)
+	out = append(out, ']')
+	if len(wrongType) > 0 {
+		out = append(out, `,"errors":{`...)
+		for i, id := range wrongType {
+			if i > 0 {
+				out = append(out, ',')
+			}
+			out = store.AppendJSONText(out, id)
+			out = append(out, ':')
+			out = store.AppendJSONText(out, "key "+store.Key(id)+" is not a hash (WRONGTYPE): something other than ltv-stream wrote it")
+		}
+		out = append(out, '}')
+	}
+	out = append(out, "}\n"...)
 	*buf = out
 	writeBody(w, http.StatusOK, out)
+}
+
+// onlyWrongTypes reports whether every failed read of a batch failed
+// because its key is not a hash. Such a key is answered under "errors"
+// and the rest of the batch is served; any other failure (Redis down, an
+// ACL, OOM) concerns the whole batch.
+func onlyWrongTypes(cmds []*redis.StringSliceCmd) bool {
+	seen := false
+	for _, c := range cmds {
+		if err := c.Err(); err != nil {
+			if !strings.HasPrefix(err.Error(), "WRONGTYPE") {
+				return false
+			}
+			seen = true
+		}
+	}
+	return seen
 }
 
 // readBatch reads and checks a batchGet body: JSON, bounded in size, at
