@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -29,6 +31,11 @@ type Redis struct {
 	replicas     map[string]replicaCount // by "<addr> <identity>"
 	lastIdentity map[string]string       // by address
 	durableKeys  map[string]string
+	// masters is a cluster's masters as last listed for the checks, and
+	// when; mastersStale says to list them again (see checkedMasters).
+	masters      []*redis.Client
+	mastersAt    time.Time
+	mastersStale atomic.Bool
 }
 
 // NewRedis wraps a client (from NewClient, or any go-redis client).
@@ -38,6 +45,9 @@ func NewRedis(client redis.UniversalClient, cfg Config) *Redis {
 	switch c := client.(type) {
 	case *redis.ClusterClient:
 		r.cluster, r.resp2 = true, c.Options().Protocol == 2
+		// go-redis makes a client for every node it learns of, a new
+		// master among them: the checks must then wait for it too.
+		c.OnNewNode(func(*redis.Client) { r.mastersStale.Store(true) })
 	case *redis.Client:
 		r.resp2 = c.Options().Protocol == 2
 	}

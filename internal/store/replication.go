@@ -115,28 +115,69 @@ func (r *Redis) eachMaster(ctx context.Context, f func(ctx context.Context, c re
 		id, err := f(ctx, r.client, addr, durableKeyPrefix)
 		return Incarnation(id), err
 	}
-	var mu sync.Mutex
-	var ids []string
-	err := c.ForEachMaster(ctx, func(ctx context.Context, n *redis.Client) error {
-		addr := n.Options().Addr
-		key, err := r.durableKey(ctx, n, addr)
-		if err != nil {
-			return err
-		}
-		id, err := f(ctx, n, addr, key)
-		if isMoved(err) {
-			r.forgetDurableKey(addr) // the slot moved to another master
-		}
-		mu.Lock()
-		ids = append(ids, id)
-		mu.Unlock()
-		return err
-	})
+	masters, err := r.checkedMasters(ctx, c)
 	if err != nil {
+		return "", err
+	}
+	ids, errs := make([]string, len(masters)), make([]error, len(masters))
+	var wg sync.WaitGroup
+	for i, n := range masters {
+		wg.Go(func() {
+			addr := n.Options().Addr
+			key, err := r.durableKey(ctx, n, addr)
+			if err == nil {
+				ids[i], err = f(ctx, n, addr, key)
+				if isMoved(err) {
+					r.forgetDurableKey(addr) // the slot moved to another master
+				}
+			}
+			errs[i] = err
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		r.mastersStale.Store(true) // a master may have been replaced or left
 		return "", err
 	}
 	slices.Sort(ids)
 	return Incarnation(strings.Join(ids, ",")), nil
+}
+
+// mastersMaxAge bounds how long checkedMasters trusts its list without a
+// sign that it changed.
+const mastersMaxAge = 10 * time.Second
+
+// checkedMasters returns a cluster's masters for the checks. Listing them
+// (ForEachMaster) reloads the slot map, a round trip per call, so the list
+// is kept and made again only when it may have changed: go-redis met a new
+// node (a master added, or a slot moved to one: the batch's writes were
+// redirected there before its check), a check failed (a master replaced,
+// demoted or gone), or it is older than mastersMaxAge.
+func (r *Redis) checkedMasters(ctx context.Context, c *redis.ClusterClient) ([]*redis.Client, error) {
+	r.checksMu.Lock()
+	masters, at := r.masters, r.mastersAt
+	r.checksMu.Unlock()
+	if len(masters) > 0 && !r.mastersStale.Load() && time.Since(at) < mastersMaxAge {
+		return masters, nil
+	}
+	// Cleared before listing: a node met meanwhile marks the new list.
+	r.mastersStale.Store(false)
+	var mu sync.Mutex
+	var listed []*redis.Client
+	err := c.ForEachMaster(ctx, func(_ context.Context, n *redis.Client) error {
+		mu.Lock()
+		listed = append(listed, n)
+		mu.Unlock()
+		return nil
+	})
+	if err != nil {
+		r.mastersStale.Store(true)
+		return nil, fmt.Errorf("redis cluster: list masters: %w", err)
+	}
+	r.checksMu.Lock()
+	r.masters, r.mastersAt = listed, time.Now()
+	r.checksMu.Unlock()
+	return listed, nil
 }
 
 // waitMaster waits for one master's replicas and returns its identity

@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -227,5 +228,48 @@ func TestWaitReplicatedWaitsForAPromotedReplica(t *testing.T) {
 	time.Sleep(2100 * time.Millisecond)
 	if _, err := st.WaitReplicated(ctx, wait); err != nil {
 		t.Fatalf("after the grace the wait is for the replicas left (none): %v", err)
+	}
+}
+
+// TestWaitReplicatedFollowsAnAddedMaster: the checks keep the cluster's
+// list of masters between batches, so a master added to the cluster must
+// join it as soon as a write reaches it, not when the list next expires:
+// the batch that wrote there is checked on it.
+func TestWaitReplicatedFollowsAnAddedMaster(t *testing.T) {
+	ctx := testutil.Context(t, 120*time.Second)
+	cluster := testutil.StartRedisCluster(t, 3)
+	cc := cluster.Client()
+	st := store.NewRedis(cc, store.Config{})
+	if id, err := st.WaitReplicated(ctx, store.ReplicaWait{}); err != nil || strings.Count(string(id), ",") != 2 {
+		t.Fatalf("WaitReplicated = %q, %v; want three masters", id, err)
+	}
+	added, slot := cluster.AddMaster(t)
+	key := ""
+	for i := 0; key == ""; i++ {
+		if k := fmt.Sprintf("ltv:{c-%d}", i); store.Slot(k) == uint16(slot) {
+			key = k
+		}
+	}
+	if err := cc.HSet(ctx, key, "orders", "1").Err(); err != nil { // redirected to the new master
+		t.Fatal(err)
+	}
+	id, err := st.WaitReplicated(ctx, store.ReplicaWait{})
+	if err != nil || strings.Count(string(id), ",") != 3 {
+		t.Fatalf("WaitReplicated after a write to the added master = %q, %v; want four masters", id, err)
+	}
+	if n, err := added.Client().Exists(ctx, key).Result(); err != nil || n != 1 {
+		t.Fatalf("the write is not on the added master %s: %d %v", added.Addr(), n, err)
+	}
+}
+
+// BenchmarkWaitReplicatedOnACluster is the per-batch check on a cluster of
+// three masters with a replica each: one pipeline per master, at once.
+func BenchmarkWaitReplicatedOnACluster(b *testing.B) {
+	ctx := context.Background()
+	st := store.NewRedis(testutil.StartRedisClusterWithReplicas(b, 3, 1).Client(), store.Config{})
+	for b.Loop() {
+		if _, err := st.WaitReplicated(ctx, store.ReplicaWait{}); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
