@@ -138,7 +138,8 @@ func TestBrokenDocumentsFail(t *testing.T) {
 		{"orders negative", strings.Replace(specChange, `"orders":10`, `"orders":-1`, 1), "orders"},
 		{"orders fractional", strings.Replace(specChange, `"orders":10`, `"orders":10.5`, 1), "orders"},
 		{"churned as string", strings.Replace(specChange, `false`, `"false"`, 1), "churned"},
-		{"empty tier", strings.Replace(specChange, `"tier":"gold"`, `"tier":""`, 1), "tier"},
+		{"customer_id starting with }", strings.Replace(spectest.Placed, `"c-000042"`, `"}c-000042"`, 1), "customer_id"},
+		{"lifecycle customer_id starting with }", strings.Replace(spectest.Churned, `"c-000042"`, `"}c"`, 1), "customer_id"},
 		{"null previous_tier", strings.Replace(specChange, `"silver"`, `null`, 1), "previous_tier"},
 		{"amount beyond math/big", strings.Replace(spectest.Placed, `"499.00"`, `1e999999999`, 1), "amount"},
 		{"negative tiny amount beyond math/big", strings.Replace(spectest.Placed, `"499.00"`, `-1e-999999999`, 1), "amount"},
@@ -171,6 +172,9 @@ func TestEmittedChangesValidate(t *testing.T) {
 			OccurredAt: time.Date(2026, 3, 1, 12, 0, 0, 123456789, time.FixedZone("CET", 3600))},
 		{CustomerID: "c", PreviousTier: "gold", Tier: "silver", LTV: money.Exact{}, PreviousLTV: money.MustParse("5000.005"),
 			Orders: 0, Churned: true, CausedBy: "x", OccurredAt: time.Date(1999, 12, 31, 23, 59, 59, 0, time.UTC)},
+		// Below the lowest threshold of a ladder that starts above 0.
+		{CustomerID: "c", PreviousTier: "silver", Tier: "", LTV: money.MustParse("28.47"), PreviousLTV: money.MustParse("58.37"),
+			Orders: 1, CausedBy: "timer:2026-03-29T00:00:00Z", OccurredAt: time.Date(2026, 3, 29, 0, 0, 0, 0, time.UTC)},
 	}
 	// A control character is not allowed in an input id, so the decoder
 	// never lets one reach a change; the tab above checks the encoder's

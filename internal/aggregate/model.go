@@ -187,25 +187,19 @@ func (m *Model) naturalIndex(ltv money.Exact) int {
 }
 
 // NextTier applies SPEC §5 to a customer currently in tier current whose
-// LTV is now ltv. Promotion is immediate. Demotion leaves a tier only when
-// ltv is below its threshold × (1 − hysteresis), and the rule is applied
-// rung by rung, so a customer falling from gold lands in the highest lower
-// tier whose hysteresis band still holds them, in one change. A current
-// tier that is no longer configured is treated like no tier at all.
+// LTV is now ltv. Promotion is immediate. Demotion leaves the current tier
+// only when ltv is below its threshold × (1 − hysteresis), and then lands
+// in the tier the LTV reaches (its natural tier): hysteresis keeps a
+// customer in the tier they hold, never puts them in one whose threshold
+// they have not reached. A current tier that is no longer configured is
+// treated like no tier at all.
 func (m *Model) NextTier(current string, ltv money.Exact) string {
 	natural := m.naturalIndex(ltv)
-	cur := m.tierIndex(current)
-	if cur < 0 || natural >= cur {
-		if natural < 0 {
-			return ""
-		}
-		return m.Tiers[natural].Name
+	if cur := m.tierIndex(current); cur > natural && ltv.Cmp(m.leaveBelow[cur]) >= 0 {
+		return current
 	}
-	for cur >= 0 && ltv.Cmp(m.leaveBelow[cur]) < 0 {
-		cur--
-	}
-	if cur < 0 {
+	if natural < 0 {
 		return ""
 	}
-	return m.Tiers[cur].Name
+	return m.Tiers[natural].Name
 }

@@ -143,7 +143,9 @@ func predictedLTV(s *State) money.Exact {
 // does not.
 func (m *Model) tierDue(s *State, now time.Time, h *history, clvNow float64) time.Time {
 	ti := m.tierIndex(s.Tier)
-	if h == nil || ti <= 0 || h.churned {
+	// A tier whose band reaches down to 0 cannot be left (LTV is never
+	// below 0): the lowest tier of a ladder that starts at 0.
+	if h == nil || ti < 0 || m.leaveBelow[ti].Sign() <= 0 || h.churned {
 		return time.Time{}
 	}
 	floor := m.leaveBelow[ti].Float64()

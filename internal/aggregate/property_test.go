@@ -142,8 +142,8 @@ func reference(events []refEvent) refResult {
 }
 
 // refNextTier is SPEC §5 for the default ladder: promotion as soon as a
-// threshold is reached; a tier is left only below threshold × 0.95, rung
-// by rung.
+// threshold is reached; a tier is left only below threshold × 0.95, for
+// the tier the LTV reaches.
 func refNextTier(current string, ltv *big.Rat) string {
 	names := []string{"bronze", "silver", "gold", "platinum"}
 	mins := []*big.Rat{ratOf("0"), ratOf("1000"), ratOf("5000"), ratOf("20000")}
@@ -159,10 +159,7 @@ func refNextTier(current string, ltv *big.Rat) string {
 			cur = i
 		}
 	}
-	if cur >= 0 && natural < cur {
-		for cur >= 0 && ltv.Cmp(new(big.Rat).Mul(mins[cur], ratOf("0.95"))) < 0 {
-			cur--
-		}
+	if cur > natural && ltv.Cmp(new(big.Rat).Mul(mins[cur], ratOf("0.95"))) >= 0 {
 		natural = cur
 	}
 	if natural < 0 {

@@ -47,16 +47,16 @@ func TestNextTier(t *testing.T) {
 		{"gold", "4750.00", "gold"},
 		{"gold", "4749.99", "silver"},
 		{"gold", "1000", "silver"},
-		{"gold", "980", "silver"}, // rung by rung: silver's band still holds 980
-		{"gold", "950", "silver"},
+		{"gold", "980", "bronze"}, // lands where the LTV is: 980 has not reached silver
+		{"gold", "950", "bronze"},
 		{"gold", "949.99", "bronze"},
 		{"gold", "900", "bronze"},
 		{"gold", "0", "bronze"},
 		{"platinum", "19000", "platinum"},
 		{"platinum", "18999.99", "gold"},
-		{"platinum", "4800", "gold"},
+		{"platinum", "4800", "silver"}, // never gold at 4800
 		{"platinum", "4749.99", "silver"},
-		{"platinum", "960", "silver"},
+		{"platinum", "960", "bronze"},
 		{"platinum", "949.99", "bronze"},
 		// a stored tier that is no longer configured: plain natural tier
 		{"diamond", "0", "bronze"},
@@ -103,7 +103,7 @@ func TestNextTierOtherLadders(t *testing.T) {
 		{"floor 1000: silver holds at 950", highFloor, "silver", "950", "silver"},
 		{"floor 1000: silver leaves to no tier", highFloor, "silver", "949.99", ""},
 		{"floor 1000: gold to 900", highFloor, "gold", "900", ""},
-		{"floor 1000: gold to 980", highFloor, "gold", "980", "silver"},
+		{"floor 1000: gold to 980", highFloor, "gold", "980", ""},
 		{"floor 1000: unknown stored tier below the floor", highFloor, "bronze", "500", ""},
 	}
 	for _, r := range rows {
@@ -212,10 +212,11 @@ func TestTierChangesThroughApply(t *testing.T) {
 			{refunded("e2", "50", t0), "950.00", nil},
 			{refunded("e3", "0.01", t0), "949.99", ch("silver", "bronze", "down", "949.99", "950.00")},
 		}},
-		{"gold falls to 980 then 900", []step{
+		{"gold falls to 980 (bronze: silver not reached), then back to 1000", []step{
 			{placed("e1", "5000", t0), "5000.00", ch("", "gold", "up", "5000.00", "0.00")},
-			{refunded("e2", "4020", t0), "980.00", ch("gold", "silver", "down", "980.00", "5000.00")},
-			{refunded("e3", "80", t0), "900.00", ch("silver", "bronze", "down", "900.00", "980.00")},
+			{refunded("e2", "4020", t0), "980.00", ch("gold", "bronze", "down", "980.00", "5000.00")},
+			{placed("e3", "20", t0), "1000.00", ch("bronze", "silver", "up", "1000.00", "980.00")},
+			{refunded("e4", "40", t0), "960.00", nil},
 		}},
 		{"gold falls straight to 900", []step{
 			{placed("e1", "5000", t0), "5000.00", ch("", "gold", "up", "5000.00", "0.00")},

@@ -92,6 +92,50 @@ func TestTierDueIsTheBisectionsDay(t *testing.T) {
 	t.Logf("%d due times; scorings: search %d, bisection %d", searched, searchCalls, bisectCalls)
 }
 
+// TestTierDueOfTheLowestTier: a ladder's lowest tier can be left when its
+// threshold is above 0 (the customer then has no tier), so it has a due
+// time too; one that starts at 0 cannot.
+func TestTierDueOfTheLowestTier(t *testing.T) {
+	cm, err := clv.NewModel(clv.Config{
+		Purchases: clv.Purchases{Kind: clv.BGNBD, R: 0.243, Alpha: 4.414, A: 0.793, B: 2.426},
+		Spend:     clv.Spend{P: 6.25, Q: 3.74, V: 15.44}, TimeUnit: clv.Week, HorizonMonths: 12, DiscountRateMonthly: 0.01,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	ten := money.FromDecimal(decimal.NewFromInt(10))
+	for _, tc := range []struct {
+		name    string
+		tiers   []Tier
+		wantDue bool
+	}{
+		{"lowest at 0", []Tier{{Name: "bronze", Min: decimal.Zero}, {Name: "gold", Min: decimal.NewFromInt(5000)}}, false},
+		{"lowest at 30", []Tier{{Name: "bronze", Min: decimal.NewFromInt(30)}, {Name: "gold", Min: decimal.NewFromInt(5000)}}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := DefaultModel()
+			m.Tiers = tc.tiers
+			if err := m.Validate(); err != nil {
+				t.Fatal(err)
+			}
+			calls := 0
+			m.Predictive = &Predictive{Predictor: clvScorer{cm, &calls}, TimeUnit: 7 * Day}
+			// One order of 10: history 10, the rest of the LTV predicted
+			// and decaying.
+			s := State{Orders: 1, FirstOrderAt: now, LastOrderAt: now, Revenue: ten, GrossProfit: ten, FirstOrderNet: ten}
+			h, pr := m.score(&s, now)
+			if s.Tier = m.NextTier("", predictedLTV(&s)); s.Tier != "bronze" {
+				t.Fatalf("tier %q at predicted LTV %s, want the lowest, bronze", s.Tier, predictedLTV(&s))
+			}
+			got, want := m.tierDue(&s, now, h, pr.CLV), bisectTierDue(m, &s, now, h)
+			if got.IsZero() == tc.wantDue || !got.Equal(want) {
+				t.Fatalf("due %v, bisection %v; want a due time: %v", got, want, tc.wantDue)
+			}
+		})
+	}
+}
+
 // bisectTierDue is SPEC §8's plain bisection over the days, the reference.
 func bisectTierDue(m *Model, s *State, now time.Time, h *history) time.Time {
 	ti := m.tierIndex(s.Tier)
