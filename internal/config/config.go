@@ -115,6 +115,15 @@ type bareBool struct{ flag.Value }
 // IsBoolFlag implements the flag package's optional boolFlag interface.
 func (bareBool) IsBoolFlag() bool { return true }
 
+// String is the wrapped value's text. The flag package's usage output
+// calls it on a zero bareBool too (to tell a default from the zero value).
+func (b bareBool) String() string {
+	if b.Value == nil {
+		return ""
+	}
+	return b.Value.String()
+}
+
 // EnvStringVar registers a string flag whose default is the environment
 // variable env when that is set, so the flag wins over the environment,
 // which wins over def: the rule of every setting (SPEC §7). Commands use it

@@ -548,6 +548,11 @@ func TestBareBoolFlags(t *testing.T) {
 			}
 		})
 	}
+	var usage strings.Builder
+	if _, err := Load([]string{"-h"}, envOf(nil), &usage); !errors.Is(err, flag.ErrHelp) ||
+		strings.Contains(usage.String(), "panic") || !strings.Contains(usage.String(), "-pprof") {
+		t.Fatalf("Load(-h) = %v, usage:\n%s", err, usage.String())
+	}
 	c, err := Load([]string{"--kafka-tls", "--kafka-tls-insecure-skip-verify", "--redis-tls-insecure-skip-verify", "--redis-url", "rediss://r:6379/0"}, envOf(nil), io.Discard)
 	if err != nil || !c.KafkaTLS.Enabled || !c.KafkaTLS.InsecureSkipVerify || !c.RedisTLS.InsecureSkipVerify {
 		t.Fatalf("bare TLS flags: %v, %+v %+v", err, c.KafkaTLS, c.RedisTLS)
