@@ -298,9 +298,16 @@ func readSummaryCSV(path string) (rows []summaryRow, monetary bool, err error) {
 	if err != nil {
 		return nil, false, fmt.Errorf("summary %s: header: %w", path, err)
 	}
+	if len(header) > 0 {
+		header[0] = strings.TrimPrefix(header[0], "\ufeff") // a spreadsheet's byte-order mark
+	}
 	col := map[string]int{}
 	for i, h := range header {
-		col[strings.TrimSpace(h)] = i
+		name := strings.TrimSpace(h)
+		if _, twice := col[name]; twice {
+			return nil, false, fmt.Errorf("summary %s: header names column %q twice", path, name)
+		}
+		col[name] = i
 	}
 	get := func(rec []string, names ...string) (string, bool) {
 		for _, n := range names {
@@ -327,7 +334,10 @@ func readSummaryCSV(path string) (rows []summaryRow, monetary bool, err error) {
 		num := func(names ...string) (float64, error) {
 			v, ok := get(rec, names...)
 			if !ok || strings.TrimSpace(v) == "" {
-				return 0, nil
+				if names[0] == "monetary_value" {
+					return 0, nil // a customer without repeat orders may leave it empty
+				}
+				return 0, fmt.Errorf("summary %s line %d: %s is empty", path, line, names[0])
 			}
 			n, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
 			if err != nil || math.IsNaN(n) || math.IsInf(n, 0) {
@@ -347,6 +357,9 @@ func readSummaryCSV(path string) (rows []summaryRow, monetary bool, err error) {
 		row.id, _ = get(rec, "customer_id", "ID", "id")
 		if row.id == "" {
 			row.id = strconv.Itoa(line - 1)
+		}
+		if err := row.customer.Check(); err != nil {
+			return nil, false, fmt.Errorf("summary %s line %d (id %s): %w", path, line, row.id, err)
 		}
 		row.margin = 1
 		rows = append(rows, row)

@@ -360,6 +360,43 @@ func TestFitWithoutMonetaryValue(t *testing.T) {
 	}
 }
 
+// TestSummaryRowsAreChecked: fit and score read a summary file the same
+// way, and a row the models cannot use (or an empty cell) is an error
+// naming its line and id, never a customer scored as zeros or invented
+// from a blank line.
+func TestSummaryRowsAreChecked(t *testing.T) {
+	env := map[string]string{"LTV_CONFIG": testutil.WriteFile(t, "ltv.yaml", spectest.Predictive)}
+	const header = "customer_id,frequency,recency,T,monetary_value\n"
+	const good = "a,2,30.43,38.86,22.35\nb,0,0,38.86,0\n"
+	for _, tc := range []struct {
+		name, csv, want string
+	}{
+		{"negative x", header + good + "c,-1,2,3,4\n", "line 4 (id c): invalid customer data: x = -1"},
+		{"fractional x", header + good + "c,1.5,2,3,4\n", "line 4 (id c): invalid customer data: x = 1.5"},
+		{"T before recency", header + good + "c,2,10,5,4\n", "line 4 (id c): invalid customer data: T = 5"},
+		{"recency without repeat orders", header + "c,0,3,10,0\n" + good, "line 2 (id c): invalid customer data: t_x = 3 with x = 0"},
+		{"blank row", header + good + "c,,,,\n", "line 4: frequency is empty"},
+		{"empty recency", header + "c,2,,10,5\n" + good, "line 2: recency is empty"},
+		{"a column twice", "frequency,recency,T,monetary_value,frequency\n1,2,10,5,1\n", `header names column "frequency" twice`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := testutil.WriteFile(t, "summary.csv", tc.csv)
+			for _, cmd := range []string{"fit", "score"} {
+				code, out, errOut := ltvctl(t, env, cmd, "--summary", path)
+				if code != 1 || !strings.Contains(errOut, tc.want) {
+					t.Errorf("%s: exit %d, stderr %q, stdout %q; want exit 1 and %q", cmd, code, errOut, out, tc.want)
+				}
+			}
+		})
+	}
+	// A spreadsheet's byte-order mark before the header is not part of the
+	// first column's name.
+	rows, errOut := scoreRows(t, env, "--summary", testutil.WriteFile(t, "bom.csv", "\ufeff"+header+good))
+	if len(rows) != 2 || rows["a"] == nil || rows["b"] == nil {
+		t.Errorf("score of a summary with a byte-order mark: %v (%s)", rows, errOut)
+	}
+}
+
 // TestScoreWithoutMonetaryValue: without monetary_value no customer's mean
 // spend is known, so expected_spend is the Gamma-Gamma population mean
 // p·v/(q−1) for every customer (never a value computed as if m were 0),

@@ -177,6 +177,17 @@ func positives(names []string, vals ...float64) error {
 	return nil
 }
 
+// Check reports whether the models can use the customer: its history as
+// every purchase-model function needs it, and a finite mean spend. Input
+// read from outside (a summary file) is checked with it row by row, so a
+// bad row is named where it is, not found inside a fit.
+func (c Customer) Check() error {
+	if err := checkHistory(c.X, c.Tx, c.T); err != nil {
+		return err
+	}
+	return checkSpendInput(c.X, c.M)
+}
+
 // checkHistory validates (x, t_x, T) the way every purchase-model function
 // needs them: x a whole number ≥ 0, 0 ≤ t_x ≤ T finite, t_x = 0 when x = 0.
 func checkHistory(x, tx, T float64) error {
