@@ -273,7 +273,9 @@ func loadSummary(ctx context.Context, cfg *config.Config, f *summaryFlags, unit 
 }
 
 func parseTime(s string) (time.Time, error) {
-	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+	// RFC 3339 allows a lowercase t and z, as the input events' decoder
+	// does; Go's layout does not.
+	if t, err := time.Parse(time.RFC3339Nano, strings.ToUpper(s)); err == nil {
 		return t.UTC(), nil
 	}
 	if t, err := time.Parse("2006-01-02", s); err == nil {

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ltv-stream/ltv-stream/internal/aggregate"
 	"github.com/ltv-stream/ltv-stream/internal/clv"
@@ -574,5 +575,21 @@ func TestScoreChurnedCustomers(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestParseAsOf: --as-of is RFC 3339 (a lowercase t and z included, as
+// RFC 3339 allows) or a date, in UTC.
+func TestParseAsOf(t *testing.T) {
+	want := time.Date(2026, 12, 6, 0, 0, 0, 0, time.UTC)
+	for _, s := range []string{"2026-12-06T00:00:00Z", "2026-12-06t00:00:00z", "2026-12-06T01:00:00+01:00", "2026-12-06"} {
+		if got, err := parseTime(s); err != nil || !got.Equal(want) || got.Location() != time.UTC {
+			t.Errorf("parseTime(%q) = %v, %v; want %v", s, got, err, want)
+		}
+	}
+	for _, s := range []string{"2026-12-06 00:00:00Z", "yesterday", "2026-12-06T00:00:00"} {
+		if _, err := parseTime(s); err == nil {
+			t.Errorf("parseTime(%q) accepted", s)
+		}
 	}
 }

@@ -44,27 +44,28 @@ func (f *reportFlags) register(fs *flag.FlagSet) {
 	})
 }
 
-// parseCAC reads the --cac values into costs per channel.
-func parseCAC(values []string) (map[string]decimal.Decimal, error) {
+// parseCAC reads the --cac values into costs per channel; source names
+// where they came from in errors (the flag, or serve's LTV_CAC).
+func parseCAC(source string, values []string) (map[string]decimal.Decimal, error) {
 	out := map[string]decimal.Decimal{}
 	for _, v := range values {
 		i := strings.LastIndex(v, "=")
 		if i < 0 {
-			return nil, badFlag(fmt.Errorf("--cac %q: want channel=amount", v))
+			return nil, badFlag(fmt.Errorf("%s %q: want channel=amount", source, v))
 		}
 		channel, amount := strings.TrimSpace(v[:i]), strings.TrimSpace(v[i+1:])
 		if channel == "" {
-			return nil, badFlag(fmt.Errorf("--cac %q: no channel name (customers without one are (none))", v))
+			return nil, badFlag(fmt.Errorf("%s %q: no channel name (customers without one are (none))", source, v))
 		}
 		if channel == "(none)" {
 			channel = ""
 		}
 		d, err := decimal.NewFromString(amount)
 		if err != nil || d.Sign() <= 0 {
-			return nil, badFlag(fmt.Errorf("--cac %q: amount %q is not a positive decimal", v, amount))
+			return nil, badFlag(fmt.Errorf("%s %q: amount %q is not a positive decimal", source, v, amount))
 		}
 		if _, dup := out[channel]; dup {
-			return nil, badFlag(fmt.Errorf("--cac %q: channel given twice", v))
+			return nil, badFlag(fmt.Errorf("%s %q: channel given twice", source, v))
 		}
 		out[channel] = d
 	}
@@ -105,7 +106,7 @@ func runReport(ctx context.Context, args []string, getenv func(string) string, o
 		return badFlag(fmt.Errorf("--sample %d: want a number of customers, or 0 for all", f.sample))
 	}
 	rc := report.Config{Tiers: cfg.Model.Tiers}
-	if rc.CAC, err = parseCAC(f.cac); err != nil {
+	if rc.CAC, err = parseCAC("--cac", f.cac); err != nil {
 		return err
 	}
 	if rc.Edges, err = parseEdges(f.buckets); err != nil {

@@ -42,6 +42,7 @@ type serveSettings struct {
 	sampleLimit  int
 	changesDepth int
 	cac          []string
+	cacSource    string // "--cac", or "LTV_CAC" when no flag gave one
 }
 
 // parse checks serve's settings; a bad value names its flag and variable.
@@ -57,8 +58,9 @@ func (f *serveFlags) parse(getenv func(string) string) (serveSettings, error) {
 	if s.changesDepth, err = strconv.Atoi(strings.TrimSpace(f.changesDepth)); err != nil || s.changesDepth <= 0 {
 		return s, fmt.Errorf("--changes-depth (LTV_CHANGES_DEPTH) %q: want a positive number of records", f.changesDepth)
 	}
-	s.cac = f.cac
+	s.cac, s.cacSource = f.cac, "--cac"
 	if len(s.cac) == 0 {
+		s.cacSource = "LTV_CAC"
 		for _, v := range strings.Split(getenv("LTV_CAC"), ",") {
 			if v = strings.TrimSpace(v); v != "" {
 				s.cac = append(s.cac, v)
@@ -82,7 +84,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, ou
 		fmt.Fprintln(errOut, "ltvctl serve:", err)
 		return errUsage
 	}
-	cac, err := parseCAC(set.cac)
+	cac, err := parseCAC(set.cacSource, set.cac)
 	if err != nil {
 		return err
 	}

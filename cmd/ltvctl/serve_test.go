@@ -190,11 +190,12 @@ func TestServeErrors(t *testing.T) {
 		{"bad LTV_STATS_REFRESH", []string{"serve"}, map[string]string{"LTV_STATS_REFRESH": "soon"}, 2, "LTV_STATS_REFRESH"},
 		{"bad LTV_STATS_SAMPLE_LIMIT", []string{"serve"}, map[string]string{"LTV_STATS_SAMPLE_LIMIT": "0"}, 2, "LTV_STATS_SAMPLE_LIMIT"},
 		{"bad LTV_CHANGES_DEPTH", []string{"serve"}, map[string]string{"LTV_CHANGES_DEPTH": "many"}, 2, "LTV_CHANGES_DEPTH"},
-		{"bad LTV_CAC", []string{"serve"}, map[string]string{"LTV_CAC": "email"}, 2, "want channel=amount"},
-		{"bad --cac", []string{"serve", "--cac", "email"}, nil, 2, "want channel=amount"},
+		{"bad LTV_CAC", []string{"serve"}, map[string]string{"LTV_CAC": "email"}, 2, `LTV_CAC "email": want channel=amount`},
+		{"bad --cac", []string{"serve", "--cac", "email"}, map[string]string{"LTV_CAC": "email=5"}, 2, `--cac "email": want channel=amount`},
 		{"bad CORS origin", []string{"serve"}, map[string]string{"LTV_API_CORS_ORIGINS": "shop.example.com"}, 2, "--api-cors-origins (LTV_API_CORS_ORIGINS)"},
 		{"bad shared setting", []string{"serve"}, map[string]string{"LTV_WORKERS": "0"}, 2, "--workers (LTV_WORKERS)"},
 		{"empty api address", []string{"serve", "--api-addr", " "}, nil, 2, "--api-addr (LTV_API_ADDR)"},
+		{"api address without a port", []string{"serve"}, map[string]string{"LTV_API_ADDR": "bogus"}, 2, `--api-addr (LTV_API_ADDR): "bogus" is not host:port`},
 		{"address in use", []string{"serve"}, map[string]string{"LTV_API_ADDR": busy.Addr().String()}, 1, "listen " + busy.Addr().String()},
 	}
 	for _, tc := range cases {

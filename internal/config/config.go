@@ -440,8 +440,8 @@ const MaxStateCacheBytes = 64 << 30
 // them, so a bad origin in a settings ConfigMap both read cannot stop the
 // consumer.
 func (c *Config) ValidateAPI() error {
-	if c.APIAddr == "" {
-		return errors.New("--api-addr (LTV_API_ADDR): empty address")
+	if _, _, err := net.SplitHostPort(c.APIAddr); err != nil {
+		return fmt.Errorf("--api-addr (LTV_API_ADDR): %q is not host:port or :port", c.APIAddr)
 	}
 	for _, o := range c.APICORSOrigins {
 		if err := checkOrigin(o); err != nil {

@@ -172,6 +172,7 @@ func TestInvalidSettingsAreErrors(t *testing.T) {
 		{"sasl credentials without a mechanism", nil, map[string]string{"LTV_KAFKA_SASL_USERNAME": "u", "LTV_KAFKA_SASL_PASSWORD": "p"}, "", "LTV_KAFKA_SASL_MECHANISM) is empty"},
 		{"redis url scheme", nil, map[string]string{"LTV_REDIS_URL": "http://x"}, "", "--redis-url (LTV_REDIS_URL)"},
 		{"redis url database", nil, map[string]string{"LTV_REDIS_URL": "redis://h:6379/abc"}, "", "--redis-url (LTV_REDIS_URL)"},
+		{"redis url negative database", nil, map[string]string{"LTV_REDIS_URL": "redis://h:6379/-1"}, "", "--redis-url (LTV_REDIS_URL): redis url: database -1 is negative"},
 		{"http addr", nil, map[string]string{"LTV_HTTP_ADDR": "bad"}, "", "--http-addr (LTV_HTTP_ADDR)"},
 		{"session timeout beyond the protocol", nil, map[string]string{"LTV_KAFKA_SESSION_TIMEOUT": "1000h"}, "", "--kafka-session-timeout (LTV_KAFKA_SESSION_TIMEOUT)"},
 		{"state cache beyond its bound", nil, map[string]string{"LTV_STATE_CACHE_BYTES": "99999999999999"}, "", "--state-cache-bytes (LTV_STATE_CACHE_BYTES)"},
@@ -216,6 +217,7 @@ func TestAPISettingsAreCheckedWhereServed(t *testing.T) {
 		want string
 	}{
 		{"empty api addr", []string{"--api-addr", " "}, nil, "--api-addr (LTV_API_ADDR)"},
+		{"api addr without a port", []string{"--api-addr", "bogus"}, nil, `--api-addr (LTV_API_ADDR): "bogus" is not host:port or :port`},
 		{"cors origin with a path", nil, map[string]string{"LTV_API_CORS_ORIGINS": "https://a.example/app"}, "LTV_API_CORS_ORIGINS"},
 		{"cors origin without scheme", []string{"--api-cors-origins", "shop.example.com"}, nil, "LTV_API_CORS_ORIGINS"},
 		{"cors origin ftp", []string{"--api-cors-origins", "ftp://a.example"}, nil, "LTV_API_CORS_ORIGINS"},

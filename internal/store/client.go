@@ -69,6 +69,10 @@ func NewClient(cfg Config) (redis.UniversalClient, error) {
 		if err != nil {
 			return nil, fmt.Errorf("redis url: %w", redactErr(err, urls[0]))
 		}
+		if opt.DB < 0 {
+			// go-redis would skip SELECT and use database 0.
+			return nil, fmt.Errorf("redis url: database %d is negative", opt.DB)
+		}
 		applyOverrides(cfg, &opt.Username, &opt.Password, &opt.TLSConfig)
 		opt.PoolSize = cfg.PoolSize
 		opt.DialTimeout, opt.ReadTimeout, opt.WriteTimeout = cfg.DialTimeout, cfg.ReadTimeout, cfg.WriteTimeout
