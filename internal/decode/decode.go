@@ -145,8 +145,9 @@ func New(cfg Config) (*Decoder, error) {
 }
 
 // checkCurrencyCode accepts 1 to 16 printable ASCII characters without
-// blanks: ISO 4217 codes and the usual non-ISO ones fit, typos with spaces
-// do not.
+// blanks or lowercase letters: ISO 4217 codes and the usual non-ISO ones
+// fit; typos with spaces do not, nor "sek", which would refuse every event
+// in SEK (an event's currency must match exactly).
 func checkCurrencyCode(code string) error {
 	if code == "" || len(code) > 16 {
 		return fmt.Errorf("currency code %q must be 1 to 16 characters", code)
@@ -154,6 +155,9 @@ func checkCurrencyCode(code string) error {
 	for i := 0; i < len(code); i++ {
 		if c := code[i]; c <= ' ' || c >= 0x7f {
 			return fmt.Errorf("currency code %q may only contain printable ASCII without blanks", code)
+		}
+		if c := code[i]; c >= 'a' && c <= 'z' {
+			return fmt.Errorf("currency code %q has lowercase letters: events' codes must match it exactly, and ISO 4217 codes are capitals (%s)", code, strings.ToUpper(code))
 		}
 	}
 	return nil

@@ -502,6 +502,8 @@ func TestNewConfig(t *testing.T) {
 		{"base rate not 1", Config{FXRates: map[string]decimal.Decimal{"SEK": rate("2")}}, "must be 1"},
 		{"empty fx code", Config{FXRates: map[string]decimal.Decimal{"": rate("2")}}, "fx rate: currency code"},
 		{"blank in base", Config{BaseCurrency: "SE K"}, "base currency: currency code"},
+		{"lowercase base", Config{BaseCurrency: "sek"}, `base currency: currency code "sek" has lowercase letters`},
+		{"lowercase fx code", Config{FXRates: map[string]decimal.Decimal{"eur": rate("11")}}, `"eur" has lowercase letters`},
 		{"negative max bytes", Config{MaxBytes: -1}, "max bytes must be positive"},
 		{"negative depth", Config{MaxDepth: -1}, "max depth"},
 		{"huge depth", Config{MaxDepth: maxDepthLimit + 1}, "max depth"},
