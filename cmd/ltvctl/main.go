@@ -31,12 +31,17 @@ import (
 	"github.com/ltv-stream/ltv-stream/internal/clv"
 	"github.com/ltv-stream/ltv-stream/internal/config"
 	"github.com/ltv-stream/ltv-stream/internal/decode"
+	"github.com/ltv-stream/ltv-stream/internal/service"
 	"github.com/ltv-stream/ltv-stream/internal/store"
+	"go.uber.org/zap"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	// A command's own error says what went wrong with Redis; go-redis's
+	// retry lines on stderr would only bury it (serve logs them at debug).
+	service.RouteRedisLogs(zap.NewNop())
 	os.Exit(run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
 }
 

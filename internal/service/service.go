@@ -21,6 +21,7 @@ import (
 	"github.com/ltv-stream/ltv-stream/internal/pipeline"
 	"github.com/ltv-stream/ltv-stream/internal/store"
 	"github.com/ltv-stream/ltv-stream/internal/stream"
+	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 )
@@ -339,7 +340,28 @@ func NewLogger(level, format string) (*zap.Logger, error) {
 	zc.Level = zap.NewAtomicLevelAt(lvl)
 	zc.EncoderConfig.TimeKey = "ts"
 	zc.EncoderConfig.EncodeTime = zapcore.ISO8601TimeEncoder
-	return zc.Build()
+	log, err := zc.Build()
+	if err == nil {
+		RouteRedisLogs(log)
+	}
+	return log, err
+}
+
+// RouteRedisLogs sends go-redis's own log lines (dial failures, pool and
+// cluster notices) to log at debug level, for the whole process: the
+// service reports what they mean (readiness, retries, the error) in its
+// own lines, and go-redis's default, raw lines on stderr, would break a
+// JSON log pipeline. NewLogger calls it.
+func RouteRedisLogs(log *zap.Logger) {
+	redis.SetLogger(redisLogs{log.Named("go-redis")})
+}
+
+type redisLogs struct{ log *zap.Logger }
+
+func (l redisLogs) Printf(_ context.Context, format string, v ...any) {
+	if l.log.Core().Enabled(zapcore.DebugLevel) {
+		l.log.Debug(strings.TrimSpace(fmt.Sprintf(format, v...)))
+	}
 }
 
 // mergeTime is the event time the consumer merges its input topics by: the
