@@ -92,6 +92,7 @@ func TestFitErrors(t *testing.T) {
 		{[]string{"get"}, 2, "name at least one customer id"},
 		{[]string{"get", "c-1", "}x"}, 2, `customer id "}x"`},
 		{[]string{"get", "  "}, 2, `customer id "  "`},
+		{[]string{"get", "c-1", "--redis-url", "redis://h:1/0"}, 2, `flag --redis-url after the arguments: put flags first`},
 	} {
 		code, _, errOut := ltvctl(t, nil, tc.args...)
 		if code != tc.code || !strings.Contains(errOut, tc.want) || strings.Count(errOut, tc.want) != 1 {

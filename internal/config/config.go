@@ -248,6 +248,14 @@ func LoadCommand(cmd Command, args []string, getenv func(string) string, usageOu
 	}
 	switch {
 	case cmd.Args != nil:
+		// Flags end at the first argument, as in Go's flag package; a
+		// known flag after one would be taken as an argument silently.
+		for _, a := range fs.Args() {
+			name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
+			if strings.HasPrefix(a, "-") && fs.Lookup(name) != nil {
+				return nil, fmt.Errorf("flag %s after the arguments: put flags first", a)
+			}
+		}
 		*cmd.Args = fs.Args()
 	case fs.NArg() > 0:
 		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
