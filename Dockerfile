@@ -8,7 +8,7 @@
 #   docker build -t ltv-stream .
 #   docker run --rm -e LTV_KAFKA_BROKERS=kafka:9092 -e LTV_REDIS_URL=redis://redis:6379/0 ltv-stream
 
-ARG GO_VERSION=1.26
+ARG GO_VERSION=1.26.8
 FROM golang:${GO_VERSION}-bookworm AS build
 WORKDIR /src
 # Dependencies first: this layer is cached until go.mod/go.sum change.

@@ -1,6 +1,6 @@
 // Command consumer is the LTV updater service: it reads order and lifecycle
 // events from Kafka, keeps per-customer LTV state in Redis and publishes
-// tier changes. Configuration: SPEC §7 (environment variables, flags that
+// tier and segment changes (and dead letters for bad input). Configuration: SPEC §7 (environment variables, flags that
 // override them, and a YAML file named by LTV_CONFIG). Run with -h for the
 // full list.
 package main

@@ -2,7 +2,7 @@
 // installed: an embedded Kafka-protocol broker (franz-go's kfake) and an
 // embedded Redis (miniredis), both on loopback TCP, the real updater
 // service (the same code as cmd/consumer), the simulator producing into
-// the input topics, a subscriber printing tier changes as they arrive, and
+// the input topics, a subscriber printing tier and segment changes as they arrive, and
 // the read API with its live dashboard (ltvctl serve's), whose URL it
 // prints first. It ends with a summary: events/s, customers per tier, DLQ
 // count; with --stay it then keeps everything running until Ctrl-C, so
@@ -76,7 +76,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.Float64Var(&o.dupRate, "duplicate-rate", 0.01, "fraction of records re-sent as producer duplicates")
 	fs.Float64Var(&o.lateRate, "late-rate", 0.01, "fraction of events delivered late (out of order)")
 	fs.Float64Var(&o.badRate, "bad-rate", 0.005, "fraction of bad records (they go to the DLQ)")
-	fs.IntVar(&o.linesPerSecond, "lines-per-second", 25, "at most this many tier-change lines per second (the rest are counted)")
+	fs.IntVar(&o.linesPerSecond, "lines-per-second", 25, "at most this many tier-change lines, and as many segment-change lines, per second (the rest are counted)")
 	fs.IntVar(&o.rate, "rate", 5000, "records produced per second, so changes appear live (0 = as fast as possible)")
 	fs.BoolVar(&o.verbose, "v", false, "show the service's logs")
 	fs.StringVar(&o.apiAddr, "api-addr", "127.0.0.1:8081", "address of the read API and live dashboard (a free port if taken)")

@@ -60,7 +60,7 @@ func New() *Metrics {
 	m.reemitted = register(r, prometheus.NewCounter(prometheus.CounterOpts{Name: "ltv_changes_reemitted_total", Help: "Change events published again because an earlier publication was not known to be acknowledged."}))
 	m.conflicts = register(r, prometheus.NewCounter(prometheus.CounterOpts{Name: "ltv_state_conflicts_total", Help: "Compare-and-set conflicts on customer state (another writer got there first)."}))
 	m.lag = register(r, prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "ltv_consumer_lag", Help: "Records behind the partition's high watermark at the last commit."}, []string{"topic", "partition"}))
-	m.ready = register(r, prometheus.NewGauge(prometheus.GaugeOpts{Name: "ltv_ready", Help: "1 when the consumer is ready (Redis and Kafka reachable, batches succeeding)."}))
+	m.ready = register(r, prometheus.NewGauge(prometheus.GaugeOpts{Name: "ltv_ready", Help: "1 when the consumer is ready (Redis and Kafka reachable, batches succeeding, their writes on the replicas they need)."}))
 	m.segments = register(r, prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ltv_segment_changes_total", Help: "Segment changes published, by new segment (\"none\" when a customer leaves every segment)."}, []string{"segment"}))
 	m.timersDue = register(r, prometheus.NewCounter(prometheus.CounterOpts{Name: "ltv_timers_due_total", Help: "Customers loaded because their partition's stream time reached their indexed due time."}))
 	m.timersFired = register(r, prometheus.NewCounter(prometheus.CounterOpts{Name: "ltv_timers_fired_total", Help: "Segment changes caused by a timer (caused_by timer:<due time>)."}))
@@ -74,7 +74,7 @@ func New() *Metrics {
 	m.streamTime = register(r, prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "ltv_stream_time_seconds", Help: "The input partition's stream time (the latest valid occurred_at read from it, SPEC §8) as a Unix timestamp, at its last batch on this instance."}, []string{"partition"}))
 	m.masterMoves = register(r, prometheus.NewCounter(prometheus.CounterOpts{Name: "ltv_redis_master_changes_total", Help: "Batches that found the Redis masters replaced (a failover or a restart) and were made again, because their writes may have been lost."}))
 	m.failures = register(r, prometheus.NewCounter(prometheus.CounterOpts{Name: "ltv_batch_failures_total", Help: "Batch attempts that failed (Redis or Kafka unreachable or refusing) and are retried with backoff; nothing is committed meanwhile."}))
-	m.dependency = register(r, prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "ltv_dependency_up", Help: "1 when the named readiness check passes (redis, kafka: probed every 2 s; processing: batches and commits succeed), else 0."}, []string{"dependency"}))
+	m.dependency = register(r, prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "ltv_dependency_up", Help: "1 when the named readiness check passes (redis, kafka: probed every 2 s; processing: batches and commits succeed; replication: batches' writes are on the replicas they need), else 0."}, []string{"dependency"}))
 	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

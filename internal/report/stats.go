@@ -125,9 +125,6 @@ type Channel struct {
 // with two decimals ("1234.50"), as the Redis fields are written.
 type Money struct{ d decimal.Decimal }
 
-// NewMoney wraps d.
-func NewMoney(d decimal.Decimal) Money { return Money{d} }
-
 // Decimal returns the exact amount.
 func (m Money) Decimal() decimal.Decimal { return m.d }
 

@@ -53,16 +53,6 @@ func textOrBinary(b []byte) (*string, []byte) {
 	return nil, b
 }
 
-// AppendJSONL appends r as one JSON Lines line, newline included (format:
-// see the package documentation).
-func AppendJSONL(b []byte, r Record) []byte {
-	buf := bytes.NewBuffer(b)
-	// A line has only string and []byte members, which always encode, and
-	// a bytes.Buffer never fails a write: this Write cannot fail.
-	_ = NewJSONLWriter(buf).Write(r)
-	return buf.Bytes()
-}
-
 // WriteJSONL writes r to w as one JSON Lines line.
 func WriteJSONL(w io.Writer, r Record) error {
 	return NewJSONLWriter(w).Write(r)

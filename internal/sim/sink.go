@@ -24,7 +24,7 @@ type Sink interface {
 	Close() error
 }
 
-// JSONLSink writes records as JSON Lines (see AppendJSONL) through a
+// JSONLSink writes records as JSON Lines (see JSONLWriter) through a
 // buffer. Close does not close the underlying writer.
 type JSONLSink struct {
 	bw *bufio.Writer

@@ -7,6 +7,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"unicode/utf8"
@@ -23,7 +24,7 @@ import (
 func (r *Redis) PublicFields(ctx context.Context, customerIDs []string) ([][]string, error) {
 	hashes, err := r.hashes(ctx, customerIDs)
 	if err != nil {
-		return nil, fmt.Errorf("read %d customers: %w", len(customerIDs), err)
+		return nil, fmt.Errorf("read %s: %w", customersText(len(customerIDs)), err)
 	}
 	out := make([][]string, len(customerIDs))
 	for i, h := range hashes {
@@ -149,7 +150,7 @@ func (r *Redis) ReadFields(ctx context.Context, customerIDs, fields []string) ([
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("read %d customers: %w", len(customerIDs), err)
+		return nil, fmt.Errorf("read %s: %w", customersText(len(customerIDs)), err)
 	}
 	out := make([]map[string]string, len(customerIDs))
 	for i, cmd := range cmds {
@@ -179,4 +180,12 @@ func customerOfKey(key string) (string, bool) {
 	}
 	id := rest[:len(rest)-1]
 	return id, id != ""
+}
+
+// customersText is "1 customer" or "n customers", for messages.
+func customersText(n int) string {
+	if n == 1 {
+		return "1 customer"
+	}
+	return strconv.Itoa(n) + " customers"
 }

@@ -115,7 +115,7 @@ function bars(container, entries, colours) {
     sw.style.backgroundColor = colourOf(colours, name, i);
     label.append(sw, document.createTextNode(name.replace("_", " ")));
     const track = el("div", "track");
-    const fill = el("div", "fill");
+    const fill = el("div", v > 0 ? "fill some" : "fill");
     fill.style.backgroundColor = colourOf(colours, name, i);
     fill.style.width = total > 0 ? (100 * v / total).toFixed(2) + "%" : "0";
     track.append(fill);
