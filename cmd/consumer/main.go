@@ -97,7 +97,7 @@ func healthcheck(args []string, getenv func(string) string, stderr io.Writer) in
 	fs := flag.NewFlagSet("healthcheck", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	def := "http://" + probeAddr(getenv("LTV_HTTP_ADDR")) + "/readyz"
-	url := fs.String("url", def, "readiness URL to probe (default from LTV_HTTP_ADDR)")
+	url := fs.String("url", def, "readiness URL to probe (its default is made from LTV_HTTP_ADDR)")
 	timeout := fs.Duration("timeout", 2*time.Second, "give up after this long")
 	if err := fs.Parse(args); err != nil {
 		return 2
