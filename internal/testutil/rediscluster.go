@@ -3,6 +3,7 @@ package testutil
 import (
 	"context"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -114,14 +115,15 @@ func (c *RedisCluster) AddMaster(t testing.TB) (*RedisServer, int) {
 		"--cluster-slots", "1", "--cluster-yes")
 	c.Nodes = append(c.Nodes, n)
 	for {
-		slots, err := nc.ClusterSlots(ctx).Result()
-		for _, s := range slots {
-			if err == nil && len(s.Nodes) > 0 && s.Nodes[0].ID == newID && c.allOK(ctx) && clusterAgrees(ctx, seed) {
-				return n, int(s.Start)
+		shards, err := nc.ClusterShards(ctx).Result()
+		for _, s := range shards {
+			if err == nil && len(s.Slots) > 0 && slices.ContainsFunc(s.Nodes, func(node redis.Node) bool { return node.ID == newID }) &&
+				c.allOK(ctx) && clusterAgrees(ctx, seed) {
+				return n, int(s.Slots[0].Start)
 			}
 		}
 		if ctx.Err() != nil {
-			t.Fatalf("node %s never served a slot: %v %v", n.Addr(), slots, err)
+			t.Fatalf("node %s never served a slot: %v %v", n.Addr(), shards, err)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
