@@ -171,25 +171,38 @@ func (l *TopicLimits) set(topic string, t topicLimit) {
 	}
 }
 
-// Refused is called when the broker refused a write to topic as too large
-// although it fitted the known limit: the topic's limit was lowered since
-// it was read. The limit is read again at once; if it cannot be read, or
-// reads the same, an assumed limit is halved (down to a floor), so the
-// next attempt cuts more and the partition moves on.
-func (l *TopicLimits) Refused(ctx context.Context, topic string) {
-	before := l.Limit(topic)
-	if _, fixed := l.cfg.Fixed[topic]; !fixed {
-		if err := l.Refresh(ctx); err != nil {
-			l.cfg.Logger.Warn("cannot read topic limits after a refused write", zap.String("topic", topic), zap.Error(err))
+// Refused is called when the broker refused a write of messages to these
+// topics as too large although each fitted its known limit: one topic's
+// limit was lowered since it was read. The limits are read again at once,
+// once; if one of them dropped, that explains the refusal and the next
+// attempt cuts to it. Otherwise (the limits cannot be read, or read the
+// same) each topic's limit is halved (down to a floor), so the next
+// attempt cuts more and the partition moves on.
+func (l *TopicLimits) Refused(ctx context.Context, topics ...string) {
+	before := make([]int, len(topics))
+	refresh := false
+	for i, topic := range topics {
+		before[i] = l.Limit(topic)
+		if _, fixed := l.cfg.Fixed[topic]; !fixed {
+			refresh = true
 		}
 	}
-	if l.Limit(topic) < before {
-		return
+	if refresh {
+		if err := l.Refresh(ctx); err != nil {
+			l.cfg.Logger.Warn("cannot read topic limits after a refused write", zap.Strings("topics", topics), zap.Error(err))
+		}
 	}
-	half := max(before/2, minMessageBytes)
-	l.cfg.Logger.Warn("broker refused a write as too large although it fitted the topic's known limit; assuming a smaller limit",
-		zap.String("topic", topic), zap.Int("known_bytes", before), zap.Int("assumed_bytes", half))
-	l.set(topic, topicLimit{bytes: half})
+	for i, topic := range topics {
+		if l.Limit(topic) < before[i] {
+			return
+		}
+	}
+	for i, topic := range topics {
+		half := max(before[i]/2, minMessageBytes)
+		l.cfg.Logger.Warn("broker refused a write as too large although it fitted the topic's known limit; assuming a smaller limit",
+			zap.String("topic", topic), zap.Int("known_bytes", before[i]), zap.Int("assumed_bytes", half))
+		l.set(topic, topicLimit{bytes: half})
+	}
 }
 
 // Run reads the limits every Refresh until ctx ends. The first read

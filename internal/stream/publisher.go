@@ -165,13 +165,13 @@ func (p *Publisher) Publish(ctx context.Context, msgs []pipeline.Message) error 
 // refused lets the limits of the chunk's topics be read again after the
 // broker refused it as too large.
 func (p *Publisher) refused(ctx context.Context, msgs []pipeline.Message) {
-	seen := map[string]bool{}
+	var topics []string
 	for i := range msgs {
-		if t := msgs[i].Topic; !seen[t] {
-			seen[t] = true
-			p.limits.Refused(ctx, t)
+		if t := msgs[i].Topic; !slices.Contains(topics, t) {
+			topics = append(topics, t)
 		}
 	}
+	p.limits.Refused(ctx, topics...)
 }
 
 // Headers added to a message that was cut to fit its topic (SPEC §2).

@@ -212,6 +212,50 @@ func TestPublisherFollowsTheTopicLimit(t *testing.T) {
 	}
 }
 
+// TestRefusalReadsTheLimitsOnce: a chunk to two topics is refused because
+// the DLQ's limit was lowered. Reading the limits again explains it, so
+// no limit is halved: the DLQ's is the new one (a dead letter is cut to
+// what fits, not to half of it), the change topic's is unchanged.
+func TestRefusalReadsTheLimitsOnce(t *testing.T) {
+	ctx := testutil.Context(t, 30*time.Second)
+	_, brokers := testutil.StartKafka(t, testutil.KafkaConfig{Partitions: 1, Topics: []string{"changes", "dlq"}})
+	limits, err := stream.NewTopicLimits(stream.LimitsConfig{Brokers: brokers, Topics: []string{"changes", "dlq"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := limits.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	changes := limits.Limit("changes")
+	pub := newPublisher(t, stream.PublisherConfig{Writer: stream.WriterConfig{Brokers: brokers, MaxAttempts: 1}, Limits: limits})
+	if err := testutil.SetTopicConfig(ctx, brokers, "dlq", "max.message.bytes", "16384"); err != nil {
+		t.Fatal(err)
+	}
+	msgs := []pipeline.Message{
+		{Topic: "changes", Key: []byte("c-1"), Value: []byte(`{"tier":"gold"}`)},
+		{Topic: "dlq", Key: []byte("c-1"), Value: make([]byte, 100_000)},
+	}
+	if err := pub.Publish(ctx, msgs); err == nil {
+		t.Fatal("the broker accepted a dead letter above the lowered limit")
+	}
+	if got := limits.Limit("dlq"); got != 16384 {
+		t.Errorf("after the refusal the DLQ limit is %d, want the new 16384", got)
+	}
+	if got := limits.Limit("changes"); got != changes {
+		t.Errorf("after the refusal the change topic's limit is %d, want its unchanged %d", got, changes)
+	}
+	if err := pub.Publish(ctx, msgs); err != nil {
+		t.Fatalf("retry: %v", err)
+	}
+	recs, err := testutil.ReadExact(ctx, brokers, "dlq", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 1 || len(recs[0].Value) < 16384-512 {
+		t.Fatalf("%d dead letters; value of %d bytes, want one cut to nearly 16384", len(recs), len(recs[0].Value))
+	}
+}
+
 // BenchmarkPublishLightLoad publishes what a worker's batch at light load
 // outputs, a few dozen change events over two topics of eight partitions
 // each, through the kfake broker: -benchmem shows what each call
