@@ -394,6 +394,14 @@ func runReplay(ctx context.Context, args []string, getenv func(string) string, s
 			return fmt.Errorf("replay: %w", err)
 		}
 		defer f.Close()
+		if c.out != "" && c.out != "-" {
+			// os.Create would empty the input before a line is read.
+			if same, err := sameFile(f, c.out); err != nil {
+				return fmt.Errorf("replay: %w", err)
+			} else if same {
+				return usagef("--out %s is the --in file: write to another file", c.out)
+			}
+		}
 		if total, err = countLines(f); err != nil {
 			return fmt.Errorf("replay: %w", err)
 		}
@@ -404,6 +412,23 @@ func runReplay(ctx context.Context, args []string, getenv func(string) string, s
 		desc += fmt.Sprintf(" (%s lines)", sim.Thousands(int64(total)))
 	}
 	return deliver(ctx, &c, sim.NewJSONLReader(r), total, desc, stdout, stderr)
+}
+
+// sameFile reports whether path names the open file f (also through
+// another name or a link). A path that does not exist yet is not f.
+func sameFile(f *os.File, path string) (bool, error) {
+	in, err := f.Stat()
+	if err != nil {
+		return false, err
+	}
+	out, err := os.Stat(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return os.SameFile(in, out), nil
 }
 
 // countLines counts the lines of a regular file for the progress

@@ -185,6 +185,30 @@ func endOffsets(t *testing.T, ctx context.Context, brokers []string, topic strin
 	return n
 }
 
+// TestReplayRefusesToOverwriteItsInput: --out naming the --in file (or
+// a link to it) would empty it before a line is read.
+func TestReplayRefusesToOverwriteItsInput(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in.jsonl")
+	line := `{"topic":"orders","key":"c-1","value":"{}"}` + "\n"
+	if err := os.WriteFile(in, []byte(line), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "link.jsonl")
+	if err := os.Symlink(in, link); err != nil {
+		t.Fatal(err)
+	}
+	for _, out := range []string{in, link} {
+		r := runWith(t, t.Context(), nil, "", "replay", "--in", in, "--out", out)
+		if r.code != exitUsage || !strings.Contains(r.stderr, "is the --in file") {
+			t.Errorf("--out %s: exit %d, stderr %q; want a usage error", out, r.code, r.stderr)
+		}
+	}
+	if b, err := os.ReadFile(in); err != nil || string(b) != line {
+		t.Fatalf("the input is now %q (%v)", b, err)
+	}
+}
+
 // Kafka settings come from the environment, flags win, and the topics
 // receive exactly the records generated.
 func TestKafkaEnvAndFlags(t *testing.T) {
