@@ -357,7 +357,31 @@ func runGenerate(ctx context.Context, args []string, getenv func(string) string,
 	}
 	desc := fmt.Sprintf("generating %s records of %s customers (seed %d)",
 		sim.Thousands(int64(cfg.Events)), sim.Thousands(int64(cfg.Customers)), cfg.Seed)
-	return deliver(ctx, &c, sim.FromGenerator(gen), cfg.Events, desc, stdout, stderr)
+	future := &futureCounter{src: sim.FromGenerator(gen), after: time.Now().Add(24 * time.Hour)}
+	err = deliver(ctx, &c, future, cfg.Events, desc, stdout, stderr)
+	if future.n > 0 && !c.quiet {
+		fmt.Fprintf(stderr, "%s: note: %s records are dated after %s (now + 24 h): a consumer with the default "+
+			"max_future_skew dead-letters them; use an earlier --start or fewer events per customer\n",
+			prog, sim.Thousands(int64(future.n)), future.after.Format(time.RFC3339))
+	}
+	return err
+}
+
+// futureCounter counts the records of a source, other than bad ones,
+// dated after a time: events a consumer would refuse as lying too far
+// ahead of its clock.
+type futureCounter struct {
+	src   sim.RecordSource
+	after time.Time
+	n     int
+}
+
+func (f *futureCounter) Next() (sim.Record, error) {
+	r, err := f.src.Next()
+	if err == nil && r.Label != sim.LabelBad && r.OccurredAt.After(f.after) {
+		f.n++
+	}
+	return r, err
 }
 
 func parseStart(s string) (time.Time, error) {

@@ -185,6 +185,21 @@ func endOffsets(t *testing.T, ctx context.Context, brokers []string, topic strin
 	return n
 }
 
+// TestGenerateNotesFutureEvents: a stream whose purchase histories run
+// past tomorrow says how many records a consumer would refuse as lying in
+// the future; one that ends in the past says nothing.
+func TestGenerateNotesFutureEvents(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "s.jsonl")
+	r := runWith(t, t.Context(), nil, "", "generate", "--events", "3000", "--customers", "10", "--seed", "1", "--out", out)
+	if r.code != exitOK || !strings.Contains(r.stderr, "records are dated after") || !strings.Contains(r.stderr, "earlier --start") {
+		t.Fatalf("100s of events per customer from 2020: exit %d, stderr %q; want the note", r.code, r.stderr)
+	}
+	r = runWith(t, t.Context(), nil, "", "generate", "--events", "3000", "--customers", "300", "--seed", "1", "--out", out)
+	if r.code != exitOK || strings.Contains(r.stderr, "dated after") {
+		t.Fatalf("10 events per customer: exit %d, stderr %q; want no note", r.code, r.stderr)
+	}
+}
+
 // TestReplayRefusesToOverwriteItsInput: --out naming the --in file (or
 // a link to it) would empty it before a line is read.
 func TestReplayRefusesToOverwriteItsInput(t *testing.T) {

@@ -67,9 +67,9 @@ type Config struct {
 	// well-formed order events padded to OversizeBytes. Default 0.
 	OversizeRate float64
 	// OversizeBytes is the size of an oversized record's value. Default
-	// 1 MiB + 1 byte, one byte over the consumer's default limit; note
-	// that a broker with the default message.max.bytes (1048588) refuses
-	// anything much larger.
+	// 1 MiB + 1 byte, one byte over the consumer's default limit. A broker
+	// with the default message.max.bytes (1048588) refuses it too: raise
+	// the input topics' max.message.bytes to write such records to Kafka.
 	OversizeBytes int
 
 	// RefundRate is the probability that an order is later refunded

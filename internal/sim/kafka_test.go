@@ -223,3 +223,51 @@ func TestKafkaSinkCheck(t *testing.T) {
 		t.Fatalf("topic names %q, %q", o, l)
 	}
 }
+
+// TestKafkaSinkWritesOversizedRecords: a record larger than the writer's
+// batch cap goes out alone, in order with the records around it, when the
+// topic accepts it; when the broker refuses it, the error says which
+// setting to raise.
+func TestKafkaSinkWritesOversizedRecords(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	big := strings.Repeat("x", 2<<20)
+	rec := func(value string) Record {
+		return Record{Topic: TopicOrders, Key: []byte("c-1"), Value: []byte(value), Label: LabelValid}
+	}
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "orders", "customer-lifecycle"),
+		kfake.BrokerConfigs(map[string]string{"message.max.bytes": "4194304"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	sink, err := NewKafkaSink(KafkaConfig{Brokers: c.ListenAddrs()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sink.Close()
+	for _, v := range []string{"first", big, "last"} {
+		if err := sink.Write(ctx, rec(v)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := sink.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got := readAll(t, ctx, c.ListenAddrs(), []string{"orders"}, 1, 3)
+	sortByOffset(got)
+	if got[0].value != "first" || len(got[1].value) != len(big) || got[2].value != "last" {
+		t.Fatalf("records out of order or cut: %q, %d bytes, %q", got[0].value, len(got[1].value), got[2].value)
+	}
+
+	// A broker with the default limit refuses it, with a hint.
+	small := newCluster(t, 1, "orders", "customer-lifecycle")
+	sink2, err := NewKafkaSink(KafkaConfig{Brokers: small})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sink2.Close()
+	if err := sink2.Write(ctx, rec(big)); err == nil || !strings.Contains(err.Error(), "max.message.bytes") {
+		t.Fatalf("write of %d bytes to a default broker: %v; want an error naming max.message.bytes", len(big), err)
+	}
+}

@@ -111,7 +111,16 @@ type KafkaSink struct {
 	cfg   KafkaConfig
 	w     *kafka.Writer
 	chunk []kafka.Message
+	// big writes records too large for w's batches (oversized faults, or
+	// a recorded stream holding them), one per request; made on first use.
+	big *kafka.Writer
 }
+
+// bigRecordBytes is the size of key and value above which a record goes
+// out alone through the sink's second writer: kafka-go refuses, without
+// sending it, any message larger than its writer's batch cap (1,000,000
+// bytes by its count).
+const bigRecordBytes = 900_000
 
 // NewKafkaSink returns a sink; it does not connect until the first write
 // (see Check).
@@ -179,9 +188,38 @@ func (s *KafkaSink) Write(ctx context.Context, r Record) error {
 			msg.Headers = append(msg.Headers, kafka.Header{Key: "sim-bad-reason", Value: []byte(r.BadReason)})
 		}
 	}
+	if len(msg.Key)+len(msg.Value) > bigRecordBytes {
+		return s.writeBig(ctx, msg)
+	}
 	s.chunk = append(s.chunk, msg)
 	if len(s.chunk) >= s.cfg.ChunkSize {
 		return s.Flush(ctx)
+	}
+	return nil
+}
+
+// writeBig writes one large record after the buffered chunk (so a
+// partition's records keep their order), alone in its produce request.
+func (s *KafkaSink) writeBig(ctx context.Context, msg kafka.Message) error {
+	if err := s.Flush(ctx); err != nil {
+		return err
+	}
+	if s.big == nil {
+		w, err := stream.NewWriter(stream.WriterConfig{
+			Brokers: s.cfg.Brokers, BatchSize: 1, BatchBytes: 1 << 30, BatchTimeout: s.cfg.BatchTimeout,
+			WriteTimeout: s.cfg.WriteTimeout, AllowAutoTopicCreation: s.cfg.AllowAutoTopicCreation, Transport: s.cfg.Transport,
+		})
+		if err != nil {
+			return fmt.Errorf("kafka sink: %w", err)
+		}
+		s.big = w
+	}
+	if err := stream.WriteAll(ctx, s.big, []kafka.Message{msg}); err != nil {
+		if errors.Is(err, kafka.MessageSizeTooLarge) {
+			return fmt.Errorf("kafka sink: the broker refused a record of %d bytes: raise topic %s's max.message.bytes "+
+				"(and the brokers' message.max.bytes) above it, or lower --oversize-bytes: %w", len(msg.Key)+len(msg.Value), msg.Topic, err)
+		}
+		return fmt.Errorf("kafka sink: %w", err)
 	}
 	return nil
 }
@@ -202,9 +240,13 @@ func (s *KafkaSink) Flush(ctx context.Context) error {
 // Buffered returns how many records wait for the next Flush.
 func (s *KafkaSink) Buffered() int { return len(s.chunk) }
 
-// Close closes the writer; unflushed records are dropped.
+// Close closes the writers; unflushed records are dropped.
 func (s *KafkaSink) Close() error {
-	if err := s.w.Close(); err != nil {
+	err := s.w.Close()
+	if s.big != nil {
+		err = errors.Join(err, s.big.Close())
+	}
+	if err != nil {
 		return fmt.Errorf("kafka sink: close: %w", err)
 	}
 	return nil
