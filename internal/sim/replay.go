@@ -7,6 +7,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -176,6 +177,11 @@ func Replay(ctx context.Context, src RecordSource, sink Sink, opts ReplayOptions
 	lastReport := start
 	p := pacer{speed: opts.Speed, maxGap: opts.MaxGap}
 
+	// A chunk write in flight when the replay is interrupted is let finish
+	// (for up to FlushTimeout): cut off mid-request, the broker may still
+	// have taken it, and the final flush would send it again.
+	writeCtx, stopWrites := graceContext(ctx, opts.FlushTimeout)
+	defer stopWrites()
 	runErr := func() error {
 		for {
 			if err := ctx.Err(); err != nil {
@@ -193,7 +199,7 @@ func Replay(ctx context.Context, src RecordSource, sink Sink, opts ReplayOptions
 					return err
 				}
 			}
-			if err := sink.Write(ctx, rec); err != nil {
+			if err := sink.Write(writeCtx, rec); err != nil {
 				if ctx.Err() != nil {
 					return ctx.Err()
 				}
@@ -316,5 +322,27 @@ func (p *pacer) wait(ctx context.Context, at time.Time, sink Sink) error {
 		return ctx.Err()
 	case <-t.C:
 		return nil
+	}
+}
+
+// graceContext returns a context that ends grace after ctx does, and a
+// function that releases it.
+func graceContext(ctx context.Context, grace time.Duration) (context.Context, context.CancelFunc) {
+	out, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	var timer *time.Timer
+	var mu sync.Mutex
+	stop := context.AfterFunc(ctx, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		timer = time.AfterFunc(grace, cancel)
+	})
+	return out, func() {
+		stop()
+		mu.Lock()
+		if timer != nil {
+			timer.Stop()
+		}
+		mu.Unlock()
+		cancel()
 	}
 }

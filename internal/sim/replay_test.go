@@ -160,6 +160,53 @@ func TestReplayCancelFlushes(t *testing.T) {
 	}
 }
 
+// chunkSink writes its chunk of 5 records in a slow request; the replay
+// is interrupted during the second one.
+type chunkSink struct {
+	memSink
+	interrupt func()
+	sent      int // records that reached the "broker"
+}
+
+func (s *chunkSink) Write(ctx context.Context, r Record) error {
+	if err := s.memSink.Write(ctx, r); err != nil {
+		return err
+	}
+	if len(s.recs)%5 != 0 {
+		return nil
+	}
+	if len(s.recs) == 10 {
+		s.interrupt()
+	}
+	select {
+	case <-time.After(50 * time.Millisecond): // the request completes
+	case <-ctx.Done():
+		return ctx.Err() // cut off: a real broker may have the chunk anyway
+	}
+	s.sent = len(s.recs)
+	return nil
+}
+
+// TestReplayLetsAChunkInFlightFinish: an interrupt arriving while a chunk
+// is being written lets that write finish, so its records are counted
+// once and not sent again by the final flush.
+func TestReplayLetsAChunkInFlightFinish(t *testing.T) {
+	var recs []Record
+	for i := range 100 {
+		recs = append(recs, Record{Topic: TopicOrders, Key: []byte("k"), Value: []byte("{}"), OccurredAt: at(i), Label: LabelValid})
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	sink := &chunkSink{interrupt: cancel}
+	st, err := Replay(ctx, &sliceSource{recs: recs}, sink, ReplayOptions{})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("got %v, want the interruption", err)
+	}
+	if sink.sent != 10 || st.Records != 10 || sink.flushed != 10 {
+		t.Fatalf("chunk writes finished for %d records, %d counted, %d flushed; want 10 each", sink.sent, st.Records, sink.flushed)
+	}
+}
+
 func TestReplayErrors(t *testing.T) {
 	recs := []Record{{Topic: TopicOrders, Key: []byte("k"), Value: []byte("{}")}, {Topic: TopicOrders, Key: []byte("k"), Value: []byte("{}")}}
 	boom := errors.New("boom")
