@@ -358,7 +358,7 @@ func runGenerate(ctx context.Context, args []string, getenv func(string) string,
 	desc := fmt.Sprintf("generating %s records of %s customers (seed %d)",
 		sim.Thousands(int64(cfg.Events)), sim.Thousands(int64(cfg.Customers)), cfg.Seed)
 	future := &futureCounter{src: sim.FromGenerator(gen), after: time.Now().Add(24 * time.Hour)}
-	err = deliver(ctx, &c, future, cfg.Events, desc, stdout, stderr)
+	err = deliver(ctx, &c, future, cfg.Events, desc, false, stdout, stderr)
 	if future.n > 0 && !c.quiet {
 		fmt.Fprintf(stderr, "%s: note: %s records are dated after %s (now + 24 h): a consumer with the default "+
 			"max_future_skew dead-letters them; use an earlier --start or fewer events per customer\n",
@@ -435,7 +435,10 @@ func runReplay(ctx context.Context, args []string, getenv func(string) string, s
 	if total > 0 {
 		desc += fmt.Sprintf(" (%s lines)", sim.Thousands(int64(total)))
 	}
-	return deliver(ctx, &c, sim.NewJSONLReader(r), total, desc, stdout, stderr)
+	// A file that is not a regular one (stdin, a pipe) may wait for its
+	// next line: what was read is flushed meanwhile, and an interrupt does
+	// not wait for it.
+	return deliver(ctx, &c, sim.NewJSONLReader(r), total, desc, total == 0, stdout, stderr)
 }
 
 // sameFile reports whether path names the open file f (also through
@@ -490,8 +493,9 @@ func countLines(f *os.File) (int, error) {
 	return n, nil
 }
 
-// deliver replays src into the sink the flags select and reports.
-func deliver(ctx context.Context, c *common, src sim.RecordSource, total int, desc string, stdout, stderr io.Writer) error {
+// deliver replays src into the sink the flags select and reports; a
+// waiting source is one that may block for its next record.
+func deliver(ctx context.Context, c *common, src sim.RecordSource, total int, desc string, waiting bool, stdout, stderr io.Writer) error {
 	var sink sim.Sink
 	var target string
 	var closeOut func() error
@@ -542,6 +546,9 @@ func deliver(ctx context.Context, c *common, src sim.RecordSource, total int, de
 	}
 
 	opts := sim.ReplayOptions{Speed: c.speed, MaxGap: c.maxGap, Total: total}
+	if waiting {
+		opts.IdleFlush = 500 * time.Millisecond
+	}
 	if !c.quiet {
 		fmt.Fprintf(stderr, "%s: %s → %s\n", prog, desc, target)
 		opts.Progress = sim.ProgressPrinter(stderr, prog)

@@ -57,6 +57,12 @@ type ReplayOptions struct {
 	// records already handed to the sink are still delivered on an
 	// interrupt. Default 10 s.
 	FlushTimeout time.Duration
+	// IdleFlush, when set, is for a source that may wait for its next
+	// record (a pipe, stdin): the source is read on a goroutine of its
+	// own, an interrupt does not wait for the next record, and the sink
+	// is flushed when no record came for this long, so what was read is
+	// delivered. The goroutine ends at the source's next record or end.
+	IdleFlush time.Duration
 }
 
 // ReplayStats counts what a replay wrote.
@@ -182,14 +188,25 @@ func Replay(ctx context.Context, src RecordSource, sink Sink, opts ReplayOptions
 	// have taken it, and the final flush would send it again.
 	writeCtx, stopWrites := graceContext(ctx, opts.FlushTimeout)
 	defer stopWrites()
+	next := src.Next
+	if opts.IdleFlush > 0 {
+		a := readAhead(src)
+		defer a.stop()
+		next = func() (Record, error) {
+			return a.next(ctx, opts.IdleFlush, func() error { return sink.Flush(writeCtx) })
+		}
+	}
 	runErr := func() error {
 		for {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			rec, err := src.Next()
+			rec, err := next()
 			if errors.Is(err, io.EOF) {
 				return nil
+			}
+			if err != nil && ctx.Err() != nil {
+				return ctx.Err() // interrupted while waiting for a record
 			}
 			if err != nil {
 				return fmt.Errorf("replay: read record %d: %w", st.Records+1, err)
@@ -346,3 +363,54 @@ func graceContext(ctx context.Context, grace time.Duration) (context.Context, co
 		cancel()
 	}
 }
+
+// aheadSource reads a source on a goroutine of its own (see
+// ReplayOptions.IdleFlush).
+type aheadSource struct {
+	results chan aheadResult
+	done    chan struct{}
+}
+
+type aheadResult struct {
+	rec Record
+	err error
+}
+
+func readAhead(src RecordSource) *aheadSource {
+	a := &aheadSource{results: make(chan aheadResult), done: make(chan struct{})}
+	go func() {
+		for {
+			rec, err := src.Next()
+			select {
+			case a.results <- aheadResult{rec, err}:
+			case <-a.done:
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	return a
+}
+
+// next waits for the next record; when none came for idle it calls flush
+// once, and it returns ctx's error when ctx ends first.
+func (a *aheadSource) next(ctx context.Context, idle time.Duration, flush func() error) (Record, error) {
+	timer := time.NewTimer(idle)
+	defer timer.Stop()
+	for {
+		select {
+		case r := <-a.results:
+			return r.rec, r.err
+		case <-ctx.Done():
+			return Record{}, ctx.Err()
+		case <-timer.C:
+			if err := flush(); err != nil {
+				return Record{}, err
+			}
+		}
+	}
+}
+
+func (a *aheadSource) stop() { close(a.done) }

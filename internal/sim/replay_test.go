@@ -266,3 +266,65 @@ func TestReplayStatsString(t *testing.T) {
 		}
 	}
 }
+
+// waitingSource yields its records, then waits (as stdin with no more
+// input does) until released.
+type waitingSource struct {
+	recs    []Record
+	i       int
+	release chan struct{}
+}
+
+func (s *waitingSource) Next() (Record, error) {
+	if s.i < len(s.recs) {
+		s.i++
+		return s.recs[s.i-1], nil
+	}
+	<-s.release
+	return Record{}, io.EOF
+}
+
+// TestReplayIdleFlush: with IdleFlush, records read from a source that
+// then waits are flushed to the sink, and an interrupt ends the replay
+// without waiting for the next record.
+func TestReplayIdleFlush(t *testing.T) {
+	src := &waitingSource{release: make(chan struct{})}
+	defer close(src.release)
+	for i := range 3 {
+		src.recs = append(src.recs, Record{Topic: TopicOrders, Key: []byte("k"), Value: []byte("{}"), OccurredAt: at(i), Label: LabelValid})
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	sink := &memSink{}
+	type result struct {
+		st  ReplayStats
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		st, err := Replay(ctx, src, sink, ReplayOptions{IdleFlush: 20 * time.Millisecond})
+		done <- result{st, err}
+	}()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		sink.mu.Lock()
+		flushed := sink.flushed
+		sink.mu.Unlock()
+		if flushed == 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the 3 records read were not flushed while the source waited (flushed %d)", flushed)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	select {
+	case r := <-done:
+		if !errors.Is(r.err, context.Canceled) || r.st.Records != 3 {
+			t.Fatalf("Replay = %d records, %v; want 3 and the interruption", r.st.Records, r.err)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("the interrupt waited for the source's next record")
+	}
+}
