@@ -16,6 +16,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/signal"
 	"strconv"
@@ -207,8 +208,8 @@ func (c *common) validate() error {
 	if c.secErr != nil {
 		return usagef("%v", c.secErr)
 	}
-	if c.speed < 0 {
-		return usagef("--speed must not be negative, got %v", c.speed)
+	if !(c.speed >= 0) || math.IsInf(c.speed, 0) {
+		return usagef("--speed must be a finite number ≥ 0, got %v", c.speed)
 	}
 	if c.maxGap <= 0 {
 		return usagef("--max-gap must be positive, got %v", c.maxGap)
@@ -338,6 +339,25 @@ func runGenerate(ctx context.Context, args []string, getenv func(string) string,
 	if cfg.Events < 1 {
 		return usagef("--events must be at least 1, got %d", cfg.Events)
 	}
+	// The generator reads 0 as "the default": given on the command line,
+	// a 0 (or an empty currency) is a mistake, not a request for it.
+	var unset error
+	fs.Visit(func(f *flag.Flag) {
+		switch f.Name {
+		case "acquisition-days", "oversize-bytes", "purchase-shape", "purchase-alpha", "dropout-shape",
+			"dropout-beta", "spend-p", "spend-q", "spend-gamma":
+			if v, err := strconv.ParseFloat(f.Value.String(), 64); err == nil && v == 0 && unset == nil {
+				unset = usagef("--%s must not be 0 (leave it out for the default %s)", f.Name, f.DefValue)
+			}
+		case "currency":
+			if strings.TrimSpace(f.Value.String()) == "" && unset == nil {
+				unset = usagef("--currency must not be empty (leave it out for the default %s)", f.DefValue)
+			}
+		}
+	})
+	if unset != nil {
+		return unset
+	}
 	if cfg.Customers < 1 {
 		return usagef("--customers must be at least 1, got %d", cfg.Customers)
 	}
@@ -347,6 +367,9 @@ func runGenerate(ctx context.Context, args []string, getenv func(string) string,
 	}
 	cfg.Start = t
 	for _, r := range rates {
+		if !(*r.p >= 0 && *r.p <= 1) {
+			return usagef("--%s must be in [0, 1], got %v", r.name, *r.p)
+		}
 		if *r.p == 0 {
 			*r.p = sim.Off // an explicit 0 means none, not the default
 		}
