@@ -118,8 +118,11 @@ func TestGenerateToFile(t *testing.T) {
 	if n := bytes.Count(da, []byte("\n")); n != 3000 {
 		t.Fatalf("%d lines", n)
 	}
-	if bytes.Contains(da, []byte(`order_refunded`)) {
-		t.Fatal("--refund-rate 0 must switch refunds off")
+	for _, line := range bytes.Split(da, []byte("\n")) {
+		// A bad record may name the type in a defect (a duplicated key).
+		if !bytes.Contains(line, []byte(`"label":"bad"`)) && bytes.Contains(line, []byte(`order_refunded`)) {
+			t.Fatalf("--refund-rate 0 must switch refunds off: %s", line)
+		}
 	}
 	// stdout gives the same bytes.
 	r = runWith(t, t.Context(), nil, "", append(args, "--out", "-", "--quiet")...)

@@ -8,7 +8,10 @@ import (
 	"time"
 )
 
-// The kinds of bad record, covering SPEC §2's rejection list. A bad
+// The kinds of bad record, covering SPEC §2's rejection list but for a
+// missing (null) key or value, which the JSON Lines format cannot hold,
+// and an occurred_at beyond max_future_skew, which a consumer with the
+// check off would apply (moving stream time years ahead). A bad
 // record's BadReason is "<kind>: <detail>", e.g.
 // `missing_field: "amount"`. Each bad record has exactly one defect, a
 // fresh event_id (when it has one) and an order_id of the form
@@ -28,6 +31,8 @@ const (
 	BadDuplicateKey     = "duplicate_key"       // the same JSON key twice with different values
 	BadDeepNesting      = "deep_nesting"        // an extra field nested 64–1024 levels deep
 	BadHugeNumber       = "huge_number"         // amount 1e400 and the like
+	BadKeyMismatch      = "key_mismatch"        // the record key is another customer's id
+	BadBlankID          = "blank_id"            // an id of only white space
 	BadOversized        = "oversized"           // a value of Config.OversizeBytes (OversizeRate)
 )
 
@@ -35,13 +40,14 @@ const (
 var badKinds = []string{
 	BadMalformedJSON, BadMissingField, BadEmptyField, BadUnknownType, BadNegativeAmount,
 	BadNonNumericAmount, BadMarginRange, BadWrongCurrency, BadInvalidUTF8, BadTimestamp,
-	BadDuplicateKey, BadDeepNesting, BadHugeNumber,
+	BadDuplicateKey, BadDeepNesting, BadHugeNumber, BadKeyMismatch, BadBlankID,
 }
 
 // lifecycleOK are the kinds that also apply to lifecycle events.
 var lifecycleOK = map[string]bool{
 	BadMalformedJSON: true, BadMissingField: true, BadEmptyField: true, BadUnknownType: true,
 	BadInvalidUTF8: true, BadTimestamp: true, BadDuplicateKey: true, BadDeepNesting: true,
+	BadKeyMismatch: true, BadBlankID: true,
 }
 
 // BadKinds lists the kinds of bad record BadRate produces (BadOversized
@@ -290,6 +296,20 @@ func (g *Generator) bad() Record {
 		v := g.pick("1e400", "1E400", "1.5e+400", "9e999")
 		e.set("amount", []byte(v))
 		detail = "amount " + v
+	case BadKeyMismatch:
+		// an id outside the population, so it is nobody's real key
+		other := appendCustomerID(nil, int32(g.cfg.Customers+g.fr.IntN(1000)))
+		detail = fmt.Sprintf("key %q for customer_id %q", other, e.key)
+		e.key = other
+	case BadBlankID:
+		names := []string{"event_id", "customer_id"}
+		if isOrder {
+			names = append(names, "order_id")
+		}
+		name := g.pick(names...)
+		v := g.pick(`" "`, `"   "`, `"\u2003"`, `"\u00a0\u00a0"`)
+		e.set(name, []byte(v))
+		detail = fmt.Sprintf("%q is %s", name, v)
 	}
 	return g.badRecord(e, e.marshal(), kind+": "+detail)
 }

@@ -419,6 +419,8 @@ func TestBadKindsFailTheirCheck(t *testing.T) {
 		BadDuplicateKey:     "duplicate key",
 		BadDeepNesting:      "nested deeper",
 		BadHugeNumber:       "out of range",
+		BadKeyMismatch:      "is not the key",
+		BadBlankID:          "empty",
 	}
 	seen := map[string]bool{}
 	for _, r := range recs {

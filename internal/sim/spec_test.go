@@ -70,7 +70,7 @@ func checkEvent(key, value []byte, baseCurrency string) (*specEvent, error) {
 		if err := json.Unmarshal(raw, &s); err != nil {
 			return "", fmt.Errorf("%q is not a string", name)
 		}
-		if required && s == "" {
+		if required && strings.TrimSpace(s) == "" {
 			return "", fmt.Errorf("empty %q", name)
 		}
 		return s, nil
