@@ -66,10 +66,13 @@ type Config struct {
 	// have a batch's writes before its offsets are committed; a master
 	// with a replica online always waits for one (store.ReplicaWait).
 	RedisMinReplicas int
-	DrainTimeout     time.Duration
-	SessionTimeout   time.Duration
-	LogLevel         string
-	LogFormat        string
+	// RedisLostReplicaGrace is how long writes keep waiting for a replica
+	// that was online and left (store.ReplicaWait.LostReplicaGrace).
+	RedisLostReplicaGrace time.Duration
+	DrainTimeout          time.Duration
+	SessionTimeout        time.Duration
+	LogLevel              string
+	LogFormat             string
 	// PProf exposes Go's /debug/pprof/ profiles on the HTTP address, for
 	// diagnosing a live instance. Off by default: profiles reveal internals.
 	PProf bool
@@ -162,7 +165,7 @@ func LoadCommand(cmd Command, args []string, getenv func(string) string, usageOu
 		segments                                                                  string
 		workers, maxBatch, linger, maxMsg, drain, logLevel, logFormat, session    string
 		dlqMaxMsg                                                                 string
-		pprof, stateCache, eventSource, redisMinReplicas                          string
+		pprof, stateCache, eventSource, redisMinReplicas, redisLostGrace          string
 		apiAddr, apiCORS                                                          string
 
 		kafkaClientID, kafkaMech, kafkaUser, kafkaPass, kafkaTLS, kafkaCA, kafkaCert, kafkaKey, kafkaInsecure string
@@ -187,6 +190,7 @@ func LoadCommand(cmd Command, args []string, getenv func(string) string, usageOu
 		{"LTV_DLQ_MAX_MESSAGE_BYTES", "dlq-max-message-bytes", "0", "largest record batch the DLQ topic accepts; dead letters above it are written cut to fit (0: read the topic's max.message.bytes from the broker, at start and every minute)", &raw.dlqMaxMsg, false},
 		{"LTV_STATE_CACHE_BYTES", "state-cache-bytes", strconv.Itoa(store.DefaultCacheBytes), "memory for copies of recently written customers, which then need no Redis read (0: off)", &raw.stateCache, false},
 		{"LTV_REDIS_MIN_REPLICAS", "redis-min-replicas", "0", "replicas of each Redis master that must have a batch's writes before its offsets are committed (a master with a replica online always waits for one)", &raw.redisMinReplicas, false},
+		{"LTV_REDIS_LOST_REPLICA_GRACE", "redis-lost-replica-grace", store.DefaultLostReplicaGrace.String(), "how long a batch keeps waiting for a replica that was online and left before it waits only for those left", &raw.redisLostGrace, false},
 		{"LTV_DRAIN_TIMEOUT", "drain-timeout", stream.DefaultDrainTimeout.String(), "on SIGTERM, how long in-flight work may take to finish and commit", &raw.drain, false},
 		{"LTV_KAFKA_SESSION_TIMEOUT", "kafka-session-timeout", stream.DefaultSessionTimeout.String(), "consumer-group session timeout: how soon a dead instance's partitions move", &raw.session, false},
 		{"LTV_LOG_LEVEL", "log-level", "info", "debug, info, warn or error", &raw.logLevel, false},
@@ -314,6 +318,7 @@ func LoadCommand(cmd Command, args []string, getenv func(string) string, usageOu
 	c.StateCacheBytes = p.int("state-cache-bytes", raw.stateCache, "a byte count (0 or more)", func(n int) bool { return n >= 0 })
 	c.RedisMinReplicas = p.int("redis-min-replicas", raw.redisMinReplicas, "a replica count (0 or more)", func(n int) bool { return n >= 0 })
 	c.Linger = p.positiveDuration("linger", raw.linger)
+	c.RedisLostReplicaGrace = p.positiveDuration("redis-lost-replica-grace", raw.redisLostGrace)
 	c.DrainTimeout = p.positiveDuration("drain-timeout", raw.drain)
 	c.SessionTimeout = p.positiveDuration("kafka-session-timeout", raw.session)
 	if p.err != nil {

@@ -46,6 +46,7 @@ func TestDefaultsMatchSpec(t *testing.T) {
 		"source":    {c.EventSource, "/ltv-stream/ltv-updater"},
 		"at risk":   {c.Model.AtRiskAfter.String(), "2160h0m0s"},
 		"lapsed":    {c.Model.LapsedAfter.String(), "4320h0m0s"},
+		"grace":     {c.RedisLostReplicaGrace.String(), "2m0s"},
 	}
 	for name, v := range checks {
 		if v[0] != v[1] {
@@ -62,14 +63,15 @@ func TestDefaultsMatchSpec(t *testing.T) {
 
 func TestEnvAndFlagPrecedence(t *testing.T) {
 	env := envOf(map[string]string{
-		"LTV_KAFKA_BROKERS":   "k1:9092, k2:9092",
-		"LTV_REDIS_URL":       "redis://r1:7000,redis://r2:7001",
-		"LTV_GROUP_ID":        "g-env",
-		"LTV_ORDERS_TOPIC":    "o-env",
-		"LTV_LIFECYCLE_TOPIC": "l-env",
-		"LTV_CHANGES_TOPIC":   "c-env",
-		"LTV_DLQ_TOPIC":       "d-env",
-		"LTV_HTTP_ADDR":       ":9999",
+		"LTV_KAFKA_BROKERS":            "k1:9092, k2:9092",
+		"LTV_REDIS_URL":                "redis://r1:7000,redis://r2:7001",
+		"LTV_GROUP_ID":                 "g-env",
+		"LTV_ORDERS_TOPIC":             "o-env",
+		"LTV_LIFECYCLE_TOPIC":          "l-env",
+		"LTV_CHANGES_TOPIC":            "c-env",
+		"LTV_DLQ_TOPIC":                "d-env",
+		"LTV_HTTP_ADDR":                ":9999",
+		"LTV_REDIS_LOST_REPLICA_GRACE": "30s",
 	})
 	c, err := Load([]string{"--group-id", "g-flag", "--dlq-topic=d-flag"}, env, io.Discard)
 	if err != nil {
@@ -81,7 +83,8 @@ func TestEnvAndFlagPrecedence(t *testing.T) {
 	if c.GroupID != "g-flag" || c.DLQTopic != "d-flag" {
 		t.Errorf("flag did not win: %s %s", c.GroupID, c.DLQTopic)
 	}
-	if c.OrdersTopic != "o-env" || c.LifecycleTopic != "l-env" || c.ChangesTopic != "c-env" || c.HTTPAddr != ":9999" {
+	if c.OrdersTopic != "o-env" || c.LifecycleTopic != "l-env" || c.ChangesTopic != "c-env" || c.HTTPAddr != ":9999" ||
+		c.RedisLostReplicaGrace != 30*time.Second {
 		t.Errorf("env ignored: %+v", c)
 	}
 }
@@ -174,6 +177,7 @@ func TestInvalidSettingsAreErrors(t *testing.T) {
 		{"redis url database", nil, map[string]string{"LTV_REDIS_URL": "redis://h:6379/abc"}, "", "--redis-url (LTV_REDIS_URL)"},
 		{"redis url negative database", nil, map[string]string{"LTV_REDIS_URL": "redis://h:6379/-1"}, "", "--redis-url (LTV_REDIS_URL): redis url: database -1 is negative"},
 		{"http addr", nil, map[string]string{"LTV_HTTP_ADDR": "bad"}, "", "--http-addr (LTV_HTTP_ADDR)"},
+		{"lost replica grace", nil, map[string]string{"LTV_REDIS_LOST_REPLICA_GRACE": "0s"}, "", "--redis-lost-replica-grace (LTV_REDIS_LOST_REPLICA_GRACE)"},
 		{"session timeout beyond the protocol", nil, map[string]string{"LTV_KAFKA_SESSION_TIMEOUT": "1000h"}, "", "--kafka-session-timeout (LTV_KAFKA_SESSION_TIMEOUT)"},
 		{"state cache beyond its bound", nil, map[string]string{"LTV_STATE_CACHE_BYTES": "99999999999999"}, "", "--state-cache-bytes (LTV_STATE_CACHE_BYTES)"},
 		{"yaml empty tier list", nil, nil, "tiers: []\n", "at least one tier"},

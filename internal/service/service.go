@@ -140,7 +140,7 @@ func Run(ctx context.Context, cfg *config.Config, opt Options) error {
 	// masters replaced is made again (durability).
 	var proc *pipeline.Processor
 	var health *metrics.Health
-	durable := &durability{st: st, wait: store.ReplicaWait{MinReplicas: cfg.RedisMinReplicas}, log: log,
+	durable := &durability{st: st, wait: store.ReplicaWait{MinReplicas: cfg.RedisMinReplicas, LostReplicaGrace: cfg.RedisLostReplicaGrace}, log: log,
 		forget: func() {
 			if cache != nil {
 				cache.Forget()
