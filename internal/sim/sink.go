@@ -129,17 +129,29 @@ func NewKafkaSink(cfg KafkaConfig) (*KafkaSink, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	w, err := cfg.writer(0, 0)
+	if err != nil {
+		return nil, err
+	}
+	return &KafkaSink{cfg: cfg, w: w, chunk: make([]kafka.Message, 0, cfg.ChunkSize)}, nil
+}
+
+// writer is a writer to the configured cluster; batch size and bytes 0
+// are stream.NewWriter's defaults.
+func (c *KafkaConfig) writer(batchSize int, batchBytes int64) (*kafka.Writer, error) {
 	w, err := stream.NewWriter(stream.WriterConfig{
-		Brokers:                cfg.Brokers,
-		BatchTimeout:           cfg.BatchTimeout,
-		WriteTimeout:           cfg.WriteTimeout,
-		AllowAutoTopicCreation: cfg.AllowAutoTopicCreation,
-		Transport:              cfg.Transport,
+		Brokers:                c.Brokers,
+		BatchSize:              batchSize,
+		BatchBytes:             batchBytes,
+		BatchTimeout:           c.BatchTimeout,
+		WriteTimeout:           c.WriteTimeout,
+		AllowAutoTopicCreation: c.AllowAutoTopicCreation,
+		Transport:              c.Transport,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("kafka sink: %w", err)
 	}
-	return &KafkaSink{cfg: cfg, w: w, chunk: make([]kafka.Message, 0, cfg.ChunkSize)}, nil
+	return w, nil
 }
 
 // TopicName returns the real topic name of a logical topic.
@@ -205,12 +217,9 @@ func (s *KafkaSink) writeBig(ctx context.Context, msg kafka.Message) error {
 		return err
 	}
 	if s.big == nil {
-		w, err := stream.NewWriter(stream.WriterConfig{
-			Brokers: s.cfg.Brokers, BatchSize: 1, BatchBytes: 1 << 30, BatchTimeout: s.cfg.BatchTimeout,
-			WriteTimeout: s.cfg.WriteTimeout, AllowAutoTopicCreation: s.cfg.AllowAutoTopicCreation, Transport: s.cfg.Transport,
-		})
+		w, err := s.cfg.writer(1, 1<<30)
 		if err != nil {
-			return fmt.Errorf("kafka sink: %w", err)
+			return err
 		}
 		s.big = w
 	}
