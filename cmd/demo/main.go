@@ -40,6 +40,7 @@ import (
 	"github.com/ltv-stream/ltv-stream/schemas"
 	"github.com/redis/go-redis/v9"
 	"github.com/segmentio/kafka-go"
+	"github.com/shopspring/decimal"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -213,9 +214,21 @@ func startAPI(ctx context.Context, cfg *config.Config, addr string, log *zap.Log
 	done := make(chan error, 1)
 	// Fresh statistics every 2 s: the demo's population is small.
 	go func() {
-		done <- service.ServeAPI(ctx, cfg, ln, service.APIOptions{Logger: log, StatsRefresh: 2 * time.Second})
+		done <- service.ServeAPI(ctx, cfg, ln, service.APIOptions{Logger: log, StatsRefresh: 2 * time.Second, CAC: demoCAC()})
 	}()
 	return done, service.URLOf(ln.Addr()), nil
+}
+
+// demoCAC is an illustrative acquisition cost per new customer (SEK) for
+// the simulator's paid channels, so the dashboard's Channels panel shows
+// LTV:CAC as an operator would see it with `ltvctl serve --cac`. Organic
+// and direct customers cost nothing to acquire and get no ratio.
+func demoCAC() map[string]decimal.Decimal {
+	return map[string]decimal.Decimal{
+		"paid_search": decimal.NewFromInt(1200),
+		"social":      decimal.NewFromInt(1900),
+		"email":       decimal.NewFromInt(250),
+	}
 }
 
 type produceStats struct{ total, dups, late, bad int }

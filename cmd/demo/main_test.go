@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"regexp"
 	"strconv"
 	"strings"
@@ -91,6 +92,21 @@ func TestDemoStaysForTheDashboard(t *testing.T) {
 	code, stats := testutil.GetJSON(t, m[1]+"v1/stats")
 	if population, ok := stats["population"].(float64); code != 200 || !ok || strconv.FormatFloat(population, 'f', -1, 64) != customers[1] {
 		t.Errorf("stats: %d, population %v; the summary says %s customers", code, stats["population"], customers[1])
+	}
+	// The paid channels carry the demo's illustrative acquisition costs,
+	// so the Channels panel shows LTV:CAC; organic customers have none.
+	ratios := map[string]any{}
+	channels, _ := stats["channels"].([]any)
+	for _, c := range channels {
+		if row, ok := c.(map[string]any); ok {
+			ratios[fmt.Sprint(row["channel"])] = row["ltv_cac"]
+		}
+	}
+	if r, ok := ratios["paid_search"].(float64); !ok || r <= 0 {
+		t.Errorf("paid_search LTV:CAC %v, want a ratio (channels %v)", ratios["paid_search"], channels)
+	}
+	if r, present := ratios["organic"]; !present || r != nil {
+		t.Errorf("organic LTV:CAC %v (present %v), want null", r, present)
 	}
 	code, doc := testutil.GetJSON(t, m[1]+"v1/changes")
 	changes, _ := doc["changes"].([]any)
