@@ -708,8 +708,9 @@ func (w *WholeNumber) UnmarshalYAML(n *yaml.Node) error {
 	return nil
 }
 
-// TierList accepts tiers either as a list of {name, min} objects or as a
-// mapping from name to threshold; either way they are sorted by threshold.
+// TierList accepts tiers either as a list of {name, min} objects (`threshold`
+// is read as another name for `min`) or as a mapping from name to
+// threshold; either way they are sorted by threshold.
 type TierList []aggregate.Tier
 
 // UnmarshalYAML implements both accepted shapes.
@@ -732,13 +733,17 @@ func (t *TierList) UnmarshalYAML(n *yaml.Node) error {
 					if err := value.Decode(&name); err != nil {
 						return err
 					}
-				case "min":
+				case "min", "threshold":
+					// SPEC §5 calls the value a threshold; both names are read.
+					if min != nil {
+						return fmt.Errorf("line %d: tier %q has more than one min/threshold", key.Line, name)
+					}
 					min = new(Dec)
 					if err := min.UnmarshalYAML(value); err != nil {
 						return err
 					}
 				default:
-					return fmt.Errorf("line %d: unknown key %q in a tier (a tier is {name, min})", key.Line, key.Value)
+					return fmt.Errorf("line %d: unknown key %q in a tier (a tier is {name, min}; threshold is another name for min)", key.Line, key.Value)
 				}
 			}
 			if min == nil {

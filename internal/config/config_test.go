@@ -147,6 +147,22 @@ func TestYAMLMappingTiersAreSorted(t *testing.T) {
 	}
 }
 
+// TestYAMLTierThresholdIsMin reads SPEC §5's word for a tier's lower
+// bound, threshold, as min.
+func TestYAMLTierThresholdIsMin(t *testing.T) {
+	var f File
+	if err := ParseFile([]byte("tiers:\n  - {name: silver, threshold: 1000}\n  - {name: bronze, threshold: 0}\n"), &f); err != nil {
+		t.Fatal(err)
+	}
+	m, err := f.Model()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Tiers) != 2 || m.Tiers[0].Name != "bronze" || m.Tiers[1].Name != "silver" || m.Tiers[1].Min.String() != "1000" {
+		t.Errorf("tiers = %+v", m.Tiers)
+	}
+}
+
 func TestInvalidSettingsAreErrors(t *testing.T) {
 	cases := []struct {
 		name string
@@ -183,6 +199,7 @@ func TestInvalidSettingsAreErrors(t *testing.T) {
 		{"yaml empty tier list", nil, nil, "tiers: []\n", "at least one tier"},
 		{"yaml empty tier mapping", nil, nil, "tiers: {}\n", "at least one tier"},
 		{"yaml unknown key in a tier", nil, nil, "tiers: [{name: a, min: 0, minimum: 5000}]\n", `unknown key "minimum" in a tier`},
+		{"yaml min and threshold in a tier", nil, nil, "tiers: [{name: a, min: 0, threshold: 5000}]\n", `tier "a" has more than one min/threshold`},
 		{"yaml base currency with blanks", nil, nil, "base_currency: \"S E K\"\n", "config file (LTV_CONFIG): base currency"},
 		{"yaml fx rate of the base currency", nil, nil, "fx_rates: {SEK: \"2\"}\n", "fx rate of the base currency"},
 		{"yaml two documents", nil, nil, "lifespan_years: 3\n---\nlifespan_years: 5\n", "more than one YAML document"},
