@@ -171,28 +171,28 @@ func tame(n json.Number) json.Number {
 // strings the events carry. The properties of the other schema stay empty;
 // Schema says which one it is.
 type Change struct {
-	Schema     string `json:"schema"`
-	EventID    string `json:"event_id"`
-	CustomerID string `json:"customer_id"`
-	CausedBy   string `json:"caused_by"`
-	OccurredAt string `json:"occurred_at"`
-	EmittedAt  string `json:"emitted_at"`
+	Schema     string `json:"schema"`      // "ltv.change.v1" or "ltv.segment.v1": which properties below apply
+	EventID    string `json:"event_id"`    // derived from (customer_id, caused_by): a re-emission repeats it, so subscribers drop copies by it
+	CustomerID string `json:"customer_id"` // also the record key
+	CausedBy   string `json:"caused_by"`   // event_id of the causing input event, or "timer:<due time>" (SPEC §8)
+	OccurredAt string `json:"occurred_at"` // RFC 3339 UTC event time of the cause (input occurred_at or due time)
+	EmittedAt  string `json:"emitted_at"`  // RFC 3339 UTC wall-clock time of the first emission
 
 	// Both schemas.
 	Tier   string `json:"tier"`
-	LTV    string `json:"ltv"`
-	Orders int64  `json:"orders"`
+	LTV    string `json:"ltv"`    // decimal string, 2 places, never negative (SPEC §4)
+	Orders int64  `json:"orders"` // count of distinct order_placed events
 
 	// ltv.change.v1.
 	PreviousTier string `json:"previous_tier"`
-	Direction    string `json:"direction"`
-	PreviousLTV  string `json:"previous_ltv"`
-	AOV          string `json:"aov"`
-	Frequency    string `json:"frequency"`
-	Churned      bool   `json:"churned"`
+	Direction    string `json:"direction"`    // "up" (promotion or first assignment) or "down"
+	PreviousLTV  string `json:"previous_ltv"` // decimal string, 2 places: LTV before the change
+	AOV          string `json:"aov"`          // decimal string, 2 places; negative only when refunds exceed orders
+	Frequency    string `json:"frequency"`    // orders per year, decimal string, 4 places (SPEC §4)
+	Churned      bool   `json:"churned"`      // SPEC §4 churned flag at the change
 
 	// ltv.segment.v1.
 	PreviousSegment string `json:"previous_segment"`
-	Segment         string `json:"segment"`
-	LastOrderAt     string `json:"last_order_at"`
+	Segment         string `json:"segment"`       // new, active, at_risk, lapsed, churned; "" only for a reactivated customer without orders (SPEC §8)
+	LastOrderAt     string `json:"last_order_at"` // RFC 3339 UTC; empty while the customer has no orders
 }
