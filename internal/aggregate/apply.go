@@ -36,9 +36,9 @@ func (o Outcome) String() string {
 // Result is what Apply returns: the outcome and, when the stored tier
 // changed, the change to publish.
 type Result struct {
-	Outcome Outcome
-	Changed bool
-	Change  Change
+	Outcome Outcome // Applied, DuplicateEvent or Redelivered
+	Changed bool    // the event changed the stored tier; Change is set only then
+	Change  Change  // the event's own tier change, to publish on the changes topic
 	// Segments are the segment changes the event made: those of timers
 	// that fell due before the event's time (fired first, as of their due
 	// times), then the event's own.

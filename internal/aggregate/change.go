@@ -12,16 +12,16 @@ import (
 // Change is a change of a customer's stored tier, the payload of an
 // `ltv.change.v1` event (SPEC §5).
 type Change struct {
-	CustomerID   string
-	PreviousTier string // "" on the first assignment
-	Tier         string
-	Up           bool
-	LTV          money.Exact
-	PreviousLTV  money.Exact
-	AOV          money.Exact
-	Frequency    money.Exact
-	Orders       int64
-	Churned      bool
+	CustomerID   string      // the record key of the event
+	PreviousTier string      // "" on the first assignment
+	Tier         string      // new tier; "" when LTV falls below a ladder that starts above 0
+	Up           bool        // promotion or first assignment; rendered as direction (Direction)
+	LTV          money.Exact // LTV after the change, rendered with 2 places
+	PreviousLTV  money.Exact // stored LTV before the change, 2 places
+	AOV          money.Exact // figures at the change (Figures), 2 places
+	Frequency    money.Exact // orders per year, 4 places
+	Orders       int64       // distinct order_placed events so far
+	Churned      bool        // SPEC §4 churn flag at the change
 	// CausedBy is the event_id of the input event that caused the change;
 	// empty for a change a timer made (ByTimer, predictive model).
 	CausedBy string

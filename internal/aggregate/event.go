@@ -84,7 +84,7 @@ func (k Kind) IsOrder() bool { return k == OrderPlaced || k == OrderRefunded }
 // invariants documented on each field before an Event reaches Apply, so the
 // domain logic never has to re-validate input.
 type Event struct {
-	Kind       Kind
+	Kind       Kind   // from `type`; never KindUnknown here
 	EventID    string // non-empty
 	CustomerID string // non-empty
 	OrderID    string // non-empty for order kinds
@@ -94,7 +94,7 @@ type Event struct {
 	// Margin is the gross-margin fraction in [0,1]; HasMargin is false when
 	// the event did not carry one and the configured default applies.
 	Margin     money.Exact
-	HasMargin  bool
+	HasMargin  bool      // see Margin
 	Currency   string    // as sent; validated against the base currency
 	OccurredAt time.Time // event time, UTC
 	Channel    string    // optional, order_placed only

@@ -19,7 +19,7 @@ type Figures struct {
 	AOV        money.Exact // 2 places
 	Frequency  money.Exact // 4 places
 	TenureDays money.Exact // 2 places
-	Churned    bool
+	Churned    bool        // SPEC §4: latest lifecycle fact by event time is a churn
 	LTV        money.Exact // 2 places, never negative
 }
 

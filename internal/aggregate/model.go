@@ -13,8 +13,8 @@ import (
 // Tier is one rung of the tier ladder: a customer whose LTV reaches Min
 // (in base currency) is promoted into it.
 type Tier struct {
-	Name string
-	Min  decimal.Decimal
+	Name string          // stored as `tier` and in events; unique, non-empty
+	Min  decimal.Decimal // promotion threshold on ltv; ≥ 0, strictly ascending along the ladder
 }
 
 // DefaultDedupeWindow is how many distinct event ids per customer are

@@ -26,6 +26,8 @@ type Prediction struct {
 
 // Predictive turns the predictive model on (Model.Predictive; nil: off).
 type Predictive struct {
+	// Predictor does the scoring (config builds one from internal/clv
+	// with the fitted parameters); required.
 	Predictor Predictor
 	// TimeUnit is the model's unit of time (a day, or a week).
 	TimeUnit time.Duration

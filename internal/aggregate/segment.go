@@ -89,15 +89,15 @@ func (m *Model) NextDue(s *State) (time.Time, bool) {
 // SegmentChange is a change of a customer's stored segment, the payload of
 // an `ltv.segment.v1` event (SPEC §8).
 type SegmentChange struct {
-	CustomerID string
+	CustomerID string // the record key of the event
 	Previous   string // "" on the first assignment
-	Segment    string
+	Segment    string // new segment: new, active, at_risk, lapsed or churned ("" only without orders)
 	// LastOrderAt and Orders describe the customer when the change was
 	// made; LastOrderAt is zero for a customer without orders.
 	LastOrderAt time.Time
-	Orders      int64
-	LTV         money.Exact
-	Tier        string
+	Orders      int64       // distinct order_placed events so far
+	LTV         money.Exact // stored LTV at the change, rendered with 2 places
+	Tier        string      // stored tier at the change ("" before the first)
 	// CausedBy is the event_id of the input event; empty for a change a
 	// timer made (ByTimer).
 	CausedBy string
@@ -148,8 +148,8 @@ func (m *Model) Advance(s *State, customerID string, until time.Time, out []Segm
 // Effects collects what timers did to a customer: segment changes and,
 // with the predictive model, tier changes.
 type Effects struct {
-	Segments []SegmentChange
-	Tiers    []Change
+	Segments []SegmentChange // in the order they happened
+	Tiers    []Change        // tier changes made by timers (predictive model only)
 }
 
 // AdvanceAll is Advance that also collects the tier changes timers make

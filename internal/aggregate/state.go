@@ -18,9 +18,9 @@ const MaxGuardEntries = 4
 // SourceOffset identifies where an event was read: the offset guard keeps
 // the highest applied offset per topic partition.
 type SourceOffset struct {
-	Topic     TopicID
-	Partition int32
-	Offset    int64
+	Topic     TopicID // hashed input topic name
+	Partition int32   // Kafka partition of that topic
+	Offset    int64   // Kafka offset of the record
 }
 
 // TopicID stands for an input topic in the offset guard: 32 bits of a hash
@@ -53,14 +53,14 @@ type State struct {
 	// LTV and Tier are the last published values; tier changes are decided
 	// against them (hysteresis needs the current tier).
 	LTV  money.Exact
-	Tier string
+	Tier string // "" before the first assignment
 
 	// FirstOrder and FirstOrderNet identify the earliest order_placed (a
 	// digest of its order_id) and its net amount (placed minus the refunds
 	// naming it): the predictive model's mean spend m is over the repeat
 	// orders only (SPEC §9), so the first order's share must be taken out.
 	FirstOrder    uint64
-	FirstOrderNet money.Exact
+	FirstOrderNet money.Exact // exact, unrounded
 	// UnmatchedRefunds remembers what was refunded of orders other than
 	// the first one known, per order (the refund log, encoded as below),
 	// so that an order read after its refunds, which may turn out to be
@@ -76,13 +76,13 @@ type State struct {
 	// Segment is the stored lifecycle segment (SPEC §8), SegmentSince the
 	// event time of the change that set it.
 	Segment      string
-	SegmentSince time.Time
+	SegmentSince time.Time // zero before the first segment change
 	// The predictive model's public fields (SPEC §9), as rendered, and its
 	// tier timer: when the predicted LTV would fall through the tier's
 	// hysteresis band if nothing happened (zero: never). Unset while the
 	// model is off or the customer has no orders.
 	PAlive, ExpectedOrders, ExpectedSpend, PredictedCLV money.Exact
-	ScoredAt, TierDue                                   time.Time
+	ScoredAt, TierDue                                   time.Time // stream time of the last scoring; tier timer (zero: none)
 
 	// Clock is the event time the customer was last evaluated at: the
 	// latest of its partition's stream times when its events were read and
