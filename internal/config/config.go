@@ -29,24 +29,24 @@ import (
 
 // Config is the consumer's complete configuration.
 type Config struct {
-	Brokers        []string
-	RedisURL       string
-	GroupID        string
-	OrdersTopic    string
-	LifecycleTopic string
-	ChangesTopic   string
-	SegmentsTopic  string
-	DLQTopic       string
-	HTTPAddr       string
-	ConfigFile     string
+	Brokers        []string // LTV_KAFKA_BROKERS / --kafka-brokers, comma-separated; default localhost:9092
+	RedisURL       string   // LTV_REDIS_URL / --redis-url; default redis://localhost:6379/0; several URLs mean Redis Cluster seeds
+	GroupID        string   // LTV_GROUP_ID / --group-id; default ltv-updater
+	OrdersTopic    string   // LTV_ORDERS_TOPIC / --orders-topic; default orders
+	LifecycleTopic string   // LTV_LIFECYCLE_TOPIC / --lifecycle-topic; default customer-lifecycle
+	ChangesTopic   string   // LTV_CHANGES_TOPIC / --changes-topic; default ltv-changes
+	SegmentsTopic  string   // LTV_SEGMENTS_TOPIC / --segments-topic; default ltv-segments
+	DLQTopic       string   // LTV_DLQ_TOPIC / --dlq-topic; default ltv-dlq
+	HTTPAddr       string   // LTV_HTTP_ADDR / --http-addr for /healthz, /readyz, /metrics; default :8080
+	ConfigFile     string   // LTV_CONFIG / --config: path of the YAML File; "" means the SPEC defaults
 	// EventSource is the CloudEvents source (ce_source header) of the
 	// change events: LTV_EVENT_SOURCE, or "/ltv-stream/<group id>".
 	EventSource string
 
 	// From the YAML file.
 	Model        *aggregate.Model
-	BaseCurrency string
-	FXRates      map[string]decimal.Decimal
+	BaseCurrency string                     // base_currency (default SEK): the currency money is kept in
+	FXRates      map[string]decimal.Decimal // fx_rates: currency code → rate into BaseCurrency; empty: other currencies are rejected
 	// MaxFutureSkew bounds how far occurred_at may lie after the wall
 	// clock (SPEC §2); negative means the check is off (max_future_skew: 0).
 	MaxFutureSkew time.Duration
@@ -56,9 +56,9 @@ type Config struct {
 
 	// Tuning (beyond SPEC §7, same env/flag rules).
 	Workers         int
-	MaxBatch        int
-	Linger          time.Duration
-	MaxMessageBytes int
+	MaxBatch        int           // LTV_MAX_BATCH / --max-batch: records per batch (default stream.DefaultMaxBatch)
+	Linger          time.Duration // LTV_LINGER / --linger: how long a partial batch waits for more (default stream.DefaultLinger)
+	MaxMessageBytes int           // LTV_MAX_MESSAGE_BYTES / --max-message-bytes: larger input values go to the DLQ (default decode.DefaultMaxBytes)
 	// StateCacheBytes bounds the in-process copies of customer hashes
 	// (store.Cached); 0 turns the cache off.
 	StateCacheBytes int
@@ -69,10 +69,10 @@ type Config struct {
 	// RedisLostReplicaGrace is how long writes keep waiting for a replica
 	// that was online and left (store.ReplicaWait.LostReplicaGrace).
 	RedisLostReplicaGrace time.Duration
-	DrainTimeout          time.Duration
-	SessionTimeout        time.Duration
-	LogLevel              string
-	LogFormat             string
+	DrainTimeout          time.Duration // LTV_DRAIN_TIMEOUT / --drain-timeout: time to finish and commit on SIGTERM (default stream.DefaultDrainTimeout)
+	SessionTimeout        time.Duration // LTV_KAFKA_SESSION_TIMEOUT / --kafka-session-timeout: how soon a dead instance's partitions move (default stream.DefaultSessionTimeout)
+	LogLevel              string        // LTV_LOG_LEVEL / --log-level: debug, info (default), warn or error
+	LogFormat             string        // LTV_LOG_FORMAT / --log-format: json (default) or console
 	// PProf exposes Go's /debug/pprof/ profiles on the HTTP address, for
 	// diagnosing a live instance. Off by default: profiles reveal internals.
 	PProf bool
@@ -89,16 +89,16 @@ type Config struct {
 	// KafkaClientID is the client.id sent to the brokers ("" keeps
 	// kafka-go's default, "<program>@<host> (github.com/segmentio/kafka-go)").
 	KafkaClientID      string
-	KafkaSASLMechanism string // "", PLAIN, SCRAM-SHA-256, SCRAM-SHA-512
-	KafkaSASLUsername  string
-	KafkaSASLPassword  string // secret: never logged or shown in usage
-	KafkaTLS           TLSFiles
+	KafkaSASLMechanism string   // "", PLAIN, SCRAM-SHA-256, SCRAM-SHA-512
+	KafkaSASLUsername  string   // LTV_KAFKA_SASL_USERNAME; required with a mechanism
+	KafkaSASLPassword  string   // secret: never logged or shown in usage
+	KafkaTLS           TLSFiles // LTV_KAFKA_TLS and LTV_KAFKA_TLS_* files
 	// Redis credentials and TLS beyond the URL: an ACL user and a password
 	// kept out of the URL (so it can come from a Secret), and TLS files
 	// for rediss:// URLs.
 	RedisUsername string
-	RedisPassword string // secret: never logged or shown in usage
-	RedisTLS      TLSFiles
+	RedisPassword string   // secret: never logged or shown in usage
+	RedisTLS      TLSFiles // LTV_REDIS_TLS_* files; only with a rediss:// URL
 }
 
 // setting is one env/flag pair.
@@ -538,14 +538,16 @@ func (p *parser) positiveDuration(name, v string) time.Duration {
 
 // File is the YAML file's content (LTV_CONFIG).
 type File struct {
-	BaseCurrency       string         `yaml:"base_currency"`
-	DefaultGrossMargin *Dec           `yaml:"default_gross_margin"`
-	LifespanYears      *Dec           `yaml:"lifespan_years"`
-	MinWindowYears     *Dec           `yaml:"min_window_years"`
-	Hysteresis         *Dec           `yaml:"hysteresis"`
-	Tiers              TierList       `yaml:"tiers"`
-	FXRates            map[string]Dec `yaml:"fx_rates"`
-	DedupeWindow       WholeNumber    `yaml:"dedupe_window"`
+	// The model settings of SPEC §4, §5 and §7; nil or absent keeps the
+	// default given on each line.
+	BaseCurrency       string         `yaml:"base_currency"`        // "" means SEK (Model fills it in)
+	DefaultGrossMargin *Dec           `yaml:"default_gross_margin"` // margin of orders without gross_margin; 1.0
+	LifespanYears      *Dec           `yaml:"lifespan_years"`       // 3
+	MinWindowYears     *Dec           `yaml:"min_window_years"`     // 1
+	Hysteresis         *Dec           `yaml:"hysteresis"`           // demotion band as a fraction; 0.05
+	Tiers              TierList       `yaml:"tiers"`                // bronze 0, silver 1000, gold 5000, platinum 20000; given but empty is an error
+	FXRates            map[string]Dec `yaml:"fx_rates"`             // currency code → rate (> 0) into the base currency; none by default
+	DedupeWindow       WholeNumber    `yaml:"dedupe_window"`        // event ids remembered per customer; 0 means 32, less than 32 is an error
 	// MaxFutureSkew is how far occurred_at may lie after the wall clock
 	// before a record is refused (SPEC §2); absent means the default 24h,
 	// 0 turns the check off.
@@ -553,7 +555,7 @@ type File struct {
 	// AtRiskAfterDays and LapsedAfterDays are the segment thresholds of
 	// SPEC §8 (defaults 90 and 180; 0 < at risk < lapsed).
 	AtRiskAfterDays *Dec `yaml:"at_risk_after_days"`
-	LapsedAfterDays *Dec `yaml:"lapsed_after_days"`
+	LapsedAfterDays *Dec `yaml:"lapsed_after_days"` // see AtRiskAfterDays
 	// Predictive turns on the predictive model of SPEC §9 (absent: off).
 	Predictive *Predictive `yaml:"predictive"`
 
@@ -564,22 +566,25 @@ type File struct {
 // fit` prints it. Every parameter is required: they come from a fit, never
 // from a default.
 type Predictive struct {
-	Model     string `yaml:"model"`     // bgnbd or mbgnbd
-	TimeUnit  string `yaml:"time_unit"` // day or week
+	Model    string `yaml:"model"`     // bgnbd or mbgnbd
+	TimeUnit string `yaml:"time_unit"` // day or week
+	// Purchases holds the BG/NBD or MBG/NBD parameters (clv.Purchases);
+	// all four required.
 	Purchases *struct {
 		R     *float64 `yaml:"r"`
 		Alpha *float64 `yaml:"alpha"`
 		A     *float64 `yaml:"a"`
 		B     *float64 `yaml:"b"`
 	} `yaml:"purchases"`
+	// Spend holds the Gamma-Gamma parameters (clv.Spend); all three required.
 	Spend *struct {
 		P *float64 `yaml:"p"`
 		Q *float64 `yaml:"q"`
 		V *float64 `yaml:"v"`
 	} `yaml:"spend"`
-	HorizonMonths       *WholeNumber `yaml:"horizon_months"`
-	DiscountRateMonthly *float64     `yaml:"discount_rate_monthly"`
-	RescoreEveryDays    *float64     `yaml:"rescore_every_days"`
+	HorizonMonths       *WholeNumber `yaml:"horizon_months"`        // months of predicted_clv; required
+	DiscountRateMonthly *float64     `yaml:"discount_rate_monthly"` // d in SPEC §9's (1 + d)^i; required
+	RescoreEveryDays    *float64     `yaml:"rescore_every_days"`    // periodic re-scoring, 0 to 3650 days; absent or 0: off
 }
 
 // model validates the block and builds the predictive model. Every

@@ -14,9 +14,9 @@ type TLSFiles struct {
 	// Enabled turns TLS on without any file (system roots). For Redis,
 	// TLS is chosen by the rediss:// scheme instead.
 	Enabled            bool
-	CAFile             string
-	CertFile, KeyFile  string
-	InsecureSkipVerify bool
+	CAFile             string // PEM CA bundle to verify the server; "" means the system roots
+	CertFile, KeyFile  string // PEM client certificate and key for mutual TLS; both or neither
+	InsecureSkipVerify bool   // skip verifying the server's certificate (testing only)
 }
 
 // Wanted reports whether any setting asks for TLS.
