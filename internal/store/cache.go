@@ -91,9 +91,9 @@ func NewCached(inner Store, cfg CacheConfig) *Cached {
 
 // CacheStats are counters for metrics.
 type CacheStats struct {
-	Hits, Misses uint64
-	Entries      int
-	Bytes        int
+	Hits, Misses uint64 // loads answered from a copy / sent on to Redis, since start
+	Entries      int    // customers with a copy now
+	Bytes        int    // memory the copies use now, at most CacheConfig.MaxBytes
 }
 
 // Stats returns the cache's counters.

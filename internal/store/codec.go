@@ -117,7 +117,7 @@ func customerKeys(n int, id func(i int) string, withPending func(i int) bool) (h
 // Snapshot is a customer's state as loaded from Redis.
 type Snapshot struct {
 	CustomerID string
-	State      aggregate.State
+	State      aggregate.State // decoded from the hash; the zero State when !Exists
 	// Token is the compare-and-set token (the stored guard) the next write
 	// must present; "" for a customer not stored yet.
 	Token string
@@ -307,7 +307,7 @@ func (l *loaded) add(k, v string) {
 // (the save script turns each into a Lua string and back), so an order
 // for a known customer writes about half of the hash.
 type Write struct {
-	CustomerID string
+	CustomerID string // whose hash (ltv:{<id>}) the write updates
 	// Expect is the token the stored hash must still carry (Snapshot.Token).
 	Expect string
 	// Token is the token after this write (the new guard).
@@ -496,7 +496,9 @@ type EncodeOptions struct {
 	// Computed, when set, are the figures of st as Apply already computed
 	// them (saves computing them again); nil means compute here.
 	Computed *aggregate.Figures
-	Now      time.Time
+	// Now is the wall-clock time written as updated_at (SPEC §3) when
+	// Figures is true; passed in so the encoder has no clock.
+	Now time.Time
 	// Fields, when set, lends the write's field list (nil: one is
 	// allocated for it).
 	Fields *FieldBuffer

@@ -22,7 +22,7 @@ type EvictionPolicyError struct {
 	Addr string
 	// Policy is its maxmemory-policy, MaxMemory its maxmemory in bytes.
 	Policy    string
-	MaxMemory int64
+	MaxMemory int64 // bytes; always > 0 here (maxmemory 0, no limit, never evicts)
 }
 
 func (e *EvictionPolicyError) Error() string {

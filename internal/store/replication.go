@@ -32,7 +32,7 @@ type NotReplicatedError struct {
 	// online now.
 	Addr                  string
 	Acked, Needed, Online int
-	Wait                  time.Duration
+	Wait                  time.Duration // the wait that passed: ReplicaWait.Timeout
 }
 
 func (e *NotReplicatedError) Error() string {

@@ -38,5 +38,5 @@ type Store interface {
 // token is still that one (a newer write owns its own pending events).
 type Acked struct {
 	CustomerID string
-	Token      string
+	Token      string // Write.Token of the write that stored the pending events
 }

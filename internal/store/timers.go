@@ -107,11 +107,11 @@ const streamTimeLayout = "2006-01-02T15:04:05.000000000Z"
 // due time, or none (the entry is removed), derived from the state of
 // StateVersion Version.
 type TimerUpdate struct {
-	Partition  int32
-	CustomerID string
-	Due        time.Time
-	None       bool
-	Version    string
+	Partition  int32     // input partition whose index (TimersKey) holds the entry
+	CustomerID string    // the index member
+	Due        time.Time // next due time, from Model.NextDue; ignored when None
+	None       bool      // no timer: remove the entry
+	Version    string    // StateVersion of the state Due came from; older updates are skipped
 }
 
 // timeScore is a time as an index score: Unix seconds and their fraction,
@@ -191,9 +191,9 @@ return 0`)
 // whose indexed due time is at or before Until, earliest first (ties by
 // id), skipping the first Offset of them.
 type DueQuery struct {
-	Partition     int32
-	Until         time.Time
-	Offset, Limit int
+	Partition     int32     // input partition whose index is read
+	Until         time.Time // the partition's stream time: entries due at or before it
+	Offset, Limit int       // page: skip Offset entries, return at most Limit
 }
 
 // DueTimers answers the queries, one page per query, in one pipelined
