@@ -31,27 +31,27 @@ import (
 // otherwise, so a dead letter keeps a null value null and an empty one
 // empty (SPEC §2).
 type Record struct {
-	Topic     string
-	Partition int32
-	Offset    int64
-	Key       []byte
-	Value     []byte
+	Topic     string // input topic it was read from; also the DLQ `topic` header
+	Partition int32  // its partition (the DLQ `partition` header; stream time is per partition)
+	Offset    int64  // its offset (the DLQ `offset` header; the offset guard compares it)
+	Key       []byte // should be the event's customer_id; otherwise the record is dead-lettered (SPEC §2)
+	Value     []byte // the event JSON; copied unchanged to the DLQ when rejected
 	// Time is the broker/producer timestamp, used for end-to-end latency.
 	Time time.Time
 }
 
 // Header is a Kafka record header.
 type Header struct {
-	Key   string
+	Key   string // e.g. the DLQ's error, topic, partition, offset, or a CloudEvents ce_* header
 	Value []byte
 }
 
 // Message is one output message.
 type Message struct {
-	Topic   string
-	Key     []byte
-	Value   []byte
-	Headers []Header
+	Topic   string   // changes, segments or DLQ topic
+	Key     []byte   // customer_id, or the rejected record's original key
+	Value   []byte   // event JSON, or the rejected record's original bytes
+	Headers []Header // CloudEvents headers, or the DLQ's reason and source
 }
 
 // Store is the state store the processor needs: store.Redis, or the
@@ -95,9 +95,9 @@ type BatchStats struct {
 	SegmentChanges, TimersFired, TimersDue int
 	// StreamTimes are the batch's partitions' stream times after it.
 	StreamTimes map[int32]time.Time
-	Reemitted   int // pending change events published again
-	Conflicts   int // compare-and-set conflicts resolved by reloading
-	Duration    time.Duration
+	Reemitted   int           // pending change events published again
+	Conflicts   int           // compare-and-set conflicts resolved by reloading
+	Duration    time.Duration // wall-clock processing time of the batch (Config.Now)
 	// Latencies are, per applied record, the time from its Kafka
 	// timestamp to the moment its outputs were acknowledged.
 	Latencies []time.Duration
