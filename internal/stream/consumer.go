@@ -472,8 +472,8 @@ func (c *Consumer) fetchRecovered() {
 // PartitionMismatchError says that topics that must be co-partitioned have
 // different partition counts.
 type PartitionMismatchError struct {
-	Topics []string
-	Counts []int
+	Topics []string // the input topics, in configured order
+	Counts []int    // partition count of each, parallel to Topics
 }
 
 func (e *PartitionMismatchError) Error() string {

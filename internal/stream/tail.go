@@ -16,13 +16,13 @@ import (
 
 // TailRecord is one record read from the end of a partition.
 type TailRecord struct {
-	Topic     string
-	Partition int
-	Offset    int64
+	Topic     string // the topic Tail or ReadRange was asked for
+	Partition int    // kafka-go's int, not the pipeline's int32
+	Offset    int64  // the record's own offset, below the partition's end offset
 	// Time is the record's Kafka timestamp.
 	Time  time.Time
-	Key   []byte
-	Value []byte
+	Key   []byte // nil for a null key
+	Value []byte // nil for a null value, non-nil (maybe empty) otherwise
 	// Headers are the record's headers, in order.
 	Headers []kafka.Header
 }
