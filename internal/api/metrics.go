@@ -15,7 +15,7 @@ import (
 // can build several servers): requests and their latency by route (the
 // mux pattern, "unmatched" for none) and status code.
 type Metrics struct {
-	Registry *prometheus.Registry
+	Registry *prometheus.Registry // what Handler serves: the request collectors plus the Go and process ones
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	// bound caches the label-bound collectors per route and code: the

@@ -20,6 +20,8 @@ import (
 // Metrics holds the consumer's collectors on a private registry (so tests
 // can create several without clashing). It implements pipeline.Observer.
 type Metrics struct {
+	// Registry is what Handler serves, the Go and process collectors
+	// included; exported so tests (docscheck) can Gather it.
 	Registry *prometheus.Registry
 
 	consumed    prometheus.Counter
@@ -173,8 +175,8 @@ func (m *Metrics) Handler() http.Handler {
 
 // Check is one readiness dependency.
 type Check struct {
-	Name string
-	Fn   func(ctx context.Context) error
+	Name string                          // label of ltv_dependency_up and key in /readyz ("redis", "kafka")
+	Fn   func(ctx context.Context) error // probe, nil when healthy; its context times out after the probe interval
 }
 
 // Health tracks readiness: each dependency is probed periodically, and the
