@@ -14,11 +14,11 @@ import (
 // the report can show the hot-path micro-benchmarks next to the end-to-end
 // figures.
 type GoBench struct {
-	Package     string // from the "pkg:" line preceding it
-	Name        string // e.g. "BenchmarkDecode" (the -N GOMAXPROCS suffix removed)
-	Procs       int    // the -N suffix; 1 when go test printed none (GOMAXPROCS=1)
-	N           int    // iterations
-	NsPerOp     float64
+	Package     string             // from the "pkg:" line preceding it
+	Name        string             // e.g. "BenchmarkDecode" (the -N GOMAXPROCS suffix removed)
+	Procs       int                // the -N suffix; 1 when go test printed none (GOMAXPROCS=1)
+	N           int                // iterations
+	NsPerOp     float64            // the ns/op column
 	BytesPerOp  int64              // -1 when absent (run without -benchmem)
 	AllocsPerOp int64              // -1 when absent (run without -benchmem)
 	Extra       map[string]float64 // other unit → value pairs such as "events/s" or "MB/s"; nil when none

@@ -24,12 +24,12 @@ import (
 // the figures are comparable with their own hardware.
 type Machine struct {
 	CPU          string // model name from /proc/cpuinfo
-	Cores        int
-	MemoryBytes  uint64
+	Cores        int    // runtime.NumCPU of the harness; 0: unknown
+	MemoryBytes  uint64 // MemTotal from /proc/meminfo; 0: unknown
 	OS           string // e.g. "Debian GNU/Linux 12 (bookworm)"
-	Kernel       string
-	GoVersion    string
-	RedisVersion string
+	Kernel       string // /proc/sys/kernel/osrelease
+	GoVersion    string // runtime.Version of the harness
+	RedisVersion string // `redis-server --version` output; "" when not found
 	Broker       string // e.g. "kfake (franz-go), in-process, loopback TCP"
 }
 
@@ -58,7 +58,7 @@ type Run struct {
 	// the broker (and the harness) during the throughput phase: with the
 	// consumer's, they show where the machine's cores went.
 	RedisCPUSecondsPerMillion  float64
-	BrokerCPUSecondsPerMillion float64
+	BrokerCPUSecondsPerMillion float64 // see RedisCPUSecondsPerMillion
 	// KafkaCeilingCPUSecondsPerMillion is the CPU of the broker and the raw
 	// reader per million messages at the Kafka consume ceiling, and
 	// RedisCeilingCPUSecondsPerMillion redis-server's per million input
@@ -66,7 +66,7 @@ type Run struct {
 	// storing its state cost the machine at the least, with nothing else
 	// running.
 	KafkaCeilingCPUSecondsPerMillion float64
-	RedisCeilingCPUSecondsPerMillion float64
+	RedisCeilingCPUSecondsPerMillion float64 // see KafkaCeilingCPUSecondsPerMillion
 	// RedisFloorCPUSecondsPerMillion is redis-server's CPU per million
 	// input events for the least traffic the stream needs: the public
 	// fields the consumer wrote, as plain pipelined HSETs without
@@ -89,13 +89,13 @@ type Run struct {
 // count as the main run, spread over Customers customers, consumed from
 // start until every offset is committed.
 type ScalePoint struct {
-	Customers            int
+	Customers            int     // distinct customers the run's events are spread over
 	Throughput           float64 // input events/s end to end
 	CPUSecondsPerMillion float64 // the consumer's
 	// RedisCPUSecondsPerMillion is redis-server's: more customers than
 	// the state cache holds mean more HGETALLs.
 	RedisCPUSecondsPerMillion float64
-	PeakRSSBytes              int64
+	PeakRSSBytes              int64 // consumer process peak RSS
 }
 
 // MedianScale returns, per customer count that every run measured, the
@@ -163,13 +163,13 @@ func DefaultTargets() Targets {
 // Report is everything docs/benchmarks.md shows; the chart is drawn from the
 // same value, so document and picture cannot disagree.
 type Report struct {
-	Date    time.Time
-	Command string // the command that produced it, e.g. "make bench"
-	Machine Machine
-	Targets Targets
-	Runs    []Run
-	HotPath []GoBench
-	Notes   []string // free-form paragraphs appended at the end
+	Date    time.Time // when the report was generated; zero prints "unknown date"
+	Command string    // the command that produced it, e.g. "make bench"
+	Machine Machine   // where the runs were made
+	Targets Targets   // the bar the figures are judged against, e.g. DefaultTargets
+	Runs    []Run     // every run; the report publishes their Median
+	HotPath []GoBench // micro-benchmarks of the hot path (ParseGoBench)
+	Notes   []string  // free-form paragraphs appended at the end
 }
 
 // Median returns the field-wise median of runs, the robust summary the
