@@ -115,7 +115,7 @@ type Purchases struct {
 	// A and B are the Beta shapes of the drop-out probability (mean
 	// A/(A+B)).
 	A float64
-	B float64
+	B float64 // see A; both > 0 (YAML purchases.a, purchases.b)
 }
 
 // Validate rejects what would make the likelihood meaningless, naming the
@@ -135,7 +135,7 @@ type Spend struct {
 	// Q and V are the shape and rate of the customers' ν: the population
 	// mean order value is P·V/(Q−1).
 	Q float64
-	V float64
+	V float64 // see Q; in base currency, > 0 (YAML spend.v)
 }
 
 // Validate rejects non-positive or non-finite parameters and q ≤ 1, for
