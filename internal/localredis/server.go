@@ -49,7 +49,7 @@ type Server struct {
 	// Port and Dir are fixed for the server's life, so a restart finds its
 	// data (when persistence is on) at the same address.
 	Port int
-	Dir  string
+	Dir  string // redis-server's --dir (data files) and where redis.log goes
 	// Args are extra redis-server arguments (e.g. "--cluster-enabled", "yes").
 	Args []string
 	cmd  *exec.Cmd

@@ -160,8 +160,8 @@ func (o *Oracle) Customers() []string {
 // Expected is a customer's expected public fields, formatted as SPEC §3
 // says. LTV is also returned as a rational for tier checks.
 type Expected struct {
-	Fields map[string]string
-	LTV    *big.Rat
+	Fields map[string]string // SPEC §3 field → value as stored; no tier, updated_at, segment or §9 fields
+	LTV    *big.Rat          // the ltv field's rounded (2-place) value, exact
 }
 
 // Expect computes the expected public fields (all but tier and
