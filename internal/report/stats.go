@@ -61,14 +61,14 @@ type Stats struct {
 	// Skipped counts customers left out because a field could not be
 	// parsed; FirstSkip says why the first one was.
 	Skipped   int64  `json:"-"`
-	FirstSkip string `json:"-"`
+	FirstSkip string `json:"-"` // "" when none was skipped
 }
 
 // Bucket is one band of the LTV histogram: From ≤ ltv < To.
 type Bucket struct {
-	From      Money  `json:"from"`
-	To        *Money `json:"to"`
-	Customers int64  `json:"customers"`
+	From      Money  `json:"from"`      // lower edge, inclusive; decimal string, 2 places
+	To        *Money `json:"to"`        // upper edge, exclusive; null for the open last band
+	Customers int64  `json:"customers"` // scaled to the population when sampled
 }
 
 // Cohort holds the figures of the customers whose first order fell in one
@@ -79,13 +79,13 @@ type Cohort struct {
 	// Channel is the acquisition channel, "" when the customer's first
 	// order had none.
 	Channel   string `json:"channel"`
-	Customers int64  `json:"customers"`
+	Customers int64  `json:"customers"` // scaled to the population when sampled
 	// ShareNew and ShareActive are the shares of the cohort whose segment
 	// is still new or active.
 	ShareNew    float64 `json:"share_new"`
-	ShareActive float64 `json:"share_active"`
-	Revenue     Money   `json:"revenue"`
-	GrossProfit Money   `json:"gross_profit"`
+	ShareActive float64 `json:"share_active"` // see ShareNew; 4 significant digits
+	Revenue     Money   `json:"revenue"`      // Σ revenue (SPEC §3), scaled when sampled
+	GrossProfit Money   `json:"gross_profit"` // Σ gross_profit, scaled when sampled
 	// MeanLTV is the mean historical LTV (docs/cohorts.md).
 	MeanLTV Money `json:"mean_ltv"`
 	// MeanPredictedCLV is the mean predicted_clv of the customers that have
@@ -105,13 +105,13 @@ type Cohort struct {
 	// Churned and CustomerMonths are the inputs of the churn rate (sample
 	// values, not scaled), for tables and checks.
 	Churned        int64   `json:"-"`
-	CustomerMonths float64 `json:"-"`
+	CustomerMonths float64 `json:"-"` // observed months summed over customers, months of MonthSeconds
 }
 
 // Channel holds the figures of one acquisition channel over all cohorts.
 type Channel struct {
-	Channel   string `json:"channel"`
-	Customers int64  `json:"customers"`
+	Channel   string `json:"channel"`   // acquisition channel; "" for customers whose first order had none
+	Customers int64  `json:"customers"` // over all its cohorts, scaled when sampled
 	// MeanLTV is the mean historical LTV of the channel's customers.
 	MeanLTV Money `json:"mean_ltv"`
 	// CAC is the configured acquisition cost per new customer; nil when
