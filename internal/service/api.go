@@ -22,10 +22,10 @@ import (
 // APIOptions are what ServeAPI takes beside the configuration. Zero
 // values take the defaults of internal/stats and internal/api.
 type APIOptions struct {
-	Logger *zap.Logger
+	Logger *zap.Logger // nil: log nothing
 	// StatsRefresh, SampleLimit: stats.Config's Refresh and SampleLimit.
 	StatsRefresh time.Duration
-	SampleLimit  int
+	SampleLimit  int // see StatsRefresh
 	// ChangesDepth: api.FeedConfig's Depth.
 	ChangesDepth int
 	// ChangesMaxAge: api.FeedConfig's MaxAge.

@@ -66,13 +66,13 @@ type ReplayOptions struct {
 
 // ReplayStats counts what a replay wrote.
 type ReplayStats struct {
-	Records     int // records written to the sink
-	Orders      int // of which on the orders topic
-	Lifecycle   int // of which on the lifecycle topic
-	Valid       int
-	Duplicates  int
-	Late        int
-	Bad         int
+	Records     int           // records written to the sink
+	Orders      int           // of which on the orders topic
+	Lifecycle   int           // of which on the lifecycle topic
+	Valid       int           // labelled valid, or not labelled at all
+	Duplicates  int           // producer-retry copies (LabelDuplicate): must count once
+	Late        int           // out of event-time order (LabelLate): must count normally
+	Bad         int           // SPEC §2 violations (LabelBad): must be dead-lettered
 	Total       int           // expected records, 0 if unknown
 	Elapsed     time.Duration // since the replay started
 	EventTime   time.Time     // latest event time written
