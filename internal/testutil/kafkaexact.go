@@ -34,11 +34,11 @@ func SetTopicConfig(ctx context.Context, brokers []string, topic, name, value st
 // non-nil (possibly empty) otherwise, which kafka-go's Reader does not
 // tell apart.
 type ExactRecord struct {
-	Partition int
-	Offset    int64
-	Key       []byte
-	Value     []byte
-	Headers   map[string]string
+	Partition int               // the partition ReadExact was asked for
+	Offset    int64             // the record's offset in it
+	Key       []byte            // nil for a null key
+	Value     []byte            // nil for a null value
+	Headers   map[string]string // by key; of a repeated key the last value wins
 }
 
 // ReadExact reads every record of one partition of a topic up to its

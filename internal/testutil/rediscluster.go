@@ -17,6 +17,8 @@ import (
 // loopback ports (masters, and replicas if asked), created with `redis-cli --cluster create`
 // as an operator would, and torn down at cleanup.
 type RedisCluster struct {
+	// Nodes are every node in start order, masters and replicas alike
+	// (redis-cli assigns the roles); AddMaster appends.
 	Nodes []*RedisServer
 	t     testing.TB
 }
