@@ -43,7 +43,7 @@ type Record struct {
 // Header is a Kafka record header.
 type Header struct {
 	Key   string // e.g. the DLQ's error, topic, partition, offset, or a CloudEvents ce_* header
-	Value []byte
+	Value []byte // for the DLQ: the reason, or the source topic, partition and offset as text
 }
 
 // Message is one output message.

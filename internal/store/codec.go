@@ -116,7 +116,7 @@ func customerKeys(n int, id func(i int) string, withPending func(i int) bool) (h
 
 // Snapshot is a customer's state as loaded from Redis.
 type Snapshot struct {
-	CustomerID string
+	CustomerID string          // whose hash (ltv:{<id>}) was loaded
 	State      aggregate.State // decoded from the hash; the zero State when !Exists
 	// Token is the compare-and-set token (the stored guard) the next write
 	// must present; "" for a customer not stored yet.

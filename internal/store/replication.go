@@ -27,10 +27,10 @@ type Incarnation string
 // replicas as a batch needs: committing it now could commit events whose
 // state a failover would lose.
 type NotReplicatedError struct {
-	// Addr is the master, Acked how many replicas had its writes within
-	// the wait, Needed how many were asked for, Online how many it counts
-	// online now.
-	Addr                  string
+	// Addr is the master.
+	Addr string
+	// Acked is how many replicas had its writes within the wait, Needed
+	// how many were asked for, Online how many it counts online now.
 	Acked, Needed, Online int
 	Wait                  time.Duration // the wait that passed: ReplicaWait.Timeout
 }

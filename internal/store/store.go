@@ -37,6 +37,6 @@ type Store interface {
 // the token written with them: the clear applies only while the stored
 // token is still that one (a newer write owns its own pending events).
 type Acked struct {
-	CustomerID string
+	CustomerID string // whose pending change events to clear
 	Token      string // Write.Token of the write that stored the pending events
 }
