@@ -12,13 +12,13 @@ import (
 // Change is a change of a customer's stored tier, the payload of an
 // `ltv.change.v1` event (SPEC §5).
 type Change struct {
-	CustomerID   string      // the record key of the event
+	CustomerID   string      // also the key of the published record
 	PreviousTier string      // "" on the first assignment
 	Tier         string      // new tier; "" when LTV falls below a ladder that starts above 0
 	Up           bool        // promotion or first assignment; rendered as direction (Direction)
 	LTV          money.Exact // LTV after the change, rendered with 2 places
 	PreviousLTV  money.Exact // stored LTV before the change, 2 places
-	AOV          money.Exact // figures at the change (Figures), 2 places
+	AOV          money.Exact // at the change, 2 places; negative only when refunds exceed orders
 	Frequency    money.Exact // orders per year, 4 places
 	Orders       int64       // distinct order_placed events so far
 	Churned      bool        // SPEC §4 churn flag at the change

@@ -89,7 +89,7 @@ func (m *Model) NextDue(s *State) (time.Time, bool) {
 // SegmentChange is a change of a customer's stored segment, the payload of
 // an `ltv.segment.v1` event (SPEC §8).
 type SegmentChange struct {
-	CustomerID string // the record key of the event
+	CustomerID string // also the key of the published record
 	Previous   string // "" on the first assignment
 	Segment    string // new segment: new, active, at_risk, lapsed or churned ("" only without orders)
 	// LastOrderAt and Orders describe the customer when the change was

@@ -496,8 +496,9 @@ type EncodeOptions struct {
 	// Computed, when set, are the figures of st as Apply already computed
 	// them (saves computing them again); nil means compute here.
 	Computed *aggregate.Figures
-	// Now is the wall-clock time written as updated_at (SPEC §3) when
-	// Figures is true; passed in so the encoder has no clock.
+	// Now is the wall-clock time written as updated_at (SPEC §3, whole
+	// seconds) when a public field changes; passed in so the encoder has
+	// no clock.
 	Now time.Time
 	// Fields, when set, lends the write's field list (nil: one is
 	// allocated for it).
