@@ -334,6 +334,90 @@ func TestNoPermissionIsAClearError(t *testing.T) {
 	}
 }
 
+// startReplyingRedis is a TCP server that speaks just enough RESP to
+// answer every command with the error reply reply (HELLO gets "unknown
+// command", so the client falls back to RESP2, as with an old server).
+func startReplyingRedis(t *testing.T, reply string) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ln.Close() })
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer conn.Close()
+				r := bufio.NewReader(conn)
+				for {
+					// A command is an array of bulk strings: *n, then $len and the bytes n times.
+					line, err := r.ReadString('\n')
+					if err != nil {
+						return
+					}
+					var n int
+					if _, err := fmt.Sscanf(line, "*%d", &n); err != nil {
+						return
+					}
+					var name string
+					for i := 0; i < n; i++ {
+						if _, err := r.ReadString('\n'); err != nil {
+							return
+						}
+						arg, err := r.ReadString('\n')
+						if err != nil {
+							return
+						}
+						if i == 0 {
+							name = strings.ToUpper(strings.TrimSpace(arg))
+						}
+					}
+					out := "-" + reply + "\r\n"
+					if name == "HELLO" {
+						out = "-ERR unknown command 'HELLO'\r\n"
+					}
+					if _, err := io.WriteString(conn, out); err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// TestRedisNotReadyYetIsA503: a Redis that is restarting answers LOADING
+// until its dataset is in memory. That passes by itself, as an unreachable
+// Redis does, so it is a 503 (try again), not the 500 of a refusal that
+// needs an operator.
+func TestRedisNotReadyYetIsA503(t *testing.T) {
+	for _, reply := range []string{"LOADING Redis is loading the dataset in memory", "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.", "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.", "CLUSTERDOWN The cluster is down"} {
+		t.Run(strings.Fields(reply)[0], func(t *testing.T) {
+			c, err := store.NewClient(store.Config{URL: "redis://" + startReplyingRedis(t, reply) + "/0"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = c.Close() })
+			s, err := api.New(api.Config{Redis: c})
+			if err != nil {
+				t.Fatal(err)
+			}
+			hs := httptest.NewServer(s)
+			t.Cleanup(hs.Close)
+			if code, _, doc := testutil.CallJSON(t, "GET", hs.URL+"/v1/customers/c-7", "", "", nil); code != 503 || !strings.Contains(fmt.Sprint(doc["error"]), reply) {
+				t.Errorf("get: %d %v, want a 503 naming the reply", code, doc)
+			}
+			if code, _, doc := testutil.CallJSON(t, "POST", hs.URL+"/v1/customers:batchGet", "application/json", `{"ids":["c-7","c-8"]}`, nil); code != 503 {
+				t.Errorf("batchGet: %d %v, want 503", code, doc)
+			}
+		})
+	}
+}
+
 func TestHealthz(t *testing.T) {
 	f := newFixture(t)
 	hs := f.server(t, api.Config{HealthTimeout: time.Second})

@@ -296,13 +296,33 @@ func (s *Server) readBatch(w http.ResponseWriter, r *http.Request) ([]string, in
 	return ids, 0, nil
 }
 
+// transientReplies are the error replies with which a Redis that is up
+// says it cannot answer yet: still loading its dataset after a restart,
+// busy with a script, a replica that lost its master, a cluster without
+// all its slots or in the middle of a resharding. They pass by themselves,
+// like a Redis that is down, so they are a 503 (try again), not the 500 of
+// a refusal that needs an operator (NOPERM).
+var transientReplies = []string{"LOADING", "BUSY", "MASTERDOWN", "CLUSTERDOWN", "TRYAGAIN"}
+
+// isTransientReply reports whether err is one of transientReplies.
+func isTransientReply(err error) bool {
+	msg := err.Error()
+	for _, p := range transientReplies {
+		if strings.HasPrefix(msg, p+" ") || msg == p {
+			return true
+		}
+	}
+	return false
+}
+
 // redisFailed answers a request whose Redis read failed: a refusal by
 // Redis (an error reply, such as NOPERM from an ACL) is 500, anything else
-// (unreachable, timed out) 503.
+// (unreachable, timed out, or an error reply saying it is not ready yet,
+// such as LOADING while it restarts) 503.
 func (s *Server) redisFailed(w http.ResponseWriter, err error) {
 	s.cfg.Logger.Warn("redis read failed", zap.Error(err))
 	var reply redis.Error
-	if errors.As(err, &reply) && !errors.Is(err, redis.ErrClosed) {
+	if errors.As(err, &reply) && !errors.Is(err, redis.ErrClosed) && !isTransientReply(reply) {
 		msg := "redis refused the read: " + err.Error()
 		if strings.HasPrefix(err.Error(), "NOPERM") {
 			msg += " (the ACL user needs read access to ltv:*: see docs/read-api.md)"
