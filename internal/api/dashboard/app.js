@@ -154,19 +154,34 @@ function renderSegments(segments) {
   $("kpi-active").textContent = total > 0 ? pct(active / total) : "—";
 }
 
+// countStep is the spacing of the count axis's grid lines: a whole number
+// of customers of the form 1, 2, 2.5 or 5 × 10^k that cuts the axis from 0 to
+// max into at most 4 steps. Grid lines at plain quarters of max would sit
+// at fractions of a customer and be labelled with rounded, repeated
+// numbers (0, 0, 1, 1, 1 for a largest band of 1).
+function countStep(max) {
+  const raw = Math.max(1, max) / 4;
+  for (let p = 1; ; p *= 10) {
+    const step = [1, 2, 2.5, 5].map((m) => m * p).find((s) => Number.isInteger(s) && s >= raw);
+    if (step !== undefined) return step;
+  }
+}
+
 function renderHistogram(buckets) {
   const box = $("histogram");
   const list = buckets || [];
   const W = Math.max(320, box.clientWidth || 600), H = 260;
   const padL = 46, padR = 8, padT = 18, padB = 34;
-  const max = Math.max(1, ...list.map((b) => b.customers));
+  const largest = Math.max(1, ...list.map((b) => b.customers));
+  const tick = countStep(largest);
+  const max = tick * Math.ceil(largest / tick); // the axis's top: a grid line
   const root = svg("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": "customers per LTV band" });
   const plotW = W - padL - padR, plotH = H - padT - padB;
-  // Grid lines at quarters of the largest bin.
-  for (let q = 0; q <= 4; q++) {
-    const y = padT + plotH - (plotH * q) / 4;
+  // Grid lines at whole multiples of tick, each labelled with its count.
+  for (let v = 0; v <= max; v += tick) {
+    const y = padT + plotH - (plotH * v) / max;
     root.append(svg("line", { x1: padL, x2: W - padR, y1: y, y2: y, class: "axis" }));
-    root.append(svg("text", { x: padL - 6, y: y + 4, "text-anchor": "end" }, short(Math.round((max * q) / 4))));
+    root.append(svg("text", { x: padL - 6, y: y + 4, "text-anchor": "end", class: "tick" }, short(v)));
   }
   const n = Math.max(1, list.length), step = plotW / n, gap = Math.min(6, step * 0.15);
   const labelEvery = Math.ceil(n / Math.max(1, Math.floor(plotW / 58)));

@@ -1,0 +1,120 @@
+package api_test
+
+import (
+	"context"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/ltv-stream/ltv-stream/internal/api"
+	"github.com/ltv-stream/ltv-stream/internal/report"
+	"github.com/ltv-stream/ltv-stream/internal/testutil"
+	"github.com/redis/go-redis/v9"
+)
+
+// fixedStats is a StatsSource that always answers the same.
+type fixedStats struct {
+	st  *report.Stats
+	err error
+}
+
+func (f fixedStats) Stats(context.Context) (*report.Stats, error) { return f.st, f.err }
+
+// smallStats are the statistics of three customers: two in the lowest LTV
+// band and one in the next, so the histogram's largest band holds 2; and a
+// cohort whose first order is after the as-of time, so it has no
+// customer-months and its ARPU is null.
+func smallStats(t *testing.T) *report.Stats {
+	t.Helper()
+	acc, err := report.NewAccumulator(report.Config{AsOf: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for id, h := range map[string]map[string]string{
+		"a": {"orders": "1", "revenue": "10.00", "gross_profit": "4.00", "churned": "0", "ltv": "40.00", "tier": "bronze", "segment": "new",
+			"first_order_at": "2026-11-01T00:00:00Z", "last_order_at": "2026-11-01T00:00:00Z", "channel": "email"},
+		"b": {"orders": "1", "revenue": "15.00", "gross_profit": "6.00", "churned": "0", "ltv": "60.00", "tier": "bronze", "segment": "new",
+			"first_order_at": "2026-11-02T00:00:00Z", "last_order_at": "2026-11-02T00:00:00Z", "channel": "email"},
+		"c": {"orders": "1", "revenue": "200.00", "gross_profit": "80.00", "churned": "0", "ltv": "700.00", "tier": "bronze", "segment": "new",
+			"first_order_at": "2027-01-05T00:00:00Z", "last_order_at": "2027-01-05T00:00:00Z", "channel": "email"},
+	} {
+		if err := acc.Add(id, h); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return acc.Stats(report.Meta{GeneratedAt: time.Now()})
+}
+
+// shownState is what these tests read off the page.
+type shownState struct {
+	Ticks       []string `json:"ticks"`
+	ShadedNulls int      `json:"shadedNulls"`
+	Status      string   `json:"status"`
+	Changes     string   `json:"changes"`
+}
+
+const readShown = `(() => ({
+  ticks: [...document.querySelectorAll("#histogram svg text[text-anchor=end]")].map((e) => e.textContent),
+  shadedNulls: [...document.querySelectorAll("#cohorts td")].filter((td) => td.textContent === "—" && td.style.backgroundColor !== "").length,
+  status: document.getElementById("status-text").textContent,
+  changes: document.getElementById("changes").textContent,
+}))()`
+
+// showDashboard serves the dashboard over the given statistics (and no
+// recent changes: that endpoint answers 503), loads it in headless
+// Chromium, waits for its first refresh and reads it.
+func showDashboard(t *testing.T, stats api.StatsSource) shownState {
+	t.Helper()
+	testutil.SkipShort(t, "runs a browser")
+	browser := findChromium(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	// The page reads nothing from Redis directly; an unused client will do.
+	rc := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
+	defer rc.Close()
+	srv, err := api.New(api.Config{Redis: rc, Stats: stats})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv)
+	defer hs.Close()
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(browser), chromedp.WindowSize(1440, 1000))
+	if os.Geteuid() == 0 {
+		opts = append(opts, chromedp.NoSandbox)
+	}
+	actx, acancel := chromedp.NewExecAllocator(ctx, opts...)
+	defer acancel()
+	bctx, bcancel := chromedp.NewContext(actx)
+	defer bcancel()
+	if err := chromedp.Do(bctx, chromedp.Navigate(hs.URL+"/"), chromedp.WaitVisible(chromedp.CSS(`#status-dot.ok, #status-dot.err`))); err != nil {
+		t.Fatalf("browser: %v", err)
+	}
+	shown, err := chromedp.Run(bctx, chromedp.Evaluate[shownState](readShown))
+	if err != nil {
+		t.Fatalf("reading the page: %v", err)
+	}
+	return shown
+}
+
+// TestDashboardHistogramAxisIsWholeCustomers: with few customers per band
+// the count axis is labelled with distinct whole numbers, not quarters of
+// the largest band rounded (0, 1, 1, 2, 2 for a largest band of 2).
+func TestDashboardHistogramAxisIsWholeCustomers(t *testing.T) {
+	shown := showDashboard(t, fixedStats{st: smallStats(t)})
+	if len(shown.Ticks) < 2 {
+		t.Fatalf("axis labels %q", shown.Ticks)
+	}
+	seen := map[string]bool{}
+	for _, tick := range shown.Ticks {
+		if seen[tick] {
+			t.Fatalf("axis labels %q repeat %q", shown.Ticks, tick)
+		}
+		seen[tick] = true
+	}
+	if got := strings.Join(shown.Ticks, " "); got != "0 1 2" {
+		t.Errorf("axis labels %q, want 0 1 2 for a largest band of 2", got)
+	}
+}
