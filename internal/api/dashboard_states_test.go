@@ -118,3 +118,13 @@ func TestDashboardHistogramAxisIsWholeCustomers(t *testing.T) {
 		t.Errorf("axis labels %q, want 0 1 2 for a largest band of 2", got)
 	}
 }
+
+// TestDashboardDoesNotShadeUndefinedFigures: a "—" (a null figure, here
+// the ARPU of a cohort without customer-months) is not coloured as the
+// lowest value of its column.
+func TestDashboardDoesNotShadeUndefinedFigures(t *testing.T) {
+	shown := showDashboard(t, fixedStats{st: smallStats(t)})
+	if shown.ShadedNulls != 0 {
+		t.Errorf("%d cells showing — are shaded", shown.ShadedNulls)
+	}
+}

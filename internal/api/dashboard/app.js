@@ -233,7 +233,9 @@ function renderCohorts(cohorts) {
     ["mean_ltv", (c) => [money(c.mean_ltv), Number(c.mean_ltv)], 199],
     ["mean_predicted_clv", (c) => [money(c.mean_predicted_clv), c.mean_predicted_clv === null ? null : Number(c.mean_predicted_clv)], 265],
     ["repeat_rate", (c) => [pct(c.repeat_rate), c.repeat_rate], 155],
-    ["arpu_month", (c) => [money(c.arpu_month), Number(c.arpu_month)], 199],
+    // arpu_month is null for a cohort without customer-months; Number(null)
+    // would be 0 and shade the "—" cell as the column's lowest value.
+    ["arpu_month", (c) => [money(c.arpu_month), c.arpu_month === null ? null : Number(c.arpu_month)], 199],
     ["monthly_churn_rate", (c) => [pct(c.monthly_churn_rate, 2), c.monthly_churn_rate], 0],
     ["subscription_ltv", (c) => [money(c.subscription_ltv), c.subscription_ltv === null ? null : Number(c.subscription_ltv)], 265],
   ];
