@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"context"
+	"errors"
 	"net/http/httptest"
 	"os"
 	"strings"
@@ -126,5 +127,18 @@ func TestDashboardDoesNotShadeUndefinedFigures(t *testing.T) {
 	shown := showDashboard(t, fixedStats{st: smallStats(t)})
 	if shown.ShadedNulls != 0 {
 		t.Errorf("%d cells showing — are shaded", shown.ShadedNulls)
+	}
+}
+
+// TestDashboardSaysWhenNothingLoads: with every endpoint failing, the
+// status does not claim the page was updated just now, and the recent
+// changes panel says they are unavailable instead of staying blank.
+func TestDashboardSaysWhenNothingLoads(t *testing.T) {
+	shown := showDashboard(t, fixedStats{err: errors.New("redis down")})
+	if strings.Contains(shown.Status, "updated") || !strings.Contains(shown.Status, "no figures") {
+		t.Errorf("status %q while nothing has loaded", shown.Status)
+	}
+	if !strings.Contains(shown.Changes, "unavailable") {
+		t.Errorf("recent changes panel shows %q while they cannot be read", shown.Changes)
 	}
 }

@@ -347,11 +347,28 @@ function setStatus(ok, text) {
   $("status-text").textContent = text;
 }
 
+// statsShownAt and changesShown remember what the page holds from earlier
+// refreshes: the last figures stay on screen when a refresh fails, and the
+// status must say how old they are, not claim they were just updated.
+let statsShownAt = null, changesShown = false;
+
 async function refresh() {
   const [stats, changes] = await Promise.allSettled([fetchJSON("/v1/stats"), fetchJSON("/v1/changes?limit=" + CHANGES_SHOWN)]);
   const errors = [];
-  if (stats.status === "fulfilled") renderStats(stats.value); else errors.push(stats.reason.message);
-  if (changes.status === "fulfilled") renderChanges(changes.value); else errors.push(changes.reason.message);
+  const now = new Date().toLocaleTimeString("en-GB");
+  if (stats.status === "fulfilled") {
+    renderStats(stats.value);
+    statsShownAt = now;
+  } else {
+    errors.push(stats.reason.message);
+  }
+  if (changes.status === "fulfilled") {
+    renderChanges(changes.value);
+    changesShown = true;
+  } else {
+    errors.push(changes.reason.message);
+    if (!changesShown) $("changes").replaceChildren(el("li", "empty", "recent changes unavailable (see the banner)"));
+  }
   const banner = $("banner");
   if (errors.length) {
     banner.textContent = errors.join(" · ");
@@ -359,8 +376,12 @@ async function refresh() {
   } else {
     banner.hidden = true;
   }
-  const now = new Date().toLocaleTimeString("en-GB");
-  setStatus(errors.length === 0, (errors.length ? "partly stale, " : "live, ") + "updated " + now);
+  let status;
+  if (errors.length === 0) status = "live, updated " + now;
+  else if (stats.status === "fulfilled") status = "partly stale, figures updated " + now;
+  else if (statsShownAt) status = "stale, figures from " + statsShownAt + ", retrying";
+  else status = "no figures yet, retrying";
+  setStatus(errors.length === 0, status);
   document.body.dataset.refreshed = String(Number(document.body.dataset.refreshed || 0) + 1);
   setTimeout(refresh, REFRESH_MS);
 }
