@@ -44,6 +44,9 @@ func (f *reportFlags) register(fs *flag.FlagSet) {
 	})
 }
 
+// halfCent is the smallest acquisition cost that is not shown as 0.00.
+var halfCent = decimal.New(5, -3)
+
 // parseCAC reads the --cac values into costs per channel; source names
 // where they came from in errors (the flag, or serve's LTV_CAC).
 func parseCAC(source string, values []string) (map[string]decimal.Decimal, error) {
@@ -63,6 +66,13 @@ func parseCAC(source string, values []string) (map[string]decimal.Decimal, error
 		d, err := decimal.NewFromString(amount)
 		if err != nil || d.Sign() <= 0 {
 			return nil, badFlag(fmt.Errorf("%s %q: amount %q is not a positive decimal", source, v, amount))
+		}
+		// Money is shown to the cent: a cost below half a cent would be
+		// printed as 0.00 beside an LTV:CAC computed from the exact value
+		// (0.00 and 1535000 in one row), so it is refused as the zero it
+		// shows as.
+		if d.LessThan(halfCent) {
+			return nil, badFlag(fmt.Errorf("%s %q: amount %q rounds to 0.00; an acquisition cost is at least 0.01", source, v, amount))
 		}
 		if _, dup := out[channel]; dup {
 			return nil, badFlag(fmt.Errorf("%s %q: channel given twice", source, v))

@@ -234,6 +234,7 @@ func TestReportErrors(t *testing.T) {
 		{[]string{"--cac", "email=abc"}, 2, `amount "abc" is not a positive decimal`},
 		{[]string{"--cac", "email=-3"}, 2, `amount "-3" is not a positive decimal`},
 		{[]string{"--cac", "email=0"}, 2, `is not a positive decimal`},
+		{[]string{"--cac", "email=0.004"}, 2, `amount "0.004" rounds to 0.00`},
 		{[]string{"--cac", "=5"}, 2, "no channel name"},
 		{[]string{"--cac", "email=5", "--cac", "email=6"}, 2, "channel given twice"},
 		{[]string{"--format", "xml"}, 2, `--format "xml": want table, csv or json`},
