@@ -176,10 +176,7 @@ func (a *Accumulator) Add(id string, fields map[string]string) error {
 	c, err := parseCustomer(fields)
 	if err != nil {
 		err = fmt.Errorf("customer %q: %w", id, err)
-		if a.skipped == 0 {
-			a.firstSkip = err.Error()
-		}
-		a.skipped++
+		a.Skip(err)
 		return err
 	}
 	a.n++
@@ -224,6 +221,17 @@ func (a *Accumulator) Add(id string, fields map[string]string) error {
 	}
 	s.exposure += a.exposure(c)
 	return nil
+}
+
+// Skip counts a customer left out, as Add does one with a field that
+// cannot be parsed: in Stats.Skipped, with why, if it is the first, in
+// Stats.FirstSkip. Readers call it for a customer they could not read at
+// all (its key holds something other than a hash).
+func (a *Accumulator) Skip(why error) {
+	if a.skipped == 0 {
+		a.firstSkip = why.Error()
+	}
+	a.skipped++
 }
 
 // historicalLTV is the history part of a customer's LTV: the stored ltv

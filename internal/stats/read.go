@@ -7,11 +7,13 @@ package stats
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"time"
 
 	"github.com/ltv-stream/ltv-stream/internal/report"
+	"github.com/ltv-stream/ltv-stream/internal/store"
 )
 
 // Source lists and reads customers. *store.Redis implements it with SCAN
@@ -96,7 +98,15 @@ func Read(ctx context.Context, src Source, cfg ReadConfig) (*report.Stats, error
 	var listed, read int64
 	readBatch := func(ids []string, sampling bool) error {
 		fields, err := src.ReadFields(ctx, ids, report.Fields)
-		if err != nil {
+		// A key that is not a hash fails only its own read: it is left out
+		// and counted in Skipped, as a hash with an unparseable field is,
+		// instead of failing every report and the read API's /v1/stats
+		// until someone deletes it.
+		if nh := (*store.NotHashError)(nil); errors.As(err, &nh) {
+			for _, id := range nh.IDs {
+				acc.Skip(fmt.Errorf("customer %q: key %s is not a hash (WRONGTYPE): something other than ltv-stream wrote it", id, store.Key(id)))
+			}
+		} else if err != nil {
 			return err
 		}
 		for i, f := range fields {

@@ -269,3 +269,34 @@ func TestReadFailsOnUnreachableRedis(t *testing.T) {
 		t.Fatalf("error %v", err)
 	}
 }
+
+// TestReadSkipsAKeyThatIsNotAHash: a key ltv:{<id>} that another program
+// wrote as something other than a hash is left out and counted in
+// Skipped, with the reason, like a hash with an unparseable field; it
+// does not fail the whole read (ltvctl report, GET /v1/stats).
+func TestReadSkipsAKeyThatIsNotAHash(t *testing.T) {
+	srv := testutil.StartRedis(t)
+	client := srv.StoreClient()
+	customers := population(30)
+	seed(t, client, customers)
+	if err := client.Set(ctxT(t), store.Key("foreign"), "not a hash", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	for _, limit := range []int{0, 100} { // 100: the sampling path, everyone in the sample
+		t.Run(fmt.Sprintf("sample limit %d", limit), func(t *testing.T) {
+			got, err := stats.Read(ctxT(t), store.NewRedis(client, store.Config{}), stats.ReadConfig{
+				Report: report.Config{AsOf: asOf}, SampleLimit: limit, BatchSize: 1000, Seed: 3, Now: fixedNow})
+			if err != nil {
+				t.Fatalf("read: %v", err)
+			}
+			if got.Skipped != 1 || !strings.Contains(got.FirstSkip, "ltv:{foreign} is not a hash") {
+				t.Errorf("skipped %d (%q), want the foreign key", got.Skipped, got.FirstSkip)
+			}
+			if limit == 0 {
+				if want := direct(t, customers); got.SampleSize != want.SampleSize || !reflect.DeepEqual(got.Tiers, want.Tiers) {
+					t.Errorf("read %d customers, tiers %v; want %d, %v", got.SampleSize, got.Tiers, want.SampleSize, want.Tiers)
+				}
+			}
+		})
+	}
+}

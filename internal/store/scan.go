@@ -136,11 +136,30 @@ func (r *Redis) EachCustomerID(ctx context.Context, batchSize int, fn func(ids [
 	return walk(ctx, r.client)
 }
 
+// NotHashError is ReadFields' answer when the keys of some customers hold
+// something other than a hash (WRONGTYPE: another program wrote
+// ltv:{<id>}). The other customers were read as usual; these got nil.
+type NotHashError struct {
+	// IDs are the customers whose keys are not hashes, in the order read.
+	IDs []string
+}
+
+func (e *NotHashError) Error() string {
+	const why = " (WRONGTYPE): something other than ltv-stream wrote it"
+	if len(e.IDs) == 1 {
+		return "key " + Key(e.IDs[0]) + " is not a hash" + why
+	}
+	return fmt.Sprintf("keys %s and %d more are not hashes%s", Key(e.IDs[0]), len(e.IDs)-1, why)
+}
+
 // ReadFields reads the named fields of the given customers with one
 // pipelined HMGET each (one round trip per node), so a reader needs
 // neither HGETALL nor the private fields. A customer whose hash has none
 // of the fields (it is gone) gets nil; an absent field is absent from its
-// map.
+// map. A key that holds something other than a hash fails only its own
+// read: the others are returned, with a *NotHashError naming it, so one
+// stray key under ltv:{…} does not stop a walk over every customer (the
+// read API's batchGet treats it the same way).
 func (r *Redis) ReadFields(ctx context.Context, customerIDs, fields []string) ([]map[string]string, error) {
 	cmds := make([]*redis.SliceCmd, len(customerIDs))
 	_, err := r.client.Pipelined(ctx, func(p redis.Pipeliner) error {
@@ -149,8 +168,23 @@ func (r *Redis) ReadFields(ctx context.Context, customerIDs, fields []string) ([
 		}
 		return nil
 	})
+	var notHash *NotHashError
 	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", customersText(len(customerIDs)), err)
+		for i, cmd := range cmds {
+			switch cerr := cmd.Err(); {
+			case cerr == nil:
+			case strings.HasPrefix(cerr.Error(), "WRONGTYPE"):
+				if notHash == nil {
+					notHash = &NotHashError{}
+				}
+				notHash.IDs = append(notHash.IDs, customerIDs[i])
+			default:
+				return nil, fmt.Errorf("read %s: %w", customersText(len(customerIDs)), err)
+			}
+		}
+		if notHash == nil {
+			return nil, fmt.Errorf("read %s: %w", customersText(len(customerIDs)), err)
+		}
 	}
 	out := make([]map[string]string, len(customerIDs))
 	for i, cmd := range cmds {
@@ -166,6 +200,9 @@ func (r *Redis) ReadFields(ctx context.Context, customerIDs, fields []string) ([
 			m[fields[j]] = s
 		}
 		out[i] = m
+	}
+	if notHash != nil {
+		return out, notHash
 	}
 	return out, nil
 }
