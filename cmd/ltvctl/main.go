@@ -21,6 +21,7 @@ import (
 	"math"
 	"os"
 	"os/signal"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -168,15 +169,29 @@ func runGet(ctx context.Context, args []string, getenv func(string) string, out,
 		return err
 	}
 	defer closeStore()
-	fields, err := st.PublicFields(ctx, ids)
-	if err != nil {
+	// HMGET of the public names, as the read API reads a customer. A key
+	// that another program wrote as something other than a hash fails
+	// only its own read (store.NotHashError, named below), as in the
+	// API's batchGet: the other customers are still printed.
+	names := store.PublicFieldNames()
+	read, err := st.ReadFields(ctx, ids, names)
+	var notHash *store.NotHashError
+	if err != nil && !errors.As(err, &notHash) {
 		return err
 	}
 	var missing []string
-	names := store.PublicFieldNames()
 	var buf []byte
-	for i, f := range fields {
-		if f == nil {
+	for i, m := range read {
+		if notHash != nil && slices.Contains(notHash.IDs, ids[i]) {
+			continue
+		}
+		f := make([]string, len(names))
+		found := false
+		for j, name := range names {
+			f[j] = m[name]
+			found = found || f[j] != ""
+		}
+		if !found {
 			missing = append(missing, ids[i])
 			continue
 		}
@@ -191,8 +206,15 @@ func runGet(ctx context.Context, args []string, getenv func(string) string, out,
 			return fmt.Errorf("write: %w", err)
 		}
 	}
+	var problems []string
 	if len(missing) > 0 {
-		return fmt.Errorf("unknown customers: %q", missing)
+		problems = append(problems, fmt.Sprintf("unknown customers: %q", missing))
+	}
+	if notHash != nil {
+		problems = append(problems, notHash.Error())
+	}
+	if len(problems) > 0 {
+		return errors.New(strings.Join(problems, "; "))
 	}
 	return nil
 }

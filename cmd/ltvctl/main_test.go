@@ -198,6 +198,15 @@ func TestFitScoreAndGetFromRedis(t *testing.T) {
 	if code != 0 || strings.Contains(got, "extra") || !strings.HasPrefix(got, `{"customer_id":"c-000001","orders":"`) {
 		t.Fatalf("get: exit %d, %s %s", code, got, errOut)
 	}
+	// A key ltv:{id} another program wrote as something other than a hash
+	// is named; the other customers are still printed (as batchGet does).
+	if err := srv.Client().Set(context.Background(), "ltv:{foreign}", "x", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	code, two, errOut := ltvctl(t, env, "get", "foreign", "c-000001")
+	if code != 1 || !strings.Contains(errOut, "ltv:{foreign} is not a hash") || !strings.HasPrefix(two, `{"customer_id":"c-000001",`) {
+		t.Fatalf("get with a key that is not a hash: exit %d, %q, %q", code, two, errOut)
+	}
 	order := []string{`"customer_id"`}
 	for _, name := range store.PublicFieldNames() {
 		if _, ok := doc[name]; ok {
