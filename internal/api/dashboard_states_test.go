@@ -55,6 +55,11 @@ type shownState struct {
 	ShadedNulls int      `json:"shadedNulls"`
 	Status      string   `json:"status"`
 	Changes     string   `json:"changes"`
+	// ChannelWidths are the widths in pixels of the cohort table's
+	// channel cells; Overflow is how far the cohort and the channel
+	// tables run past their boxes.
+	ChannelWidths []float64 `json:"channelWidths"`
+	Overflow      []float64 `json:"overflow"`
 }
 
 const readShown = `(() => ({
@@ -62,6 +67,8 @@ const readShown = `(() => ({
   shadedNulls: [...document.querySelectorAll("#cohorts td")].filter((td) => td.textContent === "—" && td.style.backgroundColor !== "").length,
   status: document.getElementById("status-text").textContent,
   changes: document.getElementById("changes").textContent,
+  channelWidths: [...document.querySelectorAll("#cohorts tbody tr td:nth-child(2)")].map((td) => td.getBoundingClientRect().width),
+  overflow: ["cohorts", "channels"].map((id) => { const t = document.getElementById(id); return t.scrollWidth - t.parentElement.clientWidth; }),
 }))()`
 
 // showDashboard serves the dashboard over the given statistics (and no
@@ -140,5 +147,36 @@ func TestDashboardSaysWhenNothingLoads(t *testing.T) {
 	}
 	if !strings.Contains(shown.Changes, "unavailable") {
 		t.Errorf("recent changes panel shows %q while they cannot be read", shown.Changes)
+	}
+}
+
+// TestDashboardKeepsLongChannelNamesNarrow: a long channel name (a UTM
+// string) is cut to a bounded width, so the cohort table's figures stay in
+// view instead of being pushed off to the right.
+func TestDashboardKeepsLongChannelNamesNarrow(t *testing.T) {
+	acc, err := report.NewAccumulator(report.Config{AsOf: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	long := "utm_source=newsletter&utm_medium=email&utm_campaign=black-friday-2026-with-a-rather-long-campaign-name-" + strings.Repeat("x", 40)
+	for id, ch := range map[string]string{"a": long, "b": "email"} {
+		if err := acc.Add(id, map[string]string{"orders": "1", "revenue": "10.00", "gross_profit": "4.00", "churned": "0", "ltv": "40.00",
+			"tier": "bronze", "segment": "new", "first_order_at": "2026-11-01T00:00:00Z", "last_order_at": "2026-11-01T00:00:00Z", "channel": ch}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	shown := showDashboard(t, fixedStats{st: acc.Stats(report.Meta{GeneratedAt: time.Now()})})
+	if len(shown.ChannelWidths) != 2 {
+		t.Fatalf("channel cells %v, want 2 cohort rows", shown.ChannelWidths)
+	}
+	for _, w := range shown.ChannelWidths {
+		if w > 320 {
+			t.Errorf("a channel cell is %.0f px wide (cells %v)", w, shown.ChannelWidths)
+		}
+	}
+	for i, name := range []string{"cohort", "channel"} {
+		if shown.Overflow[i] > 0 {
+			t.Errorf("the %s table runs %.0f px past its box", name, shown.Overflow[i])
+		}
 	}
 }

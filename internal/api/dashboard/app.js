@@ -222,6 +222,17 @@ function cell(text, numeric, value) {
   return { td, value: value === undefined ? null : value };
 }
 
+// channelCell shows a channel's name, "(none)" for customers without one.
+// A long name (a UTM string, say) is cut with an ellipsis, the whole of it
+// in the cell's tooltip: at its full width it pushed the figures of every
+// row out of view to the right.
+function channelCell(channel) {
+  const name = channel === "" ? "(none)" : channel;
+  const td = el("td", "label", name);
+  td.title = name;
+  return td;
+}
+
 function renderCohorts(cohorts) {
   const rows = cohorts || [];
   const cols = [
@@ -244,7 +255,7 @@ function renderCohorts(cohorts) {
     const tr = el("tr");
     tr.dataset.cohort = c.cohort;
     tr.dataset.channel = c.channel;
-    tr.append(el("td", "", c.cohort), el("td", "", c.channel === "" ? "(none)" : c.channel));
+    tr.append(el("td", "", c.cohort), channelCell(c.channel));
     cols.forEach(([, f], i) => {
       const [text, value] = f(c);
       const x = cell(text, true, value);
@@ -272,7 +283,7 @@ function renderChannels(channels) {
     tr.dataset.channel = c.channel;
     if (c.ltv_cac !== null && c.ltv_cac !== undefined) tr.classList.add(c.ltv_cac >= 3 ? "good" : "poor");
     tr.append(
-      el("td", "", c.channel === "" ? "(none)" : c.channel),
+      channelCell(c.channel),
       cell(count.format(c.customers), true).td,
       cell(money(c.mean_ltv), true).td,
       cell(money(c.cac), true).td,
