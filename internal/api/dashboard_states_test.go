@@ -76,28 +76,8 @@ const readShown = `(() => ({
 // Chromium, waits for its first refresh and reads it.
 func showDashboard(t *testing.T, stats api.StatsSource) shownState {
 	t.Helper()
-	testutil.SkipShort(t, "runs a browser")
-	browser := findChromium(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	// The page reads nothing from Redis directly; an unused client will do.
-	rc := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
-	defer rc.Close()
-	srv, err := api.New(api.Config{Redis: rc, Stats: stats})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(srv)
-	defer hs.Close()
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(browser), chromedp.WindowSize(1440, 1000))
-	if os.Geteuid() == 0 {
-		opts = append(opts, chromedp.NoSandbox)
-	}
-	actx, acancel := chromedp.NewExecAllocator(ctx, opts...)
-	defer acancel()
-	bctx, bcancel := chromedp.NewContext(actx)
-	defer bcancel()
-	if err := chromedp.Do(bctx, chromedp.Navigate(hs.URL+"/"), chromedp.WaitVisible(chromedp.CSS(`#status-dot.ok, #status-dot.err`))); err != nil {
+	bctx := openDashboard(t, stats, nil)
+	if err := chromedp.Do(bctx, chromedp.WaitVisible(chromedp.CSS(`#status-dot.ok, #status-dot.err`))); err != nil {
 		t.Fatalf("browser: %v", err)
 	}
 	shown, err := chromedp.Run(bctx, chromedp.Evaluate[shownState](readShown))
@@ -105,6 +85,45 @@ func showDashboard(t *testing.T, stats api.StatsSource) shownState {
 		t.Fatalf("reading the page: %v", err)
 	}
 	return shown
+}
+
+// openDashboard serves the dashboard over stats and changes (nil: that
+// endpoint answers 503) and opens it in headless Chromium; the browser
+// and the server are closed when the test ends.
+func openDashboard(t *testing.T, stats api.StatsSource, changes api.ChangesSource) context.Context {
+	t.Helper()
+	testutil.SkipShort(t, "runs a browser")
+	browser := findChromium(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	// The page reads nothing from Redis directly; an unused client will do.
+	rc := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
+	t.Cleanup(func() { _ = rc.Close() })
+	cfg := api.Config{Redis: rc, Stats: stats}
+	if changes != nil {
+		cfg.Changes = changes
+	}
+	srv, err := api.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv)
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(browser), chromedp.WindowSize(1440, 1000))
+	if os.Geteuid() == 0 {
+		opts = append(opts, chromedp.NoSandbox)
+	}
+	actx, acancel := chromedp.NewExecAllocator(ctx, opts...)
+	bctx, bcancel := chromedp.NewContext(actx)
+	t.Cleanup(func() {
+		bcancel()
+		acancel()
+		hs.CloseClientConnections()
+		hs.Close()
+	})
+	if err := chromedp.Do(bctx, chromedp.Navigate(hs.URL+"/")); err != nil {
+		t.Fatalf("browser: %v", err)
+	}
+	return bctx
 }
 
 // TestDashboardHistogramAxisIsWholeCustomers: with few customers per band
@@ -178,5 +197,34 @@ func TestDashboardKeepsLongChannelNamesNarrow(t *testing.T) {
 		if shown.Overflow[i] > 0 {
 			t.Errorf("the %s table runs %.0f px past its box", name, shown.Overflow[i])
 		}
+	}
+}
+
+// hungChanges is a change feed whose brokers do not answer: every read
+// fails only after a while (the API's Kafka deadline is 5 s).
+type hungChanges struct{ after time.Duration }
+
+func (h hungChanges) Recent(ctx context.Context, _ int) (api.RecentChanges, error) {
+	select {
+	case <-time.After(h.after):
+	case <-ctx.Done():
+	}
+	return api.RecentChanges{}, errors.New("brokers do not answer")
+}
+
+func (hungChanges) Depth() int { return 100 }
+
+// TestDashboardDrawsFiguresWithoutWaitingForKafka: the figures (from
+// Redis) are drawn as soon as /v1/stats answers, not after a hung broker
+// has made /v1/changes fail.
+func TestDashboardDrawsFiguresWithoutWaitingForKafka(t *testing.T) {
+	bctx := openDashboard(t, fixedStats{st: smallStats(t)}, hungChanges{after: 5 * time.Second})
+	time.Sleep(2 * time.Second)
+	population, err := chromedp.Run(bctx, chromedp.Evaluate[string](`document.getElementById("kpi-population").textContent`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if population != "3" {
+		t.Errorf("2 s after loading, while /v1/changes hangs, the page shows %q customers, want 3", population)
 	}
 }

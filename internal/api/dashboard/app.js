@@ -364,19 +364,20 @@ function setStatus(ok, text) {
 let statsShownAt = null, changesShown = false;
 
 async function refresh() {
-  const [stats, changes] = await Promise.allSettled([fetchJSON("/v1/stats"), fetchJSON("/v1/changes?limit=" + CHANGES_SHOWN)]);
+  // Each answer is drawn as soon as it arrives: the figures come from
+  // Redis and must not wait for a slow or hung broker (the recent changes
+  // can take the API up to its 5 s Kafka deadline to fail).
+  const shown = (p, render) => p.then((v) => { render(v); return v; });
+  const [stats, changes] = await Promise.allSettled([
+    shown(fetchJSON("/v1/stats"), (v) => { renderStats(v); statsShownAt = new Date().toLocaleTimeString("en-GB"); }),
+    shown(fetchJSON("/v1/changes?limit=" + CHANGES_SHOWN), (v) => { renderChanges(v); changesShown = true; }),
+  ]);
   const errors = [];
   const now = new Date().toLocaleTimeString("en-GB");
-  if (stats.status === "fulfilled") {
-    renderStats(stats.value);
-    statsShownAt = now;
-  } else {
+  if (stats.status !== "fulfilled") {
     errors.push(stats.reason.message);
   }
-  if (changes.status === "fulfilled") {
-    renderChanges(changes.value);
-    changesShown = true;
-  } else {
+  if (changes.status !== "fulfilled") {
     errors.push(changes.reason.message);
     if (!changesShown) $("changes").replaceChildren(el("li", "empty", "recent changes unavailable (see the banner)"));
   }
