@@ -101,6 +101,20 @@ type Config struct {
 	RedisTLS      TLSFiles // LTV_REDIS_TLS_* files; only with a rediss:// URL
 }
 
+// printFlags prints the flags of fs that keep selects, in flag package
+// usage form, through a flag set holding only those.
+func printFlags(w io.Writer, fs *flag.FlagSet, keep func(name string) bool) {
+	part := flag.NewFlagSet(fs.Name(), flag.ContinueOnError)
+	part.SetOutput(w)
+	fs.VisitAll(func(f *flag.Flag) {
+		if keep(f.Name) {
+			part.Var(f.Value, f.Name, f.Usage)
+			part.Lookup(f.Name).DefValue = f.DefValue
+		}
+	})
+	part.PrintDefaults()
+}
+
 // setting is one env/flag pair.
 type setting struct {
 	env, flag, def, usage string
@@ -122,7 +136,7 @@ func (bareBool) IsBoolFlag() bool { return true }
 // calls it on a zero bareBool too (to tell a default from the zero value).
 func (b bareBool) String() string {
 	if b.Value == nil {
-		return ""
+		return "false" // the zero value of a true/false setting: no "(default false)" in usage
 	}
 	return b.Value.String()
 }
@@ -217,8 +231,10 @@ func LoadCommand(cmd Command, args []string, getenv func(string) string, usageOu
 	}
 	fs := flag.NewFlagSet(cmd.Name, flag.ContinueOnError)
 	fs.SetOutput(usageOut)
+	own := map[string]bool{} // the command's own flags, listed first in usage
 	if cmd.Flags != nil {
 		cmd.Flags(fs)
+		fs.VisitAll(func(f *flag.Flag) { own[f.Name] = true })
 	}
 	for _, s := range flags {
 		if s.secret {
@@ -244,8 +260,17 @@ func LoadCommand(cmd Command, args []string, getenv func(string) string, usageOu
 		if usage == "" {
 			usage = cmd.Name + " [flags]"
 		}
-		fmt.Fprintf(usageOut, "Usage: %s\n\nEvery setting flag has an environment variable; the flag wins.\n\n", usage)
-		fs.PrintDefaults()
+		if len(own) == 0 {
+			fmt.Fprintf(usageOut, "Usage: %s\n\nEvery setting flag has an environment variable; the flag wins.\n\n", usage)
+			fs.PrintDefaults()
+			return
+		}
+		// A command's own flags first, then the settings it shares with
+		// the consumer (SPEC §10), which are most of the list.
+		fmt.Fprintf(usageOut, "Usage: %s\n\nFlags of %s:\n", usage, cmd.Name)
+		printFlags(usageOut, fs, func(name string) bool { return own[name] })
+		fmt.Fprintf(usageOut, "\nSettings shared with the consumer (every one has an environment variable; the flag wins):\n")
+		printFlags(usageOut, fs, func(name string) bool { return !own[name] })
 	}
 	if err := fs.Parse(args); err != nil {
 		return nil, err

@@ -581,3 +581,31 @@ func TestBareBoolFlags(t *testing.T) {
 		t.Fatalf("bare TLS flags: %v, %+v %+v", err, c.KafkaTLS, c.RedisTLS)
 	}
 }
+
+// TestCommandUsageListsItsOwnFlagsFirst: a command's few flags of its own
+// are not lost among the dozens it shares with the consumer, and a
+// true/false setting shows no "(default false)".
+func TestCommandUsageListsItsOwnFlagsFirst(t *testing.T) {
+	var usage strings.Builder
+	cmd := Command{Name: "ltvctl demo", Flags: func(fs *flag.FlagSet) { fs.String("own-flag", "x", "a flag of the command") }}
+	if _, err := LoadCommand(cmd, []string{"-h"}, envOf(nil), &usage); !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("LoadCommand(-h) = %v", err)
+	}
+	text := usage.String()
+	own, shared, flagAt, brokersAt := strings.Index(text, "Flags of ltvctl demo:"), strings.Index(text, "Settings shared with the consumer"),
+		strings.Index(text, "-own-flag"), strings.Index(text, "-kafka-brokers")
+	if own < 0 || shared < 0 || !(own < flagAt && flagAt < shared && shared < brokersAt) {
+		t.Errorf("usage not grouped as the command's flags, then the shared settings:\n%s", text)
+	}
+	if strings.Count(text, "-own-flag") != 1 || strings.Count(text, "-kafka-brokers") != 1 {
+		t.Errorf("a flag listed twice or not at all:\n%s", text)
+	}
+	if strings.Contains(text, "(default false)") {
+		t.Errorf("usage shows a false default:\n%s", text)
+	}
+	usage.Reset()
+	if _, err := Load([]string{"-h"}, envOf(nil), &usage); !errors.Is(err, flag.ErrHelp) ||
+		strings.Contains(usage.String(), "Settings shared") || strings.Contains(usage.String(), "(default false)") {
+		t.Errorf("the consumer's usage:\n%s", usage.String())
+	}
+}
