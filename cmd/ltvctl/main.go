@@ -509,8 +509,11 @@ func runScore(ctx context.Context, args []string, getenv func(string) string, ou
 			// expected_spend stays the Gamma-Gamma value of its x and m.
 			p.PAlive, p.ExpectedOrders, p.CLV = 0, 0, 0
 		}
-		_ = w.Write([]string{r.id, strconv.FormatFloat(p.PAlive, 'f', 4, 64), strconv.FormatFloat(p.ExpectedOrders, 'f', 4, 64),
-			strconv.FormatFloat(p.ExpectedSpend, 'f', 2, 64), strconv.FormatFloat(p.CLV, 'f', 2, 64)})
+		// Rendered as the consumer stores them (SPEC §9's places), so that
+		// a customer scored at the same time shows the same digits here and
+		// in Redis.
+		_ = w.Write([]string{r.id, aggregate.PredictionText(p.PAlive, 4), aggregate.PredictionText(p.ExpectedOrders, 4),
+			aggregate.PredictionText(p.ExpectedSpend, 2), aggregate.PredictionText(p.CLV, 2)})
 	}
 	w.Flush()
 	return w.Error()

@@ -120,6 +120,16 @@ func roundFloat(v float64, places int32) money.Exact {
 	return money.RoundFloat(v, places)
 }
 
+// PredictionText renders a prediction with the given places exactly as the
+// consumer stores it (roundFloat, then fixed places), so that ltvctl score
+// prints the digits Redis holds: strconv's 'f' formatting rounds the
+// binary value half to even and keeps the sign of a value that rounds to
+// zero, which differs from the stored text on half-way values (0.125 is
+// stored "0.13", 'f' gives "0.12") and prints "-0.00" where "0.00" is stored.
+func PredictionText(v float64, places int32) string {
+	return roundFloat(v, places).StringFixed(places)
+}
+
 // predictedLTV is history plus future (SPEC §9), never below 0.
 func predictedLTV(s *State) money.Exact {
 	ltv := s.GrossProfit.Add(s.PredictedCLV)
