@@ -250,7 +250,11 @@ type summaryRow struct {
 // CSV only when it has a monetary_value column (SPEC §10: it is optional).
 func loadSummary(ctx context.Context, cfg *config.Config, f *summaryFlags, unit clv.TimeUnit, errOut io.Writer) (rows []summaryRow, monetary bool, err error) {
 	if f.summary != "" {
-		return readSummaryCSV(f.summary)
+		// A summary carries no margins: its customers' orders are valued
+		// at the configured default margin, as the consumer values an
+		// order without gross_margin (SPEC §2), so that score's
+		// predicted_clv is gross profit (SPEC §9), not revenue.
+		return readSummaryCSV(f.summary, cfg.Model.DefaultMargin.InexactFloat64())
 	}
 	if f.asOf == "" {
 		return nil, false, badFlag(errors.New("--as-of is required when reading customers from Redis"))
@@ -315,8 +319,9 @@ func parseTime(s string) (time.Time, error) {
 // header naming frequency, recency, T and optionally monetary_value (and
 // an id column, customer_id or ID, when present). monetary reports whether
 // the header has the monetary_value (or zbar) column; without it every
-// row's M is 0, which is not an observed mean spend.
-func readSummaryCSV(path string) (rows []summaryRow, monetary bool, err error) {
+// row's M is 0, which is not an observed mean spend. Every row's margin
+// rate is margin (the file has none).
+func readSummaryCSV(path string, margin float64) (rows []summaryRow, monetary bool, err error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, false, fmt.Errorf("summary: %w", err)
@@ -390,7 +395,7 @@ func readSummaryCSV(path string) (rows []summaryRow, monetary bool, err error) {
 		if err := row.customer.Check(); err != nil {
 			return nil, false, fmt.Errorf("summary %s line %d (id %s): %w", path, line, row.id, err)
 		}
-		row.margin = 1
+		row.margin = margin
 		rows = append(rows, row)
 	}
 	return rows, monetary, nil
