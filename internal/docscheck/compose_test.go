@@ -1,0 +1,205 @@
+package docscheck
+
+import (
+	"bytes"
+	"io"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ltv-stream/ltv-stream/internal/config"
+	"github.com/ltv-stream/ltv-stream/internal/stream"
+)
+
+// knownSettings is every LTV_* variable the consumer's settings (shared by
+// ltvctl) name in their usage text, plus ltvctl serve's own.
+func knownSettings(t *testing.T) map[string]bool {
+	t.Helper()
+	var usage bytes.Buffer
+	if _, err := config.Load([]string{"-h"}, func(string) string { return "" }, &usage); err == nil {
+		t.Fatal("-h did not stop the settings from loading")
+	}
+	known := map[string]bool{}
+	for _, m := range regexp.MustCompile(`\(env (LTV_[A-Z0-9_]+)\)`).FindAllStringSubmatch(usage.String(), -1) {
+		known[m[1]] = true
+	}
+	if len(known) < 30 {
+		t.Fatalf("found only %d settings in the usage text", len(known))
+	}
+	// cmd/ltvctl serve's own (docs/read-api.md).
+	for _, env := range []string{"LTV_STATS_REFRESH", "LTV_STATS_SAMPLE_LIMIT", "LTV_CHANGES_DEPTH", "LTV_CAC"} {
+		known[env] = true
+	}
+	return known
+}
+
+// composeServices is docker-compose.yml's services.
+func composeServices(t *testing.T) map[string]node {
+	t.Helper()
+	out := map[string]node{}
+	for name, s := range load(t, "docker-compose.yml")["services"].(node) {
+		out[name] = s.(node)
+	}
+	return out
+}
+
+// docker-compose.yml is what users run "for real": its settings must be
+// ones the programs read, its topics what SPEC §1 and guarantees.md need,
+// and its Redis as durable as guarantees.md assumes.
+func TestComposeFile(t *testing.T) {
+	services := composeServices(t)
+	known := knownSettings(t)
+	for name, s := range services {
+		env, _ := s["environment"].(node)
+		for key, v := range env {
+			if strings.HasPrefix(key, "LTV_") && !known[key] {
+				t.Errorf("service %s sets %s, which no program reads", name, key)
+			}
+			if key == "LTV_CONFIG" {
+				mounted := false
+				for _, vol := range toStrings(s["volumes"]) {
+					mounted = mounted || strings.HasSuffix(strings.TrimSuffix(vol, ":ro"), ":"+v.(string))
+				}
+				if !mounted {
+					t.Errorf("service %s: LTV_CONFIG %v is not a mounted file", name, v)
+				}
+			}
+		}
+	}
+
+	consumer := services["consumer"]
+	env := map[string]string{}
+	for k, v := range consumer["environment"].(node) {
+		env[k] = v.(string)
+	}
+	env["LTV_CONFIG"] = repoRoot + "/deploy/base/config.yaml"
+	cfg, err := config.Load(nil, func(k string) string { return env[k] }, io.Discard)
+	if err != nil {
+		t.Fatalf("the consumer's settings in docker-compose.yml do not load: %v", err)
+	}
+	// SIGTERM: the drain, the pending clears' flush (5 s), leaving the
+	// group (up to 5 s) and the HTTP shutdown (2 s) must fit.
+	grace, err := time.ParseDuration(consumer["stop_grace_period"].(string))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if need := cfg.DrainTimeout + 12*time.Second; grace <= need {
+		t.Errorf("consumer stop_grace_period %s: SIGTERM may need %s", grace, need)
+	}
+
+	// Topics: both inputs with one partition count, every output created,
+	// and a DLQ that takes a whole copy of the largest input record (the
+	// broker's default max.message.bytes, 1048588) plus its headers.
+	script := strings.Join(toStrings(services["kafka-init"]["command"]), "\n")
+	partitions := map[string]int{}
+	dlqMax := 0
+	for _, line := range strings.Split(strings.ReplaceAll(script, "\\\n", " "), "\n") {
+		if !strings.Contains(line, "kafka-topics.sh") || !strings.Contains(line, "--create") {
+			continue
+		}
+		n := flagValue(t, line, "--partitions")
+		var topics []string
+		if strings.Contains(line, `"$$t"`) {
+			m := regexp.MustCompile(`for t in ([^;]+);`).FindStringSubmatch(script)
+			if m == nil {
+				t.Fatalf("kafka-init: no topic list for %q", line)
+			}
+			topics = strings.Fields(m[1])
+		} else {
+			topics = []string{flagValueString(t, line, "--topic")}
+		}
+		for _, topic := range topics {
+			partitions[topic] = n
+			if topic == cfg.DLQTopic {
+				if m := regexp.MustCompile(`max\.message\.bytes=(\d+)`).FindStringSubmatch(line); m != nil {
+					dlqMax, _ = strconv.Atoi(m[1])
+				}
+			}
+		}
+	}
+	for _, topic := range []string{cfg.OrdersTopic, cfg.LifecycleTopic, cfg.ChangesTopic, cfg.SegmentsTopic, cfg.DLQTopic} {
+		if partitions[topic] < 1 {
+			t.Errorf("kafka-init does not create %s", topic)
+		}
+	}
+	if partitions[cfg.OrdersTopic] != partitions[cfg.LifecycleTopic] {
+		t.Errorf("kafka-init gives %s %d partitions and %s %d: the consumer refuses to run (SPEC §1)",
+			cfg.OrdersTopic, partitions[cfg.OrdersTopic], cfg.LifecycleTopic, partitions[cfg.LifecycleTopic])
+	}
+	const inputMax = 1048588
+	if dlqMax < inputMax+4096 {
+		t.Errorf("%s max.message.bytes %d: a dead letter of a %d-byte input record would be cut", cfg.DLQTopic, dlqMax, inputMax)
+	}
+	if dlqMax <= stream.DefaultAssumedMaxMessageBytes {
+		t.Errorf("%s max.message.bytes %d is not above what the consumer assumes without it", cfg.DLQTopic, dlqMax)
+	}
+
+	// Redis: an fsync-always append-only file, and no evicting policy.
+	redis := strings.Join(toStrings(services["redis"]["command"]), " ")
+	for _, want := range []string{"--appendonly yes", "--appendfsync always"} {
+		if !strings.Contains(redis, want) {
+			t.Errorf("redis runs %q, without %s (guarantees.md)", redis, want)
+		}
+	}
+	if strings.Contains(redis, "maxmemory-policy") && !strings.Contains(redis, "maxmemory-policy noeviction") {
+		t.Errorf("redis runs %q: only noeviction keeps every customer's state", redis)
+	}
+}
+
+func flagValueString(t *testing.T, line, flag string) string {
+	t.Helper()
+	f := strings.Fields(line)
+	for i := range f[:len(f)-1] {
+		if f[i] == flag {
+			return f[i+1]
+		}
+	}
+	t.Fatalf("no %s in %q", flag, line)
+	return ""
+}
+
+func flagValue(t *testing.T, line, flag string) int {
+	t.Helper()
+	n, err := strconv.Atoi(flagValueString(t, line, flag))
+	if err != nil {
+		t.Fatalf("%s in %q: %v", flag, line, err)
+	}
+	return n
+}
+
+// Every LTV_* variable deploy/ sets (the generated settings ConfigMaps of
+// the base and the overlays, and the Deployments' env) is one a program
+// reads: a misspelt name would be ignored without a word.
+func TestDeploySettingsAreKnown(t *testing.T) {
+	known := knownSettings(t)
+	check := func(where, key string) {
+		if strings.HasPrefix(key, "LTV_") && !known[key] {
+			t.Errorf("%s sets %s, which no program reads", where, key)
+		}
+	}
+	for _, dir := range []string{"deploy/base", "deploy/overlays/production"} {
+		k := load(t, dir+"/kustomization.yaml")
+		gens, _ := k["configMapGenerator"].([]any)
+		for _, g := range gens {
+			for _, lit := range toStrings(g.(node)["literals"]) {
+				key, _, _ := strings.Cut(lit, "=")
+				check(dir+"/kustomization.yaml", key)
+			}
+		}
+	}
+	_, _, resources := baseKustomization(t)
+	for _, r := range resources {
+		if r.kind != "Deployment" {
+			continue
+		}
+		for _, c := range at(t, r.doc, "spec", "template", "spec", "containers").([]any) {
+			env, _ := c.(node)["env"].([]any)
+			for _, e := range env {
+				name, _ := e.(node)["name"].(string)
+				check("deploy/base/"+r.file, name)
+			}
+		}
+	}
+}
