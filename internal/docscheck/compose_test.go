@@ -203,3 +203,28 @@ func TestDeploySettingsAreKnown(t *testing.T) {
 		}
 	}
 }
+
+// The image's HEALTHCHECK probes the consumer's /readyz (Dockerfile). A
+// service of the image that runs another program must replace it with a
+// probe of its own or disable it, or Docker reports it unhealthy.
+func TestComposeHealthchecksFitTheProgram(t *testing.T) {
+	for name, s := range composeServices(t) {
+		if s["build"] == nil {
+			continue // not our image
+		}
+		entry := strings.Join(toStrings(s["entrypoint"]), " ")
+		hc, _ := s["healthcheck"].(node)
+		test := strings.Join(toStrings(hc["test"]), " ")
+		switch {
+		case entry == "" || entry == "/usr/local/bin/consumer":
+			if !strings.Contains(test, "/readyz") {
+				t.Errorf("service %s (the consumer) is health-checked by %q, want its /readyz", name, test)
+			}
+		case hc["disable"] == true:
+		case test == "":
+			t.Errorf("service %s runs %s with the image's HEALTHCHECK, which probes the consumer's /readyz", name, entry)
+		case strings.Contains(test, "/readyz") || !strings.Contains(test, "--url"):
+			t.Errorf("service %s runs %s but is health-checked by %q (the consumer's probe)", name, entry, test)
+		}
+	}
+}
