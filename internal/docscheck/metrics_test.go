@@ -317,7 +317,9 @@ func TestPrometheusRule(t *testing.T) {
 			t.Errorf("%s is not explained in docs/operations.md", alert)
 		}
 	}
-	want := []string{"LTVConsumerLagGrowing", "LTVConsumerNotReady", "LTVDeadLettersRising", "LTVStreamTimeBehind"}
+	// LTVConsumerAbsent: up{job="ltv-stream"} == 0 cannot fire once no
+	// target of the job is left at all.
+	want := []string{"LTVConsumerAbsent", "LTVConsumerLagGrowing", "LTVConsumerNotReady", "LTVDeadLettersRising", "LTVStreamTimeBehind"}
 	var missing []string
 	for _, a := range want {
 		if !seen[a] {
