@@ -228,3 +228,45 @@ func TestComposeHealthchecksFitTheProgram(t *testing.T) {
 		}
 	}
 }
+
+// SIGTERM on Kubernetes: the consumer's grace period covers its drain
+// (LTV_DRAIN_TIMEOUT in the settings ConfigMap) plus the pending clears'
+// flush (5 s), leaving the group (up to 5 s) and the HTTP shutdown (2 s);
+// the API's covers its preStop pause plus the 10 s ltvctl serve gives
+// requests in flight.
+func TestDeployGracePeriods(t *testing.T) {
+	k, _, resources := baseKustomization(t)
+	env := map[string]string{}
+	for _, g := range k["configMapGenerator"].([]any) {
+		for _, lit := range toStrings(g.(node)["literals"]) {
+			key, value, _ := strings.Cut(lit, "=")
+			env[key] = value
+		}
+	}
+	env["LTV_CONFIG"] = ""
+	cfg, err := config.Load(nil, func(k string) string { return env[k] }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range resources {
+		if r.kind != "Deployment" {
+			continue
+		}
+		spec := at(t, r.doc, "spec", "template", "spec").(node)
+		grace := time.Duration(spec["terminationGracePeriodSeconds"].(int)) * time.Second
+		c := spec["containers"].([]any)[0].(node)
+		var need time.Duration
+		switch c["name"] {
+		case "consumer":
+			need = cfg.DrainTimeout + 12*time.Second
+		case "api":
+			pause, _ := at(t, c, "lifecycle", "preStop", "sleep", "seconds").(int)
+			need = time.Duration(pause)*time.Second + 10*time.Second
+		default:
+			t.Fatalf("%s: unknown container %v", r.file, c["name"])
+		}
+		if grace <= need {
+			t.Errorf("%s: terminationGracePeriodSeconds %s, SIGTERM may need %s", r.file, grace, need)
+		}
+	}
+}
