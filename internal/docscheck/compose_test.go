@@ -3,6 +3,8 @@ package docscheck
 import (
 	"bytes"
 	"io"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -267,6 +269,63 @@ func TestDeployGracePeriods(t *testing.T) {
 		}
 		if grace <= need {
 			t.Errorf("%s: terminationGracePeriodSeconds %s, SIGTERM may need %s", r.file, grace, need)
+		}
+	}
+}
+
+// The image holds every program docker-compose.yml and deploy/ run, and
+// its build context leaves out what is generated locally (the tools'
+// node_modules alone is tens of MB, sent at every build and breaking the
+// cache of COPY . .).
+func TestImageHoldsWhatIsRun(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join(repoRoot, "Dockerfile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	built := map[string]bool{}
+	for _, m := range regexp.MustCompile(`-o /out/([a-z-]+) \./cmd/([a-z-]+)`).FindAllStringSubmatch(string(raw), -1) {
+		if m[1] != m[2] {
+			t.Errorf("Dockerfile builds ./cmd/%s as %s", m[2], m[1])
+		}
+		if !strings.Contains(string(raw), "/out/"+m[1]) {
+			t.Errorf("Dockerfile builds %s but does not copy it", m[1])
+		}
+		built["/usr/local/bin/"+m[1]] = true
+	}
+	if m := regexp.MustCompile(`ENTRYPOINT \["([^"]+)"\]`).FindStringSubmatch(string(raw)); m == nil || !built[m[1]] {
+		t.Errorf("the image's ENTRYPOINT %v is not a program it builds", m)
+	}
+	for name, s := range composeServices(t) {
+		if s["build"] == nil {
+			continue
+		}
+		if e := toStrings(s["entrypoint"]); len(e) > 0 && !built[e[0]] {
+			t.Errorf("service %s runs %s, which the image does not hold", name, e[0])
+		}
+	}
+	_, _, resources := baseKustomization(t)
+	for _, r := range resources {
+		if r.kind != "Deployment" {
+			continue
+		}
+		for _, c := range at(t, r.doc, "spec", "template", "spec", "containers").([]any) {
+			if cmd := toStrings(c.(node)["command"]); len(cmd) > 0 && !built[cmd[0]] {
+				t.Errorf("%s runs %s, which the image does not hold", r.file, cmd[0])
+			}
+		}
+	}
+
+	ignore, err := os.ReadFile(filepath.Join(repoRoot, ".dockerignore"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ignored := map[string]bool{}
+	for _, l := range strings.Split(string(ignore), "\n") {
+		ignored[strings.TrimSpace(l)] = true
+	}
+	for _, want := range []string{"bin", ".scratch", "**/node_modules"} {
+		if !ignored[want] {
+			t.Errorf(".dockerignore does not leave out %s", want)
 		}
 	}
 }
