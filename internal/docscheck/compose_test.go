@@ -329,3 +329,24 @@ func TestImageHoldsWhatIsRun(t *testing.T) {
 		}
 	}
 }
+
+// Readiness follows Redis and Kafka (the consumer's /readyz, the API's
+// Redis ping), so an outage makes every pod not ready. A budget with the
+// default unhealthy-pod policy (IfHealthyBudget) then refuses every
+// eviction and a node drain hangs until the outage ends.
+func TestDisruptionBudgetsLetNotReadyPodsGo(t *testing.T) {
+	_, _, resources := baseKustomization(t)
+	n := 0
+	for _, r := range resources {
+		if r.kind != "PodDisruptionBudget" {
+			continue
+		}
+		n++
+		if p := at(t, r.doc, "spec").(node)["unhealthyPodEvictionPolicy"]; p != "AlwaysAllow" {
+			t.Errorf("%s: unhealthyPodEvictionPolicy %v, want AlwaysAllow", r.file, p)
+		}
+	}
+	if n != 2 {
+		t.Errorf("%d PodDisruptionBudgets in deploy/base, want one per component", n)
+	}
+}
