@@ -350,3 +350,49 @@ func TestDisruptionBudgetsLetNotReadyPodsGo(t *testing.T) {
 		t.Errorf("%d PodDisruptionBudgets in deploy/base, want one per component", n)
 	}
 }
+
+// The consumer's GOMEMLIMIT replaces its own soft limit (128 MiB plus the
+// state cache, cmd/consumer): it must leave the cache room above that, and
+// stay under the container's memory limit.
+func TestConsumerMemoryLimits(t *testing.T) {
+	k, _, resources := baseKustomization(t)
+	env := map[string]string{}
+	for _, g := range k["configMapGenerator"].([]any) {
+		for _, lit := range toStrings(g.(node)["literals"]) {
+			key, value, _ := strings.Cut(lit, "=")
+			env[key] = value
+		}
+	}
+	env["LTV_CONFIG"] = ""
+	cfg, err := config.Load(nil, func(k string) string { return env[k] }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mib := func(s string) int64 {
+		n, err := strconv.ParseInt(strings.TrimSuffix(s, "Mi"), 10, 64)
+		if err != nil || !strings.HasSuffix(s, "Mi") {
+			t.Fatalf("%q: want a size in Mi", s)
+		}
+		return n << 20
+	}
+	for _, r := range resources {
+		if r.kind != "Deployment" || r.name != "ltv-stream" {
+			continue
+		}
+		c := at(t, r.doc, "spec", "template", "spec", "containers").([]any)[0].(node)
+		var limit int64
+		for _, e := range c["env"].([]any) {
+			if e.(node)["name"] == "GOMEMLIMIT" {
+				limit = mib(strings.TrimSuffix(e.(node)["value"].(string), "B"))
+			}
+		}
+		if own := int64(128<<20 + cfg.StateCacheBytes); limit < own {
+			t.Errorf("GOMEMLIMIT %d MiB is below the consumer's own %d MiB (128 MiB plus the state cache)", limit>>20, own>>20)
+		}
+		if mem := mib(labelsAt(c, "resources", "limits")["memory"]); limit >= mem {
+			t.Errorf("GOMEMLIMIT %d MiB is not under the memory limit %d MiB", limit>>20, mem>>20)
+		}
+		return
+	}
+	t.Fatal("no consumer Deployment")
+}
