@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"strings"
 	"sync"
@@ -63,11 +64,22 @@ type ceiling struct {
 // perMillion is CPU seconds per million of n events.
 func perMillion(d time.Duration, n int) float64 { return d.Seconds() / (float64(n) / 1e6) }
 
-// storeOp is one call the pipeline made to the store.
+// storeOp is one call the pipeline made to the store or to its timers
+// (SPEC §8: stream times, the due index and the settle at a batch's end).
 type storeOp struct {
-	load  []string
-	save  []store.Write
-	clear []store.Acked
+	load        []string
+	save        []store.Write
+	clear       []store.Acked
+	streamTimes []int32
+	due         []store.DueQuery
+	settle      *settleOp
+}
+
+// settleOp is one recorded Settle call.
+type settleOp struct {
+	updates []store.TimerUpdate
+	times   map[int32]time.Time
+	due     []store.DueQuery
 }
 
 // recordingStore runs the real store and remembers every call, so the same
@@ -96,6 +108,22 @@ func (s *recordingStore) ClearPending(ctx context.Context, acked []store.Acked) 
 	return s.inner.ClearPending(ctx, acked)
 }
 
+func (s *recordingStore) StreamTimes(ctx context.Context, partitions []int32) (map[int32]time.Time, error) {
+	s.ops = append(s.ops, storeOp{streamTimes: append([]int32{}, partitions...)})
+	return s.inner.StreamTimes(ctx, partitions)
+}
+
+func (s *recordingStore) DueTimers(ctx context.Context, queries []store.DueQuery) ([][]string, error) {
+	s.ops = append(s.ops, storeOp{due: append([]store.DueQuery{}, queries...)})
+	return s.inner.DueTimers(ctx, queries)
+}
+
+func (s *recordingStore) Settle(ctx context.Context, updates []store.TimerUpdate, times map[int32]time.Time, due []store.DueQuery) (map[int32]time.Time, [][]string, error) {
+	op := &settleOp{updates: append([]store.TimerUpdate{}, updates...), times: maps.Clone(times), due: append([]store.DueQuery{}, due...)}
+	s.ops = append(s.ops, storeOp{settle: op})
+	return s.inner.Settle(ctx, updates, times, due)
+}
+
 type discardPublisher struct{}
 
 func (discardPublisher) Publish(context.Context, []pipeline.Message) error { return nil }
@@ -103,7 +131,8 @@ func (discardPublisher) Publish(context.Context, []pipeline.Message) error { ret
 // redisUpdateCeiling measures how fast Redis absorbs exactly the traffic
 // the consumer sends for this workload (pipelined loads of the customers
 // its state cache does not hold, compare-and-set save scripts, pending
-// clears), issued from Go with the consumer's
+// clears, and the timers of SPEC §8: stream times, due queries and each
+// batch's settle of index entries), issued from Go with the consumer's
 // concurrency but with no Kafka and no domain work in between. The result
 // is in input events per second, so it compares directly with the
 // end-to-end throughput.
@@ -152,7 +181,8 @@ func redisUpdateCeiling(ctx context.Context, cfg Config, rc *redis.Client, redis
 		// passes it is recorded. Workers own disjoint customers: a cache
 		// each, with a share of the consumer's one budget, is the same.
 		cached := store.NewCached(recs[i], store.CacheConfig{MaxBytes: store.DefaultCacheBytes / workers})
-		proc, err := pipeline.New(pipeline.Config{Model: model, Decoder: dec, Store: cached, Out: discardPublisher{}})
+		// The timers go past the cache, as in the service.
+		proc, err := pipeline.New(pipeline.Config{Model: model, Decoder: dec, Store: cached, Timers: recs[i], Out: discardPublisher{}})
 		if err != nil {
 			return ceiling{}, err
 		}
@@ -161,6 +191,19 @@ func redisUpdateCeiling(ctx context.Context, cfg Config, rc *redis.Client, redis
 				return ceiling{}, fmt.Errorf("recording pass: %w", err)
 			}
 		}
+	}
+	settles := 0
+	for _, r := range recs {
+		for _, op := range r.ops {
+			if op.settle != nil {
+				settles++
+			}
+		}
+	}
+	if settles == 0 {
+		// The service settles every batch (SPEC §8's index and stream
+		// times); a replay without them would understate Redis's work.
+		return ceiling{}, errors.New("recording pass: no batch settled its timers")
 	}
 	if err := rc.FlushAll(ctx).Err(); err != nil {
 		return ceiling{}, err
@@ -266,6 +309,18 @@ func replay(ctx context.Context, st *store.Redis, ops []storeOp) error {
 		case op.clear != nil:
 			if err := st.ClearPending(ctx, op.clear); err != nil {
 				return fmt.Errorf("replay clear: %w", err)
+			}
+		case op.streamTimes != nil:
+			if _, err := st.StreamTimes(ctx, op.streamTimes); err != nil {
+				return fmt.Errorf("replay stream times: %w", err)
+			}
+		case op.due != nil:
+			if _, err := st.DueTimers(ctx, op.due); err != nil {
+				return fmt.Errorf("replay due query: %w", err)
+			}
+		case op.settle != nil:
+			if _, _, err := st.Settle(ctx, op.settle.updates, op.settle.times, op.settle.due); err != nil {
+				return fmt.Errorf("replay settle: %w", err)
 			}
 		}
 	}

@@ -404,7 +404,7 @@ func writeResults(b *strings.Builder, r Report, chartFile string) {
 		"(the lower of the two middle values for an even count, so every figure was actually measured). "+
 		"The Kafka consume ceiling is a raw kafka-go group reader over the same records with no processing; "+
 		"the Redis update ceiling is the consumer's own Redis traffic for the same stream (loads, "+
-		"compare-and-set saves, pending clears), recorded and replayed pipelined from Go, in input events/s. "+
+		"compare-and-set saves, pending clears, stream times, due queries and timer-index settles), recorded and replayed pipelined from Go, in input events/s. "+
 		"The CPU-bound limit is what the machine's cores allow at the CPU cost per event measured for the "+
 		"consumer, redis-server and the broker together. RSS is in MB of 2^20 bytes.\n\n", n, runsWord)
 	if chartFile != "" {
