@@ -569,7 +569,7 @@ func TestSubSecondDueTimeFiresInTheBatchThatPassedIt(t *testing.T) {
 // segment at `now`), not at its own time: an order from January read in
 // April, when the customer has been idle 95 days by then, leaves it at
 // risk (no flap to active and back), and segment_since stays the day the
-// timer set it.
+// timer set it. The late order moves the lapse to 180 days after it.
 func TestLateEventIsJudgedAtStreamTime(t *testing.T) {
 	p, pub, rc, _ := setupTimers(t)
 	ctx := ctxT(t)
@@ -596,7 +596,28 @@ func TestLateEventIsJudgedAtStreamTime(t *testing.T) {
 		t.Errorf("x: segment %q since %q, %s orders", h["segment"], h["segment_since"], h["orders"])
 	}
 	// Its next due time is the lapse, 180 days after the late order.
-	if got := rc.ZScore(ctx, "ltv:{p0}:timers", "x").Val(); got != float64(time.Date(2026, 7, 5, 0, 0, 0, 0, time.UTC).Unix()) {
+	lapse := time.Date(2026, 7, 5, 0, 0, 0, 0, time.UTC)
+	if got := rc.ZScore(ctx, "ltv:{p0}:timers", "x").Val(); got != float64(lapse.Unix()) {
 		t.Errorf("x's next due %v, want July 5th", time.Unix(int64(got), 0).UTC())
+	}
+	// Stream time past June 30th (the first order's lapse) but not July 5th:
+	// x is still at risk; past July 5th it lapses, by that timer, and
+	// leaves the index (no timer after lapsed).
+	for i, step := range []struct{ id, at, want string }{
+		{"e-y2", "2026-07-02T00:00:00Z", aggregate.SegmentAtRisk},
+		{"e-y3", "2026-07-06T00:00:00Z", aggregate.SegmentLapsed},
+	} {
+		if _, err := p.Process(ctx, []pipeline.Record{orderRec(int64(3+i), step.id, "y", "10.00", step.at)}); err != nil {
+			t.Fatal(err)
+		}
+		if got := rc.HGet(ctx, "ltv:{x}", "segment").Val(); got != step.want {
+			t.Fatalf("x's segment at stream time %s: %q, want %q", step.at, got, step.want)
+		}
+	}
+	if got := rc.HGet(ctx, "ltv:{x}", "segment_since").Val(); got != lapse.Format(time.RFC3339) {
+		t.Errorf("x lapsed since %q, want its due time %s", got, lapse.Format(time.RFC3339))
+	}
+	if got := rc.ZScore(ctx, "ltv:{p0}:timers", "x"); got.Err() == nil {
+		t.Errorf("x still indexed at %v after its last timer", time.Unix(int64(got.Val()), 0).UTC())
 	}
 }
