@@ -2,7 +2,7 @@
 // updater's Redis state with the consumer's own settings (the same
 // environment variables and flags) and fits, scores and shows customers.
 //
-//	ltvctl get <customer_id>…        the public fields as JSON, one line each
+//	ltvctl get <customer_id>…        the public fields as JSON, one line per id (null: unknown)
 //	ltvctl fit --as-of T …           fit the predictive model, print its YAML
 //	ltvctl score --as-of T …         the §9 fields of every customer, as CSV
 //	ltvctl report [--format …]       cohorts, channels, tiers (SPEC §11)
@@ -58,7 +58,7 @@ var commands map[string]command
 
 func init() {
 	commands = map[string]command{
-		"get":    {"get <customer_id>…: the public fields of each customer as JSON, one line each", runGet},
+		"get":    {"get <customer_id>…: the public fields of each customer as JSON (GET /v1/customers/{id}'s object), one line per id in the order given, null for an unknown id (exit 1)", runGet},
 		"fit":    {"fit --as-of T [--summary FILE.csv] [--model bgnbd|mbgnbd] [--time-unit week|day]: fit the predictive model (SPEC §9) and print its YAML", runFit},
 		"report": {"report [--format table|csv|json] [--cac channel=amount]… [--as-of T] [--sample N]: cohort, channel, tier and segment figures (SPEC §11)", runReport},
 		"score":  {"score --as-of T [--summary FILE.csv]: p_alive, expected orders and spend, predicted CLV of every customer, as CSV", runScore},
@@ -179,29 +179,30 @@ func runGet(ctx context.Context, args []string, getenv func(string) string, out,
 	if err != nil && !errors.As(err, &notHash) {
 		return err
 	}
+	// One line per id, in the order given: the read API's object of the
+	// customer (store.AppendPublicJSON: exactly SPEC §3's public fields, in
+	// its order, each the string Redis holds), or null for an id without
+	// one, so that line n is always the n-th id's.
 	var missing []string
 	var buf []byte
 	for i, m := range read {
-		if notHash != nil && slices.Contains(notHash.IDs, ids[i]) {
-			continue
-		}
+		buf = buf[:0]
 		f := make([]string, len(names))
 		found := false
 		for j, name := range names {
 			f[j] = m[name]
 			found = found || f[j] != ""
 		}
-		if !found {
+		switch {
+		case notHash != nil && slices.Contains(notHash.IDs, ids[i]):
+			buf = append(buf, "null"...)
+		case !found:
 			missing = append(missing, ids[i])
-			continue
+			buf = append(buf, "null"...)
+		default:
+			buf, _ = store.AppendPublicJSON(buf, names, f)
 		}
-		// The read API's object of the customer (store.AppendPublicJSON:
-		// SPEC §3's fields in its order, each the string Redis holds), with
-		// the customer's id in front; a line per customer.
-		doc := store.AppendJSONText(append(buf[:0], `{"customer_id":`...), ids[i])
-		obj, _ := store.AppendPublicJSON(nil, names, f)
-		doc = append(append(doc, ','), obj[1:len(obj)-1]...) // its members, without the braces
-		buf = append(doc, '}', '\n')
+		buf = append(buf, '\n')
 		if _, err := out.Write(buf); err != nil {
 			return fmt.Errorf("write: %w", err)
 		}

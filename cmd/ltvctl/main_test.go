@@ -181,33 +181,53 @@ func TestFitScoreAndGetFromRedis(t *testing.T) {
 			t.Fatalf("row %v: p_alive out of [0,1]", r)
 		}
 	}
+	// One line per id, in the order given: the customer's public fields,
+	// and null for an unknown id (exit 1, naming it).
 	code, got, errOut := ltvctl(t, env, "get", "c-000001", "c-999999")
-	if code != 1 || !strings.Contains(errOut, "c-999999") {
-		t.Fatalf("get with an unknown id: exit %d, %q", code, errOut)
+	lines := strings.Split(strings.TrimSuffix(got, "\n"), "\n")
+	if code != 1 || !strings.Contains(errOut, "c-999999") || len(lines) != 2 || lines[1] != "null" {
+		t.Fatalf("get with an unknown id: exit %d, %q, %q", code, got, errOut)
 	}
 	var doc map[string]string
-	if err := json.Unmarshal([]byte(got), &doc); err != nil || doc["customer_id"] != "c-000001" || doc["orders"] == "" || doc["_g"] != "" {
-		t.Fatalf("get: %v %v", doc, err)
+	if err := json.Unmarshal([]byte(lines[0]), &doc); err != nil {
+		t.Fatalf("get: %v in %q", err, lines[0])
 	}
-	// SPEC §3's public fields only, in its order, after the id: a field
-	// written by something else is not one of them.
+	// Exactly SPEC §3's public fields the hash holds (SPEC §10), with the
+	// values Redis holds: no id, no private field.
+	stored := srv.Client().HGetAll(context.Background(), "ltv:{c-000001}").Val()
+	public := 0
+	for name, v := range stored {
+		if strings.HasPrefix(name, "_") {
+			continue
+		}
+		public++
+		if doc[name] != v {
+			t.Errorf("get: %s = %q, Redis holds %q", name, doc[name], v)
+		}
+	}
+	if len(doc) != public || doc["orders"] == "" {
+		t.Fatalf("get: %d fields %v, want the %d public fields of %v", len(doc), doc, public, stored)
+	}
+	// A field written by something else is not one of them.
 	if err := srv.Client().HSet(context.Background(), "ltv:{c-000001}", "extra", "x").Err(); err != nil {
 		t.Fatal(err)
 	}
 	code, got, errOut = ltvctl(t, env, "get", "c-000001")
-	if code != 0 || strings.Contains(got, "extra") || !strings.HasPrefix(got, `{"customer_id":"c-000001","orders":"`) {
+	if code != 0 || strings.Contains(got, "extra") || !strings.HasPrefix(got, `{"orders":"`) {
 		t.Fatalf("get: exit %d, %s %s", code, got, errOut)
 	}
 	// A key ltv:{id} another program wrote as something other than a hash
-	// is named; the other customers are still printed (as batchGet does).
+	// is named and printed as null; the other customers are still printed
+	// (as batchGet does).
 	if err := srv.Client().Set(context.Background(), "ltv:{foreign}", "x", 0).Err(); err != nil {
 		t.Fatal(err)
 	}
 	code, two, errOut := ltvctl(t, env, "get", "foreign", "c-000001")
-	if code != 1 || !strings.Contains(errOut, "ltv:{foreign} is not a hash") || !strings.HasPrefix(two, `{"customer_id":"c-000001",`) {
+	if code != 1 || !strings.Contains(errOut, "ltv:{foreign} is not a hash") || !strings.HasPrefix(two, "null\n{\"orders\":") {
 		t.Fatalf("get with a key that is not a hash: exit %d, %q, %q", code, two, errOut)
 	}
-	order := []string{`"customer_id"`}
+	// In SPEC §3's order.
+	var order []string
 	for _, name := range store.PublicFieldNames() {
 		if _, ok := doc[name]; ok {
 			order = append(order, `"`+name+`":`)
