@@ -185,22 +185,18 @@ func runGet(ctx context.Context, args []string, getenv func(string) string, out,
 	// one, so that line n is always the n-th id's.
 	var missing []string
 	var buf []byte
+	vals := make([]string, len(names))
 	for i, m := range read {
-		buf = buf[:0]
-		f := make([]string, len(names))
-		found := false
 		for j, name := range names {
-			f[j] = m[name]
-			found = found || f[j] != ""
+			vals[j] = m[name]
 		}
-		switch {
-		case notHash != nil && slices.Contains(notHash.IDs, ids[i]):
+		var found bool
+		buf, found = store.AppendPublicJSON(buf[:0], names, vals)
+		if !found {
+			if notHash == nil || !slices.Contains(notHash.IDs, ids[i]) {
+				missing = append(missing, ids[i])
+			}
 			buf = append(buf, "null"...)
-		case !found:
-			missing = append(missing, ids[i])
-			buf = append(buf, "null"...)
-		default:
-			buf, _ = store.AppendPublicJSON(buf, names, f)
 		}
 		buf = append(buf, '\n')
 		if _, err := out.Write(buf); err != nil {

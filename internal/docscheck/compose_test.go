@@ -238,18 +238,7 @@ func TestComposeHealthchecksFitTheProgram(t *testing.T) {
 // requests in flight.
 func TestDeployGracePeriods(t *testing.T) {
 	k, _, resources := baseKustomization(t)
-	env := map[string]string{}
-	for _, g := range k["configMapGenerator"].([]any) {
-		for _, lit := range toStrings(g.(node)["literals"]) {
-			key, value, _ := strings.Cut(lit, "=")
-			env[key] = value
-		}
-	}
-	env["LTV_CONFIG"] = ""
-	cfg, err := config.Load(nil, func(k string) string { return env[k] }, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := configMapSettings(t, k)
 	for _, r := range resources {
 		if r.kind != "Deployment" {
 			continue
@@ -356,18 +345,7 @@ func TestDisruptionBudgetsLetNotReadyPodsGo(t *testing.T) {
 // stay under the container's memory limit.
 func TestConsumerMemoryLimits(t *testing.T) {
 	k, _, resources := baseKustomization(t)
-	env := map[string]string{}
-	for _, g := range k["configMapGenerator"].([]any) {
-		for _, lit := range toStrings(g.(node)["literals"]) {
-			key, value, _ := strings.Cut(lit, "=")
-			env[key] = value
-		}
-	}
-	env["LTV_CONFIG"] = ""
-	cfg, err := config.Load(nil, func(k string) string { return env[k] }, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := configMapSettings(t, k)
 	mib := func(s string) int64 {
 		n, err := strconv.ParseInt(strings.TrimSuffix(s, "Mi"), 10, 64)
 		if err != nil || !strings.HasSuffix(s, "Mi") {
@@ -395,4 +373,17 @@ func TestConsumerMemoryLimits(t *testing.T) {
 		return
 	}
 	t.Fatal("no consumer Deployment")
+}
+
+// configMapSettings loads the consumer's settings as deploy/base's
+// ConfigMap literals give them (the YAML file aside: LTV_CONFIG unset).
+func configMapSettings(t *testing.T, k node) *config.Config {
+	t.Helper()
+	env := sharedSettings(k)
+	env["LTV_CONFIG"] = ""
+	cfg, err := config.Load(nil, func(k string) string { return env[k] }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
 }

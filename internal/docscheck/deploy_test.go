@@ -255,16 +255,7 @@ func TestDeployReadAPI(t *testing.T) {
 	}
 
 	// The shared settings are valid as the consumer reads them.
-	env := map[string]string{}
-	for _, g := range k["configMapGenerator"].([]any) {
-		if g.(node)["name"] != "ltv-stream-env" {
-			continue
-		}
-		for _, lit := range g.(node)["literals"].([]any) {
-			key, value, _ := strings.Cut(lit.(string), "=")
-			env[key] = value
-		}
-	}
+	env := sharedSettings(k)
 	if env["LTV_CONFIG"] != "/etc/ltv/config.yaml" {
 		t.Fatalf("LTV_CONFIG %q, want the mounted /etc/ltv/config.yaml", env["LTV_CONFIG"])
 	}
@@ -272,6 +263,22 @@ func TestDeployReadAPI(t *testing.T) {
 	if _, err := config.Load(nil, func(k string) string { return env[k] }, io.Discard); err != nil {
 		t.Errorf("deploy/base's settings do not load: %v", err)
 	}
+}
+
+// sharedSettings is the environment both components take from the
+// kustomization's ltv-stream-env ConfigMap (its literals, KEY=value).
+func sharedSettings(k node) map[string]string {
+	env := map[string]string{}
+	for _, g := range k["configMapGenerator"].([]any) {
+		if g.(node)["name"] != "ltv-stream-env" {
+			continue
+		}
+		for _, lit := range toStrings(g.(node)["literals"]) {
+			key, value, _ := strings.Cut(lit, "=")
+			env[key] = value
+		}
+	}
+	return env
 }
 
 func toStrings(v any) []string {

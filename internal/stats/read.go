@@ -104,7 +104,7 @@ func Read(ctx context.Context, src Source, cfg ReadConfig) (*report.Stats, error
 		// until someone deletes it.
 		if nh := (*store.NotHashError)(nil); errors.As(err, &nh) {
 			for _, id := range nh.IDs {
-				acc.Skip(fmt.Errorf("customer %q: key %s is not a hash (WRONGTYPE): something other than ltv-stream wrote it", id, store.Key(id)))
+				acc.Skip(fmt.Errorf("customer %q: %w", id, &store.NotHashError{IDs: []string{id}}))
 			}
 		} else if err != nil {
 			return err

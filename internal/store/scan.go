@@ -17,31 +17,6 @@ import (
 	"github.com/ltv-stream/ltv-stream/internal/aggregate"
 )
 
-// PublicFields returns, for each of the given customers, the values of
-// SPEC §3's public fields in PublicFieldNames' order ("" for one the hash
-// lacks), in one pipelined round trip; a customer with none of them gets
-// nil. Fields SPEC §3 does not name are left out.
-func (r *Redis) PublicFields(ctx context.Context, customerIDs []string) ([][]string, error) {
-	hashes, err := r.hashes(ctx, customerIDs)
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", customersText(len(customerIDs)), err)
-	}
-	out := make([][]string, len(customerIDs))
-	for i, h := range hashes {
-		vals := make([]string, ixGuard)
-		found := false
-		for j := 0; j+1 < len(h); j += 2 {
-			if ix, ok := indexOf(h[j]); ok && ix < ixGuard && h[j+1] != "" {
-				vals[ix], found = h[j+1], true
-			}
-		}
-		if found {
-			out[i] = vals
-		}
-	}
-	return out, nil
-}
-
 // AppendPublicJSON appends the JSON object of a customer's public fields:
 // vals[i] is the value Redis holds for names[i] ("" when absent: left
 // out), each rendered as the string it is, in names' order. found is
