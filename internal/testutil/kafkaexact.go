@@ -83,7 +83,24 @@ func CreateTopic(ctx context.Context, brokers []string, topic string, partitions
 	if err := res.Errors[topic]; err != nil {
 		return fmt.Errorf("create topic %s: %w", topic, err)
 	}
-	return nil
+	// The admin functions of internal/stream share one transport whose
+	// metadata is up to stream.MetadataTTL old; a test reading the topic
+	// right away would be told it does not exist. Return once they see it.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		parts, err := stream.Partitions(ctx, brokers, topic)
+		if err == nil && len(parts) == partitions {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("create topic %s: not listed with %d partitions after 10 s (%d listed, %v)", topic, partitions, len(parts), err)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("create topic %s: %w", topic, ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // GrowTopic raises a topic's partition count to total, as an operator's
