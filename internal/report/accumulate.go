@@ -216,10 +216,11 @@ func (a *Accumulator) Add(id string, fields map[string]string) error {
 		s.predicted = s.predicted.Add(c.predicted)
 		s.withPredicted++
 	}
-	if c.churned {
+	exposure, churnedByAsOf := a.observed(c)
+	if churnedByAsOf {
 		s.churned++
 	}
-	s.exposure += a.exposure(c)
+	s.exposure += exposure
 	return nil
 }
 
@@ -248,27 +249,29 @@ func historicalLTV(c *customer) decimal.Decimal {
 	return c.grossProfit
 }
 
-// exposure is the customer's observed time in seconds: from its first
-// order to the as-of time, or to its churn when it has churned (the
-// segment_since of its churned segment; its last order when that is
-// missing), never below 0.
-func (a *Accumulator) exposure(c *customer) int64 {
+// observed is the customer's observed time in seconds, from its first
+// order to the as-of time or to its churn, never below 0, and whether it
+// churned by the as-of time. The churn time is the segment_since of its
+// churned segment, or its last order when that is missing. A customer
+// that churned after the as-of time was still a customer then: its months
+// run to the as-of time and its churn is not counted, or the churn rate
+// (churns per customer-month) would count churns outside the months it
+// divides by.
+func (a *Accumulator) observed(c *customer) (seconds int64, churnedByAsOf bool) {
 	end := a.cfg.AsOf
 	if c.churned {
-		switch {
-		case c.segment == aggregate.SegmentChurned && !c.segmentSince.IsZero():
-			end = c.segmentSince
-		case !c.last.IsZero():
-			end = c.last
+		churnAt := c.last
+		if c.segment == aggregate.SegmentChurned && !c.segmentSince.IsZero() {
+			churnAt = c.segmentSince
 		}
-		if end.After(a.cfg.AsOf) {
-			end = a.cfg.AsOf
+		if !churnAt.After(a.cfg.AsOf) {
+			end, churnedByAsOf = churnAt, true
 		}
 	}
 	if !end.After(c.first) {
-		return 0
+		return 0, churnedByAsOf
 	}
-	return int64(end.Sub(c.first) / time.Second)
+	return int64(end.Sub(c.first) / time.Second), churnedByAsOf
 }
 
 // band is the index of the histogram band holding ltv.

@@ -217,19 +217,23 @@ func TestSampledScalesCountsAndSums(t *testing.T) {
 	}
 }
 
+// TestChurnedExposureEnds: a customer is observed to its churn or to the
+// as-of time, and its churn counts only when it is within those months.
 func TestChurnedExposureEnds(t *testing.T) {
 	base := map[string]string{"orders": "1", "revenue": "10.00", "gross_profit": "10.00", "ltv": "10.00",
 		"first_order_at": "2025-01-01T00:00:00Z", "last_order_at": "2025-01-11T00:00:00Z", "churned": "1"}
 	tests := []struct {
-		name     string
-		extra    map[string]string
-		wantDays float64
+		name        string
+		extra       map[string]string
+		wantDays    float64
+		wantChurned int64
 	}{
-		{"churn time from the churned segment", map[string]string{"segment": "churned", "segment_since": "2025-01-31T00:00:00Z"}, 30},
-		{"no segment: the last order", nil, 10},
-		{"churn after the as-of time: the as-of time", map[string]string{"segment": "churned", "segment_since": "2026-01-01T00:00:00Z"}, 181},
-		{"not churned: the as-of time", map[string]string{"churned": "0", "segment": "active"}, 181},
-		{"first order after the as-of time: none", map[string]string{"churned": "0", "first_order_at": "2025-08-01T00:00:00Z"}, 0},
+		{"churn time from the churned segment", map[string]string{"segment": "churned", "segment_since": "2025-01-31T00:00:00Z"}, 30, 1},
+		{"no segment: the last order", nil, 10, 1},
+		{"churn at the as-of time", map[string]string{"segment": "churned", "segment_since": "2025-07-01T00:00:00Z"}, 181, 1},
+		{"churn after the as-of time: still a customer then", map[string]string{"segment": "churned", "segment_since": "2026-01-01T00:00:00Z"}, 181, 0},
+		{"not churned: the as-of time", map[string]string{"churned": "0", "segment": "active"}, 181, 0},
+		{"first order after the as-of time: none", map[string]string{"churned": "0", "first_order_at": "2025-08-01T00:00:00Z"}, 0, 0},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -247,6 +251,9 @@ func TestChurnedExposureEnds(t *testing.T) {
 			c := acc.Stats(report.Meta{}).Cohorts[0]
 			if got := c.CustomerMonths * 30.4375; got < tc.wantDays-1e-9 || got > tc.wantDays+1e-9 {
 				t.Errorf("observed %v days, want %v", got, tc.wantDays)
+			}
+			if c.Churned != tc.wantChurned {
+				t.Errorf("churned %d, want %d", c.Churned, tc.wantChurned)
 			}
 			if tc.wantDays == 0 && (c.ARPUMonth != nil || c.MonthlyChurnRate != nil || c.SubscriptionLTV != nil) {
 				t.Errorf("no customer-months, yet ARPU %v churn %v LTV %v", c.ARPUMonth, c.MonthlyChurnRate, c.SubscriptionLTV)
