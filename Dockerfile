@@ -27,7 +27,8 @@ RUN CGO_ENABLED=0 GOOS=linux go build -trimpath -buildvcs=false \
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/consumer /out/producer-sim /out/ltvctl /usr/local/bin/
 USER 65532:65532
-EXPOSE 8080
+# 8080: the consumer's probes and metrics; 8081: `ltvctl serve`, the read API.
+EXPOSE 8080 8081
 # No shell or curl in the image: the binary probes its own /readyz.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
   CMD ["/usr/local/bin/consumer", "healthcheck"]
