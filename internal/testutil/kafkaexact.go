@@ -93,7 +93,10 @@ func CreateTopic(ctx context.Context, brokers []string, topic string, partitions
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("create topic %s: not listed with %d partitions after 10 s (%d listed, %v)", topic, partitions, len(parts), err)
+			if err != nil {
+				return fmt.Errorf("create topic %s: not listed after 10 s: %w", topic, err)
+			}
+			return fmt.Errorf("create topic %s: %d partitions listed after 10 s, want %d", topic, len(parts), partitions)
 		}
 		select {
 		case <-ctx.Done():
