@@ -6,12 +6,15 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/ltv-stream/ltv-stream/internal/settings"
 	"github.com/ltv-stream/ltv-stream/internal/testutil"
 	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // poisonOrder is a valid order of customer c-poison, with event id id.
@@ -176,5 +179,69 @@ func TestDeadLetterCutToTheDLQLimit(t *testing.T) {
 	}
 	if !strings.Contains(r.Headers["error"], "exceeds the 1048576-byte limit") {
 		t.Errorf("error header %q", r.Headers["error"])
+	}
+}
+
+// TestDeadLetterIsNotCutWhileTheDLQLimitIsUnread: the DLQ topic accepts
+// 4 MiB, but the service's first reading of that limit fails (a broker
+// still starting, a describe refused once). A 2 MiB rejected record then
+// fits the DLQ, so SPEC §2 wants it there unchanged: the limit is read
+// again before a dead letter is cut to the assumed 1,000,000 bytes, and the
+// copy arrives whole, without truncation headers.
+func TestDeadLetterIsNotCutWhileTheDLQLimitIsUnread(t *testing.T) {
+	e := newEnv(t, 1)
+	ctx := testutil.Context(t, 2*time.Minute)
+	for _, topic := range []string{settings.DefaultOrdersTopic, settings.DefaultDLQTopic} {
+		if err := testutil.SetTopicConfig(ctx, e.brokers, topic, "max.message.bytes", strconv.Itoa(4<<20)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var describes atomic.Int32
+	e.kafka.ControlKey(int16(kmsg.DescribeConfigs), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		e.kafka.KeepControl()
+		if describes.Add(1) > 1 {
+			return nil, nil, false
+		}
+		// The first reading is refused for every topic asked about.
+		r := req.(*kmsg.DescribeConfigsRequest)
+		resp := r.ResponseKind().(*kmsg.DescribeConfigsResponse)
+		for _, rr := range r.Resources {
+			res := kmsg.NewDescribeConfigsResponseResource()
+			res.ResourceType, res.ResourceName = rr.ResourceType, rr.ResourceName
+			res.ErrorCode = kerr.TopicAuthorizationFailed.Code
+			resp.Resources = append(resp.Resources, res)
+		}
+		return resp, nil, true
+	})
+	key := []byte("c-poison")
+	poison := padded(2 << 20)
+	big := &kafka.Writer{Addr: kafka.TCP(e.brokers...), RequiredAcks: kafka.RequireAll, BatchTimeout: time.Millisecond,
+		BatchBytes: 8 << 20, Balancer: &kafka.Hash{}}
+	defer big.Close()
+	for _, m := range []kafka.Message{
+		{Topic: settings.DefaultOrdersTopic, Key: key, Value: poison},
+		{Topic: settings.DefaultOrdersTopic, Key: key, Value: poisonOrder("e-after", "10.00", "2026-01-02T00:00:00Z")},
+	} {
+		if err := big.WriteMessages(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, _ = inProcess(t, e)
+	if err := testutil.WaitCaughtUp(ctx, e.brokers, settings.DefaultGroupID, settings.DefaultOrdersTopic, settings.DefaultLifecycleTopic); err != nil {
+		t.Fatal(err)
+	}
+	if describes.Load() == 0 {
+		t.Fatal("the service never read the topic limits")
+	}
+	got, err := testutil.ReadExact(ctx, e.brokers, settings.DefaultDLQTopic, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 {
+		t.Fatalf("%d dead letters, want 1", len(got))
+	}
+	r := got[0]
+	if string(r.Value) != string(poison) || string(r.Key) != string(key) || r.Headers["truncated"] != "" || r.Headers["original_size"] != "" {
+		t.Errorf("dead letter of %d bytes (headers %v), want the whole %d-byte value: the DLQ topic accepts it", len(r.Value), r.Headers, len(poison))
 	}
 }

@@ -27,6 +27,13 @@ const (
 	// minMessageBytes is the floor below which a refused write no longer
 	// halves an assumed limit: a real broker accepts at least this much.
 	minMessageBytes = 1024
+	// rereadEvery bounds how often a message about to be cut to a limit
+	// that was never read makes the limits be read first (ReadIfUnread),
+	// so a broker that never answers (no DescribeConfigs permission) costs
+	// at most one request per interval.
+	rereadEvery = 5 * time.Second
+	// rereadTimeout bounds that reading, which a publish waits for.
+	rereadTimeout = 5 * time.Second
 )
 
 // LimitsConfig configures TopicLimits.
@@ -69,6 +76,10 @@ type TopicLimits struct {
 
 	mu     sync.RWMutex
 	limits map[string]topicLimit
+
+	// rereadMu serialises ReadIfUnread; lastReread is when it last read.
+	rereadMu   sync.Mutex
+	lastReread time.Time
 }
 
 // topicLimit is one topic's limit and where it came from.
@@ -77,6 +88,9 @@ type topicLimit struct {
 	// read is true when the value came from the broker or the
 	// configuration, false when it is assumed.
 	read bool
+	// halved is true when the value is an earlier one halved after the
+	// broker refused a write that fitted it (see Refused).
+	halved bool
 }
 
 // NewTopicLimits starts with every topic at its configured or assumed
@@ -171,6 +185,41 @@ func (l *TopicLimits) set(topic string, t topicLimit) {
 	}
 }
 
+// ReadIfUnread reads the limits again, at once, if one of topics is
+// tracked and its limit was never read (the reading at start failed, the
+// broker being unreachable or refusing the describe), unless such a reading
+// happened within rereadEvery. The publisher calls it before it cuts a
+// message to fit a limit that is only assumed: the topic may well accept
+// the whole message (SPEC §2 cuts a dead letter only when it is larger than
+// the DLQ topic accepts), and the next periodic reading may be a minute
+// away. A limit halved after a refusal is not read again here: the
+// refusal said more than the broker's configuration did.
+func (l *TopicLimits) ReadIfUnread(ctx context.Context, topics ...string) {
+	unread := false
+	l.mu.RLock()
+	for _, topic := range topics {
+		if t, ok := l.limits[topic]; ok && !t.read && !t.halved {
+			unread = true
+		}
+	}
+	l.mu.RUnlock()
+	if !unread {
+		return
+	}
+	l.rereadMu.Lock()
+	defer l.rereadMu.Unlock()
+	if !l.lastReread.IsZero() && time.Since(l.lastReread) < rereadEvery {
+		return
+	}
+	l.lastReread = time.Now()
+	ctx, cancel := context.WithTimeout(ctx, rereadTimeout)
+	defer cancel()
+	if err := l.Refresh(ctx); err != nil {
+		l.cfg.Logger.Warn("cannot read the output topics' max.message.bytes before cutting a message; cutting to the assumed limit",
+			zap.Strings("topics", topics), zap.Error(err), zap.Int("assumed_bytes", l.cfg.Assumed))
+	}
+}
+
 // Refused is called when the broker refused a write of messages to these
 // topics as too large although each fitted its known limit: one topic's
 // limit was lowered since it was read. The limits are read again at once,
@@ -201,7 +250,7 @@ func (l *TopicLimits) Refused(ctx context.Context, topics ...string) {
 		half := max(before[i]/2, minMessageBytes)
 		l.cfg.Logger.Warn("broker refused a write as too large although it fitted the topic's known limit; assuming a smaller limit",
 			zap.String("topic", topic), zap.Int("known_bytes", before[i]), zap.Int("assumed_bytes", half))
-		l.set(topic, topicLimit{bytes: half})
+		l.set(topic, topicLimit{bytes: half, halved: true})
 	}
 }
 

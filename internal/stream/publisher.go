@@ -120,6 +120,20 @@ func (p *Publisher) Publish(ctx context.Context, msgs []pipeline.Message) error 
 	if len(msgs) == 0 {
 		return nil
 	}
+	// A message to cut to a limit that was never read (the reading at
+	// start failed) makes the limits be read first: the topic may accept
+	// it whole. All of the call's messages are then sized by the limits
+	// read.
+	var unread []string
+	for i := range msgs {
+		m := &msgs[i]
+		if !fits(m, p.limits.Limit(m.Topic)) && !slices.Contains(unread, m.Topic) {
+			unread = append(unread, m.Topic)
+		}
+	}
+	if len(unread) > 0 {
+		p.limits.ReadIfUnread(ctx, unread...)
+	}
 	// The messages go out as they are; only a call with a message to cut
 	// works on a copy, so the caller's retry starts from the originals.
 	out, copied := msgs, false
@@ -198,7 +212,7 @@ const recordBatchOverhead = 61
 // writes into m's arrays (the headers are appended to a copy, key and
 // value are resliced), so m may be a copy of the caller's message.
 func fit(m *pipeline.Message, limit int) (bool, error) {
-	if recordBatchOverhead+recordSize(len(m.Key), len(m.Value), m.Headers) <= limit {
+	if fits(m, limit) {
 		return false, nil
 	}
 	sum := sha256.Sum256(m.Value)
@@ -230,6 +244,12 @@ func fit(m *pipeline.Message, limit int) (bool, error) {
 	}
 	m.Key = m.Key[:n:n]
 	return true, nil
+}
+
+// fits reports whether a record batch holding only m stays within limit
+// bytes.
+func fits(m *pipeline.Message, limit int) bool {
+	return recordBatchOverhead+recordSize(len(m.Key), len(m.Value), m.Headers) <= limit
 }
 
 // recordSize bounds from above the bytes one record takes in a v2 record

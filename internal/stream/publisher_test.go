@@ -12,6 +12,7 @@ import (
 	"github.com/ltv-stream/ltv-stream/internal/pipeline"
 	"github.com/ltv-stream/ltv-stream/internal/stream"
 	"github.com/ltv-stream/ltv-stream/internal/testutil"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -253,6 +254,79 @@ func TestRefusalReadsTheLimitsOnce(t *testing.T) {
 	}
 	if len(recs) != 1 || len(recs[0].Value) < 16384-512 {
 		t.Fatalf("%d dead letters; value of %d bytes, want one cut to nearly 16384", len(recs), len(recs[0].Value))
+	}
+}
+
+// TestUnreadLimitIsReadBeforeCutting: the DLQ topic accepts 4 MiB, but
+// reading its limit fails at first, so the publisher knows only the
+// assumed 1,000,000 bytes. A 2 MiB dead letter fits the topic: the limit
+// is read before the copy would be cut, and it is written whole. While the
+// limit cannot be read at all, a dead letter is cut to the assumed limit
+// (and nothing stalls).
+func TestUnreadLimitIsReadBeforeCutting(t *testing.T) {
+	ctx := testutil.Context(t, 30*time.Second)
+	cluster, brokers := testutil.StartKafka(t, testutil.KafkaConfig{Partitions: 1, Topics: []string{"dlq", "dlq2"}})
+	for _, topic := range []string{"dlq", "dlq2"} {
+		if err := testutil.SetTopicConfig(ctx, brokers, topic, "max.message.bytes", strconv.Itoa(4<<20)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var refuse atomic.Bool
+	cluster.ControlKey(int16(kmsg.DescribeConfigs), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		cluster.KeepControl()
+		if !refuse.Load() {
+			return nil, nil, false
+		}
+		r := req.(*kmsg.DescribeConfigsRequest)
+		resp := r.ResponseKind().(*kmsg.DescribeConfigsResponse)
+		for _, rr := range r.Resources {
+			res := kmsg.NewDescribeConfigsResponseResource()
+			res.ResourceType, res.ResourceName = rr.ResourceType, rr.ResourceName
+			res.ErrorCode = kerr.TopicAuthorizationFailed.Code
+			resp.Resources = append(resp.Resources, res)
+		}
+		return resp, nil, true
+	})
+	big := make([]byte, 2<<20)
+	for i := range big {
+		big[i] = byte('a' + i%26)
+	}
+	// publish publishes one 2 MiB dead letter to topic with a publisher
+	// whose first reading of the topic's limit was refused, and returns
+	// what the topic then holds.
+	publish := func(topic string, refusedForGood bool) []testutil.ExactRecord {
+		t.Helper()
+		refuse.Store(true)
+		limits, err := stream.NewTopicLimits(stream.LimitsConfig{Brokers: brokers, Topics: []string{topic}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := limits.Refresh(ctx); err == nil {
+			t.Fatal("reading the limit succeeded although the broker refused it")
+		}
+		refuse.Store(refusedForGood)
+		pub := newPublisher(t, stream.PublisherConfig{Writer: stream.WriterConfig{Brokers: brokers, MaxAttempts: 1}, Limits: limits})
+		if err := pub.Publish(ctx, []pipeline.Message{{Topic: topic, Key: []byte("c-1"), Value: big}}); err != nil {
+			t.Fatal(err)
+		}
+		recs, err := testutil.ReadExact(ctx, brokers, topic, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(recs) != 1 {
+			t.Fatalf("%s holds %d records, want 1", topic, len(recs))
+		}
+		return recs
+	}
+
+	// Refused at first only: the reading before the cut succeeds.
+	if r := publish("dlq", false)[0]; string(r.Value) != string(big) || r.Headers["truncated"] != "" {
+		t.Errorf("dead letter of %d bytes (headers %v), want the whole %d bytes: the topic accepts them", len(r.Value), r.Headers, len(big))
+	}
+	// Refused for good: cut to the assumed limit, as documented.
+	if r := publish("dlq2", true)[0]; r.Headers["truncated"] != "true" || len(r.Value) > stream.DefaultAssumedMaxMessageBytes ||
+		string(big[:len(r.Value)]) != string(r.Value) {
+		t.Errorf("dead letter of %d bytes (headers %v), want one cut to the assumed %d bytes", len(r.Value), r.Headers, stream.DefaultAssumedMaxMessageBytes)
 	}
 }
 
