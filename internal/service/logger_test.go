@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -41,4 +42,55 @@ func TestRedisLogsGoToTheLogger(t *testing.T) {
 	if e := entries[0]; e.Level != zapcore.DebugLevel || !strings.Contains(e.Message, "dial") {
 		t.Errorf("first go-redis line %v %q, want a debug line about the dial", e.Level, e.Message)
 	}
+}
+
+// TestLoggerWritesNoStackTraces: an error line (the consumer's last one
+// when it cannot start, "consumer failed") says what went wrong on one
+// line, in either format, without a Go stack trace after it; a warning
+// (the console format's development settings) neither.
+func TestLoggerWritesNoStackTraces(t *testing.T) {
+	for _, tc := range []struct{ format, level string }{
+		{"json", "error"}, {"console", "error"}, {"json", "warn"}, {"console", "warn"},
+	} {
+		t.Run(tc.format+"/"+tc.level, func(t *testing.T) {
+			out := captureStderr(t, func() {
+				log, err := NewLogger("info", tc.format)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if tc.level == "error" {
+					log.Error("consumer failed", zap.Error(fmt.Errorf("http listen :8080: address already in use")))
+				} else {
+					log.Warn("redis not ready at start; will retry")
+				}
+				_ = log.Sync()
+			})
+			if lines := strings.Split(strings.TrimSpace(out), "\n"); len(lines) != 1 || strings.Contains(out, "stacktrace") ||
+				strings.Contains(out, ".go:") && strings.Contains(out, "\t/") {
+				t.Errorf("want one line without a stack trace, got:\n%s", out)
+			}
+		})
+	}
+}
+
+// captureStderr runs f with os.Stderr sent to a file and returns what f
+// wrote there (zap opens "stderr" as os.Stderr when a logger is built).
+func captureStderr(t *testing.T, f func()) string {
+	t.Helper()
+	file, err := os.CreateTemp(t.TempDir(), "stderr")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer file.Close()
+	saved := os.Stderr
+	os.Stderr = file
+	func() {
+		defer func() { os.Stderr = saved }()
+		f()
+	}()
+	data, err := os.ReadFile(file.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
 }

@@ -338,6 +338,11 @@ func NewLogger(level, format string) (*zap.Logger, error) {
 		zc = zap.NewDevelopmentConfig()
 	}
 	zc.Level = zap.NewAtomicLevelAt(lvl)
+	// No Go stack trace after error lines (nor, in the console format,
+	// after warnings): each line says what went wrong, and the
+	// consumer's last one when it cannot start ("consumer failed") stays
+	// one line on stderr.
+	zc.DisableStacktrace = true
 	zc.EncoderConfig.TimeKey = "ts"
 	zc.EncoderConfig.EncodeTime = zapcore.ISO8601TimeEncoder
 	log, err := zc.Build()
