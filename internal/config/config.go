@@ -710,6 +710,7 @@ type Dec struct{ decimal.Decimal }
 
 // UnmarshalYAML parses the scalar's text exactly.
 func (d *Dec) UnmarshalYAML(n *yaml.Node) error {
+	n = resolve(n)
 	if n.Kind != yaml.ScalarNode {
 		return fmt.Errorf("line %d: expected a number", n.Line)
 	}
@@ -738,6 +739,16 @@ func (w *WholeNumber) UnmarshalYAML(n *yaml.Node) error {
 	return nil
 }
 
+// resolve follows an alias (*name) to the node it stands for, as the
+// file's decoder does before it calls an UnmarshalYAML; nodes walked by
+// hand (the tiers) need it done here.
+func resolve(n *yaml.Node) *yaml.Node {
+	for n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	return n
+}
+
 // TierList accepts tiers either as a list of {name, min} objects (`threshold`
 // is read as another name for `min`) or as a mapping from name to
 // threshold; either way they are sorted by threshold.
@@ -749,15 +760,22 @@ func (t *TierList) UnmarshalYAML(n *yaml.Node) error {
 	switch n.Kind {
 	case yaml.SequenceNode:
 		for _, item := range n.Content {
+			item = resolve(item)
 			if item.Kind != yaml.MappingNode {
 				return fmt.Errorf("line %d: a tier is {name, min}", item.Line)
 			}
 			// Decoded by hand: a node's Decode does not refuse unknown
-			// keys, as the file's decoder does.
+			// keys, as the file's decoder does, nor (here) a key given
+			// twice.
 			var name string
 			var min *Dec
+			seen := map[string]bool{}
 			for i := 0; i+1 < len(item.Content); i += 2 {
-				key, value := item.Content[i], item.Content[i+1]
+				key, value := resolve(item.Content[i]), item.Content[i+1]
+				if seen[key.Value] {
+					return fmt.Errorf("line %d: tier key %q given twice", key.Line, key.Value)
+				}
+				seen[key.Value] = true
 				switch key.Value {
 				case "name":
 					if err := value.Decode(&name); err != nil {
@@ -787,7 +805,7 @@ func (t *TierList) UnmarshalYAML(n *yaml.Node) error {
 			if err := d.UnmarshalYAML(n.Content[i+1]); err != nil {
 				return err
 			}
-			out = append(out, aggregate.Tier{Name: n.Content[i].Value, Min: d.Decimal})
+			out = append(out, aggregate.Tier{Name: resolve(n.Content[i]).Value, Min: d.Decimal})
 		}
 	default:
 		return fmt.Errorf("line %d: tiers must be a list of {name, min} or a mapping name: threshold", n.Line)

@@ -609,3 +609,44 @@ func TestCommandUsageListsItsOwnFlagsFirst(t *testing.T) {
 		t.Errorf("the consumer's usage:\n%s", usage.String())
 	}
 }
+
+// TestYAMLTiersAsYAMLReadsThem: the tiers are read node by node, so they
+// follow the YAML rules the rest of the file follows: an alias stands for
+// its anchored value (a threshold or a whole tier), and a key given twice
+// in one tier is an error, never one of the two values silently.
+func TestYAMLTiersAsYAMLReadsThem(t *testing.T) {
+	cases := []struct {
+		name, yaml string
+		want       string // the tiers as name=min, or the error wanted
+		err        bool
+	}{
+		{"aliased threshold in a list", "lifespan_years: &m 3\ntiers:\n  - {name: bronze, min: 0}\n  - {name: silver, min: *m}\n", "bronze=0 silver=3", false},
+		{"aliased threshold in a mapping", "lifespan_years: &m 3\ntiers: {bronze: 0, silver: *m}\n", "bronze=0 silver=3", false},
+		{"aliased name", "base_currency: &n EUR\ntiers:\n  - {name: *n, min: 0}\n", "EUR=0", false},
+		{"aliased tier", "tiers:\n  - &b {name: bronze, min: 0}\n  - *b\n", `tier "bronze" is listed twice`, true},
+		{"anchored list", "tiers: &t\n  - {name: bronze, min: 0}\n", "bronze=0", false},
+		{"name twice", "tiers:\n  - {name: bronze, name: silver, min: 0}\n", `line 2: tier key "name" given twice`, true},
+		{"name twice, block style", "tiers:\n  - name: bronze\n    min: 0\n    name: silver\n", `line 4: tier key "name" given twice`, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := loadYAML(t, tc.yaml)
+			if tc.err {
+				if err == nil || !strings.Contains(err.Error(), tc.want) {
+					t.Fatalf("err = %v, want it to contain %q", err, tc.want)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, tier := range c.Model.Tiers {
+				got = append(got, tier.Name+"="+tier.Min.String())
+			}
+			if strings.Join(got, " ") != tc.want {
+				t.Errorf("tiers %v, want %s", got, tc.want)
+			}
+		})
+	}
+}
