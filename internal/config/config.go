@@ -695,11 +695,11 @@ type Duration struct{ time.Duration }
 // UnmarshalYAML parses the scalar with time.ParseDuration.
 func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind != yaml.ScalarNode {
-		return fmt.Errorf("line %d: expected a duration such as 24h", n.Line)
+		return badValue(n, "expected a duration such as 24h")
 	}
 	v, err := time.ParseDuration(strings.TrimSpace(n.Value))
 	if err != nil || v < 0 {
-		return fmt.Errorf("line %d: %q is not a duration of 0 or more (e.g. 24h, 90m)", n.Line, n.Value)
+		return badValue(n, "%q is not a duration of 0 or more (e.g. 24h, 90m)", n.Value)
 	}
 	d.Duration = v
 	return nil
@@ -712,11 +712,11 @@ type Dec struct{ decimal.Decimal }
 func (d *Dec) UnmarshalYAML(n *yaml.Node) error {
 	n = resolve(n)
 	if n.Kind != yaml.ScalarNode {
-		return fmt.Errorf("line %d: expected a number", n.Line)
+		return badValue(n, "expected a number")
 	}
 	v, err := decimal.NewFromString(strings.TrimSpace(n.Value))
 	if err != nil {
-		return fmt.Errorf("line %d: %q is not a decimal number", n.Line, n.Value)
+		return badValue(n, "%q is not a decimal number", n.Value)
 	}
 	d.Decimal = v
 	return nil
@@ -729,11 +729,11 @@ type WholeNumber int
 // UnmarshalYAML accepts only an integer.
 func (w *WholeNumber) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!int" {
-		return fmt.Errorf("line %d: %q is not a whole number", n.Line, n.Value)
+		return badValue(n, "%q is not a whole number", n.Value)
 	}
 	var v int
 	if err := n.Decode(&v); err != nil {
-		return fmt.Errorf("line %d: %w", n.Line, err)
+		return badValue(n, "%q is not a whole number of a usable size", n.Value)
 	}
 	*w = WholeNumber(v)
 	return nil
@@ -847,7 +847,7 @@ func ParseFile(data []byte, f *File) error {
 	dec := yaml.NewDecoder(strings.NewReader(string(data)))
 	dec.KnownFields(true)
 	if err := dec.Decode(f); err != nil && !errors.Is(err, io.EOF) {
-		return err
+		return nameKeys(data, err)
 	}
 	// A second document would be ignored: say so instead.
 	var more yaml.Node

@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -646,6 +647,56 @@ func TestYAMLTiersAsYAMLReadsThem(t *testing.T) {
 			}
 			if strings.Join(got, " ") != tc.want {
 				t.Errorf("tiers %v, want %s", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestYAMLErrorsNameTheKey: a value of the wrong kind or form, an unknown
+// key and a repeated key are reported on one line that names the key
+// (with its path inside predictive or tiers) and its line, in the words
+// of the file, not of Go's types.
+func TestYAMLErrorsNameTheKey(t *testing.T) {
+	const pred = "predictive:\n  model: bgnbd\n  time_unit: week\n  purchases: {r: 0.243, alpha: 4.414, a: 0.793, b: 2.426%s}\n" +
+		"  spend: {p: 6.25, q: 3.74, v: 15.44}\n  horizon_months: %s\n  discount_rate_monthly: 0.01\n"
+	cases := []struct {
+		name, yaml string
+		want       []string // each must be in the error
+	}{
+		{"not a decimal", "lifespan_years: three\n", []string{`line 1: lifespan_years: "three" is not a decimal number`}},
+		{"a mapping for a number", "hysteresis: {a: 1}\n", []string{"line 1: hysteresis: expected a number"}},
+		{"a list for a number", "default_gross_margin: [1]\n", []string{"line 1: default_gross_margin: expected a number"}},
+		{"not a duration", "max_future_skew: 36\n", []string{`line 1: max_future_skew: "36" is not a duration`}},
+		{"not a whole number", "lifespan_years: 3\ndedupe_window: 31.9\n", []string{`line 2: dedupe_window: "31.9" is not a whole number`}},
+		{"segment days", "at_risk_after_days: soon\n", []string{`line 1: at_risk_after_days: "soon"`}},
+		{"tier threshold in a list", "tiers:\n  - {name: a, min: 0}\n  - {name: b, min: x}\n", []string{`line 3: tiers[1].min: "x" is not a decimal number`}},
+		{"tier threshold in a mapping", "tiers: {a: 0, b: x}\n", []string{`line 1: tiers.b: "x" is not a decimal number`}},
+		{"fx rate", "fx_rates:\n  EUR: lots\n", []string{`line 2: fx_rates.EUR: "lots" is not a decimal number`}},
+		{"a list for a string", "base_currency: [SEK]\n", []string{"line 1: base_currency: want a string, got a list"}},
+		{"unknown key", "lifespan_yeers: 3\n", []string{`line 1: unknown key "lifespan_yeers"`}},
+		{"unknown nested key", fmt.Sprintf(pred, ", c: 1", "12"), []string{`line 4: unknown key "predictive.purchases.c"`}},
+		{"predictive parameter", strings.Replace(fmt.Sprintf(pred, "", "12"), "r: 0.243", "r: abc", 1), []string{`line 4: predictive.purchases.r: want a number, got "abc"`}},
+		{"predictive horizon", fmt.Sprintf(pred, "", "12.5"), []string{`line 6: predictive.horizon_months: "12.5" is not a whole number`}},
+		{"predictive a string", "predictive: yes\n", []string{`line 1: predictive: want a mapping, got "yes"`}},
+		{"repeated key", "lifespan_years: 3\nhysteresis: 0.1\nlifespan_years: 4\n", []string{`line 3: lifespan_years: given twice (first at line 1)`}},
+		{"two errors", "lifespan_yeers: 3\nbase_currency: [SEK]\n", []string{`line 1: unknown key "lifespan_yeers"; line 2: base_currency: want a string, got a list`}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := loadYAML(t, tc.yaml)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			msg := err.Error()
+			for _, w := range tc.want {
+				if !strings.Contains(msg, w) {
+					t.Errorf("err = %q, want it to contain %q", msg, w)
+				}
+			}
+			for _, bad := range []string{"\n", "config.File", "config.Predictive", "struct {", "float64", "unmarshal"} {
+				if strings.Contains(msg, bad) {
+					t.Errorf("err = %q: it contains %q", msg, bad)
+				}
 			}
 		})
 	}
