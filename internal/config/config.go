@@ -374,6 +374,12 @@ func (c *Config) Validate() error {
 	if len(c.Brokers) == 0 {
 		return errors.New("no Kafka brokers (LTV_KAFKA_BROKERS)")
 	}
+	for _, b := range c.Brokers {
+		if !validBroker(b) {
+			// kafka-go would retry it forever ("lookup kafka://k1: no such host").
+			return fmt.Errorf("--kafka-brokers (LTV_KAFKA_BROKERS): %q is not host:port (e.g. kafka-0:9092; no scheme, no blanks)", b)
+		}
+	}
 	if c.RedisURL == "" {
 		return errors.New("no Redis URL (LTV_REDIS_URL)")
 	}
@@ -501,6 +507,31 @@ func checkOrigin(o string) error {
 		return fmt.Errorf("%q is not an origin like https://shop.example.com or http://localhost:3000 (or *)", o)
 	}
 	return nil
+}
+
+// validBroker reports whether b is an address kafka-go can dial: host:port
+// with a port of 1 to 65535, or a host alone (kafka-go then dials 9092).
+// A host is an IP address or a DNS name ([a-zA-Z0-9.-_]).
+func validBroker(b string) bool {
+	host, port, err := net.SplitHostPort(b)
+	if err != nil {
+		if strings.Contains(b, ":") && net.ParseIP(b) == nil {
+			return false // a bad port, or "[::1]" with no port
+		}
+		host, port = b, "9092"
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 || host == "" {
+		return false
+	}
+	if net.ParseIP(host) != nil {
+		return true
+	}
+	for _, r := range host {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '-' || r == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 // ValidTopic reports whether Kafka accepts t as a topic name:

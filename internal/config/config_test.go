@@ -701,3 +701,61 @@ func TestYAMLErrorsNameTheKey(t *testing.T) {
 		})
 	}
 }
+
+// TestKafkaBrokers: LTV_KAFKA_BROKERS is a comma-separated list of
+// host:port (the port may be left out: kafka-go then dials 9092); blanks
+// around items and empty items are dropped, and an item that is not an
+// address (a URL, a bad port, a blank inside) is a start-up error naming
+// the setting, not a connection retried forever.
+func TestKafkaBrokers(t *testing.T) {
+	cases := []struct {
+		brokers string
+		want    string // the brokers joined by |, or the error wanted
+		err     bool
+	}{
+		{"k1:9092", "k1:9092", false},
+		{" k1:9092 , ,k2:9093,,", "k1:9092|k2:9093", false},
+		{"kafka-0.kafka.svc.cluster.local:9092", "kafka-0.kafka.svc.cluster.local:9092", false},
+		{"my_broker:9092", "my_broker:9092", false},
+		{"k1", "k1", false},
+		{"10.0.0.1:9092,[::1]:9093,::1", "10.0.0.1:9092|[::1]:9093|::1", false},
+		{" , ", "no Kafka brokers", true},
+		{"kafka://k1:9092", `--kafka-brokers (LTV_KAFKA_BROKERS): "kafka://k1:9092" is not host:port`, true},
+		{"PLAINTEXT://k1:9092", `"PLAINTEXT://k1:9092" is not host:port`, true},
+		{"k1:9092,k2:", `"k2:" is not host:port`, true},
+		{"k1:http", `"k1:http" is not host:port`, true},
+		{"k1:0", `"k1:0" is not host:port`, true},
+		{"k1:65536", `"k1:65536" is not host:port`, true},
+		{"k1 :9092", `"k1 :9092" is not host:port`, true},
+		{"k1:9092 k2:9092", `"k1:9092 k2:9092" is not host:port`, true},
+		{":9092", `":9092" is not host:port`, true},
+		{"[::1]", `"[::1]" is not host:port`, true},
+		{"k1:9092/", `"k1:9092/" is not host:port`, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.brokers, func(t *testing.T) {
+			for _, how := range []string{"env", "flag"} {
+				env := map[string]string{}
+				var args []string
+				if how == "env" {
+					env["LTV_KAFKA_BROKERS"] = tc.brokers
+				} else {
+					args = []string{"--kafka-brokers", tc.brokers}
+				}
+				c, err := Load(args, envOf(env), io.Discard)
+				if tc.err {
+					if err == nil || !strings.Contains(err.Error(), tc.want) {
+						t.Errorf("%s: err = %v, want it to contain %q", how, err, tc.want)
+					}
+					continue
+				}
+				if err != nil {
+					t.Fatalf("%s: %v", how, err)
+				}
+				if got := strings.Join(c.Brokers, "|"); got != tc.want {
+					t.Errorf("%s: brokers %q, want %q", how, got, tc.want)
+				}
+			}
+		})
+	}
+}
