@@ -353,7 +353,7 @@ func LoadCommand(cmd Command, args []string, getenv func(string) string, usageOu
 	if err != nil {
 		return nil, err
 	}
-	c.Model, c.BaseCurrency, c.FXRates = model, file.BaseCurrency, file.fx
+	c.Model, c.BaseCurrency, c.FXRates = model, string(file.BaseCurrency), file.fx
 	// The currency table is checked as the decoder will check it, so a bad
 	// code is a start-up error here, not a failure once the service runs.
 	if _, err := decode.New(decode.Config{BaseCurrency: c.BaseCurrency, FXRates: c.FXRates}); err != nil {
@@ -596,7 +596,7 @@ func (p *parser) positiveDuration(name, v string) time.Duration {
 type File struct {
 	// The model settings of SPEC §4, §5 and §7; nil or absent keeps the
 	// default given on each line.
-	BaseCurrency       string         `yaml:"base_currency"`        // "" means SEK (Model fills it in)
+	BaseCurrency       CurrencyCode   `yaml:"base_currency"`        // absent or null means SEK (Model fills it in)
 	DefaultGrossMargin *Dec           `yaml:"default_gross_margin"` // margin of orders without gross_margin; 1.0
 	LifespanYears      *Dec           `yaml:"lifespan_years"`       // 3
 	MinWindowYears     *Dec           `yaml:"min_window_years"`     // 1
@@ -733,6 +733,25 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 		return badValue(n, "%q is not a duration of 0 or more (e.g. 24h, 90m)", n.Value)
 	}
 	d.Duration = v
+	return nil
+}
+
+// CurrencyCode is base_currency in the YAML. Absent or null (a key with no
+// value) means the default; an empty string is an error, not the default
+// silently. The code itself is checked as the event decoder checks it.
+type CurrencyCode string
+
+// UnmarshalYAML accepts a non-empty string. yaml.v3 does not call it for
+// a null value.
+func (c *CurrencyCode) UnmarshalYAML(n *yaml.Node) error {
+	var s string
+	if err := n.Decode(&s); err != nil {
+		return err // a *yaml.TypeError: listed with the file's others
+	}
+	if s == "" {
+		return badValue(n, "empty: leave the key out (or give it no value) for the default SEK")
+	}
+	*c = CurrencyCode(s)
 	return nil
 }
 
@@ -892,7 +911,7 @@ func ParseFile(data []byte, f *File) error {
 func (f *File) Model() (*aggregate.Model, error) {
 	m := aggregate.DefaultModel()
 	if f.BaseCurrency == "" {
-		f.BaseCurrency = decode.DefaultBaseCurrency
+		f.BaseCurrency = CurrencyCode(decode.DefaultBaseCurrency)
 	}
 	if f.DefaultGrossMargin != nil {
 		m.DefaultMargin = f.DefaultGrossMargin.Decimal

@@ -759,3 +759,26 @@ func TestKafkaBrokers(t *testing.T) {
 		})
 	}
 }
+
+// TestYAMLBaseCurrency: base_currency left out or given no value (YAML's
+// null) is SEK; given as an empty string it is an error, never SEK
+// silently (as an unknown key or a bad number is an error).
+func TestYAMLBaseCurrency(t *testing.T) {
+	cases := []struct{ yaml, want, err string }{
+		{"lifespan_years: 3\n", "SEK", ""},
+		{"base_currency:\n", "SEK", ""},
+		{"base_currency: ~\n", "SEK", ""},
+		{"base_currency: EUR\n", "EUR", ""},
+		{"base_currency: \"EUR\"\n", "EUR", ""},
+		{"base_currency: ''\n", "", `line 1: base_currency: empty`},
+		{"base_currency: \"\"\n", "", `line 1: base_currency: empty`},
+		{"base_currency: {code: EUR}\n", "", `line 1: base_currency: want a string, got a mapping`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.yaml, func(t *testing.T) {
+			if c := loadCase(t, tc.yaml, tc.err); c != nil && c.BaseCurrency != tc.want {
+				t.Errorf("base currency %q, want %q", c.BaseCurrency, tc.want)
+			}
+		})
+	}
+}
