@@ -378,3 +378,43 @@ func referenceEventID(customerID, causedBy string) string {
 	h := hex.EncodeToString(sum[:16])
 	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
 }
+
+// TestInputCauseNeverSharesATimersEventID: an input event_id may itself
+// read "timer:<time>" (SPEC §2 allows any non-blank id), yet the change it
+// causes and the change the customer's timer due at that time causes are
+// two different events, so their event_ids must differ: a subscriber that
+// drops copies by event_id (SPEC §5) would otherwise drop a real change
+// and see the customer's chain broken.
+func TestInputCauseNeverSharesATimersEventID(t *testing.T) {
+	due := time.Date(2024, 3, 31, 0, 0, 0, 0, time.UTC)
+	spoof := aggregate.TimerCause(due)
+	rows := []struct {
+		name          string
+		timer, spoofd string
+	}{
+		{"ltv.change.v1",
+			(&aggregate.Change{CustomerID: "c-x", ByTimer: true, OccurredAt: due}).EventID(),
+			(&aggregate.Change{CustomerID: "c-x", CausedBy: spoof, OccurredAt: due.AddDate(0, -2, 0)}).EventID()},
+		{"ltv.segment.v1",
+			(&aggregate.SegmentChange{CustomerID: "c-x", ByTimer: true, OccurredAt: due}).EventID(),
+			(&aggregate.SegmentChange{CustomerID: "c-x", CausedBy: spoof, OccurredAt: due.AddDate(0, -2, 0)}).EventID()},
+	}
+	for _, r := range rows {
+		t.Run(r.name, func(t *testing.T) {
+			if r.timer == r.spoofd {
+				t.Errorf("the timer due at %s and the input event %q give the same event_id %s", due.Format(time.RFC3339), spoof, r.timer)
+			}
+			for _, id := range []string{r.timer, r.spoofd} {
+				if !uuidV8.MatchString(id) {
+					t.Errorf("%q is not UUID-shaped (v8)", id)
+				}
+			}
+		})
+	}
+	// Ids of ordinary input causes do not change: the golden id of
+	// TestChangeEventID still holds, and so does the plain construction.
+	plain := aggregate.Change{CustomerID: "c-1", CausedBy: "e-1"}
+	if got, want := plain.EventID(), referenceEventID("c-1", "e-1"); got != want {
+		t.Errorf("EventID() = %s, want %s", got, want)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/ltv-stream/ltv-stream/internal/money"
@@ -249,6 +250,13 @@ func (c *SegmentChange) AppendJSON(dst []byte, emittedAt time.Time) []byte {
 // of the length-prefixed parts, as version 8 (RFC 9562 "custom"). The
 // input is built in stack buffers when it fits, so the hot path allocates
 // nothing.
+//
+// An input event's id may itself start with "timer:" (SPEC §2 allows any
+// id), and its text may then equal a timer's cause. The two are different
+// causes, so such an input cause gets a fourth part (inputCauseMark):
+// length-prefixed encodings of three and of four parts never coincide, so
+// its id differs from the timer's, while the ids of all other causes stay
+// what they always were.
 func appendCauseID(dst []byte, schema, customerID, eventID string, byTimer bool, at time.Time) []byte {
 	var stack [256]byte
 	var causeBuf [64]byte
@@ -260,6 +268,14 @@ func appendCauseID(dst []byte, schema, customerID, eventID string, byTimer bool,
 	}
 	in = binary.AppendUvarint(in, uint64(len(cause)))
 	in = append(in, cause...)
+	if !byTimer && strings.HasPrefix(eventID, TimerCausePrefix) {
+		in = binary.AppendUvarint(in, uint64(len(inputCauseMark)))
+		in = append(in, inputCauseMark...)
+	}
 	sum := sha256.Sum256(in)
 	return appendUUID(dst, &sum)
 }
+
+// inputCauseMark is the fourth part of the id input of a change caused by
+// an input event whose id starts with TimerCausePrefix (appendCauseID).
+const inputCauseMark = "input"
