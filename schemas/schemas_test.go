@@ -493,3 +493,50 @@ func TestChangeHasEveryOutputProperty(t *testing.T) {
 		t.Errorf("Change's JSON names %v, the schemas' properties %v", slices.Sorted(maps.Keys(got)), slices.Sorted(maps.Keys(want)))
 	}
 }
+
+// specSegment is SPEC §8's segment-change example with its placeholders
+// filled in.
+const specSegment = `{"schema":"ltv.segment.v1","event_id":"5c6d7e8f-9a0b-8c1d-9e2f-3a4b5c6d7e8f","customer_id":"c-000042","previous_segment":"active","segment":"at_risk","last_order_at":"2026-03-03T12:00:00Z","orders":7,"ltv":"5230.10","tier":"gold","caused_by":"timer:2026-06-01T12:00:00Z","occurred_at":"2026-06-01T12:00:00Z","emitted_at":"2026-06-01T12:00:03.1Z"}`
+
+// TestOutputSchemasAllowNoMoreThanSpec: the output schemas describe what
+// the updater publishes, and must refuse documents SPEC §3, §5 and §8 rule
+// out: times not in UTC (every public time is RFC 3339 UTC), a segment
+// event of a customer with orders but without its last_order_at (or with
+// one and no orders), a segment its orders cannot have (§8: new is one
+// order, active more, "" none), and a first assignment that is not "up".
+func TestOutputSchemasAllowNoMoreThanSpec(t *testing.T) {
+	if err := Validate([]byte(specSegment)); err != nil {
+		t.Fatalf("SPEC §8 example: %v", err)
+	}
+	first := strings.Replace(strings.Replace(specChange, `"previous_tier":"silver"`, `"previous_tier":""`, 1), `"previous_ltv":"4990.00"`, `"previous_ltv":"0.00"`, 1)
+	if err := Validate([]byte(first)); err != nil {
+		t.Fatalf("first assignment: %v", err)
+	}
+	cases := []struct {
+		name, doc, want string
+	}{
+		{"change occurred_at with an offset", strings.Replace(specChange, `"occurred_at":"2026-03-01T12:00:00Z"`, `"occurred_at":"2026-03-01T14:00:00+02:00"`, 1), "occurred_at"},
+		{"change emitted_at with -00:00", strings.Replace(specChange, `"2026-03-01T12:00:00.512Z"`, `"2026-03-01T12:00:00.512-00:00"`, 1), "emitted_at"},
+		{"change occurred_at lower-case z", strings.Replace(specChange, `"occurred_at":"2026-03-01T12:00:00Z"`, `"occurred_at":"2026-03-01t12:00:00z"`, 1), "occurred_at"},
+		{"segment occurred_at with an offset", strings.Replace(specSegment, `"occurred_at":"2026-06-01T12:00:00Z"`, `"occurred_at":"2026-06-01T13:00:00+01:00"`, 1), "occurred_at"},
+		{"segment last_order_at with an offset", strings.Replace(specSegment, `"2026-03-03T12:00:00Z"`, `"2026-03-03T12:00:00+00:00"`, 1), "last_order_at"},
+		{"segment with orders, no last_order_at", strings.Replace(specSegment, `"last_order_at":"2026-03-03T12:00:00Z",`, ``, 1), "last_order_at"},
+		{"segment without orders, with last_order_at", strings.Replace(strings.Replace(specSegment, `"orders":7`, `"orders":0`, 1), `"segment":"at_risk"`, `"segment":"churned"`, 1), "last_order_at"},
+		{"new with two orders", strings.Replace(specSegment, `"segment":"at_risk"`, `"segment":"new"`, 1), "segment"},
+		{"active with one order", strings.Replace(strings.Replace(specSegment, `"segment":"at_risk"`, `"segment":"active"`, 1), `"orders":7`, `"orders":1`, 1), "segment"},
+		{"no segment with orders", strings.Replace(specSegment, `"segment":"at_risk"`, `"segment":""`, 1), "segment"},
+		{"first assignment down", strings.Replace(first, `"up"`, `"down"`, 1), "direction"},
+		{"demotion to no tier, up", strings.Replace(specChange, `"tier":"gold"`, `"tier":""`, 1), "direction"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			err := Validate([]byte(tc.doc))
+			if err == nil {
+				t.Fatalf("accepted %s", tc.doc)
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %q does not mention %q", err, tc.want)
+			}
+		})
+	}
+}
