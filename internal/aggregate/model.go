@@ -95,11 +95,12 @@ func DefaultModel() *Model {
 // Validate rejects settings that would make the formulas meaningless and
 // precomputes the constants Apply needs. Call it after changing any field.
 func (m *Model) Validate() error {
-	if m.LifespanYears.Sign() <= 0 {
-		return fmt.Errorf("lifespan_years must be > 0, got %s", m.LifespanYears)
+	hundred := decimal.NewFromInt(100)
+	if m.LifespanYears.Sign() <= 0 || m.LifespanYears.GreaterThan(hundred) {
+		return fmt.Errorf("lifespan_years must be > 0 and at most 100, got %s", m.LifespanYears)
 	}
-	if m.MinWindowYears.Sign() <= 0 {
-		return fmt.Errorf("min_window_years must be > 0, got %s", m.MinWindowYears)
+	if m.MinWindowYears.Sign() <= 0 || m.MinWindowYears.GreaterThan(hundred) {
+		return fmt.Errorf("min_window_years must be > 0 and at most 100, got %s", m.MinWindowYears)
 	}
 	if m.DefaultMargin.Sign() < 0 || m.DefaultMargin.GreaterThan(decimal.NewFromInt(1)) {
 		return fmt.Errorf("default_gross_margin must be in [0,1], got %s", m.DefaultMargin)

@@ -768,8 +768,26 @@ func (d *Dec) UnmarshalYAML(n *yaml.Node) error {
 	if err != nil {
 		return badValue(n, "%q is not a decimal number", n.Value)
 	}
+	if !v.Abs().LessThan(maxSetting) || !v.Equal(v.Round(maxSettingPlaces)) {
+		return badValue(n, "%s is out of range (below 10^18, at most %d decimal places)", shortText(n.Value), maxSettingPlaces)
+	}
 	d.Decimal = v
 	return nil
+}
+
+// The range of a decimal setting. No margin, rate, threshold or number of
+// days or years needs more, and a value such as 1e9000 would otherwise be
+// taken as it is and carried into every customer's figures.
+var maxSetting = decimal.New(1, 18)
+
+const maxSettingPlaces = 20
+
+// shortText quotes a value for an error message, cut to a readable length.
+func shortText(s string) string {
+	if len(s) > 40 {
+		return strconv.Quote(s[:40]) + "…"
+	}
+	return strconv.Quote(s)
 }
 
 // WholeNumber is a count in the YAML: an integer, never a number with a

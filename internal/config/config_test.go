@@ -664,6 +664,11 @@ func TestYAMLErrorsNameTheKey(t *testing.T) {
 		want       []string // each must be in the error
 	}{
 		{"not a decimal", "lifespan_years: three\n", []string{`line 1: lifespan_years: "three" is not a decimal number`}},
+		{"a number too large", "lifespan_years: 1e9000\n", []string{`line 1: lifespan_years: "1e9000" is out of range (below 10^18, at most 20 decimal places)`}},
+		{"too many places", "hysteresis: 0.000000000000000000001\n", []string{`line 1: hysteresis: "0.000000000000000000001" is out of range`}},
+		{"a long value is cut in the message", "at_risk_after_days: 0." + strings.Repeat("0", 60) + "1\n", []string{`at_risk_after_days: "0.` + strings.Repeat("0", 38) + `"… is out of range`}},
+		{"a lifespan beyond 100 years", "lifespan_years: 100.01\n", []string{"lifespan_years must be > 0 and at most 100, got 100.01"}},
+		{"a window beyond 100 years", "min_window_years: 1000\n", []string{"min_window_years must be > 0 and at most 100, got 1000"}},
 		{"a mapping for a number", "hysteresis: {a: 1}\n", []string{"line 1: hysteresis: expected a number"}},
 		{"a list for a number", "default_gross_margin: [1]\n", []string{"line 1: default_gross_margin: expected a number"}},
 		{"not a duration", "max_future_skew: 36\n", []string{`line 1: max_future_skew: "36" is not a duration`}},
