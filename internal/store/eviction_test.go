@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"errors"
+	"sync"
 	"testing"
 	"time"
 
@@ -59,12 +60,22 @@ func TestCheckEvictionPolicyOfEveryMaster(t *testing.T) {
 	if err := st.CheckEvictionPolicy(ctx); err != nil {
 		t.Fatalf("default cluster: %v", err)
 	}
-	var victim string
+	// ForEachMaster calls the function on every master at once: one of
+	// them becomes the victim.
+	var (
+		mu     sync.Mutex
+		victim string
+	)
 	err := cc.ForEachMaster(ctx, func(ctx context.Context, n *redis.Client) error {
-		if victim != "" {
+		mu.Lock()
+		mine := victim == ""
+		if mine {
+			victim = n.Options().Addr
+		}
+		mu.Unlock()
+		if !mine {
 			return nil
 		}
-		victim = n.Options().Addr
 		if err := n.ConfigSet(ctx, "maxmemory", "50mb").Err(); err != nil {
 			return err
 		}
