@@ -84,13 +84,23 @@ type settleOp struct {
 
 // recordingStore runs the real store and remembers every call, so the same
 // Redis traffic can be replayed later without any Kafka or domain work.
+// The processor calls it from more than one goroutine (a batch reads its
+// stream times and due customers while its customers load).
 type recordingStore struct {
 	inner *store.Redis
+	mu    sync.Mutex
 	ops   []storeOp
 }
 
+// record remembers one call.
+func (s *recordingStore) record(op storeOp) {
+	s.mu.Lock()
+	s.ops = append(s.ops, op)
+	s.mu.Unlock()
+}
+
 func (s *recordingStore) Load(ctx context.Context, ids []string) ([]store.Snapshot, []error, error) {
-	s.ops = append(s.ops, storeOp{load: append([]string(nil), ids...)})
+	s.record(storeOp{load: append([]string(nil), ids...)})
 	return s.inner.Load(ctx, ids)
 }
 
@@ -99,28 +109,28 @@ func (s *recordingStore) Save(ctx context.Context, writes []store.Write) ([]int,
 	for i := range writes {
 		kept[i] = writes[i].Clone() // the field lists are the processor's to reuse
 	}
-	s.ops = append(s.ops, storeOp{save: kept})
+	s.record(storeOp{save: kept})
 	return s.inner.Save(ctx, writes)
 }
 
 func (s *recordingStore) ClearPending(ctx context.Context, acked []store.Acked) error {
-	s.ops = append(s.ops, storeOp{clear: append([]store.Acked(nil), acked...)})
+	s.record(storeOp{clear: append([]store.Acked(nil), acked...)})
 	return s.inner.ClearPending(ctx, acked)
 }
 
 func (s *recordingStore) StreamTimes(ctx context.Context, partitions []int32) (map[int32]time.Time, error) {
-	s.ops = append(s.ops, storeOp{streamTimes: append([]int32{}, partitions...)})
+	s.record(storeOp{streamTimes: append([]int32{}, partitions...)})
 	return s.inner.StreamTimes(ctx, partitions)
 }
 
 func (s *recordingStore) DueTimers(ctx context.Context, queries []store.DueQuery) ([][]string, error) {
-	s.ops = append(s.ops, storeOp{due: append([]store.DueQuery{}, queries...)})
+	s.record(storeOp{due: append([]store.DueQuery{}, queries...)})
 	return s.inner.DueTimers(ctx, queries)
 }
 
 func (s *recordingStore) Settle(ctx context.Context, updates []store.TimerUpdate, times map[int32]time.Time, due []store.DueQuery) (map[int32]time.Time, [][]string, error) {
 	op := &settleOp{updates: append([]store.TimerUpdate{}, updates...), times: maps.Clone(times), due: append([]store.DueQuery{}, due...)}
-	s.ops = append(s.ops, storeOp{settle: op})
+	s.record(storeOp{settle: op})
 	return s.inner.Settle(ctx, updates, times, due)
 }
 
