@@ -63,8 +63,9 @@ type Config struct {
 	// (store.Cached); 0 turns the cache off.
 	StateCacheBytes int
 	// RedisMinReplicas is how many replicas of each Redis master must
-	// have a batch's writes before its offsets are committed; a master
-	// with a replica online always waits for one (store.ReplicaWait).
+	// have a batch's writes before its offsets are committed, even while
+	// fewer are online; a batch always waits for every replica online
+	// (store.ReplicaWait).
 	RedisMinReplicas int
 	// RedisLostReplicaGrace is how long writes keep waiting for a replica
 	// that was online and left (store.ReplicaWait.LostReplicaGrace).
@@ -203,7 +204,7 @@ func LoadCommand(cmd Command, args []string, getenv func(string) string, usageOu
 		{"LTV_MAX_MESSAGE_BYTES", "max-message-bytes", strconv.Itoa(decode.DefaultMaxBytes), "input values larger than this go to the DLQ", &raw.maxMsg, false},
 		{"LTV_DLQ_MAX_MESSAGE_BYTES", "dlq-max-message-bytes", "0", "largest record batch the DLQ topic accepts; dead letters above it are written cut to fit (0: read the topic's max.message.bytes from the broker, at start and every minute)", &raw.dlqMaxMsg, false},
 		{"LTV_STATE_CACHE_BYTES", "state-cache-bytes", strconv.Itoa(store.DefaultCacheBytes), "memory for copies of recently written customers, which then need no Redis read (0: off)", &raw.stateCache, false},
-		{"LTV_REDIS_MIN_REPLICAS", "redis-min-replicas", "0", "replicas of each Redis master that must have a batch's writes before its offsets are committed (a master with a replica online always waits for one)", &raw.redisMinReplicas, false},
+		{"LTV_REDIS_MIN_REPLICAS", "redis-min-replicas", "0", "replicas of each Redis master that must have a batch's writes before its offsets are committed, even while fewer are online (a batch always waits for every replica online)", &raw.redisMinReplicas, false},
 		{"LTV_REDIS_LOST_REPLICA_GRACE", "redis-lost-replica-grace", store.DefaultLostReplicaGrace.String(), "how long a batch keeps waiting for a replica that was online and left before it waits only for those left", &raw.redisLostGrace, false},
 		{"LTV_DRAIN_TIMEOUT", "drain-timeout", stream.DefaultDrainTimeout.String(), "on SIGTERM, how long in-flight work may take to finish and commit", &raw.drain, false},
 		{"LTV_KAFKA_SESSION_TIMEOUT", "kafka-session-timeout", stream.DefaultSessionTimeout.String(), "consumer-group session timeout: how soon a dead instance's partitions move", &raw.session, false},

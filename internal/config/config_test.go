@@ -269,6 +269,20 @@ func TestUsageHidesTheRedisURLPassword(t *testing.T) {
 	}
 }
 
+// The help of --redis-min-replicas says what store.ReplicaWait does: a
+// batch waits for every replica online, not for one of them.
+func TestUsageSaysBatchesWaitForEveryReplicaOnline(t *testing.T) {
+	var usage strings.Builder
+	if _, err := Load([]string{"-h"}, envOf(nil), &usage); !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("-h: %v", err)
+	}
+	_, help, _ := strings.Cut(usage.String(), "-redis-min-replicas")
+	help, _, _ = strings.Cut(help, "\n  -")
+	if !strings.Contains(help, "every replica online") || strings.Contains(help, "waits for one") {
+		t.Fatalf("--redis-min-replicas help:%s", help)
+	}
+}
+
 func TestSecuritySettings(t *testing.T) {
 	env := map[string]string{
 		"LTV_KAFKA_SASL_MECHANISM": "scram-sha-512",
