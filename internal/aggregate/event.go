@@ -1,7 +1,8 @@
 // Package aggregate is the pure domain core of the LTV updater: a decoded
-// event and a customer's current state go in, the new state and at most one
-// tier change come out. It performs no I/O, so the Kafka/Redis loop, the
-// replay tools and the tests all share exactly the same arithmetic.
+// event (or a stream time a customer's timers fall due by) and the
+// customer's current state go in, the new state and the tier and segment
+// changes it causes come out. It performs no I/O, so the Kafka/Redis loop,
+// the replay tools and the tests all share exactly the same arithmetic.
 //
 // Money is exact decimal end to end (money.Exact: shopspring/decimal's
 // semantics, with no heap memory per operation); values are only
