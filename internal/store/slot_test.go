@@ -10,7 +10,7 @@ import (
 )
 
 func TestSlotMatchesRedis(t *testing.T) {
-	srv := testutil.StartRedis(t, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf")
+	srv := testutil.StartRedisClusterNode(t)
 	c := srv.Client()
 	for _, key := range []string{"ltv:{c-000042}", "ltv:{}", "foo", "ltv:{a}b}", "{user1000}.following", "ltv:{ö-é}"} {
 		want, err := c.ClusterKeySlot(ctxT(t), key).Result()

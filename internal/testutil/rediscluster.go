@@ -42,7 +42,7 @@ func StartRedisClusterWithReplicas(t testing.TB, masters, replicas int) *RedisCl
 	c := &RedisCluster{t: t}
 	args := []string{"--cluster", "create"}
 	for i := 0; i < masters*(1+replicas); i++ {
-		c.Nodes = append(c.Nodes, startClusterNode(t))
+		c.Nodes = append(c.Nodes, StartRedisClusterNode(t))
 		args = append(args, c.Nodes[len(c.Nodes)-1].Addr())
 	}
 	args = append(args, "--cluster-replicas", strconv.Itoa(replicas), "--cluster-yes")
@@ -76,9 +76,9 @@ func StartRedisClusterWithReplicas(t testing.TB, masters, replicas int) *RedisCl
 	return c
 }
 
-// startClusterNode starts a redis-server in cluster mode, in no cluster
-// yet.
-func startClusterNode(t testing.TB) *RedisServer {
+// StartRedisClusterNode starts a redis-server in cluster mode, in no
+// cluster yet, with its cluster bus on a free port of its own.
+func StartRedisClusterNode(t testing.TB) *RedisServer {
 	t.Helper()
 	// The cluster bus would listen on port + 10000 by default, a port in
 	// the ephemeral range that a client connection may hold: the node
@@ -98,7 +98,7 @@ func (c *RedisCluster) AddMaster(t testing.TB) (*RedisServer, int) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	n := startClusterNode(t)
+	n := StartRedisClusterNode(t)
 	seed := c.Nodes[0].Addr()
 	redisCLI(ctx, t, "--cluster", "add-node", n.Addr(), seed)
 	nc := n.Client()
