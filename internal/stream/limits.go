@@ -30,7 +30,7 @@ const (
 	// rereadEvery bounds how often a message about to be cut to a limit
 	// that was never read makes the limits be read first (ReadIfUnread),
 	// so a broker that never answers (no DescribeConfigs permission) costs
-	// at most one request per interval.
+	// at most one reading per interval, counted from the end of the last.
 	rereadEvery = 5 * time.Second
 	// rereadTimeout bounds that reading, which a publish waits for.
 	rereadTimeout = 5 * time.Second
@@ -77,8 +77,11 @@ type TopicLimits struct {
 	mu     sync.RWMutex
 	limits map[string]topicLimit
 
-	// rereadMu serialises ReadIfUnread; lastReread is when it last read.
+	// rereadMu guards rereading and lastReread. rereading is closed when
+	// the reading ReadIfUnread started ends (nil while none runs);
+	// lastReread is when the last such reading ended.
 	rereadMu   sync.Mutex
+	rereading  chan struct{}
 	lastReread time.Time
 }
 
@@ -194,6 +197,12 @@ func (l *TopicLimits) set(topic string, t topicLimit) {
 // the DLQ topic accepts), and the next periodic reading may be a minute
 // away. A limit halved after a refusal is not read again here: the
 // refusal said more than the broker's configuration did.
+//
+// A call made while such a reading runs waits for it (or for ctx) and
+// starts none of its own, so no publish waits longer than one reading,
+// rereadTimeout, however many arrive at once; and the interval counts from
+// the end of a reading, so one that takes its whole timeout is not
+// followed at once by the next.
 func (l *TopicLimits) ReadIfUnread(ctx context.Context, topics ...string) {
 	unread := false
 	l.mu.RLock()
@@ -207,11 +216,27 @@ func (l *TopicLimits) ReadIfUnread(ctx context.Context, topics ...string) {
 		return
 	}
 	l.rereadMu.Lock()
-	defer l.rereadMu.Unlock()
-	if !l.lastReread.IsZero() && time.Since(l.lastReread) < rereadEvery {
+	if running := l.rereading; running != nil {
+		l.rereadMu.Unlock()
+		select {
+		case <-running:
+		case <-ctx.Done():
+		}
 		return
 	}
-	l.lastReread = time.Now()
+	if !l.lastReread.IsZero() && time.Since(l.lastReread) < rereadEvery {
+		l.rereadMu.Unlock()
+		return
+	}
+	done := make(chan struct{})
+	l.rereading = done
+	l.rereadMu.Unlock()
+	defer func() {
+		l.rereadMu.Lock()
+		l.rereading, l.lastReread = nil, time.Now()
+		l.rereadMu.Unlock()
+		close(done)
+	}()
 	ctx, cancel := context.WithTimeout(ctx, rereadTimeout)
 	defer cancel()
 	if err := l.Refresh(ctx); err != nil {
