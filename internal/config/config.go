@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"sort"
@@ -512,11 +513,12 @@ func checkOrigin(o string) error {
 
 // validBroker reports whether b is an address kafka-go can dial: host:port
 // with a port of 1 to 65535, or a host alone (kafka-go then dials 9092).
-// A host is an IP address or a DNS name ([a-zA-Z0-9.-_]).
+// A host is an IP address (an IPv6 one with its zone, fe80::1%eth0, too)
+// or a DNS name of letters, digits, '.', '-' and '_'.
 func validBroker(b string) bool {
 	host, port, err := net.SplitHostPort(b)
 	if err != nil {
-		if strings.Contains(b, ":") && net.ParseIP(b) == nil {
+		if _, ipErr := netip.ParseAddr(b); strings.Contains(b, ":") && ipErr != nil {
 			return false // a bad port, or "[::1]" with no port
 		}
 		host, port = b, "9092"
@@ -524,7 +526,7 @@ func validBroker(b string) bool {
 	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 || host == "" {
 		return false
 	}
-	if net.ParseIP(host) != nil {
+	if _, err := netip.ParseAddr(host); err == nil {
 		return true
 	}
 	for _, r := range host {

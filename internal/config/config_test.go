@@ -738,6 +738,8 @@ func TestKafkaBrokers(t *testing.T) {
 		{"my_broker:9092", "my_broker:9092", false},
 		{"k1", "k1", false},
 		{"10.0.0.1:9092,[::1]:9093,::1", "10.0.0.1:9092|[::1]:9093|::1", false},
+		{"[fe80::1%eth0]:9092,fe80::2%eth0", "[fe80::1%eth0]:9092|fe80::2%eth0", false},
+		{"KAFKA-0.Example.COM.:9092", "KAFKA-0.Example.COM.:9092", false},
 		{" , ", "no Kafka brokers", true},
 		{"kafka://k1:9092", `--kafka-brokers (LTV_KAFKA_BROKERS): "kafka://k1:9092" is not host:port`, true},
 		{"PLAINTEXT://k1:9092", `"PLAINTEXT://k1:9092" is not host:port`, true},
