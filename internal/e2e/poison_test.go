@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -13,8 +14,6 @@ import (
 	"github.com/ltv-stream/ltv-stream/internal/settings"
 	"github.com/ltv-stream/ltv-stream/internal/testutil"
 	"github.com/segmentio/kafka-go"
-	"github.com/twmb/franz-go/pkg/kerr"
-	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // poisonOrder is a valid order of customer c-poison, with event id id.
@@ -138,34 +137,12 @@ func TestDeadLetterCutToTheDLQLimit(t *testing.T) {
 	if err := testutil.SetTopicConfig(ctx, e.brokers, settings.DefaultDLQTopic, "max.message.bytes", "65536"); err != nil {
 		t.Fatal(err)
 	}
-	key := []byte("c-poison")
 	poison := padded(2 << 20)
-	big := &kafka.Writer{Addr: kafka.TCP(e.brokers...), RequiredAcks: kafka.RequireAll, BatchTimeout: time.Millisecond,
-		BatchBytes: 8 << 20, Balancer: &kafka.Hash{}}
-	defer big.Close()
-	for _, m := range []kafka.Message{
-		{Topic: settings.DefaultOrdersTopic, Key: key, Value: poison},
-		{Topic: settings.DefaultOrdersTopic, Key: key, Value: poisonOrder("e-after", "10.00", "2026-01-02T00:00:00Z")},
-	} {
-		if err := big.WriteMessages(ctx, m); err != nil {
-			t.Fatal(err)
-		}
-	}
-	_, _ = inProcess(t, e)
-	if err := testutil.WaitCaughtUp(ctx, e.brokers, settings.DefaultGroupID, settings.DefaultOrdersTopic, settings.DefaultLifecycleTopic); err != nil {
-		t.Fatal(err)
-	}
+	writePoisonAndCatchUp(ctx, t, e, poison)
 	if n, err := e.rc.HGet(ctx, "ltv:{c-poison}", "orders").Result(); err != nil || n != "1" {
 		t.Errorf("orders = %q (%v): the record after the poison was not applied", n, err)
 	}
-	got, err := testutil.ReadExact(ctx, e.brokers, settings.DefaultDLQTopic, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(got) != 1 {
-		t.Fatalf("%d dead letters, want 1", len(got))
-	}
-	r := got[0]
+	r := onlyDeadLetter(ctx, t, e)
 	sum := sha256.Sum256(poison)
 	if len(r.Value) == 0 || len(r.Value) > 65536 || string(poison[:len(r.Value)]) != string(r.Value) || string(r.Key) != "c-poison" {
 		t.Errorf("cut copy: key %q, value of %d bytes, want a prefix of the original within 64 KiB", r.Key, len(r.Value))
@@ -196,25 +173,26 @@ func TestDeadLetterIsNotCutWhileTheDLQLimitIsUnread(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// The first reading is refused for every topic asked about.
 	var describes atomic.Int32
-	e.kafka.ControlKey(int16(kmsg.DescribeConfigs), func(req kmsg.Request) (kmsg.Response, error, bool) {
-		e.kafka.KeepControl()
-		if describes.Add(1) > 1 {
-			return nil, nil, false
-		}
-		// The first reading is refused for every topic asked about.
-		r := req.(*kmsg.DescribeConfigsRequest)
-		resp := r.ResponseKind().(*kmsg.DescribeConfigsResponse)
-		for _, rr := range r.Resources {
-			res := kmsg.NewDescribeConfigsResponseResource()
-			res.ResourceType, res.ResourceName = rr.ResourceType, rr.ResourceName
-			res.ErrorCode = kerr.TopicAuthorizationFailed.Code
-			resp.Resources = append(resp.Resources, res)
-		}
-		return resp, nil, true
-	})
-	key := []byte("c-poison")
+	testutil.RefuseDescribeConfigs(e.kafka, func() bool { return describes.Add(1) == 1 })
 	poison := padded(2 << 20)
+	writePoisonAndCatchUp(ctx, t, e, poison)
+	if describes.Load() == 0 {
+		t.Fatal("the service never read the topic limits")
+	}
+	r := onlyDeadLetter(ctx, t, e)
+	if string(r.Value) != string(poison) || string(r.Key) != "c-poison" || r.Headers["truncated"] != "" || r.Headers["original_size"] != "" {
+		t.Errorf("dead letter of %d bytes (headers %v), want the whole %d-byte value: the DLQ topic accepts it", len(r.Value), r.Headers, len(poison))
+	}
+}
+
+// writePoisonAndCatchUp writes poison, then a valid order, as records of
+// customer c-poison on the orders topic (whose max.message.bytes must take
+// poison), runs the service and waits until it has caught up.
+func writePoisonAndCatchUp(ctx context.Context, t *testing.T, e *env, poison []byte) {
+	t.Helper()
+	key := []byte("c-poison")
 	big := &kafka.Writer{Addr: kafka.TCP(e.brokers...), RequiredAcks: kafka.RequireAll, BatchTimeout: time.Millisecond,
 		BatchBytes: 8 << 20, Balancer: &kafka.Hash{}}
 	defer big.Close()
@@ -230,9 +208,12 @@ func TestDeadLetterIsNotCutWhileTheDLQLimitIsUnread(t *testing.T) {
 	if err := testutil.WaitCaughtUp(ctx, e.brokers, settings.DefaultGroupID, settings.DefaultOrdersTopic, settings.DefaultLifecycleTopic); err != nil {
 		t.Fatal(err)
 	}
-	if describes.Load() == 0 {
-		t.Fatal("the service never read the topic limits")
-	}
+}
+
+// onlyDeadLetter returns the one record of the DLQ topic's partition 0,
+// failing the test when it holds another number.
+func onlyDeadLetter(ctx context.Context, t *testing.T, e *env) testutil.ExactRecord {
+	t.Helper()
 	got, err := testutil.ReadExact(ctx, e.brokers, settings.DefaultDLQTopic, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -240,8 +221,5 @@ func TestDeadLetterIsNotCutWhileTheDLQLimitIsUnread(t *testing.T) {
 	if len(got) != 1 {
 		t.Fatalf("%d dead letters, want 1", len(got))
 	}
-	r := got[0]
-	if string(r.Value) != string(poison) || string(r.Key) != string(key) || r.Headers["truncated"] != "" || r.Headers["original_size"] != "" {
-		t.Errorf("dead letter of %d bytes (headers %v), want the whole %d-byte value: the DLQ topic accepts it", len(r.Value), r.Headers, len(poison))
-	}
+	return got[0]
 }

@@ -12,7 +12,6 @@ import (
 	"github.com/ltv-stream/ltv-stream/internal/pipeline"
 	"github.com/ltv-stream/ltv-stream/internal/stream"
 	"github.com/ltv-stream/ltv-stream/internal/testutil"
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -272,21 +271,7 @@ func TestUnreadLimitIsReadBeforeCutting(t *testing.T) {
 		}
 	}
 	var refuse atomic.Bool
-	cluster.ControlKey(int16(kmsg.DescribeConfigs), func(req kmsg.Request) (kmsg.Response, error, bool) {
-		cluster.KeepControl()
-		if !refuse.Load() {
-			return nil, nil, false
-		}
-		r := req.(*kmsg.DescribeConfigsRequest)
-		resp := r.ResponseKind().(*kmsg.DescribeConfigsResponse)
-		for _, rr := range r.Resources {
-			res := kmsg.NewDescribeConfigsResponseResource()
-			res.ResourceType, res.ResourceName = rr.ResourceType, rr.ResourceName
-			res.ErrorCode = kerr.TopicAuthorizationFailed.Code
-			resp.Resources = append(resp.Resources, res)
-		}
-		return resp, nil, true
-	})
+	testutil.RefuseDescribeConfigs(cluster, refuse.Load)
 	big := make([]byte, 2<<20)
 	for i := range big {
 		big[i] = byte('a' + i%26)

@@ -7,7 +7,9 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // KafkaConfig configures an in-process Kafka-protocol broker cluster.
@@ -84,4 +86,26 @@ func EvictDeadMembers(ctx context.Context, brokers []string, group string, dead 
 		return nil, fmt.Errorf("leave group: %w", lres.Error)
 	}
 	return names, nil
+}
+
+// RefuseDescribeConfigs makes c answer every DescribeConfigs request for
+// which refuse returns true with TOPIC_AUTHORIZATION_FAILED for each
+// resource asked about (a client without the permission); the others are
+// answered as usual.
+func RefuseDescribeConfigs(c *kfake.Cluster, refuse func() bool) {
+	c.ControlKey(int16(kmsg.DescribeConfigs), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		if !refuse() {
+			return nil, nil, false
+		}
+		r := req.(*kmsg.DescribeConfigsRequest)
+		resp := r.ResponseKind().(*kmsg.DescribeConfigsResponse)
+		for _, rr := range r.Resources {
+			res := kmsg.NewDescribeConfigsResponseResource()
+			res.ResourceType, res.ResourceName = rr.ResourceType, rr.ResourceName
+			res.ErrorCode = kerr.TopicAuthorizationFailed.Code
+			resp.Resources = append(resp.Resources, res)
+		}
+		return resp, nil, true
+	})
 }
