@@ -264,7 +264,10 @@ func (a *Accumulator) observed(c *customer) (seconds int64, churnedByAsOf bool) 
 		if c.segment == aggregate.SegmentChurned && !c.segmentSince.IsZero() {
 			churnAt = c.segmentSince
 		}
-		if !churnAt.After(a.cfg.AsOf) {
+		switch {
+		case churnAt.IsZero(): // no time to place the churn at: observed to the as-of time
+			churnedByAsOf = true
+		case !churnAt.After(a.cfg.AsOf):
 			end, churnedByAsOf = churnAt, true
 		}
 	}

@@ -232,6 +232,7 @@ func TestChurnedExposureEnds(t *testing.T) {
 		{"no segment: the last order", nil, 10, 1},
 		{"churn at the as-of time", map[string]string{"segment": "churned", "segment_since": "2025-07-01T00:00:00Z"}, 181, 1},
 		{"churn after the as-of time: still a customer then", map[string]string{"segment": "churned", "segment_since": "2026-01-01T00:00:00Z"}, 181, 0},
+		{"no churn time at all: the as-of time", map[string]string{"last_order_at": ""}, 181, 1},
 		{"not churned: the as-of time", map[string]string{"churned": "0", "segment": "active"}, 181, 0},
 		{"first order after the as-of time: none", map[string]string{"churned": "0", "first_order_at": "2025-08-01T00:00:00Z"}, 0, 0},
 	}
