@@ -1,0 +1,845 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ltv-stream/ltv-stream/internal/settings"
+	"github.com/ltv-stream/ltv-stream/internal/spectest"
+	"github.com/ltv-stream/ltv-stream/internal/testutil"
+	"github.com/ltv-stream/ltv-stream/schemas"
+	"github.com/segmentio/kafka-go"
+	"github.com/shopspring/decimal"
+)
+
+// This file holds an independent reference of SPEC §4–§5 (the default LTV
+// model, the tier ladder with hysteresis and the ltv.change.v1 events),
+// written from SPEC and docs/configuration.md alone, in exact decimals,
+// and drives the real service with streams that stress the tiers: custom
+// ladders (2 and 6 tiers, thresholds with cents, a lowest threshold above
+// 0), hysteresis 0, 0.05 and 0.5, promotions and demotions past several
+// tiers in one event, demotions by refunds and by churn, an LTV exactly at
+// a threshold and exactly at threshold × (1 − hysteresis), reactivation,
+// late events, duplicate event ids and absent or zero margins.
+//
+// Where SPEC is silent, docs/configuration.md decides: a demotion lands in
+// the tier the LTV reaches (possibly several lower, possibly none at all
+// when the lowest threshold is above 0: tier ""). The LTV the ladder is
+// applied to is the stored one (2 places), so the stored tier always
+// agrees with the stored ltv.
+
+// refTier is one rung of the reference's ladder.
+type refTier struct {
+	name string
+	min  decimal.Decimal
+}
+
+// refModel is the reference's configuration.
+type refModel struct {
+	tiers      []refTier // ascending
+	hysteresis decimal.Decimal
+	lifespan   decimal.Decimal
+	minWindow  decimal.Decimal
+	defMargin  decimal.Decimal
+}
+
+// refEvent is one input event as produced.
+type refEvent struct {
+	lifecycle bool // on the lifecycle topic (else orders)
+	id, cust  string
+	typ       string // order_placed, order_refunded, customer_churned, customer_reactivated
+	order     string
+	amount    string
+	margin    string // "" = absent
+	at        string // occurred_at as sent
+}
+
+func (e refEvent) time() time.Time {
+	t, err := time.Parse(time.RFC3339Nano, e.at)
+	if err != nil {
+		panic(err)
+	}
+	return t
+}
+
+func (e refEvent) json() []byte {
+	var b strings.Builder
+	if e.lifecycle {
+		fmt.Fprintf(&b, `{"schema":"ltv.lifecycle.v1","event_id":%q,"type":%q,"customer_id":%q,"occurred_at":%q}`,
+			e.id, e.typ, e.cust, e.at)
+		return []byte(b.String())
+	}
+	fmt.Fprintf(&b, `{"schema":"ltv.order.v1","event_id":%q,"type":%q,"customer_id":%q,"order_id":%q,"amount":%q,"currency":"SEK"`,
+		e.id, e.typ, e.cust, e.order, e.amount)
+	if e.margin != "" {
+		fmt.Fprintf(&b, `,"gross_margin":%q`, e.margin)
+	}
+	fmt.Fprintf(&b, `,"occurred_at":%q}`, e.at)
+	return []byte(b.String())
+}
+
+// refChange is an expected ltv.change.v1 event.
+type refChange struct {
+	prev, tier, direction   string
+	ltv, prevLTV, aov, freq string
+	orders                  int64
+	churned                 bool
+	causedBy                string
+	occurredAt              time.Time
+}
+
+func (c refChange) String() string {
+	return fmt.Sprintf("%q→%q %s ltv %s prev %s aov %s freq %s orders %d churned %v by %s at %s",
+		c.prev, c.tier, c.direction, c.ltv, c.prevLTV, c.aov, c.freq, c.orders, c.churned, c.causedBy, c.occurredAt.UTC().Format(time.RFC3339Nano))
+}
+
+// refCustomer is the reference's state of one customer.
+type refCustomer struct {
+	seen                              map[string]bool
+	orders                            int64
+	revenue, gp, refunds              decimal.Decimal
+	first, last, lastChurn, lastReact time.Time
+	tier                              string
+	ltv                               decimal.Decimal // stored, 2 places
+	changes                           []refChange
+}
+
+// nsPerYearRef is Y = 365.25 days, in nanoseconds.
+var nsPerYearRef = decimal.NewFromInt(36525).Mul(decimal.NewFromInt(864)).Mul(decimal.NewFromInt(1_000_000_000))
+
+// divRound is num/den rounded to places, half away from zero, exactly.
+func divRound(num, den decimal.Decimal, places int32) decimal.Decimal {
+	if den.Sign() < 0 {
+		num, den = num.Neg(), den.Neg()
+	}
+	q, r := num.QuoRem(den, places)
+	unit := decimal.New(1, -places)
+	if r.Abs().Mul(decimal.NewFromInt(2)).Cmp(den.Mul(unit)) >= 0 {
+		if num.Sign() < 0 {
+			q = q.Sub(unit)
+		} else {
+			q = q.Add(unit)
+		}
+	}
+	return q
+}
+
+// churned: SPEC §4, the latest lifecycle fact by event time is a churn
+// later than every order placed and every reactivation.
+func (c *refCustomer) churned() bool {
+	if c.lastChurn.IsZero() {
+		return false
+	}
+	if c.orders > 0 && !c.lastChurn.After(c.last) {
+		return false
+	}
+	return c.lastReact.IsZero() || c.lastChurn.After(c.lastReact)
+}
+
+// figures: SPEC §3–§4, rendered as stored.
+func (m *refModel) figures(c *refCustomer) (aov, freq, ltv decimal.Decimal, churned bool) {
+	churned = c.churned()
+	if c.orders == 0 {
+		// SPEC leaves aov and frequency of a customer without orders
+		// undefined; the service stores 0.
+		aov, freq = decimal.Zero, decimal.Zero
+	} else {
+		n := decimal.NewFromInt(c.orders)
+		tenure := decimal.NewFromInt(c.last.Sub(c.first).Nanoseconds())
+		window := decimal.Max(tenure, m.minWindow.Mul(nsPerYearRef)) // both in ns
+		aov = divRound(c.revenue, n, 2)
+		freq = divRound(n.Mul(nsPerYearRef), window, 4)
+		if !churned && c.revenue.Sign() > 0 {
+			// ltv = aov × frequency × lifespan × margin_rate, each exact:
+			// (rev/n) × (n·Y/window) × L × (gp/rev).
+			num := c.revenue.Mul(n).Mul(nsPerYearRef).Mul(m.lifespan).Mul(c.gp)
+			den := n.Mul(window).Mul(c.revenue)
+			ltv = divRound(num, den, 2)
+		}
+	}
+	if churned {
+		ltv = c.gp.Round(2) // history only
+	}
+	if ltv.Sign() < 0 {
+		ltv = decimal.Zero
+	}
+	return aov, freq, ltv, churned
+}
+
+// index of a tier name, -1 for "" (no tier).
+func (m *refModel) index(name string) int {
+	for i, t := range m.tiers {
+		if t.name == name {
+			return i
+		}
+	}
+	return -1
+}
+
+// natural is the highest tier whose threshold ltv reaches, -1 for none.
+func (m *refModel) natural(ltv decimal.Decimal) int {
+	n := -1
+	for i, t := range m.tiers {
+		if ltv.GreaterThanOrEqual(t.min) {
+			n = i
+		}
+	}
+	return n
+}
+
+// next: SPEC §5. Up as soon as a higher threshold is reached; out of the
+// current tier only below its threshold × (1 − hysteresis), and then to
+// the tier the LTV reaches (configuration.md).
+func (m *refModel) next(cur string, ltv decimal.Decimal) string {
+	c, n := m.index(cur), m.natural(ltv)
+	switch {
+	case n > c:
+		return m.tiers[n].name
+	case n == c:
+		return cur
+	}
+	leave := m.tiers[c].min.Mul(decimal.NewFromInt(1).Sub(m.hysteresis))
+	if ltv.LessThan(leave) {
+		if n < 0 {
+			return ""
+		}
+		return m.tiers[n].name
+	}
+	return cur
+}
+
+func (m *refModel) margin(e refEvent) decimal.Decimal {
+	if e.margin == "" {
+		return m.defMargin
+	}
+	return decimal.RequireFromString(e.margin)
+}
+
+// apply folds one event into c, in the order the service applies them.
+func (m *refModel) apply(c *refCustomer, e refEvent) {
+	if c.seen[e.id] {
+		return // SPEC §2: one event_id counts once
+	}
+	c.seen[e.id] = true
+	at := e.time()
+	switch e.typ {
+	case "order_placed":
+		amt := decimal.RequireFromString(e.amount)
+		c.orders++
+		c.revenue = c.revenue.Add(amt)
+		c.gp = c.gp.Add(amt.Mul(m.margin(e)))
+		if c.first.IsZero() || at.Before(c.first) {
+			c.first = at
+		}
+		if c.last.IsZero() || at.After(c.last) {
+			c.last = at
+		}
+	case "order_refunded":
+		amt := decimal.RequireFromString(e.amount)
+		c.revenue = c.revenue.Sub(amt)
+		c.refunds = c.refunds.Add(amt)
+		c.gp = c.gp.Sub(amt.Mul(m.margin(e)))
+	case "customer_churned":
+		if at.After(c.lastChurn) {
+			c.lastChurn = at
+		}
+	case "customer_reactivated":
+		if at.After(c.lastReact) {
+			c.lastReact = at
+		}
+	}
+	aov, freq, ltv, churned := m.figures(c)
+	if next := m.next(c.tier, ltv); next != c.tier {
+		dir := "down"
+		if m.index(next) > m.index(c.tier) {
+			dir = "up"
+		}
+		c.changes = append(c.changes, refChange{
+			prev: c.tier, tier: next, direction: dir,
+			ltv: ltv.StringFixed(2), prevLTV: c.ltv.StringFixed(2),
+			aov: aov.StringFixed(2), freq: freq.StringFixed(4),
+			orders: c.orders, churned: churned, causedBy: e.id, occurredAt: at,
+		})
+		c.tier = next
+	}
+	c.ltv = ltv
+}
+
+// tierScenario is one configuration and the stream sent to it.
+type tierScenario struct {
+	name   string
+	yaml   string
+	model  refModel
+	events []refEvent
+	seq    int
+	// want are hand-derived change chains (from SPEC, independently of the
+	// reference) for some customers: "prev→tier ltv" per change.
+	want map[string][]string
+}
+
+func (s *tierScenario) add(e refEvent) refEvent {
+	if e.id == "" {
+		s.seq++
+		e.id = fmt.Sprintf("%s-e%03d", e.cust, s.seq)
+	}
+	s.events = append(s.events, e)
+	return e
+}
+
+func (s *tierScenario) place(cust, order, amount, margin, at string) refEvent {
+	return s.add(refEvent{id: "", cust: cust, typ: "order_placed", order: order, amount: amount, margin: margin, at: at})
+}
+
+func (s *tierScenario) refund(cust, order, amount, margin, at string) refEvent {
+	return s.add(refEvent{cust: cust, typ: "order_refunded", order: order, amount: amount, margin: margin, at: at})
+}
+
+func (s *tierScenario) churn(cust, at string) refEvent {
+	return s.add(refEvent{lifecycle: true, cust: cust, typ: "customer_churned", at: at})
+}
+
+func (s *tierScenario) reactivate(cust, at string) refEvent {
+	return s.add(refEvent{lifecycle: true, cust: cust, typ: "customer_reactivated", at: at})
+}
+
+// again sends e once more (a duplicate event_id, same or other content).
+func (s *tierScenario) again(e refEvent) { s.events = append(s.events, e) }
+
+func dec(s string) decimal.Decimal { return decimal.RequireFromString(s) }
+
+// tierScenarios are the ladders and streams; the times lie in the past.
+func tierScenarios() []*tierScenario {
+	// A: two tiers, hysteresis 0, every model default (margin 1.0,
+	// lifespan 3, window 1): flapping at a threshold with cents.
+	a := &tierScenario{name: "two-tiers-h0", yaml: `
+tiers:
+  - {name: basic, min: 0}
+  - {name: vip, min: 999.99}
+hysteresis: 0
+`, model: refModel{
+		tiers:      []refTier{{"basic", dec("0")}, {"vip", dec("999.99")}},
+		hysteresis: dec("0"), lifespan: dec("3"), minWindow: dec("1"), defMargin: dec("1"),
+	}}
+	a.place("a1", "o1", "333.33", "", "2024-01-10T10:00:00Z")    // 999.99: "" → vip
+	a.refund("a1", "o1", "0.01", "", "2024-01-11T10:00:00Z")     // 999.96: vip → basic
+	d := a.place("a1", "o2", "0.01", "", "2024-01-12T10:00:00Z") // 999.99: basic → vip
+	a.again(d)                                                   // duplicate
+	a.refund("a1", "o2", "0.01", "0", "2024-01-13T10:00:00Z")    // margin 0: ltv unchanged
+	a.refund("a1", "o1", "0.01", "", "2024-01-14T10:00:00Z")     // 999.96: vip → basic
+	a.want = map[string][]string{"a1": {`""→vip 999.99`, `vip→basic 999.96`, `basic→vip 999.99`, `vip→basic 999.96`}}
+
+	a.place("a2", "o1", "100", "0", "2024-01-05T00:00:00Z") // ltv 0: "" → basic
+	a.place("a2", "o2", "500", "1", "2024-02-01T00:00:00Z") // 1500: vip
+	a.churn("a2", "2024-03-01T00:00:00Z")                   // 500: basic
+	a.reactivate("a2", "2024-04-01T00:00:00Z")              // 1500: vip
+	a.churn("a2", "2024-05-01T00:00:00Z")                   // 500: basic
+	// The merge takes the churn of 05-01 before this refund, and the late
+	// order after both.
+	a.refund("a2", "o2", "50", "1", "2024-05-10T00:00:00Z") // churned 450
+	a.place("a2", "o3", "100", "1", "2024-04-15T00:00:00Z") // late, before the churn: churned 550
+	a.place("a2", "o4", "10", "1", "2024-06-01T00:00:00Z")  // after the churn: 1680 vip
+	a.want["a2"] = []string{`""→basic 0.00`, `basic→vip 1500.00`, `vip→basic 500.00`, `basic→vip 1500.00`, `vip→basic 500.00`, `basic→vip 1680.00`}
+
+	a.refund("a3", "ox", "200", "", "2024-03-01T00:00:00Z") // refund read before its order: no orders, ltv 0
+	a.place("a3", "ox", "200", "", "2024-02-01T00:00:00Z")  // revenue 0: ltv 0
+	a.place("a3", "oy", "400", "", "2024-02-15T00:00:00Z")  // 1200: vip
+
+	a.place("a4", "o1", "1000", "0.37", "2022-01-01T00:00:00Z")
+	a.place("a4", "o2", "250.5", "0.41", "2023-06-17T08:30:00Z")
+	a.place("a4", "o3", "99.99", "", "2024-09-30T23:59:59Z")
+	a.place("a4", "o4", "600", "0.5", "2024-10-01T00:00:00Z")
+	a.place("a4", "o5", "100", "", "2024-10-03T01:00:00+02:00") // another offset
+	a.place("a4", "o6", "12.345", "0.123", "2024-10-04T00:00:00.25Z")
+
+	x := a.place("a5", "o1", "600", "", "2024-01-01T00:00:00Z") // 1800: "" → vip
+	x2 := x
+	x2.amount = "5000" // same event_id, other content: counts once
+	a.again(x2)
+	a.add(refEvent{lifecycle: true, id: x.id, cust: "a5", typ: "customer_churned", at: "2024-06-01T00:00:00Z"}) // a lifecycle event reusing the id
+	a.want["a5"] = []string{`""→vip 1800.00`}
+
+	a.churn("a6", "2024-02-01T00:00:00Z") // no orders: ltv 0, basic, churned
+	a.reactivate("a6", "2024-03-01T00:00:00Z")
+	a.churn("a6", "2024-01-15T00:00:00Z") // late: the reactivation is later
+	a.want["a6"] = []string{`""→basic 0.00`}
+
+	// B: six tiers given as an unsorted mapping, lowest above 0, cents,
+	// hysteresis 0.5, default margin 0.4.
+	b := &tierScenario{name: "six-tiers-h50", yaml: `
+tiers:
+  t3: 999.99
+  t1: 100
+  t6: 50000
+  t2: 500
+  t5: 10000
+  t4: 2500.50
+hysteresis: 0.5
+default_gross_margin: 0.4
+`, model: refModel{
+		tiers: []refTier{{"t1", dec("100")}, {"t2", dec("500")}, {"t3", dec("999.99")},
+			{"t4", dec("2500.50")}, {"t5", dec("10000")}, {"t6", dec("50000")}},
+		hysteresis: dec("0.5"), lifespan: dec("3"), minWindow: dec("1"), defMargin: dec("0.4"),
+	}}
+	b.place("b1", "o1", "10", "1", "2024-01-01T00:00:00Z")      // 30: below every tier
+	b.place("b1", "o2", "5000", "1", "2024-01-02T00:00:00Z")    // 15030: "" → t5
+	b.refund("b1", "o2", "4000", "1", "2024-01-03T00:00:00Z")   // 3030: t5 → t4
+	b.refund("b1", "o2", "943.34", "1", "2024-01-04T00:00:00Z") // 199.98: t4 → t1
+	b.refund("b1", "o1", "66.66", "1", "2024-01-05T00:00:00Z")  // 0: t1 → ""
+	b.place("b1", "o3", "20000", "1", "2024-01-06T00:00:00Z")   // 60000: "" → t6
+	b.want = map[string][]string{"b1": {`""→t5 15030.00`, `t5→t4 3030.00`, `t4→t1 199.98`, `t1→"" 0.00`, `""→t6 60000.00`}}
+
+	b.place("b2", "o1", "833.50", "1", "2024-01-01T00:00:00Z")   // 2500.50: "" → t4
+	b.refund("b2", "o1", "416.75", "1", "2024-01-02T00:00:00Z")  // 1250.25 = 2500.50 × 0.5: stays
+	b.refund("b2", "o1", "0.01", "0.33", "2024-01-03T00:00:00Z") // 1250.2401 → 1250.24: t4 → t3
+	b.refund("b2", "o1", "83.41", "1", "2024-01-04T00:00:00Z")   // 1000.01
+	b.refund("b2", "o1", "0.01", "0.67", "2024-01-05T00:00:00Z") // 999.99 exactly: t3
+	b.refund("b2", "o1", "166.66", "1", "2024-01-06T00:00:00Z")  // 500.01
+	b.refund("b2", "o1", "0.01", "0.5", "2024-01-07T00:00:00Z")  // 499.995 → 500.00: stays t3
+	b.refund("b2", "o1", "0.01", "0.1", "2024-01-08T00:00:00Z")  // 499.992 → 499.99 < 499.995: t3 → t1
+	b.want["b2"] = []string{`""→t4 2500.50`, `t4→t3 1250.24`, `t3→t1 499.99`}
+
+	b.place("b3", "o1", "12500", "", "2024-01-01T00:00:00Z") // gp 5000, 15000: "" → t5
+	b.churn("b3", "2024-02-01T00:00:00Z")                    // 5000.00 = 10000 × 0.5: stays t5
+	b.refund("b3", "o1", "0.03", "", "2024-02-02T00:00:00Z") // churned 4999.99: t5 → t4
+	r := b.reactivate("b3", "2024-03-01T00:00:00Z")          // 14999.96: t4 → t5
+	b.again(r)
+	b.want["b3"] = []string{`""→t5 15000.00`, `t5→t4 4999.99`, `t4→t5 14999.96`}
+
+	b.place("b4", "o1", "300", "1", "2024-01-01T00:00:00Z") // 900: t2
+	b.place("b4", "o2", "600", "1", "2024-01-10T00:00:00Z") // 2700: t4
+	b.churn("b4", "2024-02-01T00:00:00Z")                   // 900: t4 → t2
+	b.refund("b4", "o1", "1", "0", "2024-02-05T00:00:00Z")  // holds the late events behind the churn in the merge
+	b.reactivate("b4", "2024-01-20T00:00:00Z")              // late: still churned
+	b.place("b4", "o3", "100", "1", "2024-01-25T00:00:00Z") // late order: churned 1000 → t3
+	b.place("b4", "o4", "1", "0", "2024-02-15T00:00:00Z")   // after the churn: 3000 → t4
+	b.want["b4"] = []string{`""→t2 900.00`, `t2→t4 2700.00`, `t4→t2 900.00`, `t2→t3 1000.00`, `t3→t4 3000.00`}
+
+	b.place("b5", "o1", "5000", "0", "2024-01-01T00:00:00Z") // margin 0: 0, no tier
+	b.place("b5", "o2", "40", "", "2024-01-02T00:00:00Z")    // default 0.4: 48
+	b.place("b5", "o3", "13.34", "1", "2024-01-03T00:00:00Z")
+	b.place("b5", "o4", "6.66", "1", "2024-01-04T00:00:00Z") // gp 36: 108 → t1
+
+	// C: a list with `threshold`, lowest above 0, default hysteresis
+	// 0.05, lifespan 10, window 2, default margin 0.
+	c := &tierScenario{name: "three-tiers-h5", yaml: `
+tiers:
+  - {name: member, threshold: 250}
+  - {name: plus, threshold: 999.98}
+  - {name: pro, threshold: 5000.05}
+lifespan_years: 10
+min_window_years: 2
+default_gross_margin: 0
+`, model: refModel{
+		tiers:      []refTier{{"member", dec("250")}, {"plus", dec("999.98")}, {"pro", dec("5000.05")}},
+		hysteresis: dec("0.05"), lifespan: dec("10"), minWindow: dec("2"), defMargin: dec("0"),
+	}}
+	c.place("c1", "o1", "100", "", "2024-01-01T00:00:00Z")       // margin absent = 0: ltv 0, no tier
+	c.place("c1", "o2", "399.99", "0.5", "2024-01-02T00:00:00Z") // 999.975 → 999.98: "" → plus
+	c.refund("c1", "o2", "0.02", "0.5", "2024-01-03T00:00:00Z")  // 999.925 → 999.93
+	c.refund("c1", "o2", "99.87", "0.1", "2024-01-04T00:00:00Z") // 949.99 ≥ 949.981: stays
+	c.refund("c1", "o2", "0.02", "0.1", "2024-01-05T00:00:00Z")  // 949.98: plus → member
+	c.want = map[string][]string{"c1": {`""→plus 999.98`, `plus→member 949.98`}}
+
+	c.place("c2", "o1", "100", "1", "2024-01-01T00:00:00Z") // 500: "" → member
+	c.churn("c2", "2024-02-01T00:00:00Z")                   // 100: member → ""
+	c.reactivate("c2", "2024-03-01T00:00:00Z")              // 500: "" → member
+	c.want["c2"] = []string{`""→member 500.00`, `member→"" 100.00`, `""→member 500.00`}
+
+	c.place("c3", "o1", "1000.01", "1", "2024-01-01T00:00:00Z") // 5000.05: "" → pro
+	c.churn("c3", "2024-02-01T00:00:00Z")                       // 1000.01: pro → plus
+	c.refund("c3", "o1", "0.04", "1", "2024-02-02T00:00:00Z")   // 999.97: stays plus
+	c.refund("c3", "o1", "50", "1", "2024-02-03T00:00:00Z")     // 949.97: plus → member
+	c.reactivate("c3", "2024-03-01T00:00:00Z")                  // 4749.85: member → plus
+	c.want["c3"] = []string{`""→pro 5000.05`, `pro→plus 1000.01`, `plus→member 949.97`, `member→plus 4749.85`}
+
+	c.place("c4", "o1", "500", "0.3", "2021-03-01T00:00:00Z")
+	c.place("c4", "o2", "500", "0.3", "2024-03-01T12:00:00Z")
+	c.place("c4", "o3", "1", "1", "2024-03-01T12:00:00.5Z")
+	c.place("c4", "o4", "2", "1", "2024-03-02T12:00:00Z")
+	for _, s := range []*tierScenario{a, b, c} {
+		s.separate()
+	}
+	return []*tierScenario{a, b, c, randomTierScenario("random-six-tiers-h50", b.yaml, b.model, 1),
+		randomTierScenario("random-two-tiers-h0", a.yaml, a.model, 2)}
+}
+
+// randomTierScenario is a seeded random stream on a ladder: 150 customers
+// of 2 to 24 events each, interleaved, with absent, zero and random
+// margins, refunds (some larger than what was bought), churns and
+// reactivations, late events (event time before the customer's previous
+// event) and duplicate event ids (a recent event sent again, sometimes
+// with other content).
+func randomTierScenario(name, yaml string, model refModel, seed uint64) *tierScenario {
+	rng := rand.New(rand.NewPCG(seed, 7))
+	s := &tierScenario{name: name, yaml: yaml, model: model}
+	base := time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)
+	amount := func() string {
+		switch rng.IntN(10) {
+		case 0:
+			return fmt.Sprintf("%d.%03d", rng.IntN(300), rng.IntN(1000))
+		case 1:
+			return fmt.Sprintf("%d", 5000+rng.IntN(20000))
+		}
+		return fmt.Sprintf("%d.%02d", rng.IntN(3000), 1+rng.IntN(99))
+	}
+	margin := func() string {
+		switch rng.IntN(10) {
+		case 0, 1, 2:
+			return ""
+		case 3:
+			return "0"
+		case 4:
+			return "1"
+		}
+		return fmt.Sprintf("0.%02d", rng.IntN(100))
+	}
+	var streams [][]refEvent
+	for i := 0; i < 150; i++ {
+		cust := fmt.Sprintf("r%03d", i)
+		at := base.Add(time.Duration(rng.IntN(3*365*24)) * time.Hour)
+		var evs, orders []refEvent
+		n := 2 + rng.IntN(23)
+		for len(evs) < n {
+			// Mostly forward in time, sometimes late, sometimes at the
+			// same instant.
+			switch k := rng.IntN(10); {
+			case k < 7:
+				at = at.Add(time.Duration(rng.IntN(120*24)) * time.Hour)
+			case k < 9:
+				at = at.Add(-time.Duration(rng.IntN(200*24)) * time.Hour)
+			}
+			text := at.Format(time.RFC3339)
+			seq := len(evs)
+			id := fmt.Sprintf("%s-%02d", cust, seq)
+			switch k := rng.IntN(20); {
+			case k < 10 || len(orders) == 0 && k < 14:
+				o := refEvent{id: id, cust: cust, typ: "order_placed", order: fmt.Sprintf("o%02d", seq), amount: amount(), margin: margin(), at: text}
+				orders = append(orders, o)
+				evs = append(evs, o)
+			case k < 14:
+				o := orders[rng.IntN(len(orders))]
+				amt := amount()
+				if rng.IntN(3) > 0 {
+					amt = decimal.RequireFromString(o.amount).Mul(decimal.NewFromFloat(rng.Float64()).Round(2)).String()
+					if amt == "0" {
+						amt = "0.01"
+					}
+				}
+				m := o.margin
+				if rng.IntN(4) == 0 {
+					m = margin()
+				}
+				evs = append(evs, refEvent{id: id, cust: cust, typ: "order_refunded", order: o.order, amount: amt, margin: m, at: text})
+			case k < 17:
+				evs = append(evs, refEvent{lifecycle: true, id: id, cust: cust, typ: "customer_churned", at: text})
+			case k < 19:
+				evs = append(evs, refEvent{lifecycle: true, id: id, cust: cust, typ: "customer_reactivated", at: text})
+			default:
+				if len(evs) == 0 {
+					continue
+				}
+				d := evs[len(evs)-1-rng.IntN(min(len(evs), 5))]
+				if !d.lifecycle && rng.IntN(2) == 0 {
+					d.amount = amount() // same id, other content
+				}
+				evs = append(evs, d)
+			}
+		}
+		streams = append(streams, evs)
+	}
+	// Interleave the customers, each keeping its own order.
+	for left := len(streams); left > 0; {
+		i := rng.IntN(len(streams))
+		if len(streams[i]) == 0 {
+			continue
+		}
+		s.events = append(s.events, streams[i][0])
+		if streams[i] = streams[i][1:]; len(streams[i]) == 0 {
+			left--
+		}
+	}
+	return s
+}
+
+// separate moves each customer's events into a 4-year block of its own
+// (the last customer keeps its times, earlier ones move back), in the
+// order of the customers' first events: the service merges the two input
+// topics of a partition by event time, so with the customers' blocks in
+// order each customer's events are applied in the order its own stream
+// gives, not one that depends on its neighbours.
+func (s *tierScenario) separate() {
+	var order []string
+	index := map[string]int{}
+	for _, e := range s.events {
+		if _, ok := index[e.cust]; !ok {
+			index[e.cust] = len(order)
+			order = append(order, e.cust)
+		}
+	}
+	for i := range s.events {
+		e := &s.events[i]
+		years := 4 * (index[e.cust] - (len(order) - 1))
+		e.at = e.time().AddDate(years, 0, 0).Format(time.RFC3339Nano)
+	}
+}
+
+// TestTiersAgainstReference runs each scenario through the real service
+// and compares Redis and ltv-changes with the reference: once in one run,
+// and once in two runs (the second half of the stream produced after the
+// first instance has stopped) with one record per batch and no state
+// cache, so every event's tier decision starts from the state read back
+// from Redis.
+//
+// With the predictive model (SPEC §9) on as well, the LTV is no longer
+// §4's, but the ladder still applies to it (also when a timer lowers it):
+// every change must then follow the tier rule from its previous tier and
+// its own ltv, and the stored tier must agree with the stored ltv.
+func TestTiersAgainstReference(t *testing.T) {
+	for _, sc := range tierScenarios() {
+		t.Run(sc.name, func(t *testing.T) { runTierScenario(t, sc, false, false) })
+		t.Run(sc.name+"/restart", func(t *testing.T) { runTierScenario(t, sc, true, false) })
+		if strings.HasPrefix(sc.name, "random") {
+			t.Run(sc.name+"/predictive", func(t *testing.T) { runTierScenario(t, sc, false, true) })
+		}
+	}
+}
+
+func runTierScenario(t *testing.T, sc *tierScenario, split, predictive bool) {
+	const partitions = 2
+	ctx := testutil.Context(t, 2*time.Minute)
+	e := newEnv(t, partitions)
+	yaml := sc.yaml
+	if predictive {
+		yaml += spectest.Predictive
+	}
+	args := []string{"--config", testutil.WriteFile(t, "ltv.yaml", yaml)}
+	parts := [][]refEvent{sc.events}
+	if split {
+		args = append(args, "--max-batch", "1", "--state-cache-bytes", "0")
+		half := len(sc.events) / 2
+		parts = [][]refEvent{sc.events[:half], sc.events[half:]}
+	}
+	cfg := e.config(t, args...)
+	ref := map[string]*refCustomer{}
+	for _, part := range parts {
+		// The service merges partition p of the two topics by event
+		// time (ties: orders first), keeping each topic's order: the
+		// reference applies the events in that order.
+		type lane struct{ orders, lifecycle []refEvent }
+		lanes := make([]lane, partitions)
+		var orderMsgs, lifeMsgs []kafka.Message
+		bal := &kafka.Murmur2Balancer{}
+		for _, ev := range part {
+			msg := kafka.Message{Key: []byte(ev.cust), Value: ev.json()}
+			p := bal.Balance(msg, 0, 1)
+			if ev.lifecycle {
+				msg.Topic = settings.DefaultLifecycleTopic
+				lifeMsgs = append(lifeMsgs, msg)
+				lanes[p].lifecycle = append(lanes[p].lifecycle, ev)
+			} else {
+				msg.Topic = settings.DefaultOrdersTopic
+				orderMsgs = append(orderMsgs, msg)
+				lanes[p].orders = append(lanes[p].orders, ev)
+			}
+		}
+		for _, l := range lanes {
+			i, j := 0, 0
+			for i < len(l.orders) || j < len(l.lifecycle) {
+				var ev refEvent
+				if i < len(l.orders) && (j == len(l.lifecycle) || !l.lifecycle[j].time().Before(l.orders[i].time())) {
+					ev, i = l.orders[i], i+1
+				} else {
+					ev, j = l.lifecycle[j], j+1
+				}
+				c := ref[ev.cust]
+				if c == nil {
+					c = &refCustomer{seen: map[string]bool{}}
+					ref[ev.cust] = c
+				}
+				sc.model.apply(c, ev)
+			}
+		}
+		if len(orderMsgs) > 0 {
+			write(t, ctx, e.brokers, orderMsgs)
+		}
+		if len(lifeMsgs) > 0 {
+			write(t, ctx, e.brokers, lifeMsgs)
+		}
+		run := startService(t, cfg)
+		if err := testutil.WaitCaughtUp(ctx, e.brokers, settings.DefaultGroupID, settings.DefaultOrdersTopic, settings.DefaultLifecycleTopic); err != nil {
+			t.Fatal(err)
+		}
+		run.stop(t)
+	}
+
+	// Copies (a pending event published again before its clear landed)
+	// are allowed when identical, which readChains checks.
+	chains, _ := readChains(ctx, t, e.brokers, settings.DefaultChangesTopic, "ltv.change.v1")
+	raw, err := testutil.ReadAll(ctx, e.brokers, settings.DefaultChangesTopic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range raw {
+		if err := schemas.Validate(m.Value); err != nil {
+			t.Errorf("change event against schemas/change.v1.json: %v: %s", err, m.Value)
+		}
+	}
+	ids := make([]string, 0, len(ref))
+	for id := range ref {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	if predictive {
+		checkTierRule(t, ctx, e, sc, ids, chains)
+		return
+	}
+	for _, id := range ids {
+		c := ref[id]
+		aov, freq, ltv, churned := sc.model.figures(c)
+		h, err := e.rc.HGetAll(ctx, "ltv:{"+id+"}").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]string{
+			"orders":       fmt.Sprint(c.orders),
+			"revenue":      c.revenue.StringFixed(2),
+			"gross_profit": c.gp.StringFixed(2),
+			"refunds":      c.refunds.StringFixed(2),
+			"aov":          aov.StringFixed(2),
+			"frequency":    freq.StringFixed(4),
+			"ltv":          ltv.StringFixed(2),
+			"churned":      map[bool]string{false: "0", true: "1"}[churned],
+			"tier":         c.tier,
+		}
+		for f, w := range want {
+			if h[f] != w {
+				t.Errorf("%s: stored %s = %q, want %q", id, f, h[f], w)
+			}
+		}
+		got := chains[id]
+		if len(got) != len(c.changes) {
+			t.Errorf("%s: %d change events, want %d", id, len(got), len(c.changes))
+		}
+		for i := 0; i < max(len(got), len(c.changes)); i++ {
+			var g, w string
+			if i < len(got) {
+				g = renderChange(t, got[i])
+			}
+			if i < len(c.changes) {
+				w = c.changes[i].String()
+			}
+			if g != w {
+				t.Errorf("%s change %d:\n got  %s\n want %s", id, i, g, w)
+			}
+		}
+		if hand, ok := sc.want[id]; ok {
+			var brief []string
+			for _, ch := range c.changes {
+				brief = append(brief, fmt.Sprintf("%q→%q %s", ch.prev, ch.tier, ch.ltv))
+			}
+			got, hw := strings.ReplaceAll(strings.Join(brief, "; "), `"`, ""), strings.ReplaceAll(strings.Join(hand, "; "), `"`, "")
+			if !split && got != hw {
+				t.Errorf("%s: reference chain %s, hand-derived %s", id, got, hw)
+			}
+		}
+		if testing.Verbose() {
+			for _, ch := range c.changes {
+				t.Logf("%s: %s", id, ch)
+			}
+		}
+	}
+	// What the stream exercised, for the log.
+	var ups, downs, multi, none, churnedDowns int
+	for _, c := range ref {
+		for _, ch := range c.changes {
+			if ch.direction == "up" {
+				ups++
+			} else {
+				downs++
+				if ch.churned {
+					churnedDowns++
+				}
+			}
+			if d := sc.model.index(ch.tier) - sc.model.index(ch.prev); d > 1 || d < -1 {
+				multi++
+			}
+			if ch.tier == "" {
+				none++
+			}
+		}
+	}
+	t.Logf("%d customers: %d promotions, %d demotions (%d churned), %d past several tiers, %d to no tier",
+		len(ref), ups, downs, churnedDowns, multi, none)
+	for id := range chains {
+		if ref[id] == nil {
+			t.Errorf("change events for unknown customer %s", id)
+		}
+	}
+}
+
+// checkTierRule checks what holds whatever the LTV model: each change
+// goes from the tier before it to the tier the rule gives for its own ltv
+// (and is a change), in the right direction; a timer only lowers a tier;
+// the chain is unbroken and ends at the stored tier, which the rule keeps
+// for the stored ltv.
+func checkTierRule(t *testing.T, ctx context.Context, e *env, sc *tierScenario, ids []string, chains map[string][]schemas.Change) {
+	t.Helper()
+	var changes, byTimer int
+	for _, id := range ids {
+		h, err := e.rc.HGetAll(ctx, "ltv:{"+id+"}").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		prev := ""
+		for _, c := range chains[id] {
+			changes++
+			if c.PreviousTier != prev {
+				t.Errorf("%s: chain broken: %q then %q→%q", id, prev, c.PreviousTier, c.Tier)
+			}
+			want := sc.model.next(c.PreviousTier, dec(c.LTV))
+			dir := "down"
+			if sc.model.index(c.Tier) > sc.model.index(c.PreviousTier) {
+				dir = "up"
+			}
+			if c.Tier != want || c.Tier == c.PreviousTier || c.Direction != dir {
+				t.Errorf("%s: change %q→%q %s at ltv %s (by %s); the rule gives %q", id, c.PreviousTier, c.Tier, c.Direction, c.LTV, c.CausedBy, want)
+			}
+			if strings.HasPrefix(c.CausedBy, "timer:") {
+				byTimer++
+				if c.Direction != "down" {
+					t.Errorf("%s: a timer raised the tier: %q→%q", id, c.PreviousTier, c.Tier)
+				}
+			}
+			prev = c.Tier
+		}
+		if prev != h["tier"] {
+			t.Errorf("%s: chain ends at %q, stored tier %q", id, prev, h["tier"])
+		}
+		if next := sc.model.next(h["tier"], dec(h["ltv"])); next != h["tier"] {
+			t.Errorf("%s: stored tier %q with stored ltv %s; the rule gives %q", id, h["tier"], h["ltv"], next)
+		}
+	}
+	t.Logf("%d customers, %d tier changes, %d by timers", len(ids), changes, byTimer)
+}
+
+// renderChange renders a published change in refChange's terms.
+func renderChange(t *testing.T, c schemas.Change) string {
+	t.Helper()
+	at, err := time.Parse(time.RFC3339Nano, c.OccurredAt)
+	if err != nil || !strings.HasSuffix(c.OccurredAt, "Z") {
+		t.Errorf("change %s: occurred_at %q is not RFC 3339 UTC", c.EventID, c.OccurredAt)
+	}
+	if _, err := time.Parse(time.RFC3339Nano, c.EmittedAt); err != nil || c.EventID == "" {
+		t.Errorf("change %s: emitted_at %q", c.EventID, c.EmittedAt)
+	}
+	return refChange{
+		prev: c.PreviousTier, tier: c.Tier, direction: c.Direction,
+		ltv: c.LTV, prevLTV: c.PreviousLTV, aov: c.AOV, freq: c.Frequency,
+		orders: c.Orders, churned: c.Churned, causedBy: c.CausedBy, occurredAt: at,
+	}.String()
+}
