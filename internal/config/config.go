@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -767,8 +768,12 @@ func (d *Dec) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind != yaml.ScalarNode {
 		return badValue(n, "expected a number")
 	}
-	v, err := decimal.NewFromString(strings.TrimSpace(n.Value))
+	text := strings.TrimSpace(n.Value)
+	v, err := decimal.NewFromString(text)
 	if err != nil {
+		if exponentForm.MatchString(text) { // a number, with an exponent too large to read
+			return badValue(n, "%s is out of range (below 10^18, at most %d decimal places)", shortText(n.Value), maxSettingPlaces)
+		}
 		return badValue(n, "%q is not a decimal number", n.Value)
 	}
 	if !v.Abs().LessThan(maxSetting) || !v.Equal(v.Round(maxSettingPlaces)) {
@@ -784,6 +789,9 @@ func (d *Dec) UnmarshalYAML(n *yaml.Node) error {
 var maxSetting = decimal.New(1, 18)
 
 const maxSettingPlaces = 20
+
+// exponentForm is a decimal number with an exponent, such as 1e99999.
+var exponentForm = regexp.MustCompile(`^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)[eE][+-]?[0-9]+$`)
 
 // shortText quotes a value for an error message, cut to a readable length.
 func shortText(s string) string {

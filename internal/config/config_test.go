@@ -679,6 +679,7 @@ func TestYAMLErrorsNameTheKey(t *testing.T) {
 	}{
 		{"not a decimal", "lifespan_years: three\n", []string{`line 1: lifespan_years: "three" is not a decimal number`}},
 		{"a number too large", "lifespan_years: 1e9000\n", []string{`line 1: lifespan_years: "1e9000" is out of range (below 10^18, at most 20 decimal places)`}},
+		{"an exponent too large to read", "lifespan_years: 1e99999\n", []string{`line 1: lifespan_years: "1e99999" is out of range`}},
 		{"too many places", "hysteresis: 0.000000000000000000001\n", []string{`line 1: hysteresis: "0.000000000000000000001" is out of range`}},
 		{"a long value is cut in the message", "at_risk_after_days: 0." + strings.Repeat("0", 60) + "1\n", []string{`at_risk_after_days: "0.` + strings.Repeat("0", 38) + `"… is out of range`}},
 		{"a lifespan beyond 100 years", "lifespan_years: 100.01\n", []string{"lifespan_years must be > 0 and at most 100, got 100.01"}},
