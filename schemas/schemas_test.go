@@ -101,10 +101,28 @@ func TestExamplesDecode(t *testing.T) {
 	}
 }
 
+// refusedDoc is a document Validate must refuse, with a word its error
+// must contain (the property at fault).
+type refusedDoc struct{ name, doc, want string }
+
+// expectRefused checks that Validate refuses every document, naming want.
+func expectRefused(t *testing.T, cases []refusedDoc) {
+	t.Helper()
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			err := Validate([]byte(tc.doc))
+			if err == nil {
+				t.Fatalf("accepted %s", tc.doc)
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %q does not mention %q", err, tc.want)
+			}
+		})
+	}
+}
+
 func TestBrokenDocumentsFail(t *testing.T) {
-	cases := []struct {
-		name, doc, want string
-	}{
+	cases := []refusedDoc{
 		{"not JSON", `{"schema":`, "invalid JSON"},
 		{"trailing data", spectest.Placed + `{}`, "invalid JSON"},
 		{"not an object", `["ltv.order.v1"]`, "not a JSON object"},
@@ -146,17 +164,7 @@ func TestBrokenDocumentsFail(t *testing.T) {
 		{"margin beyond math/big", strings.Replace(spectest.Placed, `"0.40"`, `2e99999999999999999999999`, 1), "gross_margin"},
 		{"orders beyond math/big", strings.Replace(specChange, `"orders":10`, `"orders":1e-999999999`, 1), "orders"},
 	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			err := Validate([]byte(tc.doc))
-			if err == nil {
-				t.Fatalf("accepted %s", tc.doc)
-			}
-			if !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("error %q does not mention %q", err, tc.want)
-			}
-		})
-	}
+	expectRefused(t, cases)
 }
 
 // TestEmittedChangesValidate renders real changes with the aggregate
@@ -512,9 +520,7 @@ func TestOutputSchemasAllowNoMoreThanSpec(t *testing.T) {
 	if err := Validate([]byte(first)); err != nil {
 		t.Fatalf("first assignment: %v", err)
 	}
-	cases := []struct {
-		name, doc, want string
-	}{
+	cases := []refusedDoc{
 		{"change occurred_at with an offset", strings.Replace(specChange, `"occurred_at":"2026-03-01T12:00:00Z"`, `"occurred_at":"2026-03-01T14:00:00+02:00"`, 1), "occurred_at"},
 		{"change emitted_at with -00:00", strings.Replace(specChange, `"2026-03-01T12:00:00.512Z"`, `"2026-03-01T12:00:00.512-00:00"`, 1), "emitted_at"},
 		{"change occurred_at lower-case z", strings.Replace(specChange, `"occurred_at":"2026-03-01T12:00:00Z"`, `"occurred_at":"2026-03-01t12:00:00z"`, 1), "occurred_at"},
@@ -528,15 +534,5 @@ func TestOutputSchemasAllowNoMoreThanSpec(t *testing.T) {
 		{"first assignment down", strings.Replace(first, `"up"`, `"down"`, 1), "direction"},
 		{"demotion to no tier, up", strings.Replace(specChange, `"tier":"gold"`, `"tier":""`, 1), "direction"},
 	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			err := Validate([]byte(tc.doc))
-			if err == nil {
-				t.Fatalf("accepted %s", tc.doc)
-			}
-			if !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("error %q does not mention %q", err, tc.want)
-			}
-		})
-	}
+	expectRefused(t, cases)
 }
