@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/ltv-stream/ltv-stream/internal/oracle"
 	"github.com/ltv-stream/ltv-stream/internal/settings"
 	"github.com/ltv-stream/ltv-stream/internal/spectest"
 	"github.com/ltv-stream/ltv-stream/internal/testutil"
@@ -17,10 +19,10 @@ import (
 	"github.com/shopspring/decimal"
 )
 
-// This file holds an independent reference of SPEC §4–§5 (the default LTV
-// model, the tier ladder with hysteresis and the ltv.change.v1 events),
-// written from SPEC and docs/configuration.md alone, in exact decimals,
-// and drives the real service with streams that stress the tiers: custom
+// This file holds an independent reference of SPEC §5 (the tier ladder
+// with hysteresis and the ltv.change.v1 events), written from SPEC and
+// docs/configuration.md alone, over internal/oracle's exact SPEC §3–§4
+// figures after every event, and drives the real service with streams that stress the tiers: custom
 // ladders (2 and 6 tiers, thresholds with cents, a lowest threshold above
 // 0), hysteresis 0, 0.05 and 0.5, promotions and demotions past several
 // tiers in one event, demotions by refunds and by churn, an LTV exactly at
@@ -46,6 +48,11 @@ type refModel struct {
 	lifespan   decimal.Decimal
 	minWindow  decimal.Decimal
 	defMargin  decimal.Decimal
+}
+
+// oracle returns an empty oracle of the model's SPEC §4 settings.
+func (m *refModel) oracle() *oracle.Oracle {
+	return oracle.New(oracle.Params{LifespanYears: m.lifespan.Rat(), MinWindowYears: m.minWindow.Rat(), DefaultMargin: m.defMargin.Rat()})
 }
 
 // refEvent is one input event as produced.
@@ -98,77 +105,12 @@ func (c refChange) String() string {
 		c.prev, c.tier, c.direction, c.ltv, c.prevLTV, c.aov, c.freq, c.orders, c.churned, c.causedBy, c.occurredAt.UTC().Format(time.RFC3339Nano))
 }
 
-// refCustomer is the reference's state of one customer.
+// refCustomer is the reference's tier state of one customer; its SPEC
+// §3–§4 figures are the oracle's.
 type refCustomer struct {
-	seen                              map[string]bool
-	orders                            int64
-	revenue, gp, refunds              decimal.Decimal
-	first, last, lastChurn, lastReact time.Time
-	tier                              string
-	ltv                               decimal.Decimal // stored, 2 places
-	changes                           []refChange
-}
-
-// nsPerYearRef is Y = 365.25 days, in nanoseconds.
-var nsPerYearRef = decimal.NewFromInt(36525).Mul(decimal.NewFromInt(864)).Mul(decimal.NewFromInt(1_000_000_000))
-
-// divRound is num/den rounded to places, half away from zero, exactly.
-func divRound(num, den decimal.Decimal, places int32) decimal.Decimal {
-	if den.Sign() < 0 {
-		num, den = num.Neg(), den.Neg()
-	}
-	q, r := num.QuoRem(den, places)
-	unit := decimal.New(1, -places)
-	if r.Abs().Mul(decimal.NewFromInt(2)).Cmp(den.Mul(unit)) >= 0 {
-		if num.Sign() < 0 {
-			q = q.Sub(unit)
-		} else {
-			q = q.Add(unit)
-		}
-	}
-	return q
-}
-
-// churned: SPEC §4, the latest lifecycle fact by event time is a churn
-// later than every order placed and every reactivation.
-func (c *refCustomer) churned() bool {
-	if c.lastChurn.IsZero() {
-		return false
-	}
-	if c.orders > 0 && !c.lastChurn.After(c.last) {
-		return false
-	}
-	return c.lastReact.IsZero() || c.lastChurn.After(c.lastReact)
-}
-
-// figures: SPEC §3–§4, rendered as stored.
-func (m *refModel) figures(c *refCustomer) (aov, freq, ltv decimal.Decimal, churned bool) {
-	churned = c.churned()
-	if c.orders == 0 {
-		// SPEC leaves aov and frequency of a customer without orders
-		// undefined; the service stores 0.
-		aov, freq = decimal.Zero, decimal.Zero
-	} else {
-		n := decimal.NewFromInt(c.orders)
-		tenure := decimal.NewFromInt(c.last.Sub(c.first).Nanoseconds())
-		window := decimal.Max(tenure, m.minWindow.Mul(nsPerYearRef)) // both in ns
-		aov = divRound(c.revenue, n, 2)
-		freq = divRound(n.Mul(nsPerYearRef), window, 4)
-		if !churned && c.revenue.Sign() > 0 {
-			// ltv = aov × frequency × lifespan × margin_rate, each exact:
-			// (rev/n) × (n·Y/window) × L × (gp/rev).
-			num := c.revenue.Mul(n).Mul(nsPerYearRef).Mul(m.lifespan).Mul(c.gp)
-			den := n.Mul(window).Mul(c.revenue)
-			ltv = divRound(num, den, 2)
-		}
-	}
-	if churned {
-		ltv = c.gp.Round(2) // history only
-	}
-	if ltv.Sign() < 0 {
-		ltv = decimal.Zero
-	}
-	return aov, freq, ltv, churned
+	tier    string
+	ltv     decimal.Decimal // stored, 2 places
+	changes []refChange
 }
 
 // index of a tier name, -1 for "" (no tier).
@@ -213,57 +155,26 @@ func (m *refModel) next(cur string, ltv decimal.Decimal) string {
 	return cur
 }
 
-func (m *refModel) margin(e refEvent) decimal.Decimal {
-	if e.margin == "" {
-		return m.defMargin
+// apply folds one event into the oracle, in the order the service applies
+// them (a duplicate event_id counts once there), and c's tier by SPEC §5.
+func (m *refModel) apply(t *testing.T, o *oracle.Oracle, c *refCustomer, e refEvent) {
+	t.Helper()
+	if err := o.Add(e.json()); err != nil {
+		t.Fatal(err)
 	}
-	return decimal.RequireFromString(e.margin)
-}
-
-// apply folds one event into c, in the order the service applies them.
-func (m *refModel) apply(c *refCustomer, e refEvent) {
-	if c.seen[e.id] {
-		return // SPEC §2: one event_id counts once
-	}
-	c.seen[e.id] = true
-	at := e.time()
-	switch e.typ {
-	case "order_placed":
-		amt := decimal.RequireFromString(e.amount)
-		c.orders++
-		c.revenue = c.revenue.Add(amt)
-		c.gp = c.gp.Add(amt.Mul(m.margin(e)))
-		if c.first.IsZero() || at.Before(c.first) {
-			c.first = at
-		}
-		if c.last.IsZero() || at.After(c.last) {
-			c.last = at
-		}
-	case "order_refunded":
-		amt := decimal.RequireFromString(e.amount)
-		c.revenue = c.revenue.Sub(amt)
-		c.refunds = c.refunds.Add(amt)
-		c.gp = c.gp.Sub(amt.Mul(m.margin(e)))
-	case "customer_churned":
-		if at.After(c.lastChurn) {
-			c.lastChurn = at
-		}
-	case "customer_reactivated":
-		if at.After(c.lastReact) {
-			c.lastReact = at
-		}
-	}
-	aov, freq, ltv, churned := m.figures(c)
+	f, _ := o.Expect(e.cust)
+	ltv := dec(f.Fields["ltv"])
 	if next := m.next(c.tier, ltv); next != c.tier {
 		dir := "down"
 		if m.index(next) > m.index(c.tier) {
 			dir = "up"
 		}
+		orders, _ := strconv.ParseInt(f.Fields["orders"], 10, 64)
 		c.changes = append(c.changes, refChange{
 			prev: c.tier, tier: next, direction: dir,
-			ltv: ltv.StringFixed(2), prevLTV: c.ltv.StringFixed(2),
-			aov: aov.StringFixed(2), freq: freq.StringFixed(4),
-			orders: c.orders, churned: churned, causedBy: e.id, occurredAt: at,
+			ltv: f.Fields["ltv"], prevLTV: c.ltv.StringFixed(2),
+			aov: f.Fields["aov"], freq: f.Fields["frequency"],
+			orders: orders, churned: f.Fields["churned"] == "1", causedBy: e.id, occurredAt: e.time(),
 		})
 		c.tier = next
 	}
@@ -626,6 +537,7 @@ func runTierScenario(t *testing.T, sc *tierScenario, split, predictive bool) {
 	}
 	cfg := e.config(t, args...)
 	ref := map[string]*refCustomer{}
+	o := sc.model.oracle()
 	for _, part := range parts {
 		// The service merges partition p of the two topics by event
 		// time (ties: orders first), keeping each topic's order: the
@@ -658,10 +570,10 @@ func runTierScenario(t *testing.T, sc *tierScenario, split, predictive bool) {
 				}
 				c := ref[ev.cust]
 				if c == nil {
-					c = &refCustomer{seen: map[string]bool{}}
+					c = &refCustomer{}
 					ref[ev.cust] = c
 				}
-				sc.model.apply(c, ev)
+				sc.model.apply(t, o, c, ev)
 			}
 		}
 		if len(orderMsgs) > 0 {
@@ -700,25 +612,18 @@ func runTierScenario(t *testing.T, sc *tierScenario, split, predictive bool) {
 	}
 	for _, id := range ids {
 		c := ref[id]
-		aov, freq, ltv, churned := sc.model.figures(c)
+		f, _ := o.Expect(id)
 		h, err := e.rc.HGetAll(ctx, "ltv:{"+id+"}").Result()
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := map[string]string{
-			"orders":       fmt.Sprint(c.orders),
-			"revenue":      c.revenue.StringFixed(2),
-			"gross_profit": c.gp.StringFixed(2),
-			"refunds":      c.refunds.StringFixed(2),
-			"aov":          aov.StringFixed(2),
-			"frequency":    freq.StringFixed(4),
-			"ltv":          ltv.StringFixed(2),
-			"churned":      map[bool]string{false: "0", true: "1"}[churned],
-			"tier":         c.tier,
+		want := map[string]string{"tier": c.tier}
+		for _, name := range []string{"orders", "revenue", "gross_profit", "refunds", "aov", "frequency", "ltv", "churned"} {
+			want[name] = f.Fields[name]
 		}
-		for f, w := range want {
-			if h[f] != w {
-				t.Errorf("%s: stored %s = %q, want %q", id, f, h[f], w)
+		for name, w := range want {
+			if h[name] != w {
+				t.Errorf("%s: stored %s = %q, want %q", id, name, h[name], w)
 			}
 		}
 		got := chains[id]
