@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -76,6 +77,12 @@ type TopicLimits struct {
 
 	mu     sync.RWMutex
 	limits map[string]topicLimit
+	// readings numbers each reading of the limits and each halving as it
+	// starts. Readings may overlap (the periodic one, one before a cut,
+	// one after a refusal) and their answers arrive in any order; a topic
+	// keeps the value of the latest-started one, so an older answer that
+	// arrives last cannot undo a newer one until the next reading.
+	readings atomic.Uint64
 
 	// rereadMu guards rereading and lastReread. rereading is closed when
 	// the reading ReadIfUnread started ends (nil while none runs);
@@ -94,6 +101,9 @@ type topicLimit struct {
 	// halved is true when the value is an earlier one halved after the
 	// broker refused a write that fitted it (see Refused).
 	halved bool
+	// reading is the number of the reading (or halving) that gave the
+	// value; 0 for the value a topic starts with.
+	reading uint64
 }
 
 // NewTopicLimits starts with every topic at its configured or assumed
@@ -145,6 +155,7 @@ func (l *TopicLimits) Refresh(ctx context.Context) error {
 	if l.client == nil {
 		return errors.New("topic limits: no brokers to read them from")
 	}
+	reading := l.readings.Add(1)
 	req := &kafka.DescribeConfigsRequest{}
 	for _, t := range topics {
 		req.Resources = append(req.Resources, kafka.DescribeConfigRequestResource{
@@ -170,16 +181,21 @@ func (l *TopicLimits) Refresh(ctx context.Context) error {
 				errs = append(errs, fmt.Errorf("topic %s: max.message.bytes %q is not a usable size", r.ResourceName, e.ConfigValue))
 				continue
 			}
-			l.set(r.ResourceName, topicLimit{bytes: n, read: true})
+			l.set(r.ResourceName, topicLimit{bytes: n, read: true, reading: reading})
 		}
 	}
 	return errors.Join(errs...)
 }
 
-// set records a topic's limit and logs a change.
+// set records a topic's limit, unless the topic already holds one from a
+// later-started reading, and logs a change.
 func (l *TopicLimits) set(topic string, t topicLimit) {
 	l.mu.Lock()
 	old, had := l.limits[topic]
+	if had && old.reading > t.reading {
+		l.mu.Unlock()
+		return
+	}
 	l.limits[topic] = t
 	l.mu.Unlock()
 	if had && old.bytes != t.bytes {
@@ -275,7 +291,7 @@ func (l *TopicLimits) Refused(ctx context.Context, topics ...string) {
 		half := max(before[i]/2, minMessageBytes)
 		l.cfg.Logger.Warn("broker refused a write as too large although it fitted the topic's known limit; assuming a smaller limit",
 			zap.String("topic", topic), zap.Int("known_bytes", before[i]), zap.Int("assumed_bytes", half))
-		l.set(topic, topicLimit{bytes: half, halved: true})
+		l.set(topic, topicLimit{bytes: half, halved: true, reading: l.readings.Add(1)})
 	}
 }
 
