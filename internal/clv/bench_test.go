@@ -1,6 +1,7 @@
 package clv
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"testing"
 )
@@ -87,4 +88,13 @@ func BenchmarkScore(b *testing.B) {
 		b.Fatal("the fallback benchmark's customer takes the fast route")
 	}
 	b.Run("bgnbd/quadrature-fallback", func(b *testing.B) { benchmarkScoreWith(b, odd, [][4]float64{slow}) })
+	// Purchase rates almost alike across customers (r large, α with it,
+	// the CDNOW mean rate): a fit of a steady, subscription-like
+	// population can give this. The series then runs past a thousand terms
+	// (r = 1000) or cannot converge and goes to the quadrature (r = 10^4).
+	for _, r := range []float64{1000, 10000} {
+		steady := specConfig(BGNBD)
+		steady.Purchases.R, steady.Purchases.Alpha = r, r*publishedBG.Alpha/publishedBG.R
+		b.Run(fmt.Sprintf("bgnbd/steady-rates-r%g/mix", r), func(b *testing.B) { benchmarkScoreWith(b, steady, benchCustomers(4096)) })
+	}
 }

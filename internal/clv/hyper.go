@@ -206,21 +206,17 @@ func (c *curve) values(s, out []float64) bool {
 	return true
 }
 
-// coefAt returns c_n (n ≥ 1), extending the shared buffer as needed; past
-// the buffer it recomputes from its end.
+// coefAt returns c_n (1 ≤ n ≤ nCoef), extending the shared buffer as
+// needed. Coefficients past the buffer are carried from term to term by
+// the series itself (one ratio each), never recomputed from the buffer's
+// end: with r ≫ a+b a sum runs past a thousand terms, and recomputing
+// made it quadratic in them.
 func (c *curve) coefAt(n int) float64 {
-	for c.ncoef < n && c.ncoef < nCoef {
+	for c.ncoef < n {
 		c.coef[c.ncoef] = c.nextCoef(c.ncoef)
 		c.ncoef++
 	}
-	if n <= nCoef {
-		return c.coef[n-1]
-	}
-	cn := c.coef[nCoef-1]
-	for m := nCoef; m < n; m++ {
-		cn = c.ratio(m) * cn
-	}
-	return cn
+	return c.coef[n-1]
 }
 
 // nextCoef returns c_{m+1} from the buffer's c_m (c_1 = e).
@@ -264,19 +260,27 @@ func (c *curve) seriesMany(s, w, y, rel []float64, limit int, deriv bool, dy *fl
 	if m == 0 || m > chunk || len(w) < m || len(y) < m || len(rel) < m {
 		return false // values never asks for this; no panic if it did
 	}
+	if c.nMin > limit+1 {
+		// Its terms cannot start shrinking within limit (nor end, which
+		// needs e = 1 − nMin): give up at once instead of after limit
+		// terms. Very large r (r ≫ a+b) gets here.
+		return false
+	}
 	for j := range m {
 		zs[j] = s[j] * w[j]
 		pow[j] = 1
 	}
 	zMax := zs[m-1]
-	var prev, dsum float64
+	var prev, dsum, cn float64
 	n := 1
 	for ; n <= limit; n++ {
-		var cn float64
-		if n <= c.ncoef {
+		switch {
+		case n <= c.ncoef:
 			cn = c.coef[n-1]
-		} else {
+		case n <= nCoef:
 			cn = c.coefAt(n)
+		default:
+			cn *= c.ratio(n - 1) // c_n from c_{n−1}, the previous term's
 		}
 		acn := math.Abs(cn)
 		for j := range m {
