@@ -58,7 +58,8 @@ type arithTier struct {
 // arithModel is the reference's reading of the model settings.
 type arithModel struct {
 	lifespan, minWindow, defMargin, hysteresis *big.Rat
-	tiers                                      []arithTier // ascending
+	tiers                                      []arithTier         // ascending
+	fx                                         map[string]*big.Rat // rate into SEK, the base currency
 }
 
 // rat parses a decimal literal for the reference's settings and cases.
@@ -77,6 +78,7 @@ func arithDefaultTiers() []arithTier {
 // arithEvent is an input event as the reference reads it.
 type arithEvent struct {
 	id, typ, cust, order, channel string
+	currency                      string
 	amount, margin                *big.Rat // margin nil: absent or null
 	at                            time.Time
 	atText                        string
@@ -115,7 +117,7 @@ func arithParse(value string) (arithEvent, error) {
 		}
 		return r, nil
 	}
-	ev := arithEvent{id: str("event_id"), typ: str("type"), cust: str("customer_id"), order: str("order_id"), channel: str("channel"), atText: str("occurred_at")}
+	ev := arithEvent{id: str("event_id"), typ: str("type"), cust: str("customer_id"), order: str("order_id"), channel: str("channel"), currency: str("currency"), atText: str("occurred_at")}
 	var err error
 	if ev.amount, err = num("amount"); err != nil {
 		return ev, err
@@ -194,6 +196,10 @@ func (m *arithModel) apply(c *arithCustomer, ev arithEvent) {
 	margin := ev.margin
 	if margin == nil {
 		margin = m.defMargin
+	}
+	if rate, ok := m.fx[ev.currency]; ok && ev.amount != nil {
+		// SPEC §2 with configuration.md: amount × rate, exactly.
+		ev.amount = new(big.Rat).Mul(ev.amount, rate)
 	}
 	switch ev.typ {
 	case "order_placed":
@@ -678,12 +684,16 @@ func arithScenarios() []*arithScenario {
 	// B: default margin 0.25, lifespan 2.5 years, window 0.5 years,
 	// hysteresis 0.1 on the default ladder.
 	b := &arithScenario{name: "custom", yaml: `
+fx_rates:
+  EUR: "11.50"
+  JPY: "0.0712345678901234567"
 default_gross_margin: 0.25
 lifespan_years: 2.5
 min_window_years: 0.5
 hysteresis: 0.1
 `, model: arithModel{
 		lifespan: rat("2.5"), minWindow: rat("0.5"), defMargin: rat("0.25"), hysteresis: rat("0.1"), tiers: arithDefaultTiers(),
+		fx: map[string]*big.Rat{"EUR": rat("11.50"), "JPY": rat("0.0712345678901234567")},
 	}}
 	// Absent and null margins take 0.25; ltv = gp × 2.5 / 0.5.
 	b.place("n-default-margin", "o1", `"1000"`, ``, "2024-01-01T00:00:00Z")
@@ -717,6 +727,21 @@ hysteresis: 0.1
 	b.refund("n-multi", "o1", `"9000"`, `"1"`, "2024-01-02T00:00:00Z")
 	b.refund("n-multi", "o1", `"100.01"`, `"1"`, "2024-01-03T00:00:00Z")
 	b.want("n-multi", "ltv", "4499.95", "chain", `""→platinum 50000.00; platinum→gold 5000.00; gold→silver 4499.95`)
+	// Amounts in other currencies, converted exactly (configuration.md:
+	// amount × rate); a refund in another currency than its order; an
+	// amount near 1e30 that the rate takes beyond it.
+	fx := func(typ, cust, order, amount, currency, at string) {
+		b.raw(false, cust, fmt.Sprintf(`{"schema":"ltv.order.v1","event_id":%q,"type":%q,"customer_id":%q,"order_id":%q,"amount":%s,"currency":%q,"gross_margin":"0.4","occurred_at":%q}`,
+			b.id(cust), typ, cust, order, amount, currency, at))
+	}
+	fx("order_placed", "n-fx", "o1", `"0.005"`, "EUR", "2024-01-01T00:00:00Z")
+	fx("order_placed", "n-fx", "o2", `"1000"`, "JPY", "2024-01-02T00:00:00Z")
+	fx("order_refunded", "n-fx", "o1", `"0.05"`, "SEK", "2024-01-03T00:00:00Z")
+	fx("order_refunded", "n-fx", "o2", `0.001`, "JPY", "2024-01-04T00:00:00Z")
+	// revenue 0.0575 + 71.2345678901234567 − 0.05 − 0.0000712345678901234567
+	b.want("n-fx", "revenue", "71.24", "refunds", "0.05")
+	fx("order_placed", "n-fx-giant", "o1", `"99999999999999999999999999999.99"`, "EUR", "2024-01-01T00:00:00Z")
+	b.want("n-fx-giant", "revenue", "1149999999999999999999999999999.89", "ltv", "2299999999999999999999999999999.77")
 	// A refund read before its order, at the default margin.
 	b.refund("n-refund-first", "o1", `"100"`, ``, "2024-05-02T00:00:00Z")
 	b.place("n-refund-first", "o1", `"400.004"`, ``, "2024-05-01T00:00:00Z")
