@@ -543,6 +543,26 @@ func arithScenarios() []*arithScenario {
 	a.orderEvent("order_placed", y, "m-dup-event-id-2", "o1", `"100"`, ``, "2024-08-05T00:00:00Z", "")
 	a.want("m-dup-event-id-2", "orders", "0", "churned", "1", "ltv", "0.00")
 
+	// A copy of an event with a later occurred_at counts no figure but
+	// moves stream time (guarantees.md): the customer is lapsed at it.
+	z := a.place("m-dup-late", "o1", `"100"`, ``, "2024-01-01T00:00:00Z")
+	a.orderEvent("order_placed", z, "m-dup-late", "o1", `"100"`, ``, "2024-12-01T00:00:00Z", "")
+	a.want("m-dup-late", "orders", "1", "last_order_at", "2024-01-01T00:00:00Z")
+
+	// Segment thresholds hit exactly by a refund's time (each customer
+	// has its own partition, so its own stream time): 90 days less 1 ns
+	// is still new, 90 days at risk, 180 days lapsed.
+	for _, c := range []struct{ cust, at string }{
+		{"m-idle-89", "2024-03-30T23:59:59.999999999Z"}, {"m-idle-90", "2024-03-31T00:00:00Z"}, {"m-idle-180", "2024-06-29T00:00:00Z"},
+	} {
+		a.place(c.cust, "o1", `"100"`, ``, "2024-01-01T00:00:00Z")
+		a.refund(c.cust, "o1", `"1"`, ``, c.at)
+	}
+	a.want("m-idle-89", "segment", "new")
+	a.want("m-idle-90", "segment", "at_risk")
+	a.want("m-idle-180", "segment", "lapsed")
+	a.want("m-dup-late", "segment", "lapsed")
+
 	// Churn ties. At the latest order's instant (given with +05:30): not
 	// later, so not churned; one nanosecond later: churned.
 	a.place("m-churn-tie", "o1", `"2000"`, ``, "2024-05-01T06:30:00Z")
@@ -877,6 +897,7 @@ func runArith(t *testing.T, sc *arithScenario, lifecycleFirst bool) {
 		}
 		f := sc.model.fields(c)
 		f["tier"] = c.tier
+		f["segment"] = arithSegment(c, streamTime[partitionOf[cust]])
 		for k, want := range kv {
 			got := f[k]
 			if k == "chain" {
