@@ -682,6 +682,12 @@ func arithScenarios() []*arithScenario {
 	a.place("m-spellings", "o2", `1.2345E+3`, `0.5e0`, "2024-12-31T23:59:60.25Z")
 	a.want("m-spellings", "revenue", "1242.00", "gross_profit", "624.75", "first_order_at", "2024-02-01T10:00:00.5Z",
 		"last_order_at", "2024-12-31T23:59:59.999999999Z")
+	// JSON numbers whose exponent moves the point past every digit, and a
+	// margin of 10⁻²⁰ as a number.
+	a.place("m-exp-forms", "o1", `0.00001e5`, `1E0`, "2024-01-01T00:00:00Z")
+	a.place("m-exp-forms", "o2", `100e-2`, `"0.10"`, "2024-01-02T00:00:00Z")
+	a.place("m-exp-forms", "o3", `12345678901234567890e-20`, `1e-20`, "2024-01-03T00:00:00Z")
+	a.want("m-exp-forms", "revenue", "2.12", "gross_profit", "1.10", "ltv", "3.30")
 	// An order one nanosecond after year 1 and one in 2024: a tenure of
 	// 2023 years, far beyond what int64 nanoseconds hold.
 	a.place("m-ancient", "o1", `"100"`, ``, "0001-01-01T00:00:00.000000001Z")
