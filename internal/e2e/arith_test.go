@@ -22,8 +22,10 @@ import (
 // digits, JSON numbers with exponents, margins 0, 1, 1/3-ish and absent,
 // refunds larger than, before or without their order, ties in event time
 // between orders, churns and reactivations, offsets, leap seconds and
-// nanoseconds, tier thresholds hit exactly) and compares every stored public
-// field and every ltv.change.v1 event with a reference of its own.
+// nanoseconds, tier thresholds hit exactly, amounts in other currencies) and
+// compares every stored public field but segment_since (the segment at the
+// partition's final stream time included) and every ltv.change.v1 event
+// with a reference of its own.
 //
 // The reference (arithModel, arithCustomer) is written from SPEC §3–§5 and
 // the project's docs alone, with encoding/json and math/big: it shares
