@@ -184,6 +184,7 @@ func ltvFrom(gp, clv *big.Rat) string {
 type prCustomer struct {
 	c                       *prCase
 	id                      string
+	partition               int
 	seen                    map[string]bool
 	orders                  int
 	revenue, gp             *big.Rat
@@ -566,7 +567,20 @@ func (c *prCase) generate() []*prEvent {
 
 // expect replays the stream through the reference, partition by
 // partition in the service's merged order, and returns every customer.
-func (c *prCase) expect(t *testing.T, evs []*prEvent, partitions int) (map[string]*prCustomer, map[int]time.Time) {
+// runs are the parts of the stream each run of the service reads (each
+// written before that run starts, so each is merged on its own); stream
+// time and the customers carry over from one run to the next.
+func (c *prCase) expect(t *testing.T, runs [][]*prEvent, partitions int) (map[string]*prCustomer, map[int]time.Time) {
+	custs := map[string]*prCustomer{}
+	final := map[int]time.Time{}
+	for _, evs := range runs {
+		c.expectRun(t, evs, partitions, custs, final)
+	}
+	return custs, final
+}
+
+// expectRun is expect for one run's records.
+func (c *prCase) expectRun(t *testing.T, evs []*prEvent, partitions int, custs map[string]*prCustomer, final map[int]time.Time) {
 	bal := &kafka.Murmur2Balancer{}
 	parts := make([]int, partitions)
 	for i := range parts {
@@ -582,11 +596,8 @@ func (c *prCase) expect(t *testing.T, evs []*prEvent, partitions int) (map[strin
 			lanes[p].orders = append(lanes[p].orders, ev)
 		}
 	}
-	custs := map[string]*prCustomer{}
-	final := map[int]time.Time{}
 	for p, l := range lanes {
-		var streamTime time.Time
-		var mine []*prCustomer
+		streamTime := final[p]
 		i, j := 0, 0
 		for i < len(l.orders) || j < len(l.lifecycle) {
 			var ev *prEvent
@@ -598,20 +609,23 @@ func (c *prCase) expect(t *testing.T, evs []*prEvent, partitions int) (map[strin
 			cu := custs[ev.cust]
 			if cu == nil {
 				cu = newPRCustomer(c, ev.cust)
+				cu.partition = p
 				custs[ev.cust] = cu
-				mine = append(mine, cu)
 			}
 			cu.apply(t, ev, streamTime)
 			if ev.at.After(streamTime) {
 				streamTime = ev.at
 			}
 		}
-		for _, cu := range mine {
-			cu.advance(t, streamTime, true)
+		// Time reaches every customer of the partition, of this run or
+		// an earlier one.
+		for _, cu := range custs {
+			if cu.partition == p {
+				cu.advance(t, streamTime, true)
+			}
 		}
 		final[p] = streamTime
 	}
-	return custs, final
 }
 
 // prCases are the configurations: both purchase models, both time units,
@@ -655,7 +669,9 @@ func prCases() []*prCase {
 }
 
 // TestPredictiveNumbersAgainstReference drives the real service (kfake
-// broker, real redis-server) with each case's stream and compares, for
+// broker, real redis-server) with each case's stream (for two of them
+// also in two runs, the second started on the state, stream times and
+// timers the first left in Redis) and compares, for
 // every customer, the stored p_alive, expected_orders, expected_spend,
 // predicted_clv, ltv, tier and scored_at with the reference, and the
 // customer's whole ltv-changes chain (previous tier, tier, caused_by, ltv)
@@ -663,38 +679,51 @@ func prCases() []*prCase {
 // timer:<due>) came on the day SPEC §8 says, which the reference found by
 // bisection and confirmed by stepping day by day.
 func TestPredictiveNumbersAgainstReference(t *testing.T) {
-	for _, c := range prCases() {
+	for i, c := range prCases() {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			runPredictiveCase(t, c)
+			runPredictiveCase(t, c, false)
 		})
+		if i%2 == 0 {
+			t.Run(c.name+"/restart", func(t *testing.T) {
+				t.Parallel()
+				runPredictiveCase(t, c, true)
+			})
+		}
 	}
 }
 
-func runPredictiveCase(t *testing.T, c *prCase) {
+func runPredictiveCase(t *testing.T, c *prCase, restart bool) {
 	const partitions = 3
 	ctx := testutil.Context(t, 3*time.Minute)
 	e := newEnv(t, partitions)
 	evs := c.generate()
-	ref, final := c.expect(t, evs, partitions)
+	runs := [][]*prEvent{evs}
+	if restart {
+		runs = [][]*prEvent{evs[:len(evs)/2], evs[len(evs)/2:]}
+	}
+	ref, final := c.expect(t, runs, partitions)
 
-	var msgs []kafka.Message
-	for _, ev := range evs {
-		topic := settings.DefaultOrdersTopic
-		if ev.lifecycle() {
-			topic = settings.DefaultLifecycleTopic
-		}
-		msgs = append(msgs, kafka.Message{Topic: topic, Key: []byte(ev.cust), Value: ev.json()})
-	}
-	// The whole stream is in the broker before the service starts, so the
-	// event-time merge of the two topics is the reference's.
-	write(t, ctx, e.brokers, msgs)
 	cfg := e.config(t, append([]string{"--config", testutil.WriteFile(t, "ltv.yaml", c.yaml())}, c.args...)...)
-	svc := startService(t, cfg)
-	if err := testutil.WaitCaughtUp(ctx, e.brokers, settings.DefaultGroupID, settings.DefaultOrdersTopic, settings.DefaultLifecycleTopic); err != nil {
-		t.Fatal(err)
+	for _, run := range runs {
+		var msgs []kafka.Message
+		for _, ev := range run {
+			topic := settings.DefaultOrdersTopic
+			if ev.lifecycle() {
+				topic = settings.DefaultLifecycleTopic
+			}
+			msgs = append(msgs, kafka.Message{Topic: topic, Key: []byte(ev.cust), Value: ev.json()})
+		}
+		// The run's records are all in the broker before the service
+		// starts, so the event-time merge of the two topics is the
+		// reference's.
+		write(t, ctx, e.brokers, msgs)
+		svc := startService(t, cfg)
+		if err := testutil.WaitCaughtUp(ctx, e.brokers, settings.DefaultGroupID, settings.DefaultOrdersTopic, settings.DefaultLifecycleTopic); err != nil {
+			t.Fatal(err)
+		}
+		svc.stop(t)
 	}
-	svc.stop(t)
 
 	for p, want := range final {
 		got, err := e.rc.Get(ctx, fmt.Sprintf("ltv:{p%d}:stream_time", p)).Result()
@@ -771,7 +800,8 @@ func runPredictiveCase(t *testing.T, c *prCase) {
 		}
 		for k, w := range r.changes {
 			g := got[k]
-			if g.PreviousTier != w.prev || g.Tier != w.tier || g.CausedBy != w.cause || !w.ltvAgrees(g.LTV) {
+			down := c.tierIndex(w.tier) < c.tierIndex(w.prev)
+			if g.PreviousTier != w.prev || g.Tier != w.tier || g.CausedBy != w.cause || !w.ltvAgrees(g.LTV) || (g.Direction == "down") != down {
 				fail("customer %s change %d differs:\n%s", id, k, describeChains(got, r.changes))
 				break
 			}
