@@ -147,8 +147,11 @@ func predictedLTV(s *State) money.Exact {
 //
 // The answer is the one a bisection over the days gives (SPEC §8: the
 // smallest whole day d in 1..tierSearchDays at which the value is below
-// the band), found with fewer scorings: a silent customer's expected
-// orders fall roughly as a power of the time since the first order, so
+// the band, judged on the ltv the tier rule would read: gross profit plus
+// the predicted value rendered with 2 places, as stored; so the tier falls
+// when the timer fires), found with fewer scorings: a silent customer's
+// expected orders fall roughly as a power of the time since the first
+// order, so
 // the log of the predicted value is close to a straight line in the log
 // of that time, and interpolating there (regula falsi, Illinois variant)
 // lands next to the answer in a few steps. Halving takes over when it
@@ -160,13 +163,17 @@ func (m *Model) tierDue(s *State, now time.Time, h *history, clvNow float64) tim
 	if h == nil || ti < 0 || m.leaveBelow[ti].Sign() <= 0 || h.churned {
 		return time.Time{}
 	}
-	floor := m.leaveBelow[ti].Float64()
-	gp := s.GrossProfit.Float64()
-	if gp >= floor {
+	if s.GrossProfit.Cmp(m.leaveBelow[ti]) >= 0 {
 		// History alone keeps the tier: the predicted value only adds to it.
 		return time.Time{}
 	}
-	need := floor - gp // the predicted value the tier needs
+	// below: the ltv stored with this predicted value leaves the tier (as
+	// predictedLTV makes it; its floor at 0 changes nothing, the band is
+	// above 0).
+	below := func(clv float64) bool {
+		return s.GrossProfit.Add(roundFloat(clv, 2)).Round(2).Cmp(m.leaveBelow[ti]) < 0
+	}
+	need := m.leaveBelow[ti].Float64() - s.GrossProfit.Float64() // the predicted value the tier needs
 	// The search's coordinates: the log of the days since the first order
 	// (plus one), and the log of the predicted value over what it needs.
 	daysOld := float64(now.Sub(h.firstOrderAt))/float64(Day) + 1
@@ -176,7 +183,7 @@ func (m *Model) tierDue(s *State, now time.Time, h *history, clvNow float64) tim
 
 	lo, hi := 0, tierSearchDays // not below at lo (or lo = 0); below at hi
 	clvHi := clvAt(hi)
-	if !(gp+clvHi < floor) {
+	if !below(clvHi) {
 		return time.Time{}
 	}
 	yLo, yHi := level(clvNow), level(clvHi)
@@ -189,7 +196,7 @@ func (m *Model) tierDue(s *State, now time.Time, h *history, clvNow float64) tim
 			mid = int(min(max(d, float64(lo+1)), float64(hi-1)))
 		}
 		clv := clvAt(mid)
-		if gp+clv < floor {
+		if below(clv) {
 			hi, yHi = mid, level(clv)
 			if kept == 1 {
 				yLo /= 2 // Illinois: an end kept twice counts half

@@ -209,3 +209,51 @@ func TestRefundLogIsBounded(t *testing.T) {
 		t.Fatalf("first order net %s (want 39), log %d bytes (was %d)", c.s.FirstOrderNet, len(c.s.UnmatchedRefunds), full)
 	}
 }
+
+// linearDecay is a stand-in predictor whose value falls by 50 a day of
+// silence from its start value.
+type linearDecay struct{ from float64 }
+
+func (l linearDecay) Predict(x, tx, T, m, marginRate float64) aggregate.Prediction {
+	clv := max(l.from-50*(T-tx), 0)
+	return aggregate.Prediction{PAlive: 1, ExpectedOrders: 1, ExpectedSpend: 100, CLV: clv}
+}
+
+// The tier timer is the first day on which the tier would fall (SPEC §8),
+// and the tier rule reads the stored ltv, gross_profit + predicted_clv
+// (itself stored with 2 places), rounded to 2 places (SPEC §9): a day on
+// which only the unrounded value is below the band is not that day, or the
+// timer fires, changes nothing and re-scores the customer a day early.
+// Gold (5000) is left below 4750; on day 5 each customer's unrounded ltv
+// is 4749.996, stored as 4750.00, and on day 6 it is 50 lower.
+func TestTierDueIsTheDayTheStoredLTVFalls(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		from  float64 // predicted value on the day of the order
+		order aggregate.Event
+	}{
+		// gross profit 100, predicted 4649.996 on day 5: stored 4650.00.
+		{"predicted value rounds up", 4899.996, placed("e1", "100.00", "2026-01-01T00:00:00Z")},
+		// gross profit 60.006, predicted 4689.99 on day 5: the sum rounds up.
+		{"gross profit plus predicted value rounds up", 4939.99, placedM("e1", "100.01", "0.6", "2026-01-01T00:00:00Z")},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cu := newCustomer(t, mustModel(t, func(m *aggregate.Model) {
+				m.Predictive = &aggregate.Predictive{Predictor: linearDecay{c.from}, TimeUnit: aggregate.Day}
+			}))
+			cu.applyAll(c.order)
+			s := &cu.s
+			if s.Tier != "gold" || s.LTV.String() != "5000" {
+				t.Fatalf("tier %q ltv %s, want gold at 5000.00", s.Tier, s.LTV)
+			}
+			if want := at("2026-01-07T00:00:00Z"); !s.TierDue.Equal(want) {
+				t.Fatalf("tier due %s, want %s (the first day the stored ltv is below 4750)", s.TierDue, want)
+			}
+			var fx aggregate.Effects
+			cu.m.AdvanceAll(s, testCustomer, at("2026-01-07T00:00:00Z"), &fx)
+			if len(fx.Tiers) != 1 || fx.Tiers[0].Cause() != "timer:2026-01-07T00:00:00Z" || s.Tier != "silver" {
+				t.Fatalf("tier changes %+v, tier %q", fx.Tiers, s.Tier)
+			}
+		})
+	}
+}

@@ -136,15 +136,18 @@ func TestTierDueOfTheLowestTier(t *testing.T) {
 	}
 }
 
-// bisectTierDue is SPEC §8's plain bisection over the days, the reference.
+// bisectTierDue is SPEC §8's plain bisection over the days, the
+// reference: the tier falls on a day when the tier rule, applied to the
+// ltv that would be stored then, leaves it.
 func bisectTierDue(m *Model, s *State, now time.Time, h *history) time.Time {
-	ti := m.tierIndex(s.Tier)
-	floor := m.leaveBelow[ti].Float64()
-	gp := s.GrossProfit.Float64()
-	if gp >= floor {
-		return time.Time{}
+	below := func(d int) bool {
+		clv := m.predictAt(h, now.Add(time.Duration(d)*Day)).CLV
+		ltv := s.GrossProfit.Add(roundFloat(clv, 2))
+		if ltv.Sign() < 0 {
+			ltv = money.Exact{}
+		}
+		return m.NextTier(s.Tier, ltv.Round(2)) != s.Tier
 	}
-	below := func(d int) bool { return gp+m.predictAt(h, now.Add(time.Duration(d)*Day)).CLV < floor }
 	if !below(tierSearchDays) {
 		return time.Time{}
 	}
