@@ -118,7 +118,6 @@ type prEvent struct {
 	amount, margin        string // decimal text; margin "" = absent
 	at                    time.Time
 	produceAt             time.Time // where the producer writes it (late events: after later ones)
-	dup                   bool      // a copy of an earlier event (same bytes)
 }
 
 func (e *prEvent) lifecycle() bool { return strings.HasPrefix(e.kind, "customer_") }
@@ -216,6 +215,9 @@ func (p *prCustomer) churned() bool {
 }
 
 // inputs are SPEC §9's x, t_x, T (time units), m and the margin rate at now.
+// m sums the nets of every order but the first; the stream's refunds of a
+// scored customer all name one of its orders (a refund naming an order
+// never placed, which SPEC does not place, is left out of the stream).
 func (p *prCustomer) inputs(now time.Time) (x, tx, T, m, margin float64) {
 	unit := p.c.params.unitDays * float64(prDay)
 	x = float64(p.orders - 1)
@@ -557,7 +559,7 @@ func (c *prCase) generate() []*prEvent {
 		if rng.IntN(10) == 0 {
 			o := evs[len(evs)-1]
 			cp := *o
-			cp.dup, cp.produceAt = true, o.produceAt.Add(time.Duration(rng.IntN(20))*prDay)
+			cp.produceAt = o.produceAt.Add(time.Duration(rng.IntN(20)) * prDay)
 			evs = append(evs, &cp)
 		}
 	}
