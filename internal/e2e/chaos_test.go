@@ -25,8 +25,11 @@ import (
 // stops and restarts Redis. Crash points inside a batch are also hit on
 // purpose through LTV_FAULT_INJECT (exit right after the Redis write, or
 // right after the publish, before the commit). Afterwards the Redis state
-// must equal the recomputation and every customer's change chain must be
-// unbroken and end at the stored tier.
+// must equal the recomputation, every customer's change chain must be
+// unbroken and end at the stored tier, and SPEC §8 must hold with the
+// non-default thresholds it runs with (checkSegments): stream times,
+// segments at them, segment chains, segment_since, and timer changes that
+// trace to their due times, of which there must be many.
 //
 // Run it alone with: go test ./internal/e2e -run TestChaos -v
 // LTV_CHAOS_EVENTS and LTV_CHAOS_KILLS scale it up.
@@ -39,6 +42,7 @@ func TestChaos(t *testing.T) {
 		Partitions: 6, Topics: allTopics,
 	})
 	e := withRedis(&env{brokers: brokers}, testutil.StartPersistentRedis(t))
+	e.segments = segmentRule{atRisk: days(t, chaosAtRiskDays), lapsed: days(t, chaosLapsedDays)}
 
 	// The stream, produced at a steady pace while the chaos runs.
 	msgs, p := generate(t, sim.Config{Seed: 99, Customers: events / 10, Events: events,
@@ -60,7 +64,9 @@ func TestChaos(t *testing.T) {
 	}()
 
 	faults := "after-save:0.03,after-publish:0.03"
-	envs := e.envFor(map[string]string{"LTV_KAFKA_SESSION_TIMEOUT": "3s", "LTV_DRAIN_TIMEOUT": "5s"})
+	envs := e.envFor(map[string]string{"LTV_KAFKA_SESSION_TIMEOUT": "3s", "LTV_DRAIN_TIMEOUT": "5s",
+		"LTV_CONFIG": testutil.WriteFile(t, "ltv.yaml",
+			"at_risk_after_days: "+chaosAtRiskDays+"\nlapsed_after_days: "+chaosLapsedDays+"\n")})
 	var mu sync.Mutex
 	procs := make([]*proc, 3)
 	injected := 0
@@ -176,7 +182,39 @@ func TestChaos(t *testing.T) {
 	}
 	t.Logf("chaos: %d records, %d SIGKILLs, %d injected crashes, redis restarted %v, zombie %v, dead members evicted %d",
 		len(msgs), killed, injected, redisRestarted, zombie, evicted)
-	check(t, ctx, e, p, defaultTiers, big.NewRat(5, 100), false)
+	seg := check(t, ctx, e, p, defaultTiers, big.NewRat(5, 100), false)
+	// The segment checks hold vacuously for timers that never fire: the
+	// stream must have moved many customers by its clock alone, into
+	// both segments only a timer reaches on a stream in event-time order.
+	customers := events / 10
+	for _, to := range []string{"at_risk", "lapsed"} {
+		if n := seg.timerTo[to]; n < customers/10 {
+			t.Errorf("timers made %d customers %s, of %d customers: too few to exercise the clock under chaos", n, to, customers)
+		}
+	}
+}
+
+// TestChaos's SPEC §8 thresholds, in days as the YAML takes them: not the
+// defaults, so the binary's reading of them is part of what the segment
+// checks see. The half day puts at-risk due times off the events' times of
+// day; the extra 8.64 ms puts lapsed due times between the whole seconds
+// the simulator's events carry, so the timer index's fractional scores and
+// the nanoseconds of a timer's caused_by are exercised under the crashes.
+const chaosAtRiskDays, chaosLapsedDays = "45.5", "120.0000001"
+
+// days is a decimal number of days as a duration, computed exactly here
+// (not by the service's config reader) for the checks.
+func days(t *testing.T, text string) time.Duration {
+	t.Helper()
+	d, ok := new(big.Rat).SetString(text)
+	if !ok {
+		t.Fatalf("days %q", text)
+	}
+	ns := d.Mul(d, big.NewRat(int64(24*time.Hour), 1))
+	if !ns.IsInt() || !ns.Num().IsInt64() {
+		t.Fatalf("%s days is not a whole number of nanoseconds", text)
+	}
+	return time.Duration(ns.Num().Int64())
 }
 
 func envInt(name string, def int) int {

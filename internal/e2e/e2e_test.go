@@ -43,6 +43,10 @@ type env struct {
 	// redisURL is LTV_REDIS_URL; rc reads the state for the checks.
 	redisURL string
 	rc       redis.UniversalClient
+	// segments is the SPEC §8 thresholds the services under test were
+	// configured with, for the segment checks; zero means SPEC §7's
+	// defaults.
+	segments segmentRule
 }
 
 func newEnv(t *testing.T, partitions int) *env {

@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/big"
 	"sort"
@@ -15,31 +16,67 @@ import (
 	"github.com/ltv-stream/ltv-stream/internal/settings"
 	"github.com/ltv-stream/ltv-stream/internal/stream"
 	"github.com/ltv-stream/ltv-stream/internal/testutil"
+	"github.com/ltv-stream/ltv-stream/schemas"
 	"github.com/segmentio/kafka-go"
 )
 
 // segmentOutcome is what a run left: each customer's stored segment and
-// the distinct segment events published.
+// the distinct segment events published, with how many of them timers
+// made, in all and per segment they moved to (so a test can demand that
+// its stream exercised the clock).
 type segmentOutcome struct {
 	stored      map[string]string
 	ids         map[string]bool
 	timerCaused int
+	timerTo     map[string]int
 }
 
-// streamTimes computes each input partition's expected final stream time
-// from the valid records, placing each key as the test's producer does
-// (murmur2, the Java clients' partitioner).
-func streamTimes(t *testing.T, ctx context.Context, e *env, p produced) (map[int]time.Time, func(key []byte) int) {
+// segmentRule is the pair of SPEC §8 thresholds a service under test runs
+// with, for the segment checks: idle time since the last order after which
+// a customer is at risk, and lapsed.
+type segmentRule struct{ atRisk, lapsed time.Duration }
+
+// defaultSegmentRule is SPEC §7's defaults (90 and 180 days), written out
+// here rather than taken from the service's constants, so a wrong default
+// there cannot agree with itself.
+var defaultSegmentRule = segmentRule{atRisk: 90 * 24 * time.Hour, lapsed: 180 * 24 * time.Hour}
+
+// segmentRule is the thresholds e's services run with.
+func (e *env) segmentRule() segmentRule {
+	if e.segments == (segmentRule{}) {
+		return defaultSegmentRule
+	}
+	return e.segments
+}
+
+// validInputs is what the segment checks need of the valid records: each
+// input partition's expected final stream time (the latest valid
+// occurred_at, SPEC §8), where a key goes (murmur2, the Java clients'
+// partitioner, as the test's producers place it), and the occurred_at of
+// every valid event by customer and event_id, so that a segment change's
+// caused_by and occurred_at can be traced to its input.
+type validInputs struct {
+	streamTime  map[int]time.Time
+	partitionOf func(key []byte) int
+	occurredAt  map[[2]string]time.Time // {customer_id, event_id} → occurred_at
+}
+
+func validInputsOf(t *testing.T, ctx context.Context, e *env, p produced) validInputs {
 	t.Helper()
 	parts, err := stream.Partitions(ctx, e.brokers, settings.DefaultOrdersTopic)
 	if err != nil {
 		t.Fatal(err)
 	}
 	balancer := &kafka.Murmur2Balancer{}
-	partitionOf := func(key []byte) int { return balancer.Balance(kafka.Message{Key: key}, parts...) }
-	out := map[int]time.Time{}
+	in := validInputs{
+		streamTime:  map[int]time.Time{},
+		partitionOf: func(key []byte) int { return balancer.Balance(kafka.Message{Key: key}, parts...) },
+		occurredAt:  map[[2]string]time.Time{},
+	}
 	for _, r := range p.valid {
 		var ev struct {
+			EventID    string `json:"event_id"`
+			CustomerID string `json:"customer_id"`
 			OccurredAt string `json:"occurred_at"`
 		}
 		if err := json.Unmarshal(r.Value, &ev); err != nil {
@@ -49,23 +86,26 @@ func streamTimes(t *testing.T, ctx context.Context, e *env, p produced) (map[int
 		if err != nil {
 			t.Fatal(err)
 		}
-		if part := partitionOf(r.Key); at.After(out[part]) {
-			out[part] = at
+		in.occurredAt[[2]string{ev.CustomerID, ev.EventID}] = at
+		if part := in.partitionOf(r.Key); at.After(in.streamTime[part]) {
+			in.streamTime[part] = at
 		}
 	}
-	return out, partitionOf
+	return in
 }
 
 // checkSegments checks SPEC §8 after a drained run: every partition's
 // stored stream time is the latest valid event's time of that partition;
-// every customer's stored segment is the rule applied to its state at that
-// time; segment_since and the channel are set; the segment chains read
-// from topic are unbroken, start at "", end at the stored segment, and
-// hold copies only as exact re-emissions.
+// every customer's stored segment is the rule (e's thresholds) applied to
+// its state at that time; the segment chains read from topic are
+// unbroken, start at "", end at the stored segment, and hold copies only
+// as exact re-emissions; segment_since is the occurred_at of the chain's
+// last event; and every event traces to its cause (checkSegmentCause).
 func checkSegments(t *testing.T, ctx context.Context, e *env, p produced, o *oracle.Oracle, topic string) segmentOutcome {
 	t.Helper()
-	times, partitionOf := streamTimes(t, ctx, e, p)
-	for part, want := range times {
+	in := validInputsOf(t, ctx, e, p)
+	rule := e.segmentRule()
+	for part, want := range in.streamTime {
 		got, err := e.rc.Get(ctx, fmt.Sprintf("ltv:{p%d}:stream_time", part)).Result()
 		if err != nil {
 			t.Fatalf("stream time of partition %d: %v", part, err)
@@ -74,7 +114,8 @@ func checkSegments(t *testing.T, ctx context.Context, e *env, p produced, o *ora
 			t.Errorf("partition %d stream time %q, want %s", part, got, want.Format(time.RFC3339Nano))
 		}
 	}
-	out := segmentOutcome{stored: map[string]string{}, ids: map[string]bool{}}
+	out := segmentOutcome{stored: map[string]string{}, ids: map[string]bool{}, timerTo: map[string]int{}}
+	storedSince := map[string]string{}
 	bad := 0
 	for _, id := range o.Customers() {
 		h, err := e.rc.HMGet(ctx, "ltv:{"+id+"}", "segment", "segment_since").Result()
@@ -83,13 +124,13 @@ func checkSegments(t *testing.T, ctx context.Context, e *env, p produced, o *ora
 		}
 		seg, _ := h[0].(string)
 		since, _ := h[1].(string)
-		out.stored[id] = seg
-		now := times[partitionOf([]byte(id))]
-		want := o.Segment(id, now, aggregate.DefaultAtRiskAfterDays*aggregate.Day, aggregate.DefaultLapsedAfterDays*aggregate.Day)
+		out.stored[id], storedSince[id] = seg, since
+		part := in.partitionOf([]byte(id))
+		now := in.streamTime[part]
+		want := o.Segment(id, now, rule.atRisk, rule.lapsed)
 		if seg != want {
 			if bad++; bad <= 20 {
 				t.Errorf("customer %s segment %q, want %q at its partition's stream time %s", id, seg, want, now.Format(time.RFC3339))
-				part := partitionOf([]byte(id))
 				sc, zerr := e.rc.ZScore(ctx, fmt.Sprintf("ltv:{p%d}:timers", part), id).Result()
 				ver, _ := e.rc.HGet(ctx, fmt.Sprintf("ltv:{p%d}:timer_versions", part), id).Result()
 				h2, _ := e.rc.HGetAll(ctx, "ltv:{"+id+"}").Result()
@@ -106,31 +147,98 @@ func checkSegments(t *testing.T, ctx context.Context, e *env, p produced, o *ora
 	}
 
 	chains, published := readChains(ctx, t, e.brokers, topic, aggregate.SchemaSegment)
-	for _, chain := range chains {
+	wrongCause := 0
+	for id, chain := range chains {
+		if _, ok := out.stored[id]; !ok {
+			t.Errorf("%d segment events for customer %q, who has no valid event", len(chain), id)
+		}
+		final := in.streamTime[in.partitionOf([]byte(id))]
 		for _, s := range chain {
 			out.ids[s.EventID] = true
 			if strings.HasPrefix(s.CausedBy, aggregate.TimerCausePrefix) {
 				out.timerCaused++
-				if s.OccurredAt != strings.TrimPrefix(s.CausedBy, aggregate.TimerCausePrefix) {
-					t.Errorf("timer change %s occurred at %s", s.CausedBy, s.OccurredAt)
+				out.timerTo[s.Segment]++
+			}
+			if err := checkSegmentCause(s, rule, in.occurredAt, final); err != nil {
+				if wrongCause++; wrongCause <= 20 {
+					t.Errorf("customer %s segment event %s (%q→%q, caused by %s at %s): %v",
+						id, s.EventID, s.PreviousSegment, s.Segment, s.CausedBy, s.OccurredAt, err)
 				}
 			}
 		}
 	}
 	for id, seg := range out.stored {
-		prev := ""
+		prev, lastAt := "", ""
 		for _, s := range chains[id] {
 			if s.PreviousSegment != prev {
 				t.Errorf("customer %s segment chain broken: %q then %q→%q", id, prev, s.PreviousSegment, s.Segment)
 			}
-			prev = s.Segment
+			prev, lastAt = s.Segment, s.OccurredAt
 		}
 		if prev != seg {
 			t.Errorf("customer %s segment chain ends at %q, stored %q", id, prev, seg)
 		}
+		if seg != "" && !sameInstant(storedSince[id], lastAt) {
+			t.Errorf("customer %s segment_since %q, but the change to %q occurred at %q", id, storedSince[id], seg, lastAt)
+		}
 	}
-	t.Logf("segments: %d customers, %d segment events (%d distinct, %d caused by timers)", len(out.stored), published.total, published.distinct, out.timerCaused)
+	t.Logf("segments: %d customers, %d segment events (%d distinct, %d caused by timers: %v)",
+		len(out.stored), published.total, published.distinct, out.timerCaused, out.timerTo)
 	return out
+}
+
+// checkSegmentCause checks that a segment change traces to its cause. One
+// an input event made names a valid event of the same customer and carries
+// its occurred_at. One a timer made (caused_by "timer:<due>") occurred at
+// its due time, which is no later than its partition's final stream time
+// (a timer fires only once stream time passes it), and is the moment its
+// segment begins by SPEC §8: last_order_at + at_risk_after_days for
+// at_risk, + lapsed_after_days for lapsed. Without the predictive model a
+// timer can make no other change.
+func checkSegmentCause(s schemas.Change, rule segmentRule, occurredAt map[[2]string]time.Time, finalStreamTime time.Time) error {
+	at, err := time.Parse(time.RFC3339Nano, s.OccurredAt)
+	if err != nil {
+		return fmt.Errorf("occurred_at: %w", err)
+	}
+	due, byTimer := strings.CutPrefix(s.CausedBy, aggregate.TimerCausePrefix)
+	if !byTimer {
+		want, ok := occurredAt[[2]string{s.CustomerID, s.CausedBy}]
+		switch {
+		case !ok:
+			return errors.New("caused_by names no valid event of this customer")
+		case !at.Equal(want):
+			return fmt.Errorf("its cause occurred at %s", want.Format(time.RFC3339Nano))
+		}
+		return nil
+	}
+	dueAt, err := time.Parse(time.RFC3339Nano, due)
+	if err != nil {
+		return fmt.Errorf("timer due time: %w", err)
+	}
+	lastOrder, err := time.Parse(time.RFC3339Nano, s.LastOrderAt)
+	if err != nil {
+		return fmt.Errorf("a timer change needs last_order_at: %w", err)
+	}
+	idle := map[string]time.Duration{"at_risk": rule.atRisk, "lapsed": rule.lapsed}
+	after, ok := idle[s.Segment]
+	switch {
+	case !at.Equal(dueAt):
+		return errors.New("a timer change occurs at its due time")
+	case dueAt.After(finalStreamTime):
+		return fmt.Errorf("fired past its partition's final stream time %s", finalStreamTime.Format(time.RFC3339Nano))
+	case !ok:
+		return errors.New("a timer can only make a customer at_risk or lapsed")
+	case !dueAt.Equal(lastOrder.Add(after)):
+		return fmt.Errorf("due %s after last_order_at %s, want %s", dueAt.Sub(lastOrder), s.LastOrderAt, after)
+	}
+	return nil
+}
+
+// sameInstant reports whether two RFC 3339 texts name the same instant.
+func sameInstant(a, b string) bool {
+	ta, errA := time.Parse(time.RFC3339Nano, a)
+	tb, errB := time.Parse(time.RFC3339Nano, b)
+	return errA == nil && errB == nil && ta.Equal(tb)
 }
 
 // TestReplayGivesTheSameSegments drains a simulated stream with late and
