@@ -244,10 +244,11 @@ func (c *Consumer) groupConfig() kafka.ConsumerGroupConfig {
 		Brokers: c.cfg.Brokers,
 		Dialer:  c.cfg.Dialer,
 		Topics:  c.cfg.Topics,
-		// Range assignment gives every member the same partition numbers
-		// of each topic: partition p of both (co-partitioned) inputs goes
-		// to one member, which the merge and stream time rely on.
-		GroupBalancers:         []kafka.GroupBalancer{kafka.RangeGroupBalancer{}},
+		// Range assignment over sorted partition lists gives every member
+		// the same partition numbers of each topic: partition p of both
+		// (co-partitioned) inputs goes to one member, which the merge and
+		// stream time rely on (coPartitionBalancer).
+		GroupBalancers:         []kafka.GroupBalancer{coPartitionBalancer{}},
 		WatchPartitionChanges:  true,
 		PartitionWatchInterval: c.cfg.PartitionCheckInterval,
 		SessionTimeout:         c.cfg.SessionTimeout,
