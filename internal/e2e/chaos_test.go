@@ -1,10 +1,12 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"math/big"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"strconv"
 	"sync"
 	"syscall"
@@ -29,7 +31,9 @@ import (
 // unbroken and end at the stored tier, and SPEC §8 must hold with the
 // non-default thresholds it runs with (checkSegments): stream times,
 // segments at them, segment chains, segment_since, and timer changes that
-// trace to their due times, of which there must be many.
+// trace to their due times, of which there must be many. While it runs,
+// the group's assignment is sampled: each member must hold the same
+// partition numbers of both input topics (coPartitionWatch).
 //
 // Run it alone with: go test ./internal/e2e -run TestChaos -v
 // LTV_CHAOS_EVENTS and LTV_CHAOS_KILLS scale it up.
@@ -100,6 +104,7 @@ func TestChaos(t *testing.T) {
 		start(i, i == 0)
 	}
 
+	var owners coPartitionWatch
 	rng := rand.New(rand.NewPCG(7, 7))
 	killed := 0
 	redisRestarted, zombie := false, false
@@ -121,6 +126,7 @@ func TestChaos(t *testing.T) {
 		killed++
 		start(i, i == 0) // instance 0 always runs with fault injection
 		mu.Unlock()
+		owners.sample(t, ctx, brokers)
 		switch {
 		case killed == kills/3 && !redisRestarted:
 			e.redis.Restart(2 * time.Second)
@@ -167,6 +173,7 @@ func TestChaos(t *testing.T) {
 			}
 			evicted += len(gone)
 		}
+		owners.sample(t, ctx, brokers)
 		lag, err := testutil.Lag(ctx, brokers, settings.DefaultGroupID, settings.DefaultOrdersTopic, settings.DefaultLifecycleTopic)
 		return err == nil && lag == 0
 	}); err != nil {
@@ -182,6 +189,7 @@ func TestChaos(t *testing.T) {
 	}
 	t.Logf("chaos: %d records, %d SIGKILLs, %d injected crashes, redis restarted %v, zombie %v, dead members evicted %d",
 		len(msgs), killed, injected, redisRestarted, zombie, evicted)
+	owners.verdict(t)
 	seg := check(t, ctx, e, p, defaultTiers, big.NewRat(5, 100), false)
 	// The segment checks hold vacuously for timers that never fire: the
 	// stream must have moved many customers by its clock alone, into
@@ -192,6 +200,63 @@ func TestChaos(t *testing.T) {
 			t.Errorf("timers made %d customers %s, of %d customers: too few to exercise the clock under chaos", n, to, customers)
 		}
 	}
+}
+
+// coPartitionWatch samples the group's assignment while TestChaos runs.
+// SPEC §1 has one consumer own a customer at a time, and the event-time
+// merge, stream time and timers of partition p (§8) rely on it: every
+// member must hold the same partition numbers of both input topics. The
+// final state cannot show a split (the compare-and-set keeps it exact),
+// only the segment events made on the way: with orders p and
+// customer-lifecycle p on two members, each member's merge waited for a
+// lane nobody fed and then let records go in fetch order, and customers
+// were marked lapsed by their first order, or churned before any.
+type coPartitionWatch struct {
+	samples int // assignments read
+	// shared counts the samples in which two or more members held
+	// partitions, where a split can show at all.
+	shared int
+	splits []string // the splits seen, as "client: orders […] customer-lifecycle […]"
+}
+
+// sample reads the assignment once; one that cannot be read (the
+// coordinator busy with a rebalance) is skipped.
+func (w *coPartitionWatch) sample(t *testing.T, ctx context.Context, brokers []string) {
+	got, err := testutil.GroupAssignments(ctx, brokers, settings.DefaultGroupID)
+	if err != nil {
+		t.Logf("reading the group's assignment: %v", err)
+		return
+	}
+	w.samples++
+	holding := 0
+	for client, byTopic := range got {
+		orders := slices.Sorted(slices.Values(byTopic[settings.DefaultOrdersTopic]))
+		lifecycle := slices.Sorted(slices.Values(byTopic[settings.DefaultLifecycleTopic]))
+		if len(orders)+len(lifecycle) > 0 {
+			holding++
+		}
+		if !slices.Equal(orders, lifecycle) {
+			w.splits = append(w.splits, fmt.Sprintf("%s: %s %v %s %v", client,
+				settings.DefaultOrdersTopic, orders, settings.DefaultLifecycleTopic, lifecycle))
+		}
+	}
+	if holding >= 2 {
+		w.shared++
+	}
+}
+
+// verdict fails t on any split seen, and when no sample could have shown
+// one.
+func (w *coPartitionWatch) verdict(t *testing.T) {
+	t.Helper()
+	if len(w.splits) > 0 {
+		t.Errorf("%d of %d sampled assignments split a partition's two topics between members, e.g. %v",
+			len(w.splits), w.samples, w.splits[:min(len(w.splits), 3)])
+	}
+	if w.shared == 0 {
+		t.Errorf("none of %d sampled assignments had two members holding partitions: the co-partition check saw nothing", w.samples)
+	}
+	t.Logf("co-partitioning: %d assignments sampled, %d with the partitions shared by two or more members", w.samples, w.shared)
 }
 
 // TestChaos's SPEC §8 thresholds, in days as the YAML takes them: not the

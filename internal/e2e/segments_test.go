@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -219,8 +220,7 @@ func checkSegmentCause(s schemas.Change, rule segmentRule, occurredAt map[[2]str
 	if err != nil {
 		return fmt.Errorf("a timer change needs last_order_at: %w", err)
 	}
-	idle := map[string]time.Duration{"at_risk": rule.atRisk, "lapsed": rule.lapsed}
-	after, ok := idle[s.Segment]
+	after, ok := timerSteps[s.Segment]
 	switch {
 	case !at.Equal(dueAt):
 		return errors.New("a timer change occurs at its due time")
@@ -228,10 +228,26 @@ func checkSegmentCause(s schemas.Change, rule segmentRule, occurredAt map[[2]str
 		return fmt.Errorf("fired past its partition's final stream time %s", finalStreamTime.Format(time.RFC3339Nano))
 	case !ok:
 		return errors.New("a timer can only make a customer at_risk or lapsed")
-	case !dueAt.Equal(lastOrder.Add(after)):
-		return fmt.Errorf("due %s after last_order_at %s, want %s", dueAt.Sub(lastOrder), s.LastOrderAt, after)
+	case !slices.Contains(after.from, s.PreviousSegment):
+		return fmt.Errorf("a timer moves a customer to %s only from %v", s.Segment, after.from)
+	case !dueAt.Equal(lastOrder.Add(after.idle(rule))):
+		return fmt.Errorf("due %s after last_order_at %s, want %s", dueAt.Sub(lastOrder), s.LastOrderAt, after.idle(rule))
 	}
 	return nil
+}
+
+// timerSteps are the changes a timer can make without the predictive
+// model (SPEC §8): the segment it moves a customer to, from which, and at
+// which idle time since the last order. Due times come one after the
+// other (at risk, then lapsed), and the customer is re-evaluated at each,
+// so a timer never skips a step: active → lapsed by a timer would mean
+// the at-risk timer was lost.
+var timerSteps = map[string]struct {
+	from []string
+	idle func(segmentRule) time.Duration
+}{
+	"at_risk": {from: []string{"new", "active"}, idle: func(r segmentRule) time.Duration { return r.atRisk }},
+	"lapsed":  {from: []string{"at_risk"}, idle: func(r segmentRule) time.Duration { return r.lapsed }},
 }
 
 // sameInstant reports whether two RFC 3339 texts name the same instant.
