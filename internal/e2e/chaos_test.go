@@ -1,13 +1,14 @@
 package e2e
 
 import (
-	"context"
+	"encoding/json"
 	"fmt"
 	"math/big"
 	"math/rand/v2"
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -32,8 +33,8 @@ import (
 // non-default thresholds it runs with (checkSegments): stream times,
 // segments at them, segment chains, segment_since, and timer changes that
 // trace to their due times, of which there must be many. While it runs,
-// the group's assignment is sampled: each member must hold the same
-// partition numbers of both input topics (coPartitionWatch).
+// every generation each instance joins must give it the same partition
+// numbers of both input topics (checkCoPartitionedGenerations).
 //
 // Run it alone with: go test ./internal/e2e -run TestChaos -v
 // LTV_CHAOS_EVENTS and LTV_CHAOS_KILLS scale it up.
@@ -42,8 +43,9 @@ func TestChaos(t *testing.T) {
 	events := envInt("LTV_CHAOS_EVENTS", 50_000)
 	kills := envInt("LTV_CHAOS_KILLS", 12)
 	ctx := testutil.Context(t, 6*time.Minute)
+	const partitions = 6
 	_, brokers := testutil.StartKafka(t, testutil.KafkaConfig{
-		Partitions: 6, Topics: allTopics,
+		Partitions: partitions, Topics: allTopics,
 	})
 	e := withRedis(&env{brokers: brokers}, testutil.StartPersistentRedis(t))
 	e.segments = segmentRule{atRisk: days(t, chaosAtRiskDays), lapsed: days(t, chaosLapsedDays)}
@@ -73,6 +75,7 @@ func TestChaos(t *testing.T) {
 			"at_risk_after_days: "+chaosAtRiskDays+"\nlapsed_after_days: "+chaosLapsedDays+"\n")})
 	var mu sync.Mutex
 	procs := make([]*proc, 3)
+	var started []*proc // every instance ever started, for its log
 	injected := 0
 	start := func(i int, withFaults bool) {
 		env := map[string]string{}
@@ -85,6 +88,7 @@ func TestChaos(t *testing.T) {
 		name := fmt.Sprintf("consumer-%d-%d", i, time.Now().UnixNano())
 		env["LTV_KAFKA_CLIENT_ID"] = name // names its group member (see deadMember)
 		procs[i] = startProc(t, name, env)
+		started = append(started, procs[i])
 	}
 	// deadMember reports whether a group member's client id belongs to
 	// none of the running instances (mu held).
@@ -104,7 +108,6 @@ func TestChaos(t *testing.T) {
 		start(i, i == 0)
 	}
 
-	var owners coPartitionWatch
 	rng := rand.New(rand.NewPCG(7, 7))
 	killed := 0
 	redisRestarted, zombie := false, false
@@ -126,7 +129,6 @@ func TestChaos(t *testing.T) {
 		killed++
 		start(i, i == 0) // instance 0 always runs with fault injection
 		mu.Unlock()
-		owners.sample(t, ctx, brokers)
 		switch {
 		case killed == kills/3 && !redisRestarted:
 			e.redis.Restart(2 * time.Second)
@@ -173,7 +175,6 @@ func TestChaos(t *testing.T) {
 			}
 			evicted += len(gone)
 		}
-		owners.sample(t, ctx, brokers)
 		lag, err := testutil.Lag(ctx, brokers, settings.DefaultGroupID, settings.DefaultOrdersTopic, settings.DefaultLifecycleTopic)
 		return err == nil && lag == 0
 	}); err != nil {
@@ -189,7 +190,7 @@ func TestChaos(t *testing.T) {
 	}
 	t.Logf("chaos: %d records, %d SIGKILLs, %d injected crashes, redis restarted %v, zombie %v, dead members evicted %d",
 		len(msgs), killed, injected, redisRestarted, zombie, evicted)
-	owners.verdict(t)
+	checkCoPartitionedGenerations(t, started, partitions)
 	seg := check(t, ctx, e, p, defaultTiers, big.NewRat(5, 100), false)
 	// The segment checks hold vacuously for timers that never fire: the
 	// stream must have moved many customers by its clock alone, into
@@ -202,61 +203,50 @@ func TestChaos(t *testing.T) {
 	}
 }
 
-// coPartitionWatch samples the group's assignment while TestChaos runs.
-// SPEC §1 has one consumer own a customer at a time, and the event-time
-// merge, stream time and timers of partition p (§8) rely on it: every
-// member must hold the same partition numbers of both input topics. The
-// final state cannot show a split (the compare-and-set keeps it exact),
-// only the segment events made on the way: with orders p and
-// customer-lifecycle p on two members, each member's merge waited for a
-// lane nobody fed and then let records go in fetch order, and customers
-// were marked lapsed by their first order, or churned before any.
-type coPartitionWatch struct {
-	samples int // assignments read
-	// shared counts the samples in which two or more members held
-	// partitions, where a split can show at all.
-	shared int
-	splits []string // the splits seen, as "client: orders […] customer-lifecycle […]"
-}
-
-// sample reads the assignment once; one that cannot be read (the
-// coordinator busy with a rebalance) is skipped.
-func (w *coPartitionWatch) sample(t *testing.T, ctx context.Context, brokers []string) {
-	got, err := testutil.GroupAssignments(ctx, brokers, settings.DefaultGroupID)
-	if err != nil {
-		t.Logf("reading the group's assignment: %v", err)
-		return
-	}
-	w.samples++
-	holding := 0
-	for client, byTopic := range got {
-		orders := slices.Sorted(slices.Values(byTopic[settings.DefaultOrdersTopic]))
-		lifecycle := slices.Sorted(slices.Values(byTopic[settings.DefaultLifecycleTopic]))
-		if len(orders)+len(lifecycle) > 0 {
-			holding++
-		}
-		if !slices.Equal(orders, lifecycle) {
-			w.splits = append(w.splits, fmt.Sprintf("%s: %s %v %s %v", client,
-				settings.DefaultOrdersTopic, orders, settings.DefaultLifecycleTopic, lifecycle))
-		}
-	}
-	if holding >= 2 {
-		w.shared++
-	}
-}
-
-// verdict fails t on any split seen, and when no sample could have shown
-// one.
-func (w *coPartitionWatch) verdict(t *testing.T) {
+// checkCoPartitionedGenerations reads the generations every instance
+// joined from its log: SPEC §1 has one consumer own a customer at a time,
+// and the event-time merge, stream time and timers of partition p (§8)
+// rely on it, so in every generation each member must hold the same
+// partition numbers of both input topics. The final state cannot show a
+// split (the compare-and-set keeps it exact), only the segment events made
+// on the way: with orders p and customer-lifecycle p on two members, each
+// member's merge waited for a lane nobody fed and then let records go in
+// fetch order, and customers were marked lapsed by their first order, or
+// churned before any. At least one generation must have shared the
+// partitions between members, or the check saw nothing it could fail on.
+func checkCoPartitionedGenerations(t *testing.T, procs []*proc, partitions int) {
 	t.Helper()
-	if len(w.splits) > 0 {
-		t.Errorf("%d of %d sampled assignments split a partition's two topics between members, e.g. %v",
-			len(w.splits), w.samples, w.splits[:min(len(w.splits), 3)])
+	generations, shared := 0, 0
+	for _, pr := range procs {
+		log, err := os.ReadFile(pr.logPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for line := range strings.Lines(string(log)) {
+			var entry struct {
+				Msg        string           `json:"msg"`
+				Generation int              `json:"generation"`
+				Assignment map[string][]int `json:"assignment"`
+			}
+			if json.Unmarshal([]byte(line), &entry) != nil || entry.Msg != "consumer group generation started" {
+				continue
+			}
+			generations++
+			orders := entry.Assignment[settings.DefaultOrdersTopic]
+			lifecycle := entry.Assignment[settings.DefaultLifecycleTopic]
+			if !slices.Equal(orders, lifecycle) {
+				t.Errorf("%s generation %d: %s %v but %s %v", pr.name, entry.Generation,
+					settings.DefaultOrdersTopic, orders, settings.DefaultLifecycleTopic, lifecycle)
+			}
+			if len(orders) > 0 && len(orders) < partitions {
+				shared++
+			}
+		}
 	}
-	if w.shared == 0 {
-		t.Errorf("none of %d sampled assignments had two members holding partitions: the co-partition check saw nothing", w.samples)
+	if shared == 0 {
+		t.Errorf("none of %d generations shared the partitions between members: the co-partition check saw nothing", generations)
 	}
-	t.Logf("co-partitioning: %d assignments sampled, %d with the partitions shared by two or more members", w.samples, w.shared)
+	t.Logf("co-partitioning: %d generations joined, %d with a member holding some of the partitions", generations, shared)
 }
 
 // TestChaos's SPEC §8 thresholds, in days as the YAML takes them: not the

@@ -329,7 +329,8 @@ func (c *Consumer) Run(ctx context.Context, handle Handler) error {
 		c.revoke(held, assigned)
 		held = assigned
 		c.cfg.Logger.Info("consumer group generation started", zap.Int32("generation", gen.ID),
-			zap.String("member", gen.MemberID), zap.Int("partitions", len(assigned)))
+			zap.String("member", gen.MemberID), zap.Int("partitions", len(assigned)),
+			zap.Any("assignment", byTopic(assigned)))
 		c.consumeGeneration(fetchCtx, gen, handle)
 	}
 	c.revoke(held, nil)
@@ -358,6 +359,20 @@ func assignedPartitions(gen *kafka.Generation) []partitionKey {
 		}
 	}
 	return keys
+}
+
+// byTopic is the partition numbers of keys per topic, sorted: the log of
+// a generation says which partitions the member took, so a split of
+// co-partitions (partition p of the inputs on two members) shows.
+func byTopic(keys []partitionKey) map[string][]int {
+	out := map[string][]int{}
+	for _, k := range keys {
+		out[k.topic] = append(out[k.topic], k.partition)
+	}
+	for _, ps := range out {
+		slices.Sort(ps)
+	}
+	return out
 }
 
 // revoke calls OnRevoked for each partition of held that is not in kept.

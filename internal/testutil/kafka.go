@@ -58,16 +58,21 @@ func StartKafka(t testing.TB, cfg KafkaConfig) (*kfake.Cluster, []string) {
 // the members it removed.
 func EvictDeadMembers(ctx context.Context, brokers []string, group string, dead func(clientID string) bool) ([]string, error) {
 	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second}
-	members, err := describeGroup(ctx, client, group)
+	res, err := client.DescribeGroups(ctx, &kafka.DescribeGroupsRequest{GroupIDs: []string{group}})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("describe group: %w", err)
 	}
 	var gone []kafka.LeaveGroupRequestMember
 	var names []string
-	for _, m := range members {
-		if dead(m.ClientID) {
-			gone = append(gone, kafka.LeaveGroupRequestMember{ID: m.MemberID})
-			names = append(names, m.ClientID)
+	for _, g := range res.Groups {
+		if g.Error != nil {
+			return nil, fmt.Errorf("describe group: %w", g.Error)
+		}
+		for _, m := range g.Members {
+			if dead(m.ClientID) {
+				gone = append(gone, kafka.LeaveGroupRequestMember{ID: m.MemberID})
+				names = append(names, m.ClientID)
+			}
 		}
 	}
 	if len(gone) == 0 {
@@ -81,42 +86,6 @@ func EvictDeadMembers(ctx context.Context, brokers []string, group string, dead 
 		return nil, fmt.Errorf("leave group: %w", lres.Error)
 	}
 	return names, nil
-}
-
-// describeGroup is the group's members as its coordinator describes them.
-func describeGroup(ctx context.Context, client *kafka.Client, group string) ([]kafka.DescribeGroupsResponseMember, error) {
-	res, err := client.DescribeGroups(ctx, &kafka.DescribeGroupsRequest{GroupIDs: []string{group}})
-	if err != nil {
-		return nil, fmt.Errorf("describe group: %w", err)
-	}
-	var members []kafka.DescribeGroupsResponseMember
-	for _, g := range res.Groups {
-		if g.Error != nil {
-			return nil, fmt.Errorf("describe group: %w", g.Error)
-		}
-		members = append(members, g.Members...)
-	}
-	return members, nil
-}
-
-// GroupAssignments is the partitions each member of a consumer group holds
-// as its coordinator describes them now: client id → topic → partition
-// numbers (a member between a rebalance's join and sync holds none).
-func GroupAssignments(ctx context.Context, brokers []string, group string) (map[string]map[string][]int, error) {
-	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second}
-	members, err := describeGroup(ctx, client, group)
-	if err != nil {
-		return nil, err
-	}
-	out := map[string]map[string][]int{}
-	for _, m := range members {
-		byTopic := map[string][]int{}
-		for _, tp := range m.MemberAssignments.Topics {
-			byTopic[tp.Topic] = append(byTopic[tp.Topic], tp.Partitions...)
-		}
-		out[m.ClientID] = byTopic
-	}
-	return out, nil
 }
 
 // RefuseDescribeConfigs makes c answer every DescribeConfigs request for
