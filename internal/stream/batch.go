@@ -86,6 +86,10 @@ func (c *Consumer) worker(ctx context.Context, q <-chan kafka.Message, budgets l
 // waiting in the merge then are not handled, and so not committed: the
 // partition's next owner reads them again.
 func (c *Consumer) collect(ctx context.Context, q <-chan kafka.Message, m *merger, batch *[]kafka.Message, linger *time.Timer) bool {
+	// Only the time spent here, taking records, counts as a lane's
+	// silence (merger.back).
+	m.back(m.now())
+	defer func() { m.away(m.now()) }()
 	armed := false
 	defer func() {
 		if armed {

@@ -102,7 +102,9 @@ type ConsumerConfig struct {
 	// MergeMaxWait bounds how long a record waits in the merge for
 	// another topic's partition that delivers nothing (a stalled fetch):
 	// once that partition has been silent this long, the record goes
-	// without knowing whether it holds anything earlier. A partition that
+	// without knowing whether it holds anything earlier. Only the time
+	// the worker spends taking records counts, not the time it handles a
+	// batch (however long a Redis outage makes that). A partition that
 	// keeps delivering is waited for however long it takes. Default 2 s.
 	MergeMaxWait time.Duration
 	// MergeMaxHeld bounds the records a worker's merge holds back; beyond

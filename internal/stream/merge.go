@@ -23,8 +23,10 @@ import (
 // after its time, or has nothing more to give: it is known caught up (its
 // last record reached its high watermark, or the group has committed
 // everything in it). While neither is known the record waits, until the
-// partition it waits for has delivered nothing for MergeMaxWait (then it
-// goes anyway, trading determinism for progress), and only while the
+// partition it waits for has delivered nothing for MergeMaxWait while the
+// worker was taking records (then it goes anyway, trading determinism for
+// progress; the time the worker spends handling a batch is no partition's
+// silence: merger.back), and only while the
 // worker holds at most MergeMaxHeld records (which the worker's fetchers
 // share, so they stop before it: see newLaneBudgets).
 
@@ -86,6 +88,9 @@ type merger struct {
 	waits        int
 	gaveUpOn     partitionKey
 	boundReached bool
+	// awaySince is when the worker stopped taking records from its queue
+	// to handle a batch (zero while it takes them): see back.
+	awaySince time.Time
 }
 
 // mergeRecheck is how often an empty lane that is not known caught up is
@@ -205,6 +210,39 @@ func (m *merger) nextOf(ctx context.Context, p int, ls []*mergeLane) (kafka.Mess
 	*head = timedMessage{}
 	ls[best].head++
 	return msg, true
+}
+
+// away notes that at now the worker stops taking records from its queue,
+// to handle a batch.
+func (m *merger) away(now time.Time) { m.awaySince = now }
+
+// back notes that at now the worker takes records again. A lane's silence
+// is measured only while the worker listens: what a lane delivered while
+// the worker was away (handling a batch, retried through a Redis outage,
+// say) waits unread in the queue. So the time away moves every waiting
+// head's wait, and every lane's last arrival, forward by as much.
+func (m *merger) back(now time.Time) {
+	if m.awaySince.IsZero() {
+		return
+	}
+	d := now.Sub(m.awaySince)
+	m.awaySince = time.Time{}
+	if d <= 0 {
+		return
+	}
+	for _, ls := range m.lanes {
+		for _, l := range ls {
+			if !l.lastAdded.IsZero() {
+				l.lastAdded = l.lastAdded.Add(d)
+			}
+			if l.empty() {
+				continue
+			}
+			if h := l.front(); !h.held.IsZero() {
+				h.held, h.giveUp = h.held.Add(d), h.giveUp.Add(d)
+			}
+		}
+	}
 }
 
 func (l *mergeLane) empty() bool { return l.head >= len(l.queue) }
