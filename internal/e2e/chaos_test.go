@@ -70,7 +70,8 @@ func TestChaos(t *testing.T) {
 	}()
 
 	faults := "after-save:0.03,after-publish:0.03"
-	envs := e.envFor(map[string]string{"LTV_KAFKA_SESSION_TIMEOUT": "3s", "LTV_DRAIN_TIMEOUT": "5s",
+	const sessionTimeout = 3 * time.Second
+	envs := e.envFor(map[string]string{"LTV_KAFKA_SESSION_TIMEOUT": sessionTimeout.String(), "LTV_DRAIN_TIMEOUT": "5s",
 		"LTV_CONFIG": testutil.WriteFile(t, "ltv.yaml",
 			"at_risk_after_days: "+chaosAtRiskDays+"\nlapsed_after_days: "+chaosLapsedDays+"\n")})
 	var mu sync.Mutex
@@ -117,7 +118,7 @@ func TestChaos(t *testing.T) {
 	var lastEvict time.Time
 	evicted := 0
 	evictDead := func() {
-		if time.Since(lastEvict) < 3*time.Second {
+		if time.Since(lastEvict) < sessionTimeout {
 			return
 		}
 		lastEvict = time.Now()
