@@ -51,16 +51,10 @@ import (
 // matters for the tier path (hysteresis) and for which of two events
 // sharing an event_id counts.
 
-// arithTier is one rung of the reference's ladder.
-type arithTier struct {
-	name string
-	min  *big.Rat
-}
-
 // arithModel is the reference's reading of the model settings.
 type arithModel struct {
 	lifespan, minWindow, defMargin, hysteresis *big.Rat
-	tiers                                      []arithTier         // ascending
+	tiers                                      []ratTier           // ascending
 	fx                                         map[string]*big.Rat // rate into SEK, the base currency
 }
 
@@ -73,8 +67,8 @@ func rat(s string) *big.Rat {
 	return r
 }
 
-func arithDefaultTiers() []arithTier {
-	return []arithTier{{"bronze", rat("0")}, {"silver", rat("1000")}, {"gold", rat("5000")}, {"platinum", rat("20000")}}
+func arithDefaultTiers() []ratTier {
+	return []ratTier{{"bronze", rat("0")}, {"silver", rat("1000")}, {"gold", rat("5000")}, {"platinum", rat("20000")}}
 }
 
 // arithEvent is an input event as the reference reads it.
@@ -327,38 +321,12 @@ func (m *arithModel) fields(c *arithCustomer) map[string]string {
 	return f
 }
 
-// index is a tier's rung, -1 for "" (no tier).
-func (m *arithModel) index(name string) int {
-	for i, t := range m.tiers {
-		if t.name == name {
-			return i
-		}
-	}
-	return -1
-}
+// index and next are the ladder's (SPEC §5, ladder_test.go).
+func (m *arithModel) index(name string) int { return m.ladder().index(name) }
 
-// next is SPEC §5 with configuration.md: up as soon as a higher threshold
-// is reached; out of the current tier only below its threshold ×
-// (1 − hysteresis), and then into the tier the ltv reaches.
-func (m *arithModel) next(cur string, ltv *big.Rat) string {
-	natural := -1
-	for i, t := range m.tiers {
-		if ltv.Cmp(t.min) >= 0 {
-			natural = i
-		}
-	}
-	c := m.index(cur)
-	if c > natural {
-		keep := new(big.Rat).Sub(big.NewRat(1, 1), m.hysteresis)
-		if ltv.Cmp(new(big.Rat).Mul(m.tiers[c].min, keep)) >= 0 {
-			return cur
-		}
-	}
-	if natural < 0 {
-		return ""
-	}
-	return m.tiers[natural].name
-}
+func (m *arithModel) next(cur string, ltv *big.Rat) string { return m.ladder().next(cur, ltv) }
+
+func (m *arithModel) ladder() ratLadder { return ratLadder{tiers: m.tiers, hysteresis: m.hysteresis} }
 
 // arithInput is one record as produced.
 type arithInput struct {

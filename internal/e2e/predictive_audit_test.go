@@ -38,17 +38,11 @@ const prDay = 24 * time.Hour
 // the day a tier would fall is looked for.
 const prTierSearchDays = 3653
 
-// prTier is one rung of a ladder.
-type prTier struct {
-	name string
-	min  *big.Rat
-}
-
 // prCase is one configuration and its stream.
 type prCase struct {
 	name       string
 	params     prParams
-	tiers      []prTier
+	tiers      []ratTier
 	hysteresis *big.Rat
 	defMargin  *big.Rat // default_gross_margin
 	atRisk     time.Duration
@@ -81,36 +75,14 @@ func (c *prCase) yaml() string {
 	return b.String()
 }
 
-func (c *prCase) tierIndex(name string) int {
-	for i, t := range c.tiers {
-		if t.name == name {
-			return i
-		}
-	}
-	return -1
+// tierIndex and nextTier are the ladder's (SPEC §5, ladder_test.go).
+func (c *prCase) tierIndex(name string) int { return c.ladder().index(name) }
+
+func (c *prCase) nextTier(current string, ltv *big.Rat) string {
+	return c.ladder().next(current, ltv)
 }
 
-// nextTier is SPEC §5: promotion as soon as ltv reaches a higher
-// threshold; the held tier is left only below its threshold × (1 −
-// hysteresis), for the tier the ltv reaches (docs/configuration.md).
-func (c *prCase) nextTier(current string, ltv *big.Rat) string {
-	natural := -1
-	for i, t := range c.tiers {
-		if ltv.Cmp(t.min) >= 0 {
-			natural = i
-		}
-	}
-	if cur := c.tierIndex(current); cur > natural {
-		keep := new(big.Rat).Mul(c.tiers[cur].min, new(big.Rat).Sub(big.NewRat(1, 1), c.hysteresis))
-		if ltv.Cmp(keep) >= 0 {
-			return current
-		}
-	}
-	if natural < 0 {
-		return ""
-	}
-	return c.tiers[natural].name
-}
+func (c *prCase) ladder() ratLadder { return ratLadder{tiers: c.tiers, hysteresis: c.hysteresis} }
 
 // prEvent is one input event as produced.
 type prEvent struct {
@@ -639,7 +611,7 @@ func prCases() []*prCase {
 			name: "bgnbd-week",
 			params: prParams{modelName: "bgnbd", timeUnitName: "week", unitDays: 7,
 				r: 0.243, alpha: 4.414, a: 0.793, b: 2.426, p: 6.25, q: 3.74, v: 15.44, horizon: 12, discount: 0.01},
-			tiers:      []prTier{{"bronze", prRat("0")}, {"silver", prRat("800")}, {"gold", prRat("4000")}, {"platinum", prRat("15000")}},
+			tiers:      []ratTier{{"bronze", prRat("0")}, {"silver", prRat("800")}, {"gold", prRat("4000")}, {"platinum", prRat("15000")}},
 			hysteresis: prRat("0.05"), defMargin: prRat("1"), atRisk: 90 * prDay, lapsed: 180 * prDay,
 			customers: 240, seed: 1, maxBurst: 20,
 		},
@@ -647,7 +619,7 @@ func prCases() []*prCase {
 			name: "mbgnbd-day",
 			params: prParams{mbg: true, modelName: "mbgnbd", timeUnitName: "day", unitDays: 1,
 				r: 0.5248, alpha: 6.1830 * 7, a: 0.8914, b: 1.6140, p: 6.25, q: 3.74, v: 15.44, horizon: 6, discount: 0.02, rescoreDays: 2.5},
-			tiers:      []prTier{{"member", prRat("50")}, {"plus", prRat("1500")}, {"vip", prRat("9000.50")}},
+			tiers:      []ratTier{{"member", prRat("50")}, {"plus", prRat("1500")}, {"vip", prRat("9000.50")}},
 			hysteresis: prRat("0.1"), defMargin: prRat("0.55"), atRisk: 60 * prDay, lapsed: 120 * prDay,
 			customers: 240, seed: 2, maxBurst: 20, args: []string{"--max-batch", "5", "--state-cache-bytes", "0"},
 		},
@@ -655,7 +627,7 @@ func prCases() []*prCase {
 			name: "bgnbd-day-a-above-1",
 			params: prParams{modelName: "bgnbd", timeUnitName: "day", unitDays: 1,
 				r: 1.1, alpha: 45, a: 2.3, b: 3.1, p: 4, q: 5.5, v: 900, horizon: 24, discount: 0},
-			tiers:      []prTier{{"basic", prRat("0")}, {"vip", prRat("3000")}},
+			tiers:      []ratTier{{"basic", prRat("0")}, {"vip", prRat("3000")}},
 			hysteresis: prRat("0"), defMargin: prRat("0.4"), atRisk: 90 * prDay, lapsed: 180 * prDay,
 			customers: 200, seed: 3, maxBurst: 45,
 		},
@@ -663,7 +635,7 @@ func prCases() []*prCase {
 			name: "mbgnbd-week-rescore",
 			params: prParams{mbg: true, modelName: "mbgnbd", timeUnitName: "week", unitDays: 7,
 				r: 0.5248, alpha: 6.1830, a: 0.8914, b: 1.6140, p: 3, q: 2.2, v: 200, horizon: 3, discount: 0.005, rescoreDays: 30},
-			tiers:      []prTier{{"low", prRat("100")}, {"mid", prRat("1000")}, {"high", prRat("6000")}},
+			tiers:      []ratTier{{"low", prRat("100")}, {"mid", prRat("1000")}, {"high", prRat("6000")}},
 			hysteresis: prRat("0.05"), defMargin: prRat("1"), atRisk: 90 * prDay, lapsed: 180 * prDay,
 			customers: 200, seed: 4, maxBurst: 20, args: []string{"--max-batch", "1"},
 		},
