@@ -28,6 +28,7 @@ func TestBinaryRefusesInputsOfDifferentPartitionCounts(t *testing.T) {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
 	out, err := cmd.CombinedOutput()
+	checkNoRace(t, "consumer", string(out))
 	var exit *exec.ExitError
 	if !errors.As(err, &exit) || exit.ExitCode() == 0 {
 		t.Fatalf("the consumer ran with inputs of 6 and 3 partitions (err %v)\n%s", err, out)

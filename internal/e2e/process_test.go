@@ -77,7 +77,12 @@ func startProc(t *testing.T, name string, env map[string]string) *proc {
 		_ = logFile.Close()
 		close(p.exited)
 	}()
-	t.Cleanup(func() { p.kill() })
+	t.Cleanup(func() {
+		p.kill()
+		if log, err := os.ReadFile(p.logPath); err == nil {
+			checkNoRace(t, name, string(log))
+		}
+	})
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		resp, err := http.Get(p.httpURL + "/healthz")
@@ -148,6 +153,16 @@ func (p *proc) logTail() string {
 		}
 	}
 	return strings.Join(lines, "\n")
+}
+
+// checkNoRace fails the test if a child's log holds a race detector report
+// (the binary is built with -race when the test is: testutil.RaceEnabled).
+// A child killed with SIGKILL cannot exit 66, so its log is what tells.
+func checkNoRace(t *testing.T, name, log string) {
+	t.Helper()
+	if i := strings.Index(log, "WARNING: DATA RACE"); i >= 0 {
+		t.Errorf("%s: the race detector reported:\n%s", name, log[i:min(len(log), i+64<<10)])
+	}
 }
 
 func waitFor(ctx context.Context, what string, cond func() bool) error {

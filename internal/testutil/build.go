@@ -9,13 +9,18 @@ import (
 
 // GoBuild builds the main package pkg (an import path, or a directory
 // relative to the calling test's package) into dir, with the given build
-// tags, and returns the binary's path.
+// tags, and returns the binary's path. Under go test -race the binary is
+// built with -race too (RaceEnabled); a child that finds a race prints
+// WARNING: DATA RACE to its stderr and exits 66.
 func GoBuild(dir, pkg string, tags ...string) (string, error) {
 	bin := filepath.Join(dir, filepath.Base(pkg))
 	if pkg == "." {
 		bin = filepath.Join(dir, "main")
 	}
 	args := []string{"build", "-o", bin}
+	if RaceEnabled {
+		args = append(args, "-race")
+	}
 	for _, tag := range tags {
 		args = append(args, "-tags", tag)
 	}
