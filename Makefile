@@ -41,7 +41,7 @@ validate-asyncapi:
 	@./scripts/validate-asyncapi.sh
 
 test-race: deps-test
-	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+	$(GO) test -race -count=1 -timeout 60m $(PKGS)
 
 test-short:
 	$(GO) test -short -count=1 $(PKGS)

@@ -19,9 +19,21 @@ import (
 
 var (
 	buildOnce sync.Once
+	binDir    string // where consumerBinary built it; removed by TestMain
 	binPath   string
 	buildErr  error
 )
+
+// TestMain removes the consumer binary after the run: the tests share one
+// build, so no single test's cleanup may remove it, and each run would
+// otherwise leave a directory in the system's temporary folder.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binDir != "" {
+		_ = os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
 
 // consumerBinary builds cmd/consumer once per test run.
 func consumerBinary(t *testing.T) string {
@@ -32,6 +44,7 @@ func consumerBinary(t *testing.T) string {
 			buildErr = err
 			return
 		}
+		binDir = dir
 		// The faultinject tag adds the crash tests' LTV_FAULT_INJECT switch,
 		// which a production build does not have.
 		binPath, buildErr = testutil.GoBuild(dir, "github.com/ltv-stream/ltv-stream/cmd/consumer", "faultinject")
