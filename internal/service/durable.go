@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/ltv-stream/ltv-stream/internal/pipeline"
@@ -43,9 +42,13 @@ type durability struct {
 	// unchecked says Redis refuses the check (warned once): batches then
 	// neither wait nor compare.
 	unchecked bool
+	// healthMu orders the counting of waiting with the health reports
+	// that follow from it, so a batch that starts failing just as the last
+	// failing one passes is never overwritten by that one's all-clear.
+	healthMu sync.Mutex
 	// waiting counts the batches whose final wait is failing now; health
 	// is cleared when the last of them passes.
-	waiting atomic.Int32
+	waiting int
 }
 
 // errMastersChanged says a batch found other Redis masters than it
@@ -118,7 +121,12 @@ func (d *durability) beforePublish(ctx context.Context) error {
 func (d *durability) end(ctx context.Context) error {
 	counted := false
 	defer func() {
-		if counted && d.waiting.Add(-1) == 0 {
+		if !counted {
+			return
+		}
+		d.healthMu.Lock()
+		defer d.healthMu.Unlock()
+		if d.waiting--; d.waiting == 0 {
 			d.health(nil)
 		}
 	}()
@@ -130,11 +138,13 @@ func (d *durability) end(ctx context.Context) error {
 		if err == nil || errors.Is(err, errMastersChanged) {
 			return err
 		}
+		d.healthMu.Lock()
 		if !counted {
 			counted = true
-			d.waiting.Add(1)
+			d.waiting++
 		}
 		d.health(fmt.Errorf("batch not durable yet: %w", err))
+		d.healthMu.Unlock()
 		d.log.Warn("waiting for redis to make a batch durable", zap.Error(err), zap.Int("attempt", attempt+1))
 		select {
 		case <-ctx.Done():
