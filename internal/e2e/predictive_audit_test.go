@@ -53,14 +53,6 @@ type prCase struct {
 	args       []string // further service flags (batching)
 }
 
-func prRat(s string) *big.Rat {
-	r, ok := new(big.Rat).SetString(s)
-	if !ok {
-		panic(s)
-	}
-	return r
-}
-
 // yaml is the case's LTV_CONFIG file.
 func (c *prCase) yaml() string {
 	var b strings.Builder
@@ -132,7 +124,7 @@ func (w *prChange) ltvAgrees(got string) bool {
 		return false
 	}
 	for _, cents := range []int64{-1, 1} {
-		clv := new(big.Rat).Add(prRat(render(w.clv, 2)), big.NewRat(cents, 100))
+		clv := new(big.Rat).Add(rat(render(w.clv, 2)), big.NewRat(cents, 100))
 		if renderedAgrees(clv.FloatString(2), w.clv, 2) && got == ltvFrom(w.gp, clv) {
 			return true
 		}
@@ -231,11 +223,11 @@ func (p *prCustomer) ltvOf(s prScore, scored bool) *big.Rat {
 	v := new(big.Rat)
 	switch {
 	case scored:
-		return prRat(ltvFrom(p.gp, prRat(render(s.clv, 2))))
+		return rat(ltvFrom(p.gp, rat(render(s.clv, 2))))
 	case p.churned():
 		v.Set(p.gp)
 	}
-	return prRat(ltvFrom(v, new(big.Rat)))
+	return rat(ltvFrom(v, new(big.Rat)))
 }
 
 // falls reports whether, scored as of at with nothing new, the tier would
@@ -409,10 +401,10 @@ func (p *prCustomer) apply(t *testing.T, ev *prEvent, before time.Time) {
 // revenue, gross profit (at its margin, else the configured default) and
 // the net of the order it names.
 func (p *prCustomer) book(ev *prEvent, sign int64) {
-	amount := new(big.Rat).Mul(prRat(ev.amount), big.NewRat(sign, 1))
+	amount := new(big.Rat).Mul(rat(ev.amount), big.NewRat(sign, 1))
 	margin := p.c.defMargin
 	if ev.margin != "" {
-		margin = prRat(ev.margin)
+		margin = rat(ev.margin)
 	}
 	p.revenue.Add(p.revenue, amount)
 	p.gp.Add(p.gp, new(big.Rat).Mul(amount, margin))
@@ -524,7 +516,7 @@ func (c *prCase) generate() []*prEvent {
 				refund(placed[0], placed[0].amount, 4*prDay)
 			}
 			for _, o := range placed[1:] {
-				refund(o, prRat(o.amount).Add(prRat(o.amount), big.NewRat(int64(1+rng.IntN(500)), 100)).FloatString(2), prDay)
+				refund(o, rat(o.amount).Add(rat(o.amount), big.NewRat(int64(1+rng.IntN(500)), 100)).FloatString(2), prDay)
 			}
 		}
 		// A few copies of events already sent (producer retries).
@@ -611,32 +603,32 @@ func prCases() []*prCase {
 			name: "bgnbd-week",
 			params: prParams{modelName: "bgnbd", timeUnitName: "week", unitDays: 7,
 				r: 0.243, alpha: 4.414, a: 0.793, b: 2.426, p: 6.25, q: 3.74, v: 15.44, horizon: 12, discount: 0.01},
-			tiers:      []ratTier{{"bronze", prRat("0")}, {"silver", prRat("800")}, {"gold", prRat("4000")}, {"platinum", prRat("15000")}},
-			hysteresis: prRat("0.05"), defMargin: prRat("1"), atRisk: 90 * prDay, lapsed: 180 * prDay,
+			tiers:      []ratTier{{"bronze", rat("0")}, {"silver", rat("800")}, {"gold", rat("4000")}, {"platinum", rat("15000")}},
+			hysteresis: rat("0.05"), defMargin: rat("1"), atRisk: 90 * prDay, lapsed: 180 * prDay,
 			customers: 240, seed: 1, maxBurst: 20,
 		},
 		{
 			name: "mbgnbd-day",
 			params: prParams{mbg: true, modelName: "mbgnbd", timeUnitName: "day", unitDays: 1,
 				r: 0.5248, alpha: 6.1830 * 7, a: 0.8914, b: 1.6140, p: 6.25, q: 3.74, v: 15.44, horizon: 6, discount: 0.02, rescoreDays: 2.5},
-			tiers:      []ratTier{{"member", prRat("50")}, {"plus", prRat("1500")}, {"vip", prRat("9000.50")}},
-			hysteresis: prRat("0.1"), defMargin: prRat("0.55"), atRisk: 60 * prDay, lapsed: 120 * prDay,
+			tiers:      []ratTier{{"member", rat("50")}, {"plus", rat("1500")}, {"vip", rat("9000.50")}},
+			hysteresis: rat("0.1"), defMargin: rat("0.55"), atRisk: 60 * prDay, lapsed: 120 * prDay,
 			customers: 240, seed: 2, maxBurst: 20, args: []string{"--max-batch", "5", "--state-cache-bytes", "0"},
 		},
 		{
 			name: "bgnbd-day-a-above-1",
 			params: prParams{modelName: "bgnbd", timeUnitName: "day", unitDays: 1,
 				r: 1.1, alpha: 45, a: 2.3, b: 3.1, p: 4, q: 5.5, v: 900, horizon: 24, discount: 0},
-			tiers:      []ratTier{{"basic", prRat("0")}, {"vip", prRat("3000")}},
-			hysteresis: prRat("0"), defMargin: prRat("0.4"), atRisk: 90 * prDay, lapsed: 180 * prDay,
+			tiers:      []ratTier{{"basic", rat("0")}, {"vip", rat("3000")}},
+			hysteresis: rat("0"), defMargin: rat("0.4"), atRisk: 90 * prDay, lapsed: 180 * prDay,
 			customers: 200, seed: 3, maxBurst: 45,
 		},
 		{
 			name: "mbgnbd-week-rescore",
 			params: prParams{mbg: true, modelName: "mbgnbd", timeUnitName: "week", unitDays: 7,
 				r: 0.5248, alpha: 6.1830, a: 0.8914, b: 1.6140, p: 3, q: 2.2, v: 200, horizon: 3, discount: 0.005, rescoreDays: 30},
-			tiers:      []ratTier{{"low", prRat("100")}, {"mid", prRat("1000")}, {"high", prRat("6000")}},
-			hysteresis: prRat("0.05"), defMargin: prRat("1"), atRisk: 90 * prDay, lapsed: 180 * prDay,
+			tiers:      []ratTier{{"low", rat("100")}, {"mid", rat("1000")}, {"high", rat("6000")}},
+			hysteresis: rat("0.05"), defMargin: rat("1"), atRisk: 90 * prDay, lapsed: 180 * prDay,
 			customers: 200, seed: 4, maxBurst: 20, args: []string{"--max-batch", "1"},
 		},
 	}

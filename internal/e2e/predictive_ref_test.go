@@ -155,20 +155,6 @@ func render(v float64, places int) string {
 	return roundRat(r, places)
 }
 
-// roundRat rounds r half away from zero to places and renders it.
-func roundRat(r *big.Rat, places int) string {
-	scale := new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(places)), nil)
-	n := new(big.Rat).Mul(r, new(big.Rat).SetInt(scale))
-	neg := n.Sign() < 0
-	n.Abs(n)
-	n.Add(n, big.NewRat(1, 2))
-	q := new(big.Int).Quo(n.Num(), n.Denom()) // floor(|r|·10^places + 1/2)
-	if neg && q.Sign() != 0 {
-		q.Neg(q)
-	}
-	return new(big.Rat).SetFrac(q, scale).FloatString(places)
-}
-
 // renderedAgrees reports whether the stored text of a prediction is the
 // reference's v rendered with places. Tolerance: the service and the
 // reference compute v by different float64 routes (closed forms and

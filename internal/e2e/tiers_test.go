@@ -113,46 +113,20 @@ type refCustomer struct {
 	changes []refChange
 }
 
-// index of a tier name, -1 for "" (no tier).
-func (m *refModel) index(name string) int {
-	for i, t := range m.tiers {
-		if t.name == name {
-			return i
-		}
-	}
-	return -1
-}
+// index and next are SPEC §5's ladder (exactref_test.go) on the model's
+// tiers.
+func (m *refModel) index(name string) int { return m.ladder().index(name) }
 
-// natural is the highest tier whose threshold ltv reaches, -1 for none.
-func (m *refModel) natural(ltv decimal.Decimal) int {
-	n := -1
-	for i, t := range m.tiers {
-		if ltv.GreaterThanOrEqual(t.min) {
-			n = i
-		}
-	}
-	return n
-}
-
-// next: SPEC §5. Up as soon as a higher threshold is reached; out of the
-// current tier only below its threshold × (1 − hysteresis), and then to
-// the tier the LTV reaches (configuration.md).
 func (m *refModel) next(cur string, ltv decimal.Decimal) string {
-	c, n := m.index(cur), m.natural(ltv)
-	switch {
-	case n > c:
-		return m.tiers[n].name
-	case n == c:
-		return cur
+	return m.ladder().next(cur, ltv.Rat())
+}
+
+func (m *refModel) ladder() ratLadder {
+	l := ratLadder{hysteresis: m.hysteresis.Rat()}
+	for _, t := range m.tiers {
+		l.tiers = append(l.tiers, ratTier{name: t.name, min: t.min.Rat()})
 	}
-	leave := m.tiers[c].min.Mul(decimal.NewFromInt(1).Sub(m.hysteresis))
-	if ltv.LessThan(leave) {
-		if n < 0 {
-			return ""
-		}
-		return m.tiers[n].name
-	}
-	return cur
+	return l
 }
 
 // apply folds one event into the oracle, in the order the service applies
