@@ -120,40 +120,22 @@ func (p *Publisher) Publish(ctx context.Context, msgs []pipeline.Message) error 
 	if len(msgs) == 0 {
 		return nil
 	}
-	// A message to cut to a limit that was never read (the reading at
-	// start failed) makes the limits be read first: the topic may accept
-	// it whole. All of the call's messages are then sized by the limits
-	// read.
-	var unread []string
+	limits := make([]int, len(msgs))
+	var tooBig []string // the topics of messages larger than their limit
 	for i := range msgs {
 		m := &msgs[i]
-		if !fits(m, p.limits.Limit(m.Topic)) && !slices.Contains(unread, m.Topic) {
-			unread = append(unread, m.Topic)
+		limits[i] = p.limits.Limit(m.Topic)
+		if !fits(m, limits[i]) && !slices.Contains(tooBig, m.Topic) {
+			tooBig = append(tooBig, m.Topic)
 		}
-	}
-	if len(unread) > 0 {
-		p.limits.ReadIfUnread(ctx, unread...)
 	}
 	// The messages go out as they are; only a call with a message to cut
 	// works on a copy, so the caller's retry starts from the originals.
-	out, copied := msgs, false
-	limits := make([]int, len(msgs))
-	for i := range msgs {
-		limits[i] = p.limits.Limit(msgs[i].Topic)
-		m := msgs[i]
-		cut, err := fit(&m, limits[i])
-		if err != nil {
+	out := msgs
+	if len(tooBig) > 0 {
+		var err error
+		if out, err = p.cutToFit(ctx, msgs, limits, tooBig); err != nil {
 			return err
-		}
-		if !cut {
-			continue
-		}
-		if !copied {
-			out, copied = slices.Clone(msgs), true
-		}
-		out[i] = m
-		if p.onCut != nil {
-			p.onCut(m.Topic, len(msgs[i].Value))
 		}
 	}
 	select {
@@ -244,6 +226,35 @@ func fit(m *pipeline.Message, limit int) (bool, error) {
 	}
 	m.Key = m.Key[:n:n]
 	return true, nil
+}
+
+// cutToFit returns msgs with every message larger than its topic's limit
+// cut to fit (a copy; msgs stays as it was), and limits updated. A
+// message to cut to a limit that was never read (the reading at start
+// failed) makes the limits be read first: the topic may accept it whole.
+// All of the call's messages are then sized by the limits read.
+func (p *Publisher) cutToFit(ctx context.Context, msgs []pipeline.Message, limits []int, tooBig []string) ([]pipeline.Message, error) {
+	p.limits.ReadIfUnread(ctx, tooBig...)
+	out, copied := msgs, false
+	for i := range msgs {
+		limits[i] = p.limits.Limit(msgs[i].Topic)
+		m := msgs[i]
+		cut, err := fit(&m, limits[i])
+		if err != nil {
+			return nil, err
+		}
+		if !cut {
+			continue
+		}
+		if !copied {
+			out, copied = slices.Clone(msgs), true
+		}
+		out[i] = m
+		if p.onCut != nil {
+			p.onCut(m.Topic, len(msgs[i].Value))
+		}
+	}
+	return out, nil
 }
 
 // fits reports whether a record batch holding only m stays within limit
