@@ -4,8 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math/big"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -826,11 +827,7 @@ func runArith(t *testing.T, sc *arithScenario, lifecycleFirst bool) {
 		run.stop(t)
 	}
 
-	ids := make([]string, 0, len(ref))
-	for id := range ref {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
+	ids := slices.Sorted(maps.Keys(ref))
 
 	// The hand-derived values check the reference (the single run's
 	// order; the lifecycle-first run takes other tier paths).

@@ -3,8 +3,10 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math/big"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -698,11 +700,7 @@ func runPredictiveCase(t *testing.T, c *prCase, restart bool) {
 		}
 	}
 	chains, _ := readChains(ctx, t, e.brokers, settings.DefaultChangesTopic, "ltv.change.v1")
-	ids := make([]string, 0, len(ref))
-	for id := range ref {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
+	ids := slices.Sorted(maps.Keys(ref))
 	bad, scored, timerFalls, stepped, churnedScored, toNone, idle := 0, 0, 0, 0, 0, 0, 0
 	fail := func(format string, args ...any) {
 		if bad++; bad <= 25 {
