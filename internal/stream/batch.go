@@ -117,7 +117,9 @@ func (c *Consumer) collect(ctx context.Context, q <-chan kafka.Message, m *merge
 		// linger, or for the merge's next recheck of a waiting record.
 		held, after := m.waiting()
 		var wakeC <-chan time.Time
+		var waitFrom time.Time
 		if held > 0 {
+			waitFrom = m.now()
 			wake.Reset(after)
 			wakeC = wake.C
 		}
@@ -150,6 +152,14 @@ func (c *Consumer) collect(ctx context.Context, q <-chan kafka.Message, m *merge
 			armed = false
 			return true
 		case <-wakeC:
+			// Woken far later than asked: the process did not run (stopped,
+			// its VM paused, starved), and neither did the fetchers, so the
+			// wait is no lane's silence. Counting it made a resumed worker
+			// give up at once and merge in fetch order.
+			if now := m.now(); now.Sub(waitFrom.Add(after)) > mergeStallSlack {
+				m.away(waitFrom)
+				m.back(now)
+			}
 		case <-ctx.Done():
 			return len(*batch) > 0
 		}

@@ -25,8 +25,8 @@ import (
 // everything in it). While neither is known the record waits, until the
 // partition it waits for has delivered nothing for MergeMaxWait while the
 // worker was taking records (then it goes anyway, trading determinism for
-// progress; the time the worker spends handling a batch is no partition's
-// silence: merger.back), and only while the
+// progress; the time the worker spends handling a batch, or the process
+// spends stopped, is no partition's silence: merger.back), and only while the
 // worker holds at most MergeMaxHeld records (which the worker's fetchers
 // share, so they stop before it: see newLaneBudgets).
 
@@ -92,6 +92,11 @@ type merger struct {
 	// to handle a batch (zero while it takes them): see back.
 	awaySince time.Time
 }
+
+// mergeStallSlack is how late the worker's wake-up may come before the
+// wait is taken for a stall of the process rather than a lane's silence:
+// far above a busy scheduler's lateness, far below a stopped process's.
+const mergeStallSlack = time.Second
 
 // mergeRecheck is how often an empty lane that is not known caught up is
 // asked about again.
