@@ -79,6 +79,7 @@ func startConsumer(cfg Config, s consumerSettings, logName string) (*consumerPro
 	// (pprof, when enabled, is served on it too).
 	p.cmd.Env = append(p.cmd.Env, "LTV_HTTP_ADDR="+p.httpAddr)
 	p.cmd.Stdout, p.cmd.Stderr = logf, logf
+	localredis.TieToParent(p.cmd)
 	p.started = time.Now()
 	if err := p.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start consumer %s: %w", cfg.ConsumerBinary, err)

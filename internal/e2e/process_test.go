@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ltv-stream/ltv-stream/internal/localredis"
 	"github.com/ltv-stream/ltv-stream/internal/testutil"
 )
 
@@ -82,6 +83,7 @@ func startProc(t *testing.T, name string, env map[string]string) *proc {
 		p.cmd.Env = append(p.cmd.Env, k+"="+v)
 	}
 	p.cmd.Stdout, p.cmd.Stderr = logFile, logFile
+	localredis.TieToParent(p.cmd)
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -92,6 +92,7 @@ func (s *Server) Start(ctx context.Context) error {
 	}, s.Args...)
 	s.cmd = exec.Command(bin, args...)
 	s.cmd.Stdout, s.cmd.Stderr = os.Stderr, os.Stderr
+	TieToParent(s.cmd)
 	if err := s.cmd.Start(); err != nil {
 		return fmt.Errorf("start redis-server: %w", err)
 	}
