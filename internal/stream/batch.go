@@ -117,9 +117,10 @@ func (c *Consumer) collect(ctx context.Context, q <-chan kafka.Message, m *merge
 		// linger, or for the merge's next recheck of a waiting record.
 		held, after := m.waiting()
 		var wakeC <-chan time.Time
-		var waitFrom time.Time
+		var waitFrom, wakeAt time.Time
 		if held > 0 {
 			waitFrom = m.now()
+			wakeAt = waitFrom.Add(after)
 			wake.Reset(after)
 			wakeC = wake.C
 		}
@@ -135,6 +136,7 @@ func (c *Consumer) collect(ctx context.Context, q <-chan kafka.Message, m *merge
 			// One arrival time for what q holds now: it all came in
 			// together, and the clock is read once, not per record.
 			arrived := m.now()
+			m.resumed(waitFrom, wakeAt, arrived)
 			m.add(msg, arrived)
 			for more := true; more; {
 				select {
@@ -149,17 +151,11 @@ func (c *Consumer) collect(ctx context.Context, q <-chan kafka.Message, m *merge
 				}
 			}
 		case <-lingerC:
+			m.resumed(waitFrom, wakeAt, m.now())
 			armed = false
 			return true
 		case <-wakeC:
-			// Woken far later than asked: the process did not run (stopped,
-			// its VM paused, starved), and neither did the fetchers, so the
-			// wait is no lane's silence. Counting it made a resumed worker
-			// give up at once and merge in fetch order.
-			if now := m.now(); now.Sub(waitFrom.Add(after)) > mergeStallSlack {
-				m.away(waitFrom)
-				m.back(now)
-			}
+			m.resumed(waitFrom, wakeAt, m.now())
 		case <-ctx.Done():
 			return len(*batch) > 0
 		}

@@ -250,6 +250,20 @@ func (m *merger) back(now time.Time) {
 	}
 }
 
+// resumed notes that at now the worker woke from a wait that began at
+// waitFrom and was to end by wakeAt. Woken far later than that, by
+// whichever case, the process did not run (stopped, its VM paused,
+// starved), and neither did its fetchers: the wait is no lane's silence,
+// and counts as time away. Counted, it made a resumed worker give up at
+// once and merge in fetch order. A zero waitFrom: nothing was waiting.
+func (m *merger) resumed(waitFrom, wakeAt, now time.Time) {
+	if waitFrom.IsZero() || now.Sub(wakeAt) <= mergeStallSlack {
+		return
+	}
+	m.away(waitFrom)
+	m.back(now)
+}
+
 func (l *mergeLane) empty() bool { return l.head >= len(l.queue) }
 
 func (l *mergeLane) front() *timedMessage { return &l.queue[l.head] }

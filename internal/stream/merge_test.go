@@ -263,45 +263,54 @@ func TestMergeDoesNotCountTheWorkersTimeAwayAsSilence(t *testing.T) {
 // A process stopped while its merge waits (SIGSTOP, a paused VM) wakes
 // long after the wait's end, but its fetchers did not run either: the
 // stop is no lane's silence. Here the merge's clock jumps 30 s while a
-// lifecycle record (day 3) waits for the orders lane; the order of day 2
-// arrives soon after the wake. It must go first. (Counting the stop, the
-// resumed worker gave up at once and merged in fetch order, and a
-// consumer frozen past its session wrote customers out of event-time order
-// before learning it had lost them.)
+// lifecycle record (day 3) waits for the orders lane, either between two
+// rechecks of the merge or while a batch lingers (the linger then fires
+// first); the order of day 2 arrives a second after the resume. It must go
+// first. (Counting the stop, the resumed worker gave up at once and merged
+// in fetch order, and a consumer frozen past its session wrote customers
+// out of event-time order before learning it had lost them.)
 func TestMergeDoesNotCountAStoppedProcessAsSilence(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		const maxWait, stopped = 2 * time.Second, 30 * time.Second
-		c := &Consumer{cfg: ConsumerConfig{MaxBatch: 10, Linger: 10 * time.Millisecond}}
-		notCaughtUp := func(context.Context, string, int) (bool, error) { return false, nil }
-		m := newMerger([]string{"o", "l"}, dayTime, maxWait, 0, notCaughtUp)
-		var skew atomic.Int64 // what the wall clock gained while the process was stopped
-		m.now = func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
-		q := make(chan kafka.Message, 10)
-		linger := time.NewTimer(time.Hour)
-		linger.Stop()
+	for _, tt := range []struct {
+		name      string
+		stoppedAt time.Duration // after the start; the batch lingers 10 ms, rechecks come every 200 ms
+	}{
+		{"between rechecks", 500 * time.Millisecond},
+		{"while a batch lingers", 5 * time.Millisecond},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				const maxWait, stopped = 2 * time.Second, 30 * time.Second
+				c := &Consumer{cfg: ConsumerConfig{MaxBatch: 10, Linger: 10 * time.Millisecond}}
+				notCaughtUp := func(context.Context, string, int) (bool, error) { return false, nil }
+				m := newMerger([]string{"o", "l"}, dayTime, maxWait, 0, notCaughtUp)
+				var skew atomic.Int64 // what the wall clock gained while the process was stopped
+				m.now = func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
+				q := make(chan kafka.Message, 10)
+				linger := time.NewTimer(time.Hour)
+				linger.Stop()
 
-		q <- mergeRec("o", 0, 100, "1")
-		q <- mergeRec("l", 0, 100, "3")
-		var got []kafka.Message
-		go func() {
-			time.Sleep(500 * time.Millisecond) // stopped mid-wait
-			skew.Add(int64(stopped))
-			time.Sleep(time.Second) // resumed: the fetcher delivers within the max wait
-			q <- mergeRec("o", 1, 100, "2")
-		}()
-		for len(got) < 3 {
-			var batch []kafka.Message
-			if !c.collect(context.Background(), q, m, &batch, linger) {
-				t.Fatal("queue reported closed")
-			}
-			got = append(got, batch...)
-		}
-		var order []string
-		for _, msg := range got {
-			order = append(order, msg.Topic+"@"+string(msg.Value))
-		}
-		if want := []string{"o@1", "o@2", "l@3"}; !slices.Equal(order, want) {
-			t.Fatalf("merged %v, want %v", order, want)
-		}
-	})
+				q <- mergeRec("o", 0, 100, "1")
+				q <- mergeRec("l", 0, 100, "3")
+				go func() {
+					time.Sleep(tt.stoppedAt)
+					skew.Add(int64(stopped))
+					time.Sleep(time.Second) // resumed: the fetcher delivers within the max wait
+					q <- mergeRec("o", 1, 100, "2")
+				}()
+				var order []string
+				for len(order) < 3 {
+					var batch []kafka.Message
+					if !c.collect(context.Background(), q, m, &batch, linger) {
+						t.Fatal("queue reported closed")
+					}
+					for _, msg := range batch {
+						order = append(order, msg.Topic+"@"+string(msg.Value))
+					}
+				}
+				if want := []string{"o@1", "o@2", "l@3"}; !slices.Equal(order, want) {
+					t.Fatalf("merged %v, want %v", order, want)
+				}
+			})
+		})
+	}
 }
