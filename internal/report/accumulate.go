@@ -41,6 +41,9 @@ var Fields = []string{fieldOrders, fieldRevenue, fieldGrossProfit, fieldFirstOrd
 // 365.25 days over 12, 30.4375 days (as SPEC §9 counts months).
 const MonthSeconds = 2629800
 
+// monthNanos is MonthSeconds in nanoseconds.
+var monthNanos = decimal.New(MonthSeconds, 9)
+
 // Config configures an Accumulator.
 type Config struct {
 	// AsOf ends every customer's observed months (customer-months run
@@ -125,7 +128,26 @@ type cohortSums struct {
 	revenue, grossProfit, histLTV               decimal.Decimal
 	predicted                                   decimal.Decimal
 	withPredicted                               int64
-	exposure                                    int64 // customer-seconds
+	// exposure is the observed time summed over the customers, exactly:
+	// whole customer-seconds, and nanoseconds below one second (the
+	// timestamps and the as-of time carry fractions of a second, and a
+	// cohort's nanoseconds overflow an int64 after 292 years).
+	exposureSec, exposureNs int64
+}
+
+// addExposure adds one customer's observed time.
+func (s *cohortSums) addExposure(d time.Duration) {
+	s.exposureSec += int64(d / time.Second)
+	s.exposureNs += int64(d % time.Second)
+	if s.exposureNs >= int64(time.Second) {
+		s.exposureSec++
+		s.exposureNs -= int64(time.Second)
+	}
+}
+
+// customerMonths is the exposure in months of MonthSeconds.
+func (s *cohortSums) customerMonths() float64 {
+	return (float64(s.exposureSec) + float64(s.exposureNs)/1e9) / MonthSeconds
 }
 
 // Accumulator sums customers into the report's figures. Its memory grows
@@ -220,7 +242,7 @@ func (a *Accumulator) Add(id string, fields map[string]string) error {
 	if churnedByAsOf {
 		s.churned++
 	}
-	s.exposure += exposure
+	s.addExposure(exposure)
 	return nil
 }
 
@@ -249,7 +271,7 @@ func historicalLTV(c *customer) decimal.Decimal {
 	return c.grossProfit
 }
 
-// observed is the customer's observed time in seconds, from its first
+// observed is the customer's observed time, exactly, from its first
 // order to the as-of time or to its churn, never below 0, and whether it
 // churned by the as-of time. The churn time is the segment_since of its
 // churned segment, or its last order when that is missing. A customer
@@ -257,7 +279,7 @@ func historicalLTV(c *customer) decimal.Decimal {
 // run to the as-of time and its churn is not counted, or the churn rate
 // (churns per customer-month) would count churns outside the months it
 // divides by.
-func (a *Accumulator) observed(c *customer) (seconds int64, churnedByAsOf bool) {
+func (a *Accumulator) observed(c *customer) (observed time.Duration, churnedByAsOf bool) {
 	end := a.cfg.AsOf
 	if c.churned {
 		churnAt := c.last
@@ -274,7 +296,7 @@ func (a *Accumulator) observed(c *customer) (seconds int64, churnedByAsOf bool) 
 	if !end.After(c.first) {
 		return 0, churnedByAsOf
 	}
-	return int64(end.Sub(c.first) / time.Second), churnedByAsOf
+	return end.Sub(c.first), churnedByAsOf
 }
 
 // band is the index of the histogram band holding ltv.
@@ -456,16 +478,18 @@ func (s *cohortSums) cohort(k cohortKey, sc scaler) Cohort {
 		MeanLTV:        mean(s.histLTV, s.customers),
 		RepeatRate:     sig4(float64(s.repeat) / n),
 		Churned:        s.churned,
-		CustomerMonths: float64(s.exposure) / MonthSeconds,
+		CustomerMonths: s.customerMonths(),
 	}
 	if s.withPredicted > 0 {
 		m := mean(s.predicted, s.withPredicted)
 		c.MeanPredictedCLV = &m
 	}
-	if s.exposure > 0 {
-		arpu := Money{money.MulDivRound(s.revenue, decimal.NewFromInt(MonthSeconds), decimal.NewFromInt(s.exposure), 2)}
+	if s.exposureSec > 0 || s.exposureNs > 0 {
+		// revenue / (exposure / month), both in nanoseconds, exactly.
+		exposure := decimal.New(s.exposureSec, 9).Add(decimal.NewFromInt(s.exposureNs))
+		arpu := Money{money.MulDivRound(s.revenue, monthNanos, exposure, 2)}
 		c.ARPUMonth = &arpu
-		rate := sig4(float64(s.churned) * MonthSeconds / float64(s.exposure))
+		rate := sig4(float64(s.churned) / c.CustomerMonths)
 		c.MonthlyChurnRate = &rate
 		if s.churned > 0 {
 			// ARPU × margin / churn rate = (revenue / months) × (gross

@@ -373,3 +373,72 @@ func TestEmpty(t *testing.T) {
 		}
 	}
 }
+
+// TestCustomerMonthsKeepFractionsOfASecond: first_order_at, segment_since
+// and the as-of time are RFC 3339 with fractions of a second, and a
+// customer is observed exactly from its first order (docs/cohorts.md), not
+// from the whole second below it. A cohort whose only customer churned
+// 0.8 s after ordering has customer-months and a churn, so a churn rate
+// and a subscription LTV.
+func TestCustomerMonthsKeepFractionsOfASecond(t *testing.T) {
+	tests := []struct {
+		name                         string
+		asOf                         time.Time
+		fields                       map[string]string
+		wantARPU, wantRate, wantSubs string
+		wantMonths                   float64
+	}{
+		{
+			name: "one month and half a second: 30000 × 2629800 / 2629800.5",
+			asOf: time.Date(2026, 6, 15, 0, 0, 0, 0, time.UTC),
+			fields: map[string]string{"orders": "1", "revenue": "30000.00", "gross_profit": "15000.00", "ltv": "45000.00",
+				"first_order_at": "2026-05-15T13:29:59.5Z", "last_order_at": "2026-05-15T13:29:59.5Z", "churned": "0", "segment": "new"},
+			wantARPU: "29999.99", wantRate: "0", wantSubs: "null", wantMonths: 2629800.5 / 2629800,
+		},
+		{
+			name: "seen for 0.4 s before the as-of time",
+			asOf: time.Date(2026, 6, 15, 0, 0, 0, 0, time.UTC),
+			fields: map[string]string{"orders": "1", "revenue": "100.00", "gross_profit": "50.00", "ltv": "150.00",
+				"first_order_at": "2026-06-14T23:59:59.6Z", "last_order_at": "2026-06-14T23:59:59.6Z", "churned": "0", "segment": "new"},
+			wantARPU: "657450000.00", wantRate: "0", wantSubs: "null", wantMonths: 0.4 / 2629800,
+		},
+		{
+			name: "churned 0.8 s after its order",
+			asOf: time.Date(2026, 6, 15, 0, 0, 0, 0, time.UTC),
+			fields: map[string]string{"orders": "1", "revenue": "100.00", "gross_profit": "50.00", "ltv": "50.00",
+				"first_order_at": "2026-03-03T00:00:00.1Z", "last_order_at": "2026-03-03T00:00:00.1Z", "churned": "1",
+				"segment": "churned", "segment_since": "2026-03-03T00:00:00.9Z"},
+			wantARPU: "328725000.00", wantRate: "3287000", wantSubs: "50.00", wantMonths: 0.8 / 2629800,
+		},
+		{
+			name: "an as-of time with a fraction: 100000 × 2629800 / 2629800.25",
+			asOf: time.Date(2026, 6, 15, 0, 0, 0, 250_000_000, time.UTC),
+			fields: map[string]string{"orders": "1", "revenue": "100000.00", "gross_profit": "100000.00", "ltv": "300000.00",
+				"first_order_at": "2026-05-15T13:30:00Z", "last_order_at": "2026-05-15T13:30:00Z", "churned": "0", "segment": "new"},
+			wantARPU: "99999.99", wantRate: "0", wantSubs: "null", wantMonths: 2629800.25 / 2629800,
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			acc, err := report.NewAccumulator(report.Config{AsOf: tc.asOf})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := acc.Add("x", tc.fields); err != nil {
+				t.Fatal(err)
+			}
+			st := acc.Stats(report.Meta{GeneratedAt: tc.asOf})
+			if len(st.Cohorts) != 1 {
+				t.Fatalf("%d cohorts, want 1", len(st.Cohorts))
+			}
+			row := cohortRow(st.Cohorts[0])
+			got := strings.Join(row[len(row)-3:], " ")
+			if want := tc.wantARPU + " " + tc.wantRate + " " + tc.wantSubs; got != want {
+				t.Errorf("arpu_month, monthly_churn_rate, subscription_ltv = %s, want %s", got, want)
+			}
+			if m := st.Cohorts[0].CustomerMonths; m < tc.wantMonths*(1-1e-12) || m > tc.wantMonths*(1+1e-12) {
+				t.Errorf("customer-months %v, want %v", m, tc.wantMonths)
+			}
+		})
+	}
+}
