@@ -905,6 +905,19 @@ func TestReportAgainstExactReference(t *testing.T) {
 	for _, v := range rrCAC {
 		cacArgs = append(cacArgs, "--cac", v)
 	}
+	// One cohort worked out by hand keeps the reference honest: ps-2 (250
+	// EUR = 2875.00, margin 0.3: 862.50, churned) and ps-3 (80.10 − 30.10 +
+	// 19.99 = 69.99; 20.025 − 7.525 + 6.65667 = 19.16; ltv 3 × 19.15667 =
+	// 57.47): mean ltv (862.50 + 57.47) / 2 = 459.985, subscription LTV
+	// 881.66 gross profit / 1 churned.
+	i := slices.IndexFunc(ex.cohorts, func(c *rrCohort) bool { return c.cohort == "2025-12" && c.channel == "paid_search" })
+	if i < 0 {
+		t.Fatal("reference: no cohort 2025-12/paid_search")
+	}
+	c := ex.cohorts[i]
+	if hand := fmt.Sprintf("%d %s %s %s %s", c.customers, c.revenue, c.grossProfit, c.meanLTV, rrStr(c.subscription)); hand != "2 2944.99 881.66 459.99 881.66" {
+		t.Fatalf("reference: cohort 2025-12/paid_search = %s, by hand 2 2944.99 881.66 459.99 881.66", hand)
+	}
 
 	t.Run("json", func(t *testing.T) {
 		out := r.run(t, append([]string{"report", "--as-of", asOf, "--format", "json"}, cacArgs...)...)
@@ -969,4 +982,61 @@ func rrGet(t *testing.T, url string) []byte {
 		t.Fatalf("GET %s: %d %v\n%s", url, resp.StatusCode, err, body)
 	}
 	return body
+}
+
+// rrPredictiveYAML is rrYAML with SPEC §9's example parameters.
+const rrPredictiveYAML = rrYAML + `predictive:
+  model: bgnbd
+  time_unit: week
+  purchases: {r: 0.243, alpha: 4.414, a: 0.793, b: 2.426}
+  spend: {p: 6.25, q: 3.74, v: 15.44}
+  horizon_months: 12
+  discount_rate_monthly: 0.01
+`
+
+// TestReportAgainstExactReferencePredictive is the same stream with the
+// predictive model on: mean_predicted_clv is the mean of the customers'
+// stored predicted_clv (computing it is predictive_ref_test.go's), and the
+// historical LTV is gross_profit, never below 0 (docs/cohorts.md).
+func TestReportAgainstExactReferencePredictive(t *testing.T) {
+	testutil.SkipShort(t, "runs the consumer, ltvctl report and ltvctl serve")
+	r := rrStart(t, rrPredictiveYAML)
+	ctx := testutil.Context(t, time.Minute)
+	predicted := map[string]*big.Rat{}
+	positive := 0
+	for id, c := range r.state.customers {
+		v, err := r.e.rc.HGet(ctx, "ltv:{"+id+"}", "predicted_clv").Result()
+		if err != nil {
+			if c.hasFirst {
+				t.Fatalf("%s has orders but no predicted_clv: %v", id, err)
+			}
+			continue
+		}
+		predicted[id] = rat(v)
+		if predicted[id].Sign() > 0 {
+			positive++
+		}
+	}
+	if positive == 0 {
+		t.Fatal("no customer has a positive predicted_clv: the model did not score")
+	}
+	cac := rrCACMap()
+	cacArgs := []string{}
+	for _, v := range rrCAC {
+		cacArgs = append(cacArgs, "--cac", v)
+	}
+	ex := rrExpect(t, r.state, rrReportAsOf, cac, predicted)
+	out := r.run(t, append([]string{"report", "--as-of", rrReportAsOf.Format(time.RFC3339), "--format", "json"}, cacArgs...)...)
+	compareJSON(t, "report --format json", []byte(out), ex, nil, true)
+
+	raw := rrGet(t, r.serve(t, strings.Join(rrCAC, ","))+"v1/stats")
+	var head struct {
+		GeneratedAt time.Time `json:"generated_at"`
+	}
+	if err := json.Unmarshal(raw, &head); err != nil {
+		t.Fatal(err)
+	}
+	lo := rrExpect(t, r.state, head.GeneratedAt, cac, predicted)
+	hi := rrExpect(t, r.state, head.GeneratedAt.Add(time.Second), cac, predicted)
+	compareJSON(t, "GET /v1/stats", raw, lo, hi, true)
 }
