@@ -1040,3 +1040,64 @@ func TestReportAgainstExactReferencePredictive(t *testing.T) {
 	hi := rrExpect(t, r.state, head.GeneratedAt.Add(time.Second), cac, predicted)
 	compareJSON(t, "GET /v1/stats", raw, lo, hi, true)
 }
+
+// TestReportChurnTimeIsNotBeforeTheLastOrder: a customer orders on 10
+// January, churns on 1 February, orders again on 1 March and churns for
+// good on 1 April. Read in time order, its churned segment is set by the
+// April churn. Read with the lifecycle topic ahead of the orders (a lagging
+// orders producer), the February churn sets the churned segment and no
+// later event changes it, so segment_since stays 1 February, before the
+// customer's own last order. SPEC §4 places a churn after every order: the
+// report must not end the customer's months before 1 March. (The April
+// churn is in no public field, so then the last order is the best bound.)
+func TestReportChurnTimeIsNotBeforeTheLastOrder(t *testing.T) {
+	testutil.SkipShort(t, "runs the consumer and ltvctl report")
+	order := func(id, at string) kafka.Message {
+		return kafka.Message{Topic: settings.DefaultOrdersTopic, Key: []byte("x"), Value: []byte(fmt.Sprintf(
+			`{"schema":"ltv.order.v1","event_id":%q,"type":"order_placed","customer_id":"x","order_id":%q,"amount":"100","currency":"SEK","occurred_at":%q}`, id, id, at))}
+	}
+	churn := func(id, at string) kafka.Message {
+		return kafka.Message{Topic: settings.DefaultLifecycleTopic, Key: []byte("x"), Value: []byte(fmt.Sprintf(
+			`{"schema":"ltv.lifecycle.v1","event_id":%q,"type":"customer_churned","customer_id":"x","occurred_at":%q}`, id, at))}
+	}
+	o1, o2 := order("o1", "2026-01-10T00:00:00Z"), order("o2", "2026-03-01T00:00:00Z")
+	c1, c2 := churn("c1", "2026-02-01T00:00:00Z"), churn("c2", "2026-04-01T00:00:00Z")
+	tests := []struct {
+		name     string
+		phases   [][]kafka.Message // each produced and drained before the next
+		wantARPU string            // 200.00 over the customer-months
+	}{
+		// 10 January to 1 April: 81 days, 200 × 30.4375 / 81.
+		{"in time order", [][]kafka.Message{{o1, c1, o2, c2}}, "75.15"},
+		// At least to 1 March: 50 days, 200 × 30.4375 / 50 (to 1 February,
+		// 22 days, it would be 276.70).
+		{"lifecycle first", [][]kafka.Message{{c1, c2}, {o1, o2}}, "121.75"},
+	}
+	ltvctl := testutil.BuildBinary(t, "github.com/ltv-stream/ltv-stream/cmd/ltvctl")
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := testutil.Context(t, 2*time.Minute)
+			e := newEnv(t, 1)
+			cfg := e.config(t)
+			for _, msgs := range tc.phases {
+				write(t, ctx, e.brokers, msgs)
+				run := startService(t, cfg)
+				if err := testutil.WaitCaughtUp(ctx, e.brokers, settings.DefaultGroupID, settings.DefaultOrdersTopic, settings.DefaultLifecycleTopic); err != nil {
+					t.Fatal(err)
+				}
+				run.stop(t)
+			}
+			r := &rrRun{e: e, ltvctl: ltvctl, baseEnv: []string{"LTV_REDIS_URL=" + e.redisURL}}
+			var got rrJSON
+			if err := json.Unmarshal([]byte(r.run(t, "report", "--as-of", "2026-06-01", "--format", "json")), &got); err != nil {
+				t.Fatal(err)
+			}
+			if len(got.Cohorts) != 1 || got.Cohorts[0].Revenue != "200.00" || rrStr(got.Cohorts[0].SubscriptionLTV) != "200.00" {
+				t.Fatalf("cohorts %+v, want one of revenue 200.00 with one churn", got.Cohorts)
+			}
+			if a := rrStr(got.Cohorts[0].ARPUMonth); a != tc.wantARPU {
+				t.Errorf("arpu_month %s, want %s", a, tc.wantARPU)
+			}
+		})
+	}
+}

@@ -274,16 +274,21 @@ func historicalLTV(c *customer) decimal.Decimal {
 // observed is the customer's observed time, exactly, from its first
 // order to the as-of time or to its churn, never below 0, and whether it
 // churned by the as-of time. The churn time is the segment_since of its
-// churned segment, or its last order when that is missing. A customer
-// that churned after the as-of time was still a customer then: its months
-// run to the as-of time and its churn is not counted, or the churn rate
-// (churns per customer-month) would count churns outside the months it
-// divides by.
+// churned segment, or its last order when that is missing or earlier. A
+// customer that churned after the as-of time was still a customer then:
+// its months run to the as-of time and its churn is not counted, or the
+// churn rate (churns per customer-month) would count churns outside the
+// months it divides by.
 func (a *Accumulator) observed(c *customer) (observed time.Duration, churnedByAsOf bool) {
 	end := a.cfg.AsOf
 	if c.churned {
+		// A churn is later than every order (SPEC §4). The churned
+		// segment can date from an earlier churn that a later order made
+		// obsolete, when the lifecycle topic was read ahead of the orders
+		// and a second churn kept the segment: the churn then lies after
+		// the last order, which is the best bound the public fields give.
 		churnAt := c.last
-		if c.segment == aggregate.SegmentChurned && !c.segmentSince.IsZero() {
+		if c.segment == aggregate.SegmentChurned && c.segmentSince.After(churnAt) {
 			churnAt = c.segmentSince
 		}
 		switch {

@@ -230,6 +230,7 @@ func TestChurnedExposureEnds(t *testing.T) {
 	}{
 		{"churn time from the churned segment", map[string]string{"segment": "churned", "segment_since": "2025-01-31T00:00:00Z"}, 30, 1},
 		{"no segment: the last order", nil, 10, 1},
+		{"churned segment older than the last order: the last order", map[string]string{"segment": "churned", "segment_since": "2025-01-05T00:00:00Z"}, 10, 1},
 		{"churn at the as-of time", map[string]string{"segment": "churned", "segment_since": "2025-07-01T00:00:00Z"}, 181, 1},
 		{"churn after the as-of time: still a customer then", map[string]string{"segment": "churned", "segment_since": "2026-01-01T00:00:00Z"}, 181, 0},
 		{"no churn time at all: the as-of time", map[string]string{"last_order_at": ""}, 181, 1},
