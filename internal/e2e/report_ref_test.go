@@ -531,6 +531,31 @@ func rrExpect(t *testing.T, st *rrState, asOf time.Time, cac map[string]string, 
 	return ex
 }
 
+// rows are the rows of the tiers, segments or histogram table: in
+// ladder, lifecycle or band order; null is the open band's upper edge.
+func (ex *rrExpected) rows(table, null string) [][]string {
+	var rows [][]string
+	switch table {
+	case "tiers":
+		for _, tr := range rrTiers {
+			rows = append(rows, []string{tr.name, strconv.FormatInt(ex.tiers[tr.name], 10)})
+		}
+	case "segments":
+		for _, s := range []string{"new", "active", "at_risk", "lapsed", "churned"} {
+			rows = append(rows, []string{s, strconv.FormatInt(ex.segments[s], 10)})
+		}
+	case "histogram":
+		for i, e := range rrEdges {
+			to := null
+			if i+1 < len(rrEdges) {
+				to = rrEdges[i+1] + ".00"
+			}
+			rows = append(rows, []string{e + ".00", to, strconv.FormatInt(ex.histogram[i], 10)})
+		}
+	}
+	return rows
+}
+
 // rrRun is one drained run: the servers and the reference state.
 type rrRun struct {
 	e       *env
@@ -936,6 +961,10 @@ func TestReportAgainstExactReference(t *testing.T) {
 		}
 		_, rows = csvRows(t, r.run(t, append([]string{"report", "--as-of", asOf, "--format", "csv", "--table", "channels"}, cacArgs...)...))
 		compareRows(t, "csv channels", rows, want)
+		for _, table := range []string{"tiers", "segments", "histogram"} {
+			_, rows = csvRows(t, r.run(t, "report", "--as-of", asOf, "--format", "csv", "--table", table))
+			compareRows(t, "csv "+table, rows, ex.rows(table, ""))
+		}
 	})
 	t.Run("table", func(t *testing.T) {
 		out := r.run(t, append([]string{"report", "--as-of", asOf}, cacArgs...)...)
@@ -951,6 +980,10 @@ func TestReportAgainstExactReference(t *testing.T) {
 		}
 		_, rows = tableRows(t, out, "Channels")
 		compareRows(t, "table channels", rows, want)
+		for table, title := range map[string]string{"tiers": "Tiers", "segments": "Segments", "histogram": "LTV histogram"} {
+			_, rows = tableRows(t, out, title)
+			compareRows(t, "table "+table, rows, ex.rows(table, "-"))
+		}
 	})
 	t.Run("v1-stats", func(t *testing.T) {
 		base := r.serve(t, strings.Join(rrCAC, ","))
