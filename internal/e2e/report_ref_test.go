@@ -947,6 +947,12 @@ func TestReportAgainstExactReference(t *testing.T) {
 	t.Run("json", func(t *testing.T) {
 		out := r.run(t, append([]string{"report", "--as-of", asOf, "--format", "json"}, cacArgs...)...)
 		compareJSON(t, "report --format json", []byte(out), ex, nil, false)
+		var head struct {
+			AsOf time.Time `json:"as_of"`
+		}
+		if err := json.Unmarshal([]byte(out), &head); err != nil || !head.AsOf.Equal(rrReportAsOf) || head.AsOf.Location() != time.UTC {
+			t.Errorf("as_of %v (%v), want %v in UTC", head.AsOf, err, rrReportAsOf)
+		}
 	})
 	t.Run("csv", func(t *testing.T) {
 		var want [][]string
@@ -990,15 +996,18 @@ func TestReportAgainstExactReference(t *testing.T) {
 		raw := rrGet(t, base+"v1/stats")
 		var head struct {
 			GeneratedAt time.Time `json:"generated_at"`
+			AsOf        time.Time `json:"as_of"`
 		}
 		if err := json.Unmarshal(raw, &head); err != nil {
 			t.Fatal(err)
 		}
-		// The API's as-of time is the start of its computation, which
-		// generated_at gives to the whole second below it.
-		lo := rrExpect(t, r.state, head.GeneratedAt, cac, nil)
-		hi := rrExpect(t, r.state, head.GeneratedAt.Add(time.Second), cac, nil)
-		compareJSON(t, "GET /v1/stats", raw, lo, hi, false)
+		// The API's as-of time is the start of its computation: as_of
+		// says it exactly, and generated_at to the whole second.
+		if head.AsOf.Before(head.GeneratedAt) || !head.AsOf.Before(head.GeneratedAt.Add(time.Second)) {
+			t.Fatalf("as_of %v is not within the second of generated_at %v", head.AsOf, head.GeneratedAt)
+		}
+		want := rrExpect(t, r.state, head.AsOf, cac, nil)
+		compareJSON(t, "GET /v1/stats", raw, want, want, false)
 	})
 }
 

@@ -386,7 +386,7 @@ func (a *Accumulator) Stats(meta Meta) *Stats {
 		GeneratedAt: meta.GeneratedAt.UTC().Truncate(time.Second),
 		Population:  max(meta.Population, a.n),
 		SampleSize:  a.n,
-		AsOf:        a.cfg.AsOf,
+		AsOf:        a.cfg.AsOf.UTC(),
 		Skipped:     a.skipped,
 		FirstSkip:   a.firstSkip,
 		Tiers:       map[string]int64{},

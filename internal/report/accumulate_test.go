@@ -341,7 +341,7 @@ func TestJSONShape(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := `{"generated_at":"2026-12-05T09:00:00Z","population":6,"sampled":false,"sample_size":6,"sample_error":null,` +
+	want := `{"generated_at":"2026-12-05T09:00:00Z","as_of":"` + asOf.UTC().Format(time.RFC3339Nano) + `","population":6,"sampled":false,"sample_size":6,"sample_error":null,` +
 		`"tiers":{"bronze":3,"gold":1,"platinum":1,"silver":1},"tier_order":["bronze","silver","gold","platinum"],` +
 		`"segments":{"active":2,"at_risk":1,"churned":2,"lapsed":0,"new":1},` +
 		`"ltv_histogram":[{"from":"0.00","to":"1000.00","customers":3},{"from":"1000.00","to":null,"customers":3}],` +

@@ -26,6 +26,11 @@ type Stats struct {
 	// GeneratedAt is the wall-clock time the figures were computed, in
 	// whole seconds, UTC.
 	GeneratedAt time.Time `json:"generated_at"`
+	// AsOf ends every customer's observed months (customer-months, ARPU
+	// and churn rates depend on it): the report's --as-of, or the start of
+	// an API computation, exactly, UTC. Without it a caller could not tell
+	// which moment the figures describe, nor recompute one.
+	AsOf time.Time `json:"as_of"`
 	// Population is the number of customer hashes found.
 	Population int64 `json:"population"`
 	// Sampled is true when the figures come from a uniform sample because
@@ -53,9 +58,6 @@ type Stats struct {
 	// Channels are sorted by name.
 	Channels []Channel `json:"channels"`
 
-	// AsOf is the end of every customer's observed months (the report's
-	// as-of time).
-	AsOf time.Time `json:"-"`
 	// SegmentNames are the segments in lifecycle order, then any others.
 	SegmentNames []string `json:"-"`
 	// Skipped counts customers left out because a field could not be
