@@ -1,11 +1,18 @@
 package e2e
 
 import (
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/ltv-stream/ltv-stream/internal/settings"
+	"github.com/ltv-stream/ltv-stream/internal/stream"
 	"github.com/ltv-stream/ltv-stream/internal/testutil"
 	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -109,5 +116,137 @@ func TestMissingTopics(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestRenamedTopicsAreUsedEverywhere: SPEC §1's topic names are only
+// defaults (§7: LTV_*_TOPIC). The real consumer binary, configured by
+// environment alone with all five names changed, on a broker that has
+// only those topics and creates none, reads both renamed inputs and
+// writes the change and segment events and the dead letter to the renamed
+// outputs, the dead letter naming the renamed input it came from; no
+// topic of a default name comes to exist. ltvctl, with the same
+// environment (SPEC §10), serves those events on the read API's
+// /v1/changes and reads the customer with get.
+func TestRenamedTopicsAreUsedEverywhere(t *testing.T) {
+	ctx := testutil.Context(t, 2*time.Minute)
+	names := map[string]string{
+		"LTV_ORDERS_TOPIC":    "shop.orders-v3",
+		"LTV_LIFECYCLE_TOPIC": "shop.lifecycle-v3",
+		"LTV_CHANGES_TOPIC":   "shop.ltv-changes-v3",
+		"LTV_SEGMENTS_TOPIC":  "shop.ltv-segments-v3",
+		"LTV_DLQ_TOPIC":       "shop.ltv-dlq-v3",
+	}
+	var renamed []string
+	for _, n := range names {
+		renamed = append(renamed, n)
+	}
+	cluster, brokers := testutil.StartKafka(t, testutil.KafkaConfig{Partitions: 3, Topics: renamed})
+	e := withRedis(&env{kafka: cluster, brokers: brokers}, testutil.StartRedis(t))
+	procEnv := e.envFor(names)
+	proc := startProc(t, "consumer", procEnv)
+	if err := waitFor(ctx, "readiness", proc.ready); err != nil {
+		t.Fatalf("%v\n%s", err, proc.logTail())
+	}
+
+	orders, lifecycle := names["LTV_ORDERS_TOPIC"], names["LTV_LIFECYCLE_TOPIC"]
+	write(t, ctx, brokers, []kafka.Message{
+		{Topic: orders, Key: []byte("c-1"), Value: orderValue("c-1", "e1", "2000.00")},
+		{Topic: orders, Key: []byte("c-1"), Value: []byte(`{"schema":"ltv.order.v1","type":"order_placed"`)}, // malformed: dead-lettered
+		{Topic: lifecycle, Key: []byte("c-1"), Value: []byte(`{"schema":"ltv.lifecycle.v1","event_id":"e2","type":"customer_churned",` +
+			`"customer_id":"c-1","occurred_at":"2026-03-02T12:00:00Z","reason":"test"}`)},
+	})
+	if err := testutil.WaitCaughtUp(ctx, brokers, settings.DefaultGroupID, orders, lifecycle); err != nil {
+		t.Fatalf("%v\n%s", err, proc.logTail())
+	}
+	if churned := e.rc.HGet(ctx, "ltv:{c-1}", "churned").Val(); churned != "1" {
+		t.Fatalf("c-1's churned = %q, want 1: the renamed lifecycle topic was not read", churned)
+	}
+
+	for _, out := range []struct {
+		topic string
+		want  []string // a fragment of each record, in order
+	}{
+		{names["LTV_CHANGES_TOPIC"], []string{`"previous_tier":"","tier":"gold"`, `"previous_tier":"gold","tier":"silver"`}},
+		{names["LTV_SEGMENTS_TOPIC"], []string{`"previous_segment":"","segment":"new"`, `"previous_segment":"new","segment":"churned"`}},
+		{names["LTV_DLQ_TOPIC"], []string{`{"schema":"ltv.order.v1","type":"order_placed"`}},
+	} {
+		var msgs []kafka.Message
+		if err := waitFor(ctx, "the events on "+out.topic, func() bool {
+			var err error
+			msgs, err = testutil.ReadAll(ctx, brokers, out.topic)
+			return err == nil && len(msgs) >= len(out.want)
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if len(msgs) != len(out.want) {
+			t.Errorf("%s: %d records, want %d", out.topic, len(msgs), len(out.want))
+		}
+		for i, m := range msgs {
+			if i < len(out.want) && !strings.Contains(string(m.Value), out.want[i]) {
+				t.Errorf("%s record %d: %s, want %s", out.topic, i, m.Value, out.want[i])
+			}
+			if out.topic == names["LTV_DLQ_TOPIC"] {
+				if h := headerMap(m.Headers)["topic"]; h != orders {
+					t.Errorf("dead letter's topic header %q, want the renamed input %q", h, orders)
+				}
+			}
+		}
+	}
+	// Nothing was asked of a topic of a default name: the broker creates
+	// none, so it would have failed or stalled; and none exists (while the
+	// renamed ones are found by the same query).
+	for _, n := range renamed {
+		if _, err := stream.Partitions(ctx, brokers, n); err != nil {
+			t.Errorf("topic %q: %v", n, err)
+		}
+	}
+	for _, def := range allTopics {
+		if _, err := stream.Partitions(ctx, brokers, def); err == nil {
+			t.Errorf("topic %q (a default name) exists", def)
+		}
+	}
+
+	// ltvctl with the consumer's environment.
+	ltvctl := testutil.BuildBinary(t, "github.com/ltv-stream/ltv-stream/cmd/ltvctl")
+	get := exec.CommandContext(ctx, ltvctl, "get", "c-1")
+	for k, v := range procEnv {
+		get.Env = append(get.Env, k+"="+v)
+	}
+	if out, err := get.Output(); err != nil || !strings.Contains(string(out), `"churned":"1"`) {
+		t.Errorf("ltvctl get c-1: %v, %s", err, out)
+	}
+	port := testutil.FreePort(t)
+	serve := exec.Command(ltvctl, "serve")
+	serve.Env = append(serve.Env, "PATH="+os.Getenv("PATH"), fmt.Sprintf("LTV_API_ADDR=127.0.0.1:%d", port))
+	for k, v := range procEnv {
+		serve.Env = append(serve.Env, k+"="+v)
+	}
+	var serveLog strings.Builder
+	serve.Stdout, serve.Stderr = &serveLog, &serveLog
+	if err := serve.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = serve.Process.Signal(syscall.SIGTERM)
+		_ = serve.Wait()
+	})
+	var body []byte
+	if err := waitFor(ctx, "/v1/changes with the four events", func() bool {
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/v1/changes?limit=10", port))
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		body, err = io.ReadAll(resp.Body)
+		return err == nil && resp.StatusCode == http.StatusOK && strings.Count(string(body), `"customer_id":"c-1"`) == 4
+	}); err != nil {
+		log := serveLog.String()
+		t.Fatalf("%v: last answer %s\nltvctl serve's log ends:\n%s", err, body, log[max(0, len(log)-2000):])
+	}
+	for _, want := range []string{`"tier":"gold"`, `"tier":"silver"`, `"segment":"new"`, `"segment":"churned"`} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/v1/changes lacks %s: %s", want, body)
+		}
 	}
 }
