@@ -349,13 +349,13 @@ func LoadCommand(cmd Command, args []string, getenv func(string) string, usageOu
 	}
 	model, file, err := LoadModelFile(c.ConfigFile)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("--config (LTV_CONFIG): %w", err)
 	}
 	c.Model, c.BaseCurrency, c.FXRates = model, string(file.BaseCurrency), file.fx
 	// The currency table is checked as the decoder will check it, so a bad
 	// code is a start-up error here, not a failure once the service runs.
 	if _, err := decode.New(decode.Config{BaseCurrency: c.BaseCurrency, FXRates: c.FXRates}); err != nil {
-		return nil, fmt.Errorf("config file (LTV_CONFIG): %w", err)
+		return nil, fmt.Errorf("--config (LTV_CONFIG): config file %s: %w", c.ConfigFile, err)
 	}
 	c.MaxFutureSkew = decode.DefaultMaxFutureSkew
 	if file.MaxFutureSkew != nil {
@@ -370,7 +370,7 @@ func LoadCommand(cmd Command, args []string, getenv func(string) string, usageOu
 // Validate checks the settings that are not checked while parsing.
 func (c *Config) Validate() error {
 	if len(c.Brokers) == 0 {
-		return errors.New("no Kafka brokers (LTV_KAFKA_BROKERS)")
+		return errors.New("--kafka-brokers (LTV_KAFKA_BROKERS): no Kafka brokers")
 	}
 	for _, b := range c.Brokers {
 		if !validBroker(b) {
@@ -379,7 +379,7 @@ func (c *Config) Validate() error {
 		}
 	}
 	if c.RedisURL == "" {
-		return errors.New("no Redis URL (LTV_REDIS_URL)")
+		return errors.New("--redis-url (LTV_REDIS_URL): no Redis URL")
 	}
 	named := []struct{ setting, value string }{
 		{"--group-id (LTV_GROUP_ID)", c.GroupID},
@@ -406,10 +406,10 @@ func (c *Config) Validate() error {
 	if aggregate.TopicsCollide(c.OrdersTopic, c.LifecycleTopic) {
 		// About one pair of names in four billion: the offset guard could
 		// not tell the two topics' offsets apart.
-		return fmt.Errorf("input topics %q and %q have the same 32-bit id in the offset guard; rename one of them", c.OrdersTopic, c.LifecycleTopic)
+		return fmt.Errorf("--orders-topic (LTV_ORDERS_TOPIC) and --lifecycle-topic (LTV_LIFECYCLE_TOPIC): input topics %q and %q have the same 32-bit id in the offset guard; rename one of them", c.OrdersTopic, c.LifecycleTopic)
 	}
 	if err := pipeline.ValidateEventSource(c.EventSource); err != nil {
-		return fmt.Errorf("%w (LTV_EVENT_SOURCE)", err)
+		return fmt.Errorf("--event-source (LTV_EVENT_SOURCE): %w", err)
 	}
 	switch c.KafkaSASLMechanism {
 	case "":
@@ -418,26 +418,47 @@ func (c *Config) Validate() error {
 		}
 	case "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512":
 		if c.KafkaSASLUsername == "" || c.KafkaSASLPassword == "" {
-			return fmt.Errorf("kafka sasl %s needs LTV_KAFKA_SASL_USERNAME and LTV_KAFKA_SASL_PASSWORD", c.KafkaSASLMechanism)
+			return fmt.Errorf("kafka sasl %s needs LTV_KAFKA_SASL_USERNAME and LTV_KAFKA_SASL_PASSWORD (--kafka-sasl-username, --kafka-sasl-password)", c.KafkaSASLMechanism)
 		}
 	default:
-		return fmt.Errorf("kafka sasl mechanism %q is not one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512", c.KafkaSASLMechanism)
+		return fmt.Errorf("--kafka-sasl-mechanism (LTV_KAFKA_SASL_MECHANISM): kafka sasl mechanism %q is not one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512", c.KafkaSASLMechanism)
 	}
-	for name, t := range map[string]TLSFiles{"kafka": c.KafkaTLS, "redis": c.RedisTLS} {
+	for _, side := range []struct {
+		name  string
+		files TLSFiles
+	}{{"kafka", c.KafkaTLS}, {"redis", c.RedisTLS}} {
+		t := side.files
 		if (t.CertFile == "") != (t.KeyFile == "") {
-			return fmt.Errorf("%s tls: a client certificate needs both the cert and the key file", name)
+			return fmt.Errorf("%s and %s: %s tls: a client certificate needs both the cert and the key file",
+				tlsSetting(side.name, "cert-file"), tlsSetting(side.name, "key-file"), side.name)
+		}
+		// The TLS files are read now, so a missing or unreadable one is a
+		// start-up error like any other bad setting.
+		if _, err := t.Config(); err != nil {
+			var which string
+			switch {
+			case errors.Is(err, errCAFile):
+				which = tlsSetting(side.name, "ca-file")
+			default:
+				which = tlsSetting(side.name, "cert-file") + " and " + tlsSetting(side.name, "key-file")
+			}
+			return fmt.Errorf("%s: %s %w", which, side.name, err)
 		}
 	}
-	// The TLS files are read now, so a missing or unreadable one is a
-	// start-up error like any other bad setting.
-	if _, err := c.KafkaTLS.Config(); err != nil {
-		return fmt.Errorf("kafka %w", err)
-	}
-	if _, err := c.RedisTLS.Config(); err != nil {
-		return fmt.Errorf("redis %w", err)
-	}
 	if c.RedisTLS.Wanted() && !strings.HasPrefix(c.RedisURL, "rediss://") {
-		return errors.New("redis tls settings (LTV_REDIS_TLS_*) are set but LTV_REDIS_URL is not rediss://")
+		var set []string
+		for _, f := range []struct {
+			name string
+			on   bool
+		}{
+			{"ca-file", c.RedisTLS.CAFile != ""}, {"cert-file", c.RedisTLS.CertFile != ""},
+			{"key-file", c.RedisTLS.KeyFile != ""}, {"insecure-skip-verify", c.RedisTLS.InsecureSkipVerify},
+		} {
+			if f.on {
+				set = append(set, tlsSetting("redis", f.name))
+			}
+		}
+		return fmt.Errorf("%s: redis tls settings are set but LTV_REDIS_URL is not rediss:// (--redis-url): TLS to Redis is chosen by the URL's scheme", strings.Join(set, ", "))
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
@@ -466,6 +487,13 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("--state-cache-bytes (LTV_STATE_CACHE_BYTES): %d is more than %d (64 GiB); the cache is allocated whole at start", c.StateCacheBytes, MaxStateCacheBytes)
 	}
 	return nil
+}
+
+// tlsSetting names the flag and variable of a TLS setting of side (kafka
+// or redis): "--kafka-tls-ca-file (LTV_KAFKA_TLS_CA_FILE)".
+func tlsSetting(side, name string) string {
+	flagName := side + "-tls-" + name
+	return "--" + flagName + " (LTV_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_")) + ")"
 }
 
 // maxSessionTimeout is the longest session timeout the group protocol can

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ltv-stream/ltv-stream/internal/aggregate"
 	"github.com/ltv-stream/ltv-stream/internal/spectest"
 	"github.com/shopspring/decimal"
 )
@@ -201,7 +203,7 @@ func TestInvalidSettingsAreErrors(t *testing.T) {
 		{"yaml empty tier mapping", nil, nil, "tiers: {}\n", "at least one tier"},
 		{"yaml unknown key in a tier", nil, nil, "tiers: [{name: a, min: 0, minimum: 5000}]\n", `unknown key "minimum" in a tier`},
 		{"yaml min and threshold in a tier", nil, nil, "tiers: [{name: a, min: 0, threshold: 5000}]\n", `tier "a" has more than one min/threshold`},
-		{"yaml base currency with blanks", nil, nil, "base_currency: \"S E K\"\n", "config file (LTV_CONFIG): base currency"},
+		{"yaml base currency with blanks", nil, nil, "base_currency: \"S E K\"\n", "/ltv.yaml: base currency"},
 		{"yaml fx rate of the base currency", nil, nil, "fx_rates: {SEK: \"2\"}\n", "fx rate of the base currency"},
 		{"yaml two documents", nil, nil, "lifespan_years: 3\n---\nlifespan_years: 5\n", "more than one YAML document"},
 		{"yaml fractional dedupe window", nil, nil, "dedupe_window: 31.9\n", "not a whole number"},
@@ -802,5 +804,78 @@ func TestYAMLBaseCurrency(t *testing.T) {
 				t.Errorf("base currency %q, want %q", c.BaseCurrency, tc.want)
 			}
 		})
+	}
+}
+
+// TestEveryInvalidSettingNamesItsFlagAndVariable: docs/configuration.md
+// promises that an invalid value is a start-up error naming the flag and
+// its variable, whichever of the two gave it; the operator then knows
+// what to change. Each case is a bad value of one setting (or a bad pair);
+// the error must name every flag and variable listed.
+func TestEveryInvalidSettingNamesItsFlagAndVariable(t *testing.T) {
+	a, b := collidingTopicNames()
+	for _, tc := range []struct {
+		name  string
+		env   map[string]string
+		yaml  string
+		names []string // flags (without --) whose flag and variable the error names
+	}{
+		{"no brokers", map[string]string{"LTV_KAFKA_BROKERS": " , "}, "", []string{"kafka-brokers"}},
+		{"blank redis url", map[string]string{"LTV_REDIS_URL": " "}, "", []string{"redis-url"}},
+		{"missing config file", map[string]string{"LTV_CONFIG": "/nonexistent/ltv.yaml"}, "", []string{"config"}},
+		{"bad value in the config file", nil, "hysteresis: 2\n", []string{"config"}},
+		{"unknown key in the config file", nil, "hysteresys: 0.1\n", []string{"config"}},
+		{"bad base currency in the config file", nil, "base_currency: \"S E K\"\n", []string{"config"}},
+		{"unknown sasl mechanism", map[string]string{"LTV_KAFKA_SASL_MECHANISM": "GSSAPI"}, "", []string{"kafka-sasl-mechanism"}},
+		{"sasl without a password", map[string]string{"LTV_KAFKA_SASL_MECHANISM": "PLAIN", "LTV_KAFKA_SASL_USERNAME": "u"}, "",
+			[]string{"kafka-sasl-username", "kafka-sasl-password"}},
+		{"sasl credentials without a mechanism", map[string]string{"LTV_KAFKA_SASL_USERNAME": "u", "LTV_KAFKA_SASL_PASSWORD": "p"}, "",
+			[]string{"kafka-sasl-mechanism"}},
+		{"kafka cert without key", map[string]string{"LTV_KAFKA_TLS_CERT_FILE": "/x.crt"}, "", []string{"kafka-tls-cert-file", "kafka-tls-key-file"}},
+		{"redis key without cert", map[string]string{"LTV_REDIS_URL": "rediss://h:6380", "LTV_REDIS_TLS_KEY_FILE": "/x.key"}, "",
+			[]string{"redis-tls-cert-file", "redis-tls-key-file"}},
+		{"missing kafka ca file", map[string]string{"LTV_KAFKA_TLS_CA_FILE": "/nonexistent/ca.pem"}, "", []string{"kafka-tls-ca-file"}},
+		{"missing redis ca file", map[string]string{"LTV_REDIS_URL": "rediss://h:6380", "LTV_REDIS_TLS_CA_FILE": "/nonexistent/ca.pem"}, "",
+			[]string{"redis-tls-ca-file"}},
+		{"missing kafka client key pair", map[string]string{"LTV_KAFKA_TLS_CERT_FILE": "/nonexistent/c.pem", "LTV_KAFKA_TLS_KEY_FILE": "/nonexistent/k.pem"}, "",
+			[]string{"kafka-tls-cert-file", "kafka-tls-key-file"}},
+		{"redis tls without rediss", map[string]string{"LTV_REDIS_TLS_INSECURE_SKIP_VERIFY": "true"}, "",
+			[]string{"redis-tls-insecure-skip-verify", "redis-url"}},
+		{"event source", map[string]string{"LTV_EVENT_SOURCE": "my updater"}, "", []string{"event-source"}},
+		{"input topics with one offset-guard id", map[string]string{"LTV_ORDERS_TOPIC": a, "LTV_LIFECYCLE_TOPIC": b}, "",
+			[]string{"orders-topic", "lifecycle-topic"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			env := map[string]string{}
+			maps.Copy(env, tc.env)
+			if tc.yaml != "" {
+				env["LTV_CONFIG"] = yamlFile(t, tc.yaml)
+			}
+			_, err := Load(nil, envOf(env), io.Discard)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, name := range tc.names {
+				variable := "LTV_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
+				if !strings.Contains(err.Error(), "--"+name) || !strings.Contains(err.Error(), variable) {
+					t.Errorf("error %q does not name --%s and %s", err, name, variable)
+				}
+			}
+		})
+	}
+}
+
+// collidingTopicNames finds two valid topic names whose offset-guard ids
+// (aggregate.TopicOf, 32 bits) are equal: about 80,000 names by the
+// birthday bound.
+func collidingTopicNames() (string, string) {
+	seen := map[aggregate.TopicID]string{}
+	for i := 0; ; i++ {
+		name := "t-" + strconv.Itoa(i)
+		id := aggregate.TopicOf(name)
+		if other, ok := seen[id]; ok {
+			return other, name
+		}
+		seen[id] = name
 	}
 }

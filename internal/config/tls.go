@@ -3,6 +3,7 @@ package config
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"os"
 )
@@ -19,6 +20,10 @@ type TLSFiles struct {
 	InsecureSkipVerify bool   // skip verifying the server's certificate (testing only)
 }
 
+// errCAFile marks an error of the CA file (the others are of the client
+// certificate and key), so that the caller can name the setting.
+var errCAFile = errors.New("tls ca file")
+
 // Wanted reports whether any setting asks for TLS.
 func (t TLSFiles) Wanted() bool {
 	return t.Enabled || t.CAFile != "" || t.CertFile != "" || t.InsecureSkipVerify
@@ -34,11 +39,11 @@ func (t TLSFiles) Config() (*tls.Config, error) {
 	if t.CAFile != "" {
 		pem, err := os.ReadFile(t.CAFile)
 		if err != nil {
-			return nil, fmt.Errorf("tls ca file: %w", err)
+			return nil, fmt.Errorf("%w: %w", errCAFile, err)
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("tls ca file %s: no PEM certificate found", t.CAFile)
+			return nil, fmt.Errorf("%w %s: no PEM certificate found", errCAFile, t.CAFile)
 		}
 		c.RootCAs = pool
 	}
