@@ -185,10 +185,16 @@ func runGet(ctx context.Context, args []string, getenv func(string) string, out,
 	// one, so that line n is always the n-th id's.
 	var missing []string
 	var buf []byte
-	vals := make([]string, len(names))
+	vals := make([]any, len(names))
 	for i, m := range read {
 		for j, name := range names {
-			vals[j] = m[name]
+			// A field the hash holds, an empty one too (a customer
+			// without a tier has tier ""), is printed; one it does not
+			// hold (nil) is left out.
+			vals[j] = nil
+			if v, held := m[name]; held {
+				vals[j] = v
+			}
 		}
 		var found bool
 		buf, found = store.AppendPublicJSON(buf[:0], names, vals)

@@ -67,14 +67,15 @@ func (s *Server) getCustomer(w http.ResponseWriter, r *http.Request) {
 	writeBody(w, http.StatusOK, *buf)
 }
 
-// hmgetCmd is an HMGET of the public fields of one customer. Its reply is
-// read as strings, an absent field as "" (the updater never stores an
-// empty public field), which spares boxing every value.
-func (s *Server) hmgetCmd(ctx context.Context, id string) *redis.StringSliceCmd {
+// hmgetCmd is an HMGET of the public fields of one customer. Its reply
+// tells a field the hash does not hold (nil) from one it holds empty (""):
+// the updater stores a customer without a tier as tier "", which is
+// returned as Redis holds it.
+func (s *Server) hmgetCmd(ctx context.Context, id string) *redis.SliceCmd {
 	args := make([]any, len(s.hmget))
 	copy(args, s.hmget)
 	args[1] = store.Key(id)
-	return redis.NewStringSliceCmd(ctx, args...)
+	return redis.NewSliceCmd(ctx, args...)
 }
 
 // batchRequest is the body of POST /v1/customers:batchGet.
@@ -174,7 +175,7 @@ func (s *Server) batchGet(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RedisTimeout)
 	defer cancel()
-	cmds := make([]*redis.StringSliceCmd, len(ids))
+	cmds := make([]*redis.SliceCmd, len(ids))
 	_, err = s.redis.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, id := range ids {
 			cmds[i] = s.hmgetCmd(ctx, id)
@@ -239,7 +240,7 @@ func (s *Server) batchGet(w http.ResponseWriter, r *http.Request) {
 // because its key is not a hash. Such a key is answered under "errors"
 // and the rest of the batch is served; any other failure (Redis down, an
 // ACL, OOM) concerns the whole batch.
-func onlyWrongTypes(cmds []*redis.StringSliceCmd) bool {
+func onlyWrongTypes(cmds []*redis.SliceCmd) bool {
 	seen := false
 	for _, c := range cmds {
 		if err := c.Err(); err != nil {

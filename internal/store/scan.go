@@ -18,15 +18,18 @@ import (
 )
 
 // AppendPublicJSON appends the JSON object of a customer's public fields:
-// vals[i] is the value Redis holds for names[i] ("" when absent: left
-// out), each rendered as the string it is, in names' order. found is
-// false, and nothing is appended, when every value is absent. The read API
-// and ltvctl get render customers with it, so both print the same object.
-func AppendPublicJSON(dst []byte, names, vals []string) (out []byte, found bool) {
+// vals[i] is HMGET's reply for names[i], a string when the hash holds the
+// field (an empty one too: the updater stores a customer without a tier
+// as tier "") and nil when it does not (left out), each rendered as the
+// string it is, in names' order. found is false, and nothing is appended,
+// when the hash holds none of them. The read API and ltvctl get render
+// customers with it, so both print the same object.
+func AppendPublicJSON(dst []byte, names []string, vals []any) (out []byte, found bool) {
 	start := len(dst)
 	dst = append(dst, '{')
-	for i, v := range vals {
-		if i >= len(names) || v == "" {
+	for i, val := range vals {
+		v, held := val.(string)
+		if i >= len(names) || !held {
 			continue
 		}
 		if found {
