@@ -464,8 +464,27 @@ func runFit(ctx context.Context, args []string, getenv func(string) string, out,
 		fmt.Fprintf(out, "  # spend: {p: …, q: …, v: …}   # Gamma-Gamma: NOT FITTED, the summary has no monetary_value column;\n")
 		fmt.Fprintf(out, "  #   the consumer requires it: fit on a summary with monetary_value (or on Redis) and put its spend: line here\n")
 	}
-	fmt.Fprintf(out, "  horizon_months: 12\n  discount_rate_monthly: 0.01\n  rescore_every_days: 0\n")
+	fmt.Fprint(out, forecastSettings(cfg.Model.Predictive))
 	return nil
+}
+
+// forecastSettings renders the block's lines that a fit does not estimate:
+// those of the configured predictive block when there is one (a refit
+// pasted over it must not reset the operator's horizon, discount rate or
+// re-scoring), else SPEC §9's example values.
+func forecastSettings(pred *aggregate.Predictive) string {
+	horizon, discount, rescoreDays := 12, 0.01, 0.0
+	from := "SPEC §9's example values: choose your own"
+	if pred != nil {
+		if p, ok := pred.Predictor.(interface{ Model() *clv.Model }); ok {
+			c := p.Model().Config()
+			horizon, discount = c.HorizonMonths, c.DiscountRateMonthly
+			rescoreDays = float64(pred.RescoreEvery) / float64(aggregate.Day)
+			from = "as configured (LTV_CONFIG)"
+		}
+	}
+	return fmt.Sprintf("  # horizon, discount and re-scoring: %s\n  horizon_months: %d\n  discount_rate_monthly: %s\n  rescore_every_days: %s\n",
+		from, horizon, strconv.FormatFloat(discount, 'g', -1, 64), strconv.FormatFloat(rescoreDays, 'g', -1, 64))
 }
 
 // num4 renders a parameter with enough digits to reproduce the fit.

@@ -138,6 +138,11 @@ func (p *Predictive) model() (*aggregate.Predictive, error) {
 // clvPredictor adapts the model package to the domain's Predictor.
 type clvPredictor struct{ m *clv.Model }
 
+// Model is the configured model: ltvctl fit repeats its horizon and
+// discount rate in the block it prints, so pasting a refit over the old
+// block keeps the operator's choices.
+func (c clvPredictor) Model() *clv.Model { return c.m }
+
 // Predict implements aggregate.Predictor. The state only passes valid
 // histories; a refund-heavy customer's negative mean spend counts as 0.
 func (c clvPredictor) Predict(x, tx, T, m, marginRate float64) aggregate.Prediction {
