@@ -223,3 +223,60 @@ func onlyDeadLetter(ctx context.Context, t *testing.T, e *env) testutil.ExactRec
 	}
 	return got[0]
 }
+
+// TestForeignKeyDoesNotStallThePartition: another program has written a
+// string at the state key of customer c-foreign, ltv:{c-foreign}. Every
+// load of that customer then fails in Redis (WRONGTYPE), however often it
+// is tried, so its records must go to the DLQ, with a reason naming the
+// key, like those of a customer whose hash cannot be parsed, and the
+// records after them, of another customer on the same partition, must be
+// applied: no single record may stall a partition (SPEC §2, §6). The
+// foreign value is left as it is.
+func TestForeignKeyDoesNotStallThePartition(t *testing.T) {
+	e := newEnv(t, 1)
+	ctx := testutil.Context(t, 2*time.Minute)
+	if err := e.rc.Set(ctx, "ltv:{c-foreign}", "not ours", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	order := func(cust, id, amount, at string) kafka.Message {
+		v := fmt.Sprintf(`{"schema":"ltv.order.v1","event_id":%q,"type":"order_placed","customer_id":%q,`+
+			`"order_id":"o-%s","amount":%q,"currency":"SEK","occurred_at":%q}`, id, cust, id, amount, at)
+		return kafka.Message{Topic: settings.DefaultOrdersTopic, Key: []byte(cust), Value: []byte(v)}
+	}
+	msgs := []kafka.Message{
+		order("c-foreign", "e-f1", "5.00", "2026-01-01T00:00:00Z"),
+		order("c-ours", "e-o1", "10.00", "2026-01-01T00:00:00Z"),
+		order("c-foreign", "e-f2", "6.00", "2026-01-02T00:00:00Z"),
+		order("c-ours", "e-o2", "20.00", "2026-01-02T00:00:00Z"),
+	}
+	write(t, ctx, e.brokers, msgs)
+	_, _ = inProcess(t, e)
+	wait, cancel := context.WithTimeout(ctx, 45*time.Second)
+	defer cancel()
+	if err := testutil.WaitCaughtUp(wait, e.brokers, settings.DefaultGroupID, settings.DefaultOrdersTopic, settings.DefaultLifecycleTopic); err != nil {
+		t.Fatalf("the partition did not move on past c-foreign's records: %v", err)
+	}
+	if got, err := e.rc.HGet(ctx, "ltv:{c-ours}", "revenue").Result(); err != nil || got != "30.00" {
+		t.Errorf("c-ours revenue %q (%v), want 30.00", got, err)
+	}
+	if got, err := e.rc.Get(ctx, "ltv:{c-foreign}").Result(); err != nil || got != "not ours" {
+		t.Errorf("the foreign key now holds %q (%v), want it left as it was", got, err)
+	}
+	got, err := testutil.ReadExact(ctx, e.brokers, settings.DefaultDLQTopic, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 {
+		t.Fatalf("%d dead letters, want c-foreign's 2", len(got))
+	}
+	for i, r := range got {
+		src := msgs[2*i]
+		if string(r.Key) != string(src.Key) || string(r.Value) != string(src.Value) {
+			t.Errorf("dead letter %d: key %q value %q, want the original record", i, r.Key, r.Value)
+		}
+		if !strings.Contains(r.Headers["error"], "key ltv:{c-foreign} is not a hash (WRONGTYPE)") ||
+			r.Headers["topic"] != settings.DefaultOrdersTopic || r.Headers["offset"] != strconv.Itoa(2*i) {
+			t.Errorf("dead letter %d: headers %v", i, r.Headers)
+		}
+	}
+}

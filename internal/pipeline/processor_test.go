@@ -282,6 +282,101 @@ func TestUnreadableStateGoesToDLQ(t *testing.T) {
 	}
 }
 
+// TestForeignKeyTypeGoesToDLQ: a customer whose key holds something other
+// than a hash (another program wrote ltv:{<id>}, or its pending key) is as
+// unreadable as a hash that cannot be parsed. Its events go to the DLQ
+// with a reason naming the key, the key is left as it is, and the other
+// customers of the batch are applied: the partition moves on instead of
+// retrying the batch for ever (SPEC §2, §6).
+func TestForeignKeyTypeGoesToDLQ(t *testing.T) {
+	cases := []struct {
+		name    string
+		plant   func(t *testing.T, p *pipeline.Processor, pub *recordingPublisher, rc *redis.Client) error
+		reason  string
+		unmoved func(rc *redis.Client) (string, error)
+	}{
+		{"state key is a string",
+			func(t *testing.T, _ *pipeline.Processor, _ *recordingPublisher, rc *redis.Client) error {
+				return rc.Set(ctxT(t), "ltv:{c-5}", "foreign", 0).Err()
+			},
+			"key ltv:{c-5} is not a hash (WRONGTYPE)",
+			func(rc *redis.Client) (string, error) { return rc.Get(ctxT(t), "ltv:{c-5}").Result() }},
+		{"state key is a list",
+			func(t *testing.T, _ *pipeline.Processor, _ *recordingPublisher, rc *redis.Client) error {
+				return rc.RPush(ctxT(t), "ltv:{c-5}", "foreign").Err()
+			},
+			"key ltv:{c-5} is not a hash (WRONGTYPE)",
+			func(rc *redis.Client) (string, error) { return rc.LIndex(ctxT(t), "ltv:{c-5}", 0).Result() }},
+		{"pending key is a hash",
+			// c-5's first events are written but their publication fails,
+			// so its hash flags a pending key; then a foreign hash takes
+			// that key's name.
+			func(t *testing.T, p *pipeline.Processor, pub *recordingPublisher, rc *redis.Client) error {
+				pub.fail = errors.New("broker down")
+				_, _ = p.Process(ctxT(t), []pipeline.Record{orderRec(0, "e0", "c-5", "1.00", "2025-12-01T00:00:00Z")})
+				pub.fail = nil
+				pub.msgs = nil
+				if rc.HGet(ctxT(t), "ltv:{c-5}", "_p").Val() == "" {
+					return errors.New("no pending flag after the failed publication")
+				}
+				if err := rc.Del(ctxT(t), "ltv:{c-5}:pending").Err(); err != nil {
+					return err
+				}
+				return rc.HSet(ctxT(t), "ltv:{c-5}:pending", "f", "foreign").Err()
+			},
+			"key ltv:{c-5}:pending is not a string (WRONGTYPE)",
+			func(rc *redis.Client) (string, error) { return rc.HGet(ctxT(t), "ltv:{c-5}:pending", "f").Result() }},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			p, pub, rc := setup(t)
+			if err := tc.plant(t, p, pub, rc); err != nil {
+				t.Fatal(err)
+			}
+			batch := []pipeline.Record{
+				orderRec(10, "e1", "c-5", "1.00", "2026-01-01T00:00:00Z"),
+				orderRec(11, "e2", "c-6", "2.00", "2026-01-01T00:00:00Z"),
+				orderRec(12, "e3", "c-5", "3.00", "2026-01-02T00:00:00Z"),
+			}
+			stats, err := p.Process(ctxT(t), batch)
+			if err != nil {
+				t.Fatalf("the batch failed (a retry fails the same way, for ever): %v", err)
+			}
+			if stats.DeadLetters != 2 || stats.Applied != 1 {
+				t.Errorf("stats = %+v, want 2 dead letters and 1 applied", stats)
+			}
+			dlq := pub.topic("ltv-dlq")
+			if len(dlq) != 2 {
+				t.Fatalf("dlq = %v, want c-5's two records", dlq)
+			}
+			for i, m := range dlq {
+				if string(m.Key) != "c-5" || string(m.Value) != string(batch[2*i].Value) {
+					t.Errorf("dead letter %d: key %q value %q, want the original record", i, m.Key, m.Value)
+				}
+				if reason := headerOf(m, pipeline.HeaderError); !strings.Contains(reason, tc.reason) {
+					t.Errorf("dead letter %d: error %q, want it to contain %q", i, reason, tc.reason)
+				}
+			}
+			if got, err := tc.unmoved(rc); err != nil || got != "foreign" {
+				t.Errorf("the foreign key was changed: %q, %v", got, err)
+			}
+			if got := rc.HGet(ctxT(t), "ltv:{c-6}", "revenue").Val(); got != "2.00" {
+				t.Errorf("c-6 revenue %q, want 2.00: the other customer of the batch was not applied", got)
+			}
+		})
+	}
+}
+
+// headerOf is the value of a message's header key ("" when absent).
+func headerOf(m pipeline.Message, key string) string {
+	for _, h := range m.Headers {
+		if h.Key == key {
+			return string(h.Value)
+		}
+	}
+	return ""
+}
+
 // A customer's change documents share one buffer; documents longer than
 // the room each gets (a long customer id) still come out whole and
 // separate, every one a document of its own customer in order.

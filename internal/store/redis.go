@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -76,8 +77,11 @@ func (r *Redis) Ping(ctx context.Context) error {
 // trip of HGETALLs, and a second one reading the pending key of the
 // customers whose hash says they have one (normally none: pending events
 // are cleared as soon as their publication is acknowledged). A hash that
-// cannot be parsed yields a non-nil error in its slot of errs, not a
-// failure of the whole call; err is for Redis being unreachable.
+// cannot be parsed, or a key of the customer that holds another type
+// (WRONGTYPE: another program wrote it), yields a non-nil error in its
+// slot of errs, not a failure of the whole call, so the caller can
+// dead-letter that customer's events and go on; err is for Redis being
+// unreachable.
 func (r *Redis) Load(ctx context.Context, customerIDs []string) (snaps []Snapshot, errs []error, err error) {
 	snaps = make([]Snapshot, len(customerIDs))
 	dst := make([]*Snapshot, len(customerIDs))
@@ -95,13 +99,14 @@ func (r *Redis) Load(ctx context.Context, customerIDs []string) (snaps []Snapsho
 // misses land in the batch's array). When err is not nil, the snapshots
 // are left in an unspecified state.
 func (r *Redis) LoadTo(ctx context.Context, customerIDs []string, dst []*Snapshot) (errs []error, err error) {
-	hashes, err := r.hashes(ctx, customerIDs)
+	errs = make([]error, len(customerIDs))
+	hashes, err := r.hashes(ctx, customerIDs, errs)
 	if err != nil {
 		return nil, fmt.Errorf("load %d customers: %w", len(customerIDs), err)
 	}
 	var flagged []int
 	for i, h := range hashes {
-		if hasField(h, fieldPendingFlag) {
+		if errs[i] == nil && hasField(h, fieldPendingFlag) {
 			flagged = append(flagged, i)
 		}
 	}
@@ -114,26 +119,40 @@ func (r *Redis) LoadTo(ctx context.Context, customerIDs []string, dst []*Snapsho
 			}
 			return nil
 		})
-		if err != nil && !errors.Is(err, redis.Nil) {
+		if err != nil && !errors.Is(err, redis.Nil) && !isWrongType(err) {
 			return nil, fmt.Errorf("load pending of %d customers: %w", len(flagged), err)
 		}
 		for j, i := range flagged {
-			if err := gets[j].Err(); err != nil && !errors.Is(err, redis.Nil) {
+			switch err := gets[j].Err(); {
+			case err == nil || errors.Is(err, redis.Nil):
+				pending[i] = gets[j].Val()
+			case isWrongType(err):
+				errs[i] = fmt.Errorf("key %s is not a string (WRONGTYPE): something other than ltv-stream wrote it", PendingKey(customerIDs[i]))
+			default:
 				return nil, fmt.Errorf("load pending of customer %q: %w", customerIDs[i], err)
 			}
-			pending[i] = gets[j].Val()
 		}
 	}
-	errs = make([]error, len(customerIDs))
 	for i, id := range customerIDs {
+		if errs[i] != nil {
+			*dst[i] = Snapshot{CustomerID: id}
+			continue
+		}
 		errs[i] = DecodeSnapshotInto(dst[i], id, hashes[i], pending[i])
 	}
 	return errs, nil
 }
 
+// isWrongType reports whether err is Redis's WRONGTYPE reply: the key
+// holds a value of another type than the command reads.
+func isWrongType(err error) bool {
+	return err != nil && strings.HasPrefix(err.Error(), "WRONGTYPE")
+}
+
 // hashes reads the customers' hashes in one pipeline, each as HGETALL's
-// field, value pairs.
-func (r *Redis) hashes(ctx context.Context, customerIDs []string) ([][]string, error) {
+// field, value pairs. A key that is not a hash fails only its own
+// customer: errs[i] says so (a *NotHashError) and its pairs are nil.
+func (r *Redis) hashes(ctx context.Context, customerIDs []string, errs []error) ([][]string, error) {
 	// The keys go as *string: no allocation to box them (see evalShaArgs).
 	keys, _ := customerKeys(len(customerIDs), func(i int) string { return customerIDs[i] }, nil)
 	hashes := make([][]string, len(customerIDs))
@@ -142,20 +161,56 @@ func (r *Redis) hashes(ctx context.Context, customerIDs []string) ([][]string, e
 		cmds, err := pipelineEach(ctx, r.client, len(keys), func(i int) *redis.StringSliceCmd {
 			return redis.NewStringSliceCmd(ctx, "hgetall", &keys[i])
 		})
-		for i, cmd := range cmds {
-			hashes[i] = cmd.Val()
+		if err = notHashes(err, cmds, customerIDs, errs); err != nil {
+			return nil, err
 		}
-		return hashes, err
+		for i, cmd := range cmds {
+			if errs[i] == nil {
+				hashes[i] = cmd.Val()
+			}
+		}
+		return hashes, nil
 	}
 	cmds, err := pipelineEach(ctx, r.client, len(keys), func(i int) *redis.MapStringStringCmd {
 		return redis.NewMapStringStringCmd(ctx, "hgetall", &keys[i])
 	})
+	if err = notHashes(err, cmds, customerIDs, errs); err != nil {
+		return nil, err
+	}
 	for i, cmd := range cmds {
-		if h := cmd.Val(); len(h) > 0 {
+		if h := cmd.Val(); errs[i] == nil && len(h) > 0 {
 			hashes[i] = pairsOf(h)
 		}
 	}
-	return hashes, err
+	return hashes, nil
+}
+
+// notHashes sorts a pipeline's failure: when every failed command met a
+// key that is not a hash (WRONGTYPE), those customers' slots of errs get
+// a *NotHashError and nil is returned; any other failure is returned as
+// it is (Redis unreachable, say), failing the whole load.
+func notHashes[C redis.Cmder](err error, cmds []C, customerIDs []string, errs []error) error {
+	if err == nil {
+		return nil
+	}
+	wrong := false
+	for _, cmd := range cmds {
+		switch cerr := cmd.Err(); {
+		case isWrongType(cerr):
+			wrong = true
+		case cerr != nil:
+			return err
+		}
+	}
+	if !wrong {
+		return err // a failure no command owns
+	}
+	for i, cmd := range cmds {
+		if isWrongType(cmd.Err()) {
+			errs[i] = &NotHashError{IDs: []string{customerIDs[i]}}
+		}
+	}
+	return nil
 }
 
 // pipelineEach sends the n commands cmd makes in one pipeline.

@@ -151,7 +151,7 @@ func (r *Redis) ReadFields(ctx context.Context, customerIDs, fields []string) ([
 		for i, cmd := range cmds {
 			switch cerr := cmd.Err(); {
 			case cerr == nil:
-			case strings.HasPrefix(cerr.Error(), "WRONGTYPE"):
+			case isWrongType(cerr):
 				if notHash == nil {
 					notHash = &NotHashError{}
 				}
