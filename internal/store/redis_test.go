@@ -7,6 +7,7 @@ package store_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"reflect"
 	"strconv"
@@ -312,6 +313,68 @@ func TestCorruptStateIsReportedNotReset(t *testing.T) {
 	}
 	if errs[1] != nil {
 		t.Fatalf("absent customer reported as error: %v", errs[1])
+	}
+}
+
+// TestKeyOfAnotherTypeIsReportedInItsSlot: a customer key that another
+// program filled with something other than a hash fails only that
+// customer's load, with an error naming the key, over RESP2 (the
+// service's client), RESP3 and Redis Cluster alike; the other customers
+// load as usual, so the pipeline can dead-letter the one customer's
+// events and go on instead of failing the batch for ever.
+func TestKeyOfAnotherTypeIsReportedInItsSlot(t *testing.T) {
+	cases := []struct {
+		name  string
+		setup func(t *testing.T) (*store.Redis, redis.UniversalClient)
+	}{
+		{"RESP2", func(t *testing.T) (*store.Redis, redis.UniversalClient) {
+			st, srv := newStore(t)
+			return st, srv.Client()
+		}},
+		{"RESP3", func(t *testing.T) (*store.Redis, redis.UniversalClient) {
+			_, srv := newStore(t)
+			return store.NewRedis(srv.Client(), store.Config{}), srv.Client()
+		}},
+		{"cluster", func(t *testing.T) (*store.Redis, redis.UniversalClient) {
+			c := testutil.StartRedisCluster(t, 3).Client()
+			return store.NewRedis(c, store.Config{}), c
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			st, rc := tc.setup(t)
+			ctx := ctxT(t)
+			m := aggregate.DefaultModel()
+			if _, conflicts := applyAndWrite(t, st, m, "c-ok", []aggregate.Event{order("e1", "c-ok", "80.00", "0.5", "2026-01-01T00:00:00Z")}, 0); len(conflicts) != 0 {
+				t.Fatalf("unexpected conflicts %v", conflicts)
+			}
+			if err := rc.Set(ctx, store.Key("c-str"), "foreign", 0).Err(); err != nil {
+				t.Fatal(err)
+			}
+			if err := rc.SAdd(ctx, store.Key("c-set"), "foreign").Err(); err != nil {
+				t.Fatal(err)
+			}
+			ids := []string{"c-str", "c-ok", "c-set", "c-absent"}
+			snaps, errs, err := st.Load(ctx, ids)
+			if err != nil {
+				t.Fatalf("the whole load failed: %v", err)
+			}
+			for _, i := range []int{0, 2} {
+				var notHash *store.NotHashError
+				if !errors.As(errs[i], &notHash) || !strings.Contains(errs[i].Error(), "key "+store.Key(ids[i])+" is not a hash (WRONGTYPE)") {
+					t.Errorf("%s: error %v, want a *store.NotHashError naming its key", ids[i], errs[i])
+				}
+			}
+			if errs[1] != nil || !snaps[1].Exists || snaps[1].State.Orders != 1 {
+				t.Errorf("c-ok: %v, %+v", errs[1], snaps[1].State)
+			}
+			if errs[3] != nil || snaps[3].Exists {
+				t.Errorf("c-absent: %v, exists %v", errs[3], snaps[3].Exists)
+			}
+			if got, err := rc.Get(ctx, store.Key("c-str")).Result(); err != nil || got != "foreign" {
+				t.Errorf("the foreign value is now %q (%v)", got, err)
+			}
+		})
 	}
 }
 
