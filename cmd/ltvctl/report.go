@@ -16,6 +16,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/ltv-stream/ltv-stream/internal/report"
 	"github.com/ltv-stream/ltv-stream/internal/stats"
@@ -207,6 +209,18 @@ func channelName(ch string) string {
 	return ch
 }
 
+// textCell renders a cell for a terminal. Channel and tier names are a
+// producer's (or whatever Redis holds) and may carry a newline, a tab or
+// an escape sequence: printed raw they would split a row, shift its
+// columns or drive the operator's terminal. Such a cell is shown Go-quoted,
+// every byte visible; CSV and JSON keep the value as it is.
+func textCell(s string) string {
+	if utf8.ValidString(s) && strings.IndexFunc(s, func(r rune) bool { return !unicode.IsPrint(r) }) < 0 {
+		return s
+	}
+	return strconv.Quote(s)
+}
+
 // table is one table of a report: a header and rows of cells.
 type table struct {
 	title  string
@@ -292,8 +306,13 @@ func writeTables(out io.Writer, s *report.Stats, only string) error {
 			header[i] = strings.ToUpper(strings.ReplaceAll(h, "_", " "))
 		}
 		fmt.Fprintln(tw, strings.Join(header, "\t")+"\t")
+		cells := make([]string, 0, len(t.header))
 		for _, r := range t.rows {
-			fmt.Fprintln(tw, strings.Join(r, "\t")+"\t")
+			cells = cells[:0]
+			for _, c := range r {
+				cells = append(cells, textCell(c))
+			}
+			fmt.Fprintln(tw, strings.Join(cells, "\t")+"\t")
 		}
 		// A blank line ends the tabwriter's column block.
 		if err := tw.Flush(); err != nil {
