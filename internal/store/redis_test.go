@@ -166,6 +166,37 @@ func TestClearPendingOnlyWhenTokenUnchanged(t *testing.T) {
 	}
 }
 
+// A clear that meets a customer key another program overwrote with
+// another type (WRONGTYPE) leaves that key alone and still clears the
+// other customers of its call: the script raised the error, so the clears
+// after it in the call failed too, and every retry of the queue failed the
+// same way for as long as the key stayed.
+func TestClearPendingPassesOverAKeyOfAnotherType(t *testing.T) {
+	st, m, ctx, rc := fixture(t)
+	var acked []store.Acked
+	for _, id := range []string{"c-foreign", "c-a", "c-b"} {
+		w, _ := applyAndWrite(t, st, m, id, []aggregate.Event{order("e-"+id, id, "10.00", "", "2026-01-01T00:00:00Z")}, 0)
+		if rc.Exists(ctx, store.PendingKey(id)).Val() != 1 {
+			t.Fatalf("%s: no pending stored", id)
+		}
+		acked = append(acked, store.Acked{CustomerID: id, Token: w.Token})
+	}
+	if err := rc.Set(ctx, store.Key("c-foreign"), "foreign", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.ClearPending(ctx, acked); err != nil {
+		t.Fatalf("clear: %v", err)
+	}
+	for _, id := range []string{"c-a", "c-b"} {
+		if rc.Exists(ctx, store.PendingKey(id)).Val() != 0 {
+			t.Errorf("%s: pending not cleared", id)
+		}
+	}
+	if got := rc.Get(ctx, store.Key("c-foreign")).Val(); got != "foreign" || rc.Exists(ctx, store.PendingKey("c-foreign")).Val() != 1 {
+		t.Errorf("the foreign key is now %q, or the pending key beside it went", got)
+	}
+}
+
 // The hash's _p flag mirrors the pending key through every step that
 // creates or removes it, because Load reads the pending key only when the
 // flag says it exists.

@@ -77,12 +77,15 @@ return conflicts
 // clearPendingScript removes the pending change events of customers whose
 // token is still the one written with them: their publication has been
 // acknowledged. If another writer has written since, it took over the
-// pending events and clears them itself.
+// pending events and clears them itself. A state key that another
+// program overwrote with another type answers WRONGTYPE; pcall turns that
+// into a value no token equals, so the key is left alone and the clears
+// after it in the call still run (raised, it failed every retry of them).
 //
 // KEYS: per customer the state hash and the pending key; ARGV: the tokens.
 var clearPendingScript = redis.NewScript(`
 for i = 1, #KEYS, 2 do
-  if redis.call('HGET', KEYS[i], '_g') == ARGV[(i + 1) / 2] then
+  if redis.pcall('HGET', KEYS[i], '_g') == ARGV[(i + 1) / 2] then
     redis.call('DEL', KEYS[i + 1])
     redis.call('HDEL', KEYS[i], '_p')
   end
