@@ -38,6 +38,12 @@ type Record struct {
 	Value     []byte // the event JSON; copied unchanged to the DLQ when rejected
 	// Time is the broker/producer timestamp, used for end-to-end latency.
 	Time time.Time
+	// ReadAt is the wall-clock time the consumer read it: the clock of the
+	// max_future_skew rule (SPEC §2: "when the record is read"). The same
+	// on every retry of its batch, so a retry cannot apply a record an
+	// earlier attempt dead-lettered as too far ahead. Zero: the time the
+	// batch is processed.
+	ReadAt time.Time
 }
 
 // Header is a Kafka record header.
@@ -285,7 +291,11 @@ func (p *Processor) Process(ctx context.Context, batch []Record) (BatchStats, er
 	clock := newBatchClock()
 	for i := range batch {
 		rec := &batch[i]
-		ev, err := p.safeDecode(rec, start)
+		readAt := rec.ReadAt
+		if readAt.IsZero() {
+			readAt = start
+		}
+		ev, err := p.safeDecode(rec, readAt)
 		if err != nil {
 			dlq = append(dlq, p.deadLetter(rec, err.Error()))
 			continue

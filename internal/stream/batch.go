@@ -58,6 +58,7 @@ func (c *Consumer) worker(ctx context.Context, q <-chan kafka.Message, budgets l
 		// partitions may fetch more while the batch is handled.
 		budgets.releaseBatch(batch)
 		records = records[:0]
+		readAt := time.Now() // one read time for every retry of the batch
 		for i := range batch {
 			m := &batch[i]
 			if skipped(m) {
@@ -65,7 +66,7 @@ func (c *Consumer) worker(ctx context.Context, q <-chan kafka.Message, budgets l
 			}
 			records = append(records, pipeline.Record{
 				Topic: m.Topic, Partition: int32(m.Partition), Offset: m.Offset,
-				Key: m.Key, Value: m.Value, Time: m.Time,
+				Key: m.Key, Value: m.Value, Time: m.Time, ReadAt: readAt,
 			})
 		}
 		if len(records) > 0 && !c.handleWithRetry(ctx, records, handle) {

@@ -541,3 +541,48 @@ func deleteRecords(ctx context.Context, brokers []string, req *kmsg.DeleteRecord
 	}
 	return nil
 }
+
+// A batch keeps the time it was read through its retries: the pipeline
+// judges max_future_skew against it (SPEC §2, "when the record is read"),
+// so a retry after an outage cannot let in what the first attempt
+// dead-lettered.
+func TestConsumerRetriesABatchWithItsReadTime(t *testing.T) {
+	ctx, brokers := twoPartitionsOfOrders(t, 4)
+	var mu sync.Mutex
+	var calls [][]time.Time
+	cons := rebalancingMember(t, brokers, "read-time-test", func(*stream.ConsumerConfig) {})
+	before := time.Now()
+	stop := runConsumer(ctx, cons, func(_ context.Context, batch []pipeline.Record) error {
+		mu.Lock()
+		defer mu.Unlock()
+		var at []time.Time
+		for _, r := range batch {
+			at = append(at, r.ReadAt)
+		}
+		calls = append(calls, at)
+		if len(calls) == 1 {
+			return errors.New("redis down") // the first attempt fails
+		}
+		return nil
+	})
+	if err := testutil.WaitCaughtUp(ctx, brokers, "read-time-test", "orders"); err != nil {
+		t.Fatal(err)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(calls) < 2 {
+		t.Fatalf("%d calls, want the failed one and its retry", len(calls))
+	}
+	first, retry := calls[0], calls[1]
+	if !slices.Equal(first, retry) {
+		t.Fatalf("read times %v on the first attempt, %v on the retry", first, retry)
+	}
+	for _, at := range first {
+		if at.Before(before) || at.After(time.Now()) {
+			t.Fatalf("read time %v, not when the test ran", at)
+		}
+	}
+}
