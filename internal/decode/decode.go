@@ -377,6 +377,11 @@ func (d *Decoder) scanObject(value []byte, f *fields) *Error {
 		s.pos++
 	case s.pos >= len(value):
 		return errorf("", "empty value")
+	case strings.HasPrefix(string(value[s.pos:]), "\ufeff"):
+		// Editors and some serializers put one in front; say so, rather
+		// than "unexpected byte 0xef", which sends a producer's developer
+		// looking for a corrupt record.
+		return s.syntaxErr("a UTF-8 byte-order mark (U+FEFF) before the object; JSON must not start with one (RFC 8259 §8.1)")
 	default:
 		// Not an object: say what it is, but only if it is JSON at all.
 		what := "a scalar"
