@@ -343,3 +343,25 @@ func TestKafkaSecurityFromEnv(t *testing.T) {
 		t.Fatalf("bad mechanism: exit %d, stderr %s", r.code, r.stderr)
 	}
 }
+
+// TestHugeChunk: --chunk larger than the stream writes everything in one
+// produce call at the end; it used to reserve memory for that many
+// messages first and crash with "out of memory".
+func TestHugeChunk(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, "orders", "customer-lifecycle"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	env := map[string]string{"LTV_KAFKA_BROKERS": strings.Join(c.ListenAddrs(), ",")}
+	r := runWith(t, ctx, env, "", "generate", "--events", "50", "--customers", "10", "--chunk", "2000000000", "--quiet")
+	if r.code != exitOK {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	brokers := c.ListenAddrs()
+	if n := endOffsets(t, ctx, brokers, "orders") + endOffsets(t, ctx, brokers, "customer-lifecycle"); n != 50 {
+		t.Fatalf("the topics hold %d records, want 50", n)
+	}
+}

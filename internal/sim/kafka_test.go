@@ -2,6 +2,8 @@ package sim
 
 import (
 	"context"
+	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -269,5 +271,35 @@ func TestKafkaSinkWritesOversizedRecords(t *testing.T) {
 	defer sink2.Close()
 	if err := sink2.Write(ctx, rec(big)); err == nil || !strings.Contains(err.Error(), "max.message.bytes") {
 		t.Fatalf("write of %d bytes to a default broker: %v; want an error naming max.message.bytes", len(big), err)
+	}
+}
+
+// TestKafkaSinkLargeChunkSize: a chunk size far beyond what a stream holds
+// (producer-sim --chunk 2000000000) only means "flush at the end": the sink
+// must not reserve memory for it up front, which crashed the program.
+func TestKafkaSinkLargeChunkSize(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	brokers := newCluster(t, 2, "orders", "customer-lifecycle")
+	for _, size := range []int{2_000_000_000, 1 << 40, 1<<63 - 1} {
+		t.Run(strconv.Itoa(size), func(t *testing.T) {
+			s, err := NewKafkaSink(KafkaConfig{Brokers: brokers, ChunkSize: size})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			for i := range 3 {
+				id := fmt.Sprintf("c-%06d", i)
+				if err := s.Write(ctx, Record{Topic: TopicOrders, Key: []byte(id), Value: []byte(`{}`), Label: LabelValid}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if n := s.Buffered(); n != 3 {
+				t.Fatalf("%d records buffered, want 3", n)
+			}
+			if err := s.Flush(ctx); err != nil {
+				t.Fatal(err)
+			}
+		})
 	}
 }

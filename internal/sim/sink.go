@@ -133,8 +133,15 @@ func NewKafkaSink(cfg KafkaConfig) (*KafkaSink, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &KafkaSink{cfg: cfg, w: w, chunk: make([]kafka.Message, 0, cfg.ChunkSize)}, nil
+	// The chunk grows as records come: a ChunkSize beyond what a stream
+	// holds (--chunk 2000000000) means "one write at the end", not memory
+	// reserved for that many messages up front.
+	return &KafkaSink{cfg: cfg, w: w, chunk: make([]kafka.Message, 0, min(cfg.ChunkSize, maxChunkPrealloc))}, nil
 }
+
+// maxChunkPrealloc bounds the messages a sink reserves room for before any
+// record arrives.
+const maxChunkPrealloc = 8192
 
 // writer is a writer to the configured cluster; batch size and bytes 0
 // are stream.NewWriter's defaults.
