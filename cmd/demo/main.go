@@ -6,7 +6,9 @@
 // the read API with its live dashboard (ltvctl serve's), whose URL it
 // prints first. It ends with a summary: events/s, customers per tier, DLQ
 // count; with --stay it then keeps everything running until Ctrl-C, so
-// the dashboard can be looked at.
+// the dashboard can be looked at. Exit codes: 0 success (also after
+// Ctrl-C with --stay), 1 runtime error, 2 usage error (a flag the demo
+// cannot honour, refused before anything starts).
 //
 // It is a demo: the embedded Redis runs Lua far slower than redis-server,
 // so the figures are not the service's real throughput (see
@@ -92,11 +94,59 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		return 2
 	}
+	if err := o.validate(); err != nil {
+		fmt.Fprintf(stderr, "demo: %v\nRun 'demo -h' for usage.\n", err)
+		return 2
+	}
 	if err := demo(ctx, o, stdout); err != nil {
 		fmt.Fprintf(stderr, "demo: %v\n", err)
 		return 1
 	}
 	return 0
+}
+
+// validate refuses values the demo cannot honour before anything starts.
+// The simulator reads a 0 as "its default", so a 0 given here must be
+// refused rather than passed on.
+func (o *options) validate() error {
+	switch {
+	case o.events < 1:
+		return fmt.Errorf("--events must be at least 1, got %d", o.events)
+	case o.customers < 1:
+		return fmt.Errorf("--customers must be at least 1, got %d", o.customers)
+	case o.rate < 0:
+		return fmt.Errorf("--rate must be at least 0, got %d", o.rate)
+	case o.linesPerSecond < 0:
+		return fmt.Errorf("--lines-per-second must be at least 0, got %d", o.linesPerSecond)
+	}
+	for _, r := range []struct {
+		name string
+		v    float64
+	}{{"duplicate-rate", o.dupRate}, {"late-rate", o.lateRate}, {"bad-rate", o.badRate}} {
+		if !(r.v >= 0 && r.v <= 1) {
+			return fmt.Errorf("--%s must be in [0, 1], got %v", r.name, r.v)
+		}
+	}
+	// The rest (the customer limit, the fault rates' sum) is the
+	// simulator's own check.
+	if _, err := sim.NewGenerator(o.simConfig()); err != nil {
+		return fmt.Errorf("--customers, --events and the rates: %s", strings.ReplaceAll(err.Error(), "\n", "; "))
+	}
+	return nil
+}
+
+// simConfig is the simulator's configuration for the demo's flags.
+func (o *options) simConfig() sim.Config {
+	cfg := sim.Config{
+		Seed: o.seed, Customers: o.customers, Events: o.events,
+		DuplicateRate: o.dupRate, LateRate: o.lateRate, BadRate: o.badRate,
+	}
+	for _, r := range []*float64{&cfg.DuplicateRate, &cfg.LateRate, &cfg.BadRate} {
+		if *r == 0 {
+			*r = sim.Off // an explicit 0 means none, whatever the default
+		}
+	}
+	return cfg
 }
 
 func demo(ctx context.Context, o options, out io.Writer) error {
@@ -235,10 +285,7 @@ type produceStats struct{ total, dups, late, bad int }
 
 func produce(ctx context.Context, brokers []string, o options) (produceStats, error) {
 	var st produceStats
-	gen, err := sim.NewGenerator(sim.Config{
-		Seed: o.seed, Customers: o.customers, Events: o.events,
-		DuplicateRate: o.dupRate, LateRate: o.lateRate, BadRate: o.badRate,
-	})
+	gen, err := sim.NewGenerator(o.simConfig())
 	if err != nil {
 		return st, err
 	}
@@ -251,7 +298,9 @@ func produce(ctx context.Context, brokers []string, o options) (produceStats, er
 	if o.rate > 0 {
 		chunk = max(1, o.rate/20) // 20 produce calls a second
 	}
-	batch := make([]kafka.Message, 0, chunk)
+	// Room for a chunk grows as records come: a --rate far beyond what
+	// the demo can produce must not reserve memory for rate/20 messages.
+	batch := make([]kafka.Message, 0, min(chunk, o.events, 8192))
 	started := time.Now()
 	flush := func() error {
 		err := stream.WriteAll(ctx, w, batch)
@@ -270,7 +319,7 @@ func produce(ctx context.Context, brokers []string, o options) (produceStats, er
 		case sim.LabelBad:
 			st.bad++
 		}
-		if len(batch) == cap(batch) {
+		if len(batch) >= chunk {
 			if err := flush(); err != nil {
 				return st, err
 			}

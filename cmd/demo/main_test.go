@@ -60,6 +60,60 @@ func TestDemoUsageErrors(t *testing.T) {
 	}
 }
 
+// TestDemoRejectsBadValues: a value the demo cannot honour is a usage
+// error (exit 2) that names the flag, before anything starts. The
+// simulator reads 0 as "its default", so --events 0 used to simulate
+// 10,000 records and --customers 0 a thousand customers (the summary then
+// said "for 0 customers"); negative values failed with exit 1 after the
+// broker and dashboard had started; a huge --rate crashed the demo out of
+// memory.
+func TestDemoRejectsBadValues(t *testing.T) {
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--events", "0"}, "--events must be at least 1, got 0"},
+		{[]string{"--events", "-5"}, "--events must be at least 1, got -5"},
+		{[]string{"--customers", "0"}, "--customers must be at least 1, got 0"},
+		{[]string{"--customers", "200000000"}, "--customers"},
+		{[]string{"--duplicate-rate", "1.5"}, "--duplicate-rate must be in [0, 1], got 1.5"},
+		{[]string{"--late-rate", "-0.1"}, "--late-rate must be in [0, 1], got -0.1"},
+		{[]string{"--bad-rate", "NaN"}, "--bad-rate must be in [0, 1], got NaN"},
+		{[]string{"--bad-rate", "0.5", "--late-rate", "0.5"}, "add up"},
+		{[]string{"--rate", "-1"}, "--rate must be at least 0, got -1"},
+		{[]string{"--lines-per-second", "-1"}, "--lines-per-second must be at least 0, got -1"},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			code := run(context.Background(), append(tt.args, "--api-addr", "127.0.0.1:0"), &out, &errOut)
+			if code != 2 {
+				t.Fatalf("exit %d, want 2\nstdout:\n%s\nstderr:\n%s", code, out.String(), errOut.String())
+			}
+			if !strings.Contains(errOut.String(), tt.want) {
+				t.Errorf("stderr %q lacks %q", errOut.String(), tt.want)
+			}
+			if out.Len() != 0 {
+				t.Errorf("the demo started before refusing its flags:\n%s", out.String())
+			}
+		})
+	}
+}
+
+// TestDemoHugeRate: a --rate far above what the demo can produce only means
+// "as fast as it goes"; it used to reserve memory for rate/20 messages and
+// crash out of memory.
+func TestDemoHugeRate(t *testing.T) {
+	var out, errOut bytes.Buffer
+	code := run(context.Background(), []string{"--events", "300", "--customers", "30", "--rate", "100000000000", "--lines-per-second", "0", "--api-addr", "127.0.0.1:0"}, &out, &errOut)
+	if code != 0 {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out.String(), errOut.String())
+	}
+	if !strings.Contains(out.String(), "simulator: 300 records produced") {
+		t.Fatalf("stdout:\n%s", out.String())
+	}
+}
+
 // TestDemoStaysForTheDashboard runs the demo with --stay: after its
 // summary the dashboard keeps answering, with the demo's figures, until
 // the context ends; then the demo exits 0.
