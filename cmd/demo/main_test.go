@@ -50,6 +50,30 @@ func TestDemoRunsEndToEnd(t *testing.T) {
 	}
 }
 
+// TestDemoSummaryCountsFutureDeadLetters: with many events per customer
+// the simulator's histories run past today, and the updater dead-letters
+// every event dated more than max_future_skew (24 h) after its clock. The
+// summary's dead letters must then still add up: the bad records plus the
+// records dated that far ahead, which it says.
+func TestDemoSummaryCountsFutureDeadLetters(t *testing.T) {
+	var out, errOut bytes.Buffer
+	// 100 events per customer from 2020 reach centuries ahead.
+	code := run(context.Background(), []string{"--events", "3000", "--customers", "30", "--bad-rate", "0.01", "--rate", "0", "--lines-per-second", "0", "--api-addr", "127.0.0.1:0"}, &out, &errOut)
+	if code != 0 {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out.String(), errOut.String())
+	}
+	m := regexp.MustCompile(`dead letters\s+(\d+) \(bad records produced: (\d+), records dated more than 24h0m0s ahead of the clock: (\d+)\)`).FindStringSubmatch(out.String())
+	if m == nil {
+		t.Fatalf("no dead-letter line with the records dated ahead:\n%s", out.String())
+	}
+	dlq, _ := strconv.Atoi(m[1])
+	bad, _ := strconv.Atoi(m[2])
+	ahead, _ := strconv.Atoi(m[3])
+	if ahead == 0 || bad == 0 || dlq != bad+ahead {
+		t.Errorf("dead letters %d, bad records %d, dated ahead %d: they do not add up", dlq, bad, ahead)
+	}
+}
+
 func TestDemoUsageErrors(t *testing.T) {
 	var out, errOut bytes.Buffer
 	if code := run(context.Background(), []string{"--no-such-flag"}, &out, &errOut); code != 2 {
