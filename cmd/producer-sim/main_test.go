@@ -176,6 +176,10 @@ func TestReplayRuntimeErrors(t *testing.T) {
 			if r.code != exitError || !strings.Contains(r.stderr, tt.want) {
 				t.Fatalf("exit %d, stderr %q; want exit 1 and %q", r.code, r.stderr, tt.want)
 			}
+			// A run that fails does not sum up as done.
+			if strings.Contains(r.stderr, "done:") {
+				t.Fatalf("stderr %q reports a failed run as done", r.stderr)
+			}
 		})
 	}
 }

@@ -79,6 +79,10 @@ type ReplayStats struct {
 	Paced       bool          // Speed > 0
 	Done        bool          // the final report
 	Interrupted bool          // with Done: ctx was cancelled before the source ended
+	// Failed, with Done: the replay ended with an error other than the
+	// cancellation; Records then counts the records handed to the sink,
+	// not all of which may have been delivered.
+	Failed bool
 }
 
 // Rate returns records per second over the whole replay.
@@ -94,7 +98,7 @@ func (s ReplayStats) Rate() float64 {
 //	523,000/1,000,000 records (52%) 210,400 rec/s, dup 1,020 late 2,000 bad 510, eta 2s
 //
 // and, when Done, a summary ("stopped:" instead of "done:" when
-// interrupted):
+// interrupted, "failed:" when the replay failed):
 //
 //	done: 1,000,000 records in 4.1s (243,902 rec/s): valid 975,000 dup 10,000 late 10,000 bad 5,000; orders 934,211 lifecycle 65,789
 func (s ReplayStats) String() string {
@@ -102,7 +106,10 @@ func (s ReplayStats) String() string {
 	rate := s.Rate()
 	if s.Done {
 		word := "done"
-		if s.Interrupted {
+		switch {
+		case s.Failed:
+			word = "failed"
+		case s.Interrupted:
 			word = "stopped"
 		}
 		fmt.Fprintf(&b, "%s: %s records in %s (%s rec/s): valid %s dup %s late %s bad %s; orders %s lifecycle %s",
@@ -239,23 +246,25 @@ func Replay(ctx context.Context, src RecordSource, sink Sink, opts ReplayOptions
 		defer cancel()
 	}
 	flushErr := sink.Flush(flushCtx)
-	st.Elapsed = time.Since(start)
-	st.Done = true
-	st.Interrupted = ctx.Err() != nil
-	if opts.Progress != nil {
-		opts.Progress(st)
-	}
+	var err error
 	switch {
 	case runErr != nil && flushErr != nil:
 		// The flush failure is what matters: records handed to the sink
 		// were lost. It is not reported as a plain cancellation.
-		return st, fmt.Errorf("replay: stopped (%v) and the final flush failed: %w", runErr, flushErr) //nolint:errorlint // only the flush error is the cause
+		err = fmt.Errorf("replay: stopped (%v) and the final flush failed: %w", runErr, flushErr) //nolint:errorlint // only the flush error is the cause
 	case runErr != nil:
-		return st, runErr
+		err = runErr
 	case flushErr != nil:
-		return st, fmt.Errorf("replay: final flush: %w", flushErr)
+		err = fmt.Errorf("replay: final flush: %w", flushErr)
 	}
-	return st, nil
+	st.Elapsed = time.Since(start)
+	st.Done = true
+	st.Interrupted = ctx.Err() != nil
+	st.Failed = err != nil && !(st.Interrupted && errors.Is(err, ctx.Err()))
+	if opts.Progress != nil {
+		opts.Progress(st)
+	}
+	return st, err
 }
 
 func (s *ReplayStats) count(r Record) {

@@ -241,6 +241,45 @@ func TestReplayErrors(t *testing.T) {
 	})
 }
 
+// TestReplayFinalReport: the final report says how the replay ended. A
+// replay that failed used to end with "done: N records", N counting
+// records handed to a sink whose flush then failed, right before the
+// error: a summary claiming completion for records never delivered.
+func TestReplayFinalReport(t *testing.T) {
+	recs := []Record{{Topic: TopicOrders, Key: []byte("k"), Value: []byte("{}")}, {Topic: TopicOrders, Key: []byte("k"), Value: []byte("{}")}}
+	boom := errors.New("boom")
+	cancelled, cancel := context.WithCancel(t.Context())
+	cancel()
+	tests := []struct {
+		name string
+		ctx  context.Context
+		src  RecordSource
+		sink *memSink
+		word string
+	}{
+		{"success", t.Context(), &sliceSource{recs: recs}, &memSink{}, "done:"},
+		{"interrupted", cancelled, &sliceSource{recs: recs}, &memSink{}, "stopped:"},
+		{"write fails", t.Context(), &sliceSource{recs: recs}, &memSink{writeErr: boom, failAt: 1}, "failed:"},
+		{"flush fails", t.Context(), &sliceSource{recs: recs}, &memSink{flushErr: boom}, "failed:"},
+		{"bad line", t.Context(), NewJSONLReader(strings.NewReader(`{"topic":"orders","key":"k","value":"{}"}` + "\nnope\n")), &memSink{}, "failed:"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var last ReplayStats
+			_, err := Replay(tt.ctx, tt.src, tt.sink, ReplayOptions{Progress: func(s ReplayStats) { last = s }})
+			if (tt.word == "failed:") != (err != nil && !errors.Is(err, context.Canceled)) {
+				t.Fatalf("error %v", err)
+			}
+			if !last.Done || !strings.HasPrefix(last.String(), tt.word) {
+				t.Fatalf("final report %q, want it to start with %q", last.String(), tt.word)
+			}
+			if last.Failed != (tt.word == "failed:") {
+				t.Fatalf("Failed %v in %q", last.Failed, last.String())
+			}
+		})
+	}
+}
+
 func TestReplayStatsString(t *testing.T) {
 	tests := []struct {
 		st   ReplayStats
