@@ -224,7 +224,12 @@ func demo(ctx context.Context, o options, out io.Writer) error {
 		return err
 	}
 	elapsed := time.Since(start)
-	time.Sleep(300 * time.Millisecond) // let the subscriber print the last changes
+	// Every change is on its topic now; the subscriber counts them all
+	// before the summary reports its counts.
+	if err := printer.waitRead(ctx, brokers, 30*time.Second); err != nil {
+		stopSub()
+		return err
+	}
 	stopSub()
 	subWG.Wait()
 	stopService := func() error {
@@ -361,6 +366,8 @@ type changePrinter struct {
 	segments int
 	byTimer  int
 	skipped  int
+	// consumed counts the messages read, whatever they hold.
+	consumed int64
 	ids      map[string]bool
 	// window and printed rate-limit the lines, tier and segment lines
 	// each with their own budget so neither kind crowds out the other.
@@ -386,10 +393,44 @@ func (p *changePrinter) run(ctx context.Context, brokers []string) {
 			return
 		}
 		var c schemas.Change
-		if json.Unmarshal(m.Value, &c) != nil {
-			continue
+		if json.Unmarshal(m.Value, &c) == nil {
+			p.print(&c)
 		}
-		p.print(&c)
+		p.mu.Lock()
+		p.consumed++
+		p.mu.Unlock()
+	}
+}
+
+// waitRead waits until the printer has read as many messages as the
+// change topics hold, so its counts cover every change published so far.
+func (p *changePrinter) waitRead(ctx context.Context, brokers []string, timeout time.Duration) error {
+	var total int64
+	for _, topic := range []string{settings.DefaultChangesTopic, settings.DefaultSegmentsTopic} {
+		ends, err := stream.EndOffsets(ctx, brokers, topic)
+		if err != nil {
+			return fmt.Errorf("change topics: %w", err)
+		}
+		for _, n := range ends {
+			total += n
+		}
+	}
+	deadline := time.Now().Add(timeout)
+	for {
+		p.mu.Lock()
+		read := p.consumed
+		p.mu.Unlock()
+		if read >= total {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the change subscriber read %d of %d changes in %s", read, total, timeout)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
 	}
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"regexp"
 	"strconv"
@@ -71,6 +72,80 @@ func TestDemoSummaryCountsFutureDeadLetters(t *testing.T) {
 	ahead, _ := strconv.Atoi(m[3])
 	if ahead == 0 || bad == 0 || dlq != bad+ahead {
 		t.Errorf("dead letters %d, bad records %d, dated ahead %d: they do not add up", dlq, bad, ahead)
+	}
+}
+
+// TestDemoSummaryCountsEveryChange: the summary's tier and segment change
+// counts are those the updater published. They come from the demo's own
+// subscriber, which used to be given 300 ms after the updater caught up:
+// at --rate 0 it was still thousands of records behind, and the summary
+// said "segment changes 4025" with 10,334 on the topic.
+func TestDemoSummaryCountsEveryChange(t *testing.T) {
+	testutil.SkipShort(t, "runs the whole demo")
+	var out, errOut testutil.SyncBuffer
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	exit := make(chan int, 1)
+	go func() {
+		exit <- run(ctx, []string{"--rate", "0", "--lines-per-second", "0", "--api-addr", "127.0.0.1:0", "--stay"}, &out, &errOut)
+	}()
+	deadline := time.Now().Add(3 * time.Minute)
+	for !strings.Contains(out.String(), "still serving the dashboard") {
+		select {
+		case code := <-exit:
+			t.Fatalf("demo ended (exit %d):\n%s\n%s", code, out.String(), errOut.String())
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no summary:\n%s", out.String())
+		}
+	}
+	text := out.String()
+	broker := regexp.MustCompile(`broker on (\S+),`).FindStringSubmatch(text)
+	tiers := regexp.MustCompile(`tier changes\s+(\d+) \((\d+) up, (\d+) down\)`).FindStringSubmatch(text)
+	segments := regexp.MustCompile(`segment changes (\d+) \((\d+) by timers`).FindStringSubmatch(text)
+	if broker == nil || tiers == nil || segments == nil {
+		t.Fatalf("summary lines missing:\n%s", text)
+	}
+	rctx, rcancel := context.WithTimeout(ctx, time.Minute)
+	defer rcancel()
+	for _, tt := range []struct {
+		topic      string
+		summary    string
+		byTimer    string
+		timerCount bool
+	}{
+		{"ltv-changes", tiers[1], "", false},
+		{"ltv-segments", segments[1], segments[2], true},
+	} {
+		msgs, err := testutil.ReadAll(rctx, strings.Split(broker[1], ","), tt.topic)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids, timers := map[string]bool{}, 0
+		for _, m := range msgs {
+			var c struct {
+				EventID  string `json:"event_id"`
+				CausedBy string `json:"caused_by"`
+			}
+			if err := json.Unmarshal(m.Value, &c); err != nil {
+				t.Fatal(err)
+			}
+			if !ids[c.EventID] && strings.HasPrefix(c.CausedBy, "timer:") {
+				timers++
+			}
+			ids[c.EventID] = true
+		}
+		if got := strconv.Itoa(len(ids)); got != tt.summary {
+			t.Errorf("%s holds %s distinct changes; the summary says %s", tt.topic, got, tt.summary)
+		}
+		if got := strconv.Itoa(timers); tt.timerCount && got != tt.byTimer {
+			t.Errorf("%s holds %s changes by timers; the summary says %s", tt.topic, got, tt.byTimer)
+		}
+	}
+	cancel()
+	if code := <-exit; code != 0 {
+		t.Fatalf("exit %d after Ctrl-C:\n%s", code, errOut.String())
 	}
 }
 
