@@ -622,29 +622,64 @@ func clip(b []byte) string {
 var occurredAtKey = []byte(`"occurred_at"`)
 
 // EventTime reads a record's occurred_at without decoding the rest: the
-// first "occurred_at" member's string value, if it is an RFC 3339 time. It
-// is a hint for ordering records (the consumer merges its input topics by
-// it), never for state: a malformed or hostile value can only move its
-// own record in that order, and the same bytes always give the same
-// answer. Decode is what validates.
+// top-level "occurred_at" member's string value, if it is an RFC 3339
+// time. It is a hint for ordering records (the consumer merges its input
+// topics by it), never for state: a malformed or hostile value can only
+// move its own record in that order, and the same bytes always give the
+// same answer. Decode is what validates.
+//
+// The usual record is answered from a byte search: its first
+// "occurred_at" followed by a colon, with no object or array opened
+// before it. Anything else (the name nested in an unknown field first, a
+// string value that reads "occurred_at", an escaped name) is scanned as
+// Decode scans, so the hint is the time Decode will read.
 func EventTime(value []byte) (time.Time, bool) {
+	at, ok := topLevelOccurredAt(value)
+	if !ok {
+		if bytes.IndexByte(value, '\\') < 0 && !bytes.Contains(value, occurredAtKey) {
+			return time.Time{}, false // no such member, escaped or not
+		}
+		var f fields
+		if eventTimeScanner.scanObject(value, &f) != nil || f[fOccurredAt].kind != kindString {
+			return time.Time{}, false
+		}
+		at = f[fOccurredAt].val
+	}
+	t, problem := parseTime(at)
+	return t, problem == timeOK
+}
+
+// eventTimeScanner scans for EventTime's uncommon records, with the
+// decoder's default bounds.
+var eventTimeScanner = Decoder{maxBytes: DefaultMaxBytes, maxDepth: DefaultMaxDepth}
+
+// topLevelOccurredAt finds the raw string value of the first
+// "occurred_at" key when nothing before it can have nested it: the value
+// opens with '{' and no '{' or '[' follows until the key. A false answer
+// says only that the search cannot tell.
+func topLevelOccurredAt(value []byte) ([]byte, bool) {
 	i := bytes.Index(value, occurredAtKey)
 	if i < 0 {
-		return time.Time{}, false
+		return nil, false
 	}
-	rest := value[i+len(occurredAtKey):]
-	j := 0
-	for j < len(rest) && (rest[j] == ' ' || rest[j] == '\t' || rest[j] == '\n' || rest[j] == '\r' || rest[j] == ':') {
-		j++
+	open := bytes.IndexByte(value, '{')
+	before := value[open+1 : max(i, open+1)]
+	if open < 0 || open > i || bytes.IndexByte(before, '{') >= 0 || bytes.IndexByte(before, '[') >= 0 ||
+		len(bytes.TrimLeft(value[:open], " \t\r\n")) > 0 {
+		return nil, false
 	}
-	if j >= len(rest) || rest[j] != '"' {
-		return time.Time{}, false
+	rest := bytes.TrimLeft(value[i+len(occurredAtKey):], " \t\r\n")
+	if len(rest) == 0 || rest[0] != ':' {
+		return nil, false
 	}
-	rest = rest[j+1:]
+	rest = bytes.TrimLeft(rest[1:], " \t\r\n")
+	if len(rest) == 0 || rest[0] != '"' {
+		return nil, false
+	}
+	rest = rest[1:]
 	end := bytes.IndexByte(rest, '"')
-	if end < 0 {
-		return time.Time{}, false
+	if end < 0 || bytes.IndexByte(rest[:end], '\\') >= 0 {
+		return nil, false // unterminated, or escaped: left to the scanner
 	}
-	t, problem := parseTime(rest[:end])
-	return t, problem == timeOK
+	return rest[:end], true
 }

@@ -747,6 +747,9 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("lifecycle invariants broken: %+v", ev)
 		}
 		crossCheck(t, in, ev)
+		if at, ok := EventTime(in); !ok || !at.Equal(ev.OccurredAt) {
+			t.Fatalf("EventTime %v %v, Decode's occurred_at %v: the merge would order the record by another time", at, ok, ev.OccurredAt)
+		}
 		again, err := d.Decode(canonical(ev))
 		if err != nil {
 			t.Fatalf("canonical form %s of an accepted event rejected: %v", canonical(ev), err)
@@ -836,5 +839,25 @@ func TestCustomerIDCannotBreakTheHashTag(t *testing.T) {
 	}
 	if _, err := d.Decode([]byte(`{"schema":"ltv.lifecycle.v1","event_id":"e","type":"customer_churned","customer_id":"a}x{","occurred_at":"2026-01-01T00:00:00Z"}`)); err != nil {
 		t.Fatalf("braces inside an id are harmless and must be accepted: %v", err)
+	}
+}
+
+// BenchmarkEventTime is the merge's cost per record: the byte search for
+// the usual record, the scan for one whose name is nested before the
+// event's own.
+func BenchmarkEventTime(b *testing.B) {
+	for _, bc := range []struct{ name, in string }{
+		{"order_placed", spectest.Placed},
+		{"nested_first", `{"meta":{"occurred_at":"2001-01-01T00:00:00Z"},` + spectest.Placed[1:]},
+	} {
+		in := []byte(bc.in)
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, ok := EventTime(in); !ok {
+					b.Fatal("no time")
+				}
+			}
+		})
 	}
 }

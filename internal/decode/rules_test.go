@@ -113,11 +113,23 @@ func TestEventTimeAgreesWithDecode(t *testing.T) {
 	d := mustDecoder(t, Config{})
 	for _, in := range []string{spectest.Placed, spectest.Refunded, spectest.Churned,
 		order(`2026-03-01T12:00:00Z`, `2026-02-28T23:00:00.5-13:00`),
-		" {\n \"occurred_at\" :\t\"2016-12-31T23:59:60Z\", " + spectest.Churned[1:],
+		" " + strings.Replace(spectest.Churned, `"occurred_at":"2026-09-01T00:00:00Z"`, "\n \"occurred_at\" :\t\"2016-12-31T23:59:60Z\"", 1),
+		// The event's own occurred_at, not one nested in an unknown field
+		// before it, nor a string value that reads "occurred_at", nor a
+		// key written with an escape (the merge ordered such records by
+		// the wrong time, or by none).
+		`{"meta":{"occurred_at":"2001-01-01T00:00:00Z"},` + spectest.Churned[1:],
+		`{"trace":[{"occurred_at":"2001-01-01T00:00:00Z"}],` + spectest.Churned[1:],
+		`{"note":"occurred_at",` + spectest.Churned[1:],
+		`{"note":"a{b[c",` + spectest.Churned[1:],
+		strings.Replace(spectest.Churned, `"occurred_at"`, `"occurred\u005fat"`, 1),
 	} {
 		want, err := d.Decode([]byte(in))
+		if err != nil {
+			t.Fatalf("%s: the case is not a valid event: %v", in, err)
+		}
 		got, ok := EventTime([]byte(in))
-		if err == nil && (!ok || !got.Equal(want.OccurredAt)) {
+		if !ok || !got.Equal(want.OccurredAt) {
 			t.Errorf("%s: EventTime %v %v, Decode %v", in, got, ok, want.OccurredAt)
 		}
 	}
