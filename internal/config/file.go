@@ -403,7 +403,7 @@ func (f *File) Model() (*aggregate.Model, error) {
 		}
 		ns := d.v.Mul(decimal.NewFromInt(int64(aggregate.Day)))
 		if d.v.Sign() <= 0 || !ns.IsInteger() || ns.GreaterThan(decimal.NewFromInt(100*365*int64(aggregate.Day))) {
-			return nil, fmt.Errorf("%s must be a positive number of days (at most 100 years, to the nanosecond), got %s", d.name, d.v)
+			return nil, fmt.Errorf("%s must be a positive number of days (at most 36500 days, to the nanosecond), got %s", d.name, d.v)
 		}
 		*d.dst = time.Duration(ns.IntPart())
 	}
