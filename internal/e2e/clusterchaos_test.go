@@ -14,9 +14,11 @@ import (
 	"math/rand/v2"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -212,16 +214,23 @@ func mergeKeys[V any](a, b map[string]V) map[string]bool {
 // same topics by two groups. The reference is one in-process instance on a
 // standalone Redis, undisturbed. The disturbed run is three consumer
 // binaries on a Redis Cluster of three masters with a replica each, with
-// the predictive model and its timers on, while instances are SIGKILLed at
-// random (and kill themselves right after a batch's Redis write or its
-// publish, timer firings included), partitions move between them, one
-// master is killed so that its replica takes over (CLUSTER automatic
-// failover) and then comes back as a replica, and another node is
-// restarted. Afterwards the public fields of every customer (§3, §8, §9),
-// the stream times, and every customer's chain of distinct tier and
-// segment events (ids and content but emitted_at) must be those of the
-// reference; copies only exact re-emissions; no timer left due; every
-// reference timer present (a stale entry may be earlier, never later).
+// the predictive model (§9) and its timers (§8) on, while instances are
+// SIGKILLed at random (two of them also kill themselves right after a
+// batch's Redis write or its publish, timer firings included), partitions
+// move between them, a master whose replication link is cut dies with
+// writes its replica never got, the replica takes over (Redis Cluster's
+// own failover) and the old master rejoins as a replica, another replica
+// restarts, and an instance freezes into a zombie (clusterTurmoil).
+// Afterwards the public fields of every customer (§3, §8, §9), the stream
+// times, and every customer's chain of distinct tier and segment events
+// (ids and content but emitted_at) must be those of the reference; copies
+// only exact re-emissions; no timer left due; every reference timer
+// present (a stale entry may be earlier, never later).
+//
+// Equal chains are more than SPEC §6 asks of a live run, but the stream is
+// in the topics before either run starts, and then docs/guarantees.md
+// promises the same changes whatever the batches and fetches
+// ("Same order whenever the fetches arrive").
 func TestClusterPredictiveChaosMatchesUndisturbedRun(t *testing.T) {
 	testutil.SkipShort(t, "two runs, one of them on a Redis Cluster under chaos")
 	ctx := testutil.Context(t, 3*time.Minute)
@@ -253,13 +262,15 @@ func TestClusterPredictiveChaosMatchesUndisturbedRun(t *testing.T) {
 		"LTV_KAFKA_BROKERS": joinComma(brokers), "LTV_REDIS_URL": cluster.URL(),
 		"LTV_KAFKA_SESSION_TIMEOUT": sessionTimeout.String(), "LTV_DRAIN_TIMEOUT": "5s",
 		"LTV_LOG_LEVEL": "info", "LTV_CONFIG": yamlPath, "LTV_MAX_BATCH": "50",
-		"LTV_FAULT_INJECT": "after-save:0.01,after-publish:0.01",
 	}
 	var mu sync.Mutex // guards procs and started
 	procs := make([]*proc, 3)
 	var started []*proc // every instance ever started, for their logs
 	start := func(i int) {
 		env := maps.Clone(base)
+		if i > 0 { // instance 0 is only ever SIGKILLed (see clusterTurmoil)
+			env["LTV_FAULT_INJECT"] = "after-save:0.01,after-publish:0.01"
+		}
 		name := fmt.Sprintf("consumer-%d-%d", i, time.Now().UnixNano())
 		env["LTV_KAFKA_CLIENT_ID"] = name
 		procs[i] = startProc(t, name, env)
@@ -319,26 +330,50 @@ func TestClusterPredictiveChaosMatchesUndisturbedRun(t *testing.T) {
 	// flight meet the new master.
 	redisDone := make(chan error, 1)
 	began := time.Now()
-	var failingOver atomic.Bool
-	go func() {
-		redisDone <- clusterTurmoil(ctx, cluster, groupLag, &failingOver, func(what string) {
-			t.Logf("%s: %s", time.Since(began).Round(time.Millisecond), what)
-		})
-	}()
-
 	rng := rand.New(rand.NewPCG(11, 17))
+	var failingOver atomic.Bool
+	zombie := false
+	steady := func() *proc {
+		mu.Lock()
+		defer mu.Unlock()
+		return procs[0]
+	}
+	hooks := turmoilHooks{
+		lag:   groupLag,
+		pause: failingOver.Store,
+		steadyBatches: func() float64 {
+			return metricValue(steady().httpURL, "ltv_batch_duration_seconds_count")
+		},
+		steadyNoticed: func() bool {
+			log, err := os.ReadFile(steady().logPath)
+			return err == nil && strings.Contains(string(log), "redis masters changed")
+		},
+		// freeze makes an instance a zombie: frozen past its session
+		// timeout, so its partitions move, it wakes with batches in flight.
+		freeze: func() {
+			mu.Lock()
+			z := procs[len(started)%len(procs)]
+			mu.Unlock()
+			z.signal(syscall.SIGSTOP)
+			time.Sleep(sessionTimeout + 2*time.Second)
+			z.signal(syscall.SIGCONT)
+			zombie = true
+		},
+		logf: func(what string) { t.Logf("%s: %s", time.Since(began).Round(time.Millisecond), what) },
+	}
+	go func() { redisDone <- clusterTurmoil(ctx, cluster, hooks) }()
+
 	kills := 0
-	for kills < 12 && !caughtUp() {
+	for kills < 12 && !caughtUp() && ctx.Err() == nil {
 		time.Sleep(time.Duration(300+rng.IntN(700)) * time.Millisecond)
-		if failingOver.Load() {
-			continue
-		}
 		mu.Lock()
 		restartExited()
-		i := rng.IntN(len(procs))
-		procs[i].kill()
-		kills++
-		start(i)
+		if !failingOver.Load() {
+			i := rng.IntN(len(procs))
+			procs[i].kill()
+			kills++
+			start(i)
+		}
 		mu.Unlock()
 	}
 	if err := <-redisDone; err != nil {
@@ -369,7 +404,7 @@ func TestClusterPredictiveChaosMatchesUndisturbedRun(t *testing.T) {
 		}
 		changed += strings.Count(string(log), "redis masters changed")
 	}
-	t.Logf("disturbed run: %d SIGKILLs, %d injected crashes, %d instances noticed the failover", kills, injected, changed)
+	t.Logf("disturbed run: %d SIGKILLs, %d injected crashes, zombie %v, %d instances noticed the failover", kills, injected, zombie, changed)
 	if changed == 0 {
 		t.Error("no instance noticed the Redis masters change: the failover did not meet batches in flight")
 	}
@@ -459,18 +494,30 @@ func compareSnapshots(t *testing.T, got, want redisSnapshot) {
 	}
 }
 
-// clusterTurmoil kills a master (as a crash: no save) and waits until its
-// replica has taken its slots over, starts it again (it rejoins as the new
-// master's replica), then restarts another replica.
-//
-// failingOver is set from the master's death until 2 s after its replica
-// took over.
-//
-// The master dies only once the consumers, left alone meanwhile, are seen
-// committing (lag falls by 500 records): instances that started during
-// the outage read the new masters at their first batch and have nothing
-// in flight to make again.
-func clusterTurmoil(ctx context.Context, c *testutil.RedisCluster, lag func() int64, failingOver *atomic.Bool, logf func(string)) error {
+// turmoilHooks is what clusterTurmoil needs of the test.
+type turmoilHooks struct {
+	lag   func() int64 // the group's lag, -1 when unknown
+	pause func(bool)   // true: no SIGKILLs until false
+	// steadyBatches counts the batches done by the instance that never
+	// kills itself, and steadyNoticed says whether it has logged that the
+	// Redis masters changed.
+	steadyBatches func() float64
+	steadyNoticed func() bool
+	freeze        func() // freezes an instance into a zombie
+	logf          func(string)
+}
+
+// clusterTurmoil, once a quarter of the stream is consumed, holds the
+// SIGKILLs back and waits until the instance that never kills itself is
+// doing batches; then it cuts a master's replication link, so the master
+// acknowledges writes the replica never gets (the batches wait for it and
+// commit nothing), kills the master (as a crash: no save), and waits
+// until the replica has taken the slots over and the instance has
+// noticed the new masters (it must make its batches in flight again: their
+// writes are lost). The SIGKILLs go on; the old master starts again and
+// rejoins as the new master's replica; another replica restarts; last an
+// instance freezes into a zombie.
+func clusterTurmoil(ctx context.Context, c *testutil.RedisCluster, h turmoilHooks) error {
 	role := func(n *testutil.RedisServer) string {
 		cl := redis.NewClient(&redis.Options{Addr: n.Addr(), MaxRetries: -1})
 		defer cl.Close()
@@ -484,6 +531,7 @@ func clusterTurmoil(ctx context.Context, c *testutil.RedisCluster, lag func() in
 		}
 		return r
 	}
+	logf := h.logf
 	wait := func(what string, cond func() bool) error {
 		for !cond() {
 			if ctx.Err() != nil {
@@ -493,13 +541,15 @@ func clusterTurmoil(ctx context.Context, c *testutil.RedisCluster, lag func() in
 		}
 		return nil
 	}
-	total := lag()
-	if err := wait("a quarter of the stream consumed", func() bool { return lag() < total*3/4 }); err != nil {
+	total := int64(-1)
+	if err := wait("the lag", func() bool { total = h.lag(); return total >= 0 }); err != nil {
 		return err
 	}
-	failingOver.Store(true)
-	settled := lag()
-	if err := wait("the instances to commit undisturbed", func() bool { return lag() < settled-500 }); err != nil {
+	if err := wait("a quarter of the stream consumed", func() bool { n := h.lag(); return n >= 0 && n < total*3/4 }); err != nil {
+		return err
+	}
+	h.pause(true)
+	if err := wait("the steady instance to do batches", func() bool { return h.steadyBatches() >= 2 }); err != nil {
 		return err
 	}
 	var victim, heir *testutil.RedisServer
@@ -523,21 +573,43 @@ func clusterTurmoil(ctx context.Context, c *testutil.RedisCluster, lag func() in
 	if heir == nil {
 		return fmt.Errorf("cluster: master %s has no replica", victim.Addr())
 	}
-	// The replica hangs first, so the master acknowledges writes it never
-	// gets: the batches wait for it and commit nothing, and those writes
-	// are lost when the master dies and the replica takes over.
-	heir.Pause()
-	logf("replica " + heir.Addr() + " of master " + victim.Addr() + " hung")
-	time.Sleep(1500 * time.Millisecond)
+	// The replication link is cut first, so the master acknowledges writes
+	// the replica never gets: the batches wait for it and commit nothing,
+	// and those writes are lost when the master dies and the replica takes
+	// over. (A replica merely frozen would lose nothing: the kernel keeps
+	// receiving the stream for it.) The master refuses PSYNC and SYNC to
+	// its default user, which the consumer does not need, and drops its
+	// replica's connection, so the replica cannot come back.
+	mc := redis.NewClient(&redis.Options{Addr: victim.Addr()})
+	defer mc.Close()
+	if err := mc.Do(ctx, "ACL", "SETUSER", "default", "-psync", "-sync").Err(); err != nil {
+		return fmt.Errorf("cluster: cut the replication link: %w", err)
+	}
+	if err := mc.Do(ctx, "CLIENT", "KILL", "TYPE", "replica").Err(); err != nil {
+		return fmt.Errorf("cluster: cut the replication link: %w", err)
+	}
+	logf("replication from master " + victim.Addr() + " to " + heir.Addr() + " cut")
+	behind := func() bool {
+		m, _ := store.InfoField(mc.Info(ctx, "replication").Val(), "master_repl_offset")
+		r, _ := store.InfoField(heir.Client().Info(ctx, "replication").Val(), "slave_repl_offset")
+		mo, _ := strconv.ParseInt(m, 10, 64)
+		ro, _ := strconv.ParseInt(r, 10, 64)
+		return mo > ro
+	}
+	if err := wait("the master to acknowledge writes its replica lacks", behind); err != nil {
+		return err
+	}
+	time.Sleep(time.Second)
 	victim.Stop()
-	heir.Resume()
-	logf("master killed, its replica resumed")
+	logf("master killed")
 	if err := wait("its replica to take over", func() bool { return role(heir) == "master" }); err != nil {
 		return err
 	}
 	logf("a replica took over")
-	time.Sleep(2 * time.Second)
-	failingOver.Store(false)
+	if err := wait("the steady instance to notice the new masters", h.steadyNoticed); err != nil {
+		return err
+	}
+	h.pause(false)
 	if err := victim.Server.Start(ctx); err != nil {
 		return fmt.Errorf("cluster: restart the old master: %w", err)
 	}
@@ -554,7 +626,13 @@ func clusterTurmoil(ctx context.Context, c *testutil.RedisCluster, lag func() in
 			if err := n.Server.Start(ctx); err != nil {
 				return fmt.Errorf("cluster: restart a replica: %w", err)
 			}
-			return wait("the restarted replica to sync", func() bool { return role(n) == "slave" })
+			if err := wait("the restarted replica to sync", func() bool { return role(n) == "slave" }); err != nil {
+				return err
+			}
+			logf("replica synced; an instance freezes")
+			h.freeze()
+			logf("the frozen instance woke")
+			return nil
 		}
 	}
 	return fmt.Errorf("cluster: no other replica to restart")
