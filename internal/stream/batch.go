@@ -20,8 +20,11 @@ func workerFor(partition, workers int) int {
 }
 
 // worker batches its queue, handles each batch until it succeeds and hands
-// its offsets to the committer.
-func (c *Consumer) worker(ctx context.Context, q <-chan kafka.Message, budgets laneBudgets, handle Handler, commits chan<- map[partitionKey]kafka.Message) {
+// its offsets to the committer. part is its health part: failing while a
+// batch fails, and no longer once the worker ends (its partitions' next
+// worker reports on them).
+func (c *Consumer) worker(ctx context.Context, part healthPart, q <-chan kafka.Message, budgets laneBudgets, handle Handler, commits chan<- map[partitionKey]kafka.Message) {
+	defer c.setHealth(part, nil)
 	batch := make([]kafka.Message, 0, c.cfg.MaxBatch)
 	records := make([]pipeline.Record, 0, c.cfg.MaxBatch)
 	linger := time.NewTimer(time.Hour)
@@ -69,7 +72,7 @@ func (c *Consumer) worker(ctx context.Context, q <-chan kafka.Message, budgets l
 				Key: m.Key, Value: m.Value, Time: m.Time, ReadAt: readAt,
 			})
 		}
-		if len(records) > 0 && !c.handleWithRetry(ctx, records, handle) {
+		if len(records) > 0 && !c.handleWithRetry(ctx, part, records, handle) {
 			return
 		}
 		select {
@@ -242,19 +245,20 @@ func (c *Consumer) fill(q <-chan kafka.Message, batch *[]kafka.Message, linger *
 	return true
 }
 
-// handleWithRetry calls handle until it succeeds; false when ctx ended
-// first (the batch is then left uncommitted and will be redelivered).
-func (c *Consumer) handleWithRetry(ctx context.Context, records []pipeline.Record, handle Handler) bool {
+// handleWithRetry calls handle until it succeeds, reporting the worker's
+// health part as failing meanwhile; false when ctx ended first (the batch
+// is then left uncommitted and will be redelivered).
+func (c *Consumer) handleWithRetry(ctx context.Context, part healthPart, records []pipeline.Record, handle Handler) bool {
 	for attempt := 0; ; attempt++ {
 		err := handle(ctx, records)
 		if err == nil {
-			c.setHealth(true, nil)
+			c.setHealth(part, nil)
 			return true
 		}
 		if ctx.Err() != nil {
 			return false
 		}
-		c.setHealth(false, err)
+		c.setHealth(part, err)
 		first := records[0]
 		c.cfg.Logger.Warn("batch failed; retrying",
 			zap.Error(err), zap.Int("records", len(records)), zap.Int("attempt", attempt+1),

@@ -3,6 +3,7 @@ package stream
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"github.com/segmentio/kafka-go"
 	"go.uber.org/zap"
@@ -14,7 +15,12 @@ import (
 // it gets belongs to a batch whose effects are durable, and a worker hands
 // over a partition's batches in order, so the highest offset of a
 // partition covers all before it.
+//
+// The commits are failing from a failed attempt until one succeeds (after
+// a commit given up on, too), or until the committer ends: the next
+// generation's committer reports on its own commits.
 func (c *Consumer) committer(ctx context.Context, gen *kafka.Generation, in <-chan map[partitionKey]kafka.Message) {
+	defer c.setHealth(commitPart, nil)
 	// committed is the next offset committed per partition in this
 	// generation: a commit never moves a partition backwards.
 	committed := map[partitionKey]int64{}
@@ -80,7 +86,7 @@ func (c *Consumer) commitWithRetry(ctx context.Context, gen *kafka.Generation, c
 					c.cfg.OnCommit(m.Topic, m.Partition, max(m.HighWaterMark-m.Offset-1, 0))
 				}
 			}
-			c.setHealth(true, nil)
+			c.setHealth(commitPart, nil)
 			return true
 		}
 		if generationOver(err) {
@@ -91,7 +97,7 @@ func (c *Consumer) commitWithRetry(ctx context.Context, gen *kafka.Generation, c
 		if ctx.Err() != nil {
 			return false
 		}
-		c.setHealth(false, err)
+		c.setHealth(commitPart, fmt.Errorf("commit: %w", err))
 		c.cfg.Logger.Warn("commit failed; retrying", zap.Error(err), zap.Int("attempt", attempt+1))
 		if attempt >= 5 {
 			// The records are redelivered to the partition's owner, and the

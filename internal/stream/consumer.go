@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/ltv-stream/ltv-stream/internal/pipeline"
@@ -143,8 +142,11 @@ type ConsumerConfig struct {
 	// them when Run ends. Figures kept per partition (lag, stream time)
 	// are stale from then on. Optional.
 	OnRevoked func(topic string, partition int)
-	// OnHealth is called with false when the handler or a commit starts
-	// failing and with true when work succeeds again; optional.
+	// OnHealth is called with false when a part of the consumer (a
+	// partition's fetch, a worker's batch, the commits, the group join)
+	// starts failing while none was, and with true when none is failing
+	// any more: one part's success does not hide another's failure.
+	// Optional.
 	OnHealth func(ok bool, err error)
 }
 
@@ -194,11 +196,15 @@ func (c *ConsumerConfig) Validate() error {
 // has left behind, so a member that lost a partition cannot move its
 // offset back.
 type Consumer struct {
-	cfg     ConsumerConfig
-	healthy atomic.Bool
-	// failingFetches counts the partitions whose fetch is failing now; the
-	// consumer is unhealthy while any is.
-	failingFetches atomic.Int32
+	cfg ConsumerConfig
+	// healthMu guards failing: the parts of the consumer (a partition's
+	// fetch, a worker's batch, the committer, the group join) failing now,
+	// each with its latest error. The consumer is healthy while none is:
+	// each part reports its own failure and its own recovery, so one
+	// part's success never hides another's failure (a partition past its
+	// log end stays not ready while the others' batches succeed).
+	healthMu sync.Mutex
+	failing  map[healthPart]error
 	// admin reads topic metadata (the partition-count check), the group's
 	// offsets (the merge) and partitions' first offsets (the fetchers).
 	admin *kafka.Client
@@ -231,13 +237,19 @@ func NewConsumer(cfg ConsumerConfig) (*Consumer, error) {
 		owned = &kafka.Transport{MetadataTTL: MetadataTTL}
 		t = owned
 	}
-	c := &Consumer{cfg: cfg, admin: newClient(cfg.Brokers, t), fetches: t, owned: owned, brokers: kafka.TCP(cfg.Brokers...)}
-	c.healthy.Store(true)
+	c := &Consumer{cfg: cfg, admin: newClient(cfg.Brokers, t), fetches: t, owned: owned, brokers: kafka.TCP(cfg.Brokers...),
+		failing: map[healthPart]error{}}
 	return c, nil
 }
 
-// Healthy reports whether the last batch and commit succeeded.
-func (c *Consumer) Healthy() bool { return c.healthy.Load() }
+// Healthy reports whether no part of the consumer is failing now: every
+// assigned partition's fetch, every worker's batch, the commits and the
+// group join last succeeded.
+func (c *Consumer) Healthy() bool {
+	c.healthMu.Lock()
+	defer c.healthMu.Unlock()
+	return len(c.failing) == 0
+}
 
 // groupConfig is the kafka-go consumer group this consumer joins.
 func (c *Consumer) groupConfig() kafka.ConsumerGroupConfig {
@@ -317,7 +329,7 @@ func (c *Consumer) Run(ctx context.Context, handle Handler) error {
 			// A join that meets a rebalance in progress is routine.
 			if !errors.Is(err, kafka.RebalanceInProgress) {
 				joinFailing = true
-				c.setHealth(false, fmt.Errorf("join group: %w", err))
+				c.setHealth(joinPart, fmt.Errorf("join group: %w", err))
 			}
 			c.cfg.Logger.Warn("joining the consumer group failed; retrying", zap.Error(err))
 			continue
@@ -325,7 +337,7 @@ func (c *Consumer) Run(ctx context.Context, handle Handler) error {
 		if joinFailing {
 			// The broker is back; fetches and batches report from here.
 			joinFailing = false
-			c.setHealth(true, nil)
+			c.setHealth(joinPart, nil)
 		}
 		assigned := assignedPartitions(gen)
 		c.revoke(held, assigned)
@@ -436,7 +448,7 @@ func (c *Consumer) runGeneration(fetchCtx context.Context, gen *kafka.Generation
 		workers.Add(1)
 		go func(q <-chan kafka.Message) {
 			defer workers.Done()
-			c.worker(work, q, budgets, handle, commits)
+			c.worker(work, healthPart{what: "worker", n: i}, q, budgets, handle, commits)
 		}(queues[i])
 	}
 	var fetchers sync.WaitGroup
@@ -474,17 +486,22 @@ func (c *Consumer) runGeneration(fetchCtx context.Context, gen *kafka.Generation
 	}
 }
 
-// fetchFailed and fetchRecovered count the partitions whose fetch is
-// failing; the consumer reports itself unhealthy while any is.
-func (c *Consumer) fetchFailed(err error) {
-	c.failingFetches.Add(1)
-	c.setHealth(false, fmt.Errorf("fetch: %w", err))
+// healthPart names a part of the consumer that fails and recovers on its
+// own (see Consumer.failing).
+type healthPart struct {
+	what  string // "fetch", "worker", "commit" or "join"
+	topic string // the fetched partition's topic
+	n     int    // the fetched partition, or the worker's number
 }
 
-func (c *Consumer) fetchRecovered() {
-	if c.failingFetches.Add(-1) == 0 {
-		c.setHealth(true, nil)
-	}
+var (
+	commitPart = healthPart{what: "commit"}
+	joinPart   = healthPart{what: "join"}
+)
+
+// fetchPart is the health part of a partition's fetch.
+func fetchPart(topic string, partition int) healthPart {
+	return healthPart{what: "fetch", topic: topic, n: partition}
 }
 
 // PartitionMismatchError says that topics that must be co-partitioned have
@@ -545,8 +562,19 @@ func (c *Consumer) watchPartitions(ctx context.Context, stop context.CancelCause
 	})
 }
 
-func (c *Consumer) setHealth(ok bool, err error) {
-	if c.healthy.Swap(ok) != ok && c.cfg.OnHealth != nil {
+// setHealth records that part is failing with err, or (err nil) no longer
+// failing, and tells OnHealth when the consumer as a whole turns unhealthy
+// or healthy again. Calls to OnHealth are made one at a time, in order.
+func (c *Consumer) setHealth(part healthPart, err error) {
+	c.healthMu.Lock()
+	defer c.healthMu.Unlock()
+	was := len(c.failing) == 0
+	if err != nil {
+		c.failing[part] = err
+	} else {
+		delete(c.failing, part)
+	}
+	if ok := len(c.failing) == 0; ok != was && c.cfg.OnHealth != nil {
 		c.cfg.OnHealth(ok, err)
 	}
 }

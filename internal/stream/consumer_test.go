@@ -586,3 +586,94 @@ func TestConsumerRetriesABatchWithItsReadTime(t *testing.T) {
 		}
 	}
 }
+
+// TestConsumerStaysNotReadyWhileOnePartitionFails: partition 0's log ends
+// before the group's position (docs/operations.md: not ready, `processing`,
+// until the log reaches it) while partition 1 keeps delivering records
+// that are handled and committed. One partition's success must not make
+// the consumer healthy while another's fetch still fails; only when the
+// failing partition reads again is it healthy.
+func TestConsumerStaysNotReadyWhileOnePartitionFails(t *testing.T) {
+	const topic, group = "orders", "one-failing-test"
+	ctx := testutil.Context(t, 60*time.Second)
+	_, brokers := testutil.StartKafka(t, testutil.KafkaConfig{Partitions: 2, Topics: []string{topic}})
+	produceTo(t, ctx, brokers, topic, 0, 3)
+	commitOffset(t, ctx, brokers, group, topic, 8)
+
+	var mu sync.Mutex
+	handled := map[int][]int64{}
+	var events []bool // OnHealth's ok, in order
+	cons, err := stream.NewConsumer(stream.ConsumerConfig{Brokers: brokers, GroupID: group, Topics: []string{topic},
+		Workers: 2, Linger: time.Millisecond, MaxWait: 200 * time.Millisecond,
+		RetryMin: 20 * time.Millisecond, RetryMax: 200 * time.Millisecond,
+		OnHealth: func(ok bool, _ error) {
+			mu.Lock()
+			events = append(events, ok)
+			mu.Unlock()
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := runConsumer(ctx, cons, func(_ context.Context, batch []pipeline.Record) error {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, r := range batch {
+			handled[int(r.Partition)] = append(handled[int(r.Partition)], r.Offset)
+		}
+		return nil
+	})
+	defer func() {
+		if err := stop(); err != nil {
+			t.Error(err)
+		}
+	}()
+	waitUntil := func(what string, cond func() bool) {
+		t.Helper()
+		for {
+			mu.Lock()
+			ok := cond()
+			mu.Unlock()
+			if ok {
+				return
+			}
+			if ctx.Err() != nil {
+				t.Fatalf("timed out waiting for %s (handled %v, health %v)", what, handled, events)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	waitUntil("the consumer unhealthy", func() bool { return len(events) > 0 && !events[len(events)-1] })
+	for round := range 3 { // batches of partition 1, handled and committed, one after the other
+		produceTo(t, ctx, brokers, topic, 1, 5)
+		want := 5 * (round + 1)
+		waitUntil(fmt.Sprintf("%d records of partition 1 handled", want), func() bool { return len(handled[1]) >= want })
+		time.Sleep(100 * time.Millisecond) // the commit and the health report after the batch
+		if cons.Healthy() {
+			mu.Lock()
+			t.Fatalf("healthy after a batch of partition 1 while partition 0 is past its log end (health reports %v)", events)
+		}
+	}
+	produceTo(t, ctx, brokers, topic, 0, 10) // offsets 3..12: the log reaches the position
+	waitUntil("partition 0 read from offset 8", func() bool { return len(handled[0]) >= 5 })
+	for !cons.Healthy() {
+		if ctx.Err() != nil {
+			t.Fatal("not healthy again once the log reached the position")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// produceTo writes n records to one partition of topic.
+func produceTo(t *testing.T, ctx context.Context, brokers []string, topic string, partition, n int) {
+	t.Helper()
+	w := &kafka.Writer{Addr: kafka.TCP(brokers...), Topic: topic, RequiredAcks: kafka.RequireAll, BatchTimeout: time.Millisecond,
+		Balancer: kafka.BalancerFunc(func(kafka.Message, ...int) int { return partition })}
+	defer w.Close()
+	msgs := make([]kafka.Message, n)
+	for i := range msgs {
+		msgs[i] = kafka.Message{Key: []byte(fmt.Sprintf("c-%d", i)), Value: []byte("{}")}
+	}
+	if err := w.WriteMessages(ctx, msgs...); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -37,12 +37,13 @@ const fetchReadGrace = 2 * time.Second
 // holds back only its own partitions.
 func (c *Consumer) fetchPartition(ctx context.Context, topic string, partition int, offset int64, budget *laneBudget, q chan<- kafka.Message) {
 	failing := false
+	part := fetchPart(topic, partition)
 	// fetched is called after every fetch that succeeded, with records or
 	// without: an idle partition is healthy too.
 	fetched := func() {
 		if failing {
 			failing = false
-			c.fetchRecovered()
+			c.setHealth(part, nil)
 		}
 	}
 	defer fetched()
@@ -61,7 +62,7 @@ func (c *Consumer) fetchPartition(ctx context.Context, topic string, partition i
 		}
 		if !failing {
 			failing = true
-			c.fetchFailed(err)
+			c.setHealth(part, fmt.Errorf("fetch: %w", err))
 		}
 		log := c.cfg.Logger.Warn
 		if errors.Is(err, ErrPositionPastLogEnd) {
