@@ -464,6 +464,10 @@ func (c *Consumer) runGeneration(fetchCtx context.Context, gen *kafka.Generation
 	// A member with no partitions still holds its generation until it
 	// ends: returning would end it and start a rebalance.
 	<-fetchCtx.Done()
+	// kafka-go's heartbeats end with the generation, but the member must
+	// stay in the group while it finishes and commits: evicted after the
+	// session timeout, its commits would be refused.
+	defer c.heartbeatUntil(gen)()
 	fetchers.Wait()
 	for _, q := range queues {
 		close(q)
@@ -483,6 +487,33 @@ func (c *Consumer) runGeneration(fetchCtx context.Context, gen *kafka.Generation
 		c.cfg.Logger.Warn("drain deadline passed; uncommitted work will be redelivered")
 		cancelWork()
 		<-drained
+	}
+}
+
+// heartbeatUntil keeps gen's member alive in the group, with a heartbeat
+// every HeartbeatInterval, until the returned stop is called. It covers
+// the drain after a shutdown (the member leaves the group only once its
+// work is committed) or a rebalance (which the heartbeats cannot prolong:
+// the member must still rejoin within the rebalance timeout). A heartbeat
+// that fails changes nothing: the session then runs out as it would have.
+func (c *Consumer) heartbeatUntil(gen *kafka.Generation) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		every(ctx, c.cfg.HeartbeatInterval, func() bool {
+			hctx, hcancel := context.WithTimeout(ctx, min(c.cfg.SessionTimeout, 5*time.Second))
+			defer hcancel()
+			res, err := c.admin.Heartbeat(hctx, &kafka.HeartbeatRequest{GroupID: c.cfg.GroupID,
+				GenerationID: gen.ID, MemberID: gen.MemberID})
+			// Once the member is out of the group, no heartbeat brings it back.
+			return err != nil || res.Error == nil || !(errors.Is(res.Error, kafka.UnknownMemberId) ||
+				errors.Is(res.Error, kafka.IllegalGeneration) || errors.Is(res.Error, kafka.FencedInstanceID))
+		})
+	}()
+	return func() {
+		cancel()
+		<-done
 	}
 }
 

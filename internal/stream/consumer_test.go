@@ -677,3 +677,56 @@ func produceTo(t *testing.T, ctx context.Context, brokers []string, topic string
 		t.Fatal(err)
 	}
 }
+
+// TestConsumerCommitsADrainLongerThanTheSession: on shutdown a batch in
+// flight takes longer to finish than the session timeout (Redis slow or
+// briefly away), but less than the drain timeout. SPEC §6: SIGTERM finishes
+// and commits in-flight work. The member must stay in the group while it
+// drains, so that the broker takes its commit, rather than be evicted for
+// want of heartbeats and see the commit refused.
+func TestConsumerCommitsADrainLongerThanTheSession(t *testing.T) {
+	const topic, group, records = "orders", "long-drain-test", 10
+	ctx := testutil.Context(t, 60*time.Second)
+	_, brokers := testutil.StartKafka(t, testutil.KafkaConfig{Partitions: 1, Topics: []string{topic}})
+	produce(t, ctx, brokers, topic, records)
+	const session = time.Second
+	cons, err := stream.NewConsumer(stream.ConsumerConfig{Brokers: brokers, GroupID: group, Topics: []string{topic},
+		Workers: 1, Linger: time.Millisecond, MaxWait: 200 * time.Millisecond, SessionTimeout: session,
+		DrainTimeout: 20 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	started := make(chan struct{})
+	var once sync.Once
+	var handled atomic.Int64
+	done := make(chan error, 1)
+	go func() {
+		done <- cons.Run(runCtx, func(_ context.Context, batch []pipeline.Record) error {
+			once.Do(func() { close(started) })
+			<-runCtx.Done()         // in flight when the shutdown begins...
+			time.Sleep(4 * session) // ...and finished well after the session timeout
+			handled.Add(int64(len(batch)))
+			return nil
+		})
+	}()
+	select {
+	case <-started:
+	case <-ctx.Done():
+		t.Fatal("no batch handled")
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if handled.Load() != records {
+		t.Fatalf("handled %d records, want %d", handled.Load(), records)
+	}
+	lag, err := stream.GroupLag(ctx, brokers, group, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lag != 0 {
+		t.Fatalf("lag %d after a drain that finished every batch within the drain timeout: its commit was refused", lag)
+	}
+}
