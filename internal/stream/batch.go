@@ -20,11 +20,10 @@ func workerFor(partition, workers int) int {
 }
 
 // worker batches its queue, handles each batch until it succeeds and hands
-// its offsets to the committer. part is its health part: failing while a
-// batch fails, and no longer once the worker ends (its partitions' next
-// worker reports on them).
+// its offsets to the committer. part is its health part: failing from a
+// failed batch until a batch succeeds, or until the next generation starts
+// (runGeneration).
 func (c *Consumer) worker(ctx context.Context, part healthPart, q <-chan kafka.Message, budgets laneBudgets, handle Handler, commits chan<- map[partitionKey]kafka.Message) {
-	defer c.setHealth(part, nil)
 	batch := make([]kafka.Message, 0, c.cfg.MaxBatch)
 	records := make([]pipeline.Record, 0, c.cfg.MaxBatch)
 	linger := time.NewTimer(time.Hour)

@@ -17,10 +17,9 @@ import (
 // partition covers all before it.
 //
 // The commits are failing from a failed attempt until one succeeds (after
-// a commit given up on, too), or until the committer ends: the next
-// generation's committer reports on its own commits.
+// a commit given up on, too), or until the next generation starts
+// (runGeneration).
 func (c *Consumer) committer(ctx context.Context, gen *kafka.Generation, in <-chan map[partitionKey]kafka.Message) {
-	defer c.setHealth(commitPart, nil)
 	// committed is the next offset committed per partition in this
 	// generation: a commit never moves a partition backwards.
 	committed := map[partitionKey]int64{}

@@ -426,6 +426,11 @@ func (c *Consumer) runGeneration(fetchCtx context.Context, gen *kafka.Generation
 	work, cancelWork := context.WithCancel(context.WithoutCancel(fetchCtx))
 	defer cancelWork()
 
+	// The last generation's workers and committer reported on batches and
+	// commits of its partitions; this one's report on their own. (Their
+	// failures stay until now, not only until they end: a shutdown whose
+	// drain gave up on a failing batch is not a recovery.)
+	c.clearHealth(func(p healthPart) bool { return p.what == "worker" || p == commitPart })
 	// Workers hand the offsets of finished batches to one committer and go
 	// on with the next batch: a commit round trip is not on any batch's
 	// path. The channel is small, so a committer that cannot commit (Kafka
@@ -591,6 +596,22 @@ func (c *Consumer) watchPartitions(ctx context.Context, stop context.CancelCause
 		}
 		return true
 	})
+}
+
+// clearHealth records that the parts stale reports true for are no longer
+// failing, telling OnHealth as setHealth does.
+func (c *Consumer) clearHealth(stale func(healthPart) bool) {
+	c.healthMu.Lock()
+	defer c.healthMu.Unlock()
+	was := len(c.failing) == 0
+	for part := range c.failing {
+		if stale(part) {
+			delete(c.failing, part)
+		}
+	}
+	if len(c.failing) == 0 && !was && c.cfg.OnHealth != nil {
+		c.cfg.OnHealth(true, nil)
+	}
 }
 
 // setHealth records that part is failing with err, or (err nil) no longer

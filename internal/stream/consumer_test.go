@@ -730,3 +730,42 @@ func TestConsumerCommitsADrainLongerThanTheSession(t *testing.T) {
 		t.Fatalf("lag %d after a drain that finished every batch within the drain timeout: its commit was refused", lag)
 	}
 }
+
+// TestConsumerReportsNoRecoveryWhenADrainGivesUp: the handler fails until
+// the end (Redis away), and the shutdown's drain gives up on the batch.
+// That is no recovery: the consumer must not report itself healthy on the
+// way out (the service would log "processing recovered").
+func TestConsumerReportsNoRecoveryWhenADrainGivesUp(t *testing.T) {
+	const topic, group = "orders", "failing-drain-test"
+	ctx := testutil.Context(t, 60*time.Second)
+	_, brokers := testutil.StartKafka(t, testutil.KafkaConfig{Partitions: 2, Topics: []string{topic}})
+	produce(t, ctx, brokers, topic, 10)
+	var mu sync.Mutex
+	var events []bool
+	cons, err := stream.NewConsumer(stream.ConsumerConfig{Brokers: brokers, GroupID: group, Topics: []string{topic},
+		Workers: 2, Linger: time.Millisecond, MaxWait: 200 * time.Millisecond, DrainTimeout: 500 * time.Millisecond,
+		RetryMin: 20 * time.Millisecond, RetryMax: 100 * time.Millisecond,
+		OnHealth: func(ok bool, _ error) {
+			mu.Lock()
+			events = append(events, ok)
+			mu.Unlock()
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := runConsumer(ctx, cons, func(context.Context, []pipeline.Record) error { return errors.New("redis away") })
+	for cons.Healthy() {
+		if ctx.Err() != nil {
+			t.Fatal("never unhealthy")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.Equal(events, []bool{false}) || cons.Healthy() {
+		t.Fatalf("health reports %v (healthy at the end: %v), want [false] and unhealthy: the batch never succeeded", events, cons.Healthy())
+	}
+}
