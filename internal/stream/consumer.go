@@ -318,25 +318,32 @@ func (c *Consumer) Run(ctx context.Context, handle Handler) error {
 	context.AfterFunc(fetchCtx, func() { closed <- group.Close() })
 
 	var held []partitionKey
-	joinFailing := false
+	joinFailures := 0
 	for fetchCtx.Err() == nil {
 		gen, err := group.Next(fetchCtx)
 		if err != nil {
 			if fetchCtx.Err() != nil {
 				break
 			}
-			// kafka-go waits JoinGroupBackoff between failed joins itself.
 			// A join that meets a rebalance in progress is routine.
-			if !errors.Is(err, kafka.RebalanceInProgress) {
-				joinFailing = true
-				c.setHealth(joinPart, fmt.Errorf("join group: %w", err))
+			if errors.Is(err, kafka.RebalanceInProgress) {
+				c.cfg.Logger.Warn("joining the consumer group failed; retrying", zap.Error(err))
+				continue
 			}
-			c.cfg.Logger.Warn("joining the consumer group failed; retrying", zap.Error(err))
+			c.setHealth(joinPart, fmt.Errorf("join group: %w", err))
+			c.cfg.Logger.Warn("joining the consumer group failed; retrying", zap.Error(err), zap.Int("attempt", joinFailures+1))
+			// kafka-go waits JoinGroupBackoff (1 s) before its next
+			// attempt, which it makes only once Next is called again: back
+			// off further while the joins keep failing, as batches do, so
+			// that a long outage costs an attempt (and its log lines) every
+			// RetryMax, not every second.
+			sleepCtx(fetchCtx, c.backoff(joinFailures))
+			joinFailures++
 			continue
 		}
-		if joinFailing {
+		if joinFailures > 0 {
 			// The broker is back; fetches and batches report from here.
-			joinFailing = false
+			joinFailures = 0
 			c.setHealth(joinPart, nil)
 		}
 		assigned := assignedPartitions(gen)

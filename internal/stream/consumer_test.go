@@ -22,6 +22,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 )
 
 // TestConsumerHandsPartitionsOverInARebalance: a second member joins; the
@@ -767,5 +769,67 @@ func TestConsumerReportsNoRecoveryWhenADrainGivesUp(t *testing.T) {
 	defer mu.Unlock()
 	if !slices.Equal(events, []bool{false}) || cons.Healthy() {
 		t.Fatalf("health reports %v (healthy at the end: %v), want [false] and unhealthy: the batch never succeeded", events, cons.Healthy())
+	}
+}
+
+// TestConsumerBacksOffWhileTheGroupCannotBeJoined: every request to the
+// broker fails (Kafka down). SPEC §6: the consumer retries with backoff;
+// and its log says what is wrong without flooding. kafka-go retries a
+// failed join every second (JoinGroupBackoff), and each failure writes two
+// warnings (kafka-go's and the consumer's), for as long as the outage
+// lasts; the consumer must back off further, as it does for batches,
+// and rejoin by itself once the broker answers again.
+func TestConsumerBacksOffWhileTheGroupCannotBeJoined(t *testing.T) {
+	const topic, group = "orders", "join-backoff-test"
+	ctx := testutil.Context(t, 60*time.Second)
+	cluster, brokers := testutil.StartKafka(t, testutil.KafkaConfig{Partitions: 1, Topics: []string{topic}})
+	var down atomic.Bool
+	cluster.ControlKey(-1, func(kmsg.Request) (kmsg.Response, error, bool) {
+		cluster.KeepControl()
+		if down.Load() {
+			return nil, errors.New("injected outage"), true
+		}
+		return nil, nil, false
+	})
+	core, logs := observer.New(zap.WarnLevel)
+	cons, err := stream.NewConsumer(stream.ConsumerConfig{Brokers: brokers, GroupID: group, Topics: []string{topic},
+		Workers: 1, MaxWait: 200 * time.Millisecond, SessionTimeout: time.Second,
+		RetryMin: 2 * time.Second, RetryMax: 4 * time.Second, Logger: zap.New(core)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := runConsumer(ctx, cons, func(context.Context, []pipeline.Record) error { return nil })
+	defer func() {
+		if err := stop(); err != nil {
+			t.Error(err)
+		}
+	}()
+	joinFailures := func() int {
+		return logs.FilterMessage("joining the consumer group failed; retrying").Len()
+	}
+	time.Sleep(500 * time.Millisecond) // joined
+	down.Store(true)
+	for joinFailures() == 0 {
+		if ctx.Err() != nil {
+			t.Fatal("the join never failed")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	const window = 10 * time.Second
+	first, all := joinFailures(), logs.Len()
+	time.Sleep(window)
+	joins, lines := joinFailures()-first, logs.Len()-all
+	t.Logf("%d failed joins and %d warnings in %s of outage", joins, lines, window)
+	// kafka-go's pace (1 s) makes about 10; with the backoff (1-2 s, then
+	// 2-4 s between attempts) about 4.
+	if joins > 6 {
+		t.Errorf("%d failed joins in %s: retried at a constant pace, not with backoff", joins, window)
+	}
+	down.Store(false)
+	for !cons.Healthy() {
+		if ctx.Err() != nil {
+			t.Fatal("did not rejoin once the broker answered again")
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
