@@ -146,6 +146,12 @@ type Config struct {
 	// compare-and-set failed before giving up with an error (the caller
 	// retries the whole batch). Default 8.
 	MaxConflictRounds int
+	// Finish, when set, is the batch's last step, after its writes and
+	// outputs: an error fails the batch as any step's does (the service
+	// waits there for Redis's replicas, and makes a batch that found the
+	// masters replaced again). The Observer hears of a batch only once
+	// Finish has passed, so a batch made again is counted once.
+	Finish func(ctx context.Context) error
 }
 
 func (c *Config) setDefaults() {
@@ -373,6 +379,11 @@ func (p *Processor) Process(ctx context.Context, batch []Record) (BatchStats, er
 	}
 	order = append(order, swept...)
 	stats.StreamTimes = clock.now
+	if p.cfg.Finish != nil {
+		if err := p.cfg.Finish(ctx); err != nil {
+			return stats, err
+		}
+	}
 
 	end := p.cfg.Now()
 	stats.Duration = end.Sub(start)

@@ -155,6 +155,8 @@ func Run(ctx context.Context, cfg *config.Config, opt Options) error {
 		EventSource: cfg.EventSource,
 		Timers:      st,
 		AfterStage:  opt.AfterStage,
+		// Last, so that the metrics count a batch made again once.
+		Finish: durable.end,
 	})
 	if err != nil {
 		return err
@@ -297,10 +299,7 @@ func Run(ctx context.Context, cfg *config.Config, opt Options) error {
 		}
 		ctx, err := durable.begin(ctx)
 		if err == nil {
-			_, err = proc.Process(ctx, batch)
-		}
-		if err == nil {
-			err = durable.end(ctx)
+			_, err = proc.Process(ctx, batch) // ends with durable.end (Finish)
 		}
 		if err != nil && ctx.Err() == nil {
 			m.BatchFailed()
