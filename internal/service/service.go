@@ -214,8 +214,9 @@ func Run(ctx context.Context, cfg *config.Config, opt Options) error {
 		OnHealth: func(ok bool, err error) {
 			if ok {
 				log.Info("processing recovered")
+				// Only "processing": "replication" is the durability
+				// wait's own, cleared when no batch waits any more.
 				health.Set("processing", nil)
-				health.Set("replication", nil)
 				return
 			}
 			health.Set("processing", fmt.Errorf("consuming failing: %w", err))
