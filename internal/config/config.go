@@ -203,7 +203,7 @@ func LoadCommand(cmd Command, args []string, getenv func(string) string, usageOu
 		{"LTV_STATE_CACHE_BYTES", "state-cache-bytes", strconv.Itoa(store.DefaultCacheBytes), "memory for copies of recently written customers, which then need no Redis read (0: off)", &raw.stateCache, false},
 		{"LTV_REDIS_MIN_REPLICAS", "redis-min-replicas", "0", "replicas of each Redis master that must have a batch's writes before its offsets are committed, even while fewer are online (a batch always waits for every replica online)", &raw.redisMinReplicas, false},
 		{"LTV_REDIS_LOST_REPLICA_GRACE", "redis-lost-replica-grace", store.DefaultLostReplicaGrace.String(), "how long a batch keeps waiting for a replica that was online and left before it waits only for those left", &raw.redisLostGrace, false},
-		{"LTV_DRAIN_TIMEOUT", "drain-timeout", stream.DefaultDrainTimeout.String(), "on SIGTERM, how long in-flight work may take to finish and commit", &raw.drain, false},
+		{"LTV_DRAIN_TIMEOUT", "drain-timeout", stream.DefaultDrainTimeout.String(), "on SIGTERM and at a rebalance, how long in-flight work may take to finish and commit", &raw.drain, false},
 		{"LTV_KAFKA_SESSION_TIMEOUT", "kafka-session-timeout", stream.DefaultSessionTimeout.String(), "consumer-group session timeout: how soon a dead instance's partitions move", &raw.session, false},
 		{"LTV_LOG_LEVEL", "log-level", "info", "debug, info, warn or error", &raw.logLevel, false},
 		{"LTV_LOG_FORMAT", "log-format", "json", "json or console", &raw.logFormat, false},
