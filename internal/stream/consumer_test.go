@@ -440,18 +440,7 @@ func TestConsumerIsNotReadyPastTheLogEnd(t *testing.T) {
 	}()
 	waitUntil := func(what string, cond func() bool) {
 		t.Helper()
-		for {
-			mu.Lock()
-			ok := cond()
-			mu.Unlock()
-			if ok {
-				return
-			}
-			if ctx.Err() != nil {
-				t.Fatalf("timed out waiting for %s (handled %v, unhealthy %v)", what, handled, unhealthy)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+		waitLocked(t, ctx, &mu, what, cond, func() string { return fmt.Sprintf("handled %v, unhealthy %v", handled, unhealthy) })
 	}
 	waitUntil("the consumer unhealthy", func() bool { return len(unhealthy) > 0 })
 	if err := unhealthy[0]; !errors.Is(err, stream.ErrPositionPastLogEnd) || !strings.Contains(err.Error(), "orders/0 from 8") {
@@ -631,18 +620,7 @@ func TestConsumerStaysNotReadyWhileOnePartitionFails(t *testing.T) {
 	}()
 	waitUntil := func(what string, cond func() bool) {
 		t.Helper()
-		for {
-			mu.Lock()
-			ok := cond()
-			mu.Unlock()
-			if ok {
-				return
-			}
-			if ctx.Err() != nil {
-				t.Fatalf("timed out waiting for %s (handled %v, health %v)", what, handled, events)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+		waitLocked(t, ctx, &mu, what, cond, func() string { return fmt.Sprintf("handled %v, health %v", handled, events) })
 	}
 	waitUntil("the consumer unhealthy", func() bool { return len(events) > 0 && !events[len(events)-1] })
 	for round := range 3 { // batches of partition 1, handled and committed, one after the other
@@ -829,6 +807,27 @@ func TestConsumerBacksOffWhileTheGroupCannotBeJoined(t *testing.T) {
 	for !cons.Healthy() {
 		if ctx.Err() != nil {
 			t.Fatal("did not rejoin once the broker answered again")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// waitLocked polls cond, under mu, every 20 ms until it holds; when ctx
+// ends first it fails the test with what was awaited and state() (read
+// under mu too).
+func waitLocked(t *testing.T, ctx context.Context, mu *sync.Mutex, what string, cond func() bool, state func() string) {
+	t.Helper()
+	for {
+		mu.Lock()
+		ok := cond()
+		mu.Unlock()
+		if ok {
+			return
+		}
+		if ctx.Err() != nil {
+			mu.Lock()
+			defer mu.Unlock()
+			t.Fatalf("timed out waiting for %s (%s)", what, state())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
