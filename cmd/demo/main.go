@@ -334,7 +334,7 @@ func produce(ctx context.Context, brokers []string, o options, skew time.Duratio
 		case sim.LabelBad:
 			st.bad++
 		}
-		if skew >= 0 && rec.Label != sim.LabelBad && rec.OccurredAt.After(aheadAfter) {
+		if skew >= 0 && rec.DatedAfter(aheadAfter) {
 			st.ahead++
 		}
 		if len(batch) >= chunk {

@@ -401,7 +401,7 @@ type futureCounter struct {
 
 func (f *futureCounter) Next() (sim.Record, error) {
 	r, err := f.src.Next()
-	if err == nil && r.Label != sim.LabelBad && r.OccurredAt.After(f.after) {
+	if err == nil && r.DatedAfter(f.after) {
 		f.n++
 	}
 	return r, err

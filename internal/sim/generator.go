@@ -117,6 +117,14 @@ type Record struct {
 	BadReason string
 }
 
+// DatedAfter reports whether r is an event (not a bad record) dated after
+// t: with t = the consumer's clock + max_future_skew, one the consumer
+// dead-letters as lying too far ahead (SPEC §2), which a user of a stream
+// whose histories run past today should be told about.
+func (r Record) DatedAfter(t time.Time) bool {
+	return r.Label != LabelBad && r.OccurredAt.After(t)
+}
+
 // Generator produces a deterministic simulated stream: the same Config
 // gives byte-identical records in the same order. Valid events come in
 // event-time order; faults are mixed in at their configured rates. The
