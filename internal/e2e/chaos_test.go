@@ -188,16 +188,10 @@ func TestChaos(t *testing.T) {
 		lag, err := testutil.Lag(ctx, brokers, settings.DefaultGroupID, settings.DefaultOrdersTopic, settings.DefaultLifecycleTopic)
 		return err == nil && lag == 0
 	}); err != nil {
-		for _, pr := range procs {
-			t.Logf("%s log tail:\n%s", pr.name, pr.logTail())
-		}
+		logTails(t, procs)
 		t.Fatal(err)
 	}
-	for _, pr := range procs {
-		if code, err := pr.terminate(20 * time.Second); err != nil || code != 0 {
-			t.Errorf("%s: exit %d, %v\n%s", pr.name, code, err, pr.logTail())
-		}
-	}
+	terminateAll(t, procs)
 	t.Logf("chaos: %d records, %d SIGKILLs, %d injected crashes, redis restarted %v, zombie %v, dead members evicted %d",
 		len(msgs), killed, injected, redisRestarted, zombie, evicted)
 	checkCoPartitionedGenerations(t, started, partitions)

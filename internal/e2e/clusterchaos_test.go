@@ -392,9 +392,7 @@ func TestClusterPredictiveChaosMatchesUndisturbedRun(t *testing.T) {
 	}
 	if err := <-redisDone; err != nil {
 		mu.Lock()
-		for _, pr := range procs {
-			t.Logf("%s log tail:\n%s", pr.name, pr.logTail())
-		}
+		logTails(t, procs)
 		mu.Unlock()
 		t.Fatal(err)
 	}
@@ -405,16 +403,10 @@ func TestClusterPredictiveChaosMatchesUndisturbedRun(t *testing.T) {
 		restartExited()
 		return caughtUp()
 	}); err != nil {
-		for _, pr := range procs {
-			t.Logf("%s log tail:\n%s", pr.name, pr.logTail())
-		}
+		logTails(t, procs)
 		t.Fatal(err)
 	}
-	for _, pr := range procs {
-		if code, err := pr.terminate(20 * time.Second); err != nil || code != 0 {
-			t.Errorf("%s: exit %d, %v\n%s", pr.name, code, err, pr.logTail())
-		}
-	}
+	terminateAll(t, procs)
 	changed := 0
 	for _, pr := range started {
 		log, err := os.ReadFile(pr.logPath)

@@ -190,3 +190,22 @@ func waitFor(ctx context.Context, what string, cond func() bool) error {
 	}
 	return nil
 }
+
+// logTails logs every process's log tail: what a failed wait shows.
+func logTails(t *testing.T, procs []*proc) {
+	t.Helper()
+	for _, pr := range procs {
+		t.Logf("%s log tail:\n%s", pr.name, pr.logTail())
+	}
+}
+
+// terminateAll stops every process with SIGTERM and fails the test for
+// any that does not exit 0 within 20 s, as SPEC §6 asks.
+func terminateAll(t *testing.T, procs []*proc) {
+	t.Helper()
+	for _, pr := range procs {
+		if code, err := pr.terminate(20 * time.Second); err != nil || code != 0 {
+			t.Errorf("%s: exit %d, %v\n%s", pr.name, code, err, pr.logTail())
+		}
+	}
+}
