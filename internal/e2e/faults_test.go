@@ -208,14 +208,7 @@ func TestRedisOutageMidStream(t *testing.T) {
 	head, tail := msgs[:len(msgs)*3/4], msgs[len(msgs)*3/4:]
 	write(t, ctx, e.brokers, head)
 	proc := startProc(t, "consumer", e.envFor(nil))
-	lag := func() int64 {
-		t.Helper()
-		n, err := testutil.Lag(ctx, e.brokers, settings.DefaultGroupID, settings.DefaultOrdersTopic, settings.DefaultLifecycleTopic)
-		if err != nil {
-			t.Fatalf("lag: %v", err)
-		}
-		return n
-	}
+	lag := func() int64 { t.Helper(); return inputLag(t, ctx, e.brokers) }
 	// Stop Redis mid-stream, with batches in flight.
 	if err := waitFor(ctx, "some progress", func() bool {
 		n, err := testutil.Lag(ctx, e.brokers, settings.DefaultGroupID, settings.DefaultOrdersTopic, settings.DefaultLifecycleTopic)

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/ltv-stream/ltv-stream/internal/localredis"
+	"github.com/ltv-stream/ltv-stream/internal/settings"
 	"github.com/ltv-stream/ltv-stream/internal/testutil"
 )
 
@@ -208,4 +209,15 @@ func terminateAll(t *testing.T, procs []*proc) {
 			t.Errorf("%s: exit %d, %v\n%s", pr.name, code, err, pr.logTail())
 		}
 	}
+}
+
+// inputLag is the default group's lag over both input topics; an error
+// fails the test.
+func inputLag(t *testing.T, ctx context.Context, brokers []string) int64 {
+	t.Helper()
+	n, err := testutil.Lag(ctx, brokers, settings.DefaultGroupID, settings.DefaultOrdersTopic, settings.DefaultLifecycleTopic)
+	if err != nil {
+		t.Fatalf("lag: %v", err)
+	}
+	return n
 }

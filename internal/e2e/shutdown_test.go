@@ -30,14 +30,7 @@ func TestSIGTERMWhileRedisIsDown(t *testing.T) {
 	write(t, ctx, e.brokers, head)
 	const drain = 3 * time.Second
 	proc := startProc(t, "consumer", e.envFor(map[string]string{"LTV_DRAIN_TIMEOUT": drain.String()}))
-	lag := func() int64 {
-		t.Helper()
-		n, err := testutil.Lag(ctx, e.brokers, settings.DefaultGroupID, settings.DefaultOrdersTopic, settings.DefaultLifecycleTopic)
-		if err != nil {
-			t.Fatalf("lag: %v", err)
-		}
-		return n
-	}
+	lag := func() int64 { t.Helper(); return inputLag(t, ctx, e.brokers) }
 	if err := testutil.WaitCaughtUp(ctx, e.brokers, settings.DefaultGroupID, settings.DefaultOrdersTopic, settings.DefaultLifecycleTopic); err != nil {
 		t.Fatalf("%v\n%s", err, proc.logTail())
 	}
