@@ -62,7 +62,18 @@ func parseCAC(source string, values []string) (map[string]decimal.Decimal, error
 		if channel == "" {
 			return nil, badFlag(fmt.Errorf("%s %q: no channel name (customers without one are (none))", source, v))
 		}
-		if channel == "(none)" {
+		switch {
+		case strings.HasPrefix(channel, `"`):
+			// A Go-quoted name is that name exactly: how the text tables
+			// show a channel that is literally "(none)", starts with a
+			// quote or holds a control character, and how a name with a
+			// comma goes into LTV_CAC.
+			name, err := strconv.Unquote(channel)
+			if err != nil {
+				return nil, badFlag(fmt.Errorf("%s %q: channel %s is not a valid quoted name", source, v, channel))
+			}
+			channel = name
+		case channel == "(none)":
 			channel = ""
 		}
 		d, err := decimal.NewFromString(amount)
@@ -201,10 +212,16 @@ func hasChannel(s *report.Stats, ch string) bool {
 	return false
 }
 
-// channelName shows the empty channel as (none).
+// channelName shows the empty channel as (none). A channel that is
+// literally named "(none)", or whose name starts with a quote, is shown
+// Go-quoted so that neither reads as the other; --cac takes the same
+// quoted form.
 func channelName(ch string) string {
-	if ch == "" {
+	switch {
+	case ch == "":
 		return "(none)"
+	case ch == "(none)" || strings.HasPrefix(ch, `"`):
+		return strconv.Quote(ch)
 	}
 	return ch
 }

@@ -236,6 +236,8 @@ func TestReportErrors(t *testing.T) {
 		{[]string{"--cac", "email=0"}, 2, `is not a positive decimal`},
 		{[]string{"--cac", "email=0.004"}, 2, `amount "0.004" rounds to 0.00`},
 		{[]string{"--cac", "=5"}, 2, "no channel name"},
+		{[]string{"--cac", `"open=5`}, 2, `channel "open is not a valid quoted name`},
+		{[]string{"--cac", `(none)=5`, "--cac", `""=6`}, 2, "channel given twice"},
 		{[]string{"--cac", "email=5", "--cac", "email=6"}, 2, "channel given twice"},
 		{[]string{"--format", "xml"}, 2, `--format "xml": want table, csv or json`},
 		{[]string{"--table", "everything"}, 2, `--table "everything": want one of tiers, segments, histogram, cohorts, channels`},

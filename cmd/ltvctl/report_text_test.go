@@ -50,3 +50,56 @@ func TestReportTablesShowControlCharactersEscaped(t *testing.T) {
 		})
 	}
 }
+
+// "(none)" stands for customers without a channel; a producer may still
+// send a channel literally named "(none)". The tables must not show the
+// two as one, and --cac must be able to name each.
+func TestChannelNamedNoneIsNotTheEmptyChannel(t *testing.T) {
+	for _, tc := range []struct{ stored, shown, cacName string }{
+		{"", "(none)", "(none)"},
+		{"(none)", `"(none)"`, `"(none)"`},
+		{`"quoted"`, `"\"quoted\""`, `"\"quoted\""`},
+		{"a,b", "a,b", `"a,b"`},
+		{"email", "email", "email"},
+	} {
+		t.Run(tc.shown, func(t *testing.T) {
+			if got := channelName(tc.stored); got != tc.shown {
+				t.Errorf("channelName(%q) = %q, want %q", tc.stored, got, tc.shown)
+			}
+			costs, err := parseCAC("--cac", []string{tc.cacName + "=5"})
+			if err != nil {
+				t.Fatalf("parseCAC(%q): %v", tc.cacName+"=5", err)
+			}
+			if _, ok := costs[tc.stored]; !ok || len(costs) != 1 {
+				t.Errorf("--cac %s=5 gave costs for %q, want for %q", tc.cacName, keys(costs), tc.stored)
+			}
+		})
+	}
+}
+
+func keys[V any](m map[string]V) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+func TestSplitOutsideQuotes(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want []string
+	}{
+		{"email=5", []string{"email=5"}},
+		{"email=5, tv=3", []string{"email=5", " tv=3"}},
+		{`"a,b"=5,tv=3`, []string{`"a,b"=5`, "tv=3"}},
+		{`"a\",b"=5,tv=3`, []string{`"a\",b"=5`, "tv=3"}},
+		{`"open,x=5`, []string{`"open,x=5`}},
+		{"", []string{""}},
+	} {
+		got := splitOutsideQuotes(tc.in)
+		if strings.Join(got, "|") != strings.Join(tc.want, "|") || len(got) != len(tc.want) {
+			t.Errorf("splitOutsideQuotes(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}

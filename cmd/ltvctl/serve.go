@@ -61,7 +61,7 @@ func (f *serveFlags) parse(getenv func(string) string) (serveSettings, error) {
 	s.cac, s.cacSource = f.cac, "--cac"
 	if len(s.cac) == 0 {
 		s.cacSource = "LTV_CAC"
-		for _, v := range strings.Split(getenv("LTV_CAC"), ",") {
+		for _, v := range splitOutsideQuotes(getenv("LTV_CAC")) {
 			if v = strings.TrimSpace(v); v != "" {
 				s.cac = append(s.cac, v)
 			}
@@ -105,4 +105,25 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, ou
 	}
 	fmt.Fprintf(out, "ltvctl serve: read API and dashboard on %s\n", service.URLOf(ln.Addr()))
 	return service.ServeAPI(ctx, cfg, ln, service.APIOptions{Logger: log, StatsRefresh: set.statsRefresh, SampleLimit: set.sampleLimit, ChangesDepth: set.changesDepth, CAC: cac})
+}
+
+// splitOutsideQuotes splits a comma-separated list at the commas that are
+// not inside a Go-quoted name, so LTV_CAC can name a channel holding a
+// comma ("a,b"=5); a quote left open runs to the end and is refused by
+// parseCAC.
+func splitOutsideQuotes(s string) []string {
+	var parts []string
+	start, quoted := 0, false
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case quoted && c == '\\':
+			i++ // the escaped byte cannot end the quote
+		case c == '"':
+			quoted = !quoted
+		case c == ',' && !quoted:
+			parts = append(parts, s[start:i])
+			start = i + 1
+		}
+	}
+	return append(parts, s[start:])
 }

@@ -222,12 +222,19 @@ function cell(text, numeric, value) {
   return { td, value: value === undefined ? null : value };
 }
 
-// channelCell shows a channel's name, "(none)" for customers without one.
+// channelCell shows a channel's name, "(none)" for customers without one
+// (a channel literally named "(none)", or starting with a quote, shows
+// quoted, as in ltvctl's tables, so the two never read as one).
 // A long name (a UTM string, say) is cut with an ellipsis, the whole of it
 // in the cell's tooltip: at its full width it pushed the figures of every
 // row out of view to the right.
 function channelCell(channel) {
-  const name = channel === "" ? "(none)" : channel;
+  let name = channel;
+  if (channel === "") {
+    name = "(none)";
+  } else if (channel === "(none)" || channel.startsWith('"')) {
+    name = JSON.stringify(channel);
+  }
   const td = el("td", "label", name);
   td.title = name;
   return td;
