@@ -1,6 +1,7 @@
 package stream
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -142,11 +143,12 @@ type ConsumerConfig struct {
 	// them when Run ends. Figures kept per partition (lag, stream time)
 	// are stale from then on. Optional.
 	OnRevoked func(topic string, partition int)
-	// OnHealth is called with false when a part of the consumer (a
-	// partition's fetch, a worker's batch, the commits, the group join)
-	// starts failing while none was, and with true when none is failing
-	// any more: one part's success does not hide another's failure.
-	// Optional.
+	// OnHealth is called with false and an error naming every part of
+	// the consumer failing now (a partition's fetch, a worker's batch,
+	// the commits, the group join) whenever that report changes, and with
+	// true when none is failing any more: one part's success does not
+	// hide another's failure, and a part that recovered is no longer
+	// named while another still fails. Optional.
 	OnHealth func(ok bool, err error)
 }
 
@@ -205,6 +207,10 @@ type Consumer struct {
 	// log end stays not ready while the others' batches succeed).
 	healthMu sync.Mutex
 	failing  map[healthPart]error
+	// unhealthy says whether the last report to OnHealth was a failure,
+	// and reported is that failure's text.
+	unhealthy bool
+	reported  string
 	// admin reads topic metadata (the partition-count check), the group's
 	// offsets (the merge) and partitions' first offsets (the fetchers).
 	admin *kafka.Client
@@ -605,36 +611,97 @@ func (c *Consumer) watchPartitions(ctx context.Context, stop context.CancelCause
 	})
 }
 
+// failingError is the health report of several failing parts, each named
+// with its latest error, in a stable order; errors.Is and As see them all.
+type failingError struct {
+	parts []healthPart
+	errs  []error
+}
+
+func (e *failingError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d parts failing: ", len(e.parts))
+	for i, p := range e.parts {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		// The errors of fetches, commits and joins name their part
+		// ("fetch orders/3 from 8: …"); a batch's names only its cause.
+		if p.what == "worker" {
+			fmt.Fprintf(&b, "worker %d: ", p.n)
+		}
+		b.WriteString(e.errs[i].Error())
+	}
+	return b.String()
+}
+
+func (e *failingError) Unwrap() []error { return e.errs }
+
 // clearHealth records that the parts stale reports true for are no longer
 // failing, telling OnHealth as setHealth does.
 func (c *Consumer) clearHealth(stale func(healthPart) bool) {
 	c.healthMu.Lock()
 	defer c.healthMu.Unlock()
-	was := len(c.failing) == 0
 	for part := range c.failing {
 		if stale(part) {
 			delete(c.failing, part)
 		}
 	}
-	if len(c.failing) == 0 && !was && c.cfg.OnHealth != nil {
-		c.cfg.OnHealth(true, nil)
-	}
+	c.reportHealthLocked()
 }
 
 // setHealth records that part is failing with err, or (err nil) no longer
-// failing, and tells OnHealth when the consumer as a whole turns unhealthy
-// or healthy again. Calls to OnHealth are made one at a time, in order.
+// failing, and tells OnHealth when the report changes. Calls to OnHealth
+// are made one at a time, in order.
 func (c *Consumer) setHealth(part healthPart, err error) {
 	c.healthMu.Lock()
 	defer c.healthMu.Unlock()
-	was := len(c.failing) == 0
-	if err != nil {
-		c.failing[part] = err
-	} else {
+	if err == nil {
+		if _, was := c.failing[part]; !was {
+			return // the common case: a batch or fetch of a healthy part
+		}
 		delete(c.failing, part)
+	} else {
+		c.failing[part] = err
 	}
-	if ok := len(c.failing) == 0; ok != was && c.cfg.OnHealth != nil {
-		c.cfg.OnHealth(ok, err)
+	c.reportHealthLocked()
+}
+
+// reportHealthLocked tells OnHealth the consumer's health when it differs
+// from the last report: healthy, or the error of the one failing part, or
+// a failingError naming each of several.
+func (c *Consumer) reportHealthLocked() {
+	if c.cfg.OnHealth == nil {
+		return
+	}
+	if len(c.failing) == 0 {
+		if c.unhealthy {
+			c.unhealthy, c.reported = false, ""
+			c.cfg.OnHealth(true, nil)
+		}
+		return
+	}
+	var err error
+	if len(c.failing) == 1 {
+		for _, e := range c.failing {
+			err = e
+		}
+	} else {
+		fe := &failingError{parts: make([]healthPart, 0, len(c.failing))}
+		for p := range c.failing {
+			fe.parts = append(fe.parts, p)
+		}
+		slices.SortFunc(fe.parts, func(a, b healthPart) int {
+			return cmp.Or(cmp.Compare(a.what, b.what), cmp.Compare(a.topic, b.topic), cmp.Compare(a.n, b.n))
+		})
+		for _, p := range fe.parts {
+			fe.errs = append(fe.errs, c.failing[p])
+		}
+		err = fe
+	}
+	if text := err.Error(); !c.unhealthy || text != c.reported {
+		c.unhealthy, c.reported = true, text
+		c.cfg.OnHealth(false, err)
 	}
 }
 
