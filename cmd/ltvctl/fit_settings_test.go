@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"strings"
 	"testing"
 
@@ -49,6 +50,39 @@ func TestFitKeepsTheConfiguredForecastSettings(t *testing.T) {
 			got := forecastSettings(model.Predictive)
 			if got = got[strings.Index(got, "  horizon_months"):]; !strings.HasSuffix(out, got) {
 				t.Errorf("loaded back, the block's settings render as\n%s\nnot as printed:\n%s", got, out)
+			}
+		})
+	}
+}
+
+// A summary file does not say its time unit, and lifetimes builds them in
+// days by default: fitting a day-based file as weeks gives a block that
+// forecasts seven times too slowly. Without --time-unit, fit says which
+// unit it read the file in; with it, nothing.
+func TestFitSaysWhichUnitItReadASummaryIn(t *testing.T) {
+	if _, err := os.Stat(cdnow); err != nil {
+		t.Skipf("CDNOW summary not found at %s: %v", cdnow, err)
+	}
+	path := cdnow
+	for _, tc := range []struct {
+		args     []string
+		note     bool
+		timeUnit string
+	}{
+		{[]string{"fit", "--summary", path}, true, "week"},
+		{[]string{"fit", "--summary", path, "--time-unit", "week"}, false, "week"},
+		{[]string{"fit", "--summary", path, "--time-unit", "day"}, false, "day"},
+	} {
+		t.Run(strings.Join(tc.args[3:], " "), func(t *testing.T) {
+			code, out, errOut := ltvctl(t, nil, tc.args...)
+			if code != 0 {
+				t.Fatalf("exit %d: %s", code, errOut)
+			}
+			if got := strings.Contains(errOut, "reading "+path+" as weeks"); got != tc.note {
+				t.Errorf("note on stderr: %v, want %v:\n%s", got, tc.note, errOut)
+			}
+			if !strings.Contains(out, "time_unit: "+tc.timeUnit+"\n") {
+				t.Errorf("block lacks time_unit: %s:\n%s", tc.timeUnit, out)
 			}
 		})
 	}

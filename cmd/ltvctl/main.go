@@ -228,6 +228,9 @@ type summaryFlags struct {
 	summary  string
 	model    string
 	timeUnit string
+	// timeUnitGiven says --time-unit was on the command line: a summary's
+	// times are in a unit the file does not name.
+	timeUnitGiven bool
 }
 
 func (f *summaryFlags) register(fs *flag.FlagSet, withModel bool) {
@@ -235,7 +238,11 @@ func (f *summaryFlags) register(fs *flag.FlagSet, withModel bool) {
 	fs.StringVar(&f.summary, "summary", "", "read customers from this CSV (frequency,recency,T[,monetary_value], lifetimes / PyMC-Marketing format, already in time units) instead of Redis")
 	if withModel {
 		fs.StringVar(&f.model, "model", "bgnbd", "purchase model: bgnbd or mbgnbd")
-		fs.StringVar(&f.timeUnit, "time-unit", "week", "time unit of the fit: day or week")
+		f.timeUnit = "week"
+		fs.Func("time-unit", "time unit of the fit: day or week; with --summary, the unit of the file's recency and T (default week)", func(s string) error {
+			f.timeUnit, f.timeUnitGiven = s, true
+			return nil
+		})
 	}
 }
 
@@ -417,6 +424,12 @@ func runFit(ctx context.Context, args []string, getenv func(string) string, out,
 	unit, err := clv.ParseTimeUnit(f.timeUnit)
 	if err != nil {
 		return badFlag(fmt.Errorf("--time-unit: %w", err))
+	}
+	if f.summary != "" && !f.timeUnitGiven {
+		// The parameters' time scale is the file's; a summary in days
+		// fitted as weeks gives a block that forecasts seven times too
+		// slowly, with nothing else to show for it.
+		fmt.Fprintf(errOut, "note: reading %s as weeks (--time-unit week, the default); lifetimes' summary_data_from_transaction_data counts in days unless given freq=\"W\": give --time-unit day for such a file\n", f.summary)
 	}
 	rows, monetary, err := loadSummary(ctx, cfg, &f, unit, errOut)
 	if err != nil {
