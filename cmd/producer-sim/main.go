@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/ltv-stream/ltv-stream/internal/config"
+	"github.com/ltv-stream/ltv-stream/internal/decode"
 	"github.com/ltv-stream/ltv-stream/internal/settings"
 	"github.com/ltv-stream/ltv-stream/internal/sim"
 	"github.com/ltv-stream/ltv-stream/internal/stream"
@@ -377,6 +378,13 @@ func runGenerate(ctx context.Context, args []string, getenv func(string) string,
 	gen, err := sim.NewGenerator(cfg)
 	if err != nil {
 		return usagef("%v", strings.ReplaceAll(err.Error(), "\n", "; "))
+	}
+	if cfg.OversizeRate > 0 && cfg.OversizeBytes <= decode.DefaultMaxBytes && !c.quiet {
+		// Labelled bad for being over the consumer's limit, such a record
+		// is an ordinary valid order to a consumer with the default one.
+		fmt.Fprintf(stderr, "%s: note: --oversize-bytes %d is within the consumer's default limit (LTV_MAX_MESSAGE_BYTES, %d): "+
+			"such a consumer applies the records labelled %q as valid orders; give more, or set the consumer's limit below it\n",
+			prog, cfg.OversizeBytes, decode.DefaultMaxBytes, sim.BadOversized)
 	}
 	desc := fmt.Sprintf("generating %s records of %s customers (seed %d)",
 		sim.Thousands(int64(cfg.Events)), sim.Thousands(int64(cfg.Customers)), cfg.Seed)

@@ -212,6 +212,30 @@ func TestGenerateNotesFutureEvents(t *testing.T) {
 	}
 }
 
+// TestGenerateNotesOversizeWithinTheConsumerLimit: records labelled
+// oversized but no larger than the consumer's default limit are valid
+// orders to such a consumer; generate says so. The default size, one byte
+// over the limit, gets no note.
+func TestGenerateNotesOversizeWithinTheConsumerLimit(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "s.jsonl")
+	for _, tc := range []struct {
+		size string
+		note bool
+	}{{"", false}, {"1048577", false}, {"1048576", true}, {"4096", true}} {
+		args := []string{"generate", "--events", "50", "--customers", "40", "--seed", "1", "--start", "2024-01-01", "--oversize-rate", "0.1", "--out", out}
+		if tc.size != "" {
+			args = append(args, "--oversize-bytes", tc.size)
+		}
+		r := runWith(t, t.Context(), nil, "", args...)
+		if r.code != exitOK {
+			t.Fatalf("--oversize-bytes %q: exit %d, stderr %q", tc.size, r.code, r.stderr)
+		}
+		if got := strings.Contains(r.stderr, "within the consumer's default limit"); got != tc.note {
+			t.Errorf("--oversize-bytes %q: note %v, want %v (stderr %q)", tc.size, got, tc.note, r.stderr)
+		}
+	}
+}
+
 // TestReplayRefusesToOverwriteItsInput: --out naming the --in file (or
 // a link to it) would empty it before a line is read.
 func TestReplayRefusesToOverwriteItsInput(t *testing.T) {
