@@ -618,10 +618,18 @@ type failingError struct {
 	errs  []error
 }
 
+// failingShown is how many failing parts a health report names: a broker
+// outage fails every partition's fetch, and /readyz should stay readable.
+const failingShown = 4
+
 func (e *failingError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%d parts failing: ", len(e.parts))
 	for i, p := range e.parts {
+		if i == failingShown {
+			fmt.Fprintf(&b, "; and %d more", len(e.parts)-i)
+			break
+		}
 		if i > 0 {
 			b.WriteString("; ")
 		}
