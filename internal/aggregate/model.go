@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/ltv-stream/ltv-stream/internal/money"
@@ -116,26 +117,36 @@ func (m *Model) Validate() error {
 			days(m.AtRiskAfter), days(m.LapsedAfter))
 	}
 	if len(m.Tiers) == 0 {
-		return errors.New("at least one tier is required")
+		return errors.New("tiers: at least one tier is required")
 	}
 	if p := m.Predictive; p != nil && (p.Predictor == nil || p.TimeUnit <= 0 || p.RescoreEvery < 0) {
 		return errors.New("predictive model: needs a predictor, a positive time unit and a rescore interval of 0 or more")
 	}
 	seen := map[string]bool{}
 	for i, t := range m.Tiers {
-		if t.Name == "" {
-			return errors.New("tier with an empty name")
+		// A name of blanks only is empty, as an id of blanks only is
+		// (SPEC §2): it would be stored and published as a tier nobody
+		// can tell from "" at a glance.
+		if strings.TrimSpace(t.Name) == "" {
+			return fmt.Errorf("tiers: tier %d (threshold %s) has an empty name", i+1, t.Min)
 		}
 		if seen[t.Name] {
-			return fmt.Errorf("tier %q is listed twice", t.Name)
+			return fmt.Errorf("tiers: tier %q is listed twice", t.Name)
 		}
 		seen[t.Name] = true
 		if t.Min.Sign() < 0 {
-			return fmt.Errorf("tier %q has a negative threshold %s", t.Name, t.Min)
+			return fmt.Errorf("tiers: tier %q has a negative threshold %s", t.Name, t.Min)
 		}
-		if i > 0 && !t.Min.GreaterThan(m.Tiers[i-1].Min) {
+		if i == 0 {
+			continue
+		}
+		switch prev := m.Tiers[i-1]; {
+		case t.Min.Equal(prev.Min):
+			return fmt.Errorf("tiers: %q and %q have the same threshold %s (thresholds must be strictly ascending)",
+				prev.Name, t.Name, t.Min)
+		case t.Min.LessThan(prev.Min):
 			return fmt.Errorf("tiers must be in strictly ascending order of threshold: %q (%s) after %q (%s)",
-				t.Name, t.Min, m.Tiers[i-1].Name, m.Tiers[i-1].Min)
+				t.Name, t.Min, prev.Name, prev.Min)
 		}
 	}
 	keep := decimal.NewFromInt(1).Sub(m.Hysteresis)

@@ -314,7 +314,13 @@ func (t *TierList) UnmarshalYAML(n *yaml.Node) error {
 			if err := d.UnmarshalYAML(n.Content[i+1]); err != nil {
 				return err
 			}
-			out = append(out, aggregate.Tier{Name: resolve(n.Content[i]).Value, Min: d.Decimal})
+			// Read as the list's name is: a null key (~) is no name, not
+			// a tier called "~".
+			var name string
+			if err := resolve(n.Content[i]).Decode(&name); err != nil {
+				return err
+			}
+			out = append(out, aggregate.Tier{Name: name, Min: d.Decimal})
 		}
 	default:
 		return fmt.Errorf("line %d: tiers must be a list of {name, min} or a mapping name: threshold", n.Line)
