@@ -494,7 +494,82 @@ func TestTiersAgainstReference(t *testing.T) {
 	}
 }
 
+// TestTiersAgainstReferenceUnderCrashes runs the scenarios through the
+// consumer binary with small batches that kill themselves (SIGKILL) at
+// random right after a batch's Redis write or right after its outputs are
+// acknowledged, before the commit; each is restarted at once until the
+// group has caught up. The stored state and every customer's distinct
+// change events must still be the reference's, to the previous_ltv
+// (copies are allowed only byte-identical, with the same event_id).
+func TestTiersAgainstReferenceUnderCrashes(t *testing.T) {
+	testutil.SkipShort(t, "restarts a crashing consumer binary")
+	for _, sc := range tierScenarios() {
+		if sc.name == "random-two-tiers-h0" {
+			continue // the other random stream is enough here
+		}
+		t.Run(sc.name, func(t *testing.T) { runTierScenarioCrashing(t, sc) })
+	}
+}
+
+// runTierScenarioCrashing is runTierScenario's one-run case with the
+// crashing binary of TestTiersAgainstReferenceUnderCrashes.
+func runTierScenarioCrashing(t *testing.T, sc *tierScenario) {
+	runTierScenarioWith(t, sc, false, false, func(t *testing.T, ctx context.Context, e *env, yamlPath string) {
+		// About 30 batches per partition, so about 5 crashes per run.
+		batch := max(3, len(sc.events)/60)
+		env := e.envFor(map[string]string{
+			"LTV_CONFIG":       yamlPath,
+			"LTV_MAX_BATCH":    strconv.Itoa(batch),
+			"LTV_FAULT_INJECT": "after-save:0.08,after-publish:0.08",
+		})
+		var pr *proc
+		start := func() {
+			name := fmt.Sprintf("consumer-%d", time.Now().UnixNano())
+			env["LTV_KAFKA_CLIENT_ID"] = name
+			pr = startProc(t, name, env)
+		}
+		start()
+		crashes := 0
+		var lastEvict time.Time
+		err := waitFor(ctx, "the group to catch up", func() bool {
+			select {
+			case <-pr.exited:
+				crashes++
+				start()
+			default:
+			}
+			if time.Since(lastEvict) > 3*time.Second {
+				// kfake keeps a member killed between join and sync
+				// (testutil.EvictDeadMembers).
+				_, _ = testutil.EvictDeadMembers(ctx, e.brokers, settings.DefaultGroupID, func(id string) bool { return id != pr.name })
+				lastEvict = time.Now()
+			}
+			lag, err := testutil.Lag(ctx, e.brokers, settings.DefaultGroupID, settings.DefaultOrdersTopic, settings.DefaultLifecycleTopic)
+			return err == nil && lag == 0
+		})
+		if err != nil {
+			t.Fatalf("%v after %d crashes\n%s", err, crashes, pr.logTail())
+		}
+		if code, err := pr.terminate(25 * time.Second); err != nil || code != 0 {
+			t.Fatalf("exit code %d, err %v\n%s", code, err, pr.logTail())
+		}
+		t.Logf("%d events in batches of %d, %d crashes", len(sc.events), batch, crashes)
+		if crashes == 0 {
+			t.Error("the consumer never crashed: the run tests nothing beyond TestTiersAgainstReference")
+		}
+	})
+}
+
 func runTierScenario(t *testing.T, sc *tierScenario, split, predictive bool) {
+	runTierScenarioWith(t, sc, split, predictive, nil)
+}
+
+// runTierScenarioWith is runTierScenario; a non-nil run replaces the
+// in-process service: it is called once, after the whole stream has been
+// produced, with the YAML file's path, and returns once the group has
+// caught up and the consumer has stopped.
+func runTierScenarioWith(t *testing.T, sc *tierScenario, split, predictive bool,
+	run func(t *testing.T, ctx context.Context, e *env, yamlPath string)) {
 	const partitions = 2
 	ctx := testutil.Context(t, 2*time.Minute)
 	e := newEnv(t, partitions)
@@ -502,7 +577,8 @@ func runTierScenario(t *testing.T, sc *tierScenario, split, predictive bool) {
 	if predictive {
 		yaml += spectest.Predictive
 	}
-	args := []string{"--config", testutil.WriteFile(t, "ltv.yaml", yaml)}
+	yamlPath := testutil.WriteFile(t, "ltv.yaml", yaml)
+	args := []string{"--config", yamlPath}
 	parts := [][]refEvent{sc.events}
 	if split {
 		args = append(args, "--max-batch", "1", "--state-cache-bytes", "0")
@@ -556,11 +632,15 @@ func runTierScenario(t *testing.T, sc *tierScenario, split, predictive bool) {
 		if len(lifeMsgs) > 0 {
 			write(t, ctx, e.brokers, lifeMsgs)
 		}
-		run := startService(t, cfg)
+		if run != nil {
+			run(t, ctx, e, yamlPath)
+			continue
+		}
+		svc := startService(t, cfg)
 		if err := testutil.WaitCaughtUp(ctx, e.brokers, settings.DefaultGroupID, settings.DefaultOrdersTopic, settings.DefaultLifecycleTopic); err != nil {
 			t.Fatal(err)
 		}
-		run.stop(t)
+		svc.stop(t)
 	}
 
 	// Copies (a pending event published again before its clear landed)
