@@ -528,14 +528,18 @@ func TestTiersAgainstReferenceUnderCrashes(t *testing.T) {
 		if sc.name == "random-two-tiers-h0" {
 			continue // the other random stream is enough here
 		}
-		t.Run(sc.name, func(t *testing.T) { runTierScenarioCrashing(t, sc) })
+		t.Run(sc.name, func(t *testing.T) { runTierScenarioCrashing(t, sc, false) })
+		if strings.HasPrefix(sc.name, "random") {
+			// Timers lower tiers too (SPEC §9), in batches that crash.
+			t.Run(sc.name+"/predictive", func(t *testing.T) { runTierScenarioCrashing(t, sc, true) })
+		}
 	}
 }
 
 // runTierScenarioCrashing is runTierScenario's one-run case with the
 // crashing binary of TestTiersAgainstReferenceUnderCrashes.
-func runTierScenarioCrashing(t *testing.T, sc *tierScenario) {
-	runTierScenarioWith(t, sc, false, false, func(t *testing.T, ctx context.Context, e *env, yamlPath string) {
+func runTierScenarioCrashing(t *testing.T, sc *tierScenario, predictive bool) {
+	runTierScenarioWith(t, sc, false, predictive, func(t *testing.T, ctx context.Context, e *env, yamlPath string) {
 		// About 30 batches per partition, so about 5 crashes per run.
 		batch := max(3, len(sc.events)/60)
 		env := e.envFor(map[string]string{
