@@ -807,10 +807,14 @@ func checkTierRule(t *testing.T, ctx context.Context, e *env, sc *tierScenario, 
 			if c.Tier != want || c.Tier == c.PreviousTier || c.Direction != dir {
 				t.Errorf("%s: change %q→%q %s at ltv %s (by %s); the rule gives %q", id, c.PreviousTier, c.Tier, c.Direction, c.LTV, c.CausedBy, want)
 			}
-			if strings.HasPrefix(c.CausedBy, "timer:") {
+			if due, ok := strings.CutPrefix(c.CausedBy, "timer:"); ok {
 				byTimer++
 				if c.Direction != "down" {
 					t.Errorf("%s: a timer raised the tier: %q→%q", id, c.PreviousTier, c.Tier)
+				}
+				// SPEC §8: a timer's change happens at its due time.
+				if due != c.OccurredAt {
+					t.Errorf("%s: change caused by %s has occurred_at %s", id, c.CausedBy, c.OccurredAt)
 				}
 			}
 			prev = c.Tier
