@@ -147,6 +147,11 @@ func (m *Model) Validate() error {
 		case t.Min.LessThan(prev.Min):
 			return fmt.Errorf("tiers must be in strictly ascending order of threshold: %q (%s) after %q (%s)",
 				t.Name, t.Min, prev.Name, prev.Min)
+		case t.Min.RoundCeil(2).Equal(prev.Min.RoundCeil(2)):
+			// The rule reads the stored ltv, which has 2 places: the
+			// lowest ltv reaching prev reaches t as well.
+			return fmt.Errorf("tiers: %q can never be held: the ltv it is judged on has 2 decimal places, and every one reaching %s reaches %q (%s) too",
+				prev.Name, prev.Min, t.Name, t.Min)
 		}
 	}
 	keep := decimal.NewFromInt(1).Sub(m.Hysteresis)

@@ -84,6 +84,13 @@ func TestModelValidate(t *testing.T) {
 		{"single tier", func(m *aggregate.Model) { m.Tiers = tiers("all", "0") }, ""},
 		{"no tiers", func(m *aggregate.Model) { m.Tiers = nil }, "tier"},
 		{"fractional thresholds", func(m *aggregate.Model) { m.Tiers = tiers("a", "0", "b", "0.01", "c", "0.02") }, ""},
+		// The ladder is applied to the stored ltv (2 places): a tier whose
+		// threshold and the next one's lie within one cent can never be held.
+		{"two thresholds within a cent", func(m *aggregate.Model) { m.Tiers = tiers("a", "0", "b", "10.001", "c", "10.009") }, `"b" can never be held`},
+		{"two thresholds within the cent above 0", func(m *aggregate.Model) { m.Tiers = tiers("a", "0.001", "b", "0.01") }, `"a" can never be held`},
+		{"thresholds with more places, a cent apart", func(m *aggregate.Model) { m.Tiers = tiers("a", "0", "b", "10.001", "c", "10.011") }, ""},
+		{"a threshold on a cent, the next just above it", func(m *aggregate.Model) { m.Tiers = tiers("a", "0", "b", "10", "c", "10.001") }, ""},
+		{"blank tier name", func(m *aggregate.Model) { m.Tiers = tiers("a", "0", "  ", "10") }, "empty"},
 		{"dedupe window 0", func(m *aggregate.Model) { m.DedupeWindow = 0 }, "dedupe"},
 		{"dedupe window negative", func(m *aggregate.Model) { m.DedupeWindow = -1 }, "dedupe"},
 		{"dedupe window 1025", func(m *aggregate.Model) { m.DedupeWindow = 1025 }, "dedupe"},

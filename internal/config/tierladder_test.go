@@ -24,6 +24,7 @@ func TestYAMLBadLadderNamesTiers(t *testing.T) {
 		{"name twice", "tiers:\n  - {name: a, min: 0}\n  - {name: a, min: 10}\n", []string{"tiers", `"a"`, "twice"}},
 		{"threshold twice", "tiers:\n  - {name: a, min: 10}\n  - {name: b, min: 10.0}\n", []string{"tiers", `"a"`, `"b"`, "same threshold 10"}},
 		{"threshold twice in a mapping", "tiers: {a: 0, b: 7, c: 7}\n", []string{"tiers", `"b"`, `"c"`, "same threshold 7"}},
+		{"two thresholds in one cent", "tiers: {a: 0, b: 10.001, c: 10.009}\n", []string{"tiers", `"b" can never be held`, "2 decimal places"}},
 		{"negative threshold", "tiers:\n  - {name: a, min: -0.01}\n", []string{"tiers", `"a"`, "negative", "-0.01"}},
 		{"negative threshold in a mapping", "tiers: {a: 0, b: -5}\n", []string{"tiers", `"b"`, "negative"}},
 		{"no tier", "tiers: []\n", []string{"tiers", "at least one tier"}},
