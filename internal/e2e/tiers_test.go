@@ -23,8 +23,8 @@ import (
 // with hysteresis and the ltv.change.v1 events), written from SPEC and
 // docs/configuration.md alone, over internal/oracle's exact SPEC §3–§4
 // figures after every event, and drives the real service with streams that stress the tiers: custom
-// ladders (2 and 6 tiers, thresholds with cents, a lowest threshold above
-// 0), hysteresis 0, 0.05 and 0.5, promotions and demotions past several
+// ladders (1, 2, 3, 6 and 12 tiers, thresholds with cents, a lowest
+// threshold above 0), hysteresis 0, 0.05, 0.1, 0.2 and 0.5, promotions and demotions past several
 // tiers in one event, demotions by refunds and by churn, an LTV exactly at
 // a threshold and exactly at threshold × (1 − hysteresis), reactivation,
 // late events, duplicate event ids and absent or zero margins.
@@ -349,11 +349,44 @@ default_gross_margin: 0
 	c.place("c4", "o2", "500", "0.3", "2024-03-01T12:00:00Z")
 	c.place("c4", "o3", "1", "1", "2024-03-01T12:00:00.5Z")
 	c.place("c4", "o4", "2", "1", "2024-03-02T12:00:00Z")
-	for _, s := range []*tierScenario{a, b, c} {
+
+	// D: a single tier above 0, hysteresis 0.2: the only changes are
+	// "" → vip and back.
+	one := &tierScenario{name: "one-tier-h20", yaml: `
+tiers:
+  - {name: vip, min: 1000}
+hysteresis: 0.2
+`, model: refModel{
+		tiers:      []refTier{{"vip", dec("1000")}},
+		hysteresis: dec("0.2"), lifespan: dec("3"), minWindow: dec("1"), defMargin: dec("1"),
+	}}
+	one.place("d1", "o1", "333.33", "", "2024-01-01T00:00:00Z")   // 999.99: no tier
+	one.place("d1", "o2", "0.01", "0.34", "2024-01-02T00:00:00Z") // gp 333.3334: 1000.00: "" → vip
+	one.refund("d1", "o1", "66.66", "1", "2024-01-03T00:00:00Z")  // 800.02 ≥ 800: stays
+	one.refund("d1", "o1", "0.01", "1", "2024-01-04T00:00:00Z")   // 799.99: vip → ""
+	one.churn("d1", "2024-01-05T00:00:00Z")                       // 266.66
+	one.reactivate("d1", "2024-01-06T00:00:00Z")                  // 799.99
+	one.place("d1", "o3", "66.67", "1", "2024-01-07T00:00:00Z")   // 1000.00: "" → vip
+	one.want = map[string][]string{"d1": {`""→vip 1000.00`, `vip→"" 799.99`, `""→vip 1000.00`}}
+	one.place("d2", "o1", "5000", "", "2024-01-01T00:00:00Z")     // 15000: "" → vip
+	one.churn("d2", "2024-02-01T00:00:00Z")                       // 5000: stays
+	one.refund("d2", "o1", "4200.01", "", "2024-02-02T00:00:00Z") // churned 799.99: vip → ""
+	one.want["d2"] = []string{`""→vip 15000.00`, `vip→"" 799.99`}
+
+	// E: twelve tiers from 0, hysteresis 0.1, for a random stream.
+	twelve := &tierScenario{name: "random-twelve-tiers-h10", yaml: `
+tiers: {t00: 0, t01: 50, t02: 100, t03: 250, t04: 500, t05: 1000, t06: 2000, t07: 3500, t08: 5000, t09: 10000, t10: 20000, t11: 50000}
+hysteresis: 0.1
+`, model: refModel{hysteresis: dec("0.1"), lifespan: dec("3"), minWindow: dec("1"), defMargin: dec("1")}}
+	for i, m := range []string{"0", "50", "100", "250", "500", "1000", "2000", "3500", "5000", "10000", "20000", "50000"} {
+		twelve.model.tiers = append(twelve.model.tiers, refTier{fmt.Sprintf("t%02d", i), dec(m)})
+	}
+	for _, s := range []*tierScenario{a, b, c, one} {
 		s.separate()
 	}
-	return []*tierScenario{a, b, c, randomTierScenario("random-six-tiers-h50", b.yaml, b.model, 1),
-		randomTierScenario("random-two-tiers-h0", a.yaml, a.model, 2)}
+	return []*tierScenario{a, b, c, one, randomTierScenario("random-six-tiers-h50", b.yaml, b.model, 1),
+		randomTierScenario("random-two-tiers-h0", a.yaml, a.model, 2),
+		randomTierScenario(twelve.name, twelve.yaml, twelve.model, 3)}
 }
 
 // randomTierScenario is a seeded random stream on a ladder: 150 customers
@@ -525,8 +558,8 @@ func TestTiersWithLifecycleEventsLate(t *testing.T) {
 func TestTiersAgainstReferenceUnderCrashes(t *testing.T) {
 	testutil.SkipShort(t, "restarts a crashing consumer binary")
 	for _, sc := range tierScenarios() {
-		if sc.name == "random-two-tiers-h0" {
-			continue // the other random stream is enough here
+		if strings.HasPrefix(sc.name, "random") && sc.name != "random-six-tiers-h50" {
+			continue // one random stream is enough here
 		}
 		t.Run(sc.name, func(t *testing.T) { runTierScenarioCrashing(t, sc, false) })
 		if strings.HasPrefix(sc.name, "random") {
