@@ -14,8 +14,8 @@ import (
 // Tier is one rung of the tier ladder: a customer whose LTV reaches Min
 // (in base currency) is promoted into it.
 type Tier struct {
-	Name string          // stored as `tier` and in events; unique, non-empty
-	Min  decimal.Decimal // promotion threshold on ltv; ≥ 0, strictly ascending along the ladder
+	Name string          // stored as `tier` and in events; unique, not empty or blank
+	Min  decimal.Decimal // promotion threshold on ltv; ≥ 0, strictly ascending, no two rounding up to one cent (Validate)
 }
 
 // DefaultDedupeWindow is how many distinct event ids per customer are
