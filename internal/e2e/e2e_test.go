@@ -363,7 +363,7 @@ type published struct{ total, distinct int }
 // readChains reads every event on an output topic and returns each
 // customer's distinct events in publication order. It fails the test on an
 // event that is not JSON of the given schema or is keyed by another
-// customer, and reports an event_id published twice with different
+// customer or on another partition than the customer's other events, and reports an event_id published twice with different
 // content (copies may only be exact re-emissions, SPEC §6) and CloudEvents
 // headers that do not match the body or differ between copies.
 func readChains(ctx context.Context, t *testing.T, brokers []string, topic, schema string) (map[string][]schemas.Change, published) {
@@ -375,6 +375,7 @@ func readChains(ctx context.Context, t *testing.T, brokers []string, topic, sche
 	byID := map[string]string{}
 	chains := map[string][]schemas.Change{}
 	ce := cloudEvents{}
+	partitionOf := map[string]int{}
 	for _, m := range msgs {
 		var c schemas.Change
 		if err := json.Unmarshal(m.Value, &c); err != nil || c.Schema != schema {
@@ -382,6 +383,13 @@ func readChains(ctx context.Context, t *testing.T, brokers []string, topic, sche
 		}
 		if string(m.Key) != c.CustomerID {
 			t.Errorf("%s event keyed %q for customer %q", topic, m.Key, c.CustomerID)
+		}
+		// SPEC §1: one customer's events on one partition, so a
+		// subscriber reads them in order.
+		if p, ok := partitionOf[c.CustomerID]; !ok {
+			partitionOf[c.CustomerID] = m.Partition
+		} else if p != m.Partition {
+			t.Errorf("%s: customer %q has events on partitions %d and %d", topic, c.CustomerID, p, m.Partition)
 		}
 		ce.check(t, m)
 		if prev, ok := byID[c.EventID]; ok {
