@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -167,6 +168,47 @@ type prCustomer struct {
 	timerFalls, dayStepping int
 	fellToNone              bool // a timer took its last tier away (a ladder whose lowest tier is above 0)
 	rescoredIdle            bool // its latest scoring was the periodic re-scoring
+	segment                 string
+	segmentSince            time.Time
+	segs                    []prSeg
+	sameInstant             int // timers at which the tier fell and the segment changed at once
+}
+
+// prSeg is an expected ltv.segment.v1 event; val holds the ltv it
+// carries (the customer's stored ltv then) and what that came from.
+type prSeg struct {
+	prev, seg, cause string
+	at, lastOrder    time.Time
+	orders           int
+	tier             string
+	val              prChange
+}
+
+// judge is SPEC §8's segment rule applied at the customer's clock (which
+// never moves back), recording a change caused by cause at event time at:
+// the change carries the ltv and tier stored at that moment.
+func (p *prCustomer) judge(cause string, at time.Time) bool {
+	seg := ""
+	switch {
+	case p.churned():
+		seg = "churned"
+	case p.orders == 0:
+	case p.clock.Sub(p.last) >= p.c.lapsed:
+		seg = "lapsed"
+	case p.clock.Sub(p.last) >= p.c.atRisk:
+		seg = "at_risk"
+	case p.orders == 1:
+		seg = "new"
+	default:
+		seg = "active"
+	}
+	if seg == p.segment {
+		return false
+	}
+	p.segs = append(p.segs, prSeg{prev: p.segment, seg: seg, cause: cause, at: at, lastOrder: p.last, orders: p.orders, tier: p.tier,
+		val: prChange{ltv: p.ltv, gp: new(big.Rat).Set(p.gp), clv: p.score.clv, scored: p.scored}})
+	p.segment, p.segmentSince = seg, at
+	return true
 }
 
 func newPRCustomer(c *prCase, id string) *prCustomer {
@@ -354,6 +396,9 @@ func (p *prCustomer) advance(t *testing.T, until time.Time, inclusive bool) {
 		if due.After(p.clock) {
 			p.clock = due
 		}
+		if p.judge("timer:"+due.UTC().Format(time.RFC3339Nano), due) && p.c.tierIndex(p.tier) < p.c.tierIndex(tierBefore) {
+			p.sameInstant++
+		}
 	}
 }
 
@@ -397,6 +442,7 @@ func (p *prCustomer) apply(t *testing.T, ev *prEvent, before time.Time) {
 	if now.After(p.clock) {
 		p.clock = now
 	}
+	p.judge(ev.id, ev.at)
 }
 
 // book adds an order's amount (sign 1) or takes a refund's (sign −1) to
@@ -774,9 +820,44 @@ func runPredictiveCase(t *testing.T, c *prCase, restart bool) {
 			}
 		}
 	}
+	segChains := readSegmentChains(ctx, t, e.brokers)
+	segEvents, segTimers, bothAtOnce := 0, 0, 0
+	for _, id := range ids {
+		r := ref[id]
+		bothAtOnce += r.sameInstant
+		h, err := e.rc.HMGet(ctx, "ltv:{"+id+"}", "segment", "segment_since").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if seg, _ := h[0].(string); seg != r.segment {
+			fail("customer %s segment %q, the reference's %q", id, seg, r.segment)
+		} else if since, _ := h[1].(string); r.segment != "" && !sameInstant(since, r.segmentSince.Format(time.RFC3339Nano)) {
+			fail("customer %s segment_since %q, the reference's %s", id, since, r.segmentSince.Format(time.RFC3339))
+		}
+		got := segChains[id]
+		if len(got) != len(r.segs) {
+			fail("customer %s: %d segment changes published, the reference has %d:\n%s", id, len(got), len(r.segs), describeSegs(got, r.segs))
+			continue
+		}
+		for k, w := range r.segs {
+			g := got[k]
+			segEvents++
+			if strings.HasPrefix(w.cause, "timer:") {
+				segTimers++
+			}
+			at, err := time.Parse(time.RFC3339Nano, g.OccurredAt)
+			lastOK := g.LastOrderAt == "" && w.lastOrder.IsZero() || !w.lastOrder.IsZero() && sameInstant(g.LastOrderAt, w.lastOrder.Format(time.RFC3339Nano))
+			if g.PreviousSegment != w.prev || g.Segment != w.seg || g.CausedBy != w.cause || err != nil || !at.Equal(w.at) ||
+				!lastOK || g.Orders != int64(w.orders) || g.Tier != w.tier || !w.val.ltvAgrees(g.LTV) {
+				fail("customer %s segment change %d differs:\n%s", id, k, describeSegs(got, r.segs))
+				break
+			}
+		}
+	}
 	if bad > 0 {
 		t.Fatalf("%d differences over %d customers", bad, len(ids))
 	}
+	t.Logf("%d segment changes compared, %d by timers, %d at a timer that also lowered the tier", segEvents, segTimers, bothAtOnce)
 	// The stream must have exercised what the test is about.
 	if scored < len(ids)/2 || churnedScored == 0 || timerFalls == 0 || stepped < timerFalls/2 ||
 		(c.tiers[0].min.Sign() > 0) != (toNone > 0) || (c.params.rescoreDays > 0) != (idle > 0) {
@@ -803,6 +884,57 @@ func describeChains(got []schemas.Change, want []prChange) string {
 	}
 	for _, w := range want {
 		fmt.Fprintf(&b, "  reference %q → %q ltv %s by %s\n", w.prev, w.tier, w.ltv, w.cause)
+	}
+	return b.String()
+}
+
+// prSegDoc is a published ltv.segment.v1 event, as the reference compares it.
+type prSegDoc struct {
+	EventID         string `json:"event_id"`
+	CustomerID      string `json:"customer_id"`
+	PreviousSegment string `json:"previous_segment"`
+	Segment         string `json:"segment"`
+	LastOrderAt     string `json:"last_order_at"`
+	Orders          int64  `json:"orders"`
+	LTV             string `json:"ltv"`
+	Tier            string `json:"tier"`
+	CausedBy        string `json:"caused_by"`
+	OccurredAt      string `json:"occurred_at"`
+}
+
+// readSegmentChains reads every customer's segment changes in order,
+// re-emissions (same event_id, same content) dropped.
+func readSegmentChains(ctx context.Context, t *testing.T, brokers []string) map[string][]prSegDoc {
+	msgs, err := testutil.ReadAll(ctx, brokers, settings.DefaultSegmentsTopic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byID := map[string]string{}
+	out := map[string][]prSegDoc{}
+	for _, m := range msgs {
+		var d prSegDoc
+		if err := json.Unmarshal(m.Value, &d); err != nil {
+			t.Fatalf("segment event is not JSON: %v: %s", err, m.Value)
+		}
+		if prev, ok := byID[d.EventID]; ok {
+			if prev != string(m.Value) {
+				t.Errorf("segment event_id %s published with other content:\n%s\n%s", d.EventID, prev, m.Value)
+			}
+			continue
+		}
+		byID[d.EventID] = string(m.Value)
+		out[d.CustomerID] = append(out[d.CustomerID], d)
+	}
+	return out
+}
+
+func describeSegs(got []prSegDoc, want []prSeg) string {
+	var b strings.Builder
+	for _, g := range got {
+		fmt.Fprintf(&b, "  published %q → %q ltv %s tier %q by %s at %s\n", g.PreviousSegment, g.Segment, g.LTV, g.Tier, g.CausedBy, g.OccurredAt)
+	}
+	for _, w := range want {
+		fmt.Fprintf(&b, "  reference %q → %q ltv %s tier %q by %s at %s\n", w.prev, w.seg, w.val.ltv, w.tier, w.cause, w.at.Format(time.RFC3339))
 	}
 	return b.String()
 }
