@@ -237,6 +237,11 @@ type WholeNumber int
 
 // UnmarshalYAML accepts only an integer.
 func (w *WholeNumber) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!float" && allDigits(n.Value) {
+		// yaml.v3 resolves an integer too large for int64 as a float: it is
+		// a whole number, only far beyond any usable count.
+		return badValue(n, "%q is too large for a whole number setting", n.Value)
+	}
 	if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!int" {
 		return badValue(n, "%q is not a whole number", n.Value)
 	}
@@ -246,6 +251,21 @@ func (w *WholeNumber) UnmarshalYAML(n *yaml.Node) error {
 	}
 	*w = WholeNumber(v)
 	return nil
+}
+
+// allDigits reports whether s is an optionally signed run of decimal
+// digits (underscores, which YAML 1.1 allows between them, included).
+func allDigits(s string) bool {
+	s = strings.TrimLeft(s, "+-")
+	if s == "" {
+		return false
+	}
+	for _, c := range s {
+		if (c < '0' || c > '9') && c != '_' {
+			return false
+		}
+	}
+	return true
 }
 
 // resolve follows an alias (*name) to the node it stands for, as the
