@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -708,8 +709,16 @@ func TestPredictiveNumbersAgainstReference(t *testing.T) {
 }
 
 func runPredictiveCase(t *testing.T, c *prCase, restart bool) {
+	runPredictiveCaseWith(t, c, restart, nil)
+}
+
+// runPredictiveCaseWith is runPredictiveCase; with crashes not nil the
+// stream is consumed by consumer binaries that kill themselves at random
+// right after a batch's Redis write or its publish (consumeCrashing), and
+// *crashes counts the deaths.
+func runPredictiveCaseWith(t *testing.T, c *prCase, restart bool, crashes *int) {
 	const partitions = 3
-	ctx := testutil.Context(t, 3*time.Minute)
+	ctx := testutil.Context(t, 4*time.Minute)
 	e := newEnv(t, partitions)
 	evs := c.generate()
 	runs := [][]*prEvent{evs}
@@ -732,6 +741,10 @@ func runPredictiveCase(t *testing.T, c *prCase, restart bool) {
 		// starts, so the event-time merge of the two topics is the
 		// reference's.
 		write(t, ctx, e.brokers, msgs)
+		if crashes != nil {
+			*crashes += consumeCrashing(t, ctx, e, c)
+			continue
+		}
 		svc := startService(t, cfg)
 		if err := testutil.WaitCaughtUp(ctx, e.brokers, settings.DefaultGroupID, settings.DefaultOrdersTopic, settings.DefaultLifecycleTopic); err != nil {
 			t.Fatal(err)
@@ -937,4 +950,70 @@ func describeSegs(got []prSegDoc, want []prSeg) string {
 		fmt.Fprintf(&b, "  reference %q → %q ltv %s tier %q by %s at %s\n", w.prev, w.seg, w.val.ltv, w.tier, w.cause, w.at.Format(time.RFC3339))
 	}
 	return b.String()
+}
+
+// TestPredictiveNumbersAgainstReferenceThroughCrashes is
+// TestPredictiveNumbersAgainstReference with the consumer binary killing
+// itself (SIGKILL) at random right after a batch's Redis write or right
+// after its outputs are acknowledged, timer firings included, and started
+// again each time: every timer effect (a tier fallen by the tier timer, a
+// segment moved, a periodic re-scoring) is applied once, neither lost nor
+// doubled, and the numbers, chains and causes are the reference's.
+func TestPredictiveNumbersAgainstReferenceThroughCrashes(t *testing.T) {
+	testutil.SkipShort(t, "consumer binaries killed and restarted")
+	for _, c := range prCases() {
+		if c.name != "bgnbd-week" && c.name != "mbgnbd-day" {
+			continue
+		}
+		t.Run(c.name, func(t *testing.T) {
+			crashes := 0
+			runPredictiveCaseWith(t, c, true, &crashes)
+			if crashes == 0 {
+				t.Fatal("the consumer never crashed: the test exercised nothing")
+			}
+			t.Logf("%d crashes", crashes)
+		})
+	}
+}
+
+// consumeCrashing runs consumer binaries over what the topics hold, one at
+// a time, each killing itself at random right after a batch's Redis write
+// or publish (odds per batch such that a run of the case's stream dies a
+// few times), starting a new one whenever one dies, until the group has
+// caught up; it returns how many died.
+func consumeCrashing(t *testing.T, ctx context.Context, e *env, c *prCase) int {
+	t.Helper()
+	extra := map[string]string{
+		"LTV_CONFIG":    testutil.WriteFile(t, "ltv.yaml", c.yaml()),
+		"LTV_MAX_BATCH": "40",
+	}
+	for i := 0; i+1 < len(c.args); i += 2 {
+		extra["LTV_"+strings.ToUpper(strings.ReplaceAll(strings.TrimLeft(c.args[i], "-"), "-", "_"))] = c.args[i+1]
+	}
+	batch, err := strconv.Atoi(extra["LTV_MAX_BATCH"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	odds := min(0.08, 3*float64(batch)/float64(c.customers*6)) // ~6 events a customer
+	extra["LTV_FAULT_INJECT"] = fmt.Sprintf("after-save:%g,after-publish:%g", odds, odds)
+	caught := make(chan error, 1)
+	go func() {
+		caught <- testutil.WaitCaughtUp(ctx, e.brokers, settings.DefaultGroupID, settings.DefaultOrdersTopic, settings.DefaultLifecycleTopic)
+	}()
+	deaths := 0
+	for {
+		p := startProc(t, fmt.Sprintf("consumer-%d", deaths), e.envFor(extra))
+		select {
+		case err := <-caught:
+			if err != nil {
+				t.Fatalf("%v\n%s", err, p.logTail())
+			}
+			if code, err := p.terminate(30 * time.Second); err != nil || code != 0 {
+				t.Fatalf("exit %d, %v\n%s", code, err, p.logTail())
+			}
+			return deaths
+		case <-p.exited:
+			deaths++
+		}
+	}
 }
