@@ -204,3 +204,56 @@ func roundHalfAway(r *big.Rat, places int) string {
 	q := new(big.Int).Quo(n, den)
 	return new(big.Rat).SetFrac(q, scale).FloatString(places)
 }
+
+// TestSwitchingTheModelOn pins what docs/predictive.md says of turning the
+// predictive model on over customers stored without it: nothing scans
+// every customer (SPEC §8), so each is first scored at its next timer or
+// event. One whose segment timer is still pending is scored as of that
+// timer's due time (and re-scored periodically from then on); one already
+// lapsed or churned has no timer and keeps SPEC §4's ltv, without the five
+// fields, until its next event, whatever rescore_every_days says.
+func TestSwitchingTheModelOn(t *testing.T) {
+	plain := aggregate.DefaultModel()
+	on := mustModel(t, func(m *aggregate.Model) {
+		m.Predictive = &aggregate.Predictive{Predictor: straightDecay{3000, 10}, TimeUnit: aggregate.Day, RescoreEvery: 7 * aggregate.Day}
+	})
+	for _, tc := range []struct {
+		name   string
+		events []aggregate.Event
+		until  string // the stream time the plain model brought it to
+		want   string // scored_at after the model is on and time moved to April 20th, "" for none
+	}{
+		// At risk on April 10th (90 days after its last order), scored
+		// then; re-scored on the 17th.
+		{"active: scored at its at-risk due time, then every 7 days", []aggregate.Event{placed("e1", "100.00", "2026-01-01T00:00:00Z"), placed("e2", "100.00", "2026-01-10T00:00:00Z")},
+			"2026-02-01T00:00:00Z", "2026-04-17T00:00:00Z"},
+		{"lapsed: no timer, not scored", []aggregate.Event{placed("e1", "100.00", "2025-01-01T00:00:00Z")},
+			"2026-02-01T00:00:00Z", ""},
+		{"churned: no timer, not scored", []aggregate.Event{placed("e1", "100.00", "2026-01-01T00:00:00Z"), churned("c1", "2026-01-05T00:00:00Z")},
+			"2026-02-01T00:00:00Z", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newCustomer(t, plain)
+			c.applyAll(tc.events...)
+			plain.Advance(&c.s, testCustomer, at(tc.until), nil)
+			ltvBefore := c.s.LTV
+			c.m = on
+			var fx aggregate.Effects
+			on.AdvanceAll(&c.s, testCustomer, at("2026-04-20T00:00:00Z"), &fx)
+			switch {
+			case tc.want == "" && (!c.s.ScoredAt.IsZero() || !c.s.LTV.Equal(ltvBefore)):
+				t.Fatalf("scored at %s, ltv %s (was %s): want it untouched until its next event", c.s.ScoredAt, c.s.LTV, ltvBefore)
+			case tc.want != "" && !c.s.ScoredAt.Equal(at(tc.want)):
+				t.Fatalf("scored at %s, want %s", c.s.ScoredAt, tc.want)
+			}
+			if tc.want != "" {
+				return
+			}
+			// Its next event scores it.
+			r := on.ApplyAt(&c.s, ptr(placed("e9", "10.00", "2027-01-01T00:00:00Z")), aggregate.SourceOffset{Offset: 99}, at("2027-01-01T00:00:00Z"))
+			if r.Outcome != aggregate.Applied || !c.s.ScoredAt.Equal(at("2027-01-01T00:00:00Z")) || c.s.PredictedCLV.IsZero() {
+				t.Fatalf("after an event: %v, scored at %s, predicted_clv %s", r.Outcome, c.s.ScoredAt, c.s.PredictedCLV)
+			}
+		})
+	}
+}
