@@ -222,6 +222,15 @@ const maxInterpolations = 8
 // cause at event time at.
 func (m *Model) rescore(s *State, customerID string, now time.Time, cause string, at time.Time) (Change, bool) {
 	h, pr := m.score(s, now)
+	c, changed := m.retier(s, customerID, cause, at)
+	s.TierDue = m.tierDue(s, now, h, pr.CLV)
+	return c, changed
+}
+
+// retier stores s's ltv as the model now gives it and applies the tier
+// rule to it; it returns the tier change, if any, caused by cause at
+// event time at.
+func (m *Model) retier(s *State, customerID string, cause string, at time.Time) (Change, bool) {
 	fig := m.Figures(s)
 	var c Change
 	changed := false
@@ -235,6 +244,15 @@ func (m *Model) rescore(s *State, customerID string, now time.Time, cause string
 		s.Tier, changed = next, true
 	}
 	s.LTV = fig.LTV
-	s.TierDue = m.tierDue(s, now, h, pr.CLV)
 	return c, changed
+}
+
+// forgetPrediction drops what a customer scored while the predictive model
+// was on still carries once it is off: the five fields (SPEC §3: they
+// exist with the model only) and the tier timer. The store deletes the
+// fields at the customer's next write; its ltv must then be §4's again,
+// never the predicted one beside absent prediction fields.
+func (s *State) forgetPrediction() {
+	s.PAlive, s.ExpectedOrders, s.ExpectedSpend, s.PredictedCLV = money.Exact{}, money.Exact{}, money.Exact{}, money.Exact{}
+	s.ScoredAt, s.TierDue = time.Time{}, time.Time{}
 }

@@ -177,6 +177,15 @@ func (m *Model) advance(s *State, customerID string, until time.Time, inclusive 
 				c.ByTimer = true
 				fx.Tiers = append(fx.Tiers, c)
 			}
+		} else if m.Predictive == nil && !s.ScoredAt.IsZero() {
+			// Scored while the model was on, first reached since it is off:
+			// the store drops the prediction with this write, so the ltv
+			// (and tier) it stores are §4's again, changed by this timer.
+			s.forgetPrediction()
+			if c, changed := m.retier(s, customerID, "", due); changed {
+				c.ByTimer = true
+				fx.Tiers = append(fx.Tiers, c)
+			}
 		}
 		if c, changed := m.evaluate(s, customerID, due, "", due); changed {
 			c.ByTimer = true

@@ -700,10 +700,21 @@ func (e *encoder) encode(arena []byte, m *aggregate.Model, snap *Snapshot, st *a
 	}
 	if m.Predictive == nil {
 		// The model is off (SPEC §3: these fields exist with it only): a
-		// customer scored while it was on loses its stale prediction at
-		// its next write, so its ltv (§4's again) is never read next to it.
-		for _, ix := range [...]fieldIndex{ixPAlive, ixExpectedOrders, ixExpectedSpend, ixPredictedCLV, ixScoredAt} {
-			e.del(ix)
+		// customer scored while it was on loses its stale prediction at its
+		// next write that stores §4's ltv: an applied event's (Figures), or
+		// a timer's, which found the prediction and dropped it from the
+		// state (aggregate: ScoredAt zero), re-deriving ltv and tier. Only
+		// then, so the predicted ltv is never left beside absent fields (a
+		// write of the offset guard alone keeps both until such a write).
+		if _, scored := e.stored.get(ixScoredAt); scored && (opt.Figures || st.ScoredAt.IsZero()) {
+			for _, ix := range [...]fieldIndex{ixPAlive, ixExpectedOrders, ixExpectedSpend, ixPredictedCLV, ixScoredAt} {
+				e.del(ix)
+			}
+			if !opt.Figures {
+				arena = e.fixed(arena, ixLTV, st.LTV, 2)
+				e.set(ixTier, st.Tier)
+				segmentMoved = true // the customer's ltv is §4's again
+			}
 		}
 	} else if !st.ScoredAt.IsZero() {
 		// The predictive model's fields move with a timer as well as with

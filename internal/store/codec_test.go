@@ -40,6 +40,28 @@ func encodeAfter(t testing.TB, stored map[string]string, evs []aggregate.Event, 
 	return set, del
 }
 
+// encodeAfterTimer brings the snapshot decoded from stored to until under
+// the default model (its timers due by then fire) and returns what Encode
+// would send to Redis for that timer write.
+func encodeAfterTimer(t testing.TB, stored map[string]string, until time.Time) (map[string]string, []string) {
+	t.Helper()
+	m := aggregate.DefaultModel()
+	snap, err := store.DecodeSnapshot("c-1", stored, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := snap.State
+	var fx aggregate.Effects
+	m.AdvanceAll(&s, "c-1", until, &fx)
+	if len(fx.Segments) == 0 {
+		t.Fatalf("no timer fired by %s", until)
+	}
+	w := store.Encode(m, &snap, &s, nil, store.EncodeOptions{Now: time.Date(2026, 11, 1, 10, 0, 0, 999, time.UTC)})
+	set, del := w.Changes()
+	sort.Strings(del)
+	return set, del
+}
+
 // customerWithThreeOrders is the stored hash of customer c-1 after three
 // orders, as this code writes it.
 func customerWithThreeOrders(tb testing.TB) map[string]string {
@@ -81,7 +103,9 @@ func hashAfter(stored, set map[string]string, del []string) map[string]string {
 
 // A customer scored while the predictive model was on loses the model's
 // fields at its next write once the model is off (SPEC §3: they exist with
-// the model only), by an event or by a timer; a customer never scored
+// the model only), by an event or by a timer (which re-derives §4's ltv:
+// TestModelOffTimerWriteStoresTheDefaultLTV); a write of the offset guard
+// alone keeps them, as it keeps the predicted ltv; a customer never scored
 // deletes nothing.
 func TestPredictionsGoWhenTheModelIsOff(t *testing.T) {
 	predictive := []string{"expected_orders", "expected_spend", "p_alive", "predicted_clv", "scored_at"}
@@ -98,12 +122,18 @@ func TestPredictionsGoWhenTheModelIsOff(t *testing.T) {
 		want    []string
 	}{
 		{"an event", scored, next, true, predictive},
-		{"a duplicate (guard only)", scored, nil, true, predictive},
+		{"a duplicate (guard only)", scored, nil, false, nil},
 		{"a timer", scored, nil, false, predictive},
 		{"never scored", customerWithThreeOrders(t), next, true, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			set, del := encodeAfter(t, tc.stored, tc.evs, 10, tc.figures)
+			var set map[string]string
+			var del []string
+			if tc.name == "a timer" {
+				set, del = encodeAfterTimer(t, tc.stored, time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC))
+			} else {
+				set, del = encodeAfter(t, tc.stored, tc.evs, 10, tc.figures)
+			}
 			var got []string
 			for _, f := range del {
 				if slices.Contains(predictive, f) {
