@@ -257,3 +257,50 @@ func TestSwitchingTheModelOn(t *testing.T) {
 		})
 	}
 }
+
+// TestEventAtTheTierDueInstant: an event at the very instant a tier timer
+// (and the at-risk timer) is due fires neither (docs/data-model.md: an
+// event fires its customer's timers due before its own time; it is there
+// at that instant); the event itself, scored as of its time, makes both
+// changes, caused by it. A stream time that reached the instant before
+// the event (another customer's record at it) fires both first instead.
+func TestEventAtTheTierDueInstant(t *testing.T) {
+	m := mustModel(t, func(m *aggregate.Model) {
+		m.Predictive = &aggregate.Predictive{Predictor: straightDecay{8220, 40}, TimeUnit: aggregate.Day}
+	})
+	due := at("2026-04-01T00:00:00Z") // day 90: gold falls, at_risk begins (TestTierAndSegmentTimersInterleave)
+	for _, tc := range []struct {
+		name   string
+		before time.Time // the partition's stream time before the event
+		cause  string
+	}{
+		{"stream time below the instant", at("2026-03-31T12:00:00Z"), "r1"},
+		{"stream time at the instant", due, "timer:2026-04-01T00:00:00Z"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newCustomer(t, m)
+			c.applyAll(placed("e1", "100.00", "2026-01-01T00:00:00Z"))
+			if !c.s.TierDue.Equal(due) {
+				t.Fatalf("tier due %s, want %s", c.s.TierDue, due)
+			}
+			var fx aggregate.Effects
+			m.AdvanceAll(&c.s, testCustomer, tc.before, &fx)
+			ev := refunded("r1", "1.00", "2026-04-01T00:00:00Z")
+			ev.OrderID = "o-e1"
+			r := m.ApplyTo(&c.s, &ev, aggregate.SourceOffset{Offset: 50}, due, &fx)
+			tiers := fx.Tiers
+			if r.Changed {
+				tiers = append(tiers, r.Change)
+			}
+			if len(tiers) != 1 || tiers[0].Cause() != tc.cause || tiers[0].Tier != "silver" || !tiers[0].OccurredAt.Equal(due) {
+				t.Fatalf("tier changes %+v, want one to silver caused by %s at %s", tiers, tc.cause, due)
+			}
+			if len(fx.Segments) != 1 || fx.Segments[0].Cause() != tc.cause || fx.Segments[0].Segment != aggregate.SegmentAtRisk {
+				t.Fatalf("segment changes %+v, want one to at_risk caused by %s", fx.Segments, tc.cause)
+			}
+			if !c.s.ScoredAt.Equal(due) || c.s.Tier != "silver" {
+				t.Fatalf("scored at %s, tier %q", c.s.ScoredAt, c.s.Tier)
+			}
+		})
+	}
+}
