@@ -1008,6 +1008,11 @@ func consumeCrashing(t *testing.T, ctx context.Context, e *env, c *prCase) int {
 			if err != nil {
 				t.Fatalf("%v\n%s", err, p.logTail())
 			}
+			select {
+			case <-p.exited: // died as the group caught up: nothing left to stop
+				return deaths + 1
+			default:
+			}
 			if code, err := p.terminate(30 * time.Second); err != nil || code != 0 {
 				t.Fatalf("exit %d, %v\n%s", code, err, p.logTail())
 			}
