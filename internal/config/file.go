@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/ltv-stream/ltv-stream/internal/aggregate"
@@ -129,14 +130,24 @@ func (p *Predictive) model() (*aggregate.Predictive, error) {
 		return nil, fmt.Errorf("rescore_every_days = %v: shorter than a second; 0 turns rescoring off", rescore)
 	}
 	return &aggregate.Predictive{
-		Predictor:    clvPredictor{model},
+		Predictor:    clvPredictor{m: model, failures: new(atomic.Int64)},
 		TimeUnit:     time.Duration(unit.Days() * float64(aggregate.Day)),
 		RescoreEvery: time.Duration(rescore * float64(aggregate.Day)),
 	}, nil
 }
 
 // clvPredictor adapts the model package to the domain's Predictor.
-type clvPredictor struct{ m *clv.Model }
+type clvPredictor struct {
+	m *clv.Model
+	// failures counts the scorings the model could not compute (see
+	// Predict); shared by the copies of the adapter.
+	failures *atomic.Int64
+}
+
+// Failures is how many scorings failed so far: the service exports it as
+// ltv_prediction_failures_total, so zeros given for want of a number
+// are seen, not silent.
+func (c clvPredictor) Failures() int64 { return c.failures.Load() }
 
 // Model is the configured model: ltvctl fit repeats its horizon and
 // discount rate in the block it prints, so pasting a refit over the old
@@ -145,9 +156,12 @@ func (c clvPredictor) Model() *clv.Model { return c.m }
 
 // Predict implements aggregate.Predictor. The state only passes valid
 // histories; a refund-heavy customer's negative mean spend counts as 0.
+// A scoring the numerics cannot compute (parameters far outside what a
+// fit on real data gives) is a zero prediction, counted in Failures.
 func (c clvPredictor) Predict(x, tx, T, m, marginRate float64) aggregate.Prediction {
 	s, err := c.m.Score(x, tx, T, max(m, 0), marginRate)
 	if err != nil {
+		c.failures.Add(1)
 		return aggregate.Prediction{}
 	}
 	return aggregate.Prediction{PAlive: s.PAlive, ExpectedOrders: s.ExpectedOrders, ExpectedSpend: s.ExpectedSpend, CLV: s.PredictedCLV}

@@ -38,6 +38,7 @@ func registered(t *testing.T) (names, labels map[string]bool) {
 	t.Helper()
 	m := metrics.New()
 	m.StateCache(func() store.CacheStats { return store.CacheStats{} })
+	m.PredictionFailures(func() int64 { return 0 })
 	m.BatchProcessed(pipeline.BatchStats{Records: 1, Duplicates: 1, Redelivered: 1, Duration: time.Millisecond,
 		StreamTimes: map[int32]time.Time{0: time.Now()}, Latencies: []time.Duration{time.Millisecond}})
 	m.TierChanged("", "bronze", true)

@@ -1,13 +1,16 @@
 package e2e
 
 import (
+	"io"
 	"math/big"
+	"net/http"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/ltv-stream/ltv-stream/internal/aggregate"
+	"github.com/ltv-stream/ltv-stream/internal/service"
 	"github.com/ltv-stream/ltv-stream/internal/settings"
 	"github.com/ltv-stream/ltv-stream/internal/spectest"
 	"github.com/ltv-stream/ltv-stream/internal/testutil"
@@ -23,9 +26,15 @@ func TestPredictiveInTheStream(t *testing.T) {
 	e := newEnv(t, 4)
 	cfg := e.config(t, "--config", testutil.WriteFile(t, "ltv.yaml", spectest.Predictive))
 	p := produce(t, ctx, e.brokers, simConfig(20_000, 2_000))
-	svc := startService(t, cfg)
+	listening := make(chan string, 1)
+	svc := startServiceWith(t, cfg, service.Options{Listening: func(addr string) { listening <- addr }}, 30*time.Second)
 	if err := testutil.WaitCaughtUp(ctx, e.brokers, settings.DefaultGroupID, settings.DefaultOrdersTopic, settings.DefaultLifecycleTopic); err != nil {
 		t.Fatal(err)
+	}
+	// The model's failures are exported, and with SPEC §9's parameters
+	// there are none.
+	if v, ok := scrapeSeries(t, "http://"+<-listening, "ltv_prediction_failures_total"); !ok || v != "0" {
+		t.Errorf("/metrics: ltv_prediction_failures_total %q (present %v), want 0", v, ok)
 	}
 	svc.stop(t)
 
@@ -101,4 +110,26 @@ func TestPredictiveInTheStream(t *testing.T) {
 		t.Fatal("no tier fell by a timer: customers who go quiet keep their predicted value")
 	}
 	t.Logf("%d tier changes, %d of them by timers", published.distinct, byTimer)
+}
+
+// scrapeSeries reads one series (a name, with its labels if it has any,
+// as /metrics prints them) from the /metrics of the server at baseURL:
+// its value, and whether it is there at all.
+func scrapeSeries(t *testing.T, baseURL, series string) (string, bool) {
+	t.Helper()
+	resp, err := http.Get(baseURL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, series+" "); ok {
+			return strings.TrimSpace(v), true
+		}
+	}
+	return "", false
 }

@@ -153,6 +153,14 @@ func (m *Metrics) StateCache(stats func() store.CacheStats) {
 	)
 }
 
+// PredictionFailures exposes how many scorings of the predictive model
+// (SPEC §9) could not be computed and gave the customer a zero prediction.
+func (m *Metrics) PredictionFailures(count func() int64) {
+	m.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "ltv_prediction_failures_total",
+		Help: "Scorings of the predictive model that could not be computed (numerics did not converge); the customer got a zero prediction."},
+		func() float64 { return float64(count()) }))
+}
+
 // Lag records a partition's lag.
 func (m *Metrics) Lag(topic string, partition int, lag int64) {
 	m.lag.WithLabelValues(topic, strconv.Itoa(partition)).Set(float64(lag))

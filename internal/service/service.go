@@ -131,6 +131,11 @@ func Run(ctx context.Context, cfg *config.Config, opt Options) error {
 	if cache != nil {
 		m.StateCache(cache.Stats)
 	}
+	if pr := cfg.Model.Predictive; pr != nil {
+		if f, ok := pr.Predictor.(interface{ Failures() int64 }); ok {
+			m.PredictionFailures(f.Failures)
+		}
+	}
 	var obs pipeline.Observer = m
 	if opt.Observer != nil {
 		obs = teeObserver{m, opt.Observer}
