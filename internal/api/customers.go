@@ -52,6 +52,14 @@ func (s *Server) getCustomer(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	cmd := s.hmgetCmd(ctx, id)
 	if err := s.redis.Process(ctx, cmd); err != nil {
+		if isWrongType(err) {
+			// Not a refusal by Redis (the 500 of redisFailed would say so,
+			// and point at the ACL): the key is not a customer hash. Say
+			// what batchGet says of it.
+			s.cfg.Logger.Warn("customer key is not a hash", zap.String("customer_id", id), zap.Error(err))
+			writeError(w, http.StatusInternalServerError, notHashReason(id))
+			return
+		}
 		s.redisFailed(w, err)
 		return
 	}
@@ -227,7 +235,7 @@ func (s *Server) batchGet(w http.ResponseWriter, r *http.Request) {
 			}
 			out = store.AppendJSONText(out, id)
 			out = append(out, ':')
-			out = store.AppendJSONText(out, "key "+store.Key(id)+" is not a hash (WRONGTYPE): something other than ltv-stream wrote it")
+			out = store.AppendJSONText(out, notHashReason(id))
 		}
 		out = append(out, '}')
 	}
@@ -244,13 +252,26 @@ func onlyWrongTypes(cmds []*redis.SliceCmd) bool {
 	seen := false
 	for _, c := range cmds {
 		if err := c.Err(); err != nil {
-			if !strings.HasPrefix(err.Error(), "WRONGTYPE") {
+			if !isWrongType(err) {
 				return false
 			}
 			seen = true
 		}
 	}
 	return seen
+}
+
+// isWrongType reports whether err is Redis's WRONGTYPE reply: the
+// customer's key holds something other than a hash.
+func isWrongType(err error) bool {
+	return strings.HasPrefix(err.Error(), "WRONGTYPE")
+}
+
+// notHashReason is what the API says of a customer whose key is not a
+// hash, in a single GET and in batchGet's "errors" alike (the wording of
+// store.NotHashError, which ltvctl get prints).
+func notHashReason(id string) string {
+	return (&store.NotHashError{IDs: []string{id}}).Error()
 }
 
 // readBatch reads and checks a batchGet body: JSON, bounded in size, at
