@@ -687,3 +687,40 @@ func serveInBackground(t *testing.T, cfg api.Config) (ln net.Listener, cancel co
 	go func() { done <- s.Serve(ctx, ln) }()
 	return ln, cancel, done
 }
+
+// TestRedisDownThenBackRecoversByItself: while Redis is down every
+// endpoint that reads it answers 503 with a JSON error; once it is back
+// (a restart, here with its data written again) the same server answers
+// 200 without being restarted, the statistics included (a failed
+// computation is not cached).
+func TestRedisDownThenBackRecoversByItself(t *testing.T) {
+	f := newFixture(t)
+	hs := f.server(t, api.Config{Stats: statsProvider(t, f.client), HealthTimeout: time.Second})
+	type call struct{ name, method, path, body string }
+	calls := []call{
+		{"get", "GET", "/v1/customers/c-7", ""},
+		{"batch", "POST", "/v1/customers:batchGet", `{"ids":["c-7","nobody"]}`},
+		{"stats", "GET", "/v1/stats", ""},
+		{"healthz", "GET", "/healthz", ""},
+	}
+	f.redis.Stop()
+	for _, c := range calls {
+		code, hdr, doc := testutil.CallJSON(t, c.method, hs.URL+c.path, "application/json", c.body, nil)
+		if code != 503 || hdr.Get("Content-Type") != "application/json" || doc["error"] == nil {
+			t.Errorf("%s while Redis is down: %d %v, want 503 with a JSON error", c.name, code, doc)
+		}
+	}
+	f.redis.Start()
+	if err := f.admin.HSet(context.Background(), store.Key("c-7"), "orders", "11", "tier", "gold").Err(); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range calls {
+		code, _, doc := testutil.CallJSON(t, c.method, hs.URL+c.path, "application/json", c.body, nil)
+		if code != 200 {
+			t.Errorf("%s once Redis is back: %d %v, want 200", c.name, code, doc)
+		}
+	}
+	if code, _, doc := testutil.CallJSON(t, "GET", hs.URL+"/v1/stats", "", "", nil); code != 200 || doc["population"] != 1.0 {
+		t.Errorf("stats once Redis is back: %d %v, want the one customer written since", code, doc)
+	}
+}
