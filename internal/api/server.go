@@ -25,6 +25,15 @@ import (
 // MaxBatch is the most ids one batchGet request may name (SPEC §11).
 const MaxBatch = 1000
 
+// DefaultMaxBodyBytes bounds a request body: 2 MiB, so that MaxBatch ids
+// of the longest allowed 256 bytes fit however a standard JSON encoder
+// writes them. Go's encoding/json escapes each of < > & as six bytes
+// (\u003c), Python's json.dumps each non-ASCII character (a two-byte é as
+// the six of \u00e9): up to 1,539 bytes an id, 1.5 MB for 1,000, with room
+// left for indentation. Under 1 MiB, such a valid batch was refused as too
+// large.
+const DefaultMaxBodyBytes = 2 << 20
+
 // StatsSource gives the object GET /v1/stats returns: internal/stats's
 // Provider, which caches it and bounds its cost (the API asks on every
 // request).
@@ -44,8 +53,7 @@ type Config struct {
 	// CORSOrigins are the origins allowed to call /v1/ from a browser page
 	// of another site ("*": any). Empty: no CORS headers at all.
 	CORSOrigins []string
-	// MaxBodyBytes bounds a request body. Default 1 MiB (1,000 ids of the
-	// longest allowed 256 bytes, escaped, fit).
+	// MaxBodyBytes bounds a request body. Default DefaultMaxBodyBytes.
 	MaxBodyBytes int64
 	// ReadHeaderTimeout, ReadTimeout, WriteTimeout and IdleTimeout are the
 	// http.Server's. Defaults 5 s, 10 s, 30 s, 120 s.
@@ -65,7 +73,7 @@ type Config struct {
 
 func (c *Config) setDefaults() {
 	if c.MaxBodyBytes <= 0 {
-		c.MaxBodyBytes = 1 << 20
+		c.MaxBodyBytes = DefaultMaxBodyBytes
 	}
 	def := func(d *time.Duration, v time.Duration) {
 		if *d <= 0 {
