@@ -724,3 +724,34 @@ func TestRedisDownThenBackRecoversByItself(t *testing.T) {
 		t.Errorf("stats once Redis is back: %d %v, want the one customer written since", code, doc)
 	}
 }
+
+// TestSlowBodyIsA408: a batchGet body that has not arrived within the
+// server's ReadTimeout is answered 408 with a JSON error, and the
+// connection is not held open past it.
+func TestSlowBodyIsA408(t *testing.T) {
+	ln, _, _ := serveInBackground(t, api.Config{ReadTimeout: 500 * time.Millisecond})
+	conn, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	body := `{"ids":["c-7"]}`
+	head := fmt.Sprintf("POST /v1/customers:batchGet HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n", len(body))
+	if _, err := conn.Write([]byte(head + body[:5])); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("no answer to a body that stopped arriving: %v", err)
+	}
+	defer resp.Body.Close()
+	got, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusRequestTimeout || resp.Header.Get("Content-Type") != "application/json" || !strings.Contains(string(got), "not received in time") {
+		t.Fatalf("answered %d %q %s", resp.StatusCode, resp.Header.Get("Content-Type"), got)
+	}
+	if took := time.Since(start); took > 3*time.Second {
+		t.Errorf("answered after %s", took)
+	}
+}
