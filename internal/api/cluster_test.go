@@ -227,3 +227,52 @@ func cohortsByHand(customers map[string]map[string]string) map[string]string {
 	}
 	return out
 }
+
+// TestReadOnlyACLUserOnCluster runs the API on a Redis Cluster as the
+// read-only user docs/read-api.md gives, with the cluster permissions it
+// says to add, set on every node: every endpoint that reads Redis works.
+func TestReadOnlyACLUserOnCluster(t *testing.T) {
+	testutil.SkipShort(t, "starts a Redis Cluster")
+	cluster := testutil.StartRedisCluster(t, 3)
+	ctx := testutil.Context(t, time.Minute)
+	customers := clusterPopulation(60)
+	admin := cluster.Client()
+	for id, f := range customers {
+		args := []any{}
+		for k, v := range f {
+			args = append(args, k, v)
+		}
+		if err := admin.HSet(ctx, store.Key(id), args...).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var urls []string
+	for _, n := range cluster.Nodes {
+		if err := n.Client().Do(ctx, "ACL", "SETUSER", "ltv-api", "reset", "on", ">api-pw", "~ltv:*", "resetchannels",
+			"+@read", "+@connection", "-@dangerous", "+cluster|slots", "+cluster|shards", "+cluster|nodes").Err(); err != nil {
+			t.Fatal(err)
+		}
+		urls = append(urls, "redis://"+n.Addr())
+	}
+	client, err := store.NewClient(store.Config{URL: strings.Join(urls, ","), Username: "ltv-api", Password: "api-pw", ContextDeadlines: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = client.Close() })
+	if err := client.HSet(ctx, store.Key("c-00001"), "tier", "platinum").Err(); err == nil || !strings.Contains(err.Error(), "NOPERM") {
+		t.Fatalf("the ACL user could write: %v", err)
+	}
+	hs := newClusterServer(t, client)
+	if code, _, doc := testutil.CallJSON(t, "GET", hs.URL+"/v1/customers/"+url.PathEscape("a/b"), "", "", nil); code != 200 || !reflect.DeepEqual(doc, asJSON(customers["a/b"])) {
+		t.Errorf("get: %d %v", code, doc)
+	}
+	if code, _, doc := testutil.CallJSON(t, "POST", hs.URL+"/v1/customers:batchGet", "", `{"ids":["c-00001","{tag}","nobody"]}`, nil); code != 200 || len(doc["customers"].(map[string]any)) != 2 {
+		t.Errorf("batchGet: %d %v", code, doc)
+	}
+	if code, _, doc := testutil.CallJSON(t, "GET", hs.URL+"/v1/stats", "", "", nil); code != 200 || doc["population"] != float64(len(customers)) {
+		t.Errorf("stats: %d %v, want population %d", code, doc, len(customers))
+	}
+	if code, _, doc := testutil.CallJSON(t, "GET", hs.URL+"/healthz", "", "", nil); code != 200 {
+		t.Errorf("healthz: %d %v", code, doc)
+	}
+}
