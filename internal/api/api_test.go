@@ -194,7 +194,15 @@ func TestBatchGet(t *testing.T) {
 		{"no ids", "application/json", `{}`, 400, nil, nil, `no "ids"`},
 		{"unknown field", "application/json", `{"ids":["c-7"],"fields":["ltv"]}`, 400, nil, nil, `unknown field "fields"`},
 		{"not JSON", "application/json", `ids=c-7`, 400, nil, nil, "invalid character"},
-		{"ids not strings", "application/json", `{"ids":[7]}`, 400, nil, nil, "cannot unmarshal number"},
+		// Wrong types are named in the request's terms, not encoding/json's
+		// ("cannot unmarshal number into Go value of type string"), and a
+		// null id is not read as the empty string.
+		{"ids not strings", "application/json", `{"ids":["c-7",7]}`, 400, nil, nil, "ids[1] must be a string, not a number"},
+		{"a null id", "application/json", `{"ids":["c-7",null]}`, 400, nil, nil, "ids[1] must be a string, not null"},
+		{"an object as id", "application/json", `{"ids":[{"id":"c-7"}]}`, 400, nil, nil, "ids[0] must be a string, not an object"},
+		{"ids a string", "application/json", `{"ids":"c-7"}`, 400, nil, nil, `"ids" must be an array of strings, not a string`},
+		{"ids an object", "application/json", `{"ids":{"c-7":true}}`, 400, nil, nil, `"ids" must be an array of strings, not an object`},
+		{"empty body", "application/json", ``, 400, nil, nil, "empty body"},
 		{"data after the object", "application/json", `{"ids":["c-7"]} {}`, 400, nil, nil, "data after the JSON object"},
 		{"invalid id", "application/json", `{"ids":["c-7","}x"]}`, 400, nil, nil, "ids[1]: customer_id must not start with '}'"},
 		{"invalid UTF-8", "application/json", "{\"ids\":[\"c\xff\"]}", 400, nil, nil, "not valid UTF-8"},

@@ -13,6 +13,7 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -94,7 +95,8 @@ type batchRequest struct {
 // parseBatchBody reads {"ids": [...]} strictly: valid UTF-8 with no lone
 // surrogate escape (either would reach the ids as U+FFFD, naming another
 // customer than the client meant), exactly one key spelled "ids" (Go's
-// decoder would take "IDS" too, and the last of two), nothing after it.
+// decoder would take "IDS" too, and the last of two), an array of strings
+// (Go's decoder would read a null element as ""), nothing after it.
 func parseBatchBody(body []byte) (batchRequest, error) {
 	var req batchRequest
 	if !utf8.Valid(body) {
@@ -104,7 +106,9 @@ func parseBatchBody(body []byte) (batchRequest, error) {
 		return req, err
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
-	if tok, err := dec.Token(); err != nil {
+	if tok, err := dec.Token(); errors.Is(err, io.EOF) {
+		return req, errors.New("empty body")
+	} else if err != nil {
 		return req, err
 	} else if tok != json.Delim('{') {
 		return req, errors.New("not a JSON object")
@@ -122,8 +126,20 @@ func parseBatchBody(body []byte) (batchRequest, error) {
 			return req, errors.New(`"ids" given twice`)
 		}
 		seen = true
-		if err := dec.Decode(&req.IDs); err != nil {
-			return req, err
+		start := dec.InputOffset() // where the value of "ids" starts, after white space and ':'
+		if err := dec.Decode(&req.IDs); err != nil || slices.Contains(req.IDs, "") {
+			// A value of the wrong type, or a null id (decoded as ""): read
+			// the value again token by token to name it in the request's
+			// terms. Only a bad request pays for this; the decoder's fast
+			// path reads the good ones.
+			ids, why := decodeIDs(json.NewDecoder(bytes.NewReader(bytes.TrimLeft(body[start:], " \t\r\n:"))))
+			switch {
+			case why != nil:
+				return req, why
+			case err != nil:
+				return req, err
+			}
+			req.IDs = ids
 		}
 	}
 	if _, err := dec.Token(); err != nil {
@@ -133,6 +149,59 @@ func parseBatchBody(body []byte) (batchRequest, error) {
 		return req, errors.New("data after the JSON object")
 	}
 	return req, nil
+}
+
+// decodeIDs reads the value of "ids": null (nil: no ids) or an array of
+// strings. Another value, or an element that is not a string, is named in
+// the request's terms ("ids[1] must be a string, not null"), not in
+// encoding/json's ("cannot unmarshal number into Go value of type
+// string").
+func decodeIDs(dec *json.Decoder) ([]string, error) {
+	tok, err := dec.Token()
+	if err != nil {
+		return nil, err
+	}
+	if tok == nil {
+		return nil, nil
+	}
+	if tok != json.Delim('[') {
+		return nil, fmt.Errorf(`"ids" must be an array of strings, not %s`, jsonKind(tok))
+	}
+	ids := []string{}
+	for dec.More() {
+		if tok, err = dec.Token(); err != nil {
+			return nil, err
+		}
+		id, ok := tok.(string)
+		if !ok {
+			return nil, fmt.Errorf("ids[%d] must be a string, not %s", len(ids), jsonKind(tok))
+		}
+		ids = append(ids, id)
+	}
+	if _, err := dec.Token(); err != nil { // the closing ']'
+		return nil, err
+	}
+	return ids, nil
+}
+
+// jsonKind names the kind of JSON value tok starts, for messages.
+func jsonKind(tok json.Token) string {
+	switch tok {
+	case nil:
+		return "null"
+	case json.Delim('{'):
+		return "an object"
+	case json.Delim('['):
+		return "an array"
+	}
+	switch tok.(type) {
+	case string:
+		return "a string"
+	case bool:
+		return "a boolean"
+	default:
+		return "a number"
+	}
 }
 
 // checkSurrogateEscapes refuses a \u escape of a UTF-16 surrogate that is
