@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -18,6 +19,7 @@ import (
 	"time"
 
 	"github.com/ltv-stream/ltv-stream/internal/api"
+	"github.com/ltv-stream/ltv-stream/internal/report"
 	"github.com/ltv-stream/ltv-stream/internal/store"
 	"github.com/ltv-stream/ltv-stream/internal/testutil"
 	"github.com/redis/go-redis/v9"
@@ -761,5 +763,42 @@ func TestSlowBodyIsA408(t *testing.T) {
 	}
 	if took := time.Since(start); took > 3*time.Second {
 		t.Errorf("answered after %s", took)
+	}
+}
+
+// slowStats is a StatsSource whose computation takes longer than the
+// server may take to write an answer (a large population read in full).
+type slowStats struct{ takes time.Duration }
+
+func (s slowStats) Stats(ctx context.Context) (*report.Stats, error) {
+	select {
+	case <-time.After(s.takes):
+		return nil, errors.New("slowStats never finishes in time")
+	case <-ctx.Done():
+		return nil, fmt.Errorf("stats: %w", ctx.Err())
+	}
+}
+
+// TestSlowStatsIsA503BeforeTheWriteTimeout: while the statistics take
+// longer to compute than the server may take to write an answer, a
+// request for them gets a 503 saying so in JSON, in time, instead of a
+// connection cut by the write timeout with no answer at all.
+func TestSlowStatsIsA503BeforeTheWriteTimeout(t *testing.T) {
+	ln, _, _ := serveInBackground(t, api.Config{WriteTimeout: 1500 * time.Millisecond, Stats: slowStats{takes: 4 * time.Second}})
+	start := time.Now()
+	res, err := http.Get("http://" + ln.Addr().String() + "/v1/stats")
+	if err != nil {
+		t.Fatalf("no answer after %s: %v", time.Since(start).Round(time.Millisecond), err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	if res.StatusCode != http.StatusServiceUnavailable || res.Header.Get("Content-Type") != "application/json" || !strings.Contains(string(body), "not ready") {
+		t.Fatalf("%d %q %s, want a 503 saying the statistics are not ready", res.StatusCode, res.Header.Get("Content-Type"), body)
+	}
+	if res.Header.Get("Retry-After") == "" {
+		t.Errorf("no Retry-After")
+	}
+	if took := time.Since(start); took > 1500*time.Millisecond {
+		t.Errorf("answered after %s, past the write timeout", took)
 	}
 }

@@ -67,6 +67,12 @@ type Config struct {
 	// retries), so a hung Redis is a 503, not a connection the write
 	// timeout cuts. Default 5 s.
 	RedisTimeout time.Duration
+	// StatsWait bounds how long a GET /v1/stats waits for a computation
+	// of the statistics (a large population can take longer than the
+	// server may take to write an answer): past it the request gets a 503
+	// with Retry-After, and the computation goes on for later requests.
+	// Default two thirds of WriteTimeout (20 s).
+	StatsWait time.Duration
 	// Logger receives errors the clients are told about only in brief.
 	Logger *zap.Logger
 }
@@ -87,6 +93,7 @@ func (c *Config) setDefaults() {
 	def(&c.ShutdownTimeout, 10*time.Second)
 	def(&c.HealthTimeout, 2*time.Second)
 	def(&c.RedisTimeout, 5*time.Second)
+	def(&c.StatsWait, c.WriteTimeout*2/3)
 	if c.Logger == nil {
 		c.Logger = zap.NewNop()
 	}
@@ -254,7 +261,16 @@ func (s *Server) stats(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, "statistics are not available on this server")
 		return
 	}
-	st, err := s.cfg.Stats.Stats(r.Context())
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.StatsWait)
+	defer cancel()
+	st, err := s.cfg.Stats.Stats(ctx)
+	if err != nil && ctx.Err() != nil && r.Context().Err() == nil {
+		// Answer before the write timeout cuts the connection with no
+		// answer at all; the computation goes on without this request.
+		w.Header().Set("Retry-After", "5")
+		writeError(w, http.StatusServiceUnavailable, fmt.Sprintf("statistics not ready: still being computed after %s; try again shortly", s.cfg.StatsWait))
+		return
+	}
 	if err != nil {
 		s.cfg.Logger.Warn("stats failed", zap.Error(err))
 		writeError(w, http.StatusServiceUnavailable, "statistics unavailable: "+err.Error())
