@@ -802,3 +802,41 @@ func TestSlowStatsIsA503BeforeTheWriteTimeout(t *testing.T) {
 		t.Errorf("answered after %s, past the write timeout", took)
 	}
 }
+
+// TestShutdownEndsAWaitForStatistics: a GET /v1/stats waiting for a long
+// computation when the server is told to stop is answered 503 at once,
+// and Serve returns nil within its shutdown time instead of failing
+// after it with the request still open (ltvctl serve would exit 1 on
+// SIGTERM).
+func TestShutdownEndsAWaitForStatistics(t *testing.T) {
+	ln, cancel, done := serveInBackground(t, api.Config{Stats: slowStats{takes: time.Minute}, ShutdownTimeout: 2 * time.Second})
+	answered := make(chan int, 1)
+	go func() {
+		res, err := http.Get("http://" + ln.Addr().String() + "/v1/stats")
+		if err != nil {
+			answered <- -1
+			return
+		}
+		_, _ = io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		answered <- res.StatusCode
+	}()
+	time.Sleep(300 * time.Millisecond) // the request is waiting
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Serve: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Serve did not return")
+	}
+	select {
+	case code := <-answered:
+		if code != http.StatusServiceUnavailable {
+			t.Errorf("the waiting request got %d, want 503", code)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the waiting request got no answer")
+	}
+}

@@ -109,6 +109,11 @@ type Server struct {
 	mux     *http.ServeMux
 	metrics *Metrics
 	anyCORS bool
+	// stopping ends when Serve's context does: waits that may outlast the
+	// shutdown time (for the statistics) end with it, so requests in
+	// flight are answered and Serve returns in time.
+	stopping context.Context
+	stop     context.CancelFunc
 }
 
 // New builds the server; it connects to nothing until a request comes.
@@ -119,6 +124,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, redis: cfg.Redis, ping: store.NewRedis(cfg.Redis, store.Config{}).Ping,
 		fields: store.PublicFieldNames(), metrics: NewMetrics(), anyCORS: slices.Contains(cfg.CORSOrigins, "*")}
+	s.stopping, s.stop = context.WithCancel(context.Background())
 	s.hmget = make([]any, 0, 2+len(s.fields))
 	s.hmget = append(s.hmget, "hmget", "")
 	for _, f := range s.fields {
@@ -210,7 +216,9 @@ func (s *Server) preflight(w http.ResponseWriter, r *http.Request) {
 
 // Serve answers requests on ln until ctx ends, then shuts down gracefully:
 // it stops accepting, lets requests in flight finish for up to
-// ShutdownTimeout, and returns nil. Any other end is an error.
+// ShutdownTimeout (a /v1/stats request waiting for a computation is
+// answered 503 at once), and returns nil. Any other end is an error. A
+// Server is served once.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{
 		Handler:           s,
@@ -231,6 +239,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
+	s.stop()
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ShutdownTimeout)
 	defer cancel()
 	err := srv.Shutdown(sctx)
@@ -263,7 +272,13 @@ func (s *Server) stats(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.StatsWait)
 	defer cancel()
+	defer context.AfterFunc(s.stopping, cancel)()
 	st, err := s.cfg.Stats.Stats(ctx)
+	if err != nil && s.stopping.Err() != nil {
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusServiceUnavailable, "statistics not ready: the server is shutting down; try again")
+		return
+	}
 	if err != nil && ctx.Err() != nil && r.Context().Err() == nil {
 		// Answer before the write timeout cuts the connection with no
 		// answer at all; the computation goes on without this request.
