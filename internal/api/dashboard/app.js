@@ -113,7 +113,7 @@ function bars(container, entries, colours) {
     const label = el("span", "name");
     const sw = el("span", "swatch");
     sw.style.backgroundColor = colourOf(colours, name, i);
-    label.append(sw, document.createTextNode(name.replace("_", " ")));
+    label.append(sw, document.createTextNode(name.replaceAll("_", " ")));
     const track = el("div", "track");
     const fill = el("div", v > 0 ? "fill some" : "fill");
     fill.style.backgroundColor = colourOf(colours, name, i);
