@@ -86,11 +86,22 @@ function ago(iso) {
   return new Date(t).toISOString().slice(0, 10);
 }
 
+const FETCH_TIMEOUT_MS = 8000;
+
+// fetchJSON gets url's JSON; every failure is an Error naming url and
+// saying what went wrong (the browser's own words for a timeout, "signal
+// is aborted without reason", or for an unreachable server, "Failed to
+// fetch", name neither).
 async function fetchJSON(url) {
   const ctl = new AbortController();
-  const timer = setTimeout(() => ctl.abort(), 8000);
+  const timer = setTimeout(() => ctl.abort(), FETCH_TIMEOUT_MS);
   try {
-    const res = await fetch(url, { signal: ctl.signal, headers: { Accept: "application/json" } });
+    let res;
+    try {
+      res = await fetch(url, { signal: ctl.signal, headers: { Accept: "application/json" } });
+    } catch (e) {
+      throw new Error(url + ": " + (ctl.signal.aborted ? "no answer within " + FETCH_TIMEOUT_MS / 1000 + " s" : "the API cannot be reached (" + e.message + ")"));
+    }
     let body = null;
     try { body = await res.json(); } catch (_) { /* not JSON */ }
     if (!res.ok) throw new Error(url + ": " + ((body && body.error) || res.status + " " + res.statusText));
