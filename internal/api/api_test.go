@@ -415,12 +415,15 @@ func TestRedisNotReadyYetIsA503(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { _ = c.Close() })
-			s, err := api.New(api.Config{Redis: c})
+			s, err := api.New(api.Config{Redis: c, Stats: statsProvider(t, c)})
 			if err != nil {
 				t.Fatal(err)
 			}
 			hs := httptest.NewServer(s)
 			t.Cleanup(hs.Close)
+			if code, _, doc := testutil.CallJSON(t, "GET", hs.URL+"/v1/stats", "", "", nil); code != 503 || !strings.Contains(fmt.Sprint(doc["error"]), reply) {
+				t.Errorf("stats: %d %v, want a 503 naming the reply", code, doc)
+			}
 			if code, _, doc := testutil.CallJSON(t, "GET", hs.URL+"/v1/customers/c-7", "", "", nil); code != 503 || !strings.Contains(fmt.Sprint(doc["error"]), reply) {
 				t.Errorf("get: %d %v, want a 503 naming the reply", code, doc)
 			}
@@ -838,5 +841,18 @@ func TestShutdownEndsAWaitForStatistics(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("the waiting request got no answer")
+	}
+}
+
+// TestStatsNoPermissionIsAClearError: a Redis user that may not list or
+// read the customers gets a 500 from /v1/stats saying what to fix, as a
+// GET does, not the 503 of a Redis that is down, which suggests waiting.
+func TestStatsNoPermissionIsAClearError(t *testing.T) {
+	f := newFixture(t)
+	c := f.clientWithoutAccess(t)
+	hs := f.server(t, api.Config{Redis: c, Stats: statsProvider(t, c)})
+	code, _, doc := testutil.CallJSON(t, "GET", hs.URL+"/v1/stats", "", "", nil)
+	if code != 500 || !strings.Contains(fmt.Sprint(doc["error"]), "NOPERM") || !strings.Contains(fmt.Sprint(doc["error"]), "ACL user") {
+		t.Fatalf("%d %v, want a 500 naming NOPERM and the ACL user", code, doc)
 	}
 }

@@ -412,14 +412,24 @@ func isTransientReply(err error) bool {
 // such as LOADING while it restarts) 503.
 func (s *Server) redisFailed(w http.ResponseWriter, err error) {
 	s.cfg.Logger.Warn("redis read failed", zap.Error(err))
-	var reply redis.Error
-	if errors.As(err, &reply) && !errors.Is(err, redis.ErrClosed) && !isTransientReply(reply) {
-		msg := "redis refused the read: " + err.Error()
-		if strings.HasPrefix(err.Error(), "NOPERM") {
-			msg += " (the ACL user needs read access to ltv:*: see docs/read-api.md)"
-		}
-		writeError(w, http.StatusInternalServerError, msg)
+	if hint, refused := refusal(err); refused {
+		writeError(w, http.StatusInternalServerError, "redis refused the read: "+err.Error()+hint)
 		return
 	}
 	writeError(w, http.StatusServiceUnavailable, "redis unavailable: "+err.Error())
+}
+
+// refusal reports whether err holds an error reply by which Redis refused
+// a read (an ACL's NOPERM, say): an operator must act on it, so it is a
+// 500, not the 503 of a Redis that is down or not ready yet, which
+// suggests waiting. hint says what to fix when it is known.
+func refusal(err error) (hint string, refused bool) {
+	var reply redis.Error
+	if !errors.As(err, &reply) || errors.Is(err, redis.ErrClosed) || isTransientReply(reply) {
+		return "", false
+	}
+	if strings.HasPrefix(reply.Error(), "NOPERM") {
+		return " (the ACL user needs read access to ltv:*: see docs/read-api.md)", true
+	}
+	return "", true
 }

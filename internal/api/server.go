@@ -288,6 +288,10 @@ func (s *Server) stats(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		s.cfg.Logger.Warn("stats failed", zap.Error(err))
+		if hint, refused := refusal(err); refused {
+			writeError(w, http.StatusInternalServerError, "statistics unavailable: redis refused the read: "+err.Error()+hint)
+			return
+		}
 		writeError(w, http.StatusServiceUnavailable, "statistics unavailable: "+err.Error())
 		return
 	}
