@@ -251,8 +251,23 @@ function channelCell(channel) {
   return td;
 }
 
+// MAX_ROWS bounds each table. A channel field that carries a campaign id
+// per customer makes thousands of cohorts and channels; drawn in full
+// every refresh they took seconds each (20,000: over 15 s) and froze the
+// page. /v1/stats and ltvctl report keep every row.
+const MAX_ROWS = 300;
+
+// noteRow says how many rows a table leaves out, and where they are.
+function noteRow(span, left, what) {
+  const tr = emptyRow(span, count.format(left) + " " + what + " not shown (every one is in /v1/stats and ltvctl report)");
+  tr.classList.add("note");
+  return tr;
+}
+
 function renderCohorts(cohorts) {
-  const rows = cohorts || [];
+  // The most recent cohorts: they come sorted by month, oldest first.
+  const all = cohorts || [];
+  const rows = all.slice(-MAX_ROWS);
   const cols = [
     ["customers", (c) => [count.format(c.customers), c.customers], 199],
     ["share_new", (c) => [pct(c.share_new), c.share_new], 210],
@@ -284,6 +299,7 @@ function renderCohorts(cohorts) {
     return tr;
   });
   cols.forEach(([, , hue], i) => heat(byCol[i], hue));
+  if (all.length > rows.length) trs.unshift(noteRow(13, all.length - rows.length, "older cohorts"));
   $("cohorts").tBodies[0].replaceChildren(...(trs.length ? trs : [emptyRow(13, "no cohorts yet")]));
 }
 
@@ -296,7 +312,14 @@ function emptyRow(span, text) {
 }
 
 function renderChannels(channels) {
-  const trs = (channels || []).map((c) => {
+  // The channels with the most customers, shown in name order as they come.
+  const all = channels || [];
+  let shown = all;
+  if (all.length > MAX_ROWS) {
+    const kept = new Set([...all].sort((a, b) => b.customers - a.customers).slice(0, MAX_ROWS));
+    shown = all.filter((c) => kept.has(c));
+  }
+  const trs = shown.map((c) => {
     const tr = el("tr");
     tr.dataset.channel = c.channel;
     if (c.ltv_cac !== null && c.ltv_cac !== undefined) tr.classList.add(c.ltv_cac >= 3 ? "good" : "poor");
@@ -310,6 +333,7 @@ function renderChannels(channels) {
     tr.lastChild.classList.add("ratio");
     return tr;
   });
+  if (all.length > shown.length) trs.push(noteRow(5, all.length - shown.length, "smaller channels"));
   $("channels").tBodies[0].replaceChildren(...(trs.length ? trs : [emptyRow(5, "no channels yet")]));
 }
 
