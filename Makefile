@@ -64,6 +64,7 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzParseStoredTime$$' -fuzztime=$(FUZZTIME) ./internal/store
 	$(GO) test -run='^$$' -fuzz='^FuzzDecodeSnapshot$$' -fuzztime=$(FUZZTIME) ./internal/store
 	$(GO) test -run='^$$' -fuzz='^FuzzScore$$' -fuzztime=$(FUZZTIME) ./internal/clv
+	$(GO) test -run='^$$' -fuzz='^FuzzParseBatchBody$$' -fuzztime=$(FUZZTIME) ./internal/api
 	$(GO) test -run='^$$' -fuzz='^FuzzAgreement$$' -fuzztime=$(FUZZTIME) ./schemas
 
 # The end-to-end benchmark (issue 4): 3 runs of 1,000,000 events over
