@@ -36,22 +36,7 @@ var syntheticMetrics = []string{"up"}
 // has a child to gather.
 func registered(t *testing.T) (names, labels map[string]bool) {
 	t.Helper()
-	m := metrics.New()
-	m.StateCache(func() store.CacheStats { return store.CacheStats{} })
-	m.PredictionFailures(func() int64 { return 0 })
-	m.BatchProcessed(pipeline.BatchStats{Records: 1, Duplicates: 1, Redelivered: 1, Duration: time.Millisecond,
-		StreamTimes: map[int32]time.Time{0: time.Now()}, Latencies: []time.Duration{time.Millisecond}})
-	m.TierChanged("", "bronze", true)
-	m.SegmentChanged("", "new")
-	m.Lag("orders", 0, 1)
-	m.OutputCut("ltv-dlq", 1)
-	m.BatchFailed()
-	metrics.NewHealth(m, time.Second, metrics.Check{Name: "redis"}).Set("processing", nil)
-	families, err := m.Registry.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	families = append(families, apiExposed(t)...)
+	families := registeredFamilies(t)
 	names, labels = map[string]bool{}, map[string]bool{}
 	for _, f := range families {
 		name := f.GetName()
@@ -76,6 +61,29 @@ func registered(t *testing.T) (names, labels map[string]bool) {
 		names[n] = true
 	}
 	return names, labels
+}
+
+// registeredFamilies is every metric family the consumer's and the read
+// API's /metrics can expose, each collector exercised once so that every
+// vector has a child to gather.
+func registeredFamilies(t *testing.T) []*dto.MetricFamily {
+	t.Helper()
+	m := metrics.New()
+	m.StateCache(func() store.CacheStats { return store.CacheStats{} })
+	m.PredictionFailures(func() int64 { return 0 })
+	m.BatchProcessed(pipeline.BatchStats{Records: 1, Duplicates: 1, Redelivered: 1, Duration: time.Millisecond,
+		StreamTimes: map[int32]time.Time{0: time.Now()}, Latencies: []time.Duration{time.Millisecond}})
+	m.TierChanged("", "bronze", true)
+	m.SegmentChanged("", "new")
+	m.Lag("orders", 0, 1)
+	m.OutputCut("ltv-dlq", 1)
+	m.BatchFailed()
+	metrics.NewHealth(m, time.Second, metrics.Check{Name: "redis"}).Set("processing", nil)
+	families, err := m.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return append(families, apiExposed(t)...)
 }
 
 // apiExposed is what `ltvctl serve`'s /metrics shows after one request
@@ -331,4 +339,80 @@ func TestPrometheusRule(t *testing.T) {
 	if len(missing) > 0 {
 		t.Errorf("alerts missing: %s", fmt.Sprint(missing))
 	}
+}
+
+// metricRow is a row of a metrics table: `name` or `name{label,…}` (a
+// trailing * stands for a family of names), then the labels cell of
+// read-api.md's table when there is one.
+var metricRow = regexp.MustCompile("(?m)^\\| `(ltv_[a-z0-9_]*\\*?)(?:\\{([a-z_,]*)\\})?` \\|(?: ((?:`[a-z_]+`(?:, )?)+) \\|)?")
+
+// The metrics tables of operations.md (the consumer's) and read-api.md
+// (ltvctl serve's) list every ltv_ metric the programs register, with the
+// labels each one has, and nothing they do not register.
+func TestMetricsTablesMatchTheRegistry(t *testing.T) {
+	labelsOf := map[string][]string{}
+	for _, f := range registeredFamilies(t) {
+		if !strings.HasPrefix(f.GetName(), "ltv_") {
+			continue
+		}
+		seen := map[string]bool{}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				seen[l.GetName()] = true
+			}
+		}
+		labelsOf[f.GetName()] = keysOf(seen)
+	}
+	listed := map[string]bool{}
+	for _, rel := range []string{"docs/operations.md", "docs/read-api.md"} {
+		raw, err := os.ReadFile(filepath.Join(repoRoot, rel))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range metricRow.FindAllStringSubmatch(string(raw), -1) {
+			name, labels := m[1], m[2]
+			if m[3] != "" {
+				labels = strings.NewReplacer("`", "", " ", "").Replace(m[3])
+			}
+			if prefix, ok := strings.CutSuffix(name, "*"); ok {
+				n := 0
+				for reg := range labelsOf {
+					if strings.HasPrefix(reg, prefix) {
+						listed[reg] = true
+						n++
+					}
+				}
+				if n == 0 {
+					t.Errorf("%s: %s matches no registered metric", rel, name)
+				}
+				continue
+			}
+			got, ok := labelsOf[name]
+			if !ok {
+				t.Errorf("%s: %s is not a registered metric", rel, name)
+				continue
+			}
+			listed[name] = true
+			var want []string
+			if labels != "" {
+				want = strings.Split(labels, ",")
+			}
+			if !sameSet(want, got) {
+				t.Errorf("%s: %s: the table gives the labels %v, the registry %v", rel, name, want, got)
+			}
+		}
+	}
+	for name := range labelsOf {
+		if !listed[name] {
+			t.Errorf("%s is registered but in neither metrics table (docs/operations.md, docs/read-api.md)", name)
+		}
+	}
+}
+
+func keysOf(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
 }
