@@ -3,6 +3,7 @@ package docscheck
 import (
 	"bytes"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -386,4 +387,85 @@ func configMapSettings(t *testing.T, k node) *config.Config {
 		t.Fatal(err)
 	}
 	return cfg
+}
+
+// The settings docker-compose.yml and deploy/ give the programs load: the
+// consumer's with config.Load, ltvctl serve's with its API checks too, and
+// the production overlay's ConfigMap merged over the base's, so a value
+// the program would refuse at start (a bad URL, a flag-only spelling, a
+// mechanism without credentials) fails here, not in a rollout. Values the
+// Secrets give are stand-ins; files named by *_FILE settings must be
+// absolute paths (they are mounted) and are not read.
+func TestDeploySettingsLoad(t *testing.T) {
+	modelFile := repoRoot + "/deploy/base/config.yaml"
+	loadEnv := func(where string, env map[string]string, api bool) {
+		t.Helper()
+		env = maps.Clone(env)
+		for k, v := range env {
+			if strings.HasSuffix(k, "_FILE") {
+				if !strings.HasPrefix(v, "/") {
+					t.Errorf("%s: %s=%s is not an absolute path", where, k, v)
+				}
+				env[k] = ""
+			}
+		}
+		if env["LTV_CONFIG"] != "" {
+			env["LTV_CONFIG"] = modelFile
+		}
+		cfg, err := config.Load(nil, func(k string) string { return env[k] }, io.Discard)
+		if err != nil {
+			t.Errorf("%s: the settings do not load: %v", where, err)
+			return
+		}
+		if api {
+			if err := cfg.ValidateAPI(); err != nil {
+				t.Errorf("%s: ltvctl serve refuses the settings: %v", where, err)
+			}
+		}
+	}
+
+	for name, s := range composeServices(t) {
+		if name != "consumer" && name != "api" {
+			continue
+		}
+		env := map[string]string{}
+		for k, v := range s["environment"].(node) {
+			env[k] = v.(string)
+		}
+		loadEnv("docker-compose.yml service "+name, env, name == "api")
+	}
+
+	base := sharedSettings(load(t, "deploy/base/kustomization.yaml"))
+	prod := maps.Clone(base)
+	maps.Copy(prod, sharedSettings(load(t, "deploy/overlays/production/kustomization.yaml")))
+	_, _, resources := baseKustomization(t)
+	for _, r := range resources {
+		if r.kind != "Deployment" {
+			continue
+		}
+		api := strings.Contains(r.file, "api")
+		for _, c := range at(t, r.doc, "spec", "template", "spec", "containers").([]any) {
+			// The base's Secret references are optional (it runs without
+			// them); the production overlay's Secret holds every key.
+			own, secrets := map[string]string{}, map[string]string{}
+			for _, e := range c.(node)["env"].([]any) {
+				name, _ := e.(node)["name"].(string)
+				if !strings.HasPrefix(name, "LTV_") {
+					continue
+				}
+				if v, ok := e.(node)["value"].(string); ok {
+					own[name] = v
+				} else {
+					secrets[name] = "from-a-secret"
+				}
+			}
+			env := maps.Clone(base)
+			maps.Copy(env, own)
+			loadEnv("deploy/base "+r.file, env, api)
+			env = maps.Clone(prod)
+			maps.Copy(env, own)
+			maps.Copy(env, secrets)
+			loadEnv("deploy/overlays/production "+r.file, env, api)
+		}
+	}
 }
