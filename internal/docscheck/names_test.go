@@ -114,3 +114,30 @@ func TestDocumentedTestsExist(t *testing.T) {
 		t.Fatalf("found only %d test names in the documents", named)
 	}
 }
+
+// docPath is a repository path in code font: `internal/store/blob.go`,
+// `deploy/base/`, `scripts/ensure-chromium.sh`.
+var docPath = regexp.MustCompile("`((?:internal|cmd|scripts|deploy|docs|schemas|tools|\\.ci)/[A-Za-z0-9_./-]*)`")
+
+// Every repository path a document names in code font exists, so a reader
+// who opens it finds the file the sentence is about.
+func TestDocumentedPathsExist(t *testing.T) {
+	named := 0
+	for _, rel := range markdownFiles(t) {
+		raw, err := os.ReadFile(filepath.Join(repoRoot, rel))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, line := range strings.Split(string(raw), "\n") {
+			for _, m := range docPath.FindAllStringSubmatch(line, -1) {
+				named++
+				if _, err := os.Stat(filepath.Join(repoRoot, m[1])); err != nil {
+					t.Errorf("%s:%d names %s, which does not exist", rel, i+1, m[1])
+				}
+			}
+		}
+	}
+	if named < 30 {
+		t.Fatalf("found only %d paths in the documents", named)
+	}
+}
