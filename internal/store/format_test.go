@@ -167,22 +167,10 @@ func TestStoredFormatIsPinned(t *testing.T) {
 		for name, st := range states {
 			cases[name] = splitPrivate(name, encodeNew(t, st.state, st.predictive), st.predictive)
 		}
-		b, err := json.MarshalIndent(cases, "", "  ")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
+		writePinned(t, path, cases)
 	}
 	var pinned map[string]formatCase
-	if err := json.Unmarshal(b, &pinned); err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
+	readPinned(t, path, &pinned)
 	for _, name := range slices.Sorted(maps.Keys(pinned)) {
 		t.Run(name, func(t *testing.T) {
 			c := pinned[name]
@@ -248,4 +236,28 @@ func quoteOrAbsent(v string, ok bool) string {
 func jsonQuote(s string) string {
 	b, _ := json.Marshal(s)
 	return string(b)
+}
+
+// writePinned writes v as path's pinned content (with -update-format).
+func writePinned(t *testing.T, path string, v any) {
+	t.Helper()
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// readPinned reads path's pinned content into v.
+func readPinned(t *testing.T, path string, v any) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
 }
