@@ -215,7 +215,8 @@ func hasChannel(s *report.Stats, ch string) bool {
 // channelName shows the empty channel as (none). A channel that is
 // literally named "(none)", or whose name starts with a quote, is shown
 // Go-quoted so that neither reads as the other; --cac takes the same
-// quoted form.
+// quoted form. Tier names are shown the same way: the empty tier is the
+// customers below a ladder that starts above 0.
 func channelName(ch string) string {
 	switch {
 	case ch == "":
@@ -246,16 +247,19 @@ type table struct {
 }
 
 // reportTable builds the named table. For text, shares are percentages,
-// undefined figures "-" and the empty channel "(none)"; for CSV, shares
-// are fractions, undefined figures empty and channels as stored.
+// undefined figures "-" and the empty channel and tier "(none)"; for CSV,
+// shares are fractions, undefined figures empty and channels and tiers as
+// stored.
 func reportTable(s *report.Stats, name string, text bool) table {
 	null := ""
 	share := func(x float64) string { return strconv.FormatFloat(x, 'f', -1, 64) }
 	channel := func(ch string) string { return ch }
+	tier := channel
 	if text {
 		null = "-"
 		share = func(x float64) string { return strconv.FormatFloat(100*x, 'f', 1, 64) + "%" }
 		channel = channelName
+		tier = channelName
 	}
 	money := func(m *report.Money) string {
 		if m == nil {
@@ -275,7 +279,7 @@ func reportTable(s *report.Stats, name string, text bool) table {
 	case "tiers":
 		t = table{title: "Tiers", header: []string{"tier", "customers"}}
 		for _, n := range s.TierOrder {
-			t.rows = append(t.rows, []string{n, count(s.Tiers[n])})
+			t.rows = append(t.rows, []string{tier(n), count(s.Tiers[n])})
 		}
 	case "segments":
 		t = table{title: "Segments", header: []string{"segment", "customers"}}

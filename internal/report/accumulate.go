@@ -37,6 +37,12 @@ const (
 var Fields = []string{fieldOrders, fieldRevenue, fieldGrossProfit, fieldFirstOrderAt, fieldLastOrderAt,
 	fieldChurned, fieldLTV, fieldTier, fieldChannel, fieldSegment, fieldSegmentSince, fieldPredictedCLV}
 
+// NoTier is the key of Stats.Tiers counting the customers without a tier:
+// those below the lowest threshold of a ladder that starts above 0 (SPEC
+// §5 stores them with tier "") and any hash without the field. A
+// configured tier name is never empty, so it names no tier.
+const NoTier = ""
+
 // MonthSeconds is the length of a month in customer-months: a year of
 // 365.25 days over 12, 30.4375 days (as SPEC §9 counts months).
 const MonthSeconds = 2629800
@@ -202,9 +208,10 @@ func (a *Accumulator) Add(id string, fields map[string]string) error {
 		return err
 	}
 	a.n++
-	if c.tier != "" {
-		a.tiers[c.tier]++
-	}
+	// A customer below a ladder that starts above 0 has tier "" (SPEC §5:
+	// the first assignment is from ""); counted under "", the tier counts
+	// add up to the population.
+	a.tiers[c.tier]++
 	if c.segment != "" {
 		a.segments[c.segment]++
 	}
@@ -402,6 +409,9 @@ func (a *Accumulator) Stats(meta Meta) *Stats {
 		st.SampleError = &msg
 	}
 
+	if a.tiers[NoTier] > 0 {
+		st.TierOrder = append(st.TierOrder, NoTier) // below the ladder
+	}
 	for _, t := range a.cfg.Tiers {
 		st.TierOrder = append(st.TierOrder, t.Name)
 	}

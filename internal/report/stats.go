@@ -41,11 +41,14 @@ type Stats struct {
 	// SampleError states the sampling error in one sentence when Sampled.
 	SampleError *string `json:"sample_error"`
 	// Tiers counts customers per stored tier; every configured tier is
-	// present. Scaled to the population when sampled.
+	// present, and NoTier ("") when some customers have no tier (below a
+	// ladder that starts above 0), so the counts add up to the population.
+	// Scaled to the population when sampled.
 	Tiers map[string]int64 `json:"tiers"`
-	// TierOrder names the tiers in ladder order, lowest first, then any
-	// other stored tier names in name order: a JSON object's keys carry no
-	// order, and a page or table shows the ladder in its own.
+	// TierOrder names the tiers in ladder order, lowest first (NoTier,
+	// when counted, before the ladder), then any other stored tier names
+	// in name order: a JSON object's keys carry no order, and a page or
+	// table shows the ladder in its own.
 	TierOrder []string `json:"tier_order"`
 	// Segments counts customers per lifecycle segment (SPEC §8); the five
 	// segment names are always present. Scaled when sampled.

@@ -5,7 +5,7 @@
 
 const REFRESH_MS = 4000;
 const CHANGES_SHOWN = 25;
-const TIER_COLOURS = { bronze: "#cd8a4b", silver: "#b8c2d1", gold: "#f2c94c", platinum: "#7dd3fc" };
+const TIER_COLOURS = { "": "#64748b", bronze: "#cd8a4b", silver: "#b8c2d1", gold: "#f2c94c", platinum: "#7dd3fc" };
 const SEGMENTS = ["new", "active", "at_risk", "lapsed", "churned"];
 const SEGMENT_COLOURS = { new: "#60a5fa", active: "#34d399", at_risk: "#fbbf24", lapsed: "#f97316", churned: "#ef4444" };
 const PALETTE = ["#a78bfa", "#f472b6", "#2dd4bf", "#facc15", "#fb923c", "#94a3b8"];
@@ -115,16 +115,27 @@ function colourOf(map, name, i) {
   return map[name] || PALETTE[i % PALETTE.length];
 }
 
-// bars draws one row per [name, value] with a bar scaled to the total.
-function bars(container, entries, colours) {
+// noneName shows an empty channel or tier name as "(none)": customers
+// without a channel, or below a tier ladder that starts above 0. A name
+// literally "(none)", or starting with a quote, shows quoted, as in
+// ltvctl's tables, so the two never read as one.
+function noneName(name) {
+  if (name === "") return "(none)";
+  if (name === "(none)" || name.startsWith('"')) return JSON.stringify(name);
+  return name;
+}
+
+// bars draws one row per [name, value] with a bar scaled to the total;
+// label turns a name into its label (default: underscores as spaces).
+function bars(container, entries, colours, label = (name) => name.replaceAll("_", " ")) {
   const total = entries.reduce((a, [, v]) => a + v, 0);
   const rows = entries.map(([name, v], i) => {
     const row = el("div", "bar-row");
     row.dataset.name = name;
-    const label = el("span", "name");
+    const nameEl = el("span", "name");
     const sw = el("span", "swatch");
     sw.style.backgroundColor = colourOf(colours, name, i);
-    label.append(sw, document.createTextNode(name.replaceAll("_", " ")));
+    nameEl.append(sw, document.createTextNode(label(name)));
     const track = el("div", "track");
     const fill = el("div", v > 0 ? "fill some" : "fill");
     fill.style.backgroundColor = colourOf(colours, name, i);
@@ -132,7 +143,7 @@ function bars(container, entries, colours) {
     track.append(fill);
     const fig = el("span", "figure");
     fig.append(el("span", "count", count.format(v)), el("span", "share", total > 0 ? pct(v / total) : ""));
-    row.append(label, track, fig);
+    row.append(nameEl, track, fig);
     return row;
   });
   container.replaceChildren(...rows);
@@ -140,12 +151,13 @@ function bars(container, entries, colours) {
 
 // renderTiers draws the tiers in the ladder's order, which /v1/stats
 // gives in tier_order (its tiers object has its keys in name order); a
-// name missing from it follows by name.
+// name missing from it follows by name. The customers without a tier
+// (key "", below a ladder that starts above 0) come first, as "(none)".
 function renderTiers(tiers, order) {
   const ladder = Array.isArray(order) ? order : [];
   const rank = (n) => (ladder.includes(n) ? ladder.indexOf(n) : ladder.length);
   const entries = Object.entries(tiers || {}).sort(([a], [b]) => rank(a) - rank(b) || a.localeCompare(b));
-  bars($("tiers"), entries, TIER_COLOURS);
+  bars($("tiers"), entries, TIER_COLOURS, (name) => noneName(name).replaceAll("_", " "));
 }
 
 function renderSegments(segments) {
@@ -240,12 +252,7 @@ function cell(text, numeric, value) {
 // in the cell's tooltip: at its full width it pushed the figures of every
 // row out of view to the right.
 function channelCell(channel) {
-  let name = channel;
-  if (channel === "") {
-    name = "(none)";
-  } else if (channel === "(none)" || channel.startsWith('"')) {
-    name = JSON.stringify(channel);
-  }
+  const name = noneName(channel);
   const td = el("td", "label", name);
   td.title = name;
   return td;
