@@ -168,11 +168,15 @@ func runReport(ctx context.Context, args []string, getenv func(string) string, o
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(errOut, "read %d of %d customers", s.SampleSize, s.Population)
-	if s.Skipped > 0 {
-		fmt.Fprintf(errOut, " (%d with unreadable fields skipped, first: %s)", s.Skipped, s.FirstSkip)
+	fmt.Fprintf(errOut, "read %d of %d customers\n", s.SampleSize, s.Population)
+	if sk := s.Skipped; sk.Total() > 0 {
+		in := ""
+		if s.Sampled {
+			in = " of the sample"
+		}
+		fmt.Fprintf(errOut, "warning: %d keys%s under ltv:{…} left out, not in the population: %d not hashes, %d hashes without public fields, %d customers with unreadable fields; first: %s\n",
+			sk.Total(), in, sk.NotHash, sk.NoPublicFields, sk.Unreadable, sk.First)
 	}
-	fmt.Fprintln(errOut)
 	for ch := range rc.CAC {
 		if !hasChannel(s, ch) {
 			fmt.Fprintf(errOut, "warning: --cac names channel %q, which no customer came through\n", channelName(ch))

@@ -160,14 +160,13 @@ func (s *cohortSums) customerMonths() float64 {
 // with the number of cohorts, tiers and segments, not with the customers
 // added. It is not safe for concurrent use.
 type Accumulator struct {
-	cfg       Config
-	cohorts   map[cohortKey]*cohortSums
-	tiers     map[string]int64
-	segments  map[string]int64
-	hist      []int64
-	n         int64
-	skipped   int64
-	firstSkip string
+	cfg      Config
+	cohorts  map[cohortKey]*cohortSums
+	tiers    map[string]int64
+	segments map[string]int64
+	hist     []int64
+	n        int64
+	skipped  Skipped
 }
 
 // NewAccumulator returns an empty accumulator; see Config for defaults.
@@ -204,7 +203,7 @@ func (a *Accumulator) Add(id string, fields map[string]string) error {
 	c, err := parseCustomer(fields)
 	if err != nil {
 		err = fmt.Errorf("customer %q: %w", id, err)
-		a.Skip(err)
+		a.Skip(SkipUnreadable, err)
 		return err
 	}
 	a.n++
@@ -253,15 +252,33 @@ func (a *Accumulator) Add(id string, fields map[string]string) error {
 	return nil
 }
 
-// Skip counts a customer left out, as Add does one with a field that
-// cannot be parsed: in Stats.Skipped, with why, if it is the first, in
-// Stats.FirstSkip. Readers call it for a customer they could not read at
-// all (its key holds something other than a hash).
-func (a *Accumulator) Skip(why error) {
-	if a.skipped == 0 {
-		a.firstSkip = why.Error()
+// SkipReason is why a key was left out of the figures (Stats.Skipped).
+type SkipReason int
+
+// The reasons, one per count of Skipped.
+const (
+	SkipUnreadable     SkipReason = iota // a public field cannot be parsed
+	SkipNotHash                          // the key is of another Redis type
+	SkipNoPublicFields                   // a hash without public fields
+)
+
+// Skip counts a key left out, as Add does a customer with a field that
+// cannot be parsed: in Stats.Skipped under reason, with why if it is the
+// first. Readers call it for the keys they find are not customers (of
+// another type, or a hash without public fields), so that those are in
+// neither the figures nor the population.
+func (a *Accumulator) Skip(reason SkipReason, why error) {
+	if a.skipped.Total() == 0 {
+		a.skipped.First = why.Error()
 	}
-	a.skipped++
+	switch reason {
+	case SkipNotHash:
+		a.skipped.NotHash++
+	case SkipNoPublicFields:
+		a.skipped.NoPublicFields++
+	default:
+		a.skipped.Unreadable++
+	}
 }
 
 // historicalLTV is the history part of a customer's LTV: the stored ltv
@@ -378,8 +395,9 @@ func parseCustomer(f map[string]string) (*customer, error) {
 type Meta struct {
 	// GeneratedAt is the wall-clock time of the computation.
 	GeneratedAt time.Time
-	// Population is the number of customer hashes found (raised to the
-	// number added when lower).
+	// Population is the number of customers the added ones stand for
+	// (raised to the number added when lower): the reader's estimate when
+	// Sampled, else the number added.
 	Population int64
 	// Sampled says the customers added are a uniform sample of the
 	// population: counts and sums are then scaled up to it.
@@ -395,7 +413,6 @@ func (a *Accumulator) Stats(meta Meta) *Stats {
 		SampleSize:  a.n,
 		AsOf:        a.cfg.AsOf.UTC(),
 		Skipped:     a.skipped,
-		FirstSkip:   a.firstSkip,
 		Tiers:       map[string]int64{},
 		Segments:    map[string]int64{},
 		Cohorts:     []Cohort{},

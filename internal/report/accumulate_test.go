@@ -284,8 +284,8 @@ func TestBadFieldsAreSkippedWithAClearError(t *testing.T) {
 				t.Fatalf("error %v, want one naming the customer and %s", err, tc.want)
 			}
 			st := acc.Stats(report.Meta{Population: 2})
-			if st.Skipped != 1 || st.SampleSize != 1 || st.Tiers["bronze"] != 1 || !strings.Contains(st.FirstSkip, tc.want) {
-				t.Errorf("skipped %d (%q), sample %d, tiers %v", st.Skipped, st.FirstSkip, st.SampleSize, st.Tiers)
+			if st.Skipped.Unreadable != 1 || st.Skipped.Total() != 1 || st.SampleSize != 1 || st.Tiers["bronze"] != 1 || !strings.Contains(st.Skipped.First, tc.want) {
+				t.Errorf("skipped %+v, sample %d, tiers %v", st.Skipped, st.SampleSize, st.Tiers)
 			}
 		})
 	}
@@ -351,7 +351,8 @@ func TestJSONShape(t *testing.T) {
 		`{"cohort":"2025-02","channel":"paid_search","customers":1,"share_new":0,"share_active":1,"revenue":"80.10","gross_profit":"20.05","mean_ltv":"20.05","mean_predicted_clv":"10.00","repeat_rate":1,"arpu_month":"19.82","monthly_churn_rate":0,"subscription_ltv":null}],` +
 		`"channels":[{"channel":"","customers":1,"mean_ltv":"5000.00","cac":null,"ltv_cac":null},` +
 		`{"channel":"email","customers":3,"mean_ltv":"560.00","cac":"140.00","ltv_cac":4},` +
-		`{"channel":"paid_search","customers":1,"mean_ltv":"20.05","cac":null,"ltv_cac":null}]}`
+		`{"channel":"paid_search","customers":1,"mean_ltv":"20.05","cac":null,"ltv_cac":null}],` +
+		`"skipped":{"not_hash":0,"no_public_fields":0,"unreadable":0,"first":""}}`
 	if string(b) != want {
 		t.Errorf("JSON\n got %s\nwant %s", b, want)
 	}

@@ -31,7 +31,12 @@ type Stats struct {
 	// an API computation, exactly, UTC. Without it a caller could not tell
 	// which moment the figures describe, nor recompute one.
 	AsOf time.Time `json:"as_of"`
-	// Population is the number of customer hashes found.
+	// Population is the number of customers the figures describe: hashes
+	// ltv:{<id>} with at least one public field (SPEC §3) whose fields
+	// could be read. When Sampled it is estimated: the keys listed × the
+	// share of the sampled keys that are such customers. Keys that are
+	// not are counted in Skipped, so they neither inflate the population
+	// nor scale a sample up.
 	Population int64 `json:"population"`
 	// Sampled is true when the figures come from a uniform sample because
 	// the population was larger than the configured limit.
@@ -61,13 +66,35 @@ type Stats struct {
 	// Channels are sorted by name.
 	Channels []Channel `json:"channels"`
 
+	// Skipped counts the keys ltv:{…} read but left out of the figures,
+	// by reason (those of the sample when Sampled, not scaled): an
+	// operator must learn that something other than the updater wrote
+	// under ltv:, or that a customer's fields are broken, and the figures
+	// alone cannot say it.
+	Skipped Skipped `json:"skipped"`
+
 	// SegmentNames are the segments in lifecycle order, then any others.
 	SegmentNames []string `json:"-"`
-	// Skipped counts customers left out because a field could not be
-	// parsed; FirstSkip says why the first one was.
-	Skipped   int64  `json:"-"`
-	FirstSkip string `json:"-"` // "" when none was skipped
 }
+
+// Skipped counts the keys a computation left out, by reason.
+type Skipped struct {
+	// NotHash counts keys ltv:{<id>} of another Redis type (WRONGTYPE):
+	// another program wrote them.
+	NotHash int64 `json:"not_hash"`
+	// NoPublicFields counts hashes without any public field: only private
+	// "_" bookkeeping, which the updater never leaves alone (a hand edit
+	// or another program), or a hash deleted while the read ran.
+	NoPublicFields int64 `json:"no_public_fields"`
+	// Unreadable counts customers with a public field that cannot be
+	// parsed (a value the updater never writes).
+	Unreadable int64 `json:"unreadable"`
+	// First says why the first key was left out; "" when none was.
+	First string `json:"first"`
+}
+
+// Total is the number of keys left out.
+func (s Skipped) Total() int64 { return s.NotHash + s.NoPublicFields + s.Unreadable }
 
 // Bucket is one band of the LTV histogram: From ≤ ltv < To.
 type Bucket struct {

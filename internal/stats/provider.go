@@ -42,8 +42,9 @@ type Config struct {
 	BatchSize int
 	// Now is the wall clock (tests set it). Default time.Now.
 	Now func() time.Time
-	// Logger is told of customers a computation left out because a field
-	// could not be read (the figures do not say). Default zap.NewNop().
+	// Logger is told of the keys a computation left out (Stats.Skipped:
+	// not customers, or a field that could not be read). Default
+	// zap.NewNop().
 	Logger *zap.Logger
 }
 
@@ -158,9 +159,10 @@ func (p *Provider) compute(f *flight) {
 	})
 	if err != nil {
 		err = fmt.Errorf("stats: %w", err)
-	} else if s.Skipped > 0 {
-		p.cfg.Logger.Warn("customers with unreadable fields left out of the statistics",
-			zap.Int64("skipped", s.Skipped), zap.String("first", s.FirstSkip))
+	} else if sk := s.Skipped; sk.Total() > 0 {
+		p.cfg.Logger.Warn("keys left out of the statistics",
+			zap.Int64("not_hash", sk.NotHash), zap.Int64("no_public_fields", sk.NoPublicFields),
+			zap.Int64("unreadable", sk.Unreadable), zap.String("first", sk.First))
 	}
 	p.mu.Lock()
 	f.stats, f.err = s, err

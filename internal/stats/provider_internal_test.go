@@ -245,7 +245,7 @@ func TestProviderSamples(t *testing.T) {
 }
 
 // TestProviderLogsSkippedCustomers: a customer whose fields cannot be read
-// is left out of the figures, which do not say so; the log does.
+// is left out of the figures; the figures count it, the log says which.
 func TestProviderLogsSkippedCustomers(t *testing.T) {
 	core, logs := observer.New(zap.WarnLevel)
 	p, _, _, srv := newTestProvider(t, Config{Logger: zap.New(core)})
@@ -256,11 +256,11 @@ func TestProviderLogsSkippedCustomers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.Skipped != 1 {
-		t.Fatalf("skipped %d, want 1", st.Skipped)
+	if st.Skipped.Unreadable != 1 || st.Skipped.Total() != 1 {
+		t.Fatalf("skipped %+v, want 1 unreadable", st.Skipped)
 	}
-	entries := logs.FilterMessage("customers with unreadable fields left out of the statistics").All()
-	if len(entries) != 1 || entries[0].ContextMap()["skipped"] != int64(1) || !strings.Contains(entries[0].ContextMap()["first"].(string), "c-bad") {
+	entries := logs.FilterMessage("keys left out of the statistics").All()
+	if len(entries) != 1 || entries[0].ContextMap()["unreadable"] != int64(1) || !strings.Contains(entries[0].ContextMap()["first"].(string), "c-bad") {
 		t.Fatalf("log entries %+v, want one naming c-bad", logs.All())
 	}
 }

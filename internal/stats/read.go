@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/ltv-stream/ltv-stream/internal/report"
@@ -32,7 +33,7 @@ type Source interface {
 type Progress struct {
 	// Listed counts the customer keys listed so far.
 	Listed int64
-	// Read counts the customers whose fields have been read.
+	// Read counts the keys whose fields have been read (customers or not).
 	Read int64
 	// Sampling is true while the keys are being listed to choose a sample
 	// (the fields are read afterwards).
@@ -83,8 +84,10 @@ func (c *ReadConfig) setDefaults() {
 // sample limit (or with a population within it) every customer is read,
 // a batch at a time while the keys are listed. Above the limit the ids
 // are first sampled while listing (reservoir sampling: memory for
-// SampleLimit ids), then the sample is read in batches. Customers with an
-// unparseable field are left out and counted in Stats.Skipped.
+// SampleLimit ids), then the sample is read in batches. A customer is a
+// hash with a public field: keys of another type, hashes without public
+// fields and customers with an unparseable field are left out, counted by
+// reason in Stats.Skipped, and are not in Stats.Population.
 func Read(ctx context.Context, src Source, cfg ReadConfig) (*report.Stats, error) {
 	cfg.setDefaults()
 	now := cfg.Now()
@@ -95,26 +98,36 @@ func Read(ctx context.Context, src Source, cfg ReadConfig) (*report.Stats, error
 	if err != nil {
 		return nil, err
 	}
-	var listed, read int64
+	// listed counts the keys listed, read those whose fields were asked
+	// for, added the customers in the figures.
+	var listed, read, added int64
 	readBatch := func(ids []string, sampling bool) error {
-		fields, err := src.ReadFields(ctx, ids, report.Fields)
+		fields, err := src.ReadFields(ctx, ids, readFields)
 		// A key that is not a hash fails only its own read: it is left out
-		// and counted in Skipped, as a hash with an unparseable field is,
-		// instead of failing every report and the read API's /v1/stats
-		// until someone deletes it.
+		// and counted in Skipped, instead of failing every report and the
+		// read API's /v1/stats until someone deletes it.
+		var notHash map[string]bool
 		if nh := (*store.NotHashError)(nil); errors.As(err, &nh) {
+			notHash = make(map[string]bool, len(nh.IDs))
 			for _, id := range nh.IDs {
-				acc.Skip(fmt.Errorf("customer %q: %w", id, &store.NotHashError{IDs: []string{id}}))
+				notHash[id] = true
+				acc.Skip(report.SkipNotHash, fmt.Errorf("customer %q: %w", id, &store.NotHashError{IDs: []string{id}}))
 			}
 		} else if err != nil {
 			return err
 		}
+		read += int64(len(ids))
 		for i, f := range fields {
-			if f == nil {
-				continue // deleted since it was listed
+			switch {
+			case notHash[ids[i]]:
+			case f == nil:
+				// No public field: not a customer anyone can read (GET
+				// /v1/customers/{id} answers 404), or deleted since it was
+				// listed.
+				acc.Skip(report.SkipNoPublicFields, fmt.Errorf("customer %q: key %s holds no public field", ids[i], store.Key(ids[i])))
+			case acc.Add(ids[i], f) == nil: // an error is counted in Skipped
+				added++
 			}
-			read++
-			_ = acc.Add(ids[i], f) // counted in Skipped
 		}
 		cfg.Progress(Progress{Listed: listed, Read: read, Sampling: sampling})
 		return nil
@@ -127,7 +140,7 @@ func Read(ctx context.Context, src Source, cfg ReadConfig) (*report.Stats, error
 		if err != nil {
 			return nil, fmt.Errorf("read customers: %w", err)
 		}
-		return acc.Stats(report.Meta{GeneratedAt: now, Population: listed}), nil
+		return acc.Stats(report.Meta{GeneratedAt: now, Population: added}), nil
 	}
 	res := newReservoir(cfg.SampleLimit, cfg.Seed)
 	err = src.EachCustomerID(ctx, cfg.BatchSize, func(ids []string) error {
@@ -148,8 +161,30 @@ func Read(ctx context.Context, src Source, cfg ReadConfig) (*report.Stats, error
 		}
 		ids = ids[n:]
 	}
-	return acc.Stats(report.Meta{GeneratedAt: now, Population: listed, Sampled: res.seen > int64(res.size)}), nil
+	// The sample is of keys: the population is the keys listed × the
+	// share of the sampled keys that are customers (exact when every key
+	// was read), and the figures are scaled by population / added, so a
+	// stray key stands for no customer.
+	population := added
+	if read > 0 && listed > read {
+		population = (listed*added + read/2) / read
+	}
+	return acc.Stats(report.Meta{GeneratedAt: now, Population: population, Sampled: listed > read}), nil
 }
+
+// readFields are the fields Read asks for: the report's, then the other
+// public ones (SPEC §3, §9). A hash is a customer when it holds any public
+// field, as for the read API's GET, and the report's alone do not say so
+// (a hash with only updated_at is a customer without a tier).
+var readFields = func() []string {
+	out := slices.Clone(report.Fields)
+	for _, f := range store.PublicFieldNames() {
+		if !slices.Contains(out, f) {
+			out = append(out, f)
+		}
+	}
+	return out
+}()
 
 // reservoir keeps a uniform random sample of fixed size of a stream of
 // unknown length (Algorithm R, Vitter 1985): after n items, each of them

@@ -289,8 +289,8 @@ func TestReadSkipsAKeyThatIsNotAHash(t *testing.T) {
 			if err != nil {
 				t.Fatalf("read: %v", err)
 			}
-			if got.Skipped != 1 || !strings.Contains(got.FirstSkip, "ltv:{foreign} is not a hash") {
-				t.Errorf("skipped %d (%q), want the foreign key", got.Skipped, got.FirstSkip)
+			if got.Skipped.NotHash != 1 || got.Skipped.Total() != 1 || !strings.Contains(got.Skipped.First, "ltv:{foreign} is not a hash") {
+				t.Errorf("skipped %+v, want the foreign key", got.Skipped)
 			}
 			if limit == 0 {
 				if want := direct(t, customers); got.SampleSize != want.SampleSize || !reflect.DeepEqual(got.Tiers, want.Tiers) {
