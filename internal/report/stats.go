@@ -66,6 +66,11 @@ type Stats struct {
 	// Channels are sorted by name.
 	Channels []Channel `json:"channels"`
 
+	// RefreshError, set only by the read API's provider, says that the
+	// latest refresh of these figures failed and why: they are the last
+	// good ones, as old as GeneratedAt says, served until they are older
+	// than the provider's MaxStale. Absent when the figures are current.
+	RefreshError *string `json:"refresh_error,omitempty"`
 	// Skipped counts the keys ltv:{…} read but left out of the figures,
 	// by reason (those of the sample when Sampled, not scaled): an
 	// operator must learn that something other than the updater wrote

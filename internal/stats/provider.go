@@ -16,6 +16,7 @@ const (
 	DefaultRefresh     = 30 * time.Second
 	DefaultSampleLimit = 100_000
 	DefaultTimeout     = 5 * time.Minute
+	DefaultMaxStale    = 10 * time.Minute
 )
 
 // ErrClosed is returned by Stats after Close.
@@ -29,9 +30,16 @@ type Config struct {
 	// costs). Its AsOf is ignored: each computation is as of its start.
 	Report report.Config
 	// Refresh is the shortest time between the end of one computation and
-	// the start of the next: results younger than this are served from
-	// the cache. Default DefaultRefresh (30 s).
+	// the start of the next: figures younger than this are served as they
+	// are; older ones are served too, while a request that finds them so
+	// starts a refresh in the background. Default DefaultRefresh (30 s).
 	Refresh time.Duration
+	// MaxStale bounds how old served figures may be: older ones (a refresh
+	// keeps failing, or nobody asked for a long while) are not served, and
+	// callers wait for a computation as for the first one. Default the
+	// larger of DefaultMaxStale (10 min) and twice Refresh; at least
+	// Refresh.
+	MaxStale time.Duration
 	// SampleLimit is the largest population read in full; above it a
 	// uniform sample of this many customers is read. Default
 	// DefaultSampleLimit (100,000); negative: always read everyone.
@@ -58,6 +66,10 @@ func (c *Config) setDefaults() {
 	case c.SampleLimit < 0:
 		c.SampleLimit = 0 // Read's "everyone"
 	}
+	if c.MaxStale <= 0 {
+		c.MaxStale = max(DefaultMaxStale, 2*c.Refresh)
+	}
+	c.MaxStale = max(c.MaxStale, c.Refresh)
 	if c.Timeout <= 0 {
 		c.Timeout = DefaultTimeout
 	}
@@ -69,11 +81,20 @@ func (c *Config) setDefaults() {
 	}
 }
 
-// Provider serves the statistics from a cache, recomputing them at most
-// once per refresh interval; concurrent callers that find the cache stale
-// share one computation. It is safe for concurrent use. The computation
-// runs on a goroutine the Provider owns (so one caller giving up does not
-// cancel it for the others); Close stops it.
+// Provider serves the statistics from a cache and keeps it fresh without
+// making callers wait (stale-while-revalidate): once there are figures, a
+// caller gets the last ones at once, and a caller that finds them older
+// than the refresh interval starts one computation in the background for
+// the callers after it. Only the first computation (no figures yet), or
+// one after the figures grew older than MaxStale, is waited for, by every
+// caller at once. At most one computation runs at a time, on a goroutine
+// the Provider owns (one caller giving up does not cancel it for the
+// others); Close stops it. Safe for concurrent use.
+//
+// Refreshes are started by requests, not by a timer: without callers
+// (no dashboard open) the Provider walks Redis not at all, and the figures
+// served are never older than the interval plus one computation while
+// anyone polls.
 type Provider struct {
 	cfg    Config
 	ctx    context.Context // cancelled by Close: the computations' parent
@@ -81,9 +102,11 @@ type Provider struct {
 	wg     sync.WaitGroup
 
 	mu       sync.Mutex
-	last     *report.Stats
-	lastDone time.Time // when last was computed (cfg.Now)
-	flight   *flight   // the computation under way, nil when none
+	last     *report.Stats // the last good figures, as computed
+	served   *report.Stats // last, or a copy naming the refresh that failed since
+	lastDone time.Time     // when last was computed (cfg.Now)
+	lastEnd  time.Time     // when the last computation ended, well or not
+	flight   *flight       // the computation under way, nil when none
 	closed   bool
 }
 
@@ -111,29 +134,36 @@ func NewProvider(cfg Config) (*Provider, error) {
 	return &Provider{cfg: cfg, ctx: ctx, cancel: cancel}, nil
 }
 
-// Stats returns the latest statistics: from the cache when they were
-// computed less than the refresh interval ago, else from a computation,
-// started now or already under way for another caller. Cancelling ctx
-// stops this caller's wait, not the computation. A failed computation
-// returns its error to every caller waiting on it, and the next call
-// tries again. The result is shared: do not modify it.
+// Stats returns the latest statistics. Figures younger than MaxStale are
+// returned at once; when they are older than the refresh interval and no
+// computation is under way, one is started in the background (after a
+// failed one, no sooner than the interval after it ended). A refresh that
+// failed leaves the last good figures served, as a copy whose
+// RefreshError says why (GeneratedAt says how old they are). Without
+// figures young enough, the caller waits for a computation, started now
+// or already under way; cancelling ctx stops this caller's wait, not the
+// computation, and a failed computation returns its error to every
+// caller waiting on it. The result is shared: do not modify it.
 func (p *Provider) Stats(ctx context.Context) (*report.Stats, error) {
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
 		return nil, ErrClosed
 	}
-	if p.last != nil && p.cfg.Now().Sub(p.lastDone) < p.cfg.Refresh {
-		s := p.last
-		p.mu.Unlock()
-		return s, nil
-	}
+	now := p.cfg.Now()
+	usable := p.last != nil && now.Sub(p.lastDone) <= p.cfg.MaxStale
+	stale := p.last == nil || now.Sub(p.lastDone) >= p.cfg.Refresh
 	f := p.flight
-	if f == nil {
+	if f == nil && (!usable || (stale && now.Sub(p.lastEnd) >= p.cfg.Refresh)) {
 		f = &flight{done: make(chan struct{})}
 		p.flight = f
 		p.wg.Add(1)
-		go p.compute(f)
+		go p.compute(p.ctx, f)
+	}
+	if usable {
+		s := p.served
+		p.mu.Unlock()
+		return s, nil
 	}
 	f.waiters++
 	p.mu.Unlock()
@@ -145,9 +175,10 @@ func (p *Provider) Stats(ctx context.Context) (*report.Stats, error) {
 	}
 }
 
-func (p *Provider) compute(f *flight) {
+// compute runs one computation and publishes its result.
+func (p *Provider) compute(ctx context.Context, f *flight) {
 	defer p.wg.Done()
-	ctx, cancel := context.WithTimeout(p.ctx, p.cfg.Timeout)
+	ctx, cancel := context.WithTimeout(ctx, p.cfg.Timeout)
 	defer cancel()
 	rc := p.cfg.Report
 	rc.AsOf = time.Time{} // as of now
@@ -159,6 +190,7 @@ func (p *Provider) compute(f *flight) {
 	})
 	if err != nil {
 		err = fmt.Errorf("stats: %w", err)
+		p.cfg.Logger.Warn("statistics not refreshed", zap.Error(err))
 	} else if sk := s.Skipped; sk.Total() > 0 {
 		p.cfg.Logger.Warn("keys left out of the statistics",
 			zap.Int64("not_hash", sk.NotHash), zap.Int64("no_public_fields", sk.NoPublicFields),
@@ -166,8 +198,17 @@ func (p *Provider) compute(f *flight) {
 	}
 	p.mu.Lock()
 	f.stats, f.err = s, err
-	if err == nil {
-		p.last, p.lastDone = s, p.cfg.Now()
+	p.lastEnd = p.cfg.Now()
+	switch {
+	case err == nil:
+		p.last, p.served, p.lastDone = s, s, p.lastEnd
+	case p.last != nil:
+		// The last good figures stay served, saying so; the shared
+		// original is left as it is.
+		stale := *p.last
+		msg := fmt.Sprintf("refresh at %s failed: %v", p.lastEnd.UTC().Format(time.RFC3339), err)
+		stale.RefreshError = &msg
+		p.served = &stale
 	}
 	p.flight = nil
 	p.mu.Unlock()

@@ -77,21 +77,25 @@ func newTestProvider(t *testing.T, cfg Config) (*Provider, *gated, *clock, *test
 func ctxT(t *testing.T) context.Context { return testutil.Context(t, time.Minute) }
 
 // TestProviderCachesForTheRefreshInterval: within the interval the cached
-// figures are served (new customers unseen); after it they are recomputed.
+// figures are served (new customers unseen); the first request after it
+// still gets them, and starts the refresh whose figures the next requests
+// get.
 func TestProviderCachesForTheRefreshInterval(t *testing.T) {
 	p, src, clk, srv := newTestProvider(t, Config{Refresh: 30 * time.Second})
 	steps := []struct {
 		advance        time.Duration
 		addCustomer    string
 		wantPopulation int64
-		wantLists      int32
+		wantLists      int32 // computations once this request's has ended
 	}{
 		{0, "", 1, 1},
 		{10 * time.Second, "c-2", 1, 1}, // cached: c-2 not seen yet
 		{19 * time.Second, "", 1, 1},    // 29 s after: still cached
-		{time.Second, "", 2, 2},         // 30 s: recomputed
+		{time.Second, "", 1, 2},         // 30 s: served, and refreshed behind
+		{0, "", 2, 2},                   // the refreshed figures
 		{5 * time.Second, "c-3", 2, 2},
-		{30 * time.Second, "", 3, 3},
+		{30 * time.Second, "", 2, 3},
+		{0, "", 3, 3},
 	}
 	var prev *report.Stats
 	for i, s := range steps {
@@ -103,10 +107,11 @@ func TestProviderCachesForTheRefreshInterval(t *testing.T) {
 		if err != nil {
 			t.Fatalf("step %d: %v", i, err)
 		}
+		waitIdle(t, p)
 		if st.Population != s.wantPopulation || src.lists.Load() != s.wantLists {
 			t.Errorf("step %d: population %d after %d computations, want %d after %d", i, st.Population, src.lists.Load(), s.wantPopulation, s.wantLists)
 		}
-		if recomputed := prev == nil || st != prev; recomputed != (prev == nil || s.wantLists != steps[i-1].wantLists) {
+		if recomputed := st != prev; recomputed != (prev == nil || s.wantPopulation != prev.Population) {
 			t.Errorf("step %d: recomputed %v", i, recomputed)
 		}
 		if recomputedAt := clk.Now().Truncate(time.Second); st != prev && !st.GeneratedAt.Equal(recomputedAt) {
@@ -227,8 +232,22 @@ func TestProviderConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.Close()
-	if p.cfg.Refresh != DefaultRefresh || p.cfg.SampleLimit != DefaultSampleLimit || p.cfg.Timeout != DefaultTimeout {
+	if p.cfg.Refresh != DefaultRefresh || p.cfg.SampleLimit != DefaultSampleLimit || p.cfg.Timeout != DefaultTimeout || p.cfg.MaxStale != DefaultMaxStale {
 		t.Errorf("defaults %+v", p.cfg)
+	}
+	for _, tc := range []struct{ refresh, maxStale, want time.Duration }{
+		{time.Hour, 0, 2 * time.Hour},           // default: at least two intervals
+		{time.Minute, time.Second, time.Minute}, // never below the interval
+		{time.Minute, time.Hour, time.Hour},     // as set
+	} {
+		q, err := NewProvider(Config{Source: src, Refresh: tc.refresh, MaxStale: tc.maxStale})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if q.cfg.MaxStale != tc.want {
+			t.Errorf("refresh %s, max stale %s: got %s, want %s", tc.refresh, tc.maxStale, q.cfg.MaxStale, tc.want)
+		}
+		q.Close()
 	}
 }
 

@@ -423,8 +423,13 @@ async function refresh() {
   ]);
   const errors = [];
   const now = new Date().toLocaleTimeString("en-GB");
+  // refresh_error: the API's refresh of the figures failed, and it serves
+  // the last good ones (as old as generated_at says) for a while.
+  const refreshFailed = stats.status === "fulfilled" && stats.value && stats.value.refresh_error;
   if (stats.status !== "fulfilled") {
     errors.push(stats.reason.message);
+  } else if (refreshFailed) {
+    errors.push("/v1/stats: figures computed " + ago(stats.value.generated_at) + ", not refreshed since: " + stats.value.refresh_error);
   }
   if (changes.status !== "fulfilled") {
     errors.push(changes.reason.message);
@@ -439,6 +444,7 @@ async function refresh() {
   }
   let status;
   if (errors.length === 0) status = "live, updated " + now;
+  else if (refreshFailed) status = "stale, figures computed " + ago(stats.value.generated_at) + ", refresh failing";
   else if (stats.status === "fulfilled") status = "partly stale, figures updated " + now;
   else if (statsShownAt) status = "stale, figures from " + statsShownAt + ", retrying";
   else status = "no figures yet, retrying";

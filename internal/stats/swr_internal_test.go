@@ -1,0 +1,157 @@
+package stats
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ltv-stream/ltv-stream/internal/report"
+)
+
+// waitIdle polls until no computation is under way.
+func waitIdle(t *testing.T, p *Provider) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		p.mu.Lock()
+		idle := p.flight == nil
+		p.mu.Unlock()
+		if idle {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the computation did not end")
+		}
+		time.Sleep(time.Millisecond) // polling a condition, not synchronising
+	}
+}
+
+// TestProviderServesTheLastFiguresWhileRefreshing: once there are
+// figures, no caller waits for a refresh. Callers that find the figures
+// older than the refresh interval get them at once, however long the
+// refresh takes; exactly one refresh runs; its figures are served once it
+// ends.
+func TestProviderServesTheLastFiguresWhileRefreshing(t *testing.T) {
+	p, src, clk, srv := newTestProvider(t, Config{Refresh: 30 * time.Second})
+	first, err := p.Stats(ctxT(t))
+	if err != nil || first.Population != 1 {
+		t.Fatalf("first computation: %v %+v", err, first)
+	}
+	src.gate = make(chan struct{}) // the refresh hangs until opened
+	writeCustomer(t, srv, "c-2")
+	clk.Advance(31 * time.Second)
+	const callers = 20
+	var wg sync.WaitGroup
+	got := make([]*report.Stats, callers)
+	errs := make([]error, callers)
+	for i := range callers {
+		wg.Go(func() {
+			// A caller that waited for the hung refresh would run out of
+			// this second.
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			defer cancel()
+			got[i], errs[i] = p.Stats(ctx)
+		})
+	}
+	wg.Wait()
+	for i := range callers {
+		if errs[i] != nil || got[i] != first {
+			t.Fatalf("caller %d during the refresh: %v, %p; want the last figures %p at once", i, errs[i], got[i], first)
+		}
+	}
+	if n := src.lists.Load(); n != 2 {
+		t.Errorf("%d computations, want the first and exactly one refresh", n)
+	}
+	close(src.gate)
+	waitIdle(t, p)
+	st, err := p.Stats(ctxT(t))
+	if err != nil || st.Population != 2 || !st.GeneratedAt.Equal(clk.Now().Truncate(time.Second)) || st.RefreshError != nil {
+		t.Fatalf("after the refresh: %v %+v", err, st)
+	}
+	if n := src.lists.Load(); n != 2 {
+		t.Errorf("%d computations after the refresh, want 2", n)
+	}
+}
+
+// TestProviderRefreshFailure: a failed refresh keeps the last good figures
+// served, saying why in refresh_error (generated_at says how old they
+// are), and is retried once per refresh interval, not on every request.
+// Figures older than MaxStale are never served: callers then wait for a
+// computation as for the first one, and get its error if it fails.
+func TestProviderRefreshFailure(t *testing.T) {
+	p, src, clk, _ := newTestProvider(t, Config{Refresh: 30 * time.Second, MaxStale: 5 * time.Minute})
+	good, err := p.Stats(ctxT(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	src.fail.Store(true)
+	steps := []struct {
+		advance   time.Duration
+		wantLists int32
+		wantErr   bool // the last good figures are too old
+		wantStale bool // served with refresh_error
+	}{
+		{31 * time.Second, 2, false, false}, // served at once; the refresh fails behind
+		{0, 2, false, true},                 // the failure is told
+		{10 * time.Second, 2, false, true},  // not retried within the interval
+		{25 * time.Second, 3, false, true},  // retried after it
+		{3 * time.Minute, 4, false, true},   // 4 min 6 s old: still served
+		{time.Minute, 5, true, false},       // 5 min 6 s old: waited for, failed
+		{0, 6, true, false},                 // and again, no throttle while nothing can be served
+	}
+	for i, s := range steps {
+		clk.Advance(s.advance)
+		st, err := p.Stats(ctxT(t))
+		waitIdle(t, p)
+		if n := src.lists.Load(); n != s.wantLists {
+			t.Errorf("step %d: %d computations, want %d", i, n, s.wantLists)
+		}
+		if s.wantErr {
+			if err == nil || !strings.Contains(err.Error(), "injected failure") {
+				t.Errorf("step %d: %v, %+v; want the refresh's error", i, err, st)
+			}
+			continue
+		}
+		if err != nil || st.GeneratedAt != good.GeneratedAt || st.Population != good.Population {
+			t.Fatalf("step %d: %v %+v; want the last good figures", i, err, st)
+		}
+		if stale := st.RefreshError != nil; stale != s.wantStale || (stale && !strings.Contains(*st.RefreshError, "injected failure")) {
+			t.Errorf("step %d: refresh_error %v, want one: %v", i, st.RefreshError, s.wantStale)
+		}
+		if good.RefreshError != nil {
+			t.Fatalf("step %d: the shared figures were modified", i)
+		}
+	}
+	src.fail.Store(false)
+	st, err := p.Stats(ctxT(t))
+	if err != nil || st.RefreshError != nil || !st.GeneratedAt.Equal(clk.Now().Truncate(time.Second)) {
+		t.Fatalf("once the source is back: %v %+v", err, st)
+	}
+}
+
+// TestProviderCloseStopsARefresh: a refresh running in the background is
+// the provider's: Close cancels it and waits for it.
+func TestProviderCloseStopsARefresh(t *testing.T) {
+	p, src, clk, _ := newTestProvider(t, Config{Refresh: time.Second})
+	if _, err := p.Stats(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	src.gate = make(chan struct{}) // never opened
+	clk.Advance(2 * time.Second)
+	if _, err := p.Stats(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { p.Close(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close did not stop the refresh")
+	}
+	if _, err := p.Stats(ctxT(t)); !errors.Is(err, ErrClosed) {
+		t.Fatalf("after Close: %v", err)
+	}
+}
