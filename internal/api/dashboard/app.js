@@ -346,7 +346,14 @@ function renderChannels(channels) {
 
 function renderKPIs(s) {
   $("kpi-population").textContent = count.format(s.population);
-  $("kpi-sample").textContent = s.sampled ? (s.sample_error || "from a sample of " + count.format(s.sample_size)) : "every customer read";
+  // Keys under ltv:{…} that are not readable customers are not counted;
+  // the caption says how many were left out, the tooltip why the first was.
+  const sk = s.skipped || {};
+  const left = (sk.not_hash || 0) + (sk.no_public_fields || 0) + (sk.unreadable || 0);
+  let caption = s.sampled ? (s.sample_error || "from a sample of " + count.format(s.sample_size)) : "every customer read";
+  if (left > 0) caption += " · " + count.format(left) + " keys left out (not readable customers" + (s.sampled ? ", in the sample" : "") + ")";
+  $("kpi-sample").textContent = caption;
+  $("kpi-sample").title = left > 0 ? "first left out: " + sk.first : "";
   // Mean LTV over all customers, weighted by each channel's size; money
   // sums stay exact (in cents).
   let n = 0, weighted = 0;
