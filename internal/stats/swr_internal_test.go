@@ -29,6 +29,18 @@ func waitIdle(t *testing.T, p *Provider) {
 	}
 }
 
+// waitLists polls until n computations have started listing.
+func waitLists(t *testing.T, src *gated, n int32) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for src.lists.Load() < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d computations started, want %d", src.lists.Load(), n)
+		}
+		time.Sleep(time.Millisecond) // polling a condition, not synchronising
+	}
+}
+
 // TestProviderServesTheLastFiguresWhileRefreshing: once there are
 // figures, no caller waits for a refresh. Callers that find the figures
 // older than the refresh interval get them at once, however long the
@@ -62,8 +74,14 @@ func TestProviderServesTheLastFiguresWhileRefreshing(t *testing.T) {
 			t.Fatalf("caller %d during the refresh: %v, %p; want the last figures %p at once", i, errs[i], got[i], first)
 		}
 	}
-	if n := src.lists.Load(); n != 2 {
-		t.Errorf("%d computations, want the first and exactly one refresh", n)
+	// The refresh started by the first of them runs on (it has reached
+	// the gate, or soon will); none other started beside it.
+	waitLists(t, src, 2)
+	p.mu.Lock()
+	running := p.flight != nil
+	p.mu.Unlock()
+	if n := src.lists.Load(); n != 2 || !running {
+		t.Errorf("%d computations, refresh running %v; want the first and exactly one refresh, running", n, running)
 	}
 	close(src.gate)
 	waitIdle(t, p)
