@@ -251,9 +251,9 @@ type table struct {
 }
 
 // reportTable builds the named table. For text, shares are percentages,
-// undefined figures "-" and the empty channel and tier "(none)"; for CSV,
-// shares are fractions, undefined figures empty and channels and tiers as
-// stored.
+// undefined figures "-" and the empty channel, tier and segment "(none)"; for CSV,
+// shares are fractions, undefined figures empty and channels, tiers and
+// segments as stored.
 func reportTable(s *report.Stats, name string, text bool) table {
 	null := ""
 	share := func(x float64) string { return strconv.FormatFloat(x, 'f', -1, 64) }
@@ -288,7 +288,7 @@ func reportTable(s *report.Stats, name string, text bool) table {
 	case "segments":
 		t = table{title: "Segments", header: []string{"segment", "customers"}}
 		for _, n := range s.SegmentNames {
-			t.rows = append(t.rows, []string{n, count(s.Segments[n])})
+			t.rows = append(t.rows, []string{tier(n), count(s.Segments[n])})
 		}
 	case "histogram":
 		t = table{title: "LTV histogram", header: []string{"from", "to", "customers"}}

@@ -43,6 +43,11 @@ var Fields = []string{fieldOrders, fieldRevenue, fieldGrossProfit, fieldFirstOrd
 // configured tier name is never empty, so it names no tier.
 const NoTier = ""
 
+// NoSegment is the key of Stats.Segments counting the customers without a
+// segment: without orders and not churned (SPEC §8: the field is absent),
+// for example a customer whose only events are refunds or a reactivation.
+const NoSegment = ""
+
 // MonthSeconds is the length of a month in customer-months: a year of
 // 365.25 days over 12, 30.4375 days (as SPEC §9 counts months).
 const MonthSeconds = 2629800
@@ -211,9 +216,9 @@ func (a *Accumulator) Add(id string, fields map[string]string) error {
 	// the first assignment is from ""); counted under "", the tier counts
 	// add up to the population.
 	a.tiers[c.tier]++
-	if c.segment != "" {
-		a.segments[c.segment]++
-	}
+	// A customer without orders and not churned has no segment (SPEC §8);
+	// counted under "", the segment counts add up to the population.
+	a.segments[c.segment]++
 	if _, ok := fields[fieldLTV]; ok {
 		a.hist[a.band(c.ltv)]++
 	}
@@ -436,8 +441,11 @@ func (a *Accumulator) Stats(meta Meta) *Stats {
 	for _, name := range st.TierOrder {
 		st.Tiers[name] = sc.count(a.tiers[name])
 	}
-	st.SegmentNames = []string{aggregate.SegmentNew, aggregate.SegmentActive, aggregate.SegmentAtRisk,
-		aggregate.SegmentLapsed, aggregate.SegmentChurned}
+	if a.segments[NoSegment] > 0 {
+		st.SegmentNames = append(st.SegmentNames, NoSegment) // before the first order
+	}
+	st.SegmentNames = append(st.SegmentNames, aggregate.SegmentNew, aggregate.SegmentActive, aggregate.SegmentAtRisk,
+		aggregate.SegmentLapsed, aggregate.SegmentChurned)
 	st.SegmentNames = appendOthers(st.SegmentNames, a.segments)
 	for _, name := range st.SegmentNames {
 		st.Segments[name] = sc.count(a.segments[name])

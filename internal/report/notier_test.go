@@ -66,3 +66,50 @@ func TestCustomersWithoutATierAreCounted(t *testing.T) {
 		})
 	}
 }
+
+// TestCustomersWithoutASegmentAreCounted: a customer without orders and
+// not churned has no segment (SPEC §8: the field is absent), e.g. one whose
+// only events were refunds or a reactivation. The segment counts list
+// those customers under "", first, so that they add up to the population.
+func TestCustomersWithoutASegmentAreCounted(t *testing.T) {
+	tests := []struct {
+		name     string
+		segments []string // stored segment of each customer; "-" for a hash without the field
+		want     map[string]int64
+		order    string
+	}{
+		{"no orders, not churned", []string{"-", "-", "new", "lapsed"}, map[string]int64{"": 2, "new": 1, "active": 0, "at_risk": 0, "lapsed": 1, "churned": 0}, ",new,active,at_risk,lapsed,churned"},
+		{"everyone with a segment: no empty row", []string{"new", "churned"}, map[string]int64{"new": 1, "active": 0, "at_risk": 0, "lapsed": 0, "churned": 1}, "new,active,at_risk,lapsed,churned"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			acc, err := report.NewAccumulator(report.Config{AsOf: asOf})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, seg := range tc.segments {
+				f := map[string]string{"orders": "0", "ltv": "0.00", "churned": "0", "tier": "bronze", "refunds": "5.00"}
+				if seg != "-" {
+					f["orders"], f["segment"] = "1", seg
+				}
+				if err := acc.Add(string(rune('a'+i)), f); err != nil {
+					t.Fatal(err)
+				}
+			}
+			st := acc.Stats(report.Meta{GeneratedAt: asOf, Population: int64(len(tc.segments))})
+			var sum int64
+			for name, n := range st.Segments {
+				sum += n
+				if want, ok := tc.want[name]; !ok || n != want {
+					t.Errorf("segment %q: %d, want %d (listed: %v)", name, n, want, ok)
+				}
+			}
+			if len(st.Segments) != len(tc.want) || sum != st.Population {
+				t.Errorf("segments %v add up to %d, population %d; want %v", st.Segments, sum, st.Population, tc.want)
+			}
+			if got := strings.Join(st.SegmentNames, ","); got != tc.order {
+				t.Errorf("segment order %q, want %q", got, tc.order)
+			}
+		})
+	}
+}

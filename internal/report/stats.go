@@ -56,7 +56,8 @@ type Stats struct {
 	// table shows the ladder in its own.
 	TierOrder []string `json:"tier_order"`
 	// Segments counts customers per lifecycle segment (SPEC §8); the five
-	// segment names are always present. Scaled when sampled.
+	// segment names are always present, and NoSegment ("") when there are
+	// customers without one. Scaled when sampled.
 	Segments map[string]int64 `json:"segments"`
 	// LTVHistogram counts customers per band of the stored ltv; the last
 	// band is open (To is nil). Scaled when sampled.
@@ -78,7 +79,8 @@ type Stats struct {
 	// alone cannot say it.
 	Skipped Skipped `json:"skipped"`
 
-	// SegmentNames are the segments in lifecycle order, then any others.
+	// SegmentNames are the segments in lifecycle order (NoSegment first
+	// when listed), then any others.
 	SegmentNames []string `json:"-"`
 }
 

@@ -7,7 +7,7 @@ const REFRESH_MS = 4000;
 const CHANGES_SHOWN = 25;
 const TIER_COLOURS = { "": "#64748b", bronze: "#cd8a4b", silver: "#b8c2d1", gold: "#f2c94c", platinum: "#7dd3fc" };
 const SEGMENTS = ["new", "active", "at_risk", "lapsed", "churned"];
-const SEGMENT_COLOURS = { new: "#60a5fa", active: "#34d399", at_risk: "#fbbf24", lapsed: "#f97316", churned: "#ef4444" };
+const SEGMENT_COLOURS = { "": "#64748b", new: "#60a5fa", active: "#34d399", at_risk: "#fbbf24", lapsed: "#f97316", churned: "#ef4444" };
 const PALETTE = ["#a78bfa", "#f472b6", "#2dd4bf", "#facc15", "#fb923c", "#94a3b8"];
 const SVG = "http://www.w3.org/2000/svg";
 
@@ -162,15 +162,18 @@ function renderTiers(tiers, order) {
 
 function renderSegments(segments) {
   const seg = segments || {};
-  const names = SEGMENTS.filter((n) => n in seg).concat(Object.keys(seg).filter((n) => !SEGMENTS.includes(n)));
+  // Customers without a segment (no orders, not churned: key "") come
+  // first, as "(none)", so the bars add up to the customer count.
+  const first = "" in seg ? [""] : [];
+  const names = first.concat(SEGMENTS.filter((n) => n in seg), Object.keys(seg).filter((n) => n !== "" && !SEGMENTS.includes(n)));
   const entries = names.map((n) => [n, seg[n]]);
-  bars($("segments"), entries, SEGMENT_COLOURS);
+  bars($("segments"), entries, SEGMENT_COLOURS, (name) => noneName(name).replaceAll("_", " "));
   const total = entries.reduce((a, [, v]) => a + v, 0);
   $("segment-strip").replaceChildren(...entries.map(([n, v], i) => {
     const d = el("div");
     d.style.width = total > 0 ? (100 * v / total).toFixed(2) + "%" : "0";
     d.style.backgroundColor = colourOf(SEGMENT_COLOURS, n, i);
-    d.title = n + ": " + count.format(v);
+    d.title = noneName(n) + ": " + count.format(v);
     return d;
   }));
   const active = (seg.new || 0) + (seg.active || 0);
