@@ -22,12 +22,13 @@ import (
 // environment variable and a flag, the flag winning: serve runs as a
 // service, configured by its environment.
 type serveFlags struct {
-	statsRefresh, sampleLimit, changesDepth string
-	cac                                     []string
+	statsRefresh, statsMaxStale, sampleLimit, changesDepth string
+	cac                                                    []string
 }
 
 func (f *serveFlags) register(fs *flag.FlagSet, getenv func(string) string) {
 	config.EnvStringVar(fs, getenv, &f.statsRefresh, "stats-refresh", "LTV_STATS_REFRESH", stats.DefaultRefresh.String(), "recompute /v1/stats at most this often")
+	config.EnvStringVar(fs, getenv, &f.statsMaxStale, "stats-max-stale", "LTV_STATS_MAX_STALE", "0", "never serve /v1/stats figures older than this while a refresh fails or nobody asked (0: the larger of 10m and twice --stats-refresh)")
 	config.EnvStringVar(fs, getenv, &f.sampleLimit, "stats-sample-limit", "LTV_STATS_SAMPLE_LIMIT", strconv.Itoa(stats.DefaultSampleLimit), "above this many customers, /v1/stats is computed from a uniform sample of this many (-1: never sample)")
 	config.EnvStringVar(fs, getenv, &f.changesDepth, "changes-depth", "LTV_CHANGES_DEPTH", "100", "latest records read from each partition of the output topics for /v1/changes (its largest limit)")
 	fs.Func("cac", "acquisition cost per new customer of a channel, channel=amount, for LTV:CAC in /v1/stats (repeatable, as for report; env LTV_CAC, comma-separated, used when no --cac is given)", func(s string) error {
@@ -38,11 +39,12 @@ func (f *serveFlags) register(fs *flag.FlagSet, getenv func(string) string) {
 
 // serveSettings are serve's own settings, parsed.
 type serveSettings struct {
-	statsRefresh time.Duration
-	sampleLimit  int
-	changesDepth int
-	cac          []string
-	cacSource    string // "--cac", or "LTV_CAC" when no flag gave one
+	statsRefresh  time.Duration
+	statsMaxStale time.Duration // 0: stats' default
+	sampleLimit   int
+	changesDepth  int
+	cac           []string
+	cacSource     string // "--cac", or "LTV_CAC" when no flag gave one
 }
 
 // parse checks serve's settings; a bad value names its flag and variable.
@@ -51,6 +53,9 @@ func (f *serveFlags) parse(getenv func(string) string) (serveSettings, error) {
 	var err error
 	if s.statsRefresh, err = time.ParseDuration(strings.TrimSpace(f.statsRefresh)); err != nil || s.statsRefresh <= 0 {
 		return s, fmt.Errorf("--stats-refresh (LTV_STATS_REFRESH) %q: want a positive duration such as 30s", f.statsRefresh)
+	}
+	if s.statsMaxStale, err = time.ParseDuration(strings.TrimSpace(f.statsMaxStale)); err != nil || s.statsMaxStale < 0 {
+		return s, fmt.Errorf("--stats-max-stale (LTV_STATS_MAX_STALE) %q: want a duration such as 10m, or 0 for the default", f.statsMaxStale)
 	}
 	if s.sampleLimit, err = strconv.Atoi(strings.TrimSpace(f.sampleLimit)); err != nil || s.sampleLimit == 0 || s.sampleLimit < -1 {
 		return s, fmt.Errorf("--stats-sample-limit (LTV_STATS_SAMPLE_LIMIT) %q: want a positive number of customers, or -1", f.sampleLimit)
@@ -104,7 +109,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, ou
 		return fmt.Errorf("listen %s: %w", cfg.APIAddr, err)
 	}
 	fmt.Fprintf(out, "ltvctl serve: read API and dashboard on %s\n", service.URLOf(ln.Addr()))
-	return service.ServeAPI(ctx, cfg, ln, service.APIOptions{Logger: log, StatsRefresh: set.statsRefresh, SampleLimit: set.sampleLimit, ChangesDepth: set.changesDepth, CAC: cac})
+	return service.ServeAPI(ctx, cfg, ln, service.APIOptions{Logger: log, StatsRefresh: set.statsRefresh, StatsMaxStale: set.statsMaxStale, SampleLimit: set.sampleLimit, ChangesDepth: set.changesDepth, CAC: cac})
 }
 
 // splitOutsideQuotes splits a comma-separated list at the commas that are

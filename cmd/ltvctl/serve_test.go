@@ -188,6 +188,8 @@ func TestServeErrors(t *testing.T) {
 		{"bad refresh", []string{"serve", "--stats-refresh", "0s"}, nil, 2, "--stats-refresh"},
 		{"bad sample limit", []string{"serve", "--stats-sample-limit", "-5"}, nil, 2, "--stats-sample-limit"},
 		{"bad LTV_STATS_REFRESH", []string{"serve"}, map[string]string{"LTV_STATS_REFRESH": "soon"}, 2, "LTV_STATS_REFRESH"},
+		{"bad LTV_STATS_MAX_STALE", []string{"serve"}, map[string]string{"LTV_STATS_MAX_STALE": "soon"}, 2, "--stats-max-stale (LTV_STATS_MAX_STALE)"},
+		{"negative max stale", []string{"serve", "--stats-max-stale", "-1m"}, nil, 2, "--stats-max-stale (LTV_STATS_MAX_STALE)"},
 		{"bad LTV_STATS_SAMPLE_LIMIT", []string{"serve"}, map[string]string{"LTV_STATS_SAMPLE_LIMIT": "0"}, 2, "LTV_STATS_SAMPLE_LIMIT"},
 		{"bad LTV_CHANGES_DEPTH", []string{"serve"}, map[string]string{"LTV_CHANGES_DEPTH": "many"}, 2, "LTV_CHANGES_DEPTH"},
 		{"bad LTV_CAC", []string{"serve"}, map[string]string{"LTV_CAC": "email"}, 2, `LTV_CAC "email": want channel=amount`},

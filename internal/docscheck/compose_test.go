@@ -32,7 +32,7 @@ func knownSettings(t *testing.T) map[string]bool {
 		t.Fatalf("found only %d settings in the usage text", len(known))
 	}
 	// cmd/ltvctl serve's own (docs/read-api.md).
-	for _, env := range []string{"LTV_STATS_REFRESH", "LTV_STATS_SAMPLE_LIMIT", "LTV_CHANGES_DEPTH", "LTV_CAC"} {
+	for _, env := range []string{"LTV_STATS_REFRESH", "LTV_STATS_MAX_STALE", "LTV_STATS_SAMPLE_LIMIT", "LTV_CHANGES_DEPTH", "LTV_CAC"} {
 		known[env] = true
 	}
 	return known

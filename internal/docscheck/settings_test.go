@@ -55,7 +55,7 @@ var (
 // words ("none", "system roots") means the usage shows none.
 func TestSettingsTablesMatchTheUsage(t *testing.T) {
 	usage := consumerUsage(t)
-	serveOwn := map[string]bool{"LTV_STATS_REFRESH": true, "LTV_STATS_SAMPLE_LIMIT": true, "LTV_CHANGES_DEPTH": true, "LTV_CAC": true}
+	serveOwn := map[string]bool{"LTV_STATS_REFRESH": true, "LTV_STATS_MAX_STALE": true, "LTV_STATS_SAMPLE_LIMIT": true, "LTV_CHANGES_DEPTH": true, "LTV_CAC": true}
 	documented := map[string]bool{}
 	for _, rel := range []string{"docs/configuration.md", "docs/read-api.md"} {
 		raw, err := os.ReadFile(filepath.Join(repoRoot, rel))

@@ -26,6 +26,9 @@ type APIOptions struct {
 	// StatsRefresh, SampleLimit: stats.Config's Refresh and SampleLimit.
 	StatsRefresh time.Duration
 	SampleLimit  int // see StatsRefresh
+	// StatsMaxStale is stats.Config's MaxStale: the oldest figures served
+	// while a refresh fails (0: its default).
+	StatsMaxStale time.Duration
 	// ChangesDepth: api.FeedConfig's Depth.
 	ChangesDepth int
 	// ChangesMaxAge: api.FeedConfig's MaxAge.
@@ -59,7 +62,7 @@ func ServeAPI(ctx context.Context, cfg *config.Config, ln net.Listener, opt APIO
 	}
 	defer client.Close()
 	provider, err := stats.NewProvider(stats.Config{Source: store.NewRedis(client, store.Config{}),
-		Report: report.Config{Tiers: cfg.Model.Tiers, CAC: opt.CAC}, Refresh: opt.StatsRefresh, SampleLimit: opt.SampleLimit,
+		Report: report.Config{Tiers: cfg.Model.Tiers, CAC: opt.CAC}, Refresh: opt.StatsRefresh, MaxStale: opt.StatsMaxStale, SampleLimit: opt.SampleLimit,
 		Logger: opt.Logger})
 	if err != nil {
 		return err
