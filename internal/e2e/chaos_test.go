@@ -88,7 +88,11 @@ func TestChaos(t *testing.T) {
 		}
 		name := fmt.Sprintf("consumer-%d-%d", i, time.Now().UnixNano())
 		env["LTV_KAFKA_CLIENT_ID"] = name // names its group member (see deadMember)
-		procs[i] = startProc(t, name, env)
+		if withFaults {
+			procs[i] = startCrashingProc(t, name, env) // may be gone already: restarted below
+		} else {
+			procs[i] = startProc(t, name, env)
+		}
 		started = append(started, procs[i])
 	}
 	// deadMember reports whether a group member's client id belongs to

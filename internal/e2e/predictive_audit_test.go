@@ -1002,7 +1002,7 @@ func consumeCrashing(t *testing.T, ctx context.Context, e *env, c *prCase) int {
 	}()
 	deaths := 0
 	for {
-		p := startProc(t, fmt.Sprintf("consumer-%d", deaths), e.envFor(extra))
+		p := startCrashingProc(t, fmt.Sprintf("consumer-%d", deaths), e.envFor(extra))
 		select {
 		case err := <-caught:
 			if err != nil {

@@ -71,6 +71,21 @@ type proc struct {
 // of a clean one) and waits until its HTTP server listens.
 func startProc(t *testing.T, name string, env map[string]string) *proc {
 	t.Helper()
+	return startProcWith(t, name, env, false)
+}
+
+// startCrashingProc is startProc for a consumer whose injected faults
+// (LTV_FAULT_INJECT) may kill it before it listens: with records waiting,
+// its first batch can be written, and the process killed, before the HTTP
+// server answers. Such an exit is returned (p.exited is closed), not a
+// test failure.
+func startCrashingProc(t *testing.T, name string, env map[string]string) *proc {
+	t.Helper()
+	return startProcWith(t, name, env, true)
+}
+
+func startProcWith(t *testing.T, name string, env map[string]string, mayExit bool) *proc {
+	t.Helper()
 	bin := consumerBinary(t)
 	port := testutil.FreePort(t)
 	p := &proc{name: name, logPath: filepath.Join(t.TempDir(), name+".log"), httpURL: fmt.Sprintf("http://127.0.0.1:%d", port), exited: make(chan struct{})}
@@ -108,6 +123,9 @@ func startProc(t *testing.T, name string, env map[string]string) *proc {
 		}
 		select {
 		case <-p.exited:
+			if mayExit {
+				return p
+			}
 			t.Fatalf("%s exited at start: %v\n%s", name, p.exitErr, p.logTail())
 		default:
 		}

@@ -153,6 +153,15 @@ func TestRenamedTopicsAreUsedEverywhere(t *testing.T) {
 	write(t, ctx, brokers, []kafka.Message{
 		{Topic: orders, Key: []byte("c-1"), Value: orderValue("c-1", "e1", "2000.00")},
 		{Topic: orders, Key: []byte("c-1"), Value: []byte(`{"schema":"ltv.order.v1","type":"order_placed"`)}, // malformed: dead-lettered
+	})
+	// The churn only once the order is applied: written together, the
+	// lifecycle record may be fetched first and, past the merge's wait,
+	// applied first. The final state is the same (SPEC §4), but the
+	// change events below, which this test reads in order, are not.
+	if err := waitFor(ctx, "the order applied", func() bool { return e.rc.HGet(ctx, "ltv:{c-1}", "orders").Val() == "1" }); err != nil {
+		t.Fatalf("%v\n%s", err, proc.logTail())
+	}
+	write(t, ctx, brokers, []kafka.Message{
 		{Topic: lifecycle, Key: []byte("c-1"), Value: []byte(`{"schema":"ltv.lifecycle.v1","event_id":"e2","type":"customer_churned",` +
 			`"customer_id":"c-1","occurred_at":"2026-03-02T12:00:00Z","reason":"test"}`)},
 	})
