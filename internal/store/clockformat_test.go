@@ -5,6 +5,7 @@
 package store_test
 
 import (
+	"errors"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -97,7 +98,7 @@ func TestClockKeysFormatIsPinned(t *testing.T) {
 	if _, _, err := old.Settle(ctx, []store.TimerUpdate{{Partition: part, CustomerID: "c-gone", Due: dueSoon, Version: "00000000000000000007:0000000000000.000000000"}}, nil, nil); err != nil {
 		t.Fatal(err)
 	}
-	if n, err := orc.ZScore(ctx, store.TimersKey(part), "c-gone").Result(); err != redis.Nil {
+	if n, err := orc.ZScore(ctx, store.TimersKey(part), "c-gone").Result(); !errors.Is(err, redis.Nil) {
 		t.Fatalf("a stale update put back c-gone's entry (score %v, %v)", n, err)
 	}
 }
