@@ -11,9 +11,9 @@ import (
 	"unicode"
 )
 
-// markdownFiles is every Markdown file of the repository (README.md,
-// CONTRIBUTING.md, docs/ and any other), relative to the root.
-func markdownFiles(t *testing.T) []string {
+// repoFiles is every file of the repository whose name ends in suffix,
+// relative to the root, outside .git, node_modules, testdata and bin.
+func repoFiles(t *testing.T, suffix string) []string {
 	t.Helper()
 	var out []string
 	err := filepath.WalkDir(repoRoot, func(path string, d fs.DirEntry, err error) error {
@@ -27,7 +27,7 @@ func markdownFiles(t *testing.T) []string {
 			}
 			return nil
 		}
-		if strings.HasSuffix(d.Name(), ".md") {
+		if strings.HasSuffix(d.Name(), suffix) {
 			rel, err := filepath.Rel(repoRoot, path)
 			if err != nil {
 				return err
@@ -39,10 +39,39 @@ func markdownFiles(t *testing.T) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return out
+}
+
+// markdownFiles is every Markdown file of the repository (README.md,
+// CONTRIBUTING.md, docs/ and any other), relative to the root.
+func markdownFiles(t *testing.T) []string {
+	t.Helper()
+	out := repoFiles(t, ".md")
 	if len(out) < 10 {
 		t.Fatalf("found only %d Markdown files", len(out))
 	}
 	return out
+}
+
+// docMatches calls found with every match of re on every line of every
+// Markdown file (its file, 1-based line number and the line), and returns
+// how many there were.
+func docMatches(t *testing.T, re *regexp.Regexp, found func(rel string, line int, text string, m []string)) int {
+	t.Helper()
+	n := 0
+	for _, rel := range markdownFiles(t) {
+		raw, err := os.ReadFile(filepath.Join(repoRoot, rel))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, line := range strings.Split(string(raw), "\n") {
+			for _, m := range re.FindAllStringSubmatch(line, -1) {
+				n++
+				found(rel, i+1, line, m)
+			}
+		}
+	}
+	return n
 }
 
 var (

@@ -1,8 +1,8 @@
 package docscheck
 
 import (
-	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -15,35 +15,14 @@ func goTestFuncs(t *testing.T) map[string][]string {
 	t.Helper()
 	decl := regexp.MustCompile(`(?m)^func ((?:Test|Benchmark|Fuzz)[A-Za-z0-9_]*)\(`)
 	out := map[string][]string{}
-	err := filepath.WalkDir(repoRoot, func(path string, d fs.DirEntry, err error) error {
+	for _, rel := range repoFiles(t, "_test.go") {
+		raw, err := os.ReadFile(filepath.Join(repoRoot, rel))
 		if err != nil {
-			return err
-		}
-		if d.IsDir() {
-			switch d.Name() {
-			case ".git", "node_modules", "testdata", "bin":
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		if !strings.HasSuffix(d.Name(), "_test.go") {
-			return nil
-		}
-		raw, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		dir, err := filepath.Rel(repoRoot, filepath.Dir(path))
-		if err != nil {
-			return err
+			t.Fatal(err)
 		}
 		for _, m := range decl.FindAllStringSubmatch(string(raw), -1) {
-			out[m[1]] = append(out[m[1]], filepath.ToSlash(dir))
+			out[m[1]] = append(out[m[1]], path.Dir(rel))
 		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
 	}
 	if len(out) < 100 {
 		t.Fatalf("found only %d test functions", len(out))
@@ -95,21 +74,11 @@ var docTestName = regexp.MustCompile("`((?:Test|Benchmark|Fuzz)[A-Z][A-Za-z0-9_]
 // itself says was removed is history, not a claim.
 func TestDocumentedTestsExist(t *testing.T) {
 	funcs := goTestFuncs(t)
-	named := 0
-	for _, rel := range markdownFiles(t) {
-		raw, err := os.ReadFile(filepath.Join(repoRoot, rel))
-		if err != nil {
-			t.Fatal(err)
+	named := docMatches(t, docTestName, func(rel string, line int, text string, m []string) {
+		if funcs[m[1]] == nil && !strings.Contains(text, "since removed") {
+			t.Errorf("%s:%d names %s, which no _test.go declares", rel, line, m[1])
 		}
-		for i, line := range strings.Split(string(raw), "\n") {
-			for _, m := range docTestName.FindAllStringSubmatch(line, -1) {
-				named++
-				if funcs[m[1]] == nil && !strings.Contains(line, "since removed") {
-					t.Errorf("%s:%d names %s, which no _test.go declares", rel, i+1, m[1])
-				}
-			}
-		}
-	}
+	})
 	if named < 20 {
 		t.Fatalf("found only %d test names in the documents", named)
 	}
@@ -122,21 +91,11 @@ var docPath = regexp.MustCompile("`((?:internal|cmd|scripts|deploy|docs|schemas|
 // Every repository path a document names in code font exists, so a reader
 // who opens it finds the file the sentence is about.
 func TestDocumentedPathsExist(t *testing.T) {
-	named := 0
-	for _, rel := range markdownFiles(t) {
-		raw, err := os.ReadFile(filepath.Join(repoRoot, rel))
-		if err != nil {
-			t.Fatal(err)
+	named := docMatches(t, docPath, func(rel string, line int, _ string, m []string) {
+		if _, err := os.Stat(filepath.Join(repoRoot, m[1])); err != nil {
+			t.Errorf("%s:%d names %s, which does not exist", rel, line, m[1])
 		}
-		for i, line := range strings.Split(string(raw), "\n") {
-			for _, m := range docPath.FindAllStringSubmatch(line, -1) {
-				named++
-				if _, err := os.Stat(filepath.Join(repoRoot, m[1])); err != nil {
-					t.Errorf("%s:%d names %s, which does not exist", rel, i+1, m[1])
-				}
-			}
-		}
-	}
+	})
 	if named < 30 {
 		t.Fatalf("found only %d paths in the documents", named)
 	}

@@ -140,27 +140,20 @@ func TestDocumentedVariablesExist(t *testing.T) {
 		inCode[m[1]] = true
 	}
 	name := regexp.MustCompile(`\bLTV_[A-Z0-9_]*[A-Z0-9](_?\*)?`)
-	for _, rel := range markdownFiles(t) {
-		raw, err := os.ReadFile(filepath.Join(repoRoot, rel))
-		if err != nil {
-			t.Fatal(err)
-		}
-		for i, line := range strings.Split(string(raw), "\n") {
-			for _, m := range name.FindAllString(line, -1) {
-				if prefix, ok := strings.CutSuffix(m, "*"); ok {
-					found := false
-					for k := range known {
-						found = found || strings.HasPrefix(k, prefix)
-					}
-					if !found {
-						t.Errorf("%s:%d: %s matches no setting", rel, i+1, m)
-					}
-					continue
-				}
-				if !known[m] && !inCode[m] {
-					t.Errorf("%s:%d: %s is read by no program or test", rel, i+1, m)
-				}
+	docMatches(t, name, func(rel string, line int, _ string, match []string) {
+		m := match[0]
+		if prefix, ok := strings.CutSuffix(m, "*"); ok {
+			found := false
+			for k := range known {
+				found = found || strings.HasPrefix(k, prefix)
 			}
+			if !found {
+				t.Errorf("%s:%d: %s matches no setting", rel, line, m)
+			}
+			return
 		}
-	}
+		if !known[m] && !inCode[m] {
+			t.Errorf("%s:%d: %s is read by no program or test", rel, line, m)
+		}
+	})
 }
