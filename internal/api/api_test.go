@@ -649,16 +649,7 @@ func TestHungRedisIsA503InTime(t *testing.T) {
 // accepted.
 func TestShutdownLetsRequestsInFlightFinish(t *testing.T) {
 	ln, cancel, done := serveInBackground(t, api.Config{})
-	conn, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	body := `{"ids":["c-7"]}`
-	head := fmt.Sprintf("POST /v1/customers:batchGet HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n", len(body))
-	if _, err := conn.Write([]byte(head + body[:5])); err != nil {
-		t.Fatal(err)
-	}
+	conn, body := startBatchGetBody(t, ln.Addr().String())
 	time.Sleep(200 * time.Millisecond) // the request is being read
 	cancel()
 	time.Sleep(200 * time.Millisecond) // shutdown has begun
@@ -747,16 +738,7 @@ func TestRedisDownThenBackRecoversByItself(t *testing.T) {
 // connection is not held open past it.
 func TestSlowBodyIsA408(t *testing.T) {
 	ln, _, _ := serveInBackground(t, api.Config{ReadTimeout: 500 * time.Millisecond})
-	conn, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	body := `{"ids":["c-7"]}`
-	head := fmt.Sprintf("POST /v1/customers:batchGet HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n", len(body))
-	if _, err := conn.Write([]byte(head + body[:5])); err != nil {
-		t.Fatal(err)
-	}
+	conn, _ := startBatchGetBody(t, ln.Addr().String())
 	start := time.Now()
 	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
 	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
@@ -859,4 +841,22 @@ func TestStatsNoPermissionIsAClearError(t *testing.T) {
 	if code != 500 || !strings.Contains(fmt.Sprint(doc["error"]), "NOPERM") || !strings.Contains(fmt.Sprint(doc["error"]), "ACL user") {
 		t.Fatalf("%d %v, want a 500 naming NOPERM and the ACL user", code, doc)
 	}
+}
+
+// startBatchGetBody opens a connection to the server at addr and sends a
+// batchGet request whose body stops after its first 5 bytes; it returns
+// the connection (closed when the test ends) and the whole body.
+func startBatchGetBody(t *testing.T, addr string) (net.Conn, string) {
+	t.Helper()
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	body := `{"ids":["c-7"]}`
+	head := fmt.Sprintf("POST /v1/customers:batchGet HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n", len(body))
+	if _, err := conn.Write([]byte(head + body[:5])); err != nil {
+		t.Fatal(err)
+	}
+	return conn, body
 }
