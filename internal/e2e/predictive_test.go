@@ -1,9 +1,7 @@
 package e2e
 
 import (
-	"io"
 	"math/big"
-	"net/http"
 	"strconv"
 	"strings"
 	"testing"
@@ -33,8 +31,8 @@ func TestPredictiveInTheStream(t *testing.T) {
 	}
 	// The model's failures are exported, and with SPEC §9's parameters
 	// there are none.
-	if v, ok := scrapeSeries(t, "http://"+<-listening, "ltv_prediction_failures_total"); !ok || v != "0" {
-		t.Errorf("/metrics: ltv_prediction_failures_total %q (present %v), want 0", v, ok)
+	if v, ok, err := readSeries("http://"+<-listening, "ltv_prediction_failures_total"); err != nil || !ok || v != "0" {
+		t.Errorf("/metrics: ltv_prediction_failures_total %q (present %v, %v), want 0", v, ok, err)
 	}
 	svc.stop(t)
 
@@ -110,26 +108,4 @@ func TestPredictiveInTheStream(t *testing.T) {
 		t.Fatal("no tier fell by a timer: customers who go quiet keep their predicted value")
 	}
 	t.Logf("%d tier changes, %d of them by timers", published.distinct, byTimer)
-}
-
-// scrapeSeries reads one series (a name, with its labels if it has any,
-// as /metrics prints them) from the /metrics of the server at baseURL:
-// its value, and whether it is there at all.
-func scrapeSeries(t *testing.T, baseURL, series string) (string, bool) {
-	t.Helper()
-	resp, err := http.Get(baseURL + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, series+" "); ok {
-			return strings.TrimSpace(v), true
-		}
-	}
-	return "", false
 }

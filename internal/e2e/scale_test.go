@@ -241,18 +241,25 @@ func consumed(p *proc) float64 { return metricValue(p.httpURL, "ltv_events_consu
 // any, as /metrics prints them) from the /metrics of the instance at
 // baseURL; 0 when it is unreachable or lacks the series.
 func metricValue(baseURL, series string) float64 {
+	v, _, _ := readSeries(baseURL, series)
+	n, _ := strconv.ParseFloat(v, 64)
+	return n
+}
+
+// readSeries reads one series from the /metrics of the server at baseURL:
+// its value as printed, and whether it is there at all.
+func readSeries(baseURL, series string) (string, bool, error) {
 	resp, err := http.Get(baseURL + "/metrics")
 	if err != nil {
-		return 0
+		return "", false, err
 	}
 	defer resp.Body.Close()
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
 		if v, ok := strings.CutPrefix(sc.Text(), series+" "); ok {
-			n, _ := strconv.ParseFloat(strings.TrimSpace(v), 64)
-			return n
+			return strings.TrimSpace(v), true, nil
 		}
 	}
-	return 0
+	return "", false, sc.Err()
 }
