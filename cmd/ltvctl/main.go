@@ -367,7 +367,7 @@ func readSummaryCSV(path string, margin float64) (rows []summaryRow, monetary bo
 		}
 	}
 	_, monetary = get(header, "monetary_value", "zbar")
-	for line := 2; ; line++ {
+	for n := 1; ; n++ {
 		rec, err := r.Read()
 		if errors.Is(err, io.EOF) {
 			break
@@ -375,21 +375,30 @@ func readSummaryCSV(path string, margin float64) (rows []summaryRow, monetary bo
 		if err != nil {
 			return nil, false, fmt.Errorf("summary %s: %w", path, err)
 		}
+		// The line the record starts on, as an editor shows it: blank
+		// lines and quoted line breaks make it differ from the record's
+		// number n, which is the id of a row in a file without ids.
+		line, _ := r.FieldPos(0)
+		var row summaryRow
+		row.id, _ = get(rec, "customer_id", "ID", "id")
+		if row.id == "" {
+			row.id = strconv.Itoa(n)
+		}
+		where := fmt.Sprintf("summary %s line %d (id %s)", path, line, row.id)
 		num := func(names ...string) (float64, error) {
 			v, ok := get(rec, names...)
 			if !ok || strings.TrimSpace(v) == "" {
 				if names[0] == "monetary_value" {
 					return 0, nil // a customer without repeat orders may leave it empty
 				}
-				return 0, fmt.Errorf("summary %s line %d: %s is empty", path, line, names[0])
+				return 0, fmt.Errorf("%s: %s is empty", where, names[0])
 			}
 			n, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
 			if err != nil || math.IsNaN(n) || math.IsInf(n, 0) {
-				return 0, fmt.Errorf("summary %s line %d: %s %q is not a number", path, line, names[0], v)
+				return 0, fmt.Errorf("%s: %s %q is not a number", where, names[0], v)
 			}
 			return n, nil
 		}
-		var row summaryRow
 		var errs [4]error
 		row.customer.X, errs[0] = num("frequency", "x")
 		row.customer.Tx, errs[1] = num("recency", "t_x")
@@ -398,12 +407,8 @@ func readSummaryCSV(path string, margin float64) (rows []summaryRow, monetary bo
 		if err := errors.Join(errs[:]...); err != nil {
 			return nil, false, err
 		}
-		row.id, _ = get(rec, "customer_id", "ID", "id")
-		if row.id == "" {
-			row.id = strconv.Itoa(line - 1)
-		}
 		if err := row.customer.Check(); err != nil {
-			return nil, false, fmt.Errorf("summary %s line %d (id %s): %w", path, line, row.id, err)
+			return nil, false, fmt.Errorf("%s: %w", where, err)
 		}
 		row.margin = margin
 		rows = append(rows, row)

@@ -406,8 +406,15 @@ func TestSummaryRowsAreChecked(t *testing.T) {
 		{"fractional x", header + good + "c,1.5,2,3,4\n", "line 4 (id c): invalid customer data: x = 1.5"},
 		{"T before recency", header + good + "c,2,10,5,4\n", "line 4 (id c): invalid customer data: T = 5"},
 		{"recency without repeat orders", header + "c,0,3,10,0\n" + good, "line 2 (id c): invalid customer data: t_x = 3 with x = 0"},
-		{"blank row", header + good + "c,,,,\n", "line 4: frequency is empty"},
-		{"empty recency", header + "c,2,,10,5\n" + good, "line 2: recency is empty"},
+		{"blank row", header + good + "c,,,,\n", "line 4 (id c): frequency is empty"},
+		{"empty recency", header + "c,2,,10,5\n" + good, "line 2 (id c): recency is empty"},
+		{"not a number", header + good + "c,2,two,10,5\n", `line 4 (id c): recency "two" is not a number`},
+		// The line an editor shows, not the record's number: blank lines
+		// (which CSV skips), Windows line ends and a quoted line break.
+		{"after blank lines", header + "\n" + good + "\n\nc,2,10,5,4\n", "line 7 (id c): invalid customer data: T = 5"},
+		{"after blank lines, CRLF", strings.ReplaceAll(header+good+"\n\nc,2,10,5,4\n", "\n", "\r\n"), "line 6 (id c): invalid customer data: T = 5"},
+		{"after a quoted line break", header + "\"a\nb\",1,2,3,4\n" + good + "c,2,10,5,4\n", "line 6 (id c): invalid customer data: T = 5"},
+		{"without ids, after blank lines", "frequency,recency,T\n1,2,3\n\n1,5,3\n", "line 4 (id 2): invalid customer data: T = 3"},
 		{"a column twice", "frequency,recency,T,monetary_value,frequency\n1,2,10,5,1\n", `header names column "frequency" twice`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
