@@ -278,26 +278,12 @@ func loadSummary(ctx context.Context, cfg *config.Config, f *summaryFlags, unit 
 		return nil, false, err
 	}
 	defer closeStore()
-	bad := 0
 	last := time.Now()
-	unitDur := time.Duration(unit.Days() * float64(aggregate.Day))
+	pop := redisPopulation{asOf: asOf, unit: time.Duration(unit.Days() * float64(aggregate.Day)), seen: map[string]bool{}}
 	err = st.EachCustomer(ctx, 1000, func(snaps []store.Snapshot, errs []error) error {
-		for i := range snaps {
-			if errs[i] != nil {
-				bad++
-				continue
-			}
-			s := &snaps[i].State
-			if s.Orders == 0 || s.FirstOrderAt.After(asOf) {
-				continue
-			}
-			row := summaryRow{id: snaps[i].CustomerID, churned: s.Churned()}
-			c := &row.customer
-			c.X, c.Tx, c.T, c.M, row.margin = aggregate.PredictiveInputs(s, unitDur, asOf)
-			rows = append(rows, row)
-		}
+		pop.add(snaps, errs)
 		if time.Since(last) > time.Second {
-			fmt.Fprintf(errOut, "read %d customers…\n", len(rows))
+			fmt.Fprintf(errOut, "read %d customers…\n", len(pop.rows))
 			last = time.Now()
 		}
 		return nil
@@ -305,12 +291,54 @@ func loadSummary(ctx context.Context, cfg *config.Config, f *summaryFlags, unit 
 	if err != nil {
 		return nil, false, err
 	}
+	// In id order: SCAN's order changes from run to run (and server to
+	// server), and an operator compares one day's scores with another's.
+	rows = pop.rows
+	slices.SortFunc(rows, func(a, b summaryRow) int { return strings.Compare(a.id, b.id) })
 	fmt.Fprintf(errOut, "read %d customers with orders by %s", len(rows), asOf.Format(time.RFC3339))
-	if bad > 0 {
-		fmt.Fprintf(errOut, " (%d unreadable hashes skipped)", bad)
+	if pop.bad > 0 {
+		fmt.Fprintf(errOut, " (%d unreadable hashes skipped)", pop.bad)
 	}
 	fmt.Fprintln(errOut)
 	return rows, true, nil
+}
+
+// redisPopulation gathers fit's and score's customers from the batches a
+// SCAN of Redis gives. SCAN may list a key twice (while Redis resizes its
+// table, as a live consumer's writes make it do), so each customer is kept
+// once: counted twice it would weigh twice in a fit and print two rows.
+type redisPopulation struct {
+	asOf time.Time
+	unit time.Duration
+	seen map[string]bool
+	rows []summaryRow
+	bad  int // unreadable hashes
+}
+
+// add keeps the customers of one batch that had an order by asOf.
+func (p *redisPopulation) add(snaps []store.Snapshot, errs []error) {
+	for i := range snaps {
+		if errs[i] != nil {
+			if !p.seen[snaps[i].CustomerID] {
+				p.seen[snaps[i].CustomerID] = true
+				p.bad++
+			}
+			continue
+		}
+		id := snaps[i].CustomerID
+		if p.seen[id] {
+			continue
+		}
+		p.seen[id] = true
+		s := &snaps[i].State
+		if s.Orders == 0 || s.FirstOrderAt.After(p.asOf) {
+			continue
+		}
+		row := summaryRow{id: id, churned: s.Churned()}
+		c := &row.customer
+		c.X, c.Tx, c.T, c.M, row.margin = aggregate.PredictiveInputs(s, p.unit, p.asOf)
+		p.rows = append(p.rows, row)
+	}
 }
 
 func parseTime(s string) (time.Time, error) {
