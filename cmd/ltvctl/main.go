@@ -354,8 +354,8 @@ func parseTime(s string) (time.Time, error) {
 }
 
 // readSummaryCSV reads the lifetimes / PyMC-Marketing summary format: a
-// header naming frequency, recency, T and optionally monetary_value (and
-// an id column, customer_id or ID, when present). monetary reports whether
+// header naming frequency, recency, T and optionally monetary_value, in
+// any case (and an id column, when present: see idOf). monetary reports whether
 // the header has the monetary_value (or zbar) column; without it every
 // row's M is 0, which is not an observed mean spend. Every row's margin
 // rate is margin (the file has none).
@@ -373,21 +373,39 @@ func readSummaryCSV(path string, margin float64) (rows []summaryRow, monetary bo
 	if len(header) > 0 {
 		header[0] = strings.TrimPrefix(header[0], "\ufeff") // a spreadsheet's byte-order mark
 	}
+	// Names are matched whatever their case (a spreadsheet's Frequency,
+	// lifetimes' T, a database export's RECENCY) and blanks around them.
 	col := map[string]int{}
 	for i, h := range header {
-		name := strings.TrimSpace(h)
+		name := strings.ToLower(strings.TrimSpace(h))
+		if name == "" {
+			continue // an unnamed column: pandas' index (the id, below) or padding
+		}
 		if _, twice := col[name]; twice {
-			return nil, false, fmt.Errorf("summary %s: header names column %q twice", path, name)
+			return nil, false, fmt.Errorf("summary %s: header names column %q twice", path, strings.TrimSpace(h))
 		}
 		col[name] = i
 	}
 	get := func(rec []string, names ...string) (string, bool) {
 		for _, n := range names {
-			if i, ok := col[n]; ok && i < len(rec) {
+			if i, ok := col[strings.ToLower(n)]; ok && i < len(rec) {
 				return rec[i], true
 			}
 		}
 		return "", false
+	}
+	// The id column: customer_id (lifetimes' and PyMC-Marketing's name),
+	// CustomerID, ID or id; else an unnamed first column, which is how
+	// pandas writes a summary's index (DataFrame.to_csv). Without one the
+	// id is the row's number.
+	idOf := func(rec []string) string {
+		if v, ok := get(rec, "customer_id", "customerid", "id"); ok {
+			return strings.TrimSpace(v)
+		}
+		if strings.TrimSpace(header[0]) == "" && len(rec) > 0 {
+			return strings.TrimSpace(rec[0])
+		}
+		return ""
 	}
 	for _, need := range [][]string{{"frequency", "x"}, {"recency", "t_x"}, {"T"}} {
 		if _, ok := get(header, need...); !ok {
@@ -408,7 +426,7 @@ func readSummaryCSV(path string, margin float64) (rows []summaryRow, monetary bo
 		// number n, which is the id of a row in a file without ids.
 		line, _ := r.FieldPos(0)
 		var row summaryRow
-		row.id, _ = get(rec, "customer_id", "ID", "id")
+		row.id = idOf(rec)
 		if row.id == "" {
 			row.id = strconv.Itoa(n)
 		}
