@@ -38,7 +38,7 @@ func ltvctl(t testing.TB, env map[string]string, args ...string) (int, string, s
 
 // TestFitReproducesThePublishedCDNOWEstimates: fit --summary on the field's
 // benchmark data prints the published BG/NBD and Gamma-Gamma estimates
-// (Fader, Hardie & Lee 2005) within 1 %, as YAML the consumer loads.
+// (Fader, Hardie & Lee 2005) to the places published, as YAML the consumer loads.
 func TestFitReproducesThePublishedCDNOWEstimates(t *testing.T) {
 	if _, err := os.Stat(cdnow); err != nil {
 		t.Skipf("CDNOW summary not found at %s: %v", cdnow, err)
@@ -268,8 +268,11 @@ func BenchmarkFitFromRedis(b *testing.B) {
 	}
 }
 
-// checkFitted checks that fit's block holds each parameter within 1 % of
-// the published value.
+// checkFitted checks that fit's block holds each parameter as published:
+// rounded to the places the published value has, it is that value. The
+// Gamma-Gamma v is the exception: the maximum is 15.4477 (lifetimes finds
+// it too), above the published 15.44 on a likelihood flat along
+// p·v/(q−1), so it is held to 0.1 %.
 func checkFitted(t *testing.T, out string, want map[string]float64) {
 	t.Helper()
 	for name, w := range want {
@@ -278,8 +281,16 @@ func checkFitted(t *testing.T, out string, want map[string]float64) {
 			t.Fatalf("no %s in\n%s", name, out)
 		}
 		got, _ := strconv.ParseFloat(m[1], 64)
-		if d := (got - w) / w; d > 0.01 || d < -0.01 {
-			t.Errorf("%s = %v, published %v", name, got, w)
+		if name == "v" {
+			if d := (got - w) / w; d > 1e-3 || d < -1e-3 {
+				t.Errorf("%s = %v, published %v (more than 0.1 %% off)", name, got, w)
+			}
+			continue
+		}
+		_, frac, _ := strings.Cut(strconv.FormatFloat(w, 'f', -1, 64), ".")
+		scale := math.Pow(10, float64(len(frac)))
+		if math.Round(got*scale) != math.Round(w*scale) {
+			t.Errorf("%s = %v, published %v (%d places)", name, got, w, len(frac))
 		}
 	}
 }

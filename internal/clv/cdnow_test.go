@@ -58,6 +58,14 @@ func within(got, want, rel float64) bool {
 	return math.Abs(got-want) <= rel*math.Abs(want)
 }
 
+// asPublished reports whether got, rounded to the places want is
+// published with, is want: the honest test of "reproduces the published
+// estimate" (1 % would let r = 0.2406 pass for 0.243).
+func asPublished(got, want float64, places int) bool {
+	scale := math.Pow(10, float64(places))
+	return math.Round(got*scale) == math.Round(want*scale)
+}
+
 // totalLogLik sums the purchase log-likelihood over the customers.
 func totalLogLik(t testing.TB, p Purchases, cs []Customer) float64 {
 	t.Helper()
@@ -80,7 +88,7 @@ func TestCDNOWLogLikelihoodAtPublished(t *testing.T) {
 	}
 }
 
-// BG/NBD must reproduce the published estimates within 1 %; MBG/NBD has
+// BG/NBD must reproduce the published estimates to the places they are published with; MBG/NBD has
 // none to compare with (its estimates are logged for the record), but on
 // CDNOW both models fit about equally well, and a wildly different
 // likelihood would mean a wrong formula.
@@ -108,13 +116,14 @@ func TestCDNOWFitPurchases(t *testing.T) {
 		for _, v := range []struct {
 			name      string
 			got, want float64
+			places    int
 		}{
-			{"r", fit.R, c.published.R}, {"alpha", fit.Alpha, c.published.Alpha},
-			{"a", fit.A, c.published.A}, {"b", fit.B, c.published.B},
-			{"log-likelihood", fit.LogLikelihood, publishedBGLL},
+			{"r", fit.R, c.published.R, 3}, {"alpha", fit.Alpha, c.published.Alpha, 3},
+			{"a", fit.A, c.published.A, 3}, {"b", fit.B, c.published.B, 3},
+			{"log-likelihood", fit.LogLikelihood, publishedBGLL, 1},
 		} {
-			if !within(v.got, v.want, 0.01) {
-				t.Errorf("%v: %s = %.5g, published %.5g (more than 1%% off)", c.kind, v.name, v.got, v.want)
+			if !asPublished(v.got, v.want, v.places) {
+				t.Errorf("%v: %s = %.6g, published %v (%d places)", c.kind, v.name, v.got, v.want, v.places)
 			}
 		}
 	}
@@ -131,12 +140,19 @@ func TestCDNOWFitSpend(t *testing.T) {
 	if fit.Customers != 946 {
 		t.Errorf("customers = %d, want the 946 with x > 0", fit.Customers)
 	}
+	// p and q to the places published; v = 15.4477 is the maximum (its
+	// likelihood is above that of the published 15.44, which is flat
+	// along p·v/(q−1), and lifetimes finds the same), so within 0.1 %.
 	for _, c := range []struct {
 		name      string
 		got, want float64
-	}{{"p", fit.P, publishedSpend.P}, {"q", fit.Q, publishedSpend.Q}, {"v", fit.V, publishedSpend.V}} {
-		if !within(c.got, c.want, 0.01) {
-			t.Errorf("%s = %.5g, published %.5g (more than 1%% off)", c.name, c.got, c.want)
+		places    int
+	}{{"p", fit.P, publishedSpend.P, 2}, {"q", fit.Q, publishedSpend.Q, 2}} {
+		if !asPublished(c.got, c.want, c.places) {
+			t.Errorf("%s = %.6g, published %v (%d places)", c.name, c.got, c.want, c.places)
 		}
+	}
+	if !within(fit.V, publishedSpend.V, 1e-3) {
+		t.Errorf("v = %.6g, published %v (more than 0.1 %% off)", fit.V, publishedSpend.V)
 	}
 }
