@@ -581,9 +581,19 @@ func runScore(ctx context.Context, args []string, getenv func(string) string, ou
 		popSpend = pred.Predictor.Predict(0, 0, 0, 0, 0).ExpectedSpend
 		fmt.Fprintf(errOut, "note: %s has no monetary_value column: expected_spend is the population mean %.2f for every customer, and predicted_clv uses it\n", f.summary, popSpend)
 	}
+	// A scoring the model cannot compute is a zero prediction, as the
+	// consumer stores it (counted in ltv_prediction_failures_total there);
+	// here it is named, and the command fails, so that zeros are never
+	// taken for a forecast.
+	failures := func() int64 { return 0 }
+	if c, ok := pred.Predictor.(interface{ Failures() int64 }); ok {
+		failures = c.Failures
+	}
+	var failed []string
 	w := csv.NewWriter(out)
 	_ = w.Write([]string{"id", "p_alive", "expected_orders", "expected_spend", "predicted_clv"})
 	for _, r := range rows {
+		before := failures()
 		m := r.customer.M
 		if !monetary {
 			// With m at the population mean, the credibility-weighted
@@ -591,6 +601,9 @@ func runScore(ctx context.Context, args []string, getenv func(string) string, ou
 			m = popSpend
 		}
 		p := pred.Predictor.Predict(r.customer.X, r.customer.Tx, r.customer.T, m, r.margin)
+		if failures() != before {
+			failed = append(failed, r.id)
+		}
 		if !monetary {
 			p.ExpectedSpend = popSpend
 		}
@@ -607,5 +620,17 @@ func runScore(ctx context.Context, args []string, getenv func(string) string, ou
 			aggregate.PredictionText(p.ExpectedSpend, 2), aggregate.PredictionText(p.CLV, 2)})
 	}
 	w.Flush()
-	return w.Error()
+	if err := w.Error(); err != nil {
+		return fmt.Errorf("write: %w", err)
+	}
+	if len(failed) > 0 {
+		const show = 10
+		names := strings.Join(failed[:min(len(failed), show)], ", ")
+		if len(failed) > show {
+			names += ", …"
+		}
+		return fmt.Errorf("the model could not score %d of %d customers (%s): their rows hold zeros, as the consumer stores them; check the predictive parameters (refit)",
+			len(failed), len(rows), names)
+	}
+	return nil
 }
