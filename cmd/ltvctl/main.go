@@ -367,6 +367,9 @@ func readSummaryCSV(path string, margin float64) (rows []summaryRow, monetary bo
 	defer f.Close()
 	r := csv.NewReader(f)
 	header, err := r.Read()
+	if errors.Is(err, io.EOF) {
+		return nil, false, fmt.Errorf("summary %s: empty file, no header (want frequency,recency,T[,monetary_value])", path)
+	}
 	if err != nil {
 		return nil, false, fmt.Errorf("summary %s: header: %w", path, err)
 	}
@@ -511,7 +514,13 @@ func runFit(ctx context.Context, args []string, getenv func(string) string, out,
 	if monetary {
 		fmt.Fprintf(out, "spend: log-likelihood %.4f on %d repeat buyers", spend.LogLikelihood, spend.Customers)
 		if spend.Skipped > 0 {
-			fmt.Fprintf(out, " (%d with refunded repeat orders skipped)", spend.Skipped)
+			// From Redis, a mean of 0 or less comes from refunds; a
+			// summary says only that its monetary_value is.
+			why := "refunded repeat orders"
+			if f.summary != "" {
+				why = "a monetary_value of 0 or less"
+			}
+			fmt.Fprintf(out, " (%d with %s skipped)", spend.Skipped, why)
 		}
 	} else {
 		fmt.Fprintf(out, "spend: not fitted, the summary has no monetary_value column")

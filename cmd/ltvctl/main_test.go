@@ -69,6 +69,10 @@ func TestFitErrors(t *testing.T) {
 	if err := os.WriteFile(few, []byte("frequency,recency,T,monetary_value\n1,2,10,5\n0,0,10,0\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	empty := filepath.Join(dir, "empty.csv")
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	bad := filepath.Join(dir, "bad.csv")
 	if err := os.WriteFile(bad, []byte("frequency,recency,T\n1,two,10\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -81,6 +85,7 @@ func TestFitErrors(t *testing.T) {
 		{[]string{"fit", "--summary", few}, 1, "too few customers"},
 		{[]string{"fit", "--summary", bad}, 1, `recency "two" is not a number`},
 		{[]string{"fit", "--summary", filepath.Join(dir, "missing.csv")}, 1, "no such file"},
+		{[]string{"fit", "--summary", empty}, 1, "empty file, no header (want frequency,recency,T[,monetary_value])"},
 		{[]string{"fit"}, 2, "--as-of is required"},
 		{[]string{"fit", "--as-of", "yesterday"}, 2, "--as-of \"yesterday\""},
 		{[]string{"fit", "--model", "pareto", "--summary", few}, 2, "--model"},

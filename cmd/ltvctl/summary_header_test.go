@@ -1,7 +1,10 @@
 package main
 
 import (
+	"bytes"
+	"encoding/csv"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 
@@ -63,5 +66,39 @@ func TestSummaryHeaderVariants(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestFitSaysWhySpendRowsWereSkipped: Gamma-Gamma needs a positive mean
+// order value, so repeat buyers without one are left out of the spend fit
+// and counted in the block's comment, with the reason their source gives:
+// a summary's monetary_value of 0 or less (it says nothing of refunds).
+func TestFitSaysWhySpendRowsWereSkipped(t *testing.T) {
+	data, err := os.ReadFile(cdnow)
+	if err != nil {
+		t.Skipf("CDNOW summary not found at %s: %v", cdnow, err)
+	}
+	recs, err := csv.NewReader(bytes.NewReader(data)).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	w := csv.NewWriter(&b)
+	_ = w.Write([]string{"customer_id", "frequency", "recency", "T", "monetary_value"})
+	skipped := 0
+	for i, r := range recs[1:] {
+		if r[1] != "0" && i%40 == 0 {
+			r[4] = []string{"0", "-3.5"}[skipped%2]
+			skipped++
+		}
+		_ = w.Write(r)
+	}
+	w.Flush()
+	code, out, errOut := ltvctl(t, nil, "fit", "--summary", testutil.WriteFile(t, "summary.csv", b.String()))
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if want := fmt.Sprintf("(%d with a monetary_value of 0 or less skipped)", skipped); skipped == 0 || !strings.Contains(out, want) {
+		t.Errorf("comment does not say %q:\n%s", want, out)
 	}
 }
