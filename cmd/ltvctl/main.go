@@ -260,6 +260,14 @@ type summaryRow struct {
 // CSV only when it has a monetary_value column (SPEC §10: it is optional).
 func loadSummary(ctx context.Context, cfg *config.Config, f *summaryFlags, unit clv.TimeUnit, errOut io.Writer) (rows []summaryRow, monetary bool, err error) {
 	if f.summary != "" {
+		if f.asOf != "" {
+			// A bad value is an error wherever it is given; a good one
+			// changes nothing, as the file's T is counted to its own date.
+			if _, err := parseTime(f.asOf); err != nil {
+				return nil, false, err
+			}
+			fmt.Fprintf(errOut, "note: --as-of is not used with --summary: the file's T is already counted to the date it was made for\n")
+		}
 		// A summary carries no margins: its customers' orders are valued
 		// at the configured default margin, as the consumer values an
 		// order without gross_margin (SPEC §2), so that score's

@@ -88,6 +88,8 @@ func TestFitErrors(t *testing.T) {
 		{[]string{"fit", "--summary", empty}, 1, "empty file, no header (want frequency,recency,T[,monetary_value])"},
 		{[]string{"fit"}, 2, "--as-of is required"},
 		{[]string{"fit", "--as-of", "yesterday"}, 2, "--as-of \"yesterday\""},
+		{[]string{"fit", "--summary", few, "--as-of", "yesterday"}, 2, "--as-of \"yesterday\""},
+		{[]string{"fit", "--summary", few, "--as-of", "2026-13-01"}, 2, "--as-of \"2026-13-01\""},
 		{[]string{"fit", "--model", "pareto", "--summary", few}, 2, "--model"},
 		{[]string{"fit", "--time-unit", "fortnight", "--summary", few}, 2, "--time-unit"},
 		{[]string{"score", "--summary", few}, 1, "no predictive model configured"},
