@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"math/rand/v2"
 	"slices"
 	"time"
@@ -133,8 +134,16 @@ func Read(ctx context.Context, src Source, cfg ReadConfig) (*report.Stats, error
 		return nil
 	}
 	if cfg.SampleLimit <= 0 {
+		// SCAN may list a key twice (Redis resizing its table while the
+		// consumer writes, a slot migrating on a cluster): each customer
+		// is read and counted once.
+		seen := newIDSet()
 		err := src.EachCustomerID(ctx, cfg.BatchSize, func(ids []string) error {
+			ids = seen.keepNew(ids)
 			listed += int64(len(ids))
+			if len(ids) == 0 {
+				return nil
+			}
 			return readBatch(ids, false)
 		})
 		if err != nil {
@@ -154,7 +163,9 @@ func Read(ctx context.Context, src Source, cfg ReadConfig) (*report.Stats, error
 	if err != nil {
 		return nil, fmt.Errorf("list customers: %w", err)
 	}
-	for ids := res.items; len(ids) > 0; {
+	// A key SCAN listed twice may be in the sample twice; it is read
+	// once. (listed may count it twice: the population is an estimate.)
+	for ids := newIDSet().keepNew(res.items); len(ids) > 0; {
 		n := min(len(ids), cfg.BatchSize)
 		if err := readBatch(ids[:n], false); err != nil {
 			return nil, fmt.Errorf("read sampled customers: %w", err)
@@ -185,6 +196,41 @@ var readFields = func() []string {
 	}
 	return out
 }()
+
+// idSet remembers the customer ids seen, as 64-bit hashes (8 bytes each
+// plus the map's overhead, instead of the id's string): a report over
+// millions of customers keeps them all.
+type idSet struct {
+	seed maphash.Seed
+	seen map[uint64]struct{}
+}
+
+func newIDSet() *idSet { return &idSet{seed: maphash.MakeSeed(), seen: map[uint64]struct{}{}} }
+
+// keepNew returns the ids not seen before and remembers them: ids itself
+// when all are new, else a copy without the others (the caller's slice
+// is not changed). Two ids whose hashes collide (odds ~n²/2⁶⁵) would
+// count as one.
+func (s *idSet) keepNew(ids []string) []string {
+	var out []string // nil until a repeat is met
+	for i, id := range ids {
+		h := maphash.String(s.seed, id)
+		if _, dup := s.seen[h]; dup {
+			if out == nil {
+				out = append(make([]string, 0, len(ids)-1), ids[:i]...)
+			}
+			continue
+		}
+		s.seen[h] = struct{}{}
+		if out != nil {
+			out = append(out, id)
+		}
+	}
+	if out == nil {
+		return ids
+	}
+	return out
+}
 
 // reservoir keeps a uniform random sample of fixed size of a stream of
 // unknown length (Algorithm R, Vitter 1985): after n items, each of them

@@ -300,3 +300,76 @@ func TestReadSkipsAKeyThatIsNotAHash(t *testing.T) {
 		})
 	}
 }
+
+// repeatingSource lists every batch of the store's SCAN and then its
+// second half again, and the first batch once more at the end, as SCAN
+// may (a key is guaranteed to be listed, not to be listed once); it
+// counts the customers whose fields are read more than once.
+type repeatingSource struct {
+	*store.Redis
+	read      map[string]bool
+	readTwice int
+}
+
+func (s *repeatingSource) EachCustomerID(ctx context.Context, batchSize int, fn func(ids []string) error) error {
+	var first []string
+	err := s.Redis.EachCustomerID(ctx, batchSize, func(ids []string) error {
+		if first == nil {
+			first = append([]string(nil), ids...)
+		}
+		if err := fn(ids); err != nil {
+			return err
+		}
+		return fn(append([]string(nil), ids[len(ids)/2:]...))
+	})
+	if err != nil {
+		return err
+	}
+	return fn(first)
+}
+
+func (s *repeatingSource) ReadFields(ctx context.Context, ids, fields []string) ([]map[string]string, error) {
+	for _, id := range ids {
+		if s.read[id] {
+			s.readTwice++
+		}
+		s.read[id] = true
+	}
+	return s.Redis.ReadFields(ctx, ids, fields)
+}
+
+// TestReadCountsARepeatedKeyOnce: a customer SCAN lists more than once is
+// read and counted once, whether everyone is read or a sample.
+func TestReadCountsARepeatedKeyOnce(t *testing.T) {
+	customers := population(600)
+	client := testutil.StartRedis(t).StoreClient()
+	seed(t, client, customers)
+	for _, tc := range []struct {
+		name  string
+		limit int
+	}{{"everyone", 0}, {"sample", 500}} {
+		t.Run(tc.name, func(t *testing.T) {
+			src := &repeatingSource{Redis: store.NewRedis(client, store.Config{}), read: map[string]bool{}}
+			var last stats.Progress
+			got, err := stats.Read(ctxT(t), src, stats.ReadConfig{
+				Report: report.Config{AsOf: asOf}, BatchSize: 100, Now: fixedNow, SampleLimit: tc.limit, Seed: 7,
+				Progress: func(p stats.Progress) { last = p },
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if src.readTwice > 0 {
+				t.Errorf("%d customers read more than once", src.readTwice)
+			}
+			if tc.limit > 0 {
+				return // a sample's figures are estimates
+			}
+			if want := direct(t, customers); !reflect.DeepEqual(got, want) {
+				t.Errorf("figures with repeated keys differ from the customers' own:\n got %+v\nwant %+v", got, want)
+			}
+			if last.Listed != 600 || last.Read != 600 {
+				t.Errorf("last progress %+v, want 600 listed and read", last)
+			}
+		})
+	}
+}
