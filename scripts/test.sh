@@ -22,7 +22,7 @@ tools_pid=$!
 rc=0
 $GO vet $PKGS || rc=1
 if [ $rc -eq 0 ]; then
-  $GO test -count=1 -timeout 15m $PKGS || rc=1
+  $GO test -count=1 -timeout 30m $PKGS || rc=1
   # The crash tests' self-kill switch exists only in a faultinject build.
   $GO test -count=1 -tags faultinject ./cmd/consumer || rc=1
 fi

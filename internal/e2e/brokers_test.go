@@ -20,6 +20,7 @@ import (
 // leader, not coordinator) and go again to the new one; nothing is lost
 // or counted twice and the run does not stall.
 func TestLeadersAndCoordinatorsMoveMidStream(t *testing.T) {
+	t.Parallel() // long: beside the other long tests (TestMain)
 	testutil.SkipShort(t, "short mode")
 	ctx := testutil.Context(t, 3*time.Minute)
 	cluster, brokers := testutil.StartKafka(t, testutil.KafkaConfig{Brokers: 3, Partitions: 6, Topics: allTopics})

@@ -39,6 +39,7 @@ import (
 // Run it alone with: go test ./internal/e2e -run TestChaos -v
 // LTV_CHAOS_EVENTS and LTV_CHAOS_KILLS scale it up.
 func TestChaos(t *testing.T) {
+	t.Parallel() // long: beside the other long tests (TestMain)
 	testutil.SkipShort(t, "short mode")
 	events := envInt("LTV_CHAOS_EVENTS", 50_000)
 	kills := envInt("LTV_CHAOS_KILLS", 12)

@@ -232,6 +232,7 @@ func mergeKeys[V any](a, b map[string]V) map[string]bool {
 // promises the same changes whatever the batches and fetches
 // ("Same order whenever the fetches arrive").
 func TestClusterPredictiveChaosMatchesUndisturbedRun(t *testing.T) {
+	t.Parallel() // long: beside the other long tests (TestMain)
 	testutil.SkipShort(t, "two runs, one of them on a Redis Cluster under chaos")
 	ctx := testutil.Context(t, 5*time.Minute) // ~1 min; several under -race on a busy machine
 	const partitions = 6

@@ -258,6 +258,7 @@ func TestRedisFailoverPromotesBeforeTheOldMasterDies(t *testing.T) {
 // master are made again, the cluster client follows the slots, and the
 // state ends exact.
 func TestRedisClusterFailoverMidStream(t *testing.T) {
+	t.Parallel() // long: beside the other long tests (TestMain)
 	testutil.SkipShort(t, "short mode")
 	ctx := testutil.Context(t, 4*time.Minute)
 	cluster, brokers := testutil.StartKafka(t, testutil.KafkaConfig{Partitions: 6, Topics: allTopics})

@@ -183,6 +183,7 @@ func TestDLQUnreachable(t *testing.T) {
 // (fetch, produce, commit, heartbeat, metadata), as when the broker is
 // down; the broker itself refuses any commit meanwhile.
 func TestKafkaUnreachable(t *testing.T) {
+	t.Parallel() // long: beside the other long tests (TestMain)
 	brokerFaultRun(t, -1, func(kmsg.Request) bool { return true }, 8*time.Second, false)
 }
 
@@ -197,6 +198,7 @@ func TestKafkaUnreachable(t *testing.T) {
 // that commits without Redis would pass unnoticed), must not move while
 // Redis stays down, and must come back to 0 once Redis is back.
 func TestRedisOutageMidStream(t *testing.T) {
+	t.Parallel() // long: beside the other long tests (TestMain)
 	testutil.SkipShort(t, "short mode")
 	ctx := testutil.Context(t, 3*time.Minute)
 	_, brokers := testutil.StartKafka(t, testutil.KafkaConfig{

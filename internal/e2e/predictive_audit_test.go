@@ -960,6 +960,7 @@ func describeSegs(got []prSegDoc, want []prSeg) string {
 // segment moved, a periodic re-scoring) is applied once, neither lost nor
 // doubled, and the numbers, chains and causes are the reference's.
 func TestPredictiveNumbersAgainstReferenceThroughCrashes(t *testing.T) {
+	t.Parallel() // long: beside the other long tests (TestMain)
 	testutil.SkipShort(t, "consumer binaries killed and restarted")
 	for _, c := range prCases() {
 		if c.name != "bgnbd-week" && c.name != "mbgnbd-day" {

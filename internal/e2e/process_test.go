@@ -29,6 +29,14 @@ var (
 // TestMain removes the consumer binary after the run: the tests share one
 // build, so no single test's cleanup may remove it, and each run would
 // otherwise leave a directory in the system's temporary folder.
+//
+// The package's longest tests (crashes, outages, Redis Cluster runs, over
+// ten seconds each) call t.Parallel: each owns its broker, redis-server
+// and consumers on free ports, and they spend most of their time waiting
+// (a restart, a group join, an outage held), so two at a time (go test's
+// -parallel, GOMAXPROCS by default) keep the package within CI's time.
+// Tests that time the service (latency, "applied within seconds") stay
+// sequential: they run before the parallel ones, alone.
 func TestMain(m *testing.M) {
 	code := m.Run()
 	if binDir != "" {

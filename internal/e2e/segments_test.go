@@ -276,6 +276,7 @@ func TestReplayGivesTheSameSegments(t *testing.T) {
 // takes, so the merge never lets records go in fetch order. (Without
 // either, thousands of segment event ids differed between the runs.)
 func TestReplayGivesTheSameSegmentsWithManyPartitionsPerWorker(t *testing.T) {
+	t.Parallel() // long: beside the other long tests (TestMain)
 	testutil.SkipShort(t, "replays a stream twice")
 	replayGivesTheSameSegments(t, 48, "--workers", "1", "--max-batch", "40")
 }

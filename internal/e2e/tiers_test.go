@@ -521,6 +521,7 @@ func (s *tierScenario) separate() {
 // every change must then follow the tier rule from its previous tier and
 // its own ltv, and the stored tier must agree with the stored ltv.
 func TestTiersAgainstReference(t *testing.T) {
+	t.Parallel() // long: beside the other long tests (TestMain)
 	for _, sc := range tierScenarios() {
 		t.Run(sc.name, func(t *testing.T) { runTierScenario(t, sc, false, false) })
 		t.Run(sc.name+"/restart", func(t *testing.T) { runTierScenario(t, sc, true, false) })
@@ -556,15 +557,16 @@ func TestTiersWithLifecycleEventsLate(t *testing.T) {
 // change events must still be the reference's, to the previous_ltv
 // (copies are allowed only byte-identical, with the same event_id).
 func TestTiersAgainstReferenceUnderCrashes(t *testing.T) {
+	t.Parallel() // long: beside the other long tests (TestMain)
 	testutil.SkipShort(t, "restarts a crashing consumer binary")
 	for _, sc := range tierScenarios() {
 		if strings.HasPrefix(sc.name, "random") && sc.name != "random-six-tiers-h50" {
 			continue // one random stream is enough here
 		}
-		t.Run(sc.name, func(t *testing.T) { runTierScenarioCrashing(t, sc, false) })
+		t.Run(sc.name, func(t *testing.T) { t.Parallel(); runTierScenarioCrashing(t, sc, false) })
 		if strings.HasPrefix(sc.name, "random") {
 			// Timers lower tiers too (SPEC §9), in batches that crash.
-			t.Run(sc.name+"/predictive", func(t *testing.T) { runTierScenarioCrashing(t, sc, true) })
+			t.Run(sc.name+"/predictive", func(t *testing.T) { t.Parallel(); runTierScenarioCrashing(t, sc, true) })
 		}
 	}
 }

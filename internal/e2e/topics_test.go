@@ -27,6 +27,7 @@ import (
 // the outputs waiting, pending and uncommitted, until the operator
 // creates the topics; nothing is lost.
 func TestMissingTopics(t *testing.T) {
+	t.Parallel() // long: beside the other long tests (TestMain)
 	inputs, outputs := allTopics[:2], allTopics[2:]
 	for _, tc := range []struct {
 		name       string
@@ -129,6 +130,7 @@ func TestMissingTopics(t *testing.T) {
 // environment (SPEC §10), serves those events on the read API's
 // /v1/changes and reads the customer with get.
 func TestRenamedTopicsAreUsedEverywhere(t *testing.T) {
+	t.Parallel() // long: beside the other long tests (TestMain)
 	ctx := testutil.Context(t, 2*time.Minute)
 	names := map[string]string{
 		"LTV_ORDERS_TOPIC":    "shop.orders-v3",
