@@ -262,6 +262,12 @@ func (d *Decoder) checkRecord(key []byte, ev *aggregate.Event, readAt time.Time)
 
 func (d *Decoder) decode(value []byte) (aggregate.Event, *Error) {
 	var ev aggregate.Event
+	if value == nil {
+		// A null value (a tombstone: a delete, or what compaction keeps of
+		// one) is not an empty one, and the DLQ keeps them apart (SPEC §2);
+		// the reason says which, so an operator looks for the right bug.
+		return ev, errorf("", "null value (a tombstone); the value must be a JSON object")
+	}
 	if len(value) > d.maxBytes {
 		return ev, errorf("", "value of %d bytes exceeds the %d-byte limit", len(value), d.maxBytes)
 	}

@@ -63,6 +63,31 @@ func TestSpecSection2Rules(t *testing.T) {
 	}
 }
 
+// TestNullAndEmptyValuesHaveTheirOwnReasons: Kafka tells a null value (a
+// tombstone) from an empty one, the DLQ keeps them apart, and so does the
+// reason in its error header.
+func TestNullAndEmptyValuesHaveTheirOwnReasons(t *testing.T) {
+	d := mustDecoder(t, Config{})
+	cases := []struct {
+		name   string
+		value  []byte
+		reason string
+	}{
+		{"null value", nil, "null value (a tombstone); the value must be a JSON object"},
+		{"empty value", []byte{}, "empty value"},
+		{"only white space", []byte(" \n"), "empty value"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := d.DecodeRecord([]byte("c-000042"), tc.value, readAt)
+			var de *Error
+			if !errors.As(err, &de) || de.Reason != tc.reason || de.Field != "" {
+				t.Fatalf("got %v, want the reason %q", err, tc.reason)
+			}
+		})
+	}
+}
+
 func TestDecodeRecordFutureSkew(t *testing.T) {
 	occurred := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC) // spectest.Placed
 	key := []byte("c-000042")

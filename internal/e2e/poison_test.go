@@ -59,7 +59,7 @@ func TestNoRecordStallsThePartition(t *testing.T) {
 	bad := []deadLetter{
 		{"2 MiB", key, padded(2 << 20), "exceeds the 1048576-byte limit"},
 		{"1,000,001 bytes", key, padded(1_000_001), `field "event_id" is longer than 256 bytes`},
-		{"null value", key, nil, "empty value"},
+		{"null value", key, nil, "null value (a tombstone)"},
 		{"empty value", key, []byte{}, "empty value"},
 		{"missing key", nil, poisonOrder("e-nokey", "5.00", "2026-01-02T00:00:00Z"), "record has no key"},
 		{"wrong key", []byte("c-other"), poisonOrder("e-wrongkey", "5.00", "2026-01-02T00:00:00Z"), `record key "c-other" is not the event's customer_id "c-poison"`},
