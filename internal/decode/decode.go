@@ -248,8 +248,12 @@ func (d *Decoder) DecodeRecord(key, value []byte, readAt time.Time) (aggregate.E
 // checkRecord applies the record-level rules to a decoded event.
 func (d *Decoder) checkRecord(key []byte, ev *aggregate.Event, readAt time.Time) *Error {
 	switch {
-	case len(key) == 0:
+	case key == nil:
 		return errorf("key", "record has no key; the key must be the event's customer_id %q", clip([]byte(ev.CustomerID)))
+	case len(key) == 0:
+		// Present but empty: a different producer bug from a missing key
+		// (the DLQ copy keeps the two apart, and so does the reason).
+		return errorf("key", "record key is empty; the key must be the event's customer_id %q", clip([]byte(ev.CustomerID)))
 	case string(key) != ev.CustomerID:
 		return errorf("key", "record key %q is not the event's customer_id %q", clip(key), clip([]byte(ev.CustomerID)))
 	}

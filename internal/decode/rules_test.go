@@ -44,7 +44,7 @@ func TestSpecSection2Rules(t *testing.T) {
 		{"timestamp not RFC 3339", key, order(`2026-03-01T12:00:00Z`, `01/03/2026 12:00`), "occurred_at", `occurred_at: "01/03/2026 12:00" is not RFC 3339`},
 		{"key is not customer_id", []byte("c-000043"), spectest.Placed, "key", `record key "c-000043" is not the event's customer_id "c-000042"`},
 		{"missing key", nil, spectest.Placed, "key", `record has no key; the key must be the event's customer_id "c-000042"`},
-		{"empty key", []byte{}, spectest.Placed, "key", "record has no key"},
+		{"empty key", []byte{}, spectest.Placed, "key", `record key is empty; the key must be the event's customer_id "c-000042"`},
 		{"key differs only in case", []byte("C-000042"), spectest.Placed, "key", "is not the event's customer_id"},
 		{"occurred_at too far in the future", key, order(`2026-03-01T12:00:00Z`, `2027-03-01T12:00:00Z`), "occurred_at",
 			"occurred_at 2027-03-01T12:00:00Z is more than 24h0m0s (max_future_skew) after the time the record was read, 2026-03-02T12:00:00Z"},

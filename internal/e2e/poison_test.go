@@ -41,8 +41,8 @@ type deadLetter struct {
 // TestNoRecordStallsThePartition writes, to one partition of the orders
 // topic (which accepts 4 MiB), records that must each be dead-lettered —
 // a 2 MiB value, a 1,000,001-byte value (an event_id of a megabyte), a
-// null value, an empty value, a missing key, a key that is not the
-// customer_id, an occurred_at years ahead — between valid orders of the
+// null value, an empty value, a missing key, an empty key, a key that is
+// not the customer_id, an occurred_at years ahead — between valid orders of the
 // same customer. Every record after them is applied within seconds, every
 // rejected one reaches the DLQ whole (its topic accepts 4 MiB) with its
 // null or empty value kept as it was, and the far-future record moves no
@@ -62,6 +62,7 @@ func TestNoRecordStallsThePartition(t *testing.T) {
 		{"null value", key, nil, "null value (a tombstone)"},
 		{"empty value", key, []byte{}, "empty value"},
 		{"missing key", nil, poisonOrder("e-nokey", "5.00", "2026-01-02T00:00:00Z"), "record has no key"},
+		{"empty key", []byte{}, poisonOrder("e-emptykey", "5.00", "2026-01-02T00:00:00Z"), "record key is empty"},
 		{"wrong key", []byte("c-other"), poisonOrder("e-wrongkey", "5.00", "2026-01-02T00:00:00Z"), `record key "c-other" is not the event's customer_id "c-poison"`},
 		{"far future", key, poisonOrder("e-future", "5.00", "2126-01-01T00:00:00Z"), "max_future_skew"},
 	}
