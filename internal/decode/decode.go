@@ -674,8 +674,12 @@ func topLevelOccurredAt(value []byte) ([]byte, bool) {
 	}
 	open := bytes.IndexByte(value, '{')
 	before := value[open+1 : max(i, open+1)]
+	// An escape before the match can make it part of another string (a
+	// key named `a"occurred_at` reads `"a\"occurred_at":`), so the search
+	// cannot tell: without one, a quote before the match always ends or
+	// begins a string, and the match is a key or a string value.
 	if open < 0 || open > i || bytes.IndexByte(before, '{') >= 0 || bytes.IndexByte(before, '[') >= 0 ||
-		len(bytes.TrimLeft(value[:open], " \t\r\n")) > 0 {
+		bytes.IndexByte(before, '\\') >= 0 || len(bytes.TrimLeft(value[:open], " \t\r\n")) > 0 {
 		return nil, false
 	}
 	rest := bytes.TrimLeft(value[i+len(occurredAtKey):], " \t\r\n")

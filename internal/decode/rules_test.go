@@ -148,6 +148,10 @@ func TestEventTimeAgreesWithDecode(t *testing.T) {
 		`{"note":"occurred_at",` + spectest.Churned[1:],
 		`{"note":"a{b[c",` + spectest.Churned[1:],
 		strings.Replace(spectest.Churned, `"occurred_at"`, `"occurred\u005fat"`, 1),
+		// A key that ends in an escaped quote and "occurred_at": the byte
+		// search finds `"occurred_at":` inside it.
+		`{"a\"occurred_at":"2001-01-01T00:00:00Z",` + spectest.Churned[1:],
+		`{"note":"\\","x\"occurred_at":"2001-01-01T00:00:00Z",` + spectest.Churned[1:],
 	} {
 		want, err := d.Decode([]byte(in))
 		if err != nil {
