@@ -490,13 +490,18 @@ func identifier(f *fields, i int) ([]byte, *Error) {
 	return v, checkIDText(fieldNames[i], v)
 }
 
-// checkIDText checks a non-empty id's length and characters.
+// checkIDText checks a non-empty id's length and characters. Control
+// characters are Unicode's (category Cc, unicode.IsControl): C0, DEL and
+// C1 (U+0080–U+009F, in UTF-8 0xC2 0x80–0x9F). C1 ones are what text
+// decoded as Latin-1 instead of Windows-1252 or UTF-8 is left with, and
+// some terminals act on them (U+009B starts an escape sequence), so an id
+// holding one is refused like one holding a C0 character.
 func checkIDText(name string, v []byte) *Error {
 	if len(v) > MaxIDBytes {
 		return errorf(name, "field %q is longer than %d bytes", name, MaxIDBytes)
 	}
-	for _, c := range v {
-		if c < 0x20 || c == 0x7f {
+	for i, c := range v {
+		if c < 0x20 || c == 0x7f || (c == 0xc2 && i+1 < len(v) && v[i+1] <= 0x9f) {
 			return errorf(name, "field %q contains a control character", name)
 		}
 	}

@@ -104,6 +104,7 @@ func TestDecodeAccepts(t *testing.T) {
 		{"fraction of 30 nines stays in its year", order(`2026-03-01T12:00:00Z`, `2025-12-31T23:59:59.`+strings.Repeat("9", 30)+`Z`), with(func(e *aggregate.Event) { e.OccurredAt = utc(2025, 12, 31, 23, 59, 59, 999999999) })},
 		{"leap second with a long fraction", order(`2026-03-01T12:00:00Z`, `2016-12-31T23:59:60.1234567890123Z`), with(func(e *aggregate.Event) { e.OccurredAt = utc(2016, 12, 31, 23, 59, 59, 999999999) })},
 		{"leap second with fraction and offset", order(`2026-03-01T12:00:00Z`, `2016-12-31T18:59:60.5-05:00`), with(func(e *aggregate.Event) { e.OccurredAt = utc(2016, 12, 31, 23, 59, 59, 999999999) })},
+		{"id with U+00A0..U+00FF next to the C1 range", order(`"c-000042"`, `"c-\u00a1é\u00ff"`), with(func(e *aggregate.Event) { e.CustomerID = "c-¡éÿ" })},
 		{"id with inner and outer spaces is kept as sent", order(`"c-000042"`, `" c 42 "`), with(func(e *aggregate.Event) { e.CustomerID = " c 42 " })},
 		{"leap day", order(`2026-03-01T12:00:00Z`, `2024-02-29T12:00:00Z`), with(func(e *aggregate.Event) { e.OccurredAt = utc(2024, 2, 29, 12, 0, 0, 0) })},
 		{"unknown fields of every kind", order(`"channel"`, `"x":{"a":[1,2.5e-3,{"b":null,"c":[true,false]}],"d":{}},"y":[],"z":"\u00e5","w":-0.0,"channel"`), placed()},
@@ -256,6 +257,10 @@ func TestDecodeRejects(t *testing.T) {
 		{"escaped NUL in customer_id", order(`c-000042`, `c-\u0000`), "customer_id", `field "customer_id" contains a control character`},
 		{"escaped newline in event_id", order(`8f1c-1`, `8f1c\n1`), "event_id", `field "event_id" contains a control character`},
 		{"DEL in order_id", order(`o-991`, "o-\x7f"), "order_id", `field "order_id" contains a control character`},
+		// C1 controls (U+0080–U+009F) are control characters too, raw or escaped.
+		{"C1 control U+0080 in event_id", order(`8f1c-1`, "8f1c-\u00801"), "event_id", `field "event_id" contains a control character`},
+		{"C1 CSI U+009B in customer_id", order(`"c-000042"`, `"c-\u009b[31m"`), "customer_id", `field "customer_id" contains a control character`},
+		{"raw C1 U+009F in order_id", order(`o-991`, "o-\xc2\x9f"), "order_id", `field "order_id" contains a control character`},
 
 		// Amounts.
 		{"negative amount", order(`"499.00"`, `"-5.00"`), "amount", `amount: negative value "-5.00"`},

@@ -188,6 +188,9 @@ func TestCheckCustomerIDAgreesWithTheDecoder(t *testing.T) {
 		{strings.Repeat("x", MaxIDBytes+1), false, "longer than 256 bytes"},
 		{"c-\x01", false, "control character"},
 		{"c-\x7f", false, "control character"},
+		{"c-\u0085x", false, "control character"},
+		{"c-\u009b", false, "control character"},
+		{"c-\u00a0x", true, ""},
 		{"}c", false, "hash tag"},
 		{"c-\xff", false, "UTF-8"},
 	}
