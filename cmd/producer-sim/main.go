@@ -149,7 +149,8 @@ type common struct {
 	chunk          int
 	// kafkaSec is read from the consumer's LTV_KAFKA_SASL_* and
 	// LTV_KAFKA_TLS* variables (environment only: no secrets on the
-	// command line); secErr reports a bad setting at validation.
+	// command line); secErr reports a bad setting at validation, only
+	// when the records go to Kafka (--out writes no Kafka).
 	kafkaSec stream.Security
 	secErr   error
 }
@@ -206,9 +207,6 @@ func (c *common) register(fs *flag.FlagSet, getenv func(string) string, outHelp 
 }
 
 func (c *common) validate() error {
-	if c.secErr != nil {
-		return usagef("%v", c.secErr)
-	}
 	if !(c.speed >= 0) || math.IsInf(c.speed, 0) {
 		return usagef("--speed must be a finite number ≥ 0, got %v", c.speed)
 	}
@@ -219,6 +217,9 @@ func (c *common) validate() error {
 		return usagef("--chunk must be at least 1, got %d", c.chunk)
 	}
 	if c.out == "" {
+		if c.secErr != nil {
+			return usagef("%v", c.secErr)
+		}
 		if len(settings.SplitList(c.brokers)) == 0 {
 			return usagef("--brokers is empty")
 		}

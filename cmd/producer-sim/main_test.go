@@ -393,3 +393,42 @@ func TestHugeChunk(t *testing.T) {
 		t.Fatalf("the topics hold %d records, want 50", n)
 	}
 }
+
+// TestFileOutputIgnoresKafkaSecurity: writing JSON Lines (--out) uses no
+// Kafka, so the consumer's Kafka security variables, which a developer's
+// shell may hold for another cluster, cannot stop it; they used to be
+// usage errors (exit 2) there too. Producing to Kafka still refuses them.
+func TestFileOutputIgnoresKafkaSecurity(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in.jsonl")
+	if err := os.WriteFile(in, []byte(`{"topic":"orders","key":"c-1","value":"{}"}`+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	envs := []struct {
+		name string
+		env  map[string]string
+	}{
+		{"missing CA file", map[string]string{"LTV_KAFKA_TLS_CA_FILE": filepath.Join(dir, "no-such-ca.pem")}},
+		{"SASL without a password", map[string]string{"LTV_KAFKA_SASL_MECHANISM": "PLAIN"}},
+		{"TLS not a boolean", map[string]string{"LTV_KAFKA_TLS": "yes-please"}},
+	}
+	for _, tt := range envs {
+		t.Run(tt.name, func(t *testing.T) {
+			for _, args := range [][]string{
+				{"generate", "--events", "20", "--customers", "5", "--quiet", "--out", filepath.Join(dir, "out.jsonl")},
+				{"generate", "--events", "20", "--customers", "5", "--quiet", "--out", "-"},
+				{"replay", "--in", in, "--quiet", "--out", "-"},
+			} {
+				if r := runWith(t, t.Context(), tt.env, "", args...); r.code != exitOK {
+					t.Errorf("%v: exit %d, stderr %q; want 0", args, r.code, r.stderr)
+				}
+			}
+			// Into Kafka the setting matters: a usage error before any
+			// broker is asked.
+			r := runWith(t, t.Context(), tt.env, "", "generate", "--events", "20", "--brokers", "127.0.0.1:1")
+			if r.code != exitUsage {
+				t.Errorf("into Kafka: exit %d, stderr %q; want %d", r.code, r.stderr, exitUsage)
+			}
+		})
+	}
+}
