@@ -6,9 +6,10 @@
 // the read API with its live dashboard (ltvctl serve's), whose URL it
 // prints first. It ends with a summary: events/s, customers per tier, DLQ
 // count; with --stay it then keeps everything running until Ctrl-C, so
-// the dashboard can be looked at. Exit codes: 0 success (also after
-// Ctrl-C with --stay), 1 runtime error, 2 usage error (a flag the demo
-// cannot honour, refused before anything starts).
+// the dashboard can be looked at. Ctrl-C stops it at any time. Exit
+// codes: 0 success (also after Ctrl-C, before the summary or with --stay
+// after it), 1 runtime error, 2 usage error (a flag the demo cannot
+// honour, refused before anything starts).
 //
 // It is a demo: the embedded Redis runs Lua far slower than redis-server,
 // so the figures are not the service's real throughput (see
@@ -208,37 +209,59 @@ func demo(ctx context.Context, o options, out io.Writer) error {
 	subWG.Add(1)
 	go func() { defer subWG.Done(); printer.run(subCtx, brokers) }()
 
+	// stopService stops the updater and waits for it; called again, it
+	// returns the first call's result.
+	var svcStopped bool
+	var svcErr error
+	stopService := func() error {
+		if !svcStopped {
+			svcStopped = true
+			stopSvc()
+			if err := <-svcDone; err != nil {
+				svcErr = fmt.Errorf("service: %w", err)
+			}
+		}
+		return svcErr
+	}
+	// stopEarly ends the demo before its summary. Ctrl-C (ctx ending) is
+	// the user stopping it, not a failure: the updater finishes its
+	// in-flight work before the broker and Redis go, and the demo exits 0.
+	stopEarly := func(err error) error {
+		stopSub()
+		subWG.Wait()
+		if ctx.Err() == nil {
+			return err
+		}
+		// Interrupted: err is the interruption, or what it caused (a
+		// wait that gave up saying how far it got).
+		if err := stopService(); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "\ninterrupted: the demo stopped before its summary\n")
+		return nil
+	}
+
 	// 4. The simulator produces into the input topics.
 	start := time.Now()
 	stats, err := produce(ctx, brokers, o, cfg.MaxFutureSkew)
 	if err != nil {
-		stopSub()
-		return err
+		return stopEarly(err)
 	}
 	fmt.Fprintf(out, "simulator: %d records produced (%d duplicates, %d late, %d bad) for %d customers\n",
 		stats.total, stats.dups, stats.late, stats.bad, o.customers)
 
 	// 5. Wait until every input offset is committed.
 	if err := stream.WaitCaughtUp(ctx, brokers, settings.DefaultGroupID, settings.DefaultOrdersTopic, settings.DefaultLifecycleTopic); err != nil {
-		stopSub()
-		return err
+		return stopEarly(err)
 	}
 	elapsed := time.Since(start)
 	// Every change is on its topic now; the subscriber counts them all
 	// before the summary reports its counts.
 	if err := printer.waitRead(ctx, brokers, 30*time.Second); err != nil {
-		stopSub()
-		return err
+		return stopEarly(err)
 	}
 	stopSub()
 	subWG.Wait()
-	stopService := func() error {
-		stopSvc()
-		if err := <-svcDone; err != nil {
-			return fmt.Errorf("service: %w", err)
-		}
-		return nil
-	}
 	if !o.stay {
 		if err := stopService(); err != nil {
 			return err
@@ -247,7 +270,7 @@ func demo(ctx context.Context, o options, out io.Writer) error {
 
 	// 6. Summary.
 	if err := summary(ctx, out, brokers, mr.Addr(), stats, elapsed, o.rate, printer); err != nil {
-		return err
+		return stopEarly(err)
 	}
 	if !o.stay {
 		return nil

@@ -284,3 +284,52 @@ func TestDemoStaysForTheDashboard(t *testing.T) {
 		t.Fatal("the demo did not stop after its context ended")
 	}
 }
+
+// TestDemoCtrlCBeforeTheSummary: Ctrl-C while the simulator is still
+// producing (or the updater still catching up) is the user stopping the
+// demo, not a failure: it stops everything and exits 0 saying so. It used
+// to print "demo: context canceled" and exit 1, with or without --stay.
+func TestDemoCtrlCBeforeTheSummary(t *testing.T) {
+	tests := []struct {
+		name  string
+		args  []string
+		after string // Ctrl-C once stdout has this
+	}{
+		{"while producing", []string{"--events", "200000", "--customers", "2000", "--rate", "200"}, "dashboard and read API on"},
+		{"while producing, --stay", []string{"--events", "200000", "--customers", "2000", "--rate", "200", "--stay"}, "dashboard and read API on"},
+		{"while the updater catches up", []string{"--events", "60000", "--customers", "6000", "--rate", "0", "--lines-per-second", "0"}, "records produced"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out, errOut testutil.SyncBuffer
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			exit := make(chan int, 1)
+			go func() { exit <- run(ctx, append(tt.args, "--api-addr", "127.0.0.1:0"), &out, &errOut) }()
+			deadline := time.Now().Add(time.Minute)
+			for !strings.Contains(out.String(), tt.after) {
+				select {
+				case code := <-exit:
+					t.Fatalf("the demo ended (exit %d) before %q:\n%s\n%s", code, tt.after, out.String(), errOut.String())
+				case <-time.After(10 * time.Millisecond):
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("no %q:\n%s\n%s", tt.after, out.String(), errOut.String())
+				}
+			}
+			time.Sleep(100 * time.Millisecond)
+			cancel()
+			select {
+			case code := <-exit:
+				if code != 0 || errOut.String() != "" {
+					t.Fatalf("exit %d, stderr %q; want 0 and nothing", code, errOut.String())
+				}
+			case <-time.After(30 * time.Second):
+				t.Fatal("the demo did not stop after Ctrl-C")
+			}
+			if !strings.Contains(out.String(), "interrupted") || strings.Contains(out.String(), "── summary") {
+				t.Fatalf("stdout:\n%s", out.String())
+			}
+		})
+	}
+}
