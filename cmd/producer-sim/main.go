@@ -555,6 +555,9 @@ func deliver(ctx context.Context, c *common, src sim.RecordSource, total int, de
 				if ctx.Err() != nil {
 					return nil // interrupted before anything was written
 				}
+				if errors.Is(err, sim.ErrNotCoPartitioned) {
+					return fmt.Errorf("kafka not usable: %w", err)
+				}
 				return fmt.Errorf("kafka not usable: %w\n  (start Kafka, check --brokers, create the topics %q and %q, or pass --auto-create-topics)",
 					err, c.ordersTopic, c.lifecycleTopic)
 			}

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -428,6 +429,47 @@ func TestFileOutputIgnoresKafkaSecurity(t *testing.T) {
 			r := runWith(t, t.Context(), tt.env, "", "generate", "--events", "20", "--brokers", "127.0.0.1:1")
 			if r.code != exitUsage {
 				t.Errorf("into Kafka: exit %d, stderr %q; want %d", r.code, r.stderr, exitUsage)
+			}
+		})
+	}
+}
+
+// TestRefusesTopicsNotCoPartitioned: SPEC §1 wants the two input topics
+// co-partitioned, partition p of both holding the same customers; with
+// different partition counts the same key lands on unrelated partitions
+// and the consumer refuses to start. The simulator refuses too, before
+// anything is written, naming both counts; it used to fill them.
+func TestRefusesTopicsNotCoPartitioned(t *testing.T) {
+	tests := []struct {
+		orders, lifecycle int32
+		ok                bool
+	}{
+		{4, 4, true},
+		{4, 2, false},
+		{2, 3, false},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("%d-%d", tt.orders, tt.lifecycle), func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+			defer cancel()
+			c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(tt.orders, "orders"), kfake.SeedTopics(tt.lifecycle, "customer-lifecycle"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			brokers := c.ListenAddrs()
+			r := runWith(t, ctx, map[string]string{"LTV_KAFKA_BROKERS": strings.Join(brokers, ",")}, "",
+				"generate", "--events", "200", "--customers", "20", "--churn-rate", "0.9", "--quiet")
+			written := endOffsets(t, ctx, brokers, "orders") + endOffsets(t, ctx, brokers, "customer-lifecycle")
+			if tt.ok {
+				if r.code != exitOK || written != 200 {
+					t.Fatalf("exit %d, %d records written, stderr %q", r.code, written, r.stderr)
+				}
+				return
+			}
+			want := fmt.Sprintf(`"orders" has %d partitions and "customer-lifecycle" %d`, tt.orders, tt.lifecycle)
+			if r.code != exitError || !strings.Contains(r.stderr, want) || written != 0 {
+				t.Fatalf("exit %d, %d records written, stderr %q; want exit 1, none written and %q", r.code, written, r.stderr, want)
 			}
 		})
 	}

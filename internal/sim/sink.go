@@ -164,9 +164,15 @@ func (c *KafkaConfig) writer(batchSize int, batchBytes int64) (*kafka.Writer, er
 // TopicName returns the real topic name of a logical topic.
 func (s *KafkaSink) TopicName(t Topic) string { return t.In(s.cfg.OrdersTopic, s.cfg.LifecycleTopic) }
 
+// ErrNotCoPartitioned is Check's error for input topics with different
+// partition counts: a customer's orders and lifecycle events would land on
+// unrelated partitions, and the consumer refuses such topics (SPEC §1).
+var ErrNotCoPartitioned = errors.New("the input topics are not co-partitioned")
+
 // Check asks the cluster for both topics' metadata and fails with a
-// readable error when a broker cannot be reached or a topic does not
-// exist. It never creates topics.
+// readable error when a broker cannot be reached, a topic does not exist
+// or the two differ in partition count (ErrNotCoPartitioned). It never
+// creates topics.
 func (s *KafkaSink) Check(ctx context.Context) error {
 	client := &kafka.Client{Addr: kafka.TCP(s.cfg.Brokers...), Timeout: s.cfg.WriteTimeout}
 	if s.cfg.Transport != nil {
@@ -177,7 +183,8 @@ func (s *KafkaSink) Check(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("kafka at %s: %w", strings.Join(s.cfg.Brokers, ","), err)
 	}
-	for _, name := range topics {
+	partitions := make([]int, len(topics))
+	for i, name := range topics {
 		found := false
 		for _, t := range md.Topics {
 			if t.Name != name {
@@ -187,10 +194,15 @@ func (s *KafkaSink) Check(ctx context.Context) error {
 			if t.Error != nil {
 				return fmt.Errorf("topic %q: %w", name, t.Error)
 			}
+			partitions[i] = len(t.Partitions)
 		}
 		if !found {
 			return fmt.Errorf("topic %q: %w", name, kafka.UnknownTopicOrPartition)
 		}
+	}
+	if partitions[0] != partitions[1] {
+		return fmt.Errorf("%w: %q has %d partitions and %q %d; give both the same number (SPEC §1)",
+			ErrNotCoPartitioned, topics[0], partitions[0], topics[1], partitions[1])
 	}
 	return nil
 }
