@@ -547,20 +547,21 @@ func deliver(ctx context.Context, c *common, src sim.RecordSource, total int, de
 		}
 		// Replay flushes the sink before it returns; closing then loses nothing.
 		defer func() { _ = ks.Close() }()
-		if !c.autoCreate {
-			cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-			err := ks.Check(cctx)
-			cancel()
-			if err != nil {
-				if ctx.Err() != nil {
-					return nil // interrupted before anything was written
-				}
-				if errors.Is(err, sim.ErrNotCoPartitioned) {
-					return fmt.Errorf("kafka not usable: %w", err)
-				}
-				return fmt.Errorf("kafka not usable: %w\n  (start Kafka, check --brokers, create the topics %q and %q, or pass --auto-create-topics)",
-					err, c.ordersTopic, c.lifecycleTopic)
+		// With --auto-create-topics a missing topic (or an unreachable
+		// broker, reported by the first write) is no reason to stop here;
+		// existing topics with different partition counts still are.
+		cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		err = ks.Check(cctx)
+		cancel()
+		if err != nil && (!c.autoCreate || errors.Is(err, sim.ErrNotCoPartitioned)) {
+			if ctx.Err() != nil {
+				return nil // interrupted before anything was written
 			}
+			if errors.Is(err, sim.ErrNotCoPartitioned) {
+				return fmt.Errorf("kafka not usable: %w", err)
+			}
+			return fmt.Errorf("kafka not usable: %w\n  (start Kafka, check --brokers, create the topics %q and %q, or pass --auto-create-topics)",
+				err, c.ordersTopic, c.lifecycleTopic)
 		}
 		sink = ks
 		target = fmt.Sprintf("Kafka %s (topics %s, %s)", c.brokers, c.ordersTopic, c.lifecycleTopic)

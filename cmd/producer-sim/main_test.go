@@ -438,18 +438,23 @@ func TestFileOutputIgnoresKafkaSecurity(t *testing.T) {
 // co-partitioned, partition p of both holding the same customers; with
 // different partition counts the same key lands on unrelated partitions
 // and the consumer refuses to start. The simulator refuses too, before
-// anything is written, naming both counts; it used to fill them.
+// anything is written, naming both counts; it used to fill them. With
+// --auto-create-topics too: it lets the broker create missing topics, not
+// write into existing ones that do not match.
 func TestRefusesTopicsNotCoPartitioned(t *testing.T) {
 	tests := []struct {
 		orders, lifecycle int32
+		autoCreate        bool
 		ok                bool
 	}{
-		{4, 4, true},
-		{4, 2, false},
-		{2, 3, false},
+		{4, 4, false, true},
+		{4, 4, true, true},
+		{4, 2, false, false},
+		{2, 3, false, false},
+		{4, 2, true, false},
 	}
 	for _, tt := range tests {
-		t.Run(fmt.Sprintf("%d-%d", tt.orders, tt.lifecycle), func(t *testing.T) {
+		t.Run(fmt.Sprintf("%d-%d-auto-create-%v", tt.orders, tt.lifecycle, tt.autoCreate), func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 			defer cancel()
 			c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(tt.orders, "orders"), kfake.SeedTopics(tt.lifecycle, "customer-lifecycle"))
@@ -458,8 +463,11 @@ func TestRefusesTopicsNotCoPartitioned(t *testing.T) {
 			}
 			defer c.Close()
 			brokers := c.ListenAddrs()
-			r := runWith(t, ctx, map[string]string{"LTV_KAFKA_BROKERS": strings.Join(brokers, ",")}, "",
-				"generate", "--events", "200", "--customers", "20", "--churn-rate", "0.9", "--quiet")
+			args := []string{"generate", "--events", "200", "--customers", "20", "--churn-rate", "0.9", "--quiet"}
+			if tt.autoCreate {
+				args = append(args, "--auto-create-topics")
+			}
+			r := runWith(t, ctx, map[string]string{"LTV_KAFKA_BROKERS": strings.Join(brokers, ",")}, "", args...)
 			written := endOffsets(t, ctx, brokers, "orders") + endOffsets(t, ctx, brokers, "customer-lifecycle")
 			if tt.ok {
 				if r.code != exitOK || written != 200 {
