@@ -26,6 +26,17 @@ func newClient(brokers []string, transport *kafka.Transport) *kafka.Client {
 // (one, so its connections and metadata are reused across calls).
 var plainAdminTransport = &kafka.Transport{DialTimeout: defaultDialLimit, MetadataTTL: MetadataTTL}
 
+// CloseIdleAdminConnections closes the shared admin transport's
+// connections and ends its metadata loop for each cluster it has talked
+// to. A process that talks to one cluster never needs it. One that talks
+// to many in turn (the tests, each with a broker of its own) calls it when
+// a cluster goes away: kafka-go keeps a pool per cluster whose loop dials
+// the cluster's addresses every MetadataTTL for as long as the process
+// lives, and whatever listens on such a port later (another test's
+// redis-server) is sent Kafka requests and its replies decoded as Kafka
+// responses. The next admin call opens a fresh pool.
+func CloseIdleAdminConnections() { plainAdminTransport.CloseIdleConnections() }
+
 // Partitions lists the partition numbers of a topic.
 func Partitions(ctx context.Context, brokers []string, topic string) ([]int, error) {
 	return PartitionsVia(ctx, newClient(brokers, nil), topic)

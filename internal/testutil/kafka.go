@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ltv-stream/ltv-stream/internal/stream"
 	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -44,7 +45,18 @@ func StartKafka(t testing.TB, cfg KafkaConfig) (*kfake.Cluster, []string) {
 	if err != nil {
 		t.Fatalf("start kfake: %v", err)
 	}
-	t.Cleanup(c.Close)
+	t.Cleanup(func() {
+		c.Close()
+		// The shared transports (the admin calls', and kafka-go's default
+		// one behind a Client without its own) would keep a metadata loop
+		// dialling this cluster's ports for the rest of the run
+		// (stream.CloseIdleAdminConnections); other tests' pools are
+		// simply opened again.
+		stream.CloseIdleAdminConnections()
+		if tr, ok := kafka.DefaultTransport.(*kafka.Transport); ok {
+			tr.CloseIdleConnections()
+		}
+	})
 	return c, c.ListenAddrs()
 }
 
