@@ -55,6 +55,7 @@ func ServeAPI(ctx context.Context, cfg *config.Config, ln net.Listener, opt APIO
 	if err != nil {
 		return err
 	}
+	defer transport.CloseIdleConnections() // the changes feed's; see Run
 	client, err := store.NewClient(store.Config{URL: cfg.RedisURL, Username: cfg.RedisUsername, Password: cfg.RedisPassword, TLS: redisTLS,
 		ContextDeadlines: true})
 	if err != nil {

@@ -83,6 +83,11 @@ func Run(ctx context.Context, cfg *config.Config, opt Options) error {
 	if err != nil {
 		return err
 	}
+	// Last to go (deferred first): the limits, the publisher and the
+	// consumer use it. Its per-cluster metadata loop would otherwise dial
+	// the brokers for as long as the process lives, after Run returned
+	// (the demo and the tests run the service in a process that goes on).
+	defer transport.CloseIdleConnections()
 	dialer, err := kafkaSec.Dialer()
 	if err != nil {
 		return err

@@ -3,6 +3,8 @@ package testutil
 import (
 	"context"
 	"fmt"
+	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -58,6 +60,25 @@ func StartKafka(t testing.TB, cfg KafkaConfig) (*kfake.Cluster, []string) {
 		}
 	})
 	return c, c.ListenAddrs()
+}
+
+// KafkaMetadataLoops counts kafka-go's per-cluster metadata loops in this
+// process: a Transport's connection pool for a cluster runs one until the
+// transport's idle connections are closed, dialling the cluster every
+// MetadataTTL. A test that stops a cluster, or a component that stops
+// talking to it, must leave none behind: a loop outliving its cluster
+// dials the port whatever listens there later, and decodes a
+// redis-server's replies as Kafka responses (array lengths read from
+// text, allocations of gigabytes).
+func KafkaMetadataLoops() int {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			return strings.Count(string(buf[:n]), "(*connPool).discover(")
+		}
+		buf = make([]byte, 2*len(buf))
+	}
 }
 
 // EvictDeadMembers removes from a consumer group the members whose client

@@ -1,8 +1,6 @@
 package testutil_test
 
 import (
-	"runtime"
-	"strings"
 	"testing"
 	"time"
 
@@ -11,26 +9,13 @@ import (
 	"github.com/segmentio/kafka-go"
 )
 
-// metadataLoops counts kafka-go's per-cluster metadata loops (a
-// Transport's connection pool keeps one running until it is closed).
-func metadataLoops() int {
-	buf := make([]byte, 1<<20)
-	for {
-		n := runtime.Stack(buf, true)
-		if n < len(buf) {
-			return strings.Count(string(buf[:n]), "(*connPool).discover(")
-		}
-		buf = make([]byte, 2*len(buf))
-	}
-}
-
 // TestStoppedBrokerLeavesNoMetadataLoop: once a test's broker is stopped,
 // no metadata loop of the shared transports (the admin calls', kafka-go's
 // default one) keeps dialling its ports, which later servers of the run
 // reuse (a redis-server there was sent Kafka requests, and its replies
 // decoded as Kafka responses).
 func TestStoppedBrokerLeavesNoMetadataLoop(t *testing.T) {
-	before := metadataLoops()
+	before := testutil.KafkaMetadataLoops()
 	t.Run("broker", func(t *testing.T) {
 		_, brokers := testutil.StartKafka(t, testutil.KafkaConfig{Partitions: 2, Topics: []string{"t"}})
 		ctx := testutil.Context(t, 30*time.Second)
@@ -41,16 +26,16 @@ func TestStoppedBrokerLeavesNoMetadataLoop(t *testing.T) {
 		if _, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{"t"}}); err != nil {
 			t.Fatal(err)
 		}
-		if n := metadataLoops(); n < before+2 {
+		if n := testutil.KafkaMetadataLoops(); n < before+2 {
 			t.Fatalf("%d metadata loops while the broker runs, want at least %d: the check below would prove nothing", n, before+2)
 		}
 	})
 	// A loop ends once its context is cancelled; give it a moment.
 	deadline := time.Now().Add(5 * time.Second)
-	for metadataLoops() > before && time.Now().Before(deadline) {
+	for testutil.KafkaMetadataLoops() > before && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
 	}
-	if n := metadataLoops(); n > before {
+	if n := testutil.KafkaMetadataLoops(); n > before {
 		t.Errorf("%d metadata loops left after the broker stopped (%d before it started)", n, before)
 	}
 }
