@@ -65,9 +65,22 @@ type options struct {
 }
 
 func main() {
+	ctx, stop := interruptContext()
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// interruptContext ends at the first SIGINT or SIGTERM, which stops the
+// demo in order; from then on the signals' default handling is back, so
+// a second Ctrl-C ends a shutdown that hangs at once (as producer-sim's).
+func interruptContext() (context.Context, context.CancelFunc) {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+	go func() {
+		<-ctx.Done()
+		stop()
+	}()
+	return ctx, stop
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
