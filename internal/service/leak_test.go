@@ -12,9 +12,7 @@ import (
 	"github.com/ltv-stream/ltv-stream/internal/config"
 	"github.com/ltv-stream/ltv-stream/internal/service"
 	"github.com/ltv-stream/ltv-stream/internal/settings"
-	"github.com/ltv-stream/ltv-stream/internal/stream"
 	"github.com/ltv-stream/ltv-stream/internal/testutil"
-	"github.com/segmentio/kafka-go"
 )
 
 // TestStoppedServiceLeavesNoKafkaMetadataLoop: once Run (the updater) or
@@ -67,14 +65,8 @@ func TestStoppedServiceLeavesNoKafkaMetadataLoop(t *testing.T) {
 				t.Fatal(err)
 			}
 			// Only the loops the component makes are counted: the shared
-			// transports' (admin calls, kafka-go's default) are closed first.
-			closeShared := func() {
-				stream.CloseIdleAdminConnections()
-				if tr, ok := kafka.DefaultTransport.(*kafka.Transport); ok {
-					tr.CloseIdleConnections()
-				}
-			}
-			closeShared()
+			// transports' are closed first.
+			testutil.CloseSharedKafkaTransports()
 			before := testutil.KafkaMetadataLoops()
 			ctx, cancel := context.WithCancel(context.Background())
 			done := make(chan error, 1)
@@ -97,7 +89,7 @@ func TestStoppedServiceLeavesNoKafkaMetadataLoop(t *testing.T) {
 			case <-time.After(30 * time.Second):
 				t.Fatal("did not return within 30 s of its context ending")
 			}
-			closeShared()
+			testutil.CloseSharedKafkaTransports()
 			deadline = time.Now().Add(5 * time.Second) // a loop ends at its next wake-up
 			for testutil.KafkaMetadataLoops() > before && time.Now().Before(deadline) {
 				time.Sleep(20 * time.Millisecond)

@@ -49,17 +49,23 @@ func StartKafka(t testing.TB, cfg KafkaConfig) (*kfake.Cluster, []string) {
 	}
 	t.Cleanup(func() {
 		c.Close()
-		// The shared transports (the admin calls', and kafka-go's default
-		// one behind a Client without its own) would keep a metadata loop
-		// dialling this cluster's ports for the rest of the run
-		// (stream.CloseIdleAdminConnections); other tests' pools are
+		// The shared transports would keep a metadata loop dialling this
+		// cluster's ports for the rest of the run; other tests' pools are
 		// simply opened again.
-		stream.CloseIdleAdminConnections()
-		if tr, ok := kafka.DefaultTransport.(*kafka.Transport); ok {
-			tr.CloseIdleConnections()
-		}
+		CloseSharedKafkaTransports()
 	})
 	return c, c.ListenAddrs()
+}
+
+// CloseSharedKafkaTransports closes the idle connections, and so the
+// per-cluster metadata loops, of the process-wide kafka-go transports: the
+// admin calls' (stream.CloseIdleAdminConnections) and kafka-go's default
+// one, behind every Client and Writer without a transport of their own.
+func CloseSharedKafkaTransports() {
+	stream.CloseIdleAdminConnections()
+	if tr, ok := kafka.DefaultTransport.(*kafka.Transport); ok {
+		tr.CloseIdleConnections()
+	}
 }
 
 // KafkaMetadataLoops counts kafka-go's per-cluster metadata loops in this
