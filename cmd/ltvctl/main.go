@@ -33,6 +33,7 @@ import (
 	"github.com/ltv-stream/ltv-stream/internal/config"
 	"github.com/ltv-stream/ltv-stream/internal/decode"
 	"github.com/ltv-stream/ltv-stream/internal/service"
+	"github.com/ltv-stream/ltv-stream/internal/stats"
 	"github.com/ltv-stream/ltv-stream/internal/store"
 	"go.uber.org/zap"
 )
@@ -287,7 +288,7 @@ func loadSummary(ctx context.Context, cfg *config.Config, f *summaryFlags, unit 
 	}
 	defer closeStore()
 	last := time.Now()
-	pop := redisPopulation{asOf: asOf, unit: time.Duration(unit.Days() * float64(aggregate.Day)), seen: map[string]bool{}}
+	pop := redisPopulation{asOf: asOf, unit: time.Duration(unit.Days() * float64(aggregate.Day)), seen: stats.NewIDSet()}
 	err = st.EachCustomer(ctx, 1000, func(snaps []store.Snapshot, errs []error) error {
 		pop.add(snaps, errs)
 		if time.Since(last) > time.Second {
@@ -318,7 +319,7 @@ func loadSummary(ctx context.Context, cfg *config.Config, f *summaryFlags, unit 
 type redisPopulation struct {
 	asOf time.Time
 	unit time.Duration
-	seen map[string]bool
+	seen *stats.IDSet
 	rows []summaryRow
 	bad  int // unreadable hashes
 }
@@ -326,18 +327,14 @@ type redisPopulation struct {
 // add keeps the customers of one batch that had an order by asOf.
 func (p *redisPopulation) add(snaps []store.Snapshot, errs []error) {
 	for i := range snaps {
-		if errs[i] != nil {
-			if !p.seen[snaps[i].CustomerID] {
-				p.seen[snaps[i].CustomerID] = true
-				p.bad++
-			}
-			continue
-		}
 		id := snaps[i].CustomerID
-		if p.seen[id] {
+		if !p.seen.Add(id) {
 			continue
 		}
-		p.seen[id] = true
+		if errs[i] != nil {
+			p.bad++
+			continue
+		}
 		s := &snaps[i].State
 		if s.Orders == 0 || s.FirstOrderAt.After(p.asOf) {
 			continue

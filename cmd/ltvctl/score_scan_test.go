@@ -11,6 +11,7 @@ import (
 	"github.com/ltv-stream/ltv-stream/internal/config"
 	"github.com/ltv-stream/ltv-stream/internal/pipeline"
 	"github.com/ltv-stream/ltv-stream/internal/spectest"
+	"github.com/ltv-stream/ltv-stream/internal/stats"
 	"github.com/ltv-stream/ltv-stream/internal/testutil"
 )
 
@@ -58,7 +59,7 @@ func TestRedisPopulationCountsACustomerOnce(t *testing.T) {
 		{"one key twice in a batch", [][2]int{{0, 12}, {11, 12}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			pop := redisPopulation{asOf: asOf, unit: 7 * 24 * time.Hour, seen: map[string]bool{}}
+			pop := redisPopulation{asOf: asOf, unit: 7 * 24 * time.Hour, seen: stats.NewIDSet()}
 			for _, b := range tc.batches {
 				pop.add(snaps[b[0]:b[1]], errs[b[0]:b[1]])
 			}

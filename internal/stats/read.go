@@ -137,9 +137,9 @@ func Read(ctx context.Context, src Source, cfg ReadConfig) (*report.Stats, error
 		// SCAN may list a key twice (Redis resizing its table while the
 		// consumer writes, a slot migrating on a cluster): each customer
 		// is read and counted once.
-		seen := newIDSet()
+		seen := NewIDSet()
 		err := src.EachCustomerID(ctx, cfg.BatchSize, func(ids []string) error {
-			ids = seen.keepNew(ids)
+			ids = seen.KeepNew(ids)
 			listed += int64(len(ids))
 			if len(ids) == 0 {
 				return nil
@@ -165,7 +165,7 @@ func Read(ctx context.Context, src Source, cfg ReadConfig) (*report.Stats, error
 	}
 	// A key SCAN listed twice may be in the sample twice; it is read
 	// once. (listed may count it twice: the population is an estimate.)
-	for ids := newIDSet().keepNew(res.items); len(ids) > 0; {
+	for ids := NewIDSet().KeepNew(res.items); len(ids) > 0; {
 		n := min(len(ids), cfg.BatchSize)
 		if err := readBatch(ids[:n], false); err != nil {
 			return nil, fmt.Errorf("read sampled customers: %w", err)
@@ -197,31 +197,42 @@ var readFields = func() []string {
 	return out
 }()
 
-// idSet remembers the customer ids seen, as 64-bit hashes (8 bytes each
+// IDSet remembers the customer ids seen, as 64-bit hashes (8 bytes each
 // plus the map's overhead, instead of the id's string): a report over
-// millions of customers keeps them all.
-type idSet struct {
+// millions of customers keeps them all. Redis's SCAN may list a key more
+// than once, so everything that reads the whole population (these
+// figures, ltvctl fit and score) passes the ids through one.
+type IDSet struct {
 	seed maphash.Seed
 	seen map[uint64]struct{}
 }
 
-func newIDSet() *idSet { return &idSet{seed: maphash.MakeSeed(), seen: map[uint64]struct{}{}} }
+// NewIDSet returns an empty set.
+func NewIDSet() *IDSet { return &IDSet{seed: maphash.MakeSeed(), seen: map[uint64]struct{}{}} }
 
-// keepNew returns the ids not seen before and remembers them: ids itself
+// Add remembers id and reports whether it is new. Two ids whose hashes
+// collide (odds ~n²/2⁶⁵) count as one.
+func (s *IDSet) Add(id string) bool {
+	h := maphash.String(s.seed, id)
+	if _, dup := s.seen[h]; dup {
+		return false
+	}
+	s.seen[h] = struct{}{}
+	return true
+}
+
+// KeepNew returns the ids not seen before and remembers them: ids itself
 // when all are new, else a copy without the others (the caller's slice
-// is not changed). Two ids whose hashes collide (odds ~n²/2⁶⁵) would
-// count as one.
-func (s *idSet) keepNew(ids []string) []string {
+// is not changed).
+func (s *IDSet) KeepNew(ids []string) []string {
 	var out []string // nil until a repeat is met
 	for i, id := range ids {
-		h := maphash.String(s.seed, id)
-		if _, dup := s.seen[h]; dup {
+		if !s.Add(id) {
 			if out == nil {
 				out = append(make([]string, 0, len(ids)-1), ids[:i]...)
 			}
 			continue
 		}
-		s.seen[h] = struct{}{}
 		if out != nil {
 			out = append(out, id)
 		}
