@@ -553,15 +553,17 @@ func deliver(ctx context.Context, c *common, src sim.RecordSource, total int, de
 		cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 		err = ks.Check(cctx)
 		cancel()
-		if err != nil && (!c.autoCreate || errors.Is(err, sim.ErrNotCoPartitioned)) {
+		notCoPartitioned := errors.Is(err, sim.ErrNotCoPartitioned)
+		if err != nil && (!c.autoCreate || notCoPartitioned) {
 			if ctx.Err() != nil {
 				return nil // interrupted before anything was written
 			}
-			if errors.Is(err, sim.ErrNotCoPartitioned) {
-				return fmt.Errorf("kafka not usable: %w", err)
+			hint := fmt.Sprintf("\n  (start Kafka, check --brokers, create the topics %q and %q, or pass --auto-create-topics)",
+				c.ordersTopic, c.lifecycleTopic)
+			if notCoPartitioned {
+				hint = "" // creating or reaching them would not help
 			}
-			return fmt.Errorf("kafka not usable: %w\n  (start Kafka, check --brokers, create the topics %q and %q, or pass --auto-create-topics)",
-				err, c.ordersTopic, c.lifecycleTopic)
+			return fmt.Errorf("kafka not usable: %w%s", err, hint)
 		}
 		sink = ks
 		target = fmt.Sprintf("Kafka %s (topics %s, %s)", c.brokers, c.ordersTopic, c.lifecycleTopic)
