@@ -5,6 +5,7 @@
 package localredis
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -50,9 +51,15 @@ type Server struct {
 	// data (when persistence is on) at the same address.
 	Port int
 	Dir  string // redis-server's --dir (data files) and where redis.log goes
+	// ClusterBusPort, when not 0, is the cluster bus's port (a cluster
+	// node's --cluster-port), fixed like Port. Its default, Port + 10000,
+	// is in the range the kernel hands out to client connections.
+	ClusterBusPort int
 	// Args are extra redis-server arguments (e.g. "--cluster-enabled", "yes").
-	Args []string
-	cmd  *exec.Cmd
+	Args    []string
+	cmd     *exec.Cmd
+	exited  chan struct{} // closed once cmd has exited (and been waited for)
+	started bool          // once, Port and ClusterBusPort are the server's for good
 }
 
 // New describes a server on a free port in dir; Start runs it.
@@ -79,23 +86,60 @@ func (s *Server) Pid() int {
 }
 
 // Start (re)starts the server and waits until it answers PING. The server
-// is non-persistent unless Args turn persistence on.
+// is non-persistent unless Args turn persistence on. A port found free
+// may be taken before redis-server binds it (by a client connection's
+// local port, or another server of a test running beside this one): the
+// first start then moves to other free ports, a few times; a restart
+// keeps its ports.
 func (s *Server) Start(ctx context.Context) error {
+	for attempt := 1; ; attempt++ {
+		err := s.start(ctx)
+		if err == nil || s.started || attempt == 3 || !errors.Is(err, errPortTaken) {
+			if err == nil {
+				s.started = true
+			}
+			return err
+		}
+		if s.Port, err = FreePort(); err != nil {
+			return err
+		}
+		if s.ClusterBusPort != 0 {
+			if s.ClusterBusPort, err = FreePort(); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// errPortTaken is start's error when redis-server could not bind a port.
+var errPortTaken = errors.New("port already in use")
+
+func (s *Server) start(ctx context.Context) error {
 	bin, err := Binary()
 	if err != nil {
 		return err
 	}
 	logfile := filepath.Join(s.Dir, "redis.log")
-	args := append([]string{
+	args := []string{
 		"--port", strconv.Itoa(s.Port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
 		"--dir", s.Dir, "--protected-mode", "no", "--logfile", logfile,
-	}, s.Args...)
+	}
+	if s.ClusterBusPort != 0 {
+		args = append(args, "--cluster-port", strconv.Itoa(s.ClusterBusPort))
+	}
+	args = append(args, s.Args...)
 	s.cmd = exec.Command(bin, args...)
 	s.cmd.Stdout, s.cmd.Stderr = os.Stderr, os.Stderr
 	TieToParent(s.cmd)
 	if err := s.cmd.Start(); err != nil {
 		return fmt.Errorf("start redis-server: %w", err)
 	}
+	exited, cmd := make(chan struct{}), s.cmd
+	s.exited = exited
+	go func() {
+		_ = cmd.Wait()
+		close(exited)
+	}()
 	c := redis.NewClient(&redis.Options{Addr: s.Addr(), MaxRetries: -1})
 	defer c.Close()
 	deadline := time.Now().Add(10 * time.Second)
@@ -104,12 +148,30 @@ func (s *Server) Start(ctx context.Context) error {
 		err := c.Ping(pctx).Err()
 		cancel()
 		// A server started with a password answers NOAUTH: it is up.
-		if err == nil || strings.HasPrefix(err.Error(), "NOAUTH") {
+		if err != nil && strings.HasPrefix(err.Error(), "NOAUTH") {
 			return nil
+		}
+		if err == nil {
+			// The answer may come from another server that holds the port
+			// (this one then failed to bind it and exited).
+			info, ierr := c.Info(ctx, "server").Result()
+			if ierr == nil && !strings.Contains(info, "process_id:"+strconv.Itoa(s.cmd.Process.Pid)+"\r\n") {
+				s.Stop()
+				return fmt.Errorf("%w: %s answers for another redis-server", errPortTaken, s.Addr())
+			}
+			return nil
+		}
+		select {
+		case <-exited:
+			deadline = time.Time{} // it will not answer
+		default:
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
 			log, _ := os.ReadFile(logfile)
 			s.Stop()
+			if bytes.Contains(log, []byte("Address already in use")) {
+				err = fmt.Errorf("%w: %w", errPortTaken, err)
+			}
 			return fmt.Errorf("redis-server on %s did not answer: %w\n%s", s.Addr(), err, log)
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -123,7 +185,7 @@ func (s *Server) Shutdown() {
 		return
 	}
 	_ = s.cmd.Process.Signal(syscall.SIGTERM)
-	_ = s.cmd.Wait()
+	<-s.exited
 	s.cmd = nil
 }
 
@@ -149,7 +211,7 @@ func (s *Server) Stop() {
 	}
 	_ = s.cmd.Process.Signal(syscall.SIGCONT) // a paused server cannot die otherwise
 	_ = s.cmd.Process.Kill()
-	_ = s.cmd.Wait()
+	<-s.exited
 	s.cmd = nil
 }
 

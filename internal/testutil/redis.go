@@ -63,10 +63,18 @@ func (r *RedisServer) Store() *store.Redis {
 // Extra arguments are passed through (for example "--cluster-enabled", "yes").
 func StartRedis(t testing.TB, extra ...string) *RedisServer {
 	t.Helper()
+	return startRedisWith(t, func(*localredis.Server) {}, extra...)
+}
+
+// startRedisWith is StartRedis with set applied to the server before it
+// starts.
+func startRedisWith(t testing.TB, set func(*localredis.Server), extra ...string) *RedisServer {
+	t.Helper()
 	s, err := localredis.New(t.TempDir(), extra...)
 	if err != nil {
 		t.Fatal(err)
 	}
+	set(s)
 	r := &RedisServer{Server: s, t: t}
 	r.Start()
 	t.Cleanup(r.Stop)

@@ -87,8 +87,8 @@ func StartRedisClusterNode(t testing.TB) *RedisServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return StartRedis(t, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-		"--cluster-node-timeout", "5000", "--cluster-port", strconv.Itoa(bus))
+	return startRedisWith(t, func(s *localredis.Server) { s.ClusterBusPort = bus },
+		"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "5000")
 }
 
 // AddMaster starts a node, joins it to the cluster as a master and moves
