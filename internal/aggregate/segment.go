@@ -43,13 +43,18 @@ func (m *Model) SegmentAt(s *State, now time.Time) string {
 	if s.Orders == 0 || s.LastOrderAt.IsZero() {
 		return ""
 	}
-	idle := now.Sub(s.LastOrderAt)
+	return m.segmentOfBuyer(s.Orders, now.Sub(s.LastOrderAt))
+}
+
+// segmentOfBuyer is the rule for a customer with orders who is not
+// churned, idle this long since the last order.
+func (m *Model) segmentOfBuyer(orders int64, idle time.Duration) string {
 	switch {
 	case idle >= m.LapsedAfter:
 		return SegmentLapsed
 	case idle >= m.AtRiskAfter:
 		return SegmentAtRisk
-	case s.Orders == 1:
+	case orders == 1:
 		return SegmentNew
 	}
 	return SegmentActive
@@ -59,14 +64,38 @@ func (m *Model) SegmentAt(s *State, now time.Time) string {
 // after its clock at which, with no new event, its segment would change;
 // false when none would (no orders, churned, or already lapsed). Only the
 // segment thresholds make due times in the default model.
+//
+// A stored segment that is not the one the rule gives at the clock was
+// set under other thresholds (at_risk_after_days or lapsed_after_days
+// changed since): it is due to change at once, one nanosecond after the
+// clock (a timer's cause names its due time, and one at the clock itself
+// could be the cause of the change that set the old segment). Under
+// unchanged thresholds the stored segment is always the rule's at the
+// clock: every evaluation sets both.
 func (m *Model) NextDue(s *State) (time.Time, bool) {
+	// SegmentAt at the clock, sharing the churn test with the due times
+	// below: NextDue runs several times per event.
+	churned := s.Churned()
+	buyer := !churned && s.Orders > 0 && !s.LastOrderAt.IsZero()
+	if !s.Clock.IsZero() {
+		var rule string
+		switch {
+		case churned:
+			rule = SegmentChurned
+		case buyer:
+			rule = m.segmentOfBuyer(s.Orders, s.Clock.Sub(s.LastOrderAt))
+		}
+		if rule != s.Segment {
+			return s.Clock.Add(time.Nanosecond), true
+		}
+	}
 	var next time.Time
 	consider := func(due time.Time) {
 		if due.After(s.Clock) && (next.IsZero() || due.Before(next)) {
 			next = due
 		}
 	}
-	if !s.Churned() && s.Orders > 0 && !s.LastOrderAt.IsZero() {
+	if buyer {
 		for _, after := range [...]time.Duration{m.AtRiskAfter, m.LapsedAfter} {
 			if due := s.LastOrderAt.Add(after); due.After(s.Clock) {
 				consider(due)

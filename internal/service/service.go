@@ -272,6 +272,19 @@ func Run(ctx context.Context, cfg *config.Config, opt Options) error {
 		log.Warn("redis not ready at start; will retry", zap.Error(err))
 	}
 
+	// The timer index re-derived once, beside the batches, when the timer
+	// rules changed since it was written (docs/operations.md).
+	reindexCtx, stopReindex := context.WithCancel(ctx)
+	reindexDone := make(chan struct{})
+	go func() {
+		defer close(reindexDone)
+		newReindexer(st, cfg.Model, log).run(reindexCtx)
+	}()
+	defer func() {
+		stopReindex()
+		<-reindexDone
+	}()
+
 	log.Info("consumer started",
 		zap.Strings("brokers", cfg.Brokers), zap.String("redis", store.RedactURL(cfg.RedisURL)),
 		zap.String("group", cfg.GroupID), zap.Strings("topics", []string{cfg.OrdersTopic, cfg.LifecycleTopic}),

@@ -1,0 +1,99 @@
+package e2e
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ltv-stream/ltv-stream/internal/settings"
+	"github.com/ltv-stream/ltv-stream/internal/store"
+	"github.com/ltv-stream/ltv-stream/internal/testutil"
+	"github.com/segmentio/kafka-go"
+)
+
+// TestChangedSegmentThresholdsReachQuietCustomers: the service runs under
+// the default thresholds (90/180 days), then restarts under 7/365. Once it
+// has re-indexed every customer (ltv:timer_rules records the new rules),
+// one event moves the partition's stream time on, and every quiet
+// customer takes the new rule's segment: one only ordered (new → at_risk
+// at 7 days, a timer the old index held at 90), and one lapsed under the
+// old rule, which no due time would ever reach (lapsed → at_risk). The
+// segment chains stay unbroken and end at the stored segments. (Without
+// the re-indexing, c-quiet would stay new until its old due time and
+// c-lapsed lapsed until its next order.)
+func TestChangedSegmentThresholdsReachQuietCustomers(t *testing.T) {
+	ctx := testutil.Context(t, 2*time.Minute)
+	e := newEnv(t, 1)
+	order := func(id, cust, at string) kafka.Message {
+		return kafka.Message{Topic: settings.DefaultOrdersTopic, Key: []byte(cust), Value: []byte(fmt.Sprintf(
+			`{"schema":"ltv.order.v1","event_id":%q,"type":"order_placed","customer_id":%q,"order_id":"o-%s","amount":"10.00","currency":"SEK","occurred_at":%q}`,
+			id, cust, id, at))}
+	}
+	recorded := func() string {
+		return e.rc.HGet(ctx, store.TimerRulesKey, "at_risk_after").Val() + "/" + e.rc.HGet(ctx, store.TimerRulesKey, "lapsed_after").Val()
+	}
+	waitRules := func(want string) {
+		t.Helper()
+		for recorded() != want {
+			if ctx.Err() != nil {
+				t.Fatalf("timer rules recorded %q, want %q", recorded(), want)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	caughtUp := func() {
+		t.Helper()
+		if err := testutil.WaitCaughtUp(ctx, e.brokers, settings.DefaultGroupID, settings.DefaultOrdersTopic, settings.DefaultLifecycleTopic); err != nil {
+			t.Fatal(err)
+		}
+	}
+	segment := func(cust string) string { return e.rc.HGet(ctx, "ltv:{"+cust+"}", "segment").Val() }
+
+	write(t, ctx, e.brokers, []kafka.Message{
+		order("l1", "c-lapsed", "2025-06-01T00:00:00Z"),
+		order("q1", "c-quiet", "2026-01-01T00:00:00Z"),
+		order("k1", "c-clock", "2026-01-10T00:00:00Z"),
+	})
+	svc := startService(t, e.config(t))
+	caughtUp()
+	waitRules("2160h0m0s/4320h0m0s")
+	svc.stop(t)
+	if a, b := segment("c-quiet"), segment("c-lapsed"); a != "new" || b != "lapsed" {
+		t.Fatalf("under 90/180 days: c-quiet %q, c-lapsed %q; want new, lapsed", a, b)
+	}
+
+	svc = startService(t, e.config(t, "--config", testutil.WriteFile(t, "rules.yaml", "at_risk_after_days: 7\nlapsed_after_days: 365\n")))
+	defer svc.stop(t)
+	waitRules("168h0m0s/8760h0m0s")
+	write(t, ctx, e.brokers, []kafka.Message{order("k2", "c-clock", "2026-01-20T00:00:00Z")})
+	caughtUp()
+	want := map[string][]string{
+		"c-quiet":  {"→new@q1", "new→at_risk@timer:2026-01-08T00:00:00Z"},
+		"c-lapsed": {"→new@l1", "new→at_risk@timer:2025-08-30T00:00:00Z", "at_risk→lapsed@timer:2025-11-28T00:00:00Z", "lapsed→at_risk@timer:2025-11-28T00:00:00.000000001Z"},
+		"c-clock":  {"→new@k1", "new→at_risk@timer:2026-01-17T00:00:00Z", "at_risk→active@k2"},
+	}
+	// The last change can be published a moment after the commit that
+	// WaitCaughtUp saw: the chains are read until they are complete.
+	var got map[string][]string
+	for {
+		got = map[string][]string{}
+		for cust, docs := range readSegmentChains(ctx, t, e.brokers) {
+			for _, d := range docs {
+				got[cust] = append(got[cust], d.PreviousSegment+"→"+d.Segment+"@"+d.CausedBy)
+			}
+		}
+		if fmt.Sprint(got) == fmt.Sprint(want) || ctx.Err() != nil {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for cust, w := range want {
+		if strings.Join(got[cust], " ") != strings.Join(w, " ") {
+			t.Errorf("%s's segment changes\n got %q\nwant %q", cust, got[cust], w)
+		}
+		if s, last := segment(cust), w[len(w)-1]; !strings.HasSuffix(strings.SplitN(last, "@", 2)[0], "→"+s) {
+			t.Errorf("%s stored segment %q, its chain ends %q", cust, s, last)
+		}
+	}
+}

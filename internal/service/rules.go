@@ -1,0 +1,127 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/ltv-stream/ltv-stream/internal/aggregate"
+	"github.com/ltv-stream/ltv-stream/internal/store"
+)
+
+// reindexer re-derives the timer index once when the consumer starts
+// under other timer rules (segment thresholds, re-scoring period) than
+// the index was derived under: a customer's entry holds the due time of
+// the old rules, so a quiet customer would keep its old segment until
+// then, and one already lapsed under shorter thresholds would never be
+// reached (lapsed has no due time). Nothing else re-reads every customer
+// (SPEC §8); this walk runs once per change, beside the batches, and
+// only brings entries forward (store.Reindex), so it cannot lose a timer
+// whatever the batches write meanwhile.
+type reindexer struct {
+	st    *store.Redis
+	model *aggregate.Model
+	log   *zap.Logger
+	// owner names this process's lease; ttl is the lease's life, renewed
+	// after every page.
+	owner string
+	ttl   time.Duration
+	// retry is the wait after a failure or while another consumer holds
+	// the lease; perSecond paces the walk (customers read per second), so
+	// that a large base does not crowd out the batches' Redis work.
+	retry     time.Duration
+	perSecond int
+	page      int
+}
+
+func newReindexer(st *store.Redis, m *aggregate.Model, log *zap.Logger) *reindexer {
+	return &reindexer{st: st, model: m, log: log,
+		owner: strconv.FormatInt(time.Now().UnixNano(), 36),
+		ttl:   time.Minute, retry: 10 * time.Second, perSecond: 20000, page: 500}
+}
+
+// run returns once the recorded rules are the model's (after a walk, or
+// at once when they were), or when ctx ends.
+func (r *reindexer) run(ctx context.Context) {
+	want := store.TimerRulesOf(r.model)
+	for {
+		done, err := r.attempt(ctx, want)
+		if done || ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			r.log.Warn("re-indexing timers after a change of the timer rules failed; retrying", zap.Error(err))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(r.retry):
+		}
+	}
+}
+
+// attempt records the rules on a first start, or walks every customer
+// when they changed and this process gets the lease; done once the
+// recorded rules are the model's.
+func (r *reindexer) attempt(ctx context.Context, want store.TimerRules) (done bool, err error) {
+	recorded, same, err := r.st.RecordTimerRules(ctx, want)
+	if err != nil || same {
+		return same, err
+	}
+	ok, err := r.st.TakeReindexLease(ctx, r.owner, r.ttl)
+	if err != nil || !ok {
+		return false, err // another consumer is walking: look again later
+	}
+	defer func() {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = r.st.ReleaseReindexLease(rctx, r.owner)
+	}()
+	r.log.Info("timer rules changed: re-indexing every customer's due time",
+		zap.Stringer("recorded", recorded), zap.Stringer("now", want))
+	start := time.Now()
+	read, indexed, unreadable := 0, 0, 0
+	err = r.st.EachCustomer(ctx, r.page, func(snaps []store.Snapshot, errs []error) error {
+		if err := r.st.RenewReindexLease(ctx, r.owner, r.ttl); err != nil {
+			return err
+		}
+		ok := snaps[:0]
+		for i := range snaps {
+			if errs[i] != nil {
+				unreadable++ // the consumer dead-letters its events and reports it
+				continue
+			}
+			ok = append(ok, snaps[i])
+		}
+		n, err := r.st.Reindex(ctx, r.model, ok)
+		if err != nil {
+			return err
+		}
+		read, indexed = read+len(snaps), indexed+n
+		// Paced: at most perSecond customers read per second.
+		if ahead := time.Duration(read)*time.Second/time.Duration(r.perSecond) - time.Since(start); ahead > 0 {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(ahead):
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		if errors.Is(err, store.ErrLeaseLost) {
+			return false, nil
+		}
+		return false, err
+	}
+	if err := r.st.SetTimerRules(ctx, want); err != nil {
+		return false, err
+	}
+	r.log.Info("timer rules changed: every customer re-indexed",
+		zap.Int("customers", read), zap.Int("with_due_times", indexed),
+		zap.Int("unreadable", unreadable), zap.Duration("took", time.Since(start)))
+	return true, nil
+}
