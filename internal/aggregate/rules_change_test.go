@@ -145,3 +145,44 @@ func TestChangedThresholdsWaitForStreamTimeBeyondTheClock(t *testing.T) {
 		t.Fatalf("changes\n got %q\nwant %q", l.out, want)
 	}
 }
+
+// TestNextDueReadsTheRuleAsSegmentAtDoes: NextDue finds the rule's segment
+// at the clock from the thresholds' due times rather than by SegmentAt;
+// on states around every boundary (a nanosecond either side of each
+// threshold, churned or not, zero to three orders), a stored segment
+// equal to SegmentAt's draws no correction, and any other one does.
+func TestNextDueReadsTheRuleAsSegmentAtDoes(t *testing.T) {
+	m := mustModel(t, func(m *aggregate.Model) { m.AtRiskAfter, m.LapsedAfter = 10*aggregate.Day, 20*aggregate.Day+1 })
+	last := at("2026-01-01T00:00:00Z")
+	var clocks []time.Time
+	for _, after := range []time.Duration{0, m.AtRiskAfter, m.LapsedAfter, 400 * aggregate.Day} {
+		clocks = append(clocks, last.Add(after-1), last.Add(after), last.Add(after+1))
+	}
+	segments := []string{"", aggregate.SegmentNew, aggregate.SegmentActive, aggregate.SegmentAtRisk, aggregate.SegmentLapsed, aggregate.SegmentChurned}
+	for orders := int64(0); orders <= 3; orders++ {
+		for _, churn := range []bool{false, true} {
+			for _, clock := range clocks {
+				s := aggregate.State{Orders: orders, Clock: clock}
+				if orders > 0 {
+					s.FirstOrderAt, s.LastOrderAt = last, last
+				}
+				if churn {
+					s.LastChurnAt = last.Add(aggregate.Day)
+				}
+				rule := m.SegmentAt(&s, clock)
+				// A threshold a nanosecond after the clock is due then
+				// anyway.
+				natural := m.SegmentAt(&s, clock.Add(time.Nanosecond)) != rule
+				for _, stored := range segments {
+					s.Segment = stored
+					due, ok := m.NextDue(&s)
+					corrected := ok && due.Equal(clock.Add(time.Nanosecond))
+					if stored != rule && !corrected || stored == rule && corrected && !natural {
+						t.Errorf("orders %d, churned %v, clock %s, stored %q, rule %q: NextDue %s %v",
+							orders, churn, clock.Format(time.RFC3339Nano), stored, rule, due.Format(time.RFC3339Nano), ok)
+					}
+				}
+			}
+		}
+	}
+}

@@ -43,18 +43,13 @@ func (m *Model) SegmentAt(s *State, now time.Time) string {
 	if s.Orders == 0 || s.LastOrderAt.IsZero() {
 		return ""
 	}
-	return m.segmentOfBuyer(s.Orders, now.Sub(s.LastOrderAt))
-}
-
-// segmentOfBuyer is the rule for a customer with orders who is not
-// churned, idle this long since the last order.
-func (m *Model) segmentOfBuyer(orders int64, idle time.Duration) string {
+	idle := now.Sub(s.LastOrderAt)
 	switch {
 	case idle >= m.LapsedAfter:
 		return SegmentLapsed
 	case idle >= m.AtRiskAfter:
 		return SegmentAtRisk
-	case orders == 1:
+	case s.Orders == 1:
 		return SegmentNew
 	}
 	return SegmentActive
@@ -73,35 +68,39 @@ func (m *Model) segmentOfBuyer(orders int64, idle time.Duration) string {
 // unchanged thresholds the stored segment is always the rule's at the
 // clock: every evaluation sets both.
 func (m *Model) NextDue(s *State) (time.Time, bool) {
-	// SegmentAt at the clock, sharing the churn test with the due times
-	// below: NextDue runs several times per event.
 	churned := s.Churned()
-	buyer := !churned && s.Orders > 0 && !s.LastOrderAt.IsZero()
-	if !s.Clock.IsZero() {
-		var rule string
-		switch {
-		case churned:
-			rule = SegmentChurned
-		case buyer:
-			rule = m.segmentOfBuyer(s.Orders, s.Clock.Sub(s.LastOrderAt))
-		}
-		if rule != s.Segment {
-			return s.Clock.Add(time.Nanosecond), true
-		}
-	}
 	var next time.Time
 	consider := func(due time.Time) {
 		if due.After(s.Clock) && (next.IsZero() || due.Before(next)) {
 			next = due
 		}
 	}
-	if buyer {
-		for _, after := range [...]time.Duration{m.AtRiskAfter, m.LapsedAfter} {
+	// The rule's segment at the clock falls out of the thresholds' due
+	// times (idle >= after exactly when last_order_at + after is not after
+	// the clock), so checking the stored segment costs no more than this
+	// loop: NextDue runs several times per event.
+	var rule string
+	if !churned && s.Orders > 0 && !s.LastOrderAt.IsZero() {
+		rule = SegmentLapsed
+		for i, after := range [...]time.Duration{m.AtRiskAfter, m.LapsedAfter} {
 			if due := s.LastOrderAt.Add(after); due.After(s.Clock) {
 				consider(due)
+				switch {
+				case i > 0:
+					rule = SegmentAtRisk
+				case s.Orders == 1:
+					rule = SegmentNew
+				default:
+					rule = SegmentActive
+				}
 				break
 			}
 		}
+	} else {
+		rule = m.SegmentAt(s, s.Clock)
+	}
+	if rule != s.Segment && !s.Clock.IsZero() {
+		return s.Clock.Add(time.Nanosecond), true
 	}
 	if p := m.Predictive; p != nil && s.Orders > 0 {
 		// With the predictive model, also the day its tier would fall, and
