@@ -60,7 +60,7 @@ var commands map[string]command
 func init() {
 	commands = map[string]command{
 		"get":    {"get <customer_id>…: the public fields of each customer as JSON (GET /v1/customers/{id}'s object), one line per id in the order given, null for an unknown id (exit 1)", runGet},
-		"fit":    {"fit --as-of T [--summary FILE.csv] [--model bgnbd|mbgnbd] [--time-unit week|day]: fit the predictive model (SPEC §9) and print its YAML", runFit},
+		"fit":    {"fit --as-of T [--summary FILE.csv] [--model bgnbd|mbgnbd] [--time-unit week|day]: fit the predictive model (SPEC §9) and print its YAML; --model and --time-unit default to the configured predictive block's (LTV_CONFIG), else bgnbd and week", runFit},
 		"report": {"report [--format table|csv|json] [--cac channel=amount]… [--as-of T] [--sample N]: cohort, channel, tier and segment figures (SPEC §11)", runReport},
 		"score":  {"score --as-of T [--summary FILE.csv]: p_alive, expected orders and spend, predicted CLV of every customer, as CSV", runScore},
 		"serve":  {"serve [--api-addr :8081]: the read API (SPEC §11) and the live dashboard, until SIGTERM", runServe},
@@ -229,22 +229,53 @@ type summaryFlags struct {
 	summary  string
 	model    string
 	timeUnit string
-	// timeUnitGiven says --time-unit was on the command line: a summary's
-	// times are in a unit the file does not name.
-	timeUnitGiven bool
+	// modelGiven and timeUnitGiven say --model and --time-unit were on
+	// the command line; without them fit takes the configured predictive
+	// block's (see fitDefaults). A summary's times are in a unit the file
+	// does not name.
+	modelGiven, timeUnitGiven bool
 }
 
 func (f *summaryFlags) register(fs *flag.FlagSet, withModel bool) {
 	fs.StringVar(&f.asOf, "as-of", "", "the time T is measured to (RFC 3339 or YYYY-MM-DD); required when reading Redis")
 	fs.StringVar(&f.summary, "summary", "", "read customers from this CSV (frequency,recency,T[,monetary_value], lifetimes / PyMC-Marketing format, already in time units) instead of Redis")
 	if withModel {
-		fs.StringVar(&f.model, "model", "bgnbd", "purchase model: bgnbd or mbgnbd")
-		f.timeUnit = "week"
-		fs.Func("time-unit", "time unit of the fit: day or week; with --summary, the unit of the file's recency and T (default week)", func(s string) error {
+		fs.Func("model", "purchase model: bgnbd or mbgnbd (default: the model of the configured predictive block (LTV_CONFIG), else bgnbd)", func(s string) error {
+			f.model, f.modelGiven = s, true
+			return nil
+		})
+		fs.Func("time-unit", "time unit of the fit: day or week (default: the time_unit of the configured predictive block (LTV_CONFIG), else week); with --summary, the unit of the file's recency and T (default week, whatever LTV_CONFIG says: the file does not name its unit)", func(s string) error {
 			f.timeUnit, f.timeUnitGiven = s, true
 			return nil
 		})
 	}
+}
+
+// fitDefaults fills in fit's --model and --time-unit when they were not
+// given: an operator refitting the configured model must get a block of
+// that model, in that unit, not bgnbd in weeks. Without a configured
+// predictive block they are bgnbd and week. A --summary file's unit is
+// the file's, which the configuration cannot know: without --time-unit it
+// is read in weeks (the CDNOW summary's unit), as before, and fit says so.
+// configured is the configured block's unit (0: none), for that note.
+func (f *summaryFlags) fitDefaults(pred *aggregate.Predictive) (configured clv.TimeUnit) {
+	kind, unit := clv.BGNBD, clv.Week
+	if pred != nil {
+		if p, ok := pred.Predictor.(interface{ Model() *clv.Model }); ok {
+			c := p.Model().Config()
+			kind, unit, configured = c.Purchases.Kind, c.TimeUnit, c.TimeUnit
+		}
+	}
+	if !f.modelGiven {
+		f.model = kind.String()
+	}
+	if !f.timeUnitGiven {
+		f.timeUnit = unit.String()
+		if f.summary != "" {
+			f.timeUnit = clv.Week.String()
+		}
+	}
+	return configured
 }
 
 // summaryRow is one customer of the population: its id and its §9 numbers.
@@ -476,6 +507,7 @@ func runFit(ctx context.Context, args []string, getenv func(string) string, out,
 	if err != nil {
 		return err
 	}
+	configuredUnit := f.fitDefaults(cfg.Model.Predictive)
 	kind, err := clv.ParseKind(f.model)
 	if err != nil {
 		return badFlag(fmt.Errorf("--model: %w", err))
@@ -488,7 +520,10 @@ func runFit(ctx context.Context, args []string, getenv func(string) string, out,
 		// The parameters' time scale is the file's; a summary in days
 		// fitted as weeks gives a block that forecasts seven times too
 		// slowly, with nothing else to show for it.
-		fmt.Fprintf(errOut, "note: reading %s as weeks (--time-unit week, the default); lifetimes' summary_data_from_transaction_data counts in days unless given freq=\"W\": give --time-unit day for such a file\n", f.summary)
+		fmt.Fprintf(errOut, "note: reading %s as weeks (--time-unit week, the default for a summary file, whose unit the configuration cannot know); lifetimes' summary_data_from_transaction_data counts in days unless given freq=\"W\": give --time-unit day for such a file\n", f.summary)
+		if configuredUnit != 0 && configuredUnit != unit {
+			fmt.Fprintf(errOut, "note: the configured predictive block (LTV_CONFIG) has time_unit: %s; the block printed here has time_unit: %s, and pasted over it changes the consumer's unit\n", configuredUnit, unit)
+		}
 	}
 	rows, monetary, err := loadSummary(ctx, cfg, &f, unit, errOut)
 	if err != nil {
