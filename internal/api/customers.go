@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 	"unicode/utf8"
 
 	"github.com/ltv-stream/ltv-stream/internal/decode"
@@ -351,7 +352,16 @@ func (s *Server) readBatch(w http.ResponseWriter, r *http.Request) ([]string, in
 			return nil, http.StatusUnsupportedMediaType, fmt.Errorf("content type %q: send application/json", ct)
 		}
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
+	// At most MaxBodyReads bodies are held in memory at once; the slot is
+	// freed once the body is read, before the Redis round trip.
+	if !s.acquireBody(r.Context()) {
+		w.Header().Set("Retry-After", "1")
+		return nil, http.StatusServiceUnavailable, fmt.Errorf("too many request bodies being read at once (at most %d); try again", s.cfg.MaxBodyReads)
+	}
+	body, err := func() ([]byte, error) {
+		defer s.releaseBody()
+		return io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
+	}()
 	if err != nil {
 		if mb := (*http.MaxBytesError)(nil); errors.As(err, &mb) {
 			return nil, http.StatusRequestEntityTooLarge, fmt.Errorf("request body larger than %d bytes", mb.Limit)
@@ -386,6 +396,31 @@ func (s *Server) readBatch(w http.ResponseWriter, r *http.Request) ([]string, in
 	}
 	return ids, 0, nil
 }
+
+// acquireBody takes one of the MaxBodyReads slots for reading a request
+// body: at once when one is free, else waiting up to BodyReadWait, or
+// until ctx (the request's) ends, whichever is first. It reports whether
+// it got one; a caller that did must call releaseBody once the body is
+// read.
+func (s *Server) acquireBody(ctx context.Context) bool {
+	select {
+	case s.bodies <- struct{}{}:
+		return true
+	default:
+	}
+	t := time.NewTimer(s.cfg.BodyReadWait)
+	defer t.Stop()
+	select {
+	case s.bodies <- struct{}{}:
+		return true
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	return false
+}
+
+// releaseBody frees the slot acquireBody took.
+func (s *Server) releaseBody() { <-s.bodies }
 
 // transientReplies are the error replies with which a Redis that is up
 // says it cannot answer yet: still loading its dataset after a restart,

@@ -34,6 +34,15 @@ const MaxBatch = 1000
 // large.
 const DefaultMaxBodyBytes = 2 << 20
 
+// DefaultMaxBodyReads bounds how many request bodies are read at once, so
+// that concurrent large or slowly arriving batchGet bodies hold at most
+// DefaultMaxBodyReads × MaxBodyBytes (128 MiB with the default 2 MiB).
+const DefaultMaxBodyReads = 64
+
+// DefaultBodyReadWait is how long a request waits for one of the
+// MaxBodyReads slots before it is answered 503.
+const DefaultBodyReadWait = time.Second
+
 // StatsSource gives the object GET /v1/stats returns: internal/stats's
 // Provider, which caches it and bounds its cost (the API asks on every
 // request).
@@ -55,6 +64,19 @@ type Config struct {
 	CORSOrigins []string
 	// MaxBodyBytes bounds a request body. Default DefaultMaxBodyBytes.
 	MaxBodyBytes int64
+	// MaxBodyReads bounds how many request bodies (POST
+	// /v1/customers:batchGet's) are being read at once, and with it the
+	// memory they hold: at most MaxBodyReads × MaxBodyBytes. A request
+	// that finds every slot taken waits for one for up to BodyReadWait (less
+	// if it is cancelled first), then is answered 503 with Retry-After: 1
+	// and its body unread. A slot is freed as soon as its body has been
+	// read, before Redis is asked, so it is held for the time the client
+	// takes to send the body (at most ReadTimeout). Requests without a
+	// body (GET) never take one. Default DefaultMaxBodyReads (64).
+	MaxBodyReads int
+	// BodyReadWait is how long a request waits for a body slot (see
+	// MaxBodyReads). Default DefaultBodyReadWait (1 s).
+	BodyReadWait time.Duration
 	// ReadHeaderTimeout, ReadTimeout, WriteTimeout and IdleTimeout are the
 	// http.Server's. Defaults 5 s, 10 s, 30 s, 120 s.
 	ReadHeaderTimeout, ReadTimeout, WriteTimeout, IdleTimeout time.Duration
@@ -81,6 +103,9 @@ func (c *Config) setDefaults() {
 	if c.MaxBodyBytes <= 0 {
 		c.MaxBodyBytes = DefaultMaxBodyBytes
 	}
+	if c.MaxBodyReads <= 0 {
+		c.MaxBodyReads = DefaultMaxBodyReads
+	}
 	def := func(d *time.Duration, v time.Duration) {
 		if *d <= 0 {
 			*d = v
@@ -94,6 +119,7 @@ func (c *Config) setDefaults() {
 	def(&c.HealthTimeout, 2*time.Second)
 	def(&c.RedisTimeout, 5*time.Second)
 	def(&c.StatsWait, c.WriteTimeout*2/3)
+	def(&c.BodyReadWait, DefaultBodyReadWait)
 	if c.Logger == nil {
 		c.Logger = zap.NewNop()
 	}
@@ -109,6 +135,9 @@ type Server struct {
 	mux     *http.ServeMux
 	metrics *Metrics
 	anyCORS bool
+	// bodies is the semaphore of the request bodies being read: one
+	// token per body, Config.MaxBodyReads at most (see acquireBody).
+	bodies chan struct{}
 	// stopping ends when Serve's context does: waits that may outlast the
 	// shutdown time (for the statistics) end with it, so requests in
 	// flight are answered and Serve returns in time.
@@ -123,7 +152,8 @@ func New(cfg Config) (*Server, error) {
 		return nil, errors.New("api: no Redis client")
 	}
 	s := &Server{cfg: cfg, redis: cfg.Redis, ping: store.NewRedis(cfg.Redis, store.Config{}).Ping,
-		fields: store.PublicFieldNames(), metrics: NewMetrics(), anyCORS: slices.Contains(cfg.CORSOrigins, "*")}
+		fields: store.PublicFieldNames(), metrics: NewMetrics(), anyCORS: slices.Contains(cfg.CORSOrigins, "*"),
+		bodies: make(chan struct{}, cfg.MaxBodyReads)}
 	s.stopping, s.stop = context.WithCancel(context.Background())
 	s.hmget = make([]any, 0, 2+len(s.fields))
 	s.hmget = append(s.hmget, "hmget", "")
