@@ -54,8 +54,8 @@ func runFitBlock(t *testing.T, env map[string]string, args ...string) fittedBloc
 	if err != nil {
 		t.Fatal(err)
 	}
-	return fittedBlock{r: *pr.Purchases.R, alpha: *pr.Purchases.Alpha, a: *pr.Purchases.A, b: *pr.Purchases.B,
-		p: *pr.Spend.P, q: *pr.Spend.Q, v: *pr.Spend.V, logLik: ll, timeUnit: pr.TimeUnit, model: pr.Model}
+	return fittedBlock{r: float64(*pr.Purchases.R), alpha: float64(*pr.Purchases.Alpha), a: float64(*pr.Purchases.A), b: float64(*pr.Purchases.B),
+		p: float64(*pr.Spend.P), q: float64(*pr.Spend.Q), v: float64(*pr.Spend.V), logLik: ll, timeUnit: pr.TimeUnit, model: pr.Model}
 }
 
 // seedCDNOW writes the CDNOW customers into a real redis-server through the

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"regexp"
 	"sort"
@@ -57,20 +58,20 @@ type Predictive struct {
 	// Purchases holds the BG/NBD or MBG/NBD parameters (clv.Purchases);
 	// all four required.
 	Purchases *struct {
-		R     *float64 `yaml:"r"`
-		Alpha *float64 `yaml:"alpha"`
-		A     *float64 `yaml:"a"`
-		B     *float64 `yaml:"b"`
+		R     *Float `yaml:"r"`
+		Alpha *Float `yaml:"alpha"`
+		A     *Float `yaml:"a"`
+		B     *Float `yaml:"b"`
 	} `yaml:"purchases"`
 	// Spend holds the Gamma-Gamma parameters (clv.Spend); all three required.
 	Spend *struct {
-		P *float64 `yaml:"p"`
-		Q *float64 `yaml:"q"`
-		V *float64 `yaml:"v"`
+		P *Float `yaml:"p"`
+		Q *Float `yaml:"q"`
+		V *Float `yaml:"v"`
 	} `yaml:"spend"`
 	HorizonMonths       *WholeNumber `yaml:"horizon_months"`        // months of predicted_clv; required
-	DiscountRateMonthly *float64     `yaml:"discount_rate_monthly"` // d in SPEC §9's (1 + d)^i; required
-	RescoreEveryDays    *float64     `yaml:"rescore_every_days"`    // periodic re-scoring, 0 to 3650 days; absent or 0: off
+	DiscountRateMonthly *Float       `yaml:"discount_rate_monthly"` // d in SPEC §9's (1 + d)^i; required
+	RescoreEveryDays    *Float       `yaml:"rescore_every_days"`    // periodic re-scoring, 0 to 3650 days; absent or 0: off
 }
 
 // model validates the block and builds the predictive model. Every
@@ -84,11 +85,11 @@ func (p *Predictive) model() (*aggregate.Predictive, error) {
 	if err != nil {
 		return nil, fmt.Errorf("time_unit: %w", err)
 	}
-	need := func(name string, v *float64) (float64, error) {
+	need := func(name string, v *Float) (float64, error) {
 		if v == nil {
 			return 0, fmt.Errorf("%s is missing (run ltvctl fit; parameters are never guessed)", name)
 		}
-		return *v, nil
+		return float64(*v), nil
 	}
 	if p.Purchases == nil || p.Spend == nil {
 		return nil, errors.New("purchases and spend are required (run ltvctl fit to get them)")
@@ -98,7 +99,7 @@ func (p *Predictive) model() (*aggregate.Predictive, error) {
 	cfg.Purchases.Kind = kind
 	for _, f := range []struct {
 		name string
-		src  *float64
+		src  *Float
 		dst  *float64
 	}{
 		{"purchases.r", p.Purchases.R, &cfg.Purchases.R}, {"purchases.alpha", p.Purchases.Alpha, &cfg.Purchases.Alpha},
@@ -120,7 +121,7 @@ func (p *Predictive) model() (*aggregate.Predictive, error) {
 	}
 	rescore := 0.0
 	if p.RescoreEveryDays != nil {
-		rescore = *p.RescoreEveryDays
+		rescore = float64(*p.RescoreEveryDays)
 	}
 	if !(rescore >= 0) || rescore > 3650 {
 		return nil, fmt.Errorf("rescore_every_days = %v: must be 0 (off) to 3650", rescore)
@@ -244,6 +245,46 @@ func shortText(s string) string {
 	}
 	return strconv.Quote(s)
 }
+
+// Float is a parameter of the predictive model in the YAML: a finite
+// number, read from its text whether quoted or not, as the decimal
+// settings are ("0.243" and 0.243 are the same value; a block copied
+// through a tool that quotes numbers still loads).
+type Float float64
+
+// UnmarshalYAML accepts a YAML number, or a quoted decimal number with or
+// without an exponent.
+func (f *Float) UnmarshalYAML(n *yaml.Node) error {
+	n = resolve(n)
+	if n.Kind != yaml.ScalarNode {
+		return badValue(n, "expected a number")
+	}
+	if tag := n.ShortTag(); tag == "!!float" || tag == "!!int" {
+		// YAML's own numbers, .inf and .nan included: the model's checks
+		// name those by their values.
+		var v float64
+		if err := n.Decode(&v); err != nil {
+			return badValue(n, "want a number, got %s", shortText(n.Value))
+		}
+		*f = Float(v)
+		return nil
+	}
+	text := strings.TrimSpace(n.Value)
+	if !decimalForm.MatchString(text) {
+		return badValue(n, "want a number, got %s", shortText(n.Value))
+	}
+	v, err := strconv.ParseFloat(text, 64)
+	if err != nil || math.IsInf(v, 0) {
+		return badValue(n, "%s is out of range", shortText(n.Value))
+	}
+	*f = Float(v)
+	return nil
+}
+
+// decimalForm is a quoted number as people and ltvctl fit write it:
+// digits with an optional sign, point and exponent (not Go's hexadecimal,
+// underscored or "Inf" forms).
+var decimalForm = regexp.MustCompile(`^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$`)
 
 // WholeNumber is a count in the YAML: an integer, never a number with a
 // fraction (which yaml.v3 would otherwise cut to an integer silently).

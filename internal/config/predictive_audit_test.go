@@ -57,3 +57,45 @@ func TestPredictiveBlockErrorsNameTheSetting(t *testing.T) {
 		})
 	}
 }
+
+// TestPredictiveNumbersMayBeQuoted: a parameter given as a quoted number
+// ("0.243", as some tools write YAML) is the same value as unquoted, as the
+// decimal settings are; quoted text that is not a decimal number is named.
+func TestPredictiveNumbersMayBeQuoted(t *testing.T) {
+	model := func(yaml string) (*File, error) {
+		var f File
+		if err := ParseFile([]byte(yaml), &f); err != nil {
+			return nil, err
+		}
+		_, err := f.Model()
+		return &f, err
+	}
+	plain, err := model(spectest.Predictive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	quoted := spectest.Predictive
+	for _, kv := range []string{"r: 0.243", "alpha: 4.414", "q: 3.74", "discount_rate_monthly: 0.01", "rescore_every_days: 0"} {
+		k, v, _ := strings.Cut(kv, ": ")
+		next := strings.Replace(quoted, kv, k+`: "`+v+`"`, 1)
+		if next == quoted {
+			t.Fatalf("%q is not in the block", kv)
+		}
+		quoted = next
+	}
+	quoted = strings.Replace(quoted, "a: 0.793", "a: ' 7.93e-1 '", 1)
+	got, err := model(quoted)
+	if err != nil {
+		t.Fatalf("quoted numbers refused: %v", err)
+	}
+	if *got.Predictive.Purchases.R != *plain.Predictive.Purchases.R || *got.Predictive.Purchases.A != *plain.Predictive.Purchases.A ||
+		*got.Predictive.Spend.Q != *plain.Predictive.Spend.Q || *got.Predictive.DiscountRateMonthly != *plain.Predictive.DiscountRateMonthly {
+		t.Fatalf("quoted %+v %+v, unquoted %+v %+v", *got.Predictive.Purchases, *got.Predictive.Spend, *plain.Predictive.Purchases, *plain.Predictive.Spend)
+	}
+	for _, bad := range []string{`"0x1p-2"`, `"1_000"`, `"Inf"`, `"NaN"`, `"0.2 4"`, `""`, `"1e400"`} {
+		_, err := model(strings.Replace(spectest.Predictive, "r: 0.243", "r: "+bad, 1))
+		if err == nil || !strings.Contains(err.Error(), "r") || !strings.Contains(err.Error(), "want a number") && !strings.Contains(err.Error(), "out of range") {
+			t.Errorf("r: %s: %v", bad, err)
+		}
+	}
+}
