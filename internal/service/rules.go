@@ -53,7 +53,7 @@ func (r *reindexer) run(ctx context.Context) {
 			return
 		}
 		if err != nil {
-			r.log.Warn("re-indexing timers after a change of the timer rules failed; retrying", zap.Error(err))
+			r.log.Warn("timer rules: checking them, or re-indexing after a change, failed; retrying", zap.Error(err))
 		}
 		select {
 		case <-ctx.Done():
