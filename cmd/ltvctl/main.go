@@ -452,6 +452,9 @@ func readSummaryCSV(path string, margin float64) (rows []summaryRow, monetary bo
 		}
 	}
 	_, monetary = get(header, "monetary_value", "zbar")
+	// A summary has one row per customer: a repeated id would weigh twice
+	// in a fit and print two rows in score.
+	lineOf := map[string]int{}
 	for n := 1; ; n++ {
 		rec, err := r.Read()
 		if errors.Is(err, io.EOF) {
@@ -470,6 +473,10 @@ func readSummaryCSV(path string, margin float64) (rows []summaryRow, monetary bo
 			row.id = strconv.Itoa(n)
 		}
 		where := fmt.Sprintf("summary %s line %d (id %s)", path, line, row.id)
+		if first, twice := lineOf[row.id]; twice {
+			return nil, false, fmt.Errorf("%s: the id is on line %d too; a summary has one row per customer", where, first)
+		}
+		lineOf[row.id] = line
 		num := func(names ...string) (float64, error) {
 			v, ok := get(rec, names...)
 			if !ok || strings.TrimSpace(v) == "" {

@@ -434,6 +434,9 @@ func TestSummaryRowsAreChecked(t *testing.T) {
 		{"after a quoted line break", header + "\"a\nb\",1,2,3,4\n" + good + "c,2,10,5,4\n", "line 6 (id c): invalid customer data: T = 5"},
 		{"without ids, after blank lines", "frequency,recency,T\n1,2,3\n\n1,5,3\n", "line 4 (id 2): invalid customer data: T = 3"},
 		{"a column twice", "frequency,recency,T,monetary_value,frequency\n1,2,10,5,1\n", `header names column "frequency" twice`},
+		// One row per customer: a repeated id would weigh twice in a fit.
+		{"an id twice", header + good + "\n a ,1,2,3,4\n", "line 5 (id a): the id is on line 2 too"},
+		{"a pandas index twice", ",frequency,recency,T\n7,1,2,3\n8,0,0,3\n7,1,2,3\n", "line 4 (id 7): the id is on line 2 too"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := testutil.WriteFile(t, "summary.csv", tc.csv)
