@@ -62,11 +62,15 @@ func (m *Model) SegmentAt(s *State, now time.Time) string {
 //
 // A stored segment that is not the one the rule gives at the clock was
 // set under other thresholds (at_risk_after_days or lapsed_after_days
-// changed since): it is due to change at once, one nanosecond after the
+// changed since), and a prediction that is missing (the predictive model
+// turned on since) or left over (turned off) was made under other
+// settings too: such a customer is due at once, one nanosecond after the
 // clock (a timer's cause names its due time, and one at the clock itself
-// could be the cause of the change that set the old segment). Under
-// unchanged thresholds the stored segment is always the rule's at the
-// clock: every evaluation sets both.
+// could be the cause of the change that set the old segment), and the
+// timer then re-scores it, or drops its prediction (advance). Under
+// unchanged settings neither happens: every evaluation sets the segment
+// and the clock together, and every event of a customer with orders is
+// scored while the model is on.
 func (m *Model) NextDue(s *State) (time.Time, bool) {
 	churned := s.Churned()
 	var next time.Time
@@ -99,7 +103,7 @@ func (m *Model) NextDue(s *State) (time.Time, bool) {
 	} else {
 		rule = m.SegmentAt(s, s.Clock)
 	}
-	if rule != s.Segment && !s.Clock.IsZero() {
+	if (rule != s.Segment || m.predictionStale(s)) && !s.Clock.IsZero() {
 		return s.Clock.Add(time.Nanosecond), true
 	}
 	if p := m.Predictive; p != nil && s.Orders > 0 {
@@ -113,6 +117,16 @@ func (m *Model) NextDue(s *State) (time.Time, bool) {
 		}
 	}
 	return next, !next.IsZero()
+}
+
+// predictionStale says s's prediction is not what the model's setting
+// gives: none for a customer with orders while the predictive model is
+// on, or one while it is off.
+func (m *Model) predictionStale(s *State) bool {
+	if m.Predictive == nil {
+		return !s.ScoredAt.IsZero()
+	}
+	return s.Orders > 0 && s.ScoredAt.IsZero()
 }
 
 // SegmentChange is a change of a customer's stored segment, the payload of

@@ -206,12 +206,12 @@ func roundHalfAway(r *big.Rat, places int) string {
 }
 
 // TestSwitchingTheModelOn pins what docs/predictive.md says of turning the
-// predictive model on over customers stored without it: nothing scans
-// every customer (SPEC §8), so each is first scored at its next timer or
-// event. One whose segment timer is still pending is scored as of that
-// timer's due time (and re-scored periodically from then on); one already
-// lapsed or churned has no timer and keeps SPEC §4's ltv, without the five
-// fields, until its next event, whatever rescore_every_days says.
+// predictive model on over customers stored without it: each is scored
+// one nanosecond after its clock (the last time it was evaluated), once
+// time passes that, then re-scored every rescore_every_days from there and
+// at its segment timers; a customer already lapsed or churned, which has
+// no segment timer, too. (The consumer re-indexes every customer when the
+// model is turned on, so each is reached at its partition's next batch.)
 func TestSwitchingTheModelOn(t *testing.T) {
 	plain := aggregate.DefaultModel()
 	on := mustModel(t, func(m *aggregate.Model) {
@@ -221,38 +221,42 @@ func TestSwitchingTheModelOn(t *testing.T) {
 		name   string
 		events []aggregate.Event
 		until  string // the stream time the plain model brought it to
-		want   string // scored_at after the model is on and time moved to April 20th, "" for none
+		first  string // its first scoring, a nanosecond after its clock
+		want   string // scored_at once the model is on and time moved to April 20th
 	}{
-		// At risk on April 10th (90 days after its last order), scored
-		// then; re-scored on the 17th.
-		{"active: scored at its at-risk due time, then every 7 days", []aggregate.Event{placed("e1", "100.00", "2026-01-01T00:00:00Z"), placed("e2", "100.00", "2026-01-10T00:00:00Z")},
-			"2026-02-01T00:00:00Z", "2026-04-17T00:00:00Z"},
-		{"lapsed: no timer, not scored", []aggregate.Event{placed("e1", "100.00", "2025-01-01T00:00:00Z")},
-			"2026-02-01T00:00:00Z", ""},
-		{"churned: no timer, not scored", []aggregate.Event{placed("e1", "100.00", "2026-01-01T00:00:00Z"), churned("c1", "2026-01-05T00:00:00Z")},
-			"2026-02-01T00:00:00Z", ""},
+		// Evaluated last at its second order (January 10th): scored just
+		// after it, then every 7 days, and at risk on April 10th (90 days
+		// after its last order), re-scored on the 17th.
+		{"active: scored just after its clock, then every 7 days and at its at-risk due time", []aggregate.Event{placed("e1", "100.00", "2026-01-01T00:00:00Z"), placed("e2", "100.00", "2026-01-10T00:00:00Z")},
+			"2026-02-01T00:00:00Z", "2026-01-10T00:00:00.000000001Z", "2026-04-17T00:00:00Z"},
+		// Lapsed on 2025-06-30 (180 days), its clock since.
+		{"lapsed: no segment timer, scored just after its lapse", []aggregate.Event{placed("e1", "100.00", "2025-01-01T00:00:00Z")},
+			"2026-02-01T00:00:00Z", "2025-06-30T00:00:00.000000001Z", "2026-04-14T00:00:00.000000001Z"},
+		{"churned: no segment timer, scored just after its churn", []aggregate.Event{placed("e1", "100.00", "2026-01-01T00:00:00Z"), churned("c1", "2026-01-05T00:00:00Z")},
+			"2026-02-01T00:00:00Z", "2026-01-05T00:00:00.000000001Z", "2026-04-13T00:00:00.000000001Z"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := newCustomer(t, plain)
 			c.applyAll(tc.events...)
 			plain.Advance(&c.s, testCustomer, at(tc.until), nil)
-			ltvBefore := c.s.LTV
+			if !c.s.ScoredAt.IsZero() {
+				t.Fatal("scored without the model")
+			}
 			c.m = on
+			if due, ok := on.NextDue(&c.s); !ok || !due.Equal(at(tc.first)) {
+				t.Fatalf("due %s (%v), want %s", due, ok, tc.first)
+			}
 			var fx aggregate.Effects
+			on.AdvanceAll(&c.s, testCustomer, at(tc.first), &fx)
+			if !c.s.ScoredAt.Equal(at(tc.first)) {
+				t.Fatalf("first scored at %s, want %s", c.s.ScoredAt, tc.first)
+			}
+			if want := c.s.PredictedCLV.Add(c.s.GrossProfit); !c.s.LTV.Equal(want) {
+				t.Fatalf("ltv %s, want gross profit %s + predicted %s", c.s.LTV, c.s.GrossProfit, c.s.PredictedCLV)
+			}
 			on.AdvanceAll(&c.s, testCustomer, at("2026-04-20T00:00:00Z"), &fx)
-			switch {
-			case tc.want == "" && (!c.s.ScoredAt.IsZero() || !c.s.LTV.Equal(ltvBefore)):
-				t.Fatalf("scored at %s, ltv %s (was %s): want it untouched until its next event", c.s.ScoredAt, c.s.LTV, ltvBefore)
-			case tc.want != "" && !c.s.ScoredAt.Equal(at(tc.want)):
+			if !c.s.ScoredAt.Equal(at(tc.want)) {
 				t.Fatalf("scored at %s, want %s", c.s.ScoredAt, tc.want)
-			}
-			if tc.want != "" {
-				return
-			}
-			// Its next event scores it.
-			r := on.ApplyAt(&c.s, ptr(placed("e9", "10.00", "2027-01-01T00:00:00Z")), aggregate.SourceOffset{Offset: 99}, at("2027-01-01T00:00:00Z"))
-			if r.Outcome != aggregate.Applied || !c.s.ScoredAt.Equal(at("2027-01-01T00:00:00Z")) || c.s.PredictedCLV.IsZero() {
-				t.Fatalf("after an event: %v, scored at %s, predicted_clv %s", r.Outcome, c.s.ScoredAt, c.s.PredictedCLV)
 			}
 		})
 	}

@@ -18,7 +18,8 @@ import (
 // first one's at-risk due time, so its next write is a timer's. Then it
 // has none of the five prediction fields, SPEC §4's ltv (3000 × 3 years /
 // 1 year = 9000.00) and the tier that gives (gold), reached by a change
-// caused by that timer, and its at_risk segment event carries them.
+// caused by the timer its left-over prediction makes due a nanosecond
+// after its clock (its order), and its at_risk segment event carries them.
 func TestPredictiveOffTimerWriteRestoresDefaultLTV(t *testing.T) {
 	ctx := testutil.Context(t, 2*time.Minute)
 	e := newEnv(t, 1)
@@ -60,8 +61,8 @@ func TestPredictiveOffTimerWriteRestoresDefaultLTV(t *testing.T) {
 	chains, _ := readChains(ctx, t, e.brokers, settings.DefaultChangesTopic, "ltv.change.v1")
 	chain := chains["c-off"]
 	if n := len(chain); n != 2 || chain[1].PreviousTier != "silver" || chain[1].Tier != "gold" ||
-		chain[1].CausedBy != "timer:2026-04-01T00:00:00Z" || chain[1].LTV != "9000.00" {
-		t.Errorf("c-off's tier changes: %+v, want \"\" → silver, then silver → gold by timer:2026-04-01T00:00:00Z at 9000.00", chain)
+		chain[1].CausedBy != "timer:2026-01-01T00:00:00.000000001Z" || chain[1].LTV != "9000.00" {
+		t.Errorf("c-off's tier changes: %+v, want \"\" → silver, then silver → gold by timer:2026-01-01T00:00:00.000000001Z at 9000.00", chain)
 	}
 	segs := readSegmentChains(ctx, t, e.brokers)["c-off"]
 	if n := len(segs); n != 2 || segs[1].Segment != "at_risk" || segs[1].LTV != "9000.00" || segs[1].Tier != "gold" {

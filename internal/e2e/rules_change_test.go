@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/ltv-stream/ltv-stream/internal/settings"
+	"github.com/ltv-stream/ltv-stream/internal/spectest"
 	"github.com/ltv-stream/ltv-stream/internal/store"
 	"github.com/ltv-stream/ltv-stream/internal/testutil"
 	"github.com/segmentio/kafka-go"
@@ -95,5 +96,64 @@ func TestChangedSegmentThresholdsReachQuietCustomers(t *testing.T) {
 		if s, last := segment(cust), w[len(w)-1]; !strings.HasSuffix(strings.SplitN(last, "@", 2)[0], "→"+s) {
 			t.Errorf("%s stored segment %q, its chain ends %q", cust, s, last)
 		}
+	}
+}
+
+// TestSwitchingThePredictiveModelOnScoresQuietCustomers: customers stored
+// without the predictive model, then the service restarted with it (SPEC
+// §9). Once every customer is re-indexed (ltv:timer_rules says the model is
+// on), the next event of the partition gets each of them scored, also one
+// already lapsed, which has no segment timer: scored just after its clock
+// (its lapse), its ltv history plus future.
+func TestSwitchingThePredictiveModelOnScoresQuietCustomers(t *testing.T) {
+	ctx := testutil.Context(t, 2*time.Minute)
+	e := newEnv(t, 1)
+	order := func(id, cust, at string) kafka.Message {
+		return kafka.Message{Topic: settings.DefaultOrdersTopic, Key: []byte(cust), Value: []byte(fmt.Sprintf(
+			`{"schema":"ltv.order.v1","event_id":%q,"type":"order_placed","customer_id":%q,"order_id":"o-%s","amount":"10.00","currency":"SEK","occurred_at":%q}`,
+			id, cust, id, at))}
+	}
+	caughtUp := func() {
+		t.Helper()
+		if err := testutil.WaitCaughtUp(ctx, e.brokers, settings.DefaultGroupID, settings.DefaultOrdersTopic, settings.DefaultLifecycleTopic); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitPredictive := func(want string) {
+		t.Helper()
+		for e.rc.HGet(ctx, store.TimerRulesKey, "predictive").Val() != want {
+			if ctx.Err() != nil {
+				t.Fatalf("ltv:timer_rules never said predictive %s", want)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	write(t, ctx, e.brokers, []kafka.Message{order("l1", "c-lapsed", "2025-01-01T00:00:00Z"), order("k1", "c-clock", "2026-01-10T00:00:00Z")})
+	svc := startService(t, e.config(t))
+	caughtUp()
+	waitPredictive("off")
+	svc.stop(t)
+	h := e.rc.HGetAll(ctx, "ltv:{c-lapsed}").Val()
+	if h["segment"] != "lapsed" || h["predicted_clv"] != "" {
+		t.Fatalf("without the model: %v", h)
+	}
+
+	svc = startService(t, e.config(t, "--config", testutil.WriteFile(t, "on.yaml", spectest.Predictive)))
+	defer svc.stop(t)
+	waitPredictive("on")
+	write(t, ctx, e.brokers, []kafka.Message{order("k2", "c-clock", "2026-01-20T00:00:00Z")})
+	caughtUp()
+	for {
+		h = e.rc.HGetAll(ctx, "ltv:{c-lapsed}").Val()
+		if h["predicted_clv"] != "" || ctx.Err() != nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !strings.HasPrefix(h["scored_at"], "2025-06-30T00:00:00") || h["predicted_clv"] == "" || h["p_alive"] == "" {
+		t.Fatalf("c-lapsed with the model on: %v; want it scored just after its lapse on 2025-06-30", h)
+	}
+	if h["ltv"] == "30.00" {
+		t.Errorf("c-lapsed keeps SPEC §4's ltv %s; with the model it is gross profit plus predicted_clv", h["ltv"])
 	}
 }

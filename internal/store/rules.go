@@ -16,8 +16,8 @@ import (
 
 // TimerRulesKey is the hash recording the settings that make customers'
 // due times (SPEC §8: at_risk_after_days, lapsed_after_days; §9:
-// rescore_every_days): the timer index holds due times derived under
-// them. When a consumer starts under other values, the index is behind
+// rescore_every_days, and whether the predictive model is on at all): the
+// timer index holds due times derived under them. When a consumer starts under other values, the index is behind
 // its rule, and the customers are re-indexed once (Reindex).
 const TimerRulesKey = "ltv:timer_rules"
 
@@ -32,27 +32,34 @@ type TimerRules struct {
 	AtRiskAfter  time.Duration
 	LapsedAfter  time.Duration
 	RescoreEvery time.Duration // 0 without the predictive model or re-scoring
+	// Predictive says the predictive model is on: turned on, every
+	// customer is due to be scored; turned off, to drop its prediction.
+	Predictive bool
 }
 
 // TimerRulesOf gives the model's timer rules.
 func TimerRulesOf(m *aggregate.Model) TimerRules {
-	r := TimerRules{AtRiskAfter: m.AtRiskAfter, LapsedAfter: m.LapsedAfter}
+	r := TimerRules{AtRiskAfter: m.AtRiskAfter, LapsedAfter: m.LapsedAfter, Predictive: m.Predictive != nil}
 	if m.Predictive != nil {
 		r.RescoreEvery = m.Predictive.RescoreEvery
 	}
 	return r
 }
 
-var timerRuleFields = []string{"at_risk_after", "lapsed_after", "rescore_every"}
+var timerRuleFields = []string{"at_risk_after", "lapsed_after", "rescore_every", "predictive"}
 
 func (r TimerRules) values() []string {
-	return []string{r.AtRiskAfter.String(), r.LapsedAfter.String(), r.RescoreEvery.String()}
+	predictive := "off"
+	if r.Predictive {
+		predictive = "on"
+	}
+	return []string{r.AtRiskAfter.String(), r.LapsedAfter.String(), r.RescoreEvery.String(), predictive}
 }
 
 // String renders the rules for logs.
 func (r TimerRules) String() string {
 	v := r.values()
-	return "at_risk_after=" + v[0] + " lapsed_after=" + v[1] + " rescore_every=" + v[2]
+	return "at_risk_after=" + v[0] + " lapsed_after=" + v[1] + " rescore_every=" + v[2] + " predictive=" + v[3]
 }
 
 // RecordTimerRules records rules when none are recorded yet (a first
@@ -66,7 +73,7 @@ func (r *Redis) RecordTimerRules(ctx context.Context, rules TimerRules) (recorde
 		// All three at once: HSETNX per field would mix a first start's
 		// values with another's.
 		p.Eval(ctx, `if redis.call('EXISTS', KEYS[1]) == 0 then redis.call('HSET', KEYS[1], unpack(ARGV)) end return 0`,
-			[]string{TimerRulesKey}, timerRuleFields[0], want[0], timerRuleFields[1], want[1], timerRuleFields[2], want[2])
+			[]string{TimerRulesKey}, fieldValues(want)...)
 		got = p.HMGet(ctx, TimerRulesKey, timerRuleFields...)
 		return nil
 	})
@@ -77,16 +84,28 @@ func (r *Redis) RecordTimerRules(ctx context.Context, rules TimerRules) (recorde
 	durations := []*time.Duration{&recorded.AtRiskAfter, &recorded.LapsedAfter, &recorded.RescoreEvery}
 	for i, v := range got.Val() {
 		s, _ := v.(string)
-		*durations[i], _ = time.ParseDuration(s)
+		if i < len(durations) {
+			*durations[i], _ = time.ParseDuration(s)
+		} else {
+			recorded.Predictive = s == "on"
+		}
 		same = same && s == want[i]
 	}
 	return recorded, same, nil
 }
 
+// fieldValues interleaves the rules' field names with values, for HSET.
+func fieldValues(values []string) []any {
+	args := make([]any, 0, 2*len(values))
+	for i, v := range values {
+		args = append(args, timerRuleFields[i], v)
+	}
+	return args
+}
+
 // SetTimerRules records rules once the index is derived under them.
 func (r *Redis) SetTimerRules(ctx context.Context, rules TimerRules) error {
-	v := rules.values()
-	if err := r.client.HSet(ctx, TimerRulesKey, timerRuleFields[0], v[0], timerRuleFields[1], v[1], timerRuleFields[2], v[2]).Err(); err != nil {
+	if err := r.client.HSet(ctx, TimerRulesKey, fieldValues(rules.values())...).Err(); err != nil {
 		return fmt.Errorf("timer rules: %w", err)
 	}
 	return nil
