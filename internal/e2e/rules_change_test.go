@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -26,11 +27,6 @@ import (
 func TestChangedSegmentThresholdsReachQuietCustomers(t *testing.T) {
 	ctx := testutil.Context(t, 2*time.Minute)
 	e := newEnv(t, 1)
-	order := func(id, cust, at string) kafka.Message {
-		return kafka.Message{Topic: settings.DefaultOrdersTopic, Key: []byte(cust), Value: []byte(fmt.Sprintf(
-			`{"schema":"ltv.order.v1","event_id":%q,"type":"order_placed","customer_id":%q,"order_id":"o-%s","amount":"10.00","currency":"SEK","occurred_at":%q}`,
-			id, cust, id, at))}
-	}
 	recorded := func() string {
 		return e.rc.HGet(ctx, store.TimerRulesKey, "at_risk_after").Val() + "/" + e.rc.HGet(ctx, store.TimerRulesKey, "lapsed_after").Val()
 	}
@@ -43,21 +39,15 @@ func TestChangedSegmentThresholdsReachQuietCustomers(t *testing.T) {
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
-	caughtUp := func() {
-		t.Helper()
-		if err := testutil.WaitCaughtUp(ctx, e.brokers, settings.DefaultGroupID, settings.DefaultOrdersTopic, settings.DefaultLifecycleTopic); err != nil {
-			t.Fatal(err)
-		}
-	}
 	segment := func(cust string) string { return e.rc.HGet(ctx, "ltv:{"+cust+"}", "segment").Val() }
 
 	write(t, ctx, e.brokers, []kafka.Message{
-		order("l1", "c-lapsed", "2025-06-01T00:00:00Z"),
-		order("q1", "c-quiet", "2026-01-01T00:00:00Z"),
-		order("k1", "c-clock", "2026-01-10T00:00:00Z"),
+		tenSEKOrder("l1", "c-lapsed", "2025-06-01T00:00:00Z"),
+		tenSEKOrder("q1", "c-quiet", "2026-01-01T00:00:00Z"),
+		tenSEKOrder("k1", "c-clock", "2026-01-10T00:00:00Z"),
 	})
 	svc := startService(t, e.config(t))
-	caughtUp()
+	caughtUp(ctx, t, e)
 	waitRules("2160h0m0s/4320h0m0s")
 	svc.stop(t)
 	if a, b := segment("c-quiet"), segment("c-lapsed"); a != "new" || b != "lapsed" {
@@ -67,8 +57,8 @@ func TestChangedSegmentThresholdsReachQuietCustomers(t *testing.T) {
 	svc = startService(t, e.config(t, "--config", testutil.WriteFile(t, "rules.yaml", "at_risk_after_days: 7\nlapsed_after_days: 365\n")))
 	defer svc.stop(t)
 	waitRules("168h0m0s/8760h0m0s")
-	write(t, ctx, e.brokers, []kafka.Message{order("k2", "c-clock", "2026-01-20T00:00:00Z")})
-	caughtUp()
+	write(t, ctx, e.brokers, []kafka.Message{tenSEKOrder("k2", "c-clock", "2026-01-20T00:00:00Z")})
+	caughtUp(ctx, t, e)
 	want := map[string][]string{
 		"c-quiet":  {"→new@q1", "new→at_risk@timer:2026-01-08T00:00:00Z"},
 		"c-lapsed": {"→new@l1", "new→at_risk@timer:2025-08-30T00:00:00Z", "at_risk→lapsed@timer:2025-11-28T00:00:00Z", "lapsed→at_risk@timer:2025-11-28T00:00:00.000000001Z"},
@@ -108,17 +98,6 @@ func TestChangedSegmentThresholdsReachQuietCustomers(t *testing.T) {
 func TestSwitchingThePredictiveModelOnScoresQuietCustomers(t *testing.T) {
 	ctx := testutil.Context(t, 2*time.Minute)
 	e := newEnv(t, 1)
-	order := func(id, cust, at string) kafka.Message {
-		return kafka.Message{Topic: settings.DefaultOrdersTopic, Key: []byte(cust), Value: []byte(fmt.Sprintf(
-			`{"schema":"ltv.order.v1","event_id":%q,"type":"order_placed","customer_id":%q,"order_id":"o-%s","amount":"10.00","currency":"SEK","occurred_at":%q}`,
-			id, cust, id, at))}
-	}
-	caughtUp := func() {
-		t.Helper()
-		if err := testutil.WaitCaughtUp(ctx, e.brokers, settings.DefaultGroupID, settings.DefaultOrdersTopic, settings.DefaultLifecycleTopic); err != nil {
-			t.Fatal(err)
-		}
-	}
 	waitPredictive := func(want string) {
 		t.Helper()
 		for e.rc.HGet(ctx, store.TimerRulesKey, "predictive").Val() != want {
@@ -128,9 +107,9 @@ func TestSwitchingThePredictiveModelOnScoresQuietCustomers(t *testing.T) {
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
-	write(t, ctx, e.brokers, []kafka.Message{order("l1", "c-lapsed", "2025-01-01T00:00:00Z"), order("k1", "c-clock", "2026-01-10T00:00:00Z")})
+	write(t, ctx, e.brokers, []kafka.Message{tenSEKOrder("l1", "c-lapsed", "2025-01-01T00:00:00Z"), tenSEKOrder("k1", "c-clock", "2026-01-10T00:00:00Z")})
 	svc := startService(t, e.config(t))
-	caughtUp()
+	caughtUp(ctx, t, e)
 	waitPredictive("off")
 	svc.stop(t)
 	h := e.rc.HGetAll(ctx, "ltv:{c-lapsed}").Val()
@@ -141,8 +120,8 @@ func TestSwitchingThePredictiveModelOnScoresQuietCustomers(t *testing.T) {
 	svc = startService(t, e.config(t, "--config", testutil.WriteFile(t, "on.yaml", spectest.Predictive)))
 	defer svc.stop(t)
 	waitPredictive("on")
-	write(t, ctx, e.brokers, []kafka.Message{order("k2", "c-clock", "2026-01-20T00:00:00Z")})
-	caughtUp()
+	write(t, ctx, e.brokers, []kafka.Message{tenSEKOrder("k2", "c-clock", "2026-01-20T00:00:00Z")})
+	caughtUp(ctx, t, e)
 	for {
 		h = e.rc.HGetAll(ctx, "ltv:{c-lapsed}").Val()
 		if h["predicted_clv"] != "" || ctx.Err() != nil {
@@ -155,5 +134,20 @@ func TestSwitchingThePredictiveModelOnScoresQuietCustomers(t *testing.T) {
 	}
 	if h["ltv"] == "30.00" {
 		t.Errorf("c-lapsed keeps SPEC §4's ltv %s; with the model it is gross profit plus predicted_clv", h["ltv"])
+	}
+}
+
+// tenSEKOrder is an order_placed record of 10.00 SEK.
+func tenSEKOrder(id, cust, at string) kafka.Message {
+	return kafka.Message{Topic: settings.DefaultOrdersTopic, Key: []byte(cust), Value: []byte(fmt.Sprintf(
+		`{"schema":"ltv.order.v1","event_id":%q,"type":"order_placed","customer_id":%q,"order_id":"o-%s","amount":"10.00","currency":"SEK","occurred_at":%q}`,
+		id, cust, id, at))}
+}
+
+// caughtUp waits until the default group has committed every input record.
+func caughtUp(ctx context.Context, t *testing.T, e *env) {
+	t.Helper()
+	if err := testutil.WaitCaughtUp(ctx, e.brokers, settings.DefaultGroupID, settings.DefaultOrdersTopic, settings.DefaultLifecycleTopic); err != nil {
+		t.Fatal(err)
 	}
 }
