@@ -35,6 +35,9 @@ type reindexer struct {
 	retry     time.Duration
 	perSecond int
 	page      int
+	// beforeLease, when set (tests), runs between the look at the
+	// recorded rules and the taking of the lease.
+	beforeLease func()
 }
 
 func newReindexer(st *store.Redis, m *aggregate.Model, log *zap.Logger) *reindexer {
@@ -71,6 +74,9 @@ func (r *reindexer) attempt(ctx context.Context, want store.TimerRules) (done bo
 	if err != nil || same {
 		return same, err
 	}
+	if r.beforeLease != nil {
+		r.beforeLease()
+	}
 	ok, err := r.st.TakeReindexLease(ctx, r.owner, r.ttl)
 	if err != nil || !ok {
 		return false, err // another consumer is walking: look again later
@@ -80,6 +86,12 @@ func (r *reindexer) attempt(ctx context.Context, want store.TimerRules) (done bo
 		defer cancel()
 		_ = r.st.ReleaseReindexLease(rctx, r.owner)
 	}()
+	// The lease's previous holder may have finished its walk, recorded the
+	// rules and released the lease since the look above: look again under
+	// the lease, so this consumer does not walk every customer once more.
+	if recorded, same, err = r.st.RecordTimerRules(ctx, want); err != nil || same {
+		return same, err
+	}
 	r.log.Info("timer rules changed: re-indexing every customer's due time",
 		zap.Stringer("recorded", recorded), zap.Stringer("now", want))
 	start := time.Now()

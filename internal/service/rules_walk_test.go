@@ -203,3 +203,31 @@ func TestTwoReindexersStartedTogetherWalkOnce(t *testing.T) {
 		t.Fatal("the lease is held after the walk")
 	}
 }
+
+// TestReindexerLooksAgainUnderTheLease: a consumer that saw the old rules
+// recorded, and takes the lease only after the group mate that held it has
+// walked every customer, recorded the new rules and released it, does not
+// walk every customer a second time.
+func TestReindexerLooksAgainUnderTheLease(t *testing.T) {
+	ctx := testutil.Context(t, 30*time.Second)
+	f := newWalkFixture(t, ctx, 10)
+	core, logs := observer.New(zapcore.InfoLevel)
+	r := f.slowWalker(zap.New(core), 50, 100000)
+	r.beforeLease = func() {
+		// The group mate's walk ends here: the new rules recorded, the
+		// lease released (it never held it in this test: free already).
+		if err := f.st.SetTimerRules(ctx, store.TimerRulesOf(f.changed)); err != nil {
+			t.Error(err)
+		}
+	}
+	r.run(ctx)
+	if n := logs.FilterMessage("timer rules changed: re-indexing every customer's due time").Len(); n != 0 {
+		t.Fatalf("walked every customer again after the group mate had recorded the rules (%d walks)", n)
+	}
+	if f.leaseHeld(ctx) {
+		t.Fatal("the lease is held")
+	}
+	if got := f.recorded(ctx); got != changedRules {
+		t.Fatalf("rules %q, want %q", got, changedRules)
+	}
+}
