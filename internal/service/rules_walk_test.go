@@ -3,10 +3,12 @@ package service
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
@@ -229,5 +231,91 @@ func TestReindexerLooksAgainUnderTheLease(t *testing.T) {
 	}
 	if got := f.recorded(ctx); got != changedRules {
 		t.Fatalf("rules %q, want %q", got, changedRules)
+	}
+}
+
+// TestReindexerOnRedisCluster: the walk on a Redis Cluster of three
+// masters: the timer rules and the lease (keys without a hash tag) are
+// recorded and taken, every customer of every master is read (SCAN per
+// master), each gets its entry in the index of its own partition (four
+// partitions, each index in its own slot) at the new rule's due time, and
+// the new rules are recorded; a second start under them walks nothing.
+func TestReindexerOnRedisCluster(t *testing.T) {
+	ctx := testutil.Context(t, 60*time.Second)
+	cluster := testutil.StartRedisCluster(t, 3)
+	rc := cluster.Client()
+	st := store.NewRedis(rc, store.Config{})
+	if err := st.LoadScripts(ctx); err != nil {
+		t.Fatal(err)
+	}
+	old, changed := aggregate.DefaultModel(), aggregate.DefaultModel()
+	changed.AtRiskAfter, changed.LapsedAfter = 10*aggregate.Day, 20*aggregate.Day
+	if _, same, err := st.RecordTimerRules(ctx, store.TimerRulesOf(old)); err != nil || !same {
+		t.Fatal(same, err)
+	}
+	const n, partitions = 200, 4
+	var ids []string
+	for i := 0; i < n; i++ {
+		ids = append(ids, fmt.Sprintf("c%03d", i))
+	}
+	snaps, _, err := st.Load(ctx, ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var writes []store.Write
+	for i := range snaps {
+		s := snaps[i].State
+		ev := aggregate.Event{Kind: aggregate.OrderPlaced, EventID: "e-" + ids[i], CustomerID: ids[i], OrderID: "o-" + ids[i],
+			Currency: "SEK", OccurredAt: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(i) * time.Hour)}
+		old.Apply(&s, &ev, aggregate.SourceOffset{Topic: aggregate.TopicOf("orders"), Partition: int32(i % partitions), Offset: int64(i)})
+		writes = append(writes, store.Encode(old, &snaps[i], &s, nil, store.EncodeOptions{Figures: true, Now: time.Now()}))
+	}
+	if c, err := st.Save(ctx, writes); err != nil || len(c) != 0 {
+		t.Fatal(c, err)
+	}
+	// The customers are spread over the three masters.
+	var mu sync.Mutex
+	var perMaster []int
+	if err := rc.ForEachMaster(ctx, func(ctx context.Context, m *redis.Client) error {
+		keys, err := m.Keys(ctx, "ltv:{c*}").Result()
+		mu.Lock()
+		defer mu.Unlock()
+		perMaster = append(perMaster, len(keys))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(perMaster) != 3 || slices.Contains(perMaster, 0) {
+		t.Fatalf("customers per master %v, want some on each of 3", perMaster)
+	}
+
+	core, logs := observer.New(zapcore.InfoLevel)
+	r := newReindexer(st, changed, zap.New(core))
+	r.retry, r.page = 20*time.Millisecond, 16 // many pages per master
+	r.run(ctx)
+	if logs.FilterMessage("timer rules changed: every customer re-indexed").Len() != 1 {
+		t.Fatalf("the walk did not finish: %v", logs.All())
+	}
+	if got := logs.FilterMessage("timer rules changed: every customer re-indexed").All()[0].ContextMap()["customers"]; fmt.Sprint(got) != fmt.Sprint(n) {
+		t.Errorf("the walk read %v customers, want %d", got, n)
+	}
+	for i, id := range ids {
+		due := time.Date(2026, 1, 11, 0, 0, 0, 0, time.UTC).Add(time.Duration(i) * time.Hour)
+		score, err := rc.ZScore(ctx, store.TimersKey(int32(i%partitions)), id).Result()
+		if err != nil || score != float64(due.Unix()) {
+			t.Errorf("%s: entry in partition %d %v (%v), want %s", id, i%partitions, score, err, due)
+		}
+	}
+	got := rc.HGet(ctx, store.TimerRulesKey, "at_risk_after").Val() + "/" + rc.HGet(ctx, store.TimerRulesKey, "lapsed_after").Val()
+	if got != changedRules {
+		t.Fatalf("rules recorded %q, want %q", got, changedRules)
+	}
+	if rc.Exists(ctx, "ltv:timer_rules:pass").Val() != 0 {
+		t.Fatal("the lease is held after the walk")
+	}
+	again := newReindexer(st, changed, zap.New(core))
+	again.run(ctx)
+	if k := logs.FilterMessage("timer rules changed: re-indexing every customer's due time").Len(); k != 1 {
+		t.Fatalf("%d walks, want 1 (a start under recorded rules walks nothing)", k)
 	}
 }
