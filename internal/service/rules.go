@@ -66,11 +66,13 @@ func (r *reindexer) run(ctx context.Context) {
 	}
 }
 
-// attempt records the rules on a first start, or walks every customer
-// when they changed and this process gets the lease; done once the
-// recorded rules are the model's.
+// attempt walks every customer when the recorded rules are not the
+// model's (changed, or none recorded yet: a first start, where the walk
+// finds nothing, or a state from a build before the record) and this
+// process gets the lease, then records them; done once the recorded rules
+// are the model's.
 func (r *reindexer) attempt(ctx context.Context, want store.TimerRules) (done bool, err error) {
-	recorded, same, err := r.st.RecordTimerRules(ctx, want)
+	recorded, same, err := r.st.RecordedTimerRules(ctx, want)
 	if err != nil || same {
 		return same, err
 	}
@@ -89,11 +91,16 @@ func (r *reindexer) attempt(ctx context.Context, want store.TimerRules) (done bo
 	// The lease's previous holder may have finished its walk, recorded the
 	// rules and released the lease since the look above: look again under
 	// the lease, so this consumer does not walk every customer once more.
-	if recorded, same, err = r.st.RecordTimerRules(ctx, want); err != nil || same {
+	if recorded, same, err = r.st.RecordedTimerRules(ctx, want); err != nil || same {
 		return same, err
 	}
-	r.log.Info("timer rules changed: re-indexing every customer's due time",
-		zap.Stringer("recorded", recorded), zap.Stringer("now", want))
+	if recorded == (store.TimerRules{}) {
+		r.log.Info("timer rules not recorded yet (a first start, or a state from an older build): re-indexing every customer's due time",
+			zap.Stringer("now", want))
+	} else {
+		r.log.Info("timer rules changed: re-indexing every customer's due time",
+			zap.Stringer("recorded", recorded), zap.Stringer("now", want))
+	}
 	start := time.Now()
 	read, indexed, unreadable := 0, 0, 0
 	err = r.st.EachCustomer(ctx, r.page, func(snaps []store.Snapshot, errs []error) error {

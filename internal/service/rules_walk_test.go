@@ -38,8 +38,8 @@ func newWalkFixture(t *testing.T, ctx context.Context, n int) *walkFixture {
 	}
 	f := &walkFixture{st: st, srv: srv, old: aggregate.DefaultModel(), changed: aggregate.DefaultModel(), n: n}
 	f.changed.AtRiskAfter, f.changed.LapsedAfter = 10*aggregate.Day, 20*aggregate.Day
-	if _, same, err := st.RecordTimerRules(ctx, store.TimerRulesOf(f.old)); err != nil || !same {
-		t.Fatal(same, err)
+	if err := st.SetTimerRules(ctx, store.TimerRulesOf(f.old)); err != nil {
+		t.Fatal(err)
 	}
 	var ids []string
 	for i := 0; i < n; i++ {
@@ -250,8 +250,8 @@ func TestReindexerOnRedisCluster(t *testing.T) {
 	}
 	old, changed := aggregate.DefaultModel(), aggregate.DefaultModel()
 	changed.AtRiskAfter, changed.LapsedAfter = 10*aggregate.Day, 20*aggregate.Day
-	if _, same, err := st.RecordTimerRules(ctx, store.TimerRulesOf(old)); err != nil || !same {
-		t.Fatal(same, err)
+	if err := st.SetTimerRules(ctx, store.TimerRulesOf(old)); err != nil {
+		t.Fatal(err)
 	}
 	const n, partitions = 200, 4
 	var ids []string
@@ -317,5 +317,23 @@ func TestReindexerOnRedisCluster(t *testing.T) {
 	again.run(ctx)
 	if k := logs.FilterMessage("timer rules changed: re-indexing every customer's due time").Len(); k != 1 {
 		t.Fatalf("%d walks, want 1 (a start under recorded rules walks nothing)", k)
+	}
+}
+
+// TestReindexerWalksAStateWithoutRecordedRules: customers stored by a
+// build before ltv:timer_rules existed, perhaps under other thresholds,
+// are walked once at the first start that finds no record (here under new
+// thresholds, which a record-on-first-start would have taken as the ones
+// the index holds), and the rules are recorded then.
+func TestReindexerWalksAStateWithoutRecordedRules(t *testing.T) {
+	ctx := testutil.Context(t, 30*time.Second)
+	f := newWalkFixture(t, ctx, 30)
+	f.srv.Client().Del(ctx, store.TimerRulesKey)
+	f.slowWalker(zap.NewNop(), 10, 1000).run(ctx)
+	if n := f.indexed(ctx); n != int64(f.n) {
+		t.Fatalf("%d of %d customers indexed at the new rule's due time", n, f.n)
+	}
+	if got := f.recorded(ctx); got != changedRules {
+		t.Fatalf("recorded %q, want %q", got, changedRules)
 	}
 }

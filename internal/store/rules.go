@@ -62,27 +62,22 @@ func (r TimerRules) String() string {
 	return "at_risk_after=" + v[0] + " lapsed_after=" + v[1] + " rescore_every=" + v[2] + " predictive=" + v[3]
 }
 
-// RecordTimerRules records rules when none are recorded yet (a first
-// start) and returns what is recorded, with same saying whether it equals
-// rules. A recorded field that is not a duration reads as zero (which no
-// valid configuration has), so it is taken as a change.
-func (r *Redis) RecordTimerRules(ctx context.Context, rules TimerRules) (recorded TimerRules, same bool, err error) {
+// RecordedTimerRules returns the rules recorded in TimerRulesKey, with
+// same saying whether they equal rules. None recorded (a first start, or
+// a state written by a build before the key existed, perhaps under other
+// settings) is not the same: the walk that follows finds nothing to do on
+// an empty database and re-derives an older one. A recorded field that is
+// not a duration reads as zero (which no valid configuration has), so it
+// is taken as a change.
+func (r *Redis) RecordedTimerRules(ctx context.Context, rules TimerRules) (recorded TimerRules, same bool, err error) {
 	want := rules.values()
-	var got *redis.SliceCmd
-	_, err = r.client.Pipelined(ctx, func(p redis.Pipeliner) error {
-		// All three at once: HSETNX per field would mix a first start's
-		// values with another's.
-		p.Eval(ctx, `if redis.call('EXISTS', KEYS[1]) == 0 then redis.call('HSET', KEYS[1], unpack(ARGV)) end return 0`,
-			[]string{TimerRulesKey}, fieldValues(want)...)
-		got = p.HMGet(ctx, TimerRulesKey, timerRuleFields...)
-		return nil
-	})
+	got, err := r.client.HMGet(ctx, TimerRulesKey, timerRuleFields...).Result()
 	if err != nil {
 		return TimerRules{}, false, fmt.Errorf("timer rules: %w", err)
 	}
 	same = true
 	durations := []*time.Duration{&recorded.AtRiskAfter, &recorded.LapsedAfter, &recorded.RescoreEvery}
-	for i, v := range got.Val() {
+	for i, v := range got {
 		s, _ := v.(string)
 		if i < len(durations) {
 			*durations[i], _ = time.ParseDuration(s)

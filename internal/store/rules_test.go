@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -14,30 +15,42 @@ func redisZ(at time.Time, member string) redis.Z {
 	return redis.Z{Score: float64(at.Unix()) + float64(at.Nanosecond())/1e9, Member: member}
 }
 
-func TestTimerRulesAreRecordedOnTheFirstStart(t *testing.T) {
+// TestRecordedTimerRules: none recorded is not the same as any rules (a
+// first start, or a state from a build before the record, walks once);
+// recorded ones compare by their text, which an operator can read.
+func TestRecordedTimerRules(t *testing.T) {
 	st, _, ctx, rc := fixture(t)
 	old := store.TimerRules{AtRiskAfter: 90 * aggregate.Day, LapsedAfter: 180 * aggregate.Day}
-	changed := store.TimerRules{AtRiskAfter: 30 * aggregate.Day, LapsedAfter: 60 * aggregate.Day, RescoreEvery: 7 * aggregate.Day}
+	changed := store.TimerRules{AtRiskAfter: 30 * aggregate.Day, LapsedAfter: 60 * aggregate.Day, RescoreEvery: 7 * aggregate.Day, Predictive: true}
 
-	if rec, same, err := st.RecordTimerRules(ctx, old); err != nil || !same || rec != old {
-		t.Fatalf("first start: recorded %v, same %v, err %v", rec, same, err)
+	if rec, same, err := st.RecordedTimerRules(ctx, old); err != nil || same || rec != (store.TimerRules{}) {
+		t.Fatalf("none recorded: recorded %v, same %v, err %v; want nothing, not the same", rec, same, err)
 	}
-	if rec, same, err := st.RecordTimerRules(ctx, changed); err != nil || same || rec != old {
-		t.Fatalf("changed rules: recorded %v, same %v, err %v; want the first start's, not the same", rec, same, err)
+	if rc.Exists(ctx, store.TimerRulesKey).Val() != 0 {
+		t.Fatal("looking recorded them")
+	}
+	if err := st.SetTimerRules(ctx, old); err != nil {
+		t.Fatal(err)
+	}
+	if rec, same, err := st.RecordedTimerRules(ctx, old); err != nil || !same || rec != old {
+		t.Fatalf("recorded: %v, same %v, err %v", rec, same, err)
+	}
+	if rec, same, err := st.RecordedTimerRules(ctx, changed); err != nil || same || rec != old {
+		t.Fatalf("changed rules: recorded %v, same %v, err %v; want the old ones, not the same", rec, same, err)
 	}
 	if err := st.SetTimerRules(ctx, changed); err != nil {
 		t.Fatal(err)
 	}
-	if rec, same, err := st.RecordTimerRules(ctx, changed); err != nil || !same || rec != changed {
+	if rec, same, err := st.RecordedTimerRules(ctx, changed); err != nil || !same || rec != changed {
 		t.Fatalf("after SetTimerRules: recorded %v, same %v, err %v", rec, same, err)
 	}
 	// An operator reads them as text.
-	if got := rc.HGet(ctx, store.TimerRulesKey, "at_risk_after").Val(); got != "720h0m0s" {
-		t.Fatalf("at_risk_after recorded as %q", got)
+	if got := rc.HMGet(ctx, store.TimerRulesKey, "at_risk_after", "rescore_every", "predictive").Val(); fmt.Sprint(got) != "[720h0m0s 168h0m0s on]" {
+		t.Fatalf("recorded as %v", got)
 	}
 	// A field someone mangled is a change, not a match.
 	rc.HSet(ctx, store.TimerRulesKey, "lapsed_after", "sixty days")
-	if _, same, err := st.RecordTimerRules(ctx, changed); err != nil || same {
+	if _, same, err := st.RecordedTimerRules(ctx, changed); err != nil || same {
 		t.Fatalf("a mangled field: same %v, err %v", same, err)
 	}
 }
