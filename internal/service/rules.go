@@ -107,15 +107,15 @@ func (r *reindexer) attempt(ctx context.Context, want store.TimerRules) (done bo
 		if err := r.st.RenewReindexLease(ctx, r.owner, r.ttl); err != nil {
 			return err
 		}
-		ok := snaps[:0]
+		readable := snaps[:0]
 		for i := range snaps {
 			if errs[i] != nil {
 				unreadable++ // the consumer dead-letters its events and reports it
 				continue
 			}
-			ok = append(ok, snaps[i])
+			readable = append(readable, snaps[i])
 		}
-		n, err := r.st.Reindex(ctx, r.model, ok)
+		n, err := r.st.Reindex(ctx, r.model, readable)
 		if err != nil {
 			return err
 		}
