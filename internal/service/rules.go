@@ -67,10 +67,10 @@ func (r *reindexer) run(ctx context.Context) {
 }
 
 // attempt walks every customer when the recorded rules are not the
-// model's (changed, or none recorded yet: a first start, where the walk
-// finds nothing, or a state from a build before the record) and this
-// process gets the lease, then records them; done once the recorded rules
-// are the model's.
+// model's (changed, or none recorded beside existing customers: a state
+// from a build before the record) and this process gets the lease, then
+// records them; on an empty database it only records them. Done once the
+// recorded rules are the model's.
 func (r *reindexer) attempt(ctx context.Context, want store.TimerRules) (done bool, err error) {
 	recorded, same, err := r.st.RecordedTimerRules(ctx, want)
 	if err != nil || same {
@@ -95,7 +95,18 @@ func (r *reindexer) attempt(ctx context.Context, want store.TimerRules) (done bo
 		return same, err
 	}
 	if recorded == (store.TimerRules{}) {
-		r.log.Info("timer rules not recorded yet (a first start, or a state from an older build): re-indexing every customer's due time",
+		// A first start on an empty database has nothing to re-index:
+		// the customers its batches create meanwhile are written under
+		// these rules, and a walk would read each of them once more.
+		found, err := r.st.HasCustomers(ctx)
+		if err != nil {
+			return false, err
+		}
+		if !found {
+			err := r.st.SetTimerRules(ctx, want)
+			return err == nil, err
+		}
+		r.log.Info("timer rules not recorded (a state from a build before the record): re-indexing every customer's due time",
 			zap.Stringer("now", want))
 	} else {
 		r.log.Info("timer rules changed: re-indexing every customer's due time",

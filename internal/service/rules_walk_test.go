@@ -337,3 +337,20 @@ func TestReindexerWalksAStateWithoutRecordedRules(t *testing.T) {
 		t.Fatalf("recorded %q, want %q", got, changedRules)
 	}
 }
+
+// TestReindexerOnlyRecordsOnAnEmptyDatabase: a first start with no
+// customers records the rules without walking, so the customers its
+// batches create meanwhile are not read a second time.
+func TestReindexerOnlyRecordsOnAnEmptyDatabase(t *testing.T) {
+	ctx := testutil.Context(t, 30*time.Second)
+	srv := testutil.StartRedis(t)
+	st := store.NewRedis(srv.StoreClient(), store.Config{})
+	core, logs := observer.New(zapcore.InfoLevel)
+	newReindexer(st, aggregate.DefaultModel(), zap.New(core)).run(ctx)
+	if got := srv.Client().HGet(ctx, store.TimerRulesKey, "at_risk_after").Val(); got != "2160h0m0s" {
+		t.Fatalf("recorded %q", got)
+	}
+	if n := logs.FilterMessageSnippet("re-indexing").Len(); n != 0 {
+		t.Fatalf("walked an empty database (%d log lines)", n)
+	}
+}

@@ -163,3 +163,19 @@ func TestReindexBringsEntriesForward(t *testing.T) {
 		t.Error("the churned customer got an entry")
 	}
 }
+
+// TestHasCustomers: the partitions' keys and the records under ltv: are
+// not customers; one customer hash is.
+func TestHasCustomers(t *testing.T) {
+	st, m, ctx, rc := fixture(t)
+	rc.ZAdd(ctx, store.TimersKey(0), redis.Z{Score: 1, Member: "c"})
+	rc.Set(ctx, store.StreamTimeKey(0), "2026-01-01T00:00:00.000000000Z", 0)
+	rc.HSet(ctx, store.InputsKey, "cluster_id", "x")
+	if found, err := st.HasCustomers(ctx); err != nil || found {
+		t.Fatalf("no customers: %v %v", found, err)
+	}
+	applyAndWrite(t, st, m, "c-1", []aggregate.Event{order("e1", "c-1", "10.00", "", "2026-01-01T00:00:00Z")}, 1)
+	if found, err := st.HasCustomers(ctx); err != nil || !found {
+		t.Fatalf("one customer: %v %v", found, err)
+	}
+}

@@ -6,6 +6,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -113,6 +114,19 @@ func (r *Redis) EachCustomerID(ctx context.Context, batchSize int, fn func(ids [
 	}
 	return walk(ctx, r.client)
 }
+
+// HasCustomers reports whether any customer hash exists: the SCAN of
+// EachCustomerID, stopped at the first customer found (on an empty
+// database it reads every key, of which there are few).
+func (r *Redis) HasCustomers(ctx context.Context) (bool, error) {
+	err := r.EachCustomerID(ctx, 1000, func([]string) error { return errFoundCustomer })
+	if errors.Is(err, errFoundCustomer) {
+		return true, nil
+	}
+	return false, err
+}
+
+var errFoundCustomer = errors.New("found a customer")
 
 // NotHashError is ReadFields' answer when the keys of some customers hold
 // something other than a hash (WRONGTYPE: another program wrote
