@@ -124,7 +124,7 @@ func TestChangedSegmentThresholdsOnRedisCluster(t *testing.T) {
 	// segments, for 20 seconds at most.
 	deadline := time.Now().Add(20 * time.Second)
 	var problems []string
-	after := map[string]int{}
+	var after map[string]int
 	for {
 		problems, after = nil, map[string]int{}
 		chains := readSegmentChains(ctx, t, e.brokers)

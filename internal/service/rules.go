@@ -72,8 +72,7 @@ func (r *reindexer) run(ctx context.Context) {
 // records them; on an empty database it only records them. Done once the
 // recorded rules are the model's.
 func (r *reindexer) attempt(ctx context.Context, want store.TimerRules) (done bool, err error) {
-	recorded, same, err := r.st.RecordedTimerRules(ctx, want)
-	if err != nil || same {
+	if _, same, err := r.st.RecordedTimerRules(ctx, want); err != nil || same {
 		return same, err
 	}
 	if r.beforeLease != nil {
@@ -91,7 +90,8 @@ func (r *reindexer) attempt(ctx context.Context, want store.TimerRules) (done bo
 	// The lease's previous holder may have finished its walk, recorded the
 	// rules and released the lease since the look above: look again under
 	// the lease, so this consumer does not walk every customer once more.
-	if recorded, same, err = r.st.RecordedTimerRules(ctx, want); err != nil || same {
+	recorded, same, err := r.st.RecordedTimerRules(ctx, want)
+	if err != nil || same {
 		return same, err
 	}
 	if recorded == (store.TimerRules{}) {

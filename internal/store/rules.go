@@ -23,7 +23,7 @@ const TimerRulesKey = "ltv:timer_rules"
 
 // timerRulesPassKey is the lease of the one consumer that re-indexes
 // after a change of the rules; it expires if that consumer dies.
-const timerRulesPassKey = "ltv:timer_rules:pass"
+const timerRulesPassKey = "ltv:timer_rules:pass" //nolint:gosec // a key name, not a credential
 
 // TimerRules are the settings a model's due times depend on, as recorded
 // in TimerRulesKey (Go duration text, so any value the configuration
