@@ -72,7 +72,6 @@ func (m *Model) SegmentAt(s *State, now time.Time) string {
 // and the clock together, and every event of a customer with orders is
 // scored while the model is on.
 func (m *Model) NextDue(s *State) (time.Time, bool) {
-	churned := s.Churned()
 	var next time.Time
 	consider := func(due time.Time) {
 		if due.After(s.Clock) && (next.IsZero() || due.Before(next)) {
@@ -84,7 +83,7 @@ func (m *Model) NextDue(s *State) (time.Time, bool) {
 	// the clock), so checking the stored segment costs no more than this
 	// loop: NextDue runs several times per event.
 	var rule string
-	if !churned && s.Orders > 0 && !s.LastOrderAt.IsZero() {
+	if !s.Churned() && s.Orders > 0 && !s.LastOrderAt.IsZero() {
 		rule = SegmentLapsed
 		for i, after := range [...]time.Duration{m.AtRiskAfter, m.LapsedAfter} {
 			if due := s.LastOrderAt.Add(after); due.After(s.Clock) {

@@ -236,7 +236,10 @@ var maxSetting = decimal.New(1, 18)
 const maxSettingPlaces = 20
 
 // exponentForm is a decimal number with an exponent, such as 1e99999.
-var exponentForm = regexp.MustCompile(`^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)[eE][+-]?[0-9]+$`)
+var exponentForm = regexp.MustCompile(`^` + digitsText + `[eE][+-]?[0-9]+$`)
+
+// digitsText is a signed decimal number without exponent, as text.
+const digitsText = `[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)`
 
 // shortText quotes a value for an error message, cut to a readable length.
 func shortText(s string) string {
@@ -284,7 +287,7 @@ func (f *Float) UnmarshalYAML(n *yaml.Node) error {
 // decimalForm is a quoted number as people and ltvctl fit write it:
 // digits with an optional sign, point and exponent (not Go's hexadecimal,
 // underscored or "Inf" forms).
-var decimalForm = regexp.MustCompile(`^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$`)
+var decimalForm = regexp.MustCompile(`^` + digitsText + `([eE][+-]?[0-9]+)?$`)
 
 // WholeNumber is a count in the YAML: an integer, never a number with a
 // fraction (which yaml.v3 would otherwise cut to an integer silently).

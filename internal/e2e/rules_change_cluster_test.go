@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/ltv-stream/ltv-stream/internal/aggregate"
-	"github.com/ltv-stream/ltv-stream/internal/settings"
 	"github.com/ltv-stream/ltv-stream/internal/store"
 	"github.com/ltv-stream/ltv-stream/internal/testutil"
 	"github.com/segmentio/kafka-go"
@@ -27,31 +26,8 @@ func TestChangedSegmentThresholdsOnRedisCluster(t *testing.T) {
 	const partitions = 3
 	ctx := testutil.Context(t, 3*time.Minute)
 	e := newClusterEnv(t, partitions, 1, 3)
-	order := func(id, cust, at string) kafka.Message {
-		return kafka.Message{Topic: settings.DefaultOrdersTopic, Key: []byte(cust), Value: []byte(fmt.Sprintf(
-			`{"schema":"ltv.order.v1","event_id":%q,"type":"order_placed","customer_id":%q,"order_id":"o-%s","amount":"10.00","currency":"SEK","occurred_at":%q}`,
-			id, cust, id, at))}
-	}
 	partitionOf := func(key string) int {
 		return (&kafka.Murmur2Balancer{}).Balance(kafka.Message{Key: []byte(key)}, 0, 1, 2)
-	}
-	recorded := func() string {
-		return e.rc.HGet(ctx, store.TimerRulesKey, "at_risk_after").Val() + "/" + e.rc.HGet(ctx, store.TimerRulesKey, "lapsed_after").Val()
-	}
-	waitRules := func(want string) {
-		t.Helper()
-		for recorded() != want {
-			if ctx.Err() != nil {
-				t.Fatalf("timer rules recorded %q, want %q", recorded(), want)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
-	caughtUp := func() {
-		t.Helper()
-		if err := testutil.WaitCaughtUp(ctx, e.brokers, settings.DefaultGroupID, settings.DefaultOrdersTopic, settings.DefaultLifecycleTopic); err != nil {
-			t.Fatal(err)
-		}
 	}
 
 	var quiet []string
@@ -63,9 +39,9 @@ func TestChangedSegmentThresholdsOnRedisCluster(t *testing.T) {
 		quiet = append(quiet, cust)
 		onPartition[partitionOf(cust)]++
 		first := start.Add(time.Duration(i) * 11 * aggregate.Day)
-		msgs = append(msgs, order(cust+"-1", cust, first.Format(time.RFC3339)))
+		msgs = append(msgs, tenSEKOrder(cust+"-1", cust, first.Format(time.RFC3339)))
 		if i%3 == 0 {
-			msgs = append(msgs, order(cust+"-2", cust, first.Add(4*aggregate.Day).Format(time.RFC3339)))
+			msgs = append(msgs, tenSEKOrder(cust+"-2", cust, first.Add(4*aggregate.Day).Format(time.RFC3339)))
 		}
 	}
 	if len(onPartition) != partitions {
@@ -81,12 +57,12 @@ func TestChangedSegmentThresholdsOnRedisCluster(t *testing.T) {
 		}
 	}
 	for p, cust := range ticks {
-		msgs = append(msgs, order(cust+"-1", cust, fmt.Sprintf("2025-12-%02dT00:00:00Z", 20+p)))
+		msgs = append(msgs, tenSEKOrder(cust+"-1", cust, fmt.Sprintf("2025-12-%02dT00:00:00Z", 20+p)))
 	}
 	write(t, ctx, e.brokers, msgs)
 	svc := startService(t, e.config(t))
-	caughtUp()
-	waitRules("2160h0m0s/4320h0m0s")
+	caughtUp(ctx, t, e)
+	waitTimerRules(ctx, t, e, "2160h0m0s/4320h0m0s", "at_risk_after", "lapsed_after")
 	svc.stop(t)
 	before := map[string]int{}
 	for _, cust := range quiet {
@@ -100,13 +76,13 @@ func TestChangedSegmentThresholdsOnRedisCluster(t *testing.T) {
 
 	svc = startService(t, e.config(t, "--config", testutil.WriteFile(t, "rules.yaml", "at_risk_after_days: 7\nlapsed_after_days: 365\n")))
 	defer svc.stop(t)
-	waitRules("168h0m0s/8760h0m0s")
+	waitTimerRules(ctx, t, e, "168h0m0s/8760h0m0s", "at_risk_after", "lapsed_after")
 	msgs = nil
 	for p, cust := range ticks {
-		msgs = append(msgs, order(cust+"-2", cust, fmt.Sprintf("2026-03-%02dT00:00:00Z", 1+p)))
+		msgs = append(msgs, tenSEKOrder(cust+"-2", cust, fmt.Sprintf("2026-03-%02dT00:00:00Z", 1+p)))
 	}
 	write(t, ctx, e.brokers, msgs)
-	caughtUp()
+	caughtUp(ctx, t, e)
 
 	rule := aggregate.DefaultModel()
 	rule.AtRiskAfter, rule.LapsedAfter = 7*aggregate.Day, 365*aggregate.Day

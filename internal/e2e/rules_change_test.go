@@ -27,18 +27,6 @@ import (
 func TestChangedSegmentThresholdsReachQuietCustomers(t *testing.T) {
 	ctx := testutil.Context(t, 2*time.Minute)
 	e := newEnv(t, 1)
-	recorded := func() string {
-		return e.rc.HGet(ctx, store.TimerRulesKey, "at_risk_after").Val() + "/" + e.rc.HGet(ctx, store.TimerRulesKey, "lapsed_after").Val()
-	}
-	waitRules := func(want string) {
-		t.Helper()
-		for recorded() != want {
-			if ctx.Err() != nil {
-				t.Fatalf("timer rules recorded %q, want %q", recorded(), want)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
 	segment := func(cust string) string { return e.rc.HGet(ctx, "ltv:{"+cust+"}", "segment").Val() }
 
 	write(t, ctx, e.brokers, []kafka.Message{
@@ -48,7 +36,7 @@ func TestChangedSegmentThresholdsReachQuietCustomers(t *testing.T) {
 	})
 	svc := startService(t, e.config(t))
 	caughtUp(ctx, t, e)
-	waitRules("2160h0m0s/4320h0m0s")
+	waitTimerRules(ctx, t, e, "2160h0m0s/4320h0m0s", "at_risk_after", "lapsed_after")
 	svc.stop(t)
 	if a, b := segment("c-quiet"), segment("c-lapsed"); a != "new" || b != "lapsed" {
 		t.Fatalf("under 90/180 days: c-quiet %q, c-lapsed %q; want new, lapsed", a, b)
@@ -56,7 +44,7 @@ func TestChangedSegmentThresholdsReachQuietCustomers(t *testing.T) {
 
 	svc = startService(t, e.config(t, "--config", testutil.WriteFile(t, "rules.yaml", "at_risk_after_days: 7\nlapsed_after_days: 365\n")))
 	defer svc.stop(t)
-	waitRules("168h0m0s/8760h0m0s")
+	waitTimerRules(ctx, t, e, "168h0m0s/8760h0m0s", "at_risk_after", "lapsed_after")
 	write(t, ctx, e.brokers, []kafka.Message{tenSEKOrder("k2", "c-clock", "2026-01-20T00:00:00Z")})
 	caughtUp(ctx, t, e)
 	want := map[string][]string{
@@ -98,19 +86,10 @@ func TestChangedSegmentThresholdsReachQuietCustomers(t *testing.T) {
 func TestSwitchingThePredictiveModelOnScoresQuietCustomers(t *testing.T) {
 	ctx := testutil.Context(t, 2*time.Minute)
 	e := newEnv(t, 1)
-	waitPredictive := func(want string) {
-		t.Helper()
-		for e.rc.HGet(ctx, store.TimerRulesKey, "predictive").Val() != want {
-			if ctx.Err() != nil {
-				t.Fatalf("ltv:timer_rules never said predictive %s", want)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
 	write(t, ctx, e.brokers, []kafka.Message{tenSEKOrder("l1", "c-lapsed", "2025-01-01T00:00:00Z"), tenSEKOrder("k1", "c-clock", "2026-01-10T00:00:00Z")})
 	svc := startService(t, e.config(t))
 	caughtUp(ctx, t, e)
-	waitPredictive("off")
+	waitTimerRules(ctx, t, e, "off", "predictive")
 	svc.stop(t)
 	h := e.rc.HGetAll(ctx, "ltv:{c-lapsed}").Val()
 	if h["segment"] != "lapsed" || h["predicted_clv"] != "" {
@@ -119,7 +98,7 @@ func TestSwitchingThePredictiveModelOnScoresQuietCustomers(t *testing.T) {
 
 	svc = startService(t, e.config(t, "--config", testutil.WriteFile(t, "on.yaml", spectest.Predictive)))
 	defer svc.stop(t)
-	waitPredictive("on")
+	waitTimerRules(ctx, t, e, "on", "predictive")
 	write(t, ctx, e.brokers, []kafka.Message{tenSEKOrder("k2", "c-clock", "2026-01-20T00:00:00Z")})
 	caughtUp(ctx, t, e)
 	for {
@@ -149,5 +128,26 @@ func caughtUp(ctx context.Context, t *testing.T, e *env) {
 	t.Helper()
 	if err := testutil.WaitCaughtUp(ctx, e.brokers, settings.DefaultGroupID, settings.DefaultOrdersTopic, settings.DefaultLifecycleTopic); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// waitTimerRules waits until ltv:timer_rules holds want in fields, their
+// values joined by "/": the consumer has recorded (or re-indexed under)
+// the rules it runs with.
+func waitTimerRules(ctx context.Context, t *testing.T, e *env, want string, fields ...string) {
+	t.Helper()
+	recorded := func() string {
+		vals := e.rc.HMGet(ctx, store.TimerRulesKey, fields...).Val()
+		text := make([]string, len(vals))
+		for i, v := range vals {
+			text[i], _ = v.(string)
+		}
+		return strings.Join(text, "/")
+	}
+	for recorded() != want {
+		if ctx.Err() != nil {
+			t.Fatalf("ltv:timer_rules %v recorded %q, want %q", fields, recorded(), want)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

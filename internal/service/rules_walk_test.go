@@ -38,10 +38,19 @@ func newWalkFixture(t *testing.T, ctx context.Context, n int) *walkFixture {
 	}
 	f := &walkFixture{st: st, srv: srv, old: aggregate.DefaultModel(), changed: aggregate.DefaultModel(), n: n}
 	f.changed.AtRiskAfter, f.changed.LapsedAfter = 10*aggregate.Day, 20*aggregate.Day
-	if err := st.SetTimerRules(ctx, store.TimerRulesOf(f.old)); err != nil {
+	day0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	seedOrders(t, ctx, st, f.old, n, func(int) (int32, time.Time) { return 1, day0 })
+	return f
+}
+
+// seedOrders records m's timer rules and stores n customers c000, c001, …
+// under m, each with one order: the i-th read from partition and at the
+// time placed(i) gives. It returns their ids.
+func seedOrders(t *testing.T, ctx context.Context, st *store.Redis, m *aggregate.Model, n int, placed func(i int) (int32, time.Time)) (ids []string) {
+	t.Helper()
+	if err := st.SetTimerRules(ctx, store.TimerRulesOf(m)); err != nil {
 		t.Fatal(err)
 	}
-	var ids []string
 	for i := 0; i < n; i++ {
 		ids = append(ids, fmt.Sprintf("c%03d", i))
 	}
@@ -52,15 +61,16 @@ func newWalkFixture(t *testing.T, ctx context.Context, n int) *walkFixture {
 	var writes []store.Write
 	for i := range snaps {
 		s := snaps[i].State
+		partition, at := placed(i)
 		ev := aggregate.Event{Kind: aggregate.OrderPlaced, EventID: "e-" + ids[i], CustomerID: ids[i], OrderID: "o-" + ids[i],
-			Currency: "SEK", OccurredAt: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-		f.old.Apply(&s, &ev, aggregate.SourceOffset{Topic: aggregate.TopicOf("orders"), Partition: 1, Offset: int64(i)})
-		writes = append(writes, store.Encode(f.old, &snaps[i], &s, nil, store.EncodeOptions{Figures: true, Now: time.Now()}))
+			Currency: "SEK", OccurredAt: at}
+		m.Apply(&s, &ev, aggregate.SourceOffset{Topic: aggregate.TopicOf("orders"), Partition: partition, Offset: int64(i)})
+		writes = append(writes, store.Encode(m, &snaps[i], &s, nil, store.EncodeOptions{Figures: true, Now: time.Now()}))
 	}
 	if c, err := st.Save(ctx, writes); err != nil || len(c) != 0 {
 		t.Fatal(c, err)
 	}
-	return f
+	return ids
 }
 
 // indexed is how many customers have an entry at the new rule's due time
@@ -250,29 +260,11 @@ func TestReindexerOnRedisCluster(t *testing.T) {
 	}
 	old, changed := aggregate.DefaultModel(), aggregate.DefaultModel()
 	changed.AtRiskAfter, changed.LapsedAfter = 10*aggregate.Day, 20*aggregate.Day
-	if err := st.SetTimerRules(ctx, store.TimerRulesOf(old)); err != nil {
-		t.Fatal(err)
-	}
 	const n, partitions = 200, 4
-	var ids []string
-	for i := 0; i < n; i++ {
-		ids = append(ids, fmt.Sprintf("c%03d", i))
-	}
-	snaps, _, err := st.Load(ctx, ids)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var writes []store.Write
-	for i := range snaps {
-		s := snaps[i].State
-		ev := aggregate.Event{Kind: aggregate.OrderPlaced, EventID: "e-" + ids[i], CustomerID: ids[i], OrderID: "o-" + ids[i],
-			Currency: "SEK", OccurredAt: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(i) * time.Hour)}
-		old.Apply(&s, &ev, aggregate.SourceOffset{Topic: aggregate.TopicOf("orders"), Partition: int32(i % partitions), Offset: int64(i)})
-		writes = append(writes, store.Encode(old, &snaps[i], &s, nil, store.EncodeOptions{Figures: true, Now: time.Now()}))
-	}
-	if c, err := st.Save(ctx, writes); err != nil || len(c) != 0 {
-		t.Fatal(c, err)
-	}
+	day0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	ids := seedOrders(t, ctx, st, old, n, func(i int) (int32, time.Time) {
+		return int32(i % partitions), day0.Add(time.Duration(i) * time.Hour)
+	})
 	// The customers are spread over the three masters.
 	var mu sync.Mutex
 	var perMaster []int
