@@ -337,9 +337,11 @@ func TestClusterPredictiveChaosMatchesUndisturbedRun(t *testing.T) {
 	rng := rand.New(rand.NewPCG(11, 17))
 	var failingOver, holdRestarts atomic.Bool
 	zombie := false
+	var kills atomic.Int32
 	hooks := turmoilHooks{
-		lag:   groupLag,
-		pause: failingOver.Store,
+		lag:    groupLag,
+		killed: func() int { return int(kills.Load()) },
+		pause:  failingOver.Store,
 		allBatched: func() bool {
 			mu.Lock()
 			defer mu.Unlock()
@@ -376,8 +378,7 @@ func TestClusterPredictiveChaosMatchesUndisturbedRun(t *testing.T) {
 	}
 	go func() { redisDone <- clusterTurmoil(ctx, cluster, hooks) }()
 
-	kills := 0
-	for kills < 12 && !caughtUp() && ctx.Err() == nil {
+	for kills.Load() < 12 && !caughtUp() && ctx.Err() == nil {
 		time.Sleep(time.Duration(300+rng.IntN(700)) * time.Millisecond)
 		mu.Lock()
 		if !holdRestarts.Load() {
@@ -386,7 +387,7 @@ func TestClusterPredictiveChaosMatchesUndisturbedRun(t *testing.T) {
 		if !failingOver.Load() {
 			i := rng.IntN(len(procs))
 			procs[i].kill()
-			kills++
+			kills.Add(1)
 			start(i)
 		}
 		mu.Unlock()
@@ -416,12 +417,12 @@ func TestClusterPredictiveChaosMatchesUndisturbedRun(t *testing.T) {
 		}
 		changed += strings.Count(string(log), "redis masters changed")
 	}
-	t.Logf("disturbed run: %d SIGKILLs, %d injected crashes, zombie %v, %d instances noticed the failover", kills, injected, zombie, changed)
+	t.Logf("disturbed run: %d SIGKILLs, %d injected crashes, zombie %v, %d instances noticed the failover", kills.Load(), injected, zombie, changed)
 	if changed == 0 {
 		t.Error("no instance noticed the Redis masters change: the failover did not meet batches in flight")
 	}
-	if kills < 6 {
-		t.Errorf("only %d SIGKILLs happened before the group caught up: the run was too short to disturb", kills)
+	if n := kills.Load(); n < minChaosKills {
+		t.Errorf("only %d SIGKILLs happened before the group caught up: the run was too short to disturb", n)
 	}
 
 	got := snapshotRedis(t, ctx, cluster.Client())
@@ -508,8 +509,9 @@ func compareSnapshots(t *testing.T, got, want redisSnapshot) {
 
 // turmoilHooks is what clusterTurmoil needs of the test.
 type turmoilHooks struct {
-	lag   func() int64 // the group's lag, -1 when unknown
-	pause func(bool)   // true: no SIGKILLs until false
+	lag    func() int64 // the group's lag, -1 when unknown
+	killed func() int   // how many SIGKILLs the test has sent
+	pause  func(bool)   // true: no SIGKILLs until false
 	// allBatched says every instance has done batches, so each knows the
 	// masters' replicas (an instance that first looks while a replica is
 	// cut off does not wait for it: docs/guarantees.md, "What it
@@ -524,15 +526,23 @@ type turmoilHooks struct {
 	logf    func(string)
 }
 
-// clusterTurmoil, once a quarter of the stream is consumed, holds the
-// SIGKILLs back and waits until every instance is doing batches; then it
-// cuts a master's replication link, so the master acknowledges writes the
-// replica never gets (the batches wait for it and commit nothing), kills
-// the master (as a crash: no save), and waits until the replica has taken
-// the slots over and an instance has noticed the new masters (it must make
-// its batches in flight again: their writes are lost). The SIGKILLs go on,
-// an instance freezes into a zombie, the old master starts again and
-// rejoins as the new master's replica, and another replica restarts.
+// minChaosKills is how many SIGKILLs the cluster chaos test must send
+// while the stream is consumed. clusterTurmoil holds its failover back
+// until they are sent: while the failover runs no instance is killed, and
+// a slow failover (~20 s on a busy machine) could otherwise outlast the
+// stream's backlog.
+const minChaosKills = 6
+
+// clusterTurmoil, once a quarter of the stream is consumed and
+// minChaosKills instances have been SIGKILLed, holds the SIGKILLs back and
+// waits until every instance is doing batches; then it cuts a master's
+// replication link, so the master acknowledges writes the replica never
+// gets (the batches wait for it and commit nothing), kills the master (as a
+// crash: no save), and waits until the replica has taken the slots over and
+// an instance has noticed the new masters (it must make its batches in
+// flight again: their writes are lost). The SIGKILLs go on, an instance
+// freezes into a zombie, the old master starts again and rejoins as the new
+// master's replica, and another replica restarts.
 func clusterTurmoil(ctx context.Context, c *testutil.RedisCluster, h turmoilHooks) error {
 	role := func(n *testutil.RedisServer) string {
 		cl := redis.NewClient(&redis.Options{Addr: n.Addr(), MaxRetries: -1})
@@ -561,7 +571,10 @@ func clusterTurmoil(ctx context.Context, c *testutil.RedisCluster, h turmoilHook
 	if err := wait("the lag", func() bool { total = h.lag(); return total >= 0 }); err != nil {
 		return err
 	}
-	if err := wait("a quarter of the stream consumed", func() bool { n := h.lag(); return n >= 0 && n < total*3/4 }); err != nil {
+	if err := wait("a quarter of the stream consumed and the first SIGKILLs", func() bool {
+		n := h.lag()
+		return n >= 0 && n < total*3/4 && h.killed() >= minChaosKills
+	}); err != nil {
 		return err
 	}
 	h.pause(true)
