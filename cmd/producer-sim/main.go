@@ -179,6 +179,17 @@ func kafkaSecurity(getenv func(string) string) (stream.Security, error) {
 	return sec, sec.Validate()
 }
 
+// consumerMessageLimit is the input size limit a consumer started from
+// this environment would have: LTV_MAX_MESSAGE_BYTES when it holds a
+// positive byte count, else the default (a consumer refuses to start on
+// any other value). which names the one it is, for the oversize note.
+func consumerMessageLimit(getenv func(string) string) (limit int, which string) {
+	if n, err := strconv.Atoi(strings.TrimSpace(getenv("LTV_MAX_MESSAGE_BYTES"))); err == nil && n > 0 {
+		return n, "limit"
+	}
+	return decode.DefaultMaxBytes, "default limit"
+}
+
 func envOr(getenv func(string) string, key, def string) string {
 	if v := strings.TrimSpace(getenv(key)); v != "" {
 		return v
@@ -380,12 +391,12 @@ func runGenerate(ctx context.Context, args []string, getenv func(string) string,
 	if err != nil {
 		return usagef("%v", strings.ReplaceAll(err.Error(), "\n", "; "))
 	}
-	if cfg.OversizeRate > 0 && cfg.OversizeBytes <= decode.DefaultMaxBytes && !c.quiet {
+	if limit, which := consumerMessageLimit(getenv); cfg.OversizeRate > 0 && cfg.OversizeBytes <= limit && !c.quiet {
 		// Labelled bad for being over the consumer's limit, such a record
-		// is an ordinary valid order to a consumer with the default one.
-		fmt.Fprintf(stderr, "%s: note: --oversize-bytes %d is within the consumer's default limit (LTV_MAX_MESSAGE_BYTES, %d): "+
+		// is an ordinary valid order to a consumer with that limit.
+		fmt.Fprintf(stderr, "%s: note: --oversize-bytes %d is within the consumer's %s (LTV_MAX_MESSAGE_BYTES, %d): "+
 			"such a consumer applies the records labelled %q as valid orders; give more, or set the consumer's limit below it\n",
-			prog, cfg.OversizeBytes, decode.DefaultMaxBytes, sim.BadOversized)
+			prog, cfg.OversizeBytes, which, limit, sim.BadOversized)
 	}
 	desc := fmt.Sprintf("generating %s records of %s customers (seed %d)",
 		sim.Thousands(int64(cfg.Events)), sim.Thousands(int64(cfg.Customers)), cfg.Seed)

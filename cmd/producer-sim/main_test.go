@@ -214,25 +214,37 @@ func TestGenerateNotesFutureEvents(t *testing.T) {
 }
 
 // TestGenerateNotesOversizeWithinTheConsumerLimit: records labelled
-// oversized but no larger than the consumer's default limit are valid
-// orders to such a consumer; generate says so. The default size, one byte
-// over the limit, gets no note.
+// oversized but no larger than the consumer's limit are valid orders to
+// such a consumer; generate says so. The default size, one byte over the
+// default limit, gets no note. LTV_MAX_MESSAGE_BYTES in the environment
+// is the limit a consumer started beside it would have.
 func TestGenerateNotesOversizeWithinTheConsumerLimit(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "s.jsonl")
 	for _, tc := range []struct {
-		size string
-		note bool
-	}{{"", false}, {"1048577", false}, {"1048576", true}, {"4096", true}} {
+		size, envLimit string
+		note           string // "" for none
+	}{
+		{"", "", ""},
+		{"1048577", "", ""},
+		{"1048576", "", "within the consumer's default limit (LTV_MAX_MESSAGE_BYTES, 1048576)"},
+		{"4096", "", "within the consumer's default limit"},
+		{"4096", "4095", ""},
+		{"4096", "4096", "within the consumer's limit (LTV_MAX_MESSAGE_BYTES, 4096)"},
+		{"", "2097152", "within the consumer's limit (LTV_MAX_MESSAGE_BYTES, 2097152)"},
+		{"4096", "lots", "within the consumer's default limit"},
+		{"4096", "0", "within the consumer's default limit"},
+	} {
 		args := []string{"generate", "--events", "50", "--customers", "40", "--seed", "1", "--start", "2024-01-01", "--oversize-rate", "0.1", "--out", out}
 		if tc.size != "" {
 			args = append(args, "--oversize-bytes", tc.size)
 		}
-		r := runWith(t, t.Context(), nil, "", args...)
+		r := runWith(t, t.Context(), map[string]string{"LTV_MAX_MESSAGE_BYTES": tc.envLimit}, "", args...)
 		if r.code != exitOK {
 			t.Fatalf("--oversize-bytes %q: exit %d, stderr %q", tc.size, r.code, r.stderr)
 		}
-		if got := strings.Contains(r.stderr, "within the consumer's default limit"); got != tc.note {
-			t.Errorf("--oversize-bytes %q: note %v, want %v (stderr %q)", tc.size, got, tc.note, r.stderr)
+		noted := strings.Contains(r.stderr, "--oversize-bytes") && strings.Contains(r.stderr, "within the consumer's")
+		if tc.note == "" && noted || tc.note != "" && !strings.Contains(r.stderr, tc.note) {
+			t.Errorf("--oversize-bytes %q, LTV_MAX_MESSAGE_BYTES %q: stderr %q, want note %q", tc.size, tc.envLimit, r.stderr, tc.note)
 		}
 	}
 }
