@@ -67,9 +67,9 @@ func runFitBlock(t *testing.T, env map[string]string, args ...string) fittedBloc
 // number of customers.
 func seedCDNOW(t *testing.T) (*testutil.RedisServer, int) {
 	t.Helper()
-	f, err := os.Open(cdnow)
+	f, err := os.Open(testutil.CDNOWSummary(t))
 	if err != nil {
-		t.Skipf("CDNOW summary not found at %s: %v", cdnow, err)
+		t.Fatal(err)
 	}
 	defer f.Close()
 	recs, err := csv.NewReader(f).ReadAll()
@@ -142,7 +142,7 @@ func TestFitFromRedisReproducesCDNOW(t *testing.T) {
 		{"bgnbd", "week", 1}, {"mbgnbd", "week", 1}, {"bgnbd", "day", 7}, {"mbgnbd", "day", 7},
 	} {
 		t.Run(tc.model+"/"+tc.unit, func(t *testing.T) {
-			fromSummary := runFitBlock(t, nil, "--summary", cdnow, "--model", tc.model)
+			fromSummary := runFitBlock(t, nil, "--summary", testutil.CDNOWSummary(t), "--model", tc.model)
 			got := runFitBlock(t, env, "--as-of", asOf, "--model", tc.model, "--time-unit", tc.unit)
 			if got.model != tc.model || got.timeUnit != tc.unit {
 				t.Errorf("block says model %q, time_unit %q; want %q, %q", got.model, got.timeUnit, tc.model, tc.unit)

@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"strings"
 	"testing"
 
@@ -63,10 +62,7 @@ func TestFitKeepsTheConfiguredForecastSettings(t *testing.T) {
 // forecasts seven times too slowly. Without --time-unit, fit says which
 // unit it read the file in; with it, nothing.
 func TestFitSaysWhichUnitItReadASummaryIn(t *testing.T) {
-	if _, err := os.Stat(cdnow); err != nil {
-		t.Skipf("CDNOW summary not found at %s: %v", cdnow, err)
-	}
-	path := cdnow
+	path := testutil.CDNOWSummary(t)
 	for _, tc := range []struct {
 		args     []string
 		note     bool

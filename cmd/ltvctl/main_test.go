@@ -27,8 +27,6 @@ import (
 	"github.com/ltv-stream/ltv-stream/internal/testutil"
 )
 
-const cdnow = "../../../shared/data/cdnow/cdnow_customers_summary_with_transactions.csv"
-
 func ltvctl(t testing.TB, env map[string]string, args ...string) (int, string, string) {
 	t.Helper()
 	var out, errOut bytes.Buffer
@@ -40,9 +38,7 @@ func ltvctl(t testing.TB, env map[string]string, args ...string) (int, string, s
 // benchmark data prints the published BG/NBD and Gamma-Gamma estimates
 // (Fader, Hardie & Lee 2005) to the places published, as YAML the consumer loads.
 func TestFitReproducesThePublishedCDNOWEstimates(t *testing.T) {
-	if _, err := os.Stat(cdnow); err != nil {
-		t.Skipf("CDNOW summary not found at %s: %v", cdnow, err)
-	}
+	cdnow := testutil.CDNOWSummary(t)
 	code, out, errOut := ltvctl(t, nil, "fit", "--summary", cdnow)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
@@ -351,9 +347,9 @@ func cell(t *testing.T, row []string, i int) float64 {
 // (the published CDNOW BG/NBD estimates), prints the block without a
 // spend: line and says why, and exits 0; with it, spend is fitted as ever.
 func TestFitWithoutMonetaryValue(t *testing.T) {
-	data, err := os.ReadFile(cdnow)
+	data, err := os.ReadFile(testutil.CDNOWSummary(t))
 	if err != nil {
-		t.Skipf("CDNOW summary not found at %s: %v", cdnow, err)
+		t.Fatal(err)
 	}
 	// The CDNOW file's columns are ID,x,t_x,T,zbar; write it again with a
 	// choice of columns and names.

@@ -2,27 +2,19 @@ package clv
 
 import (
 	"encoding/csv"
-	"errors"
-	"io/fs"
 	"math"
 	"os"
-	"path/filepath"
 	"strconv"
 	"testing"
+
+	"github.com/ltv-stream/ltv-stream/internal/testutil"
 )
 
-// cdnowPath is the benchmark data, relative to this package (the repo root
-// is two levels up; the shared data sits beside the repo).
-var cdnowPath = filepath.Join("..", "..", "..", "shared", "data", "cdnow", "cdnow_customers_summary_with_transactions.csv")
-
-// loadCDNOW reads the CDNOW summary (weeks) or skips the test when it is
-// absent: CI has it at the same relative path.
+// loadCDNOW reads the CDNOW summary (weeks) or skips the test when this
+// machine lacks it (testutil.CDNOWSummary).
 func loadCDNOW(t testing.TB) []Customer {
 	t.Helper()
-	f, err := os.Open(cdnowPath)
-	if errors.Is(err, fs.ErrNotExist) {
-		t.Skipf("CDNOW benchmark data not found at %s (repo root ../shared/data/cdnow/); skipping the published-estimate check", cdnowPath)
-	}
+	f, err := os.Open(testutil.CDNOWSummary(t))
 	if err != nil {
 		t.Fatal(err)
 	}
