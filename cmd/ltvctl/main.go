@@ -286,6 +286,23 @@ type summaryRow struct {
 	churned  bool
 }
 
+// check validates --as-of as loadSummary will use it: required when the
+// customers come from Redis, and RFC 3339 or a date wherever it is given.
+// A command calls it before anything that depends on the configuration or
+// on Redis, so that a bad flag is a usage error (exit 2) whatever else is
+// wrong.
+func (f *summaryFlags) check() error {
+	if f.summary == "" && f.asOf == "" {
+		return badFlag(errors.New("--as-of is required when reading customers from Redis"))
+	}
+	if f.asOf != "" {
+		if _, err := parseTime(f.asOf); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // loadSummary reads the population: from the CSV, or from every customer
 // in Redis as of --as-of, in pipelined batches with progress on stderr.
 // monetary reports whether the rows carry m: always from Redis, from a
@@ -614,6 +631,11 @@ func runScore(ctx context.Context, args []string, getenv func(string) string, ou
 	var f summaryFlags
 	cfg, err := loadConfig("score", args, getenv, errOut, func(fs *flag.FlagSet) { f.register(fs, false) }, nil)
 	if err != nil {
+		return err
+	}
+	// A bad --as-of is a usage error (exit 2), as in fit, even when the
+	// configuration has no model to score with.
+	if err := f.check(); err != nil {
 		return err
 	}
 	pred := cfg.Model.Predictive

@@ -89,6 +89,11 @@ func TestFitErrors(t *testing.T) {
 		{[]string{"fit", "--model", "pareto", "--summary", few}, 2, "--model"},
 		{[]string{"fit", "--time-unit", "fortnight", "--summary", few}, 2, "--time-unit"},
 		{[]string{"score", "--summary", few}, 1, "no predictive model configured"},
+		// A bad or missing --as-of is a usage error whether or not a
+		// predictive block is configured (here none is), as in fit.
+		{[]string{"score"}, 2, "--as-of is required"},
+		{[]string{"score", "--as-of", "yesterday"}, 2, "--as-of \"yesterday\""},
+		{[]string{"score", "--summary", few, "--as-of", "2026-13-01"}, 2, "--as-of \"2026-13-01\""},
 		{[]string{"report", "--format", "xml"}, 2, `--format "xml"`},
 		{[]string{"report", "--cac", "paid=abc"}, 2, `--cac "paid=abc"`},
 		{[]string{"report", "--sample", "-1"}, 2, "--sample -1"},
