@@ -308,13 +308,13 @@ func (f *summaryFlags) check() error {
 // monetary reports whether the rows carry m: always from Redis, from a
 // CSV only when it has a monetary_value column (SPEC §10: it is optional).
 func loadSummary(ctx context.Context, cfg *config.Config, f *summaryFlags, unit clv.TimeUnit, errOut io.Writer) (rows []summaryRow, monetary bool, err error) {
+	if err := f.check(); err != nil {
+		return nil, false, err
+	}
 	if f.summary != "" {
 		if f.asOf != "" {
-			// A bad value is an error wherever it is given; a good one
-			// changes nothing, as the file's T is counted to its own date.
-			if _, err := parseTime(f.asOf); err != nil {
-				return nil, false, err
-			}
+			// A good value changes nothing here, as the file's T is
+			// counted to its own date.
 			fmt.Fprintf(errOut, "note: --as-of is not used with --summary: the file's T is already counted to the date it was made for\n")
 		}
 		// A summary carries no margins: its customers' orders are valued
@@ -322,9 +322,6 @@ func loadSummary(ctx context.Context, cfg *config.Config, f *summaryFlags, unit 
 		// order without gross_margin (SPEC §2), so that score's
 		// predicted_clv is gross profit (SPEC §9), not revenue.
 		return readSummaryCSV(f.summary, cfg.Model.DefaultMargin.InexactFloat64())
-	}
-	if f.asOf == "" {
-		return nil, false, badFlag(errors.New("--as-of is required when reading customers from Redis"))
 	}
 	asOf, err := parseTime(f.asOf)
 	if err != nil {
