@@ -66,6 +66,9 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzScore$$' -fuzztime=$(FUZZTIME) ./internal/clv
 	$(GO) test -run='^$$' -fuzz='^FuzzParseBatchBody$$' -fuzztime=$(FUZZTIME) ./internal/api
 	$(GO) test -run='^$$' -fuzz='^FuzzAgreement$$' -fuzztime=$(FUZZTIME) ./schemas
+	$(GO) test -run='^$$' -fuzz='^FuzzParseFile$$' -fuzztime=$(FUZZTIME) ./internal/config
+	$(GO) test -run='^$$' -fuzz='^FuzzJSONLReader$$' -fuzztime=$(FUZZTIME) ./internal/sim
+	$(GO) test -run='^$$' -fuzz='^FuzzReadSummaryCSV$$' -fuzztime=$(FUZZTIME) ./cmd/ltvctl
 
 # The end-to-end benchmark (issue 4): 3 runs of 1,000,000 events over
 # 200,000 customers through the real consumer binary, a real redis-server
