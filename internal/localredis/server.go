@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -25,14 +26,49 @@ import (
 // get it, because the suites must not silently skip.
 var ErrNoBinary = errors.New("redis-server not found on PATH: run `make test` or `make bench` (they install it) or `apt-get install -y redis-server`")
 
-// FreePort returns a loopback TCP port that was free a moment ago.
+// FreePort returns a loopback TCP port that was free a moment ago, below
+// the kernel's range of ephemeral ports where there is room for one. A
+// port in that range (what the kernel hands out for ":0") is also the
+// local port of any outgoing connection: a server stopped for a while (a
+// killed master, a broker outage) could not restart on its port once a
+// client connection had taken it, and with hundreds of connections open
+// in a test that happens. Below the range only a listener can take it.
 func FreePort() (int, error) {
+	if lo, hi := portsBelowEphemeral(); hi-lo >= 1000 {
+		for range 64 {
+			port := lo + rand.IntN(hi-lo)
+			ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
+			if err != nil {
+				continue // taken: another one
+			}
+			_ = ln.Close()
+			return port, nil
+		}
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, fmt.Errorf("free port: %w", err)
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// firstPort is the lowest port FreePort picks: above the well-known and
+// most registered services' ports.
+const firstPort = 10000
+
+// portsBelowEphemeral is [firstPort, the first ephemeral port) as Linux
+// configures it (ip_local_port_range); empty where that cannot be read.
+func portsBelowEphemeral() (lo, hi int) {
+	data, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 0, 0
+	}
+	first, err := strconv.Atoi(strings.Fields(string(data) + " x")[0])
+	if err != nil || first <= firstPort {
+		return 0, 0
+	}
+	return firstPort, first
 }
 
 // Binary finds redis-server.

@@ -55,3 +55,45 @@ func TestFirstStartMovesOffATakenPort(t *testing.T) {
 		})
 	}
 }
+
+// TestFreePortIsNoClientsLocalPort: the kernel gives outgoing connections
+// local ports from ip_local_port_range, so a server's port must lie below
+// it, or a server stopped for a while may find its port taken by a client
+// connection when it restarts (a killed Redis master coming back in the
+// cluster chaos test did).
+func TestFreePortIsNoClientsLocalPort(t *testing.T) {
+	lo, hi := portsBelowEphemeral()
+	if hi-lo < 1000 {
+		t.Skipf("no room below this machine's ephemeral ports (%d–%d)", lo, hi)
+	}
+	seen := map[int]bool{}
+	for range 200 {
+		port, err := FreePort()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if port < lo || port >= hi {
+			t.Fatalf("FreePort gave %d, outside [%d, %d): an outgoing connection may hold it", port, lo, hi)
+		}
+		seen[port] = true
+	}
+	// Random, so that tests starting servers side by side rarely pick
+	// the same port before either binds it.
+	if len(seen) < 150 {
+		t.Errorf("200 calls gave only %d distinct ports", len(seen))
+	}
+	// A client connection's local port is in the ephemeral range.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if local := c.LocalAddr().(*net.TCPAddr).Port; local < hi {
+		t.Errorf("a client connection got local port %d, below the ephemeral range's start %d", local, hi)
+	}
+}
