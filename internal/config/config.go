@@ -305,7 +305,7 @@ func LoadCommand(cmd Command, args []string, getenv func(string) string, usageOu
 		ChangesTopic:   raw.changes,
 		SegmentsTopic:  raw.segments,
 		DLQTopic:       raw.dlq,
-		HTTPAddr:       raw.httpAddr,
+		HTTPAddr:       strings.TrimSpace(raw.httpAddr),
 		APIAddr:        strings.TrimSpace(raw.apiAddr),
 		APICORSOrigins: settings.SplitList(raw.apiCORS),
 		ConfigFile:     raw.file,
@@ -477,8 +477,11 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("--redis-url (LTV_REDIS_URL): %w", err)
 	}
 	_ = client.Close()
-	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
-		return fmt.Errorf("--http-addr (LTV_HTTP_ADDR): %q is not host:port or :port", c.HTTPAddr)
+	if err := checkRedisPorts(c.RedisURL); err != nil {
+		return fmt.Errorf("--redis-url (LTV_REDIS_URL): %w", err)
+	}
+	if err := checkListenAddr(c.HTTPAddr); err != nil {
+		return fmt.Errorf("--http-addr (LTV_HTTP_ADDR): %w", err)
 	}
 	if c.SessionTimeout > maxSessionTimeout {
 		return fmt.Errorf("--kafka-session-timeout (LTV_KAFKA_SESSION_TIMEOUT): %s is longer than %s (Kafka's own limit, group.max.session.timeout.ms, is 30m by default)", c.SessionTimeout, maxSessionTimeout)
@@ -510,13 +513,50 @@ const MaxStateCacheBytes = 64 << 30
 // them, so a bad origin in a settings ConfigMap both read cannot stop the
 // consumer.
 func (c *Config) ValidateAPI() error {
-	if _, _, err := net.SplitHostPort(c.APIAddr); err != nil {
-		return fmt.Errorf("--api-addr (LTV_API_ADDR): %q is not host:port or :port", c.APIAddr)
+	if err := checkListenAddr(c.APIAddr); err != nil {
+		return fmt.Errorf("--api-addr (LTV_API_ADDR): %w", err)
 	}
 	for _, o := range c.APICORSOrigins {
 		if err := checkOrigin(o); err != nil {
 			return fmt.Errorf("--api-cors-origins (LTV_API_CORS_ORIGINS): %w", err)
 		}
+	}
+	return nil
+}
+
+// checkRedisPorts refuses a Redis URL whose port no server can listen on
+// (0, or above 65535), which go-redis takes and then fails to dial for as
+// long as the service runs; the Kafka brokers' ports are checked alike.
+// The URLs have been parsed by store.NewClient already. The error names
+// the URL by its place in the list, never with its password.
+func checkRedisPorts(urls string) error {
+	list := settings.SplitList(urls)
+	for i, raw := range list {
+		u, err := url.Parse(raw)
+		if err != nil || u.Port() == "" {
+			continue
+		}
+		if n, err := strconv.Atoi(u.Port()); err != nil || n < 1 || n > 65535 {
+			if len(list) == 1 {
+				return fmt.Errorf("redis url: port %q is not a number from 1 to 65535", u.Port())
+			}
+			return fmt.Errorf("redis cluster url %d: port %q is not a number from 1 to 65535", i+1, u.Port())
+		}
+	}
+	return nil
+}
+
+// checkListenAddr accepts an address to listen on as host:port or :port
+// whose port is a number from 0 to 65535 or a service name such as http,
+// so that a port no listener can take is a start-up error naming its
+// setting, not a failure once the clients are made.
+func checkListenAddr(addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil || strings.ContainsAny(addr, " \t") {
+		return fmt.Errorf("%q is not host:port or :port", addr)
+	}
+	if _, err := net.LookupPort("tcp", port); err != nil {
+		return fmt.Errorf("%q: port %q is not a number from 0 to 65535 or a service name", addr, port)
 	}
 	return nil
 }

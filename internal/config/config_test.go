@@ -196,6 +196,12 @@ func TestInvalidSettingsAreErrors(t *testing.T) {
 		{"redis url database", nil, map[string]string{"LTV_REDIS_URL": "redis://h:6379/abc"}, "", "--redis-url (LTV_REDIS_URL)"},
 		{"redis url negative database", nil, map[string]string{"LTV_REDIS_URL": "redis://h:6379/-1"}, "", "--redis-url (LTV_REDIS_URL): redis url: database -1 is negative"},
 		{"http addr", nil, map[string]string{"LTV_HTTP_ADDR": "bad"}, "", "--http-addr (LTV_HTTP_ADDR)"},
+		{"http addr port beyond 65535", nil, map[string]string{"LTV_HTTP_ADDR": ":99999"}, "", `--http-addr (LTV_HTTP_ADDR): ":99999": port "99999"`},
+		{"http addr negative port", []string{"--http-addr", "127.0.0.1:-1"}, nil, "", "--http-addr (LTV_HTTP_ADDR)"},
+		{"http addr blank inside", nil, map[string]string{"LTV_HTTP_ADDR": "127.0.0.1: 8080"}, "", "--http-addr (LTV_HTTP_ADDR)"},
+		{"redis url port beyond 65535", nil, map[string]string{"LTV_REDIS_URL": "redis://h:99999/0"}, "", `--redis-url (LTV_REDIS_URL): redis url: port "99999"`},
+		{"redis url port 0", nil, map[string]string{"LTV_REDIS_URL": "redis://h:0"}, "", "--redis-url (LTV_REDIS_URL)"},
+		{"redis cluster url port", nil, map[string]string{"LTV_REDIS_URL": "redis://h1:7000,redis://h2:70000"}, "", "--redis-url (LTV_REDIS_URL): redis cluster url 2: port"},
 		{"lost replica grace", nil, map[string]string{"LTV_REDIS_LOST_REPLICA_GRACE": "0s"}, "", "--redis-lost-replica-grace (LTV_REDIS_LOST_REPLICA_GRACE)"},
 		{"session timeout beyond the protocol", nil, map[string]string{"LTV_KAFKA_SESSION_TIMEOUT": "1000h"}, "", "--kafka-session-timeout (LTV_KAFKA_SESSION_TIMEOUT)"},
 		{"state cache beyond its bound", nil, map[string]string{"LTV_STATE_CACHE_BYTES": "99999999999999"}, "", "--state-cache-bytes (LTV_STATE_CACHE_BYTES)"},
@@ -877,5 +883,47 @@ func collidingTopicNames() (string, string) {
 			return other, name
 		}
 		seen[id] = name
+	}
+}
+
+// TestListenAndRedisAddresses: LTV_HTTP_ADDR is host:port or :port whose
+// port a listener can take (0 to 65535, or a service name), blanks around
+// it ignored as around every address; a Redis URL's port is one a server
+// can listen on (1 to 65535). Anything else is a start-up error naming
+// the setting (docs/configuration.md), not a listener or a dial that fails
+// once the service runs.
+func TestListenAndRedisAddresses(t *testing.T) {
+	for _, tc := range []struct {
+		env         map[string]string
+		http, redis string // the values loaded, when no error is wanted
+		err         string
+	}{
+		{env: map[string]string{"LTV_HTTP_ADDR": " :9090 "}, http: ":9090", redis: "redis://localhost:6379/0"},
+		{env: map[string]string{"LTV_HTTP_ADDR": "127.0.0.1:0"}, http: "127.0.0.1:0", redis: "redis://localhost:6379/0"},
+		{env: map[string]string{"LTV_HTTP_ADDR": "[::1]:65535"}, http: "[::1]:65535", redis: "redis://localhost:6379/0"},
+		{env: map[string]string{"LTV_HTTP_ADDR": ":65536"}, err: `--http-addr (LTV_HTTP_ADDR): ":65536": port "65536" is not a number from 0 to 65535`},
+		{env: map[string]string{"LTV_HTTP_ADDR": "0.0.0.0:80x"}, err: "--http-addr (LTV_HTTP_ADDR)"},
+		{env: map[string]string{"LTV_REDIS_URL": "redis://h:65535/1"}, http: ":8080", redis: "redis://h:65535/1"},
+		{env: map[string]string{"LTV_REDIS_URL": "rediss://h"}, http: ":8080", redis: "rediss://h"},
+		{env: map[string]string{"LTV_REDIS_URL": "redis://:secret@h:65536"}, err: `--redis-url (LTV_REDIS_URL): redis url: port "65536" is not a number from 1 to 65535`},
+		{env: map[string]string{"LTV_REDIS_URL": "redis://h1:7000, redis://h2:0"}, err: "--redis-url (LTV_REDIS_URL): redis cluster url 2: port \"0\""},
+	} {
+		c, err := Load(nil, envOf(tc.env), io.Discard)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%v: err = %v, want it to contain %q", tc.env, err, tc.err)
+			}
+			if err != nil && strings.Contains(err.Error(), "secret") {
+				t.Errorf("%v: the error shows the password: %v", tc.env, err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%v: %v", tc.env, err)
+			continue
+		}
+		if c.HTTPAddr != tc.http || c.RedisURL != tc.redis {
+			t.Errorf("%v: http %q, redis %q; want %q, %q", tc.env, c.HTTPAddr, c.RedisURL, tc.http, tc.redis)
+		}
 	}
 }
