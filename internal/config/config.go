@@ -486,6 +486,12 @@ func (c *Config) Validate() error {
 	if c.SessionTimeout > maxSessionTimeout {
 		return fmt.Errorf("--kafka-session-timeout (LTV_KAFKA_SESSION_TIMEOUT): %s is longer than %s (Kafka's own limit, group.max.session.timeout.ms, is 30m by default)", c.SessionTimeout, maxSessionTimeout)
 	}
+	if c.Workers > MaxWorkers {
+		return fmt.Errorf("--workers (LTV_WORKERS): %d is more than %d; each worker's buffers are allocated when partitions are assigned", c.Workers, MaxWorkers)
+	}
+	if c.MaxBatch > MaxMaxBatch {
+		return fmt.Errorf("--max-batch (LTV_MAX_BATCH): %d is more than %d; each worker's buffers of this many records are allocated when partitions are assigned", c.MaxBatch, MaxMaxBatch)
+	}
 	if c.StateCacheBytes > MaxStateCacheBytes {
 		return fmt.Errorf("--state-cache-bytes (LTV_STATE_CACHE_BYTES): %d is more than %d (64 GiB); the cache is allocated whole at start", c.StateCacheBytes, MaxStateCacheBytes)
 	}
@@ -507,6 +513,17 @@ const maxSessionTimeout = time.Duration(1<<31-1) * time.Millisecond
 // whole size at start, so a mistyped value would end the process for want
 // of memory instead of as a configuration error.
 const MaxStateCacheBytes = 64 << 30
+
+// MaxWorkers and MaxMaxBatch bound LTV_WORKERS and LTV_MAX_BATCH: every
+// worker allocates its queue and batch buffers of LTV_MAX_BATCH records
+// each time partitions are assigned, so a mistyped value would end the
+// process for want of memory after it joined the group (a fatal error,
+// not an exit naming the setting). No partition count or batch a Redis
+// round trip can carry needs more.
+const (
+	MaxWorkers  = 1024
+	MaxMaxBatch = 1_000_000
+)
 
 // ValidateAPI checks the read API's settings (LTV_API_ADDR,
 // LTV_API_CORS_ORIGINS). Only ltvctl serve calls it: the consumer ignores

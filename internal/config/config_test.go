@@ -204,6 +204,8 @@ func TestInvalidSettingsAreErrors(t *testing.T) {
 		{"redis cluster url port", nil, map[string]string{"LTV_REDIS_URL": "redis://h1:7000,redis://h2:70000"}, "", "--redis-url (LTV_REDIS_URL): redis cluster url 2: port"},
 		{"lost replica grace", nil, map[string]string{"LTV_REDIS_LOST_REPLICA_GRACE": "0s"}, "", "--redis-lost-replica-grace (LTV_REDIS_LOST_REPLICA_GRACE)"},
 		{"session timeout beyond the protocol", nil, map[string]string{"LTV_KAFKA_SESSION_TIMEOUT": "1000h"}, "", "--kafka-session-timeout (LTV_KAFKA_SESSION_TIMEOUT)"},
+		{"workers beyond their bound", nil, map[string]string{"LTV_WORKERS": "1025"}, "", "--workers (LTV_WORKERS): 1025 is more than 1024"},
+		{"max batch beyond its bound", []string{"--max-batch", "1000000000000"}, nil, "", "--max-batch (LTV_MAX_BATCH): 1000000000000 is more than 1000000"},
 		{"state cache beyond its bound", nil, map[string]string{"LTV_STATE_CACHE_BYTES": "99999999999999"}, "", "--state-cache-bytes (LTV_STATE_CACHE_BYTES)"},
 		{"yaml empty tier list", nil, nil, "tiers: []\n", "at least one tier"},
 		{"yaml empty tier mapping", nil, nil, "tiers: {}\n", "at least one tier"},
@@ -924,6 +926,40 @@ func TestListenAndRedisAddresses(t *testing.T) {
 		}
 		if c.HTTPAddr != tc.http || c.RedisURL != tc.redis {
 			t.Errorf("%v: http %q, redis %q; want %q, %q", tc.env, c.HTTPAddr, c.RedisURL, tc.http, tc.redis)
+		}
+	}
+}
+
+// TestWorkersAndMaxBatchBounds: the largest LTV_WORKERS and LTV_MAX_BATCH
+// load, one more is a start-up error naming the setting, never an out of
+// memory crash once partitions are assigned.
+func TestWorkersAndMaxBatchBounds(t *testing.T) {
+	for _, tc := range []struct {
+		env     map[string]string
+		workers int
+		batch   int
+		err     string
+	}{
+		{map[string]string{"LTV_WORKERS": "1024", "LTV_MAX_BATCH": "1000000"}, 1024, 1000000, ""},
+		{map[string]string{"LTV_WORKERS": " 1 ", "LTV_MAX_BATCH": "1"}, 1, 1, ""},
+		{map[string]string{"LTV_WORKERS": "1025"}, 0, 0, "--workers (LTV_WORKERS)"},
+		{map[string]string{"LTV_MAX_BATCH": "1000001"}, 0, 0, "--max-batch (LTV_MAX_BATCH)"},
+		{map[string]string{"LTV_MAX_BATCH": "9223372036854775807"}, 0, 0, "--max-batch (LTV_MAX_BATCH)"},
+		{map[string]string{"LTV_MAX_BATCH": "9223372036854775808"}, 0, 0, "--max-batch (LTV_MAX_BATCH)"},
+	} {
+		c, err := Load(nil, envOf(tc.env), io.Discard)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%v: err = %v, want it to contain %q", tc.env, err, tc.err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%v: %v", tc.env, err)
+			continue
+		}
+		if c.Workers != tc.workers || c.MaxBatch != tc.batch {
+			t.Errorf("%v: workers %d, max batch %d; want %d, %d", tc.env, c.Workers, c.MaxBatch, tc.workers, tc.batch)
 		}
 	}
 }
