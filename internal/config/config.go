@@ -564,16 +564,17 @@ func checkRedisPorts(urls string) error {
 }
 
 // checkListenAddr accepts an address to listen on as host:port or :port
-// whose port is a number from 0 to 65535 or a service name such as http,
-// so that a port no listener can take is a start-up error naming its
-// setting, not a failure once the clients are made.
+// whose port is a number from 0 to 65535 (0: any free port), so that a
+// port no listener can take is a start-up error naming its setting, not a
+// failure once the clients are made. A service name (:http) is refused,
+// as in LTV_KAFKA_BROKERS: `consumer healthcheck` could not probe it.
 func checkListenAddr(addr string) error {
 	_, port, err := net.SplitHostPort(addr)
 	if err != nil || strings.ContainsAny(addr, " \t") {
 		return fmt.Errorf("%q is not host:port or :port", addr)
 	}
-	if _, err := net.LookupPort("tcp", port); err != nil {
-		return fmt.Errorf("%q: port %q is not a number from 0 to 65535 or a service name", addr, port)
+	if n, err := strconv.Atoi(port); err != nil || n > 65535 || strings.TrimLeft(port, "0123456789") != "" {
+		return fmt.Errorf("%q: port %q is not a number from 0 to 65535", addr, port)
 	}
 	return nil
 }
