@@ -390,8 +390,10 @@ function describeChange(c) {
   if (c.schema === "ltv.segment.v1") {
     return { icon: "◆", cls: "seg", what: (c.previous_segment || "(none)") + " → " + (c.segment || "(none)"), extra: "segment" };
   }
+  // A demotion below a ladder that starts above 0 has tier "": "(none)",
+  // as in the tier chart.
   const up = c.direction === "up";
-  return { icon: up ? "▲" : "▼", cls: up ? "up" : "down", what: (c.previous_tier || "(new)") + " → " + c.tier, extra: "ltv " + money(c.ltv) };
+  return { icon: up ? "▲" : "▼", cls: up ? "up" : "down", what: (c.previous_tier || "(new)") + " → " + noneName(c.tier || ""), extra: "ltv " + money(c.ltv) };
 }
 
 function renderChanges(body) {
