@@ -316,11 +316,13 @@ func (p *pacer) wait(ctx context.Context, at time.Time, sink Sink) error {
 	if !at.After(p.clock) {
 		return nil // same instant, or a late event: no delay
 	}
-	gap := time.Duration(float64(at.Sub(p.clock)) / p.speed)
-	p.clock = at
-	if gap > p.maxGap {
-		gap = p.maxGap
+	// Capped before the conversion: at a speed below 1 the quotient can
+	// be beyond what a time.Duration holds.
+	gap := p.maxGap
+	if g := float64(at.Sub(p.clock)) / p.speed; g < float64(p.maxGap) {
+		gap = time.Duration(g)
 	}
+	p.clock = at
 	// Do not build up a backlog to burst through when the sink is slower
 	// than the pace.
 	if behind := now.Sub(p.due); behind > p.maxGap {

@@ -111,6 +111,10 @@ func TestReplayPacing(t *testing.T) {
 		// Late (earlier) events and missing times go without delay.
 		{"late and untimed", []time.Time{at(10), at(0), {}, at(1), at(10)}, 1, time.Second, 0, 100 * time.Millisecond},
 		{"unpaced", []time.Time{at(0), at(0).AddDate(1, 0, 0)}, 0, time.Second, 0, 100 * time.Millisecond},
+		// Slower than real time: a gap divided by the speed is beyond what
+		// a time.Duration holds, and is still capped at MaxGap, not lost.
+		{"slow motion", []time.Time{at(0), at(0).AddDate(1, 0, 0), at(0).AddDate(2, 0, 0)}, 0.001, 30 * time.Millisecond, 55 * time.Millisecond, 500 * time.Millisecond},
+		{"tiny speed", []time.Time{at(0), at(1), at(2)}, 1e-300, 30 * time.Millisecond, 55 * time.Millisecond, 500 * time.Millisecond},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
