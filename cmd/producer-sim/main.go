@@ -378,6 +378,11 @@ func runGenerate(ctx context.Context, args []string, getenv func(string) string,
 	if err != nil {
 		return err
 	}
+	if t.IsZero() {
+		// The generator reads the zero time as "the default start" and
+		// would begin in 2020 instead of refusing the year 1.
+		return usagef("--start %s is outside the years 1970..9000", t.Format(time.RFC3339))
+	}
 	cfg.Start = t
 	for _, r := range rates {
 		if !(*r.p >= 0 && *r.p <= 1) {

@@ -72,6 +72,10 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"generate", "--events", "0", "--out", "-"}, "--events must be at least 1"},
 		{[]string{"generate", "--customers", "-3", "--out", "-"}, "--customers must be at least 1"},
 		{[]string{"generate", "--start", "last tuesday", "--out", "-"}, "--start"},
+		{[]string{"generate", "--start", "1969-12-31", "--out", "-"}, "outside the years 1970..9000"},
+		// The zero time.Time, which the generator reads as "the default".
+		{[]string{"generate", "--start", "0001-01-01", "--out", "-"}, "--start 0001-01-01T00:00:00Z is outside the years 1970..9000"},
+		{[]string{"generate", "--start", "0001-01-01T01:00:00+01:00", "--out", "-"}, "--start 0001-01-01T00:00:00Z is outside the years 1970..9000"},
 		{[]string{"generate", "--currency", "kronor", "--out", "-"}, "currency"},
 		{[]string{"generate", "--speed", "-1", "--out", "-"}, "--speed"},
 		{[]string{"generate", "extra"}, `unexpected argument "extra"`},
