@@ -466,6 +466,11 @@ func runReplay(ctx context.Context, args []string, getenv func(string) string, s
 			return fmt.Errorf("replay: %w", err)
 		}
 		defer f.Close()
+		// Opening a directory succeeds; say so before Kafka is tried or
+		// --out is emptied, not at the first read.
+		if st, err := f.Stat(); err == nil && st.IsDir() {
+			return fmt.Errorf("replay: %s is a directory", in)
+		}
 		if c.out != "" && c.out != "-" {
 			// os.Create would empty the input before a line is read.
 			if same, err := sameFile(f, c.out); err != nil {

@@ -173,6 +173,9 @@ func TestReplayRuntimeErrors(t *testing.T) {
 	}{
 		{"missing file", []string{"replay", "--in", filepath.Join(dir, "nope.jsonl"), "--out", "-"}, "no such file"},
 		{"bad line", []string{"replay", "--in", bad, "--out", "-"}, `line 2: unknown topic "nope"`},
+		{"directory", []string{"replay", "--in", dir, "--out", "-"}, "replay: " + dir + " is a directory"},
+		// Said before Kafka is tried, as a missing file is.
+		{"directory to kafka", []string{"replay", "--in", dir, "--brokers", "127.0.0.1:1"}, "replay: " + dir + " is a directory"},
 		{"unwritable output", []string{"generate", "--events", "10", "--out", filepath.Join(dir, "no", "such", "dir.jsonl")}, "create output"},
 	}
 	for _, tt := range tests {
