@@ -5,6 +5,7 @@ import (
 	"io"
 	"maps"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"testing"
@@ -331,5 +332,35 @@ func TestDeployComponentsHaveTheirOwnCredentials(t *testing.T) {
 		if !strings.HasPrefix(key, "api-") {
 			t.Errorf("the API's %s comes from Secret key %q, want one of its own (api-…)", name, key)
 		}
+	}
+}
+
+// A Deployment a KEDA ScaledObject scales cannot be stopped with kubectl
+// scale: KEDA sets it back to minReplicaCount (or scales it up from zero
+// while there is lag) at its next poll, and the old and new consumers the
+// docs meant to keep apart run together again. The docs stop it through
+// the ScaledObject's paused-replicas annotation instead.
+func TestDocsStopScaledDeploymentsThroughKEDA(t *testing.T) {
+	_, _, resources := baseKustomization(t)
+	var targets []string
+	for _, r := range resources {
+		if r.kind != "ScaledObject" {
+			continue
+		}
+		target, _ := at(t, r.doc, "spec", "scaleTargetRef", "name").(string)
+		targets = append(targets, target)
+		pause := regexp.MustCompile(`kubectl\s(?:-n\s\S+\s)?annotate scaledobject/` + regexp.QuoteMeta(r.name) + ` autoscaling\.keda\.sh/paused-replicas=0`)
+		if n := docMatches(t, pause, func(string, int, string, []string) {}); n == 0 {
+			t.Errorf("no doc stops the consumers by pausing ScaledObject %s (%s)", r.name, pause)
+		}
+	}
+	if len(targets) == 0 {
+		t.Fatal("no ScaledObject in deploy/base")
+	}
+	for _, target := range targets {
+		re := regexp.MustCompile(`kubectl\s[^` + "`" + `]*\bscale\s+(?:deployment|deploy|deployments\.apps)/` + regexp.QuoteMeta(target) + `\b`)
+		docMatches(t, re, func(rel string, line int, _ string, m []string) {
+			t.Errorf("%s:%d: %q: KEDA's ScaledObject scales Deployment %s back up; pause the ScaledObject instead", rel, line, m[0], target)
+		})
 	}
 }
