@@ -364,3 +364,51 @@ func TestDocsStopScaledDeploymentsThroughKEDA(t *testing.T) {
 		})
 	}
 }
+
+// KEDA reads neither the settings ConfigMap nor the consumer's env: each
+// kafka trigger of the ScaledObject names the brokers, group and an input
+// topic itself, and must name what the consumer uses (the base's, and the
+// production overlay's patch against its merged ConfigMap), or KEDA scales
+// on a group or topic nobody consumes.
+func TestScaledObjectWatchesTheConsumersGroup(t *testing.T) {
+	base := sharedSettings(load(t, "deploy/base/kustomization.yaml"))
+	prod := maps.Clone(base)
+	maps.Copy(prod, sharedSettings(load(t, "deploy/overlays/production/kustomization.yaml")))
+	for _, c := range []struct {
+		file string
+		env  map[string]string
+	}{
+		{"deploy/base/scaledobject.yaml", base},
+		{"deploy/overlays/production/scaledobject-patch.yaml", prod},
+	} {
+		env := maps.Clone(c.env)
+		env["LTV_CONFIG"] = ""
+		for k := range env {
+			if strings.HasSuffix(k, "_FILE") {
+				env[k] = "" // mounted in the pod, not here
+			}
+		}
+		env["LTV_KAFKA_SASL_USERNAME"], env["LTV_KAFKA_SASL_PASSWORD"] = "u", "p"
+		if env["LTV_KAFKA_SASL_MECHANISM"] == "" {
+			env["LTV_KAFKA_SASL_USERNAME"], env["LTV_KAFKA_SASL_PASSWORD"] = "", ""
+		}
+		cfg, err := config.Load(nil, func(k string) string { return env[k] }, io.Discard)
+		if err != nil {
+			t.Fatalf("%s: settings: %v", c.file, err)
+		}
+		topics := map[string]bool{}
+		for _, tr := range at(t, load(t, c.file), "spec", "triggers").([]any) {
+			md := labelsAt(tr.(node), "metadata")
+			if got, want := md["bootstrapServers"], strings.Join(cfg.Brokers, ","); got != want {
+				t.Errorf("%s: trigger on %s asks brokers %q, the consumer uses %q", c.file, md["topic"], got, want)
+			}
+			if md["consumerGroup"] != cfg.GroupID {
+				t.Errorf("%s: trigger on %s watches group %q, the consumer's is %q", c.file, md["topic"], md["consumerGroup"], cfg.GroupID)
+			}
+			topics[md["topic"]] = true
+		}
+		if len(topics) != 2 || !topics[cfg.OrdersTopic] || !topics[cfg.LifecycleTopic] {
+			t.Errorf("%s: triggers on %v, want the input topics %s and %s", c.file, topics, cfg.OrdersTopic, cfg.LifecycleTopic)
+		}
+	}
+}
