@@ -117,7 +117,7 @@ func TestReportFromRedis(t *testing.T) {
 	for _, k := range keys {
 		names = append(names, k[1])
 	}
-	if strings.Join(names, ",") != "generated_at,as_of,population,sampled,sample_size,sample_error,tiers,tier_order,segments,ltv_histogram,cohorts,channels,skipped" {
+	if strings.Join(names, ",") != "generated_at,as_of,population,sampled,sample_size,sample_error,tiers,tier_order,segments,ltv_histogram,cohorts,channels,mean_ltv,skipped" {
 		t.Errorf("top-level keys %v", names)
 	}
 }

@@ -35,11 +35,13 @@ func TestDashboardFitsANarrowWindow(t *testing.T) {
 		}
 		type fit struct {
 			Revenue   string  `json:"revenue"`
+			MeanLTV   string  `json:"meanLTV"`
 			PageWider float64 `json:"pageWider"`
 			KPIWider  float64 `json:"kpiWider"`
 		}
 		shown, err := chromedp.Run(bctx, chromedp.Evaluate[fit](`(() => ({
   revenue: document.getElementById("kpi-revenue").textContent,
+  meanLTV: document.getElementById("kpi-mean-ltv").textContent,
   pageWider: document.documentElement.scrollWidth - document.documentElement.clientWidth,
   kpiWider: Math.max(...[...document.querySelectorAll(".kpi .value")].map((v) => v.scrollWidth - v.parentElement.clientWidth)),
 }))()`))
@@ -48,6 +50,9 @@ func TestDashboardFitsANarrowWindow(t *testing.T) {
 		}
 		if shown.Revenue != "103,703,670.36" {
 			t.Fatalf("revenue shown %q, want 103,703,670.36", shown.Revenue)
+		}
+		if shown.MeanLTV != "41,234,567.89" { // the population's mean_ltv, as the server computed it
+			t.Fatalf("mean LTV shown %q, want 41,234,567.89", shown.MeanLTV)
 		}
 		if shown.PageWider > 0 {
 			t.Errorf("%d px window: the page is %.0f px wider than the window", width, shown.PageWider)

@@ -474,6 +474,7 @@ func (a *Accumulator) Stats(meta Meta) *Stats {
 		histLTV   decimal.Decimal
 	}
 	channels := map[string]*channelSums{}
+	var all channelSums // every cohort's customers
 	for _, k := range keys {
 		s := a.cohorts[k]
 		st.Cohorts = append(st.Cohorts, s.cohort(k, sc))
@@ -484,6 +485,12 @@ func (a *Accumulator) Stats(meta Meta) *Stats {
 		}
 		ch.customers += s.customers
 		ch.histLTV = ch.histLTV.Add(s.histLTV)
+		all.customers += s.customers
+		all.histLTV = all.histLTV.Add(s.histLTV)
+	}
+	if all.customers > 0 {
+		m := mean(all.histLTV, all.customers)
+		st.MeanLTV = &m
 	}
 	names := make([]string, 0, len(channels))
 	for name := range channels {

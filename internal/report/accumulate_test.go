@@ -2,6 +2,7 @@ package report_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
@@ -352,6 +353,7 @@ func TestJSONShape(t *testing.T) {
 		`"channels":[{"channel":"","customers":1,"mean_ltv":"5000.00","cac":null,"ltv_cac":null},` +
 		`{"channel":"email","customers":3,"mean_ltv":"560.00","cac":"140.00","ltv_cac":4},` +
 		`{"channel":"paid_search","customers":1,"mean_ltv":"20.05","cac":null,"ltv_cac":null}],` +
+		`"mean_ltv":"1340.01",` +
 		`"skipped":{"not_hash":0,"no_public_fields":0,"unreadable":0,"first":""}}`
 	if string(b) != want {
 		t.Errorf("JSON\n got %s\nwant %s", b, want)
@@ -442,5 +444,38 @@ func TestCustomerMonthsKeepFractionsOfASecond(t *testing.T) {
 				t.Errorf("customer-months %v, want %v", m, tc.wantMonths)
 			}
 		})
+	}
+}
+
+// TestMeanLTVIsExactOverEveryCustomer: the population's mean historical
+// LTV comes from the exact sum, not from the channels' rounded means. Two
+// channels of two customers: 0.00 and 0.01 (mean 0.005, shown 0.01), and
+// 0.00 and 0.00. Their means weighted by size give 0.005, shown 0.01; the
+// four customers' mean is 0.0025, 0.00 to the cent. No cohort: null.
+func TestMeanLTVIsExactOverEveryCustomer(t *testing.T) {
+	acc, err := report.NewAccumulator(report.Config{AsOf: asOf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range []struct{ channel, ltv string }{{"email", "0.00"}, {"email", "0.01"}, {"social", "0.00"}, {"social", "0.00"}} {
+		if err := acc.Add(fmt.Sprintf("c-%d", i), map[string]string{"orders": "1", "revenue": "1.00", "gross_profit": "1.00",
+			"churned": "0", "ltv": c.ltv, "tier": "bronze", "segment": "new", "first_order_at": "2025-01-01T00:00:00Z",
+			"last_order_at": "2025-01-01T00:00:00Z", "channel": c.channel}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st := acc.Stats(report.Meta{Population: 4})
+	if len(st.Channels) != 2 || st.Channels[0].MeanLTV.String() != "0.01" || st.Channels[1].MeanLTV.String() != "0.00" {
+		t.Fatalf("channels %+v, want email 0.01 and social 0.00", st.Channels)
+	}
+	if st.MeanLTV == nil || st.MeanLTV.String() != "0.00" {
+		t.Errorf("mean_ltv %v, want 0.00 (0.01 / 4 customers, to the cent)", st.MeanLTV)
+	}
+	empty, err := report.NewAccumulator(report.Config{AsOf: asOf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := empty.Stats(report.Meta{}).MeanLTV; m != nil {
+		t.Errorf("no customer: mean_ltv %v, want null", m)
 	}
 }

@@ -66,6 +66,11 @@ type Stats struct {
 	Cohorts []Cohort `json:"cohorts"`
 	// Channels are sorted by name.
 	Channels []Channel `json:"channels"`
+	// MeanLTV is the mean historical LTV over every customer of the
+	// cohorts, to the cent from the exact sum: the dashboard's key figure.
+	// A mean of the channels' rounded means, weighted by their customers,
+	// can be a cent off. Null when there is no cohort.
+	MeanLTV *Money `json:"mean_ltv"`
 
 	// RefreshError, set only by the read API's provider, says that the
 	// latest refresh of these figures failed and why: they are the last

@@ -357,14 +357,9 @@ function renderKPIs(s) {
   if (left > 0) caption += " · " + count.format(left) + " keys left out (not readable customers" + (s.sampled ? ", in the sample" : "") + ")";
   $("kpi-sample").textContent = caption;
   $("kpi-sample").title = left > 0 ? "first left out: " + sk.first : "";
-  // Mean LTV over all customers, weighted by each channel's size; money
-  // sums stay exact (in cents).
-  let n = 0, weighted = 0;
-  for (const c of s.channels || []) {
-    n += c.customers;
-    weighted += c.customers * Number(c.mean_ltv);
-  }
-  $("kpi-mean-ltv").textContent = n > 0 ? money((weighted / n).toFixed(2)) : "—";
+  // Mean LTV over every customer of the cohorts, exact to the cent from
+  // the server (a mean of the channels' rounded means can be a cent off).
+  $("kpi-mean-ltv").textContent = s.mean_ltv != null ? money(s.mean_ltv) : "—";
   let revenue = 0n, profit = 0n, exact = true;
   for (const c of s.cohorts || []) {
     const r = cents(c.revenue), p = cents(c.gross_profit);
