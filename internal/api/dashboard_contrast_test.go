@@ -2,10 +2,8 @@ package api_test
 
 import (
 	"testing"
-	"time"
 
 	"github.com/chromedp/chromedp"
-	"github.com/ltv-stream/ltv-stream/internal/report"
 )
 
 // TestDashboardEmptyTablesAreReadable: the sentence an empty table shows
@@ -13,11 +11,7 @@ import (
 // left out have the same class) has a contrast of at least 4.5:1 with its
 // card (WCAG AA for text); at 2.8:1 it was hard to read on the dark card.
 func TestDashboardEmptyTablesAreReadable(t *testing.T) {
-	acc, err := report.NewAccumulator(report.Config{AsOf: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	bctx := openDashboard(t, fixedStats{st: acc.Stats(report.Meta{GeneratedAt: time.Now()})}, nil)
+	bctx := openDashboard(t, statsOf(t, nil), nil)
 	if err := chromedp.Do(bctx, chromedp.WaitVisible(chromedp.CSS(`#cohorts tbody td.null`))); err != nil {
 		t.Fatalf("browser: %v", err)
 	}

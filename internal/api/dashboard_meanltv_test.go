@@ -3,10 +3,8 @@ package api_test
 import (
 	"fmt"
 	"testing"
-	"time"
 
 	"github.com/chromedp/chromedp"
-	"github.com/ltv-stream/ltv-stream/internal/report"
 )
 
 // TestDashboardMeanLTVIsThePopulations: the "Mean LTV" key figure is the
@@ -14,18 +12,13 @@ import (
 // 0.00 and 0.01, and 0.00 and 0.00: their rounded means (0.01 and 0.00)
 // weighted by size would show 0.01; the four customers' mean is 0.0025.
 func TestDashboardMeanLTVIsThePopulations(t *testing.T) {
-	acc, err := report.NewAccumulator(report.Config{AsOf: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	customers := map[string]map[string]string{}
 	for i, c := range []struct{ channel, ltv string }{{"email", "0.00"}, {"email", "0.01"}, {"social", "0.00"}, {"social", "0.00"}} {
-		if err := acc.Add(fmt.Sprintf("c-%d", i), map[string]string{"orders": "1", "revenue": "1.00", "gross_profit": "1.00",
+		customers[fmt.Sprintf("c-%d", i)] = map[string]string{"orders": "1", "revenue": "1.00", "gross_profit": "1.00",
 			"churned": "0", "ltv": c.ltv, "tier": "bronze", "segment": "new", "first_order_at": "2026-01-01T00:00:00Z",
-			"last_order_at": "2026-01-01T00:00:00Z", "channel": c.channel}); err != nil {
-			t.Fatal(err)
-		}
+			"last_order_at": "2026-01-01T00:00:00Z", "channel": c.channel}
 	}
-	bctx := openDashboard(t, fixedStats{st: acc.Stats(report.Meta{GeneratedAt: time.Now(), Population: 4})}, nil)
+	bctx := openDashboard(t, statsOf(t, customers), nil)
 	if err := chromedp.Do(bctx, chromedp.WaitVisible(chromedp.CSS(`#status-dot.ok, #status-dot.err`))); err != nil {
 		t.Fatalf("browser: %v", err)
 	}

@@ -3,10 +3,8 @@ package api_test
 import (
 	"fmt"
 	"testing"
-	"time"
 
 	"github.com/chromedp/chromedp"
-	"github.com/ltv-stream/ltv-stream/internal/report"
 )
 
 // TestDashboardFitsANarrowWindow: on a phone-sized window (and just above
@@ -14,18 +12,13 @@ import (
 // than the window, with revenue in the tens of millions, the widest figure
 // of the key-figure boxes. Only the tables scroll sideways, in their boxes.
 func TestDashboardFitsANarrowWindow(t *testing.T) {
-	acc, err := report.NewAccumulator(report.Config{AsOf: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	customers := map[string]map[string]string{}
 	for i := range 3 {
-		if err := acc.Add(fmt.Sprintf("c-%d", i), map[string]string{"orders": "40", "revenue": "34567890.12", "gross_profit": "12345678.90",
+		customers[fmt.Sprintf("c-%d", i)] = map[string]string{"orders": "40", "revenue": "34567890.12", "gross_profit": "12345678.90",
 			"churned": "0", "ltv": "41234567.89", "tier": "bronze", "segment": "active", "first_order_at": "2026-01-01T00:00:00Z",
-			"last_order_at": "2026-11-01T00:00:00Z", "channel": "email"}); err != nil {
-			t.Fatal(err)
-		}
+			"last_order_at": "2026-11-01T00:00:00Z", "channel": "email"}
 	}
-	bctx := openDashboard(t, fixedStats{st: acc.Stats(report.Meta{GeneratedAt: time.Now()})}, nil)
+	bctx := openDashboard(t, statsOf(t, customers), nil)
 	if err := chromedp.Do(bctx, chromedp.WaitVisible(chromedp.CSS(`#status-dot.ok, #status-dot.err`))); err != nil {
 		t.Fatalf("browser: %v", err)
 	}

@@ -24,6 +24,22 @@ type fixedStats struct {
 
 func (f fixedStats) Stats(context.Context) (*report.Stats, error) { return f.st, f.err }
 
+// statsOf serves the figures of the given customers (id → stored public
+// fields) as a report as of 2026-12-01 computes them, generated now.
+func statsOf(t *testing.T, customers map[string]map[string]string) fixedStats {
+	t.Helper()
+	acc, err := report.NewAccumulator(report.Config{AsOf: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for id, h := range customers {
+		if err := acc.Add(id, h); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return fixedStats{st: acc.Stats(report.Meta{GeneratedAt: time.Now(), Population: int64(len(customers))})}
+}
+
 // smallStats are the statistics of three customers: two in the lowest LTV
 // band and one in the next, so the histogram's largest band holds 2; and a
 // cohort whose first order is after the as-of time, so it has no
