@@ -477,9 +477,6 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("--redis-url (LTV_REDIS_URL): %w", err)
 	}
 	_ = client.Close()
-	if err := checkRedisPorts(c.RedisURL); err != nil {
-		return fmt.Errorf("--redis-url (LTV_REDIS_URL): %w", err)
-	}
 	if err := checkListenAddr(c.HTTPAddr); err != nil {
 		return fmt.Errorf("--http-addr (LTV_HTTP_ADDR): %w", err)
 	}
@@ -541,28 +538,6 @@ func (c *Config) ValidateAPI() error {
 	return nil
 }
 
-// checkRedisPorts refuses a Redis URL whose port no server can listen on
-// (0, or above 65535), which go-redis takes and then fails to dial for as
-// long as the service runs; the Kafka brokers' ports are checked alike.
-// The URLs have been parsed by store.NewClient already. The error names
-// the URL by its place in the list, never with its password.
-func checkRedisPorts(urls string) error {
-	list := settings.SplitList(urls)
-	for i, raw := range list {
-		u, err := url.Parse(raw)
-		if err != nil || u.Port() == "" {
-			continue
-		}
-		if n, err := strconv.Atoi(u.Port()); err != nil || n < 1 || n > 65535 {
-			if len(list) == 1 {
-				return fmt.Errorf("redis url: port %q is not a number from 1 to 65535", u.Port())
-			}
-			return fmt.Errorf("redis cluster url %d: port %q is not a number from 1 to 65535", i+1, u.Port())
-		}
-	}
-	return nil
-}
-
 // checkListenAddr accepts an address to listen on as host:port or :port
 // whose port is a number from 0 to 65535 (0: any free port), so that a
 // port no listener can take is a start-up error naming its setting, not a
@@ -573,7 +548,7 @@ func checkListenAddr(addr string) error {
 	if err != nil || strings.ContainsAny(addr, " \t") {
 		return fmt.Errorf("%q is not host:port or :port", addr)
 	}
-	if n, err := strconv.Atoi(port); err != nil || n > 65535 || strings.TrimLeft(port, "0123456789") != "" {
+	if _, ok := settings.Port(port); !ok {
 		return fmt.Errorf("%q: port %q is not a number from 0 to 65535", addr, port)
 	}
 	return nil

@@ -2,7 +2,8 @@
 // meaning of "not set": a number or duration that is zero or negative, or
 // any other value equal to its type's zero value, takes the default; and a
 // comma-separated list (brokers, Redis nodes) is trimmed and loses its
-// empty items. Written once here so the packages cannot drift apart.
+// empty items; a port in an address is digits up to 65535. Written once
+// here so the packages cannot drift apart.
 package settings
 
 import (
@@ -43,6 +44,22 @@ func SplitList(s string) []string {
 		}
 	}
 	return out
+}
+
+// Port reads a TCP port written in an address setting (a listen address,
+// a Redis URL): digits only, at most 65535. Whether 0 is allowed (any free
+// port, for a listener) is the caller's to say.
+func Port(s string) (int, bool) {
+	if s == "" || strings.TrimLeft(s, "0123456789") != "" {
+		return 0, false
+	}
+	n := 0
+	for _, r := range s {
+		if n = n*10 + int(r-'0'); n > 65535 {
+			return 0, false
+		}
+	}
+	return n, true
 }
 
 // SPEC §1's default topic names and §7's consumer group, shared by the

@@ -52,3 +52,21 @@ func TestSplitList(t *testing.T) {
 		}
 	}
 }
+
+// TestPort: a port in an address setting is digits, 0 to 65535, whatever
+// leading zeros it has; signs, blanks, names and overflow are not ports.
+func TestPort(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want int
+		ok   bool
+	}{
+		{"0", 0, true}, {"6379", 6379, true}, {"65535", 65535, true}, {"000080", 80, true},
+		{"65536", 0, false}, {"99999999999999999999", 0, false}, {"", 0, false},
+		{"+80", 0, false}, {"-1", 0, false}, {" 80", 0, false}, {"http", 0, false},
+	} {
+		if got, ok := Port(tc.in); got != tc.want || ok != tc.ok {
+			t.Errorf("Port(%q) = %d, %v; want %d, %v", tc.in, got, ok, tc.want, tc.ok)
+		}
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"strings"
 	"time"
@@ -73,6 +74,9 @@ func NewClient(cfg Config) (redis.UniversalClient, error) {
 			// go-redis would skip SELECT and use database 0.
 			return nil, fmt.Errorf("redis url: database %d is negative", opt.DB)
 		}
+		if err := checkPort(opt.Addr); err != nil {
+			return nil, fmt.Errorf("redis url: %w", err)
+		}
 		applyOverrides(cfg, &opt.Username, &opt.Password, &opt.TLSConfig)
 		opt.PoolSize = cfg.PoolSize
 		opt.DialTimeout, opt.ReadTimeout, opt.WriteTimeout = cfg.DialTimeout, cfg.ReadTimeout, cfg.WriteTimeout
@@ -89,6 +93,9 @@ func NewClient(cfg Config) (redis.UniversalClient, error) {
 		}
 		if opt.DB != 0 {
 			return nil, fmt.Errorf("redis cluster url %d: Redis Cluster has only database 0", i+1)
+		}
+		if err := checkPort(opt.Addr); err != nil {
+			return nil, fmt.Errorf("redis cluster url %d: %w", i+1, err)
 		}
 		copt.Addrs = append(copt.Addrs, opt.Addr)
 		if i == 0 {
@@ -108,6 +115,20 @@ func NewClient(cfg Config) (redis.UniversalClient, error) {
 	copt.ContextTimeoutEnabled = cfg.ContextDeadlines
 	copt.Protocol = protocol
 	return redis.NewClusterClient(copt), nil
+}
+
+// checkPort refuses an address whose port no server can listen on (0, or
+// above 65535): go-redis takes it and then fails to dial for as long as
+// the service runs. The Kafka brokers' ports are checked alike.
+func checkPort(addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil // not host:port (a unix socket path): go-redis's to judge
+	}
+	if n, ok := settings.Port(port); !ok || n == 0 {
+		return fmt.Errorf("port %q is not a number from 1 to 65535", port)
+	}
+	return nil
 }
 
 func applyOverrides(cfg Config, user, pass *string, tlsCfg **tls.Config) {
