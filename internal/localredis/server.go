@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -58,8 +59,9 @@ func FreePort() (int, error) {
 const firstPort = 10000
 
 // portsBelowEphemeral is [firstPort, the first ephemeral port) as Linux
-// configures it (ip_local_port_range); empty where that cannot be read.
-func portsBelowEphemeral() (lo, hi int) {
+// configures it (ip_local_port_range), read once; empty where that cannot
+// be read.
+var portsBelowEphemeral = sync.OnceValues(func() (lo, hi int) {
 	data, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
 	if err != nil {
 		return 0, 0
@@ -69,7 +71,7 @@ func portsBelowEphemeral() (lo, hi int) {
 		return 0, 0
 	}
 	return firstPort, first
-}
+})
 
 // Binary finds redis-server.
 func Binary() (string, error) {
