@@ -128,7 +128,7 @@ func runReport(ctx context.Context, args []string, getenv func(string) string, o
 	if f.sample < 0 {
 		return badFlag(fmt.Errorf("--sample %d: want a number of customers, or 0 for all", f.sample))
 	}
-	rc := report.Config{Tiers: cfg.Model.Tiers}
+	rc := report.Config{Tiers: cfg.Model.Tiers, Currency: cfg.BaseCurrency}
 	if rc.CAC, err = parseCAC("--cac", f.cac); err != nil {
 		return err
 	}
@@ -316,7 +316,7 @@ func reportTable(s *report.Stats, name string, text bool) table {
 // writeTables prints the report (or one table of it) as aligned text.
 func writeTables(out io.Writer, s *report.Stats, only string) error {
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "%d customers, as of %s (computed %s)\n", s.Population, s.AsOf.Format(time.RFC3339), s.GeneratedAt.Format(time.RFC3339))
+	fmt.Fprintf(tw, "%d customers, as of %s (computed %s); amounts in %s\n", s.Population, s.AsOf.Format(time.RFC3339), s.GeneratedAt.Format(time.RFC3339), s.Currency)
 	if s.SampleError != nil {
 		fmt.Fprintf(tw, "%s\n", *s.SampleError)
 	}

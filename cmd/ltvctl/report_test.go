@@ -56,6 +56,9 @@ func TestReportFromRedis(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &got); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
+	if got.Currency != "SEK" {
+		t.Errorf("currency %q, want the default base currency SEK", got.Currency)
+	}
 	raw := hashes(t, srv.Client())
 	if got.Population != int64(len(raw)) || got.SampleSize != 400 || got.Sampled {
 		t.Fatalf("population %d sample %d sampled %v; %d hashes", got.Population, got.SampleSize, got.Sampled, len(raw))
@@ -117,7 +120,7 @@ func TestReportFromRedis(t *testing.T) {
 	for _, k := range keys {
 		names = append(names, k[1])
 	}
-	if strings.Join(names, ",") != "generated_at,as_of,population,sampled,sample_size,sample_error,tiers,tier_order,segments,ltv_histogram,cohorts,channels,mean_ltv,skipped" {
+	if strings.Join(names, ",") != "generated_at,as_of,population,sampled,sample_size,sample_error,tiers,tier_order,segments,ltv_histogram,cohorts,channels,mean_ltv,currency,skipped" {
 		t.Errorf("top-level keys %v", names)
 	}
 }
@@ -144,7 +147,7 @@ func TestReportFormats(t *testing.T) {
 		if code != 0 {
 			t.Fatalf("exit %d: %s", code, errOut)
 		}
-		for _, want := range []string{"300 customers, as of 2023-01-01T00:00:00Z", "\nTiers\n", "\nSegments\n", "\nLTV histogram\n",
+		for _, want := range []string{"300 customers, as of 2023-01-01T00:00:00Z", "; amounts in SEK\n", "\nTiers\n", "\nSegments\n", "\nLTV histogram\n",
 			"\nCohorts (month of first order × channel)\n", "\nChannels\n", "MONTHLY CHURN RATE", "LTV CAC"} {
 			if !strings.Contains(out, want) {
 				t.Errorf("table lacks %q:\n%s", want, out)

@@ -97,10 +97,12 @@ func TestServe(t *testing.T) {
 		args     []string
 		cac      string // the channel's cac in /v1/stats
 		maxLimit int    // the largest ?limit= of /v1/changes (the changes depth)
+		currency string // the currency /v1/stats names
 	}{
-		{"flags", nil, []string{"--stats-refresh", "1s", "--cac", "(none)=100", "--changes-depth", "7"}, "100.00", 7},
-		{"environment", map[string]string{"LTV_STATS_REFRESH": "1s", "LTV_CAC": "(none)=100, email=5", "LTV_CHANGES_DEPTH": "5", "LTV_STATS_SAMPLE_LIMIT": "-1"}, nil, "100.00", 5},
-		{"flag over environment", map[string]string{"LTV_CAC": "(none)=100", "LTV_CHANGES_DEPTH": "5"}, []string{"--cac", "(none)=200", "--changes-depth", "9"}, "200.00", 9},
+		{"flags", nil, []string{"--stats-refresh", "1s", "--cac", "(none)=100", "--changes-depth", "7"}, "100.00", 7, "SEK"},
+		{"environment", map[string]string{"LTV_STATS_REFRESH": "1s", "LTV_CAC": "(none)=100, email=5", "LTV_CHANGES_DEPTH": "5", "LTV_STATS_SAMPLE_LIMIT": "-1"}, nil, "100.00", 5, "SEK"},
+		{"flag over environment", map[string]string{"LTV_CAC": "(none)=100", "LTV_CHANGES_DEPTH": "5"}, []string{"--cac", "(none)=200", "--changes-depth", "9"}, "200.00", 9, "SEK"},
+		{"configured base currency", map[string]string{"LTV_CAC": "(none)=100", "LTV_CONFIG": testutil.WriteFile(t, "ltv.yaml", "base_currency: EUR\n")}, nil, "100.00", 100, "EUR"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			env := serveEnv(t)
@@ -112,6 +114,10 @@ func TestServe(t *testing.T) {
 			// --cac reaches the statistics: c-1 (no channel) has ltv 1200.00.
 			if _, doc := testutil.GetJSON(t, base+"v1/stats"); !strings.Contains(fmt.Sprint(doc["channels"]), "[map[cac:"+tc.cac+" channel: customers:1") {
 				t.Errorf("channels: %v, want cac %s", doc["channels"], tc.cac)
+			}
+			// The statistics name the base currency their amounts are in.
+			if _, doc := testutil.GetJSON(t, base+"v1/stats"); doc["currency"] != tc.currency {
+				t.Errorf("currency %v, want %s", doc["currency"], tc.currency)
 			}
 			if code, doc := testutil.GetJSON(t, fmt.Sprintf("%sv1/changes?limit=%d", base, tc.maxLimit)); code != 200 {
 				t.Errorf("limit at the changes depth: %d %v", code, doc)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ltv-stream/ltv-stream/internal/aggregate"
+	"github.com/ltv-stream/ltv-stream/internal/decode"
 	"github.com/ltv-stream/ltv-stream/internal/money"
 	"github.com/shopspring/decimal"
 )
@@ -71,6 +72,10 @@ type Config struct {
 	// CAC is the acquisition cost per new customer, by channel (in base
 	// currency, > 0); channels without one get no LTV:CAC.
 	CAC map[string]decimal.Decimal
+	// Currency is the base currency every amount is in (the consumer's
+	// base_currency, SPEC §7): a reader of the figures cannot tell it from
+	// the stored fields, which carry none. Default SEK, as there.
+	Currency string
 }
 
 // DefaultEdges returns histogram edges around a tier ladder: 0, then for
@@ -102,6 +107,9 @@ func (c *Config) setDefaults() {
 	}
 	if len(c.Edges) == 0 {
 		c.Edges = DefaultEdges(c.Tiers)
+	}
+	if c.Currency == "" {
+		c.Currency = decode.DefaultBaseCurrency
 	}
 }
 
@@ -417,6 +425,7 @@ func (a *Accumulator) Stats(meta Meta) *Stats {
 		Population:  max(meta.Population, a.n),
 		SampleSize:  a.n,
 		AsOf:        a.cfg.AsOf.UTC(),
+		Currency:    a.cfg.Currency,
 		Skipped:     a.skipped,
 		Tiers:       map[string]int64{},
 		Segments:    map[string]int64{},

@@ -353,7 +353,7 @@ func TestJSONShape(t *testing.T) {
 		`"channels":[{"channel":"","customers":1,"mean_ltv":"5000.00","cac":null,"ltv_cac":null},` +
 		`{"channel":"email","customers":3,"mean_ltv":"560.00","cac":"140.00","ltv_cac":4},` +
 		`{"channel":"paid_search","customers":1,"mean_ltv":"20.05","cac":null,"ltv_cac":null}],` +
-		`"mean_ltv":"1340.01",` +
+		`"mean_ltv":"1340.01","currency":"SEK",` +
 		`"skipped":{"not_hash":0,"no_public_fields":0,"unreadable":0,"first":""}}`
 	if string(b) != want {
 		t.Errorf("JSON\n got %s\nwant %s", b, want)
@@ -477,5 +477,19 @@ func TestMeanLTVIsExactOverEveryCustomer(t *testing.T) {
 	}
 	if m := empty.Stats(report.Meta{}).MeanLTV; m != nil {
 		t.Errorf("no customer: mean_ltv %v, want null", m)
+	}
+}
+
+// TestStatsNameTheirCurrency: the figures name the base currency their
+// amounts are in, SEK (SPEC §7's default) unless configured.
+func TestStatsNameTheirCurrency(t *testing.T) {
+	for _, tc := range []struct{ configured, want string }{{"", "SEK"}, {"EUR", "EUR"}} {
+		acc, err := report.NewAccumulator(report.Config{AsOf: asOf, Currency: tc.configured})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := acc.Stats(report.Meta{GeneratedAt: asOf}).Currency; got != tc.want {
+			t.Errorf("configured %q: currency %q, want %q", tc.configured, got, tc.want)
+		}
 	}
 }

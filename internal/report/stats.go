@@ -71,6 +71,10 @@ type Stats struct {
 	// A mean of the channels' rounded means, weighted by their customers,
 	// can be a cent off. Null when there is no cohort.
 	MeanLTV *Money `json:"mean_ltv"`
+	// Currency is the base currency of every amount above (revenue,
+	// gross profit, means, histogram edges, CAC): the stored fields carry
+	// none, and a page showing the figures should say it.
+	Currency string `json:"currency"`
 
 	// RefreshError, set only by the read API's provider, says that the
 	// latest refresh of these figures failed and why: they are the last

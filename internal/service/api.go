@@ -63,7 +63,7 @@ func ServeAPI(ctx context.Context, cfg *config.Config, ln net.Listener, opt APIO
 	}
 	defer client.Close()
 	provider, err := stats.NewProvider(stats.Config{Source: store.NewRedis(client, store.Config{}),
-		Report: report.Config{Tiers: cfg.Model.Tiers, CAC: opt.CAC}, Refresh: opt.StatsRefresh, MaxStale: opt.StatsMaxStale, SampleLimit: opt.SampleLimit,
+		Report: report.Config{Tiers: cfg.Model.Tiers, CAC: opt.CAC, Currency: cfg.BaseCurrency}, Refresh: opt.StatsRefresh, MaxStale: opt.StatsMaxStale, SampleLimit: opt.SampleLimit,
 		Logger: opt.Logger})
 	if err != nil {
 		return err

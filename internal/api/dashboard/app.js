@@ -371,7 +371,16 @@ function renderKPIs(s) {
   $("kpi-gross-profit").textContent = exact && (s.cohorts || []).length ? "gross profit " + money(fromCents(profit)) : "";
 }
 
+// renderCurrency names the base currency of every amount where the page
+// shows money: the stored fields carry none, and a figure without its
+// currency is ambiguous to anyone who runs more than one shop.
+function renderCurrency(code) {
+  for (const e of document.querySelectorAll(".currency")) e.textContent = code || "";
+  for (const e of document.querySelectorAll(".currency-wrap")) e.hidden = !code;
+}
+
 function renderStats(s) {
+  renderCurrency(s.currency);
   renderKPIs(s);
   renderTiers(s.tiers, s.tier_order);
   renderSegments(s.segments);
