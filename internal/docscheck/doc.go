@@ -6,6 +6,6 @@
 // would pick the pods of both components. It also checks the Markdown
 // pages: every relative link and #anchor resolves, the settings and
 // metrics tables match `consumer -h` and the metrics registry, every LTV_
-// variable and test a page names exists, and `make fuzz` runs every fuzz
-// target. It has no code of its own.
+// variable, ltv_ metric, make target and test a page names exists, and
+// `make fuzz` runs every fuzz target. It has no code of its own.
 package docscheck
