@@ -392,6 +392,12 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("%s: empty", n.setting)
 		}
 	}
+	if g := c.GroupID; strings.TrimSpace(g) != g {
+		// Kafka takes any string, so " ltv-updater" (a stray blank from
+		// quoting) would silently be a second group that reads every
+		// partition from the start, beside the real one.
+		return fmt.Errorf("--group-id (LTV_GROUP_ID): %q has blanks around it", g)
+	}
 	topics := named[1:]
 	for i, a := range topics {
 		if !ValidTopic(a.value) {

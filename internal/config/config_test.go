@@ -191,6 +191,8 @@ func TestInvalidSettingsAreErrors(t *testing.T) {
 		{"bad topic names its variable", nil, map[string]string{"LTV_ORDERS_TOPIC": "bad topic"}, "", "--orders-topic (LTV_ORDERS_TOPIC): invalid topic"},
 		{"same topic twice names both", []string{"--dlq-topic", "orders"}, nil, "", "--orders-topic (LTV_ORDERS_TOPIC) and --dlq-topic (LTV_DLQ_TOPIC)"},
 		{"blank group id", nil, map[string]string{"LTV_GROUP_ID": " "}, "", "--group-id (LTV_GROUP_ID): empty"},
+		{"group id with a blank around it", nil, map[string]string{"LTV_GROUP_ID": "ltv-updater "}, "", `--group-id (LTV_GROUP_ID): "ltv-updater " has blanks around it`},
+		{"group id flag with a tab around it", []string{"--group-id", "\tltv-updater"}, nil, "", `--group-id (LTV_GROUP_ID): "\tltv-updater" has blanks around it`},
 		{"sasl credentials without a mechanism", nil, map[string]string{"LTV_KAFKA_SASL_USERNAME": "u", "LTV_KAFKA_SASL_PASSWORD": "p"}, "", "LTV_KAFKA_SASL_MECHANISM) is empty"},
 		{"redis url scheme", nil, map[string]string{"LTV_REDIS_URL": "http://x"}, "", "--redis-url (LTV_REDIS_URL)"},
 		{"redis url database", nil, map[string]string{"LTV_REDIS_URL": "redis://h:6379/abc"}, "", "--redis-url (LTV_REDIS_URL)"},
