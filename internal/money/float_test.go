@@ -3,6 +3,7 @@ package money
 import (
 	"math"
 	"math/rand/v2"
+	"strconv"
 	"testing"
 
 	"github.com/shopspring/decimal"
@@ -12,6 +13,34 @@ func TestFloat64(t *testing.T) {
 	for _, s := range []string{"0", "1", "-1", "0.1", "123.45", "-0.0001", "9007199254740993", "1e22", "1e23", "1e-22", "1e-23",
 		"0.30000000000000004", "12345678901234567890.5", "5e-324", "-299.385"} {
 		checkFloat64(t, decimal.RequireFromString(s))
+	}
+}
+
+// Coefficients past 2^53 are not exact floats: converting one to float64
+// rounds once, and dividing by the power of ten rounds again, which can
+// miss the nearest float by one step. These values (17 and 18 digits,
+// found by comparing that double rounding with strconv.ParseFloat) are
+// ones where it does, so only the slow path gives the nearest float.
+func TestFloat64OfCoefficientsBeyond53Bits(t *testing.T) {
+	for _, s := range []string{
+		"37388428788665.1933", "3794109458428726.2", "60272308949069.067",
+		"3136934655136920.08", "30700141567469.1483", "488500829628454.672",
+		"-3794109458428726.2", "-488500829628454.672",
+	} {
+		t.Run(s, func(t *testing.T) {
+			d := decimal.RequireFromString(s)
+			if d.Coefficient().BitLen() <= 53 {
+				t.Fatalf("%s: coefficient fits 53 bits, not the case under test", s)
+			}
+			want, err := strconv.ParseFloat(s, 64) // correctly rounded, independent of money
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := FromDecimal(d).Float64(); got != want {
+				t.Fatalf("Float64(%s) = %v, nearest float %v", s, got, want)
+			}
+			checkFloat64(t, d)
+		})
 	}
 }
 
