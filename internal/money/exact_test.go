@@ -17,14 +17,16 @@ var exactExamples = []string{
 }
 
 // checkExact compares every operation of two Exacts with shopspring's on
-// the same values: same value, and the same text where text is asked for.
+// the same values: same value, the same exponent (Exponent is shopspring's,
+// and the store writes it: a rounded figure keeps the places it was
+// rounded to), and the same text where text is asked for.
 func checkExact(t *testing.T, a, b decimal.Decimal) {
 	t.Helper()
 	ea, eb := FromDecimal(a), FromDecimal(b)
 	same := func(op string, got Exact, want decimal.Decimal) {
 		t.Helper()
-		if !got.Decimal().Equal(want) || got.String() != want.String() {
-			t.Fatalf("%s(%s, %s) = %s, shopspring %s", op, a, b, got, want)
+		if !got.Decimal().Equal(want) || got.String() != want.String() || got.Exponent() != want.Exponent() {
+			t.Fatalf("%s(%s, %s) = %s (exponent %d), shopspring %s (exponent %d)", op, a, b, got, got.Exponent(), want, want.Exponent())
 		}
 	}
 	same("Add", ea.Add(eb), a.Add(b))
