@@ -257,3 +257,64 @@ func TestTierDueIsTheDayTheStoredLTVFalls(t *testing.T) {
 		})
 	}
 }
+
+// PredictiveInputs gives SPEC §9's four numbers (and the margin rate) as
+// ltvctl fit and score read them. The expected values are worked out by
+// hand from §9: x = orders − 1, t_x = last − first order, T = as-of −
+// first order (in the time unit), m = mean net revenue of the repeat
+// orders. T is never below t_x: ltvctl's --as-of may fall before a
+// customer's last order, and a T shorter than t_x is no BG/NBD history.
+func TestPredictiveInputs(t *testing.T) {
+	week := 7 * aggregate.Day
+	refundOf := func(id, order, amount, when string) aggregate.Event {
+		ev := refunded(id, amount, when)
+		ev.OrderID = order
+		return ev
+	}
+	for _, tt := range []struct {
+		name                   string
+		events                 []aggregate.Event
+		unit                   time.Duration
+		asOf                   string
+		x, tx, T, mean, margin float64
+	}{
+		{"one order, 14 days later", []aggregate.Event{placed("e1", "100.00", "2026-01-01T00:00:00Z")},
+			aggregate.Day, "2026-01-15T00:00:00Z", 0, 0, 14, 0, 1},
+		{"a refunded repeat order counts against it, in weeks", []aggregate.Event{
+			placed("e1", "100.00", "2026-01-01T00:00:00Z"),
+			placed("e2", "60.00", "2026-01-08T00:00:00Z"),
+			refundOf("r2", "o-e2", "20.00", "2026-01-10T00:00:00Z"),
+			placed("e3", "80.00", "2026-01-29T00:00:00Z"),
+		}, week, "2026-02-12T00:00:00Z", 2, 4, 6, 60, 1}, // m = (60 − 20 + 80) / 2
+		{"a refund of the first order leaves m alone", []aggregate.Event{
+			placed("e1", "100.00", "2026-01-01T00:00:00Z"),
+			placed("e2", "50.00", "2026-01-11T00:00:00Z"),
+			refundOf("r1", "o-e1", "30.00", "2026-01-12T00:00:00Z"),
+		}, aggregate.Day, "2026-01-21T00:00:00Z", 1, 10, 20, 50, 1},
+		{"margin rate is gross profit over revenue", []aggregate.Event{
+			placedM("e1", "100.00", "0.40", "2026-01-01T00:00:00Z"),
+			placedM("e2", "100.00", "0.20", "2026-01-02T00:00:00Z"),
+		}, aggregate.Day, "2026-01-03T00:00:00Z", 1, 1, 2, 100, 0.3}, // (40 + 20) / 200
+		{"as of before the last order: T is t_x", []aggregate.Event{
+			placed("e1", "100.00", "2026-01-01T00:00:00Z"),
+			placed("e2", "100.00", "2026-01-31T00:00:00Z"),
+		}, aggregate.Day, "2026-01-21T00:00:00Z", 1, 30, 30, 100, 1},
+		{"as of the last order itself: T is t_x", []aggregate.Event{
+			placed("e1", "100.00", "2026-01-01T00:00:00Z"),
+			placed("e2", "100.00", "2026-01-31T00:00:00Z"),
+		}, aggregate.Day, "2026-01-31T00:00:00Z", 1, 30, 30, 100, 1},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newCustomer(t, nil)
+			c.applyAll(tt.events...)
+			x, tx, T, mean, margin := aggregate.PredictiveInputs(&c.s, tt.unit, at(tt.asOf))
+			got := [...]float64{x, tx, T, mean, margin}
+			want := [...]float64{tt.x, tt.tx, tt.T, tt.mean, tt.margin}
+			for i, name := range [...]string{"x", "t_x", "T", "m", "margin"} {
+				if math.Abs(got[i]-want[i]) > 1e-12*max(1, math.Abs(want[i])) {
+					t.Errorf("%s = %v, want %v", name, got[i], want[i])
+				}
+			}
+		})
+	}
+}
