@@ -22,6 +22,7 @@ import (
 	"github.com/ltv-stream/ltv-stream/internal/store"
 	"github.com/ltv-stream/ltv-stream/internal/stream"
 	"github.com/redis/go-redis/v9"
+	"github.com/segmentio/kafka-go"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 )
@@ -47,6 +48,9 @@ type Options struct {
 // start-up problem it cannot retry (for example an HTTP port in use);
 // unreachable Redis or Kafka are retried with backoff while /readyz
 // reports not ready.
+//
+// Run owns every part it starts: each is stopped by a deferred call here,
+// so on every return path they stop in the reverse order of their start.
 func Run(ctx context.Context, cfg *config.Config, opt Options) error {
 	log := opt.Logger
 	if log == nil {
@@ -56,28 +60,16 @@ func Run(ctx context.Context, cfg *config.Config, opt Options) error {
 	if err != nil {
 		return err
 	}
-	rclient, err := store.NewClient(store.Config{URL: cfg.RedisURL,
-		Username: cfg.RedisUsername, Password: cfg.RedisPassword, TLS: redisTLS})
+	u := &updater{cfg: cfg, opt: opt, log: log, kafkaSec: kafkaSec}
+	rclient, err := u.openStore(redisTLS)
 	if err != nil {
 		return err
 	}
 	defer rclient.Close()
-	st := store.NewRedis(rclient, store.Config{})
-	// The pipeline reads and writes through the cache unless it is off; the
-	// health check and script loading talk to Redis itself.
-	var state pipeline.Store = st
-	var cache *store.Cached
-	if cfg.StateCacheBytes > 0 {
-		cache = store.NewCached(st, store.CacheConfig{MaxBytes: cfg.StateCacheBytes})
-		state = cache
-	}
 
-	dec, err := decode.New(decode.Config{
-		BaseCurrency: cfg.BaseCurrency, FXRates: cfg.FXRates, MaxBytes: cfg.MaxMessageBytes,
-		MaxFutureSkew: cfg.MaxFutureSkew,
-	})
+	dec, err := newDecoder(cfg)
 	if err != nil {
-		return fmt.Errorf("decoder: %w", err)
+		return err
 	}
 	transport, err := kafkaSec.Transport()
 	if err != nil {
@@ -92,49 +84,164 @@ func Run(ctx context.Context, cfg *config.Config, opt Options) error {
 	if err != nil {
 		return err
 	}
-	m := metrics.New()
-	// The output topics' max.message.bytes, read now and every minute, so
-	// that no output message (a 2 MiB rejected record, say) can be one the
-	// broker always refuses: the publisher cuts it to fit instead.
+	u.m = metrics.New()
+	limits, err := u.newTopicLimits(transport)
+	if err != nil {
+		return err
+	}
+	stopLimits := startOwned(ctx, limits.Run)
+	defer stopLimits()
+	pub, err := u.newPublisher(transport, limits)
+	if err != nil {
+		return err
+	}
+	defer u.closePublisher(pub)
+
+	if err := u.buildPipeline(dec, pub); err != nil {
+		return err
+	}
+	u.buildHealth()
+	cons, err := u.newConsumer(dialer, transport)
+	if err != nil {
+		return err
+	}
+
+	addr, stopHTTP, err := u.startHTTP(ctx)
+	if err != nil {
+		return err
+	}
+	defer stopHTTP()
+	stopHealth := u.startHealthChecks(ctx)
+	defer stopHealth()
+	u.loadScripts(ctx)
+	stopReindex := u.startReindex(ctx)
+	defer stopReindex()
+	u.logStarted(addr, redisTLS)
+	stopClearer := u.startClearer()
+	defer stopClearer()
+
+	u.refreshHolds(ctx)
+	err = cons.Run(ctx, u.process)
+	log.Info("consumer stopped", zap.Error(err))
+	return err
+}
+
+// updater holds the parts Run builds and its steps share. The closures
+// handed to the parts (the durability wait's, the consumer's callbacks)
+// read proc and health through it, so they see them once built.
+type updater struct {
+	cfg      *config.Config
+	opt      Options
+	log      *zap.Logger
+	kafkaSec stream.Security
+
+	st *store.Redis
+	// cache is nil when the state cache is off; state is what the
+	// pipeline reads and writes through (the cache, or st).
+	cache *store.Cached
+	state pipeline.Store
+	m     *metrics.Metrics
+
+	durable *durability
+	proc    *pipeline.Processor
+	// eviction and inputs hold the batches while the state could go
+	// wrong without a trace; holds lists them in the order they are asked.
+	eviction, inputs *batchHold
+	holds            []*batchHold
+	health           *metrics.Health
+}
+
+// openStore makes the Redis client and the store on it, and the state
+// cache in front of it unless that is off. The caller closes the client.
+func (u *updater) openStore(redisTLS *tls.Config) (redis.UniversalClient, error) {
+	cfg := u.cfg
+	rclient, err := store.NewClient(store.Config{URL: cfg.RedisURL,
+		Username: cfg.RedisUsername, Password: cfg.RedisPassword, TLS: redisTLS})
+	if err != nil {
+		return nil, err
+	}
+	u.st = store.NewRedis(rclient, store.Config{})
+	// The pipeline reads and writes through the cache unless it is off; the
+	// health check and script loading talk to Redis itself.
+	u.state = u.st
+	if cfg.StateCacheBytes > 0 {
+		u.cache = store.NewCached(u.st, store.CacheConfig{MaxBytes: cfg.StateCacheBytes})
+		u.state = u.cache
+	}
+	return rclient, nil
+}
+
+// newDecoder makes the input decoder with the file's currencies and
+// limits.
+func newDecoder(cfg *config.Config) (*decode.Decoder, error) {
+	dec, err := decode.New(decode.Config{
+		BaseCurrency: cfg.BaseCurrency, FXRates: cfg.FXRates, MaxBytes: cfg.MaxMessageBytes,
+		MaxFutureSkew: cfg.MaxFutureSkew,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("decoder: %w", err)
+	}
+	return dec, nil
+}
+
+// newTopicLimits reads the output topics' max.message.bytes, now and
+// (once run) every minute, so that no output message (a 2 MiB rejected
+// record, say) can be one the broker always refuses: the publisher cuts
+// it to fit instead.
+func (u *updater) newTopicLimits(transport *kafka.Transport) (*stream.TopicLimits, error) {
+	cfg := u.cfg
 	fixed := map[string]int{}
 	if cfg.DLQMaxMessageBytes > 0 {
 		fixed[cfg.DLQTopic] = cfg.DLQMaxMessageBytes
 	}
-	limits, err := stream.NewTopicLimits(stream.LimitsConfig{Brokers: cfg.Brokers, Transport: transport,
-		Topics: []string{cfg.ChangesTopic, cfg.SegmentsTopic, cfg.DLQTopic}, Fixed: fixed, Logger: log})
-	if err != nil {
-		return err
-	}
-	limitsCtx, stopLimits := context.WithCancel(ctx)
-	limitsDone := make(chan struct{})
-	go func() {
-		defer close(limitsDone)
-		limits.Run(limitsCtx)
-	}()
-	defer func() {
-		stopLimits()
-		<-limitsDone
-	}()
-	// As many concurrent publishes as workers: each worker's batch waits
-	// for its own outputs' acknowledgement. Missing output topics may be
-	// created by the broker, as Kafka's own producer asks by default: a
-	// broker that allows it (auto.create.topics.enable) creates them, one
-	// that does not (production practice) refuses and the outputs wait.
-	pub, err := stream.NewPublisher(stream.PublisherConfig{
-		Writer:  stream.WriterConfig{Brokers: cfg.Brokers, Transport: transport, AllowAutoTopicCreation: true},
-		Writers: cfg.Workers, Limits: limits, OnCut: m.OutputCut,
-	})
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err := pub.Close(); err != nil {
-			log.Warn("close writer", zap.Error(err))
-		}
-	}()
+	return stream.NewTopicLimits(stream.LimitsConfig{Brokers: cfg.Brokers, Transport: transport,
+		Topics: []string{cfg.ChangesTopic, cfg.SegmentsTopic, cfg.DLQTopic}, Fixed: fixed, Logger: u.log})
+}
 
-	if cache != nil {
-		m.StateCache(cache.Stats)
+// startOwned runs fn in a goroutine of its own; the returned stop cancels
+// fn's context and returns once fn has, so nothing fn does outlives the
+// owner that calls stop.
+func startOwned(ctx context.Context, fn func(context.Context)) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		fn(ctx)
+	}()
+	return func() {
+		cancel()
+		<-done
+	}
+}
+
+// newPublisher makes the publisher of the outputs. As many concurrent
+// publishes as workers: each worker's batch waits for its own outputs'
+// acknowledgement. Missing output topics may be created by the broker, as
+// Kafka's own producer asks by default: a broker that allows it
+// (auto.create.topics.enable) creates them, one that does not (production
+// practice) refuses and the outputs wait.
+func (u *updater) newPublisher(transport *kafka.Transport, limits *stream.TopicLimits) (*stream.Publisher, error) {
+	return stream.NewPublisher(stream.PublisherConfig{
+		Writer:  stream.WriterConfig{Brokers: u.cfg.Brokers, Transport: transport, AllowAutoTopicCreation: true},
+		Writers: u.cfg.Workers, Limits: limits, OnCut: u.m.OutputCut,
+	})
+}
+
+// closePublisher closes pub at shutdown; a failure to flush is only
+// logged, as nothing is left to retry it.
+func (u *updater) closePublisher(pub *stream.Publisher) {
+	if err := pub.Close(); err != nil {
+		u.log.Warn("close writer", zap.Error(err))
+	}
+}
+
+// buildPipeline makes the processor of batches, with the metrics of the
+// state cache and of the predictor, and the durability wait that ends
+// each batch.
+func (u *updater) buildPipeline(dec *decode.Decoder, pub *stream.Publisher) error {
+	cfg, m := u.cfg, u.m
+	if u.cache != nil {
+		m.StateCache(u.cache.Stats)
 	}
 	if pr := cfg.Model.Predictive; pr != nil {
 		if f, ok := pr.Predictor.(interface{ Failures() int64 }); ok {
@@ -142,65 +249,72 @@ func Run(ctx context.Context, cfg *config.Config, opt Options) error {
 		}
 	}
 	var obs pipeline.Observer = m
-	if opt.Observer != nil {
-		obs = teeObserver{m, opt.Observer}
+	if u.opt.Observer != nil {
+		obs = teeObserver{m, u.opt.Observer}
 	}
 	// A batch is done, and its outputs are published, only once its writes
 	// are on the replicas a failover could promote; a batch that finds the
 	// masters replaced is made again (durability).
-	var proc *pipeline.Processor
-	var health *metrics.Health
-	durable := &durability{st: st, wait: store.ReplicaWait{MinReplicas: cfg.RedisMinReplicas, LostReplicaGrace: cfg.RedisLostReplicaGrace}, log: log,
+	u.durable = &durability{st: u.st, wait: store.ReplicaWait{MinReplicas: cfg.RedisMinReplicas, LostReplicaGrace: cfg.RedisLostReplicaGrace}, log: u.log,
 		forget: func() {
-			if cache != nil {
-				cache.Forget()
+			if u.cache != nil {
+				u.cache.Forget()
 			}
-			proc.ForgetStreamTimes()
+			u.proc.ForgetStreamTimes()
 			m.MastersChanged()
 		},
-		health: func(err error) { health.Set("replication", err) }}
-	proc, err = pipeline.New(pipeline.Config{
-		Model: cfg.Model, Decoder: dec, Store: state, Out: durablePublisher{pub, durable},
+		health: func(err error) { u.health.Set("replication", err) }}
+	var err error
+	u.proc, err = pipeline.New(pipeline.Config{
+		Model: cfg.Model, Decoder: dec, Store: u.state, Out: durablePublisher{pub, u.durable},
 		ChangesTopic: cfg.ChangesTopic, SegmentsTopic: cfg.SegmentsTopic, DLQTopic: cfg.DLQTopic, Observer: obs,
 		EventSource: cfg.EventSource,
-		Timers:      st,
-		AfterStage:  opt.AfterStage,
+		Timers:      u.st,
+		AfterStage:  u.opt.AfterStage,
 		// Last, so that the metrics count a batch made again once.
-		Finish: durable.end,
+		Finish: u.durable.end,
 	})
-	if err != nil {
-		return err
-	}
+	return err
+}
 
-	// Two things would make the state wrong without a trace, so batches
-	// wait while either holds: a Redis that may evict keys (its policy is
-	// read with every probe), and an input log that is not the one the
-	// state was built from (its ids are read every half minute).
-	eviction := &batchHold{what: "redis eviction policy", log: log, check: st.CheckEvictionPolicy,
+// buildHealth makes the batch holds and the readiness checks that refresh
+// them. Two things would make the state wrong without a trace, so batches
+// wait while either holds: a Redis that may evict keys (its policy is
+// read with every probe), and an input log that is not the one the state
+// was built from (its ids are read every half minute).
+func (u *updater) buildHealth() {
+	cfg, st, kafkaSec := u.cfg, u.st, u.kafkaSec
+	u.eviction = &batchHold{what: "redis eviction policy", log: u.log, check: st.CheckEvictionPolicy,
 		isReason: errorIs[*store.EvictionPolicyError]}
 	inputTopics := []string{cfg.OrdersTopic, cfg.LifecycleTopic}
-	inputs := &batchHold{what: "input logs", log: log, every: 30 * time.Second,
+	u.inputs = &batchHold{what: "input logs", log: u.log, every: 30 * time.Second,
 		check:    func(ctx context.Context) error { return checkInputLogs(ctx, kafkaSec, cfg.Brokers, inputTopics, st) },
 		isReason: errorIs[*store.InputLogMismatchError]}
-	holds := []*batchHold{eviction, inputs}
-	health = metrics.NewHealth(m, 2*time.Second,
+	u.holds = []*batchHold{u.eviction, u.inputs}
+	u.health = metrics.NewHealth(u.m, 2*time.Second,
 		metrics.Check{Name: "redis", Fn: func(ctx context.Context) error {
 			if err := st.Ping(ctx); err != nil {
 				return fmt.Errorf("redis unreachable: %w", err)
 			}
-			return eviction.refreshIfDue(ctx)
+			return u.eviction.refreshIfDue(ctx)
 		}},
 		metrics.Check{Name: "kafka", Fn: func(ctx context.Context) error {
 			if err := kafkaSec.Ping(ctx, cfg.Brokers); err != nil {
 				return err
 			}
-			return inputs.refreshIfDue(ctx)
+			return u.inputs.refreshIfDue(ctx)
 		}},
 	)
-	health.Set("processing", nil)
-	health.Set("replication", nil)
+	u.health.Set("processing", nil)
+	u.health.Set("replication", nil)
+}
 
-	cons, err := stream.NewConsumer(stream.ConsumerConfig{
+// newConsumer makes the consumer of the input topics, whose callbacks
+// keep the metrics, the processor's stream times and the "processing"
+// check up to date.
+func (u *updater) newConsumer(dialer *kafka.Dialer, transport *kafka.Transport) (*stream.Consumer, error) {
+	cfg, m, log := u.cfg, u.m, u.log
+	return stream.NewConsumer(stream.ConsumerConfig{
 		Brokers: cfg.Brokers, GroupID: cfg.GroupID,
 		Topics: []string{cfg.OrdersTopic, cfg.LifecycleTopic},
 		// Stream time and timers (SPEC §8) and the worker routing rely on
@@ -219,32 +333,35 @@ func Run(ctx context.Context, cfg *config.Config, opt Options) error {
 		OnRevoked: func(topic string, partition int) {
 			m.Revoked(topic, partition)
 			// Its next owner moves its stream time on (SPEC §8).
-			proc.ForgetStreamTime(int32(partition))
+			u.proc.ForgetStreamTime(int32(partition))
 		},
 		OnHealth: func(ok bool, err error) {
 			if ok {
 				log.Info("processing recovered")
 				// Only "processing": "replication" is the durability
 				// wait's own, cleared when no batch waits any more.
-				health.Set("processing", nil)
+				u.health.Set("processing", nil)
 				return
 			}
-			health.Set("processing", fmt.Errorf("consuming failing: %w", err))
+			u.health.Set("processing", fmt.Errorf("consuming failing: %w", err))
 		},
 	})
-	if err != nil {
-		return err
-	}
+}
 
-	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+// startHTTP listens on the HTTP address and serves /healthz, /readyz,
+// /metrics (and /debug/pprof/ when asked for) there. It returns the bound
+// address and stop, which shuts the server down (within 2 s, even once ctx
+// has ended); a port in use is an error here, before any batch.
+func (u *updater) startHTTP(ctx context.Context) (addr string, stop func(), err error) {
+	ln, err := net.Listen("tcp", u.cfg.HTTPAddr)
 	if err != nil {
-		return fmt.Errorf("http listen %s: %w", cfg.HTTPAddr, err)
+		return "", nil, fmt.Errorf("http listen %s: %w", u.cfg.HTTPAddr, err)
 	}
-	if opt.Listening != nil {
-		opt.Listening(ln.Addr().String())
+	if u.opt.Listening != nil {
+		u.opt.Listening(ln.Addr().String())
 	}
-	mux := health.Mux(m)
-	if cfg.PProf {
+	mux := u.health.Mux(u.m)
+	if u.cfg.PProf {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
@@ -253,84 +370,98 @@ func Run(ctx context.Context, cfg *config.Config, opt Options) error {
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error("http server", zap.Error(err))
+			u.log.Error("http server", zap.Error(err))
 		}
 	}()
-	defer func() {
+	return ln.Addr().String(), func() {
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 		defer cancel()
 		_ = srv.Shutdown(sctx)
-	}()
+	}, nil
+}
 
+// startHealthChecks runs the readiness checks in the background until
+// the returned stop is called.
+func (u *updater) startHealthChecks(ctx context.Context) (stop context.CancelFunc) {
 	hctx, stopHealth := context.WithCancel(ctx)
-	defer stopHealth()
-	go health.Run(hctx)
+	go u.health.Run(hctx)
+	return stopHealth
+}
 
-	// Scripts are loaded eagerly when Redis is up; if it is not, Save loads
-	// them on the first NOSCRIPT reply once Redis is back.
-	if err := st.LoadScripts(ctx); err != nil {
-		log.Warn("redis not ready at start; will retry", zap.Error(err))
+// loadScripts loads the Lua scripts eagerly when Redis is up; if it is
+// not, Save loads them on the first NOSCRIPT reply once Redis is back.
+func (u *updater) loadScripts(ctx context.Context) {
+	if err := u.st.LoadScripts(ctx); err != nil {
+		u.log.Warn("redis not ready at start; will retry", zap.Error(err))
 	}
+}
 
-	// The timer index re-derived once, beside the batches, when the timer
-	// rules changed since it was written (docs/operations.md).
-	reindexCtx, stopReindex := context.WithCancel(ctx)
-	reindexDone := make(chan struct{})
-	go func() {
-		defer close(reindexDone)
-		newReindexer(st, cfg.Model, log).run(reindexCtx)
-	}()
-	defer func() {
-		stopReindex()
-		<-reindexDone
-	}()
+// startReindex re-derives the timer index once, beside the batches, when
+// the timer rules changed since it was written (docs/operations.md). The
+// returned stop ends it and waits for it.
+func (u *updater) startReindex(ctx context.Context) (stop func()) {
+	return startOwned(ctx, func(ctx context.Context) {
+		newReindexer(u.st, u.cfg.Model, u.log).run(ctx)
+	})
+}
 
-	log.Info("consumer started",
+// logStarted logs what the updater runs with: where it reads and writes,
+// how it authenticates (never a secret) and how it batches.
+func (u *updater) logStarted(httpAddr string, redisTLS *tls.Config) {
+	cfg := u.cfg
+	u.log.Info("consumer started",
 		zap.Strings("brokers", cfg.Brokers), zap.String("redis", store.RedactURL(cfg.RedisURL)),
 		zap.String("group", cfg.GroupID), zap.Strings("topics", []string{cfg.OrdersTopic, cfg.LifecycleTopic}),
 		zap.String("changes_topic", cfg.ChangesTopic), zap.String("segments_topic", cfg.SegmentsTopic), zap.String("dlq_topic", cfg.DLQTopic),
-		zap.Stringer("kafka_security", kafkaSec), zap.Bool("redis_tls", redisTLS != nil || isTLSURL(cfg.RedisURL)),
-		zap.String("http", ln.Addr().String()), zap.Int("workers", cfg.Workers), zap.Int("max_batch", cfg.MaxBatch))
+		zap.Stringer("kafka_security", u.kafkaSec), zap.Bool("redis_tls", redisTLS != nil || isTLSURL(cfg.RedisURL)),
+		zap.String("http", httpAddr), zap.Int("workers", cfg.Workers), zap.Int("max_batch", cfg.MaxBatch))
+}
 
-	// Pending change events are cleared in the background by the store's
-	// clearer, with the state cache on or off: batches do not wait for
-	// that round trip, and a failed clear is retried there. It runs until
-	// the consumer has drained (not only until ctx ends, so the last
-	// batches' clears are queued too); what is still queued then is
-	// cleared before exit.
-	stopClearer := st.Clearer().Start(250 * time.Millisecond)
-	defer func() {
+// startClearer starts the store's clearer of pending change events, with
+// the state cache on or off: batches do not wait for that round trip, and
+// a failed clear is retried there. The returned stop is called once the
+// consumer has drained (not only when ctx ends, so the last batches'
+// clears are queued too); it clears what is still queued before exit.
+func (u *updater) startClearer() (stop func()) {
+	stopClearer := u.st.Clearer().Start(250 * time.Millisecond)
+	return func() {
 		stopClearer()
 		fctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		if err := st.Clearer().Flush(fctx); err != nil {
-			log.Warn("pending change events not cleared at exit; they are published again when their customers are next loaded", zap.Error(err))
-		}
-	}()
-	// Before the first batch; what cannot be checked now the probes check.
-	if st.Ping(ctx) == nil {
-		_ = eviction.refresh(ctx)
-		if kafkaSec.Ping(ctx, cfg.Brokers) == nil {
-			_ = inputs.refresh(ctx)
+		if err := u.st.Clearer().Flush(fctx); err != nil {
+			u.log.Warn("pending change events not cleared at exit; they are published again when their customers are next loaded", zap.Error(err))
 		}
 	}
-	err = cons.Run(ctx, func(ctx context.Context, batch []pipeline.Record) error {
-		for _, hold := range holds {
-			if err := hold.err(); err != nil {
-				m.BatchFailed()
-				return err
-			}
+}
+
+// refreshHolds checks the batch holds before the first batch; what cannot
+// be checked now the probes check.
+func (u *updater) refreshHolds(ctx context.Context) {
+	if u.st.Ping(ctx) == nil {
+		_ = u.eviction.refresh(ctx)
+		if u.kafkaSec.Ping(ctx, u.cfg.Brokers) == nil {
+			_ = u.inputs.refresh(ctx)
 		}
-		ctx, err := durable.begin(ctx)
-		if err == nil {
-			_, err = proc.Process(ctx, batch) // ends with durable.end (Finish)
+	}
+}
+
+// process is the consumer's handler of a batch: refused while a hold
+// holds, else processed within the durability wait. A batch that fails
+// (not for ctx ending) is counted.
+func (u *updater) process(ctx context.Context, batch []pipeline.Record) error {
+	for _, hold := range u.holds {
+		if err := hold.err(); err != nil {
+			u.m.BatchFailed()
+			return err
 		}
-		if err != nil && ctx.Err() == nil {
-			m.BatchFailed()
-		}
-		return err
-	})
-	log.Info("consumer stopped", zap.Error(err))
+	}
+	ctx, err := u.durable.begin(ctx)
+	if err == nil {
+		_, err = u.proc.Process(ctx, batch) // ends with durable.end (Finish)
+	}
+	if err != nil && ctx.Err() == nil {
+		u.m.BatchFailed()
+	}
 	return err
 }
 
