@@ -172,61 +172,92 @@ type Command struct {
 
 // LoadCommand is Load for a command with its own flags and arguments.
 func LoadCommand(cmd Command, args []string, getenv func(string) string, usageOut io.Writer) (*Config, error) {
-	var raw struct {
-		brokers, redisURL, group, orders, lifecycle, changes, dlq, httpAddr, file string
-		segments                                                                  string
-		workers, maxBatch, linger, maxMsg, drain, logLevel, logFormat, session    string
-		dlqMaxMsg                                                                 string
-		pprof, stateCache, eventSource, redisMinReplicas, redisLostGrace          string
-		apiAddr, apiCORS                                                          string
-
-		kafkaClientID, kafkaMech, kafkaUser, kafkaPass, kafkaTLS, kafkaCA, kafkaCert, kafkaKey, kafkaInsecure string
-		redisUser, redisPass, redisCA, redisCert, redisKey, redisInsecure                                     string
+	var raw rawSettings
+	flags := raw.settings()
+	fs := newFlagSet(cmd, flags, getenv, usageOut)
+	if err := parseArgs(fs, cmd, args); err != nil {
+		return nil, err
 	}
-	flags := []setting{
-		{"LTV_KAFKA_BROKERS", "kafka-brokers", "localhost:9092", "comma-separated bootstrap brokers", &raw.brokers, false},
-		{"LTV_REDIS_URL", "redis-url", "redis://localhost:6379/0", "redis:// or rediss:// URL; several comma-separated URLs mean Redis Cluster seed nodes", &raw.redisURL, false},
-		{"LTV_GROUP_ID", "group-id", settings.DefaultGroupID, "Kafka consumer group", &raw.group, false},
-		{"LTV_ORDERS_TOPIC", "orders-topic", settings.DefaultOrdersTopic, "input topic of order events", &raw.orders, false},
-		{"LTV_LIFECYCLE_TOPIC", "lifecycle-topic", settings.DefaultLifecycleTopic, "input topic of churn/reactivation events", &raw.lifecycle, false},
-		{"LTV_CHANGES_TOPIC", "changes-topic", settings.DefaultChangesTopic, "output topic of LTV-change events", &raw.changes, false},
-		{"LTV_SEGMENTS_TOPIC", "segments-topic", settings.DefaultSegmentsTopic, "output topic of segment-change events", &raw.segments, false},
-		{"LTV_DLQ_TOPIC", "dlq-topic", settings.DefaultDLQTopic, "dead-letter topic for rejected input", &raw.dlq, false},
-		{"LTV_HTTP_ADDR", "http-addr", ":8080", "address of /healthz, /readyz and /metrics", &raw.httpAddr, false},
-		{"LTV_CONFIG", "config", "", "YAML file with model and tier settings", &raw.file, false},
-		{"LTV_EVENT_SOURCE", "event-source", "", "CloudEvents source (ce_source header) of the change events: a URI-reference (empty: /ltv-stream/<group id>)", &raw.eventSource, false},
-		{"LTV_WORKERS", "workers", strconv.Itoa(stream.DefaultWorkers), "parallel batch workers (partitions are spread over them)", &raw.workers, false},
-		{"LTV_MAX_BATCH", "max-batch", strconv.Itoa(stream.DefaultMaxBatch), "maximum records per batch", &raw.maxBatch, false},
-		{"LTV_LINGER", "linger", stream.DefaultLinger.String(), "how long a partial batch waits for more records", &raw.linger, false},
-		{"LTV_MAX_MESSAGE_BYTES", "max-message-bytes", strconv.Itoa(decode.DefaultMaxBytes), "input values larger than this go to the DLQ", &raw.maxMsg, false},
-		{"LTV_DLQ_MAX_MESSAGE_BYTES", "dlq-max-message-bytes", "0", "largest record batch the DLQ topic accepts; dead letters above it are written cut to fit (0: read the topic's max.message.bytes from the broker, at start and every minute)", &raw.dlqMaxMsg, false},
-		{"LTV_STATE_CACHE_BYTES", "state-cache-bytes", strconv.Itoa(store.DefaultCacheBytes), "memory for copies of recently written customers, which then need no Redis read (0: off)", &raw.stateCache, false},
-		{"LTV_REDIS_MIN_REPLICAS", "redis-min-replicas", "0", "replicas of each Redis master that must have a batch's writes before its offsets are committed, even while fewer are online (a batch always waits for every replica online)", &raw.redisMinReplicas, false},
-		{"LTV_REDIS_LOST_REPLICA_GRACE", "redis-lost-replica-grace", store.DefaultLostReplicaGrace.String(), "how long a batch keeps waiting for a replica that was online and left before it waits only for those left", &raw.redisLostGrace, false},
-		{"LTV_DRAIN_TIMEOUT", "drain-timeout", stream.DefaultDrainTimeout.String(), "on SIGTERM and at a rebalance, how long in-flight work may take to finish and commit", &raw.drain, false},
-		{"LTV_KAFKA_SESSION_TIMEOUT", "kafka-session-timeout", stream.DefaultSessionTimeout.String(), "consumer-group session timeout: how soon a dead instance's partitions move", &raw.session, false},
-		{"LTV_LOG_LEVEL", "log-level", "info", "debug, info, warn or error", &raw.logLevel, false},
-		{"LTV_LOG_FORMAT", "log-format", "json", "json or console", &raw.logFormat, false},
-		{"LTV_PPROF", "pprof", "false", "serve Go profiles under /debug/pprof/ on the HTTP address", &raw.pprof, false},
-		{"LTV_API_ADDR", "api-addr", ":8081", "address of the read API and dashboard of ltvctl serve", &raw.apiAddr, false},
-		{"LTV_API_CORS_ORIGINS", "api-cors-origins", "", "comma-separated browser origins (https://host[:port], or *) allowed to call the read API cross-site (empty: CORS off)", &raw.apiCORS, false},
-
-		{"LTV_KAFKA_CLIENT_ID", "kafka-client-id", "", "client.id sent to the brokers: shows in broker logs and quotas, and prefixes this instance's group member id (empty: kafka-go's default)", &raw.kafkaClientID, false},
-		{"LTV_KAFKA_SASL_MECHANISM", "kafka-sasl-mechanism", "", "Kafka SASL mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (empty: none)", &raw.kafkaMech, false},
-		{"LTV_KAFKA_SASL_USERNAME", "kafka-sasl-username", "", "Kafka SASL user name", &raw.kafkaUser, false},
-		{"LTV_KAFKA_SASL_PASSWORD", "kafka-sasl-password", "", "Kafka SASL password (prefer the environment variable: flags are visible in ps)", &raw.kafkaPass, true},
-		{"LTV_KAFKA_TLS", "kafka-tls", "false", "connect to Kafka over TLS (implied by any LTV_KAFKA_TLS_* file)", &raw.kafkaTLS, false},
-		{"LTV_KAFKA_TLS_CA_FILE", "kafka-tls-ca-file", "", "PEM CA bundle to verify the brokers (default: system roots)", &raw.kafkaCA, false},
-		{"LTV_KAFKA_TLS_CERT_FILE", "kafka-tls-cert-file", "", "PEM client certificate for mutual TLS", &raw.kafkaCert, false},
-		{"LTV_KAFKA_TLS_KEY_FILE", "kafka-tls-key-file", "", "PEM client key for mutual TLS", &raw.kafkaKey, false},
-		{"LTV_KAFKA_TLS_INSECURE_SKIP_VERIFY", "kafka-tls-insecure-skip-verify", "false", "do not verify the brokers' certificates (testing only)", &raw.kafkaInsecure, false},
-		{"LTV_REDIS_USERNAME", "redis-username", "", "Redis ACL user (overrides the URL's)", &raw.redisUser, false},
-		{"LTV_REDIS_PASSWORD", "redis-password", "", "Redis password (overrides the URL's; prefer the environment variable)", &raw.redisPass, true},
-		{"LTV_REDIS_TLS_CA_FILE", "redis-tls-ca-file", "", "PEM CA bundle to verify Redis (rediss:// URLs; default: system roots)", &raw.redisCA, false},
-		{"LTV_REDIS_TLS_CERT_FILE", "redis-tls-cert-file", "", "PEM client certificate for Redis mutual TLS", &raw.redisCert, false},
-		{"LTV_REDIS_TLS_KEY_FILE", "redis-tls-key-file", "", "PEM client key for Redis mutual TLS", &raw.redisKey, false},
-		{"LTV_REDIS_TLS_INSECURE_SKIP_VERIFY", "redis-tls-insecure-skip-verify", "false", "do not verify Redis's certificate (testing only)", &raw.redisInsecure, false},
+	applySecrets(fs, flags, getenv)
+	c := raw.config()
+	if err := raw.parseValues(c, flags); err != nil {
+		return nil, err
 	}
+	if err := c.readConfigFile(); err != nil {
+		return nil, err
+	}
+	return c, c.Validate()
+}
+
+// rawSettings holds every setting's text as given (flag, environment or
+// default), before it is parsed into Config.
+type rawSettings struct {
+	brokers, redisURL, group, orders, lifecycle, changes, dlq, httpAddr, file string
+	segments                                                                  string
+	workers, maxBatch, linger, maxMsg, drain, logLevel, logFormat, session    string
+	dlqMaxMsg                                                                 string
+	pprof, stateCache, eventSource, redisMinReplicas, redisLostGrace          string
+	apiAddr, apiCORS                                                          string
+
+	kafkaClientID, kafkaMech, kafkaUser, kafkaPass, kafkaTLS, kafkaCA, kafkaCert, kafkaKey, kafkaInsecure string
+	redisUser, redisPass, redisCA, redisCert, redisKey, redisInsecure                                     string
+}
+
+// settings lists every setting shared by the commands, each with its
+// environment variable, flag, default and usage, and the field of r that
+// receives its text.
+func (r *rawSettings) settings() []setting {
+	return []setting{
+		{"LTV_KAFKA_BROKERS", "kafka-brokers", "localhost:9092", "comma-separated bootstrap brokers", &r.brokers, false},
+		{"LTV_REDIS_URL", "redis-url", "redis://localhost:6379/0", "redis:// or rediss:// URL; several comma-separated URLs mean Redis Cluster seed nodes", &r.redisURL, false},
+		{"LTV_GROUP_ID", "group-id", settings.DefaultGroupID, "Kafka consumer group", &r.group, false},
+		{"LTV_ORDERS_TOPIC", "orders-topic", settings.DefaultOrdersTopic, "input topic of order events", &r.orders, false},
+		{"LTV_LIFECYCLE_TOPIC", "lifecycle-topic", settings.DefaultLifecycleTopic, "input topic of churn/reactivation events", &r.lifecycle, false},
+		{"LTV_CHANGES_TOPIC", "changes-topic", settings.DefaultChangesTopic, "output topic of LTV-change events", &r.changes, false},
+		{"LTV_SEGMENTS_TOPIC", "segments-topic", settings.DefaultSegmentsTopic, "output topic of segment-change events", &r.segments, false},
+		{"LTV_DLQ_TOPIC", "dlq-topic", settings.DefaultDLQTopic, "dead-letter topic for rejected input", &r.dlq, false},
+		{"LTV_HTTP_ADDR", "http-addr", ":8080", "address of /healthz, /readyz and /metrics", &r.httpAddr, false},
+		{"LTV_CONFIG", "config", "", "YAML file with model and tier settings", &r.file, false},
+		{"LTV_EVENT_SOURCE", "event-source", "", "CloudEvents source (ce_source header) of the change events: a URI-reference (empty: /ltv-stream/<group id>)", &r.eventSource, false},
+		{"LTV_WORKERS", "workers", strconv.Itoa(stream.DefaultWorkers), "parallel batch workers (partitions are spread over them)", &r.workers, false},
+		{"LTV_MAX_BATCH", "max-batch", strconv.Itoa(stream.DefaultMaxBatch), "maximum records per batch", &r.maxBatch, false},
+		{"LTV_LINGER", "linger", stream.DefaultLinger.String(), "how long a partial batch waits for more records", &r.linger, false},
+		{"LTV_MAX_MESSAGE_BYTES", "max-message-bytes", strconv.Itoa(decode.DefaultMaxBytes), "input values larger than this go to the DLQ", &r.maxMsg, false},
+		{"LTV_DLQ_MAX_MESSAGE_BYTES", "dlq-max-message-bytes", "0", "largest record batch the DLQ topic accepts; dead letters above it are written cut to fit (0: read the topic's max.message.bytes from the broker, at start and every minute)", &r.dlqMaxMsg, false},
+		{"LTV_STATE_CACHE_BYTES", "state-cache-bytes", strconv.Itoa(store.DefaultCacheBytes), "memory for copies of recently written customers, which then need no Redis read (0: off)", &r.stateCache, false},
+		{"LTV_REDIS_MIN_REPLICAS", "redis-min-replicas", "0", "replicas of each Redis master that must have a batch's writes before its offsets are committed, even while fewer are online (a batch always waits for every replica online)", &r.redisMinReplicas, false},
+		{"LTV_REDIS_LOST_REPLICA_GRACE", "redis-lost-replica-grace", store.DefaultLostReplicaGrace.String(), "how long a batch keeps waiting for a replica that was online and left before it waits only for those left", &r.redisLostGrace, false},
+		{"LTV_DRAIN_TIMEOUT", "drain-timeout", stream.DefaultDrainTimeout.String(), "on SIGTERM and at a rebalance, how long in-flight work may take to finish and commit", &r.drain, false},
+		{"LTV_KAFKA_SESSION_TIMEOUT", "kafka-session-timeout", stream.DefaultSessionTimeout.String(), "consumer-group session timeout: how soon a dead instance's partitions move", &r.session, false},
+		{"LTV_LOG_LEVEL", "log-level", "info", "debug, info, warn or error", &r.logLevel, false},
+		{"LTV_LOG_FORMAT", "log-format", "json", "json or console", &r.logFormat, false},
+		{"LTV_PPROF", "pprof", "false", "serve Go profiles under /debug/pprof/ on the HTTP address", &r.pprof, false},
+		{"LTV_API_ADDR", "api-addr", ":8081", "address of the read API and dashboard of ltvctl serve", &r.apiAddr, false},
+		{"LTV_API_CORS_ORIGINS", "api-cors-origins", "", "comma-separated browser origins (https://host[:port], or *) allowed to call the read API cross-site (empty: CORS off)", &r.apiCORS, false},
+
+		{"LTV_KAFKA_CLIENT_ID", "kafka-client-id", "", "client.id sent to the brokers: shows in broker logs and quotas, and prefixes this instance's group member id (empty: kafka-go's default)", &r.kafkaClientID, false},
+		{"LTV_KAFKA_SASL_MECHANISM", "kafka-sasl-mechanism", "", "Kafka SASL mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (empty: none)", &r.kafkaMech, false},
+		{"LTV_KAFKA_SASL_USERNAME", "kafka-sasl-username", "", "Kafka SASL user name", &r.kafkaUser, false},
+		{"LTV_KAFKA_SASL_PASSWORD", "kafka-sasl-password", "", "Kafka SASL password (prefer the environment variable: flags are visible in ps)", &r.kafkaPass, true},
+		{"LTV_KAFKA_TLS", "kafka-tls", "false", "connect to Kafka over TLS (implied by any LTV_KAFKA_TLS_* file)", &r.kafkaTLS, false},
+		{"LTV_KAFKA_TLS_CA_FILE", "kafka-tls-ca-file", "", "PEM CA bundle to verify the brokers (default: system roots)", &r.kafkaCA, false},
+		{"LTV_KAFKA_TLS_CERT_FILE", "kafka-tls-cert-file", "", "PEM client certificate for mutual TLS", &r.kafkaCert, false},
+		{"LTV_KAFKA_TLS_KEY_FILE", "kafka-tls-key-file", "", "PEM client key for mutual TLS", &r.kafkaKey, false},
+		{"LTV_KAFKA_TLS_INSECURE_SKIP_VERIFY", "kafka-tls-insecure-skip-verify", "false", "do not verify the brokers' certificates (testing only)", &r.kafkaInsecure, false},
+		{"LTV_REDIS_USERNAME", "redis-username", "", "Redis ACL user (overrides the URL's)", &r.redisUser, false},
+		{"LTV_REDIS_PASSWORD", "redis-password", "", "Redis password (overrides the URL's; prefer the environment variable)", &r.redisPass, true},
+		{"LTV_REDIS_TLS_CA_FILE", "redis-tls-ca-file", "", "PEM CA bundle to verify Redis (rediss:// URLs; default: system roots)", &r.redisCA, false},
+		{"LTV_REDIS_TLS_CERT_FILE", "redis-tls-cert-file", "", "PEM client certificate for Redis mutual TLS", &r.redisCert, false},
+		{"LTV_REDIS_TLS_KEY_FILE", "redis-tls-key-file", "", "PEM client key for Redis mutual TLS", &r.redisKey, false},
+		{"LTV_REDIS_TLS_INSECURE_SKIP_VERIFY", "redis-tls-insecure-skip-verify", "false", "do not verify Redis's certificate (testing only)", &r.redisInsecure, false},
+	}
+}
+
+// newFlagSet registers the command's own flags and then the settings on a
+// flag set whose usage lists the command's own flags first. A setting's
+// default is its environment variable's value when that is set, so the
+// flag wins over the environment (SPEC §7).
+func newFlagSet(cmd Command, flags []setting, getenv func(string) string, usageOut io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet(cmd.Name, flag.ContinueOnError)
 	fs.SetOutput(usageOut)
 	own := map[string]bool{} // the command's own flags, listed first in usage
@@ -237,7 +268,7 @@ func LoadCommand(cmd Command, args []string, getenv func(string) string, usageOu
 	for _, s := range flags {
 		if s.secret {
 			// Never shown as the flag's default in usage output; the
-			// environment applies after parsing (below).
+			// environment applies after parsing (applySecrets).
 			fs.StringVar(s.dst, s.flag, s.def, s.usage+" (env "+s.env+")")
 			continue
 		}
@@ -270,8 +301,14 @@ func LoadCommand(cmd Command, args []string, getenv func(string) string, usageOu
 		fmt.Fprintf(usageOut, "\nSettings shared with the consumer (every one has an environment variable; the flag wins):\n")
 		printFlags(usageOut, fs, func(name string) bool { return !own[name] })
 	}
+	return fs
+}
+
+// parseArgs parses args on fs and hands the positional arguments to the
+// command that takes them; any other is an error.
+func parseArgs(fs *flag.FlagSet, cmd Command, args []string) error {
 	if err := fs.Parse(args); err != nil {
-		return nil, err
+		return err
 	}
 	switch {
 	case cmd.Args != nil:
@@ -280,14 +317,20 @@ func LoadCommand(cmd Command, args []string, getenv func(string) string, usageOu
 		for _, a := range fs.Args() {
 			name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
 			if strings.HasPrefix(a, "-") && fs.Lookup(name) != nil {
-				return nil, fmt.Errorf("flag %s after the arguments: put flags first", a)
+				return fmt.Errorf("flag %s after the arguments: put flags first", a)
 			}
 		}
 		*cmd.Args = fs.Args()
 	case fs.NArg() > 0:
-		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
-	// Secrets: the environment applies unless the flag was given.
+	return nil
+}
+
+// applySecrets sets the secret settings from the environment unless their
+// flag was given: their environment value is never a flag default, so
+// usage output cannot show it.
+func applySecrets(fs *flag.FlagSet, flags []setting, getenv func(string) string) {
 	given := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
 	for _, s := range flags {
@@ -295,67 +338,81 @@ func LoadCommand(cmd Command, args []string, getenv func(string) string, usageOu
 			*s.dst = getenv(s.env)
 		}
 	}
+}
 
+// config is the Config of the text settings, trimmed and split where a
+// setting allows blanks or lists; the event source defaults to the
+// group's.
+func (r *rawSettings) config() *Config {
 	c := &Config{
-		Brokers:        settings.SplitList(raw.brokers),
-		RedisURL:       strings.TrimSpace(raw.redisURL),
-		GroupID:        raw.group,
-		OrdersTopic:    raw.orders,
-		LifecycleTopic: raw.lifecycle,
-		ChangesTopic:   raw.changes,
-		SegmentsTopic:  raw.segments,
-		DLQTopic:       raw.dlq,
-		HTTPAddr:       strings.TrimSpace(raw.httpAddr),
-		APIAddr:        strings.TrimSpace(raw.apiAddr),
-		APICORSOrigins: settings.SplitList(raw.apiCORS),
-		ConfigFile:     raw.file,
-		EventSource:    strings.TrimSpace(raw.eventSource),
-		LogLevel:       raw.logLevel,
-		LogFormat:      raw.logFormat,
+		Brokers:        settings.SplitList(r.brokers),
+		RedisURL:       strings.TrimSpace(r.redisURL),
+		GroupID:        r.group,
+		OrdersTopic:    r.orders,
+		LifecycleTopic: r.lifecycle,
+		ChangesTopic:   r.changes,
+		SegmentsTopic:  r.segments,
+		DLQTopic:       r.dlq,
+		HTTPAddr:       strings.TrimSpace(r.httpAddr),
+		APIAddr:        strings.TrimSpace(r.apiAddr),
+		APICORSOrigins: settings.SplitList(r.apiCORS),
+		ConfigFile:     r.file,
+		EventSource:    strings.TrimSpace(r.eventSource),
+		LogLevel:       r.logLevel,
+		LogFormat:      r.logFormat,
 
-		KafkaClientID:      strings.TrimSpace(raw.kafkaClientID),
-		KafkaSASLMechanism: strings.ToUpper(strings.TrimSpace(raw.kafkaMech)),
-		KafkaSASLUsername:  raw.kafkaUser,
-		KafkaSASLPassword:  raw.kafkaPass,
-		KafkaTLS:           TLSFiles{CAFile: raw.kafkaCA, CertFile: raw.kafkaCert, KeyFile: raw.kafkaKey},
-		RedisUsername:      raw.redisUser,
-		RedisPassword:      raw.redisPass,
-		RedisTLS:           TLSFiles{CAFile: raw.redisCA, CertFile: raw.redisCert, KeyFile: raw.redisKey},
+		KafkaClientID:      strings.TrimSpace(r.kafkaClientID),
+		KafkaSASLMechanism: strings.ToUpper(strings.TrimSpace(r.kafkaMech)),
+		KafkaSASLUsername:  r.kafkaUser,
+		KafkaSASLPassword:  r.kafkaPass,
+		KafkaTLS:           TLSFiles{CAFile: r.kafkaCA, CertFile: r.kafkaCert, KeyFile: r.kafkaKey},
+		RedisUsername:      r.redisUser,
+		RedisPassword:      r.redisPass,
+		RedisTLS:           TLSFiles{CAFile: r.redisCA, CertFile: r.redisCert, KeyFile: r.redisKey},
 	}
 	if c.EventSource == "" {
 		c.EventSource = pipeline.EventSourceFor(c.GroupID)
 	}
+	return c
+}
+
+// parseValues parses the true/false, number and duration settings into c;
+// the first invalid one is the error, naming its flag and variable.
+func (r *rawSettings) parseValues(c *Config, flags []setting) error {
 	p := parser{env: map[string]string{}}
 	for _, s := range flags {
 		p.env[s.flag] = s.env
 	}
-	c.KafkaTLS.Enabled = p.bool("kafka-tls", raw.kafkaTLS)
-	c.KafkaTLS.InsecureSkipVerify = p.bool("kafka-tls-insecure-skip-verify", raw.kafkaInsecure)
-	c.RedisTLS.InsecureSkipVerify = p.bool("redis-tls-insecure-skip-verify", raw.redisInsecure)
-	c.PProf = p.bool("pprof", raw.pprof)
-	c.Workers = p.positiveInt("workers", raw.workers)
-	c.MaxBatch = p.positiveInt("max-batch", raw.maxBatch)
-	c.MaxMessageBytes = p.positiveInt("max-message-bytes", raw.maxMsg)
-	c.DLQMaxMessageBytes = p.int("dlq-max-message-bytes", raw.dlqMaxMsg, "0 (read from the broker) or a byte count of at least 1024",
+	c.KafkaTLS.Enabled = p.bool("kafka-tls", r.kafkaTLS)
+	c.KafkaTLS.InsecureSkipVerify = p.bool("kafka-tls-insecure-skip-verify", r.kafkaInsecure)
+	c.RedisTLS.InsecureSkipVerify = p.bool("redis-tls-insecure-skip-verify", r.redisInsecure)
+	c.PProf = p.bool("pprof", r.pprof)
+	c.Workers = p.positiveInt("workers", r.workers)
+	c.MaxBatch = p.positiveInt("max-batch", r.maxBatch)
+	c.MaxMessageBytes = p.positiveInt("max-message-bytes", r.maxMsg)
+	c.DLQMaxMessageBytes = p.int("dlq-max-message-bytes", r.dlqMaxMsg, "0 (read from the broker) or a byte count of at least 1024",
 		func(n int) bool { return n == 0 || n >= 1024 })
-	c.StateCacheBytes = p.int("state-cache-bytes", raw.stateCache, "a byte count (0 or more)", func(n int) bool { return n >= 0 })
-	c.RedisMinReplicas = p.int("redis-min-replicas", raw.redisMinReplicas, "a replica count (0 or more)", func(n int) bool { return n >= 0 })
-	c.Linger = p.positiveDuration("linger", raw.linger)
-	c.RedisLostReplicaGrace = p.positiveDuration("redis-lost-replica-grace", raw.redisLostGrace)
-	c.DrainTimeout = p.positiveDuration("drain-timeout", raw.drain)
-	c.SessionTimeout = p.positiveDuration("kafka-session-timeout", raw.session)
-	if p.err != nil {
-		return nil, p.err
-	}
+	c.StateCacheBytes = p.int("state-cache-bytes", r.stateCache, "a byte count (0 or more)", func(n int) bool { return n >= 0 })
+	c.RedisMinReplicas = p.int("redis-min-replicas", r.redisMinReplicas, "a replica count (0 or more)", func(n int) bool { return n >= 0 })
+	c.Linger = p.positiveDuration("linger", r.linger)
+	c.RedisLostReplicaGrace = p.positiveDuration("redis-lost-replica-grace", r.redisLostGrace)
+	c.DrainTimeout = p.positiveDuration("drain-timeout", r.drain)
+	c.SessionTimeout = p.positiveDuration("kafka-session-timeout", r.session)
+	return p.err
+}
+
+// readConfigFile reads the YAML file named by ConfigFile (the SPEC
+// defaults when there is none) into the model, currency and skew settings.
+func (c *Config) readConfigFile() error {
 	model, file, err := LoadModelFile(c.ConfigFile)
 	if err != nil {
-		return nil, fmt.Errorf("--config (LTV_CONFIG): %w", err)
+		return fmt.Errorf("--config (LTV_CONFIG): %w", err)
 	}
 	c.Model, c.BaseCurrency, c.FXRates = model, string(file.BaseCurrency), file.fx
 	// The currency table is checked as the decoder will check it, so a bad
 	// code is a start-up error here, not a failure once the service runs.
 	if _, err := decode.New(decode.Config{BaseCurrency: c.BaseCurrency, FXRates: c.FXRates}); err != nil {
-		return nil, fmt.Errorf("--config (LTV_CONFIG): config file %s: %w", c.ConfigFile, err)
+		return fmt.Errorf("--config (LTV_CONFIG): config file %s: %w", c.ConfigFile, err)
 	}
 	c.MaxFutureSkew = decode.DefaultMaxFutureSkew
 	if file.MaxFutureSkew != nil {
@@ -364,7 +421,7 @@ func LoadCommand(cmd Command, args []string, getenv func(string) string, usageOu
 			c.MaxFutureSkew = -1
 		}
 	}
-	return c, c.Validate()
+	return nil
 }
 
 // Validate checks the settings that are not checked while parsing.
