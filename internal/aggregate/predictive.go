@@ -217,14 +217,41 @@ func (m *Model) tierDue(s *State, now time.Time, h *history, clvNow float64) tim
 // needs at most log2(tierSearchDays) more, finishes a search they did not.
 const maxInterpolations = 8
 
-// rescore scores s as of now, applies the tier rule to the predicted LTV
-// and sets its tier timer; it returns the tier change, if any, caused by
-// cause at event time at.
-func (m *Model) rescore(s *State, customerID string, now time.Time, cause string, at time.Time) (Change, bool) {
+// rescore scores s as of now and applies the tier rule to the predicted
+// LTV; it returns the tier change, if any, caused by cause at event time
+// at, and the search for its tier timer, which it does not run: s.TierDue
+// is left zero until the caller runs it (tierSearch.run) or drops it
+// because a later re-scoring replaces it unread (advance).
+func (m *Model) rescore(s *State, customerID string, now time.Time, cause string, at time.Time) (Change, bool, tierSearch) {
 	h, pr := m.score(s, now)
 	c, changed := m.retier(s, customerID, cause, at)
-	s.TierDue = m.tierDue(s, now, h, pr.CLV)
-	return c, changed
+	s.TierDue = time.Time{}
+	return c, changed, tierSearch{h: h, clv: pr.CLV, now: now, pending: h != nil}
+}
+
+// tierSearch is a re-scoring's tier timer not searched for yet: tierDue's
+// arguments. The search costs up to some twenty scorings, ten times the
+// re-scoring itself, and a periodic re-scoring shorter than a day replaces
+// the timer before it can fire (advance).
+type tierSearch struct {
+	h       *history
+	clv     float64   // the unrounded predicted value as of now
+	now     time.Time // when the customer was scored
+	pending bool      // not run yet
+}
+
+// earliest is the earliest the searched timer can fall due: tierDue
+// answers a whole number of days, at least one, after now (or none).
+func (t *tierSearch) earliest() time.Time { return t.now.Add(Day) }
+
+// run sets s's tier timer. Between the re-scoring and this only the
+// segment, its time and the clock may change (evaluate), which tierDue
+// does not read, so the answer is the one it gave at the re-scoring.
+func (t *tierSearch) run(m *Model, s *State) {
+	if t.pending {
+		s.TierDue = m.tierDue(s, t.now, t.h, t.clv)
+		t.pending = false
+	}
 }
 
 // retier stores s's ltv as the model now gives it and applies the tier

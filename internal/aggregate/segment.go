@@ -205,16 +205,35 @@ func (m *Model) AdvanceAll(s *State, customerID string, until time.Time, fx *Eff
 // at until too. An event fires its customer's timers due strictly before
 // its own time: one due at that very instant would change the segment
 // "with no new event" (SPEC §8), and there is one.
+//
+// A re-scoring's tier timer is searched for only when the loop may read
+// it: when the next due time without it is at least a day after the
+// re-scoring (the earliest the timer can be), or past until. Otherwise
+// the next due fires first, in this call, and its re-scoring replaces the
+// timer unread, so the result is the same, and the work of a periodic
+// re-scoring shorter than a day is one scoring instead of some twenty.
 func (m *Model) advance(s *State, customerID string, until time.Time, inclusive bool, fx *Effects) {
+	var search tierSearch
 	for {
 		due, ok := m.NextDue(s)
-		if !ok || due.After(until) || (!inclusive && due.Equal(until)) {
+		fires := ok && !due.After(until) && (inclusive || !due.Equal(until))
+		if search.pending {
+			if fires && due.Before(search.earliest()) {
+				search.pending = false // replaced unread by the re-scoring at due
+			} else {
+				search.run(m, s)
+				continue // the timer may be the next due
+			}
+		}
+		if !fires {
 			return
 		}
 		// Re-scored first, so a segment change the timer makes carries the
 		// customer's ltv and tier as of the due time, as stored.
 		if m.Predictive != nil && s.Orders > 0 {
-			if c, changed := m.rescore(s, customerID, due, "", due); changed {
+			var c Change
+			var changed bool
+			if c, changed, search = m.rescore(s, customerID, due, "", due); changed {
 				c.ByTimer = true
 				fx.Tiers = append(fx.Tiers, c)
 			}
