@@ -265,8 +265,11 @@ func (p *Processor) fireDueTimers(ctx context.Context, clock *batchClock, done m
 				done[id] = w
 				round = append(round, w)
 			}
-			if len(pages[i]) >= q.Limit {
-				q.Offset += len(pages[i])
+			if n := len(pages[i]); n >= q.Limit && n > 0 {
+				// The index does not change while the rounds page through
+				// it: the next page starts after this one's last entry.
+				q.Offset += n
+				q.After = pages[i][n-1]
 				more = append(more, q)
 			}
 		}

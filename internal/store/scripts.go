@@ -99,7 +99,7 @@ return 0
 // restart or failover flushes the script cache).
 func (r *Redis) LoadScripts(ctx context.Context) error {
 	load := func(ctx context.Context, c redis.Scripter) error {
-		for _, s := range []*redis.Script{saveScript, clearPendingScript, setTimersScript, advanceScript} {
+		for _, s := range []*redis.Script{saveScript, clearPendingScript, setTimersScript, advanceScript, dueAfterScript} {
 			if err := s.Load(ctx, c).Err(); err != nil {
 				return fmt.Errorf("load script: %w", err)
 			}

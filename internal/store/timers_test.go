@@ -222,3 +222,71 @@ func TestDueTimesToTheNanosecond(t *testing.T) {
 		}
 	}
 }
+
+// TestDuePagesAfterAMemberAreTheOffsetPages: paging with After (each page
+// continuing after the previous page's last customer) gives exactly the
+// pages skipping Offset entries gives: earliest first, ties by id, entries
+// due after Until never, whatever the page size; due times tied across a
+// page boundary included, and to the nanosecond. When After is no longer
+// in the index the page is the Offset one. The Redis script cache flushed
+// first, as a restart leaves it.
+func TestDuePagesAfterAMemberAreTheOffsetPages(t *testing.T) {
+	st, srv := newStore(t)
+	ctx := ctxT(t)
+	base := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	var updates []store.TimerUpdate
+	for i := range 500 {
+		// Groups of up to 7 customers share a due time; some due times are
+		// a nanosecond apart; ids do not sort in due order.
+		due := base.Add(time.Duration(i/7)*time.Hour + time.Duration(i%3))
+		updates = append(updates, store.TimerUpdate{Partition: 2, CustomerID: fmt.Sprintf("c-%03d", (i*37)%500), Due: due, Version: "v1"})
+	}
+	if _, _, err := st.Settle(ctx, updates, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Client().ScriptFlush(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	until := base.Add(60*time.Hour + 1) // ~430 of the 500 are due
+	all, err := st.DueTimers(ctx, []store.DueQuery{{Partition: 2, Until: until, Limit: 1000}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(all[0]); n < 400 || n >= 500 {
+		t.Fatalf("%d due of 500: the test wants most but not all due", n)
+	}
+	for _, limit := range []int{1, 6, 7, 50, 429, 1000} {
+		var got []string
+		q := store.DueQuery{Partition: 2, Until: until, Limit: limit}
+		for {
+			pages, err := st.DueTimers(ctx, []store.DueQuery{q})
+			if err != nil {
+				t.Fatal(err)
+			}
+			byOffset, err := st.DueTimers(ctx, []store.DueQuery{{Partition: 2, Until: until, Offset: q.Offset, Limit: limit}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.Join(pages[0], ",") != strings.Join(byOffset[0], ",") {
+				t.Fatalf("limit %d, after %q: page %v, by offset %d %v", limit, q.After, pages[0], q.Offset, byOffset[0])
+			}
+			got = append(got, pages[0]...)
+			if len(pages[0]) < limit {
+				break
+			}
+			q.Offset += len(pages[0])
+			q.After = pages[0][len(pages[0])-1]
+		}
+		if strings.Join(got, ",") != strings.Join(all[0], ",") {
+			t.Errorf("limit %d: paged %d customers, want the %d of one page in its order", limit, len(got), len(all[0]))
+		}
+	}
+	// A customer no longer indexed: the page skips Offset entries instead.
+	pages, err := st.DueTimers(ctx, []store.DueQuery{{Partition: 2, Until: until, Offset: 10, Limit: 5, After: "gone"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := strings.Join(all[0][10:15], ","); strings.Join(pages[0], ",") != want {
+		t.Errorf("after a customer not indexed: %v, want the offset page %s", pages[0], want)
+	}
+}
