@@ -915,18 +915,11 @@ func TestListenAndRedisAddresses(t *testing.T) {
 		{env: map[string]string{"LTV_REDIS_URL": "redis://:secret@h:65536"}, err: `--redis-url (LTV_REDIS_URL): redis url: port "65536" is not a number from 1 to 65535`},
 		{env: map[string]string{"LTV_REDIS_URL": "redis://h1:7000, redis://h2:0"}, err: "--redis-url (LTV_REDIS_URL): redis cluster url 2: port \"0\""},
 	} {
-		c, err := Load(nil, envOf(tc.env), io.Discard)
-		if tc.err != "" {
-			if err == nil || !strings.Contains(err.Error(), tc.err) {
-				t.Errorf("%v: err = %v, want it to contain %q", tc.env, err, tc.err)
-			}
-			if err != nil && strings.Contains(err.Error(), "secret") {
-				t.Errorf("%v: the error shows the password: %v", tc.env, err)
-			}
-			continue
+		c, err := loadWant(t, tc.env, tc.err)
+		if err != nil && strings.Contains(err.Error(), "secret") {
+			t.Errorf("%v: the error shows the password: %v", tc.env, err)
 		}
-		if err != nil {
-			t.Errorf("%v: %v", tc.env, err)
+		if c == nil {
 			continue
 		}
 		if c.HTTPAddr != tc.http || c.RedisURL != tc.redis {
@@ -952,19 +945,31 @@ func TestWorkersAndMaxBatchBounds(t *testing.T) {
 		{map[string]string{"LTV_MAX_BATCH": "9223372036854775807"}, 0, 0, "--max-batch (LTV_MAX_BATCH)"},
 		{map[string]string{"LTV_MAX_BATCH": "9223372036854775808"}, 0, 0, "--max-batch (LTV_MAX_BATCH)"},
 	} {
-		c, err := Load(nil, envOf(tc.env), io.Discard)
-		if tc.err != "" {
-			if err == nil || !strings.Contains(err.Error(), tc.err) {
-				t.Errorf("%v: err = %v, want it to contain %q", tc.env, err, tc.err)
-			}
-			continue
-		}
-		if err != nil {
-			t.Errorf("%v: %v", tc.env, err)
+		c, _ := loadWant(t, tc.env, tc.err)
+		if c == nil {
 			continue
 		}
 		if c.Workers != tc.workers || c.MaxBatch != tc.batch {
 			t.Errorf("%v: workers %d, max batch %d; want %d, %d", tc.env, c.Workers, c.MaxBatch, tc.workers, tc.batch)
 		}
 	}
+}
+
+// loadWant loads the settings of env and checks the outcome: an error
+// containing wantErr when that is set, else none. It returns the config
+// only when there is one to check further, and the error as it came.
+func loadWant(t *testing.T, env map[string]string, wantErr string) (*Config, error) {
+	t.Helper()
+	c, err := Load(nil, envOf(env), io.Discard)
+	switch {
+	case wantErr != "":
+		if err == nil || !strings.Contains(err.Error(), wantErr) {
+			t.Errorf("%v: err = %v, want it to contain %q", env, err, wantErr)
+		}
+		return nil, err
+	case err != nil:
+		t.Errorf("%v: %v", env, err)
+		return nil, err
+	}
+	return c, nil
 }

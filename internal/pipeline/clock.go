@@ -265,7 +265,7 @@ func (p *Processor) fireDueTimers(ctx context.Context, clock *batchClock, done m
 				done[id] = w
 				round = append(round, w)
 			}
-			if n := len(pages[i]); n >= q.Limit && n > 0 {
+			if n := len(pages[i]); n >= q.Limit {
 				// The index does not change while the rounds page through
 				// it: the next page starts after this one's last entry.
 				q.Offset += n
