@@ -36,10 +36,12 @@ func cdnowModel(tb testing.TB, unit clv.TimeUnit, rescore time.Duration) *aggreg
 }
 
 // BenchmarkAdvanceGap measures one Advance over a gap of stream time with
-// periodic re-scoring (SPEC §9 rescore_every_days): its work is one
-// re-scoring per period of the gap, so a short period and a long gap (a
-// partition whose stream time jumps, a customer far behind it) make one
-// call long. ns/period is the cost of each; periods their number.
+// periodic re-scoring (SPEC §9 rescore_every_days), as when a partition's
+// stream time jumps or a customer is far behind it. Runs of re-scorings
+// that leave the tier alone are skipped (lastQuietRescoring), so the
+// work follows the tier changes and segment thresholds in the gap, not
+// its number of periods; periods is that number, ns/period the cost
+// spread over them.
 func BenchmarkAdvanceGap(b *testing.B) {
 	for _, tc := range []struct {
 		period, gap time.Duration

@@ -57,6 +57,52 @@ func eagerAdvance(m *Model, s *State, customerID string, until time.Time, inclus
 	}
 }
 
+// matchesEager advances copies of s to until in one call and in random
+// steps (some ending on a periodic re-scoring of its schedule, included or
+// not), and fails unless both give exactly eagerAdvance's state and
+// effects. It returns the eager effects, and the scorings (counted in
+// calls) of the eager run and of the one call.
+func matchesEager(t *testing.T, m *Model, s State, until time.Time, rng *rand.Rand, calls *int, where string) (wantFx Effects, eagerCalls, oneCallCalls int) {
+	t.Helper()
+	want, got, stepped := s.Clone(), s.Clone(), s.Clone()
+	var gotFx, steppedFx Effects
+	*calls = 0
+	eagerAdvance(m, &want, "c", until, true, &wantFx)
+	eagerCalls, *calls = *calls, 0
+	m.advance(&got, "c", until, true, &gotFx)
+	oneCallCalls = *calls
+	span := until.Sub(s.Clock)
+	period := time.Nanosecond
+	if m.Predictive != nil && m.Predictive.RescoreEvery > 0 {
+		period = m.Predictive.RescoreEvery
+	}
+	for at := stepped.Clock; at.Before(until); {
+		next := stepped.ScoredAt.Add(time.Duration(1+rng.IntN(50)) * period)
+		if rng.IntN(2) == 0 && next.After(at) {
+			at = next
+		} else {
+			at = at.Add(time.Duration(rng.Int64N(int64(span)/4) + 1))
+		}
+		if !at.Before(until) {
+			at = until
+		}
+		m.advance(&stepped, "c", at, rng.IntN(2) == 0 || at.Equal(until), &steppedFx)
+	}
+	for _, run := range []struct {
+		name string
+		s    *State
+		fx   *Effects
+	}{{"one call", &got, &gotFx}, {"steps", &stepped, &steppedFx}} {
+		if !reflect.DeepEqual(*run.s, want) {
+			t.Fatalf("%s, %s: state\n%+v\nwant\n%+v", where, run.name, *run.s, want)
+		}
+		if !reflect.DeepEqual(run.fx.Tiers, wantFx.Tiers) || !reflect.DeepEqual(run.fx.Segments, wantFx.Segments) {
+			t.Fatalf("%s, %s: effects\n%+v\nwant\n%+v", where, run.name, *run.fx, wantFx)
+		}
+	}
+	return wantFx, eagerCalls, oneCallCalls
+}
+
 // TestLazyTierSearchIsTheEagerOne: for customers of every tier, periodic
 // re-scoring from a second to a week (and off), and stream time reaching
 // them in one jump or in random steps, the lazy search gives the state,
@@ -104,30 +150,7 @@ func TestLazyTierSearchIsTheEagerOne(t *testing.T) {
 				if period > 0 && period < time.Hour {
 					span = time.Duration(2000+rng.IntN(2000)) * period
 				}
-				until := s.Clock.Add(span)
-				want, got, stepped := s.Clone(), s.Clone(), s.Clone()
-				var wantFx, gotFx, steppedFx Effects
-				eagerAdvance(m, &want, "c", until, true, &wantFx)
-				m.advance(&got, "c", until, true, &gotFx)
-				for at := stepped.Clock; at.Before(until); {
-					at = at.Add(time.Duration(rng.Int64N(int64(span)/4) + 1))
-					if at.After(until) {
-						at = until
-					}
-					m.advance(&stepped, "c", at, rng.IntN(2) == 0 || at.Equal(until), &steppedFx)
-				}
-				for _, run := range []struct {
-					name string
-					s    *State
-					fx   *Effects
-				}{{"one jump", &got, &gotFx}, {"steps", &stepped, &steppedFx}} {
-					if !reflect.DeepEqual(*run.s, want) {
-						t.Fatalf("%T period %v trial %d, %s: state\n%+v\nwant\n%+v", pred, period, trial, run.name, *run.s, want)
-					}
-					if !reflect.DeepEqual(run.fx.Tiers, wantFx.Tiers) || !reflect.DeepEqual(run.fx.Segments, wantFx.Segments) {
-						t.Fatalf("%T period %v trial %d, %s: effects\n%+v\nwant\n%+v", pred, period, trial, run.name, *run.fx, wantFx)
-					}
-				}
+				wantFx, _, _ := matchesEager(t, m, s, s.Clock.Add(span), rng, &calls, fmt.Sprintf("%T period %v trial %d", pred, period, trial))
 				if len(wantFx.Tiers) > 0 {
 					cases++
 				}

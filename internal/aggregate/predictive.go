@@ -132,7 +132,13 @@ func PredictionText(v float64, places int32) string {
 
 // predictedLTV is history plus future (SPEC §9), never below 0.
 func predictedLTV(s *State) money.Exact {
-	ltv := s.GrossProfit.Add(s.PredictedCLV)
+	return ltvWith(s.GrossProfit, s.PredictedCLV)
+}
+
+// ltvWith is the ltv of a customer with this gross profit and this
+// predicted value (as stored: 2 places).
+func ltvWith(grossProfit, predictedCLV money.Exact) money.Exact {
+	ltv := grossProfit.Add(predictedCLV)
 	if ltv.Sign() < 0 {
 		return money.Exact{}
 	}
@@ -227,6 +233,73 @@ func (m *Model) rescore(s *State, customerID string, now time.Time, cause string
 	c, changed := m.retier(s, customerID, cause, at)
 	s.TierDue = time.Time{}
 	return c, changed, tierSearch{h: h, clv: pr.CLV, now: now, pending: h != nil}
+}
+
+// lastQuietRescoring is the periodic re-scoring advance may fire instead
+// of the one due now (d.rescore, a period after s.ScoredAt): the last of
+// the run before the next due time of another kind and the end of the
+// call (until, included when inclusive) that leaves the tier where it is.
+//
+// The re-scorings it skips change only the prediction fields, which the
+// one it fires overwrites, and the clock, which it moves further: no
+// segment threshold lies among them (that would be another due time), and
+// neither does the tier timer (that too, or, from a skipped re-scoring,
+// later than the first one that changes the tier: see below). So the
+// state and the effects are the ones firing each of them would give, as
+// long as the predicted value only decays while nothing happens, which the
+// tier timer's search (tierDue) relies on as well. Then whether the tier
+// moves at the k-th re-scoring is false up to some k and true from there,
+// and a bisection over k finds the last quiet one with a logarithmic
+// number of scorings. One exception is checked first: a tier that may rise
+// at the first re-scoring (the ladder changed since the customer's last
+// scoring) goes the ordinary way.
+//
+// A tier timer set at a skipped re-scoring falls due after the next one
+// when that next one does not change the tier either: not below the band
+// then, the value was not below it at any earlier moment, and the timer
+// is the first whole day at which it is. Only the re-scoring right before
+// the first change can have a timer that fires first, and that one is not
+// skipped.
+func (m *Model) lastQuietRescoring(s *State, d timerDues, until time.Time, inclusive bool) time.Time {
+	period := m.Predictive.RescoreEvery
+	// The run ends before the next due time of another kind, or at until.
+	end, endIncluded := until, inclusive
+	for _, other := range [...]time.Time{d.segment, d.tier} {
+		if !other.IsZero() && !other.After(end) {
+			end, endIncluded = other, false
+		}
+	}
+	// Sub saturates at some 292 years: then fewer are skipped, and advance
+	// comes back for the rest.
+	last := int64(end.Sub(s.ScoredAt) / period)
+	at := func(k int64) time.Time { return s.ScoredAt.Add(time.Duration(k) * period) }
+	if !endIncluded && at(last).Equal(end) {
+		last--
+	}
+	if last < 2 {
+		return d.rescore
+	}
+	h := historyOf(s, m.Predictive.TimeUnit)
+	moves := func(k int64) bool {
+		pr := m.predictAt(&h, at(k))
+		return m.NextTier(s.Tier, ltvWith(s.GrossProfit, roundFloat(pr.CLV, 2))) != s.Tier
+	}
+	if moves(1) {
+		return d.rescore
+	}
+	if !moves(last) {
+		return at(last)
+	}
+	quiet, moved := int64(1), last // the tier stays at quiet, moves at moved
+	for moved-quiet > 1 {
+		mid := quiet + (moved-quiet)/2
+		if moves(mid) {
+			moved = mid
+		} else {
+			quiet = mid
+		}
+	}
+	return at(quiet)
 }
 
 // tierSearch is a re-scoring's tier timer not searched for yet: tierDue's

@@ -72,12 +72,62 @@ func (m *Model) SegmentAt(s *State, now time.Time) string {
 // and the clock together, and every event of a customer with orders is
 // scored while the model is on.
 func (m *Model) NextDue(s *State) (time.Time, bool) {
-	var next time.Time
-	consider := func(due time.Time) {
-		if due.After(s.Clock) && (next.IsZero() || due.Before(next)) {
-			next = due
+	if m.Predictive == nil {
+		// The default model's only due times are the segment's: this runs
+		// several times per event.
+		due, _ := m.segmentDue(s)
+		return due, !due.IsZero()
+	}
+	d := m.dues(s)
+	return d.next()
+}
+
+// timerDues are a customer's next due times by kind, each after its clock
+// (zero: none): the segment's next threshold (or the prompt re-evaluation
+// of a stale segment or prediction, then the only one set), the tier
+// timer, and the periodic re-scoring. advance tells a periodic re-scoring
+// from the others: a run of them with nothing else due in between can be
+// skipped to its last one.
+type timerDues struct {
+	segment, tier, rescore time.Time
+}
+
+// next is the earliest of the due times.
+func (d *timerDues) next() (time.Time, bool) {
+	next := d.segment
+	if !d.tier.IsZero() && (next.IsZero() || d.tier.Before(next)) {
+		next = d.tier
+	}
+	if !d.rescore.IsZero() && (next.IsZero() || d.rescore.Before(next)) {
+		next = d.rescore
+	}
+	return next, !next.IsZero()
+}
+
+// dues are s's next due times by kind; NextDue is the earliest.
+func (m *Model) dues(s *State) timerDues {
+	var d timerDues
+	var stale bool
+	d.segment, stale = m.segmentDue(s)
+	if p := m.Predictive; p != nil && s.Orders > 0 && !stale {
+		// With the predictive model, also the day its tier would fall, and
+		// the periodic re-scoring.
+		if s.TierDue.After(s.Clock) {
+			d.tier = s.TierDue
+		}
+		if p.RescoreEvery > 0 && !s.ScoredAt.IsZero() {
+			if due := s.ScoredAt.Add(p.RescoreEvery); due.After(s.Clock) {
+				d.rescore = due
+			}
 		}
 	}
+	return d
+}
+
+// segmentDue is the segment's next threshold after the clock (zero:
+// none), or, when the stored segment or prediction is stale (NextDue), one
+// nanosecond after the clock.
+func (m *Model) segmentDue(s *State) (due time.Time, stale bool) {
 	// The rule's segment at the clock falls out of the thresholds' due
 	// times (idle >= after exactly when last_order_at + after is not after
 	// the clock), so checking the stored segment costs no more than this
@@ -86,8 +136,8 @@ func (m *Model) NextDue(s *State) (time.Time, bool) {
 	if !s.Churned() && s.Orders > 0 && !s.LastOrderAt.IsZero() {
 		rule = SegmentLapsed
 		for i, after := range [...]time.Duration{m.AtRiskAfter, m.LapsedAfter} {
-			if due := s.LastOrderAt.Add(after); due.After(s.Clock) {
-				consider(due)
+			if at := s.LastOrderAt.Add(after); at.After(s.Clock) {
+				due = at
 				switch {
 				case i > 0:
 					rule = SegmentAtRisk
@@ -105,17 +155,7 @@ func (m *Model) NextDue(s *State) (time.Time, bool) {
 	if (rule != s.Segment || m.predictionStale(s)) && !s.Clock.IsZero() {
 		return s.Clock.Add(time.Nanosecond), true
 	}
-	if p := m.Predictive; p != nil && s.Orders > 0 {
-		// With the predictive model, also the day its tier would fall, and
-		// the periodic re-scoring.
-		if !s.TierDue.IsZero() {
-			consider(s.TierDue)
-		}
-		if p.RescoreEvery > 0 && !s.ScoredAt.IsZero() {
-			consider(s.ScoredAt.Add(p.RescoreEvery))
-		}
-	}
-	return next, !next.IsZero()
+	return due, false
 }
 
 // predictionStale says s's prediction is not what the model's setting
@@ -212,10 +252,16 @@ func (m *Model) AdvanceAll(s *State, customerID string, until time.Time, fx *Eff
 // the next due fires first, in this call, and its re-scoring replaces the
 // timer unread, so the result is the same, and the work of a periodic
 // re-scoring shorter than a day is one scoring instead of some twenty.
+//
+// A run of periodic re-scorings with nothing else due among them goes
+// straight to the last one that leaves the tier as it is
+// (lastQuietRescoring): the work of a gap of stream time grows with the
+// tier changes in it, not with gap / rescore_every_days.
 func (m *Model) advance(s *State, customerID string, until time.Time, inclusive bool, fx *Effects) {
 	var search tierSearch
 	for {
-		due, ok := m.NextDue(s)
+		dues := m.dues(s)
+		due, ok := dues.next()
 		fires := ok && !due.After(until) && (inclusive || !due.Equal(until))
 		if search.pending {
 			if fires && due.Before(search.earliest()) {
@@ -227,6 +273,9 @@ func (m *Model) advance(s *State, customerID string, until time.Time, inclusive 
 		}
 		if !fires {
 			return
+		}
+		if due.Equal(dues.rescore) {
+			due = m.lastQuietRescoring(s, dues, until, inclusive)
 		}
 		// Re-scored first, so a segment change the timer makes carries the
 		// customer's ltv and tier as of the due time, as stored.
