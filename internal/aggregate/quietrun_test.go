@@ -15,9 +15,13 @@ import (
 // cdnowScorer is the real model with the CDNOW estimates (SPEC §9's
 // example), counting its scorings in calls.
 func cdnowScorer(t *testing.T, calls *int) clvScorer {
+	return cdnowScorerOf(t, clv.BGNBD, calls)
+}
+
+func cdnowScorerOf(t *testing.T, kind clv.Kind, calls *int) clvScorer {
 	t.Helper()
 	cm, err := clv.NewModel(clv.Config{
-		Purchases: clv.Purchases{Kind: clv.BGNBD, R: 0.243, Alpha: 4.414, A: 0.793, B: 2.426},
+		Purchases: clv.Purchases{Kind: kind, R: 0.243, Alpha: 4.414, A: 0.793, B: 2.426},
 		Spend:     clv.Spend{P: 6.25, Q: 3.74, V: 15.44}, TimeUnit: clv.Day, HorizonMonths: 12, DiscountRateMonthly: 0.01,
 	})
 	if err != nil {
@@ -50,13 +54,14 @@ func scaledLadder(t *testing.T, m *Model, f, hysteresis string) {
 // rise at the first re-scoring, or fall at once).
 func TestSkippedRescoringsAreTheEagerOnes(t *testing.T) {
 	calls := 0
-	predictors := []Predictor{halving{from: 30000, half: 0.5, calls: &calls}, halving{from: 30000, half: 40, calls: &calls}, cdnowScorer(t, &calls)}
+	predictors := []Predictor{halving{from: 30000, half: 0.5, calls: &calls}, halving{from: 30000, half: 40, calls: &calls},
+		cdnowScorer(t, &calls), cdnowScorerOf(t, clv.MBGNBD, &calls)}
 	periods := []time.Duration{time.Second, 37 * time.Minute, 6 * time.Hour, Day - time.Second, Day, Day + time.Hour, 3 * Day, 7 * Day}
 	ladders := []struct{ factor, hysteresis string }{{"1", "0.05"}, {"0.5", "0.05"}, {"2", "0"}, {"1", "0.5"}}
 	rng := rand.New(rand.NewPCG(13, 17))
 	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	var changedTier, skipped, runs int
-	for _, pred := range predictors {
+	for pi, pred := range predictors {
 		for _, period := range periods {
 			for _, ladder := range ladders {
 				// Orders are applied under the default ladder and without
@@ -79,10 +84,15 @@ func TestSkippedRescoringsAreTheEagerOnes(t *testing.T) {
 							OccurredAt: at}
 						build.ApplyAt(&s, &ev, SourceOffset{Offset: int64(i + 1)}, at)
 					}
+					if rng.IntN(6) == 0 {
+						// A churned customer: p_alive 0 and no predicted value.
+						ev := Event{Kind: CustomerChurned, EventID: "churn", CustomerID: "c", OccurredAt: at.Add(Day)}
+						build.ApplyAt(&s, &ev, SourceOffset{Topic: 1, Offset: 1}, ev.OccurredAt)
+					}
 					// Some thousands of periods, or a year: past the segment
 					// thresholds when the period is long.
 					span := min(time.Duration(1000+rng.IntN(3000))*period, 400*Day)
-					where := fmt.Sprintf("%T period %v ladder %v trial %d", pred, period, ladder, trial)
+					where := fmt.Sprintf("predictor %d (%T) period %v ladder %v trial %d", pi, pred, period, ladder, trial)
 					wantFx, eagerCalls, oneCallCalls := matchesEager(t, m, s, s.Clock.Add(span), rng, &calls, where)
 					if oneCallCalls < eagerCalls/2 {
 						skipped++
