@@ -260,8 +260,7 @@ func (m *Model) AdvanceAll(s *State, customerID string, until time.Time, fx *Eff
 func (m *Model) advance(s *State, customerID string, until time.Time, inclusive bool, fx *Effects) {
 	var search tierSearch
 	for {
-		dues := m.dues(s)
-		due, ok := dues.next()
+		due, ok := m.NextDue(s)
 		fires := ok && !due.After(until) && (inclusive || !due.Equal(until))
 		if search.pending {
 			if fires && due.Before(search.earliest()) {
@@ -274,8 +273,10 @@ func (m *Model) advance(s *State, customerID string, until time.Time, inclusive 
 		if !fires {
 			return
 		}
-		if due.Equal(dues.rescore) {
-			due = m.lastQuietRescoring(s, dues, until, inclusive)
+		if p := m.Predictive; p != nil && p.RescoreEvery > 0 {
+			if dues := m.dues(s); due.Equal(dues.rescore) {
+				due = m.lastQuietRescoring(s, dues, until, inclusive)
+			}
 		}
 		// Re-scored first, so a segment change the timer makes carries the
 		// customer's ltv and tier as of the due time, as stored.
