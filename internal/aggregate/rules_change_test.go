@@ -147,8 +147,8 @@ func TestChangedThresholdsWaitForStreamTimeBeyondTheClock(t *testing.T) {
 }
 
 // TestNextDueReadsTheRuleAsSegmentAtDoes: NextDue finds the rule's segment
-// at the clock from the thresholds' due times rather than by SegmentAt;
-// on states around every boundary (a nanosecond either side of each
+// at the clock together with the next threshold (segmentRule, which
+// SegmentAt reads too); on states around every boundary (a nanosecond either side of each
 // threshold, churned or not, zero to three orders), a stored segment
 // equal to SegmentAt's draws no correction, and any other one does.
 func TestNextDueReadsTheRuleAsSegmentAtDoes(t *testing.T) {

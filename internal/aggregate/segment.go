@@ -37,22 +37,32 @@ const TimerCausePrefix = "timer:"
 // else new with one order and active with more; "" for a customer with no
 // orders who is not churned.
 func (m *Model) SegmentAt(s *State, now time.Time) string {
+	segment, _ := m.segmentRule(s, now)
+	return segment
+}
+
+// segmentRule is SegmentAt, and the moment after now at which the segment
+// would change if nothing happened (zero: never): the next idle threshold.
+// NextDue reads both from here, so the rule has one copy; idle >= after
+// exactly when last_order_at + after is not after now.
+func (m *Model) segmentRule(s *State, now time.Time) (segment string, changes time.Time) {
 	if s.Churned() {
-		return SegmentChurned
+		return SegmentChurned, time.Time{}
 	}
 	if s.Orders == 0 || s.LastOrderAt.IsZero() {
-		return ""
+		return "", time.Time{}
 	}
-	idle := now.Sub(s.LastOrderAt)
-	switch {
-	case idle >= m.LapsedAfter:
-		return SegmentLapsed
-	case idle >= m.AtRiskAfter:
-		return SegmentAtRisk
-	case s.Orders == 1:
-		return SegmentNew
+	// Validate keeps AtRiskAfter below LapsedAfter.
+	if at := s.LastOrderAt.Add(m.AtRiskAfter); at.After(now) {
+		if s.Orders == 1 {
+			return SegmentNew, at
+		}
+		return SegmentActive, at
 	}
-	return SegmentActive
+	if at := s.LastOrderAt.Add(m.LapsedAfter); at.After(now) {
+		return SegmentAtRisk, at
+	}
+	return SegmentLapsed, time.Time{}
 }
 
 // NextDue is the customer's next due time (SPEC §8): the earliest moment
@@ -128,34 +138,11 @@ func (m *Model) dues(s *State) timerDues {
 // none), or, when the stored segment or prediction is stale (NextDue), one
 // nanosecond after the clock.
 func (m *Model) segmentDue(s *State) (due time.Time, stale bool) {
-	// The rule's segment at the clock falls out of the thresholds' due
-	// times (idle >= after exactly when last_order_at + after is not after
-	// the clock), so checking the stored segment costs no more than this
-	// loop: NextDue runs several times per event.
-	var rule string
-	if !s.Churned() && s.Orders > 0 && !s.LastOrderAt.IsZero() {
-		rule = SegmentLapsed
-		for i, after := range [...]time.Duration{m.AtRiskAfter, m.LapsedAfter} {
-			if at := s.LastOrderAt.Add(after); at.After(s.Clock) {
-				due = at
-				switch {
-				case i > 0:
-					rule = SegmentAtRisk
-				case s.Orders == 1:
-					rule = SegmentNew
-				default:
-					rule = SegmentActive
-				}
-				break
-			}
-		}
-	} else {
-		rule = m.SegmentAt(s, s.Clock)
-	}
+	rule, next := m.segmentRule(s, s.Clock)
 	if (rule != s.Segment || m.predictionStale(s)) && !s.Clock.IsZero() {
 		return s.Clock.Add(time.Nanosecond), true
 	}
-	return due, false
+	return next, false
 }
 
 // predictionStale says s's prediction is not what the model's setting
