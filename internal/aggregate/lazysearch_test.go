@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ltv-stream/ltv-stream/internal/clv"
 	"github.com/ltv-stream/ltv-stream/internal/money"
 )
 
@@ -109,14 +108,7 @@ func matchesEager(t *testing.T, m *Model, s State, until time.Time, rng *rand.Ra
 // tier changes and segment changes the eager one gives, change for change.
 func TestLazyTierSearchIsTheEagerOne(t *testing.T) {
 	calls := 0
-	cm, err := clv.NewModel(clv.Config{
-		Purchases: clv.Purchases{Kind: clv.BGNBD, R: 0.243, Alpha: 4.414, A: 0.793, B: 2.426},
-		Spend:     clv.Spend{P: 6.25, Q: 3.74, V: 15.44}, TimeUnit: clv.Day, HorizonMonths: 12, DiscountRateMonthly: 0.01,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	predictors := []Predictor{halving{from: 30000, half: 0.25, calls: &calls}, halving{from: 30000, half: 20, calls: &calls}, clvScorer{cm, &calls}}
+	predictors := []Predictor{halving{from: 30000, half: 0.25, calls: &calls}, halving{from: 30000, half: 20, calls: &calls}, cdnowScorer(t, &calls)}
 	periods := []time.Duration{0, time.Second, 37 * time.Minute, 6 * time.Hour, Day - time.Second, Day, Day + time.Hour, 7 * Day}
 	rng := rand.New(rand.NewPCG(3, 5))
 	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)

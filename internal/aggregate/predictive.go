@@ -177,7 +177,7 @@ func (m *Model) tierDue(s *State, now time.Time, h *history, clvNow float64) tim
 	// predictedLTV makes it; its floor at 0 changes nothing, the band is
 	// above 0).
 	below := func(clv float64) bool {
-		return s.GrossProfit.Add(roundFloat(clv, 2)).Round(2).Cmp(m.leaveBelow[ti]) < 0
+		return ltvWith(s.GrossProfit, roundFloat(clv, 2)).Cmp(m.leaveBelow[ti]) < 0
 	}
 	need := m.leaveBelow[ti].Float64() - s.GrossProfit.Float64() // the predicted value the tier needs
 	// The search's coordinates: the log of the days since the first order

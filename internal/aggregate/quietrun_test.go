@@ -12,24 +12,6 @@ import (
 	"github.com/ltv-stream/ltv-stream/internal/clv"
 )
 
-// cdnowScorer is the real model with the CDNOW estimates (SPEC §9's
-// example), counting its scorings in calls.
-func cdnowScorer(t *testing.T, calls *int) clvScorer {
-	return cdnowScorerOf(t, clv.BGNBD, calls)
-}
-
-func cdnowScorerOf(t *testing.T, kind clv.Kind, calls *int) clvScorer {
-	t.Helper()
-	cm, err := clv.NewModel(clv.Config{
-		Purchases: clv.Purchases{Kind: kind, R: 0.243, Alpha: 4.414, A: 0.793, B: 2.426},
-		Spend:     clv.Spend{P: 6.25, Q: 3.74, V: 15.44}, TimeUnit: clv.Day, HorizonMonths: 12, DiscountRateMonthly: 0.01,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return clvScorer{cm, calls}
-}
-
 // scaledLadder is the default ladder with every threshold times f and the
 // given hysteresis: a ladder an operator changed since a customer's last
 // scoring, so that its stored tier is no longer the rule's.

@@ -28,6 +28,24 @@ func (c clvScorer) Predict(x, tx, T, mean, margin float64) Prediction {
 	return Prediction{PAlive: s.PAlive, ExpectedOrders: s.ExpectedOrders, ExpectedSpend: s.ExpectedSpend, CLV: s.PredictedCLV}
 }
 
+// cdnowScorer is the real model with the CDNOW estimates (SPEC §9's
+// example), counting its scorings in calls.
+func cdnowScorer(t *testing.T, calls *int) clvScorer {
+	return cdnowScorerOf(t, clv.BGNBD, calls)
+}
+
+func cdnowScorerOf(t *testing.T, kind clv.Kind, calls *int) clvScorer {
+	t.Helper()
+	cm, err := clv.NewModel(clv.Config{
+		Purchases: clv.Purchases{Kind: kind, R: 0.243, Alpha: 4.414, A: 0.793, B: 2.426},
+		Spend:     clv.Spend{P: 6.25, Q: 3.74, V: 15.44}, TimeUnit: clv.Day, HorizonMonths: 12, DiscountRateMonthly: 0.01,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return clvScorer{cm, calls}
+}
+
 // TestTierDueIsTheBisectionsDay: the interpolating search finds the same
 // day as SPEC §8's bisection over the days (the smallest whole day after
 // now at which the predicted LTV is below the tier's band) for a spread of
