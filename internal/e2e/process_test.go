@@ -3,6 +3,7 @@ package e2e
 import (
 	"bufio"
 	"context"
+	"flag"
 	"fmt"
 	"net/http"
 	"os"
@@ -19,16 +20,22 @@ import (
 	"github.com/ltv-stream/ltv-stream/internal/testutil"
 )
 
-var (
-	buildOnce sync.Once
-	binDir    string // where consumerBinary built it; removed by TestMain
-	binPath   string
-	buildErr  error
-)
+// binaries are the programs the tests run as child processes, built once
+// per test run into dir (removed by TestMain).
+var binaries struct {
+	once             sync.Once
+	dir              string
+	consumer, ltvctl string
+	err              error
+}
 
-// TestMain removes the consumer binary after the run: the tests share one
-// build, so no single test's cleanup may remove it, and each run would
-// otherwise leave a directory in the system's temporary folder.
+// TestMain builds the binaries before any test starts its clock (unless
+// -short, which skips every test that runs them) and removes them after
+// the run. Built lazily, a build counted against the budget of whichever
+// test came first, and on a busy machine it once took most of one. The
+// tests share the one build, so no single test's cleanup may remove it,
+// and each run would otherwise leave a directory in the system's
+// temporary folder.
 //
 // The package's longest tests (crashes, outages, Redis Cluster runs, over
 // ten seconds each) call t.Parallel: each owns its broker, redis-server
@@ -38,31 +45,56 @@ var (
 // Tests that time the service (latency, "applied within seconds") stay
 // sequential: they run before the parallel ones, alone.
 func TestMain(m *testing.M) {
+	flag.Parse()
+	if !testing.Short() {
+		if buildBinaries(); binaries.err != nil {
+			fmt.Fprintln(os.Stderr, binaries.err)
+			os.Exit(1)
+		}
+	}
 	code := m.Run()
-	if binDir != "" {
-		_ = os.RemoveAll(binDir)
+	if binaries.dir != "" {
+		_ = os.RemoveAll(binaries.dir)
 	}
 	os.Exit(code)
 }
 
-// consumerBinary builds cmd/consumer once per test run.
+// consumerBinary is cmd/consumer, built with the faultinject tag.
 func consumerBinary(t *testing.T) string {
 	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "ltv-consumer-bin")
+	if buildBinaries(); binaries.err != nil {
+		t.Fatal(binaries.err)
+	}
+	return binaries.consumer
+}
+
+// ltvctlBinary is cmd/ltvctl.
+func ltvctlBinary(t *testing.T) string {
+	t.Helper()
+	if buildBinaries(); binaries.err != nil {
+		t.Fatal(binaries.err)
+	}
+	return binaries.ltvctl
+}
+
+// buildBinaries builds both binaries once, setting binaries' paths or its
+// error.
+func buildBinaries() {
+	binaries.once.Do(func() {
+		dir, err := os.MkdirTemp("", "ltv-e2e-bin")
 		if err != nil {
-			buildErr = err
+			binaries.err = fmt.Errorf("test binaries: %w", err)
 			return
 		}
-		binDir = dir
+		binaries.dir = dir
 		// The faultinject tag adds the crash tests' LTV_FAULT_INJECT switch,
 		// which a production build does not have.
-		binPath, buildErr = testutil.GoBuild(dir, "github.com/ltv-stream/ltv-stream/cmd/consumer", "faultinject")
+		if binaries.consumer, err = testutil.GoBuild(dir, "github.com/ltv-stream/ltv-stream/cmd/consumer", "faultinject"); err != nil {
+			binaries.err = err
+			return
+		}
+		binaries.ltvctl, binaries.err = testutil.GoBuild(dir, "github.com/ltv-stream/ltv-stream/cmd/ltvctl")
 	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return binPath
 }
 
 // proc is a consumer binary running as a child process.

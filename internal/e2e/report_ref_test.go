@@ -609,7 +609,7 @@ func rrStart(t *testing.T, yaml string) *rrRun {
 	run.stop(t)
 	return &rrRun{
 		e: e, yaml: yaml, state: rrApply(s, rat("0.5")),
-		ltvctl:  testutil.BuildBinary(t, "github.com/ltv-stream/ltv-stream/cmd/ltvctl"),
+		ltvctl:  ltvctlBinary(t),
 		baseEnv: []string{"LTV_REDIS_URL=" + e.redisURL, "LTV_KAFKA_BROKERS=" + joinComma(e.brokers), "LTV_CONFIG=" + cfgPath, "LTV_LOG_LEVEL=warn"},
 	}
 }
@@ -1115,7 +1115,7 @@ func TestReportChurnTimeIsNotBeforeTheLastOrder(t *testing.T) {
 		// 22 days, it would be 276.70).
 		{"lifecycle first", [][]kafka.Message{{c1, c2}, {o1, o2}}, "121.75"},
 	}
-	ltvctl := testutil.BuildBinary(t, "github.com/ltv-stream/ltv-stream/cmd/ltvctl")
+	ltvctl := ltvctlBinary(t)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := testutil.Context(t, 2*time.Minute)

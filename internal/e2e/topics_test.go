@@ -219,7 +219,7 @@ func TestRenamedTopicsAreUsedEverywhere(t *testing.T) {
 	}
 
 	// ltvctl with the consumer's environment.
-	ltvctl := testutil.BuildBinary(t, "github.com/ltv-stream/ltv-stream/cmd/ltvctl")
+	ltvctl := ltvctlBinary(t)
 	get := exec.CommandContext(ctx, ltvctl, "get", "c-1")
 	for k, v := range procEnv {
 		get.Env = append(get.Env, k+"="+v)
