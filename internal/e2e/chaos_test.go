@@ -193,8 +193,7 @@ func TestChaos(t *testing.T) {
 		lag, err := testutil.Lag(ctx, brokers, settings.DefaultGroupID, settings.DefaultOrdersTopic, settings.DefaultLifecycleTopic)
 		return err == nil && lag == 0
 	}); err != nil {
-		logTails(t, procs)
-		t.Fatal(err)
+		fatalWithLogs(t, procs, err)
 	}
 	terminateAll(t, procs)
 	t.Logf("chaos: %d records, %d SIGKILLs, %d injected crashes, redis restarted %v, zombie %v, dead members evicted %d",

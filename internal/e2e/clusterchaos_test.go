@@ -406,9 +406,9 @@ func TestClusterPredictiveChaosMatchesUndisturbedRun(t *testing.T) {
 	}
 	if err := <-redisDone; err != nil {
 		mu.Lock()
-		logTails(t, procs)
+		last := slices.Clone(procs)
 		mu.Unlock()
-		t.Fatal(err)
+		fatalWithLogs(t, last, err)
 	}
 	phase(fmt.Sprintf("kills done, lag 0: %v", caughtUp()))
 	if err := waitFor(ctx, "the group to catch up", func() bool {
@@ -417,8 +417,7 @@ func TestClusterPredictiveChaosMatchesUndisturbedRun(t *testing.T) {
 		restartExited()
 		return caughtUp()
 	}); err != nil {
-		logTails(t, procs)
-		t.Fatal(err)
+		fatalWithLogs(t, procs, err)
 	}
 	terminateAll(t, procs)
 	changed := 0

@@ -250,12 +250,16 @@ func waitFor(ctx context.Context, what string, cond func() bool) error {
 	return nil
 }
 
-// logTails logs every process's log tail: what a failed wait shows.
-func logTails(t *testing.T, procs []*proc) {
+// fatalWithLogs fails the test with err, then logs every process's log
+// tail and stops the test. The error comes first: a CI summary that keeps
+// only the start and the end of a long failure still shows why.
+func fatalWithLogs(t *testing.T, procs []*proc, err error) {
 	t.Helper()
+	t.Error(err)
 	for _, pr := range procs {
 		t.Logf("%s log tail:\n%s", pr.name, pr.logTail())
 	}
+	t.FailNow()
 }
 
 // terminateAll stops every process with SIGTERM and fails the test for
