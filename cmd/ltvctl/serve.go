@@ -27,7 +27,7 @@ type serveFlags struct {
 }
 
 func (f *serveFlags) register(fs *flag.FlagSet, getenv func(string) string) {
-	config.EnvStringVar(fs, getenv, &f.statsRefresh, "stats-refresh", "LTV_STATS_REFRESH", stats.DefaultRefresh.String(), "recompute /v1/stats at most this often")
+	config.EnvStringVar(fs, getenv, &f.statsRefresh, "stats-refresh", "LTV_STATS_REFRESH", stats.DefaultRefresh.String(), "the longest /v1/stats goes unrefreshed while requests come (sooner where computing is quick: every ten computation times, at least 250ms)")
 	config.EnvStringVar(fs, getenv, &f.statsMaxStale, "stats-max-stale", "LTV_STATS_MAX_STALE", "0", "never serve /v1/stats figures older than this while a refresh fails or nobody asked (0: the larger of 10m and twice --stats-refresh)")
 	config.EnvStringVar(fs, getenv, &f.sampleLimit, "stats-sample-limit", "LTV_STATS_SAMPLE_LIMIT", strconv.Itoa(stats.DefaultSampleLimit), "above this many customers, /v1/stats is computed from a uniform sample of this many (-1: never sample)")
 	config.EnvStringVar(fs, getenv, &f.changesDepth, "changes-depth", "LTV_CHANGES_DEPTH", "100", "latest records read from each partition of the output topics for /v1/changes (its largest limit)")

@@ -14,6 +14,8 @@ import (
 // Defaults of the Provider's Config.
 const (
 	DefaultRefresh     = 30 * time.Second
+	DefaultMinRefresh  = 250 * time.Millisecond
+	DefaultFreshWait   = 500 * time.Millisecond
 	DefaultSampleLimit = 100_000
 	DefaultTimeout     = 5 * time.Minute
 	DefaultMaxStale    = 10 * time.Minute
@@ -29,11 +31,28 @@ type Config struct {
 	// Report configures the figures (tiers, histogram edges, acquisition
 	// costs). Its AsOf is ignored: each computation is as of its start.
 	Report report.Config
-	// Refresh is the shortest time between the end of one computation and
-	// the start of the next: figures younger than this are served as they
-	// are; older ones are served too, while a request that finds them so
-	// starts a refresh in the background. Default DefaultRefresh (30 s).
+	// Refresh is the longest the figures go unrefreshed while requests
+	// come: a request that finds them older starts a refresh. A refresh
+	// is due sooner when computing is cheap: once the figures are older
+	// than refreshCostFactor times the last computation took (at least
+	// MinRefresh), so polling keeps Redis busy with the statistics for a
+	// bounded share of the time, and a small population's figures stay
+	// seconds fresh instead of Refresh old. After a failed computation
+	// the next one starts no sooner than Refresh after it. Default
+	// DefaultRefresh (30 s).
 	Refresh time.Duration
+	// MinRefresh is the shortest time between the end of one computation
+	// and the start of the next, however quick they are. Default
+	// DefaultMinRefresh (250 ms); at most Refresh.
+	MinRefresh time.Duration
+	// FreshWait is how long a request that finds a refresh due waits for
+	// it, when the last computation took at most half of it: fresh figures
+	// at the cost of a short wait, where they are quick to compute. Past
+	// it, or when computing takes longer, the request gets the last
+	// figures at once (the refresh goes on in the background). Default
+	// DefaultFreshWait (500 ms); negative: never wait while there are
+	// figures to serve.
+	FreshWait time.Duration
 	// MaxStale bounds how old served figures may be: older ones (a refresh
 	// keeps failing, or nobody asked for a long while) are not served, and
 	// callers wait for a computation as for the first one. Default the
@@ -60,6 +79,16 @@ func (c *Config) setDefaults() {
 	if c.Refresh <= 0 {
 		c.Refresh = DefaultRefresh
 	}
+	if c.MinRefresh <= 0 {
+		c.MinRefresh = DefaultMinRefresh
+	}
+	c.MinRefresh = min(c.MinRefresh, c.Refresh)
+	switch {
+	case c.FreshWait == 0:
+		c.FreshWait = DefaultFreshWait
+	case c.FreshWait < 0:
+		c.FreshWait = 0
+	}
 	switch {
 	case c.SampleLimit == 0:
 		c.SampleLimit = DefaultSampleLimit
@@ -82,14 +111,17 @@ func (c *Config) setDefaults() {
 }
 
 // Provider serves the statistics from a cache and keeps it fresh without
-// making callers wait (stale-while-revalidate): once there are figures, a
-// caller gets the last ones at once, and a caller that finds them older
-// than the refresh interval starts one computation in the background for
-// the callers after it. Only the first computation (no figures yet), or
-// one after the figures grew older than MaxStale, is waited for, by every
-// caller at once. At most one computation runs at a time, on a goroutine
-// the Provider owns (one caller giving up does not cancel it for the
-// others); Close stops it. Safe for concurrent use.
+// making callers wait long (stale-while-revalidate): once there are
+// figures, a caller that finds them older than the refresh interval
+// starts one computation for the callers after it, and gets the last
+// figures at once, or, where computing is quick (Config.FreshWait), the
+// new ones after a short wait. The interval adapts to the cost: a multiple
+// of the last computation's time, between MinRefresh and Refresh. Only the
+// first computation (no figures yet), or one after the figures grew older
+// than MaxStale, is waited for in full, by every caller at once. At most
+// one computation runs at a time, on a goroutine the Provider owns (one
+// caller giving up does not cancel it for the others); Close stops it.
+// Safe for concurrent use.
 //
 // Refreshes are started by requests, not by a timer: without callers
 // (no dashboard open) the Provider walks Redis not at all, and the figures
@@ -106,6 +138,7 @@ type Provider struct {
 	served   *report.Stats // last, or a copy naming the refresh that failed since
 	lastDone time.Time     // when last was computed (cfg.Now)
 	lastEnd  time.Time     // when the last computation ended, well or not
+	lastTook time.Duration // how long the last good computation took
 	flight   *flight       // the computation under way, nil when none
 	closed   bool
 }
@@ -137,7 +170,9 @@ func NewProvider(cfg Config) (*Provider, error) {
 // Stats returns the latest statistics. Figures younger than MaxStale are
 // returned at once; when they are older than the refresh interval and no
 // computation is under way, one is started in the background (after a
-// failed one, no sooner than the interval after it ended). A refresh that
+// failed one, no sooner than Refresh after it ended), and a caller that
+// finds a refresh due, while computing is quick, waits up to FreshWait for
+// its figures (ctx ending cuts the wait short). A refresh that
 // failed leaves the last good figures served, as a copy whose
 // RefreshError says why (GeneratedAt says how old they are). Without
 // figures young enough, the caller waits for a computation, started now
@@ -152,9 +187,14 @@ func (p *Provider) Stats(ctx context.Context) (*report.Stats, error) {
 	}
 	now := p.cfg.Now()
 	usable := p.last != nil && now.Sub(p.lastDone) <= p.cfg.MaxStale
-	stale := p.last == nil || now.Sub(p.lastDone) >= p.cfg.Refresh
+	interval := p.interval()
+	stale := p.last == nil || now.Sub(p.lastDone) >= interval
+	gap := interval
+	if p.lastEnd.After(p.lastDone) {
+		gap = p.cfg.Refresh // the last computation failed: retry at the slow pace
+	}
 	f := p.flight
-	if f == nil && (!usable || (stale && now.Sub(p.lastEnd) >= p.cfg.Refresh)) {
+	if f == nil && (!usable || (stale && now.Sub(p.lastEnd) >= gap)) {
 		f = &flight{done: make(chan struct{})}
 		p.flight = f
 		p.wg.Add(1)
@@ -162,8 +202,12 @@ func (p *Provider) Stats(ctx context.Context) (*report.Stats, error) {
 	}
 	if usable {
 		s := p.served
+		quick := f != nil && stale && p.lastTook <= p.cfg.FreshWait/2 && p.cfg.FreshWait > 0
 		p.mu.Unlock()
-		return s, nil
+		if !quick {
+			return s, nil
+		}
+		return p.freshOr(ctx, f, s), nil
 	}
 	f.waiters++
 	p.mu.Unlock()
@@ -175,9 +219,40 @@ func (p *Provider) Stats(ctx context.Context) (*report.Stats, error) {
 	}
 }
 
+// interval is how old the figures may grow before a request refreshes
+// them: refreshCostFactor times the last good computation, within
+// [MinRefresh, Refresh]. Called with p.mu held.
+func (p *Provider) interval() time.Duration {
+	return min(max(refreshCostFactor*p.lastTook, p.cfg.MinRefresh), p.cfg.Refresh)
+}
+
+// refreshCostFactor bounds the share of time the statistics keep Redis
+// busy while polled: a refresh is due no sooner than this many times the
+// last one took (about a tenth of the time, at most, spent computing).
+const refreshCostFactor = 10
+
+// freshOr waits up to FreshWait for the computation f and returns the
+// figures served once it has ended (its own, or the last good ones saying
+// it failed), or old, the figures served before, if it has not.
+func (p *Provider) freshOr(ctx context.Context, f *flight, old *report.Stats) *report.Stats {
+	wait := time.NewTimer(p.cfg.FreshWait)
+	defer wait.Stop()
+	select {
+	case <-f.done:
+	case <-wait.C:
+		return old
+	case <-ctx.Done():
+		return old
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.served
+}
+
 // compute runs one computation and publishes its result.
 func (p *Provider) compute(ctx context.Context, f *flight) {
 	defer p.wg.Done()
+	start := p.cfg.Now()
 	ctx, cancel := context.WithTimeout(ctx, p.cfg.Timeout)
 	defer cancel()
 	rc := p.cfg.Report
@@ -202,6 +277,7 @@ func (p *Provider) compute(ctx context.Context, f *flight) {
 	switch {
 	case err == nil:
 		p.last, p.served, p.lastDone = s, s, p.lastEnd
+		p.lastTook = p.lastEnd.Sub(start)
 	case p.last != nil:
 		// The last good figures stay served, saying so; the shared
 		// original is left as it is.

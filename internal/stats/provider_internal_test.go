@@ -24,6 +24,10 @@ type gated struct {
 	lists atomic.Int32
 	gate  chan struct{} // nil: no wait
 	fail  atomic.Bool
+	// took, when set, is how long a computation appears to take: the
+	// listing moves clk on by it.
+	took time.Duration
+	clk  *clock
 }
 
 func (g *gated) EachCustomerID(ctx context.Context, n int, fn func([]string) error) error {
@@ -37,6 +41,9 @@ func (g *gated) EachCustomerID(ctx context.Context, n int, fn func([]string) err
 	}
 	if g.fail.Load() {
 		return errors.New("injected failure")
+	}
+	if g.took > 0 {
+		g.clk.Advance(g.took)
 	}
 	return g.Source.EachCustomerID(ctx, n, fn)
 }
@@ -65,6 +72,7 @@ func newTestProvider(t *testing.T, cfg Config) (*Provider, *gated, *clock, *test
 	writeCustomer(t, srv, "c-1")
 	src := &gated{Source: srv.Store()}
 	clk := &clock{now: time.Date(2026, 12, 5, 9, 0, 0, 0, time.UTC)}
+	src.clk = clk
 	cfg.Source, cfg.Now = src, clk.Now
 	p, err := NewProvider(cfg)
 	if err != nil {
@@ -79,9 +87,10 @@ func ctxT(t *testing.T) context.Context { return testutil.Context(t, time.Minute
 // TestProviderCachesForTheRefreshInterval: within the interval the cached
 // figures are served (new customers unseen); the first request after it
 // still gets them, and starts the refresh whose figures the next requests
-// get.
+// get. (A fixed interval, no waiting: the adaptive ones are
+// TestProviderRefreshesAsOftenAsItIsCheap's.)
 func TestProviderCachesForTheRefreshInterval(t *testing.T) {
-	p, src, clk, srv := newTestProvider(t, Config{Refresh: 30 * time.Second})
+	p, src, clk, srv := newTestProvider(t, Config{Refresh: 30 * time.Second, MinRefresh: 30 * time.Second, FreshWait: -1})
 	steps := []struct {
 		advance        time.Duration
 		addCustomer    string

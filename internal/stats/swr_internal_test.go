@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ltv-stream/ltv-stream/internal/report"
+	"github.com/ltv-stream/ltv-stream/internal/testutil"
 )
 
 // waitIdle polls until no computation is under way.
@@ -42,12 +43,12 @@ func waitLists(t *testing.T, src *gated, n int32) {
 }
 
 // TestProviderServesTheLastFiguresWhileRefreshing: once there are
-// figures, no caller waits for a refresh. Callers that find the figures
+// figures, and with FreshWait off, no caller waits for a refresh. Callers that find the figures
 // older than the refresh interval get them at once, however long the
 // refresh takes; exactly one refresh runs; its figures are served once it
 // ends.
 func TestProviderServesTheLastFiguresWhileRefreshing(t *testing.T) {
-	p, src, clk, srv := newTestProvider(t, Config{Refresh: 30 * time.Second})
+	p, src, clk, srv := newTestProvider(t, Config{Refresh: 30 * time.Second, MinRefresh: 30 * time.Second, FreshWait: -1})
 	first, err := p.Stats(ctxT(t))
 	if err != nil || first.Population != 1 {
 		t.Fatalf("first computation: %v %+v", err, first)
@@ -94,13 +95,118 @@ func TestProviderServesTheLastFiguresWhileRefreshing(t *testing.T) {
 	}
 }
 
+// TestProviderRefreshesAsOftenAsItIsCheap: a refresh is due once the
+// figures are older than ten times the last computation took (at least
+// MinRefresh, at most Refresh), and a request that finds one due waits
+// for it where computing is quick (at most half of FreshWait), and gets
+// the last figures at once otherwise.
+func TestProviderRefreshesAsOftenAsItIsCheap(t *testing.T) {
+	cases := []struct {
+		name     string
+		took     time.Duration // how long each computation takes
+		interval time.Duration // how old the figures may grow
+		waits    bool          // the request that finds them older gets the new figures
+	}{
+		{"instant: the floor", 0, DefaultMinRefresh, true},
+		{"quick", 100 * time.Millisecond, time.Second, true},
+		{"as long as waited for", 250 * time.Millisecond, 2500 * time.Millisecond, true},
+		{"too slow to wait for", 2 * time.Second, 20 * time.Second, false},
+		{"slow: the ceiling", 10 * time.Second, 30 * time.Second, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			p, src, clk, srv := newTestProvider(t, Config{Refresh: 30 * time.Second})
+			src.took = tc.took
+			if st, err := p.Stats(ctxT(t)); err != nil || st.Population != 1 {
+				t.Fatalf("first computation: %v %+v", err, st)
+			}
+			writeCustomer(t, srv, "c-2")
+			clk.Advance(tc.interval - time.Millisecond)
+			st, err := p.Stats(ctxT(t))
+			waitIdle(t, p)
+			if err != nil || st.Population != 1 || src.lists.Load() != 1 {
+				t.Fatalf("just within %v: %v, %+v after %d computations; want the cached figures", tc.interval, err, st, src.lists.Load())
+			}
+			clk.Advance(time.Millisecond)
+			st, err = p.Stats(ctxT(t))
+			waitIdle(t, p)
+			if err != nil || src.lists.Load() != 2 {
+				t.Fatalf("at %v: %v after %d computations; want a refresh", tc.interval, err, src.lists.Load())
+			}
+			if got := st.Population == 2; got != tc.waits {
+				t.Errorf("at %v: population %d; want the new figures at once: %v", tc.interval, st.Population, tc.waits)
+			}
+			if st, err = p.Stats(ctxT(t)); err != nil || st.Population != 2 {
+				t.Fatalf("after the refresh: %v %+v", err, st)
+			}
+		})
+	}
+}
+
+// TestProviderIsFreshOnTheWallClock: with the defaults and the real clock,
+// a small population's customer written after the figures were computed
+// is in the answer of the first request once the (short) interval has
+// passed: no second request, no 30 s wait.
+func TestProviderIsFreshOnTheWallClock(t *testing.T) {
+	srv := testutil.StartRedis(t)
+	writeCustomer(t, srv, "c-1")
+	p, err := NewProvider(Config{Source: srv.Store()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Close)
+	if st, err := p.Stats(ctxT(t)); err != nil || st.Population != 1 {
+		t.Fatalf("first computation: %v %+v", err, st)
+	}
+	writeCustomer(t, srv, "c-2")
+	p.mu.Lock()
+	interval, took := p.interval(), p.lastTook
+	p.mu.Unlock()
+	if interval >= DefaultRefresh {
+		t.Fatalf("interval %v after a computation of %v; want it below Refresh", interval, took)
+	}
+	time.Sleep(interval + 10*time.Millisecond) // let the figures come due
+	if st, err := p.Stats(ctxT(t)); err != nil || st.Population != 2 {
+		t.Fatalf("one request after %v: %v, %+v; want the new customer counted", interval, err, st)
+	}
+}
+
+// TestProviderWaitsAtMostFreshWait: a quick computation that hangs holds
+// its caller no longer than FreshWait; the caller then gets the last
+// figures, and the refresh goes on for the callers after it.
+func TestProviderWaitsAtMostFreshWait(t *testing.T) {
+	const freshWait = 200 * time.Millisecond
+	p, src, clk, srv := newTestProvider(t, Config{Refresh: 30 * time.Second, FreshWait: freshWait})
+	first, err := p.Stats(ctxT(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	src.gate = make(chan struct{})
+	writeCustomer(t, srv, "c-2")
+	clk.Advance(time.Minute)
+	start := time.Now()
+	st, err := p.Stats(ctxT(t))
+	waited := time.Since(start)
+	if err != nil || st != first {
+		t.Fatalf("during a hung refresh: %v, %p; want the last figures %p", err, st, first)
+	}
+	if waited < freshWait {
+		t.Errorf("answered after %v, before FreshWait %v: the refresh was not waited for", waited, freshWait)
+	}
+	close(src.gate)
+	waitIdle(t, p)
+	if st, err = p.Stats(ctxT(t)); err != nil || st.Population != 2 {
+		t.Fatalf("after the refresh: %v %+v", err, st)
+	}
+}
+
 // TestProviderRefreshFailure: a failed refresh keeps the last good figures
 // served, saying why in refresh_error (generated_at says how old they
 // are), and is retried once per refresh interval, not on every request.
 // Figures older than MaxStale are never served: callers then wait for a
 // computation as for the first one, and get its error if it fails.
 func TestProviderRefreshFailure(t *testing.T) {
-	p, src, clk, _ := newTestProvider(t, Config{Refresh: 30 * time.Second, MaxStale: 5 * time.Minute})
+	p, src, clk, _ := newTestProvider(t, Config{Refresh: 30 * time.Second, MinRefresh: 30 * time.Second, FreshWait: -1, MaxStale: 5 * time.Minute})
 	good, err := p.Stats(ctxT(t))
 	if err != nil {
 		t.Fatal(err)
