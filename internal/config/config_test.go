@@ -166,6 +166,55 @@ func TestYAMLTierThresholdIsMin(t *testing.T) {
 	}
 }
 
+// TestYAMLTierShapesReadAlike: the three shapes a ladder may be written in
+// give the same tiers, and a one-entry item is a tier only when its key
+// is not one of {name, min}'s.
+func TestYAMLTierShapesReadAlike(t *testing.T) {
+	const want = "bronze≥0 silver≥1000 gold≥5000.5"
+	shapes := map[string]string{
+		"objects":        "tiers:\n  - {name: gold, min: \"5000.50\"}\n  - {name: bronze, min: 0}\n  - {name: silver, threshold: 1000}\n",
+		"mapping":        "tiers:\n  silver: 1000\n  gold: \"5000.50\"\n  bronze: 0\n",
+		"one-entry list": "tiers:\n  - bronze: 0\n  - silver: 1000\n  - gold: \"5000.50\"\n",
+		"mixed list":     "tiers:\n  - bronze: 0\n  - {name: silver, min: 1000}\n  - gold: 5000.50\n",
+	}
+	for name, doc := range shapes {
+		t.Run(name, func(t *testing.T) {
+			var f File
+			if err := ParseFile([]byte(doc), &f); err != nil {
+				t.Fatal(err)
+			}
+			m, err := f.Model()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, tier := range m.Tiers {
+				got = append(got, tier.Name+"≥"+tier.Min.String())
+			}
+			if strings.Join(got, " ") != want {
+				t.Errorf("tiers %v, want %s", got, want)
+			}
+		})
+	}
+	bad := map[string]string{
+		"one-entry, not a number": "tiers:\n  - bronze: 0\n  - silver: lots\n",
+		"one-entry min alone":     "tiers:\n  - min: 0\n",
+		"two entries, no name":    "tiers:\n  - bronze: 0\n    silver: 1000\n",
+	}
+	for name, doc := range bad {
+		t.Run(name, func(t *testing.T) {
+			var f File
+			err := ParseFile([]byte(doc), &f)
+			if err == nil {
+				_, err = f.Model()
+			}
+			if err == nil {
+				t.Fatalf("%q accepted", doc)
+			}
+		})
+	}
+}
+
 func TestInvalidSettingsAreErrors(t *testing.T) {
 	cases := []struct {
 		name string

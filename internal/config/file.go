@@ -336,12 +336,14 @@ func resolve(n *yaml.Node) *yaml.Node {
 	return n
 }
 
-// TierList accepts tiers either as a list of {name, min} objects (`threshold`
-// is read as another name for `min`) or as a mapping from name to
-// threshold; either way they are sorted by threshold.
+// TierList accepts tiers as a list of {name, min} objects (`threshold`
+// is read as another name for `min`), as a mapping from name to
+// threshold, or as a list of one-entry mappings name: threshold (the
+// mapping written as a list, `- silver: 1000`); in every shape they are
+// sorted by threshold.
 type TierList []aggregate.Tier
 
-// UnmarshalYAML implements both accepted shapes.
+// UnmarshalYAML implements the accepted shapes.
 func (t *TierList) UnmarshalYAML(n *yaml.Node) error {
 	var out []aggregate.Tier
 	switch n.Kind {
@@ -349,7 +351,14 @@ func (t *TierList) UnmarshalYAML(n *yaml.Node) error {
 		for _, item := range n.Content {
 			item = resolve(item)
 			if item.Kind != yaml.MappingNode {
-				return fmt.Errorf("line %d: a tier is {name, min}", item.Line)
+				return fmt.Errorf("line %d: a tier is {name, min} or name: min", item.Line)
+			}
+			if tier, ok, err := namedThreshold(item); ok || err != nil {
+				if err != nil {
+					return err
+				}
+				out = append(out, tier)
+				continue
 			}
 			// Decoded by hand: a node's Decode does not refuse unknown
 			// keys, as the file's decoder does, nor (here) a key given
@@ -388,17 +397,11 @@ func (t *TierList) UnmarshalYAML(n *yaml.Node) error {
 		}
 	case yaml.MappingNode:
 		for i := 0; i+1 < len(n.Content); i += 2 {
-			var d Dec
-			if err := d.UnmarshalYAML(n.Content[i+1]); err != nil {
+			tier, err := tierOf(n.Content[i], n.Content[i+1])
+			if err != nil {
 				return err
 			}
-			// Read as the list's name is: a null key (~) is no name, not
-			// a tier called "~".
-			var name string
-			if err := resolve(n.Content[i]).Decode(&name); err != nil {
-				return err
-			}
-			out = append(out, aggregate.Tier{Name: name, Min: d.Decimal})
+			out = append(out, tier)
 		}
 	default:
 		return fmt.Errorf("line %d: tiers must be a list of {name, min} or a mapping name: threshold", n.Line)
@@ -409,6 +412,36 @@ func (t *TierList) UnmarshalYAML(n *yaml.Node) error {
 	}
 	*t = out
 	return nil
+}
+
+// namedThreshold reads a list item written name: threshold (one entry
+// whose key is not one of {name, min}'s); ok is false for any other item,
+// which is then read as {name, min}.
+func namedThreshold(item *yaml.Node) (tier aggregate.Tier, ok bool, err error) {
+	if len(item.Content) != 2 {
+		return aggregate.Tier{}, false, nil
+	}
+	switch resolve(item.Content[0]).Value {
+	case "name", "min", "threshold":
+		return aggregate.Tier{}, false, nil
+	}
+	tier, err = tierOf(item.Content[0], item.Content[1])
+	return tier, true, err
+}
+
+// tierOf reads one name: threshold entry.
+func tierOf(key, value *yaml.Node) (aggregate.Tier, error) {
+	var d Dec
+	if err := d.UnmarshalYAML(value); err != nil {
+		return aggregate.Tier{}, err
+	}
+	// Read as the list's name is: a null key (~) is no name, not a tier
+	// called "~".
+	var name string
+	if err := resolve(key).Decode(&name); err != nil {
+		return aggregate.Tier{}, err
+	}
+	return aggregate.Tier{Name: name, Min: d.Decimal}, nil
 }
 
 // LoadModelFile reads the YAML file (none: the SPEC defaults) and returns

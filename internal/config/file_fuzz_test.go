@@ -21,6 +21,7 @@ func FuzzParseFile(f *testing.F) {
 		"lifespan_years: 1e309\n",
 		"hysteresis: -0.1\n",
 		"tiers: []\n",
+		"tiers:\n  - bronze: 0\n  - {name: silver, min: 1000}\n  - gold: 5000\n",
 		"a: &x [*x]\n",
 		"---\n---\n",
 		"default_gross_margin: 0x10\n",
