@@ -215,7 +215,15 @@ func TestBatchGet(t *testing.T) {
 		{"ids twice", "application/json", `{"ids":["x"],"ids":["c-7"]}`, 400, nil, nil, `"ids" given twice`},
 		{"ids null", "application/json", `{"ids":null}`, 400, nil, nil, `no "ids"`},
 		{"an array", "application/json", `["c-7"]`, 400, nil, nil, "not a JSON object"},
-		{"form content type", "application/x-www-form-urlencoded", `{"ids":["c-7"]}`, 415, nil, nil, "send application/json"},
+		// curl -d sends JSON as a form; some libraries send a string as
+		// text/plain: the body is read as JSON all the same.
+		{"curl -d's form content type", "application/x-www-form-urlencoded", `{"ids":["c-7"]}`, 200, []string{"c-7"}, []string{}, ""},
+		{"text/plain", "text/plain; charset=utf-8", `{"ids":["c-7"]}`, 200, []string{"c-7"}, []string{}, ""},
+		{"a +json type", "application/merge-patch+json", `{"ids":["c-7"]}`, 200, []string{"c-7"}, []string{}, ""},
+		{"a real form", "application/x-www-form-urlencoded", `ids=c-7`, 400, nil, nil, "invalid character"},
+		{"multipart form", "multipart/form-data; boundary=x", `{"ids":["c-7"]}`, 415, nil, nil, "send application/json"},
+		{"XML", "application/xml", `{"ids":["c-7"]}`, 415, nil, nil, "send application/json"},
+		{"unparsable content type", "json;;", `{"ids":["c-7"]}`, 415, nil, nil, "send application/json"},
 		{"too large", "application/json", `{"ids":["` + strings.Repeat("x", 70<<10) + `"]}`, 413, nil, nil, "larger than 65536 bytes"},
 	}
 	for _, tc := range cases {

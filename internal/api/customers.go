@@ -344,13 +344,28 @@ func notHashReason(id string) string {
 	return (&store.NotHashError{IDs: []string{id}}).Error()
 }
 
+// jsonBodyType reports whether a batchGet body of this content type is
+// read: JSON's own types, and the two a client sends JSON under without
+// saying so (curl -d sends application/x-www-form-urlencoded; text/plain
+// is what some HTTP libraries give a string body). The body must be the
+// JSON object in every case. Others (multipart forms, XML, …) are 415.
+func jsonBodyType(ct string) bool {
+	mt, _, err := mime.ParseMediaType(ct)
+	if err != nil {
+		return false
+	}
+	switch mt {
+	case "application/json", "application/x-www-form-urlencoded", "text/plain":
+		return true
+	}
+	return strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json")
+}
+
 // readBatch reads and checks a batchGet body: JSON, bounded in size, at
 // most MaxBatch valid ids, duplicates dropped.
 func (s *Server) readBatch(w http.ResponseWriter, r *http.Request) ([]string, int, error) {
-	if ct := r.Header.Get("Content-Type"); ct != "" {
-		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
-			return nil, http.StatusUnsupportedMediaType, fmt.Errorf("content type %q: send application/json", ct)
-		}
+	if ct := r.Header.Get("Content-Type"); ct != "" && !jsonBodyType(ct) {
+		return nil, http.StatusUnsupportedMediaType, fmt.Errorf("content type %q: send application/json", ct)
 	}
 	// At most MaxBodyReads bodies are held in memory at once; the slot is
 	// freed once the body is read, before the Redis round trip.
