@@ -45,11 +45,11 @@ type Config struct {
 	// and the start of the next, however quick they are. Default
 	// DefaultMinRefresh (250 ms); at most Refresh.
 	MinRefresh time.Duration
-	// FreshWait is how long a request that finds a refresh due waits for
-	// it, when the last computation took at most half of it: fresh figures
-	// at the cost of a short wait, where they are quick to compute. Past
-	// it, or when computing takes longer, the request gets the last
-	// figures at once (the refresh goes on in the background). Default
+	// FreshWait is how long after a refresh began requests that find it
+	// due wait for it, when the last computation took at most half of it:
+	// fresh figures at the cost of a short wait, where they are quick to
+	// compute. Past it, or when computing takes longer, a request gets the
+	// last figures at once (the refresh goes on in the background). Default
 	// DefaultFreshWait (500 ms); negative: never wait while there are
 	// figures to serve.
 	FreshWait time.Duration
@@ -149,6 +149,9 @@ type flight struct {
 	stats   *report.Stats
 	err     error
 	waiters int // callers waiting on it (under Provider.mu; for tests)
+	// started is when it began, on the wall clock that FreshWait counts
+	// on: a quick refresh is waited for only until FreshWait after it.
+	started time.Time
 }
 
 // NewProvider checks cfg (see Config for defaults). Nothing is read until
@@ -195,19 +198,25 @@ func (p *Provider) Stats(ctx context.Context) (*report.Stats, error) {
 	}
 	f := p.flight
 	if f == nil && (!usable || (stale && now.Sub(p.lastEnd) >= gap)) {
-		f = &flight{done: make(chan struct{})}
+		f = &flight{done: make(chan struct{}), started: time.Now()}
 		p.flight = f
 		p.wg.Add(1)
 		go p.compute(p.ctx, f)
 	}
 	if usable {
 		s := p.served
-		quick := f != nil && stale && p.lastTook <= p.cfg.FreshWait/2 && p.cfg.FreshWait > 0
+		var wait time.Duration
+		if f != nil && stale && p.lastTook <= p.cfg.FreshWait/2 {
+			// Until FreshWait after the refresh began: a refresh that
+			// hangs holds each caller less, and those after FreshWait not
+			// at all.
+			wait = p.cfg.FreshWait - time.Since(f.started)
+		}
 		p.mu.Unlock()
-		if !quick {
+		if wait <= 0 {
 			return s, nil
 		}
-		return p.freshOr(ctx, f, s), nil
+		return p.freshOr(ctx, f, s, wait), nil
 	}
 	f.waiters++
 	p.mu.Unlock()
@@ -231,15 +240,15 @@ func (p *Provider) interval() time.Duration {
 // last one took (about a tenth of the time, at most, spent computing).
 const refreshCostFactor = 10
 
-// freshOr waits up to FreshWait for the computation f and returns the
-// figures served once it has ended (its own, or the last good ones saying
-// it failed), or old, the figures served before, if it has not.
-func (p *Provider) freshOr(ctx context.Context, f *flight, old *report.Stats) *report.Stats {
-	wait := time.NewTimer(p.cfg.FreshWait)
-	defer wait.Stop()
+// freshOr waits up to wait for the computation f and returns the figures
+// served once it has ended (its own, or the last good ones saying it
+// failed), or old, the figures served before, if it has not.
+func (p *Provider) freshOr(ctx context.Context, f *flight, old *report.Stats, wait time.Duration) *report.Stats {
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
 	select {
 	case <-f.done:
-	case <-wait.C:
+	case <-timer.C:
 		return old
 	case <-ctx.Done():
 		return old

@@ -172,8 +172,9 @@ func TestProviderIsFreshOnTheWallClock(t *testing.T) {
 }
 
 // TestProviderWaitsAtMostFreshWait: a quick computation that hangs holds
-// its caller no longer than FreshWait; the caller then gets the last
-// figures, and the refresh goes on for the callers after it.
+// its caller no longer than FreshWait after it began; the caller then gets
+// the last figures, later callers get them at once, and the refresh goes
+// on for the callers after it.
 func TestProviderWaitsAtMostFreshWait(t *testing.T) {
 	const freshWait = 200 * time.Millisecond
 	p, src, clk, srv := newTestProvider(t, Config{Refresh: 30 * time.Second, FreshWait: freshWait})
@@ -192,6 +193,15 @@ func TestProviderWaitsAtMostFreshWait(t *testing.T) {
 	}
 	if waited < freshWait {
 		t.Errorf("answered after %v, before FreshWait %v: the refresh was not waited for", waited, freshWait)
+	}
+	// The refresh, still hung, began more than FreshWait ago: the callers
+	// after it are not held at all.
+	start = time.Now()
+	if st, err = p.Stats(ctxT(t)); err != nil || st != first {
+		t.Fatalf("later, during the hung refresh: %v, %p; want the last figures %p", err, st, first)
+	}
+	if waited = time.Since(start); waited >= freshWait/2 {
+		t.Errorf("a caller after FreshWait waited %v for the hung refresh", waited)
 	}
 	close(src.gate)
 	waitIdle(t, p)
