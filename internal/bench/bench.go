@@ -274,6 +274,7 @@ type consumed struct {
 	throughput                       float64
 	peakRSS                          int64
 	consumerCPU, redisCPU, brokerCPU float64
+	work                             workCounters // read once every offset was committed
 }
 
 // consumeAll runs the consumer binary over the records already on the
@@ -304,14 +305,17 @@ func consumeAll(ctx context.Context, cfg Config, rs *localredis.Server, brokers 
 	c.brokerCPU = perMillion(cpu["broker+harness"], records)
 	c.elapsed = done.Sub(proc.started)
 	c.throughput = float64(records) / c.elapsed.Seconds()
+	if c.work, err = readWorkCounters(ctx, proc.httpAddr); err != nil {
+		return c, err
+	}
 	use, err := proc.stop()
 	if err != nil {
 		return c, err
 	}
 	c.peakRSS = use.peakRSS
 	c.consumerCPU = use.cpu.Seconds() / (float64(records) / 1e6)
-	cfg.Log("throughput: %.0f events/s (%s), peak RSS %d MB, %.1f CPU s per million",
-		c.throughput, c.elapsed.Round(time.Millisecond), c.peakRSS>>20, c.consumerCPU)
+	cfg.Log("throughput: %.0f events/s (%s), peak RSS %d MB, %.1f CPU s per million; %.2f outputs per applied event, %.1f %% state-cache hits",
+		c.throughput, c.elapsed.Round(time.Millisecond), c.peakRSS>>20, c.consumerCPU, c.work.outputsPerEvent(), 100*c.work.cacheHitRate())
 	return c, nil
 }
 
@@ -343,6 +347,7 @@ func scalePoint(ctx context.Context, cfg Config, rs *localredis.Server, rc *redi
 		return pt, err
 	}
 	pt.Throughput, pt.CPUSecondsPerMillion, pt.RedisCPUSecondsPerMillion, pt.PeakRSSBytes = c.throughput, c.consumerCPU, c.redisCPU, c.peakRSS
+	pt.OutputsPerEvent, pt.CacheHitRate = c.work.outputsPerEvent(), c.work.cacheHitRate()
 	return pt, nil
 }
 

@@ -70,9 +70,15 @@ func TestRunSmall(t *testing.T) {
 		t.Fatalf("scale points %+v", r.Scale)
 	}
 	for _, p := range r.Scale {
-		if p.Throughput <= 0 || p.CPUSecondsPerMillion <= 0 || p.PeakRSSBytes < 1<<20 {
+		if p.Throughput <= 0 || p.CPUSecondsPerMillion <= 0 || p.PeakRSSBytes < 1<<20 ||
+			p.OutputsPerEvent <= 0 || p.CacheHitRate <= 0 || p.CacheHitRate > 1 {
 			t.Errorf("scale point %+v", p)
 		}
+	}
+	// The same events over eight times the customers: more first orders,
+	// each with its first tier and segment assignments.
+	if few, many := r.Scale[0].OutputsPerEvent, r.Scale[1].OutputsPerEvent; many <= few {
+		t.Errorf("change events per applied event: %.3f at 1,000 customers, %.3f at 8,000; want more at 8,000", few, many)
 	}
 }
 

@@ -159,6 +159,24 @@ func secondsOr(v float64) string {
 	return fmtFloat(v, 2) + " s"
 }
 
+// ratioOr formats a per-event ratio with two decimals, or n/a when it was
+// not read.
+func ratioOr(v float64) string {
+	if clean(v) == 0 {
+		return notMeasured
+	}
+	return fmtFloat(v, 2)
+}
+
+// shareOr formats a share in [0, 1] as a percentage, or n/a when it was
+// not read.
+func shareOr(v float64) string {
+	if s, ok := fmtPct(v, 1); ok {
+		return s
+	}
+	return notMeasured
+}
+
 func bytesOr(v float64) string {
 	if clean(v) == 0 {
 		return notMeasured
@@ -431,10 +449,14 @@ func writeScale(b *strings.Builder, r Report) {
 	}
 	b.WriteString("## Cost against the customer base\n\n")
 	fmt.Fprintf(b, "The same number of events as the main run, spread over other customer counts: more customers "+
-		"than the state cache holds mean more `HGETALL`s. Medians of %d %s, one throughput run per count in each.\n\n",
+		"mean more of the events are a customer's first (each first order brings the first tier and segment "+
+		"assignments SPEC §5 and §8 require, so more change events per input event), and more customers than "+
+		"the state cache holds mean more `HGETALL`s. Outputs and cache hits are the consumer's own counters "+
+		"(`ltv_tier_changes_total` and `ltv_segment_changes_total` per `ltv_events_applied_total`; "+
+		"`ltv_state_cache_hits_total` of hits and misses). Medians of %d %s, one throughput run per count in each.\n\n",
 		len(r.Runs), plural(len(r.Runs), "run", "runs"))
-	b.WriteString("| Customers | Throughput | Consumer CPU s per million events | redis-server CPU s per million events | Peak RSS | Throughput per run |\n")
-	b.WriteString("|--:|--:|--:|--:|--:|---|\n")
+	b.WriteString("| Customers | Throughput | Consumer CPU s per million events | redis-server CPU s per million events | Peak RSS | Change events per applied event | State-cache hits | Throughput per run |\n")
+	b.WriteString("|--:|--:|--:|--:|--:|--:|--:|---|\n")
 	for _, pt := range points {
 		n := pt.Customers
 		each := perRun(r.Runs, func(x Run) string {
@@ -445,8 +467,9 @@ func writeScale(b *strings.Builder, r Report) {
 			}
 			return notMeasured
 		})
-		fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s |\n", fmtInt(int64(n)), withUnit(fmtRate(pt.Throughput), "events/s"),
-			secondsOr(pt.CPUSecondsPerMillion), secondsOr(pt.RedisCPUSecondsPerMillion), fmtMB(pt.PeakRSSBytes), each)
+		fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s | %s | %s |\n", fmtInt(int64(n)), withUnit(fmtRate(pt.Throughput), "events/s"),
+			secondsOr(pt.CPUSecondsPerMillion), secondsOr(pt.RedisCPUSecondsPerMillion), fmtMB(pt.PeakRSSBytes),
+			ratioOr(pt.OutputsPerEvent), shareOr(pt.CacheHitRate), each)
 	}
 	b.WriteString("\n")
 	if len(points) > 1 && r.Targets.ScaleRatio > 0 {

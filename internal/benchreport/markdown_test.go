@@ -58,14 +58,15 @@ func TestWriteMarkdown(t *testing.T) {
 			name: "scale series",
 			report: sampleRuns(func(i int, r *Run) {
 				r.Scale = []ScalePoint{
-					{Customers: 500_000, Throughput: []float64{30_000, 26_000, 28_000}[i], CPUSecondsPerMillion: 9, RedisCPUSecondsPerMillion: 7, PeakRSSBytes: 190 << 20},
+					{Customers: 500_000, Throughput: []float64{30_000, 26_000, 28_000}[i], CPUSecondsPerMillion: 9, RedisCPUSecondsPerMillion: 7, PeakRSSBytes: 190 << 20,
+						OutputsPerEvent: []float64{1.2, 1.1, 1.17}[i], CacheHitRate: 0.49},
 					{Customers: 50_000, Throughput: 40_000, CPUSecondsPerMillion: 8, RedisCPUSecondsPerMillion: 5.5, PeakRSSBytes: 150 << 20},
 				}
 			}),
 			want: []string{
 				"## Cost against the customer base\n",
-				"| 50,000 | 40,000 events/s | 8.00 s | 5.50 s | 150.0 MB | 40,000, 40,000, 40,000 |",
-				"| 500,000 | 28,000 events/s | 9.00 s | 7.00 s | 190.0 MB | 30,000, 26,000, 28,000 |",
+				"| 50,000 | 40,000 events/s | 8.00 s | 5.50 s | 150.0 MB | n/a | n/a | 40,000, 40,000, 40,000 |",
+				"| 500,000 | 28,000 events/s | 9.00 s | 7.00 s | 190.0 MB | 1.17 | 49.0 % | 30,000, 26,000, 28,000 |",
 				"**At 500,000 customers the throughput is 70.0 % of that at 50,000** (target ≥ 80 %): ❌ missed",
 			},
 		},

@@ -96,6 +96,14 @@ type ScalePoint struct {
 	// the state cache holds mean more HGETALLs.
 	RedisCPUSecondsPerMillion float64
 	PeakRSSBytes              int64 // consumer process peak RSS
+	// OutputsPerEvent are the tier and segment changes per applied input
+	// event, by the consumer's counters: with the same events over more
+	// customers, more of them are a customer's first, which carry the
+	// first assignments SPEC §5 and §8 require. 0: not read.
+	OutputsPerEvent float64
+	// CacheHitRate is the share of customer loads the state cache
+	// answered, in [0, 1]. 0: not read, or the cache was off.
+	CacheHitRate float64
 }
 
 // MedianScale returns, per customer count that every run measured, the
@@ -128,6 +136,8 @@ func MedianScale(runs []Run) []ScalePoint {
 			CPUSecondsPerMillion:      mid(func(p ScalePoint) float64 { return p.CPUSecondsPerMillion }),
 			RedisCPUSecondsPerMillion: mid(func(p ScalePoint) float64 { return p.RedisCPUSecondsPerMillion }),
 			PeakRSSBytes:              int64(mid(func(p ScalePoint) float64 { return float64(p.PeakRSSBytes) })),
+			OutputsPerEvent:           mid(func(p ScalePoint) float64 { return p.OutputsPerEvent }),
+			CacheHitRate:              mid(func(p ScalePoint) float64 { return p.CacheHitRate }),
 		})
 	}
 	return out

@@ -1,0 +1,99 @@
+package bench
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// workCounters are what the consumer's own /metrics say it did in a run:
+// the work an event brings besides itself, which grows with the customer
+// base for a fixed number of events (every customer's first events carry
+// SPEC §5's and §8's first assignments; fewer of them are in the cache).
+type workCounters struct {
+	applied     float64 // ltv_events_applied_total
+	outputs     float64 // tier and segment changes published
+	cacheHits   float64 // ltv_state_cache_hits_total
+	cacheMisses float64 // ltv_state_cache_misses_total
+}
+
+// outputsPerEvent is the change events per applied input event; 0 when
+// none was applied.
+func (w workCounters) outputsPerEvent() float64 {
+	if w.applied == 0 {
+		return 0
+	}
+	return w.outputs / w.applied
+}
+
+// cacheHitRate is the share of customer loads the state cache answered;
+// 0 when there were none (or the cache is off).
+func (w workCounters) cacheHitRate() float64 {
+	if n := w.cacheHits + w.cacheMisses; n > 0 {
+		return w.cacheHits / n
+	}
+	return 0
+}
+
+// readWorkCounters reads the counters from the consumer's /metrics.
+func readWorkCounters(ctx context.Context, httpAddr string) (workCounters, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+httpAddr+"/metrics", nil)
+	if err != nil {
+		return workCounters{}, err
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return workCounters{}, fmt.Errorf("read the consumer's metrics: %w", err)
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		return workCounters{}, fmt.Errorf("read the consumer's metrics: %s", res.Status)
+	}
+	return parseWorkCounters(res.Body)
+}
+
+// parseWorkCounters sums the counters' samples (all label values) in the
+// Prometheus text format.
+func parseWorkCounters(r io.Reader) (workCounters, error) {
+	var w workCounters
+	into := map[string]*float64{
+		"ltv_events_applied_total":     &w.applied,
+		"ltv_tier_changes_total":       &w.outputs,
+		"ltv_segment_changes_total":    &w.outputs,
+		"ltv_state_cache_hits_total":   &w.cacheHits,
+		"ltv_state_cache_misses_total": &w.cacheMisses,
+	}
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		name, rest, ok := strings.Cut(line, " ")
+		if i := strings.IndexByte(line, '{'); i >= 0 && i < len(name) {
+			name = line[:i]
+			if j := strings.LastIndexByte(line, '}'); j > i {
+				rest, ok = strings.TrimSpace(line[j+1:]), true
+			}
+		}
+		dst := into[name]
+		if dst == nil || !ok {
+			continue
+		}
+		value, _, _ := strings.Cut(strings.TrimSpace(rest), " ") // a timestamp may follow
+		v, err := strconv.ParseFloat(value, 64)
+		if err != nil {
+			return workCounters{}, fmt.Errorf("metric %s: value %q: %w", name, value, err)
+		}
+		*dst += v
+	}
+	return w, sc.Err()
+}
