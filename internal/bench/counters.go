@@ -1,14 +1,14 @@
 package bench
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
 	"net/http"
-	"strconv"
-	"strings"
 	"time"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 )
 
 // workCounters are what the consumer's own /metrics say it did in a run:
@@ -62,38 +62,24 @@ func readWorkCounters(ctx context.Context, httpAddr string) (workCounters, error
 // parseWorkCounters sums the counters' samples (all label values) in the
 // Prometheus text format.
 func parseWorkCounters(r io.Reader) (workCounters, error) {
-	var w workCounters
-	into := map[string]*float64{
-		"ltv_events_applied_total":     &w.applied,
-		"ltv_tier_changes_total":       &w.outputs,
-		"ltv_segment_changes_total":    &w.outputs,
-		"ltv_state_cache_hits_total":   &w.cacheHits,
-		"ltv_state_cache_misses_total": &w.cacheMisses,
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(r)
+	if err != nil {
+		return workCounters{}, fmt.Errorf("parse the consumer's metrics: %w", err)
 	}
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "" || line[0] == '#' {
-			continue
-		}
-		name, rest, ok := strings.Cut(line, " ")
-		if i := strings.IndexByte(line, '{'); i >= 0 && i < len(name) {
-			name = line[:i]
-			if j := strings.LastIndexByte(line, '}'); j > i {
-				rest, ok = strings.TrimSpace(line[j+1:]), true
+	sum := func(names ...string) float64 {
+		var total float64
+		for _, name := range names {
+			for _, m := range families[name].GetMetric() {
+				total += m.GetCounter().GetValue() + m.GetUntyped().GetValue()
 			}
 		}
-		dst := into[name]
-		if dst == nil || !ok {
-			continue
-		}
-		value, _, _ := strings.Cut(strings.TrimSpace(rest), " ") // a timestamp may follow
-		v, err := strconv.ParseFloat(value, 64)
-		if err != nil {
-			return workCounters{}, fmt.Errorf("metric %s: value %q: %w", name, value, err)
-		}
-		*dst += v
+		return total
 	}
-	return w, sc.Err()
+	return workCounters{
+		applied:     sum("ltv_events_applied_total"),
+		outputs:     sum("ltv_tier_changes_total", "ltv_segment_changes_total"),
+		cacheHits:   sum("ltv_state_cache_hits_total"),
+		cacheMisses: sum("ltv_state_cache_misses_total"),
+	}, nil
 }

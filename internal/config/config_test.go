@@ -179,11 +179,7 @@ func TestYAMLTierShapesReadAlike(t *testing.T) {
 	}
 	for name, doc := range shapes {
 		t.Run(name, func(t *testing.T) {
-			var f File
-			if err := ParseFile([]byte(doc), &f); err != nil {
-				t.Fatal(err)
-			}
-			m, err := f.Model()
+			m, err := modelFromYAML(doc)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -203,16 +199,20 @@ func TestYAMLTierShapesReadAlike(t *testing.T) {
 	}
 	for name, doc := range bad {
 		t.Run(name, func(t *testing.T) {
-			var f File
-			err := ParseFile([]byte(doc), &f)
-			if err == nil {
-				_, err = f.Model()
-			}
-			if err == nil {
+			if _, err := modelFromYAML(doc); err == nil {
 				t.Fatalf("%q accepted", doc)
 			}
 		})
 	}
+}
+
+// modelFromYAML parses a YAML model file's text and builds its model.
+func modelFromYAML(doc string) (*aggregate.Model, error) {
+	var f File
+	if err := ParseFile([]byte(doc), &f); err != nil {
+		return nil, err
+	}
+	return f.Model()
 }
 
 func TestInvalidSettingsAreErrors(t *testing.T) {

@@ -353,7 +353,8 @@ func (t *TierList) UnmarshalYAML(n *yaml.Node) error {
 			if item.Kind != yaml.MappingNode {
 				return fmt.Errorf("line %d: a tier is {name, min} or name: min", item.Line)
 			}
-			if tier, ok, err := namedThreshold(item); ok || err != nil {
+			if isNamedThreshold(item) {
+				tier, err := tierOf(item.Content[0], item.Content[1])
 				if err != nil {
 					return err
 				}
@@ -414,19 +415,18 @@ func (t *TierList) UnmarshalYAML(n *yaml.Node) error {
 	return nil
 }
 
-// namedThreshold reads a list item written name: threshold (one entry
-// whose key is not one of {name, min}'s); ok is false for any other item,
-// which is then read as {name, min}.
-func namedThreshold(item *yaml.Node) (tier aggregate.Tier, ok bool, err error) {
+// isNamedThreshold reports whether a list item is written name: threshold
+// (one entry whose key is not one of {name, min}'s); any other item is
+// read as {name, min}.
+func isNamedThreshold(item *yaml.Node) bool {
 	if len(item.Content) != 2 {
-		return aggregate.Tier{}, false, nil
+		return false
 	}
 	switch resolve(item.Content[0]).Value {
 	case "name", "min", "threshold":
-		return aggregate.Tier{}, false, nil
+		return false
 	}
-	tier, err = tierOf(item.Content[0], item.Content[1])
-	return tier, true, err
+	return true
 }
 
 // tierOf reads one name: threshold entry.
