@@ -62,19 +62,23 @@ func TestMain(m *testing.M) {
 // consumerBinary is cmd/consumer, built with the faultinject tag.
 func consumerBinary(t *testing.T) string {
 	t.Helper()
-	if buildBinaries(); binaries.err != nil {
-		t.Fatal(binaries.err)
-	}
+	mustBuild(t)
 	return binaries.consumer
 }
 
 // ltvctlBinary is cmd/ltvctl.
 func ltvctlBinary(t *testing.T) string {
 	t.Helper()
+	mustBuild(t)
+	return binaries.ltvctl
+}
+
+// mustBuild builds the binaries (once) and fails the test if that failed.
+func mustBuild(t *testing.T) {
+	t.Helper()
 	if buildBinaries(); binaries.err != nil {
 		t.Fatal(binaries.err)
 	}
-	return binaries.ltvctl
 }
 
 // buildBinaries builds both binaries once, setting binaries' paths or its
