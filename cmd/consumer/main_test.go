@@ -6,6 +6,10 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/ltv-stream/ltv-stream/internal/config"
+	"github.com/ltv-stream/ltv-stream/internal/store"
+	"github.com/ltv-stream/ltv-stream/internal/stream"
 )
 
 func TestHealthcheck(t *testing.T) {
@@ -58,5 +62,54 @@ func TestProbeAddr(t *testing.T) {
 		if got := probeAddr(in); got != want {
 			t.Errorf("probeAddr(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+func TestDefaultMemoryLimitGrowsWithWhatIsInFlight(t *testing.T) {
+	const mib = 1 << 20
+	cache := store.DefaultCacheBytes
+	workers, batch := stream.DefaultWorkers, stream.DefaultMaxBatch
+	for _, tt := range []struct {
+		name                  string
+		cache, workers, batch int
+		want                  int64
+	}{
+		{"the defaults", cache, workers, batch, 176 * mib},
+		{"a bigger cache adds itself", 1 << 30, workers, batch, 1024*mib + 128*mib},
+		{"the cache off leaves its share to the loads", 0, workers, batch, 176 * mib},
+		{"a smaller cache likewise", 16 * mib, workers, batch, 176 * mib},
+		{"twice the workers", cache, 2 * workers, batch, 48*mib + 256*mib},
+		{"three times the batch", cache, workers, 3 * batch, 48*mib + 384*mib},
+		{"fewer workers keep the base", cache, 1, batch, 176 * mib},
+		{"smaller batches keep the base", cache, workers, 100, 176 * mib},
+		{"the largest settings do not overflow", cache, config.MaxWorkers, config.MaxMaxBatch, 48*mib + 128*mib*config.MaxWorkers*config.MaxMaxBatch/8000},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := defaultMemoryLimit(tt.cache, tt.workers, tt.batch); got != tt.want {
+				t.Errorf("defaultMemoryLimit(%d, %d, %d) = %d MiB, want %d MiB", tt.cache, tt.workers, tt.batch, got/mib, tt.want/mib)
+			}
+		})
+	}
+}
+
+func TestGCSettingsLeaveWhatTheOperatorSet(t *testing.T) {
+	cfg := &config.Config{StateCacheBytes: store.DefaultCacheBytes, Workers: stream.DefaultWorkers, MaxBatch: stream.DefaultMaxBatch}
+	for _, tt := range []struct {
+		name      string
+		env       map[string]string
+		wantGC    int
+		wantLimit int64
+	}{
+		{"nothing set", nil, 400, 176 << 20},
+		{"GOGC set", map[string]string{"GOGC": "100"}, 0, 176 << 20},
+		{"GOMEMLIMIT set", map[string]string{"GOMEMLIMIT": "1GiB"}, 400, 0},
+		{"both set", map[string]string{"GOGC": "off", "GOMEMLIMIT": "1GiB"}, 0, 0},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			gc, limit := gcSettings(cfg, func(k string) string { return tt.env[k] })
+			if gc != tt.wantGC || limit != tt.wantLimit {
+				t.Errorf("gcSettings = %d, %d; want %d, %d", gc, limit, tt.wantGC, tt.wantLimit)
+			}
+		})
 	}
 }

@@ -379,7 +379,8 @@ func TestCachedLoadIntoReusesTheCallersArray(t *testing.T) {
 // A snapshot decoded into a slot that held another customer (a bigger
 // one: more digests, blob pieces, pending events, lifecycle times) is the
 // snapshot a fresh load gives, whether it comes from the copy, from Redis
-// or past the copies; and the slot's dedupe and guard arrays are reused.
+// or past the copies, or from a store without a cache; and the caller's
+// array and the slot's dedupe and guard arrays are reused.
 func TestLoadsIntoUsedSlotsLeaveNothingOfTheirLastCustomer(t *testing.T) {
 	r, _ := newStore(t)
 	c := store.NewCached(r, store.CacheConfig{})
@@ -420,6 +421,8 @@ func TestLoadsIntoUsedSlotsLeaveNothingOfTheirLastCustomer(t *testing.T) {
 		"LoadFreshInto": func(dst []store.Snapshot) ([]store.Snapshot, []error, error) {
 			return c.LoadFreshInto(ctxT(t), small, dst)
 		},
+		// The store itself, when the state cache is off.
+		"Redis.LoadInto": func(dst []store.Snapshot) ([]store.Snapshot, []error, error) { return r.LoadInto(ctxT(t), small, dst) },
 	}
 	for name, load := range loads {
 		dst, errs, err := c.LoadFreshInto(ctxT(t), big, make([]store.Snapshot, 0, 3))
@@ -436,6 +439,9 @@ func TestLoadsIntoUsedSlotsLeaveNothingOfTheirLastCustomer(t *testing.T) {
 		got, errs, err := load(dst[:0])
 		if err != nil || errs[0] != nil || errs[1] != nil || errs[2] != nil {
 			t.Fatal(name, err, errs)
+		}
+		if &got[0] != &dst[0] {
+			t.Errorf("%s: loaded into a new array although the caller's had room", name)
 		}
 		for i, id := range small {
 			if !sameSnapshot(got[i], want[i]) {

@@ -83,12 +83,22 @@ func (r *Redis) Ping(ctx context.Context) error {
 // dead-letter that customer's events and go on; err is for Redis being
 // unreachable.
 func (r *Redis) Load(ctx context.Context, customerIDs []string) (snaps []Snapshot, errs []error, err error) {
-	snaps = make([]Snapshot, len(customerIDs))
-	dst := make([]*Snapshot, len(customerIDs))
+	return r.LoadInto(ctx, customerIDs, nil)
+}
+
+// LoadInto is Load into dst's array when it has room, as Cached.LoadInto
+// is: without a state cache, the batches reuse one array too. (With new
+// arrays per batch, and a due page's customers appended to each, a worker
+// kept the last batch's array and the customers decoded into it alive
+// next to the current one, and the collector ran back to back.)
+func (r *Redis) LoadInto(ctx context.Context, customerIDs []string, dst []Snapshot) ([]Snapshot, []error, error) {
+	snaps := slots(dst, len(customerIDs))
+	at := make([]*Snapshot, len(customerIDs))
 	for i := range snaps {
-		dst[i] = &snaps[i]
+		at[i] = &snaps[i]
 	}
-	if errs, err = r.LoadTo(ctx, customerIDs, dst); err != nil {
+	errs, err := r.LoadTo(ctx, customerIDs, at)
+	if err != nil {
 		return nil, nil, err
 	}
 	return snaps, errs, nil
