@@ -255,7 +255,7 @@ func throughputPhase(ctx context.Context, cfg Config, rs *localredis.Server, rc 
 	out.RedisCPUSecondsPerMillion, out.BrokerCPUSecondsPerMillion = c.redisCPU, c.brokerCPU
 	out.Cores = runtime.NumCPU()
 	out.Elapsed, out.Throughput = c.elapsed, c.throughput
-	out.PeakRSSBytes, out.CPUSecondsPerMillion = c.peakRSS, c.consumerCPU
+	out.PeakRSSBytes, out.CPUSecondsPerMillion, out.GCShare = c.peakRSS, c.consumerCPU, c.work.gcShare()
 
 	if stats, err := rc.Info(ctx, "commandstats").Result(); err == nil {
 		cfg.Log("redis commandstats:%s", commandStats(stats))
@@ -314,8 +314,8 @@ func consumeAll(ctx context.Context, cfg Config, rs *localredis.Server, brokers 
 	}
 	c.peakRSS = use.peakRSS
 	c.consumerCPU = use.cpu.Seconds() / (float64(records) / 1e6)
-	cfg.Log("throughput: %.0f events/s (%s), peak RSS %d MB, %.1f CPU s per million; %.2f outputs per applied event, %.1f %% state-cache hits",
-		c.throughput, c.elapsed.Round(time.Millisecond), c.peakRSS>>20, c.consumerCPU, c.work.outputsPerEvent(), 100*c.work.cacheHitRate())
+	cfg.Log("throughput: %.0f events/s (%s), peak RSS %d MB, %.1f CPU s per million (%.0f %% of it the garbage collector); %.2f outputs per applied event, %.1f %% state-cache hits",
+		c.throughput, c.elapsed.Round(time.Millisecond), c.peakRSS>>20, c.consumerCPU, 100*c.work.gcShare(), c.work.outputsPerEvent(), 100*c.work.cacheHitRate())
 	return c, nil
 }
 

@@ -20,6 +20,19 @@ type workCounters struct {
 	outputs     float64 // tier and segment changes published
 	cacheHits   float64 // ltv_state_cache_hits_total
 	cacheMisses float64 // ltv_state_cache_misses_total
+	// The Go runtime's estimates of the CPU its collector took and of the
+	// CPU the process was busy (GOMAXPROCS over the run, less idle time):
+	// the collector's share is what memory room buys back.
+	gcCPU, busyCPU float64
+}
+
+// gcShare is the collector's share of the consumer's busy CPU, by the
+// runtime's own estimates; 0 when they are missing.
+func (w workCounters) gcShare() float64 {
+	if w.busyCPU > 0 {
+		return w.gcCPU / w.busyCPU
+	}
+	return 0
 }
 
 // outputsPerEvent is the change events per applied input event; 0 when
@@ -81,5 +94,7 @@ func parseWorkCounters(r io.Reader) (workCounters, error) {
 		outputs:     sum("ltv_tier_changes_total", "ltv_segment_changes_total"),
 		cacheHits:   sum("ltv_state_cache_hits_total"),
 		cacheMisses: sum("ltv_state_cache_misses_total"),
+		gcCPU:       sum("go_cpu_classes_gc_total_cpu_seconds_total"),
+		busyCPU:     sum("go_cpu_classes_total_cpu_seconds_total") - sum("go_cpu_classes_idle_cpu_seconds_total"),
 	}, nil
 }

@@ -19,6 +19,9 @@ ltv_events_consumed_total 1000000
 ltv_state_cache_hits_total 552036
 ltv_state_cache_misses_total 575475
 ltv_state_cache_hits_total_bogus 9
+go_cpu_classes_gc_total_cpu_seconds_total 6.5
+go_cpu_classes_idle_cpu_seconds_total 40
+go_cpu_classes_total_cpu_seconds_total 66
 `
 	w, err := parseWorkCounters(strings.NewReader(text))
 	if err != nil {
@@ -33,7 +36,10 @@ ltv_state_cache_hits_total_bogus 9
 	if got := w.cacheHitRate(); got < 0.48960 || got > 0.48961 {
 		t.Errorf("cache hit rate %.5f, want 552,036 / 1,127,511", got)
 	}
-	if (workCounters{}).outputsPerEvent() != 0 || (workCounters{}).cacheHitRate() != 0 {
+	if got := w.gcShare(); got != 0.25 {
+		t.Errorf("collector's share %.5f, want 6.5 of (66 − 40 idle)", got)
+	}
+	if (workCounters{}).outputsPerEvent() != 0 || (workCounters{}).cacheHitRate() != 0 || (workCounters{}).gcShare() != 0 {
 		t.Error("nothing counted should read as 0 (not measured), not NaN")
 	}
 	if _, err := parseWorkCounters(strings.NewReader("ltv_events_applied_total lots\n")); err == nil {

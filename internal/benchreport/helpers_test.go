@@ -10,7 +10,7 @@ func sampleReport() Report {
 			Throughput: thr, KafkaConsumeCeiling: kafka, RedisUpdateCeiling: redis,
 			OfferedRate: 10_000, AchievedRate: 9_998, LatencySamples: 48_000,
 			P50: 3210 * time.Microsecond, P99: p99, Max: 41 * time.Millisecond,
-			RedisBytesPerCustomer: 312.4, PeakRSSBytes: rss, CPUSecondsPerMillion: 5.43,
+			RedisBytesPerCustomer: 312.4, PeakRSSBytes: rss, CPUSecondsPerMillion: 5.43, GCShare: 0.29,
 			Verified: true,
 		}
 	}

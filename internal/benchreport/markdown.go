@@ -302,6 +302,10 @@ func mainRows(r Report) []row {
 	add(row{figure: "CPU seconds per million events (user+sys)",
 		median: secondsOr(med.CPUSecondsPerMillion),
 		perRun: perRun(runs, func(x Run) string { return secondsOr(x.CPUSecondsPerMillion) })})
+	if med.GCShare > 0 {
+		add(row{figure: "↳ of which the garbage collector (Go runtime's estimate)", median: shareOr(med.GCShare),
+			perRun: perRun(runs, func(x Run) string { return shareOr(x.GCShare) })})
+	}
 
 	m, p = rate(func(x Run) float64 { return x.KafkaConsumeCeiling }, "msg/s")
 	add(row{figure: "Kafka consume ceiling", median: m, perRun: p})

@@ -44,6 +44,7 @@ func TestWriteMarkdown(t *testing.T) {
 				"| **Redis bytes per customer** | 312.4 B | ≤ 400 B | — | 78.1 % of target | ✅ met |",
 				"| **Peak RSS** (consumer, throughput phase) | 123.0 MB | ≤ 200 MB | — | 61.5 % of target | ✅ met | 123.0 MB, 128.0 MB, 121.0 MB |",
 				"| CPU seconds per million events (user+sys) | 5.43 s |",
+				"| ↳ of which the garbage collector (Go runtime's estimate) | 29.0 % |",
 				"| Kafka consume ceiling | 910,000 msg/s |",
 				"| Redis update ceiling | 402,000 events/s |",
 				"| yes (3/3 runs) | every run | — | — | ✅ met | yes, yes, yes |",

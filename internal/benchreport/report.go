@@ -53,6 +53,11 @@ type Run struct {
 	PublicFieldsBytesPerCustomer float64
 	PeakRSSBytes                 int64   // consumer process peak RSS (throughput phase)
 	CPUSecondsPerMillion         float64 // consumer user+sys CPU seconds per 1M events
+	// GCShare is the share of the consumer's CPU its garbage collector
+	// took in the throughput phase, by the Go runtime's own estimate
+	// (/cpu/classes/gc/total against the busy part of /cpu/classes/total):
+	// how much of the CPU figure more memory room could buy back.
+	GCShare float64
 	// RedisCPUSecondsPerMillion and BrokerCPUSecondsPerMillion are the
 	// CPU seconds per 1M events of redis-server and of the process running
 	// the broker (and the harness) during the throughput phase: with the

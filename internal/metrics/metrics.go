@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"regexp"
 	"strconv"
 	"sync"
 	"time"
@@ -77,9 +78,17 @@ func New() *Metrics {
 	m.masterMoves = register(r, prometheus.NewCounter(prometheus.CounterOpts{Name: "ltv_redis_master_changes_total", Help: "Batches that found the Redis masters replaced (a failover or a restart) and were made again, because their writes may have been lost."}))
 	m.failures = register(r, prometheus.NewCounter(prometheus.CounterOpts{Name: "ltv_batch_failures_total", Help: "Batch attempts that failed (Redis or Kafka unreachable or refusing) and are retried with backoff; nothing is committed meanwhile."}))
 	m.dependency = register(r, prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "ltv_dependency_up", Help: "1 when the named readiness check passes (redis, kafka: probed every 2 s; processing: batches and commits succeed; replication: batches' writes are on the replicas they need), else 0."}, []string{"dependency"}))
-	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	r.MustRegister(collectors.NewGoCollector(collectors.WithGoCollectorRuntimeMetrics(cpuClasses)),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
+
+// cpuClasses adds the Go runtime's estimates of where the process's CPU
+// went (go_cpu_classes_gc_total_cpu_seconds_total against
+// go_cpu_classes_total_cpu_seconds_total, among others): the collector's
+// share is what a soft memory limit too close to the live heap drives
+// up, and it is not visible in the process's CPU alone.
+var cpuClasses = collectors.GoRuntimeMetricsRule{Matcher: regexp.MustCompile(`^/cpu/classes/`)}
 
 // register adds c to r and returns it, so each collector is declared once
 // (name, help, labels) in the statement that keeps it, and none can be left
