@@ -71,9 +71,8 @@ const baseHeap = 128 << 20
 // half the CPU), so the part besides the cache grows with workers ×
 // maxBatch, which is what the workers hold in flight, and a cache smaller
 // than the default leaves its memory to the Redis replies of the loads it
-// no longer saves. Measured on the throughput benchmark, the consumer spent
-// 2.5–3.5 times its CPU per event at the old fixed limit with 8 workers or
-// with the cache off.
+// no longer saves. (A fixed limit cost several times the CPU per event with
+// 8 workers or with the cache off: performance.md, "Design decisions".)
 func defaultMemoryLimit(cacheBytes, workers, maxBatch int) int64 {
 	limit := int64(baseHeap)
 	if inFlight, base := int64(workers)*int64(maxBatch), int64(stream.DefaultWorkers*stream.DefaultMaxBatch); inFlight > base {
