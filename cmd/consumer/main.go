@@ -81,7 +81,16 @@ func defaultMemoryLimit(cacheBytes, workers, maxBatch int) int64 {
 	return limit + max(int64(cacheBytes), store.DefaultCacheBytes)
 }
 
-// tuneGC applies gcSettings and logs what the collector runs with.
+// belowDefaultLimit says whether a memory limit is below the one the
+// consumer would set itself for cfg, which it returns.
+func belowDefaultLimit(cfg *config.Config, limit int64) (int64, bool) {
+	want := defaultMemoryLimit(cfg.StateCacheBytes, cfg.Workers, cfg.MaxBatch)
+	return want, limit < want
+}
+
+// tuneGC applies gcSettings and logs what the collector runs with, with a
+// warning when the operator's GOMEMLIMIT is below the limit these settings
+// would get by default: the collector may then take much of the CPU.
 func tuneGC(cfg *config.Config, getenv func(string) string, log *zap.Logger) {
 	gcPercent, memoryLimit := gcSettings(cfg, getenv)
 	if gcPercent != 0 {
@@ -90,10 +99,15 @@ func tuneGC(cfg *config.Config, getenv func(string) string, log *zap.Logger) {
 	if memoryLimit != 0 {
 		debug.SetMemoryLimit(memoryLimit)
 	}
+	limit := debug.SetMemoryLimit(-1) // a negative limit only reads it
 	log.Info("garbage collector",
 		zap.String("gogc", cmp.Or(getenv("GOGC"), strconv.Itoa(gcPercent))),
-		zap.Int64("memory_limit_bytes", debug.SetMemoryLimit(-1)), // a negative limit only reads it
+		zap.Int64("memory_limit_bytes", limit),
 		zap.Bool("memory_limit_from_env", memoryLimit == 0))
+	if want, below := belowDefaultLimit(cfg, limit); below {
+		log.Warn("GOMEMLIMIT is below the soft memory limit the consumer sets itself for this state cache, workers and batch size; the garbage collector may take much of the CPU (see \"The Go runtime\" in docs/configuration.md)",
+			zap.Int64("memory_limit_bytes", limit), zap.Int64("default_bytes", want))
+	}
 }
 
 func run() int {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"io"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -109,6 +110,31 @@ func TestGCSettingsLeaveWhatTheOperatorSet(t *testing.T) {
 			gc, limit := gcSettings(cfg, func(k string) string { return tt.env[k] })
 			if gc != tt.wantGC || limit != tt.wantLimit {
 				t.Errorf("gcSettings = %d, %d; want %d, %d", gc, limit, tt.wantGC, tt.wantLimit)
+			}
+		})
+	}
+}
+
+func TestAnOperatorsLimitBelowTheDefaultIsReported(t *testing.T) {
+	const mib = 1 << 20
+	defaults := &config.Config{StateCacheBytes: store.DefaultCacheBytes, Workers: stream.DefaultWorkers, MaxBatch: stream.DefaultMaxBatch}
+	eight := &config.Config{StateCacheBytes: store.DefaultCacheBytes, Workers: 8, MaxBatch: stream.DefaultMaxBatch}
+	for _, tt := range []struct {
+		name  string
+		cfg   *config.Config
+		limit int64
+		below bool
+	}{
+		{"the deployment's 200 MiB with the defaults", defaults, 200 * mib, false},
+		{"exactly the default", defaults, 176 * mib, false},
+		{"a little below", defaults, 176*mib - 1, true},
+		{"200 MiB for 8 workers", eight, 200 * mib, true},
+		{"no limit at all", eight, math.MaxInt64, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			want, below := belowDefaultLimit(tt.cfg, tt.limit)
+			if below != tt.below || want != defaultMemoryLimit(tt.cfg.StateCacheBytes, tt.cfg.Workers, tt.cfg.MaxBatch) {
+				t.Errorf("belowDefaultLimit(%d MiB) = %d MiB, %v; want below %v", tt.limit/mib, want/mib, below, tt.below)
 			}
 		})
 	}
