@@ -93,8 +93,14 @@ func TestDefaultMemoryLimitGrowsWithWhatIsInFlight(t *testing.T) {
 	}
 }
 
+// settingsWith is the default configuration's memory-relevant settings,
+// with the given number of workers.
+func settingsWith(workers int) *config.Config {
+	return &config.Config{StateCacheBytes: store.DefaultCacheBytes, Workers: workers, MaxBatch: stream.DefaultMaxBatch}
+}
+
 func TestGCSettingsLeaveWhatTheOperatorSet(t *testing.T) {
-	cfg := &config.Config{StateCacheBytes: store.DefaultCacheBytes, Workers: stream.DefaultWorkers, MaxBatch: stream.DefaultMaxBatch}
+	cfg := settingsWith(stream.DefaultWorkers)
 	for _, tt := range []struct {
 		name      string
 		env       map[string]string
@@ -117,8 +123,7 @@ func TestGCSettingsLeaveWhatTheOperatorSet(t *testing.T) {
 
 func TestAnOperatorsLimitBelowTheDefaultIsReported(t *testing.T) {
 	const mib = 1 << 20
-	defaults := &config.Config{StateCacheBytes: store.DefaultCacheBytes, Workers: stream.DefaultWorkers, MaxBatch: stream.DefaultMaxBatch}
-	eight := &config.Config{StateCacheBytes: store.DefaultCacheBytes, Workers: 8, MaxBatch: stream.DefaultMaxBatch}
+	defaults, eight := settingsWith(stream.DefaultWorkers), settingsWith(8)
 	for _, tt := range []struct {
 		name  string
 		cfg   *config.Config
