@@ -124,13 +124,25 @@ func (p *Processor) loadStreamTimes(ctx context.Context, c *batchClock) error {
 }
 
 // dueQueries asks for the first page of due customers of each of the
-// batch's partitions, by its stream time now.
+// batch's partitions, by its stream time now. The partitions share one
+// round's MaxTimersPerRound (pageLimit).
 func (p *Processor) dueQueries(c *batchClock) []store.DueQuery {
 	queries := make([]store.DueQuery, len(c.parts))
+	limit := p.pageLimit(len(c.parts))
 	for i, part := range c.parts {
-		queries[i] = store.DueQuery{Partition: part, Until: c.now[part], Limit: p.cfg.MaxTimersPerRound}
+		queries[i] = store.DueQuery{Partition: part, Until: c.now[part], Limit: limit}
 	}
 	return queries
+}
+
+// pageLimit is the page size of each of n partitions asked for due
+// customers in one round: their share of MaxTimersPerRound, at least one.
+// A round thus loads about MaxTimersPerRound customers however many
+// partitions a worker holds; a replay that makes every partition's
+// customers due would otherwise load a full page per partition at once,
+// beyond the memory a batch is sized for.
+func (p *Processor) pageLimit(n int) int {
+	return max(1, p.cfg.MaxTimersPerRound/max(n, 1))
 }
 
 // settled is what settling a batch read back, as of just after its
@@ -272,6 +284,10 @@ func (p *Processor) fireDueTimers(ctx context.Context, clock *batchClock, done m
 				q.After = pages[i][n-1]
 				more = append(more, q)
 			}
+		}
+		// The partitions that have more share the next round.
+		for i := range more {
+			more[i].Limit = p.pageLimit(len(more))
 		}
 		stats.TimersDue += len(round)
 		// Due customers load through the state cache: a copy that is

@@ -459,14 +459,8 @@ func TestManyDueCustomersGoOutInChunks(t *testing.T) {
 		}
 		byID[id] = string(m.Value)
 	}
-	sort.Strings(atRisk)
-	if strings.Join(atRisk, ",") != strings.Join(ids, ",") {
-		t.Fatalf("customers moved to at risk: %v, want each of %v once", atRisk, ids)
-	}
+	wantEachAtRiskOnce(ctx, t, rc, atRisk, ids)
 	for _, c := range ids {
-		if got := rc.HGet(ctx, "ltv:{"+c+"}", "segment").Val(); got != aggregate.SegmentAtRisk {
-			t.Errorf("customer %s segment %q", c, got)
-		}
 		if rc.ZScore(ctx, "ltv:{p0}:timers", c).Val() <= float64(time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC).Unix()) {
 			t.Errorf("customer %s: index entry not moved on after the batch settled", c)
 		}
@@ -619,5 +613,112 @@ func TestLateEventIsJudgedAtStreamTime(t *testing.T) {
 	}
 	if got := rc.ZScore(ctx, "ltv:{p0}:timers", "x"); got.Err() == nil {
 		t.Errorf("x still indexed at %v after its last timer", time.Unix(int64(got.Val()), 0).UTC())
+	}
+}
+
+// pageRecorder records the page sizes asked for in each request for due
+// customers (the batch's first pages, read by Settle, and later rounds').
+type pageRecorder struct {
+	*store.Redis
+	rounds [][]int
+}
+
+func (r *pageRecorder) record(due []store.DueQuery) {
+	if len(due) == 0 {
+		return
+	}
+	limits := make([]int, len(due))
+	for i, q := range due {
+		limits[i] = q.Limit
+	}
+	r.rounds = append(r.rounds, limits)
+}
+
+func (r *pageRecorder) Settle(ctx context.Context, u []store.TimerUpdate, times map[int32]time.Time, due []store.DueQuery) (map[int32]time.Time, [][]string, error) {
+	r.record(due)
+	return r.Redis.Settle(ctx, u, times, due)
+}
+
+func (r *pageRecorder) DueTimers(ctx context.Context, queries []store.DueQuery) ([][]string, error) {
+	r.record(queries)
+	return r.Redis.DueTimers(ctx, queries)
+}
+
+// A worker holding many partitions loads about MaxTimersPerRound due
+// customers per round in all, not that many per partition: a replay that
+// makes every partition's customers due at once stays within the memory
+// a batch is sized for. Every due customer still fires within the batch.
+func TestDueCustomersPerRoundAreSharedByThePartitions(t *testing.T) {
+	const perRound, parts, perPart = 4, 4, 5
+	var timers *pageRecorder
+	p, pub, rc := setupConfig(t, func(c *pipeline.Config) {
+		timers = &pageRecorder{Redis: c.Timers.(*store.Redis)}
+		c.Timers, c.MaxTimersPerRound = timers, perRound
+	})
+	ctx := ctxT(t)
+	var jan, may []pipeline.Record
+	var ids []string
+	for part := int32(0); part < parts; part++ {
+		for i := 0; i < perPart; i++ {
+			id := fmt.Sprintf("c%d-%d", part, i)
+			ids = append(ids, id)
+			r := orderRec(int64(i), "e-"+id, id, "10.00", "2026-01-01T00:00:00Z")
+			r.Partition = part
+			jan = append(jan, r)
+		}
+		late := fmt.Sprintf("late%d", part)
+		r := orderRec(perPart, "e-"+late, late, "10.00", "2026-05-01T00:00:00Z")
+		r.Partition = part
+		may = append(may, r)
+	}
+	if _, err := p.Process(ctx, jan); err != nil {
+		t.Fatal(err)
+	}
+	timers.rounds = nil
+	stats, err := p.Process(ctx, may)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stats.TimersDue != parts*perPart {
+		t.Fatalf("stats %+v: want all %d customers due", stats, parts*perPart)
+	}
+	if len(timers.rounds) < 2 {
+		t.Fatalf("due customers asked for in %d rounds, want several (%d due, %d a round)", len(timers.rounds), parts*perPart, perRound)
+	}
+	for i, limits := range timers.rounds {
+		sum := 0
+		for _, l := range limits {
+			sum += l
+		}
+		if sum > max(perRound, len(limits)) {
+			t.Errorf("round %d asked for pages of %v: %d customers, want at most %d", i, limits, sum, perRound)
+		}
+	}
+	var atRisk []string
+	for _, m := range pub.topic("ltv-segments") {
+		var doc map[string]any
+		if err := json.Unmarshal(m.Value, &doc); err != nil {
+			t.Fatal(err)
+		}
+		if doc["segment"] == aggregate.SegmentAtRisk {
+			atRisk = append(atRisk, doc["customer_id"].(string))
+		}
+	}
+	wantEachAtRiskOnce(ctx, t, rc, atRisk, ids)
+}
+
+// wantEachAtRiskOnce checks that the customers whose segment changes to
+// at_risk were published (movedToAtRisk) are ids, each once, and that each
+// one's stored segment is at_risk.
+func wantEachAtRiskOnce(ctx context.Context, t *testing.T, rc *redis.Client, movedToAtRisk, ids []string) {
+	t.Helper()
+	sort.Strings(movedToAtRisk)
+	if strings.Join(movedToAtRisk, ",") != strings.Join(ids, ",") {
+		t.Fatalf("customers moved to at risk: %v, want each of %v once", movedToAtRisk, ids)
+	}
+	for _, id := range ids {
+		if got := rc.HGet(ctx, "ltv:{"+id+"}", "segment").Val(); got != aggregate.SegmentAtRisk {
+			t.Errorf("customer %s segment %q", id, got)
+		}
 	}
 }

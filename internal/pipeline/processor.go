@@ -129,9 +129,9 @@ type Config struct {
 	// nothing, so customers change segment only when their own events or
 	// a batch's stream time reach them.
 	Timers Timers
-	// MaxTimersPerRound bounds how many due customers of one partition are
-	// loaded at a time; a batch fires all that are due, round after round.
-	// Default 1000.
+	// MaxTimersPerRound bounds how many due customers a batch loads at a
+	// time, shared by the partitions that have any; a batch fires all that
+	// are due, round after round. Default 1000.
 	MaxTimersPerRound int
 	// Observer gets batch statistics; nil means none.
 	Observer Observer
