@@ -2,11 +2,13 @@
 // consumer, runs the end-to-end benchmark (internal/bench) several times
 // with fresh servers, runs the hot-path Go benchmarks, and writes
 // docs/benchmarks.md and its PNG chart from the measured numbers (medians
-// over the runs).
+// over the runs). With -compare or -compare-env it instead runs two
+// builds or settings alternately and prints a paired comparison.
 package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"flag"
 	"fmt"
@@ -49,9 +51,14 @@ func run() error {
 		onlyTput  = flag.Bool("throughput-only", false, "run only the consumer's throughput phase (no ceilings, latency or scale series): for comparing two builds run after run; implies -no-verify and -hotpath=false")
 		predict   = flag.Bool("predictive", false, "run the consumer with the predictive model on (the SPEC §9 example block); implies -no-verify, since the recomputation knows the default model only")
 	)
-	var consumerEnv multiFlag
+	var consumerEnv, compareEnv multiFlag
 	flag.Var(&consumerEnv, "consumer-env", "KEY=VALUE added to the consumer's environment (repeatable), e.g. LTV_WORKERS=6")
+	compareWith := flag.String("compare", "", "a second consumer binary (B) to compare with the first (A: -consumer-binary, or ./cmd/consumer built): -runs pairs of throughput runs, alternately, printed as a paired comparison (-out: written there too, only if given)")
+	compareLatency := flag.Bool("compare-latency", false, "with -compare or -compare-env: each run takes the latency phase too, after the throughput phase (about 30 s more a run)")
+	flag.Var(&compareEnv, "compare-env", "KEY=VALUE added to the environment of B only (repeatable): compares a setting, with the same binary unless -compare is given")
 	flag.Parse()
+	outGiven := false
+	flag.Visit(func(f *flag.Flag) { outGiven = outGiven || f.Name == "out" })
 	scaleCustomers, err := parseCounts(*scale)
 	if err != nil {
 		return fmt.Errorf("-scale: %w", err)
@@ -90,6 +97,22 @@ func run() error {
 		if outp, err := exec.CommandContext(ctx, "go", "build", "-o", binary, "./cmd/consumer").CombinedOutput(); err != nil {
 			return fmt.Errorf("go build ./cmd/consumer: %w\n%s", err, outp)
 		}
+	}
+
+	if *compareWith != "" || len(compareEnv) > 0 {
+		compareOut := ""
+		if outGiven {
+			compareOut = *out
+		}
+		return runComparison(ctx, comparison{
+			a:     side{name: "A", binary: binary},
+			b:     side{name: "B", binary: cmp.Or(*compareWith, binary), env: compareEnv},
+			pairs: *runs,
+			log:   logf,
+		}, bench.Config{
+			Events: *events, Customers: *customers, ConsumerEnv: consumerEnv, WorkDir: work, Log: logf,
+			OfferedRate: *rate, LatencyDuration: *latFor, LatencyWarmup: *warmup, LatencyToo: *compareLatency,
+		}, compareOut)
 	}
 
 	report := benchreport.Report{

@@ -64,6 +64,10 @@ type Config struct {
 	// two builds by their CPU per event, run after run, which the full run
 	// makes slow; its report leaves those figures empty.
 	ThroughputOnly bool
+	// LatencyToo adds the latency phase to a ThroughputOnly run, after the
+	// throughput phase: for comparing two builds' tail latency run after
+	// run.
+	LatencyToo bool
 	// ScaleCustomers are the customer counts of the scale series: one
 	// more throughput run each, of Events events, after the latency
 	// phase. None by default.
@@ -144,7 +148,14 @@ func Run(ctx context.Context, cfg Config) (benchreport.Run, error) {
 
 	out.VerifySkipped = cfg.SkipVerify || cfg.ThroughputOnly
 	memDelta, err := throughputPhase(ctx, cfg, rs, rc, w, &out)
-	if err != nil || cfg.ThroughputOnly {
+	if err != nil {
+		return out, err
+	}
+	if cfg.ThroughputOnly {
+		if cfg.LatencyToo {
+			w = nil
+			err = latencyPhase(ctx, cfg, rs, rc, &out)
+		}
 		return out, err
 	}
 	if !cfg.SkipVerify {
@@ -181,32 +192,12 @@ func Run(ctx context.Context, cfg Config) (benchreport.Run, error) {
 	out.RedisFloorCPUSecondsPerMillion = redisCeiling.floorCPUPerMillion
 	cfg.Log("redis ceiling: %.0f events/s, redis-server %.2f CPU s per million events (public fields as plain HSETs alone: %.2f)",
 		out.RedisUpdateCeiling, out.RedisCeilingCPUSecondsPerMillion, out.RedisFloorCPUSecondsPerMillion)
-	// Let the workload (a million records, the oracle, the recorded
-	// traffic) go before the latency phase, and return the memory now:
-	// otherwise this process (which also runs the broker) spends the
-	// latency phase collecting and scavenging a heap of a gigabyte, and
-	// its pauses show up as the consumer's tail latency.
+	// The workload (a million records, the oracle, the recorded traffic)
+	// goes before the latency phase (see latencyPhase).
 	w = nil
-	runtime.GC()
-	debug.FreeOSMemory()
-
-	cfg.Log("latency: %d events/s for %s (+%s warm-up)", cfg.OfferedRate, cfg.LatencyDuration, cfg.LatencyWarmup)
-	if err := rc.FlushAll(ctx).Err(); err != nil {
+	if err := latencyPhase(ctx, cfg, rs, rc, &out); err != nil {
 		return out, err
 	}
-	cluster, brokers, err := startBroker(cfg)
-	if err != nil {
-		return out, err
-	}
-	lat, err := measureLatency(ctx, cfg, brokers, rs.URL())
-	cluster.Close()
-	if err != nil {
-		return out, fmt.Errorf("latency: %w", err)
-	}
-	out.OfferedRate, out.AchievedRate = lat.offered, lat.achieved
-	out.LatencySamples = len(lat.samples)
-	out.P50, out.P99, out.Max = lat.percentile(0.50), lat.percentile(0.99), lat.samples[len(lat.samples)-1]
-	cfg.Log("latency: %d samples, p50 %s, p99 %s, max %s", out.LatencySamples, out.P50, out.P99, out.Max)
 
 	for _, n := range slices.Sorted(slices.Values(cfg.ScaleCustomers)) {
 		pt, err := scalePoint(ctx, cfg, rs, rc, n)
@@ -216,6 +207,35 @@ func Run(ctx context.Context, cfg Config) (benchreport.Run, error) {
 		out.Scale = append(out.Scale, pt)
 	}
 	return out, nil
+}
+
+// latencyPhase offers the steady load of the latency phase to a fresh
+// consumer over an empty Redis and a fresh broker, and records the
+// produce → change-event latencies. The caller has dropped its workload:
+// the memory is returned first, or this process (which also runs the
+// broker) spends the phase collecting and scavenging a heap of a
+// gigabyte, and its pauses show up as the consumer's tail latency.
+func latencyPhase(ctx context.Context, cfg Config, rs *localredis.Server, rc *redis.Client, out *benchreport.Run) error {
+	runtime.GC()
+	debug.FreeOSMemory()
+	cfg.Log("latency: %d events/s for %s (+%s warm-up)", cfg.OfferedRate, cfg.LatencyDuration, cfg.LatencyWarmup)
+	if err := rc.FlushAll(ctx).Err(); err != nil {
+		return err
+	}
+	cluster, brokers, err := startBroker(cfg)
+	if err != nil {
+		return err
+	}
+	lat, err := measureLatency(ctx, cfg, brokers, rs.URL())
+	cluster.Close()
+	if err != nil {
+		return fmt.Errorf("latency: %w", err)
+	}
+	out.OfferedRate, out.AchievedRate = lat.offered, lat.achieved
+	out.LatencySamples = len(lat.samples)
+	out.P50, out.P99, out.Max = lat.percentile(0.50), lat.percentile(0.99), lat.samples[len(lat.samples)-1]
+	cfg.Log("latency: %d samples, p50 %s, p99 %s, max %s", out.LatencySamples, out.P50, out.P99, out.Max)
+	return nil
 }
 
 // throughputPhase loads the whole stream into a fresh broker, measures

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -83,22 +84,31 @@ func TestRunSmall(t *testing.T) {
 }
 
 // The throughput-only run measures the consumer and nothing else, so
-// comparing two builds takes a minute a run.
+// comparing two builds takes a minute a run; with LatencyToo it adds the
+// latency phase (for comparing tail latencies), and still nothing else.
 func TestThroughputOnlyRunsTheConsumerAlone(t *testing.T) {
 	testutil.SkipShort(t, "builds and runs the consumer binary")
 	bin := testutil.BuildBinary(t, "../../cmd/consumer")
-	ctx := testutil.Context(t, 2*time.Minute)
-	r, err := Run(ctx, Config{
-		Events: 5_000, Customers: 1_000, ConsumerBinary: bin, WorkDir: t.TempDir(), Log: t.Logf,
-		SkipVerify: true, ThroughputOnly: true, ScaleCustomers: []int{500},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if r.Throughput <= 0 || r.CPUSecondsPerMillion <= 0 {
-		t.Errorf("throughput %v, cpu %v: the consumer's figures are missing", r.Throughput, r.CPUSecondsPerMillion)
-	}
-	if r.KafkaConsumeCeiling != 0 || r.RedisUpdateCeiling != 0 || r.LatencySamples != 0 || len(r.Scale) != 0 {
-		t.Errorf("ran more than the throughput phase: %+v", r)
+	for _, latencyToo := range []bool{false, true} {
+		t.Run(fmt.Sprintf("latency phase %v", latencyToo), func(t *testing.T) {
+			ctx := testutil.Context(t, 2*time.Minute)
+			r, err := Run(ctx, Config{
+				Events: 5_000, Customers: 1_000, ConsumerBinary: bin, WorkDir: t.TempDir(), Log: t.Logf,
+				SkipVerify: true, ThroughputOnly: true, ScaleCustomers: []int{500},
+				LatencyToo: latencyToo, OfferedRate: 500, LatencyWarmup: 500 * time.Millisecond, LatencyDuration: 2 * time.Second,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Throughput <= 0 || r.CPUSecondsPerMillion <= 0 {
+				t.Errorf("throughput %v, cpu %v: the consumer's figures are missing", r.Throughput, r.CPUSecondsPerMillion)
+			}
+			if measured := r.LatencySamples > 0 && r.P99 > 0; measured != latencyToo {
+				t.Errorf("%d latency samples, p99 %v: want the latency phase measured: %v", r.LatencySamples, r.P99, latencyToo)
+			}
+			if r.KafkaConsumeCeiling != 0 || r.RedisUpdateCeiling != 0 || r.RedisBytesPerCustomer != 0 || len(r.Scale) != 0 {
+				t.Errorf("ran more than the phases asked for: %+v", r)
+			}
+		})
 	}
 }
