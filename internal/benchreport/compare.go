@@ -80,7 +80,7 @@ func (c Comparison) Paired() []PairedFigure {
 		}
 		p := PairedFigure{Name: f.name, Pairs: len(as), BetterInB: better}
 		if len(as) > 0 {
-			p.MedianA, p.MedianB, p.MedianChange = lowerMedian(as), lowerMedian(bs), lowerMedian(changes)
+			p.MedianA, p.MedianB, p.MedianChange = median(as), median(bs), median(changes)
 			p.SignP = signTestP(better, len(as)-ties)
 		}
 		out = append(out, p)
@@ -91,12 +91,18 @@ func (c Comparison) Paired() []PairedFigure {
 // measured reports whether v is a figure a run actually measured.
 func measured(v float64) bool { return v > 0 && !math.IsInf(v, 0) && !math.IsNaN(v) }
 
-// lowerMedian is the middle value, the lower of the two middle ones for an
-// even count (as Median takes it: a figure that was measured).
-func lowerMedian(v []float64) float64 {
+// median is the middle value, the mean of the two middle ones for an even
+// count. Unlike the report's Median, which keeps a value some run
+// measured, a comparison must not lean: the lower middle value of the
+// changes per pair would favour the side whose figure is better lower.
+func median(v []float64) float64 {
 	s := slices.Clone(v)
 	slices.Sort(s)
-	return s[(len(s)-1)/2]
+	mid := len(s) / 2
+	if len(s)%2 == 0 {
+		return (s[mid-1] + s[mid]) / 2
+	}
+	return s[mid]
 }
 
 // signTestP is the two-sided sign test's p-value for wins of n untied
