@@ -59,7 +59,8 @@ var errMastersChanged = errors.New("the redis masters changed during the batch (
 type incarnationKey struct{}
 
 // begin returns ctx carrying the incarnation the batch starts with, read
-// from Redis when not yet known.
+// from Redis when not yet known, and the store.BatchCheck through which
+// the batch's last write may read the masters for its final check.
 func (d *durability) begin(ctx context.Context) (context.Context, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -70,17 +71,27 @@ func (d *durability) begin(ctx context.Context) (context.Context, error) {
 		}
 		d.current = id
 	}
+	if d.current != "" {
+		ctx = store.WithBatchCheck(ctx, new(store.BatchCheck))
+	}
 	return context.WithValue(ctx, incarnationKey{}, d.current), nil
 }
 
 // check waits for the replicas and compares the masters with the batch's
-// start.
-func (d *durability) check(ctx context.Context) error {
+// start; final says the batch's writes are all done.
+func (d *durability) check(ctx context.Context, final bool) error {
 	start, _ := ctx.Value(incarnationKey{}).(store.Incarnation)
 	if start == "" {
 		return nil // unchecked
 	}
-	id, err := d.st.WaitReplicated(ctx, d.wait)
+	var id store.Incarnation
+	var err error
+	if final {
+		// After the batch's writes: their last may have read the masters.
+		id, err = d.st.WaitReplicatedAfter(ctx, d.wait)
+	} else {
+		id, err = d.st.WaitReplicated(ctx, d.wait)
+	}
 	if id != "" && id != start {
 		d.mu.Lock()
 		defer d.mu.Unlock()
@@ -111,7 +122,7 @@ func (d *durability) beforePublish(ctx context.Context) error {
 	if d.wait.MinReplicas == 0 && !d.st.HasReplicas() {
 		return nil
 	}
-	return d.check(ctx)
+	return d.check(ctx, false)
 }
 
 // end runs after a batch's writes: it returns nil once they are on the
@@ -131,7 +142,7 @@ func (d *durability) end(ctx context.Context) error {
 		}
 	}()
 	for attempt := 0; ; attempt++ {
-		err := d.check(ctx)
+		err := d.check(ctx, true)
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}

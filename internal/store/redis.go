@@ -255,6 +255,7 @@ func (r *Redis) Save(ctx context.Context, writes []Write) (conflicts []int, err 
 	if len(writes) == 0 {
 		return nil, nil
 	}
+	batchCheckFrom(ctx).wrote()
 	groups := r.group(len(writes), func(i int) string { return writes[i].CustomerID })
 	err = r.withScripts(ctx, func() (err error) {
 		conflicts, err = r.saveGroups(ctx, writes, groups)

@@ -258,6 +258,28 @@ func queueDue(ctx context.Context, p redis.Pipeliner, queries []DueQuery) []dueC
 	return cmds
 }
 
+// settleErr is the first error of a settle's own commands, a missing
+// stream time's redis.Nil aside.
+func settleErr(scripts []*redis.Cmd, gets []*redis.StringCmd, pages []dueCmd) error {
+	var errs []error
+	for _, c := range scripts {
+		errs = append(errs, c.Err())
+	}
+	for _, c := range gets {
+		errs = append(errs, c.Err())
+	}
+	for _, c := range pages {
+		_, err := c()
+		errs = append(errs, err)
+	}
+	for _, err := range errs {
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return err
+		}
+	}
+	return nil
+}
+
 func readDue(queries []DueQuery, cmds []dueCmd) ([][]string, error) {
 	pages := make([][]string, len(queries))
 	for i, cmd := range cmds {
@@ -359,23 +381,37 @@ func streamTimeCalls(times map[int32]time.Time) []scriptCall {
 // the stream times (never moving one back), then reads the stored stream
 // time of each queried partition and answers the due queries. The reads
 // come after the writes in the pipeline, so they see this batch's writes
-// and whatever another consumer wrote before them.
+// and whatever another consumer wrote before them. With a BatchCheck in
+// ctx, on a single server, it also reads the server's identity last, for
+// the batch's final check (WaitReplicatedAfter).
 func (r *Redis) Settle(ctx context.Context, updates []TimerUpdate, times map[int32]time.Time, due []DueQuery) (map[int32]time.Time, [][]string, error) {
 	calls := append(timerCalls(updates), streamTimeCalls(times)...)
 	parts := make([]int32, len(due))
 	for i, q := range due {
 		parts[i] = q.Partition
 	}
+	bc := batchCheckFrom(ctx)
+	bc.wrote()
+	addr, single := r.singleServer()
 	var scripts []*redis.Cmd
 	var gets []*redis.StringCmd
 	var pages []dueCmd
+	var server, replication *redis.StringCmd
 	err := r.withScripts(ctx, func() error {
 		_, err := r.client.Pipelined(ctx, func(p redis.Pipeliner) error {
 			scripts = queueScripts(ctx, p, calls)
 			gets = queueStreamTimes(ctx, p, parts)
 			pages = queueDue(ctx, p, due)
+			if bc != nil && single {
+				server, replication = p.Info(ctx, "server"), p.Info(ctx, "replication")
+			}
 			return nil
 		})
+		if err != nil && server != nil {
+			// The identity read is extra: a server refusing INFO fails
+			// the final check, not the settle.
+			err = settleErr(scripts, gets, pages)
+		}
 		return err
 	})
 	if err != nil && !errors.Is(err, redis.Nil) {
@@ -391,5 +427,11 @@ func (r *Redis) Settle(ctx context.Context, updates []TimerUpdate, times map[int
 		return nil, nil, err
 	}
 	out, err := readDue(due, pages)
+	if err == nil && server != nil && server.Err() == nil && replication.Err() == nil {
+		// A server that refuses INFO leaves the final check to find out.
+		if id, online, ierr := identity(addr, server.Val(), replication.Val()); ierr == nil {
+			bc.observe(id, online)
+		}
+	}
 	return stored, out, err
 }
