@@ -28,15 +28,18 @@ type comparedFigure struct {
 	higherIsBest bool
 }
 
+// oneDecimal shows a compared figure with one decimal.
+func oneDecimal(v float64) string { return fmtFloat(v, 1) }
+
 var comparedFigures = []comparedFigure{
 	{"End-to-end throughput (events/s)", func(r Run) float64 { return r.Throughput }, fmtRate, true},
-	{"Consumer CPU s per million events", func(r Run) float64 { return r.CPUSecondsPerMillion }, func(v float64) string { return fmtFloat(v, 1) }, false},
-	{"↳ of which the garbage collector", func(r Run) float64 { return r.GCShare * r.CPUSecondsPerMillion }, func(v float64) string { return fmtFloat(v, 1) }, false},
-	{"redis-server CPU s per million events", func(r Run) float64 { return r.RedisCPUSecondsPerMillion }, func(v float64) string { return fmtFloat(v, 1) }, false},
-	{"Broker + harness CPU s per million events", func(r Run) float64 { return r.BrokerCPUSecondsPerMillion }, func(v float64) string { return fmtFloat(v, 1) }, false},
-	{"Consumer peak RSS (MB)", func(r Run) float64 { return float64(r.PeakRSSBytes) / mib }, func(v float64) string { return fmtFloat(v, 1) }, false},
-	{"Latency p50 (ms)", func(r Run) float64 { return r.P50.Seconds() * 1000 }, func(v float64) string { return fmtFloat(v, 1) }, false},
-	{"Latency p99 (ms)", func(r Run) float64 { return r.P99.Seconds() * 1000 }, func(v float64) string { return fmtFloat(v, 1) }, false},
+	{"Consumer CPU s per million events", func(r Run) float64 { return r.CPUSecondsPerMillion }, oneDecimal, false},
+	{"↳ of which the garbage collector", func(r Run) float64 { return r.GCShare * r.CPUSecondsPerMillion }, oneDecimal, false},
+	{"redis-server CPU s per million events", func(r Run) float64 { return r.RedisCPUSecondsPerMillion }, oneDecimal, false},
+	{"Broker + harness CPU s per million events", func(r Run) float64 { return r.BrokerCPUSecondsPerMillion }, oneDecimal, false},
+	{"Consumer peak RSS (MB)", func(r Run) float64 { return float64(r.PeakRSSBytes) / mib }, oneDecimal, false},
+	{"Latency p50 (ms)", func(r Run) float64 { return r.P50.Seconds() * 1000 }, oneDecimal, false},
+	{"Latency p99 (ms)", func(r Run) float64 { return r.P99.Seconds() * 1000 }, oneDecimal, false},
 }
 
 // PairedFigure is what the pairs say about one figure.

@@ -286,8 +286,9 @@ func (p *Processor) fireDueTimers(ctx context.Context, clock *batchClock, done m
 			}
 		}
 		// The partitions that have more share the next round.
+		limit := p.pageLimit(len(more))
 		for i := range more {
-			more[i].Limit = p.pageLimit(len(more))
+			more[i].Limit = limit
 		}
 		stats.TimersDue += len(round)
 		// Due customers load through the state cache: a copy that is

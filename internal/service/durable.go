@@ -78,20 +78,14 @@ func (d *durability) begin(ctx context.Context) (context.Context, error) {
 }
 
 // check waits for the replicas and compares the masters with the batch's
-// start; final says the batch's writes are all done.
-func (d *durability) check(ctx context.Context, final bool) error {
+// start. It may answer from what the batch's last write read, when no
+// write of the batch followed that reading (store.BatchCheck).
+func (d *durability) check(ctx context.Context) error {
 	start, _ := ctx.Value(incarnationKey{}).(store.Incarnation)
 	if start == "" {
 		return nil // unchecked
 	}
-	var id store.Incarnation
-	var err error
-	if final {
-		// After the batch's writes: their last may have read the masters.
-		id, err = d.st.WaitReplicatedAfter(ctx, d.wait)
-	} else {
-		id, err = d.st.WaitReplicated(ctx, d.wait)
-	}
+	id, err := d.st.WaitReplicatedAfter(ctx, d.wait)
 	if id != "" && id != start {
 		d.mu.Lock()
 		defer d.mu.Unlock()
@@ -122,7 +116,7 @@ func (d *durability) beforePublish(ctx context.Context) error {
 	if d.wait.MinReplicas == 0 && !d.st.HasReplicas() {
 		return nil
 	}
-	return d.check(ctx, false)
+	return d.check(ctx)
 }
 
 // end runs after a batch's writes: it returns nil once they are on the
@@ -142,7 +136,7 @@ func (d *durability) end(ctx context.Context) error {
 		}
 	}()
 	for attempt := 0; ; attempt++ {
-		err := d.check(ctx, true)
+		err := d.check(ctx)
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}

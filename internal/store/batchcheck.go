@@ -75,26 +75,23 @@ func (r *Redis) singleServer() (string, bool) {
 	return n.Options().Addr, true
 }
 
-// WaitReplicatedAfter is WaitReplicated at the end of a batch whose
-// context carried a BatchCheck through its writes: when the batch's last
-// write read the masters after it (a single server), and that server needs
-// no replica to acknowledge, it answers from that reading, as
-// WaitReplicated would have after its own INFO; otherwise it is
-// WaitReplicated.
+// WaitReplicatedAfter is WaitReplicated within a batch whose context
+// carries a BatchCheck: when the batch's last write read the masters
+// after it (a single server) and no write of the batch came since, and
+// that server needs no replica to acknowledge, it answers from that
+// reading, as WaitReplicated would have after its own INFO; otherwise
+// (and without a BatchCheck) it is WaitReplicated.
 func (r *Redis) WaitReplicatedAfter(ctx context.Context, cfg ReplicaWait) (Incarnation, error) {
 	id, online, ok := batchCheckFrom(ctx).last()
 	addr, single := r.singleServer()
 	if !ok || !single {
 		return r.WaitReplicated(ctx, cfg)
 	}
-	grace := cfg.LostReplicaGrace
-	if grace <= 0 {
-		grace = DefaultLostReplicaGrace
-	}
+	cfg = cfg.withDefaults()
 	if expected, known := r.expectedReplicas(addr); known && needed(cfg, expected) > 0 {
 		return r.WaitReplicated(ctx, cfg)
 	}
-	if needed(cfg, r.observeReplicas(addr, id, online, grace)) > 0 {
+	if needed(cfg, r.observeReplicas(addr, id, online, cfg.LostReplicaGrace)) > 0 {
 		return r.WaitReplicated(ctx, cfg)
 	}
 	return Incarnation(id), nil

@@ -4,6 +4,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -79,12 +80,7 @@ const durableKeyPrefix = "ltv:durable"
 // *NotReplicatedError when a master's replicas did not acknowledge in
 // time, and an error wrapping ErrIncarnationUnknown when INFO is refused.
 func (r *Redis) WaitReplicated(ctx context.Context, cfg ReplicaWait) (Incarnation, error) {
-	if cfg.Timeout <= 0 {
-		cfg.Timeout = time.Second
-	}
-	if cfg.LostReplicaGrace <= 0 {
-		cfg.LostReplicaGrace = DefaultLostReplicaGrace
-	}
+	cfg = cfg.withDefaults()
 	return r.eachMaster(ctx, func(ctx context.Context, c redis.Cmdable, addr, key string) (string, error) {
 		return r.waitMaster(ctx, c, addr, key, cfg)
 	})
@@ -108,10 +104,7 @@ func (r *Redis) Incarnation(ctx context.Context) (Incarnation, error) {
 func (r *Redis) eachMaster(ctx context.Context, f func(ctx context.Context, c redis.Cmdable, addr, key string) (string, error)) (Incarnation, error) {
 	c, ok := r.client.(*redis.ClusterClient)
 	if !ok {
-		addr := ""
-		if n, ok := r.client.(*redis.Client); ok {
-			addr = n.Options().Addr
-		}
+		addr, _ := r.singleServer()
 		id, err := f(ctx, r.client, addr, durableKeyPrefix)
 		return Incarnation(id), err
 	}
@@ -198,12 +191,11 @@ func (r *Redis) waitMaster(ctx context.Context, c redis.Cmdable, addr, key strin
 	// One pipeline is one connection: the WAIT covers the SET before it,
 	// and the INFO after it says which master that was.
 	var wait *redis.Cmd
-	var server, replication *redis.StringCmd
+	var after identityRead
 	_, err := c.Pipelined(ctx, func(p redis.Pipeliner) error {
 		p.Set(ctx, key, time.Now().UTC().Format(time.RFC3339Nano), 0)
 		wait = p.Do(ctx, "WAIT", need, cfg.Timeout.Milliseconds())
-		server = p.Info(ctx, "server")
-		replication = p.Info(ctx, "replication")
+		after = queueIdentity(ctx, p)
 		return nil
 	})
 	if err != nil {
@@ -212,7 +204,7 @@ func (r *Redis) waitMaster(ctx context.Context, c redis.Cmdable, addr, key strin
 		}
 		return "", fmt.Errorf("redis %s: wait for replicas: %w", addr, err)
 	}
-	id, online, err := identity(addr, server.Val(), replication.Val())
+	id, online, err := after.read(addr)
 	if err != nil {
 		return "", err
 	}
@@ -226,6 +218,17 @@ func (r *Redis) waitMaster(ctx context.Context, c redis.Cmdable, addr, key strin
 		return id, &NotReplicatedError{Addr: addr, Acked: acked, Needed: need, Online: online, Wait: cfg.Timeout}
 	}
 	return id, nil
+}
+
+// withDefaults is cfg with its zero durations replaced by the defaults.
+func (cfg ReplicaWait) withDefaults() ReplicaWait {
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = time.Second
+	}
+	if cfg.LostReplicaGrace <= 0 {
+		cfg.LostReplicaGrace = DefaultLostReplicaGrace
+	}
+	return cfg
 }
 
 // needed is how many replicas a master with that many replicas expected
@@ -307,10 +310,9 @@ func (r *Redis) expectedReplicas(addr string) (int, bool) {
 
 // masterInfo reads a master's identity and its replicas online.
 func masterInfo(ctx context.Context, c redis.Cmdable, addr string) (id string, online int, err error) {
-	var server, replication *redis.StringCmd
+	var info identityRead
 	_, err = c.Pipelined(ctx, func(p redis.Pipeliner) error {
-		server = p.Info(ctx, "server")
-		replication = p.Info(ctx, "replication")
+		info = queueIdentity(ctx, p)
 		return nil
 	})
 	if err != nil {
@@ -319,7 +321,23 @@ func masterInfo(ctx context.Context, c redis.Cmdable, addr string) (id string, o
 		}
 		return "", 0, fmt.Errorf("redis %s: INFO: %w", addr, err)
 	}
-	return identity(addr, server.Val(), replication.Val())
+	return info.read(addr)
+}
+
+// identityRead is a master's identity (INFO server and INFO replication)
+// queued in a pipeline.
+type identityRead struct{ server, replication *redis.StringCmd }
+
+func queueIdentity(ctx context.Context, p redis.Pipeliner) identityRead {
+	return identityRead{server: p.Info(ctx, "server"), replication: p.Info(ctx, "replication")}
+}
+
+// read returns the identity the pipeline read (see identity).
+func (r identityRead) read(addr string) (id string, online int, err error) {
+	if err := cmp.Or(r.server.Err(), r.replication.Err()); err != nil {
+		return "", 0, err
+	}
+	return identity(addr, r.server.Val(), r.replication.Val())
 }
 
 // identity reads run_id from INFO server, and master_replid and the

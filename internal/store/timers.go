@@ -261,19 +261,19 @@ func queueDue(ctx context.Context, p redis.Pipeliner, queries []DueQuery) []dueC
 // settleErr is the first error of a settle's own commands, a missing
 // stream time's redis.Nil aside.
 func settleErr(scripts []*redis.Cmd, gets []*redis.StringCmd, pages []dueCmd) error {
-	var errs []error
+	failed := func(err error) bool { return err != nil && !errors.Is(err, redis.Nil) }
 	for _, c := range scripts {
-		errs = append(errs, c.Err())
+		if err := c.Err(); failed(err) {
+			return err
+		}
 	}
 	for _, c := range gets {
-		errs = append(errs, c.Err())
+		if err := c.Err(); failed(err) {
+			return err
+		}
 	}
 	for _, c := range pages {
-		_, err := c()
-		errs = append(errs, err)
-	}
-	for _, err := range errs {
-		if err != nil && !errors.Is(err, redis.Nil) {
+		if _, err := c(); failed(err) {
 			return err
 		}
 	}
@@ -396,18 +396,19 @@ func (r *Redis) Settle(ctx context.Context, updates []TimerUpdate, times map[int
 	var scripts []*redis.Cmd
 	var gets []*redis.StringCmd
 	var pages []dueCmd
-	var server, replication *redis.StringCmd
+	var info *identityRead
 	err := r.withScripts(ctx, func() error {
 		_, err := r.client.Pipelined(ctx, func(p redis.Pipeliner) error {
 			scripts = queueScripts(ctx, p, calls)
 			gets = queueStreamTimes(ctx, p, parts)
 			pages = queueDue(ctx, p, due)
 			if bc != nil && single {
-				server, replication = p.Info(ctx, "server"), p.Info(ctx, "replication")
+				read := queueIdentity(ctx, p)
+				info = &read
 			}
 			return nil
 		})
-		if err != nil && server != nil {
+		if err != nil && info != nil {
 			// The identity read is extra: a server refusing INFO fails
 			// the final check, not the settle.
 			err = settleErr(scripts, gets, pages)
@@ -427,9 +428,9 @@ func (r *Redis) Settle(ctx context.Context, updates []TimerUpdate, times map[int
 		return nil, nil, err
 	}
 	out, err := readDue(due, pages)
-	if err == nil && server != nil && server.Err() == nil && replication.Err() == nil {
+	if err == nil && info != nil {
 		// A server that refuses INFO leaves the final check to find out.
-		if id, online, ierr := identity(addr, server.Val(), replication.Val()); ierr == nil {
+		if id, online, ierr := info.read(addr); ierr == nil {
 			bc.observe(id, online)
 		}
 	}
